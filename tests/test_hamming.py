@@ -11,8 +11,7 @@ from kernels.hamming import (
     search_pairs,
 )
 
-needs_cuda = pytest.mark.needs_cuda
-DEVICES = ["cpu", pytest.param("cuda", marks=[needs_cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")])]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.needs_cuda)]
 
 
 def random_with_planted(rng, nq, nb, max_flips=48):
