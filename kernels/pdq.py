@@ -1,0 +1,271 @@
+"""Batched PDQ on torch: CUDA when present, CPU otherwise.
+
+PDQ (Meta's perceptual image hash) per frame:
+
+1. luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` as float;
+2. Jarosz filter: two passes of a box filter along each axis, window
+   ``ceil(dim / 128)``, normalised by the number of pixels inside the image;
+3. decimation to 64x64 at the cell centres ``int((i + 0.5) * dim / 64)``;
+4. quality from the 64x64 gradients;
+5. 16x16 DCT (DC row dropped), bit = coefficient > median.
+
+Steps 2 and 3 are linear and separable, so for a frame of H x W they collapse
+into two small matrices: ``A = R_h @ Y @ R_w.T`` with ``R_h`` of shape
+[64, H] and ``R_w`` of [64, W] (``jarosz_operator``). That turns the whole
+hash into a handful of batched matmuls, which is what GPUs (and ONNX
+runtimes) do best, and lets one graph serve every resolution: the operators
+are inputs, cached per frame size.
+
+The 8 dihedral variants (rotations and flips of the frame) come straight
+from the DCT: mirroring an axis multiplies the coefficient of frequency
+``u`` along that axis by ``(-1)**u``; transposing the frame transposes the
+coefficients. Each variant is thresholded at its own median.
+
+Hash bytes: [..., 32] uint8 in the order of the upstream hex string, i.e.
+``bytes.fromhex(hex64)``; bit ``k = 16 i + j`` (DCT row i, column j) lives
+in 16-bit word ``k >> 4`` at bit ``k & 15``, and the string prints word 15
+first.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DIHEDRAL_NAMES",
+    "NUM_DIHEDRAL",
+    "PDQ_MIN_SIDE",
+    "dct_matrix",
+    "jarosz_operator",
+    "luminance",
+    "pack_bits",
+    "unpack_bits",
+    "pdq_downsample",
+    "pdq_quality",
+    "pdq_dct",
+    "dihedral_coefficients",
+    "threshold_bits",
+    "pdq_hash",
+    "PDQModule",
+]
+
+#: Names of the dihedral variants, in the order the kernels return them.
+#: Each names the edit that, applied to a reference frame, gives the query
+#: frame whose original hash equals this variant of the reference's hash
+#: (e.g. ``"flip_h"``: the query is the reference mirrored left-right).
+DIHEDRAL_NAMES = (
+    "original",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flip_h",
+    "flip_v",
+    "transpose",
+    "transverse",
+)
+NUM_DIHEDRAL = len(DIHEDRAL_NAMES)
+
+#: Frames smaller than this on either side hash to all zeros, quality 0.
+PDQ_MIN_SIDE = 5
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@functools.lru_cache(maxsize=None)
+def _dct_matrix_np() -> np.ndarray:
+    i = np.arange(1, 17, dtype=np.float64)[:, None]
+    j = np.arange(64, dtype=np.float64)[None, :]
+    return np.sqrt(2.0 / 64.0) * np.cos(np.pi / 128.0 * i * (2.0 * j + 1.0))
+
+
+def dct_matrix(*, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The [16, 64] DCT-II rows 1..16 (DC dropped) that PDQ uses."""
+    return torch.as_tensor(_dct_matrix_np(), dtype=dtype, device=device)
+
+
+def _box_rows(n: int, window: int, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of the n x n Jarosz box-filter matrix with ``window``.
+
+    Output ``o`` averages inputs ``[o - (window - half), o + half - 1]``
+    clipped to ``[0, n)``, where ``half = (window + 2) // 2``: exactly the
+    window the reference's running-sum implementation uses.
+    """
+    half = (window + 2) // 2
+    lo = np.maximum(rows - (window - half), 0)
+    hi = np.minimum(rows + half - 1, n - 1)
+    cols = np.arange(n)[None, :]
+    inside = (cols >= lo[:, None]) & (cols <= hi[:, None])
+    return inside / (hi - lo + 1)[:, None].astype(np.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def _jarosz_operator_np(n: int, out: int) -> np.ndarray:
+    window = (n + 2 * out - 1) // (2 * out)
+    centres = ((np.arange(out) + 0.5) * n / out).astype(np.int64)
+    if window <= 1:
+        op = np.zeros((out, n))
+        op[np.arange(out), centres] = 1.0
+        return op
+    # Two passes of the box filter, then decimation: S @ B @ B. Only the
+    # sampled rows of the product are needed, so build S @ B first (out x n)
+    # and multiply by B's rows restricted to their support.
+    first = _box_rows(n, window, centres)  # S @ B
+    support = np.nonzero(first.any(axis=0))[0]
+    second = _box_rows(n, window, support)  # rows of B at the support
+    return first[:, support] @ second
+
+
+def jarosz_operator(
+    n: int,
+    *,
+    out: int = 64,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """[out, n] matrix = decimate(box(box(x))) along one axis of length n."""
+    if n < 1:
+        raise ValueError(f"Invalid axis length ({n}). Supported values are >= 1.")
+    return torch.as_tensor(_jarosz_operator_np(int(n), int(out)), dtype=dtype, device=device)
+
+
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    """[N, H, W, 3] uint8 (or float) RGB -> [N, H, W] float32 luma, 0..255."""
+    if rgb.ndim != 4 or rgb.shape[-1] != 3:
+        raise ValueError(f"Expected frames of shape [N, H, W, 3], got {tuple(rgb.shape)}")
+    x = rgb.to(torch.float32)
+    return x[..., 0] * _LUMA[0] + x[..., 1] * _LUMA[1] + x[..., 2] * _LUMA[2]
+
+
+def pdq_downsample(luma: torch.Tensor, row_op: torch.Tensor, col_op: torch.Tensor) -> torch.Tensor:
+    """[N, H, W] luma -> [N, 64, 64] Jarosz-filtered and decimated."""
+    # Contract the longer axis first: fewer multiply-adds in the second matmul.
+    return row_op @ (luma @ col_op.transpose(0, 1))
+
+
+def pdq_quality(a64: torch.Tensor) -> torch.Tensor:
+    """Quality 0..100 from [N, 64, 64] (the reference's integer arithmetic)."""
+    dv = torch.floor((a64[:, 1:, :] - a64[:, :-1, :]).abs() * 100.0 / 255.0)
+    dh = torch.floor((a64[:, :, 1:] - a64[:, :, :-1]).abs() * 100.0 / 255.0)
+    total = dv.sum(dim=(1, 2)) + dh.sum(dim=(1, 2))
+    return torch.clamp(torch.floor(total / 90.0), max=100.0).to(torch.int32)
+
+
+def pdq_dct(a64: torch.Tensor, dct: torch.Tensor) -> torch.Tensor:
+    """[N, 64, 64] -> [N, 16, 16] coefficients ``D A D^T``."""
+    return dct @ a64 @ dct.transpose(0, 1)
+
+
+def _axis_signs(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # Frequency u = i + 1; mirroring the axis multiplies by (-1)**u.
+    u = torch.arange(1, 17, device=device)
+    return torch.where(u % 2 == 1, -1.0, 1.0).to(dtype)
+
+
+def dihedral_coefficients(coeffs: torch.Tensor) -> torch.Tensor:
+    """[N, 16, 16] -> [N, 8, 16, 16] in ``DIHEDRAL_NAMES`` order."""
+    s = _axis_signs(coeffs.device, coeffs.dtype)
+    sh = s[None, None, :]  # mirrors columns (left-right)
+    sv = s[None, :, None]  # mirrors rows (top-bottom)
+    flip_h = coeffs * sh
+    flip_v = coeffs * sv
+    rot180 = coeffs * sh * sv
+    t = lambda x: x.transpose(1, 2)  # noqa: E731
+    variants = [
+        coeffs,  # original
+        t(flip_h),  # rot90 (counter-clockwise)
+        rot180,
+        t(flip_v),  # rot270
+        flip_h,
+        flip_v,
+        t(coeffs),  # transpose
+        t(rot180),  # transverse
+    ]
+    return torch.stack(variants, dim=1)
+
+
+def threshold_bits(coeffs: torch.Tensor) -> torch.Tensor:
+    """[..., 16, 16] -> [..., 256] bool, bit = coefficient > (lower) median."""
+    flat = coeffs.reshape(*coeffs.shape[:-2], 256)
+    # The reference's Torben median returns the 128th smallest of 256.
+    median = torch.topk(flat, 128, dim=-1, largest=False, sorted=True).values[..., 127:128]
+    return flat > median
+
+
+@functools.lru_cache(maxsize=1)
+def _pack_permutation() -> tuple[np.ndarray, np.ndarray]:
+    # byte m of the hex string: word 15 - m // 2; high byte first.
+    perm = np.empty((32, 8), dtype=np.int64)
+    for m in range(32):
+        word = 15 - m // 2
+        base = 16 * word + (8 if m % 2 == 0 else 0)
+        perm[m] = base + np.arange(8)
+    weights = (1 << np.arange(8)).astype(np.float32)
+    return perm.reshape(-1), weights
+
+
+def pack_bits(bits: torch.Tensor) -> torch.Tensor:
+    """[..., 256] bool -> [..., 32] uint8 in hex-string byte order."""
+    perm, weights = _pack_permutation()
+    idx = torch.as_tensor(perm, device=bits.device)
+    w = torch.as_tensor(weights, device=bits.device)
+    grouped = bits.to(torch.float32).index_select(-1, idx).reshape(*bits.shape[:-1], 32, 8)
+    return (grouped * w).sum(dim=-1).to(torch.uint8)
+
+
+def unpack_bits(packed: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``pack_bits``: [..., 32] uint8 -> [..., 256] bool (bit k)."""
+    perm, _ = _pack_permutation()
+    shifts = torch.arange(8, device=packed.device, dtype=torch.uint8)
+    bits_by_byte = (packed.unsqueeze(-1) >> shifts) & 1  # [..., 32, 8]
+    out = torch.zeros(*packed.shape[:-1], 256, dtype=torch.bool, device=packed.device)
+    out[..., torch.as_tensor(perm, device=packed.device)] = bits_by_byte.reshape(*packed.shape[:-1], 256).bool()
+    return out
+
+
+class PDQModule(torch.nn.Module):
+    """frames uint8 [N, H, W, 3], row_op [64, H], col_op [64, W] ->
+    hashes uint8 [N, 8, 32] (dihedral variants, ``DIHEDRAL_NAMES`` order)
+    and quality int32 [N]. This is the graph exported to ONNX."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("dct", dct_matrix(), persistent=False)
+
+    def forward(
+        self, frames: torch.Tensor, row_op: torch.Tensor, col_op: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        luma = luminance(frames)
+        a64 = pdq_downsample(luma, row_op, col_op)
+        quality = pdq_quality(a64)
+        coeffs = dihedral_coefficients(pdq_dct(a64, self.dct))
+        return pack_bits(threshold_bits(coeffs)), quality
+
+
+@functools.lru_cache(maxsize=8)
+def _module_on(device: str) -> PDQModule:
+    return PDQModule().to(device)
+
+
+def pdq_hash(frames: torch.Tensor, *, dihedral: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hash a batch of same-size RGB frames on their own device.
+
+    Returns ``(hashes, quality)``: hashes uint8 [N, 8, 32] (or [N, 32] with
+    ``dihedral=False``), quality int32 [N]. Frames under 5 px on a side give
+    all-zero hashes with quality 0, as the reference does.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"Expected frames of shape [N, H, W, 3], got {tuple(frames.shape)}")
+    n, h, w, _ = frames.shape
+    device = frames.device
+    if h < PDQ_MIN_SIDE or w < PDQ_MIN_SIDE:
+        hashes = torch.zeros(n, NUM_DIHEDRAL, 32, dtype=torch.uint8, device=device)
+        quality = torch.zeros(n, dtype=torch.int32, device=device)
+    else:
+        module = _module_on(str(device))
+        with torch.inference_mode():
+            hashes, quality = module(frames, jarosz_operator(h, device=device), jarosz_operator(w, device=device))
+    return (hashes if dihedral else hashes[:, 0]), quality
+
