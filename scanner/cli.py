@@ -1,0 +1,148 @@
+"""The ``vscan`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from scanner._errors import VscanError
+
+app = typer.Typer(
+    name="vscan",
+    help="Find known videos and images again (perceptual hashes against banks) and score every file's risk.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bank_app = typer.Typer(help="Build and describe hash banks.", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"vscan: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _policy(every_frame: bool, fps: Optional[float], keyframes: bool, default=None):
+    from scanner.decode import parse_policy
+
+    if not (every_frame or fps is not None or keyframes) and default is not None:
+        return default
+    return parse_policy(every_frame=every_frame, fps=fps, keyframes=keyframes)
+
+
+EveryFrameOpt = Annotated[bool, typer.Option("--every-frame", help="Hash every frame.")]
+FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Hash R frames per second, chosen by timestamp.", metavar="R")]
+KeyframesOpt = Annotated[bool, typer.Option("--keyframes", help="Hash keyframes only (fastest).")]
+BackendOpt = Annotated[str, typer.Option("--decoder", help="Decoder: auto (decord, PyAV fallback), decord or pyav.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available), cpu or cuda.")]
+
+
+@app.command("hash")
+def hash_command(
+    file: Annotated[Path, typer.Argument(help="Video or still image (jpg, png, webp).", show_default=False)],
+    every_frame: EveryFrameOpt = False,
+    fps: FpsOpt = None,
+    keyframes: KeyframesOpt = False,
+    decoder: BackendOpt = "auto",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Print one vPDQ line per sampled frame: frame_number,quality,hex,timestamp_seconds.
+
+    The output is the upstream vPDQ hash-file format. Default: every frame.
+    """
+    from scanner.decode import EveryFrame
+    from scanner.hashes import format_vpdq_line
+    from scanner.hashing import PDQHasher
+    from scanner.media_hash import hash_media
+
+    try:
+        policy = _policy(every_frame, fps, keyframes, default=EveryFrame())
+        hasher = PDQHasher(device=device)  # type: ignore[arg-type]
+        result = hash_media(file, policy, hasher=hasher, backend=decoder)  # type: ignore[arg-type]
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    out = sys.stdout
+    frames = result.frames
+    for number, quality, hex64, ts in zip(frames.frame_numbers, frames.qualities, frames.hex(), frames.timestamps_seconds):
+        out.write(format_vpdq_line(int(number), int(quality), hex64, float(ts)) + "\n")
+
+
+@bank_app.command("build")
+def bank_build(
+    out: Annotated[Path, typer.Argument(help="Bank file to write (SQLite).", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, images, folders and hash lists.", show_default=False)],
+    label: Annotated[Optional[str], typer.Option("--label", help="Label for every entry added.")] = None,
+    every_frame: EveryFrameOpt = False,
+    fps: FpsOpt = None,
+    keyframes: KeyframesOpt = False,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Build a bank from videos, images and hash lists.
+
+    Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
+    lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
+    (every frame by default) so sparse scans line up with it at any phase.
+    """
+    from scanner.bank import build_bank
+    from scanner.decode import EveryFrame
+    from scanner.hashing import PDQHasher
+    from scanner.media_hash import hash_media
+
+    try:
+        policy = _policy(every_frame, fps, keyframes, default=EveryFrame())
+        hasher = None
+
+        def hash_file(path: Path):
+            nonlocal hasher
+            hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
+            result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE)
+            return result.frames, result.metadata.duration_seconds
+
+        info = build_bank(out, inputs, label=label, hash_media=hash_file)
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    _print_bank_info(info)
+
+
+#: Frames are downscaled to at most this side before hashing when building
+#: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
+BANK_MAX_SIDE = 512
+
+
+@bank_app.command("info")
+def bank_info(bank: Annotated[Path, typer.Argument(help="Bank file.", show_default=False)]) -> None:
+    """Describe a bank: entries, hashes, labels, checksum."""
+    from scanner.bank import Bank
+
+    try:
+        with Bank(bank) as b:
+            info = b.info()
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    _print_bank_info(info)
+
+
+def _print_bank_info(info) -> None:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"bank {info.path}", show_header=False)
+    for key, value in asdict(info).items():
+        if key == "path":
+            continue
+        table.add_row(key, ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value))
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
