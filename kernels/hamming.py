@@ -107,12 +107,13 @@ def radius_search(
     for b0 in range(0, bank.shape[0], chunk):
         b_signs = unpack_signs(bank[b0 : b0 + chunk].to(device))
         for qi, qs in enumerate(q_signs):
-            d = _distances_from_signs(qs, b_signs)
-            qq, bb = torch.nonzero(d <= radius, as_tuple=True)
+            # d <= r  <=>  <s(a), s(b)> >= 256 - 2r: threshold the dot products, convert only the hits.
+            dot = qs @ b_signs.T
+            qq, bb = torch.nonzero(dot >= _NUM_BITS - 2 * radius, as_tuple=True)
             if qq.numel():
                 out_q.append(qq + qi * query_chunk)
                 out_b.append(bb + b0)
-                out_d.append(d[qq, bb])
+                out_d.append(((_NUM_BITS - dot[qq, bb].to(torch.int32)) // 2).to(torch.int16))
     if not out_q:
         empty = torch.zeros(0, dtype=torch.int64, device=device)
         return empty, empty.clone(), torch.zeros(0, dtype=torch.int16, device=device)
@@ -173,8 +174,7 @@ class MultiIndexHashing:
         out = []
         for q0 in range(0, query.shape[0], query_chunk):
             q_chunks = q_chunks_all[q0 : q0 + query_chunk]
-            nq = q_chunks.shape[0]
-            cand_q, cand_b = [], []
+            hits = []
             for c in range(self.NUM_CHUNKS):
                 probes = (q_chunks[:, c : c + 1] ^ masks[None, :]).ravel()  # [nq * P]
                 starts = self._offsets[c][probes]
@@ -182,18 +182,22 @@ class MultiIndexHashing:
                 total = int(lengths.sum())
                 if total == 0:
                     continue
-                # Expand the CSR ranges without a Python loop.
+                # Expand the CSR ranges without a Python loop, then verify exactly.
                 owner = np.repeat(np.arange(probes.shape[0]), lengths)
                 pos = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[owner]
-                cand_b.append(self._order[c][pos])
-                cand_q.append(owner // masks.shape[0])
-            if not cand_q:
+                cand_b = self._order[c][pos]
+                cand_q = owner // masks.shape[0]
+                d = hamming_pairs(query[q0 + cand_q], self.bank[cand_b])
+                keep = d <= radius
+                hits.append(cand_q[keep] * n_bank + cand_b[keep])
+            if not hits:
                 continue
-            key = np.unique(np.concatenate(cand_q) * n_bank + np.concatenate(cand_b))
+            # A neighbour close on several chunks is found several times: de-duplicate the hits
+            # (few) only. Sort-based on purpose: numpy's hash-based unique is slow on int64 here.
+            key = np.sort(np.concatenate(hits))
+            key = key[np.concatenate(([True], key[1:] != key[:-1]))] if key.size else key
             qq, bb = np.divmod(key, n_bank)
-            d = hamming_pairs(query[q0 + qq], self.bank[bb])
-            keep = d <= radius
-            out.append((qq[keep] + q0, bb[keep], d[keep]))
+            out.append((qq + q0, bb, hamming_pairs(query[q0 + qq], self.bank[bb])))
         if not out:
             return _empty_pairs()
         return tuple(np.concatenate(parts) for parts in zip(*out))  # type: ignore[return-value]

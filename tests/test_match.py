@@ -168,3 +168,12 @@ def test_match_digests(tmp_path):
         ("m", "md5", "cat", True),
     ]
     assert match_digests("b" * 64, None, index) == []
+
+
+def test_unique_hashes_matches_numpy():
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, 4, (500, 32), dtype=np.uint8)
+    h[::7] = h[0]
+    u, inv = unique_hashes(h)
+    np.testing.assert_array_equal(u[inv], h)
+    assert len(u) == len(np.unique(h, axis=0))
