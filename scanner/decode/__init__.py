@@ -1,0 +1,49 @@
+"""Decode and sample: metadata, sampling policies, decoders.
+
+    policy = FixedRate(1.0)
+    decoder = open_decoder(path)          # decord, PyAV fallback, stills via PIL
+    meta = decoder.probe(path)
+    for batch in decoder.iter_frames(path, policy, batch_size=64, max_side=512):
+        batch.rgb                          # uint8 [N, H, W, 3]
+"""
+
+from scanner.decode._backends import (
+    IMAGE_SUFFIXES,
+    Decoder,
+    DecordDecoder,
+    PyAVDecoder,
+    check_readable,
+    iter_sampled_frames,
+    open_decoder,
+    output_size,
+)
+from scanner.decode._images import ImageDecoder
+from scanner.decode._metadata import SampledFrames, VideoMetadata
+from scanner.decode._sampling import (
+    EveryFrame,
+    FixedRate,
+    Keyframes,
+    SamplingDecision,
+    SamplingPolicy,
+    parse_policy,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Decoder",
+    "DecordDecoder",
+    "EveryFrame",
+    "FixedRate",
+    "ImageDecoder",
+    "Keyframes",
+    "PyAVDecoder",
+    "SampledFrames",
+    "SamplingDecision",
+    "SamplingPolicy",
+    "VideoMetadata",
+    "check_readable",
+    "iter_sampled_frames",
+    "open_decoder",
+    "output_size",
+    "parse_policy",
+]

@@ -1,0 +1,61 @@
+"""Still images as one-frame videos (index 0, pts 0.0)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scanner._errors import DecodeError, UnsupportedMediaError
+from scanner.decode._backends import Decoder, _check_options, _reason, check_readable, output_size
+from scanner.decode._metadata import SampledFrames, VideoMetadata
+
+__all__ = ["ImageDecoder"]
+
+
+class ImageDecoder(Decoder):
+    """PIL decoder for .jpg .jpeg .png .webp .bmp and the first frame of .gif."""
+
+    name = "image"
+
+    @staticmethod
+    def _open(path):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return Image.open(path)  # lazy: reads the header only
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise UnsupportedMediaError(f"{path}: PIL cannot open it: {_reason(exc)}") from exc
+
+    def probe(self, path):
+        path = check_readable(path)
+        with self._open(path) as img:
+            width, height = img.size
+            codec = (img.format or "").lower() or None
+        return VideoMetadata(
+            path=str(path), backend=self.name, codec=codec, width=width, height=height, fps=1.0,
+            num_frames=1, duration_seconds=0.0, keyframe_indices=(0,), is_still_image=True,
+        )  # fmt: skip
+
+    def iter_frames(self, path, policy, *, batch_size=64, max_side=None):
+        _check_options(batch_size, max_side)
+        meta = self.probe(path)
+        selected = policy.select(np.zeros(1), meta.keyframe_indices, meta.duration_seconds)
+        if list(selected) != [0]:
+            raise DecodeError(f"{path}: policy {policy.describe()} selected {selected} of a still")
+        return self._generate(meta, max_side)
+
+    def _generate(self, meta, max_side):
+        from PIL import Image
+
+        with self._open(meta.path) as img:
+            try:
+                img.seek(0)  # first frame of animated GIF/WebP
+                rgb_img = img.convert("RGB")
+                size = output_size(meta.width, meta.height, max_side)
+                if size != rgb_img.size:
+                    rgb_img = rgb_img.resize(size, Image.Resampling.BOX)
+                rgb = np.asarray(rgb_img, dtype=np.uint8)
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise DecodeError(f"{meta.path}: PIL failed decoding it: {_reason(exc)}") from exc
+        yield SampledFrames(
+            np.zeros(1, np.int64), np.zeros(1, np.float64), np.ascontiguousarray(rgb[None])
+        )
