@@ -402,7 +402,16 @@ def import_media(
         raise BankError(f"{path}: media file given but no media hasher (hash_media) was supplied")
     fh, duration = hash_media(path)
     kind: Kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
-    return [writer.add_frame_hashes(path.stem, label, _source(rel, "media"), kind, fh, duration)]
+    entry_id = writer.add_frame_hashes(path.stem, label, _source(rel, "media"), kind, fh, duration)
+    # The file's own digests too, so a byte-identical re-upload is an exact hit.
+    sha256, md5 = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            sha256.update(block)
+            md5.update(block)
+    for algorithm, digest in (("md5", md5.hexdigest()), ("sha256", sha256.hexdigest())):
+        writer.conn.execute("INSERT INTO file_digests VALUES (?, ?, ?)", (entry_id, algorithm, digest))
+    return [entry_id]
 
 
 _IMPORTERS = {

@@ -140,6 +140,46 @@ def _print_bank_info(info) -> None:
     Console().print(table)
 
 
+@app.command("scan")
+def scan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan (folders recursively).", show_default=False)],
+    bank: Annotated[Optional[Path], typer.Option("--bank", help="Bank file to match against (vscan bank build).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results: one JSON line per file, appended.")] = Path("results.jsonl"),
+    every_frame: EveryFrameOpt = False,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Sample R frames per second by timestamp [default: 1].", metavar="R")] = None,
+    keyframes: KeyframesOpt = False,
+    decoder: BackendOpt = "auto",
+    device: DeviceOpt = "auto",
+    timeout: Annotated[float, typer.Option("--timeout", help="Per-file decode time limit, seconds.")] = 600.0,
+    all_files: Annotated[bool, typer.Option("--all-files", help="In folders, try every file, not only media suffixes.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster instead of starting a local one.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Scan files against a bank; write one risk record per file to --out.
+
+    Exits 0 when the scan completed, even if some files were errors (they
+    have status "error" records); non-zero only when the scan itself failed.
+    """
+    from scanner.decode import FixedRate
+    from scanner.pipeline import ScanConfig, scan
+    from scanner.progress import ScanProgress, print_summary
+    from scanner.sinks import open_sink
+
+    try:
+        policy = _policy(every_frame, fps, keyframes, default=FixedRate(1.0))
+        config = ScanConfig(policy=policy, decoder=decoder, device=device, file_timeout_seconds=timeout, all_files=all_files)  # type: ignore[arg-type]
+        if bank is not None:
+            from scanner.bank import Bank
+
+            Bank(bank).close()  # fail early on a bad bank
+        with open_sink(out) as sink, ScanProgress(enabled=not quiet) as progress:
+            summary = scan(paths, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=progress.update)
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    if not quiet:
+        print_summary(summary, out)
+
+
 def main() -> None:
     app()
 

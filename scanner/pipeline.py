@@ -1,0 +1,550 @@
+"""The streaming scan pipeline on Ray.
+
+    discover ──paths──▶ decode tasks (Ray workers: decode, sample, resize,
+                        digest; one file each, may crash or hang harmlessly)
+                 ──uint8 frames [n, S, S, 3] (object store, never the driver)──▶
+                        model actor (one long-lived process: batches frames
+                        across files, runs the ONNX hash model, matches
+                        against the bank with the Hamming kernels)
+                 ──hashes + matches──▶ driver: risk policy, record, sink
+
+Backpressure: at most ``decode_inflight`` decode tasks and ``model_inflight``
+model calls are outstanding, and the driver submits a decode only when it
+has room; memory therefore stays bounded whatever the number of files.
+Every file yields exactly one record, written as soon as that file is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal
+
+import numpy as np
+
+from scanner._errors import ConfigError, DecodeTimeoutError, VscanError
+from scanner.decode import FixedRate, SamplingPolicy
+from scanner.risk import DefaultRiskPolicy, Evidence, RiskPolicy
+from scanner.sinks import Sink
+
+__all__ = ["ScanConfig", "ScanSummary", "scan", "discover", "decode_for_scan", "ModelWorker", "MEDIA_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MEDIA_SUFFIXES = frozenset(
+    ".mp4 .mov .mkv .avi .webm .m4v .wmv .flv .mpg .mpeg .ts .3gp .gif .jpg .jpeg .png .webp .bmp .tif .tiff".split()
+)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything that decides what a scan computes (recorded in the output)."""
+
+    policy: SamplingPolicy = field(default_factory=lambda: FixedRate(1.0))
+    decoder: Literal["auto", "decord", "pyav"] = "auto"
+    #: Frames are decoded at most ``decode_max_side`` on their long side and
+    #: then resized to ``frame_size`` x ``frame_size`` for hashing: PDQ maps
+    #: any frame to 64x64, and one size lets batches mix files.
+    frame_size: int = 256
+    decode_max_side: int = 512
+    max_frames_per_file: int = 4096
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    hash_backend: Literal["onnx", "torch"] = "onnx"
+    batch_frames: int = 128
+    decode_inflight: int | None = None
+    model_inflight: int = 2
+    file_timeout_seconds: float = 600.0
+    min_quality: int = 50
+    distance_threshold: int = 31
+    all_files: bool = False
+
+    def __post_init__(self) -> None:
+        if self.frame_size < 16 or self.decode_max_side < self.frame_size:
+            raise ConfigError(
+                f"Invalid frame_size/decode_max_side ({self.frame_size}/{self.decode_max_side}). "
+                "Supported values are frame_size >= 16 and decode_max_side >= frame_size."
+            )
+        if self.file_timeout_seconds <= 0:
+            raise ConfigError(f"Invalid file_timeout_seconds ({self.file_timeout_seconds}). Supported values are > 0.")
+        if self.batch_frames < 1:
+            raise ConfigError(f"Invalid batch_frames ({self.batch_frames}). Supported values are >= 1.")
+
+
+@dataclass
+class ScanSummary:
+    files: int = 0
+    ok: int = 0
+    errors: int = 0
+    matched: int = 0
+    video_seconds: float = 0.0
+    frames_sampled: int = 0
+    wall_seconds: float = 0.0
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.files += 1
+        if record["status"] == "ok":
+            self.ok += 1
+            self.video_seconds += record.get("duration_seconds") or 0.0
+            self.frames_sampled += record.get("frames_sampled") or 0
+            if any(m.get("is_match") for m in record["matches"]):
+                self.matched += 1
+        else:
+            self.errors += 1
+            kind = record["error"]["type"]
+            self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + 1
+
+    @property
+    def video_seconds_per_second(self) -> float:
+        return self.video_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def files_per_second(self) -> float:
+        return self.files / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+# --------------------------------------------------------------------------
+# discover
+# --------------------------------------------------------------------------
+
+
+def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False) -> Iterator[str]:
+    """Stream input files: named files always, folders walked in sorted order
+    (media suffixes only unless ``all_files``). A missing path is yielded too,
+    so it gets its own error record."""
+    for root in paths:
+        root = Path(root)
+        if not root.is_dir():
+            yield str(root)
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES:
+                    yield os.path.join(dirpath, name)
+
+
+# --------------------------------------------------------------------------
+# decode (runs in Ray worker processes; plain functions, testable alone)
+# --------------------------------------------------------------------------
+
+
+def _digests(path: str) -> tuple[str, str, int]:
+    sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with open(path, "rb") as fh:  # read-only: evidence is never modified
+        while block := fh.read(1 << 20):
+            sha256.update(block)
+            md5.update(block)
+            size += len(block)
+    return sha256.hexdigest(), md5.hexdigest(), size
+
+
+def _to_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    if rgb.shape[1:3] == (size, size):
+        return rgb
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).to(torch.float32)
+    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def error_info(exc: BaseException) -> dict[str, str]:
+    kind = type(exc).__name__ if isinstance(exc, VscanError) else f"InternalError:{type(exc).__name__}"
+    return {"type": kind, "message": str(exc) or repr(exc)}
+
+
+def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Digest, decode, sample and resize one file.
+
+    Returns ``(summary, payload)``: a small dict for the driver, and the
+    frames for the model actor (None on error). Never raises for a bad file.
+    """
+    from scanner.decode import check_readable, open_decoder
+
+    t0 = time.perf_counter()
+    summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
+    try:
+        check_readable(path)
+        summary["sha256"], summary["md5"], summary["size_bytes"] = _digests(path)
+        t1 = time.perf_counter()
+        decoder = open_decoder(path, config.decoder)
+        meta = decoder.probe(path)
+        summary["media"] = {
+            "kind": "image" if meta.is_still_image else "video",
+            "decoder": meta.backend,
+            "codec": meta.codec,
+            "width": meta.width,
+            "height": meta.height,
+            "fps": meta.fps,
+        }
+        summary["duration_seconds"] = float(meta.duration_seconds)
+        frames, numbers, times = [], [], []
+        count = 0
+        for batch in decoder.iter_frames(path, config.policy, batch_size=64, max_side=config.decode_max_side):
+            take = min(len(batch), config.max_frames_per_file - count)
+            frames.append(_to_square(batch.rgb[:take], config.frame_size))
+            numbers.append(batch.frame_indices[:take])
+            times.append(batch.pts_seconds[:take])
+            count += take
+            if count >= config.max_frames_per_file:
+                break
+        t2 = time.perf_counter()
+        if count == 0:
+            payload = {
+                "frames": np.zeros((0, config.frame_size, config.frame_size, 3), np.uint8),
+                "frame_numbers": np.zeros(0, np.int64),
+                "timestamps": np.zeros(0, np.float64),
+            }
+        else:
+            payload = {
+                "frames": np.concatenate(frames),
+                "frame_numbers": np.concatenate(numbers).astype(np.int64),
+                "timestamps": np.concatenate(times).astype(np.float64),
+            }
+        summary["frames_sampled"] = count
+        # Sequential decoders decode every frame up to the last one sampled,
+        # except keyframe passes, which decode only what they return.
+        if meta.is_still_image or config.policy.name == "keyframes" or count == 0:
+            summary["frames_decoded"] = count
+        else:
+            summary["frames_decoded"] = int(payload["frame_numbers"].max()) + 1
+        summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
+        return summary, payload
+    except Exception as exc:  # a bad file is a record, never a crash of the scan
+        summary["error"] = error_info(exc)
+        summary["timings"] = {"decode": time.perf_counter() - t0}
+        return summary, None
+
+
+# --------------------------------------------------------------------------
+# model stage: one long-lived actor per device
+# --------------------------------------------------------------------------
+
+
+class ModelWorker:
+    """Hashes frames from many files in shared batches, then matches each
+    file against the bank. Lives in one Ray actor (or in-process in tests)."""
+
+    def __init__(self, config: ScanConfig, bank_path: str | None) -> None:
+        from scanner.hashing import PDQHasher
+
+        self.config = config
+        self.hasher = PDQHasher(backend=config.hash_backend, device=config.device)
+        self.index = None
+        if bank_path is not None:
+            from scanner.bank import Bank
+
+            with Bank(bank_path) as bank:
+                self.index = bank.load_index()
+
+    def provider(self) -> str:
+        return self.hasher.provider
+
+    def run(self, files: list[tuple[int, str | None, str | None]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """``files``: (key, sha256, md5) per payload. Returns per-file hashes' qualities, matches, timings."""
+        from scanner.hashes import FrameHashes
+
+        t0 = time.perf_counter()
+        frames = [p["frames"] for p in payloads]
+        counts = [len(f) for f in frames]
+        total = sum(counts)
+        hashes = np.zeros((total, 8, 32), np.uint8)
+        quality = np.zeros(total, np.int32)
+        if total:
+            stacked = np.concatenate(frames)
+            step = self.config.batch_frames
+            for start in range(0, total, step):
+                chunk = stacked[start : start + step]
+                n = len(chunk)
+                if n < step and total > step:
+                    # A few fixed batch shapes keep GPU memory flat (onnxruntime
+                    # grows its arena per new shape): pad the tail batch.
+                    chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
+                result = self.hasher.hash_frames(chunk)
+                hashes[start : start + n] = result.hashes[:n]
+                quality[start : start + n] = result.quality[:n]
+        t1 = time.perf_counter()
+        hash_share = (t1 - t0) / max(total, 1)
+        out = []
+        offset = 0
+        for (key, sha256, md5), payload, n in zip(files, payloads, counts):
+            t2 = time.perf_counter()
+            query = FrameHashes(
+                frame_numbers=payload["frame_numbers"],
+                timestamps_seconds=payload["timestamps"],
+                qualities=quality[offset : offset + n],
+                hashes=np.ascontiguousarray(hashes[offset : offset + n, 0]),
+            )
+            offset += n
+            matches = []
+            if self.index is not None:
+                from scanner.match import match_digests
+
+                seen: set[str] = set()
+                for hit in match_digests(sha256, md5, self.index):  # sha256 first: one hit per entry
+                    if hit.bank_entry_id not in seen:
+                        seen.add(hit.bank_entry_id)
+                        matches.append(hit)
+            if self.index is not None and n:
+                from scanner.match import match_frames
+
+                matches += match_frames(
+                    query,
+                    self.index,
+                    min_quality=self.config.min_quality,
+                    distance_threshold=self.config.distance_threshold,
+                )
+            out.append(
+                {
+                    "key": key,
+                    "qualities": query.qualities,
+                    "matches": matches,
+                    "timings": {"hash": hash_share * n, "match": time.perf_counter() - t2},
+                }
+            )
+        return out
+
+
+# --------------------------------------------------------------------------
+# records
+# --------------------------------------------------------------------------
+
+
+def _match_dict(m, duration_seconds: float | None) -> dict[str, Any]:
+    exact = m.signal != "pdq"
+    matched_seconds = (duration_seconds or 0.0) if exact else m.matched_seconds
+    return {
+        "bank_entry_id": m.bank_entry_id,
+        "label": m.label,
+        "kind": "exact" if exact else "perceptual",
+        "algorithm": m.signal,
+        "is_match": m.is_match,
+        "query_pct": round(m.query_pct, 3),
+        "compared_pct": round(m.compared_pct, 3),
+        "matched_seconds": round(matched_seconds, 3),
+        "query_span_seconds": None if exact or np.isnan(m.query_span_seconds[0]) else [round(v, 3) for v in m.query_span_seconds],
+        "reference_span_seconds": None
+        if exact or np.isnan(m.reference_span_seconds[0])
+        else [round(v, 3) for v in m.reference_span_seconds],
+        "distance_min": m.distance_min,
+    }
+
+
+def build_record(
+    summary: dict[str, Any],
+    *,
+    config: ScanConfig,
+    matches: list | None = None,
+    risk_policy: RiskPolicy,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    ok = summary.get("error") is None
+    matches = matches or []
+    decision = risk_policy.assess(
+        Evidence(path=summary["path"], matches=matches, duration_seconds=summary.get("duration_seconds"))
+    ) if ok else None
+    all_timings = {**summary.get("timings", {}), **(timings or {})}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": summary["path"],
+        "sha256": summary.get("sha256"),
+        "md5": summary.get("md5"),
+        "size_bytes": summary.get("size_bytes"),
+        "status": "ok" if ok else "error",
+        "error": summary.get("error"),
+        "media": summary.get("media"),
+        "duration_seconds": summary.get("duration_seconds"),
+        "frames_decoded": int(summary.get("frames_decoded", 0)),
+        "frames_sampled": int(summary.get("frames_sampled", 0)),
+        "sampling": config.policy.describe(),
+        "risk": decision.risk if decision else None,
+        "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
+        "matches": [_match_dict(m, summary.get("duration_seconds")) for m in matches],
+        "timings": {k: round(float(v), 6) for k, v in all_timings.items()},
+    }
+
+
+# --------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------
+
+
+def _start_ray(address: str | None) -> bool:
+    """Connect to ``address`` or start a local Ray; True when we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    if address:
+        ray.init(address=address, **common)
+        return False
+    ray.init(
+        num_cpus=os.cpu_count() or 1,
+        object_store_memory=min(2 << 30, max(256 << 20, int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.1))),
+        **common,
+    )
+    return True
+
+
+@dataclass
+class _Task:
+    key: int
+    path: str
+    attempt_decoder: str
+    submitted: float
+    started: float | None = None
+    summary: dict[str, Any] | None = None
+    payload_ref: Any = None
+
+
+def scan(
+    paths: Iterable[str | os.PathLike],
+    *,
+    sink: Sink,
+    bank_path: str | os.PathLike | None = None,
+    config: ScanConfig = ScanConfig(),
+    ray_address: str | None = None,
+    risk_policy: RiskPolicy | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> ScanSummary:
+    """Scan files and folders; write one record per file to ``sink``."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError, WorkerCrashedError
+
+    risk_policy = risk_policy or DefaultRiskPolicy()
+    t_start = time.perf_counter()
+    started_ray = _start_ray(ray_address)
+    summary = ScanSummary()
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        slots = max(1, cpus)
+        decode_inflight = config.decode_inflight or slots + 2
+        decode_remote = ray.remote(num_returns=2, max_retries=0, num_cpus=1)(decode_for_scan)
+        use_gpu = gpus > 0 and config.device != "cpu"
+        actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
+        actor = actor_cls.remote(replace(config, device="cuda" if use_gpu else config.device), str(bank_path) if bank_path else None)
+        config_ref = ray.put(config)
+
+        files = discover(paths, all_files=config.all_files)
+        exhausted = False
+        next_key = 0
+        running: deque[_Task] = deque()  # decode tasks, FIFO: the first `slots` are running
+        by_meta: dict[Any, _Task] = {}
+        ready_for_model: list[_Task] = []
+        model_calls: dict[Any, list[_Task]] = {}
+
+        def emit(record: dict[str, Any]) -> None:
+            sink.write(record)
+            summary.add(record)
+            if on_record:
+                on_record(record)
+
+        def submit(task: _Task) -> None:
+            cfg = config_ref if task.attempt_decoder == config.decoder else ray.put(replace(config, decoder=task.attempt_decoder))
+            meta_ref, payload_ref = decode_remote.remote(task.path, cfg)
+            task.payload_ref = payload_ref
+            by_meta[meta_ref] = task
+            running.append(task)
+
+        def fail(task: _Task, error: dict[str, str]) -> None:
+            base = task.summary or {"path": task.path}
+            emit(build_record({**base, "error": error}, config=config, risk_policy=risk_policy))
+
+        while True:
+            while not exhausted and len(by_meta) < decode_inflight:
+                try:
+                    path = next(files)
+                except StopIteration:
+                    exhausted = True
+                    break
+                submit(_Task(next_key, path, config.decoder, time.monotonic()))
+                next_key += 1
+            now = time.monotonic()
+            for i, task in enumerate(running):
+                if i >= slots:
+                    break
+                task.started = task.started or now
+
+            # Feed the model: a full batch, or whatever is there once decoding drains.
+            pending_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
+            draining = exhausted and not by_meta
+            if ready_for_model and len(model_calls) < config.model_inflight and (
+                pending_frames >= config.batch_frames or draining or len(ready_for_model) >= 32
+            ):
+                batch, ready_for_model = ready_for_model, []
+                files_arg = [(t.key, t.summary["sha256"], t.summary["md5"]) for t in batch]
+                ref = actor.run.remote(files_arg, *[t.payload_ref for t in batch])
+                model_calls[ref] = batch
+
+            if not by_meta and not model_calls and not ready_for_model and exhausted:
+                break
+            waitable = list(by_meta) + list(model_calls)
+            if not waitable:
+                continue
+            done, _ = ray.wait(waitable, num_returns=1, timeout=0.2)
+            for ref in done:
+                if ref in model_calls:
+                    batch = model_calls.pop(ref)
+                    try:
+                        results = ray.get(ref)
+                    except RayError as exc:
+                        for task in batch:
+                            fail(task, {"type": "ModelError", "message": f"model stage failed: {exc}"})
+                        continue
+                    for task, result in zip(batch, results):
+                        emit(
+                            build_record(
+                                task.summary,
+                                config=config,
+                                matches=result["matches"],
+                                risk_policy=risk_policy,
+                                timings=result["timings"],
+                            )
+                        )
+                        task.payload_ref = None
+                    continue
+                task = by_meta.pop(ref)
+                running.remove(task)
+                try:
+                    task.summary = ray.get(ref)
+                except (WorkerCrashedError, RayError) as exc:
+                    if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
+                        # decord can abort the whole process on some streams: one retry with PyAV.
+                        task.attempt_decoder = "pyav"
+                        task.started, task.submitted = None, time.monotonic()
+                        submit(task)
+                        continue
+                    fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
+                    continue
+                if task.summary.get("error") is not None:
+                    task.payload_ref = None
+                    fail(task, task.summary["error"])
+                else:
+                    ready_for_model.append(task)
+
+            # Per-file wall-clock limit on decoding: kill the worker, record, go on.
+            now = time.monotonic()
+            for meta_ref, task in list(by_meta.items()):
+                if task.started is not None and now - task.started > config.file_timeout_seconds:
+                    ray.cancel(meta_ref, force=True)
+                    by_meta.pop(meta_ref)
+                    running.remove(task)
+                    err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
+                    fail(task, error_info(err))
+        ray.kill(actor)
+    finally:
+        summary.wall_seconds = time.perf_counter() - t_start
+        if started_ray:
+            ray.shutdown()
+    return summary

@@ -1,0 +1,66 @@
+"""Progress bar (TTY only) and the end-of-scan summary table."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["ScanProgress", "print_summary"]
+
+
+class ScanProgress:
+    """Files done, video-seconds per second and ETA, on a TTY; silent otherwise."""
+
+    def __init__(self, *, enabled: bool = True, total: int | None = None) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total = total
+        self._progress = None
+        self._task = None
+        self._video_seconds = 0.0
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> "ScanProgress":
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]scanning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("scan", total=self.total, rate="")
+        return self
+
+    def update(self, record: dict[str, Any]) -> None:
+        self._video_seconds += record.get("duration_seconds") or 0.0
+        if self._progress is not None:
+            elapsed = max(time.perf_counter() - self._start, 1e-9)
+            self._progress.update(self._task, advance=1, rate=f"{self._video_seconds / elapsed:.1f} video-s/s")
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def print_summary(summary, out: Path) -> None:
+    table = Table(title="vscan scan", show_header=False)
+    table.add_row("files", str(summary.files))
+    table.add_row("ok", str(summary.ok))
+    table.add_row("matched", str(summary.matched))
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(summary.errors_by_type.items()))
+    table.add_row("errors", f"{summary.errors}" + (f" ({errors})" if errors else ""))
+    table.add_row("video seconds", f"{summary.video_seconds:.1f}")
+    table.add_row("wall seconds", f"{summary.wall_seconds:.1f}")
+    table.add_row("throughput", f"{summary.video_seconds_per_second:.1f} video-s/s, {summary.files_per_second:.2f} files/s")
+    table.add_row("results", str(out))
+    Console(stderr=False).print(table)
