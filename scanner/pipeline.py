@@ -249,68 +249,77 @@ class ModelWorker:
         return self.hasher.provider
 
     def run(self, files: list[tuple[int, str | None, str | None]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-        """``files``: (key, sha256, md5) per payload. Returns per-file hashes' qualities, matches, timings."""
+        """``files``: (key, sha256, md5) per payload. One result dict per file:
+        ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage)."""
+        t0 = time.perf_counter()
+        counts = [len(p["frames"]) for p in payloads]
+        hashes, quality = self._hash_all([p["frames"] for p in payloads])
+        hash_share = (time.perf_counter() - t0) / max(sum(counts), 1)
+        out, offset = [], 0
+        for (key, sha256, md5), payload, n in zip(files, payloads, counts):
+            result = self._file_result(payload, hashes[offset : offset + n], quality[offset : offset + n], sha256, md5)
+            result["key"] = key
+            result["timings"]["hash"] = hash_share * n
+            out.append(result)
+            offset += n
+        return out
+
+    def _hash_all(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of many files -> (hashes uint8 [N, 8, 32], quality int32 [N]),
+        in device batches of ``batch_frames`` that mix files."""
+        total = sum(len(f) for f in frames)
+        hashes = np.zeros((total, 8, 32), np.uint8)
+        quality = np.zeros(total, np.int32)
+        if not total:
+            return hashes, quality
+        stacked = np.concatenate(frames)
+        step = self.config.batch_frames
+        for start in range(0, total, step):
+            chunk = stacked[start : start + step]
+            n = len(chunk)
+            if n < step and total > step:
+                # A few fixed batch shapes keep GPU memory flat (onnxruntime
+                # grows its arena per new shape): pad the tail batch.
+                chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
+            result = self.hasher.hash_frames(chunk)
+            hashes[start : start + n] = result.hashes[:n]
+            quality[start : start + n] = result.quality[:n]
+        return hashes, quality
+
+    def _file_result(
+        self, payload: dict[str, np.ndarray], variants: np.ndarray, quality: np.ndarray, sha256: str | None, md5: str | None
+    ) -> dict[str, Any]:
         from scanner.hashes import FrameHashes
 
         t0 = time.perf_counter()
-        frames = [p["frames"] for p in payloads]
-        counts = [len(f) for f in frames]
-        total = sum(counts)
-        hashes = np.zeros((total, 8, 32), np.uint8)
-        quality = np.zeros(total, np.int32)
-        if total:
-            stacked = np.concatenate(frames)
-            step = self.config.batch_frames
-            for start in range(0, total, step):
-                chunk = stacked[start : start + step]
-                n = len(chunk)
-                if n < step and total > step:
-                    # A few fixed batch shapes keep GPU memory flat (onnxruntime
-                    # grows its arena per new shape): pad the tail batch.
-                    chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
-                result = self.hasher.hash_frames(chunk)
-                hashes[start : start + n] = result.hashes[:n]
-                quality[start : start + n] = result.quality[:n]
-        t1 = time.perf_counter()
-        hash_share = (t1 - t0) / max(total, 1)
-        out = []
-        offset = 0
-        for (key, sha256, md5), payload, n in zip(files, payloads, counts):
-            t2 = time.perf_counter()
-            query = FrameHashes(
-                frame_numbers=payload["frame_numbers"],
-                timestamps_seconds=payload["timestamps"],
-                qualities=quality[offset : offset + n],
-                hashes=np.ascontiguousarray(hashes[offset : offset + n, 0]),
-            )
-            offset += n
-            matches = []
-            if self.index is not None:
-                from scanner.match import match_digests
+        query = FrameHashes(
+            frame_numbers=payload["frame_numbers"],
+            timestamps_seconds=payload["timestamps"],
+            qualities=quality,
+            hashes=np.ascontiguousarray(variants[:, 0]),
+        )
+        matches = self._match(query, variants, sha256, md5)
+        return {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
 
-                seen: set[str] = set()
-                for hit in match_digests(sha256, md5, self.index):  # sha256 first: one hit per entry
-                    if hit.bank_entry_id not in seen:
-                        seen.add(hit.bank_entry_id)
-                        matches.append(hit)
-            if self.index is not None and n:
-                from scanner.match import match_frames
+    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None) -> list:
+        """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches."""
+        if self.index is None:
+            return []
+        from scanner.match import match_digests, match_frames
 
-                matches += match_frames(
-                    query,
-                    self.index,
-                    min_quality=self.config.min_quality,
-                    distance_threshold=self.config.distance_threshold,
-                )
-            out.append(
-                {
-                    "key": key,
-                    "qualities": query.qualities,
-                    "matches": matches,
-                    "timings": {"hash": hash_share * n, "match": time.perf_counter() - t2},
-                }
+        matches, seen = [], set()
+        for hit in match_digests(sha256, md5, self.index):
+            if hit.bank_entry_id not in seen:
+                seen.add(hit.bank_entry_id)
+                matches.append(hit)
+        if len(query):
+            matches += match_frames(
+                query,
+                self.index,
+                min_quality=self.config.min_quality,
+                distance_threshold=self.config.distance_threshold,
             )
-        return out
+        return matches
 
 
 # --------------------------------------------------------------------------
