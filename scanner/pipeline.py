@@ -167,7 +167,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
     Returns ``(summary, payload)``: a small dict for the driver, and the
     frames for the model actor (None on error). Never raises for a bad file.
     """
-    from scanner.decode import check_readable, open_decoder
+    from scanner.decode import check_readable, choose_backend, open_decoder
 
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
@@ -175,7 +175,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         check_readable(path)
         summary["sha256"], summary["md5"], summary["size_bytes"] = _digests(path)
         t1 = time.perf_counter()
-        decoder = open_decoder(path, config.decoder)
+        decoder = open_decoder(path, choose_backend(config.policy, config.decoder))
         meta = decoder.probe(path)
         summary["media"] = {
             "kind": "image" if meta.is_still_image else "video",
@@ -210,12 +210,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
                 "timestamps": np.concatenate(times).astype(np.float64),
             }
         summary["frames_sampled"] = count
-        # Sequential decoders decode every frame up to the last one sampled,
-        # except keyframe passes, which decode only what they return.
-        if meta.is_still_image or config.policy.name == "keyframes" or count == 0:
-            summary["frames_decoded"] = count
-        else:
-            summary["frames_decoded"] = int(payload["frame_numbers"].max()) + 1
+        summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
         return summary, payload
     except Exception as exc:  # a bad file is a record, never a crash of the scan

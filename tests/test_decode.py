@@ -338,3 +338,32 @@ def test_real_sample_video(vpdq_dir):
         b = collect(PyAVDecoder().iter_frames(path, policy))
         assert_frames_close(a, b)
     assert len(a.frame_indices) == len(metas[0].keyframe_indices)
+
+
+# --- seeking past GOPs that hold nothing wanted (PyAV) ------------------------
+
+
+@pytest.mark.parametrize("fps", [0.2, 1.0, 3.0])
+def test_pyav_seeking_gives_the_frames_of_a_full_decode(tmp_path, fps):
+    from scanner.decode import DecordDecoder
+
+    clip = make_clip(tmp_path / "gop.mp4", seed=4, seconds=12, size=(160, 120), gop=25)
+    pyav = PyAVDecoder()
+    seeking = list(pyav.iter_frames(clip, FixedRate(fps)))
+    forward = list(DecordDecoder(random_access="never").iter_frames(clip, FixedRate(fps)))
+    idx = np.concatenate([b.frame_indices for b in seeking])
+    np.testing.assert_array_equal(idx, np.concatenate([b.frame_indices for b in forward]))
+    np.testing.assert_array_equal(np.concatenate([b.rgb for b in seeking]), np.concatenate([b.rgb for b in forward]))
+    if fps <= 1.0:
+        # Every wanted frame here is a keyframe or one GOP apart: most GOPs are skipped.
+        assert pyav.frames_decoded < 0.3 * 300, pyav.frames_decoded
+    assert pyav.frames_decoded >= len(idx)
+
+
+def test_backend_choice_by_access_pattern():
+    from scanner.decode import choose_backend
+
+    assert choose_backend(Keyframes(), "auto") == "pyav"
+    assert choose_backend(FixedRate(1.0), "auto") == "pyav"
+    assert choose_backend(EveryFrame(), "auto") == "auto"
+    assert choose_backend(FixedRate(1.0), "decord") == "decord"

@@ -97,9 +97,14 @@ def _batch(indices: list[int], pts: list[float], frames: list[np.ndarray]) -> Sa
 
 
 class Decoder(ABC):
-    """Reads one file: metadata, then batches of sampled RGB frames."""
+    """Reads one file: metadata, then batches of sampled RGB frames.
+
+    ``frames_decoded`` counts the frames the codec actually decoded during
+    the last ``iter_frames`` (sampled or not): the real cost of a policy.
+    """
 
     name: ClassVar[str]
+    frames_decoded: int = 0
 
     @abstractmethod
     def probe(self, path: str | os.PathLike) -> VideoMetadata:
@@ -238,12 +243,13 @@ class DecordDecoder(Decoder):
         if (width, height) != (meta.width, meta.height):
             del vr
             vr = self._open(path, width=width, height=height)
+        self.frames_decoded = 0
         if self._may_seek(meta.codec, container_format):
-            return self._generate_seeking(vr, path, selected, pts, batch_size)
-        return self._generate_forward(vr, path, selected, pts, batch_size)
+            return self._generate_seeking(vr, path, selected, pts, batch_size, self)
+        return self._generate_forward(vr, path, selected, pts, batch_size, self)
 
     @staticmethod
-    def _generate_forward(vr, path, selected, pts, batch_size) -> Iterator[SampledFrames]:
+    def _generate_forward(vr, path, selected, pts, batch_size, counter) -> Iterator[SampledFrames]:
         """Contiguous get_batch windows from frame 0, keeping the selected frames.
 
         No seeks, so no wrong frames; costs decoding (and RGB conversion) of
@@ -259,6 +265,7 @@ class DecordDecoder(Decoder):
             keep = window[wanted[window]]
             try:
                 rgb = vr.get_batch(window.tolist()).asnumpy()
+                counter.frames_decoded += len(window)
             except Exception as exc:  # noqa: BLE001
                 raise DecodeError(
                     f"{path}: decord failed decoding frames {window[0]}..{window[-1]}: {_reason(exc)}"
@@ -274,11 +281,14 @@ class DecordDecoder(Decoder):
             yield _batch(idx_buf, pts[idx_buf].tolist(), rgb_buf)
 
     @staticmethod
-    def _generate_seeking(vr, path, selected, pts, batch_size) -> Iterator[SampledFrames]:
+    def _generate_seeking(vr, path, selected, pts, batch_size, counter) -> Iterator[SampledFrames]:
         for start in range(0, len(selected), batch_size):
             chunk = selected[start : start + batch_size]
             try:
                 rgb = vr.get_batch(chunk.tolist()).asnumpy()
+                # decord decodes from the keyframe before each frame it seeks to;
+                # counted as the chosen frames (a lower bound).
+                counter.frames_decoded += len(chunk)
                 # get_batch keeps decoding ahead and memory grows (dmlc/decord#157,
                 # #208); seek(0) releases it. Skipped when the next batch simply
                 # continues, which would otherwise re-decode the GOP prefix.
@@ -308,10 +318,12 @@ class _PacketIndex:
             origin = start if start is not None else int(ts_sorted[0])
             self.pts_seconds = (ts_sorted - origin).astype(np.float64) * float(time_base)
             self.index_of_pts = {int(t): i for i, t in enumerate(ts_sorted)}
+            self.raw_pts = [int(t) for t in ts_sorted]
         else:  # no timestamps to sort by: decode order, evenly spaced
             order = np.arange(n)
             self.pts_seconds = np.arange(n, dtype=np.float64) / fps
             self.index_of_pts = {}
+            self.raw_pts: list[int] = []
         flags = np.asarray(keyflags, dtype=bool)[order]
         self.keyframe_indices = tuple(int(i) for i in np.flatnonzero(flags))
 
@@ -403,19 +415,40 @@ class PyAVDecoder(Decoder):
         rgb_buf: list[np.ndarray] = []
         delivered, index_i = 0, -1
         failure: BaseException | None = None
+        self.frames_decoded = 0
+        # Seek targets: for each wanted frame, the keyframe at or before it.
+        # When that keyframe lies beyond the frame being decoded, jumping to it
+        # skips whole GOPs that hold nothing wanted (sparse samples, windows).
+        can_seek = keys is not None and len(keys) > 1 and bool(index.raw_pts)
+        key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
         with self._open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = self.thread_type
             if keyframes_only:
                 stream.codec_context.skip_frame = "NONKEY"
             try:
-                for frame in container.decode(stream):
+                frames = container.decode(stream)
+                pending = iter(selected.tolist())
+                next_wanted = next(pending, None)
+                while True:
+                    if can_seek and not keyframes_only and next_wanted is not None:
+                        key_before = int(key_arr[np.searchsorted(key_arr, next_wanted, side="right") - 1])
+                        if key_before > index_i + 1 and key_before > 0:
+                            container.seek(index.raw_pts[key_before], stream=stream, backward=True, any_frame=False)
+                            frames = container.decode(stream)
+                            index_i = key_before - 1
+                    frame = next(frames, None)
+                    if frame is None:
+                        break
+                    self.frames_decoded += 1
                     i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                     index_i = index_i + 1 if i is None else i
                     if index_i >= n or not wanted[index_i]:
                         if index_i >= last_wanted:
                             break
                         continue
+                    while next_wanted is not None and next_wanted <= index_i:
+                        next_wanted = next(pending, None)
                     if resize:
                         rgb = frame.reformat(width=size[0], height=size[1], format="rgb24",
                                              interpolation="AREA").to_ndarray()  # fmt: skip
@@ -452,6 +485,25 @@ class PyAVDecoder(Decoder):
 
 def _is_still(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+#: Sampled frames per second above which a forward decode is as cheap as
+#: seeking, so every-frame patterns go to decord (the design's decoder).
+DENSE_FPS = 8.0
+
+
+def choose_backend(policy: SamplingPolicy, backend: Literal["auto", "decord", "pyav"] = "auto") -> str:
+    """The backend for an access pattern, from bench/bench_decode.py on 2 cores:
+    sparse patterns (keyframes, fixed rates up to DENSE_FPS) run faster on
+    PyAV, which skips non-key frames, seeks over GOPs with nothing wanted and
+    converts only the frames it returns; dense ones keep "auto" (decord first,
+    PyAV fallback). An explicit backend is always kept."""
+    if backend != "auto":
+        return backend
+    name = getattr(policy, "name", "")
+    if name == "keyframes" or (name == "fixed_rate" and getattr(policy, "fps", DENSE_FPS + 1) <= DENSE_FPS):
+        return "pyav"
+    return "auto"
 
 
 def open_decoder(

@@ -54,6 +54,7 @@ class ImageDecoder(Decoder):
                 if size != rgb_img.size:
                     rgb_img = rgb_img.resize(size, Image.Resampling.BOX)
                 rgb = np.asarray(rgb_img, dtype=np.uint8)
+                self.frames_decoded = 1
             except (OSError, ValueError, SyntaxError) as exc:
                 raise DecodeError(f"{meta.path}: PIL failed decoding it: {_reason(exc)}") from exc
         yield SampledFrames(
