@@ -19,6 +19,11 @@ app = typer.Typer(
 )
 bank_app = typer.Typer(help="Build and describe hash banks.", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
+models_app = typer.Typer(help="Installed classifier/detector/hash models (ONNX + manifest).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+ModelsDirOpt = Annotated[
+    Optional[Path], typer.Option("--models-dir", help="User models folder (default: $VSCAN_MODELS_DIR), beside the shipped one.")
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -154,6 +159,9 @@ def scan_command(
     all_files: Annotated[bool, typer.Option("--all-files", help="In folders, try every file, not only media suffixes.")] = False,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster instead of starting a local one.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Run this classifier/detector too (installed name or manifest path); repeatable.")] = None,
+    models_dir: ModelsDirOpt = None,
+    risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
 ) -> None:
     """Scan files against a bank; write one risk record per file to --out.
 
@@ -168,16 +176,77 @@ def scan_command(
     try:
         policy = _policy(every_frame, fps, keyframes, default=FixedRate(1.0))
         config = ScanConfig(policy=policy, decoder=decoder, device=device, file_timeout_seconds=timeout, all_files=all_files)  # type: ignore[arg-type]
+        if model:
+            from dataclasses import replace
+
+            from models._manifest import resolve_model
+
+            manifests = [resolve_model(m, models_dir) for m in model]
+            for m in manifests:
+                m.verify()
+            config = replace(config, models=tuple(str(m.manifest_path.resolve()) for m in manifests))
+        policy_obj = None
+        if risk_policy is not None:
+            from scanner.risk import DefaultRiskPolicy
+
+            policy_obj = DefaultRiskPolicy.from_toml(risk_policy)
         if bank is not None:
             from scanner.bank import Bank
 
             Bank(bank).close()  # fail early on a bad bank
         with open_sink(out) as sink, ScanProgress(enabled=not quiet) as progress:
-            summary = scan(paths, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=progress.update)
+            summary = scan(paths, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=progress.update, risk_policy=policy_obj)
     except VscanError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     if not quiet:
         print_summary(summary, out)
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDirOpt = None) -> None:
+    """List installed models: the shipped models/ folder and the user folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from models._manifest import installed_manifests
+
+    try:
+        manifests = installed_manifests(models_dir)
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    table = Table(title="installed models")
+    for column in ("name", "kind", "version", "input", "output", "risk labels", "manifest"):
+        table.add_column(column, overflow="fold")
+    for m in manifests:
+        inp = f"{m.input.height}x{m.input.width} {m.input.layout} {m.input.colour}{' letterbox' if m.input.letterbox else ''}" if m.input else "see manifest"
+        out = m.output.decoding if m.output else "hash"
+        risk = ", ".join(f"{k}={v:g}" for k, v in m.risk.labels.items())
+        table.add_row(m.name, m.kind, m.version, inp, out, risk, str(m.manifest_path))
+    Console(width=200).print(table)
+
+
+@models_app.command("check")
+def models_check(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Manifests (files or folders); default: every installed model.", show_default=False)] = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Verify model files (SHA-256) and their ONNX input/output shapes and dtypes
+    against the manifests. Exits 1 when any model fails."""
+    from models._manifest import check_model, installed_manifests, load_manifest
+
+    try:
+        manifests = [load_manifest(p) for p in paths] if paths else installed_manifests(models_dir)
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    failed = 0
+    for m in manifests:
+        problems = check_model(m)
+        failed += bool(problems)
+        typer.echo(f"{m.name} ({m.kind}, {m.manifest_path}): " + ("ok" if not problems else "FAILED"))
+        for problem in problems:
+            typer.echo(f"  - {problem}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("demo")

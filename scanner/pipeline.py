@@ -63,6 +63,9 @@ class ScanConfig:
     min_quality: int = 50
     distance_threshold: int = 31
     all_files: bool = False
+    #: Classifier/detector manifest paths (models/_manifest.py); every model
+    #: runs on the same decoded frames as the hash model.
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.frame_size < 16 or self.decode_max_side < self.frame_size:
@@ -210,6 +213,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
                 "timestamps": np.concatenate(times).astype(np.float64),
             }
         summary["frames_sampled"] = count
+        payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
         return summary, payload
@@ -234,6 +238,12 @@ class ModelWorker:
         self.config = config
         self.hasher = PDQHasher(backend=config.hash_backend, device=config.device)
         self.index = None
+        self.detectors = []
+        if config.models:
+            from models._manifest import load_manifest
+            from scanner.detect import Detector
+
+            self.detectors = [Detector(load_manifest(m), device=config.device) for m in config.models]
         if bank_path is not None:
             from scanner.bank import Bank
 
@@ -294,7 +304,23 @@ class ModelWorker:
             hashes=np.ascontiguousarray(variants[:, 0]),
         )
         matches = self._match(query, variants, sha256, md5)
-        return {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        result = {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        if self.detectors:
+            t1 = time.perf_counter()
+            result["detections"], result["detection_timeline"] = self._detect(payload)
+            result["timings"]["detect"] = time.perf_counter() - t1
+        return result
+
+    def _detect(self, payload: dict[str, np.ndarray]) -> tuple[list, dict[str, Any] | None]:
+        """Every classifier/detector on one file's frames: (LabelEvidence list, timeline)."""
+        from scanner.detect import detections_for_file
+
+        frames = payload["frames"]
+        size = payload.get("source_size")
+        source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else frames.shape[2:0:-1]
+        return detections_for_file(
+            self.detectors, frames, payload["timestamps"], source_size, batch_frames=self.config.batch_frames
+        )
 
     def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None) -> list:
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches."""
@@ -349,11 +375,13 @@ def build_record(
     matches: list | None = None,
     risk_policy: RiskPolicy,
     timings: dict[str, float] | None = None,
+    detections: list | None = None,
+    detection_timeline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     ok = summary.get("error") is None
     matches = matches or []
     decision = risk_policy.assess(
-        Evidence(path=summary["path"], matches=matches, duration_seconds=summary.get("duration_seconds"))
+        Evidence(path=summary["path"], matches=matches, duration_seconds=summary.get("duration_seconds"), detections=detections or ())
     ) if ok else None
     all_timings = {**summary.get("timings", {}), **(timings or {})}
     return {
@@ -372,6 +400,8 @@ def build_record(
         "risk": decision.risk if decision else None,
         "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
         "matches": [_match_dict(m, summary.get("duration_seconds")) for m in matches],
+        "detections": [d.to_dict() for d in detections or ()],
+        "detection_timeline": detection_timeline,
         "timings": {k: round(float(v), 6) for k, v in all_timings.items()},
     }
 
@@ -514,6 +544,8 @@ def scan(
                                 matches=result["matches"],
                                 risk_policy=risk_policy,
                                 timings=result["timings"],
+                                detections=result.get("detections"),
+                                detection_timeline=result.get("detection_timeline"),
                             )
                         )
                         task.payload_ref = None

@@ -1,0 +1,274 @@
+"""Classifier/detector plugins: manifests, preprocessing, the three output
+decodings on real ONNX sessions, aggregation, the risk policy, and one
+end-to-end scan through real Ray with models enabled."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+
+import _onnx_models as tm
+from kernels.boxes import batched_nms, box_iou, nms
+from kernels.preprocess import letterbox_geometry, prepare
+from models._manifest import MODELS_DIR, check_model, installed_manifests, load_manifest, resolve_model
+from scanner import synth
+from scanner._errors import ConfigError, ModelError
+from scanner.detect import Detector, LabelEvidence, StrongFrame, aggregate, timeline
+from scanner.pipeline import ScanConfig, _to_square, scan
+from scanner.risk import DefaultRiskPolicy, Evidence
+from scanner.sinks import JsonlSink
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
+
+
+def solid(colour, n=1, h=90, w=160) -> np.ndarray:
+    return np.broadcast_to(np.array(colour, np.uint8), (n, h, w, 3)).copy()
+
+
+def square_frame(h=160, w=320, box=(200, 40, 240, 80)) -> np.ndarray:
+    """Black frame, white square at x1, y1, x2, y2 (source pixels)."""
+    img = np.zeros((1, h, w, 3), np.uint8)
+    x1, y1, x2, y2 = box
+    img[:, y1:y2, x1:x2] = 255
+    return img
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "colour": tm.colour_classifier(root / "colour"),
+        "tagger": tm.channel_tagger(root / "tagger"),
+        "square": tm.square_detector(root / "square"),
+    }
+
+
+# -- manifests ---------------------------------------------------------------
+
+
+def test_pdq_manifest_still_loads_and_checks():
+    m = load_manifest(MODELS_DIR / "pdq")
+    assert m.kind == "hash" and m.input is None
+    assert check_model(m) == []
+
+
+def test_manifests_load_and_check_against_onnx_graphs(models):
+    for name, path in models.items():
+        m = load_manifest(path)
+        assert m.name == name and check_model(m) == [], name
+    colour = load_manifest(models["colour"])
+    assert colour.input.layout == "NCHW" and colour.output.decoding == "softmax" and colour.risk.labels == {"red": 1.0}
+    assert load_manifest(models["tagger"]).input.colour == "BGR"
+    assert load_manifest(models["square"]).input.letterbox is True
+
+
+def test_check_reports_wrong_shapes_and_bad_bytes(models, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    text = models["colour"].read_text()
+    (folder / "colour.onnx").write_bytes((models["colour"].parent / "colour.onnx").read_bytes())
+    (folder / "manifest.toml").write_text(text.replace('labels = ["red", "blue"]', 'labels = ["red", "blue", "green"]'))
+    problems = check_model(load_manifest(folder))
+    assert len(problems) == 1 and "shape" in problems[0] and "[N, 3]" in problems[0].replace("'", "")
+    (folder / "colour.onnx").write_bytes(b"not a model")
+    problems = check_model(load_manifest(folder))
+    assert problems and "SHA-256" in problems[0]
+    with pytest.raises(ModelError, match="SHA-256"):
+        Detector(load_manifest(folder), device="cpu")
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('layout = "NCHW"', 'layout = "CHW"'), "Invalid input layout"),
+        (('decoding = "softmax"', 'decoding = "yolo"'), "does not go with decoding"),
+        (("labels = { red = 1.0 }", "labels = { purple = 1.0 }"), "not among its labels"),
+        (("top_k = 2", "top_k = 2\nbogus = 1"), "unknown keys"),
+    ],
+)
+def test_invalid_manifests_are_refused(models, tmp_path, edit, message):
+    path = tmp_path / "manifest.toml"
+    path.write_text(models["colour"].read_text().replace(*edit))
+    with pytest.raises(ModelError, match=message):
+        load_manifest(path)
+
+
+def test_installed_models_from_user_dir_and_unique_names(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("VSCAN_MODELS_DIR", str(models["colour"].parents[1]))
+    assert {m.name for m in installed_manifests()} == {"pdq", "colour", "tagger", "square"}
+    assert resolve_model("square").manifest_path == models["square"]
+    dup = tmp_path / "dup"
+    tm.square_detector(dup / "a")
+    tm.square_detector(dup / "b")
+    with pytest.raises(ModelError, match="declared twice"):
+        installed_manifests(dup)
+
+
+# -- kernels -----------------------------------------------------------------
+
+
+def test_letterbox_restores_aspect_ratio_and_pads():
+    g = letterbox_geometry(320, 160, 64, 64, letterbox=True)
+    assert (g.content_width, g.content_height, g.pad_left, g.pad_top) == (64, 32, 0, 16)
+    frames = torch.from_numpy(_to_square(solid(GREY, h=160, w=320), 256))
+    x, _ = prepare(frames, [(320, 160)], height=64, width=64, letterbox=True, pad_value=0, scale=1.0)
+    assert x.shape == (1, 3, 64, 64)
+    assert x[0, :, :16].abs().max() == 0 and x[0, :, 48:].abs().max() == 0  # padding
+    assert torch.allclose(x[0, :, 16:48], torch.full((3, 32, 64), 128.0), atol=0.5)
+    y, _ = prepare(frames, [(320, 160)], height=8, width=4, layout="NHWC", colour="BGR", scale=1 / 255,
+                   mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert y.shape == (1, 8, 4, 3) and torch.allclose(y, torch.full_like(y, (128 / 255 - 0.5) / 0.25), atol=1e-3)
+
+
+def test_nms_keeps_best_of_overlapping_boxes_per_class():
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 10.0]])
+    scores = torch.tensor([0.9, 0.95, 0.5, 0.3])
+    assert box_iou(boxes[:1], boxes[1:2]).item() == pytest.approx(90 / 110)
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.95).tolist() == [1, 0, 2, 3] or nms(boxes, scores, 0.95).tolist() == [1, 0, 2]
+    assert batched_nms(boxes, scores, torch.tensor([0, 0, 0, 1]), 0.5).tolist() == [1, 2, 3]
+
+
+# -- the three decodings on real ONNX sessions --------------------------------
+
+
+def test_softmax_classifier_scores_solid_colours(models):
+    det = Detector(load_manifest(models["colour"]), device="cpu")
+    frames = np.concatenate([_to_square(solid(c), 256) for c in (RED, BLUE, GREY)])
+    fs = det.scores(frames, (160, 90))
+    assert fs.labels == ("red", "blue") and fs.boxes is None
+    np.testing.assert_allclose(fs.scores, [[1, 0], [0, 1], [0.5, 0.5]], atol=1e-4)
+
+
+def test_sigmoid_tagger_honours_bgr_and_normalisation(models):
+    det = Detector(load_manifest(models["tagger"]), device="cpu")
+    frames = np.concatenate([_to_square(solid(c), 256) for c in (RED, GREEN, BLUE)])
+    fs = det.scores(frames, (160, 90))
+    hi, lo = 1 / (1 + np.exp(-5)), 1 / (1 + np.exp(5))
+    # labels are blue, green, red (the model's BGR channel order)
+    np.testing.assert_allclose(fs.scores, [[lo, lo, hi], [lo, hi, lo], [hi, lo, lo]], atol=1e-4)
+
+
+def test_yolo_detector_finds_square_with_nms_and_source_boxes(models):
+    det = Detector(load_manifest(models["square"]), device="cpu")
+    frames = np.concatenate([_to_square(square_frame(), 256), _to_square(solid((0, 0, 0), h=160, w=320), 256)])
+    fs = det.scores(frames, (320, 160), batch_frames=1)
+    np.testing.assert_allclose(fs.scores, [[1, 0], [0, 0]])
+    # anchors 1 and 2 are near-duplicates (suppressed), anchor 3 is under the threshold
+    assert fs.num_detections.tolist() == [1, 0]
+    np.testing.assert_allclose(fs.boxes[0, 0], [200, 40, 240, 80], atol=6)
+    assert np.isnan(fs.boxes[1]).all()
+
+
+def test_aggregate_and_timeline(models):
+    det = Detector(load_manifest(models["colour"]), device="cpu")
+    frames = np.concatenate([_to_square(solid(c), 64) for c in (BLUE, RED, BLUE, RED, RED, GREY)])
+    t = np.arange(6, dtype=float)
+    (ev,) = aggregate(det, det.scores(frames, (160, 90)), t)
+    assert (ev.label, ev.weight, ev.frames, ev.frames_above) == ("red", 1.0, 6, 4)  # grey scores 0.5 >= 0.5
+    assert ev.max_score == pytest.approx(1.0) and ev.top_k_mean == pytest.approx(1.0) and ev.share_above == pytest.approx(4 / 6, abs=1e-3)
+    assert [s.timestamp_seconds for s in ev.strongest] == [1.0, 3.0, 4.0]
+    assert LabelEvidence.from_dict(json.loads(json.dumps(ev.to_dict()))) == ev
+    tl = timeline(np.arange(1000) / 10, {"m/x": np.r_[np.zeros(500), 0.9, np.zeros(499)]}, max_points=100)
+    assert len(tl["timestamps_seconds"]) == 100 and max(tl["series"]["m/x"]) == 0.9  # a spike survives
+
+
+# -- risk policy -------------------------------------------------------------
+
+
+def _ev(top_k_mean, frames_above, weight=1.0, frames=10):
+    return LabelEvidence("m", "detector", "x", weight, frames, top_k_mean, 3, top_k_mean, 0.5, frames_above,
+                         frames_above / frames, (StrongFrame(2.0, top_k_mean, None),))
+
+
+def test_default_policy_detector_evidence():
+    policy = DefaultRiskPolicy()
+    assert policy.assess(Evidence("f")).risk == 0.0
+    sustained = policy.assess(Evidence("f", detections=[_ev(0.9, 5)]))
+    assert sustained.risk == pytest.approx(0.72) and "top-3 mean 0.90" in sustained.reasons[0]
+    assert "2.0 s" in sustained.reasons[0]
+    spike = policy.assess(Evidence("f", detections=[_ev(0.9, 1, frames=100)]))
+    assert spike.risk == pytest.approx(0.36)
+    assert policy.assess(Evidence("f", detections=[_ev(0.9, 5, weight=0.0)])) .reasons == ()
+
+
+def test_policy_from_toml_and_validation(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[risk_policy]\ndetector_max_risk = 1.0\ndetector_damp = 0.0\n")
+    policy = DefaultRiskPolicy.from_toml(path)
+    assert policy.detector_max_risk == 1.0 and policy.perceptual_base == 0.7
+    assert policy.assess(Evidence("f", detections=[_ev(0.9, 5)])).risk == pytest.approx(0.9)
+    assert policy.assess(Evidence("f", detections=[_ev(0.9, 1, frames=100)])).risk == 0.0
+    path.write_text("detector_max_rsk = 1.0\n")
+    with pytest.raises(ConfigError, match="detector_max_rsk"):
+        DefaultRiskPolicy.from_toml(path)
+    with pytest.raises(ConfigError, match="0..1"):
+        DefaultRiskPolicy(detector_max_risk=2.0)
+
+
+# -- end to end: real Ray, real ONNX sessions, one decode for every model -----
+
+
+def _square_clip(path: Path) -> Path:
+    """4 s at 5 fps, 320x160: black, a white square at (200, 40)-(240, 80) from 2 s on."""
+    frames = [square_frame()[0] if i >= 10 else np.zeros((160, 320, 3), np.uint8) for i in range(20)]
+    return synth._encode(path, frames, fps=5, codec="libx264", gop=5, crf=12, bitrate=None)
+
+
+def test_scan_with_detector_and_classifier_through_ray(models, tmp_path):
+    import ray
+
+    clip = _square_clip(tmp_path / "archive" / "square.mp4")
+    red = synth._encode(tmp_path / "archive" / "red.mp4", list(solid(RED, n=10, h=96, w=128)), fps=5, codec="libx264",
+                        gop=5, crf=12, bitrate=None)
+    out = tmp_path / "r.jsonl"
+    config = ScanConfig(device="cpu", models=(str(models["square"]), str(models["colour"])))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with JsonlSink(out) as sink:
+            summary = scan([tmp_path / "archive"], sink=sink, config=config)
+    finally:
+        ray.shutdown()
+    assert summary.errors == 0
+    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    for r in records.values():
+        jsonschema.validate(r, SCHEMA)
+    sq = {(d["model"], d["label"]): d for d in records["square.mp4"]["detections"]}
+    square = sq[("square", "square")]
+    assert square["frames"] == 4 and square["frames_above"] == 2 and square["max_score"] == 1.0
+    assert sorted(s["timestamp_seconds"] for s in square["strongest"]) == pytest.approx([2.0, 3.0], abs=0.05)
+    np.testing.assert_allclose(square["strongest"][0]["box"], [200, 40, 240, 80], atol=6)
+    assert sq[("colour", "red")]["max_score"] < 0.6
+    tl = records["square.mp4"]["detection_timeline"]
+    assert tl["timestamps_seconds"] == pytest.approx([0, 1, 2, 3], abs=0.05) and tl["series"]["square/square"] == [0, 0, 1, 1]
+    assert records["square.mp4"]["risk"] == pytest.approx(0.8 * 0.8 * 2 / 3, abs=0.01)  # top-3 mean of (1, 1, 0)
+    assert any("detector square: square" in reason for reason in records["square.mp4"]["reasons"])
+    red_rec = {(d["model"], d["label"]): d for d in records["red.mp4"]["detections"]}
+    assert red_rec[("colour", "red")]["top_k_mean"] > 0.99 and red_rec[("square", "square")]["max_score"] == 0.0
+    assert records["red.mp4"]["risk"] == pytest.approx(0.8, abs=0.01)
+    assert "detect" in records["red.mp4"]["timings"]
+
+
+def test_cli_models_list_and_check(models, tmp_path):
+    env = {**os.environ, "VSCAN_MODELS_DIR": str(models["colour"].parents[1])}
+    vscan = [sys.executable, "-m", "scanner.cli"]
+    listed = subprocess.run([*vscan, "models", "list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    for name in ("pdq", "colour", "tagger", "square"):
+        assert name in listed.stdout
+    ok = subprocess.run([*vscan, "models", "check"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.count("ok") >= 4, ok.stdout + ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(models["colour"].read_text().replace('file = "colour.onnx"', f'file = "{models["colour"].parent / "colour.onnx"}"')
+                   .replace("sha256 = ", 'sha256 = "0" #'))
+    failed = subprocess.run([*vscan, "models", "check", str(bad)], env=env, capture_output=True, text=True)
+    assert failed.returncode == 1 and "SHA-256" in failed.stdout + failed.stderr
