@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from scanner._errors import VscanError
+from scanner._errors import ConfigError, VscanError
 
 app = typer.Typer(
     name="vscan",
@@ -153,6 +153,7 @@ def scan_command(
     every_frame: EveryFrameOpt = False,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Sample R frames per second by timestamp [default: 1].", metavar="R")] = None,
     keyframes: KeyframesOpt = False,
+    adaptive: Annotated[bool, typer.Option("--adaptive", help="Keyframes first, then --fps (default 1) only around matched stretches: fastest for sweeps.")] = False,
     decoder: BackendOpt = "auto",
     device: DeviceOpt = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Per-file decode time limit, seconds.")] = 600.0,
@@ -174,7 +175,14 @@ def scan_command(
     from scanner.sinks import open_sink
 
     try:
-        policy = _policy(every_frame, fps, keyframes, default=FixedRate(1.0))
+        if adaptive:
+            if every_frame or keyframes:
+                raise ConfigError("Invalid sampling options (--adaptive with --every-frame/--keyframes). Supported: --adaptive [--fps R].")
+            from scanner.decode import Adaptive
+
+            policy = Adaptive(dense_fps=fps or 1.0)
+        else:
+            policy = _policy(every_frame, fps, keyframes, default=FixedRate(1.0))
         config = ScanConfig(policy=policy, decoder=decoder, device=device, file_timeout_seconds=timeout, all_files=all_files)  # type: ignore[arg-type]
         if model:
             from dataclasses import replace
@@ -247,6 +255,23 @@ def models_check(
             typer.echo(f"  - {problem}")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[Path, typer.Argument(help="Results file from vscan scan (JSON lines).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Embed heavily blurred thumbnails of the strongest frames (off by default: reviewer safety).")] = False,
+) -> None:
+    """Write a self-contained HTML report: files by risk, per-file timelines."""
+    from scanner.report import read_records, write_report
+
+    try:
+        records = read_records(results)
+        write_report(records, out, thumbnails=thumbnails)
+    except VscanError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+    typer.echo(f"{out}: {len(records)} files")
 
 
 @app.command("demo")

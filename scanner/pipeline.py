@@ -201,11 +201,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
                 break
         t2 = time.perf_counter()
         if count == 0:
-            payload = {
-                "frames": np.zeros((0, config.frame_size, config.frame_size, 3), np.uint8),
-                "frame_numbers": np.zeros(0, np.int64),
-                "timestamps": np.zeros(0, np.float64),
-            }
+            payload = _empty_payload(config)
         else:
             payload = {
                 "frames": np.concatenate(frames),
@@ -213,6 +209,8 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
                 "timestamps": np.concatenate(times).astype(np.float64),
             }
         summary["frames_sampled"] = count
+        payload["duration_seconds"] = np.float64(meta.duration_seconds)
+        summary["sampling"] = config.policy.describe()
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
@@ -221,6 +219,45 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         summary["error"] = error_info(exc)
         summary["timings"] = {"decode": time.perf_counter() - t0}
         return summary, None
+
+
+#: Payload entries with one row per sampled frame (the rest are per file).
+PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames")
+
+
+def _merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One payload from two sampling passes over a file, in frame order."""
+    merged = {**second, **{k: v for k, v in first.items() if k not in PER_FRAME_KEYS}}
+    if ("unbordered_frames" in first) != ("unbordered_frames" in second):
+        merged.pop("unbordered_frames", None)  # border finding disagreed: keep only plain frames
+        merged.pop("border_box", None)
+    numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
+    _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
+    for key in PER_FRAME_KEYS:
+        if key in first and key in second:
+            merged[key] = np.concatenate([first[key], second[key]])[keep]
+    return merged
+
+
+def _empty_payload(config: ScanConfig) -> dict[str, np.ndarray]:
+    size = config.frame_size
+    return {
+        "frames": np.zeros((0, size, size, 3), np.uint8),
+        "frame_numbers": np.zeros(0, np.int64),
+        "timestamps": np.zeros(0, np.float64),
+    }
+
+
+def _merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text: str) -> dict[str, Any]:
+    merged = {**first}
+    for key in ("frames_decoded", "frames_sampled"):
+        merged[key] = int(first.get(key, 0)) + int(second.get(key, 0))
+    timings = dict(first.get("timings", {}))
+    for key, value in second.get("timings", {}).items():
+        timings[key] = timings.get(key, 0.0) + value
+    merged["timings"] = timings
+    merged["sampling"] = f"{first.get('sampling') or ''} + {policy_text}".strip(" +")
+    return merged
 
 
 # --------------------------------------------------------------------------
@@ -236,6 +273,7 @@ class ModelWorker:
         from scanner.hashing import PDQHasher
 
         self.config = config
+        self._first_pass: dict[int, dict[str, np.ndarray]] = {}  # key -> payload awaiting its second pass
         self.hasher = PDQHasher(backend=config.hash_backend, device=config.device)
         self.index = None
         self.detectors = []
@@ -257,14 +295,23 @@ class ModelWorker:
         """``files``: (key, sha256, md5) per payload. One result dict per file:
         ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage)."""
         t0 = time.perf_counter()
+        final = [key in self._first_pass for key, *_ in files]
+        payloads = tuple(_merge_passes(self._first_pass.pop(key), p) if key in self._first_pass else p for (key, *_), p in zip(files, payloads))
         counts = [len(p["frames"]) for p in payloads]
         hashes, quality = self._hash_all([p["frames"] for p in payloads])
         hash_share = (time.perf_counter() - t0) / max(sum(counts), 1)
         out, offset = [], 0
-        for (key, sha256, md5), payload, n in zip(files, payloads, counts):
+        for (key, sha256, md5), payload, n, is_final in zip(files, payloads, counts, final):
             result = self._file_result(payload, hashes[offset : offset + n], quality[offset : offset + n], sha256, md5)
             result["key"] = key
             result["timings"]["hash"] = hash_share * n
+            refine = getattr(self.config.policy, "refine", None)
+            if refine is not None and not is_final:
+                # Adaptive sampling: the policy decides, the pipeline decodes again.
+                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)))
+                if second is not None:
+                    self._first_pass[key] = payload
+                    result["refine"] = second
             out.append(result)
             offset += n
         return out
@@ -396,7 +443,7 @@ def build_record(
         "duration_seconds": summary.get("duration_seconds"),
         "frames_decoded": int(summary.get("frames_decoded", 0)),
         "frames_sampled": int(summary.get("frames_sampled", 0)),
-        "sampling": config.policy.describe(),
+        "sampling": summary.get("sampling") or config.policy.describe(),
         "risk": decision.risk if decision else None,
         "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
         "matches": [_match_dict(m, summary.get("duration_seconds")) for m in matches],
@@ -439,6 +486,8 @@ class _Task:
     started: float | None = None
     summary: dict[str, Any] | None = None
     payload_ref: Any = None
+    policy: Any = None  # a second-pass sampling policy (adaptive sampling)
+    first_pass: dict[str, Any] | None = None  # the first pass's summary
 
 
 def scan(
@@ -485,7 +534,9 @@ def scan(
                 on_record(record)
 
         def submit(task: _Task) -> None:
-            cfg = config_ref if task.attempt_decoder == config.decoder else ray.put(replace(config, decoder=task.attempt_decoder))
+            cfg = config_ref
+            if task.attempt_decoder != config.decoder or task.policy is not None:
+                cfg = ray.put(replace(config, decoder=task.attempt_decoder, policy=task.policy or config.policy))
             meta_ref, payload_ref = decode_remote.remote(task.path, cfg)
             task.payload_ref = payload_ref
             by_meta[meta_ref] = task
@@ -537,6 +588,11 @@ def scan(
                             fail(task, {"type": "ModelError", "message": f"model stage failed: {exc}"})
                         continue
                     for task, result in zip(batch, results):
+                        if result.get("refine") is not None:
+                            task.first_pass, task.policy = task.summary, result["refine"]
+                            task.started, task.submitted = None, time.monotonic()
+                            submit(task)
+                            continue
                         emit(
                             build_record(
                                 task.summary,
@@ -563,6 +619,13 @@ def scan(
                         continue
                     fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
                     continue
+                if task.first_pass is not None:
+                    if task.summary.get("error") is not None:
+                        # The second pass failed: finish on the first pass's frames alone.
+                        task.summary["frames_sampled"] = task.summary["frames_decoded"] = 0
+                        task.summary["error"] = None
+                        task.payload_ref = ray.put(_empty_payload(config))
+                    task.summary = _merge_summaries(task.first_pass, task.summary, task.policy.describe())
                 if task.summary.get("error") is not None:
                     task.payload_ref = None
                     fail(task, task.summary["error"])

@@ -21,15 +21,18 @@ from scanner.decode._backends import (
 from scanner.decode._images import ImageDecoder
 from scanner.decode._metadata import SampledFrames, VideoMetadata
 from scanner.decode._sampling import (
+    Adaptive,
     EveryFrame,
     FixedRate,
     Keyframes,
     SamplingDecision,
     SamplingPolicy,
+    Windows,
     parse_policy,
 )
 
 __all__ = [
+    "Adaptive",
     "IMAGE_SUFFIXES",
     "Decoder",
     "DecordDecoder",
@@ -47,5 +50,6 @@ __all__ = [
     "iter_sampled_frames",
     "open_decoder",
     "output_size",
+    "Windows",
     "parse_policy",
 ]

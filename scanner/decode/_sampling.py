@@ -76,6 +76,15 @@ def _indices(values) -> np.ndarray:
     return np.unique(np.asarray(values, dtype=np.int64))
 
 
+def _frames_at(pts: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The frame on screen at each target time (last pts <= t, or the first
+    frame), as sorted unique indices into ``pts``."""
+    # Presentation order is normally sorted already; sort defensively.
+    order = np.argsort(pts, kind="stable")
+    pos = np.searchsorted(pts[order], targets + _tolerance(targets), side="right") - 1
+    return _indices(order[np.clip(pos, 0, len(pts) - 1)])
+
+
 @dataclass(frozen=True)
 class EveryFrame(SamplingPolicy):
     """Every frame of the stream."""
@@ -121,10 +130,7 @@ class FixedRate(SamplingPolicy):
         if len(targets) == 0:
             targets = np.zeros(1)
         num_targets = len(targets)
-        # Presentation order is normally sorted already; sort defensively.
-        order = np.argsort(pts, kind="stable")
-        pos = np.searchsorted(pts[order], targets + _tolerance(targets), side="right") - 1
-        chosen = _indices(order[np.clip(pos, 0, n - 1)])
+        chosen = _frames_at(pts, targets)
         return SamplingDecision(
             chosen, self.name, f"{len(chosen)} frames for {num_targets} targets at {self.fps:g} fps"
         )
@@ -165,6 +171,117 @@ class Keyframes(SamplingPolicy):
             f"{found} < min_frames {max(1, self.min_frames)}: fell back to FixedRate(1 fps), "
             f"{fallback.reason}",
         )
+
+
+def _merge_spans(spans: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    merged: list[list[float]] = []
+    for start, end in sorted((float(a), float(b)) for a, b in spans if b >= a):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple((a, b) for a, b in merged)
+
+
+@dataclass(frozen=True)
+class Windows(SamplingPolicy):
+    """FixedRate(fps) restricted to time spans [start, end] (seconds)."""
+
+    fps: float
+    spans: tuple[tuple[float, float], ...]
+    name = "windows"
+
+    def __post_init__(self) -> None:
+        FixedRate(self.fps)  # validates fps
+        object.__setattr__(self, "spans", _merge_spans(self.spans))
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(b - a for a, b in self.spans))
+
+    def describe(self) -> str:
+        return f"Windows({self.fps:g} fps in {len(self.spans)} spans, {self.seconds:.1f} s)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0 or not self.spans:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        step = 1.0 / self.fps
+        targets = np.concatenate([np.arange(a, b + 1e-9, step) for a, b in self.spans])
+        targets = targets[(targets >= 0) & (targets < duration_seconds)]
+        if len(targets) == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "spans outside the video")
+        chosen = _frames_at(pts, targets)
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} frames at {self.fps:g} fps in {len(self.spans)} spans")
+
+
+@dataclass(frozen=True)
+class Adaptive(SamplingPolicy):
+    """Keyframes first; densify only where the file shows signals.
+
+    First pass: the keyframes (cheap: nothing else is decoded), plus one
+    frame every ``max_gap_seconds`` inside longer keyframe gaps so that no
+    stretch of video goes unseen. After matching, ``refine`` asks for a
+    second pass at ``dense_fps`` in windows of ``window_seconds`` around every
+    stretch with matched frames (near-matches included), within a budget of
+    ``max_frames`` per file. Exact file-digest hits need no second pass.
+    """
+
+    dense_fps: float = 1.0
+    window_seconds: float = 4.0
+    max_gap_seconds: float = 10.0
+    max_frames: int = 600
+    name = "adaptive"
+
+    def __post_init__(self) -> None:
+        FixedRate(self.dense_fps)
+        if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
+            raise ConfigError(
+                f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
+                "Supported values are window_seconds >= 0, max_gap_seconds > 0, max_frames >= 1."
+            )
+
+    def describe(self) -> str:
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        n = len(pts)
+        if n == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        keys = _indices(keyframe_indices if keyframe_indices is not None else [0])
+        keys = keys[(keys >= 0) & (keys < n)]
+        if len(keys) == 0:
+            keys = np.zeros(1, np.int64)
+        # Fill keyframe gaps longer than max_gap_seconds (and the tail).
+        times = np.append(pts[keys], duration_seconds)
+        fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
+        fill_targets = np.concatenate(fill) if fill else np.zeros(0)
+        chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
+        return SamplingDecision(
+            chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
+        )
+
+    def refine(self, matches: Sequence, duration_seconds: float) -> "SamplingPolicy | None":
+        """The second pass for a file with these first-pass matches, or None."""
+        if any(getattr(m, "signal", "pdq") != "pdq" for m in matches):
+            return None
+        spans = []
+        for m in matches:
+            start, end = m.query_span_seconds
+            if math.isfinite(start) and math.isfinite(end):
+                spans.append((max(0.0, start - self.window_seconds), min(duration_seconds, end + self.window_seconds)))
+        if not spans:
+            return None
+        budget_seconds = self.max_frames / self.dense_fps
+        kept, total = [], 0.0
+        for a, b in _merge_spans(spans):
+            if total >= budget_seconds:
+                break
+            b = min(b, a + budget_seconds - total)
+            kept.append((a, b))
+            total += b - a
+        return Windows(self.dense_fps, tuple(kept))
 
 
 def parse_policy(every_frame: bool = False, fps: float | None = None, keyframes: bool = False) -> SamplingPolicy:

@@ -1,0 +1,108 @@
+"""Adaptive sampling: keyframes first, a second pass only near signals."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanner import ConfigError
+from scanner.bank import build_bank
+from scanner.decode import Adaptive, EveryFrame, Windows
+from scanner.hashing import PDQHasher
+from scanner.media_hash import hash_media
+from scanner.pipeline import ScanConfig, _merge_passes, scan
+from scanner.sinks import JsonlSink
+
+
+@dataclass(frozen=True)
+class FakeHit:
+    """Only the two fields refine() reads; a real Match is used end to end below."""
+
+    query_span_seconds: tuple[float, float]
+    signal: str = "pdq"
+
+
+PTS = np.arange(1500) / 25.0  # 60 s at 25 fps
+
+
+def test_first_pass_is_keyframes_plus_gap_fills():
+    policy = Adaptive(max_gap_seconds=10.0)
+    assert policy.select(PTS, [0, 250, 500], 60.0).tolist() == [0, 250, 500, 750, 1000, 1250]
+    assert policy.select(PTS, list(range(0, 1500, 125)), 60.0).tolist() == list(range(0, 1500, 125))
+
+
+def test_refine_windows_around_hits_within_budget():
+    policy = Adaptive(dense_fps=1.0, window_seconds=4.0, max_frames=20)
+    second = policy.refine([FakeHit((10.0, 12.0)), FakeHit((14.0, 15.0)), FakeHit((50.0, 50.0))], 60.0)
+    assert isinstance(second, Windows)
+    assert second.spans == ((6.0, 19.0), (46.0, 53.0))  # merged, and cut at 20 s of budget
+    assert second.seconds == pytest.approx(20.0)
+    assert second.select(PTS, None, 60.0).tolist() == [int(t * 25) for t in [*range(6, 20), *range(46, 54)]]  # ends inclusive
+
+
+def test_refine_needs_no_second_pass_without_hits_or_with_exact_hit():
+    policy = Adaptive()
+    assert policy.refine([], 60.0) is None
+    assert policy.refine([FakeHit((math.nan, math.nan))], 60.0) is None
+    assert policy.refine([FakeHit((1.0, 2.0)), FakeHit((math.nan, math.nan), signal="sha256")], 60.0) is None
+
+
+def test_invalid_adaptive_values():
+    with pytest.raises(ConfigError, match="Invalid"):
+        Adaptive(max_gap_seconds=0)
+    with pytest.raises(ConfigError, match="Invalid fps"):
+        Adaptive(dense_fps=-1)
+
+
+def test_merge_passes_orders_by_frame_and_drops_duplicates():
+    def payload(numbers):
+        n = len(numbers)
+        return {
+            "frames": np.stack([np.full((4, 4, 3), v, np.uint8) for v in numbers]) if n else np.zeros((0, 4, 4, 3), np.uint8),
+            "frame_numbers": np.asarray(numbers, np.int64),
+            "timestamps": np.asarray(numbers, np.float64) / 25,
+            "duration_seconds": np.float64(9.0),
+        }
+
+    merged = _merge_passes(payload([0, 100, 200]), payload([50, 100, 150]))
+    assert merged["frame_numbers"].tolist() == [0, 50, 100, 150, 200]
+    assert merged["frames"][:, 0, 0, 0].tolist() == [0, 50, 100, 150, 200]
+    assert float(merged["duration_seconds"]) == 9.0
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_adaptive_scan_of_real_samples(vpdq_dir, tmp_path, ray_local):
+    def hash_file(path):
+        result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)
+        return result.frames, result.metadata.duration_seconds
+
+    bank = tmp_path / "bank.db"
+    build_bank(bank, [vpdq_dir / "chair-orig-22-sd-bar.mp4"], hash_media=hash_file)
+    out = tmp_path / "r.jsonl"
+    inputs = [vpdq_dir / f"{n}.mp4" for n in ("chair-19-sd-bar", "chair-20-sd-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar")]
+    with JsonlSink(out) as sink:
+        scan(inputs, sink=sink, bank_path=bank, config=ScanConfig(policy=Adaptive(), device="cpu"))
+    records = {Path(r["path"]).stem: r for r in map(json.loads, out.read_text().splitlines())}
+    for name in ("chair-19-sd-bar", "chair-20-sd-bar"):
+        r = records[name]
+        assert "Windows" in r["sampling"], r["sampling"]  # a second pass ran
+        assert any(m["is_match"] for m in r["matches"])
+        assert r["frames_sampled"] >= 15 and r["frames_decoded"] >= r["frames_sampled"]
+    for name in ("doorknob-hd-no-bar", "pattern-hd-no-bar"):
+        r = records[name]
+        assert "Windows" not in r["sampling"] and not any(m["is_match"] for m in r["matches"])
+        # Keyframes only: a small fraction of the file was decoded.
+        assert r["frames_decoded"] <= 0.1 * r["duration_seconds"] * r["media"]["fps"], r
