@@ -14,6 +14,11 @@ Schema (format version 1; full description in ``docs/bank-format.md``)::
         quality NULL = not given by the source; loaded as 100 (bank hashes are trusted)
     file_digests(entry_id TEXT, algorithm TEXT, digest TEXT, PRIMARY KEY (algorithm, digest, entry_id))
         algorithm in md5 | sha1 | sha256, digest lowercase hex
+    extra_hashes(entry_id TEXT, frame_number INTEGER, prep TEXT, quality INTEGER, hash BLOB(32),
+                 PRIMARY KEY (entry_id, frame_number, prep))      -- optional (added later in v1)
+        more hashes of a frame of frame_hashes, prepared differently: prep 'borders' (borders
+        removed), 'crop0.90' (centre crop keeping 90% of each side), 'borders+crop0.90'; banks
+        without the table read as having no extra rows, and readers that ignore it still work
 
 A build is deterministic: inputs are sorted, entry rows hold no time or absolute
 path, and rows are inserted in key order, so the same inputs give the same rows
@@ -49,6 +54,8 @@ __all__ = [
     "BankInfo",
     "BankIndex",
     "HashMedia",
+    "ExtraHashes",
+    "ExtraRows",
     "build_bank",
     "import_file",
     "detect_input_type",
@@ -60,7 +67,29 @@ Kind = Literal["video", "image", "pdq_list", "file_digest"]
 KINDS = ("video", "image", "pdq_list", "file_digest")
 ALGORITHMS = {32: "md5", 40: "sha1", 64: "sha256"}
 InputType = Literal["vpdq_txt", "pdq_list", "digest_list", "pytx_csv", "media"]
-HashMedia = Callable[[Path], "tuple[FrameHashes, float | None]"]
+HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHashes, float | None, ExtraHashes | None]"]
+
+
+@dataclass(frozen=True)
+class ExtraHashes:
+    """Extra hashes of an entry's frames (table ``extra_hashes``): row i is frame
+    ``frame_numbers[i]`` prepared as ``preps[i]`` (``borders``, ``crop0.90``, ...)."""
+
+    frame_numbers: np.ndarray  # int64 [K]
+    preps: tuple[str, ...]
+    qualities: np.ndarray  # int32 [K]
+    hashes: np.ndarray  # uint8 [K, 32]
+
+    def __post_init__(self) -> None:
+        k = len(self.preps)
+        if self.frame_numbers.shape != (k,) or self.qualities.shape != (k,) or self.hashes.shape != (k, 32):
+            raise ValueError(
+                f"Expected frame_numbers [{k}], qualities [{k}], hashes [{k}, 32]; got "
+                f"{self.frame_numbers.shape}, {self.qualities.shape}, {self.hashes.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.preps)
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
@@ -86,6 +115,14 @@ CREATE TABLE frame_hashes (
     quality INTEGER CHECK (quality BETWEEN 0 AND 100),
     hash BLOB NOT NULL CHECK (length(hash) = 32),
     PRIMARY KEY (entry_id, frame_number)
+);
+CREATE TABLE extra_hashes (
+    entry_id TEXT NOT NULL REFERENCES entries(entry_id),
+    frame_number INTEGER NOT NULL,
+    prep TEXT NOT NULL,
+    quality INTEGER CHECK (quality BETWEEN 0 AND 100),
+    hash BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (entry_id, frame_number, prep)
 );
 CREATE TABLE file_digests (
     entry_id TEXT NOT NULL REFERENCES entries(entry_id),
@@ -201,6 +238,18 @@ class BankWriter:
         except sqlite3.IntegrityError as exc:
             raise BankError(f"Entry {entry_id!r}: duplicate frame numbers or bad quality ({exc})") from exc
         return entry_id
+
+    def add_extra_hashes(self, entry_id: str, extra: ExtraHashes) -> None:
+        """Extra rows for frames already added under ``entry_id`` (same frame numbers)."""
+        order = np.lexsort((np.asarray(extra.preps, dtype=object).astype(str), extra.frame_numbers))
+        rows = [
+            (entry_id, int(extra.frame_numbers[i]), str(extra.preps[i]), int(extra.qualities[i]), extra.hashes[i].tobytes())
+            for i in order
+        ]
+        try:
+            self.conn.executemany("INSERT INTO extra_hashes VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.IntegrityError as exc:
+            raise BankError(f"Entry {entry_id!r}: duplicate extra hashes or bad quality ({exc})") from exc
 
     def add_file_digest(
         self,
@@ -400,9 +449,11 @@ def import_media(
 ) -> list[str]:
     if hash_media is None:
         raise BankError(f"{path}: media file given but no media hasher (hash_media) was supplied")
-    fh, duration = hash_media(path)
+    fh, duration, *rest = hash_media(path)
     kind: Kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
     entry_id = writer.add_frame_hashes(path.stem, label, _source(rel, "media"), kind, fh, duration)
+    if rest and rest[0] is not None and len(rest[0]):
+        writer.add_extra_hashes(entry_id, rest[0])
     # The file's own digests too, so a byte-identical re-upload is an exact hit.
     sha256, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as stream:
@@ -497,6 +548,16 @@ class BankInfo:
     file_sha256: str
 
 
+@dataclass(frozen=True)
+class ExtraRows:
+    """Extra rows in memory: ``frame_rows`` index the BankIndex frame arrays."""
+
+    frame_rows: np.ndarray  # int64 [K]
+    preps: tuple[str, ...]
+    qualities: np.ndarray  # int32 [K]
+    hashes: np.ndarray  # uint8 [K, 32]
+
+
 @dataclass
 class BankIndex:
     """A bank in memory, ready for matching. Frames sorted by (entry row, frame number)."""
@@ -512,6 +573,7 @@ class BankIndex:
     qualities: np.ndarray  # int32 [M], 100 where the source gave none
     digests: dict[tuple[str, str], list[str]]  # (algorithm, hex) -> entry ids
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived search structures
+    extra: ExtraRows | None = None  # table extra_hashes (None when the bank has none)
 
     @property
     def num_entries(self) -> int:
@@ -547,8 +609,14 @@ class Bank:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def rows(self, table: Literal["entries", "frame_hashes", "file_digests"]) -> list[tuple]:
+    @property
+    def has_extra_hashes(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'extra_hashes'").fetchone() is not None
+
+    def rows(self, table: Literal["entries", "frame_hashes", "file_digests", "extra_hashes"]) -> list[tuple]:
         order = {"entries": "entry_id", "frame_hashes": "entry_id, frame_number", "file_digests": "algorithm, digest, entry_id"}
+        if table == "extra_hashes":
+            return self._conn.execute("SELECT * FROM extra_hashes ORDER BY entry_id, frame_number, prep").fetchall() if self.has_extra_hashes else []
         if table not in order:
             raise BankError(f"Invalid table ({table!r}). Supported values are {', '.join(order)}")
         return self._conn.execute(f"SELECT * FROM {table} ORDER BY {order[table]}").fetchall()
@@ -559,6 +627,11 @@ class Bank:
         for table in ("entries", "frame_hashes", "file_digests"):
             content.update(table.encode())
             for row in self.rows(table):
+                content.update(repr(row).encode())
+        extra_rows = self.rows("extra_hashes")
+        if extra_rows:  # banks without extra rows keep the checksum they always had
+            content.update(b"extra_hashes")
+            for row in extra_rows:
                 content.update(repr(row).encode())
         file_hash = hashlib.sha256(self.path.read_bytes()).hexdigest()
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
@@ -590,6 +663,17 @@ class Bank:
         digests: dict[tuple[str, str], list[str]] = {}
         for entry_id, algorithm, digest in c.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id"):
             digests.setdefault((algorithm, digest), []).append(entry_id)
+        extra = None
+        extra_rows = self.rows("extra_hashes")
+        if extra_rows:
+            row_of_frame = {(f[0], f[1]): i for i, f in enumerate(frames)}
+            known = [r for r in extra_rows if (r[0], r[1]) in row_of_frame]
+            extra = ExtraRows(
+                frame_rows=np.asarray([row_of_frame[(r[0], r[1])] for r in known], np.int64),
+                preps=tuple(r[2] for r in known),
+                qualities=np.asarray([100 if r[3] is None else r[3] for r in known], np.int32),
+                hashes=np.frombuffer(b"".join(r[4] for r in known), np.uint8).reshape(len(known), 32).copy(),
+            )
         return BankIndex(
             entry_ids=[e[0] for e in entries],
             labels=[e[1] for e in entries],
@@ -601,4 +685,5 @@ class Bank:
             timestamps_seconds=np.asarray([np.nan if f[2] is None else f[2] for f in frames], np.float64),
             qualities=np.asarray([100 if f[3] is None else f[3] for f in frames], np.int32),
             digests=digests,
+            extra=extra,
         )

@@ -104,8 +104,8 @@ def bank_build(
         def hash_file(path: Path):
             nonlocal hasher
             hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
-            result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE)
-            return result.frames, result.metadata.duration_seconds
+            result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
+            return result.frames, result.metadata.duration_seconds, result.extra
 
         info = build_bank(out, inputs, label=label, hash_media=hash_file)
     except VscanError as exc:
@@ -116,6 +116,9 @@ def bank_build(
 #: Frames are downscaled to at most this side before hashing when building
 #: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
 BANK_MAX_SIDE = 512
+#: Banks also store each frame without its borders and these centre crops
+#: (share of each side kept), so cropped re-uploads match at no scan cost.
+BANK_CROPS = (0.9, 0.8)
 
 
 @bank_app.command("info")

@@ -39,6 +39,7 @@ import numpy as np
 
 from kernels.hamming import MultiIndexHashing, search_pairs
 from scanner._errors import ConfigError
+from scanner.align import align
 from scanner.bank import BankIndex
 from scanner.hashes import FrameHashes
 
@@ -46,6 +47,10 @@ __all__ = ["Match", "match_frames", "match_digests", "unique_hashes", "display_d
 
 SearchMethod = Literal["auto", "brute", "blocking"]
 _NAN_SPAN = (math.nan, math.nan)
+
+#: Query variant k matched the reference: the query is the reference edited by
+#: the inverse of DIHEDRAL_NAMES[k] (only the rotations are not self-inverse).
+_EDIT_OF_VARIANT = ("original", "rot270", "rot180", "rot90", "flip_h", "flip_v", "transpose", "transverse")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ class Match:
     signal: Literal["pdq", "md5", "sha1", "sha256"] = "pdq"
     num_query_hashes_matched: int = 0  # unique, quality-filtered
     num_reference_hashes_matched: int = 0
+    # Robust matching (``variants`` given): how the match was found and aligned.
+    path: tuple[str, ...] = ()  # e.g. ("flip_h",), ("crop",), ("letterbox-removed",); () = as is
+    dihedral: str = "original"  # the edit that maps the reference onto the query (DIHEDRAL_NAMES)
+    decided_by: str | None = None  # "vpdq" (query%/compared%), "alignment", or None (no match)
+    align_rate: float = math.nan  # reference seconds per query second
+    align_offset_seconds: float = math.nan  # t_reference = rate * t_query + offset
+    aligned_seconds: float = 0.0  # query seconds covered by the aligned run
+    aligned_frames: int = 0
+    aligned_query_span_seconds: tuple[float, float] = _NAN_SPAN
+    aligned_reference_span_seconds: tuple[float, float] = _NAN_SPAN
 
 
 def unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,12 +181,38 @@ def match_frames(
     method: SearchMethod = "auto",
     blocking_min_hashes: int = 50_000,
     device: str | None = None,
+    variants: np.ndarray | None = None,
+    unbordered: FrameHashes | None = None,
+    unbordered_variants: np.ndarray | None = None,
+    border_kind: str | None = None,
+    align_min_seconds: float = 5.0,
+    align_min_frames: int = 4,
 ) -> list[Match]:
-    """Bank entries sharing at least one matched frame with ``query``, best first."""
+    """Bank entries sharing at least one matched frame with ``query``, best first.
+
+    Without ``variants``: vPDQ exactly (module docstring). With ``variants``
+    (uint8 [N, 8, 32], the dihedral variants of ``query``'s frames) the robust
+    matcher runs: all 8 variants of every query frame, plus ``unbordered``
+    (the same samples with their borders removed, and their variants), are
+    searched against every bank row, the frames and their extra rows (borders
+    removed, centre crops); per entry the variant matching most frames is kept;
+    query% / compared% count frames matched through any row; matched pairs are
+    aligned in time (``scanner.align``). ``is_match`` holds when vPDQ's rule
+    holds or an aligned run covers >= ``align_min_seconds`` with >=
+    ``align_min_frames`` query frames.
+    """
     if not 0 <= distance_threshold <= 256:
         raise ConfigError(f"Invalid distance_threshold ({distance_threshold}). Supported values are 0..256")
     if not 0 <= min_quality <= 100:
         raise ConfigError(f"Invalid min_quality ({min_quality}). Supported values are 0..100")
+    if variants is not None:
+        return _robust_matches(
+            query, variants, index, unbordered=unbordered, unbordered_variants=unbordered_variants,
+            border_kind=border_kind, min_quality=min_quality, distance_threshold=distance_threshold,
+            match_query_pct=match_query_pct, match_compared_pct=match_compared_pct, min_query_pct=min_query_pct,
+            align_min_seconds=align_min_seconds, align_min_frames=align_min_frames, method=method,
+            blocking_min_hashes=blocking_min_hashes, device=device,
+        )  # fmt: skip
     durations_all = display_durations(query.timestamps_seconds)
     keep = np.flatnonzero(query.qualities >= min_quality)
     q_uniq, q_inverse = unique_hashes(query.hashes[keep])
@@ -229,6 +270,181 @@ def match_frames(
                 is_match=bool(query_pct >= match_query_pct or compared_pct >= match_compared_pct),
                 num_query_hashes_matched=int(q_count[e]),
                 num_reference_hashes_matched=int(b_count[e]),
+            )
+        )
+    results.sort(key=lambda m: (not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
+    return results
+
+
+@dataclass
+class _RobustBank:
+    """All bank rows for robust search: the frames plus their extra rows
+    (borders removed, centre crops), each mapped back to its frame."""
+
+    uniq: np.ndarray  # [U, 32] unique hashes over all rows
+    offsets: np.ndarray  # CSR: unique -> rows
+    rows: np.ndarray
+    row_pos: np.ndarray  # [R] position in _PreparedBank.frames of the row's frame
+    row_prep: np.ndarray  # [R] index into prep_names
+    prep_names: tuple[str, ...]
+    mih: MultiIndexHashing | None = None
+
+
+def _csr(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(inverse, minlength=n), out=offsets[1:])
+    return offsets, np.argsort(inverse, kind="stable")
+
+
+def _expand(ids: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lookup of many ids at once: (index into ids, member) pairs."""
+    starts = offsets[ids]
+    lengths = offsets[ids + 1] - starts
+    owner = np.repeat(np.arange(ids.size), lengths)
+    pos = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[owner]
+    return owner, order[pos]
+
+
+def _prepare_robust(index: BankIndex, min_quality: int) -> _RobustBank:
+    key = ("match.robust", min_quality)
+    if key in index.cache:
+        return index.cache[key]
+    prepared = _prepare(index, min_quality)
+    hashes, row_pos, row_prep = [index.hashes[prepared.frames]], [np.arange(prepared.frames.size)], [np.zeros(prepared.frames.size, np.int64)]
+    prep_names: list[str] = [""]
+    extra = index.extra
+    if extra is not None and len(extra.hashes):
+        # Extra rows count only where their frame passed the quality filter too.
+        pos_of_frame = np.full(len(index), -1, np.int64)
+        pos_of_frame[prepared.frames] = np.arange(prepared.frames.size)
+        pos = pos_of_frame[extra.frame_rows]
+        keep = (pos >= 0) & (extra.qualities >= min_quality)
+        names, codes = np.unique(np.asarray(extra.preps, dtype=object)[keep].astype(str), return_inverse=True)
+        prep_names += names.tolist()
+        hashes.append(extra.hashes[keep])
+        row_pos.append(pos[keep])
+        row_prep.append(codes.astype(np.int64) + 1)
+    all_hashes = np.concatenate(hashes)
+    uniq, inverse = unique_hashes(all_hashes)
+    offsets, rows = _csr(inverse, uniq.shape[0])
+    bank = _RobustBank(uniq, offsets, rows, np.concatenate(row_pos), np.concatenate(row_prep), tuple(prep_names))
+    index.cache[key] = bank
+    return bank
+
+
+def _robust_matches(
+    query: FrameHashes,
+    variants: np.ndarray,
+    index: BankIndex,
+    *,
+    unbordered: FrameHashes | None,
+    unbordered_variants: np.ndarray | None,
+    border_kind: str | None,
+    min_quality: int,
+    distance_threshold: int,
+    match_query_pct: float,
+    match_compared_pct: float,
+    min_query_pct: float,
+    align_min_seconds: float,
+    align_min_frames: int,
+    method: SearchMethod,
+    blocking_min_hashes: int,
+    device: str | None,
+) -> list[Match]:
+    n = len(query)
+    if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
+        raise ValueError(f"variants must be uint8 [{n}, 8, 32], got {variants.dtype} {variants.shape}")
+    sides = [(query, variants)]
+    if unbordered is not None and unbordered_variants is not None:
+        if len(unbordered) != n or unbordered_variants.shape != (n, 8, 32):
+            raise ValueError(f"unbordered rows must match the query's {n} frames, got {len(unbordered)}")
+        sides.append((unbordered, unbordered_variants))
+    # Query rows: (sample, variant, prep) for every kept frame version.
+    parts, sample, variant, prep = [], [], [], []
+    considered = np.zeros(n, bool)
+    for p, (fh, var) in enumerate(sides):
+        keep = np.flatnonzero(fh.qualities >= min_quality)
+        considered[keep] = True
+        parts.append(var[keep].reshape(-1, 32))
+        sample.append(np.repeat(keep, 8))
+        variant.append(np.tile(np.arange(8), keep.size))
+        prep.append(np.full(keep.size * 8, p))
+    sample, variant, prep = np.concatenate(sample), np.concatenate(variant), np.concatenate(prep)
+    q_uniq, q_inverse = unique_hashes(np.concatenate(parts))
+    bank = _prepare_robust(index, min_quality)
+    prepared = _prepare(index, min_quality)
+    if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
+        return []
+    uq, ub, dist = _search(q_uniq, bank, distance_threshold, method, blocking_min_hashes, device)
+    if uq.size == 0:
+        return []
+    owner_b, brow = _expand(ub, bank.offsets, bank.rows)
+    q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
+    owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
+    brow, dist = brow[owner_q], dist[owner_b[owner_q]]
+    p_sample, p_variant, p_prep = sample[qrow], variant[qrow], prep[qrow]
+    b_pos = bank.row_pos[brow]
+    b_prep = bank.row_prep[brow]
+    b_frame = prepared.frames[b_pos]
+    p_entry = index.entry_rows[b_frame]
+    p_tr = index.timestamps_seconds[b_frame]
+    p_buid = prepared.inverse[b_pos]
+
+    # vPDQ de-duplicates the query by exact hash: one key per distinct as-decoded hash.
+    _, sample_key = unique_hashes(query.hashes)
+    n_q = np.unique(sample_key[considered]).size
+    durations = display_durations(query.timestamps_seconds)
+    q_times = query.timestamps_seconds
+    results = []
+    order = np.argsort(p_entry, kind="stable")
+    bounds = np.flatnonzero(np.diff(p_entry[order])) + 1
+    for sel in np.split(order, bounds):
+        e = int(p_entry[sel[0]])
+        # One dihedral path per entry: the variant that matches the most query frames.
+        per_variant = [np.unique(p_sample[sel][p_variant[sel] == v]).size for v in range(8)]
+        v_best = int(np.argmax(per_variant))
+        sel = sel[p_variant[sel] == v_best]
+        matched = np.unique(p_sample[sel])
+        query_pct = 100.0 * np.unique(sample_key[matched]).size / max(n_q, 1)
+        if query_pct < min_query_pct:
+            continue
+        compared_pct = 100.0 * np.unique(p_buid[sel]).size / prepared.entry_unique_count[e]
+        # Which preparation did the work: the closest pair of each matched query frame votes.
+        best = sel[np.lexsort((dist[sel], p_sample[sel]))]
+        best = best[np.concatenate(([True], p_sample[best][1:] != p_sample[best][:-1]))]
+        path = [] if v_best == 0 else [_EDIT_OF_VARIANT[v_best]]
+        if np.mean(p_prep[best] == 1) > 0.5:
+            path.append(f"{border_kind or 'border'}-removed")
+        ref_preps = [bank.prep_names[c] for c in b_prep[best]]
+        if np.mean(["crop" in r for r in ref_preps]) > 0.5:
+            path.append("crop")
+        if np.mean(["borders" in r for r in ref_preps]) > 0.5:
+            path.append("reference-borders-removed")
+        alignment = align(q_times[p_sample[sel]], p_tr[sel])
+        vpdq_rule = query_pct >= match_query_pct or compared_pct >= match_compared_pct
+        aligned = alignment is not None and alignment.seconds >= align_min_seconds and alignment.num_frames >= align_min_frames
+        results.append(
+            Match(
+                bank_entry_id=index.entry_ids[e],
+                label=index.labels[e],
+                query_pct=float(query_pct),
+                compared_pct=float(min(compared_pct, 100.0)),
+                matched_seconds=float(durations[matched].sum()),
+                query_span_seconds=_span(q_times[matched]),
+                reference_span_seconds=_span(p_tr[sel]),
+                distance_min=int(dist[sel].min()),
+                is_match=bool(vpdq_rule or aligned),
+                num_query_hashes_matched=int(np.unique(sample_key[matched]).size),
+                num_reference_hashes_matched=int(np.unique(p_buid[sel]).size),
+                path=tuple(path),
+                dihedral=_EDIT_OF_VARIANT[v_best],
+                decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else None),
+                align_rate=alignment.rate if alignment else math.nan,
+                align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
+                aligned_seconds=alignment.seconds if alignment else 0.0,
+                aligned_frames=alignment.num_frames if alignment else 0,
+                aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
+                aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
             )
         )
     results.sort(key=lambda m: (not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))

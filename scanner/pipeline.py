@@ -63,6 +63,9 @@ class ScanConfig:
     min_quality: int = 50
     distance_threshold: int = 31
     all_files: bool = False
+    #: "robust": border removal, all 8 dihedral variants, bank extra rows and
+    #: temporal alignment (scanner.match); "vpdq": plain vPDQ matching.
+    match_mode: Literal["robust", "vpdq"] = "robust"
     #: Classifier/detector manifest paths (models/_manifest.py); every model
     #: runs on the same decoded frames as the hash model.
     models: tuple[str, ...] = ()
@@ -191,7 +194,10 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         summary["duration_seconds"] = float(meta.duration_seconds)
         frames, numbers, times = [], [], []
         count = 0
-        for batch in decoder.iter_frames(path, config.policy, batch_size=64, max_side=config.decode_max_side):
+        from scanner.borders import BorderTap  # borders found on the decoded frames, before the square resize
+
+        tap = BorderTap(lambda rgb: _to_square(rgb, config.frame_size), enabled=config.match_mode == "robust")
+        for batch in tap.watch(decoder.iter_frames(path, config.policy, batch_size=64, max_side=config.decode_max_side)):
             take = min(len(batch), config.max_frames_per_file - count)
             frames.append(_to_square(batch.rgb[:take], config.frame_size))
             numbers.append(batch.frame_indices[:take])
@@ -211,6 +217,7 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         summary["frames_sampled"] = count
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         summary["sampling"] = config.policy.describe()
+        tap.add_to(payload)
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
@@ -350,7 +357,11 @@ class ModelWorker:
             qualities=quality,
             hashes=np.ascontiguousarray(variants[:, 0]),
         )
-        matches = self._match(query, variants, sha256, md5)
+        unbordered = None
+        if self.index is not None and payload.get("unbordered_frames") is not None:
+            u_variants, u_quality = self._hash_all([payload["unbordered_frames"]])
+            unbordered = (FrameHashes(payload["frame_numbers"], payload["timestamps"], u_quality, np.ascontiguousarray(u_variants[:, 0])), u_variants, payload.get("border_box"))
+        matches = self._match(query, variants, sha256, md5, unbordered=unbordered)
         result = {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         if self.detectors:
             t1 = time.perf_counter()
@@ -369,8 +380,12 @@ class ModelWorker:
             self.detectors, frames, payload["timestamps"], source_size, batch_frames=self.config.batch_frames
         )
 
-    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None) -> list:
-        """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches."""
+    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None) -> list:
+        """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
+
+        Robust mode matches all 8 dihedral ``variants`` [N, 8, 32] and, for a
+        file with borders, ``unbordered`` = (FrameHashes, variants, border box)
+        of the same samples with the borders removed (scanner.match)."""
         if self.index is None:
             return []
         from scanner.match import match_digests, match_frames
@@ -386,8 +401,19 @@ class ModelWorker:
                 self.index,
                 min_quality=self.config.min_quality,
                 distance_threshold=self.config.distance_threshold,
+                **self._robust_args(variants, unbordered),
             )
         return matches
+
+    def _robust_args(self, variants: np.ndarray, unbordered) -> dict[str, Any]:
+        if self.config.match_mode != "robust":
+            return {}
+        from scanner.borders import box_kind
+
+        args: dict[str, Any] = {"variants": variants}
+        if unbordered is not None:
+            args.update(unbordered=unbordered[0], unbordered_variants=unbordered[1], border_kind=box_kind(unbordered[2]))
+        return args
 
 
 # --------------------------------------------------------------------------
@@ -412,6 +438,32 @@ def _match_dict(m, duration_seconds: float | None) -> dict[str, Any]:
         if exact or np.isnan(m.reference_span_seconds[0])
         else [round(v, 3) for v in m.reference_span_seconds],
         "distance_min": m.distance_min,
+        **_robust_match_fields(m, exact),
+    }
+
+
+def _robust_match_fields(m, exact: bool) -> dict[str, Any]:
+    """How a robust match was found (scanner.match): path, alignment, spans."""
+    if exact or m.decided_by is None and not m.path and np.isnan(m.align_rate):
+        return {}
+
+    def span(v):
+        return None if np.isnan(v[0]) else [round(float(x), 3) for x in v]
+
+    return {
+        "path": list(m.path) or ["original"],
+        "dihedral": m.dihedral,
+        "decided_by": m.decided_by,
+        "alignment": None
+        if np.isnan(m.align_rate)
+        else {
+            "rate": round(m.align_rate, 4),
+            "offset_seconds": round(m.align_offset_seconds, 3),
+            "seconds": round(m.aligned_seconds, 3),
+            "frames": m.aligned_frames,
+            "query_span_seconds": span(m.aligned_query_span_seconds),
+            "reference_span_seconds": span(m.aligned_reference_span_seconds),
+        },
     }
 
 

@@ -1,0 +1,114 @@
+"""Temporal alignment of matched frames: runs with one offset and one rate.
+
+vPDQ treats a video as a bag of frames, so a short excerpt inside a long
+compilation (query% and compared% both low) is lost, while a few coincidental
+frame hits count as much as a real run. Here matched frame pairs
+``(t_query, t_reference)`` vote, per candidate rate (playback speed, reference
+seconds per query second), for an offset in ``t_reference = rate * t_query +
+offset``; the densest (rate, offset) cell wins, and its pairs are cut into runs
+wherever the query side has a gap longer than ``max_gap_seconds``. The
+longest run is the alignment.
+
+Random hits scatter over offsets and rates, so they do not form a run of
+several seconds; a re-upload, trimmed, sped up or embedded, does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Alignment", "align", "DEFAULT_RATES"]
+
+#: Candidate rates: 0.5x .. 2x in 1% steps (geometric), 1.0 exactly included.
+DEFAULT_RATES = np.unique(np.round(np.exp(np.linspace(np.log(0.5), np.log(2.0), 141)), 4).tolist() + [1.0])
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The longest run of matched frames consistent with one rate and offset.
+
+    ``t_reference = rate * t_query + offset_seconds``. ``seconds`` is the query
+    time the run covers (first to last aligned query frame, plus one frame
+    step); ``num_frames`` counts distinct aligned query frames.
+    """
+
+    rate: float
+    offset_seconds: float
+    num_frames: int
+    seconds: float
+    query_span_seconds: tuple[float, float]
+    reference_span_seconds: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        if not (self.rate > 0 and self.num_frames >= 1 and self.seconds >= 0):
+            raise ValueError(f"Invalid alignment {self}")
+
+
+def align(
+    t_query: np.ndarray,
+    t_reference: np.ndarray,
+    *,
+    rates: np.ndarray = DEFAULT_RATES,
+    tolerance_seconds: float = 0.5,
+    max_gap_seconds: float = 3.0,
+) -> Alignment | None:
+    """Best alignment of matched pairs (``t_query[i]``, ``t_reference[i]``); None without finite pairs."""
+    tq = np.asarray(t_query, np.float64)
+    tr = np.asarray(t_reference, np.float64)
+    if tq.shape != tr.shape or tq.ndim != 1:
+        raise ValueError(f"Expected two 1-D arrays of one length, got {tq.shape} and {tr.shape}")
+    ok = np.isfinite(tq) & np.isfinite(tr)
+    tq, tr = tq[ok], tr[ok]
+    if tq.size == 0:
+        return None
+    if tolerance_seconds <= 0:
+        raise ValueError(f"Invalid tolerance_seconds ({tolerance_seconds}). Supported values are > 0.")
+    # Dense references give each query frame several near-identical neighbours:
+    # one vote per (query frame, 0.1 s of reference time) is enough.
+    _, first = np.unique(np.stack([tq, np.round(tr * 10)]), axis=1, return_index=True)
+    tq, tr = tq[first], tr[first]
+    rates = np.asarray(rates, np.float64)
+    q_times, q_id = np.unique(tq, return_inverse=True)
+    n_q = q_times.size
+    width = 2 * tolerance_seconds
+    best = (-1, 0.0, 0.0, 0.0)  # (distinct query frames, -|log rate|, rate, offset)
+    for rate in rates:
+        offsets = tr - rate * tq
+        # Two bin phases, so a cluster straddling a bin edge is still counted whole.
+        for phase in (0.0, 0.5):
+            bins = np.floor(offsets / width + phase).astype(np.int64)
+            key = np.unique((bins - bins.min()) * n_q + q_id)  # distinct (bin, query frame)
+            counts = np.bincount(key // n_q)
+            top = int(counts.argmax())
+            score = (int(counts[top]), -abs(math.log(rate)))
+            if score > best[:2]:
+                in_bin = bins - bins.min() == top
+                best = (*score, float(rate), float(np.median(offsets[in_bin])))
+    _, _, rate, offset = best
+    inlier = np.abs(tr - rate * tq - offset) <= tolerance_seconds
+    times = np.unique(tq[inlier])
+    # Cut into runs at query-side gaps; keep the longest (by covered time).
+    cuts = np.flatnonzero(np.diff(times) > max_gap_seconds) + 1
+    runs = np.split(times, cuts)
+    step = float(np.median(np.diff(q_times))) if n_q > 1 else 0.0
+    run = max(runs, key=lambda r: (r[-1] - r[0], r.size))
+    sel = inlier & (tq >= run[0]) & (tq <= run[-1])
+    if run.size >= 3:
+        # Refine rate and offset on the run: one reference time per query frame (median).
+        uq, inv = np.unique(tq[sel], return_inverse=True)
+        med = np.array([np.median(tr[sel][inv == k]) for k in range(uq.size)])
+        if np.ptp(uq) > 0:
+            fit_rate, fit_offset = np.polyfit(uq, med, 1)
+            if rates.min() * 0.95 <= fit_rate <= rates.max() * 1.05:
+                rate, offset = float(fit_rate), float(fit_offset)
+    return Alignment(
+        rate=float(rate),
+        offset_seconds=float(offset),
+        num_frames=int(run.size),
+        seconds=float(run[-1] - run[0] + step),
+        query_span_seconds=(float(run[0]), float(run[-1])),
+        reference_span_seconds=(float(tr[sel].min()), float(tr[sel].max())),
+    )
