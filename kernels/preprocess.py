@@ -45,9 +45,15 @@ def letterbox_geometry(
 
 
 def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if x.shape[-2:] == (height, width):
-        return x
-    return F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    """uint8 [N, 3, h, w] -> float32 [N, 3, height, width]."""
+    if x.shape[-2:] != (height, width):
+        if x.device.type == "cpu":
+            # torch's CPU kernel resizes channels-last uint8 directly, ~10x
+            # faster than in float32 (measured on 256 -> 224 and 640).
+            x = x.contiguous(memory_format=torch.channels_last)
+            return F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False).to(torch.float32)
+        x = F.interpolate(x.to(torch.float32), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return x.to(torch.float32)
 
 
 def prepare(
@@ -75,7 +81,7 @@ def prepare(
     if len(sizes) != len(frames):
         raise ValueError(f"Expected {len(frames)} source sizes, got {len(sizes)}")
     n = len(frames)
-    x = frames.permute(0, 3, 1, 2).to(torch.float32)
+    x = frames.permute(0, 3, 1, 2)
     out = torch.full((n, 3, height, width), float(pad_value), dtype=torch.float32, device=frames.device)
     geometry: list[Letterbox] = [None] * n  # type: ignore[list-item]
     # Files in one batch differ in source size: resize each size group at once.
