@@ -613,11 +613,12 @@ def scan(
                     break
                 task.started = task.started or now
 
-            # Feed the model: a full batch, or whatever is there once decoding drains.
+            # Feed the model: at once when it is idle (records stream out, the
+            # device never waits), else once a full batch has gathered.
             pending_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
             draining = exhausted and not by_meta
             if ready_for_model and len(model_calls) < config.model_inflight and (
-                pending_frames >= config.batch_frames or draining or len(ready_for_model) >= 32
+                not model_calls or pending_frames >= config.batch_frames or draining or len(ready_for_model) >= 32
             ):
                 batch, ready_for_model = ready_for_model, []
                 files_arg = [(t.key, t.summary["sha256"], t.summary["md5"]) for t in batch]
