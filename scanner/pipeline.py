@@ -197,7 +197,8 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         from scanner.borders import BorderTap  # borders found on the decoded frames, before the square resize
 
         tap = BorderTap(lambda rgb: _to_square(rgb, config.frame_size), enabled=config.match_mode == "robust")
-        for batch in tap.watch(decoder.iter_frames(path, config.policy, batch_size=64, max_side=config.decode_max_side)):
+        square = (config.frame_size, config.frame_size)  # straight to the model's input size: no resize pass
+        for batch in tap.watch(decoder.iter_frames(path, config.policy, batch_size=64, max_side=config.decode_max_side, size=square)):
             take = min(len(batch), config.max_frames_per_file - count)
             frames.append(_to_square(batch.rgb[:take], config.frame_size))
             numbers.append(batch.frame_indices[:take])

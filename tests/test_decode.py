@@ -367,3 +367,13 @@ def test_backend_choice_by_access_pattern():
     assert choose_backend(FixedRate(1.0), "auto") == "pyav"
     assert choose_backend(EveryFrame(), "auto") == "auto"
     assert choose_backend(FixedRate(1.0), "decord") == "decord"
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_exact_output_size(tmp_path, backend):
+    clip = make_clip(tmp_path / "c.mp4", seed=6, seconds=2, size=(320, 180))
+    decoder = open_decoder(clip, backend)
+    batches = list(decoder.iter_frames(clip, FixedRate(1.0), size=(64, 64)))
+    assert all(b.rgb.shape[1:] == (64, 64, 3) for b in batches)
+    still = write_image(tmp_path / "s.png", seed=1)
+    assert next(open_decoder(still).iter_frames(still, EveryFrame(), size=(48, 32))).rgb.shape == (1, 32, 48, 3)

@@ -73,8 +73,15 @@ def check_readable(path: str | os.PathLike) -> Path:
     return p
 
 
-def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) with the longest side <= max_side, aspect kept, never upscaled."""
+def output_size(width: int, height: int, max_side: int | None, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(width, height) with the longest side <= max_side, aspect kept, never
+    upscaled; or exactly ``size`` (w, h) when given (the scan decodes straight
+    to the hash model's square input: PDQ maps any frame to 64x64 anyway)."""
+    if size is not None:
+        w, h = (int(v) for v in size)
+        if w < 1 or h < 1:
+            raise ConfigError(f"Invalid size ({size!r}). Supported values are (width, height) >= 1.")
+        return w, h
     if max_side is None or max(width, height) <= max_side:
         return width, height
     scale = max_side / max(width, height)
@@ -118,11 +125,12 @@ class Decoder(ABC):
         *,
         batch_size: int = 64,
         max_side: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> Iterator[SampledFrames]:
         """Batches of at most batch_size frames chosen by policy, in index order.
 
         max_side: longest output side, aspect kept, area-filter downscale,
-        never upscaled.
+        never upscaled. size: exact (width, height) instead (aspect not kept).
         """
 
 
@@ -231,7 +239,7 @@ class DecordDecoder(Decoder):
         path = check_readable(path)
         return self._index(self._open(path), path)[0]
 
-    def iter_frames(self, path, policy, *, batch_size=64, max_side=None):
+    def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)
         path = check_readable(path)
         vr = self._open(path)
@@ -239,7 +247,7 @@ class DecordDecoder(Decoder):
         selected = policy.select(pts, meta.keyframe_indices, meta.duration_seconds)
         if len(selected) == 0:
             raise DecodeError(f"{path}: policy {policy.describe()} selected no frames")
-        width, height = output_size(meta.width, meta.height, max_side)
+        width, height = output_size(meta.width, meta.height, max_side, size)
         if (width, height) != (meta.width, meta.height):
             del vr
             vr = self._open(path, width=width, height=height)
@@ -389,14 +397,14 @@ class PyAVDecoder(Decoder):
         path = check_readable(path)
         return self._index(path)[0]
 
-    def iter_frames(self, path, policy, *, batch_size=64, max_side=None):
+    def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)
         path = check_readable(path)
         meta, index = self._index(path)
         selected = policy.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds)
         if len(selected) == 0:
             raise DecodeError(f"{path}: policy {policy.describe()} selected no frames")
-        size = output_size(meta.width, meta.height, max_side)
+        size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
     def _generate(self, path, meta, index, selected, size, batch_size) -> Iterator[SampledFrames]:

@@ -35,22 +35,22 @@ class ImageDecoder(Decoder):
             num_frames=1, duration_seconds=0.0, keyframe_indices=(0,), is_still_image=True,
         )  # fmt: skip
 
-    def iter_frames(self, path, policy, *, batch_size=64, max_side=None):
+    def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)
         meta = self.probe(path)
         selected = policy.select(np.zeros(1), meta.keyframe_indices, meta.duration_seconds)
         if list(selected) != [0]:
             raise DecodeError(f"{path}: policy {policy.describe()} selected {selected} of a still")
-        return self._generate(meta, max_side)
+        return self._generate(meta, max_side, size)
 
-    def _generate(self, meta, max_side):
+    def _generate(self, meta, max_side, size=None):
         from PIL import Image
 
         with self._open(meta.path) as img:
             try:
                 img.seek(0)  # first frame of animated GIF/WebP
                 rgb_img = img.convert("RGB")
-                size = output_size(meta.width, meta.height, max_side)
+                size = output_size(meta.width, meta.height, max_side, size)
                 if size != rgb_img.size:
                     rgb_img = rgb_img.resize(size, Image.Resampling.BOX)
                 rgb = np.asarray(rgb_img, dtype=np.uint8)
