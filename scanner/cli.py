@@ -339,6 +339,23 @@ def demo_command(
     print_summary(summary, out)
 
 
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_command(ctx: typer.Context) -> None:
+    """Measure end-to-end and per-stage throughput on a generated corpus, with the
+    reference vPDQ at 1 s/hash in the same run when it is installed.
+
+    Options are those of bench/bench_pipeline.py: --clips N --seconds S --size WxH
+    --small-files N --device D --json OUT (vscan bench --help-bench lists them).
+    """
+    from bench import bench_pipeline
+
+    args = list(ctx.args)
+    if "--help-bench" in args:
+        args = ["--help"]
+    sys.argv = ["vscan bench", *args]
+    bench_pipeline.main()
+
+
 def main() -> None:
     app()
 
