@@ -63,6 +63,9 @@ class ScanConfig:
     min_quality: int = 50
     distance_threshold: int = 31
     all_files: bool = False
+    #: False lets sparse sampling take the next reference frame instead of a
+    #: skipped B-frame (PyAV skip_frame=NONREF): about half the decoding.
+    exact_frames: bool = False
     #: "robust": border removal, all 8 dihedral variants, bank extra rows and
     #: temporal alignment (scanner.match); "vpdq": plain vPDQ matching.
     match_mode: Literal["robust", "vpdq"] = "robust"
@@ -182,6 +185,8 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
         summary["sha256"], summary["md5"], summary["size_bytes"] = _digests(path)
         t1 = time.perf_counter()
         decoder = open_decoder(path, choose_backend(config.policy, config.decoder))
+        if not config.exact_frames and hasattr(decoder, "skip_nonref"):
+            decoder.skip_nonref = True  # sparse samples: a frame or two off target, half the decoding
         meta = decoder.probe(path)
         summary["media"] = {
             "kind": "image" if meta.is_still_image else "video",

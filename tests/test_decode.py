@@ -377,3 +377,13 @@ def test_exact_output_size(tmp_path, backend):
     assert all(b.rgb.shape[1:] == (64, 64, 3) for b in batches)
     still = write_image(tmp_path / "s.png", seed=1)
     assert next(open_decoder(still).iter_frames(still, EveryFrame(), size=(48, 32))).rgb.shape == (1, 32, 48, 3)
+
+
+def test_pyav_skip_nonref_decodes_less_and_stays_near_the_targets(tmp_path):
+    clip = make_clip(tmp_path / "b.mp4", seed=8, seconds=8, size=(160, 120), gop=100)
+    exact, fast = PyAVDecoder(), PyAVDecoder(skip_nonref=True)
+    want = np.concatenate([b.frame_indices for b in exact.iter_frames(clip, FixedRate(1.0))])
+    got = np.concatenate([b.frame_indices for b in fast.iter_frames(clip, FixedRate(1.0))])
+    assert len(got) == len(want)
+    assert ((got - want >= 0) & (got - want <= 3)).all(), (want, got)
+    assert fast.frames_decoded < 0.8 * exact.frames_decoded, (fast.frames_decoded, exact.frames_decoded)

@@ -341,8 +341,13 @@ class PyAVDecoder(Decoder):
 
     name = "pyav"
 
-    def __init__(self, *, thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO"):
+    def __init__(self, *, thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO", skip_nonref: bool = False):
+        """skip_nonref: for sparse samples, do not decode non-reference frames
+        (about half of an H.264 stream with B-frames); a wanted frame that is
+        skipped is replaced by the next decoded one, its real index and pts
+        reported. Off by default: ``vscan hash`` must return exact frames."""
         self.thread_type = thread_type
+        self.skip_nonref = skip_nonref
 
     @staticmethod
     def _open_container(path: Path):
@@ -416,6 +421,9 @@ class PyAVDecoder(Decoder):
         keys = meta.keyframe_indices
         # Any policy whose choice is all keyframes lets the decoder skip the rest.
         keyframes_only = keys is not None and bool(np.isin(selected, keys).all())
+        # Replacing a skipped frame by the next decoded one is only sound when
+        # wanted frames are far apart (more than 4 frames on average).
+        nonref = self.skip_nonref and not keyframes_only and n > 4 * len(selected)
         resize = size != (meta.width, meta.height)
         last_wanted = int(selected[-1])
         idx_buf: list[int] = []
@@ -434,6 +442,8 @@ class PyAVDecoder(Decoder):
             stream.thread_type = self.thread_type
             if keyframes_only:
                 stream.codec_context.skip_frame = "NONKEY"
+            elif nonref:
+                stream.codec_context.skip_frame = "NONREF"
             try:
                 frames = container.decode(stream)
                 pending = iter(selected.tolist())
@@ -451,7 +461,8 @@ class PyAVDecoder(Decoder):
                     self.frames_decoded += 1
                     i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                     index_i = index_i + 1 if i is None else i
-                    if index_i >= n or not wanted[index_i]:
+                    stand_in = nonref and next_wanted is not None and next_wanted <= index_i < n
+                    if index_i >= n or not (wanted[index_i] or stand_in):
                         if index_i >= last_wanted:
                             break
                         continue
@@ -479,7 +490,7 @@ class PyAVDecoder(Decoder):
             raise DecodeError(
                 f"{path}: PyAV failed after {delivered} of {len(selected)} selected frames: {_reason(failure)}"
             ) from failure
-        if delivered < len(selected):
+        if delivered < len(selected) and not (nonref and delivered > 0):
             raise DecodeError(
                 f"{path}: PyAV decoded only {delivered} of {len(selected)} selected frames "
                 f"(stream ended early)"
