@@ -152,7 +152,7 @@ def _print_bank_info(info) -> None:
 def scan_command(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan (folders recursively).", show_default=False)],
     bank: Annotated[Optional[Path], typer.Option("--bank", help="Bank file to match against (vscan bank build).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Results: one JSON line per file, appended.")] = Path("results.jsonl"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Results, appended: *.jsonl (one JSON line per file), *.parquet, *.sqlite/*.db or postgresql://...")] = "results.jsonl",
     every_frame: EveryFrameOpt = False,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Sample R frames per second by timestamp [default: 1].", metavar="R")] = None,
     keyframes: KeyframesOpt = False,
@@ -166,8 +166,12 @@ def scan_command(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Run this classifier/detector too (installed name or manifest path); repeatable.")] = None,
     models_dir: ModelsDirOpt = None,
     risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
+    state: Annotated[Optional[Path], typer.Option("--state", help="SQLite state: skip files whose content was scanned with the same bank, models and config.")] = None,
 ) -> None:
     """Scan files against a bank; write one risk record per file to --out.
+
+    Started again over the same --out, it resumes: files that already have a
+    record (same bank, models, config) are skipped.
 
     Exits 0 when the scan completed, even if some files were errors (they
     have status "error" records); non-zero only when the scan itself failed.
@@ -206,11 +210,11 @@ def scan_command(
 
             Bank(bank).close()  # fail early on a bad bank
         with open_sink(out) as sink, ScanProgress(enabled=not quiet) as progress:
-            summary = scan(paths, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=progress.update, risk_policy=policy_obj)
+            summary = scan(paths, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=progress.update, state_path=state, risk_policy=policy_obj)
     except VscanError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     if not quiet:
-        print_summary(summary, out)
+        print_summary(summary, sink.target)
 
 
 @models_app.command("list")

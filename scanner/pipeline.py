@@ -170,7 +170,9 @@ def error_info(exc: BaseException) -> dict[str, str]:
     return {"type": kind, "message": str(exc) or repr(exc)}
 
 
-def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+def decode_for_scan(
+    path: str, config: ScanConfig, known_sha256: frozenset[str] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Digest, decode, sample and resize one file.
 
     Returns ``(summary, payload)``: a small dict for the driver, and the
@@ -183,6 +185,11 @@ def decode_for_scan(path: str, config: ScanConfig) -> tuple[dict[str, Any], dict
     try:
         check_readable(path)
         summary["sha256"], summary["md5"], summary["size_bytes"] = _digests(path)
+        if known_sha256 is not None and summary["sha256"] in known_sha256:
+            # Same content already scanned with these versions (scanner.resume --state).
+            summary["unchanged"] = True
+            summary["timings"] = {"digest": time.perf_counter() - t0}
+            return summary, None
         t1 = time.perf_counter()
         decoder = open_decoder(path, choose_backend(config.policy, config.decoder))
         if not config.exact_frames and hasattr(decoder, "skip_nonref"):
@@ -557,15 +564,25 @@ def scan(
     ray_address: str | None = None,
     risk_policy: RiskPolicy | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    state_path: str | os.PathLike | None = None,
 ) -> ScanSummary:
-    """Scan files and folders; write one record per file to ``sink``."""
+    """Scan files and folders; write one record per file to ``sink``.
+
+    Paths that ``sink`` already holds a record for (same bank, models and
+    config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
+    content across runs (scanner.resume). The run's manifest goes to the sink."""
+    from scanner.resume import RunLedger
+
     import ray
     from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError, WorkerCrashedError
 
     risk_policy = risk_policy or DefaultRiskPolicy()
     t_start = time.perf_counter()
+    paths = list(paths)
+    ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, state_path=state_path)
     started_ray = _start_ray(ray_address)
     summary = ScanSummary()
+    run_error: BaseException | None = None
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -576,8 +593,9 @@ def scan(
         actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
         actor = actor_cls.remote(replace(config, device="cuda" if use_gpu else config.device), str(bank_path) if bank_path else None)
         config_ref = ray.put(config)
+        known_ref = ray.put(ledger.known_sha256())
 
-        files = discover(paths, all_files=config.all_files)
+        files = ledger.filter(discover(paths, all_files=config.all_files))
         exhausted = False
         next_key = 0
         running: deque[_Task] = deque()  # decode tasks, FIFO: the first `slots` are running
@@ -586,7 +604,8 @@ def scan(
         model_calls: dict[Any, list[_Task]] = {}
 
         def emit(record: dict[str, Any]) -> None:
-            sink.write(record)
+            sink.write(ledger.stamp(record))
+            ledger.recorded(record)
             summary.add(record)
             if on_record:
                 on_record(record)
@@ -595,7 +614,7 @@ def scan(
             cfg = config_ref
             if task.attempt_decoder != config.decoder or task.policy is not None:
                 cfg = ray.put(replace(config, decoder=task.attempt_decoder, policy=task.policy or config.policy))
-            meta_ref, payload_ref = decode_remote.remote(task.path, cfg)
+            meta_ref, payload_ref = decode_remote.remote(task.path, cfg, known_ref)
             task.payload_ref = payload_ref
             by_meta[meta_ref] = task
             running.append(task)
@@ -678,6 +697,10 @@ def scan(
                         continue
                     fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
                     continue
+                if task.summary.get("unchanged"):
+                    task.payload_ref = None
+                    emit(ledger.unchanged_record(task.summary))
+                    continue
                 if task.first_pass is not None:
                     if task.summary.get("error") is not None:
                         # The second pass failed: finish on the first pass's frames alone.
@@ -701,8 +724,12 @@ def scan(
                     err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
                     fail(task, error_info(err))
         ray.kill(actor)
+    except BaseException as exc:
+        run_error = exc
+        raise
     finally:
         summary.wall_seconds = time.perf_counter() - t_start
+        ledger.finish(summary, error=run_error)
         if started_ray:
             ray.shutdown()
     return summary

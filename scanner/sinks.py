@@ -169,7 +169,7 @@ class JsonlSink(_FileManifests, Sink):
         self.path = Path(path)
         self.target = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._records = _read_jsonl(self.path, repair=True)
+        _read_jsonl(self.path, repair=True)
         self._fh = open(self.path, "a", encoding="utf-8")
         self._fsync = fsync
 
@@ -179,10 +179,9 @@ class JsonlSink(_FileManifests, Sink):
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.fileno())
-        self._records.append(json.loads(line))
 
     def records(self) -> list[dict[str, Any]]:
-        return list(self._records)
+        return _read_jsonl(self.path, repair=False)  # from disk: a long sweep keeps no records in memory
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -215,7 +214,6 @@ class ParquetSink(_FileManifests, Sink):
         if self._wal_path.exists():
             self._fold()  # recover what a crashed writer acknowledged
         self._wal = None
-        self._wal_records: list[dict[str, Any]] = []
         self._closed = False
 
     def _read_parquet(self) -> tuple[list[dict[str, Any]], list[str]]:
@@ -263,10 +261,9 @@ class ParquetSink(_FileManifests, Sink):
         self._wal.write(line + "\n")
         self._wal.flush()
         os.fsync(self._wal.fileno())
-        self._wal_records.append(json.loads(line))
 
     def records(self) -> list[dict[str, Any]]:
-        return self._base + self._wal_records
+        return self._base + (_read_jsonl(self._wal_path, repair=False)[1:] if self._wal is not None else [])
 
     def close(self) -> None:
         if self._closed:
@@ -275,7 +272,6 @@ class ParquetSink(_FileManifests, Sink):
         if self._wal is not None:
             self._wal.close()
             self._fold()
-            self._wal_records = []
         elif not self.path.exists():
             self._wal_path.write_text(json.dumps({"wal_id": uuid.uuid4().hex}) + "\n")
             self._fold()  # an empty run still leaves a (valid, empty) Parquet file
