@@ -134,7 +134,10 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False) -> 
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
-            for name in sorted(filenames):
+            # A folder (or a link to one) named like media is not silently
+            # passed over: it gets its own error record, and is still walked.
+            media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
+            for name in sorted(filenames + media_dirs):
                 if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES:
                     yield os.path.join(dirpath, name)
 

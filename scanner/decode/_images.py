@@ -22,7 +22,8 @@ class ImageDecoder(Decoder):
 
         try:
             return Image.open(path)  # lazy: reads the header only
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+            # DecompressionBombError: a header claiming absurd dimensions.
             raise UnsupportedMediaError(f"{path}: PIL cannot open it: {_reason(exc)}") from exc
 
     def probe(self, path):
