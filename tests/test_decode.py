@@ -387,3 +387,16 @@ def test_pyav_skip_nonref_decodes_less_and_stays_near_the_targets(tmp_path):
     assert len(got) == len(want)
     assert ((got - want >= 0) & (got - want <= 3)).all(), (want, got)
     assert fast.frames_decoded < 0.8 * exact.frames_decoded, (fast.frames_decoded, exact.frames_decoded)
+
+
+def test_keyframe_pass_on_hevc_mkv_returns_every_keyframe_in_order(tmp_path):
+    from scanner.synth import available_codecs, edit_clip
+
+    if "libx265" not in available_codecs():
+        pytest.skip("this PyAV build has no libx265 encoder")
+    src = make_clip(tmp_path / "s.mp4", seed=9, seconds=6, size=(160, 120))
+    clip = edit_clip(src, tmp_path / "h.mkv", "reencode", codec="libx265")
+    decoder = PyAVDecoder()
+    keys = decoder.probe(clip).keyframe_indices
+    got = np.concatenate([b.frame_indices for b in decoder.iter_frames(clip, Keyframes())])
+    assert got.tolist() == sorted(keys)

@@ -412,7 +412,7 @@ class PyAVDecoder(Decoder):
         size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
-    def _generate(self, path, meta, index, selected, size, batch_size) -> Iterator[SampledFrames]:
+    def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True) -> Iterator[SampledFrames]:
         import av
 
         n = meta.num_frames
@@ -420,7 +420,7 @@ class PyAVDecoder(Decoder):
         wanted[selected] = True
         keys = meta.keyframe_indices
         # Any policy whose choice is all keyframes lets the decoder skip the rest.
-        keyframes_only = keys is not None and bool(np.isin(selected, keys).all())
+        keyframes_only = allow_skip and keys is not None and bool(np.isin(selected, keys).all())
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
         nonref = self.skip_nonref and not keyframes_only and n > 4 * len(selected)
@@ -430,6 +430,7 @@ class PyAVDecoder(Decoder):
         pts_buf: list[float] = []
         rgb_buf: list[np.ndarray] = []
         delivered, index_i = 0, -1
+        held: list[SampledFrames] = []
         failure: BaseException | None = None
         self.frames_decoded = 0
         # Seek targets: for each wanted frame, the keyframe at or before it.
@@ -478,14 +479,29 @@ class PyAVDecoder(Decoder):
                     rgb_buf.append(rgb)
                     delivered += 1
                     if len(idx_buf) == batch_size:
-                        yield _batch(idx_buf, pts_buf, rgb_buf)
+                        if keyframes_only:
+                            held.append(_batch(idx_buf, pts_buf, rgb_buf))
+                        else:
+                            yield _batch(idx_buf, pts_buf, rgb_buf)
                         idx_buf, pts_buf, rgb_buf = [], [], []
                     if index_i >= last_wanted:
                         break
             except av.FFmpegError as exc:
                 failure = exc
         if idx_buf:
-            yield _batch(idx_buf, pts_buf, rgb_buf)
+            if keyframes_only:
+                held.append(_batch(idx_buf, pts_buf, rgb_buf))
+            else:
+                yield _batch(idx_buf, pts_buf, rgb_buf)
+        if keyframes_only:
+            if failure is None and delivered < len(selected):
+                # skip_frame=NONKEY can drop frames the container flags as key
+                # (HEVC CRA pictures in MKV, seen here): decode normally instead.
+                first_try = self.frames_decoded
+                yield from self._generate(path, meta, index, selected, size, batch_size, allow_skip=False)
+                self.frames_decoded += first_try
+                return
+            yield from held  # keyframe passes are short: held back until known complete
         if failure is not None:
             raise DecodeError(
                 f"{path}: PyAV failed after {delivered} of {len(selected)} selected frames: {_reason(failure)}"
