@@ -154,9 +154,9 @@ def scan_command(
     bank: Annotated[Optional[Path], typer.Option("--bank", help="Bank file to match against (vscan bank build).")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Results, appended: *.jsonl (one JSON line per file), *.parquet, *.sqlite/*.db or postgresql://...")] = "results.jsonl",
     every_frame: EveryFrameOpt = False,
-    fps: Annotated[Optional[float], typer.Option("--fps", help="Sample R frames per second by timestamp [default: 1].", metavar="R")] = None,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Sample R frames per second by timestamp, everywhere (fixed rate).", metavar="R")] = None,
     keyframes: KeyframesOpt = False,
-    adaptive: Annotated[bool, typer.Option("--adaptive", help="Keyframes first, then --fps (default 1) only around matched stretches: fastest for sweeps.")] = False,
+    adaptive: Annotated[bool, typer.Option("--adaptive", help="The default: keyframes first, then 1 fps (or --fps R) only around matched stretches.")] = False,
     decoder: BackendOpt = "auto",
     device: DeviceOpt = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Per-file decode time limit, seconds.")] = 600.0,
@@ -170,6 +170,9 @@ def scan_command(
 ) -> None:
     """Scan files against a bank; write one risk record per file to --out.
 
+    Sampling: adaptive by default (keyframes, then 1 fps around anything that
+    matched); --fps R for a fixed rate everywhere, --every-frame, --keyframes.
+
     Started again over the same --out, it resumes: files that already have a
     record (same bank, models, config) are skipped.
 
@@ -182,7 +185,7 @@ def scan_command(
     from scanner.sinks import open_sink
 
     try:
-        if adaptive:
+        if adaptive or not (every_frame or keyframes or fps is not None):
             if every_frame or keyframes:
                 raise ConfigError("Invalid sampling options (--adaptive with --every-frame/--keyframes). Supported: --adaptive [--fps R].")
             from scanner.decode import Adaptive
