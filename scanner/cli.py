@@ -94,20 +94,10 @@ def bank_build(
     """
     from scanner.bank import build_bank
     from scanner.decode import EveryFrame
-    from scanner.hashing import PDQHasher
-    from scanner.media_hash import hash_media
 
     try:
         policy = _policy(every_frame, fps, keyframes, default=EveryFrame())
-        hasher = None
-
-        def hash_file(path: Path):
-            nonlocal hasher
-            hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
-            result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
-            return result.frames, result.metadata.duration_seconds, result.extra
-
-        info = build_bank(out, inputs, label=label, hash_media=hash_file)
+        info = build_bank(out, inputs, label=label, hash_media=bank_media_hasher(policy, device))
     except VscanError as exc:
         _fail(f"{type(exc).__name__}: {exc}")
     _print_bank_info(info)
@@ -119,6 +109,23 @@ BANK_MAX_SIDE = 512
 #: Banks also store each frame without its borders and these centre crops
 #: (share of each side kept), so cropped re-uploads match at no scan cost.
 BANK_CROPS = (0.9, 0.8)
+
+
+def bank_media_hasher(policy, device: str):
+    """How ``vscan bank build`` hashes media: densely, borders removed, plus
+    centre crops (BANK_CROPS) as extra rows, so scans need none of that."""
+    from scanner.hashing import PDQHasher
+    from scanner.media_hash import hash_media
+
+    hasher = None
+
+    def hash_file(path: Path):
+        nonlocal hasher
+        hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
+        result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
+        return result.frames, result.metadata.duration_seconds, result.extra
+
+    return hash_file
 
 
 @bank_app.command("info")
@@ -301,10 +308,8 @@ def demo_command(
     from rich.table import Table
 
     from scanner.bank import build_bank
-    from scanner.decode import EveryFrame, FixedRate
+    from scanner.decode import Adaptive, EveryFrame
     from scanner.demo import make_demo_archive
-    from scanner.hashing import PDQHasher
-    from scanner.media_hash import hash_media
     from scanner.pipeline import ScanConfig, scan
     from scanner.progress import ScanProgress, print_summary
     from scanner.sinks import open_sink
@@ -313,19 +318,13 @@ def demo_command(
     console.print(f"[bold]1/3[/] generating a synthetic archive in {directory}/ ...")
     demo = make_demo_archive(directory)
     console.print(f"[bold]2/3[/] building a bank from {len(demo.sources)} reported clips ...")
-    hasher = PDQHasher(device=device)  # type: ignore[arg-type]
-
-    def hash_file(path: Path):
-        result = hash_media(path, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE)
-        return result.frames, result.metadata.duration_seconds
-
     bank = directory / "reported.bank"
     bank.unlink(missing_ok=True)
-    build_bank(bank, list(demo.sources), label="reported", hash_media=hash_file)
+    build_bank(bank, list(demo.sources), label="reported", hash_media=bank_media_hasher(EveryFrame(), device))
     out = directory / "results.jsonl"
     out.unlink(missing_ok=True)
     console.print(f"[bold]3/3[/] scanning {demo.archive}/ on Ray ...")
-    config = ScanConfig(policy=FixedRate(1.0), device=device)  # type: ignore[arg-type]
+    config = ScanConfig(policy=Adaptive(), device=device)  # type: ignore[arg-type]  # vscan scan's default
     with open_sink(out) as sink, ScanProgress() as progress:
         summary = scan([demo.archive], sink=sink, bank_path=bank, config=config, on_record=progress.update)
     table = Table(title="results, highest risk first (full records in results.jsonl)")

@@ -1,7 +1,8 @@
 """``vscan demo``: a synthetic archive, a bank of its sources, a full scan.
 
 Everything is generated here (abstract moving textures; no people, no
-downloads): a few "reported" source clips, edited re-uploads of them,
+downloads): a few "reported" source clips, edited re-uploads of them (re-encoded, downscaled, brighter, grey, trimmed,
+mirrored, cropped, letterboxed),
 unrelated clips, and one corrupt file, so a newcomer sees matches, misses
 and an error record in one run.
 """
@@ -22,6 +23,9 @@ EDITS = (
     ("brightness", {"delta": 35}),
     ("grayscale", {}),
     ("trim", {"start": 1.0, "end": 4.0}),
+    ("hflip", {}),
+    ("crop", {"fraction": 0.15}),
+    ("pad", {"mode": "letterbox"}),
 )
 
 
