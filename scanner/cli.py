@@ -108,7 +108,9 @@ def bank_build(
 BANK_MAX_SIDE = 512
 #: Banks also store each frame without its borders and these centre crops
 #: (share of each side kept), so cropped re-uploads match at no scan cost.
-BANK_CROPS = (0.9, 0.8)
+#: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
+#: 2.5% of crop-scale mismatch, so coarser grids miss crops between the steps.
+BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
 
 
 def bank_media_hasher(policy, device: str):

@@ -89,7 +89,7 @@ def hash_media(
         for scale in crops:
             h, w = base.shape[1:3]
             dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
-            preps.append((f"{prefix}crop{scale:.2f}", np.ascontiguousarray(base[:, dy : h - dy, dx : w - dx])))
+            preps.append((f"{prefix}crop{scale:.3f}", np.ascontiguousarray(base[:, dy : h - dy, dx : w - dx])))
         for name, rgb in preps:
             extra = hasher.hash_frames(rgb)
             extra_numbers.append(batch.frame_indices)
