@@ -36,6 +36,11 @@ def test_first_pass_is_keyframes_plus_gap_fills():
     assert policy.select(PTS, list(range(0, 1500, 125)), 60.0).tolist() == list(range(0, 1500, 125))
 
 
+def test_all_intra_video_is_thinned_to_one_keyframe_per_second():
+    chosen = Adaptive().select(PTS, list(range(1500)), 60.0)
+    assert chosen.tolist() == list(range(0, 1500, 25))
+
+
 def test_refine_windows_around_hits_within_budget():
     policy = Adaptive(dense_fps=1.0, window_seconds=4.0, max_frames=20)
     second = policy.refine([FakeHit((10.0, 12.0)), FakeHit((14.0, 15.0)), FakeHit((50.0, 50.0))], 60.0)

@@ -231,6 +231,9 @@ class Adaptive(SamplingPolicy):
     window_seconds: float = 4.0
     max_gap_seconds: float = 10.0
     max_frames: int = 600
+    #: Keyframes closer than this to the last one kept are skipped (all-intra
+    #: video has a keyframe on every frame).
+    min_keyframe_spacing_seconds: float = 1.0
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -253,6 +256,12 @@ class Adaptive(SamplingPolicy):
         keys = keys[(keys >= 0) & (keys < n)]
         if len(keys) == 0:
             keys = np.zeros(1, np.int64)
+        kept, last = [], -math.inf
+        for k in keys.tolist():
+            if pts[k] - last >= self.min_keyframe_spacing_seconds - 1e-9:
+                kept.append(k)
+                last = pts[k]
+        keys = np.asarray(kept, np.int64)
         # Fill keyframe gaps longer than max_gap_seconds (and the tail).
         times = np.append(pts[keys], duration_seconds)
         fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
