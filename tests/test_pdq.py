@@ -234,3 +234,16 @@ def test_tampered_model_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(_manifest, "MODELS_DIR", models_dir)
     with pytest.raises(ModelError, match="SHA-256"):
         PDQHasher(backend="onnx", device="cpu")
+
+
+@pytest.mark.needs_cuda
+def test_cuda_io_binding_gives_the_cpu_bits(pdq_dir):
+    gpu = PDQHasher(backend="onnx", device="cuda")
+    assert gpu.provider == "onnx:CUDAExecutionProvider"
+    cpu = PDQHasher(backend="onnx", device="cpu")
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 256, (5, 256, 256, 3), dtype=np.uint8)
+    a, b = gpu.hash_frames(frames), cpu.hash_frames(frames)
+    np.testing.assert_array_equal(a.quality, b.quality)
+    # float32 sums may round differently on the GPU: allow a few bits.
+    assert max(hamming(x, y) for x, y in zip(a.hashes[:, 0], b.hashes[:, 0])) <= 4
