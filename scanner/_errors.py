@@ -4,8 +4,11 @@
     ├── InputError                 the input file itself is the problem
     │   ├── FileAccessError        missing, unreadable, not a regular file
     │   ├── UnsupportedMediaError  not a video or image we can read
-    │   └── DecodeError            opened, but decoding failed
-    │       └── DecodeTimeoutError the per-file time limit ran out
+    │   ├── DecodeError            opened, but decoding failed
+    │   │   └── DecodeTimeoutError the per-file time limit ran out
+    │   └── ArchiveError           a zip/tar input cannot be opened or listed
+    │       └── ArchiveMemberError one member refused or unreadable: path
+    │                              traversal, decompression bomb, link (scanner.archives)
     ├── ModelError                 an ONNX model or its manifest is unusable
     ├── BankError                  a bank file or hash list is unusable
     └── ConfigError                invalid option values
@@ -23,6 +26,8 @@ __all__ = [
     "UnsupportedMediaError",
     "DecodeError",
     "DecodeTimeoutError",
+    "ArchiveError",
+    "ArchiveMemberError",
     "ModelError",
     "BankError",
     "ConfigError",
@@ -51,6 +56,14 @@ class DecodeError(InputError):
 
 class DecodeTimeoutError(DecodeError):
     """Decoding ran past the per-file wall-clock limit."""
+
+
+class ArchiveError(InputError):
+    """A zip or tar input cannot be opened or listed (its members are scanned in place)."""
+
+
+class ArchiveMemberError(ArchiveError):
+    """One archive member is refused (path traversal, decompression bomb, link) or unreadable."""
 
 
 class ModelError(VscanError):

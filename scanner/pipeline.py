@@ -72,8 +72,19 @@ class ScanConfig:
     #: Classifier/detector manifest paths (models/_manifest.py); every model
     #: runs on the same decoded frames as the hash model.
     models: tuple[str, ...] = ()
+    #: zip/tar inputs (scanner.archives): a member is refused, never
+    #: inflated, past this size, this uncompressed/compressed ratio, or
+    #: past this much uncompressed content in its archive.
+    archive_member_max_bytes: int = 1 << 30
+    archive_max_ratio: float = 100.0
+    archive_total_max_bytes: int = 16 << 30
 
     def __post_init__(self) -> None:
+        if min(self.archive_member_max_bytes, self.archive_total_max_bytes) < 1 or not self.archive_max_ratio >= 1:
+            raise ConfigError(
+                "Invalid archive limits. Supported values are archive_member_max_bytes >= 1, "
+                "archive_total_max_bytes >= 1 and archive_max_ratio >= 1."
+            )
         if self.frame_size < 16 or self.decode_max_side < self.frame_size:
             raise ConfigError(
                 f"Invalid frame_size/decode_max_side ({self.frame_size}/{self.decode_max_side}). "
@@ -123,14 +134,18 @@ class ScanSummary:
 # --------------------------------------------------------------------------
 
 
-def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False) -> Iterator[str]:
+def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, archive_limits=None) -> Iterator[str]:
     """Stream input files: named files always, folders walked in sorted order
     (media suffixes only unless ``all_files``). A missing path is yielded too,
-    so it gets its own error record."""
+    so it gets its own error record. Zip/tar files yield their media members
+    as ``archive.zip!/member`` (scanner.archives)."""
+    from scanner.archives import ArchiveLimits, expand, is_archive
+
+    limits = archive_limits or ArchiveLimits()
     for root in paths:
         root = Path(root)
         if not root.is_dir():
-            yield str(root)
+            yield from expand(str(root), all_files=all_files, limits=limits)
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
@@ -138,8 +153,8 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False) -> 
             # passed over: it gets its own error record, and is still walked.
             media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
             for name in sorted(filenames + media_dirs):
-                if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES:
-                    yield os.path.join(dirpath, name)
+                if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_archive(name):
+                    yield from expand(os.path.join(dirpath, name), all_files=all_files, limits=limits)
 
 
 # --------------------------------------------------------------------------
@@ -181,8 +196,11 @@ def decode_for_scan(
     Returns ``(summary, payload)``: a small dict for the driver, and the
     frames for the model actor (None on error). Never raises for a bad file.
     """
+    from scanner import archives
     from scanner.decode import check_readable, choose_backend, open_decoder
 
+    if archives.handles(path):  # a zip/tar member, read into memory (or an archive that failed listing)
+        return archives.decode_member_for_scan(path, config, known_sha256, decode_for_scan)
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
@@ -598,7 +616,9 @@ def scan(
         config_ref = ray.put(config)
         known_ref = ray.put(ledger.known_sha256())
 
-        files = ledger.filter(discover(paths, all_files=config.all_files))
+        from scanner.archives import ArchiveLimits
+
+        files = ledger.filter(discover(paths, all_files=config.all_files, archive_limits=ArchiveLimits.from_config(config)))
         exhausted = False
         next_key = 0
         running: deque[_Task] = deque()  # decode tasks, FIFO: the first `slots` are running

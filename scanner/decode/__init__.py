@@ -19,6 +19,7 @@ from scanner.decode._backends import (
     output_size,
 )
 from scanner.decode._images import ImageDecoder
+from scanner.decode._memory import memory_file
 from scanner.decode._metadata import SampledFrames, VideoMetadata
 from scanner.decode._sampling import (
     Adaptive,
@@ -48,6 +49,7 @@ __all__ = [
     "check_readable",
     "choose_backend",
     "iter_sampled_frames",
+    "memory_file",
     "open_decoder",
     "output_size",
     "Windows",

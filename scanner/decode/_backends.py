@@ -519,7 +519,9 @@ class PyAVDecoder(Decoder):
 
 
 def _is_still(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
+    from scanner.decode._memory import source_name  # an in-memory file (archive member) carries its name
+
+    return Path(source_name(path)).suffix.lower() in IMAGE_SUFFIXES
 
 
 #: Sampled frames per second above which a forward decode is as cheap as
