@@ -50,6 +50,8 @@ _NAN_SPAN = (math.nan, math.nan)
 
 #: Query variant k matched the reference: the query is the reference edited by
 #: the inverse of DIHEDRAL_NAMES[k] (only the rotations are not self-inverse).
+_PREP_UNBORDERED, _PREP_UNOVERLAID = 1, 2  # query versions beside the frames as decoded (prep 0)
+
 _EDIT_OF_VARIANT = ("original", "rot270", "rot180", "rot90", "flip_h", "flip_v", "transpose", "transverse")
 
 
@@ -185,6 +187,9 @@ def match_frames(
     unbordered: FrameHashes | None = None,
     unbordered_variants: np.ndarray | None = None,
     border_kind: str | None = None,
+    unoverlaid: FrameHashes | None = None,
+    unoverlaid_variants: np.ndarray | None = None,
+    overlay_distance_threshold: int = 40,
     align_min_seconds: float = 5.0,
     align_min_frames: int = 4,
 ) -> list[Match]:
@@ -195,7 +200,11 @@ def match_frames(
     matcher runs: all 8 variants of every query frame, plus ``unbordered``
     (the same samples with their borders removed, and their variants), are
     searched against every bank row, the frames and their extra rows (borders
-    removed, centre crops); per entry the variant matching most frames is kept;
+    removed, centre crops); ``unoverlaid`` (the samples with a static overlay
+    filled, ``scanner.overlays``) is searched too, within the looser
+    ``overlay_distance_threshold``: its pairs beyond ``distance_threshold``
+    count only towards the alignment, never towards query% / compared%.
+    Per entry the variant matching most frames is kept;
     query% / compared% count frames matched through any row; matched pairs are
     aligned in time (``scanner.align``). ``is_match`` holds when vPDQ's rule
     holds or an aligned run covers >= ``align_min_seconds`` with >=
@@ -208,7 +217,8 @@ def match_frames(
     if variants is not None:
         return _robust_matches(
             query, variants, index, unbordered=unbordered, unbordered_variants=unbordered_variants,
-            border_kind=border_kind, min_quality=min_quality, distance_threshold=distance_threshold,
+            border_kind=border_kind, unoverlaid=unoverlaid, unoverlaid_variants=unoverlaid_variants,
+            overlay_distance_threshold=overlay_distance_threshold, min_quality=min_quality, distance_threshold=distance_threshold,
             match_query_pct=match_query_pct, match_compared_pct=match_compared_pct, min_query_pct=min_query_pct,
             align_min_seconds=align_min_seconds, align_min_frames=align_min_frames, method=method,
             blocking_min_hashes=blocking_min_hashes, device=device,
@@ -340,6 +350,9 @@ def _robust_matches(
     unbordered: FrameHashes | None,
     unbordered_variants: np.ndarray | None,
     border_kind: str | None,
+    unoverlaid: FrameHashes | None,
+    unoverlaid_variants: np.ndarray | None,
+    overlay_distance_threshold: int,
     min_quality: int,
     distance_threshold: int,
     match_query_pct: float,
@@ -354,15 +367,20 @@ def _robust_matches(
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
         raise ValueError(f"variants must be uint8 [{n}, 8, 32], got {variants.dtype} {variants.shape}")
-    sides = [(query, variants)]
-    if unbordered is not None and unbordered_variants is not None:
-        if len(unbordered) != n or unbordered_variants.shape != (n, 8, 32):
-            raise ValueError(f"unbordered rows must match the query's {n} frames, got {len(unbordered)}")
-        sides.append((unbordered, unbordered_variants))
+    # Query versions: prep 0 as decoded, 1 borders removed, 2 overlay filled.
+    sides = [(0, query, variants)]
+    for p, name, fh, var in ((_PREP_UNBORDERED, "unbordered", unbordered, unbordered_variants),
+                             (_PREP_UNOVERLAID, "unoverlaid", unoverlaid, unoverlaid_variants)):  # fmt: skip
+        if fh is not None and var is not None:
+            if len(fh) != n or var.shape != (n, 8, 32):
+                raise ValueError(f"{name} rows must match the query's {n} frames, got {len(fh)}")
+            sides.append((p, fh, var))
+    has_overlay = any(p == _PREP_UNOVERLAID for p, _, _ in sides)
+    loose = max(distance_threshold, overlay_distance_threshold) if has_overlay else distance_threshold
     # Query rows: (sample, variant, prep) for every kept frame version.
     parts, sample, variant, prep = [], [], [], []
     considered = np.zeros(n, bool)
-    for p, (fh, var) in enumerate(sides):
+    for p, fh, var in sides:
         keep = np.flatnonzero(fh.qualities >= min_quality)
         considered[keep] = True
         parts.append(var[keep].reshape(-1, 32))
@@ -375,13 +393,18 @@ def _robust_matches(
     prepared = _prepare(index, min_quality)
     if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
         return []
-    uq, ub, dist = _search(q_uniq, bank, distance_threshold, method, blocking_min_hashes, device)
+    uq, ub, dist = _search(q_uniq, bank, loose, method, blocking_min_hashes, device)
     if uq.size == 0:
         return []
     owner_b, brow = _expand(ub, bank.offsets, bank.rows)
     q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
     owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
     brow, dist = brow[owner_q], dist[owner_b[owner_q]]
+    if loose > distance_threshold:  # only overlay-filled rows get the looser radius
+        ok = (dist <= distance_threshold) | ((prep[qrow] == _PREP_UNOVERLAID) & (dist <= overlay_distance_threshold))
+        qrow, brow, dist = qrow[ok], brow[ok], dist[ok]
+        if qrow.size == 0:
+            return []
     p_sample, p_variant, p_prep = sample[qrow], variant[qrow], prep[qrow]
     b_pos = bank.row_pos[brow]
     b_prep = bank.row_prep[brow]
@@ -404,17 +427,21 @@ def _robust_matches(
         per_variant = [np.unique(p_sample[sel][p_variant[sel] == v]).size for v in range(8)]
         v_best = int(np.argmax(per_variant))
         sel = sel[p_variant[sel] == v_best]
-        matched = np.unique(p_sample[sel])
+        # query% / compared% (vPDQ's rule) count pairs within distance_threshold only.
+        strict = sel[dist[sel] <= distance_threshold]
+        matched = np.unique(p_sample[strict])
         query_pct = 100.0 * np.unique(sample_key[matched]).size / max(n_q, 1)
         if query_pct < min_query_pct:
             continue
-        compared_pct = 100.0 * np.unique(p_buid[sel]).size / prepared.entry_unique_count[e]
+        compared_pct = 100.0 * np.unique(p_buid[strict]).size / prepared.entry_unique_count[e]
         # Which preparation did the work: the closest pair of each matched query frame votes.
         best = sel[np.lexsort((dist[sel], p_sample[sel]))]
         best = best[np.concatenate(([True], p_sample[best][1:] != p_sample[best][:-1]))]
         path = [] if v_best == 0 else [_EDIT_OF_VARIANT[v_best]]
-        if np.mean(p_prep[best] == 1) > 0.5:
+        if np.mean(p_prep[best] == _PREP_UNBORDERED) > 0.5:
             path.append(f"{border_kind or 'border'}-removed")
+        if np.mean(p_prep[best] == _PREP_UNOVERLAID) > 0.5:
+            path.append("overlay-removed")
         ref_preps = [bank.prep_names[c] for c in b_prep[best]]
         if np.mean(["crop" in r for r in ref_preps]) > 0.5:
             path.append("crop")
@@ -429,13 +456,13 @@ def _robust_matches(
                 label=index.labels[e],
                 query_pct=float(query_pct),
                 compared_pct=float(min(compared_pct, 100.0)),
-                matched_seconds=float(durations[matched].sum()),
-                query_span_seconds=_span(q_times[matched]),
+                matched_seconds=float(durations[np.unique(p_sample[sel])].sum()),
+                query_span_seconds=_span(q_times[np.unique(p_sample[sel])]),
                 reference_span_seconds=_span(p_tr[sel]),
                 distance_min=int(dist[sel].min()),
                 is_match=bool(vpdq_rule or aligned),
                 num_query_hashes_matched=int(np.unique(sample_key[matched]).size),
-                num_reference_hashes_matched=int(np.unique(p_buid[sel]).size),
+                num_reference_hashes_matched=int(np.unique(p_buid[strict]).size),
                 path=tuple(path),
                 dihedral=_EDIT_OF_VARIANT[v_best],
                 decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else None),

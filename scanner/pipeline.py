@@ -228,6 +228,7 @@ def decode_for_scan(
         frames, numbers, times = [], [], []
         count = 0
         from scanner.borders import BorderTap  # borders found on the decoded frames, before the square resize
+        from scanner.overlays import add_unoverlaid
 
         tap = BorderTap(lambda rgb: _to_square(rgb, config.frame_size), enabled=config.match_mode == "robust")
         square = (config.frame_size, config.frame_size)  # straight to the model's input size: no resize pass
@@ -252,6 +253,7 @@ def decode_for_scan(
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         summary["sampling"] = config.policy.describe()
         tap.add_to(payload)
+        add_unoverlaid(payload, enabled=config.match_mode == "robust")  # scanner.overlays: static logo/box filled
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
@@ -263,7 +265,7 @@ def decode_for_scan(
 
 
 #: Payload entries with one row per sampled frame (the rest are per file).
-PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames")
+PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames")
 
 
 def _merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -272,6 +274,9 @@ def _merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -
     if ("unbordered_frames" in first) != ("unbordered_frames" in second):
         merged.pop("unbordered_frames", None)  # border finding disagreed: keep only plain frames
         merged.pop("border_box", None)
+    if ("unoverlaid_frames" in first) != ("unoverlaid_frames" in second):
+        merged.pop("unoverlaid_frames", None)  # overlay finding disagreed: likewise
+        merged.pop("overlay_box", None)
     numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
     _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
     for key in PER_FRAME_KEYS:
@@ -395,7 +400,11 @@ class ModelWorker:
         if self.index is not None and payload.get("unbordered_frames") is not None:
             u_variants, u_quality = self._hash_all([payload["unbordered_frames"]])
             unbordered = (FrameHashes(payload["frame_numbers"], payload["timestamps"], u_quality, np.ascontiguousarray(u_variants[:, 0])), u_variants, payload.get("border_box"))
-        matches = self._match(query, variants, sha256, md5, unbordered=unbordered)
+        unoverlaid = None
+        if self.index is not None and payload.get("unoverlaid_frames") is not None:
+            o_variants, o_quality = self._hash_all([payload["unoverlaid_frames"]])
+            unoverlaid = (FrameHashes(payload["frame_numbers"], payload["timestamps"], o_quality, np.ascontiguousarray(o_variants[:, 0])), o_variants)
+        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid)
         result = {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         if self.detectors:
             t1 = time.perf_counter()
@@ -414,12 +423,14 @@ class ModelWorker:
             self.detectors, frames, payload["timestamps"], source_size, batch_frames=self.config.batch_frames
         )
 
-    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None) -> list:
+    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None) -> list:
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
 
         Robust mode matches all 8 dihedral ``variants`` [N, 8, 32] and, for a
         file with borders, ``unbordered`` = (FrameHashes, variants, border box)
-        of the same samples with the borders removed (scanner.match)."""
+        of the same samples with the borders removed, and for a file with a
+        static overlay ``unoverlaid`` = (FrameHashes, variants) of the samples
+        with it filled (scanner.overlays, scanner.match)."""
         if self.index is None:
             return []
         from scanner.match import match_digests, match_frames
@@ -435,11 +446,11 @@ class ModelWorker:
                 self.index,
                 min_quality=self.config.min_quality,
                 distance_threshold=self.config.distance_threshold,
-                **self._robust_args(variants, unbordered),
+                **self._robust_args(variants, unbordered, unoverlaid),
             )
         return matches
 
-    def _robust_args(self, variants: np.ndarray, unbordered) -> dict[str, Any]:
+    def _robust_args(self, variants: np.ndarray, unbordered, unoverlaid=None) -> dict[str, Any]:
         if self.config.match_mode != "robust":
             return {}
         from scanner.borders import box_kind
@@ -447,6 +458,8 @@ class ModelWorker:
         args: dict[str, Any] = {"variants": variants}
         if unbordered is not None:
             args.update(unbordered=unbordered[0], unbordered_variants=unbordered[1], border_kind=box_kind(unbordered[2]))
+        if unoverlaid is not None:
+            args.update(unoverlaid=unoverlaid[0], unoverlaid_variants=unoverlaid[1])
         return args
 
 
