@@ -306,6 +306,23 @@ def _merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text:
     return merged
 
 
+def _decode_task(path: str, config: ScanConfig, known_sha256=None):
+    """decode_for_scan in a Ray worker, under the per-file time limit.
+
+    The clock starts when decoding really starts (not when the driver queued
+    the task), and faulthandler's watchdog thread ends the process even when
+    the decoder hangs inside C code (decord's get_batch can): the driver sees
+    the worker die after the limit and records DecodeTimeoutError.
+    """
+    import faulthandler
+
+    faulthandler.dump_traceback_later(config.file_timeout_seconds, exit=True)
+    try:
+        return decode_for_scan(path, config, known_sha256)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 # --------------------------------------------------------------------------
 # model stage: one long-lived actor per device
 # --------------------------------------------------------------------------
@@ -622,7 +639,7 @@ def scan(
         gpus = int(ray.cluster_resources().get("GPU", 0))
         slots = max(1, cpus)
         decode_inflight = config.decode_inflight or slots + 2
-        decode_remote = ray.remote(num_returns=2, max_retries=0, num_cpus=1)(decode_for_scan)
+        decode_remote = ray.remote(num_returns=2, max_retries=0, num_cpus=1)(_decode_task)
         use_gpu = gpus > 0 and config.device != "cpu"
         actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
         actor = actor_cls.remote(replace(config, device="cuda" if use_gpu else config.device), str(bank_path) if bank_path else None)
@@ -725,6 +742,11 @@ def scan(
                 try:
                     task.summary = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
+                    if time.monotonic() - (task.started or task.submitted) >= config.file_timeout_seconds:
+                        # The worker's own watchdog ended it at the limit (see _decode_task).
+                        err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
+                        fail(task, error_info(err))
+                        continue
                     if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
                         # decord can abort the whole process on some streams: one retry with PyAV.
                         task.attempt_decoder = "pyav"
@@ -750,10 +772,13 @@ def scan(
                 else:
                     ready_for_model.append(task)
 
-            # Per-file wall-clock limit on decoding: kill the worker, record, go on.
+            # Backstop for the per-file limit, for workers that cannot even run
+            # their watchdog (frozen, stopped): kill, record, go on. The driver's
+            # start time is an estimate (a queued task may wait for a worker to
+            # start), hence the margin.
             now = time.monotonic()
             for meta_ref, task in list(by_meta.items()):
-                if task.started is not None and now - task.started > config.file_timeout_seconds:
+                if task.started is not None and now - task.started > config.file_timeout_seconds * 1.5 + 10.0:
                     ray.cancel(meta_ref, force=True)
                     by_meta.pop(meta_ref)
                     running.remove(task)
