@@ -219,6 +219,11 @@ def _encode(
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
+        if codec == "libvpx-vp9":
+            # libvpx derives its thread count from the CPUs it may use; once,
+            # in a full test run, opening the encoder then failed with EINVAL.
+            # Small generated clips need no threads.
+            stream.codec_context.thread_count = 1
         if bitrate is not None:
             stream.codec_context.bit_rate = int(bitrate)
 
