@@ -180,6 +180,18 @@ def _encode(
     faststart: bool = False,
 ) -> Path:
     """Encode RGB frames (all one size) to path with PyAV."""
+    import sys
+
+    if codec == "libvpx-vp9" and "decord" in sys.modules:
+        # decord ships its own FFmpeg libraries; once it is loaded, PyAV's
+        # libvpx encoder refuses to open (EINVAL) in the same process, while
+        # decoding is unaffected. Encode in a fresh process instead.
+        import multiprocessing
+
+        args = (path, list(frames))
+        kwargs = dict(fps=fps, codec=codec, gop=gop, crf=crf, bitrate=bitrate, faststart=faststart)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_encode, args, kwargs)
     import av
 
     if codec not in CODEC_CONTAINERS:

@@ -60,3 +60,19 @@ def pdq_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def vpdq_dir(shared_dir: Path) -> Path:
     return shared_dir / "data" / "vpdq"
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> str:
+    """One local Ray for the whole run (starting one costs 4-20 s here); yields its address."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_local: str) -> str:
+    """The address of the session's Ray, for `vscan scan --ray-address` subprocesses."""
+    return ray_local

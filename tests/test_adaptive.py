@@ -80,15 +80,6 @@ def test_merge_passes_orders_by_frame_and_drops_duplicates():
     assert float(merged["duration_seconds"]) == 9.0
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def test_adaptive_scan_of_real_samples(vpdq_dir, tmp_path, ray_local):
     def hash_file(path):
         result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)

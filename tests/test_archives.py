@@ -34,15 +34,6 @@ BOMB_BYTES = 200 << 20
 ENTRY_NAMES = {f"zq7-{n}.mp4" for n in ("escape", "evil", "bomb", "link", "hard", "dev", "copy")}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def _hash_for_bank(path):
     result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)
     return result.frames, result.metadata.duration_seconds

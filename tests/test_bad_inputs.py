@@ -28,15 +28,6 @@ from scanner.sinks import JsonlSink
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def ray_address():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
 def test_generator_makes_at_least_50_cases(tmp_path):
     cases = make_bad_inputs(tmp_path / "bad")
     assert len(cases) >= 50 and len({c.name for c in cases}) == len(cases)

@@ -224,20 +224,14 @@ def _square_clip(path: Path) -> Path:
     return synth._encode(path, frames, fps=5, codec="libx264", gop=5, crf=12, bitrate=None)
 
 
-def test_scan_with_detector_and_classifier_through_ray(models, tmp_path):
-    import ray
-
-    clip = _square_clip(tmp_path / "archive" / "square.mp4")
-    red = synth._encode(tmp_path / "archive" / "red.mp4", list(solid(RED, n=10, h=96, w=128)), fps=5, codec="libx264",
-                        gop=5, crf=12, bitrate=None)
+def test_scan_with_detector_and_classifier_through_ray(models, tmp_path, ray_local):
+    _square_clip(tmp_path / "archive" / "square.mp4")
+    synth._encode(tmp_path / "archive" / "red.mp4", list(solid(RED, n=10, h=96, w=128)), fps=5, codec="libx264",
+                  gop=5, crf=12, bitrate=None)
     out = tmp_path / "r.jsonl"
     config = ScanConfig(device="cpu", models=(str(models["square"]), str(models["colour"])))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        with JsonlSink(out) as sink:
-            summary = scan([tmp_path / "archive"], sink=sink, config=config)
-    finally:
-        ray.shutdown()
+    with JsonlSink(out) as sink:
+        summary = scan([tmp_path / "archive"], sink=sink, config=config)
     assert summary.errors == 0
     records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
     for r in records.values():

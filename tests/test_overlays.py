@@ -104,15 +104,6 @@ def test_merging_passes_keeps_overlay_rows_aligned():
     assert "unoverlaid_frames" not in disagree and "overlay_box" not in disagree
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):
     from scanner.media_hash import hash_media
 

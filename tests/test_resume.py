@@ -26,15 +26,6 @@ CONFIG = ScanConfig(device="cpu", policy=FixedRate(1.0))
 
 
 @pytest.fixture(scope="module")
-def ray_address():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("evidence")
     for i in range(10):
@@ -106,7 +97,9 @@ def test_kill_minus_9_at_random_times_then_resume_gives_one_record_per_file(clip
     with JsonlSink(out) as sink:
         runs = sink.manifests()
     assert runs[-1]["status"] == "completed"
-    assert len(runs) == 5 and [r["status"] for r in runs].count("running") == kills  # killed runs stay visible
+    # Killed runs stay visible as "running"; a kill that lands after a run has
+    # completed (while the process exits) leaves that run "completed".
+    assert len(runs) == 5 and [r["status"] for r in runs].count("running") <= kills
     assert all(r["ended"] is None for r in runs if r["status"] == "running")
     print(f"kill seed {seed}: {kills} kills survived (records on disk at each: {kill_points}), {len(records)} records, {elapsed:.1f} s")
 

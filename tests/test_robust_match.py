@@ -141,15 +141,6 @@ def test_flat_or_plain_frames_have_no_borders():
 # ----------------------------------------------------------------------------- end to end
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def test_hflip_and_letterbox_match_end_to_end(tmp_path, ray_local):
     from scanner.media_hash import hash_media
 

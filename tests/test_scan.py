@@ -22,15 +22,6 @@ from scanner.sinks import JsonlSink
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def hash_file_for_bank(path):
     result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)
     return result.frames, result.metadata.duration_seconds
