@@ -42,7 +42,9 @@ from scanner import synth
 TRANSFORMS: dict[str, tuple[str, dict, str]] = {
     "reencode_lq": ("reencode", {"quality_crf": 40}, "libx264"),
     "downscale_240p": ("downscale", {"height": 240}, "libx264"),
+    "crop_5": ("crop", {"fraction": 0.05}, "libx264"),
     "crop_10": ("crop", {"fraction": 0.1}, "libx264"),
+    "crop_15": ("crop", {"fraction": 0.15}, "libx264"),
     "crop_20": ("crop", {"fraction": 0.2}, "libx264"),
     "letterbox": ("pad", {"mode": "letterbox", "fraction": 0.125}, "libx264"),
     "pillarbox": ("pad", {"mode": "pillarbox", "fraction": 0.125}, "libx264"),
@@ -97,7 +99,9 @@ def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path
         distractors.append(synth.make_clip(archive / f"distractor{seed}.mp4", seed=seed, seconds=seconds, size=SIZE, scenes=3, crf=23))
     # Edited distractors too: a flipped, letterboxed and cropped unrelated clip must not match either.
     d0 = distractors[0]
-    for name, (transform, params) in {"hflip": ("hflip", {}), "letterbox": ("pad", {"mode": "letterbox"}), "crop_20": ("crop", {"fraction": 0.2})}.items():
+    # Hard distractors: edited like the copies, and one watermarked (the filled
+    # overlay version is matched at a looser distance, so it needs a check too).
+    for name, (transform, params) in {"hflip": ("hflip", {}), "letterbox": ("pad", {"mode": "letterbox"}), "crop_20": ("crop", {"fraction": 0.2}), "watermark": ("watermark", {"fraction": 0.1})}.items():
         distractors.append(synth.edit_clip(d0, archive / f"{d0.stem}__{name}.mp4", transform, **params))
     return sources, copies, distractors
 
