@@ -139,9 +139,11 @@ def test_conformance_kill_minus_9_loses_no_acknowledged_record(target, kill_afte
     assert acked + 1 >= kill_after, "the writer died before acknowledging anything"
     with open_sink(target) as sink:
         got = sink.records()
-        # All acknowledged records, in order; at most one more (written, not yet acknowledged).
-        assert got[: acked + 1] == [expected(i) for i in range(acked + 1)]
-        assert len(got) <= acked + 2
+        # Every acknowledged record is there, and what is there is exactly the
+        # records written, in order, none torn or doubled. The writer may be a
+        # few records ahead of the acknowledgements this test had read.
+        assert len(got) >= acked + 1
+        assert got == [expected(i) for i in range(len(got))]
         n = len(got)
         sink.write(record(1000))  # the sink works on after the crash
     with open_sink(target) as sink:
