@@ -98,12 +98,15 @@ class Sampler:
 def make_corpus(root: Path, clips: int, seconds: float, size: tuple[int, int]) -> tuple[list[Path], list[Path]]:
     sources, corpus = [], []
     for i in range(clips):
-        path = synth.make_clip(root / f"clip-{i:03d}.mp4", seed=100 + i, seconds=seconds, size=size, scenes=3, gop=250)
+        path = root / f"clip-{i:03d}.mp4"
+        if not path.exists():  # --workdir keeps a corpus between runs
+            synth.make_clip(path, seed=100 + i, seconds=seconds, size=size, scenes=3, gop=250)
         corpus.append(path)
         if i % 4 == 0:
             sources.append(path)
     for i, src in enumerate(sources):  # re-uploads of the banked sources
-        corpus.append(synth.edit_clip(src, root / f"reupload-{i:03d}.mp4", "reencode", crf=34))
+        path = root / f"reupload-{i:03d}.mp4"
+        corpus.append(path if path.exists() else synth.edit_clip(src, path, "reencode", crf=34))
     return sources, corpus
 
 

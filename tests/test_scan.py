@@ -95,7 +95,7 @@ def test_generated_archive_with_errors(tmp_path, ray_local):
 
 def test_decode_for_scan_returns_uniform_small_frames(tmp_path):
     clip = synth.make_clip(tmp_path / "c.mp4", seed=2, seconds=3, size=(320, 180))
-    summary, payload = decode_for_scan(str(clip), ScanConfig(policy=FixedRate(2.0), frame_size=64, decode_max_side=128))
+    summary, payload = decode_for_scan(str(clip), ScanConfig(policy=FixedRate(2.0), frame_size=64))
     assert summary["error"] is None and summary["frames_sampled"] == 6
     assert payload["frames"].shape == (6, 64, 64, 3)
     assert payload["timestamps"].tolist() == pytest.approx([0, 0.5, 1.0, 1.5, 2.0, 2.5], abs=0.05)

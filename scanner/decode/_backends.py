@@ -363,6 +363,17 @@ class PyAVDecoder(Decoder):
         return container
 
     def _index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
+        # probe() then iter_frames() on one file (the usual pair) demux it once.
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        cached = getattr(self, "_last_index", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result = self._build_index(path)
+        self._last_index = (key, result)
+        return result
+
+    def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         import av
 
         with self._open_container(path) as container:
