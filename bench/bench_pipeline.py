@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -95,7 +96,17 @@ class Sampler:
 # -- corpus ----------------------------------------------------------------------
 
 
-def make_corpus(root: Path, clips: int, seconds: float, size: tuple[int, int]) -> tuple[list[Path], list[Path]]:
+def make_corpus(root: Path, clips: int, seconds: float, size: tuple[int, int], *, sweep: bool = False) -> tuple[list[Path], list[Path]]:
+    """(banked sources, corpus). A quarter of the clips are banked and re-uploaded;
+    ``sweep``: none of the corpus is known (the bank holds two other clips),
+    as in a nightly sweep where almost nothing matches."""
+    if sweep:
+        corpus = make_corpus(root, clips, seconds, size)[1][:clips]
+        sources = []
+        for i in range(2):
+            path = root / f"banked-elsewhere-{i}.mp4"
+            sources.append(path if path.exists() else synth.make_clip(path, seed=900 + i, seconds=seconds, size=size, scenes=3, gop=250))
+        return sources, [p for p in corpus if p.name.startswith("clip-")]
     sources, corpus = [], []
     for i in range(clips):
         path = root / f"clip-{i:03d}.mp4"
@@ -198,6 +209,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--small-files", type=int, default=0, help="also scan N tiny files (memory stays bounded)")
+    parser.add_argument("--sweep", action="store_true", help="nothing in the corpus is in the bank (a nightly sweep)")
+    parser.add_argument("--repeat", type=int, default=1, help="scan K copies of the corpus (a longer steady state)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
@@ -207,7 +220,15 @@ def main() -> None:
         root = Path(args.workdir or tmp)
         root.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        sources, corpus = make_corpus(root / "corpus", args.clips, args.seconds, (w, h))
+        sources, corpus = make_corpus(root / "corpus", args.clips, args.seconds, (w, h), sweep=args.sweep)
+        for k in range(1, args.repeat):
+            copies = root / "corpus" / f"copy{k}"
+            copies.mkdir(exist_ok=True)
+            for p in [q for q in corpus if q.parent == root / "corpus"]:
+                target = copies / p.name
+                if not target.exists():
+                    shutil.copyfile(p, target)
+                corpus.append(target)
         print(f"corpus: {len(corpus)} files ({len(sources)} banked sources), {time.perf_counter() - t0:.0f} s to generate")
         hasher = PDQHasher(device=args.device)
         bank = root / "bank.db"
