@@ -176,14 +176,14 @@ def fill_overlays(frames: np.ndarray, boxes: list[OverlayBox], *, margin: int = 
     return out
 
 
-def add_unoverlaid(payload: dict[str, np.ndarray], *, enabled: bool = True) -> dict[str, np.ndarray]:
+def add_unoverlaid(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = 4) -> dict[str, np.ndarray]:
     """Add ``unoverlaid_frames`` (row i = ``payload["frames"][i]`` with the
     static overlays filled) and ``overlay_box`` ([K, 4] int32: top, bottom,
     left, right in frame pixels) to a scan payload when the file has one."""
     frames = payload.get("frames")
     if not enabled or frames is None or not len(frames):
         return payload
-    boxes = detect_overlays(frames)
+    boxes = detect_overlays(frames, min_frames=min_frames)
     if boxes:
         payload["unoverlaid_frames"] = fill_overlays(frames, boxes)
         payload["overlay_box"] = np.stack([b.as_array() for b in boxes])

@@ -252,7 +252,11 @@ def decode_for_scan(
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         summary["sampling"] = config.policy.describe()
         tap.add_to(payload)
-        add_unoverlaid(payload, enabled=config.match_mode == "robust")  # scanner.overlays: static logo/box filled
+        # scanner.overlays: static logo/box filled. Two frames suffice here: a
+        # wrong overlay only adds a query version that can decide a match
+        # through a >= 5 s aligned run alone, and adaptive first passes
+        # (keyframes) often have just two or three frames.
+        add_unoverlaid(payload, enabled=config.match_mode == "robust", min_frames=2)
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}

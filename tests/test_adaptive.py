@@ -36,6 +36,10 @@ def test_first_pass_is_keyframes_plus_gap_fills():
     assert policy.select(PTS, list(range(0, 1500, 125)), 60.0).tolist() == list(range(0, 1500, 125))
 
 
+def test_first_pass_has_at_least_two_frames():
+    assert Adaptive().select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]
+
+
 def test_all_intra_video_is_thinned_to_one_keyframe_per_second():
     chosen = Adaptive().select(PTS, list(range(1500)), 60.0)
     assert chosen.tolist() == list(range(0, 1500, 25))

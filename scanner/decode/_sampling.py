@@ -228,12 +228,16 @@ class Adaptive(SamplingPolicy):
     """
 
     dense_fps: float = 1.0
-    window_seconds: float = 4.0
+    window_seconds: float = 8.0
     max_gap_seconds: float = 10.0
     max_frames: int = 600
     #: Keyframes closer than this to the last one kept are skipped (all-intra
     #: video has a keyframe on every frame).
     min_keyframe_spacing_seconds: float = 1.0
+    #: The first pass has at least this many frames (evenly spread when the
+    #: keyframes are fewer): finding a static overlay (scanner.overlays)
+    #: needs two frames of a file. More would cost half a GOP of decoding each.
+    min_frames: int = 2
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -267,6 +271,9 @@ class Adaptive(SamplingPolicy):
         fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
         fill_targets = np.concatenate(fill) if fill else np.zeros(0)
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
+        if len(chosen) < self.min_frames:
+            spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
+            chosen = np.union1d(chosen, _frames_at(pts, spread))
         return SamplingDecision(
             chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
         )
