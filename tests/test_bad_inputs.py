@@ -40,7 +40,7 @@ def test_every_bad_input_gets_one_typed_record_and_the_scan_exits_0(tmp_path, ra
     out = tmp_path / "r.jsonl"
     run = subprocess.run(
         [sys.executable, "-m", "scanner.cli", "scan", str(tmp_path / "bad"), "--out", str(out), "--device", "cpu",
-         "--quiet", "--ray-address", ray_address, "--timeout", "60"],
+         "--quiet", "--ray-address", ray_address, "--timeout", "60", "--fps", "1"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
