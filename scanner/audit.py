@@ -26,9 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from models._manifest import MODELS_DIR, sha256_file
+
 __all__ = ["scan_versions", "model_digests", "bank_digests", "config_dict", "start_manifest", "finish_manifest"]
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 #: Config fields that change only how fast or where a scan runs, not what it
 #: computes; every other field (new ones too) is part of ``config_sha256``.
 SPEED_ONLY_FIELDS = frozenset({"device", "batch_frames", "decode_inflight", "model_inflight", "file_timeout_seconds",
@@ -39,17 +40,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_digests(models_dir: Path = MODELS_DIR) -> dict[str, str]:
     """SHA-256 of every ONNX model file shipped (``models/<name>/<file>.onnx``)."""
-    return {str(p.relative_to(models_dir)): _file_sha256(p) for p in sorted(models_dir.glob("*/*.onnx"))}
+    return {str(p.relative_to(models_dir)): sha256_file(p) for p in sorted(models_dir.glob("*/*.onnx"))}
 
 
 def bank_digests(bank_path: str | os.PathLike | None) -> dict[str, Any] | None:

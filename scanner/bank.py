@@ -45,7 +45,8 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 
 from scanner._errors import BankError
-from scanner.hashes import FrameHashes, hex_to_hashes, parse_vpdq_line
+from models._manifest import sha256_file
+from scanner.hashes import FrameHashes, file_digests, hex_to_hashes, parse_vpdq_line
 
 __all__ = [
     "FORMAT_VERSION",
@@ -455,12 +456,8 @@ def import_media(
     if rest and rest[0] is not None and len(rest[0]):
         writer.add_extra_hashes(entry_id, rest[0])
     # The file's own digests too, so a byte-identical re-upload is an exact hit.
-    sha256, md5 = hashlib.sha256(), hashlib.md5()
-    with open(path, "rb") as stream:
-        while block := stream.read(1 << 20):
-            sha256.update(block)
-            md5.update(block)
-    for algorithm, digest in (("md5", md5.hexdigest()), ("sha256", sha256.hexdigest())):
+    sha256, md5, _ = file_digests(path)
+    for algorithm, digest in (("md5", md5), ("sha256", sha256)):
         writer.conn.execute("INSERT INTO file_digests VALUES (?, ?, ?)", (entry_id, algorithm, digest))
     return [entry_id]
 
@@ -633,7 +630,7 @@ class Bank:
             content.update(b"extra_hashes")
             for row in extra_rows:
                 content.update(repr(row).encode())
-        file_hash = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        file_hash = sha256_file(self.path)
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
         kinds = Counter(kind for (kind,) in c.execute("SELECT kind FROM entries"))
         return BankInfo(

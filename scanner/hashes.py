@@ -11,6 +11,7 @@ they read with ``NaN`` timestamps and write back without the field.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -33,12 +34,26 @@ __all__ = [
     "write_vpdq",
     "vpdq_text",
     "format_vpdq_line",
+    "file_digests",
 ]
 
 PDQ_NUM_BYTES = 32
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 PathOrText = Union[str, os.PathLike, IO[str]]
+
+
+def file_digests(path: str | os.PathLike) -> tuple[str, str, int]:
+    """(SHA-256 hex, MD5 hex, size in bytes) of a file, in one streaming pass.
+
+    Opened read-only: evidence files are never modified."""
+    sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            sha256.update(block)
+            md5.update(block)
+            size += len(block)
+    return sha256.hexdigest(), md5.hexdigest(), size
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ Every file yields exactly one record, written as soon as that file is done.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 from scanner._errors import ConfigError, DecodeTimeoutError, VscanError
 from scanner.decode import FixedRate, SamplingPolicy
+from scanner.hashes import file_digests
 from scanner.risk import DefaultRiskPolicy, Evidence, RiskPolicy
 from scanner.sinks import Sink
 
@@ -157,16 +157,6 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
 # --------------------------------------------------------------------------
 
 
-def _digests(path: str) -> tuple[str, str, int]:
-    sha256, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(path, "rb") as fh:  # read-only: evidence is never modified
-        while block := fh.read(1 << 20):
-            sha256.update(block)
-            md5.update(block)
-            size += len(block)
-    return sha256.hexdigest(), md5.hexdigest(), size
-
-
 def _to_square(rgb: np.ndarray, size: int) -> np.ndarray:
     if rgb.shape[1:3] == (size, size):
         return rgb
@@ -200,7 +190,7 @@ def decode_for_scan(
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
         check_readable(path)
-        summary["sha256"], summary["md5"], summary["size_bytes"] = _digests(path)
+        summary["sha256"], summary["md5"], summary["size_bytes"] = file_digests(path)
         if known_sha256 is not None and summary["sha256"] in known_sha256:
             # Same content already scanned with these versions (scanner.resume --state).
             summary["unchanged"] = True
@@ -226,14 +216,14 @@ def decode_for_scan(
         summary["duration_seconds"] = float(meta.duration_seconds)
         frames, numbers, times = [], [], []
         count = 0
-        from scanner.borders import BorderTap  # borders found on the decoded frames, before the square resize
+        from scanner.borders import BorderTap  # borders found on the decoded frames
         from scanner.overlays import add_unoverlaid
 
         tap = BorderTap(lambda rgb: _to_square(rgb, config.frame_size), enabled=config.match_mode == "robust")
         square = (config.frame_size, config.frame_size)  # straight to the model's input size: no resize pass
         for batch in tap.watch(decoder.iter_frames(path, config.policy, batch_size=64, size=square)):
             take = min(len(batch), config.max_frames_per_file - count)
-            frames.append(_to_square(batch.rgb[:take], config.frame_size))
+            frames.append(batch.rgb[:take])
             numbers.append(batch.frame_indices[:take])
             times.append(batch.pts_seconds[:take])
             count += take
@@ -628,7 +618,7 @@ def scan(
     from scanner.resume import RunLedger
 
     import ray
-    from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError, WorkerCrashedError
+    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
 
     risk_policy = risk_policy or DefaultRiskPolicy()
     t_start = time.perf_counter()
