@@ -95,6 +95,16 @@ def _check_options(batch_size: int, max_side: int | None) -> None:
         raise ConfigError(f"Invalid max_side ({max_side!r}). Supported values are None or integers >= 1.")
 
 
+def _cache_key(path: Path) -> tuple:
+    """Identifies one version of a file for the decoders' per-file caches.
+
+    The inode is in it because in-memory files (archive members) reuse
+    ``/proc/self/fd/N`` paths, and tmpfs times are coarse enough for two
+    members of one size to share a modification time."""
+    st = path.stat()
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+
+
 def _batch(indices: list[int], pts: list[float], frames: list[np.ndarray]) -> SampledFrames:
     return SampledFrames(
         np.asarray(indices, dtype=np.int64),
@@ -205,6 +215,15 @@ class DecordDecoder(Decoder):
             raise UnsupportedMediaError(f"{path}: decord cannot open it: {_reason(exc)}") from exc
 
     def _index(self, vr, path: Path) -> tuple[VideoMetadata, np.ndarray, str | None]:
+        """Metadata, pts (seconds) and container format of the file open in vr.
+
+        Decodes frame 0: its shape is the reader's frame size (decord exposes
+        no other, and applies rotation metadata the container header does not
+        show), and a first frame decord cannot decode is UnsupportedMediaError
+        here, so open_decoder("auto") falls back to PyAV for such files.
+        width/height in the metadata are the reader's output size: the
+        source's only for a reader opened at the native size.
+        """
         try:
             n = len(vr)
             if n < 1:
@@ -212,7 +231,7 @@ class DecordDecoder(Decoder):
             pts = np.asarray(vr.get_frame_timestamp(range(n)), dtype=np.float64)[:, 0]
             keys = tuple(int(k) for k in vr.get_key_indices())
             fps = float(vr.get_avg_fps())
-            height, width = vr[0].shape[:2]  # decord exposes no frame size: decode one frame
+            height, width = vr[0].shape[:2]
             vr.seek(0)
         except UnsupportedMediaError:
             raise
@@ -235,22 +254,50 @@ class DecordDecoder(Decoder):
         )  # fmt: skip
         return meta, pts, container_format
 
+    def _cached(self, key: tuple) -> tuple[VideoMetadata, np.ndarray, str | None] | None:
+        cached = getattr(self, "_last_index", None)
+        return cached[1] if cached is not None and cached[0] == key else None
+
+    def _describe(self, path: Path):
+        """(index, reader): the index of a native-size reader, cached per file
+        version as PyAVDecoder caches its packet index, so that probe() then
+        iter_frames() on one file (the usual pair; open_decoder probes too)
+        open and index it once. reader is None on a cache hit."""
+        key = _cache_key(path)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached, None
+        vr = self._open(path)
+        result = self._index(vr, path)
+        self._last_index = (key, result)
+        return result, vr
+
     def probe(self, path):
         path = check_readable(path)
-        return self._index(self._open(path), path)[0]
+        return self._describe(path)[0][0]
 
     def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)
         path = check_readable(path)
-        vr = self._open(path)
-        meta, pts, container_format = self._index(vr, path)
+        vr = None
+        if size is not None and self._cached(_cache_key(path)) is None:
+            # Not probed, and the output size does not depend on the source's:
+            # open at the output size and index that reader (one open). Its
+            # metadata has the output's frame size, so it is not cached.
+            vr = self._open(path, *output_size(1, 1, None, size))
+            meta, pts, container_format = self._index(vr, path)
+            width, height = meta.width, meta.height
+        else:
+            (meta, pts, container_format), vr = self._describe(path)
+            width, height = output_size(meta.width, meta.height, max_side, size)
+            if (width, height) != (meta.width, meta.height):
+                vr = None  # indexed at the native size; the frames are wanted at another
         selected = policy.select(pts, meta.keyframe_indices, meta.duration_seconds)
         if len(selected) == 0:
             raise DecodeError(f"{path}: policy {policy.describe()} selected no frames")
-        width, height = output_size(meta.width, meta.height, max_side, size)
-        if (width, height) != (meta.width, meta.height):
-            del vr
-            vr = self._open(path, width=width, height=height)
+        if vr is None:
+            native = (width, height) == (meta.width, meta.height)
+            vr = self._open(path) if native else self._open(path, width=width, height=height)
         self.frames_decoded = 0
         if self._may_seek(meta.codec, container_format):
             return self._generate_seeking(vr, path, selected, pts, batch_size, self)
@@ -364,8 +411,7 @@ class PyAVDecoder(Decoder):
 
     def _index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         # probe() then iter_frames() on one file (the usual pair) demux it once.
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        key = _cache_key(path)
         cached = getattr(self, "_last_index", None)
         if cached is not None and cached[0] == key:
             return cached[1]
