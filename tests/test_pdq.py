@@ -18,7 +18,7 @@ from kernels.pdq import (
     pdq_hash,
     unpack_bits,
 )
-from scanner import ModelError
+from scanner import ConfigError, ModelError
 from scanner.hashing import PDQHasher
 
 
@@ -247,3 +247,36 @@ def test_cuda_io_binding_gives_the_cpu_bits(pdq_dir):
     np.testing.assert_array_equal(a.quality, b.quality)
     # float32 sums may round differently on the GPU: allow a few bits.
     assert max(hamming(x, y) for x, y in zip(a.hashes[:, 0], b.hashes[:, 0])) <= 4
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_io_binding_gives_the_session_run_bits(pdq_dir, device, monkeypatch):
+    """PDQHasher._run_bound (onnxruntime I/O binding) against session.run on
+    the same session: the upstream images one at a time (odd sizes among
+    them), random frames in batches of 1 to 5 at odd sizes."""
+    plain = PDQHasher(backend="onnx", device=device, io_binding=False)
+    bound = PDQHasher(backend="onnx", device=device, io_binding=True)
+    assert bound.provider == plain.provider == f"onnx:{'CUDA' if device == 'cuda' else 'CPU'}ExecutionProvider"
+    assert PDQHasher(backend="onnx", device=device).io_binding == (device == "cuda")  # the default
+    batches = [load_rgb(pdq_dir / row["path"])[None] for row in reference_rows(pdq_dir)]
+    rng = np.random.default_rng(5)
+    batches += [rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8) for n, h, w in [(1, 37, 53), (3, 241, 319), (5, 256, 256), (2, 719, 1281)]]
+    bound_calls = []
+    real_run_bound = bound._run_bound
+    monkeypatch.setattr(bound, "_run_bound", lambda frames: bound_calls.append(len(frames)) or real_run_bound(frames))
+    for frames in batches:
+        a, b = bound.hash_frames(frames), plain.hash_frames(frames)
+        assert b.quality.dtype == a.quality.dtype == np.int32
+        np.testing.assert_array_equal(a.quality, b.quality)
+        if device == "cpu":
+            np.testing.assert_array_equal(a.hashes, b.hashes)
+        else:  # one CUDA session both ways; not yet run on a GPU: allow what the GPU/CPU test allows
+            assert max(hamming(x, y) for x, y in zip(a.hashes[:, 0], b.hashes[:, 0])) <= 4
+    assert bound_calls == [len(f) for f in batches]  # every batch went through the binding
+    assert len({f.shape[1:3] for f in batches}) >= 10 and any(len(f) == 1 for f in batches)
+
+
+def test_io_binding_is_for_the_onnx_backend():
+    with pytest.raises(ConfigError, match="io_binding"):
+        PDQHasher(backend="torch", device="cpu", io_binding=True)
+    assert PDQHasher(backend="torch", device="cpu").io_binding is False
