@@ -117,7 +117,7 @@ def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[st
 
 
 def finish_manifest(manifest: dict[str, Any], summary, *, status: str, skipped_resumed: int, error: str | None = None) -> dict[str, Any]:
-    counts = {k: v for k, v in asdict(summary).items() if k != "wall_seconds"}
+    counts = {k: v for k, v in asdict(summary).items() if k not in ("wall_seconds", "pipeline")}
     counts["skipped_already_recorded"] = skipped_resumed
     return {**manifest, "status": status, "ended": _now(), "wall_seconds": round(summary.wall_seconds, 3),
-            "counts": counts, "error": error}  # fmt: skip
+            "counts": counts, "pipeline": getattr(summary, "pipeline", None) or None, "error": error}  # fmt: skip

@@ -114,15 +114,21 @@ class Detector:
     def name(self) -> str:
         return self.manifest.name
 
-    def scores(self, frames: np.ndarray, source_size: tuple[int, int], *, batch_frames: int = 64) -> FrameScores:
-        """``frames`` uint8 [N, S, S, 3] RGB of one file whose frames were
-        ``source_size`` (width, height) before the square resize."""
+    def scores(self, frames: np.ndarray, source_size, *, batch_frames: int = 64) -> FrameScores:
+        """``frames`` uint8 [N, S, S, 3] RGB whose frames were ``source_size``
+        (width, height) before the square resize: one (w, h) for all, or one
+        per frame ([N, 2]) when the frames come from several files."""
         import torch
 
         from kernels.preprocess import prepare
 
         spec, labels = self.manifest.input, self.manifest.labels
         n = len(frames)
+        sizes = np.asarray(source_size, dtype=np.int64).reshape(-1, 2)
+        if len(sizes) == 1:
+            sizes = np.repeat(sizes, n, axis=0)
+        if len(sizes) != n:
+            raise ValueError(f"Expected one source size or {n}, got {len(sizes)}")
         scores = np.zeros((n, len(labels)), np.float32)
         boxes = np.full((n, len(labels), 4), np.nan, np.float32) if self.manifest.kind == "detector" else None
         counts = np.zeros(n, np.int64) if boxes is not None else None
@@ -131,7 +137,7 @@ class Detector:
             chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + step])).to(self.device)
             m = len(chunk)
             x, geometry = prepare(
-                chunk, [source_size] * m, height=spec.height, width=spec.width, layout=spec.layout, colour=spec.colour,
+                chunk, sizes[start : start + m].tolist(), height=spec.height, width=spec.width, layout=spec.layout, colour=spec.colour,
                 scale=spec.scale, mean=spec.mean, std=spec.std, letterbox=spec.letterbox, pad_value=spec.pad_value,
                 dtype=spec.dtype,
             )
@@ -142,7 +148,7 @@ class Detector:
             if boxes is None:
                 scores[start : start + m] = self._decode_classes(raw).numpy()
             else:
-                s, b, c = self._decode_boxes(raw, geometry, source_size)
+                s, b, c = self._decode_boxes(raw, geometry, sizes[start : start + m])
                 scores[start : start + m], boxes[start : start + m], counts[start : start + m] = s, b, c
         return FrameScores(labels=labels, scores=scores, boxes=boxes, num_detections=counts)
 
@@ -156,7 +162,7 @@ class Detector:
             return logits.clamp(0, 1)
         return torch.softmax(logits, dim=1) if out.decoding == "softmax" else torch.sigmoid(logits)
 
-    def _decode_boxes(self, pred, geometry, source_size):
+    def _decode_boxes(self, pred, geometry, source_sizes):
         """YOLOv8-style [N, 4 + C, A] -> per-label best score [N, C] and its box."""
         import torch
 
@@ -188,7 +194,7 @@ class Detector:
             for j in reversed(kept.tolist()):
                 k = int(label[keep[j]])
                 scores[i, k] = score[keep[j]]
-                boxes[i, k] = boxes_to_source(xyxy[j : j + 1], geometry[i], *source_size)[0]
+                boxes[i, k] = boxes_to_source(xyxy[j : j + 1], geometry[i], *(int(v) for v in source_sizes[i]))[0]
         return scores.numpy(), boxes.numpy(), counts
 
 
@@ -254,11 +260,37 @@ def detections_for_file(
     detectors: Sequence[Detector], frames: np.ndarray, timestamps: np.ndarray, source_size: tuple[int, int], *, batch_frames: int
 ) -> tuple[list[LabelEvidence], dict[str, Any] | None]:
     """Run every detector on one file's frames: (evidence, timeline or None)."""
-    evidence: list[LabelEvidence] = []
-    series: dict[str, np.ndarray] = {}
-    for det in detectors:
-        fs = det.scores(frames, source_size, batch_frames=batch_frames)
-        evidence += aggregate(det, fs, timestamps)
-        for label in det.risk_labels:
-            series[f"{det.name}/{label}"] = fs.scores[:, fs.labels.index(label)]
-    return evidence, (timeline(np.asarray(timestamps, np.float64), series) if series else None)
+    return detections_for_files(detectors, [(frames, timestamps, source_size)], batch_frames=batch_frames)[0]
+
+
+def detections_for_files(
+    detectors: Sequence[Detector],
+    files: Sequence[tuple[np.ndarray, np.ndarray, tuple[int, int]]],
+    *,
+    batch_frames: int,
+) -> list[tuple[list[LabelEvidence], dict[str, Any] | None]]:
+    """Every detector over several files' (frames, timestamps, source size)
+    at once: the device sees batches that mix files. (evidence, timeline or
+    None) per file, as if each file had been run alone."""
+    counts = [len(f[0]) for f in files]
+    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    frames = np.concatenate([f[0] for f in files]) if files else np.zeros((0, 1, 1, 3), np.uint8)
+    sizes = np.concatenate([np.repeat(np.asarray(f[2], np.int64).reshape(1, 2), n, axis=0) for f, n in zip(files, counts)]) if files else np.zeros((0, 2), np.int64)
+    per_model = [det.scores(frames, sizes, batch_frames=batch_frames) for det in detectors]
+    out = []
+    for i, (_, timestamps, _) in enumerate(files):
+        lo, hi = bounds[i], bounds[i + 1]
+        evidence: list[LabelEvidence] = []
+        series: dict[str, np.ndarray] = {}
+        for det, fs in zip(detectors, per_model):
+            part = FrameScores(
+                labels=fs.labels,
+                scores=fs.scores[lo:hi],
+                boxes=None if fs.boxes is None else fs.boxes[lo:hi],
+                num_detections=None if fs.num_detections is None else fs.num_detections[lo:hi],
+            )
+            evidence += aggregate(det, part, timestamps)
+            for label in det.risk_labels:
+                series[f"{det.name}/{label}"] = part.scores[:, part.labels.index(label)]
+        out.append((evidence, timeline(np.asarray(timestamps, np.float64), series) if series else None))
+    return out

@@ -76,6 +76,11 @@ class ScanConfig:
     archive_member_max_bytes: int = 1 << 30
     archive_max_ratio: float = 100.0
     archive_total_max_bytes: int = 16 << 30
+    #: Files under ``small_file_bytes`` are decoded up to ``small_file_group``
+    #: to one Ray task: for them the per-task cost (scheduling, two object
+    #: store entries, a result round trip) is a large part of the work.
+    small_file_bytes: int = 2 << 20
+    small_file_group: int = 8
 
     def __post_init__(self) -> None:
         if min(self.archive_member_max_bytes, self.archive_total_max_bytes) < 1 or not self.archive_max_ratio >= 1:
@@ -87,6 +92,11 @@ class ScanConfig:
             raise ConfigError(f"Invalid frame_size ({self.frame_size}). Supported values are >= 16.")
         if self.file_timeout_seconds <= 0:
             raise ConfigError(f"Invalid file_timeout_seconds ({self.file_timeout_seconds}). Supported values are > 0.")
+        if self.small_file_group < 1 or self.small_file_bytes < 0:
+            raise ConfigError(
+                f"Invalid small-file grouping ({self.small_file_group} files under {self.small_file_bytes} bytes). "
+                "Supported values are small_file_group >= 1 and small_file_bytes >= 0."
+            )
         if self.batch_frames < 1:
             raise ConfigError(f"Invalid batch_frames ({self.batch_frames}). Supported values are >= 1.")
 
@@ -101,6 +111,8 @@ class ScanSummary:
     frames_sampled: int = 0
     wall_seconds: float = 0.0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    #: Queue depths and stage utilisation (_QueueStats.report), for profiling.
+    pipeline: dict[str, Any] = field(default_factory=dict)
 
     def add(self, record: dict[str, Any]) -> None:
         self.files += 1
@@ -299,21 +311,87 @@ def _merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text:
     return merged
 
 
-def _decode_task(path: str, config: ScanConfig, known_sha256=None):
-    """decode_for_scan in a Ray worker, under the per-file time limit.
+def _decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
+    """decode_for_scan of one file, or of a group of small files, in a Ray
+    worker, each file under the per-file time limit.
 
-    The clock starts when decoding really starts (not when the driver queued
-    the task), and faulthandler's watchdog thread ends the process even when
-    the decoder hangs inside C code (decord's get_batch can): the driver sees
-    the worker die after the limit and records DecodeTimeoutError.
+    Returns ``(summaries, *payloads)``: the summaries go to the driver, each
+    payload to the object store for the model actor. The clock starts when
+    decoding of that file really starts (not when the driver queued the
+    task), and faulthandler's watchdog thread ends the process even when the
+    decoder hangs inside C code (decord's get_batch can): the driver sees the
+    worker die and records DecodeTimeoutError (a group is first split).
     """
     import faulthandler
 
-    faulthandler.dump_traceback_later(config.file_timeout_seconds, exit=True)
+    summaries, payloads = [], []
+    for path in paths:
+        faulthandler.dump_traceback_later(config.file_timeout_seconds, exit=True)
+        try:
+            summary, payload = decode_for_scan(path, config, known_sha256)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        summaries.append(summary)
+        payloads.append(payload)
+    return (summaries, *payloads)
+
+
+def _is_small(path: str, limit: int) -> bool:
+    """A plain file under ``limit`` bytes (archive members and unreadable paths are not)."""
+    if limit <= 0 or "!/" in path:
+        return False
     try:
-        return decode_for_scan(path, config, known_sha256)
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+        return os.stat(path).st_size < limit
+    except OSError:
+        return False
+
+
+class _QueueStats:
+    """Time-weighted depths of the pipeline's queues, sampled by the driver
+    loop: how busy the decode slots are, how many finished files wait for
+    the model stage, and how many model calls are in flight. Says which
+    stage is the bottleneck: decode-bound when the slots are always full and
+    the model stage waits; model-bound when files queue up in front of it."""
+
+    def __init__(self, slots: int, model_inflight: int) -> None:
+        self.slots, self.model_inflight = slots, model_inflight
+        self.t0 = self.last = time.monotonic()
+        self.sums = {"decode_running": 0.0, "ready_files": 0.0, "ready_frames": 0.0, "model_calls": 0.0}
+        self.all_slots_busy = self.model_idle = self.model_full = 0.0
+        self.max_ready_frames = 0
+        self.calls: list[tuple[int, int]] = []  # (files, frames) per model call
+        self.decode_tasks = self.decode_files = 0
+
+    def sample(self, decode_running: int, ready_files: int, ready_frames: int, model_calls: int) -> None:
+        now = time.monotonic()
+        dt, self.last = now - self.last, now
+        for key, value in zip(self.sums, (decode_running, ready_files, ready_frames, model_calls)):
+            self.sums[key] += value * dt
+        self.all_slots_busy += dt * (decode_running >= self.slots)
+        self.model_idle += dt * (model_calls == 0)
+        self.model_full += dt * (model_calls >= self.model_inflight)
+        self.max_ready_frames = max(self.max_ready_frames, ready_frames)
+
+    def report(self, model: dict[str, float] | None) -> dict[str, Any]:
+        wall = max(self.last - self.t0, 1e-9)
+        out: dict[str, Any] = {f"mean_{k}": round(v / wall, 3) for k, v in self.sums.items()}
+        out.update(
+            decode_slots=self.slots,
+            decode_all_slots_busy_fraction=round(self.all_slots_busy / wall, 3),
+            model_no_call_fraction=round(self.model_idle / wall, 3),
+            model_calls_at_limit_fraction=round(self.model_full / wall, 3),
+            max_ready_frames=self.max_ready_frames,
+            decode_tasks=self.decode_tasks,
+            decode_files=self.decode_files,
+            model_calls=len(self.calls),
+            mean_files_per_call=round(float(np.mean([c[0] for c in self.calls])), 2) if self.calls else 0.0,
+            mean_frames_per_call=round(float(np.mean([c[1] for c in self.calls])), 1) if self.calls else 0.0,
+        )
+        if model:
+            out["model_busy_seconds"] = round(model["busy_seconds"], 3)
+            out["model_busy_fraction"] = round(model["busy_seconds"] / wall, 3)
+            out["model_frames_hashed"] = int(model["frames"])
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -330,6 +408,7 @@ class ModelWorker:
 
         self.config = config
         self._first_pass: dict[int, dict[str, np.ndarray]] = {}  # key -> payload awaiting its second pass
+        self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
         self.hasher = PDQHasher(backend=config.hash_backend, device=config.device)
         self.index = None
         self.detectors = []
@@ -349,18 +428,37 @@ class ModelWorker:
 
     def run(self, files: list[tuple[int, str | None, str | None]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """``files``: (key, sha256, md5) per payload. One result dict per file:
-        ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage)."""
+        ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage).
+
+        Everything the call hashes (every file's frames, and their
+        border-free and overlay-filled versions) goes through the device in
+        shared batches of ``batch_frames``, and so does every detector: a
+        call's cost is its frame count, not its file count."""
         t0 = time.perf_counter()
         final = [key in self._first_pass for key, *_ in files]
         payloads = tuple(_merge_passes(self._first_pass.pop(key), p) if key in self._first_pass else p for (key, *_), p in zip(files, payloads))
-        counts = [len(p["frames"]) for p in payloads]
-        hashes, quality = self._hash_all([p["frames"] for p in payloads])
-        hash_share = (time.perf_counter() - t0) / max(sum(counts), 1)
-        out, offset = [], 0
-        for (key, sha256, md5), payload, n, is_final in zip(files, payloads, counts, final):
-            result = self._file_result(payload, hashes[offset : offset + n], quality[offset : offset + n], sha256, md5)
+        sets = [(i, "frames") for i in range(len(payloads))]
+        if self.index is not None:
+            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames") if p.get(k) is not None]
+        arrays = [payloads[i][k] for i, k in sets]
+        hashes, quality = self._hash_all(arrays)
+        hashed: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        offset = 0
+        for where, array in zip(sets, arrays):
+            hashed[where] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
+            offset += len(array)
+        t1 = time.perf_counter()
+        hash_share = (t1 - t0) / max(offset, 1)
+        detected = self._detect_all(payloads) if self.detectors else None
+        detect_share = (time.perf_counter() - t1) / max(sum(len(p["frames"]) for p in payloads), 1)
+        out = []
+        for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
+            result = self._file_result(payload, {k: v for (j, k), v in hashed.items() if j == i}, sha256, md5)
             result["key"] = key
-            result["timings"]["hash"] = hash_share * n
+            result["timings"]["hash"] = hash_share * sum(len(payload[k]) for j, k in sets if j == i)
+            if detected is not None:
+                result["detections"], result["detection_timeline"] = detected[i]
+                result["timings"]["detect"] = detect_share * len(payload["frames"])
             refine = getattr(self.config.policy, "refine", None)
             if refine is not None and not is_final:
                 # Adaptive sampling: the policy decides, the pipeline decodes again.
@@ -369,8 +467,16 @@ class ModelWorker:
                     self._first_pass[key] = payload
                     result["refine"] = second
             out.append(result)
-            offset += n
+        self._stats["calls"] += 1
+        self._stats["files"] += len(files)
+        self._stats["frames"] += offset
+        self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], offset)
+        self._stats["busy_seconds"] += time.perf_counter() - t0
         return out
+
+    def stats(self) -> dict[str, float]:
+        """Work done so far: calls, files, frames hashed, busy seconds."""
+        return dict(self._stats)
 
     def _hash_all(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Frames of many files -> (hashes uint8 [N, 8, 32], quality int32 [N]),
@@ -395,43 +501,39 @@ class ModelWorker:
         return hashes, quality
 
     def _file_result(
-        self, payload: dict[str, np.ndarray], variants: np.ndarray, quality: np.ndarray, sha256: str | None, md5: str | None
+        self, payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None
     ) -> dict[str, Any]:
+        """One file's matches from its hashed frame sets (``frames`` and, when
+        present, ``unbordered_frames`` / ``unoverlaid_frames``: (variants, quality))."""
         from scanner.hashes import FrameHashes
 
         t0 = time.perf_counter()
-        query = FrameHashes(
-            frame_numbers=payload["frame_numbers"],
-            timestamps_seconds=payload["timestamps"],
-            qualities=quality,
-            hashes=np.ascontiguousarray(variants[:, 0]),
-        )
+        numbers, times = payload["frame_numbers"], payload["timestamps"]
+
+        def frame_hashes(kind: str):
+            variants, quality = hashed[kind]
+            return FrameHashes(numbers, times, quality, np.ascontiguousarray(variants[:, 0])), variants
+
+        query, variants = frame_hashes("frames")
         unbordered = None
-        if self.index is not None and payload.get("unbordered_frames") is not None:
-            u_variants, u_quality = self._hash_all([payload["unbordered_frames"]])
-            unbordered = (FrameHashes(payload["frame_numbers"], payload["timestamps"], u_quality, np.ascontiguousarray(u_variants[:, 0])), u_variants, payload.get("border_box"))
-        unoverlaid = None
-        if self.index is not None and payload.get("unoverlaid_frames") is not None:
-            o_variants, o_quality = self._hash_all([payload["unoverlaid_frames"]])
-            unoverlaid = (FrameHashes(payload["frame_numbers"], payload["timestamps"], o_quality, np.ascontiguousarray(o_variants[:, 0])), o_variants)
+        if "unbordered_frames" in hashed:
+            unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
+        unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
         matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid)
-        result = {"qualities": quality, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
-        if self.detectors:
-            t1 = time.perf_counter()
-            result["detections"], result["detection_timeline"] = self._detect(payload)
-            result["timings"]["detect"] = time.perf_counter() - t1
-        return result
+        return {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
 
-    def _detect(self, payload: dict[str, np.ndarray]) -> tuple[list, dict[str, Any] | None]:
-        """Every classifier/detector on one file's frames: (LabelEvidence list, timeline)."""
-        from scanner.detect import detections_for_file
+    def _detect_all(self, payloads: tuple[dict[str, np.ndarray], ...]) -> list[tuple[list, dict[str, Any] | None]]:
+        """Every classifier/detector over all files' frames in shared batches:
+        (LabelEvidence list, timeline) per file."""
+        from scanner.detect import detections_for_files
 
-        frames = payload["frames"]
-        size = payload.get("source_size")
-        source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else frames.shape[2:0:-1]
-        return detections_for_file(
-            self.detectors, frames, payload["timestamps"], source_size, batch_frames=self.config.batch_frames
-        )
+        items = []
+        for payload in payloads:
+            frames = payload["frames"]
+            size = payload.get("source_size")
+            source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else frames.shape[2:0:-1]
+            items.append((frames, payload["timestamps"], source_size))
+        return detections_for_files(self.detectors, items, batch_frames=self.config.batch_frames)
 
     def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None) -> list:
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
@@ -597,6 +699,7 @@ class _Task:
     payload_ref: Any = None
     policy: Any = None  # a second-pass sampling policy (adaptive sampling)
     first_pass: dict[str, Any] | None = None  # the first pass's summary
+    group_size: int = 1  # files in the decode task that carries this file
 
 
 def scan(
@@ -644,10 +747,12 @@ def scan(
         files = ledger.filter(discover(paths, all_files=config.all_files, archive_limits=ArchiveLimits.from_config(config)))
         exhausted = False
         next_key = 0
-        running: deque[_Task] = deque()  # decode tasks, FIFO: the first `slots` are running
-        by_meta: dict[Any, _Task] = {}
+        running: deque[list[_Task]] = deque()  # decode tasks, FIFO: the first `slots` are running
+        by_meta: dict[Any, list[_Task]] = {}  # summaries ref -> the files of that decode task
+        small: list[_Task] = []  # small files gathering into one decode task
         ready_for_model: list[_Task] = []
         model_calls: dict[Any, list[_Task]] = {}
+        queues = _QueueStats(slots, config.model_inflight)
 
         def emit(record: dict[str, Any]) -> None:
             sink.write(ledger.stamp(record))
@@ -656,18 +761,49 @@ def scan(
             if on_record:
                 on_record(record)
 
-        def submit(task: _Task) -> None:
+        def submit(group: list[_Task]) -> None:
             cfg = config_ref
-            if task.attempt_decoder != config.decoder or task.policy is not None:
-                cfg = ray.put(replace(config, decoder=task.attempt_decoder, policy=task.policy or config.policy))
-            meta_ref, payload_ref = decode_remote.remote(task.path, cfg, known_ref)
-            task.payload_ref = payload_ref
-            by_meta[meta_ref] = task
-            running.append(task)
+            first = group[0]
+            if first.attempt_decoder != config.decoder or first.policy is not None:  # retries and second passes go alone
+                cfg = ray.put(replace(config, decoder=first.attempt_decoder, policy=first.policy or config.policy))
+            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known_ref)
+            for task, ref in zip(group, payload_refs):
+                task.payload_ref, task.group_size = ref, len(group)
+            by_meta[meta_ref] = group
+            running.append(group)
+            queues.decode_tasks += 1
+            queues.decode_files += len(group)
+
+        def resubmit_alone(task: _Task) -> None:
+            task.started, task.submitted = None, time.monotonic()
+            submit([task])
 
         def fail(task: _Task, error: dict[str, str]) -> None:
             base = task.summary or {"path": task.path}
             emit(build_record({**base, "error": error}, config=config, risk_policy=risk_policy))
+
+        def timed_out(task: _Task) -> None:
+            err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
+            fail(task, error_info(err))
+
+        def decoded(task: _Task, file_summary: dict[str, Any]) -> None:
+            task.summary = file_summary
+            if task.summary.get("unchanged"):
+                task.payload_ref = None
+                emit(ledger.unchanged_record(task.summary))
+                return
+            if task.first_pass is not None:
+                if task.summary.get("error") is not None:
+                    # The second pass failed: finish on the first pass's frames alone.
+                    task.summary["frames_sampled"] = task.summary["frames_decoded"] = 0
+                    task.summary["error"] = None
+                    task.payload_ref = ray.put(_empty_payload(config))
+                task.summary = _merge_summaries(task.first_pass, task.summary, task.policy.describe())
+            if task.summary.get("error") is not None:
+                task.payload_ref = None
+                fail(task, task.summary["error"])
+            else:
+                ready_for_model.append(task)
 
         while True:
             while not exhausted and len(by_meta) < decode_inflight:
@@ -676,17 +812,29 @@ def scan(
                 except StopIteration:
                     exhausted = True
                     break
-                submit(_Task(next_key, path, config.decoder, time.monotonic()))
+                task = _Task(next_key, path, config.decoder, time.monotonic())
                 next_key += 1
+                if config.small_file_group > 1 and _is_small(path, config.small_file_bytes):
+                    small.append(task)
+                    if len(small) >= config.small_file_group:
+                        submit(small)
+                        small = []
+                    continue
+                submit([task])
+            if small and (exhausted or len(by_meta) < slots):
+                submit(small)  # the last small files, or idle slots: don't wait for a full group
+                small = []
             now = time.monotonic()
-            for i, task in enumerate(running):
+            for i, group in enumerate(running):
                 if i >= slots:
                     break
-                task.started = task.started or now
+                for task in group:
+                    task.started = task.started or now
 
             # Feed the model: at once when it is idle (records stream out, the
             # device never waits), else once a full batch has gathered.
             pending_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
+            queues.sample(min(len(running), slots), len(ready_for_model), pending_frames, len(model_calls))
             draining = exhausted and not by_meta
             if ready_for_model and len(model_calls) < config.model_inflight and (
                 not model_calls or pending_frames >= config.batch_frames or draining or len(ready_for_model) >= 32
@@ -695,8 +843,9 @@ def scan(
                 files_arg = [(t.key, t.summary["sha256"], t.summary["md5"]) for t in batch]
                 ref = actor.run.remote(files_arg, *[t.payload_ref for t in batch])
                 model_calls[ref] = batch
+                queues.calls.append((len(batch), pending_frames))
 
-            if not by_meta and not model_calls and not ready_for_model and exhausted:
+            if not by_meta and not model_calls and not ready_for_model and exhausted and not small:
                 break
             waitable = list(by_meta) + list(model_calls)
             if not waitable:
@@ -714,8 +863,7 @@ def scan(
                     for task, result in zip(batch, results):
                         if result.get("refine") is not None:
                             task.first_pass, task.policy = task.summary, result["refine"]
-                            task.started, task.submitted = None, time.monotonic()
-                            submit(task)
+                            resubmit_alone(task)
                             continue
                         emit(
                             build_record(
@@ -730,53 +878,52 @@ def scan(
                         )
                         task.payload_ref = None
                     continue
-                task = by_meta.pop(ref)
-                running.remove(task)
+                group = by_meta.pop(ref)
+                running.remove(group)
                 try:
-                    task.summary = ray.get(ref)
+                    summaries = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
+                    if len(group) > 1:
+                        # One file of a small-file group crashed or hung: each goes
+                        # again in its own task, so only the bad one fails.
+                        for task in group:
+                            resubmit_alone(task)
+                        continue
+                    (task,) = group
                     if time.monotonic() - (task.started or task.submitted) >= config.file_timeout_seconds:
                         # The worker's own watchdog ended it at the limit (see _decode_task).
-                        err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
-                        fail(task, error_info(err))
+                        timed_out(task)
                         continue
                     if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
                         # decord can abort the whole process on some streams: one retry with PyAV.
                         task.attempt_decoder = "pyav"
-                        task.started, task.submitted = None, time.monotonic()
-                        submit(task)
+                        resubmit_alone(task)
                         continue
                     fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
                     continue
-                if task.summary.get("unchanged"):
-                    task.payload_ref = None
-                    emit(ledger.unchanged_record(task.summary))
-                    continue
-                if task.first_pass is not None:
-                    if task.summary.get("error") is not None:
-                        # The second pass failed: finish on the first pass's frames alone.
-                        task.summary["frames_sampled"] = task.summary["frames_decoded"] = 0
-                        task.summary["error"] = None
-                        task.payload_ref = ray.put(_empty_payload(config))
-                    task.summary = _merge_summaries(task.first_pass, task.summary, task.policy.describe())
-                if task.summary.get("error") is not None:
-                    task.payload_ref = None
-                    fail(task, task.summary["error"])
-                else:
-                    ready_for_model.append(task)
+                for task, file_summary in zip(group, summaries):
+                    decoded(task, file_summary)
 
             # Backstop for the per-file limit, for workers that cannot even run
             # their watchdog (frozen, stopped): kill, record, go on. The driver's
             # start time is an estimate (a queued task may wait for a worker to
             # start), hence the margin.
             now = time.monotonic()
-            for meta_ref, task in list(by_meta.items()):
-                if task.started is not None and now - task.started > config.file_timeout_seconds * 1.5 + 10.0:
+            for meta_ref, group in list(by_meta.items()):
+                started = group[0].started
+                if started is not None and now - started > config.file_timeout_seconds * 1.5 * len(group) + 10.0:
                     ray.cancel(meta_ref, force=True)
                     by_meta.pop(meta_ref)
-                    running.remove(task)
-                    err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.file_timeout_seconds:g} s")
-                    fail(task, error_info(err))
+                    running.remove(group)
+                    if len(group) > 1:
+                        for task in group:
+                            resubmit_alone(task)
+                    else:
+                        timed_out(group[0])
+        try:
+            summary.pipeline = queues.report(ray.get(actor.stats.remote(), timeout=30))
+        except RayError:
+            summary.pipeline = queues.report(None)
         ray.kill(actor)
     except BaseException as exc:
         run_error = exc

@@ -132,7 +132,9 @@ def _scan_with(saboteur: Saboteur, root: Path, out: Path, **config) -> dict[str,
     saboteur.start()
     try:
         with JsonlSink(out) as sink:
-            scan([root], sink=sink, config=ScanConfig(device="cpu", policy=EveryFrame(), **config))
+            # One file per decode task: these tests follow one file's retries
+            # (small-file groups split first: tests/test_throughput.py).
+            scan([root], sink=sink, config=ScanConfig(device="cpu", policy=EveryFrame(), small_file_group=1, **config))
     finally:
         saboteur.stop.set()
         saboteur.join()
