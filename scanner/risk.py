@@ -34,11 +34,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from scanner._errors import ConfigError
 from scanner.detect import LabelEvidence
-from scanner.match import Match
+
+if TYPE_CHECKING:  # scanner.match loads torch (kernels.hamming): decode workers need neither
+    from scanner.match import Match
 
 __all__ = ["Evidence", "RiskDecision", "RiskPolicy", "DefaultRiskPolicy"]
 
