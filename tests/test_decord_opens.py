@@ -58,11 +58,10 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("random_access", ["auto", "never"])  # seeking and forward readers
 @pytest.mark.parametrize("policy", [Adaptive(), Keyframes(), FixedRate(2.0), EveryFrame()], ids=lambda p: p.name)
 def test_scan_path_opens_the_file_once_per_call(clip, opens, policy, random_access):
-    decoder = open_decoder(clip, "decord")
-    decoder.random_access = random_access
+    decoder = open_decoder(clip, "decord") if random_access == "auto" else DecordDecoder(random_access=random_access)
     meta = decoder.probe(clip)
     assert decoder.probe(clip) == meta
-    assert opens == [(-1, -1)]  # open_decoder's probe; the second probe is served from its index
+    assert opens == [(-1, -1)]  # the first probe; the second is served from its index
     got = _collect(decoder.iter_frames(clip, policy, batch_size=64, size=(256, 256)))
     assert opens == [(-1, -1), (256, 256)]  # straight at the output size: no native-size reopen
     assert got[2].shape[1:] == (256, 256, 3)
@@ -162,3 +161,14 @@ def test_frame_size_is_decords_not_the_headers(tmp_path, opens):
     assert small[2].shape[1:3] == expected
     assert opens == [(-1, -1), (-1, -1), (expected[1], expected[0])]
     _assert_same(small, _collect(DecordDecoder().iter_frames(path, EveryFrame(), max_side=160)))
+
+
+def test_changing_random_access_after_probe_reindexes(clip, opens):
+    """Where keyframe indices come from depends on random_access: the cached
+    index is only reused under the setting it was made with."""
+    decoder = DecordDecoder()
+    decoder.probe(clip)
+    decoder.random_access = "never"
+    got = _collect(decoder.iter_frames(clip, Keyframes(), size=(64, 64)))
+    assert opens == [(-1, -1), (64, 64)]  # indexed again, by the reader at the output size
+    _assert_same(got, _collect(DecordDecoder(random_access="never").iter_frames(clip, Keyframes(), size=(64, 64))))

@@ -254,6 +254,10 @@ class DecordDecoder(Decoder):
         )  # fmt: skip
         return meta, pts, container_format
 
+    def _key(self, path: Path) -> tuple:
+        # random_access decides where keyframe indices come from (decord or PyAV).
+        return (*_cache_key(path), self.random_access)
+
     def _cached(self, key: tuple) -> tuple[VideoMetadata, np.ndarray, str | None] | None:
         cached = getattr(self, "_last_index", None)
         return cached[1] if cached is not None and cached[0] == key else None
@@ -263,7 +267,7 @@ class DecordDecoder(Decoder):
         version as PyAVDecoder caches its packet index, so that probe() then
         iter_frames() on one file (the usual pair; open_decoder probes too)
         open and index it once. reader is None on a cache hit."""
-        key = _cache_key(path)
+        key = self._key(path)
         cached = self._cached(key)
         if cached is not None:
             return cached, None
@@ -280,7 +284,7 @@ class DecordDecoder(Decoder):
         _check_options(batch_size, max_side)
         path = check_readable(path)
         vr = None
-        if size is not None and self._cached(_cache_key(path)) is None:
+        if size is not None and self._cached(self._key(path)) is None:
             # Not probed, and the output size does not depend on the source's:
             # open at the output size and index that reader (one open). Its
             # metadata has the output's frame size, so it is not cached.
