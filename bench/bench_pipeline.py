@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -69,14 +70,52 @@ def _cpu_times() -> tuple[float, float]:
     return sum(values) - idle, sum(values)
 
 
+class GpuSampler:
+    """GPU utilisation and memory from ``nvidia-smi -lms`` (None without one)."""
+
+    def __init__(self, period_ms: int = 250) -> None:
+        self.samples: list[tuple[float, float]] = []  # (utilisation %, memory MiB)
+        try:
+            self._proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", f"-lms={period_ms}"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            )  # fmt: skip
+        except OSError:
+            self._proc = None
+            return
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                util, mem = (float(v) for v in line.split(",")[:2])
+            except ValueError:
+                continue
+            self.samples.append((util, mem))
+
+    def stop(self) -> dict | None:
+        if self._proc is None:
+            return None
+        self._proc.terminate()
+        self._proc.wait()
+        if not self.samples:
+            return None
+        util = [u for u, _ in self.samples]
+        return {"mean_utilisation": sum(util) / len(util), "max_utilisation": max(util),
+                "peak_memory_mib": max(m for _, m in self.samples), "samples": len(util)}  # fmt: skip
+
+
 class Sampler:
-    """Peak RSS of this process tree and machine CPU utilisation over a run."""
+    """Peak RSS of this process tree, machine CPU utilisation and (where there
+    is one) GPU utilisation over a run."""
 
     def __init__(self, period: float = 0.25) -> None:
         self.period, self.peak_rss, self._stop = period, 0, threading.Event()
 
     def __enter__(self) -> "Sampler":
         self._cpu0 = _cpu_times()
+        self._gpu = GpuSampler(int(self.period * 1000))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -88,6 +127,7 @@ class Sampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self.gpu = self._gpu.stop()
         busy1, total1 = _cpu_times()
         busy = busy1 - self._cpu0[0]
         self.cpu_utilisation = busy / max(total1 - self._cpu0[1], 1e-9)
@@ -136,13 +176,14 @@ def make_small_files(root: Path, n: int) -> list[Path]:
 # -- runs --------------------------------------------------------------------------
 
 
-def run_scan(name: str, inputs: list[Path], bank: Path, config: ScanConfig, out_dir: Path) -> dict:
+def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfig, out_dir: Path, ray_address: str | None = None) -> dict:
     out = out_dir / f"{name}.jsonl"
     out.unlink(missing_ok=True)
     stamps: list[float] = []
     t0 = time.perf_counter()
     with Sampler() as sampler, JsonlSink(out, fsync=True) as sink:
-        summary = scan(inputs, sink=sink, bank_path=bank, config=config, on_record=lambda r: stamps.append(time.perf_counter() - t0))
+        summary = scan(inputs, sink=sink, bank_path=bank, config=config, ray_address=ray_address,
+                       on_record=lambda r: stamps.append(time.perf_counter() - t0))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     stages: dict[str, float] = {}
     for r in records:
@@ -165,13 +206,17 @@ def run_scan(name: str, inputs: list[Path], bank: Path, config: ScanConfig, out_
         "steady_video_seconds_per_second": video_seconds * (len(stamps) - 1) / len(stamps) / max(stamps[-1] - stamps[0], 1e-9)
         if len(stamps) > 1 else None,
         "files_per_second": summary.files / summary.wall_seconds,
+        "steady_files_per_second": (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9) if len(stamps) > 1 else None,
         "frames_decoded": frames_decoded,
         "frames_sampled": frames_sampled,
         "stage_seconds": stages,
         # Stage rates are per worker (stage time summed over files), not wall.
         "stage_frames_per_second": {s: (frames_decoded if s == "decode" else frames_sampled) / t for s, t in stages.items() if t > 0 and s != "digest"},
         "cpu_utilisation": sampler.cpu_utilisation,
+        "gpu": sampler.gpu,
         "peak_rss_mib": sampler.peak_rss / 2**20,
+        # Queue depths and stage utilisation (scanner.pipeline._QueueStats).
+        "pipeline": summary.pipeline,
         "matched_files": sorted(Path(r["path"]).name for r in records if any(m.get("is_match") for m in r["matches"])),
     }
 
@@ -212,6 +257,11 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="nothing in the corpus is in the bank (a nightly sweep)")
     parser.add_argument("--repeat", type=int, default=1, help="scan K copies of the corpus (a longer steady state)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--ray-address", default=None,
+                        help="scan on this running Ray cluster ('auto' after 'ray start --head'), or 'local': start one "
+                             "local Ray here that every run shares, as a long-lived service would (no Ray start-up per run)")
+    parser.add_argument("--one-file-per-task", action="store_true",
+                        help="also run adaptive with small-file grouping off (small_file_group=1), to measure what it saves")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
@@ -236,8 +286,20 @@ def main() -> None:
         build_bank(bank, sources, hash_media=lambda p: (lambda r: (r.frames, r.metadata.duration_seconds))(
             hash_media(p, EveryFrame(), hasher=hasher, max_side=512)))  # fmt: skip
         rows = []
-        for name, policy in [("vscan fixed 1 fps", FixedRate(1.0)), ("vscan adaptive", Adaptive())]:
-            rows.append(run_scan(name.replace(" ", "_"), corpus, bank, ScanConfig(policy=policy, device=args.device), root))
+        ray_address = args.ray_address
+        if ray_address == "local":
+            from scanner.pipeline import _start_ray
+
+            t_ray = time.perf_counter()
+            _start_ray(None)  # scans find Ray initialised and leave it running
+            ray_address = None
+            print(f"local Ray started once for all runs: {time.perf_counter() - t_ray:.1f} s")
+        runs = [("vscan fixed 1 fps", FixedRate(1.0), {}), ("vscan adaptive", Adaptive(), {})]
+        if args.one_file_per_task:
+            runs.append(("vscan adaptive 1/task", Adaptive(), {"small_file_group": 1}))
+        for name, policy, extra in runs:
+            config = ScanConfig(policy=policy, device=args.device, **extra)
+            rows.append(run_scan(name.replace(" ", "_").replace("/", "_"), corpus, bank, config, root, ray_address))
             rows[-1]["name"] = name
         reference = run_vpdq(corpus, threads=os.cpu_count() or 1)
         if reference:
@@ -245,9 +307,15 @@ def main() -> None:
         small = None
         if args.small_files:
             tiny = make_small_files(root, args.small_files)
-            half = run_scan("small_half", tiny[: len(tiny) // 2], bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root)
-            full = run_scan("small_full", tiny, bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root)
-            small = {"half": half, "full": full}
+            half = run_scan("small_half", tiny[: len(tiny) // 2], bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root, ray_address)
+            full = run_scan("small_full", tiny, bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root, ray_address)
+            # The same files one per decode task: what small-file grouping saves.
+            alone = run_scan("small_alone", tiny, bank, ScanConfig(policy=FixedRate(1.0), device=args.device, small_file_group=1), root, ray_address)
+            small = {"half": half, "full": full, "one_per_task": alone}
+        if args.ray_address == "local":
+            import ray
+
+            ray.shutdown()
 
     base = reference["video_seconds_per_second"] if reference else None
     print(f"\n{'run':<20} {'files':>5} {'video s':>8} {'wall s':>7} {'video-s/s':>9} {'files/s':>7} {'vs vPDQ':>7} {'decoded':>8} {'sampled':>7} {'CPU':>5} {'peak MiB':>8}")
@@ -262,6 +330,18 @@ def main() -> None:
             print(f"  {r['name']}: first record after {r['first_record_seconds']:.1f} s (start-up); "
                   f"steady state {r['steady_video_seconds_per_second']:.1f} video-s/s{ratio}")
     for r in rows:
+        q = r.get("pipeline")
+        if q:
+            print(f"  {r['name']}: queues: all {q['decode_slots']} decode slots busy {q['decode_all_slots_busy_fraction']:.0%} "
+                  f"of the time (mean {q['mean_decode_running']:.2f} running); model stage busy {q.get('model_busy_fraction', 0):.0%}, "
+                  f"no model call in flight {q['model_no_call_fraction']:.0%}, at its in-flight limit {q['model_calls_at_limit_fraction']:.0%}; "
+                  f"files waiting for it: mean {q['mean_ready_files']:.2f} ({q['mean_ready_frames']:.0f} frames), max {q['max_ready_frames']} frames; "
+                  f"{q['model_calls']} model calls, {q['mean_files_per_call']:.1f} files / {q['mean_frames_per_call']:.0f} frames each; "
+                  f"{q['decode_tasks']} decode tasks for {q['decode_files']} files")
+        if r.get("gpu"):
+            g = r["gpu"]
+            print(f"  {r['name']}: GPU utilisation mean {g['mean_utilisation']:.0f}%, max {g['max_utilisation']:.0f}%, peak memory {g['peak_memory_mib']:.0f} MiB")
+    for r in rows:
         if "stage_seconds" in r:
             stages = ", ".join(f"{s} {t:.1f} s ({r['stage_frames_per_second'].get(s, 0):.0f} fr/s)" for s, t in r["stage_seconds"].items())
             print(f"  {r['name']}: per-worker stage time: {stages}; matched {len(r['matched_files'])} files")
@@ -271,8 +351,16 @@ def main() -> None:
         print(f"\nsmall files: {small['half']['files']} files peak {small['half']['peak_rss_mib']:.0f} MiB, "
               f"{small['full']['files']} files peak {small['full']['peak_rss_mib']:.0f} MiB "
               f"({small['full']['files_per_second']:.1f} files/s)")
+        g, a = small["full"]["steady_files_per_second"], small["one_per_task"]["steady_files_per_second"]
+        if g and a:
+            print(f"small files, steady state: {g:.1f} files/s in groups of {ScanConfig().small_file_group} per decode task, "
+                  f"{a:.1f} files/s one per task ({g / a:.2f}x)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": rows, "small_files": small}, indent=2, default=str))
+        import platform
+
+        meta = {"args": vars(args), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+                "cpus": os.cpu_count(), "platform": platform.platform()}  # fmt: skip
+        Path(args.json).write_text(json.dumps({"meta": meta, "runs": rows, "small_files": small}, indent=2, default=str))
 
 
 if __name__ == "__main__":

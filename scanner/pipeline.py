@@ -77,8 +77,9 @@ class ScanConfig:
     archive_max_ratio: float = 100.0
     archive_total_max_bytes: int = 16 << 30
     #: Files under ``small_file_bytes`` are decoded up to ``small_file_group``
-    #: to one Ray task: for them the per-task cost (scheduling, two object
-    #: store entries, a result round trip) is a large part of the work.
+    #: to one Ray task while every decode slot is busy: for them the per-task
+    #: cost (scheduling, object store entries, a result round trip) is a large
+    #: part of the work.
     small_file_bytes: int = 2 << 20
     small_file_group: int = 8
 
@@ -814,7 +815,10 @@ def scan(
                     break
                 task = _Task(next_key, path, config.decoder, time.monotonic())
                 next_key += 1
-                if config.small_file_group > 1 and _is_small(path, config.small_file_bytes):
+                # Small files share a task only while every decode slot is taken
+                # anyway: grouping must not leave a worker idle (a short scan, the
+                # start of a sweep).
+                if config.small_file_group > 1 and len(by_meta) >= slots and _is_small(path, config.small_file_bytes):
                     small.append(task)
                     if len(small) >= config.small_file_group:
                         submit(small)
