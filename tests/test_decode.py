@@ -269,6 +269,28 @@ def test_still_images(tmp_path, suffix):
     assert got.rgb.shape == (1, 25, 50, 3)
 
 
+def test_large_jpeg_decodes_at_reduced_resolution_with_the_same_hash(tmp_path):
+    from PIL import Image
+
+    from scanner.hashing import PDQHasher
+
+    path = write_image(tmp_path / "photo.jpg", seed=5, size=(4000, 3000))
+    d = ImageDecoder()
+    got = collect(d.iter_frames(path, EveryFrame(), size=(256, 256)))
+    assert got.rgb.shape == (1, 256, 256, 3)
+    assert d.decoded_size == (500, 375)  # libjpeg's 1/8 scale: never below the 256x256 asked for
+    with Image.open(path) as img:
+        full = np.asarray(img.convert("RGB").resize((256, 256), Image.Resampling.BOX))[None]
+    hasher = PDQHasher(device="cpu")
+    a, b = hasher.hash_frames(full), hasher.hash_frames(got.rgb)
+    assert int(np.unpackbits(a.hashes[0, 0] ^ b.hashes[0, 0]).sum()) <= 16 and b.quality[0] >= 80
+    # Without a size (vscan hash, banks), the full image is decoded.
+    assert collect(d.iter_frames(path, EveryFrame())).rgb.shape == (1, 3000, 4000, 3) and d.decoded_size == (4000, 3000)
+    png = write_image(tmp_path / "photo.png", seed=5, size=(1000, 750))
+    collect(d.iter_frames(png, EveryFrame(), size=(256, 256)))
+    assert d.decoded_size == (1000, 750)  # only JPEG has a reduced-resolution decode
+
+
 # --------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------

@@ -50,8 +50,13 @@ class ImageDecoder(Decoder):
         with self._open(meta.path) as img:
             try:
                 img.seek(0)  # first frame of animated GIF/WebP
-                rgb_img = img.convert("RGB")
                 size = output_size(meta.width, meta.height, max_side, size)
+                if size != img.size and img.format == "JPEG":
+                    # Reduced-resolution decode: libjpeg scales by 1/2, 1/4 or
+                    # 1/8 inside the IDCT, never below the output size.
+                    img.draft("RGB", size)
+                rgb_img = img.convert("RGB")
+                self.decoded_size = rgb_img.size  # (w, h) the codec produced, before any resize
                 if size != rgb_img.size:
                     rgb_img = rgb_img.resize(size, Image.Resampling.BOX)
                 rgb = np.asarray(rgb_img, dtype=np.uint8)
