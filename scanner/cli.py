@@ -176,6 +176,12 @@ def scan_command(
     models_dir: ModelsDirOpt = None,
     risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
     state: Annotated[Optional[Path], typer.Option("--state", help="SQLite state: skip files whose content was scanned with the same bank, models and config.")] = None,
+    batch_frames: Annotated[int, typer.Option("--batch-frames", help="Frames per model batch on the device (mixing files).")] = 128,
+    small_file_group: Annotated[int, typer.Option("--small-file-group", help="Decode up to N files under --small-file-mb in one worker task while all workers are busy; 1: one file per task.")] = 8,
+    small_file_mb: Annotated[float, typer.Option("--small-file-mb", help="Size under which a file counts as small, MiB.")] = 2.0,
+    archive_member_max_mb: Annotated[float, typer.Option("--archive-member-max-mb", help="zip/tar: refuse a member larger than this uncompressed, MiB.")] = 1024.0,
+    archive_max_ratio: Annotated[float, typer.Option("--archive-max-ratio", help="zip/tar: refuse a member whose uncompressed/compressed ratio exceeds this.")] = 100.0,
+    archive_total_max_mb: Annotated[float, typer.Option("--archive-total-max-mb", help="zip/tar: stop reading an archive past this much uncompressed content, MiB.")] = 16384.0,
 ) -> None:
     """Scan files against a bank; write one risk record per file to --out.
 
@@ -202,7 +208,12 @@ def scan_command(
             policy = Adaptive(dense_fps=fps or 1.0)
         else:
             policy = _policy(every_frame, fps, keyframes, default=FixedRate(1.0))
-        config = ScanConfig(policy=policy, decoder=decoder, device=device, file_timeout_seconds=timeout, all_files=all_files)  # type: ignore[arg-type]
+        config = ScanConfig(
+            policy=policy, decoder=decoder, device=device, file_timeout_seconds=timeout, all_files=all_files,  # type: ignore[arg-type]
+            batch_frames=batch_frames, small_file_group=small_file_group, small_file_bytes=int(small_file_mb * 2**20),
+            archive_member_max_bytes=int(archive_member_max_mb * 2**20), archive_max_ratio=archive_max_ratio,
+            archive_total_max_bytes=int(archive_total_max_mb * 2**20),
+        )  # fmt: skip
         if model:
             from dataclasses import replace
 

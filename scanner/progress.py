@@ -62,5 +62,13 @@ def print_summary(summary, out: Path) -> None:
     table.add_row("video seconds", f"{summary.video_seconds:.1f}")
     table.add_row("wall seconds", f"{summary.wall_seconds:.1f}")
     table.add_row("throughput", f"{summary.video_seconds_per_second:.1f} video-s/s, {summary.files_per_second:.2f} files/s")
+    q = getattr(summary, "pipeline", None)
+    if q and q.get("model_calls"):
+        # Which stage bounds the run: decode slots always full and the model
+        # stage often idle = decode-bound; files queueing for the model = model-bound.
+        bound = "decode-bound" if q["decode_all_slots_busy_fraction"] >= 0.8 and q.get("model_busy_fraction", 0) < 0.8 else (
+            "model-bound" if q.get("model_busy_fraction", 0) >= 0.8 else "neither stage saturated")
+        table.add_row("pipeline", f"decode slots all busy {q['decode_all_slots_busy_fraction']:.0%}, model stage busy "
+                      f"{q.get('model_busy_fraction', 0):.0%}, {q['mean_frames_per_call']:.0f} frames per model call ({bound})")
     table.add_row("results", str(out))
     Console(stderr=False).print(table)

@@ -225,3 +225,30 @@ def test_listing_streams_and_limits_apply_in_the_worker(evidence, tmp_path):
     # A total limit stops listing: members past it are not listed, the archive gets its record.
     listed = list(iter_member_paths(ev / "plain.tar", limits=ArchiveLimits(total_max_bytes=2048)))
     assert listed == [f"{ev / 'plain.tar'}!/t/zq7-copy.mp4", str(ev / "plain.tar")]
+
+
+def test_cli_archive_limits_and_throughput_options(tmp_path):
+    import subprocess
+    import sys
+
+    clip = synth.make_clip(tmp_path / "c.mp4", seed=8, seconds=2, size=(160, 90))
+    archive = tmp_path / "in" / "a.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.write(clip, "clip.mp4")
+    size_mb = clip.stat().st_size / 2**20
+    vscan = [sys.executable, "-m", "scanner.cli", "scan", str(archive.parent), "--device", "cpu", "--small-file-group", "1",
+             "--batch-frames", "16"]  # fmt: skip
+    results = {}
+    for name, limit in [("under", size_mb * 2), ("over", size_mb / 2)]:
+        out = tmp_path / f"{name}.jsonl"
+        run = subprocess.run([*vscan, "--out", str(out), "--archive-member-max-mb", str(limit)], capture_output=True, text=True,
+                             env={**os.environ, "COLUMNS": "250"})  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        (results[name],) = [json.loads(line) for line in out.read_text().splitlines()]
+        # The summary says which stage bounded the run (when the model stage ran).
+        assert ("frames per model call" in run.stdout) == (name == "under"), run.stdout
+    assert results["under"]["status"] == "ok" and results["under"]["path"].endswith("a.zip!/clip.mp4")
+    assert results["over"]["status"] == "error" and results["over"]["error"]["type"] == "ArchiveMemberError"
+    bad = subprocess.run([*vscan, "--out", str(tmp_path / "x.jsonl"), "--small-file-group", "0"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "small_file_group >= 1" in bad.stderr
