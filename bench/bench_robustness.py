@@ -133,15 +133,16 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     return bank, plain_bank, seconds
 
 
-def run_scan(work: Path, bank: Path, archive: Path) -> tuple[dict[str, dict], float]:
+def run_scan(work: Path, bank: Path, archive: Path, policy=None, name: str = "results") -> tuple[dict[str, dict], float]:
     from scanner.pipeline import ScanConfig, scan
     from scanner.sinks import JsonlSink
 
-    out = work / "results.jsonl"
+    out = work / f"{name}.jsonl"
     out.unlink(missing_ok=True)
+    config = ScanConfig(device="cpu") if policy is None else ScanConfig(device="cpu", policy=policy)
     t0 = time.perf_counter()
     with JsonlSink(out) as sink:
-        scan([archive], sink=sink, bank_path=bank, config=ScanConfig(device="cpu"))
+        scan([archive], sink=sink, bank_path=bank, config=config)
     wall = time.perf_counter() - t0
     records = {}
     for line in out.read_text().splitlines():
@@ -218,6 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
         t_gen = time.perf_counter() - t0
         bank, plain_bank, t_bank = build_banks(work, sources)
         records, t_scan = run_scan(work, bank, work / "archive")
+        from scanner.decode import Adaptive
+
+        # The CLI's default sampling: keyframes first, 1 fps only around matches.
+        adaptive, t_adaptive = run_scan(work, bank, work / "archive", Adaptive(), "results-adaptive")
         cost_files = [c["path"] for c in copies if c["transform"] in ("reencode_lq", "letterbox", "hflip", "compile_8s_in_30s")]
         cost = measure_cost(cost_files + distractors[:1], bank, plain_bank, repeats=1 if args.quick else 2)
         anchor = None if args.no_vpdq else vpdq_anchor(sources, copies, distractors)
@@ -227,9 +232,11 @@ def main(argv: list[str] | None = None) -> dict:
         for c in copies:
             r = records[c["path"].name]
             hit = [m for m in r["matches"] if m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == c["source"]]
-            row = per_transform.setdefault(c["transform"], {"n": 0, "vscan": 0, "vpdq": 0, "paths": set(), "decided_by": set()})
+            row = per_transform.setdefault(c["transform"], {"n": 0, "vscan": 0, "adaptive": 0, "vpdq": 0, "paths": set(), "decided_by": set()})
             row["n"] += 1
             row["vscan"] += bool(hit)
+            row["adaptive"] += any(m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == c["source"]
+                                   for m in adaptive[c["path"].name]["matches"])  # fmt: skip
             if anchor and "recalled" in anchor:
                 row["vpdq"] += anchor["recalled"][c["path"].name]
             if hit:
@@ -238,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
             details.append({"file": c["path"].name, "transform": c["transform"], "matched": bool(hit), "match": hit[0] if hit else None,
                             "best": r["matches"][0] if r["matches"] else None})  # fmt: skip
         fp_files = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
+        fp_adaptive = [d.name for d in distractors if any(m["is_match"] for m in adaptive[d.name]["matches"])]
         n = len(copies)
         result = {
             "quick": args.quick,
@@ -247,7 +255,15 @@ def main(argv: list[str] | None = None) -> dict:
             "recall_overall": sum(r["vscan"] for r in per_transform.values()) / n,
             "false_positives": len(fp_files),
             "false_positive_files": fp_files,
-            "per_transform": {k: {**v, "recall": v["vscan"] / v["n"], "vpdq_recall": v["vpdq"] / v["n"] if anchor and "recalled" in anchor else None,
+            "adaptive": {
+                "recall_overall": sum(r["adaptive"] for r in per_transform.values()) / n,
+                "false_positives": len(fp_adaptive),
+                "false_positive_files": fp_adaptive,
+                "frames_decoded": sum(r["frames_decoded"] for r in adaptive.values()),
+                "frames_decoded_1fps": sum(r["frames_decoded"] for r in records.values()),
+                "video_seconds": sum(r["duration_seconds"] or 0 for r in adaptive.values()),
+            },
+            "per_transform": {k: {**v, "recall": v["vscan"] / v["n"], "recall_adaptive": v["adaptive"] / v["n"], "vpdq_recall": v["vpdq"] / v["n"] if anchor and "recalled" in anchor else None,
                                   "paths": sorted(v["paths"]), "decided_by": sorted(v["decided_by"])}
                               for k, v in per_transform.items()},  # fmt: skip
             "vpdq": None if anchor is None else {
@@ -256,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "false_positives": anchor.get("false_positives"),
             },
             "cost": cost,
-            "seconds": {"generate": t_gen, "bank_build": t_bank, "scan_wall": t_scan},
+            "seconds": {"generate": t_gen, "bank_build": t_bank, "scan_wall": t_scan, "scan_wall_adaptive": t_adaptive},
             "details": details,
         }
         out = args.out or work / "bench-robustness.json"
@@ -269,14 +285,17 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _print(result: dict, out: Path) -> None:
-    print(f"{'transform':<20} {'n':>3} {'vscan':>6} {'vPDQ':>6}  path / decided by")
+    print(f"{'transform':<20} {'n':>3} {'1 fps':>6} {'adapt':>6} {'vPDQ':>6}  path / decided by (1 fps)")
     for name, row in result["per_transform"].items():
         vp = "-" if row["vpdq_recall"] is None else f"{row['vpdq_recall']:.2f}"
-        print(f"{name:<20} {row['n']:>3} {row['recall']:>6.2f} {vp:>6}  {','.join(row['paths'])} / {','.join(row['decided_by'])}")
-    vp = result["vpdq"] or {}
-    print(f"{'overall':<20} {result['copies']:>3} {result['recall_overall']:>6.2f} "
+        print(f"{name:<20} {row['n']:>3} {row['recall']:>6.2f} {row['recall_adaptive']:>6.2f} {vp:>6}  "
+              f"{','.join(row['paths'])} / {','.join(row['decided_by'])}")  # fmt: skip
+    vp, ad = result["vpdq"] or {}, result["adaptive"]
+    print(f"{'overall':<20} {result['copies']:>3} {result['recall_overall']:>6.2f} {ad['recall_overall']:>6.2f} "
           f"{(vp.get('recall_overall') or float('nan')):>6.2f}")  # fmt: skip
-    print(f"false positives: vscan {result['false_positives']} / {result['distractors']} distractors; vPDQ {vp.get('false_positives')}")
+    print(f"false positives: vscan 1 fps {result['false_positives']}, adaptive {ad['false_positives']} / {result['distractors']} "
+          f"distractors; vPDQ {vp.get('false_positives')}")
+    print(f"frames decoded: 1 fps {ad['frames_decoded_1fps']}, adaptive {ad['frames_decoded']} for {ad['video_seconds']:.0f} video-seconds")
     if vp.get("error"):
         print(f"vPDQ anchor: {vp['error']}")
     c = result["cost"]
