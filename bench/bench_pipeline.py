@@ -337,7 +337,8 @@ def main() -> None:
                   f"no model call in flight {q['model_no_call_fraction']:.0%}, at its in-flight limit {q['model_calls_at_limit_fraction']:.0%}; "
                   f"files waiting for it: mean {q['mean_ready_files']:.2f} ({q['mean_ready_frames']:.0f} frames), max {q['max_ready_frames']} frames; "
                   f"{q['model_calls']} model calls, {q['mean_files_per_call']:.1f} files / {q['mean_frames_per_call']:.0f} frames each; "
-                  f"{q['decode_tasks']} decode tasks for {q['decode_files']} files")
+                  f"{q['decode_tasks']} decode tasks for {q['decode_files']} files; "
+                  f"sink {r['files'] / max(q['sink_seconds'], 1e-9):.0f} records/s ({q['sink_seconds']:.2f} s in writes)")
         if r.get("gpu"):
             g = r["gpu"]
             print(f"  {r['name']}: GPU utilisation mean {g['mean_utilisation']:.0f}%, max {g['max_utilisation']:.0f}%, peak memory {g['peak_memory_mib']:.0f} MiB")

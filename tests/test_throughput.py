@@ -57,7 +57,7 @@ def test_model_stage_batches_across_files_with_the_results_of_one_by_one(edited,
     files, bank = edited
     models = (str(tm.square_detector(tmp_path / "square")), str(tm.colour_classifier(tmp_path / "colour")))
     # Batches of 16 frames: every batch mixes files and frame sets.
-    config = ScanConfig(device="cpu", policy=FixedRate(2.0), batch_frames=16, models=models)
+    config = ScanConfig(device="cpu", policy=FixedRate(2.0), batch_frames=16, hash_batch_frames=16, models=models)
     payloads = {name: decode_for_scan(str(path), config)[1] for name, path in files.items()}
     assert "unbordered_frames" in payloads["letterboxed"] and "unoverlaid_frames" in payloads["watermarked"]
     worker = ModelWorker(config, str(bank))
@@ -156,3 +156,4 @@ def test_queue_profile_accounts_for_every_frame(tmp_path, ray_local):
     for key in ("decode_all_slots_busy_fraction", "model_no_call_fraction", "model_calls_at_limit_fraction", "model_busy_fraction"):
         assert 0.0 <= profile[key] <= 1.0, key
     assert 0 < profile["mean_decode_running"] <= profile["decode_slots"]
+    assert 0 < profile["sink_seconds"] < summary.wall_seconds
