@@ -346,7 +346,9 @@ def _decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
 
 def _is_small(path: str, limit: int) -> bool:
     """A plain file under ``limit`` bytes (archive members and unreadable paths are not)."""
-    if limit <= 0 or "!/" in path:
+    from scanner.archives import handles
+
+    if limit <= 0 or handles(path):
         return False
     try:
         return os.stat(path).st_size < limit
