@@ -444,7 +444,7 @@ class ModelWorker:
 
         Everything the call hashes (every file's frames, and their
         border-free and overlay-filled versions) goes through the device in
-        shared batches of ``batch_frames``, and so does every detector: a
+        shared batches (``hash_batch_frames``), and so does every detector: a
         call's cost is its frame count, not its file count."""
         t0 = time.perf_counter()
         final = [key in self._first_pass for key, *_ in files]
@@ -454,10 +454,10 @@ class ModelWorker:
             sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames") if p.get(k) is not None]
         arrays = [payloads[i][k] for i, k in sets]
         hashes, quality = self._hash_all(arrays)
-        hashed: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in payloads]  # per file: set -> (variants, quality)
         offset = 0
-        for where, array in zip(sets, arrays):
-            hashed[where] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
+        for (i, kind), array in zip(sets, arrays):
+            hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
             offset += len(array)
         t1 = time.perf_counter()
         hash_share = (t1 - t0) / max(offset, 1)
@@ -465,9 +465,9 @@ class ModelWorker:
         detect_share = (time.perf_counter() - t1) / max(sum(len(p["frames"]) for p in payloads), 1)
         out = []
         for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
-            result = self._file_result(payload, {k: v for (j, k), v in hashed.items() if j == i}, sha256, md5)
+            result = self._file_result(payload, hashed[i], sha256, md5)
             result["key"] = key
-            result["timings"]["hash"] = hash_share * sum(len(payload[k]) for j, k in sets if j == i)
+            result["timings"]["hash"] = hash_share * sum(len(q) for _, q in hashed[i].values())
             if detected is not None:
                 result["detections"], result["detection_timeline"] = detected[i]
                 result["timings"]["detect"] = detect_share * len(payload["frames"])
@@ -747,7 +747,7 @@ def scan(
         gpus = int(ray.cluster_resources().get("GPU", 0))
         slots = max(1, cpus)
         decode_inflight = config.decode_inflight or slots + 2
-        decode_remote = ray.remote(num_returns=2, max_retries=0, num_cpus=1)(_decode_task)
+        decode_remote = ray.remote(max_retries=0, num_cpus=1)(_decode_task)  # num_returns per call: 1 + files
         use_gpu = gpus > 0 and config.device != "cpu"
         actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
         actor = actor_cls.remote(replace(config, device="cuda" if use_gpu else config.device), str(bank_path) if bank_path else None)
