@@ -1,6 +1,6 @@
 """Malformed inputs for reliability tests: ``make_bad_inputs(folder)``.
 
-Deterministic (seeded), abstract synthetic media only (scanner.synth).
+Deterministic (seeded), abstract synthetic media only (vscan.bench.synth).
 Every case names what a scan must give it:
 
     expect="error"  a record with status "error" and one of ``error_types``
@@ -14,7 +14,7 @@ timestamps, a symlink loop, a dangling symlink, a symlink to a device, a
 directory and a symlinked directory named like videos, a FIFO, and a file
 with mode 000 (root reads it anyway: ``unreadable_for_root`` says so).
 
-    python -m bench.bad_inputs OUT_DIR     # writes them and lists them
+    python -m vscan.bench.bad_inputs OUT_DIR     # writes them and lists them
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["BadInput", "make_bad_inputs", "TYPED_INPUT_ERRORS"]
 
-#: The typed reasons a bad input may get (scanner._errors and the driver's).
+#: The typed reasons a bad input may get (vscan.errors and the driver's).
 TYPED_INPUT_ERRORS = frozenset(
     {"FileAccessError", "UnsupportedMediaError", "DecodeError", "DecodeTimeoutError", "DecoderCrashError"}
 )
@@ -78,7 +78,7 @@ def _png_header(width: int, height: int) -> bytes:
 
 def make_bad_inputs(folder: str | os.PathLike, *, seed: int = 0) -> list[BadInput]:
     """Write the malformed inputs into ``folder`` (created); return their cases."""
-    from scanner import synth
+    from vscan.bench import synth
 
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)

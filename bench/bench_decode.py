@@ -1,6 +1,6 @@
 """Decode throughput per backend and sampling policy, on a generated clip.
 
-    python -m bench.bench_decode [--seconds 20 --size 1280x720 --runs 3 --json out.json]
+    python -m vscan.bench.bench_decode [--seconds 20 --size 1280x720 --runs 3 --json out.json]
 
 Correctness first (both backends must choose the same frame indices and
 near-identical pixels), then frames/s and realtime factor: median of --runs
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.decode import DecordDecoder, EveryFrame, FixedRate, Keyframes, PyAVDecoder
-from scanner.synth import make_clip
+from vscan.decode import DecordDecoder, EveryFrame, FixedRate, Keyframes, PyAVDecoder
+from vscan.bench.synth import make_clip
 
 CASES = (
     ("every frame", EveryFrame(), None),

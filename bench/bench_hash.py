@@ -1,6 +1,6 @@
 """PDQ throughput: torch vs ONNX (CPU; CUDA when present), frames/s.
 
-    python -m bench.bench_hash [--sizes 256x256,720x480,1280x720] [--batch 64] [--json out.json]
+    python -m vscan.bench.bench_hash [--sizes 256x256,720x480,1280x720] [--batch 64] [--json out.json]
 
 Checks first that every backend gives the same bits on the same frames,
 then times each (median of --repeats, with min-max spread).
@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from scanner.hashing import PDQHasher
-from scanner.synth import render_frame
+from vscan.hashing.pdq import PDQHasher
+from vscan.bench.synth import render_frame
 
 
 def frames_of(size: tuple[int, int], n: int) -> np.ndarray:

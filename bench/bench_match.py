@@ -5,7 +5,7 @@ near copies (distance 0..31) of bank hashes. Correctness first: both methods
 must return identical pairs before anything is timed. Reports the median and
 spread of ``--repeats`` runs, in queries per second.
 
-    python -m bench.bench_match [--sizes 10000 100000 1000000] [--queries 1000] [--repeats 3]
+    python -m vscan.bench.bench_match [--sizes 10000 100000 1000000] [--queries 1000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from kernels.hamming import MultiIndexHashing, default_device, search_pairs
+from vscan.kernels.hamming import MultiIndexHashing, default_device, search_pairs
 
 
 def make_data(rng, bank_size, num_queries):

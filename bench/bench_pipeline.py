@@ -1,10 +1,10 @@
 """End-to-end scan throughput, per-stage rates, CPU use and peak memory,
 against the reference vPDQ (PyPI ``vpdq``) at 1 s/hash in the same run.
 
-    python -m bench.bench_pipeline [--clips 12 --seconds 20 --size 640x360]
+    python -m vscan.bench.bench_pipeline [--clips 12 --seconds 20 --size 640x360]
                                    [--small-files 0] [--json out.json]
 
-Corpus: generated clips (scanner.synth; GOP 250 like common uploads), a
+Corpus: generated clips (vscan.bench.synth; GOP 250 like common uploads), a
 quarter of them re-encodes of banked sources so matching work is real.
 Each configuration scans the same corpus through the real Ray pipeline;
 per-stage seconds come from the records' ``timings``. ``--small-files N``
@@ -25,13 +25,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from scanner import synth
-from scanner.bank import build_bank
-from scanner.decode import Adaptive, EveryFrame, FixedRate
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ScanConfig, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.bank.store import build_bank
+from vscan.decode import Adaptive, EveryFrame, FixedRate
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.runtime.driver import run_scan as scan_files
+from vscan.output.sinks import JsonlSink
 
 
 # -- process-tree sampling (no psutil dependency) ------------------------------
@@ -182,7 +183,7 @@ def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfi
     stamps: list[float] = []
     t0 = time.perf_counter()
     with Sampler() as sampler, JsonlSink(out, fsync=True) as sink:
-        summary = scan(inputs, sink=sink, bank_path=bank, config=config, ray_address=ray_address,
+        summary = scan_files(inputs, sink=sink, bank_path=bank, config=config, ray_address=ray_address,
                        on_record=lambda r: stamps.append(time.perf_counter() - t0))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     stages: dict[str, float] = {}
@@ -215,7 +216,7 @@ def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfi
         "cpu_utilisation": sampler.cpu_utilisation,
         "gpu": sampler.gpu,
         "peak_rss_mib": sampler.peak_rss / 2**20,
-        # Queue depths and stage utilisation (scanner.pipeline._QueueStats).
+        # Queue depths and stage utilisation (vscan.runtime.driver._QueueStats).
         "pipeline": summary.pipeline,
         "matched_files": sorted(Path(r["path"]).name for r in records if any(m.get("is_match") for m in r["matches"])),
     }
@@ -232,7 +233,7 @@ def run_vpdq(inputs: list[Path], threads: int) -> dict | None:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             features = list(pool.map(lambda p: vpdq.computeHash(str(p), seconds_per_hash=1, thread_count=1), inputs))
     wall = time.perf_counter() - t0
-    from scanner.decode import PyAVDecoder
+    from vscan.decode import PyAVDecoder
 
     video_seconds = sum(PyAVDecoder().probe(p).duration_seconds for p in inputs)
     return {
@@ -288,17 +289,18 @@ def main() -> None:
         rows = []
         ray_address = args.ray_address
         if ray_address == "local":
-            from scanner.pipeline import _start_ray
+            from vscan.runtime.ray_start import start_ray
+            from vscan.config import Runtime, Sampling
 
             t_ray = time.perf_counter()
-            _start_ray(None)  # scans find Ray initialised and leave it running
+            start_ray(None)  # scans find Ray initialised and leave it running
             ray_address = None
             print(f"local Ray started once for all runs: {time.perf_counter() - t_ray:.1f} s")
         runs = [("vscan fixed 1 fps", FixedRate(1.0), {}), ("vscan adaptive", Adaptive(), {})]
         if args.one_file_per_task:
             runs.append(("vscan adaptive 1/task", Adaptive(), {"small_file_group": 1}))
         for name, policy, extra in runs:
-            config = ScanConfig(policy=policy, device=args.device, **extra)
+            config = ScanConfig(sampling=Sampling(policy=policy), runtime=Runtime(device=args.device, **extra))
             rows.append(run_scan(name.replace(" ", "_").replace("/", "_"), corpus, bank, config, root, ray_address))
             rows[-1]["name"] = name
         reference = run_vpdq(corpus, threads=os.cpu_count() or 1)
@@ -307,10 +309,10 @@ def main() -> None:
         small = None
         if args.small_files:
             tiny = make_small_files(root, args.small_files)
-            half = run_scan("small_half", tiny[: len(tiny) // 2], bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root, ray_address)
-            full = run_scan("small_full", tiny, bank, ScanConfig(policy=FixedRate(1.0), device=args.device), root, ray_address)
+            half = run_scan("small_half", tiny[: len(tiny) // 2], bank, ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device=args.device)), root, ray_address)
+            full = run_scan("small_full", tiny, bank, ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device=args.device)), root, ray_address)
             # The same files one per decode task: what small-file grouping saves.
-            alone = run_scan("small_alone", tiny, bank, ScanConfig(policy=FixedRate(1.0), device=args.device, small_file_group=1), root, ray_address)
+            alone = run_scan("small_alone", tiny, bank, ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device=args.device, small_file_group=1)), root, ray_address)
             small = {"half": half, "full": full, "one_per_task": alone}
         if args.ray_address == "local":
             import ray
@@ -354,7 +356,7 @@ def main() -> None:
               f"({small['full']['files_per_second']:.1f} files/s)")
         g, a = small["full"]["steady_files_per_second"], small["one_per_task"]["steady_files_per_second"]
         if g and a:
-            print(f"small files, steady state: {g:.1f} files/s in groups of {ScanConfig().small_file_group} per decode task, "
+            print(f"small files, steady state: {g:.1f} files/s in groups of {Runtime().small_file_group} per decode task, "
                   f"{a:.1f} files/s one per task ({g / a:.2f}x)")
     if args.json:
         import platform

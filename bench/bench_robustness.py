@@ -1,15 +1,15 @@
 """Robustness benchmark: recall per transform and false positives, vscan vs vPDQ.
 
-    python -m bench.bench_robustness            # default run (~8 min on 2 cores, most of it generating media)
-    python -m bench.bench_robustness --quick    # CI-sized smoke test
-    python -m bench.bench_robustness --no-vpdq  # without the reference anchor
+    python -m vscan.bench.bench_robustness            # default run (~8 min on 2 cores, most of it generating media)
+    python -m vscan.bench.bench_robustness --quick    # CI-sized smoke test
+    python -m vscan.bench.bench_robustness --no-vpdq  # without the reference anchor
 
-Everything is generated here (``scanner.synth``: abstract textured clips that
+Everything is generated here (``vscan.bench.synth``: abstract textured clips that
 pan and zoom, several scenes each), seeded, so runs repeat. Per source clip
 it writes edited copies (the re-uploader's edits below) and adds unrelated
 distractor clips; it then runs the shipped defaults: ``vscan bank build``'s
-hashing (every frame, borders, centre crops; ``scanner.cli.BANK_CROPS``) and
-``scanner.pipeline.scan`` with ``ScanConfig()`` (1 fps, robust matching) on a
+hashing (every frame, borders, centre crops; ``vscan.bank.hashers.BANK_CROPS``) and
+``vscan.runtime.driver.scan`` with ``ScanConfig(sampling=Sampling(policy=FixedRate(1.0)))`` (1 fps, robust matching) on a
 local Ray. A copy is recalled when its record holds a perceptual ``is_match``
 with its source; a distractor with any match is a false positive.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner import synth
+from vscan.bench import synth
 
 # name -> (synth transform, params, codec)
 TRANSFORMS: dict[str, tuple[str, dict, str]] = {
@@ -108,11 +108,11 @@ def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path
 
 def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     """The shipped bank (cli defaults) and a plain one (frames only) for the cost baseline."""
-    from scanner.bank import build_bank
-    from scanner.cli import BANK_CROPS, BANK_MAX_SIDE
-    from scanner.decode import EveryFrame
-    from scanner.hashing import PDQHasher
-    from scanner.media_hash import hash_media
+    from vscan.bank.store import build_bank
+    from vscan.bank.hashers import BANK_CROPS, BANK_MAX_SIDE
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.media import hash_media
 
     hasher = PDQHasher(device="cpu")
 
@@ -134,15 +134,16 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
 
 
 def run_scan(work: Path, bank: Path, archive: Path, policy=None, name: str = "results") -> tuple[dict[str, dict], float]:
-    from scanner.pipeline import ScanConfig, scan
-    from scanner.sinks import JsonlSink
+    from vscan.config import Matching, Runtime, Sampling, ScanConfig
+    from vscan.runtime.driver import run_scan as scan_files
+    from vscan.output.sinks import JsonlSink
 
     out = work / f"{name}.jsonl"
     out.unlink(missing_ok=True)
-    config = ScanConfig(device="cpu") if policy is None else ScanConfig(device="cpu", policy=policy)
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")) if policy is None else ScanConfig(sampling=Sampling(policy=policy), runtime=Runtime(device="cpu"))
     t0 = time.perf_counter()
     with JsonlSink(out) as sink:
-        scan([archive], sink=sink, bank_path=bank, config=config)
+        scan_files([archive], sink=sink, bank_path=bank, config=config)
     wall = time.perf_counter() - t0
     records = {}
     for line in out.read_text().splitlines():
@@ -154,11 +155,13 @@ def run_scan(work: Path, bank: Path, archive: Path, policy=None, name: str = "re
 
 def measure_cost(files: list[Path], bank: Path, plain_bank: Path, repeats: int = 2) -> dict:
     """Seconds of decode + hash + match per video-second, robust vs plain, same files, in-process."""
-    from scanner.pipeline import ModelWorker, ScanConfig, decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+    from vscan.config import Matching, Runtime, Sampling, ScanConfig
+    from vscan.runtime.decode_task import decode_for_scan
 
     out = {}
     for mode, bank_path in (("vpdq", plain_bank), ("robust", bank)):
-        config = ScanConfig(device="cpu", match_mode=mode)
+        config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), matching=Matching(mode=mode), runtime=Runtime(device="cpu"))
         worker = ModelWorker(config, str(bank_path))
         runs = []
         for _ in range(repeats):
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
         t_gen = time.perf_counter() - t0
         bank, plain_bank, t_bank = build_banks(work, sources)
         records, t_scan = run_scan(work, bank, work / "archive")
-        from scanner.decode import Adaptive
+        from vscan.decode import Adaptive
 
         # The CLI's default sampling: keyframes first, 1 fps only around matches.
         adaptive, t_adaptive = run_scan(work, bank, work / "archive", Adaptive(), "results-adaptive")

@@ -10,7 +10,7 @@ d(a, b) <= r then, by pigeonhole, some chunk differs in at most r // 16 bits, so
 probing every chunk value within r // 16 bits of the query's finds every true
 neighbour; candidates are then verified with an exact popcount.
 
-Hashes are uint8 ``[N, 32]`` everywhere (see ``scanner.hashes``).
+Hashes are uint8 ``[N, 32]`` everywhere (see ``vscan.hashing.vpdq``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Export ``kernels.pdq.PDQModule`` to ``models/pdq/pdq.onnx`` and refresh the
+"""Export ``vscan.kernels.pdq.PDQModule`` to ``models/pdq/pdq.onnx`` and refresh the
 SHA-256 in ``models/pdq/manifest.toml``.
 
-    python -m models.export_pdq [--out models/pdq]
+    python -m vscan.models.export_pdq [--out models/pdq]
 
 The graph has dynamic batch, height and width; the Jarosz operators for a
-frame size are inputs (see ``kernels.pdq``), so one model serves all sizes.
+frame size are inputs (see ``vscan.kernels.pdq``), so one model serves all sizes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from kernels.pdq import PDQModule, jarosz_operator
-from models._manifest import MODELS_DIR, sha256_file
+from vscan.kernels.pdq import PDQModule, jarosz_operator
+from vscan.inputs.digests import sha256_file
+from vscan.models.manifest import MODELS_DIR
 
 OPSET = 18
 

@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner import ConfigError
-from scanner.bank import build_bank
-from scanner.decode import Adaptive, EveryFrame, Windows
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ScanConfig, _merge_passes, scan
-from scanner.sinks import JsonlSink
+from vscan import ConfigError
+from vscan.bank.store import build_bank
+from vscan.decode import Adaptive, EveryFrame, Windows
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.runtime.decode_task import merge_passes
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def test_merge_passes_orders_by_frame_and_drops_duplicates():
             "duration_seconds": np.float64(9.0),
         }
 
-    merged = _merge_passes(payload([0, 100, 200]), payload([50, 100, 150]))
+    merged = merge_passes(payload([0, 100, 200]), payload([50, 100, 150]))
     assert merged["frame_numbers"].tolist() == [0, 50, 100, 150, 200]
     assert merged["frames"][:, 0, 0, 0].tolist() == [0, 50, 100, 150, 200]
     assert float(merged["duration_seconds"]) == 9.0
@@ -94,7 +96,7 @@ def test_adaptive_scan_of_real_samples(vpdq_dir, tmp_path, ray_local):
     out = tmp_path / "r.jsonl"
     inputs = [vpdq_dir / f"{n}.mp4" for n in ("chair-19-sd-bar", "chair-20-sd-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar")]
     with JsonlSink(out) as sink:
-        scan(inputs, sink=sink, bank_path=bank, config=ScanConfig(policy=Adaptive(), device="cpu"))
+        run_scan(inputs, sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=Adaptive()), runtime=Runtime(device="cpu")))
     records = {Path(r["path"]).stem: r for r in map(json.loads, out.read_text().splitlines())}
     for name in ("chair-19-sd-bar", "chair-20-sd-bar"):
         r = records[name]

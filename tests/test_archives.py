@@ -1,6 +1,6 @@
-"""Zip and tar inputs scanned in place (scanner.archives), through the real Ray pipeline.
+"""Zip and tar inputs scanned in place (vscan.inputs.archives), through the real Ray pipeline.
 
-Archives are real files made here from scanner.synth clips; bombs are real
+Archives are real files made here from vscan.bench.synth clips; bombs are real
 (200 MB of zeros deflated to about 200 KB); nothing is mocked.
 """
 
@@ -18,17 +18,22 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from scanner import synth
-from scanner._errors import ArchiveMemberError
-from scanner.archives import ArchiveLimits, iter_member_paths, open_member, split_member
-from scanner.bank import build_bank
-from scanner.decode import EveryFrame
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ScanConfig, decode_for_scan, discover, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.errors import ArchiveMemberError
+from vscan.inputs.archives import ArchiveLimits, iter_member_paths, open_member, split_member
+from vscan.bank.store import build_bank
+from vscan.decode import EveryFrame
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.decode import FixedRate
+from vscan.config import Archives, Runtime, Sampling, ScanConfig
+from vscan.runtime.decode_task import decode_for_scan
+from vscan.inputs.discover import discover
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 BOMB_BYTES = 200 << 20
 #: Names archive entries carry: no new file by any of them may appear under /tmp or the test folders.
 ENTRY_NAMES = {f"zq7-{n}.mp4" for n in ("escape", "evil", "bomb", "link", "hard", "dev", "copy")}
@@ -145,7 +150,7 @@ def test_archives_scanned_in_place(evidence, tmp_path, ray_local):
     names_before = _entry_names_on_disk(evidence["root"].parent, tmp_path)
 
     with JsonlSink(out) as sink:
-        summary = scan([ev], sink=sink, bank_path=evidence["bank"], config=ScanConfig(device="cpu"))
+        summary = run_scan([ev], sink=sink, bank_path=evidence["bank"], config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     records = [json.loads(line) for line in out.read_text().splitlines()]
     for r in records:
         jsonschema.validate(r, SCHEMA)
@@ -189,7 +194,7 @@ def test_archives_scanned_in_place(evidence, tmp_path, ray_local):
 
     # Resume: member paths are skipped like file paths; no record twice.
     with JsonlSink(out) as sink:
-        again = scan([ev], sink=sink, bank_path=evidence["bank"], config=ScanConfig(device="cpu"))
+        again = run_scan([ev], sink=sink, bank_path=evidence["bank"], config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     assert again.files == 0 and len(out.read_text().splitlines()) == len(records)
 
 
@@ -199,7 +204,7 @@ def test_listing_streams_and_limits_apply_in_the_worker(evidence, tmp_path):
     assert paths[0] == f"{ev / 'case.zip'}!/clips/zq7-copy.mp4" and paths[-1] == str(tmp_path / "missing.zip")
     assert split_member(paths[0]) == (str(ev / "case.zip"), "clips/zq7-copy.mp4")
     # A low member limit refuses a real clip before reading it.
-    small = ScanConfig(archive_member_max_bytes=10_000)
+    small = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), archives=Archives(member_max_bytes=10_000))
     summary, payload = decode_for_scan(paths[0], small)
     assert payload is None and summary["error"]["type"] == "ArchiveMemberError"
     assert "archive_member_max_bytes" in summary["error"]["message"]
@@ -211,16 +216,16 @@ def test_listing_streams_and_limits_apply_in_the_worker(evidence, tmp_path):
         with open_member(f"{ev / 'plain.tar'}!/t/nope.mp4", ArchiveLimits()):
             pass
     # decord reads members from memory too; so do xz-compressed tars.
-    summary, payload = decode_for_scan(paths[0], ScanConfig(decoder="decord"))
+    summary, payload = decode_for_scan(paths[0], ScanConfig(sampling=Sampling(decoder="decord")))
     assert summary["error"] is None and summary["media"]["decoder"] == "decord" and len(payload["frames"]) >= 1
     with tarfile.open(tmp_path / "x.tar.xz", "w:xz") as tf:
         _tar_add(tf, "zq7-copy.mp4", (ev / "plain.tar").read_bytes()[512 : 512 + 1000])
     assert list(discover([tmp_path])) == [f"{tmp_path / 'x.tar.xz'}!/zq7-copy.mp4"]
-    summary, _ = decode_for_scan(f"{tmp_path / 'x.tar.xz'}!/zq7-copy.mp4", ScanConfig())
+    summary, _ = decode_for_scan(f"{tmp_path / 'x.tar.xz'}!/zq7-copy.mp4", ScanConfig(sampling=Sampling(policy=FixedRate(1.0))))
     assert summary["size_bytes"] == 1000 and summary["error"]["type"] == "UnsupportedMediaError"
     assert str(tmp_path / "x.tar.xz") in summary["error"]["message"] and "/proc/self/fd" not in summary["error"]["message"]
     # A missing archive is a missing file; a corrupt one is one record.
-    assert decode_for_scan(str(tmp_path / "missing.zip"), ScanConfig())[0]["error"]["type"] == "FileAccessError"
+    assert decode_for_scan(str(tmp_path / "missing.zip"), ScanConfig(sampling=Sampling(policy=FixedRate(1.0))))[0]["error"]["type"] == "FileAccessError"
     assert list(iter_member_paths(ev / "broken.zip")) == [str(ev / "broken.zip")]
     # A total limit stops listing: members past it are not listed, the archive gets its record.
     listed = list(iter_member_paths(ev / "plain.tar", limits=ArchiveLimits(total_max_bytes=2048)))
@@ -237,7 +242,7 @@ def test_cli_archive_limits_and_throughput_options(tmp_path):
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.write(clip, "clip.mp4")
     size_mb = clip.stat().st_size / 2**20
-    vscan = [sys.executable, "-m", "scanner.cli", "scan", str(archive.parent), "--device", "cpu", "--small-file-group", "1",
+    vscan = [sys.executable, "-m", "vscan.cli", "scan", str(archive.parent), "--device", "cpu", "--small-file-group", "1",
              "--batch-frames", "16"]  # fmt: skip
     results = {}
     for name, limit in [("under", size_mb * 2), ("over", size_mb / 2)]:
@@ -251,4 +256,4 @@ def test_cli_archive_limits_and_throughput_options(tmp_path):
     assert results["under"]["status"] == "ok" and results["under"]["path"].endswith("a.zip!/clip.mp4")
     assert results["over"]["status"] == "error" and results["over"]["error"]["type"] == "ArchiveMemberError"
     bad = subprocess.run([*vscan, "--out", str(tmp_path / "x.jsonl"), "--small-file-group", "0"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "small_file_group >= 1" in bad.stderr
+    assert bad.returncode != 0 and "small_file_group (0)" in bad.stderr and ">= 1" in bad.stderr

@@ -19,13 +19,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from bench.bad_inputs import TYPED_INPUT_ERRORS, make_bad_inputs, unreadable_for_root
-from scanner import synth
-from scanner.decode import EveryFrame
-from scanner.pipeline import ScanConfig, scan
-from scanner.sinks import JsonlSink
+from vscan.bench.bad_inputs import TYPED_INPUT_ERRORS, make_bad_inputs, unreadable_for_root
+from vscan.bench import synth
+from vscan.decode import EveryFrame
+from vscan.decode import FixedRate
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 
 
 def test_generator_makes_at_least_50_cases(tmp_path):
@@ -39,7 +42,7 @@ def test_every_bad_input_gets_one_typed_record_and_the_scan_exits_0(tmp_path, ra
     good = synth.make_clip(tmp_path / "bad" / "zz-good.mp4", seed=5, seconds=1.0, size=(96, 64))
     out = tmp_path / "r.jsonl"
     run = subprocess.run(
-        [sys.executable, "-m", "scanner.cli", "scan", str(tmp_path / "bad"), "--out", str(out), "--device", "cpu",
+        [sys.executable, "-m", "vscan.cli", "scan", str(tmp_path / "bad"), "--out", str(out), "--device", "cpu",
          "--quiet", "--ray-address", ray_address, "--timeout", "60", "--fps", "1"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -67,8 +70,8 @@ def test_every_bad_input_gets_one_typed_record_and_the_scan_exits_0(tmp_path, ra
 
 def test_mode_000_file(tmp_path):
     cases = {c.name: c for c in make_bad_inputs(tmp_path / "bad")}
-    from scanner._errors import FileAccessError
-    from scanner.decode import check_readable
+    from vscan.errors import FileAccessError
+    from vscan.decode import check_readable
 
     path = tmp_path / "bad" / "mode-000.mp4"
     assert cases["mode-000.mp4"].expect == "error"
@@ -134,7 +137,7 @@ def _scan_with(saboteur: Saboteur, root: Path, out: Path, **config) -> dict[str,
         with JsonlSink(out) as sink:
             # One file per decode task: these tests follow one file's retries
             # (small-file groups split first: tests/test_throughput.py).
-            scan([root], sink=sink, config=ScanConfig(device="cpu", policy=EveryFrame(), small_file_group=1, **config))
+            run_scan([root], sink=sink, config=ScanConfig(sampling=Sampling(policy=EveryFrame()), runtime=Runtime(device="cpu", small_file_group=1, **config)))
     finally:
         saboteur.stop.set()
         saboteur.join()
@@ -182,9 +185,9 @@ def test_a_tiny_timeout_on_a_longer_clip(crash_set, ray_address, tmp_path):
     root, victim, others = crash_set
     # Warm the workers first: the limit is meant for decoding, not for imports.
     with JsonlSink(tmp_path / "warm.jsonl") as sink:
-        scan(others, sink=sink, config=ScanConfig(device="cpu"))
+        run_scan(others, sink=sink, config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     with JsonlSink(tmp_path / "r.jsonl") as sink:
-        scan([victim, others[0]], sink=sink, config=ScanConfig(device="cpu", policy=EveryFrame(), file_timeout_seconds=0.05))
+        run_scan([victim, others[0]], sink=sink, config=ScanConfig(sampling=Sampling(policy=EveryFrame()), runtime=Runtime(device="cpu", file_timeout_seconds=0.05)))
         records = {Path(r["path"]).name: r for r in sink.records()}
     assert records["victim.mp4"]["error"]["type"] == "DecodeTimeoutError"
     assert set(records) == {"victim.mp4", others[0].name}

@@ -4,9 +4,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from scanner._errors import BankError
-from scanner.bank import Bank, BankWriter, build_bank, detect_input_type
-from scanner.hashes import FrameHashes, hex_to_hashes, read_vpdq
+from vscan.errors import BankError
+from vscan.bank.store import Bank, BankWriter, build_bank, detect_input_type
+from vscan.hashing.vpdq import FrameHashes, hex_to_hashes, read_vpdq
 
 H1 = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"
 H2 = "c0f11178372c6aaccddea259648fbfd62f434c89c9e99b249772be216c8d055c"

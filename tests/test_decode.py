@@ -1,4 +1,4 @@
-"""scanner.decode: metadata, sampling policies, decord/PyAV agreement, errors."""
+"""vscan.decode: metadata, sampling policies, decord/PyAV agreement, errors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import scanner.decode as dec
-from scanner import ConfigError, DecodeError, FileAccessError, UnsupportedMediaError
-from scanner.decode import (
+import vscan.decode as dec
+from vscan import ConfigError
+from vscan import DecodeError
+from vscan import FileAccessError
+from vscan import UnsupportedMediaError
+from vscan.decode import (
     DecordDecoder,
     EveryFrame,
     FixedRate,
@@ -23,7 +26,7 @@ from scanner.decode import (
     open_decoder,
     parse_policy,
 )
-from scanner.synth import make_clip, make_corrupt, write_image
+from vscan.bench.synth import make_clip, make_corrupt, write_image
 
 BACKENDS = [DecordDecoder, PyAVDecoder]
 # Both backends wrap the same libavcodec: pixels should agree up to swscale rounding.
@@ -227,7 +230,7 @@ def test_batches_bounded(clips, decoder_cls):
 
 @pytest.mark.parametrize("codec", ["libvpx-vp9", "libx265"])
 def test_other_codecs(tmp_path, codec):
-    from scanner.synth import CODEC_CONTAINERS, available_codecs
+    from vscan.bench.synth import CODEC_CONTAINERS, available_codecs
 
     if codec not in available_codecs():
         pytest.skip(f"{codec} not in this PyAV build")
@@ -272,7 +275,7 @@ def test_still_images(tmp_path, suffix):
 def test_large_jpeg_decodes_at_reduced_resolution_with_the_same_hash(tmp_path):
     from PIL import Image
 
-    from scanner.hashing import PDQHasher
+    from vscan.hashing.pdq import PDQHasher
 
     path = write_image(tmp_path / "photo.jpg", seed=5, size=(4000, 3000))
     d = ImageDecoder()
@@ -367,7 +370,7 @@ def test_real_sample_video(vpdq_dir):
 
 @pytest.mark.parametrize("fps", [0.2, 1.0, 3.0])
 def test_pyav_seeking_gives_the_frames_of_a_full_decode(tmp_path, fps):
-    from scanner.decode import DecordDecoder
+    from vscan.decode import DecordDecoder
 
     clip = make_clip(tmp_path / "gop.mp4", seed=4, seconds=12, size=(160, 120), gop=25)
     pyav = PyAVDecoder()
@@ -383,7 +386,7 @@ def test_pyav_seeking_gives_the_frames_of_a_full_decode(tmp_path, fps):
 
 
 def test_backend_choice_by_access_pattern():
-    from scanner.decode import choose_backend
+    from vscan.decode import choose_backend
 
     assert choose_backend(Keyframes(), "auto") == "pyav"
     assert choose_backend(FixedRate(1.0), "auto") == "pyav"
@@ -412,7 +415,7 @@ def test_pyav_skip_nonref_decodes_less_and_stays_near_the_targets(tmp_path):
 
 
 def test_keyframe_pass_on_hevc_mkv_returns_every_keyframe_in_order(tmp_path):
-    from scanner.synth import available_codecs, edit_clip
+    from vscan.bench.synth import available_codecs, edit_clip
 
     if "libx265" not in available_codecs():
         pytest.skip("this PyAV build has no libx265 encoder")

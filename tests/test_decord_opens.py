@@ -1,6 +1,6 @@
 """DecordDecoder opens and indexes a file once per probe/iter_frames pair.
 
-The scan path (scanner.pipeline.decode_for_scan) calls open_decoder (which
+The scan path (vscan.runtime.driver.decode_for_scan) calls open_decoder (which
 probes), probe() and iter_frames(size=(256, 256)). decord.VideoReader is
 wrapped by a subclass that counts constructions; the real reader does all
 the decoding.
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner import UnsupportedMediaError
-from scanner.decode import Adaptive, DecordDecoder, EveryFrame, FixedRate, Keyframes, PyAVDecoder, open_decoder
-from scanner.decode._backends import _import_decord
-from scanner.synth import make_clip
+from vscan import UnsupportedMediaError
+from vscan.decode import Adaptive, DecordDecoder, EveryFrame, FixedRate, Keyframes, PyAVDecoder, open_decoder
+from vscan.decode.backends import _import_decord
+from vscan.bench.synth import make_clip
 
 
 @pytest.fixture(scope="module")

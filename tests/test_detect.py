@@ -16,17 +16,21 @@ import pytest
 import torch
 
 import _onnx_models as tm
-from kernels.boxes import batched_nms, box_iou, nms
-from kernels.preprocess import letterbox_geometry, prepare
-from models._manifest import MODELS_DIR, check_model, installed_manifests, load_manifest, resolve_model
-from scanner import synth
-from scanner._errors import ConfigError, ModelError
-from scanner.detect import Detector, LabelEvidence, StrongFrame, aggregate, timeline
-from scanner.pipeline import ScanConfig, _to_square, scan
-from scanner.risk import DefaultRiskPolicy, Evidence
-from scanner.sinks import JsonlSink
+from vscan.kernels.boxes import batched_nms, box_iou, nms
+from vscan.kernels.preprocess import letterbox_geometry, prepare
+from vscan.models.manifest import MODELS_DIR, check_model, installed_manifests, load_manifest, resolve_model
+from vscan.bench import synth
+from vscan.errors import ConfigError, ModelError
+from vscan.detect.adapters import Detector, LabelEvidence, StrongFrame, aggregate, timeline
+from vscan.decode import FixedRate
+from vscan.config import Models, Runtime, Sampling, ScanConfig
+from vscan.frames.resize import to_square
+from vscan.runtime.driver import run_scan
+from vscan.verdict.risk import DefaultRiskPolicy, Evidence
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 RED, GREEN, BLUE, GREY = (255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)
 
 
@@ -119,7 +123,7 @@ def test_installed_models_from_user_dir_and_unique_names(models, tmp_path, monke
 def test_letterbox_restores_aspect_ratio_and_pads():
     g = letterbox_geometry(320, 160, 64, 64, letterbox=True)
     assert (g.content_width, g.content_height, g.pad_left, g.pad_top) == (64, 32, 0, 16)
-    frames = torch.from_numpy(_to_square(solid(GREY, h=160, w=320), 256))
+    frames = torch.from_numpy(to_square(solid(GREY, h=160, w=320), 256))
     x, _ = prepare(frames, [(320, 160)], height=64, width=64, letterbox=True, pad_value=0, scale=1.0)
     assert x.shape == (1, 3, 64, 64)
     assert x[0, :, :16].abs().max() == 0 and x[0, :, 48:].abs().max() == 0  # padding
@@ -143,7 +147,7 @@ def test_nms_keeps_best_of_overlapping_boxes_per_class():
 
 def test_softmax_classifier_scores_solid_colours(models):
     det = Detector(load_manifest(models["colour"]), device="cpu")
-    frames = np.concatenate([_to_square(solid(c), 256) for c in (RED, BLUE, GREY)])
+    frames = np.concatenate([to_square(solid(c), 256) for c in (RED, BLUE, GREY)])
     fs = det.scores(frames, (160, 90))
     assert fs.labels == ("red", "blue") and fs.boxes is None
     np.testing.assert_allclose(fs.scores, [[1, 0], [0, 1], [0.5, 0.5]], atol=1e-4)
@@ -151,7 +155,7 @@ def test_softmax_classifier_scores_solid_colours(models):
 
 def test_sigmoid_tagger_honours_bgr_and_normalisation(models):
     det = Detector(load_manifest(models["tagger"]), device="cpu")
-    frames = np.concatenate([_to_square(solid(c), 256) for c in (RED, GREEN, BLUE)])
+    frames = np.concatenate([to_square(solid(c), 256) for c in (RED, GREEN, BLUE)])
     fs = det.scores(frames, (160, 90))
     hi, lo = 1 / (1 + np.exp(-5)), 1 / (1 + np.exp(5))
     # labels are blue, green, red (the model's BGR channel order)
@@ -160,7 +164,7 @@ def test_sigmoid_tagger_honours_bgr_and_normalisation(models):
 
 def test_yolo_detector_finds_square_with_nms_and_source_boxes(models):
     det = Detector(load_manifest(models["square"]), device="cpu")
-    frames = np.concatenate([_to_square(square_frame(), 256), _to_square(solid((0, 0, 0), h=160, w=320), 256)])
+    frames = np.concatenate([to_square(square_frame(), 256), to_square(solid((0, 0, 0), h=160, w=320), 256)])
     fs = det.scores(frames, (320, 160), batch_frames=1)
     np.testing.assert_allclose(fs.scores, [[1, 0], [0, 0]])
     # anchors 1 and 2 are near-duplicates (suppressed), anchor 3 is under the threshold
@@ -171,7 +175,7 @@ def test_yolo_detector_finds_square_with_nms_and_source_boxes(models):
 
 def test_aggregate_and_timeline(models):
     det = Detector(load_manifest(models["colour"]), device="cpu")
-    frames = np.concatenate([_to_square(solid(c), 64) for c in (BLUE, RED, BLUE, RED, RED, GREY)])
+    frames = np.concatenate([to_square(solid(c), 64) for c in (BLUE, RED, BLUE, RED, RED, GREY)])
     t = np.arange(6, dtype=float)
     (ev,) = aggregate(det, det.scores(frames, (160, 90)), t)
     assert (ev.label, ev.weight, ev.frames, ev.frames_above) == ("red", 1.0, 6, 4)  # grey scores 0.5 >= 0.5
@@ -229,9 +233,9 @@ def test_scan_with_detector_and_classifier_through_ray(models, tmp_path, ray_loc
     synth._encode(tmp_path / "archive" / "red.mp4", list(solid(RED, n=10, h=96, w=128)), fps=5, codec="libx264",
                   gop=5, crf=12, bitrate=None)
     out = tmp_path / "r.jsonl"
-    config = ScanConfig(device="cpu", models=(str(models["square"]), str(models["colour"])))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), models=Models(detectors=(str(models["square"]), str(models["colour"]))), runtime=Runtime(device="cpu"))
     with JsonlSink(out) as sink:
-        summary = scan([tmp_path / "archive"], sink=sink, config=config)
+        summary = run_scan([tmp_path / "archive"], sink=sink, config=config)
     assert summary.errors == 0
     records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
     for r in records.values():
@@ -254,7 +258,7 @@ def test_scan_with_detector_and_classifier_through_ray(models, tmp_path, ray_loc
 
 def test_cli_models_list_and_check(models, tmp_path):
     env = {**os.environ, "VSCAN_MODELS_DIR": str(models["colour"].parents[1])}
-    vscan = [sys.executable, "-m", "scanner.cli"]
+    vscan = [sys.executable, "-m", "vscan.cli"]
     listed = subprocess.run([*vscan, "models", "list"], env=env, capture_output=True, text=True)
     assert listed.returncode == 0, listed.stderr
     for name in ("pdq", "colour", "tagger", "square"):

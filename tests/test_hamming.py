@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from kernels.hamming import (
+from vscan.kernels.hamming import (
     MultiIndexHashing,
     hamming_matrix,
     hamming_matrix_reference,

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from scanner._errors import BankError
-from scanner.hashes import (
+from vscan.errors import BankError
+from vscan.hashing.vpdq import (
     FrameHashes,
     format_vpdq_line,
     hashes_to_hex,

@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from scanner._errors import ConfigError
-from scanner.bank import Bank, BankWriter, build_bank
-from scanner.hashes import FrameHashes, read_vpdq
-from scanner.match import display_durations, match_digests, match_frames, unique_hashes
+from vscan.errors import ConfigError
+from vscan.bank.store import Bank, BankWriter, build_bank
+from vscan.hashing.vpdq import FrameHashes, read_vpdq
+from vscan.bank.match import display_durations, match_digests, match_frames, unique_hashes
 
 SAME_SCENE = ["chair-19-sd-bar", "chair-20-sd-bar", "chair-22-with-small-logo-bar", "chair-orig-22-sd-bar"]
 DIFFERENT = ["doorknob-hd-no-bar", "pattern-hd-no-bar", "pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"]

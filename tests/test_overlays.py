@@ -9,15 +9,18 @@ import jsonschema
 import numpy as np
 import pytest
 
-from scanner import synth
-from scanner.bank import build_bank
-from scanner.decode import EveryFrame, FixedRate, open_decoder
-from scanner.hashing import PDQHasher
-from scanner.overlays import OverlayBox, add_unoverlaid, detect_overlays, fill_overlays
-from scanner.pipeline import PER_FRAME_KEYS, ScanConfig, _merge_passes, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.bank.store import build_bank
+from vscan.decode import EveryFrame, FixedRate, open_decoder
+from vscan.hashing.pdq import PDQHasher
+from vscan.frames.overlays import OverlayBox, add_unoverlaid, detect_overlays, fill_overlays
+from vscan.runtime.decode_task import PER_FRAME_KEYS, merge_passes
+from vscan.config import Matching, Runtime, Sampling, ScanConfig
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 
 
 def decode(path: Path, fps: float = 1.0) -> np.ndarray:
@@ -97,15 +100,15 @@ def test_merging_passes_keeps_overlay_rows_aligned():
             p["overlay_box"] = np.zeros((1, 4), np.int32)
         return p
 
-    merged = _merge_passes(part([0, 10], True), part([5], True))
+    merged = merge_passes(part([0, 10], True), part([5], True))
     assert merged["frame_numbers"].tolist() == [0, 5, 10]
     assert np.array_equal(merged["unoverlaid_frames"], merged["frames"] + 1)
-    disagree = _merge_passes(part([0, 10], True), part([5], False))
+    disagree = merge_passes(part([0, 10], True), part([5], False))
     assert "unoverlaid_frames" not in disagree and "overlay_box" not in disagree
 
 
 def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):
-    from scanner.media_hash import hash_media
+    from vscan.hashing.media import hash_media
 
     src = synth.make_clip(tmp_path / "src" / "source.mp4", seed=31, seconds=12, size=(480, 360), scenes=2)
     archive = tmp_path / "archive"
@@ -123,12 +126,12 @@ def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):
     build_bank(bank, [src], hash_media=hash_file)
 
     def run(config):
-        out = tmp_path / f"{config.match_mode}.jsonl"
+        out = tmp_path / f"{config.matching.mode}.jsonl"
         with JsonlSink(out) as sink:
-            scan([archive], sink=sink, bank_path=bank, config=config)
+            run_scan([archive], sink=sink, bank_path=bank, config=config)
         return {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines()) if "path" in r}
 
-    records = run(ScanConfig(device="cpu"))
+    records = run(ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     for r in records.values():
         jsonschema.validate(r, SCHEMA)
     [hit] = [m for m in records["watermarked.mp4"]["matches"] if m["is_match"]]
@@ -137,5 +140,5 @@ def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):
     assert not any(m["is_match"] for m in records["unrelated_watermarked.mp4"]["matches"])
     assert not any(m["is_match"] for m in records["unrelated.mp4"]["matches"])
     # Plain vPDQ on the same copy misses it.
-    plain = run(ScanConfig(device="cpu", match_mode="vpdq"))
+    plain = run(ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), matching=Matching(mode="vpdq"), runtime=Runtime(device="cpu")))
     assert not any(m["is_match"] for m in plain["watermarked.mp4"]["matches"])

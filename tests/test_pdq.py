@@ -11,15 +11,16 @@ import torch
 from PIL import Image
 
 from conftest import DEVICES
-from kernels.pdq import (
+from vscan.kernels.pdq import (
     DIHEDRAL_NAMES,
     jarosz_operator,
     pack_bits,
     pdq_hash,
     unpack_bits,
 )
-from scanner import ConfigError, ModelError
-from scanner.hashing import PDQHasher
+from vscan import ConfigError
+from vscan import ModelError
+from vscan.hashing.pdq import PDQHasher
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> int:
@@ -208,7 +209,7 @@ def test_onnx_and_torch_give_identical_bits(pdq_dir):
 
 def test_checked_in_model_is_current_export(tmp_path):
     pytest.importorskip("onnxscript", reason="the exporter needs onnxscript (pip install vscan[export])")
-    from models.export_pdq import export
+    from vscan.models.export_pdq import export
 
     fresh = PDQHasher(backend="onnx", device="cpu")
     exported = export(tmp_path)
@@ -225,7 +226,7 @@ def test_checked_in_model_is_current_export(tmp_path):
 
 
 def test_tampered_model_is_refused(tmp_path, monkeypatch):
-    from models import _manifest
+    from vscan.models import manifest as _manifest
 
     models_dir = tmp_path / "models"
     shutil.copytree(_manifest.MODELS_DIR / "pdq", models_dir / "pdq")

@@ -14,10 +14,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from scanner import synth
-from scanner.report import read_records, render_report
+from vscan.bench import synth
+from vscan.output.report import read_records, render_report
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None and os.environ.get("CI") != "true",
@@ -133,7 +134,7 @@ def test_report_in_headless_chromium(tmp_path):
     out = tmp_path / "report.html"
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
-    run = subprocess.run([sys.executable, "-m", "scanner.cli", "report", str(results), "-o", str(out)],
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "report", str(results), "-o", str(out)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     url = out.as_uri()

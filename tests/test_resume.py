@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from scanner import synth
-from scanner.bank import build_bank
-from scanner.decode import EveryFrame, FixedRate
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ScanConfig, scan
-from scanner.sinks import JsonlSink, open_sink
+from vscan.bench import synth
+from vscan.bank.store import build_bank
+from vscan.decode import EveryFrame, FixedRate
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink, open_sink
 
-CONFIG = ScanConfig(device="cpu", policy=FixedRate(1.0))
+CONFIG = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def bank_of(src: Path, out: Path) -> Path:
 
 
 def inputs_of(root: Path) -> set[str]:
-    from scanner.pipeline import discover
+    from vscan.inputs.discover import discover
+    from vscan.config import Runtime, Sampling
 
     return set(discover([root]))
 
@@ -59,7 +61,7 @@ def test_kill_minus_9_at_random_times_then_resume_gives_one_record_per_file(clip
     seed = int(os.environ.get("VSCAN_KILL_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
     out = tmp_path / "results.jsonl"
-    command = [sys.executable, "-m", "scanner.cli", "scan", str(clips), "--out", str(out), "--device", "cpu",
+    command = [sys.executable, "-m", "vscan.cli", "scan", str(clips), "--out", str(out), "--device", "cpu",
                "--quiet", "--ray-address", ray_address, "--fps", "25"]  # fmt: skip
     kills, kill_points, t0 = 0, [], time.monotonic()
     manifest = tmp_path / "results.jsonl.manifest.json"
@@ -109,13 +111,13 @@ def test_resume_skips_recorded_paths_and_rescans_when_the_bank_changes(clips, ra
     bank_a = bank_of(clips / "sub0" / "clip00.mp4", tmp_path / "a.bank")
     bank_b = bank_of(clips / "sub1" / "clip01.mp4", tmp_path / "b.bank")
     with open_sink(out) as sink:
-        first = scan([clips], sink=sink, bank_path=bank_a, config=CONFIG)
+        first = run_scan([clips], sink=sink, bank_path=bank_a, config=CONFIG)
     with open_sink(out) as sink:
-        again = scan([clips], sink=sink, bank_path=bank_a, config=CONFIG)
+        again = run_scan([clips], sink=sink, bank_path=bank_a, config=CONFIG)
         assert len(sink.records()) == first.files == len(inputs_of(clips))
     assert again.files == 0
     with open_sink(out) as sink:
-        changed = scan([clips], sink=sink, bank_path=bank_b, config=CONFIG)
+        changed = run_scan([clips], sink=sink, bank_path=bank_b, config=CONFIG)
         records = sink.records()
         runs = sink.manifests()
     assert changed.files == first.files and len(records) == 2 * first.files
@@ -129,13 +131,13 @@ def test_state_skips_unchanged_content_and_rescans_new_versions(clips, ray_addre
     state = tmp_path / "state.sqlite"
     bank = bank_of(clips / "sub0" / "clip00.mp4", tmp_path / "a.bank")
     with JsonlSink(tmp_path / "night1.jsonl") as sink:
-        scan([evidence], sink=sink, bank_path=bank, config=CONFIG, state_path=state)
+        run_scan([evidence], sink=sink, bank_path=bank, config=CONFIG, state_path=state)
     # Next night: one file renamed (same content), one new, one modified.
     (evidence / "sub0" / "clip00.mp4").rename(evidence / "renamed.mp4")
     synth.make_clip(evidence / "new.mp4", seed=77, seconds=1.0, size=(96, 64))
     synth.make_clip(evidence / "sub1" / "clip01.mp4", seed=78, seconds=1.0, size=(96, 64))
     with JsonlSink(tmp_path / "night2.jsonl") as sink:
-        scan([evidence], sink=sink, bank_path=bank, config=CONFIG, state_path=state)
+        run_scan([evidence], sink=sink, bank_path=bank, config=CONFIG, state_path=state)
         night2 = {Path(r["path"]).name: r for r in sink.records()}
     assert set(night2) == {Path(p).name for p in inputs_of(evidence)}
     rescanned = {name for name, r in night2.items() if "skipped" not in r}
@@ -147,7 +149,7 @@ def test_state_skips_unchanged_content_and_rescans_new_versions(clips, ray_addre
     assert night2["broken.mp4"]["status"] == "error" and night2["broken.mp4"]["skipped"] == "unchanged"
     # A new model/config version: everything is scanned again.
     with JsonlSink(tmp_path / "night3.jsonl") as sink:
-        scan([evidence], sink=sink, bank_path=bank, config=ScanConfig(device="cpu", policy=FixedRate(2.0)), state_path=state)
+        run_scan([evidence], sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu")), state_path=state)
         assert not any("skipped" in r for r in sink.records())
 
 
@@ -156,12 +158,12 @@ def test_manifest_and_evidence_untouched(clips, ray_address, tmp_path):
     out = tmp_path / "r.jsonl"
     bank = bank_of(clips / "sub0" / "clip00.mp4", tmp_path / "a.bank")
     with JsonlSink(out) as sink:
-        summary = scan([clips], sink=sink, bank_path=bank, config=CONFIG)
+        summary = run_scan([clips], sink=sink, bank_path=bank, config=CONFIG)
     assert snapshot(clips) == before  # bytes and mtimes
     manifest = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())["runs"][-1]
     assert manifest["status"] == "completed" and manifest["ended"] >= manifest["started"]
     assert manifest["vscan_version"] and manifest["host"]["hostname"]
-    assert manifest["config"]["policy"] == CONFIG.policy.describe() and manifest["config"]["device"] == "cpu"
+    assert manifest["config"]["sampling"]["policy"] == "fps" and manifest["config"]["runtime"]["device"] == "cpu"
     assert len(manifest["bank"]["content_sha256"]) == 64 and len(manifest["bank"]["file_sha256"]) == 64
     assert manifest["models"]["pdq/pdq.onnx"] == PDQHasher(device="cpu").manifest.sha256
     assert manifest["counts"]["files"] == summary.files == len(inputs_of(clips))

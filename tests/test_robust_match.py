@@ -9,18 +9,20 @@ import jsonschema
 import numpy as np
 import pytest
 
-from scanner import synth
-from scanner.align import align
-from scanner.bank import Bank, BankWriter, ExtraHashes, build_bank
-from scanner.borders import BorderTap, detect_borders
-from scanner.decode import EveryFrame
-from scanner.hashes import FrameHashes
-from scanner.hashing import PDQHasher
-from scanner.match import match_frames
-from scanner.pipeline import ScanConfig, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.bank.align import align
+from vscan.bank.store import Bank, BankWriter, ExtraHashes, build_bank
+from vscan.frames.borders import BorderTap, detect_borders
+from vscan.decode import EveryFrame, FixedRate
+from vscan.hashing.vpdq import FrameHashes
+from vscan.hashing.pdq import PDQHasher
+from vscan.bank.match import match_frames
+from vscan.config import Matching, Runtime, Sampling, ScanConfig
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -112,7 +114,7 @@ def test_excerpt_in_compilation_matches_by_alignment_only(tmp_path):
 def test_border_detection_on_generated_padded_frames(tmp_path, mode):
     src = synth.make_clip(tmp_path / "s.mp4", seed=4, seconds=3, size=(320, 240))
     padded = synth.edit_clip(src, tmp_path / "p.mp4", "pad", mode=mode, fraction=0.15)
-    from scanner.decode import FixedRate, open_decoder
+    from vscan.decode import FixedRate, open_decoder
 
     dec = open_decoder(str(padded), "auto")
     frames = np.concatenate([b.rgb for b in dec.iter_frames(str(padded), FixedRate(2.0), batch_size=64)])
@@ -142,7 +144,7 @@ def test_flat_or_plain_frames_have_no_borders():
 
 
 def test_hflip_and_letterbox_match_end_to_end(tmp_path, ray_local):
-    from scanner.media_hash import hash_media
+    from vscan.hashing.media import hash_media
 
     src = synth.make_clip(tmp_path / "src" / "source.mp4", seed=11, seconds=8, scenes=2)
     archive = tmp_path / "archive"
@@ -160,7 +162,7 @@ def test_hflip_and_letterbox_match_end_to_end(tmp_path, ray_local):
     build_bank(bank, [src], hash_media=hash_file)
     out = tmp_path / "r.jsonl"
     with JsonlSink(out) as sink:
-        scan([archive], sink=sink, bank_path=bank, config=ScanConfig(device="cpu"))
+        run_scan([archive], sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines()) if "path" in r}
     for r in records.values():
         jsonschema.validate(r, SCHEMA)
@@ -174,6 +176,6 @@ def test_hflip_and_letterbox_match_end_to_end(tmp_path, ray_local):
     # Plain vPDQ on the same files misses the flip.
     out2 = tmp_path / "plain.jsonl"
     with JsonlSink(out2) as sink:
-        scan([archive / "flipped.mp4"], sink=sink, bank_path=bank, config=ScanConfig(device="cpu", match_mode="vpdq"))
+        run_scan([archive / "flipped.mp4"], sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), matching=Matching(mode="vpdq"), runtime=Runtime(device="cpu")))
     plain = [json.loads(line) for line in out2.read_text().splitlines() if '"path"' in line]
     assert not any(m["is_match"] for r in plain for m in r["matches"])

@@ -11,15 +11,19 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from scanner import synth
-from scanner.bank import Bank, build_bank
-from scanner.decode import EveryFrame, FixedRate
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ScanConfig, decode_for_scan, discover, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.bank.store import Bank, build_bank
+from vscan.decode import EveryFrame, FixedRate
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.runtime.decode_task import decode_for_scan
+from vscan.inputs.discover import discover
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
+from vscan.verdict.record import result_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "scanner" / "schema" / "result.v1.json").read_text())
+SCHEMA = result_schema()
 
 
 def hash_file_for_bank(path):
@@ -49,7 +53,7 @@ def test_real_samples_match_as_upstream_says(vpdq_dir, tmp_path, ray_local):
         seen_while_running.append(len(out.read_text().splitlines()))
 
     with JsonlSink(out) as sink:
-        summary = scan([vpdq_dir], sink=sink, bank_path=bank, config=ScanConfig(device="cpu"), on_record=on_record)
+        summary = run_scan([vpdq_dir], sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")), on_record=on_record)
     records = by_name(read_records(out))
     assert seen_while_running == list(range(1, len(records) + 1))
     assert summary.files == len(records) == 9 and summary.errors == 0
@@ -81,7 +85,7 @@ def test_generated_archive_with_errors(tmp_path, ray_local):
     out = tmp_path / "r.jsonl"
     missing = tmp_path / "does-not-exist.mp4"
     with JsonlSink(out) as sink:
-        summary = scan([archive, missing], sink=sink, bank_path=bank, config=ScanConfig(device="cpu"))
+        summary = run_scan([archive, missing], sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu")))
     records = by_name(read_records(out))
     assert set(records) == {"reencoded.mp4", "small.mp4", "unrelated.mp4", "broken.mp4", "empty.mp4", "does-not-exist.mp4"}
     assert summary.errors == 3
@@ -95,7 +99,7 @@ def test_generated_archive_with_errors(tmp_path, ray_local):
 
 def test_decode_for_scan_returns_uniform_small_frames(tmp_path):
     clip = synth.make_clip(tmp_path / "c.mp4", seed=2, seconds=3, size=(320, 180))
-    summary, payload = decode_for_scan(str(clip), ScanConfig(policy=FixedRate(2.0), frame_size=64))
+    summary, payload = decode_for_scan(str(clip), ScanConfig(sampling=Sampling(policy=FixedRate(2.0), frame_size=64)))
     assert summary["error"] is None and summary["frames_sampled"] == 6
     assert payload["frames"].shape == (6, 64, 64, 3)
     assert payload["timestamps"].tolist() == pytest.approx([0, 0.5, 1.0, 1.5, 2.0, 2.5], abs=0.05)
@@ -115,7 +119,7 @@ def test_cli_scan_exit_zero_with_errors_and_bank_determinism(tmp_path):
     src = synth.make_clip(tmp_path / "src.mp4", seed=5, seconds=3)
     synth.make_corrupt(tmp_path / "bad.mp4", "text")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    vscan = [sys.executable, "-m", "scanner.cli"]
+    vscan = [sys.executable, "-m", "vscan.cli"]
     for name in ["a.bank", "b.bank"]:
         subprocess.run([*vscan, "bank", "build", str(tmp_path / name), str(src), "--device", "cpu"], check=True, env=env, capture_output=True)
     with Bank(tmp_path / "a.bank") as a, Bank(tmp_path / "b.bank") as b:

@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from scanner._errors import ConfigError
-from scanner.sinks import JsonlSink, ParquetSink, PostgresSink, SqliteSink, open_sink
+from vscan.errors import ConfigError
+from vscan.output.sinks import JsonlSink, ParquetSink, PostgresSink, SqliteSink, open_sink
 
 PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
 
@@ -110,7 +110,7 @@ WRITER = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[2])
     from test_sinks import record
-    from scanner.sinks import open_sink
+    from vscan.output.sinks import open_sink
     sink = open_sink(sys.argv[1])
     i = 0
     while True:
@@ -188,6 +188,6 @@ def test_parquet_is_queryable_and_log_folded_exactly_once(tmp_path):
 def test_postgres_target_is_redacted(pg_dsn):
     with PostgresSink(pg_dsn) as sink:
         assert "postgresql://" in sink.target
-    from scanner.sinks import _redact
+    from vscan.output.sinks import _redact
 
     assert _redact("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"

@@ -1,12 +1,12 @@
-"""scanner.synth: deterministic clips, edits, broken files, stills."""
+"""vscan.bench.synth: deterministic clips, edits, broken files, stills."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from scanner.decode import EveryFrame, PyAVDecoder
-from scanner.synth import TRANSFORMS, edit_clip, make_clip, make_corrupt, render_frame, write_image
+from vscan.decode import EveryFrame, PyAVDecoder
+from vscan.bench.synth import TRANSFORMS, edit_clip, make_clip, make_corrupt, render_frame, write_image
 
 
 @pytest.fixture(scope="module")

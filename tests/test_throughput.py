@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 
 import tests._onnx_models as tm
-from scanner import synth
-from scanner.bank import build_bank
-from scanner.decode import EveryFrame, FixedRate
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
-from scanner.pipeline import ModelWorker, ScanConfig, _match_dict, decode_for_scan, scan
-from scanner.sinks import JsonlSink
+from vscan.bench import synth
+from vscan.bank.store import build_bank
+from vscan.decode import EveryFrame, FixedRate
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
+from vscan.runtime.model_actor import ModelWorker
+from vscan.config import Models, Runtime, Sampling, ScanConfig
+from vscan.verdict.record import match_dict
+from vscan.runtime.decode_task import decode_for_scan
+from vscan.runtime.driver import run_scan
+from vscan.output.sinks import JsonlSink
 from tests.test_bad_inputs import Saboteur
 
 
@@ -47,7 +51,7 @@ def edited(tmp_path_factory):
 def _comparable(result: dict) -> dict:
     return {
         "qualities": np.asarray(result["qualities"]).tolist(),
-        "matches": [_match_dict(m, 8.0) for m in result["matches"]],
+        "matches": [match_dict(m, 8.0) for m in result["matches"]],
         "detections": [d.to_dict() for d in result.get("detections") or ()],
         "timeline": result.get("detection_timeline"),
     }
@@ -57,7 +61,7 @@ def test_model_stage_batches_across_files_with_the_results_of_one_by_one(edited,
     files, bank = edited
     models = (str(tm.square_detector(tmp_path / "square")), str(tm.colour_classifier(tmp_path / "colour")))
     # Batches of 16 frames: every batch mixes files and frame sets.
-    config = ScanConfig(device="cpu", policy=FixedRate(2.0), batch_frames=16, hash_batch_frames=16, models=models)
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), models=Models(detectors=models), runtime=Runtime(device="cpu", batch_frames=16, hash_batch_frames=16))
     payloads = {name: decode_for_scan(str(path), config)[1] for name, path in files.items()}
     assert "unbordered_frames" in payloads["letterboxed"] and "unoverlaid_frames" in payloads["watermarked"]
     worker = ModelWorker(config, str(bank))
@@ -96,9 +100,9 @@ def test_small_files_share_decode_tasks_with_the_same_records(edited, tmp_path, 
     runs = {}
     for group in (1, 4):
         out = tmp_path / f"g{group}.jsonl"
-        config = ScanConfig(device="cpu", small_file_bytes=threshold, small_file_group=group)
+        config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu", small_file_bytes=threshold, small_file_group=group))
         with JsonlSink(out) as sink:
-            summary = scan(inputs, sink=sink, bank_path=bank, config=config)
+            summary = run_scan(inputs, sink=sink, bank_path=bank, config=config)
         runs[group] = (summary, _records(out))
     (one, records_one), (four, records_four) = runs[1], runs[4]
     assert one.pipeline["decode_tasks"] == one.pipeline["decode_files"] == 10
@@ -125,7 +129,7 @@ def test_a_crash_in_a_small_file_group_costs_only_the_bad_file(tmp_path, ray_add
     out = tmp_path / "r.jsonl"
     try:
         with JsonlSink(out) as sink:
-            summary = scan([root], sink=sink, config=ScanConfig(device="cpu", policy=EveryFrame(), small_file_group=8))
+            summary = run_scan([root], sink=sink, config=ScanConfig(sampling=Sampling(policy=EveryFrame()), runtime=Runtime(device="cpu", small_file_group=8)))
     finally:
         saboteur.stop.set()
         saboteur.join()
@@ -146,7 +150,7 @@ def test_queue_profile_accounts_for_every_frame(tmp_path, ray_local):
     clips = [synth.make_clip(tmp_path / f"c{i}.mp4", seed=60 + i, seconds=3, size=(160, 90)) for i in range(4)]
     out = tmp_path / "r.jsonl"
     with JsonlSink(out) as sink:
-        summary = scan(clips, sink=sink, config=ScanConfig(device="cpu", policy=FixedRate(2.0)))
+        summary = run_scan(clips, sink=sink, config=ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu")))
     profile = summary.pipeline
     assert summary.frames_sampled == sum(r["frames_sampled"] for r in _records(out).values()) > 0
     # No bank: the model stage hashes exactly the sampled frames.

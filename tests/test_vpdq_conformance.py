@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from scanner.decode import EveryFrame
-from scanner.hashes import read_vpdq
-from scanner.hashing import PDQHasher
-from scanner.media_hash import hash_media
+from vscan.decode import EveryFrame
+from vscan.hashing.vpdq import read_vpdq
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.media import hash_media
 
 VIDEOS = [
     "chair-19-sd-bar",
@@ -55,7 +55,7 @@ def test_every_frame_hashes_match_upstream(vpdq_dir, hasher, name, capsys):
 def test_cli_prints_upstream_format(vpdq_dir):
     name = "test-padded-dimensions"
     result = subprocess.run(
-        [sys.executable, "-m", "scanner.cli", "hash", str(vpdq_dir / f"{name}.mp4"), "--device", "cpu"],
+        [sys.executable, "-m", "vscan.cli", "hash", str(vpdq_dir / f"{name}.mp4"), "--device", "cpu"],
         capture_output=True, text=True, check=True,
     )
     ours = read_vpdq(result.stdout)
@@ -72,7 +72,7 @@ def test_cli_prints_upstream_format(vpdq_dir):
 
 def test_cli_rejects_missing_file(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "scanner.cli", "hash", str(tmp_path / "nope.mp4")], capture_output=True, text=True
+        [sys.executable, "-m", "vscan.cli", "hash", str(tmp_path / "nope.mp4")], capture_output=True, text=True
     )
     assert result.returncode != 0
     assert "FileAccessError" in result.stderr
@@ -81,7 +81,7 @@ def test_cli_rejects_missing_file(tmp_path):
 
 def test_cli_still_image_prints_one_line(pdq_dir):
     result = subprocess.run(
-        [sys.executable, "-m", "scanner.cli", "hash", str(pdq_dir / "bridge-mods" / "aaa-orig.jpg"), "--device", "cpu"],
+        [sys.executable, "-m", "vscan.cli", "hash", str(pdq_dir / "bridge-mods" / "aaa-orig.jpg"), "--device", "cpu"],
         capture_output=True, text=True, check=True,
     )
     lines = result.stdout.splitlines()

@@ -7,7 +7,7 @@
         batch.rgb                          # uint8 [N, H, W, 3]
 """
 
-from scanner.decode._backends import (
+from vscan.decode.backends import (
     IMAGE_SUFFIXES,
     Decoder,
     DecordDecoder,
@@ -18,10 +18,9 @@ from scanner.decode._backends import (
     open_decoder,
     output_size,
 )
-from scanner.decode._images import ImageDecoder
-from scanner.decode._memory import memory_file
-from scanner.decode._metadata import SampledFrames, VideoMetadata
-from scanner.decode._sampling import (
+from vscan.decode.images import ImageDecoder
+from vscan.decode.metadata import SampledFrames, VideoMetadata
+from vscan.decode.sampling import (
     Adaptive,
     EveryFrame,
     FixedRate,
@@ -49,7 +48,6 @@ __all__ = [
     "check_readable",
     "choose_backend",
     "iter_sampled_frames",
-    "memory_file",
     "open_decoder",
     "output_size",
     "Windows",

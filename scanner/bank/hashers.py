@@ -1,0 +1,36 @@
+"""How media becomes bank rows: dense frames, borders removed, centre crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from vscan.decode import SamplingPolicy
+from vscan.hashing.media import hash_media
+from vscan.hashing.pdq import PDQHasher
+
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "media_hasher"]
+
+
+#: Frames are downscaled to at most this side before hashing when building
+#: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
+BANK_MAX_SIDE = 512
+#: Banks also store each frame without its borders and these centre crops
+#: (share of each side kept), so cropped re-uploads match at no scan cost.
+#: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
+#: 2.5% of crop-scale mismatch, so coarser grids miss crops between the steps.
+BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
+
+
+def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path], tuple]:
+    """How ``vscan bank build`` hashes media: densely, borders removed, plus
+    centre crops (BANK_CROPS) as extra rows, so scans need none of that."""
+    hasher = None
+
+    def hash_file(path: Path):
+        nonlocal hasher
+        hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
+        result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
+        return result.frames, result.metadata.duration_seconds, result.extra
+
+    return hash_file

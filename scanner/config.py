@@ -1,0 +1,321 @@
+"""Scan configuration: six sections, every field validated.
+
+    ScanConfig(
+        sampling=Sampling(policy="adaptive", fps=1.0),  # what is decoded
+        matching=Matching(mode="robust"),               # how hashes match the bank
+        models=Models(detectors=("nsfw/manifest.toml",)),
+        inputs=Inputs(all_files=False),                 # which files are tried
+        archives=Archives(member_max_bytes=1 << 30),    # zip/tar limits
+        runtime=Runtime(device="auto", batch_frames=128),
+    )
+
+``sampling``, ``matching``, ``models`` and ``archives`` decide what a record
+says: they are part of the ``versions`` stamp on every record (resume and
+``--state`` rescan when they change). ``inputs`` and ``runtime`` only decide
+which files are tried, and where and how fast the scan runs: changing them
+never rescans a file. The same names are the TOML keys of ``vscan scan
+--config FILE`` (``[sampling]``, ``[runtime]``, ...; see :meth:`ScanConfig.from_toml`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from vscan.decode.sampling import Adaptive, EveryFrame, FixedRate, Keyframes, SamplingPolicy
+from vscan.errors import ConfigError
+
+__all__ = ["ScanConfig", "Sampling", "Matching", "Models", "Inputs", "Archives", "Runtime", "RESULT_SECTIONS"]
+
+#: Sections whose values change what a record says (the ``versions`` stamp).
+RESULT_SECTIONS = ("sampling", "matching", "models", "archives")
+
+PolicyName = Literal["adaptive", "fps", "every-frame", "keyframes"]
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict[str, Any]:
+    return {"min": lo, "max": hi, "lo_open": lo_open}
+
+
+class _Section:
+    """Validation shared by the sections: types, Literal choices, ranges."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):  # type: ignore[arg-type]
+            _check_field(type(self).__name__.lower(), f, hints[f.name], getattr(self, f.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_field(section: str, f, hint: Any, value: Any) -> None:
+    where = f"{section}.{f.name}"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    optional = origin in (typing.Union, __import__("types").UnionType) and type(None) in args
+    if optional:
+        if value is None:
+            return
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"Invalid {where} ({value!r}). Supported values are {', '.join(map(repr, args))}.")
+        return
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"Invalid {where} ({value!r}). Supported values are true, false.")
+        return
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"Invalid {where} ({value!r}). Supported values are whole numbers.")
+    if hint is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise ConfigError(f"Invalid {where} ({value!r}). Supported values are finite numbers.")
+    if origin is tuple:
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"Invalid {where} ({value!r}). Supported values are lists of strings.")
+        return
+    bounds = f.metadata.get("range")
+    if bounds and hint in (int, float):
+        lo, hi = bounds["min"], bounds["max"]
+        if (lo is not None and (value < lo or (bounds["lo_open"] and value == lo))) or (hi is not None and value > hi):
+            low = "" if lo is None else (f"> {lo}" if bounds["lo_open"] else f">= {lo}")
+            high = "" if hi is None else f"<= {hi}"
+            raise ConfigError(f"Invalid {where} ({value!r}). Supported values are {' and '.join(x for x in (low, high) if x)}.")
+
+
+def _num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Any:
+    return field(default=default, metadata={"range": _range(lo, hi, lo_open=lo_open)})
+
+
+@dataclass(frozen=True)
+class Sampling(_Section):
+    """Which frames are decoded. ``policy``: "adaptive" (keyframes first, then
+    ``fps`` frames/s around anything that matched), "fps" (``fps`` frames/s
+    everywhere), "every-frame" or "keyframes"; or a
+    :class:`~vscan.decode.sampling.SamplingPolicy` object."""
+
+    policy: Any = "adaptive"
+    fps: float = _num(1.0, 0, lo_open=True)
+    decoder: Literal["auto", "decord", "pyav"] = "auto"
+    #: Frames are decoded straight to ``frame_size`` x ``frame_size``: PDQ maps
+    #: any frame to 64x64, and one size lets batches mix files.
+    frame_size: int = _num(256, 16)
+    max_frames_per_file: int = _num(4096, 1)
+    #: False lets sparse sampling take the next reference frame instead of a
+    #: skipped B-frame (PyAV skip_frame=NONREF): about half the decoding.
+    exact_frames: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        policy = self.policy
+        if isinstance(policy, str):
+            builders = {"adaptive": lambda: Adaptive(dense_fps=self.fps), "fps": lambda: FixedRate(self.fps),
+                        "every-frame": EveryFrame, "keyframes": Keyframes}  # fmt: skip
+            if policy not in builders:
+                raise ConfigError(f"Invalid sampling.policy ({policy!r}). Supported values are {', '.join(map(repr, builders))}.")
+            object.__setattr__(self, "policy", builders[policy]())
+        elif not isinstance(policy, SamplingPolicy):
+            raise ConfigError(f"Invalid sampling.policy ({policy!r}). Supported values are a policy name or a SamplingPolicy.")
+        rate = getattr(self.policy, "dense_fps", getattr(self.policy, "fps", None))
+        if rate is not None:
+            object.__setattr__(self, "fps", float(rate))
+
+    @property
+    def policy_name(self) -> str:
+        return {Adaptive: "adaptive", FixedRate: "fps", EveryFrame: "every-frame", Keyframes: "keyframes"}.get(
+            type(self.policy), self.policy.describe()
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["policy"] = self.policy_name
+        if isinstance(self.policy, Adaptive) and self.policy != Adaptive(dense_fps=self.fps):
+            out["policy"] = self.policy.describe()  # tuned beyond what the TOML keys say: recorded as text
+        return out
+
+
+@dataclass(frozen=True)
+class Matching(_Section):
+    """How query hashes match the bank. ``mode``: "robust" (all 8 dihedral
+    variants, border and overlay removal, bank crops, time alignment) or
+    "vpdq" (the reference vPDQ rules alone)."""
+
+    mode: Literal["robust", "vpdq"] = "robust"
+    min_quality: int = _num(50, 0, 100)
+    distance_threshold: int = _num(31, 0, 256)
+
+
+@dataclass(frozen=True)
+class Models(_Section):
+    """Classifier/detector manifests (paths) run on the same decoded frames."""
+
+    detectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inputs(_Section):
+    """Which files are tried: in folders, media suffixes only unless ``all_files``."""
+
+    all_files: bool = False
+
+
+@dataclass(frozen=True)
+class Archives(_Section):
+    """zip/tar members are refused, never inflated, past ``member_max_bytes``,
+    an uncompressed/compressed ratio of ``max_ratio``, or past
+    ``total_max_bytes`` of content in one archive."""
+
+    member_max_bytes: int = _num(1 << 30, 1)
+    max_ratio: float = _num(100.0, 1)
+    total_max_bytes: int = _num(16 << 30, 1)
+
+
+@dataclass(frozen=True)
+class Runtime(_Section):
+    """Where and how fast: none of these changes what a record says."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: "onnx" (models/pdq/pdq.onnx through onnxruntime) or "torch" (vscan.kernels.pdq); bit-identical.
+    hash_backend: Literal["onnx", "torch"] = "onnx"
+    #: Frames the driver gathers (across files) before a model call.
+    batch_frames: int = _num(128, 1)
+    #: Frames per hash-model run inside a call; None: 32 on CPU (onnxruntime
+    #: PDQ ran 2,500 frames/s at 32 and 1,700 at 128), ``batch_frames`` on CUDA.
+    hash_batch_frames: int | None = _num(None, 1)
+    #: Decode tasks in flight; None: decode slots + 2.
+    decode_inflight: int | None = _num(None, 1)
+    model_inflight: int = _num(2, 1)
+    file_timeout_seconds: float = _num(600.0, 0, lo_open=True)
+    #: Files under ``small_file_bytes`` are decoded up to ``small_file_group``
+    #: to one Ray task while every decode slot is busy.
+    small_file_bytes: int = _num(2 << 20, 0)
+    small_file_group: int = _num(8, 1)
+
+
+_SECTIONS: dict[str, type] = {
+    "sampling": Sampling, "matching": Matching, "models": Models,
+    "inputs": Inputs, "archives": Archives, "runtime": Runtime,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything a scan needs besides its inputs, bank and sink (module docstring)."""
+
+    sampling: Sampling = field(default_factory=Sampling)
+    matching: Matching = field(default_factory=Matching)
+    models: Models = field(default_factory=Models)
+    inputs: Inputs = field(default_factory=Inputs)
+    archives: Archives = field(default_factory=Archives)
+    runtime: Runtime = field(default_factory=Runtime)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, _section_from_dict(name, value, "<dict>"))
+            elif not isinstance(value, cls):
+                raise ConfigError(f"Invalid {name} section ({value!r}). Supported values are a {cls.__name__} or a dict.")
+
+    # -- conversions ------------------------------------------------------
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every section as plain values (what ``vscan config show`` prints)."""
+        return {name: getattr(self, name).to_dict() for name in _SECTIONS}
+
+    def result_dict(self) -> dict[str, dict[str, Any]]:
+        """The sections that change what a record says (the versions stamp)."""
+        return {name: getattr(self, name).to_dict() for name in RESULT_SECTIONS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> "ScanConfig":
+        """From ``{"sampling": {...}, "runtime": {...}}``; unknown sections or keys are errors."""
+        return cls().updated(data, source=source)
+
+    def updated(self, data: dict[str, Any], *, source: str = "<dict>") -> "ScanConfig":
+        """A copy with the sections' keys in ``data`` replaced (later wins: file, then flags)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: Invalid configuration ({data!r}). Supported values are tables of sections.")
+        changes = {}
+        for name, values in data.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"{source}: unknown section [{name}]. Supported sections are {', '.join(_SECTIONS)}.")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{name}] must be a table of keys, got {values!r}.")
+            merged = {**_raw(getattr(self, name)), **values}
+            changes[name] = _section_from_dict(name, merged, source)
+        return replace(self, **changes)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "ScanConfig":
+        """Read a TOML file with any of the six sections (module docstring)."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_toml(self) -> str:
+        """The configuration as TOML that :meth:`from_toml` reads back."""
+        lines: list[str] = []
+        for name, values in self.to_dict().items():
+            lines.append(f"[{name}]")
+            for key, value in values.items():
+                if value is None:
+                    lines.append(f"# {key} = (automatic)")
+                else:
+                    lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _raw(section: Any) -> dict[str, Any]:
+    out = {f.name: getattr(section, f.name) for f in fields(section)}
+    if isinstance(section, Sampling):
+        out["policy"] = section.policy  # keep a tuned policy object through an update of other keys
+    return out
+
+
+def _section_from_dict(name: str, values: dict[str, Any], source: str) -> Any:
+    cls = _SECTIONS[name]
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {name}.{unknown[0]}. Supported keys in [{name}] are {', '.join(sorted(known))}.")
+    values = dict(values)
+    policy = values.get("policy")
+    if cls is Sampling and isinstance(policy, SamplingPolicy) and "fps" in values:
+        # A new rate for a policy object carried over from an earlier layer.
+        if isinstance(policy, Adaptive) and policy.dense_fps != values["fps"]:
+            values["policy"] = replace(policy, dense_fps=values["fps"])
+        elif isinstance(policy, FixedRate) and policy.fps != values["fps"]:
+            values["policy"] = FixedRate(values["fps"])
+    for key, value in values.items():
+        if isinstance(value, list):
+            values[key] = tuple(value)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))

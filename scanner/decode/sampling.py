@@ -1,0 +1,322 @@
+"""Sampling policies: which frames of a file to decode.
+
+Policy apart from mechanism: a policy sees only the frame timestamps, the
+keyframe indices and the duration, and returns a `SamplingDecision`
+(sorted unique frame indices plus the reason). Decoders do the reading.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vscan.errors import ConfigError
+
+__all__ = [
+    "EveryFrame",
+    "FixedRate",
+    "Keyframes",
+    "SamplingDecision",
+    "SamplingPolicy",
+    "parse_policy",
+]
+
+
+
+def _tolerance(t: np.ndarray | float) -> np.ndarray | float:
+    """Slack when comparing a pts with a target time: 1 us, plus float32
+    rounding, because decord reports timestamps as float32 (at one hour its
+    resolution is 0.24 ms) and both backends must pick the same frames."""
+    return 1e-6 + np.abs(t) * 1.2e-7
+
+
+@dataclass(frozen=True)
+class SamplingDecision:
+    """Frame indices chosen (sorted, unique, int64) and why."""
+
+    frame_indices: np.ndarray = field(repr=False)
+    policy: str
+    reason: str
+
+
+class SamplingPolicy(ABC):
+    """Base of the sampling policies; subclasses are frozen dataclasses."""
+
+    name: str = ""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short human-readable description, e.g. 'FixedRate(1 fps)'."""
+
+    @abstractmethod
+    def decide(
+        self,
+        pts_seconds: np.ndarray,
+        keyframe_indices: Sequence[int] | None,
+        duration_seconds: float,
+    ) -> SamplingDecision:
+        """Choose frames; see `select`."""
+
+    def select(
+        self,
+        pts_seconds: np.ndarray,
+        keyframe_indices: Sequence[int] | None,
+        duration_seconds: float,
+    ) -> np.ndarray:
+        """Sorted unique int64 frame indices into `pts_seconds` (presentation order)."""
+        return self.decide(np.asarray(pts_seconds, np.float64), keyframe_indices,
+                           float(duration_seconds)).frame_indices  # fmt: skip
+
+
+def _indices(values) -> np.ndarray:
+    return np.unique(np.asarray(values, dtype=np.int64))
+
+
+def _frames_at(pts: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The frame on screen at each target time (last pts <= t, or the first
+    frame), as sorted unique indices into ``pts``."""
+    # Presentation order is normally sorted already; sort defensively.
+    order = np.argsort(pts, kind="stable")
+    pos = np.searchsorted(pts[order], targets + _tolerance(targets), side="right") - 1
+    return _indices(order[np.clip(pos, 0, len(pts) - 1)])
+
+
+@dataclass(frozen=True)
+class EveryFrame(SamplingPolicy):
+    """Every frame of the stream."""
+
+    name = "every_frame"
+
+    def describe(self) -> str:
+        return "EveryFrame()"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        n = len(pts_seconds)
+        return SamplingDecision(np.arange(n, dtype=np.int64), self.name, f"all {n} frames")
+
+
+@dataclass(frozen=True)
+class FixedRate(SamplingPolicy):
+    """One frame per 1/fps seconds, chosen by timestamp.
+
+    Targets are t_k = k / fps for k = 0, 1, ... while t_k < duration; each
+    maps to the frame on screen at t_k (the last frame with pts <= t_k + 1e-6
+    plus float32 rounding,
+    or the first frame for targets before it). Duplicates are merged, so a
+    rate above the video's rate yields every frame once.
+    """
+
+    fps: float
+    name = "fixed_rate"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fps, bool) or not (math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"Invalid fps ({self.fps!r}). Supported values are finite numbers > 0.")
+
+    def describe(self) -> str:
+        return f"FixedRate({self.fps:g} fps)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        n = len(pts)
+        if n == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        targets = np.arange(math.ceil(duration_seconds * self.fps) + 1, dtype=np.float64) / self.fps
+        targets = targets[targets < duration_seconds - _tolerance(duration_seconds)]
+        if len(targets) == 0:
+            targets = np.zeros(1)
+        num_targets = len(targets)
+        chosen = _frames_at(pts, targets)
+        return SamplingDecision(
+            chosen, self.name, f"{len(chosen)} frames for {num_targets} targets at {self.fps:g} fps"
+        )
+
+
+@dataclass(frozen=True)
+class Keyframes(SamplingPolicy):
+    """The keyframes (cheap: no inter-frame decoding).
+
+    Files with long GOPs have few keyframes: when fewer than `min_frames`
+    (or none, or unknown), fall back to FixedRate(1.0) and say so in the
+    decision's reason.
+    """
+
+    min_frames: int = 0
+    name = "keyframes"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int) or self.min_frames < 0:
+            raise ConfigError(f"Invalid min_frames ({self.min_frames!r}). Supported values are integers >= 0.")
+
+    def describe(self) -> str:
+        return f"Keyframes(min_frames={self.min_frames})"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        n = len(pts_seconds)
+        keys = None
+        if keyframe_indices is not None:
+            keys = _indices(keyframe_indices)
+            keys = keys[(keys >= 0) & (keys < n)]
+        if keys is not None and len(keys) >= max(1, self.min_frames):
+            return SamplingDecision(keys, self.name, f"{len(keys)} keyframes")
+        found = "unknown keyframes" if keys is None else f"{len(keys)} keyframes"
+        fallback = FixedRate(1.0).decide(pts_seconds, keyframe_indices, duration_seconds)
+        return SamplingDecision(
+            fallback.frame_indices,
+            self.name,
+            f"{found} < min_frames {max(1, self.min_frames)}: fell back to FixedRate(1 fps), "
+            f"{fallback.reason}",
+        )
+
+
+def _merge_spans(spans: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    merged: list[list[float]] = []
+    for start, end in sorted((float(a), float(b)) for a, b in spans if b >= a):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple((a, b) for a, b in merged)
+
+
+@dataclass(frozen=True)
+class Windows(SamplingPolicy):
+    """FixedRate(fps) restricted to time spans [start, end] (seconds)."""
+
+    fps: float
+    spans: tuple[tuple[float, float], ...]
+    name = "windows"
+
+    def __post_init__(self) -> None:
+        FixedRate(self.fps)  # validates fps
+        object.__setattr__(self, "spans", _merge_spans(self.spans))
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(b - a for a, b in self.spans))
+
+    def describe(self) -> str:
+        return f"Windows({self.fps:g} fps in {len(self.spans)} spans, {self.seconds:.1f} s)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0 or not self.spans:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        step = 1.0 / self.fps
+        targets = np.concatenate([np.arange(a, b + 1e-9, step) for a, b in self.spans])
+        targets = targets[(targets >= 0) & (targets < duration_seconds)]
+        if len(targets) == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "spans outside the video")
+        chosen = _frames_at(pts, targets)
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} frames at {self.fps:g} fps in {len(self.spans)} spans")
+
+
+@dataclass(frozen=True)
+class Adaptive(SamplingPolicy):
+    """Keyframes first; densify only where the file shows signals.
+
+    First pass: the keyframes (cheap: nothing else is decoded), plus one
+    frame every ``max_gap_seconds`` inside longer keyframe gaps so that no
+    stretch of video goes unseen. After matching, ``refine`` asks for a
+    second pass at ``dense_fps`` in windows of ``window_seconds`` around every
+    stretch with matched frames (near-matches included), within a budget of
+    ``max_frames`` per file. Exact file-digest hits need no second pass.
+    """
+
+    dense_fps: float = 1.0
+    window_seconds: float = 8.0
+    max_gap_seconds: float = 10.0
+    max_frames: int = 600
+    #: Keyframes closer than this to the last one kept are skipped (all-intra
+    #: video has a keyframe on every frame).
+    min_keyframe_spacing_seconds: float = 1.0
+    #: The first pass has at least this many frames (evenly spread when the
+    #: keyframes are fewer): finding a static overlay (vscan.frames.overlays)
+    #: needs two frames of a file. More would cost half a GOP of decoding each.
+    min_frames: int = 2
+    name = "adaptive"
+
+    def __post_init__(self) -> None:
+        FixedRate(self.dense_fps)
+        if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
+            raise ConfigError(
+                f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
+                "Supported values are window_seconds >= 0, max_gap_seconds > 0, max_frames >= 1."
+            )
+
+    def describe(self) -> str:
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        n = len(pts)
+        if n == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        keys = _indices(keyframe_indices if keyframe_indices is not None else [0])
+        keys = keys[(keys >= 0) & (keys < n)]
+        if len(keys) == 0:
+            keys = np.zeros(1, np.int64)
+        kept, last = [], -math.inf
+        for k in keys.tolist():
+            if pts[k] - last >= self.min_keyframe_spacing_seconds - 1e-9:
+                kept.append(k)
+                last = pts[k]
+        keys = np.asarray(kept, np.int64)
+        # Fill keyframe gaps longer than max_gap_seconds (and the tail).
+        times = np.append(pts[keys], duration_seconds)
+        fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
+        fill_targets = np.concatenate(fill) if fill else np.zeros(0)
+        chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
+        if len(chosen) < self.min_frames:
+            spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
+            chosen = np.union1d(chosen, _frames_at(pts, spread))
+        return SamplingDecision(
+            chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
+        )
+
+    def refine(self, matches: Sequence, duration_seconds: float) -> "SamplingPolicy | None":
+        """The second pass for a file with these first-pass matches, or None."""
+        if any(getattr(m, "signal", "pdq") != "pdq" for m in matches):
+            return None
+        spans = []
+        for m in matches:
+            start, end = m.query_span_seconds
+            if math.isfinite(start) and math.isfinite(end):
+                spans.append((max(0.0, start - self.window_seconds), min(duration_seconds, end + self.window_seconds)))
+        if not spans:
+            return None
+        budget_seconds = self.max_frames / self.dense_fps
+        kept, total = [], 0.0
+        for a, b in _merge_spans(spans):
+            if total >= budget_seconds:
+                break
+            b = min(b, a + budget_seconds - total)
+            kept.append((a, b))
+            total += b - a
+        return Windows(self.dense_fps, tuple(kept))
+
+
+def parse_policy(every_frame: bool = False, fps: float | None = None, keyframes: bool = False) -> SamplingPolicy:
+    """The policy named by CLI-style options; FixedRate(1.0) when none is given."""
+    chosen = [name for name, on in (("every_frame", every_frame), ("fps", fps is not None),
+                                    ("keyframes", keyframes)) if on]  # fmt: skip
+    if len(chosen) > 1:
+        raise ConfigError(
+            f"Invalid sampling options ({', '.join(chosen)} together). "
+            "Supported values are exactly one of every_frame, fps=<rate>, keyframes."
+        )
+    if every_frame:
+        return EveryFrame()
+    if keyframes:
+        return Keyframes()
+    if fps is not None:
+        try:
+            rate = float(fps)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Invalid fps ({fps!r}). Supported values are finite numbers > 0.") from None
+        return FixedRate(rate)
+    return FixedRate(1.0)

@@ -1,0 +1,188 @@
+"""Border (letterbox / pillarbox / window-box) detection and removal.
+
+Re-uploads often add flat bars around the picture (black or grey padding to
+another aspect ratio). PDQ hashes the whole frame, so bars move every DCT
+coefficient; removing them before the square resize restores the hash.
+
+Detection is per file, over several decoded frames at their decoded size
+(before any square resize): a row (column) belongs to a border when, in every
+analysed frame, it is flat (small luma spread along it) and its level barely
+changes over time. Borders are grown inwards from each edge, then kept only
+when they are thick enough to matter (``min_fraction``) and leave enough
+picture (``max_fraction``), so a flat sky in one scene does not cut a frame.
+
+Both sides call it: ``vscan.hashing.media.hash_media`` (bank build: the box
+from frames spread over the whole file) and ``vscan.runtime.driver.decode_for_scan``
+(scan: ``BorderTap``, the box from the first ``lookahead_frames`` sampled
+frames). Neither replaces the frames as decoded: the unbordered frames are
+hashed as extra rows, so banks and scans without border removal still match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+__all__ = ["BorderBox", "BorderTap", "detect_borders", "box_kind"]
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class BorderBox:
+    """Pixels removed on each side of frames of ``height`` x ``width``."""
+
+    top: int = 0
+    bottom: int = 0
+    left: int = 0
+    right: int = 0
+    height: int = 0
+    width: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.top, self.bottom, self.left, self.right) < 0:
+            raise ValueError(f"Invalid border box {self}: negative side")
+        if self.height and (self.top + self.bottom >= self.height or self.left + self.right >= self.width):
+            raise ValueError(f"Invalid border box {self}: nothing left of [{self.height}, {self.width}]")
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.top or self.bottom or self.left or self.right)
+
+    @property
+    def kind(self) -> str | None:
+        """'letterbox' (bars top/bottom), 'pillarbox' (left/right), 'windowbox' (both), None."""
+        rows, cols = bool(self.top or self.bottom), bool(self.left or self.right)
+        return {(True, False): "letterbox", (False, True): "pillarbox", (True, True): "windowbox"}.get((rows, cols))
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """Crop uint8 [N, H, W, 3] frames (C-contiguous copy); a no-op for an empty box."""
+        if self.is_empty:
+            return rgb
+        if rgb.shape[1:3] != (self.height, self.width):
+            raise ValueError(f"Border box for [{self.height}, {self.width}] applied to frames {list(rgb.shape)}")
+        h, w = rgb.shape[1:3]
+        return np.ascontiguousarray(rgb[:, self.top : h - self.bottom, self.left : w - self.right])
+
+    def to_dict(self) -> dict[str, int | str | None]:
+        return {"kind": self.kind, "top": self.top, "bottom": self.bottom, "left": self.left, "right": self.right}
+
+
+def _flat_run(spread: np.ndarray, drift: np.ndarray, spread_max: float, drift_max: float) -> int:
+    """Length of the leading run of lines that are flat and steady."""
+    ok = (spread <= spread_max) & (drift <= drift_max)
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if bad.size else int(ok.size)
+
+
+def detect_borders(
+    frames: np.ndarray,
+    *,
+    spread_max: float = 10.0,
+    drift_max: float = 12.0,
+    min_fraction: float = 0.03,
+    max_fraction: float = 0.35,
+    max_frames: int = 48,
+) -> BorderBox:
+    """The border box of uint8 [N, H, W, 3] frames of one file (N >= 1).
+
+    A line is flat when the standard deviation of its luma is <= ``spread_max``
+    in every frame, and steady when its mean luma varies by <= ``drift_max``
+    across frames. A side is cropped when its run of such lines is at least
+    ``min_fraction`` and at most ``max_fraction`` of the frame.
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    n, h, w, _ = frames.shape
+    if n == 0 or h < 8 or w < 8:
+        return BorderBox(height=h, width=w)
+    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    y = frames[pick].astype(np.float32) @ _LUMA  # [n, H, W]
+    sides = {}
+    for axis, size, names in ((2, h, ("top", "bottom")), (1, w, ("left", "right"))):
+        spread = y.std(axis=axis).max(axis=0)  # per line, worst frame
+        means = y.mean(axis=axis)
+        drift = means.max(axis=0) - means.min(axis=0)
+        lead = _flat_run(spread, drift, spread_max, drift_max)
+        trail = _flat_run(spread[::-1], drift[::-1], spread_max, drift_max)
+        if lead + trail >= size:  # a flat frame: nothing to tell bars from picture
+            lead = trail = 0
+        for name, run in zip(names, (lead, trail)):
+            sides[name] = run if min_fraction * size <= run <= max_fraction * size else 0
+    return BorderBox(height=h, width=w, **sides)
+
+
+class BorderTap:
+    """Finds one file's border box while its batches stream past, and keeps
+    the frames with the borders removed (``transform``-ed, e.g. resized).
+
+    ``for batch in tap.watch(batches)`` passes batches through unchanged. The
+    box is decided once, on the first ``lookahead_frames`` frames (so memory
+    stays bounded), and applies to the whole file. Without a border nothing
+    is kept: ``unbordered()`` returns None.
+    """
+
+    def __init__(self, transform: Callable[[np.ndarray], np.ndarray] | None = None, *,
+                 lookahead_frames: int = 64, enabled: bool = True) -> None:  # fmt: skip
+        if lookahead_frames < 1:
+            raise ValueError(f"Invalid lookahead_frames ({lookahead_frames}). Supported values are >= 1.")
+        self.transform = transform or (lambda rgb: rgb)
+        self.lookahead_frames = lookahead_frames
+        self.enabled = enabled
+        self.box: BorderBox | None = None
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._out: list[np.ndarray] = []
+
+    def watch(self, batches: Iterable) -> Iterator:
+        for batch in batches:
+            self.push(batch.rgb)
+            yield batch
+
+    def push(self, rgb: np.ndarray) -> None:
+        if not self.enabled or not len(rgb):
+            return
+        if self.box is None:
+            self._buffer.append(rgb)
+            self._buffered += len(rgb)
+            if self._buffered >= self.lookahead_frames:
+                self._decide()
+        elif not self.box.is_empty:
+            self._out.append(self.transform(self.box.apply(rgb)))
+
+    def _decide(self) -> None:
+        frames = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        self.box = detect_borders(frames)
+        if not self.box.is_empty:
+            self._out = [self.transform(self.box.apply(rgb)) for rgb in self._buffer]
+        self._buffer, self._buffered = [], 0
+
+    def unbordered(self, count: int | None = None) -> np.ndarray | None:
+        """The first ``count`` pushed frames without borders, or None when there are none."""
+        if self.box is None and self._buffer:
+            self._decide()
+        if self.box is None or self.box.is_empty or not self._out:
+            return None
+        out = np.concatenate(self._out) if len(self._out) > 1 else self._out[0]
+        return out if count is None else out[:count]
+
+    def add_to(self, payload: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Add ``unbordered_frames`` (row i = ``payload["frames"][i]`` without
+        borders) and ``border_box`` (top, bottom, left, right in decoded
+        pixels) to a scan payload when the file has borders."""
+        n = len(payload["frames"])
+        extra = self.unbordered(n) if n else None
+        if extra is not None and len(extra) == n and self.box is not None:
+            payload["unbordered_frames"] = extra
+            box = self.box
+            payload["border_box"] = np.array([box.top, box.bottom, box.left, box.right], np.int32)
+        return payload
+
+
+def box_kind(box: np.ndarray | None) -> str | None:
+    """'letterbox' / 'pillarbox' / 'windowbox' / None for a (top, bottom, left, right) array."""
+    if box is None or len(box) != 4:
+        return None
+    return BorderBox(*(int(v) for v in box)).kind

@@ -1,0 +1,280 @@
+"""``vscan report``: result records in, one self-contained HTML page out.
+
+The page has no network references (inline CSS, JS and SVG): a sortable
+table of files, highest risk first (click a header, or open the page with
+``#sort=<column>:<asc|desc>``), and per file a timeline of detector scores
+per sampled frame with the bank-matched spans (``query_span_seconds``)
+shaded. It shows no frame images unless asked (``thumbnails=True``): then a
+few frames per file are decoded again from the recorded paths, shrunk and
+blurred beyond recognition, and embedded as data URIs.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from vscan.errors import ConfigError
+
+__all__ = ["read_records", "render_report", "write_report", "blurred_thumbnails"]
+
+_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+_SVG_W, _SVG_H, _PAD = 640, 90, 28
+_THUMB_SIDE = 48  # pixels on the long side before blurring: nothing recognisable survives
+_THUMB_BLUR = 4.0
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Records of a JSONL results file; the last record of each path wins
+    (a resumed scan may have appended a file twice)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read results {path}: {exc}") from exc
+    by_path: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Invalid results line {n} in {path}: {exc}") from exc
+        if not isinstance(record, dict) or "path" not in record:
+            raise ConfigError(f"Invalid results line {n} in {path}: not a vscan record")
+        by_path.pop(record["path"], None)
+        by_path[record["path"]] = record
+    return list(by_path.values())
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt_risk(risk: float | None) -> str:
+    return "–" if risk is None else f"{risk:.2f}"
+
+
+def _risk_class(risk: float | None) -> str:
+    if risk is None:
+        return "err"
+    return "high" if risk >= 0.7 else "mid" if risk >= 0.3 else "low"
+
+
+def _timeline_svg(record: dict[str, Any]) -> str:
+    tl = record.get("detection_timeline") or {}
+    times = tl.get("timestamps_seconds") or []
+    spans = [m["query_span_seconds"] for m in record.get("matches", []) if m.get("query_span_seconds") and m.get("is_match", True)]
+    partial = [m["query_span_seconds"] for m in record.get("matches", []) if m.get("query_span_seconds") and not m.get("is_match", True)]
+    end = max([record.get("duration_seconds") or 0.0, *(times or [0.0]), *(s[1] for s in spans + partial)]) or 1.0
+    plot_w, plot_h = _SVG_W - 2 * _PAD, _SVG_H - 2 * 14
+    x = lambda t: _PAD + plot_w * (t / end)
+    y = lambda v: 14 + plot_h * (1 - max(0.0, min(1.0, v)))
+    parts = [
+        f'<svg class="timeline" width="{_SVG_W}" height="{_SVG_H}" viewBox="0 0 {_SVG_W} {_SVG_H}" role="img" '
+        f'aria-label="timeline of {_esc(Path(record["path"]).name)}">',
+        f'<rect x="{_PAD}" y="14" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
+    ]
+    for cls, group in (("span", spans), ("span partial", partial)):
+        for a, b in group:
+            parts.append(
+                f'<rect class="{cls}" x="{x(a):.1f}" y="14" width="{max(2.0, x(b) - x(a)):.1f}" height="{plot_h}">'
+                f"<title>matched {a:g}–{b:g} s</title></rect>"
+            )
+    for i, (name, values) in enumerate((tl.get("series") or {}).items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        pts = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, values))
+        parts.append(f'<polyline class="series" data-series="{_esc(name)}" points="{pts}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        for t, v in zip(times, values):
+            parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}"><title>{_esc(name)} {v:.2f} at {t:g} s</title></circle>')
+    parts.append(f'<text x="{_PAD}" y="{_SVG_H - 2}" class="axis">0 s</text>')
+    parts.append(f'<text x="{_SVG_W - _PAD}" y="{_SVG_H - 2}" class="axis" text-anchor="end">{end:.1f} s</text>')
+    parts.append(f'<text x="2" y="18" class="axis">1</text><text x="2" y="{_SVG_H - 14}" class="axis">0</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(record: dict[str, Any]) -> str:
+    series = list(((record.get("detection_timeline") or {}).get("series") or {}))
+    items = [f'<span class="key" style="border-color:{_COLOURS[i % len(_COLOURS)]}">{_esc(n)}</span>' for i, n in enumerate(series)]
+    if any(m.get("query_span_seconds") for m in record.get("matches", [])):
+        items.append('<span class="key spankey">matched span</span>')
+    return " ".join(items) or '<span class="muted">no detector scores or matched spans</span>'
+
+
+def blurred_thumbnails(path: str, *, count: int = 3) -> list[str]:
+    """Up to ``count`` frames of ``path`` spread over its duration, each
+    shrunk to ``_THUMB_SIDE`` px and Gaussian-blurred, as JPEG data URIs.
+    A file that cannot be decoded gives none."""
+    from PIL import Image, ImageFilter
+
+    from vscan.decode import FixedRate, open_decoder
+
+    try:
+        decoder = open_decoder(path)
+        meta = decoder.probe(path)
+        rate = count / max(float(meta.duration_seconds or 1.0), 1e-3)
+        frames = []
+        for batch in decoder.iter_frames(path, FixedRate(rate), batch_size=count, max_side=_THUMB_SIDE * 4):
+            frames.extend(batch.rgb[: count - len(frames)])
+            if len(frames) >= count:
+                break
+    except Exception:  # the report never fails on a file; the table says what the scan found
+        return []
+    out = []
+    for rgb in frames:
+        img = Image.fromarray(rgb)
+        img.thumbnail((_THUMB_SIDE, _THUMB_SIDE), Image.Resampling.BILINEAR)
+        img = img.filter(ImageFilter.GaussianBlur(_THUMB_BLUR))
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=60)
+        out.append("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+    return out
+
+
+def _best_detection(record: dict[str, Any]) -> tuple[float, str]:
+    best = max(record.get("detections") or [], key=lambda d: d["top_k_mean"] * d["weight"], default=None)
+    if best is None:
+        return -1.0, ""
+    return best["max_score"], f'{best["model"]}/{best["label"]} {best["max_score"]:.2f}'
+
+
+def _best_match(record: dict[str, Any]) -> str:
+    matches = [m for m in record.get("matches") or [] if m.get("is_match")]
+    if not matches:
+        return ""
+    m = matches[0]
+    return f'{m["bank_entry_id"]} ({m["kind"]}, {m.get("matched_seconds", 0):.1f} s)'
+
+
+def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False, title: str = "vscan report") -> str:
+    """The HTML page for ``records`` (one row per file, highest risk first)."""
+    records = sorted(records, key=lambda r: (r.get("risk") is None, -(r.get("risk") or 0.0), r["path"]))
+    rows, sections = [], []
+    for i, r in enumerate(records):
+        name = Path(r["path"]).name
+        risk = r.get("risk")
+        det_score, det_text = _best_detection(r)
+        error = (r.get("error") or {}).get("type", "")
+        rows.append(
+            f'<tr id="row-{i}" class="{_risk_class(risk)}" data-path="{_esc(r["path"])}">'
+            f'<td data-v="{i}">{i + 1}</td>'
+            f'<td data-v="{_esc(name.lower())}"><a href="#file-{i}">{_esc(name)}</a></td>'
+            f'<td class="risk" data-v="{-1 if risk is None else risk}">{_fmt_risk(risk)}</td>'
+            f'<td data-v="{_esc(r.get("status", ""))}">{_esc(r.get("status", ""))}{(" " + _esc(error)) if error else ""}</td>'
+            f'<td data-v="{_esc(_best_match(r))}">{_esc(_best_match(r))}</td>'
+            f'<td data-v="{det_score}">{_esc(det_text)}</td>'
+            f'<td data-v="{r.get("duration_seconds") or 0}">{(r.get("duration_seconds") or 0):.1f}</td>'
+            "</tr>"
+        )
+        thumbs = ""
+        if thumbnails and r.get("status") == "ok":
+            uris = blurred_thumbnails(r["path"])
+            thumbs = '<div class="thumbs">' + "".join(f'<img class="thumb" alt="blurred frame" src="{u}">' for u in uris) + "</div>"
+        reasons = "".join(f"<li>{_esc(x)}</li>" for x in r.get("reasons") or []) or "<li class='muted'>none</li>"
+        sections.append(
+            f'<section class="file" id="file-{i}"><h3><span class="badge {_risk_class(risk)}">{_fmt_risk(risk)}</span> {_esc(r["path"])}</h3>'
+            f"<ul class='reasons'>{reasons}</ul>{_timeline_svg(r)}<div class='legend'>{_legend(r)}</div>{thumbs}</section>"
+        )
+    head = "".join(
+        f'<th data-key="{key}" data-type="{kind}" tabindex="0">{label}</th>'
+        for key, kind, label in (
+            ("rank", "num", "#"), ("file", "str", "file"), ("risk", "num", "risk"), ("status", "str", "status"),
+            ("match", "str", "best match"), ("detection", "num", "strongest detection"), ("duration", "num", "seconds"),
+        )
+    )
+    return _PAGE.format(
+        title=_esc(title),
+        count=len(records),
+        flagged=sum(1 for r in records if (r.get("risk") or 0) >= 0.7),
+        head=head,
+        rows="".join(rows),
+        sections="".join(sections),
+        thumbs_note="blurred thumbnails included (--thumbnails)" if thumbnails else "no frame images (use --thumbnails for blurred ones)",
+    )
+
+
+def write_report(records: Iterable[dict[str, Any]], out: str | os.PathLike, *, thumbnails: bool = False) -> Path:
+    out = Path(out)
+    out.write_text(render_report(records, thumbnails=thumbnails), encoding="utf-8")
+    return out
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
+th {{ cursor: pointer; background: #f0f0f0; user-select: none; }}
+th[aria-sort="ascending"]::after {{ content: " \\25B2"; }}
+th[aria-sort="descending"]::after {{ content: " \\25BC"; }}
+td.risk {{ font-weight: bold; }}
+tr.high td.risk, .badge.high {{ background: #f8d0d0; }}
+tr.mid td.risk, .badge.mid {{ background: #fbe8c0; }}
+tr.low td.risk, .badge.low {{ background: #e0f0e0; }}
+tr.err td {{ color: #888; }}
+.badge {{ padding: 1px 6px; border-radius: 4px; }}
+section.file {{ margin: 1.2em 0; padding-top: .4em; border-top: 1px solid #eee; }}
+section.file h3 {{ font-size: 14px; margin: .2em 0; word-break: break-all; }}
+.timeline .span {{ fill: #f4a6a6; fill-opacity: .55; }}
+.timeline .span.partial {{ fill: #f7d49a; }}
+.axis {{ font-size: 10px; fill: #666; }}
+.key {{ border-left: 12px solid; padding-left: 4px; margin-right: 10px; font-size: 12px; }}
+.spankey {{ border-color: #f4a6a6; }}
+.muted {{ color: #888; }}
+.thumb {{ width: 96px; height: auto; margin-right: 6px; border: 1px solid #ccc; }}
+</style></head>
+<body data-sorted="risk:desc">
+<h1>{title}</h1>
+<p>{count} files, {flagged} with risk &ge; 0.70. {thumbs_note}. Click a column to sort.</p>
+<table id="files"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+<h2>Files</h2>
+{sections}
+<script>
+(function () {{
+  var table = document.getElementById("files");
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  function sortBy(key, dir) {{
+    var col = heads.findIndex(function (h) {{ return h.dataset.key === key; }});
+    if (col < 0) return;
+    var num = heads[col].dataset.type === "num";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {{
+      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+      var c = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+      if (c === 0) c = parseFloat(a.cells[0].dataset.v) - parseFloat(b.cells[0].dataset.v);
+      return dir === "asc" ? c : -c;
+    }});
+    rows.forEach(function (r) {{ body.appendChild(r); }});
+    heads.forEach(function (h) {{ h.removeAttribute("aria-sort"); }});
+    heads[col].setAttribute("aria-sort", dir === "asc" ? "ascending" : "descending");
+    document.body.dataset.sorted = key + ":" + dir;
+  }}
+  heads.forEach(function (h) {{
+    function go() {{
+      var cur = document.body.dataset.sorted.split(":");
+      var dir = cur[0] === h.dataset.key && cur[1] === "desc" ? "asc" : "desc";
+      if (cur[0] !== h.dataset.key && h.dataset.type === "str") dir = "asc";
+      sortBy(h.dataset.key, dir);
+    }}
+    h.addEventListener("click", go);
+    h.addEventListener("keydown", function (e) {{ if (e.key === "Enter") go(); }});
+  }});
+  function fromHash() {{
+    var m = /sort=([a-z]+):(asc|desc)/.exec(location.hash);
+    if (m) sortBy(m[1], m[2]); else sortBy("risk", "desc");
+  }}
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+}})();
+</script>
+</body></html>
+"""

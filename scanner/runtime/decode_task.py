@@ -1,0 +1,197 @@
+"""The decode stage, run in Ray worker processes (plain functions, testable alone).
+
+One file in, a small summary (for the driver) and a payload of uint8 frames
+(for the model actor, through the object store) out: digest, decode, sample
+at the model's input size, find borders and overlays. A bad file gives an
+error summary, never an exception; a hung decoder is ended by the worker's
+own watchdog (faulthandler) at the per-file limit.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import time
+from typing import Any
+
+import numpy as np
+
+from vscan.config import ScanConfig
+from vscan.decode import check_readable, choose_backend, open_decoder
+from vscan.errors import error_info
+from vscan.frames.borders import BorderTap
+from vscan.frames.overlays import add_unoverlaid
+from vscan.frames.resize import to_square
+from vscan.inputs import archives
+from vscan.inputs.archives import ArchiveLimits
+from vscan.inputs.digests import file_digests
+
+__all__ = ["decode_for_scan", "decode_task", "merge_passes", "merge_summaries", "empty_payload", "PER_FRAME_KEYS"]
+
+
+def decode_for_scan(
+    path: str, config: ScanConfig, known_sha256: frozenset[str] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Digest, decode, sample and resize one file.
+
+    Returns ``(summary, payload)``: a small dict for the driver, and the
+    frames for the model actor (None on error). Never raises for a bad file.
+    """
+    if archives.handles(path):  # a zip/tar member, read into memory (or an archive that failed listing)
+        return _decode_member(path, config, known_sha256, decode_for_scan)
+    t0 = time.perf_counter()
+    summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
+    try:
+        check_readable(path)
+        summary["sha256"], summary["md5"], summary["size_bytes"] = file_digests(path)
+        if known_sha256 is not None and summary["sha256"] in known_sha256:
+            # Same content already scanned with these versions (vscan.output.resume --state).
+            summary["unchanged"] = True
+            summary["timings"] = {"digest": time.perf_counter() - t0}
+            return summary, None
+        t1 = time.perf_counter()
+        decoder = open_decoder(path, choose_backend(config.sampling.policy, config.sampling.decoder))
+        if not config.sampling.exact_frames and hasattr(decoder, "skip_nonref"):
+            decoder.skip_nonref = True  # sparse samples: a frame or two off target, half the decoding
+        if hasattr(decoder, "thread_type"):
+            # Ray already runs one decode per core; frame threads would add ~26 ms
+            # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured).
+            decoder.thread_type = "SLICE"
+        meta = decoder.probe(path)
+        summary["media"] = {
+            "kind": "image" if meta.is_still_image else "video",
+            "decoder": meta.backend,
+            "codec": meta.codec,
+            "width": meta.width,
+            "height": meta.height,
+            "fps": meta.fps,
+        }
+        summary["duration_seconds"] = float(meta.duration_seconds)
+        frames, numbers, times = [], [], []
+        count = 0
+        tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
+        square = (config.sampling.frame_size, config.sampling.frame_size)  # straight to the model's input size: no resize pass
+        for batch in tap.watch(decoder.iter_frames(path, config.sampling.policy, batch_size=64, size=square)):
+            take = min(len(batch), config.sampling.max_frames_per_file - count)
+            frames.append(batch.rgb[:take])
+            numbers.append(batch.frame_indices[:take])
+            times.append(batch.pts_seconds[:take])
+            count += take
+            if count >= config.sampling.max_frames_per_file:
+                break
+        t2 = time.perf_counter()
+        if count == 0:
+            payload = _empty_payload(config)
+        else:
+            payload = {
+                "frames": np.concatenate(frames),
+                "frame_numbers": np.concatenate(numbers).astype(np.int64),
+                "timestamps": np.concatenate(times).astype(np.float64),
+            }
+        summary["frames_sampled"] = count
+        payload["duration_seconds"] = np.float64(meta.duration_seconds)
+        summary["sampling"] = config.sampling.policy.describe()
+        tap.add_to(payload)
+        # vscan.frames.overlays: static logo/box filled. Two frames suffice here: a
+        # wrong overlay only adds a query version that can decide a match
+        # through a >= 5 s aligned run alone, and adaptive first passes
+        # (keyframes) often have just two or three frames.
+        add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
+        payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
+        summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
+        summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
+        return summary, payload
+    except Exception as exc:  # a bad file is a record, never a crash of the scan
+        summary["error"] = error_info(exc)
+        summary["timings"] = {"decode": time.perf_counter() - t0}
+        return summary, None
+
+
+#: Payload entries with one row per sampled frame (the rest are per file).
+PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames")
+
+
+def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One payload from two sampling passes over a file, in frame order."""
+    merged = {**second, **{k: v for k, v in first.items() if k not in PER_FRAME_KEYS}}
+    if ("unbordered_frames" in first) != ("unbordered_frames" in second):
+        merged.pop("unbordered_frames", None)  # border finding disagreed: keep only plain frames
+        merged.pop("border_box", None)
+    if ("unoverlaid_frames" in first) != ("unoverlaid_frames" in second):
+        merged.pop("unoverlaid_frames", None)  # overlay finding disagreed: likewise
+        merged.pop("overlay_box", None)
+    numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
+    _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
+    for key in PER_FRAME_KEYS:
+        if key in first and key in second:
+            merged[key] = np.concatenate([first[key], second[key]])[keep]
+    return merged
+
+
+def empty_payload(config: ScanConfig) -> dict[str, np.ndarray]:
+    size = config.sampling.frame_size
+    return {
+        "frames": np.zeros((0, size, size, 3), np.uint8),
+        "frame_numbers": np.zeros(0, np.int64),
+        "timestamps": np.zeros(0, np.float64),
+    }
+
+
+def merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text: str) -> dict[str, Any]:
+    merged = {**first}
+    for key in ("frames_decoded", "frames_sampled"):
+        merged[key] = int(first.get(key, 0)) + int(second.get(key, 0))
+    timings = dict(first.get("timings", {}))
+    for key, value in second.get("timings", {}).items():
+        timings[key] = timings.get(key, 0.0) + value
+    merged["timings"] = timings
+    merged["sampling"] = f"{first.get('sampling') or ''} + {policy_text}".strip(" +")
+    return merged
+
+
+def decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
+    """decode_for_scan of one file, or of a group of small files, in a Ray
+    worker, each file under the per-file time limit.
+
+    Returns ``(summaries, *payloads)``: the summaries go to the driver, each
+    payload to the object store for the model actor. The clock starts when
+    decoding of that file really starts (not when the driver queued the
+    task), and faulthandler's watchdog thread ends the process even when the
+    decoder hangs inside C code (decord's get_batch can): the driver sees the
+    worker die and records DecodeTimeoutError (a group is first split).
+    """
+    summaries, payloads = [], []
+    for path in paths:
+        faulthandler.dump_traceback_later(config.runtime.file_timeout_seconds, exit=True)
+        try:
+            summary, payload = decode_for_scan(path, config, known_sha256)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        summaries.append(summary)
+        payloads.append(payload)
+    return (summaries, *payloads)
+
+
+
+
+def _decode_member(path: str, config: ScanConfig, known_sha256, decode) -> tuple[dict, dict | None]:
+    """vscan.runtime.driver.decode_for_scan for an archive member: read into
+    memory within the limits, then ``decode`` from there; reported under
+    the member path. Never raises for a bad archive or member."""
+    t0 = time.perf_counter()
+    limits = ArchiveLimits.from_config(config.archives)
+    try:
+        if archives.split_member(path) is None:  # an archive that could not be listed: its one record
+            check_readable(path)
+            raise archives.archive_error(path, limits)
+        with archives.open_member(path, limits) as fd_path:
+            t1 = time.perf_counter()
+            summary, payload = decode(str(fd_path), config, known_sha256)
+        summary["path"] = path
+        if summary.get("error"):
+            summary["error"] = {**summary["error"], "message": summary["error"]["message"].replace(str(fd_path), path)}
+        summary["timings"] = {"archive_read": t1 - t0, **summary.get("timings", {})}
+        return summary, payload
+    except Exception as exc:  # noqa: BLE001 - a bad member is a record, never a crash of the scan
+        summary = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": error_info(exc)}
+        summary["timings"] = {"decode": time.perf_counter() - t0}
+        return summary, None

@@ -1,0 +1,323 @@
+"""The streaming scan pipeline on Ray: the one module that wires the stages.
+
+    discover ──paths──▶ decode tasks (Ray workers: decode, sample, resize,
+                        digest; one file each, may crash or hang harmlessly)
+                 ──uint8 frames [n, S, S, 3] (object store, never the driver)──▶
+                        model actor (one long-lived process: batches frames
+                        across files, runs the ONNX hash model, matches
+                        against the bank with the Hamming kernels)
+                 ──hashes + matches──▶ driver: risk policy, record, sink
+
+Backpressure: at most ``decode_inflight`` decode tasks and ``model_inflight``
+model calls are outstanding, and the driver submits a decode only when it
+has room; memory therefore stays bounded whatever the number of files.
+Every file yields exactly one record, written as soon as that file is done.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Iterator
+
+from vscan.config import ScanConfig
+from vscan.errors import DecodeTimeoutError, error_info
+from vscan.inputs.archives import ArchiveLimits
+from vscan.inputs.discover import discover, is_small
+from vscan.output.resume import RunLedger
+from vscan.output.sinks import Sink
+from vscan.runtime.decode_task import decode_task, empty_payload, merge_summaries
+from vscan.runtime.model_actor import ModelWorker
+from vscan.runtime.profile import QueueStats
+from vscan.runtime.ray_start import start_ray
+from vscan.runtime.summary import ScanSummary
+from vscan.verdict.record import build_record
+from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
+
+__all__ = ["run_scan", "stream_scan"]
+
+
+@dataclass
+class _Task:
+    key: int
+    path: str
+    attempt_decoder: str
+    submitted: float
+    started: float | None = None
+    summary: dict[str, Any] | None = None
+    payload_ref: Any = None
+    policy: Any = None  # a second-pass sampling policy (adaptive sampling)
+    first_pass: dict[str, Any] | None = None  # the first pass's summary
+    group_size: int = 1  # files in the decode task that carries this file
+
+
+def run_scan(
+    paths: Iterable[str | os.PathLike],
+    *,
+    sink: Sink,
+    bank_path: str | os.PathLike | None = None,
+    config: ScanConfig | None = None,
+    ray_address: str | None = None,
+    risk_policy: RiskPolicy | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    state_path: str | os.PathLike | None = None,
+) -> ScanSummary:
+    """:func:`stream_scan` run to the end; ``on_record`` sees each record."""
+    records = stream_scan(paths, sink=sink, bank_path=bank_path, config=config, ray_address=ray_address,
+                          risk_policy=risk_policy, state_path=state_path)  # fmt: skip
+    while True:
+        try:
+            record = next(records)
+        except StopIteration as done:
+            return done.value
+        if on_record:
+            on_record(record)
+
+
+def stream_scan(
+    paths: Iterable[str | os.PathLike],
+    *,
+    sink: Sink,
+    bank_path: str | os.PathLike | None = None,
+    config: ScanConfig | None = None,
+    ray_address: str | None = None,
+    risk_policy: RiskPolicy | None = None,
+    state_path: str | os.PathLike | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Scan files and folders; write one record per file to ``sink`` and yield
+    it once written (durable); the generator returns the ScanSummary.
+
+    Paths that ``sink`` already holds a record for (same bank, models and
+    config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
+    content across runs (vscan.output.resume). The run's manifest goes to the sink."""
+    import ray
+    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
+
+    config = config or ScanConfig()
+    policy_text = config.sampling.policy.describe()
+    risk_policy = risk_policy or DefaultRiskPolicy()
+    t_start = time.perf_counter()
+    paths = list(paths)
+    ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, state_path=state_path)
+    started_ray = start_ray(ray_address)
+    summary = ScanSummary()
+    run_error: BaseException | None = None
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        slots = max(1, cpus)
+        decode_inflight = config.runtime.decode_inflight or slots + 2
+        decode_remote = ray.remote(max_retries=0, num_cpus=1)(decode_task)  # num_returns per call: 1 + files
+        use_gpu = gpus > 0 and config.runtime.device != "cpu"
+        actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
+        actor_config = replace(config, runtime=replace(config.runtime, device="cuda" if use_gpu else config.runtime.device))
+        actor = actor_cls.remote(actor_config, str(bank_path) if bank_path else None)
+        config_ref = ray.put(config)
+        known_ref = ray.put(ledger.known_sha256())
+
+        files = ledger.filter(discover(paths, all_files=config.inputs.all_files, archive_limits=ArchiveLimits.from_config(config.archives)))
+        exhausted = False
+        next_key = 0
+        running: deque[list[_Task]] = deque()  # decode tasks, FIFO: the first `slots` are running
+        by_meta: dict[Any, list[_Task]] = {}  # summaries ref -> the files of that decode task
+        small: list[_Task] = []  # small files gathering into one decode task
+        ready_for_model: list[_Task] = []
+        model_calls: dict[Any, list[_Task]] = {}
+        finished: deque[dict[str, Any]] = deque()  # records of finished files, not yet written
+        queues = QueueStats(slots, config.runtime.model_inflight)
+
+        def emit(record: dict[str, Any]) -> None:
+            finished.append(record)
+
+        def write_finished() -> Iterator[dict[str, Any]]:
+            """Each record to the sink, then out to the caller: on disk before it is reported."""
+            while finished:
+                record = finished.popleft()
+                t_sink = time.perf_counter()
+                sink.write(ledger.stamp(record))
+                queues.sink_seconds += time.perf_counter() - t_sink
+                ledger.recorded(record)
+                summary.add(record)
+                yield record
+
+        def submit(group: list[_Task]) -> None:
+            cfg = config_ref
+            first = group[0]
+            if first.attempt_decoder != config.sampling.decoder or first.policy is not None:  # retries and second passes go alone
+                sampling = replace(config.sampling, decoder=first.attempt_decoder, policy=first.policy or config.sampling.policy)
+                cfg = ray.put(replace(config, sampling=sampling))
+            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known_ref)
+            for task, ref in zip(group, payload_refs):
+                task.payload_ref, task.group_size = ref, len(group)
+            by_meta[meta_ref] = group
+            running.append(group)
+            queues.decode_tasks += 1
+            queues.decode_files += len(group)
+
+        def resubmit_alone(task: _Task) -> None:
+            task.started, task.submitted = None, time.monotonic()
+            submit([task])
+
+        def fail(task: _Task, error: dict[str, str]) -> None:
+            base = task.summary or {"path": task.path}
+            emit(build_record({**base, "error": error}, policy_text=policy_text, risk_policy=risk_policy))
+
+        def timed_out(task: _Task) -> None:
+            err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.runtime.file_timeout_seconds:g} s")
+            fail(task, error_info(err))
+
+        def decoded(task: _Task, file_summary: dict[str, Any]) -> None:
+            task.summary = file_summary
+            if task.summary.get("unchanged"):
+                task.payload_ref = None
+                emit(ledger.unchanged_record(task.summary))
+                return
+            if task.first_pass is not None:
+                if task.summary.get("error") is not None:
+                    # The second pass failed: finish on the first pass's frames alone.
+                    task.summary["frames_sampled"] = task.summary["frames_decoded"] = 0
+                    task.summary["error"] = None
+                    task.payload_ref = ray.put(empty_payload(config))
+                task.summary = merge_summaries(task.first_pass, task.summary, task.policy.describe())
+            if task.summary.get("error") is not None:
+                task.payload_ref = None
+                fail(task, task.summary["error"])
+            else:
+                ready_for_model.append(task)
+
+        while True:
+            yield from write_finished()
+            while not exhausted and len(by_meta) < decode_inflight:
+                try:
+                    path = next(files)
+                except StopIteration:
+                    exhausted = True
+                    break
+                task = _Task(next_key, path, config.sampling.decoder, time.monotonic())
+                next_key += 1
+                # Small files share a task only while every decode slot is taken
+                # anyway: grouping must not leave a worker idle (a short scan, the
+                # start of a sweep).
+                if config.runtime.small_file_group > 1 and len(by_meta) >= slots and is_small(path, config.runtime.small_file_bytes):
+                    small.append(task)
+                    if len(small) >= config.runtime.small_file_group:
+                        submit(small)
+                        small = []
+                    continue
+                submit([task])
+            if small and (exhausted or len(by_meta) < slots):
+                submit(small)  # the last small files, or idle slots: don't wait for a full group
+                small = []
+            now = time.monotonic()
+            for i, group in enumerate(running):
+                if i >= slots:
+                    break
+                for task in group:
+                    task.started = task.started or now
+
+            # Feed the model: at once when it is idle (records stream out, the
+            # device never waits), else once a full batch has gathered.
+            pending_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
+            queues.sample(min(len(running), slots), len(ready_for_model), pending_frames, len(model_calls))
+            draining = exhausted and not by_meta
+            if ready_for_model and len(model_calls) < config.runtime.model_inflight and (
+                not model_calls or pending_frames >= config.runtime.batch_frames or draining or len(ready_for_model) >= 32
+            ):
+                batch, ready_for_model = ready_for_model, []
+                files_arg = [(t.key, t.summary["sha256"], t.summary["md5"]) for t in batch]
+                ref = actor.run.remote(files_arg, *[t.payload_ref for t in batch])
+                model_calls[ref] = batch
+                queues.calls.append((len(batch), pending_frames))
+
+            if not by_meta and not model_calls and not ready_for_model and exhausted and not small:
+                yield from write_finished()
+                break
+            waitable = list(by_meta) + list(model_calls)
+            if not waitable:
+                continue
+            done, _ = ray.wait(waitable, num_returns=1, timeout=0.2)
+            for ref in done:
+                if ref in model_calls:
+                    batch = model_calls.pop(ref)
+                    try:
+                        results = ray.get(ref)
+                    except RayError as exc:
+                        for task in batch:
+                            fail(task, {"type": "ModelError", "message": f"model stage failed: {exc}"})
+                        continue
+                    for task, result in zip(batch, results):
+                        if result.get("refine") is not None:
+                            task.first_pass, task.policy = task.summary, result["refine"]
+                            resubmit_alone(task)
+                            continue
+                        emit(
+                            build_record(
+                                task.summary,
+                                policy_text=policy_text,
+                                matches=result["matches"],
+                                risk_policy=risk_policy,
+                                timings=result["timings"],
+                                detections=result.get("detections"),
+                                detection_timeline=result.get("detection_timeline"),
+                            )
+                        )
+                        task.payload_ref = None
+                    continue
+                group = by_meta.pop(ref)
+                running.remove(group)
+                try:
+                    summaries = ray.get(ref)
+                except (WorkerCrashedError, RayError) as exc:
+                    if len(group) > 1:
+                        # One file of a small-file group crashed or hung: each goes
+                        # again in its own task, so only the bad one fails.
+                        for task in group:
+                            resubmit_alone(task)
+                        continue
+                    (task,) = group
+                    if time.monotonic() - (task.started or task.submitted) >= config.runtime.file_timeout_seconds:
+                        # The worker's own watchdog ended it at the limit (see decode_task).
+                        timed_out(task)
+                        continue
+                    if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
+                        # decord can abort the whole process on some streams: one retry with PyAV.
+                        task.attempt_decoder = "pyav"
+                        resubmit_alone(task)
+                        continue
+                    fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
+                    continue
+                for task, file_summary in zip(group, summaries):
+                    decoded(task, file_summary)
+
+            # Backstop for the per-file limit, for workers that cannot even run
+            # their watchdog (frozen, stopped): kill, record, go on. The driver's
+            # start time is an estimate (a queued task may wait for a worker to
+            # start), hence the margin.
+            now = time.monotonic()
+            for meta_ref, group in list(by_meta.items()):
+                started = group[0].started
+                if started is not None and now - started > config.runtime.file_timeout_seconds * 1.5 * len(group) + 10.0:
+                    ray.cancel(meta_ref, force=True)
+                    by_meta.pop(meta_ref)
+                    running.remove(group)
+                    if len(group) > 1:
+                        for task in group:
+                            resubmit_alone(task)
+                    else:
+                        timed_out(group[0])
+        try:
+            summary.pipeline = queues.report(ray.get(actor.stats.remote(), timeout=30))
+        except RayError:
+            summary.pipeline = queues.report(None)
+        ray.kill(actor)
+    except BaseException as exc:
+        run_error = exc
+        raise
+    finally:
+        summary.wall_seconds = time.perf_counter() - t_start
+        ledger.finish(summary, error=run_error)
+        if started_ray:
+            ray.shutdown()
+    return summary

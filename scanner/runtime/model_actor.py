@@ -1,0 +1,193 @@
+"""The model stage: one long-lived actor per device (or in-process in tests).
+
+Frames of many files go through the hash model, and every detector, in
+shared device batches; each file is then matched against the bank.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from vscan.config import ScanConfig
+from vscan.runtime.decode_task import merge_passes
+
+__all__ = ["ModelWorker"]
+
+
+class ModelWorker:
+    """Hashes frames from many files in shared batches, then matches each
+    file against the bank. Lives in one Ray actor (or in-process in tests)."""
+
+    def __init__(self, config: ScanConfig, bank_path: str | None) -> None:
+        from vscan.hashing.pdq import PDQHasher
+
+        self.config = config
+        self._first_pass: dict[int, dict[str, np.ndarray]] = {}  # key -> payload awaiting its second pass
+        self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
+        self.hasher = PDQHasher(backend=config.runtime.hash_backend, device=config.runtime.device)
+        self.index = None
+        self.detectors = []
+        if config.models.detectors:
+            from vscan.models.manifest import load_manifest
+            from vscan.detect.adapters import Detector
+
+            self.detectors = [Detector(load_manifest(m), device=config.runtime.device) for m in config.models.detectors]
+        if bank_path is not None:
+            from vscan.bank.store import Bank
+
+            with Bank(bank_path) as bank:
+                self.index = bank.load_index()
+
+    def provider(self) -> str:
+        return self.hasher.provider
+
+    def run(self, files: list[tuple[int, str | None, str | None]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """``files``: (key, sha256, md5) per payload. One result dict per file:
+        ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage).
+
+        Everything the call hashes (every file's frames, and their
+        border-free and overlay-filled versions) goes through the device in
+        shared batches (``hash_batch_frames``), and so does every detector: a
+        call's cost is its frame count, not its file count."""
+        t0 = time.perf_counter()
+        final = [key in self._first_pass for key, *_ in files]
+        payloads = tuple(merge_passes(self._first_pass.pop(key), p) if key in self._first_pass else p for (key, *_), p in zip(files, payloads))
+        sets = [(i, "frames") for i in range(len(payloads))]
+        if self.index is not None:
+            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames") if p.get(k) is not None]
+        arrays = [payloads[i][k] for i, k in sets]
+        hashes, quality = self._hash_all(arrays)
+        hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in payloads]  # per file: set -> (variants, quality)
+        offset = 0
+        for (i, kind), array in zip(sets, arrays):
+            hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
+            offset += len(array)
+        t1 = time.perf_counter()
+        hash_share = (t1 - t0) / max(offset, 1)
+        detected = self._detect_all(payloads) if self.detectors else None
+        detect_share = (time.perf_counter() - t1) / max(sum(len(p["frames"]) for p in payloads), 1)
+        out = []
+        for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
+            result = self._file_result(payload, hashed[i], sha256, md5)
+            result["key"] = key
+            result["timings"]["hash"] = hash_share * sum(len(q) for _, q in hashed[i].values())
+            if detected is not None:
+                result["detections"], result["detection_timeline"] = detected[i]
+                result["timings"]["detect"] = detect_share * len(payload["frames"])
+            refine = getattr(self.config.sampling.policy, "refine", None)
+            if refine is not None and not is_final:
+                # Adaptive sampling: the policy decides, the pipeline decodes again.
+                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)))
+                if second is not None:
+                    self._first_pass[key] = payload
+                    result["refine"] = second
+            out.append(result)
+        self._stats["calls"] += 1
+        self._stats["files"] += len(files)
+        self._stats["frames"] += offset
+        self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], offset)
+        self._stats["busy_seconds"] += time.perf_counter() - t0
+        return out
+
+    def stats(self) -> dict[str, float]:
+        """Work done so far: calls, files, frames hashed, busy seconds."""
+        return dict(self._stats)
+
+    def _hash_all(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of many files -> (hashes uint8 [N, 8, 32], quality int32 [N]),
+        in device batches of ``batch_frames`` that mix files."""
+        total = sum(len(f) for f in frames)
+        hashes = np.zeros((total, 8, 32), np.uint8)
+        quality = np.zeros(total, np.int32)
+        if not total:
+            return hashes, quality
+        stacked = np.concatenate(frames)
+        step = self.config.runtime.hash_batch_frames or (32 if self.hasher.device == "cpu" else self.config.runtime.batch_frames)
+        for start in range(0, total, step):
+            chunk = stacked[start : start + step]
+            n = len(chunk)
+            if n < step and total > step:
+                # A few fixed batch shapes keep GPU memory flat (onnxruntime
+                # grows its arena per new shape): pad the tail batch.
+                chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
+            result = self.hasher.hash_frames(chunk)
+            hashes[start : start + n] = result.hashes[:n]
+            quality[start : start + n] = result.quality[:n]
+        return hashes, quality
+
+    def _file_result(
+        self, payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None
+    ) -> dict[str, Any]:
+        """One file's matches from its hashed frame sets (``frames`` and, when
+        present, ``unbordered_frames`` / ``unoverlaid_frames``: (variants, quality))."""
+        from vscan.hashing.vpdq import FrameHashes
+
+        t0 = time.perf_counter()
+        numbers, times = payload["frame_numbers"], payload["timestamps"]
+
+        def frame_hashes(kind: str):
+            variants, quality = hashed[kind]
+            return FrameHashes(numbers, times, quality, np.ascontiguousarray(variants[:, 0])), variants
+
+        query, variants = frame_hashes("frames")
+        unbordered = None
+        if "unbordered_frames" in hashed:
+            unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
+        unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
+        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid)
+        return {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+
+    def _detect_all(self, payloads: tuple[dict[str, np.ndarray], ...]) -> list[tuple[list, dict[str, Any] | None]]:
+        """Every classifier/detector over all files' frames in shared batches:
+        (LabelEvidence list, timeline) per file."""
+        from vscan.detect.adapters import detections_for_files
+
+        items = []
+        for payload in payloads:
+            frames = payload["frames"]
+            size = payload.get("source_size")
+            source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else frames.shape[2:0:-1]
+            items.append((frames, payload["timestamps"], source_size))
+        return detections_for_files(self.detectors, items, batch_frames=self.config.runtime.batch_frames)
+
+    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None) -> list:
+        """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
+
+        Robust mode matches all 8 dihedral ``variants`` [N, 8, 32] and, for a
+        file with borders, ``unbordered`` = (FrameHashes, variants, border box)
+        of the same samples with the borders removed, and for a file with a
+        static overlay ``unoverlaid`` = (FrameHashes, variants) of the samples
+        with it filled (vscan.frames.overlays, vscan.bank.match)."""
+        if self.index is None:
+            return []
+        from vscan.bank.match import match_digests, match_frames
+
+        matches, seen = [], set()
+        for hit in match_digests(sha256, md5, self.index):
+            if hit.bank_entry_id not in seen:
+                seen.add(hit.bank_entry_id)
+                matches.append(hit)
+        if len(query):
+            matches += match_frames(
+                query,
+                self.index,
+                min_quality=self.config.matching.min_quality,
+                distance_threshold=self.config.matching.distance_threshold,
+                **self._robust_args(variants, unbordered, unoverlaid),
+            )
+        return matches
+
+    def _robust_args(self, variants: np.ndarray, unbordered, unoverlaid=None) -> dict[str, Any]:
+        if self.config.matching.mode != "robust":
+            return {}
+        from vscan.frames.borders import box_kind
+
+        args: dict[str, Any] = {"variants": variants}
+        if unbordered is not None:
+            args.update(unbordered=unbordered[0], unbordered_variants=unbordered[1], border_kind=box_kind(unbordered[2]))
+        if unoverlaid is not None:
+            args.update(unoverlaid=unoverlaid[0], unoverlaid_variants=unoverlaid[1])
+        return args

@@ -1,0 +1,106 @@
+"""The per-file result record (schema ``schema/result.v1.json``)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from vscan.verdict.risk import Evidence, RiskPolicy
+
+__all__ = ["SCHEMA_VERSION", "build_record", "match_dict", "result_schema"]
+
+SCHEMA_VERSION = 1
+
+
+@lru_cache(maxsize=1)
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) every record validates against."""
+    return json.loads(resources.files("vscan.verdict").joinpath("schema/result.v1.json").read_text())
+
+
+def match_dict(m, duration_seconds: float | None) -> dict[str, Any]:
+    exact = m.signal != "pdq"
+    matched_seconds = (duration_seconds or 0.0) if exact else m.matched_seconds
+    return {
+        "bank_entry_id": m.bank_entry_id,
+        "label": m.label,
+        "kind": "exact" if exact else "perceptual",
+        "algorithm": m.signal,
+        "is_match": m.is_match,
+        "query_pct": round(m.query_pct, 3),
+        "compared_pct": round(m.compared_pct, 3),
+        "matched_seconds": round(matched_seconds, 3),
+        "query_span_seconds": None if exact or np.isnan(m.query_span_seconds[0]) else [round(v, 3) for v in m.query_span_seconds],
+        "reference_span_seconds": None
+        if exact or np.isnan(m.reference_span_seconds[0])
+        else [round(v, 3) for v in m.reference_span_seconds],
+        "distance_min": m.distance_min,
+        **_robust_match_fields(m, exact),
+    }
+
+
+def _robust_match_fields(m, exact: bool) -> dict[str, Any]:
+    """How a robust match was found (vscan.bank.match): path, alignment, spans."""
+    if exact or m.decided_by is None and not m.path and np.isnan(m.align_rate):
+        return {}
+
+    def span(v):
+        return None if np.isnan(v[0]) else [round(float(x), 3) for x in v]
+
+    return {
+        "path": list(m.path) or ["original"],
+        "dihedral": m.dihedral,
+        "decided_by": m.decided_by,
+        "alignment": None
+        if np.isnan(m.align_rate)
+        else {
+            "rate": round(m.align_rate, 4),
+            "offset_seconds": round(m.align_offset_seconds, 3),
+            "seconds": round(m.aligned_seconds, 3),
+            "frames": m.aligned_frames,
+            "query_span_seconds": span(m.aligned_query_span_seconds),
+            "reference_span_seconds": span(m.aligned_reference_span_seconds),
+        },
+    }
+
+
+def build_record(
+    summary: dict[str, Any],
+    *,
+    policy_text: str,
+    matches: list | None = None,
+    risk_policy: RiskPolicy,
+    timings: dict[str, float] | None = None,
+    detections: list | None = None,
+    detection_timeline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    ok = summary.get("error") is None
+    matches = matches or []
+    decision = risk_policy.assess(
+        Evidence(path=summary["path"], matches=matches, duration_seconds=summary.get("duration_seconds"), detections=detections or ())
+    ) if ok else None
+    all_timings = {**summary.get("timings", {}), **(timings or {})}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": summary["path"],
+        "sha256": summary.get("sha256"),
+        "md5": summary.get("md5"),
+        "size_bytes": summary.get("size_bytes"),
+        "status": "ok" if ok else "error",
+        "error": summary.get("error"),
+        "media": summary.get("media"),
+        "duration_seconds": summary.get("duration_seconds"),
+        "frames_decoded": int(summary.get("frames_decoded", 0)),
+        "frames_sampled": int(summary.get("frames_sampled", 0)),
+        "sampling": summary.get("sampling") or policy_text,
+        "risk": decision.risk if decision else None,
+        "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
+        "matches": [match_dict(m, summary.get("duration_seconds")) for m in matches],
+        "detections": [d.to_dict() for d in detections or ()],
+        "detection_timeline": detection_timeline,
+        "timings": {k: round(float(v), 6) for k, v in all_timings.items()},
+    }
