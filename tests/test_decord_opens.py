@@ -15,7 +15,7 @@ import pytest
 
 from vscan import UnsupportedMediaError
 from vscan.decode import Adaptive, DecordDecoder, EveryFrame, FixedRate, Keyframes, PyAVDecoder, open_decoder
-from vscan.decode.backends import _import_decord
+from vscan.decode.decord_backend import _import_decord
 from vscan.bench.synth import make_clip
 
 

@@ -7,19 +7,12 @@
         batch.rgb                          # uint8 [N, H, W, 3]
 """
 
-from vscan.decode.backends import (
-    IMAGE_SUFFIXES,
-    Decoder,
-    DecordDecoder,
-    PyAVDecoder,
-    check_readable,
-    choose_backend,
-    iter_sampled_frames,
-    open_decoder,
-    output_size,
-)
-from vscan.decode.images import ImageDecoder
+from vscan.decode.base import Decoder, check_readable, output_size
+from vscan.decode.choose import choose_backend, iter_sampled_frames, open_decoder
+from vscan.decode.decord_backend import DecordDecoder
+from vscan.decode.images import IMAGE_SUFFIXES, ImageDecoder
 from vscan.decode.metadata import SampledFrames, VideoMetadata
+from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import (
     Adaptive,
     EveryFrame,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from vscan.errors import DecodeError, UnsupportedMediaError
-from vscan.decode.backends import Decoder, _check_options, _reason, check_readable, output_size
+from vscan.decode.base import Decoder, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 
-__all__ = ["ImageDecoder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageDecoder"]
+
+#: Suffixes that open_decoder reads as stills (ImageDecoder).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 
 
 class ImageDecoder(Decoder):

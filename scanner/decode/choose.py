@@ -1,0 +1,100 @@
+"""Choosing a decoder: the backend for a sampling pattern, opening a file with fallback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from vscan.errors import ConfigError, DecodeError, UnsupportedMediaError
+from vscan.decode.base import Decoder, check_readable
+from vscan.decode.decord_backend import DecordDecoder
+from vscan.decode.images import IMAGE_SUFFIXES, ImageDecoder
+from vscan.decode.metadata import SampledFrames
+from vscan.decode.pyav_backend import PyAVDecoder
+from vscan.decode.sampling import SamplingPolicy
+
+__all__ = ["DENSE_FPS", "choose_backend", "iter_sampled_frames", "open_decoder"]
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+def _is_still(path: Path) -> bool:
+    from vscan.inputs.memory import source_name  # an in-memory file (archive member) carries its name
+
+    return Path(source_name(path)).suffix.lower() in IMAGE_SUFFIXES
+
+
+#: Sampled frames per second above which a forward decode is as cheap as
+#: seeking, so every-frame patterns go to decord (the design's decoder).
+DENSE_FPS = 8.0
+
+
+def choose_backend(policy: SamplingPolicy, backend: Literal["auto", "decord", "pyav"] = "auto") -> str:
+    """The backend for an access pattern, from bench/bench_decode.py on 2 cores:
+    sparse patterns (keyframes, fixed rates up to DENSE_FPS) run faster on
+    PyAV, which skips non-key frames, seeks over GOPs with nothing wanted and
+    converts only the frames it returns; dense ones keep "auto" (decord first,
+    PyAV fallback). An explicit backend is always kept."""
+    if backend != "auto":
+        return backend
+    name = getattr(policy, "name", "")
+    if name in ("keyframes", "adaptive", "windows") or (name == "fixed_rate" and getattr(policy, "fps", DENSE_FPS + 1) <= DENSE_FPS):
+        return "pyav"
+    return "auto"
+
+
+def open_decoder(
+    path: str | os.PathLike, backend: Literal["auto", "decord", "pyav"] = "auto"
+) -> Decoder:
+    """The decoder for path, checked by probing it.
+
+    Stills (by suffix) get ImageDecoder. "auto" tries decord, then PyAV when
+    decord cannot open the file; probe() of the returned decoder names the
+    backend that served in VideoMetadata.backend.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"Invalid backend ({backend!r}). Supported values are {', '.join(BACKENDS)}.")
+    p = check_readable(path)
+    if _is_still(p):
+        decoder: Decoder = ImageDecoder()
+        decoder.probe(p)
+        return decoder
+    if backend == "pyav":
+        decoder = PyAVDecoder()
+        decoder.probe(p)
+        return decoder
+    try:
+        decoder = DecordDecoder()
+        decoder.probe(p)
+        return decoder
+    except UnsupportedMediaError as decord_error:
+        if backend == "decord":
+            raise
+        try:
+            decoder = PyAVDecoder()
+            decoder.probe(p)
+        except UnsupportedMediaError as exc:
+            raise UnsupportedMediaError(f"{exc} (decord also failed: {decord_error})") from exc
+        return decoder
+
+
+def iter_sampled_frames(
+    path: str | os.PathLike,
+    policy: SamplingPolicy,
+    backend: Literal["auto", "decord", "pyav"] = "auto",
+    **kwargs,
+) -> Iterator[SampledFrames]:
+    """open_decoder + iter_frames; with "auto", a decord failure before any
+    frame was delivered is retried with PyAV."""
+    decoder = open_decoder(path, backend)
+    delivered = False
+    try:
+        for batch in decoder.iter_frames(path, policy, **kwargs):
+            delivered = True
+            yield batch
+    except (DecodeError, UnsupportedMediaError):
+        if backend != "auto" or decoder.name != DecordDecoder.name or delivered:
+            raise
+        yield from PyAVDecoder().iter_frames(path, policy, **kwargs)

@@ -1,0 +1,230 @@
+"""PyAVDecoder: libav* through PyAV, the fallback backend and the fast path for sparse samples.
+
+A demux pass builds a presentation-order packet index (no decoding); decoding
+then seeks over GOPs that hold no wanted frame, skips non-key frames when only
+keyframes are wanted, and converts only the selected frames to RGB.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from vscan.errors import DecodeError, UnsupportedMediaError
+from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
+from vscan.decode.metadata import SampledFrames, VideoMetadata
+
+__all__ = ["PyAVDecoder"]
+
+
+class _PacketIndex:
+    """Presentation-order index of a stream, from a demux pass (no decoding)."""
+
+    def __init__(self, timestamps: list[int | None], keyflags: list[bool], start: int | None, time_base, fps):
+        n = len(timestamps)
+        if all(t is not None for t in timestamps):
+            ts = np.asarray(timestamps, dtype=np.int64)
+            order = np.argsort(ts, kind="stable")
+            ts_sorted = ts[order]
+            origin = start if start is not None else int(ts_sorted[0])
+            self.pts_seconds = (ts_sorted - origin).astype(np.float64) * float(time_base)
+            self.index_of_pts = {int(t): i for i, t in enumerate(ts_sorted)}
+            self.raw_pts = [int(t) for t in ts_sorted]
+        else:  # no timestamps to sort by: decode order, evenly spaced
+            order = np.arange(n)
+            self.pts_seconds = np.arange(n, dtype=np.float64) / fps
+            self.index_of_pts = {}
+            self.raw_pts: list[int] = []
+        flags = np.asarray(keyflags, dtype=bool)[order]
+        self.keyframe_indices = tuple(int(i) for i in np.flatnonzero(flags))
+
+
+class PyAVDecoder(Decoder):
+    """PyAV (libav*) sequential decoding; converts only the selected frames to RGB."""
+
+    name = "pyav"
+
+    def __init__(self, *, thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO", skip_nonref: bool = False):
+        """skip_nonref: for sparse samples, do not decode non-reference frames
+        (about half of an H.264 stream with B-frames); a wanted frame that is
+        skipped is replaced by the next decoded one, its real index and pts
+        reported. Off by default: ``vscan hash`` must return exact frames."""
+        self.thread_type = thread_type
+        self.skip_nonref = skip_nonref
+
+    @staticmethod
+    def _open_container(path: Path):
+        import av
+
+        try:
+            container = av.open(str(path), mode="r")
+        except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds
+            raise UnsupportedMediaError(f"{path}: PyAV cannot open it: {_reason(exc)}") from exc
+        if not container.streams.video:
+            container.close()
+            raise UnsupportedMediaError(f"{path}: no video stream")
+        return container
+
+    def _index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
+        # probe() then iter_frames() on one file (the usual pair) demux it once.
+        key = _cache_key(path)
+        cached = getattr(self, "_last_index", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        result = self._build_index(path)
+        self._last_index = (key, result)
+        return result
+
+    def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
+        import av
+
+        with self._open_container(path) as container:
+            stream = container.streams.video[0]
+            timestamps, keyflags = [], []
+            try:
+                for packet in container.demux(stream):
+                    if packet.size == 0:  # flush packet
+                        continue
+                    timestamps.append(packet.pts if packet.pts is not None else packet.dts)
+                    keyflags.append(bool(packet.is_keyframe))
+            except av.FFmpegError:
+                pass  # truncated: index what was read; decoding will report the rest
+            ctx = stream.codec_context
+            width, height = int(ctx.width or stream.width or 0), int(ctx.height or stream.height or 0)
+            rate = stream.average_rate or stream.guessed_rate
+            codec = ctx.name
+            start, time_base = stream.start_time, stream.time_base
+        n = len(timestamps)
+        if n < 1:
+            raise UnsupportedMediaError(f"{path}: no video packets")
+        if width <= 0 or height <= 0:
+            raise UnsupportedMediaError(f"{path}: video stream has no frame size")
+        fps = float(rate) if rate else 0.0
+        fps = fps if math.isfinite(fps) and fps > 0 else 25.0
+        index = _PacketIndex(timestamps, keyflags, start, time_base, fps)
+        if rate is None and n > 1 and index.pts_seconds[-1] > 0:
+            fps = (n - 1) / float(index.pts_seconds[-1])
+        meta = VideoMetadata(
+            path=str(path), backend=self.name, codec=codec, width=width, height=height, fps=fps,
+            num_frames=n, duration_seconds=float(index.pts_seconds[-1]) + 1.0 / fps,
+            keyframe_indices=index.keyframe_indices or None,
+        )  # fmt: skip
+        return meta, index
+
+    def probe(self, path):
+        path = check_readable(path)
+        return self._index(path)[0]
+
+    def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
+        _check_options(batch_size, max_side)
+        path = check_readable(path)
+        meta, index = self._index(path)
+        selected = policy.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds)
+        if len(selected) == 0:
+            raise DecodeError(f"{path}: policy {policy.describe()} selected no frames")
+        size = output_size(meta.width, meta.height, max_side, size)
+        return self._generate(path, meta, index, selected, size, batch_size)
+
+    def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True) -> Iterator[SampledFrames]:
+        import av
+
+        n = meta.num_frames
+        wanted = np.zeros(n, dtype=bool)
+        wanted[selected] = True
+        keys = meta.keyframe_indices
+        # Any policy whose choice is all keyframes lets the decoder skip the rest.
+        keyframes_only = allow_skip and keys is not None and bool(np.isin(selected, keys).all())
+        # Replacing a skipped frame by the next decoded one is only sound when
+        # wanted frames are far apart (more than 4 frames on average).
+        nonref = self.skip_nonref and not keyframes_only and n > 4 * len(selected)
+        resize = size != (meta.width, meta.height)
+        last_wanted = int(selected[-1])
+        idx_buf: list[int] = []
+        pts_buf: list[float] = []
+        rgb_buf: list[np.ndarray] = []
+        delivered, index_i = 0, -1
+        held: list[SampledFrames] = []
+        failure: BaseException | None = None
+        self.frames_decoded = 0
+        # Seek targets: for each wanted frame, the keyframe at or before it.
+        # When that keyframe lies beyond the frame being decoded, jumping to it
+        # skips whole GOPs that hold nothing wanted (sparse samples, windows).
+        can_seek = keys is not None and len(keys) > 1 and bool(index.raw_pts)
+        key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
+        with self._open_container(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = self.thread_type
+            if keyframes_only:
+                stream.codec_context.skip_frame = "NONKEY"
+            elif nonref:
+                stream.codec_context.skip_frame = "NONREF"
+            try:
+                frames = container.decode(stream)
+                pending = iter(selected.tolist())
+                next_wanted = next(pending, None)
+                while True:
+                    if can_seek and not keyframes_only and next_wanted is not None:
+                        key_before = int(key_arr[np.searchsorted(key_arr, next_wanted, side="right") - 1])
+                        if key_before > index_i + 1 and key_before > 0:
+                            container.seek(index.raw_pts[key_before], stream=stream, backward=True, any_frame=False)
+                            frames = container.decode(stream)
+                            index_i = key_before - 1
+                    frame = next(frames, None)
+                    if frame is None:
+                        break
+                    self.frames_decoded += 1
+                    i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
+                    index_i = index_i + 1 if i is None else i
+                    stand_in = nonref and next_wanted is not None and next_wanted <= index_i < n
+                    if index_i >= n or not (wanted[index_i] or stand_in):
+                        if index_i >= last_wanted:
+                            break
+                        continue
+                    while next_wanted is not None and next_wanted <= index_i:
+                        next_wanted = next(pending, None)
+                    if resize:
+                        rgb = frame.reformat(width=size[0], height=size[1], format="rgb24",
+                                             interpolation="AREA").to_ndarray()  # fmt: skip
+                    else:
+                        rgb = frame.to_ndarray(format="rgb24")
+                    idx_buf.append(index_i)
+                    pts_buf.append(float(index.pts_seconds[index_i]))
+                    rgb_buf.append(rgb)
+                    delivered += 1
+                    if len(idx_buf) == batch_size:
+                        if keyframes_only:
+                            held.append(_batch(idx_buf, pts_buf, rgb_buf))
+                        else:
+                            yield _batch(idx_buf, pts_buf, rgb_buf)
+                        idx_buf, pts_buf, rgb_buf = [], [], []
+                    if index_i >= last_wanted:
+                        break
+            except av.FFmpegError as exc:
+                failure = exc
+        if idx_buf:
+            if keyframes_only:
+                held.append(_batch(idx_buf, pts_buf, rgb_buf))
+            else:
+                yield _batch(idx_buf, pts_buf, rgb_buf)
+        if keyframes_only:
+            if failure is None and delivered < len(selected):
+                # skip_frame=NONKEY can drop frames the container flags as key
+                # (HEVC CRA pictures in MKV, seen here): decode normally instead.
+                first_try = self.frames_decoded
+                yield from self._generate(path, meta, index, selected, size, batch_size, allow_skip=False)
+                self.frames_decoded += first_try
+                return
+            yield from held  # keyframe passes are short: held back until known complete
+        if failure is not None:
+            raise DecodeError(
+                f"{path}: PyAV failed after {delivered} of {len(selected)} selected frames: {_reason(failure)}"
+            ) from failure
+        if delivered < len(selected) and not (nonref and delivered > 0):
+            raise DecodeError(
+                f"{path}: PyAV decoded only {delivered} of {len(selected)} selected frames "
+                f"(stream ended early)"
+            )
