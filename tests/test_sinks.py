@@ -188,6 +188,6 @@ def test_parquet_is_queryable_and_log_folded_exactly_once(tmp_path):
 def test_postgres_target_is_redacted(pg_dsn):
     with PostgresSink(pg_dsn) as sink:
         assert "postgresql://" in sink.target
-    from vscan.output.sinks import _redact
+    from vscan.output.sql_sinks import _redact
 
     assert _redact("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
