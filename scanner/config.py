@@ -297,11 +297,14 @@ def _section_from_dict(name: str, values: dict[str, Any], source: str) -> Any:
     values = dict(values)
     policy = values.get("policy")
     if cls is Sampling and isinstance(policy, SamplingPolicy) and "fps" in values:
-        # A new rate for a policy object carried over from an earlier layer.
-        if isinstance(policy, Adaptive) and policy.dense_fps != values["fps"]:
-            values["policy"] = replace(policy, dense_fps=values["fps"])
-        elif isinstance(policy, FixedRate) and policy.fps != values["fps"]:
-            values["policy"] = FixedRate(values["fps"])
+        # A new rate for a policy object carried over from an earlier layer:
+        # rebuilt by name, so that Sampling checks the rate first.
+        rate = getattr(policy, "dense_fps", getattr(policy, "fps", None))
+        if rate is not None and values["fps"] != rate:
+            tuned = isinstance(policy, Adaptive) and policy != Adaptive(dense_fps=rate)
+            values["policy"] = "fps" if isinstance(policy, FixedRate) else "adaptive"
+            if tuned:
+                values["policy"] = replace(policy, dense_fps=Sampling(policy="adaptive", fps=values["fps"]).fps)
     for key, value in values.items():
         if isinstance(value, list):
             values[key] = tuple(value)
