@@ -1,5 +1,8 @@
 """Batched PDQ on torch: CUDA when present, CPU otherwise.
 
+The numpy parts (constants, the Jarosz operators) live in
+``vscan.hashing.pdq_ops``, which the CPU path uses without torch.
+
 PDQ (Meta's perceptual image hash) per frame:
 
 1. luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` as float;
@@ -31,8 +34,9 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
+
+from vscan.hashing.pdq_ops import DIHEDRAL_NAMES, LUMA, NUM_DIHEDRAL, PDQ_MIN_SIDE, dct_matrix_np, jarosz_operator_np, pack_permutation
 
 __all__ = [
     "DIHEDRAL_NAMES",
@@ -52,70 +56,9 @@ __all__ = [
     "PDQModule",
 ]
 
-#: Names of the dihedral variants, in the order the kernels return them.
-#: Each names the edit that, applied to a reference frame, gives the query
-#: frame whose original hash equals this variant of the reference's hash
-#: (e.g. ``"flip_h"``: the query is the reference mirrored left-right).
-DIHEDRAL_NAMES = (
-    "original",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip_h",
-    "flip_v",
-    "transpose",
-    "transverse",
-)
-NUM_DIHEDRAL = len(DIHEDRAL_NAMES)
-
-#: Frames smaller than this on either side hash to all zeros, quality 0.
-PDQ_MIN_SIDE = 5
-
-_LUMA = (0.299, 0.587, 0.114)
-
-
-@functools.lru_cache(maxsize=None)
-def _dct_matrix_np() -> np.ndarray:
-    i = np.arange(1, 17, dtype=np.float64)[:, None]
-    j = np.arange(64, dtype=np.float64)[None, :]
-    return np.sqrt(2.0 / 64.0) * np.cos(np.pi / 128.0 * i * (2.0 * j + 1.0))
-
-
 def dct_matrix(*, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The [16, 64] DCT-II rows 1..16 (DC dropped) that PDQ uses."""
-    return torch.as_tensor(_dct_matrix_np(), dtype=dtype, device=device)
-
-
-def _box_rows(n: int, window: int, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of the n x n Jarosz box-filter matrix with ``window``.
-
-    Output ``o`` averages inputs ``[o - (window - half), o + half - 1]``
-    clipped to ``[0, n)``, where ``half = (window + 2) // 2``: exactly the
-    window the reference's running-sum implementation uses.
-    """
-    half = (window + 2) // 2
-    lo = np.maximum(rows - (window - half), 0)
-    hi = np.minimum(rows + half - 1, n - 1)
-    cols = np.arange(n)[None, :]
-    inside = (cols >= lo[:, None]) & (cols <= hi[:, None])
-    return inside / (hi - lo + 1)[:, None].astype(np.float64)
-
-
-@functools.lru_cache(maxsize=64)
-def _jarosz_operator_np(n: int, out: int) -> np.ndarray:
-    window = (n + 2 * out - 1) // (2 * out)
-    centres = ((np.arange(out) + 0.5) * n / out).astype(np.int64)
-    if window <= 1:
-        op = np.zeros((out, n))
-        op[np.arange(out), centres] = 1.0
-        return op
-    # Two passes of the box filter, then decimation: S @ B @ B. Only the
-    # sampled rows of the product are needed, so build S @ B first (out x n)
-    # and multiply by B's rows restricted to their support.
-    first = _box_rows(n, window, centres)  # S @ B
-    support = np.nonzero(first.any(axis=0))[0]
-    second = _box_rows(n, window, support)  # rows of B at the support
-    return first[:, support] @ second
+    return torch.as_tensor(dct_matrix_np(), dtype=dtype, device=device)
 
 
 def jarosz_operator(
@@ -126,9 +69,7 @@ def jarosz_operator(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """[out, n] matrix = decimate(box(box(x))) along one axis of length n."""
-    if n < 1:
-        raise ValueError(f"Invalid axis length ({n}). Supported values are >= 1.")
-    return torch.as_tensor(_jarosz_operator_np(int(n), int(out)), dtype=dtype, device=device)
+    return torch.as_tensor(jarosz_operator_np(n, out=out), dtype=dtype, device=device)
 
 
 def luminance(rgb: torch.Tensor) -> torch.Tensor:
@@ -136,7 +77,7 @@ def luminance(rgb: torch.Tensor) -> torch.Tensor:
     if rgb.ndim != 4 or rgb.shape[-1] != 3:
         raise ValueError(f"Expected frames of shape [N, H, W, 3], got {tuple(rgb.shape)}")
     x = rgb.to(torch.float32)
-    return x[..., 0] * _LUMA[0] + x[..., 1] * _LUMA[1] + x[..., 2] * _LUMA[2]
+    return x[..., 0] * LUMA[0] + x[..., 1] * LUMA[1] + x[..., 2] * LUMA[2]
 
 
 def pdq_downsample(luma: torch.Tensor, row_op: torch.Tensor, col_op: torch.Tensor) -> torch.Tensor:
@@ -194,21 +135,9 @@ def threshold_bits(coeffs: torch.Tensor) -> torch.Tensor:
     return flat > median
 
 
-@functools.lru_cache(maxsize=1)
-def _pack_permutation() -> tuple[np.ndarray, np.ndarray]:
-    # byte m of the hex string: word 15 - m // 2; high byte first.
-    perm = np.empty((32, 8), dtype=np.int64)
-    for m in range(32):
-        word = 15 - m // 2
-        base = 16 * word + (8 if m % 2 == 0 else 0)
-        perm[m] = base + np.arange(8)
-    weights = (1 << np.arange(8)).astype(np.float32)
-    return perm.reshape(-1), weights
-
-
 def pack_bits(bits: torch.Tensor) -> torch.Tensor:
     """[..., 256] bool -> [..., 32] uint8 in hex-string byte order."""
-    perm, weights = _pack_permutation()
+    perm, weights = pack_permutation()
     idx = torch.as_tensor(perm, device=bits.device)
     w = torch.as_tensor(weights, device=bits.device)
     grouped = bits.to(torch.float32).index_select(-1, idx).reshape(*bits.shape[:-1], 32, 8)
@@ -217,7 +146,7 @@ def pack_bits(bits: torch.Tensor) -> torch.Tensor:
 
 def unpack_bits(packed: torch.Tensor) -> torch.Tensor:
     """Inverse of ``pack_bits``: [..., 32] uint8 -> [..., 256] bool (bit k)."""
-    perm, _ = _pack_permutation()
+    perm, _ = pack_permutation()
     shifts = torch.arange(8, device=packed.device, dtype=torch.uint8)
     bits_by_byte = (packed.unsqueeze(-1) >> shifts) & 1  # [..., 32, 8]
     out = torch.zeros(*packed.shape[:-1], 256, dtype=torch.bool, device=packed.device)

@@ -20,6 +20,7 @@ from vscan.kernels.pdq import (
 )
 from vscan import ConfigError
 from vscan import ModelError
+from vscan.hashing import pdq_ops
 from vscan.hashing.pdq import PDQHasher
 
 
@@ -82,11 +83,24 @@ def test_jarosz_operator_matches_reference_filter(n):
     expected = filtered[centres]
     got = jarosz_operator(n, dtype=torch.float64).numpy() @ vec
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(pdq_ops.jarosz_operator_np(n) @ vec, expected, rtol=1e-10, atol=1e-9)
+
+
+def test_numpy_operators_are_the_torch_kernels_bits():
+    """The CPU path's float32 operators (vscan.hashing.pdq_ops, no torch) are
+    the torch kernels' to the bit, at sizes on both sides of the window change."""
+    for h, w in [(5, 7), (64, 128), (129, 257), (480, 640), (719, 1281)]:
+        rows, cols = pdq_ops.operators(h, w)
+        assert rows.dtype == cols.dtype == np.float32
+        np.testing.assert_array_equal(rows, jarosz_operator(h).numpy())
+        np.testing.assert_array_equal(cols, jarosz_operator(w).numpy())
 
 
 def test_jarosz_operator_rejects_empty_axis():
     with pytest.raises(ValueError, match="Invalid axis length"):
         jarosz_operator(0)
+    with pytest.raises(ValueError, match="Invalid axis length"):
+        pdq_ops.jarosz_operator_np(0)
 
 
 # --- bit packing ------------------------------------------------------------

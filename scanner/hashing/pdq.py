@@ -3,7 +3,8 @@ qualities out, through the ONNX hash model (default) or the torch kernels.
 
 Both backends run the same graph and give the same bits; the ONNX one is
 what the pipeline runs (onnxruntime, CUDA provider when available), the
-torch one is the reference and the fallback when onnxruntime is missing.
+torch one is the reference. Only the torch backend and the CUDA I/O binding
+need torch (``vscan[gpu]``); on CPU, onnxruntime and numpy do everything.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Literal
 import numpy as np
 
 from vscan.errors import ConfigError, ModelError
+from vscan.hashing.pdq_ops import PDQ_MIN_SIDE, operators
 
 __all__ = ["PDQHasher", "HashBatch", "torch_device", "onnx_providers"]
 
@@ -41,6 +43,21 @@ class HashBatch:
 
     def __len__(self) -> int:
         return int(self.quality.shape[0])
+
+
+def _require_torch(what: str) -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"{what} needs torch, which is not installed: pip install 'vscan[gpu]' (CPU scans do not need it)") from exc
+
+
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _cuda_available() -> bool:
@@ -105,7 +122,7 @@ class PDQHasher:
         self, *, backend: Backend = "onnx", device: DeviceArg = "auto", threads: int = 0, io_binding: bool | None = None
     ) -> None:
         """io_binding: run the ONNX session through onnxruntime I/O binding
-        (:meth:`_run_bound`). None (default): on CUDA only, where it keeps the
+        (:meth:`_run_bound`). None (default): on CUDA only (with torch), where it keeps the
         frames' one upload as uint8; on CPU, ``session.run`` was as fast
         (measured on 128 frames of 256x256)."""
         if backend not in _BACKENDS:
@@ -122,8 +139,13 @@ class PDQHasher:
             self._providers = tuple(onnx_providers(device))
             self._session = _load_session(str(self.manifest.model_path), self._providers, threads)
             self.device = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
-            self.io_binding = self.device == "cuda" if io_binding is None else bool(io_binding)
+            if io_binding is None:  # on CUDA the binding runs on torch tensors: without torch, session.run
+                io_binding = self.device == "cuda" and _torch_importable()
+            elif io_binding and self.device == "cuda":
+                _require_torch("I/O binding on CUDA")
+            self.io_binding = bool(io_binding)
         else:
+            _require_torch("the torch hash backend")
             self.manifest = None
             self.device = torch_device(device)
             self._session = None
@@ -143,14 +165,12 @@ class PDQHasher:
         n, h, w, _ = frames.shape
         if n == 0:
             return HashBatch(np.zeros((0, 8, 32), np.uint8), np.zeros((0,), np.int32))
-        from vscan.kernels.pdq import PDQ_MIN_SIDE
-
         if h < PDQ_MIN_SIDE or w < PDQ_MIN_SIDE:
             return HashBatch(np.zeros((n, 8, 32), np.uint8), np.zeros((n,), np.int32))
         if self._session is not None and self.io_binding:
             return self._run_bound(frames)
         if self._session is not None:
-            row_op, col_op = _operators_np(h, w)
+            row_op, col_op = operators(h, w)
             hashes, quality = self._session.run(
                 None, {"frames": np.ascontiguousarray(frames), "row_op": row_op, "col_op": col_op}
             )
@@ -164,41 +184,45 @@ class PDQHasher:
         return HashBatch(hashes.cpu().numpy(), quality.cpu().numpy().astype(np.int32))
 
     def _run_bound(self, frames: np.ndarray) -> HashBatch:
-        """onnxruntime I/O binding on torch tensors on the session's device.
+        """onnxruntime I/O binding on buffers on the session's device.
 
-        CUDA: frames cross to the device once, as uint8 (from pinned memory);
-        only 8 x 32 hash bytes and a quality per frame come back. torch's
-        stream is synchronised before the session runs on its own stream
-        (microsoft/onnxruntime#26609). CPU: the same bindings on host memory
-        (the frames are bound in place, nothing is copied or pinned).
+        CUDA (torch tensors): frames cross to the device once, as uint8 (from
+        pinned memory); only 8 x 32 hash bytes and a quality per frame come
+        back. torch's stream is synchronised before the session runs on its
+        own stream (microsoft/onnxruntime#26609). CPU (numpy arrays, no
+        torch): the same bindings on host memory, the frames bound in place.
         """
+        n, h, w, _ = frames.shape
+        if self.device != "cuda":
+            frames = np.ascontiguousarray(frames)
+            row_op, col_op = operators(h, w)
+            hashes = np.empty((n, 8, 32), np.uint8)
+            quality = np.empty((n,), np.int32)
+            binding = self._session.io_binding()
+            for name, arr in (("frames", frames), ("row_op", row_op), ("col_op", col_op)):
+                binding.bind_input(name, "cpu", 0, arr.dtype.type, list(arr.shape), arr.ctypes.data)
+            binding.bind_output("hashes", "cpu", 0, np.uint8, list(hashes.shape), hashes.ctypes.data)
+            binding.bind_output("quality", "cpu", 0, np.int32, list(quality.shape), quality.ctypes.data)
+            self._session.run_with_iobinding(binding)
+            return HashBatch(hashes, quality)
         import torch
 
-        n, h, w, _ = frames.shape
-        on_cuda = self.device == "cuda"
-        if on_cuda:
-            device, ort_device = torch.device("cuda", 0), "cuda"
-            frames_t = torch.from_numpy(np.ascontiguousarray(frames)).pin_memory().to(device, non_blocking=True)
-            row_op, col_op = _operators_cuda(h, w)
-        else:
-            device, ort_device = torch.device("cpu"), "cpu"
-            frames_t = torch.from_numpy(np.ascontiguousarray(frames))
-            row_op, col_op = (torch.from_numpy(op) for op in _operators_np(h, w))
+        device = torch.device("cuda", 0)
+        frames_t = torch.from_numpy(np.ascontiguousarray(frames)).pin_memory().to(device, non_blocking=True)
+        row_op, col_op = _operators_cuda(h, w)
         inputs = {"frames": frames_t, "row_op": row_op.contiguous(), "col_op": col_op.contiguous()}
-        hashes = torch.empty((n, 8, 32), dtype=torch.uint8, device=device)
-        quality = torch.empty((n,), dtype=torch.int32, device=device)
+        hashes_t = torch.empty((n, 8, 32), dtype=torch.uint8, device=device)
+        quality_t = torch.empty((n,), dtype=torch.int32, device=device)
         np_dtype = {torch.uint8: np.uint8, torch.float32: np.float32}  # the model's input types
         binding = self._session.io_binding()
         for name, tensor in inputs.items():
-            binding.bind_input(name, ort_device, 0, np_dtype[tensor.dtype], list(tensor.shape), tensor.data_ptr())
-        binding.bind_output("hashes", ort_device, 0, np.uint8, list(hashes.shape), hashes.data_ptr())
-        binding.bind_output("quality", ort_device, 0, np.int32, list(quality.shape), quality.data_ptr())
-        if on_cuda:
-            torch.cuda.current_stream().synchronize()
+            binding.bind_input(name, "cuda", 0, np_dtype[tensor.dtype], list(tensor.shape), tensor.data_ptr())
+        binding.bind_output("hashes", "cuda", 0, np.uint8, list(hashes_t.shape), hashes_t.data_ptr())
+        binding.bind_output("quality", "cuda", 0, np.int32, list(quality_t.shape), quality_t.data_ptr())
+        torch.cuda.current_stream().synchronize()
         self._session.run_with_iobinding(binding)
-        if on_cuda:
-            binding.synchronize_outputs()
-        return HashBatch(hashes.cpu().numpy(), quality.cpu().numpy())
+        binding.synchronize_outputs()
+        return HashBatch(hashes_t.cpu().numpy(), quality_t.cpu().numpy())
 
     def hash_frame_list(self, frames: list[np.ndarray]) -> HashBatch:
         """Frames of mixed sizes ([H, W, 3] each) -> HashBatch in input order."""
@@ -212,13 +236,6 @@ class PDQHasher:
             hashes[idx] = batch.hashes
             quality[idx] = batch.quality
         return HashBatch(hashes, quality)
-
-
-@functools.lru_cache(maxsize=64)
-def _operators_np(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    from vscan.kernels.pdq import jarosz_operator
-
-    return jarosz_operator(h).numpy(), jarosz_operator(w).numpy()
 
 
 @functools.lru_cache(maxsize=64)
