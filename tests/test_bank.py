@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vscan.errors import BankError
-from vscan.bank.store import Bank, BankWriter, build_bank, detect_input_type
+from vscan.bank import Bank, BankWriter, build_bank, detect_input_type
 from vscan.hashing.vpdq import FrameHashes, hex_to_hashes, read_vpdq
 
 H1 = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vscan.errors import ConfigError
-from vscan.bank.store import Bank, BankWriter, build_bank
+from vscan.bank import Bank, BankWriter, build_bank
 from vscan.hashing.vpdq import FrameHashes, read_vpdq
 from vscan.bank.match import display_durations, match_digests, match_frames, unique_hashes
 

@@ -11,10 +11,10 @@ import pytest
 
 from vscan.bench import synth
 from vscan.bank.align import align
-from vscan.bank.store import Bank, BankWriter, ExtraHashes, build_bank
+from vscan.bank import Bank, BankWriter, build_bank
 from vscan.frames.borders import BorderTap, detect_borders
 from vscan.decode import EveryFrame, FixedRate
-from vscan.hashing.vpdq import FrameHashes
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 from vscan.hashing.pdq import PDQHasher
 from vscan.bank.match import match_frames
 from vscan.config import Matching, Runtime, Sampling, ScanConfig

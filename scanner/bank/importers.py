@@ -1,0 +1,307 @@
+"""Bank inputs: which format a file is, and one importer per format.
+
+Text formats (the registry ``IMPORTERS``): upstream vPDQ ``.txt`` files, plain
+PDQ hex lists, MD5/SHA-1/SHA-256 lists (md5sum style too) and pytx CSV. Media
+(videos, images) goes through an injected ``hash_media``. Every importer writes
+through an ``EntryWriter`` (``vscan.bank.writer.BankWriter``) and refuses a
+malformed line with a ``BankError`` that names the file and the 1-based line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+from typing import Callable, Iterator, Literal, Protocol
+
+import numpy as np
+
+from vscan.bank.schema import ALGORITHMS, HEX, Kind
+from vscan.errors import BankError
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes, hex_to_hashes, parse_vpdq_line
+from vscan.inputs.digests import file_digests
+
+__all__ = [
+    "EntryWriter",
+    "HashMedia",
+    "Importer",
+    "IMPORTERS",
+    "InputType",
+    "MEDIA_EXTENSIONS",
+    "TEXT_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
+    "PYTX_TYPES",
+    "detect_input_type",
+    "import_file",
+    "import_vpdq_txt",
+    "import_pdq_list",
+    "import_digest_list",
+    "import_pytx_csv",
+    "import_media",
+]
+
+InputType = Literal["vpdq_txt", "pdq_list", "digest_list", "pytx_csv", "media"]
+HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHashes, float | None, ExtraHashes | None]"]
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+TEXT_EXTENSIONS = {".txt", ".csv", ".md5", ".sha1", ".sha256", ".pdq", ".vpdq", ".lst", ".list", ""}
+
+#: pytx signal types we read -> the hash they carry ('pdq' or a digest algorithm).
+PYTX_TYPES = {
+    "pdq": "pdq",
+    "hash_pdq": "pdq",
+    "video_md5": "md5",
+    "hash_md5": "md5",
+    "hash_video_md5": "md5",
+    "md5": "md5",
+    "sha256": "sha256",
+    "hash_sha256": "sha256",
+    "video_sha256": "sha256",
+    "sha1": "sha1",
+    "hash_sha1": "sha1",
+}
+
+
+class EntryWriter(Protocol):
+    """What importers write through: ``vscan.bank.writer.BankWriter``."""
+
+    def add_frame_hashes(
+        self, entry_id: str, label: str | None, source: tuple[str, str, str | None], kind: Kind,
+        frame_hashes: FrameHashes, duration_seconds: float | None = None, *, qualities_given: bool = True,
+    ) -> str: ...  # fmt: skip
+
+    def add_extra_hashes(self, entry_id: str, extra: ExtraHashes) -> None: ...
+
+    def add_file_digest(
+        self, entry_id: str, label: str | None, source: tuple[str, str, str | None], algorithm: str, digest: str
+    ) -> str: ...
+
+    def add_digest(self, entry_id: str, algorithm: str, digest: str) -> None: ...
+
+
+Importer = Callable[[EntryWriter, Path, str, "str | None"], "list[str]"]
+
+
+def _read_text(path: Path, what: str) -> str:
+    """The file as UTF-8 text (a BOM is dropped); bytes that are not UTF-8 name their line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BankError(f"Cannot read {what} {path}: {exc}") from exc
+    data = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BankError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, stripped line), skipping blank and ``#`` lines."""
+    for number, line in enumerate(_read_text(path, "hash list").splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield number, stripped
+
+
+def detect_input_type(path: Path) -> InputType | None:
+    """By extension, then by the first meaningful line; None = not a bank input."""
+    suffix = path.suffix.lower()
+    if suffix in MEDIA_EXTENSIONS:
+        return "media"
+    if suffix not in TEXT_EXTENSIONS:
+        return None
+    if suffix in (".md5", ".sha1", ".sha256"):
+        return "digest_list"
+    first = next(_lines(path), None)
+    if first is None:
+        raise BankError(f"{path}: empty hash list")
+    _, line = first
+    fields = [f.strip() for f in line.split(",")]
+    if suffix == ".csv" or fields[0].lower() in PYTX_TYPES or fields[0].lower() == "signal_type":
+        return "pytx_csv"
+    if len(fields) in (3, 4) and fields[0].lstrip("-").isdigit():
+        return "vpdq_txt"
+    token = line.split()[0].split(",")[0]
+    if len(token) == 64 and HEX.fullmatch(token):
+        # A bare 64-hex list is either PDQ or SHA-256: the name must say which.
+        name = path.name.lower()
+        if suffix == ".pdq":
+            return "pdq_list"
+        if "sha256" in name or len(line.split()) > 1:
+            return "digest_list"
+        if "pdq" in name or "," in line:
+            return "pdq_list"
+        raise BankError(
+            f"{path}: 64-hex lines may be PDQ hashes or SHA-256 digests; put 'pdq' or 'sha256' in the "
+            "file name, or give a ',quality' field for PDQ"
+        )
+    if len(token) in (32, 40) and HEX.fullmatch(token):
+        return "digest_list"
+    raise BankError(f"{path}:{first[0]}: unrecognised hash list line {line[:80]!r}")
+
+
+def import_vpdq_txt(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:
+    """One video entry per file, id = file stem; duration = last timestamp (None without timestamps)."""
+    frames, quals, hexes, stamps = [], [], [], []
+    line_of: dict[int, int] = {}
+    for number, line in _lines(path):
+        f, q, h, t = parse_vpdq_line(line, source=str(path), line_number=number)
+        if f in line_of:
+            raise BankError(f"{path}:{number}: duplicate frame number {f} (first on line {line_of[f]})")
+        line_of[f] = number
+        frames.append(f)
+        quals.append(q)
+        hexes.append(h)
+        stamps.append(t)
+    fh = FrameHashes(np.asarray(frames), np.asarray(stamps, np.float64), np.asarray(quals), hex_to_hashes(hexes))
+    finite = fh.timestamps_seconds[np.isfinite(fh.timestamps_seconds)]
+    duration = float(finite.max()) if finite.size else None
+    return [writer.add_frame_hashes(path.stem, label, (rel, "vpdq_txt", None), "video", fh, duration)]
+
+
+def import_pdq_list(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:
+    """One 'pdq_list' entry per file: line i (0-based, among hash lines) is frame i.
+
+    ``hex`` or ``hex,quality``; without quality the hash is stored with quality NULL.
+    """
+    hexes, quals = [], []
+    first: tuple[int, bool] | None = None  # (line, gave a quality)
+    for number, line in _lines(path):
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) > 2 or len(fields[0]) != 64 or not HEX.fullmatch(fields[0]):
+            raise BankError(f"{path}:{number}: expected 'pdq_hex[,quality]', got {line[:80]!r}")
+        try:
+            q = int(fields[1]) if len(fields) == 2 else -1
+        except ValueError:
+            raise BankError(f"{path}:{number}: invalid quality {fields[1]!r}") from None
+        if len(fields) == 2 and not 0 <= q <= 100:
+            raise BankError(f"{path}:{number}: quality {q} out of range 0..100")
+        first = first or (number, q >= 0)
+        if (q >= 0) != first[1]:
+            has = "has" if first[1] else "has no"
+            raise BankError(f"{path}:{number}: give a quality on every line or on none (line {first[0]} {has} quality)")
+        hexes.append(fields[0].lower())
+        quals.append(q)
+    given = first is not None and first[1]
+    n = len(hexes)
+    fh = FrameHashes(np.arange(n), np.full(n, np.nan), np.asarray(quals if given else [100] * n), hex_to_hashes(hexes))
+    return [writer.add_frame_hashes(path.stem, label, (rel, "pdq_list", None), "pdq_list", fh, qualities_given=given)]
+
+
+def import_digest_list(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:
+    """One entry per line: ``digest`` or ``digest  name`` (md5sum style, ``*name`` too); id = stem:line."""
+    added = []
+    for number, line in _lines(path):
+        parts = line.split(maxsplit=1)
+        digest = parts[0].lower()
+        algorithm = ALGORITHMS.get(len(digest))
+        if algorithm is None or not HEX.fullmatch(digest):
+            raise BankError(f"{path}:{number}: expected an MD5, SHA-1 or SHA-256 hex digest, got {parts[0][:80]!r}")
+        name = parts[1].lstrip("*") if len(parts) == 2 else None
+        ref = f"{number}:{name}" if name else str(number)
+        added.append(writer.add_file_digest(f"{path.stem}:{number}", label, (rel, "digest_list", ref), algorithm, digest))
+    return added
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(row number, stripped fields) of each CSV row; a row number is its line unless a field spans lines."""
+    reader = csv.reader(io.StringIO(_read_text(path, "pytx CSV")))
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BankError(f"{path}:{reader.line_num}: {exc}") from None
+        number += 1
+        yield number, [c.strip() for c in row]
+
+
+def import_pytx_csv(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:
+    """pytx ``signal_type,signal_str,collab,category,tags``; one entry per row, id = stem:line.
+
+    PDQ rows become 'image' entries (one hash, quality NULL); digest rows 'file_digest'.
+    Label: ``label`` if given, else category, else tags, else None.
+    """
+    added = []
+    for number, row in _csv_rows(path):
+        if not "".join(row) or row[0].startswith("#"):
+            continue
+        if number == 1 and row[0].lower() == "signal_type":
+            continue
+        if len(row) < 2 or len(row) > 5:
+            raise BankError(f"{path}:{number}: expected signal_type,signal_str[,collab,category,tags], got {len(row)} fields")
+        signal = PYTX_TYPES.get(row[0].lower())
+        if signal is None:
+            raise BankError(
+                f"{path}:{number}: unsupported signal type {row[0]!r}. Supported values are {', '.join(sorted(PYTX_TYPES))}"
+            )
+        category = row[3] if len(row) > 3 and row[3] else None
+        tags = row[4] if len(row) > 4 and row[4] else None
+        row_label = label or category or tags
+        entry_id, source = f"{path.stem}:{number}", (rel, "pytx_csv", str(number))
+        if signal == "pdq":
+            try:
+                hashes = hex_to_hashes([row[1]])
+            except BankError:
+                raise BankError(f"{path}:{number}: invalid PDQ hex {row[1][:80]!r}") from None
+            fh = FrameHashes([0], [np.nan], [100], hashes)
+            added.append(writer.add_frame_hashes(entry_id, row_label, source, "image", fh, qualities_given=False))
+        else:
+            try:
+                added.append(writer.add_file_digest(entry_id, row_label, source, signal, row[1]))
+            except BankError as exc:
+                raise BankError(f"{path}:{number}: {exc}") from None
+    return added
+
+
+def import_media(writer: EntryWriter, path: Path, rel: str, label: str | None, hash_media: HashMedia | None) -> list[str]:
+    """One 'video' or 'image' entry, id = stem: the frames ``hash_media`` gives, its extra rows, the file's digests."""
+    if hash_media is None:
+        raise BankError(f"{path}: media file given but no media hasher (hash_media) was supplied")
+    fh, duration, *rest = hash_media(path)
+    kind: Kind = "image" if path.suffix.lower() in IMAGE_EXTENSIONS else "video"
+    entry_id = writer.add_frame_hashes(path.stem, label, (rel, "media", None), kind, fh, duration)
+    if rest and rest[0] is not None and len(rest[0]):
+        writer.add_extra_hashes(entry_id, rest[0])
+    # The file's own digests too, so a byte-identical re-upload is an exact hit.
+    sha256, md5, _ = file_digests(path)
+    for algorithm, digest in (("md5", md5), ("sha256", sha256)):
+        writer.add_digest(entry_id, algorithm, digest)
+    return [entry_id]
+
+
+#: Text format -> importer(writer, path, rel, label) -> entry ids added.
+IMPORTERS: dict[str, Importer] = {
+    "vpdq_txt": import_vpdq_txt,
+    "pdq_list": import_pdq_list,
+    "digest_list": import_digest_list,
+    "pytx_csv": import_pytx_csv,
+}
+
+
+def import_file(
+    writer: EntryWriter,
+    path: Path,
+    *,
+    rel: str | None = None,
+    label: str | None = None,
+    hash_media: HashMedia | None = None,
+    input_type: InputType | None = None,
+) -> list[str]:
+    """Adds one input file to ``writer``; returns the entry ids added."""
+    path = Path(path)
+    rel = rel or path.name
+    input_type = input_type or detect_input_type(path)
+    if input_type is None:
+        raise BankError(f"{path}: not a hash list or media file we know (extension {path.suffix!r})")
+    if input_type == "media":
+        return import_media(writer, path, rel, label, hash_media)
+    if input_type not in IMPORTERS:
+        raise BankError(f"Invalid input type ({input_type!r}). Supported values are {', '.join([*IMPORTERS, 'media'])}")
+    return IMPORTERS[input_type](writer, path, rel, label)
