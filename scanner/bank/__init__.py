@@ -1,0 +1,31 @@
+"""Banks of reference hashes: the file format, writing, importing, reading, exporting.
+
+    from vscan.bank import Bank, build_bank, export_entries
+
+Data flow: ``importers`` (one per input format, ``IMPORTERS``) write entries
+through ``writer.BankWriter``; ``store.Bank`` reads the file back (``info``,
+``load_index``); ``exporters`` write a bank's rows out in the input formats.
+Matching (``vscan.bank.match``) is not re-exported here: it loads torch.
+"""
+
+from vscan.bank.exporters import EXPORTERS, export_entries
+from vscan.bank.importers import IMPORTERS, detect_input_type, import_file
+from vscan.bank.schema import FORMAT_VERSION
+from vscan.bank.store import Bank, BankIndex, BankInfo, ExtraRows, build_bank
+from vscan.bank.writer import BankWriter, write_bank
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Bank",
+    "BankInfo",
+    "BankIndex",
+    "ExtraRows",
+    "BankWriter",
+    "build_bank",
+    "write_bank",
+    "IMPORTERS",
+    "import_file",
+    "detect_input_type",
+    "EXPORTERS",
+    "export_entries",
+]
