@@ -1,25 +1,23 @@
-"""Hamming distances between 256-bit PDQ hashes.
+"""Hamming distances between 256-bit PDQ hashes on torch: the CUDA brute force.
 
-Fast path (torch, any device): map bits to +-1, then
-``d(a, b) = (256 - <s(a), s(b)>) / 2``, one matmul per block. Every product is
-+-1 and every partial sum an integer of magnitude <= 256, so float16 / bfloat16
-(CUDA) and float32 (CPU) compute it exactly.
+Map bits to +-1, then ``d(a, b) = (256 - <s(a), s(b)>) / 2``, one matmul per
+block. Every product is +-1 and every partial sum an integer of magnitude
+<= 256, so float16 / bfloat16 (CUDA) and float32 (CPU) compute it exactly.
 
-Blocking (numpy, exact): multi-index hashing over 16 chunks of 16 bits. If
-d(a, b) <= r then, by pigeonhole, some chunk differs in at most r // 16 bits, so
-probing every chunk value within r // 16 bits of the query's finds every true
-neighbour; candidates are then verified with an exact popcount.
+The CPU path needs none of this: ``vscan.bank.index`` has the numpy brute
+force and multi-index hashing (re-exported here), with the same pairs.
 
 Hashes are uint8 ``[N, 32]`` everywhere (see ``vscan.hashing.vpdq``).
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Literal
 
 import numpy as np
 import torch
+
+from vscan.bank.index import MultiIndexHashing, hamming_matrix_reference, hamming_pairs
 
 __all__ = [
     "default_device",
@@ -33,7 +31,6 @@ __all__ = [
 ]
 
 _NUM_BITS = 256
-_POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def default_device() -> torch.device:
@@ -68,19 +65,6 @@ def hamming_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     _check_hashes("a", a)
     _check_hashes("b", b)
     return _distances_from_signs(unpack_signs(a), unpack_signs(b))
-
-
-def hamming_matrix_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Popcount-LUT reference, int16 [Q, B]; memory Q*B*32 bytes: for tests."""
-    x = np.bitwise_xor(np.asarray(a, np.uint8)[:, None, :], np.asarray(b, np.uint8)[None, :, :])
-    return _POPCOUNT8[x].sum(axis=-1, dtype=np.int16)
-
-
-def hamming_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise distances d(a[i], b[i]), int16 [N] (exact popcount on 64-bit words)."""
-    wa = np.ascontiguousarray(a, np.uint8).view(np.uint64)
-    wb = np.ascontiguousarray(b, np.uint8).view(np.uint64)
-    return np.bitwise_count(wa ^ wb).sum(axis=1, dtype=np.int16)
 
 
 def radius_search(
@@ -120,93 +104,6 @@ def radius_search(
     return torch.cat(out_q), torch.cat(out_b), torch.cat(out_d)
 
 
-class MultiIndexHashing:
-    """Exact radius search by multi-index hashing over 16 x 16-bit chunks (numpy, CPU).
-
-    Built once per bank: per chunk position, a CSR table (65,536 buckets) of the
-    bank rows holding each 16-bit value. A query probes, per chunk, every value
-    within ``radius // 16`` bits (17 probes per chunk at radius 16..31), then
-    verifies candidates exactly. Cost grows with the bucket sizes, so it wins
-    while the bank is large and not dominated by a few repeated chunk values.
-    """
-
-    NUM_CHUNKS = 16
-
-    def __init__(self, bank: np.ndarray):
-        bank = np.ascontiguousarray(bank, np.uint8)
-        if bank.ndim != 2 or bank.shape[1] != 32:
-            raise ValueError(f"bank must be uint8 [N, 32], got {bank.dtype} {tuple(bank.shape)}")
-        self.bank = bank
-        chunks = bank.view(">u2").astype(np.int64)  # [N, 16], byte order only has to be consistent
-        self._order = []
-        self._offsets = []
-        for c in range(self.NUM_CHUNKS):
-            col = chunks[:, c]
-            self._order.append(np.argsort(col, kind="stable").astype(np.int64))
-            counts = np.bincount(col, minlength=1 << 16)
-            offsets = np.zeros((1 << 16) + 1, np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            self._offsets.append(offsets)
-
-    def __len__(self) -> int:
-        return int(self.bank.shape[0])
-
-    @staticmethod
-    def _probe_masks(bits: int) -> np.ndarray:
-        masks = [0]
-        for k in range(1, bits + 1):
-            for combo in itertools.combinations(range(16), k):
-                masks.append(sum(1 << i for i in combo))
-        return np.asarray(masks, np.int64)
-
-    def search(
-        self, query: np.ndarray, radius: int, *, query_chunk: int = 256
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All pairs with distance <= radius: (q_idx int64, b_idx int64, dist int16), sorted by (q, b)."""
-        query = np.ascontiguousarray(query, np.uint8)
-        if query.ndim != 2 or query.shape[1] != 32:
-            raise ValueError(f"query must be uint8 [N, 32], got {query.dtype} {tuple(query.shape)}")
-        if radius < 0:
-            return _empty_pairs()
-        masks = self._probe_masks(min(radius // self.NUM_CHUNKS, 16))
-        q_chunks_all = query.view(">u2").astype(np.int64)
-        n_bank = len(self)
-        out = []
-        for q0 in range(0, query.shape[0], query_chunk):
-            q_chunks = q_chunks_all[q0 : q0 + query_chunk]
-            hits = []
-            for c in range(self.NUM_CHUNKS):
-                probes = (q_chunks[:, c : c + 1] ^ masks[None, :]).ravel()  # [nq * P]
-                starts = self._offsets[c][probes]
-                lengths = self._offsets[c][probes + 1] - starts
-                total = int(lengths.sum())
-                if total == 0:
-                    continue
-                # Expand the CSR ranges without a Python loop, then verify exactly.
-                owner = np.repeat(np.arange(probes.shape[0]), lengths)
-                pos = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[owner]
-                cand_b = self._order[c][pos]
-                cand_q = owner // masks.shape[0]
-                d = hamming_pairs(query[q0 + cand_q], self.bank[cand_b])
-                keep = d <= radius
-                hits.append(cand_q[keep] * n_bank + cand_b[keep])
-            if not hits:
-                continue
-            # A neighbour close on several chunks is found several times: de-duplicate the hits
-            # (few) only. Sort-based on purpose: numpy's hash-based unique is slow on int64 here.
-            key = np.sort(np.concatenate(hits))
-            key = key[np.concatenate(([True], key[1:] != key[:-1]))] if key.size else key
-            qq, bb = np.divmod(key, n_bank)
-            out.append((qq + q0, bb, hamming_pairs(query[q0 + qq], self.bank[bb])))
-        if not out:
-            return _empty_pairs()
-        return tuple(np.concatenate(parts) for parts in zip(*out))  # type: ignore[return-value]
-
-
-def _empty_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int16)
-
-
 def search_pairs(
     query: np.ndarray,
     bank: np.ndarray,
@@ -217,7 +114,7 @@ def search_pairs(
     device: torch.device | str | None = None,
     chunk: int = 16384,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy in, numpy out, pairs sorted by (q, b); the one entry point matchers use."""
+    """numpy in, numpy out, pairs sorted by (q, b); brute force on torch (``device``)."""
     if method == "blocking":
         return (index or MultiIndexHashing(bank)).search(query, radius)
     if method != "brute":

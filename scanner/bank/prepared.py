@@ -1,0 +1,159 @@
+"""The matcher's shared parts: the ``Match`` record, exact de-duplication,
+display durations, the bank side prepared once per ``min_quality`` (cached
+on the ``BankIndex``) and the search that finds every (query, bank) pair
+within a radius.
+
+Search is exact every way, with the same pairs: brute force over the
+de-duplicated hashes (numpy on CPU, ``vscan.bank.index``; torch on CUDA,
+``vscan.kernels.hamming``, imported only there), or multi-index hashing
+(numpy) once the bank holds more than ``blocking_min_hashes`` unique hashes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from vscan.bank.index import MultiIndexHashing, brute_force_pairs, resolve_device
+from vscan.bank.store import BankIndex
+from vscan.errors import ConfigError
+
+__all__ = ["Match", "SearchMethod", "unique_hashes", "display_durations"]
+
+SearchMethod = Literal["auto", "brute", "blocking"]
+_NAN_SPAN = (math.nan, math.nan)
+
+
+@dataclass(frozen=True)
+class Match:
+    bank_entry_id: str
+    label: str | None
+    query_pct: float
+    compared_pct: float
+    matched_seconds: float
+    query_span_seconds: tuple[float, float]
+    reference_span_seconds: tuple[float, float]
+    distance_min: int
+    is_match: bool
+    signal: Literal["pdq", "md5", "sha1", "sha256"] = "pdq"
+    num_query_hashes_matched: int = 0  # unique, quality-filtered
+    num_reference_hashes_matched: int = 0
+    # Robust matching (``variants`` given): how the match was found and aligned.
+    path: tuple[str, ...] = ()  # e.g. ("flip_h",), ("crop",), ("letterbox-removed",); () = as is
+    dihedral: str = "original"  # the edit that maps the reference onto the query (DIHEDRAL_NAMES)
+    decided_by: str | None = None  # "vpdq" (query%/compared%), "alignment", or None (no match)
+    align_rate: float = math.nan  # reference seconds per query second
+    align_offset_seconds: float = math.nan  # t_reference = rate * t_query + offset
+    aligned_seconds: float = 0.0  # query seconds covered by the aligned run
+    aligned_frames: int = 0
+    aligned_query_span_seconds: tuple[float, float] = _NAN_SPAN
+    aligned_reference_span_seconds: tuple[float, float] = _NAN_SPAN
+
+
+
+
+def unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact de-duplication: (unique [U, 32] in a fixed order, inverse [N]).
+
+    Sort-based on four 64-bit words: numpy 2's hash-based unique is several
+    times slower on these inputs.
+    """
+    hashes = np.ascontiguousarray(hashes, np.uint8)
+    n = hashes.shape[0]
+    if n == 0:
+        return hashes.reshape(0, 32), np.zeros(0, np.int64)
+    words = hashes.view(np.uint64)
+    order = np.lexsort(words.T[::-1])
+    sorted_words = words[order]
+    new = np.ones(n, bool)
+    new[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+    inverse = np.empty(n, np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return hashes[order[new]], inverse
+
+
+def _unique_int(values: np.ndarray) -> np.ndarray:
+    """Sorted unique int64 values (sort-based, see unique_hashes)."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
+
+
+def display_durations(timestamps_seconds: np.ndarray) -> np.ndarray:
+    """Seconds each frame shows: gap to the next later timestamp; the last one gets the median gap."""
+    ts = np.asarray(timestamps_seconds, np.float64)
+    out = np.full(ts.shape, np.nan)
+    if ts.size == 0 or np.isnan(ts).any():
+        return out
+    order = np.argsort(ts, kind="stable")
+    gaps = np.diff(ts[order])
+    last = float(np.median(gaps)) if gaps.size else 0.0
+    out[order] = np.append(gaps, last)
+    return out
+
+
+@dataclass
+class _PreparedBank:
+    """Bank side of the search for one min_quality, cached on the BankIndex."""
+
+    frames: np.ndarray  # indices into the index's frame arrays kept by the quality filter
+    uniq: np.ndarray  # [U, 32]
+    inverse: np.ndarray  # [len(frames)] -> unique row
+    entry_unique_count: np.ndarray  # [E] unique hashes per entry
+    by_unique_offsets: np.ndarray  # CSR over unique rows: entries holding each unique hash
+    by_unique_entries: np.ndarray
+    mih: MultiIndexHashing | None = None
+
+
+def _prepare(index: BankIndex, min_quality: int) -> _PreparedBank:
+    key = ("match.prepared", min_quality)
+    if key in index.cache:
+        return index.cache[key]
+    frames = np.flatnonzero(index.qualities >= min_quality)
+    uniq, inverse = unique_hashes(index.hashes[frames])
+    n_unique, n_entries = uniq.shape[0], index.num_entries
+    pair = _unique_int(index.entry_rows[frames].astype(np.int64) * max(n_unique, 1) + inverse)
+    pair_entry, pair_unique = np.divmod(pair, max(n_unique, 1))
+    order = np.argsort(pair_unique, kind="stable")
+    offsets = np.zeros(n_unique + 1, np.int64)
+    np.cumsum(np.bincount(pair_unique, minlength=n_unique), out=offsets[1:])
+    prepared = _PreparedBank(
+        frames=frames,
+        uniq=uniq,
+        inverse=inverse,
+        entry_unique_count=np.bincount(pair_entry, minlength=n_entries),
+        by_unique_offsets=offsets,
+        by_unique_entries=pair_entry[order],
+    )
+    index.cache[key] = prepared
+    return prepared
+
+
+def _search(query_uniq, prepared, radius, method, blocking_min_hashes, device):
+    if method not in ("auto", "brute", "blocking"):
+        raise ConfigError(f"Invalid search method ({method!r}). Supported values are 'auto', 'brute', 'blocking'")
+    if method == "auto":
+        method = "blocking" if prepared.uniq.shape[0] > blocking_min_hashes else "brute"
+    if method == "blocking":
+        if prepared.mih is None:
+            prepared.mih = MultiIndexHashing(prepared.uniq)
+        return prepared.mih.search(query_uniq, radius)
+    if resolve_device(device) == "cuda":
+        from vscan.kernels.hamming import search_pairs as search_on_torch
+
+        return search_on_torch(query_uniq, prepared.uniq, radius, method="brute", device=device or "cuda")
+    return brute_force_pairs(query_uniq, prepared.uniq, radius)
+
+
+
+
+def _span(times: np.ndarray) -> tuple[float, float]:
+    if times.size == 0 or np.isnan(times).any():
+        return _NAN_SPAN
+    return (float(times.min()), float(times.max()))
+
+
