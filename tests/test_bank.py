@@ -1,11 +1,16 @@
+"""Banks: importers end to end, determinism, atomic writes, reading, Bank.build."""
+
 import hashlib
 import sqlite3
 
 import numpy as np
 import pytest
 
-from vscan.errors import BankError
 from vscan.bank import Bank, BankWriter, build_bank, detect_input_type
+from vscan.bank.hashers import BANK_CROPS, media_hasher
+from vscan.bench import synth
+from vscan.decode import EveryFrame, FixedRate
+from vscan.errors import BankError
 from vscan.hashing.vpdq import FrameHashes, hex_to_hashes, read_vpdq
 
 H1 = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"
@@ -171,3 +176,25 @@ def test_real_vpdq_files_roundtrip_through_bank(tmp_path, vpdq_dir):
         np.testing.assert_array_equal(index.frame_numbers[rows], expected.frame_numbers)
         np.testing.assert_array_equal(index.qualities[rows], expected.qualities)
         np.testing.assert_array_equal(index.timestamps_seconds[rows], expected.timestamps_seconds)
+
+
+def test_bank_build_hashes_media_as_bank_build_does(tmp_path):
+    """Bank.build: every frame, extra rows for the crops, the file's digests; the same rows as build_bank."""
+    folder = tmp_path / "in"
+    synth.make_clip(folder / "clip.mp4", seed=4, seconds=1.0, fps=10, size=(96, 64))
+    (folder / "list_pdq.txt").write_text(f"{H1}\n")
+    with Bank.build(tmp_path / "a.bank", [folder], label="reported", device="cpu") as bank:
+        info = bank.info()
+        extra = bank.rows("extra_hashes")
+    assert info.labels == {"reported": 2} and info.kinds == {"pdq_list": 1, "video": 1}
+    assert info.num_frame_hashes == 10 + 1 and info.num_digests == 2  # every frame; md5 and sha256 of the clip
+    crops = {f"crop{c:.3f}" for c in BANK_CROPS}
+    assert {prep for _, _, prep, _, _ in extra} >= crops
+    assert sum(prep in crops for _, _, prep, _, _ in extra) == 10 * len(crops)  # each crop of each frame
+    expected = build_bank(tmp_path / "b.bank", [folder], label="reported", hash_media=media_hasher(EveryFrame(), "cpu"))
+    assert info.content_sha256 == expected.content_sha256
+    with Bank.open(tmp_path / "a.bank") as reopened:
+        assert reopened.info() == info
+    sparse = Bank.build(tmp_path / "c.bank", [folder / "clip.mp4"], device="cpu", policy=FixedRate(2.0))
+    with sparse:
+        assert sparse.info().num_frame_hashes == 2

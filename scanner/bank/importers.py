@@ -207,11 +207,16 @@ def import_digest_list(writer: EntryWriter, path: Path, rel: str, label: str | N
     return added
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(row number, stripped fields) of each CSV row; a row number is its line unless a field spans lines."""
+def _csv_rows(path: Path) -> Iterator[tuple[int, int, list[str]]]:
+    """(row number, line the row starts on, stripped fields) of each CSV row.
+
+    The two numbers differ only after a quoted field that spans lines; entry ids
+    and refs use the row number, errors name the line.
+    """
     reader = csv.reader(io.StringIO(_read_text(path, "pytx CSV")))
     number = 0
     while True:
+        start = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
@@ -219,27 +224,28 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         except csv.Error as exc:
             raise BankError(f"{path}:{reader.line_num}: {exc}") from None
         number += 1
-        yield number, [c.strip() for c in row]
+        yield number, start, [c.strip() for c in row]
 
 
 def import_pytx_csv(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:
-    """pytx ``signal_type,signal_str,collab,category,tags``; one entry per row, id = stem:line.
+    """pytx ``signal_type,signal_str,collab,category,tags``; one entry per row, id = stem:row number
+    (the line number, unless a quoted field spans lines).
 
     PDQ rows become 'image' entries (one hash, quality NULL); digest rows 'file_digest'.
     Label: ``label`` if given, else category, else tags, else None.
     """
     added = []
-    for number, row in _csv_rows(path):
+    for number, line, row in _csv_rows(path):
         if not "".join(row) or row[0].startswith("#"):
             continue
         if number == 1 and row[0].lower() == "signal_type":
             continue
         if len(row) < 2 or len(row) > 5:
-            raise BankError(f"{path}:{number}: expected signal_type,signal_str[,collab,category,tags], got {len(row)} fields")
+            raise BankError(f"{path}:{line}: expected signal_type,signal_str[,collab,category,tags], got {len(row)} fields")
         signal = PYTX_TYPES.get(row[0].lower())
         if signal is None:
             raise BankError(
-                f"{path}:{number}: unsupported signal type {row[0]!r}. Supported values are {', '.join(sorted(PYTX_TYPES))}"
+                f"{path}:{line}: unsupported signal type {row[0]!r}. Supported values are {', '.join(sorted(PYTX_TYPES))}"
             )
         category = row[3] if len(row) > 3 and row[3] else None
         tags = row[4] if len(row) > 4 and row[4] else None
@@ -249,14 +255,14 @@ def import_pytx_csv(writer: EntryWriter, path: Path, rel: str, label: str | None
             try:
                 hashes = hex_to_hashes([row[1]])
             except BankError:
-                raise BankError(f"{path}:{number}: invalid PDQ hex {row[1][:80]!r}") from None
+                raise BankError(f"{path}:{line}: invalid PDQ hex {row[1][:80]!r}") from None
             fh = FrameHashes([0], [np.nan], [100], hashes)
             added.append(writer.add_frame_hashes(entry_id, row_label, source, "image", fh, qualities_given=False))
         else:
             try:
                 added.append(writer.add_file_digest(entry_id, row_label, source, signal, row[1]))
             except BankError as exc:
-                raise BankError(f"{path}:{number}: {exc}") from None
+                raise BankError(f"{path}:{line}: {exc}") from None
     return added
 
 

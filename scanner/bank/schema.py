@@ -17,7 +17,7 @@ Schema (format version 1; full description in ``docs/bank-format.md``)::
     extra_hashes(entry_id TEXT, frame_number INTEGER, prep TEXT, quality INTEGER, hash BLOB(32),
                  PRIMARY KEY (entry_id, frame_number, prep))      -- optional (added later in v1)
         more hashes of a frame of frame_hashes, prepared differently: prep 'borders' (borders
-        removed), 'crop0.90' (centre crop keeping 90% of each side), 'borders+crop0.90'; banks
+        removed), 'crop0.900' (centre crop keeping 90% of each side), 'borders+crop0.900'; banks
         without the table read as having no extra rows, and readers that ignore it still work
 
 The writer (``vscan.bank.writer``) creates these tables, the reader
