@@ -23,7 +23,7 @@ BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
 
 
 def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path], tuple]:
-    """How ``vscan bank build`` hashes media: densely, borders removed, plus
+    """How ``vscan bank build`` and ``vscan.Bank.build`` hash media: densely, borders removed, plus
     centre crops (BANK_CROPS) as extra rows, so scans need none of that."""
     hasher = None
 
