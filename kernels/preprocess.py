@@ -1,47 +1,25 @@
-"""Model input preparation as torch ops (run on the model actor's device).
+"""Model input preparation as torch ops, for a detector whose session runs
+on CUDA: the frames go to the GPU once and are resized there. The CPU path
+is ``vscan.detect.preprocess`` (numpy and Pillow, no torch), whose
+``Letterbox`` geometry this shares.
 
 The pipeline hands every model the same frames: uint8 RGB [N, S, S, 3], a
 square resize of the decoded frame. ``prepare`` turns them into one model's
 input: resize to its size (restoring the source aspect ratio and padding
 when it letterboxes), colour order, ``x * scale``, ``(x - mean) / std``,
-layout. ``Letterbox`` maps boxes in model-input pixels back to source pixels.
+layout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Letterbox", "letterbox_geometry", "prepare", "boxes_to_source"]
+from vscan.detect.preprocess import Letterbox, letterbox_geometry
 
-
-@dataclass(frozen=True)
-class Letterbox:
-    """Source (w, h) -> model input: content scaled by ``ratio`` (x, y) and
-    offset by ``pad`` (left, top) pixels."""
-
-    ratio_x: float
-    ratio_y: float
-    pad_left: int
-    pad_top: int
-    content_width: int
-    content_height: int
-
-
-def letterbox_geometry(
-    source_width: int, source_height: int, out_height: int, out_width: int, *, letterbox: bool
-) -> Letterbox:
-    if source_width < 1 or source_height < 1:
-        raise ValueError(f"Invalid source size ({source_width}x{source_height}). Supported values are >= 1.")
-    if not letterbox:
-        return Letterbox(out_width / source_width, out_height / source_height, 0, 0, out_width, out_height)
-    r = min(out_width / source_width, out_height / source_height)
-    cw = max(1, min(out_width, round(source_width * r)))
-    ch = max(1, min(out_height, round(source_height * r)))
-    return Letterbox(r, r, (out_width - cw) // 2, (out_height - ch) // 2, cw, ch)
+__all__ = ["Letterbox", "letterbox_geometry", "prepare"]
 
 
 def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -106,11 +84,3 @@ def prepare(
     if layout == "NHWC":
         out = out.permute(0, 2, 3, 1)
     return out.contiguous(), geometry
-
-
-def boxes_to_source(boxes_xyxy: torch.Tensor, g: Letterbox, source_width: int, source_height: int) -> torch.Tensor:
-    """Boxes [K, 4] x1, y1, x2, y2 in model-input pixels -> source pixels, clipped."""
-    b = boxes_xyxy.clone().to(torch.float32)
-    b[:, 0::2] = ((b[:, 0::2] - g.pad_left) / g.ratio_x).clamp_(0, source_width)
-    b[:, 1::2] = ((b[:, 1::2] - g.pad_top) / g.ratio_y).clamp_(0, source_height)
-    return b

@@ -11,7 +11,10 @@ their per-file aggregation into detector evidence.
 
 A frame's score for a label is the class probability (softmax/sigmoid) or,
 for a detector, the score of its best box of that label after NMS (0 when
-there is none).
+there is none). Inputs are prepared in numpy/Pillow (``vscan.detect.preprocess``)
+or, for a CUDA session with torch installed, on the GPU
+(``vscan.kernels.preprocess``); outputs are decoded in numpy
+(``vscan.detect.decoding``). CPU detectors need no torch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vscan.detect.decoding import best_boxes, class_scores
+from vscan.detect.preprocess import prepare
 from vscan.errors import ModelError
 
 __all__ = ["Detector", "FrameScores", "LabelEvidence", "StrongFrame", "aggregate", "timeline", "TIMELINE_MAX_POINTS"]
@@ -90,6 +95,14 @@ class LabelEvidence:
         return cls(**{**d, "strongest": strongest})
 
 
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class Detector:
     """One classifier or detector ONNX model, verified against its manifest."""
 
@@ -109,6 +122,8 @@ class Detector:
         # Exports with a fixed batch (YOLOv8's default is 1) take that many frames per call.
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
         self.risk_labels = tuple(label for label in manifest.labels if label in manifest.risk.labels)
+        #: Inputs prepared on the GPU (vscan.kernels.preprocess) for a CUDA session when torch is installed.
+        self.prepare_on_torch = self.device == "cuda" and _torch_importable()
 
     @property
     def name(self) -> str:
@@ -118,11 +133,7 @@ class Detector:
         """``frames`` uint8 [N, S, S, 3] RGB whose frames were ``source_size``
         (width, height) before the square resize: one (w, h) for all, or one
         per frame ([N, 2]) when the frames come from several files."""
-        import torch
-
-        from vscan.kernels.preprocess import prepare
-
-        spec, labels = self.manifest.input, self.manifest.labels
+        labels = self.manifest.labels
         n = len(frames)
         sizes = np.asarray(source_size, dtype=np.int64).reshape(-1, 2)
         if len(sizes) == 1:
@@ -133,69 +144,38 @@ class Detector:
         boxes = np.full((n, len(labels), 4), np.nan, np.float32) if self.manifest.kind == "detector" else None
         counts = np.zeros(n, np.int64) if boxes is not None else None
         step = self.fixed_batch or max(1, batch_frames)
+        out = self.manifest.output
         for start in range(0, n, step):
-            chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + step])).to(self.device)
+            chunk = frames[start : start + step]
             m = len(chunk)
-            x, geometry = prepare(
-                chunk, sizes[start : start + m].tolist(), height=spec.height, width=spec.width, layout=spec.layout, colour=spec.colour,
-                scale=spec.scale, mean=spec.mean, std=spec.std, letterbox=spec.letterbox, pad_value=spec.pad_value,
-                dtype=spec.dtype,
-            )
+            x, geometry = self._prepare(chunk, sizes[start : start + m])
             if self.fixed_batch and m < self.fixed_batch:
-                x = torch.cat([x, x.new_zeros((self.fixed_batch - m, *x.shape[1:]))])
-            (raw,) = self.session.run([self.output_name], {self.input_name: x.cpu().numpy()})
-            raw = torch.from_numpy(np.asarray(raw, dtype=np.float32)[:m])
+                x = np.concatenate([x, np.zeros((self.fixed_batch - m, *x.shape[1:]), x.dtype)])
+            (raw,) = self.session.run([self.output_name], {self.input_name: x})
+            raw = np.asarray(raw, dtype=np.float32)[:m]
             if boxes is None:
-                scores[start : start + m] = self._decode_classes(raw).numpy()
+                scores[start : start + m] = class_scores(raw, decoding=out.decoding, activation=out.activation,
+                                                         num_labels=len(labels), name=self.name)  # fmt: skip
             else:
-                s, b, c = self._decode_boxes(raw, geometry, sizes[start : start + m])
+                s, b, c = best_boxes(raw, geometry, sizes[start : start + m], out=out, num_labels=len(labels),
+                                     name=self.name, max_candidates=_MAX_CANDIDATES)  # fmt: skip
                 scores[start : start + m], boxes[start : start + m], counts[start : start + m] = s, b, c
         return FrameScores(labels=labels, scores=scores, boxes=boxes, num_detections=counts)
 
-    def _decode_classes(self, logits):
+    def _prepare(self, frames: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, list]:
+        """The model's input for ``frames``: on the GPU through torch when the
+        session runs on CUDA and torch is installed, else numpy and Pillow."""
+        spec = self.manifest.input
+        args = dict(height=spec.height, width=spec.width, layout=spec.layout, colour=spec.colour, scale=spec.scale,
+                    mean=spec.mean, std=spec.std, letterbox=spec.letterbox, pad_value=spec.pad_value, dtype=spec.dtype)  # fmt: skip
+        if not self.prepare_on_torch:
+            return prepare(np.ascontiguousarray(frames), sizes, **args)
         import torch
 
-        out = self.manifest.output
-        if logits.ndim != 2 or logits.shape[1] != len(self.manifest.labels):
-            raise ModelError(f"{self.name}: expected output [N, {len(self.manifest.labels)}], got {list(logits.shape)}")
-        if not out.activation:
-            return logits.clamp(0, 1)
-        return torch.softmax(logits, dim=1) if out.decoding == "softmax" else torch.sigmoid(logits)
+        from vscan.kernels.preprocess import prepare as prepare_on_torch
 
-    def _decode_boxes(self, pred, geometry, source_sizes):
-        """YOLOv8-style [N, 4 + C, A] -> per-label best score [N, C] and its box."""
-        import torch
-
-        from vscan.kernels.boxes import batched_nms, cxcywh_to_xyxy
-        from vscan.kernels.preprocess import boxes_to_source
-
-        out, c = self.manifest.output, len(self.manifest.labels)
-        if out.transposed:
-            pred = pred.transpose(1, 2)
-        if pred.ndim != 3 or pred.shape[1] != 4 + c:
-            raise ModelError(f"{self.name}: expected output [N, {4 + c}, A], got {list(pred.shape)}")
-        n = pred.shape[0]
-        scores = torch.zeros((n, c))
-        boxes = torch.full((n, c, 4), float("nan"))
-        counts = np.zeros(n, np.int64)
-        for i in range(n):
-            xywh, cls = pred[i, :4].T, pred[i, 4:].T  # [A, 4], [A, C]
-            if out.activation:
-                cls = torch.sigmoid(cls)
-            score, label = cls.max(dim=1)
-            keep = (score >= out.score_threshold).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                continue
-            keep = keep[score[keep].argsort(descending=True)[:_MAX_CANDIDATES]]
-            xyxy = cxcywh_to_xyxy(xywh[keep])
-            kept = batched_nms(xyxy, score[keep], label[keep], out.iou_threshold)[: out.max_detections]
-            counts[i] = len(kept)
-            # kept is in descending score order: the first box of a label is its best.
-            for j in reversed(kept.tolist()):
-                k = int(label[keep[j]])
-                scores[i, k] = score[keep[j]]
-                boxes[i, k] = boxes_to_source(xyxy[j : j + 1], geometry[i], *(int(v) for v in source_sizes[i]))[0]
-        return scores.numpy(), boxes.numpy(), counts
+        x, geometry = prepare_on_torch(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), sizes.tolist(), **args)
+        return x.cpu().numpy(), geometry
 
 
 def aggregate(detector: Detector, frame_scores: FrameScores, timestamps: np.ndarray, *, strongest: int = 3) -> list[LabelEvidence]:
