@@ -14,12 +14,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from vscan.errors import ConfigError
+from vscan.output.read import read_records  # re-exported: vscan report reads every sink kind
 
 __all__ = ["read_records", "render_report", "write_report", "blurred_thumbnails"]
 
@@ -27,28 +26,6 @@ _COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#
 _SVG_W, _SVG_H, _PAD = 640, 90, 28
 _THUMB_SIDE = 48  # pixels on the long side before blurring: nothing recognisable survives
 _THUMB_BLUR = 4.0
-
-
-def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Records of a JSONL results file; the last record of each path wins
-    (a resumed scan may have appended a file twice)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read results {path}: {exc}") from exc
-    by_path: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"Invalid results line {n} in {path}: {exc}") from exc
-        if not isinstance(record, dict) or "path" not in record:
-            raise ConfigError(f"Invalid results line {n} in {path}: not a vscan record")
-        by_path.pop(record["path"], None)
-        by_path[record["path"]] = record
-    return list(by_path.values())
 
 
 def _esc(value: Any) -> str:
