@@ -1,0 +1,152 @@
+"""``vscan hash``, ``vscan bank build|info`` and ``vscan models list|check``."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vscan.cli.app import (
+    DecoderOpt, DeviceOpt, EveryFrameOpt, FpsOpt, KeyframesOpt, ModelsDirOpt, app, bank_app, fail, models_app,
+)  # fmt: skip
+from vscan.errors import VscanError
+
+__all__ = ["hash_command", "bank_build", "bank_info", "models_list", "models_check"]
+
+
+def _dense_policy(every_frame: bool, fps: Optional[float], keyframes: bool):
+    """The policy the options name; every frame when none is given."""
+    from vscan.decode import EveryFrame, parse_policy
+
+    if not (every_frame or fps is not None or keyframes):
+        return EveryFrame()
+    return parse_policy(every_frame=every_frame, fps=fps, keyframes=keyframes)
+
+
+@app.command("hash")
+def hash_command(
+    file: Annotated[Path, typer.Argument(help="Video or still image (jpg, png, webp).", metavar="FILE", show_default=False)],
+    every_frame: EveryFrameOpt = False,
+    fps: FpsOpt = None,
+    keyframes: KeyframesOpt = False,
+    decoder: DecoderOpt = "auto",
+    device: DeviceOpt = "auto",
+) -> None:
+    """Print one vPDQ line per sampled frame: frame_number,quality,hex,timestamp_seconds.
+
+    The output is the upstream vPDQ hash-file format. Default: every frame.
+    """
+    from vscan.hashing.media import hash_media
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.vpdq import format_vpdq_line
+
+    try:
+        policy = _dense_policy(every_frame, fps, keyframes)
+        hasher = PDQHasher(device=device)
+        result = hash_media(file, policy, hasher=hasher, backend=decoder)
+    except VscanError as exc:
+        fail(exc)
+    frames = result.frames
+    for number, quality, hex64, ts in zip(frames.frame_numbers, frames.qualities, frames.hex(), frames.timestamps_seconds):
+        sys.stdout.write(format_vpdq_line(int(number), int(quality), hex64, float(ts)) + "\n")
+
+
+@bank_app.command("build")
+def bank_build(
+    out: Annotated[Path, typer.Argument(help="Bank file to write (SQLite).", metavar="BANK", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, images, folders and hash lists.", metavar="INPUT", show_default=False)],
+    label: Annotated[Optional[str], typer.Option("--label", help="Label for every entry added.")] = None,
+    every_frame: EveryFrameOpt = False,
+    fps: FpsOpt = None,
+    keyframes: KeyframesOpt = False,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Build a bank from videos, images and hash lists.
+
+    Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
+    lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
+    (every frame by default) so sparse scans line up with it at any phase.
+    """
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import build_bank
+
+    try:
+        policy = _dense_policy(every_frame, fps, keyframes)
+        info = build_bank(out, inputs, label=label, hash_media=media_hasher(policy, device))
+    except VscanError as exc:
+        fail(exc)
+    _print_bank_info(info)
+
+
+@bank_app.command("info")
+def bank_info(bank: Annotated[Path, typer.Argument(help="Bank file.", metavar="BANK", show_default=False)]) -> None:
+    """Describe a bank: entries, hashes, labels, checksum."""
+    from vscan.bank.store import Bank
+
+    try:
+        with Bank(bank) as b:
+            info = b.info()
+    except VscanError as exc:
+        fail(exc)
+    _print_bank_info(info)
+
+
+def _print_bank_info(info) -> None:
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"bank {info.path}", show_header=False)
+    for key, value in asdict(info).items():
+        if key == "path":
+            continue
+        table.add_row(key, ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value))
+    Console().print(table)
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDirOpt = None) -> None:
+    """List installed models: the shipped models/ folder and the user folder."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from vscan.models.manifest import installed_manifests
+
+    try:
+        manifests = installed_manifests(models_dir)
+    except VscanError as exc:
+        fail(exc)
+    table = Table(title="installed models")
+    for column in ("name", "kind", "version", "input", "output", "risk labels", "manifest"):
+        table.add_column(column, overflow="fold")
+    for m in manifests:
+        inp = f"{m.input.height}x{m.input.width} {m.input.layout} {m.input.colour}{' letterbox' if m.input.letterbox else ''}" if m.input else "see manifest"
+        out = m.output.decoding if m.output else "hash"
+        risk = ", ".join(f"{k}={v:g}" for k, v in m.risk.labels.items())
+        table.add_row(m.name, m.kind, m.version, inp, out, risk, str(m.manifest_path))
+    Console(width=200).print(table)
+
+
+@models_app.command("check")
+def models_check(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Manifests (files or folders); default: every installed model.", metavar="MANIFEST", show_default=False)] = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Verify model files (SHA-256) and their ONNX input/output shapes and dtypes
+    against the manifests. Exits 1 when any model fails."""
+    from vscan.models.manifest import check_model, installed_manifests, load_manifest
+
+    try:
+        manifests = [load_manifest(p) for p in paths] if paths else installed_manifests(models_dir)
+    except VscanError as exc:
+        fail(exc)
+    failed = 0
+    for m in manifests:
+        problems = check_model(m)
+        failed += bool(problems)
+        typer.echo(f"{m.name} ({m.kind}, {m.manifest_path}): " + ("ok" if not problems else "FAILED"))
+        for problem in problems:
+            typer.echo(f"  - {problem}")
+    if failed:
+        raise typer.Exit(1)

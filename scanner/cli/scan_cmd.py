@@ -1,0 +1,81 @@
+"""``vscan scan`` and ``vscan config show``."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vscan.cli.app import app, config_app, fail
+from vscan.cli.options import scan_config_options
+from vscan.config import ScanConfig
+from vscan.errors import VscanError
+
+__all__ = ["scan_command", "config_show"]
+
+
+@app.command("scan")
+@scan_config_options
+def scan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to scan (folders recursively).", metavar="PATH", show_default=False)],
+    *,
+    config: ScanConfig,
+    bank: Annotated[Optional[Path], typer.Option("--bank", metavar="FILE", help="Bank file to match against (vscan bank build).")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", metavar="TARGET", help="Results, appended: *.jsonl (one JSON line per file), *.parquet, *.sqlite/*.db or postgresql://...")] = "results.jsonl",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Join this Ray cluster instead of starting a local one.")] = None,
+    state: Annotated[Optional[Path], typer.Option("--state", metavar="FILE", help="SQLite state: skip files whose content was scanned with the same bank, models and config.")] = None,
+    risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", metavar="FILE", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Scan files against a bank and/or detector models; write one risk record per file to --out.
+
+    Sampling is adaptive by default (the ScanConfig default): keyframes
+    first, then 1 frame/s (or --fps R) only around stretches that matched.
+    --fps R alone samples at a fixed rate everywhere; --every-frame and
+    --keyframes as named.
+
+    Options can come from a TOML file (--config; vscan config show prints
+    the effective one); options given on the command line override it.
+
+    Started again over the same --out, it resumes: files that already have
+    a record (same bank, models, config) are skipped.
+
+    Exit codes: 0 when the scan completed, even if some files were errors
+    (they have status "error" records); 2 for usage mistakes, found before
+    anything starts (a path that does not exist, a folder with no media
+    files, a bad option value, neither --bank nor --model: a scan that
+    checks nothing would report every file as clear); 1 when the scan
+    itself failed.
+    """
+    from vscan.api import scan_iter
+    from vscan.cli.progress import ScanProgress, print_summary
+    from vscan.output.read import display_target
+
+    try:
+        policy = None
+        if risk_policy is not None:
+            from vscan.verdict.risk import DefaultRiskPolicy
+
+            policy = DefaultRiskPolicy.from_toml(risk_policy)
+        # Checks inputs, bank and --out before Ray starts (Ray starts on the first record).
+        run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=policy, state=state)
+    except VscanError as exc:
+        fail(exc)
+    records = iter(run)
+    try:
+        with ScanProgress(enabled=not quiet) as progress:
+            for record in records:
+                progress.update(record)
+    except VscanError as exc:
+        fail(exc, code=1)
+    finally:
+        records.close()  # type: ignore[attr-defined]  # closes the sink however the loop ended
+    if not quiet and run.summary is not None:
+        print_summary(run.summary, display_target(out))
+
+
+@config_app.command("show")
+@scan_config_options
+def config_show(*, config: ScanConfig) -> None:
+    """Print the effective scan configuration as TOML: the defaults, then
+    --config, then the options given. vscan scan --config reads it back."""
+    typer.echo(config.to_toml(), nl=False)
