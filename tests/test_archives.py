@@ -242,8 +242,10 @@ def test_cli_archive_limits_and_throughput_options(tmp_path):
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.write(clip, "clip.mp4")
     size_mb = clip.stat().st_size / 2**20
+    bank = tmp_path / "c.bank"  # vscan scan refuses to check nothing (no --bank, no --model)
+    build_bank(bank, [clip], hash_media=_hash_for_bank)
     vscan = [sys.executable, "-m", "vscan.cli", "scan", str(archive.parent), "--device", "cpu", "--small-file-group", "1",
-             "--batch-frames", "16"]  # fmt: skip
+             "--batch-frames", "16", "--bank", str(bank)]  # fmt: skip
     results = {}
     for name, limit in [("under", size_mb * 2), ("over", size_mb / 2)]:
         out = tmp_path / f"{name}.jsonl"

@@ -21,6 +21,8 @@ import pytest
 
 from vscan.bench.bad_inputs import TYPED_INPUT_ERRORS, make_bad_inputs, unreadable_for_root
 from vscan.bench import synth
+from vscan.bank.hashers import media_hasher
+from vscan.bank.store import build_bank
 from vscan.decode import EveryFrame
 from vscan.decode import FixedRate
 from vscan.config import Runtime, Sampling, ScanConfig
@@ -41,9 +43,12 @@ def test_every_bad_input_gets_one_typed_record_and_the_scan_exits_0(tmp_path, ra
     cases = make_bad_inputs(tmp_path / "bad")
     good = synth.make_clip(tmp_path / "bad" / "zz-good.mp4", seed=5, seconds=1.0, size=(96, 64))
     out = tmp_path / "r.jsonl"
+    bank = tmp_path / "other.bank"  # vscan scan refuses to check nothing (no --bank, no --model)
+    build_bank(bank, [synth.make_clip(tmp_path / "other.mp4", seed=6, seconds=1.0, size=(96, 64))],
+               hash_media=media_hasher(EveryFrame(), "cpu"))  # fmt: skip
     run = subprocess.run(
         [sys.executable, "-m", "vscan.cli", "scan", str(tmp_path / "bad"), "--out", str(out), "--device", "cpu",
-         "--quiet", "--ray-address", ray_address, "--timeout", "60", "--fps", "1"],
+         "--quiet", "--ray-address", ray_address, "--timeout-seconds", "60", "--fps", "1", "--bank", str(bank)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

@@ -61,8 +61,9 @@ def test_kill_minus_9_at_random_times_then_resume_gives_one_record_per_file(clip
     seed = int(os.environ.get("VSCAN_KILL_SEED", time.time_ns() % 10**6))
     rng = random.Random(seed)
     out = tmp_path / "results.jsonl"
+    bank = bank_of(clips / "sub0" / "clip00.mp4", tmp_path / "a.bank")  # vscan scan refuses to check nothing
     command = [sys.executable, "-m", "vscan.cli", "scan", str(clips), "--out", str(out), "--device", "cpu",
-               "--quiet", "--ray-address", ray_address, "--fps", "25"]  # fmt: skip
+               "--quiet", "--ray-address", ray_address, "--fps", "25", "--bank", str(bank)]  # fmt: skip
     kills, kill_points, t0 = 0, [], time.monotonic()
     manifest = tmp_path / "results.jsonl.manifest.json"
 
