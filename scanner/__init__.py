@@ -27,8 +27,7 @@ from vscan.errors import (
     VscanError,
 )
 from vscan.runtime.summary import ScanSummary
-
-__version__ = "0.2.0"
+from vscan.version import __version__
 
 __all__ = [
     "__version__",

@@ -28,6 +28,7 @@ from typing import Any
 
 from vscan.inputs.digests import sha256_file
 from vscan.models.manifest import MODELS_DIR
+from vscan.version import __version__
 
 __all__ = ["scan_versions", "model_digests", "bank_digests", "config_dict", "start_manifest", "finish_manifest"]
 
@@ -72,22 +73,13 @@ def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str]) -
     }
 
 
-def _vscan_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("vscan")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[str, Any] | None,
                    models: dict[str, str], versions: dict[str, Any], state_path: str | None) -> dict[str, Any]:  # fmt: skip
     import ray
 
     return {
         "run_id": uuid.uuid4().hex,
-        "vscan_version": _vscan_version(),
+        "vscan_version": __version__,
         "status": "running",
         "started": _now(),
         "ended": None,
