@@ -66,7 +66,7 @@ from pathlib import Path
 
 import vscan
 from vscan.bank.hashers import media_hasher
-from vscan.bank.store import build_bank
+from vscan.bank import build_bank
 from vscan.config import Models, Runtime, Sampling, ScanConfig
 from vscan.decode import EveryFrame, FixedRate
 from vscan.output.sinks import JsonlSink

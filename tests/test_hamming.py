@@ -124,7 +124,7 @@ def test_resolve_device():
 def test_matcher_gives_the_same_matches_on_cuda_and_cpu(tmp_path):
     """match_frames end to end: torch's brute force on CUDA, numpy's on CPU."""
     from vscan.bank.match import match_frames
-    from vscan.bank.store import Bank, BankWriter
+    from vscan.bank import Bank, BankWriter
     from vscan.hashing.vpdq import FrameHashes
 
     rng = np.random.default_rng(9)
