@@ -5,7 +5,8 @@
 Data flow: ``importers`` (one per input format, ``IMPORTERS``) write entries
 through ``writer.BankWriter``; ``store.Bank`` reads the file back (``info``,
 ``load_index``); ``exporters`` write a bank's rows out in the input formats.
-Matching (``vscan.bank.match``) is not re-exported here: it loads torch.
+Matching (``vscan.bank.match``, ``robust``, ``index``) is imported from its modules: the
+store and importers must not load the search code.
 """
 
 from vscan.bank.exporters import EXPORTERS, export_entries

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 from vscan.errors import ConfigError
 from vscan.detect.adapters import LabelEvidence
 
-if TYPE_CHECKING:  # vscan.bank.match loads torch (vscan.kernels.hamming): decode workers need neither
+if TYPE_CHECKING:  # for annotations only: the policy works on any object with Match's fields
     from vscan.bank.match import Match
 
 __all__ = ["Evidence", "RiskDecision", "RiskPolicy", "DefaultRiskPolicy"]
