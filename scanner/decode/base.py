@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from vscan.errors import ConfigError, FileAccessError, UnsupportedMediaError
+from vscan.errors import ConfigError, DecodeError, FileAccessError, UnsupportedMediaError
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.sampling import SamplingPolicy
 
@@ -98,7 +98,8 @@ def _batch(indices: list[int], pts: list[float], frames: list[np.ndarray]) -> Sa
 
 
 class Decoder(ABC):
-    """Reads one file: metadata, then batches of sampled RGB frames.
+    """Reads one file: metadata, then batches of sampled RGB frames, in the
+    orientation the file is displayed in (vscan.decode.orient).
 
     ``frames_decoded`` counts the frames the codec actually decoded during
     the last ``iter_frames`` (sampled or not): the real cost of a policy.
@@ -106,6 +107,13 @@ class Decoder(ABC):
 
     name: ClassVar[str]
     frames_decoded: int = 0
+    #: Set (a threading.Event) by a caller that abandons a stalled decode
+    #: (vscan.decode.guard): the decoder's loops stop at their next frame.
+    cancel = None
+
+    def check_cancelled(self, path) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise DecodeError(f"{path}: decoding abandoned by its caller")
 
     @abstractmethod
     def probe(self, path: str | os.PathLike) -> VideoMetadata:

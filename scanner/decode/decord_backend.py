@@ -7,8 +7,8 @@ decoding in worker processes with a time limit; this module does not.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +55,25 @@ def _container_facts(path: Path) -> tuple[str | None, str | None]:
 _SEEK_TRUSTED = (("h264", "mp4"),)
 
 
+def _match_frames(raw: np.ndarray, index, n: int) -> np.ndarray | None:
+    """decord's index of each frame of the PyAV index (nearest timestamp
+    within half a frame), or None when they do not pair up one to one."""
+    if not index.raw_pts:  # no timestamps: both in decode order
+        m = len(index.pts_seconds)
+        return np.arange(m, dtype=np.int64) if m == n else None
+    want = np.asarray(index.raw_pts, np.float64) * float(index.time_base)
+    order = np.argsort(raw, kind="stable")
+    got = raw[order]
+    pos = np.clip(np.searchsorted(got, want), 1, max(1, n - 1))
+    left, right = got[pos - 1], got[np.minimum(pos, n - 1)]
+    pos = np.where(np.abs(want - left) <= np.abs(right - want), pos - 1, pos)
+    pos = np.minimum(pos, n - 1)
+    step = np.diff(want).min() if len(want) > 1 else 1.0
+    if np.any(np.abs(got[pos] - want) > max(step / 2, 1e-4)) or np.any(np.diff(pos) <= 0):
+        return None
+    return order[pos].astype(np.int64)
+
+
 class DecordDecoder(Decoder):
     """decord.VideoReader on the CPU.
 
@@ -87,51 +106,49 @@ class DecordDecoder(Decoder):
         except Exception as exc:  # noqa: BLE001 - decord raises RuntimeError or DECORDError
             raise UnsupportedMediaError(f"{path}: decord cannot open it: {_reason(exc)}") from exc
 
-    def _index(self, vr, path: Path) -> tuple[VideoMetadata, np.ndarray, str | None]:
-        """Metadata, pts (seconds) and container format of the file open in vr.
+    def _index(self, vr, path: Path) -> tuple[VideoMetadata, np.ndarray, str | None, np.ndarray]:
+        """Metadata, pts (seconds), container format and frame map of the file open in vr.
 
-        Decodes frame 0: its shape is the reader's frame size (decord exposes
-        no other, and applies rotation metadata the container header does not
-        show), and a first frame decord cannot decode is UnsupportedMediaError
-        here, so open_decoder("auto") falls back to PyAV for such files.
-        width/height in the metadata are the reader's output size: the
-        source's only for a reader opened at the native size.
+        Frames, timestamps and keyframes are PyAV's packet index (a demux
+        pass), so both backends number frames alike: decord also returns the
+        frames an edit list hides (stream-copy cuts), and counts keyframes
+        in decode order on open-GOP streams. The map gives decord's index of
+        each of those frames, matched by timestamp. Decodes frame 0: its
+        shape is the reader's frame size after decord's own rotation, and a
+        first frame decord cannot decode is UnsupportedMediaError here, so
+        open_decoder("auto") falls back to PyAV. width/height in the
+        metadata are the reader's output size.
         """
+        reference = PyAVDecoder()
+        base, index = reference._index(path)
+        if index.orientation.mirrored:
+            raise UnsupportedMediaError(f"{path}: decord ignores mirrored display matrices "
+                                        f"({index.orientation.describe()}); PyAV applies them")  # fmt: skip
         try:
             n = len(vr)
             if n < 1:
                 raise UnsupportedMediaError(f"{path}: decord found no video frames")
-            pts = np.asarray(vr.get_frame_timestamp(range(n)), dtype=np.float64)[:, 0]
-            keys = tuple(int(k) for k in vr.get_key_indices())
-            fps = float(vr.get_avg_fps())
+            raw = np.asarray(vr.get_frame_timestamp(range(n)), dtype=np.float64)[:, 0]
             height, width = vr[0].shape[:2]
             vr.seek(0)
         except UnsupportedMediaError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise UnsupportedMediaError(f"{path}: decord cannot index it: {_reason(exc)}") from exc
-        if not (math.isfinite(fps) and fps > 0):
-            fps = n / max(float(pts[-1]), 1e-9) if n > 1 else 1.0
+        frame_map = _match_frames(raw, index, n)
+        if frame_map is None:
+            raise UnsupportedMediaError(
+                f"{path}: decord's {n} frames do not match the stream's {base.num_frames} by timestamp"
+            )
         codec, container_format = _container_facts(path)
-        if not self._may_seek(codec, container_format):
-            # get_key_indices counts in decode order: on open-GOP streams (HEVC
-            # CRA) it is off by the leading frames. Take presentation order.
-            try:
-                keys = PyAVDecoder()._index(path)[1].keyframe_indices
-            except UnsupportedMediaError:
-                pass
-        meta = VideoMetadata(
-            path=str(path), backend=self.name, codec=codec, width=int(width), height=int(height),
-            fps=fps, num_frames=n, duration_seconds=float(pts[-1]) + 1.0 / fps,
-            keyframe_indices=keys or None,
-        )  # fmt: skip
-        return meta, pts, container_format
+        meta = replace(base, backend=self.name, width=int(width), height=int(height))
+        return meta, index.pts_seconds, container_format, frame_map
 
     def _key(self, path: Path) -> tuple:
         # random_access decides where keyframe indices come from (decord or PyAV).
         return (*_cache_key(path), self.random_access)
 
-    def _cached(self, key: tuple) -> tuple[VideoMetadata, np.ndarray, str | None] | None:
+    def _cached(self, key: tuple) -> tuple[VideoMetadata, np.ndarray, str | None, np.ndarray] | None:
         cached = getattr(self, "_last_index", None)
         return cached[1] if cached is not None and cached[0] == key else None
 
@@ -162,10 +179,10 @@ class DecordDecoder(Decoder):
             # open at the output size and index that reader (one open). Its
             # metadata has the output's frame size, so it is not cached.
             vr = self._open(path, *output_size(1, 1, None, size))
-            meta, pts, container_format = self._index(vr, path)
+            meta, pts, container_format, frame_map = self._index(vr, path)
             width, height = meta.width, meta.height
         else:
-            (meta, pts, container_format), vr = self._describe(path)
+            (meta, pts, container_format, frame_map), vr = self._describe(path)
             width, height = output_size(meta.width, meta.height, max_side, size)
             if (width, height) != (meta.width, meta.height):
                 vr = None  # indexed at the native size; the frames are wanted at another
@@ -177,24 +194,27 @@ class DecordDecoder(Decoder):
             vr = self._open(path) if native else self._open(path, width=width, height=height)
         self.frames_decoded = 0
         if self._may_seek(meta.codec, container_format):
-            return self._generate_seeking(vr, path, selected, pts, batch_size, self)
-        return self._generate_forward(vr, path, selected, pts, batch_size, self)
+            return self._generate_seeking(vr, path, selected, pts, frame_map, batch_size, self)
+        return self._generate_forward(vr, path, selected, pts, frame_map, batch_size, self)
 
     @staticmethod
-    def _generate_forward(vr, path, selected, pts, batch_size, counter) -> Iterator[SampledFrames]:
-        """Contiguous get_batch windows from frame 0, keeping the selected frames.
+    def _generate_forward(vr, path, selected, pts, frame_map, batch_size, counter) -> Iterator[SampledFrames]:
+        """Contiguous get_batch windows from decord's frame 0, keeping the
+        selected frames (decord index frame_map[i] for frame i).
 
         No seeks, so no wrong frames; costs decoding (and RGB conversion) of
         every frame up to the last selected one. skip_frames() after next()
         also returned wrong frames on the HEVC/MKV sample, so it is not used.
         """
-        wanted = np.zeros(int(selected[-1]) + 1, dtype=bool)
-        wanted[selected] = True
+        ours = np.full(int(frame_map[selected[-1]]) + 1, -1, dtype=np.int64)  # decord index -> frame
+        ours[frame_map[selected]] = selected
+        wanted = ours >= 0
         idx_buf: list[int] = []
         rgb_buf: list[np.ndarray] = []
         for start in range(0, len(wanted), batch_size):
             window = np.arange(start, min(start + batch_size, len(wanted)))
             keep = window[wanted[window]]
+            counter.check_cancelled(path)
             try:
                 rgb = vr.get_batch(window.tolist()).asnumpy()
                 counter.frames_decoded += len(window)
@@ -202,9 +222,9 @@ class DecordDecoder(Decoder):
                 raise DecodeError(
                     f"{path}: decord failed decoding frames {window[0]}..{window[-1]}: {_reason(exc)}"
                 ) from exc
-            for i in keep.tolist():
-                idx_buf.append(i)
-                rgb_buf.append(rgb[i - start])
+            for d in keep.tolist():
+                idx_buf.append(int(ours[d]))
+                rgb_buf.append(rgb[d - start])
                 if len(idx_buf) == batch_size:
                     yield _batch(idx_buf, pts[idx_buf].tolist(), rgb_buf)
                     idx_buf, rgb_buf = [], []
@@ -213,11 +233,12 @@ class DecordDecoder(Decoder):
             yield _batch(idx_buf, pts[idx_buf].tolist(), rgb_buf)
 
     @staticmethod
-    def _generate_seeking(vr, path, selected, pts, batch_size, counter) -> Iterator[SampledFrames]:
+    def _generate_seeking(vr, path, selected, pts, frame_map, batch_size, counter) -> Iterator[SampledFrames]:
         for start in range(0, len(selected), batch_size):
             chunk = selected[start : start + batch_size]
+            counter.check_cancelled(path)
             try:
-                rgb = vr.get_batch(chunk.tolist()).asnumpy()
+                rgb = vr.get_batch(frame_map[chunk].tolist()).asnumpy()
                 # decord decodes from the keyframe before each frame it seeks to;
                 # counted as the chosen frames (a lower bound).
                 counter.frames_decoded += len(chunk)

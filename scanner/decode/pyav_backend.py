@@ -1,8 +1,14 @@
 """PyAVDecoder: libav* through PyAV, the fallback backend and the fast path for sparse samples.
 
-A demux pass builds a presentation-order packet index (no decoding); decoding
-then seeks over GOPs that hold no wanted frame, skips non-key frames when only
-keyframes are wanted, and converts only the selected frames to RGB.
+A demux pass builds a presentation-order packet index (decoding only until
+the first frame, for its display matrix); decoding then seeks over GOPs that
+hold no wanted frame, skips non-key frames when only keyframes are wanted,
+and converts only the selected frames to RGB, in displayed orientation.
+
+Edit lists (stream-copy cuts that start between keyframes): packets that
+libavformat flags as discarded are decoded as references but never shown,
+so they are not frames here either, as in ffprobe; the first shown frame is
+frame 0 at 0.0 s and counts as a keyframe (decoding can start there).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
+from vscan.decode.orient import IDENTITY, Orientation, orientation_from_matrix
 
 __all__ = ["PyAVDecoder"]
 
@@ -26,6 +33,7 @@ class _PacketIndex:
 
     def __init__(self, timestamps: list[int | None], keyflags: list[bool], start: int | None, time_base, fps):
         n = len(timestamps)
+        self.time_base = time_base
         if all(t is not None for t in timestamps):
             ts = np.asarray(timestamps, dtype=np.int64)
             order = np.argsort(ts, kind="stable")
@@ -40,7 +48,39 @@ class _PacketIndex:
             self.index_of_pts = {}
             self.raw_pts: list[int] = []
         flags = np.asarray(keyflags, dtype=bool)[order]
-        self.keyframe_indices = tuple(int(i) for i in np.flatnonzero(flags))
+        self.true_keyframes = tuple(int(i) for i in np.flatnonzero(flags))
+        # The first shown frame is where any decode starts (after an edit
+        # list, behind discarded packets): a keyframe for sampling.
+        self.keyframe_indices = tuple(sorted({0, *self.true_keyframes})) if n else ()
+        self.orientation: Orientation = IDENTITY
+
+
+#: Decoded frames allowed per shown frame before a decode is declared
+#: looping (seeks re-decode at most a GOP per wanted frame).
+_LOOP_FACTOR = 4
+
+
+#: Packets fed to the decoder during indexing to get a first frame (codecs
+#: with frame reordering output it a few packets late).
+_PROBE_PACKETS = 32
+
+
+def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
+    """Feed one packet to the stream's decoder: (still probing, display
+    matrix of the first frame out, if any). Decode errors end probing: the
+    decode proper reports them."""
+    import av
+
+    try:
+        frames = stream.codec_context.decode(packet)
+    except av.FFmpegError:
+        return False, None
+    for frame in frames:
+        for side in frame.side_data:
+            if getattr(side.type, "name", "") == "DISPLAYMATRIX":
+                return False, bytes(side)
+        return False, None
+    return True, None
 
 
 class PyAVDecoder(Decoder):
@@ -85,9 +125,16 @@ class PyAVDecoder(Decoder):
         with self._open_container(path) as container:
             stream = container.streams.video[0]
             timestamps, keyflags = [], []
+            matrix: bytes | None = None
+            fed = 0  # decode until the first frame shows its display matrix
             try:
                 for packet in container.demux(stream):
                     if packet.size == 0:  # flush packet
+                        continue
+                    if 0 <= fed < _PROBE_PACKETS:
+                        probing, matrix = _first_frame_matrix(stream, packet)
+                        fed = fed + 1 if probing else -1
+                    if packet.is_discard:  # edit list: decoded for reference, never shown
                         continue
                     timestamps.append(packet.pts if packet.pts is not None else packet.dts)
                     keyflags.append(bool(packet.is_keyframe))
@@ -106,6 +153,8 @@ class PyAVDecoder(Decoder):
         fps = float(rate) if rate else 0.0
         fps = fps if math.isfinite(fps) and fps > 0 else 25.0
         index = _PacketIndex(timestamps, keyflags, start, time_base, fps)
+        index.orientation = orientation_from_matrix(matrix)
+        width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])
         meta = VideoMetadata(
@@ -114,6 +163,10 @@ class PyAVDecoder(Decoder):
             keyframe_indices=index.keyframe_indices or None,
         )  # fmt: skip
         return meta, index
+
+    def orientation(self, path) -> Orientation:
+        """How the file's frames are displayed (from its first frame's display matrix)."""
+        return self._index(check_readable(path))[1].orientation
 
     def probe(self, path):
         path = check_readable(path)
@@ -137,11 +190,14 @@ class PyAVDecoder(Decoder):
         wanted[selected] = True
         keys = meta.keyframe_indices
         # Any policy whose choice is all keyframes lets the decoder skip the rest.
-        keyframes_only = allow_skip and keys is not None and bool(np.isin(selected, keys).all())
+        keyframes_only = allow_skip and bool(np.isin(selected, index.true_keyframes).all())
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
         nonref = self.skip_nonref and not keyframes_only and n > 4 * len(selected)
-        resize = size != (meta.width, meta.height)
+        orientation = index.orientation
+        stored = orientation.stored_size(*size)  # frames are scaled before they are turned
+        resize = stored != orientation.stored_size(meta.width, meta.height)
+        max_decoded = _LOOP_FACTOR * n + 64
         last_wanted = int(selected[-1])
         idx_buf: list[int] = []
         pts_buf: list[float] = []
@@ -153,8 +209,11 @@ class PyAVDecoder(Decoder):
         # Seek targets: for each wanted frame, the keyframe at or before it.
         # When that keyframe lies beyond the frame being decoded, jumping to it
         # skips whole GOPs that hold nothing wanted (sparse samples, windows).
+        # Each keyframe is sought at most once: a seek that lands early (an
+        # imprecise index) decodes forward from there instead of seeking again.
         can_seek = keys is not None and len(keys) > 1 and bool(index.raw_pts)
         key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
+        sought, last_delivered = 0, -1
         with self._open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = self.thread_type
@@ -169,7 +228,8 @@ class PyAVDecoder(Decoder):
                 while True:
                     if can_seek and not keyframes_only and next_wanted is not None:
                         key_before = int(key_arr[np.searchsorted(key_arr, next_wanted, side="right") - 1])
-                        if key_before > index_i + 1 and key_before > 0:
+                        if key_before > index_i + 1 and key_before > sought:
+                            sought = key_before
                             container.seek(index.raw_pts[key_before], stream=stream, backward=True, any_frame=False)
                             frames = container.decode(stream)
                             index_i = key_before - 1
@@ -177,8 +237,14 @@ class PyAVDecoder(Decoder):
                     if frame is None:
                         break
                     self.frames_decoded += 1
+                    if self.frames_decoded > max_decoded:
+                        raise DecodeError(f"{path}: PyAV decoded {self.frames_decoded} frames of a "
+                                          f"{n}-frame stream without finishing (decoder looping)")  # fmt: skip
+                    self.check_cancelled(path)
                     i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                     index_i = index_i + 1 if i is None else i
+                    if index_i <= last_delivered:
+                        continue  # a seek that landed early: frames already delivered
                     stand_in = nonref and next_wanted is not None and next_wanted <= index_i < n
                     if index_i >= n or not (wanted[index_i] or stand_in):
                         if index_i >= last_wanted:
@@ -187,14 +253,16 @@ class PyAVDecoder(Decoder):
                     while next_wanted is not None and next_wanted <= index_i:
                         next_wanted = next(pending, None)
                     if resize:
-                        rgb = frame.reformat(width=size[0], height=size[1], format="rgb24",
+                        rgb = frame.reformat(width=stored[0], height=stored[1], format="rgb24",
                                              interpolation="AREA").to_ndarray()  # fmt: skip
                     else:
                         rgb = frame.to_ndarray(format="rgb24")
+                    rgb = orientation.apply(rgb)
                     idx_buf.append(index_i)
                     pts_buf.append(float(index.pts_seconds[index_i]))
                     rgb_buf.append(rgb)
                     delivered += 1
+                    last_delivered = index_i
                     if len(idx_buf) == batch_size:
                         if keyframes_only:
                             held.append(_batch(idx_buf, pts_buf, rgb_buf))
