@@ -199,6 +199,9 @@ class Runtime(_Section):
     #: to one Ray task while every decode slot is busy.
     small_file_bytes: int = _num(2 << 20, 0)
     small_file_group: int = _num(8, 1)
+    #: Resume tries a file again whose last record is a transient failure
+    #: (timeout, decoder crash, model error) at most this many times.
+    transient_retries: int = _num(2, 0)
 
 
 _SECTIONS: dict[str, type] = {

@@ -191,3 +191,38 @@ def test_postgres_target_is_redacted(pg_dsn):
     from vscan.output.sql_sinks import _redact
 
     assert _redact("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
+
+
+def test_conformance_write_many_commits_together_and_resume_rows_stream(target):
+    from vscan.output.sink_base import resume_row
+
+    versions = {"bank_sha256": "b" * 64}
+    with open_sink(target) as sink:
+        sink.write_many([record(i, versions=versions) for i in range(3)])
+        sink.write(record(3))
+        sink.write_many([])
+        rows = list(sink.resume_rows())
+    with open_sink(target) as sink:
+        assert list(sink.resume_rows()) == rows
+        assert sink.records() == [expected(i, versions=versions) for i in range(3)] + [expected(3)]
+    assert rows == [resume_row(expected(i, versions=versions)) for i in range(3)] + [resume_row(expected(3))]
+    assert rows[0].versions == versions and rows[0].status == "error" and rows[0].error_type == "DecodeError"
+
+
+def test_parquet_writes_row_groups_as_it_goes(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(ParquetSink, "ROW_GROUP", 10)
+    out = tmp_path / "r.parquet"
+    with ParquetSink(out) as sink:
+        sink.write_many([record(i) for i in range(25)])
+        # Two full row groups are already in the file being written (no footer yet).
+        assert (tmp_path / "r.parquet.tmp").stat().st_size > 0 and not out.exists()
+        sink.write_many([record(i) for i in range(25, 35)])
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [10, 10, 10, 5]
+    with ParquetSink(out) as sink:  # the next run copies the earlier rows group by group, then appends
+        sink.write(record(35))
+    with ParquetSink(out) as sink:
+        assert sink.records() == [expected(i) for i in range(36)]
+    assert not (tmp_path / "r.parquet.tmp").exists() and not (tmp_path / "r.parquet.wal.jsonl").exists()

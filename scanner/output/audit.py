@@ -7,9 +7,14 @@ a killed run stays visible as one that never finished. The manifest holds
 the vscan version, the full scan configuration, the SHA-256 of the bank and
 of every model file, the host, start and end times (UTC) and the counts.
 
-``versions`` (bank, models, result-relevant config digests) is also stamped
-on every record: resume and the nightly state skip only files whose results
-came from the same versions.
+``versions`` is also stamped on every record: resume and the nightly state
+skip only files whose results came from the same versions. It covers
+everything that can change a result and nothing else: the bank's content,
+every model file and detector manifest (the shipped models and the user's
+``--model`` ones, by SHA-256 of their bytes), the risk policy's class and
+values, the vscan version, and the result sections of the configuration
+(vscan.config.RESULT_SECTIONS; the runtime and input-selection sections,
+speed and placement only, are left out).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import platform
 import socket
 import sys
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,17 +35,33 @@ from vscan.inputs.digests import sha256_file
 from vscan.models.manifest import MODELS_DIR
 from vscan.version import __version__
 
-__all__ = ["scan_versions", "model_digests", "bank_digests", "config_dict", "start_manifest", "finish_manifest"]
-
+__all__ = ["scan_versions", "model_digests", "risk_policy_dict", "bank_digests", "config_dict", "start_manifest", "finish_manifest"]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def model_digests(models_dir: Path = MODELS_DIR) -> dict[str, str]:
-    """SHA-256 of every ONNX model file shipped (``models/<name>/<file>.onnx``)."""
-    return {str(p.relative_to(models_dir)): sha256_file(p) for p in sorted(models_dir.glob("*/*.onnx"))}
+def model_digests(detectors: tuple[str, ...] = (), models_dir: Path = MODELS_DIR) -> dict[str, str]:
+    """SHA-256 of every ONNX model file shipped (``models/<name>/<file>.onnx``)
+    and, for each detector manifest of ``config.models.detectors``, of the
+    manifest and of the model file it names (computed, not read from the
+    manifest), keyed ``detector:<name>/<file>``."""
+    from vscan.models.manifest import load_manifest
+
+    digests = {str(p.relative_to(models_dir)): sha256_file(p) for p in sorted(models_dir.glob("*/*.onnx"))}
+    for path in detectors:
+        manifest = load_manifest(path)
+        digests[f"detector:{manifest.name}/{manifest.model_path.name}"] = sha256_file(manifest.model_path)
+        digests[f"detector:{manifest.name}/{manifest.manifest_path.name}"] = sha256_file(manifest.manifest_path)
+    return digests
+
+
+def risk_policy_dict(policy) -> dict[str, Any]:
+    """The risk policy as its class and values (what the versions stamp digests)."""
+    cls = type(policy)
+    values = asdict(policy) if is_dataclass(policy) else dict(sorted(vars(policy).items()))
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "values": values}
 
 
 def bank_digests(bank_path: str | os.PathLike | None) -> dict[str, Any] | None:
@@ -62,11 +83,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str]) -> dict[str, str | None]:
-    """The versions a result depends on: bank content, model files, result-relevant config."""
+def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str], risk_policy=None) -> dict[str, str | None]:
+    """The versions a result depends on: bank content, model files, risk
+    policy (None: the default one), vscan version, result-relevant config."""
+    if risk_policy is None:
+        from vscan.verdict.risk import DefaultRiskPolicy
+
+        risk_policy = DefaultRiskPolicy()
     return {
         "bank_sha256": bank["content_sha256"] if bank else None,
         "model_sha256": _digest(models),
+        "risk_policy_sha256": _digest(risk_policy_dict(risk_policy)),
+        "vscan_version": __version__,
         # Only the result sections (vscan.config.RESULT_SECTIONS): runtime and
         # input-selection settings never make a resume rescan.
         "config_sha256": _digest(config.result_dict()),
@@ -103,8 +131,11 @@ def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[st
     }
 
 
-def finish_manifest(manifest: dict[str, Any], summary, *, status: str, skipped_resumed: int, error: str | None = None) -> dict[str, Any]:
+def finish_manifest(manifest: dict[str, Any], summary, *, status: str, skipped_resumed: int, error: str | None = None,
+                    retried_transient: int = 0, retries_exhausted: int = 0) -> dict[str, Any]:  # fmt: skip
     counts = {k: v for k, v in asdict(summary).items() if k not in ("wall_seconds", "pipeline")}
     counts["skipped_already_recorded"] = skipped_resumed
+    counts["retried_transient"] = retried_transient
+    counts["retries_exhausted"] = retries_exhausted
     return {**manifest, "status": status, "ended": _now(), "wall_seconds": round(summary.wall_seconds, 3),
             "counts": counts, "pipeline": getattr(summary, "pipeline", None) or None, "error": error}  # fmt: skip

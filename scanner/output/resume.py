@@ -2,11 +2,22 @@
 
 Resume (always on): a scan started over an output that already holds
 records skips every input path that has a record stamped with the same
-``versions`` (bank, models, result-relevant config: see vscan.output.audit).
-Sinks acknowledge a record only once durable and cut a torn last write on
-reopen, so a scan killed at any moment and started again with the same
-command ends with exactly one record per input file. A changed bank or
-model gives new records (stamped with the new versions) next to the old.
+``versions`` (bank, models, risk policy, vscan version, result-relevant
+config: see vscan.output.audit). Sinks acknowledge a record only once
+durable and cut a torn last write on reopen, so a scan killed at any moment
+and started again with the same command ends with exactly one record per
+input file. A changed bank or model gives new records (stamped with the new
+versions) next to the old.
+
+A path whose last record is a transient failure (a timeout, a decoder
+crash, a model or infrastructure error: the run's fault, not the file's) is
+tried again, until it has been re-tried ``runtime.transient_retries`` times;
+the manifest counts the re-tried paths (``retried_transient``) and those
+left as they were after their last re-try (``retries_exhausted``).
+
+Resume reads only paths, versions and statuses (``Sink.resume_rows``,
+streamed) into an index in a temporary SQLite file, so its memory stays
+bounded whatever the number of records the sink holds.
 
 Nightly state (``--state FILE``, optional): a SQLite DB keyed by
 (sha256, bank_sha256, model_sha256, config_sha256) holding each file's last
@@ -20,9 +31,11 @@ not remembered: those files are tried again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -31,7 +44,47 @@ from vscan.output.sinks import Sink, to_json_line
 
 __all__ = ["RunLedger", "StateDB"]
 
-_TRANSIENT_ERRORS = {"DecodeTimeoutError", "DecoderCrashError", "ModelError"}
+#: Error types that depend on the run, not the file's content: retried.
+TRANSIENT_ERRORS = frozenset({"DecodeTimeoutError", "DecoderCrashError", "ModelError"})
+
+
+class _ResumeIndex:
+    """path -> (last record transient?, transient failures) for one versions
+    stamp, in a temporary SQLite file (deleted on close): bounded memory."""
+
+    def __init__(self, rows, versions: dict[str, Any]) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="vscan-resume-")
+        self._db = sqlite3.connect(os.path.join(self._dir.name, "index.sqlite"), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE done (path TEXT PRIMARY KEY, transient INTEGER NOT NULL, failures INTEGER NOT NULL)")
+        batch: list[tuple[str, int, int]] = []
+        self._db.execute("BEGIN")
+        for row in rows:
+            if row.versions != versions or row.path is None:
+                continue
+            transient = int(row.status == "error" and row.error_type in TRANSIENT_ERRORS)
+            batch.append((row.path, transient, transient))
+            if len(batch) >= 10_000:
+                self._add(batch)
+        self._add(batch)
+        self._db.execute("COMMIT")
+
+    def _add(self, batch: list[tuple[str, int, int]]) -> None:
+        # Rows come in sink order: the last record of a path sets its state.
+        self._db.executemany(
+            "INSERT INTO done VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+            "transient = excluded.transient, failures = failures + excluded.failures",
+            batch,
+        )
+        batch.clear()
+
+    def get(self, path: str) -> tuple[int, int] | None:
+        return self._db.execute("SELECT transient, failures FROM done WHERE path = ?", (path,)).fetchone()
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
 
 
 class StateDB:
@@ -51,7 +104,11 @@ class StateDB:
 
     @staticmethod
     def _key(versions: dict[str, Any]) -> tuple[str, str, str]:
-        return (versions["bank_sha256"] or "", versions["model_sha256"], versions["config_sha256"])
+        # Column config_sha256 holds every other part of the versions stamp
+        # (config, risk policy, vscan version).
+        rest = {k: v for k, v in versions.items() if k not in ("bank_sha256", "model_sha256")}
+        rest_sha256 = hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+        return (versions["bank_sha256"] or "", versions["model_sha256"], rest_sha256)
 
     def known(self, versions: dict[str, Any]) -> frozenset[str]:
         rows = self._db.execute(
@@ -80,23 +137,28 @@ class StateDB:
 class RunLedger:
     """What this run may skip, and bookkeeping of what it wrote."""
 
-    def __init__(self, sink: Sink, versions: dict[str, Any], *, state_path: str | os.PathLike | None = None) -> None:
+    def __init__(self, sink: Sink, versions: dict[str, Any], *, state_path: str | os.PathLike | None = None,
+                 transient_retries: int = 2) -> None:  # fmt: skip
         self.sink = sink
         self.versions = versions
-        self.done_paths = {r["path"] for r in sink.records() if r.get("versions") == versions}
+        self.transient_retries = transient_retries
+        self._done = _ResumeIndex(sink.resume_rows(), versions)
         self.skipped_resumed = 0
+        self.retried_transient = 0
+        self.retries_exhausted = 0
         self.state = StateDB(state_path) if state_path else None
         self.manifest: dict[str, Any] | None = None
 
     @classmethod
-    def begin(cls, sink: Sink, inputs: list, *, config, bank_path, state_path=None) -> "RunLedger":
-        """Digest bank and models, read what the sink holds, store the run's manifest."""
+    def begin(cls, sink: Sink, inputs: list, *, config, bank_path, risk_policy=None, state_path=None) -> "RunLedger":
+        """Digest bank, models and risk policy (None: the default one), read
+        what the sink holds, store the run's manifest."""
         from vscan.output import audit
 
         bank = audit.bank_digests(bank_path)
-        models = audit.model_digests()
-        versions = audit.scan_versions(config, bank, models)
-        ledger = cls(sink, versions, state_path=state_path)
+        models = audit.model_digests(config.models.detectors)
+        versions = audit.scan_versions(config, bank, models, risk_policy)
+        ledger = cls(sink, versions, state_path=state_path, transient_retries=config.runtime.transient_retries)
         ledger.manifest = audit.start_manifest(
             sink_target=getattr(sink, "target", type(sink).__name__), inputs=[str(p) for p in inputs], config=config,
             bank=bank, models=models, versions=versions, state_path=str(state_path) if state_path else None,
@@ -105,23 +167,41 @@ class RunLedger:
         return ledger
 
     def finish(self, summary, *, error: BaseException | None = None) -> None:
-        """Close the state DB and complete the run's manifest (counts, end time)."""
+        """Close the state DB and complete the run's manifest (counts, end
+        time; ``interrupted`` after Ctrl-C). When the run already failed, a
+        failure to store the manifest is added to that error as a note and
+        never replaces it."""
         from vscan.output import audit
 
         self.close()
-        if self.manifest is not None:
-            status = "completed" if error is None else "failed"
-            message = None if error is None else f"{type(error).__name__}: {error}"
-            self.sink.write_manifest(
-                audit.finish_manifest(self.manifest, summary, status=status, skipped_resumed=self.skipped_resumed, error=message)
-            )
+        if self.manifest is None:
+            return
+        status = "completed" if error is None else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        message = None if error is None else f"{type(error).__name__}: {error}"
+        manifest = audit.finish_manifest(self.manifest, summary, status=status, skipped_resumed=self.skipped_resumed,
+                                         error=message, retried_transient=self.retried_transient,
+                                         retries_exhausted=self.retries_exhausted)  # fmt: skip
+        try:
+            self.sink.write_manifest(manifest)
+        except Exception as exc:
+            if error is None:
+                raise
+            error.add_note(f"the run's manifest could not be stored either: {type(exc).__name__}: {exc}")
 
     def filter(self, paths: Iterable[str]) -> Iterator[str]:
-        """Input paths without a record for the current versions yet."""
+        """Input paths without a record for the current versions yet, and
+        those whose last record is a transient failure with re-tries left."""
         for path in paths:
-            if path in self.done_paths:
-                self.skipped_resumed += 1
-                continue
+            hit = self._done.get(path)
+            if hit is not None:
+                transient, failures = hit
+                if not transient:
+                    self.skipped_resumed += 1
+                    continue
+                if failures > self.transient_retries:  # the first try plus every re-try failed
+                    self.retries_exhausted += 1
+                    continue
+                self.retried_transient += 1
             yield path
 
     def known_sha256(self) -> frozenset[str] | None:
@@ -145,11 +225,13 @@ class RunLedger:
     def recorded(self, record: dict[str, Any]) -> None:
         if self.state is None or record.get("sha256") is None or record.get("skipped"):
             return
-        if record["status"] == "error" and record["error"]["type"] in _TRANSIENT_ERRORS:
+        if record["status"] == "error" and record["error"]["type"] in TRANSIENT_ERRORS:
             return
         clean = {k: v for k, v in record.items() if k not in ("skipped", "previous_scan")}
         self.state.put(clean, self.versions)
 
     def close(self) -> None:
+        self._done.close()
         if self.state is not None:
             self.state.close()
+            self.state = None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 from vscan.errors import VscanError
 
-__all__ = ["Sink", "SinkError", "to_json_line"]
+__all__ = ["Sink", "SinkError", "ResumeRow", "resume_row", "to_json_line"]
 
 
 class SinkError(VscanError):
@@ -43,8 +43,25 @@ def _columns(record: dict[str, Any]) -> tuple:
     )
 
 
+class ResumeRow(NamedTuple):
+    """What resume needs of a stored record, and nothing more."""
+
+    path: str
+    versions: dict[str, Any] | None
+    status: str | None
+    error_type: str | None
+
+
+def resume_row(record: dict[str, Any]) -> ResumeRow:
+    return ResumeRow(record.get("path"), record.get("versions"), record.get("status"), (record.get("error") or {}).get("type"))
+
+
 class Sink(ABC):
-    """Receives one record per input file; ``write`` returns once durable."""
+    """Receives one record per input file; ``write`` returns once durable.
+
+    ``write_many`` stores several records with one commit (one fsync, one
+    transaction): when it returns, every one of them is durable; when it
+    raises, the caller must treat none of them as acknowledged."""
 
     #: where results go, for messages and the manifest
     target: str
@@ -52,9 +69,18 @@ class Sink(ABC):
     @abstractmethod
     def write(self, record: dict[str, Any]) -> None: ...
 
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.write(record)
+
     @abstractmethod
     def records(self) -> list[dict[str, Any]]:
         """Every record acknowledged so far, this run and earlier ones, in order."""
+
+    @abstractmethod
+    def resume_rows(self) -> Iterator[ResumeRow]:
+        """Path, versions and status of every record acknowledged so far, in
+        order, streamed in bounded memory (whatever the number of records)."""
 
     @abstractmethod
     def write_manifest(self, manifest: dict[str, Any]) -> None:
