@@ -6,18 +6,38 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from vscan.inputs.archives import ArchiveLimits, expand, handles, is_archive
+from vscan.inputs.archives import ArchiveLimits, expand, handles, is_archive, split_member
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 
 __all__ = ["discover", "is_small", "MEDIA_SUFFIXES"]
 
 
+def _real(path: str) -> str:
+    """The file a path names, whatever links and ``..`` lead to it (members:
+    the archive's real path plus the member name)."""
+    member = split_member(path)
+    if member is not None:
+        return os.path.realpath(member[0]) + "!/" + member[1]
+    return os.path.realpath(path)
+
+
 def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, archive_limits=None) -> Iterator[str]:
-    """Stream input files: named files always, folders walked in sorted order
-    (media suffixes only unless ``all_files``). A missing path is yielded too,
-    so it gets its own error record. Zip/tar files yield their media members
-    as ``archive.zip!/member`` (vscan.inputs.archives)."""
-    limits = archive_limits or ArchiveLimits()
+    """Stream input files, each real file once: named files always, folders
+    walked in sorted order (media suffixes only unless ``all_files``). A
+    file reached twice (a folder given twice, a file inside a folder also
+    given, a symlink to a file already seen) is yielded once, under the
+    first path that reached it. A missing path is yielded too, so it gets
+    its own error record. Zip/tar files yield their media members as
+    ``archive.zip!/member`` (vscan.inputs.archives)."""
+    seen: set[str] = set()
+    for path in _walk(paths, all_files=all_files, limits=archive_limits or ArchiveLimits()):
+        real = _real(path)
+        if real not in seen:
+            seen.add(real)
+            yield path
+
+
+def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, limits: ArchiveLimits) -> Iterator[str]:
     for root in paths:
         root = Path(root)
         if not root.is_dir():
@@ -31,7 +51,6 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
             for name in sorted(filenames + media_dirs):
                 if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_archive(name):
                     yield from expand(os.path.join(dirpath, name), all_files=all_files, limits=limits)
-
 
 
 def is_small(path: str, limit: int) -> bool:
