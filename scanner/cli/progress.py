@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["ScanProgress", "print_summary"]
+__all__ = ["ScanProgress", "print_summary", "interrupted_message"]
 
 
 class ScanProgress:
-    """Files done, video-seconds per second and ETA, on a TTY; silent otherwise."""
+    """Files done of the total, video-seconds per second and ETA, on a TTY;
+    silent otherwise. The total comes from :meth:`count_in_background`: the
+    bar shows done/total and an ETA as soon as discovery has counted the
+    inputs, and records flow from the start meanwhile."""
 
     def __init__(self, *, enabled: bool = True, total: int | None = None) -> None:
         self.enabled = enabled and sys.stderr.isatty()
@@ -41,6 +45,26 @@ class ScanProgress:
             self._task = self._progress.add_task("scan", total=self.total, rate="")
         return self
 
+    def count_in_background(self, paths: Iterable, config) -> None:
+        """Count the scan's input files (vscan.inputs.discover, streaming) in
+        a daemon thread and set the total when done; never delays a record."""
+        if not self.enabled:
+            return
+
+        def count() -> None:
+            from vscan.inputs.archive_reader import ArchiveLimits
+            from vscan.inputs.discover import discover
+
+            limits = ArchiveLimits.from_config(config.archives)
+            self.set_total(sum(1 for _ in discover(paths, all_files=config.inputs.all_files, archive_limits=limits)))
+
+        threading.Thread(target=count, name="vscan-count-inputs", daemon=True).start()
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
     def update(self, record: dict[str, Any]) -> None:
         self._video_seconds += record.get("duration_seconds") or 0.0
         if self._progress is not None:
@@ -50,6 +74,12 @@ class ScanProgress:
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def interrupted_message(saved: int, out: str) -> str:
+    """What Ctrl-C leaves: the records already durable, and how to go on."""
+    return (f"Interrupted: {saved} record{'s' if saved != 1 else ''} from this run are saved in {out}. "
+            "Run the same command again to resume: files already recorded are skipped.")  # fmt: skip
 
 
 def print_summary(summary, out: Path) -> None:

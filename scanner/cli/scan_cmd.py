@@ -47,7 +47,7 @@ def scan_command(
     itself failed.
     """
     from vscan.api import scan_iter
-    from vscan.cli.progress import ScanProgress, print_summary
+    from vscan.cli.progress import ScanProgress, interrupted_message, print_summary
     from vscan.output.read import display_target
 
     try:
@@ -61,12 +61,19 @@ def scan_command(
     except VscanError as exc:
         fail(exc)
     records = iter(run)
+    saved = 0
     try:
         with ScanProgress(enabled=not quiet) as progress:
+            progress.count_in_background(paths, config)
             for record in records:
+                saved += 1  # a record is handed out once durable
                 progress.update(record)
     except VscanError as exc:
         fail(exc, code=1)
+    except KeyboardInterrupt:
+        records.close()  # type: ignore[attr-defined]  # the run's manifest says "interrupted"
+        typer.echo(interrupted_message(saved, display_target(out)), err=True)
+        raise typer.Exit(130)
     finally:
         records.close()  # type: ignore[attr-defined]  # closes the sink however the loop ended
     if not quiet and run.summary is not None:

@@ -168,15 +168,17 @@ class RunLedger:
 
     def finish(self, summary, *, error: BaseException | None = None) -> None:
         """Close the state DB and complete the run's manifest (counts, end
-        time; ``interrupted`` after Ctrl-C). When the run already failed, a
-        failure to store the manifest is added to that error as a note and
-        never replaces it."""
+        time; ``interrupted`` after Ctrl-C or when the caller stopped
+        iterating). When the run already failed, a failure to store the
+        manifest is added to that error as a note and never replaces it."""
         from vscan.output import audit
 
         self.close()
         if self.manifest is None:
             return
-        status = "completed" if error is None else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        # Ctrl-C, or a consumer that stopped iterating (the generator closed): interrupted.
+        stopped = isinstance(error, (KeyboardInterrupt, GeneratorExit))
+        status = "completed" if error is None else "interrupted" if stopped else "failed"
         message = None if error is None else f"{type(error).__name__}: {error}"
         manifest = audit.finish_manifest(self.manifest, summary, status=status, skipped_resumed=self.skipped_resumed,
                                          error=message, retried_transient=self.retried_transient,
