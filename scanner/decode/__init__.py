@@ -8,13 +8,14 @@
 """
 
 from vscan.decode.base import Decoder, check_readable, output_size
-from vscan.decode.choose import choose_backend, iter_sampled_frames, open_decoder
+from vscan.decode.choose import choose_backend, is_still, iter_sampled_frames, open_decoder
 from vscan.decode.decord_backend import DecordDecoder
 from vscan.decode.images import IMAGE_SUFFIXES, ImageDecoder
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import (
     Adaptive,
+    Budgeted,
     EveryFrame,
     FixedRate,
     Keyframes,
@@ -26,6 +27,7 @@ from vscan.decode.sampling import (
 
 __all__ = [
     "Adaptive",
+    "Budgeted",
     "IMAGE_SUFFIXES",
     "Decoder",
     "DecordDecoder",
@@ -40,6 +42,7 @@ __all__ = [
     "VideoMetadata",
     "check_readable",
     "choose_backend",
+    "is_still",
     "iter_sampled_frames",
     "open_decoder",
     "output_size",

@@ -15,12 +15,13 @@ from vscan.decode.metadata import SampledFrames
 from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import SamplingPolicy
 
-__all__ = ["DENSE_FPS", "choose_backend", "iter_sampled_frames", "open_decoder"]
+__all__ = ["DENSE_FPS", "choose_backend", "is_still", "iter_sampled_frames", "open_decoder"]
 
 BACKENDS = ("auto", "decord", "pyav")
 
 
-def _is_still(path: Path) -> bool:
+def is_still(path: str | os.PathLike) -> bool:
+    """True for a path (or in-memory archive member) named like a still image."""
     from vscan.inputs.memory import source_name  # an in-memory file (archive member) carries its name
 
     return Path(source_name(path)).suffix.lower() in IMAGE_SUFFIXES
@@ -57,7 +58,7 @@ def open_decoder(
     if backend not in BACKENDS:
         raise ConfigError(f"Invalid backend ({backend!r}). Supported values are {', '.join(BACKENDS)}.")
     p = check_readable(path)
-    if _is_still(p):
+    if is_still(p):
         decoder: Decoder = ImageDecoder()
         decoder.probe(p)
         return decoder

@@ -57,21 +57,25 @@ _SEEK_TRUSTED = (("h264", "mp4"),)
 
 def _match_frames(raw: np.ndarray, index, n: int) -> np.ndarray | None:
     """decord's index of each frame of the PyAV index (nearest timestamp
-    within half a frame), or None when they do not pair up one to one."""
+    within half a frame), or None when they do not pair up one to one.
+
+    decord's clock is the stream's raw pts, except that it applies some
+    edit-list shifts: aligned at the first or the last frame when raw
+    times do not match."""
     if not index.raw_pts:  # no timestamps: both in decode order
         m = len(index.pts_seconds)
         return np.arange(m, dtype=np.int64) if m == n else None
     want = np.asarray(index.raw_pts, np.float64) * float(index.time_base)
     order = np.argsort(raw, kind="stable")
     got = raw[order]
-    pos = np.clip(np.searchsorted(got, want), 1, max(1, n - 1))
-    left, right = got[pos - 1], got[np.minimum(pos, n - 1)]
-    pos = np.where(np.abs(want - left) <= np.abs(right - want), pos - 1, pos)
-    pos = np.minimum(pos, n - 1)
-    step = np.diff(want).min() if len(want) > 1 else 1.0
-    if np.any(np.abs(got[pos] - want) > max(step / 2, 1e-4)) or np.any(np.diff(pos) <= 0):
-        return None
-    return order[pos].astype(np.int64)
+    step = float(np.diff(want).min()) if len(want) > 1 else 1.0
+    for offset in (0.0, got[0] - want[0], got[-1] - want[-1]):
+        target = want + offset
+        pos = np.clip(np.searchsorted(got, target), 1, max(1, n - 1))
+        pos = np.where(np.abs(target - got[pos - 1]) <= np.abs(got[pos] - target), pos - 1, pos)
+        if np.all(np.abs(got[pos] - target) <= max(step / 2, 1e-4)) and np.all(np.diff(pos) > 0):
+            return order[pos].astype(np.int64)
+    return None
 
 
 class DecordDecoder(Decoder):

@@ -88,13 +88,22 @@ class PyAVDecoder(Decoder):
 
     name = "pyav"
 
-    def __init__(self, *, thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO", skip_nonref: bool = False):
+    def __init__(
+        self,
+        *,
+        thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO",
+        skip_nonref: bool = False,
+        plain: bool = False,
+    ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
         skipped is replaced by the next decoded one, its real index and pts
-        reported. Off by default: ``vscan hash`` must return exact frames."""
+        reported. Off by default: ``vscan hash`` must return exact frames.
+        plain: one forward decode of every frame up to the last wanted one,
+        no seeking, no skipped frames (the last-resort fallback)."""
         self.thread_type = thread_type
         self.skip_nonref = skip_nonref
+        self.plain = plain
 
     @staticmethod
     def _open_container(path: Path):
@@ -190,10 +199,10 @@ class PyAVDecoder(Decoder):
         wanted[selected] = True
         keys = meta.keyframe_indices
         # Any policy whose choice is all keyframes lets the decoder skip the rest.
-        keyframes_only = allow_skip and bool(np.isin(selected, index.true_keyframes).all())
+        keyframes_only = allow_skip and not self.plain and bool(np.isin(selected, index.true_keyframes).all())
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
-        nonref = self.skip_nonref and not keyframes_only and n > 4 * len(selected)
+        nonref = self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected)
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
         resize = stored != orientation.stored_size(meta.width, meta.height)
@@ -211,7 +220,7 @@ class PyAVDecoder(Decoder):
         # skips whole GOPs that hold nothing wanted (sparse samples, windows).
         # Each keyframe is sought at most once: a seek that lands early (an
         # imprecise index) decodes forward from there instead of seeking again.
-        can_seek = keys is not None and len(keys) > 1 and bool(index.raw_pts)
+        can_seek = not self.plain and keys is not None and len(keys) > 1 and bool(index.raw_pts)
         key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
         sought, last_delivered = 0, -1
         with self._open_container(path) as container:

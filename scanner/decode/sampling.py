@@ -17,6 +17,7 @@ import numpy as np
 from vscan.errors import ConfigError
 
 __all__ = [
+    "Budgeted",
     "EveryFrame",
     "FixedRate",
     "Keyframes",
@@ -24,7 +25,6 @@ __all__ = [
     "SamplingPolicy",
     "parse_policy",
 ]
-
 
 
 def _tolerance(t: np.ndarray | float) -> np.ndarray | float:
@@ -298,6 +298,42 @@ class Adaptive(SamplingPolicy):
             kept.append((a, b))
             total += b - a
         return Windows(self.dense_fps, tuple(kept))
+
+
+class Budgeted(SamplingPolicy):
+    """``inner`` within a budget of ``max_frames`` frames per file, spread
+    evenly over everything inner chose (never a prefix of the file).
+
+    Not frozen: ``truncation`` describes the last decision that hit the
+    budget (None when it did not), for the file's record.
+    """
+
+    def __init__(self, inner: SamplingPolicy, max_frames: int):
+        if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+            raise ConfigError(f"Invalid max_frames ({max_frames!r}). Supported values are integers >= 1.")
+        self.inner, self.max_frames = inner, max_frames
+        self.name = inner.name
+        self.truncation: dict | None = None
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = self.inner.decide(pts_seconds, keyframe_indices, duration_seconds)
+        chosen = decision.frame_indices
+        self.truncation = None
+        if len(chosen) <= self.max_frames:
+            return decision
+        kept = chosen[np.unique(np.linspace(0, len(chosen) - 1, self.max_frames).round().astype(np.int64))]
+        times = np.asarray(pts_seconds, np.float64)[kept]
+        self.truncation = {
+            "frames_chosen": int(len(chosen)),
+            "frames_kept": int(len(kept)),
+            "seconds_covered": float(max(0.0, min(duration_seconds, times[-1] - times[0] + (duration_seconds / len(pts_seconds))))),
+            "max_gap_seconds": float(np.diff(times).max()) if len(times) > 1 else float(duration_seconds),
+        }
+        reason = f"{decision.reason}; budget {self.max_frames}: every {len(chosen) / len(kept):.2f}th kept, spread over the file"
+        return SamplingDecision(kept, decision.policy, reason)
 
 
 def parse_policy(every_frame: bool = False, fps: float | None = None, keyframes: bool = False) -> SamplingPolicy:

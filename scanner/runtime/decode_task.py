@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from vscan.config import ScanConfig
-from vscan.decode import check_readable, choose_backend, open_decoder
-from vscan.errors import error_info
+from vscan.decode import Budgeted, Decoder, PyAVDecoder, check_readable, choose_backend, is_still, open_decoder
+from vscan.decode.guard import STALL_SECONDS, DecodeStallError, Watch, run_guarded
+from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
 from vscan.frames.borders import BorderTap
 from vscan.frames.overlays import add_unoverlaid
 from vscan.frames.resize import to_square
@@ -26,6 +27,65 @@ from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
 
 __all__ = ["decode_for_scan", "decode_task", "merge_passes", "merge_summaries", "empty_payload", "PER_FRAME_KEYS"]
+
+
+#: Decoders tried after the first one fails or stalls, in order: the other
+#: backend, then PyAV's plain forward decode (no seeks, no skipped frames).
+_FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), "pyav": ("sequential", "decord")}
+
+
+def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
+    decoder = PyAVDecoder(plain=True) if backend == "sequential" else open_decoder(path, backend)
+    if isinstance(decoder, PyAVDecoder):
+        decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
+        # Ray already runs one decode per core; frame threads would add ~26 ms
+        # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured).
+        decoder.thread_type = "SLICE"
+    decoder.probe(path)
+    return decoder
+
+
+def _attempt(path: str, config: ScanConfig, backend: str, watch: Watch):
+    """One decode of the file with one backend, under the guard's watch."""
+    decoder = watch.use(_open(path, backend, config))
+    meta = decoder.probe(path)
+    frames, numbers, times = [], [], []
+    tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
+    square = (config.sampling.frame_size, config.sampling.frame_size)  # straight to the model's input size: no resize pass
+    policy = Budgeted(config.sampling.policy, config.sampling.max_frames_per_file)
+    for batch in tap.watch(decoder.iter_frames(path, policy, batch_size=64, size=square)):
+        watch.beat()
+        frames.append(batch.rgb)
+        numbers.append(batch.frame_indices)
+        times.append(batch.pts_seconds)
+    return decoder, meta, tap, frames, numbers, times, policy.truncation
+
+
+def _decode_with_fallback(path: str, config: ScanConfig):
+    """_attempt with the chosen backend, then the fallbacks while it fails
+    (DecodeError, a stall, or decord refusing the file); the last element
+    says which fallback ran and why (None when the first attempt served)."""
+    first = choose_backend(config.sampling.policy, config.sampling.decoder)
+    chain = ["auto"] if is_still(path) else [first, *_FALLBACKS[first]]
+    stall = min(STALL_SECONDS, config.runtime.file_timeout_seconds / (len(chain) + 1))
+    failures: list[tuple[str, BaseException]] = []
+    for backend in chain:
+        try:
+            result = run_guarded(lambda watch: _attempt(path, config, backend, watch), stall, what=f"{backend} decoder")
+        except (DecodeError, UnsupportedMediaError) as exc:
+            if isinstance(exc, UnsupportedMediaError) and backend not in ("auto", "decord"):
+                raise  # PyAV cannot open it: no other decoder will
+            failures.append((backend, exc))
+            continue
+        if not failures:
+            return result, None
+        tried = "; ".join(f"{b}: {type(e).__name__}: {e}" for b, e in failures)
+        return result, {"from": failures[0][0], "to": backend, "reason": tried[:600]}
+    backend, exc = failures[0]
+    if isinstance(exc, DecodeStallError):
+        exc = DecodeTimeoutError(f"{path}: {exc}")
+    others = "; ".join(f"{b}: {type(e).__name__}" for b, e in failures[1:])
+    raise type(exc)(f"{exc} (fallbacks failed too: {others})" if others else str(exc)) from exc
 
 
 def decode_for_scan(
@@ -49,14 +109,7 @@ def decode_for_scan(
             summary["timings"] = {"digest": time.perf_counter() - t0}
             return summary, None
         t1 = time.perf_counter()
-        decoder = open_decoder(path, choose_backend(config.sampling.policy, config.sampling.decoder))
-        if not config.sampling.exact_frames and hasattr(decoder, "skip_nonref"):
-            decoder.skip_nonref = True  # sparse samples: a frame or two off target, half the decoding
-        if hasattr(decoder, "thread_type"):
-            # Ray already runs one decode per core; frame threads would add ~26 ms
-            # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured).
-            decoder.thread_type = "SLICE"
-        meta = decoder.probe(path)
+        (decoder, meta, tap, frames, numbers, times, truncation), fallback = _decode_with_fallback(path, config)
         summary["media"] = {
             "kind": "image" if meta.is_still_image else "video",
             "decoder": meta.backend,
@@ -64,23 +117,13 @@ def decode_for_scan(
             "width": meta.width,
             "height": meta.height,
             "fps": meta.fps,
+            "fallback": fallback,
         }
         summary["duration_seconds"] = float(meta.duration_seconds)
-        frames, numbers, times = [], [], []
-        count = 0
-        tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
-        square = (config.sampling.frame_size, config.sampling.frame_size)  # straight to the model's input size: no resize pass
-        for batch in tap.watch(decoder.iter_frames(path, config.sampling.policy, batch_size=64, size=square)):
-            take = min(len(batch), config.sampling.max_frames_per_file - count)
-            frames.append(batch.rgb[:take])
-            numbers.append(batch.frame_indices[:take])
-            times.append(batch.pts_seconds[:take])
-            count += take
-            if count >= config.sampling.max_frames_per_file:
-                break
+        count = int(sum(len(n) for n in numbers))
         t2 = time.perf_counter()
         if count == 0:
-            payload = _empty_payload(config)
+            payload = empty_payload(config)
         else:
             payload = {
                 "frames": np.concatenate(frames),
@@ -88,6 +131,7 @@ def decode_for_scan(
                 "timestamps": np.concatenate(times).astype(np.float64),
             }
         summary["frames_sampled"] = count
+        summary["truncated"] = truncation  # the frame budget was spread thinner over the file
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         summary["sampling"] = config.sampling.policy.describe()
         tap.add_to(payload)
@@ -140,6 +184,7 @@ def merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text: 
     merged = {**first}
     for key in ("frames_decoded", "frames_sampled"):
         merged[key] = int(first.get(key, 0)) + int(second.get(key, 0))
+    merged["truncated"] = first.get("truncated") or second.get("truncated")
     timings = dict(first.get("timings", {}))
     for key, value in second.get("timings", {}).items():
         timings[key] = timings.get(key, 0.0) + value
