@@ -66,14 +66,14 @@ def test_model_stage_batches_across_files_with_the_results_of_one_by_one(edited,
     assert "unbordered_frames" in payloads["letterboxed"] and "unoverlaid_frames" in payloads["watermarked"]
     worker = ModelWorker(config, str(bank))
     names = list(files)
-    together = worker.run([(i, None, None) for i in range(len(names))], *[payloads[n] for n in names])
+    together = worker.run([(i, None, None, 1) for i in range(len(names))], *[payloads[n] for n in names])
     assert worker.stats()["calls"] == 1
     frames_hashed = worker.stats()["frames"]
     expected = sum(len(payloads[n]["frames"]) for n in names)
     expected += len(payloads["letterboxed"]["unbordered_frames"]) + len(payloads["watermarked"]["unoverlaid_frames"])
     assert frames_hashed == expected
     for i, name in enumerate(names):
-        (alone,) = worker.run([(i, None, None)], payloads[name])
+        (alone,) = worker.run([(i, None, None, 1)], payloads[name])
         assert _comparable(together[i]) == _comparable(alone), name
         assert together[i]["key"] == i and together[i]["timings"]["hash"] > 0 and together[i]["timings"]["detect"] > 0
     matched = {n for n, r in zip(names, together) if any(m.is_match for m in r["matches"])}

@@ -3,15 +3,23 @@
     discover ──paths──▶ decode tasks (Ray workers: decode, sample, resize,
                         digest; one file each, may crash or hang harmlessly)
                  ──uint8 frames [n, S, S, 3] (object store, never the driver)──▶
-                        model actor (one long-lived process: batches frames
-                        across files, runs the ONNX hash model, matches
-                        against the bank with the Hamming kernels)
+                        model actors (vscan.runtime.model_pool: one per GPU
+                        or per CPU node; each batches frames across files,
+                        runs the ONNX models, matches against the bank)
                  ──hashes + matches──▶ driver: risk policy, record, sink
 
 Backpressure: at most ``decode_inflight`` decode tasks and ``model_inflight``
-model calls are outstanding, and the driver submits a decode only when it
-has room; memory therefore stays bounded whatever the number of files.
-Every file yields exactly one record, written as soon as that file is done.
+model calls per actor are outstanding, and the driver submits a decode only
+when it has room; memory therefore stays bounded whatever the number of files.
+Every file yields exactly one record, written as soon as that file is done,
+and none before every model actor has started (a model stage that cannot
+start stops the scan with one ModelError).
+
+Infrastructure faults are retried, never recorded as the file's fault: a
+decode task whose node died runs again elsewhere, a model call whose actor
+died goes to another actor (or its restart), and one whose frames were lost
+with their node is decoded again, each at most ``INFRA_RETRIES`` times per
+file; past that the file gets a ModelError record, which resume re-runs.
 """
 
 from __future__ import annotations
@@ -28,15 +36,20 @@ from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.discover import discover, is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
-from vscan.runtime.decode_task import decode_task, empty_payload, merge_summaries
-from vscan.runtime.model_actor import ModelWorker
+from vscan.runtime.decode_task import empty_payload, merge_summaries
+from vscan.runtime.known import start_known_content
+from vscan.runtime.model_pool import ModelPool, describe_ray_error, put_bank_index
+from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.runtime.profile import QueueStats
-from vscan.runtime.ray_start import start_ray
+from vscan.runtime.ray_start import cluster_nodes, dead_node_ids, start_ray
 from vscan.runtime.summary import ScanSummary
 from vscan.verdict.record import build_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
-__all__ = ["run_scan", "stream_scan"]
+__all__ = ["run_scan", "stream_scan", "INFRA_RETRIES"]
+
+#: Times one file is sent again after infrastructure faults (node or actor died, frames lost).
+INFRA_RETRIES = 3
 
 
 @dataclass
@@ -50,6 +63,8 @@ class _Task:
     payload_ref: Any = None
     policy: Any = None  # a second-pass sampling policy (adaptive sampling)
     first_pass: dict[str, Any] | None = None  # the first pass's summary
+    first_payload_ref: Any = None  # the first pass's frames, sent again with the second
+    infra_failures: int = 0  # infrastructure faults met so far (retried up to INFRA_RETRIES)
     group_size: int = 1  # files in the decode task that carries this file
 
 
@@ -93,29 +108,29 @@ def stream_scan(
     config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
     content across runs (vscan.output.resume). The run's manifest goes to the sink."""
     import ray
-    from ray.exceptions import RayError, TaskCancelledError, WorkerCrashedError
+    from ray.exceptions import NodeDiedError, RayActorError, RayError, TaskCancelledError, WorkerCrashedError
 
     config = config or ScanConfig()
     policy_text = config.sampling.policy.describe()
     risk_policy = risk_policy or DefaultRiskPolicy()
     t_start = time.perf_counter()
     paths = list(paths)
-    ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, state_path=state_path)
-    started_ray = start_ray(ray_address)
+    ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, risk_policy=risk_policy, state_path=state_path)
     summary = ScanSummary()
     run_error: BaseException | None = None
+    pool: ModelPool | None = None
+    started_ray = False
     try:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        slots = max(1, cpus)
+        started_ray = start_ray(ray_address)
+        nodes = cluster_nodes()
+        pool = ModelPool(config, put_bank_index(bank_path), nodes)
+        slots = max(1, int(sum(n["cpus"] for n in nodes) - pool.reserved_cpus))
         decode_inflight = config.runtime.decode_inflight or slots + 2
-        decode_remote = ray.remote(max_retries=0, num_cpus=1)(decode_task)  # num_returns per call: 1 + files
-        use_gpu = gpus > 0 and config.runtime.device != "cpu"
-        actor_cls = ray.remote(num_cpus=0, num_gpus=1 if use_gpu else 0, max_restarts=1)(ModelWorker)
-        actor_config = replace(config, runtime=replace(config.runtime, device="cuda" if use_gpu else config.runtime.device))
-        actor = actor_cls.remote(actor_config, str(bank_path) if bank_path else None)
+        model_inflight = config.runtime.model_inflight * len(pool.actors)
+        decode_remote = ray.remote(max_retries=0, num_cpus=1)(decode_on_node)  # num_returns per call: 1 + files
         config_ref = ray.put(config)
-        known_ref = ray.put(ledger.known_sha256())
+        known = start_known_content(state_path, ledger.versions) if state_path else None
+        dead_nodes = dead_node_ids(nodes)
 
         files = ledger.filter(discover(paths, all_files=config.inputs.all_files, archive_limits=ArchiveLimits.from_config(config.archives)))
         exhausted = False
@@ -126,21 +141,25 @@ def stream_scan(
         ready_for_model: list[_Task] = []
         model_calls: dict[Any, list[_Task]] = {}
         finished: deque[dict[str, Any]] = deque()  # records of finished files, not yet written
-        queues = QueueStats(slots, config.runtime.model_inflight)
+        queues = QueueStats(slots, model_inflight)
 
         def emit(record: dict[str, Any]) -> None:
             finished.append(record)
 
         def write_finished() -> Iterator[dict[str, Any]]:
-            """Each record to the sink, then out to the caller: on disk before it is reported."""
-            while finished:
-                record = finished.popleft()
-                t_sink = time.perf_counter()
-                sink.write(ledger.stamp(record))
-                queues.sink_seconds += time.perf_counter() - t_sink
+            """The finished records to the sink in one commit (group commit),
+            then out to the caller: durable before any of them is reported."""
+            if not finished or not pool.started():
+                return  # records wait until the model stage has started: it may still refuse to
+            batch = [ledger.stamp(r) for r in finished]
+            finished.clear()
+            t_sink = time.perf_counter()
+            sink.write_many(batch)
+            queues.sink_seconds += time.perf_counter() - t_sink
+            for record in batch:
                 ledger.recorded(record)
                 summary.add(record)
-                yield record
+            yield from batch
 
         def submit(group: list[_Task]) -> None:
             cfg = config_ref
@@ -148,7 +167,7 @@ def stream_scan(
             if first.attempt_decoder != config.sampling.decoder or first.policy is not None:  # retries and second passes go alone
                 sampling = replace(config.sampling, decoder=first.attempt_decoder, policy=first.policy or config.sampling.policy)
                 cfg = ray.put(replace(config, sampling=sampling))
-            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known_ref)
+            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known)
             for task, ref in zip(group, payload_refs):
                 task.payload_ref, task.group_size = ref, len(group)
             by_meta[meta_ref] = group
@@ -162,7 +181,23 @@ def stream_scan(
 
         def fail(task: _Task, error: dict[str, str]) -> None:
             base = task.summary or {"path": task.path}
-            emit(build_record({**base, "error": error}, policy_text=policy_text, risk_policy=risk_policy))
+            record = build_record({**base, "error": error}, policy_text=policy_text, risk_policy=risk_policy)
+            emit({**record, "ran_on": ran_on(task.summary)})
+
+        def infra_fault(task: _Task, exc: BaseException, *, decode_again: bool) -> None:
+            """Not the file's fault: send it again (its frames, or from the
+            decode on), at most INFRA_RETRIES times; then a ModelError record
+            (resume scans it again)."""
+            task.infra_failures += 1
+            summary.infra_retries += 1
+            if task.infra_failures > INFRA_RETRIES:
+                message = f"infrastructure failed {task.infra_failures} times, last: {describe_ray_error(exc)}"
+                fail(task, {"type": "ModelError", "message": message})
+            elif not decode_again:
+                ready_for_model.append(task)
+            else:
+                task.summary = task.first_pass = task.first_payload_ref = task.policy = task.payload_ref = None
+                resubmit_alone(task)
 
         def timed_out(task: _Task) -> None:
             err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.runtime.file_timeout_seconds:g} s")
@@ -172,7 +207,7 @@ def stream_scan(
             task.summary = file_summary
             if task.summary.get("unchanged"):
                 task.payload_ref = None
-                emit(ledger.unchanged_record(task.summary))
+                emit({**ledger.unchanged_record(task.summary), "ran_on": ran_on(task.summary)})
                 return
             if task.first_pass is not None:
                 if task.summary.get("error") is not None:
@@ -222,16 +257,19 @@ def stream_scan(
             pending_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
             queues.sample(min(len(running), slots), len(ready_for_model), pending_frames, len(model_calls))
             draining = exhausted and not by_meta
-            if ready_for_model and len(model_calls) < config.runtime.model_inflight and (
-                not model_calls or pending_frames >= config.runtime.batch_frames or draining or len(ready_for_model) >= 32
+            if ready_for_model and len(model_calls) < model_inflight and (
+                len(model_calls) < len(pool.actors) or pending_frames >= config.runtime.batch_frames or draining or len(ready_for_model) >= 32
             ):
                 batch, ready_for_model = ready_for_model, []
-                files_arg = [(t.key, t.summary["sha256"], t.summary["md5"]) for t in batch]
-                ref = actor.run.remote(files_arg, *[t.payload_ref for t in batch])
+                files_arg = [(t.key, t.summary["sha256"], t.summary["md5"], 1 + (t.first_payload_ref is not None)) for t in batch]
+                refs = [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None]
+                ref = pool.submit(files_arg, refs, pending_frames)
                 model_calls[ref] = batch
                 queues.calls.append((len(batch), pending_frames))
 
             if not by_meta and not model_calls and not ready_for_model and exhausted and not small:
+                while not pool.started(timeout=1.0):
+                    pass
                 yield from write_finished()
                 break
             waitable = list(by_meta) + list(model_calls)
@@ -244,16 +282,21 @@ def stream_scan(
                     try:
                         results = ray.get(ref)
                     except RayError as exc:
+                        # The actor died (its batch goes to another, or to its
+                        # restart), or its frames were lost with their node
+                        # (decoded again), or the call failed: retried, bounded.
+                        pool.finished(ref, failed=True)
                         for task in batch:
-                            fail(task, {"type": "ModelError", "message": f"model stage failed: {exc}"})
+                            infra_fault(task, exc, decode_again=not isinstance(exc, RayActorError))
                         continue
+                    pool.finished(ref, failed=False)
                     for task, result in zip(batch, results):
                         if result.get("refine") is not None:
                             task.first_pass, task.policy = task.summary, result["refine"]
+                            task.first_payload_ref = task.payload_ref
                             resubmit_alone(task)
                             continue
-                        emit(
-                            build_record(
+                        record = build_record(
                                 task.summary,
                                 policy_text=policy_text,
                                 matches=result["matches"],
@@ -262,14 +305,20 @@ def stream_scan(
                                 detections=result.get("detections"),
                                 detection_timeline=result.get("detection_timeline"),
                             )
-                        )
-                        task.payload_ref = None
+                        emit({**record, "ran_on": ran_on(task.summary, result.get("ran_on"))})
+                        task.payload_ref = task.first_payload_ref = None
                     continue
                 group = by_meta.pop(ref)
                 running.remove(group)
                 try:
                     summaries = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
+                    if isinstance(exc, NodeDiedError) or (isinstance(exc, WorkerCrashedError) and dead_node_ids() - dead_nodes):
+                        # The node went, not the file: decode it again elsewhere.
+                        dead_nodes = dead_node_ids()
+                        for task in group:
+                            infra_fault(task, exc, decode_again=True)
+                        continue
                     if len(group) > 1:
                         # One file of a small-file group crashed or hung: each goes
                         # again in its own task, so only the bad one fails.
@@ -307,17 +356,18 @@ def stream_scan(
                             resubmit_alone(task)
                     else:
                         timed_out(group[0])
-        try:
-            summary.pipeline = queues.report(ray.get(actor.stats.remote(), timeout=30))
-        except RayError:
-            summary.pipeline = queues.report(None)
-        ray.kill(actor)
+        summary.pipeline = queues.report(pool.stats(), actors=len(pool.actors))
     except BaseException as exc:
         run_error = exc
         raise
     finally:
+        if pool is not None and ledger.manifest is not None:
+            ledger.manifest["cluster"] = {"nodes": cluster_nodes() if ray.is_initialized() else [], "model_actors": pool.cluster()}
+        if pool is not None:
+            pool.close()
         summary.wall_seconds = time.perf_counter() - t_start
         ledger.finish(summary, error=run_error)
         if started_ray:
             ray.shutdown()
     return summary
+

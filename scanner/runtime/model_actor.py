@@ -1,11 +1,15 @@
-"""The model stage: one long-lived actor per device (or in-process in tests).
+"""The model stage's work: hash, detect and match frames of many files.
 
 Frames of many files go through the hash model, and every detector, in
-shared device batches; each file is then matched against the bank.
+shared device batches; each file is then matched against the bank. It runs
+in the actors of vscan.runtime.model_pool (or in-process in tests) and keeps
+no state between calls: a file's second sampling pass arrives with its
+first, so any actor (or a restarted one) can take any call.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -21,40 +25,49 @@ class ModelWorker:
     """Hashes frames from many files in shared batches, then matches each
     file against the bank. Lives in one Ray actor (or in-process in tests)."""
 
-    def __init__(self, config: ScanConfig, bank_path: str | None) -> None:
+    def __init__(self, config: ScanConfig, bank: Any = None, *, threads: int = 0) -> None:
+        """``bank``: a bank file's path, or its loaded BankIndex (shared
+        read-only through Ray's object store); ``threads``: onnxruntime
+        threads per model (0: onnxruntime's default)."""
         from vscan.hashing.pdq import PDQHasher
 
         self.config = config
-        self._first_pass: dict[int, dict[str, np.ndarray]] = {}  # key -> payload awaiting its second pass
         self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
-        self.hasher = PDQHasher(backend=config.runtime.hash_backend, device=config.runtime.device)
+        self.hasher = PDQHasher(backend=config.runtime.hash_backend, device=config.runtime.device, threads=threads)
         self.index = None
         self.detectors = []
         if config.models.detectors:
             from vscan.models.manifest import load_manifest
             from vscan.detect.adapters import Detector
 
-            self.detectors = [Detector(load_manifest(m), device=config.runtime.device) for m in config.models.detectors]
-        if bank_path is not None:
+            self.detectors = [Detector(load_manifest(m), device=config.runtime.device, threads=threads) for m in config.models.detectors]
+        if isinstance(bank, (str, os.PathLike)):
             from vscan.bank.store import Bank
 
-            with Bank(bank_path) as bank:
-                self.index = bank.load_index()
+            with Bank(bank) as opened:
+                self.index = opened.load_index()
+        elif bank is not None:
+            self.index = bank
 
     def provider(self) -> str:
         return self.hasher.provider
 
-    def run(self, files: list[tuple[int, str | None, str | None]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-        """``files``: (key, sha256, md5) per payload. One result dict per file:
-        ``key``, ``qualities``, ``matches``, ``timings`` (seconds per stage).
+    def run(self, files: list[tuple[int, str | None, str | None, int]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """``files``: (key, sha256, md5, passes) per file, whose ``passes``
+        payloads (1, or 2: an adaptive first pass, then its second) follow in
+        ``payloads`` in order. One result dict per file: ``key``,
+        ``qualities``, ``matches``, ``timings`` (seconds per stage), and
+        ``refine`` (the second pass to decode) when the sampling policy asks.
 
         Everything the call hashes (every file's frames, and their
         border-free and overlay-filled versions) goes through the device in
         shared batches (``hash_batch_frames``), and so does every detector: a
         call's cost is its frame count, not its file count."""
         t0 = time.perf_counter()
-        final = [key in self._first_pass for key, *_ in files]
-        payloads = tuple(merge_passes(self._first_pass.pop(key), p) if key in self._first_pass else p for (key, *_), p in zip(files, payloads))
+        final = [passes > 1 for *_, passes in files]
+        parts = iter(payloads)
+        payloads = tuple(merge_passes(next(parts), next(parts)) if passes > 1 else next(parts) for *_, passes in files)
+        files = [(key, sha256, md5) for key, sha256, md5, _ in files]
         sets = [(i, "frames") for i in range(len(payloads))]
         if self.index is not None:
             sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames") if p.get(k) is not None]
@@ -82,7 +95,6 @@ class ModelWorker:
                 # Adaptive sampling: the policy decides, the pipeline decodes again.
                 second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)))
                 if second is not None:
-                    self._first_pass[key] = payload
                     result["refine"] = second
             out.append(result)
         self._stats["calls"] += 1

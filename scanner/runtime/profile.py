@@ -37,7 +37,8 @@ class QueueStats:
         self.model_full += dt * (model_calls >= self.model_inflight)
         self.max_ready_frames = max(self.max_ready_frames, ready_frames)
 
-    def report(self, model: dict[str, float] | None) -> dict[str, Any]:
+    def report(self, model: dict[str, float] | None, actors: int = 1) -> dict[str, Any]:
+        """The profile; ``model``: work summed over the ``actors`` model actors."""
         wall = max(self.last - self.t0, 1e-9)
         out: dict[str, Any] = {f"mean_{k}": round(v / wall, 3) for k, v in self.sums.items()}
         out.update(
@@ -53,8 +54,9 @@ class QueueStats:
             mean_files_per_call=round(float(np.mean([c[0] for c in self.calls])), 2) if self.calls else 0.0,
             mean_frames_per_call=round(float(np.mean([c[1] for c in self.calls])), 1) if self.calls else 0.0,
         )
+        out["model_actors"] = actors
         if model:
             out["model_busy_seconds"] = round(model["busy_seconds"], 3)
-            out["model_busy_fraction"] = round(model["busy_seconds"] / wall, 3)
+            out["model_busy_fraction"] = round(model["busy_seconds"] / wall / max(actors, 1), 3)  # mean over actors
             out["model_frames_hashed"] = int(model["frames"])
         return out

@@ -20,6 +20,8 @@ class ScanSummary:
     frames_sampled: int = 0
     wall_seconds: float = 0.0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    #: Files sent again after an infrastructure fault (a node or model actor died, frames lost).
+    infra_retries: int = 0
     #: Queue depths and stage utilisation (_QueueStats.report), for profiling.
     pipeline: dict[str, Any] = field(default_factory=dict)
 

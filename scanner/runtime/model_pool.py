@@ -1,0 +1,227 @@
+"""The model stage on Ray: a pool of model actors sized from the cluster.
+
+Sizing (:func:`plan_actors`): one actor per GPU when the cluster has GPUs
+(``runtime.device`` not ``cpu``); otherwise one actor per node, pinned there
+(soft affinity, so a restart may move), with ``max(1, CPUs // 4)``
+onnxruntime threads that it reserves as Ray CPUs, so the node's decode slots
+and the model's threads never oversubscribe its cores. Nodes with fewer
+than 4 CPUs reserve none (one model thread time-shares with decoding:
+giving it a whole core would halve a 2-core node's decode slots).
+
+The bank index is loaded once by the driver and put into Ray's object
+store once: each node receives one copy, and every actor on that node maps
+it read-only (numpy arrays are zero-copy), not a private copy per actor.
+
+Dispatch: each call goes to the alive actor with the fewest frames
+outstanding. An actor that fails a call is marked (its restarts are
+bounded); the driver sends the call's files again (see vscan.runtime.driver).
+A pool that cannot start (an actor's constructor failed: a missing CUDA
+provider, a model that does not load) raises one ModelError before any
+record is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vscan.config import ScanConfig
+from vscan.errors import ModelError
+from vscan.runtime.model_actor import ModelWorker
+
+__all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_bank_index"]
+
+#: Ray CPUs per model thread on CPU nodes, and the smallest node that gives the model a core.
+CPUS_PER_MODEL_THREAD = 4
+#: Restarts of one model actor before the pool stops using it.
+MAX_RESTARTS = 3
+#: Seconds the pool may take to place and start its actors.
+START_TIMEOUT = 300.0
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def describe_ray_error(exc: BaseException) -> str:
+    """One line for a Ray failure: the cause's type and message, without
+    Ray's traceback or terminal colours."""
+    cause = getattr(exc, "cause", None)
+    shown = cause if isinstance(cause, BaseException) else exc
+    text = _ANSI.sub("", str(shown)).strip().splitlines()
+    return f"{type(shown).__name__}: {text[-1] if text else ''}".strip()
+
+
+def put_bank_index(bank_path: Any) -> Any:
+    """The bank loaded once, into Ray's object store (one copy per node); None without a bank."""
+    import ray
+
+    if bank_path is None:
+        return None
+    from vscan.bank.store import Bank
+
+    with Bank(bank_path) as bank:
+        return ray.put(bank.load_index())
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """Where one model actor goes and what it holds."""
+
+    node_id: str | None  # None: let Ray place it (GPU actors)
+    num_cpus: float
+    num_gpus: float
+    threads: int  # onnxruntime threads per model; 0 = onnxruntime's default
+    device: str
+
+
+def plan_actors(nodes: list[dict[str, Any]], config: ScanConfig) -> list[ActorPlan]:
+    """The pool for these nodes (``vscan.runtime.ray_start.cluster_nodes``)."""
+    device = config.runtime.device
+    gpus = sum(n["gpus"] for n in nodes)
+    if gpus and device != "cpu":
+        # device "auto" stays auto in the actor: CUDA when onnxruntime has it,
+        # else CPU (a cpu install on a GPU host still scans, on CPU).
+        return [ActorPlan(None, 0, 1, 0, device) for _ in range(gpus)]
+    if device == "cuda":
+        raise ModelError("--device cuda, but no node of the Ray cluster reports a GPU: use --device cpu or auto, "
+                         "or start the nodes with their GPUs (ray start --num-gpus N)")  # fmt: skip
+    plans = []
+    for node in nodes:
+        if node["cpus"] <= 0:
+            continue
+        threads = max(1, node["cpus"] // CPUS_PER_MODEL_THREAD)
+        reserve = threads if node["cpus"] >= CPUS_PER_MODEL_THREAD else 0
+        plans.append(ActorPlan(node["node_id"], reserve, 0, threads, "cpu" if device == "auto" else device))
+    if not plans:
+        raise ModelError("the Ray cluster has no node with CPUs or GPUs for the model stage")
+    return plans
+
+
+class _ModelActor:
+    """One model actor: a ModelWorker plus where it runs. Its constructor
+    never raises; a failure to start is reported by ``ready`` as a message."""
+
+    def __init__(self, config: ScanConfig, bank_index: Any, threads: int) -> None:
+        import ray
+
+        context = ray.get_runtime_context()
+        self.where = {"model_node": context.get_node_id(), "model_actor": context.get_actor_id()}
+        self.worker: ModelWorker | None = None
+        self.error: str | None = None
+        try:
+            self.worker = ModelWorker(config, bank_index, threads=threads)
+        except Exception as exc:  # noqa: BLE001 - reported once, as the scan's start-up failure
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def ready(self) -> dict[str, Any]:
+        return {**self.where, "error": self.error, "provider": self.worker.provider() if self.worker else None}
+
+    def run(self, files: list, *payloads: Any) -> list[dict[str, Any]]:
+        assert self.worker is not None, self.error
+        results = self.worker.run(files, *payloads)
+        for result in results:
+            result["ran_on"] = self.where
+        return results
+
+    def stats(self) -> dict[str, float]:
+        return self.worker.stats() if self.worker else {}
+
+
+class ModelPool:
+    """The model actors of one scan, least-loaded dispatch, and start-up checks."""
+
+    def __init__(self, config: ScanConfig, bank_index_ref: Any, nodes: list[dict[str, Any]]) -> None:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.plans = plan_actors(nodes, config)
+        remote = ray.remote(_ModelActor)
+        self.actors = []
+        for plan in self.plans:
+            strategy = NodeAffinitySchedulingStrategy(plan.node_id, soft=True) if plan.node_id else "DEFAULT"
+            actor_config = replace(config, runtime=replace(config.runtime, device=plan.device))
+            options = dict(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=MAX_RESTARTS,
+                           max_task_retries=0, scheduling_strategy=strategy)  # fmt: skip
+            self.actors.append(remote.options(**options).remote(actor_config, bank_index_ref, plan.threads))
+        self.load = [0] * len(self.actors)  # frames outstanding per actor
+        self.failures = [0] * len(self.actors)
+        self.info: list[dict[str, Any] | None] = [None] * len(self.actors)
+        self._starting = {actor.ready.remote(): i for i, actor in enumerate(self.actors)}
+        self._calls: dict[Any, tuple[int, int]] = {}  # call ref -> (actor, frames)
+        self._t0 = time.monotonic()
+
+    @property
+    def reserved_cpus(self) -> float:
+        return sum(p.num_cpus for p in self.plans)
+
+    def started(self, timeout: float = 0.0) -> bool:
+        """True once every actor has started; raises ModelError when one
+        cannot (with its reason), or when they cannot be placed in time."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        if not self._starting:
+            return True
+        done, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=timeout)
+        for ref in done:
+            i = self._starting.pop(ref)
+            try:
+                info = ray.get(ref)
+            except RayActorError as exc:
+                self.failures[i] = MAX_RESTARTS + 1
+                if all(f > MAX_RESTARTS for f in self.failures):
+                    raise ModelError(f"the model stage could not start: {describe_ray_error(exc)}") from exc
+                continue
+            if info["error"]:
+                raise ModelError(f"the model stage could not start: {info['error']}. Check --device and --model; "
+                                 "a GPU needs the gpu extra (pip install 'vscan[gpu]'), or scan with --device cpu")  # fmt: skip
+            self.info[i] = info
+        if self._starting and time.monotonic() - self._t0 > START_TIMEOUT:
+            raise ModelError(f"the model stage could not be placed within {START_TIMEOUT:g} s: {len(self._starting)} of "
+                             f"{len(self.actors)} actors are waiting for resources ({self.plans[0]})")  # fmt: skip
+        return not self._starting
+
+    def submit(self, files: list, payload_refs: list, frames: int) -> Any:
+        """One model call to the least-loaded usable actor; returns its ref."""
+        usable = [i for i, f in enumerate(self.failures) if f <= MAX_RESTARTS]
+        if not usable:
+            raise ModelError(f"every model actor failed more than {MAX_RESTARTS} times; the scan stops "
+                             "(the files without records are scanned when it is started again)")  # fmt: skip
+        i = min(usable, key=lambda k: (self.load[k], self.failures[k]))
+        ref = self.actors[i].run.remote(files, *payload_refs)
+        self._calls[ref] = (i, frames)
+        self.load[i] += frames
+        return ref
+
+    def finished(self, ref: Any, *, failed: bool) -> None:
+        """A call came back (``failed``: with a Ray error); frees its load."""
+        i, frames = self._calls.pop(ref)
+        self.load[i] -= frames
+        self.failures[i] += bool(failed)
+
+    def cluster(self) -> list[dict[str, Any]]:
+        """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""
+        return [{**(info or {"model_node": p.node_id, "model_actor": None}), "threads": p.threads,
+                 "num_cpus": p.num_cpus, "num_gpus": p.num_gpus} for p, info in zip(self.plans, self.info)]  # fmt: skip
+
+    def stats(self) -> dict[str, float] | None:
+        """Work summed over the actors that answer (busy seconds, frames, calls)."""
+        import ray
+        from ray.exceptions import RayError
+
+        total: dict[str, float] = {}
+        for actor in self.actors:
+            try:
+                part = ray.get(actor.stats.remote(), timeout=30)
+            except RayError:
+                continue
+            for key, value in part.items():
+                total[key] = max(total.get(key, 0), value) if key.startswith("max_") else total.get(key, 0) + value
+        return total or None
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)
