@@ -290,7 +290,6 @@ def main() -> None:
         ray_address = args.ray_address
         if ray_address == "local":
             from vscan.runtime.ray_start import start_ray
-            from vscan.config import Runtime, Sampling
 
             t_ray = time.perf_counter()
             start_ray(None)  # scans find Ray initialised and leave it running
