@@ -172,11 +172,13 @@ class Inputs(_Section):
 class Archives(_Section):
     """zip/tar members are refused, never inflated, past ``member_max_bytes``,
     an uncompressed/compressed ratio of ``max_ratio``, or past
-    ``total_max_bytes`` of content in one archive."""
+    ``total_max_bytes`` of content in one archive; an archive is listed up to
+    ``max_entries`` entries (the rest gets an ArchiveError record)."""
 
     member_max_bytes: int = _num(1 << 30, 1)
     max_ratio: float = _num(100.0, 1)
     total_max_bytes: int = _num(16 << 30, 1)
+    max_entries: int = _num(100_000, 1)
 
 
 @dataclass(frozen=True)

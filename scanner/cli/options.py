@@ -70,6 +70,9 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
     ("archive_total_max_mb", Annotated[Optional[float], _opt("--archive-total-max-mb", metavar="MIB", help=(
         "zip/tar: stop reading an archive past this much uncompressed content, MiB. "
         f"[default: {_D.archives.total_max_bytes / MIB:g}]"))], None),
+    ("archive_max_entries", Annotated[Optional[int], _opt("--archive-max-entries", metavar="N", help=(
+        "zip/tar: list at most this many entries of one archive; past it the archive gets an ArchiveError record. "
+        f"[default: {_D.archives.max_entries}]"))], None),
     ("model", Annotated[Optional[list[str]], _opt("--model", "-m", metavar="NAME|MANIFEST", help=(
         "Run this classifier/detector too (installed name or manifest path); repeatable. "
         "Replaces [models] detectors of --config."))], None),
@@ -102,6 +105,7 @@ def flag_overrides(
     archive_member_max_mb: Optional[float] = None,
     archive_max_ratio: Optional[float] = None,
     archive_total_max_mb: Optional[float] = None,
+    archive_max_entries: Optional[int] = None,
     detectors: Optional[list[str]] = None,
 ) -> dict[str, dict[str, Any]]:
     """The ScanConfig keys the given options set, as ``{section: {key: value}}``."""
@@ -125,6 +129,7 @@ def flag_overrides(
         "member_max_bytes": None if archive_member_max_mb is None else _mib("--archive-member-max-mb", archive_member_max_mb),
         "max_ratio": archive_max_ratio,
         "total_max_bytes": None if archive_total_max_mb is None else _mib("--archive-total-max-mb", archive_total_max_mb),
+        "max_entries": archive_max_entries,
     }
     sections = {
         "sampling": {**sampling, "decoder": decoder},

@@ -3,10 +3,25 @@
 Ray workers read many members of one archive, so each process keeps the last
 few archives open (:func:`cached_reader`); an archive changed on disk is
 reopened. The archive is opened read-only.
+
+A compressed tar is read through one decompressing stream per open archive
+(:class:`Inflater`), kept open between members: members read in archive
+order (as the driver dispatches them) cost one pass over the archive, not
+one pass per member. Every decompressed byte goes through it, so it counts
+them (``inflated``) and measures each member's compressed share as it is
+read (the compressed file position before and after the member's bytes):
+decompression stops as soon as a member's ratio passes ``max_ratio``, or the
+content passes ``total_max_bytes``, whether the member is being listed
+(skipped over) or read. A member behind the stream's position means
+decompressing from the start again (``rewinds`` counts those).
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import re
 import stat
@@ -18,12 +33,19 @@ from typing import Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
 
-__all__ = ["MEMBER_SEPARATOR", "RATIO_FLOOR_BYTES", "ArchiveLimits", "ArchiveReader", "cached_reader", "unsafe_name"]
+__all__ = ["MEMBER_SEPARATOR", "RATIO_FLOOR_BYTES", "ArchiveLimits", "ArchiveReader", "Inflater", "cached_reader", "unsafe_name"]
 
 MEMBER_SEPARATOR = "!/"
 #: Members smaller than this are never refused for their compression ratio.
 RATIO_FLOOR_BYTES = 1 << 20
 _CACHE_SIZE = 4
+_CHUNK = 1 << 20
+#: Decompressors by the archive's first bytes (gzip, bzip2, xz).
+_OPENERS = (
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ", lzma.LZMAFile),
+)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -32,10 +54,11 @@ class ArchiveLimits:
     member_max_bytes: int = 1 << 30
     max_ratio: float = 100.0
     total_max_bytes: int = 16 << 30
+    max_entries: int = 100_000
 
     @classmethod
     def from_config(cls, config) -> "ArchiveLimits":
-        return cls(config.member_max_bytes, config.max_ratio, config.total_max_bytes)
+        return cls(config.member_max_bytes, config.max_ratio, config.total_max_bytes, config.max_entries)
 
 
 def unsafe_name(name: str) -> str | None:
@@ -59,6 +82,75 @@ class _Entry:
     info: object  # ZipInfo or TarInfo
 
 
+class Inflater:
+    """A compressed tar's decompressed bytes as one forward stream for tarfile.
+
+    Seeking ahead decompresses (and counts), seeking behind starts again from
+    the archive's first byte. Between :meth:`start_member` and the next one,
+    the bytes inflated are measured against the compressed bytes consumed:
+    past ``RATIO_FLOOR_BYTES`` and ``max_ratio`` decompression stops with
+    ``ArchiveError``, as it does past ``total_max_bytes`` of content.
+    """
+
+    def __init__(self, path: str, opener, limits: ArchiveLimits) -> None:
+        self.path, self.limits, self._opener = path, limits, opener
+        self._raw = open(path, "rb")  # read-only
+        self._stream = opener(self._raw)
+        self.pos = 0  # position in the decompressed tar
+        self.inflated = 0  # bytes decompressed in all, rewinds included
+        self.rewinds = 0
+        self._member: str | None = None
+        self._mark = (0, 0)  # (compressed, decompressed) positions where the member started
+
+    def start_member(self, name: str) -> None:
+        """Measure what follows as member ``name``'s share of the archive."""
+        self._member, self._mark = name, (self._raw.tell(), self.pos)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        data = self._stream.read(size)
+        self.pos += len(data)
+        self.inflated += len(data)
+        self._check()
+        return data
+
+    def _check(self) -> None:
+        limits = self.limits
+        if self.pos > limits.total_max_bytes:
+            raise ArchiveError(f"{self.path}: content exceeds archive_total_max_bytes ({limits.total_max_bytes}): decompression stopped")
+        if self._member is None:
+            return
+        packed, inflated = self._raw.tell() - self._mark[0], self.pos - self._mark[1]
+        if inflated > RATIO_FLOOR_BYTES and inflated > limits.max_ratio * max(packed, 1):
+            raise ArchiveError(
+                f"{self.path}{MEMBER_SEPARATOR}{self._member}: decompression bomb ({inflated} bytes inflated from "
+                f"{packed} compressed, ratio over archive_max_ratio {limits.max_ratio:g}): decompression stopped"
+            )
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset + (self.pos if whence == io.SEEK_CUR else 0)
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < 0:
+            raise io.UnsupportedOperation(f"{self.path}: seek({offset}, {whence}) in a compressed stream")
+        if target < self.pos:
+            # Everything before self.pos was measured on the way here: skip it unmeasured.
+            self._stream.close()
+            self._raw.seek(0)
+            self._stream = self._opener(self._raw)
+            self.pos, self._member = 0, None
+            self.rewinds += 1
+        while self.pos < target and self.read(min(_CHUNK, target - self.pos)):
+            pass
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        self._stream.close()
+        self._raw.close()
+
+
 class ArchiveReader:
     """Entries of one archive, listed lazily in order, within the limits."""
 
@@ -74,23 +166,45 @@ class ArchiveReader:
         self.by_name: dict[str, _Entry] = {}
         self.error: ArchiveError | None = None
         self.done = False
+        self._zip = self._tar = self.inflater = None
         try:
             if path.lower().endswith(".zip"):
+                self._count_zip_entries()
                 self._zip = zipfile.ZipFile(path, "r")  # opens "rb": never modified
-                self._tar = None
-                self.compressed = False
                 self._listing = self._list_zip()
             else:
-                self._zip = None
                 with open(path, "rb") as fh:
-                    self.compressed = fh.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ"))
-                self._tar = tarfile.open(path, "r:*")  # opens "rb": never modified
+                    magic = fh.read(6)
+                opener = next((op for prefix, op in _OPENERS if magic.startswith(prefix)), None)
+                if opener is None:
+                    self._tar = tarfile.open(path, "r:")  # opens "rb": never modified
+                else:
+                    self.inflater = Inflater(path, opener, limits)
+                    self._tar = tarfile.open(fileobj=self.inflater, mode="r:")
                 self._listing = self._list_tar()
-        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        except ArchiveError:
+            self.close()
+            raise
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
+            self.close()
             raise ArchiveError(f"{path}: cannot open archive: {type(exc).__name__}: {exc}") from exc
+        self.compressed = self.inflater is not None
+
+    def _count_zip_entries(self) -> None:
+        """Refuse a zip whose end record declares more than ``max_entries``
+        entries before its central directory is parsed (into memory)."""
+        with open(self.path, "rb") as fh:
+            end = zipfile._EndRecData(fh)  # the end-of-central-directory record (zip64 aware)
+        if end is None:
+            raise zipfile.BadZipFile("File is not a zip file")
+        count = end[zipfile._ECD_ENTRIES_TOTAL]
+        if count > self.limits.max_entries:
+            raise ArchiveError(
+                f"{self.path}: not listed: {count} entries, more than archive_max_entries ({self.limits.max_entries})"
+            )
 
     def close(self) -> None:
-        for handle in (self._zip, self._tar):
+        for handle in (self._zip, self._tar, self.inflater):
             if handle is not None:
                 handle.close()
 
@@ -106,10 +220,17 @@ class ArchiveReader:
     def _list_tar(self) -> Iterator[_Entry]:
         tf = self._tar
         limits = self.limits
+        count = 0
         while True:
-            info = tf.next()
+            info = tf.next()  # skips the previous member's bytes: measured as its own (Inflater)
             if info is None:
                 return
+            count += 1
+            if count > limits.max_entries:
+                raise ArchiveError(
+                    f"{self.path}: listing stopped after {limits.max_entries} entries: "
+                    f"more than archive_max_entries ({limits.max_entries})"
+                )
             kind = "file" if info.isreg() else "dir" if info.isdir() else "link" if info.issym() or info.islnk() else "special"
             end = info.offset_data + info.size
             yield _Entry(info.name, kind, info.size, None, end, info)
@@ -119,11 +240,8 @@ class ArchiveReader:
                     f"{self.path}: listing stopped after {info.name!r}: archive content exceeds "
                     f"archive_total_max_bytes ({limits.total_max_bytes})"
                 )
-            if self.compressed and end > RATIO_FLOOR_BYTES and end > limits.max_ratio * self.size:
-                raise ArchiveError(
-                    f"{self.path}: listing stopped after {info.name!r}: decompression bomb "
-                    f"({end} bytes inflated from {self.size}, ratio over archive_max_ratio {limits.max_ratio:g})"
-                )
+            if self.inflater is not None:
+                self.inflater.start_member(info.name)
 
     def _advance(self) -> _Entry | None:
         if self.done:
@@ -136,7 +254,7 @@ class ArchiveReader:
         except ArchiveError as exc:
             self.done, self.error = True, exc
             return None
-        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
             self.done = True
             self.error = ArchiveError(f"{self.path}: archive listing failed after {len(self.entries)} entries: {type(exc).__name__}: {exc}")
             return None
@@ -191,6 +309,9 @@ class ArchiveReader:
     def open_entry(self, entry: _Entry):
         if self._zip is not None:
             return self._zip.open(entry.info, "r")
+        if self.inflater is not None:
+            self.inflater.seek(entry.info.offset_data)
+            self.inflater.start_member(entry.name)
         handle = self._tar.extractfile(entry.info)
         if handle is None:
             raise ArchiveMemberError(f"{self.path}{MEMBER_SEPARATOR}{entry.name}: no data")

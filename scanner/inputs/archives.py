@@ -27,15 +27,22 @@ when its declared size over its compressed size (zip; for a compressed tar,
 over the whole archive's size) exceeds ``archive_max_ratio`` (members below
 ``RATIO_FLOOR_BYTES`` exempt), or when it ends past ``archive_total_max_bytes``
 of uncompressed archive content. Reading stops at the member limit whatever
-the header says. Listing a compressed tar stops at the same total and ratio
-limits (the archive then gets an ``ArchiveError`` record for the unlisted rest).
+the header says, and a compressed tar's member stops as soon as its bytes
+inflated pass ``archive_max_ratio`` times the compressed bytes they came
+from (measured per member as it is read or skipped). Listing a compressed
+tar stops at the same total and per-member ratio limits, and any archive's
+listing at ``archive_max_entries`` entries (a zip's end record is checked
+before its directory is read); the archive then gets an ``ArchiveError``
+record for the unlisted rest.
 
 Not handled: nested archives (an archive member named ``.zip`` is scanned
 like any other non-media member: passed over), encrypted zip members
 (``ArchiveMemberError``), a member name occurring twice (its first entry is
-scanned, once). Compressed tars have no random access: a worker reads
-members in order and keeps its position, but a member requested behind it
-means decompressing from the start again.
+scanned, once). Compressed tars have no random access: each worker process
+keeps one decompressing stream per archive and reads members in archive
+order (the order they are dispatched in), one pass in all; only a member
+requested behind the stream's position means decompressing from the start
+again.
 """
 
 from __future__ import annotations
@@ -159,7 +166,7 @@ def open_member(path: str, limits: ArchiveLimits) -> Iterator[Path]:
         raise ArchiveError(f"{archive_path}: cannot open archive: {exc}") from exc
     entry = archive.find(name)
     archive.check(entry)
-    packed = entry.compressed if entry.compressed is not None else (archive.size if archive.compressed else None)
+    packed = entry.compressed  # zip; a compressed tar's members are measured as read (archive_reader.Inflater)
     with memory_file(os.path.basename(name)) as (fd, fd_path):
         total = 0
         try:
@@ -175,6 +182,8 @@ def open_member(path: str, limits: ArchiveLimits) -> Iterator[Path]:
                         view = view[os.write(fd, view) :]
         except ArchiveMemberError:
             raise
+        except ArchiveError as exc:  # a compressed tar's limits, met while inflating
+            raise ArchiveMemberError(f"{path}: {exc}") from exc
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
             # RuntimeError/NotImplementedError: encrypted or unsupported zip compression.
             raise ArchiveMemberError(f"{path}: cannot read member: {type(exc).__name__}: {exc}") from exc
