@@ -136,6 +136,7 @@ class ModelPool:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.plans = plan_actors(nodes, config)
+        self._bank_index_ref = bank_index_ref  # held: a restarted actor reads it again
         remote = ray.remote(_ModelActor)
         self.actors = []
         for plan in self.plans:
