@@ -1,6 +1,7 @@
 """Conformance of bank importers: every text format the registry knows round-trips
 (import, export, import again: the same rows), and every malformed line is refused
-with a BankError naming the file and the 1-based line.
+with a BankError naming the file and the 1-based line (structured formats: the
+line, or the element such as ``value[0].Media[1].MD5``).
 
 Parametrised from ``IMPORTERS`` itself: registering an importer without adding
 its generator and malformed lines here fails these tests. Media (videos,
@@ -10,7 +11,9 @@ images) is covered by test_bank, test_scan and test_robust_match.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -75,11 +78,76 @@ def make_pytx_csv(folder: Path) -> list[Path]:
     return [_write(folder, "signals.csv", text)]
 
 
+def make_vics_json(folder: Path) -> list[Path]:
+    """VICS 1.3, plain value[] of media: MD5 and SHA1 (upper case), either alone, string booleans,
+    a PhotoDNA-only item and an AlternativeHashes item (noted, not added)."""
+    media = [
+        {"MediaID": 7, "Category": 1, "MD5": MD5.upper(), "SHA1": SHA1.upper(), "IsPrecategorized": "true",
+         "MediaFiles": [{"MD5": MD5.upper(), "FileName": "a.mp4", "Unallocated": "false"}]},
+        {"MediaID": 9, "Category": "2", "SHA1": _hex("vs", 20).upper(), "VictimIdentified": "False"},
+        {"MediaID": 11, "MD5": _hex("vm", 16), "AlternativeHashes": [{"HashName": "PhotoDNA", "HashValue": "AAAA"}]},
+        {"MediaID": 12, "PhotoDNA": "AAAA"},
+    ]
+    doc = {"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.3.xml#Media", "value": media}
+    return [_write(folder, "case.json", json.dumps(doc))]
+
+
+def _ncmec(records: str) -> str:
+    return f'<?xml version="1.0"?>\n<queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2">\n{records}</queryResult>\n'
+
+
+def make_ncmec_xml(folder: Path) -> list[Path]:
+    """Images (PDQ + digests, MD5 only), a video, fingerprints vscan cannot use, and deletions:
+    of an earlier record in the page and of one not in it."""
+    fp = lambda *p: "<fingerprints>" + "".join(f"<{t}>{v}</{t}>" for t, v in p) + "</fingerprints>"  # noqa: E731
+    text = _ncmec(
+        '<images count="4" maxTimestamp="2024-05-01T00:00:00Z">\n'
+        f'<image><member id="1">ESP</member><timestamp>2024-01-01T00:00:00Z</timestamp><id>101</id>'
+        f'<classification>A1</classification>{fp(("md5", MD5), ("sha1", SHA1), ("pdq", H1), ("pdna", "x"))}</image>\n'
+        f'<image><id>102</id><classification>B2</classification>{fp(("md5", _hex("n2", 16)))}</image>\n'
+        f'<image><id>103</id>{fp(("pdq", H2))}</image>\n'
+        '<deletedImage><id>103</id></deletedImage>\n<deletedImage><id>999</id></deletedImage>\n</images>\n'
+        f'<videos count="2"><video><id>201</id><classification>A1</classification>'
+        f'{fp(("md5", _hex("n3", 16)), ("tmk_pdqf", "x"))}</video>\n<video><id>202</id>{fp(("videntifier", "x"))}</video>\n'
+        "</videos>\n"
+    )
+    return [_write(folder, "ncmec_page.xml", text)]
+
+
+def make_stopncii_json(folder: Path) -> list[Path]:
+    """Active and Received PDQ and MD5 records, one Withdrawn after its Active record, a Deleted one, a TMK."""
+    records = [
+        {"signalType": "ImagePDQ", "hashValue": H1, "hashStatus": "Active", "caseNumbers": {"u1": "Active"}},
+        {"signalType": "VideoMD5", "hashValue": MD5.upper(), "hashStatus": "Received", "CSPFeedbacks": []},
+        {"signalType": "ImagePDQ", "hashValue": H2, "hashStatus": "Active"},
+        {"signalType": "ImagePDQ", "hashValue": H2, "hashStatus": "Withdrawn"},
+        {"signalType": "VideoMD5", "hashValue": _hex("s1", 16), "hashStatus": "Deleted"},
+        {"signalType": "VideoTMK", "hashValue": "tmk", "hashStatus": "Active"},
+    ]
+    page = {"count": len(records), "nextPageToken": "t", "hasMoreRecords": True, "hashRecords": records}
+    return [_write(folder, "stopncii_page.json", json.dumps(page, indent=1))]
+
+
 GENERATORS = {
     "vpdq_txt": make_vpdq_txt,
     "pdq_list": make_pdq_list,
     "digest_list": make_digest_list,
     "pytx_csv": make_pytx_csv,
+    "vics_json": make_vics_json,
+    "ncmec_xml": make_ncmec_xml,
+    "stopncii_json": make_stopncii_json,
+}
+
+#: What an export in each format holds of a mixed bank: frame hashes ("all" with their
+#: multiplicity, "set" when records of one hash collapse, None) and digest algorithms.
+HOLDS = {
+    "vpdq_txt": ("all", set()),
+    "pdq_list": ("all", set()),
+    "digest_list": (None, {"md5", "sha1", "sha256"}),
+    "pytx_csv": ("all", {"md5", "sha1", "sha256"}),
+    "vics_json": (None, {"md5", "sha1"}),
+    "ncmec_xml": ("all", {"md5", "sha1"}),
+    "stopncii_json": ("set", {"md5"}),
 }
 
 
@@ -128,6 +196,37 @@ MALFORMED = {
         ("field_too_large.csv", f"pdq,{H1},c,,\nsha1,{'a' * 140_000},c,,\n", 2),
         ("not_utf8.csv", f"pdq,{H1},c,,\n".encode() + b"md5,\xff,c,,\n", 2),
     ],
+    "vics_json": [
+        ("syntax.json", '{"odata.metadata": "x",\n "value": [\n}', 3),
+        ("version.json", json.dumps({"@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/3.0.xml/Default/$metadata#Media", "value": []}), "@odata.context"),
+        ("v1_9.json", json.dumps({"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.9.xml#Media", "value": []}), "odata.metadata"),
+        ("no_value.json", json.dumps({"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.3.xml#Media"}), "value"),
+        ("bad_md5.json", json.dumps({"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.2.xml#Cases", "value": [{"CaseID": 1, "Media": [{"MD5": MD5}, {"MD5": MD5[:-1]}]}]}), "value[0].Media[1].MD5"),
+        ("bad_sha1.json", json.dumps({"odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.1.xml#Media", "value": [{"SHA1": SHA256}]}), "value[0].SHA1"),
+        ("bad_bool.json", json.dumps({"@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/UK/$metadata#Media", "value": [{"MD5": MD5, "IsDistributed": "yes"}]}), "value[0].IsDistributed"),
+        ("bad_category.json", json.dumps({"@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Media", "value": [{"MD5": MD5, "Category": "CAT-1"}]}), "value[0].Category"),
+        ("media_not_list.json", json.dumps({"@odata.context": "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/$metadata#Cases", "value": [{"CaseID": 1, "Media": {}}]}), "value[0].Media"),
+        ("not_utf8.json", b'{"odata.metadata": "x",\n"v": "\xff"}', 2),
+    ],
+    "ncmec_xml": [
+        ("not_xml.xml", _ncmec("<images>\n<image><id>1</id>\n</images>\n"), 5),
+        ("doctype.xml", '<?xml version="1.0"?>\n<!DOCTYPE q [<!ENTITY a "aaaa">]>\n<queryResult/>\n', 2),
+        ("other_root.xml", '<?xml version="1.0"?>\n<result xmlns="https://hashsharing.ncmec.org/hashsharing/v2"/>\n', 2),
+        ("other_ns.xml", '<?xml version="1.0"?>\n\n<queryResult xmlns="urn:x"/>\n', 3),
+        ("unknown_record.xml", _ncmec("<images>\n<image><id>1</id></image>\n<photo><id>2</id></photo>\n</images>\n"), 5),
+        ("no_id.xml", _ncmec("<videos>\n\n<video><fingerprints><md5>" + MD5 + "</md5></fingerprints></video>\n</videos>\n"), 5),
+        ("bad_md5.xml", _ncmec("<images>\n<image><id>1</id><fingerprints>\n<md5>" + SHA1 + "</md5></fingerprints></image>\n</images>\n"), 5),
+        ("bad_pdq.xml", _ncmec("<images><image><id>1</id><fingerprints>\n\n<pdq>" + HEX63 + "z</pdq></fingerprints></image></images>\n"), 5),
+    ],
+    "stopncii_json": [
+        ("syntax.json", '{"hashRecords": [\n {"signalType": "ImagePDQ",}\n]}', 2),
+        ("records_not_list.json", json.dumps({"hashRecords": {}}), "hashRecords"),
+        ("status.json", json.dumps({"hashRecords": [{"signalType": "VideoMD5", "hashValue": MD5, "hashStatus": "Active"}, {"signalType": "VideoMD5", "hashValue": MD5, "hashStatus": "Pending"}]}), "hashRecords[1].hashStatus"),
+        ("no_signal.json", json.dumps({"hashRecords": [{"hashValue": MD5, "hashStatus": "Active"}]}), "hashRecords[0].signalType"),
+        ("bad_pdq.json", json.dumps({"hashRecords": [{"signalType": "ImagePDQ", "hashValue": HEX63, "hashStatus": "Active"}]}), "hashRecords[0].hashValue"),
+        ("bad_md5.json", json.dumps({"hashRecords": [{"signalType": "VideoMD5", "hashValue": SHA1, "hashStatus": "Withdrawn"}]}), "hashRecords[0].hashValue"),
+        ("record_not_object.json", json.dumps({"hashRecords": [1]}), "hashRecords[0]"),
+    ],
 }
 
 
@@ -136,7 +235,7 @@ MALFORMED = {
 
 def test_every_registered_format_has_conformance_coverage():
     """A new importer needs a generator, malformed lines and an exporter here."""
-    assert set(GENERATORS) == set(MALFORMED) == set(EXPORTERS) == set(IMPORTERS)
+    assert set(GENERATORS) == set(MALFORMED) == set(EXPORTERS) == set(IMPORTERS) == set(HOLDS)
 
 
 def _rows(path: Path) -> dict[str, list[tuple]]:
@@ -178,10 +277,17 @@ def test_export_of_a_mixed_bank_reimports(tmp_path, fmt):
     with Bank(tmp_path / "all.bank") as a, Bank(tmp_path / "again.bank") as b:
         before, after = a.load_index(), b.load_index()
     hashes = lambda index: sorted(map(bytes, index.hashes))  # noqa: E731
-    if fmt != "digest_list":  # every frame hash of every entry
+    frames, algorithms = HOLDS[fmt]
+    if frames == "all":  # every frame hash of every entry
         assert hashes(after) == hashes(before) and len(hashes(before)) > 0
-    if fmt in ("digest_list", "pytx_csv"):  # every digest
-        assert set(after.digests) == set(before.digests) and len(before.digests) > 0
+    if frames == "set":  # every distinct frame hash
+        assert set(hashes(after)) == set(hashes(before)) and len(hashes(before)) > 0
+    if frames is None:
+        assert len(after.hashes) == 0
+    if algorithms:  # every digest of the algorithms the format holds
+        held = {key for key in before.digests if key[0] in algorithms}
+        assert {key for key in after.digests if key[0] in algorithms} == held and held
+    assert {key[0] for key in after.digests} <= algorithms
     if exporter.per_entry:  # one file per entry with frames, named by its id
         assert after.entry_ids == sorted({before.entry_ids[r] for r in before.entry_rows})
     if fmt == "vpdq_txt":  # frame numbers and qualities too
@@ -216,10 +322,10 @@ def test_malformed_line_is_refused_naming_file_and_line(tmp_path, fmt, case):
 def test_malformed_line_fails_the_whole_build(tmp_path, fmt):
     """Through build_bank (detection, then the importer): no bank, and the error names file and line."""
     good = GENERATORS[fmt](tmp_path / "in")
-    bad_name, bad_text, line = next(c for c in MALFORMED[fmt] if isinstance(c[1], str) and c[2] > 1)
+    bad_name, bad_text, line = next(c for c in MALFORMED[fmt] if isinstance(c[1], str) and (isinstance(c[2], str) or c[2] > 1))
     bad = tmp_path / "in" / bad_name
     bad.write_text(bad_text, encoding="utf-8")
-    with pytest.raises(BankError, match=f"{bad}:{line}: "):
+    with pytest.raises(BankError, match=re.escape(f"{bad}:{line}: ")):
         build_bank(tmp_path / "b.bank", [*good, bad])
     assert not (tmp_path / "b.bank").exists()
 

@@ -16,17 +16,26 @@ has none), timestamps (to the millisecond); PDQ list - hashes in frame order and
 qualities (none when the bank has none); digest list - digests, and the file
 name of md5sum-style entries (of media entries: their source path); pytx CSV -
 each frame hash as a ``pdq`` row and each digest as a ``video_md5``/``sha1``/
-``sha256`` row, the label as category. Labels travel in pytx CSV only.
+``sha256`` row, the label as category; VICS JSON (a 2.0 case file) - each
+entry with an MD5 or SHA-1 as a media item (MediaID from the entry id, label as
+Category when it is a number); NCMEC XML - each entry with PDQ hashes, an MD5
+or a SHA-1 as an image/video record (classification = label); StopNCII JSON -
+each frame hash as an Active ImagePDQ record and each MD5 as a VideoMD5 record.
+SHA-256 digests travel in digest lists and pytx CSV only.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from vscan.bank.formats_ncmec import ncmec_document
+from vscan.bank.formats_stopncii import stopncii_page
+from vscan.bank.formats_vics import vics_document
 from vscan.bank.store import Bank
 from vscan.errors import BankError
 from vscan.hashing.vpdq import format_vpdq_line
@@ -42,6 +51,7 @@ class _Entry(NamedTuple):
     source_path: str
     source_type: str
     source_ref: str | None
+    kind: str
     frames: list[tuple]  # (frame_number, timestamp_seconds, quality, hash bytes), by frame number
     digests: list[tuple[str, str]]  # (algorithm, hex), by algorithm then digest
 
@@ -55,7 +65,7 @@ def _entries(bank: Bank) -> list[_Entry]:
     for entry_id, algorithm, digest in bank.rows("file_digests"):
         digests[entry_id].append((algorithm, digest))
     entries = [
-        _Entry(e[0], e[1], e[2], e[3], e[4], frames[e[0]], sorted(digests[e[0]]))
+        _Entry(*e[:6], frames[e[0]], sorted(digests[e[0]]))
         for e in bank.rows("entries")
     ]
 
@@ -122,6 +132,50 @@ def _export_pytx_csv(bank: Bank, out: Path) -> list[Path]:
     return [out]
 
 
+def _write_json(out: Path, doc: dict) -> list[Path]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return [out]
+
+
+def _export_vics_json(bank: Bank, out: Path) -> list[Path]:
+    media = []
+    for n, entry in enumerate(_entries(bank), start=1):
+        found = dict(entry.digests[::-1])  # algorithm -> its first digest
+        if "md5" not in found and "sha1" not in found:
+            continue
+        tail = entry.entry_id.rpartition(":")[2]  # VICS ids are <file stem>:<MediaID>
+        item = {"MediaID": int(tail) if tail.isdigit() else n}
+        if entry.label and entry.label.isdigit():
+            item["Category"] = int(entry.label)
+        item.update({key: found[a].upper() for key, a in (("MD5", "md5"), ("SHA1", "sha1")) if a in found})
+        media.append(item)
+    return _write_json(out, vics_document(media, case_number=out.stem))
+
+
+def _export_ncmec_xml(bank: Bank, out: Path) -> list[Path]:
+    records = []
+    for entry in _entries(bank):
+        digests = [(a, d) for a, d in entry.digests if a in ("md5", "sha1")]
+        if not entry.frames and not digests:
+            continue
+        prefix, kind, ncmec_id = entry.entry_id.split(":", 2) if entry.entry_id.count(":") >= 2 else ("", "", "")
+        if prefix != "ncmec" or kind not in ("image", "video"):  # not from NCMEC: the whole id, kind by entry kind
+            kind, ncmec_id = ("image" if entry.kind in ("image", "pdq_list") else "video"), entry.entry_id
+        records.append((kind, ncmec_id, entry.label, [h.hex() for _, _, _, h in entry.frames], digests))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(ncmec_document(records), encoding="utf-8")
+    return [out]
+
+
+def _export_stopncii_json(bank: Bank, out: Path) -> list[Path]:
+    records = []
+    for entry in _entries(bank):
+        records += [("ImagePDQ", h.hex(), "Active") for _, _, _, h in entry.frames]
+        records += [("VideoMD5", d, "Active") for a, d in entry.digests if a == "md5"]
+    return _write_json(out, stopncii_page(records))
+
+
 class Exporter(NamedTuple):
     """``write(bank, out)`` -> files written; ``per_entry``: ``out`` is a folder of one file per entry, else one file."""
 
@@ -134,6 +188,9 @@ EXPORTERS: dict[str, Exporter] = {
     "pdq_list": Exporter(_per_entry(".pdq", _pdq_lines), per_entry=True),
     "digest_list": Exporter(_export_digest_list, per_entry=False),
     "pytx_csv": Exporter(_export_pytx_csv, per_entry=False),
+    "vics_json": Exporter(_export_vics_json, per_entry=False),
+    "ncmec_xml": Exporter(_export_ncmec_xml, per_entry=False),
+    "stopncii_json": Exporter(_export_stopncii_json, per_entry=False),
 }
 
 

@@ -1,23 +1,29 @@
 """Bank inputs: which format a file is, and one importer per format.
 
 Text formats (the registry ``IMPORTERS``): upstream vPDQ ``.txt`` files, plain
-PDQ hex lists, MD5/SHA-1/SHA-256 lists (md5sum style too) and pytx CSV. Media
+PDQ hex lists, MD5/SHA-1/SHA-256 lists (md5sum style too), pytx CSV, and the
+operators' hash sets: Project VIC VICS JSON (``formats_vics``), NCMEC
+hash-sharing XML (``formats_ncmec``) and StopNCII JSON pages (``formats_stopncii``). Media
 (videos, images) goes through an injected ``hash_media``. Every importer writes
 through an ``EntryWriter`` (``vscan.bank.writer.BankWriter``) and refuses a
-malformed line with a ``BankError`` that names the file and the 1-based line.
+malformed line with a ``BankError`` that names the file and the 1-based line
+(structured formats: the line or the element).
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 
+from vscan.bank.formats_ncmec import import_ncmec_xml
+from vscan.bank.formats_stopncii import import_stopncii_json, is_stopncii
+from vscan.bank.formats_vics import import_vics_json, is_vics
 from vscan.bank.schema import ALGORITHMS, HEX, Kind
+from vscan.bank.sources import EntryWriter, load_json, read_text
 from vscan.errors import BankError
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes, hex_to_hashes, parse_vpdq_line
 from vscan.inputs.digests import file_digests
@@ -41,13 +47,13 @@ __all__ = [
     "import_media",
 ]
 
-InputType = Literal["vpdq_txt", "pdq_list", "digest_list", "pytx_csv", "media"]
+InputType = Literal["vpdq_txt", "pdq_list", "digest_list", "pytx_csv", "vics_json", "ncmec_xml", "stopncii_json", "media"]
 HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHashes, float | None, ExtraHashes | None]"]
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
-TEXT_EXTENSIONS = {".txt", ".csv", ".md5", ".sha1", ".sha256", ".pdq", ".vpdq", ".lst", ".list", ""}
+TEXT_EXTENSIONS = {".txt", ".csv", ".md5", ".sha1", ".sha256", ".pdq", ".vpdq", ".lst", ".list", ".json", ".xml", ""}
 
 #: pytx signal types we read -> the hash they carry ('pdq' or a digest algorithm).
 PYTX_TYPES = {
@@ -65,43 +71,12 @@ PYTX_TYPES = {
 }
 
 
-class EntryWriter(Protocol):
-    """What importers write through: ``vscan.bank.writer.BankWriter``."""
-
-    def add_frame_hashes(
-        self, entry_id: str, label: str | None, source: tuple[str, str, str | None], kind: Kind,
-        frame_hashes: FrameHashes, duration_seconds: float | None = None, *, qualities_given: bool = True,
-    ) -> str: ...  # fmt: skip
-
-    def add_extra_hashes(self, entry_id: str, extra: ExtraHashes) -> None: ...
-
-    def add_file_digest(
-        self, entry_id: str, label: str | None, source: tuple[str, str, str | None], algorithm: str, digest: str
-    ) -> str: ...
-
-    def add_digest(self, entry_id: str, algorithm: str, digest: str) -> None: ...
-
-
 Importer = Callable[[EntryWriter, Path, str, "str | None"], "list[str]"]
-
-
-def _read_text(path: Path, what: str) -> str:
-    """The file as UTF-8 text (a BOM is dropped); bytes that are not UTF-8 name their line."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BankError(f"Cannot read {what} {path}: {exc}") from exc
-    data = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise BankError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, stripped line), skipping blank and ``#`` lines."""
-    for number, line in enumerate(_read_text(path, "hash list").splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "hash list").splitlines(), start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             yield number, stripped
@@ -116,6 +91,15 @@ def detect_input_type(path: Path) -> InputType | None:
         return None
     if suffix in (".md5", ".sha1", ".sha256"):
         return "digest_list"
+    if suffix == ".xml":
+        return "ncmec_xml"
+    if suffix == ".json":
+        doc = load_json(path, "JSON hash list")
+        if is_vics(doc):
+            return "vics_json"
+        if is_stopncii(doc):
+            return "stopncii_json"
+        raise BankError(f"{path}: JSON that is neither VICS (odata.metadata / @odata.context) nor a StopNCII page (hashRecords)")
     first = next(_lines(path), None)
     if first is None:
         raise BankError(f"{path}: empty hash list")
@@ -213,7 +197,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, int, list[str]]]:
     The two numbers differ only after a quoted field that spans lines; entry ids
     and refs use the row number, errors name the line.
     """
-    reader = csv.reader(io.StringIO(_read_text(path, "pytx CSV")))
+    reader = csv.reader(io.StringIO(read_text(path, "pytx CSV")))
     number = 0
     while True:
         start = reader.line_num + 1
@@ -288,6 +272,9 @@ IMPORTERS: dict[str, Importer] = {
     "pdq_list": import_pdq_list,
     "digest_list": import_digest_list,
     "pytx_csv": import_pytx_csv,
+    "vics_json": import_vics_json,
+    "ncmec_xml": import_ncmec_xml,
+    "stopncii_json": import_stopncii_json,
 }
 
 

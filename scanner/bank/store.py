@@ -44,6 +44,8 @@ class BankInfo:
     ``content_sha256`` is over every row in key order, so it depends on the rows
     only, not on SQLite's file layout; ``file_sha256`` is over the file's bytes.
     ``skipped_inputs``: files in input folders that were neither hash lists nor media.
+    ``import_notes``: per source file, what its importer counted and did not add
+    (``{"page.xml": {"disabled (deletedImage)": 2, "unknown hash pdna": 5}}``).
     """
 
     path: str
@@ -57,6 +59,7 @@ class BankInfo:
     skipped_inputs: tuple[str, ...]
     content_sha256: str  # over all rows in key order: independent of SQLite's file layout
     file_sha256: str
+    import_notes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ class Bank:
             labels=dict(sorted(labels.items())),
             kinds=dict(sorted(kinds.items())),
             skipped_inputs=tuple(json.loads(self.meta.get("skipped_inputs", "[]"))),
+            import_notes=json.loads(self.meta.get("import_notes", "{}")),
             content_sha256=content.hexdigest(),
             file_sha256=file_hash,
         )

@@ -37,6 +37,8 @@ class BankWriter:
         self._tmp: Path | None = None
         self._ids: set[str] = set()
         self.skipped_inputs: list[str] = []
+        #: source -> what an importer counted there and did not add (unknown hash types, disabled records)
+        self.import_notes: dict[str, dict[str, int]] = {}
 
     def __enter__(self) -> "BankWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +59,8 @@ class BankWriter:
                     "hash_algorithm": "pdq",
                     "skipped_inputs": json.dumps(sorted(self.skipped_inputs)),
                 }
+                if self.import_notes:  # absent when nothing was noted: such banks' meta is as before
+                    meta["import_notes"] = json.dumps(self.import_notes, sort_keys=True)
                 self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
                 self._conn.commit()
                 self._conn.execute("VACUUM")  # rows in key order, no free pages: same inputs, same bytes
@@ -153,6 +157,20 @@ class BankWriter:
         entry_id = self._add_entry(entry_id, label, source, "file_digest", None, 0)
         self.conn.execute("INSERT INTO file_digests VALUES (?, ?, ?)", (entry_id, algorithm, digest))
         return entry_id
+
+    def remove_entry(self, entry_id: str) -> bool:
+        """Removes an entry added earlier (a later withdrawal or replacement); False when there is none."""
+        if entry_id not in self._ids:
+            return False
+        for table in ("extra_hashes", "frame_hashes", "file_digests", "entries"):
+            self.conn.execute(f"DELETE FROM {table} WHERE entry_id = ?", (entry_id,))
+        self._ids.discard(entry_id)
+        return True
+
+    def note(self, source: str, what: str) -> None:
+        """Counts one thing an importer read in ``source`` and did not add (``meta.import_notes``)."""
+        counts = self.import_notes.setdefault(source, {})
+        counts[what] = counts.get(what, 0) + 1
 
     def add_digest(self, entry_id: str, algorithm: Literal["md5", "sha1", "sha256"], digest: str) -> None:
         """One more digest of an entry already added (a hashed media file's own bytes)."""
