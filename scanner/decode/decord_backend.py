@@ -59,9 +59,10 @@ def _match_frames(raw: np.ndarray, index, n: int) -> np.ndarray | None:
     """decord's index of each frame of the PyAV index (nearest timestamp
     within half a frame), or None when they do not pair up one to one.
 
-    decord's clock is the stream's raw pts, except that it applies some
-    edit-list shifts: aligned at the first or the last frame when raw
-    times do not match."""
+    decord's clock is the stream's raw pts; on edit lists that shift the
+    start (stream-copy cuts) it shifts its own times and frames differently
+    from libavformat (frames a few off, checked against ffmpeg), so a file
+    whose times do not match is refused and PyAV serves it."""
     if not index.raw_pts:  # no timestamps: both in decode order
         m = len(index.pts_seconds)
         return np.arange(m, dtype=np.int64) if m == n else None
@@ -69,12 +70,12 @@ def _match_frames(raw: np.ndarray, index, n: int) -> np.ndarray | None:
     order = np.argsort(raw, kind="stable")
     got = raw[order]
     step = float(np.diff(want).min()) if len(want) > 1 else 1.0
-    for offset in (0.0, got[0] - want[0], got[-1] - want[-1]):
-        target = want + offset
-        pos = np.clip(np.searchsorted(got, target), 1, max(1, n - 1))
-        pos = np.where(np.abs(target - got[pos - 1]) <= np.abs(got[pos] - target), pos - 1, pos)
-        if np.all(np.abs(got[pos] - target) <= max(step / 2, 1e-4)) and np.all(np.diff(pos) > 0):
-            return order[pos].astype(np.int64)
+    if n == 1:
+        return np.zeros(1, np.int64) if len(want) == 1 and abs(got[0] - want[0]) <= 1e-3 else None
+    pos = np.clip(np.searchsorted(got, want), 1, n - 1)
+    pos = np.where(np.abs(want - got[pos - 1]) <= np.abs(got[pos] - want), pos - 1, pos)
+    if np.all(np.abs(got[pos] - want) <= max(step / 2, 1e-4)) and np.all(np.diff(pos) > 0):
+        return order[pos].astype(np.int64)
     return None
 
 
@@ -125,6 +126,9 @@ class DecordDecoder(Decoder):
         """
         reference = PyAVDecoder()
         base, index = reference._index(path)
+        if index.discarded:
+            raise UnsupportedMediaError(f"{path}: decord shows the {index.discarded} frames an edit list hides, "
+                                        "at the wrong times (stream-copy cut); PyAV reads it")  # fmt: skip
         if index.orientation.mirrored:
             raise UnsupportedMediaError(f"{path}: decord ignores mirrored display matrices "
                                         f"({index.orientation.describe()}); PyAV applies them")  # fmt: skip
@@ -142,7 +146,8 @@ class DecordDecoder(Decoder):
         frame_map = _match_frames(raw, index, n)
         if frame_map is None:
             raise UnsupportedMediaError(
-                f"{path}: decord's {n} frames do not match the stream's {base.num_frames} by timestamp"
+                f"{path}: decord's {n} frames do not match the stream's {base.num_frames} by timestamp "
+                "(an edit list decord reads differently); PyAV reads it"
             )
         codec, container_format = _container_facts(path)
         meta = replace(base, backend=self.name, width=int(width), height=int(height))

@@ -1,4 +1,9 @@
-"""Still images as one-frame videos (index 0, pts 0.0)."""
+"""Still images as one-frame videos (index 0, pts 0.0), as a viewer shows them.
+
+EXIF orientation is applied (phones store JPEG/HEIC in sensor orientation),
+CMYK and palette images are converted to RGB, 16-bit greyscale is scaled to
+8 bits (not clipped). HEIC/HEIF/AVIF open through pillow-heif's Pillow plugin.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,34 @@ from vscan.decode.metadata import SampledFrames, VideoMetadata
 __all__ = ["IMAGE_SUFFIXES", "ImageDecoder"]
 
 #: Suffixes that open_decoder reads as stills (ImageDecoder).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".heic", ".heif", ".avif"})
+
+_HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I")
+
+
+def _register_heif() -> None:
+    try:
+        import pillow_heif
+    except ImportError:  # HEIC then opens as unsupported (a typed per-file error)
+        return
+    pillow_heif.register_heif_opener()
+
+
+def _to_rgb(img):
+    """The frame as 8-bit RGB, in displayed orientation."""
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img)  # a copy only when EXIF says to turn it
+    if img.mode in _HIGH_DEPTH:
+        # 16-bit greyscale: convert("RGB") would clip at 255; scale as ffmpeg does.
+        grey = np.asarray(img, dtype=np.uint32) >> 8
+        return Image.fromarray(grey.astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
 
 
 class ImageDecoder(Decoder):
-    """PIL decoder for .jpg .jpeg .png .webp .bmp and the first frame of .gif."""
+    """PIL decoder for .jpg .jpeg .png .webp .bmp .heic .heif .avif and the
+    first frame of animated GIF/WebP."""
 
     name = "image"
 
@@ -23,6 +51,7 @@ class ImageDecoder(Decoder):
     def _open(path):
         from PIL import Image, UnidentifiedImageError
 
+        _register_heif()
         try:
             return Image.open(path)  # lazy: reads the header only
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
@@ -33,6 +62,8 @@ class ImageDecoder(Decoder):
         path = check_readable(path)
         with self._open(path) as img:
             width, height = img.size
+            if (img.getexif().get(0x0112) or 1) in (5, 6, 7, 8):  # EXIF orientations that turn it on its side
+                width, height = height, width
             codec = (img.format or "").lower() or None
         return VideoMetadata(
             path=str(path), backend=self.name, codec=codec, width=width, height=height, fps=1.0,
@@ -54,11 +85,11 @@ class ImageDecoder(Decoder):
             try:
                 img.seek(0)  # first frame of animated GIF/WebP
                 size = output_size(meta.width, meta.height, max_side, size)
-                if size != img.size and img.format == "JPEG":
+                if size != (meta.width, meta.height) and img.format == "JPEG" and img.mode != "CMYK":
                     # Reduced-resolution decode: libjpeg scales by 1/2, 1/4 or
                     # 1/8 inside the IDCT, never below the output size.
-                    img.draft("RGB", size)
-                rgb_img = img.convert("RGB")
+                    img.draft("RGB", size if img.size == (meta.width, meta.height) else size[::-1])
+                rgb_img = _to_rgb(img)
                 self.decoded_size = rgb_img.size  # (w, h) the codec produced, before any resize
                 if size != rgb_img.size:
                     rgb_img = rgb_img.resize(size, Image.Resampling.BOX)

@@ -135,6 +135,7 @@ class PyAVDecoder(Decoder):
             stream = container.streams.video[0]
             timestamps, keyflags = [], []
             matrix: bytes | None = None
+            discarded = 0
             fed = 0  # decode until the first frame shows its display matrix
             try:
                 for packet in container.demux(stream):
@@ -144,6 +145,7 @@ class PyAVDecoder(Decoder):
                         probing, matrix = _first_frame_matrix(stream, packet)
                         fed = fed + 1 if probing else -1
                     if packet.is_discard:  # edit list: decoded for reference, never shown
+                        discarded += 1
                         continue
                     timestamps.append(packet.pts if packet.pts is not None else packet.dts)
                     keyflags.append(bool(packet.is_keyframe))
@@ -163,6 +165,7 @@ class PyAVDecoder(Decoder):
         fps = fps if math.isfinite(fps) and fps > 0 else 25.0
         index = _PacketIndex(timestamps, keyflags, start, time_base, fps)
         index.orientation = orientation_from_matrix(matrix)
+        index.discarded = discarded
         width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])
@@ -205,7 +208,8 @@ class PyAVDecoder(Decoder):
         nonref = self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected)
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
-        resize = stored != orientation.stored_size(meta.width, meta.height)
+        native = orientation.stored_size(meta.width, meta.height)
+        resize = stored != native
         max_decoded = _LOOP_FACTOR * n + 64
         last_wanted = int(selected[-1])
         idx_buf: list[int] = []
@@ -261,7 +265,7 @@ class PyAVDecoder(Decoder):
                         continue
                     while next_wanted is not None and next_wanted <= index_i:
                         next_wanted = next(pending, None)
-                    if resize:
+                    if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
                         rgb = frame.reformat(width=stored[0], height=stored[1], format="rgb24",
                                              interpolation="AREA").to_ndarray()  # fmt: skip
                     else:
