@@ -20,7 +20,7 @@ Entries with at least one matched frame are returned (``min_query_pct`` raises
 that floor), ``is_match`` or not, sorted best first.
 
 Timing (beyond vPDQ): each query frame shows until the next frame's timestamp
-(the last one for the median gap); ``matched_seconds`` sums that display time
+(the last one until the file's end, ``duration_seconds``, else for the median gap); ``matched_seconds`` sums that display time
 over the matched query frames. Spans are the first/last matched timestamps on
 each side. All are NaN without timestamps.
 
@@ -77,6 +77,7 @@ def match_frames(
     overlay_distance_threshold: int = 40,
     align_min_seconds: float = 5.0,
     align_min_frames: int = 4,
+    duration_seconds: float | None = None,
 ) -> list[Match]:
     """Bank entries sharing at least one matched frame with ``query``, best first.
 
@@ -94,6 +95,10 @@ def match_frames(
     aligned in time (``vscan.bank.align``). ``is_match`` holds when vPDQ's rule
     holds or an aligned run covers >= ``align_min_seconds`` with >=
     ``align_min_frames`` query frames.
+
+    ``duration_seconds`` (the query file's) ends the last sample's display
+    time, so ``matched_seconds`` never exceeds it; without it the last sample
+    shows for the median gap.
     """
     if not 0 <= distance_threshold <= 256:
         raise ConfigError(f"Invalid distance_threshold ({distance_threshold}). Supported values are 0..256")
@@ -106,9 +111,9 @@ def match_frames(
             overlay_distance_threshold=overlay_distance_threshold, min_quality=min_quality, distance_threshold=distance_threshold,
             match_query_pct=match_query_pct, match_compared_pct=match_compared_pct, min_query_pct=min_query_pct,
             align_min_seconds=align_min_seconds, align_min_frames=align_min_frames, method=method,
-            blocking_min_hashes=blocking_min_hashes, device=device,
+            blocking_min_hashes=blocking_min_hashes, device=device, duration_seconds=duration_seconds,
         )  # fmt: skip
-    durations_all = display_durations(query.timestamps_seconds)
+    durations_all = display_durations(query.timestamps_seconds, duration_seconds)
     keep = np.flatnonzero(query.qualities >= min_quality)
     q_uniq, q_inverse = unique_hashes(query.hashes[keep])
     prepared = _prepare(index, min_quality)

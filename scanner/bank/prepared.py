@@ -83,15 +83,22 @@ def _unique_int(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def display_durations(timestamps_seconds: np.ndarray) -> np.ndarray:
-    """Seconds each frame shows: gap to the next later timestamp; the last one gets the median gap."""
+def display_durations(timestamps_seconds: np.ndarray, end_seconds: float | None = None) -> np.ndarray:
+    """Seconds each frame shows: gap to the next later timestamp; the last one
+    shows until ``end_seconds`` (the file's duration) when known, else for the
+    median gap. With the end known they sum to at most the file's duration
+    (a sparse sample's median gap, 10 s between keyframes, once credited the
+    last sample with 10 s of a file that ended 1.2 s later)."""
     ts = np.asarray(timestamps_seconds, np.float64)
     out = np.full(ts.shape, np.nan)
     if ts.size == 0 or np.isnan(ts).any():
         return out
     order = np.argsort(ts, kind="stable")
     gaps = np.diff(ts[order])
-    last = float(np.median(gaps)) if gaps.size else 0.0
+    if end_seconds is not None and math.isfinite(end_seconds):
+        last = max(float(end_seconds) - float(ts[order[-1]]), 0.0)
+    else:
+        last = float(np.median(gaps)) if gaps.size else 0.0
     out[order] = np.append(gaps, last)
     return out
 

@@ -104,6 +104,7 @@ def robust_matches(
     method: SearchMethod,
     blocking_min_hashes: int,
     device: str | None,
+    duration_seconds: float | None = None,
 ) -> list[Match]:
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
@@ -157,7 +158,7 @@ def robust_matches(
     # vPDQ de-duplicates the query by exact hash: one key per distinct as-decoded hash.
     _, sample_key = unique_hashes(query.hashes)
     n_q = np.unique(sample_key[considered]).size
-    durations = display_durations(query.timestamps_seconds)
+    durations = display_durations(query.timestamps_seconds, duration_seconds)
     q_times = query.timestamps_seconds
     results = []
     order = np.argsort(p_entry, kind="stable")

@@ -1,10 +1,13 @@
 """``vscan report``: result records in, one self-contained HTML page out.
 
 The page has no network references (inline CSS, JS and SVG): a sortable
-table of files, highest risk first (click a header, or open the page with
-``#sort=<column>:<asc|desc>``), and per file a timeline of detector scores
-per sampled frame with the bank-matched spans (``query_span_seconds``)
-shaded. It shows no frame images unless asked (``thumbnails=True``): then a
+table of files by their full paths, highest risk first (click a header, or
+open the page with ``#sort=<column>:<asc|desc>``; the ``#`` column numbers
+the rows 1..N top to bottom in every order, ties keep the risk order in
+both directions), and per video a timeline of detector scores per sampled
+frame with the bank-matched spans (``query_span_seconds``) shaded; a still
+image gets a still's view instead (its size, its matches and its detector
+scores: an image has no timeline). It shows no frame images unless asked (``thumbnails=True``): then a
 few frames per file are decoded again from the recorded paths, shrunk and
 blurred beyond recognition, and embedded as data URIs.
 """
@@ -53,7 +56,7 @@ def _timeline_svg(record: dict[str, Any]) -> str:
     y = lambda v: 14 + plot_h * (1 - max(0.0, min(1.0, v)))
     parts = [
         f'<svg class="timeline" width="{_SVG_W}" height="{_SVG_H}" viewBox="0 0 {_SVG_W} {_SVG_H}" role="img" '
-        f'aria-label="timeline of {_esc(Path(record["path"]).name)}">',
+        f'aria-label="timeline of {_esc(record["path"])}">',
         f'<rect x="{_PAD}" y="14" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ccc"/>',
     ]
     for cls, group in (("span", spans), ("span partial", partial)):
@@ -73,6 +76,23 @@ def _timeline_svg(record: dict[str, Any]) -> str:
     parts.append(f'<text x="2" y="18" class="axis">1</text><text x="2" y="{_SVG_H - 14}" class="axis">0</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _is_still(record: dict[str, Any]) -> bool:
+    return (record.get("media") or {}).get("kind") == "image"
+
+
+def _still_view(record: dict[str, Any]) -> str:
+    """A still image's evidence: size, matches, detector scores (no time axis)."""
+    media = record.get("media") or {}
+    items = [f"still image, {media.get('width')}×{media.get('height')} px"]
+    for m in record.get("matches") or []:
+        how = "match" if m.get("is_match") else "partial match"
+        distance = "" if m.get("distance_min") is None else f", distance {m['distance_min']}"
+        items.append(f"{m['kind']} {how} with {_esc(m['bank_entry_id'])}{distance}")
+    for name, values in ((record.get("detection_timeline") or {}).get("series") or {}).items():
+        items.append(f"{_esc(name)} score {max(values, default=0.0):.2f}")
+    return '<ul class="still">' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
 
 
 def _legend(record: dict[str, Any]) -> str:
@@ -133,8 +153,10 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
     records = sorted(records, key=lambda r: (r.get("risk") is None, -(r.get("risk") or 0.0), r["path"]))
     rows, sections = [], []
     for i, r in enumerate(records):
-        name = Path(r["path"]).name
+        name = r["path"]
         risk = r.get("risk")
+        still = _is_still(r)
+        seconds = "still" if still else f"{r.get('duration_seconds') or 0:.1f}"
         det_score, det_text = _best_detection(r)
         error = (r.get("error") or {}).get("type", "")
         rows.append(
@@ -145,7 +167,7 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
             f'<td data-v="{_esc(r.get("status", ""))}">{_esc(r.get("status", ""))}{(" " + _esc(error)) if error else ""}</td>'
             f'<td data-v="{_esc(_best_match(r))}">{_esc(_best_match(r))}</td>'
             f'<td data-v="{det_score}">{_esc(det_text)}</td>'
-            f'<td data-v="{r.get("duration_seconds") or 0}">{(r.get("duration_seconds") or 0):.1f}</td>'
+            f'<td data-v="{r.get("duration_seconds") or 0}">{seconds}</td>'
             "</tr>"
         )
         thumbs = ""
@@ -155,7 +177,9 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
         reasons = "".join(f"<li>{_esc(x)}</li>" for x in r.get("reasons") or []) or "<li class='muted'>none</li>"
         sections.append(
             f'<section class="file" id="file-{i}"><h3><span class="badge {_risk_class(risk)}">{_fmt_risk(risk)}</span> {_esc(r["path"])}</h3>'
-            f"<ul class='reasons'>{reasons}</ul>{_timeline_svg(r)}<div class='legend'>{_legend(r)}</div>{thumbs}</section>"
+            f"<ul class='reasons'>{reasons}</ul>"
+            + (_still_view(r) if still else f"{_timeline_svg(r)}<div class='legend'>{_legend(r)}</div>")
+            + f"{thumbs}</section>"
         )
     head = "".join(
         f'<th data-key="{key}" data-type="{kind}" tabindex="0">{label}</th>'
@@ -206,6 +230,7 @@ section.file h3 {{ font-size: 14px; margin: .2em 0; word-break: break-all; }}
 .key {{ border-left: 12px solid; padding-left: 4px; margin-right: 10px; font-size: 12px; }}
 .spankey {{ border-color: #f4a6a6; }}
 .muted {{ color: #888; }}
+ul.still {{ background: #fafafa; border: 1px solid #ccc; padding: .4em 1.6em; width: fit-content; }}
 .thumb {{ width: 96px; height: auto; margin-right: 6px; border: 1px solid #ccc; }}
 </style></head>
 <body data-sorted="risk:desc">
@@ -227,10 +252,10 @@ section.file h3 {{ font-size: 14px; margin: .2em 0; word-break: break-all; }}
     rows.sort(function (a, b) {{
       var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
       var c = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
-      if (c === 0) c = parseFloat(a.cells[0].dataset.v) - parseFloat(b.cells[0].dataset.v);
-      return dir === "asc" ? c : -c;
+      if (dir === "desc") c = -c;
+      return c !== 0 ? c : parseFloat(a.cells[0].dataset.v) - parseFloat(b.cells[0].dataset.v);
     }});
-    rows.forEach(function (r) {{ body.appendChild(r); }});
+    rows.forEach(function (r, i) {{ r.cells[0].textContent = i + 1; body.appendChild(r); }});
     heads.forEach(function (h) {{ h.removeAttribute("aria-sort"); }});
     heads[col].setAttribute("aria-sort", dir === "asc" ? "ascending" : "descending");
     document.body.dataset.sorted = key + ":" + dir;

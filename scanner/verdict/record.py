@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -68,6 +69,15 @@ def _robust_match_fields(m, exact: bool) -> dict[str, Any]:
     }
 
 
+def _within(m, duration_seconds: float | None):
+    """``m`` with ``matched_seconds`` at most the file's duration: the bound
+    holds for every record and reason, whatever the matcher was told (it ends
+    the last sample at the duration when given it, vscan.bank.match)."""
+    if m.signal != "pdq" or duration_seconds is None or not m.matched_seconds > duration_seconds:
+        return m
+    return replace(m, matched_seconds=float(duration_seconds))
+
+
 def build_record(
     summary: dict[str, Any],
     *,
@@ -79,7 +89,7 @@ def build_record(
     detection_timeline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     ok = summary.get("error") is None
-    matches = matches or []
+    matches = [_within(m, summary.get("duration_seconds")) for m in matches or []]
     decision = risk_policy.assess(
         Evidence(path=summary["path"], matches=matches, duration_seconds=summary.get("duration_seconds"), detections=detections or ())
     ) if ok else None
