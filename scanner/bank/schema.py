@@ -3,11 +3,13 @@
 Schema (format version 1; full description in ``docs/bank-format.md``)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)
-        format_version, created_by, hash_algorithm ('pdq'), skipped_inputs (JSON list)
+        format_version, created_by, hash_algorithm ('pdq'), skipped_inputs (JSON list),
+        import_notes (optional, JSON {source: {what: count}}: unknown hash types, disabled records)
     entries(entry_id TEXT PRIMARY KEY, label TEXT, source_path TEXT, source_type TEXT,
             source_ref TEXT, kind TEXT, duration_seconds REAL, num_frames INTEGER)
         kind in video | image | pdq_list | file_digest
-        source_type in vpdq_txt | pdq_list | digest_list | pytx_csv | media | api
+        source_type in vpdq_txt | pdq_list | digest_list | pytx_csv | vics_json | ncmec_xml |
+                       stopncii_json | media | api (no CHECK: older readers read newer types)
         source_ref: line number or file name inside the source, when one source gives many entries
     frame_hashes(entry_id TEXT, frame_number INTEGER, timestamp_seconds REAL, quality INTEGER,
                  hash BLOB(32), PRIMARY KEY (entry_id, frame_number))
