@@ -51,10 +51,12 @@ def test_scan_iter_streams_durable_records_then_the_summary(corpus, ray_local, t
     run = vscan.scan_iter(str(corpus["evidence"]), bank=str(corpus["bank"]), out=str(out), config=CPU)
     seen = []
     for record in run:
-        # each record is in the sink before it is handed out
-        assert len(out.read_text().splitlines()) == len(seen) + 1
+        # each record is in the sink before it is handed out (a group commit
+        # writes several, then hands them out one by one)
+        assert len(out.read_text().splitlines()) >= len(seen) + 1
         seen.append(record["path"])
     assert run.summary is not None and run.summary.files == len(seen) == 2
+    assert len(out.read_text().splitlines()) == 2
     # The same call again resumes: nothing left to do, nothing written twice.
     again = vscan.scan([corpus["evidence"]], bank=corpus["bank"], out=out, config=CPU)
     assert again.files == 0 and len(out.read_text().splitlines()) == 2
