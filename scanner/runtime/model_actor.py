@@ -149,8 +149,11 @@ class ModelWorker:
         if "unbordered_frames" in hashed:
             unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
         unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
-        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid)
-        return {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
+        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration)
+        result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        result["frames_sampled"] = len(numbers)  # distinct frames hashed: two passes' shared frames count once
+        return result
 
     def _detect_all(self, payloads: tuple[dict[str, np.ndarray], ...]) -> list[tuple[list, dict[str, Any] | None]]:
         """Every classifier/detector over all files' frames in shared batches:
@@ -165,8 +168,11 @@ class ModelWorker:
             items.append((frames, payload["timestamps"], source_size))
         return detections_for_files(self.detectors, items, batch_frames=self.config.runtime.batch_frames)
 
-    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None) -> list:
+    def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None,
+               duration_seconds: float | None = None) -> list:  # fmt: skip
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
+        ``duration_seconds``: the file's, so the last sample counts until the
+        file's end (matched seconds exact, never past the duration).
 
         Robust mode matches all 8 dihedral ``variants`` [N, 8, 32] and, for a
         file with borders, ``unbordered`` = (FrameHashes, variants, border box)
@@ -188,6 +194,7 @@ class ModelWorker:
                 self.index,
                 min_quality=self.config.matching.min_quality,
                 distance_threshold=self.config.matching.distance_threshold,
+                duration_seconds=duration_seconds,
                 **self._robust_args(variants, unbordered, unoverlaid),
             )
         return matches

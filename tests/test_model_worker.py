@@ -1,0 +1,28 @@
+"""The model stage's per-file results (vscan.runtime.model_actor.ModelWorker), in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from vscan.bank.hashers import media_hasher
+from vscan.bank.store import build_bank
+from vscan.bench import synth
+from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.decode import FixedRate
+from vscan.runtime.decode_task import decode_for_scan
+from vscan.runtime.model_actor import ModelWorker
+
+
+def test_matched_seconds_end_at_the_files_end(tmp_path):
+    # 4.6 s sampled at 1 fps: frames at 0..4 s, the last one shows for the
+    # 0.6 s left (not the 1 s median gap): 4.6 s matched, exactly.
+    clip = synth.make_clip(tmp_path / "clip.mp4", seed=7, seconds=4.6, size=(160, 120))
+    bank = tmp_path / "bank.db"
+    build_bank(bank, [clip], hash_media=media_hasher(FixedRate(1.0), "cpu"))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu"))
+    summary, payload = decode_for_scan(str(clip), config)
+    assert summary["error"] is None and summary["duration_seconds"] == pytest.approx(4.6)
+    (result,) = ModelWorker(config, bank).run([(0, None, None, 1)], payload)  # no digests: the perceptual matcher decides
+    (match,) = [m for m in result["matches"] if m.signal == "pdq"]
+    assert result["frames_sampled"] == summary["frames_sampled"] == 5
+    assert match.matched_seconds == pytest.approx(4.6)
