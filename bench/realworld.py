@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KINDS", "STILLS", "Oracle", "missing_tools", "make_corpus", "oracle", "still_source"]
+__all__ = ["DERIVED", "KINDS", "STILLS", "Oracle", "derive", "missing_tools", "make_corpus", "oracle", "still_source"]
 
 SIZE = "160x120"
 _SRC = f"testsrc2=size={SIZE}:rate=25:duration=3"
@@ -76,10 +76,44 @@ def _still(folder: Path) -> Path:
     return png
 
 
+#: Kinds ``derive`` makes from any source clip: stream copies, and vfr (frames
+#: dropped, re-encoded).
+DERIVED = ("cut_mp4", "cut_mov", "cut_mkv", "rotate90", "rotate180", "rotate270", "mirror", "vfr", "fragmented",
+           "mpegts", "mkv_nocues")  # fmt: skip
+
+
+def derive(kind: str, source: str | Path, out: str | Path) -> Path:
+    """``kind`` made from ``source``: one of DERIVED (as an editor or a
+    messenger rewrites a clip); "phone90", the clip as a phone stores it
+    (pixels turned a quarter clockwise, re-encoded, and a rotate tag whose display
+    matrix turns them back: it displays as ``source``); or "heic", a
+    HEIC of a still."""
+    source, out = Path(source), Path(out)
+    if kind == "heic":
+        subprocess.run(["heif-enc", "-q", "80", "-o", str(out), str(source)], check=True, capture_output=True)
+    elif kind == "phone90":
+        sideways = out.with_name(out.stem + "-sideways" + out.suffix)
+        _ff("-i", source, "-vf", "transpose=clock", *_X264, "-g", "25", sideways)
+        _ff("-i", sideways, "-c", "copy", "-metadata:s:v", "rotate=90", out)  # re-encoding would drop the tag
+        sideways.unlink()
+    elif kind in DERIVED:
+        _copy_kind(kind, source, out)
+    else:
+        raise ValueError(f"Invalid kind ({kind!r}). Supported values are {', '.join(DERIVED)}, 'phone90', 'heic'.")
+    return out
+
+
 def _make(kind: str, folder: Path) -> Path:
     src = _source(folder)
-    ext = KINDS[kind]
-    out = folder / f"{kind}.{ext}"
+    out = folder / f"{kind}.{KINDS[kind]}"
+    if kind in DERIVED:
+        return _copy_kind(kind, src, out)
+    if kind == "heic":
+        return derive(kind, _still(folder), out)
+    return _encode_kind(kind, folder, out)
+
+
+def _copy_kind(kind: str, src: Path, out: Path) -> Path:
     if kind in ("cut_mp4", "cut_mov"):  # edit list: starts 0.28 s after a keyframe
         _ff("-ss", "1.3", "-i", src, "-c", "copy", out)
     elif kind == "cut_mkv":  # negative timestamps instead of an edit list
@@ -96,7 +130,11 @@ def _make(kind: str, folder: Path) -> Path:
         _ff("-i", src, "-c", "copy", "-bsf:v", "h264_mp4toannexb", out)
     elif kind == "mkv_nocues":
         _ff_pipe(out, "-i", str(src), "-c", "copy", "-f", "matroska")
-    elif kind == "webm_nocues":
+    return out
+
+
+def _encode_kind(kind: str, folder: Path, out: Path) -> Path:
+    if kind == "webm_nocues":
         _ff_pipe(out, "-f", "lavfi", "-i", _SRC, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "25", "-f", "webm")
     elif kind == "open_gop":
         _ff("-f", "lavfi", "-i", _SRC, *_X264, "-g", "25", "-x264-params", "open-gop=1:bframes=3:b-pyramid=normal", out)
@@ -122,8 +160,6 @@ def _make(kind: str, folder: Path) -> Path:
         _ff("-f", "lavfi", "-i", _SRC, "-frames:v", "1", *_X264, out)
     elif kind in ("anim_gif", "anim_webp"):
         _ff("-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=5:duration=1", "-loop", "0", out)
-    elif kind == "heic":
-        subprocess.run(["heif-enc", "-q", "80", "-o", str(out), str(_still(folder))], check=True, capture_output=True)
     elif kind == "jpeg_exif6":  # stored sideways, EXIF says turn 90 degrees clockwise to show the source
         _ff("-i", _still(folder), "-vf", "transpose=cclock", out)
         subprocess.run(["exiftool", "-q", "-overwrite_original", "-Orientation#=6", str(out)], check=True)
