@@ -42,7 +42,9 @@ class QueueStats:
         wall = max(self.last - self.t0, 1e-9)
         out: dict[str, Any] = {f"mean_{k}": round(v / wall, 3) for k, v in self.sums.items()}
         out.update(
+            wall_seconds=round(wall, 3),
             decode_slots=self.slots,
+            decode_slot_seconds=round(self.sums["decode_running"], 3),  # slots in use x time (the capacity model's decode cost)
             decode_all_slots_busy_fraction=round(self.all_slots_busy / wall, 3),
             model_no_call_fraction=round(self.model_idle / wall, 3),
             model_calls_at_limit_fraction=round(self.model_full / wall, 3),
