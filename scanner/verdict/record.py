@@ -107,6 +107,7 @@ def build_record(
         "frames_decoded": int(summary.get("frames_decoded", 0)),
         "frames_sampled": int(summary.get("frames_sampled", 0)),
         "sampling": summary.get("sampling") or policy_text,
+        "truncated": summary.get("truncated"),  # the frame budget was spread over the file (vscan.decode.Budgeted)
         "risk": decision.risk if decision else None,
         "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
         "matches": [match_dict(m, summary.get("duration_seconds")) for m in matches],
