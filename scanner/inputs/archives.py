@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
+from vscan.inputs import disk_images
 from vscan.inputs.archive_reader import (
     MEMBER_SEPARATOR,
     RATIO_FLOOR_BYTES,
@@ -70,6 +71,7 @@ __all__ = [
     "MEMBER_SEPARATOR",
     "ArchiveLimits",
     "is_archive",
+    "is_container",
     "split_member",
     "iter_member_paths",
     "open_member",
@@ -84,12 +86,18 @@ def is_archive(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(ARCHIVE_SUFFIXES)
 
 
+def is_container(path: str | os.PathLike) -> bool:
+    """True for an archive or a disk image (vscan.inputs.disk_images): its members are scanned."""
+    return is_archive(path) or disk_images.is_disk_image(path)
+
+
 def split_member(path: str | os.PathLike) -> tuple[str, str] | None:
-    """(archive path, member name) for ``archive.zip!/name``; None for other paths."""
+    """(container path, member name) for ``archive.zip!/name`` or
+    ``disk.E01!/p1/name``; None for other paths."""
     text = str(path)
     start = 0
     while (i := text.find(MEMBER_SEPARATOR, start)) >= 0:
-        if is_archive(text[:i]) and i + len(MEMBER_SEPARATOR) < len(text):
+        if is_container(text[:i]) and i + len(MEMBER_SEPARATOR) < len(text):
             return text[:i], text[i + len(MEMBER_SEPARATOR) :]
         start = i + 1
     return None
@@ -130,8 +138,10 @@ def iter_member_paths(path: str | os.PathLike, *, all_files: bool = False, limit
         archive.close()
 
 
-def archive_error(path: str, limits: ArchiveLimits) -> ArchiveError:
-    """Why an archive got a record of its own (re-listed in the worker)."""
+def archive_error(path: str, limits: ArchiveLimits, *, all_files: bool = False) -> ArchiveError:
+    """Why an archive or disk image got a record of its own (re-listed in the worker)."""
+    if disk_images.is_disk_image(path):
+        return disk_images.image_error(path, limits, all_files=all_files)
     try:
         archive = ArchiveReader(path, limits)
     except ArchiveError as exc:
@@ -150,16 +160,21 @@ def archive_error(path: str, limits: ArchiveLimits) -> ArchiveError:
 
 
 @contextmanager
-def open_member(path: str, limits: ArchiveLimits) -> Iterator[Path]:
+def open_member(path: str, limits: ArchiveLimits, *, all_files: bool = False) -> Iterator[Path]:
     """The member's bytes in an anonymous in-memory file; yields its path
     (``/proc/self/fd/N``, named after the member so its suffix picks the
-    decoder). Reading stops at ``limits.member_max_bytes``."""
+    decoder). Reading stops at ``limits.member_max_bytes``. Disk image
+    members go to vscan.inputs.disk_images (``all_files`` as listed)."""
     from vscan.inputs.memory import memory_file
 
     parts = split_member(path)
     if parts is None:
         raise ArchiveMemberError(f"{path}: not an archive member path")
     archive_path, name = parts
+    if disk_images.is_disk_image(archive_path):
+        with disk_images.open_member(path, limits, all_files=all_files) as fd_path:
+            yield fd_path
+        return
     try:
         archive = cached_reader(archive_path, limits)
     except OSError as exc:
@@ -196,16 +211,18 @@ def open_member(path: str, limits: ArchiveLimits) -> Iterator[Path]:
 
 
 def expand(path: str, *, all_files: bool = False, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[str]:
-    """``path`` itself, or the member paths of the zip/tar file it names."""
+    """``path`` itself, or the member paths of the zip/tar file or disk image it names."""
     if is_archive(path) and os.path.isfile(path):
         yield from iter_member_paths(path, all_files=all_files, limits=limits)
+    elif disk_images.is_disk_image(path) and os.path.isfile(path):
+        yield from disk_images.iter_member_paths(path, all_files=all_files, limits=limits)
     else:
         yield path
 
 
 def handles(path: str) -> bool:
-    """True for an archive member path, or an archive path (which reaches
-    decoding only when it could not be listed)."""
-    if is_archive(path):
+    """True for an archive or disk image member path, or an archive or
+    image path (which reaches decoding only when it could not be listed)."""
+    if is_container(path):
         return True
     return split_member(path) is not None and not os.path.lexists(path)

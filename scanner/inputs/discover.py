@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from vscan.inputs.archives import ArchiveLimits, expand, handles, is_archive, split_member
+from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 
 __all__ = ["discover", "is_small", "MEDIA_SUFFIXES"]
@@ -28,7 +28,8 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
     given, a symlink to a file already seen) is yielded once, under the
     first path that reached it. A missing path is yielded too, so it gets
     its own error record. Zip/tar files yield their media members as
-    ``archive.zip!/member`` (vscan.inputs.archives)."""
+    ``archive.zip!/member``, disk images (E01, dd) their media files as
+    ``disk.E01!/p1/path`` (vscan.inputs.archives, vscan.inputs.disk_images)."""
     seen: set[str] = set()
     for path in _walk(paths, all_files=all_files, limits=archive_limits or ArchiveLimits()):
         real = _real(path)
@@ -49,7 +50,7 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, limits: Archiv
             # passed over: it gets its own error record, and is still walked.
             media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
             for name in sorted(filenames + media_dirs):
-                if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_archive(name):
+                if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_container(name):
                     yield from expand(os.path.join(dirpath, name), all_files=all_files, limits=limits)
 
 

@@ -227,8 +227,8 @@ def _decode_member(path: str, config: ScanConfig, known_sha256, decode) -> tuple
     try:
         if archives.split_member(path) is None:  # an archive that could not be listed: its one record
             check_readable(path)
-            raise archives.archive_error(path, limits)
-        with archives.open_member(path, limits) as fd_path:
+            raise archives.archive_error(path, limits, all_files=config.inputs.all_files)
+        with archives.open_member(path, limits, all_files=config.inputs.all_files) as fd_path:
             t1 = time.perf_counter()
             summary, payload = decode(str(fd_path), config, known_sha256)
         summary["path"] = path
