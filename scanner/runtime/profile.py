@@ -26,6 +26,8 @@ class QueueStats:
         self.calls: list[tuple[int, int]] = []  # (files, frames) per model call
         self.decode_tasks = self.decode_files = 0
         self.sink_seconds = 0.0  # in sink.write (the driver's thread)
+        # Decode slot time after the first file came back decoded (past worker start-up).
+        self.steady_slot_seconds, self._decoded_once = 0.0, False
 
     def sample(self, decode_running: int, ready_files: int, ready_frames: int, model_calls: int) -> None:
         now = time.monotonic()
@@ -36,6 +38,8 @@ class QueueStats:
         self.model_idle += dt * (model_calls == 0)
         self.model_full += dt * (model_calls >= self.model_inflight)
         self.max_ready_frames = max(self.max_ready_frames, ready_frames)
+        self._decoded_once = self._decoded_once or ready_files > 0 or model_calls > 0
+        self.steady_slot_seconds += decode_running * dt * self._decoded_once
 
     def report(self, model: dict[str, float] | None, actors: int = 1) -> dict[str, Any]:
         """The profile; ``model``: work summed over the ``actors`` model actors."""
@@ -44,7 +48,8 @@ class QueueStats:
         out.update(
             wall_seconds=round(wall, 3),
             decode_slots=self.slots,
-            decode_slot_seconds=round(self.sums["decode_running"], 3),  # slots in use x time (the capacity model's decode cost)
+            decode_slot_seconds=round(self.sums["decode_running"], 3),  # slots in use x time
+            decode_steady_slot_seconds=round(self.steady_slot_seconds, 3),  # the same after the first decoded file (capacity model)
             decode_all_slots_busy_fraction=round(self.all_slots_busy / wall, 3),
             model_no_call_fraction=round(self.model_idle / wall, 3),
             model_calls_at_limit_fraction=round(self.model_full / wall, 3),
