@@ -10,6 +10,9 @@ Each configuration scans the same corpus through the real Ray pipeline;
 per-stage seconds come from the records' ``timings``. ``--small-files N``
 adds a second run over N tiny files to show memory stays bounded
 (backpressure): peak RSS of the whole process tree is sampled throughout.
+Every run prints its per-stage rates (vscan.bench.capacity); ``--capacity``
+runs the capacity check on real loopback Ray clusters instead
+(vscan.bench.capacity_check).
 """
 
 from __future__ import annotations
@@ -18,208 +21,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vscan.bench import synth
-from vscan.bank.store import build_bank
-from vscan.decode import Adaptive, EveryFrame, FixedRate
-from vscan.hashing.pdq import PDQHasher
-from vscan.hashing.media import hash_media
+from vscan.bench.capacity import StageRates, format_rates
+from vscan.bench.pipeline_runs import Sampler, make_bank, make_corpus, make_small_files, run_scan
+from vscan.decode import Adaptive, FixedRate
 from vscan.config import Runtime, Sampling, ScanConfig
-from vscan.runtime.driver import run_scan as scan_files
-from vscan.output.sinks import JsonlSink
-
-
-# -- process-tree sampling (no psutil dependency) ------------------------------
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def tree_rss_bytes(root: int) -> int:
-    kids, todo, total = _children(), [root], 0
-    while todo:
-        pid = todo.pop()
-        todo.extend(kids.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            pass
-    return total
-
-
-def _cpu_times() -> tuple[float, float]:
-    with open("/proc/stat") as fh:
-        values = [float(v) for v in fh.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-class GpuSampler:
-    """GPU utilisation and memory from ``nvidia-smi -lms`` (None without one)."""
-
-    def __init__(self, period_ms: int = 250) -> None:
-        self.samples: list[tuple[float, float]] = []  # (utilisation %, memory MiB)
-        try:
-            self._proc = subprocess.Popen(
-                ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits", f"-lms={period_ms}"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            )  # fmt: skip
-        except OSError:
-            self._proc = None
-            return
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in self._proc.stdout:
-            try:
-                util, mem = (float(v) for v in line.split(",")[:2])
-            except ValueError:
-                continue
-            self.samples.append((util, mem))
-
-    def stop(self) -> dict | None:
-        if self._proc is None:
-            return None
-        self._proc.terminate()
-        self._proc.wait()
-        if not self.samples:
-            return None
-        util = [u for u, _ in self.samples]
-        return {"mean_utilisation": sum(util) / len(util), "max_utilisation": max(util),
-                "peak_memory_mib": max(m for _, m in self.samples), "samples": len(util)}  # fmt: skip
-
-
-class Sampler:
-    """Peak RSS of this process tree, machine CPU utilisation and (where there
-    is one) GPU utilisation over a run."""
-
-    def __init__(self, period: float = 0.25) -> None:
-        self.period, self.peak_rss, self._stop = period, 0, threading.Event()
-
-    def __enter__(self) -> "Sampler":
-        self._cpu0 = _cpu_times()
-        self._gpu = GpuSampler(int(self.period * 1000))
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            self.peak_rss = max(self.peak_rss, tree_rss_bytes(os.getpid()))
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.gpu = self._gpu.stop()
-        busy1, total1 = _cpu_times()
-        busy = busy1 - self._cpu0[0]
-        self.cpu_utilisation = busy / max(total1 - self._cpu0[1], 1e-9)
-
-
-# -- corpus ----------------------------------------------------------------------
-
-
-def make_corpus(root: Path, clips: int, seconds: float, size: tuple[int, int], *, sweep: bool = False) -> tuple[list[Path], list[Path]]:
-    """(banked sources, corpus). A quarter of the clips are banked and re-uploaded;
-    ``sweep``: none of the corpus is known (the bank holds two other clips),
-    as in a nightly sweep where almost nothing matches."""
-    if sweep:
-        corpus = make_corpus(root, clips, seconds, size)[1][:clips]
-        sources = []
-        for i in range(2):
-            path = root / f"banked-elsewhere-{i}.mp4"
-            sources.append(path if path.exists() else synth.make_clip(path, seed=900 + i, seconds=seconds, size=size, scenes=3, gop=250))
-        return sources, [p for p in corpus if p.name.startswith("clip-")]
-    sources, corpus = [], []
-    for i in range(clips):
-        path = root / f"clip-{i:03d}.mp4"
-        if not path.exists():  # --workdir keeps a corpus between runs
-            synth.make_clip(path, seed=100 + i, seconds=seconds, size=size, scenes=3, gop=250)
-        corpus.append(path)
-        if i % 4 == 0:
-            sources.append(path)
-    for i, src in enumerate(sources):  # re-uploads of the banked sources
-        path = root / f"reupload-{i:03d}.mp4"
-        corpus.append(path if path.exists() else synth.edit_clip(src, path, "reencode", crf=34))
-    return sources, corpus
-
-
-def make_small_files(root: Path, n: int) -> list[Path]:
-    template = synth.make_clip(root / "tiny-template.mp4", seed=7, seconds=1, size=(96, 64), scenes=1)
-    data = template.read_bytes()
-    out = []
-    for i in range(n):
-        path = root / "small" / f"tiny-{i:05d}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        out.append(path)
-    return out
-
-
-# -- runs --------------------------------------------------------------------------
-
-
-def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfig, out_dir: Path, ray_address: str | None = None) -> dict:
-    out = out_dir / f"{name}.jsonl"
-    out.unlink(missing_ok=True)
-    stamps: list[float] = []
-    t0 = time.perf_counter()
-    with Sampler() as sampler, JsonlSink(out, fsync=True) as sink:
-        summary = scan_files(inputs, sink=sink, bank_path=bank, config=config, ray_address=ray_address,
-                       on_record=lambda r: stamps.append(time.perf_counter() - t0))
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    stages: dict[str, float] = {}
-    for r in records:
-        for stage, seconds in r["timings"].items():
-            stages[stage] = stages.get(stage, 0.0) + seconds
-    frames_sampled = sum(r["frames_sampled"] for r in records)
-    frames_decoded = sum(r["frames_decoded"] for r in records)
-    video_seconds = sum(r["duration_seconds"] or 0 for r in records)
-    return {
-        "name": name,
-        "files": summary.files,
-        "errors": summary.errors,
-        "matched": summary.matched,
-        "wall_seconds": summary.wall_seconds,
-        "video_seconds": video_seconds,
-        "video_seconds_per_second": video_seconds / summary.wall_seconds,
-        # Start-up (Ray, workers, model actor) is paid once per run; the rate
-        # after the first record is what a long sweep sees.
-        "first_record_seconds": stamps[0] if stamps else None,
-        "steady_video_seconds_per_second": video_seconds * (len(stamps) - 1) / len(stamps) / max(stamps[-1] - stamps[0], 1e-9)
-        if len(stamps) > 1 else None,
-        "files_per_second": summary.files / summary.wall_seconds,
-        "steady_files_per_second": (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9) if len(stamps) > 1 else None,
-        "frames_decoded": frames_decoded,
-        "frames_sampled": frames_sampled,
-        "stage_seconds": stages,
-        # Stage rates are per worker (stage time summed over files), not wall.
-        "stage_frames_per_second": {s: (frames_decoded if s == "decode" else frames_sampled) / t for s, t in stages.items() if t > 0 and s != "digest"},
-        "cpu_utilisation": sampler.cpu_utilisation,
-        "gpu": sampler.gpu,
-        "peak_rss_mib": sampler.peak_rss / 2**20,
-        # Queue depths and stage utilisation (vscan.runtime.driver._QueueStats).
-        "pipeline": summary.pipeline,
-        "matched_files": sorted(Path(r["path"]).name for r in records if any(m.get("is_match") for m in r["matches"])),
-    }
 
 
 def run_vpdq(inputs: list[Path], threads: int) -> dict | None:
@@ -263,9 +73,20 @@ def main() -> None:
                              "local Ray here that every run shares, as a long-lived service would (no Ray start-up per run)")
     parser.add_argument("--one-file-per-task", action="store_true",
                         help="also run adaptive with small-file grouping off (small_file_group=1), to measure what it saves")
+    parser.add_argument("--capacity", action="store_true",
+                        help="the capacity check instead: per-stage rates on a real 1-raylet and 2-raylet loopback Ray "
+                             "cluster (twice, alternating), the 2-node prediction from the 1-node rates against the "
+                             "measured run, and the driver + sink records/s ceiling on --tiny-files N tiny files "
+                             "(vscan.bench.capacity_check; --clips/--seconds/--size/--repeat set the sweep corpus)")
+    parser.add_argument("--tiny-files", type=int, default=500, help="with --capacity: 1-frame 64x48 clips for the driver + sink ceiling")
+    parser.add_argument("--rounds", type=int, default=2, help="with --capacity: 1-node/2-node rounds (alternating)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
+    if args.capacity:
+        from vscan.bench import capacity_check
+
+        return capacity_check.main(args)
     w, h = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
@@ -281,11 +102,7 @@ def main() -> None:
                     shutil.copyfile(p, target)
                 corpus.append(target)
         print(f"corpus: {len(corpus)} files ({len(sources)} banked sources), {time.perf_counter() - t0:.0f} s to generate")
-        hasher = PDQHasher(device=args.device)
-        bank = root / "bank.db"
-        bank.unlink(missing_ok=True)
-        build_bank(bank, sources, hash_media=lambda p: (lambda r: (r.frames, r.metadata.duration_seconds))(
-            hash_media(p, EveryFrame(), hasher=hasher, max_side=512)))  # fmt: skip
+        bank = make_bank(root / "bank.db", sources, args.device)
         rows = []
         ray_address = args.ray_address
         if ray_address == "local":
@@ -347,6 +164,9 @@ def main() -> None:
         if "stage_seconds" in r:
             stages = ", ".join(f"{s} {t:.1f} s ({r['stage_frames_per_second'].get(s, 0):.0f} fr/s)" for s, t in r["stage_seconds"].items())
             print(f"  {r['name']}: per-worker stage time: {stages}; matched {len(r['matched_files'])} files")
+    for r in rows:
+        if "rates" in r:
+            print(format_rates(r["name"], StageRates(**r["rates"])))
     if reference is None:
         print("(reference vPDQ not installed: pip install vpdq==0.2.5 after apt-get install cmake pkg-config libav*-dev)")
     if small:
