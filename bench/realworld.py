@@ -4,7 +4,7 @@
 kind people actually upload (stream-copy cuts with edit lists, rotation and
 mirror display matrices, VFR, fragmented MP4, MPEG-TS, MKV/WebM without
 cues, open GOP with B-pyramids, interlaced, 10-bit HEVC, AV1, a mid-stream
-resolution change, audio-only MP4, one-frame video, animated GIF/WebP,
+resolution change (and segments whose timestamps overlap), audio-only MP4, one-frame video, animated GIF/WebP,
 HEIC, EXIF-rotated and CMYK JPEG, 16-bit and palette PNG) with the ffmpeg
 command line (Debian ``ffmpeg``), ``heif-enc`` (``libheif-examples``) and
 ``exiftool`` (``libimage-exiftool-perl``); Pillow and PyAV only where those
@@ -146,10 +146,19 @@ def _encode_kind(kind: str, folder: Path, out: Path) -> Path:
     elif kind == "av1":
         subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", _SRC,
                         "-c:v", "libsvtav1", "-preset", "12", "-g", "25", str(out)], check=True, capture_output=True)  # fmt: skip
-    elif kind == "size_change":  # MPEG-TS segments at two sizes, concatenated (as in HLS)
+    elif kind == "size_change":  # MPEG-TS segments at two sizes, joined by stream copy (as HLS plays them)
+        parts = [folder / f"size_change-{i}.ts" for i in range(2)]
+        for part, size in zip(parts, (SIZE, "128x96")):
+            _ff("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=1", *_X264, "-g", "25", part)
+        listing = folder / "size_change.txt"
+        listing.write_text("".join(f"file '{p.name}'\n" for p in parts))
+        _ff("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", out)  # timestamps continue across the join
+        for p in (*parts, listing):
+            p.unlink()
+    elif kind == "ts_overlap":  # two segments' bytes joined as they are: the second's timestamps overlap the first's end
         parts = []
         for i, size in enumerate((SIZE, "128x96")):
-            part = folder / f"size_change-{i}.ts"
+            part = folder / f"ts_overlap-{i}.ts"
             _ff("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=1", *_X264, "-g", "25", "-output_ts_offset", str(i), part)
             parts.append(part.read_bytes())
             part.unlink()
@@ -182,7 +191,7 @@ KINDS: dict[str, str] = {
     "cut_mp4": "mp4", "cut_mov": "mov", "cut_mkv": "mkv",
     "rotate90": "mp4", "rotate180": "mp4", "rotate270": "mp4", "mirror": "mp4",
     "vfr": "mp4", "fragmented": "mp4", "mpegts": "ts", "mkv_nocues": "mkv", "webm_nocues": "webm",
-    "open_gop": "mp4", "interlaced": "mp4", "hevc10": "mp4", "av1": "mp4", "size_change": "ts",
+    "open_gop": "mp4", "interlaced": "mp4", "hevc10": "mp4", "av1": "mp4", "size_change": "ts", "ts_overlap": "ts",
     "audio_only": "mp4", "one_frame": "mp4", "anim_gif": "gif", "anim_webp": "webp",
     "heic": "heic", "jpeg_exif6": "jpg", "jpeg_cmyk": "jpg", "png16": "png", "png_palette": "png",
 }  # fmt: skip

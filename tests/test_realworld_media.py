@@ -4,9 +4,8 @@ decoder path, against ffmpeg/ffprobe as the oracle.
 Each path must return the oracle's frames (displayed orientation, pixels
 within compression/colour-conversion tolerance) at the oracle's timestamps
 (best_effort_timestamp from the stream start), within a time budget, or a
-typed error that names what is unsupported. Then a scan with the default
-settings matches a stream-copy cut, a rotated clip, a fragmented MP4 and a
-HEIC still to their sources.
+typed error that names what is unsupported. That real uploads match their
+sources in a default scan is tests/test_realworld_scan.py.
 """
 
 from __future__ import annotations
@@ -42,16 +41,17 @@ PATHS = {
 #: refusals send "auto" and the scan to PyAV).
 _DECORD_REFUSES = {
     "cut_mp4": "edit list hides", "cut_mov": "edit list hides", "mirror": "mirrored",
-    "fragmented": "do not match", "mpegts": "do not match", "size_change": "do not match",
+    "fragmented": "do not match", "mpegts": "do not match", "size_change": "do not match", "ts_overlap": "do not match",
     "mkv_nocues": "broken metadata", "webm_nocues": "broken metadata", "av1": "cannot open",
     "audio_only": "cannot open",
 }  # fmt: skip
 REFUSED = {("audio_only", p): "no video stream" for p in PATHS} | {
     (k, "decord-dense"): why for k, why in _DECORD_REFUSES.items()
 }
-#: Known gaps, typed DecodeError today (issue #13, not done): PyAV's seeking
-#: and index lose the last frames of concatenated MPEG-TS segments of two sizes.
-DECODE_ERRORS = {("size_change", p): "stream ended early" for p in ("pyav-dense", "pyav-fps1")}
+#: Known gaps, typed DecodeError today (issue #13, not done): when joined
+#: segments' timestamps overlap (two frames share each pts), PyAV's frames are
+#: numbered by pts, so two frames go missing.
+DECODE_ERRORS = {("ts_overlap", p): "stream ended early" for p in ("pyav-dense", "pyav-fps1")}
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +75,8 @@ def _decode(decoder, policy, path):
     return idx, pts, rgb, elapsed
 
 
-_KNOWN_WRONG = {("size_change", "pyav-keyframes"): "issue #13 not done: keyframe timestamps of the second "
-                                                 "segment of a concatenated MPEG-TS differ from ffprobe's"}
+_KNOWN_WRONG = {("ts_overlap", "pyav-keyframes"): "issue #13 not done: where joined segments' timestamps overlap, "
+                                                "PyAV's index sorts them by pts, ffprobe keeps decode order"}
 CASES = [
     pytest.param(k, p, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_WRONG[(k, p)])) if (k, p) in _KNOWN_WRONG
     else (k, p)
@@ -108,7 +108,7 @@ def test_video_kind_on_path(kind, path_name, corpus, oracles):
         assert idx.tolist() == list(range(n))
     assert np.all(np.diff(idx) > 0) and idx[-1] < n
     np.testing.assert_allclose(pts, truth.timestamps[idx], atol=1e-3, err_msg="timestamps differ from ffprobe's")
-    if kind == "size_change":  # two sizes: compare frames of the first size only
+    if kind in ("size_change", "ts_overlap"):  # two sizes: compare frames of the first size only
         keep = idx < 25
         idx, rgb = idx[keep], rgb[keep]
     assert rgb.shape[1:] == truth.frames.shape[1:], "displayed size differs from ffmpeg's"
