@@ -110,7 +110,7 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     """The shipped bank (cli defaults) and a plain one (frames only) for the cost baseline."""
     from vscan.bank.store import build_bank
     from vscan.bank.hashers import BANK_CROPS, BANK_MAX_SIDE
-    from vscan.decode import EveryFrame, FixedRate
+    from vscan.decode import EveryFrame
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.media import hash_media
 
@@ -134,7 +134,8 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
 
 
 def run_scan(work: Path, bank: Path, archive: Path, policy=None, name: str = "results") -> tuple[dict[str, dict], float]:
-    from vscan.config import Matching, Runtime, Sampling, ScanConfig
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
     from vscan.runtime.driver import run_scan as scan_files
     from vscan.output.sinks import JsonlSink
 
@@ -157,6 +158,7 @@ def measure_cost(files: list[Path], bank: Path, plain_bank: Path, repeats: int =
     """Seconds of decode + hash + match per video-second, robust vs plain, same files, in-process."""
     from vscan.runtime.model_actor import ModelWorker
     from vscan.config import Matching, Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
     from vscan.runtime.decode_task import decode_for_scan
 
     out = {}

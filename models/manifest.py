@@ -47,7 +47,6 @@ shipped ``models/`` folder and a user folder (``--models-dir`` or
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field

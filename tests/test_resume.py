@@ -48,7 +48,6 @@ def bank_of(src: Path, out: Path) -> Path:
 
 def inputs_of(root: Path) -> set[str]:
     from vscan.inputs.discover import discover
-    from vscan.config import Runtime, Sampling
 
     return set(discover([root]))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 __all__ = ["file_digests", "sha256_file"]
 
