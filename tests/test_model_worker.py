@@ -26,3 +26,15 @@ def test_matched_seconds_end_at_the_files_end(tmp_path):
     (match,) = [m for m in result["matches"] if m.signal == "pdq"]
     assert result["frames_sampled"] == summary["frames_sampled"] == 5
     assert match.matched_seconds == pytest.approx(4.6)
+
+
+def test_frames_both_passes_took_are_hashed_and_counted_once(tmp_path):
+    # Two passes over one file (adaptive sampling sends them together): 1 fps
+    # and 2 fps share the frames at whole seconds, 5 + 10 taken, 10 distinct.
+    clip = synth.make_clip(tmp_path / "clip.mp4", seed=8, seconds=5.0, size=(160, 120))
+    first = decode_for_scan(str(clip), ScanConfig(sampling=Sampling(policy=FixedRate(1.0))))
+    second = decode_for_scan(str(clip), ScanConfig(sampling=Sampling(policy=FixedRate(2.0))))
+    assert (first[0]["frames_sampled"], second[0]["frames_sampled"]) == (5, 10)
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    (result,) = ModelWorker(config).run([(0, None, None, 2)], first[1], second[1])
+    assert result["frames_sampled"] == 10 and len(result["qualities"]) == 10

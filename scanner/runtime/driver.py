@@ -1,6 +1,7 @@
 """The streaming scan pipeline on Ray: the one module that wires the stages.
 
-    discover ──paths──▶ decode tasks (Ray workers: decode, sample, resize,
+    discover ──paths──▶ (archives and disk images: listing tasks, vscan.runtime.listing)
+             ──paths──▶ decode tasks (Ray workers: decode, sample, resize,
                         digest; one file each, may crash or hang harmlessly)
                  ──uint8 frames [n, S, S, 3] (object store, never the driver)──▶
                         model actors (vscan.runtime.model_pool: one per GPU
@@ -15,6 +16,10 @@ Every file yields exactly one record, written as soon as that file is done,
 and none before every model actor has started (a model stage that cannot
 start stops the scan with one ModelError).
 
+A file's record is made in vscan.runtime.outcome: adaptive sampling's
+second pass that fails (decoder error, crash, timeout) ends the file on its
+first pass's result, and the record says so (``second_pass``).
+
 Infrastructure faults are retried, never recorded as the file's fault: a
 decode task whose node died runs again elsewhere, a model call whose actor
 died goes to another actor (or its restart), and one whose frames were lost
@@ -27,45 +32,27 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from vscan.config import ScanConfig
-from vscan.errors import DecodeTimeoutError, error_info
-from vscan.inputs.archives import ArchiveLimits
-from vscan.inputs.discover import discover, is_small
+from vscan.inputs.discover import is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
-from vscan.runtime.decode_task import empty_payload, merge_summaries
 from vscan.runtime.known import start_known_content
+from vscan.runtime.listing import ListedInputs
 from vscan.runtime.model_pool import ModelPool, describe_ray_error, put_bank_index
+from vscan.runtime.outcome import Outcomes, Task, let_go, second_pass_decoded
 from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.runtime.profile import QueueStats
 from vscan.runtime.ray_start import cluster_nodes, dead_node_ids, start_ray
 from vscan.runtime.summary import ScanSummary
-from vscan.verdict.record import build_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
 __all__ = ["run_scan", "stream_scan", "INFRA_RETRIES"]
 
 #: Times one file is sent again after infrastructure faults (node or actor died, frames lost).
 INFRA_RETRIES = 3
-
-
-@dataclass
-class _Task:
-    key: int
-    path: str
-    attempt_decoder: str
-    submitted: float
-    started: float | None = None
-    summary: dict[str, Any] | None = None
-    payload_ref: Any = None
-    policy: Any = None  # a second-pass sampling policy (adaptive sampling)
-    first_pass: dict[str, Any] | None = None  # the first pass's summary
-    first_payload_ref: Any = None  # the first pass's frames, sent again with the second
-    infra_failures: int = 0  # infrastructure faults met so far (retried up to INFRA_RETRIES)
-    group_size: int = 1  # files in the decode task that carries this file
 
 
 def run_scan(
@@ -132,14 +119,14 @@ def stream_scan(
         known = start_known_content(state_path, ledger.versions) if state_path else None
         dead_nodes = dead_node_ids(nodes)
 
-        files = ledger.filter(discover(paths, all_files=config.inputs.all_files, archive_limits=ArchiveLimits.from_config(config.archives)))
+        inputs = ListedInputs(paths, config)
         exhausted = False
         next_key = 0
-        running: deque[list[_Task]] = deque()  # decode tasks, FIFO: the first `slots` are running
-        by_meta: dict[Any, list[_Task]] = {}  # summaries ref -> the files of that decode task
-        small: list[_Task] = []  # small files gathering into one decode task
-        ready_for_model: list[_Task] = []
-        model_calls: dict[Any, list[_Task]] = {}
+        running: deque[list[Task]] = deque()  # decode tasks, FIFO: the first `slots` are running
+        by_meta: dict[Any, list[Task]] = {}  # summaries ref -> the files of that decode task
+        small: list[Task] = []  # small files gathering into one decode task
+        ready_for_model: list[Task] = []
+        model_calls: dict[Any, list[Task]] = {}
         finished: deque[dict[str, Any]] = deque()  # records of finished files, not yet written
         queues = QueueStats(slots, model_inflight)
 
@@ -161,7 +148,7 @@ def stream_scan(
                 summary.add(record)
             yield from batch
 
-        def submit(group: list[_Task]) -> None:
+        def submit(group: list[Task]) -> None:
             cfg = config_ref
             first = group[0]
             if first.attempt_decoder != config.sampling.decoder or first.policy is not None:  # retries and second passes go alone
@@ -175,16 +162,13 @@ def stream_scan(
             queues.decode_tasks += 1
             queues.decode_files += len(group)
 
-        def resubmit_alone(task: _Task) -> None:
+        def resubmit_alone(task: Task) -> None:
             task.started, task.submitted = None, time.monotonic()
             submit([task])
 
-        def fail(task: _Task, error: dict[str, str]) -> None:
-            base = task.summary or {"path": task.path}
-            record = build_record({**base, "error": error}, policy_text=policy_text, risk_policy=risk_policy)
-            emit({**record, "ran_on": ran_on(task.summary)})
+        outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds)
 
-        def infra_fault(task: _Task, exc: BaseException, *, decode_again: bool) -> None:
+        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool) -> None:
             """Not the file's fault: send it again (its frames, or from the
             decode on), at most INFRA_RETRIES times; then a ModelError record
             (resume scans it again)."""
@@ -192,45 +176,38 @@ def stream_scan(
             summary.infra_retries += 1
             if task.infra_failures > INFRA_RETRIES:
                 message = f"infrastructure failed {task.infra_failures} times, last: {describe_ray_error(exc)}"
-                fail(task, {"type": "ModelError", "message": message})
+                outcomes.fail(task, {"type": "ModelError", "message": message})
             elif not decode_again:
                 ready_for_model.append(task)
             else:
-                task.summary = task.first_pass = task.first_payload_ref = task.policy = task.payload_ref = None
+                let_go(task)  # from the first pass on
+                task.summary = None
                 resubmit_alone(task)
 
-        def timed_out(task: _Task) -> None:
-            err = DecodeTimeoutError(f"{task.path}: decoding exceeded {config.runtime.file_timeout_seconds:g} s")
-            fail(task, error_info(err))
-
-        def decoded(task: _Task, file_summary: dict[str, Any]) -> None:
+        def decoded(task: Task, file_summary: dict[str, Any]) -> None:
             task.summary = file_summary
             if task.summary.get("unchanged"):
-                task.payload_ref = None
                 emit({**ledger.unchanged_record(task.summary), "ran_on": ran_on(task.summary)})
+                let_go(task)
+                return
+            if task.summary.get("error") is not None:
+                outcomes.decode_failed(task, task.summary["error"])
                 return
             if task.first_pass is not None:
-                if task.summary.get("error") is not None:
-                    # The second pass failed: finish on the first pass's frames alone.
-                    task.summary["frames_sampled"] = task.summary["frames_decoded"] = 0
-                    task.summary["error"] = None
-                    task.payload_ref = ray.put(empty_payload(config))
-                task.summary = merge_summaries(task.first_pass, task.summary, task.policy.describe())
-            if task.summary.get("error") is not None:
-                task.payload_ref = None
-                fail(task, task.summary["error"])
-            else:
-                ready_for_model.append(task)
+                task.summary = second_pass_decoded(task)
+            ready_for_model.append(task)
 
         while True:
             yield from write_finished()
+            listing: list[Any] = []  # the archive listing the next path waits for (vscan.runtime.listing)
             while not exhausted and len(by_meta) < decode_inflight:
-                try:
-                    path = next(files)
-                except StopIteration:
-                    exhausted = True
+                path = inputs.take()
+                if path is None:  # none left, or the next archive's listing is still running
+                    exhausted, listing = inputs.done, inputs.pending()
                     break
-                task = _Task(next_key, path, config.sampling.decoder, time.monotonic())
+                if next(ledger.filter([path]), None) is None:
+                    continue  # resumed: recorded before
+                task = Task(next_key, path, config.sampling.decoder, time.monotonic())
                 next_key += 1
                 # Small files share a task only while every decode slot is taken
                 # anyway: grouping must not leave a worker idle (a short scan, the
@@ -262,8 +239,8 @@ def stream_scan(
             ):
                 batch, ready_for_model = ready_for_model, []
                 files_arg = [(t.key, t.summary["sha256"], t.summary["md5"], 1 + (t.first_payload_ref is not None)) for t in batch]
-                refs = [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None]
-                ref = pool.submit(files_arg, refs, pending_frames)
+                # (no local copy of the frames' refs: a finished file's frames must go)
+                ref = pool.submit(files_arg, [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None], pending_frames)
                 model_calls[ref] = batch
                 queues.calls.append((len(batch), pending_frames))
 
@@ -272,7 +249,7 @@ def stream_scan(
                     pass
                 yield from write_finished()
                 break
-            waitable = list(by_meta) + list(model_calls)
+            waitable = list(by_meta) + list(model_calls) + listing
             if not waitable:
                 continue
             done, _ = ray.wait(waitable, num_returns=1, timeout=0.2)
@@ -292,22 +269,14 @@ def stream_scan(
                     pool.finished(ref, failed=False)
                     for task, result in zip(batch, results):
                         if result.get("refine") is not None:
-                            task.first_pass, task.policy = task.summary, result["refine"]
+                            task.first_pass, task.first_result, task.policy = task.summary, result, result.pop("refine")
                             task.first_payload_ref = task.payload_ref
                             resubmit_alone(task)
                             continue
-                        record = build_record(
-                                task.summary,
-                                policy_text=policy_text,
-                                matches=result["matches"],
-                                risk_policy=risk_policy,
-                                timings=result["timings"],
-                                detections=result.get("detections"),
-                                detection_timeline=result.get("detection_timeline"),
-                            )
-                        emit({**record, "ran_on": ran_on(task.summary, result.get("ran_on"))})
-                        task.payload_ref = task.first_payload_ref = None
+                        outcomes.finish_passes(task, result)
                     continue
+                if ref not in by_meta:
+                    continue  # an archive's listing: inputs.take() picks it up
                 group = by_meta.pop(ref)
                 running.remove(group)
                 try:
@@ -328,14 +297,14 @@ def stream_scan(
                     (task,) = group
                     if time.monotonic() - (task.started or task.submitted) >= config.runtime.file_timeout_seconds:
                         # The worker's own watchdog ended it at the limit (see decode_task).
-                        timed_out(task)
+                        outcomes.timed_out(task)
                         continue
                     if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
                         # decord can abort the whole process on some streams: one retry with PyAV.
                         task.attempt_decoder = "pyav"
                         resubmit_alone(task)
                         continue
-                    fail(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
+                    outcomes.decode_failed(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
                     continue
                 for task, file_summary in zip(group, summaries):
                     decoded(task, file_summary)
@@ -355,7 +324,7 @@ def stream_scan(
                         for task in group:
                             resubmit_alone(task)
                     else:
-                        timed_out(group[0])
+                        outcomes.timed_out(group[0])
         summary.pipeline = queues.report(pool.stats(), actors=len(pool.actors))
     except BaseException as exc:
         run_error = exc

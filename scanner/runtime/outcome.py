@@ -1,0 +1,108 @@
+"""How one file's scan ends: its one record, and its frames let go.
+
+The driver (vscan.runtime.driver) follows each file as a :class:`Task` and
+hands it here when it is done: an error record, or the record of its
+passes' frames with the model's result. Adaptive sampling's second pass
+(the dense pass around the first pass's matches) that fails, whether by a
+decoder error, a crashed or killed worker or the per-file time limit, ends
+the file on its first pass, whose result the model has already given: the
+record is that result, ``second_pass`` says the pass failed and why, and
+the counts are the first pass's. Two passes that both ran count a frame
+they both took once. Either way the file's frames (object-store refs) are
+dropped the moment its record is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from vscan.errors import DecodeTimeoutError, error_info
+from vscan.runtime.decode_task import merge_summaries
+from vscan.runtime.placement import ran_on
+from vscan.verdict.record import build_record
+from vscan.verdict.risk import RiskPolicy
+
+__all__ = ["Task", "Outcomes", "let_go", "second_pass_decoded"]
+
+
+@dataclass
+class Task:
+    """One file on its way through the pipeline."""
+
+    key: int
+    path: str
+    attempt_decoder: str
+    submitted: float
+    started: float | None = None
+    summary: dict[str, Any] | None = None
+    payload_ref: Any = None
+    policy: Any = None  # a second-pass sampling policy (adaptive sampling)
+    first_pass: dict[str, Any] | None = None  # the first pass's summary
+    first_result: dict[str, Any] | None = None  # the model's result for the first pass alone
+    first_payload_ref: Any = None  # the first pass's frames, sent again with the second
+    infra_failures: int = 0  # infrastructure faults met so far (retried up to INFRA_RETRIES)
+    group_size: int = 1  # files in the decode task that carries this file
+
+
+def let_go(task: Task) -> None:
+    """Drop the file's frames (object-store refs) and its first pass."""
+    task.payload_ref = task.first_payload_ref = task.first_pass = task.first_result = task.policy = None
+
+
+class Outcomes:
+    """Makes each finished file's record and passes it to ``emit``."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], *, policy_text: str, risk_policy: RiskPolicy, timeout_seconds: float) -> None:
+        self.emit, self.policy_text, self.risk_policy, self.timeout_seconds = emit, policy_text, risk_policy, timeout_seconds
+
+    def fail(self, task: Task, error: dict[str, str]) -> None:
+        """An error record (what is known of the file, and why)."""
+        base = task.summary or {"path": task.path}
+        record = build_record({**base, "error": error}, policy_text=self.policy_text, risk_policy=self.risk_policy)
+        self.emit({**record, "ran_on": ran_on(task.summary)})
+        let_go(task)
+
+    def finish(self, task: Task, summary: dict[str, Any], result: dict[str, Any]) -> None:
+        """The record of the file's frames: ``summary`` and the model's ``result``."""
+        record = build_record(
+            summary,
+            policy_text=self.policy_text,
+            matches=result["matches"],
+            risk_policy=self.risk_policy,
+            timings=result["timings"],
+            detections=result.get("detections"),
+            detection_timeline=result.get("detection_timeline"),
+        )
+        if summary.get("second_pass") is not None:
+            record["second_pass"] = summary["second_pass"]
+        self.emit({**record, "ran_on": ran_on(summary, result.get("ran_on"))})
+        let_go(task)
+
+    def finish_passes(self, task: Task, result: dict[str, Any]) -> None:
+        """:meth:`finish` after the model call; two passes' frames both took count once."""
+        if task.first_pass is not None:
+            twice = task.summary["frames_sampled"] - result["frames_sampled"]
+            task.summary["frames_sampled"] -= twice
+            task.summary["frames_decoded"] -= twice
+        self.finish(task, task.summary, result)
+
+    def decode_failed(self, task: Task, error: dict[str, str]) -> None:
+        """A decode failed (error, crash, timeout): an error record, or for a
+        second pass the first pass's record, saying the second failed."""
+        if task.first_result is None:
+            self.fail(task, error)
+            return
+        second = {"status": "failed", "sampling": task.policy.describe(), "error": error}
+        self.finish(task, {**task.first_pass, "second_pass": second}, task.first_result)
+
+    def timed_out(self, task: Task) -> None:
+        err = DecodeTimeoutError(f"{task.path}: decoding exceeded {self.timeout_seconds:g} s")
+        self.decode_failed(task, error_info(err))
+
+
+def second_pass_decoded(task: Task) -> dict[str, Any]:
+    """The file's summary once its second pass decoded: both passes', with ``second_pass``."""
+    second = {"status": "ok", "sampling": task.policy.describe()}
+    second.update({k: int(task.summary.get(k, 0)) for k in ("frames_sampled", "frames_decoded")})
+    return {**merge_summaries(task.first_pass, task.summary, task.policy.describe()), "second_pass": second}
