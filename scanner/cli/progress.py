@@ -53,10 +53,19 @@ class ScanProgress:
 
         def count() -> None:
             from vscan.inputs.archive_reader import ArchiveLimits
+            from vscan.inputs.archives import is_container
             from vscan.inputs.discover import discover
 
             limits = ArchiveLimits.from_config(config.archives)
-            self.set_total(sum(1 for _ in discover(paths, all_files=config.inputs.all_files, archive_limits=limits)))
+            # Containers (zip/tar, disk images) are not listed here: that would
+            # decompress them in this process, which the scan leaves to workers.
+            # Their member count is unknown, so a scan with any gets no total.
+            count = 0
+            for path in discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False):
+                if is_container(path):
+                    return
+                count += 1
+            self.set_total(count)
 
         threading.Thread(target=count, name="vscan-count-inputs", daemon=True).start()
 
