@@ -33,6 +33,9 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
         out.append(os.path.abspath(path))
     if not out:
         raise InputError("nothing to scan: give at least one file or folder")
+    for listed in config.matching.ignore:
+        if not os.path.isfile(listed):
+            raise InputError(f"{listed}: known-benign list not found (--ignore)")
     if bank is None and not config.models.detectors:
         raise ConfigError("nothing to check against: give a bank (--bank) or a detector model (--model); "
                           "a scan without either would report every file as clear")  # fmt: skip

@@ -152,6 +152,10 @@ class Matching(_Section):
     mode: Literal["robust", "vpdq"] = "robust"
     min_quality: int = _num(50, 0, 100)
     distance_threshold: int = _num(31, 0, 256)
+    #: Known-benign digest lists (NSRL RDSv3 SQLite, or plain MD5/SHA-1/SHA-256
+    #: lists: vscan.inputs.known_benign): a listed file is digested, never
+    #: decoded, and gets a ``known-benign`` record.
+    ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ def import_media(writer: EntryWriter, path: Path, rel: str, label: str | None, h
     if rest and rest[0] is not None and len(rest[0]):
         writer.add_extra_hashes(entry_id, rest[0])
     # The file's own digests too, so a byte-identical re-upload is an exact hit.
-    sha256, md5, _ = file_digests(path)
+    sha256, md5, _, _ = file_digests(path)
     for algorithm, digest in (("md5", md5), ("sha256", sha256)):
         writer.add_digest(entry_id, algorithm, digest)
     return [entry_id]

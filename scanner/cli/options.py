@@ -11,6 +11,7 @@ command receives the built ``config`` instead of the raw options.
 
 import inspect
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -61,6 +62,9 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
     ("small_file_mb", Annotated[Optional[float], _opt("--small-file-mb", metavar="MIB", help=(
         f"Size under which a file counts as small, MiB. [default: {_D.runtime.small_file_bytes / MIB:g}]"))], None),
     ("all_files", Annotated[bool, _opt("--all-files", help="In folders, try every file, not only media suffixes.")], False),
+    ("ignore", Annotated[Optional[list[str]], _opt("--ignore", metavar="LIST", help=(
+        "Known-benign digest list (NSRL RDSv3 SQLite, or MD5/SHA-1/SHA-256 lines): a listed file is not decoded "
+        "and gets a known-benign record; repeatable."))], None),
     ("archive_member_max_mb", Annotated[Optional[float], _opt("--archive-member-max-mb", metavar="MIB", help=(
         "zip/tar: refuse a member larger than this uncompressed, MiB. "
         f"[default: {_D.archives.member_max_bytes / MIB:g}]"))], None),
@@ -102,6 +106,7 @@ def flag_overrides(
     small_file_group: Optional[int] = None,
     small_file_mb: Optional[float] = None,
     all_files: bool = False,
+    ignore: Optional[list[str]] = None,
     archive_member_max_mb: Optional[float] = None,
     archive_max_ratio: Optional[float] = None,
     archive_total_max_mb: Optional[float] = None,
@@ -133,7 +138,7 @@ def flag_overrides(
     }
     sections = {
         "sampling": {**sampling, "decoder": decoder},
-        "matching": {"mode": match_mode},
+        "matching": {"mode": match_mode, "ignore": [os.path.abspath(p) for p in ignore] if ignore else None},
         "models": {"detectors": detectors},
         "inputs": {"all_files": True if all_files else None},
         "archives": archives,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import faulthandler
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -89,20 +89,29 @@ def _decode_with_fallback(path: str, config: ScanConfig):
 
 
 def decode_for_scan(
-    path: str, config: ScanConfig, known_sha256: frozenset[str] | None = None
+    path: str, config: ScanConfig, known_sha256: frozenset[str] | None = None, benign: Sequence[Any] = ()
 ) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
     """Digest, decode, sample and resize one file.
 
     Returns ``(summary, payload)``: a small dict for the driver, and the
     frames for the model actor (None on error). Never raises for a bad file.
+    A file whose digest is on one of the ``benign`` lists
+    (vscan.inputs.known_benign, ``--ignore``) is not decoded: its summary
+    says ``known_benign`` (the list, its version, the digest kind).
     """
     if archives.handles(path):  # a zip/tar member, read into memory (or an archive that failed listing)
-        return _decode_member(path, config, known_sha256, decode_for_scan)
+        return _decode_member(path, config, known_sha256, benign, decode_for_scan)
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
         check_readable(path)
-        summary["sha256"], summary["md5"], summary["size_bytes"] = file_digests(path)
+        summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
+        for digest_list in benign:
+            hit = digest_list.lookup(sha256=summary["sha256"], sha1=summary["sha1"], md5=summary["md5"])
+            if hit is not None:
+                summary["known_benign"] = hit
+                summary["timings"] = {"digest": time.perf_counter() - t0}
+                return summary, None
         if known_sha256 is not None and summary["sha256"] in known_sha256:
             # Same content already scanned with these versions (vscan.output.resume --state).
             summary["unchanged"] = True
@@ -133,6 +142,7 @@ def decode_for_scan(
         summary["frames_sampled"] = count
         summary["truncated"] = truncation  # the frame budget was spread thinner over the file
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
+        payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
         summary["sampling"] = config.sampling.policy.describe()
         tap.add_to(payload)
         # vscan.frames.overlays: static logo/box filled. Two frames suffice here: a
@@ -193,7 +203,7 @@ def merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text: 
     return merged
 
 
-def decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
+def decode_task(paths: list[str], config: ScanConfig, known_sha256=None, benign: Sequence[Any] = ()):
     """decode_for_scan of one file, or of a group of small files, in a Ray
     worker, each file under the per-file time limit.
 
@@ -208,7 +218,7 @@ def decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
     for path in paths:
         faulthandler.dump_traceback_later(config.runtime.file_timeout_seconds, exit=True)
         try:
-            summary, payload = decode_for_scan(path, config, known_sha256)
+            summary, payload = decode_for_scan(path, config, known_sha256, benign)
         finally:
             faulthandler.cancel_dump_traceback_later()
         summaries.append(summary)
@@ -218,7 +228,7 @@ def decode_task(paths: list[str], config: ScanConfig, known_sha256=None):
 
 
 
-def _decode_member(path: str, config: ScanConfig, known_sha256, decode) -> tuple[dict, dict | None]:
+def _decode_member(path: str, config: ScanConfig, known_sha256, benign, decode) -> tuple[dict, dict | None]:
     """vscan.runtime.driver.decode_for_scan for an archive member: read into
     memory within the limits, then ``decode`` from there; reported under
     the member path. Never raises for a bad archive or member."""
@@ -230,7 +240,7 @@ def _decode_member(path: str, config: ScanConfig, known_sha256, decode) -> tuple
             raise archives.archive_error(path, limits, all_files=config.inputs.all_files)
         with archives.open_member(path, limits, all_files=config.inputs.all_files) as fd_path:
             t1 = time.perf_counter()
-            summary, payload = decode(str(fd_path), config, known_sha256)
+            summary, payload = decode(str(fd_path), config, known_sha256, benign)
         summary["path"] = path
         if summary.get("error"):
             summary["error"] = {**summary["error"], "message": summary["error"]["message"].replace(str(fd_path), path)}

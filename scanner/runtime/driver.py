@@ -39,6 +39,7 @@ from vscan.config import ScanConfig
 from vscan.inputs.discover import is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
+from vscan.inputs.known_benign import load_list
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
 from vscan.runtime.model_pool import ModelPool, describe_ray_error, put_bank_index
@@ -47,6 +48,7 @@ from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.runtime.profile import QueueStats
 from vscan.runtime.ray_start import cluster_nodes, dead_node_ids, start_ray
 from vscan.runtime.summary import ScanSummary
+from vscan.verdict.record import known_benign_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
 __all__ = ["run_scan", "stream_scan", "INFRA_RETRIES"]
@@ -117,6 +119,8 @@ def stream_scan(
         decode_remote = ray.remote(max_retries=0, num_cpus=1)(decode_on_node)  # num_returns per call: 1 + files
         config_ref = ray.put(config)
         known = start_known_content(state_path, ledger.versions) if state_path else None
+        # Known-benign lists (--ignore): loaded once here, one shared copy per node.
+        benign = ray.put([load_list(p) for p in config.matching.ignore]) if config.matching.ignore else None
         dead_nodes = dead_node_ids(nodes)
 
         inputs = ListedInputs(paths, config)
@@ -154,7 +158,7 @@ def stream_scan(
             if first.attempt_decoder != config.sampling.decoder or first.policy is not None:  # retries and second passes go alone
                 sampling = replace(config.sampling, decoder=first.attempt_decoder, policy=first.policy or config.sampling.policy)
                 cfg = ray.put(replace(config, sampling=sampling))
-            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known)
+            meta_ref, *payload_refs = decode_remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, known, benign)
             for task, ref in zip(group, payload_refs):
                 task.payload_ref, task.group_size = ref, len(group)
             by_meta[meta_ref] = group
@@ -188,6 +192,10 @@ def stream_scan(
             task.summary = file_summary
             if task.summary.get("unchanged"):
                 emit({**ledger.unchanged_record(task.summary), "ran_on": ran_on(task.summary)})
+                let_go(task)
+                return
+            if task.summary.get("known_benign"):
+                emit({**known_benign_record(task.summary, policy_text), "ran_on": ran_on(task.summary)})
                 let_go(task)
                 return
             if task.summary.get("error") is not None:

@@ -150,7 +150,9 @@ class ModelWorker:
             unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
         unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
-        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration)
+        sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
+        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
+                              sha1=sha1)  # fmt: skip
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         result["frames_sampled"] = len(numbers)  # distinct frames hashed: two passes' shared frames count once
         return result
@@ -169,7 +171,7 @@ class ModelWorker:
         return detections_for_files(self.detectors, items, batch_frames=self.config.runtime.batch_frames)
 
     def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None,
-               duration_seconds: float | None = None) -> list:  # fmt: skip
+               duration_seconds: float | None = None, sha1: str | None = None) -> list:  # fmt: skip
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
         ``duration_seconds``: the file's, so the last sample counts until the
         file's end (matched seconds exact, never past the duration).
@@ -184,7 +186,7 @@ class ModelWorker:
         from vscan.bank.match import match_digests, match_frames
 
         matches, seen = [], set()
-        for hit in match_digests(sha256, md5, self.index):
+        for hit in match_digests(sha256, md5, self.index, sha1=sha1):
             if hit.bank_entry_id not in seen:
                 seen.add(hit.bank_entry_id)
                 matches.append(hit)

@@ -16,12 +16,12 @@ from vscan.runtime.decode_task import decode_task
 __all__ = ["decode_on_node", "ran_on"]
 
 
-def decode_on_node(paths: list[str], config: ScanConfig, known_sha256: Any = None) -> tuple:
+def decode_on_node(paths: list[str], config: ScanConfig, known_sha256: Any = None, benign: Any = ()) -> tuple:
     """decode_task, with this worker's node id in each summary."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    summaries, *payloads = decode_task(paths, config, known_sha256)
+    summaries, *payloads = decode_task(paths, config, known_sha256, benign or ())
     for summary in summaries:
         summary["node"] = node
     return (summaries, *payloads)

@@ -12,7 +12,7 @@ import numpy as np
 
 from vscan.verdict.risk import Evidence, RiskPolicy
 
-__all__ = ["SCHEMA_VERSION", "build_record", "match_dict", "result_schema"]
+__all__ = ["SCHEMA_VERSION", "build_record", "known_benign_record", "match_dict", "result_schema"]
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +99,7 @@ def build_record(
         "path": summary["path"],
         "sha256": summary.get("sha256"),
         "md5": summary.get("md5"),
+        "sha1": summary.get("sha1"),
         "size_bytes": summary.get("size_bytes"),
         "status": "ok" if ok else "error",
         "error": summary.get("error"),
@@ -115,3 +116,33 @@ def build_record(
         "detection_timeline": detection_timeline,
         "timings": {k: round(float(v), 6) for k, v in all_timings.items()},
     }
+
+
+def known_benign_record(summary: dict[str, Any], policy_text: str) -> dict[str, Any]:
+    """The record of a file on a known-benign list (``--ignore``): digested,
+    never decoded, risk 0, and which list knew it."""
+    hit = summary["known_benign"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "path": summary["path"],
+        "sha256": summary.get("sha256"),
+        "md5": summary.get("md5"),
+        "sha1": summary.get("sha1"),
+        "size_bytes": summary.get("size_bytes"),
+        "status": "ok",
+        "error": None,
+        "media": None,
+        "duration_seconds": None,
+        "frames_decoded": 0,
+        "frames_sampled": 0,
+        "sampling": policy_text,
+        "risk": 0.0,
+        "reasons": [f"known-benign: {hit['digest']} on {hit['list']}" + (f" {hit['version']}" if hit.get("version") else "")],
+        "matches": [],
+        "detections": [],
+        "detection_timeline": None,
+        "skipped": "known-benign",
+        "known_benign": hit,
+        "timings": {k: round(float(v), 6) for k, v in summary.get("timings", {}).items()},
+    }
+
