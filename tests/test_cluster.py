@@ -86,7 +86,8 @@ def test_two_nodes_decode_and_a_killed_worker_raylet_loses_nothing(cluster, corp
     assert matched == {"reencoded.mp4", "mirrored.mp4"}
     (run,) = json.loads(Path(f"{out}.manifest.json").read_text())["runs"]
     assert run["status"] == "completed" and len(run["cluster"]["model_actors"]) == 2
-    assert {a["model_node"] for a in run["cluster"]["model_actors"]} == {r["ran_on"]["decode_node"] for r in records}
+    # One actor per node at the start; the killed node's actor may have been restarted on the other.
+    assert {a["model_node"] for a in run["cluster"]["model_actors"]} <= {r["ran_on"]["decode_node"] for r in records}
 
 
 def test_without_an_address_a_scan_starts_its_own_ray_beside_a_cluster(cluster, corpus, tmp_path):
