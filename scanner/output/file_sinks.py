@@ -245,7 +245,11 @@ class ParquetSink(_FileManifests, Sink):
         import pyarrow.parquet as pq
 
         if self.path.exists():
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=self.ROW_GROUP, columns=["record"]):
+            # One row group at a time, on this thread: threaded reads decode
+            # several row groups at once (resume memory grew with history).
+            for batch in pq.ParquetFile(self.path, buffer_size=1 << 20).iter_batches(
+                batch_size=self.ROW_GROUP, columns=["record"], use_threads=False
+            ):
                 for text in batch.column(0).to_pylist():
                     yield json.loads(text)
         if self._wal is not None:
