@@ -29,7 +29,7 @@ import tarfile
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
 
@@ -151,8 +151,16 @@ class Inflater:
         self._raw.close()
 
 
-class ArchiveReader:
-    """Entries of one archive, listed lazily in order, within the limits."""
+class LazyListing:
+    """Members of one container file (an archive, a disk image), listed
+    lazily from ``self._listing`` in order, kept for later look-ups; a
+    listing that fails keeps what came before and remembers why."""
+
+    #: Exceptions of the listing that end it with an ArchiveError (the rest propagate).
+    LISTING_ERRORS: tuple[type[BaseException], ...] = (OSError,)
+    #: What the container is and what its members are called, for messages.
+    NOUNS = ("container", "members")
+    MISSING = "no such member"
 
     def __init__(self, path: str, limits: ArchiveLimits) -> None:
         self.path = path
@@ -162,10 +170,81 @@ class ArchiveReader:
             raise ArchiveError(f"{path}: not a regular file")
         self.key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self.size = st.st_size
-        self.entries: list[_Entry] = []
-        self.by_name: dict[str, _Entry] = {}
+        self.entries: list = []
+        self.by_name: dict = {}
         self.error: ArchiveError | None = None
         self.done = False
+
+    def _advance(self):
+        if self.done:
+            return None
+        try:
+            entry = next(self._listing)
+        except StopIteration:
+            self.done = True
+            return None
+        except ArchiveError as exc:
+            self.done, self.error = True, exc
+            return None
+        except self.LISTING_ERRORS as exc:
+            what, members = self.NOUNS
+            self.done = True
+            self.error = ArchiveError(f"{self.path}: {what} listing failed after {len(self.entries)} {members}: {type(exc).__name__}: {exc}")
+            return None
+        self.entries.append(entry)
+        self.by_name.setdefault(entry.name, entry)
+        return entry
+
+    def iter_entries(self) -> Iterator:
+        i = 0
+        while True:
+            if i < len(self.entries):
+                yield self.entries[i]
+                i += 1
+            elif self._advance() is None:
+                return
+
+    def find(self, name: str):
+        entry = self.by_name.get(name)
+        while entry is None and self._advance() is not None:
+            entry = self.by_name.get(name)
+        if entry is None:
+            where = f"{self.path}{MEMBER_SEPARATOR}{name}"
+            raise ArchiveMemberError(f"{where}: not reached: {self.error}" if self.error is not None else f"{where}: {self.MISSING}")
+        return entry
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def cached(cache: OrderedDict, key: tuple, path: str, make: Callable[[], LazyListing]) -> LazyListing:
+    """The container at ``path`` from this process's ``cache`` while
+    unchanged on disk (inode, size, mtime), else ``make()`` it; at most
+    ``_CACHE_SIZE`` stay open."""
+    hit = cache.get(key)
+    if hit is not None:
+        try:
+            st = os.stat(path)
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == hit.key:
+                cache.move_to_end(key)
+                return hit
+        except OSError:
+            pass
+        cache.pop(key).close()
+    opened = cache[key] = make()
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)[1].close()
+    return opened
+
+
+class ArchiveReader(LazyListing):
+    """Entries of one archive, listed lazily in order, within the limits."""
+
+    LISTING_ERRORS = (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError)
+    NOUNS = ("archive", "entries")
+
+    def __init__(self, path: str, limits: ArchiveLimits) -> None:
+        super().__init__(path, limits)
         self._zip = self._tar = self.inflater = None
         try:
             if path.lower().endswith(".zip"):
@@ -243,44 +322,6 @@ class ArchiveReader:
             if self.inflater is not None:
                 self.inflater.start_member(info.name)
 
-    def _advance(self) -> _Entry | None:
-        if self.done:
-            return None
-        try:
-            entry = next(self._listing)
-        except StopIteration:
-            self.done = True
-            return None
-        except ArchiveError as exc:
-            self.done, self.error = True, exc
-            return None
-        except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError, lzma.LZMAError) as exc:
-            self.done = True
-            self.error = ArchiveError(f"{self.path}: archive listing failed after {len(self.entries)} entries: {type(exc).__name__}: {exc}")
-            return None
-        self.entries.append(entry)
-        self.by_name.setdefault(entry.name, entry)
-        return entry
-
-    def iter_entries(self) -> Iterator[_Entry]:
-        i = 0
-        while True:
-            if i < len(self.entries):
-                yield self.entries[i]
-                i += 1
-            elif self._advance() is None:
-                return
-
-    def find(self, name: str) -> _Entry:
-        entry = self.by_name.get(name)
-        while entry is None and self._advance() is not None:
-            entry = self.by_name.get(name)
-        if entry is None:
-            if self.error is not None:
-                raise ArchiveMemberError(f"{self.path}{MEMBER_SEPARATOR}{name}: not reached: {self.error}")
-            raise ArchiveMemberError(f"{self.path}{MEMBER_SEPARATOR}{name}: no such member")
-        return entry
-
     def check(self, entry: _Entry) -> None:
         """Raise ArchiveMemberError for an entry that must not be read."""
         where = f"{self.path}{MEMBER_SEPARATOR}{entry.name}"
@@ -323,19 +364,4 @@ _open_archives: "OrderedDict[tuple[str, ArchiveLimits], ArchiveReader]" = Ordere
 
 def cached_reader(path: str, limits: ArchiveLimits) -> ArchiveReader:
     """The archive, from this process's cache when unchanged on disk."""
-    key = (path, limits)
-    cached = _open_archives.get(key)
-    if cached is not None:
-        try:
-            st = os.stat(path)
-            if (st.st_ino, st.st_size, st.st_mtime_ns) == cached.key:
-                _open_archives.move_to_end(key)
-                return cached
-        except OSError:
-            pass
-        _open_archives.pop(key).close()
-    archive = ArchiveReader(path, limits)
-    _open_archives[key] = archive
-    while len(_open_archives) > _CACHE_SIZE:
-        _open_archives.popitem(last=False)[1].close()
-    return archive
+    return cached(_open_archives, (path, limits), path, lambda: ArchiveReader(path, limits))  # type: ignore[return-value]

@@ -25,19 +25,17 @@ directory reached twice (a crafted loop) is not walked again.
 from __future__ import annotations
 
 import os
-import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
-from vscan.inputs.archive_reader import MEMBER_SEPARATOR, ArchiveLimits, unsafe_name
+from vscan.inputs.archive_reader import MEMBER_SEPARATOR, ArchiveLimits, LazyListing, cached, unsafe_name
 
 __all__ = ["EWF_SUFFIXES", "RAW_SUFFIXES", "DiskEntry", "DiskImage", "cached_image"]
 
 EWF_SUFFIXES = (".e01",)
 RAW_SUFFIXES = (".dd", ".img", ".raw")
-_CACHE_SIZE = 4
 #: NTFS metadata files ($MFT, $LogFile, ..., $Extend) live in the first MFT records.
 _NTFS_RESERVED = 16
 
@@ -101,19 +99,15 @@ def _container(path: str):
     return _Image(), closers
 
 
-class DiskImage:
+class DiskImage(LazyListing):
     """The members of one disk image, listed lazily in disk order, within the limits."""
 
+    NOUNS = ("disk image", "members")
+    MISSING = "no such file in the image"
+
     def __init__(self, path: str, limits: ArchiveLimits, wanted: Callable[[str], bool]) -> None:
-        self.path, self.limits, self.wanted = path, limits, wanted
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ArchiveError(f"{path}: not a regular file")
-        self.key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        self.entries: list[DiskEntry] = []
-        self.by_name: dict[str, DiskEntry] = {}
-        self.error: ArchiveError | None = None
-        self.done = False
+        super().__init__(path, limits)
+        self.wanted = wanted
         self._closers: list = []
         try:
             self._img, self._closers = _container(path)
@@ -192,42 +186,6 @@ class DiskImage:
             if item.info.meta.addr not in seen:
                 yield from self._walk(pytsk3, fs, item.as_directory(), prefix + name + "/", ntfs, seen)
 
-    def _advance(self) -> DiskEntry | None:
-        if self.done:
-            return None
-        try:
-            entry = next(self._listing)
-        except StopIteration:
-            self.done = True
-            return None
-        except (ArchiveError, OSError) as exc:
-            self.done = True
-            self.error = exc if isinstance(exc, ArchiveError) else ArchiveError(
-                f"{self.path}: disk image listing failed after {len(self.entries)} members: {type(exc).__name__}: {exc}"
-            )
-            return None
-        self.entries.append(entry)
-        self.by_name.setdefault(entry.name, entry)
-        return entry
-
-    def iter_entries(self) -> Iterator[DiskEntry]:
-        i = 0
-        while True:
-            if i < len(self.entries):
-                yield self.entries[i]
-                i += 1
-            elif self._advance() is None:
-                return
-
-    def find(self, name: str) -> DiskEntry:
-        entry = self.by_name.get(name)
-        while entry is None and self._advance() is not None:
-            entry = self.by_name.get(name)
-        if entry is None:
-            where = f"{self.path}{MEMBER_SEPARATOR}{name}"
-            raise ArchiveMemberError(f"{where}: not reached: {self.error}" if self.error else f"{where}: no such file in the image")
-        return entry
-
     def check(self, entry: DiskEntry) -> None:
         """Raise for an entry that must not be read (ArchiveError for a partition)."""
         where = f"{self.path}{MEMBER_SEPARATOR}{entry.name}"
@@ -263,19 +221,4 @@ _open_images: "OrderedDict[tuple, DiskImage]" = OrderedDict()
 
 def cached_image(path: str, limits: ArchiveLimits, wanted: Callable[[str], bool], all_files: bool) -> DiskImage:
     """The image, from this process's cache when unchanged on disk."""
-    key = (path, limits, all_files)
-    cached = _open_images.get(key)
-    if cached is not None:
-        try:
-            st = os.stat(path)
-            if (st.st_ino, st.st_size, st.st_mtime_ns) == cached.key:
-                _open_images.move_to_end(key)
-                return cached
-        except OSError:
-            pass
-        _open_images.pop(key).close()
-    image = DiskImage(path, limits, wanted)
-    _open_images[key] = image
-    while len(_open_images) > _CACHE_SIZE:
-        _open_images.popitem(last=False)[1].close()
-    return image
+    return cached(_open_images, (path, limits, all_files), path, lambda: DiskImage(path, limits, wanted))  # type: ignore[return-value]
