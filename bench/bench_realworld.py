@@ -22,17 +22,11 @@ from pathlib import Path
 
 from vscan.bench import realworld
 from vscan.config import ScanConfig
-from vscan.decode import DecordDecoder, EveryFrame, FixedRate, ImageDecoder, Keyframes, PyAVDecoder
+from vscan.decode import EveryFrame, ImageDecoder
 from vscan.errors import VscanError
 from vscan.runtime.decode_task import decode_for_scan
 
-PATHS = {
-    "decord-dense": lambda: (DecordDecoder(), EveryFrame()),
-    "pyav-dense": lambda: (PyAVDecoder(), EveryFrame()),
-    "pyav-fps1": lambda: (PyAVDecoder(), FixedRate(1.0)),
-    "pyav-keyframes": lambda: (PyAVDecoder(), Keyframes()),
-    "pyav-sequential-fps1": lambda: (PyAVDecoder(plain=True), FixedRate(1.0)),
-}
+PATHS = realworld.DECODER_PATHS
 
 
 def _cell(kind: str, path: Path, name: str) -> str:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vscan import decode
+
 __all__ = ["DERIVED", "KINDS", "STILLS", "Oracle", "derive", "missing_tools", "make_corpus", "oracle", "still_source"]
 
 SIZE = "160x120"
@@ -198,6 +200,15 @@ KINDS: dict[str, str] = {
 
 #: Kinds read as still images (the first frame of animations).
 STILLS = ("anim_gif", "anim_webp", "heic", "jpeg_exif6", "jpeg_cmyk", "png16", "png_palette")
+
+#: Every video decoder path a scan can choose: name -> (decoder, sampling policy).
+DECODER_PATHS = {
+    "decord-dense": lambda: (decode.DecordDecoder(), decode.EveryFrame()),
+    "pyav-dense": lambda: (decode.PyAVDecoder(), decode.EveryFrame()),
+    "pyav-fps1": lambda: (decode.PyAVDecoder(), decode.FixedRate(1.0)),
+    "pyav-keyframes": lambda: (decode.PyAVDecoder(), decode.Keyframes()),
+    "pyav-sequential-fps1": lambda: (decode.PyAVDecoder(plain=True), decode.FixedRate(1.0)),
+}
 
 _TOOLS = ("ffmpeg", "ffprobe", "heif-enc", "exiftool")
 

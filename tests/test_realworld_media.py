@@ -17,7 +17,7 @@ import pytest
 
 from vscan.bench import realworld
 from vscan.config import Sampling, ScanConfig
-from vscan.decode import DecordDecoder, EveryFrame, FixedRate, ImageDecoder, Keyframes, PyAVDecoder
+from vscan.decode import DecordDecoder, EveryFrame, FixedRate, ImageDecoder, PyAVDecoder
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.runtime.decode_task import decode_for_scan
 
@@ -30,13 +30,7 @@ BUDGET_SECONDS = 10.0
 PIXEL_TOLERANCE = 6.0
 
 VIDEO_KINDS = [k for k in realworld.KINDS if k not in realworld.STILLS]
-PATHS = {
-    "decord-dense": lambda: (DecordDecoder(), EveryFrame()),
-    "pyav-dense": lambda: (PyAVDecoder(), EveryFrame()),
-    "pyav-fps1": lambda: (PyAVDecoder(), FixedRate(1.0)),
-    "pyav-keyframes": lambda: (PyAVDecoder(), Keyframes()),
-    "pyav-sequential-fps1": lambda: (PyAVDecoder(plain=True), FixedRate(1.0)),
-}
+PATHS = realworld.DECODER_PATHS
 #: (kind, path) pairs refused with UnsupportedMediaError, and why (decord's
 #: refusals send "auto" and the scan to PyAV).
 _DECORD_REFUSES = {
