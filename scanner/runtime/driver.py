@@ -22,9 +22,14 @@ first pass's result, and the record says so (``second_pass``).
 
 Infrastructure faults are retried, never recorded as the file's fault: a
 decode task whose node died runs again elsewhere, a model call whose actor
-died goes to another actor (or its restart), and one whose frames were lost
-with their node is decoded again, each at most ``INFRA_RETRIES`` times per
-file; past that the file gets a ModelError record, which resume re-runs.
+went away goes to another actor (or waits for its restart), and one whose
+frames were lost with their node is decoded again. A node that vanished is
+not the file's fault however often it happens (up to ``NODE_FAULT_LIMIT``
+times for one file, then the scan stops: the cluster is failing, and the
+files without a record are scanned when it is started again). A model actor
+that died on a live node, or a model call that raised, may be the file's
+doing (frames that exhaust its memory): retried ``INFRA_RETRIES`` times, then
+the file gets a ModelError record, which resume re-runs.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from vscan.config import ScanConfig
+from vscan.errors import ModelError
 from vscan.inputs.discover import is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
@@ -51,10 +57,12 @@ from vscan.runtime.summary import ScanSummary
 from vscan.verdict.record import known_benign_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
-__all__ = ["run_scan", "stream_scan", "INFRA_RETRIES"]
+__all__ = ["run_scan", "stream_scan", "INFRA_RETRIES", "NODE_FAULT_LIMIT"]
 
-#: Times one file is sent again after infrastructure faults (node or actor died, frames lost).
+#: Times one file is sent again after its model actor died on a live node, or its model call raised.
 INFRA_RETRIES = 3
+#: Times one file is sent again after its node, or its model actor's node, went away.
+NODE_FAULT_LIMIT = 20
 
 
 def run_scan(
@@ -97,7 +105,8 @@ def stream_scan(
     config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
     content across runs (vscan.output.resume). The run's manifest goes to the sink."""
     import ray
-    from ray.exceptions import NodeDiedError, RayActorError, RayError, TaskCancelledError, WorkerCrashedError
+    from ray.exceptions import (ActorUnavailableError, NodeDiedError, ObjectLostError, RayActorError, RayError,
+                                TaskCancelledError, WorkerCrashedError)  # fmt: skip
 
     config = config or ScanConfig()
     policy_text = config.sampling.policy.describe()
@@ -172,16 +181,24 @@ def stream_scan(
 
         outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds)
 
-        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool) -> None:
-            """Not the file's fault: send it again (its frames, or from the
-            decode on), at most INFRA_RETRIES times; then a ModelError record
-            (resume scans it again)."""
-            task.infra_failures += 1
+        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool, node_fault: bool) -> None:
+            """Send the file again: its frames (to another actor), or from the
+            decode on. A node fault is never the file's; other faults are
+            retried INFRA_RETRIES times, then a ModelError record."""
             summary.infra_retries += 1
-            if task.infra_failures > INFRA_RETRIES:
-                message = f"infrastructure failed {task.infra_failures} times, last: {describe_ray_error(exc)}"
-                outcomes.fail(task, {"type": "ModelError", "message": message})
-            elif not decode_again:
+            if node_fault:
+                task.node_faults += 1
+                if task.node_faults > NODE_FAULT_LIMIT:
+                    raise ModelError(f"{task.path}: its node or model actor went away {task.node_faults} times "
+                                     f"(last: {describe_ray_error(exc)}); the cluster is failing, the scan stops "
+                                     "(the files without records are scanned when it is started again)")  # fmt: skip
+            else:
+                task.infra_failures += 1
+                if task.infra_failures > INFRA_RETRIES:
+                    message = f"the model stage failed {task.infra_failures} times on this file, last: {describe_ray_error(exc)}"
+                    outcomes.fail(task, {"type": "ModelError", "message": message})
+                    return
+            if not decode_again:
                 ready_for_model.append(task)
             else:
                 let_go(task)  # from the first pass on
@@ -249,8 +266,11 @@ def stream_scan(
                 files_arg = [(t.key, t.summary["sha256"], t.summary["md5"], 1 + (t.first_payload_ref is not None)) for t in batch]
                 # (no local copy of the frames' refs: a finished file's frames must go)
                 ref = pool.submit(files_arg, [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None], pending_frames)
-                model_calls[ref] = batch
-                queues.calls.append((len(batch), pending_frames))
+                if ref is None:  # every actor is left out for a while after a failure
+                    ready_for_model = batch + ready_for_model
+                else:
+                    model_calls[ref] = batch
+                    queues.calls.append((len(batch), pending_frames))
 
             if not by_meta and not model_calls and not ready_for_model and exhausted and not small:
                 while not pool.started(timeout=1.0):
@@ -267,14 +287,16 @@ def stream_scan(
                     try:
                         results = ray.get(ref)
                     except RayError as exc:
-                        # The actor died (its batch goes to another, or to its
-                        # restart), or its frames were lost with their node
-                        # (decoded again), or the call failed: retried, bounded.
-                        pool.finished(ref, failed=True)
+                        # The actor went away (its batch goes to another, or to
+                        # its restart), or its frames were lost with their node
+                        # (decoded again), or the call raised: retried.
+                        pool.finished(ref, exc)
+                        node_fault = isinstance(exc, (ActorUnavailableError, ObjectLostError, NodeDiedError)) or bool(dead_node_ids() - dead_nodes)
+                        dead_nodes = dead_node_ids() if node_fault else dead_nodes
                         for task in batch:
-                            infra_fault(task, exc, decode_again=not isinstance(exc, RayActorError))
+                            infra_fault(task, exc, decode_again=not isinstance(exc, RayActorError), node_fault=node_fault)
                         continue
-                    pool.finished(ref, failed=False)
+                    pool.finished(ref)
                     for task, result in zip(batch, results):
                         if result.get("refine") is not None:
                             task.first_pass, task.first_result, task.policy = task.summary, result, result.pop("refine")
@@ -290,11 +312,11 @@ def stream_scan(
                 try:
                     summaries = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
-                    if isinstance(exc, NodeDiedError) or (isinstance(exc, WorkerCrashedError) and dead_node_ids() - dead_nodes):
+                    if isinstance(exc, (NodeDiedError, ObjectLostError)) or (isinstance(exc, WorkerCrashedError) and dead_node_ids() - dead_nodes):
                         # The node went, not the file: decode it again elsewhere.
                         dead_nodes = dead_node_ids()
                         for task in group:
-                            infra_fault(task, exc, decode_again=True)
+                            infra_fault(task, exc, decode_again=True, node_fault=True)
                         continue
                     if len(group) > 1:
                         # One file of a small-file group crashed or hung: each goes

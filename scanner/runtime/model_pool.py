@@ -12,9 +12,17 @@ The bank index is loaded once by the driver and put into Ray's object
 store once: each node receives one copy, and every actor on that node maps
 it read-only (numpy arrays are zero-copy), not a private copy per actor.
 
-Dispatch: each call goes to the alive actor with the fewest frames
-outstanding. An actor that fails a call is marked (its restarts are
-bounded); the driver sends the call's files again (see vscan.runtime.driver).
+Dispatch: each call goes to the usable actor with the fewest frames
+outstanding. An actor that fails a call is left out of dispatch for a while
+(1 s, doubling per failure, at most 30 s), so the driver's retry of the
+call's files (see vscan.runtime.driver) goes to another actor, or waits for
+this one's restart: a node that vanished leaves its actor "temporarily
+unavailable" until Ray declares the node dead, and a retry sent to it in
+that time is lost. Calls that fail together (every call in flight when the
+actor went) are one failure. An actor that died more than ``MAX_RESTARTS``
+times is retired; with every actor retired, or none usable for
+``START_TIMEOUT`` seconds, the scan stops with a ModelError (the files
+without a record are scanned when it is started again).
 A pool that cannot start (an actor's constructor failed: a missing CUDA
 provider, a model that does not load) raises one ModelError before any
 record is written.
@@ -37,8 +45,10 @@ __all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_b
 CPUS_PER_MODEL_THREAD = 4
 #: Restarts of one model actor before the pool stops using it.
 MAX_RESTARTS = 3
-#: Seconds the pool may take to place and start its actors.
+#: Seconds the pool may take to place and start its actors, or be without a usable one.
 START_TIMEOUT = 300.0
+#: Seconds an actor that failed a call is left out of dispatch: the first time, and at most.
+SUSPEND_SECONDS = (1.0, 30.0)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -146,7 +156,10 @@ class ModelPool:
                            max_task_retries=0, scheduling_strategy=strategy)  # fmt: skip
             self.actors.append(remote.options(**options).remote(actor_config, bank_index_ref, plan.threads))
         self.load = [0] * len(self.actors)  # frames outstanding per actor
-        self.failures = [0] * len(self.actors)
+        self.failures = [0] * len(self.actors)  # deaths (retired past MAX_RESTARTS)
+        self.suspensions = [0] * len(self.actors)  # failed calls, counted once per suspension
+        self.suspended_until = [0.0] * len(self.actors)
+        self._none_usable_since: float | None = None
         self.info: list[dict[str, Any] | None] = [None] * len(self.actors)
         self._starting = {actor.ready.remote(): i for i, actor in enumerate(self.actors)}
         self._calls: dict[Any, tuple[int, int]] = {}  # call ref -> (actor, frames)
@@ -183,23 +196,52 @@ class ModelPool:
                              f"{len(self.actors)} actors are waiting for resources ({self.plans[0]})")  # fmt: skip
         return not self._starting
 
-    def submit(self, files: list, payload_refs: list, frames: int) -> Any:
-        """One model call to the least-loaded usable actor; returns its ref."""
-        usable = [i for i, f in enumerate(self.failures) if f <= MAX_RESTARTS]
-        if not usable:
-            raise ModelError(f"every model actor failed more than {MAX_RESTARTS} times; the scan stops "
+    def usable(self) -> list[int]:
+        """The actors a call may go to now; raises ModelError when none will again."""
+        alive = [i for i, f in enumerate(self.failures) if f <= MAX_RESTARTS]
+        if not alive:
+            raise ModelError(f"every model actor died more than {MAX_RESTARTS} times; the scan stops "
                              "(the files without records are scanned when it is started again)")  # fmt: skip
-        i = min(usable, key=lambda k: (self.load[k], self.failures[k]))
+        now = time.monotonic()
+        usable = [i for i in alive if self.suspended_until[i] <= now]
+        if usable:
+            self._none_usable_since = None
+        elif self._none_usable_since is None:
+            self._none_usable_since = now
+        elif now - self._none_usable_since > START_TIMEOUT:
+            raise ModelError(f"no model actor has answered for {START_TIMEOUT:g} s; the scan stops "
+                             "(the files without records are scanned when it is started again)")  # fmt: skip
+        return usable
+
+    def submit(self, files: list, payload_refs: list, frames: int) -> Any | None:
+        """One model call to the least-loaded usable actor; returns its ref,
+        or None while every actor is left out after a failure (call again)."""
+        usable = self.usable()
+        if not usable:
+            return None
+        i = min(usable, key=lambda k: (self.load[k], self.suspensions[k]))
         ref = self.actors[i].run.remote(files, *payload_refs)
         self._calls[ref] = (i, frames)
         self.load[i] += frames
         return ref
 
-    def finished(self, ref: Any, *, failed: bool) -> None:
-        """A call came back (``failed``: with a Ray error); frees its load."""
+    def finished(self, ref: Any, error: BaseException | None = None) -> None:
+        """A call came back (``error``: the Ray error it failed with); frees its
+        load, and leaves a failed actor out of dispatch for a while."""
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
         i, frames = self._calls.pop(ref)
         self.load[i] -= frames
-        self.failures[i] += bool(failed)
+        if error is None:
+            return
+        now = time.monotonic()
+        if self.suspended_until[i] > now:
+            return  # another call of the same failure
+        self.suspensions[i] += 1
+        first, cap = SUSPEND_SECONDS
+        self.suspended_until[i] = now + min(cap, first * 2 ** (self.suspensions[i] - 1))
+        if isinstance(error, RayActorError) and not isinstance(error, ActorUnavailableError):
+            self.failures[i] += 1  # it died (Ray restarts it, up to max_restarts)
 
     def cluster(self) -> list[dict[str, Any]]:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""

@@ -41,7 +41,8 @@ class Task:
     first_pass: dict[str, Any] | None = None  # the first pass's summary
     first_result: dict[str, Any] | None = None  # the model's result for the first pass alone
     first_payload_ref: Any = None  # the first pass's frames, sent again with the second
-    infra_failures: int = 0  # infrastructure faults met so far (retried up to INFRA_RETRIES)
+    infra_failures: int = 0  # model-stage faults that may be the file's (retried up to INFRA_RETRIES)
+    node_faults: int = 0  # its node or model actor's node went away (never the file's fault)
     group_size: int = 1  # files in the decode task that carries this file
 
 
