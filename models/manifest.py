@@ -55,6 +55,7 @@ from typing import Any, Literal
 
 from vscan.errors import ModelError
 from vscan.inputs.digests import sha256_file
+from vscan.models.specs import InputSpec, OutputSpec, RiskSpec, parse_specs
 
 __all__ = [
     "ModelManifest",
@@ -74,92 +75,6 @@ __all__ = [
 MODELS_DIR = Path(__file__).resolve().parent
 MODELS_DIR_ENV = "VSCAN_MODELS_DIR"
 _KINDS = ("hash", "classifier", "detector")
-_LAYOUTS = ("NCHW", "NHWC")
-_COLOURS = ("RGB", "BGR")
-_DECODINGS = ("softmax", "sigmoid", "yolo")
-_INPUT_DTYPES = ("float32", "uint8")
-
-
-def _invalid(what: str, value: Any, supported: Any, where: Path | str) -> ModelError:
-    return ModelError(f"Invalid {what} ({value!r}) in {where}. Supported values are {supported}.")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How the pipeline's uint8 RGB frames become the model's input tensor."""
-
-    height: int
-    width: int
-    layout: Literal["NCHW", "NHWC"] = "NCHW"
-    colour: Literal["RGB", "BGR"] = "RGB"
-    scale: float = 1.0 / 255.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    letterbox: bool = False
-    pad_value: float = 114.0
-    dtype: Literal["float32", "uint8"] = "float32"
-    name: str | None = None  # the ONNX input; default: the model's first input
-
-    def __post_init__(self) -> None:
-        if self.height < 1 or self.width < 1:
-            raise ModelError(f"Invalid input size ({self.height}x{self.width}). Supported values are >= 1.")
-        if self.layout not in _LAYOUTS:
-            raise _invalid("input layout", self.layout, _LAYOUTS, "manifest")
-        if self.colour not in _COLOURS:
-            raise _invalid("input colour order", self.colour, _COLOURS, "manifest")
-        if self.dtype not in _INPUT_DTYPES:
-            raise _invalid("input dtype", self.dtype, _INPUT_DTYPES, "manifest")
-        if len(self.mean) != 3 or len(self.std) != 3 or any(v == 0 for v in self.std):
-            raise ModelError(f"Invalid mean/std ({self.mean}/{self.std}). Supported values are 3 numbers each, std != 0.")
-
-    @property
-    def shape(self) -> list[Any]:
-        if self.layout == "NCHW":
-            return ["N", 3, self.height, self.width]
-        return ["N", self.height, self.width, 3]
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    """How the model's output becomes per-frame, per-label scores.
-
-    ``softmax`` / ``sigmoid``: output [N, C] logits (``activation = false``
-    when the model already outputs probabilities). ``yolo``: output
-    [N, 4 + C, A] (YOLOv8 export; ``transposed = true`` for [N, A, 4 + C]),
-    boxes as cx, cy, w, h in input pixels, class scores already in 0..1
-    (``activation = true`` applies a sigmoid)."""
-
-    decoding: Literal["softmax", "sigmoid", "yolo"]
-    name: str | None = None
-    activation: bool = True
-    score_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    max_detections: int = 100
-    transposed: bool = False
-
-    def __post_init__(self) -> None:
-        if self.decoding not in _DECODINGS:
-            raise _invalid("output decoding", self.decoding, _DECODINGS, "manifest")
-        if not (0.0 <= self.score_threshold <= 1.0 and 0.0 < self.iou_threshold <= 1.0):
-            raise ModelError(
-                f"Invalid score/iou threshold ({self.score_threshold}/{self.iou_threshold}). Supported values are 0..1."
-            )
-
-
-@dataclass(frozen=True)
-class RiskSpec:
-    """Which labels count as risk evidence, with what weight 0..1."""
-
-    labels: dict[str, float] = field(default_factory=dict)
-    threshold: float = 0.5
-    top_k: int = 3
-
-    def __post_init__(self) -> None:
-        for label, weight in self.labels.items():
-            if not 0.0 <= float(weight) <= 1.0:
-                raise ModelError(f"Invalid risk weight ({label} = {weight}). Supported values are 0..1.")
-        if not 0.0 <= self.threshold <= 1.0 or self.top_k < 1:
-            raise ModelError(f"Invalid risk threshold/top_k ({self.threshold}/{self.top_k}). Supported values are 0..1 / >= 1.")
 
 
 @dataclass(frozen=True)
@@ -178,6 +93,8 @@ class ModelManifest:
     input: InputSpec | None = None
     output: OutputSpec | None = None
     risk: RiskSpec = field(default_factory=RiskSpec)
+    package: str | None = None  # the file lies in this installed Python package (not bundled)
+    licence: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
@@ -190,7 +107,7 @@ class ModelManifest:
             unknown = sorted(set(self.risk.labels) - set(self.labels))
             if unknown:
                 raise ModelError(f"Model manifest {self.manifest_path}: risk labels {unknown} are not among its labels")
-            if (self.kind == "detector") != (self.output.decoding == "yolo"):
+            if (self.kind == "detector") != (self.output.decoding in ("yolo", "blazeface")):
                 raise ModelError(
                     f"Model manifest {self.manifest_path}: kind {self.kind!r} does not go with decoding {self.output.decoding!r}"
                 )
@@ -203,6 +120,10 @@ class ModelManifest:
             return pick(self.inputs), pick(self.outputs)
         assert self.input is not None and self.output is not None
         c = len(self.labels)
+        if self.output.decoding == "blazeface":
+            outs = {n: {"dtype": "float32", "shape": ["N", "A", 1]} for n in self.output.scores}
+            outs.update({n: {"dtype": "float32", "shape": ["N", "A", 16]} for n in self.output.regressors})
+            return {self.input.name or "#0": {"dtype": self.input.dtype, "shape": self.input.shape}}, outs
         if self.output.decoding == "yolo":
             out_shape = ["N", "A", 4 + c] if self.output.transposed else ["N", 4 + c, "A"]
         else:
@@ -215,12 +136,28 @@ class ModelManifest:
     def verify(self) -> None:
         """Raise ModelError unless the model file exists and its SHA-256 matches."""
         if not self.model_path.is_file():
+            if self.package and not _package_dir(self.package):
+                raise ModelError(f"Model {self.name} needs the Python package {self.package!r} ({self.manifest_path}): "
+                                 f"pip install {self.package.replace('_', '-')}")  # fmt: skip
             raise ModelError(f"Model file {self.model_path} named by {self.manifest_path} is missing")
         actual = sha256_file(self.model_path)
         if actual != self.sha256:
             raise ModelError(
                 f"Model file {self.model_path} has SHA-256 {actual}, manifest {self.manifest_path} says {self.sha256}"
             )
+
+
+def _package_dir(package: str) -> Path | None:
+    """The folder of an installed Python package, without importing it (None: not installed)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def load_manifest(path: Path | str) -> ModelManifest:
@@ -234,12 +171,16 @@ def load_manifest(path: Path | str) -> ModelManifest:
         raise ModelError(f"Cannot read model manifest {path}: {exc}") from exc
     try:
         model = data["model"]
-        specs = _specs(data, path) if model["kind"] in ("classifier", "detector") else {}
+        specs = parse_specs(data, path) if model["kind"] in ("classifier", "detector") else {}
+        package = model.get("package")
+        folder = (_package_dir(package) or Path(f"/nonexistent/python-package-{package}")) if package else path.parent
         return ModelManifest(
             name=model["name"],
             kind=model["kind"],
             version=str(model["version"]),
-            model_path=(path.parent / model["file"]).resolve(),
+            model_path=(folder / model["file"]).resolve(),
+            package=package,
+            licence=str(model.get("licence", "")),
             sha256=model["sha256"],
             manifest_path=path,
             inputs=data.get("inputs", {}),
@@ -252,46 +193,6 @@ def load_manifest(path: Path | str) -> ModelManifest:
         raise ModelError(f"Model manifest {path} lacks required key {exc}") from exc
     except (TypeError, ValueError) as exc:
         raise ModelError(f"Model manifest {path} has a value of the wrong type: {exc}") from exc
-
-
-def _specs(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    inp, out, risk = data["input"], data["output"], data.get("risk", {})
-    height, width = (int(v) for v in inp["size"])
-    unknown = sorted(set(inp) - {"size", "layout", "colour", "scale", "mean", "std", "letterbox", "pad_value", "dtype", "name"})
-    unknown += sorted(set(out) - {"decoding", "name", "activation", "score_threshold", "iou_threshold", "max_detections", "transposed"})
-    unknown += sorted(set(risk) - {"labels", "threshold", "top_k"})
-    if unknown:
-        raise ModelError(f"Model manifest {path} has unknown keys {unknown}")
-    return {
-        "labels": tuple(str(v) for v in data["model"]["labels"]),
-        "input": InputSpec(
-            height=height,
-            width=width,
-            layout=inp.get("layout", "NCHW"),
-            colour=inp.get("colour", "RGB"),
-            scale=float(inp.get("scale", 1.0 / 255.0)),
-            mean=tuple(float(v) for v in inp.get("mean", (0.0, 0.0, 0.0))),
-            std=tuple(float(v) for v in inp.get("std", (1.0, 1.0, 1.0))),
-            letterbox=bool(inp.get("letterbox", False)),
-            pad_value=float(inp.get("pad_value", 114.0)),
-            dtype=inp.get("dtype", "float32"),
-            name=inp.get("name"),
-        ),
-        "output": OutputSpec(
-            decoding=out["decoding"],
-            name=out.get("name"),
-            activation=bool(out.get("activation", out["decoding"] != "yolo")),
-            score_threshold=float(out.get("score_threshold", 0.25)),
-            iou_threshold=float(out.get("iou_threshold", 0.45)),
-            max_detections=int(out.get("max_detections", 100)),
-            transposed=bool(out.get("transposed", False)),
-        ),
-        "risk": RiskSpec(
-            labels={str(k): float(v) for k, v in risk.get("labels", {}).items()},
-            threshold=float(risk.get("threshold", 0.5)),
-            top_k=int(risk.get("top_k", 3)),
-        ),
-    }
 
 
 # --------------------------------------------------------------------------

