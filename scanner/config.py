@@ -160,9 +160,22 @@ class Matching(_Section):
 
 @dataclass(frozen=True)
 class Models(_Section):
-    """Classifier/detector manifests (paths) run on the same decoded frames."""
+    """Classifier/detector manifests (paths) run on the same decoded frames.
+
+    ``triage`` runs the shipped open_nsfw and blazeface models (and ``triage_models``:
+    more manifests, e.g. fed the face detector's crops) on frames kept at their aspect
+    ratio (longest side ``triage_max_side``), samples at least one frame
+    every ``triage_every_seconds`` and ``triage_min_frames`` per file, and asks
+    a second pass around frames scoring >= ``triage_refine_threshold``
+    (vscan.detect.triage)."""
 
     detectors: tuple[str, ...] = ()
+    triage: bool = False
+    triage_models: tuple[str, ...] = ()
+    triage_max_side: int = _num(512, 64)
+    triage_every_seconds: float = _num(3.0, 0, lo_open=True)
+    triage_min_frames: int = _num(8, 1)
+    triage_refine_threshold: float = _num(0.5, 0, 1)
 
 
 @dataclass(frozen=True)
