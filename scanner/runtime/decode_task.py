@@ -18,6 +18,7 @@ import numpy as np
 from vscan.config import ScanConfig
 from vscan.decode import Budgeted, Decoder, PyAVDecoder, check_readable, choose_backend, is_still, open_decoder
 from vscan.decode.guard import STALL_SECONDS, DecodeStallError, Watch, run_guarded
+from vscan.detect.frames_view import TRIAGE_KEY, triage_policy, triage_view
 from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
 from vscan.frames.borders import BorderTap
 from vscan.frames.overlays import add_unoverlaid
@@ -52,13 +53,14 @@ def _attempt(path: str, config: ScanConfig, backend: str, watch: Watch):
     frames, numbers, times = [], [], []
     tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
     square = (config.sampling.frame_size, config.sampling.frame_size)  # straight to the model's input size: no resize pass
-    policy = Budgeted(config.sampling.policy, config.sampling.max_frames_per_file)
-    for batch in tap.watch(decoder.iter_frames(path, policy, batch_size=64, size=square)):
+    policy = Budgeted(triage_policy(config), config.sampling.max_frames_per_file)
+    view = triage_view(config)  # triage: frames at their aspect ratio too (vscan.detect.frames_view)
+    for batch in tap.watch(decoder.iter_frames(path, policy, batch_size=64, **(view.decode_args if view else {"size": square}))):
         watch.beat()
-        frames.append(batch.rgb)
+        frames.append(view.split(batch.rgb) if view else batch.rgb)
         numbers.append(batch.frame_indices)
         times.append(batch.pts_seconds)
-    return decoder, meta, tap, frames, numbers, times, policy.truncation
+    return decoder, meta, tap, frames, numbers, times, policy.truncation, view
 
 
 def _decode_with_fallback(path: str, config: ScanConfig):
@@ -118,7 +120,7 @@ def decode_for_scan(
             summary["timings"] = {"digest": time.perf_counter() - t0}
             return summary, None
         t1 = time.perf_counter()
-        (decoder, meta, tap, frames, numbers, times, truncation), fallback = _decode_with_fallback(path, config)
+        (decoder, meta, tap, frames, numbers, times, truncation, view), fallback = _decode_with_fallback(path, config)
         summary["media"] = {
             "kind": "image" if meta.is_still_image else "video",
             "decoder": meta.backend,
@@ -145,6 +147,8 @@ def decode_for_scan(
         payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
         summary["sampling"] = config.sampling.policy.describe()
         tap.add_to(payload)
+        if view is not None:
+            view.add_to(payload)
         # vscan.frames.overlays: static logo/box filled. Two frames suffice here: a
         # wrong overlay only adds a query version that can decide a match
         # through a >= 5 s aligned run alone, and adaptive first passes
@@ -161,7 +165,7 @@ def decode_for_scan(
 
 
 #: Payload entries with one row per sampled frame (the rest are per file).
-PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames")
+PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames", TRIAGE_KEY)
 
 
 def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
