@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vscan.config import ScanConfig
+from vscan.detect.triage_io import add_triage, run_triage
 from vscan.runtime.decode_task import merge_passes
 
 __all__ = ["ModelWorker"]
@@ -41,6 +42,9 @@ class ModelWorker:
             from vscan.detect.adapters import Detector
 
             self.detectors = [Detector(load_manifest(m), device=config.runtime.device, threads=threads) for m in config.models.detectors]
+        from vscan.detect.registry import build_triage
+
+        self.triage = build_triage(config, threads=threads)  # the shipped NSFW + face models (vscan.detect.triage), or None
         if isinstance(bank, (str, os.PathLike)):
             from vscan.bank.store import Bank
 
@@ -81,6 +85,7 @@ class ModelWorker:
         t1 = time.perf_counter()
         hash_share = (t1 - t0) / max(offset, 1)
         detected = self._detect_all(payloads) if self.detectors else None
+        triaged = run_triage(self.triage, payloads) if self.triage is not None else None
         detect_share = (time.perf_counter() - t1) / max(sum(len(p["frames"]) for p in payloads), 1)
         out = []
         for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
@@ -90,10 +95,14 @@ class ModelWorker:
             if detected is not None:
                 result["detections"], result["detection_timeline"] = detected[i]
                 result["timings"]["detect"] = detect_share * len(payload["frames"])
+            if triaged is not None:
+                add_triage(result, triaged[i])  # evidence, timeline series, triage summary, moments
+                result["timings"]["detect"] = detect_share * len(payload["frames"])
             refine = getattr(self.config.sampling.policy, "refine", None)
             if refine is not None and not is_final:
                 # Adaptive sampling: the policy decides, the pipeline decodes again.
-                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)))
+                moments = {"moments": result.pop("triage_moments")} if result.get("triage_moments") else {}
+                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)), **moments)
                 if second is not None:
                     result["refine"] = second
             out.append(result)
