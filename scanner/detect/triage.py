@@ -15,8 +15,9 @@ its aspect ratio), prepared per model (vscan.detect.model_inputs).
 
 Per frame: ``nsfw`` (open_nsfw's probability), ``face`` (the best face
 score; its box in source pixels), per chained model the best face crop's
-score, and ``nsfw_with_face`` = min(nsfw, face): sexual content with an
-identifiable face on the same frame, the signal the risk policy puts first.
+score, and ``nsfw_with_face``: the nsfw score on frames where a face scored
+over the face detector's risk threshold (0 elsewhere), i.e. sexual content
+with an identifiable face on the same frame: what the risk policy puts first.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def file_evidence(per_frame: dict[str, Any], times: np.ndarray, models: dict[str
     nsfw = next((v[1:] for v in per_frame.values() if v[1] == "nsfw"), None)
     face = next((v[1:] for v in per_frame.values() if v[1] == "face" and models[v[0]].manifest.output.decoding == "blazeface"), None)
     if nsfw is not None and face is not None:
-        both = np.minimum(nsfw[1], face[1])
+        face_risk = next(m.manifest.risk for m in models.values() if m.manifest.output.decoding == "blazeface")
+        both = np.where(np.asarray(face[1]) >= face_risk.threshold, nsfw[1], 0.0)  # the NSFW score on frames with a face
         nsfw_risk = next(m.manifest.risk for m in models.values() if "nsfw" in m.manifest.labels)
         spec = RiskSpec(labels={COMBINED[1]: 1.0}, threshold=nsfw_risk.threshold, top_k=nsfw_risk.top_k)
         result.evidence.append(_evidence(*COMBINED[:1], "combined", COMBINED[1], spec, both, times, face[2]))
