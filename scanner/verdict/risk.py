@@ -21,6 +21,13 @@ from TOML with ``DefaultRiskPolicy.from_toml`` / ``vscan scan --risk-policy``):
   ``detector_damp`` (0.5) unless at least ``detector_min_frames`` (2) frames
   or ``detector_min_share`` (10 %) of the frames scored above the model's
   threshold, so a single-frame spike weighs less than a sustained signal;
+- triage (vscan.detect.triage): a face alone is no risk (kind ``face``: it is
+  context); ``nsfw_with_face`` (the NSFW score on frames with a face) with a
+  frame over its threshold is sexual content with an identifiable face, at
+  the top of the queue: ``triage_base + triage_span x top-k mean`` (0.8 +
+  0.15 x), plus ``deepfake_weight`` (0.05) x the top-k mean of chained
+  face-crop models (a user's deepfake classifier: kind ``face-chain``), which
+  re-orders within that band; below its threshold it counts as a detector;
 - matches give the maximum of their rules; the match part and the detector
   part (the maximum over labels) combine as a noisy-OR,
   1 - (1 - match) (1 - detector), so either alone keeps its value and both
@@ -83,6 +90,9 @@ class DefaultRiskPolicy:
     detector_min_frames: int = 2
     detector_min_share: float = 0.1
     detector_damp: float = 0.5
+    triage_base: float = 0.8
+    triage_span: float = 0.15
+    deepfake_weight: float = 0.05
     min_reported: float = 0.05
 
     def __post_init__(self) -> None:
@@ -94,6 +104,9 @@ class DefaultRiskPolicy:
                 raise ConfigError(f"Invalid risk policy value {f.name} ({value!r}). Supported values are 0..1.")
             if value < 0:
                 raise ConfigError(f"Invalid risk policy value {f.name} ({value!r}). Supported values are >= 0.")
+        if self.triage_base + self.triage_span + self.deepfake_weight > 1.0:
+            raise ConfigError(f"Invalid triage_base + triage_span + deepfake_weight ({self.triage_base} + {self.triage_span} + "
+                              f"{self.deepfake_weight}). Supported values are a sum <= 1.")  # fmt: skip
         if self.perceptual_base + self.perceptual_strength_weight > 1.0:
             raise ConfigError(
                 f"Invalid perceptual_base + perceptual_strength_weight ({self.perceptual_base} + "
@@ -117,8 +130,11 @@ class DefaultRiskPolicy:
 
     def assess(self, evidence: Evidence) -> RiskDecision:
         match_risk, reasons = self._matches(evidence.matches)
-        detector_risk = 0.0
+        detector_risk, triage_reasons = self._triage(evidence.detections)
+        reasons += triage_reasons
         for d in evidence.detections:
+            if d.kind == "face" or (d.kind == "combined" and d.frames_above > 0):
+                continue  # faces are context; the combined signal over its threshold is _triage's
             sustained = d.frames_above >= self.detector_min_frames or d.share_above >= self.detector_min_share
             value = self.detector_max_risk * d.weight * d.top_k_mean * (1.0 if sustained else self.detector_damp)
             if value >= self.min_reported:
@@ -131,6 +147,25 @@ class DefaultRiskPolicy:
             detector_risk = max(detector_risk, value)
         risk = 1.0 - (1.0 - match_risk) * (1.0 - detector_risk)
         return RiskDecision(risk=round(min(max(risk, 0.0), 1.0), 4), reasons=tuple(reasons))
+
+    def _triage(self, detections: Sequence[LabelEvidence]) -> tuple[float, list[str]]:
+        """Sexual content with an identifiable face (``combined`` over its
+        threshold), re-ordered by chained face-crop models' scores."""
+        combined = [d for d in detections if d.kind == "combined" and d.frames_above > 0]
+        if not combined:
+            return 0.0, []
+        c = max(combined, key=lambda d: d.top_k_mean)
+        chains = [d for d in detections if d.kind == "face-chain"]
+        fake = max((d.top_k_mean for d in chains), default=0.0)
+        risk = self.triage_base + self.triage_span * c.top_k_mean + self.deepfake_weight * fake
+        when = "; ".join(f"{s.timestamp_seconds:.1f} s (score {s.score:.2f}, face box {list(s.box) if s.box else None})" for s in c.strongest)
+        reasons = [f"sexual content with an identifiable face: NSFW score on frames with a face, top-{c.top_k} mean "
+                   f"{c.top_k_mean:.2f}, {c.frames_above}/{c.frames} frames >= {c.threshold:g}; strongest at {when}"]  # fmt: skip
+        for d in chains:
+            at = ", ".join(f"{s.timestamp_seconds:.1f} s ({s.score:.2f})" for s in d.strongest)
+            reasons.append(f"face-crop model {d.model}: {d.label} top-{d.top_k} mean {d.top_k_mean:.2f}, max {d.max_score:.2f}"
+                           + (f"; strongest faces at {at}" if at else ""))  # fmt: skip
+        return min(risk, 1.0), reasons
 
     def _matches(self, matches: Sequence[Match]) -> tuple[float, list[str]]:
         risk, reasons = 0.0, []
