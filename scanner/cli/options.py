@@ -80,6 +80,12 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
     ("model", Annotated[Optional[list[str]], _opt("--model", "-m", metavar="NAME|MANIFEST", help=(
         "Run this classifier/detector too (installed name or manifest path); repeatable. "
         "Replaces [models] detectors of --config."))], None),
+    ("triage", Annotated[bool, _opt("--triage", help=(
+        "Triage unknown content with the shipped models: open_nsfw (NSFW classifier) and BlazeFace (faces) on "
+        "frames at their own aspect ratio, at least one frame every few seconds, denser around high scores."))], False),
+    ("triage_model", Annotated[Optional[list[str]], _opt("--triage-model", metavar="MANIFEST", help=(
+        "With --triage, run this manifest too: e.g. a classifier fed face crops ([input] from = \"blazeface\") "
+        "or a NudeNet plug-in (models/templates/nudenet.toml.template); repeatable."))], None),
     ("models_dir", ModelsDirOpt, None),
 ]  # fmt: skip
 _NAMES = [name for name, _, _ in CONFIG_OPTIONS]
@@ -112,6 +118,8 @@ def flag_overrides(
     archive_total_max_mb: Optional[float] = None,
     archive_max_entries: Optional[int] = None,
     detectors: Optional[list[str]] = None,
+    triage: bool = False,
+    triage_model: Optional[list[str]] = None,
 ) -> dict[str, dict[str, Any]]:
     """The ScanConfig keys the given options set, as ``{section: {key: value}}``."""
     modes = [flag for flag, on in (("--adaptive", adaptive), ("--every-frame", every_frame), ("--keyframes", keyframes)) if on]
@@ -139,7 +147,8 @@ def flag_overrides(
     sections = {
         "sampling": {**sampling, "decoder": decoder},
         "matching": {"mode": match_mode, "ignore": [os.path.abspath(p) for p in ignore] if ignore else None},
-        "models": {"detectors": detectors},
+        "models": {"detectors": detectors, "triage": True if triage or triage_model else None,
+                   "triage_models": [os.path.abspath(p) for p in triage_model] if triage_model else None},
         "inputs": {"all_files": True if all_files else None},
         "archives": archives,
         "runtime": runtime,
