@@ -37,8 +37,8 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
     for listed in config.matching.ignore:
         if not os.path.isfile(listed):
             raise InputError(f"{listed}: known-benign list not found (--ignore)")
-    if bank is None and not config.models.detectors:
-        raise ConfigError("nothing to check against: give a bank (--bank) or a detector model (--model); "
+    if bank is None and not config.models.detectors and not config.models.triage:
+        raise ConfigError("nothing to check against: give a bank (--bank), a detector model (--model) or --triage; "
                           "a scan without either would report every file as clear")  # fmt: skip
     return out
 
