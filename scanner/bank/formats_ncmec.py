@@ -115,7 +115,7 @@ def import_ncmec_xml(writer: EntryWriter, path: Path, rel: str, label: str | Non
             if writer.remove_entry(entry_id) and entry_id in added:
                 added.remove(entry_id)
             if record.tag.startswith("deleted"):
-                writer.note(rel, f"disabled ({record.tag})")
+                writer.withdraw(entry_id, rel, f"disabled ({record.tag})")
                 continue
             pdqs, digests = _fingerprints(writer, record, path, rel)
             if not pdqs and not digests:

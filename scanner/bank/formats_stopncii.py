@@ -64,7 +64,7 @@ def import_stopncii_json(writer: EntryWriter, path: Path, rel: str, label: str |
         if writer.remove_entry(entry_id) and entry_id in added:
             added.remove(entry_id)
         if status in DISABLED:
-            writer.note(rel, f"disabled ({status})")
+            writer.withdraw(entry_id, rel, f"disabled ({status})")
             continue
         source = (rel, "stopncii_json", None)
         if signal == "ImagePDQ":

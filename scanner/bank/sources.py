@@ -42,6 +42,8 @@ class EntryWriter(Protocol):
 
     def note(self, source: str, what: str) -> None: ...
 
+    def withdraw(self, entry_id: str, source: str, what: str) -> None: ...
+
 
 def read_text(path: Path, what: str) -> str:
     """The file as UTF-8 text (a BOM is dropped); bytes that are not UTF-8 name their line."""

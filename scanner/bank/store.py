@@ -12,7 +12,6 @@ from files and folders the way ``vscan bank build`` does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
+from vscan.bank.digest import stored_content_digest
 from vscan.bank.importers import HashMedia
 from vscan.bank.schema import FORMAT_VERSION, TABLE_ORDER
 from vscan.bank.writer import write_bank
@@ -88,6 +88,9 @@ class BankIndex:
     digests: dict[tuple[str, str], list[str]]  # (algorithm, hex) -> entry ids
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # derived search structures
     extra: ExtraRows | None = None  # table extra_hashes (None when the bank has none)
+    #: The disabled entries (``vscan.bank.updates``), left out of the arrays above and
+    #: held here, so a scan can say which of them it would have matched; None when none.
+    disabled: "BankIndex | None" = None
 
     @property
     def num_entries(self) -> int:
@@ -174,16 +177,6 @@ class Bank:
     def info(self) -> BankInfo:
         """Counts, labels, kinds and checksums of this bank."""
         c = self._conn
-        content = hashlib.sha256()
-        for table in ("entries", "frame_hashes", "file_digests"):
-            content.update(table.encode())
-            for row in self.rows(table):
-                content.update(repr(row).encode())
-        extra_rows = self.rows("extra_hashes")
-        if extra_rows:  # banks without extra rows keep the checksum they always had
-            content.update(b"extra_hashes")
-            for row in extra_rows:
-                content.update(repr(row).encode())
         file_hash = sha256_file(self.path)
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
         kinds = Counter(kind for (kind,) in c.execute("SELECT kind FROM entries"))
@@ -198,26 +191,43 @@ class Bank:
             kinds=dict(sorted(kinds.items())),
             skipped_inputs=tuple(json.loads(self.meta.get("skipped_inputs", "[]"))),
             import_notes=json.loads(self.meta.get("import_notes", "{}")),
-            content_sha256=content.hexdigest(),
+            content_sha256=self.content_digest(),
             file_sha256=file_hash,
         )
 
+    def content_digest(self) -> str:
+        """The bank's content checksum (``vscan.bank.digest``): one row to read,
+        changed by every appended import, disabled or enabled entry."""
+        return stored_content_digest(self._conn)
+
     def load_index(self) -> BankIndex:
-        """The whole bank in memory, ready for matching (``vscan.bank.match``)."""
+        """The bank in memory, ready for matching (``vscan.bank.match``).
+
+        Disabled entries (``vscan.bank.updates``) are left out and kept apart
+        in ``BankIndex.disabled``: nothing is rebuilt when one is disabled."""
+        from vscan.bank.updates import disabled_ids
+
+        off = disabled_ids(self._conn)
+        index = self._load(lambda entry_id: entry_id not in off)
+        if off:
+            index.disabled = self._load(lambda entry_id: entry_id in off)
+        return index
+
+    def _load(self, keep) -> BankIndex:
         c = self._conn
-        entries = c.execute("SELECT entry_id, label, kind, duration_seconds FROM entries ORDER BY entry_id").fetchall()
+        entries = [e for e in c.execute("SELECT entry_id, label, kind, duration_seconds FROM entries ORDER BY entry_id") if keep(e[0])]
         row_of = {e[0]: i for i, e in enumerate(entries)}
-        frames = c.execute(
-            "SELECT entry_id, frame_number, timestamp_seconds, quality, hash FROM frame_hashes "
-            "ORDER BY entry_id, frame_number"
-        ).fetchall()
+        frames = [f for f in c.execute(
+            "SELECT entry_id, frame_number, timestamp_seconds, quality, hash FROM frame_hashes ORDER BY entry_id, frame_number"
+        ) if f[0] in row_of]  # fmt: skip
         m = len(frames)
         hashes = np.frombuffer(b"".join(f[4] for f in frames), np.uint8).reshape(m, 32).copy()
         digests: dict[tuple[str, str], list[str]] = {}
         for entry_id, algorithm, digest in c.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id"):
-            digests.setdefault((algorithm, digest), []).append(entry_id)
+            if entry_id in row_of:
+                digests.setdefault((algorithm, digest), []).append(entry_id)
         extra = None
-        extra_rows = self.rows("extra_hashes")
+        extra_rows = [r for r in self.rows("extra_hashes") if r[0] in row_of]
         if extra_rows:
             row_of_frame = {(f[0], f[1]): i for i, f in enumerate(frames)}
             known = [r for r in extra_rows if (r[0], r[1]) in row_of_frame]

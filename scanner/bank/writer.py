@@ -19,6 +19,7 @@ from typing import Iterator, Literal, Sequence
 
 import numpy as np
 
+from vscan.bank.digest import full_content_sha256
 from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, import_file
 from vscan.bank.schema import ALGORITHMS, FORMAT_VERSION, HEX, KINDS, SCHEMA, Kind
 from vscan.errors import BankError
@@ -61,6 +62,7 @@ class BankWriter:
                 }
                 if self.import_notes:  # absent when nothing was noted: such banks' meta is as before
                     meta["import_notes"] = json.dumps(self.import_notes, sort_keys=True)
+                meta["content_digest"] = full_content_sha256(self._conn)
                 self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
                 self._conn.commit()
                 self._conn.execute("VACUUM")  # rows in key order, no free pages: same inputs, same bytes
@@ -171,6 +173,12 @@ class BankWriter:
         """Counts one thing an importer read in ``source`` and did not add (``meta.import_notes``)."""
         counts = self.import_notes.setdefault(source, {})
         counts[what] = counts.get(what, 0) + 1
+
+    def withdraw(self, entry_id: str, source: str, what: str) -> None:
+        """A list marks ``entry_id`` withdrawn or deleted (``what``, e.g.
+        'disabled (deletedImage)'): counted in ``source``'s notes. Appending to
+        a bank (``vscan.bank.append``) also disables the entry if the bank holds it."""
+        self.note(source, what)
 
     def add_digest(self, entry_id: str, algorithm: Literal["md5", "sha1", "sha256"], digest: str) -> None:
         """One more digest of an entry already added (a hashed media file's own bytes)."""

@@ -1,0 +1,208 @@
+"""Looking hashes up in a bank, for platforms that hash elsewhere and only need matching.
+
+    with BankLookup.open("stopncii.bank") as lookup:    # opens (or first builds) the index
+        for hit in lookup.lookup(hashes, radius=31, dihedral=True):
+            ...                                          # one dict per query hash
+
+The index (``vscan.bank.disk_index.SplitIndex``) lives beside the bank, in
+``<bank>.vidx/``, memory-mapped; its ``rowids.npy`` maps index rows to the
+bank's ``frame_hashes`` rows. Rows the bank gained after the index was built
+(appended imports) form a delta segment, searched by brute force; disabled
+entries are a bitmap over both, read from the bank at open. So adding and
+disabling never rebuild anything; ``compact`` (``vscan bank compact``)
+rebuilds the index to take the delta in, and ``open`` rebuilds a missing or
+stale index (a bank rewritten since).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from vscan.bank.disk_index import SplitIndex, dedupe_pairs
+from vscan.bank.index import brute_force_pairs
+from vscan.bank.updates import has_table
+from vscan.errors import BankError
+from vscan.hashing.pdq_ops import DIHEDRAL_NAMES
+
+__all__ = ["BankLookup", "index_path", "build_index", "compact", "DELTA_COMPACT_ROWS"]
+
+#: A delta segment larger than this is worth compacting (``vscan bank compact``).
+DELTA_COMPACT_ROWS = 200_000
+
+
+def index_path(bank_path: str | os.PathLike) -> Path:
+    return Path(f"{bank_path}.vidx")
+
+
+def _connect(bank_path: Path) -> sqlite3.Connection:
+    if not bank_path.is_file():
+        raise BankError(f"Bank file not found: {bank_path}")
+    try:
+        conn = sqlite3.connect(f"file:{bank_path}?mode=ro", uri=True)
+        conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise BankError(f"{bank_path} is not a vscan bank: {exc}") from exc
+    return conn
+
+
+def _rows_after(conn: sqlite3.Connection, rowid: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order."""
+    ids, blobs = [], []
+    for r, h in conn.execute("SELECT rowid, hash FROM frame_hashes WHERE rowid > ? ORDER BY rowid", (rowid,)):
+        ids.append(r)
+        blobs.append(h)
+    return np.asarray(ids, np.int64), np.frombuffer(b"".join(blobs), np.uint8).reshape(len(blobs), 32).copy()
+
+
+def build_index(bank_path: str | os.PathLike) -> SplitIndex:
+    """(Re)builds ``<bank>.vidx`` over every frame row of the bank."""
+    bank_path = Path(bank_path)
+    conn = _connect(bank_path)
+    try:
+        rowids, hashes = _rows_after(conn, 0)
+    finally:
+        conn.close()
+    meta = {"max_rowid": int(rowids[-1]) if rowids.size else 0, "bank": bank_path.name,
+            "first_hash": hashes[0].tobytes().hex() if rowids.size else "", "last_hash": hashes[-1].tobytes().hex() if rowids.size else ""}  # fmt: skip
+    target = index_path(bank_path)
+    index = SplitIndex.build(hashes, target, meta=meta)
+    np.save(target / "rowids.npy", rowids)
+    return index
+
+
+def _fresh(conn: sqlite3.Connection, index: SplitIndex) -> bool:
+    """Whether the index still describes the bank's first rows (not a bank rewritten since)."""
+    meta = index.meta
+    n = conn.execute("SELECT count(*) FROM frame_hashes WHERE rowid <= ?", (meta.get("max_rowid", 0),)).fetchone()[0]
+    if n != len(index):
+        return False
+    if not n:
+        return True
+    first = conn.execute("SELECT hash FROM frame_hashes ORDER BY rowid LIMIT 1").fetchone()[0]
+    last = conn.execute("SELECT hash FROM frame_hashes WHERE rowid = ?", (meta["max_rowid"],)).fetchone()
+    return first.hex() == meta.get("first_hash") and last is not None and last[0].hex() == meta.get("last_hash")
+
+
+class BankLookup:
+    """A bank's hashes, searchable: the memory-mapped index, the delta segment and the disabled bitmap."""
+
+    def __init__(self, bank_path: str | os.PathLike, *, build: bool = True):
+        self.bank_path = Path(bank_path)
+        self._conn = _connect(self.bank_path)
+        target = index_path(self.bank_path)
+        index = None
+        if (target / "index.json").is_file() and (target / "rowids.npy").is_file():
+            index = SplitIndex.open(target)
+            if not _fresh(self._conn, index):
+                index = None
+        if index is None:
+            if not build:
+                raise BankError(f"{self.bank_path}: no up-to-date index; run vscan bank compact")
+            index = build_index(self.bank_path)
+        self.index = index
+        self.rowids = np.load(target / "rowids.npy", mmap_mode="r")
+        self.delta_rowids, self.delta_hashes = _rows_after(self._conn, int(index.meta.get("max_rowid", 0)))
+        self.disabled_entries: set[str] = set()
+        self.disabled = np.zeros(0, np.uint8)
+        self.delta_disabled = np.zeros(self.delta_rowids.size, np.uint8)
+        if has_table(self._conn, "disabled_entries"):
+            off = np.asarray([r for (r,) in self._conn.execute(
+                "SELECT f.rowid FROM frame_hashes f JOIN disabled_entries d ON f.entry_id = d.entry_id")], np.int64)  # fmt: skip
+            self.disabled_entries = {e for (e,) in self._conn.execute("SELECT entry_id FROM disabled_entries")}
+            if off.size:  # the index holds every row up to max_rowid (checked by _fresh)
+                main = off <= int(index.meta.get("max_rowid", 0))
+                self.disabled = np.zeros(len(index), np.uint8)
+                self.disabled[np.searchsorted(self.rowids, off[main])] = 1
+                self.delta_disabled[np.isin(self.delta_rowids, off[~main])] = 1
+
+    @classmethod
+    def open(cls, bank_path: str | os.PathLike, *, build: bool = True) -> "BankLookup":
+        return cls(bank_path, build=build)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "BankLookup":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def delta_size(self) -> int:
+        return int(self.delta_rowids.size)
+
+    def search(self, queries: np.ndarray, radius: int = 31) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every enabled bank row within ``radius`` of each query: (q int64,
+        frame_hashes rowid int64, distance int16), sorted by (q, rowid)."""
+        if not 0 <= radius <= 256:
+            raise BankError(f"Invalid radius ({radius}). Supported values are 0..256")
+        queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
+        q, row, d = self.index.search(queries, radius, disabled=self.disabled if self.disabled.size else None)
+        rowid = np.asarray(self.rowids[row]) if row.size else np.zeros(0, np.int64)
+        if self.delta_size:
+            dq, db, dd = brute_force_pairs(queries, self.delta_hashes, radius)
+            keep = self.delta_disabled[db] == 0
+            q, rowid, d = np.concatenate([q, dq[keep]]), np.concatenate([rowid, self.delta_rowids[db[keep]]]), np.concatenate([d, dd[keep]])
+            q, rowid, d = dedupe_pairs(q, rowid, d, int(rowid.max(initial=0)) + 1)
+        return q, rowid, d
+
+    def rows(self, rowids: np.ndarray) -> dict[int, tuple[str, int]]:
+        """rowid -> (entry id, frame number)."""
+        out: dict[int, tuple[str, int]] = {}
+        ids = np.unique(np.asarray(rowids, np.int64)).tolist()
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            sql = f"SELECT rowid, entry_id, frame_number FROM frame_hashes WHERE rowid IN ({','.join('?' * len(chunk))})"
+            for r, e, f in self._conn.execute(sql, chunk):
+                out[r] = (e, f)
+        return out
+
+    def lookup(self, queries: np.ndarray, radius: int = 31, *, dihedral: bool = False,
+               lines: np.ndarray | None = None) -> list[dict]:  # fmt: skip
+        """One dict per query hash: ``line`` (``lines[i]``, else i + 1), ``hash``
+        (hex) and ``matches``: every enabled bank row within ``radius`` as
+        {entry, frame, distance} (with ``dihedral``: and ``variant``, the
+        variant of the query that matched, ``vscan.bank.hash_input``), nearest first."""
+        from vscan.bank.hash_input import dihedral_variants
+
+        queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
+        n = queries.shape[0]
+        searched = dihedral_variants(queries).reshape(-1, 32) if dihedral else queries
+        q, rowid, d = self.search(searched, radius)
+        variant = q % 8 if dihedral else np.zeros(q.size, np.int64)
+        owner = q // 8 if dihedral else q
+        if dihedral and q.size:  # per (query, row): the nearest variant
+            order = np.lexsort((variant, d, rowid, owner))
+            owner, rowid, d, variant = owner[order], rowid[order], d[order], variant[order]
+            first = np.ones(owner.size, bool)
+            first[1:] = (owner[1:] != owner[:-1]) | (rowid[1:] != rowid[:-1])
+            owner, rowid, d, variant = owner[first], rowid[first], d[first], variant[first]
+        where = self.rows(rowid)
+        out = [{"line": int(lines[i]) if lines is not None else i + 1, "hash": queries[i].tobytes().hex(), "matches": []} for i in range(n)]
+        for o, r, dist, v in zip(owner.tolist(), rowid.tolist(), d.tolist(), variant.tolist()):
+            entry, frame = where[r]
+            hit = {"entry": entry, "frame": int(frame), "distance": int(dist)}
+            if dihedral:
+                hit["variant"] = DIHEDRAL_NAMES[v]
+            out[o]["matches"].append(hit)
+        for item in out:
+            item["matches"].sort(key=lambda h: (h["distance"], h["entry"], h["frame"]))
+        return out
+
+    def describe(self) -> dict:
+        return {"bank": str(self.bank_path), "index": str(self.index.path), "indexed_rows": len(self.index),
+                "delta_rows": self.delta_size, "disabled_entries": len(self.disabled_entries),
+                "compact_advised": self.delta_size > DELTA_COMPACT_ROWS}  # fmt: skip
+
+
+def compact(bank_path: str | os.PathLike) -> dict:
+    """Rebuilds the index over every row (the delta segment folded in)."""
+    build_index(bank_path)
+    with BankLookup(bank_path) as lookup:
+        return lookup.describe()
+
