@@ -4,11 +4,12 @@ Commands live in modules by group, each registering on :data:`vscan.cli.app.app`
 
     scan_cmd     vscan scan, vscan config show
     bank_cmd     vscan hash, vscan bank build|info, vscan models list|check
+    feedback_cmd vscan bank import|lookup|disable|enable|history|compact, vscan feedback
     report_cmd   vscan report, vscan demo, vscan bench
     export_cmd   vscan export
 """
 
-from vscan.cli import scan_cmd, bank_cmd, report_cmd, export_cmd  # noqa: F401  (they register the commands, in --help order)
+from vscan.cli import scan_cmd, bank_cmd, feedback_cmd, report_cmd, export_cmd  # noqa: F401  (they register the commands, in --help order)
 from vscan.cli.app import app
 
 __all__ = ["app", "main"]
