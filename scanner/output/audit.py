@@ -68,10 +68,11 @@ def bank_digests(bank_path: str | os.PathLike | None) -> dict[str, Any] | None:
     if bank_path is None:
         return None
     from vscan.bank.store import Bank
+    from vscan.inputs.digests import sha256_file
 
-    with Bank(bank_path) as bank:
-        info = bank.info()
-    return {"path": str(bank_path), "content_sha256": info.content_sha256, "file_sha256": info.file_sha256}
+    with Bank(bank_path) as bank:  # the stored content digest: one row, not a pass over every row (vscan.bank.digest)
+        content = bank.content_digest()
+    return {"path": str(bank_path), "content_sha256": content, "file_sha256": sha256_file(bank_path)}
 
 
 def config_dict(config) -> dict[str, Any]:
