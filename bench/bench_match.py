@@ -7,6 +7,7 @@ Each method runs in its own process (so resident memory is its own):
 
 - ``split``: ``vscan.bank.disk_index.SplitIndex`` (built, saved, then opened
   memory-mapped in a fresh process), numba kernel;
+- ``split_mem``: the same files opened with ``in_memory=True`` (copied onto huge pages);
 - ``faiss_multihash``: FAISS ``IndexBinaryMultiHash(256, 16, 16)``, nflip =
   r // 16 (pytx's configuration), exact;
 - ``faiss_hash``: FAISS ``IndexBinaryHash(256, 16)``, nflip = 2 (not exact: recall shown);
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("split", "faiss_multihash", "faiss_hash", "faiss_flat", "numpy_mih", "numpy_flat")
+METHODS = ("split", "split_mem", "faiss_multihash", "faiss_hash", "faiss_flat", "numpy_mih", "numpy_flat")
 
 
 def _rss_mb() -> float:
@@ -62,18 +63,18 @@ def run_method(method: str, work: Path, radius: int, budget_s: float) -> dict:
     queries = np.load(work / "queries.npy")
     frames = np.load(work / "frames.npy")  # [F, 8, 32] query frames, all dihedral variants
     out: dict = {"method": method}
-    if method == "split":
+    if method.startswith("split"):
         from vscan.bank.disk_index import SplitIndex
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    if method == "split":
+    if method.startswith("split"):
         idx_dir = work / "split.vidx"
         if not idx_dir.exists():
             bank = np.load(work / "bank.npy", mmap_mode="r")
             SplitIndex.build(bank, idx_dir)
             out["build_s"] = time.perf_counter() - t0
             return out
-        index = SplitIndex.open(idx_dir)
+        index = SplitIndex.open(idx_dir, in_memory=method == "split_mem")
         out["open_s"] = time.perf_counter() - t0
         t = time.perf_counter()
         index.search(queries, radius)  # first pass: numba's cached code loads, mapped pages fault in
@@ -152,10 +153,15 @@ def prepare(work: Path, size: int, num_queries: int, seeds_cache: str | None) ->
     bank = expand_bank(seen[:, :, 0], size)
     np.save(work / "bank.npy", bank)
     np.save(work / "queries.npy", make_queries(bank, unseen[:, :, 0].reshape(-1, 32), num_queries))
+    from vscan.bank.hash_input import dihedral_variants
+
     rng = np.random.default_rng(3)
-    # Query frames: real frames (all 8 variants), half with a bank frame's noise pattern applied.
-    picks = rng.integers(0, 60 * 48, 200)
-    np.save(work / "frames.npy", variants.reshape(-1, 8, 32)[picks])
+    # Query frames, all 8 dihedral hashes each: 100 frames of clips the bank never saw (hashed
+    # from the rotated/mirrored frames), 100 near copies of bank rows (variants from the hash).
+    unseen_frames = unseen.reshape(-1, 8, 32)[rng.integers(0, unseen.shape[0] * unseen.shape[1], 100)]
+    near = make_queries(bank, unseen[:, :, 0].reshape(-1, 32), 200, seed=4)
+    near = near[np.isin(near.view("V32").ravel(), unseen[:, :, 0].reshape(-1, 32).view("V32").ravel(), invert=True)][:100]
+    np.save(work / "frames.npy", np.concatenate([unseen_frames, dihedral_variants(near)]))
 
 
 def exactness(work: Path, methods: list[str]) -> dict[str, str]:

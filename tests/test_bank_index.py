@@ -76,6 +76,8 @@ def test_index_is_memory_mapped_and_rebuilt_in_place(tmp_path, bank_and_queries)
     assert len(index) == len(reopened) == len(bank)
     assert all(isinstance(a, np.memmap) for a in (reopened.hashes, reopened.ids, reopened.partner))
     assert sorted(p.name for p in (tmp_path).iterdir()) == ["x.vidx"]  # no temporary folder left
+    copied = SplitIndex.open(tmp_path / "x.vidx", in_memory=True)
+    assert not isinstance(copied.ids, np.memmap) and _same(copied.search(queries, 31), reopened.search(queries, 31))
     (tmp_path / "x.vidx" / "ids.npy").write_bytes(b"not an array")
     with pytest.raises(BankError):
         SplitIndex.open(tmp_path / "x.vidx")
