@@ -78,6 +78,9 @@ def match_frames(
     align_min_seconds: float = 5.0,
     align_min_frames: int = 4,
     duration_seconds: float | None = None,
+    region: FrameHashes | None = None,
+    region_variants: np.ndarray | None = None,
+    region_box: tuple[float, float, float, float] | None = None,
 ) -> list[Match]:
     """Bank entries sharing at least one matched frame with ``query``, best first.
 
@@ -96,6 +99,12 @@ def match_frames(
     holds or an aligned run covers >= ``align_min_seconds`` with >=
     ``align_min_frames`` query frames.
 
+    ``region`` (the samples cropped to the inset picture that
+    ``vscan.frames.regions`` found, and their variants) is one more query
+    version (path "region"; ``region_box``, as fractions of the frame, goes
+    into its matches). A run shorter than ``align_min_seconds`` still
+    decides when it is strong (``vscan.bank.short``).
+
     ``duration_seconds`` (the query file's) ends the last sample's display
     time, so ``matched_seconds`` never exceeds it; without it the last sample
     shows for the median gap.
@@ -112,6 +121,7 @@ def match_frames(
             match_query_pct=match_query_pct, match_compared_pct=match_compared_pct, min_query_pct=min_query_pct,
             align_min_seconds=align_min_seconds, align_min_frames=align_min_frames, method=method,
             blocking_min_hashes=blocking_min_hashes, device=device, duration_seconds=duration_seconds,
+            region=region, region_variants=region_variants, region_box=region_box,
         )  # fmt: skip
     durations_all = display_durations(query.timestamps_seconds, duration_seconds)
     keep = np.flatnonzero(query.qualities >= min_quality)

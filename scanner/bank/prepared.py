@@ -51,6 +51,9 @@ class Match:
     aligned_frames: int = 0
     aligned_query_span_seconds: tuple[float, float] = _NAN_SPAN
     aligned_reference_span_seconds: tuple[float, float] = _NAN_SPAN
+    #: Where in the query frame the known content was found (path "region"):
+    #: (top, bottom, left, right) as fractions of the frame; None = the whole frame.
+    region: tuple[float, float, float, float] | None = None
 
 
 

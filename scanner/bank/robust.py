@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.bank.align import align
+from vscan.bank.short import is_strong_short
 from vscan.bank.index import MultiIndexHashing
 from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _search, _span, display_durations, unique_hashes
 from vscan.bank.store import BankIndex
@@ -20,7 +21,7 @@ from vscan.hashing.vpdq import FrameHashes
 
 __all__ = ["robust_matches"]
 
-_PREP_UNBORDERED, _PREP_UNOVERLAID = 1, 2  # query versions beside the frames as decoded (prep 0)
+_PREP_UNBORDERED, _PREP_UNOVERLAID, _PREP_REGION = 1, 2, 3  # query versions beside the frames as decoded (prep 0)
 
 #: Query variant k matched the reference: the query is the reference edited by
 #: the inverse of DIHEDRAL_NAMES[k] (only the rotations are not self-inverse).
@@ -105,6 +106,11 @@ def robust_matches(
     blocking_min_hashes: int,
     device: str | None,
     duration_seconds: float | None = None,
+    region: FrameHashes | None = None,
+    region_variants: np.ndarray | None = None,
+    region_box: tuple[float, float, float, float] | None = None,
+    short_min_seconds: float = 2.5,
+    short_max_distance: int = 12,
 ) -> list[Match]:
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
@@ -112,7 +118,8 @@ def robust_matches(
     # Query versions: prep 0 as decoded, 1 borders removed, 2 overlay filled.
     sides = [(0, query, variants)]
     for p, name, fh, var in ((_PREP_UNBORDERED, "unbordered", unbordered, unbordered_variants),
-                             (_PREP_UNOVERLAID, "unoverlaid", unoverlaid, unoverlaid_variants)):  # fmt: skip
+                             (_PREP_UNOVERLAID, "unoverlaid", unoverlaid, unoverlaid_variants),
+                             (_PREP_REGION, "region", region, region_variants)):  # fmt: skip
         if fh is not None and var is not None:
             if len(fh) != n or var.shape != (n, 8, 32):
                 raise ValueError(f"{name} rows must match the query's {n} frames, got {len(fh)}")
@@ -184,14 +191,23 @@ def robust_matches(
             path.append(f"{border_kind or 'border'}-removed")
         if np.mean(p_prep[best] == _PREP_UNOVERLAID) > 0.5:
             path.append("overlay-removed")
+        by_region = bool(np.mean(p_prep[best] == _PREP_REGION) > 0.5)
+        if by_region:
+            path.append("region")
         ref_preps = [bank.prep_names[c] for c in b_prep[best]]
         if np.mean(["crop" in r for r in ref_preps]) > 0.5:
             path.append("crop")
+        for tag, name in (("strip916", "window-916"), ("window:rot", "rotated")):
+            if np.mean([tag in r for r in ref_preps]) > 0.5:
+                path.append(name)
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
             path.append("reference-borders-removed")
         alignment = align(q_times[p_sample[sel]], p_tr[sel])
         vpdq_rule = query_pct >= match_query_pct or compared_pct >= match_compared_pct
         aligned = alignment is not None and alignment.seconds >= align_min_seconds and alignment.num_frames >= align_min_frames
+        # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
+        short = not aligned and is_strong_short(alignment, q_times[p_sample[sel]], p_tr[sel], dist[sel],
+                                                min_seconds=short_min_seconds, max_distance=short_max_distance)  # fmt: skip
         results.append(
             Match(
                 bank_entry_id=index.entry_ids[e],
@@ -202,12 +218,13 @@ def robust_matches(
                 query_span_seconds=_span(q_times[np.unique(p_sample[sel])]),
                 reference_span_seconds=_span(p_tr[sel]),
                 distance_min=int(dist[sel].min()),
-                is_match=bool(vpdq_rule or aligned),
+                is_match=bool(vpdq_rule or aligned or short),
                 num_query_hashes_matched=int(np.unique(sample_key[matched]).size),
                 num_reference_hashes_matched=int(np.unique(p_buid[strict]).size),
                 path=tuple(path),
                 dihedral=_EDIT_OF_VARIANT[v_best],
-                decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else None),
+                decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else None)),
+                region=region_box if by_region else None,
                 align_rate=alignment.rate if alignment else math.nan,
                 align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
                 aligned_seconds=alignment.seconds if alignment else 0.0,

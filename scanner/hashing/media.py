@@ -14,6 +14,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from vscan.frames.borders import BorderBox, detect_borders
+from vscan.frames.windows import window
 from vscan.decode import FixedRate, SamplingPolicy, VideoMetadata, open_decoder
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 from vscan.hashing.pdq import PDQHasher
@@ -52,6 +53,7 @@ def hash_media(
     batch_size: int = 64,
     borders: bool = False,
     crops: Sequence[float] = (),
+    windows: Sequence[str] = (),
 ) -> MediaHashes:
     """Decode ``path`` with ``policy`` and hash every sampled frame.
 
@@ -60,7 +62,8 @@ def hash_media(
     (``vscan.frames.borders``, on frames spread over the whole file) and, when there
     is one, adds rows of the frames without it (prep ``borders``); ``crops``
     adds centre crops keeping that share of each side (prep ``crop0.90``, of
-    the unbordered picture: ``borders+crop0.90``).
+    the unbordered picture: ``borders+crop0.90``); ``windows`` adds the
+    re-post windows of ``vscan.frames.windows`` (prep ``window:strip916``, ...).
     """
     if any(not 0.3 <= c < 1.0 for c in crops):
         raise ValueError(f"Invalid crops ({list(crops)}). Supported values are in [0.3, 1).")
@@ -89,6 +92,10 @@ def hash_media(
             h, w = base.shape[1:3]
             dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
             preps.append((f"{prefix}crop{scale:.3f}", np.ascontiguousarray(base[:, dy : h - dy, dx : w - dx])))
+        for name in windows:
+            part = window(base, name)
+            if part is not None:
+                preps.append((f"{prefix}window:{name}", part))
         for name, rgb in preps:
             extra = hasher.hash_frames(rgb)
             extra_numbers.append(batch.frame_indices)
@@ -107,7 +114,7 @@ def hash_media(
         variants = np.zeros((0, 8, 32), np.uint8)
         frames = FrameHashes.empty()
     extra = None
-    if borders or crops:
+    if borders or crops or windows:
         extra = ExtraHashes(
             frame_numbers=np.concatenate(extra_numbers).astype(np.int64) if extra_numbers else np.zeros(0, np.int64),
             preps=tuple(extra_preps),

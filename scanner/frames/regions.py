@@ -1,0 +1,233 @@
+"""Region search: where known content sits inside a re-framed upload.
+
+Re-posts move the picture inside a new frame: a 16:9 video centred on a 9:16
+canvas over a blurred, zoomed copy of itself; a picture-in-picture inset over
+other moving content; one half of a split screen; a letterbox whose bars
+carry captions and logos. PDQ hashes the whole frame, so none of these match
+as decoded, while the region alone, cropped and resized, hashes within a few
+bits of the original (measured in ``vscan.bench.bench_robustness``).
+
+The region's edges are found per file, over the sampled frames, from time:
+two neighbouring pixels of one picture rise and fall together from frame to
+frame (their luma over time correlates), while two pixels on either side of
+an inset's edge belong to unrelated pictures (a blurred background, another
+video, a static bar) and do not. ``break_maps`` gives, for every boundary
+between two columns (rows), ``1 - correlation`` of the pixels on either side
+(1 where one side is static and the other moves); a rectangle's score is its
+weakest inner side's mean break (sides on the frame's edge do not count),
+and the best rectangle on a coarse grid is refined side by side to the
+pixel. ``detect_region`` keeps it when that score reaches ``min_score`` and
+the background (the whole map's median break) is well below it.
+
+``add_region`` adds ``region_frames`` (the region of each sampled frame,
+resized back to the square, a static overlay inside it filled as
+``vscan.frames.overlays`` does) and ``region_box`` to a scan payload; the
+matcher searches them as one more query version (path "region").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vscan.frames.overlays import detect_overlays, fill_overlays
+from vscan.frames.resize import resize_bilinear
+
+__all__ = ["RegionBox", "break_maps", "detect_region", "add_region"]
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class RegionBox:
+    """Rows ``top:bottom``, columns ``left:right`` of the analysed frames, and its score."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    score: float = 0.0
+    background: float = 0.0
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.top, self.bottom, self.left, self.right], np.int32)
+
+    def fraction(self, h: int, w: int) -> float:
+        return (self.bottom - self.top) * (self.right - self.left) / float(h * w)
+
+
+def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max_frames: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """(vertical [H, W+1], horizontal [H+1, W]) break maps of uint8 [N, H, W, 3] frames.
+
+    ``vertical[y, x]``: the boundary left of column x at row y, comparing
+    columns ``x - 1 - gap // 2`` and ``x + gap // 2`` (clamped), so a
+    boundary blurred over a pixel or two by scaling and the codec still
+    separates two unrelated signals. Values in [0, 1]; the outermost
+    boundaries (x = 0, W) are 0.
+    """
+    n = frames.shape[0]
+    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    y = frames[pick].astype(np.float32) @ _LUMA  # [n, H, W]
+    mean = y.mean(axis=0)
+    std = y.std(axis=0)
+    static = std < static_std
+    z = (y - mean) / np.maximum(std, 1e-3)
+    z[:, static] = 0.0
+
+    def one(axis: int) -> np.ndarray:
+        size = y.shape[1 + axis]
+        lo = np.clip(np.arange(1, size) - 1 - gap // 2, 0, size - 1)
+        hi = np.clip(np.arange(1, size) + gap // 2, 0, size - 1)
+        za, zb = np.take(z, lo, axis=1 + axis), np.take(z, hi, axis=1 + axis)
+        corr = (za * zb).mean(axis=0)
+        sa, sb = np.take(static, lo, axis=axis), np.take(static, hi, axis=axis)
+        ma, mb = np.take(mean, lo, axis=axis), np.take(mean, hi, axis=axis)
+        out = 1.0 - np.clip(corr, 0.0, 1.0)
+        out = np.where(sa != sb, 1.0, out)
+        out = np.where(sa & sb, np.minimum(1.0, np.abs(ma - mb) / 32.0), out)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 1)
+        return np.pad(out.astype(np.float32), pad)
+
+    return one(1), one(0)
+
+
+def _static(frames: np.ndarray, static_std: float = 2.5, max_frames: int = 48) -> np.ndarray:
+    n = frames.shape[0]
+    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    return (frames[pick].astype(np.float32) @ _LUMA).std(axis=0) < static_std
+
+
+def _widen(m: np.ndarray, axis: int, radius: int) -> np.ndarray:
+    """Running max of ``m`` over +-``radius`` along ``axis``."""
+    out = m.copy()
+    for d in range(1, radius + 1):
+        out = np.maximum(out, np.roll(m, d, axis=axis))
+        out = np.maximum(out, np.roll(m, -d, axis=axis))
+    return out
+
+
+def _side_means(cum: np.ndarray, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Mean of a map along line ``lines[k]`` from ``starts[i]`` to ``ends[j]``: [len(starts), len(ends), len(lines)]."""
+    seg = cum[ends][None, :, :] - cum[starts][:, None, :]
+    length = (ends[None, :] - starts[:, None]).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (seg[:, :, lines] / length[:, :, None]).astype(np.float32)
+
+
+def _score(vert: np.ndarray, horiz: np.ndarray, t: int, b: int, l: int, r: int) -> tuple[float, int]:
+    h, w = horiz.shape[0] - 1, vert.shape[1] - 1
+    sides = []
+    if t > 0:
+        sides.append(horiz[t, l:r].mean())
+    if b < h:
+        sides.append(horiz[b, l:r].mean())
+    if l > 0:
+        sides.append(vert[t:b, l].mean())
+    if r < w:
+        sides.append(vert[t:b, r].mean())
+    return (float(min(sides)) if sides else 0.0), len(sides)
+
+
+def detect_region(
+    frames: np.ndarray,
+    *,
+    min_score: float = 0.6,
+    max_background: float = 0.35,
+    min_fraction: float = 0.08,
+    max_fraction: float = 0.8,
+    min_frames: int = 4,
+    step: int = 8,
+) -> RegionBox | None:
+    """The moving rectangle of uint8 [N, H, W, 3] frames of one file, or None."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    n, h, w, _ = frames.shape
+    if n < min_frames or h < 8 * step or w < 8 * step:
+        return None
+    vert, horiz = break_maps(frames)
+    background = float(np.median(np.concatenate([vert[:, 1:-1].ravel(), horiz[1:-1].ravel()])))
+    if background > max_background:
+        return None  # pixels barely correlate anywhere (noise, flashes): no edges to trust
+    ys, xs = np.arange(0, h + 1, step), np.arange(0, w + 1, step)
+    ys[-1], xs[-1] = h, w
+    # The coarse grid sees each edge through a max over +-step/2 across it (refined below).
+    wide_v, wide_h = _widen(vert, 1, step // 2), _widen(horiz, 0, step // 2)
+    cum_v = np.concatenate([np.zeros((1, w + 1), np.float32), np.cumsum(wide_v, axis=0)])  # [H+1, W+1]
+    cum_h = np.concatenate([np.zeros((1, h + 1), np.float32), np.cumsum(wide_h.T, axis=0)])  # [W+1, H+1]
+    moving = np.concatenate([np.zeros((1, w), np.float32), np.cumsum(~_static(frames), axis=0, dtype=np.float32)])
+    moving = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(moving, axis=1)], axis=1)  # integral image
+    v_side = _side_means(cum_v, ys, ys, xs)  # [top, bottom, x]
+    h_side = _side_means(cum_h, xs, xs, ys)  # [left, right, y]
+    ny, nx = ys.size, xs.size
+    T, B, L, R = np.ix_(range(ny), range(ny), range(nx), range(nx))
+    inf = np.float32(np.inf)
+    left = np.where(L > 0, v_side[T, B, L], inf)
+    right = np.where(R < nx - 1, v_side[T, B, R], inf)
+    top = np.where(T > 0, h_side[L, R, T], inf)
+    bottom = np.where(B < ny - 1, h_side[L, R, B], inf)
+    score = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
+    area = (ys[B] - ys[T]) * (xs[R] - xs[L]) / float(h * w)
+    inner = (T > 0).astype(np.int8) + (B < ny - 1) + (L > 0) + (R < nx - 1)
+    y_t, y_b, x_l, x_r = ys[T], ys[B], xs[L], xs[R]
+    inside = moving[y_b, x_r] - moving[y_t, x_r] - moving[y_b, x_l] + moving[y_t, x_l]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moving_share = inside / np.maximum((y_b - y_t) * (x_r - x_l), 1)
+    # Two inner sides at least (one alone cannot say which side is the picture), mostly moving inside.
+    valid = (B > T) & (R > L) & (area >= min_fraction) & (area <= max_fraction) & (inner >= 2) & (moving_share >= 0.7)
+    score = np.where(valid, np.nan_to_num(score, nan=-1.0), -1.0)
+    # Near-ties go to the rectangle with more inner sides (a corner inset, not the strip beside it).
+    t, b, l, r = np.unravel_index(int(np.argmax(score + 0.05 * inner)), score.shape)
+    if score[t, b, l, r] < min_score * 0.8:
+        return None
+    box = [int(ys[t]), int(ys[b]), int(xs[l]), int(xs[r])]
+    # Refine each inner side to the pixel (two rounds: the sides' extents depend on each other).
+    for _ in range(2):
+        for k in range(4):
+            lo_lim, hi_lim = (0, h) if k < 2 else (0, w)
+            if box[k] in (lo_lim, hi_lim):
+                continue
+            best, best_v = box[k], -1.0
+            for v in range(max(lo_lim + 1, box[k] - step), min(hi_lim - 1, box[k] + step) + 1):
+                trial = list(box)
+                trial[k] = v
+                if trial[1] - trial[0] < step or trial[3] - trial[2] < step:
+                    continue
+                line = horiz[v, trial[2] : trial[3]] if k < 2 else vert[trial[0] : trial[1], v]
+                if line.mean() > best_v:
+                    best, best_v = v, float(line.mean())
+            box[k] = best
+    final, count = _score(vert, horiz, *box)
+    region = RegionBox(*box, score=final, background=background)
+    if final < min_score or count < 2 or not min_fraction <= region.fraction(h, w) <= max_fraction:
+        return None
+    return region
+
+
+def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = 4) -> dict[str, np.ndarray]:
+    """Add ``region_frames`` (row i = ``payload["frames"][i]``'s region, resized
+    to the frame's square size, static overlays in it filled) and
+    ``region_box`` (top, bottom, left, right in frame pixels) when the file's
+    frames hold an inset picture (``detect_region``) other than the picture
+    inside the payload's flat bars (``border_box``: already hashed)."""
+    frames = payload.get("frames")
+    if not enabled or frames is None or len(frames) < min_frames:
+        return payload
+    box = detect_region(frames, min_frames=min_frames)
+    if box is None:
+        return payload
+    h, w = frames.shape[1:3]
+    bars = payload.get("border_box")  # vscan.frames.borders, in these frames' pixels
+    if bars is not None:
+        picture = np.array([bars[0], h - bars[1], bars[2], w - bars[3]])
+        if np.abs(picture - box.as_array()).max() <= 4:
+            return payload  # the picture inside flat bars: border removal already hashes it
+    crop = np.ascontiguousarray(frames[:, box.top : box.bottom, box.left : box.right])
+    region = resize_bilinear(crop, h, w)
+    boxes = detect_overlays(region, min_frames=min_frames)
+    if boxes:
+        region = fill_overlays(region, boxes)
+    payload["region_frames"] = region
+    payload["region_box"] = box.as_array()
+    return payload

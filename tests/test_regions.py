@@ -1,0 +1,80 @@
+"""Region search (vscan.frames.regions), bank windows (vscan.frames.windows) and
+short strong runs (vscan.bank.short), plus one real scan of a re-framed copy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vscan.bank.align import align
+from vscan.bank.short import is_strong_short
+from vscan.bench.scenes import _Renderer
+from vscan.frames.regions import add_region, detect_region
+from vscan.frames.resize import resize_bilinear
+from vscan.frames.windows import rotate_crop, window
+
+
+def _clip(seed: int, size=(256, 256), n=12, other_seed=None):
+    render = _Renderer(seed=seed, seconds=float(n), size=size, scenes=2)
+    return np.stack([render(float(t)) for t in range(n)])
+
+
+def _blur(frames: np.ndarray, k: int = 9) -> np.ndarray:
+    out = frames.astype(np.float32)
+    for axis in (1, 2):
+        out = sum(np.roll(out, d, axis=axis) for d in range(-k, k + 1)) / (2 * k + 1)
+    return out.astype(np.uint8)
+
+
+def test_blur_fill_vertical_region_is_found():
+    known = _clip(5, size=(256, 144))
+    bg = _blur(resize_bilinear(known[:, :, 64:192], 256, 256))  # zoomed, blurred copy of itself
+    frames = bg.copy()
+    frames[:, 90:162] = resize_bilinear(known, 72, 256)  # the picture squeezed into the middle band
+    box = detect_region(frames)
+    assert box is not None
+    assert abs(box.top - 90) <= 3 and abs(box.bottom - 162) <= 3 and box.left == 0 and box.right == 256
+
+
+def test_picture_in_picture_over_moving_content():
+    other = _clip(7)
+    known = _clip(8, size=(112, 112))
+    frames = other.copy()
+    frames[:, 130:242, 16:128] = known
+    box = detect_region(frames)
+    assert box is not None
+    assert [abs(a - b) <= 3 for a, b in zip(box.as_array(), (130, 242, 16, 128))] == [True] * 4
+    payload = add_region({"frames": frames})
+    assert payload["region_frames"].shape == frames.shape and payload["region_box"].tolist() == box.as_array().tolist()
+
+
+def test_plain_and_too_short_inputs_have_no_region():
+    assert detect_region(_clip(11)) is None
+    assert detect_region(_clip(11)[:3]) is None  # too few frames to tell
+    assert "region_frames" not in add_region({"frames": _clip(12)})
+    with pytest.raises(ValueError):
+        detect_region(np.zeros((4, 64, 64), np.uint8))
+
+
+def test_windows():
+    frames = _clip(3, size=(320, 180), n=2)
+    strip = window(frames, "strip916")
+    assert strip.shape == (2, 180, 101, 3) and strip.flags.c_contiguous
+    assert window(_clip(3, size=(100, 180), n=1), "strip916") is None  # already narrow
+    rot = window(frames, "rot+4")
+    assert rot.shape[0] == 2 and rot.shape[1] < 180 and rot.shape[2] < 320
+    same = rotate_crop(frames, 0.0)
+    assert same.shape == frames.shape and np.abs(same.astype(int) - frames).max() <= 1
+    with pytest.raises(ValueError):
+        window(frames, "nope")
+
+
+def test_short_run_needs_close_frames():
+    tq = np.array([10.0, 11.0, 12.0])
+    tr = tq + 40.0
+    a = align(tq, tr)
+    assert a is not None and a.num_frames == 3
+    assert is_strong_short(a, tq, tr, np.array([4, 6, 8]))
+    assert not is_strong_short(a, tq, tr, np.array([4, 6, 20]))  # one frame too far: not strong
+    assert not is_strong_short(align(tq[:2], tr[:2]), tq[:2], tr[:2], np.array([2, 2]))  # two frames are not a run
+    assert not is_strong_short(None, tq, tr, np.array([0, 0, 0]))
