@@ -22,6 +22,7 @@ from vscan.detect.frames_view import TRIAGE_KEY, triage_policy, triage_view
 from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
 from vscan.frames.borders import BorderTap
 from vscan.frames.overlays import add_unoverlaid
+from vscan.frames.regions import add_region
 from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
@@ -154,6 +155,7 @@ def decode_for_scan(
         # through a >= 5 s aligned run alone, and adaptive first passes
         # (keyframes) often have just two or three frames.
         add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
+        add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
@@ -165,7 +167,7 @@ def decode_for_scan(
 
 
 #: Payload entries with one row per sampled frame (the rest are per file).
-PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames", TRIAGE_KEY)
+PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames", "region_frames", TRIAGE_KEY)
 
 
 def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -177,6 +179,9 @@ def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) ->
     if ("unoverlaid_frames" in first) != ("unoverlaid_frames" in second):
         merged.pop("unoverlaid_frames", None)  # overlay finding disagreed: likewise
         merged.pop("overlay_box", None)
+    if ("region_frames" in first) != ("region_frames" in second):
+        merged.pop("region_frames", None)  # region finding disagreed: likewise
+        merged.pop("region_box", None)
     numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
     _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
     for key in PER_FRAME_KEYS:
