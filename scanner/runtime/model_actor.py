@@ -74,7 +74,7 @@ class ModelWorker:
         files = [(key, sha256, md5) for key, sha256, md5, _ in files]
         sets = [(i, "frames") for i in range(len(payloads))]
         if self.index is not None:
-            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames") if p.get(k) is not None]
+            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames", "region_frames") if p.get(k) is not None]
         arrays = [payloads[i][k] for i, k in sets]
         hashes, quality = self._hash_all(arrays)
         hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in payloads]  # per file: set -> (variants, quality)
@@ -158,10 +158,12 @@ class ModelWorker:
         if "unbordered_frames" in hashed:
             unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
         unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
+        # vscan.frames.regions: (FrameHashes, variants, box as fractions of the frame) of the inset picture
+        region = (*frame_hashes("region_frames"), _fractions(payload)) if "region_frames" in hashed else None
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
         sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
         matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
-                              sha1=sha1)  # fmt: skip
+                              sha1=sha1, region=region)  # fmt: skip
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         result["frames_sampled"] = len(numbers)  # distinct frames hashed: two passes' shared frames count once
         return result
@@ -180,7 +182,7 @@ class ModelWorker:
         return detections_for_files(self.detectors, items, batch_frames=self.config.runtime.batch_frames)
 
     def _match(self, query, variants: np.ndarray, sha256: str | None, md5: str | None, unbordered=None, unoverlaid=None,
-               duration_seconds: float | None = None, sha1: str | None = None) -> list:  # fmt: skip
+               duration_seconds: float | None = None, sha1: str | None = None, region=None) -> list:  # fmt: skip
         """Exact digest hits first (one per entry, SHA-256 preferred), then perceptual matches.
         ``duration_seconds``: the file's, so the last sample counts until the
         file's end (matched seconds exact, never past the duration).
@@ -206,11 +208,11 @@ class ModelWorker:
                 min_quality=self.config.matching.min_quality,
                 distance_threshold=self.config.matching.distance_threshold,
                 duration_seconds=duration_seconds,
-                **self._robust_args(variants, unbordered, unoverlaid),
+                **self._robust_args(variants, unbordered, unoverlaid, region),
             )
         return matches
 
-    def _robust_args(self, variants: np.ndarray, unbordered, unoverlaid=None) -> dict[str, Any]:
+    def _robust_args(self, variants: np.ndarray, unbordered, unoverlaid=None, region=None) -> dict[str, Any]:
         if self.config.matching.mode != "robust":
             return {}
         from vscan.frames.borders import box_kind
@@ -220,4 +222,15 @@ class ModelWorker:
             args.update(unbordered=unbordered[0], unbordered_variants=unbordered[1], border_kind=box_kind(unbordered[2]))
         if unoverlaid is not None:
             args.update(unoverlaid=unoverlaid[0], unoverlaid_variants=unoverlaid[1])
+        if region is not None:
+            args.update(region=region[0], region_variants=region[1], region_box=region[2])
         return args
+
+
+def _fractions(payload: dict[str, np.ndarray]) -> tuple[float, ...] | None:
+    """The payload's region box (top, bottom, left, right pixels) as fractions of its frames."""
+    box, frames = payload.get("region_box"), payload["frames"]
+    if box is None:
+        return None
+    h, w = frames.shape[1:3]
+    return tuple(round(float(v) / d, 4) for v, d in zip(box, (h, h, w, w)))
