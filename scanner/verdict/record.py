@@ -56,6 +56,8 @@ def _robust_match_fields(m, exact: bool) -> dict[str, Any]:
         "path": list(m.path) or ["original"],
         "dihedral": m.dihedral,
         "decided_by": m.decided_by,
+        # path "region": where in the query frame the known picture sits (fractions of the frame)
+        "region": None if getattr(m, "region", None) is None else dict(zip(("top", "bottom", "left", "right"), m.region)),
         "alignment": None
         if np.isnan(m.align_rate)
         else {
