@@ -9,7 +9,7 @@ from vscan.decode import SamplingPolicy
 from vscan.hashing.media import hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "media_hasher"]
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "media_hasher"]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -20,6 +20,8 @@ BANK_MAX_SIDE = 512
 #: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
 #: 2.5% of crop-scale mismatch, so coarser grids miss crops between the steps.
 BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
+#: And the re-post windows of vscan.frames.windows (9:16 centre strip, +-4 degree rotations).
+BANK_WINDOWS = ("strip916", "rot+4", "rot-4")
 
 
 def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path], tuple]:
@@ -30,7 +32,7 @@ def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path
     def hash_file(path: Path):
         nonlocal hasher
         hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
-        result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
+        result = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS)
         return result.frames, result.metadata.duration_seconds, result.extra
 
     return hash_file
