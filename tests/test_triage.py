@@ -238,3 +238,18 @@ def test_scan_with_triage_and_a_chain_through_ray(tmp_path, ray_local):
 
 def test_shipped_triage_names():
     assert SHIPPED_TRIAGE == ("open_nsfw", "blazeface")
+
+
+def test_report_shows_triage_scores_and_never_ranks_a_face_alone():
+    from vscan.output.report import render_report
+
+    det = [_ev("face", "face", 0.95, model="blazeface").to_dict(), _ev("classifier", "nsfw", 0.3, above=0, model="open_nsfw").to_dict()]
+    tl = {"timestamps_seconds": [0.0, 3.0], "series": {"open_nsfw/nsfw": [0.1, 0.3], "blazeface/face": [0.9, 0.95]},
+          "faces": [{"model": "df", "timestamp_seconds": 3.0, "score": 0.42, "box": [1.0, 2.0, 3.0, 4.0]}]}  # fmt: skip
+    record = {"path": "/x/clip.mp4", "status": "ok", "risk": 0.2, "reasons": [], "matches": [], "detections": det,
+              "detection_timeline": tl, "duration_seconds": 6.0, "media": {"kind": "video"}}  # fmt: skip
+    page = render_report([record])
+    table = page.split("<tbody")[1].split("</tbody>")[0] if "<tbody" in page else page.split("</table>")[0]
+    assert "open_nsfw/nsfw 0.30" in table and "blazeface/face 0.95" not in table
+    assert 'data-series="open_nsfw/nsfw"' in page and 'data-series="blazeface/face"' in page
+    assert "df 0.42 at 3.0 s" in page and "<img" not in page

@@ -134,10 +134,21 @@ def blurred_thumbnails(path: str, *, count: int = 3) -> list[str]:
 
 
 def _best_detection(record: dict[str, Any]) -> tuple[float, str]:
-    best = max(record.get("detections") or [], key=lambda d: d["top_k_mean"] * d["weight"], default=None)
+    # A face alone is context, not evidence (vscan.verdict.risk): it never ranks as the strongest detection.
+    evidence = [d for d in record.get("detections") or [] if d.get("kind") != "face"]
+    best = max(evidence, key=lambda d: d["top_k_mean"] * d["weight"], default=None)
     if best is None:
         return -1.0, ""
     return best["max_score"], f'{best["model"]}/{best["label"]} {best["max_score"]:.2f}'
+
+
+def _faces(record: dict[str, Any]) -> str:
+    """Triage's per-face scores of face-crop models (vscan.detect.triage): text only, never the face."""
+    faces = (record.get("detection_timeline") or {}).get("faces") or []
+    if not faces:
+        return ""
+    items = "".join(f'<li>{_esc(f["model"])} {f["score"]:.2f} at {f["timestamp_seconds"]:.1f} s, box {_esc(f["box"])}</li>' for f in faces[:8])
+    return f"<ul class='faces'>{items}</ul>"
 
 
 def _best_match(record: dict[str, Any]) -> str:
@@ -179,7 +190,7 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
             f'<section class="file" id="file-{i}"><h3><span class="badge {_risk_class(risk)}">{_fmt_risk(risk)}</span> {_esc(r["path"])}</h3>'
             f"<ul class='reasons'>{reasons}</ul>"
             + (_still_view(r) if still else f"{_timeline_svg(r)}<div class='legend'>{_legend(r)}</div>")
-            + f"{thumbs}</section>"
+            + _faces(r) + f"{thumbs}</section>"
         )
     head = "".join(
         f'<th data-key="{key}" data-type="{kind}" tabindex="0">{label}</th>'
