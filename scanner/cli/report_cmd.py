@@ -45,7 +45,8 @@ def demo_command(
     Sources are abstract moving textures made on the spot; the archive holds
     edited re-uploads (re-encode, downscale, brightness, grayscale, trim),
     unrelated clips and corrupt files. The scan uses vscan scan's defaults
-    (adaptive sampling).
+    (adaptive sampling) with --triage (the shipped NSFW classifier and face
+    detector; the archive has no people, so both stay low).
     """
     from rich.console import Console
     from rich.table import Table
@@ -55,7 +56,7 @@ def demo_command(
     from vscan.bank.store import build_bank
     from vscan.bench.demo import make_demo_archive
     from vscan.cli.progress import ScanProgress, print_summary
-    from vscan.config import Runtime, ScanConfig
+    from vscan.config import Models, Runtime, ScanConfig
     from vscan.decode import EveryFrame
     from vscan.output.read import read_records
 
@@ -71,13 +72,14 @@ def demo_command(
         out.unlink(missing_ok=True)
         console.print(f"[bold]3/3[/] scanning {demo.archive}/ on Ray ...")
         with ScanProgress() as progress:
-            summary = scan([demo.archive], bank=bank, out=out, config=ScanConfig(runtime=Runtime(device=device)),
+            config = ScanConfig(models=Models(triage=True), runtime=Runtime(device=device))  # triage on: the shipped NSFW + face models
+            summary = scan([demo.archive], bank=bank, out=out, config=config,
                            on_record=progress.update)  # fmt: skip
         records = read_records(out)
     except VscanError as exc:
         fail(exc, code=1)
     table = Table(title="results, highest risk first (full records in results.jsonl)")
-    for column in ("file", "risk", "best match", "query/compared %", "matched s", "error"):
+    for column in ("file", "risk", "best match", "query/compared %", "matched s", "triage", "error"):
         table.add_column(column, overflow="fold")
     for r in sorted(records, key=lambda r: (-(r["risk"] or 0), r["path"])):
         best = r["matches"][0] if r["matches"] else None
@@ -87,6 +89,7 @@ def demo_command(
             f"{best['bank_entry_id']} ({best['kind']})" if best else "",
             f"{best['query_pct']:.0f}/{best['compared_pct']:.0f}" if best else "",
             f"{best['matched_seconds']:.1f}" if best else "",
+            " ".join(f"{d['label']} {d['max_score']:.2f}" for d in r["detections"] if d["model"] in ("open_nsfw", "blazeface")),
             r["error"]["type"] if r["error"] else "",
         )
     console.print(table)
