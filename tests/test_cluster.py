@@ -38,13 +38,15 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Sixteen small clips (two of them edits of a banked clip), and the bank:
-    enough work that the scan is still running when the worker node goes."""
+    """Forty small clips (two of them edits of a banked clip), and the bank:
+    enough work that the scan is still running when the worker node, whose
+    first worker may take seconds to start on a loaded machine, has decoded
+    its first file and goes."""
     root = tmp_path_factory.mktemp("corpus")
     src = synth.make_clip(root / "reported.mp4", seed=5, seconds=6, size=(160, 120))
     clips = root / "in"
     files = [synth.edit_clip(src, clips / "reencoded.mp4", "reencode"), synth.edit_clip(src, clips / "mirrored.mp4", "hflip")]
-    files += [synth.make_clip(clips / f"clip{i:02d}.mp4", seed=100 + i, seconds=8, size=(160, 120)) for i in range(14)]
+    files += [synth.make_clip(clips / f"clip{i:02d}.mp4", seed=100 + i, seconds=8, size=(160, 120)) for i in range(38)]
     bank = root / "bank.db"
     Bank.build(bank, [src], label="reported")
     return clips, files, bank

@@ -13,8 +13,9 @@ Backpressure: at most ``decode_inflight`` decode tasks and ``model_inflight``
 model calls per actor are outstanding, and the driver submits a decode only
 when it has room; memory therefore stays bounded whatever the number of files.
 Every file yields exactly one record, written as soon as that file is done,
-and none before every model actor has started (a model stage that cannot
-start stops the scan with one ModelError).
+and none before a model actor has started (a model stage that cannot start
+stops the scan with one ModelError; a slow node's actor does not hold back
+the records of the others).
 
 A file's record is made in vscan.runtime.outcome: adaptive sampling's
 second pass that fails (decoder error, crash, timeout) ends the file on its
@@ -149,8 +150,8 @@ def stream_scan(
         def write_finished() -> Iterator[dict[str, Any]]:
             """The finished records to the sink in one commit (group commit),
             then out to the caller: durable before any of them is reported."""
-            if not finished or not pool.started():
-                return  # records wait until the model stage has started: it may still refuse to
+            if not finished or not pool.answering():
+                return  # records wait until a model actor has started: the model stage may still refuse to
             batch = [ledger.stamp(r) for r in finished]
             finished.clear()
             t_sink = time.perf_counter()

@@ -213,6 +213,12 @@ class ModelPool:
                              "(the files without records are scanned when it is started again)")  # fmt: skip
         return usable
 
+    def answering(self) -> bool:
+        """True once at least one actor has started (checks the others'
+        start-up too: one that cannot start still stops the scan)."""
+        self.started()
+        return any(info is not None for info in self.info)
+
     def submit(self, files: list, payload_refs: list, frames: int) -> Any | None:
         """One model call to the least-loaded usable actor; returns its ref,
         or None while every actor is left out after a failure (call again)."""
