@@ -185,3 +185,34 @@ def test_triage_batches_across_files_as_if_alone():
     # Boxes are reported in source pixels (twice the frames' size here).
     face = next(e for e in together[0].evidence if e.kind == "face")
     assert face.strongest and face.strongest[0].box[2] > 2 * 250
+
+
+@pytest.mark.parametrize("name", ["face_detection_back_256x256_barracuda.onnx", "face_detection_front_128x128_barracuda.onnx"])
+def test_batchable_blazeface_equals_the_file_frame_by_frame(name):
+    import onnxruntime as ort
+
+    path = MODELS_DIR / "blazeface" / name
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    batched = ort.InferenceSession(bf.batchable(path), options, providers=["CPUExecutionProvider"])
+    single = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    size = single.get_inputs()[0].shape[1]
+    x = (np.random.default_rng(5).random((5, size, size, 3)) * 2 - 1).astype(np.float32)
+    together = batched.run(None, {"input:0": x})
+    alone = [single.run(None, {"input:0": x[i : i + 1]}) for i in range(5)]
+    for j, out in enumerate(together):
+        np.testing.assert_allclose(out, np.concatenate([a[j] for a in alone]), atol=1e-5)
+
+
+@pytest.mark.needs_cuda
+def test_letterbox_on_cuda_matches_the_cpu_path():
+    """Unrun where no GPU is lent: BlazeFace's letterboxed input prepared on
+    torch/CUDA is within a grey level of the Pillow path, and the faces agree."""
+    spec = load_manifest(MODELS_DIR / "blazeface").input
+    frames = np.stack([_image("astronaut"), _image("camera")])
+    x_cpu, g_cpu = model_input(frames, spec)
+    x_gpu, g_gpu = model_input(frames, spec, on_torch="cuda")
+    assert g_cpu == g_gpu and np.abs(x_gpu - x_cpu).max() <= 2.0 / 255 * 1.001
+    model = _blazeface()
+    for a, b in zip(model.faces(model.run(x_cpu, 2)), model.faces(model.run(x_gpu, 2))):
+        assert len(a) == len(b) and (len(a) == 0 or box_iou(a[:, :4], b[:, :4]).max(axis=1).min() > 0.95)

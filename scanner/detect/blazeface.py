@@ -128,3 +128,46 @@ def to_source(rows: np.ndarray, g: Letterbox, size: int, source_width: int, sour
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, source_width)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, source_height)
     return out
+
+
+def batchable(model_path) -> bytes:
+    """The npm export's graph with a free batch dimension, as bytes for
+    onnxruntime (the file on disk, verified by its SHA-256, is unchanged).
+
+    The export fixes the batch at 1 in two places: channel padding is a
+    Concat with ConstantOfShape zeros of batch 1 (here a Pad of the channel
+    axis instead: the same zeros) and the output Reshapes have a leading 1
+    (here -1). Outputs are equal to the file's, frame by frame
+    (tests/test_shipped_models.py)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(model_path))
+    g = model.graph
+    inits = {i.name: i for i in g.initializer}
+    zeros = {n.output[0]: n for n in g.node if n.op_type == "ConstantOfShape"}
+    nodes = []
+    for n in g.node:
+        if n.op_type == "ConstantOfShape":
+            continue
+        if n.op_type == "Concat" and len(n.input) == 2 and n.input[1] in zeros:
+            shape = numpy_helper.to_array(inits[zeros[n.input[1]].input[0]])
+            axis = next(a.i for a in n.attribute if a.name == "axis")
+            pads = [0] * 8
+            pads[4 + axis] = int(shape[axis])  # zeros after the existing channels
+            name = n.output[0] + "_pads"
+            g.initializer.append(numpy_helper.from_array(np.asarray(pads, np.int64), name))
+            nodes.append(helper.make_node("Pad", [n.input[0], name], list(n.output), mode="constant", name=n.name or name))
+            continue
+        if n.op_type == "Reshape" and n.input[1] in inits:
+            shape = numpy_helper.to_array(inits[n.input[1]]).copy()
+            if shape[0] == 1:
+                shape[0] = -1
+                inits[n.input[1]].CopyFrom(numpy_helper.from_array(shape.astype(np.int64), n.input[1]))
+        nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    for v in list(g.input) + list(g.output):
+        v.type.tensor_type.shape.dim[0].dim_param = "N"
+    del g.value_info[:]
+    return model.SerializeToString()

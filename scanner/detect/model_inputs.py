@@ -62,9 +62,12 @@ def _resize_crop(frames: np.ndarray, spec) -> np.ndarray:
     return out
 
 
-def model_input(frames: np.ndarray, spec) -> tuple[np.ndarray, list[Letterbox] | None]:
+def model_input(frames: np.ndarray, spec, *, on_torch: str | None = None) -> tuple[np.ndarray, list[Letterbox] | None]:
     """uint8 [N, h, w, 3] RGB frames of one file -> (model input, letterbox
-    geometry per frame, or None for centre crops)."""
+    geometry per frame, or None for centre crops). ``on_torch``: a torch
+    device ("cuda") to letterbox/resize on (vscan.kernels.preprocess; a
+    float resize, within a grey level of Pillow's); centre crops with a JPEG
+    round trip always run here."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"Expected uint8 frames [N, h, w, 3], got {frames.dtype} {tuple(frames.shape)}")
     if spec.resize is not None:
@@ -72,9 +75,16 @@ def model_input(frames: np.ndarray, spec) -> tuple[np.ndarray, list[Letterbox] |
     h, w = frames.shape[1:3]
     if spec.jpeg_quality:
         raise ValueError("jpeg_quality needs resize (a centre-cropped input)")
-    return prepare(frames, [(w, h)] * len(frames), height=spec.height, width=spec.width, layout=spec.layout,
-                   colour=spec.colour, scale=spec.scale, mean=spec.mean, std=spec.std, letterbox=spec.letterbox,
-                   pad_value=spec.pad_value, dtype=spec.dtype)  # fmt: skip
+    args = dict(height=spec.height, width=spec.width, layout=spec.layout, colour=spec.colour, scale=spec.scale, mean=spec.mean,
+                std=spec.std, letterbox=spec.letterbox, pad_value=spec.pad_value, dtype=spec.dtype)  # fmt: skip
+    if on_torch is None:
+        return prepare(frames, [(w, h)] * len(frames), **args)
+    import torch
+
+    from vscan.kernels.preprocess import prepare as prepare_on_torch
+
+    x, geometry = prepare_on_torch(torch.from_numpy(np.ascontiguousarray(frames)).to(on_torch), [(w, h)] * len(frames), **args)
+    return x.cpu().numpy(), geometry
 
 
 def face_crops(frame: np.ndarray, faces: np.ndarray, spec) -> np.ndarray:

@@ -9,7 +9,8 @@ two-stage chains on face crops, one evidence list per file.
                                        list, timeline series, moments)
 
 Every model runs over all files' frames of a call in shared batches
-(``runtime.batch_frames``; BlazeFace's export takes one frame per run). The
+(``runtime.batch_frames``; BlazeFace's graph is given a free batch dimension
+at load, vscan.detect.blazeface.batchable). The
 frames are ``triage_frames`` (vscan.detect.frames_view: the decoded frame at
 its aspect ratio), prepared per model (vscan.detect.model_inputs).
 
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vscan.detect.adapters import FrameScores, LabelEvidence, StrongFrame
+from vscan.detect.adapters import FrameScores, LabelEvidence, StrongFrame, _torch_importable
 from vscan.detect import blazeface as bf
 from vscan.detect.decoding import best_boxes
 from vscan.detect.model_inputs import crops_input, model_input
@@ -62,7 +63,13 @@ class TriageModel:
             raise ModelError(f"Invalid triage model kind ({manifest.kind!r}) for {manifest.name}. Supported values are classifier, detector.")
         manifest.verify()
         self.manifest = manifest
-        self.session = _load_session(str(manifest.model_path), tuple(onnx_providers(device)), threads)  # type: ignore[arg-type]
+        source = str(manifest.model_path)
+        if manifest.output.decoding == "blazeface":
+            source = bf.batchable(manifest.model_path)  # the verified file's graph with a free batch dimension
+        self.session = _load_session(source, tuple(onnx_providers(device)), threads)  # type: ignore[arg-type]
+        cuda = self.session.get_providers()[0] == "CUDAExecutionProvider"
+        #: Letterboxed inputs are prepared on the GPU (vscan.kernels.preprocess) for a CUDA session when torch is installed.
+        self.on_torch = "cuda" if cuda and _torch_importable() else None
         inputs = self.session.get_inputs()
         self.input_name = manifest.input.name or inputs[0].name
         batch = next(a for a in inputs if a.name == self.input_name).shape[0]
@@ -182,7 +189,7 @@ class Triage:
             xs, geoms = [], []
             for frames, _, _ in files:
                 if len(frames):
-                    x, g = model_input(frames, m.manifest.input)
+                    x, g = model_input(frames, m.manifest.input, on_torch=m.on_torch)
                     xs.append(x)
                     geoms += g or [None] * len(frames)
             if not xs:
