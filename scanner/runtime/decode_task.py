@@ -146,7 +146,7 @@ def decode_for_scan(
         summary["truncated"] = truncation  # the frame budget was spread thinner over the file
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
-        summary["sampling"] = config.sampling.policy.describe()
+        summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
         tap.add_to(payload)
         if view is not None:
             view.add_to(payload)
