@@ -253,3 +253,21 @@ def test_report_shows_triage_scores_and_never_ranks_a_face_alone():
     assert "open_nsfw/nsfw 0.30" in table and "blazeface/face 0.95" not in table
     assert 'data-series="open_nsfw/nsfw"' in page and 'data-series="blazeface/face"' in page
     assert "df 0.42 at 3.0 s" in page and "<img" not in page
+
+
+def test_yolo_triage_model_on_real_frames(tmp_path):
+    """A YOLO-decoded triage model (as the NudeNet plug-in template runs):
+    the tiny square detector of tests/_onnx_models on frames at their own
+    aspect ratio, boxes back in source pixels."""
+    pytest.importorskip("torch")
+    import _onnx_models as tm
+
+    square = load_manifest(tm.square_detector(tmp_path / "square"))
+    triage = Triage([*triage_manifests(Models()), square], device="cpu")
+    frame = np.zeros((160, 320, 3), np.uint8)
+    frame[40:80, 200:240] = 255
+    (result,) = triage.run([(np.stack([np.zeros_like(frame), frame]), np.array([0.0, 2.0]), (640, 320))])
+    ev = {(e.model, e.label): e for e in result.evidence}[("square", "square")]
+    assert ev.kind == "detector" and ev.frames_above == 1 and ev.strongest[0].timestamp_seconds == 2.0
+    np.testing.assert_allclose(ev.strongest[0].box, [400, 80, 480, 160], atol=8)
+    assert list(result.series["square/square"]) == [0.0, 1.0]
