@@ -77,6 +77,8 @@ class Outcomes:
         )
         if summary.get("second_pass") is not None:
             record["second_pass"] = summary["second_pass"]
+        if result.get("skipped_disabled"):  # bank entries it would have matched, disabled (vscan.bank.updates)
+            record["skipped_disabled"] = result["skipped_disabled"]
         self.emit({**record, "ran_on": ran_on(summary, result.get("ran_on"))})
         let_go(task)
 
