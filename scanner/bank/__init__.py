@@ -7,6 +7,13 @@ through ``writer.BankWriter``; ``store.Bank`` reads the file back (``info``,
 ``load_index``); ``exporters`` write a bank's rows out in the input formats.
 Matching (``vscan.bank.match``, ``robust``, ``index``) is imported from its modules: the
 store and importers must not load the search code.
+
+At platform scale (``vscan bank import|lookup|disable|enable|history|compact``):
+``append.append_to_bank`` imports newer lists in place (withdrawn / deleted
+records disable their entries), ``updates`` disables and enables entries and
+keeps their history and the content digest, ``lookup.BankLookup`` searches a
+bank through its memory-mapped index (``disk_index``, kernel ``mih_kernel``)
+beside it in ``BANK.vidx``, ``hash_input`` reads query hashes.
 """
 
 from vscan.bank.exporters import EXPORTERS, export_entries
