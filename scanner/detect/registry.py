@@ -10,10 +10,11 @@ file beside it; nothing is downloaded at run time):
   committed under models/blazeface (603 KB; the 128x128 front-camera model
   beside it, 442 KB, with a manifest template).
 
-``models.triage_models`` adds manifests whose input comes from the face detector's
-boxes (``[input] from = "blazeface"``): a user's deepfake classifier, say.
-NudeNet (AGPL-3.0) is never shipped: models/templates/nudenet.toml is a
-manifest template pointing at the installed package's file.
+``models.triage_models`` (``--triage-model``) adds manifests: classifiers on
+the frames, YOLO detectors (NudeNet as a plug-in), or classifiers fed the
+face detector's crops (``[input] from = "blazeface"``): a user's deepfake
+classifier, say. NudeNet (AGPL-3.0) is never shipped: models/templates/nudenet.toml.template
+is a manifest template pointing at the installed package's file.
 """
 
 from __future__ import annotations
