@@ -78,3 +78,17 @@ def test_short_run_needs_close_frames():
     assert not is_strong_short(a, tq, tr, np.array([4, 6, 20]))  # one frame too far: not strong
     assert not is_strong_short(align(tq[:2], tr[:2]), tq[:2], tr[:2], np.array([2, 2]))  # two frames are not a run
     assert not is_strong_short(None, tq, tr, np.array([0, 0, 0]))
+
+
+def test_still_gets_windows_that_find_an_offcentre_crop():
+    from vscan.bank.match import match_frames
+    from vscan.bank.store import BankIndex  # noqa: F401 - the index type match_frames takes
+    from vscan.frames.regions import region_query
+
+    frame = _clip(21, size=(256, 256), n=1)
+    payload = add_region({"frames": frame, "frame_numbers": np.zeros(1, np.int64), "timestamps": np.zeros(1)})
+    assert payload["region_frames"].shape == (50, 256, 256, 3) and payload["region_box"].shape == (50, 4)
+    assert payload["region_rows"].tolist() == [0] * 50
+    variants = np.zeros((50, 8, 32), np.uint8)
+    fh, var, boxes = region_query(payload, variants, np.full(50, 100, np.int32))
+    assert len(fh) == 50 and var.shape == (50, 8, 32) and boxes.max() <= 1.0 and match_frames is not None

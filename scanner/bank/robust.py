@@ -108,34 +108,44 @@ def robust_matches(
     duration_seconds: float | None = None,
     region: FrameHashes | None = None,
     region_variants: np.ndarray | None = None,
-    region_box: tuple[float, float, float, float] | None = None,
+    region_box: np.ndarray | tuple[float, float, float, float] | None = None,
     short_min_seconds: float = 2.5,
     short_max_distance: int = 12,
 ) -> list[Match]:
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
         raise ValueError(f"variants must be uint8 [{n}, 8, 32], got {variants.dtype} {variants.shape}")
-    # Query versions: prep 0 as decoded, 1 borders removed, 2 overlay filled.
-    sides = [(0, query, variants)]
+    # Query versions: prep 0 as decoded, 1 borders removed, 2 overlay filled, 3 region
+    # (one row per sample, or a still's windows: any rows, each naming its sample).
+    sides = [(0, query, variants, np.arange(n))]
     for p, name, fh, var in ((_PREP_UNBORDERED, "unbordered", unbordered, unbordered_variants),
                              (_PREP_UNOVERLAID, "unoverlaid", unoverlaid, unoverlaid_variants),
                              (_PREP_REGION, "region", region, region_variants)):  # fmt: skip
         if fh is not None and var is not None:
-            if len(fh) != n or var.shape != (n, 8, 32):
+            rows = np.arange(n)
+            if p == _PREP_REGION and len(fh) != n:
+                rows = np.searchsorted(query.frame_numbers, fh.frame_numbers)
+                if rows.size and (rows.max() >= n or (query.frame_numbers[np.minimum(rows, n - 1)] != fh.frame_numbers).any()):
+                    raise ValueError("region rows must name frames of the query")
+            elif len(fh) != n:
                 raise ValueError(f"{name} rows must match the query's {n} frames, got {len(fh)}")
-            sides.append((p, fh, var))
-    has_overlay = any(p == _PREP_UNOVERLAID for p, _, _ in sides)
+            if var.shape != (len(fh), 8, 32):
+                raise ValueError(f"{name} variants must be [{len(fh)}, 8, 32], got {var.shape}")
+            sides.append((p, fh, var, rows))
+    has_overlay = any(s[0] == _PREP_UNOVERLAID for s in sides)
     loose = max(distance_threshold, overlay_distance_threshold) if has_overlay else distance_threshold
-    # Query rows: (sample, variant, prep) for every kept frame version.
-    parts, sample, variant, prep = [], [], [], []
+    # Query rows: (sample, variant, prep, row of its version) for every kept frame version.
+    parts, sample, variant, prep, version_row = [], [], [], [], []
     considered = np.zeros(n, bool)
-    for p, fh, var in sides:
+    for p, fh, var, rows in sides:
         keep = np.flatnonzero(fh.qualities >= min_quality)
-        considered[keep] = True
+        considered[rows[keep]] = True
         parts.append(var[keep].reshape(-1, 32))
-        sample.append(np.repeat(keep, 8))
+        sample.append(np.repeat(rows[keep], 8))
         variant.append(np.tile(np.arange(8), keep.size))
         prep.append(np.full(keep.size * 8, p))
+        version_row.append(np.repeat(keep, 8))
+    version_row = np.concatenate(version_row)
     sample, variant, prep = np.concatenate(sample), np.concatenate(variant), np.concatenate(prep)
     q_uniq, q_inverse = unique_hashes(np.concatenate(parts))
     bank = _prepare_robust(index, min_quality)
@@ -192,8 +202,14 @@ def robust_matches(
         if np.mean(p_prep[best] == _PREP_UNOVERLAID) > 0.5:
             path.append("overlay-removed")
         by_region = bool(np.mean(p_prep[best] == _PREP_REGION) > 0.5)
+        where = None
         if by_region:
-            path.append("region")
+            path.append("region" if len(region) == n else "window")
+            if region_box is not None:  # the box of the closest region row
+                boxes = np.asarray(region_box, np.float64).reshape(-1, 4)
+                r = best[p_prep[best] == _PREP_REGION]
+                k = int(version_row[qrow[r[np.argmin(dist[r])]]])
+                where = tuple(float(v) for v in boxes[min(k, len(boxes) - 1)])
         ref_preps = [bank.prep_names[c] for c in b_prep[best]]
         if np.mean(["crop" in r for r in ref_preps]) > 0.5:
             path.append("crop")
@@ -224,7 +240,7 @@ def robust_matches(
                 path=tuple(path),
                 dihedral=_EDIT_OF_VARIANT[v_best],
                 decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else None)),
-                region=region_box if by_region else None,
+                region=where,
                 align_rate=alignment.rate if alignment else math.nan,
                 align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
                 aligned_seconds=alignment.seconds if alignment else 0.0,

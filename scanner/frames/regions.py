@@ -205,14 +205,45 @@ def detect_region(
     return region
 
 
+#: Still images (one frame: a frame grab, a screenshot) get windows instead:
+#: sub-windows keeping these shares of each side, on a grid of positions
+#: across the slack (``_STILL_STEPS`` per axis). A screenshot crops the known
+#: frame off-centre; one of these windows lines up with a bank centre crop.
+_STILL_SCALES = (0.9, 0.8)
+_STILL_STEPS = 5
+
+
+def still_windows(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(windows uint8 [K, H, W, 3] resized to the frame's size, boxes [K, 4] top, bottom, left, right)."""
+    h, w = frame.shape[1:3]
+    crops, boxes = [], []
+    for scale in _STILL_SCALES:
+        ch, cw = int(round(h * scale)), int(round(w * scale))
+        for y0 in np.linspace(0, h - ch, _STILL_STEPS).round().astype(int):
+            for x0 in np.linspace(0, w - cw, _STILL_STEPS).round().astype(int):
+                crops.append(resize_bilinear(np.ascontiguousarray(frame[:, y0 : y0 + ch, x0 : x0 + cw]), h, w))
+                boxes.append((y0, y0 + ch, x0, x0 + cw))
+    return np.concatenate(crops), np.array(boxes, np.int32)
+
+
 def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = 4) -> dict[str, np.ndarray]:
     """Add ``region_frames`` (row i = ``payload["frames"][i]``'s region, resized
     to the frame's square size, static overlays in it filled) and
     ``region_box`` (top, bottom, left, right in frame pixels) when the file's
     frames hold an inset picture (``detect_region``) other than the picture
-    inside the payload's flat bars (``border_box``: already hashed)."""
+    inside the payload's flat bars (``border_box``: already hashed).
+
+    A still (one frame) gets its ``still_windows`` instead: ``region_frames``
+    [K, ...], ``region_box`` [K, 4] and ``region_rows`` (the sample of each row, 0).
+    """
     frames = payload.get("frames")
-    if not enabled or frames is None or len(frames) < min_frames:
+    if not enabled or frames is None or not len(frames):
+        return payload
+    if len(frames) == 1 and float(payload.get("duration_seconds", 0.0) or 0.0) == 0.0:
+        windows, boxes = still_windows(frames)
+        payload.update(region_frames=windows, region_box=boxes, region_rows=np.zeros(len(windows), np.int64))
+        return payload
+    if len(frames) < min_frames:
         return payload
     box = detect_region(frames, min_frames=min_frames)
     if box is None:
@@ -231,3 +262,18 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     payload["region_frames"] = region
     payload["region_box"] = box.as_array()
     return payload
+
+
+def region_query(payload: dict[str, np.ndarray], variants: np.ndarray, quality: np.ndarray):
+    """The hashed ``region_frames`` of a payload as the matcher takes them:
+    (FrameHashes, variants [K, 8, 32], boxes [K, 4] as fractions of the frame);
+    row k belongs to sample ``region_rows[k]`` (default: sample k)."""
+    from vscan.hashing.vpdq import FrameHashes
+
+    rows = payload.get("region_rows")
+    rows = np.arange(len(variants)) if rows is None else np.asarray(rows, np.int64)
+    numbers, times = payload["frame_numbers"][rows], payload["timestamps"][rows]
+    h, w = payload["frames"].shape[1:3]
+    boxes = np.asarray(payload["region_box"], np.float64).reshape(-1, 4) / np.array([h, h, w, w], np.float64)
+    boxes = np.broadcast_to(boxes, (len(variants), 4)) if len(boxes) == 1 else boxes
+    return FrameHashes(numbers, times, quality, np.ascontiguousarray(variants[:, 0])), variants, np.round(boxes, 4)
