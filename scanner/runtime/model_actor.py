@@ -144,6 +144,7 @@ class ModelWorker:
     ) -> dict[str, Any]:
         """One file's matches from its hashed frame sets (``frames`` and, when
         present, ``unbordered_frames`` / ``unoverlaid_frames``: (variants, quality))."""
+        from vscan.frames.regions import region_query
         from vscan.hashing.vpdq import FrameHashes
 
         t0 = time.perf_counter()
@@ -158,8 +159,8 @@ class ModelWorker:
         if "unbordered_frames" in hashed:
             unbordered = (*frame_hashes("unbordered_frames"), payload.get("border_box"))
         unoverlaid = frame_hashes("unoverlaid_frames") if "unoverlaid_frames" in hashed else None
-        # vscan.frames.regions: (FrameHashes, variants, box as fractions of the frame) of the inset picture
-        region = (*frame_hashes("region_frames"), _fractions(payload)) if "region_frames" in hashed else None
+        # vscan.frames.regions: (FrameHashes, variants, boxes as fractions of the frame) of the inset picture
+        region = region_query(payload, *hashed["region_frames"]) if "region_frames" in hashed else None
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
         sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
         matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
@@ -226,11 +227,3 @@ class ModelWorker:
             args.update(region=region[0], region_variants=region[1], region_box=region[2])
         return args
 
-
-def _fractions(payload: dict[str, np.ndarray]) -> tuple[float, ...] | None:
-    """The payload's region box (top, bottom, left, right pixels) as fractions of its frames."""
-    box, frames = payload.get("region_box"), payload["frames"]
-    if box is None:
-        return None
-    h, w = frames.shape[1:3]
-    return tuple(round(float(v) / d, 4) for v, d in zip(box, (h, h, w, w)))
