@@ -166,6 +166,9 @@ class ModelWorker:
         matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
                               sha1=sha1, region=region)  # fmt: skip
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        if self.index is not None and self.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
+            result["skipped_disabled"] = self._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,
+                                                                duration_seconds=duration, sha1=sha1, region=region)  # fmt: skip
         result["frames_sampled"] = len(numbers)  # distinct frames hashed: two passes' shared frames count once
         return result
 
@@ -212,6 +215,14 @@ class ModelWorker:
                 **self._robust_args(variants, unbordered, unoverlaid, region),
             )
         return matches
+
+    def _skipped_disabled(self, *args, **kwargs) -> list[str]:
+        """The disabled bank entries the file would have matched: the same match against them alone."""
+        import copy
+
+        alone = copy.copy(self)
+        alone.index = self.index.disabled
+        return sorted({m.bank_entry_id for m in alone._match(*args, **kwargs) if m.is_match})
 
     def _robust_args(self, variants: np.ndarray, unbordered, unoverlaid=None, region=None) -> dict[str, Any]:
         if self.config.matching.mode != "robust":
