@@ -197,7 +197,8 @@ def test_risk_puts_nsfw_with_a_face_first_and_deepfake_reorders():
 
 def test_scan_with_triage_and_a_chain_through_ray(tmp_path, ray_local):
     """A benign clip whose second half shows a face, and a still: the records
-    carry NSFW, face and chain evidence with timestamps; benign stays low."""
+    carry NSFW, face and chain evidence with timestamps, the chain's moments
+    get a second pass; benign stays low."""
     import jsonschema
 
     from vscan.bench import synth
@@ -215,7 +216,8 @@ def test_scan_with_triage_and_a_chain_through_ray(tmp_path, ray_local):
     synth._encode(folder / "clip.mp4", frames, fps=25, codec="libx264", gop=100, crf=23, bitrate=None)
     __import__("PIL.Image", fromlist=["Image"]).fromarray(_image("coffee")).save(folder / "coffee.png")
     chain = brightness_classifier(tmp_path / "bright")
-    config = ScanConfig(models=Models(triage=True, triage_models=(str(chain),)), runtime=Runtime(device="cpu"))
+    # The chain's score on the astronaut's face is ~0.46: over a refine threshold of 0.3, a second pass follows.
+    config = ScanConfig(models=Models(triage=True, triage_models=(str(chain),), triage_refine_threshold=0.3), runtime=Runtime(device="cpu"))
     out = tmp_path / "r.jsonl"
     with JsonlSink(out) as sink:
         summary = run_scan([folder], sink=sink, config=config)
@@ -231,6 +233,9 @@ def test_scan_with_triage_and_a_chain_through_ray(tmp_path, ray_local):
     assert all(s["timestamp_seconds"] >= 5.9 for s in ev[("blazeface", "face")]["strongest"])  # the face is in the second half
     assert all(f["timestamp_seconds"] >= 5.9 for f in clip["detection_timeline"]["faces"]) and clip["detection_timeline"]["faces"]
     assert "open_nsfw/nsfw" in clip["detection_timeline"]["series"] and "blazeface/face" in clip["detection_timeline"]["series"]
+    # A denser second pass around the moments the chain scored (the face, from 6 s on), as a hash match gets.
+    assert clip["second_pass"]["status"] == "ok" and clip["second_pass"]["sampling"].startswith("Windows")
+    assert "Windows" in clip["sampling"] and "triage" in clip["sampling"]
     for r in records.values():  # benign media: never the sexual-content band
         nsfw = next(d for d in r["detections"] if d["model"] == "open_nsfw")
         assert r["risk"] < 0.8 and nsfw["max_score"] < 0.8 and nsfw["strongest"][0]["timestamp_seconds"] >= 0
