@@ -165,7 +165,7 @@ def feedback(
     try:
         record = _record_for(results, path)
         matched = [m["bank_entry_id"] for m in record.get("matches") or [] if m.get("is_match")]
-        targets = list(entry) if entry else matched
+        targets = list(dict.fromkeys(entry or matched))  # an entry matched by digest and by frames once
         if not targets:
             fail(f"{path}: no matched entry in its record; name one with --entry")
         unknown = [e for e in targets if e not in {m["bank_entry_id"] for m in record.get("matches") or []}]
