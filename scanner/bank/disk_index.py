@@ -7,7 +7,7 @@
 Files (plain ``.npy``, opened with ``mmap_mode='r'``): ``hashes`` uint8 [N, 32],
 ``ids`` uint32 [16, N] (per 16-bit half: the rows sorted by its value),
 ``partner`` uint16 [16, N] (the other half of the same 32-bit substring, beside
-each id), ``offsets`` int64 [16, 65537] (bucket starts). Memory: 96 bytes per
+each id), ``offsets`` int64 [16, 65537] (bucket starts). Memory: 128 bytes per
 hash (32 of hash, 64 of ids, 32 of partner), mapped from the page cache, so
 several processes on a node share one copy. The algorithm, exact for any
 radius, is described in ``vscan.bank.mih_kernel`` (numba); it runs up to
