@@ -92,3 +92,23 @@ def test_still_gets_windows_that_find_an_offcentre_crop():
     variants = np.zeros((50, 8, 32), np.uint8)
     fh, var, boxes = region_query(payload, variants, np.full(50, 100, np.int32))
     assert len(fh) == 50 and var.shape == (50, 8, 32) and boxes.max() <= 1.0 and match_frames is not None
+
+
+def test_translucent_box_is_found_and_undone():
+    from vscan.frames.translucent import detect_translucent, undo_translucent
+
+    clean = _clip(31)
+    boxed = clean.astype(np.float32)
+    boxed[:, 80:200, 40:125] = 0.45 * boxed[:, 80:200, 40:125] + 0.55 * 25.0
+    boxed = boxed.astype(np.uint8)
+    found = detect_translucent(boxed)
+    assert found is not None
+    box, gain, _ = found
+    assert [abs(a - b) <= 3 for a, b in zip(box, (80, 200, 40, 125))] == [True] * 4
+    assert np.allclose(gain, 0.45, atol=0.08)
+    restored = undo_translucent(boxed, *found)
+    err = np.abs(restored[:, 90:190, 50:115].astype(int) - clean[:, 90:190, 50:115]).mean()
+    assert err < 8
+    assert detect_translucent(clean) is None
+    payload = add_region({"frames": boxed})
+    assert "unoverlaid_frames" in payload and payload["overlay_box"].shape == (1, 4)

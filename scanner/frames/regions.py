@@ -31,10 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vscan.frames.boxes import best_box, box_score
 from vscan.frames.overlays import detect_overlays, fill_overlays
 from vscan.frames.resize import resize_bilinear
+from vscan.frames.translucent import detect_translucent, undo_translucent
 
-__all__ = ["RegionBox", "break_maps", "detect_region", "add_region"]
+__all__ = ["RegionBox", "break_maps", "detect_region", "add_region", "still_windows", "region_query"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -99,37 +101,6 @@ def _static(frames: np.ndarray, static_std: float = 2.5, max_frames: int = 48) -
     return (frames[pick].astype(np.float32) @ _LUMA).std(axis=0) < static_std
 
 
-def _widen(m: np.ndarray, axis: int, radius: int) -> np.ndarray:
-    """Running max of ``m`` over +-``radius`` along ``axis``."""
-    out = m.copy()
-    for d in range(1, radius + 1):
-        out = np.maximum(out, np.roll(m, d, axis=axis))
-        out = np.maximum(out, np.roll(m, -d, axis=axis))
-    return out
-
-
-def _side_means(cum: np.ndarray, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Mean of a map along line ``lines[k]`` from ``starts[i]`` to ``ends[j]``: [len(starts), len(ends), len(lines)]."""
-    seg = cum[ends][None, :, :] - cum[starts][:, None, :]
-    length = (ends[None, :] - starts[:, None]).astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (seg[:, :, lines] / length[:, :, None]).astype(np.float32)
-
-
-def _score(vert: np.ndarray, horiz: np.ndarray, t: int, b: int, l: int, r: int) -> tuple[float, int]:
-    h, w = horiz.shape[0] - 1, vert.shape[1] - 1
-    sides = []
-    if t > 0:
-        sides.append(horiz[t, l:r].mean())
-    if b < h:
-        sides.append(horiz[b, l:r].mean())
-    if l > 0:
-        sides.append(vert[t:b, l].mean())
-    if r < w:
-        sides.append(vert[t:b, r].mean())
-    return (float(min(sides)) if sides else 0.0), len(sides)
-
-
 def detect_region(
     frames: np.ndarray,
     *,
@@ -150,55 +121,11 @@ def detect_region(
     background = float(np.median(np.concatenate([vert[:, 1:-1].ravel(), horiz[1:-1].ravel()])))
     if background > max_background:
         return None  # pixels barely correlate anywhere (noise, flashes): no edges to trust
-    ys, xs = np.arange(0, h + 1, step), np.arange(0, w + 1, step)
-    ys[-1], xs[-1] = h, w
-    # The coarse grid sees each edge through a max over +-step/2 across it (refined below).
-    wide_v, wide_h = _widen(vert, 1, step // 2), _widen(horiz, 0, step // 2)
-    cum_v = np.concatenate([np.zeros((1, w + 1), np.float32), np.cumsum(wide_v, axis=0)])  # [H+1, W+1]
-    cum_h = np.concatenate([np.zeros((1, h + 1), np.float32), np.cumsum(wide_h.T, axis=0)])  # [W+1, H+1]
-    moving = np.concatenate([np.zeros((1, w), np.float32), np.cumsum(~_static(frames), axis=0, dtype=np.float32)])
-    moving = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(moving, axis=1)], axis=1)  # integral image
-    v_side = _side_means(cum_v, ys, ys, xs)  # [top, bottom, x]
-    h_side = _side_means(cum_h, xs, xs, ys)  # [left, right, y]
-    ny, nx = ys.size, xs.size
-    T, B, L, R = np.ix_(range(ny), range(ny), range(nx), range(nx))
-    inf = np.float32(np.inf)
-    left = np.where(L > 0, v_side[T, B, L], inf)
-    right = np.where(R < nx - 1, v_side[T, B, R], inf)
-    top = np.where(T > 0, h_side[L, R, T], inf)
-    bottom = np.where(B < ny - 1, h_side[L, R, B], inf)
-    score = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
-    area = (ys[B] - ys[T]) * (xs[R] - xs[L]) / float(h * w)
-    inner = (T > 0).astype(np.int8) + (B < ny - 1) + (L > 0) + (R < nx - 1)
-    y_t, y_b, x_l, x_r = ys[T], ys[B], xs[L], xs[R]
-    inside = moving[y_b, x_r] - moving[y_t, x_r] - moving[y_b, x_l] + moving[y_t, x_l]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        moving_share = inside / np.maximum((y_b - y_t) * (x_r - x_l), 1)
-    # Two inner sides at least (one alone cannot say which side is the picture), mostly moving inside.
-    valid = (B > T) & (R > L) & (area >= min_fraction) & (area <= max_fraction) & (inner >= 2) & (moving_share >= 0.7)
-    score = np.where(valid, np.nan_to_num(score, nan=-1.0), -1.0)
-    # Near-ties go to the rectangle with more inner sides (a corner inset, not the strip beside it).
-    t, b, l, r = np.unravel_index(int(np.argmax(score + 0.05 * inner)), score.shape)
-    if score[t, b, l, r] < min_score * 0.8:
+    found = best_box(vert, horiz, ~_static(frames), min_score=min_score, min_fraction=min_fraction, max_fraction=max_fraction, step=step)
+    if found is None:
         return None
-    box = [int(ys[t]), int(ys[b]), int(xs[l]), int(xs[r])]
-    # Refine each inner side to the pixel (two rounds: the sides' extents depend on each other).
-    for _ in range(2):
-        for k in range(4):
-            lo_lim, hi_lim = (0, h) if k < 2 else (0, w)
-            if box[k] in (lo_lim, hi_lim):
-                continue
-            best, best_v = box[k], -1.0
-            for v in range(max(lo_lim + 1, box[k] - step), min(hi_lim - 1, box[k] + step) + 1):
-                trial = list(box)
-                trial[k] = v
-                if trial[1] - trial[0] < step or trial[3] - trial[2] < step:
-                    continue
-                line = horiz[v, trial[2] : trial[3]] if k < 2 else vert[trial[0] : trial[1], v]
-                if line.mean() > best_v:
-                    best, best_v = v, float(line.mean())
-            box[k] = best
-    final, count = _score(vert, horiz, *box)
+    box = found
+    final, count = box_score(vert, horiz, *box)
     region = RegionBox(*box, score=final, background=background)
     if final < min_score or count < 2 or not min_fraction <= region.fraction(h, w) <= max_fraction:
         return None
@@ -233,7 +160,9 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     frames hold an inset picture (``detect_region``) other than the picture
     inside the payload's flat bars (``border_box``: already hashed).
 
-    A still (one frame) gets its ``still_windows`` instead: ``region_frames``
+    A translucent box over moving content (``vscan.frames.translucent``) is
+    undone into ``unoverlaid_frames`` / ``overlay_box`` when no static
+    overlay was found. A still (one frame) gets its ``still_windows`` instead: ``region_frames``
     [K, ...], ``region_box`` [K, 4] and ``region_rows`` (the sample of each row, 0).
     """
     frames = payload.get("frames")
@@ -245,6 +174,11 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
         return payload
     if len(frames) < min_frames:
         return payload
+    if "unoverlaid_frames" not in payload:  # a translucent box: undone as the overlay-removed version
+        blend = detect_translucent(frames, min_frames=min_frames)
+        if blend is not None:
+            payload["unoverlaid_frames"] = undo_translucent(frames, *blend)
+            payload["overlay_box"] = np.array([blend[0]], np.int32)
     box = detect_region(frames, min_frames=min_frames)
     if box is None:
         return payload

@@ -1,0 +1,112 @@
+"""The rectangle finder shared by region search (``vscan.frames.regions``) and
+translucent boxes (``vscan.frames.translucent``): on two boundary maps (how
+strongly each boundary between two columns / rows separates its sides), the
+rectangle whose weakest inner side is strongest."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["best_box", "box_score"]
+
+
+def _widen(m: np.ndarray, axis: int, radius: int) -> np.ndarray:
+    """Running max of ``m`` over +-``radius`` along ``axis``."""
+    out = m.copy()
+    for d in range(1, radius + 1):
+        out = np.maximum(out, np.roll(m, d, axis=axis))
+        out = np.maximum(out, np.roll(m, -d, axis=axis))
+    return out
+
+
+
+def _side_means(cum: np.ndarray, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Mean of a map along line ``lines[k]`` from ``starts[i]`` to ``ends[j]``: [len(starts), len(ends), len(lines)]."""
+    seg = cum[ends][None, :, :] - cum[starts][:, None, :]
+    length = (ends[None, :] - starts[:, None]).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (seg[:, :, lines] / length[:, :, None]).astype(np.float32)
+
+
+
+def box_score(vert: np.ndarray, horiz: np.ndarray, t: int, b: int, l: int, r: int) -> tuple[float, int]:
+    h, w = horiz.shape[0] - 1, vert.shape[1] - 1
+    sides = []
+    if t > 0:
+        sides.append(horiz[t, l:r].mean())
+    if b < h:
+        sides.append(horiz[b, l:r].mean())
+    if l > 0:
+        sides.append(vert[t:b, l].mean())
+    if r < w:
+        sides.append(vert[t:b, r].mean())
+    return (float(min(sides)) if sides else 0.0), len(sides)
+
+
+
+def best_box(
+    vert: np.ndarray,
+    horiz: np.ndarray,
+    moving_mask: np.ndarray,
+    *,
+    min_score: float,
+    min_fraction: float,
+    max_fraction: float,
+    step: int = 8,
+    min_inner: int = 2,
+    min_moving: float = 0.7,
+) -> list[int] | None:
+    """[top, bottom, left, right] of the rectangle whose weakest inner side is
+    strongest on boundary maps ``vert`` [H, W+1] / ``horiz`` [H+1, W]: coarse
+    grid (``step``), then each inner side refined to the pixel; None below
+    ``0.8 * min_score`` on the grid."""
+    h, w = moving_mask.shape
+    ys, xs = np.arange(0, h + 1, step), np.arange(0, w + 1, step)
+    ys[-1], xs[-1] = h, w
+    # The coarse grid sees each edge through a max over +-step/2 across it (refined below).
+    wide_v, wide_h = _widen(vert, 1, step // 2), _widen(horiz, 0, step // 2)
+    cum_v = np.concatenate([np.zeros((1, w + 1), np.float32), np.cumsum(wide_v, axis=0)])  # [H+1, W+1]
+    cum_h = np.concatenate([np.zeros((1, h + 1), np.float32), np.cumsum(wide_h.T, axis=0)])  # [W+1, H+1]
+    moving = np.concatenate([np.zeros((1, w), np.float32), np.cumsum(moving_mask, axis=0, dtype=np.float32)])
+    moving = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(moving, axis=1)], axis=1)  # integral image
+    v_side = _side_means(cum_v, ys, ys, xs)  # [top, bottom, x]
+    h_side = _side_means(cum_h, xs, xs, ys)  # [left, right, y]
+    ny, nx = ys.size, xs.size
+    T, B, L, R = np.ix_(range(ny), range(ny), range(nx), range(nx))
+    inf = np.float32(np.inf)
+    left = np.where(L > 0, v_side[T, B, L], inf)
+    right = np.where(R < nx - 1, v_side[T, B, R], inf)
+    top = np.where(T > 0, h_side[L, R, T], inf)
+    bottom = np.where(B < ny - 1, h_side[L, R, B], inf)
+    score = np.minimum(np.minimum(left, right), np.minimum(top, bottom))
+    area = (ys[B] - ys[T]) * (xs[R] - xs[L]) / float(h * w)
+    inner = (T > 0).astype(np.int8) + (B < ny - 1) + (L > 0) + (R < nx - 1)
+    y_t, y_b, x_l, x_r = ys[T], ys[B], xs[L], xs[R]
+    inside = moving[y_b, x_r] - moving[y_t, x_r] - moving[y_b, x_l] + moving[y_t, x_l]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moving_share = inside / np.maximum((y_b - y_t) * (x_r - x_l), 1)
+    # Two inner sides at least (one alone cannot say which side is the picture), mostly moving inside.
+    valid = (B > T) & (R > L) & (area >= min_fraction) & (area <= max_fraction) & (inner >= min_inner) & (moving_share >= min_moving)
+    score = np.where(valid, np.nan_to_num(score, nan=-1.0), -1.0)
+    # Near-ties go to the rectangle with more inner sides (a corner inset, not the strip beside it).
+    t, b, l, r = np.unravel_index(int(np.argmax(score + 0.05 * inner)), score.shape)
+    if score[t, b, l, r] < min_score * 0.8:
+        return None
+    box = [int(ys[t]), int(ys[b]), int(xs[l]), int(xs[r])]
+    # Refine each inner side to the pixel (two rounds: the sides' extents depend on each other).
+    for _ in range(2):
+        for k in range(4):
+            lo_lim, hi_lim = (0, h) if k < 2 else (0, w)
+            if box[k] in (lo_lim, hi_lim):
+                continue
+            best, best_v = box[k], -1.0
+            for v in range(max(lo_lim + 1, box[k] - step), min(hi_lim - 1, box[k] + step) + 1):
+                trial = list(box)
+                trial[k] = v
+                if trial[1] - trial[0] < step or trial[3] - trial[2] < step:
+                    continue
+                line = horiz[v, trial[2] : trial[3]] if k < 2 else vert[trial[0] : trial[1], v]
+                if line.mean() > best_v:
+                    best, best_v = v, float(line.mean())
+            box[k] = best
+    return box

@@ -1,0 +1,89 @@
+"""Translucent boxes: a banner or box blended over the picture, undone.
+
+A re-post often lays a half-transparent box over a third of the frame (a
+banner, a caption plate). The picture still moves under it, so the static
+overlay finder (``vscan.frames.overlays``) sees nothing, yet PDQ moves by
+35-45 bits. Under a box of opacity ``a`` and colour ``c`` every pixel becomes
+``a * c + (1 - a) * p``: its motion shrinks by ``1 - a`` while it keeps
+moving with its neighbours. So the box shows as a rectangle whose edges
+split pixels whose temporal spread differs by a steady factor
+(``contrast_maps``: ``|log(spread ratio)|`` across each boundary), found with
+the region search's rectangle finder (``vscan.frames.regions.best_box``).
+The blend is then inverted per channel from rings just inside and outside
+the box (gain = spread ratio, offset from the means), and the restored frames
+become the file's overlay-removed query version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vscan.frames.boxes import best_box
+
+__all__ = ["contrast_maps", "detect_translucent", "undo_translucent"]
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def contrast_maps(frames: np.ndarray, *, gap: int = 3, scale: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(vertical [H, W+1], horizontal [H+1, W]) maps of ``min(1, |log spread ratio| / scale)``
+    across each boundary (pixels ``gap`` apart), spread = temporal std of luma."""
+    y = frames.astype(np.float32) @ _LUMA
+    log_std = np.log(y.std(axis=0) + 2.0)
+
+    def one(axis: int) -> np.ndarray:
+        size = log_std.shape[axis]
+        lo = np.clip(np.arange(1, size) - 1 - gap // 2, 0, size - 1)
+        hi = np.clip(np.arange(1, size) + gap // 2, 0, size - 1)
+        out = np.minimum(1.0, np.abs(np.take(log_std, lo, axis=axis) - np.take(log_std, hi, axis=axis)) / scale)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (1, 1)
+        return np.pad(out.astype(np.float32), pad)
+
+    return one(1), one(0)
+
+
+def _rings(h: int, w: int, box: list[int], inner: tuple[int, int] = (3, 9)) -> tuple[np.ndarray, np.ndarray]:
+    t, b, l, r = box
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = (yy >= t) & (yy < b) & (xx >= l) & (xx < r)
+    depth_in = np.minimum(np.minimum(yy - t, b - 1 - yy), np.minimum(xx - l, r - 1 - xx))
+    dy = np.maximum(np.maximum(t - yy, yy - (b - 1)), 0)
+    dx = np.maximum(np.maximum(l - xx, xx - (r - 1)), 0)
+    depth_out = np.maximum(dy, dx)
+    ring_in = inside & (depth_in >= inner[0]) & (depth_in < inner[1])
+    ring_out = ~inside & (depth_out >= inner[0]) & (depth_out < inner[1])
+    return ring_in, ring_out
+
+
+def detect_translucent(frames: np.ndarray, *, min_score: float = 0.8, min_frames: int = 4) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """(box [top, bottom, left, right], gain [3], offset [3]) of a translucent box in uint8 [N, H, W, 3] frames, or None."""
+    n, h, w, _ = frames.shape
+    if n < min_frames or h < 64 or w < 64:
+        return None
+    vert, horiz = contrast_maps(frames)
+    box = best_box(vert, horiz, np.ones((h, w), bool), min_score=min_score, min_fraction=0.05, max_fraction=0.6)
+    if box is None:
+        return None
+    t, b, l, r = box
+    sides = [m.mean() for m, inner in ((horiz[t, l:r], t > 0), (horiz[b, l:r], b < h), (vert[t:b, l], l > 0), (vert[t:b, r], r < w)) if inner]
+    if len(sides) < 3 or min(sides) < min_score:
+        return None  # a box inside the frame: three inner sides at least
+    ring_in, ring_out = _rings(h, w, box)
+    if not ring_in.any() or not ring_out.any():
+        return None
+    x = frames.astype(np.float32)
+    gain = np.array([x[:, ring_in, c].std(axis=0).mean() / max(x[:, ring_out, c].std(axis=0).mean(), 1e-3) for c in range(3)])
+    if not (0.15 <= gain.mean() <= 0.85) or np.ptp(gain) > 0.25:
+        return None  # not one steady blend (a darker scene part, a graded region)
+    offset = np.array([x[:, ring_in, c].mean() - gain[c] * x[:, ring_out, c].mean() for c in range(3)])
+    return box, gain, offset
+
+
+def undo_translucent(frames: np.ndarray, box: list[int], gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """A copy of the frames with the blend inside ``box`` inverted."""
+    t, b, l, r = box
+    out = frames.copy()
+    inside = (frames[:, t:b, l:r].astype(np.float32) - offset) / np.maximum(gain, 1e-3)
+    out[:, t:b, l:r] = np.clip(np.rint(inside), 0, 255).astype(np.uint8)
+    return out
