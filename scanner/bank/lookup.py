@@ -50,12 +50,18 @@ def _connect(bank_path: Path) -> sqlite3.Connection:
 
 
 def _rows_after(conn: sqlite3.Connection, rowid: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order."""
-    ids, blobs = [], []
-    for r, h in conn.execute("SELECT rowid, hash FROM frame_hashes WHERE rowid > ? ORDER BY rowid", (rowid,)):
-        ids.append(r)
-        blobs.append(h)
-    return np.asarray(ids, np.int64), np.frombuffer(b"".join(blobs), np.uint8).reshape(len(blobs), 32).copy()
+    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order,
+    read in pages straight into arrays (no Python object per row kept)."""
+    n = conn.execute("SELECT count(*) FROM frame_hashes WHERE rowid > ?", (rowid,)).fetchone()[0]
+    rowids, hashes = np.empty(n, np.int64), np.empty((n, 32), np.uint8)
+    cursor = conn.execute("SELECT rowid, hash FROM frame_hashes WHERE rowid > ? ORDER BY rowid", (rowid,))
+    i = 0
+    while rows := cursor.fetchmany(1 << 16):
+        ids, blobs = zip(*rows)
+        rowids[i : i + len(rows)] = ids
+        hashes[i : i + len(rows)] = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), 32)
+        i += len(rows)
+    return rowids[:i], hashes[:i]
 
 
 def build_index(bank_path: str | os.PathLike) -> SplitIndex:
