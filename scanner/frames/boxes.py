@@ -52,7 +52,7 @@ def best_box(
     min_score: float,
     min_fraction: float,
     max_fraction: float,
-    step: int = 8,
+    step: int = 16,
     min_inner: int = 2,
     min_moving: float = 0.7,
 ) -> list[int] | None:

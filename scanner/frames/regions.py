@@ -109,7 +109,7 @@ def detect_region(
     min_fraction: float = 0.08,
     max_fraction: float = 0.8,
     min_frames: int = 4,
-    step: int = 8,
+    step: int = 16,
 ) -> RegionBox | None:
     """The moving rectangle of uint8 [N, H, W, 3] frames of one file, or None."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
