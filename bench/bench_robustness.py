@@ -74,13 +74,45 @@ def _plan(quick: bool) -> tuple[list[tuple[int, float]], list[tuple[int, float]]
     return [(101, 16.0), (102, 24.0)], [(901, 20.0), (902, 30.0), (903, 15.0), (904, 16.0)]
 
 
+#: Issue #16's re-framed kinds (vscan.bench.reframe) on 16:9 sources of their own: seeds, seconds, size.
+REFRAME_SIZE = (640, 360)
+
+
+def _reframe_one(args: tuple) -> list[dict]:
+    from vscan.bench.reframe import KINDS, extension, reframe_clip
+
+    src_dir, archive, seed, seconds = args
+    src = src_dir / f"wide{seed}.mp4"
+    if not src.exists():  # a kept --workdir is reused
+        synth.make_clip(src, seed=seed, seconds=seconds, size=REFRAME_SIZE, scenes=2, crf=20)
+    out = []
+    for kind in KINDS:
+        dst = archive / f"wide{seed}__{kind}{extension(kind)}"
+        if not dst.exists():
+            reframe_clip(src, dst, kind, seed=seed)
+        out.append({"path": dst, "source": src.stem, "transform": kind, "family": "reframe"})
+    return out
+
+
+def generate_reframed(work: Path, count: int, seconds: float = 12.0, workers: int = 2) -> tuple[list[Path], list[dict]]:
+    """``count`` 16:9 sources and every re-framed kind of each (in ``workers`` processes)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [(work / "reported", work / "archive", 301 + i, seconds) for i in range(count)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        copies = [c for part in pool.map(_reframe_one, jobs) for c in part]
+    return [work / "reported" / f"wide{j[2]}.mp4" for j in jobs], copies
+
+
 def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path]]:
     sources_plan, distractor_plan = _plan(quick)
     src_dir, archive = work / "reported", work / "archive"
     sources, copies, distractors = [], [], []
     codecs = set(synth.available_codecs())
     for seed, seconds in sources_plan:
-        src = synth.make_clip(src_dir / f"src{seed}.mp4", seed=seed, seconds=seconds, size=SIZE, scenes=max(2, int(seconds // 8)), crf=20)
+        src = src_dir / f"src{seed}.mp4"
+        if not src.exists():  # a kept --workdir is reused
+            synth.make_clip(src, seed=seed, seconds=seconds, size=SIZE, scenes=max(2, int(seconds // 8)), crf=20)
         sources.append(src)
         for name, (transform, params, codec) in TRANSFORMS.items():
             if codec not in codecs:
@@ -93,23 +125,26 @@ def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path
                 params.update(other_seed=seed + 5000, start=mid - 4, end=mid + 4, at=11.0, seconds=22.0)
             ext = synth.CODEC_CONTAINERS[codec]
             dst = archive / f"src{seed}__{name}{ext}"
-            synth.edit_clip(src, dst, transform, codec=codec, seed=seed, **params)
+            if not dst.exists():
+                synth.edit_clip(src, dst, transform, codec=codec, seed=seed, **params)
             copies.append({"path": dst, "source": src.stem, "transform": name})
     for seed, seconds in distractor_plan:
-        distractors.append(synth.make_clip(archive / f"distractor{seed}.mp4", seed=seed, seconds=seconds, size=SIZE, scenes=3, crf=23))
+        d = archive / f"distractor{seed}.mp4"
+        distractors.append(d if d.exists() else synth.make_clip(d, seed=seed, seconds=seconds, size=SIZE, scenes=3, crf=23))
     # Edited distractors too: a flipped, letterboxed and cropped unrelated clip must not match either.
     d0 = distractors[0]
     # Hard distractors: edited like the copies, and one watermarked (the filled
     # overlay version is matched at a looser distance, so it needs a check too).
     for name, (transform, params) in {"hflip": ("hflip", {}), "letterbox": ("pad", {"mode": "letterbox"}), "crop_20": ("crop", {"fraction": 0.2}), "watermark": ("watermark", {"fraction": 0.1})}.items():
-        distractors.append(synth.edit_clip(d0, archive / f"{d0.stem}__{name}.mp4", transform, **params))
+        d = archive / f"{d0.stem}__{name}.mp4"
+        distractors.append(d if d.exists() else synth.edit_clip(d0, d, transform, **params))
     return sources, copies, distractors
 
 
 def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     """The shipped bank (cli defaults) and a plain one (frames only) for the cost baseline."""
     from vscan.bank.store import build_bank
-    from vscan.bank.hashers import BANK_CROPS, BANK_MAX_SIDE
+    from vscan.bank.hashers import BANK_CROPS, BANK_MAX_SIDE, BANK_WINDOWS
     from vscan.decode import EveryFrame
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.media import hash_media
@@ -117,7 +152,7 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     hasher = PDQHasher(device="cpu")
 
     def shipped(path):
-        r = hash_media(path, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS)
+        r = hash_media(path, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS)
         return r.frames, r.metadata.duration_seconds, r.extra
 
     def plain(path):
@@ -171,7 +206,7 @@ def measure_cost(files: list[Path], bank: Path, plain_bank: Path, repeats: int =
             for f in files:
                 t0 = time.perf_counter()
                 summary, payload = decode_for_scan(str(f), config)
-                worker.run([(0, None, None)], payload)
+                worker.run([(0, None, None, 1)], payload)
                 total += time.perf_counter() - t0
                 video_seconds += summary["duration_seconds"]
             runs.append(total / video_seconds)
@@ -187,7 +222,10 @@ def vpdq_anchor(sources: list[Path], copies: list[dict], distractors: list[Path]
         return {"error": f"vpdq not importable: {exc}"}
 
     def features(path):
-        feats = vpdq.computeHash(input_video_filename=str(path), seconds_per_hash=1)
+        try:
+            feats = vpdq.computeHash(input_video_filename=str(path), seconds_per_hash=1)
+        except Exception:  # noqa: BLE001 - a file the reference cannot read is not recalled
+            feats = []
         good = {f.hex for f in feats if f.quality >= 50}
         return np.array([np.frombuffer(bytes.fromhex(h), np.uint8) for h in sorted(good)]).reshape(-1, 32)
 
@@ -213,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one short source, two distractors (CI smoke test)")
     ap.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ anchor")
+    ap.add_argument("--reframe-sources", type=int, default=8, help="16:9 sources for the re-framed kinds (0: none)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep generated media here (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-robustness.json)")
     args = ap.parse_args(argv)
@@ -221,6 +260,9 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         t0 = time.perf_counter()
         sources, copies, distractors = generate(work, args.quick)
+        if args.reframe_sources:
+            wide, reframed = generate_reframed(work, 1 if args.quick else args.reframe_sources)
+            sources, copies = sources + wide, copies + reframed
         t_gen = time.perf_counter() - t0
         bank, plain_bank, t_bank = build_banks(work, sources)
         records, t_scan = run_scan(work, bank, work / "archive")
