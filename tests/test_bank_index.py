@@ -155,3 +155,14 @@ def test_lookup_with_delta_disabled_entries_and_compaction(tmp_path, bank_and_qu
     with BankLookup.open(bank_path) as lookup:
         assert len(lookup.index) == 5000
         check(lookup, bank[:5000])
+
+
+@pytest.mark.needs_cuda
+def test_cuda_brute_force_lookup_equals_the_index(tmp_path, bank_and_queries):
+    bank, queries = bank_and_queries
+    _pdq_list(tmp_path / "pdq.txt", bank[:20000])
+    build_bank(tmp_path / "g.bank", [tmp_path / "pdq.txt"])
+    with BankLookup.open(tmp_path / "g.bank") as cpu, BankLookup.open(tmp_path / "g.bank", device="cuda") as gpu:
+        for radius in (0, 31, 63, 90):
+            assert _same(gpu.search(queries, radius), cpu.search(queries, radius))
+        assert gpu.lookup(queries, 31, dihedral=True) == cpu.lookup(queries, 31, dihedral=True)

@@ -96,7 +96,13 @@ def _fresh(conn: sqlite3.Connection, index: SplitIndex) -> bool:
 class BankLookup:
     """A bank's hashes, searchable: the memory-mapped index, the delta segment and the disabled bitmap."""
 
-    def __init__(self, bank_path: str | os.PathLike, *, build: bool = True):
+    def __init__(self, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu"):
+        """``device``: "cpu" (the index), or "cuda": brute force over the
+        indexed hashes held on the GPU (``vscan.kernels.hamming``, torch)."""
+        if device not in ("cpu", "cuda"):
+            raise BankError(f"Invalid device ({device!r}). Supported values are 'cpu', 'cuda'")
+        self.device = device
+        self._on_gpu = None
         self.bank_path = Path(bank_path)
         self._conn = _connect(self.bank_path)
         target = index_path(self.bank_path)
@@ -126,8 +132,24 @@ class BankLookup:
                 self.delta_disabled[np.isin(self.delta_rowids, off[~main])] = 1
 
     @classmethod
-    def open(cls, bank_path: str | os.PathLike, *, build: bool = True) -> "BankLookup":
-        return cls(bank_path, build=build)
+    def open(cls, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu") -> "BankLookup":
+        return cls(bank_path, build=build, device=device)
+
+    def _search_main(self, queries: np.ndarray, radius: int):
+        disabled = self.disabled if self.disabled.size else None
+        if self.device == "cpu" or not len(self.index):
+            return self.index.search(queries, radius, disabled=disabled)
+        import torch
+
+        from vscan.kernels.hamming import radius_search
+
+        if self._on_gpu is None:  # the indexed hashes, uploaded once (32 bytes a hash)
+            self._on_gpu = torch.from_numpy(np.asarray(self.index.hashes)).to("cuda")
+        q, row, d = (t.cpu().numpy() for t in radius_search(torch.from_numpy(queries).to("cuda"), self._on_gpu, radius))
+        if disabled is not None:
+            keep = disabled[row] == 0
+            q, row, d = q[keep], row[keep], d[keep]
+        return dedupe_pairs(q, row, d, len(self.index))
 
     def close(self) -> None:
         self._conn.close()
@@ -148,7 +170,7 @@ class BankLookup:
         if not 0 <= radius <= 256:
             raise BankError(f"Invalid radius ({radius}). Supported values are 0..256")
         queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
-        q, row, d = self.index.search(queries, radius, disabled=self.disabled if self.disabled.size else None)
+        q, row, d = self._search_main(queries, radius)
         rowid = np.asarray(self.rowids[row]) if row.size else np.zeros(0, np.int64)
         if self.delta_size:
             dq, db, dd = brute_force_pairs(queries, self.delta_hashes, radius)

@@ -50,6 +50,7 @@ def bank_lookup(
     hashes: Annotated[Path, typer.Option("--hashes", help="PDQ hex lines, vPDQ lines or pytx CSV ('-': stdin).", show_default=False)],
     radius: Annotated[int, typer.Option("--radius", help="Hamming radius (exact up to 63; brute force above).")] = 31,
     dihedral: Annotated[bool, typer.Option("--dihedral", help="Also search the 8 rotations/flips of each hash.")] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu (the index) or cuda (brute force on the GPU; needs torch).")] = "cpu",
 ) -> None:
     """One JSON line per query hash: its line, the hash and every enabled bank
     row within the radius (entry, frame, distance; with --dihedral the variant).
@@ -59,7 +60,7 @@ def bank_lookup(
 
     try:
         queries = read_query_hashes(sys.stdin if str(hashes) == "-" else hashes)
-        with BankLookup.open(bank) as lookup:
+        with BankLookup.open(bank, device=device) as lookup:
             for start in range(0, len(queries.lines), 10_000):
                 part = slice(start, start + 10_000)
                 for item in lookup.lookup(queries.hashes[part], radius, dihedral=dihedral, lines=queries.lines[part]):
