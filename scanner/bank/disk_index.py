@@ -59,6 +59,18 @@ def _on_huge_pages(array: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fill_tables(hashes: np.ndarray, ids: np.ndarray, partner: np.ndarray, offsets: np.ndarray) -> None:
+    """Per 16-bit half t: the rows sorted by its value (ids), the partner half beside each, bucket starts."""
+    halves = _halves(hashes)
+    for t in range(16):
+        key = np.ascontiguousarray(halves[:, t])
+        order = np.argsort(key, kind="stable")  # radix sort on uint16
+        ids[t] = order
+        partner[t] = halves[order, t ^ 1]
+        np.cumsum(np.bincount(key, minlength=1 << 16), out=offsets[t, 1:])
+        del order, key
+
+
 def _halves(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(hashes, np.uint8).view("<u2")  # [N, 16]
 
@@ -103,14 +115,7 @@ class SplitIndex:
             ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.uint32, (16, n))
             partner = np.lib.format.open_memmap(tmp / "partner.npy", "w+", np.uint16, (16, n))
             offsets = np.zeros((16, (1 << 16) + 1), np.int64)
-            halves = _halves(hashes)
-            for t in range(16):
-                key = np.ascontiguousarray(halves[:, t])
-                order = np.argsort(key, kind="stable")  # radix sort on uint16
-                ids[t] = order
-                partner[t] = halves[order, t ^ 1]
-                np.cumsum(np.bincount(key, minlength=1 << 16), out=offsets[t, 1:])
-                del order, key
+            _fill_tables(hashes, ids, partner, offsets)
             ids.flush()
             partner.flush()
             del ids, partner
@@ -132,6 +137,19 @@ class SplitIndex:
                     f.unlink()
                 tmp.rmdir()
         return cls.open(path)
+
+    @classmethod
+    def from_hashes(cls, hashes: np.ndarray) -> "SplitIndex":
+        """The index of ``hashes`` in memory, no files (the matchers' search over a loaded bank)."""
+        hashes = np.ascontiguousarray(hashes, np.uint8)
+        if hashes.ndim != 2 or hashes.shape[1] != 32:
+            raise ValueError(f"hashes must be uint8 [N, 32], got {hashes.dtype} {hashes.shape}")
+        n = hashes.shape[0]
+        ids, partner = np.empty((16, n), np.uint32), np.empty((16, n), np.uint16)
+        offsets = np.zeros((16, (1 << 16) + 1), np.int64)
+        _fill_tables(hashes, ids, partner, offsets)
+        arrays = {"hashes": hashes, "ids": ids, "partner": partner, "offsets": offsets}
+        return cls(Path(), arrays, {"version": INDEX_VERSION, "num_hashes": int(n)})
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, in_memory: bool = False) -> "SplitIndex":
