@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from vscan.bank.disk_index import SplitIndex
 from vscan.bank.index import MultiIndexHashing, brute_force_pairs, resolve_device
 from vscan.bank.store import BankIndex
 from vscan.errors import ConfigError
@@ -116,7 +117,7 @@ class _PreparedBank:
     entry_unique_count: np.ndarray  # [E] unique hashes per entry
     by_unique_offsets: np.ndarray  # CSR over unique rows: entries holding each unique hash
     by_unique_entries: np.ndarray
-    mih: MultiIndexHashing | None = None
+    mih: MultiIndexHashing | SplitIndex | None = None
 
 
 def _prepare(index: BankIndex, min_quality: int) -> _PreparedBank:
@@ -149,8 +150,8 @@ def _search(query_uniq, prepared, radius, method, blocking_min_hashes, device):
     if method == "auto":
         method = "blocking" if prepared.uniq.shape[0] > blocking_min_hashes else "brute"
     if method == "blocking":
-        if prepared.mih is None:
-            prepared.mih = MultiIndexHashing(prepared.uniq)
+        if prepared.mih is None:  # the split index (vscan.bank.disk_index): same pairs, several times faster
+            prepared.mih = SplitIndex.from_hashes(prepared.uniq)
         return prepared.mih.search(query_uniq, radius)
     if resolve_device(device) == "cuda":
         from vscan.kernels.hamming import search_pairs as search_on_torch
