@@ -217,11 +217,25 @@ class Bank:
         c = self._conn
         entries = [e for e in c.execute("SELECT entry_id, label, kind, duration_seconds FROM entries ORDER BY entry_id") if keep(e[0])]
         row_of = {e[0]: i for i, e in enumerate(entries)}
-        frames = [f for f in c.execute(
+        n = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]
+        hashes = np.empty((n, 32), np.uint8)
+        entry_rows, frame_numbers = np.empty(n, np.int32), np.empty(n, np.int64)
+        timestamps, qualities = np.empty(n, np.float64), np.empty(n, np.int32)
+        cursor = c.execute(
             "SELECT entry_id, frame_number, timestamp_seconds, quality, hash FROM frame_hashes ORDER BY entry_id, frame_number"
-        ) if f[0] in row_of]  # fmt: skip
-        m = len(frames)
-        hashes = np.frombuffer(b"".join(f[4] for f in frames), np.uint8).reshape(m, 32).copy()
+        )
+        m = 0
+        while page := cursor.fetchmany(1 << 16):  # rows go straight into arrays: no Python object per row kept
+            page = [f for f in page if f[0] in row_of]
+            k = len(page)
+            if not k:
+                continue
+            entry_rows[m : m + k] = [row_of[f[0]] for f in page]
+            frame_numbers[m : m + k] = [f[1] for f in page]
+            timestamps[m : m + k] = [np.nan if f[2] is None else f[2] for f in page]
+            qualities[m : m + k] = [100 if f[3] is None else f[3] for f in page]
+            hashes[m : m + k] = np.frombuffer(b"".join(f[4] for f in page), np.uint8).reshape(k, 32)
+            m += k
         digests: dict[tuple[str, str], list[str]] = {}
         for entry_id, algorithm, digest in c.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id"):
             if entry_id in row_of:
@@ -229,10 +243,14 @@ class Bank:
         extra = None
         extra_rows = [r for r in self.rows("extra_hashes") if r[0] in row_of]
         if extra_rows:
-            row_of_frame = {(f[0], f[1]): i for i, f in enumerate(frames)}
-            known = [r for r in extra_rows if (r[0], r[1]) in row_of_frame]
+            # Frames are sorted by (entry row, frame number): find each extra row's frame by bisection.
+            frame_key = (entry_rows[:m].astype(np.int64) << 32) + frame_numbers[:m]
+            want = (np.asarray([row_of[r[0]] for r in extra_rows], np.int64) << 32) + np.asarray([r[1] for r in extra_rows], np.int64)
+            pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
+            found = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
+            known = [r for r, f in zip(extra_rows, found) if f]
             extra = ExtraRows(
-                frame_rows=np.asarray([row_of_frame[(r[0], r[1])] for r in known], np.int64),
+                frame_rows=pos[found].astype(np.int64),
                 preps=tuple(r[2] for r in known),
                 qualities=np.asarray([100 if r[3] is None else r[3] for r in known], np.int32),
                 hashes=np.frombuffer(b"".join(r[4] for r in known), np.uint8).reshape(len(known), 32).copy(),
@@ -242,11 +260,11 @@ class Bank:
             labels=[e[1] for e in entries],
             kinds=[e[2] for e in entries],
             durations_seconds=np.asarray([np.nan if e[3] is None else e[3] for e in entries], np.float64),
-            hashes=hashes,
-            entry_rows=np.asarray([row_of[f[0]] for f in frames], np.int32),
-            frame_numbers=np.asarray([f[1] for f in frames], np.int64),
-            timestamps_seconds=np.asarray([np.nan if f[2] is None else f[2] for f in frames], np.float64),
-            qualities=np.asarray([100 if f[3] is None else f[3] for f in frames], np.int32),
+            hashes=hashes[:m].copy() if m < n else hashes,
+            entry_rows=entry_rows[:m].copy() if m < n else entry_rows,
+            frame_numbers=frame_numbers[:m].copy() if m < n else frame_numbers,
+            timestamps_seconds=timestamps[:m].copy() if m < n else timestamps,
+            qualities=qualities[:m].copy() if m < n else qualities,
             digests=digests,
             extra=extra,
         )
