@@ -42,12 +42,15 @@ def _clip(args: tuple) -> list[Path]:
 
     archive, kind, seed, reframe = args
     size = (320, 180) if seed % 3 else (256, 192)
-    render = renderer(kind, seed, size, 8.0)
     fps = 10.0
-    path = _encode(archive / f"{kind}{seed}.mp4", (render(i / fps) for i in range(int(8 * fps))), fps=fps, codec="libx264", gop=None, crf=26, bitrate=None)
+    path = archive / f"{kind}{seed}.mp4"
+    if not path.exists():  # a kept --workdir is reused
+        render = renderer(kind, seed, size, 8.0)
+        _encode(path, (render(i / fps) for i in range(int(8 * fps))), fps=fps, codec="libx264", gop=None, crf=26, bitrate=None)
     out = [path]
     if reframe:
-        out.append(reframe_clip(path, archive / f"{kind}{seed}__{reframe}{extension(reframe)}", reframe, seed=seed))
+        dst = archive / f"{kind}{seed}__{reframe}{extension(reframe)}"
+        out.append(dst if dst.exists() else reframe_clip(path, dst, reframe, seed=seed))
     return out
 
 
@@ -55,6 +58,9 @@ def _still(args: tuple) -> Path:
     from PIL import Image
 
     archive, kind, seed = args
+    for suffix in (".jpg", ".png"):
+        if (archive / f"{kind}{seed}{suffix}").exists():
+            return archive / f"{kind}{seed}{suffix}"
     rng = np.random.default_rng(seed)
     f = renderer(kind, seed, (640, 360), 8.0)(float(rng.uniform(0, 8)))
     if seed % 2:
@@ -138,7 +144,10 @@ def main(argv: list[str] | None = None) -> dict:
         from vscan.bench.bench_robustness import REFRAME_SIZE, run_scan
 
         t0 = time.perf_counter()
-        known = [synth.make_clip(work / "reported" / f"wide{s}.mp4", seed=s, seconds=12.0, size=REFRAME_SIZE, scenes=2, crf=20) for s in (301, 302)]
+        known = [work / "reported" / f"wide{s}.mp4" for s in (301, 302)]
+        for s, path in zip((301, 302), known):
+            if not path.exists():
+                synth.make_clip(path, seed=s, seconds=12.0, size=REFRAME_SIZE, scenes=2, crf=20)
         jobs = [(archive, GENERATORS[j % len(GENERATORS)], 50_000 + j, REFRAMED[j % len(REFRAMED)] if j % 3 == 0 else None)
                 for j in range(args.clips)]  # fmt: skip
         stills = [(archive, GENERATORS[j % len(GENERATORS)], 90_000 + j) for j in range(args.images)]

@@ -38,7 +38,7 @@ class _Fractal:
             c = complex(rng.uniform(-2.0, 0.5), rng.uniform(-1.2, 1.2))
             if 8 < self._escape(np.array([c]), 64)[0] < 60:
                 break
-        self.centre, self.rate = c, rng.uniform(0.15, 0.35)
+        self.centre, self.rate, self.start = c, rng.uniform(0.15, 0.35), rng.uniform(0.05, 0.4)
         self.palette = _palette(rng)
 
     @staticmethod
@@ -52,7 +52,9 @@ class _Fractal:
         return count
 
     def __call__(self, t: float) -> np.ndarray:
-        span = 1.5 * np.exp(-self.rate * t)
+        # From a depth of the seed's own (every zoom that starts at the whole set
+        # shows the same picture for its first seconds: true near-duplicates).
+        span = self.start * np.exp(-self.rate * t)
         xs = np.linspace(-span, span, self.w) * self.w / self.h
         ys = np.linspace(-span, span, self.h)
         c = self.centre + xs[None, :] + 1j * ys[:, None]

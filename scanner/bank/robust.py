@@ -111,6 +111,7 @@ def robust_matches(
     region_box: np.ndarray | tuple[float, float, float, float] | None = None,
     short_min_seconds: float = 2.5,
     short_max_distance: int = 12,
+    window_max_distance: int = 16,
 ) -> list[Match]:
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
@@ -161,6 +162,12 @@ def robust_matches(
     brow, dist = brow[owner_q], dist[owner_b[owner_q]]
     if loose > distance_threshold:  # only overlay-filled rows get the looser radius
         ok = (dist <= distance_threshold) | ((prep[qrow] == _PREP_UNOVERLAID) & (dist <= overlay_distance_threshold))
+        qrow, brow, dist = qrow[ok], brow[ok], dist[ok]
+        if qrow.size == 0:
+            return []
+    if region is not None and len(region) != n:
+        # A still's windows: 50 tries per image, so each must be close (vscan.frames.regions.still_windows).
+        ok = (prep[qrow] != _PREP_REGION) | (dist <= window_max_distance)
         qrow, brow, dist = qrow[ok], brow[ok], dist[ok]
         if qrow.size == 0:
             return []
