@@ -22,6 +22,12 @@ Schema (format version 1; full description in ``docs/bank-format.md``)::
         removed), 'crop0.900' (centre crop keeping 90% of each side), 'borders+crop0.900'; banks
         without the table read as having no extra rows, and readers that ignore it still work
 
+Changed in place (``vscan.bank.updates``, ``vscan.bank.append``; created on the first change)::
+
+    entry_events(seq INTEGER PRIMARY KEY AUTOINCREMENT, entry_id, action, who, at, reason, detail)
+    disabled_entries(entry_id TEXT PRIMARY KEY, since, who, reason)
+    meta.content_digest: the content checksum, replaced at every change (``vscan.bank.digest``)
+
 The writer (``vscan.bank.writer``) creates these tables, the reader
 (``vscan.bank.store``) checks ``FORMAT_VERSION``; both take the names from here.
 """
