@@ -11,13 +11,13 @@ __all__ = ["best_box", "box_score"]
 
 
 def _widen(m: np.ndarray, axis: int, radius: int) -> np.ndarray:
-    """Running max of ``m`` over +-``radius`` along ``axis``."""
-    out = m.copy()
-    for d in range(1, radius + 1):
-        out = np.maximum(out, np.roll(m, d, axis=axis))
-        out = np.maximum(out, np.roll(m, -d, axis=axis))
-    return out
-
+    """Running max of ``m`` over +-``radius`` along ``axis`` (no wrap-around)."""
+    src = np.moveaxis(m, axis, -1)
+    out = src.copy()
+    for d in range(1, min(radius, src.shape[-1] - 1) + 1):
+        np.maximum(out[..., d:], src[..., :-d], out=out[..., d:])
+        np.maximum(out[..., :-d], src[..., d:], out=out[..., :-d])
+    return np.moveaxis(out, -1, axis)
 
 
 def _side_means(cum: np.ndarray, starts: np.ndarray, ends: np.ndarray, lines: np.ndarray) -> np.ndarray:
@@ -64,13 +64,14 @@ def best_box(
     ys, xs = np.arange(0, h + 1, step), np.arange(0, w + 1, step)
     ys[-1], xs[-1] = h, w
     # The coarse grid sees each edge through a max over +-step/2 across it (refined below).
-    wide_v, wide_h = _widen(vert, 1, step // 2), _widen(horiz, 0, step // 2)
-    cum_v = np.concatenate([np.zeros((1, w + 1), np.float32), np.cumsum(wide_v, axis=0)])  # [H+1, W+1]
-    cum_h = np.concatenate([np.zeros((1, h + 1), np.float32), np.cumsum(wide_h.T, axis=0)])  # [W+1, H+1]
+    cum_v = np.concatenate([np.zeros((1, w + 1), np.float32), np.cumsum(vert, axis=0)])  # [H+1, W+1]
+    cum_h = np.concatenate([np.zeros((1, h + 1), np.float32), np.cumsum(horiz.T, axis=0)])  # [W+1, H+1]
     moving = np.concatenate([np.zeros((1, w), np.float32), np.cumsum(moving_mask, axis=0, dtype=np.float32)])
     moving = np.concatenate([np.zeros((h + 1, 1), np.float32), np.cumsum(moving, axis=1)], axis=1)  # integral image
-    v_side = _side_means(cum_v, ys, ys, xs)  # [top, bottom, x]
-    h_side = _side_means(cum_h, xs, xs, ys)  # [left, right, y]
+    # A grid line stands for the best line within +-step/2 of it: the max of
+    # the lines' means (a max per pixel first would lift noise into edges).
+    v_side = _widen(_side_means(cum_v, ys, ys, np.arange(w + 1)), 2, step // 2)[:, :, xs]  # [top, bottom, x]
+    h_side = _widen(_side_means(cum_h, xs, xs, np.arange(h + 1)), 2, step // 2)[:, :, ys]  # [left, right, y]
     ny, nx = ys.size, xs.size
     T, B, L, R = np.ix_(range(ny), range(ny), range(nx), range(nx))
     inf = np.float32(np.inf)
