@@ -116,6 +116,11 @@ def build_bank(work: Path, count: int, known: list[Path]) -> tuple[Path, dict]:
     from vscan.decode import EveryFrame
 
     path = work / "big.bank"
+    if path.exists():  # a kept --workdir: the bank is reused
+        from vscan.bank.store import Bank
+
+        with Bank(path) as bank:
+            return path, {"entries": bank.info().num_entries, "synthetic_rows": None, "seconds": 0.0, "reused": True}
     t0 = time.perf_counter()
     hash_file = media_hasher(EveryFrame(), device="cpu")
     with BankWriter(path) as writer:

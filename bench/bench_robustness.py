@@ -161,6 +161,8 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
 
     t0 = time.perf_counter()
     bank = work / "reported.bank"
+    if bank.exists() and (work / "reported-plain.bank").exists():  # a kept --workdir: banks reused
+        return bank, work / "reported-plain.bank", 0.0
     build_bank(bank, sources, label="reported", hash_media=shipped)
     seconds = time.perf_counter() - t0
     plain_bank = work / "reported-plain.bank"

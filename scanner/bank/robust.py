@@ -110,7 +110,7 @@ def robust_matches(
     region_variants: np.ndarray | None = None,
     region_box: np.ndarray | tuple[float, float, float, float] | None = None,
     short_min_seconds: float = 2.5,
-    short_max_distance: int = 12,
+    short_max_distance: int = 16,
     window_max_distance: int = 16,
 ) -> list[Match]:
     n = len(query)

@@ -8,7 +8,7 @@ still strong evidence when every frame of the run sits at a small distance
 and all follow one rate and offset: ``is_strong_short`` accepts a run of
 >= ``min_frames`` distinct query frames covering >= ``min_seconds`` whose
 closest pairs are all within ``max_distance`` bits. The defaults (2.5 s,
-3 frames, 12 bits) were chosen on ``vscan.bench.distractors`` (no false
+3 frames, 16 bits) were chosen on ``vscan.bench.distractors`` (no false
 positive among its unrelated clips and stills against thousands of bank
 entries) and ``vscan.bench.bench_robustness`` (the excerpt kind).
 """
@@ -29,7 +29,7 @@ def is_strong_short(
     distances: np.ndarray,
     *,
     min_seconds: float = 2.5,
-    max_distance: int = 12,
+    max_distance: int = 16,
     min_frames: int = 3,
     tolerance_seconds: float = 0.5,
 ) -> bool:
