@@ -1,8 +1,16 @@
 """Robustness benchmark: recall per transform and false positives, vscan vs vPDQ.
 
-    python -m vscan.bench.bench_robustness            # default run (~8 min on 2 cores, most of it generating media)
+    python -m vscan.bench.bench_robustness            # default run (~45 min on 2 busy cores, most of it generating media)
     python -m vscan.bench.bench_robustness --quick    # CI-sized smoke test
     python -m vscan.bench.bench_robustness --no-vpdq  # without the reference anchor
+    python -m vscan.bench.bench_robustness --workdir W --reframe-sources 8  # keep (and reuse) media and banks
+
+Issue #16's re-framed kinds (``vscan.bench.reframe``: vertical blur-fill
+re-posts, 9:16 crops, picture-in-picture, split screens, captions with a
+mirror, letterbox and logo, translucent boxes, 70% off-centre crops, 4 degree
+rotations, stretches, GIFs, hi-res re-encodes, 3 s excerpts in 30 s, JPEG
+frame grabs, mirrored and cropped PNG screenshots) are made from 16:9 sources
+of their own (``--reframe-sources``, 12 s each) and scored in the same table.
 
 Everything is generated here (``vscan.bench.synth``: abstract textured clips that
 pan and zoom, several scenes each), seeded, so runs repeat. Per source clip
