@@ -75,7 +75,8 @@ def test_short_run_needs_close_frames():
     a = align(tq, tr)
     assert a is not None and a.num_frames == 3
     assert is_strong_short(a, tq, tr, np.array([4, 6, 8]))
-    assert not is_strong_short(a, tq, tr, np.array([4, 6, 20]))  # one frame too far (> 16 bits): not strong
+    assert not is_strong_short(a, tq, tr, np.array([4, 6, 22]))  # one frame too far (> 20 bits): not strong
+    assert not is_strong_short(a, tq, tr, np.array([4, 18, 19]))  # median too far (> 16 bits)
     assert not is_strong_short(align(tq[:2], tr[:2]), tq[:2], tr[:2], np.array([2, 2]))  # two frames are not a run
     assert not is_strong_short(None, tq, tr, np.array([0, 0, 0]))
 

@@ -54,40 +54,57 @@ def align(
     rates: np.ndarray = DEFAULT_RATES,
     tolerance_seconds: float = 0.5,
     max_gap_seconds: float = 3.0,
+    weights: np.ndarray | None = None,
 ) -> Alignment | None:
-    """Best alignment of matched pairs (``t_query[i]``, ``t_reference[i]``); None without finite pairs."""
+    """Best alignment of matched pairs (``t_query[i]``, ``t_reference[i]``); None without finite pairs.
+
+    ``weights`` (per pair, e.g. 32 - distance) break ties between cells with
+    as many query frames: the cell whose frames' best pairs weigh most wins
+    (a short run of a slow pan has several near-equal cells)."""
     tq = np.asarray(t_query, np.float64)
     tr = np.asarray(t_reference, np.float64)
+    wt = np.zeros(tq.shape) if weights is None else np.asarray(weights, np.float64)
     if tq.shape != tr.shape or tq.ndim != 1:
         raise ValueError(f"Expected two 1-D arrays of one length, got {tq.shape} and {tr.shape}")
     ok = np.isfinite(tq) & np.isfinite(tr)
-    tq, tr = tq[ok], tr[ok]
+    tq, tr, wt = tq[ok], tr[ok], wt[ok]
     if tq.size == 0:
         return None
     if tolerance_seconds <= 0:
         raise ValueError(f"Invalid tolerance_seconds ({tolerance_seconds}). Supported values are > 0.")
     # Dense references give each query frame several near-identical neighbours:
     # one vote per (query frame, 0.1 s of reference time) is enough.
+    order = np.argsort(-wt, kind="stable")  # the heaviest pair of each cell is the one kept
+    tq, tr, wt = tq[order], tr[order], wt[order]
     _, first = np.unique(np.stack([tq, np.round(tr * 10)]), axis=1, return_index=True)
-    tq, tr = tq[first], tr[first]
+    tq, tr, wt = tq[first], tr[first], wt[first]
     rates = np.asarray(rates, np.float64)
     q_times, q_id = np.unique(tq, return_inverse=True)
     n_q = q_times.size
     width = 2 * tolerance_seconds
-    best = (-1, 0.0, 0.0, 0.0)  # (distinct query frames, -|log rate|, rate, offset)
+    best = (-1, 0.0, 0.0, 0.0, 0.0)  # (distinct query frames, weight, -|log rate|, rate, offset)
     for rate in rates:
         offsets = tr - rate * tq
         # Two bin phases, so a cluster straddling a bin edge is still counted whole.
         for phase in (0.0, 0.5):
             bins = np.floor(offsets / width + phase).astype(np.int64)
-            key = np.unique((bins - bins.min()) * n_q + q_id)  # distinct (bin, query frame)
+            cell = (bins - bins.min()) * n_q + q_id
+            key, inverse = np.unique(cell, return_inverse=True)  # distinct (bin, query frame)
             counts = np.bincount(key // n_q)
-            top = int(counts.argmax())
-            score = (int(counts[top]), -abs(math.log(rate)))
-            if score > best[:2]:
+            if weights is None:
+                top = int(counts.argmax())
+                weight = 0.0
+            else:  # most frames, then the heaviest best pair per frame
+                heaviest = np.full(key.size, -np.inf)
+                np.maximum.at(heaviest, inverse, wt)
+                mass = np.bincount(key // n_q, weights=heaviest)
+                top = int(np.lexsort((mass, counts))[-1])
+                weight = float(mass[top])
+            score = (int(counts[top]), weight, -abs(math.log(rate)))
+            if score > best[:3]:
                 in_bin = bins - bins.min() == top
                 best = (*score, float(rate), float(np.median(offsets[in_bin])))
-    _, _, rate, offset = best
+    _, _, _, rate, offset = best
     inlier = np.abs(tr - rate * tq - offset) <= tolerance_seconds
     times = np.unique(tq[inlier])
     # Cut into runs at query-side gaps; keep the longest (by covered time).

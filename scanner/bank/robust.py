@@ -110,7 +110,7 @@ def robust_matches(
     region_variants: np.ndarray | None = None,
     region_box: np.ndarray | tuple[float, float, float, float] | None = None,
     short_min_seconds: float = 2.5,
-    short_max_distance: int = 16,
+    short_max_distance: int = 20,
     window_max_distance: int = 16,
 ) -> list[Match]:
     n = len(query)
@@ -225,7 +225,7 @@ def robust_matches(
                 path.append(name)
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
             path.append("reference-borders-removed")
-        alignment = align(q_times[p_sample[sel]], p_tr[sel])
+        alignment = align(q_times[p_sample[sel]], p_tr[sel], weights=32.0 - dist[sel])
         vpdq_rule = query_pct >= match_query_pct or compared_pct >= match_compared_pct
         aligned = alignment is not None and alignment.seconds >= align_min_seconds and alignment.num_frames >= align_min_frames
         # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
