@@ -88,7 +88,7 @@ def test_still_gets_windows_that_find_an_offcentre_crop():
 
     frame = _clip(21, size=(256, 256), n=1)
     payload = add_region({"frames": frame, "frame_numbers": np.zeros(1, np.int64), "timestamps": np.zeros(1)})
-    assert payload["region_frames"].shape == (50, 256, 256, 3) and payload["region_box"].shape == (50, 4)
+    assert payload["region_frames"].shape == (50, 128, 128, 3) and payload["region_box"].shape == (50, 4)
     assert payload["region_rows"].tolist() == [0] * 50
     variants = np.zeros((50, 8, 32), np.uint8)
     fh, var, boxes = region_query(payload, variants, np.full(50, 100, np.int32))

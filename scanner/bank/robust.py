@@ -141,11 +141,13 @@ def robust_matches(
     for p, fh, var, rows in sides:
         keep = np.flatnonzero(fh.qualities >= min_quality)
         considered[rows[keep]] = True
-        parts.append(var[keep].reshape(-1, 32))
-        sample.append(np.repeat(rows[keep], 8))
-        variant.append(np.tile(np.arange(8), keep.size))
-        prep.append(np.full(keep.size * 8, p))
-        version_row.append(np.repeat(keep, 8))
+        # A still's windows: as is and mirrored only (screenshots are not turned; 4x less to search).
+        vs = np.array([0, 4]) if p == _PREP_REGION and len(fh) != n else np.arange(8)
+        parts.append(var[keep][:, vs].reshape(-1, 32))
+        sample.append(np.repeat(rows[keep], vs.size))
+        variant.append(np.tile(vs, keep.size))
+        prep.append(np.full(keep.size * vs.size, p))
+        version_row.append(np.repeat(keep, vs.size))
     version_row = np.concatenate(version_row)
     sample, variant, prep = np.concatenate(sample), np.concatenate(variant), np.concatenate(prep)
     q_uniq, q_inverse = unique_hashes(np.concatenate(parts))

@@ -138,17 +138,23 @@ def detect_region(
 #: frame off-centre; one of these windows lines up with a bank centre crop.
 _STILL_SCALES = (0.9, 0.8)
 _STILL_STEPS = 5
+#: Windows are hashed at this side (PDQ works at 64x64 anyway): 50 windows
+#: cost ~7 ms on one core at 128, ~225 ms at the scan's 256.
+_STILL_SIZE = 128
 
 
-def still_windows(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(windows uint8 [K, H, W, 3] resized to the frame's size, boxes [K, 4] top, bottom, left, right)."""
+def still_windows(frame: np.ndarray, size: int = _STILL_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """(windows uint8 [K, size, size, 3], boxes [K, 4] top, bottom, left, right in the frame's pixels)."""
+    from PIL import Image  # resizes 50 windows in ~2 ms (numpy's exact resize_bilinear: ~80 ms)
+
     h, w = frame.shape[1:3]
     crops, boxes = [], []
     for scale in _STILL_SCALES:
         ch, cw = int(round(h * scale)), int(round(w * scale))
         for y0 in np.linspace(0, h - ch, _STILL_STEPS).round().astype(int):
             for x0 in np.linspace(0, w - cw, _STILL_STEPS).round().astype(int):
-                crops.append(resize_bilinear(np.ascontiguousarray(frame[:, y0 : y0 + ch, x0 : x0 + cw]), h, w))
+                crop = Image.fromarray(np.ascontiguousarray(frame[0, y0 : y0 + ch, x0 : x0 + cw]))
+                crops.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))[None])
                 boxes.append((y0, y0 + ch, x0, x0 + cw))
     return np.concatenate(crops), np.array(boxes, np.int32)
 
