@@ -74,7 +74,8 @@ class ModelWorker:
         files = [(key, sha256, md5) for key, sha256, md5, _ in files]
         sets = [(i, "frames") for i in range(len(payloads))]
         if self.index is not None:
-            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames", "region_frames") if p.get(k) is not None]
+            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames", "region_frames")
+                     if p.get(k) is not None and not (k == "region_frames" and "region_rows" in p)]  # fmt: skip
         arrays = [payloads[i][k] for i, k in sets]
         hashes, quality = self._hash_all(arrays)
         hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in payloads]  # per file: set -> (variants, quality)
@@ -82,6 +83,10 @@ class ModelWorker:
         for (i, kind), array in zip(sets, arrays):
             hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
             offset += len(array)
+        for i, p in enumerate(payloads):  # a still's small windows (vscan.frames.regions.still_windows): their own batches
+            if self.index is not None and "region_rows" in p:
+                hashed[i]["region_frames"] = self._hash_all([p["region_frames"]])
+                offset += len(p["region_frames"])
         t1 = time.perf_counter()
         hash_share = (t1 - t0) / max(offset, 1)
         detected = self._detect_all(payloads) if self.detectors else None
