@@ -6,7 +6,8 @@ In-process and sequential, the same files in the same run, alternating: this
 tree as shipped, and this tree with ``vscan.runtime.decode_task.add_region``
 replaced by a no-op (no region search, no region frames to hash). Files are
 split into re-framed (a ``__`` kind of ``vscan.bench.reframe`` in the name)
-and the rest; the ratio that must stay <= 1.3 is the rest's. Also reported:
+stills (which get 50 windows each) and the rest; the ratio that must stay
+<= 1.3 is the rest's (and the stills' is reported beside it). Also reported:
 the region search's own time per file and the share of files given a region.
 ``--files`` defaults to a fresh set of generated clips (``vscan.bench.synth``
 edits and ``vscan.bench.reframe`` kinds).
@@ -36,6 +37,8 @@ def _files(work: Path) -> list[Path]:
         out.append(synth.edit_clip(src, work / f"plain{seed}_box.mp4", "pad", mode="letterbox"))
         for kind in ("blurfill_vertical", "pip", "splitscreen"):
             out.append(reframe_clip(src, work / f"plain{seed}__{kind}{extension(kind)}", kind, seed=seed))
+        for k in range(4):  # unrelated stills: they get windows (vscan.frames.regions.still_windows)
+            out.append(synth.write_image(work / f"still{seed}_{k}.{'jpg' if k % 2 else 'png'}", seed * 10 + k, size=(640, 360)))
     return out
 
 
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="vscan-regions-"))
     files = sorted(p for p in args.files.rglob("*") if p.is_file()) if args.files else _files(work)
-    files = [f for f in files if f.suffix.lower() in (".mp4", ".mkv", ".webm", ".gif")]
+    files = [f for f in files if f.suffix.lower() in (".mp4", ".mkv", ".webm", ".gif", ".jpg", ".png")]
     bank = args.bank
     if bank is None:
         bank = work / "one.bank"
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
                 _, payload = decode_task.decode_for_scan(str(f), config)
                 worker.run([(0, None, None, 1)], payload)
                 times[mode].setdefault(f.name, []).append(time.perf_counter() - t0)
-                if mode == "on":
+                if mode == "on" and len(payload["frames"]) > 1:
                     found[f.name] = "region_frames" in payload
                     t1 = time.perf_counter()
                     detect_region(payload["frames"])
@@ -85,16 +88,19 @@ def main(argv: list[str] | None = None) -> dict:
     def total(mode: str, group: set[str]) -> float:
         return sum(statistics.median(v) for k, v in times[mode].items() if k in group)
 
-    plain = {f.name for f in files if f not in reframed}
+    stills = {f.name for f in files if f.suffix.lower() in (".jpg", ".png")}
+    plain = {f.name for f in files if f not in reframed} - stills
     refr = {f.name for f in reframed}
     result = {
         "files": len(files), "reframed_files": len(refr), "repeats": args.repeats,
         "plain_seconds": {"off": total("off", plain), "on": total("on", plain)},
         "reframed_seconds": {"off": total("off", refr), "on": total("on", refr)},
         "region_search_ms_per_file_median": 1000 * statistics.median(search),
+        "stills_seconds": {"off": total("off", stills), "on": total("on", stills)},
         "regions_found": {"plain": sum(found[k] for k in plain), "reframed": sum(found[k] for k in refr)},
     }  # fmt: skip
     result["ratio_plain"] = result["plain_seconds"]["on"] / result["plain_seconds"]["off"]
+    result["ratio_stills"] = (result["stills_seconds"]["on"] / result["stills_seconds"]["off"]) if stills else None
     result["ratio_reframed"] = (result["reframed_seconds"]["on"] / result["reframed_seconds"]["off"]) if refr else None
     print(json.dumps(result, indent=1))
     if args.out:
