@@ -113,12 +113,20 @@ class Sampling(_Section):
     #: False lets sparse sampling take the next reference frame instead of a
     #: skipped B-frame (PyAV skip_frame=NONREF): about half the decoding.
     exact_frames: bool = False
+    #: Adaptive sampling: at least this many frames per file in the first
+    #: pass (evenly spread where the keyframes are fewer, as in short files).
+    #: Region search (re-framed uploads: blur-fill vertical re-posts,
+    #: picture-in-picture, split screens, translucent boxes) needs 4 or more;
+    #: each frame added costs about half a GOP of decoding.
+    first_pass_frames: int = _num(2, 1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         policy = self.policy
+        if isinstance(policy, Adaptive) and policy.min_frames < self.first_pass_frames:
+            object.__setattr__(self, "policy", replace(policy, min_frames=self.first_pass_frames))
         if isinstance(policy, str):
-            builders = {"adaptive": lambda: Adaptive(dense_fps=self.fps), "fps": lambda: FixedRate(self.fps),
+            builders = {"adaptive": lambda: Adaptive(dense_fps=self.fps, min_frames=self.first_pass_frames), "fps": lambda: FixedRate(self.fps),
                         "every-frame": EveryFrame, "keyframes": Keyframes}  # fmt: skip
             if policy not in builders:
                 raise ConfigError(f"Invalid sampling.policy ({policy!r}). Supported values are {', '.join(map(repr, builders))}.")
@@ -128,6 +136,8 @@ class Sampling(_Section):
         rate = getattr(self.policy, "dense_fps", getattr(self.policy, "fps", None))
         if rate is not None:
             object.__setattr__(self, "fps", float(rate))
+        if isinstance(self.policy, Adaptive):
+            object.__setattr__(self, "first_pass_frames", self.policy.min_frames)
 
     @property
     def policy_name(self) -> str:
@@ -138,7 +148,7 @@ class Sampling(_Section):
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["policy"] = self.policy_name
-        if isinstance(self.policy, Adaptive) and self.policy != Adaptive(dense_fps=self.fps):
+        if isinstance(self.policy, Adaptive) and self.policy != Adaptive(dense_fps=self.fps, min_frames=self.first_pass_frames):
             out["policy"] = self.policy.describe()  # tuned beyond what the TOML keys say: recorded as text
         return out
 
@@ -318,12 +328,15 @@ def _section_from_dict(name: str, values: dict[str, Any], source: str) -> Any:
         raise ConfigError(f"{source}: unknown key {name}.{unknown[0]}. Supported keys in [{name}] are {', '.join(sorted(known))}.")
     values = dict(values)
     policy = values.get("policy")
+    if cls is Sampling and isinstance(policy, Adaptive) and values.get("first_pass_frames", policy.min_frames) != policy.min_frames:
+        # A new first_pass_frames for an adaptive policy carried over from an earlier layer.
+        values["policy"] = policy = replace(policy, min_frames=values["first_pass_frames"])
     if cls is Sampling and isinstance(policy, SamplingPolicy) and "fps" in values:
         # A new rate for a policy object carried over from an earlier layer:
         # rebuilt by name, so that Sampling checks the rate first.
         rate = getattr(policy, "dense_fps", getattr(policy, "fps", None))
         if rate is not None and values["fps"] != rate:
-            tuned = isinstance(policy, Adaptive) and policy != Adaptive(dense_fps=rate)
+            tuned = isinstance(policy, Adaptive) and policy != Adaptive(dense_fps=rate, min_frames=policy.min_frames)
             values["policy"] = "fps" if isinstance(policy, FixedRate) else "adaptive"
             if tuned:
                 values["policy"] = replace(policy, dense_fps=Sampling(policy="adaptive", fps=values["fps"]).fps)

@@ -43,6 +43,10 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
         "A fixed rate: R frames per second by timestamp, everywhere. With --adaptive: the rate around matches."))], None),
     ("every_frame", Annotated[bool, _opt("--every-frame", help="Hash every frame.")], False),
     ("keyframes", Annotated[bool, _opt("--keyframes", help="Hash keyframes only (fastest).")], False),
+    ("first_pass_frames", Annotated[Optional[int], _opt("--first-pass-frames", metavar="N", help=(
+        "Adaptive sampling: at least N frames per file in the first pass. Finding re-framed copies "
+        "(vertical blur-fill re-posts, picture-in-picture, split screens) in short files needs 4 or more; "
+        f"each extra frame costs decoding. [default: {_D.sampling.first_pass_frames}]"))], None),
     ("decoder", Annotated[Optional[Decoder], _opt("--decoder", help=(
         f"auto (decord, PyAV fallback), decord or pyav. [default: {_D.sampling.decoder}]"))], None),
     ("match_mode", Annotated[Optional[MatchMode], _opt("--match-mode", help=(
@@ -103,6 +107,7 @@ def flag_overrides(
     fps: Optional[float] = None,
     every_frame: bool = False,
     keyframes: bool = False,
+    first_pass_frames: Optional[int] = None,
     decoder: Optional[str] = None,
     match_mode: Optional[str] = None,
     device: Optional[str] = None,
@@ -135,6 +140,8 @@ def flag_overrides(
         sampling["policy"] = policy
     if fps is not None:
         sampling["fps"] = fps
+    if first_pass_frames is not None:
+        sampling["first_pass_frames"] = first_pass_frames
     runtime = {"device": device, "hash_backend": hash_backend, "batch_frames": batch_frames,
                "file_timeout_seconds": timeout_seconds, "small_file_group": small_file_group,
                "small_file_bytes": None if small_file_mb is None else _mib("--small-file-mb", small_file_mb)}  # fmt: skip
