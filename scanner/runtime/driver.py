@@ -206,6 +206,20 @@ def stream_scan(
                 task.summary = None
                 resubmit_alone(task)
 
+        def node_went(exc: BaseException, *, or_a_node_died: bool) -> bool:
+            """Whether ``exc`` is a node going, not the file's doing: a node-level
+            Ray error, or (``or_a_node_died``) any failure while a node newly
+            died. Newly dead nodes are noted once."""
+            nonlocal dead_nodes
+            node_error = isinstance(exc, (ActorUnavailableError, NodeDiedError, ObjectLostError))
+            if not (node_error or or_a_node_died):
+                return False
+            now_dead = dead_node_ids()
+            went = node_error or bool(now_dead - dead_nodes)
+            if went:
+                dead_nodes = now_dead
+            return went
+
         def decoded(task: Task, file_summary: dict[str, Any]) -> None:
             task.summary = file_summary
             if task.summary.get("unchanged"):
@@ -292,8 +306,7 @@ def stream_scan(
                         # its restart), or its frames were lost with their node
                         # (decoded again), or the call raised: retried.
                         pool.finished(ref, exc)
-                        node_fault = isinstance(exc, (ActorUnavailableError, ObjectLostError, NodeDiedError)) or bool(dead_node_ids() - dead_nodes)
-                        dead_nodes = dead_node_ids() if node_fault else dead_nodes
+                        node_fault = node_went(exc, or_a_node_died=True)
                         for task in batch:
                             infra_fault(task, exc, decode_again=not isinstance(exc, RayActorError), node_fault=node_fault)
                         continue
@@ -313,9 +326,8 @@ def stream_scan(
                 try:
                     summaries = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
-                    if isinstance(exc, (NodeDiedError, ObjectLostError)) or (isinstance(exc, WorkerCrashedError) and dead_node_ids() - dead_nodes):
+                    if node_went(exc, or_a_node_died=isinstance(exc, WorkerCrashedError)):
                         # The node went, not the file: decode it again elsewhere.
-                        dead_nodes = dead_node_ids()
                         for task in group:
                             infra_fault(task, exc, decode_again=True, node_fault=True)
                         continue
