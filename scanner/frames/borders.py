@@ -25,10 +25,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from vscan.frames.luma import luma
+
 __all__ = ["BorderBox", "BorderTap", "detect_borders", "box_kind"]
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 @dataclass(frozen=True)
 class BorderBox:
@@ -99,7 +98,7 @@ def detect_borders(
     if n == 0 or h < 8 or w < 8:
         return BorderBox(height=h, width=w)
     pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
-    y = frames[pick].astype(np.float32) @ _LUMA  # [n, H, W]
+    y = luma(frames[pick])  # [n, H, W]
     sides = {}
     for axis, size, names in ((2, h, ("top", "bottom")), (1, w, ("left", "right"))):
         spread = y.std(axis=axis).max(axis=0)  # per line, worst frame

@@ -29,10 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vscan.frames.luma import luma
+
 __all__ = ["OverlayBox", "detect_overlays", "fill_overlays", "add_unoverlaid"]
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 @dataclass(frozen=True)
 class OverlayBox:
@@ -110,7 +109,7 @@ def detect_overlays(
         hi = frames[k] if hi is None else np.maximum(hi, frames[k])
     static = (hi - lo).max(axis=-1) <= max_range  # every channel: a luma coincidence is not an overlay
     # Edges are drawn from luma alone: chroma subsampling smears colour edges by a pixel or two.
-    static_luma = (hi.astype(np.float32) @ _LUMA - lo.astype(np.float32) @ _LUMA) <= max_range
+    static_luma = (luma(hi) - luma(lo)) <= max_range
     # Runs of lines static end to end from an edge are borders (vscan.frames.borders), not overlays.
     top, bottom = _edge_runs(static.mean(axis=1) >= 0.95)
     left, right = _edge_runs(static.mean(axis=0) >= 0.95)
@@ -159,7 +158,7 @@ def fill_overlays(frames: np.ndarray, boxes: list[OverlayBox], *, margin: int = 
         hole[y0 - a0 : y1 - a0, x0 - c0 : x1 - c0] = True
         if hole.all():
             continue  # no surroundings to fill from
-        sub = (out[:, a0:a1, c0:c1].astype(np.float32) @ _LUMA).reshape(n, -1)
+        sub = luma(out[:, a0:a1, c0:c1]).reshape(n, -1)
         flat = np.flatnonzero(hole)
         r, c = np.divmod(flat, sw)
         sub[:, flat] = sub[:, np.flatnonzero(~hole)].mean(axis=1, keepdims=True)

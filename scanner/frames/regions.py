@@ -32,14 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.frames.boxes import best_box, box_score
+from vscan.frames.luma import luma
 from vscan.frames.overlays import detect_overlays, fill_overlays
 from vscan.frames.resize import resize_bilinear
 from vscan.frames.translucent import detect_translucent, undo_translucent
 
 __all__ = ["RegionBox", "break_maps", "detect_region", "add_region", "still_windows", "region_query"]
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 @dataclass(frozen=True)
 class RegionBox:
@@ -70,7 +68,7 @@ def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max
     """
     n = frames.shape[0]
     pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
-    y = frames[pick].astype(np.float32) @ _LUMA  # [n, H, W]
+    y = luma(frames[pick])  # [n, H, W]
     mean = y.mean(axis=0)
     std = y.std(axis=0)
     static = std < static_std
@@ -98,7 +96,7 @@ def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max
 def _static(frames: np.ndarray, static_std: float = 2.5, max_frames: int = 48) -> np.ndarray:
     n = frames.shape[0]
     pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
-    return (frames[pick].astype(np.float32) @ _LUMA).std(axis=0) < static_std
+    return luma(frames[pick]).std(axis=0) < static_std
 
 
 def detect_region(

@@ -19,16 +19,14 @@ from __future__ import annotations
 import numpy as np
 
 from vscan.frames.boxes import best_box
+from vscan.frames.luma import luma
 
 __all__ = ["contrast_maps", "detect_translucent", "undo_translucent"]
-
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
 
 def contrast_maps(frames: np.ndarray, *, gap: int = 3, scale: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """(vertical [H, W+1], horizontal [H+1, W]) maps of ``min(1, |log spread ratio| / scale)``
     across each boundary (pixels ``gap`` apart), spread = temporal std of luma."""
-    y = frames.astype(np.float32) @ _LUMA
+    y = luma(frames)
     log_std = np.log(y.std(axis=0) + 2.0)
 
     def one(axis: int) -> np.ndarray:
