@@ -80,6 +80,16 @@ def _within(m, duration_seconds: float | None):
     return replace(m, matched_seconds=float(duration_seconds))
 
 
+def _file_identity(summary: dict[str, Any]) -> dict[str, Any]:
+    """The head every record starts with: schema, path, digests, size."""
+    return {"schema_version": SCHEMA_VERSION, "path": summary["path"], "sha256": summary.get("sha256"), "md5": summary.get("md5"),
+            "sha1": summary.get("sha1"), "size_bytes": summary.get("size_bytes")}  # fmt: skip
+
+
+def _rounded(timings: dict[str, Any]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in timings.items()}
+
+
 def build_record(
     summary: dict[str, Any],
     *,
@@ -97,12 +107,7 @@ def build_record(
     ) if ok else None
     all_timings = {**summary.get("timings", {}), **(timings or {})}
     return {
-        "schema_version": SCHEMA_VERSION,
-        "path": summary["path"],
-        "sha256": summary.get("sha256"),
-        "md5": summary.get("md5"),
-        "sha1": summary.get("sha1"),
-        "size_bytes": summary.get("size_bytes"),
+        **_file_identity(summary),
         "status": "ok" if ok else "error",
         "error": summary.get("error"),
         "media": summary.get("media"),
@@ -116,7 +121,7 @@ def build_record(
         "matches": [match_dict(m, summary.get("duration_seconds")) for m in matches],
         "detections": [d.to_dict() for d in detections or ()],
         "detection_timeline": detection_timeline,
-        "timings": {k: round(float(v), 6) for k, v in all_timings.items()},
+        "timings": _rounded(all_timings),
     }
 
 
@@ -125,12 +130,7 @@ def known_benign_record(summary: dict[str, Any], policy_text: str) -> dict[str, 
     never decoded, risk 0, and which list knew it."""
     hit = summary["known_benign"]
     return {
-        "schema_version": SCHEMA_VERSION,
-        "path": summary["path"],
-        "sha256": summary.get("sha256"),
-        "md5": summary.get("md5"),
-        "sha1": summary.get("sha1"),
-        "size_bytes": summary.get("size_bytes"),
+        **_file_identity(summary),
         "status": "ok",
         "error": None,
         "media": None,
@@ -145,6 +145,6 @@ def known_benign_record(summary: dict[str, Any], policy_text: str) -> dict[str, 
         "detection_timeline": None,
         "skipped": "known-benign",
         "known_benign": hit,
-        "timings": {k: round(float(v), 6) for k, v in summary.get("timings", {}).items()},
+        "timings": _rounded(summary.get("timings", {})),
     }
 
