@@ -231,6 +231,10 @@ class Runtime(_Section):
     #: Resume tries a file again whose last record is a transient failure
     #: (timeout, decoder crash, model error) at most this many times.
     transient_retries: int = _num(2, 0)
+    #: True: model actors get the whole bank loaded into memory, shipped through
+    #: Ray's object store. False (default): they open its memory-mapped index
+    #: from the bank's path (vscan.bank.mapped), where every node can read it.
+    bank_in_memory: bool = False
 
 
 _SECTIONS: dict[str, type] = {
