@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -126,16 +127,12 @@ class SplitIndex:
                 old = path.with_name(f".{path.name}.old{os.getpid()}")
                 path.rename(old)
                 tmp.rename(path)
-                for f in old.iterdir():
-                    f.unlink()
-                old.rmdir()
+                shutil.rmtree(old)  # with any folder written beside the index (vscan.bank.mapped_build)
             else:
                 tmp.rename(path)
         finally:
             if tmp.exists():
-                for f in tmp.iterdir():
-                    f.unlink()
-                tmp.rmdir()
+                shutil.rmtree(tmp)
         return cls.open(path)
 
     @classmethod

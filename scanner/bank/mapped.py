@@ -1,0 +1,328 @@
+"""A bank for scans, memory-mapped: no row is loaded until a query finds it.
+
+    bank = MappedBank.open("stopncii.bank")      # BANK.vidx + BANK.vidx/scan, memory-mapped
+    index = bank.narrow([query_hashes], 31, 50, digests=[("sha256", "ab...")])
+    matches = match_frames(query, index, ...)    # the same matches as against Bank.load_index()
+
+``vscan.bank.lookup`` keeps the bank's frame hashes in the persisted index
+``<bank>.vidx/``; ``vscan.bank.mapped_build`` writes what matching needs
+besides (rows' entries, frame numbers, timestamps, qualities; entries' ids,
+labels, durations; the extra rows and their own index) beside it. Both are
+built once (``prepare``: by the scan's driver, before its actors start) and
+opened memory-mapped by every model actor: a node's actors share one copy
+through the page cache, and opening reads only the rows added since the
+index was built (searched by brute force, as the lookup does) and the
+disabled entries.
+
+``narrow`` answers one file: it searches every hash the matcher will search
+(at its loosest radius) in the index, the added rows and the extra rows,
+and returns a ``BankIndex`` holding only the entries found (all their rows)
+and the entries whose file digests the file has. The matchers' results are
+per entry, each from that entry's rows alone, so matching the file against
+this small index gives exactly the records the whole bank gives; disabled
+entries found go into its ``disabled`` (a bank with disabled entries gets
+one, as ``Bank.load_index`` does), so records still say which they skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import inspect
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from vscan.bank.disk_index import SplitIndex
+from vscan.bank.index import brute_force_pairs
+from vscan.bank.lookup import BankLookup, _connect
+from vscan.bank.match import match_frames
+from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh, scan_dir
+from vscan.bank.prepared import unique_hashes
+from vscan.bank.store import BankIndex, ExtraRows
+from vscan.bank.updates import disabled_ids, has_table
+from vscan.errors import BankError
+
+__all__ = ["MappedBank", "prepare", "narrow_for_file"]
+
+#: ``match_frames``' overlay_distance_threshold: the radius overlay-filled query rows are searched at.
+OVERLAY_RADIUS = int(inspect.signature(match_frames).parameters["overlay_distance_threshold"].default)
+
+_ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_label",
+              "entry_kind", "entry_duration", "entry_row_offsets", "entry_rows")  # fmt: skip
+_EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
+
+
+def prepare(bank_path: str | os.PathLike) -> dict:
+    """Builds what a scan opens, where missing or out of date: the index
+    (``vscan.bank.lookup``) and the scan arrays beside it. Returns the index's
+    identity (``index.json``), which every actor checks."""
+    with BankLookup.open(bank_path) as lookup:
+        ensure_scan_arrays(lookup._conn, lookup.index)
+        return dict(lookup.index.meta)
+
+
+def narrow_for_file(bank: "MappedBank", query, variants: np.ndarray | None, *, min_quality: int, distance_threshold: int,
+                    versions=(), overlaid=None, digests=()) -> BankIndex:  # fmt: skip
+    """``bank.narrow`` for one file as ``match_frames`` will match it: ``query``
+    (FrameHashes) alone (vPDQ mode, ``variants`` None), or with its ``variants``
+    and the ``versions`` (FrameHashes, variants) searched beside it (borders
+    removed, region) and ``overlaid`` (the overlay-filled version, searched
+    within OVERLAY_RADIUS). Query frames under ``min_quality`` are left out, as the matcher does."""
+    if variants is None:
+        return bank.narrow([query.hashes[query.qualities >= min_quality]], distance_threshold, min_quality, digests=digests)
+    sets = [(query, variants, distance_threshold), *((fh, var, distance_threshold) for fh, var in versions)]
+    if overlaid is not None:
+        sets.append((*overlaid, max(distance_threshold, OVERLAY_RADIUS)))
+    return bank.narrow([var[fh.qualities >= min_quality] for fh, var, _ in sets], [r for *_, r in sets], min_quality, digests=digests)
+
+
+class _EntryIds:
+    """The sorted entry ids in ``entry_id_bytes``, as a sequence (bisect works on it)."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray):
+        self.blob, self.offsets = blob, offsets
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0]) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        return bytes(self.blob[int(self.offsets[i]) : int(self.offsets[i + 1])])
+
+
+class MappedBank:
+    """A bank opened for scanning (module docstring). Counters: ``files``
+    narrowed, ``candidate_entries`` and ``candidate_rows`` they held.
+    ``rows_in_memory``: the rows read into this process's memory at open
+    (only those added after the index was built); ``rows_mapped``: the rows
+    of the memory-mapped index."""
+
+    def __init__(self, bank_path: str | os.PathLike, *, identity: dict | None = None):
+        self.bank_path = Path(bank_path)
+        with BankLookup.open(self.bank_path, build=False) as lookup:
+            self.index = lookup.index
+            if identity is not None and dict(self.index.meta) != identity:
+                raise BankError(f"{self.bank_path}: its index changed since the scan started")
+            if not scan_arrays_fresh(self.index):
+                raise BankError(f"{self.bank_path}: no scan arrays beside the index; vscan.bank.mapped.prepare builds them")
+            folder = scan_dir(self.index)
+            self.info = json.loads((folder / "scan.json").read_text())
+            self.a = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ROW_FILES}
+            self.extra_index = None
+            if self.info["extra_rows"]:
+                self.extra_index = SplitIndex.open(folder / "extra")
+                self.a.update({name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _EXTRA_FILES})
+            self.num_entries = int(self.info["num_entries"])
+            self._ids = _EntryIds(self.a["entry_id_bytes"], self.a["entry_id_offsets"])
+            self.labels, self.kinds, self.preps = list(self.info["labels"]), list(self.info["kinds"]), list(self.info["preps"])
+            self._read_added(lookup)
+            off = disabled_ids(lookup._conn)
+        self.has_disabled, self._off = bool(off), off
+        self.disabled = np.zeros(self.num_entries + len(self.new_entries), bool)
+        for entry_id in off:
+            e = self._entry_of(entry_id, add=False)
+            if e is not None:
+                self.disabled[e] = True
+        self.files = self.candidate_entries = self.candidate_rows = 0
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def rows_in_memory(self) -> int:
+        return self.delta_rows + int(self.xdelta_hashes.shape[0])
+
+    @property
+    def rows_mapped(self) -> int:
+        return len(self.index) + (len(self.extra_index) if self.extra_index is not None else 0)
+
+    @classmethod
+    def open(cls, bank_path: str | os.PathLike, *, identity: dict | None = None) -> "MappedBank":
+        return cls(bank_path, identity=identity)
+
+    # -- rows added since the index was built (few: vscan bank compact folds them in)
+    def _entry_of(self, entry_id: str, *, add: bool = True) -> int | None:
+        key = entry_id.encode()
+        i = bisect.bisect_left(self._ids, key)
+        if i < len(self._ids) and self._ids[i] == key:
+            return i
+        if entry_id in self._new_index:
+            return self.num_entries + self._new_index[entry_id]
+        if not add:
+            return None
+        row = self._sql.execute("SELECT label, kind, duration_seconds FROM entries WHERE entry_id = ?", (entry_id,)).fetchone()
+        self._new_index[entry_id] = len(self.new_entries)
+        self.new_entries.append((entry_id, *(row or (None, "", None))))
+        return self.num_entries + self._new_index[entry_id]
+
+    def _read_added(self, lookup: BankLookup) -> None:
+        self._sql = lookup._conn
+        self.new_entries: list[tuple] = []  # (entry_id, label, kind, duration) of entries the arrays lack
+        self._new_index: dict[str, int] = {}
+        self.delta_hashes = lookup.delta_hashes
+        rows = self._sql.execute("SELECT entry_id, frame_number, timestamp_seconds, coalesce(quality, 100) FROM frame_hashes "
+                                 "WHERE rowid > ? ORDER BY rowid", (int(self.index.meta.get("max_rowid", 0)),)).fetchall()  # fmt: skip
+        self.delta_rows = len(rows)
+        self.delta_entry = np.asarray([self._entry_of(r[0]) for r in rows], np.int64)
+        self.delta_frame = np.asarray([r[1] for r in rows], np.int64)
+        self.delta_time = np.asarray([np.nan if r[2] is None else r[2] for r in rows], np.float64)
+        self.delta_quality = np.asarray([r[3] for r in rows], np.int64)
+        extra = []
+        if has_table(self._sql, "extra_hashes"):
+            extra = self._sql.execute("SELECT entry_id, frame_number, prep, coalesce(quality, 100), hash FROM extra_hashes "
+                                      "WHERE rowid > ?", (int(self.info["extra_max_rowid"]),)).fetchall()  # fmt: skip
+        for r in extra:
+            if r[2] not in self.preps:
+                self.preps.append(r[2])
+        self.xdelta_entry = np.asarray([self._entry_of(r[0]) for r in extra], np.int64)
+        self.xdelta_frame = np.asarray([r[1] for r in extra], np.int64)
+        self.xdelta_prep = np.asarray([self.preps.index(r[2]) for r in extra], np.int64)
+        self.xdelta_quality = np.asarray([r[3] for r in extra], np.int64)
+        self.xdelta_hashes = np.frombuffer(b"".join(r[4] for r in extra), np.uint8).reshape(len(extra), 32)
+        self._sql = None
+
+    # -- per file
+    def entry_id(self, e: int) -> str:
+        return self._ids[e].decode() if e < self.num_entries else self.new_entries[e - self.num_entries][0]
+
+    def _digest_entries(self, digests) -> tuple[dict, list[int]]:
+        """(algorithm, digest) -> entry ids, and their entries, for the file's digests (the bank's primary key)."""
+        if not any(d for _, d in digests):
+            return {}, []
+        if self._conn is None:  # its own connection: the actor's calls may come on another thread
+            _connect(self.bank_path).close()
+            self._conn = sqlite3.connect(f"file:{self.bank_path}?mode=ro", uri=True, check_same_thread=False)
+        found: dict = {}
+        for algorithm, digest in digests:
+            if digest:
+                key = (algorithm, digest.strip().lower())
+                sql = "SELECT entry_id FROM file_digests WHERE algorithm = ? AND digest = ? ORDER BY entry_id"
+                if ids := [e for (e,) in self._conn.execute(sql, key)]:
+                    found[key] = ids
+        self._sql = self._conn  # an entry added since the index was built, with digests only, is read here
+        entries = [self._entry_of(e) for ids in found.values() for e in ids]
+        self._sql = None
+        return found, [e for e in entries if e is not None]
+
+    def candidates(self, queries: np.ndarray, radius: int, min_quality: int) -> np.ndarray:
+        """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query."""
+        found = []
+        if len(queries):
+            _, row, _ = self.index.search(queries, radius)
+            found.append(np.asarray(self.a["row_entry"][row[self.a["row_quality"][row] >= min_quality]], np.int64))
+            if self.delta_rows:
+                _, b, _ = brute_force_pairs(queries, self.delta_hashes, radius)
+                found.append(self.delta_entry[b[self.delta_quality[b] >= min_quality]])
+            if self.extra_index is not None:
+                _, x, _ = self.extra_index.search(queries, radius)
+                x = x[self.a["extra_quality"][x] >= min_quality]
+                offsets = self.a["extra_offsets"]
+                found.append(np.searchsorted(offsets, x, side="right") - 1)
+            if self.xdelta_hashes.shape[0]:
+                _, b, _ = brute_force_pairs(queries, self.xdelta_hashes, radius)
+                found.append(self.xdelta_entry[b[self.xdelta_quality[b] >= min_quality]])
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+    def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=()) -> BankIndex:
+        """The BankIndex of this file's candidate entries (module docstring):
+        ``queries``: every hash the matcher searches (uint8 [.., 32] each);
+        ``radius``: the loosest it searches them at (one, or one per array);
+        ``digests``: (algorithm, hex) of the file."""
+        radii = list(radius) if isinstance(radius, (list, tuple)) else [radius] * len(queries)
+        found_entries = [np.zeros(0, np.int64)]
+        for r in sorted(set(radii)):
+            parts = [np.ascontiguousarray(q, np.uint8).reshape(-1, 32) for q, rq in zip(queries, radii) if rq == r]
+            q = unique_hashes(np.concatenate(parts))[0]
+            found_entries.append(self.candidates(q, int(r), min_quality))
+        entries = np.unique(np.concatenate(found_entries))
+        found, by_digest = self._digest_entries(digests)
+        entries = np.unique(np.concatenate([entries, np.asarray(by_digest, np.int64)]))
+        self.files += 1
+        self.candidate_entries += int(entries.size)
+        n = self.disabled.size
+        off = np.asarray([self.disabled[e] if e < n else self.entry_id(e) in self._off for e in entries.tolist()], bool)
+        index = self._subset(entries[~off], found)
+        if self.has_disabled:
+            index.disabled = self._subset(entries[off], found)
+        return index
+
+    def _rows_of(self, e: int) -> tuple[np.ndarray, ...]:
+        """(hashes, frame numbers, timestamps, qualities) of entry ``e``'s frames, by frame number."""
+        parts = []
+        if e < self.num_entries:
+            lo, hi = self.a["entry_row_offsets"][e : e + 2]
+            rows = np.asarray(self.a["entry_rows"][lo:hi])
+            parts.append((np.asarray(self.index.hashes[rows]), self.a["row_frame"][rows], self.a["row_time"][rows],
+                          self.a["row_quality"][rows].astype(np.int32)))  # fmt: skip
+        if self.delta_rows:
+            d = np.flatnonzero(self.delta_entry == e)
+            if d.size:
+                parts.append((self.delta_hashes[d], self.delta_frame[d], self.delta_time[d], self.delta_quality[d].astype(np.int32)))
+        if not parts:
+            return np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32)
+        h, f, t, qu = (np.concatenate(c) for c in zip(*parts))
+        order = np.argsort(f, kind="stable")
+        return h[order], f[order], t[order], qu[order]
+
+    def _extras_of(self, e: int) -> list[tuple]:
+        """(frame number, prep, quality, hash) of entry ``e``'s extra rows, in (frame number, prep) order."""
+        out = []
+        if self.extra_index is not None and e < self.num_entries:
+            lo, hi = (int(v) for v in self.a["extra_offsets"][e : e + 2])
+            hashes = np.asarray(self.extra_index.hashes[lo:hi])
+            frames, preps, quals = self.a["extra_frame"][lo:hi], self.a["extra_prep"][lo:hi], self.a["extra_quality"][lo:hi]
+            out += [(int(f), self.preps[p], int(qu), h) for f, p, qu, h in zip(frames, preps, quals, hashes)]
+        for x in np.flatnonzero(self.xdelta_entry == e):
+            out.append((int(self.xdelta_frame[x]), self.preps[self.xdelta_prep[x]], int(self.xdelta_quality[x]), self.xdelta_hashes[x]))
+        return sorted(out, key=lambda r: (r[0], r[1].encode())) if self.xdelta_hashes.shape[0] else out
+
+    def _entry_fields(self, e: int) -> tuple:
+        if e >= self.num_entries:
+            return self.new_entries[e - self.num_entries]
+        code = int(self.a["entry_label"][e])
+        return (self.entry_id(e), None if code < 0 else self.labels[code], self.kinds[int(self.a["entry_kind"][e])],
+                float(self.a["entry_duration"][e]))  # fmt: skip
+
+    def _subset(self, entries: np.ndarray, digests: dict) -> BankIndex:
+        fields = sorted((self._entry_fields(int(e)) + (int(e),) for e in entries), key=lambda f: f[0].encode())
+        frames, extras = [], []
+        for row, (*_, e) in enumerate(fields):
+            h, f, t, qu = self._rows_of(e)
+            frames.append((h, f, t, qu, np.full(f.size, row, np.int32)))
+            extras += [(row, *x) for x in self._extras_of(e)]
+        if frames:
+            hashes, numbers, times, quals, entry_rows = (np.concatenate(c) for c in zip(*frames))
+        else:
+            hashes, numbers, times, quals, entry_rows = np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32)  # fmt: skip
+        self.candidate_rows += int(numbers.size)
+        ids = [f[0] for f in fields]
+        extra = None
+        if extras:  # as Bank._load: each extra row's frame found by bisection; rows without a frame dropped
+            m = numbers.size
+            frame_key = (entry_rows.astype(np.int64) << 32) + numbers
+            want = (np.asarray([x[0] for x in extras], np.int64) << 32) + np.asarray([x[1] for x in extras], np.int64)
+            pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
+            ok = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
+            known = [x for x, k in zip(extras, ok) if k]
+            extra = ExtraRows(frame_rows=pos[ok].astype(np.int64), preps=tuple(x[2] for x in known),
+                              qualities=np.asarray([x[3] for x in known], np.int32),
+                              hashes=np.asarray([x[4] for x in known], np.uint8).reshape(len(known), 32))  # fmt: skip
+        kept = set(ids)
+        return BankIndex(
+            entry_ids=ids,
+            labels=[f[1] for f in fields],
+            kinds=[f[2] for f in fields],
+            durations_seconds=np.asarray([np.nan if f[3] is None else f[3] for f in fields], np.float64),
+            hashes=np.ascontiguousarray(hashes, np.uint8),
+            entry_rows=entry_rows,
+            frame_numbers=numbers.astype(np.int64),
+            timestamps_seconds=times.astype(np.float64),
+            qualities=quals.astype(np.int32),
+            digests={k: [e for e in v if e in kept] for k, v in digests.items() if any(e in kept for e in v)},
+            extra=extra,
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

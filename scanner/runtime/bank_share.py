@@ -1,0 +1,137 @@
+"""How a scan's model actors get the bank.
+
+By default (``runtime.bank_in_memory`` false) the driver builds the bank's
+persisted index and scan arrays once, where missing or out of date
+(``vscan.bank.mapped.prepare``: ``<bank>.vidx/`` beside the bank), and hands
+the actors a ``MappedBankRef``: the bank's path and the index's identity.
+Each actor opens the index memory-mapped from that path
+(``vscan.bank.mapped.MappedBank``), so a node's actors share one copy through
+the page cache and nothing of the bank passes through the driver or Ray's
+object store. The path must be readable on every node (a shared file
+system, or the same files at the same path): the driver checks it on each
+node of the cluster before the actors start (one small task per node).
+
+Otherwise (``bank_in_memory``, a bank folder the driver cannot write the
+index into, or a node that cannot read it) the bank is loaded by the driver
+and put into Ray's object store once, as before: one copy per node.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vscan.config import ScanConfig
+from vscan.errors import BankError
+
+__all__ = ["MappedBankRef", "share_bank", "open_bank", "bank_stats"]
+
+#: Seconds the driver waits for a node to say whether it can read the index.
+PROBE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class MappedBankRef:
+    """What an actor needs to open the bank memory-mapped: its path, and the
+    identity of the index built for this scan (``index.json``)."""
+
+    path: str
+    identity: dict
+
+
+def _can_read(ref: MappedBankRef) -> bool:
+    from vscan.bank.disk_index import SplitIndex
+    from vscan.bank.lookup import index_path
+    from vscan.bank.mapped_build import scan_arrays_fresh
+
+    try:
+        index = SplitIndex.open(index_path(ref.path))
+    except (OSError, BankError):
+        return False
+    return dict(index.meta) == ref.identity and scan_arrays_fresh(index) and Path(ref.path).is_file()
+
+
+def _nodes_without(ref: MappedBankRef, nodes: list[dict[str, Any]]) -> list[str]:
+    """The nodes (other than the driver's) that cannot read the index at ``ref.path``."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    others = [n["node_id"] for n in nodes if n.get("node_id") and n["node_id"] != here]
+    if not others:
+        return []
+    probe = ray.remote(num_cpus=0, max_retries=0)(_can_read)
+    refs = {node: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(ref) for node in others}
+    missing = []
+    for node, answer in refs.items():
+        try:
+            if not ray.get(answer, timeout=PROBE_TIMEOUT):
+                missing.append(node)
+        except Exception:  # noqa: BLE001 - a node that cannot answer cannot read it either
+            missing.append(node)
+    return missing
+
+
+def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]]) -> Any:
+    """What the model actors are given for the bank (module docstring): a
+    MappedBankRef, the object-store ref of the loaded bank, or None without one."""
+    if bank_path is None:
+        return None
+    if not config.runtime.bank_in_memory:
+        from vscan.bank.mapped import prepare
+
+        try:
+            ref = MappedBankRef(str(Path(bank_path).resolve()), prepare(bank_path))
+        except (OSError, sqlite3.Error) as exc:
+            print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            missing = _nodes_without(ref, nodes)
+            if not missing:
+                return ref
+            print(f"vscan: {len(missing)} node(s) cannot read {ref.path}.vidx; the bank is loaded into memory and "
+                  "shipped to them instead (put the bank on a path every node reads)", file=sys.stderr)  # fmt: skip
+    import ray
+
+    from vscan.bank.store import Bank
+
+    with Bank(bank_path) as bank:
+        return ray.put(bank.load_index())
+
+
+def open_bank(bank: Any, config: ScanConfig) -> Any:
+    """An actor's bank: a MappedBank for a MappedBankRef or a bank path (the
+    bank loaded into memory where its index cannot be written), as given otherwise."""
+    if isinstance(bank, MappedBankRef):
+        from vscan.bank.mapped import MappedBank
+
+        return MappedBank.open(bank.path, identity=bank.identity)
+    if isinstance(bank, (str, os.PathLike)):
+        from vscan.bank.mapped import MappedBank, prepare
+        from vscan.bank.store import Bank
+
+        if not config.runtime.bank_in_memory:
+            try:
+                return MappedBank.open(bank, identity=prepare(bank))
+            except (OSError, sqlite3.Error):
+                pass
+        with Bank(bank) as opened:
+            return opened.load_index()
+    return bank
+
+
+def bank_stats(index: Any) -> dict[str, int]:
+    """An actor's bank, for its stats: rows held in its memory, rows memory-mapped."""
+    from vscan.bank.mapped import MappedBank
+
+    if isinstance(index, MappedBank):
+        return {"bank_rows_in_memory": index.rows_in_memory, "bank_rows_mapped": index.rows_mapped}
+    if index is None:
+        return {}
+    held = [index, index.disabled] if index.disabled is not None else [index]
+    rows = sum(len(i) + (len(i.extra.hashes) if i.extra is not None else 0) for i in held)
+    return {"bank_rows_in_memory": rows, "bank_rows_mapped": 0}
