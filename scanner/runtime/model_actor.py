@@ -9,7 +9,7 @@ first, so any actor (or a restarted one) can take any call.
 
 from __future__ import annotations
 
-import os
+import copy
 import time
 from typing import Any
 
@@ -45,13 +45,9 @@ class ModelWorker:
         from vscan.detect.registry import build_triage
 
         self.triage = build_triage(config, threads=threads)  # the shipped NSFW + face models (vscan.detect.triage), or None
-        if isinstance(bank, (str, os.PathLike)):
-            from vscan.bank.store import Bank
+        from vscan.runtime.bank_share import open_bank
 
-            with Bank(bank) as opened:
-                self.index = opened.load_index()
-        elif bank is not None:
-            self.index = bank
+        self.index = open_bank(bank, config)  # a MappedBank (memory-mapped, vscan.bank.mapped) or a loaded BankIndex
 
     def provider(self) -> str:
         return self.hasher.provider
@@ -119,8 +115,10 @@ class ModelWorker:
         return out
 
     def stats(self) -> dict[str, float]:
-        """Work done so far: calls, files, frames hashed, busy seconds."""
-        return dict(self._stats)
+        """Work done so far: calls, files, frames hashed, busy seconds; the bank's rows in memory and mapped."""
+        from vscan.runtime.bank_share import bank_stats
+
+        return {**self._stats, **bank_stats(self.index)}
 
     def _hash_all(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Frames of many files -> (hashes uint8 [N, 8, 32], quality int32 [N]),
@@ -168,11 +166,13 @@ class ModelWorker:
         region = region_query(payload, *hashed["region_frames"]) if "region_frames" in hashed else None
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
         sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
-        matches = self._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
+        worker = self._for_file(  # a memory-mapped bank: only the file's candidate entries
+            query, variants, unbordered, unoverlaid, region, sha256, md5, sha1)
+        matches = worker._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
                               sha1=sha1, region=region)  # fmt: skip
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
-        if self.index is not None and self.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
-            result["skipped_disabled"] = self._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,
+        if worker.index is not None and worker.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
+            result["skipped_disabled"] = worker._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,
                                                                 duration_seconds=duration, sha1=sha1, region=region)  # fmt: skip
         result["frames_sampled"] = len(numbers)  # distinct frames hashed: two passes' shared frames count once
         return result
@@ -221,10 +221,23 @@ class ModelWorker:
             )
         return matches
 
+    def _for_file(self, query, variants, unbordered, unoverlaid, region, sha256, md5, sha1) -> "ModelWorker":
+        """This worker, or for a memory-mapped bank a copy whose index holds only the entries the file can match."""
+        from vscan.bank.mapped import MappedBank, narrow_for_file
+
+        if not isinstance(self.index, MappedBank):
+            return self
+        robust = self.config.matching.mode == "robust"
+        versions = [v[:2] for v in (unbordered, region) if v is not None] if robust else []
+        worker = copy.copy(self)
+        worker.index = narrow_for_file(self.index, query, variants if robust else None, min_quality=self.config.matching.min_quality,
+                                       distance_threshold=self.config.matching.distance_threshold, versions=versions,
+                                       overlaid=unoverlaid if robust else None,
+                                       digests=[("sha256", sha256), ("md5", md5), ("sha1", sha1)])  # fmt: skip
+        return worker
+
     def _skipped_disabled(self, *args, **kwargs) -> list[str]:
         """The disabled bank entries the file would have matched: the same match against them alone."""
-        import copy
-
         alone = copy.copy(self)
         alone.index = self.index.disabled
         return sorted({m.bank_entry_id for m in alone._match(*args, **kwargs) if m.is_match})
