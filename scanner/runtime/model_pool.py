@@ -8,9 +8,13 @@ and the model's threads never oversubscribe its cores. Nodes with fewer
 than 4 CPUs reserve none (one model thread time-shares with decoding:
 giving it a whole core would halve a 2-core node's decode slots).
 
-The bank index is loaded once by the driver and put into Ray's object
-store once: each node receives one copy, and every actor on that node maps
-it read-only (numpy arrays are zero-copy), not a private copy per actor.
+The bank: every actor opens its memory-mapped index from the bank's path
+(vscan.bank.mapped, built once by the driver; vscan.runtime.bank_share), so
+a node's actors share one copy through the page cache. Where that path
+cannot be read (or with ``runtime.bank_in_memory``) the bank is loaded once
+by the driver and put into Ray's object store once: each node receives one
+copy, and every actor on that node maps it read-only (numpy arrays are
+zero-copy), not a private copy per actor.
 
 Dispatch: each call goes to the usable actor with the fewest frames
 outstanding. An actor that fails a call is left out of dispatch for a while
@@ -35,7 +39,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vscan.config import ScanConfig
+from vscan.config import Runtime, ScanConfig
 from vscan.errors import ModelError
 from vscan.runtime.model_actor import ModelWorker
 
@@ -62,16 +66,14 @@ def describe_ray_error(exc: BaseException) -> str:
     return f"{type(shown).__name__}: {text[-1] if text else ''}".strip()
 
 
-def put_bank_index(bank_path: Any) -> Any:
-    """The bank loaded once, into Ray's object store (one copy per node); None without a bank."""
-    import ray
+def put_bank_index(bank_path: Any, config: ScanConfig | None = None, nodes: list[dict[str, Any]] | None = None) -> Any:
+    """What the model actors get for the bank (vscan.runtime.bank_share): its
+    memory-mapped index's path, or (``runtime.bank_in_memory``, or a node that
+    cannot read that path) the bank loaded once, into Ray's object store (one
+    copy per node); None without a bank."""
+    from vscan.runtime.bank_share import share_bank
 
-    if bank_path is None:
-        return None
-    from vscan.bank.store import Bank
-
-    with Bank(bank_path) as bank:
-        return ray.put(bank.load_index())
+    return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [])
 
 
 @dataclass(frozen=True)
