@@ -48,6 +48,37 @@ def test_picture_in_picture_over_moving_content():
     assert payload["region_frames"].shape == frames.shape and payload["region_box"].tolist() == box.as_array().tolist()
 
 
+def _fine_texture(seed: int, n: int, size: int) -> np.ndarray:
+    """A fine texture panning under a window: pixels 3 apart barely correlate, so every line inside breaks."""
+    big = np.random.default_rng(seed).integers(0, 256, (size + 4 * n, size + 4 * n, 3), dtype=np.uint8)
+    return np.stack([big[3 * t : 3 * t + size, 2 * t : 2 * t + size] for t in range(n)])
+
+
+def test_picture_in_picture_of_a_fine_texture_keeps_its_sides():
+    # Inside a fine texture every line breaks about as strongly as the inset's edge: the
+    # strongest line alone drifted inside (bench_robustness: an inset lost 18 of its 128 columns).
+    frames = _blur(_clip(41))
+    frames[:, 16:144, 112:240] = _fine_texture(42, 12, 128)
+    box = detect_region(frames)
+    assert box is not None
+    assert [abs(a - b) <= 4 for a, b in zip(box.as_array(), (16, 144, 112, 240))] == [True] * 4
+
+
+def test_split_screen_whose_halves_cut_at_other_times():
+    # Each half brightens at a scene cut of its own: the steps correlate the pixels across
+    # the seam (its break ~0.58 on bench_robustness, under the former 0.6 minimum).
+    left = _clip(51, size=(128, 96)).astype(np.int16)
+    right = _blur(_clip(52, size=(128, 256))).astype(np.int16)
+    left[6:] += 25
+    right[9:] += 25
+    frames = np.zeros((12, 256, 256, 3), np.int16)
+    frames[:, 80:176, :128] = left
+    frames[:, :, 128:] = right
+    box = detect_region(np.clip(frames, 0, 255).astype(np.uint8))
+    assert box is not None
+    assert [abs(a - b) <= 3 for a, b in zip(box.as_array(), (80, 176, 0, 128))] == [True] * 4
+
+
 def test_plain_and_too_short_inputs_have_no_region():
     assert detect_region(_clip(11)) is None
     assert detect_region(_clip(11)[:3]) is None  # too few frames to tell

@@ -16,8 +16,11 @@ between two columns (rows), ``1 - correlation`` of the pixels on either side
 (1 where one side is static and the other moves); a rectangle's score is its
 weakest inner side's mean break (sides on the frame's edge do not count),
 and the best rectangle on a coarse grid is refined side by side to the
-pixel. ``detect_region`` keeps it when that score reaches ``min_score`` and
-the background (the whole map's median break) is well below it.
+pixel; a side must stand out from the lines beside it (``vscan.frames.boxes``:
+inside a fine texture every line breaks about as strongly as the edge).
+``detect_region`` keeps it when that score reaches ``min_score`` (0.55: two
+halves of a split screen whose scene cuts both brighten break ~0.58 at the
+seam) and the background (the whole map's median break) is well below it.
 
 ``add_region`` adds ``region_frames`` (the region of each sampled frame,
 resized back to the square, a static overlay inside it filled as
@@ -102,7 +105,7 @@ def _static(frames: np.ndarray, static_std: float = 2.5, max_frames: int = 48) -
 def detect_region(
     frames: np.ndarray,
     *,
-    min_score: float = 0.6,
+    min_score: float = 0.55,
     max_background: float = 0.35,
     min_fraction: float = 0.08,
     max_fraction: float = 0.8,
@@ -119,7 +122,7 @@ def detect_region(
     background = float(np.median(np.concatenate([vert[:, 1:-1].ravel(), horiz[1:-1].ravel()])))
     if background > max_background:
         return None  # pixels barely correlate anywhere (noise, flashes): no edges to trust
-    found = best_box(vert, horiz, ~_static(frames), min_score=min_score, min_fraction=min_fraction, max_fraction=max_fraction, step=step)
+    found = best_box(vert, horiz, ~_static(frames), min_score=min_score, min_fraction=min_fraction, max_fraction=max_fraction, step=step, prominent=True)
     if found is None:
         return None
     box = found
