@@ -1,0 +1,111 @@
+"""Persistent straight edges: a cheap sign that a file may be re-framed.
+
+Region search (``vscan.frames.regions``) finds an inset picture from how
+pixels change over time and needs at least 4 frames of a file; adaptive
+sampling's first pass gives a short clip 2 or 3 (its keyframes), and giving
+every file more costs about half a GOP of decoding per frame. This test runs
+on the first pass's frames instead and says which files deserve more.
+
+Every re-framed kind region search handles puts straight lines into the
+frame that stay where they are while the picture changes: an inset's sides
+(picture-in-picture, the sharp video over its own blurred, zoomed copy in a
+vertical re-post), the seam of a split screen, a caption band's or a
+translucent box's edges. Ordinary footage has straight edges too, but the
+camera or the scene moves them between two keyframes seconds apart.
+
+``persistent_lines`` scores, per axis, the longest straight edge found at
+the same place in every frame: for each boundary between rows (columns)
+and each block of ``block`` pixels along it, the mean luma step across the
+boundary; a block counts as a line when that step is large in absolute
+terms and against the rows around it (a ridge, so texture is not a line);
+lines must appear in every frame (within a pixel); the score is the longest
+run of consecutive blocks, in blocks. Lines at the frame's outer margin and
+at flat bars already found (``border_box``, removed as borders) are ignored.
+About 2 ms for three 256 x 256 frames on one core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from vscan.frames.luma import luma
+
+__all__ = ["persistent_lines", "looks_reframed"]
+
+#: Blocks of this many pixels along a boundary (256-pixel frames: 16 blocks).
+_BLOCK = 16
+#: Rows (columns) each side of a boundary that set its background, skipping
+#: the nearest ``_NEAR`` (a blurred edge spreads over a pixel or two).
+_AROUND, _NEAR = 8, 2
+#: A block is a line where its mean step is >= this (luma levels) and
+#: >= ``_RIDGE`` times the background's median.
+_MIN_STEP, _RIDGE = 6.0, 2.0
+#: Boundaries this close to the frame's edge are not inner lines.
+_MARGIN = 6
+#: Lines within this many pixels of a border box's side are the bars' edges.
+_BAR_SLACK = 3
+#: A line this many blocks long (5 of 16: about a third of the side) in
+#: every frame makes a file worth region search. Measured on the first-pass
+#: frames of bench_robustness's archive: every blur-fill, picture-in-picture,
+#: split-screen, captioned-letterbox and translucent-box copy scores 6-16;
+#: plain clips, crops, flips and re-encodes score 0-3, static watermarks 6;
+#: 12 of 200 unrelated clips of bench_distractors (cellular automata, whose
+#: cells sit on a fixed grid) score 5-7.
+MIN_BLOCKS = 5
+
+
+def _lines(y: np.ndarray) -> np.ndarray:
+    """bool [N, H - 2, W // _BLOCK]: line blocks on the boundaries between rows of luma [N, H, W]."""
+    step = np.abs(y[:, 2:, :] - y[:, :-2, :])  # boundary between rows i and i + 1, one row of slack each side
+    n, h, w = step.shape
+    blocks = step[:, :, : w // _BLOCK * _BLOCK].reshape(n, h, w // _BLOCK, _BLOCK).mean(axis=3)
+    padded = np.pad(blocks, ((0, 0), (_AROUND, _AROUND), (0, 0)), mode="edge")
+    window = sliding_window_view(padded, 2 * _AROUND + 1, axis=1)  # [N, H, B, 2 * _AROUND + 1]
+    keep = np.r_[0 : _AROUND - _NEAR, _AROUND + _NEAR + 1 : 2 * _AROUND + 1]
+    background = np.median(window[..., keep], axis=-1)
+    return (blocks >= _MIN_STEP) & (blocks >= _RIDGE * np.maximum(background, 1.0))
+
+
+def _longest_run(mask: np.ndarray) -> np.ndarray:
+    """Longest run of True along the last axis, per row: int [R]."""
+    best = np.zeros(mask.shape[0], np.int64)
+    current = np.zeros(mask.shape[0], np.int64)
+    for column in mask.T:
+        current = np.where(column, current + 1, 0)
+        best = np.maximum(best, current)
+    return best
+
+
+def _score(y: np.ndarray, bars: tuple[int, int]) -> int:
+    lines = _lines(y)
+    near = lines.copy()  # within a pixel: scaling and the codec move an edge a little
+    near[:, 1:] |= lines[:, :-1]
+    near[:, :-1] |= lines[:, 1:]
+    runs = _longest_run(np.logical_and.reduce(near, axis=0))
+    size = y.shape[1]
+    position = np.arange(len(runs)) + 1  # boundary index i lies between rows i and i + 1 of the frame
+    inner = (position >= _MARGIN) & (position <= size - _MARGIN)
+    for side in (bars[0], size - bars[1]):
+        if 0 < side < size:
+            inner &= np.abs(position - side) > _BAR_SLACK
+    return int(runs[inner].max()) if inner.any() else 0
+
+
+def persistent_lines(frames: np.ndarray, border_box: np.ndarray | None = None) -> tuple[int, int]:
+    """(horizontal, vertical): the longest straight edge, in blocks of
+    ``_BLOCK`` pixels, at the same place in every one of uint8 [N, H, W, 3]
+    ``frames`` (N >= 2); ``border_box`` (top, bottom, left, right pixels of
+    flat bars, as ``vscan.frames.borders`` gives it): the bars' edges do not count."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    if len(frames) < 2 or min(frames.shape[1:3]) < 4 * _BLOCK:
+        return 0, 0
+    y = luma(frames)
+    top, bottom, left, right = (int(v) for v in border_box) if border_box is not None else (0, 0, 0, 0)
+    return _score(y, (top, bottom)), _score(np.ascontiguousarray(y.transpose(0, 2, 1)), (left, right))
+
+
+def looks_reframed(frames: np.ndarray, border_box: np.ndarray | None = None, *, min_blocks: int = MIN_BLOCKS) -> bool:
+    """True when ``frames`` share a straight edge ``min_blocks`` blocks long (``persistent_lines``)."""
+    return max(persistent_lines(frames, border_box)) >= min_blocks
