@@ -27,6 +27,7 @@ from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
+from vscan.runtime.region_probe import decode_again_if_reframed
 
 __all__ = ["decode_for_scan", "decode_task", "merge_passes", "merge_summaries", "empty_payload", "PER_FRAME_KEYS"]
 
@@ -121,7 +122,10 @@ def decode_for_scan(
             summary["timings"] = {"digest": time.perf_counter() - t0}
             return summary, None
         t1 = time.perf_counter()
-        (decoder, meta, tap, frames, numbers, times, truncation, view), fallback = _decode_with_fallback(path, config)
+        # vscan.runtime.region_probe: a file that looks re-framed is decoded again with frames enough for region search
+        more, first_decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
+            path, config, _decode_with_fallback(path, config), _decode_with_fallback
+        )
         summary["media"] = {
             "kind": "image" if meta.is_still_image else "video",
             "decoder": meta.backend,
@@ -147,6 +151,8 @@ def decode_for_scan(
         payload["duration_seconds"] = np.float64(meta.duration_seconds)
         payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
         summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
+        if more is not None:
+            summary["sampling"] += f"; looks re-framed: {more.sampling.first_pass_frames} first-pass frames"
         tap.add_to(payload)
         if view is not None:
             view.add_to(payload)
@@ -157,7 +163,7 @@ def decode_for_scan(
         add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
         add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
-        summary["frames_decoded"] = max(int(decoder.frames_decoded), count)
+        summary["frames_decoded"] = max(int(decoder.frames_decoded), count) + first_decoded
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
         return summary, payload
     except Exception as exc:  # a bad file is a record, never a crash of the scan
