@@ -1,0 +1,72 @@
+"""Adaptive sampling's region probe: a file whose first pass (its keyframes)
+shows straight edges that stay put is decoded again with enough frames for
+region search (vscan.runtime.region_probe, vscan.frames.straight_edges), so
+re-framed copies are found under the CLI's defaults, without
+``--first-pass-frames``; files without such edges keep their first pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vscan import Bank
+from vscan.bench import synth
+from vscan.bench.reframe import reframe_clip
+from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
+
+VSCAN = [sys.executable, "-m", "vscan.cli"]
+
+
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Smooth random texture (no straight edges): upsampled noise."""
+    small = rng.integers(0, 256, (h // 8 + 2, w // 8 + 2, 3)).astype(np.float32)
+    ys, xs = np.linspace(0, h // 8, h), np.linspace(0, w // 8, w)
+    y0, x0 = ys.astype(int), xs.astype(int)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    a, b = small[y0][:, x0], small[y0][:, x0 + 1]
+    c, d = small[y0 + 1][:, x0], small[y0 + 1][:, x0 + 1]
+    return ((a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy).astype(np.uint8)
+
+
+def test_persistent_lines_see_an_inset_not_plain_pictures_or_flat_bars():
+    rng = np.random.default_rng(3)
+    plain = np.stack([_texture(rng, 256, 256) for _ in range(2)])  # two unrelated pictures
+    inset = plain.copy()
+    inset[:, 20:140, 120:240] = np.stack([_texture(rng, 120, 120) for _ in range(2)])  # a picture-in-picture at one place in both
+    assert max(persistent_lines(plain)) < 3 and not looks_reframed(plain)
+    horizontal, vertical = persistent_lines(inset)
+    assert min(horizontal, vertical) >= MIN_BLOCKS and looks_reframed(inset)
+    # An inset in one frame only (a moving picture's edge) is no persistent line.
+    assert not looks_reframed(np.stack([inset[0], plain[1]]))
+    # Flat bars (vscan.frames.borders finds them; their edges are not an inset's).
+    bars = plain.copy()
+    bars[:, :32], bars[:, -32:] = 0, 0
+    assert looks_reframed(bars) and not looks_reframed(bars, np.array([32, 32, 0, 0]))
+
+
+def test_reframed_copy_is_found_through_its_region_under_default_sampling(tmp_path):
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=7, seconds=8, size=(640, 360), scenes=2, crf=20)
+    inbox = tmp_path / "in"
+    pip = reframe_clip(src, inbox / "copy_pip.mp4", "pip", seed=7)
+    other = synth.make_clip(inbox / "unrelated.mp4", seed=91, seconds=8, size=(640, 360), scenes=2, crf=23)
+    bank = tmp_path / "reported.bank"
+    Bank.build(bank, [src], label="reported")
+    out = tmp_path / "r.jsonl"
+    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {pip.name, other.name}
+    record = records[pip.name]
+    (match,) = [m for m in record["matches"] if m["is_match"]]  # none without the probe: 2 keyframes, no region search
+    assert match["bank_entry_id"] == "wide" and "region" in match["path"], match
+    assert record["status"] == "ok" and "looks re-framed" in record["sampling"], record["sampling"]
+    inset = match["region"]  # about half the size, in a corner
+    assert 0.35 < inset["right"] - inset["left"] < 0.65 and 0.35 < inset["bottom"] - inset["top"] < 0.65
+    plain = records[other.name]
+    assert "looks re-framed" not in plain["sampling"] and plain["frames_sampled"] < 4, plain["sampling"]
+    assert not any(m["is_match"] for m in plain["matches"])
