@@ -119,6 +119,11 @@ class Sampling(_Section):
     #: picture-in-picture, split screens, translucent boxes) needs 4 or more;
     #: each frame added costs about half a GOP of decoding.
     first_pass_frames: int = _num(2, 1)
+    #: Adaptive sampling: a file whose first-pass frames share straight edges
+    #: that stay put (an inset's sides, a split screen's seam, caption bands)
+    #: is decoded again with 6 first-pass frames, so that its region is
+    #: searched (vscan.runtime.region_probe). False: never.
+    region_probe: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
