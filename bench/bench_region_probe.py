@@ -8,9 +8,8 @@ keyframes (2-3 frames), too few for region search. ``vscan.runtime.region_probe`
 decodes again, with ``ESCALATED_FRAMES`` frames, only the files whose first
 pass shows straight edges that stay put (``vscan.frames.straight_edges``).
 This bench scans the same files in the same run, alternating, with the probe
-on (as shipped) and off (``escalated_config`` replaced by one that never
-escalates): in-process and sequential, both adaptive passes as the pipeline
-runs them (decode, hash and match the first pass; decode, merge and match the
+on (as shipped) and off (``sampling.region_probe = false``): in-process and
+sequential, both adaptive passes as the pipeline runs them (decode, hash and match the first pass; decode, merge and match the
 second where the first asks for one).
 
 Reported per re-framed kind (a ``__kind`` of ``vscan.bench.reframe`` in the
@@ -85,7 +84,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    import vscan.runtime.region_probe as probe
     from vscan.config import Runtime, ScanConfig
     from vscan.runtime.decode_task import decode_for_scan
     from vscan.runtime.model_actor import ModelWorker
@@ -105,18 +103,16 @@ def main(argv: list[str] | None = None) -> dict:
     files = [f for f in files if kind_of(f) not in STILL_KINDS and (keep is None or kind_of(f) is None or kind_of(f) in keep)]
     config = ScanConfig(runtime=Runtime(device="cpu"))  # the CLI's defaults: adaptive sampling, robust matching
     worker = ModelWorker(config, str(bank))
-    shipped = probe.escalated_config
+    configs = {"on": config, "off": replace(config, sampling=replace(config.sampling, region_probe=False))}
     rows: dict[str, dict] = {f.name: {"kind": kind_of(f), "source": f.name.split("__")[0], "seconds": {"on": [], "off": []}} for f in files}
     for _ in range(args.repeats):
         for mode in ("off", "on"):
-            probe.escalated_config = shipped if mode == "on" else (lambda *a, **k: None)
             for f in files:
-                summary, matches, seconds = _scan(f, config, worker, decode_for_scan)
+                summary, matches, seconds = _scan(f, configs[mode], worker, decode_for_scan)
                 row = rows[f.name]
                 row["seconds"][mode].append(seconds)
                 row[mode] = {"frames_decoded": summary.get("frames_decoded", 0), "escalated": "looks re-framed" in str(summary.get("sampling")),
                              "matched": sorted({m.bank_entry_id for m in matches if m.signal == "pdq" and m.is_match})}  # fmt: skip
-    probe.escalated_config = shipped
 
     per_kind: dict[str, dict] = {}
     for row in rows.values():

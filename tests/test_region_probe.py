@@ -16,7 +16,10 @@ import numpy as np
 from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
+from vscan.config import Models, Sampling, ScanConfig
+from vscan.decode import FixedRate
 from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
+from vscan.runtime.region_probe import ESCALATED_FRAMES, escalated_config
 
 VSCAN = [sys.executable, "-m", "vscan.cli"]
 
@@ -46,6 +49,24 @@ def test_persistent_lines_see_an_inset_not_plain_pictures_or_flat_bars():
     bars = plain.copy()
     bars[:, :32], bars[:, -32:] = 0, 0
     assert looks_reframed(bars) and not looks_reframed(bars, np.array([32, 32, 0, 0]))
+
+
+def test_escalation_only_for_a_short_adaptive_first_pass_that_looks_reframed():
+    rng = np.random.default_rng(5)
+    plain = np.stack([_texture(rng, 256, 256) for _ in range(2)])
+    inset = plain.copy()
+    inset[:, 120:248, 8:136] = np.stack([_texture(rng, 128, 128) for _ in range(2)])
+    no_bars = lambda: None  # noqa: E731
+    more = escalated_config(ScanConfig(), [inset], no_bars)
+    assert more is not None and more.sampling.policy.min_frames == more.sampling.first_pass_frames == ESCALATED_FRAMES
+    assert escalated_config(ScanConfig(), [plain], no_bars) is None
+    assert escalated_config(ScanConfig(), [inset[:1], inset[1:]], no_bars) is not None  # batches of one file
+    assert escalated_config(ScanConfig(), [np.concatenate([inset, inset])], no_bars) is None  # 4 frames: region search runs anyway
+    assert escalated_config(ScanConfig(sampling=Sampling(region_probe=False)), [inset], no_bars) is None
+    assert escalated_config(ScanConfig(sampling=Sampling(first_pass_frames=ESCALATED_FRAMES)), [inset], no_bars) is None
+    assert escalated_config(ScanConfig(sampling=Sampling(policy=FixedRate(1.0))), [inset], no_bars) is None
+    assert escalated_config(ScanConfig(models=Models(triage=True)), [inset], no_bars) is None  # triage gives >= 8 frames
+    assert escalated_config(ScanConfig.from_dict({"matching": {"mode": "vpdq"}}), [inset], no_bars) is None
 
 
 def test_reframed_copy_is_found_through_its_region_under_default_sampling(tmp_path):

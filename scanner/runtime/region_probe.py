@@ -39,7 +39,7 @@ def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: C
     (``border_box()``: the file's flat bars, ``vscan.frames.borders``, asked only then).
     """
     policy = config.sampling.policy
-    if not isinstance(policy, Adaptive) or config.matching.mode != "robust" or config.models.triage:
+    if not config.sampling.region_probe or not isinstance(policy, Adaptive) or config.matching.mode != "robust" or config.models.triage:
         return None  # a second pass (Windows), other policies, triage (>= 8 frames anyway)
     count = sum(len(f) for f in frames)
     if not 2 <= count < REGION_MIN_FRAMES or policy.min_frames >= ESCALATED_FRAMES:
