@@ -9,8 +9,9 @@ decodes again, with ``ESCALATED_FRAMES`` frames, only the files whose first
 pass shows straight edges that stay put (``vscan.frames.straight_edges``).
 This bench scans the same files in the same run, alternating, with the probe
 on (as shipped) and off (``sampling.region_probe = false``): in-process and
-sequential, both adaptive passes as the pipeline runs them (decode, hash and match the first pass; decode, merge and match the
-second where the first asks for one).
+sequential, both adaptive passes as the pipeline runs them (decode, hash and
+match the first pass; decode, merge and match the second where the first
+asks for one).
 
 Reported per re-framed kind (a ``__kind`` of ``vscan.bench.reframe`` in the
 file name, matched to the bank entry named by the part before ``__``) the
@@ -51,7 +52,7 @@ def _files(work: Path) -> tuple[list[Path], Path]:
         sources.append(src)
         for kind in ("blurfill_vertical", "pip", "splitscreen", "captions_mirror_letterbox_logo", "translucent_box"):
             out.append(reframe_clip(src, work / "in" / f"wide{seed}__{kind}.mp4", kind, seed=seed))
-        out.append(synth.edit_clip(src, work / "in" / f"wide{seed}_reencode.mp4", "reencode", quality_crf=32))
+        out.append(synth.edit_clip(src, work / "in" / f"wide{seed}__reencode.mp4", "reencode", quality_crf=32))  # not re-framed: a copy all the same
     for seed in range(601, 609):
         out.append(synth.make_clip(work / "in" / f"other{seed}.mp4", seed=seed, seconds=12.0, size=(640, 360), scenes=2, crf=23))
     bank = work / "reported.bank"
