@@ -20,7 +20,9 @@ __all__ = ["best_box", "box_score"]
 _BESIDE = 5
 #: Coarse grid: a line standing out by less than this is lowered by the shortfall.
 _PROMINENCE = 0.25
-#: Refining: a side within a grid step of the frame's edge that stands out by less goes to the frame's edge.
+#: Refining: the strongest of the lines that stand out by this much is the side (the
+#: plain strongest when none does); a side within a grid step of the frame's edge
+#: where none does is the frame's edge.
 _SNAP = 0.3
 
 
@@ -137,7 +139,7 @@ def best_box(
                 trial[k] = v
                 if trial[1] - trial[0] < step or trial[3] - trial[2] < step:
                     continue
-                value = lines[v - lo_lim] + prom[v - lo_lim]
+                value = lines[v - lo_lim] - (prom[v - lo_lim] < _SNAP)  # lines that stand out compete first
                 if value > best_v:
                     best, best_v, best_p = v, float(value), float(prom[v - lo_lim])
             if prominent and best_p < _SNAP and min(box[k] - lo_lim, hi_lim - box[k]) <= step:
