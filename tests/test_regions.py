@@ -126,6 +126,19 @@ def test_still_gets_windows_that_find_an_offcentre_crop():
     assert len(fh) == 50 and var.shape == (50, 8, 32) and boxes.max() <= 1.0 and match_frames is not None
 
 
+def test_still_windows_show_their_boxes():
+    from PIL import Image
+
+    from vscan.frames.regions import still_windows
+
+    frame = _clip(22, size=(256, 256), n=1)
+    windows, boxes = still_windows(frame)
+    for k in (0, 7, 24, 25, 38, 49):  # each window is its box of the frame, resized
+        t, b, l, r = boxes[k]
+        ref = np.asarray(Image.fromarray(np.ascontiguousarray(frame[0, t:b, l:r])).resize((128, 128), Image.Resampling.BILINEAR))
+        assert np.abs(windows[k].astype(int) - ref).mean() < 4, k
+
+
 def test_translucent_box_is_found_and_undone():
     from vscan.frames.translucent import detect_translucent, undo_translucent
 
