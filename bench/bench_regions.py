@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     stills = {f.name for f in files if f.suffix.lower() in (".jpg", ".png")}
     plain = {f.name for f in files if f not in reframed} - stills
-    refr = {f.name for f in reframed}
+    refr = {f.name for f in reframed} - stills  # a frame grab of a known video is a still
     result = {
         "files": len(files), "reframed_files": len(refr), "repeats": args.repeats,
         "plain_seconds": {"off": total("off", plain), "on": total("on", plain)},

@@ -19,7 +19,7 @@ from vscan.bench.edits import _read_clip, _resample, _resize
 from vscan.bench.encoding import _encode, _even
 from vscan.bench.scenes import _Renderer
 
-__all__ = ["KINDS", "STILL_KINDS", "reframe_clip"]
+__all__ = ["KINDS", "STILL_KINDS", "crop70_offset", "reframe_clip"]
 
 KINDS = (
     "blurfill_vertical", "crop_916", "pip", "splitscreen", "captions_mirror_letterbox_logo",
@@ -94,6 +94,12 @@ def _translucent(rgb: np.ndarray, left: float) -> np.ndarray:
     y0, y1 = int(h * 0.3), int(h * 0.8)
     out[y0:y1, x0:x1] = 0.45 * out[y0:y1, x0:x1] + 0.55 * np.array([20, 20, 30], np.float32)
     return out.astype(np.uint8)
+
+
+def crop70_offset(seed: int) -> tuple[float, float]:
+    """(top, left) of the ``crop70_offcentre`` copy made with ``seed``, as shares of the source's height and width."""
+    oy, ox = np.random.default_rng(seed).uniform(0, 0.3, 2)
+    return float(oy), float(ox)
 
 
 def reframe_clip(src: str | os.PathLike, dst: str | os.PathLike, kind: str, *, seed: int = 0) -> Path:
@@ -171,7 +177,7 @@ def reframe_clip(src: str | os.PathLike, dst: str | os.PathLike, kind: str, *, s
         def edit(f, t):
             return _translucent(f, left)
     elif kind == "crop70_offcentre":
-        oy, ox = rng.uniform(0, 0.3, 2)
+        oy, ox = crop70_offset(seed)
         ch, cw = int(h * 0.7), int(w * 0.7)
         y0, x0 = int(h * oy), int(w * ox)
 
