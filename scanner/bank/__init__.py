@@ -13,7 +13,10 @@ At platform scale (``vscan bank import|lookup|disable|enable|history|compact``):
 records disable their entries), ``updates`` disables and enables entries and
 keeps their history and the content digest, ``lookup.BankLookup`` searches a
 bank through its memory-mapped index (``disk_index``, kernel ``mih_kernel``)
-beside it in ``BANK.vidx``, ``hash_input`` reads query hashes.
+beside it in ``BANK.vidx``, ``hash_input`` reads query hashes. Scans open
+the same index memory-mapped (``mapped.MappedBank``, with the rows'
+metadata that ``mapped_build`` writes into ``BANK.vidx/scan``) instead of
+``load_index``: each file is matched against the entries it can match.
 """
 
 from vscan.bank.exporters import EXPORTERS, export_entries
