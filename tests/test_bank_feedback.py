@@ -152,3 +152,24 @@ def test_reimported_lists_withdraw_delete_and_add_in_place(tmp_path):
     assert hits == [{"ncmec:image:0"}, set(), set(), set(), {"ncmec:image:4"}]
     bad = cli("bank", "disable", tmp_path / "n.bank", "ncmec:image:77")
     assert bad.returncode == 2 and "No such bank entry" in bad.stderr
+
+
+def test_bank_build_and_compact_leave_the_scan_index_ready(tmp_path):
+    """`bank build` writes the index and scan arrays a scan opens; rows imported
+    later are a delta until `bank compact`, which folds them in and refreshes the arrays."""
+    from vscan.bank.disk_index import SplitIndex
+    from vscan.bank.lookup import index_path
+    from vscan.bank.mapped_build import scan_arrays_fresh
+
+    rng = np.random.default_rng(5)
+    first, later = tmp_path / "first.pdq.txt", tmp_path / "later.pdq.txt"
+    first.write_text("".join(bytes(h).hex() + "\n" for h in rng.integers(0, 256, (40, 32), np.uint8)))
+    later.write_text("".join(bytes(h).hex() + "\n" for h in rng.integers(0, 256, (7, 32), np.uint8)))
+    bank = tmp_path / "bank.db"
+    ok("bank", "build", bank, first)
+    index = SplitIndex.open(index_path(bank))
+    assert len(index) == 40 and scan_arrays_fresh(index)
+    ok("bank", "import", bank, later)
+    ok("bank", "compact", bank)
+    index = SplitIndex.open(index_path(bank))
+    assert len(index) == 47 and scan_arrays_fresh(index)

@@ -66,13 +66,16 @@ def bank_build(
     Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
     lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
     (every frame by default) so sparse scans line up with it at any phase.
+    The bank's index for scans and lookups (BANK.vidx) is built beside it.
     """
     from vscan.bank.hashers import media_hasher
+    from vscan.bank.mapped import prepare
     from vscan.bank.store import build_bank
 
     try:
         policy = _dense_policy(every_frame, fps, keyframes)
         info = build_bank(out, inputs, label=label, hash_media=media_hasher(policy, device))
+        prepare(out)
     except VscanError as exc:
         fail(exc)
     _print_bank_info(info)

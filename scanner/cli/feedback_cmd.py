@@ -124,11 +124,14 @@ def bank_history(
 @bank_app.command("compact")
 def bank_compact(bank: BankArg) -> None:
     """Rebuild the bank's lookup index (BANK.vidx) over every row, folding in
-    the rows imported since it was built."""
+    the rows imported since it was built, and the arrays scans open beside it."""
     from vscan.bank.lookup import compact
+    from vscan.bank.mapped import prepare
 
     try:
-        _echo_json(compact(bank))
+        summary = compact(bank)
+        prepare(bank)
+        _echo_json(summary)
     except VscanError as exc:
         fail(exc)
 
