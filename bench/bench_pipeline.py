@@ -80,6 +80,8 @@ def main() -> None:
                              "(vscan.bench.capacity_check; --clips/--seconds/--size/--repeat set the sweep corpus)")
     parser.add_argument("--tiny-files", type=int, default=500, help="with --capacity: 1-frame 64x48 clips for the driver + sink ceiling")
     parser.add_argument("--rounds", type=int, default=2, help="with --capacity: 1-node/2-node rounds (alternating)")
+    parser.add_argument("--no-region-probe-too", action="store_true",
+                        help="also run adaptive sampling with sampling.region_probe off (the probe's cost, same run)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
@@ -115,8 +117,11 @@ def main() -> None:
         runs = [("vscan fixed 1 fps", FixedRate(1.0), {}), ("vscan adaptive", Adaptive(), {})]
         if args.one_file_per_task:
             runs.append(("vscan adaptive 1/task", Adaptive(), {"small_file_group": 1}))
+        if args.no_region_probe_too:
+            runs.append(("vscan adaptive no probe", Adaptive(), {"region_probe": False}))
         for name, policy, extra in runs:
-            config = ScanConfig(sampling=Sampling(policy=policy), runtime=Runtime(device=args.device, **extra))
+            sampling = Sampling(policy=policy, **{k: extra.pop(k) for k in ("region_probe",) if k in extra})
+            config = ScanConfig(sampling=sampling, runtime=Runtime(device=args.device, **extra))
             rows.append(run_scan(name.replace(" ", "_").replace("/", "_"), corpus, bank, config, root, ray_address))
             rows[-1]["name"] = name
         reference = run_vpdq(corpus, threads=os.cpu_count() or 1)
