@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -85,17 +86,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    from vscan.config import Runtime, ScanConfig
-    from vscan.runtime.decode_task import decode_for_scan
-    from vscan.runtime.model_actor import ModelWorker
-
+    work = None
     if args.archive is None:
-        files, bank = _files(Path(tempfile.mkdtemp(prefix="vscan-probe-")))
+        work = Path(tempfile.mkdtemp(prefix="vscan-probe-"))
+        files, bank = _files(work)
     else:
         if args.bank is None:
             ap.error("--archive needs --bank")
         files, bank = sorted(p for p in args.archive.iterdir() if p.suffix.lower() in _VIDEO), args.bank
     keep = set(args.kinds.split(",")) if args.kinds else None
+    try:
+        return _run(files, bank, keep, args)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(files: list[Path], bank: Path, keep: set[str] | None, args) -> dict:
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
 
     def kind_of(p: Path) -> str | None:
         m = re.search(r"__(\w+?)\.", p.name)
