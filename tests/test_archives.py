@@ -21,6 +21,7 @@ import pytest
 from vscan.bench import synth
 from vscan.errors import ArchiveMemberError
 from vscan.inputs.archives import ArchiveLimits, iter_member_paths, open_member, split_member
+from vscan.bank.mapped import prepare
 from vscan.bank.store import build_bank
 from vscan.decode import EveryFrame
 from vscan.hashing.pdq import PDQHasher
@@ -107,6 +108,7 @@ def evidence(tmp_path_factory):
     still = synth.write_image(root / "src" / "still.png", seed=8, size=(96, 64))
     bank = root / "bank.db"
     build_bank(bank, [src], hash_media=_hash_for_bank)
+    prepare(bank)  # its scan index, as `vscan bank build` leaves it: the scan below writes nothing beside the bank
     ev = root / "evidence"
     ev.mkdir()
     src_bytes = src.read_bytes()

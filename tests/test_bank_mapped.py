@@ -180,3 +180,37 @@ def test_scan_opens_the_mapped_index_once_and_records_equal_the_in_memory_bank(t
             assert stats["bank_rows_in_memory"] >= rows and stats["bank_rows_mapped"] == 0
         else:
             assert stats["bank_rows_in_memory"] == 0 and stats["bank_rows_mapped"] >= rows
+
+
+def test_a_bank_inside_the_scanned_folder_gets_nothing_written_beside_it(tmp_path, ray_local):
+    """Evidence is never modified: a bank kept inside a scanned folder gets no
+    index built beside it (the scan loads it into memory instead and still
+    matches); an index already there and up to date is used, read-only."""
+    from vscan.bench import synth
+    from vscan.bench.edits import edit_clip
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
+    from vscan.output.read import read_records
+    from vscan.output.sinks import JsonlSink
+    from vscan.runtime.bank_share import MappedBankRef
+    from vscan.runtime.driver import run_scan
+    from vscan.runtime.model_pool import put_bank_index
+    from vscan.runtime.ray_start import cluster_nodes
+
+    a = synth.make_clip(tmp_path / "src" / "a.mp4", seed=1, seconds=3, size=(96, 64))
+    folder = tmp_path / "evidence"
+    bank = folder / "r.bank"
+    folder.mkdir()
+    Bank.build(bank, [a], device="cpu")
+    edit_clip(a, folder / "a_flipped.mp4", "hflip")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
+    with JsonlSink(tmp_path / "r.jsonl") as sink:
+        run_scan([folder], sink=sink, bank_path=bank, config=config)
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+    flipped = next(r for r in read_records(tmp_path / "r.jsonl") if r["path"].endswith("a_flipped.mp4"))
+    assert any(m["is_match"] for m in flipped["matches"])
+    nodes = cluster_nodes()
+    assert not isinstance(put_bank_index(bank, config, nodes, [folder]), MappedBankRef)
+    prepare(bank)  # as `vscan bank build` / `compact` leave it
+    assert isinstance(put_bank_index(bank, config, nodes, [folder]), MappedBankRef)

@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from vscan.bank.mapped import prepare
 from vscan.bank.store import build_bank
 from vscan.bench import disk_images as di
 from vscan.bench import synth
@@ -61,6 +62,7 @@ def disks(tmp_path_factory):
     notes.write_text("not media: no record")
     bank = root / "bank.db"
     build_bank(bank, [a], hash_media=_hash_for_bank)
+    prepare(bank)  # its scan index, as `vscan bank build` leaves it: the scan below writes nothing beside the bank
 
     ev, work = root / "evidence", root / "work"
     ev.mkdir()

@@ -76,19 +76,54 @@ def _nodes_without(ref: MappedBankRef, nodes: list[dict[str, Any]]) -> list[str]
     return missing
 
 
-def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]]) -> Any:
+def _inside_inputs(bank_path: str | os.PathLike, inputs: list) -> str | None:
+    """The scanned folder that holds the bank's folder, if any: the index is not
+    written there (evidence is never modified, and the scan would find it)."""
+    folder = Path(bank_path).resolve().parent
+    for item in inputs:
+        try:
+            path = Path(item).resolve()
+        except (OSError, TypeError, ValueError):
+            continue
+        if path.is_dir() and (folder == path or path in folder.parents):
+            return str(path)
+    return None
+
+
+def _ready(bank_path: str | os.PathLike) -> dict:
+    """The identity of the bank's index when it and its scan arrays are already
+    up to date (built by ``vscan bank build`` or ``compact``); writes nothing."""
+    from vscan.bank.lookup import BankLookup
+
+    with BankLookup.open(bank_path, build=False) as lookup:
+        from vscan.bank.mapped_build import scan_arrays_fresh
+
+        if not scan_arrays_fresh(lookup.index):
+            raise BankError(f"{bank_path}: the scan arrays beside the index are out of date")
+        return dict(lookup.index.meta)
+
+
+def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]],
+               inputs: list | tuple = ()) -> Any:  # fmt: skip
     """What the model actors are given for the bank (module docstring): a
-    MappedBankRef, the object-store ref of the loaded bank, or None without one."""
+    MappedBankRef, the object-store ref of the loaded bank, or None without one.
+    ``inputs``: the scan's paths; a bank inside a scanned folder gets no index
+    written beside it (one already there and up to date is used)."""
     if bank_path is None:
         return None
     if not config.runtime.bank_in_memory:
         from vscan.bank.mapped import prepare
 
+        scanned = _inside_inputs(bank_path, list(inputs))
         try:
-            ref = MappedBankRef(str(Path(bank_path).resolve()), prepare(bank_path))
+            ref = MappedBankRef(str(Path(bank_path).resolve()), _ready(bank_path) if scanned else prepare(bank_path))
         except (OSError, sqlite3.Error) as exc:
             print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
                   file=sys.stderr)  # fmt: skip
+        except BankError as exc:
+            print(f"vscan: the bank is inside the scanned folder {scanned} and has no up-to-date index ({exc}); "
+                  "nothing is written there: the bank is loaded into memory instead (run vscan bank compact "
+                  "beforehand to scan it memory-mapped)", file=sys.stderr)  # fmt: skip
         else:
             missing = _nodes_without(ref, nodes)
             if not missing:

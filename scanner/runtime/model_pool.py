@@ -66,14 +66,15 @@ def describe_ray_error(exc: BaseException) -> str:
     return f"{type(shown).__name__}: {text[-1] if text else ''}".strip()
 
 
-def put_bank_index(bank_path: Any, config: ScanConfig | None = None, nodes: list[dict[str, Any]] | None = None) -> Any:
+def put_bank_index(bank_path: Any, config: ScanConfig | None = None, nodes: list[dict[str, Any]] | None = None,
+                   inputs: list | tuple = ()) -> Any:  # fmt: skip
     """What the model actors get for the bank (vscan.runtime.bank_share): its
     memory-mapped index's path, or (``runtime.bank_in_memory``, or a node that
     cannot read that path) the bank loaded once, into Ray's object store (one
     copy per node); None without a bank."""
     from vscan.runtime.bank_share import share_bank
 
-    return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [])
+    return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [], inputs)
 
 
 @dataclass(frozen=True)
