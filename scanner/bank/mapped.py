@@ -55,11 +55,14 @@ _ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_byt
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
 
 
-def prepare(bank_path: str | os.PathLike) -> dict:
+def prepare(bank_path: str | os.PathLike, *, build: bool = True) -> dict:
     """Builds what a scan opens, where missing or out of date: the index
     (``vscan.bank.lookup``) and the scan arrays beside it. Returns the index's
-    identity (``index.json``), which every actor checks."""
-    with BankLookup.open(bank_path) as lookup:
+    identity (``index.json``), which every actor checks. ``build=False``:
+    writes nothing; BankError unless both are already up to date."""
+    with BankLookup.open(bank_path, build=build) as lookup:
+        if not build and not scan_arrays_fresh(lookup.index):
+            raise BankError(f"{bank_path}: the scan arrays beside the index are out of date")
         ensure_scan_arrays(lookup._conn, lookup.index)
         return dict(lookup.index.meta)
 

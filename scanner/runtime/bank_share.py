@@ -90,19 +90,6 @@ def _inside_inputs(bank_path: str | os.PathLike, inputs: list) -> str | None:
     return None
 
 
-def _ready(bank_path: str | os.PathLike) -> dict:
-    """The identity of the bank's index when it and its scan arrays are already
-    up to date (built by ``vscan bank build`` or ``compact``); writes nothing."""
-    from vscan.bank.lookup import BankLookup
-
-    with BankLookup.open(bank_path, build=False) as lookup:
-        from vscan.bank.mapped_build import scan_arrays_fresh
-
-        if not scan_arrays_fresh(lookup.index):
-            raise BankError(f"{bank_path}: the scan arrays beside the index are out of date")
-        return dict(lookup.index.meta)
-
-
 def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]],
                inputs: list | tuple = ()) -> Any:  # fmt: skip
     """What the model actors are given for the bank (module docstring): a
@@ -116,11 +103,13 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
 
         scanned = _inside_inputs(bank_path, list(inputs))
         try:
-            ref = MappedBankRef(str(Path(bank_path).resolve()), _ready(bank_path) if scanned else prepare(bank_path))
+            ref = MappedBankRef(str(Path(bank_path).resolve()), prepare(bank_path, build=not scanned))
         except (OSError, sqlite3.Error) as exc:
             print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
                   file=sys.stderr)  # fmt: skip
         except BankError as exc:
+            if not scanned:
+                raise
             print(f"vscan: the bank is inside the scanned folder {scanned} and has no up-to-date index ({exc}); "
                   "nothing is written there: the bank is loaded into memory instead (run vscan bank compact "
                   "beforehand to scan it memory-mapped)", file=sys.stderr)  # fmt: skip
