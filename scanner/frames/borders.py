@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from vscan.frames.luma import luma
+from vscan.frames.luma import check_frames, evenly_spaced, luma
 
 __all__ = ["BorderBox", "BorderTap", "detect_borders", "box_kind"]
 
@@ -92,12 +92,11 @@ def detect_borders(
     across frames. A side is cropped when its run of such lines is at least
     ``min_fraction`` and at most ``max_fraction`` of the frame.
     """
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    check_frames(frames)
     n, h, w, _ = frames.shape
     if n == 0 or h < 8 or w < 8:
         return BorderBox(height=h, width=w)
-    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    pick = evenly_spaced(n, max_frames)
     y = luma(frames[pick])  # [n, H, W]
     sides = {}
     for axis, size, names in ((2, h, ("top", "bottom")), (1, w, ("left", "right"))):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vscan.frames.luma import luma
+from vscan.frames.luma import check_frames, evenly_spaced, luma
 
 __all__ = ["OverlayBox", "detect_overlays", "fill_overlays", "add_unoverlaid"]
 
@@ -97,12 +97,11 @@ def detect_overlays(
     A pixel is static when each channel spans <= ``max_range`` over (up to
     ``max_frames``, spread) frames; full static lines (borders) are left out.
     """
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    check_frames(frames)
     n, h, w, _ = frames.shape
     if n < min_frames or h < 4 * cell or w < 4 * cell:
         return []
-    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    pick = evenly_spaced(n, max_frames)
     lo = hi = None
     for k in pick:  # running min/max: no [n, H, W, 3] stack
         lo = frames[k] if lo is None else np.minimum(lo, frames[k])

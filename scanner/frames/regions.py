@@ -35,12 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.frames.boxes import best_box, box_score
-from vscan.frames.luma import luma
+from vscan.frames.luma import check_frames, evenly_spaced, luma
 from vscan.frames.overlays import detect_overlays, fill_overlays
 from vscan.frames.resize import resize_bilinear
 from vscan.frames.translucent import detect_translucent, undo_translucent
 
-__all__ = ["RegionBox", "break_maps", "detect_region", "add_region", "still_windows", "region_query"]
+__all__ = ["MIN_FRAMES", "RegionBox", "break_maps", "detect_region", "add_region", "still_windows", "region_query"]
+
+#: Frames of a file region search needs (fewer: no region is looked for).
+MIN_FRAMES = 4
+
 
 @dataclass(frozen=True)
 class RegionBox:
@@ -70,7 +74,7 @@ def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max
     boundaries (x = 0, W) are 0.
     """
     n = frames.shape[0]
-    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    pick = evenly_spaced(n, max_frames)
     y = luma(frames[pick])  # [n, H, W]
     mean = y.mean(axis=0)
     std = y.std(axis=0)
@@ -98,7 +102,7 @@ def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max
 
 def _static(frames: np.ndarray, static_std: float = 2.5, max_frames: int = 48) -> np.ndarray:
     n = frames.shape[0]
-    pick = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    pick = evenly_spaced(n, max_frames)
     return luma(frames[pick]).std(axis=0) < static_std
 
 
@@ -109,12 +113,11 @@ def detect_region(
     max_background: float = 0.35,
     min_fraction: float = 0.08,
     max_fraction: float = 0.8,
-    min_frames: int = 4,
+    min_frames: int = MIN_FRAMES,
     step: int = 16,
 ) -> RegionBox | None:
     """The moving rectangle of uint8 [N, H, W, 3] frames of one file, or None."""
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    check_frames(frames)
     n, h, w, _ = frames.shape
     if n < min_frames or h < 8 * step or w < 8 * step:
         return None
@@ -165,7 +168,7 @@ def still_windows(frame: np.ndarray, size: int = _STILL_SIZE) -> tuple[np.ndarra
     return np.stack(crops), np.array(boxes, np.int32)
 
 
-def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = 4) -> dict[str, np.ndarray]:
+def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = MIN_FRAMES) -> dict[str, np.ndarray]:
     """Add ``region_frames`` (row i = ``payload["frames"][i]``'s region, resized
     to the frame's square size, static overlays in it filled) and
     ``region_box`` (top, bottom, left, right in frame pixels) when the file's

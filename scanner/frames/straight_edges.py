@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from vscan.frames.luma import luma
+from vscan.frames.luma import check_frames, luma
 
 __all__ = ["MIN_BLOCKS", "MIN_BLOCKS_VERTICAL", "persistent_lines", "looks_reframed"]
 
@@ -102,8 +102,7 @@ def persistent_lines(frames: np.ndarray, border_box: np.ndarray | None = None) -
     ``_BLOCK`` pixels, at the same place in every one of uint8 [N, H, W, 3]
     ``frames`` (N >= 2); ``border_box`` (top, bottom, left, right pixels of
     flat bars, as ``vscan.frames.borders`` gives it): the bars' edges do not count."""
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+    check_frames(frames)
     if len(frames) < 2 or min(frames.shape[1:3]) < 4 * _BLOCK:
         return 0, 0
     y = luma(frames)

@@ -21,12 +21,11 @@ import numpy as np
 from vscan.config import ScanConfig
 from vscan.decode.sampling import Adaptive
 from vscan.errors import DecodeError, UnsupportedMediaError
+from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed
 
 __all__ = ["ESCALATED_FRAMES", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config"]
 
-#: What ``vscan.frames.regions.add_region`` needs by default.
-REGION_MIN_FRAMES = 4
 #: First-pass frames of a file that looks re-framed: on bench_robustness's
 #: re-framed kinds, adaptive recall was 0.90 with 4 and 0.93 with 6 for every
 #: file; 8 found no more picture-in-picture or split-screen copies than 6.
