@@ -69,38 +69,32 @@ def bank_lookup(
         fail(exc)
 
 
+EntriesArg = Annotated[list[str], typer.Argument(help="Entry ids.", metavar="ENTRY", show_default=False)]
+
+
+def _switch(change, done: str, bank: Path, entries: list[str], reason: Optional[str], who: Optional[str]) -> None:
+    """Runs ``change`` (disable_entries / enable_entries) and prints which entries it changed and which already were."""
+    try:
+        changed = change(bank, entries, reason=reason, who=who)
+    except VscanError as exc:
+        fail(exc)
+    _echo_json({done: changed, f"already_{done}": [e for e in entries if e not in changed]})
+
+
 @bank_app.command("disable")
-def bank_disable(
-    bank: BankArg,
-    entries: Annotated[list[str], typer.Argument(help="Entry ids.", metavar="ENTRY", show_default=False)],
-    reason: ReasonOpt = None,
-    who: WhoOpt = None,
-) -> None:
+def bank_disable(bank: BankArg, entries: EntriesArg, reason: ReasonOpt = None, who: WhoOpt = None) -> None:
     """Disable entries: they stop matching in the next scan and lookup, without a rebuild."""
     from vscan.bank.updates import disable_entries
 
-    try:
-        changed = disable_entries(bank, entries, reason=reason, who=who)
-    except VscanError as exc:
-        fail(exc)
-    _echo_json({"disabled": changed, "already_disabled": [e for e in entries if e not in changed]})
+    _switch(disable_entries, "disabled", bank, entries, reason, who)
 
 
 @bank_app.command("enable")
-def bank_enable(
-    bank: BankArg,
-    entries: Annotated[list[str], typer.Argument(help="Entry ids.", metavar="ENTRY", show_default=False)],
-    reason: ReasonOpt = None,
-    who: WhoOpt = None,
-) -> None:
+def bank_enable(bank: BankArg, entries: EntriesArg, reason: ReasonOpt = None, who: WhoOpt = None) -> None:
     """Enable disabled entries again."""
     from vscan.bank.updates import enable_entries
 
-    try:
-        changed = enable_entries(bank, entries, reason=reason, who=who)
-    except VscanError as exc:
-        fail(exc)
-    _echo_json({"enabled": changed, "already_enabled": [e for e in entries if e not in changed]})
+    _switch(enable_entries, "enabled", bank, entries, reason, who)
 
 
 @bank_app.command("history")
