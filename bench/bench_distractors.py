@@ -73,7 +73,7 @@ def _still(args: tuple) -> Path:
 
 def _synthetic_entries(writer, count: int, seed0: int = 10_000) -> int:
     """``count`` in-memory bank entries (6 frames each at 1 fps, extra rows as banks have)."""
-    from vscan.bank.hashers import BANK_CROPS, BANK_WINDOWS
+    from vscan.bank.hashers import BANK_CROPS, BANK_GRID_WINDOWS, BANK_WINDOWS
     from vscan.frames.windows import window
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.vpdq import ExtraHashes, FrameHashes
@@ -94,7 +94,7 @@ def _synthetic_entries(writer, count: int, seed0: int = 10_000) -> int:
         for scale in BANK_CROPS:
             dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
             parts.append((f"crop{scale:.3f}", np.ascontiguousarray(frames[:, dy : h - dy, dx : w - dx])))
-        parts += [(f"window:{name}", window(frames, name)) for name in BANK_WINDOWS]
+        parts += [(f"window:{name}", window(frames, name)) for name in BANK_WINDOWS + BANK_GRID_WINDOWS]  # grid: 1 fps <= GRID_FPS
         preps, hashes, quals, nums = [], [], [], []
         for name, rgb in parts:
             if rgb is None:

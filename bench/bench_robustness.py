@@ -152,7 +152,7 @@ def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path
 def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     """The shipped bank (cli defaults) and a plain one (frames only) for the cost baseline."""
     from vscan.bank.store import build_bank
-    from vscan.bank.hashers import BANK_CROPS, BANK_MAX_SIDE, BANK_WINDOWS
+    from vscan.bank.hashers import BANK_MAX_SIDE, bank_hash_media
     from vscan.decode import EveryFrame
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.media import hash_media
@@ -160,7 +160,7 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     hasher = PDQHasher(device="cpu")
 
     def shipped(path):
-        r = hash_media(path, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS)
+        r = bank_hash_media(path, EveryFrame(), hasher)
         return r.frames, r.metadata.duration_seconds, r.extra
 
     def plain(path):

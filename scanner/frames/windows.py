@@ -9,7 +9,14 @@ a scan pays nothing for them.
 
 - ``strip916``: the centre 9:16 strip of a frame wider than 9:16 (full height);
 - ``rot+4`` / ``rot-4``: the frame rotated by +-4 degrees about its centre and
-  cropped to the largest box of its aspect inside (no corner shows).
+  cropped to the largest box of its aspect inside (no corner shows);
+- ``g60:TT,LL`` (``GRID_WINDOWS``): the window keeping 60% of each side with
+  its top-left corner at TT% of the height and LL% of the width, on a 10%
+  grid. A crop keeping 70% of each side at any position (0-30% off) holds
+  one of them whole, and a scan finds where (``vscan.runtime.offcentre``):
+  no scale or position can be undone on the query side, so the bank keeps
+  windows the query can search for. They are kept for frames ``GRID_FPS``
+  times a second, not every frame (16 rows each).
 """
 
 from __future__ import annotations
@@ -18,9 +25,27 @@ import math
 
 import numpy as np
 
-__all__ = ["WINDOWS", "window", "rotate_crop"]
+__all__ = ["WINDOWS", "GRID_SCALE", "GRID_STEPS", "GRID_WINDOWS", "GRID_FPS", "window", "rotate_crop", "grid_window"]
 
 WINDOWS = ("strip916", "rot+4", "rot-4")
+#: Share of each side the grid windows keep, and their top / left positions (shares of the side).
+GRID_SCALE = 0.6
+GRID_STEPS = (0.0, 0.1, 0.2, 0.3)
+GRID_WINDOWS = tuple(f"g{round(GRID_SCALE * 100)}:{round(t * 100):02d},{round(left * 100):02d}" for t in GRID_STEPS for left in GRID_STEPS)
+#: Grid windows are hashed for this many frames a second (at most) of a bank's video.
+GRID_FPS = 4.0
+
+
+def grid_window(name: str) -> tuple[float, float, float] | None:
+    """(scale, top, left) as shares of the side for a grid window's name (``g60:10,20``), else None."""
+    if not name.startswith("g") or ":" not in name:
+        return None
+    try:
+        scale, rest = name[1:].split(":")
+        top, left = rest.split(",")
+        return int(scale) / 100.0, int(top) / 100.0, int(left) / 100.0
+    except ValueError:
+        return None
 
 
 def rotate_crop(rgb: np.ndarray, degrees: float) -> np.ndarray:
@@ -54,4 +79,9 @@ def window(rgb: np.ndarray, name: str) -> np.ndarray | None:
         return np.ascontiguousarray(rgb[:, :, x0 : x0 + sw])
     if name.startswith("rot"):
         return rotate_crop(rgb, float(name[3:]))
-    raise ValueError(f"Invalid window ({name!r}). Supported values are {list(WINDOWS)}.")
+    grid = grid_window(name)
+    if grid is not None and grid[0] + max(grid[1], grid[2]) <= 1.0 + 1e-9:
+        scale, top, left = grid
+        y0, x0 = int(round(h * top)), int(round(w * left))
+        return np.ascontiguousarray(rgb[:, y0 : y0 + int(round(h * scale)), x0 : x0 + int(round(w * scale))])
+    raise ValueError(f"Invalid window ({name!r}). Supported values are {list(WINDOWS + GRID_WINDOWS)}.")

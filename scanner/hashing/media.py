@@ -54,6 +54,8 @@ def hash_media(
     borders: bool = False,
     crops: Sequence[float] = (),
     windows: Sequence[str] = (),
+    grid_windows: Sequence[str] = (),
+    grid_fps: float = 4.0,
 ) -> MediaHashes:
     """Decode ``path`` with ``policy`` and hash every sampled frame.
 
@@ -63,7 +65,9 @@ def hash_media(
     is one, adds rows of the frames without it (prep ``borders``); ``crops``
     adds centre crops keeping that share of each side (prep ``crop0.90``, of
     the unbordered picture: ``borders+crop0.90``); ``windows`` adds the
-    re-post windows of ``vscan.frames.windows`` (prep ``window:strip916``, ...).
+    re-post windows of ``vscan.frames.windows`` (prep ``window:strip916``, ...);
+    ``grid_windows`` adds its grid windows (prep ``window:g60:10,20``) for at
+    most ``grid_fps`` frames a second (the first frame of each 1 / grid_fps s).
     """
     if any(not 0.3 <= c < 1.0 for c in crops):
         raise ValueError(f"Invalid crops ({list(crops)}). Supported values are in [0.3, 1).")
@@ -76,6 +80,7 @@ def hash_media(
         box = detect_borders(np.concatenate(probe)) if probe and sum(map(len, probe)) else None
     numbers, times, qualities, hashes = [], [], [], []
     extra_numbers, extra_preps, extra_qualities, extra_hashes = [], [], [], []
+    last_bucket = -np.inf
     for batch in decoder.iter_frames(path, policy, batch_size=batch_size, max_side=max_side):
         result = hasher.hash_frames(batch.rgb)
         numbers.append(batch.frame_indices)
@@ -96,9 +101,20 @@ def hash_media(
             part = window(base, name)
             if part is not None:
                 preps.append((f"{prefix}window:{name}", part))
-        for name, rgb in preps:
+        rows = [np.arange(len(batch.rgb))] * len(preps)
+        if grid_windows:
+            buckets = np.floor(np.asarray(batch.pts_seconds, np.float64) * grid_fps)
+            first = buckets > np.maximum.accumulate(np.concatenate(([last_bucket], buckets[:-1])))
+            last_bucket = max(last_bucket, float(buckets.max())) if buckets.size else last_bucket
+            if first.any():
+                for name in grid_windows:
+                    part = window(base[first], name)
+                    if part is not None:
+                        preps.append((f"{prefix}window:{name}", part))
+                        rows.append(np.flatnonzero(first))
+        for (name, rgb), picked in zip(preps, rows):
             extra = hasher.hash_frames(rgb)
-            extra_numbers.append(batch.frame_indices)
+            extra_numbers.append(batch.frame_indices[picked])
             extra_preps += [name] * len(rgb)
             extra_qualities.append(extra.quality)
             extra_hashes.append(extra.hashes[:, 0])
@@ -114,7 +130,7 @@ def hash_media(
         variants = np.zeros((0, 8, 32), np.uint8)
         frames = FrameHashes.empty()
     extra = None
-    if borders or crops or windows:
+    if borders or crops or windows or grid_windows:
         extra = ExtraHashes(
             frame_numbers=np.concatenate(extra_numbers).astype(np.int64) if extra_numbers else np.zeros(0, np.int64),
             preps=tuple(extra_preps),
