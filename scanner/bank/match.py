@@ -81,6 +81,7 @@ def match_frames(
     region: FrameHashes | None = None,
     region_variants: np.ndarray | None = None,
     region_box: tuple[float, float, float, float] | None = None,
+    **region_rules,
 ) -> list[Match]:
     """Bank entries sharing at least one matched frame with ``query``, best first.
 
@@ -102,7 +103,8 @@ def match_frames(
     ``region`` (the samples cropped to the inset picture that
     ``vscan.frames.regions`` found, and their variants) is one more query
     version (path "region"; ``region_box``, as fractions of the frame, goes
-    into its matches). A run shorter than ``align_min_seconds`` still
+    into its matches; ``region_rules``: ``window_max_distance``,
+    ``region_name``, ``region_min_frames`` of ``vscan.bank.robust``). A run shorter than ``align_min_seconds`` still
     decides when it is strong (``vscan.bank.short``).
 
     ``duration_seconds`` (the query file's) ends the last sample's display
@@ -121,7 +123,7 @@ def match_frames(
             match_query_pct=match_query_pct, match_compared_pct=match_compared_pct, min_query_pct=min_query_pct,
             align_min_seconds=align_min_seconds, align_min_frames=align_min_frames, method=method,
             blocking_min_hashes=blocking_min_hashes, device=device, duration_seconds=duration_seconds,
-            region=region, region_variants=region_variants, region_box=region_box,
+            region=region, region_variants=region_variants, region_box=region_box, **region_rules,
         )  # fmt: skip
     durations_all = display_durations(query.timestamps_seconds, duration_seconds)
     keep = np.flatnonzero(query.qualities >= min_quality)

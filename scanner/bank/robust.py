@@ -19,7 +19,7 @@ from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _searc
 from vscan.bank.store import BankIndex
 from vscan.hashing.vpdq import FrameHashes
 
-__all__ = ["robust_matches"]
+__all__ = ["robust_matches", "row_hits"]
 
 _PREP_UNBORDERED, _PREP_UNOVERLAID, _PREP_REGION = 1, 2, 3  # query versions beside the frames as decoded (prep 0)
 
@@ -84,6 +84,32 @@ def _prepare_robust(index: BankIndex, min_quality: int) -> _RobustBank:
     return bank
 
 
+def row_hits(index: BankIndex, hashes: np.ndarray, radius: int, *, min_quality: int, method: SearchMethod = "auto",
+             blocking_min_hashes: int = 50_000, device: str | None = None, prep_prefix: str | None = None) -> dict[str, np.ndarray]:
+    """Every bank row (frames and extra rows) within ``radius`` of each of
+    ``hashes`` (uint8 [M, 32]): arrays ``query`` (index into hashes),
+    ``entry`` (into ``index.entry_ids``), ``time`` (the row frame's seconds),
+    ``prep`` (its preparation's name) and ``distance``; only rows whose prep
+    starts with ``prep_prefix`` (after a ``borders+``) when given."""
+    bank = _prepare_robust(index, min_quality)
+    prepared = _prepare(index, min_quality)
+    empty = {k: np.zeros(0, np.int64) for k in ("query", "entry", "distance")}
+    empty.update(time=np.zeros(0), prep=np.zeros(0, object))
+    q_uniq, q_inverse = unique_hashes(np.asarray(hashes, np.uint8).reshape(-1, 32))
+    if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
+        return empty
+    uq, ub, dist = _search(q_uniq, bank, radius, method, blocking_min_hashes, device)
+    owner_b, brow = _expand(ub, bank.offsets, bank.rows)
+    q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
+    owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
+    brow, dist = brow[owner_q], dist[owner_b[owner_q]]
+    names = np.array([n.removeprefix("borders+") for n in bank.prep_names], dtype=object)[bank.row_prep[brow]]
+    keep = np.ones(brow.size, bool) if prep_prefix is None else np.array([n.startswith(prep_prefix) for n in names], bool)
+    frame = prepared.frames[bank.row_pos[brow[keep]]]
+    return {"query": qrow[keep].astype(np.int64), "entry": index.entry_rows[frame].astype(np.int64), "time": index.timestamps_seconds[frame],
+            "prep": names[keep], "distance": dist[keep].astype(np.int64)}  # fmt: skip
+
+
 def robust_matches(
     query: FrameHashes,
     variants: np.ndarray,
@@ -112,6 +138,8 @@ def robust_matches(
     short_min_seconds: float = 2.5,
     short_max_distance: int = 20,
     window_max_distance: int = 16,
+    region_name: str | None = None,
+    region_min_frames: int = 0,
 ) -> list[Match]:
     n = len(query)
     if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
@@ -213,7 +241,7 @@ def robust_matches(
         by_region = bool(np.mean(p_prep[best] == _PREP_REGION) > 0.5)
         where = None
         if by_region:
-            path.append("region" if len(region) == n else "window")
+            path.append(region_name or ("region" if len(region) == n else "window"))
             if region_box is not None:  # the box of the closest region row
                 boxes = np.asarray(region_box, np.float64).reshape(-1, 4)
                 r = best[p_prep[best] == _PREP_REGION]
@@ -222,7 +250,7 @@ def robust_matches(
         ref_preps = [bank.prep_names[c] for c in b_prep[best]]
         if np.mean(["crop" in r for r in ref_preps]) > 0.5:
             path.append("crop")
-        for tag, name in (("strip916", "window-916"), ("window:rot", "rotated")):
+        for tag, name in (("strip916", "window-916"), ("window:rot", "rotated"), ("window:g", "grid-window")):
             if np.mean([tag in r for r in ref_preps]) > 0.5:
                 path.append(name)
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
@@ -243,7 +271,7 @@ def robust_matches(
                 query_span_seconds=_span(q_times[np.unique(p_sample[sel])]),
                 reference_span_seconds=_span(p_tr[sel]),
                 distance_min=int(dist[sel].min()),
-                is_match=bool(vpdq_rule or aligned or short),
+                is_match=bool(vpdq_rule or aligned or short) and not (by_region and matched.size < region_min_frames),
                 num_query_hashes_matched=int(np.unique(sample_key[matched]).size),
                 num_reference_hashes_matched=int(np.unique(p_buid[strict]).size),
                 path=tuple(path),

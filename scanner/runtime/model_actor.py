@@ -170,6 +170,18 @@ class ModelWorker:
             query, variants, unbordered, unoverlaid, region, sha256, md5, sha1)
         matches = worker._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
                               sha1=sha1, region=region)  # fmt: skip
+        if region is None and self._searches_offcentre() and len(query) >= 2 and not any(m.is_match for m in matches):
+            from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
+
+            def match_with(version):
+                w = self._for_file(query, variants, unbordered, unoverlaid, version, sha256, md5, sha1)
+                return w._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
+                                sha1=sha1, region=version)  # fmt: skip
+
+            found = find_offcentre(self, payload, query, variants, match_with)
+            if found is not None:
+                region, matches = found
+                worker = self._for_file(query, variants, unbordered, unoverlaid, region, sha256, md5, sha1)  # for skipped_disabled
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         if worker.index is not None and worker.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
             result["skipped_disabled"] = worker._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,
@@ -254,5 +266,13 @@ class ModelWorker:
             args.update(unoverlaid=unoverlaid[0], unoverlaid_variants=unoverlaid[1])
         if region is not None:
             args.update(region=region[0], region_variants=region[1], region_box=region[2])
+            if len(region) > 3:  # vscan.runtime.offcentre: its path name and the frames it needs
+                args.update(region_name=region[3], region_min_frames=region[4])
         return args
+
+    def _searches_offcentre(self) -> bool:
+        from vscan.runtime.offcentre import has_grid_rows
+
+        m = self.config.matching
+        return self.index is not None and m.mode == "robust" and m.offcentre and has_grid_rows(self.index)
 

@@ -1,0 +1,96 @@
+"""Off-centre crops (issue #16): a copy keeping 70% of each side at an
+arbitrary position is found through the bank's grid windows
+(``vscan.frames.windows.GRID_WINDOWS``) and the scan's search for them
+(``vscan.runtime.offcentre``, ``vscan.frames.window_hash``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vscan import Bank
+from vscan.bench import synth
+from vscan.bench.reframe import crop70_offset, reframe_clip
+from vscan.frames.window_hash import window_hashes
+from vscan.frames.windows import GRID_FPS, GRID_SCALE, GRID_STEPS, GRID_WINDOWS, grid_window, window
+from vscan.hashing.pdq import PDQHasher
+
+VSCAN = [sys.executable, "-m", "vscan.cli"]
+
+
+def _bits(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.unpackbits(a ^ b).sum())
+
+
+def test_window_hashes_equal_the_hash_model_on_cut_windows():
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    frame = np.asarray(Image.fromarray((rng.random((20, 30, 3)) * 255).astype(np.uint8)).resize((300, 240), Image.Resampling.BILINEAR))
+    hasher = PDQHasher(device="cpu")
+    tops, lefts = np.array([0, 9, 40]), np.array([0, 5, 70])
+    got = window_hashes(frame, 200, 230, tops, lefts)
+    assert got.shape == (3, 3, 2, 32)
+    for i, t in enumerate(tops):
+        for j, left in enumerate(lefts):
+            ref = hasher.hash_frames(np.ascontiguousarray(frame[None, t : t + 200, left : left + 230])).hashes[0]
+            assert _bits(got[i, j, 0], ref[0]) == 0  # as is
+            assert _bits(got[i, j, 1], ref[4]) == 0  # mirrored left-right (flip_h)
+    assert _bits(got[0, 0, 0], got[2, 2, 0]) > 40  # different windows, different hashes
+    with pytest.raises(ValueError, match="Invalid windows"):
+        window_hashes(frame, 200, 230, np.array([41]), lefts)
+
+
+def test_grid_windows_cover_every_70_percent_crop():
+    names = {grid_window(n) for n in GRID_WINDOWS}
+    assert len(names) == 16 and all(s == GRID_SCALE for s, _, _ in names)
+    for off in np.linspace(0.0, 0.3, 31):  # a crop keeping 70% at `off` holds a grid window whole, on each axis
+        assert any(off - 1e-9 <= p and p + GRID_SCALE <= off + 0.7 + 1e-9 for p in GRID_STEPS)
+    rgb = np.zeros((2, 100, 200, 3), np.uint8)
+    assert window(rgb, "g60:30,10").shape == (2, 60, 120, 3)
+    assert grid_window("strip916") is None
+
+
+def test_banks_keep_grid_windows_a_few_frames_a_second(tmp_path):
+    from vscan.bank.hashers import bank_hash_media
+    from vscan.decode import EveryFrame
+
+    src = synth.make_clip(tmp_path / "clip.mp4", seed=5, seconds=3, size=(320, 180), scenes=1, crf=23)
+    result = bank_hash_media(src, EveryFrame(), PDQHasher(device="cpu"))
+    grid = [i for i, p in enumerate(result.extra.preps) if p.startswith("window:g") or "+window:g" in p]
+    per_name = len(grid) // len(GRID_WINDOWS)
+    assert len(grid) == per_name * len(GRID_WINDOWS)
+    assert per_name == int(np.ceil(3.0 * GRID_FPS))  # the first frame of each 1/GRID_FPS s of the 3 s clip
+    frames = sorted(set(result.extra.frame_numbers[grid].tolist()))
+    times = result.frames.timestamps_seconds[np.searchsorted(result.frames.frame_numbers, frames)]
+    assert np.all(np.diff(np.floor(times * GRID_FPS)) >= 1)
+
+
+def test_offcentre_crops_match_under_default_sampling(tmp_path):
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=11, seconds=12, size=(640, 360), scenes=2, crf=20)
+    inbox = tmp_path / "in"
+    seeds = (3, 8)
+    copies = [reframe_clip(src, inbox / f"crop70_{s}.mp4", "crop70_offcentre", seed=s) for s in seeds]
+    other = synth.make_clip(inbox / "unrelated.mp4", seed=93, seconds=12, size=(640, 360), scenes=2, crf=23)
+    bank = tmp_path / "reported.bank"
+    Bank.build(bank, [src], label="reported")
+    out = tmp_path / "r.jsonl"
+    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    for seed, copy in zip(seeds, copies):
+        (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
+        assert match["bank_entry_id"] == "wide" and match["path"][:2] == ["off-centre", "grid-window"], match
+        # Where: the box, mapped back into the source through the crop (70% at crop70_offset), is a grid window.
+        oy, ox = crop70_offset(seed)
+        box = match["region"]
+        top, left = oy + 0.7 * box["top"], ox + 0.7 * box["left"]
+        assert min(abs(top - p) for p in GRID_STEPS) < 0.015 and min(abs(left - p) for p in GRID_STEPS) < 0.015, (box, oy, ox)
+        assert abs(0.7 * (box["right"] - box["left"]) - GRID_SCALE) < 0.01
+    assert not any(m["is_match"] for m in records[other.name]["matches"])
