@@ -29,7 +29,7 @@ from pathlib import Path
 from vscan.bench.capacity import StageRates, format_rates
 from vscan.bench.pipeline_runs import Sampler, make_bank, make_corpus, make_small_files, run_scan
 from vscan.decode import Adaptive, FixedRate
-from vscan.config import Runtime, Sampling, ScanConfig
+from vscan.config import Matching, Runtime, Sampling, ScanConfig
 
 
 def run_vpdq(inputs: list[Path], threads: int) -> dict | None:
@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="with --capacity: 1-node/2-node rounds (alternating)")
     parser.add_argument("--no-region-probe-too", action="store_true",
                         help="also run adaptive sampling with sampling.region_probe off (the probe's cost, same run)")
+    parser.add_argument("--no-offcentre-too", action="store_true",
+                        help="also run both samplings with matching.offcentre off (the off-centre search's cost, same run)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
@@ -119,9 +121,12 @@ def main() -> None:
             runs.append(("vscan adaptive 1/task", Adaptive(), {"small_file_group": 1}))
         if args.no_region_probe_too:
             runs.append(("vscan adaptive no probe", Adaptive(), {"region_probe": False}))
+        if args.no_offcentre_too:
+            runs += [("vscan 1 fps no offc", FixedRate(1.0), {"offcentre": False}), ("vscan adaptive no offc", Adaptive(), {"offcentre": False})]
         for name, policy, extra in runs:
             sampling = Sampling(policy=policy, **{k: extra.pop(k) for k in ("region_probe",) if k in extra})
-            config = ScanConfig(sampling=sampling, runtime=Runtime(device=args.device, **extra))
+            matching = Matching(offcentre=extra.pop("offcentre", True))
+            config = ScanConfig(sampling=sampling, matching=matching, runtime=Runtime(device=args.device, **extra))
             rows.append(run_scan(name.replace(" ", "_").replace("/", "_"), corpus, bank, config, root, ray_address))
             rows[-1]["name"] = name
         reference = run_vpdq(corpus, threads=os.cpu_count() or 1)
