@@ -33,7 +33,8 @@ import numpy as np
 
 from vscan.bench.distractors import GENERATORS, renderer
 
-REFRAMED = ("blurfill_vertical", "pip", "splitscreen", "captions_mirror_letterbox_logo", "excerpt_3s_in_30s", "gif", "crop_916", "rotate4")
+REFRAMED = ("blurfill_vertical", "pip", "splitscreen", "captions_mirror_letterbox_logo", "excerpt_3s_in_30s", "gif", "crop_916", "rotate4",
+            "crop70_offcentre")
 
 
 def _clip(args: tuple) -> list[Path]:
