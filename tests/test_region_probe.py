@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
-from vscan.config import Models, Sampling, ScanConfig
+from vscan.config import Models, Runtime, Sampling, ScanConfig
 from vscan.decode import FixedRate
 from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
+from vscan.runtime.decode_task import decode_for_scan
 from vscan.runtime.region_probe import ESCALATED_FRAMES, escalated_config
 
 VSCAN = [sys.executable, "-m", "vscan.cli"]
@@ -91,3 +93,40 @@ def test_reframed_copy_is_found_through_its_region_under_default_sampling(tmp_pa
     plain = records[other.name]
     assert "looks re-framed" not in plain["sampling"] and plain["frames_sampled"] < 4, plain["sampling"]
     assert not any(m["is_match"] for m in plain["matches"])
+
+
+# bench_robustness's re-framed copies (16:9 sources of 12 s, vscan.bench.reframe) whose inset the
+# 8-frame escalated first pass placed wrongly before: a sub-box of the inset (seed 302), a box run to
+# the frame's edges past an inset 5% from the corner (317), a split screen's seam too weak along the
+# picture (305: both halves' scene cuts between the same two sampled frames).
+_REFRAMED = (("pip", 302), ("pip", 317), ("splitscreen", 305))
+
+
+@pytest.fixture(scope="module")
+def reframed(tmp_path_factory) -> dict[tuple[str, int], Path]:
+    work = tmp_path_factory.mktemp("reframed")
+    out = {}
+    for kind, seed in _REFRAMED:
+        src = synth.make_clip(work / f"wide{seed}.mp4", seed=seed, seconds=12.0, size=(640, 360), scenes=2, crf=20)
+        out[kind, seed] = reframe_clip(src, work / f"wide{seed}__{kind}.mp4", kind, seed=seed)
+    return out
+
+
+def _inset(kind: str, seed: int, side: int = 256) -> np.ndarray:
+    """Where reframe_clip put the known picture (top, bottom, left, right) in side x side frames of a 640 x 360 copy."""
+    draw = int(np.random.default_rng(seed).integers(4 if kind == "pip" else 2))
+    if kind == "pip":  # half size, 5% in from a corner
+        top, left = (18 if draw < 2 else 360 - 180 - 18), (32 if draw % 2 == 0 else 640 - 320 - 32)
+        box = np.array([top, top + 180, left, left + 320])
+    else:  # one half, letterboxed
+        box = np.array([90, 270, 0, 320]) + (0 if draw == 0 else np.array([0, 0, 320, 320]))
+    return box * side / np.array([360, 360, 640, 640])
+
+
+@pytest.mark.parametrize("kind,seed", _REFRAMED)
+def test_escalated_first_pass_places_the_inset(reframed, kind, seed):
+    summary, payload = decode_for_scan(str(reframed[kind, seed]), ScanConfig(runtime=Runtime(device="cpu")))
+    assert "looks re-framed" in summary["sampling"] and len(payload["frames"]) < 12
+    assert "region_box" in payload, summary["sampling"]
+    assert np.abs(payload["region_box"] - _inset(kind, seed)).max() <= 3, (payload["region_box"], _inset(kind, seed))
+

@@ -40,7 +40,7 @@ from vscan.frames.overlays import detect_overlays, fill_overlays
 from vscan.frames.resize import resize_bilinear
 from vscan.frames.translucent import detect_translucent, undo_translucent
 
-__all__ = ["MIN_FRAMES", "RegionBox", "break_maps", "detect_region", "add_region", "still_windows", "region_query"]
+__all__ = ["MIN_FRAMES", "RegionBox", "break_maps", "detect_region", "add_region", "add_region_box", "still_windows", "region_query"]
 
 #: Frames of a file region search needs (fewer: no region is looked for).
 MIN_FRAMES = 4
@@ -129,7 +129,7 @@ def detect_region(
     if found is None:
         return None
     box = found
-    final, count = box_score(vert, horiz, *box)
+    final, count = box_score(vert, horiz, *box, full=True)
     region = RegionBox(*box, score=final, background=background)
     if final < min_score or count < 2 or not min_fraction <= region.fraction(h, w) <= max_fraction:
         return None
@@ -194,6 +194,16 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
         if blend is not None:
             payload["unoverlaid_frames"] = undo_translucent(frames, *blend)
             payload["overlay_box"] = np.array([blend[0]], np.int32)
+    return add_region_box(payload, min_frames=min_frames)
+
+
+def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAMES) -> dict[str, np.ndarray]:
+    """``add_region``'s inset picture alone (no translucent box, no still
+    windows): ``region_frames`` and ``region_box`` from ``detect_region`` on
+    ``payload["frames"]``, unless it is the picture inside the flat bars.
+    ``vscan.runtime.decode_task.merge_passes`` calls it on both adaptive
+    passes' frames together when only one pass found a region."""
+    frames = payload["frames"]
     box = detect_region(frames, min_frames=min_frames)
     if box is None:
         return payload
