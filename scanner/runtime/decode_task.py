@@ -22,7 +22,7 @@ from vscan.detect.frames_view import TRIAGE_KEY, triage_policy, triage_view
 from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
 from vscan.frames.borders import BorderTap
 from vscan.frames.overlays import add_unoverlaid
-from vscan.frames.regions import add_region
+from vscan.frames.regions import add_region, add_region_box
 from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
@@ -185,15 +185,16 @@ def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) ->
     if ("unoverlaid_frames" in first) != ("unoverlaid_frames" in second):
         merged.pop("unoverlaid_frames", None)  # overlay finding disagreed: likewise
         merged.pop("overlay_box", None)
-    if ("region_frames" in first) != ("region_frames" in second):
-        merged.pop("region_frames", None)  # region finding disagreed: likewise
+    region_disagreed = ("region_frames" in first) != ("region_frames" in second)
+    if region_disagreed:
+        merged.pop("region_frames", None)  # region finding disagreed: searched again on both passes' frames below
         merged.pop("region_box", None)
     numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
     _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
     for key in PER_FRAME_KEYS:
         if key in first and key in second:
             merged[key] = np.concatenate([first[key], second[key]])[keep]
-    return merged
+    return add_region_box(merged) if region_disagreed else merged
 
 
 def empty_payload(config: ScanConfig) -> dict[str, np.ndarray]:
