@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
 from vscan.config import Models, Runtime, Sampling, ScanConfig
-from vscan.decode import FixedRate
+from vscan.decode import FixedRate, Windows
 from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
-from vscan.runtime.decode_task import decode_for_scan
+from vscan.runtime.decode_task import decode_for_scan, merge_passes
 from vscan.runtime.region_probe import ESCALATED_FRAMES, escalated_config
 
 VSCAN = [sys.executable, "-m", "vscan.cli"]
@@ -130,3 +131,16 @@ def test_escalated_first_pass_places_the_inset(reframed, kind, seed):
     assert "region_box" in payload, summary["sampling"]
     assert np.abs(payload["region_box"] - _inset(kind, seed)).max() <= 3, (payload["region_box"], _inset(kind, seed))
 
+
+def test_merged_passes_keep_a_region_only_one_pass_found(reframed):
+    # Adaptive: the first pass found the inset, a short second pass (2 frames) could not look for it:
+    # the region is searched again on both passes' frames, not dropped.
+    path = str(reframed["pip", 317])
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    _, first = decode_for_scan(path, config)
+    _, second = decode_for_scan(path, replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((4.2, 5.5),)))))
+    assert "region_box" in first and "region_frames" not in second and len(second["frames"]) == 2
+    merged = merge_passes(first, second)
+    assert len(merged["region_frames"]) == len(merged["frames"]) == len(first["frames"]) + 2
+    assert np.abs(merged["region_box"] - _inset("pip", 317)).max() <= 3
+    assert "region_frames" not in merge_passes(second, second)
