@@ -2,6 +2,7 @@
 
     python -m vscan.bench.bench_region_probe --archive DIR --bank BANK [--repeats 2]
     python -m vscan.bench.bench_region_probe            # a small generated set (~3 min)
+    python -m vscan.bench.bench_region_probe --seeds 301-324 --kinds pip,splitscreen --others 0 --repeats 1
 
 Under the CLI's default adaptive sampling, a short clip's first pass is its
 keyframes (2-3 frames), too few for region search. ``vscan.runtime.region_probe``
@@ -40,7 +41,7 @@ from vscan.bench.reframe import KINDS, STILL_KINDS
 _VIDEO = (".mp4", ".mkv", ".webm", ".gif")
 
 
-def _files(work: Path) -> tuple[list[Path], Path]:
+def _files(work: Path, seeds: list[int], kinds: set[str] | None, others: int) -> tuple[list[Path], Path]:
     from vscan.bank.store import build_bank
     from vscan.bank.hashers import media_hasher
     from vscan.bench import synth
@@ -48,13 +49,14 @@ def _files(work: Path) -> tuple[list[Path], Path]:
     from vscan.decode import EveryFrame
 
     out, sources = [], []
-    for seed in (501, 502):
+    for seed in seeds:
         src = synth.make_clip(work / "src" / f"wide{seed}.mp4", seed=seed, seconds=12.0, size=(640, 360), scenes=2, crf=20)
         sources.append(src)
         for kind in ("blurfill_vertical", "pip", "splitscreen", "captions_mirror_letterbox_logo", "translucent_box"):
-            out.append(reframe_clip(src, work / "in" / f"wide{seed}__{kind}.mp4", kind, seed=seed))
+            if kinds is None or kind in kinds:
+                out.append(reframe_clip(src, work / "in" / f"wide{seed}__{kind}.mp4", kind, seed=seed))
         out.append(synth.edit_clip(src, work / "in" / f"wide{seed}__reencode.mp4", "reencode", quality_crf=32))  # not re-framed: a copy all the same
-    for seed in range(601, 609):
+    for seed in range(601, 601 + others):
         out.append(synth.make_clip(work / "in" / f"other{seed}.mp4", seed=seed, seconds=12.0, size=(640, 360), scenes=2, crf=23))
     bank = work / "reported.bank"
     build_bank(bank, sources, label="reported", hash_media=media_hasher(EveryFrame(), device="cpu"))
@@ -83,13 +85,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--archive", type=Path, default=None, help="files to scan (default: a small generated set)")
     ap.add_argument("--bank", type=Path, default=None, help="the bank of their sources (needed with --archive)")
     ap.add_argument("--kinds", default=None, help="comma-separated re-framed kinds to keep (default: all)")
+    ap.add_argument("--seeds", default="501,502", help="generated set: source seeds, comma-separated or a range A-B "
+                    "(bench_robustness's are 301-308; issue #16's adaptive check used 301-324 with --kinds pip,splitscreen)")
+    ap.add_argument("--others", type=int, default=8, help="generated set: unrelated plain clips")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     work = None
     if args.archive is None:
         work = Path(tempfile.mkdtemp(prefix="vscan-probe-"))
-        files, bank = _files(work)
+        a, _, b = args.seeds.partition("-")
+        seeds = list(range(int(a), int(b) + 1)) if b else [int(x) for x in args.seeds.split(",")]
+        files, bank = _files(work, seeds, set(args.kinds.split(",")) if args.kinds else None, args.others)
     else:
         if args.bank is None:
             ap.error("--archive needs --bank")
