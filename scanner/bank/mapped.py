@@ -207,15 +207,17 @@ class MappedBank:
         self._sql = None
         return found, [e for e in entries if e is not None]
 
-    def candidates(self, queries: np.ndarray, radius: int, min_quality: int) -> np.ndarray:
-        """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query."""
+    def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False) -> np.ndarray:
+        """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query
+        (``extra_only``: of the bank-side windows' own index alone)."""
         found = []
-        if len(queries):
+        if len(queries) and not extra_only:
             _, row, _ = self.index.search(queries, radius)
             found.append(np.asarray(self.a["row_entry"][row[self.a["row_quality"][row] >= min_quality]], np.int64))
             if self.delta_rows:
                 _, b, _ = brute_force_pairs(queries, self.delta_hashes, radius)
                 found.append(self.delta_entry[b[self.delta_quality[b] >= min_quality]])
+        if len(queries):
             if self.extra_index is not None:
                 _, x, _ = self.extra_index.search(queries, radius)
                 x = x[self.a["extra_quality"][x] >= min_quality]
@@ -226,21 +228,22 @@ class MappedBank:
                 found.append(self.xdelta_entry[b[self.xdelta_quality[b] >= min_quality]])
         return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
-    def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=()) -> BankIndex:
+    def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=(), extra_only: bool = False) -> BankIndex:
         """The BankIndex of this file's candidate entries (module docstring):
         ``queries``: every hash the matcher searches (uint8 [.., 32] each);
         ``radius``: the loosest it searches them at (one, or one per array);
-        ``digests``: (algorithm, hex) of the file."""
+        ``digests``: (algorithm, hex) of the file; ``extra_only``: entries
+        whose bank-side windows (not frames) hold a hit, not counted as a file."""
         radii = list(radius) if isinstance(radius, (list, tuple)) else [radius] * len(queries)
         found_entries = [np.zeros(0, np.int64)]
         for r in sorted(set(radii)):
             parts = [np.ascontiguousarray(q, np.uint8).reshape(-1, 32) for q, rq in zip(queries, radii) if rq == r]
             q = unique_hashes(np.concatenate(parts))[0]
-            found_entries.append(self.candidates(q, int(r), min_quality))
+            found_entries.append(self.candidates(q, int(r), min_quality, extra_only=extra_only))
         entries = np.unique(np.concatenate(found_entries))
         found, by_digest = self._digest_entries(digests)
         entries = np.unique(np.concatenate([entries, np.asarray(by_digest, np.int64)]))
-        self.files += 1
+        self.files += not extra_only
         self.candidate_entries += int(entries.size)
         n = self.disabled.size
         off = np.asarray([self.disabled[e] if e < n else self.entry_id(e) in self._off for e in entries.tolist()], bool)

@@ -4,9 +4,9 @@ Locating an off-centre crop (``vscan.runtime.offcentre``) hashes a hundred
 windows of a frame, one per position. PDQ is linear up to its threshold
 (luma, Jarosz filter and decimation, DCT: ``D R_h Y R_w^T D^T``), so the
 window at rows ``y:y+h`` and columns ``x:x+w`` has coefficients
-``(D R_h) Y[y:y+h, x:x+w] (D R_w)^T``: the column product is shared by every
-window of a column range and the whole batch is two matrix products over
-sliding views, with no window cut out, resized or decoded again. The bits
+``(D R_h) Y[y:y+h, x:x+w] (D R_w)^T``, and every window of a grid of tops
+and lefts comes out of two matrix products with banded operators (those
+blocks placed at each top / left), with no window cut out or resized. The bits
 equal the hash model's for the same window cut out (tested).
 
 Quality is not computed (it needs the 64 x 64 picture): callers use the
@@ -16,7 +16,6 @@ frame's.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from vscan.frames.luma import luma
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np, pack_permutation
@@ -50,9 +49,14 @@ def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, 
     dct = dct_matrix_np().astype(np.float32)
     rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
     cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
+    # Banded operators: block i of ``down`` is ``rows`` placed at tops[i]; block j of ``across``, ``cols`` at lefts[j].
+    down = np.zeros((tops.size, 16, h), np.float32)
+    across = np.zeros((w, lefts.size, 16), np.float32)
+    for i, t in enumerate(tops):
+        down[i, :, t : t + height] = rows
+    for j, left in enumerate(lefts):
+        across[left : left + width, j] = cols.T
     y = luma(frame)
-    by_column = sliding_window_view(y, width, axis=1)[:, lefts, :] @ cols.T  # [H, nx, 16]
-    stacked = sliding_window_view(by_column, height, axis=0)[tops]  # [ny, nx, 16, height]
-    coeffs = np.einsum("ih,yxjh->yxij", rows, stacked, optimize=True)  # [ny, nx, 16, 16]
+    coeffs = (down.reshape(-1, h) @ (y @ across.reshape(w, -1))).reshape(tops.size, 16, lefts.size, 16).transpose(0, 2, 1, 3)
     versions = [coeffs, coeffs * _FLIP_SIGNS] if mirrored else [coeffs]
     return np.stack([_pack(_bits(c)) for c in versions], axis=2)

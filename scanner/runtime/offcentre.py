@@ -8,20 +8,22 @@ on a 10% grid (``vscan.frames.windows.GRID_WINDOWS``, a few frames a
 second): a 70% crop at any position holds one of them whole, at a place in
 the copy that a scan can search for.
 
-For a file that matched nothing as it is, ``locate`` hashes windows of a
-copy's frame that would be such a grid window if the copy kept ``CROPS_KEPT``
-of each side, every ``COARSE_STEP`` px of the scan's square frames, on a
-few of the file's best frames (``vscan.frames.window_hash``: one matrix
-product per frame, about 5 ms). A hit within ``LOCATE_RADIUS`` of a bank row
-gives the place; it is refined pixel by pixel around it, and the window
-there, cut from every sampled frame, is matched as one more query version
-(path ``off-centre``), under the matcher's usual rules plus at least
-``vscan.frames.regions.MIN_FRAMES`` frames matched: the frames that found
-the place do not decide alone.
+For a file that matched nothing as it is (``find_offcentre``), ``locate``
+hashes the windows of 3 frames spread over the file that would be such a
+grid window if the copy kept ``CROPS_KEPT`` of each side, every
+``COARSE_STEP`` px of the scan's square frames (``vscan.frames.window_hash``:
+two matrix products per frame), as they are and mirrored, and looks them up
+in the bank's grid rows within ``LOCATE_RADIUS``. A place gets one vote per
+frame whose closest hit there agrees with the others on the time lag (a
+panning picture has look-alike places that do not last across the file);
+the ``REFINE`` best places are refined pixel by pixel and ranked again. The
+window at each of the 3 best, cut from every sampled frame, is matched as one
+more query version (path ``off-centre``) under the matcher's usual rules,
+plus at least ``vscan.frames.regions.MIN_FRAMES`` frames matched (the frames
+that found the place do not decide alone); the best of them is kept.
 """
 
 from __future__ import annotations
-
 
 import numpy as np
 
@@ -30,7 +32,8 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE
 
-__all__ = ["CROPS_KEPT", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version", "find_offcentre", "has_grid_rows"]
+__all__ = ["CROPS_KEPT", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+           "find_offcentre", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
 CROPS_KEPT = (0.7,)
@@ -143,10 +146,6 @@ def has_grid_rows(index) -> bool:
     return bool(index.cache["offcentre.grid"])
 
 
-def row_hits_empty() -> dict[str, np.ndarray]:
-    return {"query": np.zeros(0, np.int64), "entry": np.zeros(0, np.int64), "distance": np.zeros(0, np.int64), "time": np.zeros(0)}
-
-
 def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.ndarray, match):
     """For a ``ModelWorker``'s file (``payload``, its hashed ``query`` and
     ``variants``): (the off-centre version as the matcher takes a region:
@@ -163,15 +162,11 @@ def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.n
     s = frames.shape[1]
 
     def hits_of(wvars: np.ndarray, rows: np.ndarray):
-        # The frames as they are were searched already (quality 0 here): only the windows narrow the bank.
-        picks = np.unique(rows)
-        sub = FrameHashes(query.frame_numbers[picks], query.timestamps_seconds[picks], np.zeros(picks.size, np.int32),
-                          np.ascontiguousarray(query.hashes[picks]))  # fmt: skip
-        win = FrameHashes(query.frame_numbers[rows], query.timestamps_seconds[rows], query.qualities[rows], np.ascontiguousarray(wvars[:, 0]))
-        index = worker._for_file(sub, variants[picks], None, None, (win, wvars), None, None, None).index
-        if index is None:
-            return row_hits_empty()
-        return row_hits(index, wvars[:, [0, 4]].reshape(-1, 32), LOCATE_RADIUS, min_quality=cfg.min_quality, prep_prefix="window:g")
+        hashes = np.ascontiguousarray(wvars[:, [0, 4]].reshape(-1, 32))  # as is and mirrored
+        index = worker.index
+        if hasattr(index, "narrow"):  # a MappedBank: the entries whose grid windows (extra rows) hold a hit
+            index = index.narrow([hashes], LOCATE_RADIUS, cfg.min_quality, extra_only=True)
+        return row_hits(index, hashes, LOCATE_RADIUS, min_quality=cfg.min_quality, prep_prefix="window:g")
 
     best = None
     for box in locate(frames, query.qualities, query.timestamps_seconds, hits_of, min_quality=cfg.min_quality):
