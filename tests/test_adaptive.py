@@ -61,6 +61,8 @@ def test_refine_needs_no_second_pass_without_hits_or_with_exact_hit():
     assert policy.refine([], 60.0) is None
     assert policy.refine([FakeHit((math.nan, math.nan))], 60.0) is None
     assert policy.refine([FakeHit((1.0, 2.0)), FakeHit((math.nan, math.nan), signal="sha256")], 60.0) is None
+    # A still (duration 0: a frame grab, a GIF decoded as an image) has no second pass to ask for: it would decode nothing.
+    assert policy.refine([FakeHit((0.0, 0.0))], 0.0) is None
 
 
 def test_invalid_adaptive_values():

@@ -282,8 +282,9 @@ class Adaptive(SamplingPolicy):
     def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = ()) -> "SamplingPolicy | None":
         """The second pass for a file with these first-pass matches, or None.
         ``moments``: (timestamp, score) of frames where a triage model
-        (vscan.detect.triage) crossed its threshold: windows around them too."""
-        if any(getattr(m, "signal", "pdq") != "pdq" for m in matches):
+        (vscan.detect.triage) crossed its threshold: windows around them too.
+        A still (or a file of unknown duration, 0) has nothing more to decode."""
+        if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
