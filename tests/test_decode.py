@@ -272,6 +272,22 @@ def test_still_images(tmp_path, suffix):
     assert got.rgb.shape == (1, 25, 50, 3)
 
 
+def test_animated_gif_is_a_video(tmp_path):
+    """A re-shared clip as an animated GIF (~6 fps, 320 px) decodes as video: every
+    frame, with its time, not just the first frame as a still."""
+    from vscan.bench.reframe import reframe_clip
+
+    src = make_clip(tmp_path / "clip.mp4", seed=12, seconds=4, size=(320, 180), scenes=1, crf=23)
+    gif = reframe_clip(src, tmp_path / "clip.gif", "gif", seed=1)
+    d = open_decoder(gif)
+    assert not isinstance(d, ImageDecoder)
+    meta = d.probe(gif)
+    assert not meta.is_still_image and meta.num_frames > 10 and 3.0 < meta.duration_seconds < 5.0
+    got = collect(d.iter_frames(gif, FixedRate(1.0)))
+    assert len(got.frame_indices) == 4 and np.all(np.diff(got.pts_seconds) > 0.5)
+    assert isinstance(open_decoder(write_image(tmp_path / "one.gif", seed=4, size=(64, 48))), ImageDecoder)  # one frame: a still
+
+
 def test_large_jpeg_decodes_at_reduced_resolution_with_the_same_hash(tmp_path):
     from PIL import Image
 

@@ -21,10 +21,23 @@ BACKENDS = ("auto", "decord", "pyav")
 
 
 def is_still(path: str | os.PathLike) -> bool:
-    """True for a path (or in-memory archive member) named like a still image."""
+    """True for a path (or in-memory archive member) named like a still
+    image, unless it is an animated GIF (a re-shared clip: decoded as video)."""
     from vscan.inputs.memory import source_name  # an in-memory file (archive member) carries its name
 
-    return Path(source_name(path)).suffix.lower() in IMAGE_SUFFIXES
+    suffix = Path(source_name(path)).suffix.lower()
+    return suffix in IMAGE_SUFFIXES and not (suffix == ".gif" and _animated(path))
+
+
+def _animated(path: str | os.PathLike) -> bool:
+    """Whether an image file holds more than one frame (False when it cannot be read: its decoder says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except Exception:  # noqa: BLE001 - unreadable: the image decoder reports it
+        return False
 
 
 #: Sampled frames per second above which a forward decode is as cheap as
@@ -51,7 +64,7 @@ def open_decoder(
 ) -> Decoder:
     """The decoder for path, checked by probing it.
 
-    Stills (by suffix) get ImageDecoder. "auto" tries decord, then PyAV when
+    Stills (by suffix; an animated GIF is a video) get ImageDecoder. "auto" tries decord, then PyAV when
     decord cannot open the file; probe() of the returned decoder names the
     backend that served in VideoMetadata.backend.
     """
