@@ -80,7 +80,9 @@ class ModelWorker:
             hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
             offset += len(array)
         for i, p in enumerate(payloads):  # a still's small windows (vscan.frames.regions.still_windows): their own batches
-            if self.index is not None and "region_rows" in p:
+            if self.index is not None and "region_hashes" in p:  # hashed where they were made (still_window_hashes)
+                hashed[i]["region_frames"] = (p["region_hashes"], p["region_quality"])
+            elif self.index is not None and "region_rows" in p:
                 hashed[i]["region_frames"] = self._hash_all([p["region_frames"]])
                 offset += len(p["region_frames"])
         t1 = time.perf_counter()
