@@ -119,11 +119,12 @@ def test_still_gets_windows_that_find_an_offcentre_crop():
 
     frame = _clip(21, size=(256, 256), n=1)
     payload = add_region({"frames": frame, "frame_numbers": np.zeros(1, np.int64), "timestamps": np.zeros(1)})
-    assert payload["region_frames"].shape == (50, 128, 128, 3) and payload["region_box"].shape == (50, 4)
+    assert "region_frames" not in payload  # hashed where they were made (still_window_hashes), not shipped as images
+    assert payload["region_hashes"].shape == (50, 8, 32) and payload["region_quality"].shape == (50,) and payload["region_box"].shape == (50, 4)
     assert payload["region_rows"].tolist() == [0] * 50
-    variants = np.zeros((50, 8, 32), np.uint8)
-    fh, var, boxes = region_query(payload, variants, np.full(50, 100, np.int32))
+    fh, var, boxes = region_query(payload, payload["region_hashes"], payload["region_quality"])
     assert len(fh) == 50 and var.shape == (50, 8, 32) and boxes.max() <= 1.0 and match_frames is not None
+    assert np.array_equal(fh.hashes, payload["region_hashes"][:, 0]) and len({bytes(h) for h in fh.hashes}) > 40  # distinct windows
 
 
 def test_still_windows_show_their_boxes():

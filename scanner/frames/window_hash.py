@@ -9,8 +9,12 @@ and lefts comes out of two matrix products with banded operators (those
 blocks placed at each top / left), with no window cut out or resized. The bits
 equal the hash model's for the same window cut out (tested).
 
-Quality is not computed (it needs the 64 x 64 picture): callers use the
-frame's.
+``window_hashes`` does not compute quality (it needs the 64 x 64 picture):
+callers use the frame's. ``window_pdq`` does, with the same trick one step
+earlier: the Jarosz operators placed at each top / left give every window's
+64 x 64 picture ``R_h Y[y:y+h, x:x+w] R_w^T`` (two matrix products), whose
+gradients give the quality and whose DCT gives all 8 dihedral variants, as
+the hash model does (``vscan.kernels.pdq``; bits and quality tested equal).
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from vscan.frames.luma import luma
-from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np, pack_permutation
+from vscan.hashing.pdq_ops import LUMA, dct_matrix_np, jarosz_operator_np, pack_permutation
 
-__all__ = ["window_hashes"]
+__all__ = ["window_hashes", "window_pdq"]
 
 #: Mirroring a window left-right multiplies DCT column u (= 1..16) by (-1)**u.
 _FLIP_SIGNS = np.where(np.arange(1, 17) % 2 == 1, -1.0, 1.0).astype(np.float32)
@@ -38,25 +42,67 @@ def _bits(coeffs: np.ndarray) -> np.ndarray:
     return flat > median
 
 
-def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
-    """uint8 [len(tops), len(lefts), 1 or 2, 32]: PDQ of ``frame``'s (uint8
-    [H, W, 3]) ``height`` x ``width`` window at each (top, left), as is and
-    (``mirrored``) mirrored left-right."""
+def _check(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h, w = frame.shape[:2]
     tops, lefts = np.asarray(tops, np.int64), np.asarray(lefts, np.int64)
     if height < 5 or width < 5 or (tops.size and tops.max() + height > h) or (lefts.size and lefts.max() + width > w):
         raise ValueError(f"Invalid windows ({height}x{width} at tops {tops.tolist()}, lefts {lefts.tolist()}) for a {h}x{w} frame")
+    return tops, lefts
+
+
+def _model_luma(frame: np.ndarray) -> np.ndarray:
+    """float32 luma summed as the hash model does (``vscan.kernels.pdq.luminance``): the last bits of the
+    64 x 64 picture decide quality's floors and the median's ties, which ``frames.luma``'s dot product can move."""
+    x = frame.astype(np.float32)
+    return x[..., 0] * np.float32(LUMA[0]) + x[..., 1] * np.float32(LUMA[1]) + x[..., 2] * np.float32(LUMA[2])
+
+
+def _banded(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray, *, exact: bool = False) -> np.ndarray:
+    """[len(tops), len(lefts), r, c]: ``rows`` [r, height] @ window @ ``cols``.T [width, c] at each (top, left)."""
+    h, w = frame.shape[:2]
+    # Banded operators: block i of ``down`` is ``rows`` placed at tops[i]; block j of ``across``, ``cols`` at lefts[j].
+    down = np.zeros((tops.size, rows.shape[0], h), np.float32)
+    across = np.zeros((w, lefts.size, cols.shape[0]), np.float32)
+    for i, t in enumerate(tops):
+        down[i, :, t : t + rows.shape[1]] = rows
+    for j, left in enumerate(lefts):
+        across[left : left + cols.shape[1], j] = cols.T
+    y = _model_luma(frame) if exact else luma(frame)
+    out = down.reshape(-1, h) @ (y @ across.reshape(w, -1))
+    return out.reshape(tops.size, rows.shape[0], lefts.size, cols.shape[0]).transpose(0, 2, 1, 3)
+
+
+def _dihedral(c: np.ndarray) -> np.ndarray:
+    """[..., 16, 16] -> [..., 8, 16, 16] in ``DIHEDRAL_NAMES`` order (mirroring an axis: signs; a quarter turn: transpose)."""
+    sh, sv = _FLIP_SIGNS, _FLIP_SIGNS[:, None]
+    t = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
+    return np.stack([c, t(c * sh), c * sh * sv, t(c * sv), c * sh, c * sv, t(c), t(c * sh * sv)], axis=-3)
+
+
+def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes uint8 [len(tops), len(lefts), 8, 32], quality int32 [len(tops),
+    len(lefts)]): what the hash model gives for ``frame``'s (uint8 [H, W, 3])
+    ``height`` x ``width`` window at each (top, left) cut out, all 8 dihedral
+    variants (``DIHEDRAL_NAMES`` order) and PDQ quality."""
+    tops, lefts = _check(frame, height, width, tops, lefts)
+    a64 = _banded(frame, jarosz_operator_np(height).astype(np.float32), jarosz_operator_np(width).astype(np.float32), tops, lefts, exact=True)
+    scale = np.float32(100.0)
+    dv = np.floor(np.abs(a64[..., 1:, :] - a64[..., :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
+    dh = np.floor(np.abs(a64[..., :, 1:] - a64[..., :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
+    quality = np.minimum(np.floor((dv + dh) / np.float32(90.0)), 100).astype(np.int32)  # the reference's integer arithmetic
+    dct = dct_matrix_np().astype(np.float32)
+    coeffs = dct @ a64 @ dct.T  # [ny, nx, 16, 16]
+    return _pack(_bits(_dihedral(coeffs))), quality
+
+
+def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
+    """uint8 [len(tops), len(lefts), 1 or 2, 32]: PDQ of ``frame``'s (uint8
+    [H, W, 3]) ``height`` x ``width`` window at each (top, left), as is and
+    (``mirrored``) mirrored left-right."""
+    tops, lefts = _check(frame, height, width, tops, lefts)
     dct = dct_matrix_np().astype(np.float32)
     rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
     cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
-    # Banded operators: block i of ``down`` is ``rows`` placed at tops[i]; block j of ``across``, ``cols`` at lefts[j].
-    down = np.zeros((tops.size, 16, h), np.float32)
-    across = np.zeros((w, lefts.size, 16), np.float32)
-    for i, t in enumerate(tops):
-        down[i, :, t : t + height] = rows
-    for j, left in enumerate(lefts):
-        across[left : left + width, j] = cols.T
-    y = luma(frame)
-    coeffs = (down.reshape(-1, h) @ (y @ across.reshape(w, -1))).reshape(tops.size, 16, lefts.size, 16).transpose(0, 2, 1, 3)
+    coeffs = _banded(frame, rows, cols, tops, lefts)
     versions = [coeffs, coeffs * _FLIP_SIGNS] if mirrored else [coeffs]
     return np.stack([_pack(_bits(c)) for c in versions], axis=2)
