@@ -5,23 +5,16 @@ arbitrary position is found through the bank's grid windows
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from _cli_scan import scan_records
 from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import crop70_offset, reframe_clip
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_FPS, GRID_SCALE, GRID_STEPS, GRID_WINDOWS, grid_window, window
 from vscan.hashing.pdq import PDQHasher
-
-VSCAN = [sys.executable, "-m", "vscan.cli"]
-
 
 def _bits(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.unpackbits(a ^ b).sum())
@@ -79,11 +72,7 @@ def test_offcentre_crops_match_under_default_sampling(tmp_path):
     other = synth.make_clip(inbox / "unrelated.mp4", seed=93, seconds=12, size=(640, 360), scenes=2, crf=23)
     bank = tmp_path / "reported.bank"
     Bank.build(bank, [src], label="reported")
-    out = tmp_path / "r.jsonl"
-    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    records = scan_records(inbox, bank, tmp_path / "r.jsonl")
     for seed, copy in zip(seeds, copies):
         (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
         assert match["bank_entry_id"] == "wide" and match["path"][:2] == ["off-centre", "grid-window"], match

@@ -7,17 +7,10 @@ matches nothing. The per-kind recall table is vscan.bench.bench_robustness's."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
+from _cli_scan import scan_records
 from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
-
-VSCAN = [sys.executable, "-m", "vscan.cli"]
-
 
 def test_reframed_copies_match_through_their_region_under_adaptive_sampling(tmp_path):
     src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=7, seconds=12, size=(640, 360), scenes=2, crf=20)
@@ -26,11 +19,7 @@ def test_reframed_copies_match_through_their_region_under_adaptive_sampling(tmp_
     other = synth.make_clip(inbox / "unrelated.mp4", seed=91, seconds=12, size=(640, 360), scenes=2, crf=23)
     bank = tmp_path / "reported.bank"
     Bank.build(bank, [src], label="reported")
-    out = tmp_path / "r.jsonl"
-    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(bank), "--out", str(out), "--device", "cpu",
-                          "--first-pass-frames", "6", "-q"], capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    records = scan_records(inbox, bank, tmp_path / "r.jsonl", "--first-pass-frames", "6")
     assert set(records) == {c.name for c in copies} | {other.name}
     for copy in copies:
         record = records[copy.name]

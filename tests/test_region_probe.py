@@ -6,15 +6,13 @@ re-framed copies are found under the CLI's defaults, without
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _cli_scan import scan_records
 from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
@@ -23,9 +21,6 @@ from vscan.decode import FixedRate, Windows
 from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
 from vscan.runtime.decode_task import decode_for_scan, merge_passes
 from vscan.runtime.region_probe import ESCALATED_FRAMES, escalated_config
-
-VSCAN = [sys.executable, "-m", "vscan.cli"]
-
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Smooth random texture (no straight edges): upsampled noise."""
@@ -79,11 +74,7 @@ def test_reframed_copy_is_found_through_its_region_under_default_sampling(tmp_pa
     other = synth.make_clip(inbox / "unrelated.mp4", seed=91, seconds=8, size=(640, 360), scenes=2, crf=23)
     bank = tmp_path / "reported.bank"
     Bank.build(bank, [src], label="reported")
-    out = tmp_path / "r.jsonl"
-    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    records = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    records = scan_records(inbox, bank, tmp_path / "r.jsonl")
     assert set(records) == {pip.name, other.name}
     record = records[pip.name]
     (match,) = [m for m in record["matches"] if m["is_match"]]  # none without the probe: 2 keyframes, no region search
