@@ -94,7 +94,8 @@ class ModelWorker:
         for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
             result = self._file_result(payload, hashed[i], sha256, md5)
             result["key"] = key
-            result["timings"]["hash"] = hash_share * sum(len(q) for _, q in hashed[i].values())
+            modelled = [q for k, (_, q) in hashed[i].items() if k != "region_frames" or "region_hashes" not in payload]  # not decode-hashed windows
+            result["timings"]["hash"] = hash_share * sum(len(q) for q in modelled)
             if detected is not None:
                 result["detections"], result["detection_timeline"] = detected[i]
                 result["timings"]["detect"] = detect_share * len(payload["frames"])
