@@ -6,8 +6,9 @@ In-process and sequential, the same files in the same run, alternating: this
 tree as shipped, and this tree with ``vscan.runtime.decode_task.add_region``
 replaced by a no-op (no region search, no region frames to hash). Files are
 split into re-framed (a ``__`` kind of ``vscan.bench.reframe`` in the name)
-stills (which get 50 windows each) and the rest; the ratio that must stay
-<= 1.3 is the rest's (and the stills' is reported beside it). Also reported:
+stills (which get 50 windows each, hashed where they are cut:
+``vscan.frames.regions.still_window_hashes``, timed on its own too) and the
+rest; the ratio that must stay <= 1.3 is the rest's (and the stills' is reported beside it). Also reported:
 the region search's own time per file and the share of files given a region.
 ``--files`` defaults to a fresh set of generated clips (``vscan.bench.synth``
 edits and ``vscan.bench.reframe`` kinds).
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     from vscan.bank.store import build_bank
     from vscan.config import Runtime, Sampling, ScanConfig
     from vscan.decode import EveryFrame, FixedRate
-    from vscan.frames.regions import detect_region
+    from vscan.frames.regions import detect_region, still_window_hashes
     from vscan.runtime.model_actor import ModelWorker
 
     work = Path(tempfile.mkdtemp(prefix="vscan-regions-"))
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     shipped = decode_task.add_region
     reframed = {f for f in files if any(f"__{k}" in f.name for k in KINDS)}
     times: dict[str, dict[str, list[float]]] = {"on": {}, "off": {}}
-    found, search = {}, []
+    found, search, windows = {}, [], []
     for _ in range(args.repeats):
         for mode in ("off", "on"):
             decode_task.add_region = shipped if mode == "on" else (lambda payload, **_: payload)
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> dict:
                     t1 = time.perf_counter()
                     detect_region(payload["frames"])
                     search.append(time.perf_counter() - t1)
+                elif mode == "on":
+                    t1 = time.perf_counter()
+                    still_window_hashes(payload["frames"])
+                    windows.append(time.perf_counter() - t1)
     decode_task.add_region = shipped
 
     def total(mode: str, group: set[str]) -> float:
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         "reframed_seconds": {"off": total("off", refr), "on": total("on", refr)},
         "region_search_ms_per_file_median": 1000 * statistics.median(search),
         "stills_seconds": {"off": total("off", stills), "on": total("on", stills)},
+        "still_windows_ms_per_still_median": 1000 * statistics.median(windows) if windows else None,
         "regions_found": {"plain": sum(found[k] for k in plain), "reframed": sum(found[k] for k in refr)},
     }  # fmt: skip
     result["ratio_plain"] = result["plain_seconds"]["on"] / result["plain_seconds"]["off"]

@@ -15,6 +15,9 @@ earlier: the Jarosz operators placed at each top / left give every window's
 64 x 64 picture ``R_h Y[y:y+h, x:x+w] R_w^T`` (two matrix products), whose
 gradients give the quality and whose DCT gives all 8 dihedral variants, as
 the hash model does (``vscan.kernels.pdq``; bits and quality tested equal).
+Windows up to 128 px a side (a still's 50 windows, ``vscan.frames.regions``)
+need no product: PDQ's filter is then 1 px wide and the 64 x 64 picture is
+the window's luma at the cell centres, ~1 ms for 25 windows with 8 variants.
 """
 
 from __future__ import annotations
@@ -85,7 +88,13 @@ def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lef
     ``height`` x ``width`` window at each (top, left) cut out, all 8 dihedral
     variants (``DIHEDRAL_NAMES`` order) and PDQ quality."""
     tops, lefts = _check(frame, height, width, tops, lefts)
-    a64 = _banded(frame, jarosz_operator_np(height).astype(np.float32), jarosz_operator_np(width).astype(np.float32), tops, lefts, exact=True)
+    rows, cols = jarosz_operator_np(height).astype(np.float32), jarosz_operator_np(width).astype(np.float32)
+    if np.count_nonzero(rows, axis=1).max() == 1 and np.count_nonzero(cols, axis=1).max() == 1:
+        # Up to 128 px a side the filter is 1 px wide: the 64 x 64 picture is the window's luma at the cell centres (no product at all).
+        down, across = tops[:, None] + rows.argmax(axis=1), lefts[:, None] + cols.argmax(axis=1)  # [ny, 64], [nx, 64]
+        a64 = _model_luma(frame)[down[:, None, :, None], across[None, :, None, :]]
+    else:
+        a64 = _banded(frame, rows, cols, tops, lefts, exact=True)
     scale = np.float32(100.0)
     dv = np.floor(np.abs(a64[..., 1:, :] - a64[..., :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
     dh = np.floor(np.abs(a64[..., :, 1:] - a64[..., :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
