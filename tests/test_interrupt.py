@@ -24,7 +24,10 @@ def test_ctrl_c_says_what_is_saved_and_the_same_command_resumes(tmp_path, ray_ad
     manifest = colour_classifier(model)
     command = [sys.executable, "-m", "vscan.cli", "scan", str(tmp_path / "in"), "--out", str(out), "--device", "cpu",
                "--ray-address", ray_address, "--fps", "4", "--model", str(manifest), "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: a suite started in the background by a non-interactive shell (`cmd &`) has SIGINT
+    # ignored, which children inherit and Python then never turns into KeyboardInterrupt.
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if out.exists() and out.read_text().count("\n") >= 2:
