@@ -84,6 +84,17 @@ def _prepare_robust(index: BankIndex, min_quality: int) -> _RobustBank:
     return bank
 
 
+def _row_pairs(q_uniq: np.ndarray, q_inverse: np.ndarray, bank: _RobustBank, radius: int, method: SearchMethod,
+               blocking_min_hashes: int, device: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, bank row, distance) of every pair within ``radius``: the unique query hashes
+    ``q_uniq`` (query row r is ``q_uniq[q_inverse[r]]``) searched against ``bank``'s unique hashes."""
+    uq, ub, dist = _search(q_uniq, bank, radius, method, blocking_min_hashes, device)
+    owner_b, brow = _expand(ub, bank.offsets, bank.rows)
+    q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
+    owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
+    return qrow, brow[owner_q], dist[owner_b[owner_q]]
+
+
 def row_hits(index: BankIndex, hashes: np.ndarray, radius: int, *, min_quality: int, method: SearchMethod = "auto",
              blocking_min_hashes: int = 50_000, device: str | None = None, prep_prefix: str | None = None) -> dict[str, np.ndarray]:
     """Every bank row (frames and extra rows) within ``radius`` of each of
@@ -98,11 +109,7 @@ def row_hits(index: BankIndex, hashes: np.ndarray, radius: int, *, min_quality: 
     q_uniq, q_inverse = unique_hashes(np.asarray(hashes, np.uint8).reshape(-1, 32))
     if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
         return empty
-    uq, ub, dist = _search(q_uniq, bank, radius, method, blocking_min_hashes, device)
-    owner_b, brow = _expand(ub, bank.offsets, bank.rows)
-    q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
-    owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
-    brow, dist = brow[owner_q], dist[owner_b[owner_q]]
+    qrow, brow, dist = _row_pairs(q_uniq, q_inverse, bank, radius, method, blocking_min_hashes, device)
     names = np.array([n.removeprefix("borders+") for n in bank.prep_names], dtype=object)[bank.row_prep[brow]]
     keep = np.ones(brow.size, bool) if prep_prefix is None else np.array([n.startswith(prep_prefix) for n in names], bool)
     frame = prepared.frames[bank.row_pos[brow[keep]]]
@@ -183,13 +190,9 @@ def robust_matches(
     prepared = _prepare(index, min_quality)
     if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
         return []
-    uq, ub, dist = _search(q_uniq, bank, loose, method, blocking_min_hashes, device)
-    if uq.size == 0:
+    qrow, brow, dist = _row_pairs(q_uniq, q_inverse, bank, loose, method, blocking_min_hashes, device)
+    if qrow.size == 0:
         return []
-    owner_b, brow = _expand(ub, bank.offsets, bank.rows)
-    q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
-    owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
-    brow, dist = brow[owner_q], dist[owner_b[owner_q]]
     if loose > distance_threshold:  # only overlay-filled rows get the looser radius
         ok = (dist <= distance_threshold) | ((prep[qrow] == _PREP_UNOVERLAID) & (dist <= overlay_distance_threshold))
         qrow, brow, dist = qrow[ok], brow[ok], dist[ok]

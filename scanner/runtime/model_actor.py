@@ -169,22 +169,19 @@ class ModelWorker:
         region = region_query(payload, *hashed["region_frames"]) if "region_frames" in hashed else None
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
         sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
-        worker = self._for_file(  # a memory-mapped bank: only the file's candidate entries
-            query, variants, unbordered, unoverlaid, region, sha256, md5, sha1)
-        matches = worker._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
-                              sha1=sha1, region=region)  # fmt: skip
+
+        def match_with(version):  # (this worker, or for a memory-mapped bank a copy holding only the file's candidate entries; matches)
+            w = self._for_file(query, variants, unbordered, unoverlaid, version, sha256, md5, sha1)
+            return w, w._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
+                               sha1=sha1, region=version)  # fmt: skip
+
+        worker, matches = match_with(region)
         if region is None and self._searches_offcentre() and len(query) >= 2 and not any(m.is_match for m in matches):
             from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
 
-            def match_with(version):
-                w = self._for_file(query, variants, unbordered, unoverlaid, version, sha256, md5, sha1)
-                return w._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
-                                sha1=sha1, region=version)  # fmt: skip
-
             found = find_offcentre(self, payload, query, variants, match_with)
             if found is not None:
-                region, matches = found
-                worker = self._for_file(query, variants, unbordered, unoverlaid, region, sha256, md5, sha1)  # for skipped_disabled
+                region, (worker, matches) = found
         result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
         if worker.index is not None and worker.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
             result["skipped_disabled"] = worker._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,

@@ -150,8 +150,9 @@ def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.n
     """For a ``ModelWorker``'s file (``payload``, its hashed ``query`` and
     ``variants``): (the off-centre version as the matcher takes a region:
     FrameHashes, variants, boxes as fractions, path name, frames it needs;
-    its matches) for the best candidate place, or None when no grid window
-    is found. ``match(region)`` matches the file with that version."""
+    what ``match`` gave for it) for the best candidate place, or None when no
+    grid window is found. ``match(region)`` matches the file with that
+    version: (the worker that matched, its matches)."""
     from vscan.bank.robust import row_hits
     from vscan.hashing.vpdq import FrameHashes
 
@@ -173,8 +174,8 @@ def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.n
         wvars, quality = offcentre_version(frames, query.qualities, box)
         fh = FrameHashes(query.frame_numbers, query.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
         region = (fh, wvars, np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(fh), axis=0), "off-centre", MIN_FRAMES)
-        matches = match(region)
-        score = max(((m.is_match, m.query_pct) for m in matches if "off-centre" in m.path), default=(False, 0.0))
+        outcome = match(region)
+        score = max(((m.is_match, m.query_pct) for m in outcome[1] if "off-centre" in m.path), default=(False, 0.0))
         if best is None or score > best[0]:
-            best = (score, region, matches)
+            best = (score, region, outcome)
     return None if best is None else best[1:]
