@@ -83,6 +83,21 @@ def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     return True, None
 
 
+def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray) -> Iterator:
+    """Frames decoded from the wanted keyframes' packets only (each is
+    intra-coded: it decodes alone), then the decoder's flush. A keyframe
+    packet without a timestamp is fed too (its place is unknown)."""
+    ctx = stream.codec_context
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.is_discard or not packet.is_keyframe:
+            continue
+        i = index.index_of_pts.get(packet.pts) if packet.pts is not None else None
+        if i is not None and not wanted[i]:
+            continue
+        yield from ctx.decode(packet)
+    yield from ctx.decode(None)
+
+
 class PyAVDecoder(Decoder):
     """PyAV (libav*) sequential decoding; converts only the selected frames to RGB."""
 
@@ -235,7 +250,10 @@ class PyAVDecoder(Decoder):
             elif nonref:
                 stream.codec_context.skip_frame = "NONREF"
             try:
-                frames = container.decode(stream)
+                # A keyframe pass feeds the decoder the wanted keyframes' packets
+                # alone: skip_frame=NONKEY is ignored by some decoders (VP9
+                # decoded all 660 frames of a file for its 6 keyframes).
+                frames = _keyframe_frames(container, stream, index, wanted) if keyframes_only else container.decode(stream)
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:
