@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, import_file
+from vscan.bank.importers import HashMedia, import_file
 from vscan.bank.updates import bump_digest, connect_rw, set_disabled
-from vscan.bank.writer import BankWriter, walk_inputs
+from vscan.bank.writer import BankWriter, _classify, walk_inputs
 from vscan.errors import BankError
 
 __all__ = ["BankAppender", "append_to_bank"]
@@ -126,8 +126,9 @@ def append_to_bank(
         raise BankError(f"Bank file not found: {bank_path}")
     with BankAppender(bank_path, who=who) as appender:
         for path, rel, walked in walk_inputs(inputs):
-            if walked and path.suffix.lower() not in MEDIA_EXTENSIONS | TEXT_EXTENSIONS:
-                appender.note(rel, "skipped (not a hash list or media)")
+            kind = _classify(path, walked)
+            if kind is None or kind.startswith("skipped"):
+                appender.note(rel, "skipped (not a hash list or media)" if kind is None else kind)
                 continue
-            import_file(appender, path, rel=rel, label=label, hash_media=hash_media)
+            import_file(appender, path, rel=rel, label=label, hash_media=hash_media, input_type=kind)  # type: ignore[arg-type]
     return appender.summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
@@ -38,6 +39,7 @@ __all__ = [
     "TEXT_EXTENSIONS",
     "IMAGE_EXTENSIONS",
     "PYTX_TYPES",
+    "NotAHashList",
     "detect_input_type",
     "import_file",
     "import_vpdq_txt",
@@ -53,6 +55,10 @@ HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHash
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+#: Text extensions that say nothing about the content (a README.txt, notes): skipped in a walked folder
+#: when their first line is no hash-list line. Other text extensions name a list format and fail instead.
+GENERIC_TEXT_EXTENSIONS = {".txt", ""}
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
 TEXT_EXTENSIONS = {".txt", ".csv", ".md5", ".sha1", ".sha256", ".pdq", ".vpdq", ".lst", ".list", ".json", ".xml", ""}
 
 #: pytx signal types we read -> the hash they carry ('pdq' or a digest algorithm).
@@ -72,6 +78,12 @@ PYTX_TYPES = {
 
 
 Importer = Callable[[EntryWriter, Path, str, "str | None"], "list[str]"]
+
+
+class NotAHashList(BankError):
+    """A text file whose first meaningful line (or JSON document) is no hash-list
+    format at all: a README, notes, another program's JSON. A build walking a folder
+    skips it with a note; a hash list that is recognised but has a bad line still fails."""
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -99,10 +111,14 @@ def detect_input_type(path: Path) -> InputType | None:
             return "vics_json"
         if is_stopncii(doc):
             return "stopncii_json"
-        raise BankError(f"{path}: JSON that is neither VICS (odata.metadata / @odata.context) nor a StopNCII page (hashRecords)")
-    first = next(_lines(path), None)
+        raise NotAHashList(f"{path}: JSON that is neither VICS (odata.metadata / @odata.context) nor a StopNCII page (hashRecords)")
+    generic = suffix in GENERIC_TEXT_EXTENSIONS
+    try:
+        first = next(_lines(path), None)
+    except BankError as exc:  # not UTF-8 text
+        raise (NotAHashList if generic else BankError)(str(exc)) from None
     if first is None:
-        raise BankError(f"{path}: empty hash list")
+        raise (NotAHashList if generic else BankError)(f"{path}: empty hash list")
     _, line = first
     fields = [f.strip() for f in line.split(",")]
     if suffix == ".csv" or fields[0].lower() in PYTX_TYPES or fields[0].lower() == "signal_type":
@@ -125,7 +141,12 @@ def detect_input_type(path: Path) -> InputType | None:
         )
     if len(token) in (32, 40) and HEX.fullmatch(token):
         return "digest_list"
-    raise BankError(f"{path}:{first[0]}: unrecognised hash list line {line[:80]!r}")
+    message = f"{path}:{first[0]}: unrecognised hash list line {line[:80]!r}"
+    # A generic text file without a hex run is notes, not a broken list; a named list format or a line
+    # holding a hash-like hex run is a hash list with a bad line, and fails.
+    if generic and not _HEX_RUN.search(line):
+        raise NotAHashList(message)
+    raise BankError(message)
 
 
 def import_vpdq_txt(writer: EntryWriter, path: Path, rel: str, label: str | None) -> list[str]:

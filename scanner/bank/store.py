@@ -18,7 +18,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from vscan.errors import BankError
 from vscan.inputs.digests import sha256_file
 
 if TYPE_CHECKING:
+    from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
 __all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank"]
@@ -276,12 +277,17 @@ def build_bank(
     *,
     label: str | None = None,
     hash_media: HashMedia | None = None,
+    replace: bool = True,
+    resume_key: str | None = None,
+    progress: "Callable[[BuildStep], None] | None" = None,
 ) -> BankInfo:
     """Builds a bank from files and directories (``vscan.bank.writer.write_bank``); returns its info.
 
     Media needs ``hash_media`` (``vscan.bank.hashers.media_hasher`` hashes as
-    ``vscan bank build`` does; ``Bank.build`` passes it for you).
+    ``vscan bank build`` does; ``Bank.build`` passes it for you). ``replace``,
+    ``resume_key``, ``progress``: as ``write_bank`` (``vscan bank build`` passes
+    ``replace=False`` unless ``--replace``, and a key that makes it resumable).
     """
-    write_bank(out_path, inputs, label=label, hash_media=hash_media)
+    write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress)
     with Bank(out_path) as bank:
         return bank.info()

@@ -15,34 +15,44 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Iterator, Literal, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
 from vscan.bank.digest import full_content_sha256
-from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, import_file
+from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, InputType, NotAHashList, detect_input_type, import_file
 from vscan.bank.schema import ALGORITHMS, FORMAT_VERSION, HEX, KINDS, SCHEMA, Kind
 from vscan.errors import BankError
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
-__all__ = ["BankWriter", "walk_inputs", "write_bank"]
+__all__ = ["BankWriter", "BuildStep", "partial_path", "walk_inputs", "write_bank"]
 
 
 class BankWriter:
     """Writes a bank atomically: ``with BankWriter(path) as w: w.add_...``."""
 
-    def __init__(self, path: str | os.PathLike, *, created_by: str = "vscan"):
+    def __init__(self, path: str | os.PathLike, *, created_by: str = "vscan", resume_key: str | None = None):
+        """``resume_key``: the build is resumable (``write_bank``): rows go into
+        ``partial_path(path)``, committed source by source, and a partial file
+        holding the same key is continued instead of started again."""
         self.path = Path(path)
         self._created_by = created_by
+        self._resume_key = resume_key
         self._conn: sqlite3.Connection | None = None
         self._tmp: Path | None = None
         self._ids: set[str] = set()
         self.skipped_inputs: list[str] = []
         #: source -> what an importer counted there and did not add (unknown hash types, disabled records)
         self.import_notes: dict[str, dict[str, int]] = {}
+        #: sources already in a resumed partial build (``source_done``)
+        self.done_sources: set[str] = set()
 
     def __enter__(self) -> "BankWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._resume_key is not None:
+            self._open_partial()
+            return self
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
@@ -50,10 +60,50 @@ class BankWriter:
         self._conn.executescript(SCHEMA)
         return self
 
+    def _open_partial(self) -> None:
+        """Continues the partial build of the same key, or starts one (module ``write_bank``)."""
+        self._tmp = partial_path(self.path)
+        if self._tmp.exists():
+            try:
+                conn = sqlite3.connect(self._tmp)
+                state = dict(conn.execute("SELECT key, value FROM build_state"))
+            except sqlite3.DatabaseError:
+                state = {}
+                conn.close()
+            if state.get("resume_key") == self._resume_key:
+                self._conn = conn
+                self._ids = {e for (e,) in conn.execute("SELECT entry_id FROM entries")}
+                self.done_sources = {r for (r,) in conn.execute("SELECT rel FROM build_sources")}
+                self.skipped_inputs = json.loads(state.get("skipped_inputs", "[]"))
+                self.import_notes = json.loads(state.get("import_notes", "{}"))
+                return
+            conn.close()
+            self._tmp.unlink()
+        self._conn = sqlite3.connect(self._tmp)
+        self._conn.executescript(SCHEMA + _BUILD_STATE_SCHEMA)
+        self._conn.execute("INSERT INTO build_state VALUES ('resume_key', ?)", (self._resume_key,))
+        self._conn.commit()
+
+    def source_done(self, rel: str) -> None:
+        """Commits one source's rows with the record that it is in (a resumable build: each source exactly once)."""
+        if self._resume_key is None:
+            return
+        state = {"skipped_inputs": json.dumps(self.skipped_inputs), "import_notes": json.dumps(self.import_notes, sort_keys=True)}
+        self.conn.executemany("INSERT OR REPLACE INTO build_state VALUES (?, ?)", sorted(state.items()))
+        self.conn.execute("INSERT INTO build_sources VALUES (?)", (rel,))
+        self.conn.commit()
+        self.done_sources.add(rel)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self._conn is not None and self._tmp is not None
+        if exc_type is not None and self._resume_key is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._conn.rollback()  # interrupted: the sources committed so far stay for the next run
+            self._conn.close()
+            return
         try:
             if exc_type is None:
+                if self._resume_key is not None:
+                    self._conn.executescript("DROP TABLE build_state; DROP TABLE build_sources;")
                 meta = {
                     "format_version": str(FORMAT_VERSION),
                     "created_by": self._created_by,
@@ -205,6 +255,18 @@ def _split_source(source) -> tuple[str, str, str | None]:
     return str(parts[0]), str(parts[1]), None if parts[2] is None else str(parts[2])
 
 
+_BUILD_STATE_SCHEMA = """
+CREATE TABLE build_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE build_sources (rel TEXT PRIMARY KEY);
+"""
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Where a resumable build of ``path`` keeps its rows until it is done."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial")
+
+
 def walk_inputs(inputs: Sequence[str | os.PathLike]) -> Iterator[tuple[Path, str, bool]]:
     """(path, name relative to the input's parent, came from a directory walk), sorted."""
     for root in sorted((Path(p) for p in inputs), key=str):
@@ -218,21 +280,84 @@ def walk_inputs(inputs: Sequence[str | os.PathLike]) -> Iterator[tuple[Path, str
             raise BankError(f"Bank input not found: {root}")
 
 
+@dataclass(frozen=True)
+class BuildStep:
+    """One source of a build, for a progress display: its name, its bytes and the totals so far."""
+
+    rel: str
+    size_bytes: int
+    done_bytes: int  # of every source before this one, resumed ones included
+    total_bytes: int
+    done_sources: int
+    total_sources: int
+    resumed: bool  # already in the bank from an earlier, interrupted run
+
+
+def _classify(path: Path, walked: bool) -> "InputType | None | str":
+    """The input type, None to skip (a walked file that is no bank input), or a note why it is skipped."""
+    suffix = path.suffix.lower()
+    if suffix not in MEDIA_EXTENSIONS | TEXT_EXTENSIONS:
+        if walked:
+            return None
+        raise BankError(f"{path}: not a hash list or media file we know (extension {path.suffix!r})")
+    try:
+        return detect_input_type(path)
+    except NotAHashList:
+        if not walked:
+            raise
+        return "skipped: no hash-list format recognised"
+
+
 def write_bank(
     out_path: str | os.PathLike,
     inputs: Sequence[str | os.PathLike],
     *,
     label: str | None = None,
     hash_media: HashMedia | None = None,
+    replace: bool = True,
+    resume_key: str | None = None,
+    progress: "Callable[[BuildStep], None] | None" = None,
 ) -> None:
     """Writes a bank from files and directories (recursive, sorted).
 
-    Files in a directory that are neither hash lists nor media are skipped and
-    listed in ``meta.skipped_inputs``; such a file named directly is an error.
+    Files in a directory that are neither media nor a recognised hash list
+    (a README.txt, notes, another program's JSON) are skipped and listed in
+    ``meta.skipped_inputs`` (and noted in ``meta.import_notes`` when their
+    content was looked at); such a file named directly is an error, and so is
+    a recognised hash list with a bad line (naming file and line).
+    ``replace=False``: BankError when ``out_path`` exists (``vscan bank build``
+    without ``--replace``; appending is ``vscan bank import``).
+    ``resume_key``: resumable (``BankWriter``): each source is committed on its
+    own, and a build killed midway continues where it stopped when run again
+    with the same key (the CLI's key names the inputs and options).
+    ``progress``: called before each source with a ``BuildStep``.
     """
-    with BankWriter(out_path) as writer:
-        for path, rel, walked in walk_inputs(inputs):
-            if walked and path.suffix.lower() not in MEDIA_EXTENSIONS | TEXT_EXTENSIONS:
-                writer.skipped_inputs.append(rel)
+    if not replace and Path(out_path).exists():
+        raise BankError(f"{out_path} exists: give --replace to build it again, or add to it with 'vscan bank import'")
+    sources = list(walk_inputs(inputs))
+    sizes = [_size(path) for path, _, _ in sources]
+    total = sum(sizes)
+    done_bytes = 0
+    with BankWriter(out_path, resume_key=resume_key) as writer:
+        for i, ((path, rel, walked), size) in enumerate(zip(sources, sizes)):
+            resumed = rel in writer.done_sources
+            if progress is not None:
+                progress(BuildStep(rel, size, done_bytes, total, i, len(sources), resumed))
+            done_bytes += size
+            if resumed:
                 continue
-            import_file(writer, path, rel=rel, label=label, hash_media=hash_media)
+            kind = _classify(path, walked)
+            if kind is None or kind.startswith("skipped"):
+                writer.skipped_inputs.append(rel)
+                if kind is not None:
+                    writer.note(rel, kind)
+            else:
+                import_file(writer, path, rel=rel, label=label, hash_media=hash_media, input_type=kind)  # type: ignore[arg-type]
+            writer.source_done(rel)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -56,6 +56,7 @@ def bank_build(
     out: Annotated[Path, typer.Argument(help="Bank file to write (SQLite).", metavar="BANK", show_default=False)],
     inputs: Annotated[list[Path], typer.Argument(help="Videos, images, folders and hash lists.", metavar="INPUT", show_default=False)],
     label: Annotated[Optional[str], typer.Option("--label", help="Label for every entry added.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace BANK if it exists (without it, an existing bank is an error; 'vscan bank import' adds to one).")] = False,
     every_frame: EveryFrameOpt = False,
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
@@ -66,7 +67,11 @@ def bank_build(
     Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
     lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
     (every frame by default) so sparse scans line up with it at any phase.
-    The bank's index for scans and lookups (BANK.vidx) is built beside it.
+    Files in a folder that are neither media nor a hash list (a README.txt) are
+    skipped and listed by 'vscan bank info'. Resumable: a build that was
+    interrupted or killed continues when the same command is run again (each
+    source is added once). The bank's index for scans and lookups (BANK.vidx)
+    is built beside it.
     """
     from vscan.bank.hashers import media_hasher
     from vscan.bank.mapped import prepare
@@ -74,11 +79,82 @@ def bank_build(
 
     try:
         policy = _dense_policy(every_frame, fps, keyframes)
-        info = build_bank(out, inputs, label=label, hash_media=media_hasher(policy, device))
+        key = build_resume_key(inputs, label=label, policy=policy)
+        with BuildProgress() as progress:
+            info = build_bank(out, inputs, label=label, hash_media=media_hasher(policy, device), replace=replace,
+                              resume_key=key, progress=progress.step)  # fmt: skip
         prepare(out)
     except VscanError as exc:
         fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("vscan: build interrupted; run the same command again to continue it", err=True)
+        raise typer.Exit(130) from None
     _print_bank_info(info)
+
+
+def build_resume_key(inputs: list[Path], *, label: Optional[str], policy) -> str:
+    """What a resumed build must share with the interrupted one: the inputs, the label, the sampling, vscan's version."""
+    import hashlib
+    import json
+
+    from vscan.version import __version__
+
+    what = {"inputs": sorted(str(Path(p).resolve()) for p in inputs), "label": label, "policy": repr(policy), "vscan": __version__}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+class BuildProgress:
+    """A bank build's progress on stderr: a bar with the ETA on a terminal (by bytes of the
+    sources, measured on this run's sources only), one line per source otherwise."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._start = self._clock()
+        self._tty = sys.stderr.isatty()
+        self._progress = None
+        self._task = None
+        self._first_done_bytes: int | None = None
+
+    def __enter__(self) -> "BuildProgress":
+        if self._tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("[bold]building"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[name]}"),
+                                      TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)  # fmt: skip
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            if self._task is not None and exc[0] is None:
+                self._progress.update(self._task, completed=self._progress.tasks[0].total)
+            self._progress.__exit__(*exc)
+
+    def eta_seconds(self, done_bytes: int, total_bytes: int) -> float | None:
+        """Seconds left at this run's rate; None before a source of this run is done."""
+        if self._first_done_bytes is None or done_bytes <= self._first_done_bytes:
+            return None
+        rate = (done_bytes - self._first_done_bytes) / max(self._clock() - self._start, 1e-9)
+        return (total_bytes - done_bytes) / rate
+
+    def step(self, step) -> None:
+        if step.resumed:
+            return
+        if self._first_done_bytes is None:
+            self._first_done_bytes = step.done_bytes
+            self._start = self._clock()
+        if self._progress is not None:
+            if self._task is None:
+                self._task = self._progress.add_task("build", total=step.total_bytes, name="")
+            self._progress.update(self._task, completed=step.done_bytes, name=f"{step.done_sources + 1}/{step.total_sources} {step.rel}")
+            return
+        eta = self.eta_seconds(step.done_bytes, step.total_bytes)
+        left = "" if eta is None else f", ETA {int(eta) // 60}m{int(eta) % 60:02d}s"
+        print(f"vscan bank build: {step.done_sources + 1}/{step.total_sources} {step.rel} "
+              f"({100 * step.done_bytes / max(step.total_bytes, 1):.0f}% of bytes{left})", file=sys.stderr, flush=True)  # fmt: skip
 
 
 @bank_app.command("info")
