@@ -68,6 +68,7 @@ def scan_iter(
     ray_address: str | None = None,
     risk_policy: Any = None,
     state: PathLike | None = None,
+    hash_store: PathLike | None = None,
 ) -> ScanRun:
     """Like :func:`scan`, as an iterable of records (see :class:`ScanRun`)."""
     from vscan.output.sinks import Sink, open_sink
@@ -86,7 +87,7 @@ def scan_iter(
     owned = not isinstance(out, Sink)
     sink = open_sink(out) if owned else out
     records = stream_scan(inputs, sink=sink, bank_path=bank_path, config=config, ray_address=ray_address,
-                          risk_policy=risk_policy, state_path=state)  # fmt: skip
+                          risk_policy=risk_policy, state_path=state, hash_store=hash_store)  # fmt: skip
     return ScanRun(records, sink.close if owned else (lambda: None))
 
 
@@ -100,6 +101,7 @@ def scan(
     risk_policy: Any = None,
     state: PathLike | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    hash_store: PathLike | None = None,
 ) -> ScanSummary:
     """Scan files and folders against ``bank`` (and ``config.models``), one
     record per file to ``out``: a path or URL (``*.jsonl``, ``*.parquet``,
@@ -107,10 +109,12 @@ def scan(
 
     Paths that ``out`` already holds a record for with the same versions are
     skipped, so the same call resumes a killed scan. ``state``: an SQLite file
-    that remembers results by content across runs. Ray is started locally
+    that remembers results by content across runs. ``hash_store``: a folder
+    keeping every hashed frame for ``vscan rematch`` (vscan.output.hash_store). Ray is started locally
     unless ``ray_address`` names a cluster. Returns the :class:`ScanSummary`.
     """
-    run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=risk_policy, state=state)
+    run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=risk_policy, state=state,
+                    hash_store=hash_store)
     for record in run:
         if on_record is not None:
             on_record(record)

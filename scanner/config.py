@@ -244,6 +244,9 @@ class Runtime(_Section):
     #: Ray's object store. False (default): they open its memory-mapped index
     #: from the bank's path (vscan.bank.mapped), where every node can read it.
     bank_in_memory: bool = False
+    #: True: model actors hand each file's frame hashes back to the driver, which
+    #: keeps them in a hash store (``vscan scan --hash-store``, vscan.output.hash_store).
+    keep_frame_hashes: bool = False
 
 
 _SECTIONS: dict[str, type] = {

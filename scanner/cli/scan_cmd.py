@@ -25,6 +25,7 @@ def scan_command(
     state: Annotated[Optional[Path], typer.Option("--state", metavar="FILE", help="SQLite state: skip files whose content was scanned with the same bank, models and config.")] = None,
     risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", metavar="FILE", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    hash_store: Annotated[Optional[Path], typer.Option("--hash-store", metavar="DIR", help="Keep every hashed frame in Parquet under DIR, for vscan rematch (no decoding when the bank changes).")] = None,
 ) -> None:
     """Scan files against a bank and/or detector models; write one risk record per file to --out.
 
@@ -57,7 +58,8 @@ def scan_command(
 
             policy = DefaultRiskPolicy.from_toml(risk_policy)
         # Checks inputs, bank and --out before Ray starts (Ray starts on the first record).
-        run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=policy, state=state)
+        run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=policy, state=state,
+                       hash_store=hash_store)
     except VscanError as exc:
         fail(exc)
     records = iter(run)

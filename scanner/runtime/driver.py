@@ -76,10 +76,11 @@ def run_scan(
     risk_policy: RiskPolicy | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     state_path: str | os.PathLike | None = None,
+    hash_store: str | os.PathLike | None = None,
 ) -> ScanSummary:
     """:func:`stream_scan` run to the end; ``on_record`` sees each record."""
     records = stream_scan(paths, sink=sink, bank_path=bank_path, config=config, ray_address=ray_address,
-                          risk_policy=risk_policy, state_path=state_path)  # fmt: skip
+                          risk_policy=risk_policy, state_path=state_path, hash_store=hash_store)  # fmt: skip
     while True:
         try:
             record = next(records)
@@ -98,13 +99,15 @@ def stream_scan(
     ray_address: str | None = None,
     risk_policy: RiskPolicy | None = None,
     state_path: str | os.PathLike | None = None,
+    hash_store: str | os.PathLike | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Scan files and folders; write one record per file to ``sink`` and yield
     it once written (durable); the generator returns the ScanSummary.
 
     Paths that ``sink`` already holds a record for (same bank, models and
     config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
-    content across runs (vscan.output.resume). The run's manifest goes to the sink."""
+    content across runs (vscan.output.resume). ``hash_store``: a folder that
+    keeps every hashed frame (vscan.output.hash_store). The run's manifest goes to the sink."""
     import ray
     from ray.exceptions import (ActorUnavailableError, NodeDiedError, ObjectLostError, RayActorError, RayError,
                                 TaskCancelledError, WorkerCrashedError)  # fmt: skip
@@ -115,6 +118,12 @@ def stream_scan(
     t_start = time.perf_counter()
     paths = list(paths)
     ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, risk_policy=risk_policy, state_path=state_path)
+    store = None
+    if hash_store is not None:  # the model actors hand each file's frame hashes back (runtime: not in the versions stamp)
+        from vscan.output.hash_store import HashStore
+
+        config = replace(config, runtime=replace(config.runtime, keep_frame_hashes=True))
+        store = HashStore(hash_store, config=config, versions=ledger.versions)
     summary = ScanSummary()
     run_error: BaseException | None = None
     pool: ModelPool | None = None
@@ -154,6 +163,8 @@ def stream_scan(
                 return  # records wait until a model actor has started: the model stage may still refuse to
             batch = [ledger.stamp(r) for r in finished]
             finished.clear()
+            if store is not None:
+                store.add_many(batch)  # takes each record's frame hashes off
             t_sink = time.perf_counter()
             sink.write_many(batch)
             queues.sink_seconds += time.perf_counter() - t_sink
@@ -377,6 +388,8 @@ def stream_scan(
             ledger.manifest["cluster"] = {"nodes": cluster_nodes() if ray.is_initialized() else [], "model_actors": pool.cluster()}
         if pool is not None:
             pool.close()
+        if store is not None:
+            store.close()
         summary.wall_seconds = time.perf_counter() - t_start
         ledger.finish(summary, error=run_error)
         if started_ray:

@@ -66,7 +66,14 @@ class ModelWorker:
         t0 = time.perf_counter()
         final = [passes > 1 for *_, passes in files]
         parts = iter(payloads)
-        payloads = tuple(merge_passes(next(parts), next(parts)) if passes > 1 else next(parts) for *_, passes in files)
+        firsts: list[np.ndarray] = []  # each file's first-pass frame numbers (vscan.output.hash_store keeps them)
+
+        def merged(passes: int) -> dict[str, np.ndarray]:
+            first = next(parts)
+            firsts.append(first["frame_numbers"])
+            return merge_passes(first, next(parts)) if passes > 1 else first
+
+        payloads = tuple(merged(passes) for *_, passes in files)
         files = [(key, sha256, md5) for key, sha256, md5, _ in files]
         sets = [(i, "frames") for i in range(len(payloads))]
         if self.index is not None:
@@ -94,6 +101,10 @@ class ModelWorker:
         for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
             result = self._file_result(payload, hashed[i], sha256, md5)
             result["key"] = key
+            if self.config.runtime.keep_frame_hashes:  # vscan scan --hash-store: the driver stores them, the record never carries them
+                from vscan.output.hash_store import kept_hashes
+
+                result["frame_hashes"] = kept_hashes(payload, hashed[i], firsts[i])
             modelled = [q for k, (_, q) in hashed[i].items() if k != "region_frames" or "region_hashes" not in payload]  # not decode-hashed windows
             result["timings"]["hash"] = hash_share * sum(len(q) for q in modelled)
             if detected is not None:

@@ -79,6 +79,8 @@ class Outcomes:
             record["second_pass"] = summary["second_pass"]
         if result.get("skipped_disabled"):  # bank entries it would have matched, disabled (vscan.bank.updates)
             record["skipped_disabled"] = result["skipped_disabled"]
+        if result.get("frame_hashes") is not None:  # --hash-store: the driver takes it off before the sink (vscan.output.hash_store)
+            record["_frame_hashes"] = result["frame_hashes"]
         self.emit({**record, "ran_on": ran_on(summary, result.get("ran_on"))})
         let_go(task)
 
