@@ -28,7 +28,7 @@ from vscan.bank.updates import has_table
 from vscan.errors import BankError
 from vscan.hashing.pdq_ops import DIHEDRAL_NAMES
 
-__all__ = ["BankLookup", "index_path", "build_index", "compact", "DELTA_COMPACT_ROWS"]
+__all__ = ["BankLookup", "index_path", "build_index", "bank_generation", "compact", "DELTA_COMPACT_ROWS"]
 
 #: A delta segment larger than this is worth compacting (``vscan bank compact``).
 DELTA_COMPACT_ROWS = 200_000
@@ -69,20 +69,38 @@ def build_index(bank_path: str | os.PathLike) -> SplitIndex:
     bank_path = Path(bank_path)
     conn = _connect(bank_path)
     try:
-        rowids, hashes = _rows_after(conn, 0)
+        with conn:  # one read transaction: the rows and the generation they are of
+            conn.execute("BEGIN")
+            rowids, hashes = _rows_after(conn, 0)
+            lineage, generation = bank_generation(conn)
     finally:
         conn.close()
     meta = {"max_rowid": int(rowids[-1]) if rowids.size else 0, "bank": bank_path.name,
-            "first_hash": hashes[0].tobytes().hex() if rowids.size else "", "last_hash": hashes[-1].tobytes().hex() if rowids.size else ""}  # fmt: skip
+            "first_hash": hashes[0].tobytes().hex() if rowids.size else "", "last_hash": hashes[-1].tobytes().hex() if rowids.size else "",
+            "lineage": lineage, "generation": generation}  # fmt: skip
     target = index_path(bank_path)
     index = SplitIndex.build(hashes, target, meta=meta)
     np.save(target / "rowids.npy", rowids)
     return index
 
 
+def bank_generation(conn: sqlite3.Connection) -> tuple[str | None, str | None]:
+    """(lineage, generation) of the bank (``vscan.bank.store.Bank.generation``, ``lineage``);
+    None for what a bank written before they were kept lacks (one row each to read)."""
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('lineage', 'content_digest')"))
+    return meta.get("lineage"), meta.get("content_digest")
+
+
 def _fresh(conn: sqlite3.Connection, index: SplitIndex) -> bool:
-    """Whether the index still describes the bank's first rows (not a bank rewritten since)."""
+    """Whether the index still describes the bank: built from the same lineage (the bank
+    was not rebuilt since; later generations only appended rows, read as the delta,
+    or disabled entries, read at open) and holding its first rows."""
     meta = index.meta
+    lineage, generation = bank_generation(conn)
+    if generation is not None and meta.get("generation") == generation:
+        return True
+    if lineage is not None and meta.get("lineage") != lineage:
+        return False
     n = conn.execute("SELECT count(*) FROM frame_hashes WHERE rowid <= ?", (meta.get("max_rowid", 0),)).fetchone()[0]
     if n != len(index):
         return False

@@ -37,7 +37,7 @@ import numpy as np
 
 from vscan.bank.disk_index import SplitIndex
 from vscan.bank.index import brute_force_pairs
-from vscan.bank.lookup import BankLookup, _connect
+from vscan.bank.lookup import BankLookup, _connect, bank_generation
 from vscan.bank.match import match_frames
 from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh, scan_dir
 from vscan.bank.prepared import unique_hashes
@@ -45,7 +45,7 @@ from vscan.bank.store import BankIndex, ExtraRows
 from vscan.bank.updates import disabled_ids, has_table
 from vscan.errors import BankError
 
-__all__ = ["MappedBank", "prepare", "narrow_for_file"]
+__all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_file"]
 
 #: ``match_frames``' overlay_distance_threshold: the radius overlay-filled query rows are searched at.
 OVERLAY_RADIUS = int(inspect.signature(match_frames).parameters["overlay_distance_threshold"].default)
@@ -65,6 +65,23 @@ def prepare(bank_path: str | os.PathLike, *, build: bool = True) -> dict:
             raise BankError(f"{bank_path}: the scan arrays beside the index are out of date")
         ensure_scan_arrays(lookup._conn, lookup.index)
         return dict(lookup.index.meta)
+
+
+def bank_snapshot(bank_path: str | os.PathLike) -> dict:
+    """The bank as it is now, for a whole scan (``MappedBank(snapshot=...)``): its lineage and
+    generation, the last rowid of each table and the disabled entries. Every actor opened with it
+    sees these rows and this enabled state, also one restarted after the bank was imported into
+    or had entries disabled; a bank rebuilt since (another lineage) is refused."""
+    conn = _connect(Path(bank_path))
+    try:
+        with conn:
+            conn.execute("BEGIN")  # one read transaction: every field of the same generation
+            lineage, generation = bank_generation(conn)
+            last = {t: conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}").fetchone()[0]
+                    for t in ("entries", "frame_hashes", "extra_hashes") if has_table(conn, t)}  # fmt: skip
+            return {"lineage": lineage, "generation": generation, "max_rowid": last, "disabled": sorted(disabled_ids(conn))}
+    finally:
+        conn.close()
 
 
 def narrow_for_file(bank: "MappedBank", query, variants: np.ndarray | None, *, min_quality: int, distance_threshold: int,
@@ -102,12 +119,19 @@ class MappedBank:
     (only those added after the index was built); ``rows_mapped``: the rows
     of the memory-mapped index."""
 
-    def __init__(self, bank_path: str | os.PathLike, *, identity: dict | None = None):
+    def __init__(self, bank_path: str | os.PathLike, *, identity: dict | None = None, snapshot: dict | None = None):
+        """``identity``: the index the scan was prepared with; ``snapshot`` (``vscan.bank.mapped.bank_snapshot``):
+        the bank as the scan started, read the same by every actor (the current bank without one)."""
         self.bank_path = Path(bank_path)
         with BankLookup.open(self.bank_path, build=False) as lookup:
             self.index = lookup.index
             if identity is not None and dict(self.index.meta) != identity:
                 raise BankError(f"{self.bank_path}: its index changed since the scan started")
+            self.snapshot = snapshot or bank_snapshot(self.bank_path)
+            if bank_generation(lookup._conn)[0] != self.snapshot["lineage"]:
+                raise BankError(f"{self.bank_path}: the bank was rebuilt since the scan started (another lineage); scan again")
+            #: the generation every match of this bank is of (the scan's snapshot)
+            self.generation: str | None = self.snapshot["generation"]
             if not scan_arrays_fresh(self.index):
                 raise BankError(f"{self.bank_path}: no scan arrays beside the index; vscan.bank.mapped.prepare builds them")
             folder = scan_dir(self.index)
@@ -121,7 +145,7 @@ class MappedBank:
             self._ids = _EntryIds(self.a["entry_id_bytes"], self.a["entry_id_offsets"])
             self.labels, self.kinds, self.preps = list(self.info["labels"]), list(self.info["kinds"]), list(self.info["preps"])
             self._read_added(lookup)
-            off = disabled_ids(lookup._conn)
+            off = set(self.snapshot["disabled"])
         self.has_disabled, self._off = bool(off), off
         self.disabled = np.zeros(self.num_entries + len(self.new_entries), bool)
         for entry_id in off:
@@ -140,8 +164,8 @@ class MappedBank:
         return len(self.index) + (len(self.extra_index) if self.extra_index is not None else 0)
 
     @classmethod
-    def open(cls, bank_path: str | os.PathLike, *, identity: dict | None = None) -> "MappedBank":
-        return cls(bank_path, identity=identity)
+    def open(cls, bank_path: str | os.PathLike, *, identity: dict | None = None, snapshot: dict | None = None) -> "MappedBank":
+        return cls(bank_path, identity=identity, snapshot=snapshot)
 
     # -- rows added since the index was built (few: vscan bank compact folds them in)
     def _entry_of(self, entry_id: str, *, add: bool = True) -> int | None:
@@ -162,9 +186,12 @@ class MappedBank:
         self._sql = lookup._conn
         self.new_entries: list[tuple] = []  # (entry_id, label, kind, duration) of entries the arrays lack
         self._new_index: dict[str, int] = {}
-        self.delta_hashes = lookup.delta_hashes
+        last = self.snapshot["max_rowid"]
+        in_snapshot = lookup.delta_rowids <= last.get("frame_hashes", 0)
+        self.delta_hashes = lookup.delta_hashes[in_snapshot]
         rows = self._sql.execute("SELECT entry_id, frame_number, timestamp_seconds, coalesce(quality, 100) FROM frame_hashes "
-                                 "WHERE rowid > ? ORDER BY rowid", (int(self.index.meta.get("max_rowid", 0)),)).fetchall()  # fmt: skip
+                                 "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                                 (int(self.index.meta.get("max_rowid", 0)), last.get("frame_hashes", 0))).fetchall()  # fmt: skip
         self.delta_rows = len(rows)
         self.delta_entry = np.asarray([self._entry_of(r[0]) for r in rows], np.int64)
         self.delta_frame = np.asarray([r[1] for r in rows], np.int64)
@@ -173,7 +200,8 @@ class MappedBank:
         extra = []
         if has_table(self._sql, "extra_hashes"):
             extra = self._sql.execute("SELECT entry_id, frame_number, prep, coalesce(quality, 100), hash FROM extra_hashes "
-                                      "WHERE rowid > ?", (int(self.info["extra_max_rowid"]),)).fetchall()  # fmt: skip
+                                      "WHERE rowid > ? AND rowid <= ?",
+                                      (int(self.info["extra_max_rowid"]), last.get("extra_hashes", 0))).fetchall()  # fmt: skip
         for r in extra:
             if r[2] not in self.preps:
                 self.preps.append(r[2])
@@ -192,15 +220,14 @@ class MappedBank:
         """(algorithm, digest) -> entry ids, and their entries, for the file's digests (the bank's primary key)."""
         if not any(d for _, d in digests):
             return {}, []
-        if self._conn is None:  # its own connection: the actor's calls may come on another thread
-            _connect(self.bank_path).close()
-            self._conn = sqlite3.connect(f"file:{self.bank_path}?mode=ro", uri=True, check_same_thread=False)
+        self._db()
         found: dict = {}
         for algorithm, digest in digests:
             if digest:
                 key = (algorithm, digest.strip().lower())
-                sql = "SELECT entry_id FROM file_digests WHERE algorithm = ? AND digest = ? ORDER BY entry_id"
-                if ids := [e for (e,) in self._conn.execute(sql, key)]:
+                sql = ("SELECT d.entry_id FROM file_digests d JOIN entries e ON e.entry_id = d.entry_id "
+                       "WHERE d.algorithm = ? AND d.digest = ? AND e.rowid <= ? ORDER BY d.entry_id")
+                if ids := [e for (e,) in self._conn.execute(sql, (*key, self.snapshot["max_rowid"].get("entries", 0)))]:
                     found[key] = ids
         self._sql = self._conn  # an entry added since the index was built, with digests only, is read here
         entries = [self._entry_of(e) for ids in found.values() for e in ids]
@@ -289,8 +316,26 @@ class MappedBank:
         return (self.entry_id(e), None if code < 0 else self.labels[code], self.kinds[int(self.a["entry_kind"][e])],
                 float(self.a["entry_duration"][e]))  # fmt: skip
 
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:  # its own connection: the actor's calls may come on another thread
+            _connect(self.bank_path).close()
+            self._conn = sqlite3.connect(f"file:{self.bank_path}?mode=ro", uri=True, check_same_thread=False)
+        return self._conn
+
+    def _entry_rows_now(self, ids: list[str]) -> dict[str, tuple]:
+        """entry_id -> (entry_id, label, kind, duration) read from the bank itself (labels and kinds
+        at match time, not the copies in the scan arrays)."""
+        out: dict[str, tuple] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i : i + 900]
+            sql = f"SELECT entry_id, label, kind, duration_seconds FROM entries WHERE entry_id IN ({','.join('?' * len(chunk))})"
+            out.update({r[0]: tuple(r) for r in self._db().execute(sql, chunk)})
+        return out
+
     def _subset(self, entries: np.ndarray, digests: dict) -> BankIndex:
-        fields = sorted((self._entry_fields(int(e)) + (int(e),) for e in entries), key=lambda f: f[0].encode())
+        ids = [self.entry_id(int(e)) for e in entries]
+        now = self._entry_rows_now(ids) if ids else {}
+        fields = sorted(((*now.get(i, self._entry_fields(int(e))), int(e)) for i, e in zip(ids, entries)), key=lambda f: f[0].encode())
         frames, extras = [], []
         for row, (*_, e) in enumerate(fields):
             h, f, t, qu = self._rows_of(e)

@@ -48,7 +48,7 @@ def scan_dir(index: SplitIndex) -> Path:
 
 def index_identity(index: SplitIndex) -> dict:
     """What names one build of the index (``scan.json`` keeps it)."""
-    return {k: index.meta.get(k) for k in ("version", "num_hashes", "max_rowid", "first_hash", "last_hash")}
+    return {k: index.meta.get(k) for k in ("version", "num_hashes", "max_rowid", "first_hash", "last_hash", "lineage", "generation")}
 
 
 def scan_arrays_fresh(index: SplitIndex) -> bool:

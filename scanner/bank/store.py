@@ -196,6 +196,18 @@ class Bank:
             file_sha256=file_hash,
         )
 
+    @property
+    def generation(self) -> str:
+        """The bank's generation id: its content digest, which every change writes anew (a build, an
+        import, a disabled or enabled entry; ``vscan.bank.digest``). Indexes and scans record it."""
+        return self.content_digest()
+
+    @property
+    def lineage(self) -> str | None:
+        """The generation the bank was last written whole at (a build): in-place changes keep it,
+        a rebuild at the same path changes it (None for banks written before it was kept)."""
+        return self.meta.get("lineage")
+
     def content_digest(self) -> str:
         """The bank's content checksum (``vscan.bank.digest``): one row to read,
         changed by every appended import, disabled or enabled entry."""

@@ -113,6 +113,9 @@ class BankWriter:
                 if self.import_notes:  # absent when nothing was noted: such banks' meta is as before
                     meta["import_notes"] = json.dumps(self.import_notes, sort_keys=True)
                 meta["content_digest"] = full_content_sha256(self._conn)
+                # The bank's lineage: its digest as written whole. In-place changes (import, disable,
+                # enable) keep it and change the generation (content_digest); a rebuild changes both.
+                meta["lineage"] = meta["content_digest"]
                 self._conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
                 self._conn.commit()
                 self._conn.execute("VACUUM")  # rows in key order, no free pages: same inputs, same bytes

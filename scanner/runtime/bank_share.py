@@ -41,6 +41,9 @@ class MappedBankRef:
 
     path: str
     identity: dict
+    #: the bank as the scan started (``vscan.bank.mapped.bank_snapshot``): every actor, also one
+    #: restarted mid-scan, matches against these rows, this enabled state, this generation
+    snapshot: dict | None = None
 
 
 def _can_read(ref: MappedBankRef) -> bool:
@@ -99,11 +102,12 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
     if bank_path is None:
         return None
     if not config.runtime.bank_in_memory:
-        from vscan.bank.mapped import prepare
+        from vscan.bank.mapped import bank_snapshot, prepare
 
         scanned = _inside_inputs(bank_path, list(inputs))
         try:
-            ref = MappedBankRef(str(Path(bank_path).resolve()), prepare(bank_path, build=not scanned))
+            identity = prepare(bank_path, build=not scanned)
+            ref = MappedBankRef(str(Path(bank_path).resolve()), identity, bank_snapshot(bank_path))
         except (OSError, sqlite3.Error) as exc:
             print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
                   file=sys.stderr)  # fmt: skip
@@ -133,7 +137,7 @@ def open_bank(bank: Any, config: ScanConfig) -> Any:
     if isinstance(bank, MappedBankRef):
         from vscan.bank.mapped import MappedBank
 
-        return MappedBank.open(bank.path, identity=bank.identity)
+        return MappedBank.open(bank.path, identity=bank.identity, snapshot=bank.snapshot)
     if isinstance(bank, (str, os.PathLike)):
         from vscan.bank.mapped import MappedBank, prepare
         from vscan.bank.store import Bank
