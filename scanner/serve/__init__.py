@@ -1,0 +1,1 @@
+"""vscan serve: the HMA-compatible match service (vscan.serve.app)."""
