@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+#: ../shared beside the checkout; VSCAN_SHARED_DIR elsewhere (bench/gpu_check.py carries its PDQ images in .whl/).
+SHARED = Path(os.environ.get("VSCAN_SHARED_DIR") or ROOT.parent / "shared")
 
 
 def _cuda() -> bool:
