@@ -1,20 +1,34 @@
-"""The one exception tree of vscan.
+"""The one exception tree of vscan, and the one retry policy.
 
-    VscanError
-    ├── InputError                 the input file itself is the problem
-    │   ├── FileAccessError        missing, unreadable, not a regular file
-    │   ├── UnsupportedMediaError  not a video or image we can read
-    │   ├── DecodeError            opened, but decoding failed
-    │   │   └── DecodeTimeoutError the per-file time limit ran out
-    │   └── ArchiveError           a zip/tar input cannot be opened or listed
-    │       └── ArchiveMemberError one member refused or unreadable: path
-    │                              traversal, decompression bomb, link (vscan.inputs.archives)
-    ├── ModelError                 an ONNX model or its manifest is unusable
-    ├── BankError                  a bank file or hash list is unusable
-    └── ConfigError                invalid option values
+    VscanError                     kind
+    ├── InputError                 input      the input file itself is the problem
+    │   ├── FileAccessError        input      missing, unreadable, not a regular file
+    │   ├── UnsupportedMediaError  input      not a video or image we can read
+    │   ├── DecodeError            input      opened, but decoding failed
+    │   │   └── DecodeTimeoutError transient  the per-file time limit ran out
+    │   ├── ArchiveError           input      a zip/tar input cannot be opened or listed
+    │   │   └── ArchiveMemberError input      one member refused or unreadable: path
+    │   │                                     traversal, decompression bomb, link (vscan.inputs.archives)
+    │   └── QuarantinedError       input      the file was being worked on when workers
+    │                                         or nodes died QUARANTINE_DEATHS times
+    ├── DecoderCrashError          transient  the decoding process died (once more with PyAV first)
+    ├── ModelError                 transient  an ONNX model or its manifest is unusable,
+    │                                         or the model stage failed on a file
+    ├── BankError                  internal   a bank file or hash list is unusable
+    └── ConfigError                internal   invalid option values
+    (anything else)                internal   a bug: ``InternalError:<type>`` in the record
 
 Every error that concerns one input file becomes that file's result record
-(`status: "error"`, `error.type` = the class name); it never ends a scan.
+(``status: "error"``, ``error.type`` = the class name, ``error.kind``); it
+never ends a scan.
+
+The kind is decided where the error is raised (a class attribute), and
+:func:`is_permanent` is the one policy every stage uses: only ``input``
+errors are the file's own and final (resume skips the file, ``--state``
+remembers its content). ``transient`` (the run's circumstances: a time
+limit, a crash, the model stage) and ``internal`` (an unexpected exception:
+a bug in vscan) are tried again by the next run over the same output and
+never stored in ``--state``.
 """
 
 from __future__ import annotations
@@ -31,15 +45,29 @@ __all__ = [
     "ModelError",
     "BankError",
     "ConfigError",
+    "DecoderCrashError",
+    "QuarantinedError",
+    "ERROR_KINDS",
+    "error_info",
+    "error_kind",
+    "is_permanent",
 ]
+
+#: The kinds of error, from the file's fault to vscan's.
+ERROR_KINDS = ("input", "transient", "internal")
 
 
 class VscanError(Exception):
     """Base of every error vscan raises on purpose."""
 
+    #: input (the file's fault: final), transient (the run's: retried), internal (vscan's: retried)
+    kind = "internal"
+
 
 class InputError(VscanError):
     """The input file is the problem (not vscan, not the machine)."""
+
+    kind = "input"
 
 
 class FileAccessError(InputError):
@@ -57,6 +85,8 @@ class DecodeError(InputError):
 class DecodeTimeoutError(DecodeError):
     """Decoding ran past the per-file wall-clock limit."""
 
+    kind = "transient"  # a loaded machine, not only the file: tried again by the next run
+
 
 class ArchiveError(InputError):
     """A zip or tar input cannot be opened or listed (its members are scanned in place)."""
@@ -69,6 +99,19 @@ class ArchiveMemberError(ArchiveError):
 class ModelError(VscanError):
     """An ONNX model or its manifest is missing, corrupt or mismatched."""
 
+    kind = "transient"
+
+
+class QuarantinedError(InputError):
+    """The file was in the work of decode workers or nodes that died
+    ``QUARANTINE_DEATHS`` times: recorded, not sent on to kill more of the cluster."""
+
+
+class DecoderCrashError(VscanError):
+    """The decoding process died (a decoder abort); retried with PyAV first, then recorded."""
+
+    kind = "transient"
+
 
 class BankError(VscanError):
     """A hash bank or imported hash list is missing or malformed."""
@@ -79,8 +122,35 @@ class ConfigError(VscanError):
 
 
 def error_info(exc: BaseException) -> dict[str, str]:
-    """A record's ``error``: the vscan error type, or InternalError:<type> for anything else."""
-    kind = type(exc).__name__ if isinstance(exc, VscanError) else f"InternalError:{type(exc).__name__}"
-    return {"type": kind, "message": str(exc) or repr(exc)}
+    """A record's ``error``: the vscan error type (or InternalError:<type> for
+    anything else), the message, and the kind (:data:`ERROR_KINDS`)."""
+    if isinstance(exc, VscanError):
+        return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "kind": exc.kind}
+    return {"type": f"InternalError:{type(exc).__name__}", "message": str(exc) or repr(exc), "kind": "internal"}
 
 
+def _kinds_by_name() -> dict[str, str]:
+    found, todo = {}, [VscanError]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls.kind
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def error_kind(error: dict | None) -> str | None:
+    """The kind of a record's ``error`` (None without one). Records written
+    before kinds existed are judged by their type: a vscan class its kind,
+    anything else internal."""
+    if not error:
+        return None
+    kind = error.get("kind")
+    if kind in ERROR_KINDS:
+        return kind
+    return _kinds_by_name().get(str(error.get("type")), "internal")
+
+
+def is_permanent(error: dict | None) -> bool:
+    """The one retry policy: is this error the file's own, final verdict?
+    Only input errors are; resume re-tries the others and ``--state`` never stores them."""
+    return error_kind(error) == "input"

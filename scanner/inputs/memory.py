@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from vscan.inputs.paths import display
+
 __all__ = ["memory_file", "source_name"]
 
 _PREFIX = "/memfd:"
@@ -23,7 +25,8 @@ _MAX_NAME = 200  # memfd names are limited to 249 bytes
 def memory_file(name: str, data: bytes | None = None) -> Iterator[tuple[int, Path]]:
     """(fd, path) of a new in-memory file named ``name`` holding ``data``
     (write more to ``fd``); closed, and its memory freed, on exit."""
-    flat = name.replace("/", "_").replace("\x00", "_") or "member"
+    # Only the suffix matters; a name that is not UTF-8 or has NUL is shown safely (vscan.inputs.paths).
+    flat = display(name).replace("/", "_") or "member"
     if len(flat.encode()) > _MAX_NAME:
         suffix = os.path.splitext(flat)[1][:16]
         flat = flat.encode()[: _MAX_NAME - len(suffix.encode())].decode(errors="ignore") + suffix

@@ -29,11 +29,21 @@ from typing import Any, Iterable
 
 from vscan.bank.formats_vics import vics_document
 from vscan.errors import ConfigError
+from vscan.inputs.paths import record_raw_path
 
 __all__ = ["EXPORT_FORMATS", "export_results", "media_category"]
 
 EXPORT_FORMATS = ("vics", "csv")
 _CSV_COLUMNS = ("path", "status", "risk", "md5", "sha1", "sha256", "size_bytes", "category", "matched_entries", "reasons")
+
+
+#: First characters that make a spreadsheet run a cell as a formula (OWASP CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs: a leading formula character gets a ``'``."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _sha1_if_unchanged(path: str, md5: str | None) -> str | None:
@@ -99,7 +109,8 @@ def export_results(
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"Invalid export format ({fmt!r}). Supported values are {', '.join(EXPORT_FORMATS)}")
     records = sorted(records, key=lambda r: r["path"])
-    sha1s = {r["path"]: _sha1_if_unchanged(r["path"], r.get("md5")) for r in records}
+    # Read back under the raw name (vscan.inputs.paths): the shown one may not open the file.
+    sha1s = {r["path"]: _sha1_if_unchanged(record_raw_path(r), r.get("md5")) for r in records}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "vics":
@@ -112,7 +123,8 @@ def export_results(
         for r in records:
             matched = [m["bank_entry_id"] for m in r.get("matches") or [] if m.get("is_match")]
             category = media_category(r, detector_category)
-            writer.writerow([r["path"], r.get("status"), r.get("risk"), r.get("md5") or "", sha1s[r["path"]] or "",
+            writer.writerow([_cell(r["path"]), r.get("status"), r.get("risk"), r.get("md5") or "", sha1s[r["path"]] or "",
                              r.get("sha256") or "", r.get("size_bytes") if r.get("size_bytes") is not None else "",
-                             "" if category is None else category, " ".join(matched), "; ".join(r.get("reasons") or [])])  # fmt: skip
+                             "" if category is None else category, _cell(" ".join(matched)),
+                             _cell("; ".join(r.get("reasons") or []))])  # fmt: skip
     return len(records)

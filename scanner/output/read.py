@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from vscan.errors import ConfigError
+from vscan.inputs.paths import record_key
 
 __all__ = ["read_records", "display_target"]
 
@@ -63,12 +64,13 @@ def read_records(target: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _last_per_path(records: list[Any], where: str) -> list[dict[str, Any]]:
-    by_path: dict[str, dict[str, Any]] = {}
+    by_path: dict[bytes, dict[str, Any]] = {}
     for n, record in enumerate(records, 1):
         if not isinstance(record, dict) or "path" not in record:
             raise ConfigError(f"Invalid record {n} in {where}: not a vscan record")
-        by_path.pop(record["path"], None)  # the later record moves to the end
-        by_path[record["path"]] = record
+        key = record_key(record)  # raw bytes: two names shown alike stay two files (vscan.inputs.paths)
+        by_path.pop(key, None)  # the later record moves to the end
+        by_path[key] = record
     return list(by_path.values())
 
 

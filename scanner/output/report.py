@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from vscan.inputs.paths import record_raw_path
 from vscan.output.read import read_records  # re-exported: vscan report reads every sink kind
 
 __all__ = ["read_records", "render_report", "write_report", "blurred_thumbnails"]
@@ -183,7 +184,7 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
         )
         thumbs = ""
         if thumbnails and r.get("status") == "ok":
-            uris = blurred_thumbnails(r["path"])
+            uris = blurred_thumbnails(record_raw_path(r))  # the raw name opens the file (vscan.inputs.paths)
             thumbs = '<div class="thumbs">' + "".join(f'<img class="thumb" alt="blurred frame" src="{u}">' for u in uris) + "</div>"
         reasons = "".join(f"<li>{_esc(x)}</li>" for x in r.get("reasons") or []) or "<li class='muted'>none</li>"
         sections.append(

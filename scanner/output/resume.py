@@ -9,24 +9,26 @@ and started again with the same command ends with exactly one record per
 input file. A changed bank or model gives new records (stamped with the new
 versions) next to the old.
 
-A path whose last record is a transient failure (a timeout, a decoder
-crash, a model or infrastructure error: the run's fault, not the file's) is
-tried again, until it has been re-tried ``runtime.transient_retries`` times;
+A path whose last record is an error that is not the file's own
+(``vscan.errors.is_permanent``: a transient timeout, decoder crash, model or
+infrastructure error, or an internal error, i.e. a bug) is tried again, until it has been re-tried ``runtime.transient_retries`` times;
 the manifest counts the re-tried paths (``retried_transient``) and those
 left as they were after their last re-try (``retries_exhausted``).
 
 Resume reads only paths, versions and statuses (``Sink.resume_rows``,
 streamed) into an index in a temporary SQLite file, so its memory stays
-bounded whatever the number of records the sink holds.
+bounded whatever the number of records the sink holds. Paths are keyed by
+their raw bytes (``path_bytes``, vscan.inputs.paths): any name a file
+system allows resumes.
 
 Nightly state (``--state FILE``, optional): a SQLite DB keyed by
 (sha256, bank_sha256, model_sha256, config_sha256) holding each file's last
 record. Decode workers digest a file first and stop there when its content
 is known for the current versions; the file still gets its one record: the
 previous result, copied, with the current path, ``"skipped": "unchanged"``
-and ``"previous_scan"`` (UTC time of the scan that produced it). Errors that
-depend on the run, not the content (timeouts, crashes, model failures), are
-not remembered: those files are tried again.
+and ``"previous_scan"`` (UTC time of the scan that produced it). Only
+errors of kind ``input`` are remembered; the others (timeouts, crashes,
+model failures, internal errors) are tried again.
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from vscan.errors import is_permanent
+from vscan.inputs.paths import path_fields, raw_bytes
 from vscan.output.sinks import Sink, to_json_line
 
 __all__ = ["RunLedger", "StateDB"]
 
-#: Error types that depend on the run, not the file's content: retried.
-TRANSIENT_ERRORS = frozenset({"DecodeTimeoutError", "DecoderCrashError", "ModelError"})
+
+def _retried(status: str | None, error_type: str | None, kind: str | None) -> bool:
+    """Whether a stored record is an error the next run tries again (vscan.errors.is_permanent)."""
+    return status == "error" and not is_permanent({"type": error_type, "kind": kind})
 
 
 class _ResumeIndex:
@@ -57,20 +63,20 @@ class _ResumeIndex:
         self._db = sqlite3.connect(os.path.join(self._dir.name, "index.sqlite"), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE done (path TEXT PRIMARY KEY, transient INTEGER NOT NULL, failures INTEGER NOT NULL)")
-        batch: list[tuple[str, int, int]] = []
+        self._db.execute("CREATE TABLE done (path BLOB PRIMARY KEY, transient INTEGER NOT NULL, failures INTEGER NOT NULL)")
+        batch: list[tuple[bytes, int, int]] = []
         self._db.execute("BEGIN")
         for row in rows:
             if row.versions != versions or row.path is None:
                 continue
-            transient = int(row.status == "error" and row.error_type in TRANSIENT_ERRORS)
-            batch.append((row.path, transient, transient))
+            transient = int(_retried(row.status, row.error_type, row.error_kind))
+            batch.append((row.key, transient, transient))
             if len(batch) >= 10_000:
                 self._add(batch)
         self._add(batch)
         self._db.execute("COMMIT")
 
-    def _add(self, batch: list[tuple[str, int, int]]) -> None:
+    def _add(self, batch: list[tuple[bytes, int, int]]) -> None:
         # Rows come in sink order: the last record of a path sets its state.
         self._db.executemany(
             "INSERT INTO done VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
@@ -80,7 +86,7 @@ class _ResumeIndex:
         batch.clear()
 
     def get(self, path: str) -> tuple[int, int] | None:
-        return self._db.execute("SELECT transient, failures FROM done WHERE path = ?", (path,)).fetchone()
+        return self._db.execute("SELECT transient, failures FROM done WHERE path = ?", (raw_bytes(path),)).fetchone()
 
     def close(self) -> None:
         self._db.close()
@@ -217,7 +223,8 @@ class RunLedger:
         if hit is None:
             return None
         previous, scanned_at = hit
-        return {**previous, "path": summary["path"], "skipped": "unchanged", "previous_scan": scanned_at,
+        previous.pop("path_bytes", None)
+        return {**previous, **path_fields(summary["path"]), "skipped": "unchanged", "previous_scan": scanned_at,
                 "timings": {k: round(float(v), 6) for k, v in summary.get("timings", {}).items()}}  # fmt: skip
 
     def stamp(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -227,8 +234,8 @@ class RunLedger:
     def recorded(self, record: dict[str, Any]) -> None:
         if self.state is None or record.get("sha256") is None or record.get("skipped"):
             return
-        if record["status"] == "error" and record["error"]["type"] in TRANSIENT_ERRORS:
-            return
+        if record["status"] == "error" and not is_permanent(record["error"]):
+            return  # the run's fault or vscan's, not the content's: the next run tries again
         clean = {k: v for k, v in record.items() if k not in ("skipped", "previous_scan")}
         self.state.put(clean, self.versions)
 

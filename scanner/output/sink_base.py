@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Iterator, NamedTuple
 
 from vscan.errors import VscanError
+from vscan.inputs.paths import raw_bytes, safe_text
 
 __all__ = ["Sink", "SinkError", "ResumeRow", "resume_row", "to_json_line"]
 
@@ -20,6 +21,10 @@ def _clean(value: Any) -> Any:
     # JSON has no NaN: an unknown number is null.
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        # A path inside a message may carry bytes that are not UTF-8 (lone
+        # surrogates) or NUL: no sink can store those as text (vscan.inputs.paths).
+        return safe_text(value)
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -50,10 +55,23 @@ class ResumeRow(NamedTuple):
     versions: dict[str, Any] | None
     status: str | None
     error_type: str | None
+    path_bytes: str | None = None  # base64 raw path, when ``path`` is not the raw name (vscan.inputs.paths)
+    error_kind: str | None = None  # input / transient / internal (vscan.errors); None in records before kinds
+
+    @property
+    def key(self) -> bytes | None:
+        """The path's identity: its raw bytes."""
+        if self.path_bytes:
+            import base64
+
+            return base64.b64decode(self.path_bytes)
+        return None if self.path is None else raw_bytes(self.path)
 
 
 def resume_row(record: dict[str, Any]) -> ResumeRow:
-    return ResumeRow(record.get("path"), record.get("versions"), record.get("status"), (record.get("error") or {}).get("type"))
+    error = record.get("error") or {}
+    return ResumeRow(record.get("path"), record.get("versions"), record.get("status"), error.get("type"),
+                     record.get("path_bytes"), error.get("kind"))  # fmt: skip
 
 
 class Sink(ABC):

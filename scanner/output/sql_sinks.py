@@ -36,12 +36,12 @@ _PAGE = 10_000  # rows per resume page
 
 
 def _rows(page: Callable[[int], list[tuple]]) -> Iterator[ResumeRow]:
-    """Keyset pages ``(seq, path, versions json, status, error_type)`` as ResumeRows."""
+    """Keyset pages ``(seq, path, versions json, status, error_type, path_bytes, error kind)`` as ResumeRows."""
     after = 0
     while True:
         rows = page(after)
-        for _, path, versions, status, error_type in rows:
-            yield ResumeRow(path, json.loads(versions) if versions is not None else None, status, error_type)
+        for _, path, versions, status, error_type, path_bytes, kind in rows:
+            yield ResumeRow(path, json.loads(versions) if versions is not None else None, status, error_type, path_bytes, kind)
         if len(rows) < _PAGE:
             return
         after = rows[-1][0]
@@ -81,7 +81,8 @@ class SqliteSink(Sink):
 
     def resume_rows(self) -> Iterator[ResumeRow]:
         return _rows(lambda after: self._db.execute(
-            "SELECT seq, path, json_extract(record, '$.versions'), status, error_type FROM vscan_records "
+            "SELECT seq, path, json_extract(record, '$.versions'), status, error_type, json_extract(record, '$.path_bytes'), "
+            "json_extract(record, '$.error.kind') FROM vscan_records "
             "WHERE seq > ? ORDER BY seq LIMIT ?", (after, _PAGE)).fetchall())  # fmt: skip
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -190,7 +191,8 @@ class PostgresSink(Sink):
 
     def resume_rows(self) -> Iterator[ResumeRow]:
         return _rows(lambda after: self._run("reading records", lambda db: db.execute(
-            "SELECT seq, path, (record->'versions')::text, status, error_type FROM vscan_records "
+            "SELECT seq, path, (record->'versions')::text, status, error_type, record->>'path_bytes', "
+            "record->'error'->>'kind' FROM vscan_records "
             "WHERE seq > %s ORDER BY seq LIMIT %s", (after, _PAGE)).fetchall()))  # fmt: skip
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:

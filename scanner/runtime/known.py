@@ -34,9 +34,15 @@ class KnownContent:
         self._reader = reader
 
     def __contains__(self, sha256: object) -> bool:
+        """Known for these versions; a lookup that fails (the reader actor
+        died, the state file is unreadable) is "not known": the file is
+        decoded, never given an error for the state's fault."""
         import ray
 
-        return bool(ray.get(self._reader.known.remote(sha256)))
+        try:
+            return bool(ray.get(self._reader.known.remote(sha256)))
+        except Exception:  # noqa: BLE001 - any failure of the lookup means: scan it
+            return False
 
 
 def start_known_content(state_path: str | os.PathLike, versions: dict[str, Any]) -> KnownContent:

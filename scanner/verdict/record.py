@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vscan.inputs.paths import path_fields
 from vscan.verdict.risk import Evidence, RiskPolicy
 
 __all__ = ["SCHEMA_VERSION", "build_record", "known_benign_record", "match_dict", "result_schema"]
@@ -81,8 +82,9 @@ def _within(m, duration_seconds: float | None):
 
 
 def _file_identity(summary: dict[str, Any]) -> dict[str, Any]:
-    """The head every record starts with: schema, path, digests, size."""
-    return {"schema_version": SCHEMA_VERSION, "path": summary["path"], "sha256": summary.get("sha256"), "md5": summary.get("md5"),
+    """The head every record starts with: schema, path (display-safe, and its
+    raw bytes when they differ: vscan.inputs.paths), digests, size."""
+    return {"schema_version": SCHEMA_VERSION, **path_fields(summary["path"]), "sha256": summary.get("sha256"), "md5": summary.get("md5"),
             "sha1": summary.get("sha1"), "size_bytes": summary.get("size_bytes")}  # fmt: skip
 
 

@@ -1,0 +1,179 @@
+"""Hostile evidence for the reliability tests: ``make_hostile(folder, clip)``.
+
+What seized media and suspects produce and generated test media never does:
+names that are not UTF-8 or carry NUL and control characters (in folders,
+tars and zips), archive headers that lie (a PAX header declaring gigabytes,
+sparse members, a zip whose end record under-counts its entries), and trees
+deeper than any recursion allows. Every case is built here, from ``clip``
+(a small valid video from vscan.bench.synth) and bytes written by hand; none
+needs a download. Each names the record a scan must give it (docs/hostile-evidence.md).
+
+    python -m vscan.bench.hostile OUT_DIR     # writes them and lists them
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HostileCase", "make_hostile", "raw_path", "DEEP_LEVELS"]
+
+#: Folder levels of the deep-tree case: deeper than Python's recursion limit.
+DEEP_LEVELS = 1200
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    """One input a scan must give exactly one honest record."""
+
+    name: str  # what the case is
+    path: bytes  # the record's raw path, relative to the folder (``!/`` then the member, for archive members)
+    status: str  # "ok" or "error"
+    error_type: str | None = None  # the record's error.type when status is "error"
+    note: str = ""
+
+
+def raw_path(folder: str | os.PathLike, case: HostileCase) -> bytes:
+    """The raw bytes a record's path must hold for ``case`` under ``folder``."""
+    return os.fsencode(os.path.abspath(folder)) + b"/" + case.path
+
+
+def _tar_member(tf: tarfile.TarFile, name: str, data: bytes, **pax: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    if pax:
+        info.pax_headers = dict(pax)
+    tf.addfile(info, io.BytesIO(data))
+
+
+def _pax_header_bomb(path: Path, declared_bytes: int) -> None:
+    """A gzip'ed tar whose first entry is a PAX extended header that
+    declares ``declared_bytes`` of header data (a few KiB are really there):
+    tarfile would read the whole declared size into memory before any check."""
+    import gzip
+
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type = tarfile.XHDTYPE
+    header.size = declared_bytes
+    block = header.tobuf(format=tarfile.GNU_FORMAT)  # base-256 size: any declared size
+    with gzip.open(path, "wb") as gz:
+        gz.write(block)
+        gz.write(b"\0" * (64 << 10))
+
+
+def _sparse_tar(path: Path, clip: bytes, *, members: int, declared_bytes: int) -> None:
+    """A plain (uncompressed) tar of GNU sparse members: each declares
+    ``declared_bytes`` of content (holes) in a few KiB of archive."""
+    with open(path, "wb") as fh:
+        for i in range(members):
+            info = tarfile.TarInfo(f"sparse-{i}.mp4")
+            info.type = tarfile.GNUTYPE_SPARSE
+            info.size = len(clip)  # bytes stored in the archive
+            block = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+            # GNU sparse header: one map entry (offset 0, numbytes len(clip)) at 386,
+            # isextended 0 at 482, realsize (declared content) at 483.
+            block[386:398] = tarfile.itn(0, 12, tarfile.GNU_FORMAT)
+            block[398:410] = tarfile.itn(len(clip), 12, tarfile.GNU_FORMAT)
+            block[482] = 0
+            block[483:495] = tarfile.itn(declared_bytes, 12, tarfile.GNU_FORMAT)  # base-256 past 8 GiB
+            block[148:156] = b" " * 8
+            block[148:156] = b"%06o\0 " % sum(block)
+            fh.write(bytes(block))
+            fh.write(clip + b"\0" * (-len(clip) % 512))
+        fh.write(b"\0" * 1024)
+
+
+def _lying_zip(path: Path, clip: bytes, entries: int) -> None:
+    """A zip whose central directory holds ``entries`` entries while its end
+    record says 1 (the entry limit must count the directory walked)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("first.mp4", clip)
+        for i in range(entries - 1):
+            zf.writestr(f"e{i:06d}.txt", b"")
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 1, 1)  # entries on this disk, entries in all
+    path.write_bytes(bytes(data))
+
+
+def _deep_tree(root: Path, clip: bytes, levels: int) -> bytes:
+    """``levels`` nested folders, a clip at the bottom; returns its relative path."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d", dir_fd=fd)
+            nxt = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        out = os.open("bottom.mp4", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, clip)
+        os.close(out)
+    finally:
+        os.close(fd)
+    return b"/".join([b"d"] * levels + [b"bottom.mp4"])
+
+
+def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_levels: int = DEEP_LEVELS,
+                 bomb_bytes: int = 8 << 30) -> list[HostileCase]:  # fmt: skip
+    """Write every case into ``folder`` (created); ``clip`` is a small valid video."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    data = Path(clip).read_bytes()
+    cases: list[HostileCase] = []
+
+    latin1 = b"caf\xe9-latin1.mp4"  # a Latin-1 name, as FAT/ISO media from other locales hold
+    with open(os.path.join(os.fsencode(root), latin1), "wb") as fh:
+        fh.write(data)
+    cases.append(HostileCase("latin-1 file name", latin1, "ok"))
+
+    control = b"tab\tnew\nline.mp4"
+    with open(os.path.join(os.fsencode(root), control), "wb") as fh:
+        fh.write(data)
+    cases.append(HostileCase("control characters in a file name", control, "ok"))
+
+    with tarfile.open(root / "names.tar", "w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape") as tf:
+        _tar_member(tf, "x", data, path="nul\x00name.mp4")  # NUL only a PAX header can carry
+        _tar_member(tf, "member-\udce9.mp4", data)  # Latin-1 bytes, raw in the PAX header
+        _tar_member(tf, "plain.mp4", data)
+    cases += [
+        HostileCase("NUL in a tar member name", b"names.tar!/nul\x00name.mp4", "error", "ArchiveMemberError", "path traversal (NUL in name)"),
+        HostileCase("latin-1 tar member name", b"names.tar!/member-\xe9.mp4", "ok"),
+        HostileCase("plain member beside them", b"names.tar!/plain.mp4", "ok"),
+    ]
+
+    with zipfile.ZipFile(root / "names.zip", "w") as zf:
+        zf.writestr("bell\x07.mp4", data)
+    cases.append(HostileCase("control character in a zip member name", b"names.zip!/bell\x07.mp4", "ok"))
+
+    _pax_header_bomb(root / "pax-bomb.tar.gz", bomb_bytes)
+    cases.append(HostileCase("PAX header declaring gigabytes", b"pax-bomb.tar.gz", "error", "ArchiveError"))
+
+    sparse_bytes = 512 << 20  # under archive_member_max_bytes: only the ratio of holes to stored bytes refuses it
+    _sparse_tar(root / "sparse.tar", data, members=3, declared_bytes=sparse_bytes)
+    cases += [HostileCase(f"sparse member {i} declaring {sparse_bytes} bytes in {len(data)}", b"sparse.tar!/sparse-%d.mp4" % i,
+                          "error", "ArchiveMemberError", "decompression bomb") for i in range(3)]  # fmt: skip
+
+    _lying_zip(root / "lying.zip", data, entries=300)
+    cases.append(HostileCase("zip end record counting 1 of 300 entries", b"lying.zip", "error", "ArchiveError",
+                             "with archive_max_entries below 300; else its one media member is ok"))  # fmt: skip
+
+    if deep_levels:
+        (root / "deep").mkdir()
+        cases.append(HostileCase(f"{deep_levels} nested folders", b"deep/" + _deep_tree(root / "deep", data, deep_levels),
+                                 "error", "FileAccessError", "past the walk's depth cap: the folder where it stops"))  # fmt: skip
+    return cases
+
+
+if __name__ == "__main__":
+    from vscan.bench import synth
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "hostile")
+    clip_path = synth.make_clip(out.with_name(out.name + "-clip.mp4"), seed=5, seconds=1.0, size=(96, 64))
+    for case in make_hostile(out, clip_path):
+        print(f"{case.status:5} {case.error_type or '':20} {case.path!r}  {case.name}")
