@@ -61,6 +61,31 @@ class BankInfo:
     content_sha256: str  # over all rows in key order: independent of SQLite's file layout
     file_sha256: str
     import_notes: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Bank rows (frames plus extra rows): in total, per row kind (``row_kind``), and per second of
+    #: the video entries' durations (what a bank of N reported hours holds: docs/banks.md).
+    rows_total: int = 0
+    rows_by_kind: dict[str, int] = field(default_factory=dict)
+    video_seconds: float = 0.0
+    rows_per_video_second: float = 0.0
+    rows_per_video_second_by_kind: dict[str, float] = field(default_factory=dict)
+    #: The generation id (the content digest, new with every change) and the lineage (the
+    #: generation the bank was last built whole at; None for banks written before it was kept).
+    lineage: str | None = None
+
+
+def row_kind(prep: str) -> str:
+    """The kind of a bank row by its prep: 'frame' (the frame as decoded: prep ''), 'borders',
+    'crop', 'strip916', 'rotation', 'grid' (off-centre grid windows), or the prep itself."""
+    prep = prep.removeprefix("borders+") if prep != "borders" else prep
+    if not prep or prep == "borders":
+        return prep or "frame"
+    if prep.startswith("crop"):
+        return "crop"
+    if prep.startswith("window:rot"):
+        return "rotation"
+    if prep.startswith("window:g"):
+        return "grid"
+    return prep.removeprefix("window:")
 
 
 @dataclass(frozen=True)
@@ -181,12 +206,19 @@ class Bank:
         file_hash = sha256_file(self.path)
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
         kinds = Counter(kind for (kind,) in c.execute("SELECT kind FROM entries"))
+        num_frames = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]
+        rows = Counter({"frame": num_frames} if num_frames else {})
+        if self.has_extra_hashes:
+            for prep, n in c.execute("SELECT prep, count(*) FROM extra_hashes GROUP BY prep"):
+                rows[row_kind(prep)] += n
+        seconds = float(c.execute("SELECT coalesce(sum(duration_seconds), 0) FROM entries WHERE kind = 'video'").fetchone()[0])
+        total = sum(rows.values())
         return BankInfo(
             path=str(self.path),
             format_version=int(self.meta["format_version"]),
             created_by=self.meta.get("created_by", ""),
             num_entries=c.execute("SELECT count(*) FROM entries").fetchone()[0],
-            num_frame_hashes=c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0],
+            num_frame_hashes=num_frames,
             num_digests=c.execute("SELECT count(*) FROM file_digests").fetchone()[0],
             labels=dict(sorted(labels.items())),
             kinds=dict(sorted(kinds.items())),
@@ -194,6 +226,12 @@ class Bank:
             import_notes=json.loads(self.meta.get("import_notes", "{}")),
             content_sha256=self.content_digest(),
             file_sha256=file_hash,
+            rows_total=total,
+            rows_by_kind=dict(sorted(rows.items())),
+            video_seconds=round(seconds, 3),
+            rows_per_video_second=round(total / seconds, 2) if seconds else 0.0,
+            rows_per_video_second_by_kind={k: round(v / seconds, 2) for k, v in sorted(rows.items())} if seconds else {},
+            lineage=self.lineage,
         )
 
     @property

@@ -1,0 +1,219 @@
+"""Bank build benchmark: ``vscan bank build`` against the reference vPDQ hashing every
+frame on all threads (same files, same run), peak memory, and the bank's rows per
+reported video-second per kind; with ``--compact``, the row-collapse experiment
+(``vscan.bank.compact_rows``) scored on ``bench_robustness``'s copies, full bank vs
+compacted banks in the same run.
+
+    python -m vscan.bench.bench_bank_build --workdir W                # real sample videos (../shared) + 1 synthetic clip
+    python -m vscan.bench.bench_bank_build --workdir W --samples 0 --synthetic 2
+    python -m vscan.bench.bench_bank_build --workdir W --compact --skip-build   # recall: full vs compacted (bench_robustness --quick media)
+
+Build: ``vscan bank build BANK FILES --device cpu --replace`` as a subprocess (its
+own process tree's peak RSS is sampled), then ``vpdq.computeHash(seconds_per_hash=0)``
+(every frame) on all cores (one file per thread, as bench_pipeline runs the
+reference). Both timed as wall seconds on the same files, one after the other.
+
+Compact: the media of ``bench_robustness --quick`` (one 10 s source and its 22
+edited copies, one 16:9 source and its re-framed kinds, distractors) in
+``W/robust``; the shipped bank built once, compacted banks derived from its rows
+(``CompactRule``), each scanned with bench_robustness's 1 fps robust scan; recall
+per kind and false positives per bank, rows per video-second per kind per bank.
+
+Results: tables on stdout and JSON (``--out``, default ``W/bench-bank-build.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+#: ../shared/data/vpdq beside the project (as the tests find it).
+SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vpdq"
+#: Real sample videos used by default (the smaller ones: a loaded 2-core machine), by name.
+DEFAULT_SAMPLES = ("doorknob-hd-no-bar.mp4", "pattern-sd-grey-bar.mp4", "chair-19-sd-bar.mp4")
+
+
+def _samples(count: int) -> list[Path]:
+    if not SAMPLES.is_dir() or count <= 0:
+        return []
+    named = [SAMPLES / n for n in DEFAULT_SAMPLES if (SAMPLES / n).is_file()]
+    rest = sorted(p for p in SAMPLES.glob("*.mp4") if p not in named)
+    return (named + rest)[:count]
+
+
+def _synthetic(work: Path, count: int) -> list[Path]:
+    from vscan.bench import synth
+
+    out = []
+    for i in range(count):
+        path = work / "synthetic" / f"reported{i}.mp4"
+        out.append(path if path.exists() else synth.make_clip(path, seed=700 + i, seconds=12.0, size=(640, 360), scenes=3, crf=20))
+    return out
+
+
+def _video_seconds(files: list[Path]) -> float:
+    from vscan.decode import PyAVDecoder
+
+    return float(sum(PyAVDecoder().probe(p).duration_seconds or 0.0 for p in files))
+
+
+def run_build(bank: Path, files: list[Path]) -> dict:
+    from vscan.bench.pipeline_runs import Sampler
+
+    corpus = bank.parent / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for f in files:  # one folder of links: the CLI's own walk, as a user runs it
+        link = corpus / f.name
+        if not link.exists():
+            link.symlink_to(f.resolve())
+    cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace"]
+    t0 = time.perf_counter()
+    with Sampler() as sampler:
+        run = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if run.returncode != 0:
+        raise RuntimeError(f"vscan bank build failed: {run.stderr[-2000:]}")
+    return {"wall_seconds": wall, "peak_rss_mib": sampler.peak_rss / 2**20, "cpu_utilisation": sampler.cpu_utilisation}
+
+
+def run_vpdq(files: list[Path]) -> dict | None:
+    try:
+        import vpdq
+    except ImportError:
+        return None
+    from vscan.bench.pipeline_runs import Sampler
+
+    threads = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    with Sampler() as sampler:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            feats = list(pool.map(lambda p: vpdq.computeHash(str(p), seconds_per_hash=0, thread_count=1), files))
+    return {"wall_seconds": time.perf_counter() - t0, "frames": sum(len(f) for f in feats), "threads": threads,
+            "peak_rss_mib": sampler.peak_rss / 2**20, "cpu_utilisation": sampler.cpu_utilisation}  # fmt: skip
+
+
+def bank_rows(bank: Path) -> dict:
+    from vscan.bank.store import Bank
+
+    with Bank(bank) as b:
+        info = b.info()
+    index_bytes = sum(f.stat().st_size for f in Path(f"{bank}.vidx").rglob("*") if f.is_file()) if Path(f"{bank}.vidx").is_dir() else 0
+    return {"rows_total": info.rows_total, "rows_by_kind": info.rows_by_kind, "video_seconds": info.video_seconds,
+            "rows_per_video_second": info.rows_per_video_second, "rows_per_video_second_by_kind": info.rows_per_video_second_by_kind,
+            "bank_bytes": bank.stat().st_size, "index_bytes": index_bytes}  # fmt: skip
+
+
+def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool) -> dict:
+    files = _samples(samples) + _synthetic(work, synthetic)
+    if not files:
+        raise SystemExit("no input files: give --samples (needs ../shared/data/vpdq) or --synthetic")
+    video_seconds = _video_seconds(files)
+    bank = work / "build" / "reported.bank"
+    bank.parent.mkdir(parents=True, exist_ok=True)
+    build = run_build(bank, files)
+    reference = None if no_vpdq else run_vpdq(files)
+    rows = bank_rows(bank)
+    out = {"files": [f.name for f in files], "video_seconds": video_seconds, "vscan_build": build, "vpdq_every_frame": reference,
+           "rows": rows, "load_average": os.getloadavg()}  # fmt: skip
+    out["vscan_cpu_seconds_per_video_second_est"] = build["wall_seconds"] * build["cpu_utilisation"] * (os.cpu_count() or 1) / video_seconds
+    if reference:
+        out["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
+    return out
+
+
+def compact_part(work: Path, rules: list[tuple[int, float | None]]) -> dict:
+    from vscan.bank.compact_rows import CompactRule, compact_bank_rows
+    from vscan.bench import bench_robustness as br
+
+    robust = work / "robust"
+    robust.mkdir(parents=True, exist_ok=True)
+    sources, copies, distractors = br.generate(robust, True)
+    wide, reframed = br.generate_reframed(robust, 1, workers=1)
+    sources, copies = sources + wide, copies + reframed
+    full = robust / "reported.bank"
+    if not full.exists():
+        br.build_banks(robust, sources)
+    banks = {"full": full}
+    for bits, grid in rules:
+        name = f"runs{bits}bits-grid{grid}"
+        path = robust / f"{name}.bank"
+        if not path.exists():
+            compact_bank_rows(full, path, CompactRule(frame_bits=bits, grid_per_second=grid))
+        banks[name] = path
+    result = {"copies": len(copies), "distractors": len(distractors), "banks": {}}
+    for name, path in banks.items():
+        records, wall = br.run_scan(robust, path, robust / "archive", name=f"results-{name}")
+        per_kind: dict[str, list[int]] = {}
+        for c in copies:
+            r = records[c["path"].name]
+            hit = any(m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == c["source"] for m in r["matches"])
+            row = per_kind.setdefault(c["transform"], [0, 0])
+            row[0] += hit
+            row[1] += 1
+        fps = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
+        result["banks"][name] = {"rows": bank_rows(path), "recall_by_kind": {k: v[0] / v[1] for k, v in per_kind.items()},
+                                 "recall_overall": sum(v[0] for v in per_kind.values()) / len(copies),
+                                 "false_positives": fps, "scan_wall_seconds": wall}  # fmt: skip
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, required=True, help="media, banks and results are kept here (reused by later runs)")
+    ap.add_argument("--samples", type=int, default=3, help="real sample videos of ../shared/data/vpdq to build from (0: none)")
+    ap.add_argument("--synthetic", type=int, default=1, help="synthetic 12 s 640x360 reported clips to build from")
+    ap.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
+    ap.add_argument("--skip-build", action="store_true", help="skip the build comparison")
+    ap.add_argument("--compact", action="store_true", help="score compacted banks against the full bank (bench_robustness --quick media)")
+    ap.add_argument("--rules", default="8:1,16:0.5", help="compaction rules tried with --compact: bits:grid_per_second,...")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
+    args = ap.parse_args(argv)
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict = {}
+    if not args.skip_build:
+        result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq)
+        _print_build(result["build"])
+    if args.compact:
+        rules = [(int(b), None if g in ("", "none") else float(g)) for b, g in (r.split(":") for r in args.rules.split(","))]
+        result["compact"] = compact_part(work, rules)
+        _print_compact(result["compact"])
+    out = args.out or work / "bench-bank-build.json"
+    out.write_text(json.dumps(result, indent=1, default=str))
+    print(f"JSON: {out}")
+    return result
+
+
+def _print_build(b: dict) -> None:
+    v, r = b["vscan_build"], b["vpdq_every_frame"]
+    print(f"files: {len(b['files'])}, {b['video_seconds']:.1f} video-seconds; load average {b['load_average'][0]:.1f}")
+    print(f"vscan bank build: {v['wall_seconds']:.1f} s wall, peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)")
+    if r:
+        print(f"vPDQ every frame, {r['threads']} threads: {r['wall_seconds']:.1f} s wall, peak RSS {r['peak_rss_mib']:.0f} MiB; "
+              f"build / vPDQ = {b['build_over_vpdq_wall']:.2f}x")  # fmt: skip
+    rows = b["rows"]
+    print(f"rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second); per kind per video-second: "
+          + ", ".join(f"{k} {v:.1f}" for k, v in rows["rows_per_video_second_by_kind"].items()))
+
+
+def _print_compact(c: dict) -> None:
+    names = list(c["banks"])
+    kinds = list(next(iter(c["banks"].values()))["recall_by_kind"])
+    print(f"{'kind':<22}" + "".join(f"{n:>24}" for n in names))
+    for k in kinds:
+        print(f"{k:<22}" + "".join(f"{c['banks'][n]['recall_by_kind'][k]:>24.2f}" for n in names))
+    print(f"{'overall':<22}" + "".join(f"{c['banks'][n]['recall_overall']:>24.3f}" for n in names))
+    print(f"{'false positives':<22}" + "".join(f"{len(c['banks'][n]['false_positives']):>24}" for n in names))
+    print(f"{'rows / video-second':<22}" + "".join(f"{c['banks'][n]['rows']['rows_per_video_second']:>24.1f}" for n in names))
+    for n in names:
+        print(f"  {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in c["banks"][n]["rows"]["rows_per_video_second_by_kind"].items()))
+
+
+if __name__ == "__main__":
+    main()

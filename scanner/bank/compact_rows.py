@@ -1,0 +1,114 @@
+"""Fewer bank rows per reported video-second: consecutive frames of a shot collapse into runs.
+
+    rule = CompactRule(frame_bits=8)
+    compact_bank_rows("reported.bank", "reported-compact.bank", rule)   # a new bank, the source untouched
+
+A shot is near-identical frame to frame: an entry's frame rows are cut into
+runs, a run starting at a frame and holding every following frame whose hash
+lies within ``frame_bits`` of the run's first; the run keeps its first frame
+row only (its time is the run's start). A query frame near any frame of the
+run is then within ``frame_bits`` more of the kept row. The extra rows
+(borders removed, centre crops, re-post and grid windows) are kept at the
+runs' first frames only (grid windows: at most ``grid_per_second`` runs a
+second carry them), so every kept extra row still names a kept frame, as the
+readers (``Bank.load_index``, ``MappedBank``) require.
+
+This is the measured experiment of ``vscan.bench.bench_bank_build --compact``
+(rows per video-second and recall per kind, against the full bank in the same
+run); ``vscan bank build`` does not apply it (docs/banks.md says why).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vscan.bank.store import Bank, row_kind
+from vscan.bank.writer import BankWriter
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+
+__all__ = ["CompactRule", "run_starts", "compact_entry", "compact_bank_rows"]
+
+
+@dataclass(frozen=True)
+class CompactRule:
+    """``frame_bits``: a frame joins the run while within this many bits of the run's first frame.
+    ``grid_per_second``: runs carrying grid windows, at most this many a second (None: every run)."""
+
+    frame_bits: int = 8
+    grid_per_second: float | None = 1.0
+
+
+def run_starts(hashes: np.ndarray, frame_bits: int) -> np.ndarray:
+    """Positions (in order) of the rows that start a run: bool [N] over rows in frame order."""
+    n = hashes.shape[0]
+    starts = np.zeros(n, bool)
+    if not n:
+        return starts
+    bits = np.unpackbits(hashes, axis=1).astype(np.int16)
+    first = 0
+    starts[0] = True
+    for i in range(1, n):
+        if int(np.count_nonzero(bits[i] != bits[first])) > frame_bits:
+            starts[i] = True
+            first = i
+    return starts
+
+
+def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactRule) -> tuple[FrameHashes, ExtraHashes | None]:
+    """One entry's rows after ``rule``: the runs' first frames, and their extra rows."""
+    order = np.argsort(frames.frame_numbers, kind="stable")
+    keep = order[run_starts(frames.hashes[order], rule.frame_bits)]
+    kept = FrameHashes(frames.frame_numbers[keep], frames.timestamps_seconds[keep], frames.qualities[keep], frames.hashes[keep])
+    if extra is None or not len(extra.hashes):
+        return kept, extra
+    kept_frames = set(kept.frame_numbers.tolist())
+    grid_frames = kept_frames
+    if rule.grid_per_second is not None:
+        grid_frames, last = set(), -np.inf
+        for f, t in sorted(zip(kept.frame_numbers.tolist(), kept.timestamps_seconds.tolist())):
+            if not np.isfinite(t) or t - last >= 1.0 / rule.grid_per_second - 1e-9:
+                grid_frames.add(f)
+                last = t if np.isfinite(t) else last
+    pick = np.array([int(f) in (grid_frames if row_kind(p) == "grid" else kept_frames)
+                     for f, p in zip(extra.frame_numbers.tolist(), extra.preps)], bool)  # fmt: skip
+    return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
+                             extra.qualities[pick], extra.hashes[pick])  # fmt: skip
+
+
+def compact_bank_rows(src: str | os.PathLike, dst: str | os.PathLike, rule: CompactRule) -> None:
+    """Writes ``dst``: ``src``'s entries and digests, each entry's rows after ``rule`` (``src`` is only read)."""
+    with Bank(src) as bank, BankWriter(Path(dst), created_by=f"vscan compact_rows {rule}") as writer:
+        conn = bank._conn
+        digests: dict[str, list[tuple[str, str]]] = {}
+        for entry_id, algorithm, digest in conn.execute("SELECT entry_id, algorithm, digest FROM file_digests ORDER BY entry_id"):
+            digests.setdefault(entry_id, []).append((algorithm, digest))
+        for entry_id, label, source_path, source_type, source_ref, kind, duration, _ in bank.rows("entries"):
+            source = (source_path, source_type, source_ref)
+            if kind == "file_digest":
+                algorithm, digest = digests.pop(entry_id)[0]
+                writer.add_file_digest(entry_id, label, source, algorithm, digest)
+                continue
+            rows = conn.execute("SELECT frame_number, timestamp_seconds, quality, hash FROM frame_hashes WHERE entry_id = ? "
+                                "ORDER BY frame_number", (entry_id,)).fetchall()  # fmt: skip
+            given = all(r[2] is not None for r in rows)
+            frames = FrameHashes([r[0] for r in rows], [np.nan if r[1] is None else r[1] for r in rows],
+                                 [100 if r[2] is None else r[2] for r in rows],
+                                 np.frombuffer(b"".join(r[3] for r in rows), np.uint8).reshape(len(rows), 32))  # fmt: skip
+            extra = None
+            if bank.has_extra_hashes:
+                x = conn.execute("SELECT frame_number, prep, quality, hash FROM extra_hashes WHERE entry_id = ? "
+                                 "ORDER BY frame_number, prep", (entry_id,)).fetchall()  # fmt: skip
+                if x:
+                    extra = ExtraHashes(np.asarray([r[0] for r in x], np.int64), tuple(r[1] for r in x),
+                                        np.asarray([100 if r[2] is None else r[2] for r in x], np.int32),
+                                        np.frombuffer(b"".join(r[3] for r in x), np.uint8).reshape(len(x), 32))  # fmt: skip
+            frames, extra = compact_entry(frames, extra, rule)
+            writer.add_frame_hashes(entry_id, label, source, kind, frames, duration, qualities_given=given)
+            if extra is not None and len(extra.hashes):
+                writer.add_extra_hashes(entry_id, extra)
+            for algorithm, digest in digests.pop(entry_id, []):
+                writer.add_digest(entry_id, algorithm, digest)
