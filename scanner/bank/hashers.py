@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from vscan.decode import SamplingPolicy
+from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import hash_media
 from vscan.hashing.pdq import PDQHasher
@@ -29,9 +30,10 @@ BANK_GRID_WINDOWS = GRID_WINDOWS
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher):
-    """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows."""
+    """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
+    The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0."""
     return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
-                      grid_windows=BANK_GRID_WINDOWS, grid_fps=GRID_FPS)  # fmt: skip
+                      grid_windows=BANK_GRID_WINDOWS, grid_fps=GRID_FPS, frame_side=SCAN_FRAME_SIDE_PX)  # fmt: skip
 
 
 def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path], tuple]:
