@@ -10,7 +10,7 @@ Commands live in modules by group, each registering on :data:`vscan.cli.app.app`
 """
 
 from vscan.cli import scan_cmd, bank_cmd, feedback_cmd, report_cmd, export_cmd  # noqa: F401  (they register the commands, in --help order)
-from vscan.cli import rematch_cmd  # noqa: F401  (vscan rematch)
+from vscan.cli import rematch_cmd, serve_cmd  # noqa: F401  (vscan rematch, vscan serve)
 from vscan.cli.app import app
 
 __all__ = ["app", "main"]
