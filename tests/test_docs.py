@@ -127,6 +127,6 @@ def test_readme_python_block_runs_against_the_api():
     code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     for name in re.findall(r"vscan\.(\w+)", code):
         assert name in vscan.__all__, name
-    fields = set(vars(vscan.ScanSummary())) | {p for p in dir(vscan.ScanSummary) if not p.startswith("_")})
+    fields = set(vars(vscan.ScanSummary())) | {p for p in dir(vscan.ScanSummary) if not p.startswith("_")}
     for name in re.findall(r"summary\.(\w+)", code):
         assert name in fields, name
