@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from rich.console import Console
-from rich.table import Table
 
-__all__ = ["ScanProgress", "print_summary", "interrupted_message"]
+__all__ = ["ScanProgress", "ScanOutcomes", "print_summary", "summary_lines", "counts_line", "best_match",
+           "interrupted_message"]
+
+
+#: The bar's words before the first record arrives.
+WAITING = "starting Ray workers and the model stage, then the first files"
 
 
 class ScanProgress:
@@ -33,7 +40,7 @@ class ScanProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("[bold]scanning"),
+                TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
@@ -42,7 +49,8 @@ class ScanProgress:
                 transient=True,
             )
             self._progress.start()
-            self._task = self._progress.add_task("scan", total=self.total, rate="")
+            # Until the first record: what the scan is waiting for (Ray, the model stage, the first files).
+            self._task = self._progress.add_task(WAITING, total=self.total, rate="")
         return self
 
     def count_in_background(self, paths: Iterable, config) -> None:
@@ -78,7 +86,8 @@ class ScanProgress:
         self._video_seconds += record.get("duration_seconds") or 0.0
         if self._progress is not None:
             elapsed = max(time.perf_counter() - self._start, 1e-9)
-            self._progress.update(self._task, advance=1, rate=f"{self._video_seconds / elapsed:.1f} video-s/s")
+            self._progress.update(self._task, advance=1, description="scanning",
+                                  rate=f"{self._video_seconds / elapsed:.1f} video-s/s")
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
@@ -91,23 +100,157 @@ def interrupted_message(saved: int, out: str) -> str:
             "Run the same command again to resume: files already recorded are skipped.")  # fmt: skip
 
 
-def print_summary(summary, out: Path) -> None:
-    table = Table(title="vscan scan", show_header=False)
-    table.add_row("files", str(summary.files))
-    table.add_row("ok", str(summary.ok))
-    table.add_row("matched", str(summary.matched))
-    errors = ", ".join(f"{k}: {v}" for k, v in sorted(summary.errors_by_type.items()))
-    table.add_row("errors", f"{summary.errors}" + (f" ({errors})" if errors else ""))
-    table.add_row("video seconds", f"{summary.video_seconds:.1f}")
-    table.add_row("wall seconds", f"{summary.wall_seconds:.1f}")
-    table.add_row("throughput", f"{summary.video_seconds_per_second:.1f} video-s/s, {summary.files_per_second:.2f} files/s")
+def _shown_path(path: str) -> str:
+    """A path as the user typed it where possible: relative to the working folder when under it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _where(record: dict[str, Any], match: dict[str, Any]) -> str:
+    """Where in the file a match is: its span and matched seconds; a still has no time."""
+    if match.get("kind") == "exact":
+        return "the whole file (exact digest)"
+    if (record.get("media") or {}).get("kind") == "image":
+        return "still image"
+    span = match.get("query_span_seconds")
+    spans = f"{span[0]:.1f}-{span[1]:.1f} s" if span else "?"
+    return f"{spans} of {record.get('duration_seconds') or 0:.1f} s, {match.get('matched_seconds', 0):.1f} s matched"
+
+
+def best_match(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The match that decides: exact first, then the one covering most of the file."""
+    counted = [m for m in record.get("matches") or [] if m.get("is_match")]
+    if not counted:
+        return None
+    return max(counted, key=lambda m: (m.get("kind") == "exact", m.get("query_pct") or 0, m.get("matched_seconds") or 0))
+
+
+@dataclass(frozen=True)
+class FileLine:
+    risk: float
+    path: str
+    what: str
+    where: str
+
+
+class ScanOutcomes:
+    """What the end of a scan lists: the files that matched (or that a model
+    flagged), highest risk first, and the files that could not be scanned.
+    Keeps at most ``keep`` of each (the report has them all)."""
+
+    FLAG_RISK = 0.5  # a detector/triage risk at least this is listed even without a bank match
+
+    def __init__(self, keep: int = 20, *, show_unmatched: bool = False) -> None:
+        self.keep = keep
+        self.show_unmatched = show_unmatched
+        self.matched: list[FileLine] = []
+        self.errors: list[FileLine] = []
+        self.matched_total = 0
+        self.errors_total = 0
+        self.unmatched: list[str] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        path = _shown_path(record["path"])
+        if record.get("status") != "ok":
+            self.errors_total += 1
+            if len(self.errors) < self.keep:
+                error = record.get("error") or {}
+                message = _first_line(error.get("message", ""))
+                message = message.removeprefix(f"{record['path']}: ")  # the path is shown already
+                self.errors.append(FileLine(0.0, path, error.get("type", "error"), message[:120]))
+            return
+        match = best_match(record)
+        risk = record.get("risk") or 0.0
+        if match is not None:
+            line = FileLine(risk, path, f"{match['bank_entry_id']}" + (f" ({match['label']})" if match.get("label") else ""),
+                            _where(record, match))  # fmt: skip
+        elif risk >= self.FLAG_RISK:
+            line = FileLine(risk, path, "; ".join(record.get("reasons") or [])[:80], "")
+        else:
+            if len(self.unmatched) < self.keep:
+                self.unmatched.append(path)
+            return
+        self.matched_total += 1
+        self.matched.append(line)
+        self.matched.sort(key=lambda x: (-x.risk, x.path))
+        del self.matched[self.keep:]
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        if self.matched:
+            more = f" ({self.keep} highest shown)" if self.matched_total > len(self.matched) else ""
+            out.append(f"Matched or flagged: {self.matched_total} file{'s' if self.matched_total != 1 else ''}{more}, highest risk first")
+            width = min(max(len(x.path) for x in self.matched), 48)
+            for x in self.matched:
+                out.append(f"  {x.risk:4.2f}  {x.path:<{width}}  {x.what}" + (f"  {x.where}" if x.where else ""))
+        else:
+            out.append("Matched or flagged: none")
+        if self.show_unmatched and self.unmatched:
+            out.append(f"Not matched: {', '.join(self.unmatched)}")
+        if self.errors:
+            more = f" ({self.keep} shown)" if self.errors_total > len(self.errors) else ""
+            out.append(f"Could not be scanned: {self.errors_total}{more}")
+            for x in self.errors:
+                out.append(f"  {x.path}  {x.what}: {x.where}")
+        return out
+
+
+def _first_line(text: str) -> str:
+    """An error message's first line, without decoders' own log lines."""
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def _rate_line(summary) -> str:
+    return (f"{summary.video_seconds:.1f} video-s in {summary.wall_seconds:.1f} s: {summary.video_seconds_per_second:.1f} video-s/s, "
+            f"{summary.files_per_second:.2f} files/s")  # fmt: skip
+
+
+def _pipeline_line(summary) -> str | None:
     q = getattr(summary, "pipeline", None)
-    if q and q.get("model_calls"):
-        # Which stage bounds the run: decode slots always full and the model
-        # stage often idle = decode-bound; files queueing for the model = model-bound.
-        bound = "decode-bound" if q["decode_all_slots_busy_fraction"] >= 0.8 and q.get("model_busy_fraction", 0) < 0.8 else (
-            "model-bound" if q.get("model_busy_fraction", 0) >= 0.8 else "neither stage saturated")
-        table.add_row("pipeline", f"decode slots all busy {q['decode_all_slots_busy_fraction']:.0%}, model stage busy "
-                      f"{q.get('model_busy_fraction', 0):.0%}, {q['mean_frames_per_call']:.0f} frames per model call ({bound})")
-    table.add_row("results", str(out))
-    Console(stderr=False).print(table)
+    if not (q and q.get("model_calls")):
+        return None
+    # Which stage bounds the run: decode slots always full and the model
+    # stage often idle = decode-bound; files queueing for the model = model-bound.
+    busy = q.get("model_busy_fraction", 0)
+    bound = "decode-bound" if q["decode_all_slots_busy_fraction"] >= 0.8 and busy < 0.8 else (
+        "model-bound" if busy >= 0.8 else "neither stage saturated")
+    return (f"decode slots all busy {q['decode_all_slots_busy_fraction']:.0%}, model stage busy {busy:.0%}, "
+            f"{q['mean_frames_per_call']:.0f} frames per model call ({bound})")
+
+
+def counts_line(summary) -> str:
+    """scanned / skipped (why) / errors / matched, each counted apart."""
+    why = [f"{n} {what}" for n, what in ((summary.skipped_already_recorded, "already recorded"),
+                                         (summary.skipped_unchanged, "unchanged"),
+                                         (summary.skipped_known_benign, "known-benign")) if n]  # fmt: skip
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(summary.errors_by_type.items()))
+    return (f"scanned {summary.scanned}, skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
+            + f", errors {summary.errors}" + (f" ({errors})" if errors else "") + f", matched {summary.matched}")
+
+
+def summary_lines(summary, out: str, outcomes: ScanOutcomes | None = None) -> list[str]:
+    """The end of ``vscan scan``: what matched, the counts, where the records are and how to read them."""
+    lines = [] if outcomes is None else outcomes.lines()
+    if summary.nothing_scanned and summary.skipped:
+        lines.append(f"Nothing left to scan: {counts_line(summary)}. "
+                     f"Every input already has its record for this bank, models and settings.")  # fmt: skip
+    elif summary.nothing_scanned and summary.files == 0:
+        lines.append("Nothing to scan: no input file was found.")
+    else:
+        lines.append(counts_line(summary))
+        if summary.scanned:
+            lines.append(_rate_line(summary))
+        pipeline = _pipeline_line(summary)
+        if pipeline:
+            lines.append(f"pipeline: {pipeline}")
+    lines.append(f"results: {out}")
+    lines.append(f"report:  vscan report {shlex.quote(str(out))} -o report.html")
+    return lines
+
+
+def print_summary(summary, out: "Path | str", outcomes: ScanOutcomes | None = None) -> None:
+    # Plain lines, not a table: nothing is cut or wrapped mid-word at 80 columns.
+    print("\n".join(summary_lines(summary, str(out), outcomes)), flush=True)

@@ -49,16 +49,14 @@ def demo_command(
     detector; the archive has no people, so both stay low).
     """
     from rich.console import Console
-    from rich.table import Table
 
     from vscan.api import scan
     from vscan.bank.hashers import media_hasher
     from vscan.bank.store import build_bank
     from vscan.bench.demo import make_demo_archive
-    from vscan.cli.progress import ScanProgress, print_summary
+    from vscan.cli.progress import ScanOutcomes, ScanProgress, print_summary
     from vscan.config import Models, Runtime, ScanConfig
     from vscan.decode import EveryFrame
-    from vscan.output.read import read_records
 
     console = Console()
     console.print(f"[bold]1/3[/] generating a synthetic archive in {directory}/ ...")
@@ -71,29 +69,20 @@ def demo_command(
         out = directory / "results.jsonl"
         out.unlink(missing_ok=True)
         console.print(f"[bold]3/3[/] scanning {demo.archive}/ on Ray ...")
+        outcomes = ScanOutcomes(keep=100, show_unmatched=True)
         with ScanProgress() as progress:
             config = ScanConfig(models=Models(triage=True), runtime=Runtime(device=device))  # triage on: the shipped NSFW + face models
-            summary = scan([demo.archive], bank=bank, out=out, config=config,
-                           on_record=progress.update)  # fmt: skip
-        records = read_records(out)
+
+            def seen(record: dict) -> None:
+                progress.update(record)
+                outcomes.add(record)
+
+            summary = scan([demo.archive], bank=bank, out=out, config=config, on_record=seen)
     except VscanError as exc:
         fail(exc, code=1)
-    table = Table(title="results, highest risk first (full records in results.jsonl)")
-    for column in ("file", "risk", "best match", "query/compared %", "matched s", "triage", "error"):
-        table.add_column(column, overflow="fold")
-    for r in sorted(records, key=lambda r: (-(r["risk"] or 0), r["path"])):
-        best = r["matches"][0] if r["matches"] else None
-        table.add_row(
-            Path(r["path"]).name,
-            "-" if r["risk"] is None else f"{r['risk']:.2f}",
-            f"{best['bank_entry_id']} ({best['kind']})" if best else "",
-            f"{best['query_pct']:.0f}/{best['compared_pct']:.0f}" if best else "",
-            f"{best['matched_seconds']:.1f}" if best else "",
-            " ".join(f"{d['label']} {d['max_score']:.2f}" for d in r["detections"] if d["model"] in ("open_nsfw", "blazeface")),
-            r["error"]["type"] if r["error"] else "",
-        )
-    console.print(table)
-    print_summary(summary, out)
+    print_summary(summary, out, outcomes)
+    print(f"next:    vscan scan {demo.archive} --bank {bank} --triage --out {out}   "
+          "(the same scan from the command line: it finds nothing left to scan)")
 
 
 @app.command(

@@ -134,7 +134,9 @@ def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[st
 
 def finish_manifest(manifest: dict[str, Any], summary, *, status: str, skipped_resumed: int, error: str | None = None,
                     retried_transient: int = 0, retries_exhausted: int = 0) -> dict[str, Any]:  # fmt: skip
-    counts = {k: v for k, v in asdict(summary).items() if k not in ("wall_seconds", "pipeline")}
+    # The summary the scan returns carries the same count (ScanSummary.skipped), set here where the run ends.
+    summary.skipped_already_recorded = skipped_resumed
+    counts = summary.counts() if hasattr(summary, "counts") else {k: v for k, v in asdict(summary).items() if k not in ("wall_seconds", "pipeline")}
     counts["skipped_already_recorded"] = skipped_resumed
     counts["retried_transient"] = retried_transient
     counts["retries_exhausted"] = retries_exhausted

@@ -10,7 +10,15 @@ __all__ = ["ScanSummary"]
 
 @dataclass
 class ScanSummary:
-    """Counts over the records a scan wrote, its wall time, and the pipeline profile."""
+    """Counts over the records a scan wrote, its wall time, and the pipeline profile.
+
+    ``files`` counts the records this run wrote: the files it scanned
+    (``scanned``: decoded and matched, ``ok``), the ones it recorded without
+    decoding (``skipped_unchanged``: ``--state`` knew their content;
+    ``skipped_known_benign``: on an ``--ignore`` list) and the ``errors``.
+    Files an earlier run over the same output had already recorded get no
+    record and are counted in ``skipped_already_recorded``. ``video_seconds``
+    and ``frames_sampled`` count only what this run decoded."""
 
     files: int = 0
     ok: int = 0
@@ -20,6 +28,12 @@ class ScanSummary:
     frames_sampled: int = 0
     wall_seconds: float = 0.0
     errors_by_type: dict[str, int] = field(default_factory=dict)
+    #: Files with a record from an earlier run over the same output (same versions): no new record.
+    skipped_already_recorded: int = 0
+    #: ``--state``: content scanned before with the same versions; the record repeats that result.
+    skipped_unchanged: int = 0
+    #: On a known-benign list (``--ignore``): digested, never decoded.
+    skipped_known_benign: int = 0
     #: Files sent again after an infrastructure fault (a node or model actor died, frames lost).
     infra_retries: int = 0
     #: Queue depths and stage utilisation (_QueueStats.report), for profiling.
@@ -27,16 +41,38 @@ class ScanSummary:
 
     def add(self, record: dict[str, Any]) -> None:
         self.files += 1
-        if record["status"] == "ok":
-            self.ok += 1
-            self.video_seconds += record.get("duration_seconds") or 0.0
-            self.frames_sampled += record.get("frames_sampled") or 0
-            if any(m.get("is_match") for m in record["matches"]):
-                self.matched += 1
-        else:
+        if record["status"] != "ok":
             self.errors += 1
             kind = record["error"]["type"]
             self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + 1
+            return
+        self.ok += 1
+        if any(m.get("is_match") for m in record.get("matches") or []):
+            self.matched += 1
+        skipped = record.get("skipped")
+        if skipped == "unchanged":
+            self.skipped_unchanged += 1
+        elif skipped == "known-benign":
+            self.skipped_known_benign += 1
+        else:
+            # Only what this run decoded: an unchanged file's seconds were scanned by an earlier run.
+            self.video_seconds += record.get("duration_seconds") or 0.0
+            self.frames_sampled += record.get("frames_sampled") or 0
+
+    @property
+    def scanned(self) -> int:
+        """Files this run decoded and matched (errors and skipped files not included)."""
+        return self.ok - self.skipped_unchanged - self.skipped_known_benign
+
+    @property
+    def skipped(self) -> int:
+        """Files not decoded: already recorded, unchanged or known-benign."""
+        return self.skipped_already_recorded + self.skipped_unchanged + self.skipped_known_benign
+
+    @property
+    def nothing_scanned(self) -> bool:
+        """A run that decoded nothing (everything skipped, or no input): rates mean nothing."""
+        return self.scanned == 0 and self.errors == 0
 
     @property
     def video_seconds_per_second(self) -> float:
@@ -45,3 +81,11 @@ class ScanSummary:
     @property
     def files_per_second(self) -> float:
         return self.files / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def counts(self) -> dict[str, Any]:
+        """The counts as a plain dict (the run manifest's ``counts`` and the report's header)."""
+        return {"files": self.files, "scanned": self.scanned, "ok": self.ok, "matched": self.matched, "errors": self.errors,
+                "errors_by_type": dict(self.errors_by_type), "skipped": self.skipped,
+                "skipped_already_recorded": self.skipped_already_recorded, "skipped_unchanged": self.skipped_unchanged,
+                "skipped_known_benign": self.skipped_known_benign, "video_seconds": self.video_seconds,
+                "frames_sampled": self.frames_sampled, "infra_retries": self.infra_retries}  # fmt: skip

@@ -1,0 +1,117 @@
+"""What `vscan scan` tells a person at the end: the files that matched and
+where, the counts (scanned / skipped and why / errors) that agree with the
+API summary and the manifest, the command that opens the report; a run with
+nothing left to scan says so, and starts no Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vscan.bench import synth
+from vscan.cli.progress import ScanOutcomes, summary_lines
+from vscan.runtime.summary import ScanSummary
+
+VSCAN = [sys.executable, "-m", "vscan.cli"]
+
+
+def cli(*args, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "80", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([*VSCAN, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli_output")
+    synth.make_clip(root / "reported" / "known.mp4", seed=11, seconds=3, size=(96, 64))
+    synth.make_clip(root / "inbox" / "copy-of-known.mp4", seed=11, seconds=3, size=(96, 64), crf=40)  # re-encoded
+    synth.make_clip(root / "inbox" / "unrelated.mp4", seed=12, seconds=3, size=(96, 64))
+    (root / "inbox" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x17" * 500)
+    built = cli("bank", "build", "case.bank", "reported", "--label", "reported", "--device", "cpu", cwd=root)
+    assert built.returncode == 0, built.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def first_and_again(work) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The same scan twice over one output: the second finds nothing left (its own Ray, as a user's would)."""
+    runs = []
+    for _ in range(2):
+        run = cli("scan", "inbox", "--bank", "case.bank", "--out", "out.jsonl", "--device", "cpu", cwd=work)
+        assert run.returncode == 0, run.stderr
+        runs.append(run)
+    return runs[0], runs[1]
+
+
+def test_scan_ends_with_the_matched_files_counts_and_report_command(first_and_again):
+    out = first_and_again[0].stdout
+    assert "Matched or flagged: 1 file" in out, out
+    line = next(x for x in out.splitlines() if "copy-of-known.mp4" in x)
+    # risk, the path as given (relative), the entry and label, where in the file
+    assert line.split()[0] == "1.00" and "inbox/copy-of-known.mp4" in line and "known (reported)" in line
+    assert " s of 3.0 s" in line and "s matched" in line
+    assert "unrelated.mp4" not in out.split("Could not be scanned")[0].split("Matched or flagged")[1]
+    assert "Could not be scanned: 1" in out and "inbox/broken.mp4" in out
+    assert "scanned 2, skipped 0, errors 1" in out and "matched 1" in out
+    assert "report:  vscan report out.jsonl -o report.html" in out
+    assert all(len(x) <= 200 for x in out.splitlines())
+
+
+def test_a_scan_with_nothing_left_says_so_and_starts_no_ray(work, first_and_again):
+    again = first_and_again[1].stdout
+    assert "Nothing left to scan" in again and "skipped 3 (3 already recorded)" in again
+    assert "scanned 0" in again and "video-s/s" not in again and "throughput" not in again
+    runs = json.loads((work / "out.jsonl.manifest.json").read_text())["runs"]
+    first, second = runs[-2], runs[-1]
+    assert first["counts"]["scanned"] == 2 and first["counts"]["errors"] == 1 and first["counts"]["skipped"] == 0
+    assert second["status"] == "completed"
+    assert second["counts"]["skipped_already_recorded"] == second["counts"]["skipped"] == 3
+    assert second["counts"]["scanned"] == 0 and second["counts"]["files"] == 0
+    assert "cluster" not in second  # Ray was never started: no nodes, no model actors
+    assert len((work / "out.jsonl").read_text().splitlines()) == 3  # no record written twice
+
+
+def test_api_summary_counts_skipped_files_apart(work, first_and_again):
+    import vscan
+
+    summary = vscan.scan([work / "inbox"], bank=work / "case.bank", out=work / "out.jsonl",
+                         config=vscan.ScanConfig(runtime=vscan.Runtime(device="cpu")))  # fmt: skip
+    assert (summary.scanned, summary.skipped, summary.skipped_already_recorded, summary.errors) == (0, 3, 3, 0)
+    assert summary.nothing_scanned
+
+
+def _record(path: str, *, skipped: str | None = None, matched: bool = False, kind: str = "video") -> dict:
+    match = {"bank_entry_id": "e1", "label": "reported", "kind": "perceptual", "is_match": True, "query_pct": 100.0,
+             "compared_pct": 90.0, "matched_seconds": 4.0, "query_span_seconds": [0.0, 3.5]}  # fmt: skip
+    record = {"path": path, "status": "ok", "error": None, "risk": 1.0 if matched else 0.0, "duration_seconds": 4.0,
+              "frames_sampled": 4, "matches": [match] if matched else [], "media": {"kind": kind}, "reasons": []}  # fmt: skip
+    if skipped:
+        record["skipped"] = skipped
+    return record
+
+
+def test_unchanged_and_known_benign_files_are_not_counted_as_scanned_seconds():
+    summary = ScanSummary()
+    summary.add(_record("/a.mp4", matched=True))
+    summary.add(_record("/b.mp4", skipped="unchanged", matched=True))
+    summary.add(_record("/c.mp4", skipped="known-benign"))
+    summary.add({"path": "/d.mp4", "status": "error", "error": {"type": "DecodeError", "message": "x"}, "matches": []})
+    assert (summary.files, summary.scanned, summary.skipped_unchanged, summary.skipped_known_benign) == (4, 1, 1, 1)
+    assert summary.video_seconds == 4.0 and summary.frames_sampled == 4  # only /a.mp4 was decoded this run
+    assert summary.matched == 2  # both records say matched
+    summary.wall_seconds = 2.0
+    text = "\n".join(summary_lines(summary, "r.jsonl"))
+    assert "scanned 1, skipped 2 (1 unchanged, 1 known-benign), errors 1 (DecodeError 1), matched 2" in text
+    assert "2.0 video-s/s" in text
+
+
+def test_a_still_says_still_image_not_zero_seconds():
+    outcomes = ScanOutcomes()
+    outcomes.add(_record("/evidence/photo.jpg", matched=True, kind="image"))
+    (line,) = [x for x in outcomes.lines() if "photo.jpg" in x]
+    assert "still image" in line and "s matched" not in line
