@@ -10,7 +10,7 @@ from vscan.cli.options import scan_config_options
 from vscan.config import ScanConfig
 from vscan.errors import VscanError
 
-__all__ = ["scan_command", "config_show"]
+__all__ = ["scan_command", "config_show", "config_docs"]
 
 
 @app.command("scan")
@@ -48,7 +48,7 @@ def scan_command(
     itself failed.
     """
     from vscan.api import scan_iter
-    from vscan.cli.progress import ScanProgress, interrupted_message, print_summary
+    from vscan.cli.progress import ScanOutcomes, ScanProgress, interrupted_message, print_summary
     from vscan.output.read import display_target
 
     try:
@@ -64,12 +64,14 @@ def scan_command(
         fail(exc)
     records = iter(run)
     saved = 0
+    outcomes = ScanOutcomes()  # the files that matched, listed at the end
     try:
         with ScanProgress(enabled=not quiet) as progress:
             progress.count_in_background(paths, config)
             for record in records:
                 saved += 1  # a record is handed out once durable
                 progress.update(record)
+                outcomes.add(record)
     except VscanError as exc:
         fail(exc, code=1)
     except KeyboardInterrupt:
@@ -79,7 +81,7 @@ def scan_command(
     finally:
         records.close()  # type: ignore[attr-defined]  # closes the sink however the loop ended
     if not quiet and run.summary is not None:
-        print_summary(run.summary, display_target(out))
+        print_summary(run.summary, display_target(out), outcomes)
 
 
 @config_app.command("show")
@@ -88,3 +90,12 @@ def config_show(*, config: ScanConfig) -> None:
     """Print the effective scan configuration as TOML: the defaults, then
     --config, then the options given. vscan scan --config reads it back."""
     typer.echo(config.to_toml(), nl=False)
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (every section and key, its default,
+    option and meaning) as Markdown: docs/configuration.md is this output."""
+    from vscan.cli.config_docs import config_reference
+
+    typer.echo(config_reference(), nl=False)
