@@ -115,3 +115,20 @@ def test_a_still_says_still_image_not_zero_seconds():
     outcomes.add(_record("/evidence/photo.jpg", matched=True, kind="image"))
     (line,) = [x for x in outcomes.lines() if "photo.jpg" in x]
     assert "still image" in line and "s matched" not in line
+
+
+def test_bank_info_says_none_and_no_label_instead_of_python_reprs(work):
+    from dataclasses import replace
+
+    from vscan.bank.store import Bank
+    from vscan.cli.bank_cmd import bank_info_lines
+
+    with Bank(work / "case.bank") as bank:
+        info = bank.info()
+    unlabelled = replace(info, labels={"": 2}, skipped_inputs=())
+    text = "\n".join(bank_info_lines(unlabelled))
+    assert "(no label): 2" in text and "()" not in text and ": 2" in text
+    assert "  skipped_inputs" in text and text.split("skipped_inputs", 1)[1].split("\n")[0].strip() == "none"
+    assert info.content_sha256 in text  # the digest whole, not cut at 80 columns
+    shown = cli("bank", "info", "case.bank", cwd=work).stdout
+    assert info.content_sha256 in shown and "reported: 1" in shown and "│" not in shown

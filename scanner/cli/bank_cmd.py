@@ -170,18 +170,26 @@ def bank_info(bank: Annotated[Path, typer.Argument(help="Bank file.", metavar="B
     _print_bank_info(info)
 
 
-def _print_bank_info(info) -> None:
+def _info_value(value) -> str:
+    """One bank-info value in words: an empty list is "none", a missing label "(no label)"."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k if k not in (None, '') else '(no label)'}: {v}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value in (None, "") else str(value)
+
+
+def bank_info_lines(info) -> list[str]:
+    """``vscan bank info``: plain "key  value" lines (digests whole, nothing wrapped mid-word)."""
     from dataclasses import asdict
 
-    from rich.console import Console
-    from rich.table import Table
+    values = {k: v for k, v in asdict(info).items() if k != "path"}
+    width = max(map(len, values), default=0)
+    return [f"bank {info.path}", *(f"  {key:<{width}}  {_info_value(value)}" for key, value in values.items())]
 
-    table = Table(title=f"bank {info.path}", show_header=False)
-    for key, value in asdict(info).items():
-        if key == "path":
-            continue
-        table.add_row(key, ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value))
-    Console().print(table)
+
+def _print_bank_info(info) -> None:
+    typer.echo("\n".join(bank_info_lines(info)))
 
 
 @models_app.command("list")
