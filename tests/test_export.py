@@ -46,8 +46,9 @@ def test_export_vics_round_trips_through_the_importer(tmp_path, ray_local):
     assert done.returncode == 0, done.stderr
     assert f"{out}: 3 media" in done.stdout
     doc = json.loads(out.read_text())
-    media = {m["RelativeFilePath"]: m for m in doc["value"][0]["Media"]}
-    assert media[str(known)]["Comments"].startswith("exact") and media[str(red)]["Comments"]
+    media = {m["RelativeFilePath"]: m for m in doc["value"][0]["Media"]}  # relative to the evidence folder
+    assert media["known.mp4"]["Comments"].startswith("exact") and media["red.png"]["Comments"]
+    assert media["known.mp4"]["MediaFiles"][0]["FilePath"] == str(known)
 
     build_bank(tmp_path / "again.bank", [out])
     with Bank(tmp_path / "again.bank") as bank:

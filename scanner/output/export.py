@@ -24,6 +24,7 @@ import csv
 import hashlib
 import json
 import os
+import posixpath
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
@@ -75,8 +76,23 @@ def media_category(record: dict[str, Any], detector_category: int | None) -> int
     return detector_category if _flagged_by_detector(record) else None
 
 
+def relative_paths(paths: list[str]) -> dict[str, str]:
+    """Each path relative to the folder all of them share (VICS ``RelativeFilePath``:
+    the case's media as they sit under the evidence root). An archive or
+    disk-image member keeps its ``!/`` part below its container."""
+    containers = [p.split("!/", 1)[0] for p in paths]
+    if not paths:
+        return {}
+    try:
+        root = posixpath.commonpath([posixpath.dirname(c) for c in containers])
+    except ValueError:  # relative and absolute paths mixed: nothing shared
+        return {p: p.lstrip("/") for p in paths}
+    return {p: posixpath.relpath(c, root) + (p[len(c):] if len(p) > len(c) else "") for p, c in zip(paths, containers)}
+
+
 def _vics_media(records: list[dict[str, Any]], detector_category: int | None, sha1s: dict[str, str | None]) -> list[dict]:
     media = []
+    relative = relative_paths([r["path"] for r in records])
     for record in records:
         if not record.get("md5"):
             continue  # not read at all: nothing a case tool can key on
@@ -90,7 +106,7 @@ def _vics_media(records: list[dict[str, Any]], detector_category: int | None, sh
         item["IsPrecategorized"] = category is not None
         if record.get("size_bytes") is not None:
             item["MediaSize"] = record["size_bytes"]
-        item["RelativeFilePath"] = path
+        item["RelativeFilePath"] = relative[path]
         item["Comments"] = "; ".join(record.get("reasons") or []) or f"scanned by vscan: risk {record.get('risk', 0):g}"
         item["MediaFiles"] = [{"MD5": md5, "FileName": PurePosixPath(path).name, "FilePath": path}]
         media.append(item)
@@ -121,7 +137,8 @@ def export_results(
         writer = csv.writer(fp, lineterminator="\n")
         writer.writerow(_CSV_COLUMNS)
         for r in records:
-            matched = [m["bank_entry_id"] for m in r.get("matches") or [] if m.get("is_match")]
+            # An entry matched both exactly and perceptually is one entry.
+            matched = list(dict.fromkeys(m["bank_entry_id"] for m in r.get("matches") or [] if m.get("is_match")))
             category = media_category(r, detector_category)
             writer.writerow([_cell(r["path"]), r.get("status"), r.get("risk"), r.get("md5") or "", sha1s[r["path"]] or "",
                              r.get("sha256") or "", r.get("size_bytes") if r.get("size_bytes") is not None else "",
