@@ -413,8 +413,10 @@ def _junit_results(path: Path) -> list[dict[str, str]]:
             node = case.find(kind)
             if node is not None:
                 outcome = {"failure": "failed"}.get(kind, kind)
-                message = (node.get("message") or node.text or "")[:400]
-        test_id = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+                message = " ".join(m for m in (node.get("message"), node.text) if m)[:400]
+        classname, name = case.get("classname") or "", case.get("name") or ""
+        # A module skipped at collection (an importorskip) has no class: its name is the module's.
+        test_id = f"{classname.replace('.', '/')}.py::{name}" if classname else f"{name.replace('.', '/')}.py"
         if outcome == "failed" and "CUDAExecutionProvider" in message:
             message = "onnxruntime has no CUDA provider (the image's CPU build; onnxruntime-gpu is not carried): " + message
         out.append({"id": test_id, "outcome": outcome, "seconds": float(case.get("time") or 0), "message": message})
