@@ -14,6 +14,7 @@ has, then raises DecodeError: never an empty or silently short result.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -31,8 +32,16 @@ __all__ = ["Decoder", "check_readable", "output_size"]
 _MAX_REASON_CHARS = 300
 
 
+#: decord's C++ log prefix ("[20:12:10] /github/workspace/src/video/video_reader.cc:83: ") and
+#: FFmpeg's ("[mov,mp4,m4a @ 0x5581...] "): build paths and addresses that mean nothing to a reader
+#: and make one file's message differ from run to run.
+_NATIVE_LOG_PREFIX = re.compile(r"\[\d{2}:\d{2}:\d{2}\] \S+\.(?:cc|cpp|cxx|h):\d+: |\[[\w,.-]+ @ 0x[0-9a-f]+\] ")
+
+
 def _reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
+    """An exception in one line for a record: native libraries' log prefixes cut, lines joined."""
+    lines = (_NATIVE_LOG_PREFIX.sub("", line).strip() for line in str(exc).splitlines())
+    text = f"{type(exc).__name__}: {'; '.join(line for line in lines if line)}".strip()
     return text if len(text) <= _MAX_REASON_CHARS else text[:_MAX_REASON_CHARS] + "..."
 
 
