@@ -174,3 +174,19 @@ def test_kill_9_mid_build_then_the_same_command_gives_each_source_once(tmp_path)
         per_entry.setdefault(entry_id, []).append(frame_number)
     assert len(per_entry) == 4 and all(len(v) == len(set(v)) == 12 for v in per_entry.values())
     assert not partial.exists()
+
+
+def test_a_build_on_a_ray_cluster_writes_the_bank_a_local_build_writes(tmp_path, ray_address):
+    from vscan.bank.hashers import media_hasher
+    from vscan.decode import FixedRate
+
+    clips = tmp_path / "clips"
+    for seed in range(3):
+        synth.make_clip(clips / f"c{seed}.mp4", seed=seed, seconds=1.0, size=(96, 64))
+    _vpdq(clips / "list.txt", [H1, H2])
+    run = cli("bank", "build", tmp_path / "ray.bank", clips, "--device", "cpu", "--fps", "10", "--ray-address", ray_address)
+    assert run.returncode == 0, run.stderr
+    local = build_bank(tmp_path / "local.bank", [clips], hash_media=media_hasher(FixedRate(10.0), "cpu"))
+    with Bank(tmp_path / "ray.bank") as b:
+        assert b.info().content_sha256 == local.content_sha256
+        assert sorted(r[2] for r in b.rows("entries")) == ["clips/c0.mp4", "clips/c1.mp4", "clips/c2.mp4", "clips/list.txt"]

@@ -171,7 +171,7 @@ class BankWriter:
             raise BankError("kind 'file_digest' takes add_file_digest")
         entry_id = self._add_entry(entry_id, label, source, kind, duration_seconds, len(frame_hashes))
         order = np.argsort(frame_hashes.frame_numbers, kind="stable")
-        rows = [
+        rows = (  # a generator: no Python tuple per row held at once (long videos)
             (
                 entry_id,
                 int(frame_hashes.frame_numbers[i]),
@@ -180,7 +180,7 @@ class BankWriter:
                 frame_hashes.hashes[i].tobytes(),
             )
             for i in order
-        ]
+        )
         try:
             self.conn.executemany("INSERT INTO frame_hashes VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError as exc:
@@ -190,10 +190,10 @@ class BankWriter:
     def add_extra_hashes(self, entry_id: str, extra: ExtraHashes) -> None:
         """Extra rows for frames already added under ``entry_id`` (same frame numbers)."""
         order = np.lexsort((np.asarray(extra.preps, dtype=object).astype(str), extra.frame_numbers))
-        rows = [
+        rows = (  # a generator, as add_frame_hashes
             (entry_id, int(extra.frame_numbers[i]), str(extra.preps[i]), int(extra.qualities[i]), extra.hashes[i].tobytes())
             for i in order
-        ]
+        )
         try:
             self.conn.executemany("INSERT INTO extra_hashes VALUES (?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError as exc:

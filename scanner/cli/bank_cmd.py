@@ -61,6 +61,7 @@ def bank_build(
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
     device: DeviceOpt = "auto",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Hash the media on this Ray cluster (one CPU a file; the files must be readable on every node).")] = None,
 ) -> None:
     """Build a bank from videos, images and hash lists.
 
@@ -77,11 +78,16 @@ def bank_build(
     from vscan.bank.mapped import prepare
     from vscan.bank.store import build_bank
 
+    remote = None
     try:
         policy = _dense_policy(every_frame, fps, keyframes)
         key = build_resume_key(inputs, label=label, policy=policy)
+        hash_media = media_hasher(policy, device)
+        if ray_address:
+            remote = _ray_hasher(ray_address, inputs, policy, device)
+            hash_media = remote
         with BuildProgress() as progress:
-            info = build_bank(out, inputs, label=label, hash_media=media_hasher(policy, device), replace=replace,
+            info = build_bank(out, inputs, label=label, hash_media=hash_media, replace=replace,
                               resume_key=key, progress=progress.step)  # fmt: skip
         prepare(out)
     except VscanError as exc:
@@ -89,7 +95,25 @@ def bank_build(
     except KeyboardInterrupt:
         typer.echo("vscan: build interrupted; run the same command again to continue it", err=True)
         raise typer.Exit(130) from None
+    finally:
+        if remote is not None:
+            import ray
+
+            remote.cancel()
+            ray.shutdown()  # leaves the cluster (it was joined, not started)
     _print_bank_info(info)
+
+
+def _ray_hasher(address: str, inputs: list[Path], policy, device: str):
+    """The media of ``inputs`` hashed on the Ray cluster at ``address`` (vscan.bank.hashers.RayMediaHasher)."""
+    from vscan.bank.hashers import RayMediaHasher
+    from vscan.bank.importers import MEDIA_EXTENSIONS
+    from vscan.bank.writer import walk_inputs
+    from vscan.runtime.ray_start import start_ray
+
+    start_ray(address)
+    media = [path for path, _, _ in walk_inputs(inputs) if path.suffix.lower() in MEDIA_EXTENSIONS]
+    return RayMediaHasher(media, policy, device)
 
 
 def build_resume_key(inputs: list[Path], *, label: Optional[str], policy) -> str:
