@@ -115,8 +115,10 @@ def _where(record: dict[str, Any], match: dict[str, Any]) -> str:
         return "the whole file (exact digest)"
     if (record.get("media") or {}).get("kind") == "image":
         return "still image"
-    span = match.get("query_span_seconds")
-    spans = f"{span[0]:.1f}-{span[1]:.1f} s" if span else "?"
+    from vscan.output.report import matched_stretch  # the report shades the same stretch
+
+    stretch = matched_stretch(match, record.get("duration_seconds"))
+    spans = f"{stretch[0]:.1f}-{stretch[1]:.1f} s" if stretch else "?"
     return f"{spans} of {record.get('duration_seconds') or 0:.1f} s, {match.get('matched_seconds', 0):.1f} s matched"
 
 

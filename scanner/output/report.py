@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from vscan.inputs.paths import record_raw_path
 from vscan.output.read import read_records  # re-exported: vscan report reads every sink kind
 
-__all__ = ["read_records", "render_report", "write_report", "blurred_thumbnails"]
+__all__ = ["read_records", "render_report", "write_report", "blurred_thumbnails", "matched_stretch", "record_counts"]
 
 _COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 _SVG_W, _SVG_H, _PAD = 640, 90, 28
@@ -46,11 +46,33 @@ def _risk_class(risk: float | None) -> str:
     return "high" if risk >= 0.7 else "mid" if risk >= 0.3 else "low"
 
 
+def matched_stretch(match: dict[str, Any], duration_seconds: float | None) -> tuple[float, float] | None:
+    """The stretch of the file a match covers, as ``matched_seconds`` counts it.
+
+    ``query_span_seconds`` holds the first and last matched samples'
+    timestamps, while ``matched_seconds`` counts each matched sample until
+    the next sample (the last one until the file's end). Where the matched
+    samples run without a gap the stretch is [first, first + matched_seconds]:
+    the shading and the CLI then show the seconds the reason names ("6.0 s
+    matched" is 0.0-6.0 s, not 0.0-5.6 s). With gaps it ends at the last
+    matched sample. Never past the file's end."""
+    span = match.get("query_span_seconds")
+    if not span:
+        return None
+    start, last = float(span[0]), float(span[1])
+    end = max(last, start + float(match.get("matched_seconds") or 0.0))
+    if duration_seconds:
+        end = min(end, max(float(duration_seconds), last))
+    return start, end
+
+
 def _timeline_svg(record: dict[str, Any]) -> str:
     tl = record.get("detection_timeline") or {}
     times = tl.get("timestamps_seconds") or []
-    spans = [m["query_span_seconds"] for m in record.get("matches", []) if m.get("query_span_seconds") and m.get("is_match", True)]
-    partial = [m["query_span_seconds"] for m in record.get("matches", []) if m.get("query_span_seconds") and not m.get("is_match", True)]
+    duration = record.get("duration_seconds")
+    stretches = [(m, matched_stretch(m, duration)) for m in record.get("matches", [])]
+    spans = [st for m, st in stretches if st and m.get("is_match", True)]
+    partial = [st for m, st in stretches if st and not m.get("is_match", True)]
     end = max([record.get("duration_seconds") or 0.0, *(times or [0.0]), *(s[1] for s in spans + partial)]) or 1.0
     plot_w, plot_h = _SVG_W - 2 * _PAD, _SVG_H - 2 * 14
     x = lambda t: _PAD + plot_w * (t / end)
@@ -64,7 +86,7 @@ def _timeline_svg(record: dict[str, Any]) -> str:
         for a, b in group:
             parts.append(
                 f'<rect class="{cls}" x="{x(a):.1f}" y="14" width="{max(2.0, x(b) - x(a)):.1f}" height="{plot_h}">'
-                f"<title>matched {a:g}–{b:g} s</title></rect>"
+                f"<title>matched {a:.1f}–{b:.1f} s</title></rect>"
             )
     for i, (name, values) in enumerate((tl.get("series") or {}).items()):
         colour = _COLOURS[i % len(_COLOURS)]
@@ -135,9 +157,9 @@ def blurred_thumbnails(path: str, *, count: int = 3) -> list[str]:
 
 
 def _best_detection(record: dict[str, Any]) -> tuple[float, str]:
-    # A face alone is context, not evidence (vscan.verdict.risk): it never ranks as the strongest detection.
-    evidence = [d for d in record.get("detections") or [] if d.get("kind") != "face"]
-    best = max(evidence, key=lambda d: d["top_k_mean"] * d["weight"], default=None)
+    """The strongest detection: the highest score of any model and label, faces included
+    (what the risk makes of a face is the risk column's business, vscan.verdict.risk)."""
+    best = max(record.get("detections") or [], key=lambda d: d["max_score"], default=None)
     if best is None:
         return -1.0, ""
     return best["max_score"], f'{best["model"]}/{best["label"]} {best["max_score"]:.2f}'
@@ -157,7 +179,21 @@ def _best_match(record: dict[str, Any]) -> str:
     if not matches:
         return ""
     m = matches[0]
+    if _is_still(record):
+        return f'{m["bank_entry_id"]} ({m["kind"]}, still image)'
     return f'{m["bank_entry_id"]} ({m["kind"]}, {m.get("matched_seconds", 0):.1f} s)'
+
+
+def record_counts(records: list[dict[str, Any]]) -> str:
+    """Scanned / skipped (why) / errors / matched over the records, as vscan scan counts them."""
+    from vscan.runtime.summary import ScanSummary
+
+    summary = ScanSummary()
+    for record in records:
+        summary.add(record)
+    why = [f"{n} {what}" for n, what in ((summary.skipped_unchanged, "unchanged"), (summary.skipped_known_benign, "known-benign")) if n]
+    return (f"scanned {summary.scanned}, skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
+            + f", errors {summary.errors}, matched {summary.matched}")
 
 
 def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False, title: str = "vscan report") -> str:
@@ -204,6 +240,7 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
         title=_esc(title),
         count=len(records),
         flagged=sum(1 for r in records if (r.get("risk") or 0) >= 0.7),
+        counts=_esc(record_counts(records)),
         head=head,
         rows="".join(rows),
         sections="".join(sections),
@@ -248,6 +285,7 @@ ul.still {{ background: #fafafa; border: 1px solid #ccc; padding: .4em 1.6em; wi
 <body data-sorted="risk:desc">
 <h1>{title}</h1>
 <p>{count} files, {flagged} with risk &ge; 0.70. {thumbs_note}. Click a column to sort.</p>
+<p class="counts">{counts}</p>
 <table id="files"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
 <h2>Files</h2>
 {sections}
