@@ -67,3 +67,16 @@ def _lines(record: dict) -> list[str]:
     outcomes = ScanOutcomes()
     outcomes.add(record)
     return outcomes.lines()
+
+
+def test_a_still_match_reason_says_still_image():
+    from vscan.bank.prepared import Match
+    from vscan.verdict.risk import DefaultRiskPolicy, Evidence
+
+    match = Match(bank_entry_id="reported-1", label="reported", query_pct=100.0, compared_pct=2.0, matched_seconds=0.0,
+                  query_span_seconds=(0.0, 0.0), reference_span_seconds=(1.0, 1.0), distance_min=4, is_match=True,
+                  num_query_hashes_matched=1, num_reference_hashes_matched=1)  # fmt: skip
+    still = DefaultRiskPolicy().assess(Evidence(path="/e/grab.png", matches=[match], duration_seconds=0.0))
+    assert still.reasons == ("perceptual match with reported-1 (reported): query 100%, compared 2%, still image",)
+    video = DefaultRiskPolicy().assess(Evidence(path="/e/clip.mp4", matches=[match], duration_seconds=4.0))
+    assert video.reasons[0].endswith("0.0 s matched")

@@ -129,7 +129,7 @@ class DefaultRiskPolicy:
         return cls(**data)
 
     def assess(self, evidence: Evidence) -> RiskDecision:
-        match_risk, reasons = self._matches(evidence.matches)
+        match_risk, reasons = self._matches(evidence.matches, still=evidence.duration_seconds == 0.0)
         detector_risk, triage_reasons = self._triage(evidence.detections)
         reasons += triage_reasons
         for d in evidence.detections:
@@ -167,7 +167,8 @@ class DefaultRiskPolicy:
                            + (f"; strongest faces at {at}" if at else ""))  # fmt: skip
         return min(risk, 1.0), reasons
 
-    def _matches(self, matches: Sequence[Match]) -> tuple[float, list[str]]:
+    def _matches(self, matches: Sequence[Match], *, still: bool = False) -> tuple[float, list[str]]:
+        # A still (duration 0) has no seconds to match: its reasons say "still image", not "0.0 s matched".
         risk, reasons = 0.0, []
         for m in matches:
             if m.signal != "pdq":
@@ -178,7 +179,7 @@ class DefaultRiskPolicy:
                 risk = max(risk, self.perceptual_base + self.perceptual_strength_weight * strength)
                 reasons.append(
                     f"perceptual match with {_name(m)}: query {m.query_pct:.0f}%, "
-                    f"compared {m.compared_pct:.0f}%, {m.matched_seconds:.1f} s matched"
+                    f"compared {m.compared_pct:.0f}%, " + ("still image" if still else f"{m.matched_seconds:.1f} s matched")
                 )
             else:
                 share = max(m.query_pct, m.compared_pct) / 100.0
@@ -187,7 +188,7 @@ class DefaultRiskPolicy:
                 if partial > self.min_reported:
                     reasons.append(
                         f"partial perceptual match with {_name(m)}: query {m.query_pct:.0f}%, "
-                        f"{m.matched_seconds:.1f} s matched"
+                        + ("still image" if still else f"{m.matched_seconds:.1f} s matched")
                     )
                 risk = max(risk, partial)
         return min(risk, 1.0), reasons
