@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HostileCase", "make_hostile", "raw_path", "DEEP_LEVELS"]
+__all__ = ["HostileCase", "make_hostile", "raw_path", "remove_tree", "DEEP_LEVELS"]
 
 #: Folder levels of the deep-tree case: deeper than Python's recursion limit.
 DEEP_LEVELS = 1200
@@ -117,6 +117,15 @@ def _deep_tree(root: Path, clip: bytes, levels: int) -> bytes:
     finally:
         os.close(fd)
     return b"/".join([b"d"] * levels + [b"bottom.mp4"])
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a folder however deep or long its paths (shutil.rmtree recurses
+    and uses whole paths; coreutils rm walks by file descriptor). What is left
+    would trip os.walk over /tmp in other tests."""
+    import subprocess
+
+    subprocess.run(["rm", "-rf", "--", os.fspath(path)], check=True)
 
 
 def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_levels: int = DEEP_LEVELS,

@@ -25,6 +25,7 @@ import lzma
 import os
 import re
 import stat
+import struct
 import tarfile
 import zipfile
 from collections import OrderedDict
@@ -49,12 +50,18 @@ _OPENERS = (
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+#: The largest tar header block (PAX extended header, GNU long name) read: a
+#: header declaring more is refused before any of it is read or allocated.
+HEADER_MAX_BYTES = 8 << 20
+
+
 @dataclass(frozen=True)
 class ArchiveLimits:
     member_max_bytes: int = 1 << 30
     max_ratio: float = 100.0
     total_max_bytes: int = 16 << 30
     max_entries: int = 100_000
+    header_max_bytes: int = HEADER_MAX_BYTES
 
     @classmethod
     def from_config(cls, config) -> "ArchiveLimits":
@@ -80,6 +87,38 @@ class _Entry:
     compressed: int | None  # zip: compressed size
     end: int  # uncompressed archive content up to the end of this member
     info: object  # ZipInfo or TarInfo
+
+
+def _refuse_header(path: str, size: int, limit: int) -> None:
+    # tarfile reads a PAX/long-name header whole, in one read() of its declared
+    # size (one allocation of that size): refuse it before.
+    if size > limit:
+        raise ArchiveError(f"{path}: a tar header declares {size} bytes, more than {limit}: not read (header bomb)")
+
+
+class _CappedFile:
+    """A plain tar file for tarfile: no single read larger than the header
+    limit. tarfile reads member data in small pieces and skips by seeking;
+    only a header is read whole (a PAX header declaring gigabytes)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.path, self.limit = path, limit
+        self._fh = open(path, "rb")  # read-only
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, os.fstat(self._fh.fileno()).st_size - self._fh.tell())
+        _refuse_header(self.path, size, max(self.limit, _CHUNK))
+        return self._fh.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 class Inflater:
@@ -109,6 +148,7 @@ class Inflater:
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        _refuse_header(self.path, size, max(self.limits.header_max_bytes, _CHUNK))
         data = self._stream.read(size)
         self.pos += len(data)
         self.inflated += len(data)
@@ -245,7 +285,8 @@ class ArchiveReader(LazyListing):
 
     def __init__(self, path: str, limits: ArchiveLimits) -> None:
         super().__init__(path, limits)
-        self._zip = self._tar = self.inflater = None
+        self._zip = self._tar = self.inflater = self._plain = None
+        self._content = 0  # tar: declared content of the members listed so far (sparse members at full size)
         try:
             if path.lower().endswith(".zip"):
                 self._count_zip_entries()
@@ -256,7 +297,8 @@ class ArchiveReader(LazyListing):
                     magic = fh.read(6)
                 opener = next((op for prefix, op in _OPENERS if magic.startswith(prefix)), None)
                 if opener is None:
-                    self._tar = tarfile.open(path, "r:")  # opens "rb": never modified
+                    self._plain = _CappedFile(path, limits.header_max_bytes)
+                    self._tar = tarfile.open(fileobj=self._plain, mode="r:")
                 else:
                     self.inflater = Inflater(path, opener, limits)
                     self._tar = tarfile.open(fileobj=self.inflater, mode="r:")
@@ -270,20 +312,38 @@ class ArchiveReader(LazyListing):
         self.compressed = self.inflater is not None
 
     def _count_zip_entries(self) -> None:
-        """Refuse a zip whose end record declares more than ``max_entries``
-        entries before its central directory is parsed (into memory)."""
+        """Refuse a zip with more than ``max_entries`` entries before its
+        central directory is parsed (into memory): the end record's count
+        may lie, so the directory is walked, one entry header at a time,
+        counting what is really there."""
+        limit = self.limits.max_entries
         with open(self.path, "rb") as fh:
             end = zipfile._EndRecData(fh)  # the end-of-central-directory record (zip64 aware)
-        if end is None:
-            raise zipfile.BadZipFile("File is not a zip file")
-        count = end[zipfile._ECD_ENTRIES_TOTAL]
-        if count > self.limits.max_entries:
-            raise ArchiveError(
-                f"{self.path}: not listed: {count} entries, more than archive_max_entries ({self.limits.max_entries})"
-            )
+            if end is None:
+                raise zipfile.BadZipFile("File is not a zip file")
+            declared = end[zipfile._ECD_ENTRIES_TOTAL]
+            if declared > limit:
+                raise ArchiveError(f"{self.path}: not listed: {declared} entries, more than archive_max_entries ({limit})")
+            size_cd, offset_cd = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]
+            # As zipfile does: data prepended to the archive shifts every offset.
+            concat = end[zipfile._ECD_LOCATION] - size_cd - offset_cd
+            if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+                concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+            fh.seek(max(0, offset_cd + concat))
+            count = 0
+            while (head := fh.read(zipfile.sizeCentralDir)).startswith(zipfile.stringCentralDir):
+                if len(head) < zipfile.sizeCentralDir:
+                    break
+                count += 1
+                if count > limit:
+                    raise ArchiveError(f"{self.path}: not listed: its central directory holds more than "
+                                       f"archive_max_entries ({limit}) entries (its end record says {declared})")  # fmt: skip
+                fields = struct.unpack(zipfile.structCentralDir, head)
+                fh.seek(fields[zipfile._CD_FILENAME_LENGTH] + fields[zipfile._CD_EXTRA_FIELD_LENGTH]
+                        + fields[zipfile._CD_COMMENT_LENGTH], io.SEEK_CUR)  # fmt: skip
 
     def close(self) -> None:
-        for handle in (self._zip, self._tar, self.inflater):
+        for handle in (self._zip, self._tar, self.inflater, self._plain):
             if handle is not None:
                 handle.close()
 
@@ -311,8 +371,12 @@ class ArchiveReader(LazyListing):
                     f"more than archive_max_entries ({limits.max_entries})"
                 )
             kind = "file" if info.isreg() else "dir" if info.isdir() else "link" if info.issym() or info.islnk() else "special"
-            end = info.offset_data + info.size
-            yield _Entry(info.name, kind, info.size, None, end, info)
+            # The content listed so far, summed: a sparse member counts at its
+            # declared size (holes included), not at the few bytes it stores.
+            self._content += info.size
+            end = max(self._content, info.offset_data + info.size)
+            stored = sum(n for _, n in info.sparse) if info.sparse is not None else None
+            yield _Entry(info.name, kind, info.size, stored, end, info)
             # Going on means inflating past this member: stop at the limits.
             if end > limits.total_max_bytes:
                 raise ArchiveError(

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from vscan.errors import FileAccessError, error_info
 from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
 from vscan.inputs.media_types import MEDIA_SUFFIXES
+from vscan.inputs.paths import MAX_DIR_DEPTH
 
-__all__ = ["discover", "is_small", "real_path", "MEDIA_SUFFIXES"]
+__all__ = ["discover", "is_small", "real_path", "refused", "Refused", "MEDIA_SUFFIXES"]
 
 
 def real_path(path: str) -> str:
@@ -47,20 +49,67 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
             yield path
 
 
+class Refused(str):
+    """A discovered path that gets its error record without being decoded: a
+    folder that cannot be listed, or one past the walk's depth cap. It is
+    its path (a ``str``) with ``error``, the record's error (vscan.errors.error_info)."""
+
+    error: dict
+
+
+def refused(path: str, exc: BaseException) -> Refused:
+    found = Refused(path)
+    found.error = error_info(exc)
+    return found
+
+
+def _entries(folder: str) -> tuple[list[str], list[str], list[str]]:
+    """(files, folders, folders to walk) in ``folder``, sorted by name:
+    as os.walk sees them (a link to a folder is a folder, never walked)."""
+    files, dirs, walk = [], [], []
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
+            if is_dir and not entry.is_symlink():
+                walk.append(entry.name)
+    return sorted(files), sorted(dirs), sorted(walk)
+
+
 def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Iterator[str]:
+    """Each folder's files in name order, then its sub-folders, depth first,
+    with a stack of our own (no recursion: a tree of any depth is walked
+    within MAX_DIR_DEPTH levels). A folder that cannot be listed, or lies
+    deeper, is yielded as a :class:`Refused` path: its own FileAccessError
+    record, and the walk goes on."""
     for root in paths:
-        root = Path(root)
-        if not root.is_dir():
+        root = os.fspath(root)
+        if not os.path.isdir(root):
             yield from expand(str(root))
             continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames.sort()
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            folder, depth = stack.pop()
+            try:
+                filenames, dirnames, walk = _entries(folder)
+            except OSError as exc:
+                yield refused(folder, FileAccessError(f"{folder}: folder cannot be listed: {exc.strerror or exc}: its files were not scanned"))
+                continue
             # A folder (or a link to one) named like media is not silently
             # passed over: it gets its own error record, and is still walked.
             media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
             for name in sorted(filenames + media_dirs):
                 if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_container(name):
-                    yield from expand(os.path.join(dirpath, name))
+                    yield from expand(os.path.join(folder, name))
+            for name in reversed(walk):
+                sub = os.path.join(folder, name)
+                if depth + 1 > MAX_DIR_DEPTH:
+                    yield refused(sub, FileAccessError(f"{sub}: folder deeper than {MAX_DIR_DEPTH} levels below {root}: not walked"))
+                    continue
+                stack.append((sub, depth + 1))
 
 
 def is_small(path: str, limit: int) -> bool:

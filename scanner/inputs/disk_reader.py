@@ -19,7 +19,11 @@ Limits (``ArchiveLimits``, the ``archives`` config section): a member over
 bytes is refused unread; the listing keeps at most ``max_entries`` members
 (only members are counted: a disk holds far more files than it holds media);
 a name that could escape a folder (``/``, ``..``, NUL) is refused. A
-directory reached twice (a crafted loop) is not walked again.
+directory reached twice (a crafted loop) is not walked again; folders are
+walked with a stack of our own, at most ``MAX_DIR_DEPTH`` levels deep; a
+folder that cannot be read or lies deeper gets its own FileAccessError
+record and the rest of the image is still listed. Names keep their raw
+bytes (vscan.inputs.paths).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from vscan.errors import ArchiveError, ArchiveMemberError
+from vscan.errors import ArchiveError, ArchiveMemberError, FileAccessError
 from vscan.inputs.archive_reader import MEMBER_SEPARATOR, ArchiveLimits, LazyListing, cached, unsafe_name
+from vscan.inputs.paths import MAX_DIR_DEPTH
 
 __all__ = ["EWF_SUFFIXES", "RAW_SUFFIXES", "DiskEntry", "DiskImage", "cached_image"]
 
@@ -152,9 +157,35 @@ class DiskImage(LazyListing):
             ntfs = fs.info.ftype == pytsk3.TSK_FS_TYPE_NTFS
             yield from self._walk(pytsk3, fs, fs.open_dir("/"), prefix, ntfs, set())
 
-    def _walk(self, pytsk3, fs, directory, prefix: str, ntfs: bool, seen: set[int]) -> Iterator[DiskEntry]:
-        seen.add(directory.info.addr)
-        subdirs = []
+    def _walk(self, pytsk3, fs, root, prefix: str, ntfs: bool, seen: set[int]) -> Iterator[DiskEntry]:
+        """Depth first, each folder's files then its sub-folders in name order,
+        with a stack of our own (a crafted tree of any depth never reaches
+        Python's recursion limit) and at most ``MAX_DIR_DEPTH`` levels. A
+        folder that cannot be read, or lies past the depth cap, is an entry of
+        kind ``"unreadable"`` (its own FileAccessError record) and the walk goes on."""
+        stack: list[tuple[object, str, int]] = [(root, prefix, 0)]
+        while stack:
+            item, where, depth = stack.pop()
+            try:
+                directory = item if depth == 0 else item.as_directory()
+                seen.add(directory.info.addr)
+                files, subdirs = self._read_dir(pytsk3, directory, where, ntfs, seen)
+            except OSError as exc:  # TSK: a damaged or unreadable folder
+                yield self._unreadable(where, f"folder cannot be read: {exc}: its files were not listed")
+                continue
+            for name, meta in files:
+                yield self._member(pytsk3, fs, where + name, meta)
+            for name, sub in sorted(subdirs, key=lambda d: d[0], reverse=True):
+                if sub.info.meta.addr in seen:
+                    continue
+                if depth + 1 > MAX_DIR_DEPTH:
+                    yield self._unreadable(where + name, f"folder deeper than {MAX_DIR_DEPTH} levels: not walked")
+                    continue
+                stack.append((sub, where + name + "/", depth + 1))
+
+    def _read_dir(self, pytsk3, directory, where: str, ntfs: bool, seen: set[int]) -> tuple[list, list]:
+        """(name, meta) of the wanted files and (name, item) of the sub-folders of one folder."""
+        files, subdirs = [], []
         for item in directory:
             raw = item.info.name.name
             if raw in (b".", b"..") or not item.info.name.flags & pytsk3.TSK_FS_NAME_FLAG_ALLOC:
@@ -162,29 +193,36 @@ class DiskImage(LazyListing):
             meta = item.info.meta
             if meta is None or (ntfs and meta.addr < _NTFS_RESERVED):
                 continue
-            name = raw.decode("utf-8", errors="backslashreplace")
+            # Lossless: bytes that are not UTF-8 stay as escaped surrogates (vscan.inputs.paths)
+            name = raw.decode("utf-8", errors="surrogateescape")
             if meta.type == pytsk3.TSK_FS_META_TYPE_DIR:
                 if "/" not in name and meta.addr not in seen:
                     subdirs.append((name, item))
                 continue
             if meta.type in (pytsk3.TSK_FS_META_TYPE_VIRT, pytsk3.TSK_FS_META_TYPE_VIRT_DIR):
                 continue  # TSK's own virtual files ($MBR, $FAT1, $OrphanFiles)
-            member = prefix + name
             unsafe = "/" in name or unsafe_name(name) is not None
-            if not unsafe and not self.wanted(member):
-                continue
-            kind = "file" if meta.type == pytsk3.TSK_FS_META_TYPE_REG else "link" if meta.type == pytsk3.TSK_FS_META_TYPE_LNK else "special"
-            size = int(meta.size) if kind == "file" else 0
-            self._total += size
-            if len(self.entries) >= self.limits.max_entries:
-                raise ArchiveError(
-                    f"{self.path}: listing stopped after {self.limits.max_entries} members: "
-                    f"more than archive_max_entries ({self.limits.max_entries})"
-                )
-            yield DiskEntry(member, kind, size, self._total, fs, int(meta.addr))
-        for name, item in sorted(subdirs, key=lambda d: d[0]):
-            if item.info.meta.addr not in seen:
-                yield from self._walk(pytsk3, fs, item.as_directory(), prefix + name + "/", ntfs, seen)
+            if unsafe or self.wanted(where + name):
+                files.append((name, meta))
+        return files, subdirs
+
+    def _count(self) -> None:
+        if len(self.entries) >= self.limits.max_entries:
+            raise ArchiveError(
+                f"{self.path}: listing stopped after {self.limits.max_entries} members: "
+                f"more than archive_max_entries ({self.limits.max_entries})"
+            )
+
+    def _member(self, pytsk3, fs, member: str, meta) -> DiskEntry:
+        kind = "file" if meta.type == pytsk3.TSK_FS_META_TYPE_REG else "link" if meta.type == pytsk3.TSK_FS_META_TYPE_LNK else "special"
+        size = int(meta.size) if kind == "file" else 0
+        self._total += size
+        self._count()
+        return DiskEntry(member, kind, size, self._total, fs, int(meta.addr))
+
+    def _unreadable(self, member: str, why: str) -> DiskEntry:
+        self._count()
+        return DiskEntry(member, "unreadable", 0, self._total, why=why)
 
     def check(self, entry: DiskEntry) -> None:
         """Raise for an entry that must not be read (ArchiveError for a partition)."""
@@ -192,6 +230,8 @@ class DiskImage(LazyListing):
         limits = self.limits
         if entry.kind == "error":
             raise ArchiveError(f"{where}: {entry.why}")
+        if entry.kind == "unreadable":
+            raise FileAccessError(f"{where}: {entry.why}")
         base = entry.name.rsplit("/", 1)[-1]
         if "/" in base or unsafe_name(base):
             raise ArchiveMemberError(f"{where}: path traversal ({unsafe_name(base) or 'slash in name'}): not read")

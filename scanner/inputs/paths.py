@@ -23,7 +23,12 @@ import base64
 import re
 from typing import Any
 
-__all__ = ["raw_bytes", "display", "path_fields", "record_key", "record_raw_path", "safe_text"]
+__all__ = ["MAX_DIR_DEPTH", "raw_bytes", "display", "path_fields", "record_key", "record_raw_path", "safe_text"]
+
+#: Folder levels a walk descends (folders, disk images): deeper folders get
+#: a FileAccessError record of their own. Walks use a stack of their own, so
+#: the cap bounds the work, not Python's recursion.
+MAX_DIR_DEPTH = 256
 
 #: Characters a stored or shown path must not carry as they are: controls
 #: (C0, DEL, C1) and lone surrogates (bytes that were not UTF-8).

@@ -42,8 +42,8 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from vscan.config import ScanConfig
-from vscan.errors import ModelError
-from vscan.inputs.discover import is_small
+from vscan.errors import DecoderCrashError, ModelError, QuarantinedError, error_info
+from vscan.inputs.discover import Refused, is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
 from vscan.inputs.known_benign import load_list
@@ -59,12 +59,33 @@ from vscan.runtime.summary import ScanSummary
 from vscan.verdict.record import known_benign_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
-__all__ = ["run_scan", "stream_scan", "INFRA_RETRIES", "NODE_FAULT_LIMIT"]
+__all__ = ["run_scan", "stream_scan", "model_call", "INFRA_RETRIES", "NODE_FAULT_LIMIT", "QUARANTINE_DEATHS"]
 
 #: Times one file is sent again after its model actor died on a live node, or its model call raised.
 INFRA_RETRIES = 3
 #: Times one file is sent again after its node, or its model actor's node, went away.
 NODE_FAULT_LIMIT = 20
+#: Nodes that died while decoding one file (the last time alone) before it is
+#: quarantined: recorded (QuarantinedError), not sent on to kill more of the cluster.
+QUARANTINE_DEATHS = 2
+#: Frames of one model call, in batches of ``runtime.batch_frames`` (a file
+#: with more frames than that goes alone): calls of bounded size.
+CALL_BATCHES = 4
+#: Frames decoded and waiting for the model stage, in batches per model
+#: actor, before no further decode is started: a bounded queue.
+QUEUE_BATCHES = 8
+
+
+def model_call(ready: list, frames_of: Callable[[Any], int], max_frames: int) -> tuple[list, list]:
+    """(the files of the next model call, the rest): files in order up to
+    ``max_frames`` frames, at least one."""
+    taken = frames = 0
+    for task in ready:
+        n = frames_of(task)
+        if taken and frames + n > max_frames:
+            break
+        taken, frames = taken + 1, frames + n
+    return ready[:taken], ready[taken:]
 
 
 def run_scan(
@@ -138,6 +159,8 @@ def stream_scan(
         slots = max(1, int(sum(n["cpus"] for n in nodes) - pool.reserved_cpus))
         decode_inflight = config.runtime.decode_inflight or slots + 2
         model_inflight = config.runtime.model_inflight * len(pool.actors)
+        call_frames = CALL_BATCHES * config.runtime.batch_frames
+        queue_frames = QUEUE_BATCHES * config.runtime.batch_frames * len(pool.actors)
         decode_remote = ray.remote(max_retries=0, num_cpus=1)(decode_on_node)  # num_returns per call: 1 + files
         config_ref = ray.put(config)
         known = start_known_content(state_path, ledger.versions) if state_path else None
@@ -196,11 +219,23 @@ def stream_scan(
 
         outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds)
 
-        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool, node_fault: bool) -> None:
+        decode_deaths: dict[int, int] = {}  # task key -> nodes that died while decoding it
+
+        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool, node_fault: bool, decoding: bool = False) -> None:
             """Send the file again: its frames (to another actor), or from the
-            decode on. A node fault is never the file's; other faults are
-            retried INFRA_RETRIES times, then a ModelError record."""
+            decode on. A node fault is not taken for the file's, until nodes
+            died QUARANTINE_DEATHS times while decoding it (the last time
+            alone): then it is quarantined. Other faults are retried
+            INFRA_RETRIES times, then a ModelError record."""
             summary.infra_retries += 1
+            if node_fault and decoding:
+                deaths = decode_deaths[task.key] = decode_deaths.get(task.key, 0) + 1
+                if deaths >= QUARANTINE_DEATHS and task.group_size == 1:
+                    decode_deaths.pop(task.key)
+                    outcomes.fail(task, error_info(QuarantinedError(
+                        f"{task.path}: quarantined: {deaths} nodes died while decoding it (last: {describe_ray_error(exc)}); "
+                        "not sent to another")))  # fmt: skip
+                    return
             if node_fault:
                 task.node_faults += 1
                 if task.node_faults > NODE_FAULT_LIMIT:
@@ -211,7 +246,7 @@ def stream_scan(
                 task.infra_failures += 1
                 if task.infra_failures > INFRA_RETRIES:
                     message = f"the model stage failed {task.infra_failures} times on this file, last: {describe_ray_error(exc)}"
-                    outcomes.fail(task, {"type": "ModelError", "message": message})
+                    outcomes.fail(task, {"type": "ModelError", "message": message, "kind": ModelError.kind})
                     return
             if not decode_again:
                 ready_for_model.append(task)
@@ -254,7 +289,8 @@ def stream_scan(
         while True:
             yield from write_finished()
             listing: list[Any] = []  # the archive listing the next path waits for (vscan.runtime.listing)
-            while not exhausted and len(by_meta) < decode_inflight:
+            waiting_frames = sum(t.summary["frames_sampled"] for t in ready_for_model)
+            while not exhausted and len(by_meta) < decode_inflight and waiting_frames < queue_frames:
                 path = inputs.take()
                 if path is None:  # none left, or the next archive's listing is still running
                     exhausted, listing = inputs.done, inputs.pending()
@@ -263,6 +299,9 @@ def stream_scan(
                     continue  # resumed: recorded before
                 task = Task(next_key, path, config.sampling.decoder, time.monotonic())
                 next_key += 1
+                if isinstance(path, Refused):  # a folder that cannot be listed, or too deep: its record, nothing to decode
+                    outcomes.fail(task, path.error)
+                    continue
                 # Small files share a task only while every decode slot is taken
                 # anyway: grouping must not leave a worker idle (a short scan, the
                 # start of a sweep).
@@ -291,15 +330,16 @@ def stream_scan(
             if ready_for_model and len(model_calls) < model_inflight and (
                 len(model_calls) < len(pool.actors) or pending_frames >= config.runtime.batch_frames or draining or len(ready_for_model) >= 32
             ):
-                batch, ready_for_model = ready_for_model, []
+                batch, ready_for_model = model_call(ready_for_model, lambda t: t.summary["frames_sampled"], call_frames)
                 files_arg = [(t.key, t.summary["sha256"], t.summary["md5"], 1 + (t.first_payload_ref is not None)) for t in batch]
                 # (no local copy of the frames' refs: a finished file's frames must go)
-                ref = pool.submit(files_arg, [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None], pending_frames)
+                call = sum(t.summary["frames_sampled"] for t in batch)
+                ref = pool.submit(files_arg, [r for t in batch for r in (t.first_payload_ref, t.payload_ref) if r is not None], call)
                 if ref is None:  # every actor is left out for a while after a failure
                     ready_for_model = batch + ready_for_model
                 else:
                     model_calls[ref] = batch
-                    queues.calls.append((len(batch), pending_frames))
+                    queues.calls.append((len(batch), call))
 
             if not by_meta and not model_calls and not ready_for_model and exhausted and not small:
                 while not pool.started(timeout=1.0):
@@ -343,7 +383,7 @@ def stream_scan(
                     if node_went(exc, or_a_node_died=isinstance(exc, WorkerCrashedError)):
                         # The node went, not the file: decode it again elsewhere.
                         for task in group:
-                            infra_fault(task, exc, decode_again=True, node_fault=True)
+                            infra_fault(task, exc, decode_again=True, node_fault=True, decoding=True)
                         continue
                     if len(group) > 1:
                         # One file of a small-file group crashed or hung: each goes
@@ -361,7 +401,7 @@ def stream_scan(
                         task.attempt_decoder = "pyav"
                         resubmit_alone(task)
                         continue
-                    outcomes.decode_failed(task, {"type": "DecoderCrashError", "message": f"decoder process died: {type(exc).__name__}"})
+                    outcomes.decode_failed(task, error_info(DecoderCrashError(f"decoder process died: {type(exc).__name__}")))
                     continue
                 for task, file_summary in zip(group, summaries):
                     decoded(task, file_summary)
