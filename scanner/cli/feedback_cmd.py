@@ -49,7 +49,13 @@ def bank_lookup(
     bank: BankArg,
     hashes: Annotated[Path, typer.Option("--hashes", help="PDQ hex lines, vPDQ lines or pytx CSV ('-': stdin).", show_default=False)],
     radius: Annotated[int, typer.Option("--radius", help="Hamming radius (exact up to 63; brute force above).")] = 31,
-    dihedral: Annotated[bool, typer.Option("--dihedral", help="Also search the 8 rotations/flips of each hash.")] = False,
+    dihedral: Annotated[bool, typer.Option("--dihedral", help=(
+        "Also search the 8 rotations/flips of each hash (against the bank's frames only; --robust adds "
+        "the crops, strips and rotations a scan also searches)."))] = False,
+    robust: Annotated[bool, typer.Option("--robust", help=(
+        "What a scan searches for a hash: the 8 rotations/flips against the frames and the bank's extra rows "
+        "(centre crops, borders removed, 9:16 strips, rotations, grid windows; brute force over those rows); "
+        "each hit says its prep."))] = False,
     device: Annotated[str, typer.Option("--device", help="cpu (the index) or cuda (brute force on the GPU; needs torch).")] = "cpu",
 ) -> None:
     """One JSON line per query hash: its line, the hash and every enabled bank
@@ -63,7 +69,7 @@ def bank_lookup(
         with BankLookup.open(bank, device=device) as lookup:
             for start in range(0, len(queries.lines), 10_000):
                 part = slice(start, start + 10_000)
-                for item in lookup.lookup(queries.hashes[part], radius, dihedral=dihedral, lines=queries.lines[part]):
+                for item in lookup.lookup(queries.hashes[part], radius, dihedral=dihedral, lines=queries.lines[part], robust=robust):
                     _echo_json(item)
     except VscanError as exc:
         fail(exc)
