@@ -79,6 +79,7 @@ def settings_json(settings: ServeSettings) -> str:
 def create_app(settings: ServeSettings) -> FastAPI:
     from vscan import __version__
     from vscan.serve.bank_state import BankHolder
+    from vscan.serve.batcher import LookupBatcher
     from vscan.serve.metrics import ServeMetrics
 
     metrics = ServeMetrics(settings.name)
@@ -112,28 +113,31 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise HTTPException(400, "invalid signal type: a PDQ signal is 64 hex digits")
         return np.frombuffer(raw, np.uint8).reshape(1, 32)
 
-    def lookup(hashes: np.ndarray) -> dict[str, list[dict[str, Any]]]:
-        state = holder.current  # this request's bank, whatever reloads meanwhile
+    batcher = LookupBatcher(holder, settings.radius)  # concurrent lookups searched as one batch (vscan.serve.batcher)
+
+    async def lookup(hashes: np.ndarray) -> dict[str, list[dict[str, Any]]]:
         t0 = time.perf_counter()
-        (hits,) = state.search(hashes, settings.radius)
+        hits = await batcher.search(hashes[0])  # searched in the bank generation current when its batch ran
         metrics.lookup(time.perf_counter() - t0, len(hits))
         return {settings.name: [{**h, "distance": str(h["distance"])} for h in hits]} if hits else {}
 
     @app.get("/m/lookup", summary="Look a hash up (HMA 2.x): matching bank entries with their metadata, by bank name")
-    def lookup_get(signal_type: str = Query(..., examples=["pdq"]), signal: str = Query(..., description="64 hex digits")):
-        return lookup(pdq_of(signal_type, signal))
+    async def lookup_get(signal_type: str = Query(..., examples=["pdq"]), signal: str = Query(..., description="64 hex digits")):
+        return await lookup(pdq_of(signal_type, signal))
 
     @app.get("/m/raw_lookup", summary="Look a hash up (HMA 2.x): matching entry ids")
-    def raw_lookup(signal_type: str = Query(...), signal: str = Query(...), include_distance: bool = False):
-        found = lookup(pdq_of(signal_type, signal)).get(settings.name, [])
+    async def raw_lookup(signal_type: str = Query(...), signal: str = Query(...), include_distance: bool = False):
+        found = (await lookup(pdq_of(signal_type, signal))).get(settings.name, [])
         if include_distance:
             return {"matches": [{"content_id": h["bank_content_id"], "distance": h["distance"]} for h in found]}
         return {"matches": [h["bank_content_id"] for h in found]}
 
     @app.post("/m/lookup", summary="Hash an uploaded image (PDQ) and look it up: {\"pdq\": <as GET /m/lookup>}")
-    def lookup_post(photo: UploadFile = File(..., description="an image")):
-        hashes = _hash_upload(photo, settings)
-        return {"pdq": lookup(hashes[:1])}
+    async def lookup_post(photo: UploadFile = File(..., description="an image")):
+        from starlette.concurrency import run_in_threadpool
+
+        hashes = await run_in_threadpool(_hash_upload, photo, settings)  # decoding and hashing off the event loop
+        return {"pdq": await lookup(hashes[:1])}
 
     @app.post("/h/hash", summary="The PDQ hash of an uploaded image (HMA 2.x): {\"pdq\": HEX}")
     def hash_post(photo: UploadFile = File(...)):
@@ -145,7 +149,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise HTTPException(400, f"No such signal type '{signal_type}'")
         state = holder.current
         return {"pdq": {"present": True, "built_to": int(state.opened_at), "size": state.rows, "entries": state.entries,
-                        "generation": state.generation, "reloads": holder.reloads, "reload_errors": holder.reload_errors}}  # fmt: skip
+                        "generation": state.generation, "reloads": holder.reloads, "reload_errors": holder.reload_errors,
+                        "lookup_batches": batcher.batches, "lookups": batcher.searched}}  # fmt: skip
 
     @app.post("/v/scan", summary="Scan an uploaded video or image in process: its full scan record (vscan's result schema)")
     def scan_upload(file: UploadFile = File(..., description="a video or an image")):
