@@ -136,3 +136,60 @@ def test_model_calls_are_bounded():
         call, ready = model_call(ready, lambda i: frames[i], 256)
         calls.append(call)
     assert calls == [[0, 1, 2], [3], [4], [5]]  # a file over the bound goes alone
+
+
+# --------------------------------------------------------------------------
+# two scans on one output
+# --------------------------------------------------------------------------
+
+PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
+
+
+def _fresh_target(kind: str, tmp_path: Path) -> str:
+    if kind != "postgres":
+        return str(tmp_path / f"r.{kind}")
+    dsn = os.environ.get(PG_ENV)
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{PG_ENV} is not set; under CI=true the PostgreSQL sink tests are required")
+        pytest.skip(f"{PG_ENV} is not set (.ci/start-postgres starts a server and prints one)")
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    db = f"vscan_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
+    return f"{dsn.rpartition('/')[0]}/{db}"
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet", "sqlite", "postgres"])
+def test_a_second_scan_on_one_output_is_refused_with_a_clear_message(tmp_path, clip, kind):
+    from vscan.output.sinks import SinkError, open_sink
+
+    target = _fresh_target(kind, tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(clip)
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.decode import EveryFrame
+
+    bank = tmp_path / "b.bank"
+    build_bank(bank, [tmp_path / "in" / "a.mp4"], hash_media=media_hasher(EveryFrame(), "cpu"))
+    first = open_sink(target)  # a scan running on it (this process)
+    try:
+        first.write({"path": "/x.mp4", "sha256": None, "status": "ok", "error": None, "risk": 0.0})
+        # a second scan, a second process, through the CLI: refused before anything starts
+        run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", str(tmp_path / "in"), "--out", target, "--device", "cpu",
+                              "--bank", str(bank), "-q"], capture_output=True, text=True, timeout=120)  # fmt: skip
+        with pytest.raises(SinkError, match="being written by another vscan scan .pid"):
+            open_sink(target)
+    finally:
+        first.close()
+    assert run.returncode == 2 and "being written by another vscan scan (pid" in run.stderr, run.stderr
+    second = open_sink(target)  # the first one ended: free again
+    try:
+        assert [r["path"] for r in second.records()] == ["/x.mp4"]
+    finally:
+        second.close()

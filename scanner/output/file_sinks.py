@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from vscan.output.sink_base import ResumeRow, Sink, _clean, _columns, resume_row, to_json_line
+from vscan.output.sink_base import ResumeRow, Sink, _clean, _columns, lock_output, resume_row, to_json_line, unlock_output
 
 __all__ = ["JsonlSink", "ParquetSink"]
 
@@ -107,6 +107,7 @@ class JsonlSink(_FileManifests, Sink):
         self.path = Path(path)
         self.target = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_output(self.path, self.target)  # before the torn tail is cut: it may be another scan's
         _cut_torn_tail(self.path)
         self._fh = open(self.path, "a", encoding="utf-8")
         self._fsync = fsync
@@ -130,6 +131,7 @@ class JsonlSink(_FileManifests, Sink):
     def close(self) -> None:
         if not self._fh.closed:
             self._fh.close()
+            unlock_output(self._lock)
 
 
 class ParquetSink(_FileManifests, Sink):
@@ -157,6 +159,7 @@ class ParquetSink(_FileManifests, Sink):
         self.path = Path(path)
         self.target = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_output(self.path, self.target)  # before a log is folded: it may be another scan's
         self._wal_path = self.path.with_name(self.path.name + ".wal.jsonl")
         self._tmp_path = self.path.with_name(self.path.name + ".tmp")
         self._writer = None  # pyarrow.parquet.ParquetWriter on the tmp file while a run writes
@@ -275,3 +278,4 @@ class ParquetSink(_FileManifests, Sink):
         elif not self.path.exists():
             self._start(uuid.uuid4().hex)  # an empty run still leaves a (valid, empty) Parquet file
             self._finish()
+        unlock_output(self._lock)

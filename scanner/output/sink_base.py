@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 from abc import ABC, abstractmethod
 from typing import Any, Iterator, NamedTuple
 
 from vscan.errors import VscanError
 from vscan.inputs.paths import raw_bytes, safe_text
 
-__all__ = ["Sink", "SinkError", "ResumeRow", "resume_row", "to_json_line"]
+__all__ = ["Sink", "SinkError", "ResumeRow", "resume_row", "to_json_line", "lock_output", "busy_message"]
 
 
 class SinkError(VscanError):
     """The output sink cannot be opened or written."""
+
+
+def busy_message(target: str, holder: str = "") -> str:
+    """What a second scan on one output is told."""
+    who = f" (pid {holder})" if holder else ""
+    return (f"{target} is being written by another vscan scan{who}: two scans on one output would duplicate "
+            "or corrupt its records. Wait for that scan to end (the same command then resumes), or give this one another --out.")  # fmt: skip
+
+
+def lock_output(path: "os.PathLike[str] | str", target: str) -> int:
+    """An exclusive lock for the run on ``<out>.lock`` beside a file sink
+    (flock: released when the process ends, however it ends); its fd. Raises
+    SinkError, naming the holder's pid, while another scan holds it."""
+    lock_path = os.fspath(path) + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise SinkError(busy_message(target, holder)) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def unlock_output(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # the flock goes with the last descriptor
 
 
 def _clean(value: Any) -> Any:

@@ -24,7 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from vscan.output.sink_base import ResumeRow, Sink, SinkError, _columns, to_json_line
+from vscan.output.sink_base import ResumeRow, Sink, SinkError, _columns, busy_message, lock_output, to_json_line, unlock_output
+
+#: pg_try_advisory_lock key a writing scan holds for its session: one scan per database.
+_PG_SCAN_LOCK = 7315507
 
 __all__ = ["PostgresSink", "SqliteSink"]
 
@@ -56,13 +59,16 @@ class SqliteSink(Sink):
         self.path = Path(path)
         self.target = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_output(self.path, self.target)
         try:
+            # A path, never a URI: a '#' or '?' in a case folder names no other file.
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SQL_RECORDS.format(serial="INTEGER", json="TEXT"))
             self._db.execute(_SQL_RUNS.format(json="TEXT"))
         except sqlite3.Error as exc:
+            unlock_output(self._lock)
             raise SinkError(f"{self.path}: cannot open as a SQLite sink: {exc}") from exc
 
     def write(self, record: dict[str, Any]) -> None:
@@ -99,6 +105,8 @@ class SqliteSink(Sink):
 
     def close(self) -> None:
         self._db.close()
+        unlock_output(self._lock)
+        self._lock = None
 
 
 class PostgresSink(Sink):
@@ -119,6 +127,7 @@ class PostgresSink(Sink):
         #: connections lost and re-made so far (for the run's log)
         self.reconnects = 0
         self._db = None
+        self._held = False  # the scan lock was taken once: a reconnect waits for it
         try:
             self._connect()
         except psycopg.Error as exc:
@@ -134,7 +143,24 @@ class PostgresSink(Sink):
             # Tables from before reconnecting sinks lack the idempotency key.
             db.execute("ALTER TABLE vscan_records ADD COLUMN IF NOT EXISTS uid TEXT")
             db.execute("CREATE UNIQUE INDEX IF NOT EXISTS vscan_records_uid ON vscan_records (uid)")
+        self._take_lock(db)
         self._db = db
+
+    def _take_lock(self, db) -> None:
+        """One writing scan per database, for the session. A reconnect takes
+        it again, waiting up to ``reconnect_seconds`` for the server to end
+        the lost session that still holds it."""
+        deadline = time.monotonic() + (self.reconnect_seconds if self._held else 0.0)
+        while not db.execute("SELECT pg_try_advisory_lock(%s)", (_PG_SCAN_LOCK,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                holder = db.execute("SELECT string_agg(pid::text, ',') FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND objid = %s AND granted", (_PG_SCAN_LOCK,)).fetchone()[0]  # fmt: skip
+                db.close()
+                raise SinkError(busy_message(self.target, f"{holder} on the server" if holder else ""))
+            db.commit()
+            time.sleep(0.5)
+        db.commit()
+        self._held = True
 
     def _lost(self) -> bool:
         return self._db is None or self._db.closed or self._db.broken
