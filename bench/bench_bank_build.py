@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -73,13 +74,21 @@ def run_build(bank: Path, files: list[Path]) -> dict:
         if not link.exists():
             link.symlink_to(f.resolve())
     cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace"]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds(resource.RUSAGE_CHILDREN)
     with Sampler() as sampler:
         run = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         raise RuntimeError(f"vscan bank build failed: {run.stderr[-2000:]}")
-    return {"wall_seconds": wall, "peak_rss_mib": sampler.peak_rss / 2**20, "cpu_utilisation": sampler.cpu_utilisation}
+    return {"wall_seconds": wall, "cpu_seconds": _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0, "peak_rss_mib": sampler.peak_rss / 2**20,
+            "machine_cpu_utilisation": sampler.cpu_utilisation}  # fmt: skip
+
+
+def _cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of this process (RUSAGE_SELF) or of its waited-for children: the work
+    itself, whatever else loads the machine."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_vpdq(files: list[Path]) -> dict | None:
@@ -90,12 +99,13 @@ def run_vpdq(files: list[Path]) -> dict | None:
     from vscan.bench.pipeline_runs import Sampler
 
     threads = os.cpu_count() or 1
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF)
     with Sampler() as sampler:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             feats = list(pool.map(lambda p: vpdq.computeHash(str(p), seconds_per_hash=0, thread_count=1), files))
-    return {"wall_seconds": time.perf_counter() - t0, "frames": sum(len(f) for f in feats), "threads": threads,
-            "peak_rss_mib": sampler.peak_rss / 2**20, "cpu_utilisation": sampler.cpu_utilisation}  # fmt: skip
+    return {"wall_seconds": time.perf_counter() - t0, "cpu_seconds": _cpu_seconds(resource.RUSAGE_SELF) - cpu0,
+            "frames": sum(len(f) for f in feats), "threads": threads, "peak_rss_mib": sampler.peak_rss / 2**20,
+            "machine_cpu_utilisation": sampler.cpu_utilisation}  # fmt: skip
 
 
 def bank_rows(bank: Path) -> dict:
@@ -121,14 +131,16 @@ def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool) -> dict:
     rows = bank_rows(bank)
     out = {"files": [f.name for f in files], "video_seconds": video_seconds, "vscan_build": build, "vpdq_every_frame": reference,
            "rows": rows, "load_average": os.getloadavg()}  # fmt: skip
-    out["vscan_cpu_seconds_per_video_second_est"] = build["wall_seconds"] * build["cpu_utilisation"] * (os.cpu_count() or 1) / video_seconds
+    out["vscan_cpu_seconds_per_video_second"] = build["cpu_seconds"] / video_seconds
     if reference:
+        out["vpdq_cpu_seconds_per_video_second"] = reference["cpu_seconds"] / video_seconds
         out["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
+        out["build_over_vpdq_cpu"] = build["cpu_seconds"] / reference["cpu_seconds"]
     return out
 
 
-def compact_part(work: Path, rules: list[tuple[int, float | None]]) -> dict:
-    from vscan.bank.compact_rows import CompactRule, compact_bank_rows
+def compact_part(work: Path, rules: list) -> dict:
+    from vscan.bank.compact_rows import compact_bank_rows
     from vscan.bench import bench_robustness as br
 
     robust = work / "robust"
@@ -140,12 +152,11 @@ def compact_part(work: Path, rules: list[tuple[int, float | None]]) -> dict:
     if not full.exists():
         br.build_banks(robust, sources)
     banks = {"full": full}
-    for bits, grid in rules:
-        name = f"runs{bits}bits-grid{grid}"
-        path = robust / f"{name}.bank"
+    for rule in rules:
+        path = robust / f"{rule.name}.bank"
         if not path.exists():
-            compact_bank_rows(full, path, CompactRule(frame_bits=bits, grid_per_second=grid))
-        banks[name] = path
+            compact_bank_rows(full, path, rule)
+        banks[rule.name] = path
     result = {"copies": len(copies), "distractors": len(distractors), "banks": {}}
     for name, path in banks.items():
         records, wall = br.run_scan(robust, path, robust / "archive", name=f"results-{name}")
@@ -171,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     ap.add_argument("--skip-build", action="store_true", help="skip the build comparison")
     ap.add_argument("--compact", action="store_true", help="score compacted banks against the full bank (bench_robustness --quick media)")
-    ap.add_argument("--rules", default="8:1,16:0.5", help="compaction rules tried with --compact: bits:grid_per_second,...")
+    ap.add_argument("--rules", default="8:none:4,24:0.5:0.25,32:0.25:0.125",
+                    help="compaction rules tried with --compact: frame_bits:extra_per_second:grid_per_second,... (none: every run)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
     args = ap.parse_args(argv)
     work = args.workdir
@@ -181,7 +193,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq)
         _print_build(result["build"])
     if args.compact:
-        rules = [(int(b), None if g in ("", "none") else float(g)) for b, g in (r.split(":") for r in args.rules.split(","))]
+        from vscan.bank.compact_rows import CompactRule
+
+        rate = lambda v: None if v in ("", "none") else float(v)  # noqa: E731
+        rules = [CompactRule(int(b), rate(x), rate(g)) for b, x, g in (r.split(":") for r in args.rules.split(","))]
         result["compact"] = compact_part(work, rules)
         _print_compact(result["compact"])
     out = args.out or work / "bench-bank-build.json"
@@ -193,10 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
 def _print_build(b: dict) -> None:
     v, r = b["vscan_build"], b["vpdq_every_frame"]
     print(f"files: {len(b['files'])}, {b['video_seconds']:.1f} video-seconds; load average {b['load_average'][0]:.1f}")
-    print(f"vscan bank build: {v['wall_seconds']:.1f} s wall, peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)")
+    print(f"vscan bank build: {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
+          f"({b['vscan_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)")
     if r:
-        print(f"vPDQ every frame, {r['threads']} threads: {r['wall_seconds']:.1f} s wall, peak RSS {r['peak_rss_mib']:.0f} MiB; "
-              f"build / vPDQ = {b['build_over_vpdq_wall']:.2f}x")  # fmt: skip
+        print(f"vPDQ every frame, {r['threads']} threads: {r['wall_seconds']:.1f} s wall, {r['cpu_seconds']:.1f} CPU-s "
+              f"({b['vpdq_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {r['peak_rss_mib']:.0f} MiB")
+        print(f"build / vPDQ: wall {b['build_over_vpdq_wall']:.2f}x, CPU {b['build_over_vpdq_cpu']:.2f}x")  # fmt: skip
     rows = b["rows"]
     print(f"rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second); per kind per video-second: "
           + ", ".join(f"{k} {v:.1f}" for k, v in rows["rows_per_video_second_by_kind"].items()))

@@ -112,7 +112,9 @@ def test_disable_feedback_enable_between_scans(work, ray_address):
     assert [r["line"] for r in results] == list(range(1, len(results) + 1))
     assert all({m["entry"] for m in r["matches"]} == {"a"} for r in results)
     best = [r["matches"][0] for r in results]
-    assert all(m["distance"] == 0 and m["variant"] == "original" for m in best[:3])
+    # `vscan hash` prepares frames as the reference vPDQ does (full size); the bank's rows are the frames
+    # as a scan prepares them (vscan.frames.prepare), a few bits away.
+    assert all(m["distance"] <= 16 and m["variant"] == "original" for m in best[:3])
     assert (work / "r.bank.vidx" / "index.json").is_file()
 
 

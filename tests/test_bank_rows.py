@@ -58,18 +58,23 @@ def test_row_kinds():
 def test_runs_of_near_identical_frames_keep_their_first_row_and_extra_rows_stay_on_kept_frames(tmp_path):
     rng = np.random.default_rng(2)
     _bank(tmp_path / "b.bank", rng)
-    compact_bank_rows(tmp_path / "b.bank", tmp_path / "c.bank", CompactRule(frame_bits=4, grid_per_second=None))
+    compact_bank_rows(tmp_path / "b.bank", tmp_path / "c.bank", CompactRule(frame_bits=4, grid_per_second=0.01))
     with Bank(tmp_path / "c.bank") as c, Bank(tmp_path / "b.bank") as b:
         assert [r[1] for r in c.rows("frame_hashes")] == [0, 6]
-        assert {r[1] for r in c.rows("extra_hashes")} == {0, 6} and len(c.rows("extra_hashes")) == 10
+        assert {r[1] for r in c.rows("extra_hashes")} == {0, 6} and len(c.rows("extra_hashes")) == 9  # grid on frame 0 only
         assert c.rows("file_digests") == b.rows("file_digests")
         assert [r[:7] for r in c.rows("entries")] == [r[:7] for r in b.rows("entries")]  # num_frames: the rows kept
         index = c.load_index()
-    assert len(index.extra.hashes) == 10  # every kept extra row names a kept frame: none dropped at load
-    compact_bank_rows(tmp_path / "b.bank", tmp_path / "g.bank", CompactRule(frame_bits=0, grid_per_second=1.0))
+    assert len(index.extra.hashes) == 9  # every kept extra row names a kept frame: none dropped at load
+    compact_bank_rows(tmp_path / "b.bank", tmp_path / "g.bank", CompactRule(frame_bits=256, extra_per_second=None, grid_per_second=1.0))
     with Bank(tmp_path / "g.bank") as g:
         grid = [r[1] for r in g.rows("extra_hashes") if r[2].startswith("window:g")]
-    assert grid == [0, 5]  # 5 fps: one run a second carries its grid windows
+        assert [r[1] for r in g.rows("frame_hashes")] == [0, 5]  # one run, plus the frame keeping grid windows a second later
+        assert {r[1] for r in g.rows("extra_hashes") if not r[2].startswith("window:g")} == {0}
+    assert grid == [0, 5]  # 5 fps: one frame a second keeps its grid windows
+    compact_bank_rows(tmp_path / "b.bank", tmp_path / "x.bank", CompactRule(frame_bits=0, extra_per_second=1.0, grid_per_second=None))
+    with Bank(tmp_path / "x.bank") as x:
+        assert {r[1] for r in x.rows("extra_hashes") if r[2] == "borders"} == {0, 5}  # every frame a run, extra rows a second apart
     h = np.zeros((3, 32), np.uint8)
     h[2, 0] = 0xFF
     assert run_starts(h, 7).tolist() == [True, False, True] and run_starts(h, 8).tolist() == [True, False, False]

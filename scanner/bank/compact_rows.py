@@ -36,10 +36,30 @@ __all__ = ["CompactRule", "run_starts", "compact_entry", "compact_bank_rows"]
 @dataclass(frozen=True)
 class CompactRule:
     """``frame_bits``: a frame joins the run while within this many bits of the run's first frame.
-    ``grid_per_second``: runs carrying grid windows, at most this many a second (None: every run)."""
+    ``extra_per_second``: runs carrying extra rows other than grid windows (borders removed, crops,
+    strip, rotations), at most this many a second (None: every run).
+    ``grid_per_second``: frames carrying grid windows (of those the build gave them), at most this
+    many a second (None: all of them); their frame rows are kept too."""
 
     frame_bits: int = 8
+    extra_per_second: float | None = None
     grid_per_second: float | None = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"runs{self.frame_bits}-extra{self.extra_per_second}-grid{self.grid_per_second}"
+
+
+def _spaced(frames: list[int], times: list[float], per_second: float | None) -> set[int]:
+    """The frames (in order) at least 1 / per_second apart, the first always; all when None."""
+    if per_second is None:
+        return set(frames)
+    out, last = set(), -np.inf
+    for f, t in sorted(zip(frames, times)):
+        if not np.isfinite(t) or t - last >= 1.0 / per_second - 1e-9:
+            out.add(f)
+            last = t if np.isfinite(t) else last
+    return out
 
 
 def run_starts(hashes: np.ndarray, frame_bits: int) -> np.ndarray:
@@ -59,22 +79,25 @@ def run_starts(hashes: np.ndarray, frame_bits: int) -> np.ndarray:
 
 
 def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactRule) -> tuple[FrameHashes, ExtraHashes | None]:
-    """One entry's rows after ``rule``: the runs' first frames, and their extra rows."""
+    """One entry's rows after ``rule``: the runs' first frames (and the frames keeping grid windows),
+    their extra rows as the rule spaces them."""
     order = np.argsort(frames.frame_numbers, kind="stable")
-    keep = order[run_starts(frames.hashes[order], rule.frame_bits)]
+    starts = order[run_starts(frames.hashes[order], rule.frame_bits)]
+    time_of = dict(zip(frames.frame_numbers.tolist(), frames.timestamps_seconds.tolist()))
+    kept_frames = set(frames.frame_numbers[starts].tolist())
+    extra_frames = _spaced(sorted(kept_frames), [time_of[f] for f in sorted(kept_frames)], rule.extra_per_second)
+    grid_frames: set[int] = set()
+    pick = np.zeros(0, bool)
+    if extra is not None and len(extra.hashes):
+        is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
+        with_grid = sorted(set(extra.frame_numbers[is_grid].tolist()))
+        grid_frames = _spaced(with_grid, [time_of.get(f, np.nan) for f in with_grid], rule.grid_per_second)
+        kept_frames |= grid_frames & set(time_of)
+        pick = np.array([int(f) in (grid_frames if g else extra_frames) for f, g in zip(extra.frame_numbers.tolist(), is_grid)], bool)
+    keep = np.flatnonzero(np.isin(frames.frame_numbers, sorted(kept_frames)))
     kept = FrameHashes(frames.frame_numbers[keep], frames.timestamps_seconds[keep], frames.qualities[keep], frames.hashes[keep])
     if extra is None or not len(extra.hashes):
         return kept, extra
-    kept_frames = set(kept.frame_numbers.tolist())
-    grid_frames = kept_frames
-    if rule.grid_per_second is not None:
-        grid_frames, last = set(), -np.inf
-        for f, t in sorted(zip(kept.frame_numbers.tolist(), kept.timestamps_seconds.tolist())):
-            if not np.isfinite(t) or t - last >= 1.0 / rule.grid_per_second - 1e-9:
-                grid_frames.add(f)
-                last = t if np.isfinite(t) else last
-    pick = np.array([int(f) in (grid_frames if row_kind(p) == "grid" else kept_frames)
-                     for f, p in zip(extra.frame_numbers.tolist(), extra.preps)], bool)  # fmt: skip
     return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
                              extra.qualities[pick], extra.hashes[pick])  # fmt: skip
 
