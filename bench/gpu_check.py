@@ -401,7 +401,9 @@ def part_tests(plan: Plan, rec: Recorder, deadline: float, work: Path) -> None:
     rec["left_out_needing_ray"] = json.loads(left_out.read_text()) if left_out.exists() else None
     rec["pytest_rc"] = p.returncode
     rec["pytest_tail"] = (p.stdout + p.stderr)[-3000:]
-    rec["tests"] = _junit_results(junit) if junit.exists() else []
+    if not junit.exists():  # pytest itself did not run (not installed, a broken conftest): no results to report
+        raise RuntimeError(f"pytest wrote no results (rc {p.returncode}): {(p.stdout + p.stderr)[-600:]}")
+    rec["tests"] = _junit_results(junit)
     counts: dict[str, int] = {}
     for t in rec.data["tests"]:
         counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1

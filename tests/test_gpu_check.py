@@ -78,6 +78,9 @@ def test_dry_run_collects_every_needs_cuda_test_and_reports_why_each_skipped(dry
     # The needs_cuda tests of the suite as it stands (tests/test_pdq.py alone has 6).
     assert len(tests) >= 20 and sum(i.startswith("tests/test_pdq.py::") for i in ids) >= 6
     assert "tests/test_detect.py::test_cuda_inputs_match_the_numpy_path" in ids  # its file uses Ray elsewhere; this test does not
+    if dry_report["host"]["cuda_available"]:  # a CI runner with a GPU runs them, even in the dry run
+        assert not part["counts"].get("failed") and not part["counts"].get("error")
+        return
     assert part["counts"] == {"skipped": len(tests)}
     # Skipped for want of CUDA, or (tests/test_shipped_models.py, a module skip) of scikit-image, not carried.
     assert all("CUDA" in t["message"] or (t["id"] == "tests/test_shipped_models.py" and "skimage" in t["message"]) for t in tests)
@@ -152,6 +155,15 @@ def test_without_pyav_decode_is_skipped_and_pdq_says_its_frames_were_generated(t
     pdq = parts["pdq"]
     assert pdq["status"] == "ok" and pdq["decoded"]["source"].startswith("generated in numpy, not decoded")
     assert all(r["frames_sampled_per_second"] > 0 for r in pdq["model_worker"].values())
+
+
+def test_without_pytest_the_tests_part_fails_and_says_why(tmp_path):
+    out = tmp_path / "nopytest.json"
+    p = _run(["-m", "vscan.bench.gpu_check", "--dry-run", "--parts", "tests", "--out", str(out)],
+             _blocking_env(tmp_path, absent=(*ABSENT, "pytest", "_pytest")))  # fmt: skip
+    assert p.returncode == 1
+    part = json.loads(out.read_text())["parts"]["tests"]
+    assert part["status"] == "failed" and "pytest wrote no results" in part["reason"] and "tests" not in part
 
 
 def test_runs_from_a_bare_checkout_without_vscan_installed(tmp_path):
