@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -24,9 +25,14 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
 
     out = []
     for raw in paths:
+        from vscan.inputs.objectstore import check_uri, is_uri
+
+        if is_uri(raw):  # s3://bucket/prefix: the bucket answers and holds objects there (vscan.inputs.objectstore)
+            out.append(check_uri(str(raw)))
+            continue
         path = Path(raw)
         if not os.path.lexists(path) and "!/" not in str(path):
-            raise InputError(f"{raw}: no such file or folder")
+            raise InputError(f"{raw}: no such file or folder" + _url_hint(str(raw)))
         # Containers are not listed here (a worker lists them): an archive alone counts as something to scan.
         if path.is_dir() and next(iter(discover([path], all_files=config.inputs.all_files, list_containers=False)), None) is None:
             which = "files" if config.inputs.all_files else "media files (use --all-files to try every file)"
@@ -41,6 +47,19 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
         raise ConfigError("nothing to check against: give a bank (--bank), a detector model (--model) or --triage; "
                           "a scan without either would report every file as clear")  # fmt: skip
     return out
+
+
+def _url_hint(text: str) -> str:
+    """For an input that looks like a URL: what vscan reads instead (it opens paths only)."""
+    # A Path has folded "s3://b/k" to "s3:/b/k"; a one-letter scheme is a Windows drive.
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):/", text)
+    if not found:
+        return ""
+    scheme = found.group(1).lower()
+    storage = scheme in ("s3", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs", "oss", "minio")
+    where = "the bucket" if storage else "the files"
+    return (f" ({scheme}:// is a URL: vscan scans paths on this machine. Mount {where} as a folder "
+            "(e.g. s3fs, gcsfuse, rclone mount) and scan that folder, or copy the files here first)")
 
 
 class ScanRun:

@@ -152,3 +152,12 @@ def test_decord_errors_reach_records_without_its_cpp_log_prefix(tmp_path):
         pytest.skip("this decord build decodes the truncated clip")
     assert "\n" not in reason and ".cc:" not in reason and "/github/workspace" not in reason
     assert re.sub(r"\[\d\d:\d\d:\d\d\] \S+\.cc:\d+: ", "", raw).strip() in reason
+
+
+def test_a_url_input_is_refused_with_a_hint_not_just_no_such_file(work):
+    run = cli("scan", "s3://evidence-bucket/case-12/", "--bank", "case.bank", "--device", "cpu", cwd=work)
+    assert run.returncode == 2
+    assert "evidence-bucket/case-12: no such file or folder" in run.stderr
+    assert "s3:// is a URL" in run.stderr and "Mount the bucket" in run.stderr
+    plain = cli("scan", "missing-folder", "--bank", "case.bank", "--device", "cpu", cwd=work)
+    assert plain.returncode == 2 and "URL" not in plain.stderr
