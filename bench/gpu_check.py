@@ -921,7 +921,7 @@ def host_info() -> dict[str, Any]:
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     plan = DRY if args.dry_run else FULL
-    shares = {**plan.shares, **dict(_share(s) for s in args.share)}
+    shares = {**plan.shares, **dict(args.share)}
     plan = replace(plan, shares=shares)
     parts = [p for p in PARTS if p in args.parts]
     t0 = time.monotonic()
@@ -1007,14 +1007,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="CPU device, small sizes, the same code paths (what CI runs)")
     parser.add_argument("--out", help="the JSON file to write (default: $OUT/gpu_check.json, else out/gpu_check.json)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts")
-    parser.add_argument("--share", action="append", default=[], metavar="PART=SECONDS", help="a part's time share (default: SHARES)")
+    parser.add_argument("--share", action="append", type=_share, default=[], metavar="PART=SECONDS",
+                        help=f"a part's time share in seconds (default: {', '.join(f'{k}={v}' for k, v in SHARES.items())}; dry run smaller)")
     parser.add_argument("--fetch-wheels", action="store_true", help="download bench/gpu_wheels.txt into .whl/ and exit")
     parser.add_argument("--part", choices=tuple(PART_FUNCS), help=argparse.SUPPRESS)  # the child process's side
     parser.add_argument("--part-out", help=argparse.SUPPRESS)
     parser.add_argument("--part-seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for text in args.share:
-        _share(text)
     if args.fetch_wheels:
         return fetch_wheels()
     if args.part:
