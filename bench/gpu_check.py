@@ -839,7 +839,8 @@ def capacity_line(parts: dict[str, Any], plan: Plan, cores: int) -> dict[str, An
     ``VIDEO_GOP_SECONDS`` s; adaptive's first pass decodes keyframes only
     (its second pass, near matches, is not counted: nothing matches in a
     sweep of unrelated video), ``--fps 1`` decodes every frame and keeps one a
-    second (PyAV's non-reference skipping, which halves that, is not counted)."""
+    second (PyAV's non-reference skipping, which halves that, is not counted).
+    Nor are the decode tasks' digest and resize: the decode rates are the decoder's."""
     from vscan.bench.capacity import StageRates, format_prediction, predict
 
     decode = parts.get("decode", {}).get("decoders", {})
