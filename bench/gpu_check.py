@@ -259,6 +259,7 @@ def _reset_memory(device: str) -> None:
     if device == "cuda":
         import torch
 
+        torch.cuda.init()  # the allocator's statistics need an initialised device ("did you call init?")
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
 
