@@ -744,8 +744,11 @@ def _probe_hwaccel(path: str) -> dict[str, Any]:
         with av.open(path, hwaccel=_hwaccel("cuda")) as container:
             stream = container.streams.video[0]
             frame = next(container.decode(stream))
-            return {"status": "ok", "codec": stream.codec_context.name, "is_hwaccel": bool(getattr(stream.codec_context, "is_hwaccel", False)),
-                    "frame_format": frame.format.name}  # fmt: skip
+            on_device = getattr(stream.codec_context, "is_hwaccel", None)
+            found = {"codec": stream.codec_context.name, "is_hwaccel": on_device, "frame_format": frame.format.name}
+            if on_device is False:  # opened, but decoding in software: not a GPU figure
+                return {"status": "skipped", "reason": "the cuda hwaccel opened but PyAV decodes in software", **found}
+            return {"status": "ok", **found}
     except Exception as exc:  # noqa: BLE001 - the reason is the result
         return {"status": "skipped", "reason": f"FFmpeg's cuda hwaccel did not open: {type(exc).__name__}: {exc}"}
 
