@@ -98,7 +98,8 @@ def test_adaptive_scan_of_real_samples(vpdq_dir, tmp_path, ray_local):
     out = tmp_path / "r.jsonl"
     inputs = [vpdq_dir / f"{n}.mp4" for n in ("chair-19-sd-bar", "chair-20-sd-bar", "doorknob-hd-no-bar", "pattern-hd-no-bar")]
     with JsonlSink(out) as sink:
-        run_scan(inputs, sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=Adaptive()), runtime=Runtime(device="cpu")))
+        # confirm_frames=None: dense windows even where the first pass decides (tests/test_decode_once_confirm.py: the default confirms)
+        run_scan(inputs, sink=sink, bank_path=bank, config=ScanConfig(sampling=Sampling(policy=Adaptive(confirm_frames=None)), runtime=Runtime(device="cpu")))
     records = {Path(r["path"]).stem: r for r in map(json.loads, out.read_text().splitlines())}
     for name in ("chair-19-sd-bar", "chair-20-sd-bar"):
         r = records[name]

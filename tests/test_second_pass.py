@@ -99,7 +99,8 @@ def _frame_payloads_held() -> int:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
 def test_a_failed_second_pass_finishes_on_the_first(banked_clip, ray_local, tmp_path, sig):
     victim, bank = banked_clip
-    policy = Adaptive(dense_fps=50.0, window_seconds=40.0, max_frames=4000)  # second pass: every frame, the whole file
+    # second pass: every frame, the whole file (confirm_frames=None: dense even though the first pass decides)
+    policy = Adaptive(dense_fps=50.0, window_seconds=40.0, max_frames=4000, confirm_frames=None)
     timeout = 4.0 if sig == signal.SIGSTOP else 120.0  # frozen: the driver's backstop ends it after 1.5 x 4 + 10 s
     config = ScanConfig(sampling=Sampling(policy=policy, decoder="pyav"), runtime=Runtime(device="cpu", file_timeout_seconds=timeout))
     held_at_record = []

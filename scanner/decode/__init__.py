@@ -16,6 +16,7 @@ from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import (
     Adaptive,
     Budgeted,
+    Confirm,
     EveryFrame,
     FixedRate,
     Keyframes,
@@ -28,6 +29,7 @@ from vscan.decode.sampling import (
 __all__ = [
     "Adaptive",
     "Budgeted",
+    "Confirm",
     "IMAGE_SUFFIXES",
     "Decoder",
     "DecordDecoder",

@@ -54,7 +54,7 @@ def choose_backend(policy: SamplingPolicy, backend: Literal["auto", "decord", "p
     if backend != "auto":
         return backend
     name = getattr(policy, "name", "")
-    if name in ("keyframes", "adaptive", "windows") or (name == "fixed_rate" and getattr(policy, "fps", DENSE_FPS + 1) <= DENSE_FPS):
+    if name in ("keyframes", "adaptive", "windows", "confirm") or (name == "fixed_rate" and getattr(policy, "fps", DENSE_FPS + 1) <= DENSE_FPS):
         return "pyav"
     return "auto"
 

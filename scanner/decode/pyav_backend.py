@@ -13,6 +13,7 @@ frame 0 at 0.0 s and counts as a keyframe (decoding can start there).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,8 +86,10 @@ def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
 
 def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray) -> Iterator:
     """Frames decoded from the wanted keyframes' packets only (each is
-    intra-coded: it decodes alone), then the decoder's flush. A keyframe
-    packet without a timestamp is fed too (its place is unknown)."""
+    intra-coded: it decodes alone), in presentation order: the decoder is
+    drained after each (a reordering decoder would hold a keyframe back
+    until later ones came, and show them out of order) and reset. A
+    keyframe packet without a timestamp is fed too (its place is unknown)."""
     ctx = stream.codec_context
     for packet in container.demux(stream):
         if packet.size == 0 or packet.is_discard or not packet.is_keyframe:
@@ -95,7 +98,39 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray)
         if i is not None and not wanted[i]:
             continue
         yield from ctx.decode(packet)
-    yield from ctx.decode(None)
+        yield from ctx.decode(None)
+        ctx.flush_buffers()
+
+
+def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> Iterator:
+    """Frames decoded from keyframe ``key`` on, after a seek there. A seek
+    that lands early (an imprecise index, an edit list) would decode frames
+    again: the packets before the keyframe's are dropped unfed, so no frame is
+    decoded twice. One that lands late (MPEG-TS: past the keyframe, so the
+    frames up to the next one would not decode) seeks again to the stream's
+    start, and the packets up to the keyframe are dropped unfed likewise."""
+    target = index.raw_pts[key]
+    container.seek(target, stream=stream, backward=True, any_frame=False)
+    packets = container.demux(stream)
+    first = next(packets, None)
+    if first is not None and first.pts is not None and first.pts > target:
+        container.seek(0, backward=True, any_frame=False)  # AV_TIME_BASE units, no stream: the file's start
+        packets = container.demux(stream)
+    elif first is not None:
+        packets = itertools.chain([first], packets)
+    dropping = True
+    for packet in packets:
+        if dropping and packet.size and packet.pts is not None and packet.pts < target:
+            continue
+        dropping = False
+        yield from packet.decode()
+
+
+def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) -> np.ndarray:
+    """A decoded frame as RGB at the stored output size (before it is turned)."""
+    if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
+        return frame.reformat(width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
+    return frame.to_ndarray(format="rgb24")
 
 
 class PyAVDecoder(Decoder):
@@ -119,6 +154,12 @@ class PyAVDecoder(Decoder):
         self.thread_type = thread_type
         self.skip_nonref = skip_nonref
         self.plain = plain
+        #: Frames the last iter_frames decoded but did not select (on the way
+        #: to selected ones), kept as RGB at the output size up to
+        #: ``keep_passing`` of them, by index: a later pass over the same file
+        #: (vscan.runtime.region_probe) takes them instead of decoding again.
+        self.keep_passing = 0
+        self.passing: dict[int, np.ndarray] = {}
 
     @staticmethod
     def _open_container(path: Path):
@@ -242,6 +283,7 @@ class PyAVDecoder(Decoder):
         can_seek = not self.plain and keys is not None and len(keys) > 1 and bool(index.raw_pts)
         key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
         sought, last_delivered = 0, -1
+        self.passing = {}
         with self._open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = self.thread_type
@@ -261,8 +303,7 @@ class PyAVDecoder(Decoder):
                         key_before = int(key_arr[np.searchsorted(key_arr, next_wanted, side="right") - 1])
                         if key_before > index_i + 1 and key_before > sought:
                             sought = key_before
-                            container.seek(index.raw_pts[key_before], stream=stream, backward=True, any_frame=False)
-                            frames = container.decode(stream)
+                            frames = _frames_from_keyframe(container, stream, index, key_before)
                             index_i = key_before - 1
                     frame = next(frames, None)
                     if frame is None:
@@ -280,15 +321,12 @@ class PyAVDecoder(Decoder):
                     if index_i >= n or not (wanted[index_i] or stand_in):
                         if index_i >= last_wanted:
                             break
+                        if len(self.passing) < self.keep_passing and index_i < n:  # decoded anyway: kept for a later pass (region probe)
+                            self.passing[index_i] = orientation.apply(_rgb(frame, stored, native, resize))
                         continue
                     while next_wanted is not None and next_wanted <= index_i:
                         next_wanted = next(pending, None)
-                    if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
-                        rgb = frame.reformat(width=stored[0], height=stored[1], format="rgb24",
-                                             interpolation="AREA").to_ndarray()  # fmt: skip
-                    else:
-                        rgb = frame.to_ndarray(format="rgb24")
-                    rgb = orientation.apply(rgb)
+                    rgb = orientation.apply(_rgb(frame, stored, native, resize))
                     idx_buf.append(index_i)
                     pts_buf.append(float(index.pts_seconds[index_i]))
                     rgb_buf.append(rgb)

@@ -18,12 +18,16 @@ from vscan.errors import ConfigError
 
 __all__ = [
     "Budgeted",
+    "Confirm",
     "WithTriage",
     "EveryFrame",
     "FixedRate",
+    "FrameList",
     "Keyframes",
     "SamplingDecision",
     "SamplingPolicy",
+    "confirm_pass",
+    "first_pass_decides",
     "parse_policy",
 ]
 
@@ -185,6 +189,23 @@ def _merge_spans(spans: Sequence[tuple[float, float]]) -> tuple[tuple[float, flo
 
 
 @dataclass(frozen=True)
+class FrameList(SamplingPolicy):
+    """Exactly the listed frame indices (those inside the file): what a
+    later pass over a file still needs (vscan.runtime.region_probe)."""
+
+    indices: tuple[int, ...]
+    name = "frames"
+
+    def describe(self) -> str:
+        return f"FrameList({len(self.indices)} frames)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        chosen = _indices(list(self.indices))
+        chosen = chosen[(chosen >= 0) & (chosen < len(pts_seconds))]
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} listed frames")
+
+
+@dataclass(frozen=True)
 class Windows(SamplingPolicy):
     """FixedRate(fps) restricted to time spans [start, end] (seconds)."""
 
@@ -216,6 +237,84 @@ class Windows(SamplingPolicy):
         return SamplingDecision(chosen, self.name, f"{len(chosen)} frames at {self.fps:g} fps in {len(self.spans)} spans")
 
 
+#: Paths of matches found on part of the frame (an inset, a window, an
+#: off-centre crop): their boxes and spans come from few frames, so they are
+#: never decided by the first pass alone (the dense pass searches again).
+_PART_PATHS = ("region", "window", "off-centre", "grid-window", "window-916", "rotated")
+#: Share of the first pass's frames (quality-filtered, unique) a deciding match holds.
+DECIDES_QUERY_PCT = 80.0
+#: Distinct first-pass frames a deciding match holds (at one consistent time lag when aligned).
+DECIDES_MIN_FRAMES = 2
+
+
+def first_pass_decides(matches: Sequence) -> bool:
+    """Whether adaptive sampling's first pass already decides the file: a
+    whole-frame perceptual match (``vscan.bank.match.Match``) decided by the
+    matcher's own rules (vPDQ's query%/compared% or a time-aligned run) on at
+    least ``DECIDES_MIN_FRAMES`` distinct frames and ``DECIDES_QUERY_PCT`` of
+    the first pass's frames, spread over the file (keyframes and gap fills),
+    and no other bank entry with a frame matched outside its query span
+    (another known clip in the file, which denser frames might decide)."""
+    def decides(m) -> bool:
+        return (bool(getattr(m, "is_match", False)) and getattr(m, "signal", "pdq") == "pdq"
+                and getattr(m, "decided_by", "vpdq") in ("vpdq", "alignment")
+                and not any(p in _PART_PATHS for p in getattr(m, "path", ()))
+                and float(getattr(m, "query_pct", 0.0)) >= DECIDES_QUERY_PCT
+                and int(getattr(m, "num_query_hashes_matched", 0)) >= DECIDES_MIN_FRAMES)  # fmt: skip
+
+    deciding = [m for m in matches if decides(m)]
+    if not deciding:
+        return False
+    lo = min(m.query_span_seconds[0] for m in deciding)
+    hi = max(m.query_span_seconds[1] for m in deciding)
+    for m in matches:
+        start, end = getattr(m, "query_span_seconds", (math.nan, math.nan))
+        if all(m is not d for d in deciding) and math.isfinite(start) and math.isfinite(end) and (start < lo - 1e-6 or end > hi + 1e-6):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Confirm(SamplingPolicy):
+    """A few frames that confirm a first pass that already decided: the
+    frames on screen at ``seconds`` (the middles of its widest sampling gaps).
+    ``max_gap_seconds``: the widest gap between the two passes' frames, so the
+    record says how coarsely spans and matched seconds were measured."""
+
+    seconds: tuple[float, ...]
+    max_gap_seconds: float
+    name = "confirm"
+
+    def describe(self) -> str:
+        return (f"Confirm({len(self.seconds)} frames: the first pass decided; spans and matched seconds "
+                f"measured on sparse frames up to {self.max_gap_seconds:.1f} s apart)")  # fmt: skip
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0 or not self.seconds:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        chosen = _frames_at(pts, np.asarray(self.seconds, np.float64))
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} frames to confirm the first pass")
+
+
+def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int) -> "Confirm | None":
+    """The ``Confirm`` pass for a first pass sampled at ``sampled_seconds``:
+    the middles of its ``frames`` widest gaps (the stretch after the last frame
+    included), or None for ``frames`` 0 or nothing left between its frames."""
+    times = np.unique(np.clip(np.asarray(sampled_seconds, np.float64), 0.0, duration_seconds))
+    edges = np.append(times, duration_seconds)
+    gaps = np.diff(edges)
+    if frames < 1 or not len(gaps):
+        return None
+    order = np.argsort(-gaps, kind="stable")[:frames]
+    order = order[gaps[order] > 2.0 / 25]  # a gap under two frames has nothing between
+    if not len(order):
+        return None
+    mids = np.sort(edges[order] + gaps[order] / 2)
+    widest = float(np.diff(np.unique(np.concatenate([edges, mids]))).max())
+    return Confirm(tuple(float(t) for t in mids), widest)
+
+
 @dataclass(frozen=True)
 class Adaptive(SamplingPolicy):
     """Keyframes first; densify only where the file shows signals.
@@ -239,10 +338,18 @@ class Adaptive(SamplingPolicy):
     #: keyframes are fewer): finding a static overlay (vscan.frames.overlays)
     #: needs two frames of a file. More would cost half a GOP of decoding each.
     min_frames: int = 2
+    #: A first pass that already decides (``first_pass_decides``: a strong,
+    #: consistent whole-frame match over the file) is confirmed by this many
+    #: more frames (``Confirm``: the middles of its widest sampling gaps)
+    #: instead of ``dense_fps`` windows over its whole length; None: dense
+    #: windows as for any other hit.
+    confirm_frames: int | None = 1
     name = "adaptive"
 
     def __post_init__(self) -> None:
         FixedRate(self.dense_fps)
+        if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
+            raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
             raise ConfigError(
                 f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
@@ -279,13 +386,19 @@ class Adaptive(SamplingPolicy):
             chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
         )
 
-    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = ()) -> "SamplingPolicy | None":
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
+               sampled_seconds: Sequence[float] | None = None) -> "SamplingPolicy | None":  # fmt: skip
         """The second pass for a file with these first-pass matches, or None.
         ``moments``: (timestamp, score) of frames where a triage model
         (vscan.detect.triage) crossed its threshold: windows around them too.
+        ``sampled_seconds``: the first pass's frame times; given, a first pass
+        that already decides (``first_pass_decides``) gets a ``Confirm`` pass
+        of ``confirm_frames`` frames instead of dense windows (none with 0).
         A still (or a file of unknown duration, 0) has nothing more to decode."""
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
+        if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
+            return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames)
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
             start, end = m.query_span_seconds
@@ -337,9 +450,10 @@ class WithTriage(SamplingPolicy):
         added = len(chosen) - len(decision.frame_indices)
         return SamplingDecision(chosen, decision.policy, f"{decision.reason}; + {added} for triage")
 
-    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = ()):
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
+               sampled_seconds: Sequence[float] | None = None):  # fmt: skip
         inner = getattr(self.inner, "refine", None)
-        return None if inner is None else inner(matches, duration_seconds, moments=moments)
+        return None if inner is None else inner(matches, duration_seconds, moments=moments, sampled_seconds=sampled_seconds)
 
 
 class Budgeted(SamplingPolicy):

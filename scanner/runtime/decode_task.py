@@ -27,7 +27,7 @@ from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
-from vscan.runtime.region_probe import decode_again_if_reframed
+from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
 
 __all__ = ["decode_for_scan", "decode_task", "merge_passes", "merge_summaries", "empty_payload", "PER_FRAME_KEYS"]
 
@@ -51,6 +51,8 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
 def _attempt(path: str, config: ScanConfig, backend: str, watch: Watch):
     """One decode of the file with one backend, under the guard's watch."""
     decoder = watch.use(_open(path, backend, config))
+    if isinstance(decoder, PyAVDecoder) and may_escalate(config):
+        decoder.keep_passing = KEEP_PASSING  # frames decoded on the way, for the region probe's escalated pass (no second decode)
     meta = decoder.probe(path)
     frames, numbers, times = [], [], []
     tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
@@ -123,7 +125,7 @@ def decode_for_scan(
             return summary, None
         t1 = time.perf_counter()
         # vscan.runtime.region_probe: a file that looks re-framed is decoded again with frames enough for region search
-        more, first_decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
+        more, decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
             path, config, _decode_with_fallback(path, config), _decode_with_fallback
         )
         summary["media"] = {
@@ -163,7 +165,8 @@ def decode_for_scan(
         add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
         add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
-        summary["frames_decoded"] = max(int(decoder.frames_decoded), count) + first_decoded
+        # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
+        summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
         summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
         return summary, payload
     except Exception as exc:  # a bad file is a record, never a crash of the scan

@@ -117,7 +117,8 @@ class ModelWorker:
             if refine is not None and not is_final:
                 # Adaptive sampling: the policy decides, the pipeline decodes again.
                 moments = {"moments": result.pop("triage_moments")} if result.get("triage_moments") else {}
-                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)), **moments)
+                # The first pass's frame times: a first pass that decides is confirmed, not densified (Adaptive.confirm_frames).
+                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)), sampled_seconds=payload["timestamps"], **moments)
                 if second is not None:
                     result["refine"] = second
             out.append(result)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed
 
-__all__ = ["ESCALATED_FRAMES", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config"]
+__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "may_escalate", "share_decode"]
 
 #: First-pass frames of a file that looks re-framed: on bench_robustness's
 #: re-framed kinds, adaptive recall was 0.90 with 4 and 0.93 with 6 for every
@@ -54,20 +55,99 @@ def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: C
     return replace(config, sampling=replace(config.sampling, policy=replace(policy, min_frames=ESCALATED_FRAMES)))
 
 
-def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tuple[ScanConfig | None, int, tuple]:
-    """``(escalated config or None, frames the first decode cost when it was
-    replaced, (attempt, fallback))``: ``first`` is ``decode(path, config)``'s
-    result, kept unless ``escalated_config`` asks for more frames and
-    ``decode(path, more)`` succeeds (a file whose keyframes decoded is never
-    lost to the longer decode: its failure keeps the first)."""
+#: Frames a PyAV first pass keeps that it decoded on the way to its own
+#: (``PyAVDecoder.keep_passing``), for the escalated pass to take (~12 KB each at 64x64).
+KEEP_PASSING = 2048
+
+
+def may_escalate(config: ScanConfig) -> bool:
+    """Whether ``escalated_config`` can ask for more frames under ``config`` (so the first pass keeps what it passes)."""
+    policy = config.sampling.policy
+    return (config.sampling.region_probe and isinstance(policy, Adaptive) and config.matching.mode == "robust"
+            and not config.models.triage and policy.min_frames < ESCALATED_FRAMES)  # fmt: skip
+
+
+def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tuple[ScanConfig | None, int | None, tuple]:
+    """``(escalated config or None, frames decoded in all or None when only
+    the kept attempt's decoder counts, (attempt, fallback))``: ``first`` is
+    ``decode(path, config)``'s result, kept unless ``escalated_config`` asks
+    for more frames. The escalated pass shares the first's decode
+    (``share_decode``): it takes the first pass's frames and those its
+    decoder passed on the way, and decodes only what is still missing; a
+    decoder that keeps nothing (decord) decodes the file again with
+    ``decode(path, more)``. A failure of the escalated pass keeps the first
+    (a file whose keyframes decoded is never lost to the longer decode)."""
     (decoder, _meta, tap, frames, *_), _fallback = first
     if not frames:
-        return None, 0, first
+        return None, None, first
     more = escalated_config(config, frames, lambda: tap.add_to({"frames": frames[0]}).get("border_box"))
     if more is None:
-        return None, 0, first
+        return None, None, first
     try:
+        if getattr(decoder, "passing", None) is not None:
+            return more, *share_decode(path, more, first)
         again = decode(path, more)
     except (DecodeError, UnsupportedMediaError):
-        return None, 0, first
-    return more, int(decoder.frames_decoded), again
+        return None, None, first
+    return more, int(decoder.frames_decoded) + int(again[0][0].frames_decoded), again
+
+
+def _decode_cost(frames: list[int], keyframes) -> int:
+    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound."""
+    keys = np.asarray(keyframes or (0,), np.int64)
+    cost, reached = 0, -1
+    for i in frames:
+        key = int(keys[max(0, np.searchsorted(keys, i, side="right") - 1)])
+        cost += i - max(key - 1, reached)
+        reached = i
+    return cost
+
+
+def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
+    """The escalated pass from the first's decode: ``more``'s frames are the
+    first pass's, those its decoder kept on the way (``passing``), and the
+    rest decoded now by the same decoder (``FrameList``); with
+    ``skip_nonref`` a frame the decoder skipped is stood in for by the next
+    one kept, as the decoder itself does. Returns (frames decoded by both,
+    the attempt with the merged frames, in frame order, and a border tap
+    over them)."""
+    from vscan.decode.sampling import FrameList
+    from vscan.frames.borders import BorderTap
+    from vscan.frames.resize import to_square
+
+    (decoder, meta, tap, frames, numbers, times, truncation, view), fallback = first
+    first_decoded = int(decoder.frames_decoded)
+    _, index = decoder._index(Path(path))
+    wanted = more.sampling.policy.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds)
+    have = {int(i): f for batch_numbers, batch in zip(numbers, frames) for i, f in zip(batch_numbers.tolist(), batch)}
+    kept = dict(decoder.passing)
+    decoder.passing = {}
+    stand_in = sorted(kept) if decoder.skip_nonref else []
+    missing = []
+    for i in wanted.tolist():
+        if i in have:
+            continue
+        if i in kept:
+            have[i] = kept[i]
+            continue
+        later = next((j for j in stand_in if i < j <= i + 4 and j not in have), None)  # the next decoded frame (a skipped non-reference one)
+        if later is not None:
+            have[later] = kept[later]
+        else:
+            missing.append(i)
+    decoded = 0
+    if missing and len(have) >= REGION_MIN_FRAMES and first_decoded + _decode_cost(missing, meta.keyframe_indices) > meta.num_frames:
+        missing = []  # enough frames for region search, and decoding the rest would decode frames twice
+    if missing:
+        square = (more.sampling.frame_size, more.sampling.frame_size)
+        for batch in decoder.iter_frames(path, FrameList(tuple(missing)), batch_size=64, size=square):
+            have.update({int(i): f for i, f in zip(batch.frame_indices.tolist(), batch.rgb)})
+        decoded = int(decoder.frames_decoded)
+        decoder.passing = {}
+    order = np.asarray(sorted(have), np.int64)  # (the first pass's frames, more frames taken and decoded)
+    merged = np.stack([have[i] for i in order.tolist()])
+    merged_tap = BorderTap(lambda rgb: to_square(rgb, more.sampling.frame_size), enabled=tap.enabled)
+    merged_tap.push(merged)
+    decoder.frames_decoded = first_decoded + decoded
+    attempt = (decoder, meta, merged_tap, [merged], [order], [index.pts_seconds[order]], truncation, view)
+    return first_decoded + decoded, (attempt, fallback)

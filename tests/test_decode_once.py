@@ -1,0 +1,127 @@
+"""Never decode a frame twice, never more than the file has (issue #30).
+
+Over real media: the vPDQ sample videos, the real-world conformance corpus
+(vscan.bench.realworld: edit lists, rotations, VFR, fragmented MP4, TS,
+MKV/WebM without cues, open GOP, interlaced, 10-bit HEVC, AV1, ...) and
+clips encoded here in H.264, HEVC, VP9 and AV1 at several GOP lengths, every
+sampling policy the scan uses decodes at most the file's frames, and a
+keyframe pass decodes the keyframes alone (VP9 ignores skip_frame=NONKEY).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vscan.bench import realworld
+from vscan.config import Matching, Sampling, ScanConfig
+from vscan.decode import Adaptive, Confirm, EveryFrame, FixedRate, Keyframes, PyAVDecoder, Windows
+from vscan.runtime.decode_task import decode_for_scan
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+
+_SRC = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=12"]
+#: name -> (encoder, its arguments, suffix): codecs and GOP lengths as uploads have them.
+ENCODED = {
+    "h264-gop250": ("libx264", ["-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-bf", "2", "-pix_fmt", "yuv420p"], ".mp4"),
+    "h264-gop12": ("libx264", ["-c:v", "libx264", "-preset", "ultrafast", "-g", "12", "-bf", "3", "-pix_fmt", "yuv420p"], ".mp4"),
+    "hevc-gop100": ("libx265", ["-c:v", "libx265", "-preset", "ultrafast", "-g", "100", "-x265-params", "log-level=error"], ".mkv"),
+    "vp9-gop128": ("libvpx-vp9", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "128"], ".webm"),
+    "vp9-gop40": ("libvpx-vp9", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "40"], ".webm"),
+    "av1-gop100": ("libsvtav1", ["-c:v", "libsvtav1", "-preset", "12", "-g", "100"], ".mp4"),
+}  # fmt: skip
+
+
+def _encoders() -> set[str]:
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, shared_dir) -> dict[str, Path]:
+    """name -> video: encoded here, the conformance corpus's videos, the vPDQ samples."""
+    root = tmp_path_factory.mktemp("decode_once")
+    have = _encoders()
+    out = {}
+    for name, (encoder, args, suffix) in ENCODED.items():
+        if encoder in have:
+            path = root / f"{name}{suffix}"
+            subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *_SRC, *args, str(path)], check=True, timeout=300)
+            out[name] = path
+    if not realworld.missing_tools():
+        # ts_overlap: joined segments whose timestamps overlap, issue #13 (PyAV's index sorts them by pts)
+        kinds = [k for k in realworld.KINDS if k not in realworld.STILLS and k not in ("audio_only", "ts_overlap")]
+        out.update({f"rw-{k}": p for k, p in realworld.make_corpus(root / "rw", kinds).items()})
+    vpdq = shared_dir / "data" / "vpdq"
+    if vpdq.is_dir():
+        out.update({f"vpdq-{p.stem}": p for p in sorted(vpdq.glob("*.mp4"))[:4]})
+    return out
+
+
+def _coded_frames(path: Path) -> int:
+    """The file's coded frames: the shown ones and those an edit list hides (decoded as references, never shown)."""
+    meta, index = PyAVDecoder()._index(path)
+    return meta.num_frames + index.discarded
+
+
+def _policies(duration: float) -> dict[str, object]:
+    return {
+        "adaptive-first-pass": Adaptive(),
+        "adaptive-escalated": Adaptive(min_frames=6),
+        "keyframes": Keyframes(),
+        "fps1": FixedRate(1.0),
+        "fps5": FixedRate(5.0),
+        "windows-whole-file": Windows(1.0, ((0.0, duration),)),
+        "windows-two-spans": Windows(2.0, ((1.0, 3.0), (duration * 0.6, duration))),
+        "confirm": Confirm((duration * 0.25, duration * 0.75), duration / 2),
+        "every-frame": EveryFrame(),
+    }
+
+
+@pytest.mark.parametrize("skip_nonref", [False, True], ids=["exact", "scan"])
+def test_no_policy_decodes_more_than_the_file(media, skip_nonref):
+    """Every policy, every file: frames decoded <= the file's frames (seeks that land early never re-decode a GOP per sample)."""
+    checked = 0
+    for name, path in media.items():
+        decoder = PyAVDecoder(skip_nonref=skip_nonref, thread_type="SLICE")
+        meta, coded = decoder.probe(path), _coded_frames(path)
+        for pname, policy in _policies(meta.duration_seconds).items():
+            sampled = sum(len(b.frame_indices) for b in decoder.iter_frames(path, policy, size=(64, 64)))
+            assert sampled >= 1
+            assert decoder.frames_decoded <= coded, (name, pname, decoder.frames_decoded, coded)
+            checked += 1
+    assert checked >= 9 * 6
+
+
+def test_keyframe_pass_decodes_the_keyframes_alone(media):
+    """A keyframe pass costs one decoded frame per keyframe in every codec, VP9 too (it ignores skip_frame=NONKEY)."""
+    assert any(name.startswith("vp9") for name in media), "no VP9 encoder here"
+    for name, path in media.items():
+        decoder = PyAVDecoder(skip_nonref=True, thread_type="SLICE")
+        meta = decoder.probe(path)
+        chosen = Adaptive().select(decoder._index(path)[1].pts_seconds, meta.keyframe_indices, meta.duration_seconds)
+        frames = sum(len(b.frame_indices) for b in decoder.iter_frames(path, Keyframes(), size=(64, 64)))
+        keys = len(meta.keyframe_indices)
+        if len(decoder._index(path)[1].true_keyframes) == keys:  # not an edit list's first shown frame (it needs its GOP)
+            assert decoder.frames_decoded == frames == keys, (name, decoder.frames_decoded, keys)
+        first = sum(len(b.frame_indices) for b in decoder.iter_frames(path, Adaptive(), size=(64, 64)))
+        assert first == len(chosen)
+        if name.startswith("vp9"):  # all keyframes, 1 s apart or more: nothing else decoded
+            assert decoder.frames_decoded == first, (name, decoder.frames_decoded, first)
+
+
+def test_scan_decode_with_region_probe_stays_within_the_file(media):
+    """decode_for_scan (adaptive first pass, robust matching, region probe on): the file's frames decoded at most once in all."""
+    config = ScanConfig(sampling=Sampling(policy=Adaptive()), matching=Matching(mode="robust"))
+    for name, path in media.items():
+        summary, payload = decode_for_scan(str(path), config)
+        assert summary["error"] is None, (name, summary["error"])
+        n = _coded_frames(path)
+        assert summary["frames_decoded"] <= n, (name, summary["frames_decoded"], n, summary["sampling"])
+        again = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, summary["duration_seconds"]),))))
+        second, _ = decode_for_scan(str(path), again)
+        assert second["frames_decoded"] <= n, (name, second["frames_decoded"], n)
