@@ -97,7 +97,14 @@ def bench_command(ctx: typer.Context) -> None:
     Runs vscan.bench.bench_pipeline: a corpus of --clips N clips of --seconds S
     at --size WxH (plus --small-files N), fixed 1 fps and adaptive scans, and
     the reference vPDQ at 1 s/hash in the same run when it is installed.
+    With --archive, vscan.bench.bench_archive instead: an archive of mostly
+    known copies in several codecs and GOP lengths (vscan bench --archive --help).
     """
+    if "--archive" in ctx.args:
+        from vscan.bench import bench_archive
+
+        bench_archive.main([a for a in ctx.args if a != "--archive"])
+        return
     from vscan.bench import bench_pipeline
 
     argv = sys.argv
