@@ -161,3 +161,19 @@ def test_a_url_input_is_refused_with_a_hint_not_just_no_such_file(work):
     assert "s3:// is a URL" in run.stderr and "Mount the bucket" in run.stderr
     plain = cli("scan", "missing-folder", "--bank", "case.bank", "--device", "cpu", cwd=work)
     assert plain.returncode == 2 and "URL" not in plain.stderr
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path):
+    import shutil
+
+    # The console script: completion is keyed by the program's name (_VSCAN_COMPLETE).
+    script_path = Path(sys.executable).parent / "vscan"
+    vscan_bin = str(script_path) if script_path.exists() else shutil.which("vscan")
+    assert vscan_bin, "the vscan console script is not installed"
+    env = {**os.environ, "_VSCAN_COMPLETE": "complete_bash", "COMP_WORDS": "vscan scan --dev", "COMP_CWORD": "2"}
+    done = subprocess.run([vscan_bin], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["--device"]
+    env.update(COMP_WORDS="vscan ba", COMP_CWORD="1")
+    assert subprocess.run([vscan_bin], capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["bank"]
+    script = subprocess.run([vscan_bin, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "_VSCAN_COMPLETE" in script.stdout and "complete -o default" in script.stdout

@@ -40,7 +40,7 @@ app = typer.Typer(
     name="vscan",
     help="Find known videos and images again (perceptual hashes against banks) and score every file's risk.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # vscan --install-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
