@@ -174,6 +174,13 @@ def main() -> None:
         if "stage_seconds" in r:
             stages = ", ".join(f"{s} {t:.1f} s ({r['stage_frames_per_second'].get(s, 0):.0f} fr/s)" for s, t in r["stage_seconds"].items())
             print(f"  {r['name']}: per-worker stage time: {stages}; matched {len(r['matched_files'])} files")
+    for r in rows:  # issue #30: the per-file work around the hash model, each in proportion
+        st, n = r.get("stage_seconds") or {}, max(r.get("files", 0), 1)
+        if "match" in st:
+            print(f"  {r['name']}: per file: borders/overlays/region search {st.get('regions', 0) / n * 1000:.1f} ms (decode side), "
+                  f"hash {st.get('hash', 0) / n * 1000:.1f} ms, match {st['match'] / n * 1000:.1f} ms, of it bank narrowing "
+                  f"{st.get('match_narrow', 0) / n * 1000:.1f} ms and off-centre search {st.get('match_offcentre', 0) / n * 1000:.1f} ms "
+                  f"(run only where the plain match decided nothing)")  # fmt: skip
     for r in rows:
         if "rates" in r:
             print(format_rates(r["name"], StageRates(**r["rates"])))

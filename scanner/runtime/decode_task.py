@@ -155,6 +155,7 @@ def decode_for_scan(
         summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
         if more is not None:
             summary["sampling"] += f"; looks re-framed: {more.sampling.first_pass_frames} first-pass frames"
+        t3 = time.perf_counter()  # borders, overlays and region search: timed apart (issue #30: per-file costs in proportion)
         tap.add_to(payload)
         if view is not None:
             view.add_to(payload)
@@ -167,7 +168,7 @@ def decode_for_scan(
         payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
         # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
         summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
-        summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1}
+        summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
         return summary, payload
     except Exception as exc:  # a bad file is a record, never a crash of the scan
         summary["error"] = error_info(exc)

@@ -182,8 +182,12 @@ class ModelWorker:
         duration = float(payload.get("duration_seconds", 0.0)) or None  # 0: unknown (the matcher then uses the median gap)
         sha1 = str(payload["sha1"]) if "sha1" in payload else None  # SHA-1-only bank entries (VICS, NCMEC lists)
 
+        narrowing = [0.0]  # seconds narrowing a memory-mapped bank to the file's candidates (each version tried)
+
         def match_with(version):  # (this worker, or for a memory-mapped bank a copy holding only the file's candidate entries; matches)
+            t_narrow = time.perf_counter()
             w = self._for_file(query, variants, unbordered, unoverlaid, version, sha256, md5, sha1)
+            narrowing[0] += time.perf_counter() - t_narrow
             return w, w._match(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid, duration_seconds=duration,
                                sha1=sha1, region=version)  # fmt: skip
 
@@ -191,10 +195,16 @@ class ModelWorker:
         if region is None and self._searches_offcentre() and len(query) >= 2 and not any(m.is_match for m in matches):
             from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
 
+            t_off = time.perf_counter()
             found = find_offcentre(self, payload, query, variants, match_with)
+            offcentre = time.perf_counter() - t_off
             if found is not None:
                 region, (worker, matches) = found
-        result = {"qualities": query.qualities, "matches": matches, "timings": {"match": time.perf_counter() - t0}}
+        else:
+            offcentre = 0.0  # skipped: the plain match decided, or there is a region, or no grid rows
+        # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
+        timings = {"match": time.perf_counter() - t0, "match_narrow": narrowing[0], "match_offcentre": offcentre}
+        result = {"qualities": query.qualities, "matches": matches, "timings": timings}
         if worker.index is not None and worker.index.disabled is not None:  # entries disabled in the bank (vscan.bank.updates)
             result["skipped_disabled"] = worker._skipped_disabled(query, variants, sha256, md5, unbordered=unbordered, unoverlaid=unoverlaid,
                                                                 duration_seconds=duration, sha1=sha1, region=region)  # fmt: skip
