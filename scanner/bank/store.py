@@ -71,6 +71,7 @@ class BankInfo:
     #: The generation id (the content digest, new with every change) and the lineage (the
     #: generation the bank was last built whole at; None for banks written before it was kept).
     lineage: str | None = None
+    generation: str = ""  # the same as content_sha256, under the name scans and indexes use
 
 
 def row_kind(prep: str) -> str:
@@ -224,7 +225,7 @@ class Bank:
             kinds=dict(sorted(kinds.items())),
             skipped_inputs=tuple(json.loads(self.meta.get("skipped_inputs", "[]"))),
             import_notes=json.loads(self.meta.get("import_notes", "{}")),
-            content_sha256=self.content_digest(),
+            content_sha256=(digest := self.content_digest()),
             file_sha256=file_hash,
             rows_total=total,
             rows_by_kind=dict(sorted(rows.items())),
@@ -232,6 +233,7 @@ class Bank:
             rows_per_video_second=round(total / seconds, 2) if seconds else 0.0,
             rows_per_video_second_by_kind={k: round(v / seconds, 2) for k, v in sorted(rows.items())} if seconds else {},
             lineage=self.lineage,
+            generation=digest,
         )
 
     @property
