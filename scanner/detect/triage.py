@@ -196,7 +196,7 @@ class Triage:
                 continue
             outputs = m.run(np.concatenate(xs), self.batch_frames)
             if m.manifest.output.decoding == "blazeface":
-                rows = m.faces(outputs)
+                rows = [bf.calibrated(r) for r in m.faces(outputs)]  # the model's own decoding, then vscan's precision calibration
                 size = m.manifest.input.height
                 faces = []
                 for f_i, (frames, _, _) in enumerate(files):
