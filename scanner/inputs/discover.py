@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 from vscan.errors import FileAccessError, error_info
 from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
 from vscan.inputs.media_types import MEDIA_SUFFIXES
+from vscan.inputs.objectstore import is_uri, list_uri, normalize
 from vscan.inputs.paths import MAX_DIR_DEPTH
 
 __all__ = ["discover", "is_small", "real_path", "refused", "Refused", "MEDIA_SUFFIXES"]
@@ -43,6 +44,9 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
         return expand(path, all_files=all_files, limits=limits)
 
     for path in _walk(paths, all_files=all_files, expand=listed):
+        if is_uri(path):  # an object key: unique in its listing, not remembered (a bucket may hold millions)
+            yield path
+            continue
         real = real_path(path)
         if real not in seen:
             seen.add(real)
@@ -86,6 +90,9 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Ite
     deeper, is yielded as a :class:`Refused` path: its own FileAccessError
     record, and the walk goes on."""
     for root in paths:
+        if is_uri(root):  # s3://bucket/prefix: listed page by page (vscan.inputs.objectstore)
+            yield from list_uri(normalize(root), all_files=all_files)
+            continue
         root = os.fspath(root)
         if not os.path.isdir(root):
             yield from expand(str(root))

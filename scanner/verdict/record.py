@@ -85,7 +85,8 @@ def _file_identity(summary: dict[str, Any]) -> dict[str, Any]:
     """The head every record starts with: schema, path (display-safe, and its
     raw bytes when they differ: vscan.inputs.paths), digests, size."""
     return {"schema_version": SCHEMA_VERSION, **path_fields(summary["path"]), "sha256": summary.get("sha256"), "md5": summary.get("md5"),
-            "sha1": summary.get("sha1"), "size_bytes": summary.get("size_bytes")}  # fmt: skip
+            "sha1": summary.get("sha1"), "size_bytes": summary.get("size_bytes"),
+            **({"object": summary["object"]} if summary.get("object") else {})}  # fmt: skip  (object storage: URI, ETag, version)
 
 
 def _rounded(timings: dict[str, Any]) -> dict[str, float]:

@@ -1,0 +1,183 @@
+"""Inputs in S3-compatible object storage: ``vscan scan s3://bucket/prefix``.
+
+- **Where**: AWS S3, or any S3-compatible store through the standard
+  ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) variable; credentials
+  from boto3's standard chain (environment, ``~/.aws`` config and
+  credentials files, SSO, container and instance roles).
+- **Listing** (:func:`list_uri`): ``ListObjectsV2`` pages of up to 1,000
+  keys, streamed: the driver holds one page at a time, never the whole
+  listing (discovery is a generator; the scan takes keys as it has room).
+  A URI naming one object is that object; otherwise it is a prefix (a
+  "folder": ``s3://b/x`` lists ``x/...``). Media suffixes only, unless
+  ``--all-files``.
+- **Reading** (:func:`decode_object`, in the decode task): the object is
+  streamed once to a private temporary file (``GetObject``), decoded there
+  as a local file, and the file deleted. Whole objects are read: the
+  decoders open local paths, so range reads (keyframes only) are not done yet.
+- **Faults**: throttling (SlowDown, 503), 5xx and dropped connections are
+  retried by botocore with exponential backoff and jitter (``standard`` mode,
+  ``VSCAN_S3_MAX_ATTEMPTS`` attempts, default 10). Past that the file's
+  record is an :class:`ObjectStoreError`, kind ``transient``: not the file's
+  fault, scanned again by the next run over the same output, never kept in
+  ``--state``. A missing object or a denied read is a ``FileAccessError``.
+- **Records** carry the URI as ``path`` and ``object``: ``{uri, etag,
+  version_id, size_bytes, bytes_read}``; resume and ``--state`` key on the
+  URI and the content's SHA-256 as for files.
+
+Only ``s3://`` is read; ``gs://``, ``az://`` and ``http(s)://`` are not yet.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from vscan.errors import FileAccessError, InputError, VscanError, error_info
+
+__all__ = ["ObjectStoreError", "is_uri", "normalize", "split", "list_uri", "check_uri", "fetch", "decode_object", "SCHEMES"]
+
+SCHEMES = ("s3",)
+_local = threading.local()
+
+
+class ObjectStoreError(VscanError):
+    """The object store kept failing (throttling, 5xx, connection) after every retry: the run's circumstances, not the file's."""
+
+    kind = "transient"
+
+
+def normalize(text: str) -> str:
+    """``s3://b/k`` as given, or repaired after a ``pathlib.Path`` folded its ``//`` (``s3:/b/k``)."""
+    text = os.fspath(text)
+    for scheme in SCHEMES:
+        if text.startswith(f"{scheme}:/") and not text.startswith(f"{scheme}://"):
+            return f"{scheme}://" + text[len(scheme) + 2 :]
+    return text
+
+
+def is_uri(path: Any) -> bool:
+    return isinstance(path, (str, os.PathLike)) and normalize(os.fspath(path)).startswith(tuple(f"{s}://" for s in SCHEMES))
+
+
+def split(uri: str) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``."""
+    rest = normalize(uri).split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    return bucket, key
+
+
+def client():
+    """This thread's S3 client (boto3's standard credential chain and endpoint variables)."""
+    c = getattr(_local, "client", None)
+    if c is None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise InputError("s3:// inputs need boto3: pip install 'vscan[s3]'") from exc
+        attempts = int(os.environ.get("VSCAN_S3_MAX_ATTEMPTS", "10"))
+        config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+        c = boto3.session.Session().client("s3", config=config)
+        _local.client = c
+    return c
+
+
+def _code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) if hasattr(exc, "response") else ""
+
+
+def _status(exc: BaseException) -> int:
+    return int(getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0) if hasattr(exc, "response") else 0
+
+
+def _is_access(exc: BaseException) -> bool:
+    return _code(exc) in ("NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403", "NotFound") or _status(exc) in (403, 404)
+
+
+def check_uri(uri: str) -> str:
+    """A usage check before the scan starts: the bucket answers, and the URI names an object or a non-empty prefix."""
+    uri = normalize(uri)
+    try:
+        next(list_uri(uri, all_files=True))
+    except StopIteration:
+        raise InputError(f"{uri}: no objects there") from None
+    except VscanError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{uri}: cannot list: {_describe(exc)}") from None
+    return uri
+
+
+def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
+    """The object URIs under ``uri`` in key order, page by page (module docstring)."""
+    from vscan.inputs.media_types import MEDIA_SUFFIXES
+
+    bucket, key = split(uri)
+    s3 = client()
+    if key and not key.endswith("/"):
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+            yield f"s3://{bucket}/{key}"
+            return
+        except Exception as exc:
+            if not _is_access(exc):
+                raise
+        key += "/"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key, PaginationConfig={"PageSize": 1000})
+    for page in pages:
+        for item in page.get("Contents", ()):
+            name = item["Key"]
+            if name.endswith("/"):
+                continue
+            if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES:
+                yield f"s3://{bucket}/{name}"
+
+
+def fetch(uri: str, folder: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """The object streamed into ``folder``: (local path, {uri, etag, version_id, size_bytes, bytes_read})."""
+    bucket, key = split(uri)
+    local = Path(folder) / (Path(key).name or "object")
+    try:
+        response = client().get_object(Bucket=bucket, Key=key)
+        read = 0
+        with open(local, "wb") as out:
+            for chunk in response["Body"].iter_chunks(1 << 20):
+                out.write(chunk)
+                read += len(chunk)
+    except VscanError:
+        raise
+    except Exception as exc:
+        if _is_access(exc):
+            raise FileAccessError(f"{uri}: {_describe(exc)}") from None
+        raise ObjectStoreError(f"{uri}: the object store failed after retries: {_describe(exc)}") from None
+    info = {"uri": normalize(uri), "etag": str(response.get("ETag", "")).strip('"') or None, "version_id": response.get("VersionId"),
+            "size_bytes": int(response.get("ContentLength", read)), "bytes_read": read}  # fmt: skip
+    return local, info
+
+
+def decode_object(uri: str, config, known_sha256, benign, decode: Callable) -> tuple[dict[str, Any], Any]:
+    """decode_for_scan of an object: fetched to a temporary file, decoded, deleted; the summary names the URI."""
+    uri = normalize(uri)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vscan-object-") as tmp:
+        try:
+            local, info = fetch(uri, tmp)
+        except VscanError as exc:
+            return {"path": uri, "sha256": None, "md5": None, "size_bytes": None, "error": error_info(exc)}, None
+        fetched = time.perf_counter() - t0
+        summary, payload = decode(str(local), config, known_sha256, benign)
+    summary["path"] = uri
+    if summary.get("error"):
+        summary["error"] = {**summary["error"], "message": summary["error"]["message"].replace(str(local), uri)}
+    summary["object"] = info
+    summary["timings"] = {**summary.get("timings", {}), "fetch": fetched}
+    return summary, payload
+
+
+def _describe(exc: BaseException) -> str:
+    code = _code(exc)
+    return f"{code or type(exc).__name__}: {exc}"
