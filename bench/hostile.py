@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HostileCase", "make_hostile", "raw_path", "remove_tree", "DEEP_LEVELS"]
+__all__ = ["HostileCase", "blank_clip", "make_hostile", "raw_path", "remove_tree", "DEEP_LEVELS"]
 
 #: Folder levels of the deep-tree case: deeper than Python's recursion limit.
 DEEP_LEVELS = 1200
@@ -52,19 +52,23 @@ def _tar_member(tf: tarfile.TarFile, name: str, data: bytes, **pax: str) -> None
     tf.addfile(info, io.BytesIO(data))
 
 
-def _pax_header_bomb(path: Path, declared_bytes: int) -> None:
-    """A gzip'ed tar whose first entry is a PAX extended header that
-    declares ``declared_bytes`` of header data (a few KiB are really there):
-    tarfile would read the whole declared size into memory before any check."""
+def _pax_header_bomb(path: Path, declared_bytes: int, filled_bytes: int = 64 << 10) -> None:
+    """A gzip'ed tar whose first entry is a PAX extended header that declares
+    ``declared_bytes`` of header data, ``filled_bytes`` of them really there
+    (zeros: ~1 KiB of gzip per MiB): tarfile would read the whole header
+    into memory in one read before any check could see it."""
     import gzip
 
     header = tarfile.TarInfo("././@PaxHeader")
     header.type = tarfile.XHDTYPE
     header.size = declared_bytes
     block = header.tobuf(format=tarfile.GNU_FORMAT)  # base-256 size: any declared size
-    with gzip.open(path, "wb") as gz:
-        gz.write(block)
-        gz.write(b"\0" * (64 << 10))
+    mib = gzip.compress(b"\0" * (1 << 20), compresslevel=9, mtime=0)
+    with open(path, "wb") as fh:
+        # gzip members concatenated are one stream: 1 MiB of zeros compressed once, repeated
+        fh.write(gzip.compress(block + b"\0" * (filled_bytes % (1 << 20)), mtime=0))
+        for _ in range(filled_bytes >> 20):
+            fh.write(mib)
 
 
 def _sparse_tar(path: Path, clip: bytes, *, members: int, declared_bytes: int) -> None:
@@ -119,6 +123,19 @@ def _deep_tree(root: Path, clip: bytes, levels: int) -> bytes:
     return b"/".join([b"d"] * levels + [b"bottom.mp4"])
 
 
+def blank_clip(path: str | os.PathLike, *, seconds: float = 2.0, size: tuple[int, int] = (96, 64)) -> Path:
+    """A video of one flat grey: it decodes, and no frame of it reaches PDQ's
+    matchable quality (nothing in it can be compared with a bank)."""
+    import numpy as np
+
+    from vscan.bench.encoding import _encode
+
+    fps = 25.0
+    frame = np.full((size[1], size[0], 3), 128, np.uint8)
+    return _encode(Path(path), (frame for _ in range(int(seconds * fps))), fps=fps, codec="libx264", gop=None, crf=None,
+                   bitrate=None, faststart=False)  # fmt: skip
+
+
 def remove_tree(path: str | os.PathLike) -> None:
     """Remove a folder however deep or long its paths (shutil.rmtree recurses
     and uses whole paths; coreutils rm walks by file descriptor). What is left
@@ -160,7 +177,7 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
         zf.writestr("bell\x07.mp4", data)
     cases.append(HostileCase("control character in a zip member name", b"names.zip!/bell\x07.mp4", "ok"))
 
-    _pax_header_bomb(root / "pax-bomb.tar.gz", bomb_bytes)
+    _pax_header_bomb(root / "pax-bomb.tar.gz", bomb_bytes, filled_bytes=min(bomb_bytes, 1 << 30))
     cases.append(HostileCase("PAX header declaring gigabytes", b"pax-bomb.tar.gz", "error", "ArchiveError"))
 
     sparse_bytes = 512 << 20  # under archive_member_max_bytes: only the ratio of holes to stored bytes refuses it
@@ -172,10 +189,19 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
     cases.append(HostileCase("zip end record counting 1 of 300 entries", b"lying.zip", "error", "ArchiveError",
                              "with archive_max_entries below 300; else its one media member is ok"))  # fmt: skip
 
+    blank_clip(root / "blank-grey.mp4")
+    cases.append(HostileCase("a flat grey video (no frame of matchable quality)", b"blank-grey.mp4", "ok",
+                             note="unchecked: risk null, never a clear 0"))  # fmt: skip
+
     if deep_levels:
         (root / "deep").mkdir()
-        cases.append(HostileCase(f"{deep_levels} nested folders", b"deep/" + _deep_tree(root / "deep", data, deep_levels),
-                                 "error", "FileAccessError", "past the walk's depth cap: the folder where it stops"))  # fmt: skip
+        from vscan.inputs.paths import MAX_DIR_DEPTH
+
+        _deep_tree(root / "deep", data, deep_levels)
+        # "deep" is one level below the folder: the first folder past the cap is its MAX_DIR_DEPTH-th "d"
+        stop = b"deep/" + b"/".join([b"d"] * MAX_DIR_DEPTH)
+        cases.append(HostileCase(f"{deep_levels} nested folders", stop, "error", "FileAccessError",
+                                 "the first folder past the walk's depth cap: not walked"))  # fmt: skip
     return cases
 
 

@@ -217,7 +217,8 @@ def stream_scan(
             task.started, task.submitted = None, time.monotonic()
             submit([task])
 
-        outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds)
+        outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds,
+                            min_quality=config.matching.min_quality)  # fmt: skip
 
         decode_deaths: dict[int, int] = {}  # task key -> nodes that died while decoding it
 

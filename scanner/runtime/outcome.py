@@ -23,7 +23,7 @@ from vscan.runtime.placement import ran_on
 from vscan.verdict.record import build_record
 from vscan.verdict.risk import RiskPolicy
 
-__all__ = ["Task", "Outcomes", "let_go", "second_pass_decoded"]
+__all__ = ["Task", "Outcomes", "checked", "let_go", "second_pass_decoded"]
 
 
 @dataclass
@@ -54,8 +54,10 @@ def let_go(task: Task) -> None:
 class Outcomes:
     """Makes each finished file's record and passes it to ``emit``."""
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], *, policy_text: str, risk_policy: RiskPolicy, timeout_seconds: float) -> None:
+    def __init__(self, emit: Callable[[dict[str, Any]], None], *, policy_text: str, risk_policy: RiskPolicy, timeout_seconds: float,
+                 min_quality: int = 0) -> None:  # fmt: skip
         self.emit, self.policy_text, self.risk_policy, self.timeout_seconds = emit, policy_text, risk_policy, timeout_seconds
+        self.min_quality = min_quality
 
     def fail(self, task: Task, error: dict[str, str]) -> None:
         """An error record (what is known of the file, and why)."""
@@ -79,6 +81,7 @@ class Outcomes:
             record["second_pass"] = summary["second_pass"]
         if result.get("skipped_disabled"):  # bank entries it would have matched, disabled (vscan.bank.updates)
             record["skipped_disabled"] = result["skipped_disabled"]
+        checked(record, result.get("qualities"), self.min_quality)
         if result.get("frame_hashes") is not None:  # --hash-store: the driver takes it off before the sink (vscan.output.hash_store)
             record["_frame_hashes"] = result["frame_hashes"]
         self.emit({**record, "ran_on": ran_on(summary, result.get("ran_on"))})
@@ -104,6 +107,27 @@ class Outcomes:
     def timed_out(self, task: Task) -> None:
         err = DecodeTimeoutError(f"{task.path}: decoding exceeded {self.timeout_seconds:g} s")
         self.decode_failed(task, error_info(err))
+
+
+def checked(record: dict[str, Any], qualities: Any, min_quality: int) -> None:
+    """Say what was checked: ``frames_matchable``, the frames whose PDQ
+    quality reached ``matching.min_quality`` (only those are compared with
+    the bank). With none, and nothing matched or detected, the file was not
+    checked at all: ``unchecked`` says why and ``risk`` is null, never a
+    "clear" 0 (a black, blank or tiny video looks clear otherwise)."""
+    if qualities is None:
+        return
+    import numpy as np
+
+    matchable = int(np.count_nonzero(np.asarray(qualities) >= min_quality))
+    record["frames_matchable"] = matchable
+    if matchable or record["matches"] or record["detections"]:
+        return
+    why = (f"no sampled frame reached matchable quality (PDQ quality >= {min_quality}; "
+           f"{record['frames_sampled']} sampled): not compared with the bank")  # fmt: skip
+    record["unchecked"] = why
+    record["risk"] = None
+    record["reasons"] = [f"unchecked: {why}"]
 
 
 def second_pass_decoded(task: Task) -> dict[str, Any]:
