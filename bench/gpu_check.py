@@ -84,7 +84,7 @@ class Plan:
     pdq_clip_seconds: float
     hamming_rows: tuple[int, ...]
     hamming_queries: int
-    exact_sample: int  # queries checked pair for pair against the CPU index
+    exact_sample: int  # queries that warm the CPU index (numba) before it is timed
     radius: int
     video_size: tuple[int, int]
     video_seconds: float
@@ -619,6 +619,11 @@ def _bank_and_queries(rows: int, queries: int, seed: int):
     return bank, q
 
 
+#: Query hashes of one file's search: an adaptive first pass of 8 frames, 8 dihedral variants each
+#: (vscan matches file by file, so this is the batch a search sees).
+FILE_QUERIES = 64
+
+
 def part_hamming(plan: Plan, rec: Recorder, deadline: float, work: Path) -> None:
     import torch
 
@@ -649,36 +654,47 @@ def part_hamming(plan: Plan, rec: Recorder, deadline: float, work: Path) -> None
             r = _rate(call, 2, deadline - 5, dev)
             row["by_chunk"][str(chunk)] = {"lookups_per_second": r["items_per_second"], "seconds": r["seconds"], "calls": r["calls"]}
         row["lookups_per_second"] = max(v["lookups_per_second"] for v in row["by_chunk"].values())
+        best = int(max(row["by_chunk"], key=lambda c: row["by_chunk"][c]["lookups_per_second"]))
+        one_file = q_t[:FILE_QUERIES]
+
+        def file_call() -> int:
+            radius_search(one_file, bank_t, plan.radius, chunk=best)
+            return len(one_file)
+
+        r = _rate(file_call, 3, deadline - 5, dev)
+        row["per_file"] = {"queries": len(one_file), "chunk": best, "lookups_per_second": r["items_per_second"]}
         row["pairs_found"] = int(len(pairs[0]))
         row["memory"] = _memory(dev)
         rec["rows"] = {**out, str(rows): row}
-        row["exact"] = _exact_against_cpu(bank, queries[: plan.exact_sample], bank_t, plan.radius, dev)
+        row["exact"] = _exact_against_cpu(bank, queries, pairs, plan.exact_sample, plan.radius)
+        row["device_over_cpu_index"] = row["lookups_per_second"] / row["exact"]["cpu_index_lookups_per_second"]
         out[str(rows)] = row
         rec["rows"] = out
         del bank_t, q_t
 
 
-def _exact_against_cpu(bank, sample, bank_t, radius: int, dev: str) -> dict[str, Any]:
-    """The device's pairs for ``sample`` against the CPU index's (vscan.bank.disk_index)."""
+def _exact_against_cpu(bank, queries, pairs, sample: int, radius: int) -> dict[str, Any]:
+    """The device's pairs (``pairs``, of all ``queries``) against the CPU
+    index's (vscan.bank.disk_index, what a scan searches a bank of over 50,000
+    hashes with), and the index's own lookups/s on the same queries, after
+    ``sample`` queries warmed it (numba compiles, or loads its cache)."""
     import numpy as np
-    import torch
 
     from vscan.bank.disk_index import SplitIndex
-    from vscan.kernels.hamming import radius_search
 
     t0 = time.perf_counter()
     index = SplitIndex.from_hashes(bank)
     build = time.perf_counter() - t0
-    index.search(sample[:1], radius)  # numba compiles (or loads its cache) on the first search
+    index.search(queries[:sample], radius)
     t0 = time.perf_counter()
-    cq, cb, cd = index.search(sample, radius)
+    cq, cb, cd = index.search(queries, radius)
     cpu_seconds = time.perf_counter() - t0
-    q, b, d = (t.cpu().numpy() for t in radius_search(torch.from_numpy(sample).to(dev), bank_t, radius))
+    q, b, d = (t.cpu().numpy() for t in pairs)
     order = np.lexsort((b, q))
     q, b, d = q[order], b[order], d[order]
     same = bool(np.array_equal(q, cq) and np.array_equal(b, cb) and np.array_equal(d.astype(np.int16), cd))
-    return {"sample_queries": len(sample), "pairs_device": int(len(q)), "pairs_cpu_index": int(len(cq)), "equal": same,
-            "cpu_index_build_seconds": build, "cpu_index_lookups_per_second": len(sample) / cpu_seconds}  # fmt: skip
+    return {"queries": len(queries), "pairs_device": int(len(q)), "pairs_cpu_index": int(len(cq)), "equal": same,
+            "cpu_index_build_seconds": build, "cpu_index_lookups_per_second": len(queries) / cpu_seconds}  # fmt: skip
 
 
 # ---------------------------------------------------------------- part: decode
@@ -837,9 +853,11 @@ def run_part(name: str, plan: Plan, share: float, work: Path, dry_run: bool) -> 
 def capacity_line(parts: dict[str, Any], plan: Plan, cores: int) -> dict[str, Any]:
     """What the measured rates predict for 1080p video on this machine, via
     vscan.bench.capacity.predict (decode on the CPU decode slots, the model on
-    the GPU actor: hashing at ModelWorker's rate, then the search at the
-    largest bank's lookups/s, 8 dihedral queries a frame), and with decode on
-    NVDEC instead (the lesser of decode and that actor). Assumes ``VIDEO_FPS`` fps and a keyframe every
+    the GPU actor: hashing at ModelWorker's rate, then the search of the
+    largest bank through the CPU index, as a scan does, 8 dihedral queries a
+    frame), and with decode on NVDEC instead (the lesser of decode and that
+    actor); the actor's rate with the search on the device, a file's 64
+    queries at a time, beside them. Assumes ``VIDEO_FPS`` fps and a keyframe every
     ``VIDEO_GOP_SECONDS`` s; adaptive's first pass decodes keyframes only
     (its second pass, near matches, is not counted: nothing matches in a
     sweep of unrelated video), ``--fps 1`` decodes every frame and keeps one a
@@ -854,9 +872,9 @@ def capacity_line(parts: dict[str, Any], plan: Plan, cores: int) -> dict[str, An
         return {"status": "skipped", "reason": "needs the pdq part's model_worker and the decode part's cpu rates"}
     batch = "512" if "512" in model else max(model, key=int)
     model_fps = model[batch]["frames_sampled_per_second"]
-    bank_rows = max((int(k) for k, r in rows.items() if r.get("status") == "ok"), default=None)
-    lookups = rows[str(bank_rows)]["lookups_per_second"] if bank_rows else None
-    cpu_lookups = rows[str(bank_rows)].get("exact", {}).get("cpu_index_lookups_per_second") if bank_rows else None
+    bank_rows = max((int(k) for k, r in rows.items() if r.get("status") == "ok" and "exact" in r), default=None)
+    device_lookups = rows[str(bank_rows)]["per_file"]["lookups_per_second"] if bank_rows else None
+    cpu_lookups = rows[str(bank_rows)]["exact"]["cpu_index_lookups_per_second"] if bank_rows else None
     keys_per_vs = 1.0 / max(VIDEO_GOP_SECONDS, 1.0)  # Adaptive keeps keyframes >= 1 s apart
     policies = {"adaptive": ("keyframes", keys_per_vs, keys_per_vs), "fps1": ("every_frame", 1.0, float(VIDEO_FPS))}
     gpus = 1 if plan.device == "cuda" else 0
@@ -877,12 +895,18 @@ def capacity_line(parts: dict[str, Any], plan: Plan, cores: int) -> dict[str, An
                            match_per_second=cpu_match / sampled_per_vs, match_frames_per_second=cpu_match,
                            sink_records_per_second=inf,
                            driver_records_per_second=inf, driver_seconds_per_video_second=0.0)  # fmt: skip
-        # The GPU actor hashes, then searches the bank, one after the other: its rate is the two combined.
-        match_vs = lookups / (QUERIES_PER_FRAME * sampled_per_vs) if lookups else None
-        actor_vs = 1 / (1 / model_vs + 1 / match_vs) if match_vs else model_vs
+        # The GPU actor hashes, then searches the bank, one after the other: its rate is the two
+        # combined. A scan searches a bank of over 50,000 hashes with the CPU index (method "auto").
+        search_vs = cpu_match / sampled_per_vs
+        on_device_vs = device_lookups / (QUERIES_PER_FRAME * sampled_per_vs) if device_lookups else None
+        actor_vs = 1 / (1 / model_vs + 1 / search_vs)
         pred = predict(rates, 1, cores, gpus, physical_cores=cores, gpu_actor_rate=actor_vs if gpus else None, device=plan.device)
-        row: dict[str, Any] = {"hash_video_seconds_per_second": model_vs, "search_video_seconds_per_second": match_vs,
-                               "cpu_decode": {**pred.as_dict(), "line": format_prediction(pred).strip()}}  # fmt: skip
+        row: dict[str, Any] = {
+            "hash_video_seconds_per_second": model_vs, "search_video_seconds_per_second": search_vs,
+            "search_on_device_video_seconds_per_second": on_device_vs, "actor_video_seconds_per_second": actor_vs,
+            "actor_with_search_on_device_video_seconds_per_second": 1 / (1 / model_vs + 1 / on_device_vs) if on_device_vs else None,
+            "cpu_decode": {**pred.as_dict(), "line": format_prediction(pred).strip()},
+        }  # fmt: skip
         gpu_decode = decode.get("cuda", {}).get(mode)
         if gpu_decode:
             nvdec = max(r["frames_per_second"] for r in gpu_decode.values())
@@ -989,8 +1013,10 @@ def summary_text(report: dict[str, Any]) -> str:
         if name == "pdq" and part.get("torch"):
             head += " torch " + ", ".join(f"{b}: {r['items_per_second']:,.0f} frames/s" for b, r in part["torch"].items())
         if name == "hamming" and part.get("rows"):
-            head += " " + ", ".join(f"{n} rows: {r['lookups_per_second']:,.0f} lookups/s exact={r.get('exact', {}).get('equal')}"
-                                    for n, r in part["rows"].items() if r.get("status") == "ok")  # fmt: skip
+            head += " " + "; ".join(
+                f"{n} rows: {r['lookups_per_second']:,.0f} lookups/s ({r['per_file']['lookups_per_second']:,.0f} at {r['per_file']['queries']} "
+                f"queries a call), CPU index {r['exact']['cpu_index_lookups_per_second']:,.0f}, exact={r['exact']['equal']}"
+                for n, r in part["rows"].items() if r.get("status") == "ok" and "exact" in r)  # fmt: skip
         if name == "decode" and part.get("decoders"):
             for dev, d in part["decoders"].items():
                 rates = [f"{m} x{n}: {r['frames_per_second']:,.0f}" for m in ("keyframes", "every_frame") for n, r in d.get(m, {}).items()]

@@ -105,8 +105,10 @@ def test_dry_run_hamming_search_equals_the_cpu_index(dry_report):
     assert set(rows) == {str(n) for n in gpu_check.DRY.hamming_rows}
     for row in rows.values():
         assert row["status"] == "ok" and row["lookups_per_second"] > 0 and row["radius"] == 31
-        exact = row["exact"]
-        assert exact["equal"] and exact["pairs_device"] == exact["pairs_cpu_index"] > 0
+        assert row["per_file"]["queries"] == gpu_check.FILE_QUERIES and row["per_file"]["lookups_per_second"] > 0
+        exact = row["exact"]  # every query's pairs, device against the CPU index
+        assert exact["queries"] == row["queries"] and exact["equal"] and exact["pairs_device"] == exact["pairs_cpu_index"] > 0
+        assert exact["cpu_index_lookups_per_second"] > 0 and row["device_over_cpu_index"] > 0
 
 
 def test_dry_run_decodes_on_the_cpu_and_says_why_not_on_cuda(dry_report):
