@@ -115,8 +115,13 @@ def decode_for_scan(
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
         check_readable(path)
-        summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
-        for digest_list in benign:
+        if getattr(config.sampling.policy, "name", "") == "confirm":
+            # A confirmation pass (vscan.decode.sampling.Confirm): the first pass read the digests, the
+            # driver keeps them (merge_summaries); reading the whole file again would cost more than its frame.
+            summary["sha1"] = None
+        else:
+            summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
+        for digest_list in benign if summary["sha256"] is not None else ():
             hit = digest_list.lookup(sha256=summary["sha256"], sha1=summary["sha1"], md5=summary["md5"])
             if hit is not None:
                 summary["known_benign"] = hit
