@@ -85,3 +85,19 @@ def test_identical_copy_matches_at_zero_through_the_cli(vpdq_dir, pdq_dir, tmp_p
         perceptual = [m for m in records[name]["matches"] if m["kind"] == "perceptual"]
         assert perceptual and all(m["kind"] != "exact" for m in records[name]["matches"]), records[name]["matches"]
         assert perceptual[0]["distance_min"] == 0 and perceptual[0]["path"] == ["original"], perceptual[0]
+
+
+def test_vscan_hash_as_scanned_prints_the_scans_hashes(vpdq_dir, hasher):
+    """``vscan hash --as-scanned``: lines a list bank or ``vscan bank lookup`` can take, equal to what a scan hashes."""
+    from vscan.hashing.vpdq import read_vpdq
+
+    path = vpdq_dir / "chair-19-sd-bar.mp4"
+    run = subprocess.run([*VSCAN, "hash", str(path), "--keyframes", "--as-scanned", "--device", "cpu"], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    printed = read_vpdq(run.stdout)
+    scanned = _scan_hashes(path, ScanConfig(), hasher)
+    shared = [i for i, n in enumerate(printed.frame_numbers.tolist()) if n in scanned]
+    assert shared, (printed.frame_numbers, sorted(scanned))
+    for i in shared:
+        assert printed.hashes[i].tobytes() == scanned[int(printed.frame_numbers[i])].tobytes()

@@ -9,7 +9,7 @@ import typer
 from vscan.cli.app import (
     DecoderOpt, DeviceOpt, EveryFrameOpt, FpsOpt, KeyframesOpt, ModelsDirOpt, app, bank_app, fail, models_app,
 )  # fmt: skip
-from vscan.errors import VscanError
+from vscan.errors import BankError, VscanError
 
 __all__ = ["hash_command", "bank_build", "bank_info", "models_list", "models_check"]
 
@@ -31,6 +31,9 @@ def hash_command(
     keyframes: KeyframesOpt = False,
     decoder: DecoderOpt = "auto",
     device: DeviceOpt = "auto",
+    as_scanned: Annotated[bool, typer.Option("--as-scanned", help="Hash each frame as vscan scan and bank build prepare it "
+                          "(decoded straight to the scan's square frame): a scan of this file meets these hashes at distance 0. "
+                          "Default: the frame at its own size, as the reference vPDQ hashes it.")] = False,
 ) -> None:
     """Print one vPDQ line per sampled frame: frame_number,quality,hex,timestamp_seconds.
 
@@ -43,7 +46,9 @@ def hash_command(
     try:
         policy = _dense_policy(every_frame, fps, keyframes)
         hasher = PDQHasher(device=device)
-        result = hash_media(file, policy, hasher=hasher, backend=decoder)
+        from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+
+        result = hash_media(file, policy, hasher=hasher, backend=decoder, frame_side=SCAN_FRAME_SIDE_PX if as_scanned else None)
     except VscanError as exc:
         fail(exc)
     frames = result.frames
@@ -61,6 +66,7 @@ def bank_build(
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
     device: DeviceOpt = "auto",
+    rows: Annotated[str, typer.Option("--rows", metavar="full|compact", help="Bank rows kept per video: full (every frame with all its extra rows, ~400-500 a video-second) or compact (runs of near-identical frames, extra rows every 2 s: ~20 a video-second; docs/banks.md).")] = "full",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Hash the media on this Ray cluster (one CPU a file; the files must be readable on every node).")] = None,
 ) -> None:
     """Build a bank from videos, images and hash lists.
@@ -78,13 +84,17 @@ def bank_build(
     from vscan.bank.mapped import prepare
     from vscan.bank.store import build_bank
 
+    from vscan.bank.hashers import ROW_PLANS
+
     remote = None
     try:
+        if rows not in ROW_PLANS:
+            raise BankError(f"Invalid --rows ({rows!r}). Supported values are {', '.join(ROW_PLANS)}")
         policy = _dense_policy(every_frame, fps, keyframes)
-        key = build_resume_key(inputs, label=label, policy=policy)
-        hash_media = media_hasher(policy, device)
+        key = build_resume_key(inputs, label=label, policy=policy, rows=rows)
+        hash_media = media_hasher(policy, device, ROW_PLANS[rows])
         if ray_address:
-            remote = _ray_hasher(ray_address, inputs, policy, device)
+            remote = _ray_hasher(ray_address, inputs, policy, device, ROW_PLANS[rows])
             hash_media = remote
         with BuildProgress() as progress:
             info = build_bank(out, inputs, label=label, hash_media=hash_media, replace=replace,
@@ -104,7 +114,7 @@ def bank_build(
     _print_bank_info(info)
 
 
-def _ray_hasher(address: str, inputs: list[Path], policy, device: str):
+def _ray_hasher(address: str, inputs: list[Path], policy, device: str, rows):
     """The media of ``inputs`` hashed on the Ray cluster at ``address`` (vscan.bank.hashers.RayMediaHasher)."""
     from vscan.bank.hashers import RayMediaHasher
     from vscan.bank.importers import MEDIA_EXTENSIONS
@@ -113,17 +123,19 @@ def _ray_hasher(address: str, inputs: list[Path], policy, device: str):
 
     start_ray(address)
     media = [path for path, _, _ in walk_inputs(inputs) if path.suffix.lower() in MEDIA_EXTENSIONS]
-    return RayMediaHasher(media, policy, device)
+    return RayMediaHasher(media, policy, device, rows=rows)
 
 
-def build_resume_key(inputs: list[Path], *, label: Optional[str], policy) -> str:
-    """What a resumed build must share with the interrupted one: the inputs, the label, the sampling, vscan's version."""
+def build_resume_key(inputs: list[Path], *, label: Optional[str], policy, rows: str = "full") -> str:
+    """What a resumed build must share with the interrupted one: the inputs, the label, the sampling, the rows, vscan's version."""
     import hashlib
     import json
 
     from vscan.version import __version__
 
     what = {"inputs": sorted(str(Path(p).resolve()) for p in inputs), "label": label, "policy": repr(policy), "vscan": __version__}
+    if rows != "full":  # a full build's key is as before
+        what["rows"] = rows
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
