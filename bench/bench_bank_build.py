@@ -64,7 +64,7 @@ def _video_seconds(files: list[Path]) -> float:
     return float(sum(PyAVDecoder().probe(p).duration_seconds or 0.0 for p in files))
 
 
-def run_build(bank: Path, files: list[Path]) -> dict:
+def run_build(bank: Path, files: list[Path], rows: str = "full") -> dict:
     from vscan.bench.pipeline_runs import Sampler
 
     corpus = bank.parent / "corpus"
@@ -73,7 +73,7 @@ def run_build(bank: Path, files: list[Path]) -> dict:
         link = corpus / f.name
         if not link.exists():
             link.symlink_to(f.resolve())
-    cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace"]
+    cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace", "--rows", rows]
     t0, cpu0 = time.perf_counter(), _cpu_seconds(resource.RUSAGE_CHILDREN)
     with Sampler() as sampler:
         run = subprocess.run(cmd, capture_output=True, text=True)
@@ -126,16 +126,18 @@ def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool) -> dict:
     video_seconds = _video_seconds(files)
     bank = work / "build" / "reported.bank"
     bank.parent.mkdir(parents=True, exist_ok=True)
-    build = run_build(bank, files)
     reference = None if no_vpdq else run_vpdq(files)
-    rows = bank_rows(bank)
-    out = {"files": [f.name for f in files], "video_seconds": video_seconds, "vscan_build": build, "vpdq_every_frame": reference,
-           "rows": rows, "load_average": os.getloadavg()}  # fmt: skip
-    out["vscan_cpu_seconds_per_video_second"] = build["cpu_seconds"] / video_seconds
+    out = {"files": [f.name for f in files], "video_seconds": video_seconds, "vpdq_every_frame": reference, "load_average": os.getloadavg()}
     if reference:
         out["vpdq_cpu_seconds_per_video_second"] = reference["cpu_seconds"] / video_seconds
-        out["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
-        out["build_over_vpdq_cpu"] = build["cpu_seconds"] / reference["cpu_seconds"]
+    for rows in ("full", "compact"):
+        build = run_build(bank.with_name(f"reported-{rows}.bank"), files, rows)
+        b = out[rows] = {"vscan_build": build, "rows": bank_rows(bank.with_name(f"reported-{rows}.bank")),
+                         "vscan_cpu_seconds_per_video_second": build["cpu_seconds"] / video_seconds}  # fmt: skip
+        if reference:
+            b["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
+            b["build_over_vpdq_cpu"] = build["cpu_seconds"] / reference["cpu_seconds"]
+    out["load_average_after"] = os.getloadavg()
     return out
 
 
@@ -152,6 +154,14 @@ def compact_part(work: Path, rules: list) -> dict:
     if not full.exists():
         br.build_banks(robust, sources)
     banks = {"full": full}
+    built = robust / "built-compact.bank"  # the build path itself: vscan bank build --rows compact
+    if not built.exists():
+        from vscan.bank.hashers import COMPACT_ROWS, media_hasher
+        from vscan.bank.store import build_bank
+        from vscan.decode import EveryFrame
+
+        build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", COMPACT_ROWS))
+    banks["built-compact"] = built
     for rule in rules:
         path = robust / f"{rule.name}.bank"
         if not path.exists():
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     ap.add_argument("--skip-build", action="store_true", help="skip the build comparison")
     ap.add_argument("--compact", action="store_true", help="score compacted banks against the full bank (bench_robustness --quick media)")
-    ap.add_argument("--rules", default="8:none:4,24:0.5:0.25,32:0.25:0.125",
+    ap.add_argument("--rules", default="24:0.5:0.5",
                     help="compaction rules tried with --compact: frame_bits:extra_per_second:grid_per_second,... (none: every run)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
     args = ap.parse_args(argv)
@@ -206,17 +216,19 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _print_build(b: dict) -> None:
-    v, r = b["vscan_build"], b["vpdq_every_frame"]
-    print(f"files: {len(b['files'])}, {b['video_seconds']:.1f} video-seconds; load average {b['load_average'][0]:.1f}")
-    print(f"vscan bank build: {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
-          f"({b['vscan_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)")
+    r = b["vpdq_every_frame"]
+    print(f"files: {len(b['files'])}, {b['video_seconds']:.1f} video-seconds; load average {b['load_average'][0]:.1f} -> {b['load_average_after'][0]:.1f}")
     if r:
         print(f"vPDQ every frame, {r['threads']} threads: {r['wall_seconds']:.1f} s wall, {r['cpu_seconds']:.1f} CPU-s "
               f"({b['vpdq_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {r['peak_rss_mib']:.0f} MiB")
-        print(f"build / vPDQ: wall {b['build_over_vpdq_wall']:.2f}x, CPU {b['build_over_vpdq_cpu']:.2f}x")  # fmt: skip
-    rows = b["rows"]
-    print(f"rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second); per kind per video-second: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in rows["rows_per_video_second_by_kind"].items()))
+    for name in ("full", "compact"):
+        x = b[name]
+        v, rows = x["vscan_build"], x["rows"]
+        print(f"vscan bank build --rows {name}: {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
+              f"({x['vscan_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)"
+              + (f"; / vPDQ: wall {x['build_over_vpdq_wall']:.2f}x, CPU {x['build_over_vpdq_cpu']:.2f}x" if r else ""))
+        print(f"  rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in rows["rows_per_video_second_by_kind"].items()))
 
 
 def _print_compact(c: dict) -> None:

@@ -78,3 +78,26 @@ def test_runs_of_near_identical_frames_keep_their_first_row_and_extra_rows_stay_
     h = np.zeros((3, 32), np.uint8)
     h[2, 0] = 0xFF
     assert run_starts(h, 7).tolist() == [True, False, True] and run_starts(h, 8).tolist() == [True, False, False]
+
+
+def test_bank_build_rows_compact_keeps_runs_and_sparse_extra_rows(tmp_path):
+    from vscan.bench import synth
+
+    clip = synth.make_clip(tmp_path / "clips" / "a.mp4", seed=4, seconds=4.0, size=(128, 72), scenes=2)
+    for rows in ("full", "compact"):
+        run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / f"{rows}.bank"), str(clip),
+                              "--device", "cpu", "--rows", rows], capture_output=True, text=True)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    with Bank(tmp_path / "full.bank") as f, Bank(tmp_path / "compact.bank") as c:
+        full, compact = f.info(), c.info()
+        index = c.load_index()
+        extra_rows = len(c.rows("extra_hashes"))
+        frames = {r[1] for r in c.rows("frame_hashes")}
+        extra_frames = {r[1] for r in c.rows("extra_hashes")}
+    assert full.rows_per_video_second > 300 and compact.rows_per_video_second < 40
+    assert set(compact.rows_by_kind) == set(full.rows_by_kind)  # every kind still there, sparser
+    assert extra_frames <= frames and len(index.extra.hashes) == extra_rows  # every extra row names a kept frame
+    assert extra_frames == {0, 50}  # 25 fps: a frame every 2 s carries the extra rows
+    bad = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / "x.bank"), str(clip), "--rows", "tiny"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "--rows" in bad.stderr

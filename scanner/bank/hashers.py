@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vscan.decode import SamplingPolicy
+import numpy as np
+
+from vscan.decode import FixedRate, SamplingPolicy
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
-from vscan.hashing.media import hash_media
+from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.vpdq import FrameHashes
 
-__all__ = ["BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -35,23 +39,78 @@ BANK_GRID_WINDOWS = GRID_WINDOWS
 BANK_BATCH_FRAMES = 8
 
 
-def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher):
+@dataclass(frozen=True)
+class RowPlan:
+    """Which rows a build keeps of each reported video (docs/banks.md).
+
+    ``frame_bits`` None: every sampled frame's row; else consecutive frames within that many bits
+    of a run's first collapse into it (a shot is near-identical frame to frame). ``extra_per_second``
+    None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of frames
+    sampled at that rate (``FixedRate``), whose frame rows are kept too. ``grid_per_second``: frames
+    a second whose grid windows are kept."""
+
+    name: str
+    frame_bits: int | None = None
+    extra_per_second: float | None = None
+    grid_per_second: float = GRID_FPS
+
+
+#: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
+FULL_ROWS = RowPlan("full")
+#: Runs of frames within 24 bits, extra rows and grid windows on a frame every 2 s: ~20 rows per
+#: video-second, recall unchanged on bench_robustness --quick's copies (vscan.bench.bench_bank_build).
+COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
+ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
+
+
+def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS) -> MediaHashes:
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
-    The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0."""
-    return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
-                      grid_windows=BANK_GRID_WINDOWS, grid_fps=GRID_FPS, frame_side=SCAN_FRAME_SIDE_PX,
-                      batch_size=BANK_BATCH_FRAMES)  # fmt: skip
+    The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
+    ``rows``: which of them are kept (``RowPlan``; ``COMPACT_ROWS`` hashes the extra rows of a frame every 2 s only)."""
+    if rows.extra_per_second is None:
+        full = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
+                          grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
+                          batch_size=BANK_BATCH_FRAMES)  # fmt: skip
+        return full if rows.frame_bits is None else _runs(full, None, rows.frame_bits)
+    frames = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)
+    sparse = hash_media(path, FixedRate(rows.extra_per_second), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
+                        windows=BANK_WINDOWS, grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second,
+                        frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)  # fmt: skip
+    return _runs(frames, sparse, rows.frame_bits)
 
 
-def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path], tuple]:
+def _runs(dense: MediaHashes, sparse: MediaHashes | None, frame_bits: int | None) -> MediaHashes:
+    """``dense``'s frames cut into runs (their first frames kept), plus the frames holding extra rows
+    (``sparse``'s, or ``dense``'s own), with those extra rows: every extra row names a kept frame."""
+    from vscan.bank.compact_rows import run_starts
+
+    source = sparse if sparse is not None else dense
+    fh, variants = dense.frames, dense.variants
+    order = np.argsort(fh.frame_numbers, kind="stable")
+    keep = np.zeros(len(fh), bool)
+    keep[order[run_starts(fh.hashes[order], 256 if frame_bits is None else frame_bits)]] = True
+    held = np.unique(source.extra.frame_numbers) if source.extra is not None else np.zeros(0, np.int64)
+    keep |= np.isin(fh.frame_numbers, held)
+    parts = [(fh.frame_numbers[keep], fh.timestamps_seconds[keep], fh.qualities[keep], fh.hashes[keep], variants[keep])]
+    if sparse is not None:  # frames the sparse pass sampled that the policy did not (a --fps build)
+        more = ~np.isin(sparse.frames.frame_numbers, fh.frame_numbers)
+        s = sparse.frames
+        parts.append((s.frame_numbers[more], s.timestamps_seconds[more], s.qualities[more], s.hashes[more], sparse.variants[more]))
+    numbers, times, qualities, hashes, var = (np.concatenate(c) for c in zip(*parts))
+    by_number = np.argsort(numbers, kind="stable")
+    frames = FrameHashes(numbers[by_number], times[by_number], qualities[by_number], hashes[by_number])
+    return MediaHashes(metadata=dense.metadata, frames=frames, variants=var[by_number], extra=source.extra, border_box=source.border_box)
+
+
+def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = FULL_ROWS) -> Callable[[Path], tuple]:
     """How ``vscan bank build`` and ``vscan.Bank.build`` hash media: densely, borders removed, plus
-    centre crops (BANK_CROPS) as extra rows, so scans need none of that."""
+    centre crops (BANK_CROPS) and windows as extra rows, so scans need none of that; ``rows``: which are kept."""
     hasher = None
 
     def hash_file(path: Path):
         nonlocal hasher
         hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
-        result = bank_hash_media(path, policy, hasher)
+        result = bank_hash_media(path, policy, hasher, rows)
         return result.frames, result.metadata.duration_seconds, result.extra
 
     return hash_file
@@ -60,10 +119,10 @@ def media_hasher(policy: SamplingPolicy, device: str = "auto") -> Callable[[Path
 _WORKER_HASHERS: dict[str, PDQHasher] = {}
 
 
-def _hash_on_worker(path: str, policy: SamplingPolicy, device: str) -> tuple:
+def _hash_on_worker(path: str, policy: SamplingPolicy, device: str, rows: RowPlan) -> tuple:
     """One source's rows, in a Ray worker (its hasher kept for the worker's next sources)."""
     hasher = _WORKER_HASHERS.get(device) or _WORKER_HASHERS.setdefault(device, PDQHasher(device=device))  # type: ignore[arg-type]
-    result = bank_hash_media(Path(path), policy, hasher)
+    result = bank_hash_media(Path(path), policy, hasher, rows)
     return result.frames, result.metadata.duration_seconds, result.extra
 
 
@@ -74,9 +133,11 @@ class RayMediaHasher:
     writes (and a resumed build submits only the sources it still needs). The sources' paths must
     be readable on every node (a shared file system), as for scans."""
 
-    def __init__(self, paths: list[Path], policy: SamplingPolicy, device: str = "cpu", window: int | None = None):
+    def __init__(self, paths: list[Path], policy: SamplingPolicy, device: str = "cpu", window: int | None = None,
+                 rows: RowPlan = FULL_ROWS):  # fmt: skip
         import ray
 
+        self._rows = rows
         self._paths = [str(p) for p in paths]
         self._at = {p: i for i, p in enumerate(self._paths)}
         self._policy, self._device = policy, device
@@ -92,7 +153,7 @@ class RayMediaHasher:
         i = self._at[key]
         for ahead in self._paths[i : i + self._window]:
             if ahead not in self._futures and ahead not in self._taken:
-                self._futures[ahead] = self._remote.remote(ahead, self._policy, self._device)
+                self._futures[ahead] = self._remote.remote(ahead, self._policy, self._device, self._rows)
         self._taken.add(key)
         try:
             return ray.get(self._futures.pop(key))
