@@ -155,10 +155,10 @@ def test_decord_errors_reach_records_without_its_cpp_log_prefix(tmp_path):
 
 
 def test_a_url_input_is_refused_with_a_hint_not_just_no_such_file(work):
-    run = cli("scan", "s3://evidence-bucket/case-12/", "--bank", "case.bank", "--device", "cpu", cwd=work)
+    run = cli("scan", "gs://evidence-bucket/case-12/", "--bank", "case.bank", "--device", "cpu", cwd=work)
     assert run.returncode == 2
     assert "evidence-bucket/case-12: no such file or folder" in run.stderr
-    assert "s3:// is a URL" in run.stderr and "Mount the bucket" in run.stderr
+    assert "gs:// is a URL" in run.stderr and "Mount the bucket" in run.stderr
     plain = cli("scan", "missing-folder", "--bank", "case.bank", "--device", "cpu", cwd=work)
     assert plain.returncode == 2 and "URL" not in plain.stderr
 
@@ -177,3 +177,24 @@ def test_shell_completion_completes_commands_and_options(tmp_path):
     assert subprocess.run([vscan_bin], capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["bank"]
     script = subprocess.run([vscan_bin, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
     assert script.returncode == 0 and "_VSCAN_COMPLETE" in script.stdout and "complete -o default" in script.stdout
+
+
+def test_a_state_run_with_every_file_unchanged_starts_no_ray_and_repeats_the_records(work, first_and_again):
+    """--state: a second output over unchanged content gets the earlier results as
+    "unchanged" records, digested in the command itself (no Ray, no model stage)."""
+    args = ["scan", "inbox", "--bank", "case.bank", "--device", "cpu", "--state", "state.sqlite"]
+    first = cli(*args, "--out", "state-1.jsonl", cwd=work)
+    assert first.returncode == 0, first.stderr
+    again = cli(*args, "--out", "state-2.jsonl", cwd=work)
+    assert again.returncode == 0, again.stderr
+    assert "scanned 0, skipped 3 (3 unchanged), errors 0, matched 1" in again.stdout
+    assert "video-s/s" not in again.stdout and "copy-of-known.mp4" in again.stdout  # the match is still listed
+    (run,) = json.loads((work / "state-2.jsonl.manifest.json").read_text())["runs"]
+    assert "cluster" not in run and run["counts"]["skipped_unchanged"] == 3 and run["counts"]["video_seconds"] == 0
+    before = {Path(r["path"]).name: r for r in map(json.loads, (work / "state-1.jsonl").read_text().splitlines())}
+    after = {Path(r["path"]).name: r for r in map(json.loads, (work / "state-2.jsonl").read_text().splitlines())}
+    assert set(after) == set(before) == {"copy-of-known.mp4", "unrelated.mp4", "broken.mp4"}
+    for name, record in after.items():
+        assert record["skipped"] == "unchanged" and record["previous_scan"]
+        assert {k: v for k, v in record.items() if k not in ("skipped", "previous_scan", "timings", "ran_on")} == \
+               {k: v for k, v in before[name].items() if k not in ("timings", "ran_on")}

@@ -41,28 +41,32 @@ class ScanSummary:
 
     def add(self, record: dict[str, Any]) -> None:
         self.files += 1
-        if record["status"] != "ok":
+        ok = record["status"] == "ok"
+        if ok:
+            self.ok += 1
+            if any(m.get("is_match") for m in record.get("matches") or []):
+                self.matched += 1
+        skipped = record.get("skipped")
+        if skipped == "unchanged":
+            # Not tried in this run, whatever the earlier result (an unchanged error included):
+            # its seconds were scanned, or its error met, by an earlier run.
+            self.skipped_unchanged += 1
+            return
+        if skipped == "known-benign":
+            self.skipped_known_benign += 1
+            return
+        if not ok:
             self.errors += 1
             kind = record["error"]["type"]
             self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + 1
             return
-        self.ok += 1
-        if any(m.get("is_match") for m in record.get("matches") or []):
-            self.matched += 1
-        skipped = record.get("skipped")
-        if skipped == "unchanged":
-            self.skipped_unchanged += 1
-        elif skipped == "known-benign":
-            self.skipped_known_benign += 1
-        else:
-            # Only what this run decoded: an unchanged file's seconds were scanned by an earlier run.
-            self.video_seconds += record.get("duration_seconds") or 0.0
-            self.frames_sampled += record.get("frames_sampled") or 0
+        self.video_seconds += record.get("duration_seconds") or 0.0
+        self.frames_sampled += record.get("frames_sampled") or 0
 
     @property
     def scanned(self) -> int:
         """Files this run decoded and matched (errors and skipped files not included)."""
-        return self.ok - self.skipped_unchanged - self.skipped_known_benign
+        return self.files - self.errors - self.skipped_unchanged - self.skipped_known_benign
 
     @property
     def skipped(self) -> int:
