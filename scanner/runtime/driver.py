@@ -53,7 +53,7 @@ from vscan.runtime.model_pool import ModelPool, describe_ray_error, put_bank_ind
 from vscan.runtime.outcome import Outcomes, Task, let_go, second_pass_decoded
 from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.runtime.profile import QueueStats
-from vscan.runtime.preflight import nothing_to_scan
+from vscan.runtime.preflight import records_without_ray, write_records
 from vscan.runtime.ray_start import cluster_nodes, dead_node_ids, start_ray
 from vscan.runtime.summary import ScanSummary
 from vscan.verdict.record import known_benign_record
@@ -151,8 +151,10 @@ def stream_scan(
     pool: ModelPool | None = None
     started_ray = False
     try:
-        if nothing_to_scan(paths, config, ledger, state_path=state_path):
-            return summary  # every input already has its record: no Ray, no model stage (vscan.runtime.preflight)
+        no_decode = None if store is not None else records_without_ray(paths, config, ledger, state_path=state_path)
+        if no_decode is not None:  # every input recorded, or unchanged (--state): no Ray, no model stage (vscan.runtime.preflight)
+            yield from write_records(no_decode, sink, ledger, summary)
+            return summary
         started_ray = start_ray(ray_address)
         nodes = cluster_nodes()
         pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths), nodes)
