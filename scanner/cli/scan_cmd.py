@@ -38,13 +38,19 @@ def scan_command(
     the effective one); options given on the command line override it.
 
     Started again over the same --out, it resumes: files that already have
-    a record (same bank, models, config) are skipped.
+    a record (same bank, models, config) are skipped; when none is left it
+    says so without starting Ray.
+
+    On a terminal it shows a progress bar; at the end it lists the files
+    that matched (risk, path, bank entry, where in the file) and those that
+    could not be scanned, counts scanned / skipped (already recorded,
+    unchanged, known-benign) / errors, and prints the vscan report command.
 
     Exit codes: 0 when the scan completed, even if some files were errors
     (they have status "error" records); 2 for usage mistakes, found before
     anything starts (a path that does not exist, a folder with no media
-    files, a bad option value, neither --bank nor --model: a scan that
-    checks nothing would report every file as clear); 1 when the scan
+    files, a bad option value, none of --bank, --model or --triage: a
+    scan that checks nothing would report every file as clear); 1 when the scan
     itself failed.
     """
     from vscan.api import scan_iter
