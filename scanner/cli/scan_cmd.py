@@ -26,6 +26,7 @@ def scan_command(
     risk_policy: Annotated[Optional[Path], typer.Option("--risk-policy", metavar="FILE", help="TOML with DefaultRiskPolicy weights (see README).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     hash_store: Annotated[Optional[Path], typer.Option("--hash-store", metavar="DIR", help="Keep every hashed frame in Parquet under DIR, for vscan rematch (no decoding when the bank changes).")] = None,
+    metrics_port: Annotated[Optional[str], typer.Option("--metrics-port", metavar="[HOST:]PORT", help="Serve Prometheus metrics while the scan runs (files, errors by kind, frames, matches per bank, rates); host 127.0.0.1 unless given.")] = None,
 ) -> None:
     """Scan files against a bank and/or detector models; write one risk record per file to --out.
 
@@ -68,6 +69,7 @@ def scan_command(
                        hash_store=hash_store)
     except VscanError as exc:
         fail(exc)
+    metrics = _scan_metrics(metrics_port, bank)  # --metrics-port: Prometheus while the scan runs (vscan.runtime.metrics)
     records = iter(run)
     saved = 0
     outcomes = ScanOutcomes()  # the files that matched, listed at the end
@@ -77,6 +79,8 @@ def scan_command(
             for record in records:
                 saved += 1  # a record is handed out once durable
                 progress.update(record)
+                if metrics is not None:
+                    metrics.record(record)
                 outcomes.add(record)
     except VscanError as exc:
         fail(exc, code=1)
@@ -86,8 +90,22 @@ def scan_command(
         raise typer.Exit(130)
     finally:
         records.close()  # type: ignore[attr-defined]  # closes the sink however the loop ended
+        if metrics is not None:
+            metrics.close()
     if not quiet and run.summary is not None:
         print_summary(run.summary, display_target(out), outcomes)
+
+
+def _scan_metrics(address: Optional[str], bank: Optional[Path]):
+    """The metrics server of --metrics-port, or None; a bad or busy address is a usage error (exit 2)."""
+    if not address:
+        return None
+    from vscan.runtime.metrics import ScanMetrics
+
+    try:
+        return ScanMetrics(address, bank_name=bank.stem if bank else None)
+    except (ValueError, OSError) as exc:
+        fail(f"--metrics-port {address}: {exc}")
 
 
 @config_app.command("show")
