@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         from vscan.bank.compact_rows import CompactRule
 
         rate = lambda v: None if v in ("", "none") else float(v)  # noqa: E731
-        rules = [CompactRule(int(b), rate(x), rate(g)) for b, x, g in (r.split(":") for r in args.rules.split(","))]
+        rules = [CompactRule(int(b), rate(x), rate(g)) for b, x, g in (r.split(":") for r in args.rules.split(",") if r)]
         result["compact"] = compact_part(work, rules)
         _print_compact(result["compact"])
     out = args.out or work / "bench-bank-build.json"

@@ -97,7 +97,8 @@ def test_bank_build_rows_compact_keeps_runs_and_sparse_extra_rows(tmp_path):
     assert full.rows_per_video_second > 300 and compact.rows_per_video_second < 40
     assert set(compact.rows_by_kind) == set(full.rows_by_kind)  # every kind still there, sparser
     assert extra_frames <= frames and len(index.extra.hashes) == extra_rows  # every extra row names a kept frame
-    assert extra_frames == {0, 50}  # 25 fps: a frame every 2 s carries the extra rows
+    spaced = sorted(extra_frames)  # runs' first frames at least 2 s (50 frames at 25 fps) apart carry the extra rows
+    assert spaced[0] == 0 and len(spaced) >= 2 and all(b - a >= 50 for a, b in zip(spaced, spaced[1:]))
     bad = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / "x.bank"), str(clip), "--rows", "tiny"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode != 0 and "--rows" in bad.stderr

@@ -8,7 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from vscan.decode import FixedRate, SamplingPolicy
+from vscan.decode import SamplingPolicy
+from vscan.decode.sampling import FrameList
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
@@ -45,8 +46,8 @@ class RowPlan:
 
     ``frame_bits`` None: every sampled frame's row; else consecutive frames within that many bits
     of a run's first collapse into it (a shot is near-identical frame to frame). ``extra_per_second``
-    None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of frames
-    sampled at that rate (``FixedRate``), whose frame rows are kept too. ``grid_per_second``: frames
+    None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of runs'
+    first frames at most that many a second (a second pass, ``FrameList``), whose frame rows are kept. ``grid_per_second``: frames
     a second whose grid windows are kept."""
 
     name: str
@@ -57,8 +58,8 @@ class RowPlan:
 
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
 FULL_ROWS = RowPlan("full")
-#: Runs of frames within 24 bits, extra rows and grid windows on a frame every 2 s: ~20 rows per
-#: video-second, recall unchanged on bench_robustness --quick's copies (vscan.bench.bench_bank_build).
+#: Runs of frames within 24 bits; extra rows and grid windows on runs' first frames at least 2 s
+#: apart: ~20 rows per video-second (vscan.bench.bench_bank_build measures it and its recall).
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 
@@ -73,10 +74,20 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
                           batch_size=BANK_BATCH_FRAMES)  # fmt: skip
         return full if rows.frame_bits is None else _runs(full, None, rows.frame_bits)
     frames = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)
-    sparse = hash_media(path, FixedRate(rows.extra_per_second), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
+    sparse = hash_media(path, FrameList(_extra_frames(frames.frames, rows)), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
                         windows=BANK_WINDOWS, grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second,
                         frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)  # fmt: skip
     return _runs(frames, sparse, rows.frame_bits)
+
+
+def _extra_frames(fh: FrameHashes, rows: RowPlan) -> tuple[int, ...]:
+    """The frames that get extra rows: runs' first frames (a shot's first frame: cuts are where
+    a re-post's frame grab or crop most likely differs), at most ``rows.extra_per_second`` a second."""
+    from vscan.bank.compact_rows import _spaced, run_starts
+
+    order = np.argsort(fh.frame_numbers, kind="stable")
+    starts = order[run_starts(fh.hashes[order], 256 if rows.frame_bits is None else rows.frame_bits)]
+    return tuple(sorted(_spaced(fh.frame_numbers[starts].tolist(), fh.timestamps_seconds[starts].tolist(), rows.extra_per_second)))
 
 
 def _runs(dense: MediaHashes, sparse: MediaHashes | None, frame_bits: int | None) -> MediaHashes:
