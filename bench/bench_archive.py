@@ -152,12 +152,19 @@ def run_vpdq(files: list[Path], sources: list[Path], source_of: dict[str, str | 
 # -- vscan ----------------------------------------------------------------------------
 
 
-def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: str) -> dict:
-    """``vscan scan``'s pipeline (its defaults: adaptive sampling, robust matching) over ``files``; its records kept."""
+def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, confirm_frames: str = "default") -> dict:
+    """``vscan scan``'s pipeline (its defaults: adaptive sampling, robust matching) over ``files``; its records kept.
+    ``confirm_frames``: "default", or Adaptive(confirm_frames=N) ("none": dense windows where the first pass decides)."""
     from vscan.bench.pipeline_runs import run_scan
-    from vscan.config import Runtime, ScanConfig
+    from vscan.config import Runtime, Sampling, ScanConfig
 
-    row = run_scan(name, files, bank, ScanConfig(runtime=Runtime(device=device)), out_dir)
+    config = ScanConfig(runtime=Runtime(device=device))
+    if confirm_frames != "default":
+        from vscan.decode import Adaptive
+
+        config = ScanConfig(sampling=Sampling(policy=Adaptive(confirm_frames=None if confirm_frames == "none" else int(confirm_frames))),
+                            runtime=Runtime(device=device))  # fmt: skip
+    row = run_scan(name, files, bank, config, out_dir)
     records = [json.loads(line) for line in (out_dir / f"{name}.jsonl").read_text().splitlines()]
     row["records"] = [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
                       | {"codec": (r.get("media") or {}).get("codec"), "matched": any(m.get("is_match") for m in r.get("matches") or []),
@@ -265,6 +272,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--baseline-worktree", type=Path, default=None,
                         help="also scan with the vscan code of this checkout (e.g. git worktree add DIR 30d35e0), same run")
+    parser.add_argument("--confirm-frames", nargs="*", default=[], metavar="N",
+                        help="also scan with adaptive sampling's confirm_frames=N (none: dense windows where the first pass decides)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus and bank here (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None)
@@ -294,6 +303,9 @@ def main(argv: list[str] | None = None) -> dict | None:
             reference["recall"] = sum(reference["matched"][n] for n in known_names) / max(len(known_names), 1)
             reference["false_positives"] = sum(reference["matched"][p.name] for p in others)
         rows = [run_vscan("vscan", files, bank, root, args.device)]
+        for n in args.confirm_frames:
+            rows.append(run_vscan(f"vscan_confirm_{n}", files, bank, root, args.device, n))
+            rows[-1]["name"] = f"vscan confirm {n}"
         if args.baseline_worktree:
             rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
             rows[-1]["name"] = "vscan baseline"
