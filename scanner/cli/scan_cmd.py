@@ -1,5 +1,6 @@
 """``vscan scan`` and ``vscan config show``."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -69,6 +70,8 @@ def scan_command(
                        hash_store=hash_store)
     except VscanError as exc:
         fail(exc)
+    except KeyboardInterrupt:  # Ctrl-C while inputs, bank and --out are checked: nothing written yet
+        _interrupted(0, display_target(out))
     metrics = _scan_metrics(metrics_port, bank)  # --metrics-port: Prometheus while the scan runs (vscan.runtime.metrics)
     records = iter(run)
     saved = 0
@@ -84,16 +87,29 @@ def scan_command(
                 outcomes.add(record)
     except VscanError as exc:
         fail(exc, code=1)
-    except KeyboardInterrupt:
-        records.close()  # type: ignore[attr-defined]  # the run's manifest says "interrupted"
-        typer.echo(interrupted_message(saved, display_target(out)), err=True)
-        raise typer.Exit(130)
+    except KeyboardInterrupt:  # at any moment: Ray starting, the model stage starting, files in flight
+        _interrupted(saved, display_target(out), records)
     finally:
         records.close()  # type: ignore[attr-defined]  # closes the sink however the loop ended
         if metrics is not None:
             metrics.close()
     if not quiet and run.summary is not None:
         print_summary(run.summary, display_target(out), outcomes)
+
+
+def _interrupted(saved: int, shown_out: str, records=None) -> None:
+    """Ctrl-C: close the run (its manifest says "interrupted"), say what is
+    saved, exit 130. A second Ctrl-C while closing (Ray shutting down) ends
+    the process at once, still with 130, never a traceback or a signal death."""
+    import signal
+
+    from vscan.cli.progress import interrupted_message
+
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    if records is not None:
+        records.close()
+    typer.echo(interrupted_message(saved, shown_out), err=True)
+    raise typer.Exit(130)
 
 
 def _scan_metrics(address: Optional[str], bank: Optional[Path]):
