@@ -19,9 +19,6 @@ DESCRIPTIONS: dict[str, str] = {
     "known_benign.list": "The list's path.",
     "known_benign.version": "The list's version (NSRL's VERSION table, or `# version: X` in a plain list).",
     "known_benign.digest": "Which digest was found on it.",
-    "error.type": "The error's type: `FileAccessError`, `UnsupportedMediaError`, `DecodeError`, `DecodeTimeoutError`, "
-                  "`ArchiveError`, `ArchiveMemberError`, `ModelError` (classes in `vscan.errors`), or `DecoderCrashError` "
-                  "(a record type only: the decoding worker process died twice, once per decoder).",
     "error.message": "What went wrong, in words, naming the file.",
     "media.kind": "`video` or `image` (a still; a one-frame GIF is a still).",
     "media.decoder": "The decoder that served: `decord`, `pyav` or `image`.",
@@ -103,6 +100,17 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def _error_types() -> str:
+    """error.type's meaning, from the exception classes a file's record can name (vscan.errors)."""
+    import vscan.errors as errors
+
+    per_file = [name for name in errors.__all__
+                if isinstance(getattr(errors, name), type) and issubclass(getattr(errors, name), errors.VscanError)
+                and getattr(errors, name).kind != "internal"]  # fmt: skip
+    return ("The error's class in `vscan.errors`: " + ", ".join(f"`{n}`" for n in per_file)
+            + "; `InternalError:<type>` for an unexpected exception (a bug in vscan, tried again by the next run).")
+
+
 def _branches(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in node.get("oneOf", [node]) if b.get("type") != "null"] or [node]
 
@@ -135,6 +143,8 @@ def schema_fields(node: dict[str, Any] | None = None, prefix: str = "") -> Itera
 
 
 def _description(path: str, node: dict[str, Any]) -> str:
+    if path == "error.type":
+        return _error_types()
     return DESCRIPTIONS.get(path) or node.get("description") or ""
 
 
