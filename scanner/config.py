@@ -175,6 +175,9 @@ class Matching(_Section):
     #: lists: vscan.inputs.known_benign): a listed file is digested, never
     #: decoded, and gets a ``known-benign`` record.
     ignore: tuple[str, ...] = ()
+    #: Allow banks (vscan bank build): a file matching one of their entries has
+    #: its bank matches suppressed, and its reasons say so (vscan.verdict.allow).
+    allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,9 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
     ("ignore", Annotated[Optional[list[str]], _opt("--ignore", metavar="LIST", help=(
         "Known-benign digest list (NSRL RDSv3 SQLite, or MD5/SHA-1/SHA-256 lines): a listed file is not decoded "
         "and gets a known-benign record; repeatable."))], None),
+    ("allow", Annotated[Optional[list[str]], _opt("--allow", metavar="BANK", help=(
+        "Allow bank (vscan bank build): a file that matches one of its entries has its bank matches suppressed "
+        "(risk from them 0, reasons say why); repeatable."))], None),
     ("archive_member_max_mb", Annotated[Optional[float], _opt("--archive-member-max-mb", metavar="MIB", help=(
         "zip/tar: refuse a member larger than this uncompressed, MiB. "
         f"[default: {_D.archives.member_max_bytes / MIB:g}]"))], None),
@@ -118,6 +121,7 @@ def flag_overrides(
     small_file_mb: Optional[float] = None,
     all_files: bool = False,
     ignore: Optional[list[str]] = None,
+    allow: Optional[list[str]] = None,
     archive_member_max_mb: Optional[float] = None,
     archive_max_ratio: Optional[float] = None,
     archive_total_max_mb: Optional[float] = None,
@@ -153,7 +157,8 @@ def flag_overrides(
     }
     sections = {
         "sampling": {**sampling, "decoder": decoder},
-        "matching": {"mode": match_mode, "ignore": [os.path.abspath(p) for p in ignore] if ignore else None},
+        "matching": {"mode": match_mode, "ignore": [os.path.abspath(p) for p in ignore] if ignore else None,
+                     "allow": [os.path.abspath(p) for p in allow] if allow else None},
         "models": {"detectors": detectors, "triage": True if triage or triage_model else None,
                    "triage_models": [os.path.abspath(p) for p in triage_model] if triage_model else None},
         "inputs": {"all_files": True if all_files else None},

@@ -140,12 +140,14 @@ def stream_scan(
     t_start = time.perf_counter()
     paths = list(paths)
     ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, risk_policy=risk_policy, state_path=state_path)
-    store = None
-    if hash_store is not None:  # the model actors hand each file's frame hashes back (runtime: not in the versions stamp)
+    store = allow = None
+    if hash_store is not None or config.matching.allow:  # the model actors hand each file's frame hashes back
         from vscan.output.hash_store import HashStore
+        from vscan.verdict.allow import AllowBanks
 
-        config = replace(config, runtime=replace(config.runtime, keep_frame_hashes=True))
-        store = HashStore(hash_store, config=config, versions=ledger.versions)
+        config = replace(config, runtime=replace(config.runtime, keep_frame_hashes=True))  # (runtime: not in the versions stamp)
+        store = HashStore(hash_store, config=config, versions=ledger.versions) if hash_store is not None else None
+        allow = AllowBanks(config) if config.matching.allow else None  # --allow (vscan.verdict.allow)
     summary = ScanSummary()
     run_error: BaseException | None = None
     pool: ModelPool | None = None
@@ -191,8 +193,10 @@ def stream_scan(
                 return  # records wait until a model actor has started: the model stage may still refuse to
             batch = [ledger.stamp(r) for r in finished]
             finished.clear()
-            if store is not None:
-                store.add_many(batch)  # takes each record's frame hashes off
+            if config.runtime.keep_frame_hashes:  # --allow, --hash-store; the hashes never reach the sink
+                from vscan.verdict.allow import take_frame_hashes
+
+                take_frame_hashes(batch, allow=allow, store=store)
             t_sink = time.perf_counter()
             sink.write_many(batch)
             queues.sink_seconds += time.perf_counter() - t_sink

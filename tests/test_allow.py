@@ -1,0 +1,63 @@
+"""vscan scan --allow BANK: a file that matches an allow entry has its bank
+positives suppressed and says so (CLI, real Ray pipeline)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vscan.bench import synth
+from vscan.bank.store import build_bank
+from vscan.decode import EveryFrame
+from vscan.hashing.media import hash_media
+from vscan.hashing.pdq import PDQHasher
+
+VSCAN = [sys.executable, "-m", "vscan.cli"]
+
+
+def _hash_file(path):
+    result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)
+    return result.frames, result.metadata.duration_seconds
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("allow")
+    reported, cleared, inbox = root / "reported", root / "cleared", root / "inbox"
+    synth.make_clip(reported / "a.mp4", seed=11, seconds=6.0, size=(160, 120), gop=25)
+    synth.make_clip(reported / "b.mp4", seed=21, seconds=6.0, size=(160, 120), gop=25)
+    synth.make_clip(cleared / "b-cleared.mp4", seed=21, seconds=6.0, size=(160, 120), gop=25)  # b, cleared by a reviewer
+    synth.make_clip(inbox / "copy-a.mp4", seed=11, seconds=6.0, size=(160, 120), gop=25, crf=34)
+    synth.make_clip(inbox / "copy-b.mp4", seed=21, seconds=6.0, size=(160, 120), gop=25, crf=34)
+    synth.make_clip(inbox / "other.mp4", seed=44, seconds=4.0, size=(160, 120))
+    build_bank(root / "reported.bank", [reported], hash_media=_hash_file)
+    build_bank(root / "allow.bank", [cleared], hash_media=_hash_file)
+    return root
+
+
+def _scan(root, out, ray_address, *extra):
+    run = subprocess.run([*VSCAN, "scan", str(root / "inbox"), "--bank", str(root / "reported.bank"), "--out", str(out),
+                          "--device", "cpu", "-q", "--fps", "1", "--ray-address", ray_address, *extra],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return {r["path"].rsplit("/", 1)[1]: r for r in map(json.loads, out.read_text().splitlines())}
+
+
+def test_allow_entry_suppresses_the_positive_and_says_so(corpus, ray_address, tmp_path):
+    plain = _scan(corpus, tmp_path / "plain.jsonl", ray_address)
+    assert any(m["is_match"] and m["bank_entry_id"] == "b" for m in plain["copy-b.mp4"]["matches"])  # without --allow: a hit
+    allowed = _scan(corpus, tmp_path / "allowed.jsonl", ray_address, "--allow", str(corpus / "allow.bank"))
+    b = allowed["copy-b.mp4"]
+    assert b["risk"] == 0.0 and not any(m["is_match"] for m in b["matches"])
+    (match,) = [m for m in b["matches"] if m["bank_entry_id"] == "b"]
+    assert match["suppressed_by"] == {"bank": "allow", "bank_entry_id": "b-cleared"}
+    assert b["reasons"][0].startswith("allowed: matches allow entry b-cleared (allow)")
+    assert b["allowed"][0]["bank_entry_id"] == "b-cleared" and b["allowed"][0]["kind"] == "perceptual"
+    # Files the allow bank does not match keep their verdicts.
+    assert allowed["copy-a.mp4"]["risk"] == plain["copy-a.mp4"]["risk"] >= 0.7
+    assert allowed["other.mp4"]["risk"] == plain["other.mp4"]["risk"] and "allowed" not in allowed["other.mp4"]
+    assert all("_frame_hashes" not in r for r in allowed.values())
+    assert allowed["copy-a.mp4"]["versions"]["config_sha256"] != plain["copy-a.mp4"]["versions"]["config_sha256"]  # resume rescans
