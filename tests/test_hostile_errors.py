@@ -75,3 +75,43 @@ def test_a_failed_state_lookup_means_decode_the_file(ray_local, tmp_path):
     assert ("0" * 64 in known) is False  # the reader answers
     ray.kill(known._reader, no_restart=True)  # the reader actor dies
     assert ("0" * 64 in known) is False  # not an error for the file: it is decoded
+
+
+def test_a_model_actor_never_placed_is_retired_once_another_answers(tmp_path, ray_local, monkeypatch):
+    """Old code: the pool raised ModelError after START_TIMEOUT (300 s) however
+    many other actors worked, and stopped the sweep."""
+    import time
+    from dataclasses import replace
+
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, ScanConfig
+    from vscan.decode import EveryFrame
+    from vscan.runtime import model_pool
+    from vscan.runtime.ray_start import cluster_nodes
+
+    clip = synth.make_clip(tmp_path / "c.mp4", seed=3, seconds=1.0, size=(96, 64))
+    bank = tmp_path / "b.bank"
+    build_bank(bank, [clip], hash_media=media_hasher(EveryFrame(), "cpu"))
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    nodes = cluster_nodes()
+    plan = model_pool.plan_actors(nodes, config)[0]
+    # the second actor asks for more CPUs than the cluster has: never placed
+    monkeypatch.setattr(model_pool, "plan_actors", lambda nodes, config: [replace(plan, num_cpus=0), replace(plan, num_cpus=64)])
+    monkeypatch.setattr(model_pool, "START_TIMEOUT", 10.0)
+    pool = model_pool.ModelPool(config, model_pool.put_bank_index(bank, config, nodes, [clip]), nodes)
+    try:
+        deadline = time.monotonic() + 120
+        while not pool.answering():
+            assert time.monotonic() < deadline, "no model actor answered"
+            time.sleep(0.2)
+        assert pool.usable() == [0]  # only an actor that answered takes calls
+        while time.monotonic() - pool._t0 <= model_pool.START_TIMEOUT:
+            time.sleep(0.5)
+        assert pool.started() is True  # not ModelError: actor 0 answers
+        assert list(pool.retired) == [1] and "not placed" in pool.retired[1]
+        assert pool.cluster()[1]["retired"] == pool.retired[1]
+        assert pool.usable() == [0]
+    finally:
+        pool.close()

@@ -111,6 +111,10 @@ def plan_actors(nodes: list[dict[str, Any]], config: ScanConfig) -> list[ActorPl
     return plans
 
 
+class ActorBroken(ModelError):
+    """A model actor (restarted by Ray) whose model did not build: retired, never sent more files."""
+
+
 class _ModelActor:
     """One model actor: a ModelWorker plus where it runs. Its constructor
     never raises; a failure to start is reported by ``ready`` as a message."""
@@ -131,7 +135,8 @@ class _ModelActor:
         return {**self.where, "error": self.error, "provider": self.worker.provider() if self.worker else None}
 
     def run(self, files: list, *payloads: Any) -> list[dict[str, Any]]:
-        assert self.worker is not None, self.error
+        if self.worker is None:  # a restart whose model did not build: the pool retires it (ActorBroken)
+            raise ActorBroken(f"model actor {self.where['model_actor']} could not build its model: {self.error}")
         results = self.worker.run(files, *payloads)
         for result in results:
             result["ran_on"] = self.where
@@ -167,6 +172,8 @@ class ModelPool:
         self._starting = {actor.ready.remote(): i for i, actor in enumerate(self.actors)}
         self._calls: dict[Any, tuple[int, int]] = {}  # call ref -> (actor, frames)
         self._t0 = time.monotonic()
+        #: Actors retired, and why (for the manifest): never placed while others answered, or broken on restart.
+        self.retired: dict[int, str] = {}
 
     @property
     def reserved_cpus(self) -> float:
@@ -195,13 +202,25 @@ class ModelPool:
                                  "a GPU needs the gpu extra (pip install 'vscan[gpu]'), or scan with --device cpu")  # fmt: skip
             self.info[i] = info
         if self._starting and time.monotonic() - self._t0 > START_TIMEOUT:
-            raise ModelError(f"the model stage could not be placed within {START_TIMEOUT:g} s: {len(self._starting)} of "
-                             f"{len(self.actors)} actors are waiting for resources ({self.plans[0]})")  # fmt: skip
+            if not any(info is not None for info in self.info):
+                raise ModelError(f"the model stage could not be placed within {START_TIMEOUT:g} s: {len(self._starting)} of "
+                                 f"{len(self.actors)} actors are waiting for resources ({self.plans[0]})")  # fmt: skip
+            for ref, i in list(self._starting.items()):  # others answer: the sweep goes on without these
+                self._starting.pop(ref)
+                self._retire(i, f"not placed within {START_TIMEOUT:g} s ({self.plans[i]}) while others answered")
         return not self._starting
+
+    def _retire(self, i: int, why: str) -> None:
+        import ray
+
+        self.failures[i] = MAX_RESTARTS + 1
+        self.retired[i] = why
+        ray.kill(self.actors[i], no_restart=True)
 
     def usable(self) -> list[int]:
         """The actors a call may go to now; raises ModelError when none will again."""
-        alive = [i for i, f in enumerate(self.failures) if f <= MAX_RESTARTS]
+        # Only actors that have answered take calls: one never placed would hold them.
+        alive = [i for i, f in enumerate(self.failures) if f <= MAX_RESTARTS and (self.info[i] is not None or not self.answered())]
         if not alive:
             raise ModelError(f"every model actor died more than {MAX_RESTARTS} times; the scan stops "
                              "(the files without records are scanned when it is started again)")  # fmt: skip
@@ -215,6 +234,9 @@ class ModelPool:
             raise ModelError(f"no model actor has answered for {START_TIMEOUT:g} s; the scan stops "
                              "(the files without records are scanned when it is started again)")  # fmt: skip
         return usable
+
+    def answered(self) -> bool:
+        return any(info is not None for info in self.info)
 
     def answering(self) -> bool:
         """True once at least one actor has started (checks the others'
@@ -237,11 +259,17 @@ class ModelPool:
     def finished(self, ref: Any, error: BaseException | None = None) -> None:
         """A call came back (``error``: the Ray error it failed with); frees its
         load, and leaves a failed actor out of dispatch for a while."""
-        from ray.exceptions import ActorUnavailableError, RayActorError
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
         i, frames = self._calls.pop(ref)
         self.load[i] -= frames
         if error is None:
+            return
+        if isinstance(error, RayTaskError) and isinstance(error.cause, ActorBroken) and self.info[i] is not None:
+            # It had started: a restart whose model did not build. (One that never
+            # started is reported by started(), as the scan's start-up failure.)
+            if i not in self.retired:
+                self._retire(i, str(error.cause))
             return
         now = time.monotonic()
         if self.suspended_until[i] > now:
@@ -255,7 +283,8 @@ class ModelPool:
     def cluster(self) -> list[dict[str, Any]]:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""
         return [{**(info or {"model_node": p.node_id, "model_actor": None}), "threads": p.threads,
-                 "num_cpus": p.num_cpus, "num_gpus": p.num_gpus} for p, info in zip(self.plans, self.info)]  # fmt: skip
+                 "num_cpus": p.num_cpus, "num_gpus": p.num_gpus, **({"retired": self.retired[i]} if i in self.retired else {})}
+                for i, (p, info) in enumerate(zip(self.plans, self.info))]  # fmt: skip
 
     def stats(self) -> dict[str, float] | None:
         """Work summed over the actors that answer (busy seconds, frames, calls)."""
