@@ -303,7 +303,8 @@ class MappedBank:
         if self.extra_index is not None and e < self.num_entries:
             lo, hi = (int(v) for v in self.a["extra_offsets"][e : e + 2])
             hashes = np.asarray(self.extra_index.hashes[lo:hi])
-            frames, preps, quals = self.a["extra_frame"][lo:hi], self.a["extra_prep"][lo:hi], self.a["extra_quality"][lo:hi]
+            # plain arrays, not memmap slices: the rows are walked one by one below (memmap's __getitem__ per row cost ~1 us each, issue #30)
+            frames, preps, quals = (np.asarray(self.a[k][lo:hi]) for k in ("extra_frame", "extra_prep", "extra_quality"))
             out += [(int(f), self.preps[p], int(qu), h) for f, p, qu, h in zip(frames, preps, quals, hashes)]
         for x in np.flatnonzero(self.xdelta_entry == e):
             out.append((int(self.xdelta_frame[x]), self.preps[self.xdelta_prep[x]], int(self.xdelta_quality[x]), self.xdelta_hashes[x]))
