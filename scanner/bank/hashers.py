@@ -14,7 +14,7 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
-from vscan.hashing.vpdq import FrameHashes
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
 __all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
@@ -47,7 +47,8 @@ class RowPlan:
     ``frame_bits`` None: every sampled frame's row; else consecutive frames within that many bits
     of a run's first collapse into it (a shot is near-identical frame to frame). ``extra_per_second``
     None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of runs'
-    first frames at most that many a second (a second pass, ``FrameList``), whose frame rows are kept. ``grid_per_second``: frames
+    first frames at most that many a second (a second pass, ``FrameList``), whose frame rows are kept.
+    Grid windows: on the first frame of every 1 / ``grid_per_second`` seconds (in that same pass). ``grid_per_second``: frames
     a second whose grid windows are kept."""
 
     name: str
@@ -58,8 +59,8 @@ class RowPlan:
 
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
 FULL_ROWS = RowPlan("full")
-#: Runs of frames within 24 bits; extra rows and grid windows on runs' first frames at least 2 s
-#: apart: ~20 rows per video-second (vscan.bench.bench_bank_build measures it and its recall).
+#: Runs of frames within 24 bits; extra rows on runs' first frames at least 2 s apart, grid windows
+#: every 2 s: ~20 rows per video-second (vscan.bench.bench_bank_build measures it and its recall).
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 
@@ -74,10 +75,37 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
                           batch_size=BANK_BATCH_FRAMES)  # fmt: skip
         return full if rows.frame_bits is None else _runs(full, None, rows.frame_bits)
     frames = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)
-    sparse = hash_media(path, FrameList(_extra_frames(frames.frames, rows)), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
+    extra_frames = _extra_frames(frames.frames, rows)
+    ticks = _ticks(frames.frames, rows.grid_per_second)
+    sparse = hash_media(path, FrameList(tuple(sorted(set(extra_frames) | set(ticks)))), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
                         windows=BANK_WINDOWS, grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second,
                         frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)  # fmt: skip
-    return _runs(frames, sparse, rows.frame_bits)
+    return _runs(frames, _only_grid_on_ticks(sparse, set(extra_frames)), rows.frame_bits)
+
+
+def _ticks(fh: FrameHashes, per_second: float) -> tuple[int, ...]:
+    """The first frame of each 1 / per_second seconds: grid windows go on a steady clock, not on
+    shots (an off-centre crop needs them throughout; measured: on runs alone it is missed)."""
+    times = np.nan_to_num(fh.timestamps_seconds, nan=0.0)
+    buckets = np.floor(times * per_second)
+    order = np.argsort(fh.frame_numbers, kind="stable")
+    first = np.concatenate(([True], buckets[order][1:] > np.maximum.accumulate(buckets[order])[:-1])) if order.size else order
+    return tuple(fh.frame_numbers[order][first].tolist())
+
+
+def _only_grid_on_ticks(sparse: MediaHashes, extra_frames: set[int]) -> MediaHashes:
+    """``sparse`` with the extra rows other than grid windows kept on ``extra_frames`` only (the
+    ticks were hashed for their grid windows)."""
+    from dataclasses import replace
+
+    from vscan.bank.store import row_kind
+
+    x = sparse.extra
+    if x is None or not len(x.hashes):
+        return sparse
+    keep = np.array([row_kind(p) == "grid" or int(f) in extra_frames for f, p in zip(x.frame_numbers.tolist(), x.preps)], bool)
+    kept = ExtraHashes(x.frame_numbers[keep], tuple(np.asarray(x.preps, dtype=object)[keep].tolist()), x.qualities[keep], x.hashes[keep])
+    return replace(sparse, extra=kept)
 
 
 def _extra_frames(fh: FrameHashes, rows: RowPlan) -> tuple[int, ...]:
