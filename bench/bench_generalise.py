@@ -1,0 +1,435 @@
+"""Generalisation bench (issue #27): copies made by a generator we did not write
+(Meta's AugLy) and randomised re-framing, on sources held out from tuning.
+
+    python -m vscan.bench.bench_generalise                      # held-out split, small (minutes)
+    python -m vscan.bench.bench_generalise --split tune         # the split to tune on
+    python -m vscan.bench.bench_generalise --synth-sources 4 --geometry-copies 3 --distractors 200   # bigger
+    python -m vscan.bench.bench_generalise --workdir W          # keep (and reuse) media, banks, results
+
+Needs the ``bench`` extra (``pip install 'vscan[bench]'``: augly without its
+audio deps, vidgear 0.2.x, opencv-python-headless, ffmpeg-python, vpdq) and
+ffmpeg on PATH; ``--no-augly`` runs the geometry kinds alone.
+
+Sources: synthetic clips (``vscan.bench.synth``) and real sample videos
+(``../shared/data/vpdq``, trimmed to 8 s, at most 640 px wide); the ``tune``
+and ``heldout`` splits use different synthetic seeds, different real clips
+and different seeds for every copy's parameters. Copies per source:
+
+- every AugLy video family (``vscan.bench.augly_glue.FAMILIES``) and a chain
+  of three, parameters drawn per copy;
+- randomised geometry: ``pip`` (the clip at 25-75% of the frame width, any
+  position, over moving video, a still or a blur of itself), ``split`` (2 or 3
+  panes side by side or stacked, the clip in any pane, fitted or filled),
+  ``fill`` (a 9:16 canvas, the clip at its width at any height, blur or a
+  solid colour around it), ``captions`` (bands of any height, 5-30% of the
+  frame, top, bottom or both, the picture shrunk between them).
+
+Distractors: unrelated synthetic clips, real sample videos of other content,
+and AugLy edits of distractors. Same origin is not a false positive: the
+chair-* sample videos are one recording (vPDQ's own test set), so a file of
+one origin is never a distractor for a source of the same origin (origins:
+the sample name before its first '-', or the synthetic seed).
+
+Scored (default ``vscan scan`` sampling, adaptive): against a media bank
+(``vscan bank build`` of the sources) and a list bank (the reference vPDQ's
+every-frame hashes of the sources written as vPDQ files, as exchanges share
+them, built into a bank: no media). Anchor: the reference vPDQ at 1 s/hash
+on both sides, pytx's rule (query% >= 80). A copy is recalled when its record
+holds a perceptual ``is_match`` with its source; a distractor with any match
+is a false positive. Results: a table on stdout, JSON in the work directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from vscan.bench import synth
+
+SPLITS = {
+    "tune": {"synth_seed": 4100, "copy_seed": 41_000, "real": ("chair-orig-22-sd-bar", "pattern-hd-no-bar")},
+    "heldout": {"synth_seed": 5100, "copy_seed": 51_000, "real": ("doorknob-hd-no-bar", "pattern-sd-grey-bar")},
+}
+GEOMETRY_KINDS = ("pip", "split", "fill", "captions")
+#: AugLy families that fail in this environment (say so in the report, do not score).
+AUGLY_LEFT_OUT = {"perspective_shake": "AugLy 1.0 uses np.float, removed in numpy >= 1.24"}
+SYNTH_SIZE = (480, 270)
+SECONDS = 6.0
+REAL_SECONDS, REAL_MAX_WIDTH = 8.0, 640
+
+
+def origin(path: Path) -> str:
+    """Where a file's content comes from: synthetic seed or sample recording (see the module docstring)."""
+    stem = path.stem.split("__")[0]
+    return stem if stem.startswith("syn") else stem.split("-")[0]
+
+
+def _shared_vpdq() -> Path:
+    here = Path(__file__).resolve().parents[1]
+    for base in (here.parent / "shared", Path("/work/shared")):
+        if (base / "data" / "vpdq").is_dir():
+            return base / "data" / "vpdq"
+    raise SystemExit("the sample videos (../shared/data/vpdq) are needed for the real sources and distractors")
+
+
+def make_real(name: str, dst: Path) -> Path:
+    if not dst.exists():
+        src = _shared_vpdq() / f"{name}.mp4"
+        vf = f"scale='min({REAL_MAX_WIDTH},iw)':-2"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", str(REAL_SECONDS), "-vf", vf, "-an",
+                        "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(dst)], check=True)  # fmt: skip
+    return dst
+
+
+# ---------------------------------------------------------------- randomised geometry
+
+
+def _fit(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
+    from vscan.bench.edits import _resize
+
+    return _resize(rgb, max(2, w), max(2, h))
+
+
+def _fill_crop(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Scale to cover w x h, centre-cropped."""
+    sh, sw = rgb.shape[:2]
+    s = max(w / sw, h / sh)
+    big = _fit(rgb, int(np.ceil(sw * s)), int(np.ceil(sh * s)))
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[y0 : y0 + h, x0 : x0 + w]
+
+
+def _place_fitted(canvas: np.ndarray, rgb: np.ndarray, x0: int, y0: int, w: int, h: int) -> None:
+    """The whole picture inside the box (aspect kept), centred."""
+    sh, sw = rgb.shape[:2]
+    s = min(w / sw, h / sh)
+    pw, ph = max(2, int(sw * s)), max(2, int(sh * s))
+    canvas[y0 + (h - ph) // 2 : y0 + (h - ph) // 2 + ph, x0 + (w - pw) // 2 : x0 + (w - pw) // 2 + pw] = _fit(rgb, pw, ph)
+
+
+def geometry_edit(kind: str, w: int, h: int, duration: float, rng: np.random.Generator, other_seed: int):
+    """(frame function f(rgb, t) -> rgb, description) for one randomised re-framing of a w x h clip."""
+    from vscan.bench.encoding import _even
+    from vscan.bench.reframe import _blur, _other
+
+    if kind == "pip":
+        share = float(rng.uniform(0.25, 0.75))
+        iw, ih = _even(w * share), _even(h * share)
+        x0, y0 = int(rng.integers(0, w - iw + 1)), int(rng.integers(0, h - ih + 1))
+        bg = str(rng.choice(["moving", "still", "self_blur"]))
+        other = _other(other_seed, w, h, duration)
+        still = other(0.0)
+
+        def edit(f, t):
+            canvas = (other(t) if bg == "moving" else still if bg == "still" else _blur(f, 12)).copy()
+            canvas[y0 : y0 + ih, x0 : x0 + iw] = _fit(f, iw, ih)
+            return canvas
+
+        return edit, f"pip {share:.2f} at ({x0},{y0}) over {bg}"
+    if kind == "split":
+        panes, across = int(rng.integers(2, 4)), bool(rng.integers(2))
+        mine, mode = int(rng.integers(panes)), str(rng.choice(["fit", "fill"]))
+        others = [_other(other_seed + 17 * i, w, h, duration) for i in range(panes)]
+        edges = np.linspace(0, w if across else h, panes + 1).astype(int)
+
+        def edit(f, t):
+            canvas = np.zeros_like(f)
+            for i in range(panes):
+                a, b = edges[i], edges[i + 1]
+                bw, bh = (b - a, h) if across else (w, b - a)
+                x0, y0 = (a, 0) if across else (0, a)
+                pic = f if i == mine else others[i](t)
+                if mode == "fill" or i != mine:
+                    canvas[y0 : y0 + bh, x0 : x0 + bw] = _fill_crop(pic, bw, bh)
+                else:
+                    _place_fitted(canvas, pic, x0, y0, bw, bh)
+            return canvas
+
+        return edit, f"split {panes} {'across' if across else 'stacked'}, pane {mine}, {mode}"
+    if kind == "fill":
+        cw, ch = _even(h * 9 / 16 * 1.5), _even(h * 1.5)
+        ph = _even(h * cw / w)
+        y0 = int(rng.integers(0, ch - ph + 1))
+        fill = str(rng.choice(["blur", "colour"]))
+        colour = rng.integers(0, 256, 3).astype(np.uint8)
+
+        def edit(f, t):
+            canvas = _blur(_fill_crop(f, cw, ch), 18).copy() if fill == "blur" else np.broadcast_to(colour, (ch, cw, 3)).copy()
+            canvas[y0 : y0 + ph] = _fit(f, cw, ph)
+            return canvas
+
+        return edit, f"fill 9:16, picture at y={y0}/{ch - ph}, {fill}"
+    if kind == "captions":
+        where = str(rng.choice(["top", "bottom", "both"]))
+        top = int(h * rng.uniform(0.05, 0.3)) if where in ("top", "both") else 0
+        bottom = int(h * rng.uniform(0.05, 0.3)) if where in ("bottom", "both") else 0
+        colour = np.array([255, 255, 255] if rng.random() < 0.5 else rng.integers(0, 256, 3), np.uint8)
+        words = str(rng.choice(["wait for it", "no way", "POV: monday", "watch till the end", "LOL"]))
+
+        def edit(f, t):
+            from PIL import Image, ImageDraw, ImageFont
+
+            canvas = np.broadcast_to(colour, f.shape).copy()
+            _place_fitted(canvas, f, 0, top, w, h - top - bottom)
+            img = Image.fromarray(canvas)
+            draw = ImageDraw.Draw(img)
+            ink = (0, 0, 0) if int(colour.sum()) > 380 else (255, 255, 255)
+            for y, band in ((0, top), (h - bottom, bottom)):
+                if band >= 8:
+                    draw.text((w // 20, y + band // 4), words, font=ImageFont.load_default(size=max(8, band // 2)), fill=ink)
+            return np.asarray(img)
+
+        return edit, f"captions {where} {top}/{bottom} px of {h}"
+    raise ValueError(f"Invalid kind ({kind!r}). Supported values are {list(GEOMETRY_KINDS)}.")
+
+
+def make_geometry(src: Path, dst: Path, kind: str, seed: int) -> str:
+    """Write the copy (unless ``dst`` exists: a kept --workdir); returns what was drawn for it."""
+    from vscan.bench.edits import _read_clip
+    from vscan.bench.encoding import _encode
+
+    frames, pts, fps = _read_clip(src)
+    h, w = frames[0].shape[:2]
+    edit, what = geometry_edit(kind, w, h, float(pts[-1] + 1 / fps), np.random.default_rng(seed), seed + 7)
+    if not dst.exists():
+        _encode(dst, (edit(f, t) for f, t in zip(frames, pts)), fps=fps, codec="libx264", gop=None, crf=23, bitrate=None)
+    return what
+
+
+# ---------------------------------------------------------------- generation
+
+
+def _make_copy(job: tuple) -> dict:
+    """One copy (run in a worker process): AugLy family or geometry kind."""
+    family, kind, src, dst, seed, other = job
+    row = {"path": str(dst), "source": src.stem, "family": family, "kind": kind, "seed": seed}
+    if Path(dst).exists() and family == "augly":  # a kept --workdir
+        return row
+    try:
+        if family == "augly":
+            from vscan.bench.augly_glue import augment
+
+            row["applied"] = augment(kind, src, Path(dst), seed, other)
+        else:
+            row["applied"] = make_geometry(src, Path(dst), kind, seed)
+    except Exception as exc:  # noqa: BLE001 - a generator failure is reported, not scored
+        row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return row
+
+
+def augly_families(enabled: bool) -> list[str]:
+    if not enabled:
+        return []
+    from vscan.bench.augly_glue import FAMILIES
+
+    return [f for f in FAMILIES if f not in AUGLY_LEFT_OUT] + ["chain3"]
+
+
+def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies: int, n_distractors: int, augly: bool,
+             workers: int) -> tuple[list[Path], list[dict], list[Path]]:  # fmt: skip
+    plan = SPLITS[split]
+    src_dir, archive = work / "reported", work / "archive"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    archive.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for i in range(n_synth):
+        p = src_dir / f"syn{plan['synth_seed'] + i}.mp4"
+        sources.append(p if p.exists() else synth.make_clip(p, seed=plan["synth_seed"] + i, seconds=SECONDS, size=SYNTH_SIZE, scenes=2, crf=20))
+    sources += [make_real(name, src_dir / f"{name}.mp4") for name in plan["real"][:n_real]]
+    # Distractors: unrelated synthetic clips, real samples of other origins, and AugLy edits of distractors.
+    distractors = []
+    for i in range(n_distractors):
+        p = archive / f"syn{90_000 + plan['synth_seed'] + i}.mp4"
+        distractors.append(p if p.exists() else synth.make_clip(p, seed=90_000 + plan["synth_seed"] + i, seconds=SECONDS,
+                                                                size=SYNTH_SIZE, scenes=2, crf=23))  # fmt: skip
+    source_origins = {origin(s) for s in sources}
+    for name in sorted(p.stem for p in _shared_vpdq().glob("*.mp4")):
+        if origin(Path(name)) not in source_origins:
+            distractors.append(make_real(name, archive / f"{name}.mp4"))
+    other = work / "other.mp4"  # second video for blends, picture-in-picture, stacks (unrelated)
+    if not other.exists():
+        synth.make_clip(other, seed=77_000 + plan["synth_seed"], seconds=SECONDS + 2, size=SYNTH_SIZE, scenes=2, crf=20)
+    jobs, seed = [], plan["copy_seed"]
+    for src in sources:
+        for fam in augly_families(augly):
+            seed += 1
+            jobs.append(("augly", fam, src, archive / f"{src.stem}__augly_{fam}.mp4", seed, other))
+        for kind in GEOMETRY_KINDS:
+            for k in range(geometry_copies):
+                seed += 1
+                jobs.append(("geometry", kind, src, archive / f"{src.stem}__geo_{kind}{k}.mp4", seed, other))
+    for d in distractors[: min(3, len(distractors))]:  # hard distractors: edited like the copies
+        for fam in [f for f in ("hflip", "crop_offcentre", "pad", "blend", "overlay_text") if augly]:
+            seed += 1
+            jobs.append(("augly", fam, d, archive / f"{d.stem}__augly_{fam}.mp4", seed, other))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(_make_copy, jobs))
+    copies, failed = [], []
+    for row in rows:
+        (failed if "error" in row else copies).append(row)
+        if "error" in row:
+            Path(row["path"]).unlink(missing_ok=True)
+    distractors += [Path(r["path"]) for r in copies if r["source"] not in {s.stem for s in sources}]
+    copies = [r for r in copies if r["source"] in {s.stem for s in sources}]
+    (work / "generation-failures.json").write_text(json.dumps(failed, indent=1, default=str))
+    return sources, copies, distractors
+
+
+# ---------------------------------------------------------------- banks and scoring
+
+
+def build_banks(work: Path, sources: list[Path], frame_side: int) -> tuple[Path, Path]:
+    """The media bank (vscan bank build's rows, original rows at ``frame_side``) and a list bank (reference vPDQ,
+    every frame, no media)."""
+    import vpdq
+
+    from vscan.bank import hashers
+    from vscan.bank.store import build_bank
+    from vscan.decode import EveryFrame
+    from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+    from vscan.hashing.media import hash_media
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.vpdq import format_vpdq_line
+
+    hasher = PDQHasher(device="cpu")
+
+    def rows(path):  # bank_hash_media's rows, the original rows prepared at frame_side
+        r = hash_media(path, EveryFrame(), hasher=hasher, max_side=hashers.BANK_MAX_SIDE, borders=True, crops=hashers.BANK_CROPS,
+                       windows=hashers.BANK_WINDOWS, grid_windows=hashers.BANK_GRID_WINDOWS, grid_fps=hashers.GRID_FPS,
+                       frame_side=frame_side)  # fmt: skip
+        return r.frames, r.metadata.duration_seconds, r.extra
+
+    media, listed = work / ("media.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media-{frame_side}.bank"), work / "list.bank"
+    if not media.exists():
+        build_bank(media, sources, label="reported", hash_media=rows)
+    if not listed.exists():
+        lists = work / "lists"
+        lists.mkdir(exist_ok=True)
+        txts = []
+        for s in sources:
+            feats = vpdq.computeHash(input_video_filename=str(s), seconds_per_hash=0)
+            txt = lists / f"{s.stem}.txt"
+            txt.write_text("".join(format_vpdq_line(f.frame_number, f.quality, f.hex, f.timestamp) + "\n" for f in feats))
+            txts.append(txt)
+        build_bank(listed, txts, label="reported")
+    return media, listed
+
+
+def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int) -> dict[str, dict]:
+    """``vscan scan``'s defaults (but ``policy`` and ``frame_size``) on the archive, in-process on a local Ray: records by file name."""
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.output.sinks import JsonlSink
+    from vscan.runtime.driver import run_scan as scan_files
+
+    out = work / f"{name}.jsonl"
+    out.unlink(missing_ok=True)
+    config = ScanConfig(sampling=Sampling(policy=policy, frame_size=frame_size), runtime=Runtime(device="cpu"))
+    with JsonlSink(out) as sink:
+        scan_files([work / "archive"], sink=sink, bank_path=bank, config=config)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return {Path(r["path"]).name: r for r in records if "path" in r and "status" in r}
+
+
+def _recalled(record: dict, source: str) -> bool:
+    return any(m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == source for m in record["matches"])
+
+
+def score(copies: list[dict], distractors: list[Path], runs: dict[str, dict], anchor: dict | None) -> dict:
+    """Per kind: n and recall per run (and the vPDQ anchor); false positives per run."""
+    table: dict[str, dict] = {}
+    for c in copies:
+        key = f"{c['family']}:{c['kind']}"
+        row = table.setdefault(key, {"n": 0, **{name: 0 for name in runs}, "vpdq": 0})
+        row["n"] += 1
+        name = Path(c["path"]).name
+        for run, records in runs.items():
+            row[run] += _recalled(records[name], c["source"])
+        if anchor and "recalled" in anchor:
+            row["vpdq"] += bool(anchor["recalled"].get(name))
+    fps = {run: sorted(d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])) for run, records in runs.items()}
+    n = len(copies)
+    return {
+        "per_kind": {k: {**v, **{f"recall_{r}": v[r] / v["n"] for r in [*runs, "vpdq"]}} for k, v in sorted(table.items())},
+        "overall": {r: sum(v[r] for v in table.values()) / max(n, 1) for r in [*runs, "vpdq"]},
+        "false_positives": fps,
+        "vpdq_false_positives": None if not anchor else anchor.get("false_positives"),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=sorted(SPLITS), default="heldout", help="sources and seeds (report on heldout; tune on tune)")
+    ap.add_argument("--synth-sources", type=int, default=1, help="synthetic sources")
+    ap.add_argument("--real-sources", type=int, default=1, choices=(0, 1, 2), help="real sample videos as sources")
+    ap.add_argument("--geometry-copies", type=int, default=2, help="randomised copies per geometry kind and source")
+    ap.add_argument("--distractors", type=int, default=6, help="unrelated synthetic clips (plus the real samples of other origins)")
+    ap.add_argument("--no-augly", action="store_true", help="geometry kinds only")
+    ap.add_argument("--also-1fps", action="store_true", help="score a fixed 1 frame/s scan too")
+    ap.add_argument("--workers", type=int, default=2, help="processes generating copies")
+    ap.add_argument("--frame-size", type=int, default=None, help="the scan's square frame side (default: ScanConfig's); "
+                    "the media bank's original rows follow it")  # fmt: skip
+    ap.add_argument("--workdir", type=Path, default=None, help="keep media and results here (default: a temp dir, removed)")
+    args = ap.parse_args(argv)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="vscan-generalise-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        sources, copies, distractors = generate(work, args.split, args.synth_sources, args.real_sources, args.geometry_copies,
+                                                args.distractors, not args.no_augly, args.workers)  # fmt: skip
+        t_gen = time.perf_counter() - t0
+        from vscan.bench.bench_robustness import vpdq_anchor
+        from vscan.decode import Adaptive, FixedRate
+        from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+
+        side = args.frame_size or SCAN_FRAME_SIDE_PX
+        media, listed = build_banks(work, sources, side)
+        t_bank = time.perf_counter() - t0 - t_gen
+        runs = {"media": run_scan(work, media, Adaptive(), "scan-media", side), "list": run_scan(work, listed, Adaptive(), "scan-list", side)}
+        if args.also_1fps:
+            runs["media_1fps"] = run_scan(work, media, FixedRate(1.0), "scan-media-1fps", side)
+            runs["list_1fps"] = run_scan(work, listed, FixedRate(1.0), "scan-list-1fps", side)
+        t_scan = time.perf_counter() - t0 - t_gen - t_bank
+        anchor_copies = [{"path": Path(c["path"]), "source": c["source"]} for c in copies]
+        anchor = vpdq_anchor(sources, anchor_copies, distractors)
+        result = {
+            "split": args.split, "frame_size": side, "sources": [s.name for s in sources], "copies": len(copies), "distractors": len(distractors),
+            **score(copies, distractors, runs, anchor),
+            "left_out": {**AUGLY_LEFT_OUT, **{f"{r['family']}:{r['kind']}": r["error"]
+                                              for r in json.loads((work / "generation-failures.json").read_text())}},
+            "seconds": {"generate": t_gen, "banks": t_bank, "scans": t_scan},
+            "copies_detail": copies,
+        }  # fmt: skip
+        out = work / "bench-generalise.json"
+        out.write_text(json.dumps(result, indent=1, default=str))
+        _print(result, list(runs), out)
+        return result
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _print(result: dict, runs: list[str], out: Path) -> None:
+    cols = [*runs, "vpdq"]
+    print(f"split {result['split']}, frame size {result['frame_size']}: sources {', '.join(result['sources'])}; {result['copies']} copies, {result['distractors']} distractors")
+    print(f"{'kind':<32} {'n':>3} " + " ".join(f"{c:>10}" for c in cols))
+    for kind, row in result["per_kind"].items():
+        print(f"{kind:<32} {row['n']:>3} " + " ".join(f"{row['recall_' + c]:>10.2f}" for c in cols))
+    print(f"{'overall':<32} {result['copies']:>3} " + " ".join(f"{result['overall'][c]:>10.2f}" for c in cols))
+    fps = result["false_positives"]
+    print("false positives: " + ", ".join(f"{r} {len(fps[r])}" for r in runs) + f", vpdq {result['vpdq_false_positives']} "
+          f"of {result['distractors']} distractors")  # fmt: skip
+    for name, why in result["left_out"].items():
+        print(f"left out: {name}: {why}")
+    print(f"seconds: {json.dumps({k: round(v, 1) for k, v in result['seconds'].items()})}; JSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
