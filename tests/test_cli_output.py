@@ -67,6 +67,7 @@ def test_a_scan_with_nothing_left_says_so_and_starts_no_ray(work, first_and_agai
     again = first_and_again[1].stdout
     assert "Nothing left to scan" in again and "skipped 3 (3 already recorded)" in again
     assert "scanned 0" in again and "video-s/s" not in again and "throughput" not in again
+    assert "Matched or flagged" not in again  # no record in this run: nothing to list
     runs = json.loads((work / "out.jsonl.manifest.json").read_text())["runs"]
     first, second = runs[-2], runs[-1]
     assert first["counts"]["scanned"] == 2 and first["counts"]["errors"] == 1 and first["counts"]["skipped"] == 0

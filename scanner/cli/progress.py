@@ -153,8 +153,10 @@ class ScanOutcomes:
         self.matched_total = 0
         self.errors_total = 0
         self.unmatched: list[str] = []
+        self.seen = 0
 
     def add(self, record: dict[str, Any]) -> None:
+        self.seen += 1
         path = _shown_path(record["path"])
         if record.get("status") != "ok":
             self.errors_total += 1
@@ -182,6 +184,8 @@ class ScanOutcomes:
 
     def lines(self) -> list[str]:
         out: list[str] = []
+        if not self.seen:
+            return out  # no record in this run: the counts say why
         if self.matched:
             more = f" ({self.keep} highest shown)" if self.matched_total > len(self.matched) else ""
             out.append(f"Matched or flagged: {self.matched_total} file{'s' if self.matched_total != 1 else ''}{more}, highest risk first")
