@@ -43,6 +43,9 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
     for listed in config.matching.ignore:
         if not os.path.isfile(listed):
             raise InputError(f"{listed}: known-benign list not found (--ignore)")
+    for allow in config.matching.allow:
+        if not os.path.isfile(allow):
+            raise InputError(f"{allow}: allow bank not found (--allow)")
     if bank is None and not config.models.detectors and not config.models.triage:
         raise ConfigError("nothing to check against: give a bank (--bank), a detector model (--model) or --triage; "
                           "a scan without either would report every file as clear")  # fmt: skip

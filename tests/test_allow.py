@@ -61,3 +61,9 @@ def test_allow_entry_suppresses_the_positive_and_says_so(corpus, ray_address, tm
     assert allowed["other.mp4"]["risk"] == plain["other.mp4"]["risk"] and "allowed" not in allowed["other.mp4"]
     assert all("_frame_hashes" not in r for r in allowed.values())
     assert allowed["copy-a.mp4"]["versions"]["config_sha256"] != plain["copy-a.mp4"]["versions"]["config_sha256"]  # resume rescans
+
+
+def test_a_missing_allow_bank_is_a_usage_error(corpus, tmp_path):
+    run = subprocess.run([*VSCAN, "scan", str(corpus / "inbox"), "--bank", str(corpus / "reported.bank"), "--out", str(tmp_path / "r.jsonl"),
+                          "-q", "--allow", str(tmp_path / "missing.bank")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and "allow bank not found" in run.stderr
