@@ -124,9 +124,14 @@ class ConfigError(VscanError):
 def error_info(exc: BaseException) -> dict[str, str]:
     """A record's ``error``: the vscan error type (or InternalError:<type> for
     anything else), the message, and the kind (:data:`ERROR_KINDS`)."""
+    from vscan.inputs.paths import display
+
+    # Shown on terminals and stored everywhere: a path inside the message may
+    # carry bytes that are not UTF-8 or control characters (vscan.inputs.paths).
+    message = display(str(exc) or repr(exc))
     if isinstance(exc, VscanError):
-        return {"type": type(exc).__name__, "message": str(exc) or repr(exc), "kind": exc.kind}
-    return {"type": f"InternalError:{type(exc).__name__}", "message": str(exc) or repr(exc), "kind": "internal"}
+        return {"type": type(exc).__name__, "message": message, "kind": exc.kind}
+    return {"type": f"InternalError:{type(exc).__name__}", "message": message, "kind": "internal"}
 
 
 def _kinds_by_name() -> dict[str, str]:

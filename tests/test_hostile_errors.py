@@ -115,3 +115,9 @@ def test_a_model_actor_never_placed_is_retired_once_another_answers(tmp_path, ra
         assert pool.usable() == [0]
     finally:
         pool.close()
+
+
+def test_error_messages_are_safe_to_show_and_store():
+    info = error_info(errors.FileAccessError("/ev/a\x00b\udce9\n.mp4: cannot read"))
+    assert info["message"] == "/ev/a\\x00b\\xe9\\x0a.mp4: cannot read"
+    info["message"].encode("utf-8")  # no lone surrogate
