@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,7 +92,8 @@ def _checked_hex(path: str, values: list[str], size: int) -> np.ndarray:
 
 def _load_nsrl(path: str) -> DigestList:
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # A URI from the quoted path: a '#' or '?' in a case folder names no other file.
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise KnownBenignError(f"{path}: cannot open as SQLite: {exc}") from exc
     try:
