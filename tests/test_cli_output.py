@@ -199,3 +199,29 @@ def test_a_state_run_with_every_file_unchanged_starts_no_ray_and_repeats_the_rec
         assert record["skipped"] == "unchanged" and record["previous_scan"]
         assert {k: v for k, v in record.items() if k not in ("skipped", "previous_scan", "timings", "ran_on")} == \
                {k: v for k, v in before[name].items() if k not in ("timings", "ran_on")}
+
+
+def test_the_progress_bar_says_what_the_scan_waits_for_before_the_first_record():
+    code = (
+        "from vscan.cli.progress import waiting_for, WAITING_FOR_RAY, WAITING_FOR_FIRST\n"
+        "before = waiting_for()\n"
+        "import ray\n"
+        "imported = waiting_for()\n"
+        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "started = waiting_for()\n"
+        "ray.shutdown()\n"
+        "print(before == WAITING_FOR_RAY, imported == WAITING_FOR_RAY, started == WAITING_FOR_FIRST, started)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[:3] == ["True", "True", "True"] and "model stage" in run.stdout
+
+
+def test_the_bar_survives_ray_being_half_imported(monkeypatch):
+    """The scan's thread may be importing ray while the bar asks: still 'starting Ray', no exception."""
+    import types
+
+    from vscan.cli.progress import WAITING_FOR_RAY, waiting_for
+
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))  # no is_initialized yet
+    assert waiting_for() == WAITING_FOR_RAY

@@ -17,8 +17,23 @@ __all__ = ["ScanProgress", "ScanOutcomes", "print_summary", "summary_lines", "co
            "interrupted_message"]
 
 
-#: The bar's words before the first record arrives.
-WAITING = "starting Ray workers and the model stage, then the first files"
+#: The bar's words before the first record arrives, by what the scan waits for.
+WAITING_FOR_RAY = "checking inputs and output, starting Ray"
+WAITING_FOR_FIRST = "Ray up: starting the model stage, decoding the first files"
+#: Kept for callers of the first release of the bar.
+WAITING = WAITING_FOR_RAY
+
+
+def waiting_for() -> str:
+    """What a scan without a record yet is waiting for, seen from this process:
+    Ray not started yet, or started (the model stage and the first decodes)."""
+    ray = sys.modules.get("ray")  # never imported here: a run that needs no Ray never loads it
+    initialized = getattr(ray, "is_initialized", None)  # None while the scan's thread is still importing it
+    try:
+        up = initialized is not None and initialized()
+    except Exception:  # noqa: BLE001 - Ray half set up: still starting
+        up = False
+    return WAITING_FOR_FIRST if up else WAITING_FOR_RAY
 
 
 class ScanProgress:
@@ -33,6 +48,7 @@ class ScanProgress:
         self._progress = None
         self._task = None
         self._video_seconds = 0.0
+        self._records = 0
         self._start = time.perf_counter()
 
     def __enter__(self) -> "ScanProgress":
@@ -50,8 +66,18 @@ class ScanProgress:
             )
             self._progress.start()
             # Until the first record: what the scan is waiting for (Ray, the model stage, the first files).
-            self._task = self._progress.add_task(WAITING, total=self.total, rate="")
+            self._task = self._progress.add_task(waiting_for(), total=self.total, rate="")
+            threading.Thread(target=self._follow_start, name="vscan-progress-start", daemon=True).start()
         return self
+
+    def _follow_start(self) -> None:
+        """Until the first record, keep the bar's words on what the scan is waiting for."""
+        while not self._records:
+            progress = self._progress
+            if progress is None:
+                return
+            progress.update(self._task, description=waiting_for())
+            time.sleep(0.25)
 
     def count_in_background(self, paths: Iterable, config) -> None:
         """Count the scan's input files (vscan.inputs.discover, streaming) in
@@ -83,6 +109,7 @@ class ScanProgress:
             self._progress.update(self._task, total=total)
 
     def update(self, record: dict[str, Any]) -> None:
+        self._records += 1
         self._video_seconds += record.get("duration_seconds") or 0.0
         if self._progress is not None:
             elapsed = max(time.perf_counter() - self._start, 1e-9)
@@ -91,7 +118,8 @@ class ScanProgress:
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            progress, self._progress = self._progress, None  # the start-up thread stops with it
+            progress.stop()
 
 
 def interrupted_message(saved: int, out: str) -> str:
