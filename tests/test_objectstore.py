@@ -205,3 +205,32 @@ def test_listing_of_ten_thousand_objects_is_paged_and_streamed(s3, monkeypatch):
     rest = list(found)
     assert len(rest) + 1 == MANY and len(set(rest)) == MANY - 1
     assert proxy.lists - before >= MANY // 1000  # page by page
+
+
+def test_match_service_scans_an_object_by_uri(s3, tmp_path):
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": s3["proxy"].url}
+    proc = subprocess.Popen([*VSCAN, "serve", "--bank", str(s3["bank"]), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "vscan serve did not start"
+                time.sleep(0.3)
+        request = urllib.request.Request(base + "/v/scan?uri=s3://media/inbox/copy.mp4", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=300) as response:
+            record = json.loads(response.read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    head = s3["direct"].head_object(Bucket="media", Key="inbox/copy.mp4")
+    assert record["path"] == "s3://media/inbox/copy.mp4" and record["object"]["etag"] == head["ETag"].strip('"')
+    assert any(m["bank_entry_id"] == "clip" and m["is_match"] for m in record["matches"])

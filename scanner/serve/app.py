@@ -6,7 +6,7 @@
     GET  /m/raw_lookup?signal_type=pdq&signal=HEX[&include_distance=true]   {"matches": [entry ids]}
     GET  /m/index/status                        {"pdq": {"present", "built_to", "size"}} (HMA's shape)
     GET  /h/hash?url=...  (not served: no fetching of URLs) -- POST /h/hash: the PDQ of an uploaded image
-    POST /v/scan                                an uploaded video or image: its full scan record (in process)
+    POST /v/scan[?uri=s3://b/k]                 an uploaded video or image, or an s3:// object: its full scan record (in process)
     GET  /metrics                               Prometheus text format
     GET  /healthz                               liveness (no key needed)
     GET  /openapi.json, /docs                   the OpenAPI spec (FastAPI's)
@@ -152,18 +152,27 @@ def create_app(settings: ServeSettings) -> FastAPI:
                         "generation": state.generation, "reloads": holder.reloads, "reload_errors": holder.reload_errors,
                         "lookup_batches": batcher.batches, "lookups": batcher.searched}}  # fmt: skip
 
-    @app.post("/v/scan", summary="Scan an uploaded video or image in process: its full scan record (vscan's result schema)")
-    def scan_upload(file: UploadFile = File(..., description="a video or an image")):
+    @app.post("/v/scan", summary="Scan an uploaded file, or an s3:// object (?uri=), in process: its full scan record (vscan's result schema)")
+    def scan_upload(file: UploadFile | None = File(None, description="a video or an image"),
+                    uri: str | None = Query(None, description="an object to fetch instead of an upload: s3://bucket/key")):  # fmt: skip
+        from vscan.inputs.objectstore import is_uri, normalize
         from vscan.serve.scan_one import scan_upload as run
 
         state = holder.current
-        with tempfile.TemporaryDirectory(prefix="vscan-serve-") as tmp:
-            path = Path(tmp) / Path(file.filename or "upload").name
-            _save(file, path, settings.max_upload_bytes)
-            t0 = time.perf_counter()
-            record = run(path, state, settings)
-            metrics.scan(time.perf_counter() - t0, record)
-        record["path"] = file.filename or record["path"]
+        if (file is None) == (uri is None):
+            raise HTTPException(400, "give either an uploaded file (form field file) or ?uri=s3://bucket/key")
+        t0 = time.perf_counter()
+        if uri is not None:
+            if not is_uri(uri):
+                raise HTTPException(400, "uri: only s3://bucket/key objects are fetched")
+            record = run(normalize(uri), state, settings)  # fetched by the decode step (vscan.inputs.objectstore), ETag in the record
+        else:
+            with tempfile.TemporaryDirectory(prefix="vscan-serve-") as tmp:
+                path = Path(tmp) / Path(file.filename or "upload").name
+                _save(file, path, settings.max_upload_bytes)
+                record = run(str(path), state, settings)
+            record["path"] = file.filename or record["path"]
+        metrics.scan(time.perf_counter() - t0, record)
         return record
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

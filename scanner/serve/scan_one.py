@@ -51,8 +51,8 @@ def serve_config(settings) -> Any:
     return ScanConfig.from_dict(tomllib.loads(settings.config_toml), source="vscan serve --config")
 
 
-def scan_upload(path: Path, state, settings) -> dict[str, Any]:
-    """The record of one file, stamped with the service's versions."""
+def scan_upload(path: str, state, settings) -> dict[str, Any]:
+    """The record of one file (a local path, or an s3:// URI), stamped with the service's versions."""
     from vscan.output import audit
     from vscan.runtime.decode_task import decode_for_scan
     from vscan.runtime.outcome import Outcomes, Task, second_pass_decoded
