@@ -67,3 +67,20 @@ def test_a_missing_allow_bank_is_a_usage_error(corpus, tmp_path):
     run = subprocess.run([*VSCAN, "scan", str(corpus / "inbox"), "--bank", str(corpus / "reported.bank"), "--out", str(tmp_path / "r.jsonl"),
                           "-q", "--allow", str(tmp_path / "missing.bank")], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 2 and "allow bank not found" in run.stderr
+
+
+def test_an_entry_matching_many_files_is_flagged_in_the_manifest(corpus, ray_address, tmp_path):
+    inbox = tmp_path / "inbox"
+    for i, crf in enumerate((30, 33, 36)):
+        synth.make_clip(inbox / f"a-{i}.mp4", seed=11, seconds=6.0, size=(160, 120), gop=25, crf=crf)
+    synth.make_clip(inbox / "b.mp4", seed=21, seconds=6.0, size=(160, 120), gop=25, crf=34)
+    out = tmp_path / "r.jsonl"
+    run = subprocess.run([*VSCAN, "scan", str(inbox), "--bank", str(corpus / "reported.bank"), "--out", str(out), "--device", "cpu",
+                          "-q", "--fps", "1", "--ray-address", ray_address], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    a_hits = sum(any(m["is_match"] and m["bank_entry_id"] == "a" for m in r["matches"]) for r in records)
+    manifest = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())
+    (last,) = manifest["runs"][-1:]
+    assert a_hits == 3
+    assert last["match_floods"] == [{"bank_entry_id": "a", "label": None, "files": 3, "share": 0.75}]  # b: one file, no flood

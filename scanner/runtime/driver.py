@@ -56,6 +56,7 @@ from vscan.runtime.profile import QueueStats
 from vscan.runtime.preflight import records_without_ray, write_records
 from vscan.runtime.ray_start import cluster_nodes, dead_node_ids, start_ray
 from vscan.runtime.summary import ScanSummary
+from vscan.verdict.allow import FloodCounter
 from vscan.verdict.record import known_benign_record
 from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
@@ -141,6 +142,7 @@ def stream_scan(
     paths = list(paths)
     ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, risk_policy=risk_policy, state_path=state_path)
     store = allow = None
+    floods = FloodCounter()  # entries matching an unusual share of the run's files: the manifest's match_floods
     if hash_store is not None or config.matching.allow:  # the model actors hand each file's frame hashes back
         from vscan.output.hash_store import HashStore
         from vscan.verdict.allow import AllowBanks
@@ -203,6 +205,7 @@ def stream_scan(
             for record in batch:
                 ledger.recorded(record)
                 summary.add(record)
+                floods.add(record)
             yield from batch
 
         def submit(group: list[Task]) -> None:
@@ -440,6 +443,8 @@ def stream_scan(
             pool.close()
         if store is not None:
             store.close()
+        if ledger.manifest is not None:
+            ledger.manifest["match_floods"] = floods.floods()
         summary.wall_seconds = time.perf_counter() - t_start
         ledger.finish(summary, error=run_error)
         if started_ray:

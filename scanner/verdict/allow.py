@@ -91,3 +91,32 @@ def take_frame_hashes(batch: list[dict[str, Any]], *, allow: AllowBanks | None, 
         store.add_many(batch)
     for record in batch:
         record.pop("_frame_hashes", None)
+
+
+#: An entry matched by at least this many files of a run ...
+FLOOD_MIN_FILES = 3
+#: ... and by at least this share of the run's recorded files is flagged in the manifest.
+FLOOD_MIN_SHARE = 0.01
+
+
+class FloodCounter:
+    """Files matched per bank entry over a run: an entry that matches an
+    unusual share of the run's files (a flood: a common intro, a logo, a bad
+    list entry) is listed in the run's manifest (``match_floods``), for a
+    reviewer to check or add to an allow bank."""
+
+    def __init__(self) -> None:
+        self.files = 0
+        self.by_entry: dict[str, list] = {}  # entry -> [files, label]
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.files += 1
+        for entry in {(m["bank_entry_id"], m.get("label")) for m in record.get("matches") or () if m.get("is_match")}:
+            counted = self.by_entry.setdefault(entry[0], [0, entry[1]])
+            counted[0] += 1
+
+    def floods(self) -> list[dict[str, Any]]:
+        need = max(FLOOD_MIN_FILES, FLOOD_MIN_SHARE * self.files)
+        out = [{"bank_entry_id": e, "label": label, "files": n, "share": round(n / max(self.files, 1), 4)}
+               for e, (n, label) in self.by_entry.items() if n >= need]  # fmt: skip
+        return sorted(out, key=lambda f: (-f["files"], f["bank_entry_id"]))
