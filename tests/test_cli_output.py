@@ -225,3 +225,29 @@ def test_the_bar_survives_ray_being_half_imported(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))  # no is_initialized yet
     assert waiting_for() == WAITING_FOR_RAY
+
+
+def test_preflight_gives_up_past_its_file_limit_and_leaves_the_counts(work, first_and_again, monkeypatch):
+    """More inputs than PREFLIGHT_MAX_FILES: the scan proper starts (no second walk of a
+    big sweep before its first decode) and the ledger's counts are as they were."""
+    from vscan.config import Runtime, ScanConfig
+    from vscan.output.resume import RunLedger
+    from vscan.output.sinks import open_sink
+    from vscan.runtime import preflight
+
+    import shutil
+
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    shutil.copy(work / "out.jsonl", work / "limit.jsonl")  # the same records; its own manifest
+    sink = open_sink(str(work / "limit.jsonl"))
+    try:
+        ledger = RunLedger.begin(sink, [str(work / "inbox")], config=config, bank_path=str(work / "case.bank"))
+        assert preflight.nothing_to_scan([str(work / "inbox")], config, ledger)  # all 3 recorded
+        assert ledger.skipped_resumed == 3
+        ledger.skipped_resumed = 0
+        monkeypatch.setattr(preflight, "PREFLIGHT_MAX_FILES", 2)
+        assert not preflight.nothing_to_scan([str(work / "inbox")], config, ledger)
+        assert ledger.skipped_resumed == 0
+        ledger.close()
+    finally:
+        sink.close()

@@ -22,11 +22,14 @@ from vscan.config import ScanConfig
 from vscan.inputs.archives import ArchiveLimits, is_container, split_member
 from vscan.inputs.discover import discover
 
-__all__ = ["nothing_to_scan", "records_without_ray", "write_records", "DRIVER_DIGEST_MAX_BYTES"]
+__all__ = ["nothing_to_scan", "records_without_ray", "write_records", "DRIVER_DIGEST_MAX_BYTES", "PREFLIGHT_MAX_FILES"]
 
 #: --state without Ray: at most this many bytes are digested in the driver;
 #: past it the decode tasks digest the files, in parallel.
 DRIVER_DIGEST_MAX_BYTES = 256 << 20
+#: The pre-flight looks at most at this many inputs: a sweep with more starts
+#: Ray at once (its discovery is not walked twice before the first decode).
+PREFLIGHT_MAX_FILES = 20_000
 
 
 def nothing_to_scan(paths: Iterable[str | os.PathLike], config: ScanConfig, ledger, *, state_path=None) -> bool:
@@ -41,8 +44,8 @@ def nothing_to_scan(paths: Iterable[str | os.PathLike], config: ScanConfig, ledg
     limits = ArchiveLimits.from_config(config.archives)
 
     def found() -> Iterable[str]:
-        for path in discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False):
-            if is_container(path) and split_member(path) is None:
+        for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
+            if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
                 raise _HasContainer
             yield path
 
@@ -64,7 +67,8 @@ def _has_uri(paths: list) -> bool:
 
 
 class _HasContainer(Exception):
-    """An archive or disk image among the inputs: its members are listed on Ray."""
+    """An archive or disk image among the inputs (its members are listed on Ray), or more
+    inputs than the pre-flight looks at: the scan proper starts."""
 
 
 class _NeedsRay(Exception):
@@ -87,8 +91,8 @@ def records_without_ray(paths: Iterable[str | os.PathLike], config: ScanConfig, 
     known = ledger.known_sha256() or frozenset()
 
     def found() -> Iterator[str]:
-        for path in discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False):
-            if is_container(path) and split_member(path) is None:
+        for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
+            if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
                 raise _HasContainer
             yield path
 
