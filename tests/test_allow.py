@@ -84,3 +84,14 @@ def test_an_entry_matching_many_files_is_flagged_in_the_manifest(corpus, ray_add
     (last,) = manifest["runs"][-1:]
     assert a_hits == 3
     assert last["match_floods"] == [{"bank_entry_id": "a", "label": None, "files": 3, "share": 0.75}]  # b: one file, no flood
+
+
+def test_rematch_applies_the_runs_allow_banks(corpus, ray_address, tmp_path):
+    store = tmp_path / "store"
+    _scan(corpus, tmp_path / "first.jsonl", ray_address, "--allow", str(corpus / "allow.bank"), "--hash-store", str(store))
+    run = subprocess.run([*VSCAN, "rematch", str(store), "--bank", str(corpus / "reported.bank"), "--out", str(tmp_path / "re.jsonl")],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    again = {r["path"].rsplit("/", 1)[1]: r for r in map(json.loads, (tmp_path / "re.jsonl").read_text().splitlines())}
+    assert again["copy-b.mp4"]["risk"] == 0.0 and again["copy-b.mp4"]["allowed"][0]["bank_entry_id"] == "b-cleared"
+    assert again["copy-a.mp4"]["risk"] >= 0.7 and "allowed" not in again["copy-a.mp4"]

@@ -20,6 +20,7 @@ A file is listed for re-scan instead of guessed when:
   or its content's frames were never stored);
 - it was scanned under other sampling/matching settings than the latest run.
 
+The run's ``--allow`` banks are applied as in the scan (vscan.verdict.allow).
 Region search and the off-centre search need pixels and are not replayed
 (documented in docs/platform.md); detector and triage evidence is not stored,
 so a store of a scan with ``--model``/``--triage`` is refused.
@@ -116,6 +117,11 @@ def rematch(root: str | os.PathLike, *, bank: str | os.PathLike, sink, risk_poli
     bank = os.path.abspath(bank)
     ledger = RunLedger.begin(sink, [str(root)], config=config, bank_path=bank, risk_policy=risk_policy)
     matcher = _Matcher(config, bank)
+    allow = None
+    if config.matching.allow:  # the run's --allow banks apply to its rematch too (vscan.verdict.allow)
+        from vscan.verdict.allow import AllowBanks
+
+        allow = AllowBanks(config)
     policy_text = config.sampling.policy.describe()
     summary, totals = RematchSummary(), ScanSummary()
     rescan = open(rescan_list, "w") if rescan_list else None
@@ -148,7 +154,7 @@ def rematch(root: str | os.PathLike, *, bank: str | os.PathLike, sink, risk_poli
             if run_config is None or _config_digest(ScanConfig.from_dict(run_config)) != digest:
                 relist(row["path"], "other-config", f"hashed by run {stored.run} under other sampling/matching settings")
                 continue
-            record, why = _record(matcher, stored, config, risk_policy, policy_text)
+            record, why = _record(matcher, stored, config, risk_policy, policy_text, allow)
             if record is None:
                 relist(row["path"], "sparse", why)
                 continue
@@ -173,7 +179,7 @@ def rematch(root: str | os.PathLike, *, bank: str | os.PathLike, sink, risk_poli
     return summary
 
 
-def _record(matcher: _Matcher, stored: StoredFile, config: ScanConfig, risk_policy, policy_text: str) -> tuple[dict | None, str]:
+def _record(matcher: _Matcher, stored: StoredFile, config: ScanConfig, risk_policy, policy_text: str, allow=None) -> tuple[dict | None, str]:
     """The record a scan would give for the stored frames, or (None, why) when they are too sparse.
 
     As the scan does: the first pass's frames are matched, the sampling policy
@@ -212,6 +218,12 @@ def _record(matcher: _Matcher, stored: StoredFile, config: ScanConfig, risk_poli
                                  "frames_decoded": 0}  # fmt: skip
     if result.get("skipped_disabled"):
         record["skipped_disabled"] = result["skipped_disabled"]
+    if allow is not None:
+        record["_frame_hashes"] = {"frame_numbers": stored.frame_numbers[keep], "timestamps": stored.timestamps[keep],
+                                   "border_box": stored.row.get("border_box"),
+                                   "sets": {k: (v[keep], q[keep]) for k, (v, q) in stored.sets.items() if len(q) == len(keep)}}  # fmt: skip
+        allow.apply(record)
+        record.pop("_frame_hashes")
     return record, ""
 
 
