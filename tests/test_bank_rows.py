@@ -99,6 +99,15 @@ def test_bank_build_rows_compact_keeps_runs_and_sparse_extra_rows(tmp_path):
     assert extra_frames <= frames and len(index.extra.hashes) == extra_rows  # every extra row names a kept frame
     spaced = sorted(extra_frames)  # runs' first frames at least 2 s (50 frames at 25 fps) apart carry the extra rows
     assert spaced[0] == 0 and len(spaced) >= 2 and all(b - a >= 50 for a, b in zip(spaced, spaced[1:]))
+    # `vscan bank import` hashes new media with the rows the bank was built with.
+    other = synth.make_clip(tmp_path / "more" / "b.mp4", seed=5, seconds=4.0, size=(128, 72), scenes=2)
+    imported = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "import", str(tmp_path / "compact.bank"), str(other),
+                               "--device", "cpu"], capture_output=True, text=True)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    with Bank(tmp_path / "compact.bank") as c:
+        assert c.info().row_plan == "compact" and full.row_plan == "full"
+        b_extra = sorted({r[1] for r in c.rows("extra_hashes") if r[0] == "b"})
+    assert b_extra[0] == 0 and all(y - x >= 50 for x, y in zip(b_extra, b_extra[1:]))
     bad = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / "x.bank"), str(clip), "--rows", "tiny"],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode != 0 and "--rows" in bad.stderr

@@ -16,7 +16,7 @@ from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["bank_row_plan", "RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -63,6 +63,15 @@ FULL_ROWS = RowPlan("full")
 #: every 2 s: ~20 rows per video-second (vscan.bench.bench_bank_build measures it and its recall).
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
+
+
+def bank_row_plan(bank_path: str | Path) -> RowPlan:
+    """The rows a bank keeps of media (``meta.row_plan``, written by ``vscan bank build --rows``):
+    ``vscan bank import`` hashes new media the same way. Banks without it: full."""
+    from vscan.bank.store import Bank
+
+    with Bank(bank_path) as bank:
+        return ROW_PLANS.get(bank.meta.get("row_plan", "full"), FULL_ROWS)
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS) -> MediaHashes:

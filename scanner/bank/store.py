@@ -72,6 +72,7 @@ class BankInfo:
     #: generation the bank was last built whole at; None for banks written before it was kept).
     lineage: str | None = None
     generation: str = ""  # the same as content_sha256, under the name scans and indexes use
+    row_plan: str = "full"  # the rows kept of media (``vscan bank build --rows``); imports use it too
 
 
 def row_kind(prep: str) -> str:
@@ -234,6 +235,7 @@ class Bank:
             rows_per_video_second_by_kind={k: round(v / seconds, 2) for k, v in sorted(rows.items())} if seconds else {},
             lineage=self.lineage,
             generation=digest,
+            row_plan=self.meta.get("row_plan", "full"),
         )
 
     @property
@@ -332,6 +334,7 @@ def build_bank(
     replace: bool = True,
     resume_key: str | None = None,
     progress: "Callable[[BuildStep], None] | None" = None,
+    row_plan: str | None = None,
 ) -> BankInfo:
     """Builds a bank from files and directories (``vscan.bank.writer.write_bank``); returns its info.
 
@@ -340,6 +343,7 @@ def build_bank(
     ``resume_key``, ``progress``: as ``write_bank`` (``vscan bank build`` passes
     ``replace=False`` unless ``--replace``, and a key that makes it resumable).
     """
-    write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress)
+    write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress,
+               row_plan=row_plan)  # fmt: skip
     with Bank(out_path) as bank:
         return bank.info()

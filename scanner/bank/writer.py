@@ -47,6 +47,8 @@ class BankWriter:
         self.import_notes: dict[str, dict[str, int]] = {}
         #: sources already in a resumed partial build (``source_done``)
         self.done_sources: set[str] = set()
+        #: more meta rows written with the bank (``row_plan``: the rows kept of media, ``vscan.bank.hashers``)
+        self.meta_extra: dict[str, str] = {}
 
     def __enter__(self) -> "BankWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,7 @@ class BankWriter:
                 }
                 if self.import_notes:  # absent when nothing was noted: such banks' meta is as before
                     meta["import_notes"] = json.dumps(self.import_notes, sort_keys=True)
+                meta.update(self.meta_extra)
                 meta["content_digest"] = full_content_sha256(self._conn)
                 # The bank's lineage: its digest as written whole. In-place changes (import, disable,
                 # enable) keep it and change the generation (content_digest); a rebuild changes both.
@@ -320,6 +323,7 @@ def write_bank(
     replace: bool = True,
     resume_key: str | None = None,
     progress: "Callable[[BuildStep], None] | None" = None,
+    row_plan: str | None = None,
 ) -> None:
     """Writes a bank from files and directories (recursive, sorted).
 
@@ -333,7 +337,8 @@ def write_bank(
     ``resume_key``: resumable (``BankWriter``): each source is committed on its
     own, and a build killed midway continues where it stopped when run again
     with the same key (the CLI's key names the inputs and options).
-    ``progress``: called before each source with a ``BuildStep``.
+    ``progress``: called before each source with a ``BuildStep``. ``row_plan``: the name of the
+    rows kept of media (``vscan.bank.hashers.ROW_PLANS``), kept in ``meta.row_plan`` for imports.
     """
     if not replace and Path(out_path).exists():
         raise BankError(f"{out_path} exists: give --replace to build it again, or add to it with 'vscan bank import'")
@@ -342,6 +347,8 @@ def write_bank(
     total = sum(sizes)
     done_bytes = 0
     with BankWriter(out_path, resume_key=resume_key) as writer:
+        if row_plan is not None:
+            writer.meta_extra["row_plan"] = row_plan
         for i, ((path, rel, walked), size) in enumerate(zip(sources, sizes)):
             resumed = rel in writer.done_sources
             if progress is not None:

@@ -98,7 +98,7 @@ def bank_build(
             hash_media = remote
         with BuildProgress() as progress:
             info = build_bank(out, inputs, label=label, hash_media=hash_media, replace=replace,
-                              resume_key=key, progress=progress.step)  # fmt: skip
+                              resume_key=key, progress=progress.step, row_plan=rows)  # fmt: skip
         prepare(out)
     except VscanError as exc:
         fail(exc)

@@ -34,11 +34,11 @@ def bank_import(
     entries a list marks withdrawn or deleted are disabled (history kept),
     nothing is rebuilt. Prints the counts as JSON."""
     from vscan.bank.append import append_to_bank
-    from vscan.bank.hashers import media_hasher
+    from vscan.bank.hashers import bank_row_plan, media_hasher
     from vscan.decode import EveryFrame
 
-    try:
-        summary = append_to_bank(bank, inputs, label=label, hash_media=media_hasher(EveryFrame(), device))
+    try:  # media hashed with the rows the bank was built with (vscan bank build --rows)
+        summary = append_to_bank(bank, inputs, label=label, hash_media=media_hasher(EveryFrame(), device, bank_row_plan(bank)))
     except VscanError as exc:
         fail(exc)
     _echo_json(summary)
