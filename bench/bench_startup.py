@@ -4,9 +4,10 @@ Measures, each as a fresh `vscan scan` process (as a user runs it):
 
 - first record: one short clip, a new output: seconds from the command's
   start until its record is in the output file, and until the command ends;
-- no-op resume: the same command again (every input recorded), with the
-  pre-flight check (vscan.runtime.preflight: no Ray, no model stage) and
-  without it (the check patched out: what every earlier version did).
+- no-op resume: the same command again (every input recorded), and a
+  ``--state`` run to a new output (every input unchanged), each with the
+  pre-flight (vscan.runtime.preflight: no Ray, no model stage) and without
+  it (patched out: what every earlier version did).
 
     python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5]
 
@@ -66,23 +67,34 @@ def main() -> None:
                                cwd=root, capture_output=True, text=True)  # fmt: skip
         if build.returncode != 0:
             raise SystemExit(build.stderr)
-        rows: dict[str, list[float]] = {"first_record": [], "noop_before": [], "noop_after": []}
+        rows: dict[str, list[float]] = {k: [] for k in ("first_record", "first_total", "noop_before", "noop_after",
+                                                         "state_before", "state_after")}  # fmt: skip
         for i in range(opts.repeat):
             out = root / f"r{i}.jsonl"
-            args = ["scan", "in", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q"]
+            args = ["scan", "in", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q", "--state", f"s{i}.sqlite"]
             fresh = _scan(args, cwd=root, out=out)
             rows["first_record"].append(fresh["first_record_s"])
+            rows["first_total"].append(fresh["total_s"])
             # Alternate the order so that neither variant always runs on a warmer cache.
-            order = [("noop_before", True), ("noop_after", False)]
-            for name, patched in order if i % 2 == 0 else order[::-1]:
-                rows[name].append(_scan(args, cwd=root, out=out, patched=patched)["total_s"])
+            order = [("before", True), ("after", False)]
+            for when, patched in order if i % 2 == 0 else order[::-1]:
+                # The same command again: every input recorded.
+                rows[f"noop_{when}"].append(_scan(args, cwd=root, out=out, patched=patched)["total_s"])
+                # A new output with the same --state: every input unchanged.
+                fresh_out = root / f"state-{when}-{i}.jsonl"
+                state_args = [*args[:5], fresh_out.name, *args[6:]]
+                rows[f"state_{when}"].append(_scan(state_args, cwd=root, out=fresh_out, patched=patched)["total_s"])
             print(json.dumps({"round": i, **{k: round(v[-1], 3) for k, v in rows.items()}}), flush=True)
         med = {k: statistics.median(v) for k, v in rows.items()}
         print(json.dumps({
             "median_first_record_s": round(med["first_record"], 3),
+            "median_first_scan_total_s": round(med["first_total"], 3),
             "median_noop_resume_without_preflight_s": round(med["noop_before"], 3),
             "median_noop_resume_with_preflight_s": round(med["noop_after"], 3),
-            "noop_ratio_after_over_before": round(med["noop_after"] / med["noop_before"], 3),
+            "noop_resume_ratio_after_over_before": round(med["noop_after"] / med["noop_before"], 3),
+            "median_state_unchanged_without_preflight_s": round(med["state_before"], 3),
+            "median_state_unchanged_with_preflight_s": round(med["state_after"], 3),
+            "state_unchanged_ratio_after_over_before": round(med["state_after"] / med["state_before"], 3),
             "load_average_1min": round(os.getloadavg()[0], 2),
         }))
 
