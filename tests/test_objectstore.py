@@ -234,3 +234,64 @@ def test_match_service_scans_an_object_by_uri(s3, tmp_path):
     head = s3["direct"].head_object(Bucket="media", Key="inbox/copy.mp4")
     assert record["path"] == "s3://media/inbox/copy.mp4" and record["object"]["etag"] == head["ETag"].strip('"')
     assert any(m["bank_entry_id"] == "clip" and m["is_match"] for m in record["matches"])
+
+
+def test_scan_of_single_urls_retries_throttling(s3, tmp_path):
+    """http(s):// single objects, from a server on loopback that throttles each file's first GET (429, Retry-After)."""
+    import hashlib
+
+    root = s3["root"]
+    seen: dict[str, int] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _file(self):
+            path = root / self.path.lstrip("/")
+            return path if path.is_file() else None
+
+        def do_HEAD(self):
+            path = self._file()
+            self.send_response(200 if path else 404)
+            self.send_header("Content-Length", str(path.stat().st_size if path else 0))
+            self.end_headers()
+
+        def do_GET(self):
+            path = self._file()
+            if path is None:
+                self.send_error(404)
+                return
+            seen[self.path] = seen.get(self.path, 0) + 1
+            if seen[self.path] == 1:
+                self.send_response(429)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("ETag", '"%s"' % hashlib.md5(data).hexdigest())
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    out = tmp_path / "r.jsonl"
+    try:
+        run = subprocess.run([*VSCAN, "scan", f"{base}/copy.mp4", f"{base}/broken.mp4", "--bank", str(s3["bank"]), "--out", str(out),
+                              "--device", "cpu", "-q", "--fps", "1"], capture_output=True, text=True, timeout=600)  # fmt: skip
+        missing = subprocess.run([*VSCAN, "scan", f"{base}/nothing.mp4", "--bank", str(s3["bank"]), "--out", str(tmp_path / "x.jsonl"), "-q"],
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert run.returncode == 0, run.stderr
+    records = {r["path"]: r for r in map(json.loads, out.read_text().splitlines())}
+    copy = records[f"{base}/copy.mp4"]
+    assert copy["object"]["etag"] == hashlib.md5((root / "copy.mp4").read_bytes()).hexdigest() == copy["md5"]
+    assert any(m["bank_entry_id"] == "clip" and m["is_match"] for m in copy["matches"])
+    assert records[f"{base}/broken.mp4"]["error"]["kind"] == "input"
+    assert seen["/copy.mp4"] >= 2  # throttled once, then read
+    assert missing.returncode == 2 and "404" in missing.stderr

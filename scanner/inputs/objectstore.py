@@ -24,7 +24,11 @@
   version_id, size_bytes, bytes_read}``; resume and ``--state`` key on the
   URI and the content's SHA-256 as for files.
 
-Only ``s3://`` is read; ``gs://``, ``az://`` and ``http(s)://`` are not yet.
+``http://`` and ``https://`` URLs are single objects (never listed):
+fetched with GET, retried as above on 408/425/429/5xx and dropped
+connections (exponential backoff with jitter, honouring ``Retry-After``);
+401/403/404/410 are a ``FileAccessError``; ``etag`` is the response's ETag.
+``gs://`` and ``az://`` are not read yet.
 """
 
 from __future__ import annotations
@@ -40,7 +44,10 @@ from vscan.errors import FileAccessError, InputError, VscanError, error_info
 
 __all__ = ["ObjectStoreError", "is_uri", "normalize", "split", "list_uri", "check_uri", "fetch", "decode_object", "SCHEMES"]
 
-SCHEMES = ("s3",)
+SCHEMES = ("s3", "http", "https")
+#: HTTP answers retried with backoff (throttling and the server's trouble), and those that are the file's (absent, forbidden).
+HTTP_RETRY = (408, 425, 429, 500, 502, 503, 504)
+HTTP_ACCESS = (401, 403, 404, 410)
 _local = threading.local()
 
 
@@ -113,9 +120,13 @@ def check_uri(uri: str) -> str:
 
 
 def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
-    """The object URIs under ``uri`` in key order, page by page (module docstring)."""
+    """The object URIs under ``uri`` in key order, page by page (module docstring); a URL is itself."""
     from vscan.inputs.media_types import MEDIA_SUFFIXES
 
+    if _is_http(uri):
+        _http(normalize(uri), "HEAD")  # answers (retried), or a FileAccessError / ObjectStoreError
+        yield normalize(uri)
+        return
     bucket, key = split(uri)
     s3 = client()
     if key and not key.endswith("/"):
@@ -139,6 +150,8 @@ def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
 
 def fetch(uri: str, folder: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """The object streamed into ``folder``: (local path, {uri, etag, version_id, size_bytes, bytes_read})."""
+    if _is_http(uri):
+        return _fetch_http(normalize(uri), Path(folder))
     bucket, key = split(uri)
     local = Path(folder) / (Path(key).name or "object")
     try:
@@ -181,3 +194,54 @@ def decode_object(uri: str, config, known_sha256, benign, decode: Callable) -> t
 def _describe(exc: BaseException) -> str:
     code = _code(exc)
     return f"{code or type(exc).__name__}: {exc}"
+
+
+def _is_http(uri: str) -> bool:
+    return normalize(uri).startswith(("http://", "https://"))
+
+
+def _http(url: str, method: str = "GET"):
+    """An open response to ``method url``, after retries (HTTP_RETRY, dropped connections) with backoff."""
+    import random
+    import urllib.error
+    import urllib.request
+
+    attempts = int(os.environ.get("VSCAN_S3_MAX_ATTEMPTS", "10"))
+    for attempt in range(1, attempts + 1):
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=60)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code in HTTP_ACCESS:
+                raise FileAccessError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            if method == "HEAD" and exc.code in (405, 501):
+                return None  # no HEAD here: the GET will tell
+            if exc.code not in HTTP_RETRY or attempt == attempts:
+                raise ObjectStoreError(f"{url}: HTTP {exc.code} {exc.reason} (after {attempt} attempts)") from None
+            wait = float(exc.headers.get("Retry-After") or 0) if exc.headers else 0.0
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == attempts:
+                raise ObjectStoreError(f"{url}: {exc} (after {attempt} attempts)") from None
+            wait = 0.0
+        time.sleep(max(wait, min(20.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0)))
+    raise ObjectStoreError(f"{url}: no answer")
+
+
+def _fetch_http(url: str, folder: Path) -> tuple[Path, dict[str, Any]]:
+    from urllib.parse import unquote, urlsplit
+
+    local = folder / (Path(unquote(urlsplit(url).path)).name or "object")
+    response = _http(url)
+    read = 0
+    try:
+        with response, open(local, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                read += len(chunk)
+    except OSError as exc:
+        raise ObjectStoreError(f"{url}: the transfer broke off after {read} bytes: {exc}") from None
+    length = response.headers.get("Content-Length")
+    if length is not None and int(length) != read:
+        raise ObjectStoreError(f"{url}: {read} of {length} bytes arrived")
+    etag = (response.headers.get("ETag") or "").strip('"') or None
+    return local, {"uri": url, "etag": etag, "version_id": None, "size_bytes": read, "bytes_read": read}

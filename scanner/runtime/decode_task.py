@@ -107,7 +107,7 @@ def decode_for_scan(
     """
     if archives.handles(path):  # a zip/tar member, read into memory (or an archive that failed listing)
         return _decode_member(path, config, known_sha256, benign, decode_for_scan)
-    if path.startswith("s3://"):  # an object in S3-compatible storage: fetched to a temporary file (vscan.inputs.objectstore)
+    if path.startswith(("s3://", "http://", "https://")):  # an object (S3, or one URL): fetched to a temporary file (vscan.inputs.objectstore)
         from vscan.inputs.objectstore import decode_object
 
         return decode_object(path, config, known_sha256, benign, decode_for_scan)
