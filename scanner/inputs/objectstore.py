@@ -124,7 +124,9 @@ def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
     from vscan.inputs.media_types import MEDIA_SUFFIXES
 
     if _is_http(uri):
-        _http(normalize(uri), "HEAD")  # answers (retried), or a FileAccessError / ObjectStoreError
+        answer = _http(normalize(uri), "HEAD")  # answers (retried), or a FileAccessError / ObjectStoreError
+        if answer is not None:
+            answer.close()
         yield normalize(uri)
         return
     bucket, key = split(uri)
