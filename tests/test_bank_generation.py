@@ -98,3 +98,19 @@ def test_actors_opened_later_read_the_scans_snapshot_and_a_rebuilt_bank_is_refus
     with Bank(bank) as b:
         assert fresh["lineage"] == b.lineage and fresh["generation"] == b.generation != snap["generation"]
     assert MappedBank.open(bank, identity=fresh).narrow([q[:1]], 0, 0).entry_ids == []
+
+
+def test_a_scan_refuses_a_bank_changed_after_its_records_were_stamped(tmp_path, ray_local):
+    from vscan.bank.store import build_bank
+    from vscan.config import ScanConfig
+    from vscan.runtime.bank_share import MappedBankRef, share_bank
+
+    bank = tmp_path / "r.bank"
+    build_bank(bank, [_list(tmp_path / "one.txt", H[:2])])
+    with Bank(bank) as b:
+        stamped = b.generation  # what the run's records say (versions.bank_sha256), read at its start
+    ref = share_bank(bank, ScanConfig(), [], generation=stamped)
+    assert isinstance(ref, MappedBankRef) and ref.snapshot["generation"] == stamped
+    disable_entries(bank, ["one"], reason="changed while the scan started")
+    with pytest.raises(BankError, match="changed while the scan started"):
+        share_bank(bank, ScanConfig(), [], generation=stamped)

@@ -93,12 +93,22 @@ def _inside_inputs(bank_path: str | os.PathLike, inputs: list) -> str | None:
     return None
 
 
+def _same_generation(bank_path: str | os.PathLike, found: str | None, expected: str | None) -> None:
+    """BankError unless the bank the actors get is of the generation the scan's records are stamped with."""
+    if expected is not None and found is not None and found != expected:  # None: a bank written before digests were kept
+        raise BankError(f"{bank_path} changed while the scan started (generation {str(found)[:12]}, the records would say "
+                        f"{expected[:12]}): run the scan again")  # fmt: skip
+
+
 def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]],
-               inputs: list | tuple = ()) -> Any:  # fmt: skip
+               inputs: list | tuple = (), generation: str | None = None) -> Any:  # fmt: skip
     """What the model actors are given for the bank (module docstring): a
     MappedBankRef, the object-store ref of the loaded bank, or None without one.
     ``inputs``: the scan's paths; a bank inside a scanned folder gets no index
-    written beside it (one already there and up to date is used)."""
+    written beside it (one already there and up to date is used).
+    ``generation``: the bank generation the scan's records are stamped with
+    (``versions.bank_sha256``); a bank changed since is refused, so every record
+    names the generation it was matched against."""
     if bank_path is None:
         return None
     if not config.runtime.bank_in_memory:
@@ -108,6 +118,7 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
         try:
             identity = prepare(bank_path, build=not scanned)
             ref = MappedBankRef(str(Path(bank_path).resolve()), identity, bank_snapshot(bank_path))
+            _same_generation(bank_path, ref.snapshot["generation"], generation)
         except (OSError, sqlite3.Error) as exc:
             print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
                   file=sys.stderr)  # fmt: skip
@@ -128,7 +139,9 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
     from vscan.bank.store import Bank
 
     with Bank(bank_path) as bank:
-        return ray.put(bank.load_index())
+        index = bank.load_index()
+        _same_generation(bank_path, bank.generation, generation)
+        return ray.put(index)
 
 
 def open_bank(bank: Any, config: ScanConfig) -> Any:

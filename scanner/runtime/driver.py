@@ -161,7 +161,7 @@ def stream_scan(
             return summary
         started_ray = start_ray(ray_address)
         nodes = cluster_nodes()
-        pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths), nodes)
+        pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths, ledger.versions.get("bank_sha256")), nodes)
         slots = max(1, int(sum(n["cpus"] for n in nodes) - pool.reserved_cpus))
         decode_inflight = config.runtime.decode_inflight or slots + 2
         model_inflight = config.runtime.model_inflight * len(pool.actors)

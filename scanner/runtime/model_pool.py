@@ -67,14 +67,14 @@ def describe_ray_error(exc: BaseException) -> str:
 
 
 def put_bank_index(bank_path: Any, config: ScanConfig | None = None, nodes: list[dict[str, Any]] | None = None,
-                   inputs: list | tuple = ()) -> Any:  # fmt: skip
+                   inputs: list | tuple = (), generation: str | None = None) -> Any:  # fmt: skip
     """What the model actors get for the bank (vscan.runtime.bank_share): its
     memory-mapped index's path, or (``runtime.bank_in_memory``, or a node that
     cannot read that path) the bank loaded once, into Ray's object store (one
-    copy per node); None without a bank."""
+    copy per node); None without a bank. ``generation``: the one the records are stamped with."""
     from vscan.runtime.bank_share import share_bank
 
-    return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [], inputs)
+    return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [], inputs, generation)
 
 
 @dataclass(frozen=True)
