@@ -121,3 +121,18 @@ def test_error_messages_are_safe_to_show_and_store():
     info = error_info(errors.FileAccessError("/ev/a\x00b\udce9\n.mp4: cannot read"))
     assert info["message"] == "/ev/a\\x00b\\xe9\\x0a.mp4: cannot read"
     info["message"].encode("utf-8")  # no lone surrogate
+
+
+def test_a_known_benign_list_changed_in_place_changes_the_versions(tmp_path):
+    """Old code stamped records with the lists' paths only: a list updated in place kept stale skips on resume."""
+    from vscan.config import Matching, ScanConfig
+    from vscan.output.audit import scan_versions
+
+    listed = tmp_path / "benign.txt"
+    listed.write_text("a" * 64 + "\n")
+    config = ScanConfig(matching=Matching(ignore=(str(listed),)))
+    before = scan_versions(config, None, {})
+    listed.write_text("b" * 64 + "\n")
+    after = scan_versions(config, None, {})
+    assert before["ignore_sha256"] != after["ignore_sha256"] and before["config_sha256"] == after["config_sha256"]
+    assert "ignore_sha256" not in scan_versions(ScanConfig(), None, {})  # stamps without lists are as before

@@ -91,7 +91,7 @@ def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str], r
         from vscan.verdict.risk import DefaultRiskPolicy
 
         risk_policy = DefaultRiskPolicy()
-    return {
+    versions = {
         "bank_sha256": bank["content_sha256"] if bank else None,
         "model_sha256": _digest(models),
         "risk_policy_sha256": _digest(risk_policy_dict(risk_policy)),
@@ -100,6 +100,18 @@ def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str], r
         # input-selection settings never make a resume rescan.
         "config_sha256": _digest(config.result_dict()),
     }
+    ignore = getattr(config.matching, "ignore", ())
+    if ignore:
+        # Known-benign lists by content: a list updated in place (same path) gives new records, not stale skips.
+        versions["ignore_sha256"] = _digest([_file_digest(p) for p in ignore])
+    return versions
+
+
+def _file_digest(path: str) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None  # loading the list reports it
 
 
 def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[str, Any] | None,
