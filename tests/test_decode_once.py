@@ -107,7 +107,11 @@ def test_keyframe_pass_decodes_the_keyframes_alone(media):
         frames = sum(len(b.frame_indices) for b in decoder.iter_frames(path, Keyframes(), size=(64, 64)))
         keys = len(meta.keyframe_indices)
         if len(decoder._index(path)[1].true_keyframes) == keys:  # not an edit list's first shown frame (it needs its GOP)
-            assert decoder.frames_decoded == frames == keys, (name, decoder.frames_decoded, keys)
+            assert frames == keys, (name, frames, keys)
+            # open GOP: skip_frame=NONKEY shows the first keyframes out of order; the frames it decoded
+            # before the pass was retried by packet count too (one here)
+            slack = 1 if name == "rw-open_gop" else 0
+            assert keys <= decoder.frames_decoded <= keys + slack, (name, decoder.frames_decoded, keys)
         first = sum(len(b.frame_indices) for b in decoder.iter_frames(path, Adaptive(), size=(64, 64)))
         assert first == len(chosen)
         if name.startswith("vp9"):  # all keyframes, 1 s apart or more: nothing else decoded

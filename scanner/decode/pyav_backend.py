@@ -84,6 +84,11 @@ def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     return True, None
 
 
+#: Decoders that decode every frame under skip_frame=NONKEY (measured: VP9,
+#: native and libvpx; VP8 shares the code path). H.264, HEVC and AV1 honour it.
+_NONKEY_IGNORED = frozenset({"vp9", "libvpx-vp9", "vp8", "libvpx"})
+
+
 def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray) -> Iterator:
     """Frames decoded from the wanted keyframes' packets only (each is
     intra-coded: it decodes alone), in presentation order: the decoder is
@@ -250,7 +255,7 @@ class PyAVDecoder(Decoder):
         size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
-    def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True) -> Iterator[SampledFrames]:
+    def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True, by_packet=False) -> Iterator[SampledFrames]:
         import av
 
         n = meta.num_frames
@@ -292,10 +297,11 @@ class PyAVDecoder(Decoder):
             elif nonref:
                 stream.codec_context.skip_frame = "NONREF"
             try:
-                # A keyframe pass feeds the decoder the wanted keyframes' packets
-                # alone: skip_frame=NONKEY is ignored by some decoders (VP9
-                # decoded all 660 frames of a file for its 6 keyframes).
-                frames = _keyframe_frames(container, stream, index, wanted) if keyframes_only else container.decode(stream)
+                # A keyframe pass of a decoder that ignores skip_frame=NONKEY (VP9
+                # decoded all 660 frames of a file for its 6 keyframes) feeds it
+                # the wanted keyframes' packets alone; the others skip in C (faster).
+                by_packet = keyframes_only and (by_packet or stream.codec_context.name in _NONKEY_IGNORED)
+                frames = _keyframe_frames(container, stream, index, wanted) if by_packet else container.decode(stream)
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:
@@ -350,9 +356,12 @@ class PyAVDecoder(Decoder):
         if keyframes_only:
             if failure is None and delivered < len(selected):
                 # skip_frame=NONKEY can drop frames the container flags as key
-                # (HEVC CRA pictures in MKV, seen here): decode normally instead.
+                # (HEVC CRA pictures in MKV, seen here) or show them out of order
+                # (open GOP): again by packet, each keyframe drained in order;
+                # a packet pass that still falls short decodes normally.
                 first_try = self.frames_decoded
-                yield from self._generate(path, meta, index, selected, size, batch_size, allow_skip=False)
+                again = dict(by_packet=True) if not by_packet else dict(allow_skip=False)
+                yield from self._generate(path, meta, index, selected, size, batch_size, **again)
                 self.frames_decoded += first_try
                 return
             yield from held  # keyframe passes are short: held back until known complete
