@@ -205,10 +205,51 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
     return cases
 
 
+def measure_listing(folder: str | os.PathLike, names: list[str]) -> dict[str, tuple[float, float]]:
+    """(peak RSS, its growth past the imports), MiB, of listing each container and reading its members
+    as a scan's worker would (vscan.inputs.archives), each in a fresh
+    interpreter; ``names`` relative to ``folder``."""
+    import subprocess
+
+    code = """
+import resource, sys
+from vscan.inputs.archives import ArchiveLimits, archive_error, iter_member_paths, open_member, split_member
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+limits = ArchiveLimits(max_entries=200)
+for path in iter_member_paths(sys.argv[1], limits=limits):
+    try:
+        if split_member(path) is None:
+            archive_error(path, limits)
+        else:
+            with open_member(path, limits) as member:
+                open(member, "rb").read(1)
+    except Exception:
+        pass
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(peak / 1024, (peak - base) / 1024)
+"""
+    grown = {}
+    for name in names:
+        run = subprocess.run([sys.executable, "-c", code, str(Path(folder) / name)], capture_output=True, text=True, check=True)
+        peak, growth = run.stdout.split()[-2:]
+        grown[name] = (float(peak), float(growth))
+    return grown
+
+
 if __name__ == "__main__":
     from vscan.bench import synth
 
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "hostile")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = Path(args[0] if args else "hostile")
     clip_path = synth.make_clip(out.with_name(out.name + "-clip.mp4"), seed=5, seconds=1.0, size=(96, 64))
     for case in make_hostile(out, clip_path):
         print(f"{case.status:5} {case.error_type or '':20} {case.path!r}  {case.name}")
+    if "--measure" in sys.argv:
+        # Baseline in the same run: an ordinary tar.gz of the same clip.
+        with tarfile.open(out / "baseline.tar.gz", "w:gz") as tf:
+            tf.add(clip_path, "baseline.mp4")
+        grown = measure_listing(out, ["baseline.tar.gz", "pax-bomb.tar.gz", "sparse.tar", "lying.zip", "names.tar"])
+        base = grown["baseline.tar.gz"][0]
+        for name, (peak, growth) in grown.items():
+            print(f"listing + reading {name:18} peak RSS {peak:6.1f} MiB ({peak / base:.2f}x the baseline), "
+                  f"{growth:6.1f} MiB past the imports")
