@@ -38,6 +38,8 @@ def other_values(section: str):
             continue  # a path that must exist: test_detector_files_are_in_the_stamp
         elif f.name == "ignore":
             candidates = [("/lists/nsrl.db",)]  # the stamp holds the lists' paths
+        elif f.name == "allow":
+            candidates = [("/banks/allow.bank",)]  # likewise the allow banks' paths (--allow)
         elif f.name == "triage_models":
             candidates = [("/models/deepfake/manifest.toml",)]  # likewise the triage manifests' paths
         elif typing.get_origin(hints[f.name]) is typing.Literal:
