@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from vscan.errors import DecodeTimeoutError, error_info
+from vscan.inputs.paths import display
 from vscan.runtime.decode_task import merge_summaries
 from vscan.runtime.placement import ran_on
 from vscan.verdict.record import build_record
@@ -62,6 +63,8 @@ class Outcomes:
     def fail(self, task: Task, error: dict[str, str]) -> None:
         """An error record (what is known of the file, and why)."""
         base = task.summary or {"path": task.path}
+        # Display-safe however it was made (a member's message names its raw path: vscan.inputs.paths).
+        error = {**error, "message": display(str(error.get("message", "")))}
         record = build_record({**base, "error": error}, policy_text=self.policy_text, risk_policy=self.risk_policy)
         self.emit({**record, "ran_on": ran_on(task.summary)})
         let_go(task)
