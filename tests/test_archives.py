@@ -91,11 +91,28 @@ def _files_under(root: Path) -> set[str]:
     return {os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs}
 
 
+def _walk_files(root: str):
+    """Every file name under root, walked with a stack: /tmp may hold trees deeper
+    than Python's recursion limit (the hostile-evidence suite makes 1,200 levels),
+    which os.walk on Python 3.11 cannot descend."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        yield folder, entry.name
+        except OSError:
+            continue
+
+
 def _entry_names_on_disk(*roots: Path) -> set[str]:
     found = set()
     for root in {"/tmp", *map(str, roots)}:
-        for dirpath, _, filenames in os.walk(root):
-            found |= {os.path.join(dirpath, f) for f in filenames if f in ENTRY_NAMES}
+        found |= {os.path.join(d, f) for d, f in _walk_files(root) if f in ENTRY_NAMES}
     return found | {p for p in ("/zq7-escape.mp4", "/abs/zq7-evil.mp4") if os.path.lexists(p)}
 
 
@@ -190,7 +207,7 @@ def test_archives_scanned_in_place(evidence, tmp_path, ray_local):
     assert summary.errors_by_type == {"ArchiveMemberError": len(refused), "ArchiveError": 2}
 
     # Nothing was extracted anywhere; the evidence is unchanged.
-    assert _files_under(evidence["root"]) | _files_under(tmp_path) == files_before | {str(out), f"{out}.manifest.json"}
+    assert _files_under(evidence["root"]) | _files_under(tmp_path) == files_before | {str(out), f"{out}.manifest.json", f"{out}.lock"}
     assert not _entry_names_on_disk(evidence["root"].parent, tmp_path) - names_before
     assert {p.name: _state(p) for p in archives} == before
 

@@ -124,7 +124,7 @@ def test_disk_images_scanned_in_place(disks, tmp_path, ray_local):
     assert "not read" in by_path[f"{gpt}!/p2/home/u/Videos/zq8-link.mp4"]["error"]["message"]
 
     # Nothing extracted anywhere; every image (all E01 segments) unchanged, bytes and mtime.
-    assert _files_under(disks["root"]) | _files_under(tmp_path) == files_before | {str(out), f"{out}.manifest.json"}
+    assert _files_under(disks["root"]) | _files_under(tmp_path) == files_before | {str(out), f"{out}.manifest.json", f"{out}.lock"}
     assert {p.name: (_sha256(p), p.stat().st_mtime_ns) for p in images} == before
 
     # Resume skips member paths like file paths.
