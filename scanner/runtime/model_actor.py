@@ -22,6 +22,19 @@ from vscan.runtime.decode_task import merge_passes
 __all__ = ["ModelWorker"]
 
 
+def _limit_kernel_threads(threads: int) -> None:
+    """Run the bank's multi-index kernel (vscan.bank.mih_kernel: numba,
+    parallel) on this call's thread with at most ``threads`` threads, as the
+    hash model runs (Ray already runs a decode per core): with numba's default
+    (every core) each file's bank narrowing took 50-75 ms on a loaded 2-core
+    machine, 4 ms on one thread (issue #30). numba's setting is per thread."""
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
 class ModelWorker:
     """Hashes frames from many files in shared batches, then matches each
     file against the bank. Lives in one Ray actor (or in-process in tests)."""
@@ -33,6 +46,7 @@ class ModelWorker:
         from vscan.hashing.pdq import PDQHasher
 
         self.config = config
+        self._kernel_threads = max(1, int(threads))
         self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
         self.hasher = PDQHasher(backend=config.runtime.hash_backend, device=config.runtime.device, threads=threads)
         self.index = None
@@ -64,6 +78,7 @@ class ModelWorker:
         shared batches (``hash_batch_frames``), and so does every detector: a
         call's cost is its frame count, not its file count."""
         t0 = time.perf_counter()
+        _limit_kernel_threads(self._kernel_threads)
         final = [passes > 1 for *_, passes in files]
         parts = iter(payloads)
         firsts: list[np.ndarray] = []  # each file's first-pass frame numbers (vscan.output.hash_store keeps them)
