@@ -1,7 +1,7 @@
 """Generalisation bench (issue #27): copies made by a generator we did not write
 (Meta's AugLy) and randomised re-framing, on sources held out from tuning.
 
-    python -m vscan.bench.bench_generalise                      # held-out split, small (minutes)
+    python -m vscan.bench.bench_generalise                      # held-out split, small (~15 min on 2 loaded cores)
     python -m vscan.bench.bench_generalise --split tune         # the split to tune on
     python -m vscan.bench.bench_generalise --synth-sources 4 --geometry-copies 3 --distractors 200   # bigger
     python -m vscan.bench.bench_generalise --workdir W          # keep (and reuse) media, banks, results
