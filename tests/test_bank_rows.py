@@ -11,7 +11,8 @@ import sys
 import numpy as np
 
 from vscan.bank.compact_rows import CompactRule, compact_bank_rows, run_starts
-from vscan.bank.store import Bank, row_kind
+from vscan.bank.rows import row_kind
+from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 

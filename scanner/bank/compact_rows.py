@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vscan.bank.store import Bank, row_kind
+from vscan.bank.rows import row_kind, run_starts, spaced
+from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
@@ -50,34 +51,6 @@ class CompactRule:
         return f"runs{self.frame_bits}-extra{self.extra_per_second}-grid{self.grid_per_second}"
 
 
-def _spaced(frames: list[int], times: list[float], per_second: float | None) -> set[int]:
-    """The frames (in order) at least 1 / per_second apart, the first always; all when None."""
-    if per_second is None:
-        return set(frames)
-    out, last = set(), -np.inf
-    for f, t in sorted(zip(frames, times)):
-        if not np.isfinite(t) or t - last >= 1.0 / per_second - 1e-9:
-            out.add(f)
-            last = t if np.isfinite(t) else last
-    return out
-
-
-def run_starts(hashes: np.ndarray, frame_bits: int) -> np.ndarray:
-    """Positions (in order) of the rows that start a run: bool [N] over rows in frame order."""
-    n = hashes.shape[0]
-    starts = np.zeros(n, bool)
-    if not n:
-        return starts
-    bits = np.unpackbits(hashes, axis=1).astype(np.int16)
-    first = 0
-    starts[0] = True
-    for i in range(1, n):
-        if int(np.count_nonzero(bits[i] != bits[first])) > frame_bits:
-            starts[i] = True
-            first = i
-    return starts
-
-
 def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactRule) -> tuple[FrameHashes, ExtraHashes | None]:
     """One entry's rows after ``rule``: the runs' first frames (and the frames keeping grid windows),
     their extra rows as the rule spaces them."""
@@ -85,13 +58,13 @@ def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactR
     starts = order[run_starts(frames.hashes[order], rule.frame_bits)]
     time_of = dict(zip(frames.frame_numbers.tolist(), frames.timestamps_seconds.tolist()))
     kept_frames = set(frames.frame_numbers[starts].tolist())
-    extra_frames = _spaced(sorted(kept_frames), [time_of[f] for f in sorted(kept_frames)], rule.extra_per_second)
+    extra_frames = spaced(sorted(kept_frames), [time_of[f] for f in sorted(kept_frames)], rule.extra_per_second)
     grid_frames: set[int] = set()
     pick = np.zeros(0, bool)
     if extra is not None and len(extra.hashes):
         is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
         with_grid = sorted(set(extra.frame_numbers[is_grid].tolist()))
-        grid_frames = _spaced(with_grid, [time_of.get(f, np.nan) for f in with_grid], rule.grid_per_second)
+        grid_frames = spaced(with_grid, [time_of.get(f, np.nan) for f in with_grid], rule.grid_per_second)
         kept_frames |= grid_frames & set(time_of)
         pick = np.array([int(f) in (grid_frames if g else extra_frames) for f, g in zip(extra.frame_numbers.tolist(), is_grid)], bool)
     keep = np.flatnonzero(np.isin(frames.frame_numbers, sorted(kept_frames)))

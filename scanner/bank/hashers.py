@@ -15,8 +15,9 @@ from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+from vscan.bank.rows import row_kind, run_starts, spaced
 
-__all__ = ["bank_row_plan", "RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -65,15 +66,6 @@ COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 
 
-def bank_row_plan(bank_path: str | Path) -> RowPlan:
-    """The rows a bank keeps of media (``meta.row_plan``, written by ``vscan bank build --rows``):
-    ``vscan bank import`` hashes new media the same way. Banks without it: full."""
-    from vscan.bank.store import Bank
-
-    with Bank(bank_path) as bank:
-        return ROW_PLANS.get(bank.meta.get("row_plan", "full"), FULL_ROWS)
-
-
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS) -> MediaHashes:
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
@@ -107,8 +99,6 @@ def _only_grid_on_ticks(sparse: MediaHashes, extra_frames: set[int]) -> MediaHas
     ticks were hashed for their grid windows)."""
     from dataclasses import replace
 
-    from vscan.bank.store import row_kind
-
     x = sparse.extra
     if x is None or not len(x.hashes):
         return sparse
@@ -120,18 +110,14 @@ def _only_grid_on_ticks(sparse: MediaHashes, extra_frames: set[int]) -> MediaHas
 def _extra_frames(fh: FrameHashes, rows: RowPlan) -> tuple[int, ...]:
     """The frames that get extra rows: runs' first frames (a shot's first frame: cuts are where
     a re-post's frame grab or crop most likely differs), at most ``rows.extra_per_second`` a second."""
-    from vscan.bank.compact_rows import _spaced, run_starts
-
     order = np.argsort(fh.frame_numbers, kind="stable")
     starts = order[run_starts(fh.hashes[order], 256 if rows.frame_bits is None else rows.frame_bits)]
-    return tuple(sorted(_spaced(fh.frame_numbers[starts].tolist(), fh.timestamps_seconds[starts].tolist(), rows.extra_per_second)))
+    return tuple(sorted(spaced(fh.frame_numbers[starts].tolist(), fh.timestamps_seconds[starts].tolist(), rows.extra_per_second)))
 
 
 def _runs(dense: MediaHashes, sparse: MediaHashes | None, frame_bits: int | None) -> MediaHashes:
     """``dense``'s frames cut into runs (their first frames kept), plus the frames holding extra rows
     (``sparse``'s, or ``dense``'s own), with those extra rows: every extra row names a kept frame."""
-    from vscan.bank.compact_rows import run_starts
-
     source = sparse if sparse is not None else dense
     fh, variants = dense.frames, dense.variants
     order = np.argsort(fh.frame_numbers, kind="stable")

@@ -24,16 +24,18 @@ import numpy as np
 
 from vscan.bank.digest import stored_content_digest
 from vscan.bank.importers import HashMedia
+from vscan.bank.rows import row_kind
 from vscan.bank.schema import FORMAT_VERSION, TABLE_ORDER
 from vscan.bank.writer import write_bank
 from vscan.errors import BankError
 from vscan.inputs.digests import sha256_file
 
 if TYPE_CHECKING:
+    from vscan.bank.hashers import RowPlan
     from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
-__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank"]
+__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan"]
 
 Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes"]
 
@@ -73,21 +75,6 @@ class BankInfo:
     lineage: str | None = None
     generation: str = ""  # the same as content_sha256, under the name scans and indexes use
     row_plan: str = "full"  # the rows kept of media (``vscan bank build --rows``); imports use it too
-
-
-def row_kind(prep: str) -> str:
-    """The kind of a bank row by its prep: 'frame' (the frame as decoded: prep ''), 'borders',
-    'crop', 'strip916', 'rotation', 'grid' (off-centre grid windows), or the prep itself."""
-    prep = prep.removeprefix("borders+") if prep != "borders" else prep
-    if not prep or prep == "borders":
-        return prep or "frame"
-    if prep.startswith("crop"):
-        return "crop"
-    if prep.startswith("window:rot"):
-        return "rotation"
-    if prep.startswith("window:g"):
-        return "grid"
-    return prep.removeprefix("window:")
 
 
 @dataclass(frozen=True)
@@ -347,3 +334,12 @@ def build_bank(
                row_plan=row_plan)  # fmt: skip
     with Bank(out_path) as bank:
         return bank.info()
+
+
+def bank_row_plan(bank_path: "str | Path") -> "RowPlan":
+    """The rows a bank keeps of media (``meta.row_plan``, written by ``vscan bank build --rows``):
+    ``vscan bank import`` hashes new media the same way. Banks without it: full."""
+    from vscan.bank.hashers import FULL_ROWS, ROW_PLANS
+
+    with Bank(bank_path) as bank:
+        return ROW_PLANS.get(bank.meta.get("row_plan", "full"), FULL_ROWS)

@@ -34,7 +34,8 @@ def bank_import(
     entries a list marks withdrawn or deleted are disabled (history kept),
     nothing is rebuilt. Prints the counts as JSON."""
     from vscan.bank.append import append_to_bank
-    from vscan.bank.hashers import bank_row_plan, media_hasher
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import bank_row_plan
     from vscan.decode import EveryFrame
 
     try:  # media hashed with the rows the bank was built with (vscan bank build --rows)

@@ -33,7 +33,6 @@ import json
 import os
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -41,7 +40,7 @@ import numpy as np
 from vscan.config import ScanConfig
 from vscan.errors import ConfigError
 from vscan.output.hash_store import StoredFile, read_store, run_manifests
-from vscan.runtime.model_actor import ModelWorker
+from vscan.runtime.hashed_matcher import HashedMatcher as _Matcher
 
 __all__ = ["RematchSummary", "rematch", "RESCAN_REASONS"]
 
@@ -62,20 +61,6 @@ class RematchSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"files": self.files, "matched": self.matched, "rescan": self.rescan, "skipped_resumed": self.skipped_resumed,
                 "frames_matched": self.frames_matched, "wall_seconds": round(self.wall_seconds, 3)}  # fmt: skip
-
-
-class _Matcher(ModelWorker):
-    """The model stage's matcher without its models: frames arrive hashed."""
-
-    def __init__(self, config: ScanConfig, bank: str) -> None:  # noqa: no super(): no hash model is needed
-        from vscan.runtime.bank_share import open_bank
-
-        self.config, self.detectors, self.triage = config, [], None
-        self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
-        self.index = open_bank(bank, config)
-
-    def _searches_offcentre(self) -> bool:
-        return False  # it cuts windows out of the pixels, which the store does not keep
 
 
 def latest_config(root: str | os.PathLike) -> tuple[ScanConfig, dict[str, dict[str, Any]]]:

@@ -32,10 +32,10 @@ class AllowBanks:
     def __init__(self, config) -> None:
         from dataclasses import replace
 
-        from vscan.output.rematch import _Matcher
+        from vscan.runtime.hashed_matcher import HashedMatcher
 
         config = replace(config, runtime=replace(config.runtime, device="cpu"))
-        self.banks = [(Path(p).stem, _Matcher(config, os.path.abspath(p))) for p in config.matching.allow]
+        self.banks = [(Path(p).stem, HashedMatcher(config, os.path.abspath(p))) for p in config.matching.allow]
 
     def apply(self, record: dict[str, Any]) -> None:
         """Suppress ``record``'s positives when it matches an allow entry."""
