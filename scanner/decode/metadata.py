@@ -30,6 +30,10 @@ class VideoMetadata:
     duration_seconds: float
     keyframe_indices: tuple[int, ...] | None
     is_still_image: bool = False
+    #: Why the demuxer stopped short of what the container declares (a demux
+    #: error, or a file cut off), None when it read it all; with the declared duration.
+    demux_partial: str | None = None
+    declared_duration_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not self.path or not self.backend:

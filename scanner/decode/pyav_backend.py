@@ -138,6 +138,28 @@ def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) 
     return frame.to_ndarray(format="rgb24")
 
 
+def _declared_seconds(container, stream) -> float | None:
+    """The video's duration as the container declares it (the stream's own, else the container's)."""
+    try:
+        if stream.duration is not None and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            return float(container.duration) / 1_000_000  # AV_TIME_BASE
+    except (TypeError, ValueError, ZeroDivisionError):
+        pass
+    return None
+
+
+def _partial(demux_error: str | None, declared: float | None, demuxed: float) -> str | None:
+    """Why the file's frames stop short: a demux error, or content missing past
+    the demuxed end (more than 1 s and 10% of what is declared: a cut-off file)."""
+    if demux_error is not None:
+        return f"demux error after {demuxed:.3f} s: {demux_error}"
+    if declared is not None and math.isfinite(declared) and declared - demuxed > max(1.0, 0.1 * declared):
+        return f"the file ends after {demuxed:.3f} s of the {declared:.3f} s it declares (cut off)"
+    return None
+
+
 class PyAVDecoder(Decoder):
     """PyAV (libav*) sequential decoding; converts only the selected frames to RGB."""
 
@@ -210,8 +232,11 @@ class PyAVDecoder(Decoder):
                         continue
                     timestamps.append(packet.pts if packet.pts is not None else packet.dts)
                     keyflags.append(bool(packet.is_keyframe))
-            except av.FFmpegError:
-                pass  # truncated: index what was read; decoding will report the rest
+            except av.FFmpegError as exc:
+                demux_error = _reason(exc)  # index what was read; the record says it is partial
+            else:
+                demux_error = None
+            declared = _declared_seconds(container, stream)
             ctx = stream.codec_context
             width, height = int(ctx.width or stream.width or 0), int(ctx.height or stream.height or 0)
             rate = stream.average_rate or stream.guessed_rate
@@ -230,10 +255,12 @@ class PyAVDecoder(Decoder):
         width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])
+        duration = float(index.pts_seconds[-1]) + 1.0 / fps
         meta = VideoMetadata(
             path=str(path), backend=self.name, codec=codec, width=width, height=height, fps=fps,
-            num_frames=n, duration_seconds=float(index.pts_seconds[-1]) + 1.0 / fps,
+            num_frames=n, duration_seconds=duration,
             keyframe_indices=index.keyframe_indices or None,
+            demux_partial=_partial(demux_error, declared, duration), declared_duration_seconds=declared,
         )  # fmt: skip
         return meta, index
 

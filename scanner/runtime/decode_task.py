@@ -147,6 +147,9 @@ def decode_for_scan(
             "fallback": fallback,
         }
         summary["duration_seconds"] = float(meta.duration_seconds)
+        if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
+            summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
+                                  "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
         count = int(sum(len(n) for n in numbers))
         t2 = time.perf_counter()
         if count == 0:

@@ -119,6 +119,7 @@ def build_record(
         "frames_sampled": int(summary.get("frames_sampled", 0)),
         "sampling": summary.get("sampling") or policy_text,
         "truncated": summary.get("truncated"),  # the frame budget was spread over the file (vscan.decode.Budgeted)
+        **({"partial": summary["partial"]} if summary.get("partial") else {}),  # demuxed short of the declared duration
         "risk": decision.risk if decision else None,
         "reasons": list(decision.reasons) if decision else [f"error: {summary['error']['type']}"],
         "matches": [match_dict(m, summary.get("duration_seconds")) for m in matches],
