@@ -245,7 +245,9 @@ def test_shipped_triage_names():
     assert SHIPPED_TRIAGE == ("open_nsfw", "blazeface")
 
 
-def test_report_shows_triage_scores_and_never_ranks_a_face_alone():
+def test_report_shows_triage_scores_and_the_highest_scoring_detection():
+    # Issue 28: "strongest detection" is the highest score, faces included (it was NSFW 0.03 shown
+    # over a face at 0.63); the file's risk stays what the risk policy gave it (a face alone adds none).
     from vscan.output.report import render_report
 
     det = [_ev("face", "face", 0.95, model="blazeface").to_dict(), _ev("classifier", "nsfw", 0.3, above=0, model="open_nsfw").to_dict()]
@@ -255,7 +257,8 @@ def test_report_shows_triage_scores_and_never_ranks_a_face_alone():
               "detection_timeline": tl, "duration_seconds": 6.0, "media": {"kind": "video"}}  # fmt: skip
     page = render_report([record])
     table = page.split("<tbody")[1].split("</tbody>")[0] if "<tbody" in page else page.split("</table>")[0]
-    assert "open_nsfw/nsfw 0.30" in table and "blazeface/face 0.95" not in table
+    assert "blazeface/face 0.95" in table and "open_nsfw/nsfw 0.30" not in table
+    assert '<td class="risk" data-v="0.2">0.20</td>' in table  # the row's risk is the record's, not the face score
     assert 'data-series="open_nsfw/nsfw"' in page and 'data-series="blazeface/face"' in page
     assert "df 0.42 at 3.0 s" in page and "<img" not in page
 
