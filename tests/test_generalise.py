@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vscan.bench.bench_generalise import _place_fitted, geometry_edit, origin
+from vscan.bench.bench_generalise import origin
+from vscan.bench.geometry_copies import _place_fitted, geometry_edit
 from vscan.bench.scenes import _Renderer
 from vscan.frames.resize import to_square
 from vscan.frames.regions import detect_region
