@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError, FileAccessError
-from vscan.inputs.archive_reader import MEMBER_SEPARATOR, ArchiveLimits, LazyListing, cached, unsafe_name
+from vscan.inputs.containers import MEMBER_SEPARATOR, ArchiveLimits, LazyListing, cached, unsafe_name
 from vscan.inputs.paths import MAX_DIR_DEPTH
 
 __all__ = ["EWF_SUFFIXES", "RAW_SUFFIXES", "DiskEntry", "DiskImage", "cached_image"]
