@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from vscan.decode.sampling import Adaptive, EveryFrame, FixedRate, Keyframes, SamplingPolicy
+from vscan.decode.adaptive import Adaptive
+from vscan.decode.sampling import EveryFrame, FixedRate, Keyframes, SamplingPolicy
 from vscan.errors import ConfigError
 
 __all__ = ["ScanConfig", "Sampling", "Matching", "Models", "Inputs", "Archives", "Runtime", "RESULT_SECTIONS"]

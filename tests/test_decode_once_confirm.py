@@ -14,7 +14,7 @@ import pytest
 
 from vscan.bank.prepared import Match
 from vscan.decode import Adaptive, Confirm, PyAVDecoder, Windows
-from vscan.decode.sampling import confirm_pass, first_pass_decides
+from vscan.decode.adaptive import confirm_pass, first_pass_decides
 
 
 def _match(entry="a", *, pct=100.0, frames=3, span=(0.0, 20.0), is_match=True, decided_by="alignment", path=()) -> Match:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from vscan.config import Models, Runtime, ScanConfig
-from vscan.decode.sampling import Adaptive, Windows, WithTriage
+from vscan.decode.adaptive import Adaptive, WithTriage
+from vscan.decode.sampling import Windows
 from vscan.detect.adapters import LabelEvidence, StrongFrame
 from vscan.detect.model_inputs import face_crops
 from vscan.detect.registry import SHIPPED_TRIAGE, triage_manifests

@@ -13,10 +13,9 @@ from vscan.decode.decord_backend import DecordDecoder
 from vscan.decode.images import IMAGE_SUFFIXES, ImageDecoder
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.pyav_backend import PyAVDecoder
+from vscan.decode.adaptive import Adaptive, Confirm
 from vscan.decode.sampling import (
-    Adaptive,
     Budgeted,
-    Confirm,
     EveryFrame,
     FixedRate,
     Keyframes,

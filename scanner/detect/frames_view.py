@@ -9,7 +9,7 @@ changes: the decoder resizes straight to the square.
 
 ``triage_policy`` adds the frames the detectors need to a first pass: one
 every ``models.triage_every_seconds`` and at least ``models.triage_min_frames``
-per file (vscan.decode.sampling.WithTriage); a second pass (Windows) is left
+per file (vscan.decode.adaptive.WithTriage); a second pass (Windows) is left
 as it is.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vscan.decode.sampling import SamplingPolicy, Windows, WithTriage
+from vscan.decode.adaptive import WithTriage
+from vscan.decode.sampling import SamplingPolicy, Windows
 from vscan.frames.resize import to_square
 
 __all__ = ["TriageView", "triage_view", "triage_policy", "TRIAGE_KEY"]

@@ -116,7 +116,7 @@ def decode_for_scan(
     try:
         check_readable(path)
         if getattr(config.sampling.policy, "name", "") == "confirm":
-            # A confirmation pass (vscan.decode.sampling.Confirm): the first pass read the digests, the
+            # A confirmation pass (vscan.decode.adaptive.Confirm): the first pass read the digests, the
             # driver keeps them (merge_summaries); reading the whole file again would cost more than its frame.
             summary["sha1"] = None
         else:

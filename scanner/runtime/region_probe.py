@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vscan.config import ScanConfig
-from vscan.decode.sampling import Adaptive
+from vscan.decode.adaptive import Adaptive
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed

@@ -1,0 +1,244 @@
+"""Adaptive sampling: a cheap first pass (keyframes plus gap fills), then, where it matched,
+a dense second pass in windows around the matched stretches, or a one-frame confirmation when
+the first pass already decides (``first_pass_decides``); ``WithTriage`` adds triage frames.
+The fixed policies it builds on are in vscan.decode.sampling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vscan.decode.sampling import (
+    FixedRate,
+    SamplingDecision,
+    SamplingPolicy,
+    Windows,
+    _frames_at,
+    _indices,
+    _merge_spans,
+)
+from vscan.errors import ConfigError
+
+__all__ = ["Adaptive", "Confirm", "WithTriage", "confirm_pass", "first_pass_decides"]
+
+
+#: Paths of matches found on part of the frame (an inset, a window, an
+#: off-centre crop): their boxes and spans come from few frames, so they are
+#: never decided by the first pass alone (the dense pass searches again).
+_PART_PATHS = ("region", "window", "off-centre", "grid-window", "window-916", "rotated")
+#: Share of the first pass's frames (quality-filtered, unique) a deciding match holds.
+DECIDES_QUERY_PCT = 80.0
+#: Distinct first-pass frames a deciding match holds (at one consistent time lag when aligned).
+DECIDES_MIN_FRAMES = 2
+
+
+def first_pass_decides(matches: Sequence) -> bool:
+    """Whether adaptive sampling's first pass already decides the file: a
+    whole-frame perceptual match (``vscan.bank.match.Match``) decided by the
+    matcher's own rules (vPDQ's query%/compared% or a time-aligned run) on at
+    least ``DECIDES_MIN_FRAMES`` distinct frames and ``DECIDES_QUERY_PCT`` of
+    the first pass's frames, spread over the file (keyframes and gap fills),
+    and no other bank entry with a frame matched outside its query span
+    (another known clip in the file, which denser frames might decide)."""
+    def decides(m) -> bool:
+        return (bool(getattr(m, "is_match", False)) and getattr(m, "signal", "pdq") == "pdq"
+                and getattr(m, "decided_by", "vpdq") in ("vpdq", "alignment")
+                and not any(p in _PART_PATHS for p in getattr(m, "path", ()))
+                and float(getattr(m, "query_pct", 0.0)) >= DECIDES_QUERY_PCT
+                and int(getattr(m, "num_query_hashes_matched", 0)) >= DECIDES_MIN_FRAMES)  # fmt: skip
+
+    deciding = [m for m in matches if decides(m)]
+    if not deciding:
+        return False
+    lo = min(m.query_span_seconds[0] for m in deciding)
+    hi = max(m.query_span_seconds[1] for m in deciding)
+    for m in matches:
+        start, end = getattr(m, "query_span_seconds", (math.nan, math.nan))
+        if all(m is not d for d in deciding) and math.isfinite(start) and math.isfinite(end) and (start < lo - 1e-6 or end > hi + 1e-6):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Confirm(SamplingPolicy):
+    """A few frames that confirm a first pass that already decided: the
+    frames on screen at ``seconds`` (the middles of its widest sampling gaps).
+    ``max_gap_seconds``: the widest gap between the two passes' frames, so the
+    record says how coarsely spans and matched seconds were measured."""
+
+    seconds: tuple[float, ...]
+    max_gap_seconds: float
+    name = "confirm"
+
+    def describe(self) -> str:
+        return (f"Confirm({len(self.seconds)} frames: the first pass decided; spans and matched seconds "
+                f"measured on sparse frames up to {self.max_gap_seconds:.1f} s apart)")  # fmt: skip
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0 or not self.seconds:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        chosen = _frames_at(pts, np.asarray(self.seconds, np.float64))
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} frames to confirm the first pass")
+
+
+def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int) -> "Confirm | None":
+    """The ``Confirm`` pass for a first pass sampled at ``sampled_seconds``:
+    the middles of its ``frames`` widest gaps (the stretch after the last frame
+    included), or None for ``frames`` 0 or nothing left between its frames."""
+    times = np.unique(np.clip(np.asarray(sampled_seconds, np.float64), 0.0, duration_seconds))
+    edges = np.append(times, duration_seconds)
+    gaps = np.diff(edges)
+    if frames < 1 or not len(gaps):
+        return None
+    order = np.argsort(-gaps, kind="stable")[:frames]
+    order = order[gaps[order] > 2.0 / 25]  # a gap under two frames has nothing between
+    if not len(order):
+        return None
+    mids = np.sort(edges[order] + gaps[order] / 2)
+    widest = float(np.diff(np.unique(np.concatenate([edges, mids]))).max())
+    return Confirm(tuple(float(t) for t in mids), widest)
+
+
+@dataclass(frozen=True)
+class Adaptive(SamplingPolicy):
+    """Keyframes first; densify only where the file shows signals.
+
+    First pass: the keyframes (cheap: nothing else is decoded), plus one
+    frame every ``max_gap_seconds`` inside longer keyframe gaps so that no
+    stretch of video goes unseen. After matching, ``refine`` asks for a
+    second pass at ``dense_fps`` in windows of ``window_seconds`` around every
+    stretch with matched frames (near-matches included), within a budget of
+    ``max_frames`` per file. Exact file-digest hits need no second pass.
+    """
+
+    dense_fps: float = 1.0
+    window_seconds: float = 8.0
+    max_gap_seconds: float = 10.0
+    max_frames: int = 600
+    #: Keyframes closer than this to the last one kept are skipped (all-intra
+    #: video has a keyframe on every frame).
+    min_keyframe_spacing_seconds: float = 1.0
+    #: The first pass has at least this many frames (evenly spread when the
+    #: keyframes are fewer): finding a static overlay (vscan.frames.overlays)
+    #: needs two frames of a file. More would cost half a GOP of decoding each.
+    min_frames: int = 2
+    #: A first pass that already decides (``first_pass_decides``: a strong,
+    #: consistent whole-frame match over the file) is confirmed by this many
+    #: more frames (``Confirm``: the middles of its widest sampling gaps)
+    #: instead of ``dense_fps`` windows over its whole length; None: dense
+    #: windows as for any other hit.
+    confirm_frames: int | None = 1
+    name = "adaptive"
+
+    def __post_init__(self) -> None:
+        FixedRate(self.dense_fps)
+        if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
+            raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
+        if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
+            raise ConfigError(
+                f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
+                "Supported values are window_seconds >= 0, max_gap_seconds > 0, max_frames >= 1."
+            )
+
+    def describe(self) -> str:
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        pts = np.asarray(pts_seconds, np.float64)
+        n = len(pts)
+        if n == 0:
+            return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
+        keys = _indices(keyframe_indices if keyframe_indices is not None else [0])
+        keys = keys[(keys >= 0) & (keys < n)]
+        if len(keys) == 0:
+            keys = np.zeros(1, np.int64)
+        kept, last = [], -math.inf
+        for k in keys.tolist():
+            if pts[k] - last >= self.min_keyframe_spacing_seconds - 1e-9:
+                kept.append(k)
+                last = pts[k]
+        keys = np.asarray(kept, np.int64)
+        # Fill keyframe gaps longer than max_gap_seconds (and the tail).
+        times = np.append(pts[keys], duration_seconds)
+        fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
+        fill_targets = np.concatenate(fill) if fill else np.zeros(0)
+        chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
+        if len(chosen) < self.min_frames:
+            spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
+            chosen = np.union1d(chosen, _frames_at(pts, spread))
+        return SamplingDecision(
+            chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
+        )
+
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
+               sampled_seconds: Sequence[float] | None = None) -> "SamplingPolicy | None":  # fmt: skip
+        """The second pass for a file with these first-pass matches, or None.
+        ``moments``: (timestamp, score) of frames where a triage model
+        (vscan.detect.triage) crossed its threshold: windows around them too.
+        ``sampled_seconds``: the first pass's frame times; given, a first pass
+        that already decides (``first_pass_decides``) gets a ``Confirm`` pass
+        of ``confirm_frames`` frames instead of dense windows (none with 0).
+        A still (or a file of unknown duration, 0) has nothing more to decode."""
+        if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
+            return None
+        if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
+            return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames)
+        spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
+        for m in matches:
+            start, end = m.query_span_seconds
+            if math.isfinite(start) and math.isfinite(end):
+                spans.append((max(0.0, start - self.window_seconds), min(duration_seconds, end + self.window_seconds)))
+        if not spans:
+            return None
+        budget_seconds = self.max_frames / self.dense_fps
+        kept, total = [], 0.0
+        for a, b in _merge_spans(spans):
+            if total >= budget_seconds:
+                break
+            b = min(b, a + budget_seconds - total)
+            kept.append((a, b))
+            total += b - a
+        return Windows(self.dense_fps, tuple(kept))
+
+
+@dataclass(frozen=True)
+class WithTriage(SamplingPolicy):
+    """``inner``'s frames plus what triage models need: one frame every
+    ``every_seconds`` and at least ``min_frames`` per file (evenly spread)."""
+
+    inner: SamplingPolicy
+    every_seconds: float = 3.0
+    min_frames: int = 8
+
+    def __post_init__(self) -> None:
+        if not (self.every_seconds > 0 and self.min_frames >= 1):
+            raise ConfigError(f"Invalid WithTriage({self.every_seconds}, {self.min_frames}). Supported values are every_seconds > 0, min_frames >= 1.")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()} + triage (1 frame / {self.every_seconds:g} s, >= {self.min_frames} per file)"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = self.inner.decide(pts_seconds, keyframe_indices, duration_seconds)
+        pts = np.asarray(pts_seconds, np.float64)
+        if len(pts) == 0:
+            return decision
+        duration = max(float(duration_seconds), float(pts[-1]))
+        targets = np.arange(0.0, duration, self.every_seconds)
+        spread = (np.arange(self.min_frames) + 0.5) * duration / self.min_frames
+        extra = _frames_at(pts, np.concatenate([targets, spread]))
+        chosen = np.union1d(decision.frame_indices, extra).astype(np.int64)
+        added = len(chosen) - len(decision.frame_indices)
+        return SamplingDecision(chosen, decision.policy, f"{decision.reason}; + {added} for triage")
+
+    def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
+               sampled_seconds: Sequence[float] | None = None):  # fmt: skip
+        inner = getattr(self.inner, "refine", None)
+        return None if inner is None else inner(matches, duration_seconds, moments=moments, sampled_seconds=sampled_seconds)
