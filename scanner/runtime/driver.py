@@ -21,16 +21,8 @@ A file's record is made in vscan.runtime.outcome: adaptive sampling's
 second pass that fails (decoder error, crash, timeout) ends the file on its
 first pass's result, and the record says so (``second_pass``).
 
-Infrastructure faults are retried, never recorded as the file's fault: a
-decode task whose node died runs again elsewhere, a model call whose actor
-went away goes to another actor (or waits for its restart), and one whose
-frames were lost with their node is decoded again. A node that vanished is
-not the file's fault however often it happens (up to ``NODE_FAULT_LIMIT``
-times for one file, then the scan stops: the cluster is failing, and the
-files without a record are scanned when it is started again). A model actor
-that died on a live node, or a model call that raised, may be the file's
-doing (frames that exhaust its memory): retried ``INFRA_RETRIES`` times, then
-the file gets a ModelError record, which resume re-runs.
+Infrastructure faults are retried, never recorded as the file's fault (up to
+limits): vscan.runtime.faults says what a Ray failure means for a file.
 """
 
 from __future__ import annotations
@@ -42,14 +34,14 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
 from vscan.config import ScanConfig
-from vscan.errors import DecoderCrashError, ModelError, QuarantinedError, error_info
 from vscan.inputs.discover import Refused, is_small
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
 from vscan.inputs.known_benign import load_list
+from vscan.runtime.faults import INFRA_RETRIES, NODE_FAULT_LIMIT, QUARANTINE_DEATHS, InfraFaults
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
-from vscan.runtime.model_pool import ModelPool, describe_ray_error, put_bank_index
+from vscan.runtime.model_pool import ModelPool, put_bank_index
 from vscan.runtime.outcome import Outcomes, Task, let_go, second_pass_decoded
 from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.runtime.profile import QueueStats
@@ -62,13 +54,6 @@ from vscan.verdict.risk import DefaultRiskPolicy, RiskPolicy
 
 __all__ = ["run_scan", "stream_scan", "model_call", "INFRA_RETRIES", "NODE_FAULT_LIMIT", "QUARANTINE_DEATHS"]
 
-#: Times one file is sent again after its model actor died on a live node, or its model call raised.
-INFRA_RETRIES = 3
-#: Times one file is sent again after its node, or its model actor's node, went away.
-NODE_FAULT_LIMIT = 20
-#: Nodes that died while decoding one file (the last time alone) before it is
-#: quarantined: recorded (QuarantinedError), not sent on to kill more of the cluster.
-QUARANTINE_DEATHS = 2
 #: Frames of one model call, in batches of ``runtime.batch_frames`` (a file
 #: with more frames than that goes alone): calls of bounded size.
 CALL_BATCHES = 4
@@ -132,8 +117,7 @@ def stream_scan(
     content across runs (vscan.output.resume). ``hash_store``: a folder that
     keeps every hashed frame (vscan.output.hash_store). The run's manifest goes to the sink."""
     import ray
-    from ray.exceptions import (ActorUnavailableError, NodeDiedError, ObjectLostError, RayActorError, RayError,
-                                TaskCancelledError, WorkerCrashedError)  # fmt: skip
+    from ray.exceptions import RayError, WorkerCrashedError
 
     config = config or ScanConfig()
     policy_text = config.sampling.policy.describe()
@@ -229,55 +213,8 @@ def stream_scan(
         outcomes = Outcomes(emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds,
                             min_quality=config.matching.min_quality)  # fmt: skip
 
-        decode_deaths: dict[int, int] = {}  # task key -> nodes that died while decoding it
-
-        def infra_fault(task: Task, exc: BaseException, *, decode_again: bool, node_fault: bool, decoding: bool = False) -> None:
-            """Send the file again: its frames (to another actor), or from the
-            decode on. A node fault is not taken for the file's, until nodes
-            died QUARANTINE_DEATHS times while decoding it (the last time
-            alone): then it is quarantined. Other faults are retried
-            INFRA_RETRIES times, then a ModelError record."""
-            summary.infra_retries += 1
-            if node_fault and decoding:
-                deaths = decode_deaths[task.key] = decode_deaths.get(task.key, 0) + 1
-                if deaths >= QUARANTINE_DEATHS and task.group_size == 1:
-                    decode_deaths.pop(task.key)
-                    outcomes.fail(task, error_info(QuarantinedError(
-                        f"{task.path}: quarantined: {deaths} nodes died while decoding it (last: {describe_ray_error(exc)}); "
-                        "not sent to another")))  # fmt: skip
-                    return
-            if node_fault:
-                task.node_faults += 1
-                if task.node_faults > NODE_FAULT_LIMIT:
-                    raise ModelError(f"{task.path}: its node or model actor went away {task.node_faults} times "
-                                     f"(last: {describe_ray_error(exc)}); the cluster is failing, the scan stops "
-                                     "(the files without records are scanned when it is started again)")  # fmt: skip
-            else:
-                task.infra_failures += 1
-                if task.infra_failures > INFRA_RETRIES:
-                    message = f"the model stage failed {task.infra_failures} times on this file, last: {describe_ray_error(exc)}"
-                    outcomes.fail(task, {"type": "ModelError", "message": message, "kind": ModelError.kind})
-                    return
-            if not decode_again:
-                ready_for_model.append(task)
-            else:
-                let_go(task)  # from the first pass on
-                task.summary = None
-                resubmit_alone(task)
-
-        def node_went(exc: BaseException, *, or_a_node_died: bool) -> bool:
-            """Whether ``exc`` is a node going, not the file's doing: a node-level
-            Ray error, or (``or_a_node_died``) any failure while a node newly
-            died. Newly dead nodes are noted once."""
-            nonlocal dead_nodes
-            node_error = isinstance(exc, (ActorUnavailableError, NodeDiedError, ObjectLostError))
-            if not (node_error or or_a_node_died):
-                return False
-            now_dead = dead_node_ids()
-            went = node_error or bool(now_dead - dead_nodes)
-            if went:
-                dead_nodes = now_dead
-            return went
+        faults = InfraFaults(outcomes, summary, to_model=lambda task: ready_for_model.append(task), resubmit_alone=resubmit_alone,
+                             file_timeout_seconds=config.runtime.file_timeout_seconds, dead_nodes=dead_nodes)  # fmt: skip
 
         def decoded(task: Task, file_summary: dict[str, Any]) -> None:
             task.summary = file_summary
@@ -366,13 +303,8 @@ def stream_scan(
                     try:
                         results = ray.get(ref)
                     except RayError as exc:
-                        # The actor went away (its batch goes to another, or to
-                        # its restart), or its frames were lost with their node
-                        # (decoded again), or the call raised: retried.
                         pool.finished(ref, exc)
-                        node_fault = node_went(exc, or_a_node_died=True)
-                        for task in batch:
-                            infra_fault(task, exc, decode_again=not isinstance(exc, RayActorError), node_fault=node_fault)
+                        faults.model_call_failed(batch, exc)
                         continue
                     pool.finished(ref)
                     for task, result in zip(batch, results):
@@ -390,28 +322,7 @@ def stream_scan(
                 try:
                     summaries = ray.get(ref)
                 except (WorkerCrashedError, RayError) as exc:
-                    if node_went(exc, or_a_node_died=isinstance(exc, WorkerCrashedError)):
-                        # The node went, not the file: decode it again elsewhere.
-                        for task in group:
-                            infra_fault(task, exc, decode_again=True, node_fault=True, decoding=True)
-                        continue
-                    if len(group) > 1:
-                        # One file of a small-file group crashed or hung: each goes
-                        # again in its own task, so only the bad one fails.
-                        for task in group:
-                            resubmit_alone(task)
-                        continue
-                    (task,) = group
-                    if time.monotonic() - (task.started or task.submitted) >= config.runtime.file_timeout_seconds:
-                        # The worker's own watchdog ended it at the limit (see decode_task).
-                        outcomes.timed_out(task)
-                        continue
-                    if task.attempt_decoder == "auto" and not isinstance(exc, TaskCancelledError):
-                        # decord can abort the whole process on some streams: one retry with PyAV.
-                        task.attempt_decoder = "pyav"
-                        resubmit_alone(task)
-                        continue
-                    outcomes.decode_failed(task, error_info(DecoderCrashError(f"decoder process died: {type(exc).__name__}")))
+                    faults.decode_failed(group, exc)
                     continue
                 for task, file_summary in zip(group, summaries):
                     decoded(task, file_summary)
