@@ -4,6 +4,7 @@ making vscan importable from a bare checkout without installing it."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -131,6 +132,7 @@ def ensure_vscan_importable() -> str | None:
     except ImportError:
         pass
     shim = Path(tempfile.mkdtemp(prefix="vscan-shim-"))
+    atexit.register(shutil.rmtree, shim, ignore_errors=True)  # child processes end before the run does
     pkg = shim / "vscan"
     pkg.mkdir()
     for entry in (ROOT / "scanner").iterdir():

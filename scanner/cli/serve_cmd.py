@@ -59,8 +59,15 @@ def serve_command(
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
         return
+    import shutil
     import tempfile
 
     os.environ[ENV_SETTINGS] = settings_json(settings)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="vscan-serve-metrics-"))
-    uvicorn.run("vscan.serve.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    made = None
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # the workers' shared metric files, removed when the service ends
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vscan-serve-metrics-")
+    try:
+        uvicorn.run("vscan.serve.app:create_app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
