@@ -37,7 +37,7 @@ def _blocking_env(tmp_path: Path, *, absent: tuple[str, ...] = ABSENT, hide_inst
         class _Absent(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path, target=None):
                 if name.split(".")[0] in ABSENT:
-                    raise ImportError(f"No module named {{name!r}} (absent on the GPU machine)")
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (absent on the GPU machine)")
         sys.meta_path.insert(0, _Absent())
         {hide}
     """))
