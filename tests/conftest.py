@@ -77,3 +77,47 @@ def ray_local() -> str:
 def ray_address(ray_local: str) -> str:
     """The address of the session's Ray, for `vscan scan --ray-address` subprocesses."""
     return ray_local
+
+
+PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn():
+    """The PostgreSQL server the sink tests use (.ci/start-postgres); skip without it, fail under CI."""
+    dsn = os.environ.get(PG_ENV)
+    if not dsn:
+        message = f"{PG_ENV} is not set (.ci/start-postgres starts a server and prints one)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; under CI=true the PostgreSQL sink tests are required")
+        pytest.skip(message)
+    return dsn
+
+
+@pytest.fixture
+def pg_database(request):
+    """Fresh PostgreSQL databases for one test: ``pg_database()`` makes one and returns its DSN;
+    every one made is dropped afterwards. Skips (fails under CI) without a server, when called."""
+    import uuid
+
+    made: list[tuple[str, str]] = []
+
+    def make() -> str:
+        import psycopg
+        from psycopg import sql
+
+        admin = request.getfixturevalue("pg_admin_dsn")
+        name = f"vscan_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append((admin, name))
+        return f"{admin.rpartition('/')[0]}/{name}"
+
+    yield make
+    if made:
+        import psycopg
+        from psycopg import sql
+
+        for admin, name in made:
+            with psycopg.connect(admin, autocommit=True) as db:
+                db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import uuid
 from pathlib import Path
 
 import pytest
@@ -240,22 +239,9 @@ def test_report_refuses_what_is_not_a_results_sink(work, tmp_path):
 
 
 @pytest.fixture
-def pg_dsn():
+def pg_dsn(pg_database):
     """A fresh PostgreSQL database, dropped afterwards."""
-    admin = os.environ.get("VSCAN_TEST_POSTGRES_DSN")
-    if not admin:
-        if os.environ.get("CI") == "true":
-            pytest.fail("VSCAN_TEST_POSTGRES_DSN is not set; under CI=true the PostgreSQL tests are required")
-        pytest.skip("VSCAN_TEST_POSTGRES_DSN is not set (.ci/start-postgres starts a server and prints one)")
-    import psycopg
-    from psycopg import sql
-
-    name = f"vscan_cli_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield f"{admin.rpartition('/')[0]}/{name}"
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return pg_database()
 
 
 def test_report_reads_a_postgres_sink(work, ray_address, pg_dsn, tmp_path):

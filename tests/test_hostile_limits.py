@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -144,33 +143,11 @@ def test_model_calls_are_bounded():
 # two scans on one output
 # --------------------------------------------------------------------------
 
-PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
-
-
-def _fresh_target(kind: str, tmp_path: Path) -> str:
-    if kind != "postgres":
-        return str(tmp_path / f"r.{kind}")
-    dsn = os.environ.get(PG_ENV)
-    if not dsn:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PG_ENV} is not set; under CI=true the PostgreSQL sink tests are required")
-        pytest.skip(f"{PG_ENV} is not set (.ci/start-postgres starts a server and prints one)")
-    import uuid
-
-    import psycopg
-    from psycopg import sql
-
-    db = f"vscan_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-    return f"{dsn.rpartition('/')[0]}/{db}"
-
-
 @pytest.mark.parametrize("kind", ["jsonl", "parquet", "sqlite", "postgres"])
-def test_a_second_scan_on_one_output_is_refused_with_a_clear_message(tmp_path, clip, kind):
+def test_a_second_scan_on_one_output_is_refused_with_a_clear_message(tmp_path, clip, kind, pg_database):
     from vscan.output.sinks import SinkError, open_sink
 
-    target = _fresh_target(kind, tmp_path)
+    target = pg_database() if kind == "postgres" else str(tmp_path / f"r.{kind}")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.mp4").write_bytes(clip)
     from vscan.bank.hashers import media_hasher

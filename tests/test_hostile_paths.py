@@ -27,7 +27,6 @@ from vscan.output.read import read_records
 from vscan.verdict.record import result_schema
 
 VSCAN = [sys.executable, "-m", "vscan.cli"]
-PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
 NAME_CASES = {"latin-1 file name", "control characters in a file name", "NUL in a tar member name",
               "latin-1 tar member name", "plain member beside them", "control character in a zip member name"}  # fmt: skip
 
@@ -58,23 +57,8 @@ def evidence(tmp_path_factory):
     return root, cases, bank
 
 
-def _target(kind: str, tmp_path: Path, name: str) -> str:
-    if kind == "postgres":
-        dsn = os.environ.get(PG_ENV)
-        if not dsn:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{PG_ENV} is not set; under CI=true the PostgreSQL sink tests are required")
-            pytest.skip(f"{PG_ENV} is not set (.ci/start-postgres starts a server and prints one)")
-        import uuid
-
-        import psycopg
-        from psycopg import sql
-
-        db = f"vscan_t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-        return f"{dsn.rpartition('/')[0]}/{db}"
-    return str(tmp_path / f"{name}.{kind}")
+def _target(kind: str, tmp_path: Path, name: str, pg_database) -> str:
+    return pg_database() if kind == "postgres" else str(tmp_path / f"{name}.{kind}")
 
 
 def _scan(folder: Path, bank: Path, out: str, ray_address: str, *extra: str) -> subprocess.CompletedProcess:
@@ -84,10 +68,10 @@ def _scan(folder: Path, bank: Path, out: str, ray_address: str, *extra: str) -> 
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet", "sqlite", "postgres"])
-def test_hostile_names_get_one_honest_record_each_in_every_sink_and_resume(evidence, tmp_path, ray_address, kind):
+def test_hostile_names_get_one_honest_record_each_in_every_sink_and_resume(evidence, tmp_path, ray_address, kind, pg_database):
     root, cases, bank = evidence
     folder = root / "ev"
-    out = _target(kind, tmp_path, "r")
+    out = _target(kind, tmp_path, "r", pg_database)
     state = tmp_path / "state.sqlite"
     first = _scan(folder, bank, out, ray_address, "--state", str(state))
     assert first.returncode == 0, first.stderr
@@ -108,7 +92,7 @@ def test_hostile_names_get_one_honest_record_each_in_every_sink_and_resume(evide
     assert again.returncode == 0, again.stderr
     assert len(read_records(out)) == len(cases) and len(_all_rows(out)) == len(cases)
 
-    fresh = _target(kind, tmp_path, "fresh")  # --state: unchanged content is not decoded again
+    fresh = _target(kind, tmp_path, "fresh", pg_database)  # --state: unchanged content is not decoded again
     third = _scan(folder, bank, fresh, ray_address, "--state", str(state))
     assert third.returncode == 0, third.stderr
     unchanged = {record_key(r): r.get("skipped") for r in read_records(fresh)}

@@ -16,7 +16,7 @@ import textwrap
 
 import pytest
 
-from test_sinks import pg_admin_dsn, pg_dsn  # noqa: F401 - fixtures
+from test_sinks import pg_dsn  # noqa: F401 - fixture
 from vscan.output.sinks import open_sink
 
 BOUND_MB = 96  # a naive load of 100,000 such records takes over 300 MB; pyarrow alone holds ~50 MB of buffers

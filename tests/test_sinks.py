@@ -10,40 +10,16 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
 
 from vscan.errors import ConfigError
 from vscan.output.sinks import JsonlSink, ParquetSink, PostgresSink, SqliteSink, open_sink
 
-PG_ENV = "VSCAN_TEST_POSTGRES_DSN"
-
-
-@pytest.fixture(scope="session")
-def pg_admin_dsn():
-    dsn = os.environ.get(PG_ENV)
-    if not dsn:
-        message = f"{PG_ENV} is not set (.ci/start-postgres starts a server and prints one)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; under CI=true the PostgreSQL sink tests are required")
-        pytest.skip(message)
-    return dsn
-
-
 @pytest.fixture
-def pg_dsn(pg_admin_dsn):
+def pg_dsn(pg_database):
     """A fresh database per test, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"vscan_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as db:
-        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = pg_admin_dsn.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return pg_database()
 
 
 SINKS = ["jsonl", "parquet", "sqlite", "postgres"]
