@@ -41,17 +41,9 @@ def nothing_to_scan(paths: Iterable[str | os.PathLike], config: ScanConfig, ledg
     paths = list(paths)
     if _has_uri(paths):
         return False
-    limits = ArchiveLimits.from_config(config.archives)
-
-    def found() -> Iterable[str]:
-        for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
-            if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
-                raise _HasContainer
-            yield path
-
     counts = (ledger.skipped_resumed, ledger.retried_transient, ledger.retries_exhausted)
     try:
-        needs_scan = next(ledger.filter(found()), None) is not None
+        needs_scan = next(ledger.filter(_plain_files(paths, config)), None) is not None
     except _HasContainer:
         needs_scan = True
     if needs_scan:
@@ -64,6 +56,16 @@ def _has_uri(paths: list) -> bool:
     from vscan.inputs.objectstore import is_uri
 
     return any(is_uri(p) for p in paths)
+
+
+def _plain_files(paths, config: ScanConfig) -> Iterator[str]:
+    """The inputs' files as discovery lists them, containers unopened; raises ``_HasContainer`` at
+    an archive or disk image (its members need the scan proper) or past ``PREFLIGHT_MAX_FILES``."""
+    limits = ArchiveLimits.from_config(config.archives)
+    for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
+        if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
+            raise _HasContainer
+        yield path
 
 
 class _HasContainer(Exception):
@@ -87,20 +89,12 @@ def records_without_ray(paths: Iterable[str | os.PathLike], config: ScanConfig, 
         return None
     from vscan.inputs.digests import file_digests
 
-    limits = ArchiveLimits.from_config(config.archives)
     known = ledger.known_sha256() or frozenset()
-
-    def found() -> Iterator[str]:
-        for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
-            if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
-                raise _HasContainer
-            yield path
-
     counts = (ledger.skipped_resumed, ledger.retried_transient, ledger.retries_exhausted)
     records: list[dict[str, Any]] = []
     digested = 0
     try:
-        for path in ledger.filter(found()):
+        for path in ledger.filter(_plain_files(paths, config)):
             digested += os.path.getsize(path)
             if digested > DRIVER_DIGEST_MAX_BYTES or not os.path.isfile(path):
                 raise _NeedsRay
