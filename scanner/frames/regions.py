@@ -41,7 +41,7 @@ from vscan.frames.resize import resize_bilinear
 from vscan.frames.translucent import detect_translucent, undo_translucent
 
 __all__ = ["MIN_FRAMES", "RegionBox", "break_maps", "detect_region", "add_region", "add_region_box", "still_windows", "still_window_hashes",
-           "region_query"]  # fmt: skip
+           "region_query", "region_version"]  # fmt: skip
 
 #: Frames of a file region search needs (fewer: no region is looked for).
 MIN_FRAMES = 4
@@ -255,15 +255,23 @@ def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAM
 
 
 def region_query(payload: dict[str, np.ndarray], variants: np.ndarray, quality: np.ndarray):
-    """The hashed ``region_frames`` of a payload as the matcher takes them:
-    (FrameHashes, variants [K, 8, 32], boxes [K, 4] as fractions of the frame);
-    row k belongs to sample ``region_rows[k]`` (default: sample k)."""
+    """The hashed ``region_frames`` of a payload as the matcher takes them (``region_version``)."""
+    shape = payload["frames"].shape[1:3]
+    return region_version(payload["frame_numbers"], payload["timestamps"], shape, payload["region_box"], payload.get("region_rows"),
+                          variants, quality)  # fmt: skip
+
+
+def region_version(frame_numbers: np.ndarray, timestamps: np.ndarray, frame_shape: tuple[int, int], region_box: np.ndarray,
+                   region_rows: np.ndarray | None, variants: np.ndarray, quality: np.ndarray):  # fmt: skip
+    """Hashed region windows as the matcher takes them: (FrameHashes,
+    variants [K, 8, 32], boxes [K, 4] as fractions of the frame); row k
+    belongs to sample ``region_rows[k]`` (default: sample k); ``region_box``:
+    one box, or one per row, in pixels of frames ``frame_shape`` (h, w)."""
     from vscan.hashing.vpdq import FrameHashes
 
-    rows = payload.get("region_rows")
-    rows = np.arange(len(variants)) if rows is None else np.asarray(rows, np.int64)
-    numbers, times = payload["frame_numbers"][rows], payload["timestamps"][rows]
-    h, w = payload["frames"].shape[1:3]
-    boxes = np.asarray(payload["region_box"], np.float64).reshape(-1, 4) / np.array([h, h, w, w], np.float64)
+    rows = np.arange(len(variants)) if region_rows is None else np.asarray(region_rows, np.int64)
+    numbers, times = frame_numbers[rows], timestamps[rows]
+    h, w = frame_shape
+    boxes = np.asarray(region_box, np.float64).reshape(-1, 4) / np.array([h, h, w, w], np.float64)
     boxes = np.broadcast_to(boxes, (len(variants), 4)) if len(boxes) == 1 else boxes
     return FrameHashes(numbers, times, quality, np.ascontiguousarray(variants[:, 0])), variants, np.round(boxes, 4)

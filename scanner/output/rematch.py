@@ -2,7 +2,7 @@
 (``vscan rematch``).
 
 Each file's stored frames (vscan.output.hash_store) go through the same
-matcher as a scan's model stage (``ModelWorker._file_result``: exact digests,
+matcher as a scan's model stage (``FileMatcher.file_result``: exact digests,
 all 8 dihedral variants, the border-free and overlay-filled frames, time
 alignment) and the same risk policy and record builder, under the config of
 the store's latest run; the record is stamped with the new versions, so
@@ -221,7 +221,7 @@ def _match(matcher: _Matcher, stored: StoredFile, keep: np.ndarray, prev: dict[s
         payload["border_box"] = np.asarray(stored.row["border_box"], np.float64)
     names = {"frames": "frames", "unbordered": "unbordered_frames", "unoverlaid": "unoverlaid_frames"}
     hashed = {names[k]: (v[keep], q[keep]) for k, (v, q) in stored.sets.items() if k in names and len(q) == len(keep)}
-    return matcher._file_result(payload, hashed, prev.get("sha256"), prev.get("md5"))
+    return matcher.file_result(payload, hashed, prev.get("sha256"), prev.get("md5"))
 
 
 def _second_pass_times(second, duration: float) -> tuple[np.ndarray | None, float]:

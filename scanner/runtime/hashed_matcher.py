@@ -5,20 +5,16 @@ matcher and rules, with no hash model built."""
 from __future__ import annotations
 
 from vscan.config import ScanConfig
-from vscan.runtime.model_actor import ModelWorker
+from vscan.runtime.file_match import FileMatcher
 
 __all__ = ["HashedMatcher"]
 
 
-class HashedMatcher(ModelWorker):
-    """The model stage's matcher without its models: frames arrive hashed."""
+class HashedMatcher(FileMatcher):
+    """The model stage's matcher without its models: frames arrive hashed, with no
+    pixels, so no off-centre search (it cuts windows out of the frames)."""
 
-    def __init__(self, config: ScanConfig, bank: str) -> None:  # noqa: no super(): no hash model is needed
+    def __init__(self, config: ScanConfig, bank: str) -> None:
         from vscan.runtime.bank_share import open_bank
 
-        self.config, self.detectors, self.triage = config, [], None
-        self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
-        self.index = open_bank(bank, config)
-
-    def _searches_offcentre(self) -> bool:
-        return False  # it cuts windows out of the pixels, which the store does not keep
+        super().__init__(config, open_bank(bank, config), offcentre=False)

@@ -146,8 +146,8 @@ def has_grid_rows(index) -> bool:
     return bool(index.cache["offcentre.grid"])
 
 
-def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.ndarray, match):
-    """For a ``ModelWorker``'s file (``payload``, its hashed ``query`` and
+def find_offcentre(worker, frames: np.ndarray | None, query, variants: np.ndarray, match):
+    """For a ``FileMatcher``'s file (its sampled square ``frames``, its hashed ``query`` and
     ``variants``): (the off-centre version as the matcher takes a region:
     FrameHashes, variants, boxes as fractions, path name, frames it needs;
     what ``match`` gave for it) for the best candidate place, or None when no
@@ -156,9 +156,8 @@ def find_offcentre(worker, payload: dict[str, np.ndarray], query, variants: np.n
     from vscan.bank.robust import row_hits
     from vscan.hashing.vpdq import FrameHashes
 
-    frames = payload["frames"]
     cfg = worker.config.matching
-    if len(frames) < 2 or frames.shape[1] != frames.shape[2]:
+    if frames is None or len(frames) < 2 or frames.shape[1] != frames.shape[2]:
         return None
     s = frames.shape[1]
 

@@ -78,7 +78,7 @@ def _matches(matcher, record: dict[str, Any], kept: dict[str, Any] | None) -> li
             payload["border_box"] = np.asarray(kept["border_box"], np.float64)
         names = {"frames": "frames", "unbordered": "unbordered_frames", "unoverlaid": "unoverlaid_frames"}
         hashed = {names[k]: (v, q.astype(np.int32)) for k, (v, q) in kept["sets"].items() if k in names}
-    return matcher._file_result(payload, hashed, record.get("sha256"), record.get("md5"))["matches"]
+    return matcher.file_result(payload, hashed, record.get("sha256"), record.get("md5"))["matches"]
 
 
 def take_frame_hashes(batch: list[dict[str, Any]], *, allow: AllowBanks | None, store) -> None:
