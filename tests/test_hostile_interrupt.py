@@ -5,6 +5,12 @@ included). Every time: exit 130, the "Interrupted: N records ... saved"
 line, and a manifest that says interrupted when the run had begun. The old
 code died of the signal (-2, a traceback) when Ctrl-C came while the scan
 was set up, and the issue saw 139 (a segfault while Ray shut down).
+
+The first second, while the command's modules load, is hit exactly: a
+``sitecustomize`` on the child's PYTHONPATH pauses the import of one chosen
+module, says so in a file, and the test sends SIGINT then. The old code
+(``import vscan`` loaded numpy, the config and the API before the command's
+handler) died of the signal at numpy, vscan.config and vscan.api.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +63,51 @@ def test_ctrl_c_during_start_up_exits_130_with_the_saved_count(inputs, tmp_path,
     manifest = out.with_name(out.name + ".manifest.json")
     if manifest.exists():  # the run had begun
         assert json.loads(manifest.read_text())["runs"][-1]["status"] == "interrupted"
+
+
+#: The child's sitecustomize: the import of $VSCAN_TEST_PAUSE_AT stops for a minute, after writing $VSCAN_TEST_PAUSED.
+_PAUSE_AT_IMPORT = """
+import os, sys, time
+
+class _PauseAt:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("VSCAN_TEST_PAUSE_AT"):
+            sys.meta_path.remove(self)
+            open(os.environ["VSCAN_TEST_PAUSED"], "w").close()
+            time.sleep(60)
+        return None
+
+sys.meta_path.insert(0, _PauseAt())
+"""
+
+
+def _entry_points() -> list[list[str]]:
+    script = Path(sys.executable).parent / "vscan"  # the console script pip wrote (vscan.cli.main:main)
+    return [[sys.executable, "-m", "vscan.cli"]] + ([[str(script)]] if script.exists() else [])
+
+
+@pytest.mark.parametrize("entry", range(len(_entry_points())), ids=lambda i: ["python -m vscan.cli", "vscan"][i])
+@pytest.mark.parametrize("module", ["numpy", "typer", "vscan.config", "vscan.api", "vscan.runtime.driver"])
+def test_ctrl_c_while_the_command_loads_exits_130(inputs, tmp_path, module, entry):
+    root, bank = inputs
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(_PAUSE_AT_IMPORT)
+    paused = tmp_path / "paused"
+    env = {**os.environ, "VSCAN_TEST_PAUSE_AT": module, "VSCAN_TEST_PAUSED": str(paused),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path / "site"), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    command = [*_entry_points()[entry], "scan", str(root / "in"), "--bank", str(bank), "--out", str(out),
+               "--device", "cpu", "--fps", "1", "-q"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not paused.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert paused.exists(), f"{module} was never imported: {proc.communicate(timeout=60)}"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert err.count("Interrupted: ") == 1 and "Run the same command again to resume" in err, err
+    assert int(err.split("Interrupted: ")[1].split()[0]) == 0
+    assert not out.exists() or out.read_text() == ""

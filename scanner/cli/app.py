@@ -48,11 +48,16 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", help="Print vscan's version and exit.", callback=_version, is_eager=True)
     ] = False,
 ) -> None:
     """Find known videos and images again (perceptual hashes against banks) and score every file's risk."""
+    if ctx.invoked_subcommand != "scan":  # vscan scan does so where its own Ctrl-C handling begins
+        from vscan.cli.starting import started
+
+        started()  # Ctrl-C is KeyboardInterrupt again (bank build keeps its resume point on it)
 
 
 def _group(help_text: str) -> typer.Typer:

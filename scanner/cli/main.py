@@ -9,30 +9,23 @@ Commands live in modules by group, each registering on :data:`vscan.cli.app.app`
     export_cmd   vscan export
 """
 
-import signal
+# First: Ctrl-C while the commands load exits 130 (vscan.cli.starting).
+from vscan.cli import starting
 
-# Ctrl-C while the command is still loading (a second of imports) ends it with
-# 130 like Ctrl-C later, not with a traceback or a death by SIGINT. An ignored
-# SIGINT (a background job) stays ignored.
-def _exit_130(signum, frame) -> None:
-    raise SystemExit(130)
-
-
-_LOADING = signal.getsignal(signal.SIGINT) is signal.default_int_handler
-if _LOADING:
-    signal.signal(signal.SIGINT, _exit_130)
+starting.install()
 
 from vscan.cli import scan_cmd, bank_cmd, feedback_cmd, report_cmd, export_cmd  # noqa: E402,F401  (they register the commands, in --help order)
-from vscan.cli import rematch_cmd, serve_cmd  # noqa: F401  (vscan rematch, vscan serve)
+from vscan.cli import rematch_cmd, serve_cmd  # noqa: E402,F401  (vscan rematch, vscan serve)
 from vscan.cli.app import app  # noqa: E402
-
-if _LOADING:
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: Ctrl-C is KeyboardInterrupt again
 
 __all__ = ["app", "main"]
 
+if not starting.is_the_command():  # imported by a program or a test: its Ctrl-C is its own again
+    starting.started()
+
 
 def main() -> None:
+    starting.install()  # (again: main() may be called by a program that imported this module)
     app()
 
 

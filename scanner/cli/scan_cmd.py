@@ -8,6 +8,7 @@ import typer
 
 from vscan.cli.app import app, config_app, fail
 from vscan.cli.options import scan_config_options
+from vscan.cli.starting import started
 from vscan.config import ScanConfig
 from vscan.errors import VscanError
 
@@ -60,6 +61,7 @@ def scan_command(
     from vscan.output.read import display_target
 
     try:
+        started()  # Ctrl-C is KeyboardInterrupt from here on, handled below (before: vscan.cli.starting)
         policy = None
         if risk_policy is not None:
             from vscan.verdict.risk import DefaultRiskPolicy
@@ -68,11 +70,11 @@ def scan_command(
         # Checks inputs, bank and --out before Ray starts (Ray starts on the first record).
         run = scan_iter(paths, bank=bank, out=out, config=config, ray_address=ray_address, risk_policy=policy, state=state,
                        hash_store=hash_store)
+        metrics = _scan_metrics(metrics_port, bank)  # --metrics-port: Prometheus while the scan runs (vscan.runtime.metrics)
     except VscanError as exc:
         fail(exc)
     except KeyboardInterrupt:  # Ctrl-C while inputs, bank and --out are checked: nothing written yet
         _interrupted(0, display_target(out))
-    metrics = _scan_metrics(metrics_port, bank)  # --metrics-port: Prometheus while the scan runs (vscan.runtime.metrics)
     records = iter(run)
     saved = 0
     outcomes = ScanOutcomes()  # the files that matched, listed at the end
@@ -94,7 +96,10 @@ def scan_command(
         if metrics is not None:
             metrics.close()
     if not quiet and run.summary is not None:
-        print_summary(run.summary, display_target(out), outcomes)
+        try:
+            print_summary(run.summary, display_target(out), outcomes)
+        except KeyboardInterrupt:  # the run is complete; only the summary is cut short
+            _interrupted(saved, display_target(out))
 
 
 def _interrupted(saved: int, shown_out: str, records=None) -> None:
