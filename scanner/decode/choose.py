@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from vscan.errors import ConfigError, DecodeError, UnsupportedMediaError
+from vscan.decode.animated import AnimatedImageDecoder
 from vscan.decode.base import Decoder, check_readable
 from vscan.decode.decord_backend import DecordDecoder
 from vscan.decode.images import IMAGE_SUFFIXES, ImageDecoder
@@ -22,21 +23,41 @@ BACKENDS = ("auto", "decord", "pyav")
 
 def is_still(path: str | os.PathLike) -> bool:
     """True for a path (or in-memory archive member) named like a still
-    image, unless it is an animated GIF (a re-shared clip: decoded as video)."""
+    image that holds one picture: an animated GIF, WebP or PNG (APNG) and a
+    HEIF/AVIF with several images are videos (a re-shared clip). A camera
+    JPEG with a preview image (MPO) stays a still."""
     from vscan.inputs.memory import source_name  # an in-memory file (archive member) carries its name
 
     suffix = Path(source_name(path)).suffix.lower()
-    return suffix in IMAGE_SUFFIXES and not (suffix == ".gif" and _animated(path))
+    return suffix in IMAGE_SUFFIXES and not _several_frames(path)
 
 
-def _animated(path: str | os.PathLike) -> bool:
-    """Whether an image file holds more than one frame (False when it cannot be read: its decoder says why)."""
+def _several_frames(path: str | os.PathLike) -> bool:
+    """Whether an image file is an animation or image sequence (False when it cannot be read: its decoder says why)."""
     from PIL import Image
 
+    from vscan.decode.animated import ANIMATED_FORMATS
+    from vscan.decode.images import register_heif
+
+    register_heif()
     try:
         with Image.open(path) as image:
-            return bool(getattr(image, "is_animated", False))
+            moving = (image.format or "").upper() in ANIMATED_FORMATS | {"GIF"}
+            return moving and int(getattr(image, "n_frames", 1) or 1) > 1
     except Exception:  # noqa: BLE001 - unreadable: the image decoder reports it
+        return False
+
+
+def _animated_still(path: str | os.PathLike) -> bool:
+    """An image with several frames that Pillow reads as a video (vscan.decode.animated); GIF goes to FFmpeg."""
+    from vscan.decode.animated import frame_timing
+    from vscan.inputs.memory import source_name
+
+    if Path(source_name(path)).suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    try:
+        return frame_timing(path) is not None
+    except Exception:  # noqa: BLE001 - unreadable: FFmpeg's decoders say why
         return False
 
 
@@ -64,7 +85,8 @@ def open_decoder(
 ) -> Decoder:
     """The decoder for path, checked by probing it.
 
-    Stills (by suffix; an animated GIF is a video) get ImageDecoder. "auto" tries decord, then PyAV when
+    Stills (by suffix, one frame) get ImageDecoder; animated WebP/APNG and
+    several-image HEIF get AnimatedImageDecoder (animated GIF: FFmpeg's, below). "auto" tries decord, then PyAV when
     decord cannot open the file; probe() of the returned decoder names the
     backend that served in VideoMetadata.backend.
     """
@@ -73,6 +95,10 @@ def open_decoder(
     p = check_readable(path)
     if is_still(p):
         decoder: Decoder = ImageDecoder()
+        decoder.probe(p)
+        return decoder
+    if _animated_still(p):  # animated WebP/APNG, several-image HEIF: every backend reads it through Pillow
+        decoder = AnimatedImageDecoder()
         decoder.probe(p)
         return decoder
     if backend == "pyav":

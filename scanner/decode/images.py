@@ -1,4 +1,5 @@
 """Still images as one-frame videos (index 0, pts 0.0), as a viewer shows them.
+Images with several frames are videos (vscan.decode.choose.is_still).
 
 EXIF orientation is applied (phones store JPEG/HEIC in sensor orientation),
 CMYK and palette images are converted to RGB, 16-bit greyscale is scaled to
@@ -13,7 +14,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 
-__all__ = ["IMAGE_SUFFIXES", "ImageDecoder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageDecoder", "register_heif", "to_rgb"]
 
 #: Suffixes that open_decoder reads as stills (ImageDecoder).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".heic", ".heif", ".avif"})
@@ -21,7 +22,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I")
 
 
-def _register_heif() -> None:
+def register_heif() -> None:
     try:
         import pillow_heif
     except ImportError:  # HEIC then opens as unsupported (a typed per-file error)
@@ -29,7 +30,7 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _to_rgb(img):
+def to_rgb(img):
     """The frame as 8-bit RGB, in displayed orientation."""
     from PIL import Image, ImageOps
 
@@ -42,8 +43,8 @@ def _to_rgb(img):
 
 
 class ImageDecoder(Decoder):
-    """PIL decoder for .jpg .jpeg .png .webp .bmp .heic .heif .avif and the
-    first frame of animated GIF/WebP."""
+    """PIL decoder for .jpg .jpeg .png .webp .bmp .heic .heif .avif stills (one
+    frame; animated ones are videos: vscan.decode.animated, GIF through FFmpeg)."""
 
     name = "image"
 
@@ -51,7 +52,7 @@ class ImageDecoder(Decoder):
     def _open(path):
         from PIL import Image, UnidentifiedImageError
 
-        _register_heif()
+        register_heif()
         try:
             return Image.open(path)  # lazy: reads the header only
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
@@ -83,13 +84,13 @@ class ImageDecoder(Decoder):
 
         with self._open(meta.path) as img:
             try:
-                img.seek(0)  # first frame of animated GIF/WebP
+                img.seek(0)  # the primary image
                 size = output_size(meta.width, meta.height, max_side, size)
                 if size != (meta.width, meta.height) and img.format == "JPEG" and img.mode != "CMYK":
                     # Reduced-resolution decode: libjpeg scales by 1/2, 1/4 or
                     # 1/8 inside the IDCT, never below the output size.
                     img.draft("RGB", size if img.size == (meta.width, meta.height) else size[::-1])
-                rgb_img = _to_rgb(img)
+                rgb_img = to_rgb(img)
                 self.decoded_size = rgb_img.size  # (w, h) the codec produced, before any resize
                 if size != rgb_img.size:
                     rgb_img = rgb_img.resize(size, Image.Resampling.BOX)
