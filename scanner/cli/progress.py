@@ -20,20 +20,27 @@ __all__ = ["ScanProgress", "ScanOutcomes", "print_summary", "summary_lines", "co
 #: The bar's words before the first record arrives, by what the scan waits for.
 WAITING_FOR_RAY = "checking inputs and output, starting Ray"
 WAITING_FOR_FIRST = "Ray up: starting the model stage, decoding the first files"
+WAITING_FOR_MODELS = "Ray up: loading the models, decoding the first files"
+WAITING_FOR_FILES = "models loaded: decoding and hashing the first files"
 #: Kept for callers of the first release of the bar.
 WAITING = WAITING_FOR_RAY
 
 
 def waiting_for() -> str:
     """What a scan without a record yet is waiting for, seen from this process:
-    Ray not started yet, or started (the model stage and the first decodes)."""
+    Ray not started yet; Ray up (the model stage and the first decodes); the
+    models loading; the models loaded and the first files on their way."""
     ray = sys.modules.get("ray")  # never imported here: a run that needs no Ray never loads it
     initialized = getattr(ray, "is_initialized", None)  # None while the scan's thread is still importing it
     try:
         up = initialized is not None and initialized()
     except Exception:  # noqa: BLE001 - Ray half set up: still starting
         up = False
-    return WAITING_FOR_FIRST if up else WAITING_FOR_RAY
+    if not up:
+        return WAITING_FOR_RAY
+    starting = sys.modules.get("vscan.runtime.ray_start")  # the model pool says how far it got
+    phase = getattr(starting, "startup_phase", lambda: None)()
+    return {"models": WAITING_FOR_MODELS, "first files": WAITING_FOR_FILES}.get(phase, WAITING_FOR_FIRST)
 
 
 class ScanProgress:

@@ -41,7 +41,7 @@ from typing import Any
 
 from vscan.config import Runtime, ScanConfig
 from vscan.errors import ModelError
-from vscan.runtime.model_actor import ModelWorker
+from vscan.runtime.ray_start import set_startup_phase
 
 __all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_bank_index"]
 
@@ -122,6 +122,10 @@ class _ModelActor:
     def __init__(self, config: ScanConfig, bank_index: Any, threads: int) -> None:
         import ray
 
+        # Imported here, in the actor: the driver imports this module, and a run with nothing to
+        # decode (vscan.runtime.preflight) never loads the model stage's code (numba, onnxruntime).
+        from vscan.runtime.model_actor import ModelWorker
+
         context = ray.get_runtime_context()
         self.where = {"model_node": context.get_node_id(), "model_actor": context.get_actor_id()}
         self.worker: ModelWorker | None = None
@@ -154,6 +158,7 @@ class ModelPool:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.plans = plan_actors(nodes, config)
+        set_startup_phase("models")  # what the progress bar says until an actor answers (vscan.cli.progress)
         self._bank_index_ref = bank_index_ref  # held: a restarted actor reads it again
         remote = ray.remote(_ModelActor)
         self.actors = []
@@ -201,6 +206,7 @@ class ModelPool:
                 raise ModelError(f"the model stage could not start: {info['error']}. Check --device and --model; "
                                  "a GPU needs the gpu extra (pip install 'vscan[gpu]'), or scan with --device cpu")  # fmt: skip
             self.info[i] = info
+            set_startup_phase("first files")
         if self._starting and time.monotonic() - self._t0 > START_TIMEOUT:
             if not any(info is not None for info in self.info):
                 raise ModelError(f"the model stage could not be placed within {START_TIMEOUT:g} s: {len(self._starting)} of "
@@ -304,5 +310,6 @@ class ModelPool:
     def close(self) -> None:
         import ray
 
+        set_startup_phase(None)
         for actor in self.actors:
             ray.kill(actor)
