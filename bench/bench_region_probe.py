@@ -70,14 +70,14 @@ def _scan(path: Path, config, worker, decode_for_scan) -> tuple[dict, list[dict]
     if payload is None:
         return summary, [], time.perf_counter() - t0
     (result,) = worker.run([(0, None, None, 1)], payload)
-    refine = result.get("refine")
+    refine = result.refine
     if refine is not None:
         cfg = replace(config, sampling=replace(config.sampling, policy=refine))
         second, payload2 = decode_for_scan(str(path), cfg)
         if payload2 is not None:
             (result,) = worker.run([(0, None, None, 2)], payload, payload2)
             summary = {**summary, "frames_decoded": summary["frames_decoded"] + second["frames_decoded"]}
-    return summary, result["matches"], time.perf_counter() - t0
+    return summary, result.matches, time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -23,8 +23,8 @@ def test_matched_seconds_end_at_the_files_end(tmp_path):
     summary, payload = decode_for_scan(str(clip), config)
     assert summary["error"] is None and summary["duration_seconds"] == pytest.approx(4.6)
     (result,) = ModelWorker(config, bank).run([(0, None, None, 1)], payload)  # no digests: the perceptual matcher decides
-    (match,) = [m for m in result["matches"] if m.signal == "pdq"]
-    assert result["frames_sampled"] == summary["frames_sampled"] == 5
+    (match,) = [m for m in result.matches if m.signal == "pdq"]
+    assert result.frames_sampled == summary["frames_sampled"] == 5
     assert match.matched_seconds == pytest.approx(4.6)
 
 
@@ -37,4 +37,4 @@ def test_frames_both_passes_took_are_hashed_and_counted_once(tmp_path):
     assert (first[0]["frames_sampled"], second[0]["frames_sampled"]) == (5, 10)
     config = ScanConfig(runtime=Runtime(device="cpu"))
     (result,) = ModelWorker(config).run([(0, None, None, 2)], first[1], second[1])
-    assert result["frames_sampled"] == 10 and len(result["qualities"]) == 10
+    assert result.frames_sampled == 10 and len(result.qualities) == 10

@@ -48,12 +48,12 @@ def edited(tmp_path_factory):
     return files, bank
 
 
-def _comparable(result: dict) -> dict:
+def _comparable(result) -> dict:
     return {
-        "qualities": np.asarray(result["qualities"]).tolist(),
-        "matches": [match_dict(m, 8.0) for m in result["matches"]],
-        "detections": [d.to_dict() for d in result.get("detections") or ()],
-        "timeline": result.get("detection_timeline"),
+        "qualities": np.asarray(result.qualities).tolist(),
+        "matches": [match_dict(m, 8.0) for m in result.matches],
+        "detections": [d.to_dict() for d in result.detections or ()],
+        "timeline": result.detection_timeline,
     }
 
 
@@ -76,10 +76,10 @@ def test_model_stage_batches_across_files_with_the_results_of_one_by_one(edited,
     for i, name in enumerate(names):
         (alone,) = worker.run([(i, None, None, 1)], payloads[name])
         assert _comparable(together[i]) == _comparable(alone), name
-        assert together[i]["key"] == i and together[i]["timings"]["hash"] > 0 and together[i]["timings"]["detect"] > 0
-    matched = {n for n, r in zip(names, together) if any(m.is_match for m in r["matches"])}
+        assert together[i].key == i and together[i].timings["hash"] > 0 and together[i].timings["detect"] > 0
+    matched = {n for n, r in zip(names, together) if any(m.is_match for m in r.matches)}
     assert matched == {"reencoded", "letterboxed", "watermarked"}
-    assert {d.model for d in together[0]["detections"]} == {"square", "colour"}
+    assert {d.model for d in together[0].detections} == {"square", "colour"}
 
 
 def _records(path: Path) -> dict[str, dict]:

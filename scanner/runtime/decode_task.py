@@ -27,9 +27,10 @@ from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
+from vscan.runtime.payload import DecodedFile, FileSummary
 from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
 
-__all__ = ["decode_for_scan", "decode_task", "merge_passes", "merge_summaries", "empty_payload", "PER_FRAME_KEYS"]
+__all__ = ["decode_for_scan", "decode_task", "merge_passes", "empty_payload", "PER_FRAME_KEYS"]
 
 
 #: Decoders tried after the first one fails or stalls, in order: the other
@@ -96,12 +97,13 @@ def _decode_with_fallback(path: str, config: ScanConfig):
 
 def decode_for_scan(
     path: str, config: ScanConfig, known_sha256: frozenset[str] | None = None, benign: Sequence[Any] = ()
-) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+) -> tuple[dict[str, Any], DecodedFile | None]:
     """Digest, decode, sample and resize one file.
 
-    Returns ``(summary, payload)``: a small dict for the driver, and the
-    frames for the model actor (None on error). Never raises for a bad file.
-    A file whose digest is on one of the ``benign`` lists
+    Returns ``(summary, payload)``: a small dict for the driver (typed as a
+    FileSummary by :func:`decode_task`), and the frames for the model actor
+    (a DecodedFile, its invariants checked here; None on error). Never raises
+    for a bad file. A file whose digest is on one of the ``benign`` lists
     (vscan.inputs.known_benign, ``--ignore``) is not decoded: its summary
     says ``known_benign`` (the list, its version, the digest kind).
     """
@@ -115,102 +117,88 @@ def decode_for_scan(
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
         check_readable(path)
-        if getattr(config.sampling.policy, "name", "") == "confirm":
-            # A confirmation pass (vscan.decode.adaptive.Confirm): the first pass read the digests, the
-            # driver keeps them (merge_summaries); reading the whole file again would cost more than its frame.
-            summary["sha1"] = None
-        else:
-            summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
-        for digest_list in benign if summary["sha256"] is not None else ():
-            hit = digest_list.lookup(sha256=summary["sha256"], sha1=summary["sha1"], md5=summary["md5"])
-            if hit is not None:
-                summary["known_benign"] = hit
-                summary["timings"] = {"digest": time.perf_counter() - t0}
-                return summary, None
-        if known_sha256 is not None and summary["sha256"] in known_sha256:
-            # Same content already scanned with these versions (vscan.output.resume --state).
-            summary["unchanged"] = True
+        if _skipped_by_digest(path, config, known_sha256, benign, summary):
             summary["timings"] = {"digest": time.perf_counter() - t0}
             return summary, None
-        t1 = time.perf_counter()
-        # vscan.runtime.region_probe: a file that looks re-framed is decoded again with frames enough for region search
-        more, decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
-            path, config, _decode_with_fallback(path, config), _decode_with_fallback
-        )
-        summary["media"] = {
-            "kind": "image" if meta.is_still_image else "video",
-            "decoder": meta.backend,
-            "codec": meta.codec,
-            "width": meta.width,
-            "height": meta.height,
-            "fps": meta.fps,
-            "fallback": fallback,
-        }
-        summary["duration_seconds"] = float(meta.duration_seconds)
-        if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
-            summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
-                                  "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
-        count = int(sum(len(n) for n in numbers))
-        t2 = time.perf_counter()
-        if count == 0:
-            payload = empty_payload(config)
-        else:
-            payload = {
-                "frames": np.concatenate(frames),
-                "frame_numbers": np.concatenate(numbers).astype(np.int64),
-                "timestamps": np.concatenate(times).astype(np.float64),
-            }
-        summary["frames_sampled"] = count
-        summary["truncated"] = truncation  # the frame budget was spread thinner over the file
-        payload["duration_seconds"] = np.float64(meta.duration_seconds)
-        payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
-        summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
-        if more is not None:
-            summary["sampling"] += f"; looks re-framed: {more.sampling.first_pass_frames} first-pass frames"
-        t3 = time.perf_counter()  # borders, overlays and region search: timed apart (issue #30: per-file costs in proportion)
-        tap.add_to(payload)
-        if view is not None:
-            view.add_to(payload)
-        # vscan.frames.overlays: static logo/box filled. Two frames suffice here: a
-        # wrong overlay only adds a query version that can decide a match
-        # through a >= 5 s aligned run alone, and adaptive first passes
-        # (keyframes) often have just two or three frames.
-        add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
-        add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
-        payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
-        # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
-        summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
-        summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
-        return summary, payload
+        return summary, _decode_frames(path, config, summary, t0)
     except Exception as exc:  # a bad file is a record, never a crash of the scan
         summary["error"] = error_info(exc)
         summary["timings"] = {"decode": time.perf_counter() - t0}
         return summary, None
 
 
-#: Payload entries with one row per sampled frame (the rest are per file).
+def _skipped_by_digest(path: str, config: ScanConfig, known_sha256, benign, summary: dict[str, Any]) -> bool:
+    """Read the file's digests into ``summary``; True when they say it needs
+    no decode: on a known-benign list, or content already scanned (--state)."""
+    if getattr(config.sampling.policy, "name", "") == "confirm":
+        # A confirmation pass (vscan.decode.adaptive.Confirm): the first pass read the digests, the
+        # driver keeps them (FileSummary.merged); reading the whole file again would cost more than its frame.
+        summary["sha1"] = None
+        return False
+    summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
+    for digest_list in benign if summary["sha256"] is not None else ():
+        hit = digest_list.lookup(sha256=summary["sha256"], sha1=summary["sha1"], md5=summary["md5"])
+        if hit is not None:
+            summary["known_benign"] = hit
+            return True
+    if known_sha256 is not None and summary["sha256"] in known_sha256:
+        summary["unchanged"] = True  # same content already scanned with these versions (vscan.output.resume --state)
+        return True
+    return False
+
+
+def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: float) -> DecodedFile:
+    """Decode and sample the file, its facts into ``summary``; its frame sets (borders removed, overlays filled, regions)."""
+    t1 = time.perf_counter()
+    # vscan.runtime.region_probe: a file that looks re-framed is decoded again with frames enough for region search
+    more, decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
+        path, config, _decode_with_fallback(path, config), _decode_with_fallback
+    )
+    summary["media"] = {"kind": "image" if meta.is_still_image else "video", "decoder": meta.backend, "codec": meta.codec,
+                        "width": meta.width, "height": meta.height, "fps": meta.fps, "fallback": fallback}  # fmt: skip
+    summary["duration_seconds"] = float(meta.duration_seconds)
+    if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
+        summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
+                              "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
+    count = int(sum(len(n) for n in numbers))
+    t2 = time.perf_counter()
+    if count == 0:
+        payload = empty_payload(config)
+    else:
+        payload = {"frames": np.concatenate(frames), "frame_numbers": np.concatenate(numbers).astype(np.int64),
+                   "timestamps": np.concatenate(times).astype(np.float64)}  # fmt: skip
+    summary["frames_sampled"] = count
+    summary["truncated"] = truncation  # the frame budget was spread thinner over the file
+    payload["duration_seconds"] = np.float64(meta.duration_seconds)
+    payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
+    summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
+    if more is not None:
+        summary["sampling"] += f"; looks re-framed: {more.sampling.first_pass_frames} first-pass frames"
+    t3 = time.perf_counter()  # borders, overlays and region search: timed apart (issue #30: per-file costs in proportion)
+    tap.add_to(payload)
+    if view is not None:
+        view.add_to(payload)
+    # vscan.frames.overlays: static logo/box filled. Two frames suffice here: a
+    # wrong overlay only adds a query version that can decide a match
+    # through a >= 5 s aligned run alone, and adaptive first passes
+    # (keyframes) often have just two or three frames.
+    add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
+    add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
+    payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
+    # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
+    summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
+    summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
+    return DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
+
+
+#: Payload keys with one row per sampled frame (the rest are per file; DecodedFile checks the rows).
 PER_FRAME_KEYS = ("frames", "frame_numbers", "timestamps", "unbordered_frames", "unoverlaid_frames", "region_frames", TRIAGE_KEY)
 
 
-def merge_passes(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One payload from two sampling passes over a file, in frame order."""
-    merged = {**second, **{k: v for k, v in first.items() if k not in PER_FRAME_KEYS}}
-    if ("unbordered_frames" in first) != ("unbordered_frames" in second):
-        merged.pop("unbordered_frames", None)  # border finding disagreed: keep only plain frames
-        merged.pop("border_box", None)
-    if ("unoverlaid_frames" in first) != ("unoverlaid_frames" in second):
-        merged.pop("unoverlaid_frames", None)  # overlay finding disagreed: likewise
-        merged.pop("overlay_box", None)
-    region_disagreed = ("region_frames" in first) != ("region_frames" in second)
-    if region_disagreed:
-        merged.pop("region_frames", None)  # region finding disagreed: searched again on both passes' frames below
-        merged.pop("region_box", None)
-    numbers = np.concatenate([first["frame_numbers"], second["frame_numbers"]])
-    _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
-    for key in PER_FRAME_KEYS:
-        if key in first and key in second:
-            merged[key] = np.concatenate([first[key], second[key]])[keep]
-    return add_region_box(merged) if region_disagreed else merged
+def merge_passes(first: DecodedFile | dict[str, np.ndarray], second: DecodedFile | dict[str, np.ndarray]) -> DecodedFile:
+    """One payload from two sampling passes over a file, in frame order (DecodedFile.merged)."""
+    as_file = lambda p: p if isinstance(p, DecodedFile) else DecodedFile.from_dict(p)  # noqa: E731
+    return as_file(first).merged(as_file(second))
 
 
 def empty_payload(config: ScanConfig) -> dict[str, np.ndarray]:
@@ -222,25 +210,12 @@ def empty_payload(config: ScanConfig) -> dict[str, np.ndarray]:
     }
 
 
-def merge_summaries(first: dict[str, Any], second: dict[str, Any], policy_text: str) -> dict[str, Any]:
-    merged = {**first}
-    for key in ("frames_decoded", "frames_sampled"):
-        merged[key] = int(first.get(key, 0)) + int(second.get(key, 0))
-    merged["truncated"] = first.get("truncated") or second.get("truncated")
-    timings = dict(first.get("timings", {}))
-    for key, value in second.get("timings", {}).items():
-        timings[key] = timings.get(key, 0.0) + value
-    merged["timings"] = timings
-    merged["sampling"] = f"{first.get('sampling') or ''} + {policy_text}".strip(" +")
-    return merged
-
-
 def decode_task(paths: list[str], config: ScanConfig, known_sha256=None, benign: Sequence[Any] = ()):
     """decode_for_scan of one file, or of a group of small files, in a Ray
     worker, each file under the per-file time limit.
 
-    Returns ``(summaries, *payloads)``: the summaries go to the driver, each
-    payload to the object store for the model actor. The clock starts when
+    Returns ``(summaries, *payloads)``: the FileSummary list goes to the
+    driver, each DecodedFile (or None) to the object store for the model actor. The clock starts when
     decoding of that file really starts (not when the driver queued the
     task), and faulthandler's watchdog thread ends the process even when the
     decoder hangs inside C code (decord's get_batch can): the driver sees the
@@ -253,14 +228,14 @@ def decode_task(paths: list[str], config: ScanConfig, known_sha256=None, benign:
             summary, payload = decode_for_scan(path, config, known_sha256, benign)
         finally:
             faulthandler.cancel_dump_traceback_later()
-        summaries.append(summary)
+        summaries.append(FileSummary.from_dict(summary))  # typed for the driver
         payloads.append(payload)
     return (summaries, *payloads)
 
 
 
 
-def _decode_member(path: str, config: ScanConfig, known_sha256, benign, decode) -> tuple[dict, dict | None]:
+def _decode_member(path: str, config: ScanConfig, known_sha256, benign, decode) -> tuple[dict, DecodedFile | None]:
     """vscan.runtime.driver.decode_for_scan for an archive member: read into
     memory within the limits, then ``decode`` from there; reported under
     the member path. Never raises for a bad archive or member."""

@@ -11,7 +11,8 @@ exhaust its memory): retried ``INFRA_RETRIES`` times, then the file gets a
 ModelError record, which resume re-runs. A decode task that crashed or hung
 on a live node is the file's: a small-file group goes again file by file, a
 file past its time limit is timed out, ``auto`` tries PyAV once, else the
-file gets a DecoderCrashError record.
+file gets a DecoderCrashError record. A decode task the driver had to kill
+(past its limit, its watchdog frozen) is handled the same way (``stuck``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class InfraFaults:
             task.infra_failures += 1
             if task.infra_failures > INFRA_RETRIES:
                 message = f"the model stage failed {task.infra_failures} times on this file, last: {describe_ray_error(exc)}"
-                self.outcomes.fail(task, {"type": "ModelError", "message": message, "kind": ModelError.kind})
+                self.outcomes.fail(task, error_info(ModelError(message)))
                 return
         if not decode_again:
             self.to_model(task)
@@ -109,6 +110,15 @@ class InfraFaults:
         node_fault = self.node_went(exc, or_a_node_died=True)
         for task in batch:
             self.retry(task, exc, decode_again=not isinstance(exc, RayActorError), node_fault=node_fault)
+
+    def stuck(self, group: list[Task]) -> None:
+        """A decode task past its time limit that the driver killed: a group
+        goes again file by file, a file alone is timed out."""
+        if len(group) > 1:
+            for task in group:
+                self.resubmit_alone(task)
+        else:
+            self.outcomes.timed_out(group[0])
 
     def decode_failed(self, group: list[Task], exc: BaseException) -> None:
         """A decode task raised (crashed, hung, cancelled)."""

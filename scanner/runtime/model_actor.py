@@ -18,6 +18,7 @@ from vscan.config import ScanConfig
 from vscan.detect.triage_io import add_triage, run_triage
 from vscan.runtime.decode_task import merge_passes
 from vscan.runtime.file_match import FileMatcher
+from vscan.runtime.payload import DecodedFile, ModelResult
 
 __all__ = ["ModelWorker"]
 
@@ -33,6 +34,19 @@ def _limit_kernel_threads(threads: int) -> None:
     except ImportError:
         return
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _merged_passes(files: list[tuple], payloads: tuple) -> tuple[list[DecodedFile], list[np.ndarray]]:
+    """Each file's payload (two passes merged: DecodedFile.merged), and its
+    first pass's frame numbers (vscan.output.hash_store keeps them)."""
+    parts = iter(payloads)
+    decoded, firsts = [], []
+    for *_, passes in files:
+        first = next(parts)
+        first = first if isinstance(first, DecodedFile) else DecodedFile.from_dict(first)  # a dict: built in-process (tests, benches)
+        firsts.append(first.frame_numbers)
+        decoded.append(merge_passes(first, next(parts)) if passes > 1 else first)
+    return decoded, firsts
 
 
 class ModelWorker:
@@ -67,12 +81,12 @@ class ModelWorker:
     def provider(self) -> str:
         return self.hasher.provider
 
-    def run(self, files: list[tuple[int, str | None, str | None, int]], *payloads: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    def run(self, files: list[tuple[int, str | None, str | None, int]], *payloads: DecodedFile) -> list[ModelResult]:
         """``files``: (key, sha256, md5, passes) per file, whose ``passes``
         payloads (1, or 2: an adaptive first pass, then its second) follow in
-        ``payloads`` in order. One result dict per file: ``key``,
-        ``qualities``, ``matches``, ``timings`` (seconds per stage), and
-        ``refine`` (the second pass to decode) when the sampling policy asks.
+        ``payloads`` in order. One ModelResult per file: ``qualities``,
+        ``matches``, ``timings`` (seconds per stage), and ``refine`` (the
+        second pass to decode) when the sampling policy asks.
 
         Everything the call hashes (every file's frames, and their
         border-free and overlay-filled versions) goes through the device in
@@ -80,70 +94,73 @@ class ModelWorker:
         call's cost is its frame count, not its file count."""
         t0 = time.perf_counter()
         _limit_kernel_threads(self._kernel_threads)
-        final = [passes > 1 for *_, passes in files]
-        parts = iter(payloads)
-        firsts: list[np.ndarray] = []  # each file's first-pass frame numbers (vscan.output.hash_store keeps them)
-
-        def merged(passes: int) -> dict[str, np.ndarray]:
-            first = next(parts)
-            firsts.append(first["frame_numbers"])
-            return merge_passes(first, next(parts)) if passes > 1 else first
-
-        payloads = tuple(merged(passes) for *_, passes in files)
-        files = [(key, sha256, md5) for key, sha256, md5, _ in files]
-        sets = [(i, "frames") for i in range(len(payloads))]
-        if self.index is not None:
-            sets += [(i, k) for i, p in enumerate(payloads) for k in ("unbordered_frames", "unoverlaid_frames", "region_frames")
-                     if p.get(k) is not None and not (k == "region_frames" and "region_rows" in p)]  # fmt: skip
-        arrays = [payloads[i][k] for i, k in sets]
-        hashes, quality = self._hash_all(arrays)
-        hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in payloads]  # per file: set -> (variants, quality)
-        offset = 0
-        for (i, kind), array in zip(sets, arrays):
-            hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
-            offset += len(array)
-        for i, p in enumerate(payloads):  # a still's small windows (vscan.frames.regions.still_windows): their own batches
-            if self.index is not None and "region_hashes" in p:  # hashed where they were made (still_window_hashes)
-                hashed[i]["region_frames"] = (p["region_hashes"], p["region_quality"])
-            elif self.index is not None and "region_rows" in p:
-                hashed[i]["region_frames"] = self._hash_all([p["region_frames"]])
-                offset += len(p["region_frames"])
+        decoded, firsts = _merged_passes(files, payloads)
+        hashed, frames_hashed = self._hash_sets(decoded)
         t1 = time.perf_counter()
-        hash_share = (t1 - t0) / max(offset, 1)
-        detected = self._detect_all(payloads) if self.detectors else None
-        triaged = run_triage(self.triage, payloads) if self.triage is not None else None
-        detect_share = (time.perf_counter() - t1) / max(sum(len(p["frames"]) for p in payloads), 1)
+        hash_share = (t1 - t0) / max(frames_hashed, 1)
+        detected = self._detect_all(decoded) if self.detectors else None
+        triaged = run_triage(self.triage, decoded) if self.triage is not None else None
+        detect_share = (time.perf_counter() - t1) / max(sum(len(f.frames) for f in decoded), 1)
         out = []
-        for i, ((key, sha256, md5), payload, is_final) in enumerate(zip(files, payloads, final)):
-            result = self.matcher.file_result(payload, hashed[i], sha256, md5)
+        for i, ((key, sha256, md5, passes), file) in enumerate(zip(files, decoded)):
+            result = self.matcher.file_result(file, hashed[i], sha256, md5)
             result["key"] = key
             if self.config.runtime.keep_frame_hashes:  # vscan scan --hash-store: the driver stores them, the record never carries them
                 from vscan.output.hash_store import kept_hashes
 
-                result["frame_hashes"] = kept_hashes(payload, hashed[i], firsts[i])
-            modelled = [q for k, (_, q) in hashed[i].items() if k != "region_frames" or "region_hashes" not in payload]  # not decode-hashed windows
-            result["timings"]["hash"] = hash_share * sum(len(q) for q in modelled)
+                result["frame_hashes"] = kept_hashes(file, hashed[i], firsts[i])
+            decode_hashed = file.region is not None and file.region.hashes is not None  # a still's windows, hashed where they were made
+            result["timings"]["hash"] = hash_share * sum(len(q) for k, (_, q) in hashed[i].items() if k != "region_frames" or not decode_hashed)
             if detected is not None:
                 result["detections"], result["detection_timeline"] = detected[i]
-                result["timings"]["detect"] = detect_share * len(payload["frames"])
+                result["timings"]["detect"] = detect_share * len(file.frames)
             if triaged is not None:
                 add_triage(result, triaged[i])  # evidence, timeline series, triage summary, moments
-                result["timings"]["detect"] = detect_share * len(payload["frames"])
-            refine = getattr(self.config.sampling.policy, "refine", None)
-            if refine is not None and not is_final:
-                # Adaptive sampling: the policy decides, the pipeline decodes again.
-                moments = {"moments": result.pop("triage_moments")} if result.get("triage_moments") else {}
-                # The first pass's frame times: a first pass that decides is confirmed, not densified (Adaptive.confirm_frames).
-                second = refine(result["matches"], float(payload.get("duration_seconds", 0.0)), sampled_seconds=payload["timestamps"], **moments)
-                if second is not None:
-                    result["refine"] = second
-            out.append(result)
-        self._stats["calls"] += 1
-        self._stats["files"] += len(files)
-        self._stats["frames"] += offset
-        self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], offset)
-        self._stats["busy_seconds"] += time.perf_counter() - t0
+                result["timings"]["detect"] = detect_share * len(file.frames)
+            if passes == 1:
+                self._refine(result, file)
+            out.append(ModelResult.from_dict(result))
+        for name, value in (("calls", 1), ("files", len(files)), ("frames", frames_hashed), ("busy_seconds", time.perf_counter() - t0)):
+            self._stats[name] += value
+        self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], frames_hashed)
         return out
+
+    def _refine(self, result: dict[str, Any], file: DecodedFile) -> None:
+        """Adaptive sampling: the policy decides on a first pass whether to decode again (``refine``)."""
+        refine = getattr(self.config.sampling.policy, "refine", None)
+        if refine is None:
+            return
+        moments = {"moments": result.pop("triage_moments")} if result.get("triage_moments") else {}
+        # The first pass's frame times: a first pass that decides is confirmed, not densified (Adaptive.confirm_frames).
+        second = refine(result["matches"], file.duration_seconds, sampled_seconds=file.timestamps, **moments)
+        if second is not None:
+            result["refine"] = second
+
+    def _hash_sets(self, decoded: list[DecodedFile]) -> tuple[list[dict[str, tuple[np.ndarray, np.ndarray]]], int]:
+        """Every file's frame sets hashed in shared batches: per file, set name
+        -> (variants [n, 8, 32], quality [n]); and the frames hashed. Without a
+        bank only the original frames (the triage and detectors need no others)."""
+        sets = [(i, "frames", f.frames) for i, f in enumerate(decoded)]
+        if self.index is not None:
+            for i, f in enumerate(decoded):
+                inset = f.region is not None and f.region.frames is not None and f.region.rows is None
+                sets += [(i, k, v.frames) for k, v in (("unbordered_frames", f.unbordered), ("unoverlaid_frames", f.unoverlaid)) if v is not None]
+                sets += [(i, "region_frames", f.region.frames)] if inset else []
+        hashes, quality = self._hash_all([array for *_, array in sets])
+        hashed: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in decoded]
+        offset = 0
+        for i, kind, array in sets:
+            hashed[i][kind] = (hashes[offset : offset + len(array)], quality[offset : offset + len(array)])
+            offset += len(array)
+        for i, f in enumerate(decoded):  # a still's small windows (vscan.frames.regions.still_windows): their own batches
+            if self.index is None or f.region is None or f.region.rows is None:
+                continue
+            if f.region.hashes is not None:  # hashed where they were made (still_window_hashes)
+                hashed[i]["region_frames"] = (f.region.hashes, f.region.quality)
+            else:
+                hashed[i]["region_frames"] = self._hash_all([f.region.frames])
+                offset += len(f.region.frames)
+        return hashed, offset
 
     def stats(self) -> dict[str, float]:
         """Work done so far: calls, files, frames hashed, busy seconds; the bank's rows in memory and mapped."""
@@ -173,15 +190,14 @@ class ModelWorker:
             quality[start : start + n] = result.quality[:n]
         return hashes, quality
 
-    def _detect_all(self, payloads: tuple[dict[str, np.ndarray], ...]) -> list[tuple[list, dict[str, Any] | None]]:
+    def _detect_all(self, decoded: list[DecodedFile]) -> list[tuple[list, dict[str, Any] | None]]:
         """Every classifier/detector over all files' frames in shared batches:
         (LabelEvidence list, timeline) per file."""
         from vscan.detect.adapters import detections_for_files
 
         items = []
-        for payload in payloads:
-            frames = payload["frames"]
-            size = payload.get("source_size")
-            source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else frames.shape[2:0:-1]
-            items.append((frames, payload["timestamps"], source_size))
+        for f in decoded:
+            size = f.source_size
+            source_size = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else f.frames.shape[2:0:-1]
+            items.append((f.frames, f.timestamps, source_size))
         return detections_for_files(self.detectors, items, batch_frames=self.config.runtime.batch_frames)

@@ -14,17 +14,29 @@ dropped the moment its record is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from vscan.errors import DecodeTimeoutError, error_info
 from vscan.inputs.paths import display
-from vscan.runtime.decode_task import merge_summaries
+from vscan.runtime.payload import FileSummary, ModelResult
 from vscan.runtime.placement import ran_on
 from vscan.verdict.record import build_record
 from vscan.verdict.risk import RiskPolicy
 
-__all__ = ["Task", "Outcomes", "checked", "let_go", "second_pass_decoded"]
+__all__ = ["FileState", "Task", "Outcomes", "checked", "let_go", "second_pass_decoded"]
+
+
+class FileState(enum.Enum):
+    """Where a file is, in the order of the stages (vscan.runtime.stages)."""
+
+    QUEUED = "queued"  # taken from the inputs, not yet in a decode task
+    DECODING = "decoding"  # in a decode task
+    DECODED = "decoded"  # decoded, waiting for a model call
+    AT_MODEL = "at the model"  # in a model call
+    REFINING = "refining"  # its second sampling pass is decoding (the first pass's frames kept)
+    RECORDED = "recorded"  # its record is made
 
 
 @dataclass
@@ -36,15 +48,19 @@ class Task:
     attempt_decoder: str
     submitted: float
     started: float | None = None
-    summary: dict[str, Any] | None = None
-    payload_ref: Any = None
+    summary: FileSummary | None = None
+    payload_ref: Any = None  # its DecodedFile in the object store
     policy: Any = None  # a second-pass sampling policy (adaptive sampling)
-    first_pass: dict[str, Any] | None = None  # the first pass's summary
-    first_result: dict[str, Any] | None = None  # the model's result for the first pass alone
+    first_pass: FileSummary | None = None  # the first pass's summary
+    first_result: ModelResult | None = None  # the model's result for the first pass alone
     first_payload_ref: Any = None  # the first pass's frames, sent again with the second
     infra_failures: int = 0  # model-stage faults that may be the file's (retried up to INFRA_RETRIES)
     node_faults: int = 0  # its node or model actor's node went away (never the file's fault)
     group_size: int = 1  # files in the decode task that carries this file
+    state: FileState = FileState.QUEUED
+
+    def move(self, state: FileState) -> None:
+        self.state = state
 
 
 def let_go(task: Task) -> None:
@@ -62,40 +78,36 @@ class Outcomes:
 
     def fail(self, task: Task, error: dict[str, str]) -> None:
         """An error record (what is known of the file, and why)."""
-        base = task.summary or {"path": task.path}
+        base = task.summary.as_dict() if task.summary is not None else {"path": task.path}
         # Display-safe however it was made (a member's message names its raw path: vscan.inputs.paths).
         error = {**error, "message": display(str(error.get("message", "")))}
         record = build_record({**base, "error": error}, policy_text=self.policy_text, risk_policy=self.risk_policy)
-        self.emit({**record, "ran_on": ran_on(task.summary)})
+        self.emit({**record, "ran_on": ran_on(base)})
         let_go(task)
+        task.move(FileState.RECORDED)
 
-    def finish(self, task: Task, summary: dict[str, Any], result: dict[str, Any]) -> None:
+    def finish(self, task: Task, summary: FileSummary, result: ModelResult) -> None:
         """The record of the file's frames: ``summary`` and the model's ``result``."""
-        record = build_record(
-            summary,
-            policy_text=self.policy_text,
-            matches=result["matches"],
-            risk_policy=self.risk_policy,
-            timings=result["timings"],
-            detections=result.get("detections"),
-            detection_timeline=result.get("detection_timeline"),
-        )
-        if summary.get("second_pass") is not None:
-            record["second_pass"] = summary["second_pass"]
-        if result.get("skipped_disabled"):  # bank entries it would have matched, disabled (vscan.bank.updates)
-            record["skipped_disabled"] = result["skipped_disabled"]
-        checked(record, result.get("qualities"), self.min_quality)
-        if result.get("frame_hashes") is not None:  # --hash-store: the driver takes it off before the sink (vscan.output.hash_store)
-            record["_frame_hashes"] = result["frame_hashes"]
-        self.emit({**record, "ran_on": ran_on(summary, result.get("ran_on"))})
+        facts = summary.as_dict()
+        record = build_record(facts, policy_text=self.policy_text, matches=result.matches, risk_policy=self.risk_policy,
+                              timings=result.timings, detections=result.detections, detection_timeline=result.detection_timeline)  # fmt: skip
+        if summary.second_pass is not None:
+            record["second_pass"] = summary.second_pass
+        if result.skipped_disabled:  # bank entries it would have matched, disabled (vscan.bank.updates)
+            record["skipped_disabled"] = result.skipped_disabled
+        checked(record, result.qualities, self.min_quality)
+        if result.frame_hashes is not None:  # --hash-store: the driver takes it off before the sink (vscan.output.hash_store)
+            record["_frame_hashes"] = result.frame_hashes
+        self.emit({**record, "ran_on": ran_on(facts, result.ran_on)})
         let_go(task)
+        task.move(FileState.RECORDED)
 
-    def finish_passes(self, task: Task, result: dict[str, Any]) -> None:
+    def finish_passes(self, task: Task, result: ModelResult) -> None:
         """:meth:`finish` after the model call; two passes' frames both took count once."""
         if task.first_pass is not None:
-            twice = task.summary["frames_sampled"] - result["frames_sampled"]
-            task.summary["frames_sampled"] -= twice
-            task.summary["frames_decoded"] -= twice
+            twice = task.summary.frames_sampled - result.frames_sampled
+            task.summary = replace(task.summary, frames_sampled=task.summary.frames_sampled - twice,
+                                   frames_decoded=task.summary.frames_decoded - twice)  # fmt: skip
         self.finish(task, task.summary, result)
 
     def decode_failed(self, task: Task, error: dict[str, str]) -> None:
@@ -105,7 +117,7 @@ class Outcomes:
             self.fail(task, error)
             return
         second = {"status": "failed", "sampling": task.policy.describe(), "error": error}
-        self.finish(task, {**task.first_pass, "second_pass": second}, task.first_result)
+        self.finish(task, replace(task.first_pass, second_pass=second), task.first_result)
 
     def timed_out(self, task: Task) -> None:
         err = DecodeTimeoutError(f"{task.path}: decoding exceeded {self.timeout_seconds:g} s")
@@ -133,8 +145,8 @@ def checked(record: dict[str, Any], qualities: Any, min_quality: int) -> None:
     record["reasons"] = [f"unchecked: {why}"]
 
 
-def second_pass_decoded(task: Task) -> dict[str, Any]:
+def second_pass_decoded(task: Task) -> FileSummary:
     """The file's summary once its second pass decoded: both passes', with ``second_pass``."""
-    second = {"status": "ok", "sampling": task.policy.describe()}
-    second.update({k: int(task.summary.get(k, 0)) for k in ("frames_sampled", "frames_decoded")})
-    return {**merge_summaries(task.first_pass, task.summary, task.policy.describe()), "second_pass": second}
+    second = {"status": "ok", "sampling": task.policy.describe(),
+              "frames_sampled": task.summary.frames_sampled, "frames_decoded": task.summary.frames_decoded}  # fmt: skip
+    return replace(task.first_pass.merged(task.summary, task.policy.describe()), second_pass=second)

@@ -60,6 +60,7 @@ class QueueStats:
             model_calls=len(self.calls),
             mean_files_per_call=round(float(np.mean([c[0] for c in self.calls])), 2) if self.calls else 0.0,
             mean_frames_per_call=round(float(np.mean([c[1] for c in self.calls])), 1) if self.calls else 0.0,
+            max_frames_per_call=max((c[1] for c in self.calls), default=0),
         )
         out["model_actors"] = actors
         if model:

@@ -56,6 +56,7 @@ def scan_upload(path: str, state, settings) -> dict[str, Any]:
     from vscan.output import audit
     from vscan.runtime.decode_task import decode_for_scan
     from vscan.runtime.outcome import Outcomes, Task, second_pass_decoded
+    from vscan.runtime.payload import FileSummary, ModelResult
     from vscan.verdict.risk import DefaultRiskPolicy
 
     config = serve_config(settings)
@@ -66,23 +67,25 @@ def scan_upload(path: str, state, settings) -> dict[str, Any]:
     task = Task(0, str(path), config.sampling.decoder, time.monotonic())
     with state.scan_lock:
         worker = state.scanner(config)
-        task.summary, payload = decode_for_scan(str(path), config)
-        if task.summary.get("error") is not None or payload is None:
-            outcomes.fail(task, task.summary.get("error") or {"type": "DecodeError", "message": "nothing decoded"})
+        summary, payload = decode_for_scan(str(path), config)
+        task.summary = FileSummary.from_dict(summary)
+        if task.summary.error is not None or payload is None:
+            outcomes.fail(task, task.summary.error or {"type": "DecodeError", "message": "nothing decoded"})
         else:
-            digests = (0, task.summary["sha256"], task.summary["md5"])
-            (result,) = worker.run([(*digests, 1)], payload)
-            if result.get("refine") is None:
+            digests = (0, task.summary.sha256, task.summary.md5)
+            (result,) = map(ModelResult.of, worker.run([(*digests, 1)], payload))
+            if result.refine is None:
                 outcomes.finish_passes(task, result)
             else:  # adaptive sampling's second pass, as the driver runs it
-                task.first_pass, task.first_result, task.policy = task.summary, result, result.pop("refine")
+                task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
                 second_config = replace(config, sampling=replace(config.sampling, policy=task.policy))
-                task.summary, second = decode_for_scan(str(path), second_config)
-                if task.summary.get("error") is not None or second is None:
-                    outcomes.decode_failed(task, task.summary.get("error") or {"type": "DecodeError", "message": "nothing decoded"})
+                summary, second = decode_for_scan(str(path), second_config)
+                task.summary = FileSummary.from_dict(summary)
+                if task.summary.error is not None or second is None:
+                    outcomes.decode_failed(task, task.summary.error or {"type": "DecodeError", "message": "nothing decoded"})
                 else:
                     task.summary = second_pass_decoded(task)
-                    (result,) = worker.run([(*digests, 2)], payload, second)
+                    (result,) = map(ModelResult.of, worker.run([(*digests, 2)], payload, second))
                     outcomes.finish_passes(task, result)
     (record,) = records
     if state.versions is None:  # once per bank generation: the same stamp a scan with this bank and config gives

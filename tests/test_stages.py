@@ -1,0 +1,61 @@
+"""The scan's stages on real Ray: the one frame budget (vscan.runtime.scheduler)
+and typed payloads crossing the Ray boundaries (vscan.runtime.payload)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vscan.bench import synth
+from vscan.config import Matching, Runtime, Sampling, ScanConfig
+from vscan.decode import EveryFrame
+from vscan.output.sinks import JsonlSink
+from vscan.runtime.driver import CALL_BATCHES, QUEUE_BATCHES, run_scan
+
+
+def test_frames_waiting_for_the_model_never_pass_the_budget(tmp_path, ray_local):
+    # Tiny clips decoded at every frame: decoding a file costs far less than
+    # hashing its 50 frames at 256 px, and the model actor takes seconds to
+    # start, so decoded frames pile up in front of the model stage unless the
+    # scheduler holds decoding back. Up to 8 decode tasks may be in flight.
+    clips = [synth.make_clip(tmp_path / "in" / f"c{i}.mp4", seed=i, seconds=2.0, size=(64, 48), scenes=1) for i in range(12)]
+    batch = 16
+    config = ScanConfig(sampling=Sampling(policy=EveryFrame()), matching=Matching(mode="vpdq"),  # (no border, overlay or region search)
+                        runtime=Runtime(device="cpu", batch_frames=batch, decode_inflight=8, small_file_group=1))  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    with JsonlSink(out) as sink:
+        summary = run_scan([tmp_path / "in"], sink=sink, config=config)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 12 and all(r["status"] == "ok" for r in records)
+    per_file = {r["frames_sampled"] for r in records}
+    assert per_file == {50}, per_file
+    budget = QUEUE_BATCHES * batch  # one model actor
+    profile = summary.pipeline
+    assert profile["model_actors"] == 1
+    assert 0 < profile["max_ready_frames"] <= budget, profile
+    # Calls of bounded size: files gathered up to CALL_BATCHES batches (one 50-frame file each here).
+    assert profile["max_frames_per_call"] <= CALL_BATCHES * batch, profile
+    assert profile["model_calls"] == 12
+
+
+def _payload(n: int) -> dict:
+    return {"frames": np.zeros((n, 4, 4, 3), np.uint8), "frame_numbers": np.arange(n, dtype=np.int64),
+            "timestamps": np.arange(n, dtype=np.float64)}  # fmt: skip
+
+
+def test_a_payload_that_breaks_its_row_rules_fails_where_it_is_built():
+    from vscan.runtime.payload import DecodedFile, PayloadError
+
+    good = DecodedFile.from_dict({**_payload(3), "unbordered_frames": np.zeros((3, 4, 4, 3), np.uint8), "border_box": np.zeros(4)})
+    assert good.unbordered is not None and "unbordered_frames" in good and len(good["frames"]) == 3
+    with pytest.raises(PayloadError, match="unbordered frames: 2 rows"):
+        DecodedFile.from_dict({**_payload(3), "unbordered_frames": np.zeros((2, 4, 4, 3), np.uint8)})
+    with pytest.raises(PayloadError, match="timestamps"):
+        DecodedFile.from_dict({**_payload(3), "timestamps": np.zeros(2)})
+    with pytest.raises(PayloadError, match="region rows point past"):  # a still's windows naming a sample it does not have
+        DecodedFile.from_dict({**_payload(1), "region_hashes": np.zeros((2, 8, 32), np.uint8), "region_quality": np.zeros(2),
+                               "region_box": np.zeros((2, 4)), "region_rows": np.array([0, 1])})  # fmt: skip
+    with pytest.raises(PayloadError, match="unknown payload keys"):
+        DecodedFile.from_dict({**_payload(1), "region_row": np.zeros(1)})
