@@ -64,7 +64,9 @@ def _video_seconds(files: list[Path]) -> float:
     return float(sum(PyAVDecoder().probe(p).duration_seconds or 0.0 for p in files))
 
 
-def run_build(bank: Path, files: list[Path], rows: str = "full") -> dict:
+def run_build(bank: Path, files: list[Path], rows: str = "full", baseline: Path | None = None) -> dict:
+    """``vscan bank build`` as a subprocess: wall, CPU and the process tree's peak RSS; ``baseline``: a
+    checkout's package folder (an older vscan, e.g. ``git worktree add``) put first on PYTHONPATH."""
     from vscan.bench.pipeline_runs import Sampler
 
     corpus = bank.parent / "corpus"
@@ -75,8 +77,9 @@ def run_build(bank: Path, files: list[Path], rows: str = "full") -> dict:
             link.symlink_to(f.resolve())
     cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace", "--rows", rows]
     t0, cpu0 = time.perf_counter(), _cpu_seconds(resource.RUSAGE_CHILDREN)
+    env = {**os.environ, "PYTHONPATH": f"{baseline}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"} if baseline else None
     with Sampler() as sampler:
-        run = subprocess.run(cmd, capture_output=True, text=True)
+        run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if run.returncode != 0:
         raise RuntimeError(f"vscan bank build failed: {run.stderr[-2000:]}")
@@ -119,7 +122,8 @@ def bank_rows(bank: Path) -> dict:
             "bank_bytes": bank.stat().st_size, "index_bytes": index_bytes}  # fmt: skip
 
 
-def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool) -> dict:
+def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool, plans: tuple[str, ...] = ("full", "compact"),
+               baseline: Path | None = None) -> dict:
     files = _samples(samples) + _synthetic(work, synthetic)
     if not files:
         raise SystemExit("no input files: give --samples (needs ../shared/data/vpdq) or --synthetic")
@@ -130,9 +134,10 @@ def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool) -> dict:
     out = {"files": [f.name for f in files], "video_seconds": video_seconds, "vpdq_every_frame": reference, "load_average": os.getloadavg()}
     if reference:
         out["vpdq_cpu_seconds_per_video_second"] = reference["cpu_seconds"] / video_seconds
-    for rows in ("full", "compact"):
-        build = run_build(bank.with_name(f"reported-{rows}.bank"), files, rows)
-        b = out[rows] = {"vscan_build": build, "rows": bank_rows(bank.with_name(f"reported-{rows}.bank")),
+    runs = [(rows, rows, None) for rows in plans] + [(f"baseline-{rows}", rows, baseline) for rows in plans if baseline]
+    for name, rows, checkout in runs:
+        build = run_build(bank.with_name(f"reported-{name}.bank"), files, rows, checkout)
+        b = out[name] = {"vscan_build": build, "rows": bank_rows(bank.with_name(f"reported-{name}.bank")),
                          "vscan_cpu_seconds_per_video_second": build["cpu_seconds"] / video_seconds}  # fmt: skip
         if reference:
             b["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
@@ -194,13 +199,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--compact", action="store_true", help="score compacted banks against the full bank (bench_robustness --quick media)")
     ap.add_argument("--rules", default="24:0.5:0.5",
                     help="compaction rules tried with --compact: frame_bits:extra_per_second:grid_per_second,... (none: every run)")
+    ap.add_argument("--plans", default="full,compact", help="row plans built (vscan bank build --rows), comma-separated")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="also build with the vscan package at this folder (a folder named vscan's parent, e.g. a worktree of an older commit), same run")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
     args = ap.parse_args(argv)
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {}
     if not args.skip_build:
-        result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq)
+        result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq, tuple(args.plans.split(",")), args.baseline)
         _print_build(result["build"])
     if args.compact:
         from vscan.bank.compact_rows import CompactRule
@@ -221,10 +229,10 @@ def _print_build(b: dict) -> None:
     if r:
         print(f"vPDQ every frame, {r['threads']} threads: {r['wall_seconds']:.1f} s wall, {r['cpu_seconds']:.1f} CPU-s "
               f"({b['vpdq_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {r['peak_rss_mib']:.0f} MiB")
-    for name in ("full", "compact"):
+    for name in [k for k in b if isinstance(b[k], dict) and "vscan_build" in b[k]]:
         x = b[name]
         v, rows = x["vscan_build"], x["rows"]
-        print(f"vscan bank build --rows {name}: {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
+        print(f"vscan bank build ({name}): {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
               f"({x['vscan_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)"
               + (f"; / vPDQ: wall {x['build_over_vpdq_wall']:.2f}x, CPU {x['build_over_vpdq_cpu']:.2f}x" if r else ""))
         print(f"  rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second): "

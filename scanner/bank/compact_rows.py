@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -31,7 +32,10 @@ from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
-__all__ = ["CompactRule", "run_starts", "compact_entry", "compact_bank_rows"]
+if TYPE_CHECKING:
+    from vscan.bank.hashers import RowPlan
+
+__all__ = ["CompactRule", "run_starts", "compact_entry", "compact_bank_rows", "plan_entry", "derive_bank"]
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,39 @@ def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactR
                              extra.qualities[pick], extra.hashes[pick])  # fmt: skip
 
 
+def plan_entry(frames: FrameHashes, extra: ExtraHashes | None, plan: "RowPlan") -> tuple[FrameHashes, ExtraHashes | None]:
+    """One entry's rows (a full build's: every frame, its extra rows) as ``vscan bank build --rows
+    plan.name`` keeps them (``vscan.bank.one_pass.RowChoice``, frame by frame)."""
+    from vscan.bank.one_pass import RowChoice
+
+    order = np.argsort(frames.frame_numbers, kind="stable")
+    choose = RowChoice(plan)
+    choice = np.zeros((len(order), 3), bool)
+    choice[order] = [choose(frames.hashes[i], float(frames.timestamps_seconds[i])) for i in order]
+    kept = FrameHashes(*(a[choice[:, 0]] for a in (frames.frame_numbers, frames.timestamps_seconds, frames.qualities, frames.hashes)))
+    if extra is None or not len(extra.hashes):
+        return kept, extra
+    is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
+    with_extra, with_grid = frames.frame_numbers[choice[:, 1]], frames.frame_numbers[choice[:, 2]]
+    pick = np.where(is_grid, np.isin(extra.frame_numbers, with_grid), np.isin(extra.frame_numbers, with_extra))
+    return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
+                             extra.qualities[pick], extra.hashes[pick])  # fmt: skip
+
+
+def derive_bank(src: str | os.PathLike, dst: str | os.PathLike, plan: "RowPlan") -> None:
+    """Writes ``dst``: ``src``'s entries (a full build) with each entry's rows as ``plan`` keeps them
+    (``src`` is only read): a plan's rows and recall measured without building again."""
+    _rewrite(src, dst, lambda f, x: plan_entry(f, x, plan), f"vscan derive_bank {plan}")
+
+
 def compact_bank_rows(src: str | os.PathLike, dst: str | os.PathLike, rule: CompactRule) -> None:
     """Writes ``dst``: ``src``'s entries and digests, each entry's rows after ``rule`` (``src`` is only read)."""
-    with Bank(src) as bank, BankWriter(Path(dst), created_by=f"vscan compact_rows {rule}") as writer:
+    _rewrite(src, dst, lambda f, x: compact_entry(f, x, rule), f"vscan compact_rows {rule}")
+
+
+def _rewrite(src, dst, keep: Callable, created_by: str) -> None:
+    """``src``'s entries and digests into ``dst``, each entry's rows through ``keep(frames, extra)``."""
+    with Bank(src) as bank, BankWriter(Path(dst), created_by=created_by) as writer:
         conn = bank._conn
         digests: dict[str, list[tuple[str, str]]] = {}
         for entry_id, algorithm, digest in conn.execute("SELECT entry_id, algorithm, digest FROM file_digests ORDER BY entry_id"):
@@ -102,7 +136,7 @@ def compact_bank_rows(src: str | os.PathLike, dst: str | os.PathLike, rule: Comp
                     extra = ExtraHashes(np.asarray([r[0] for r in x], np.int64), tuple(r[1] for r in x),
                                         np.asarray([100 if r[2] is None else r[2] for r in x], np.int32),
                                         np.frombuffer(b"".join(r[3] for r in x), np.uint8).reshape(len(x), 32))  # fmt: skip
-            frames, extra = compact_entry(frames, extra, rule)
+            frames, extra = keep(frames, extra)
             writer.add_frame_hashes(entry_id, label, source, kind, frames, duration, qualities_given=given)
             if extra is not None and len(extra.hashes):
                 writer.add_extra_hashes(entry_id, extra)

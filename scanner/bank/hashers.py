@@ -9,13 +9,10 @@ from typing import Callable
 import numpy as np
 
 from vscan.decode import SamplingPolicy
-from vscan.decode.sampling import FrameList
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
-from vscan.hashing.vpdq import ExtraHashes, FrameHashes
-from vscan.bank.rows import row_kind, run_starts, spaced
 
 __all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
@@ -43,14 +40,13 @@ BANK_BATCH_FRAMES = 8
 
 @dataclass(frozen=True)
 class RowPlan:
-    """Which rows a build keeps of each reported video (docs/banks.md).
+    """Which rows a build keeps of each reported video (docs/banks.md, ``vscan.bank.one_pass``).
 
     ``frame_bits`` None: every sampled frame's row; else consecutive frames within that many bits
     of a run's first collapse into it (a shot is near-identical frame to frame). ``extra_per_second``
     None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of runs'
-    first frames at most that many a second (a second pass, ``FrameList``), whose frame rows are kept.
-    Grid windows: on the first frame of every 1 / ``grid_per_second`` seconds (in that same pass). ``grid_per_second``: frames
-    a second whose grid windows are kept."""
+    first frames at most that many a second. Grid windows: on the first frame of every
+    1 / ``grid_per_second`` seconds. A frame holding extra rows keeps its frame row."""
 
     name: str
     frame_bits: int | None = None
@@ -61,7 +57,7 @@ class RowPlan:
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
 FULL_ROWS = RowPlan("full")
 #: Runs of frames within 24 bits; extra rows on runs' first frames at least 2 s apart, grid windows
-#: every 2 s: ~20 rows per video-second (vscan.bench.bench_bank_build measures it and its recall).
+#: every 2 s: ~19 rows per video-second on synthetic clips, ~36 on real footage (vscan.bench.bench_bank_build).
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 
@@ -69,71 +65,15 @@ ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS) -> MediaHashes:
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
-    ``rows``: which of them are kept (``RowPlan``; ``COMPACT_ROWS`` hashes the extra rows of a frame every 2 s only)."""
-    if rows.extra_per_second is None:
-        full = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
-                          grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
-                          batch_size=BANK_BATCH_FRAMES)  # fmt: skip
-        return full if rows.frame_bits is None else _runs(full, None, rows.frame_bits)
-    frames = hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)
-    extra_frames = _extra_frames(frames.frames, rows)
-    ticks = _ticks(frames.frames, rows.grid_per_second)
-    sparse = hash_media(path, FrameList(tuple(sorted(set(extra_frames) | set(ticks)))), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS,
-                        windows=BANK_WINDOWS, grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second,
-                        frame_side=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES)  # fmt: skip
-    return _runs(frames, _only_grid_on_ticks(sparse, set(extra_frames)), rows.frame_bits)
+    ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row."""
+    from vscan.bank.one_pass import one_pass_rows
 
-
-def _ticks(fh: FrameHashes, per_second: float) -> tuple[int, ...]:
-    """The first frame of each 1 / per_second seconds: grid windows go on a steady clock, not on
-    shots (an off-centre crop needs them throughout; measured: on runs alone it is missed)."""
-    times = np.nan_to_num(fh.timestamps_seconds, nan=0.0)
-    buckets = np.floor(times * per_second)
-    order = np.argsort(fh.frame_numbers, kind="stable")
-    first = np.concatenate(([True], buckets[order][1:] > np.maximum.accumulate(buckets[order])[:-1])) if order.size else order
-    return tuple(fh.frame_numbers[order][first].tolist())
-
-
-def _only_grid_on_ticks(sparse: MediaHashes, extra_frames: set[int]) -> MediaHashes:
-    """``sparse`` with the extra rows other than grid windows kept on ``extra_frames`` only (the
-    ticks were hashed for their grid windows)."""
-    from dataclasses import replace
-
-    x = sparse.extra
-    if x is None or not len(x.hashes):
-        return sparse
-    keep = np.array([row_kind(p) == "grid" or int(f) in extra_frames for f, p in zip(x.frame_numbers.tolist(), x.preps)], bool)
-    kept = ExtraHashes(x.frame_numbers[keep], tuple(np.asarray(x.preps, dtype=object)[keep].tolist()), x.qualities[keep], x.hashes[keep])
-    return replace(sparse, extra=kept)
-
-
-def _extra_frames(fh: FrameHashes, rows: RowPlan) -> tuple[int, ...]:
-    """The frames that get extra rows: runs' first frames (a shot's first frame: cuts are where
-    a re-post's frame grab or crop most likely differs), at most ``rows.extra_per_second`` a second."""
-    order = np.argsort(fh.frame_numbers, kind="stable")
-    starts = order[run_starts(fh.hashes[order], 256 if rows.frame_bits is None else rows.frame_bits)]
-    return tuple(sorted(spaced(fh.frame_numbers[starts].tolist(), fh.timestamps_seconds[starts].tolist(), rows.extra_per_second)))
-
-
-def _runs(dense: MediaHashes, sparse: MediaHashes | None, frame_bits: int | None) -> MediaHashes:
-    """``dense``'s frames cut into runs (their first frames kept), plus the frames holding extra rows
-    (``sparse``'s, or ``dense``'s own), with those extra rows: every extra row names a kept frame."""
-    source = sparse if sparse is not None else dense
-    fh, variants = dense.frames, dense.variants
-    order = np.argsort(fh.frame_numbers, kind="stable")
-    keep = np.zeros(len(fh), bool)
-    keep[order[run_starts(fh.hashes[order], 256 if frame_bits is None else frame_bits)]] = True
-    held = np.unique(source.extra.frame_numbers) if source.extra is not None else np.zeros(0, np.int64)
-    keep |= np.isin(fh.frame_numbers, held)
-    parts = [(fh.frame_numbers[keep], fh.timestamps_seconds[keep], fh.qualities[keep], fh.hashes[keep], variants[keep])]
-    if sparse is not None:  # frames the sparse pass sampled that the policy did not (a --fps build)
-        more = ~np.isin(sparse.frames.frame_numbers, fh.frame_numbers)
-        s = sparse.frames
-        parts.append((s.frame_numbers[more], s.timestamps_seconds[more], s.qualities[more], s.hashes[more], sparse.variants[more]))
-    numbers, times, qualities, hashes, var = (np.concatenate(c) for c in zip(*parts))
-    by_number = np.argsort(numbers, kind="stable")
-    frames = FrameHashes(numbers[by_number], times[by_number], qualities[by_number], hashes[by_number])
-    return MediaHashes(metadata=dense.metadata, frames=frames, variants=var[by_number], extra=source.extra, border_box=source.border_box)
+    video = one_pass_rows(path, policy, hasher, rows)
+    if video is not None:
+        return video
+    return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
+                      grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
+                      batch_size=BANK_BATCH_FRAMES)  # fmt: skip
 
 
 def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = FULL_ROWS) -> Callable[[Path], tuple]:

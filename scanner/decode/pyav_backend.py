@@ -13,8 +13,9 @@ frame 0 at 0.0 s and counts as a keyframe (decoding can start there).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -62,6 +63,11 @@ def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) 
     if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
         return frame.reformat(width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
     return frame.to_ndarray(format="rgb24")
+
+
+def _turned_rgb(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
+    """``frame`` as RGB at ``stored``, turned as the file is displayed (``PyAVDecoder.also``)."""
+    return orientation.apply(_rgb(frame, stored, native, stored != native))
 
 
 def _declared_seconds(container, stream) -> float | None:
@@ -113,6 +119,12 @@ class PyAVDecoder(Decoder):
         #: (vscan.runtime.region_probe) takes them instead of decoding again.
         self.keep_passing = 0
         self.passing: dict[int, np.ndarray] = {}
+        #: A second picture of the same decoded frames, at ``also_max_side`` (scaled as ``max_side``
+        #: scales): for each selected frame, by index in ``also``, a call that makes it (only the
+        #: frames the caller then wants are converted; it clears ``also`` as it goes). A bank build
+        #: derives the scan's square and its extra rows' 512 px frames from one decode (vscan.bank.one_pass).
+        self.also_max_side: int | None = None
+        self.also: dict[int, Callable[[], np.ndarray]] = {}
 
     @staticmethod
     def _open_container(path: Path):
@@ -224,6 +236,7 @@ class PyAVDecoder(Decoder):
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
         native = orientation.stored_size(meta.width, meta.height)
         resize = stored != native
+        also = None if self.also_max_side is None else orientation.stored_size(*output_size(meta.width, meta.height, self.also_max_side))
         max_decoded = _LOOP_FACTOR * n + 64
         last_wanted = int(selected[-1])
         idx_buf: list[int] = []
@@ -286,6 +299,8 @@ class PyAVDecoder(Decoder):
                     while next_wanted is not None and next_wanted <= index_i:
                         next_wanted = next(pending, None)
                     rgb = orientation.apply(_rgb(frame, stored, native, resize))
+                    if also is not None:
+                        self.also[index_i] = functools.partial(_turned_rgb, frame, also, native, orientation)
                     idx_buf.append(index_i)
                     pts_buf.append(float(index.pts_seconds[index_i]))
                     rgb_buf.append(rgb)

@@ -1,0 +1,210 @@
+"""A reported video's bank rows from one decode.
+
+A build needs two pictures of a frame: the scan's square (``vscan.frames.prepare``: an identical
+copy scanned later meets the ``original`` row at distance 0) and a 512 px frame of the file's own
+aspect for the extra rows (borders removed, crops, windows need the geometry). Both are scaled
+from the same decoded frame with the scaler the scan uses (PyAV's area scaler,
+``PyAVDecoder.also_max_side``), so the bits equal those of two separate decodes, at the cost of
+one. The border box is found first on at most ``BORDER_PROBE_FRAMES`` keyframes spread over the
+file (keyframes decode alone: a small fraction of a full decode).
+
+Which rows are kept (``vscan.bank.hashers.RowPlan``) is decided as frames arrive (``RowChoice``):
+
+- frame rows in runs: a frame within ``frame_bits`` of the run's first frame joins the run and adds
+  no row; a frame further away starts a run (``frame_bits`` None: every frame is a run);
+- extra rows other than grid windows (borders removed, crops, strip, rotations) on runs' first
+  frames at least ``1 / extra_per_second`` seconds apart (a shot's first frame: cuts are where a
+  re-post's crop or frame grab most likely differs; None: every frame);
+- grid windows on the first frame of every ``1 / grid_per_second`` seconds (a steady clock, not
+  shots: an off-centre crop needs them throughout);
+- a frame holding extra rows or grid windows keeps its frame row, so every extra row names a kept
+  frame. Only the frames that get extra rows are scaled to 512 px.
+
+Nothing grows with the video's length but the kept rows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vscan.decode import FixedRate, SamplingPolicy
+from vscan.decode.metadata import SampledFrames, VideoMetadata
+from vscan.decode.pyav_backend import PyAVDecoder
+from vscan.decode.sampling import FrameList
+from vscan.frames.borders import BorderBox, detect_borders
+from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_decoder
+from vscan.hashing.media import MediaHashes, _ExtraRows
+from vscan.hashing.pdq import PDQHasher
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+
+if TYPE_CHECKING:
+    from vscan.bank.hashers import RowPlan
+
+__all__ = ["BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows"]
+
+#: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
+BORDER_PROBE_FRAMES = 48
+#: Fewer keyframes than this: the box is found on frames of the pass itself (``_defers``); a box
+#: found on 2 keyframes of a 4 s sample video took its dark sides for borders.
+MIN_PROBE_KEYFRAMES = 8
+#: ... for files up to this long (their extra rows' 512 px frames are held until the pass ends:
+#: ~150 frames of ~0.45 MiB at one extra-row frame and one grid frame every 2 s).
+DEFER_MAX_SECONDS = 300.0
+
+
+class Ticks:
+    """The first frame of every ``1 / per_second`` seconds, frames given in order (``None``: every frame)."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self.per_second = per_second
+        self._last = -math.inf
+
+    def __call__(self, seconds: float) -> bool:
+        if self.per_second is None:
+            return True
+        bucket = math.floor(seconds * self.per_second) if math.isfinite(seconds) else self._last + 1
+        if bucket > self._last:
+            self._last = bucket
+            return True
+        return False
+
+
+class RowChoice:
+    """Which rows a plan keeps of each frame, frames given in order (module docstring)."""
+
+    def __init__(self, plan: "RowPlan") -> None:
+        self.plan = plan
+        self._first: np.ndarray | None = None  # the run's first frame's bits
+        self._last_extra = -math.inf
+        self._grid = Ticks(plan.grid_per_second)
+
+    def __call__(self, hash_bytes: np.ndarray, seconds: float) -> tuple[bool, bool, bool]:
+        """(keep the frame row, add its extra rows, add its grid windows) for one frame (uint8 [32], its time)."""
+        plan = self.plan
+        grid = self._grid(seconds)
+        new_run = plan.frame_bits is None
+        if not new_run:
+            bits = np.unpackbits(hash_bytes)
+            new_run = self._first is None or int(np.count_nonzero(bits != self._first)) > plan.frame_bits
+            if new_run:
+                self._first = bits
+        extra = plan.extra_per_second is None
+        if not extra and new_run:
+            t = seconds if math.isfinite(seconds) else self._last_extra + 1.0 / plan.extra_per_second
+            extra = t - self._last_extra >= 1.0 / plan.extra_per_second - 1e-9
+            self._last_extra = t if extra else self._last_extra
+        return new_run or extra or grid, extra, grid
+
+
+def _probe_rate(meta: VideoMetadata) -> float:
+    """Frames a second the border box is found on when keyframes are too few (as ``hash_media``'s probe)."""
+    return min(2.0, BORDER_PROBE_FRAMES / max(float(meta.duration_seconds or 0.0), 1.0))
+
+
+def _keyframe_box(decoder: PyAVDecoder, path: str | os.PathLike, meta: VideoMetadata, max_side: int, batch_size: int) -> BorderBox | None:
+    """The file's border box on at most BORDER_PROBE_FRAMES keyframes spread over it (they decode
+    alone), or, with fewer than MIN_PROBE_KEYFRAMES, on frames at ``_probe_rate`` (a second decode)."""
+    keys = np.asarray(meta.keyframe_indices if meta.keyframe_indices is not None else [], np.int64)
+    if keys.size >= MIN_PROBE_KEYFRAMES:
+        pick = keys[np.unique(np.linspace(0, keys.size - 1, min(BORDER_PROBE_FRAMES, keys.size)).round().astype(np.int64))]
+        policy: SamplingPolicy = FrameList(tuple(int(k) for k in pick))
+    else:
+        policy = FixedRate(_probe_rate(meta))
+    probe = [b.rgb for b in decoder.iter_frames(path, policy, batch_size=batch_size, max_side=max_side)]
+    return detect_borders(np.concatenate(probe)) if probe and sum(map(len, probe)) else None
+
+
+def _defers(meta: VideoMetadata, plan: "RowPlan") -> bool:
+    """Whether the border box is found during the pass, the 512 px frames of the extra rows held
+    until its end: files with few keyframes (a keyframe probe would see too few frames) and sparse
+    extra rows (a plan's ``extra_per_second``), up to DEFER_MAX_SECONDS (held memory stays bounded)."""
+    keys = meta.keyframe_indices if meta.keyframe_indices is not None else []
+    return len(keys) < MIN_PROBE_KEYFRAMES and plan.extra_per_second is not None and float(meta.duration_seconds or 0.0) <= DEFER_MAX_SECONDS
+
+
+class _Held:
+    """512 px frames held until the border box is known (``_defers``): the probe's and the extra rows'."""
+
+    def __init__(self, meta: VideoMetadata) -> None:
+        self.probe_tick = Ticks(_probe_rate(meta))
+        self.probe: list[np.ndarray] = []
+        self.rows: dict[str, list[tuple[int, float, np.ndarray]]] = {"extra": [], "grid": []}
+
+    def box(self) -> BorderBox | None:
+        return detect_borders(np.stack(self.probe)) if self.probe else None
+
+    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: PDQHasher, batch_size: int) -> None:
+        for name, rows in (("extra", extras), ("grid", grids)):
+            held = self.rows[name]
+            for i in range(0, len(held), batch_size):
+                part = held[i : i + batch_size]
+                rows.add(SampledFrames(np.array([h[0] for h in part], np.int64), np.array([h[1] for h in part]), np.stack([h[2] for h in part])), hasher)
+            held.clear()
+
+
+def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHasher, plan: "RowPlan") -> MediaHashes | None:
+    """The plan's rows of a video from one decode; None when ``path`` is not decoded by PyAV (a still:
+    ``hash_media`` does it). ``variants`` hold the kept frames' dihedral variants."""
+    from vscan.bank.hashers import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS
+
+    decoder = prepared_decoder(path)
+    if not isinstance(decoder, PyAVDecoder):
+        return None
+    meta = decoder.probe(path)
+    held = _Held(meta) if _defers(meta, plan) else None
+    box = None if held else _keyframe_box(decoder, path, meta, BANK_MAX_SIDE, BANK_BATCH_FRAMES)
+    choose = RowChoice(plan)
+    decoder.also_max_side, decoder.also = BANK_MAX_SIDE, {}
+    kept: list[tuple[np.ndarray, ...]] = []
+    extras = grids = None
+    try:
+        for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
+            result = hasher.hash_frames(batch.rgb)
+            choice = np.array([choose(result.hashes[i, 0], float(t)) for i, t in enumerate(batch.pts_seconds)], bool).reshape(-1, 3)
+            pictures: dict[int, np.ndarray] = {}
+
+            def picture(i: int) -> np.ndarray:
+                n = int(batch.frame_indices[i])
+                return pictures[n] if n in pictures else pictures.setdefault(n, decoder.also[n]())
+
+            if held is not None:
+                held.probe += [picture(i) for i, t in enumerate(batch.pts_seconds) if held.probe_tick(float(t))]
+                for name, col in (("extra", 1), ("grid", 2)):
+                    held.rows[name] += [(int(batch.frame_indices[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
+            else:
+                extras = extras or _ExtraRows(box, BANK_CROPS, BANK_WINDOWS, (), plan.grid_per_second)
+                grids = grids or _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)  # every frame given gets them (RowChoice's ticks)
+                for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
+                    if at.size:
+                        rows.add(SampledFrames(batch.frame_indices[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
+            decoder.also.clear()
+            keep = choice[:, 0]
+            if keep.any():
+                kept.append((batch.frame_indices[keep], batch.pts_seconds[keep], result.quality[keep], result.hashes[keep]))
+    finally:
+        decoder.also_max_side, decoder.also = None, {}
+    if held is not None:
+        box = held.box()
+        extras = _ExtraRows(box, BANK_CROPS, BANK_WINDOWS, (), plan.grid_per_second)
+        grids = _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)
+        held.flush(extras, grids, hasher, BANK_BATCH_FRAMES)
+    if extras is None or grids is None:
+        extras, grids = (_ExtraRows(box, (), (), (), 1.0),) * 2
+    if kept:
+        numbers, times, qualities, variants = (np.concatenate(c) for c in zip(*kept))
+        frames = FrameHashes(numbers.astype(np.int64), times.astype(np.float64), qualities.astype(np.int32), np.ascontiguousarray(variants[:, 0]))
+    else:
+        variants, frames = np.zeros((0, 8, 32), np.uint8), FrameHashes.empty()
+    return MediaHashes(metadata=meta, frames=frames, variants=variants, extra=_merged(extras.result(), grids.result()), border_box=box)
+
+
+def _merged(extra: ExtraHashes, grid: ExtraHashes) -> ExtraHashes:
+    """The extra rows and the grid windows as one set (the grid pass's own ``borders`` rows dropped)."""
+    keep = np.array([p != "borders" for p in grid.preps], bool)
+    return ExtraHashes(np.concatenate([extra.frame_numbers, grid.frame_numbers[keep]]),
+                       extra.preps + tuple(p for p, k in zip(grid.preps, keep) if k),
+                       np.concatenate([extra.qualities, grid.qualities[keep]]), np.concatenate([extra.hashes, grid.hashes[keep]]))  # fmt: skip

@@ -1,0 +1,101 @@
+"""A bank build decodes each frame of a video once (vscan.bank.one_pass): the scan's square and
+the 512 px frames of the extra rows come from the same decoded frame, to the same bits as two
+separate decodes; the border box is found on keyframes (decoded alone)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vscan.bank.hashers import BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS, COMPACT_ROWS, FULL_ROWS, bank_hash_media
+from vscan.decode import EveryFrame, PyAVDecoder
+from vscan.decode import pyav_backend
+from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+from vscan.hashing.media import hash_media
+from vscan.hashing.pdq import PDQHasher
+
+
+@pytest.fixture(scope="module")
+def hasher() -> PDQHasher:
+    return PDQHasher(backend="onnx", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from vscan.bench import synth
+
+    # 4 s at 25 fps, a keyframe every 10 frames: 100 frames, 10 keyframes (the border box is found on them).
+    return synth.make_clip(tmp_path_factory.mktemp("one") / "a.mp4", seed=11, seconds=4.0, size=(160, 96), scenes=2, gop=10)
+
+
+@pytest.fixture(scope="module")
+def one_key_clip(tmp_path_factory):
+    # 100 frames, 1 keyframe: the border box is found during the pass itself.
+    return synth_clip(tmp_path_factory.mktemp("key") / "b.mp4", gop=250)
+
+
+def synth_clip(path, gop):
+    from vscan.bench import synth
+
+    return synth.make_clip(path, seed=12, seconds=4.0, size=(160, 96), scenes=1, gop=gop)
+
+
+def _count_decoded(monkeypatch) -> list[int]:
+    """Frames the codec decoded, summed over every PyAV pass from here on."""
+    decoded: list[int] = []
+    generate = pyav_backend.PyAVDecoder._generate
+
+    def counting(self, *args, **kwargs):
+        try:
+            yield from generate(self, *args, **kwargs)
+        finally:
+            decoded.append(self.frames_decoded)
+
+    monkeypatch.setattr(pyav_backend.PyAVDecoder, "_generate", counting)
+    return decoded
+
+
+@pytest.mark.parametrize("plan", [COMPACT_ROWS, FULL_ROWS], ids=lambda p: p.name)
+def test_a_build_decodes_each_frame_once(clip, hasher, monkeypatch, plan):
+    frames = PyAVDecoder().probe(clip)
+    assert frames.num_frames == 100 and len(frames.keyframe_indices) == 10
+    decoded = _count_decoded(monkeypatch)
+    rows = bank_hash_media(clip, EveryFrame(), hasher, plan)
+    # One pass over the 100 frames plus the 10 keyframes of the border probe (two or three passes before).
+    assert sum(decoded) <= 100 + 10, decoded
+    assert len(rows.extra.hashes) > 0 and set(rows.extra.frame_numbers.tolist()) <= set(rows.frames.frame_numbers.tolist())
+
+
+def test_one_pass_rows_have_the_bits_of_two_decodes(clip, hasher, monkeypatch):
+    """Every row of the one decode equals the row of a separate decode: the scan's square for frames, 512 px for extra rows."""
+    decoded = _count_decoded(monkeypatch)
+    one = bank_hash_media(clip, EveryFrame(), hasher, FULL_ROWS)
+    assert sum(decoded) <= 100 + 10, decoded
+    two = hash_media(clip, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
+                     grid_windows=BANK_GRID_WINDOWS, frame_side=SCAN_FRAME_SIDE_PX, batch_size=8)  # fmt: skip
+    assert one.border_box == two.border_box
+    np.testing.assert_array_equal(one.frames.hashes, two.frames.hashes)
+    np.testing.assert_array_equal(one.frames.frame_numbers, two.frames.frame_numbers)
+    a = {(int(f), p): h.tobytes() for f, p, h in zip(one.extra.frame_numbers, one.extra.preps, one.extra.hashes)}
+    b = {(int(f), p): h.tobytes() for f, p, h in zip(two.extra.frame_numbers, two.extra.preps, two.extra.hashes)}
+    assert a == b and len(a) > 100
+
+
+def test_a_file_with_one_keyframe_is_decoded_once_with_the_rows_of_the_old_passes(one_key_clip, hasher, monkeypatch):
+    """Too few keyframes for a border probe: the box comes from frames of the pass, the extra rows' frames held till its end;
+    the rows equal those of separate decodes (the frames at the scan's square, borders, crops, windows at 512 px)."""
+    from vscan.bank.compact_rows import plan_entry
+
+    decoded = _count_decoded(monkeypatch)
+    one = bank_hash_media(one_key_clip, EveryFrame(), hasher, COMPACT_ROWS)
+    assert sum(decoded) == 100, decoded
+    monkeypatch.undo()
+    full = hash_media(one_key_clip, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
+                      grid_windows=BANK_GRID_WINDOWS, frame_side=SCAN_FRAME_SIDE_PX, batch_size=8)  # fmt: skip
+    assert one.border_box == full.border_box
+    frames, extra = plan_entry(full.frames, full.extra, COMPACT_ROWS)  # the compact plan applied to every row of the old passes
+    np.testing.assert_array_equal(one.frames.frame_numbers, frames.frame_numbers)
+    np.testing.assert_array_equal(one.frames.hashes, frames.hashes)
+    a = {(int(f), p): h.tobytes() for f, p, h in zip(one.extra.frame_numbers, one.extra.preps, one.extra.hashes)}
+    b = {(int(f), p): h.tobytes() for f, p, h in zip(extra.frame_numbers, extra.preps, extra.hashes)}
+    assert a == b and len(a) >= 30
