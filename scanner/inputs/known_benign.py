@@ -2,7 +2,10 @@
 
 A file whose digest is on a list is known software or content, not evidence
 of anything: it need not be decoded, and its record says which list (name
-and version) knew it. Lists are opened read-only.
+and version) knew it. Lists are opened read-only. A file whose digest the scan's bank
+holds (any of its digests: the bank may know its SHA-256, the list its MD5)
+is never benign (:func:`load_lists`): a reported file that also sits on a
+list (a list that is wrong, or poisoned) is decoded and matched, never skipped.
 
 * NSRL RDSv3: one SQLite file whose ``FILE`` view (or table) has ``sha256``,
   ``sha1``, ``md5`` columns; its version is the ``VERSION`` table's first
@@ -30,7 +33,7 @@ import numpy as np
 
 from vscan.errors import InputError
 
-__all__ = ["KnownBenignError", "DigestList", "load_list"]
+__all__ = ["KnownBenignError", "DigestList", "load_list", "load_lists"]
 
 _LENGTHS = {32: "md5", 40: "sha1", 64: "sha256"}
 _BATCH = 1 << 20
@@ -48,6 +51,8 @@ class DigestList:
     version: str
     path: str
     digests: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> sorted |S16/|S20/|S32
+    #: The scan bank's file digests (one object shared by every list of a scan), or None.
+    reported: "DigestList | None" = None
 
     def __len__(self) -> int:
         return sum(len(a) for a in self.digests.values())
@@ -62,7 +67,16 @@ class DigestList:
         return table[at] == query
 
     def lookup(self, *, sha256: str | None = None, sha1: str | None = None, md5: str | None = None) -> dict | None:
-        """``{"list", "version", "digest"}`` when any given digest is listed, else None."""
+        """``{"list", "version", "digest"}`` when any given digest is listed, else None; always None
+        when the bank holds any of them (``reported``: a reported file is matched, never skipped)."""
+        if self.reported is not None and self.reported._holds(sha256=sha256, sha1=sha1, md5=md5):
+            return None
+        return self._hit(sha256=sha256, sha1=sha1, md5=md5)
+
+    def _holds(self, **digests: str | None) -> bool:
+        return self._hit(**digests) is not None
+
+    def _hit(self, *, sha256: str | None = None, sha1: str | None = None, md5: str | None = None) -> dict | None:
         for kind, value in (("sha256", sha256), ("sha1", sha1), ("md5", md5)):
             if value and self.contains(kind, [value.lower()])[0]:
                 return {"list": self.name, "version": self.version, "digest": kind}
@@ -149,3 +163,34 @@ def load_list(path: str | os.PathLike) -> DigestList:
     except OSError as exc:
         raise KnownBenignError(f"{path}: cannot read known-benign list: {exc}") from exc
     return _load_nsrl(path) if magic == b"SQLite format 3\x00" else _load_plain(path)
+
+
+def _bank_digests(bank_path: str) -> dict[str, np.ndarray]:
+    """The bank's file digests by kind, as raw bytes (vscan.bank: table ``file_digests``)."""
+    uri = f"{Path(bank_path).resolve().as_uri()}?mode=ro"  # quoted: a '#' in a case folder names no other file
+    chunks: dict[int, list[np.ndarray]] = {16: [], 20: [], 32: []}
+    sizes = {"md5": 16, "sha1": 20, "sha256": 32}
+    db = sqlite3.connect(uri, uri=True)
+    try:
+        for kind, size in sizes.items():
+            cursor = db.execute("SELECT DISTINCT lower(digest) FROM file_digests WHERE algorithm = ? AND length(digest) = ?",
+                                (kind, size * 2))  # fmt: skip
+            while rows := cursor.fetchmany(_BATCH):
+                chunks[size].append(_from_hex([r[0] for r in rows], size))
+    except (sqlite3.Error, ValueError) as exc:
+        raise KnownBenignError(f"{bank_path}: cannot read the bank's file digests to keep them off the known-benign lists: {exc}") from exc
+    finally:
+        db.close()
+    return _sorted(chunks)
+
+
+def load_lists(paths: "list[str | os.PathLike] | tuple[str | os.PathLike, ...]", bank_path: str | os.PathLike | None = None) -> list[DigestList]:
+    """The lists at ``paths`` (:func:`load_list`), each told the file digests of the bank at
+    ``bank_path``: a file the bank knows by any of its digests is matched, never skipped as benign
+    (one shared copy of the bank's digests, only when there are lists)."""
+    lists = [load_list(p) for p in paths]
+    if lists and bank_path is not None:
+        reported = DigestList("bank", "", str(bank_path), _bank_digests(str(bank_path)))
+        for digest_list in lists:
+            digest_list.reported = reported
+    return lists

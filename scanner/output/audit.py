@@ -98,13 +98,24 @@ def scan_versions(config, bank: dict[str, Any] | None, models: dict[str, str], r
         "vscan_version": __version__,
         # Only the result sections (vscan.config.RESULT_SECTIONS): runtime and
         # input-selection settings never make a resume rescan.
-        "config_sha256": _digest(config.result_dict()),
+        "config_sha256": _digest(_result_config(config)),
     }
     ignore = getattr(config.matching, "ignore", ())
     if ignore:
-        # Known-benign lists by content: a list updated in place (same path) gives new records, not stale skips.
+        # Known-benign lists by content, never by path: a list updated in place gives new records, not stale
+        # skips; the same list moved or copied elsewhere changes nothing. In list order (the first hit names it).
         versions["ignore_sha256"] = _digest([_file_digest(p) for p in ignore])
     return versions
+
+
+def _result_config(config) -> dict[str, Any]:
+    """The result sections, the known-benign lists' paths as if none were given (their content is
+    ``ignore_sha256``): with no lists the digest is what it always was."""
+    sections = config.result_dict()
+    matching = sections.get("matching")
+    if isinstance(matching, dict) and matching.get("ignore"):
+        sections = {**sections, "matching": {**matching, "ignore": type(matching["ignore"])()}}
+    return sections
 
 
 def _file_digest(path: str) -> str | None:

@@ -154,6 +154,7 @@ class RunLedger:
         self.retries_exhausted = 0
         self.state = StateDB(state_path) if state_path else None
         self.manifest: dict[str, Any] | None = None
+        self.bank_path: str | None = None  # the bank whose versions these are (begin)
 
     @classmethod
     def begin(cls, sink: Sink, inputs: list, *, config, bank_path, risk_policy=None, state_path=None) -> "RunLedger":
@@ -165,6 +166,7 @@ class RunLedger:
         models = audit.model_digests(config.models.detectors)
         versions = audit.scan_versions(config, bank, models, risk_policy)
         ledger = cls(sink, versions, state_path=state_path, transient_retries=config.runtime.transient_retries)
+        ledger.bank_path = str(bank_path) if bank_path is not None else None
         ledger.manifest = audit.start_manifest(
             sink_target=getattr(sink, "target", type(sink).__name__), inputs=[str(p) for p in inputs], config=config,
             bank=bank, models=models, versions=versions, state_path=str(state_path) if state_path else None,

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 from vscan.config import ScanConfig
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
-from vscan.inputs.known_benign import load_list
+from vscan.inputs.known_benign import load_lists
 from vscan.runtime.faults import INFRA_RETRIES, NODE_FAULT_LIMIT, QUARANTINE_DEATHS, InfraFaults
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
@@ -164,8 +164,8 @@ def _stages(paths: list, config: ScanConfig, pool: ModelPool, nodes: list[dict[s
     outcomes = Outcomes(records.emit, policy_text=policy_text, risk_policy=risk_policy, timeout_seconds=config.runtime.file_timeout_seconds,
                         min_quality=config.matching.min_quality)  # fmt: skip
     known = start_known_content(state_path, ledger.versions) if state_path else None
-    # Known-benign lists (--ignore): loaded once here, one shared copy per node.
-    benign = ray.put([load_list(p) for p in config.matching.ignore]) if config.matching.ignore else None
+    # Known-benign lists (--ignore): loaded once here, one shared copy per node; a file the bank knows by a digest is never benign.
+    benign = ray.put(load_lists(config.matching.ignore, ledger.bank_path)) if config.matching.ignore else None
     decode = DecodeStage(config=config, inputs=ListedInputs(paths, config), ledger=ledger, outcomes=outcomes, records=records,
                          queues=queues, slots=slots, known=known, benign=benign, policy_text=policy_text)  # fmt: skip
     model = ModelStage(pool=pool, outcomes=outcomes, queues=queues, batch_frames=config.runtime.batch_frames, refine=decode.resubmit_alone)
