@@ -104,3 +104,29 @@ def test_the_bar_says_when_the_models_load_and_when_they_have_loaded(ray_local):
     finally:
         pool.close()
     assert startup_phase() is None  # the next scan in this process starts from the beginning
+
+
+def test_opening_a_banks_index_leaves_numba_to_the_first_search(tmp_path):
+    """The driver checks the bank's index before the model stage starts: no numba
+    import there (0.3-0.8 s of it on this machine); the first search loads it."""
+    clip = synth.make_clip(tmp_path / "ref" / "k.mp4", seed=41, seconds=2, size=(160, 120))
+    bank = tmp_path / "bank.db"
+    vscan.Bank.build(bank, [clip], label="reported")
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        from vscan.bank.mapped import MappedBank, prepare
+        identity = prepare({str(bank)!r})
+        index = MappedBank.open({str(bank)!r}, identity=identity)
+        before = "numba" in sys.modules
+        from vscan.bank import disk_index, lookup
+        split = disk_index.SplitIndex.open(lookup.index_path({str(bank)!r}))
+        rows = np.asarray(split.hashes[:3])
+        q, row, d = split.search(rows, radius=31)
+        print(before, "numba" in sys.modules, all(((q == i) & (row == i) & (d == 0)).any() for i in range(3)))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True"]
