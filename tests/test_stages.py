@@ -4,6 +4,10 @@ and typed payloads crossing the Ray boundaries (vscan.runtime.payload)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -59,3 +63,70 @@ def test_a_payload_that_breaks_its_row_rules_fails_where_it_is_built():
                                "region_box": np.zeros((2, 4)), "region_rows": np.array([0, 1])})  # fmt: skip
     with pytest.raises(PayloadError, match="unknown payload keys"):
         DecodedFile.from_dict({**_payload(1), "region_row": np.zeros(1)})
+
+
+RESTART = textwrap.dedent(
+    """
+    import sys, ray
+    from vscan.config import Models, Runtime, ScanConfig
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_pool import ModelPool
+    from vscan.runtime.ray_start import cluster_nodes
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    clip, manifest, model_file = sys.argv[1:]
+    # two fake GPUs: two model actors, on the CPU, each with a detector read from its file when the actor starts
+    config = ScanConfig(models=Models(detectors=(manifest,)), runtime=Runtime(device="auto"))
+    _, payload = decode_for_scan(clip, config)
+    frames = len(payload["frames"])
+    ref = ray.put(payload)
+    pool = ModelPool(config, None, cluster_nodes())
+    while not pool.started(timeout=1.0):
+        pass
+    assert len(pool.actors) == 2
+    import os, time
+    with open(model_file, "r+b") as f:  # from now on a restarted actor cannot build its model (its file's digest is wrong)
+        f.write(b"not a model")
+    call = pool.submit([(0, None, None, 1)], [ref], frames)  # to actor 0 (all idle: the first)
+    ray.kill(pool.actors[0], no_restart=False)  # dies in the call; Ray restarts it
+    try:
+        ray.get(call)
+    except ray.exceptions.RayError as exc:
+        print("DIED WITH", type(exc).__name__)
+        pool.finished(call, exc)
+    time.sleep(3.0)  # past the failed actor's time out of dispatch
+    calls = []
+    for k in range(4):  # files go on: every call must land on an actor that can take it
+        while (call := pool.submit([(k, None, None, 1)], [ref], frames)) is None:
+            time.sleep(0.2)
+        calls.append(call)
+    failed = 0
+    for call in calls:
+        try:
+            ray.get(call)
+            pool.finished(call)
+        except ray.exceptions.RayError as exc:
+            failed += 1
+            pool.finished(call, exc)
+            print("CALL FAILED", type(exc).__name__, str(exc).splitlines()[-1])
+    deadline = time.monotonic() + 60
+    while 0 not in pool.retired and time.monotonic() < deadline:
+        pool.usable()
+        time.sleep(0.5)
+    print("FAILED", failed)
+    print("RETIRED", pool.retired)
+    """
+)
+
+
+def test_an_actor_whose_restart_fails_is_retired_without_being_sent_files(tmp_path):
+    import tests._onnx_models as tm
+
+    clip = synth.make_clip(tmp_path / "c.mp4", seed=5, seconds=2, size=(128, 96))
+    manifest = tm.colour_classifier(tmp_path / "colour")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run = subprocess.run([sys.executable, "-c", RESTART, str(clip), str(manifest), str(tmp_path / "colour" / "colour.onnx")], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "FAILED 0" in run.stdout, run.stdout  # no file call went to the broken restart
+    (retired,) = [line for line in run.stdout.splitlines() if line.startswith("RETIRED")]
+    assert "0:" in retired and "could not build its model" in retired, run.stdout

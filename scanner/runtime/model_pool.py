@@ -23,7 +23,9 @@ call's files (see vscan.runtime.driver) goes to another actor, or waits for
 this one's restart: a node that vanished leaves its actor "temporarily
 unavailable" until Ray declares the node dead, and a retry sent to it in
 that time is lost. Calls that fail together (every call in flight when the
-actor went) are one failure. An actor that died more than ``MAX_RESTARTS``
+actor went) are one failure. An actor that died gets no files until its
+restart answers (``ready``); one whose restart could not build its model is
+retired without being sent a file. An actor that died more than ``MAX_RESTARTS``
 times is retired; with every actor retired, or none usable for
 ``START_TIMEOUT`` seconds, the scan stops with a ModelError (the files
 without a record are scanned when it is started again).
@@ -179,6 +181,8 @@ class ModelPool:
         self._t0 = time.monotonic()
         #: Actors retired, and why (for the manifest): never placed while others answered, or broken on restart.
         self.retired: dict[int, str] = {}
+        #: Actors that died, asked whether their restart built its model before they get files again: ready ref -> actor.
+        self._probes: dict[Any, int] = {}
 
     @property
     def reserved_cpus(self) -> float:
@@ -230,8 +234,10 @@ class ModelPool:
         if not alive:
             raise ModelError(f"every model actor died more than {MAX_RESTARTS} times; the scan stops "
                              "(the files without records are scanned when it is started again)")  # fmt: skip
+        self._check_probes()
         now = time.monotonic()
-        usable = [i for i in alive if self.suspended_until[i] <= now]
+        probing = set(self._probes.values())
+        usable = [i for i in alive if self.suspended_until[i] <= now and i not in probing and i not in self.retired]
         if usable:
             self._none_usable_since = None
         elif self._none_usable_since is None:
@@ -240,6 +246,33 @@ class ModelPool:
             raise ModelError(f"no model actor has answered for {START_TIMEOUT:g} s; the scan stops "
                              "(the files without records are scanned when it is started again)")  # fmt: skip
         return usable
+
+    def _probe(self, i: int) -> None:
+        """Ask actor ``i`` (restarted by Ray after it died) whether its model built; no file goes to it meanwhile."""
+        if i not in self.retired and i not in self._probes.values():
+            self._probes[self.actors[i].ready.remote()] = i
+
+    def _check_probes(self) -> None:
+        """Restarted actors that answered: back in dispatch, or retired when
+        the restart could not build the model (never sent a file to fail on)."""
+        import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        if not self._probes:
+            return
+        done, _ = ray.wait(list(self._probes), num_returns=len(self._probes), timeout=0)
+        for ref in done:
+            i = self._probes.pop(ref)
+            try:
+                info = ray.get(ref)
+            except RayActorError as exc:
+                if not isinstance(exc, ActorUnavailableError):
+                    self.failures[i] += 1  # died again while restarting (Ray tries up to max_restarts)
+                if self.failures[i] <= MAX_RESTARTS:
+                    self._probe(i)  # ask again (an unreachable one: until Ray restarts it or declares it dead)
+                continue
+            if info["error"]:
+                self._retire(i, f"restarted, but could not build its model: {info['error']}")
 
     def answered(self) -> bool:
         return any(info is not None for info in self.info)
@@ -285,6 +318,8 @@ class ModelPool:
         self.suspended_until[i] = now + min(cap, first * 2 ** (self.suspensions[i] - 1))
         if isinstance(error, RayActorError) and not isinstance(error, ActorUnavailableError):
             self.failures[i] += 1  # it died (Ray restarts it, up to max_restarts)
+        if isinstance(error, RayActorError) and self.failures[i] <= MAX_RESTARTS:
+            self._probe(i)  # died or unreachable (restarting, or its node went): no files until it answers again
 
     def cluster(self) -> list[dict[str, Any]]:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""
