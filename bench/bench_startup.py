@@ -1,17 +1,27 @@
 """Start-up cost of `vscan scan`, before/after in the same run.
 
-Measures, each as a fresh `vscan scan` process (as a user runs it):
+Measures, each as a fresh `vscan scan` process (as a user runs it), on one
+short clip against a one-clip bank:
 
-- first record: one short clip, a new output: seconds from the command's
-  start until its record is in the output file, and until the command ends;
-- no-op resume: the same command again (every input recorded), and a
-  ``--state`` run to a new output (every input unchanged), each with the
-  pre-flight (vscan.runtime.preflight: no Ray, no model stage) and without
-  it (patched out: what every earlier version did).
+- first record: a new output: seconds from the command's start until its
+  record is in the output file, and until the command ends;
+- no-op resume: the same command again (every input recorded);
+- ``--state`` unchanged: a new output with the same ``--state`` (every
+  input unchanged).
 
-    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5]
+With ``--baseline-worktree DIR`` (e.g. ``git worktree add /tmp/old e0ef658``)
+the same three are measured with that checkout's code (run from a copy of
+its package on PYTHONPATH, with a bank built by its own code), alternating
+with this code round by round, so both see the same machine load.
 
-Prints a JSON line per measurement and the medians with their ratio.
+``--breakdown`` also runs one scan of this code in a process that stamps
+where start-up goes (vscan.runtime.ray_start's phases): imports, the
+pre-flight, ray.init, bank and model pool, the model actor's start, the
+first record, the end of the scan (Ray's shutdown included) and of the process.
+
+    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR] [--worktree DIR] [--breakdown]
+
+Prints a JSON line per round and the medians with their ratios.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,77 +37,143 @@ import tempfile
 import time
 from pathlib import Path
 
-#: `vscan scan` with the pre-flight check patched out (always "something to scan").
-_WITHOUT_PREFLIGHT = (
-    "import sys, vscan.runtime.driver as d; d.records_without_ray = lambda *a, **k: None; "
-    "from vscan.cli.main import main; sys.argv = ['vscan', *sys.argv[1:]]; main()"
-)
+_KINDS = ("first_record", "first_total", "noop", "state")
+
+#: One scan of this code with the start-up phases stamped (vscan.runtime.ray_start.phase_times).
+_BREAKDOWN = """
+import time, json, sys
+t0 = time.perf_counter()
+import vscan
+from vscan.config import Runtime, ScanConfig
+from vscan.runtime import ray_start
+t_imported = time.perf_counter()
+run = vscan.scan_iter(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
+first = None
+for record in run:
+    first = first or time.perf_counter()
+t_end = time.perf_counter()
+stamps = {"imports": t_imported, **ray_start.phase_times(), "first record": first, "scan returned": t_end}
+print(json.dumps({k: round(v - t0, 3) for k, v in stamps.items() if v is not None}))
+"""
 
 
-def _scan(args: list[str], *, cwd: Path, out: Path, patched: bool = False) -> dict[str, float]:
-    """Run one scan; the seconds until ``out`` holds a record, and until the process ends."""
+def _package(worktree: Path, into: Path) -> Path:
+    """An importable ``vscan`` from another checkout (its scanner/, kernels/,
+    bench/, models/ as the package maps them), for PYTHONPATH."""
+    pkg = into / "vscan"
+    if pkg.exists():
+        shutil.rmtree(pkg)
+    shutil.copytree(worktree / "scanner", pkg)
+    for sub in ("kernels", "bench"):
+        shutil.copytree(worktree / sub, pkg / sub)
+    (pkg / "models").symlink_to((worktree / "models").resolve())
+    return into
+
+
+def _scan(args: list[str], *, cwd: Path, out: Path, env: dict[str, str]) -> dict[str, float]:
+    """Run one `vscan scan`; the seconds until ``out`` holds a new record, and until the process ends."""
     before = out.stat().st_size if out.exists() else 0
-    cmd = [sys.executable, "-c", _WITHOUT_PREFLIGHT, *args] if patched else [sys.executable, "-m", "vscan.cli", *args]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "vscan.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     first = None
     while proc.poll() is None:
         if first is None and out.exists() and out.stat().st_size > before:
             first = time.perf_counter() - t0
-        time.sleep(0.02)
+        time.sleep(0.01)
     total = time.perf_counter() - t0
-    stdout, stderr = proc.communicate()
+    _, stderr = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"scan failed: {stderr[-2000:]}")
     return {"first_record_s": first if first is not None else float("nan"), "total_s": total}
 
 
-def main() -> None:
+class Variant:
+    """One code base: its environment (PYTHONPATH), its folder with the clip and its own bank."""
+
+    def __init__(self, name: str, root: Path, env: dict[str, str]) -> None:
+        self.name, self.root, self.env = name, root, env
+        self.rows: dict[str, list[float]] = {k: [] for k in _KINDS}
+
+    def prepare(self, clip: Path, ref: Path) -> None:
+        (self.root / "in").mkdir(parents=True)
+        (self.root / "ref").mkdir()
+        shutil.copy(clip, self.root / "in" / clip.name)
+        shutil.copy(ref, self.root / "ref" / ref.name)
+        build = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", "b.bank", "ref", "--device", "cpu"],
+                               cwd=self.root, env=self.env, capture_output=True, text=True)  # fmt: skip
+        if build.returncode != 0:
+            raise SystemExit(build.stderr)
+        # One untimed scan: numba's cache and the OS's page cache warm for both variants alike.
+        self.round("warm", record=False)
+
+    def round(self, tag: str, *, record: bool = True) -> None:
+        out = self.root / f"r-{tag}.jsonl"
+        args = ["scan", "in", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q", "--state", f"s-{tag}.sqlite"]
+        fresh = _scan(args, cwd=self.root, out=out, env=self.env)
+        noop = _scan(args, cwd=self.root, out=out, env=self.env)  # every input recorded
+        state_out = self.root / f"state-{tag}.jsonl"  # a new output, the same --state: every input unchanged
+        state = _scan([*args[:5], state_out.name, *args[6:]], cwd=self.root, out=state_out, env=self.env)
+        if record:
+            for kind, value in zip(_KINDS, (fresh["first_record_s"], fresh["total_s"], noop["total_s"], state["total_s"])):
+                self.rows[kind].append(value)
+
+    def medians(self) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.rows.items() if v}
+
+
+def breakdown(variant: Variant) -> dict[str, float]:
+    """Where one fresh scan's start-up goes (this code only: the phases are new)."""
+    out = variant.root / "breakdown.jsonl"
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", _BREAKDOWN, out.name], cwd=variant.root, env=variant.env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(run.stderr[-2000:])
+    stamps = json.loads(run.stdout.strip().splitlines()[-1])
+    stamps["process ended"] = round(time.perf_counter() - t0, 3)
+    return stamps
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m vscan.bench.bench_startup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the one clip")
-    opts = parser.parse_args()
+    parser.add_argument("--baseline-worktree", type=Path, default=None, help="also measure this checkout's code, same run")
+    parser.add_argument("--worktree", type=Path, default=None, help="measure this checkout's code as 'after' (default: the installed vscan)")
+    parser.add_argument("--breakdown", action="store_true", help="also stamp where one scan's start-up goes")
+    opts = parser.parse_args(argv)
 
     from vscan.bench import synth
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        synth.make_clip(root / "in" / "clip.mp4", seed=7, seconds=opts.seconds, size=(320, 240))
-        synth.make_clip(root / "ref" / "known.mp4", seed=8, seconds=opts.seconds, size=(320, 240))
-        build = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", "b.bank", "ref", "--device", "cpu"],
-                               cwd=root, capture_output=True, text=True)  # fmt: skip
-        if build.returncode != 0:
-            raise SystemExit(build.stderr)
-        rows: dict[str, list[float]] = {k: [] for k in ("first_record", "first_total", "noop_before", "noop_after",
-                                                         "state_before", "state_after")}  # fmt: skip
+        clip = synth.make_clip(root / "clip.mp4", seed=7, seconds=opts.seconds, size=(320, 240))
+        ref = synth.make_clip(root / "known.mp4", seed=8, seconds=opts.seconds, size=(320, 240))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        after_env = {**env, "PYTHONPATH": str(_package(opts.worktree.resolve(), root / "after-pkg"))} if opts.worktree else env
+        variants = [Variant("after", root / "after", after_env)]
+        if opts.baseline_worktree:
+            pkg = _package(opts.baseline_worktree.resolve(), root / "baseline-pkg")
+            variants.append(Variant("before", root / "before", {**env, "PYTHONPATH": str(pkg)}))
+        for v in variants:
+            v.prepare(clip, ref)
         for i in range(opts.repeat):
-            out = root / f"r{i}.jsonl"
-            args = ["scan", "in", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q", "--state", f"s{i}.sqlite"]
-            fresh = _scan(args, cwd=root, out=out)
-            rows["first_record"].append(fresh["first_record_s"])
-            rows["first_total"].append(fresh["total_s"])
-            # Alternate the order so that neither variant always runs on a warmer cache.
-            order = [("before", True), ("after", False)]
-            for when, patched in order if i % 2 == 0 else order[::-1]:
-                # The same command again: every input recorded.
-                rows[f"noop_{when}"].append(_scan(args, cwd=root, out=out, patched=patched)["total_s"])
-                # A new output with the same --state: every input unchanged.
-                fresh_out = root / f"state-{when}-{i}.jsonl"
-                state_args = [*args[:5], fresh_out.name, *args[6:]]
-                rows[f"state_{when}"].append(_scan(state_args, cwd=root, out=fresh_out, patched=patched)["total_s"])
-            print(json.dumps({"round": i, **{k: round(v[-1], 3) for k, v in rows.items()}}), flush=True)
-        med = {k: statistics.median(v) for k, v in rows.items()}
-        print(json.dumps({
-            "median_first_record_s": round(med["first_record"], 3),
-            "median_first_scan_total_s": round(med["first_total"], 3),
-            "median_noop_resume_without_preflight_s": round(med["noop_before"], 3),
-            "median_noop_resume_with_preflight_s": round(med["noop_after"], 3),
-            "noop_resume_ratio_after_over_before": round(med["noop_after"] / med["noop_before"], 3),
-            "median_state_unchanged_without_preflight_s": round(med["state_before"], 3),
-            "median_state_unchanged_with_preflight_s": round(med["state_after"], 3),
-            "state_unchanged_ratio_after_over_before": round(med["state_after"] / med["state_before"], 3),
-            "load_average_1min": round(os.getloadavg()[0], 2),
-        }))
+            # Alternate the order so that neither variant always runs first in a round.
+            for v in variants if i % 2 == 0 else variants[::-1]:
+                v.round(str(i))
+            print(json.dumps({"round": i, **{v.name: {k: round(r[-1], 3) for k, r in v.rows.items()} for v in variants},
+                              "load_average_1min": round(os.getloadavg()[0], 2)}), flush=True)  # fmt: skip
+        result: dict = {"medians": {v.name: {k: round(x, 3) for k, x in v.medians().items()} for v in variants}}
+        if opts.baseline_worktree:
+            after, before = (v.medians() for v in variants)
+            result["ratio_after_over_before"] = {k: round(after[k] / before[k], 3) for k in _KINDS}
+        if opts.breakdown:
+            result["breakdown_seconds_from_start"] = breakdown(variants[0])
+        result["load_average"] = {"before_run": [round(x, 2) for x in load_before], "after_run": [round(x, 2) for x in os.getloadavg()]}
+        print(json.dumps(result, indent=1))
+        return result
 
 
 if __name__ == "__main__":

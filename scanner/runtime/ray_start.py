@@ -26,30 +26,41 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vscan.errors import ConfigError
 
-__all__ = ["start_ray", "cluster_nodes", "dead_node_ids", "startup_phase", "set_startup_phase"]
+__all__ = ["start_ray", "cluster_nodes", "dead_node_ids", "startup_phase", "set_startup_phase", "phase_times"]
 
 #: Ports of the local node's agents, picked here instead of by the agents (port 0),
 #: which the raylet would otherwise wait for before it registers (~1-2 s).
 _AGENT_PORTS = ("metrics_agent_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
 
 _phase: str | None = None
+_phase_times: dict[str, float] = {}
 
 
 def startup_phase() -> str | None:
     """What this process's scan is starting right now, for the progress bar
-    (``"ray"``, ``"models"``, ``"first files"``), or None when not starting."""
+    (``"ray"``, ``"ray up"``, ``"models"``, ``"first files"``), or None when not starting."""
     return _phase
 
 
 def set_startup_phase(phase: str | None) -> None:
     global _phase
     _phase = phase
+    if phase == "ray":
+        _phase_times.clear()
+    if phase is not None:
+        _phase_times.setdefault(phase, time.perf_counter())
+
+
+def phase_times() -> dict[str, float]:
+    """When (``time.perf_counter()``) this process's last scan entered each start-up phase (bench/bench_startup.py)."""
+    return dict(_phase_times)
 
 _AUTH_HELP = (
     "a cluster started with RAY_AUTH_MODE=token needs its token here: export RAY_AUTH_MODE=token and "
@@ -154,8 +165,10 @@ def start_ray(address: str | None) -> bool:
             auth = isinstance(exc, ray.exceptions.AuthenticationError) or "uthentication" in str(exc.__cause__ or "")
             hint = _AUTH_HELP if auth else "is `ray start --head` running there, and is the address host:port of its GCS?"
             raise ConfigError(f"cannot join the Ray cluster at {address!r}: {hint}") from exc
+        set_startup_phase("ray up")
         return False
     _start_local(ray, common)
+    set_startup_phase("ray up")
     return True
 
 
