@@ -94,8 +94,6 @@ def stream_scan(
     config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
     content across runs (vscan.output.resume). ``hash_store``: a folder that
     keeps every hashed frame (vscan.output.hash_store). The run's manifest goes to the sink."""
-    import ray
-
     config = config or ScanConfig()
     risk_policy = risk_policy or DefaultRiskPolicy()
     t_start = time.perf_counter()
@@ -122,7 +120,9 @@ def stream_scan(
         run_error = exc
         raise
     finally:
-        if pool is not None and ledger.manifest is not None:
+        if pool is not None and ledger.manifest is not None:  # (Ray is imported only once the pre-flight needs it: a no-op resume never does)
+            import ray
+
             ledger.manifest["cluster"] = {"nodes": cluster_nodes() if ray.is_initialized() else [], "model_actors": pool.cluster()}
         if pool is not None:
             pool.close()
@@ -133,6 +133,8 @@ def stream_scan(
         summary.wall_seconds = time.perf_counter() - t_start
         ledger.finish(summary, error=run_error)
         if started_ray:
+            import ray
+
             ray.shutdown()
     return summary
 
