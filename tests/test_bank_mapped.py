@@ -14,8 +14,9 @@ import pytest
 from vscan.bank.append import BankAppender
 from vscan.bank.hash_input import dihedral_variants
 from vscan.bank.lookup import index_path
-from vscan.bank.mapped import MappedBank, narrow_for_file, prepare
+from vscan.bank.mapped import MappedBank, narrow_for_query, prepare
 from vscan.bank.match import match_digests, match_frames
+from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
 from vscan.bank.store import Bank
 from vscan.bank.updates import disable_entries
 from vscan.bank.writer import BankWriter
@@ -88,8 +89,8 @@ def _same(bank_path: Path, bases, rng, *, sha256=None):
         unoverlaid = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, fh.qualities, np.stack([_flip(rng, h, 8) for h in fh.hashes]))
         un_var = dihedral_variants(unoverlaid.hashes)
         for robust in (False, True):
-            small = narrow_for_file(mapped, fh, variants if robust else None, min_quality=50, distance_threshold=31,
-                                    overlaid=(unoverlaid, un_var) if robust else None, digests=[("sha256", sha256)])  # fmt: skip
+            versions = (QueryVersion("frames", fh, variants), QueryVersion("unoverlaid", unoverlaid, un_var)) if robust else (QueryVersion("frames", fh),)
+            small = narrow_for_query(mapped, FileQuery(versions, {"sha256": sha256}), MatchSettings())
             assert len(small) < len(full)  # only the candidates' rows
             args = dict(variants=variants, unoverlaid=unoverlaid, unoverlaid_variants=un_var) if robust else {}
             for whole, part in ((full, small), (full.disabled, small.disabled)):

@@ -79,9 +79,35 @@ def align(
     _, first = np.unique(np.stack([tq, np.round(tr * 10)]), axis=1, return_index=True)
     tq, tr, wt = tq[first], tr[first], wt[first]
     rates = np.asarray(rates, np.float64)
-    q_times, q_id = np.unique(tq, return_inverse=True)
+    q_times = np.unique(tq)
     n_q = q_times.size
-    width = 2 * tolerance_seconds
+    rate, offset = _densest_cell(tq, tr, None if weights is None else wt, rates, 2 * tolerance_seconds)
+    inlier = np.abs(tr - rate * tq - offset) <= tolerance_seconds
+    times = np.unique(tq[inlier])
+    # Cut into runs at query-side gaps; keep the longest (by covered time).
+    cuts = np.flatnonzero(np.diff(times) > max_gap_seconds) + 1
+    runs = np.split(times, cuts)
+    step = float(np.median(np.diff(q_times))) if n_q > 1 else 0.0
+    run = max(runs, key=lambda r: (r[-1] - r[0], r.size))
+    sel = inlier & (tq >= run[0]) & (tq <= run[-1])
+    if run.size >= 3:
+        rate, offset = _refit(tq[sel], tr[sel], rates, rate, offset)
+    return Alignment(
+        rate=float(rate),
+        offset_seconds=float(offset),
+        num_frames=int(run.size),
+        seconds=float(run[-1] - run[0] + step),
+        query_span_seconds=(float(run[0]), float(run[-1])),
+        reference_span_seconds=(float(tr[sel].min()), float(tr[sel].max())),
+    )
+
+
+def _densest_cell(tq: np.ndarray, tr: np.ndarray, weights: np.ndarray | None, rates: np.ndarray, width: float) -> tuple[float, float]:
+    """(rate, offset) of the (rate, offset bin) cell holding the most distinct
+    query frames (ties: the heaviest best pair per frame, then the rate
+    nearest 1); the offset is the median of the cell's pairs."""
+    q_id = np.unique(tq, return_inverse=True)[1]
+    n_q = int(q_id.max()) + 1
     best = (-1, 0.0, 0.0, 0.0, 0.0)  # (distinct query frames, weight, -|log rate|, rate, offset)
     for rate in rates:
         offsets = tr - rate * tq
@@ -96,7 +122,7 @@ def align(
                 weight = 0.0
             else:  # most frames, then the heaviest best pair per frame
                 heaviest = np.full(key.size, -np.inf)
-                np.maximum.at(heaviest, inverse, wt)
+                np.maximum.at(heaviest, inverse, weights)
                 mass = np.bincount(key // n_q, weights=heaviest)
                 top = int(np.lexsort((mass, counts))[-1])
                 weight = float(mass[top])
@@ -104,28 +130,16 @@ def align(
             if score > best[:3]:
                 in_bin = bins - bins.min() == top
                 best = (*score, float(rate), float(np.median(offsets[in_bin])))
-    _, _, _, rate, offset = best
-    inlier = np.abs(tr - rate * tq - offset) <= tolerance_seconds
-    times = np.unique(tq[inlier])
-    # Cut into runs at query-side gaps; keep the longest (by covered time).
-    cuts = np.flatnonzero(np.diff(times) > max_gap_seconds) + 1
-    runs = np.split(times, cuts)
-    step = float(np.median(np.diff(q_times))) if n_q > 1 else 0.0
-    run = max(runs, key=lambda r: (r[-1] - r[0], r.size))
-    sel = inlier & (tq >= run[0]) & (tq <= run[-1])
-    if run.size >= 3:
-        # Refine rate and offset on the run: one reference time per query frame (median).
-        uq, inv = np.unique(tq[sel], return_inverse=True)
-        med = np.array([np.median(tr[sel][inv == k]) for k in range(uq.size)])
-        if np.ptp(uq) > 0:
-            fit_rate, fit_offset = np.polyfit(uq, med, 1)
-            if rates.min() * 0.95 <= fit_rate <= rates.max() * 1.05:
-                rate, offset = float(fit_rate), float(fit_offset)
-    return Alignment(
-        rate=float(rate),
-        offset_seconds=float(offset),
-        num_frames=int(run.size),
-        seconds=float(run[-1] - run[0] + step),
-        query_span_seconds=(float(run[0]), float(run[-1])),
-        reference_span_seconds=(float(tr[sel].min()), float(tr[sel].max())),
-    )
+    return best[3], best[4]
+
+
+def _refit(tq: np.ndarray, tr: np.ndarray, rates: np.ndarray, rate: float, offset: float) -> tuple[float, float]:
+    """Rate and offset refined on a run's pairs: a line through one reference time per query
+    frame (their median), kept when its rate lies within the candidates' range (+-5%)."""
+    uq, inv = np.unique(tq, return_inverse=True)
+    med = np.array([np.median(tr[inv == k]) for k in range(uq.size)])
+    if np.ptp(uq) > 0:
+        fit_rate, fit_offset = np.polyfit(uq, med, 1)
+        if rates.min() * 0.95 <= fit_rate <= rates.max() * 1.05:
+            return float(fit_rate), float(fit_offset)
+    return rate, offset

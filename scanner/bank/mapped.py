@@ -2,7 +2,7 @@
 
     bank = MappedBank.open("stopncii.bank")      # BANK.vidx + BANK.vidx/scan, memory-mapped
     index = bank.narrow([query_hashes], 31, 50, digests=[("sha256", "ab...")])
-    matches = match_frames(query, index, ...)    # the same matches as against Bank.load_index()
+    matches = Matcher(index).match(file_query)   # the same matches as against Bank.load_index()
 
 ``vscan.bank.lookup`` keeps the bank's frame hashes in the persisted index
 ``<bank>.vidx/``; ``vscan.bank.mapped_build`` writes what matching needs
@@ -27,7 +27,6 @@ one, as ``Bank.load_index`` does), so records still say which they skipped.
 from __future__ import annotations
 
 import bisect
-import inspect
 import json
 import os
 import sqlite3
@@ -38,17 +37,15 @@ import numpy as np
 from vscan.bank.disk_index import SplitIndex
 from vscan.bank.index import brute_force_pairs
 from vscan.bank.lookup import BankLookup, _connect, bank_generation
-from vscan.bank.match import match_frames
 from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh, scan_dir
 from vscan.bank.prepared import unique_hashes
+from vscan.bank.query import FileQuery, MatchSettings
 from vscan.bank.store import BankIndex, ExtraRows
 from vscan.bank.updates import disabled_ids, has_table
 from vscan.errors import BankError
 
-__all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_file"]
+__all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 
-#: ``match_frames``' overlay_distance_threshold: the radius overlay-filled query rows are searched at.
-OVERLAY_RADIUS = int(inspect.signature(match_frames).parameters["overlay_distance_threshold"].default)
 
 _ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_label",
               "entry_kind", "entry_duration", "entry_row_offsets", "entry_rows")  # fmt: skip
@@ -84,19 +81,17 @@ def bank_snapshot(bank_path: str | os.PathLike) -> dict:
         conn.close()
 
 
-def narrow_for_file(bank: "MappedBank", query, variants: np.ndarray | None, *, min_quality: int, distance_threshold: int,
-                    versions=(), overlaid=None, digests=()) -> BankIndex:  # fmt: skip
-    """``bank.narrow`` for one file as ``match_frames`` will match it: ``query``
-    (FrameHashes) alone (vPDQ mode, ``variants`` None), or with its ``variants``
-    and the ``versions`` (FrameHashes, variants) searched beside it (borders
-    removed, region) and ``overlaid`` (the overlay-filled version, searched
-    within OVERLAY_RADIUS). Query frames under ``min_quality`` are left out, as the matcher does."""
-    if variants is None:
-        return bank.narrow([query.hashes[query.qualities >= min_quality]], distance_threshold, min_quality, digests=digests)
-    sets = [(query, variants, distance_threshold), *((fh, var, distance_threshold) for fh, var in versions)]
-    if overlaid is not None:
-        sets.append((*overlaid, max(distance_threshold, OVERLAY_RADIUS)))
-    return bank.narrow([var[fh.qualities >= min_quality] for fh, var, _ in sets], [r for *_, r in sets], min_quality, digests=digests)
+def narrow_for_query(bank: "MappedBank", query: FileQuery, settings: MatchSettings) -> BankIndex:
+    """``bank.narrow`` for one file as ``vscan.bank.matcher.Matcher`` will match it: its frames
+    alone (vPDQ, no variants), or every version with variants (borders removed, overlay filled,
+    region), all 8 variants each, at the radius the matcher searches it at. Query frames under
+    ``min_quality`` are left out, as the matcher does."""
+    mq, digests = settings.min_quality, [(k, query.digests.get(k)) for k in ("sha256", "md5", "sha1")]
+    if not query.robust:
+        fh = query.frames.hashes
+        return bank.narrow([fh.hashes[fh.qualities >= mq]], settings.distance_threshold, mq, digests=digests)
+    sets = [v for v in query.versions if v.variants is not None]
+    return bank.narrow([v.variants[v.hashes.qualities >= mq] for v in sets], [settings.radius(v) for v in sets], mq, digests=digests)
 
 
 class _EntryIds:

@@ -1,4 +1,4 @@
-"""The robust matcher (``match_frames(..., variants=...)``): all 8 dihedral
+"""The robust matcher (``Matcher`` with dihedral ``variants``): all 8 dihedral
 variants of every query frame, and the query with borders removed or a
 static overlay filled, against every bank row (the frames plus their extra
 rows: borders removed, centre crops); one dihedral path per entry, matched
@@ -16,12 +16,12 @@ from vscan.bank.align import align
 from vscan.bank.short import is_strong_short
 from vscan.bank.index import MultiIndexHashing
 from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _search, _span, display_durations, unique_hashes
+from vscan.bank.query import VERSION_ORDER, FileQuery, MatchSettings, QueryVersion
 from vscan.bank.store import BankIndex
-from vscan.hashing.vpdq import FrameHashes
 
 __all__ = ["robust_matches", "row_hits"]
 
-_PREP_UNBORDERED, _PREP_UNOVERLAID, _PREP_REGION = 1, 2, 3  # query versions beside the frames as decoded (prep 0)
+_PREP_UNBORDERED, _PREP_UNOVERLAID, _PREP_REGION = (VERSION_ORDER.index(k) for k in ("unbordered", "unoverlaid", "region"))  # beside the frames as decoded (prep 0)
 
 #: Query variant k matched the reference: the query is the reference edited by
 #: the inverse of DIHEDRAL_NAMES[k] (only the rotations are not self-inverse).
@@ -117,140 +117,150 @@ def row_hits(index: BankIndex, hashes: np.ndarray, radius: int, *, min_quality: 
             "prep": names[keep], "distance": dist[keep].astype(np.int64)}  # fmt: skip
 
 
-def robust_matches(
-    query: FrameHashes,
-    variants: np.ndarray,
-    index: BankIndex,
-    *,
-    unbordered: FrameHashes | None,
-    unbordered_variants: np.ndarray | None,
-    border_kind: str | None,
-    unoverlaid: FrameHashes | None,
-    unoverlaid_variants: np.ndarray | None,
-    overlay_distance_threshold: int,
-    min_quality: int,
-    distance_threshold: int,
-    match_query_pct: float,
-    match_compared_pct: float,
-    min_query_pct: float,
-    align_min_seconds: float,
-    align_min_frames: int,
-    method: SearchMethod,
-    blocking_min_hashes: int,
-    device: str | None,
-    duration_seconds: float | None = None,
-    region: FrameHashes | None = None,
-    region_variants: np.ndarray | None = None,
-    region_box: np.ndarray | tuple[float, float, float, float] | None = None,
-    short_min_seconds: float = 2.5,
-    short_max_distance: int = 20,
-    window_max_distance: int = 16,
-    region_name: str | None = None,
-    region_min_frames: int = 0,
-) -> list[Match]:
-    n = len(query)
-    if variants.shape != (n, 8, 32) or variants.dtype != np.uint8:
-        raise ValueError(f"variants must be uint8 [{n}, 8, 32], got {variants.dtype} {variants.shape}")
-    # Query versions: prep 0 as decoded, 1 borders removed, 2 overlay filled, 3 region
-    # (one row per sample, or a still's windows: any rows, each naming its sample).
-    sides = [(0, query, variants, np.arange(n))]
-    for p, name, fh, var in ((_PREP_UNBORDERED, "unbordered", unbordered, unbordered_variants),
-                             (_PREP_UNOVERLAID, "unoverlaid", unoverlaid, unoverlaid_variants),
-                             (_PREP_REGION, "region", region, region_variants)):  # fmt: skip
-        if fh is not None and var is not None:
-            rows = np.arange(n)
-            if p == _PREP_REGION and len(fh) != n:
-                rows = np.searchsorted(query.frame_numbers, fh.frame_numbers)
-                if rows.size and (rows.max() >= n or (query.frame_numbers[np.minimum(rows, n - 1)] != fh.frame_numbers).any()):
-                    raise ValueError("region rows must name frames of the query")
-            elif len(fh) != n:
-                raise ValueError(f"{name} rows must match the query's {n} frames, got {len(fh)}")
-            if var.shape != (len(fh), 8, 32):
-                raise ValueError(f"{name} variants must be [{len(fh)}, 8, 32], got {var.shape}")
-            sides.append((p, fh, var, rows))
-    has_overlay = any(s[0] == _PREP_UNOVERLAID for s in sides)
-    loose = max(distance_threshold, overlay_distance_threshold) if has_overlay else distance_threshold
-    # Query rows: (sample, variant, prep, row of its version) for every kept frame version.
-    parts, sample, variant, prep, version_row = [], [], [], [], []
-    considered = np.zeros(n, bool)
-    for p, fh, var, rows in sides:
-        keep = np.flatnonzero(fh.qualities >= min_quality)
-        considered[rows[keep]] = True
-        # A still's windows: as is and mirrored only (screenshots are not turned; 4x less to search).
-        vs = np.array([0, 4]) if p == _PREP_REGION and len(fh) != n else np.arange(8)
-        parts.append(var[keep][:, vs].reshape(-1, 32))
-        sample.append(np.repeat(rows[keep], vs.size))
-        variant.append(np.tile(vs, keep.size))
-        prep.append(np.full(keep.size * vs.size, p))
-        version_row.append(np.repeat(keep, vs.size))
-    version_row = np.concatenate(version_row)
-    sample, variant, prep = np.concatenate(sample), np.concatenate(variant), np.concatenate(prep)
-    q_uniq, q_inverse = unique_hashes(np.concatenate(parts))
-    bank = _prepare_robust(index, min_quality)
-    prepared = _prepare(index, min_quality)
-    if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
-        return []
-    qrow, brow, dist = _row_pairs(q_uniq, q_inverse, bank, loose, method, blocking_min_hashes, device)
-    if qrow.size == 0:
-        return []
-    if loose > distance_threshold:  # only overlay-filled rows get the looser radius
-        ok = (dist <= distance_threshold) | ((prep[qrow] == _PREP_UNOVERLAID) & (dist <= overlay_distance_threshold))
-        qrow, brow, dist = qrow[ok], brow[ok], dist[ok]
-        if qrow.size == 0:
-            return []
-    if region is not None and len(region) != n:
-        # A still's windows: 50 tries per image, so each must be close (vscan.frames.regions.still_windows).
-        ok = (prep[qrow] != _PREP_REGION) | (dist <= window_max_distance)
-        qrow, brow, dist = qrow[ok], brow[ok], dist[ok]
-        if qrow.size == 0:
-            return []
-    p_sample, p_variant, p_prep = sample[qrow], variant[qrow], prep[qrow]
-    b_pos = bank.row_pos[brow]
-    b_prep = bank.row_prep[brow]
-    b_frame = prepared.frames[b_pos]
-    p_entry = index.entry_rows[b_frame]
-    p_tr = index.timestamps_seconds[b_frame]
-    p_buid = prepared.inverse[b_pos]
+def _is_windows(version: QueryVersion, n: int) -> bool:
+    """A still's windows (``vscan.frames.regions.still_windows``): any number of rows, each naming its sample."""
+    return version.kind == "region" and len(version) != n
 
-    # vPDQ de-duplicates the query by exact hash: one key per distinct as-decoded hash.
-    _, sample_key = unique_hashes(query.hashes)
-    n_q = np.unique(sample_key[considered]).size
-    durations = display_durations(query.timestamps_seconds, duration_seconds)
-    q_times = query.timestamps_seconds
-    results = []
-    order = np.argsort(p_entry, kind="stable")
-    bounds = np.flatnonzero(np.diff(p_entry[order])) + 1
-    for sel in np.split(order, bounds):
-        e = int(p_entry[sel[0]])
-        # One dihedral path per entry: the variant that matches the most query frames.
-        per_variant = [np.unique(p_sample[sel][p_variant[sel] == v]).size for v in range(8)]
-        v_best = int(np.argmax(per_variant))
-        sel = sel[p_variant[sel] == v_best]
-        # query% / compared% (vPDQ's rule) count pairs within distance_threshold only.
-        strict = sel[dist[sel] <= distance_threshold]
-        matched = np.unique(p_sample[strict])
-        query_pct = 100.0 * np.unique(sample_key[matched]).size / max(n_q, 1)
-        if query_pct < min_query_pct:
+
+@dataclass
+class _QueryRows:
+    """Every searched query row (a kept frame of a version, one dihedral variant): its
+    ``sample``, ``variant``, ``prep`` (version code), ``version_row`` and search ``radius``;
+    ``uniq`` / ``inverse``: the rows' hashes de-duplicated; ``considered``: samples with a kept row."""
+
+    sample: np.ndarray
+    variant: np.ndarray
+    prep: np.ndarray
+    version_row: np.ndarray
+    radius: np.ndarray
+    uniq: np.ndarray
+    inverse: np.ndarray
+    considered: np.ndarray
+
+
+def _query_rows(query: FileQuery, settings: MatchSettings) -> _QueryRows:
+    n = len(query.frames)
+    parts, sample, variant, prep, version_row, radius = [], [], [], [], [], []
+    considered = np.zeros(n, bool)
+    for v in query.versions:
+        if v.variants is None:
             continue
-        compared_pct = 100.0 * np.unique(p_buid[strict]).size / prepared.entry_unique_count[e]
+        keep = np.flatnonzero(v.hashes.qualities >= settings.min_quality)
+        considered[v.rows[keep]] = True
+        windows = _is_windows(v, n)
+        # A still's windows: as is and mirrored only (screenshots are not turned; 4x less to search).
+        vs = np.array([0, 4]) if windows else np.arange(8)
+        # 50 windows per image, so each must be close (vscan.frames.regions.still_windows).
+        r = min(settings.radius(v), settings.window_max_distance) if windows else settings.radius(v)
+        parts.append(v.variants[keep][:, vs].reshape(-1, 32))
+        sample.append(np.repeat(v.rows[keep], vs.size))
+        variant.append(np.tile(vs, keep.size))
+        prep.append(np.full(keep.size * vs.size, VERSION_ORDER.index(v.kind)))
+        version_row.append(np.repeat(keep, vs.size))
+        radius.append(np.full(keep.size * vs.size, r))
+    q_uniq, q_inverse = unique_hashes(np.concatenate(parts))
+    return _QueryRows(np.concatenate(sample), np.concatenate(variant), np.concatenate(prep), np.concatenate(version_row),
+                      np.concatenate(radius), q_uniq, q_inverse, considered)  # fmt: skip
+
+
+def _pairs(query: FileQuery, rows: _QueryRows, bank: _RobustBank, settings: MatchSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, bank row, distance): every pair within its query row's radius, searched
+    at the loosest version's radius (the pairs' order is the search's at that radius)."""
+    radius = max(settings.radius(v) for v in query.versions if v.variants is not None)
+    qrow, brow, dist = _row_pairs(rows.uniq, rows.inverse, bank, radius, settings.method, settings.blocking_min_hashes, settings.device)
+    ok = dist <= rows.radius[qrow]
+    return qrow[ok], brow[ok], dist[ok]
+
+
+class _Entries:
+    """One robust match per bank entry from the file's matched pairs."""
+
+    def __init__(self, index: BankIndex, query: FileQuery, settings: MatchSettings, rows: _QueryRows, bank: _RobustBank, pairs) -> None:
+        qrow, brow, self.dist = pairs
+        prepared = _prepare(index, settings.min_quality)
+        self.index, self.query, self.settings, self.bank, self.qrow = index, query, settings, bank, qrow
+        self.p_sample, self.p_variant, self.p_prep = rows.sample[qrow], rows.variant[qrow], rows.prep[qrow]
+        self.version_row = rows.version_row
+        b_pos = bank.row_pos[brow]
+        self.b_prep = bank.row_prep[brow]
+        b_frame = prepared.frames[b_pos]
+        self.p_entry = index.entry_rows[b_frame]
+        self.p_tr = index.timestamps_seconds[b_frame]
+        self.p_buid = prepared.inverse[b_pos]
+        self.entry_unique_count = prepared.entry_unique_count
+        frames = query.frames.hashes
+        # vPDQ de-duplicates the query by exact hash: one key per distinct as-decoded hash.
+        _, self.sample_key = unique_hashes(frames.hashes)
+        self.n_q = np.unique(self.sample_key[rows.considered]).size
+        self.durations = display_durations(frames.timestamps_seconds, query.duration_seconds)
+        self.q_times = frames.timestamps_seconds
+
+    def matches(self) -> list[Match]:
+        order = np.argsort(self.p_entry, kind="stable")
+        bounds = np.flatnonzero(np.diff(self.p_entry[order])) + 1
+        found = [self._match(int(self.p_entry[sel[0]]), sel) for sel in np.split(order, bounds)]
+        results = [m for m in found if m is not None]
+        results.sort(key=lambda m: (not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
+        return results
+
+    def _match(self, e: int, sel: np.ndarray) -> Match | None:
+        s, dist = self.settings, self.dist
+        # One dihedral path per entry: the variant that matches the most query frames.
+        per_variant = [np.unique(self.p_sample[sel][self.p_variant[sel] == v]).size for v in range(8)]
+        v_best = int(np.argmax(per_variant))
+        sel = sel[self.p_variant[sel] == v_best]
+        # query% / compared% (vPDQ's rule) count pairs within distance_threshold only.
+        strict = sel[dist[sel] <= s.distance_threshold]
+        matched = np.unique(self.p_sample[strict])
+        query_pct = 100.0 * np.unique(self.sample_key[matched]).size / max(self.n_q, 1)
+        if query_pct < s.min_query_pct:
+            return None
+        compared_pct = 100.0 * np.unique(self.p_buid[strict]).size / self.entry_unique_count[e]
         # Which preparation did the work: the closest pair of each matched query frame votes.
-        best = sel[np.lexsort((dist[sel], p_sample[sel]))]
-        best = best[np.concatenate(([True], p_sample[best][1:] != p_sample[best][:-1]))]
+        best = sel[np.lexsort((dist[sel], self.p_sample[sel]))]
+        best = best[np.concatenate(([True], self.p_sample[best][1:] != self.p_sample[best][:-1]))]
+        path, region, where = self._path(best, v_best)
+        q_times = self.q_times[self.p_sample[sel]]
+        alignment = align(q_times, self.p_tr[sel], weights=32.0 - dist[sel])
+        vpdq_rule = query_pct >= s.match_query_pct or compared_pct >= s.match_compared_pct
+        aligned = alignment is not None and alignment.seconds >= s.align_min_seconds and alignment.num_frames >= s.align_min_frames
+        # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
+        short = not aligned and is_strong_short(alignment, q_times, self.p_tr[sel], dist[sel], min_seconds=s.short_min_seconds,
+                                                max_distance=s.short_max_distance)  # fmt: skip
+        samples = np.unique(self.p_sample[sel])
+        return Match(
+            bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
+            compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
+            query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
+            is_match=bool(vpdq_rule or aligned or short) and not (region is not None and matched.size < region.min_frames),
+            num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
+            num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
+            decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else None)), region=where,
+            align_rate=alignment.rate if alignment else math.nan, align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
+            aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
+            aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
+            aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
+        )  # fmt: skip
+
+    def _path(self, best: np.ndarray, v_best: int) -> tuple[list[str], QueryVersion | None, tuple | None]:
+        """How the entry was found: the edits and versions most matched frames' closest pairs went through;
+        the region version when it did the work, and the box of its closest row."""
         path = [] if v_best == 0 else [_EDIT_OF_VARIANT[v_best]]
-        if np.mean(p_prep[best] == _PREP_UNBORDERED) > 0.5:
-            path.append(f"{border_kind or 'border'}-removed")
-        if np.mean(p_prep[best] == _PREP_UNOVERLAID) > 0.5:
+        prep = self.p_prep[best]
+        if np.mean(prep == _PREP_UNBORDERED) > 0.5:
+            path.append(f"{self.query.version('unbordered').border_kind or 'border'}-removed")
+        if np.mean(prep == _PREP_UNOVERLAID) > 0.5:
             path.append("overlay-removed")
-        by_region = bool(np.mean(p_prep[best] == _PREP_REGION) > 0.5)
-        where = None
-        if by_region:
-            path.append(region_name or ("region" if len(region) == n else "window"))
-            if region_box is not None:  # the box of the closest region row
-                boxes = np.asarray(region_box, np.float64).reshape(-1, 4)
-                r = best[p_prep[best] == _PREP_REGION]
-                k = int(version_row[qrow[r[np.argmin(dist[r])]]])
+        region, where = None, None
+        if np.mean(prep == _PREP_REGION) > 0.5:
+            region = self.query.version("region")
+            path.append(region.name or ("window" if _is_windows(region, len(self.query.frames)) else "region"))
+            if region.box is not None:  # the box of the closest region row
+                boxes = np.asarray(region.box, np.float64).reshape(-1, 4)
+                r = best[prep == _PREP_REGION]
+                k = int(self.version_row[self.qrow[r[np.argmin(self.dist[r])]]])
                 where = tuple(float(v) for v in boxes[min(k, len(boxes) - 1)])
-        ref_preps = [bank.prep_names[c] for c in b_prep[best]]
+        ref_preps = [self.bank.prep_names[c] for c in self.b_prep[best]]
         if np.mean(["crop" in r for r in ref_preps]) > 0.5:
             path.append("crop")
         for tag, name in (("strip916", "window-916"), ("window:rot", "rotated"), ("window:g", "grid-window")):
@@ -258,38 +268,16 @@ def robust_matches(
                 path.append(name)
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
             path.append("reference-borders-removed")
-        alignment = align(q_times[p_sample[sel]], p_tr[sel], weights=32.0 - dist[sel])
-        vpdq_rule = query_pct >= match_query_pct or compared_pct >= match_compared_pct
-        aligned = alignment is not None and alignment.seconds >= align_min_seconds and alignment.num_frames >= align_min_frames
-        # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
-        short = not aligned and is_strong_short(alignment, q_times[p_sample[sel]], p_tr[sel], dist[sel],
-                                                min_seconds=short_min_seconds, max_distance=short_max_distance)  # fmt: skip
-        results.append(
-            Match(
-                bank_entry_id=index.entry_ids[e],
-                label=index.labels[e],
-                query_pct=float(query_pct),
-                compared_pct=float(min(compared_pct, 100.0)),
-                matched_seconds=float(durations[np.unique(p_sample[sel])].sum()),
-                query_span_seconds=_span(q_times[np.unique(p_sample[sel])]),
-                reference_span_seconds=_span(p_tr[sel]),
-                distance_min=int(dist[sel].min()),
-                is_match=bool(vpdq_rule or aligned or short) and not (by_region and matched.size < region_min_frames),
-                num_query_hashes_matched=int(np.unique(sample_key[matched]).size),
-                num_reference_hashes_matched=int(np.unique(p_buid[strict]).size),
-                path=tuple(path),
-                dihedral=_EDIT_OF_VARIANT[v_best],
-                decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else None)),
-                region=where,
-                align_rate=alignment.rate if alignment else math.nan,
-                align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
-                aligned_seconds=alignment.seconds if alignment else 0.0,
-                aligned_frames=alignment.num_frames if alignment else 0,
-                aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
-                aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
-            )
-        )
-    results.sort(key=lambda m: (not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
-    return results
+        return path, region, where
 
 
+def robust_matches(index: BankIndex, query: FileQuery, settings: MatchSettings) -> list[Match]:
+    """Entries sharing a matched frame with any version of ``query`` (which has dihedral variants), best first."""
+    rows = _query_rows(query, settings)
+    bank = _prepare_robust(index, settings.min_quality)
+    if rows.uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
+        return []
+    pairs = _pairs(query, rows, bank, settings)
+    if pairs[0].size == 0:
+        return []
+    return _Entries(index, query, settings, rows, bank, pairs).matches()

@@ -8,7 +8,8 @@ on a 10% grid (``vscan.frames.windows.GRID_WINDOWS``, a few frames a
 second): a 70% crop at any position holds one of them whole, at a place in
 the copy that a scan can search for.
 
-For a file that matched nothing as it is (``find_offcentre``), ``locate``
+For a file that matched nothing as it is (``find_offcentre``, through the
+bank's ``vscan.bank.matcher.Matcher``), ``locate``
 hashes the windows of 3 frames spread over the file that would be such a
 grid window if the copy kept ``CROPS_KEPT`` of each side, every
 ``COARSE_STEP`` px of the scan's square frames (``vscan.frames.window_hash``:
@@ -146,35 +147,33 @@ def has_grid_rows(index) -> bool:
     return bool(index.cache["offcentre.grid"])
 
 
-def find_offcentre(worker, frames: np.ndarray | None, query, variants: np.ndarray, match):
-    """For a ``FileMatcher``'s file (its sampled square ``frames``, its hashed ``query`` and
-    ``variants``): (the off-centre version as the matcher takes a region:
-    FrameHashes, variants, boxes as fractions, path name, frames it needs;
-    what ``match`` gave for it) for the best candidate place, or None when no
-    grid window is found. ``match(region)`` matches the file with that
-    version: (the worker that matched, its matches)."""
-    from vscan.bank.robust import row_hits
+def find_offcentre(matcher, query, frames: np.ndarray | None):
+    """For a file (its robust ``FileQuery`` and its sampled square ``frames``)
+    that a ``vscan.bank.matcher.Matcher`` found no match for as it is: (the
+    query with the off-centre window as its region version, the matcher it
+    was matched with (narrowed for a memory-mapped bank), its matches) for the
+    best candidate place, or None when no grid window is found."""
+    from vscan.bank.query import QueryVersion
     from vscan.hashing.vpdq import FrameHashes
 
-    cfg = worker.config.matching
     if frames is None or len(frames) < 2 or frames.shape[1] != frames.shape[2]:
         return None
     s = frames.shape[1]
+    fh = query.frames.hashes
 
     def hits_of(wvars: np.ndarray, rows: np.ndarray):
         hashes = np.ascontiguousarray(wvars[:, [0, 4]].reshape(-1, 32))  # as is and mirrored
-        index = worker.index
-        if hasattr(index, "narrow"):  # a MappedBank: the entries whose grid windows (extra rows) hold a hit
-            index = index.narrow([hashes], LOCATE_RADIUS, cfg.min_quality, extra_only=True)
-        return row_hits(index, hashes, LOCATE_RADIUS, min_quality=cfg.min_quality, prep_prefix="window:g")
+        return matcher.row_hits(hashes, LOCATE_RADIUS, prep_prefix="window:g")  # a MappedBank: narrowed to the entries whose grid windows hold a hit
 
     best = None
-    for box in locate(frames, query.qualities, query.timestamps_seconds, hits_of, min_quality=cfg.min_quality):
-        wvars, quality = offcentre_version(frames, query.qualities, box)
-        fh = FrameHashes(query.frame_numbers, query.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
-        region = (fh, wvars, np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(fh), axis=0), "off-centre", MIN_FRAMES)
-        outcome = match(region)
-        score = max(((m.is_match, m.query_pct) for m in outcome[1] if "off-centre" in m.path), default=(False, 0.0))
+    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality):
+        wvars, quality = offcentre_version(frames, fh.qualities, box)
+        window = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
+        boxes = np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(window), axis=0)
+        tried = query.with_version(QueryVersion("region", window, wvars, box=boxes, name="off-centre", min_frames=MIN_FRAMES))
+        narrowed = matcher.for_file(tried)
+        matches = narrowed.match(tried)
+        score = max(((m.is_match, m.query_pct) for m in matches if "off-centre" in m.path), default=(False, 0.0))
         if best is None or score > best[0]:
-            best = (score, region, outcome)
+            best = (score, tried, narrowed, matches)
     return None if best is None else best[1:]
