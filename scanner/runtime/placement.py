@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from vscan.config import ScanConfig
-from vscan.runtime.decode_task import decode_task
 
 __all__ = ["decode_on_node", "ran_on"]
 
@@ -19,6 +18,8 @@ __all__ = ["decode_on_node", "ran_on"]
 def decode_on_node(paths: list[str], config: ScanConfig, known_sha256: Any = None, benign: Any = ()) -> tuple:
     """decode_task, with this worker's node id in each summary."""
     import ray
+
+    from vscan.runtime.decode_task import decode_task  # here, in the worker: the driver never needs the decoders
 
     node = ray.get_runtime_context().get_node_id()
     summaries, *payloads = decode_task(paths, config, known_sha256, benign or ())
