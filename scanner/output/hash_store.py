@@ -44,17 +44,17 @@ FLUSH_FILES = 512
 SETS = {"frames": "frames", "unbordered_frames": "unbordered", "unoverlaid_frames": "unoverlaid"}
 
 
-def kept_hashes(payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarray, np.ndarray]],
-                first_numbers: np.ndarray) -> dict[str, Any]:  # fmt: skip
+def kept_hashes(file: Any, hashed: dict[str, tuple[np.ndarray, np.ndarray]], first_numbers: np.ndarray) -> dict[str, Any]:
     """What the model stage hands back for the store: a file's frames (numbers,
-    times), each kept set's hashes [N, 8, 32] and qualities, the first
-    pass's frame numbers, and the border box the unbordered set was cut with."""
+    times; ``file``: its vscan.runtime.payload.DecodedFile), each kept set's
+    hashes [N, 8, 32] and qualities, the first pass's frame numbers, and the
+    border box the unbordered set was cut with."""
     sets = {SETS[k]: (np.ascontiguousarray(v, np.uint8), np.asarray(q, np.int16)) for k, (v, q) in hashed.items() if k in SETS}
-    box = payload.get("border_box")
+    box = file.unbordered.box if file.unbordered is not None else None
     return {
-        "frame_numbers": np.asarray(payload["frame_numbers"], np.int64),
-        "timestamps": np.asarray(payload["timestamps"], np.float64),
-        "first_pass": np.isin(payload["frame_numbers"], first_numbers),
+        "frame_numbers": np.asarray(file.frame_numbers, np.int64),
+        "timestamps": np.asarray(file.timestamps, np.float64),
+        "first_pass": np.isin(file.frame_numbers, first_numbers),
         "sets": sets,
         "border_box": None if box is None else [float(x) for x in np.asarray(box).ravel()],
     }
