@@ -37,6 +37,12 @@ class HostileCase:
     status: str  # "ok" or "error"
     error_type: str | None = None  # the record's error.type when status is "error"
     note: str = ""
+    on_disk: bytes = b""  # its top-level entry in the folder, when the path does not start with it (an escaped ``!``)
+
+    @property
+    def top(self) -> bytes:
+        """The folder entry (file or sub-folder) this case lives in."""
+        return self.on_disk or self.path.split(b"!/")[0].split(b"/")[0]
 
 
 def raw_path(folder: str | os.PathLike, case: HostileCase) -> bytes:
@@ -188,6 +194,22 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
     _lying_zip(root / "lying.zip", data, entries=300)
     cases.append(HostileCase("zip end record counting 1 of 300 entries", b"lying.zip", "error", "ArchiveError",
                              "with archive_max_entries below 300; else its one media member is ok"))  # fmt: skip
+
+    # The member separator "!/" in real names: a tar inside a folder named like a zip plus "!", a zip member
+    # whose name holds "!/", a file in such a folder with no zip beside it (vscan.inputs.containers.member_path)
+    (root / "case.zip!").mkdir()
+    with tarfile.open(root / "case.zip!" / "inner.tar", "w") as tf:
+        _tar_member(tf, "m.mp4", data)
+    with zipfile.ZipFile(root / "bang.zip", "w") as zf:
+        zf.writestr("a.tar!/c.mp4", data)
+    (root / "wow.zip!").mkdir()
+    (root / "wow.zip!" / "b.mp4").write_bytes(data)
+    cases += [
+        HostileCase("a tar in a folder named case.zip!", b"case.zip!!/inner.tar!/m.mp4", "ok", on_disk=b"case.zip!",
+                    note="the '!' before '/' written twice in a member path"),
+        HostileCase("a zip member named a.tar!/c.mp4", b"bang.zip!/a.tar!!/c.mp4", "ok"),
+        HostileCase("a file in a folder named wow.zip! (no wow.zip)", b"wow.zip!/b.mp4", "ok"),
+    ]
 
     blank_clip(root / "blank-grey.mp4")
     cases.append(HostileCase("a flat grey video (no frame of matchable quality)", b"blank-grey.mp4", "ok",

@@ -64,6 +64,7 @@ from vscan.inputs.archive_reader import (
     cached_reader,
     unsafe_name,
 )
+from vscan.inputs.containers import member_path, split_path
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 
 __all__ = [
@@ -93,14 +94,8 @@ def is_container(path: str | os.PathLike) -> bool:
 
 def split_member(path: str | os.PathLike) -> tuple[str, str] | None:
     """(container path, member name) for ``archive.zip!/name`` or
-    ``disk.E01!/p1/name``; None for other paths."""
-    text = str(path)
-    start = 0
-    while (i := text.find(MEMBER_SEPARATOR, start)) >= 0:
-        if is_container(text[:i]) and i + len(MEMBER_SEPARATOR) < len(text):
-            return text[:i], text[i + len(MEMBER_SEPARATOR) :]
-        start = i + 1
-    return None
+    ``disk.E01!/p1/name`` (vscan.inputs.containers.member_path); None for other paths."""
+    return split_path(path, is_container)
 
 
 def _has_media_suffix(name: str) -> bool:
@@ -131,7 +126,7 @@ def iter_member_paths(path: str | os.PathLike, *, all_files: bool = False, limit
             )
             if wanted:
                 seen.add(entry.name)
-                yield f"{path}{MEMBER_SEPARATOR}{entry.name}"
+                yield member_path(path, entry.name)
         if archive.error is not None:
             yield path
     finally:

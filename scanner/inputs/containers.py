@@ -13,9 +13,17 @@ from typing import Callable, Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
 
-__all__ = ["MEMBER_SEPARATOR", "HEADER_MAX_BYTES", "ArchiveLimits", "LazyListing", "cached", "unsafe_name"]
+__all__ = ["MEMBER_SEPARATOR", "HEADER_MAX_BYTES", "ArchiveLimits", "LazyListing", "cached", "member_path", "split_path",
+           "unsafe_name"]  # fmt: skip
 
+#: Between a container's path and a member's name: ``case.zip!/clip.mp4``, ``disk.E01!/p1/DCIM/clip.mp4``.
+#: Names may hold ``!/`` too (a folder named ``x.zip!``, a member named ``a.tar!/b.mp4``): in a member
+#: path every run of ``!`` that ends at a ``/`` is written one ``!`` longer, on both sides
+#: (``member_path``), so the separator is the one ``!/`` not preceded by another ``!``, and a name
+#: without ``!/`` reads as it always did.
 MEMBER_SEPARATOR = "!/"
+_BANGS_AT_SLASH = re.compile(r"(!+)/")
+_ESCAPED_BANGS = re.compile(r"!(!+)/")
 _CACHE_SIZE = 4
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -35,6 +43,36 @@ class ArchiveLimits:
     @classmethod
     def from_config(cls, config) -> "ArchiveLimits":
         return cls(config.member_max_bytes, config.max_ratio, config.total_max_bytes, config.max_entries)
+
+
+def member_path(container: str, name: str) -> str:
+    """The path of member ``name`` of the container at ``container``, unambiguous (see MEMBER_SEPARATOR)."""
+    return _escape(container) + MEMBER_SEPARATOR + _escape(name)
+
+
+def _escape(text: str) -> str:
+    return _BANGS_AT_SLASH.sub(lambda m: "!" + m.group(0), text) if "!/" in text else text
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED_BANGS.sub(r"\1/", text) if "!!/" in text else text
+
+
+def split_path(path: str | os.PathLike, is_container: Callable[[str], bool], *, on_disk: bool = True) -> tuple[str, str] | None:
+    """(container path, member name) of a member path whose container ``is_container`` accepts and,
+    ``on_disk``, exists (not as a folder); None for other paths: a file's own path that holds ``!/``
+    (``case.zip!/inner.tar`` where no ``case.zip`` exists) is not a member path."""
+    text = str(path)
+    if MEMBER_SEPARATOR not in text:
+        return None
+    for run in _BANGS_AT_SLASH.finditer(text):
+        at = run.end() - len(MEMBER_SEPARATOR)
+        if len(run.group(1)) != 1 or run.end() == len(text):
+            continue
+        container = _unescape(text[:at])
+        if is_container(container) and (not on_disk or (os.path.lexists(container) and not os.path.isdir(container))):
+            return container, _unescape(text[run.end():])
+    return None
 
 
 def unsafe_name(name: str) -> str | None:

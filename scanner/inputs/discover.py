@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 from vscan.errors import FileAccessError, error_info
 from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
+from vscan.inputs.containers import member_path
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 from vscan.inputs.objectstore import is_uri, list_uri, normalize
 from vscan.inputs.paths import MAX_DIR_DEPTH
@@ -20,7 +21,7 @@ def real_path(path: str) -> str:
     the archive's real path plus the member name)."""
     member = split_member(path)
     if member is not None:
-        return os.path.realpath(member[0]) + "!/" + member[1]
+        return member_path(os.path.realpath(member[0]), member[1])
     return os.path.realpath(path)
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
-from vscan.inputs.archive_reader import MEMBER_SEPARATOR, ArchiveLimits
+from vscan.inputs.archive_reader import ArchiveLimits
+from vscan.inputs.containers import member_path, split_path
 from vscan.inputs.disk_reader import EWF_SUFFIXES, RAW_SUFFIXES, DiskImage, cached_image
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 
@@ -53,13 +54,7 @@ def is_disk_image(path: str | os.PathLike) -> bool:
 
 def split_member(path: str | os.PathLike) -> tuple[str, str] | None:
     """(image path, member name) for ``disk.E01!/p1/name``; None for other paths."""
-    text = str(path)
-    start = 0
-    while (i := text.find(MEMBER_SEPARATOR, start)) >= 0:
-        if is_disk_image(text[:i]) and i + len(MEMBER_SEPARATOR) < len(text):
-            return text[:i], text[i + len(MEMBER_SEPARATOR) :]
-        start = i + 1
-    return None
+    return split_path(path, is_disk_image)
 
 
 def _wanted(all_files: bool):
@@ -82,7 +77,7 @@ def iter_member_paths(path: str | os.PathLike, *, all_files: bool = False, limit
         for entry in image.iter_entries():
             if entry.name not in seen:
                 seen.add(entry.name)
-                yield f"{path}{MEMBER_SEPARATOR}{entry.name}"
+                yield member_path(path, entry.name)
         if image.error is not None:
             yield path
     finally:

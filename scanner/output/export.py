@@ -76,11 +76,20 @@ def media_category(record: dict[str, Any], detector_category: int | None) -> int
     return detector_category if _flagged_by_detector(record) else None
 
 
+def _container_part(path: str) -> str:
+    """An archive or disk-image member's container path as written in the member path; other paths whole."""
+    from vscan.inputs.archives import is_container
+    from vscan.inputs.containers import member_path, split_path
+
+    parts = split_path(path, is_container, on_disk=False)  # the evidence need not be mounted to export
+    return path[: -len(member_path("", parts[1]))] if parts else path
+
+
 def relative_paths(paths: list[str]) -> dict[str, str]:
     """Each path relative to the folder all of them share (VICS ``RelativeFilePath``:
     the case's media as they sit under the evidence root). An archive or
     disk-image member keeps its ``!/`` part below its container."""
-    containers = [p.split("!/", 1)[0] for p in paths]
+    containers = [_container_part(p) for p in paths]
     if not paths:
         return {}
     try:
