@@ -130,3 +130,21 @@ def test_an_actor_whose_restart_fails_is_retired_without_being_sent_files(tmp_pa
     assert "FAILED 0" in run.stdout, run.stdout  # no file call went to the broken restart
     (retired,) = [line for line in run.stdout.splitlines() if line.startswith("RETIRED")]
     assert "0:" in retired and "could not build its model" in retired, run.stdout
+
+
+def test_the_budget_reserves_frames_for_decodes_in_flight_and_keeps_slots_busy():
+    from vscan.runtime.scheduler import FrameBudget
+
+    budget = FrameBudget(frames=100, call_frames=40, decode_tasks=8, model_calls=2, frame_bytes=3, slots=2, first_estimate=50)
+    assert budget.may_decode(0, 0, 0) and budget.may_decode(0, 1, 1)  # nothing waits: every slot takes a file
+    assert not budget.may_decode(0, 2, 2)  # two files reserved at 50 each fill the budget
+    budget.landed(10)
+    budget.landed(30)
+    assert budget.per_file == 20  # what files brought on average
+    assert budget.may_decode(40, 2, 2)  # 40 waiting + 3 x 20 reserved = 100
+    assert not budget.may_decode(41, 2, 2)
+    assert not budget.may_decode(0, 1, 8)  # decode tasks in flight: at most 8
+    big = FrameBudget(frames=100, call_frames=40, decode_tasks=8, model_calls=2, frame_bytes=3, slots=2, first_estimate=50)
+    big.landed(500)  # files bigger than the whole budget: one per slot while nothing waits, none while one waits
+    assert big.may_decode(0, 1, 1) and not big.may_decode(500, 0, 0)
+    assert budget.describe()["frame_budget_bytes"] == 300

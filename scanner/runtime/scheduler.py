@@ -37,16 +37,19 @@ class FrameBudget:
     A decode in flight reserves the frames a file brought so far on average
     (before the first one lands: an equal share of the budget per decode
     slot); a decode is started only while the frames waiting plus those
-    reserved leave room for one more file. With nothing waiting and nothing
-    decoding one decode always starts: a file bigger than the whole budget
-    goes alone. Second passes and retries are not held back (their file
-    already has a place)."""
+    reserved leave room for one more file. While no frame waits (decoding is
+    what bounds the scan) every decode slot may take a file whatever its
+    size: the frames waiting then stay within the budget, or within one
+    file per slot when files are bigger than their share of it (a file
+    bigger than the whole budget goes alone on a one-slot node). Second
+    passes and retries are not held back (their file already has a place)."""
 
     frames: int  # frames waiting for the model stage, at most
     call_frames: int  # frames of one model call (a bigger file goes alone)
     decode_tasks: int  # decode tasks in flight, at most
     model_calls: int  # model calls in flight, at most (all actors)
     frame_bytes: int  # bytes of one decoded frame (uint8 S x S x 3)
+    slots: int  # decode slots (CPUs for decoding) in the cluster
     first_estimate: int  # frames reserved per file before any file landed
     _landed_files: int = field(default=0, init=False)
     _landed_frames: int = field(default=0, init=False)
@@ -56,7 +59,7 @@ class FrameBudget:
         batch, size = config.runtime.batch_frames, config.sampling.frame_size
         frames = QUEUE_BATCHES * batch * actors
         return cls(frames=frames, call_frames=CALL_BATCHES * batch, decode_tasks=config.runtime.decode_inflight or slots + 2,
-                   model_calls=config.runtime.model_inflight * actors, frame_bytes=size * size * 3,
+                   model_calls=config.runtime.model_inflight * actors, frame_bytes=size * size * 3, slots=slots,
                    first_estimate=max(1, frames // max(slots, 1)))  # fmt: skip
 
     def landed(self, frames: int) -> None:
@@ -75,8 +78,8 @@ class FrameBudget:
         """Whether one more file may start decoding now."""
         if decode_tasks >= self.decode_tasks:
             return False
-        if not waiting_frames and not decoding_files:
-            return True
+        if not waiting_frames and decoding_files < self.slots:
+            return True  # decoding bounds the scan: keep every slot busy
         return waiting_frames + (decoding_files + 1) * self.per_file <= self.frames
 
     def describe(self) -> dict[str, int]:
