@@ -47,40 +47,6 @@ def _frames(task: Task) -> int:
     return task.summary.frames_sampled
 
 
-class RecordStage:
-    """Finished files' records: written to the sink in one commit (group
-    commit), then handed out, durable before any of them is reported. None
-    is written before a model actor has started: the model stage may still
-    refuse to start, and the scan must then end without records."""
-
-    def __init__(self, *, sink: Any, ledger: Any, summary: Any, floods: Any, queues: Any, pool: Any,
-                 keep_frame_hashes: bool = False, allow: Any = None, store: Any = None) -> None:  # fmt: skip
-        self.sink, self.ledger, self.summary, self.floods, self.queues, self.pool = sink, ledger, summary, floods, queues, pool
-        self.keep_frame_hashes, self.allow, self.store = keep_frame_hashes, allow, store
-        self.finished: deque[dict[str, Any]] = deque()
-
-    def emit(self, record: dict[str, Any]) -> None:
-        self.finished.append(record)
-
-    def commit(self) -> Iterator[dict[str, Any]]:
-        if not self.finished or not self.pool.answering():
-            return
-        batch = [self.ledger.stamp(r) for r in self.finished]
-        self.finished.clear()
-        if self.keep_frame_hashes:  # --allow, --hash-store; the hashes never reach the sink
-            from vscan.verdict.allow import take_frame_hashes
-
-            take_frame_hashes(batch, allow=self.allow, store=self.store)
-        t_sink = time.perf_counter()
-        self.sink.write_many(batch)
-        self.queues.sink_seconds += time.perf_counter() - t_sink
-        for record in batch:
-            self.ledger.recorded(record)
-            self.summary.add(record)
-            self.floods.add(record)
-        yield from batch
-
-
 class DecodeStage:
     """Inputs in, decode tasks out (at most the budget's), decoded files on to ``to_model``.
 
@@ -300,3 +266,37 @@ class ModelStage:
             else:
                 self.outcomes.finish_passes(task, result)
         return True
+
+
+class RecordStage:
+    """Finished files' records: written to the sink in one commit (group
+    commit), then handed out, durable before any of them is reported. None
+    is written before a model actor has started: the model stage may still
+    refuse to start, and the scan must then end without records."""
+
+    def __init__(self, *, sink: Any, ledger: Any, summary: Any, floods: Any, queues: Any, pool: Any,
+                 keep_frame_hashes: bool = False, allow: Any = None, store: Any = None) -> None:  # fmt: skip
+        self.sink, self.ledger, self.summary, self.floods, self.queues, self.pool = sink, ledger, summary, floods, queues, pool
+        self.keep_frame_hashes, self.allow, self.store = keep_frame_hashes, allow, store
+        self.finished: deque[dict[str, Any]] = deque()
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self.finished.append(record)
+
+    def commit(self) -> Iterator[dict[str, Any]]:
+        if not self.finished or not self.pool.answering():
+            return
+        batch = [self.ledger.stamp(r) for r in self.finished]
+        self.finished.clear()
+        if self.keep_frame_hashes:  # --allow, --hash-store; the hashes never reach the sink
+            from vscan.verdict.allow import take_frame_hashes
+
+            take_frame_hashes(batch, allow=self.allow, store=self.store)
+        t_sink = time.perf_counter()
+        self.sink.write_many(batch)
+        self.queues.sink_seconds += time.perf_counter() - t_sink
+        for record in batch:
+            self.ledger.recorded(record)
+            self.summary.add(record)
+            self.floods.add(record)
+        yield from batch
