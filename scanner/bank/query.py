@@ -106,8 +106,8 @@ def _rows_of(version: QueryVersion, frames: FrameHashes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FileQuery:
-    """One file for the matcher: its ``versions`` (the first is ``frames``, the
-    file as decoded; the others in ``VERSION_ORDER``), its file digests
+    """One file for the matcher: its ``versions`` (kept in ``VERSION_ORDER``:
+    first ``frames``, the file as decoded, which every query has), its file digests
     (algorithm -> hex: sha256, md5, sha1; exact hits come first) and
     ``duration_seconds`` (the last sample shows until then; None: unknown)."""
 
@@ -116,9 +116,9 @@ class FileQuery:
     duration_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.versions or self.versions[0].kind != "frames":
-            raise ValueError("a FileQuery's first version is its frames as decoded")
         kinds = [v.kind for v in self.versions]
+        if "frames" not in kinds:
+            raise ValueError("a FileQuery needs its frames as decoded (a version of kind 'frames')")
         if len(set(kinds)) != len(kinds):
             raise ValueError(f"one version per kind, got {kinds}")
         ordered = tuple(sorted(self.versions, key=lambda v: VERSION_ORDER.index(v.kind)))
