@@ -230,13 +230,18 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
 def measure_listing(folder: str | os.PathLike, names: list[str]) -> dict[str, tuple[float, float]]:
     """(peak RSS, its growth past the imports), MiB, of listing each container and reading its members
     as a scan's worker would (vscan.inputs.archives), each in a fresh
-    interpreter; ``names`` relative to ``folder``."""
+    interpreter; ``names`` relative to ``folder``. Peaks are VmHWM, the process's own: Linux's
+    ru_maxrss carries the parent's peak across fork and exec."""
     import subprocess
 
     code = """
-import resource, sys
+import sys
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 from vscan.inputs.archives import ArchiveLimits, archive_error, iter_member_paths, open_member, split_member
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 limits = ArchiveLimits(max_entries=200)
 for path in iter_member_paths(sys.argv[1], limits=limits):
     try:
@@ -247,7 +252,7 @@ for path in iter_member_paths(sys.argv[1], limits=limits):
                 open(member, "rb").read(1)
     except Exception:
         pass
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(peak / 1024, (peak - base) / 1024)
 """
     grown = {}
@@ -256,6 +261,32 @@ print(peak / 1024, (peak - base) / 1024)
         peak, growth = run.stdout.split()[-2:]
         grown[name] = (float(peak), float(growth))
     return grown
+
+
+def measure_decoding(paths: list[str | os.PathLike]) -> dict[str, tuple[float, float, int]]:
+    """(peak RSS, its growth past the imports, frames sampled), MiB, of decoding each file as a
+    scan's worker would (open_decoder, 1 frame/s, 256x256), each in a fresh interpreter."""
+    import subprocess
+
+    code = """
+import sys
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+from vscan.decode import FixedRate, open_decoder
+base = hwm()
+decoder = open_decoder(sys.argv[1])
+frames = sum(len(b) for b in decoder.iter_frames(sys.argv[1], FixedRate(1.0), size=(256, 256)))
+peak = hwm()
+print(peak / 1024, (peak - base) / 1024, frames)
+"""
+    out = {}
+    for path in paths:
+        run = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True, text=True, check=True)
+        peak, growth, frames = run.stdout.split()[-3:]
+        out[Path(path).name] = (float(peak), float(growth), int(frames))
+    return out
 
 
 if __name__ == "__main__":
@@ -274,4 +305,14 @@ if __name__ == "__main__":
         base = grown["baseline.tar.gz"][0]
         for name, (peak, growth) in grown.items():
             print(f"listing + reading {name:18} peak RSS {peak:6.1f} MiB ({peak / base:.2f}x the baseline), "
+                  f"{growth:6.1f} MiB past the imports")
+        # Animated stills decoded as clips (vscan.decode.animated); baseline in the same run: the same clip as MP4.
+        from vscan.bench.hostile_media import animated_copies
+
+        source = synth.make_clip(out.with_name(out.name + "-hidden.mp4"), seed=11, seconds=8.0, size=(640, 360))
+        copies = animated_copies(source, out / "animated")
+        decoded = measure_decoding([source, *copies.values()])
+        base = decoded[source.name][0]
+        for name, (peak, growth, frames) in decoded.items():
+            print(f"decoding {name:20} {frames:3d} frames at 1 fps, peak RSS {peak:6.1f} MiB ({peak / base:.2f}x the MP4), "
                   f"{growth:6.1f} MiB past the imports")
