@@ -122,6 +122,26 @@ def bank_rows(bank: Path) -> dict:
             "bank_bytes": bank.stat().st_size, "index_bytes": index_bytes}  # fmt: skip
 
 
+#: Index bytes a row (the split index, vscan.bank.disk_index) and the scan arrays' bytes a frame row /
+#: an extra row (docs/banks.md, "Capacity").
+INDEX_BYTES_PER_ROW, SCAN_BYTES_PER_FRAME_ROW, SCAN_BYTES_PER_EXTRA_ROW = 128, 37, 11
+
+
+def capacity(rows: dict, cpu_seconds_per_video_second: float, hours: tuple[int, ...] = (1_000, 10_000, 100_000)) -> list[dict]:
+    """Rows, index and bank-file size and build CPU-hours for ``hours`` of reported video, from one
+    build's measured rates (rows per video-second by kind, bank bytes a row, CPU-s per video-second)."""
+    per_second = rows["rows_per_video_second"]
+    frame_share = rows["rows_per_video_second_by_kind"].get("frame", 0.0) / per_second if per_second else 0.0
+    index_per_row = INDEX_BYTES_PER_ROW + frame_share * SCAN_BYTES_PER_FRAME_ROW + (1 - frame_share) * SCAN_BYTES_PER_EXTRA_ROW
+    bank_per_row = rows["bank_bytes"] / max(rows["rows_total"], 1)
+    out = []
+    for h in hours:
+        n = per_second * 3600 * h
+        out.append({"reported_hours": h, "rows": n, "index_bytes": n * index_per_row, "bank_bytes": n * bank_per_row,
+                    "build_cpu_hours": cpu_seconds_per_video_second * h})  # fmt: skip
+    return out
+
+
 def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool, plans: tuple[str, ...] = ("full", "compact"),
                baseline: Path | None = None) -> dict:
     files = _samples(samples) + _synthetic(work, synthetic)
@@ -139,6 +159,7 @@ def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool, plans: t
         build = run_build(bank.with_name(f"reported-{name}.bank"), files, rows, checkout)
         b = out[name] = {"vscan_build": build, "rows": bank_rows(bank.with_name(f"reported-{name}.bank")),
                          "vscan_cpu_seconds_per_video_second": build["cpu_seconds"] / video_seconds}  # fmt: skip
+        b["capacity"] = capacity(b["rows"], b["vscan_cpu_seconds_per_video_second"])
         if reference:
             b["build_over_vpdq_wall"] = build["wall_seconds"] / reference["wall_seconds"]
             b["build_over_vpdq_cpu"] = build["cpu_seconds"] / reference["cpu_seconds"]
@@ -235,6 +256,9 @@ def _print_build(b: dict) -> None:
         print(f"vscan bank build ({name}): {v['wall_seconds']:.1f} s wall, {v['cpu_seconds']:.1f} CPU-s "
               f"({x['vscan_cpu_seconds_per_video_second']:.2f} per video-second), peak RSS {v['peak_rss_mib']:.0f} MiB (process tree)"
               + (f"; / vPDQ: wall {x['build_over_vpdq_wall']:.2f}x, CPU {x['build_over_vpdq_cpu']:.2f}x" if r else ""))
+        for c in x["capacity"]:
+            print(f"  {c['reported_hours']:>7,} reported hours: {c['rows'] / 1e6:,.0f}M rows, index {c['index_bytes'] / 1e9:,.0f} GB, "
+                  f"bank {c['bank_bytes'] / 1e9:,.0f} GB, build {c['build_cpu_hours']:,.0f} CPU-hours")
         print(f"  rows: {rows['rows_total']} ({rows['rows_per_video_second']:.1f} per video-second): "
               + ", ".join(f"{k} {v:.1f}" for k, v in rows["rows_per_video_second_by_kind"].items()))
 

@@ -99,3 +99,29 @@ def test_a_file_with_one_keyframe_is_decoded_once_with_the_rows_of_the_old_passe
     a = {(int(f), p): h.tobytes() for f, p, h in zip(one.extra.frame_numbers, one.extra.preps, one.extra.hashes)}
     b = {(int(f), p): h.tobytes() for f, p, h in zip(extra.frame_numbers, extra.preps, extra.hashes)}
     assert a == b and len(a) >= 30
+
+
+def test_a_local_build_hashes_the_next_sources_in_threads_and_writes_the_same_bank(tmp_path, clip, one_key_clip):
+    """vscan bank build hashes the next sources at once (one thread a core), rows taken in the build's order:
+    the bank equals one built source by source."""
+    import subprocess
+    import sys
+
+    from vscan.bank.hashers import LocalMediaHasher, media_hasher
+    from vscan.bank.store import Bank, build_bank
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in (clip, one_key_clip):
+        (folder / p.name).symlink_to(p)
+    hasher = LocalMediaHasher(sorted(folder.iterdir()), EveryFrame(), "cpu", workers=2, rows=COMPACT_ROWS)
+    first = hasher(sorted(folder.iterdir())[0])
+    assert len(hasher._futures) == 1  # the second source was started before the first was taken
+    hasher.cancel()
+    assert len(first[0]) > 0
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / "cli.bank"), str(folder), "--device", "cpu",
+                          "--rows", "compact"], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    build_bank(tmp_path / "one.bank", [folder], hash_media=media_hasher(EveryFrame(), "cpu", COMPACT_ROWS))
+    with Bank(tmp_path / "cli.bank") as a, Bank(tmp_path / "one.bank") as b:
+        assert a.rows("frame_hashes") == b.rows("frame_hashes") and a.rows("extra_hashes") == b.rows("extra_hashes")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,7 +17,7 @@ from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -62,13 +65,13 @@ COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
 
 
-def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS) -> MediaHashes:
+def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None) -> MediaHashes:
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
     ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row."""
     from vscan.bank.one_pass import one_pass_rows
 
-    video = one_pass_rows(path, policy, hasher, rows)
+    video = one_pass_rows(path, policy, hasher, rows, stop)
     if video is not None:
         return video
     return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
@@ -88,6 +91,54 @@ def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = F
         return result.frames, result.metadata.duration_seconds, result.extra
 
     return hash_file
+
+
+class LocalMediaHasher:
+    """``hash_media`` for ``write_bank`` that hashes the next ``workers`` media sources at once in
+    threads of this process (decoding, scaling and the hash model release the GIL), their rows taken
+    in the build's order, so the bank is the one a source-by-source build writes; a source not in
+    ``paths`` is hashed on the spot. Threads, not processes: one hash model and one process's memory."""
+
+    def __init__(self, paths: list[Path], policy: SamplingPolicy, device: str = "cpu", workers: int | None = None,
+                 rows: RowPlan = FULL_ROWS):  # fmt: skip
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._paths = [str(p) for p in paths]
+        self._at = {p: i for i, p in enumerate(self._paths)}
+        self._policy, self._device, self._rows = policy, device, rows
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="bank-hash")
+        self._local = threading.local()
+        self._stop = threading.Event()
+        self._futures: dict[str, Future] = {}
+        self._taken: set[str] = set()
+
+    def _hash(self, path: str) -> tuple:
+        if self._stop.is_set():
+            raise KeyboardInterrupt
+        hasher = getattr(self._local, "hasher", None) or PDQHasher(device=self._device)  # type: ignore[arg-type]
+        self._local.hasher = hasher
+        result = bank_hash_media(Path(path), self._policy, hasher, self._rows, self._stop)
+        return result.frames, result.metadata.duration_seconds, result.extra
+
+    def __call__(self, path: Path) -> tuple:
+        key = str(path)
+        if key not in self._at:
+            return self._hash(key)
+        i = self._at[key]
+        for ahead in self._paths[i : i + self._workers]:
+            if ahead not in self._futures and ahead not in self._taken:
+                self._futures[ahead] = self._pool.submit(self._hash, ahead)
+        self._taken.add(key)
+        return self._futures.pop(key).result()
+
+    def cancel(self) -> None:
+        """Stops the sources hashed ahead (an interrupted or failed build): those running stop at their next batch."""
+        self._stop.set()
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+        self._pool.shutdown(wait=True)
 
 
 _WORKER_HASHERS: dict[str, PDQHasher] = {}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,8 +53,8 @@ BORDER_PROBE_FRAMES = 48
 #: found on 2 keyframes of a 4 s sample video took its dark sides for borders.
 MIN_PROBE_KEYFRAMES = 8
 #: ... for files up to this long (their extra rows' 512 px frames are held until the pass ends:
-#: ~150 frames of ~0.45 MiB at one extra-row frame and one grid frame every 2 s).
-DEFER_MAX_SECONDS = 300.0
+#: ~120 frames of ~0.45 MiB at one extra-row frame and one grid frame every 2 s).
+DEFER_MAX_SECONDS = 120.0
 
 
 class Ticks:
@@ -146,9 +147,11 @@ class _Held:
             held.clear()
 
 
-def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHasher, plan: "RowPlan") -> MediaHashes | None:
+def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHasher, plan: "RowPlan",
+                  stop: "threading.Event | None" = None) -> MediaHashes | None:  # fmt: skip
     """The plan's rows of a video from one decode; None when ``path`` is not decoded by PyAV (a still:
-    ``hash_media`` does it). ``variants`` hold the kept frames' dihedral variants."""
+    ``hash_media`` does it). ``variants`` hold the kept frames' dihedral variants. ``stop`` set: raises
+    KeyboardInterrupt at the next batch (an interrupted build hashing sources ahead in threads)."""
     from vscan.bank.hashers import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS
 
     decoder = prepared_decoder(path)
@@ -163,6 +166,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     extras = grids = None
     try:
         for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
             result = hasher.hash_frames(batch.rgb)
             choice = np.array([choose(result.hashes[i, 0], float(t)) for i, t in enumerate(batch.pts_seconds)], bool).reshape(-1, 3)
             pictures: dict[int, np.ndarray] = {}

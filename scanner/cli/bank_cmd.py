@@ -80,7 +80,6 @@ def bank_build(
     source is added once). The bank's index for scans and lookups (BANK.vidx)
     is built beside it.
     """
-    from vscan.bank.hashers import media_hasher
     from vscan.bank.mapped import prepare
     from vscan.bank.store import build_bank
 
@@ -92,10 +91,11 @@ def bank_build(
             raise BankError(f"Invalid --rows ({rows!r}). Supported values are {', '.join(ROW_PLANS)}")
         policy = _dense_policy(every_frame, fps, keyframes)
         key = build_resume_key(inputs, label=label, policy=policy, rows=rows)
-        hash_media = media_hasher(policy, device, ROW_PLANS[rows])
         if ray_address:
             remote = _ray_hasher(ray_address, inputs, policy, device, ROW_PLANS[rows])
-            hash_media = remote
+        else:  # the next sources hashed at once in threads, one per core (vscan.bank.hashers.LocalMediaHasher)
+            remote = _local_hasher(inputs, policy, device, ROW_PLANS[rows])
+        hash_media = remote
         with BuildProgress() as progress:
             info = build_bank(out, inputs, label=label, hash_media=hash_media, replace=replace,
                               resume_key=key, progress=progress.step, row_plan=rows)  # fmt: skip
@@ -107,9 +107,10 @@ def bank_build(
         raise typer.Exit(130) from None
     finally:
         if remote is not None:
+            remote.cancel()
+        if ray_address:
             import ray
 
-            remote.cancel()
             ray.shutdown()  # leaves the cluster (it was joined, not started)
     _print_bank_info(info)
 
@@ -124,6 +125,16 @@ def _ray_hasher(address: str, inputs: list[Path], policy, device: str, rows):
     start_ray(address)
     media = [path for path, _, _ in walk_inputs(inputs) if path.suffix.lower() in MEDIA_EXTENSIONS]
     return RayMediaHasher(media, policy, device, rows=rows)
+
+
+def _local_hasher(inputs: list[Path], policy, device: str, rows):
+    """The media of ``inputs`` hashed in this process, the next ones at once in threads (vscan.bank.hashers.LocalMediaHasher)."""
+    from vscan.bank.hashers import LocalMediaHasher
+    from vscan.bank.importers import MEDIA_EXTENSIONS
+    from vscan.bank.writer import walk_inputs
+
+    media = [path for path, _, _ in walk_inputs(inputs) if path.suffix.lower() in MEDIA_EXTENSIONS]
+    return LocalMediaHasher(media, policy, device, rows=rows)
 
 
 def build_resume_key(inputs: list[Path], *, label: Optional[str], policy, rows: str = "full") -> str:
