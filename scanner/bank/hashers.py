@@ -13,32 +13,12 @@ import numpy as np
 
 from vscan.decode import SamplingPolicy
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
-from vscan.frames.windows import GRID_FPS, GRID_WINDOWS
+from vscan.frames.windows import GRID_FPS
+from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS, one_pass_rows
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
 __all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
-
-
-#: Frames are downscaled to at most this side before hashing when building
-#: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
-BANK_MAX_SIDE = 512
-#: Banks also store each frame without its borders and these centre crops
-#: (share of each side kept), so cropped re-uploads match at no scan cost.
-#: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
-#: 2.5% of crop-scale mismatch, so coarser grids miss crops between the steps.
-BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
-#: And the re-post windows of vscan.frames.windows (9:16 centre strip, +-4 degree rotations).
-BANK_WINDOWS = ("strip916", "rot+4", "rot-4")
-#: And the 16 windows keeping 60% of each side on a 10% grid (vscan.frames.windows.GRID_WINDOWS), GRID_FPS
-#: frames a second: a crop keeping 70% of each side off-centre holds one whole (vscan.runtime.offcentre).
-BANK_GRID_WINDOWS = GRID_WINDOWS
-
-
-#: Frames decoded and hashed at a time by a build: each frame of a batch is cut ~16 ways (crops,
-#: windows) before hashing, so 8 frames keep the build's peak memory near 0.6 GiB (64: ~1.4 GiB on a
-#: 4 s 720p clip, ~1.9 GiB on two clips) and no slower. Rows are streamed, so it does not grow with length.
-BANK_BATCH_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -69,8 +49,6 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
     ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row."""
-    from vscan.bank.one_pass import one_pass_rows
-
     video = one_pass_rows(path, policy, hasher, rows, stop)
     if video is not None:
         return video

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -37,15 +37,42 @@ from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import FrameList
 from vscan.frames.borders import BorderBox, detect_borders
+from vscan.frames.windows import GRID_WINDOWS
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_decoder
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
-if TYPE_CHECKING:
-    from vscan.bank.hashers import RowPlan
 
-__all__ = ["BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows"]
+class RowPlan(Protocol):
+    """What a plan (``vscan.bank.hashers.RowPlan``) says here."""
+
+    frame_bits: int | None
+    extra_per_second: float | None
+    grid_per_second: float
+
+
+#: Frames are downscaled to at most this side before hashing when building
+#: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
+BANK_MAX_SIDE = 512
+#: Banks also store each frame without its borders and these centre crops
+#: (share of each side kept), so cropped re-uploads match at no scan cost.
+#: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
+#: 2.5% of crop-scale mismatch, so coarser grids miss crops between the steps.
+BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
+#: And the re-post windows of vscan.frames.windows (9:16 centre strip, +-4 degree rotations).
+BANK_WINDOWS = ("strip916", "rot+4", "rot-4")
+#: And the 16 windows keeping 60% of each side on a 10% grid (vscan.frames.windows.GRID_WINDOWS), GRID_FPS
+#: frames a second: a crop keeping 70% of each side off-centre holds one whole (vscan.runtime.offcentre).
+BANK_GRID_WINDOWS = GRID_WINDOWS
+#: Frames decoded and hashed at a time by a build: each frame of a batch is cut ~16 ways (crops,
+#: windows) before hashing, so 8 frames keep the build's peak memory near 0.6 GiB (64: ~1.4 GiB on a
+#: 4 s 720p clip, ~1.9 GiB on two clips) and no slower. Rows are streamed, so it does not grow with length.
+BANK_BATCH_FRAMES = 8
+
+
+
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows"]
 
 #: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
 BORDER_PROBE_FRAMES = 48
@@ -152,8 +179,6 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     """The plan's rows of a video from one decode; None when ``path`` is not decoded by PyAV (a still:
     ``hash_media`` does it). ``variants`` hold the kept frames' dihedral variants. ``stop`` set: raises
     KeyboardInterrupt at the next batch (an interrupted build hashing sources ahead in threads)."""
-    from vscan.bank.hashers import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS
-
     decoder = prepared_decoder(path)
     if not isinstance(decoder, PyAVDecoder):
         return None
