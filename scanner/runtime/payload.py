@@ -265,7 +265,7 @@ class ModelResult(_SetsFields):
     skipped_disabled: list[str] | None = None  # disabled bank entries it would have matched (vscan.bank.updates)
     detections: Any = None
     detection_timeline: Any = None
-    triage: dict[str, Any] = field(default_factory=dict)  # vscan.detect.triage_io.add_triage's fields
+    triage_moments: Any = None  # vscan.detect.triage_io: the moments a triage second pass looks at
     frame_hashes: dict[str, Any] | None = None  # --hash-store / --allow: taken off before the sink
     refine: Any = None  # adaptive sampling: the second pass to decode
     ran_on: dict[str, Any] | None = None  # the model node and actor
@@ -280,5 +280,8 @@ class ModelResult(_SetsFields):
 
     @classmethod
     def from_dict(cls, result: dict[str, Any]) -> "ModelResult":
-        names = {f.name for f in fields(cls)} - {"triage"}
-        return cls(**{k: v for k, v in result.items() if k in names}, triage={k: v for k, v in result.items() if k not in names})
+        """The typed result of the dict the model stage's helpers fill (vscan.runtime.file_match, vscan.detect.triage_io)."""
+        unknown = set(result) - {f.name for f in fields(cls)}
+        if unknown:
+            raise PayloadError(f"unknown model result keys: {sorted(unknown)}")
+        return cls(**result)
