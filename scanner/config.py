@@ -174,7 +174,8 @@ class Matching(_Section):
     offcentre: bool = True
     #: Known-benign digest lists (NSRL RDSv3 SQLite, or plain MD5/SHA-1/SHA-256
     #: lists: vscan.inputs.known_benign): a listed file is digested, never
-    #: decoded, and gets a ``known-benign`` record.
+    #: decoded, and gets a ``known-benign`` record, unless the bank knows one
+    #: of its digests (then it is matched).
     ignore: tuple[str, ...] = ()
     #: Allow banks (vscan bank build): a file matching one of their entries has
     #: its bank matches suppressed, and its reasons say so (vscan.verdict.allow).
