@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import vscan
 from vscan.bench import synth
@@ -130,3 +131,49 @@ def test_opening_a_banks_index_leaves_numba_to_the_first_search(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True", "True"]
+
+
+def test_the_banks_index_is_prepared_while_ray_starts(tmp_path, ray_local, monkeypatch):
+    """The driver's bank preparation (index checked or built, snapshot) runs in a
+    thread started before Ray, and the scan uses its result: the model actors are
+    created as soon as Ray is up."""
+    import threading
+
+    from vscan.bank import mapped
+    from vscan.output.sinks import JsonlSink
+    from vscan.runtime.driver import run_scan
+
+    clip = synth.make_clip(tmp_path / "ref" / "k.mp4", seed=43, seconds=2, size=(160, 120))
+    bank = tmp_path / "bank.db"
+    vscan.Bank.build(bank, [clip], label="reported")
+    threads = []
+    real_prepare = mapped.prepare
+
+    def prepare(*args, **kwargs):  # the real preparation, noting the thread it runs in
+        threads.append(threading.current_thread().name)
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(mapped, "prepare", prepare)
+    with JsonlSink(tmp_path / "r.jsonl") as sink:
+        summary = run_scan([clip], sink=sink, bank_path=bank, config=ScanConfig(runtime=Runtime(device="cpu")))
+    assert summary.matched == 1
+    assert threads == ["vscan-bank-prepare"]  # once, and not in the driver's thread
+
+
+def test_a_bank_changed_after_its_early_preparation_is_prepared_again(tmp_path):
+    from vscan.bank.updates import disable_entries
+    from vscan.runtime.bank_share import prepare_early, share_bank
+
+    clips = [synth.make_clip(tmp_path / "ref" / f"k{i}.mp4", seed=50 + i, seconds=2, size=(160, 120)) for i in range(2)]
+    bank = tmp_path / "bank.db"
+    with vscan.Bank.build(bank, clips, label="reported") as built:
+        entry = built.rows("entries")[0][0]  # entry_id
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    prepare_early(bank, config, [tmp_path / "in"])
+    early = share_bank(bank, config, [], [tmp_path / "in"])
+    prepare_early(bank, config, [tmp_path / "in"])
+    time.sleep(0.01)
+    disable_entries(bank, [entry])  # the bank changes between the early preparation and its use
+    late = share_bank(bank, config, [], [tmp_path / "in"])
+    assert late.snapshot["generation"] != early.snapshot["generation"]
+    assert late.snapshot["disabled"] and not early.snapshot["disabled"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from vscan.config import ScanConfig
 from vscan.errors import BankError
 
-__all__ = ["MappedBankRef", "share_bank", "open_bank", "bank_stats"]
+__all__ = ["MappedBankRef", "share_bank", "prepare_early", "open_bank", "bank_stats"]
 
 #: Seconds the driver waits for a node to say whether it can read the index.
 PROBE_TIMEOUT = 60.0
@@ -100,6 +101,73 @@ def _same_generation(bank_path: str | os.PathLike, found: str | None, expected: 
                         f"{expected[:12]}): run the scan again")  # fmt: skip
 
 
+class _Early:
+    """The mapped bank's preparation, running in a thread for one (bank, inputs, generation)."""
+
+    def __init__(self, key: tuple, bank_path: str | os.PathLike, scanned: str | None, generation: str | None) -> None:
+        self.key = key
+        self.result: MappedBankRef | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(bank_path, scanned, generation), name="vscan-bank-prepare")
+        self._thread.start()  # not a daemon: an index being built is finished (tmp + rename) before the process ends
+
+    def _run(self, bank_path: str | os.PathLike, scanned: str | None, generation: str | None) -> None:
+        try:
+            self.result = _mapped_ref(bank_path, scanned, generation)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the driver's thread, by share_bank
+            self.error = exc
+
+    def take(self) -> MappedBankRef:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+_early: _Early | None = None
+
+
+def _key(bank_path: str | os.PathLike, inputs: list | tuple, generation: str | None) -> tuple:
+    """What an early preparation must match to be used: the bank (and its file as it is now), inputs, generation."""
+    try:
+        st = os.stat(bank_path)
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    return (str(Path(bank_path).resolve()), stamp, tuple(str(i) for i in inputs), generation)
+
+
+def prepare_early(bank_path: str | os.PathLike | None, config: ScanConfig, inputs: list | tuple = (),
+                  generation: str | None = None) -> None:  # fmt: skip
+    """Start the bank's index preparation (what :func:`share_bank` does before
+    any Ray call) in a thread, for the next share_bank of the same bank,
+    inputs and generation in this process. Nothing for no bank or ``bank_in_memory``."""
+    global _early
+    if bank_path is None or config.runtime.bank_in_memory:
+        return
+    _early = _Early(_key(bank_path, inputs, generation), bank_path, _inside_inputs(bank_path, list(inputs)), generation)
+
+
+def _mapped_ref(bank_path: str | os.PathLike, scanned: str | None, generation: str | None) -> MappedBankRef:
+    """The bank's index prepared (built unless ``scanned``) and its snapshot: what the actors open."""
+    from vscan.bank.mapped import bank_snapshot, prepare
+
+    identity = prepare(bank_path, build=not scanned)
+    ref = MappedBankRef(str(Path(bank_path).resolve()), identity, bank_snapshot(bank_path))
+    _same_generation(bank_path, ref.snapshot["generation"], generation)
+    return ref
+
+
+def _prepared(bank_path: str | os.PathLike, scanned: str | None, inputs: list, generation: str | None) -> MappedBankRef:
+    """The early preparation's result when it was for this bank, inputs and generation; else prepared now."""
+    global _early
+    early, _early = _early, None
+    if early is not None and early.key == _key(bank_path, inputs, generation):
+        return early.take()
+    return _mapped_ref(bank_path, scanned, generation)
+
+
 def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]],
                inputs: list | tuple = (), generation: str | None = None) -> Any:  # fmt: skip
     """What the model actors are given for the bank (module docstring): a
@@ -112,13 +180,9 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
     if bank_path is None:
         return None
     if not config.runtime.bank_in_memory:
-        from vscan.bank.mapped import bank_snapshot, prepare
-
         scanned = _inside_inputs(bank_path, list(inputs))
         try:
-            identity = prepare(bank_path, build=not scanned)
-            ref = MappedBankRef(str(Path(bank_path).resolve()), identity, bank_snapshot(bank_path))
-            _same_generation(bank_path, ref.snapshot["generation"], generation)
+            ref = _prepared(bank_path, scanned, list(inputs), generation)
         except (OSError, sqlite3.Error) as exc:
             print(f"vscan: the bank's index cannot be written beside it ({exc}); the bank is loaded into memory instead",
                   file=sys.stderr)  # fmt: skip

@@ -37,7 +37,7 @@ from vscan.inputs.known_benign import load_lists
 from vscan.runtime.faults import INFRA_RETRIES, NODE_FAULT_LIMIT, QUARANTINE_DEATHS, InfraFaults
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
-from vscan.runtime.model_pool import ModelPool, put_bank_index
+from vscan.runtime.model_pool import ModelPool, prepare_bank_index, put_bank_index
 from vscan.runtime.outcome import Outcomes
 from vscan.runtime.profile import QueueStats
 from vscan.runtime.preflight import records_without_ray, write_records
@@ -109,6 +109,7 @@ def stream_scan(
         if no_decode is not None:  # every input recorded, or unchanged (--state): no Ray, no model stage (vscan.runtime.preflight)
             yield from write_records(no_decode, sink, ledger, summary)
             return summary
+        prepare_bank_index(bank_path, config, paths, ledger.versions.get("bank_sha256"))  # in a thread, while Ray starts
         started_ray = start_ray(ray_address)
         nodes = cluster_nodes()
         pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths, ledger.versions.get("bank_sha256")), nodes)

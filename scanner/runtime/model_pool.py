@@ -45,7 +45,7 @@ from vscan.config import Runtime, ScanConfig
 from vscan.errors import ModelError
 from vscan.runtime.ray_start import set_startup_phase
 
-__all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_bank_index"]
+__all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_bank_index", "prepare_bank_index"]
 
 #: Ray CPUs per model thread on CPU nodes, and the smallest node that gives the model a core.
 CPUS_PER_MODEL_THREAD = 4
@@ -77,6 +77,15 @@ def put_bank_index(bank_path: Any, config: ScanConfig | None = None, nodes: list
     from vscan.runtime.bank_share import share_bank
 
     return share_bank(bank_path, config or ScanConfig(runtime=Runtime(bank_in_memory=True)), nodes or [], inputs, generation)
+
+
+def prepare_bank_index(bank_path: Any, config: ScanConfig, inputs: list | tuple = (), generation: str | None = None) -> None:
+    """Start what :func:`put_bank_index` does before any Ray call (the bank's
+    memory-mapped index checked or built, its snapshot) in a thread, so that it
+    runs while Ray starts (vscan.runtime.bank_share.prepare_early)."""
+    from vscan.runtime.bank_share import prepare_early
+
+    prepare_early(bank_path, config, inputs, generation)
 
 
 @dataclass(frozen=True)
