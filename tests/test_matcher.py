@@ -161,3 +161,27 @@ def test_versions_are_checked_and_a_version_can_ask_for_frames(loaded, vpdq_dir)
     (m,) = Matcher(loaded).match(base.with_version(QueryVersion(**{**window.__dict__, "rows": None, "min_frames": 10_000})))
     assert not m.is_match and m.path == ("off-centre",)
     assert [v.kind for v in base.with_version(window).with_version(window).versions] == ["frames", "region"]
+
+
+def test_lookup_robust_goes_through_the_matcher(bank_path, vpdq_dir, tmp_path):
+    # `vscan bank lookup --robust` (vscan.bank.matcher.robust_lookup): on a bank of frames alone
+    # (no extra rows) it finds exactly the rows the index's dihedral lookup finds, disabled entries left out.
+    import shutil
+
+    from vscan.bank.lookup import BankLookup
+    from vscan.bank.matcher import robust_lookup
+    from vscan.bank.updates import disable_entries
+
+    path = tmp_path / "l.db"
+    shutil.copyfile(bank_path, path)
+    disable_entries(path, ["pattern-hd-no-bar"], reason="test")
+    q = np.concatenate([read_vpdq(vpdq_dir / f"{n}.txt").hashes[::15] for n in ("chair-19-sd-bar", "pattern-hd-no-bar", "doorknob-hd-no-bar")])
+    q[::2] = dihedral_variants(q[::2])[:, 4]  # every other one mirrored
+    with BankLookup.open(path) as lookup:
+        plain = lookup.lookup(q, 31, dihedral=True, lines=np.arange(len(q)) + 7)
+    robust = robust_lookup(path, q, 31, lines=np.arange(len(q)) + 7)
+    assert [(i["line"], i["hash"]) for i in robust] == [(i["line"], i["hash"]) for i in plain]
+    assert [[{**h, "prep": "frame"} for h in i["matches"]] for i in plain] == [i["matches"] for i in robust]
+    found = {h["entry"] for i in robust for h in i["matches"]}
+    assert found == {"chair-orig-22-sd-bar", "doorknob-hd-no-bar"}  # the disabled pattern entry is not searched
+    assert {h["variant"] for h in robust[0]["matches"]} == {"flip_h"}  # a mirrored hash: found as its mirror

@@ -208,37 +208,15 @@ class BankLookup:
                 out[r] = (e, f)
         return out
 
-    def extra_rows(self) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
-        """The enabled entries' extra rows (``extra_hashes``: borders removed,
-        centre crops, 9:16 strips, rotations, grid windows; docs/bank-format.md):
-        (hashes uint8 [n, 32], entry ids, frame numbers, preps). Read once."""
-        if getattr(self, "_extra", None) is None:
-            hashes, entries, frames, preps = [], [], [], []
-            if has_table(self._conn, "extra_hashes"):
-                for entry, frame, prep, blob in self._conn.execute(
-                        "SELECT entry_id, frame_number, prep, hash FROM extra_hashes ORDER BY rowid"):  # fmt: skip
-                    if entry in self.disabled_entries:
-                        continue
-                    entries.append(entry), frames.append(frame), preps.append(prep), hashes.append(blob)
-            array = np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32) if hashes else np.zeros((0, 32), np.uint8)
-            self._extra = (array, entries, np.asarray(frames, np.int64), preps)
-        return self._extra
-
-    def lookup(self, queries: np.ndarray, radius: int = 31, *, dihedral: bool = False,
-               lines: np.ndarray | None = None, robust: bool = False) -> list[dict]:  # fmt: skip
+    def lookup(self, queries: np.ndarray, radius: int = 31, *, dihedral: bool = False, lines: np.ndarray | None = None) -> list[dict]:
         """One dict per query hash: ``line`` (``lines[i]``, else i + 1), ``hash``
         (hex) and ``matches``: every enabled bank row within ``radius`` as
         {entry, frame, distance} (with ``dihedral``: and ``variant``, the
         variant of the query that matched, ``vscan.bank.hash_input``), nearest first.
-
-        ``robust``: what a scan searches for one query hash: the 8 dihedral
-        variants (``dihedral`` implied) against the frames and the bank's extra
-        rows (crops, borders removed, strips, rotations, grid windows: brute
-        force over :meth:`extra_rows`); every hit says its ``prep`` ("frame"
-        for a frame row)."""
+        What a scan searches for a hash, the bank's extra rows too (``vscan bank
+        lookup --robust``), is ``vscan.bank.matcher.robust_lookup``."""
         from vscan.bank.hash_input import dihedral_variants
 
-        dihedral = dihedral or robust
         queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
         n = queries.shape[0]
         searched = dihedral_variants(queries).reshape(-1, 32) if dihedral else queries
@@ -258,27 +236,10 @@ class BankLookup:
             hit = {"entry": entry, "frame": int(frame), "distance": int(dist)}
             if dihedral:
                 hit["variant"] = DIHEDRAL_NAMES[v]
-            if robust:
-                hit["prep"] = "frame"
             out[o]["matches"].append(hit)
-        if robust:
-            self._add_extra_hits(out, searched, radius)
         for item in out:
             item["matches"].sort(key=lambda h: (h["distance"], h["entry"], h["frame"]))
         return out
-
-    def _add_extra_hits(self, out: list[dict], searched: np.ndarray, radius: int) -> None:
-        """The extra rows within ``radius`` of any of the 8 variants of each query: the nearest variant per row."""
-        hashes, entries, frames, preps = self.extra_rows()
-        q, row, d = brute_force_pairs(searched, hashes, radius)
-        best: dict[tuple[int, int], tuple[int, int]] = {}
-        for qi, r, dist in zip(q.tolist(), row.tolist(), d.tolist()):
-            key = (qi // 8, r)
-            if key not in best or (dist, qi % 8) < best[key]:
-                best[key] = (int(dist), qi % 8)
-        for (owner, r), (dist, v) in best.items():
-            out[owner]["matches"].append({"entry": entries[r], "frame": int(frames[r]), "distance": dist,
-                                          "variant": DIHEDRAL_NAMES[v], "prep": preps[r]})  # fmt: skip
 
     def describe(self) -> dict:
         return {"bank": str(self.bank_path), "index": str(self.index.path), "indexed_rows": len(self.index),

@@ -24,7 +24,7 @@ from vscan.bank.prepared import Match
 from vscan.bank.query import FileQuery, MatchSettings
 from vscan.bank.robust import robust_matches, row_hits
 
-__all__ = ["Matcher"]
+__all__ = ["Matcher", "robust_lookup"]
 
 
 class Matcher:
@@ -78,10 +78,48 @@ class Matcher:
 
     def row_hits(self, hashes: np.ndarray, radius: int, *, prep_prefix: str | None = None) -> dict[str, np.ndarray]:
         """Every bank row within ``radius`` of each of ``hashes`` whose preparation starts with
-        ``prep_prefix`` (``vscan.bank.robust.row_hits``); a memory-mapped bank is narrowed to the
-        entries whose extra rows hold a hit first (only extra rows have a preparation)."""
+        ``prep_prefix`` (``vscan.bank.robust.row_hits``, plus ``entry_id``: the entry's id); a
+        memory-mapped bank is narrowed to the entries holding a hit first (with ``prep_prefix``:
+        in their extra rows, the only rows with a preparation)."""
         s, index = self.settings, self.index
         if hasattr(index, "narrow"):
             index = index.narrow([hashes], radius, s.min_quality, extra_only=prep_prefix is not None)
-        return row_hits(index, hashes, radius, min_quality=s.min_quality, method=s.method, blocking_min_hashes=s.blocking_min_hashes,
+        hits = row_hits(index, hashes, radius, min_quality=s.min_quality, method=s.method, blocking_min_hashes=s.blocking_min_hashes,
                         device=s.device, prep_prefix=prep_prefix)  # fmt: skip
+        hits["entry_id"] = np.asarray(index.entry_ids, object)[hits["entry"]] if hits["entry"].size else np.zeros(0, object)
+        return hits
+
+
+def robust_lookup(bank_path, queries: np.ndarray, radius: int = 31, *, lines: np.ndarray | None = None, device: str | None = None) -> list[dict]:
+    """``vscan bank lookup --robust``: what a scan's matcher searches for each of ``queries`` (uint8
+    [n, 32]): its 8 dihedral variants against every enabled row of the bank, frames and extra rows
+    (crops, borders removed, strips, rotations, grid windows), through ``Matcher.row_hits`` over the
+    memory-mapped bank (built beside the bank on first use, as the lookup's index is). One dict per
+    query: ``line``, ``hash`` and ``matches``, each {entry, frame, distance, variant: the nearest
+    variant of the query for that row, prep: "frame" or the extra row's}, nearest first. Every row
+    counts, whatever its quality (a lookup, not a match)."""
+    from vscan.bank.hash_input import dihedral_variants
+    from vscan.bank.mapped import MappedBank, prepare
+    from vscan.errors import BankError
+    from vscan.hashing.pdq_ops import DIHEDRAL_NAMES
+
+    if not 0 <= radius <= 256:
+        raise BankError(f"Invalid radius ({radius}). Supported values are 0..256")
+    queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
+    prepare(bank_path)
+    matcher = Matcher(MappedBank.open(bank_path), MatchSettings(min_quality=0, device=device))
+    hits = matcher.row_hits(dihedral_variants(queries).reshape(-1, 32), radius)
+    owner, variant, preps = hits["query"] // 8, hits["query"] % 8, np.asarray(hits["prep"], str)
+    # Per (query, row): the nearest variant (then the first); a row is (entry, frame, prep).
+    order = np.lexsort((variant, hits["distance"], preps, hits["frame"], hits["entry"], owner))
+    key = np.stack([owner, hits["entry"], hits["frame"]])[:, order]
+    prep = preps[order]
+    first = np.ones(order.size, bool)
+    first[1:] = (key[:, 1:] != key[:, :-1]).any(axis=0) | (prep[1:] != prep[:-1])
+    out = [{"line": int(lines[i]) if lines is not None else i + 1, "hash": queries[i].tobytes().hex(), "matches": []} for i in range(len(queries))]
+    for k in order[first].tolist():
+        out[int(owner[k])]["matches"].append({"entry": str(hits["entry_id"][k]), "frame": int(hits["frame"][k]), "distance": int(hits["distance"][k]),
+                                              "variant": DIHEDRAL_NAMES[int(variant[k])], "prep": str(preps[k]) or "frame"})  # fmt: skip
+    for item in out:
+        item["matches"].sort(key=lambda h: (h["distance"], h["entry"], h["frame"], h["prep"] != "frame", h["prep"]))
+    return out

@@ -99,22 +99,23 @@ def row_hits(index: BankIndex, hashes: np.ndarray, radius: int, *, min_quality: 
              blocking_min_hashes: int = 50_000, device: str | None = None, prep_prefix: str | None = None) -> dict[str, np.ndarray]:
     """Every bank row (frames and extra rows) within ``radius`` of each of
     ``hashes`` (uint8 [M, 32]): arrays ``query`` (index into hashes),
-    ``entry`` (into ``index.entry_ids``), ``time`` (the row frame's seconds),
-    ``prep`` (its preparation's name) and ``distance``; only rows whose prep
-    starts with ``prep_prefix`` (after a ``borders+``) when given."""
+    ``entry`` (into ``index.entry_ids``), ``frame`` and ``time`` (the row
+    frame's number and seconds), ``prep`` (its preparation's name, "" for a
+    frame row) and ``distance``; only rows whose prep starts with
+    ``prep_prefix`` (after a ``borders+``) when given."""
     bank = _prepare_robust(index, min_quality)
     prepared = _prepare(index, min_quality)
-    empty = {k: np.zeros(0, np.int64) for k in ("query", "entry", "distance")}
+    empty = {k: np.zeros(0, np.int64) for k in ("query", "entry", "frame", "distance")}
     empty.update(time=np.zeros(0), prep=np.zeros(0, object))
     q_uniq, q_inverse = unique_hashes(np.asarray(hashes, np.uint8).reshape(-1, 32))
     if q_uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
         return empty
     qrow, brow, dist = _row_pairs(q_uniq, q_inverse, bank, radius, method, blocking_min_hashes, device)
-    names = np.array([n.removeprefix("borders+") for n in bank.prep_names], dtype=object)[bank.row_prep[brow]]
-    keep = np.ones(brow.size, bool) if prep_prefix is None else np.array([n.startswith(prep_prefix) for n in names], bool)
+    names = np.array(bank.prep_names, dtype=object)[bank.row_prep[brow]]
+    keep = np.ones(brow.size, bool) if prep_prefix is None else np.array([n.removeprefix("borders+").startswith(prep_prefix) for n in names], bool)
     frame = prepared.frames[bank.row_pos[brow[keep]]]
-    return {"query": qrow[keep].astype(np.int64), "entry": index.entry_rows[frame].astype(np.int64), "time": index.timestamps_seconds[frame],
-            "prep": names[keep], "distance": dist[keep].astype(np.int64)}  # fmt: skip
+    return {"query": qrow[keep].astype(np.int64), "entry": index.entry_rows[frame].astype(np.int64), "frame": index.frame_numbers[frame].astype(np.int64),
+            "time": index.timestamps_seconds[frame], "prep": names[keep], "distance": dist[keep].astype(np.int64)}  # fmt: skip
 
 
 def _is_windows(version: QueryVersion, n: int) -> bool:

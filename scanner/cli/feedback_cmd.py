@@ -64,13 +64,18 @@ def bank_lookup(
     The bank's index (BANK.vidx) is built on first use."""
     from vscan.bank.hash_input import read_query_hashes
     from vscan.bank.lookup import BankLookup
+    from vscan.bank.matcher import robust_lookup
 
     try:
         queries = read_query_hashes(sys.stdin if str(hashes) == "-" else hashes)
         with BankLookup.open(bank, device=device) as lookup:
             for start in range(0, len(queries.lines), 10_000):
                 part = slice(start, start + 10_000)
-                for item in lookup.lookup(queries.hashes[part], radius, dihedral=dihedral, lines=queries.lines[part], robust=robust):
+                if robust:  # through the scan's matcher (vscan.bank.matcher)
+                    items = robust_lookup(bank, queries.hashes[part], radius, lines=queries.lines[part], device=device)
+                else:
+                    items = lookup.lookup(queries.hashes[part], radius, dihedral=dihedral, lines=queries.lines[part])
+                for item in items:
                     _echo_json(item)
     except VscanError as exc:
         fail(exc)
