@@ -66,8 +66,8 @@ def test_a_private_local_ray_starts_without_the_processes_a_scan_never_uses():
 
 
 def test_a_resume_with_nothing_to_decode_never_loads_the_model_stage(tmp_path):
-    """The no-op resume (vscan.runtime.preflight) imports neither the decoders
-    nor the model stage (numba, onnxruntime): seconds of start-up for nothing."""
+    """The no-op resume (vscan.runtime.preflight) imports neither Ray, nor the
+    decoders, nor the model stage (numba, onnxruntime): seconds of start-up for nothing."""
     clip = synth.make_clip(tmp_path / "in" / "a.mp4", seed=31, seconds=2, size=(160, 120))
     bank = tmp_path / "bank.db"
     vscan.Bank.build(bank, [clip], label="reported")
@@ -79,7 +79,7 @@ def test_a_resume_with_nothing_to_decode_never_loads_the_model_stage(tmp_path):
         import sys, vscan
         from vscan.config import Runtime, ScanConfig
         summary = vscan.scan([{str(tmp_path / "in")!r}], bank={str(bank)!r}, out={str(out)!r}, config=ScanConfig(runtime=Runtime(device="cpu")))
-        loaded = [m for m in ("numba", "onnxruntime", "vscan.runtime.model_actor", "vscan.runtime.decode_task") if m in sys.modules]
+        loaded = [m for m in ("ray", "numba", "onnxruntime", "vscan.runtime.model_actor", "vscan.runtime.decode_task") if m in sys.modules]
         print(summary.scanned, summary.skipped, ",".join(loaded) or "-")
         """
     )

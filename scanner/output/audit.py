@@ -125,10 +125,22 @@ def _file_digest(path: str) -> str | None:
         return None  # loading the list reports it
 
 
+def _ray_version() -> str | None:
+    """Ray's version, from its installed metadata when Ray is not loaded yet: importing
+    Ray only for it cost a run with nothing to decode 0.6-1.3 s (it never starts Ray)."""
+    ray = sys.modules.get("ray")
+    if ray is not None:
+        return getattr(ray, "__version__", None)
+    from importlib import metadata
+
+    try:
+        return metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[str, Any] | None,
                    models: dict[str, str], versions: dict[str, Any], state_path: str | None) -> dict[str, Any]:  # fmt: skip
-    import ray
-
     return {
         "run_id": uuid.uuid4().hex,
         "vscan_version": __version__,
@@ -147,7 +159,7 @@ def start_manifest(*, sink_target: str, inputs: list[str], config, bank: dict[st
             "hostname": socket.gethostname(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "ray": ray.__version__,
+            "ray": _ray_version(),
             "cpu_count": os.cpu_count(),
             "pid": os.getpid(),
         },
