@@ -42,7 +42,7 @@ def inputs(tmp_path_factory):
     return root, bank
 
 
-@pytest.mark.parametrize("after_seconds", [1.5, 3.0, 6.0])
+@pytest.mark.parametrize("after_seconds", [1.5, 3.0, 6.0, 9.0, 12.0])  # 12 s: the model stage starting here (once -11 after the message)
 def test_ctrl_c_during_start_up_exits_130_with_the_saved_count(inputs, tmp_path, after_seconds):
     root, bank = inputs
     out = tmp_path / "r.jsonl"

@@ -41,7 +41,9 @@ def test_ctrl_c_says_what_is_saved_and_the_same_command_resumes(tmp_path, ray_ad
     assert saved < 16, "every file was done before the interrupt"
     assert "Interrupted:" in err and "Run the same command again to resume" in err, err
     said = int(err.split("Interrupted: ")[1].split()[0])
-    assert 2 <= said <= saved  # records handed out are durable; a last group may be on disk unreported
+    # Records handed out are durable; the last group written may be on disk, not yet handed out (2 lines were
+    # on disk when Ctrl-C came: a loaded machine has handed out 1 of them).
+    assert 1 <= said <= saved
     runs = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())["runs"]
     assert runs[-1]["status"] == "interrupted" and runs[-1]["ended"]
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
