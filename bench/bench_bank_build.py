@@ -6,6 +6,7 @@ compacted banks in the same run.
 
     python -m vscan.bench.bench_bank_build --workdir W                # real sample videos (../shared) + 1 synthetic clip
     python -m vscan.bench.bench_bank_build --workdir W --samples 0 --synthetic 2
+    python -m vscan.bench.bench_bank_build --workdir W --plans compact --baseline /tmp/base-pkg   # and an older vscan, same run
     python -m vscan.bench.bench_bank_build --workdir W --compact --skip-build   # recall: full vs compacted (bench_robustness --quick media)
 
 Build: ``vscan bank build BANK FILES --device cpu --replace`` as a subprocess (its
