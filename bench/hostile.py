@@ -204,11 +204,18 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
         zf.writestr("a.tar!/c.mp4", data)
     (root / "wow.zip!").mkdir()
     (root / "wow.zip!" / "b.mp4").write_bytes(data)
+    with zipfile.ZipFile(root / "x.zip", "w") as zf:  # beside a folder x.zip! holding a file of the member's name
+        zf.writestr("b.mp4", data)
+    (root / "x.zip!").mkdir()
+    (root / "x.zip!" / "b.mp4").write_bytes(data)
     cases += [
         HostileCase("a tar in a folder named case.zip!", b"case.zip!!/inner.tar!/m.mp4", "ok", on_disk=b"case.zip!",
                     note="the '!' before '/' written twice in a member path"),
         HostileCase("a zip member named a.tar!/c.mp4", b"bang.zip!/a.tar!!/c.mp4", "ok"),
         HostileCase("a file in a folder named wow.zip! (no wow.zip)", b"wow.zip!/b.mp4", "ok"),
+        HostileCase("member b.mp4 of x.zip", b"x.zip!/b.mp4", "ok"),
+        HostileCase("a file x.zip!/b.mp4 beside x.zip", b"x.zip!!/b.mp4", "error", "FileAccessError", on_disk=b"x.zip!",
+                    note="its path is the member's: recorded under the escaped path, not scanned"),
     ]
 
     blank_clip(root / "blank-grey.mp4")

@@ -36,7 +36,7 @@ VSCAN = [sys.executable, "-m", "vscan.cli"]
 NAME_CASES = {"latin-1 file name", "control characters in a file name", "NUL in a tar member name",
               "latin-1 tar member name", "plain member beside them", "control character in a zip member name",
               "a tar in a folder named case.zip!", "a zip member named a.tar!/c.mp4",
-              "a file in a folder named wow.zip! (no wow.zip)"}  # fmt: skip
+              "a file in a folder named wow.zip! (no wow.zip)", "member b.mp4 of x.zip", "a file x.zip!/b.mp4 beside x.zip"}  # fmt: skip
 
 
 def test_display_is_safe_and_the_bytes_come_back():

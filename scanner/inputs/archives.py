@@ -220,4 +220,4 @@ def handles(path: str) -> bool:
     image path (which reaches decoding only when it could not be listed)."""
     if is_container(path):
         return True
-    return split_member(path) is not None and not os.path.lexists(path)
+    return split_member(path) is not None  # its container exists: a member, even where a file has its path (discover)

@@ -13,8 +13,8 @@ from typing import Callable, Iterator
 
 from vscan.errors import ArchiveError, ArchiveMemberError
 
-__all__ = ["MEMBER_SEPARATOR", "HEADER_MAX_BYTES", "ArchiveLimits", "LazyListing", "cached", "member_path", "split_path",
-           "unsafe_name"]  # fmt: skip
+__all__ = ["MEMBER_SEPARATOR", "HEADER_MAX_BYTES", "ArchiveLimits", "LazyListing", "cached", "escaped", "member_path",
+           "split_path", "unsafe_name"]  # fmt: skip
 
 #: Between a container's path and a member's name: ``case.zip!/clip.mp4``, ``disk.E01!/p1/DCIM/clip.mp4``.
 #: Names may hold ``!/`` too (a folder named ``x.zip!``, a member named ``a.tar!/b.mp4``): in a member
@@ -48,6 +48,12 @@ class ArchiveLimits:
 def member_path(container: str, name: str) -> str:
     """The path of member ``name`` of the container at ``container``, unambiguous (see MEMBER_SEPARATOR)."""
     return _escape(container) + MEMBER_SEPARATOR + _escape(name)
+
+
+def escaped(path: str) -> str:
+    """A file's own path written as member paths write names (every ``!`` run before ``/`` one longer):
+    the record path of a file whose real path is also a member path (vscan.inputs.discover)."""
+    return _escape(path)
 
 
 def _escape(text: str) -> str:

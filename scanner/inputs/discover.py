@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 
 from vscan.errors import FileAccessError, error_info
 from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
-from vscan.inputs.containers import member_path
+from vscan.inputs.containers import escaped, member_path
 from vscan.inputs.media_types import MEDIA_SUFFIXES
 from vscan.inputs.objectstore import is_uri, list_uri, normalize
 from vscan.inputs.paths import MAX_DIR_DEPTH
@@ -111,13 +111,26 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Ite
             media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
             for name in sorted(filenames + media_dirs):
                 if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_container(name):
-                    yield from expand(os.path.join(folder, name))
+                    yield from _named_once(os.path.join(folder, name), expand)
             for name in reversed(walk):
                 sub = os.path.join(folder, name)
                 if depth + 1 > MAX_DIR_DEPTH:
                     yield refused(sub, FileAccessError(f"{sub}: folder deeper than {MAX_DIR_DEPTH} levels below {root}: not walked"))
                     continue
                 stack.append((sub, depth + 1))
+
+
+def _named_once(path: str, expand) -> Iterator[str]:
+    """``expand(path)``; or, when ``path`` is also the path of a member (a folder named ``x.zip!``
+    beside an archive ``x.zip``: ``x.zip!/b.mp4`` names both), a FileAccessError record under the
+    path written as members write names (``x.zip!!/b.mp4``): the member keeps the plain path."""
+    member = split_member(path)
+    if member is None:
+        yield from expand(path)
+        return
+    yield refused(escaped(path), FileAccessError(
+        f"{path}: this file's path is also the path of member {member[1]!r} of {member[0]}: "
+        f"not scanned, so that each record names one thing (rename the folder {os.path.dirname(path)!r} to scan it)"))  # fmt: skip
 
 
 def is_small(path: str, limit: int) -> bool:
