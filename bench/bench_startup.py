@@ -14,12 +14,16 @@ the same three are measured with that checkout's code (run from a copy of
 its package on PYTHONPATH, with a bank built by its own code), alternating
 with this code round by round, so both see the same machine load.
 
+``--cpu`` also measures, each round, the CPU seconds the scan's whole
+process tree (driver, Ray's daemons and agents, workers, model actor) has
+used by its first record: what start-up costs, whatever the machine's load.
+
 ``--breakdown`` also runs one scan of this code in a process that stamps
 where start-up goes (vscan.runtime.ray_start's phases): imports, the
 pre-flight, ray.init, bank and model pool, the model actor's start, the
 first record, the end of the scan (Ray's shutdown included) and of the process.
 
-    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR] [--worktree DIR] [--breakdown]
+    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR] [--worktree DIR] [--breakdown] [--cpu]
 
 Prints a JSON line per round and the medians with their ratios.
 """
@@ -54,6 +58,49 @@ for record in run:
 t_end = time.perf_counter()
 stamps = {"imports": t_imported, **ray_start.phase_times(), "first record": first, "scan returned": t_end}
 print(json.dumps({k: round(v - t0, 3) for k, v in stamps.items() if v is not None}))
+"""
+
+
+#: One scan; at its first record, the CPU seconds every process of the scan's tree (the driver,
+#: Ray's daemons and agents, the workers, the model actor) has used so far, by kind: start-up's
+#: cost in CPU, which on a loaded machine is what its wall time follows.
+_CPU_TREE = """
+import os, sys, time, json
+from pathlib import Path
+c0 = time.process_time()
+import vscan
+from vscan.config import Runtime, ScanConfig
+HZ = os.sysconf("SC_CLK_TCK")
+KINDS = ("gcs_server", "raylet", "dashboard/agent.py", "runtime_env/agent", "DashboardAgent", "RuntimeEnvAgent",
+         "log_monitor", "autoscaler", "dashboard/dashboard.py", "_ModelActor", "ray::")
+def tree():
+    children = {}
+    for e in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            children.setdefault(int(Path(f"/proc/{e}/stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(int(e))
+        except (OSError, ValueError, IndexError):
+            continue
+    out, todo = [], [os.getpid()]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            todo.append(c)
+            out.append(c)
+    return out
+def cpu_by_kind():
+    rows = {"driver": time.process_time() - c0}
+    for pid in tree():
+        try:
+            st = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        kind = next((k for k in KINDS if k in cmd), "other")
+        rows[kind] = rows.get(kind, 0.0) + (int(st[11]) + int(st[12])) / HZ
+    return rows
+rows = None
+for record in vscan.scan_iter(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu"))):
+    rows = rows or cpu_by_kind()
+print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
 """
 
 
@@ -94,6 +141,7 @@ class Variant:
     def __init__(self, name: str, root: Path, env: dict[str, str]) -> None:
         self.name, self.root, self.env = name, root, env
         self.rows: dict[str, list[float]] = {k: [] for k in _KINDS}
+        self.cpu_kinds: list[dict[str, float]] = []
 
     def prepare(self, clip: Path, ref: Path) -> None:
         (self.root / "in").mkdir(parents=True)
@@ -117,6 +165,16 @@ class Variant:
         if record:
             for kind, value in zip(_KINDS, (fresh["first_record_s"], fresh["total_s"], noop["total_s"], state["total_s"])):
                 self.rows[kind].append(value)
+
+    def cpu_at_first_record(self, tag: str) -> None:
+        """CPU seconds of the scan's process tree at its first record (``_CPU_TREE``), total and by kind."""
+        out = self.root / f"cpu-{tag}.jsonl"
+        run = subprocess.run([sys.executable, "-c", _CPU_TREE, out.name], cwd=self.root, env=self.env, capture_output=True, text=True)
+        if run.returncode != 0:
+            raise SystemExit(run.stderr[-2000:])
+        kinds = json.loads(run.stdout.strip().splitlines()[-1])
+        self.rows.setdefault("cpu_to_first_record", []).append(sum(kinds.values()))
+        self.cpu_kinds.append(kinds)
 
     def medians(self) -> dict[str, float]:
         return {k: statistics.median(v) for k, v in self.rows.items() if v}
@@ -142,6 +200,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline-worktree", type=Path, default=None, help="also measure this checkout's code, same run")
     parser.add_argument("--worktree", type=Path, default=None, help="measure this checkout's code as 'after' (default: the installed vscan)")
     parser.add_argument("--breakdown", action="store_true", help="also stamp where one scan's start-up goes")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also, each round: CPU seconds of the scan's whole process tree at its first record (load-independent)")
     opts = parser.parse_args(argv)
 
     from vscan.bench import synth
@@ -163,12 +223,18 @@ def main(argv: list[str] | None = None) -> dict:
             # Alternate the order so that neither variant always runs first in a round.
             for v in variants if i % 2 == 0 else variants[::-1]:
                 v.round(str(i))
+                if opts.cpu:
+                    v.cpu_at_first_record(str(i))
             print(json.dumps({"round": i, **{v.name: {k: round(r[-1], 3) for k, r in v.rows.items()} for v in variants},
                               "load_average_1min": round(os.getloadavg()[0], 2)}), flush=True)  # fmt: skip
         result: dict = {"medians": {v.name: {k: round(x, 3) for k, x in v.medians().items()} for v in variants}}
         if opts.baseline_worktree:
             after, before = (v.medians() for v in variants)
-            result["ratio_after_over_before"] = {k: round(after[k] / before[k], 3) for k in _KINDS}
+            result["ratio_after_over_before"] = {k: round(after[k] / before[k], 3) for k in after if k in before}
+        if opts.cpu:
+            result["cpu_seconds_by_process_kind_median"] = {
+                v.name: {k: round(statistics.median(c.get(k, 0.0) for c in v.cpu_kinds), 3) for k in sorted({k for c in v.cpu_kinds for k in c})}
+                for v in variants}  # fmt: skip
         if opts.breakdown:
             result["breakdown_seconds_from_start"] = breakdown(variants[0])
         result["load_average"] = {"before_run": [round(x, 2) for x in load_before], "after_run": [round(x, 2) for x in os.getloadavg()]}
