@@ -15,20 +15,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from vscan.detect.adapters import timeline
-from vscan.detect.frames_view import TRIAGE_KEY
 
 __all__ = ["run_triage", "add_triage"]
 
 
-def run_triage(triage, payloads: Sequence[dict[str, np.ndarray]]) -> list[tuple[Any, np.ndarray]]:
-    """(TriageResult, timestamps) per payload, all files in shared batches."""
+def run_triage(triage, payloads: Sequence[Any]) -> list[tuple[Any, np.ndarray]]:
+    """(TriageResult, timestamps) per decoded file (vscan.runtime.payload.DecodedFile: its
+    ``triage_frames`` view), all files in shared batches."""
     files = []
     for p in payloads:
-        frames = p.get(TRIAGE_KEY)
-        times = np.asarray(p["timestamps"], np.float64)
+        frames = p.triage_frames
+        times = np.asarray(p.timestamps, np.float64)
         if frames is None or len(frames) != len(times):
             frames, times = np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0, np.float64)
-        size = p.get("source_size")
+        size = p.source_size
         source = (int(size[0]), int(size[1])) if size is not None and min(size) > 0 else (int(frames.shape[2]), int(frames.shape[1]))
         files.append((frames, times, source))
     return list(zip(triage.run(files), (f[1] for f in files)))

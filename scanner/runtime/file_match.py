@@ -3,8 +3,8 @@
 ``FileMatcher`` holds a scan's matching settings and its bank's
 ``vscan.bank.matcher.Matcher``; the model actor (vscan.runtime.model_actor),
 ``vscan rematch`` and ``--allow`` (vscan.runtime.hashed_matcher) hand it a
-file's hashed frame sets. What the matcher reads of the decode payload dict
-is read in one place, ``file_inputs``: everything after it works on
+file's hashed frame sets. What the matcher reads of the decoded file (a
+vscan.runtime.payload.DecodedFile, or stored frames' dict) is read in one place, ``file_inputs``: everything after it works on
 ``FileInputs`` and the ``FileQuery`` made of it.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 from vscan.bank.matcher import Matcher
 from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
 from vscan.config import ScanConfig
+from vscan.runtime.payload import DecodedFile
 
 __all__ = ["FileInputs", "FileMatcher", "file_inputs"]
 
@@ -39,16 +40,29 @@ class FileInputs:
     frames_sampled: int
 
 
-def file_inputs(payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarray, np.ndarray]]) -> FileInputs:
-    """The one reader of the decode payload dict: its frame numbers, times,
-    border box, region box and rows, duration, SHA-1 and frames, with the
-    hashed sets (``frames`` and, when present, ``unbordered_frames`` /
-    ``unoverlaid_frames`` / ``region_frames``: (variants, quality))."""
+def file_inputs(payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]]) -> FileInputs:
+    """The one reader of what the matcher is handed, with the hashed sets
+    (``frames`` and, when present, ``unbordered_frames`` /
+    ``unoverlaid_frames`` / ``region_frames``: (variants, quality)): the
+    scan's DecodedFile (vscan.runtime.payload) by its fields, or the dict of
+    a file's stored frames (``vscan rematch``, ``--allow``: frame numbers,
+    times, border box, SHA-1; no pixels) by its keys."""
+    if isinstance(payload, DecodedFile):
+        f = payload
+        return _inputs(hashed, f.frame_numbers, f.timestamps, border_box=f.unbordered.box if f.unbordered is not None else None,
+                       region=(f.region.box, f.region.rows) if f.region is not None else None, frames=f.frames,
+                       duration_seconds=f.duration_seconds, sha1=f.sha1)  # fmt: skip
+    region = (payload["region_box"], payload.get("region_rows")) if "region_box" in payload else None
+    return _inputs(hashed, payload["frame_numbers"], payload["timestamps"], border_box=payload.get("border_box"), region=region,
+                   frames=payload.get("frames"), duration_seconds=float(payload.get("duration_seconds", 0.0)),
+                   sha1=str(payload["sha1"]) if "sha1" in payload else None)  # fmt: skip
+
+
+def _inputs(hashed: dict[str, tuple[np.ndarray, np.ndarray]], numbers: np.ndarray, times: np.ndarray, *, border_box: Any,
+            region: tuple[Any, Any] | None, frames: np.ndarray | None, duration_seconds: float, sha1: str | None) -> FileInputs:  # fmt: skip
     from vscan.frames.borders import box_kind
     from vscan.frames.regions import region_version
     from vscan.hashing.vpdq import FrameHashes
-
-    numbers, times = payload["frame_numbers"], payload["timestamps"]
 
     def version(kind: str, set_name: str, **extra) -> QueryVersion:
         variants, quality = hashed[set_name]
@@ -56,18 +70,16 @@ def file_inputs(payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarr
 
     versions = [version("frames", "frames")]
     if "unbordered_frames" in hashed:
-        versions.append(version("unbordered", "unbordered_frames", border_kind=box_kind(payload.get("border_box"))))
+        versions.append(version("unbordered", "unbordered_frames", border_kind=box_kind(border_box)))
     if "unoverlaid_frames" in hashed:
         versions.append(version("unoverlaid", "unoverlaid_frames"))
-    frames = payload.get("frames")
     if "region_frames" in hashed:  # vscan.frames.regions: the inset picture's hashes, boxes as fractions of the frame
-        fh, variants, boxes = region_version(numbers, times, frames.shape[1:3], payload["region_box"], payload.get("region_rows"),
-                                             *hashed["region_frames"])  # fmt: skip
+        fh, variants, boxes = region_version(numbers, times, frames.shape[1:3], region[0], region[1], *hashed["region_frames"])
         versions.append(QueryVersion("region", fh, variants, box=boxes))
     return FileInputs(
         versions=tuple(versions),
-        duration_seconds=float(payload.get("duration_seconds", 0.0)) or None,  # 0: unknown (the matcher then uses the median gap)
-        sha1=str(payload["sha1"]) if "sha1" in payload else None,  # SHA-1-only bank entries (VICS, NCMEC lists)
+        duration_seconds=duration_seconds or None,  # 0: unknown (the matcher then uses the median gap)
+        sha1=sha1,  # SHA-1-only bank entries (VICS, NCMEC lists)
         frames=frames,
         frames_sampled=len(numbers),
     )
@@ -97,7 +109,7 @@ class FileMatcher:
         return FileQuery(inputs.versions, digests, inputs.duration_seconds)
 
     def file_result(
-        self, payload: dict[str, np.ndarray], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None
+        self, payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None
     ) -> dict[str, Any]:
         """One file's matches from its hashed frame sets: ``qualities``,
         ``matches``, ``timings``, ``frames_sampled`` and, for a bank with
