@@ -130,12 +130,14 @@ _early: _Early | None = None
 
 def _key(bank_path: str | os.PathLike, inputs: list | tuple, generation: str | None) -> tuple:
     """What an early preparation must match to be used: the bank (and its file as it is now), inputs, generation."""
-    try:
-        st = os.stat(bank_path)
-        stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None
-    return (str(Path(bank_path).resolve()), stamp, tuple(str(i) for i in inputs), generation)
+    stamp = []
+    for path in (str(bank_path), f"{bank_path}-wal"):  # a write may sit in SQLite's write-ahead log
+        try:
+            st = os.stat(path)
+            stamp.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append(None)
+    return (str(Path(bank_path).resolve()), tuple(stamp), tuple(str(i) for i in inputs), generation)
 
 
 def prepare_early(bank_path: str | os.PathLike | None, config: ScanConfig, inputs: list | tuple = (),
