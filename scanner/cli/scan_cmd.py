@@ -103,17 +103,13 @@ def scan_command(
 
 
 def _after_the_end(saved: int, shown_out: str) -> None:
-    """Ctrl-C while the finished command exits (click, the interpreter's shutdown): still 130 and the count."""
+    """The run is complete and every record saved: a Ctrl-C from here on (click, the interpreter's
+    shutdown) is ignored and the command exits 0 as completed. A Python handler would not do: Python
+    resets it to the default while it shuts down, and the process would die of the signal (-2)."""
     import signal
 
-    from vscan.cli.progress import interrupted_message
-
-    def stop(*_) -> None:
-        os.write(2, (interrupted_message(saved, shown_out) + "\n").encode("utf-8", "replace"))
-        os._exit(130)
-
     if is_the_command():
-        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _interrupted(saved: int, shown_out: str, records=None) -> None:
