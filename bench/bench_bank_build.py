@@ -8,6 +8,7 @@ compacted banks in the same run.
     python -m vscan.bench.bench_bank_build --workdir W --samples 0 --synthetic 2
     python -m vscan.bench.bench_bank_build --workdir W --plans compact --baseline /tmp/base-pkg   # and an older vscan, same run
     python -m vscan.bench.bench_bank_build --workdir W --compact --skip-build   # recall: full vs compacted (bench_robustness --quick media)
+    python -m vscan.bench.bench_bank_build --workdir W --skip-build --heldout --baseline /tmp/base-pkg   # held-out recall, old and new
 
 Build: ``vscan bank build BANK FILES --device cpu --replace`` as a subprocess (its
 own process tree's peak RSS is sampled), then ``vpdq.computeHash(seconds_per_hash=0)``
@@ -211,6 +212,56 @@ def compact_part(work: Path, rules: list) -> dict:
     return result
 
 
+#: Held-out recall (sources and a seed the compact rule was not tuned on): real sample videos, a synthetic
+#: clip of seed 102, and these edits of bench_robustness (its distractors beside them).
+HELDOUT_SOURCES = ("doorknob-hd-no-bar", "pattern-sd-grey-bar", "chair-19-sd-bar")
+HELDOUT_EDITS = ("reencode_lq", "crop_10", "crop_15", "hflip", "brightness", "text", "trim_middle", "letterbox")
+
+
+def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None) -> dict:
+    """Recall per edit of banks built with each plan (and the baseline's), one scan each, same run."""
+    from vscan.bench import bench_robustness as br, synth
+    from vscan.decode import PyAVDecoder
+
+    root = work / "heldout"
+    (root / "reported").mkdir(parents=True, exist_ok=True)
+    (root / "archive").mkdir(parents=True, exist_ok=True)
+    sources = [SAMPLES / f"{n}.mp4" for n in HELDOUT_SOURCES if (SAMPLES / f"{n}.mp4").is_file()]
+    other = root / "reported" / "src102.mp4"
+    sources.append(other if other.exists() else synth.make_clip(other, seed=102, seconds=16.0, size=br.SIZE, scenes=2, crf=20))
+    copies = []
+    for src in sources:
+        seconds = PyAVDecoder().probe(src).duration_seconds or 0.0
+        for edit in HELDOUT_EDITS:
+            transform, params, codec = br.TRANSFORMS[edit]
+            params = dict(params, **({"start": round(0.3 * seconds, 2), "end": round(0.7 * seconds, 2)} if transform == "trim" else {}))
+            dst = root / "archive" / f"{src.stem}__{edit}.mp4"
+            if not dst.exists():
+                synth.edit_clip(src, dst, transform, codec=codec, seed=7, **params)
+            copies.append((dst.name, src.stem, edit))
+    _, _, distractors = br.generate(work / "robust", True)
+    for d in distractors:
+        link = root / "archive" / d.name
+        if not link.exists():
+            link.symlink_to(d.resolve())
+    out: dict = {"copies": len(copies), "banks": {}}
+    for name, rows, checkout in [(p, p, None) for p in plans] + [(f"baseline-{p}", p, baseline) for p in plans if baseline]:
+        bank = root / "banks" / f"{name}.bank"
+        run_build(bank, sources, rows, checkout)
+        records, _ = br.run_scan(root, bank, root / "archive", name=f"results-{name}")
+        per: dict[str, list[int]] = {}
+        for file, source, edit in copies:
+            hit = any(m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == source for m in records[file]["matches"])
+            per.setdefault(edit, [0, 0])
+            per[edit][0] += hit
+            per[edit][1] += 1
+        fps = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
+        out["banks"][name] = {"rows": bank_rows(bank), "recall_by_kind": per, "found": sum(v[0] for v in per.values()), "false_positives": fps}
+        print(f"held-out {name}: {out['banks'][name]['found']}/{len(copies)}, false positives {len(fps)}, "
+              + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in per.items()), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, required=True, help="media, banks and results are kept here (reused by later runs)")
@@ -224,6 +275,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--plans", default="full,compact", help="row plans built (vscan bank build --rows), comma-separated")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="also build with the vscan package at this folder (a folder named vscan's parent, e.g. a worktree of an older commit), same run")
+    ap.add_argument("--heldout", action="store_true",
+                    help="recall per edit of the --plans banks (and --baseline's) on sources the compact rule was not tuned on")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
     args = ap.parse_args(argv)
     work = args.workdir
@@ -232,6 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.skip_build:
         result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq, tuple(args.plans.split(",")), args.baseline)
         _print_build(result["build"])
+    if args.heldout:
+        result["heldout"] = heldout_part(work, tuple(args.plans.split(",")), args.baseline)
     if args.compact:
         from vscan.bank.compact_rows import CompactRule
 
