@@ -65,8 +65,9 @@ def test_ctrl_c_during_start_up_exits_130_with_the_saved_count(inputs, tmp_path,
     said = int(err.split("Interrupted: ")[1].split()[0])
     saved = out.read_text().count("\n") if out.exists() else 0
     assert said <= saved
-    if manifest.exists():  # the run had begun
-        assert json.loads(manifest.read_text())["runs"][-1]["status"] == "interrupted"
+    if manifest.exists():  # the run had begun; a Ctrl-C between the manifest's "completed" and the exit: every record saved
+        status = json.loads(manifest.read_text())["runs"][-1]["status"]
+        assert status == "interrupted" or (status == "completed" and saved == 4), (status, saved, err)
 
 
 #: The child's sitecustomize: the import of $VSCAN_TEST_PAUSE_AT stops for a minute, after writing $VSCAN_TEST_PAUSED.

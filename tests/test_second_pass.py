@@ -31,7 +31,7 @@ from vscan.runtime.driver import run_scan
 from vscan.verdict.record import result_schema
 
 #: A synthetic test pattern (ffmpeg's testsrc2): 40 s at 50 fps, a keyframe a second.
-_PATTERN = ["-f", "lavfi", "-i", "testsrc2=size=640x480:rate=50:duration=40", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p"]
+_PATTERN = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=50:duration=40", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-pix_fmt", "yuv420p"]
 
 
 def _ff(*args) -> None:
@@ -92,7 +92,7 @@ def _frame_payloads_held() -> int:
             value = ray.get(ray.ObjectRef(bytes.fromhex(object_id.decode())), timeout=1)
         except Exception:  # noqa: BLE001 - a failed task's result, or not ready: not frames
             continue
-        held += isinstance(value, dict) and isinstance(value.get("frames"), np.ndarray)
+        held += isinstance(getattr(value, "frames", None), np.ndarray)  # a DecodedFile (vscan.runtime.payload)
     return held
 
 

@@ -211,7 +211,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
                         rows.add(SampledFrames(batch.frame_indices[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
-            decoder.also.clear()
+            for n in batch.frame_indices.tolist():  # this batch's only: a keyframe pass hands its batches over at its end
+                decoder.also.pop(int(n), None)
             keep = choice[:, 0]
             if keep.any():
                 kept.append((batch.frame_indices[keep], batch.pts_seconds[keep], result.quality[keep], result.hashes[keep]))
