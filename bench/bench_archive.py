@@ -172,10 +172,11 @@ def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: s
     return row
 
 
-def _baseline_package(worktree: Path, into: Path) -> Path:
+def package_checkout(worktree: Path, into: Path, *, bench_files: tuple[Path, ...] = ()) -> Path:
     """An importable ``vscan`` package built from another checkout (its
-    scanner/, kernels/, bench/ and models/ as the package maps them), with
-    this bench module added, so the other code runs this same measurement."""
+    scanner/, kernels/, bench/ and models/ as the package maps them), for
+    PYTHONPATH; ``bench_files`` (this checkout's bench modules) are added to
+    its bench/, so the other code runs the same measurement."""
     pkg = into / "vscan"
     if pkg.exists():
         shutil.rmtree(pkg)
@@ -183,13 +184,14 @@ def _baseline_package(worktree: Path, into: Path) -> Path:
     for sub in ("kernels", "bench"):
         shutil.copytree(worktree / sub, pkg / sub)
     (pkg / "models").symlink_to((worktree / "models").resolve())
-    shutil.copyfile(Path(__file__), pkg / "bench" / "bench_archive.py")
+    for f in bench_files:
+        shutil.copyfile(f, pkg / "bench" / f.name)
     return into
 
 
 def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str) -> dict:
     """The same scan by the code of ``worktree``, in a subprocess (its own Ray)."""
-    path = _baseline_package(worktree, out_dir / "baseline-pkg")
+    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=(Path(__file__),))
     spec = out_dir / "baseline-spec.json"
     spec.write_text(json.dumps({"files": [str(f) for f in files], "bank": str(bank), "out_dir": str(out_dir), "device": device}))
     env = {**os.environ, "PYTHONPATH": f"{path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}

@@ -104,19 +104,6 @@ print(json.dumps({k: round(v, 3) for k, v in rows.items()}))
 """
 
 
-def _package(worktree: Path, into: Path) -> Path:
-    """An importable ``vscan`` from another checkout (its scanner/, kernels/,
-    bench/, models/ as the package maps them), for PYTHONPATH."""
-    pkg = into / "vscan"
-    if pkg.exists():
-        shutil.rmtree(pkg)
-    shutil.copytree(worktree / "scanner", pkg)
-    for sub in ("kernels", "bench"):
-        shutil.copytree(worktree / sub, pkg / sub)
-    (pkg / "models").symlink_to((worktree / "models").resolve())
-    return into
-
-
 def _scan(args: list[str], *, cwd: Path, out: Path, env: dict[str, str]) -> dict[str, float]:
     """Run one `vscan scan`; the seconds until ``out`` holds a new record, and until the process ends."""
     before = out.stat().st_size if out.exists() else 0
@@ -205,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     opts = parser.parse_args(argv)
 
     from vscan.bench import synth
+    from vscan.bench.bench_archive import package_checkout
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,10 +200,10 @@ def main(argv: list[str] | None = None) -> dict:
         clip = synth.make_clip(root / "clip.mp4", seed=7, seconds=opts.seconds, size=(320, 240))
         ref = synth.make_clip(root / "known.mp4", seed=8, seconds=opts.seconds, size=(320, 240))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        after_env = {**env, "PYTHONPATH": str(_package(opts.worktree.resolve(), root / "after-pkg"))} if opts.worktree else env
+        after_env = {**env, "PYTHONPATH": str(package_checkout(opts.worktree.resolve(), root / "after-pkg"))} if opts.worktree else env
         variants = [Variant("after", root / "after", after_env)]
         if opts.baseline_worktree:
-            pkg = _package(opts.baseline_worktree.resolve(), root / "baseline-pkg")
+            pkg = package_checkout(opts.baseline_worktree.resolve(), root / "baseline-pkg")
             variants.append(Variant("before", root / "before", {**env, "PYTHONPATH": str(pkg)}))
         for v in variants:
             v.prepare(clip, ref)
