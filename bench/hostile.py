@@ -234,19 +234,30 @@ def make_hostile(folder: str | os.PathLike, clip: str | os.PathLike, *, deep_lev
     return cases
 
 
-def measure_listing(folder: str | os.PathLike, names: list[str]) -> dict[str, tuple[float, float]]:
-    """(peak RSS, its growth past the imports), MiB, of listing each container and reading its members
-    as a scan's worker would (vscan.inputs.archives), each in a fresh
-    interpreter; ``names`` relative to ``folder``. Peaks are VmHWM, the process's own: Linux's
-    ru_maxrss carries the parent's peak across fork and exec."""
-    import subprocess
-
-    code = """
+#: The measuring child's start: ``hwm()``, this process's own peak RSS in KiB (VmHWM).
+_HWM = """
 import sys
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
+"""
+
+
+def _measured(code: str, arg: str) -> list[str]:
+    """The last line's fields printed by ``code`` run with ``arg`` in a fresh interpreter."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, check=True)
+    return run.stdout.split()
+
+
+def measure_listing(folder: str | os.PathLike, names: list[str]) -> dict[str, tuple[float, float]]:
+    """(peak RSS, its growth past the imports), MiB, of listing each container and reading its members
+    as a scan's worker would (vscan.inputs.archives), each in a fresh
+    interpreter; ``names`` relative to ``folder``. Peaks are VmHWM, the process's own: Linux's
+    ru_maxrss carries the parent's peak across fork and exec."""
+    code = _HWM + """
 from vscan.inputs.archives import ArchiveLimits, archive_error, iter_member_paths, open_member, split_member
 base = hwm()
 limits = ArchiveLimits(max_entries=200)
@@ -264,8 +275,7 @@ print(peak / 1024, (peak - base) / 1024)
 """
     grown = {}
     for name in names:
-        run = subprocess.run([sys.executable, "-c", code, str(Path(folder) / name)], capture_output=True, text=True, check=True)
-        peak, growth = run.stdout.split()[-2:]
+        peak, growth = _measured(code, str(Path(folder) / name))[-2:]
         grown[name] = (float(peak), float(growth))
     return grown
 
@@ -273,14 +283,7 @@ print(peak / 1024, (peak - base) / 1024)
 def measure_decoding(paths: list[str | os.PathLike]) -> dict[str, tuple[float, float, int]]:
     """(peak RSS, its growth past the imports, frames sampled), MiB, of decoding each file as a
     scan's worker would (open_decoder, 1 frame/s, 256x256), each in a fresh interpreter."""
-    import subprocess
-
-    code = """
-import sys
-def hwm():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
+    code = _HWM + """
 from vscan.decode import FixedRate, open_decoder
 base = hwm()
 decoder = open_decoder(sys.argv[1])
@@ -290,8 +293,7 @@ print(peak / 1024, (peak - base) / 1024, frames)
 """
     out = {}
     for path in paths:
-        run = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True, text=True, check=True)
-        peak, growth, frames = run.stdout.split()[-3:]
+        peak, growth, frames = _measured(code, os.fspath(path))[-3:]
         out[Path(path).name] = (float(peak), float(growth), int(frames))
     return out
 
