@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from vscan.bank.rows import row_kind, run_starts, spaced
+from vscan.bank.rows import plan_keeps_prep, row_kind, run_starts, spaced
 from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
@@ -94,6 +94,7 @@ def plan_entry(frames: FrameHashes, extra: ExtraHashes | None, plan: "RowPlan") 
     is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
     with_extra, with_grid = frames.frame_numbers[choice[:, 1]], frames.frame_numbers[choice[:, 2]]
     pick = np.where(is_grid, np.isin(extra.frame_numbers, with_grid), np.isin(extra.frame_numbers, with_extra))
+    pick &= np.array([plan_keeps_prep(p, plan.crops, plan.windows) for p in extra.preps], bool)
     return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
                              extra.qualities[pick], extra.hashes[pick])  # fmt: skip
 

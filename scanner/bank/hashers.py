@@ -18,7 +18,7 @@ from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,19 @@ class RowPlan:
     of a run's first collapse into it (a shot is near-identical frame to frame). ``extra_per_second``
     None: the extra rows (borders removed, crops, strip, rotations) of every frame; else of runs'
     first frames at most that many a second. Grid windows: on the first frame of every
-    1 / ``grid_per_second`` seconds. A frame holding extra rows keeps its frame row."""
+    1 / ``grid_per_second`` seconds. A frame holding extra rows keeps its frame row.
+    ``frame_per_second`` (with ``frame_bits``): a frame row at most that often (real footage's
+    camera noise breaks runs every frame); ``crops`` / ``windows``: the centre crops and re-post
+    windows kept as extra rows (a sparse crop grid is bridged by the scan's own centre crops,
+    ``vscan.bank.query_side``)."""
 
     name: str
     frame_bits: int | None = None
     extra_per_second: float | None = None
     grid_per_second: float = GRID_FPS
+    frame_per_second: float | None = None
+    crops: tuple[float, ...] = BANK_CROPS
+    windows: tuple[str, ...] = BANK_WINDOWS
 
 
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
@@ -42,7 +49,10 @@ FULL_ROWS = RowPlan("full")
 #: Runs of frames within 24 bits; extra rows on runs' first frames at least 2 s apart, grid windows
 #: every 2 s: ~19 rows per video-second on synthetic clips, ~36 on real footage (vscan.bench.bench_bank_build).
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
-ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS)}
+#: Frame rows in runs within 24 bits, at most one a second; extra rows every 4 s with 2 centre crops
+#: (the scan crops its own frames to bridge them: vscan.bank.query_side); grid windows every 8 s.
+LEAN_ROWS = RowPlan("lean", frame_bits=24, frame_per_second=1.0, extra_per_second=0.25, grid_per_second=0.125, crops=(0.9, 0.8))
+ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS)}
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None) -> MediaHashes:
@@ -52,7 +62,7 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
     video = one_pass_rows(path, policy, hasher, rows, stop)
     if video is not None:
         return video
-    return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=BANK_CROPS, windows=BANK_WINDOWS,
+    return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=rows.crops, windows=rows.windows,
                       grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
                       batch_size=BANK_BATCH_FRAMES)  # fmt: skip
 

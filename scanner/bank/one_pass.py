@@ -11,7 +11,8 @@ file (keyframes decode alone: a small fraction of a full decode).
 Which rows are kept (``vscan.bank.hashers.RowPlan``) is decided as frames arrive (``RowChoice``):
 
 - frame rows in runs: a frame within ``frame_bits`` of the run's first frame joins the run and adds
-  no row; a frame further away starts a run (``frame_bits`` None: every frame is a run);
+  no row; a frame further away starts a run (``frame_bits`` None: every frame is a run), but not
+  sooner than ``1 / frame_per_second`` seconds after the run's first frame, when the plan says;
 - extra rows other than grid windows (borders removed, crops, strip, rotations) on runs' first
   frames at least ``1 / extra_per_second`` seconds apart (a shot's first frame: cuts are where a
   re-post's crop or frame grab most likely differs; None: every frame);
@@ -50,6 +51,9 @@ class RowPlan(Protocol):
     frame_bits: int | None
     extra_per_second: float | None
     grid_per_second: float
+    frame_per_second: float | None
+    crops: tuple[float, ...]
+    windows: tuple[str, ...]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -107,6 +111,7 @@ class RowChoice:
     def __init__(self, plan: "RowPlan") -> None:
         self.plan = plan
         self._first: np.ndarray | None = None  # the run's first frame's bits
+        self._last_row = -math.inf  # the run's first frame's seconds
         self._last_extra = -math.inf
         self._grid = Ticks(plan.grid_per_second)
 
@@ -118,8 +123,11 @@ class RowChoice:
         if not new_run:
             bits = np.unpackbits(hash_bytes)
             new_run = self._first is None or int(np.count_nonzero(bits != self._first)) > plan.frame_bits
+            rate = getattr(plan, "frame_per_second", None)
+            if new_run and self._first is not None and rate is not None and math.isfinite(seconds):
+                new_run = seconds - self._last_row >= 1.0 / rate - 1e-9  # too soon: compared again on the next frame
             if new_run:
-                self._first = bits
+                self._first, self._last_row = bits, seconds
         extra = plan.extra_per_second is None
         if not extra and new_run:
             t = seconds if math.isfinite(seconds) else self._last_extra + 1.0 / plan.extra_per_second
@@ -206,7 +214,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 for name, col in (("extra", 1), ("grid", 2)):
                     held.rows[name] += [(int(batch.frame_indices[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
             else:
-                extras = extras or _ExtraRows(box, BANK_CROPS, BANK_WINDOWS, (), plan.grid_per_second)
+                extras = extras or _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
                 grids = grids or _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
@@ -220,7 +228,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         decoder.also_max_side, decoder.also = None, {}
     if held is not None:
         box = held.box()
-        extras = _ExtraRows(box, BANK_CROPS, BANK_WINDOWS, (), plan.grid_per_second)
+        extras = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
         grids = _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)
         held.flush(extras, grids, hasher, BANK_BATCH_FRAMES)
     if extras is None or grids is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["row_kind", "run_starts", "spaced"]
+__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale"]
 
 
 def row_kind(prep: str) -> str:
@@ -50,3 +50,20 @@ def run_starts(hashes: np.ndarray, frame_bits: int) -> np.ndarray:
             starts[i] = True
             first = i
     return starts
+
+
+def crop_scale(prep: str) -> float | None:
+    """The share of each side a centre-crop row keeps ('crop0.900', 'borders+crop0.900': 0.9), else None."""
+    prep = prep.removeprefix("borders+")
+    return float(prep[4:]) if prep.startswith("crop") else None
+
+
+def plan_keeps_prep(prep: str, crops: tuple[float, ...], windows: tuple[str, ...]) -> bool:
+    """Whether a plan with these centre ``crops`` and re-post ``windows`` keeps an extra row of this
+    prep (borders removed and grid windows: always, grid windows being spaced by their own rate)."""
+    kind = row_kind(prep)
+    if kind == "crop":
+        return any(abs(crop_scale(prep) - c) < 1e-6 for c in crops)
+    if kind in ("strip916", "rotation"):
+        return prep.removeprefix("borders+").removeprefix("window:") in windows
+    return True

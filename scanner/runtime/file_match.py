@@ -120,6 +120,15 @@ class FileMatcher:
         narrowed_before = self.matcher.narrow_seconds  # seconds narrowing a memory-mapped bank to the file's candidates (each version tried)
         narrowed = self.matcher.for_file(query)
         matches = narrowed.match(query)
+        centre = 0.0  # a lean bank's sparse crop rows, bridged by the frames' own centre crops (vscan.bank.query_side)
+        if query.robust and query.version("region") is None and self.index is not None and not any(m.is_match for m in matches):
+            from vscan.bank.query_side import find_centre_crops
+
+            t_centre = time.perf_counter()
+            found = find_centre_crops(self.matcher, query, inputs.frames)
+            centre = time.perf_counter() - t_centre
+            if found is not None:
+                query, narrowed, matches = found
         offcentre = 0.0  # skipped: the plain match decided, or there is a region, or no grid rows
         if query.version("region") is None and self._searches_offcentre() and len(query.frames) >= 2 and not any(m.is_match for m in matches):
             from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
@@ -130,7 +139,8 @@ class FileMatcher:
             if found is not None:
                 query, narrowed, matches = found
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
-        timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before, "match_offcentre": offcentre}
+        timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before, "match_offcentre": offcentre,
+                   "match_centre_crops": centre}
         result = {"qualities": query.frames.hashes.qualities, "matches": matches, "timings": timings}
         skipped = narrowed.skipped_disabled(query)
         if skipped is not None:  # entries disabled in the bank (vscan.bank.updates)

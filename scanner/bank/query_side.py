@@ -1,0 +1,89 @@
+"""Work a lean bank leaves to the scan: the scanned frames' own centre crops.
+
+    found = find_centre_crops(matcher, query, frames)   # None, or (query, matcher, matches)
+
+A bank built with every centre crop in 2.5% steps (``vscan.bank.one_pass.BANK_CROPS``: 10 rows
+for each frame that carries extra rows) matches a copy cropped by any share. A lean bank keeps a
+few crops (``vscan.bank.hashers.RowPlan.crops``, e.g. 0.9 and 0.8) and the scan bridges the gaps:
+a copy keeping ``s`` of each side, cropped again by ``q`` on the query side, shows the source's
+centre crop ``s * q``, which meets the bank's crop ``c`` when ``q = c / s``. With query crops
+``QUERY_CROPS`` (0.975, 0.95, 0.925) and bank crops 0.9 and 0.8, ``s * q`` falls within ~1.5% of
+a bank crop for every ``s`` from 0.79 to 1 (PDQ moves ~25-35 bits per 2.5% of crop-scale mismatch).
+
+The crops are hashed from the scan's square frames by ``vscan.frames.window_hash.window_pdq``
+(the hash model's bits and quality, all 8 dihedral variants, two matrix products per frame) and
+matched one scale at a time as the query's region version (path ``centre-crop``), only for a file
+the plain match did not decide, and only against a bank whose crop rows are sparser than PDQ's
+tolerance (``needs_centre_crops``): a full bank already holds every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vscan.bank.rows import crop_scale
+
+__all__ = ["QUERY_CROPS", "CROP_STEP", "bank_crop_scales", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+
+#: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
+QUERY_CROPS = (0.975, 0.95, 0.925)
+#: A bank whose crop scales (with the frame itself, 1.0) are further apart than this needs the query's crops.
+CROP_STEP = 0.026
+
+
+def bank_crop_scales(index) -> tuple[float, ...]:
+    """The centre-crop scales a bank (``MappedBank`` or ``BankIndex``) holds rows of, largest first."""
+    preps = getattr(index, "preps", None)  # a MappedBank's prep names
+    if preps is None:
+        cache = index.cache
+        if "query_side.crops" not in cache:
+            extra = index.extra
+            cache["query_side.crops"] = tuple(sorted(set(extra.preps))) if extra is not None and len(extra.hashes) else ()
+        preps = cache["query_side.crops"]
+    return tuple(sorted({s for s in (crop_scale(p) for p in preps) if s is not None}, reverse=True))
+
+
+def needs_centre_crops(index) -> bool:
+    """Whether a bank keeps some crop rows but fewer than PDQ's tolerance needs (a lean plan):
+    the query's own crops bridge the gaps."""
+    scales = bank_crop_scales(index)
+    steps = np.diff((1.0,) + scales)
+    return bool(scales) and bool((np.abs(steps) > CROP_STEP).any())
+
+
+def centre_crop_version(frames: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(variants uint8 [N, 8, 32], quality int32 [N]) of the centre square keeping ``scale`` of each
+    side of every square frame of ``frames`` (uint8 [N, S, S, 3])."""
+    from vscan.frames.window_hash import window_pdq
+
+    side = frames.shape[1]
+    size = int(round(side * scale))
+    at = np.array([(side - size) // 2])
+    out = [window_pdq(f, size, size, at, at) for f in frames]
+    return np.stack([h[0, 0] for h, _ in out]), np.array([q[0, 0] for _, q in out], np.int32)
+
+
+def find_centre_crops(matcher, query, frames: np.ndarray | None):
+    """For a file (its robust ``FileQuery`` and sampled square ``frames``) that ``matcher`` found no
+    match for: (the query with a centre crop as its region version, the matcher it was matched
+    with (narrowed for a memory-mapped bank), its matches) for the first of ``QUERY_CROPS`` that
+    matches, or None (no crop matches, no pixels, or a bank that needs none)."""
+    from vscan.bank.query import QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+
+    if frames is None or not len(frames) or frames.shape[1] != frames.shape[2] or not needs_centre_crops(matcher.index):
+        return None
+    fh = query.frames.hashes
+    for scale in QUERY_CROPS:
+        variants, quality = centre_crop_version(frames, scale)
+        name = f"centre-crop{scale:.3f}"
+        margin = round((1.0 - scale) / 2, 4)
+        box = np.array([[margin, 1.0 - margin, margin, 1.0 - margin]]).repeat(len(fh), axis=0)
+        version = QueryVersion("region", FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(variants[:, 0])),
+                               variants, box=box, name=name)  # fmt: skip
+        tried = query.with_version(version)
+        narrowed = matcher.for_file(tried)
+        matches = narrowed.match(tried)
+        if any(m.is_match and name in m.path for m in matches):
+            return tried, narrowed, matches
+    return None

@@ -1,0 +1,85 @@
+"""Leaner banks: frame rows at most so often, a plan's own crops and windows, and the scan's
+centre crops bridging a sparse crop grid (``vscan.bank.query_side``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from vscan.bank.compact_rows import derive_bank
+from vscan.bank.hashers import FULL_ROWS, RowPlan
+from vscan.bank.one_pass import RowChoice
+from vscan.bank.rows import plan_keeps_prep
+from vscan.bank.store import Bank
+from vscan.bank.writer import BankWriter
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+
+
+def test_frame_rows_are_kept_at_most_frame_per_second():
+    rng = np.random.default_rng(3)
+    plan = RowPlan("t", frame_bits=8, frame_per_second=1.0, extra_per_second=1e-6, grid_per_second=1e-6)
+    choose = RowChoice(plan)
+    # 3 s at 10 fps, every frame far from every other: without the cap each is a run of its own.
+    kept = [choose(rng.integers(0, 256, 32, np.uint8), i / 10)[0] for i in range(30)]
+    assert np.flatnonzero(kept).tolist() == [0, 10, 20]
+    uncapped = RowChoice(replace(plan, frame_per_second=None))
+    assert sum(uncapped(rng.integers(0, 256, 32, np.uint8), i / 10)[0] for i in range(30)) == 30
+
+
+def test_a_plan_keeps_only_its_crops_and_windows(tmp_path):
+    assert plan_keeps_prep("borders+crop0.900", (0.9, 0.8), ()) and not plan_keeps_prep("crop0.950", (0.9, 0.8), ())
+    assert plan_keeps_prep("window:strip916", (), ("strip916",)) and not plan_keeps_prep("window:rot+4", (), ("strip916",))
+    assert plan_keeps_prep("borders", (), ()) and plan_keeps_prep("window:g60:10,20", (), ())
+    rng = np.random.default_rng(4)
+    frames = FrameHashes(np.arange(4), np.arange(4) / 2.0, np.full(4, 90), rng.integers(0, 256, (4, 32), np.uint8))
+    preps = ("borders", "crop0.950", "crop0.900", "crop0.800", "window:strip916", "window:rot+4")
+    numbers = np.repeat(np.arange(4), len(preps))
+    extra = ExtraHashes(numbers, preps * 4, np.full(numbers.size, 80, np.int32), rng.integers(0, 256, (numbers.size, 32), np.uint8))
+    with BankWriter(tmp_path / "full.bank") as w:
+        w.add_extra_hashes(w.add_frame_hashes("clip", "reported", ("clip.mp4", "media", None), "video", frames, 2.0), extra)
+    derive_bank(tmp_path / "full.bank", tmp_path / "lean.bank", replace(FULL_ROWS, name="t", crops=(0.9, 0.8), windows=("strip916",)))
+    with Bank(tmp_path / "lean.bank") as b:
+        info = b.info()
+    assert info.rows_by_kind == {"borders": 4, "crop": 8, "frame": 4, "strip916": 4}
+
+
+@pytest.fixture(scope="module")
+def cropped(tmp_path_factory):
+    """A reported clip, a bank of it keeping only the 0.8 centre crop, and a copy keeping 85% of each side."""
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.bench.edits import edit_clip
+    from vscan.decode import EveryFrame
+
+    root = tmp_path_factory.mktemp("lean")
+    src = synth.make_clip(root / "src.mp4", seed=31, seconds=4.0, fps=10.0, size=(320, 240), scenes=1)
+    copy = root / "copy.mp4"
+    edit_clip(src, copy, "crop", fraction=0.15)
+    plan = RowPlan("t", extra_per_second=None, grid_per_second=1e-6, crops=(0.8,), windows=())
+    build_bank(root / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    return root / "r.bank", copy
+
+
+def test_the_scans_centre_crops_find_a_copy_between_a_lean_banks_crops(cropped):
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.file_match import file_inputs
+    from vscan.runtime.model_actor import ModelWorker
+
+    bank, copy = cropped
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(bank))
+    _, payload = decode_for_scan(str(copy), config)
+    # As decoded, the copy (0.85 of each side) is too far from the bank's frames and its 0.8 crop ...
+    hashed, _ = worker._hash_sets([payload])
+    plain = worker.matcher.matcher.match(worker.matcher.file_query(file_inputs(payload, hashed[0]), None, None))
+    assert not any(m.is_match for m in plain)
+    # ... its own 0.95 centre crop (0.85 x 0.95 = 0.81 of the source) meets the 0.8 crop rows.
+    result = worker.run([(0, None, None, 1)], payload)[0]
+    found = [m for m in result.matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and any(p.startswith("centre-crop") for p in found[0].path)
+    assert result.timings["match_centre_crops"] > 0
