@@ -252,6 +252,12 @@ class Runtime(_Section):
     #: True: model actors hand each file's frame hashes back to the driver, which
     #: keeps them in a hash store (``vscan scan --hash-store``, vscan.output.hash_store).
     keep_frame_hashes: bool = False
+    #: A scan of at most this many plain files (no archive, no object storage), together at most
+    #: ``embedded_max_bytes``, started without a Ray address, runs without Ray: in the scanning
+    #: process and one decode process (vscan.runtime.embedded), the same records sooner, because
+    #: starting Ray costs more than such files take. 0: always Ray.
+    embedded_max_files: int = _num(4, 0)
+    embedded_max_bytes: int = _num(256 << 20, 0)
 
 
 _SECTIONS: dict[str, type] = {

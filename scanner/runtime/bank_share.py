@@ -171,14 +171,15 @@ def _prepared(bank_path: str | os.PathLike, scanned: str | None, inputs: list, g
 
 
 def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: list[dict[str, Any]],
-               inputs: list | tuple = (), generation: str | None = None) -> Any:  # fmt: skip
+               inputs: list | tuple = (), generation: str | None = None, *, local: bool = False) -> Any:  # fmt: skip
     """What the model actors are given for the bank (module docstring): a
     MappedBankRef, the object-store ref of the loaded bank, or None without one.
     ``inputs``: the scan's paths; a bank inside a scanned folder gets no index
     written beside it (one already there and up to date is used).
     ``generation``: the bank generation the scan's records are stamped with
     (``versions.bank_sha256``); a bank changed since is refused, so every record
-    names the generation it was matched against."""
+    names the generation it was matched against. ``local``: for a model in
+    this process (vscan.runtime.embedded): no Ray, the loaded bank itself."""
     if bank_path is None:
         return None
     if not config.runtime.bank_in_memory:
@@ -195,19 +196,21 @@ def share_bank(bank_path: str | os.PathLike | None, config: ScanConfig, nodes: l
                   "nothing is written there: the bank is loaded into memory instead (run vscan bank compact "
                   "beforehand to scan it memory-mapped)", file=sys.stderr)  # fmt: skip
         else:
-            missing = _nodes_without(ref, nodes)
+            missing = [] if local else _nodes_without(ref, nodes)
             if not missing:
                 return ref
             print(f"vscan: {len(missing)} node(s) cannot read {ref.path}.vidx; the bank is loaded into memory and "
                   "shipped to them instead (put the bank on a path every node reads)", file=sys.stderr)  # fmt: skip
-    import ray
-
     from vscan.bank.store import Bank
 
     with Bank(bank_path) as bank:
         index = bank.load_index()
         _same_generation(bank_path, bank.generation, generation)
-        return ray.put(index)
+    if local:
+        return index
+    import ray
+
+    return ray.put(index)
 
 
 def open_bank(bank: Any, config: ScanConfig) -> Any:

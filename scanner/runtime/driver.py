@@ -34,6 +34,7 @@ from vscan.config import ScanConfig
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
 from vscan.inputs.known_benign import load_lists
+from vscan.runtime.embedded import embedded_files, run_embedded
 from vscan.runtime.faults import INFRA_RETRIES, NODE_FAULT_LIMIT, QUARANTINE_DEATHS, InfraFaults
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
@@ -103,6 +104,7 @@ def stream_scan(
     summary, floods = ScanSummary(), FloodCounter()  # floods: entries matching an unusual share of the run's files (manifest)
     run_error: BaseException | None = None
     pool: ModelPool | None = None
+    embedded: dict[str, Any] = {}  # the manifest's cluster of a scan run without Ray
     started_ray = False
     try:
         no_decode = None if store is not None else records_without_ray(paths, config, ledger, state_path=state_path)
@@ -110,6 +112,12 @@ def stream_scan(
             yield from write_records(no_decode, sink, ledger, summary)
             return summary
         prepare_bank_index(bank_path, config, paths, ledger.versions.get("bank_sha256"))  # in a thread, while Ray starts
+        small = embedded_files(paths, config, ray_address)
+        if small is not None:  # a few small files: no Ray (vscan.runtime.embedded); a decode process that crashed hands the rest on
+            paths = yield from run_embedded(small, paths, config=config, bank_path=bank_path, ledger=ledger, sink=sink, summary=summary,
+                                            floods=floods, risk_policy=risk_policy, allow=allow, store=store, manifest_cluster=embedded)  # fmt: skip
+            if not paths:
+                return summary
         started_ray = start_ray(ray_address)
         nodes = cluster_nodes()
         pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths, ledger.versions.get("bank_sha256")), nodes)
@@ -125,6 +133,8 @@ def stream_scan(
             import ray
 
             ledger.manifest["cluster"] = {"nodes": cluster_nodes() if ray.is_initialized() else [], "model_actors": pool.cluster()}
+        elif embedded and ledger.manifest is not None:
+            ledger.manifest["cluster"] = {"nodes": [], **embedded}
         if pool is not None:
             pool.close()
         if store is not None:

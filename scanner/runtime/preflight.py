@@ -22,7 +22,8 @@ from vscan.config import ScanConfig
 from vscan.inputs.archives import ArchiveLimits, is_container, split_member
 from vscan.inputs.discover import discover
 
-__all__ = ["nothing_to_scan", "records_without_ray", "write_records", "DRIVER_DIGEST_MAX_BYTES", "PREFLIGHT_MAX_FILES"]
+__all__ = ["nothing_to_scan", "records_without_ray", "write_records", "has_uri", "plain_files", "HasContainer",
+           "DRIVER_DIGEST_MAX_BYTES", "PREFLIGHT_MAX_FILES"]  # fmt: skip
 
 #: --state without Ray: at most this many bytes are digested in the driver;
 #: past it the decode tasks digest the files, in parallel.
@@ -39,36 +40,36 @@ def nothing_to_scan(paths: Iterable[str | os.PathLike], config: ScanConfig, ledg
     if state_path is not None:
         return False
     paths = list(paths)
-    if _has_uri(paths):
+    if has_uri(paths):
         return False
     counts = (ledger.skipped_resumed, ledger.retried_transient, ledger.retries_exhausted)
     try:
-        needs_scan = next(ledger.filter(_plain_files(paths, config)), None) is not None
-    except _HasContainer:
+        needs_scan = next(ledger.filter(plain_files(paths, config)), None) is not None
+    except HasContainer:
         needs_scan = True
     if needs_scan:
         ledger.skipped_resumed, ledger.retried_transient, ledger.retries_exhausted = counts
     return not needs_scan
 
 
-def _has_uri(paths: list) -> bool:
+def has_uri(paths: list) -> bool:
     """Object-storage inputs (s3://) are listed and read by the scan proper, never twice."""
     from vscan.inputs.objectstore import is_uri
 
     return any(is_uri(p) for p in paths)
 
 
-def _plain_files(paths, config: ScanConfig) -> Iterator[str]:
-    """The inputs' files as discovery lists them, containers unopened; raises ``_HasContainer`` at
+def plain_files(paths, config: ScanConfig) -> Iterator[str]:
+    """The inputs' files as discovery lists them, containers unopened; raises ``HasContainer`` at
     an archive or disk image (its members need the scan proper) or past ``PREFLIGHT_MAX_FILES``."""
     limits = ArchiveLimits.from_config(config.archives)
     for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
         if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
-            raise _HasContainer
+            raise HasContainer
         yield path
 
 
-class _HasContainer(Exception):
+class HasContainer(Exception):
     """An archive or disk image among the inputs (its members are listed on Ray), or more
     inputs than the pre-flight looks at: the scan proper starts."""
 
@@ -85,7 +86,7 @@ def records_without_ray(paths: Iterable[str | os.PathLike], config: ScanConfig, 
     if state_path is None:
         return [] if nothing_to_scan(paths, config, ledger) else None
     paths = list(paths)
-    if ledger.state is None or config.matching.ignore or _has_uri(paths):
+    if ledger.state is None or config.matching.ignore or has_uri(paths):
         return None
     from vscan.inputs.digests import file_digests
 
@@ -94,7 +95,7 @@ def records_without_ray(paths: Iterable[str | os.PathLike], config: ScanConfig, 
     records: list[dict[str, Any]] = []
     digested = 0
     try:
-        for path in ledger.filter(_plain_files(paths, config)):
+        for path in ledger.filter(plain_files(paths, config)):
             digested += os.path.getsize(path)
             if digested > DRIVER_DIGEST_MAX_BYTES or not os.path.isfile(path):
                 raise _NeedsRay
@@ -107,7 +108,7 @@ def records_without_ray(paths: Iterable[str | os.PathLike], config: ScanConfig, 
                 raise _NeedsRay
             # Digested by the driver: no Ray node decoded it, no model actor saw it.
             records.append({**record, "ran_on": {"decode_node": None, "model_node": None, "model_actor": None}})
-    except (_NeedsRay, _HasContainer, OSError):
+    except (_NeedsRay, HasContainer, OSError):
         ledger.skipped_resumed, ledger.retried_transient, ledger.retries_exhausted = counts
         return None
     return records

@@ -1,0 +1,237 @@
+"""Small scans without Ray: the same stages, in this process and one decode process.
+
+Starting a private local Ray and its model actor costs seconds (ray.init,
+the raylet, the actor's own interpreter), more than a few short files take
+to scan. A scan of at most ``runtime.embedded_max_files`` plain files
+(together at most ``runtime.embedded_max_bytes``), started without a Ray
+address, runs here instead (:func:`embedded_files` decides):
+
+- decoding in one decode process of its own (vscan.runtime.embedded_decode),
+  which runs the Ray decode task's function on each file, so a decoder that
+  aborts or hangs ends that process, never the scan;
+- the model stage's own ModelWorker (vscan.runtime.model_actor) in this
+  process, built while the first file decodes, with the threads a model
+  actor on this machine would get (vscan.runtime.model_pool.plan_actors);
+- each file's record made by vscan.runtime.outcome and written by the
+  RecordStage, as on Ray: a record is the Ray path's, except ``timings`` and
+  ``ran_on`` (no Ray node or actor: all null).
+
+A decode process that dies before the per-file limit (a crash; on Ray the
+file would be retried, with PyAV after ``auto``) hands that file and every
+file left to the Ray path (:func:`run_embedded` returns them); one that
+died at the limit gives the file the Ray path's timeout record.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Any, Iterator
+
+from vscan.config import ScanConfig
+from vscan.errors import ModelError
+from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_decoded
+from vscan.runtime.placement import ran_on
+from vscan.runtime.ray_start import set_startup_phase
+
+__all__ = ["embedded_files", "run_embedded"]
+
+#: Seconds the driver waits past the per-file limit (x1.5) for a decode process whose own watchdog did not end it.
+_STUCK_MARGIN_SECONDS = 10.0
+#: Where an embedded scan's records say the model ran (no Ray node, no actor).
+_IN_PROCESS = {"model_node": None, "model_actor": None}
+
+
+def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> list[str] | None:
+    """The input files when this scan is small enough to run without Ray
+    (module docstring), else None: a Ray address or a Ray already running in
+    this process, ``--device cuda``, object-storage inputs, an archive or disk
+    image (its members are listed on Ray), more files or bytes than the limits."""
+    from vscan.runtime.preflight import HasContainer, has_uri, plain_files
+
+    runtime = config.runtime
+    if runtime.embedded_max_files <= 0 or ray_address or runtime.device == "cuda":
+        return None
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        return None  # the Python API inside a Ray program, the tests: that Ray is used
+    if has_uri(paths):
+        return None
+    files: list[str] = []
+    total = 0
+    try:
+        for path in plain_files(paths, config):
+            total += os.path.getsize(path)
+            files.append(path)
+            if len(files) > runtime.embedded_max_files or total > runtime.embedded_max_bytes:
+                return None
+    except (HasContainer, OSError):
+        return None  # an unreadable input's record comes from the scan proper
+    return files
+
+
+class _DecodeProcess:
+    """vscan.runtime.embedded_decode, started at once: it imports the decoders while the model loads here."""
+
+    def __init__(self, known: Any, benign: Any) -> None:
+        command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._send((known, benign))
+
+    def _send(self, message: Any) -> None:
+        pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.flush()
+
+    def decode(self, task: Task, config: ScanConfig) -> None:
+        self._send((task.key, task.path, config))
+
+    def answer(self, limit_seconds: float) -> tuple | None:
+        """The next file's (key, FileSummary, DecodedFile | None); None when the process died or hung past ``limit_seconds``."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], limit_seconds)
+        if not ready:
+            self.proc.kill()
+            return None
+        try:
+            return pickle.load(self.proc.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            return None
+
+    def close(self) -> None:
+        """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def _model(config: ScanConfig, bank_path: Any, inputs: list, generation: str | None) -> Any:
+    """The model stage's worker, as a model actor on this machine would be built (vscan.runtime.model_pool)."""
+    from vscan.runtime.bank_share import share_bank
+    from vscan.runtime.model_pool import plan_actors
+
+    plan = plan_actors([{"node_id": None, "cpus": os.cpu_count() or 1, "gpus": 0}], config)[0]
+    bank = share_bank(bank_path, config, [], inputs, generation, local=True)  # (the scan's inputs: prepared early, while the decoders load)
+    try:
+        from vscan.runtime.model_actor import ModelWorker
+
+        worker = ModelWorker(replace(config, runtime=replace(config.runtime, device=plan.device)), bank, threads=plan.threads)
+    except Exception as exc:  # noqa: BLE001 - the scan's start-up failure, worded as on Ray (vscan.runtime.model_pool)
+        raise ModelError(f"the model stage could not start: {type(exc).__name__}: {exc}. Check --device and --model; "
+                         "a GPU needs the gpu extra (pip install 'vscan[gpu]'), or scan with --device cpu") from exc  # fmt: skip
+    return worker, plan
+
+
+class _Ready:
+    """The RecordStage's model stage: here it has started before any record is committed."""
+
+    def answering(self) -> bool:
+        return True
+
+
+def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_path: Any, ledger: Any, sink: Any, summary: Any, floods: Any,
+                 risk_policy: Any, allow: Any, store: Any, manifest_cluster: dict) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Scan ``files`` (discovered from the scan's ``inputs``) here (module docstring), yielding
+    each record once written; returns the files left for the Ray path (a decode process that crashed)."""
+    from vscan.inputs.known_benign import load_lists
+    from vscan.runtime.profile import QueueStats
+    from vscan.runtime.stages import RecordStage
+
+    tasks, counted = _todo(files, config, ledger)
+    if not tasks:
+        return []
+    policy_text = config.sampling.policy.describe()
+    records = RecordStage(sink=sink, ledger=ledger, summary=summary, floods=floods, queues=QueueStats(1, 1), pool=_Ready(),
+                          keep_frame_hashes=config.runtime.keep_frame_hashes, allow=allow, store=store)  # fmt: skip
+    outcomes = Outcomes(records.emit, policy_text=policy_text, risk_policy=risk_policy,
+                        timeout_seconds=config.runtime.file_timeout_seconds, min_quality=config.matching.min_quality)  # fmt: skip
+    benign = load_lists(config.matching.ignore, ledger.bank_path) if config.matching.ignore else ()
+    set_startup_phase("models")  # the progress bar: loading the models (vscan.cli.progress)
+    decoder = _DecodeProcess(ledger.known_sha256() if ledger.state is not None else None, benign)
+    try:
+        for task in tasks:
+            decoder.decode(task, config)
+            task.move(FileState.DECODING)
+        worker, plan = _model(config, bank_path, inputs, ledger.versions.get("bank_sha256"))
+        manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),
+                                             "threads": plan.threads, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
+        set_startup_phase("first files")
+        left = yield from _drive(tasks, decoder, worker, config, records, outcomes, policy_text, ledger)
+    finally:
+        decoder.close()
+        set_startup_phase(None)
+    ledger.retried_transient -= sum(counted[path] for path in left)  # counted again when the Ray path takes them
+    summary.pipeline = {"embedded": True, **worker.stats()}
+    return left
+
+
+def _todo(files: list[str], config: ScanConfig, ledger: Any) -> tuple[list[Task], dict[str, bool]]:
+    """The files without a record yet (the ledger counts those it skips), and whether it counted each as a retry."""
+    tasks, counted = [], {}
+    for path in files:
+        before = ledger.retried_transient
+        if next(ledger.filter([path]), None) is None:
+            continue
+        counted[path] = ledger.retried_transient > before
+        tasks.append(Task(key=len(tasks), path=path, attempt_decoder=config.sampling.decoder, submitted=time.monotonic()))
+    return tasks, counted
+
+
+def _drive(tasks: list[Task], decoder: _DecodeProcess, worker: Any, config: ScanConfig, records: Any, outcomes: Outcomes,
+           policy_text: str, ledger: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Each decoded file to its record (vscan.runtime.stages.DecodeStage.decoded and ModelStage.landed, in order)."""
+    from vscan.runtime.payload import ModelResult
+    from vscan.verdict.record import known_benign_record
+
+    limit = config.runtime.file_timeout_seconds
+    waiting = deque(tasks)  # in the decode process, in order
+    firsts: dict[int, Any] = {}  # key -> a first pass's frames, kept for its second
+    since = time.monotonic()
+    while waiting:
+        answer = decoder.answer(limit * 1.5 + _STUCK_MARGIN_SECONDS)
+        task = waiting.popleft()
+        if answer is None:
+            if time.monotonic() - since < limit:  # crashed: the Ray path decodes it again (a retry, PyAV after auto)
+                return [task.path, *(t.path for t in waiting)]
+            outcomes.timed_out(task)  # the decode process's watchdog ended it at the limit
+            yield from records.commit()
+            return [t.path for t in waiting]
+        since = time.monotonic()
+        _, file_summary, payload = answer
+        task.summary = file_summary
+        task.move(FileState.DECODED)
+        facts = file_summary.as_dict()
+        if file_summary.unchanged:
+            records.emit({**ledger.unchanged_record(facts), "ran_on": ran_on(facts)})
+        elif file_summary.known_benign is not None:
+            records.emit({**known_benign_record(facts, policy_text), "ran_on": ran_on(facts)})
+        elif file_summary.error is not None:
+            outcomes.decode_failed(task, file_summary.error)
+        else:
+            passes = [payload] if task.first_pass is None else [firsts.pop(task.key), payload]
+            if task.first_pass is not None:
+                task.summary = second_pass_decoded(task)
+            task.move(FileState.AT_MODEL)
+            files = [(task.key, task.summary.sha256, task.summary.md5, len(passes))]
+            result = ModelResult.of(worker.run(files, *passes)[0])
+            if result.refine is not None:  # adaptive sampling: a second pass, the first pass's frames kept
+                task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
+                firsts[task.key] = payload
+                sampling = replace(config.sampling, decoder=task.attempt_decoder, policy=result.refine)
+                decoder.decode(task, replace(config, sampling=sampling))
+                task.move(FileState.REFINING)
+                waiting.append(task)
+                continue
+            outcomes.finish_passes(task, result)
+        let_go(task)
+        task.move(FileState.RECORDED)
+        yield from records.commit()
+    return []

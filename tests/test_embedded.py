@@ -1,0 +1,106 @@
+"""A small scan runs without Ray (vscan.runtime.embedded, issue 28 item 4):
+the same records as the Ray path, except timings and ran_on, and a decode
+process that crashes hands its files to Ray. (The seconds it saves are
+measured in bench/bench_startup.py.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vscan.bench import synth
+
+#: What differs between two scans of the same files by design: how long each stage took, and where it ran.
+_RUN_FIELDS = ("timings", "ran_on")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("embedded")
+    synth.make_clip(root / "ref" / "known.mp4", seed=8, seconds=5)
+    synth.make_clip(root / "in" / "copy.mp4", seed=8, seconds=5)  # matches: adaptive sampling's second pass runs
+    synth.make_clip(root / "in" / "other.mp4", seed=7, seconds=4)
+    synth.make_corrupt(root / "in" / "broken.mp4", "truncated")
+    synth.write_image(root / "in" / "still.png", seed=3)
+    (root / "ray.toml").write_text("[runtime]\nembedded_max_files = 0\n")
+    build = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", "b.bank", "ref", "--device", "cpu"],
+                           cwd=root, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    return root
+
+
+def _scan(root: Path, out: str, *extra: str) -> tuple[dict[str, dict], dict]:
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", "in", "--bank", "b.bank", "--out", out, "--device", "cpu",
+                          "-q", *extra], cwd=root, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    records = {json.loads(line)["path"]: json.loads(line) for line in (root / out).read_text().splitlines()}
+    return records, _last_run(root / f"{out}.manifest.json")
+
+
+def _last_run(manifest: Path) -> dict:
+    return json.loads(manifest.read_text())["runs"][-1]
+
+
+def _same_records(a: dict[str, dict], b: dict[str, dict]) -> None:
+    assert sorted(a) == sorted(b)
+    for path in a:
+        mine = {k: v for k, v in a[path].items() if k not in _RUN_FIELDS}
+        theirs = {k: v for k, v in b[path].items() if k not in _RUN_FIELDS}
+        assert mine == theirs, path
+
+
+def test_a_small_scan_runs_without_ray_and_writes_the_records_ray_writes(folder):
+    embedded, manifest = _scan(folder, "embedded.jsonl")
+    on_ray, ray_manifest = _scan(folder, "ray.jsonl", "--config", "ray.toml")
+    _same_records(embedded, on_ray)
+    statuses = {Path(p).name: r["status"] for p, r in embedded.items()}
+    assert statuses == {"copy.mp4": "ok", "other.mp4": "ok", "broken.mp4": "error", "still.png": "ok"}
+    copy = next(r for p, r in embedded.items() if p.endswith("copy.mp4"))
+    assert copy["matches"] and copy.get("second_pass", {}).get("status", "ok") == "ok"
+    # No Ray node decoded or hashed anything; the Ray path's records name its nodes.
+    assert all(r["ran_on"] == {"decode_node": None, "model_node": None, "model_actor": None} for r in embedded.values())
+    assert all(r["ran_on"]["decode_node"] for p, r in on_ray.items() if not p.endswith("broken.mp4"))
+    assert manifest["cluster"]["nodes"] == [] and manifest["cluster"]["model_actors"][0]["in_process"] is True
+    assert ray_manifest["cluster"]["nodes"]
+
+
+def test_more_files_than_the_limit_go_to_ray(folder):
+    (folder / "three.toml").write_text("[runtime]\nembedded_max_files = 3\n")
+    records, manifest = _scan(folder, "limit.jsonl", "--config", "three.toml")
+    assert len(records) == 4 and manifest["cluster"]["nodes"]  # 4 files > 3: Ray
+
+
+_CRASH = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import vscan
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime import embedded
+
+    answer = embedded._DecodeProcess.answer
+    def crash_once(self, limit_seconds):
+        if not getattr(embedded, "crashed", False):  # the decode process dies as a decoder's abort would end it
+            embedded.crashed = True
+            os.kill(self.proc.pid, signal.SIGKILL)
+        return answer(self, limit_seconds)
+    embedded._DecodeProcess.answer = crash_once
+    vscan.scan(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
+    print(json.dumps(embedded.crashed))
+    """
+)
+
+
+def test_a_decode_process_that_crashes_hands_its_files_to_ray(folder):
+    run = subprocess.run([sys.executable, "-c", _CRASH, "crash.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) is True
+    crashed = {json.loads(line)["path"]: json.loads(line) for line in (folder / "crash.jsonl").read_text().splitlines()}
+    on_ray, _ = _scan(folder, "ray2.jsonl", "--config", "ray.toml")
+    _same_records(crashed, on_ray)  # every file once, none recorded as the crash's fault
+    manifest = _last_run(folder / "crash.jsonl.manifest.json")
+    assert manifest["cluster"]["nodes"]  # the files left went to Ray
