@@ -28,7 +28,10 @@
 fetched with GET, retried as above on 408/425/429/5xx and dropped
 connections (exponential backoff with jitter, honouring ``Retry-After``);
 401/403/404/410 are a ``FileAccessError``; ``etag`` is the response's ETag.
-``gs://`` and ``az://`` are not read yet.
+``gs://bucket/prefix`` (Google Cloud Storage) and ``az://container/prefix``
+(Azure Blob Storage) are served by :mod:`vscan.inputs.objectstore_gcs` and
+:mod:`vscan.inputs.objectstore_azure` the same way: paged listing, retries
+that are never the file's fault, records with the ETag and version.
 """
 
 from __future__ import annotations
@@ -41,20 +44,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError, error_info
+from vscan.inputs.objectstore_base import ObjectStoreError, max_attempts
 
 __all__ = ["ObjectStoreError", "is_uri", "normalize", "split", "list_uri", "check_uri", "fetch", "decode_object", "SCHEMES"]
 
-SCHEMES = ("s3", "http", "https")
+SCHEMES = ("s3", "gs", "az", "http", "https")
 #: HTTP answers retried with backoff (throttling and the server's trouble), and those that are the file's (absent, forbidden).
 HTTP_RETRY = (408, 425, 429, 500, 502, 503, 504)
 HTTP_ACCESS = (401, 403, 404, 410)
 _local = threading.local()
-
-
-class ObjectStoreError(VscanError):
-    """The object store kept failing (throttling, 5xx, connection) after every retry: the run's circumstances, not the file's."""
-
-    kind = "transient"
 
 
 def normalize(text: str) -> str:
@@ -86,8 +84,7 @@ def client():
             from botocore.config import Config
         except ImportError as exc:
             raise InputError("s3:// inputs need boto3: pip install 'vscan[s3]'") from exc
-        attempts = int(os.environ.get("VSCAN_S3_MAX_ATTEMPTS", "10"))
-        config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+        config = Config(retries={"max_attempts": max_attempts(), "mode": "standard"}, connect_timeout=10, read_timeout=60)
         c = boto3.session.Session().client("s3", config=config)
         _local.client = c
     return c
@@ -112,7 +109,7 @@ def check_uri(uri: str) -> str:
         next(list_uri(uri, all_files=True))
     except StopIteration:
         raise InputError(f"{uri}: no objects there") from None
-    except VscanError:
+    except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{uri}: cannot list: {_describe(exc)}") from None
@@ -123,6 +120,9 @@ def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
     """The object URIs under ``uri`` in key order, page by page (module docstring); a URL is itself."""
     from vscan.inputs.media_types import MEDIA_SUFFIXES
 
+    if _backend(uri) is not None:
+        yield from _backend(uri).list_uri(normalize(uri), all_files=all_files)
+        return
     if _is_http(uri):
         answer = _http(normalize(uri), "HEAD")  # answers (retried), or a FileAccessError / ObjectStoreError
         if answer is not None:
@@ -154,6 +154,8 @@ def fetch(uri: str, folder: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """The object streamed into ``folder``: (local path, {uri, etag, version_id, size_bytes, bytes_read})."""
     if _is_http(uri):
         return _fetch_http(normalize(uri), Path(folder))
+    if _backend(uri) is not None:
+        return _backend(uri).fetch(normalize(uri), Path(folder))
     bucket, key = split(uri)
     local = Path(folder) / (Path(key).name or "object")
     try:
@@ -198,6 +200,20 @@ def _describe(exc: BaseException) -> str:
     return f"{code or type(exc).__name__}: {exc}"
 
 
+def _backend(uri: str):
+    """The module serving ``gs://`` or ``az://`` (same functions as this one's S3 code), or None."""
+    uri = normalize(uri)
+    if uri.startswith("gs://"):
+        from vscan.inputs import objectstore_gcs
+
+        return objectstore_gcs
+    if uri.startswith("az://"):
+        from vscan.inputs import objectstore_azure
+
+        return objectstore_azure
+    return None
+
+
 def _is_http(uri: str) -> bool:
     return normalize(uri).startswith(("http://", "https://"))
 
@@ -208,7 +224,7 @@ def _http(url: str, method: str = "GET"):
     import urllib.error
     import urllib.request
 
-    attempts = int(os.environ.get("VSCAN_S3_MAX_ATTEMPTS", "10"))
+    attempts = max_attempts()
     for attempt in range(1, attempts + 1):
         try:
             return urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=60)
