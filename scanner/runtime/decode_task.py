@@ -109,7 +109,7 @@ def decode_for_scan(
     """
     if archives.handles(path):  # a zip/tar member, read into memory (or an archive that failed listing)
         return _decode_member(path, config, known_sha256, benign, decode_for_scan)
-    if path.startswith(("s3://", "http://", "https://")):  # an object (S3, or one URL): fetched to a temporary file (vscan.inputs.objectstore)
+    if path.startswith(("s3://", "gs://", "az://", "http://", "https://")):  # an object (vscan.inputs.objectstore): read by range or fetched
         from vscan.inputs.objectstore import decode_object
 
         return decode_object(path, config, known_sha256, benign, decode_for_scan)
