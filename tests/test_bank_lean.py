@@ -32,6 +32,7 @@ def test_a_plan_keeps_only_its_crops_and_windows(tmp_path):
     assert plan_keeps_prep("borders+crop0.900", (0.9, 0.8), ()) and not plan_keeps_prep("crop0.950", (0.9, 0.8), ())
     assert plan_keeps_prep("window:strip916", (), ("strip916",)) and not plan_keeps_prep("window:rot+4", (), ("strip916",))
     assert plan_keeps_prep("borders", (), ()) and plan_keeps_prep("window:g60:10,20", (), ())
+    assert plan_keeps_prep("borders+window:g40:30,30", (), (), ("g40:30,30",)) and not plan_keeps_prep("window:g60:10,20", (), (), ("g40:30,30",))
     rng = np.random.default_rng(4)
     frames = FrameHashes(np.arange(4), np.arange(4) / 2.0, np.full(4, 90), rng.integers(0, 256, (4, 32), np.uint8))
     preps = ("borders", "crop0.950", "crop0.900", "crop0.800", "window:strip916", "window:rot+4")
@@ -83,3 +84,14 @@ def test_the_scans_centre_crops_find_a_copy_between_a_lean_banks_crops(cropped):
     found = [m for m in result.matches if m.is_match]
     assert found and found[0].bank_entry_id == "src" and any(p.startswith("centre-crop") for p in found[0].path)
     assert result.timings["match_centre_crops"] > 0
+
+
+def test_the_off_centre_search_looks_for_the_banks_own_grid_window_size():
+    from types import SimpleNamespace
+
+    from vscan.bank.query_side import grid_scale, needs_centre_crops
+
+    assert grid_scale(SimpleNamespace(preps=["", "window:g60:00,10", "crop0.900"])) == 0.6
+    assert grid_scale(SimpleNamespace(preps=["", "borders+window:g40:30,30"])) == 0.4
+    assert not needs_centre_crops(SimpleNamespace(preps=[f"crop{c:.3f}" for c in (0.975, 0.95, 0.925, 0.9)]))
+    assert needs_centre_crops(SimpleNamespace(preps=["crop0.900", "crop0.800"]))

@@ -94,7 +94,7 @@ def plan_entry(frames: FrameHashes, extra: ExtraHashes | None, plan: "RowPlan") 
     is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
     with_extra, with_grid = frames.frame_numbers[choice[:, 1]], frames.frame_numbers[choice[:, 2]]
     pick = np.where(is_grid, np.isin(extra.frame_numbers, with_grid), np.isin(extra.frame_numbers, with_extra))
-    pick &= np.array([plan_keeps_prep(p, plan.crops, plan.windows) for p in extra.preps], bool)
+    pick &= np.array([plan_keeps_prep(p, plan.crops, plan.windows, plan.grid_windows) for p in extra.preps], bool)
     return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
                              extra.qualities[pick], extra.hashes[pick])  # fmt: skip
 

@@ -42,6 +42,7 @@ class RowPlan:
     frame_per_second: float | None = None
     crops: tuple[float, ...] = BANK_CROPS
     windows: tuple[str, ...] = BANK_WINDOWS
+    grid_windows: tuple[str, ...] = BANK_GRID_WINDOWS
 
 
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
@@ -63,7 +64,7 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
     if video is not None:
         return video
     return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=rows.crops, windows=rows.windows,
-                      grid_windows=BANK_GRID_WINDOWS, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
+                      grid_windows=rows.grid_windows, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
                       batch_size=BANK_BATCH_FRAMES)  # fmt: skip
 
 

@@ -54,6 +54,7 @@ class RowPlan(Protocol):
     frame_per_second: float | None
     crops: tuple[float, ...]
     windows: tuple[str, ...]
+    grid_windows: tuple[str, ...]
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -215,7 +216,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                     held.rows[name] += [(int(batch.frame_indices[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
             else:
                 extras = extras or _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
-                grids = grids or _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)  # every frame given gets them (RowChoice's ticks)
+                grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
                         rows.add(SampledFrames(batch.frame_indices[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
@@ -229,7 +230,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     if held is not None:
         box = held.box()
         extras = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
-        grids = _ExtraRows(box, (), (), BANK_GRID_WINDOWS, 1e9)
+        grids = _ExtraRows(box, (), (), plan.grid_windows, 1e9)
         held.flush(extras, grids, hasher, BANK_BATCH_FRAMES)
     if extras is None or grids is None:
         extras, grids = (_ExtraRows(box, (), (), (), 1.0),) * 2

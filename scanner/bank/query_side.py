@@ -23,7 +23,7 @@ import numpy as np
 
 from vscan.bank.rows import crop_scale
 
-__all__ = ["QUERY_CROPS", "CROP_STEP", "bank_crop_scales", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+__all__ = ["QUERY_CROPS", "CROP_STEP", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
 #: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
 QUERY_CROPS = (0.975, 0.95, 0.925)
@@ -31,16 +31,30 @@ QUERY_CROPS = (0.975, 0.95, 0.925)
 CROP_STEP = 0.026
 
 
+def _preps(index) -> tuple[str, ...]:
+    """The extra rows' prep names of a bank (``MappedBank`` or ``BankIndex``)."""
+    preps = getattr(index, "preps", None)  # a MappedBank's prep names
+    if preps is not None:
+        return tuple(preps)
+    if "query_side.preps" not in index.cache:
+        extra = index.extra
+        index.cache["query_side.preps"] = tuple(sorted(set(extra.preps))) if extra is not None and len(extra.hashes) else ()
+    return index.cache["query_side.preps"]
+
+
 def bank_crop_scales(index) -> tuple[float, ...]:
     """The centre-crop scales a bank (``MappedBank`` or ``BankIndex``) holds rows of, largest first."""
-    preps = getattr(index, "preps", None)  # a MappedBank's prep names
-    if preps is None:
-        cache = index.cache
-        if "query_side.crops" not in cache:
-            extra = index.extra
-            cache["query_side.crops"] = tuple(sorted(set(extra.preps))) if extra is not None and len(extra.hashes) else ()
-        preps = cache["query_side.crops"]
-    return tuple(sorted({s for s in (crop_scale(p) for p in preps) if s is not None}, reverse=True))
+    return tuple(sorted({s for s in (crop_scale(p) for p in _preps(index)) if s is not None}, reverse=True))
+
+
+def grid_scale(index) -> float:
+    """The share of each side a bank's grid windows keep (``g60:..``: 0.6 on a 10% grid; a lean plan's
+    one centre window ``g40:30,30``: 0.4, which a crop keeping 70% at any position holds whole), the
+    largest when several; ``GRID_SCALE`` for a bank without any."""
+    from vscan.frames.windows import GRID_SCALE, grid_window
+
+    scales = [g[0] for g in (grid_window(p.removeprefix("borders+").removeprefix("window:")) for p in _preps(index) if "window:g" in p) if g]
+    return max(scales, default=GRID_SCALE)
 
 
 def needs_centre_crops(index) -> bool:

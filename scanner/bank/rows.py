@@ -58,12 +58,15 @@ def crop_scale(prep: str) -> float | None:
     return float(prep[4:]) if prep.startswith("crop") else None
 
 
-def plan_keeps_prep(prep: str, crops: tuple[float, ...], windows: tuple[str, ...]) -> bool:
-    """Whether a plan with these centre ``crops`` and re-post ``windows`` keeps an extra row of this
-    prep (borders removed and grid windows: always, grid windows being spaced by their own rate)."""
+def plan_keeps_prep(prep: str, crops: tuple[float, ...], windows: tuple[str, ...], grid_windows: tuple[str, ...] | None = None) -> bool:
+    """Whether a plan with these centre ``crops``, re-post ``windows`` and ``grid_windows`` (None:
+    any) keeps an extra row of this prep (borders removed: always)."""
     kind = row_kind(prep)
+    name = prep.removeprefix("borders+").removeprefix("window:")
     if kind == "crop":
         return any(abs(crop_scale(prep) - c) < 1e-6 for c in crops)
     if kind in ("strip916", "rotation"):
-        return prep.removeprefix("borders+").removeprefix("window:") in windows
+        return name in windows
+    if kind == "grid":
+        return grid_windows is None or name in grid_windows
     return True

@@ -94,7 +94,8 @@ def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np
     return out
 
 
-def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3) -> list[np.ndarray]:
+def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3,
+           grid_scale: float = GRID_SCALE) -> list[np.ndarray]:  # fmt: skip
     """Candidate boxes (top, bottom, left, right px) of a grid window in
     ``frames`` (the file's sampled square frames), best first: the ``REFINE``
     coarse places most searched frames agree on, each refined pixel by pixel
@@ -107,7 +108,7 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
         return []
     picks = good[evenly_spaced(good.size, LOCATE_FRAMES)]  # spread over the file: look-alikes do not last
     s = frames.shape[1]
-    sizes = [int(round(s * GRID_SCALE / kept)) for kept in CROPS_KEPT]
+    sizes = [int(round(s * grid_scale / kept)) for kept in CROPS_KEPT]  # grid_scale: the bank's windows' (vscan.bank.query_side.grid_scale)
     variants, rows, boxes = candidate_windows(frames, picks, [(z, _offsets(s - z, COARSE_STEP), _offsets(s - z, COARSE_STEP)) for z in sizes])
     coarse = _votes(hits_of(variants, rows), rows, len(boxes) // picks.size, times)[:REFINE]
     if not coarse:
@@ -166,7 +167,10 @@ def find_offcentre(matcher, query, frames: np.ndarray | None):
         return matcher.row_hits(hashes, LOCATE_RADIUS, prep_prefix="window:g")  # a MappedBank: narrowed to the entries whose grid windows hold a hit
 
     best = None
-    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality):
+    from vscan.bank.query_side import grid_scale
+
+    scale = grid_scale(matcher.index)
+    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale):
         wvars, quality = offcentre_version(frames, fh.qualities, box)
         window = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
         boxes = np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(window), axis=0)
