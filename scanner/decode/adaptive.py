@@ -132,12 +132,20 @@ class Adaptive(SamplingPolicy):
     #: instead of ``dense_fps`` windows over its whole length; None: dense
     #: windows as for any other hit.
     confirm_frames: int | None = 1
+    #: Decode that confirmation ahead, in the first pass's decode task (its
+    #: decoder still open), so a file whose first pass decides costs one decode
+    #: task and one model call (vscan.runtime.confirm_ahead). None: the scan
+    #: decides as it goes (ahead while most first passes decide: an archive of
+    #: known material; not on a sweep, where it would decode frames for nothing).
+    confirm_ahead: bool | None = None
     name = "adaptive"
 
     def __post_init__(self) -> None:
         FixedRate(self.dense_fps)
         if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
             raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
+        if self.confirm_ahead not in (None, True, False):
+            raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
             raise ConfigError(
                 f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "

@@ -27,6 +27,7 @@ from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
+from vscan.runtime.confirm_ahead import decode_ahead
 from vscan.runtime.payload import DecodedFile, FileSummary
 from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
 
@@ -147,12 +148,15 @@ def _skipped_by_digest(path: str, config: ScanConfig, known_sha256, benign, summ
     return False
 
 
-def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: float) -> DecodedFile:
-    """Decode and sample the file, its facts into ``summary``; its frame sets (borders removed, overlays filled, regions)."""
+def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: float, first: tuple | None = None) -> DecodedFile:
+    """Decode and sample the file, its facts into ``summary``; its frame sets
+    (borders removed, overlays filled, regions). ``first``: the frames as
+    ``_decode_with_fallback`` gives them, decoded already (a confirmation
+    decoded ahead), else decoded here."""
     t1 = time.perf_counter()
     # vscan.runtime.region_probe: a file that looks re-framed is decoded again with frames enough for region search
     more, decoded, ((decoder, meta, tap, frames, numbers, times, truncation, view), fallback) = decode_again_if_reframed(
-        path, config, _decode_with_fallback(path, config), _decode_with_fallback
+        path, config, first or _decode_with_fallback(path, config), _decode_with_fallback
     )
     summary["media"] = {"kind": "image" if meta.is_still_image else "video", "decoder": meta.backend, "codec": meta.codec,
                         "width": meta.width, "height": meta.height, "fps": meta.fps, "fallback": fallback}  # fmt: skip
@@ -188,7 +192,9 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
     summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
     summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
-    return DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
+    file = DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
+    # adaptive sampling's confirmation, decoded now by the same decoder when the scan asks (vscan.runtime.confirm_ahead)
+    return decode_ahead(path, config, summary, file, (decoder, meta, tap), fallback, _decode_frames)
 
 
 #: Payload keys with one row per sampled frame (the rest are per file; DecodedFile checks the rows).

@@ -16,6 +16,7 @@ import numpy as np
 
 from vscan.config import ScanConfig
 from vscan.detect.triage_io import add_triage, run_triage
+from vscan.runtime.confirm_ahead import confirm_in_call
 from vscan.runtime.decode_task import merge_passes
 from vscan.runtime.file_match import FileMatcher
 from vscan.runtime.payload import DecodedFile, ModelResult
@@ -103,12 +104,7 @@ class ModelWorker:
         detect_share = (time.perf_counter() - t1) / max(sum(len(f.frames) for f in decoded), 1)
         out = []
         for i, ((key, sha256, md5, passes), file) in enumerate(zip(files, decoded)):
-            result = self.matcher.file_result(file, hashed[i], sha256, md5)
-            result["key"] = key
-            if self.config.runtime.keep_frame_hashes:  # vscan scan --hash-store: the driver stores them, the record never carries them
-                from vscan.output.hash_store import kept_hashes
-
-                result["frame_hashes"] = kept_hashes(file, hashed[i], firsts[i])
+            result = self._matched(key, file, hashed[i], sha256, md5, firsts[i])
             decode_hashed = file.region is not None and file.region.hashes is not None  # a still's windows, hashed where they were made
             result["timings"]["hash"] = hash_share * sum(len(q) for k, (_, q) in hashed[i].items() if k != "region_frames" or not decode_hashed)
             if detected is not None:
@@ -119,11 +115,25 @@ class ModelWorker:
                 result["timings"]["detect"] = detect_share * len(file.frames)
             if passes == 1:
                 self._refine(result, file)
-            out.append(ModelResult.from_dict(result))
+            out.append(result)
+        # A first pass that decides, with its confirmation decoded ahead: matched again with it here (no second decode or call).
+        match = lambda i, both, sets: self._matched(files[i][0], both, sets, files[i][1], files[i][2], firsts[i])  # noqa: E731
+        frames_hashed += confirm_in_call(decoded, hashed, out, self._hash_sets, match)[1]
+        out = [ModelResult.from_dict(r) for r in out]
         for name, value in (("calls", 1), ("files", len(files)), ("frames", frames_hashed), ("busy_seconds", time.perf_counter() - t0)):
             self._stats[name] += value
         self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], frames_hashed)
         return out
+
+    def _matched(self, key: int, file: DecodedFile, hashed: dict, sha256: str | None, md5: str | None, first_numbers: np.ndarray) -> dict[str, Any]:
+        """One file's match result (vscan.runtime.file_match), keyed, with its frame hashes where kept."""
+        result = self.matcher.file_result(file, hashed, sha256, md5)
+        result["key"] = key
+        if self.config.runtime.keep_frame_hashes:  # vscan scan --hash-store: the driver stores them, the record never carries them
+            from vscan.output.hash_store import kept_hashes
+
+            result["frame_hashes"] = kept_hashes(file, hashed, first_numbers)
+        return result
 
     def _refine(self, result: dict[str, Any], file: DecodedFile) -> None:
         """Adaptive sampling: the policy decides on a first pass whether to decode again (``refine``)."""

@@ -25,7 +25,7 @@ from vscan.runtime.placement import ran_on
 from vscan.verdict.record import build_record
 from vscan.verdict.risk import RiskPolicy
 
-__all__ = ["FileState", "Task", "Outcomes", "checked", "let_go", "second_pass_decoded"]
+__all__ = ["FileState", "Task", "Outcomes", "ahead_settled", "checked", "let_go", "second_pass_decoded"]
 
 
 class FileState(enum.Enum):
@@ -143,6 +143,29 @@ def checked(record: dict[str, Any], qualities: Any, min_quality: int) -> None:
     record["unchecked"] = why
     record["risk"] = None
     record["reasons"] = [f"unchecked: {why}"]
+
+
+def ahead_settled(task: Task, confirmed: str | None) -> None:
+    """A first pass's model result is in: its confirmation decoded ahead
+    (FileSummary.ahead) either was matched in that call (``confirmed``: the
+    file's summary becomes both passes', as a second pass's would, its first
+    pass kept for the counts) or was not needed (its frames count as decoded,
+    the record's sampling says so, and its frames are dropped)."""
+    summary = task.summary
+    ahead = summary.ahead if summary is not None else None
+    if ahead is None:
+        return
+    first = replace(summary, ahead=None)
+    if confirmed is not None:
+        second = {"status": "ok", "sampling": confirmed, "frames_sampled": ahead.frames_sampled, "frames_decoded": ahead.frames_decoded,
+                  "decoded": "ahead, in the first pass's decode task"}  # fmt: skip
+        task.first_pass, task.summary = first, replace(first.merged(ahead, confirmed), second_pass=second)
+        return
+    timings = dict(first.timings)
+    for name, seconds in ahead.timings.items():
+        timings[name] = timings.get(name, 0.0) + seconds
+    note = f"; {ahead.frames_decoded} frames decoded ahead to confirm it, not needed"
+    task.summary = replace(first, frames_decoded=first.frames_decoded + ahead.frames_decoded, timings=timings, sampling=f"{first.sampling or ''}{note}")
 
 
 def second_pass_decoded(task: Task) -> FileSummary:

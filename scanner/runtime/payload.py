@@ -104,6 +104,10 @@ class DecodedFile(Mapping):
     unoverlaid: FrameSet | None = None  # static overlays filled (box: one row per overlay)
     region: RegionSet | None = None  # the inset picture, or a still's windows
     triage_frames: np.ndarray | None = None  # the frames at their aspect ratio, for the triage models
+    # Adaptive sampling's confirmation, decoded ahead in the same decode task, and its
+    # policy: matched in the same model call if the first pass decides (vscan.runtime.confirm_ahead).
+    ahead: "DecodedFile | None" = None
+    ahead_policy: Any = None
 
     def __post_init__(self) -> None:
         n = len(self.frames)
@@ -223,6 +227,7 @@ class FileSummary(_SetsFields):
     object: dict[str, Any] | None = None  # object storage: URI, ETag, version, bytes read
     node: str | None = None  # the node it was decoded on
     second_pass: dict[str, Any] | None = None  # adaptive sampling's second pass: how it went
+    ahead: "FileSummary | None" = None  # its confirmation decoded ahead (DecodedFile.ahead): counts and timings
 
     def __post_init__(self) -> None:
         if self.error is not None and not {"type", "message"} <= set(self.error):
@@ -240,7 +245,7 @@ class FileSummary(_SetsFields):
 
     def as_dict(self) -> dict[str, Any]:
         """For the record builders (vscan.verdict.record, the run ledger): the fields that are set."""
-        out = asdict(self)
+        out = asdict(replace(self, ahead=None))
         return {k: v for k, v in out.items() if v is not None and not (k == "unchanged" and not v)}
 
     def merged(self, second: "FileSummary", policy_text: str) -> "FileSummary":
@@ -248,7 +253,7 @@ class FileSummary(_SetsFields):
         timings = dict(self.timings)
         for key, value in second.timings.items():
             timings[key] = timings.get(key, 0.0) + value
-        return replace(self, frames_decoded=self.frames_decoded + second.frames_decoded, frames_sampled=self.frames_sampled + second.frames_sampled,
+        return replace(self, ahead=None, frames_decoded=self.frames_decoded + second.frames_decoded, frames_sampled=self.frames_sampled + second.frames_sampled,
                        truncated=self.truncated or second.truncated, timings=timings,
                        sampling=f"{self.sampling or ''} + {policy_text}".strip(" +"))  # fmt: skip
 
@@ -268,6 +273,7 @@ class ModelResult(_SetsFields):
     triage_moments: Any = None  # vscan.detect.triage_io: the moments a triage second pass looks at
     frame_hashes: dict[str, Any] | None = None  # --hash-store / --allow: taken off before the sink
     refine: Any = None  # adaptive sampling: the second pass to decode
+    confirmed: str | None = None  # the confirmation decoded ahead, matched in this call (its policy's description)
     ran_on: dict[str, Any] | None = None  # the model node and actor
 
     def __post_init__(self) -> None:

@@ -26,6 +26,8 @@ class QueueStats:
         self.calls: list[tuple[int, int]] = []  # (files, frames) per model call
         self.decode_tasks = self.decode_files = 0
         self.sink_seconds = 0.0  # in sink.write (the driver's thread)
+        # Adaptive first passes back from the model: how many decided, had their confirmation decoded ahead, and used it.
+        self.first_passes = {"first_passes": 0, "first_passes_decided": 0, "confirmations_decoded_ahead": 0, "confirmations_matched_ahead": 0}
         # Decode slot time after the first file came back decoded (past worker start-up).
         self.steady_slot_seconds, self._decoded_once = 0.0, False
 
@@ -40,6 +42,10 @@ class QueueStats:
         self.max_ready_frames = max(self.max_ready_frames, ready_frames)
         self._decoded_once = self._decoded_once or ready_files > 0 or model_calls > 0
         self.steady_slot_seconds += decode_running * dt * self._decoded_once
+
+    def first_pass(self, decided: bool, *, ahead: bool, confirmed: bool) -> None:
+        for name, counts in zip(self.first_passes, (True, decided, ahead, confirmed)):
+            self.first_passes[name] += int(counts)
 
     def report(self, model: dict[str, float] | None, actors: int = 1) -> dict[str, Any]:
         """The profile; ``model``: work summed over the ``actors`` model actors."""
@@ -63,6 +69,7 @@ class QueueStats:
             max_frames_per_call=max((c[1] for c in self.calls), default=0),
         )
         out["model_actors"] = actors
+        out.update(self.first_passes)
         if model:
             out["model_busy_seconds"] = round(model["busy_seconds"], 3)
             out["model_busy_fraction"] = round(model["busy_seconds"] / wall / max(actors, 1), 3)  # mean over actors

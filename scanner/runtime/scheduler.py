@@ -100,6 +100,8 @@ class Scheduler:
 
     def __init__(self, *, decode: Any, model: Any, records: Any, budget: FrameBudget, queues: Any) -> None:
         self.decode, self.model, self.records, self.budget, self.queues = decode, model, records, budget, queues
+        if getattr(model, "ahead", None) is None:  # the model stage tells the decode stage's switch how first passes went
+            model.ahead = getattr(decode, "ahead", None)
 
     def run(self) -> Iterator[dict[str, Any]]:
         import ray

@@ -23,7 +23,8 @@ from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 from vscan.inputs.discover import Refused, is_small
-from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_decoded
+from vscan.runtime.confirm_ahead import AheadSwitch
+from vscan.runtime.outcome import FileState, Outcomes, Task, ahead_settled, let_go, second_pass_decoded
 from vscan.runtime.payload import ModelResult
 from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.verdict.record import known_benign_record
@@ -62,6 +63,8 @@ class DecodeStage:
         self.slots, self.known, self.benign, self.policy_text = slots, known, benign, policy_text
         self.remote = ray.remote(max_retries=0, num_cpus=1)(decode_on_node)  # num_returns per call: 1 + files
         self.config_ref = ray.put(config)
+        self.ahead = AheadSwitch(config)  # first passes decode their confirmation ahead while most decide (vscan.runtime.confirm_ahead)
+        self._ahead_ref: Any = None
         self.to_model: Callable[[Task], None] = lambda task: None
         self.faults: Any = None
         self.exhausted = False
@@ -127,6 +130,9 @@ class DecodeStage:
         if first.attempt_decoder != self.config.sampling.decoder or first.policy is not None:
             sampling = replace(self.config.sampling, decoder=first.attempt_decoder, policy=first.policy or self.config.sampling.policy)
             cfg = ray.put(replace(self.config, sampling=sampling))
+        elif self.ahead.on:
+            self._ahead_ref = self._ahead_ref or ray.put(self.ahead.ahead_config(self.config))
+            cfg = self._ahead_ref
         meta_ref, *payload_refs = self.remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, self.known, self.benign)
         for task, ref in zip(group, payload_refs):
             task.payload_ref, task.group_size = ref, len(group)
@@ -200,6 +206,7 @@ class ModelStage:
     def __init__(self, *, pool: Any, outcomes: Outcomes, queues: Any, batch_frames: int, refine: Callable[[Task], None]) -> None:
         self.pool, self.outcomes, self.queues, self.batch_frames, self.refine = pool, outcomes, queues, batch_frames, refine
         self.faults: Any = None
+        self.ahead: Any = None  # the decode stage's AheadSwitch (vscan.runtime.confirm_ahead), told how first passes went
         self.ready: list[Task] = []
         self.calls: dict[Any, list[Task]] = {}
         self.waiting_frames = 0  # frames of the files in ``ready``
@@ -259,6 +266,8 @@ class ModelStage:
         self.pool.finished(ref)
         for task, result in zip(batch, results):
             result = ModelResult.of(result)
+            if task.first_pass is None:
+                self._first_pass_back(task, result)
             if result.refine is not None:  # adaptive sampling: a second pass, the first pass's frames kept
                 task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
                 task.first_payload_ref = task.payload_ref
@@ -266,6 +275,18 @@ class ModelStage:
             else:
                 self.outcomes.finish_passes(task, result)
         return True
+
+
+    def _first_pass_back(self, task: Task, result: ModelResult) -> None:
+        """A first pass's result: whether it decided (for the switch and the
+        profile), and its confirmation decoded ahead, used or not (``ahead_settled``)."""
+        from vscan.decode.adaptive import Confirm
+
+        decided = result.confirmed is not None or isinstance(result.refine, Confirm)
+        if self.ahead is not None:
+            self.ahead.observe(decided)
+        self.queues.first_pass(decided, ahead=task.summary.ahead is not None, confirmed=result.confirmed is not None)
+        ahead_settled(task, result.confirmed)
 
 
 class RecordStage:
