@@ -1,16 +1,20 @@
 """An archive, not a sweep: mostly known copies, against the reference vPDQ in the same run.
 
-    python -m vscan.bench.bench_archive [--sources 6 --seconds 16 --size 640x360 --unrelated 4]
+    python -m vscan.bench.bench_archive [--quick] [--sources 6 --copies 15 --unrelated 10 --seconds 16 --size 640x360]
                                         [--baseline-worktree DIR] [--workdir DIR] [--json out.json]
     vscan bench --archive [the same options]
 
-Corpus (generated, nothing downloaded): ``--sources`` banked clips
-(vscan.bench.synth, H.264, GOP 250), and copies of each transcoded by the
-ffmpeg command line into several codecs and GOP lengths (``VARIANTS``:
-H.264, HEVC, VP9, AV1 where the local encoders allow; re-encodes, smaller
-sizes, a brightness change, a mirror), plus ``--unrelated`` clips that are
-in no bank. The bank holds the sources hashed at every frame with every
-extra row (as ``vscan bank build``).
+Corpus (vscan.bench.archive_corpus; generated, nothing downloaded; cached
+under ~/.cache/vscan/bench-archive, so a rerun costs nothing): by default
+the size of the archive issue #30 was measured on: 8 banked clips (6
+generated, vscan.bench.synth; 2 real sample videos of ../shared/data/vpdq
+when present) with 15 copies each transcoded by the ffmpeg command line into
+H.264, HEVC, VP9 and AV1 at GOP lengths 25 to 300 (re-encodes, smaller
+sizes, brightness, colour, mirrors, trims, another frame rate), the real
+samples' own edits, and 12 files in no bank: 137 files, about 2,100
+video-seconds. ``--quick``: 2 clips, 2 copies each, 1 unrelated (tests). The
+bank holds the sources hashed at every frame with every extra row (as
+``vscan bank build``).
 
 Runs, in one process run, on the same files: the reference vPDQ (PyPI
 ``vpdq``) at 1 s/hash on every core (its features also give its recall:
@@ -20,9 +24,12 @@ vscan.bench.bench_robustness does), then ``vscan scan``'s pipeline
 with ``--baseline-worktree`` the same scan by another checkout of vscan
 (e.g. ``git worktree add /tmp/old 30d35e0``) in a subprocess, for a
 before/after in the same run. Reported: wall time and the ratio to vPDQ
-(video-seconds per second), recall and false positives of each, frames
-decoded per video-second per codec, and stage-seconds per file per codec
-(the records' ``timings``: where each second goes).
+(video-seconds per second) over the whole run and after start-up (the
+first record), the process tree's CPU-seconds, recall and false positives
+of each; where the time goes (start-up, decode slot-seconds, model busy
+seconds, decode tasks and model calls per file); frames decoded per
+video-second and stage-milliseconds per file, per codec (the records'
+``timings``).
 """
 
 from __future__ import annotations
@@ -33,80 +40,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vscan.bench.archive_corpus import VARIANTS, Variant, default_root, make_archive
+
 __all__ = ["VARIANTS", "Variant", "make_archive", "run_vscan", "run_vpdq", "summarise", "main"]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One way a known clip reaches the archive: an ffmpeg transcode."""
-
-    name: str
-    encoder: str  # the ffmpeg encoder it needs
-    args: tuple[str, ...]
-    suffix: str
-
-
-_X264 = ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
-#: Copies made of every banked source (cycled when --copies is smaller).
-VARIANTS = (
-    Variant("h264-gop250", "libx264", (*_X264, "-crf", "30", "-g", "250", "-bf", "2"), ".mp4"),
-    Variant("hevc-gop100", "libx265", ("-c:v", "libx265", "-preset", "ultrafast", "-crf", "30", "-g", "100", "-x265-params", "log-level=error"), ".mkv"),
-    Variant("vp9-gop128", "libvpx-vp9", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "40", "-g", "128"), ".webm"),
-    Variant("av1-gop100", "libsvtav1", ("-c:v", "libsvtav1", "-preset", "12", "-crf", "40", "-g", "100"), ".mp4"),
-    Variant("h264-gop50-480p", "libx264", (*_X264, "-vf", "scale=480:-2", "-crf", "28", "-g", "50"), ".mp4"),
-    Variant("vp9-gop50-bright", "libvpx-vp9", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-vf", "eq=brightness=0.08",
-                                                 "-b:v", "0", "-crf", "38", "-g", "50"), ".webm"),  # fmt: skip
-    Variant("hevc-gop250-360p", "libx265", ("-c:v", "libx265", "-preset", "ultrafast", "-vf", "scale=-2:270", "-crf", "28", "-g", "250",
-                                            "-x265-params", "log-level=error"), ".mp4"),  # fmt: skip
-    Variant("h264-gop100-mirror", "libx264", (*_X264, "-vf", "hflip", "-crf", "28", "-g", "100"), ".mp4"),
-)
-
-
-def _encoders() -> set[str]:
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1 and line.startswith(" V")}
-
-
-def _transcode(src: Path, out: Path, variant: Variant) -> Path:
-    if not out.exists():
-        tmp = out.with_name(f".{out.name}")
-        subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-an", *variant.args, str(tmp)],
-                       check=True, capture_output=True, timeout=600)  # fmt: skip
-        tmp.rename(out)
-    return out
-
-
-def make_archive(root: Path, sources: int, copies: int, unrelated: int, seconds: float, size: tuple[int, int]) -> tuple[list[Path], list[dict], list[Path]]:
-    """(banked sources, copies as {path, source, variant}, unrelated clips), generated under ``root`` (kept between runs)."""
-    from vscan.bench import synth
-
-    root.mkdir(parents=True, exist_ok=True)
-    have = _encoders()
-    variants = [v for v in VARIANTS if v.encoder in have]
-    banked, known, others = [], [], []
-    for i in range(sources):
-        path = root / f"source-{i:02d}.mp4"
-        banked.append(path if path.exists() else synth.make_clip(path, seed=300 + i, seconds=seconds, size=size, scenes=3, gop=250))
-    jobs = []
-    for i, src in enumerate(banked):
-        for k in range(copies):
-            v = variants[(i + k) % len(variants)]
-            jobs.append((src, root / f"copy-{i:02d}-{v.name}{v.suffix}", v))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for (src, out, v), path in zip(jobs, pool.map(lambda j: _transcode(*j), jobs)):
-            known.append({"path": path, "source": src.stem, "variant": v.name})
-    for i in range(unrelated):
-        path = root / f"unrelated-{i:02d}.mp4"
-        others.append(path if path.exists() else synth.make_clip(path, seed=700 + i, seconds=seconds, size=size, scenes=3, gop=250))
-    return banked, known, others
 
 
 # -- the reference ------------------------------------------------------------------
@@ -145,7 +87,7 @@ def run_vpdq(files: list[Path], sources: list[Path], source_of: dict[str, str | 
     for path, q in zip(files, features):
         src = source_of[path.name]
         matched[path.name] = (_query_pct(q, refs[src]) >= 80) if src else any(_query_pct(q, r) >= 80 for r in refs.values())
-    return {"name": "vpdq 1 s/hash", "wall_seconds": wall, "cpu_utilisation": sampler.cpu_utilisation, "matched": matched,
+    return {"name": "vpdq 1 s/hash", "wall_seconds": wall, "cpu_utilisation": sampler.cpu_utilisation, "tree_cpu_seconds": sampler.tree_cpu_seconds, "matched": matched,
             "frames_sampled": int(sum(len(f) for f in features))}  # fmt: skip
 
 
@@ -191,7 +133,8 @@ def package_checkout(worktree: Path, into: Path, *, bench_files: tuple[Path, ...
 
 def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str) -> dict:
     """The same scan by the code of ``worktree``, in a subprocess (its own Ray)."""
-    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=(Path(__file__),))
+    here = Path(__file__).parent  # this checkout's measurement (the bench, its corpus and its sampler) runs the other code
+    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=tuple(here / f for f in ("bench_archive.py", "archive_corpus.py", "pipeline_runs.py")))
     spec = out_dir / "baseline-spec.json"
     spec.write_text(json.dumps({"files": [str(f) for f in files], "bank": str(bank), "out_dir": str(out_dir), "device": device}))
     env = {**os.environ, "PYTHONPATH": f"{path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
@@ -241,35 +184,54 @@ def summarise(row: dict, source_of: dict[str, str | None]) -> dict:
     }
 
 
+def _ratio(rate: float | None, base: float | None) -> str:
+    return f"{rate / base:.1f}x" if base and rate else "-"
+
+
 def _print(rows: list[dict], reference: dict | None, video_seconds: float, files: int) -> None:
     base = video_seconds / reference["wall_seconds"] if reference else None
-    print(f"\n{'run':<16} {'files':>5} {'video s':>8} {'wall s':>7} {'video-s/s':>9} {'vs vPDQ':>7} {'steady':>7} {'recall':>6} {'FP':>3} {'decoded':>8} {'sampled':>7} {'CPU':>5}")
+    print(f"\n{'run':<16} {'files':>5} {'video s':>8} {'wall s':>7} {'video-s/s':>9} {'vs vPDQ':>7} {'steady':>7} {'CPU s':>6} {'recall':>6} {'FP':>3} {'decoded':>8} {'sampled':>7}")
     if reference:
         print(f"{reference['name']:<16} {files:>5} {video_seconds:>8.0f} {reference['wall_seconds']:>7.1f} {base:>9.1f} {'1.0x':>7} {'':>7} "
-              f"{reference['recall']:>6.2f} {reference['false_positives']:>3} {'all':>8} {reference['frames_sampled']:>7} {reference['cpu_utilisation']:>5.0%}")  # fmt: skip
+              f"{reference['tree_cpu_seconds']:>6.1f} {reference['recall']:>6.2f} {reference['false_positives']:>3} {'all':>8} {reference['frames_sampled']:>7}")  # fmt: skip
     for r in rows:
-        rate = r["video_seconds_per_second"]
-        steady = r.get("steady_video_seconds_per_second")
-        ratio = f"{rate / base:.1f}x" if base else "-"
-        sratio = f"{steady / base:.1f}x" if base and steady else "-"
         s = r["summary"]
-        print(f"{r['name']:<16} {r['files']:>5} {r['video_seconds']:>8.0f} {r['wall_seconds']:>7.1f} {rate:>9.1f} {ratio:>7} {sratio:>7} "
-              f"{s['recall']:>6.2f} {s['false_positives']:>3} {r['frames_decoded']:>8} {r['frames_sampled']:>7} {r['cpu_utilisation']:>5.0%}")  # fmt: skip
+        print(f"{r['name']:<16} {r['files']:>5} {r['video_seconds']:>8.0f} {r['wall_seconds']:>7.1f} {r['video_seconds_per_second']:>9.1f} "
+              f"{_ratio(r['video_seconds_per_second'], base):>7} {_ratio(r.get('steady_video_seconds_per_second'), base):>7} "
+              f"{r.get('tree_cpu_seconds', float('nan')):>6.1f} {s['recall']:>6.2f} {s['false_positives']:>3} {r['frames_decoded']:>8} {r['frames_sampled']:>7}")  # fmt: skip
     for r in rows:
-        print(f"\n{r['name']}: first record after {r['first_record_seconds']:.1f} s (Ray and model start-up); second passes: {r['summary']['second_passes']}")
-        for codec, c in sorted(r["summary"]["per_codec"].items()):
-            stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(c["stage_seconds_per_file"].items()))
-            print(f"  {codec:<6} {c['files']:>3} files: {c['frames_decoded_per_video_second']:6.2f} frames decoded / video-s, "
-                  f"{c['frames_sampled'] / c['files']:.1f} sampled / file; ms per file: {stages}")  # fmt: skip
+        _print_profile(r)
 
 
-def main(argv: list[str] | None = None) -> dict | None:
+def _print_profile(r: dict) -> None:
+    """Where the run's seconds went: start-up, decode slots, the model, per file and per codec."""
+    p, files = r.get("pipeline") or {}, max(r["files"], 1)
+    first = r["first_record_seconds"] or 0.0
+    print(f"\n{r['name']}: start-up (Ray, model actor; to the first record) {first:.1f} s, then {r['wall_seconds'] - first:.1f} s for the rest; "
+          f"CPU {r.get('tree_cpu_seconds', float('nan')):.1f} s (process tree)")  # fmt: skip
+    if p:
+        print(f"  decode: {p.get('decode_tasks', 0)} tasks ({p.get('decode_tasks', 0) / files:.2f} per file), {p.get('decode_slot_seconds', 0):.1f} slot-s "
+              f"({p.get('decode_steady_slot_seconds', 0):.1f} after the first file); model: {p.get('model_calls', 0)} calls "
+              f"({p.get('mean_files_per_call', 0):.1f} files, {p.get('mean_frames_per_call', 0):.0f} frames each), busy {p.get('model_busy_seconds', 0):.1f} s")  # fmt: skip
+        if "first_passes" in p:
+            print(f"  first passes: {p['first_passes']}, decided {p['first_passes_decided']}; confirmations decoded ahead "
+                  f"{p['confirmations_decoded_ahead']}, matched in the first call {p['confirmations_matched_ahead']}")  # fmt: skip
+    print(f"  second passes: {r['summary']['second_passes']}")
+    for codec, c in sorted(r["summary"]["per_codec"].items()):
+        stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(c["stage_seconds_per_file"].items()) if v >= 0.0005)
+        print(f"  {codec:<8} {c['files']:>3} files: {c['frames_decoded_per_video_second']:6.2f} frames decoded / video-s, "
+              f"{c['frames_sampled'] / c['files']:.1f} sampled / file; ms per file: {stages}")  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vscan bench --archive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archive", action="store_true", help=argparse.SUPPRESS)  # how `vscan bench --archive` arrives here
-    parser.add_argument("--sources", type=int, default=6, help="banked clips")
-    parser.add_argument("--copies", type=int, default=4, help="known copies of each banked clip (codecs and GOPs cycle)")
-    parser.add_argument("--unrelated", type=int, default=4, help="clips in no bank")
-    parser.add_argument("--seconds", type=float, default=16.0)
+    parser.add_argument("--quick", action="store_true", help="a small archive (2 clips, 2 copies each, 1 unrelated, 8 s, no real media)")
+    parser.add_argument("--sources", type=int, default=None, help="generated banked clips (default 6)")
+    parser.add_argument("--copies", type=int, default=None, help="known copies of each banked clip (codecs and GOPs cycle; default 15)")
+    parser.add_argument("--unrelated", type=int, default=None, help="generated clips in no bank (default 10)")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the generated clips (default 16)")
+    parser.add_argument("--no-real", action="store_true", help="leave out the real sample videos of ../shared/data/vpdq")
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--baseline-worktree", type=Path, default=None,
@@ -277,51 +239,64 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--confirm-frames", nargs="*", default=[], metavar="N",
                         help="also scan with adaptive sampling's confirm_frames=N (none: dense windows where the first pass decides)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus and bank here (default: a temp dir)")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus, bank and records here (default: a cache directory)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--scan-only", type=Path, default=None, help=argparse.SUPPRESS)  # the baseline's subprocess
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _corpus_args(args: argparse.Namespace) -> None:
+    """Fill the corpus's defaults: the issue's archive size, or --quick's."""
+    quick = {"sources": 2, "copies": 2, "unrelated": 1, "seconds": 8.0}
+    full = {"sources": 6, "copies": 15, "unrelated": 10, "seconds": 16.0}
+    for name, value in (quick if args.quick else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.real = not (args.quick or args.no_real)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = _parser().parse_args(argv)
     if args.scan_only:
         return _scan_only(args.scan_only)
+    _corpus_args(args)
     w, h = (int(v) for v in args.size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = (args.workdir or Path(tmp)).resolve()
-        t0 = time.perf_counter()
-        sources, known, others = make_archive(root / "archive", args.sources, args.copies, args.unrelated, args.seconds, (w, h))
-        files = [k["path"] for k in known] + others
-        source_of = {k["path"].name: k["source"] for k in known} | {p.name: None for p in others}
-        print(f"archive: {len(known)} known copies of {len(sources)} banked clips ({', '.join(sorted({k['variant'] for k in known}))}) "
-              f"+ {len(others)} unrelated, {time.perf_counter() - t0:.0f} s to generate")  # fmt: skip
-        from vscan.bench.pipeline_runs import make_bank
-        from vscan.decode import PyAVDecoder
+    root = (args.workdir or default_root(args.sources, args.copies, args.unrelated, args.seconds, (w, h), args.real)).resolve()
+    t0 = time.perf_counter()
+    archive = make_archive(root / "archive", args.sources, args.copies, args.unrelated, args.seconds, (w, h), real=args.real)
+    files, source_of = archive.files, archive.source_of
+    print(f"archive: {len(archive.known)} known copies of {len(archive.sources)} banked clips ({len({k['variant'] for k in archive.known})} kinds) "
+          f"+ {len(archive.unrelated)} unrelated, under {root} ({time.perf_counter() - t0:.0f} s to generate or find)")  # fmt: skip
+    from vscan.bench.pipeline_runs import make_bank
+    from vscan.decode import PyAVDecoder
 
-        bank = root / "bank.db"
-        if not bank.exists():
-            make_bank(bank, sources, args.device)
-        video_seconds = sum(PyAVDecoder().probe(p).duration_seconds for p in files)
-        reference = None if args.no_vpdq else run_vpdq(files, sources, source_of, threads=os.cpu_count() or 1)
-        if reference:
-            known_names = [k["path"].name for k in known]
-            reference["recall"] = sum(reference["matched"][n] for n in known_names) / max(len(known_names), 1)
-            reference["false_positives"] = sum(reference["matched"][p.name] for p in others)
-        rows = [run_vscan("vscan", files, bank, root, args.device)]
-        for n in args.confirm_frames:
-            rows.append(run_vscan(f"vscan_confirm_{n}", files, bank, root, args.device, n))
-            rows[-1]["name"] = f"vscan confirm {n}"
-        if args.baseline_worktree:
-            rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
-            rows[-1]["name"] = "vscan baseline"
-        for r in rows:
-            r["summary"] = summarise(r, source_of)
-        _print(rows, reference, video_seconds, len(files))
-        if reference is None and not args.no_vpdq:
-            print("(reference vPDQ not installed: pip install vpdq==0.2.5 after apt-get install cmake pkg-config libav*-dev)")
-        result = {"meta": {"args": {k: str(v) for k, v in vars(args).items()}, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-                           "load_average": os.getloadavg()},
-                  "video_seconds": video_seconds, "files": len(files), "reference": reference, "runs": rows}  # fmt: skip
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=2, default=str))
-        return result
+    bank = root / "bank.db"
+    if not bank.exists():
+        make_bank(bank, archive.sources, args.device)
+    video_seconds = sum(PyAVDecoder().probe(p).duration_seconds for p in files)
+    reference = None if args.no_vpdq else run_vpdq(files, archive.sources, source_of, threads=os.cpu_count() or 1)
+    if reference:
+        known_names = [k["path"].name for k in archive.known]
+        reference["recall"] = sum(reference["matched"][n] for n in known_names) / max(len(known_names), 1)
+        reference["false_positives"] = sum(reference["matched"][p.name] for p in archive.unrelated)
+    rows = [run_vscan("vscan", files, bank, root, args.device)]
+    for n in args.confirm_frames:
+        rows.append(run_vscan(f"vscan_confirm_{n}", files, bank, root, args.device, n))
+        rows[-1]["name"] = f"vscan confirm {n}"
+    if args.baseline_worktree:
+        rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
+        rows[-1]["name"] = "vscan baseline"
+    for r in rows:
+        r["summary"] = summarise(r, source_of)
+    _print(rows, reference, video_seconds, len(files))
+    if reference is None and not args.no_vpdq:
+        print("(reference vPDQ not installed: pip install vpdq==0.2.5 after apt-get install cmake pkg-config libav*-dev)")
+    result = {"meta": {"args": {k: str(v) for k, v in vars(args).items()}, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+                       "load_average": os.getloadavg()},
+              "video_seconds": video_seconds, "files": len(files), "reference": reference, "runs": rows}  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return result
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from vscan.config import ScanConfig
 from vscan.runtime.driver import run_scan as scan_files
 from vscan.output.sinks import JsonlSink
 
-__all__ = ["Sampler", "tree_rss_bytes", "make_corpus", "make_small_files", "make_bank", "run_scan"]
+__all__ = ["Sampler", "tree_cpu_ticks", "tree_rss_bytes", "make_corpus", "make_small_files", "make_bank", "run_scan"]
 
 
 # -- process-tree sampling (no psutil dependency) ------------------------------
@@ -52,6 +52,21 @@ def tree_rss_bytes(root: int) -> int:
         except OSError:
             pass
     return total
+
+
+def tree_cpu_ticks(root: int) -> dict[int, int]:
+    """utime + stime (clock ticks) of every process in ``root``'s tree, by pid."""
+    kids, todo, out = _children(), [root], {}
+    while todo:
+        pid = todo.pop()
+        todo.extend(kids.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out[pid] = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
 
 
 def _cpu_times() -> tuple[float, float]:
@@ -103,9 +118,11 @@ class Sampler:
 
     def __init__(self, period: float = 0.25) -> None:
         self.period, self.peak_rss, self._stop = period, 0, threading.Event()
+        self._ticks: dict[int, int] = {}  # the most CPU ticks seen of each process of the tree
 
     def __enter__(self) -> "Sampler":
         self._cpu0 = _cpu_times()
+        self._ticks0 = tree_cpu_ticks(os.getpid())
         self._gpu = GpuSampler(int(self.period * 1000))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -114,6 +131,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(self.period):
             self.peak_rss = max(self.peak_rss, tree_rss_bytes(os.getpid()))
+            self._ticks.update(tree_cpu_ticks(os.getpid()))
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -122,6 +140,11 @@ class Sampler:
         busy1, total1 = _cpu_times()
         busy = busy1 - self._cpu0[0]
         self.cpu_utilisation = busy / max(total1 - self._cpu0[1], 1e-9)
+        self._ticks.update(tree_cpu_ticks(os.getpid()))
+        # CPU-seconds of this process tree (driver, Ray, workers, actors) whatever else loads the machine;
+        # a process that ended loses its last sampling period (0.25 s).
+        ticks = sum(t - self._ticks0.get(pid, 0) for pid, t in self._ticks.items())
+        self.tree_cpu_seconds = ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- corpus ----------------------------------------------------------------------
@@ -225,6 +248,7 @@ def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfi
         # Stage rates are per worker (stage time summed over files), not wall.
         "stage_frames_per_second": {s: (frames_decoded if s == "decode" else frames_sampled) / t for s, t in stages.items() if t > 0 and s != "digest"},
         "cpu_utilisation": sampler.cpu_utilisation,
+        "tree_cpu_seconds": sampler.tree_cpu_seconds,
         "gpu": sampler.gpu,
         "peak_rss_mib": sampler.peak_rss / 2**20,
         # Queue depths and stage utilisation (vscan.runtime.driver._QueueStats).
