@@ -12,7 +12,9 @@ short clip against a one-clip bank:
 With ``--baseline-worktree DIR`` (e.g. ``git worktree add /tmp/old e0ef658``)
 the same three are measured with that checkout's code (run from a copy of
 its package on PYTHONPATH, with a bank built by its own code), alternating
-with this code round by round, so both see the same machine load.
+with this code round by round, so both see the same machine load. Given
+more than once, every checkout is measured in the same rounds (named by
+their folder), each with its own ratios.
 
 ``--cpu`` also measures, each round, the CPU seconds the scan's whole
 process tree (driver, Ray's daemons and agents, workers, model actor) has
@@ -23,7 +25,7 @@ where start-up goes (vscan.runtime.ray_start's phases): imports, the
 pre-flight, ray.init, bank and model pool, the model actor's start, the
 first record, the end of the scan (Ray's shutdown included) and of the process.
 
-    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR] [--worktree DIR] [--breakdown] [--cpu]
+    python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR ...] [--worktree DIR] [--breakdown] [--cpu]
 
 Prints a JSON line per round and the medians with their ratios.
 """
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m vscan.bench.bench_startup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the one clip")
-    parser.add_argument("--baseline-worktree", type=Path, default=None, help="also measure this checkout's code, same run")
+    parser.add_argument("--baseline-worktree", type=Path, action="append", default=[],
+                        help="also measure this checkout's code, same run (may be given more than once)")
     parser.add_argument("--worktree", type=Path, default=None, help="measure this checkout's code as 'after' (default: the installed vscan)")
     parser.add_argument("--breakdown", action="store_true", help="also stamp where one scan's start-up goes")
     parser.add_argument("--cpu", action="store_true",
@@ -202,23 +205,26 @@ def main(argv: list[str] | None = None) -> dict:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         after_env = {**env, "PYTHONPATH": str(package_checkout(opts.worktree.resolve(), root / "after-pkg"))} if opts.worktree else env
         variants = [Variant("after", root / "after", after_env)]
-        if opts.baseline_worktree:
-            pkg = package_checkout(opts.baseline_worktree.resolve(), root / "baseline-pkg")
-            variants.append(Variant("before", root / "before", {**env, "PYTHONPATH": str(pkg)}))
+        for n, tree in enumerate(opts.baseline_worktree):
+            name = "before" if len(opts.baseline_worktree) == 1 else f"before:{tree.name}"
+            pkg = package_checkout(tree.resolve(), root / f"baseline-pkg-{n}")
+            variants.append(Variant(name, root / f"before-{n}", {**env, "PYTHONPATH": str(pkg)}))
         for v in variants:
             v.prepare(clip, ref)
         for i in range(opts.repeat):
-            # Alternate the order so that neither variant always runs first in a round.
-            for v in variants if i % 2 == 0 else variants[::-1]:
+            # Rotate the order so that no variant always runs first in a round.
+            for v in variants[i % len(variants):] + variants[: i % len(variants)]:
                 v.round(str(i))
                 if opts.cpu:
                     v.cpu_at_first_record(str(i))
             print(json.dumps({"round": i, **{v.name: {k: round(r[-1], 3) for k, r in v.rows.items()} for v in variants},
                               "load_average_1min": round(os.getloadavg()[0], 2)}), flush=True)  # fmt: skip
         result: dict = {"medians": {v.name: {k: round(x, 3) for k, x in v.medians().items()} for v in variants}}
-        if opts.baseline_worktree:
-            after, before = (v.medians() for v in variants)
-            result["ratio_after_over_before"] = {k: round(after[k] / before[k], 3) for k in after if k in before}
+        after = variants[0].medians()
+        for v in variants[1:]:
+            before = v.medians()
+            key = "ratio_after_over_before" + ("" if v.name == "before" else v.name[len("before"):])
+            result[key] = {k: round(after[k] / before[k], 3) for k in after if k in before}
         if opts.cpu:
             result["cpu_seconds_by_process_kind_median"] = {
                 v.name: {k: round(statistics.median(c.get(k, 0.0) for c in v.cpu_kinds), 3) for k in sorted({k for c in v.cpu_kinds for k in c})}

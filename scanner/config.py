@@ -257,6 +257,7 @@ class Runtime(_Section):
     #: process and one decode process (vscan.runtime.embedded), the same records sooner, because
     #: starting Ray costs more than such files take. 0: always Ray.
     embedded_max_files: int = _num(4, 0)
+    #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
 
 

@@ -104,3 +104,35 @@ def test_a_decode_process_that_crashes_hands_its_files_to_ray(folder):
     _same_records(crashed, on_ray)  # every file once, none recorded as the crash's fault
     manifest = _last_run(folder / "crash.jsonl.manifest.json")
     assert manifest["cluster"]["nodes"]  # the files left went to Ray
+
+
+_BAR = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    import vscan
+    from vscan.cli.progress import waiting_for
+    from vscan.config import Runtime, ScanConfig
+
+    seen, first = [], threading.Event()
+    def watch():
+        while not first.is_set():
+            text = waiting_for()
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            time.sleep(0.005)
+    threading.Thread(target=watch, daemon=True).start()
+    for record in vscan.scan_iter(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu"))):
+        first.set()
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_the_bar_says_a_small_scan_needs_no_ray(folder):
+    from vscan.cli.progress import WAITING_FOR_MODELS, WAITING_HERE_FOR_FILES, WAITING_HERE_FOR_MODELS
+
+    run = subprocess.run([sys.executable, "-c", _BAR, "bar.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert WAITING_HERE_FOR_MODELS in seen and WAITING_HERE_FOR_FILES in seen, seen
+    assert WAITING_FOR_MODELS not in seen  # never "Ray up"

@@ -22,6 +22,9 @@ WAITING_FOR_RAY = "checking inputs and output, starting Ray"
 WAITING_FOR_FIRST = "Ray up: starting the model stage, decoding the first files"
 WAITING_FOR_MODELS = "Ray up: loading the models, decoding the first files"
 WAITING_FOR_FILES = "models loaded: decoding and hashing the first files"
+#: A small scan runs without Ray (vscan.runtime.embedded): the models load in the command itself.
+WAITING_HERE_FOR_MODELS = "a small scan, no Ray needed: loading the models, decoding the first files"
+WAITING_HERE_FOR_FILES = "a small scan, no Ray needed: models loaded, decoding and hashing the first files"
 #: Kept for callers of the first release of the bar.
 WAITING = WAITING_FOR_RAY
 
@@ -29,7 +32,12 @@ WAITING = WAITING_FOR_RAY
 def waiting_for() -> str:
     """What a scan without a record yet is waiting for, seen from this process:
     Ray not started yet; Ray up (the model stage and the first decodes); the
-    models loading; the models loaded and the first files on their way."""
+    models loading; the models loaded and the first files on their way. A
+    small scan without Ray says so (the phases vscan.runtime.embedded sets)."""
+    starting = sys.modules.get("vscan.runtime.ray_start")  # the model pool, or the embedded scan, says how far it got
+    phase = getattr(starting, "startup_phase", lambda: None)()
+    if phase in ("models here", "first files here"):
+        return WAITING_HERE_FOR_MODELS if phase == "models here" else WAITING_HERE_FOR_FILES
     ray = sys.modules.get("ray")  # never imported here: a run that needs no Ray never loads it
     initialized = getattr(ray, "is_initialized", None)  # None while the scan's thread is still importing it
     try:
@@ -38,8 +46,6 @@ def waiting_for() -> str:
         up = False
     if not up:
         return WAITING_FOR_RAY
-    starting = sys.modules.get("vscan.runtime.ray_start")  # the model pool says how far it got
-    phase = getattr(starting, "startup_phase", lambda: None)()
     return {"models": WAITING_FOR_MODELS, "first files": WAITING_FOR_FILES}.get(phase, WAITING_FOR_FIRST)
 
 

@@ -154,7 +154,7 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
     outcomes = Outcomes(records.emit, policy_text=policy_text, risk_policy=risk_policy,
                         timeout_seconds=config.runtime.file_timeout_seconds, min_quality=config.matching.min_quality)  # fmt: skip
     benign = load_lists(config.matching.ignore, ledger.bank_path) if config.matching.ignore else ()
-    set_startup_phase("models")  # the progress bar: loading the models (vscan.cli.progress)
+    set_startup_phase("models here")  # the progress bar: loading the models, no Ray (vscan.cli.progress)
     decoder = _DecodeProcess(ledger.known_sha256() if ledger.state is not None else None, benign)
     try:
         for task in tasks:
@@ -163,7 +163,7 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
         worker, plan = _model(config, bank_path, inputs, ledger.versions.get("bank_sha256"))
         manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),
                                              "threads": plan.threads, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
-        set_startup_phase("first files")
+        set_startup_phase("first files here")
         left = yield from _drive(tasks, decoder, worker, config, records, outcomes, policy_text, ledger)
     finally:
         decoder.close()

@@ -45,14 +45,15 @@ _phase_times: dict[str, float] = {}
 
 def startup_phase() -> str | None:
     """What this process's scan is starting right now, for the progress bar
-    (``"ray"``, ``"ray up"``, ``"models"``, ``"first files"``), or None when not starting."""
+    (``"ray"``, ``"ray up"``, ``"models"``, ``"first files"``; a small scan without Ray,
+    vscan.runtime.embedded: ``"models here"``, ``"first files here"``), or None when not starting."""
     return _phase
 
 
 def set_startup_phase(phase: str | None) -> None:
     global _phase
     _phase = phase
-    if phase == "ray":
+    if phase in ("ray", "models here"):  # a scan's start-up begins
         _phase_times.clear()
     if phase is not None:
         _phase_times.setdefault(phase, time.perf_counter())
