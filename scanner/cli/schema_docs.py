@@ -94,9 +94,9 @@ DESCRIPTIONS: dict[str, str] = {
     "versions.risk_policy_sha256": "Digest of the risk policy's class and values.",
     "versions.vscan_version": "The vscan version.",
     "versions.config_sha256": "Digest of the `[sampling] [matching] [models] [archives]` configuration.",
-    "ran_on.decode_node": "Ray node id that decoded the file.",
-    "ran_on.model_node": "Ray node id of the model actor.",
-    "ran_on.model_actor": "Ray actor id of the model actor.",
+    "ran_on.decode_node": "Ray node id that decoded the file (null in a small scan run without Ray, vscan.runtime.embedded).",
+    "ran_on.model_node": "Ray node id of the model actor (null without Ray).",
+    "ran_on.model_actor": "Ray actor id of the model actor (null without Ray).",
 }
 
 
