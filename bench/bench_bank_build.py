@@ -9,6 +9,7 @@ compacted banks in the same run.
     python -m vscan.bench.bench_bank_build --workdir W --plans compact --baseline /tmp/base-pkg   # and an older vscan, same run
     python -m vscan.bench.bench_bank_build --workdir W --compact --skip-build   # recall: full vs compacted (bench_robustness --quick media)
     python -m vscan.bench.bench_bank_build --workdir W --skip-build --heldout --baseline /tmp/base-pkg   # held-out recall, old and new
+    python -m vscan.bench.bench_bank_build --workdir W --skip-build --cluster 4 --plans compact   # --ray-address: 1 vs 2 raylets
 
 Build: ``vscan bank build BANK FILES --device cpu --replace`` as a subprocess (its
 own process tree's peak RSS is sampled), then ``vpdq.computeHash(seconds_per_hash=0)``
@@ -66,7 +67,26 @@ def _video_seconds(files: list[Path]) -> float:
     return float(sum(PyAVDecoder().probe(p).duration_seconds or 0.0 for p in files))
 
 
-def run_build(bank: Path, files: list[Path], rows: str = "full", baseline: Path | None = None) -> dict:
+def cluster_part(work: Path, synthetic: int, rows: str) -> dict:
+    """``vscan bank build --ray-address`` on vscan.bench.loopback's cluster of 1 and of 2 raylets
+    (one CPU each), same files, same run: wall seconds and the 2-raylet speed-up."""
+    from vscan.bench.loopback import LoopbackCluster
+
+    files = _synthetic(work, synthetic)
+    out: dict = {"files": len(files), "video_seconds": _video_seconds(files), "rows": rows, "load_average": os.getloadavg()}
+    for nodes in (1, 2):
+        with LoopbackCluster(nodes=nodes, cpus_per_node=1) as cluster:
+            out[f"raylets_{nodes}"] = run_build(work / "cluster" / f"r{nodes}.bank", files, rows, env=cluster.env, ray_address=cluster.address)
+    out["speedup_2_over_1"] = out["raylets_1"]["wall_seconds"] / out["raylets_2"]["wall_seconds"]
+    out["load_average_after"] = os.getloadavg()
+    print(f"--ray-address build, {len(files)} files ({out['video_seconds']:.0f} video-s), --rows {rows}: 1 raylet "
+          f"{out['raylets_1']['wall_seconds']:.1f} s, 2 raylets {out['raylets_2']['wall_seconds']:.1f} s, speed-up {out['speedup_2_over_1']:.2f}x; "
+          f"load {out['load_average'][0]:.1f} -> {out['load_average_after'][0]:.1f}", flush=True)
+    return out
+
+
+def run_build(bank: Path, files: list[Path], rows: str = "full", baseline: Path | None = None, *, env: dict | None = None,
+              ray_address: str | None = None) -> dict:  # fmt: skip
     """``vscan bank build`` as a subprocess: wall, CPU and the process tree's peak RSS; ``baseline``: a
     checkout's package folder (an older vscan, e.g. ``git worktree add``) put first on PYTHONPATH."""
     from vscan.bench.pipeline_runs import Sampler
@@ -78,8 +98,10 @@ def run_build(bank: Path, files: list[Path], rows: str = "full", baseline: Path 
         if not link.exists():
             link.symlink_to(f.resolve())
     cmd = [sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(corpus), "--device", "cpu", "--replace", "--rows", rows]
+    cmd += ["--ray-address", ray_address] if ray_address else []
     t0, cpu0 = time.perf_counter(), _cpu_seconds(resource.RUSAGE_CHILDREN)
-    env = {**os.environ, "PYTHONPATH": f"{baseline}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"} if baseline else None
+    if baseline:
+        env = {**(env or os.environ), "PYTHONPATH": f"{baseline}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with Sampler() as sampler:
         run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -277,6 +299,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also build with the vscan package at this folder (a folder named vscan's parent, e.g. a worktree of an older commit), same run")
     ap.add_argument("--heldout", action="store_true",
                     help="recall per edit of the --plans banks (and --baseline's) on sources the compact rule was not tuned on")
+    ap.add_argument("--cluster", type=int, default=0, metavar="N",
+                    help="also build N synthetic clips with --ray-address on a loopback cluster of 1, then 2 raylets (one CPU each)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
     args = ap.parse_args(argv)
     work = args.workdir
@@ -285,6 +309,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.skip_build:
         result["build"] = build_part(work, args.samples, args.synthetic, args.no_vpdq, tuple(args.plans.split(",")), args.baseline)
         _print_build(result["build"])
+    if args.cluster:
+        result["cluster"] = cluster_part(work, args.cluster, args.plans.split(",")[-1])
     if args.heldout:
         result["heldout"] = heldout_part(work, tuple(args.plans.split(",")), args.baseline)
     if args.compact:

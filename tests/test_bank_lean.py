@@ -95,3 +95,25 @@ def test_the_off_centre_search_looks_for_the_banks_own_grid_window_size():
     assert grid_scale(SimpleNamespace(preps=["", "borders+window:g40:30,30"])) == 0.4
     assert not needs_centre_crops(SimpleNamespace(preps=[f"crop{c:.3f}" for c in (0.975, 0.95, 0.925, 0.9)]))
     assert needs_centre_crops(SimpleNamespace(preps=["crop0.900", "crop0.800"]))
+
+
+def test_bank_build_rows_lean_keeps_two_crops_and_one_centre_window(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from vscan.bench import synth
+
+    clip = synth.make_clip(tmp_path / "clips" / "a.mp4", seed=4, seconds=4.0, size=(128, 72), scenes=2)
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(tmp_path / "lean.bank"), str(clip), "--device", "cpu",
+                          "--rows", "lean"], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    with Bank(tmp_path / "lean.bank") as b:
+        info = b.info()
+        preps = {r[2] for r in b.rows("extra_hashes")}
+    assert info.row_plan == "lean" and {p for p in preps if "crop" in p} == {"crop0.900", "crop0.800"}
+    assert {p for p in preps if "window:g" in p} == {"window:g40:30,30"}
+    assert info.rows_by_kind["grid"] == 4  # one window a second
+    shown = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "info", str(tmp_path / "lean.bank")], capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    assert shown.returncode == 0 and "rows_per_video_second" in shown.stdout and "grid: 1.0" in shown.stdout

@@ -13,7 +13,8 @@ a bank crop for every ``s`` from 0.79 to 1 (PDQ moves ~25-35 bits per 2.5% of cr
 The crops are hashed from the scan's square frames by ``vscan.frames.window_hash.window_pdq``
 (the hash model's bits and quality, all 8 dihedral variants, two matrix products per frame) and
 matched one scale at a time as the query's region version (path ``centre-crop``), only for a file
-the plain match did not decide, and only against a bank whose crop rows are sparser than PDQ's
+the plain match did not decide, only for the scales with a frame near a bank crop row (one lookup
+of every scale's 8 variants first), and only against a bank whose crop rows are sparser than PDQ's
 tolerance (``needs_centre_crops``): a full bank already holds every step.
 """
 
@@ -88,8 +89,16 @@ def find_centre_crops(matcher, query, frames: np.ndarray | None):
     if frames is None or not len(frames) or frames.shape[1] != frames.shape[2] or not needs_centre_crops(matcher.index):
         return None
     fh = query.frames.hashes
-    for scale in QUERY_CROPS:
-        variants, quality = centre_crop_version(frames, scale)
+    crops = [centre_crop_version(frames, scale) for scale in QUERY_CROPS]
+    # One search of every crop against the bank's crop rows first: a scale none of whose frames is
+    # near a crop row is not matched (most files scanned are in no bank: one lookup, no match calls).
+    ok = [v[q >= matcher.settings.min_quality] for v, q in crops]
+    hits = matcher.row_hits(np.concatenate([v.reshape(-1, 32) for v in ok]), matcher.settings.distance_threshold, prep_prefix="crop")
+    owner = np.repeat(np.arange(len(ok)), [v.shape[0] * 8 for v in ok])
+    found = set(owner[hits["query"]].tolist())
+    for k, (scale, (variants, quality)) in enumerate(zip(QUERY_CROPS, crops)):
+        if k not in found:
+            continue
         name = f"centre-crop{scale:.3f}"
         margin = round((1.0 - scale) / 2, 4)
         box = np.array([[margin, 1.0 - margin, margin, 1.0 - margin]]).repeat(len(fh), axis=0)
