@@ -114,6 +114,8 @@ class PyAVDecoder(Decoder):
     """PyAV (libav*) sequential decoding; converts only the selected frames to RGB."""
 
     name = "pyav"
+    #: How a keyframe pass feeds packets by packet (vscan.inputs.ranged_pyav seeks to each instead of demuxing all).
+    _keyframe_feed = staticmethod(_keyframe_frames)
 
     def __init__(
         self,
@@ -285,7 +287,7 @@ class PyAVDecoder(Decoder):
                 # decoded all 660 frames of a file for its 6 keyframes) feeds it
                 # the wanted keyframes' packets alone; the others skip in C (faster).
                 by_packet = keyframes_only and (by_packet or stream.codec_context.name in _NONKEY_IGNORED)
-                frames = _keyframe_frames(container, stream, index, wanted) if by_packet else container.decode(stream)
+                frames = self._keyframe_feed(container, stream, index, wanted) if by_packet else container.decode(stream)
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:
