@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -92,6 +93,7 @@ def test_a_known_copy_takes_one_decode_task_and_one_model_call(known, ray_local,
     way, and the record says the confirmation was decoded ahead."""
     from vscan.output.sinks import JsonlSink
     from vscan.runtime.driver import run_scan
+    from vscan.verdict.record import result_schema
 
     bank, copies = known
     runs = {}
@@ -106,7 +108,8 @@ def test_a_known_copy_takes_one_decode_task_and_one_model_call(known, ray_local,
     assert pipe_before["decode_tasks"] == 2 * len(copies), pipe_before  # the two-task way
     for name, record in records.items():
         old = before[name]
-        assert record["second_pass"]["sampling"] == old["second_pass"]["sampling"] and "ahead" in record["second_pass"]["decoded"]
+        assert record["second_pass"]["sampling"] == f"{old['second_pass']['sampling']}, decoded ahead in the first pass's decode task"
+        jsonschema.validate(record, result_schema())
         assert "sparse frames" in record["sampling"]
         assert record["frames_sampled"] == old["frames_sampled"]
         assert [m["is_match"] for m in record["matches"]] == [m["is_match"] for m in old["matches"]] and any(m["is_match"] for m in record["matches"])

@@ -157,8 +157,8 @@ def ahead_settled(task: Task, confirmed: str | None) -> None:
         return
     first = replace(summary, ahead=None)
     if confirmed is not None:
-        second = {"status": "ok", "sampling": confirmed, "frames_sampled": ahead.frames_sampled, "frames_decoded": ahead.frames_decoded,
-                  "decoded": "ahead, in the first pass's decode task"}  # fmt: skip
+        second = {"status": "ok", "sampling": f"{confirmed}, decoded ahead in the first pass's decode task",
+                  "frames_sampled": ahead.frames_sampled, "frames_decoded": ahead.frames_decoded}  # fmt: skip
         task.first_pass, task.summary = first, replace(first.merged(ahead, confirmed), second_pass=second)
         return
     timings = dict(first.timings)
