@@ -191,7 +191,16 @@ def build_part(work: Path, samples: int, synthetic: int, no_vpdq: bool, plans: t
     return out
 
 
-def compact_part(work: Path, rules: list) -> dict:
+def query_side_cost(records: dict[str, dict]) -> dict:
+    """The scan's centre-crop search per file (``timings.match_centre_crops``, vscan.bank.query_side):
+    files it ran on (nothing matched plainly) and mean milliseconds over those and over every file."""
+    times = [float((r.get("timings") or {}).get("match_centre_crops", 0.0)) for r in records.values()]
+    ran = [t for t in times if t > 0.0005]
+    return {"files": len(times), "files_searched": len(ran), "ms_per_searched_file": 1000 * sum(ran) / max(len(ran), 1),
+            "ms_per_file": 1000 * sum(ran) / max(len(times), 1)}  # fmt: skip
+
+
+def compact_part(work: Path, rules: list, plans: tuple[str, ...] = ("compact",)) -> dict:
     from vscan.bank.compact_rows import compact_bank_rows
     from vscan.bench import bench_robustness as br
 
@@ -204,14 +213,15 @@ def compact_part(work: Path, rules: list) -> dict:
     if not full.exists():
         br.build_banks(robust, sources)
     banks = {"full": full}
-    built = robust / "built-compact.bank"  # the build path itself: vscan bank build --rows compact
-    if not built.exists():
-        from vscan.bank.hashers import COMPACT_ROWS, media_hasher
-        from vscan.bank.store import build_bank
-        from vscan.decode import EveryFrame
+    for plan in [p for p in plans if p != "full"]:
+        built = robust / f"built-{plan}.bank"  # the build path itself: vscan bank build --rows PLAN
+        if not built.exists():
+            from vscan.bank.hashers import ROW_PLANS, media_hasher
+            from vscan.bank.store import build_bank
+            from vscan.decode import EveryFrame
 
-        build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", COMPACT_ROWS))
-    banks["built-compact"] = built
+            build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", ROW_PLANS[plan]))
+        banks[f"built-{plan}"] = built
     for rule in rules:
         path = robust / f"{rule.name}.bank"
         if not path.exists():
@@ -230,7 +240,7 @@ def compact_part(work: Path, rules: list) -> dict:
         fps = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
         result["banks"][name] = {"rows": bank_rows(path), "recall_by_kind": {k: v[0] / v[1] for k, v in per_kind.items()},
                                  "recall_overall": sum(v[0] for v in per_kind.values()) / len(copies),
-                                 "false_positives": fps, "scan_wall_seconds": wall}  # fmt: skip
+                                 "false_positives": fps, "scan_wall_seconds": wall, "query_side": query_side_cost(records)}  # fmt: skip
     return result
 
 
@@ -278,9 +288,14 @@ def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None) -> d
             per[edit][0] += hit
             per[edit][1] += 1
         fps = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
-        out["banks"][name] = {"rows": bank_rows(bank), "recall_by_kind": per, "found": sum(v[0] for v in per.values()), "false_positives": fps}
-        print(f"held-out {name}: {out['banks'][name]['found']}/{len(copies)}, false positives {len(fps)}, "
-              + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in per.items()), flush=True)
+        out["banks"][name] = {"rows": bank_rows(bank), "recall_by_kind": per, "found": sum(v[0] for v in per.values()), "false_positives": fps,
+                              "query_side": query_side_cost(records)}  # fmt: skip
+        b = out["banks"][name]
+        print(f"held-out {name}: {b['found']}/{len(copies)}, false positives {len(fps)}, {b['rows']['rows_per_video_second']:.2f} rows per video-second ("
+              + ", ".join(f"{k} {v:.2f}" for k, v in b["rows"]["rows_per_video_second_by_kind"].items()) + "); "
+              + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in per.items())
+              + f"; centre crops searched on {b['query_side']['files_searched']}/{b['query_side']['files']} files, "
+              f"{b['query_side']['ms_per_searched_file']:.0f} ms each", flush=True)
     return out
 
 
@@ -292,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     ap.add_argument("--skip-build", action="store_true", help="skip the build comparison")
     ap.add_argument("--compact", action="store_true", help="score compacted banks against the full bank (bench_robustness --quick media)")
-    ap.add_argument("--rules", default="24:0.5:0.5",
+    ap.add_argument("--rules", default="",
                     help="compaction rules tried with --compact: frame_bits:extra_per_second:grid_per_second,... (none: every run)")
     ap.add_argument("--plans", default="full,compact", help="row plans built (vscan bank build --rows), comma-separated")
     ap.add_argument("--baseline", type=Path, default=None,
@@ -318,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         rate = lambda v: None if v in ("", "none") else float(v)  # noqa: E731
         rules = [CompactRule(int(b), rate(x), rate(g)) for b, x, g in (r.split(":") for r in args.rules.split(",") if r)]
-        result["compact"] = compact_part(work, rules)
+        result["compact"] = compact_part(work, rules, tuple(args.plans.split(",")))
         _print_compact(result["compact"])
     out = args.out or work / "bench-bank-build.json"
     out.write_text(json.dumps(result, indent=1, default=str))
@@ -355,7 +370,9 @@ def _print_compact(c: dict) -> None:
     print(f"{'false positives':<22}" + "".join(f"{len(c['banks'][n]['false_positives']):>24}" for n in names))
     print(f"{'rows / video-second':<22}" + "".join(f"{c['banks'][n]['rows']['rows_per_video_second']:>24.1f}" for n in names))
     for n in names:
-        print(f"  {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in c["banks"][n]["rows"]["rows_per_video_second_by_kind"].items()))
+        q = c["banks"][n]["query_side"]
+        print(f"  {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in c["banks"][n]["rows"]["rows_per_video_second_by_kind"].items())
+              + f"; centre crops searched on {q['files_searched']}/{q['files']} files, {q['ms_per_searched_file']:.0f} ms each")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_the_off_centre_search_looks_for_the_banks_own_grid_window_size():
     assert needs_centre_crops(SimpleNamespace(preps=["crop0.900", "crop0.800"]))
 
 
-def test_bank_build_rows_lean_keeps_two_crops_and_one_centre_window(tmp_path):
+def test_bank_build_rows_lean_keeps_three_crops_and_one_centre_window(tmp_path):
     import os
     import subprocess
     import sys
@@ -111,7 +111,7 @@ def test_bank_build_rows_lean_keeps_two_crops_and_one_centre_window(tmp_path):
     with Bank(tmp_path / "lean.bank") as b:
         info = b.info()
         preps = {r[2] for r in b.rows("extra_hashes")}
-    assert info.row_plan == "lean" and {p for p in preps if "crop" in p} == {"crop0.900", "crop0.800"}
+    assert info.row_plan == "lean" and {p for p in preps if "crop" in p} == {"crop0.950", "crop0.900", "crop0.800"}
     assert {p for p in preps if "window:g" in p} == {"window:g40:30,30"}
     assert info.rows_by_kind["grid"] == 4  # one window a second
     shown = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "info", str(tmp_path / "lean.bank")], capture_output=True, text=True,
