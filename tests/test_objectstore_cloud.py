@@ -297,3 +297,39 @@ def test_azure_listing_is_paged_and_streamed(azure, monkeypatch):
     rest = list(found)
     assert len(rest) + 1 == many and len(set(rest)) == many - 1
     assert faults.lists - before >= 3  # page by page
+
+
+def test_a_keyframe_first_pass_reads_an_object_by_ranges(gcs, media, tmp_path):
+    """Default (adaptive) sampling on gs:// objects: the records equal a local scan of the same files,
+    a keyframe pass reads a fraction of the object, and digests are null unless the object is read whole."""
+    import hashlib
+
+    folder = tmp_path / "local"
+    synth.make_clip(folder / "long.mp4", seed=40, seconds=24.0, size=(480, 360), gop=50, bitrate=1_500_000)
+    synth.make_clip(folder / "copy.mp4", seed=11, seconds=6.0, size=(160, 120), gop=25, crf=34)
+    for path in folder.iterdir():
+        gcs["bucket"].blob(f"ranged/{path.name}").upload_from_filename(str(path))
+    bank = str(media[0] / "reported.bank")
+    env = {**os.environ, **gcs["env"]}
+    runs = {}
+    for name, target, extra in (("local", str(folder), {}), ("ranges", "gs://media/ranged", {}),
+                                ("whole", "gs://media/ranged", {"VSCAN_OBJECT_READS": "whole"})):  # fmt: skip
+        out = tmp_path / f"{name}.jsonl"
+        run = subprocess.run([*VSCAN, "scan", target, "--bank", bank, "--out", str(out), "--device", "cpu", "-q"],
+                             capture_output=True, text=True, timeout=600, env={**env, **extra})  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        runs[name] = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    for file in ("long.mp4", "copy.mp4"):
+        local, ranged, whole = runs["local"][file], runs["ranges"][file], runs["whole"][file]
+        size = (folder / file).stat().st_size
+        for record in (ranged, whole):
+            assert record["status"] == "ok", record["error"]
+            assert record["frames_sampled"] == local["frames_sampled"] and record["media"] == local["media"]
+            assert [(m["bank_entry_id"], m["is_match"]) for m in record["matches"]] == [(m["bank_entry_id"], m["is_match"]) for m in local["matches"]]
+            assert record["size_bytes"] == size and record["object"]["size_bytes"] == size
+        assert ranged["object"]["read"] == "ranges" and ranged["sha256"] is None and ranged["md5"] is None  # read in part: no content digest
+        assert whole["object"]["read"] == "whole" and whole["object"]["bytes_read"] == size
+        assert whole["sha256"] == local["sha256"] == hashlib.sha256((folder / file).read_bytes()).hexdigest()
+    assert any(m["is_match"] for m in runs["ranges"]["copy.mp4"]["matches"])
+    long = runs["ranges"]["long.mp4"]
+    assert "keyframes" in long["sampling"] and long["object"]["bytes_read"] < 0.5 * long["object"]["size_bytes"], long["object"]

@@ -40,7 +40,11 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 
 
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
-    decoder = PyAVDecoder(plain=True) if backend == "sequential" else open_decoder(path, backend)
+    from vscan.inputs.ranged_pyav import ranged_decoder
+
+    decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
+    if decoder is None:
+        decoder = PyAVDecoder(plain=True) if backend == "sequential" else open_decoder(path, backend)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
         # Ray already runs one decode per core; frame threads would add ~26 ms
@@ -113,7 +117,7 @@ def decode_for_scan(
     if path.startswith(("s3://", "gs://", "az://", "http://", "https://")):  # an object (vscan.inputs.objectstore): read by range or fetched
         from vscan.inputs.objectstore import decode_object
 
-        return decode_object(path, config, known_sha256, benign, decode_for_scan)
+        return decode_object(path, config, known_sha256, benign, decode_for_scan, _decode_frames)
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"path": path, "sha256": None, "md5": None, "size_bytes": None, "error": None}
     try:
