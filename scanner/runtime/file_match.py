@@ -129,6 +129,15 @@ class FileMatcher:
             centre = time.perf_counter() - t_centre
             if found is not None:
                 query, narrowed, matches = found
+        regions = 0.0  # candidate regions placed against the bank (vscan.runtime.region_search), only when nothing matched
+        if query.robust and self.offcentre and self.index is not None and inputs.frames is not None and not any(m.is_match for m in matches):
+            from vscan.runtime.region_search import find_regions
+
+            t_reg = time.perf_counter()
+            found = find_regions(self.matcher, query, inputs.frames)
+            regions = time.perf_counter() - t_reg
+            if found is not None:
+                query, narrowed, matches = found
         offcentre = 0.0  # skipped: the plain match decided, or there is a region, or no grid rows
         if query.version("region") is None and self._searches_offcentre() and len(query.frames) >= 2 and not any(m.is_match for m in matches):
             from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
@@ -140,7 +149,7 @@ class FileMatcher:
                 query, narrowed, matches = found
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
         timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before, "match_offcentre": offcentre,
-                   "match_centre_crops": centre}
+                   "match_centre_crops": centre, "match_regions": regions}
         result = {"qualities": query.frames.hashes.qualities, "matches": matches, "timings": timings}
         skipped = narrowed.skipped_disabled(query)
         if skipped is not None:  # entries disabled in the bank (vscan.bank.updates)

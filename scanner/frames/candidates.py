@@ -1,0 +1,182 @@
+"""Candidate places of a re-framed picture, from several cues, for a search that tries each.
+
+Region search (``vscan.frames.regions``) keeps one rectangle: the one whose
+sides break the correlation of pixels over time most. On copies made by
+other people's tools (bench_generalise's held-out split) it misses most
+insets, panes and fills: a blurred fill of the picture itself correlates
+with it, a fill with the picture at the canvas's edge has one inner side, a
+textured pane pulls the box inside it. Each kind leaves other traces, and
+no one cue sees them all:
+
+- ``moving``: where pixels change over time. A picture on a still canvas
+  (a screenshot template, a caption or meme band, a colour fill, an inset
+  over a still) is the box of its moving rows and columns.
+- ``detail``: where the picture is sharp. A blurred fill (the vertical re-post
+  over a blur of itself) moves with the picture but holds little detail.
+- ``lines``: straight edges that run the frame's whole width or height in
+  every frame (a split screen's seams, a band's or a fill's edge). The
+  stretches between them (and the frame's edges) are candidate panes, each
+  trimmed of flat margins (a picture fitted inside its pane).
+
+``candidate_boxes`` returns them, distinct and best first, each trimmed of flat
+(static, uniform) margins. Nothing here decides a match: every box is hashed and
+matched under the matcher's usual rules (``vscan.runtime.region_search``), and is
+tried only for a file that matched nothing as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vscan.frames.luma import check_frames, evenly_spaced, luma
+
+__all__ = ["MAX_CANDIDATES", "candidate_boxes", "line_positions", "span"]
+
+#: Boxes tried per file at most (each costs a window hash per sampled frame and one match).
+MAX_CANDIDATES = 6
+#: A box keeps this share of the frame at least and at most (the whole frame is the plain match).
+MIN_SHARE, MAX_SHARE = 0.06, 0.92
+#: Luma std over time (grey levels) above which a pixel moves.
+_MOVING_STD = 4.0
+#: A line runs across when its mean step is this many times that of the lines beside it, and this many grey levels.
+_LINE_RATIO, _LINE_STEP = 3.0, 6.0
+#: Two boxes closer than this share of the side on every side are one.
+_SAME = 0.04
+
+
+def span(profile: np.ndarray, level: float, gap: int = 2) -> tuple[int, int] | None:
+    """The longest run of ``profile`` at or above ``level`` (gaps up to ``gap`` bridged): (start, end), or None."""
+    above = profile >= level
+    best, start, miss = None, None, 0
+    for i, a in enumerate(np.append(above, False)):
+        if a:
+            start = i if start is None else start
+            miss = 0
+            continue
+        if start is not None:
+            miss += 1
+            if miss > gap or i == len(above):
+                end = i - miss + 1
+                if best is None or end - start > best[1] - best[0]:
+                    best = (start, end)
+                start, miss = None, 0
+    return best
+
+
+def _moving_box(y: np.ndarray) -> list[int] | None:
+    """The box of the rows and columns where most pixels move over time."""
+    if y.shape[0] < 2:
+        return None
+    moving = y.std(axis=0) > _MOVING_STD
+    if moving.mean() > 0.9 or moving.mean() < 0.03:
+        return None  # all moves (nothing to find) or nothing does
+    rows = span(moving.mean(axis=1), 0.5)
+    if rows is None:
+        return None
+    cols = span(moving[rows[0] : rows[1]].mean(axis=0), 0.5)  # columns within those rows
+    return None if cols is None else [rows[0], rows[1], cols[0], cols[1]]
+
+
+def _detail_box(y: np.ndarray) -> list[int] | None:
+    """The box of the sharp rows and columns (a blurred fill holds little detail)."""
+    gx = np.abs(np.diff(y, axis=2)).mean(axis=0)  # [H, W-1]
+    gy = np.abs(np.diff(y, axis=1)).mean(axis=0)  # [H-1, W]
+    rows, cols = gx.mean(axis=1), gy.mean(axis=0)
+
+    def level(p: np.ndarray) -> float | None:
+        lo, hi = np.percentile(p, 10), np.percentile(p, 90)
+        return None if hi < 2.5 * max(lo, 0.2) else float((lo + hi) / 2)  # no contrast between sharp and soft
+
+    lr, lc = level(rows), level(cols)
+    r = span(rows, lr) if lr is not None else (0, y.shape[1])
+    c = span(cols, lc) if lc is not None else (0, y.shape[2])
+    if r is None or c is None or (lr is None and lc is None):
+        return None
+    return [r[0], r[1], c[0], c[1] + (c[1] < y.shape[2] - 1)]
+
+
+def line_positions(y: np.ndarray, axis: int, *, margin: int = 6) -> list[int]:
+    """Boundaries (between rows for ``axis`` 1, columns for 2) where a straight
+    edge runs the frame's whole length in most frames: the mean step across
+    it, along its whole length, is ``_LINE_RATIO`` times that of the lines
+    3-8 px beside it (the picture's own texture), in the median frame, and
+    ``_LINE_STEP`` grey levels at least. Two unrelated pictures side by side
+    step across their seam everywhere; one picture's own edges do not run
+    its whole length."""
+    along = 2 if axis == 1 else 1
+    means = np.abs(np.diff(y, axis=axis)).mean(axis=along)  # [N, boundaries]
+    size = means.shape[1]
+    idx = np.arange(size)
+    beside = np.stack([means[:, np.clip(idx + d, 0, size - 1)] for d in (-8, -6, -4, -3, 3, 4, 6, 8)], axis=0)
+    ratio = means / (np.median(beside, axis=0) + 0.5)
+    persistent = np.median(ratio, axis=0)
+    strong = np.median(means, axis=0) >= _LINE_STEP
+    found = [i + 1 for i in np.flatnonzero((persistent >= _LINE_RATIO) & strong) if margin <= i + 1 <= y.shape[axis] - margin]
+    merged: list[int] = []
+    for p in found:  # a blurred edge steps over 2-3 boundaries: one line, the strongest
+        if merged and p - merged[-1] <= 3:
+            if persistent[p - 1] > persistent[merged[-1] - 1]:
+                merged[-1] = p
+            continue
+        merged.append(p)
+    return merged
+
+
+def _panes(y: np.ndarray) -> list[list[int]]:
+    """The stretches between full-length lines (and the frame's edges), per axis, that are not too thin."""
+    _, h, w = y.shape
+    out = []
+    for axis, size in ((1, h), (2, w)):
+        cuts = [0, *line_positions(y, axis), size]
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            if b - a >= 0.15 * size and (a, b) != (0, size):
+                out.append([a, b, 0, w] if axis == 1 else [0, h, a, b])
+    return out
+
+
+def _trim(y: np.ndarray, box: list[int], flat_std: float = 3.0) -> list[int]:
+    """``box`` without its flat margins: rows / columns at its edges uniform in space and still in time (bars, a fitted pane's padding)."""
+    t, b, left, r = box
+    sub = y[:, t:b, left:r]
+    flat_rows = (sub.std(axis=2).max(axis=0) < flat_std) & (sub.mean(axis=2).std(axis=0) < flat_std)
+    flat_cols = (sub.std(axis=1).max(axis=0) < flat_std) & (sub.mean(axis=1).std(axis=0) < flat_std)
+
+    def inner(flat: np.ndarray) -> tuple[int, int]:
+        keep = np.flatnonzero(~flat)
+        return (int(keep[0]), int(keep[-1]) + 1) if keep.size else (0, flat.size)
+
+    (rt, rb), (cl, cr) = inner(flat_rows), inner(flat_cols)
+    return [t + rt, t + rb, left + cl, left + cr]
+
+
+def _distinct(boxes: list[list[int]], h: int, w: int) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    scale = np.array([h, h, w, w], np.float64)
+    for box in boxes:
+        a = np.asarray(box, np.int32)
+        share = (a[1] - a[0]) * (a[3] - a[2]) / float(h * w)
+        if a[1] - a[0] < 16 or a[3] - a[2] < 16 or not MIN_SHARE <= share <= MAX_SHARE:
+            continue
+        if any((np.abs(a - o) / scale).max() <= _SAME for o in out):
+            continue
+        out.append(a)
+    return out
+
+
+def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None, most: int = MAX_CANDIDATES) -> list[np.ndarray]:
+    """Boxes (top, bottom, left, right, px of ``frames``, uint8 [N, H, W, 3]) where
+    a re-framed picture may sit, best first: moving, sharp, then the panes between
+    full-length lines, each trimmed of flat margins; none within ``_SAME`` of a
+    ``known`` box (already searched) or of each other."""
+    check_frames(frames)
+    n, h, w, _ = frames.shape
+    y = luma(frames[evenly_spaced(n, 16)])
+    found: list[list[int]] = []
+    for cue in (_moving_box, _detail_box):
+        box = cue(y)
+        if box is not None:
+            found.append(_trim(y, box))
+    found += [_trim(y, p) for p in _panes(y)]
+    boxes = _distinct([*(list(k) for k in known or ()), *found], h, w)
+    skip = len(_distinct([list(k) for k in known or ()], h, w))
+    return boxes[skip : skip + most]

@@ -1,0 +1,147 @@
+"""Several candidate regions placed against the bank (issue #27): vscan.frames.candidates
+finds where a re-framed picture may sit from several cues, vscan.runtime.region_search
+places each box to the pixel against the bank's rows and matches it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vscan.frames.candidates import candidate_boxes, line_positions, span
+from vscan.frames.luma import luma
+from vscan.frames.regions import detect_region
+
+
+def _texture(rng: np.random.Generator, h: int, w: int, n: int) -> np.ndarray:
+    """n frames of a smooth texture panning under the frame (every pixel changes over time)."""
+    base = np.asarray(Image.fromarray((rng.random((12, 24, 3)) * 255).astype(np.uint8)).resize((w * 2, h * 2), Image.Resampling.BICUBIC))
+    return np.stack([base[k * 7 : k * 7 + h, k * 11 : k * 11 + w] for k in range(n)])
+
+
+def _near(box, want, px: int = 3) -> bool:
+    return bool(np.abs(np.asarray(box) - np.asarray(want)).max() <= px)
+
+
+def test_span_bridges_small_gaps_and_keeps_the_longest_run():
+    assert span(np.array([0, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1]), 1) == (1, 7)
+    assert span(np.array([1.0, 1.0, 1.0]), 1) == (0, 3)
+    assert span(np.zeros(4), 1) is None
+
+
+def test_a_fill_with_the_picture_at_the_canvas_edge_is_a_candidate():
+    # A 9:16 re-post with the picture against the top edge: one inner side, which
+    # region search cannot place (it needs two), over a solid fill.
+    rng = np.random.default_rng(5)
+    frames = np.full((6, 256, 256, 3), (40, 90, 160), np.uint8)
+    frames[:, :82] = _texture(rng, 82, 256, 6)
+    assert detect_region(frames) is None
+    assert any(_near(b, (0, 82, 0, 256)) for b in candidate_boxes(frames))
+
+
+def test_a_picture_over_a_blur_of_itself_is_found_by_its_detail():
+    rng = np.random.default_rng(6)
+    pic = _texture(rng, 96, 256, 6)
+    frames = np.stack([np.asarray(Image.fromarray(p).resize((256, 256), Image.Resampling.BILINEAR)) for p in pic])
+    frames = np.stack([np.asarray(Image.fromarray(f).resize((16, 16)).resize((256, 256), Image.Resampling.BILINEAR)) for f in frames])
+    frames[:, 100:196] = pic
+    assert any(_near(b, (100, 196, 0, 256)) for b in candidate_boxes(frames))
+
+
+def test_each_pane_of_a_split_screen_is_a_candidate():
+    rng = np.random.default_rng(7)
+    frames = np.concatenate([_texture(rng, 256, 85, 6), _texture(rng, 256, 86, 6), _texture(rng, 256, 85, 6)], axis=2)
+    assert line_positions(luma(frames), 2) == [85, 171]
+    boxes = candidate_boxes(frames)
+    for want in ((0, 256, 0, 85), (0, 256, 85, 171), (0, 256, 171, 256)):
+        assert any(_near(b, want) for b in boxes), (want, boxes)
+
+
+def test_unrelated_whole_frame_footage_gives_few_candidates():
+    rng = np.random.default_rng(8)
+    assert len(candidate_boxes(_texture(rng, 256, 256, 6))) <= 1
+
+
+def test_box_hashes_equal_window_hashes():
+    from vscan.frames.window_hash import window_hashes
+    from vscan.runtime.region_search import box_hashes
+
+    rng = np.random.default_rng(1)
+    frames = (rng.random((2, 256, 256, 3)) * 255).astype(np.uint8)
+    for box in ((10, 150, 20, 230), (0, 256, 0, 100), (33, 97, 5, 250)):
+        got = box_hashes(luma(frames), box)
+        for f, g in zip(frames, got):
+            want = window_hashes(f, box[1] - box[0], box[3] - box[2], np.array([box[0]]), np.array([box[2]]))[0, 0]
+            assert np.unpackbits(g ^ want).sum() == 0
+
+
+@pytest.mark.parametrize("shift", [(3, -2, 2, 3), (-4, 0, 0, -3)])
+def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
+    """A real bank and matcher: the inset's box, moved a few pixels, is moved back onto it (a few bits from the rows)."""
+    from vscan.bank.matcher import Matcher
+    from vscan.bank.query import MatchSettings
+    from vscan import Bank
+    from vscan.bench import synth
+    from vscan.decode import EveryFrame
+    from vscan.frames.prepare import iter_prepared, prepared_decoder
+    from vscan.frames.resize import resize_bilinear
+    from vscan.runtime.region_search import LOCATE_FRAMES, _closest, box_hashes, place_box
+
+    src = synth.make_clip(tmp_path / "src.mp4", seed=21, seconds=3, size=(320, 180), scenes=1, crf=20)
+    bank = tmp_path / "b.bank"
+    Bank.build(bank, [src], label="reported")
+    with Bank.open(bank) as opened:
+        matcher = Matcher(opened.load_index(), MatchSettings())
+    frames = np.concatenate([b.rgb for b in iter_prepared(prepared_decoder(src), src, EveryFrame())])[::30]
+    truth = (40, 190, 60, 220)
+    canvas = np.zeros_like(frames)
+    canvas[:, truth[0] : truth[1], truth[2] : truth[3]] = resize_bilinear(frames, truth[1] - truth[0], truth[3] - truth[2])
+    lumas = luma(canvas)[:LOCATE_FRAMES]
+    found = place_box(matcher, lumas, np.add(truth, shift))
+    before = int(_closest(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
+    assert found is not None and _near(found[0], truth, 3), found
+    assert found[1] <= 16 * len(lumas) and found[1] < before - 30, (found, before)
+    # Unrelated content stops at the gate.
+    assert place_box(matcher, luma(canvas[:, ::-1, ::-1][:, :, :, ::-1].copy() // 3), truth) is None
+
+
+def _fill_copy(src, dst, top: int, fill=(30, 160, 90)):
+    """A 9:16 re-post: the clip at the canvas's width, ``top`` px from its top edge, over a solid fill."""
+    from vscan.bench.edits import _read_clip
+    from vscan.bench.encoding import _encode
+    from vscan.frames.resize import resize_bilinear
+
+    frames, _, fps = _read_clip(src)
+    h, w = frames[0].shape[:2]
+    cw, ch = 2 * int(h * 9 / 16 * 1.5 / 2), 2 * int(h * 1.5 / 2)
+    ph = 2 * int(h * cw / w / 2)
+
+    def canvas(f):
+        out = np.empty((ch, cw, 3), np.uint8)
+        out[:] = fill
+        out[top : top + ph] = resize_bilinear(f[None], ph, cw)[0]
+        return out
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return _encode(dst, (canvas(f) for f in frames), fps=fps, codec="libx264", gop=None, crf=23, bitrate=None)
+
+
+def test_a_fill_with_the_picture_at_the_edge_matches_through_a_placed_region(tmp_path):
+    """End to end (CLI scan, default sampling): the picture against the canvas's top edge has one inner
+    side, so the decode task's region search finds nothing; the candidate search finds and places it."""
+    from _cli_scan import scan_records
+    from vscan import Bank
+    from vscan.bench import synth
+
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=31, seconds=6, size=(480, 270), scenes=2, crf=20)
+    inbox = tmp_path / "in"
+    copy = _fill_copy(src, inbox / "fill_top.mp4", top=0)
+    other = synth.make_clip(tmp_path / "o" / "other.mp4", seed=97, seconds=6, size=(480, 270), scenes=2, crf=23)
+    unrelated = _fill_copy(other, inbox / "unrelated_fill.mp4", top=0)
+    bank = tmp_path / "reported.bank"
+    Bank.build(bank, [src], label="reported")
+    records = scan_records(inbox, bank, tmp_path / "r.jsonl")
+    (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
+    assert match["bank_entry_id"] == "wide" and "region" in match["path"], match
+    assert records[copy.name]["timings"]["match_regions"] > 0
+    assert not any(m["is_match"] for m in records[unrelated.name]["matches"])
