@@ -170,7 +170,7 @@ def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies:
 # ---------------------------------------------------------------- banks and scoring
 
 
-def build_banks(work: Path, sources: list[Path], frame_side: int) -> tuple[Path, Path]:
+def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "") -> tuple[Path, Path]:
     """The media bank (vscan bank build's rows, original rows at ``frame_side``) and a list bank (reference vPDQ,
     every frame, no media)."""
     import vpdq
@@ -191,7 +191,8 @@ def build_banks(work: Path, sources: list[Path], frame_side: int) -> tuple[Path,
                        frame_side=frame_side)  # fmt: skip
         return r.frames, r.metadata.duration_seconds, r.extra
 
-    media, listed = work / ("media.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media-{frame_side}.bank"), work / "list.bank"
+    media = work / (f"media{tag}.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media{tag}-{frame_side}.bank")
+    listed = work / f"list{tag}.bank"
     if not media.exists():
         build_bank(media, sources, label="reported", hash_media=rows)
     if not listed.exists():
@@ -207,8 +208,8 @@ def build_banks(work: Path, sources: list[Path], frame_side: int) -> tuple[Path,
     return media, listed
 
 
-def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int) -> dict[str, dict]:
-    """``vscan scan``'s defaults (but ``policy`` and ``frame_size``) on the archive, in-process on a local Ray: records by file name."""
+def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int, folder: str = "archive") -> dict[str, dict]:
+    """``vscan scan``'s defaults (but ``policy`` and ``frame_size``) on ``work/folder``, in-process on a local Ray: records by file name."""
     from vscan.config import Runtime, Sampling, ScanConfig
     from vscan.output.sinks import JsonlSink
     from vscan.runtime.driver import run_scan as scan_files
@@ -217,9 +218,41 @@ def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int) -> dict
     out.unlink(missing_ok=True)
     config = ScanConfig(sampling=Sampling(policy=policy, frame_size=frame_size), runtime=Runtime(device="cpu"))
     with JsonlSink(out) as sink:
-        scan_files([work / "archive"], sink=sink, bank_path=bank, config=config)
+        scan_files([work / folder], sink=sink, bank_path=bank, config=config)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     return {Path(r["path"]).name: r for r in records if "path" in r and "status" in r}
+
+
+def unrelated_run(work: Path, sources: list[Path], side: int, count: int, workers: int) -> dict:
+    """False positives per 1,000 unrelated files (vscan.bench.generalise_fp), media and list banks of the sources plus
+    test-pattern entries, one adaptive scan each, and the reference vPDQ at 1 s/hash; JSON in ``work/bench-unrelated.json``."""
+    from vscan.bench.bench_robustness import vpdq_anchor
+    from vscan.bench.generalise_fp import make_unrelated, pattern_sources, unrelated_fp
+    from vscan.decode import Adaptive
+
+    t0 = time.perf_counter()
+    bank_sources = sources + pattern_sources(work / "patterns")
+    files = make_unrelated(work, count, _shared_vpdq().parent, {origin(s) for s in sources}, workers)
+    t_gen = time.perf_counter() - t0
+    media, listed = build_banks(work, bank_sources, side, tag="-unrelated")
+    by_stem = {s.stem: s for s in bank_sources}
+    result = {"files": len(files), "bank_entries": [s.stem for s in bank_sources], "seconds": {"generate": t_gen}}
+    for name, bank in (("media", media), ("list", listed)):
+        t1 = time.perf_counter()
+        result[name] = unrelated_fp(run_scan(work, bank, Adaptive(), f"unrelated-{name}", side, folder="unrelated"), files, by_stem)
+        result["seconds"][name] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    anchor = vpdq_anchor(bank_sources, [], files)
+    result["vpdq_false_positives"], result["seconds"]["vpdq"] = anchor.get("false_positives"), time.perf_counter() - t1
+    (work / "bench-unrelated.json").write_text(json.dumps(result, indent=1, default=str))
+    for name in ("media", "list"):
+        r = result[name]
+        print(f"unrelated ({name} bank): {r['files']} files, {r['scanned']} scanned, {len(r['false_positives'])} false positives "
+              f"({r['per_1000']:.1f} per 1,000), {len(r['same_content'])} same content of other origin")  # fmt: skip
+        for row in r["false_positives"] + r["same_content"]:
+            print(f"  {row}")
+    print(f"unrelated (vPDQ 1 s/hash): {result['vpdq_false_positives']} files matched; seconds {json.dumps({k: round(v, 1) for k, v in result['seconds'].items()})}")
+    return result
 
 
 def _recalled(record: dict, source: str) -> bool:
@@ -261,6 +294,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--frame-size", type=int, default=None, help="the scan's square frame side (default: ScanConfig's); "
                     "the media bank's original rows follow it")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None, help="keep media and results here (default: a temp dir, removed)")
+    ap.add_argument("--unrelated", type=int, default=0, help="false positives per 1,000 on this many unrelated files "
+                    "(vscan.bench.generalise_fp; generated and real media, look-alike test patterns)")
+    ap.add_argument("--only-unrelated", action="store_true", help="the false-positive run alone (no copies scanned)")
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vscan-generalise-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -274,6 +310,10 @@ def main(argv: list[str] | None = None) -> dict:
         from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 
         side = args.frame_size or SCAN_FRAME_SIDE_PX
+        if args.unrelated:
+            unrelated = unrelated_run(work, sources, side, args.unrelated, args.workers)
+            if args.only_unrelated:
+                return unrelated
         media, listed = build_banks(work, sources, side)
         t_bank = time.perf_counter() - t0 - t_gen
         runs = {"media": run_scan(work, media, Adaptive(), "scan-media", side), "list": run_scan(work, listed, Adaptive(), "scan-list", side)}
