@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 def _value(text: str, series: str) -> float:
-    match = re.search(rf"^{re.escape(series)} ([0-9.e+]+)$", text, re.M)
+    match = re.search(rf"^{re.escape(series)} ([0-9.e+-]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
 
 
@@ -69,3 +69,8 @@ def test_scan_serves_metrics_while_it_runs(tmp_path, ray_address):
     assert _value(last, "vscan_scan_video_seconds_total") == pytest.approx(15.0, abs=0.5)
     assert _value(last, "vscan_scan_frames_hashed_total") >= 15 and _value(last, "vscan_scan_files_per_second") > 0
     assert _value(scrapes[0], 'vscan_scan_files_total{status="ok"}') == 0  # served from the start, before any record
+    # Stage busy fractions: each stage's share of the run, from the pipeline's own profile; the records' stage seconds.
+    fractions = {stage: _value(last, f'vscan_scan_stage_busy_fraction{{stage="{stage}"}}') for stage in ("decode", "model", "record")}
+    assert all(f'vscan_scan_stage_busy_fraction{{stage="{stage}"}}' in last for stage in fractions)
+    assert 0 < fractions["decode"] <= 1 and 0 < fractions["model"] <= 1 and 0 < fractions["record"] < 0.5, fractions
+    assert _value(last, 'vscan_scan_stage_seconds_total{stage="decode"}') > 0 and _value(last, 'vscan_scan_stage_seconds_total{stage="model"}') > 0

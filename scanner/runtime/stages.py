@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 from vscan.inputs.discover import Refused, is_small
 from vscan.runtime.confirm_ahead import AheadSwitch
+from vscan.runtime.metrics import watch
 from vscan.runtime.outcome import FileState, Outcomes, Task, ahead_settled, let_go, second_pass_decoded
 from vscan.runtime.payload import ModelResult
 from vscan.runtime.placement import decode_on_node, ran_on
@@ -300,6 +301,7 @@ class RecordStage:
         self.sink, self.ledger, self.summary, self.floods, self.queues, self.pool = sink, ledger, summary, floods, queues, pool
         self.keep_frame_hashes, self.allow, self.store = keep_frame_hashes, allow, store
         self.finished: deque[dict[str, Any]] = deque()
+        watch(queues)  # --metrics-port reads the stages' busy fractions from this run's profile (vscan.runtime.metrics)
 
     def emit(self, record: dict[str, Any]) -> None:
         self.finished.append(record)
