@@ -136,3 +136,30 @@ def test_the_bar_says_a_small_scan_needs_no_ray(folder):
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert WAITING_HERE_FOR_MODELS in seen and WAITING_HERE_FOR_FILES in seen, seen
     assert WAITING_FOR_MODELS not in seen  # never "Ray up"
+
+
+def test_a_state_run_without_ray_skips_unchanged_content_as_ray_does(folder):
+    import shutil
+
+    for name in ("embedded", "ray"):  # one earlier run over two of the files, its state copied for each path
+        (folder / f"st-{name}").mkdir()
+    work = folder / "st-in"
+    work.mkdir()
+    shutil.copy(folder / "in" / "copy.mp4", work / "copy.mp4")
+    shutil.copy(folder / "in" / "other.mp4", work / "other.mp4")
+    first = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", "st-in", "--bank", "b.bank", "--out", "st-first.jsonl",
+                            "--device", "cpu", "-q", "--state", "st.sqlite"], cwd=folder, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    shutil.copy(folder / "in" / "still.png", work / "still.png")  # new content beside the unchanged files
+    runs = {}
+    for name, extra in (("embedded", ()), ("ray", ("--config", "ray.toml"))):
+        shutil.copy(folder / "st.sqlite", folder / f"st-{name}" / "st.sqlite")
+        run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", "st-in", "--bank", "b.bank", "--out", f"st-{name}.jsonl",
+                              "--device", "cpu", "-q", "--state", f"st-{name}/st.sqlite", *extra],
+                             cwd=folder, capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        runs[name] = {json.loads(line)["path"]: json.loads(line) for line in (folder / f"st-{name}.jsonl").read_text().splitlines()}
+    _same_records(runs["embedded"], runs["ray"])
+    skipped = {Path(p).name: r.get("skipped") for p, r in runs["embedded"].items()}
+    assert skipped == {"copy.mp4": "unchanged", "other.mp4": "unchanged", "still.png": None}
+    assert _last_run(folder / "st-embedded.jsonl.manifest.json")["cluster"]["nodes"] == []
