@@ -85,6 +85,14 @@ def test_an_entry_matching_many_files_is_flagged_in_the_manifest(corpus, ray_add
     assert a_hits == 3
     assert last["match_floods"] == [{"bank_entry_id": "a", "label": None, "files": 3, "share": 0.75}]  # b: one file, no flood
 
+    # The HTML report lists the flood, and says so beside each file that matched the flooded entry.
+    report = subprocess.run([*VSCAN, "report", str(out), "-o", str(tmp_path / "report.html")], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report.html").read_text()
+    section = page.split('<section id="floods">', 1)[1].split("</section>", 1)[0]
+    assert "<td>a</td>" in section and "<td>3</td>" in section and "75.0%" in section and last["run_id"] in section
+    assert page.count("<li class='flood'>a is a match flood: it matched 3 files (75.0%)") == 3
+
 
 def test_rematch_applies_the_runs_allow_banks(corpus, ray_address, tmp_path):
     store = tmp_path / "store"

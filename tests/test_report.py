@@ -104,6 +104,22 @@ def test_static_page_is_self_contained_and_sorted_by_risk():
     assert not re.search(r"(src|href)=\"(https?:)?//", page) and "<link" not in page
 
 
+def test_floods_are_listed_only_when_the_manifest_has_them(tmp_path):
+    from vscan.output.read import read_floods
+
+    assert '<section id="floods">' not in render_report(RECORDS)
+    out = tmp_path / "r.jsonl"
+    out.write_text("")
+    assert read_floods(out) == []  # no manifest
+    runs = [{"run_id": "r1", "started": "2026-01-01T00:00:00Z", "match_floods": [{"bank_entry_id": "intro", "label": "x", "files": 40, "share": 0.2}]},
+            {"run_id": "r2", "started": "2026-01-02T00:00:00Z", "match_floods": []}]  # fmt: skip
+    (tmp_path / "r.jsonl.manifest.json").write_text(json.dumps({"runs": runs}))
+    floods = read_floods(out)
+    assert floods == [{"bank_entry_id": "intro", "label": "x", "files": 40, "share": 0.2, "run_id": "r1", "started": "2026-01-01T00:00:00Z"}]
+    page = render_report(RECORDS, floods=floods)
+    assert '<section id="floods">' in page and "<td>intro</td>" in page and "20.0%" in page
+
+
 def test_read_records_keeps_last_record_per_file(tmp_path):
     path = tmp_path / "r.jsonl"
     first, again = record("x.mp4", 0.2), record("x.mp4", 0.9)

@@ -23,13 +23,13 @@ def report_command(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="HTML file to write.")] = Path("report.html"),
     thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Embed heavily blurred thumbnails of the strongest frames (off by default: reviewer safety).")] = False,
 ) -> None:
-    """Write a self-contained HTML report: files by risk, per-file timelines."""
-    from vscan.output.read import read_records
+    """Write a self-contained HTML report: files by risk, per-file timelines, the runs' match floods."""
+    from vscan.output.read import read_floods, read_records
     from vscan.output.report import write_report
 
     try:
         records = read_records(results)
-        write_report(records, out, thumbnails=thumbnails)
+        write_report(records, out, thumbnails=thumbnails, floods=read_floods(results))  # floods: from the runs' manifests
     except VscanError as exc:
         fail(exc)
     typer.echo(f"{out}: {len(records)} files")

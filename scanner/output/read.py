@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from vscan.errors import ConfigError
 from vscan.inputs.paths import record_key
 
-__all__ = ["read_records", "display_target"]
+__all__ = ["read_records", "read_floods", "display_target"]
 
 # The on-disk formats of vscan.output.sinks (the writer side).
 _TABLE = "vscan_records"
@@ -42,6 +42,21 @@ def display_target(target: str | os.PathLike) -> str:
     if parts.scheme not in ("postgresql", "postgres") or parts.password is None:
         return text
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+def read_floods(target: str | os.PathLike) -> list[dict[str, Any]]:
+    """The match floods the runs' manifests list (``<out>.manifest.json`` of file outputs), the latest run first:
+    each {bank_entry_id, label, files, share, run_id, started}. Database outputs keep manifests in a table: none read here."""
+    text = str(target)
+    manifest = Path(text).with_name(Path(text).name + ".manifest.json")
+    if text.startswith(("postgresql://", "postgres://")) or not manifest.is_file():
+        return []
+    try:
+        runs = json.loads(manifest.read_text())["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # a manifest that cannot be read takes nothing from the records
+    return [{**flood, "run_id": run.get("run_id"), "started": run.get("started")}
+            for run in reversed(runs) for flood in run.get("match_floods") or ()]  # fmt: skip
 
 
 def read_records(target: str | os.PathLike) -> list[dict[str, Any]]:

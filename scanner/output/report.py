@@ -196,8 +196,26 @@ def record_counts(records: list[dict[str, Any]]) -> str:
             + f", errors {summary.errors}, matched {summary.matched}")
 
 
-def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False, title: str = "vscan report") -> str:
-    """The HTML page for ``records`` (one row per file, highest risk first)."""
+def _floods(floods: list[dict[str, Any]]) -> str:
+    """The manifest's match floods (vscan.verdict.allow.FloodCounter): entries that matched an unusual share of a run's files."""
+    if not floods:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_esc(f['bank_entry_id'])}</td><td>{_esc(f.get('label') or '')}</td><td>{int(f['files'])}</td>"
+        f"<td>{100 * float(f['share']):.1f}%</td><td>{_esc(f.get('started') or '')} {_esc(f.get('run_id') or '')}</td></tr>"
+        for f in floods
+    )
+    return ('<section id="floods"><h2>Match floods</h2><p>These bank entries matched an unusual share of a run\'s files '
+            "(a common intro, a logo, a bad list entry?). Check them; an entry cleared can go in an allow bank (--allow).</p>"
+            "<table class='floods'><thead><tr><th>bank entry</th><th>label</th><th>files</th><th>share of the run</th><th>run</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></section>")  # fmt: skip
+
+
+def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False, title: str = "vscan report",
+                  floods: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """The HTML page for ``records`` (one row per file, highest risk first); ``floods``: the
+    runs' match floods (vscan.output.read.read_floods), listed, and named where a file matched one."""
+    flooded = {f["bank_entry_id"]: f for f in floods or ()}
     records = sorted(records, key=lambda r: (r.get("risk") is None, -(r.get("risk") or 0.0), r["path"]))
     rows, sections = [], []
     for i, r in enumerate(records):
@@ -222,7 +240,11 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
         if thumbnails and r.get("status") == "ok":
             uris = blurred_thumbnails(record_raw_path(r))  # the raw name opens the file (vscan.inputs.paths)
             thumbs = '<div class="thumbs">' + "".join(f'<img class="thumb" alt="blurred frame" src="{u}">' for u in uris) + "</div>"
-        reasons = "".join(f"<li>{_esc(x)}</li>" for x in r.get("reasons") or []) or "<li class='muted'>none</li>"
+        reasons = "".join(f"<li>{_esc(x)}</li>" for x in r.get("reasons") or [])
+        for entry in sorted({m["bank_entry_id"] for m in r.get("matches") or () if m.get("is_match") and m["bank_entry_id"] in flooded}):
+            f = flooded[entry]
+            reasons += f"<li class='flood'>{_esc(entry)} is a match flood: it matched {int(f['files'])} files ({100 * float(f['share']):.1f}%) of a run</li>"
+        reasons = reasons or "<li class='muted'>none</li>"
         sections.append(
             f'<section class="file" id="file-{i}"><h3><span class="badge {_risk_class(risk)}">{_fmt_risk(risk)}</span> {_esc(r["path"])}</h3>'
             f"<ul class='reasons'>{reasons}</ul>"
@@ -241,6 +263,7 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
         count=len(records),
         flagged=sum(1 for r in records if (r.get("risk") or 0) >= 0.7),
         counts=_esc(record_counts(records)),
+        floods=_floods(list(floods or ())),
         head=head,
         rows="".join(rows),
         sections="".join(sections),
@@ -248,9 +271,10 @@ def render_report(records: Iterable[dict[str, Any]], *, thumbnails: bool = False
     )
 
 
-def write_report(records: Iterable[dict[str, Any]], out: str | os.PathLike, *, thumbnails: bool = False) -> Path:
+def write_report(records: Iterable[dict[str, Any]], out: str | os.PathLike, *, thumbnails: bool = False,
+                 floods: list[dict[str, Any]] | None = None) -> Path:  # fmt: skip
     out = Path(out)
-    out.write_text(render_report(records, thumbnails=thumbnails), encoding="utf-8")
+    out.write_text(render_report(records, thumbnails=thumbnails, floods=floods), encoding="utf-8")
     return out
 
 
@@ -280,12 +304,15 @@ section.file h3 {{ font-size: 14px; margin: .2em 0; word-break: break-all; }}
 .spankey {{ border-color: #f4a6a6; }}
 .muted {{ color: #888; }}
 ul.still {{ background: #fafafa; border: 1px solid #ccc; padding: .4em 1.6em; width: fit-content; }}
+li.flood, #floods h2 {{ color: #8a4b00; }}
+table.floods {{ width: auto; margin-bottom: 1em; }}
 .thumb {{ width: 96px; height: auto; margin-right: 6px; border: 1px solid #ccc; }}
 </style></head>
 <body data-sorted="risk:desc">
 <h1>{title}</h1>
 <p>{count} files, {flagged} with risk &ge; 0.70. {thumbs_note}. Click a column to sort.</p>
 <p class="counts">{counts}</p>
+{floods}
 <table id="files"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
 <h2>Files</h2>
 {sections}
