@@ -108,6 +108,8 @@ class DecodedFile(Mapping):
     # policy: matched in the same model call if the first pass decides (vscan.runtime.confirm_ahead).
     ahead: "DecodedFile | None" = None
     ahead_policy: Any = None
+    # Region search left to the model call, done only where the plain match does not decide (vscan.runtime.deferred_regions).
+    regions_deferred: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.frames)
@@ -195,10 +197,11 @@ class DecodedFile(Mapping):
         )  # fmt: skip
         a, b = self.region, second.region
         a_inset, b_inset = a is not None and a.frames is not None, b is not None and b.frames is not None
+        both.regions_deferred = self.regions_deferred or second.regions_deferred
         if a_inset != b_inset:  # region finding disagreed: searched again on both passes' frames
             from vscan.frames.regions import add_region_box
 
-            return DecodedFile.from_dict(add_region_box(both.to_dict()))
+            return replace(DecodedFile.from_dict(add_region_box(both.to_dict())), regions_deferred=both.regions_deferred)
         if a_inset:
             return replace(both, region=RegionSet(a.box, rows(a.frames, b.frames)))
         return replace(both, region=a if a is not None else b)  # a still's windows (one frame per pass), or none
@@ -249,11 +252,14 @@ class FileSummary(_SetsFields):
         return {k: v for k, v in out.items() if v is not None and not (k == "unchanged" and not v)}
 
     def merged(self, second: "FileSummary", policy_text: str) -> "FileSummary":
-        """Both passes': counts and timings summed, the first pass's facts."""
+        """Both passes': counts, timings and an object's bytes read summed, the first pass's facts."""
         timings = dict(self.timings)
         for key, value in second.timings.items():
             timings[key] = timings.get(key, 0.0) + value
-        return replace(self, ahead=None, frames_decoded=self.frames_decoded + second.frames_decoded, frames_sampled=self.frames_sampled + second.frames_sampled,
+        read = self.object
+        if read is not None and second.object is not None:  # an object's second pass reads from the store again
+            read = {**read, "bytes_read": int(read.get("bytes_read") or 0) + int(second.object.get("bytes_read") or 0)}
+        return replace(self, ahead=None, object=read, frames_decoded=self.frames_decoded + second.frames_decoded, frames_sampled=self.frames_sampled + second.frames_sampled,
                        truncated=self.truncated or second.truncated, timings=timings,
                        sampling=f"{self.sampling or ''} + {policy_text}".strip(" +"))  # fmt: skip
 
