@@ -28,6 +28,7 @@ from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
 from vscan.runtime.confirm_ahead import decode_ahead
+from vscan.runtime.deferred_regions import add_region_or_defer
 from vscan.runtime.payload import DecodedFile, FileSummary
 from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
 
@@ -191,12 +192,14 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     # through a >= 5 s aligned run alone, and adaptive first passes
     # (keyframes) often have just two or three frames.
     add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
-    add_region(payload, enabled=config.matching.mode == "robust")  # vscan.frames.regions: an inset picture
+    # vscan.frames.regions: an inset picture; searched in the model call, only if the plain match does not decide, unless it looks re-framed
+    deferred = add_region_or_defer(payload, enabled=config.matching.mode == "robust", reframed=more is not None)
     payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
     # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
     summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)
     summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
     file = DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
+    file.regions_deferred = deferred
     # adaptive sampling's confirmation, decoded now by the same decoder when the scan asks (vscan.runtime.confirm_ahead)
     return decode_ahead(path, config, summary, file, (decoder, meta, tap), fallback, _decode_frames)
 

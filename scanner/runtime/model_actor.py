@@ -18,6 +18,7 @@ from vscan.config import ScanConfig
 from vscan.detect.triage_io import add_triage, run_triage
 from vscan.runtime.confirm_ahead import confirm_in_call
 from vscan.runtime.decode_task import merge_passes
+from vscan.runtime.deferred_regions import new_sets, search_deferred
 from vscan.runtime.file_match import FileMatcher
 from vscan.runtime.payload import DecodedFile, ModelResult
 
@@ -105,6 +106,8 @@ class ModelWorker:
         out = []
         for i, ((key, sha256, md5, passes), file) in enumerate(zip(files, decoded)):
             result = self._matched(key, file, hashed[i], sha256, md5, firsts[i])
+            result, decoded[i] = self._deferred_regions(result, file, hashed[i], sha256, md5, firsts[i])
+            file = decoded[i]
             decode_hashed = file.region is not None and file.region.hashes is not None  # a still's windows, hashed where they were made
             result["timings"]["hash"] = hash_share * sum(len(q) for k, (_, q) in hashed[i].items() if k != "region_frames" or not decode_hashed)
             if detected is not None:
@@ -134,6 +137,30 @@ class ModelWorker:
 
             result["frame_hashes"] = kept_hashes(file, hashed, first_numbers)
         return result
+
+    def _deferred_regions(self, result: dict[str, Any], file: DecodedFile, hashed: dict, sha256: str | None, md5: str | None,
+                          first_numbers: np.ndarray) -> tuple[dict[str, Any], DecodedFile]:  # fmt: skip
+        """The file's region search, left to this call by its decode task, where its plain match
+        does not decide (vscan.runtime.deferred_regions): what it adds hashed, matched again."""
+        if not file.regions_deferred or self.index is None:
+            return result, file
+        t0 = time.perf_counter()
+        found = search_deferred(file, result["matches"])
+        searched = time.perf_counter() - t0
+        if found is None:
+            result["timings"]["regions"] = result["timings"].get("regions", 0.0) + searched
+            return result, file
+        sets = new_sets(found, hashed)
+        hashes, quality = self._hash_all([frames for _, frames in sets])
+        offset = 0
+        for name, frames in sets:
+            hashed[name] = (hashes[offset : offset + len(frames)], quality[offset : offset + len(frames)])
+            offset += len(frames)
+        searched = time.perf_counter() - t0  # the search and hashing what it added
+        again = self._matched(result["key"], found, hashed, sha256, md5, first_numbers)
+        again["timings"] = {k: result["timings"].get(k, 0.0) + again["timings"].get(k, 0.0) for k in {*result["timings"], *again["timings"]}}
+        again["timings"]["regions"] = again["timings"].get("regions", 0.0) + searched
+        return again, found
 
     def _refine(self, result: dict[str, Any], file: DecodedFile) -> None:
         """Adaptive sampling: the policy decides on a first pass whether to decode again (``refine``)."""

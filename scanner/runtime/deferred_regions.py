@@ -1,0 +1,62 @@
+"""Region search only where the plain match leaves something to find (issue #30).
+
+Region search (vscan.frames.regions.add_region: an inset picture, a
+translucent box) costs 100-300 ms of a decode worker per file with four or
+more sampled frames, more than decoding them; on an archive of known
+material the whole-frame match then decides the file anyway. So a video
+file with frames enough to search (a file the region probe gave more
+frames because it looked re-framed is searched in its decode task, as
+before) has its search *deferred*
+(``DecodedFile.regions_deferred``): the model call matches it first, and
+searches its frames only when that match does not decide the file
+(vscan.decode.adaptive.first_pass_decides: a whole-frame match over most of
+its frames, nothing else matched outside it), then hashes what the search
+added and matches again. The record's ``timings.regions`` counts the search
+wherever it ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from vscan.decode.adaptive import first_pass_decides
+from vscan.frames.regions import MIN_FRAMES, add_region
+from vscan.runtime.payload import DecodedFile
+
+__all__ = ["add_region_or_defer", "new_sets", "search_deferred"]
+
+
+def add_region_or_defer(payload: dict[str, Any], *, enabled: bool, reframed: bool) -> bool:
+    """``add_region`` on ``payload`` now, or defer it to the model call
+    (True): a video with frames enough to search that did not look
+    re-framed to the region probe (``reframed``: its first pass was given
+    more frames for region search; searched here, as the probe intends)."""
+    frames = payload.get("frames")
+    still = float(payload.get("duration_seconds", 0.0) or 0.0) == 0.0
+    if not enabled or frames is None or len(frames) < MIN_FRAMES or still or reframed:
+        add_region(payload, enabled=enabled)
+        return False
+    return True
+
+
+def search_deferred(file: DecodedFile, matches: Sequence) -> DecodedFile | None:
+    """``file`` with its deferred region search done, when its plain match
+    did not decide it and the search added a frame set; else None."""
+    if not file.regions_deferred or file.region is not None or first_pass_decides(matches):
+        return None
+    payload = file.to_dict()
+    before = set(payload)
+    add_region(payload)
+    if set(payload) == before:
+        return None
+    return replace(DecodedFile.from_dict(payload), ahead=file.ahead, ahead_policy=file.ahead_policy)
+
+
+def new_sets(found: DecodedFile, hashed: dict[str, Any]) -> list[tuple[str, np.ndarray]]:
+    """The frame sets the search added to ``found`` that ``hashed`` does not hold yet: (set name, frames)."""
+    sets = [("unoverlaid_frames", found.unoverlaid.frames if found.unoverlaid is not None else None),
+            ("region_frames", found.region.frames if found.region is not None and found.region.rows is None else None)]  # fmt: skip
+    return [(name, frames) for name, frames in sets if frames is not None and name not in hashed]

@@ -1,0 +1,68 @@
+"""Region search only where the plain match leaves something to find (issue
+#30): a file with frames enough to search has its region search deferred
+from its decode task to the model call (vscan.runtime.deferred_regions),
+which skips it when the whole-frame match decides the file and runs it
+otherwise: a known copy costs no region search, an inset copy is still found."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vscan.bench import synth
+from vscan.bench.reframe import reframe_clip
+from vscan.config import Runtime, ScanConfig
+from vscan.runtime.decode_task import decode_for_scan
+from vscan.runtime.deferred_regions import search_deferred
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+
+
+def _gop25(src: Path, out: Path) -> Path:
+    """A re-encode with a keyframe a second: a first pass of 8 frames, enough for region search without the probe."""
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-c:v", "libx264", "-preset", "ultrafast",
+                    "-crf", "23", "-g", "25", "-pix_fmt", "yuv420p", str(out)], check=True, timeout=300)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(bank of a 16:9 clip, a plain re-encode of it, a picture-in-picture copy of it), both copies at GOP 25."""
+    from vscan.bank import Bank
+
+    d = tmp_path_factory.mktemp("deferred")
+    src = synth.make_clip(d / "wide.mp4", seed=7, seconds=8, size=(640, 360), scenes=2, crf=20)
+    pip = _gop25(reframe_clip(src, d / "pip-gop250.mp4", "pip", seed=7), d / "pip.mp4")
+    plain = _gop25(src, d / "plain.mp4")
+    bank = d / "reported.bank"
+    Bank.build(bank, [src], label="reported")
+    return bank, plain, pip
+
+
+def test_region_search_is_left_to_the_model_call(clips):
+    _, plain, pip = clips
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    for path in (plain, pip):
+        summary, file = decode_for_scan(str(path), config)
+        assert len(file.frames) >= 4 and "looks re-framed" not in summary["sampling"], summary["sampling"]
+        assert file.regions_deferred and file.region is None, path  # (before: searched here, 100-300 ms a file)
+
+
+def test_a_decided_file_skips_it_and_an_inset_copy_is_still_found(clips):
+    from vscan.runtime.model_actor import ModelWorker
+
+    bank, plain, pip = clips
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(bank))
+    summary, file = decode_for_scan(str(plain), config)
+    (result,) = worker.run([(0, summary["sha256"], summary["md5"], 1)], file)
+    assert any(m.is_match for m in result.matches)
+    assert search_deferred(file, result.matches) is None  # the whole-frame match decides: no region search
+    summary, file = decode_for_scan(str(pip), config)
+    assert search_deferred(file, []) is not None and search_deferred(file, []).region is not None  # undecided: searched
+    (result,) = worker.run([(0, summary["sha256"], summary["md5"], 1)], file)
+    (match,) = [m for m in result.matches if m.is_match]
+    assert "region" in match.path and result.timings["regions"] > 0, (match, result.timings)
