@@ -94,18 +94,20 @@ def run_vpdq(files: list[Path], sources: list[Path], source_of: dict[str, str | 
 # -- vscan ----------------------------------------------------------------------------
 
 
-def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, confirm_frames: str = "default") -> dict:
+def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, confirm_frames: str = "default", confirm_ahead: str = "auto") -> dict:
     """``vscan scan``'s pipeline (its defaults: adaptive sampling, robust matching) over ``files``; its records kept.
-    ``confirm_frames``: "default", or Adaptive(confirm_frames=N) ("none": dense windows where the first pass decides)."""
+    ``confirm_frames``: "default", or Adaptive(confirm_frames=N) ("none": dense windows where the first pass decides);
+    ``confirm_ahead``: "auto", or Adaptive(confirm_ahead=True/False) ("always"/"never")."""
     from vscan.bench.pipeline_runs import run_scan
     from vscan.config import Runtime, Sampling, ScanConfig
 
     config = ScanConfig(runtime=Runtime(device=device))
-    if confirm_frames != "default":
+    if confirm_frames != "default" or confirm_ahead != "auto":
         from vscan.decode import Adaptive
 
-        config = ScanConfig(sampling=Sampling(policy=Adaptive(confirm_frames=None if confirm_frames == "none" else int(confirm_frames))),
-                            runtime=Runtime(device=device))  # fmt: skip
+        frames = {} if confirm_frames == "default" else {"confirm_frames": None if confirm_frames == "none" else int(confirm_frames)}
+        ahead = {} if confirm_ahead == "auto" else {"confirm_ahead": confirm_ahead == "always"}
+        config = ScanConfig(sampling=Sampling(policy=Adaptive(**frames, **ahead)), runtime=Runtime(device=device))
     row = run_scan(name, files, bank, config, out_dir)
     records = [json.loads(line) for line in (out_dir / f"{name}.jsonl").read_text().splitlines()]
     row["records"] = [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
@@ -238,6 +240,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also scan with the vscan code of this checkout (e.g. git worktree add DIR 30d35e0), same run")
     parser.add_argument("--confirm-frames", nargs="*", default=[], metavar="N",
                         help="also scan with adaptive sampling's confirm_frames=N (none: dense windows where the first pass decides)")
+    parser.add_argument("--confirm-ahead", nargs="*", default=[], choices=["always", "never"],
+                        help="also scan with the confirmation always / never decoded ahead (default: while most first passes decide)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus, bank and records here (default: a cache directory)")
     parser.add_argument("--json", type=Path, default=None)
@@ -283,6 +287,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     for n in args.confirm_frames:
         rows.append(run_vscan(f"vscan_confirm_{n}", files, bank, root, args.device, n))
         rows[-1]["name"] = f"vscan confirm {n}"
+    for when in args.confirm_ahead:
+        rows.append(run_vscan(f"vscan_ahead_{when}", files, bank, root, args.device, confirm_ahead=when))
+        rows[-1]["name"] = f"vscan ahead {when}"
     if args.baseline_worktree:
         rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
         rows[-1]["name"] = "vscan baseline"

@@ -118,12 +118,15 @@ def test_a_known_copy_takes_one_decode_task_and_one_model_call(known, ray_local,
 
 def test_the_switch_decodes_ahead_while_most_first_passes_decide():
     auto = AheadSwitch(_config(None))
-    assert not auto.on  # nothing seen yet: a sweep must not pay for it
-    for decided in (True, True):
+    assert auto.on  # no answer yet (the model actor starting): decoding is not what the scan waits for
+    for decided in (False, False):
         auto.observe(decided)
-    assert not auto.on  # too few seen
-    auto.observe(True)
-    assert auto.on
+    assert auto.on  # too few answers to tell
+    auto.observe(False)
+    assert not auto.on  # a sweep: first passes that do not decide
+    for _ in range(AHEAD_WINDOW // 2):
+        auto.observe(True)
+    assert auto.on  # an archive of known material: half the last 8 decided
     for _ in range(AHEAD_WINDOW):
         auto.observe(False)  # a stretch of unknown files: off again
     assert not auto.on
