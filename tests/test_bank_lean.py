@@ -117,3 +117,27 @@ def test_bank_build_rows_lean_keeps_three_crops_and_one_centre_window(tmp_path):
     shown = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "info", str(tmp_path / "lean.bank")], capture_output=True, text=True,
                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip
     assert shown.returncode == 0 and "rows_per_video_second" in shown.stdout and "grid: 1.0" in shown.stdout
+
+
+def test_a_turned_copy_turned_back_by_the_scan_meets_the_banks_centre_crop():
+    import cv2
+
+    from vscan.bank.query_side import turned_version
+    from vscan.frames.window_hash import window_pdq
+    from vscan.frames.windows import rotate_crop
+
+    rng = np.random.default_rng(5)
+    ref = cv2.GaussianBlur(rng.integers(0, 256, (360, 640, 3), np.uint8), (0, 0), 8)
+    ch, cw = int(round(360 * 0.8)), int(round(640 * 0.8))
+    bank_crop = window_pdq(ref, ch, cw, np.array([(360 - ch) // 2]), np.array([(640 - cw) // 2]))[0][0, 0, 0]
+    # A re-post turned by 4 degrees and cropped to hide its corners, as the scan sees it: squeezed to a square.
+    square = cv2.resize(rotate_crop(ref[None], 4.0)[0], (256, 256), interpolation=cv2.INTER_AREA)[None]
+
+    def bits(a, b):
+        return int(np.unpackbits(a ^ b).sum())
+
+    variants, _, crop = turned_version(square, 640 / 360, 4.0, (0.95, 0.9, 0.8))
+    wrong, _, _ = turned_version(square, 640 / 360, -4.0, (0.95, 0.9, 0.8))
+    plain = window_pdq(square[0], 256, 256, np.array([0]), np.array([0]))[0][0, 0, 0]
+    assert crop == 0.8 and bits(variants[0, 0], bank_crop) <= 16
+    assert bits(wrong[0, 0], bank_crop) > 31 and bits(plain, bank_crop) > 31

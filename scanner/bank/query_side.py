@@ -20,14 +20,21 @@ tolerance (``needs_centre_crops``): a full bank already holds every step.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vscan.bank.rows import crop_scale
 
-__all__ = ["QUERY_CROPS", "CROP_STEP", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+__all__ = ["QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
 #: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
 QUERY_CROPS = (0.975, 0.95, 0.925)
+#: Turns a re-post may have (degrees, counter-clockwise): the scan turns its frames back instead of the bank
+#: keeping turned rows (``vscan.frames.windows``' rot+4 / rot-4).
+QUERY_TURNS = (4.0, -4.0)
+#: A turned-back frame shows the reference's crop k * k; a bank crop up to this much larger is still used.
+TURN_SLACK = 0.01
 #: A bank whose crop scales (with the frame itself, 1.0) are further apart than this needs the query's crops.
 CROP_STEP = 0.026
 
@@ -78,28 +85,74 @@ def centre_crop_version(frames: np.ndarray, scale: float) -> tuple[np.ndarray, n
     return np.stack([h[0, 0] for h, _ in out]), np.array([q[0, 0] for _, q in out], np.int32)
 
 
-def find_centre_crops(matcher, query, frames: np.ndarray | None):
-    """For a file (its robust ``FileQuery`` and sampled square ``frames``) that ``matcher`` found no
-    match for: (the query with a centre crop as its region version, the matcher it was matched
-    with (narrowed for a memory-mapped bank), its matches) for the first of ``QUERY_CROPS`` that
-    matches, or None (no crop matches, no pixels, or a bank that needs none)."""
+def _inscribed(aspect: float, degrees: float) -> float:
+    """The share of each side ``vscan.frames.windows.rotate_crop`` keeps of a frame of this aspect."""
+    a = math.radians(abs(degrees))
+    return 1.0 / (math.cos(a) + max(aspect, 1.0 / aspect) * math.sin(a))
+
+
+def turned_version(frames: np.ndarray, aspect: float, degrees: float, crops: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """A copy turned by ``degrees`` and cropped to hide its corners (as the bank's ``rot`` rows), turned
+    back: every square frame of ``frames`` (uint8 [N, S, S, 3], squeezed from ``aspect`` = width /
+    height) unsqueezed, turned by ``-degrees`` and cropped again shows the reference's centre crop
+    ``k * k`` (``k``: ``_inscribed``), cut further to the nearest bank crop of ``crops`` below it.
+    (variants uint8 [N, 8, 32], quality int32 [N], the bank crop), or None when none is near."""
+    import cv2
+
+    from vscan.frames.window_hash import window_pdq
+    from vscan.frames.windows import rotate_crop
+
+    shown = _inscribed(aspect, degrees) ** 2
+    below = [c for c in crops if c <= shown + TURN_SLACK]
+    if not below:
+        return None
+    crop = max(below)
+    side = frames.shape[1]
+    h, w = (side, int(round(side * aspect))) if aspect >= 1 else (int(round(side / aspect)), side)
+    back = rotate_crop(np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]), -degrees)
+    q = min(1.0, crop / shown)
+    bh, bw = back.shape[1:3]
+    ch, cw = max(1, int(round(bh * q))), max(1, int(round(bw * q)))
+    top, left = np.array([(bh - ch) // 2]), np.array([(bw - cw) // 2])
+    out = [window_pdq(f, ch, cw, top, left) for f in back]
+    return np.stack([v[0, 0] for v, _ in out]), np.array([k[0, 0] for _, k in out], np.int32), crop
+
+
+def _candidates(frames: np.ndarray, source_size, crops: tuple[float, ...]) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    """(name, variants, quality, share of each side shown) of every query-side version: the centre
+    crops, and with the file's ``source_size`` (w, h) the frames turned back by each of ``QUERY_TURNS``."""
+    out = [(f"centre-crop{scale:.3f}", *centre_crop_version(frames, scale), scale) for scale in QUERY_CROPS]
+    if source_size is not None and len(source_size) == 2 and min(source_size) > 0:
+        aspect = float(source_size[0]) / float(source_size[1])
+        for degrees in QUERY_TURNS:
+            turned = turned_version(frames, aspect, degrees, crops)
+            if turned is not None:
+                out.append((f"turned{degrees:+.0f}", turned[0], turned[1], 1.0))
+    return out
+
+
+def find_centre_crops(matcher, query, frames: np.ndarray | None, source_size=None):
+    """For a file (its robust ``FileQuery``, sampled square ``frames`` and ``source_size`` (w, h) as
+    decoded) that ``matcher`` found no match for: (the query with a query-side version as its region
+    version, the matcher it was matched with (narrowed for a memory-mapped bank), its matches) for
+    the first of them (``QUERY_CROPS``, then ``QUERY_TURNS``) that matches, or None (none matches,
+    no pixels, or a bank that needs none)."""
     from vscan.bank.query import QueryVersion
     from vscan.hashing.vpdq import FrameHashes
 
     if frames is None or not len(frames) or frames.shape[1] != frames.shape[2] or not needs_centre_crops(matcher.index):
         return None
     fh = query.frames.hashes
-    crops = [centre_crop_version(frames, scale) for scale in QUERY_CROPS]
-    # One search of every crop against the bank's crop rows first: a scale none of whose frames is
-    # near a crop row is not matched (most files scanned are in no bank: one lookup, no match calls).
-    ok = [v[q >= matcher.settings.min_quality] for v, q in crops]
+    candidates = _candidates(frames, source_size, bank_crop_scales(matcher.index))
+    # One search of every version against the bank's crop rows first: a version none of whose frames
+    # is near a crop row is not matched (most files scanned are in no bank: one lookup, no match calls).
+    ok = [v[q >= matcher.settings.min_quality] for _, v, q, _ in candidates]
     hits = matcher.row_hits(np.concatenate([v.reshape(-1, 32) for v in ok]), matcher.settings.distance_threshold, prep_prefix="crop")
     owner = np.repeat(np.arange(len(ok)), [v.shape[0] * 8 for v in ok])
     found = set(owner[hits["query"]].tolist())
-    for k, (scale, (variants, quality)) in enumerate(zip(QUERY_CROPS, crops)):
+    for k, (name, variants, quality, scale) in enumerate(candidates):
         if k not in found:
             continue
-        name = f"centre-crop{scale:.3f}"
         margin = round((1.0 - scale) / 2, 4)
         box = np.array([[margin, 1.0 - margin, margin, 1.0 - margin]]).repeat(len(fh), axis=0)
         version = QueryVersion("region", FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(variants[:, 0])),

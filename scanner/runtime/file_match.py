@@ -38,6 +38,7 @@ class FileInputs:
     sha1: str | None
     frames: np.ndarray | None
     frames_sampled: int
+    source_size: Any = None  # (w, h) as decoded, where known: the query side turns frames back at the file's aspect
 
 
 def file_inputs(payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]]) -> FileInputs:
@@ -49,9 +50,11 @@ def file_inputs(payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[n
     times, border box, SHA-1; no pixels) by its keys."""
     if isinstance(payload, DecodedFile):
         f = payload
-        return _inputs(hashed, f.frame_numbers, f.timestamps, border_box=f.unbordered.box if f.unbordered is not None else None,
-                       region=(f.region.box, f.region.rows) if f.region is not None else None, frames=f.frames,
-                       duration_seconds=f.duration_seconds, sha1=f.sha1)  # fmt: skip
+        inputs = _inputs(hashed, f.frame_numbers, f.timestamps, border_box=f.unbordered.box if f.unbordered is not None else None,
+                         region=(f.region.box, f.region.rows) if f.region is not None else None, frames=f.frames,
+                         duration_seconds=f.duration_seconds, sha1=f.sha1)  # fmt: skip
+        inputs.source_size = f.source_size
+        return inputs
     region = (payload["region_box"], payload.get("region_rows")) if "region_box" in payload else None
     return _inputs(hashed, payload["frame_numbers"], payload["timestamps"], border_box=payload.get("border_box"), region=region,
                    frames=payload.get("frames"), duration_seconds=float(payload.get("duration_seconds", 0.0)),
@@ -125,7 +128,7 @@ class FileMatcher:
             from vscan.bank.query_side import find_centre_crops
 
             t_centre = time.perf_counter()
-            found = find_centre_crops(self.matcher, query, inputs.frames)
+            found = find_centre_crops(self.matcher, query, inputs.frames, inputs.source_size)
             centre = time.perf_counter() - t_centre
             if found is not None:
                 query, narrowed, matches = found
