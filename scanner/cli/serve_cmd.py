@@ -23,13 +23,17 @@ def serve_command(
     api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", metavar="FILE", help="API keys, one a line (also: $VSCAN_API_KEYS, comma-separated); none: no key needed.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Scan settings TOML for POST /v/scan (vscan config show).")] = None,
     reload_seconds: Annotated[float, typer.Option("--reload-seconds", metavar="S", help="How often the bank's generation is checked.")] = 2.0,
+    ray_serve: Annotated[bool, typer.Option("--ray-serve", help="Deploy on Ray Serve (a local Ray, or --ray-address's cluster): its proxy on --host/--port balances over --replicas; the bank must be at the same path on every node.")] = False,
+    replicas: Annotated[int, typer.Option("--replicas", metavar="N", min=1, help="With --ray-serve: replicas of the service.")] = 1,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDR", help="With --ray-serve: an existing Ray cluster (default: start a local one).")] = None,
 ) -> None:
     """Serve HMA 2.x-compatible matching (GET /m/lookup, POST /m/lookup,
     /m/raw_lookup, /m/index/status), whole-file scans (POST /v/scan),
     Prometheus /metrics and the OpenAPI spec (/openapi.json, /docs).
 
-    Scale out with --workers or more replicas behind your own load balancer:
-    every process is stateless and maps the same bank index."""
+    Scale out with --workers, with --ray-serve on Ray Serve (--replicas), or
+    with more replicas behind your own load balancer: every process is
+    stateless and maps the same bank index."""
     import uvicorn
 
     from vscan.serve.app import ENV_SETTINGS, ServeSettings, create_app, settings_json
@@ -56,6 +60,11 @@ def serve_command(
         fail(f"{bank}: cannot serve this bank: {exc}")
     settings = ServeSettings(bank=str(bank.resolve()), bank_name=bank_name or "", radius=radius, api_keys=tuple(keys),
                              reload_check_seconds=reload_seconds, config_toml=config_toml)  # fmt: skip
+    if ray_serve:
+        from vscan.serve.ray_serve import run
+
+        run(settings, host=host, port=port, replicas=replicas, ray_address=ray_address)
+        return
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
         return
