@@ -10,7 +10,7 @@ lookups/s, p50/p99 latency, and, same run, the in-process search rate of the
 same index without HTTP (the service's overhead) and HMA's published target
 (4,000 lookups/s at 10M hashes on one box).
 
-    python -m vscan.bench.bench_serve [--rows 1000000] [--workers 1 2] [--connections 16] [--seconds 15] [--json out.json]
+    python -m vscan.bench.bench_serve [--rows 1000000] [--workers 1 2] [--ray-serve 2] [--connections 16] [--seconds 15] [--json out.json]
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--ray-serve", type=int, nargs="*", default=[], metavar="REPLICAS",
+                    help="also serve on Ray Serve (vscan serve --ray-serve, a local Ray) with these replica counts")  # fmt: skip
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=15)
@@ -177,12 +179,13 @@ def main(argv: list[str] | None = None) -> None:
         script = args.work / f"lookup-{rows}.lua"
         script.write_text(LUA % {"queries": qfile, "limit": args.requests, "key": key})
         direct = in_process_rate(bank, queries)
-        for workers in args.workers:
+        for mode, workers in [("uvicorn", w) for w in args.workers] + [("ray-serve", r) for r in args.ray_serve]:
             port = _free_port()
             env = {**os.environ, "VSCAN_API_KEYS": key}
             t1 = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "vscan.cli", "serve", "--bank", str(bank), "--port", str(port),
-                                     "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            how = ["--workers", str(workers)] if mode == "uvicorn" else ["--ray-serve", "--replicas", str(workers)]
+            proc = subprocess.Popen([sys.executable, "-m", "vscan.cli", "serve", "--bank", str(bank), "--port", str(port), *how],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             try:
                 base = f"http://127.0.0.1:{port}"
                 _wait(base, proc)
@@ -190,9 +193,10 @@ def main(argv: list[str] | None = None) -> None:
                 run_wrk(base, script, threads=args.threads, connections=args.connections, seconds=3)  # warm the page cache
                 measured = run_wrk(base, script, threads=args.threads, connections=args.connections, seconds=args.seconds)
             finally:
-                proc.terminate()
-                proc.wait(timeout=60)
-            row = {"rows": rows, "workers": workers, "connections": args.connections, **measured,
+                proc.terminate()  # SIGTERM: --ray-serve deletes its application and stops the Ray it started
+                proc.wait(timeout=120)
+            row = {"rows": rows, "mode": mode, "workers": workers, "connections": args.connections, **measured,
+                   "loadavg_1m": round(os.getloadavg()[0], 1),
                    "in_process_lookups_per_s": round(direct, 1), "http_over_in_process": round(measured["lookups_per_s"] / direct, 3),
                    "vs_hma_target_4000": round(measured["lookups_per_s"] / HMA_TARGET_PER_S, 3),
                    "bank_build_s": round(build_s, 1), "service_ready_s": round(ready_s, 1)}  # fmt: skip
