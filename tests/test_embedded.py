@@ -49,9 +49,18 @@ def _last_run(manifest: Path) -> dict:
 def _same_records(a: dict[str, dict], b: dict[str, dict]) -> None:
     assert sorted(a) == sorted(b)
     for path in a:
-        mine = {k: v for k, v in a[path].items() if k not in _RUN_FIELDS}
-        theirs = {k: v for k, v in b[path].items() if k not in _RUN_FIELDS}
+        mine, theirs = _comparable(a[path]), _comparable(b[path])
         assert mine == theirs, path
+
+
+def _comparable(record: dict) -> dict:
+    """The record but its run fields. A broken file's fallbacks say how each failed, and a
+    decoder that is slow to give up on a loaded machine stalls (DecodeStallError) where it
+    refused the file on a quiet one: that part of the message depends on the load, either path."""
+    out = {k: v for k, v in record.items() if k not in _RUN_FIELDS}
+    if out.get("error"):
+        out["error"] = {**out["error"], "message": out["error"]["message"].split(" (fallbacks failed too")[0]}
+    return out
 
 
 def test_a_small_scan_runs_without_ray_and_writes_the_records_ray_writes(folder):
@@ -83,11 +92,12 @@ _CRASH = textwrap.dedent(
     from vscan.runtime import embedded
 
     answer = embedded._DecodeProcess.answer
-    def crash_once(self, limit_seconds):
+    def crash_once(self):
         if not getattr(embedded, "crashed", False):  # the decode process dies as a decoder's abort would end it
             embedded.crashed = True
             os.kill(self.proc.pid, signal.SIGKILL)
-        return answer(self, limit_seconds)
+            self.proc.wait()
+        return answer(self)
     embedded._DecodeProcess.answer = crash_once
     vscan.scan(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
     print(json.dumps(embedded.crashed))

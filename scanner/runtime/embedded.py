@@ -81,26 +81,42 @@ class _DecodeProcess:
 
     def __init__(self, known: Any, benign: Any) -> None:
         command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self.waiting: deque[Task] = deque()  # its files, in the order it answers
+        self.since = time.monotonic()  # when its current file started (as near as the driver knows)
         self._send((known, benign))
 
     def _send(self, message: Any) -> None:
-        pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self.proc.stdin.flush()
+        data = memoryview(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        while data:  # an unbuffered pipe: a big message (a --state run's known digests) may go in parts
+            data = data[self.proc.stdin.write(data) :]
+
+    def fileno(self) -> int:
+        return self.proc.stdout.fileno()
 
     def decode(self, task: Task, config: ScanConfig) -> None:
+        if not self.waiting:
+            self.since = time.monotonic()
         self._send((task.key, task.path, config))
+        self.waiting.append(task)
 
-    def answer(self, limit_seconds: float) -> tuple | None:
-        """The next file's (key, FileSummary, DecodedFile | None); None when the process died or hung past ``limit_seconds``."""
-        ready, _, _ = select.select([self.proc.stdout], [], [], limit_seconds)
-        if not ready:
-            self.proc.kill()
-            return None
+    def answer(self) -> tuple | None:
+        """The next file's (key, FileSummary, DecodedFile | None), once select() says it is coming; None: the process died."""
         try:
-            return pickle.load(self.proc.stdout)
+            size = int.from_bytes(self._read(8), "little")
+            return pickle.loads(self._read(size))
         except (EOFError, pickle.UnpicklingError, OSError):
             return None
+
+    def _read(self, size: int) -> bytes:
+        parts, left = [], size
+        while left:
+            part = os.read(self.fileno(), min(left, 1 << 24))
+            if not part:
+                raise EOFError
+            parts.append(part)
+            left -= len(part)
+        return b"".join(parts)
 
     def close(self) -> None:
         """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted."""
@@ -111,14 +127,49 @@ class _DecodeProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
-def _model(config: ScanConfig, bank_path: Any, inputs: list, generation: str | None) -> Any:
+class _Decoders:
+    """The decode processes: as many as a Ray node here would have decode slots, at most one per file."""
+
+    def __init__(self, count: int, known: Any, benign: Any) -> None:
+        self.procs = [_DecodeProcess(known, benign) for _ in range(count)]
+
+    def decode(self, task: Task, config: ScanConfig) -> None:
+        min(self.procs, key=lambda p: len(p.waiting)).decode(task, config)
+
+    @property
+    def pending(self) -> bool:
+        return any(p.waiting for p in self.procs)
+
+    def remaining(self) -> list[Task]:
+        return [t for p in self.procs for t in p.waiting]
+
+    def next(self, limit: float) -> tuple[Task, tuple | None, float]:
+        """The next file to come back: (its task, its answer or None, seconds it took). A
+        process past ``limit`` x1.5 whose own watchdog did not end it is killed (None)."""
+        busy = [p for p in self.procs if p.waiting]
+        cap = limit * 1.5 + _STUCK_MARGIN_SECONDS
+        first = min(busy, key=lambda p: p.since)
+        ready, _, _ = select.select(busy, [], [], max(0.0, first.since + cap - time.monotonic()))
+        proc = ready[0] if ready else first
+        answer = proc.answer() if ready else None
+        if not ready:
+            proc.proc.kill()
+        now = time.monotonic()
+        task, took, proc.since = proc.waiting.popleft(), now - proc.since, now
+        return task, answer, took
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.close()
+
+
+def _model(config: ScanConfig, plan: Any, bank_path: Any, inputs: list, generation: str | None) -> Any:
     """The model stage's worker, as a model actor on this machine would be built (vscan.runtime.model_pool)."""
     from vscan.runtime.bank_share import share_bank
-    from vscan.runtime.model_pool import plan_actors
 
-    plan = plan_actors([{"node_id": None, "cpus": os.cpu_count() or 1, "gpus": 0}], config)[0]
     bank = share_bank(bank_path, config, [], inputs, generation, local=True)  # (the scan's inputs: prepared early, while the decoders load)
     try:
         from vscan.runtime.model_actor import ModelWorker
@@ -127,7 +178,7 @@ def _model(config: ScanConfig, bank_path: Any, inputs: list, generation: str | N
     except Exception as exc:  # noqa: BLE001 - the scan's start-up failure, worded as on Ray (vscan.runtime.model_pool)
         raise ModelError(f"the model stage could not start: {type(exc).__name__}: {exc}. Check --device and --model; "
                          "a GPU needs the gpu extra (pip install 'vscan[gpu]'), or scan with --device cpu") from exc  # fmt: skip
-    return worker, plan
+    return worker
 
 
 class _Ready:
@@ -142,6 +193,7 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
     """Scan ``files`` (discovered from the scan's ``inputs``) here (module docstring), yielding
     each record once written; returns the files left for the Ray path (a decode process that crashed)."""
     from vscan.inputs.known_benign import load_lists
+    from vscan.runtime.model_pool import plan_actors
     from vscan.runtime.profile import QueueStats
     from vscan.runtime.stages import RecordStage
 
@@ -155,22 +207,65 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
                         timeout_seconds=config.runtime.file_timeout_seconds, min_quality=config.matching.min_quality)  # fmt: skip
     benign = load_lists(config.matching.ignore, ledger.bank_path) if config.matching.ignore else ()
     set_startup_phase("models here")  # the progress bar: loading the models, no Ray (vscan.cli.progress)
-    decoder = _DecodeProcess(ledger.known_sha256() if ledger.state is not None else None, benign)
+    cpus = os.cpu_count() or 1
+    plan = plan_actors([{"node_id": None, "cpus": cpus, "gpus": 0}], config)[0]
+    slots = max(1, int(cpus - plan.num_cpus))  # the decode slots Ray would give this node (vscan.runtime.driver)
+    decoder = _Decoders(min(len(tasks), slots), ledger.known_sha256() if ledger.state is not None else None, benign)
+    admit = _Admission(tasks, decoder, config, inflight=config.runtime.decode_inflight or slots + 2)
     try:
-        for task in tasks:
-            decoder.decode(task, config)
-            task.move(FileState.DECODING)
-        worker, plan = _model(config, bank_path, inputs, ledger.versions.get("bank_sha256"))
+        admit()  # the first files decode while the model loads
+        worker = _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256"))
         manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),
                                              "threads": plan.threads, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
         set_startup_phase("first files here")
-        left = yield from _drive(tasks, decoder, worker, config, records, outcomes, policy_text, ledger)
+        left = yield from _drive(admit, worker, config, records, outcomes, policy_text, ledger)
     finally:
         decoder.close()
         set_startup_phase(None)
     ledger.retried_transient -= sum(counted[path] for path in left)  # counted again when the Ray path takes them
     summary.pipeline = {"embedded": True, **worker.stats()}
     return left
+
+
+class _Admission:
+    """Files start decoding as on Ray (vscan.runtime.stages.DecodeStage): at most ``inflight``
+    in the decode processes, second passes included, each first pass decoding its confirmation
+    ahead while the switch says so (vscan.runtime.confirm_ahead.AheadSwitch), told by the model
+    stage how first passes went."""
+
+    def __init__(self, tasks: list[Task], decoder: _Decoders, config: ScanConfig, *, inflight: int) -> None:
+        from vscan.runtime.confirm_ahead import AheadSwitch
+
+        self.queued, self.decoder, self.config, self.inflight = deque(tasks), decoder, config, inflight
+        self.ahead = AheadSwitch(config)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.queued) or self.decoder.pending
+
+    def __call__(self) -> None:
+        while self.queued and len(self.decoder.remaining()) < self.inflight:
+            task = self.queued.popleft()
+            self.decoder.decode(task, self.ahead.ahead_config(self.config) if self.ahead.on else self.config)
+            task.move(FileState.DECODING)
+
+    def again(self, task: Task) -> None:
+        """A second pass: decoded with the first pass's decoder and the policy's pass, never held back."""
+        sampling = replace(self.config.sampling, decoder=task.attempt_decoder, policy=task.policy)
+        self.decoder.decode(task, replace(self.config, sampling=sampling))
+        task.move(FileState.REFINING)
+
+    def first_pass_back(self, task: Task, result: Any) -> None:
+        """As vscan.runtime.stages.ModelStage does: the switch told whether it decided; its confirmation decoded ahead settled."""
+        from vscan.decode.adaptive import Confirm
+        from vscan.runtime.outcome import ahead_settled
+
+        self.ahead.observe(result.confirmed is not None or isinstance(result.refine, Confirm))
+        ahead_settled(task, result.confirmed)
+
+    def left(self) -> list[str]:
+        """Every file not recorded yet, for the Ray path."""
+        return [t.path for t in (*self.decoder.remaining(), *self.queued)]
 
 
 def _todo(files: list[str], config: ScanConfig, ledger: Any) -> tuple[list[Task], dict[str, bool]]:
@@ -185,26 +280,22 @@ def _todo(files: list[str], config: ScanConfig, ledger: Any) -> tuple[list[Task]
     return tasks, counted
 
 
-def _drive(tasks: list[Task], decoder: _DecodeProcess, worker: Any, config: ScanConfig, records: Any, outcomes: Outcomes,
+def _drive(admit: _Admission, worker: Any, config: ScanConfig, records: Any, outcomes: Outcomes,
            policy_text: str, ledger: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """Each decoded file to its record (vscan.runtime.stages.DecodeStage.decoded and ModelStage.landed, in order)."""
+    """Each decoded file to its record (vscan.runtime.stages.DecodeStage.decoded and ModelStage.landed)."""
     from vscan.runtime.payload import ModelResult
     from vscan.verdict.record import known_benign_record
 
     limit = config.runtime.file_timeout_seconds
-    waiting = deque(tasks)  # in the decode process, in order
     firsts: dict[int, Any] = {}  # key -> a first pass's frames, kept for its second
-    since = time.monotonic()
-    while waiting:
-        answer = decoder.answer(limit * 1.5 + _STUCK_MARGIN_SECONDS)
-        task = waiting.popleft()
+    while admit.pending:
+        task, answer, took = admit.decoder.next(limit)
         if answer is None:
-            if time.monotonic() - since < limit:  # crashed: the Ray path decodes it again (a retry, PyAV after auto)
-                return [task.path, *(t.path for t in waiting)]
+            if took < limit:  # crashed: the Ray path decodes it again (a retry, PyAV after auto)
+                return [task.path, *admit.left()]
             outcomes.timed_out(task)  # the decode process's watchdog ended it at the limit
             yield from records.commit()
-            return [t.path for t in waiting]
-        since = time.monotonic()
+            return admit.left()
         _, file_summary, payload = answer
         task.summary = file_summary
         task.move(FileState.DECODED)
@@ -222,16 +313,17 @@ def _drive(tasks: list[Task], decoder: _DecodeProcess, worker: Any, config: Scan
             task.move(FileState.AT_MODEL)
             files = [(task.key, task.summary.sha256, task.summary.md5, len(passes))]
             result = ModelResult.of(worker.run(files, *passes)[0])
+            if task.first_pass is None:
+                admit.first_pass_back(task, result)
             if result.refine is not None:  # adaptive sampling: a second pass, the first pass's frames kept
                 task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
                 firsts[task.key] = payload
-                sampling = replace(config.sampling, decoder=task.attempt_decoder, policy=result.refine)
-                decoder.decode(task, replace(config, sampling=sampling))
-                task.move(FileState.REFINING)
-                waiting.append(task)
+                admit.again(task)
+                admit()
                 continue
             outcomes.finish_passes(task, result)
         let_go(task)
         task.move(FileState.RECORDED)
         yield from records.commit()
+        admit()
     return []

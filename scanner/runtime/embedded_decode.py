@@ -9,7 +9,8 @@ a file's summary and frames are what a Ray worker would have produced.
 
 Protocol, pickles on two pipes: the driver sends ``(known_sha256, benign)``
 once, then ``(key, path, config)`` per file (None: exit); this process
-answers ``(key, FileSummary, DecodedFile | None)`` per file, in order.
+answers ``(key, FileSummary, DecodedFile | None)`` per file, in order, each
+pickle after its length (8 bytes, little-endian).
 Anything a decoder prints to stdout goes to /dev/null, not into the pipe.
 """
 
@@ -41,7 +42,8 @@ def main() -> None:
             return
         key, path, config = request
         summaries, payload = decode_task([path], config, known, benign)
-        pickle.dump((key, summaries[0], payload), answers, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps((key, summaries[0], payload), protocol=pickle.HIGHEST_PROTOCOL)
+        answers.write(len(data).to_bytes(8, "little") + data)  # framed: the driver waits on the pipe with select()
         answers.flush()
 
 
