@@ -20,12 +20,16 @@ their folder), each with its own ratios.
 process tree (driver, Ray's daemons and agents, workers, model actor) has
 used by its first record: what start-up costs, whatever the machine's load.
 
+``--embedded-sweep 1,2,4,8`` measures instead whole scans of that many
+short clips with this code, without Ray and on Ray (``runtime.embedded_max_files``).
+
 ``--breakdown`` also runs one scan of this code in a process that stamps
 where start-up goes (vscan.runtime.ray_start's phases): imports, the
 pre-flight, ray.init, bank and model pool, the model actor's start, the
 first record, the end of the scan (Ray's shutdown included) and of the process.
 
     python -m vscan.bench.bench_startup [--repeat 3] [--seconds 5] [--baseline-worktree DIR ...] [--worktree DIR] [--breakdown] [--cpu]
+    python -m vscan.bench.bench_startup --embedded-sweep 1,2,4,8 [--repeat 3]
 
 Prints a JSON line per round and the medians with their ratios.
 """
@@ -182,6 +186,30 @@ def breakdown(variant: Variant) -> dict[str, float]:
     return stamps
 
 
+def embedded_sweep(root: Path, counts: list[int], repeat: int, seconds: float, env: dict[str, str]) -> dict:
+    """Whole `vscan scan` of N short clips (each count in ``counts``), without Ray
+    (``runtime.embedded_max_files`` N) and on Ray (0), alternating, medians:
+    where the embedded path stops paying (``embedded_max_files``'s default)."""
+    from vscan.bench import synth
+
+    configs = {"embedded": "[runtime]\nembedded_max_files = 1000\n", "ray": "[runtime]\nembedded_max_files = 0\n"}
+    for name, text in configs.items():
+        (root / f"{name}.toml").write_text(text)
+    rows: dict[str, dict[str, list[float]]] = {}
+    for n in counts:
+        folder = root / f"sweep-{n}"
+        for i in range(n):
+            synth.make_clip(folder / f"c{i}.mp4", seed=100 + i, seconds=seconds, size=(320, 240))
+        for r in range(repeat):
+            for name in configs if r % 2 == 0 else list(configs)[::-1]:
+                out = root / f"sweep-{n}-{name}-{r}.jsonl"
+                args = ["scan", folder.name, "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q", "--config", f"{name}.toml"]
+                rows.setdefault(str(n), {}).setdefault(name, []).append(_scan(args, cwd=root, out=out, env=env)["total_s"])
+        print(json.dumps({"files": n, **{k: [round(x, 2) for x in v] for k, v in rows[str(n)].items()},
+                          "load_average_1min": round(os.getloadavg()[0], 2)}), flush=True)  # fmt: skip
+    return {n: {k: round(statistics.median(v), 3) for k, v in by.items()} for n, by in rows.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m vscan.bench.bench_startup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -190,6 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also measure this checkout's code, same run (may be given more than once)")
     parser.add_argument("--worktree", type=Path, default=None, help="measure this checkout's code as 'after' (default: the installed vscan)")
     parser.add_argument("--breakdown", action="store_true", help="also stamp where one scan's start-up goes")
+    parser.add_argument("--embedded-sweep", default=None, metavar="N,N,...",
+                        help="only: whole scans of N clips without Ray and on Ray, this code (runtime.embedded_max_files' default)")
     parser.add_argument("--cpu", action="store_true",
                         help="also, each round: CPU seconds of the scan's whole process tree at its first record (load-independent)")
     opts = parser.parse_args(argv)
@@ -204,6 +234,14 @@ def main(argv: list[str] | None = None) -> dict:
         ref = synth.make_clip(root / "known.mp4", seed=8, seconds=opts.seconds, size=(320, 240))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         after_env = {**env, "PYTHONPATH": str(package_checkout(opts.worktree.resolve(), root / "after-pkg"))} if opts.worktree else env
+        if opts.embedded_sweep:
+            sweep = Variant("after", root / "after", after_env)
+            sweep.prepare(clip, ref)
+            counts = [int(n) for n in opts.embedded_sweep.split(",")]
+            result = {"whole_scan_seconds_median": embedded_sweep(sweep.root, counts, opts.repeat, opts.seconds, after_env),
+                      "load_average": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+            print(json.dumps(result, indent=1))
+            return result
         variants = [Variant("after", root / "after", after_env)]
         for n, tree in enumerate(opts.baseline_worktree):
             name = "before" if len(opts.baseline_worktree) == 1 else f"before:{tree.name}"
