@@ -51,6 +51,7 @@ class RangeFile(io.RawIOBase):
         self._pos = 0
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._last_block = -2
+        self._lock = threading.RLock()
         self._ahead = 1
         self._run = 0  # blocks read straight on since the last jump
         #: Read ahead when the decoder reads straight on (off while a keyframe pass reads packets it fetched up front).
@@ -75,7 +76,16 @@ class RangeFile(io.RawIOBase):
         self._pos = max(0, base + int(offset))
         return self._pos
 
+    def view(self) -> "RangeFile":
+        """A reader of its own position over the same cache and counters (one per open container:
+        a decoder abandoned after a stall may still be reading while its fallback starts)."""
+        return _View(self)
+
     def readinto(self, buffer) -> int:
+        with self._lock:
+            return self._readinto(buffer)
+
+    def _readinto(self, buffer) -> int:
         n = max(0, min(len(buffer), self.size - self._pos))
         if n == 0:
             return 0
@@ -100,6 +110,10 @@ class RangeFile(io.RawIOBase):
 
     def prefetch(self, spans: list[tuple[int, int]]) -> None:
         """Fetch ``(start, size)`` byte spans now, neighbours in one request (a keyframe pass's packets)."""
+        with self._lock:
+            self._prefetch(spans)
+
+    def _prefetch(self, spans: list[tuple[int, int]]) -> None:
         blocks = sorted({b for start, size in spans for b in range(start // self.block, (start + max(size, 1) - 1) // self.block + 1)})
         run: list[int] = []
         for b in blocks:
@@ -145,6 +159,35 @@ class RangeFile(io.RawIOBase):
             self._cache[b] = data[(b - first) * self.block : (b - first + 1) * self.block]
         while len(self._cache) * self.block > CACHE_BYTES:
             self._cache.popitem(last=False)
+
+
+class _View(io.RawIOBase):
+    """RangeFile.view: its own position; reads go through the shared file under its lock."""
+
+    def __init__(self, shared: RangeFile) -> None:
+        super().__init__()
+        self.shared, self._pos = shared, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.shared.size}[whence]
+        self._pos = max(0, base + int(offset))
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        with self.shared._lock:
+            self.shared._pos = self._pos
+            n = self.shared._readinto(buffer)
+            self._pos = self.shared._pos
+            return n
 
 
 @contextmanager

@@ -46,9 +46,8 @@ class RangedPyAV(PyAVDecoder):
     def _open_container(self, path):
         import av
 
-        self.source.seek(0)
         try:
-            container = av.open(self.source, mode="r")
+            container = av.open(self.source.view(), mode="r")  # its own position: a stalled decoder may still be reading
         except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds; a store failure is named by the caller
             raise UnsupportedMediaError(f"{self.uri}: PyAV cannot open it: {_reason(exc)}") from exc
         if not container.streams.video:
