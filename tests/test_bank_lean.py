@@ -112,7 +112,7 @@ def test_bank_build_rows_lean_keeps_three_crops_and_one_centre_window(tmp_path):
         info = b.info()
         preps = {r[2] for r in b.rows("extra_hashes")}
     assert info.row_plan == "lean" and {p for p in preps if "crop" in p} == {"crop0.950", "crop0.900", "crop0.800"}
-    assert {p for p in preps if "window:g" in p} == {"window:g40:30,30"}
+    assert {p for p in preps if "window:g" in p} == {"window:g40:30,30"} and not any("rot" in p for p in preps)
     assert info.rows_by_kind["grid"] == 4  # one window a second
     shown = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "info", str(tmp_path / "lean.bank")], capture_output=True, text=True,
                            env={**os.environ, "COLUMNS": "200"})  # fmt: skip

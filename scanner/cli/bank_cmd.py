@@ -66,7 +66,7 @@ def bank_build(
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
     device: DeviceOpt = "auto",
-    rows: Annotated[str, typer.Option("--rows", metavar="full|compact|lean", help="Bank rows kept per video: full (every frame with all its extra rows, ~400-500 a video-second), compact (runs of near-identical frames, extra rows every 2 s: ~20-36 a video-second, fewer crops and letterboxed copies found) or lean (compact with 3 crops the scan bridges with its own and one centre window instead of 16 grid windows: ~9-19 a video-second; docs/banks.md).")] = "full",
+    rows: Annotated[str, typer.Option("--rows", metavar="full|compact|lean", help="Bank rows kept per video: full (every frame with all its extra rows, ~400-500 a video-second), compact (runs of near-identical frames, extra rows every 2 s: ~20-36 a video-second, fewer crops and letterboxed copies found) or lean (compact with 3 crops and no turned rows, which the scan bridges by cropping and turning its own frames, and one centre window instead of 16 grid windows: ~8-18 a video-second; docs/banks.md).")] = "full",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Hash the media on this Ray cluster (one CPU a file; the files must be readable on every node).")] = None,
 ) -> None:
     """Build a bank from videos, images and hash lists.
