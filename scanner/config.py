@@ -254,9 +254,10 @@ class Runtime(_Section):
     keep_frame_hashes: bool = False
     #: A scan of at most this many plain files (no archive, no object storage), together at most
     #: ``embedded_max_bytes``, started without a Ray address, runs without Ray: in the scanning
-    #: process and one decode process (vscan.runtime.embedded), the same records sooner, because
-    #: starting Ray costs more than such files take. 0: always Ray.
-    embedded_max_files: int = _num(4, 0)
+    #: process and its decode processes (vscan.runtime.embedded), the same records sooner, because
+    #: starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores, 5 s
+    #: clips: 0.5x Ray's whole scan at 4 files, 0.67x at 16, 1.2x at 32). 0: always Ray.
+    embedded_max_files: int = _num(16, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
 

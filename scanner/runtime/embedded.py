@@ -1,4 +1,4 @@
-"""Small scans without Ray: the same stages, in this process and one decode process.
+"""Small scans without Ray: the same stages, in this process and its decode processes.
 
 Starting a private local Ray and its model actor costs seconds (ray.init,
 the raylet, the actor's own interpreter), more than a few short files take
@@ -6,9 +6,11 @@ to scan. A scan of at most ``runtime.embedded_max_files`` plain files
 (together at most ``runtime.embedded_max_bytes``), started without a Ray
 address, runs here instead (:func:`embedded_files` decides):
 
-- decoding in one decode process of its own (vscan.runtime.embedded_decode),
-  which runs the Ray decode task's function on each file, so a decoder that
-  aborts or hangs ends that process, never the scan;
+- decoding in decode processes of its own (vscan.runtime.embedded_decode), as
+  many as Ray would have decode slots here (at most one per file), admitted
+  as the Ray decode stage admits files; each runs the Ray decode task's
+  function on its files, so a decoder that aborts or hangs ends that
+  process, never the scan;
 - the model stage's own ModelWorker (vscan.runtime.model_actor) in this
   process, built while the first file decodes, with the threads a model
   actor on this machine would get (vscan.runtime.model_pool.plan_actors);
