@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import types
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -52,7 +53,9 @@ SCHEMES = ("s3", "gs", "az", "http", "https")
 #: HTTP answers retried with backoff (throttling and the server's trouble), and those that are the file's (absent, forbidden).
 HTTP_RETRY = (408, 425, 429, 500, 502, 503, 504)
 HTTP_ACCESS = (401, 403, 404, 410)
-_local = threading.local()
+#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
+_local = types.SimpleNamespace()
+_made = threading.Lock()
 
 
 def normalize(text: str) -> str:
@@ -76,9 +79,14 @@ def split(uri: str) -> tuple[str, str]:
 
 
 def client():
-    """This thread's S3 client (boto3's standard credential chain and endpoint variables)."""
+    """The process's S3 client (boto3's standard credential chain and endpoint variables)."""
     c = getattr(_local, "client", None)
-    if c is None:
+    if c is not None:
+        return c
+    with _made:
+        c = getattr(_local, "client", None)
+        if c is not None:
+            return c
         try:
             import boto3
             from botocore.config import Config

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import types
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,7 +29,9 @@ from vscan.inputs.objectstore_base import ObjectStoreError, fetch_by_ranges, max
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
 
-_local = threading.local()
+#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
+_local = types.SimpleNamespace()
+_made = threading.Lock()
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -40,6 +43,13 @@ def _service():
     svc = getattr(_local, "service", None)
     if svc is not None:
         return svc
+    with _made:
+        if getattr(_local, "service", None) is None:
+            _local.service = _new_service()
+        return _local.service
+
+
+def _new_service():
     try:
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
     except ImportError as exc:
@@ -56,7 +66,6 @@ def _service():
         if not url:
             raise InputError("az:// inputs need AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_URL")
         svc = BlobServiceClient(url, credential=_credential(name), **options)
-    _local.service = svc
     return svc
 
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import threading
+import types
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,7 +28,9 @@ from vscan.inputs.objectstore_base import ObjectStoreError, fetch_by_ranges, ret
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
 
-_local = threading.local()
+#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
+_local = types.SimpleNamespace()
+_made = threading.Lock()
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -37,7 +40,11 @@ def _split(uri: str) -> tuple[str, str]:
 
 def _client():
     c = getattr(_local, "client", None)
-    if c is None:
+    if c is not None:
+        return c
+    with _made:
+        if getattr(_local, "client", None) is not None:
+            return _local.client
         try:
             from google.cloud import storage
         except ImportError as exc:
