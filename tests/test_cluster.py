@@ -98,8 +98,10 @@ def test_without_an_address_a_scan_starts_its_own_ray_beside_a_cluster(cluster, 
     clips, files, bank = corpus
     out = tmp_path / "r.jsonl"
     env = {**cluster.env, "RAY_ADDRESS": cluster.address}
-    run = subprocess.run([*VSCAN, "scan", str(files[0]), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"],
-                         env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+    ray_path = tmp_path / "ray.toml"  # one file would be scanned without Ray at all (vscan.runtime.embedded): this is about the Ray it starts
+    ray_path.write_text("[runtime]\nembedded_max_files = 0\n")
+    run = subprocess.run([*VSCAN, "scan", str(files[0]), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q",
+                          "--config", str(ray_path)], env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
     assert run.returncode == 0, run.stderr
     (record,) = _records(out)
     (manifest,) = json.loads(Path(f"{out}.manifest.json").read_text())["runs"]
