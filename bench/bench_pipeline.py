@@ -159,7 +159,7 @@ def main() -> None:
                   f"steady state {r['steady_video_seconds_per_second']:.1f} video-s/s{ratio}")
     for r in rows:
         q = r.get("pipeline")
-        if q:
+        if q and "decode_slots" in q:  # (a scan run without Ray, vscan.runtime.embedded, has no queues)
             print(f"  {r['name']}: queues: all {q['decode_slots']} decode slots busy {q['decode_all_slots_busy_fraction']:.0%} "
                   f"of the time (mean {q['mean_decode_running']:.2f} running); model stage busy {q.get('model_busy_fraction', 0):.0%}, "
                   f"no model call in flight {q['model_no_call_fraction']:.0%}, at its in-flight limit {q['model_calls_at_limit_fraction']:.0%}; "

@@ -119,11 +119,14 @@ def test_a_known_copy_takes_one_decode_task_and_one_model_call(known, ray_local,
 
 def test_the_switch_decodes_ahead_while_most_first_passes_decide():
     auto = AheadSwitch(_config(None))
-    assert auto.on  # no answer yet (the model actor starting): decoding is not what the scan waits for
-    for decided in (False, False):
+    assert not auto.on  # no answer yet: a sweep must not pay for it
+    for decided in (True, True):
         auto.observe(decided)
-    assert auto.on  # too few answers to tell
+    assert not auto.on  # too few answers to tell
     auto.observe(False)
+    assert auto.on  # 2 of 3 decided
+    for _ in range(AHEAD_WINDOW // 2 + 1):
+        auto.observe(False)
     assert not auto.on  # a sweep: first passes that do not decide
     for _ in range(AHEAD_WINDOW // 2):
         auto.observe(True)
