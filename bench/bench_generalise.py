@@ -170,9 +170,9 @@ def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies:
 # ---------------------------------------------------------------- banks and scoring
 
 
-def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "") -> tuple[Path, Path]:
+def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "", extend: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
     """The media bank (vscan bank build's rows, original rows at ``frame_side``) and a list bank (reference vPDQ,
-    every frame, no media)."""
+    every frame, no media); with ``extend``, copies of those two banks with ``sources`` imported into them."""
     import vpdq
 
     from vscan.bank import hashers
@@ -194,7 +194,13 @@ def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "")
     media = work / (f"media{tag}.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media{tag}-{frame_side}.bank")
     listed = work / f"list{tag}.bank"
     if not media.exists():
-        build_bank(media, sources, label="reported", hash_media=rows)
+        if extend is not None:
+            from vscan.bank.append import append_to_bank
+
+            shutil.copyfile(extend[0], media)
+            append_to_bank(media, sources, label="reported", hash_media=rows)
+        else:
+            build_bank(media, sources, label="reported", hash_media=rows)
     if not listed.exists():
         lists = work / "lists"
         lists.mkdir(exist_ok=True)
@@ -204,7 +210,13 @@ def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "")
             txt = lists / f"{s.stem}.txt"
             txt.write_text("".join(format_vpdq_line(f.frame_number, f.quality, f.hex, f.timestamp) + "\n" for f in feats))
             txts.append(txt)
-        build_bank(listed, txts, label="reported")
+        if extend is not None:
+            from vscan.bank.append import append_to_bank
+
+            shutil.copyfile(extend[1], listed)
+            append_to_bank(listed, txts, label="reported")
+        else:
+            build_bank(listed, txts, label="reported")
     return media, listed
 
 
@@ -231,10 +243,12 @@ def unrelated_run(work: Path, sources: list[Path], side: int, count: int, worker
     from vscan.decode import Adaptive
 
     t0 = time.perf_counter()
-    bank_sources = sources + pattern_sources(work / "patterns")
+    patterns = pattern_sources(work / "patterns")
+    bank_sources = sources + patterns
     files = make_unrelated(work, count, _shared_vpdq().parent, {origin(s) for s in sources}, workers)
     t_gen = time.perf_counter() - t0
-    media, listed = build_banks(work, bank_sources, side, tag="-unrelated")
+    media, listed = build_banks(work, sources, side)  # the split's banks, the test patterns imported into copies of them
+    media, listed = build_banks(work, patterns, side, tag="-unrelated", extend=(media, listed))
     by_stem = {s.stem: s for s in bank_sources}
     result = {"files": len(files), "bank_entries": [s.stem for s in bank_sources], "seconds": {"generate": t_gen}}
     for name, bank in (("media", media), ("list", listed)):
