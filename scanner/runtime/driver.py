@@ -34,7 +34,6 @@ from vscan.config import ScanConfig
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
 from vscan.inputs.known_benign import load_lists
-from vscan.runtime.embedded import embedded_files, run_embedded
 from vscan.runtime.faults import INFRA_RETRIES, NODE_FAULT_LIMIT, QUARANTINE_DEATHS, InfraFaults
 from vscan.runtime.known import start_known_content
 from vscan.runtime.listing import ListedInputs
@@ -112,6 +111,8 @@ def stream_scan(
             yield from write_records(no_decode, sink, ledger, summary)
             return summary
         prepare_bank_index(bank_path, config, paths, ledger.versions.get("bank_sha256"))  # in a thread, while Ray starts
+        from vscan.runtime.embedded import embedded_files, run_embedded  # (here: a no-op resume never loads it)
+
         small = embedded_files(paths, config, ray_address)
         if small is not None:  # a few small files: no Ray (vscan.runtime.embedded); a decode process that crashed hands the rest on
             paths = yield from run_embedded(small, paths, config=config, bank_path=bank_path, ledger=ledger, sink=sink, summary=summary,
