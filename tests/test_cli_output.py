@@ -119,6 +119,19 @@ def test_a_still_says_still_image_not_zero_seconds():
     assert "still image" in line and "s matched" not in line
 
 
+def test_the_end_lists_files_by_path_and_marks_a_cut_error_message():
+    outcomes = ScanOutcomes(show_unmatched=True)
+    for name in ("holiday-1.mp4", "holiday-3.mp4", "holiday-2.mp4"):  # in the order they finished
+        outcomes.add({"path": f"/a/{name}", "status": "ok", "risk": 0.0, "matches": [], "reasons": []})
+    long = "PyAV failed after 0 of 1 selected frames: InvalidDataError: [Errno 1094995529] Invalid data found when processing input: 'x' and more"
+    for name in ("z.mp4", "b.mp4"):
+        outcomes.add({"path": f"/a/{name}", "status": "error", "error": {"type": "DecodeError", "message": f"/a/{name}: {long}"}})
+    lines = outcomes.lines()
+    assert any(line.endswith("holiday-1.mp4, /a/holiday-2.mp4, /a/holiday-3.mp4") for line in lines), lines
+    errors = [line for line in lines if "DecodeError" in line]
+    assert [e.split()[0] for e in errors] == ["/a/b.mp4", "/a/z.mp4"] and all(e.endswith("...") and len(e) < 150 for e in errors)
+
+
 def test_bank_info_says_none_and_no_label_instead_of_python_reprs(work):
     from dataclasses import replace
 

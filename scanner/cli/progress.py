@@ -205,7 +205,8 @@ class ScanOutcomes:
                 error = record.get("error") or {}
                 message = _first_line(error.get("message", ""))
                 message = message.removeprefix(f"{record['path']}: ")  # the path is shown already
-                self.errors.append(FileLine(0.0, path, error.get("type", "error"), message[:120]))
+                shown = message if len(message) <= 120 else message[:117].rstrip() + "..."  # cut: says so
+                self.errors.append(FileLine(0.0, path, error.get("type", "error"), shown))
             return
         match = best_match(record)
         risk = record.get("risk") or 0.0
@@ -236,11 +237,11 @@ class ScanOutcomes:
         else:
             out.append("Matched or flagged: none")
         if self.show_unmatched and self.unmatched:
-            out.append(f"Not matched: {', '.join(self.unmatched)}")
+            out.append(f"Not matched: {', '.join(sorted(self.unmatched))}")  # by path: not in the order the files finished
         if self.errors:
             more = f" ({self.keep} shown)" if self.errors_total > len(self.errors) else ""
             out.append(f"Could not be scanned: {self.errors_total}{more}")
-            for x in self.errors:
+            for x in sorted(self.errors, key=lambda x: x.path):
                 out.append(f"  {x.path}  {x.what}: {x.where}")
         return out
 
