@@ -53,12 +53,14 @@ _IN_PROCESS = {"model_node": None, "model_actor": None}
 def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> list[str] | None:
     """The input files when this scan is small enough to run without Ray
     (module docstring), else None: a Ray address or a Ray already running in
-    this process, ``--device cuda``, object-storage inputs, an archive or disk
-    image (its members are listed on Ray), more files or bytes than the limits."""
+    this process, ``--device cuda`` (or ``auto`` where a GPU build is
+    installed: the model stage runs on Ray's GPU actors), object-storage
+    inputs, an archive or disk image (its members are listed on Ray), more
+    files or bytes than the limits."""
     from vscan.runtime.preflight import HasContainer, has_uri, plain_files
 
     runtime = config.runtime
-    if runtime.embedded_max_files <= 0 or ray_address or runtime.device == "cuda":
+    if runtime.embedded_max_files <= 0 or ray_address or runtime.device == "cuda" or _may_use_a_gpu(config):
         return None
     ray = sys.modules.get("ray")
     if ray is not None and getattr(ray, "is_initialized", lambda: False)():
@@ -76,6 +78,22 @@ def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> 
     except (HasContainer, OSError):
         return None  # an unreadable input's record comes from the scan proper
     return files
+
+
+def _may_use_a_gpu(config: ScanConfig) -> bool:
+    """``--device auto`` with a GPU build installed (the gpu extra's onnxruntime-gpu, or the
+    torch hash backend): Ray's plan gives the model stage the node's GPUs, the embedded one none."""
+    if config.runtime.device == "cpu":
+        return False
+    if config.runtime.hash_backend != "onnx":
+        return True
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("onnxruntime-gpu")
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 class _DecodeProcess:
