@@ -48,6 +48,16 @@ def test_a_picture_over_a_blur_of_itself_is_found_by_its_detail():
     assert any(_near(b, (100, 196, 0, 256)) for b in candidate_boxes(frames))
 
 
+def test_a_video_inside_a_still_screenshot_template_is_found_by_its_motion():
+    # AugLy's overlay_onto_screenshot: a still, detailed page around the video, which is fitted with bars of its own.
+    rng = np.random.default_rng(9)
+    page = _texture(rng, 256, 256, 1)[0] // 2 + 100
+    frames = np.repeat(page[None], 6, axis=0)
+    frames[:, 120:230, 30:220] = 0  # the player's black pillar bars
+    frames[:, 120:230, 45:205] = _texture(rng, 110, 160, 6)
+    assert any(_near(b, (120, 230, 45, 205)) for b in candidate_boxes(frames)), candidate_boxes(frames)
+
+
 def test_each_pane_of_a_split_screen_is_a_candidate():
     rng = np.random.default_rng(7)
     frames = np.concatenate([_texture(rng, 256, 85, 6), _texture(rng, 256, 86, 6), _texture(rng, 256, 85, 6)], axis=2)
