@@ -211,7 +211,9 @@ def _print_profile(r: dict) -> None:
     first = r["first_record_seconds"] or 0.0
     print(f"\n{r['name']}: start-up (Ray, model actor; to the first record) {first:.1f} s, then {r['wall_seconds'] - first:.1f} s for the rest; "
           f"CPU {r.get('tree_cpu_seconds', float('nan')):.1f} s (process tree)")  # fmt: skip
-    if p:
+    if p.get("embedded"):
+        print(f"  run without Ray (vscan.runtime.embedded: runtime.embedded_max_files); model: {p.get('calls', 0)} calls, busy {p.get('busy_seconds', 0):.1f} s")
+    elif p:
         print(f"  decode: {p.get('decode_tasks', 0)} tasks ({p.get('decode_tasks', 0) / files:.2f} per file), {p.get('decode_slot_seconds', 0):.1f} slot-s "
               f"({p.get('decode_steady_slot_seconds', 0):.1f} after the first file); model: {p.get('model_calls', 0)} calls "
               f"({p.get('mean_files_per_call', 0):.1f} files, {p.get('mean_frames_per_call', 0):.0f} frames each), busy {p.get('model_busy_seconds', 0):.1f} s")  # fmt: skip
