@@ -132,6 +132,13 @@ def test_the_end_lists_files_by_path_and_marks_a_cut_error_message():
     assert [e.split()[0] for e in errors] == ["/a/b.mp4", "/a/z.mp4"] and all(e.endswith("...") and len(e) < 150 for e in errors)
 
 
+def test_ctrl_c_says_one_record_is_saved_in_the_singular():
+    from vscan.cli.progress import interrupted_message
+
+    assert "1 record from this run is saved in r.jsonl" in interrupted_message(1, "r.jsonl")
+    assert "2 records from this run are saved" in interrupted_message(2, "r.jsonl")
+
+
 def test_bank_info_says_none_and_no_label_instead_of_python_reprs(work):
     from dataclasses import replace
 

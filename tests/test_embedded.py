@@ -173,3 +173,35 @@ def test_a_state_run_without_ray_skips_unchanged_content_as_ray_does(folder):
     skipped = {Path(p).name: r.get("skipped") for p, r in runs["embedded"].items()}
     assert skipped == {"copy.mp4": "unchanged", "other.mp4": "unchanged", "still.png": None}
     assert _last_run(folder / "st-embedded.jsonl.manifest.json")["cluster"]["nodes"] == []
+
+
+def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_process(folder):
+    import os
+    import signal
+    import time
+
+    many = folder / "many"
+    for i in range(8):
+        synth.make_clip(many / f"c{i}.mp4", seed=50 + i, seconds=5)
+    out = folder / "ctrl-c.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "vscan.cli", "scan", "many", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q"],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
+        time.sleep(0.02)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert proc.poll() is None and children, "the scan ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    saved = out.read_text().count("\n")
+    assert saved < 8 and f"Interrupted: {saved} record" in err, err
+    time.sleep(0.5)
+    assert not [c for c in children if os.path.exists(f"/proc/{c}")]  # the decode processes went with it
+    run = _last_run(folder / "ctrl-c.jsonl.manifest.json")
+    assert run["status"] == "interrupted" and run["cluster"]["nodes"] == []  # it ran without Ray
+    again = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", "many", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q"],
+                           cwd=folder, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert sorted(json.loads(line)["path"] for line in out.read_text().splitlines()) == sorted(str(p) for p in many.glob("*.mp4"))

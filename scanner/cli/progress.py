@@ -137,7 +137,7 @@ class ScanProgress:
 
 def interrupted_message(saved: int, out: str) -> str:
     """What Ctrl-C leaves: the records already durable, and how to go on."""
-    return (f"Interrupted: {saved} record{'s' if saved != 1 else ''} from this run are saved in {out}. "
+    return (f"Interrupted: {saved} record{'s' if saved != 1 else ''} from this run {'are' if saved != 1 else 'is'} saved in {out}. "
             "Run the same command again to resume: files already recorded are skipped.")  # fmt: skip
 
 
