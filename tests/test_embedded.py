@@ -196,7 +196,9 @@ def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_pr
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     saved = out.read_text().count("\n")
-    assert saved < 8 and f"Interrupted: {saved} record" in err, err
+    assert saved < 8 and "Interrupted: " in err, err
+    said = int(err.split("Interrupted: ")[1].split()[0])  # handed out; one more may be on disk, written as Ctrl-C came
+    assert 1 <= said <= saved, err
     time.sleep(0.5)
     assert not [c for c in children if os.path.exists(f"/proc/{c}")]  # the decode processes went with it
     run = _last_run(folder / "ctrl-c.jsonl.manifest.json")
