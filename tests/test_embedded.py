@@ -207,3 +207,15 @@ def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_pr
                            cwd=folder, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert sorted(json.loads(line)["path"] for line in out.read_text().splitlines()) == sorted(str(p) for p in many.glob("*.mp4"))
+
+
+def test_a_ray_address_in_the_environment_means_the_cluster(folder, monkeypatch):
+    """RAY_ADDRESS is how Ray's docs point a job at a cluster: such a scan uses it, however small."""
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime.embedded import embedded_files
+
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert embedded_files([folder / "in"], config, None)  # small: no Ray
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
+    assert embedded_files([folder / "in"], config, None) is None

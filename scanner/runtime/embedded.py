@@ -52,15 +52,16 @@ _IN_PROCESS = {"model_node": None, "model_actor": None}
 
 def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> list[str] | None:
     """The input files when this scan is small enough to run without Ray
-    (module docstring), else None: a Ray address or a Ray already running in
-    this process, ``--device cuda`` (or ``auto`` where a GPU build is
+    (module docstring), else None: a Ray address (``--ray-address``, or
+    ``RAY_ADDRESS`` in the environment, as Ray's own docs point a job at a
+    cluster) or a Ray already running in this process, ``--device cuda`` (or ``auto`` where a GPU build is
     installed: the model stage runs on Ray's GPU actors), object-storage
     inputs, an archive or disk image (its members are listed on Ray), more
     files or bytes than the limits."""
     from vscan.runtime.preflight import HasContainer, has_uri, plain_files
 
     runtime = config.runtime
-    if runtime.embedded_max_files <= 0 or ray_address or runtime.device == "cuda" or _may_use_a_gpu(config):
+    if runtime.embedded_max_files <= 0 or ray_address or os.environ.get("RAY_ADDRESS") or runtime.device == "cuda" or _may_use_a_gpu(config):
         return None
     ray = sys.modules.get("ray")
     if ray is not None and getattr(ray, "is_initialized", lambda: False)():
