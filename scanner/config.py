@@ -260,6 +260,11 @@ class Runtime(_Section):
     embedded_max_files: int = _num(16, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
+    #: Objects (s3://, gs://, az://): "ranges" decodes a video where it lies by range requests (a keyframe pass
+    #: reads ~0.3 of its bytes) and its record has no content digests; "whole" fetches it and digests it.
+    #: "auto": ranges, but whole when a digest decides something: a bank or --allow bank holding digest-only
+    #: entries (an MD5/SHA list), --state, --ignore (vscan.inputs.ranged). The VSCAN_OBJECT_READS variable overrides it.
+    object_reads: Literal["auto", "ranges", "whole"] = "auto"
 
 
 _SECTIONS: dict[str, type] = {

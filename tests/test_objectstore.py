@@ -4,6 +4,7 @@ mode), behind a fault-injecting HTTP proxy started by the test (throttling
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -297,3 +298,24 @@ def test_scan_of_single_urls_retries_throttling(s3, tmp_path):
     assert records[f"{base}/broken.mp4"]["error"]["kind"] == "input"
     assert seen["/copy.mp4"] >= 2  # throttled once, then read
     assert missing.returncode == 2 and "404" in missing.stderr
+
+
+def test_objects_are_read_whole_when_the_bank_knows_files_by_digest_alone(s3, tmp_path):
+    """An MD5 list's entries match only a content digest: with such a bank every object is fetched whole and digested
+    (runtime.object_reads "auto"), and the listed object is matched by its MD5."""
+    other = s3["root"] / "other.mp4"
+    listed = tmp_path / "reported.md5"
+    listed.write_text(f"{hashlib.md5(other.read_bytes()).hexdigest()}  other.mp4\n")
+    build = subprocess.run([*VSCAN, "bank", "build", str(tmp_path / "digests.bank"), str(listed)], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": s3["endpoint"]}
+    out = tmp_path / "r.jsonl"
+    run = subprocess.run([*VSCAN, "scan", "s3://media/inbox/other.mp4", "s3://media/inbox/copy.mp4", "--bank", str(tmp_path / "digests.bank"),
+                          "--out", str(out), "--device", "cpu", "-q"], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    records = {r["path"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for record in records.values():
+        assert record["object"]["read"] == "whole" and record["md5"] is not None, record["object"]
+    hits = [m for m in records["s3://media/inbox/other.mp4"]["matches"] if m["is_match"]]
+    assert hits and hits[0]["bank_entry_id"].startswith("reported:"), records["s3://media/inbox/other.mp4"]["matches"]
+    assert not any(m["is_match"] for m in records["s3://media/inbox/copy.mp4"]["matches"])

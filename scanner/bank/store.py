@@ -181,6 +181,11 @@ class Bank:
     def has_extra_hashes(self) -> bool:
         return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'extra_hashes'").fetchone() is not None
 
+    @property
+    def has_digest_only_entries(self) -> bool:
+        """Entries known by their file digests alone (an imported MD5/SHA list): only a content digest matches them."""
+        return self._conn.execute("SELECT 1 FROM entries WHERE kind = 'file_digest' LIMIT 1").fetchone() is not None
+
     def rows(self, table: Table) -> list[tuple]:
         """All rows of ``table`` in key order (``extra_hashes``: none when the bank has no such table)."""
         if table not in TABLE_ORDER:

@@ -226,7 +226,7 @@ def decode_object(uri: str, config, known_sha256, benign, decode: Callable, deco
     from vscan.inputs.ranged import ranges_wanted
 
     uri = normalize(uri)
-    if decode_frames is not None and ranges_wanted(uri, known_sha256, benign):
+    if decode_frames is not None and ranges_wanted(uri, known_sha256, benign, config.runtime.object_reads):
         return _decode_ranges(uri, config, decode_frames)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vscan-object-") as tmp:

@@ -11,9 +11,11 @@ the object it saw.
 (``object.etag``/``version_id`` still name what was read: every range is
 pinned to them). Exact-digest bank entries cannot match such a record, so
 objects are read whole, with their digests, whenever a digest decides
-something: ``--state`` (content already scanned), ``--ignore`` lists, and
-``VSCAN_OBJECT_READS=whole`` (a bank of digest-only entries, e.g. SHA-1
-lists). Stills are read whole too (their decoders take files).
+something: ``--state`` (content already scanned), ``--ignore`` lists, a bank
+or ``--allow`` bank holding digest-only entries (an MD5 or SHA list: the
+driver resolves ``runtime.object_reads = "auto"`` to "whole"), and
+``runtime.object_reads = "whole"`` or ``VSCAN_OBJECT_READS=whole``. Stills
+are read whole too (their decoders take files).
 """
 
 from __future__ import annotations
@@ -207,10 +209,13 @@ def source_for(path: str) -> RangeFile | None:
         return _SOURCES.get(str(path))
 
 
-def ranges_wanted(uri: str, known_sha256: Any, benign: Any) -> bool:
-    """Decode ``uri`` by range reads (module docstring): not when a digest decides something, nor for stills."""
+def ranges_wanted(uri: str, known_sha256: Any, benign: Any, reads: str = "auto") -> bool:
+    """Decode ``uri`` by range reads (module docstring): not when a digest decides something, nor for stills.
+    ``reads``: ``runtime.object_reads`` as the driver resolved it ("whole" when the bank holds digest-only
+    entries); the ``VSCAN_OBJECT_READS`` variable overrides it."""
     from vscan.decode import is_still
 
-    if os.environ.get("VSCAN_OBJECT_READS", "ranges").lower() == "whole":
+    reads = os.environ.get("VSCAN_OBJECT_READS", reads).lower()
+    if reads == "whole":
         return False
     return uri.startswith(("s3://", "gs://", "az://")) and known_sha256 is None and not benign and not is_still(uri)

@@ -100,6 +100,7 @@ def stream_scan(
     paths = list(paths)
     ledger = RunLedger.begin(sink, paths, config=config, bank_path=bank_path, risk_policy=risk_policy, state_path=state_path)
     config, store, allow = _frame_hash_users(config, ledger, hash_store)
+    config = _object_reads(config, bank_path)
     summary, floods = ScanSummary(), FloodCounter()  # floods: entries matching an unusual share of the run's files (manifest)
     run_error: BaseException | None = None
     pool: ModelPool | None = None
@@ -162,6 +163,24 @@ def _frame_hash_users(config: ScanConfig, ledger: RunLedger, hash_store: Any) ->
     config = replace(config, runtime=replace(config.runtime, keep_frame_hashes=True))  # (runtime: not in the versions stamp)
     store = HashStore(hash_store, config=config, versions=ledger.versions) if hash_store is not None else None
     return config, store, AllowBanks(config) if config.matching.allow else None  # --allow (vscan.verdict.allow)
+
+
+def _object_reads(config: ScanConfig, bank_path: Any) -> ScanConfig:
+    """``runtime.object_reads = "auto"`` resolved: objects are read whole, with their digests, when the bank or an
+    --allow bank holds digest-only entries (only a content digest matches those); else by ranges (vscan.inputs.ranged)."""
+    if config.runtime.object_reads != "auto":
+        return config
+    from vscan.bank.store import Bank
+    from vscan.errors import BankError
+
+    for path in [p for p in (bank_path, *config.matching.allow) if p]:
+        try:
+            with Bank(path) as bank:
+                if bank.has_digest_only_entries:
+                    return replace(config, runtime=replace(config.runtime, object_reads="whole"))
+        except BankError:
+            continue  # the scan proper says what is wrong with it
+    return config
 
 
 def _stages(paths: list, config: ScanConfig, pool: ModelPool, nodes: list[dict[str, Any]], *, sink: Sink, ledger: RunLedger,
