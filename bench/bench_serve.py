@@ -8,9 +8,12 @@ near-duplicate frames of real generated-video hashes) is served by
 and in requests (``--requests``, a Lua counter stops each thread). Reports
 lookups/s, p50/p99 latency, and, same run, the in-process search rate of the
 same index without HTTP (the service's overhead) and HMA's published target
-(4,000 lookups/s at 10M hashes on one box).
+(4,000 lookups/s at 10M hashes on one box). Also the CPU milliseconds per
+lookup of the server's processes (and of wrk), read from /proc: on a machine
+shared with other work they say more than the wall rate. Banks are written in
+bulk and cached by ``vscan.bench.serve_bank`` (10M rows in minutes).
 
-    python -m vscan.bench.bench_serve [--rows 1000000] [--workers 1 2] [--ray-serve 2] [--connections 16] [--seconds 15] [--json out.json]
+    python -m vscan.bench.bench_serve [--rows 1000000 10000000] [--workers 1 2] [--ray-serve 2] [--connections 16] [--seconds 15] [--json out.json]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 HMA_TARGET_PER_S = 4000  # HMA 2.x's stated goal: 4,000 lookups/s against 10M hashes on one machine
-ROWS_PER_ENTRY = 120
 
 LUA = """
 local paths = {}
@@ -52,42 +55,6 @@ end
 """
 
 
-def make_bank(path: Path, rows: int, work: Path) -> tuple[Path, np.ndarray]:
-    """A bank of ``rows`` realistic hashes (cached), and unseen real hashes for queries."""
-    from vscan.bank.schema import FORMAT_VERSION, SCHEMA
-    from vscan.bench.realistic_hashes import expand_bank, real_frame_hashes
-
-    variants, _ = real_frame_hashes(cache=work / "real_hashes.npz")
-    clips = variants[:, :, 0]
-    unseen = real_frame_hashes(num_clips=20, seed0=1000, cache=work / "unseen_hashes.npz")[0][:, :, 0].reshape(-1, 32)
-    if path.is_file():
-        return path, unseen
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp)
-    conn.executescript(SCHEMA)
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    step = 1 << 20
-    for start in range(0, rows, step):
-        n = min(step, rows - start)
-        hashes = expand_bank(clips, n, seed=start + 1)
-        first, last = start // ROWS_PER_ENTRY, (start + n - 1) // ROWS_PER_ENTRY
-        conn.executemany("INSERT OR IGNORE INTO entries VALUES (?, 'reported', 'gen', 'pdq_list', NULL, 'video', ?, ?)",
-                         ((f"gen:{e:08d}", ROWS_PER_ENTRY / 12.0, ROWS_PER_ENTRY) for e in range(first, last + 1)))  # fmt: skip
-        conn.executemany("INSERT OR IGNORE INTO frame_hashes VALUES (?, ?, ?, ?, ?)",
-                         ((f"gen:{(start + i) // ROWS_PER_ENTRY:08d}", (start + i) % ROWS_PER_ENTRY,
-                           ((start + i) % ROWS_PER_ENTRY) / 12.0, 90, hashes[i].tobytes()) for i in range(n)))  # fmt: skip
-        conn.commit()
-    meta = {"format_version": str(FORMAT_VERSION), "created_by": "vscan.bench.bench_serve", "hash_algorithm": "pdq",
-            "skipped_inputs": "[]", "content_digest": f"bench-serve-{rows}"}  # fmt: skip
-    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(meta.items()))
-    conn.commit()
-    conn.close()
-    os.replace(tmp, path)
-    return path, unseen
-
-
 def _bank_sample(path: Path, n: int) -> np.ndarray:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -97,6 +64,12 @@ def _bank_sample(path: Path, n: int) -> np.ndarray:
     finally:
         conn.close()
     return np.frombuffer(b"".join(rows), np.uint8).reshape(-1, 32)
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's waited-for children (wrk runs to completion, so it is counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _free_port() -> int:
@@ -136,17 +109,54 @@ def run_wrk(base: str, script: Path, *, threads: int, connections: int, seconds:
             "non_200": non_200}  # fmt: skip
 
 
-def in_process_rate(bank: Path, queries: np.ndarray, radius: int = 31) -> float:
-    """Lookups/s of the same index and metadata reads, one hash at a time, without HTTP."""
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants (Linux /proc):
+    the server's cost per lookup on a machine shared with other work, where wall rates mislead."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        kids = [p for p, pp in parents.items() if pp in frontier and p not in tree]
+        tree.update(kids)
+        frontier = kids
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in tree:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def in_process_rate(bank: Path, queries: np.ndarray, radius: int = 31, batch: int = 16) -> dict:
+    """Lookups/s (and CPU ms per lookup) of the same index and metadata reads, one hash at a
+    time, without HTTP, then ``batch`` at a time (the service batches concurrent lookups,
+    vscan.serve.batcher); and the seconds to open the bank (building BANK.vidx when missing)."""
     from vscan.serve.bank_state import BankState
 
+    t0 = time.perf_counter()
     state = BankState.open(bank)
+    open_s = time.perf_counter() - t0
     for q in queries[:100]:
         state.search(q[None], radius)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for q in queries:
         state.search(q[None], radius)
-    return len(queries) / (time.perf_counter() - t0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    t0 = time.perf_counter()
+    for i in range(0, len(queries), batch):  # as the service's batcher searches concurrent requests
+        state.search(queries[i : i + batch], radius)
+    batched = time.perf_counter() - t0
+    return {"in_process_lookups_per_s": round(len(queries) / wall, 1),
+            "in_process_cpu_ms_per_lookup": round(1e3 * cpu / len(queries), 3),
+            f"in_process_batch{batch}_lookups_per_s": round(len(queries) / batched, 1), "bank_open_s": round(open_s, 1)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,25 +170,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--requests", type=int, default=200_000, help="at most this many requests per wrk thread")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vscan-bench-serve")
+    ap.add_argument("--bank-cache", type=Path, default=None, help="where banks are cached (default: ~/.cache/vscan/bench-serve)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
     from vscan.bench.realistic_hashes import make_queries
+    from vscan.bench.serve_bank import bank_rows
 
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for rows in args.rows:
-        t0 = time.perf_counter()
-        bank, unseen = make_bank(args.work / f"bank-{rows}.bank", rows, args.work)
-        build_s = time.perf_counter() - t0
+        bank, unseen, build_s = bank_rows(rows, work=args.bank_cache)
         queries = make_queries(_bank_sample(bank, 2000), unseen, 1000)
         qfile = args.work / f"queries-{rows}.txt"
         qfile.write_text("".join(f"/m/lookup?signal_type=pdq&signal={q.tobytes().hex()}\n" for q in queries))
         key = "bench"
         script = args.work / f"lookup-{rows}.lua"
         script.write_text(LUA % {"queries": qfile, "limit": args.requests, "key": key})
-        direct = in_process_rate(bank, queries)
+        direct = in_process_rate(bank, queries, batch=args.connections)
         for mode, workers in [("uvicorn", w) for w in args.workers] + [("ray-serve", r) for r in args.ray_serve]:
             port = _free_port()
             env = {**os.environ, "VSCAN_API_KEYS": key}
@@ -191,13 +201,17 @@ def main(argv: list[str] | None = None) -> None:
                 _wait(base, proc)
                 ready_s = time.perf_counter() - t1
                 run_wrk(base, script, threads=args.threads, connections=args.connections, seconds=3)  # warm the page cache
+                server_cpu0, wrk_cpu0 = _tree_cpu_s(proc.pid), _children_cpu_s()
                 measured = run_wrk(base, script, threads=args.threads, connections=args.connections, seconds=args.seconds)
+                server_cpu, wrk_cpu = _tree_cpu_s(proc.pid) - server_cpu0, _children_cpu_s() - wrk_cpu0
             finally:
                 proc.terminate()  # SIGTERM: --ray-serve deletes its application and stops the Ray it started
                 proc.wait(timeout=120)
             row = {"rows": rows, "mode": mode, "workers": workers, "connections": args.connections, **measured,
                    "loadavg_1m": round(os.getloadavg()[0], 1),
-                   "in_process_lookups_per_s": round(direct, 1), "http_over_in_process": round(measured["lookups_per_s"] / direct, 3),
+                   "server_cpu_ms_per_lookup": round(1e3 * server_cpu / max(measured["requests"], 1), 3),
+                   "wrk_cpu_ms_per_lookup": round(1e3 * wrk_cpu / max(measured["requests"], 1), 3), **direct,
+                   "http_over_in_process": round(measured["lookups_per_s"] / direct["in_process_lookups_per_s"], 3),
                    "vs_hma_target_4000": round(measured["lookups_per_s"] / HMA_TARGET_PER_S, 3),
                    "bank_build_s": round(build_s, 1), "service_ready_s": round(ready_s, 1)}  # fmt: skip
             print(json.dumps(row))
