@@ -198,7 +198,7 @@ def test_listing_of_ten_thousand_objects_is_paged_and_streamed(s3, monkeypatch):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: direct.put_object(Bucket="media", Key=f"many/{i // 1000:02d}/f{i:05d}.jpg", Body=b"x"), range(MANY)))
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3["proxy"].url)
-    monkeypatch.setattr(objectstore._local, "client", None, raising=False)
+    monkeypatch.setattr(objectstore.client, "_made", None)  # a new client, on the proxy's endpoint
     proxy = s3["proxy"]
     before = proxy.lists
     found = discover(["s3://media/many"])

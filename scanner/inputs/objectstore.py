@@ -38,14 +38,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-import types
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError, error_info
-from vscan.inputs.objectstore_base import ObjectStoreError, max_attempts
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, max_attempts
 
 __all__ = ["ObjectStoreError", "is_uri", "normalize", "split", "list_uri", "check_uri", "fetch", "head", "read_range", "decode_object", "SCHEMES"]
 
@@ -53,9 +51,6 @@ SCHEMES = ("s3", "gs", "az", "http", "https")
 #: HTTP answers retried with backoff (throttling and the server's trouble), and those that are the file's (absent, forbidden).
 HTTP_RETRY = (408, 425, 429, 500, 502, 503, 504)
 HTTP_ACCESS = (401, 403, 404, 410)
-#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
-_local = types.SimpleNamespace()
-_made = threading.Lock()
 
 
 def normalize(text: str) -> str:
@@ -78,24 +73,19 @@ def split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def client():
-    """The process's S3 client (boto3's standard credential chain and endpoint variables)."""
-    c = getattr(_local, "client", None)
-    if c is not None:
-        return c
-    with _made:
-        c = getattr(_local, "client", None)
-        if c is not None:
-            return c
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as exc:
-            raise InputError("s3:// inputs need boto3: pip install 'vscan[s3]'") from exc
-        config = Config(retries={"max_attempts": max_attempts(), "mode": "standard"}, connect_timeout=10, read_timeout=60)
-        c = boto3.session.Session().client("s3", config=config)
-        _local.client = c
-    return c
+def _new_client():
+    """An S3 client on boto3's standard credential chain and endpoint variables (AWS_ENDPOINT_URL)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        raise InputError("s3:// inputs need boto3: pip install 'vscan[s3]'") from exc
+    config = Config(retries={"max_attempts": max_attempts(), "mode": "standard"}, connect_timeout=10, read_timeout=60)
+    return boto3.session.Session().client("s3", config=config)
+
+
+#: The process's S3 client (vscan.inputs.objectstore_base.OnePerProcess).
+client = OnePerProcess(_new_client)
 
 
 def _code(exc: BaseException) -> str:

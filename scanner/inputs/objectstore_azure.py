@@ -19,34 +19,17 @@
 from __future__ import annotations
 
 import os
-import threading
-import types
 from pathlib import Path
 from typing import Any, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError
-from vscan.inputs.objectstore_base import ObjectStoreError, fetch_by_ranges, max_attempts, wanted
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, fetch_by_ranges, max_attempts, wanted
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
-
-#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
-_local = types.SimpleNamespace()
-_made = threading.Lock()
-
 
 def _split(uri: str) -> tuple[str, str]:
     container, _, key = uri.split("://", 1)[1].partition("/")
     return container, key
-
-
-def _service():
-    svc = getattr(_local, "service", None)
-    if svc is not None:
-        return svc
-    with _made:
-        if getattr(_local, "service", None) is None:
-            _local.service = _new_service()
-        return _local.service
 
 
 def _new_service():
@@ -67,6 +50,10 @@ def _new_service():
             raise InputError("az:// inputs need AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_URL")
         svc = BlobServiceClient(url, credential=_credential(name), **options)
     return svc
+
+
+#: The process's service client (vscan.inputs.objectstore_base.OnePerProcess).
+_service = OnePerProcess(_new_service)
 
 
 def _credential(name: str | None):

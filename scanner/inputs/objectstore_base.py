@@ -5,12 +5,13 @@ media-suffix filter and whole-object fetches built on range reads."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from vscan.errors import VscanError
 
-__all__ = ["ObjectStoreError", "max_attempts", "retry_seconds", "wanted", "fetch_by_ranges", "FETCH_BLOCK_BYTES"]
+__all__ = ["OnePerProcess", "ObjectStoreError", "max_attempts", "retry_seconds", "wanted", "fetch_by_ranges", "FETCH_BLOCK_BYTES"]
 
 #: Whole-object fetches go in blocks this large (one request each, retried on its own).
 FETCH_BLOCK_BYTES = 8 << 20
@@ -52,3 +53,23 @@ def fetch_by_ranges(uri: str, folder: Path, info: dict[str, Any], read_range: Ca
             out.write(block)
             read += len(block)
     return local, {**info, "bytes_read": read}
+
+
+T = TypeVar("T")
+
+
+class OnePerProcess(Generic[T]):
+    """The process's SDK client, made by ``make`` on first use (under a lock) and then shared: boto3, Google and Azure
+    clients are thread-safe, and one per decode thread cost a client's set-up per file."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make, self._made, self._lock = make, None, threading.Lock()
+
+    def __call__(self) -> T:
+        made = self._made
+        if made is not None:
+            return made
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made

@@ -18,39 +18,29 @@
 
 from __future__ import annotations
 
-import threading
-import types
 from pathlib import Path
 from typing import Any, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError
-from vscan.inputs.objectstore_base import ObjectStoreError, fetch_by_ranges, retry_seconds, wanted
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, fetch_by_ranges, retry_seconds, wanted
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
-
-#: The process's client, made once (SDK clients are thread-safe; one per decode thread cost a client's set-up per file).
-_local = types.SimpleNamespace()
-_made = threading.Lock()
-
 
 def _split(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.split("://", 1)[1].partition("/")
     return bucket, key
 
 
-def _client():
-    c = getattr(_local, "client", None)
-    if c is not None:
-        return c
-    with _made:
-        if getattr(_local, "client", None) is not None:
-            return _local.client
-        try:
-            from google.cloud import storage
-        except ImportError as exc:
-            raise InputError("gs:// inputs need google-cloud-storage: pip install 'vscan[gcs]'") from exc
-        c = _local.client = storage.Client()
-    return c
+def _new_client():
+    try:
+        from google.cloud import storage
+    except ImportError as exc:
+        raise InputError("gs:// inputs need google-cloud-storage: pip install 'vscan[gcs]'") from exc
+    return storage.Client()
+
+
+#: The process's client (vscan.inputs.objectstore_base.OnePerProcess).
+_client = OnePerProcess(_new_client)
 
 
 def _retry():

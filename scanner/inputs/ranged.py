@@ -44,7 +44,30 @@ _SOURCES: dict[str, "RangeFile"] = {}
 _lock = threading.Lock()
 
 
-class RangeFile(io.RawIOBase):
+class _Positioned(io.RawIOBase):
+    """A read-only, seekable raw file of ``_extent()`` bytes with its own position (RangeFile and its views)."""
+
+    _pos = 0
+
+    def _extent(self) -> int:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._extent()}[whence]
+        self._pos = max(0, base + int(offset))
+        return self._pos
+
+
+class RangeFile(_Positioned):
     """A read-only, seekable view of an object of ``size`` bytes; ``read_range(start, stop)`` fetches bytes."""
 
     def __init__(self, read_range: Callable[[int, int], bytes], size: int, block: int = BLOCK_BYTES) -> None:
@@ -64,19 +87,8 @@ class RangeFile(io.RawIOBase):
         #: The store's failure (after its retries), once one happened: every later read fails at once with it.
         self.failure: ObjectStoreError | None = None
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + int(offset))
-        return self._pos
+    def _extent(self) -> int:
+        return self.size
 
     def view(self) -> "RangeFile":
         """A reader of its own position over the same cache and counters (one per open container:
@@ -163,26 +175,15 @@ class RangeFile(io.RawIOBase):
             self._cache.popitem(last=False)
 
 
-class _View(io.RawIOBase):
+class _View(_Positioned):
     """RangeFile.view: its own position; reads go through the shared file under its lock."""
 
     def __init__(self, shared: RangeFile) -> None:
         super().__init__()
         self.shared, self._pos = shared, 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.shared.size}[whence]
-        self._pos = max(0, base + int(offset))
-        return self._pos
+    def _extent(self) -> int:
+        return self.shared.size
 
     def readinto(self, buffer) -> int:
         with self.shared._lock:
