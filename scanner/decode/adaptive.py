@@ -144,8 +144,8 @@ class Adaptive(SamplingPolicy):
     #: ``max_dense_fps`` (never below ``dense_fps``). On a few frames a copy
     #: whose frames sit near the bank's passes neither vPDQ's 80% rule nor a
     #: 5 s aligned run (issue 27: AugLy's overlays, flips, blends on 6 s clips).
-    #: A short file's first pass of 3 frames is not settled by a ``Confirm``
-    #: frame (``confirmable``): that frame alone could break the 80% rule.
+    #: A short file's first pass is never settled by a ``Confirm`` frame: one
+    #: frame that breaks the 80% rule would end it undecided, with no dense pass.
     min_dense_frames: int = 24
     max_dense_fps: float = 6.0
     name = "adaptive"
@@ -206,7 +206,9 @@ class Adaptive(SamplingPolicy):
         A still (or a file of unknown duration, 0) has nothing more to decode."""
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
-        confirmable = self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and self.confirmable(sampled_seconds, duration_seconds)
+        # A short file is not confirmed by a frame: its first pass decides on 2-3 frames, and a
+        # confirmation that breaks the 80% rule would end it undecided with no dense pass.
+        confirmable = self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and not self.is_short(duration_seconds)
         if confirmable and first_pass_decides(matches):
             return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames)
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
@@ -225,14 +227,6 @@ class Adaptive(SamplingPolicy):
             kept.append((a, b))
             total += b - a
         return Windows(self._dense_rate(duration_seconds, total), tuple(kept))
-
-    def confirmable(self, sampled_seconds: Sequence[float], duration_seconds: float) -> bool:
-        """Whether a first pass of these frames may be settled by ``confirm_frames`` more: not in a
-        short file (``is_short``) when they alone, missing, would take it under ``DECIDES_QUERY_PCT``
-        (3 frames and 1 more: 75%), which would end it undecided with no dense pass (issue 27: 6 s
-        copies). A longer file keeps its confirmation (the archive's cost: docs/archive-speed.md)."""
-        n = np.unique(np.asarray(sampled_seconds, np.float64)).size
-        return not self.is_short(duration_seconds) or 100.0 * n >= DECIDES_QUERY_PCT * (n + (self.confirm_frames or 0))
 
     def is_short(self, duration_seconds: float) -> bool:
         """Whether a file this long is short: fewer than ``min_dense_frames`` frames at ``dense_fps``."""
