@@ -56,51 +56,6 @@ def test_refine_windows_around_hits_within_budget():
     assert second.select(PTS, None, 60.0).tolist() == [int(t * 25) for t in [*range(6, 20), *range(46, 54)]]  # ends inclusive
 
 
-def test_short_file_second_pass_is_denser():
-    """Issue 27: a 4-6 s copy with a partial first-pass match got 4-6 frames at 1 fps, too few
-    for the 80% rule or a 5 s aligned run; now min_dense_frames over its windows (<= max_dense_fps)."""
-    six = Adaptive().refine([FakeHit((4.48, 4.48))], 6.0, sampled_seconds=[0.0, 1.48, 4.48])
-    assert isinstance(six, Windows) and six.spans == ((0.0, 6.0),) and six.fps == pytest.approx(4.0)
-    assert len(six.select(PTS[:150], None, 6.0)) == 24
-    assert Adaptive().refine([FakeHit((5.0, 5.0))], 7.0).fps == pytest.approx(4.0)  # a whole multiple of dense_fps
-    assert Adaptive().refine([FakeHit((9.0, 9.0))], 18.8).fps == pytest.approx(2.0)
-    three = Adaptive().refine([FakeHit((1.0, 1.0))], 3.0)
-    assert three.fps == pytest.approx(6.0)  # capped at max_dense_fps
-    assert Adaptive().refine([FakeHit((30.0, 30.0))], 60.0).fps == pytest.approx(1.0)  # a long file: as before
-    assert Adaptive(min_dense_frames=0).refine([FakeHit((4.48, 4.48))], 6.0).fps == pytest.approx(1.0)
-    assert Adaptive(dense_fps=10.0).refine([FakeHit((2.0, 2.0))], 2.0).fps == pytest.approx(10.0)  # --fps 10: never slower
-    with pytest.raises(ConfigError):
-        Adaptive(max_dense_fps=0)
-
-
-@dataclass(frozen=True)
-class DecidedHit:
-    """A whole-frame match the first pass decides on (``first_pass_decides``)."""
-
-    query_span_seconds: tuple[float, float]
-    is_match: bool = True
-    signal: str = "pdq"
-    decided_by: str = "vpdq"
-    path: tuple[str, ...] = ("original",)
-    query_pct: float = 100.0
-    num_query_hashes_matched: int = 3
-
-
-def test_short_file_is_not_decided_by_a_confirmation():
-    """A 6 s file decided on 3 first-pass frames got one Confirm frame; when it broke the 80% rule
-    (3 of 4) the file ended undecided with no dense pass. Short files get the dense pass instead."""
-    from vscan.decode.adaptive import Confirm
-    from vscan.runtime.confirm_ahead import ahead_policy
-
-    hit = DecidedHit((0.0, 4.48))
-    short = Adaptive().refine([hit], 6.0, sampled_seconds=[0.0, 1.48, 4.48])
-    assert isinstance(short, Windows) and short.fps == pytest.approx(4.0)
-    assert ahead_policy(Adaptive(confirm_ahead=True), np.array([0.0, 1.48, 4.48]), 6.0) is None
-    long = Adaptive().refine([DecidedHit((0.0, 50.0))], 60.0, sampled_seconds=[0.0, 10.0, 20.0, 30.0, 40.0, 50.0])
-    assert isinstance(long, Confirm)  # as before
-    assert isinstance(ahead_policy(Adaptive(confirm_ahead=True), np.array([0.0, 10.0, 20.0, 30.0, 40.0, 50.0]), 60.0), Confirm)
-
-
 def test_refine_needs_no_second_pass_without_hits_or_with_exact_hit():
     policy = Adaptive()
     assert policy.refine([], 60.0) is None

@@ -138,16 +138,6 @@ class Adaptive(SamplingPolicy):
     #: decides as it goes (ahead while most first passes decide: an archive of
     #: known material; not on a sweep, where it would decode frames for nothing).
     confirm_ahead: bool | None = None
-    #: A short file (fewer than this many frames at ``dense_fps``: a 6 s file
-    #: gets 6) has its second pass sampled faster: the least whole multiple of
-    #: ``dense_fps`` giving this many frames over its windows, up to
-    #: ``max_dense_fps`` (never below ``dense_fps``). On a few frames a copy
-    #: whose frames sit near the bank's passes neither vPDQ's 80% rule nor a
-    #: 5 s aligned run (issue 27: AugLy's overlays, flips, blends on 6 s clips).
-    #: A short file's first pass is never settled by a ``Confirm`` frame: one
-    #: frame that breaks the 80% rule would end it undecided, with no dense pass.
-    min_dense_frames: int = 24
-    max_dense_fps: float = 6.0
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -156,9 +146,6 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
         if self.confirm_ahead not in (None, True, False):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
-        if not (self.min_dense_frames >= 0 and self.max_dense_fps > 0):
-            raise ConfigError(f"Invalid Adaptive(min_dense_frames={self.min_dense_frames}, max_dense_fps={self.max_dense_fps}). "
-                              "Supported values are min_dense_frames >= 0 and max_dense_fps > 0.")  # fmt: skip
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
             raise ConfigError(
                 f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
@@ -206,10 +193,7 @@ class Adaptive(SamplingPolicy):
         A still (or a file of unknown duration, 0) has nothing more to decode."""
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
-        # A short file is not confirmed by a frame: its first pass decides on 2-3 frames, and a
-        # confirmation that breaks the 80% rule would end it undecided with no dense pass.
-        confirmable = self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and not self.is_short(duration_seconds)
-        if confirmable and first_pass_decides(matches):
+        if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
             return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames)
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
@@ -226,20 +210,7 @@ class Adaptive(SamplingPolicy):
             b = min(b, a + budget_seconds - total)
             kept.append((a, b))
             total += b - a
-        return Windows(self._dense_rate(duration_seconds, total), tuple(kept))
-
-    def is_short(self, duration_seconds: float) -> bool:
-        """Whether a file this long is short: fewer than ``min_dense_frames`` frames at ``dense_fps``."""
-        return duration_seconds * self.dense_fps < self.min_dense_frames
-
-    def _dense_rate(self, duration_seconds: float, window_seconds: float) -> float:
-        """``dense_fps``, or for a short file (``min_dense_frames``) the least whole multiple
-        of it giving ``min_dense_frames`` over its windows (within ``max_frames``), up to ``max_dense_fps``."""
-        if not window_seconds > 0 or not self.is_short(duration_seconds):
-            return self.dense_fps
-        # A whole multiple of dense_fps: its grid keeps the 1 fps frames (the first pass's keyframes, often).
-        multiple = math.ceil(min(self.min_dense_frames, self.max_frames) / (window_seconds * self.dense_fps))
-        return float(max(self.dense_fps, min(self.max_dense_fps, self.dense_fps * multiple)))  # never below dense_fps
+        return Windows(self.dense_fps, tuple(kept))
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,6 @@ def ahead_policy(policy: Any, timestamps: np.ndarray, duration_seconds: float) -
     ``timestamps``, or None: the one ``Adaptive.refine`` asks for if it decides."""
     if not isinstance(policy, Adaptive) or not policy.confirm_ahead or not policy.confirm_frames or not duration_seconds > 0:
         return None
-    if policy.is_short(float(duration_seconds)):  # a short file gets a dense pass, never a Confirm (Adaptive.refine)
-        return None
     return confirm_pass(np.asarray(timestamps, np.float64), float(duration_seconds), policy.confirm_frames)
 
 
