@@ -76,7 +76,7 @@ args = json.loads(sys.argv[1])
 bank = Path(args["bank"])
 build_bank(bank, [args["source"]], hash_media=media_hasher(EveryFrame(), device="cpu"))
 config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), models=Models(detectors=tuple(args["detectors"])),
-                    runtime=Runtime(device="cpu"))
+                    runtime=Runtime(device="cpu", embedded_max_files=0))  # on Ray: the block must hold in its workers too
 with JsonlSink(args["out"]) as sink:
     summary = run_scan([args["archive"]], sink=sink, bank_path=bank, config=config)
 assert "torch" not in sys.modules
