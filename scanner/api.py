@@ -61,7 +61,8 @@ def _url_hint(text: str) -> str:
     scheme = found.group(1).lower()
     storage = scheme in ("s3", "gs", "gcs", "az", "abfs", "abfss", "wasb", "wasbs", "oss", "minio")
     where = "the bucket" if storage else "the files"
-    return (f" ({scheme}:// is a URL: vscan scans paths on this machine and s3:// prefixes. Mount {where} as a "
+    return (f" ({scheme}:// is a URL: vscan scans paths on this machine, s3://, gs:// and az:// prefixes and http(s):// "
+            f"objects. Mount {where} as a "
             "folder (e.g. gcsfuse, rclone mount) and scan that folder, or copy the files here first)")
 
 
