@@ -55,6 +55,7 @@ class Cluster:
         if os.getuid() == 0:
             shutil.chown(self.data, "postgres")
         self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust")
+        self._restarts: list[threading.Timer] = []
         self.start()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -68,6 +69,19 @@ class Cluster:
         self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-o",
                  f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1", "start")  # fmt: skip
 
+    def start_after(self, seconds: float) -> None:
+        """Start the server again in ``seconds``, from a timer thread (the test goes on meanwhile)."""
+        timer = threading.Timer(seconds, self.start)
+        self._restarts.append(timer)
+        timer.start()
+
+    def restarted(self) -> None:
+        """Wait until every restart asked for has run: a loaded machine may read the acknowledgements
+        buffered before the crash faster than the timer fires, and a restart that lands after
+        ``remove`` would leave a server running on a deleted folder and a port the next cluster takes."""
+        for timer in self._restarts:
+            timer.join()
+
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
@@ -78,6 +92,7 @@ class Cluster:
             return db.execute(sql).fetchone()[0]
 
     def remove(self) -> None:
+        self.restarted()
         try:
             self.stop("immediate")
         except subprocess.CalledProcessError:
@@ -102,7 +117,7 @@ def test_writer_survives_a_server_crash_with_every_acknowledged_record_once(clus
             if crashed_at is None and acked >= 30:
                 cluster.stop("immediate")  # a crash: no shutdown checkpoint, clients cut off
                 crashed_at = acked
-                threading.Timer(1.5, cluster.start).start()  # down for a while: the writer backs off
+                cluster.start_after(1.5)  # down for a while: the writer backs off
             if crashed_at is not None and acked >= crashed_at + 60:
                 break
     finally:
@@ -110,6 +125,7 @@ def test_writer_survives_a_server_crash_with_every_acknowledged_record_once(clus
         proc.wait()
         proc.stdout.close()
     assert crashed_at is not None and acked >= crashed_at + 60, "the writer stopped acknowledging after the crash"
+    cluster.restarted()
     with PostgresSink(cluster.dsn) as sink:
         got = sink.records()
     assert len(got) >= acked + 1
@@ -126,7 +142,7 @@ def test_scan_on_ray_survives_a_server_restart_with_one_record_per_file(cluster,
         seen.append(rec["path"])
         if len(seen) == 3:
             cluster.stop("fast")  # mid-scan: records are still being decoded, hashed and written
-            threading.Timer(2.0, cluster.start).start()
+            cluster.start_after(2.0)
 
     with PostgresSink(cluster.dsn, reconnect_seconds=60) as sink:
         summary = run_scan([tmp_path / "in"], sink=sink, config=config, on_record=on_record)
