@@ -215,6 +215,8 @@ def test_a_ray_address_in_the_environment_means_the_cluster(folder, monkeypatch)
     from vscan.runtime.embedded import embedded_files
 
     config = ScanConfig(runtime=Runtime(device="cpu"))
+    if "ray" in sys.modules:  # an earlier test's Ray in this process would send the scan to Ray anyway
+        monkeypatch.setattr(sys.modules["ray"], "is_initialized", lambda: False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert embedded_files([folder / "in"], config, None)  # small: no Ray
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
