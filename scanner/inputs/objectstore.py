@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError, error_info
-from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, max_attempts
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, bucket_and_key, max_attempts
 
 __all__ = ["ObjectStoreError", "is_uri", "normalize", "split", "list_uri", "check_uri", "fetch", "head", "read_range", "decode_object", "SCHEMES"]
 
@@ -68,9 +68,7 @@ def is_uri(path: Any) -> bool:
 
 def split(uri: str) -> tuple[str, str]:
     """(bucket, key) of ``s3://bucket/key``."""
-    rest = normalize(uri).split("://", 1)[1]
-    bucket, _, key = rest.partition("/")
-    return bucket, key
+    return bucket_and_key(normalize(uri))
 
 
 def _new_client():

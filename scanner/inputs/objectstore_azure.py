@@ -23,14 +23,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError
-from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, fetch_by_ranges, max_attempts, wanted
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, bucket_and_key, fetch_by_ranges, max_attempts, wanted
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
-
-def _split(uri: str) -> tuple[str, str]:
-    container, _, key = uri.split("://", 1)[1].partition("/")
-    return container, key
-
 
 def _new_service():
     try:
@@ -83,7 +78,7 @@ def _fault(uri: str, exc: BaseException) -> VscanError:
 
 def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
     """Blob URIs under ``uri`` (one blob, or a prefix taken as a folder), in name order, a page at a time."""
-    container, key = _split(uri)
+    container, key = bucket_and_key(uri)
     try:
         client = _service().get_container_client(container)
         if key and not key.endswith("/"):
@@ -106,7 +101,7 @@ def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
 
 def head(uri: str) -> dict[str, Any]:
     """{uri, etag, version_id, size_bytes} of the blob."""
-    container, key = _split(uri)
+    container, key = bucket_and_key(uri)
     try:
         props = _service().get_blob_client(container, key).get_blob_properties()
     except Exception as exc:  # noqa: BLE001
@@ -118,7 +113,7 @@ def read_range(uri: str, start: int, stop: int, info: dict[str, Any]) -> bytes:
     """Bytes ``[start, stop)`` of the blob as ``info``'s ETag names it."""
     from azure.core import MatchConditions
 
-    container, key = _split(uri)
+    container, key = bucket_and_key(uri)
     try:
         blob = _service().get_blob_client(container, key)
         pinned = {"etag": f'"{info["etag"]}"', "match_condition": MatchConditions.IfNotModified} if info.get("etag") else {}

@@ -11,7 +11,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from vscan.errors import VscanError
 
-__all__ = ["OnePerProcess", "ObjectStoreError", "max_attempts", "retry_seconds", "wanted", "fetch_by_ranges", "FETCH_BLOCK_BYTES"]
+__all__ = ["OnePerProcess", "bucket_and_key", "ObjectStoreError", "max_attempts", "retry_seconds", "wanted", "fetch_by_ranges", "FETCH_BLOCK_BYTES"]
 
 #: Whole-object fetches go in blocks this large (one request each, retried on its own).
 FETCH_BLOCK_BYTES = 8 << 20
@@ -73,3 +73,9 @@ class OnePerProcess(Generic[T]):
             if self._made is None:
                 self._made = self._make()
             return self._made
+
+
+def bucket_and_key(uri: str) -> tuple[str, str]:
+    """(bucket or container, key) of ``scheme://bucket/key``."""
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    return bucket, key

@@ -22,14 +22,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vscan.errors import FileAccessError, InputError, VscanError
-from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, fetch_by_ranges, retry_seconds, wanted
+from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, bucket_and_key, fetch_by_ranges, retry_seconds, wanted
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
-
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.split("://", 1)[1].partition("/")
-    return bucket, key
-
 
 def _new_client():
     try:
@@ -70,7 +65,7 @@ def _info(uri: str, blob) -> dict[str, Any]:
 
 def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
     """Object URIs under ``uri`` (one object, or a prefix taken as a folder), in name order, a page at a time."""
-    bucket, key = _split(uri)
+    bucket, key = bucket_and_key(uri)
     client = _client()
     try:
         if key and not key.endswith("/"):
@@ -88,7 +83,7 @@ def list_uri(uri: str, *, all_files: bool = False) -> Iterator[str]:
 
 def head(uri: str) -> dict[str, Any]:
     """{uri, etag, version_id (generation), size_bytes} of the object."""
-    bucket, key = _split(uri)
+    bucket, key = bucket_and_key(uri)
     try:
         blob = _client().bucket(bucket).get_blob(key, retry=_retry())
     except Exception as exc:  # noqa: BLE001
@@ -100,7 +95,7 @@ def head(uri: str) -> dict[str, Any]:
 
 def read_range(uri: str, start: int, stop: int, info: dict[str, Any]) -> bytes:
     """Bytes ``[start, stop)`` of the generation ``info`` names."""
-    bucket, key = _split(uri)
+    bucket, key = bucket_and_key(uri)
     generation = int(info["version_id"]) if info.get("version_id") else None
     try:
         blob = _client().bucket(bucket).blob(key, generation=generation)
