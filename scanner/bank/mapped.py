@@ -30,6 +30,7 @@ import bisect
 import json
 import os
 import sqlite3
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,8 @@ __all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 
 _ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_label",
               "entry_kind", "entry_duration", "entry_row_offsets", "entry_rows")  # fmt: skip
+#: Rows (frames and extra rows) of recently matched entries an open bank keeps as arrays (MappedBank._entry_rows): ~60 B each.
+_CACHED_ROWS = 1 << 19
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
 
 
@@ -149,6 +152,8 @@ class MappedBank:
                 self.disabled[e] = True
         self.files = self.candidate_entries = self.candidate_rows = 0
         self._conn: sqlite3.Connection | None = None
+        self._rows_cache: OrderedDict[int, tuple] = OrderedDict()  # entry -> its rows as arrays (_entry_rows), most recent last
+        self._cached_rows = 0
 
     @property
     def rows_in_memory(self) -> int:
@@ -292,6 +297,25 @@ class MappedBank:
         order = np.argsort(f, kind="stable")
         return h[order], f[order], t[order], qu[order]
 
+    def _entry_rows(self, e: int) -> tuple:
+        """Entry ``e``'s frames (``_rows_of``) and extra rows (``_extras_of``) as arrays (frame numbers, preps,
+        qualities, hashes), kept for the next file: an archive narrows to the same few entries file after file,
+        and reading and sorting their rows again cost ~20 ms a file (issue #30). The rows are fixed while the
+        bank is open (its snapshot); labels and kinds are still read at match time (``_subset``)."""
+        if e in self._rows_cache:
+            self._rows_cache.move_to_end(e)
+            return self._rows_cache[e]
+        xs = self._extras_of(e)
+        extras = (np.asarray([x[0] for x in xs], np.int64), np.asarray([x[1] for x in xs], object),
+                  np.asarray([x[2] for x in xs], np.int32), np.asarray([x[3] for x in xs], np.uint8).reshape(len(xs), 32))  # fmt: skip
+        value = (*self._rows_of(e), extras)
+        self._rows_cache[e] = value
+        self._cached_rows += value[1].size + len(xs)
+        while self._cached_rows > _CACHED_ROWS and len(self._rows_cache) > 1:
+            _, old = self._rows_cache.popitem(last=False)
+            self._cached_rows -= old[1].size + old[4][0].size
+        return value
+
     def _extras_of(self, e: int) -> list[tuple]:
         """(frame number, prep, quality, hash) of entry ``e``'s extra rows, in (frame number, prep) order."""
         out = []
@@ -334,9 +358,9 @@ class MappedBank:
         fields = sorted(((*now.get(i, self._entry_fields(int(e))), int(e)) for i, e in zip(ids, entries)), key=lambda f: f[0].encode())
         frames, extras = [], []
         for row, (*_, e) in enumerate(fields):
-            h, f, t, qu = self._rows_of(e)
+            h, f, t, qu, x = self._entry_rows(e)
             frames.append((h, f, t, qu, np.full(f.size, row, np.int32)))
-            extras += [(row, *x) for x in self._extras_of(e)]
+            extras += [(np.full(x[0].size, row, np.int64), *x)] if x[0].size else []
         if frames:
             hashes, numbers, times, quals, entry_rows = (np.concatenate(c) for c in zip(*frames))
         else:
@@ -347,13 +371,12 @@ class MappedBank:
         if extras:  # as Bank._load: each extra row's frame found by bisection; rows without a frame dropped
             m = numbers.size
             frame_key = (entry_rows.astype(np.int64) << 32) + numbers
-            want = (np.asarray([x[0] for x in extras], np.int64) << 32) + np.asarray([x[1] for x in extras], np.int64)
+            x_row, x_frame, x_prep, x_quality, x_hash = (np.concatenate(c) for c in zip(*extras))
+            want = (x_row << 32) + x_frame
             pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
             ok = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
-            known = [x for x, k in zip(extras, ok) if k]
-            extra = ExtraRows(frame_rows=pos[ok].astype(np.int64), preps=tuple(x[2] for x in known),
-                              qualities=np.asarray([x[3] for x in known], np.int32),
-                              hashes=np.asarray([x[4] for x in known], np.uint8).reshape(len(known), 32))  # fmt: skip
+            extra = ExtraRows(frame_rows=pos[ok].astype(np.int64), preps=tuple(x_prep[ok].tolist()), qualities=x_quality[ok],
+                              hashes=np.ascontiguousarray(x_hash[ok], np.uint8).reshape(-1, 32))  # fmt: skip
         kept = set(ids)
         return BankIndex(
             entry_ids=ids,
