@@ -132,6 +132,15 @@ class FileMatcher:
             centre = time.perf_counter() - t_centre
             if found is not None:
                 query, narrowed, matches = found
+        rotation = 0.0  # a copy turned 4.5-16 degrees in its own frame, dark corners (vscan.runtime.rotation_search), only when nothing matched
+        if query.robust and self.offcentre and self.index is not None and inputs.frames is not None and not any(m.is_match for m in matches):
+            from vscan.runtime.rotation_search import find_rotation
+
+            t_rot = time.perf_counter()
+            found = find_rotation(self.matcher, query, inputs.frames, inputs.source_size)
+            rotation = time.perf_counter() - t_rot
+            if found is not None:
+                query, narrowed, matches = found
         regions = 0.0  # candidate regions placed against the bank (vscan.runtime.region_search), only when nothing matched
         if query.robust and self.offcentre and self.index is not None and inputs.frames is not None and not any(m.is_match for m in matches):
             from vscan.runtime.region_search import find_regions
@@ -152,7 +161,7 @@ class FileMatcher:
                 query, narrowed, matches = found
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
         timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before, "match_offcentre": offcentre,
-                   "match_centre_crops": centre, "match_regions": regions}
+                   "match_centre_crops": centre, "match_regions": regions, "match_rotation": rotation}
         result = {"qualities": query.frames.hashes.qualities, "matches": matches, "timings": timings}
         skipped = narrowed.skipped_disabled(query)
         if skipped is not None:  # entries disabled in the bank (vscan.bank.updates)

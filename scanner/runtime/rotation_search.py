@@ -1,0 +1,117 @@
+"""Copies turned beyond the bank's +-4 degrees, for a file that matched nothing (issue #27).
+
+Banks keep rows of every frame turned by +-4 degrees (``vscan.frames.windows``' ``rot+4`` / ``rot-4``) and a
+lean bank's scan turns its frames back by as much (``vscan.bank.query_side``). A copy turned by 5-15 degrees
+(AugLy's ``rotate``: ffmpeg's filter, corners filled black) matched nothing. ``find_rotation``:
+
+1. fits the file's dark corners to a turn (``vscan.frames.turns.fit_turn``, on ``FIT_FRAMES`` frames): a file
+   without such corners stops here (a mask comparison, no bank lookup);
+2. turns ``LOCATE_FRAMES`` frames back by the fitted angle and its neighbours ``REFINE_DEGREES`` away, cuts
+   the bank's largest centre crop inside what the copy kept (crop rows, or a grid bank's centre window), or for a
+   bank of plain frame rows (a hash list) hashes the whole frame with the lost corners painted in
+   (``vscan.frames.turns.filled``), and looks them all up in one call within ``GATE_RADIUS``; an angle none of
+   whose frames is that close is dropped, and the closest goes on;
+3. turns every sampled frame back by it and matches the cut as the query's region version (path ``turned``)
+   under the matcher's usual rules, with at least ``vscan.frames.regions.MIN_FRAMES`` frames where the file has them.
+
+The time is ``timings.match_rotation``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vscan.frames.luma import evenly_spaced, luma
+from vscan.frames.regions import MIN_FRAMES
+from vscan.frames.turns import fit_turn, filled, inscribed, turn_back
+
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "REFINE_DEGREES", "bank_cuts", "turned_cut", "find_rotation"]
+
+FIT_FRAMES = 8
+LOCATE_FRAMES = 3
+GATE_RADIUS = 64
+#: Turns tried past the fitted one (degrees, away from zero): compressed corners' edges blur into the picture, so the fit
+#: falls short by 0.4-0.8 degrees on AugLy's copies (tune split), and PDQ needs the turn within ~0.5.
+REFINE_DEGREES = (0.0, 0.5, 1.0)
+#: A bank cut may reach this far past the kept box (share of the side): a sliver of fill moves PDQ little.
+CUT_SLACK = 0.01
+
+
+def bank_cuts(index) -> tuple[float, ...]:
+    """Centre boxes (share of each side) a bank holds rows of: its crop rows and its grid windows that sit
+    in the centre (``g60:20,20``, a lean plan's ``g40:30,30``), largest first; () for plain rows only."""
+    from vscan.bank.query_side import _preps, bank_crop_scales
+    from vscan.frames.windows import grid_window
+
+    centred = set()
+    for p in _preps(index):
+        g = grid_window(p.removeprefix("borders+").removeprefix("window:")) if "window:g" in p else None
+        if g and abs(g[1] - (1 - g[0]) / 2) < 0.011 and abs(g[2] - (1 - g[0]) / 2) < 0.011:
+            centred.add(g[0])
+    return tuple(sorted(set(bank_crop_scales(index)) | centred, reverse=True))
+
+
+def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...]) -> tuple[np.ndarray, float]:
+    """PDQ (uint8 [N, 2, 32], as is and mirrored) of ``lumas`` [N, S, S] turned back by ``degrees``: the largest
+    of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the cut (1.0: whole)."""
+    from vscan.runtime.region_search import box_hashes
+
+    k = inscribed(aspect, degrees)
+    inside = [c for c in cuts if c <= k + CUT_SLACK]
+    turned = turn_back(lumas, aspect, degrees)
+    _, h, w = turned.shape
+    if not inside:
+        return box_hashes(filled(turned, degrees), (0, h, 0, w)), 1.0
+    c = max(inside)
+    ch, cw = max(16, int(round(h * c))), max(16, int(round(w * c)))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return box_hashes(turned, (top, top + ch, left, left + cw)), c
+
+
+def _closest(matcher, hashes: np.ndarray) -> np.ndarray:
+    """Per frame [M, 2, 32]: the nearest bank row's distance (``GATE_RADIUS + 1``: none that close)."""
+    hits = matcher.row_hits(np.ascontiguousarray(hashes.reshape(-1, 32)), GATE_RADIUS)
+    best = np.full(hashes.shape[0], GATE_RADIUS + 1, np.int64)
+    if hits["query"].size:
+        np.minimum.at(best, hits["query"] // 2, hits["distance"])
+    return best
+
+
+def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
+    """For a file a ``vscan.bank.matcher.Matcher`` found no match for (its robust ``FileQuery``, sampled square
+    ``frames`` uint8 [N, S, S, 3], ``source_size`` (w, h) as decoded): (the query with the turned-back cut as its
+    region version, the matcher it was matched with, its matches), or None (no turn fits, or it does not match)."""
+    from vscan.bank.query import QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+
+    if frames is None or len(frames) < 2 or frames.shape[1] != frames.shape[2]:
+        return None
+    if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
+        return None
+    aspect = float(source_size[0]) / float(source_size[1])
+    turn = fit_turn(luma(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # most files stop here: no dark corners
+    if turn is None:
+        return None
+    lumas = luma(frames)
+    cuts = bank_cuts(matcher.index)
+    near = lumas[evenly_spaced(len(frames), LOCATE_FRAMES)]
+    angles = [turn.degrees + np.sign(turn.degrees) * d for d in REFINE_DEGREES]
+    gate = _closest(matcher, np.concatenate([turned_cut(near, aspect, a, cuts)[0] for a in angles])).reshape(len(angles), -1)
+    passing = [(int(g.sum()), a) for g, a in zip(gate, angles) if (g <= GATE_RADIUS).any()]
+    if not passing:
+        return None
+    degrees = min(passing)[1]
+    two, cut = turned_cut(lumas, aspect, degrees, cuts)
+    fh = query.frames.hashes
+    variants = np.repeat(two[:, :1], 8, axis=1)
+    variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
+    hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, fh.qualities, np.ascontiguousarray(variants[:, 0]))
+    margin = round((1.0 - cut) / 2, 4)
+    box = np.array([[margin, 1.0 - margin, margin, 1.0 - margin]]).repeat(len(hashes), axis=0)
+    name = f"turned{degrees:+.2f}"
+    tried = query.with_version(QueryVersion("region", hashes, variants, box=box, name=name, min_frames=min(MIN_FRAMES, len(frames))))
+    narrowed = matcher.for_file(tried)
+    matches = narrowed.match(tried)
+    if any(m.is_match and name in m.path for m in matches):
+        return tried, narrowed, matches
+    return None

@@ -1,0 +1,87 @@
+"""Copies turned 4.5-16 degrees inside their own frame, corners filled black (ffmpeg's rotate, AugLy's rotate), issue #27:
+vscan.frames.turns fits the angle from the corners, vscan.runtime.rotation_search turns the frames back and matches."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from vscan.frames.luma import luma
+from vscan.frames.turns import fit_turn, filled, turn_back
+
+
+def _picture(seed: int, h: int = 240, w: int = 320) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(30, 256, (h // 16, w // 16, 3), np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _turned(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """ffmpeg's rotate: the same frame size, turned clockwise by ``degrees``, black corners."""
+    h, w = rgb.shape[:2]
+    return cv2.warpAffine(rgb, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -degrees, 1.0), (w, h))
+
+
+def _square(rgb: np.ndarray) -> np.ndarray:
+    return cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("degrees", [6.3, -11.0, 14.6])
+def test_the_corners_give_the_turn_away(degrees):
+    frames = np.stack([_square(_turned(_picture(s), degrees)) for s in range(4)])
+    turn = fit_turn(luma(frames), 320 / 240)
+    assert turn is not None and abs(turn.degrees - degrees) <= 1.0
+
+
+def test_frames_without_turned_corners_fit_no_turn():
+    plain = np.stack([_square(_picture(s)) for s in range(4)])
+    letterboxed = plain.copy()
+    letterboxed[:, :40] = 0
+    letterboxed[:, -40:] = 0
+    dark = np.zeros_like(plain)
+    for frames in (plain, letterboxed, dark):
+        assert fit_turn(luma(frames), 320 / 240) is None
+
+
+def test_painting_the_lost_corners_brings_the_whole_frame_nearer_its_source():
+    from vscan.runtime.region_search import box_hashes
+
+    def bits(a, b):
+        return int(np.unpackbits(a ^ b).sum())
+
+    src = np.stack([_square(_picture(s)) for s in range(3)])
+    copy = np.stack([_square(_turned(_picture(s), 8.0)) for s in range(3)])
+    back = turn_back(luma(copy), 320 / 240, 8.0)
+    h, w = back.shape[1:]
+    want = box_hashes(luma(src), (0, 256, 0, 256))[:, 0]
+    black = box_hashes(back, (0, h, 0, w))[:, 0]
+    painted = box_hashes(filled(back, 8.0), (0, h, 0, w))[:, 0]
+    assert sum(map(bits, painted, want)) < sum(map(bits, black, want))
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_a_copy_turned_ten_degrees_by_ffmpeg_matches_through_the_turned_path(tmp_path):
+    from vscan.bank.hashers import RowPlan, media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    src = synth.make_clip(tmp_path / "src.mp4", seed=33, seconds=3.0, fps=8.0, size=(320, 180), scenes=1)
+    copy = tmp_path / "copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={10 * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
+                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
+    plan = RowPlan("crops", extra_per_second=None, grid_per_second=1e-6, windows=())  # the full plan's crops alone
+    build_bank(tmp_path / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(tmp_path / "r.bank"))
+    _, payload = decode_for_scan(str(copy), config)
+    result = worker.run([(0, None, None, 1)], payload)[0]
+    found = [m for m in result.matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+    assert result.timings["match_rotation"] > 0
