@@ -20,10 +20,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Alignment", "align", "DEFAULT_RATES"]
+__all__ = ["Alignment", "align", "DEFAULT_RATES", "spread_ranges", "RANGE_STEP_SECONDS", "RANGE_MAX_POINTS"]
 
 #: Candidate rates: 0.5x .. 2x in 1% steps (geometric), 1.0 exactly included.
 DEFAULT_RATES = np.unique(np.round(np.exp(np.linspace(np.log(0.5), np.log(2.0), 141)), 4).tolist() + [1.0])
+
+
+#: A pair whose reference row stands for a time range (a run of near-identical frames, ``vscan.bank.rows.row_end_seconds``)
+#: votes at points this far apart over the range: half the alignment's tolerance, so any time in it is within reach.
+RANGE_STEP_SECONDS = 0.5
+#: ... at most this many points a pair (a still shot of an hour: points 56 s apart, as good as its one row can say).
+RANGE_MAX_POINTS = 64
+
+
+def spread_ranges(t_start: np.ndarray, t_end: np.ndarray, step: float = RANGE_STEP_SECONDS,
+                  max_points: int = RANGE_MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(index into the pairs, reference seconds): each pair's reference range [t_start, t_end) as points
+    ``step`` apart from its start (one point, the start, where the range is no longer than ``step`` or unknown),
+    so the aligner sees a query frame that met a run's row at any time of the run."""
+    t0, t1 = np.asarray(t_start, np.float64), np.asarray(t_end, np.float64)
+    length = np.where(np.isfinite(t0) & np.isfinite(t1), t1 - t0, 0.0)
+    count = np.clip(np.ceil(length / step - 1e-9), 1, max_points).astype(np.int64)
+    owner = np.repeat(np.arange(t0.size), count)
+    k = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+    spacing = np.where(count > 1, length / count, 0.0)
+    return owner, t0[owner] + k * spacing[owner]
 
 
 @dataclass(frozen=True)

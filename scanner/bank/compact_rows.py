@@ -82,7 +82,7 @@ def compact_entry(frames: FrameHashes, extra: ExtraHashes | None, rule: CompactR
 def plan_entry(frames: FrameHashes, extra: ExtraHashes | None, plan: "RowPlan") -> tuple[FrameHashes, ExtraHashes | None]:
     """One entry's rows (a full build's: every frame, its extra rows) as ``vscan bank build --rows
     plan.name`` keeps them (``vscan.bank.one_pass.RowChoice``, frame by frame)."""
-    from vscan.bank.one_pass import RowChoice
+    from vscan.bank.one_pass import RowChoice, centred_rows, first_per_prep, run_owners
 
     order = np.argsort(frames.frame_numbers, kind="stable")
     choose = RowChoice(plan)
@@ -90,13 +90,17 @@ def plan_entry(frames: FrameHashes, extra: ExtraHashes | None, plan: "RowPlan") 
     choice[order] = [choose(frames.hashes[i], float(frames.timestamps_seconds[i])) for i in order]
     kept = FrameHashes(*(a[choice[:, 0]] for a in (frames.frame_numbers, frames.timestamps_seconds, frames.qualities, frames.hashes)))
     if extra is None or not len(extra.hashes):
-        return kept, extra
+        return centred_rows(kept, extra, plan.centre_bits)[:2] if getattr(plan, "centre_bits", None) is not None else (kept, extra)
     is_grid = np.array([row_kind(p) == "grid" for p in extra.preps], bool)
     with_extra, with_grid = frames.frame_numbers[choice[:, 1]], frames.frame_numbers[choice[:, 2]]
     pick = np.where(is_grid, np.isin(extra.frame_numbers, with_grid), np.isin(extra.frame_numbers, with_extra))
     pick &= np.array([plan_keeps_prep(p, plan.crops, plan.windows, plan.grid_windows) for p in extra.preps], bool)
-    return kept, ExtraHashes(extra.frame_numbers[pick], tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()),
-                             extra.qualities[pick], extra.hashes[pick])  # fmt: skip
+    owners = dict(zip(frames.frame_numbers[order].tolist(), run_owners(frames.frame_numbers[order], choice[order, 0], -1)[0].tolist()))
+    numbers = np.asarray([owners.get(int(f), int(f)) for f in extra.frame_numbers[pick]], np.int64)  # filed under their run's row
+    extra = first_per_prep(ExtraHashes(numbers, tuple(np.asarray(extra.preps, dtype=object)[pick].tolist()), extra.qualities[pick], extra.hashes[pick]))
+    if getattr(plan, "centre_bits", None) is not None:
+        kept, extra, _ = centred_rows(kept, extra, plan.centre_bits)
+    return kept, extra
 
 
 def derive_bank(src: str | os.PathLike, dst: str | os.PathLike, plan: "RowPlan") -> None:

@@ -18,7 +18,7 @@ from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class RowPlan:
     ``frame_per_second`` (with ``frame_bits``): a frame row at most that often (real footage's
     camera noise breaks runs every frame); ``crops`` / ``windows``: the centre crops and re-post
     windows kept as extra rows (a sparse crop grid is bridged by the scan's own centre crops,
-    ``vscan.bank.query_side``)."""
+    ``vscan.bank.query_side``); ``rows_on_clock``: extra rows on a steady clock, filed under their run's row,
+    so each frame row stands for a time range; ``centre_bits`` (``frame_bits`` None): frame rows are runs
+    within that many bits of a centre frame (``vscan.bank.one_pass``)."""
 
     name: str
     frame_bits: int | None = None
@@ -43,6 +45,8 @@ class RowPlan:
     crops: tuple[float, ...] = BANK_CROPS
     windows: tuple[str, ...] = BANK_WINDOWS
     grid_windows: tuple[str, ...] = BANK_GRID_WINDOWS
+    rows_on_clock: bool = False
+    centre_bits: int | None = None
 
 
 #: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
@@ -56,7 +60,13 @@ COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_
 #: video-second on synthetic clips, ~18 on real footage (docs/banks.md).
 LEAN_ROWS = RowPlan("lean", frame_bits=24, extra_per_second=0.5, grid_per_second=1.0, crops=(0.95, 0.9, 0.8), windows=("strip916",),
                     grid_windows=("g40:30,30",))  # fmt: skip
-ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS)}
+#: Frame rows that cover time: runs whose every frame lies within 24 bits of one of them (the row's hash), each
+#: row standing for the frames up to the next (a time range the matcher aligns: vscan.bank.rows.row_end_seconds);
+#: crops 0.9 and 0.8 and the 9:16 strip on the first frame of every 2 s, the 40% centre window of every 1 s (a steady
+#: clock, as a scan samples), filed under their run's row: ~5 rows per video-second on synthetic clips (docs/banks.md).
+COVER_ROWS = RowPlan("cover", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
+                     grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=24)  # fmt: skip
+ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS)}
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None) -> MediaHashes:

@@ -19,7 +19,14 @@ Which rows are kept (``vscan.bank.hashers.RowPlan``) is decided as frames arrive
 - grid windows on the first frame of every ``1 / grid_per_second`` seconds (a steady clock, not
   shots: an off-centre crop needs them throughout);
 - a frame holding extra rows or grid windows keeps its frame row, so every extra row names a kept
-  frame. Only the frames that get extra rows are scaled to 512 px.
+  frame;
+- ``centre_bits`` (with ``frame_bits`` None: every frame kept during the pass): at the end, runs whose
+  every frame lies within ``centre_bits`` of one of them, the centre (``centred_rows``);
+- or (``rows_on_clock``) the extra rows too on the first frame of every ``1 / extra_per_second``
+  seconds (where a scan sampling on a clock looks), filed under the row of the run that frame is in
+  (``run_owners``; the run's first such row of each prep), so only runs keep frame rows and each
+  frame row stands for the frames up to the next, all within ``frame_bits`` of it (its time range:
+  docs/bank-format.md). Only the frames that get extra rows are scaled to 512 px.
 
 Nothing grows with the video's length but the kept rows.
 """
@@ -43,6 +50,7 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_dec
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+from vscan.bank.rows import centre_runs
 
 
 class RowPlan(Protocol):
@@ -55,6 +63,8 @@ class RowPlan(Protocol):
     crops: tuple[float, ...]
     windows: tuple[str, ...]
     grid_windows: tuple[str, ...]
+    rows_on_clock: bool
+    centre_bits: int | None
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -77,7 +87,7 @@ BANK_BATCH_FRAMES = 8
 
 
 
-__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows"]
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows"]
 
 #: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
 BORDER_PROBE_FRAMES = 48
@@ -115,26 +125,32 @@ class RowChoice:
         self._last_row = -math.inf  # the run's first frame's seconds
         self._last_extra = -math.inf
         self._grid = Ticks(plan.grid_per_second)
+        self._clock = getattr(plan, "rows_on_clock", False)
+        self._extra_ticks = Ticks(plan.extra_per_second)
 
     def __call__(self, hash_bytes: np.ndarray, seconds: float) -> tuple[bool, bool, bool]:
         """(keep the frame row, add its extra rows, add its grid windows) for one frame (uint8 [32], its time)."""
         plan = self.plan
         grid = self._grid(seconds)
-        new_run = plan.frame_bits is None
+        bits = None if plan.frame_bits is None else np.unpackbits(hash_bytes)
+        new_run = bits is None
         if not new_run:
-            bits = np.unpackbits(hash_bytes)
             new_run = self._first is None or int(np.count_nonzero(bits != self._first)) > plan.frame_bits
             rate = getattr(plan, "frame_per_second", None)
             if new_run and self._first is not None and rate is not None and math.isfinite(seconds):
                 new_run = seconds - self._last_row >= 1.0 / rate - 1e-9  # too soon: compared again on the next frame
-            if new_run:
-                self._first, self._last_row = bits, seconds
-        extra = plan.extra_per_second is None
-        if not extra and new_run:
-            t = seconds if math.isfinite(seconds) else self._last_extra + 1.0 / plan.extra_per_second
-            extra = t - self._last_extra >= 1.0 / plan.extra_per_second - 1e-9
-            self._last_extra = t if extra else self._last_extra
-        return new_run or extra or grid, extra, grid
+        if self._clock:  # extra rows on a steady clock too (as a scan samples), and every kept frame row starts a run
+            extra = self._extra_ticks(seconds)
+        else:
+            extra = plan.extra_per_second is None
+            if not extra and new_run:
+                t = seconds if math.isfinite(seconds) else self._last_extra + 1.0 / plan.extra_per_second
+                extra = t - self._last_extra >= 1.0 / plan.extra_per_second - 1e-9
+                self._last_extra = t if extra else self._last_extra
+        if bits is not None and new_run:
+            self._first, self._last_row = bits, seconds
+        # On a clock, a frame's extra rows are its run's (``run_owners``): only runs keep frame rows.
+        return new_run or (not self._clock and (extra or grid)), extra, grid
 
 
 def _probe_rate(meta: VideoMetadata) -> float:
@@ -195,6 +211,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     held = _Held(meta) if _defers(meta, plan) else None
     box = None if held else _keyframe_box(decoder, path, meta, BANK_MAX_SIDE, BANK_BATCH_FRAMES)
     choose = RowChoice(plan)
+    run = -1  # the frame number of the run's row, across batches
     decoder.also_max_side, decoder.also = BANK_MAX_SIDE, {}
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
@@ -204,6 +221,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 raise KeyboardInterrupt
             result = hasher.hash_frames(batch.rgb)
             choice = np.array([choose(result.hashes[i, 0], float(t)) for i, t in enumerate(batch.pts_seconds)], bool).reshape(-1, 3)
+            owners, run = run_owners(batch.frame_indices, choice[:, 0], run)
             pictures: dict[int, np.ndarray] = {}
 
             def picture(i: int) -> np.ndarray:
@@ -213,13 +231,13 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
             if held is not None:
                 held.probe += [picture(i) for i, t in enumerate(batch.pts_seconds) if held.probe_tick(float(t))]
                 for name, col in (("extra", 1), ("grid", 2)):
-                    held.rows[name] += [(int(batch.frame_indices[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
+                    held.rows[name] += [(int(owners[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
             else:
                 extras = extras or _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
                 grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
-                        rows.add(SampledFrames(batch.frame_indices[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
+                        rows.add(SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
             for n in batch.frame_indices.tolist():  # this batch's only: a keyframe pass hands its batches over at its end
                 decoder.also.pop(int(n), None)
             keep = choice[:, 0]
@@ -239,12 +257,54 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         frames = FrameHashes(numbers.astype(np.int64), times.astype(np.float64), qualities.astype(np.int32), np.ascontiguousarray(variants[:, 0]))
     else:
         variants, frames = np.zeros((0, 8, 32), np.uint8), FrameHashes.empty()
-    return MediaHashes(metadata=meta, frames=frames, variants=variants, extra=_merged(extras.result(), grids.result()), border_box=box)
+    extra = _merged(extras.result(), grids.result())
+    if getattr(plan, "centre_bits", None) is not None:  # every frame was kept: the runs' centres now
+        frames, extra, centres = centred_rows(frames, extra, plan.centre_bits)
+        variants = variants[centres]
+    return MediaHashes(metadata=meta, frames=frames, variants=variants, extra=extra, border_box=box)
+
+
+def centred_rows(frames: FrameHashes, extra: ExtraHashes | None, max_bits: int) -> tuple[FrameHashes, ExtraHashes | None, np.ndarray]:
+    """A video's frame rows as runs within ``max_bits`` of a centre (``vscan.bank.rows.centre_runs``): each run's
+    row has its first frame's number and time (it stands for the frames up to the next row) and its centre's hash
+    and quality; extra rows are filed under the row of their frame's run, each prep once a run. Also the centres'
+    positions in ``frames``."""
+    order = np.argsort(frames.frame_numbers, kind="stable")
+    starts, centres = centre_runs(frames.hashes[order], max_bits)
+    s, c = order[starts], order[centres]
+    rows = FrameHashes(frames.frame_numbers[s], frames.timestamps_seconds[s], frames.qualities[c], frames.hashes[c])
+    if extra is None or not len(extra.hashes):
+        return rows, extra, c
+    first = np.zeros(order.size, bool)
+    first[starts] = True
+    owner = dict(zip(frames.frame_numbers[order].tolist(), run_owners(frames.frame_numbers[order], first, -1)[0].tolist()))
+    numbers = np.asarray([owner.get(int(f), int(f)) for f in extra.frame_numbers], np.int64)
+    return rows, first_per_prep(ExtraHashes(numbers, extra.preps, extra.qualities, extra.hashes)), c
+
+
+def run_owners(frame_numbers: np.ndarray, kept: np.ndarray, run: int) -> tuple[np.ndarray, int]:
+    """(the frame number of the kept frame row each frame's extra rows are filed under, the last run's),
+    frames in order, ``run`` the run before them: a kept frame's own, else its run's (``rows_on_clock``)."""
+    owners = np.empty(len(frame_numbers), np.int64)
+    for i, (n, k) in enumerate(zip(np.asarray(frame_numbers).tolist(), np.asarray(kept).tolist())):
+        run = int(n) if k else run
+        owners[i] = run
+    return owners, run
+
+
+def first_per_prep(extra: ExtraHashes) -> ExtraHashes:
+    """Each (frame, prep)'s first row only: a run's later clock ticks add no second row of a prep to its row."""
+    seen: set[tuple[int, str]] = set()
+    keep = np.array([not ((k := (int(f), p)) in seen or seen.add(k)) for f, p in zip(extra.frame_numbers.tolist(), extra.preps)], bool)
+    if keep.all():
+        return extra
+    return ExtraHashes(extra.frame_numbers[keep], tuple(p for p, k in zip(extra.preps, keep) if k), extra.qualities[keep], extra.hashes[keep])
 
 
 def _merged(extra: ExtraHashes, grid: ExtraHashes) -> ExtraHashes:
-    """The extra rows and the grid windows as one set (the grid pass's own ``borders`` rows dropped)."""
+    """The extra rows and the grid windows as one set (the grid pass's own ``borders`` rows dropped), each
+    (frame, prep) once."""
     keep = np.array([p != "borders" for p in grid.preps], bool)
-    return ExtraHashes(np.concatenate([extra.frame_numbers, grid.frame_numbers[keep]]),
+    return first_per_prep(ExtraHashes(np.concatenate([extra.frame_numbers, grid.frame_numbers[keep]]),
                        extra.preps + tuple(p for p, k in zip(grid.preps, keep) if k),
-                       np.concatenate([extra.qualities, grid.qualities[keep]]), np.concatenate([extra.hashes, grid.hashes[keep]]))  # fmt: skip
+                       np.concatenate([extra.qualities, grid.qualities[keep]]), np.concatenate([extra.hashes, grid.hashes[keep]])))  # fmt: skip

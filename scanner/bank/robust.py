@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vscan.bank.align import align
+from vscan.bank.align import align, spread_ranges
+from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_strong_short
 from vscan.bank.index import MultiIndexHashing
 from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _search, _span, display_durations, unique_hashes
@@ -187,6 +188,7 @@ class _Entries:
         b_frame = prepared.frames[b_pos]
         self.p_entry = index.entry_rows[b_frame]
         self.p_tr = index.timestamps_seconds[b_frame]
+        self.p_tr_end = _row_ends(index)[b_frame]
         self.p_buid = prepared.inverse[b_pos]
         self.entry_unique_count = prepared.entry_unique_count
         frames = query.frames.hashes
@@ -221,13 +223,14 @@ class _Entries:
         best = sel[np.lexsort((dist[sel], self.p_sample[sel]))]
         best = best[np.concatenate(([True], self.p_sample[best][1:] != self.p_sample[best][:-1]))]
         path, region, where = self._path(best, v_best)
-        q_times = self.q_times[self.p_sample[sel]]
-        alignment = align(q_times, self.p_tr[sel], weights=32.0 - dist[sel])
+        # A row standing for a run of frames (its time range) meets the query frame anywhere in the run.
+        spread, tr = spread_ranges(self.p_tr[sel], self.p_tr_end[sel])
+        q_times, near = self.q_times[self.p_sample[sel]][spread], dist[sel][spread]
+        alignment = align(q_times, tr, weights=32.0 - near)
         vpdq_rule = query_pct >= s.match_query_pct or compared_pct >= s.match_compared_pct
         aligned = alignment is not None and alignment.seconds >= s.align_min_seconds and alignment.num_frames >= s.align_min_frames
         # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
-        short = not aligned and is_strong_short(alignment, q_times, self.p_tr[sel], dist[sel], min_seconds=s.short_min_seconds,
-                                                max_distance=s.short_max_distance)  # fmt: skip
+        short = not aligned and is_strong_short(alignment, q_times, tr, near, min_seconds=s.short_min_seconds, max_distance=s.short_max_distance)
         samples = np.unique(self.p_sample[sel])
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
@@ -270,6 +273,13 @@ class _Entries:
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
             path.append("reference-borders-removed")
         return path, region, where
+
+
+def _row_ends(index: BankIndex) -> np.ndarray:
+    """Where each frame row's time range ends (``vscan.bank.rows.row_end_seconds``), once per index."""
+    if "match.row_ends" not in index.cache:
+        index.cache["match.row_ends"] = row_end_seconds(index.entry_rows, index.timestamps_seconds, index.durations_seconds)
+    return index.cache["match.row_ends"]
 
 
 def robust_matches(index: BankIndex, query: FileQuery, settings: MatchSettings) -> list[Match]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale"]
+__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs"]
 
 
 def row_kind(prep: str) -> str:
@@ -70,3 +70,50 @@ def plan_keeps_prep(prep: str, crops: tuple[float, ...], windows: tuple[str, ...
     if kind == "grid":
         return grid_windows is None or name in grid_windows
     return True
+
+
+def row_end_seconds(entry_rows: np.ndarray, timestamps_seconds: np.ndarray, durations_seconds: np.ndarray) -> np.ndarray:
+    """Where each frame row's time range ends (docs/bank-format.md): the next frame row's time in its entry,
+    the entry's duration after its last row (NaN where unknown). A bank of every frame: one frame each; a
+    bank of runs (``--rows compact``, ``lean``, ``cover``): the run a row stands for. Rows sorted by
+    (entry, time), as ``BankIndex`` holds them."""
+    t = np.asarray(timestamps_seconds, np.float64)
+    e = np.asarray(entry_rows, np.int64)
+    end = np.full(t.size, np.nan)
+    if not t.size:
+        return end
+    order = np.lexsort((t, e))
+    same = e[order][1:] == e[order][:-1]
+    end[order[:-1][same]] = t[order][1:][same]
+    last = order[np.concatenate((~same, [True]))]
+    durations = np.asarray(durations_seconds, np.float64)
+    end[last] = durations[e[last]] if durations.size else np.nan
+    # A duration not after the last row (unknown, or a stream shorter than its timestamps): the row's own time.
+    bad = ~(end > t)
+    end[bad] = t[bad]
+    return end
+
+
+def centre_runs(hashes: np.ndarray, max_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, centre row) of each run, rows uint8 [N, 32] in time order: a run grows while one of its
+    frames (its centre) lies within ``max_bits`` of every frame of it, so every frame lies within
+    ``max_bits`` of its run's centre; the centre is the frame whose farthest frame of the run is nearest.
+    A centre covers drift both ways: about half the rows of runs measured from their first frame."""
+    bits = np.unpackbits(np.asarray(hashes, np.uint8).reshape(-1, 32), axis=1).astype(bool)
+    starts, centres = [], []
+    start, farthest = 0, np.zeros(0, np.int64)  # farthest[k]: run frame k's distance to the run's farthest frame
+    for f in range(bits.shape[0]):
+        if f > start:
+            d = np.count_nonzero(bits[start:f] != bits[f], axis=1)
+            grown = np.append(np.maximum(farthest, d), d.max())
+            if (grown <= max_bits).any():
+                farthest = grown
+                continue
+            starts.append(start)
+            centres.append(start + int(np.argmin(farthest)))
+            start = f
+        farthest = np.zeros(1, np.int64)
+    if bits.shape[0]:
+        starts.append(start)
+        centres.append(start + int(np.argmin(farthest)))
+    return np.asarray(starts, np.int64), np.asarray(centres, np.int64)

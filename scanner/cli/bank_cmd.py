@@ -66,7 +66,7 @@ def bank_build(
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
     device: DeviceOpt = "auto",
-    rows: Annotated[str, typer.Option("--rows", metavar="full|compact|lean", help="Bank rows kept per video: full (every frame with all its extra rows, ~400-500 a video-second), compact (runs of near-identical frames, extra rows every 2 s: ~20-36 a video-second, fewer crops and letterboxed copies found) or lean (compact with 3 crops and no turned rows, which the scan bridges by cropping and turning its own frames, and one centre window instead of 16 grid windows: ~8-18 a video-second; docs/banks.md).")] = "full",
+    rows: Annotated[str, typer.Option("--rows", metavar="full|compact|lean|cover", help="Bank rows kept per video: full (every frame with all its extra rows, ~400-500 a video-second), compact (runs of near-identical frames, extra rows every 2 s: ~20-36 a video-second, fewer crops and letterboxed copies found), lean (compact with 3 crops and no turned rows, which the scan bridges by cropping and turning its own frames, and one centre window instead of 16 grid windows: ~8-18 a video-second) or cover (a frame row where the picture drifts more than 56 bits, standing for the time until the next; 2 crops and the strip every 2 s, one centre window a second: ~5 a video-second on slow footage, ~10 on fast real footage; docs/banks.md).")] = "full",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDRESS", help="Hash the media on this Ray cluster (one CPU a file; the files must be readable on every node).")] = None,
 ) -> None:
     """Build a bank from videos, images and hash lists.
