@@ -11,8 +11,10 @@ each, with the same extra rows). Queries are other seeds of the same
 generators, encoded as clips; stills (JPEG frame grabs, mirrored and cropped
 PNGs); and re-framed copies of unrelated clips (``vscan.bench.reframe``: blur
 fill, picture-in-picture, split screen, captions, 3 s excerpts, GIFs), so the
-region search and the short-run rule run on unrelated content too. All are
-scanned with the shipped defaults (1 fps, robust) on a local Ray.
+region search and the short-run rule run on unrelated content too; and short
+clips (3-5 s, ``--short-clips``), which the short-file rule
+(``vscan.bank.short.is_short_file``) decides as a whole. All are scanned
+with the shipped defaults on a local Ray.
 
 Reported: files with any perceptual match (false positives) per 1,000 files,
 per path (the match's ``path`` + ``decided_by``), and the closest non-match
@@ -41,13 +43,16 @@ def _clip(args: tuple) -> list[Path]:
     from vscan.bench.encoding import _encode
     from vscan.bench.reframe import extension, reframe_clip
 
-    archive, kind, seed, reframe = args
+    archive, kind, seed, reframe, seconds = (*args, 8.0) if len(args) == 4 else args
     size = (320, 180) if seed % 3 else (256, 192)
     fps = 10.0
     path = archive / f"{kind}{seed}.mp4"
     if not path.exists():  # a kept --workdir is reused
-        render = renderer(kind, seed, size, 8.0)
-        _encode(path, (render(i / fps) for i in range(int(8 * fps))), fps=fps, codec="libx264", gop=None, crf=26, bitrate=None)
+        render = renderer(kind, seed, size, seconds)
+        frames = (render(i / fps) for i in range(int(seconds * fps)))
+        if seconds < 8.0 and seed % 4 == 0:  # short clips: some mirrored, as copies are
+            frames = (np.ascontiguousarray(f[:, ::-1]) for f in frames)
+        _encode(path, frames, fps=fps, codec="libx264", gop=None, crf=26, bitrate=None)
     out = [path]
     if reframe:
         dst = archive / f"{kind}{seed}__{reframe}{extension(reframe)}"
@@ -137,11 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--bank-entries", type=int, default=2000)
     ap.add_argument("--clips", type=int, default=200)
     ap.add_argument("--images", type=int, default=100)
+    ap.add_argument("--short-clips", type=int, default=60, help="unrelated clips of 3-5 s (the short-file rule's ground)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:
-        args.bank_entries, args.clips, args.images = 50, 10, 6
+        args.bank_entries, args.clips, args.images, args.short_clips = 50, 10, 6, 4
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vscan-distract-"))
     archive = work / "archive"
     archive.mkdir(parents=True, exist_ok=True)
@@ -156,6 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
                 synth.make_clip(path, seed=s, seconds=12.0, size=REFRAME_SIZE, scenes=2, crf=20)
         jobs = [(archive, GENERATORS[j % len(GENERATORS)], 50_000 + j, REFRAMED[j % len(REFRAMED)] if j % 3 == 0 else None)
                 for j in range(args.clips)]  # fmt: skip
+        short = [(archive, GENERATORS[j % len(GENERATORS)], 60_000 + j, None, 3.0 + (j % 5) * 0.5) for j in range(args.short_clips)]
+        jobs += short
         stills = [(archive, GENERATORS[j % len(GENERATORS)], 90_000 + j) for j in range(args.images)]
         with ProcessPoolExecutor(max_workers=2) as pool:
             files = [p for part in pool.map(_clip, jobs) for p in part] + list(pool.map(_still, stills))
@@ -184,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
             row["per_1000_files"] = 1000.0 * row["false_positive_files"] / max(n, 1)
         regions = sum(1 for r in records.values() for m in r.get("matches", []) if "region" in (m.get("path") or []))
         result = {
-            "files": n, "clips": sum(1 for f in files if f.suffix in (".mp4", ".gif")), "stills": args.images,
+            "files": n, "clips": sum(1 for f in files if f.suffix in (".mp4", ".gif")), "stills": args.images, "short_clips": args.short_clips,
+            "short_clip_false_positives": sorted({f"{k}{seed}.mp4" for _, k, seed, _, _ in short} & set(fp_files)),
             "bank": bank_info, "false_positive_files": fp_files, "false_positives_per_1000": 1000.0 * len(fp_files) / max(n, 1),
             "by_path": by_path, "region_path_candidates": regions, "errors": errors,
             "seconds": {"generate": t_gen, "bank": bank_info["seconds"], "scan": t_scan},
@@ -195,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{len(fp_files)} false positives ({result['false_positives_per_1000']:.1f} per 1,000 files)")  # fmt: skip
         for key, row in sorted(by_path.items()):
             print(f"  {key:<45} FP {row['false_positive_files']:>3} ({row['per_1000_files']:.1f}/1000)  closest non-match {row['closest_nonmatch']}")
+        print(f"short clips (3-5 s): {args.short_clips}, false positives among them: {len(result['short_clip_false_positives'])}")
         print(f"errors: {len(errors)}; seconds: {json.dumps({k: round(v, 1) for k, v in result['seconds'].items()})}; JSON: {out}")
         return result
     finally:

@@ -14,6 +14,17 @@ unrelated clips and stills against 2,002 bank entries, whose closest
 candidate of any path was 24 bits away) and
 ``vscan.bench.bench_robustness`` (3 s excerpts: their frames sit 4-20 bits
 from the reference's).
+
+A short file is its own evidence: a 4 s copy sampled at 1 frame/s shows 3-4
+frames, so it can never hold the 5 s run, and one frame edited past the
+threshold (a caption, an emoji, noise) drops it under vPDQ's 80%.
+``is_short_file`` accepts a file of at most ``max_file_seconds`` (6 s: at
+1 frame/s such a file holds the 5 s run only when every frame aligns) when at
+least ``min_frames`` of its aligned frames, and at least ``min_share`` of its
+considered (quality-filtered, distinct) frames, sit within ``max_distance``
+bits of the reference at one rate and offset. The defaults were chosen on
+``vscan.bench.bench_short`` (a tune split of 3-5.5 s sources, seeds other
+than ``bench_generalise``'s held-out split).
 """
 
 from __future__ import annotations
@@ -22,7 +33,10 @@ import numpy as np
 
 from vscan.bank.align import Alignment
 
-__all__ = ["is_strong_short"]
+__all__ = ["SHORT_FILE_SECONDS", "is_short_file", "is_strong_short"]
+
+#: Files up to this long are decided as a whole by ``is_short_file``.
+SHORT_FILE_SECONDS = 6.0
 
 
 def is_strong_short(
@@ -40,13 +54,40 @@ def is_strong_short(
     """True when ``alignment``'s run is short but strong (module docstring)."""
     if alignment is None or alignment.seconds < min_seconds or alignment.num_frames < min_frames:
         return False
+    best = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds)
+    return bool(best.size >= min_frames and best.max() <= max_distance and np.median(best) <= median_distance)
+
+
+def is_short_file(
+    alignment: Alignment | None,
+    t_query: np.ndarray,
+    t_reference: np.ndarray,
+    distances: np.ndarray,
+    *,
+    considered_frames: int,
+    duration_seconds: float | None,
+    max_file_seconds: float = SHORT_FILE_SECONDS,
+    min_frames: int = 2,
+    min_share: float = 0.5,
+    max_distance: int = 20,
+    tolerance_seconds: float = 0.5,
+) -> bool:
+    """True when a file of at most ``max_file_seconds`` is covered by ``alignment`` (module docstring)."""
+    if alignment is None or not duration_seconds or duration_seconds > max_file_seconds:
+        return False
+    best = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds)
+    close = int((best <= max_distance).sum())
+    return close >= min_frames and close >= min_share * considered_frames
+
+
+def _aligned_best(alignment: Alignment, t_query, t_reference, distances, tolerance_seconds: float) -> np.ndarray:
+    """The closest pair's distance of each distinct query frame on ``alignment``'s line, within its query span."""
     tq, tr = np.asarray(t_query, np.float64), np.asarray(t_reference, np.float64)
     lo, hi = alignment.query_span_seconds
     inlier = (np.abs(tr - alignment.rate * tq - alignment.offset_seconds) <= tolerance_seconds) & (tq >= lo) & (tq <= hi)
     if not inlier.any():
-        return False
-    # Each aligned query frame's closest aligned pair must be close.
+        return np.zeros(0, np.int64)
     times, inverse = np.unique(tq[inlier], return_inverse=True)
     best = np.full(times.size, np.iinfo(np.int64).max)
     np.minimum.at(best, inverse, np.asarray(distances)[inlier].astype(np.int64))
-    return bool(times.size >= min_frames and best.max() <= max_distance and np.median(best) <= median_distance)
+    return best
