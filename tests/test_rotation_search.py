@@ -85,3 +85,37 @@ def test_a_copy_turned_ten_degrees_by_ffmpeg_matches_through_the_turned_path(tmp
     found = [m for m in result.matches if m.is_match]
     assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
     assert result.timings["match_rotation"] > 0
+
+
+def test_a_copy_turned_eight_degrees_and_zoomed_is_found_by_the_coarse_angle_search(tmp_path):
+    from vscan.bank.hashers import RowPlan, media_hasher
+    from vscan.bank.matcher import Matcher
+    from vscan.bank.query import FileQuery, QueryVersion
+    from vscan.bank.store import Bank, build_bank
+    from vscan.bench import synth
+    from vscan.decode import EveryFrame
+    from vscan.frames.windows import rotate_crop
+    from vscan.hashing.vpdq import FrameHashes
+    from vscan.runtime.region_search import box_hashes
+    from vscan.runtime.rotation_search import find_rotation
+
+    src = synth.make_clip(tmp_path / "src.mp4", seed=35, seconds=3.0, fps=4.0, size=(320, 180), scenes=1)
+    plan = RowPlan("crops+grid", extra_per_second=None, windows=())  # 8 degrees zoomed keeps 0.64: the centre grid window
+    build_bank(tmp_path / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    from vscan.decode import FixedRate
+    from vscan.frames.prepare import iter_prepared, prepared_decoder
+
+    rgb = np.concatenate([b.rgb for b in iter_prepared(prepared_decoder(src), src, FixedRate(2.0), side_px=256)])
+    wide = np.stack([cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in rgb])
+    copy = np.stack([_square(f) for f in rotate_crop(wide, -8.0)])  # turned and zoomed: no corners to fit
+    two = box_hashes(luma(copy), (0, 256, 0, 256))
+    variants = np.repeat(two[:, :1], 8, axis=1)
+    n = len(copy)
+    fh = FrameHashes(np.arange(n), np.arange(n) / 2.0, np.full(n, 100, np.int32), np.ascontiguousarray(variants[:, 0]))
+    query = FileQuery((QueryVersion("frames", fh, variants),), {}, n / 2.0)
+    matcher = Matcher(Bank(tmp_path / "r.bank").load_index())
+    assert not any(m.is_match for m in matcher.match(query))
+    found = find_rotation(matcher, query, copy, (320, 180))
+    assert found is not None
+    matched = [m for m in found[2] if m.is_match]
+    assert matched and matched[0].bank_entry_id == "src" and any(p.startswith("turned+") for p in matched[0].path)

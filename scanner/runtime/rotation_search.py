@@ -11,6 +11,10 @@ lean bank's scan turns its frames back by as much (``vscan.bank.query_side``). A
    bank of plain frame rows (a hash list) hashes the whole frame with the lost corners painted in
    (``vscan.frames.turns.filled``), and looks them all up in one call within ``GATE_RADIUS``; an angle none of
    whose frames is that close is dropped, and the closest goes on;
+   A file without such corners may have been turned and zoomed to hide them (``vscan.frames.windows.rotate_crop``
+   beyond the bank's +-4 degrees): on a bank with centre crops, ``COARSE_DEGREES`` are looked up first (one lookup,
+   3 frames: where unrelated files stop), then ``FINE_DEGREES`` around the closest; a bank of plain rows is not
+   searched (the copy lost the source's rim);
 3. turns every sampled frame back by it and matches the cut as the query's region version (path ``turned``)
    under the matcher's usual rules, with at least ``vscan.frames.regions.MIN_FRAMES`` frames where the file has them.
 
@@ -25,14 +29,20 @@ from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.turns import fit_turn, filled, inscribed, turn_back
 
-__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "REFINE_DEGREES", "bank_cuts", "turned_cut", "find_rotation"]
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "bank_cuts", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
 GATE_RADIUS = 64
+#: The gate's frames are looked at this small (px of a side).
+GATE_SIDE = 128
 #: Turns tried past the fitted one (degrees, away from zero): compressed corners' edges blur into the picture, so the fit
 #: falls short by 0.4-0.8 degrees on AugLy's copies (tune split), and PDQ needs the turn within ~0.5.
 REFINE_DEGREES = (0.0, 0.5, 1.0)
+#: Without corners (turned and zoomed to hide them): angles looked up first (a turn 1.5 degrees off still lies within
+#: GATE_RADIUS), then around the closest, every half degree (PDQ needs the turn within ~0.5).
+COARSE_DEGREES = (-15.0, -12.0, -9.0, -6.0, 6.0, 9.0, 12.0, 15.0)
+FINE_DEGREES = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 #: A bank cut may reach this far past the kept box (share of the side): a sliver of fill moves PDQ little.
 CUT_SLACK = 0.01
 
@@ -51,19 +61,26 @@ def bank_cuts(index) -> tuple[float, ...]:
     return tuple(sorted(set(bank_crop_scales(index)) | centred, reverse=True))
 
 
-def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...]) -> tuple[np.ndarray, float]:
+def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...], *, zoomed: bool = False) -> tuple[np.ndarray, float] | None:
     """PDQ (uint8 [N, 2, 32], as is and mirrored) of ``lumas`` [N, S, S] turned back by ``degrees``: the largest
-    of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the cut (1.0: whole)."""
+    of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the cut (1.0: whole).
+    ``zoomed``: the copy was cropped to hide its corners and scaled back up (``vscan.frames.windows.rotate_crop``),
+    so its frame is the source's turned box ``k`` and the source's crop ``c`` is the box ``c / k`` of the turned-back
+    frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim)."""
     from vscan.runtime.region_search import box_hashes
 
     k = inscribed(aspect, degrees)
-    inside = [c for c in cuts if c <= k + CUT_SLACK]
+    reach = k * k if zoomed else k
+    inside = [c for c in cuts if c <= reach + CUT_SLACK]
+    if zoomed and not inside:
+        return None
     turned = turn_back(lumas, aspect, degrees)
     _, h, w = turned.shape
     if not inside:
         return box_hashes(filled(turned, degrees), (0, h, 0, w)), 1.0
     c = max(inside)
-    ch, cw = max(16, int(round(h * c))), max(16, int(round(w * c)))
+    b = min(1.0, c / k) if zoomed else c
+    ch, cw = max(16, int(round(h * b))), max(16, int(round(w * b)))
     top, left = (h - ch) // 2, (w - cw) // 2
     return box_hashes(turned, (top, top + ch, left, left + cw)), c
 
@@ -75,6 +92,28 @@ def _closest(matcher, hashes: np.ndarray) -> np.ndarray:
     if hits["query"].size:
         np.minimum.at(best, hits["query"] // 2, hits["distance"])
     return best
+
+
+def _small(frames: np.ndarray) -> np.ndarray:
+    """The luma [K, GATE_SIDE, GATE_SIDE] of ``frames`` uint8 [K, S, S, 3]: the corner fit and the gate's hashes,
+    within its loose radius, need no more (4x fewer pixels than the scan's 256)."""
+    import cv2
+
+    if frames.shape[1] > GATE_SIDE:
+        frames = np.stack([cv2.resize(f, (GATE_SIDE, GATE_SIDE), interpolation=cv2.INTER_AREA) for f in frames])
+    return luma(frames)
+
+
+def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool) -> float | None:
+    """Of ``angles``, the one whose turned-back cuts of ``near`` [K, S, S] lie closest to bank rows (summed over the
+    frames), in one lookup; None when no frame of any is within ``GATE_RADIUS``."""
+    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed)) for a in angles]
+    tried = [(a, cut[0]) for a, cut in tried if cut is not None]
+    if not tried:
+        return None
+    gate = _closest(matcher, np.concatenate([h for _, h in tried])).reshape(len(tried), -1)
+    passing = [(int(g.sum()), a) for g, (a, _) in zip(gate, tried) if (g <= GATE_RADIUS).any()]
+    return float(min(passing)[1]) if passing else None
 
 
 def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
@@ -89,19 +128,23 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return None
     aspect = float(source_size[0]) / float(source_size[1])
-    turn = fit_turn(luma(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # most files stop here: no dark corners
-    if turn is None:
-        return None
-    lumas = luma(frames)
     cuts = bank_cuts(matcher.index)
-    near = lumas[evenly_spaced(len(frames), LOCATE_FRAMES)]
-    angles = [turn.degrees + np.sign(turn.degrees) * d for d in REFINE_DEGREES]
-    gate = _closest(matcher, np.concatenate([turned_cut(near, aspect, a, cuts)[0] for a in angles])).reshape(len(angles), -1)
-    passing = [(int(g.sum()), a) for g, a in zip(gate, angles) if (g <= GATE_RADIUS).any()]
-    if not passing:
+    turn = fit_turn(_small(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # dark corners: the angle, from them
+    if turn is None and not cuts:
+        return None  # a bank of plain rows cannot meet a zoomed copy: its rim is gone
+    near = _small(frames[evenly_spaced(len(frames), LOCATE_FRAMES)])
+    zoomed = turn is None
+    if zoomed:  # no corners: a copy turned and zoomed to hide them; coarse angles first, one lookup
+        coarse = _gated(matcher, near, aspect, COARSE_DEGREES, cuts, zoomed=True)
+        if coarse is None:
+            return None
+        angles = [coarse + d for d in FINE_DEGREES]
+    else:
+        angles = [turn.degrees + np.sign(turn.degrees) * d for d in REFINE_DEGREES]
+    degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed)
+    if degrees is None:
         return None
-    degrees = min(passing)[1]
-    two, cut = turned_cut(lumas, aspect, degrees, cuts)
+    two, cut = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed)  # type: ignore[misc]
     fh = query.frames.hashes
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
