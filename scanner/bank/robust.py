@@ -14,7 +14,7 @@ import numpy as np
 
 from vscan.bank.align import align, spread_ranges
 from vscan.bank.rows import row_end_seconds
-from vscan.bank.short import is_strong_short
+from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
 from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _search, _span, display_durations, unique_hashes
 from vscan.bank.query import VERSION_ORDER, FileQuery, MatchSettings, QueryVersion
@@ -231,15 +231,19 @@ class _Entries:
         aligned = alignment is not None and alignment.seconds >= s.align_min_seconds and alignment.num_frames >= s.align_min_frames
         # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
         short = not aligned and is_strong_short(alignment, q_times, tr, near, min_seconds=s.short_min_seconds, max_distance=s.short_max_distance)
+        # A short file is its own evidence: most of its frames close at one offset (vscan.bank.short).
+        whole = not (vpdq_rule or aligned or short) and is_short_file(alignment, q_times, tr, near, considered_frames=self.n_q,
+                                                                      duration_seconds=self.query.duration_seconds)  # fmt: skip
         samples = np.unique(self.p_sample[sel])
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
             query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
-            is_match=bool(vpdq_rule or aligned or short) and not (region is not None and matched.size < region.min_frames),
+            is_match=bool(vpdq_rule or aligned or short or whole) and not (region is not None and matched.size < region.min_frames),
             num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
             num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
-            decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else None)), region=where,
+            decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else None))),
+            region=where,
             align_rate=alignment.rate if alignment else math.nan, align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
             aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
             aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,

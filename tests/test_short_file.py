@@ -1,0 +1,65 @@
+"""Short files decided as a whole (issue #27, ``vscan.bank.short.is_short_file``): a 4 s copy sampled at
+1 frame/s shows 4 frames; two of them close to the reference at one offset decide it, which neither
+vPDQ's 80% nor the 5 s (or 2.5 s short) aligned run does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vscan.bank import Bank, BankWriter
+from vscan.bank.match import match_frames
+from vscan.bank.short import SHORT_FILE_SECONDS
+from vscan.hashing.vpdq import FrameHashes
+
+
+def _flip(rng, h: np.ndarray, n: int) -> np.ndarray:
+    bits = np.unpackbits(h)
+    bits[rng.choice(256, n, replace=False)] ^= 1
+    return np.packbits(bits)
+
+
+@pytest.fixture(scope="module")
+def ref_and_index(tmp_path_factory):
+    rng = np.random.default_rng(27)
+    ref = rng.integers(0, 256, (5, 32), dtype=np.uint8)  # a 4.3 s clip hashed at 1 frame/s
+    path = tmp_path_factory.mktemp("short") / "b.db"
+    with BankWriter(path) as w:
+        w.add_frame_hashes("ref", "reported", "api", "video", FrameHashes(np.arange(5), np.arange(5.0), np.full(5, 100), ref), 4.3)
+    with Bank(path) as bank:
+        return ref, bank.load_index()
+
+
+def _match(index, hashes: np.ndarray, duration: float):
+    n = len(hashes)
+    query = FrameHashes(np.arange(n), np.arange(float(n)), np.full(n, 100), hashes)
+    [m] = match_frames(query, index, variants=np.repeat(hashes[:, None], 8, axis=1), duration_seconds=duration)
+    return m
+
+
+def _copy(ref, rng, pairs: list[tuple[int, int, int]], n: int = 4) -> np.ndarray:
+    """``n`` query frames of other content, but query frame q = reference frame r with ``bits`` flipped, per (q, r, bits)."""
+    q = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    for qi, ri, bits in pairs:
+        q[qi] = _flip(rng, ref[ri], bits)
+    return q
+
+
+def test_half_of_a_short_file_close_at_one_offset_decides(ref_and_index):
+    ref, index = ref_and_index
+    m = _match(index, _copy(ref, np.random.default_rng(1), [(1, 1, 10), (2, 2, 14)]), 4.0)
+    assert m.query_pct == pytest.approx(50.0) and m.aligned_frames == 2  # vPDQ's rule and both runs say no
+    assert m.is_match and m.decided_by == "short-file"
+
+
+def test_short_file_rule_needs_a_short_file_close_frames_and_one_offset(ref_and_index):
+    ref, index = ref_and_index
+    rng = np.random.default_rng(2)
+    close = [(1, 1, 10), (2, 2, 14)]
+    assert not _match(index, _copy(ref, rng, close, n=12), 12.0).is_match  # a long file: the whole file is not the evidence
+    assert SHORT_FILE_SECONDS < 12.0
+    assert not _match(index, _copy(ref, rng, [(1, 1, 24), (2, 2, 26)]), 4.0).is_match  # within the threshold, not close
+    assert not _match(index, _copy(ref, rng, [(0, 3, 10), (2, 0, 10)]), 4.0).is_match  # close frames out of order
+    assert not _match(index, _copy(ref, rng, [(1, 1, 10)]), 4.0).is_match  # one frame
+    six = _match(index, _copy(ref, rng, close, n=5), 4.5)  # 2 of 5 frames: under half the file
+    assert not six.is_match
