@@ -260,6 +260,10 @@ class Runtime(_Section):
     embedded_max_files: int = _num(16, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
+    #: A scan on a private local Ray (no Ray address, CPU, a machine of at most 7 CPUs) builds the model in the
+    #: scanning process while Ray starts, and sends it the model calls until the model actor answers
+    #: (vscan.runtime.local_model): the first records and adaptive sampling's decisions come seconds sooner.
+    local_model_at_start: bool = True
     #: Objects (s3://, gs://, az://): "ranges" decodes a video where it lies by range requests (a keyframe pass
     #: reads ~0.3 of its bytes) and its record has no content digests; "whole" fetches it and digests it.
     #: "auto": ranges, but whole when a digest decides something: a bank or --allow bank holding digest-only

@@ -120,9 +120,10 @@ def stream_scan(
                                             floods=floods, risk_policy=risk_policy, allow=allow, store=store, manifest_cluster=embedded)  # fmt: skip
             if not paths:
                 return summary
+        local = _local_model(config, ray_address, bank_path, paths, ledger.versions.get("bank_sha256"))  # built while Ray starts
         started_ray = start_ray(ray_address)
         nodes = cluster_nodes()
-        pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths, ledger.versions.get("bank_sha256")), nodes)
+        pool = ModelPool(config, put_bank_index(bank_path, config, nodes, paths, ledger.versions.get("bank_sha256")), nodes, local=local)
         scheduler = _stages(paths, config, pool, nodes, sink=sink, ledger=ledger, summary=summary, floods=floods,
                             risk_policy=risk_policy, state_path=state_path, allow=allow, store=store)  # fmt: skip
         yield from scheduler.run()
@@ -150,6 +151,18 @@ def stream_scan(
 
             ray.shutdown()
     return summary
+
+
+def _local_model(config: ScanConfig, ray_address: str | None, bank_path: Any, paths: list, generation: str | None) -> Any:
+    """The model built in this process while Ray starts (vscan.runtime.local_model), or None."""
+    from vscan.runtime.embedded import may_use_a_gpu
+    from vscan.runtime.local_model import LocalModel, local_model_wanted
+    from vscan.runtime.model_pool import plan_actors
+
+    if not local_model_wanted(config, ray_address, may_use_a_gpu=may_use_a_gpu(config)):
+        return None
+    plan = plan_actors([{"node_id": None, "cpus": os.cpu_count() or 1, "gpus": 0}], config)[0]  # this machine's model actor
+    return LocalModel.start(config, bank_path, paths, generation, plan)
 
 
 def _frame_hash_users(config: ScanConfig, ledger: RunLedger, hash_store: Any) -> tuple[ScanConfig, Any, Any]:

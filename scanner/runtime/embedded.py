@@ -42,7 +42,7 @@ from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass
 from vscan.runtime.placement import ran_on
 from vscan.runtime.ray_start import set_startup_phase
 
-__all__ = ["embedded_files", "run_embedded"]
+__all__ = ["embedded_files", "run_embedded", "may_use_a_gpu"]
 
 #: Seconds the driver waits past the per-file limit (x1.5) for a decode process whose own watchdog did not end it.
 _STUCK_MARGIN_SECONDS = 10.0
@@ -61,7 +61,7 @@ def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> 
     from vscan.runtime.preflight import HasContainer, has_uri, plain_files
 
     runtime = config.runtime
-    if runtime.embedded_max_files <= 0 or ray_address or os.environ.get("RAY_ADDRESS") or runtime.device == "cuda" or _may_use_a_gpu(config):
+    if runtime.embedded_max_files <= 0 or ray_address or os.environ.get("RAY_ADDRESS") or runtime.device == "cuda" or may_use_a_gpu(config):
         return None
     ray = sys.modules.get("ray")
     if ray is not None and getattr(ray, "is_initialized", lambda: False)():
@@ -81,7 +81,7 @@ def embedded_files(paths: list, config: ScanConfig, ray_address: str | None) -> 
     return files
 
 
-def _may_use_a_gpu(config: ScanConfig) -> bool:
+def may_use_a_gpu(config: ScanConfig) -> bool:
     """``--device auto`` with a GPU build installed (the gpu extra's onnxruntime-gpu, or the
     torch hash backend): Ray's plan gives the model stage the node's GPUs, the embedded one none."""
     if config.runtime.device == "cpu":

@@ -164,11 +164,15 @@ class _ModelActor:
 class ModelPool:
     """The model actors of one scan, least-loaded dispatch, and start-up checks."""
 
-    def __init__(self, config: ScanConfig, bank_index_ref: Any, nodes: list[dict[str, Any]]) -> None:
+    def __init__(self, config: ScanConfig, bank_index_ref: Any, nodes: list[dict[str, Any]], local: Any = None) -> None:
+        """``local``: a vscan.runtime.local_model.LocalModel, which takes the calls until an actor answers."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.plans = plan_actors(nodes, config)
+        self.local = local
+        self.local_calls = 0  # calls the local model answered, and its work (stats)
+        self.local_stats: dict[str, float] = {}
         set_startup_phase("models")  # what the progress bar says until an actor answers (vscan.cli.progress)
         self._bank_index_ref = bank_index_ref  # held: a restarted actor reads it again
         remote = ray.remote(_ModelActor)
@@ -287,14 +291,21 @@ class ModelPool:
         return any(info is not None for info in self.info)
 
     def answering(self) -> bool:
-        """True once at least one actor has started (checks the others'
-        start-up too: one that cannot start still stops the scan)."""
+        """True once at least one actor has started, or the local model
+        (checks the actors' start-up too: one that cannot start still stops the scan)."""
         self.started()
-        return any(info is not None for info in self.info)
+        return any(info is not None for info in self.info) or bool(self.local_calls)
 
     def submit(self, files: list, payload_refs: list, frames: int) -> Any | None:
         """One model call to the least-loaded usable actor; returns its ref,
         or None while every actor is left out after a failure (call again)."""
+        if self.local is not None:
+            from vscan.runtime.local_model import call_locally
+
+            if not self.answered() and not self.local.failed:  # the local model until an actor answers
+                return call_locally(self, files, payload_refs, frames)
+            self.local.close()
+            self.local = None
         usable = self.usable()
         if not usable:
             return None
@@ -310,6 +321,8 @@ class ModelPool:
         from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
         i, frames = self._calls.pop(ref)
+        if i < 0:  # the local model's call: answered before its ref existed
+            return
         self.load[i] -= frames
         if error is None:
             return
@@ -334,7 +347,14 @@ class ModelPool:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""
         return [{**(info or {"model_node": p.node_id, "model_actor": None}), "threads": p.threads,
                  "num_cpus": p.num_cpus, "num_gpus": p.num_gpus, **({"retired": self.retired[i]} if i in self.retired else {})}
-                for i, (p, info) in enumerate(zip(self.plans, self.info))]  # fmt: skip
+                for i, (p, info) in enumerate(zip(self.plans, self.info))] + self._local_entry()  # fmt: skip
+
+    def _local_entry(self) -> list[dict[str, Any]]:
+        """The local model (vscan.runtime.local_model), for the manifest, where it answered calls."""
+        if not self.local_calls:
+            return []
+        return [{"model_node": None, "model_actor": None, "in_process": True, "until_an_actor_answered": True,
+                 "calls": self.local_calls, "threads": 1, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
 
     def stats(self) -> dict[str, float] | None:
         """Work summed over the actors that answer (busy seconds, frames, calls)."""
@@ -342,11 +362,13 @@ class ModelPool:
         from ray.exceptions import RayError
 
         total: dict[str, float] = {}
+        parts = [self.local_stats] if self.local_stats else []
         for actor in self.actors:
             try:
-                part = ray.get(actor.stats.remote(), timeout=30)
+                parts.append(ray.get(actor.stats.remote(), timeout=30))
             except RayError:
                 continue
+        for part in parts:
             for key, value in part.items():
                 total[key] = max(total.get(key, 0), value) if key.startswith("max_") else total.get(key, 0) + value
         return total or None
@@ -355,5 +377,7 @@ class ModelPool:
         import ray
 
         set_startup_phase(None)
+        if self.local is not None:
+            self.local.close()
         for actor in self.actors:
             ray.kill(actor)
