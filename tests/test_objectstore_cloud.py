@@ -4,7 +4,6 @@ fault-injecting HTTP proxy (throttling, 5xx, an object that keeps failing)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from _relay import answer, free_port, relay
 from vscan.bench import synth
 from vscan.bank.store import build_bank
 from vscan.decode import EveryFrame
@@ -33,12 +33,6 @@ AZURITE_VERSION = "3.35.0"
 AZURE_ACCOUNT = "devstoreaccount1"
 AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 NAMES = ("copy.mp4", "other.mp4", "broken.mp4", "sub/flaky.mp4", "notes.txt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_port(port: int, proc: subprocess.Popen | None = None, seconds: float = 60) -> None:
@@ -77,32 +71,13 @@ class FaultProxy:
                     fault = proxy.rule(self.command, unquote(parts.path), parts.query, dict(self.headers))
                     proxy.faults += fault is not None
                 if fault is not None:
-                    status, payload = fault
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
+                    answer(self, *fault)
                     return
-                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-                conn.request(self.command, self.path, body=body or None, headers=dict(self.headers))
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for k, v in response.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date", "keep-alive"):
-                        self.send_header(k, v)
-                # a HEAD's Content-Length is the object's size, not its (empty) body's
-                self.send_header("Content-Length", response.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
+                relay(self, upstream_port, body)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -157,7 +132,7 @@ def gcs(media):
     pytest.importorskip("google.cloud.storage")
     server_mod = pytest.importorskip("gcp_storage_emulator.server")
     root, files = media
-    port = _free_port()
+    port = free_port()
     server = server_mod.create_server("127.0.0.1", port, in_memory=True, default_bucket="media")
     server.start()
     _wait_port(port)
@@ -195,7 +170,7 @@ def _azurite() -> list[str]:
 def azure(media):
     pytest.importorskip("azure.storage.blob")
     root, files = media
-    port = _free_port()
+    port = free_port()
     # --disableTelemetry: Azurite otherwise reports to Microsoft; nothing here may leave the machine.
     proc = subprocess.Popen([*_azurite(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
                              "--disableTelemetry", "--skipApiVersionCheck", "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -223,7 +198,9 @@ def _connection(port: int) -> str:
 
 
 def _scan(store, media, uri: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **store["env"], "VSCAN_OBJECT_MAX_ATTEMPTS": "4", "VSCAN_OBJECT_RETRY_SECONDS": "3"}
+    # 3 attempts: exactly what an object's throttled read, then its 500, then its read take (the checks below);
+    # each attempt more is a longer backoff (Azure's policy: 2.5 s, 4.5 s, 8.5 s) on the object that never recovers.
+    env = {**os.environ, **store["env"], "VSCAN_OBJECT_MAX_ATTEMPTS": "3", "VSCAN_OBJECT_RETRY_SECONDS": "3"}
     return subprocess.run([*VSCAN, "scan", uri, "--bank", str(media[0] / "reported.bank"), "--out", str(out), "--device", "cpu",
                            "-q", "--fps", "1", *extra], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
 
