@@ -112,7 +112,9 @@ def test_without_an_address_a_scan_starts_its_own_ray_beside_a_cluster(cluster, 
 
 def test_a_wrong_token_stops_the_scan_with_one_message(cluster, corpus, tmp_path):
     clips, files, bank = corpus
-    env = {**cluster.env, "RAY_AUTH_TOKEN": "0" * 32}
+    # Ray retries a refused GCS connection about 20 times, a second apart, before giving up (20 s of this test);
+    # its own setting for that window, at 2 tries: the refusal and vscan's one message are the same.
+    env = {**cluster.env, "RAY_AUTH_TOKEN": "0" * 32, "RAY_gcs_server_port_wait_time_s": "2"}
     out = tmp_path / "r.jsonl"
     run = subprocess.run([*VSCAN, "scan", str(files[0]), "--bank", str(bank), "--out", str(out), "--ray-address",
                           cluster.address, "-q"], env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
