@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vscan.kernels.align_votes import densest_cell  # _densest_cell below, every rate at once (same result, ~10x faster)
+
 __all__ = ["Alignment", "align", "DEFAULT_RATES", "spread_ranges", "RANGE_STEP_SECONDS", "RANGE_MAX_POINTS"]
 
 #: Candidate rates: 0.5x .. 2x in 1% steps (geometric), 1.0 exactly included.
@@ -102,7 +104,7 @@ def align(
     rates = np.asarray(rates, np.float64)
     q_times = np.unique(tq)
     n_q = q_times.size
-    rate, offset = _densest_cell(tq, tr, None if weights is None else wt, rates, 2 * tolerance_seconds)
+    rate, offset = densest_cell(tq, tr, None if weights is None else wt, rates, 2 * tolerance_seconds)
     inlier = np.abs(tr - rate * tq - offset) <= tolerance_seconds
     times = np.unique(tq[inlier])
     # Cut into runs at query-side gaps; keep the longest (by covered time).
@@ -126,7 +128,9 @@ def align(
 def _densest_cell(tq: np.ndarray, tr: np.ndarray, weights: np.ndarray | None, rates: np.ndarray, width: float) -> tuple[float, float]:
     """(rate, offset) of the (rate, offset bin) cell holding the most distinct
     query frames (ties: the heaviest best pair per frame, then the rate
-    nearest 1); the offset is the median of the cell's pairs."""
+    nearest 1); the offset is the median of the cell's pairs. The reference:
+    ``align`` counts with vscan.kernels.align_votes.densest_cell, the same result
+    for every rate at once (tests/test_align_votes.py)."""
     q_id = np.unique(tq, return_inverse=True)[1]
     n_q = int(q_id.max()) + 1
     best = (-1, 0.0, 0.0, 0.0, 0.0)  # (distinct query frames, weight, -|log rate|, rate, offset)
