@@ -65,10 +65,12 @@ def vpdq_dir(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local() -> str:
-    """One local Ray for the whole run (starting one costs 4-20 s here); yields its address."""
+    """One local Ray for the whole run (starting one costs 4-20 s here); yields its address.
+    Always a new one of this process's own (``address="local"``): never a cluster named in
+    RAY_ADDRESS or registered by ``ray start``, nor another pytest process's Ray."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
