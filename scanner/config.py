@@ -19,6 +19,7 @@ never rescans a file. The same names are the TOML keys of ``vscan scan
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tomllib
@@ -47,12 +48,17 @@ class _Section:
     """Validation shared by the sections: types, Literal choices, ranges."""
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _hints(type(self))
         for f in fields(self):  # type: ignore[arg-type]
             _check_field(type(self).__name__.lower(), f, hints[f.name], getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:  # once per section: a decode task replace()s its config (validated again) often
+    return typing.get_type_hints(cls)
 
 
 def _plain(value: Any) -> Any:
@@ -252,17 +258,14 @@ class Runtime(_Section):
     #: True: model actors hand each file's frame hashes back to the driver, which
     #: keeps them in a hash store (``vscan scan --hash-store``, vscan.output.hash_store).
     keep_frame_hashes: bool = False
-    #: A scan of at most this many plain files (no archive, no object storage), together at most
-    #: ``embedded_max_bytes``, started without a Ray address, runs without Ray: in the scanning
-    #: process and its decode processes (vscan.runtime.embedded), the same records sooner, because
-    #: starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores, 5 s
+    #: A scan of at most this many plain files (no archive, no object storage), together at most ``embedded_max_bytes``, started
+    #: without a Ray address, runs without Ray: in the scanning process and its decode processes (vscan.runtime.embedded), the same
+    #: records sooner, because starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores, 5 s
     #: clips: 0.5x Ray's whole scan at 4 files, 0.67x at 16, 1.2x at 32). 0: always Ray.
     embedded_max_files: int = _num(16, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
-    #: A scan on a private local Ray (no Ray address, CPU, a machine of at most 7 CPUs) builds the model in the
-    #: scanning process while Ray starts, and sends it the model calls until the model actor answers
-    #: (vscan.runtime.local_model): the first records and adaptive sampling's decisions come seconds sooner.
+    #: No Ray address, CPU, <= 7 CPUs: the model loads here while Ray starts and takes the calls until an actor answers (runtime.local_model).
     local_model_at_start: bool = True
     #: Objects (s3://, gs://, az://): "ranges" decodes a video where it lies by range requests (a keyframe pass
     #: reads ~0.3 of its bytes) and its record has no content digests; "whole" fetches it and digests it.
