@@ -9,6 +9,7 @@ compacted banks in the same run.
     python -m vscan.bench.bench_bank_build --workdir W --plans compact --baseline /tmp/base-pkg   # and an older vscan, same run
     python -m vscan.bench.bench_bank_build --workdir W --compact --skip-build   # recall: full vs compacted (bench_robustness --quick media)
     python -m vscan.bench.bench_bank_build --workdir W --skip-build --heldout --baseline /tmp/base-pkg   # held-out recall, old and new
+    python -m vscan.bench.bench_bank_build --workdir W --skip-build --heldout --plans full,lean,cover   # held-out recall of --rows cover too
     python -m vscan.bench.bench_bank_build --workdir W --skip-build --cluster 4 --plans compact   # --ray-address: 1 vs 2 raylets
 
 Build: ``vscan bank build BANK FILES --device cpu --replace`` as a subprocess (its
