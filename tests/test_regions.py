@@ -100,6 +100,14 @@ def test_windows():
         window(frames, "nope")
 
 
+def test_pane_windows_keep_the_centre_half_or_third_of_one_side():
+    frames = _clip(3, size=(320, 180), n=2)
+    band = window(frames, "hband33")
+    assert band.shape == (2, 60, 320, 3) and band.flags.c_contiguous and (band == frames[:, 60:120]).all()
+    strip = window(frames, "wstrip50")
+    assert strip.shape == (2, 180, 160, 3) and (strip == frames[:, :, 80:240]).all()
+
+
 def test_short_run_needs_close_frames():
     tq = np.array([10.0, 11.0, 12.0])
     tr = tq + 40.0

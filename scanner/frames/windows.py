@@ -10,6 +10,10 @@ a scan pays nothing for them.
 - ``strip916``: the centre 9:16 strip of a frame wider than 9:16 (full height);
 - ``rot+4`` / ``rot-4``: the frame rotated by +-4 degrees about its centre and
   cropped to the largest box of its aspect inside (no corner shows);
+- ``wstrip50`` / ``wstrip33`` / ``hband50`` / ``hband33`` (``PANE_WINDOWS``, kept by no plan by default): the centre
+  strip keeping 1/2 or 1/3 of the width (full height), or the band keeping 1/2 or 1/3 of the height (full width): what
+  a pane of a 2- or 3-pane split screen shows when it fills its pane with the picture (crop to cover), which no
+  query-side search can widen back (``docs/matching-quality.md``);
 - ``g60:TT,LL`` (``GRID_WINDOWS``): the window keeping 60% of each side with
   its top-left corner at TT% of the height and LL% of the width, on a 10%
   grid. A crop keeping 70% of each side at any position (0-30% off) holds
@@ -25,9 +29,11 @@ import math
 
 import numpy as np
 
-__all__ = ["WINDOWS", "GRID_SCALE", "GRID_STEPS", "GRID_WINDOWS", "GRID_FPS", "window", "rotate_crop", "grid_window"]
+__all__ = ["WINDOWS", "PANE_WINDOWS", "GRID_SCALE", "GRID_STEPS", "GRID_WINDOWS", "GRID_FPS", "window", "rotate_crop", "grid_window"]
 
 WINDOWS = ("strip916", "rot+4", "rot-4")
+#: Centre strips / bands a filled split-screen pane shows (module docstring): name -> (share of width, share of height).
+PANE_WINDOWS = {"wstrip50": (0.5, 1.0), "wstrip33": (1 / 3, 1.0), "hband50": (1.0, 0.5), "hband33": (1.0, 1 / 3)}
 #: Share of each side the grid windows keep, and their top / left positions (shares of the side).
 GRID_SCALE = 0.6
 GRID_STEPS = (0.0, 0.1, 0.2, 0.3)
@@ -79,9 +85,14 @@ def window(rgb: np.ndarray, name: str) -> np.ndarray | None:
         return np.ascontiguousarray(rgb[:, :, x0 : x0 + sw])
     if name.startswith("rot"):
         return rotate_crop(rgb, float(name[3:]))
+    if name in PANE_WINDOWS:
+        kw, kh = PANE_WINDOWS[name]
+        cw, ch = max(1, int(round(w * kw))), max(1, int(round(h * kh)))
+        x0, y0 = (w - cw) // 2, (h - ch) // 2
+        return np.ascontiguousarray(rgb[:, y0 : y0 + ch, x0 : x0 + cw])
     grid = grid_window(name)
     if grid is not None and grid[0] + max(grid[1], grid[2]) <= 1.0 + 1e-9:
         scale, top, left = grid
         y0, x0 = int(round(h * top)), int(round(w * left))
         return np.ascontiguousarray(rgb[:, y0 : y0 + int(round(h * scale)), x0 : x0 + int(round(w * scale))])
-    raise ValueError(f"Invalid window ({name!r}). Supported values are {list(WINDOWS + GRID_WINDOWS)}.")
+    raise ValueError(f"Invalid window ({name!r}). Supported values are {list(WINDOWS + tuple(PANE_WINDOWS) + GRID_WINDOWS)}.")
