@@ -95,15 +95,15 @@ def run_vpdq(files: list[Path], sources: list[Path], source_of: dict[str, str | 
 
 
 def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, confirm_frames: str = "default", confirm_ahead: str = "auto",
-              local_model: bool = True) -> dict:  # fmt: skip
+              local_model: bool = False) -> dict:  # fmt: skip
     """``vscan scan``'s pipeline (its defaults: adaptive sampling, robust matching) over ``files``; its records kept.
     ``confirm_frames``: "default", or Adaptive(confirm_frames=N) ("none": dense windows where the first pass decides);
     ``confirm_ahead``: "auto", or Adaptive(confirm_ahead=True/False) ("always"/"never");
-    ``local_model``: False, runtime.local_model_at_start off (the model only in Ray's actor)."""
+    ``local_model``: runtime.local_model_at_start on (the model in this process until Ray's actor answers)."""
     from vscan.bench.pipeline_runs import run_scan
     from vscan.config import Runtime, Sampling, ScanConfig
 
-    runtime = Runtime(device=device) if local_model else Runtime(device=device, local_model_at_start=False)
+    runtime = Runtime(device=device, local_model_at_start=True) if local_model else Runtime(device=device)
     config = ScanConfig(runtime=runtime)
     if confirm_frames != "default" or confirm_ahead != "auto":
         from vscan.decode import Adaptive
@@ -247,8 +247,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also scan with adaptive sampling's confirm_frames=N (none: dense windows where the first pass decides)")
     parser.add_argument("--confirm-ahead", nargs="*", default=[], choices=["always", "never"],
                         help="also scan with the confirmation always / never decoded ahead (default: while most first passes decide)")
-    parser.add_argument("--no-local-model", action="store_true",
-                        help="also scan with runtime.local_model_at_start off (the model only in Ray's actor, as before issue #30's start-up work)")
+    parser.add_argument("--local-model", action="store_true",
+                        help="also scan with runtime.local_model_at_start on (the model in this process until Ray's actor answers)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus, bank and records here (default: a cache directory)")
     parser.add_argument("--json", type=Path, default=None)
@@ -297,9 +297,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     for when in args.confirm_ahead:
         rows.append(run_vscan(f"vscan_ahead_{when}", files, bank, root, args.device, confirm_ahead=when))
         rows[-1]["name"] = f"vscan ahead {when}"
-    if args.no_local_model:
-        rows.append(run_vscan("vscan_no_local", files, bank, root, args.device, local_model=False))
-        rows[-1]["name"] = "vscan no local"
+    if args.local_model:
+        rows.append(run_vscan("vscan_local_model", files, bank, root, args.device, local_model=True))
+        rows[-1]["name"] = "vscan local model"
     if args.baseline_worktree:
         rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
         rows[-1]["name"] = "vscan baseline"

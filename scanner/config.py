@@ -265,8 +265,8 @@ class Runtime(_Section):
     embedded_max_files: int = _num(16, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(256 << 20, 0)
-    #: No Ray address, CPU, <= 7 CPUs: the model loads here while Ray starts and takes the calls until an actor answers (runtime.local_model).
-    local_model_at_start: bool = True
+    #: True: no Ray address, CPU, <= 7 CPUs: the model loads here while Ray starts, takes calls until an actor answers (runtime.local_model).
+    local_model_at_start: bool = False
     #: Objects (s3://, gs://, az://): "ranges" decodes a video where it lies by range requests (a keyframe pass
     #: reads ~0.3 of its bytes) and its record has no content digests; "whole" fetches it and digests it.
     #: "auto": ranges, but whole when a digest decides something: a bank or --allow bank holding digest-only

@@ -68,15 +68,15 @@ def test_calls_go_to_the_local_model_until_an_actor_answers(tmp_path, ray_local)
 
 def test_wanted_only_for_a_private_local_ray_on_cpu(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    cpu = ScanConfig(runtime=Runtime(device="cpu"))
+    cpu = ScanConfig(runtime=Runtime(device="cpu", local_model_at_start=True))
+    assert not local_model_wanted(ScanConfig(runtime=Runtime(device="cpu")), None, may_use_a_gpu=False)  # off by default
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     import sys
 
     ray_up = "ray" in sys.modules and sys.modules["ray"].is_initialized()
     assert local_model_wanted(cpu, None, may_use_a_gpu=False) is not ray_up  # a Ray already running in this process: its actors
     assert not local_model_wanted(cpu, "127.0.0.1:6379", may_use_a_gpu=False)
-    assert not local_model_wanted(ScanConfig(runtime=Runtime(device="cuda")), None, may_use_a_gpu=False)
-    assert not local_model_wanted(ScanConfig(runtime=Runtime(device="cpu", local_model_at_start=False)), None, may_use_a_gpu=False)
+    assert not local_model_wanted(ScanConfig(runtime=Runtime(device="cuda", local_model_at_start=True)), None, may_use_a_gpu=False)
     assert not local_model_wanted(cpu, None, may_use_a_gpu=True)
     monkeypatch.setattr("os.cpu_count", lambda: 32)
     assert not local_model_wanted(cpu, None, may_use_a_gpu=False)
