@@ -105,8 +105,10 @@ def test_merging_passes_keeps_overlay_rows_aligned():
     merged = merge_passes(part([0, 10], True), part([5], True))
     assert merged["frame_numbers"].tolist() == [0, 5, 10]
     assert np.array_equal(merged["unoverlaid_frames"], merged["frames"] + 1)
-    disagree = merge_passes(part([0, 10], True), part([5], False))
+    disagree = merge_passes(part([0, 10], False), part([5], True))
     assert "unoverlaid_frames" not in disagree and "overlay_box" not in disagree
+    confirmed = merge_passes(part([0, 10], True), part([5], False))  # a confirmation frame: the first pass's box filled on it
+    assert confirmed["unoverlaid_frames"].shape == confirmed["frames"].shape
 
 
 def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):

@@ -59,3 +59,25 @@ def test_half_of_a_short_file_close_at_one_offset_decides_and_nothing_less(ref_a
     assert not _match(index, _copy(ref, rng, [(0, 3, 10), (2, 0, 10)]), 4.0).is_match  # close frames out of order
     assert not _match(index, _copy(ref, rng, [(1, 1, 10)]), 4.0).is_match  # one frame
     assert not _match(index, _copy(ref, rng, close, n=5), 4.5).is_match  # 2 of 5 frames: under half the file
+
+
+def test_a_one_frame_confirmation_keeps_the_first_pass_overlay_filled():
+    """Adaptive sampling confirms a decided first pass with one frame, which cannot show a static overlay
+    (finding one takes several frames): the merged passes keep the overlay-filled version, the first
+    pass's box filled on the confirmation frame too, instead of dropping the version that decided."""
+    from vscan.frames.overlays import add_unoverlaid
+    from vscan.runtime.payload import DecodedFile
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    frames[:, 8:20, 40:56] = 255  # an emoji-like static patch on every frame
+    first = DecodedFile.from_dict(add_unoverlaid({"frames": frames[:4], "frame_numbers": np.arange(4) * 30,
+                                                  "timestamps": np.arange(4.0), "duration_seconds": np.float64(4.0)}))
+    assert first.unoverlaid is not None
+    second = DecodedFile.from_dict(add_unoverlaid({"frames": frames[4:], "frame_numbers": np.array([135]),
+                                                   "timestamps": np.array([4.5]), "duration_seconds": np.float64(4.0)}))
+    assert second.unoverlaid is None
+    both = first.merged(second)
+    assert both.unoverlaid is not None and len(both.unoverlaid.frames) == 5
+    filled = both.unoverlaid.frames[4, 8:20, 40:56]
+    assert (filled < 255).all() and np.array_equal(both.frames[4], frames[4])  # the patch filled, the frame itself kept

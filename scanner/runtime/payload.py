@@ -177,10 +177,13 @@ class DecodedFile(Mapping):
     def merged(self, second: "DecodedFile") -> "DecodedFile":
         """One payload from two sampling passes over a file, in frame order;
         a frame both took counts once (the first pass's row). A frame set one
-        pass found and the other did not is dropped (plain frames are kept);
-        the inset picture is then searched again on both passes' frames."""
+        pass found and the other did not is dropped (plain frames are kept),
+        but for static overlays the first pass found, which are filled on the
+        second pass's frames (``_overlay_filled``); the inset picture is then
+        searched again on both passes' frames."""
         numbers = np.concatenate([self.frame_numbers, second.frame_numbers])
         _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
+        second = _overlay_filled(second, self.unoverlaid)
 
         def rows(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
             return None if a is None or b is None else np.concatenate([a, b])[keep]
@@ -205,6 +208,18 @@ class DecodedFile(Mapping):
         if a_inset:
             return replace(both, region=RegionSet(a.box, rows(a.frames, b.frames)))
         return replace(both, region=a if a is not None else b)  # a still's windows (one frame per pass), or none
+
+
+def _overlay_filled(second: "DecodedFile", unoverlaid: FrameSet | None) -> "DecodedFile":
+    """``second`` with the first pass's static overlays filled on its frames where it found none itself: a
+    confirmation of one or two frames cannot find an overlay (that takes several frames), and dropping
+    the overlay-filled version then undid a first pass that it had decided (an emoji or caption copy)."""
+    if unoverlaid is None or second.unoverlaid is not None or not len(second.frames) or unoverlaid.box is None:
+        return second
+    from vscan.frames.overlays import OverlayBox, fill_overlays
+
+    boxes = [OverlayBox(*(int(v) for v in row)) for row in np.asarray(unoverlaid.box).reshape(-1, 4)]
+    return replace(second, unoverlaid=FrameSet(fill_overlays(second.frames, boxes), unoverlaid.box))
 
 
 @dataclass
