@@ -50,11 +50,13 @@ def banked_clip(tmp_path_factory):
 
 
 class HoldSignaller(threading.Thread):
-    """Sends ``sig`` once to the Ray worker that has held ``target`` open for ``hold`` seconds."""
+    """Sends ``sig`` once to the Ray worker whose process title is ``title`` (Ray's ``ray::<task name>``: the
+    second pass's decode task, not the first's, however long a loaded machine makes the first pass) and that has
+    held ``target`` open for ``hold`` seconds."""
 
-    def __init__(self, target: Path, sig: int, hold: float = 1.5) -> None:
+    def __init__(self, target: Path, sig: int, hold: float = 1.5, title: bytes = b"ray::vscan-decode-second-pass") -> None:
         super().__init__(daemon=True)
-        self.target, self.sig, self.hold = str(target.resolve()), sig, hold
+        self.target, self.sig, self.hold, self.title = str(target.resolve()), sig, hold, title
         self.hits: list[int] = []
         self.stop = threading.Event()
 
@@ -62,7 +64,7 @@ class HoldSignaller(threading.Thread):
         pids = set()
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::"):
+                if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(self.title):
                     continue
                 if any(os.readlink(f"/proc/{pid}/fd/{fd}") == self.target for fd in os.listdir(f"/proc/{pid}/fd")):
                     pids.add(int(pid))

@@ -49,6 +49,12 @@ def _frames(task: Task) -> int:
     return task.summary.frames_sampled
 
 
+def _task_name(first: Task) -> str:
+    """Ray's name for a decode task (process title ``ray::<name>``, ``ray list tasks``, the dashboard): which pass
+    it decodes, so an operator profiling a scan (and a test signalling one pass's worker) can tell them apart."""
+    return "vscan-decode-second-pass" if first.first_pass is not None else "vscan-decode"
+
+
 class DecodeStage:
     """Inputs in, decode tasks out (at most the budget's), decoded files on to ``to_model``.
 
@@ -134,7 +140,7 @@ class DecodeStage:
         elif self.ahead.on:
             self._ahead_ref = self._ahead_ref or ray.put(self.ahead.ahead_config(self.config))
             cfg = self._ahead_ref
-        meta_ref, *payload_refs = self.remote.options(num_returns=1 + len(group)).remote([t.path for t in group], cfg, self.known, self.benign)
+        meta_ref, *payload_refs = self.remote.options(num_returns=1 + len(group), name=_task_name(first)).remote([t.path for t in group], cfg, self.known, self.benign)
         for task, ref in zip(group, payload_refs):
             task.payload_ref, task.group_size = ref, len(group)
             task.move(FileState.REFINING if task.first_pass is not None else FileState.DECODING)
