@@ -95,7 +95,7 @@ def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
     from vscan.decode import EveryFrame
     from vscan.frames.prepare import iter_prepared, prepared_decoder
     from vscan.frames.resize import resize_bilinear
-    from vscan.runtime.region_search import LOCATE_FRAMES, _closest, box_hashes, place_box
+    from vscan.runtime.region_search import LOCATE_FRAMES, closest_rows, box_hashes, place_box
 
     src = synth.make_clip(tmp_path / "src.mp4", seed=21, seconds=3, size=(320, 180), scenes=1, crf=20)
     bank = tmp_path / "b.bank"
@@ -108,7 +108,7 @@ def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
     canvas[:, truth[0] : truth[1], truth[2] : truth[3]] = resize_bilinear(frames, truth[1] - truth[0], truth[3] - truth[2])
     lumas = luma(canvas)[:LOCATE_FRAMES]
     found = place_box(matcher, lumas, np.add(truth, shift))
-    before = int(_closest(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
+    before = int(closest_rows(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
     assert found is not None and _near(found[0], truth, 5), found  # smooth content: a few px either way hash alike
     assert found[1] <= 16 * len(lumas) and found[1] < before - 30, (found, before)
     # Unrelated content stops at the gate.

@@ -42,7 +42,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import _FLIP_SIGNS, _bits, _pack
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
-__all__ = ["GATE_RADIUS", "LOCATE_FRAMES", "MAX_PLACED", "REFINE_PX", "box_hashes", "find_regions", "place_box", "region_candidates"]
+__all__ = ["GATE_RADIUS", "LOCATE_FRAMES", "MAX_PLACED", "REFINE_PX", "box_hashes", "closest_rows", "find_regions", "place_box", "region_candidates"]
 
 #: A candidate box goes on only when one of its frames lies this close to a bank row (bits).
 GATE_RADIUS = 64
@@ -67,8 +67,9 @@ def box_hashes(lumas: np.ndarray, box) -> np.ndarray:
     return np.stack([_pack(_bits(coeffs)), _pack(_bits(coeffs * _FLIP_SIGNS))], axis=1)
 
 
-def _closest(matcher, hashes: np.ndarray) -> np.ndarray:
-    """Per hash group [M, 2, 32] (as is, mirrored): the nearest bank row's distance, ``GATE_RADIUS + 1`` when none is that close."""
+def closest_rows(matcher, hashes: np.ndarray) -> np.ndarray:
+    """Per hash group [M, 2, 32] (as is, mirrored): the nearest bank row's distance, ``GATE_RADIUS + 1`` when none is that close
+    (also the gate of ``vscan.runtime.rotation_search``)."""
     hits = matcher.row_hits(np.ascontiguousarray(hashes.reshape(-1, 32)), GATE_RADIUS)
     best = np.full(hashes.shape[0], GATE_RADIUS + 1, np.int64)
     if hits["query"].size:
@@ -86,7 +87,7 @@ def place_box(matcher, lumas: np.ndarray, box, first: np.ndarray | None = None) 
     distances, when already looked up)."""
     _, h, w = lumas.shape
     box = [int(v) for v in box]
-    first = _closest(matcher, box_hashes(lumas, box)) if first is None else first
+    first = closest_rows(matcher, box_hashes(lumas, box)) if first is None else first
     if (first > GATE_RADIUS).all():
         return None
     best = int(first.sum())
@@ -100,7 +101,7 @@ def place_box(matcher, lumas: np.ndarray, box, first: np.ndarray | None = None) 
                     trials.append(trial)
             if not trials:
                 continue
-            dist = _closest(matcher, np.concatenate([box_hashes(lumas, t) for t in trials])).reshape(len(trials), -1).sum(axis=1)
+            dist = closest_rows(matcher, np.concatenate([box_hashes(lumas, t) for t in trials])).reshape(len(trials), -1).sum(axis=1)
             i = int(np.argmin(dist))
             if dist[i] < best:
                 box, best = trials[i], int(dist[i])
@@ -135,7 +136,7 @@ def find_regions(matcher, query, frames: np.ndarray | None):
     if not boxes:
         return None
     near = lumas[picks]  # one bank lookup gates every candidate; the closest MAX_PLACED are placed
-    gate = _closest(matcher, np.concatenate([box_hashes(near, b) for b in boxes])).reshape(len(boxes), -1)
+    gate = closest_rows(matcher, np.concatenate([box_hashes(near, b) for b in boxes])).reshape(len(boxes), -1)
     passing = sorted((int(g.sum()), k) for k, g in enumerate(gate) if (g <= GATE_RADIUS).any())[:MAX_PLACED]
     placed: list[tuple[int, np.ndarray]] = []
     for _, k in passing:

@@ -28,12 +28,12 @@ import numpy as np
 from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.turns import fit_turn, filled, inscribed, turn_back
+from vscan.runtime.region_search import GATE_RADIUS, box_hashes, closest_rows
 
 __all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "bank_cuts", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
-GATE_RADIUS = 64
 #: The gate's frames are looked at this small (px of a side).
 GATE_SIDE = 128
 #: Turns tried past the fitted one (degrees, away from zero): compressed corners' edges blur into the picture, so the fit
@@ -67,8 +67,6 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     ``zoomed``: the copy was cropped to hide its corners and scaled back up (``vscan.frames.windows.rotate_crop``),
     so its frame is the source's turned box ``k`` and the source's crop ``c`` is the box ``c / k`` of the turned-back
     frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim)."""
-    from vscan.runtime.region_search import box_hashes
-
     k = inscribed(aspect, degrees)
     reach = k * k if zoomed else k
     inside = [c for c in cuts if c <= reach + CUT_SLACK]
@@ -83,15 +81,6 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     ch, cw = max(16, int(round(h * b))), max(16, int(round(w * b)))
     top, left = (h - ch) // 2, (w - cw) // 2
     return box_hashes(turned, (top, top + ch, left, left + cw)), c
-
-
-def _closest(matcher, hashes: np.ndarray) -> np.ndarray:
-    """Per frame [M, 2, 32]: the nearest bank row's distance (``GATE_RADIUS + 1``: none that close)."""
-    hits = matcher.row_hits(np.ascontiguousarray(hashes.reshape(-1, 32)), GATE_RADIUS)
-    best = np.full(hashes.shape[0], GATE_RADIUS + 1, np.int64)
-    if hits["query"].size:
-        np.minimum.at(best, hits["query"] // 2, hits["distance"])
-    return best
 
 
 def _small(frames: np.ndarray) -> np.ndarray:
@@ -111,7 +100,7 @@ def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, 
     tried = [(a, cut[0]) for a, cut in tried if cut is not None]
     if not tried:
         return None
-    gate = _closest(matcher, np.concatenate([h for _, h in tried])).reshape(len(tried), -1)
+    gate = closest_rows(matcher, np.concatenate([h for _, h in tried])).reshape(len(tried), -1)
     passing = [(int(g.sum()), a) for g, (a, _) in zip(gate, tried) if (g <= GATE_RADIUS).any()]
     return float(min(passing)[1]) if passing else None
 
