@@ -260,11 +260,11 @@ class Runtime(_Section):
     keep_frame_hashes: bool = False
     #: A scan of at most this many plain files (no archive, no object storage), together at most ``embedded_max_bytes``, started
     #: without a Ray address, runs without Ray: in the scanning process and its decode processes (vscan.runtime.embedded), the same
-    #: records sooner, because starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores, 5 s
-    #: clips: 0.5x Ray's whole scan at 4 files, 0.67x at 16, 1.2x at 32). 0: always Ray.
-    embedded_max_files: int = _num(16, 0)
+    #: records sooner, because starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores at load
+    #: 4-5, 5 s clips, whole scan without Ray / on Ray: 0.28x at 32 files, 0.49x at 64, 0.69x at 128, 1.17x at 256). 0: always Ray.
+    embedded_max_files: int = _num(192, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
-    embedded_max_bytes: int = _num(256 << 20, 0)
+    embedded_max_bytes: int = _num(2 << 30, 0)
     #: True: no Ray address, CPU, <= 7 CPUs: the model loads here while Ray starts, takes calls until an actor answers (runtime.local_model).
     local_model_at_start: bool = False
     #: Objects (s3://, gs://, az://): "ranges" decodes a video where it lies by range requests (a keyframe pass

@@ -46,8 +46,10 @@ def inputs(tmp_path_factory):
 def test_ctrl_c_during_start_up_exits_130_with_the_saved_count(inputs, tmp_path, after_seconds):
     root, bank = inputs
     out = tmp_path / "r.jsonl"
+    on_ray = tmp_path / "ray.toml"  # 4 files would run without Ray (vscan.runtime.embedded; its Ctrl-C: tests/test_embedded.py)
+    on_ray.write_text("[runtime]\nembedded_max_files = 0\n")
     command = [sys.executable, "-m", "vscan.cli", "scan", str(root / "in"), "--bank", str(bank), "--out", str(out),
-               "--device", "cpu", "--fps", "1", "-q"]  # its own local Ray: start-up included  # fmt: skip
+               "--device", "cpu", "--fps", "1", "-q", "--config", str(on_ray)]  # its own local Ray: start-up included  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     time.sleep(after_seconds)
