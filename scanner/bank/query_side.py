@@ -20,11 +20,10 @@ tolerance (``needs_centre_crops``): a full bank already holds every step.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from vscan.bank.rows import crop_scale
+from vscan.frames.turns import inscribed
 
 __all__ = ["QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
@@ -85,23 +84,17 @@ def centre_crop_version(frames: np.ndarray, scale: float) -> tuple[np.ndarray, n
     return np.stack([h[0, 0] for h, _ in out]), np.array([q[0, 0] for _, q in out], np.int32)
 
 
-def _inscribed(aspect: float, degrees: float) -> float:
-    """The share of each side ``vscan.frames.windows.rotate_crop`` keeps of a frame of this aspect."""
-    a = math.radians(abs(degrees))
-    return 1.0 / (math.cos(a) + max(aspect, 1.0 / aspect) * math.sin(a))
-
-
 def turned_version(frames: np.ndarray, aspect: float, degrees: float, crops: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, float] | None:
     """A copy turned by ``degrees`` and cropped to hide its corners (as the bank's ``rot`` rows), turned
     back: every square frame of ``frames`` (uint8 [N, S, S, 3], squeezed from ``aspect`` = width /
     height) unsqueezed, turned by ``-degrees`` and cropped again shows the reference's centre crop
-    ``k * k`` (``k``: ``_inscribed``), cut further to the nearest bank crop of ``crops`` below it.
+    ``k * k`` (``k``: ``vscan.frames.turns.inscribed``, what ``vscan.frames.windows.rotate_crop`` keeps), cut further to the nearest bank crop of ``crops`` below it.
     (variants uint8 [N, 8, 32], quality int32 [N], the bank crop), or None when none is near."""
     import cv2
 
     from vscan.frames.window_hash import window_pdq
 
-    k = _inscribed(aspect, degrees)
+    k = inscribed(aspect, degrees)
     below = [c for c in crops if c <= k * k + TURN_SLACK]
     if not below:
         return None
