@@ -123,51 +123,42 @@ class FileMatcher:
         narrowed_before = self.matcher.narrow_seconds  # seconds narrowing a memory-mapped bank to the file's candidates (each version tried)
         narrowed = self.matcher.for_file(query)
         matches = narrowed.match(query)
-        centre = 0.0  # a lean bank's sparse crop rows, bridged by the frames' own centre crops (vscan.bank.query_side)
-        if query.robust and query.version("region") is None and self.index is not None and not any(m.is_match for m in matches):
-            from vscan.bank.query_side import find_centre_crops
-
-            t_centre = time.perf_counter()
-            found = find_centre_crops(self.matcher, query, inputs.frames, inputs.source_size)
-            centre = time.perf_counter() - t_centre
-            if found is not None:
-                query, narrowed, matches = found
-        rotation = 0.0  # a copy turned 4.5-16 degrees in its own frame, dark corners (vscan.runtime.rotation_search), only when nothing matched
-        if query.robust and self.offcentre and self.index is not None and inputs.frames is not None and not any(m.is_match for m in matches):
-            from vscan.runtime.rotation_search import find_rotation
-
-            t_rot = time.perf_counter()
-            found = find_rotation(self.matcher, query, inputs.frames, inputs.source_size)
-            rotation = time.perf_counter() - t_rot
-            if found is not None:
-                query, narrowed, matches = found
-        regions = 0.0  # candidate regions placed against the bank (vscan.runtime.region_search), only when nothing matched
-        if query.robust and self.offcentre and self.index is not None and inputs.frames is not None and not any(m.is_match for m in matches):
-            from vscan.runtime.region_search import find_regions
-
-            t_reg = time.perf_counter()
-            found = find_regions(self.matcher, query, inputs.frames)
-            regions = time.perf_counter() - t_reg
-            if found is not None:
-                query, narrowed, matches = found
-        offcentre = 0.0  # skipped: the plain match decided, or there is a region, or no grid rows
-        if query.version("region") is None and self._searches_offcentre() and len(query.frames) >= 2 and not any(m.is_match for m in matches):
-            from vscan.runtime.offcentre import find_offcentre  # a crop keeping 70% of each side, off-centre
-
-            t_off = time.perf_counter()
-            found = find_offcentre(self.matcher, query, inputs.frames)
-            offcentre = time.perf_counter() - t_off
+        spent = {}  # seconds per search (0.0: skipped: something matched already, or it does not apply)
+        for key, applies, search in self._searches(inputs):
+            spent[key] = 0.0
+            if any(m.is_match for m in matches) or not applies(query):
+                continue
+            t_search = time.perf_counter()
+            found = search(query)
+            spent[key] = time.perf_counter() - t_search
             if found is not None:
                 query, narrowed, matches = found
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
-        timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before, "match_offcentre": offcentre,
-                   "match_centre_crops": centre, "match_regions": regions, "match_rotation": rotation}
+        timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before,
+                   **{key: spent[key] for key in ("match_offcentre", "match_centre_crops", "match_regions", "match_rotation")}}
         result = {"qualities": query.frames.hashes.qualities, "matches": matches, "timings": timings}
         skipped = narrowed.skipped_disabled(query)
         if skipped is not None:  # entries disabled in the bank (vscan.bank.updates)
             result["skipped_disabled"] = skipped
         result["frames_sampled"] = inputs.frames_sampled  # distinct frames hashed: two passes' shared frames count once
         return result
+
+    def _searches(self, inputs: FileInputs) -> tuple:
+        """The searches a robust file that matched nothing goes through, in turn, until one matches: (timing key,
+        whether it applies to the query as it stands, the search: (query, narrowed, matches) or None)."""
+        pixels = self.offcentre and self.index is not None and inputs.frames is not None  # they cut the frames' pixels
+        return (
+            # a lean bank's sparse crop rows, bridged by the frames' own centre crops (vscan.bank.query_side)
+            ("match_centre_crops", lambda q: q.robust and q.version("region") is None and self.index is not None,
+             lambda q: _centre_crops(self.matcher, q, inputs)),
+            # a copy turned 4.5-16 degrees in its own frame (vscan.runtime.rotation_search)
+            ("match_rotation", lambda q: q.robust and pixels, lambda q: _rotation(self.matcher, q, inputs)),
+            # candidate regions placed against the bank (vscan.runtime.region_search)
+            ("match_regions", lambda q: q.robust and pixels, lambda q: _regions(self.matcher, q, inputs)),
+            # a crop keeping 70% of each side, off-centre (vscan.runtime.offcentre); not where there is a region or no grid rows
+            ("match_offcentre", lambda q: q.version("region") is None and self._searches_offcentre() and len(q.frames) >= 2,
+             lambda q: _offcentre(self.matcher, q, inputs)),
+        )  # fmt: skip
 
     def _searches_offcentre(self) -> bool:
         if not self.offcentre:
@@ -176,3 +167,27 @@ class FileMatcher:
 
         m = self.config.matching
         return self.index is not None and m.mode == "robust" and m.offcentre and has_grid_rows(self.index)
+
+
+def _centre_crops(matcher: Matcher, query: FileQuery, inputs: FileInputs):
+    from vscan.bank.query_side import find_centre_crops
+
+    return find_centre_crops(matcher, query, inputs.frames, inputs.source_size)
+
+
+def _rotation(matcher: Matcher, query: FileQuery, inputs: FileInputs):
+    from vscan.runtime.rotation_search import find_rotation
+
+    return find_rotation(matcher, query, inputs.frames, inputs.source_size)
+
+
+def _regions(matcher: Matcher, query: FileQuery, inputs: FileInputs):
+    from vscan.runtime.region_search import find_regions
+
+    return find_regions(matcher, query, inputs.frames)
+
+
+def _offcentre(matcher: Matcher, query: FileQuery, inputs: FileInputs):
+    from vscan.runtime.offcentre import find_offcentre
+
+    return find_offcentre(matcher, query, inputs.frames)
