@@ -221,3 +221,24 @@ def test_a_ray_address_in_the_environment_means_the_cluster(folder, monkeypatch)
     assert embedded_files([folder / "in"], config, None)  # small: no Ray
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
     assert embedded_files([folder / "in"], config, None) is None
+
+
+_NO_TORCH = textwrap.dedent(
+    """
+    import json, sys
+    import vscan
+    from vscan.config import Runtime, ScanConfig
+
+    summary = vscan.scan(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
+    print(json.dumps({"torch": "torch" in sys.modules, "matched": summary.matched}))
+    """
+)
+
+
+def test_a_cpu_scan_matches_without_importing_torch(folder):
+    """Asking torch whether it sees a GPU imports it (1.5-5 s of a small scan's start-up): a model
+    stage planned on CPU matches on CPU without asking (vscan.runtime.file_match.match_settings)."""
+    run = subprocess.run([sys.executable, "-c", _NO_TORCH, "no-torch.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen == {"torch": False, "matched": 1}, seen

@@ -89,8 +89,12 @@ def _inputs(hashed: dict[str, tuple[np.ndarray, np.ndarray]], numbers: np.ndarra
 
 
 def match_settings(config: ScanConfig) -> MatchSettings:
-    """The bank matcher's settings from a scan's: its quality floor and distance threshold."""
-    return MatchSettings(min_quality=config.matching.min_quality, distance_threshold=config.matching.distance_threshold)
+    """The bank matcher's settings from a scan's: its quality floor and distance threshold, and
+    where its brute force runs. A model stage planned on CPU (``--device cpu``, and ``auto`` on a
+    node without GPUs: vscan.runtime.model_pool.plan_actors) matches on CPU without asking torch
+    whether it sees a GPU: that question imports torch, 1.5-5 s of a small scan's start-up (issue #30)."""
+    device = "cpu" if config.runtime.device == "cpu" else None  # None: CUDA where torch sees a GPU (vscan.bank.index.resolve_device)
+    return MatchSettings(min_quality=config.matching.min_quality, distance_threshold=config.matching.distance_threshold, device=device)
 
 
 class FileMatcher:
@@ -190,4 +194,4 @@ def _regions(matcher: Matcher, query: FileQuery, inputs: FileInputs):
 def _offcentre(matcher: Matcher, query: FileQuery, inputs: FileInputs):
     from vscan.runtime.offcentre import find_offcentre
 
-    return find_offcentre(matcher, query, inputs.frames)
+    return find_offcentre(matcher, query, inputs.frames, inputs.source_size)
