@@ -22,6 +22,15 @@ window at each of the 3 best, cut from every sampled frame, is matched as one
 more query version (path ``off-centre``) under the matcher's usual rules,
 plus at least ``vscan.frames.regions.MIN_FRAMES`` frames matched (the frames
 that found the place do not decide alone); the best of them is kept.
+
+Crops keep uneven shares too (AugLy's ``crop``: 60-75% of the width and
+65-80% of the height), and then the grid window is no square in the scan's
+squeezed frame: a window 2-3% off in size is as far from its row as an
+unrelated picture. A crop in an editor or ffmpeg keeps its pixels, so the
+copy's own size against the usual frame sizes (``FRAME_SIZES``) gives the
+shares it kept: ``kept_shares`` adds every such pair within ``KEPT_RANGE``
+(a 304 x 208 copy: 304/480 x 208/270 of a 480 x 270 source) to the
+searched sizes, all in the same single lookup.
 """
 
 from __future__ import annotations
@@ -33,11 +42,17 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE
 
-__all__ = ["CROPS_KEPT", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "kept_shares", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
 CROPS_KEPT = (0.7,)
+#: Usual frame sizes (w, h) of video, landscape (portrait: the same turned): a crop that kept its pixels is its
+#: source's size times the shares kept (``kept_shares``).
+FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540), (854, 480), (640, 360), (480, 270), (426, 240),
+               (320, 180), (1440, 1080), (1024, 768), (800, 600), (640, 480), (480, 360), (320, 240), (720, 576), (720, 480))  # fmt: skip
+#: Shares of a side an off-centre crop is searched for keeping (besides CROPS_KEPT), at most.
+KEPT_RANGE = (0.55, 0.85)
 #: Search step (px of the scan's square frames) and frames searched.
 COARSE_STEP = 4
 LOCATE_FRAMES = 3
@@ -53,21 +68,37 @@ def _offsets(room: int, step: int) -> np.ndarray:
 
 
 def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[int, np.ndarray, np.ndarray]]):
-    """Hashes of square windows of ``frames[picks]`` (uint8 [N, S, S, 3]), each
-    grid (side, tops, lefts) giving every (top, left) pair. Returns (variants
+    """Hashes of windows of ``frames[picks]`` (uint8 [N, S, S, 3]), each
+    grid (height, width, tops, lefts) giving every (top, left) pair. Returns (variants
     uint8 [M, 8, 32] with variant 4 the mirrored window, rows [M] (the frame
     of each), boxes [M, 4] top, bottom, left, right), frame by frame, every
     frame's windows in the same order."""
     out, rows, where = [], [], []
     for k in picks:
-        for size, tops, lefts in grids:
-            out.append(window_hashes(frames[k], size, size, tops, lefts).reshape(-1, 2, 32))
+        for height, width, tops, lefts in grids:
+            out.append(window_hashes(frames[k], height, width, tops, lefts).reshape(-1, 2, 32))
             rows += [k] * (len(tops) * len(lefts))
-            where += [(t, t + size, left, left + size) for t in tops for left in lefts]
+            where += [(t, t + height, left, left + width) for t in tops for left in lefts]
     two = np.concatenate(out) if out else np.zeros((0, 2, 32), np.uint8)
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
     return variants, np.asarray(rows, np.int64), np.asarray(where, np.int32).reshape(-1, 4)
+
+
+def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float, float]]:
+    """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
+    source: ``CROPS_KEPT`` on both sides, and its size over each of ``FRAME_SIZES`` (either way round) where both
+    shares lie within ``KEPT_RANGE`` and can hold a grid window (at least ``grid_scale``); no two within 1%."""
+    out = [(k, k) for k in CROPS_KEPT]
+    if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
+        return out
+    w, h = (float(v) for v in source_size)
+    low, high = max(KEPT_RANGE[0], grid_scale), KEPT_RANGE[1]
+    for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
+        kw, kh = w / fw, h / fh
+        if low <= kw <= high and low <= kh <= high and not any(abs(kw - a) < 0.01 and abs(kh - b) < 0.01 for a, b in out):
+            out.append((round(kw, 4), round(kh, 4)))
+    return out
 
 
 def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np.ndarray) -> list[tuple[tuple[int, float], int, int]]:
@@ -95,32 +126,34 @@ def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np
 
 
 def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3,
-           grid_scale: float = GRID_SCALE) -> list[np.ndarray]:  # fmt: skip
+           grid_scale: float = GRID_SCALE, kept: list[tuple[float, float]] | None = None) -> list[np.ndarray]:  # fmt: skip
     """Candidate boxes (top, bottom, left, right px) of a grid window in
     ``frames`` (the file's sampled square frames), best first: the ``REFINE``
     coarse places most searched frames agree on, each refined pixel by pixel
     (a place 2 px off is ~20 bits away, so the right place can rank below a
     panning picture's look-alikes until refined), ranked again.
     ``hits_of(variants, rows)`` -> ``vscan.bank.robust.row_hits`` of the
-    windows' hashes (as is and mirrored: variants 0 and 4) against grid rows."""
+    windows' hashes (as is and mirrored: variants 0 and 4) against grid rows. ``kept``: the (width, height)
+    shares the copy may keep (``kept_shares``; default ``CROPS_KEPT`` on both sides)."""
     good = np.flatnonzero(qualities >= min_quality)
     if good.size == 0 or frames.shape[1] != frames.shape[2]:
         return []
     picks = good[evenly_spaced(good.size, LOCATE_FRAMES)]  # spread over the file: look-alikes do not last
     s = frames.shape[1]
-    sizes = [int(round(s * grid_scale / kept)) for kept in CROPS_KEPT]  # grid_scale: the bank's windows' (vscan.bank.query_side.grid_scale)
-    variants, rows, boxes = candidate_windows(frames, picks, [(z, _offsets(s - z, COARSE_STEP), _offsets(s - z, COARSE_STEP)) for z in sizes])
+    # (height, width) px: grid_scale is the bank's windows' (vscan.bank.query_side.grid_scale)
+    sizes = [(min(s, int(round(s * grid_scale / kh))), min(s, int(round(s * grid_scale / kw)))) for kw, kh in kept or [(k, k) for k in CROPS_KEPT]]
+    variants, rows, boxes = candidate_windows(frames, picks, [(zh, zw, _offsets(s - zh, COARSE_STEP), _offsets(s - zw, COARSE_STEP)) for zh, zw in sizes])
     coarse = _votes(hits_of(variants, rows), rows, len(boxes) // picks.size, times)[:REFINE]
     if not coarse:
         return []
     grids, owners = [], []
     for _, entry, w in coarse:
-        t, b, left, _r = (int(v) for v in boxes[w])
-        z = b - t
-        grids.append((z, np.arange(max(0, t - _FINE), min(s - z, t + _FINE) + 1), np.arange(max(0, left - _FINE), min(s - z, left + _FINE) + 1)))
+        t, b, left, r = (int(v) for v in boxes[w])
+        zh, zw = b - t, r - left
+        grids.append((zh, zw, np.arange(max(0, t - _FINE), min(s - zh, t + _FINE) + 1), np.arange(max(0, left - _FINE), min(s - zw, left + _FINE) + 1)))
         owners.append(entry)
     fvars, frows, fboxes = candidate_windows(frames, picks, grids)
-    starts = np.cumsum([0] + [len(t) * len(left) for _, t, left in grids])
+    starts = np.cumsum([0] + [len(t) * len(left) for _, _, t, left in grids])
     found: list[np.ndarray] = []
     for _, entry, place in _votes(hits_of(fvars, frows), frows, int(starts[-1]), times):
         box = fboxes[place]
@@ -148,8 +181,8 @@ def has_grid_rows(index) -> bool:
     return bool(index.cache["offcentre.grid"])
 
 
-def find_offcentre(matcher, query, frames: np.ndarray | None):
-    """For a file (its robust ``FileQuery`` and its sampled square ``frames``)
+def find_offcentre(matcher, query, frames: np.ndarray | None, source_size=None):
+    """For a file (its robust ``FileQuery``, its sampled square ``frames`` and its ``source_size`` (w, h) as decoded)
     that a ``vscan.bank.matcher.Matcher`` found no match for as it is: (the
     query with the off-centre window as its region version, the matcher it
     was matched with (narrowed for a memory-mapped bank), its matches) for the
@@ -170,7 +203,8 @@ def find_offcentre(matcher, query, frames: np.ndarray | None):
     from vscan.bank.query_side import grid_scale
 
     scale = grid_scale(matcher.index)
-    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale):
+    kept = kept_shares(source_size, scale)
+    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale, kept=kept):
         wvars, quality = offcentre_version(frames, fh.qualities, box)
         window = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
         boxes = np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(window), axis=0)
