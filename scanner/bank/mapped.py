@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from vscan.bank.disk_index import SplitIndex
+from vscan.bank.entry_table import entry_fields
 from vscan.bank.index import brute_force_pairs
 from vscan.bank.lookup import BankLookup, _connect, bank_generation
 from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh, scan_dir
@@ -48,8 +49,7 @@ from vscan.errors import BankError
 __all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 
 
-_ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_label",
-              "entry_kind", "entry_duration", "entry_row_offsets", "entry_rows")  # fmt: skip
+_ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_row_offsets", "entry_rows")
 #: Rows (frames and extra rows) of recently matched entries an open bank keeps as arrays (MappedBank._entry_rows): ~60 B each.
 _CACHED_ROWS = 1 << 19
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
@@ -141,7 +141,7 @@ class MappedBank:
                 self.a.update({name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _EXTRA_FILES})
             self.num_entries = int(self.info["num_entries"])
             self._ids = _EntryIds(self.a["entry_id_bytes"], self.a["entry_id_offsets"])
-            self.labels, self.kinds, self.preps = list(self.info["labels"]), list(self.info["kinds"]), list(self.info["preps"])
+            self.preps = list(self.info["preps"])
             self._read_added(lookup)
             off = set(self.snapshot["disabled"])
         self.has_disabled, self._off = bool(off), off
@@ -177,14 +177,13 @@ class MappedBank:
             return self.num_entries + self._new_index[entry_id]
         if not add:
             return None
-        row = self._sql.execute("SELECT label, kind, duration_seconds FROM entries WHERE entry_id = ?", (entry_id,)).fetchone()
         self._new_index[entry_id] = len(self.new_entries)
-        self.new_entries.append((entry_id, *(row or (None, "", None))))
+        self.new_entries.append(entry_id)
         return self.num_entries + self._new_index[entry_id]
 
     def _read_added(self, lookup: BankLookup) -> None:
         self._sql = lookup._conn
-        self.new_entries: list[tuple] = []  # (entry_id, label, kind, duration) of entries the arrays lack
+        self.new_entries: list[str] = []  # ids of the entries the arrays lack
         self._new_index: dict[str, int] = {}
         last = self.snapshot["max_rowid"]
         in_snapshot = lookup.delta_rowids <= last.get("frame_hashes", 0)
@@ -214,7 +213,7 @@ class MappedBank:
 
     # -- per file
     def entry_id(self, e: int) -> str:
-        return self._ids[e].decode() if e < self.num_entries else self.new_entries[e - self.num_entries][0]
+        return self._ids[e].decode() if e < self.num_entries else self.new_entries[e - self.num_entries]
 
     def _digest_entries(self, digests) -> tuple[dict, list[int]]:
         """(algorithm, digest) -> entry ids, and their entries, for the file's digests (the bank's primary key)."""
@@ -229,9 +228,7 @@ class MappedBank:
                        "WHERE d.algorithm = ? AND d.digest = ? AND e.rowid <= ? ORDER BY d.entry_id")
                 if ids := [e for (e,) in self._conn.execute(sql, (*key, self.snapshot["max_rowid"].get("entries", 0)))]:
                     found[key] = ids
-        self._sql = self._conn  # an entry added since the index was built, with digests only, is read here
         entries = [self._entry_of(e) for ids in found.values() for e in ids]
-        self._sql = None
         return found, [e for e in entries if e is not None]
 
     def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False) -> np.ndarray:
@@ -329,13 +326,6 @@ class MappedBank:
             out.append((int(self.xdelta_frame[x]), self.preps[self.xdelta_prep[x]], int(self.xdelta_quality[x]), self.xdelta_hashes[x]))
         return sorted(out, key=lambda r: (r[0], r[1].encode())) if self.xdelta_hashes.shape[0] else out
 
-    def _entry_fields(self, e: int) -> tuple:
-        if e >= self.num_entries:
-            return self.new_entries[e - self.num_entries]
-        code = int(self.a["entry_label"][e])
-        return (self.entry_id(e), None if code < 0 else self.labels[code], self.kinds[int(self.a["entry_kind"][e])],
-                float(self.a["entry_duration"][e]))  # fmt: skip
-
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:  # its own connection: the actor's calls may come on another thread
             _connect(self.bank_path).close()
@@ -343,19 +333,14 @@ class MappedBank:
         return self._conn
 
     def _entry_rows_now(self, ids: list[str]) -> dict[str, tuple]:
-        """entry_id -> (entry_id, label, kind, duration) read from the bank itself (labels and kinds
-        at match time, not the copies in the scan arrays)."""
-        out: dict[str, tuple] = {}
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            sql = f"SELECT entry_id, label, kind, duration_seconds FROM entries WHERE entry_id IN ({','.join('?' * len(chunk))})"
-            out.update({r[0]: tuple(r) for r in self._db().execute(sql, chunk)})
-        return out
+        """entry_id -> (entry_id, label, kind, duration) as the bank holds them now (``vscan.bank.entry_table``:
+        nothing of an entry but its id is kept in the arrays)."""
+        return {i: (f.entry_id, f.label, f.kind, f.duration_seconds) for i, f in entry_fields(self._db(), ids).items()}
 
     def _subset(self, entries: np.ndarray, digests: dict) -> BankIndex:
         ids = [self.entry_id(int(e)) for e in entries]
         now = self._entry_rows_now(ids) if ids else {}
-        fields = sorted(((*now.get(i, self._entry_fields(int(e))), int(e)) for i, e in zip(ids, entries)), key=lambda f: f[0].encode())
+        fields = sorted(((*now.get(i, (i, None, "", None)), int(e)) for i, e in zip(ids, entries)), key=lambda f: f[0].encode())
         frames, extras = [], []
         for row, (*_, e) in enumerate(fields):
             h, f, t, qu, x = self._entry_rows(e)

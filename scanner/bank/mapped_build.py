@@ -3,16 +3,15 @@
 ``vscan.bank.lookup`` keeps a bank's frame hashes in ``<bank>.vidx/`` (a
 memory-mapped ``SplitIndex``, rows in ``frame_hashes`` rowid order). A scan
 also needs, for the rows it finds, their entry, frame number, timestamp and
-quality, the entries' ids, labels and durations, and the bank's extra rows
+quality, the entries' ids, and the bank's extra rows
 (borders removed, centre crops, windows, rotations). ``ensure_scan_arrays``
 writes them once into ``<bank>.vidx/scan/`` as plain ``.npy`` files, opened
 memory-mapped by ``vscan.bank.mapped.MappedBank`` in every model actor::
 
-    scan.json            version; the index it describes (its index.json); labels, kinds, preps;
+    scan.json            version; the index it describes (its index.json); preps;
                          entry_max_rowid, extra_max_rowid (rows added later are read at open)
     row_entry int32 [N]   row_frame int64 [N]   row_time float64 [N] (NaN unknown)   row_quality uint8 [N]
     entry_id_bytes uint8 [B] + entry_id_offsets int64 [E+1]  (entries sorted by entry_id, as Bank.load_index)
-    entry_label int32 [E] (-1: none)   entry_kind int16 [E]   entry_duration float64 [E]
     entry_row_offsets int64 [E+1] + entry_rows int64 [N]  (each entry's rows, by frame number)
     extra/  a SplitIndex over the extra rows, in (entry_id, frame_number, prep) order, so an
             entry's extra rows are the slice extra_offsets[e]:extra_offsets[e+1]
@@ -38,7 +37,8 @@ from vscan.bank.updates import has_table
 
 __all__ = ["SCAN_VERSION", "scan_dir", "ensure_scan_arrays", "scan_arrays_fresh", "index_identity"]
 
-SCAN_VERSION = 1
+#: 2: entry ids only (version 1 also held labels, kinds and durations, now read from the bank at match time).
+SCAN_VERSION = 2
 _PAGE = 1 << 16
 
 
@@ -65,31 +65,23 @@ def _codes(values: list, table: dict) -> list[int]:
 
 
 def _write_entries(conn: sqlite3.Connection, out: Path) -> tuple[np.ndarray, dict]:
-    """Entries sorted by entry_id; returns (entry index by entries rowid, scan.json fields)."""
+    """Entry ids sorted by entry_id (ids only: their labels, kinds and durations are read from the
+    bank at match time, ``vscan.bank.entry_table``); returns (entry index by entries rowid, scan.json fields)."""
     max_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM entries").fetchone()[0]
     by_rowid = np.full(max_rowid + 1, -1, np.int32)
-    ids, offsets, label, kind, duration = [], [0], [], [], []
-    labels: dict = {}
-    kinds: dict = {}
-    cursor = conn.execute("SELECT rowid, entry_id, label, kind, duration_seconds FROM entries ORDER BY entry_id")
+    ids, offsets = [], [0]
+    cursor = conn.execute("SELECT rowid, entry_id FROM entries ORDER BY entry_id")
     n = 0
     while page := cursor.fetchmany(_PAGE):
-        rowids, names, lab, kin, dur = zip(*page)
+        rowids, names = zip(*page)
         by_rowid[list(rowids)] = np.arange(n, n + len(page), dtype=np.int32)
         blob = [s.encode() for s in names]
         ids.append(b"".join(blob))
         offsets.extend((offsets[-1] + np.cumsum([len(b) for b in blob])).tolist())
-        label.extend(-1 if v is None else labels.setdefault(v, len(labels)) for v in lab)
-        kind.extend(_codes(list(kin), kinds))
-        duration.extend(np.nan if v is None else v for v in dur)
         n += len(page)
     np.save(out / "entry_id_bytes.npy", np.frombuffer(b"".join(ids), np.uint8))
     np.save(out / "entry_id_offsets.npy", np.asarray(offsets, np.int64))
-    np.save(out / "entry_label.npy", np.asarray(label, np.int32))
-    np.save(out / "entry_kind.npy", np.asarray(kind, np.int16))
-    np.save(out / "entry_duration.npy", np.asarray(duration, np.float64))
-    return by_rowid, {"num_entries": n, "entry_max_rowid": int(max_rowid),
-                      "labels": sorted(labels, key=labels.get), "kinds": sorted(kinds, key=kinds.get)}  # fmt: skip
+    return by_rowid, {"num_entries": n, "entry_max_rowid": int(max_rowid)}
 
 
 def _write_rows(conn: sqlite3.Connection, out: Path, by_rowid: np.ndarray, index: SplitIndex, num_entries: int) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 import numpy as np
 
 from vscan.bank.digest import stored_content_digest
+from vscan.bank.entry_table import all_entry_fields
 from vscan.bank.importers import HashMedia
 from vscan.bank.rows import row_kind
 from vscan.bank.schema import FORMAT_VERSION, TABLE_ORDER
@@ -262,7 +263,7 @@ class Bank:
 
     def _load(self, keep) -> BankIndex:
         c = self._conn
-        entries = [e for e in c.execute("SELECT entry_id, label, kind, duration_seconds FROM entries ORDER BY entry_id") if keep(e[0])]
+        entries = [(f.entry_id, f.label, f.kind, f.duration_seconds) for f in all_entry_fields(c) if keep(f.entry_id)]
         row_of = {e[0]: i for i, e in enumerate(entries)}
         n = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]
         hashes = np.empty((n, 32), np.uint8)

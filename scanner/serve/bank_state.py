@@ -111,15 +111,11 @@ class BankState:
         return out
 
     def _entries(self, ids: set[str]) -> dict[str, dict[str, Any]]:
-        out = {}
-        ids_l = sorted(ids)
-        for i in range(0, len(ids_l), 900):
-            chunk = ids_l[i : i + 900]
-            sql = ("SELECT entry_id, label, kind, source_type, source_ref, duration_seconds, num_frames FROM entries "
-                   f"WHERE entry_id IN ({','.join('?' * len(chunk))})")  # fmt: skip
-            for e, label, kind, stype, sref, dur, n in self.conn.execute(sql, chunk):
-                out[e] = {"label": label, "kind": kind, "source_type": stype, "source_ref": sref, "duration_seconds": dur, "num_frames": n}
-        return out
+        from vscan.bank.entry_table import entry_fields  # the one reader of entry metadata, at match time
+
+        return {e: {"label": f.label, "kind": f.kind, "source_type": f.source_type, "source_ref": f.source_ref,
+                    "duration_seconds": f.duration_seconds, "num_frames": f.num_frames}
+                for e, f in entry_fields(self.conn, sorted(ids)).items()}  # fmt: skip
 
     def scanner(self, config) -> Any:
         """The in-process model stage for whole-file scans (vscan.serve.scan_one), made on first use."""

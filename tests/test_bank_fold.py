@@ -1,0 +1,87 @@
+"""One read path (issue #24 item 3): the index holds rows and the ids of their entries, the
+entry table is read from the bank at match time, in one place (vscan.bank.entry_table).
+
+A label changed in place after the index and the scan arrays were built is what every
+read path reports (a scan's memory-mapped bank, a bank loaded into memory, the service),
+and nothing of an entry but its id is copied beside the index."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+
+from vscan.bank.hash_input import dihedral_variants
+from vscan.bank.lookup import index_path
+from vscan.bank.mapped import MappedBank, narrow_for_query, prepare
+from vscan.bank.matcher import Matcher
+from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
+from vscan.bank.store import Bank
+from vscan.bank.updates import bump_digest, connect_rw
+from vscan.bank.writer import BankWriter
+from vscan.hashing.vpdq import FrameHashes
+
+
+def _bank(path, rng) -> np.ndarray:
+    bases = rng.integers(0, 256, (3, 32), dtype=np.uint8)
+    with BankWriter(path) as writer:
+        for k, base in enumerate(bases):
+            hashes = np.repeat(base[None], 6, 0)
+            hashes[:, k] ^= np.arange(6, dtype=np.uint8)
+            fh = FrameHashes(np.arange(6, dtype=np.int64) * 2, np.arange(6) * 0.5, np.full(6, 90, np.int32), hashes)
+            writer.add_frame_hashes(f"e{k}", f"label{k}", ("gen.txt", "vpdq_txt", f"e{k}"), "video", fh, 3.0)
+    return bases
+
+
+def _query(base: np.ndarray) -> FileQuery:
+    hashes = np.repeat(base[None], 4, 0)
+    fh = FrameHashes(np.arange(4, dtype=np.int64), np.arange(4) * 1.0, np.full(4, 80, np.int32), hashes)
+    return FileQuery((QueryVersion("frames", fh, dihedral_variants(hashes)),), {})
+
+
+def _relabel(path, entry_id: str, label: str) -> None:
+    conn = connect_rw(path)
+    with conn:
+        conn.execute("UPDATE entries SET label = ? WHERE entry_id = ?", (label, entry_id))
+        bump_digest(conn, {"relabel": entry_id, "label": label})
+    conn.close()
+
+
+def test_a_label_changed_after_the_index_was_built_is_served_by_every_read_path(tmp_path):
+    from vscan.serve.bank_state import BankState
+
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(5))
+    prepare(path)
+    bank = MappedBank.open(path)
+    assert narrow_for_query(bank, _query(bases[1]), MatchSettings()).labels == ["label1"]
+    _relabel(path, "e1", "relabelled")
+    prepare(path)  # the index is still fresh (same lineage and rows): nothing is rebuilt
+    scan = json.loads((index_path(path) / "scan" / "scan.json").read_text())
+    files = sorted(p.stem for p in (index_path(path) / "scan").glob("*.npy"))
+    # Nothing of an entry but its id beside the index: no labels, kinds or durations to go stale.
+    assert not {"labels", "kinds"} & set(scan) and not [f for f in files if f in ("entry_label", "entry_kind", "entry_duration")]
+    for opened in (bank, MappedBank.open(path)):  # opened before and after the change
+        matches = Matcher(opened).match(_query(bases[1]))
+        assert [(m.bank_entry_id, m.label) for m in matches if m.is_match] == [("e1", "relabelled")]
+    with Bank(path) as b:
+        assert [(m.bank_entry_id, m.label) for m in Matcher(b.load_index()).match(_query(bases[1])) if m.is_match] == [("e1", "relabelled")]
+    state = BankState.open(path)
+    hits = state.search(bases[1][None], 31)[0]
+    assert [(h["bank_content_id"], h["label"]) for h in hits] == [("e1", "relabelled")]
+
+
+def test_entry_metadata_is_read_in_one_place(tmp_path):
+    """A scan's narrowing reads the bank's ``entries`` table through the entry table alone."""
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(6))
+    prepare(path)
+    bank = MappedBank.open(path)
+    statements: list[str] = []
+    conn = bank._db()
+    conn.set_trace_callback(statements.append)
+    narrow_for_query(bank, _query(bases[2]), MatchSettings())
+    entry_reads = [s for s in statements if "FROM entries" in s]
+    assert len(entry_reads) == 1 and "label, kind, duration_seconds, source_type" in entry_reads[0]
+    assert isinstance(conn, sqlite3.Connection)
