@@ -72,16 +72,46 @@ def test_a_label_changed_after_the_index_was_built_is_served_by_every_read_path(
     assert [(h["bank_content_id"], h["label"]) for h in hits] == [("e1", "relabelled")]
 
 
-def test_entry_metadata_is_read_in_one_place(tmp_path):
-    """A scan's narrowing reads the bank's ``entries`` table through the entry table alone."""
+def _traced(*conns: sqlite3.Connection) -> list[str]:
+    statements: list[str] = []
+    for conn in conns:
+        conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_every_read_path_gets_rows_from_the_row_table_and_entries_from_one_reader(tmp_path):
+    """Rows (the index's and those imported after it was built) come from the one row table behind the
+    index, for a scan's narrowing, ``vscan bank lookup`` and ``vscan serve`` alike: none of them reads
+    ``frame_hashes`` when it answers; entry metadata is one read of ``entries`` (vscan.bank.entry_table)."""
+    from vscan.bank.append import append_to_bank
+    from vscan.bank.lookup import BankLookup
+    from vscan.serve.bank_state import BankState
+
     path = tmp_path / "b.bank"
     bases = _bank(path, np.random.default_rng(6))
     prepare(path)
+    added = bases[0] ^ np.uint8(0x0F)  # imported after the index was built: a row of the delta
+    (tmp_path / "late.txt").write_text(f"0,100,{bases[0].tobytes().hex()},0.000\n7,100,{added.tobytes().hex()},1.400\n")
+    append_to_bank(path, [tmp_path / "late.txt"])
+    with sqlite3.connect(path) as conn:
+        truth = {(e, f) for e, f in conn.execute("SELECT entry_id, frame_number FROM frame_hashes")}
+    with BankLookup.open(path) as lookup:
+        assert lookup.delta_size == 2
+        statements = _traced(lookup._conn)
+        found = lookup.lookup(np.stack([bases[0], added]), 8)
+        assert statements == []
+    got = {(m["entry"], m["frame"]) for item in found for m in item["matches"]}
+    assert got <= truth and ("late", 7) in got and ("e0", 0) in got
+
+    state = BankState.open(path)
+    statements = _traced(state.conn, state.lookup._conn)
+    hits = state.search(added[None], 0)[0]
+    assert [(h["bank_content_id"], h["frame"], h["timestamp_seconds"]) for h in hits] == [("late", 7, 1.4)]
+    assert not [s for s in statements if "frame_hashes" in s]
+    assert [s for s in statements if "FROM entries" in s] and all("source_type" in s for s in statements if "FROM entries" in s)
+
     bank = MappedBank.open(path)
-    statements: list[str] = []
-    conn = bank._db()
-    conn.set_trace_callback(statements.append)
-    narrow_for_query(bank, _query(bases[2]), MatchSettings())
-    entry_reads = [s for s in statements if "FROM entries" in s]
-    assert len(entry_reads) == 1 and "label, kind, duration_seconds, source_type" in entry_reads[0]
-    assert isinstance(conn, sqlite3.Connection)
+    statements = _traced(bank._db())
+    index = narrow_for_query(bank, _query(added), MatchSettings())
+    assert "late" in index.entry_ids and not [s for s in statements if "frame_hashes" in s]
+    assert len([s for s in statements if "FROM entries" in s]) == 1

@@ -6,7 +6,10 @@
 
 The index (``vscan.bank.disk_index.SplitIndex``) lives beside the bank, in
 ``<bank>.vidx/``, memory-mapped; its ``rowids.npy`` maps index rows to the
-bank's ``frame_hashes`` rows. Rows the bank gained after the index was built
+bank's ``frame_hashes`` rows, and the row table beside it
+(``vscan.bank.row_table``, written with it) says what each row is: entry id,
+frame number, time, quality. Entry metadata (labels, kinds) is read from the
+bank when asked for (``vscan.bank.entry_table``). Rows the bank gained after the index was built
 (appended imports) form a delta segment, searched by brute force; disabled
 entries are a bitmap over both, read from the bank at open. So adding and
 disabling never rebuild anything; ``compact`` (``vscan bank compact``)
@@ -24,6 +27,8 @@ import numpy as np
 
 from vscan.bank.disk_index import SplitIndex, dedupe_pairs
 from vscan.bank.index import brute_force_pairs
+from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh
+from vscan.bank.row_table import RowTable, rows_after
 from vscan.bank.updates import has_table
 from vscan.errors import BankError
 from vscan.hashing.pdq_ops import DIHEDRAL_NAMES
@@ -50,18 +55,9 @@ def _connect(bank_path: Path) -> sqlite3.Connection:
 
 
 def _rows_after(conn: sqlite3.Connection, rowid: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order,
-    read in pages straight into arrays (no Python object per row kept)."""
-    n = conn.execute("SELECT count(*) FROM frame_hashes WHERE rowid > ?", (rowid,)).fetchone()[0]
-    rowids, hashes = np.empty(n, np.int64), np.empty((n, 32), np.uint8)
-    cursor = conn.execute("SELECT rowid, hash FROM frame_hashes WHERE rowid > ? ORDER BY rowid", (rowid,))
-    i = 0
-    while rows := cursor.fetchmany(1 << 16):
-        ids, blobs = zip(*rows)
-        rowids[i : i + len(rows)] = ids
-        hashes[i : i + len(rows)] = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), 32)
-        i += len(rows)
-    return rowids[:i], hashes[:i]
+    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order."""
+    rowids, hashes, _ = rows_after(conn, rowid, fields=False)
+    return rowids, hashes
 
 
 def build_index(bank_path: str | os.PathLike) -> SplitIndex:
@@ -112,11 +108,14 @@ def _fresh(conn: sqlite3.Connection, index: SplitIndex) -> bool:
 
 
 class BankLookup:
-    """A bank's hashes, searchable: the memory-mapped index, the delta segment and the disabled bitmap."""
+    """A bank's hashes, searchable: the memory-mapped index of row ids, the row table behind it
+    (``vscan.bank.row_table``: what each row is, the delta segment among them) and the disabled bitmap."""
 
-    def __init__(self, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu"):
+    def __init__(self, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu", upto: int | None = None):
         """``device``: "cpu" (the index), or "cuda": brute force over the
-        indexed hashes held on the GPU (``vscan.kernels.hamming``, torch)."""
+        indexed hashes held on the GPU (``vscan.kernels.hamming``, torch). ``build``: (re)build
+        the index and its row table where missing or stale, else BankError. ``upto``: the
+        last frame_hashes rowid to read (a scan's snapshot; every row without one)."""
         if device not in ("cpu", "cuda"):
             raise BankError(f"Invalid device ({device!r}). Supported values are 'cpu', 'cuda'")
         self.device = device
@@ -134,8 +133,13 @@ class BankLookup:
                 raise BankError(f"{self.bank_path}: no up-to-date index; run vscan bank compact")
             index = build_index(self.bank_path)
         self.index = index
-        self.rowids = np.load(target / "rowids.npy", mmap_mode="r")
-        self.delta_rowids, self.delta_hashes = _rows_after(self._conn, int(index.meta.get("max_rowid", 0)))
+        if not scan_arrays_fresh(index):
+            if not build:
+                raise BankError(f"{self.bank_path}: no up-to-date row table beside the index; run vscan bank compact")
+            ensure_scan_arrays(self._conn, index)
+        self.table = RowTable(index, self._conn, upto=upto)
+        self.rowids = self.table.rowids
+        self.delta_rowids, self.delta_hashes = self.table.delta_rowids, self.table.delta_hashes
         self.disabled_entries: set[str] = set()
         self.disabled = np.zeros(0, np.uint8)
         self.delta_disabled = np.zeros(self.delta_rowids.size, np.uint8)
@@ -150,8 +154,8 @@ class BankLookup:
                 self.delta_disabled[np.isin(self.delta_rowids, off[~main])] = 1
 
     @classmethod
-    def open(cls, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu") -> "BankLookup":
-        return cls(bank_path, build=build, device=device)
+    def open(cls, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu", upto: int | None = None) -> "BankLookup":
+        return cls(bank_path, build=build, device=device, upto=upto)
 
     def _search_main(self, queries: np.ndarray, radius: int):
         disabled = self.disabled if self.disabled.size else None
@@ -198,15 +202,8 @@ class BankLookup:
         return q, rowid, d
 
     def rows(self, rowids: np.ndarray) -> dict[int, tuple[str, int]]:
-        """rowid -> (entry id, frame number)."""
-        out: dict[int, tuple[str, int]] = {}
-        ids = np.unique(np.asarray(rowids, np.int64)).tolist()
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            sql = f"SELECT rowid, entry_id, frame_number FROM frame_hashes WHERE rowid IN ({','.join('?' * len(chunk))})"
-            for r, e, f in self._conn.execute(sql, chunk):
-                out[r] = (e, f)
-        return out
+        """rowid -> (entry id, frame number), from the row table."""
+        return {r: (e, f) for r, (e, f, _) in self.table.where(rowids).items()}
 
     def lookup(self, queries: np.ndarray, radius: int = 31, *, dihedral: bool = False, lines: np.ndarray | None = None) -> list[dict]:
         """One dict per query hash: ``line`` (``lines[i]``, else i + 1), ``hash``

@@ -5,10 +5,13 @@
     matches = Matcher(index).match(file_query)   # the same matches as against Bank.load_index()
 
 ``vscan.bank.lookup`` keeps the bank's frame hashes in the persisted index
-``<bank>.vidx/``; ``vscan.bank.mapped_build`` writes what matching needs
-besides (rows' entries, frame numbers, timestamps, qualities; entries' ids,
-labels, durations; the extra rows and their own index) beside it. Both are
-built once (``prepare``: by the scan's driver, before its actors start) and
+``<bank>.vidx/`` and the row table behind it (``vscan.bank.row_table``: each
+row's entry id, frame number, timestamp and quality, and the rows added since
+it was built, the one place every read path gets rows from);
+``vscan.bank.mapped_build`` writes the table's arrays and the extra rows with
+their own index beside it. Entries' labels, kinds and durations are never
+copied: they are read from the bank at match time (``vscan.bank.entry_table``).
+Both are built once (``prepare``: by the scan's driver, before its actors start) and
 opened memory-mapped by every model actor: a node's actors share one copy
 through the page cache, and opening reads only the rows added since the
 index was built (searched by brute force, as the lookup does) and the
@@ -26,8 +29,6 @@ one, as ``Bank.load_index`` does), so records still say which they skipped.
 
 from __future__ import annotations
 
-import bisect
-import json
 import os
 import sqlite3
 from collections import OrderedDict
@@ -39,7 +40,7 @@ from vscan.bank.disk_index import SplitIndex
 from vscan.bank.entry_table import entry_fields
 from vscan.bank.index import brute_force_pairs
 from vscan.bank.lookup import BankLookup, _connect, bank_generation
-from vscan.bank.mapped_build import ensure_scan_arrays, scan_arrays_fresh, scan_dir
+from vscan.bank.mapped_build import scan_dir
 from vscan.bank.prepared import unique_hashes
 from vscan.bank.query import FileQuery, MatchSettings
 from vscan.bank.store import BankIndex, ExtraRows
@@ -49,7 +50,6 @@ from vscan.errors import BankError
 __all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 
 
-_ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_bytes", "entry_id_offsets", "entry_row_offsets", "entry_rows")
 #: Rows (frames and extra rows) of recently matched entries an open bank keeps as arrays (MappedBank._entry_rows): ~60 B each.
 _CACHED_ROWS = 1 << 19
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
@@ -60,10 +60,7 @@ def prepare(bank_path: str | os.PathLike, *, build: bool = True) -> dict:
     (``vscan.bank.lookup``) and the scan arrays beside it. Returns the index's
     identity (``index.json``), which every actor checks. ``build=False``:
     writes nothing; BankError unless both are already up to date."""
-    with BankLookup.open(bank_path, build=build) as lookup:
-        if not build and not scan_arrays_fresh(lookup.index):
-            raise BankError(f"{bank_path}: the scan arrays beside the index are out of date")
-        ensure_scan_arrays(lookup._conn, lookup.index)
+    with BankLookup.open(bank_path, build=build) as lookup:  # the index and its row table, the scan arrays among them
         return dict(lookup.index.meta)
 
 
@@ -97,19 +94,6 @@ def narrow_for_query(bank: "MappedBank", query: FileQuery, settings: MatchSettin
     return bank.narrow([v.variants[v.hashes.qualities >= mq] for v in sets], [settings.radius(v) for v in sets], mq, digests=digests)
 
 
-class _EntryIds:
-    """The sorted entry ids in ``entry_id_bytes``, as a sequence (bisect works on it)."""
-
-    def __init__(self, blob: np.ndarray, offsets: np.ndarray):
-        self.blob, self.offsets = blob, offsets
-
-    def __len__(self) -> int:
-        return int(self.offsets.shape[0]) - 1
-
-    def __getitem__(self, i: int) -> bytes:
-        return bytes(self.blob[int(self.offsets[i]) : int(self.offsets[i + 1])])
-
-
 class MappedBank:
     """A bank opened for scanning (module docstring). Counters: ``files``
     narrowed, ``candidate_entries`` and ``candidate_rows`` they held.
@@ -121,28 +105,27 @@ class MappedBank:
         """``identity``: the index the scan was prepared with; ``snapshot`` (``vscan.bank.mapped.bank_snapshot``):
         the bank as the scan started, read the same by every actor (the current bank without one)."""
         self.bank_path = Path(bank_path)
-        with BankLookup.open(self.bank_path, build=False) as lookup:
+        self.snapshot = snapshot or bank_snapshot(self.bank_path)
+        last = self.snapshot["max_rowid"]
+        with BankLookup.open(self.bank_path, build=False, upto=last.get("frame_hashes", 0)) as lookup:
             self.index = lookup.index
             if identity is not None and dict(self.index.meta) != identity:
                 raise BankError(f"{self.bank_path}: its index changed since the scan started")
-            self.snapshot = snapshot or bank_snapshot(self.bank_path)
             if bank_generation(lookup._conn)[0] != self.snapshot["lineage"]:
                 raise BankError(f"{self.bank_path}: the bank was rebuilt since the scan started (another lineage); scan again")
             #: the generation every match of this bank is of (the scan's snapshot)
             self.generation: str | None = self.snapshot["generation"]
-            if not scan_arrays_fresh(self.index):
-                raise BankError(f"{self.bank_path}: no scan arrays beside the index; vscan.bank.mapped.prepare builds them")
-            folder = scan_dir(self.index)
-            self.info = json.loads((folder / "scan.json").read_text())
-            self.a = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ROW_FILES}
-            self.extra_index = None
+            #: the frame rows behind the index, the delta up to the snapshot among them (vscan.bank.row_table)
+            self.rows = lookup.table
+            self.info = self.rows.info
+            self.num_entries = self.rows.num_entries
+            self.extra_index, self.x = None, {}
             if self.info["extra_rows"]:
+                folder = scan_dir(self.index)
                 self.extra_index = SplitIndex.open(folder / "extra")
-                self.a.update({name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _EXTRA_FILES})
-            self.num_entries = int(self.info["num_entries"])
-            self._ids = _EntryIds(self.a["entry_id_bytes"], self.a["entry_id_offsets"])
+                self.x = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _EXTRA_FILES}
             self.preps = list(self.info["preps"])
-            self._read_added(lookup)
+            self._read_extra_added(lookup._conn)
             off = set(self.snapshot["disabled"])
         self.has_disabled, self._off = bool(off), off
         self.disabled = np.zeros(self.num_entries + len(self.new_entries), bool)
@@ -154,6 +137,14 @@ class MappedBank:
         self._conn: sqlite3.Connection | None = None
         self._rows_cache: OrderedDict[int, tuple] = OrderedDict()  # entry -> its rows as arrays (_entry_rows), most recent last
         self._cached_rows = 0
+
+    @property
+    def delta_rows(self) -> int:
+        return self.rows.delta_rows
+
+    @property
+    def new_entries(self) -> list[str]:
+        return self.rows.new_entries
 
     @property
     def rows_in_memory(self) -> int:
@@ -169,38 +160,15 @@ class MappedBank:
 
     # -- rows added since the index was built (few: vscan bank compact folds them in)
     def _entry_of(self, entry_id: str, *, add: bool = True) -> int | None:
-        key = entry_id.encode()
-        i = bisect.bisect_left(self._ids, key)
-        if i < len(self._ids) and self._ids[i] == key:
-            return i
-        if entry_id in self._new_index:
-            return self.num_entries + self._new_index[entry_id]
-        if not add:
-            return None
-        self._new_index[entry_id] = len(self.new_entries)
-        self.new_entries.append(entry_id)
-        return self.num_entries + self._new_index[entry_id]
+        return self.rows.entry_of(entry_id, add=add)
 
-    def _read_added(self, lookup: BankLookup) -> None:
-        self._sql = lookup._conn
-        self.new_entries: list[str] = []  # ids of the entries the arrays lack
-        self._new_index: dict[str, int] = {}
-        last = self.snapshot["max_rowid"]
-        in_snapshot = lookup.delta_rowids <= last.get("frame_hashes", 0)
-        self.delta_hashes = lookup.delta_hashes[in_snapshot]
-        rows = self._sql.execute("SELECT entry_id, frame_number, timestamp_seconds, coalesce(quality, 100) FROM frame_hashes "
-                                 "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
-                                 (int(self.index.meta.get("max_rowid", 0)), last.get("frame_hashes", 0))).fetchall()  # fmt: skip
-        self.delta_rows = len(rows)
-        self.delta_entry = np.asarray([self._entry_of(r[0]) for r in rows], np.int64)
-        self.delta_frame = np.asarray([r[1] for r in rows], np.int64)
-        self.delta_time = np.asarray([np.nan if r[2] is None else r[2] for r in rows], np.float64)
-        self.delta_quality = np.asarray([r[3] for r in rows], np.int64)
+    def _read_extra_added(self, conn: sqlite3.Connection) -> None:
+        """The extra rows added since the scan arrays were written, up to the snapshot (frame rows: the row table)."""
         extra = []
-        if has_table(self._sql, "extra_hashes"):
-            extra = self._sql.execute("SELECT entry_id, frame_number, prep, coalesce(quality, 100), hash FROM extra_hashes "
-                                      "WHERE rowid > ? AND rowid <= ?",
-                                      (int(self.info["extra_max_rowid"]), last.get("extra_hashes", 0))).fetchall()  # fmt: skip
+        if has_table(conn, "extra_hashes"):
+            extra = conn.execute("SELECT entry_id, frame_number, prep, coalesce(quality, 100), hash FROM extra_hashes "
+                                 "WHERE rowid > ? AND rowid <= ?",
+                                 (int(self.info["extra_max_rowid"]), self.snapshot["max_rowid"].get("extra_hashes", 0))).fetchall()  # fmt: skip
         for r in extra:
             if r[2] not in self.preps:
                 self.preps.append(r[2])
@@ -209,11 +177,10 @@ class MappedBank:
         self.xdelta_prep = np.asarray([self.preps.index(r[2]) for r in extra], np.int64)
         self.xdelta_quality = np.asarray([r[3] for r in extra], np.int64)
         self.xdelta_hashes = np.frombuffer(b"".join(r[4] for r in extra), np.uint8).reshape(len(extra), 32)
-        self._sql = None
 
     # -- per file
     def entry_id(self, e: int) -> str:
-        return self._ids[e].decode() if e < self.num_entries else self.new_entries[e - self.num_entries]
+        return self.rows.entry_id(e)
 
     def _digest_entries(self, digests) -> tuple[dict, list[int]]:
         """(algorithm, digest) -> entry ids, and their entries, for the file's digests (the bank's primary key)."""
@@ -237,15 +204,16 @@ class MappedBank:
         found = []
         if len(queries) and not extra_only:
             _, row, _ = self.index.search(queries, radius)
-            found.append(np.asarray(self.a["row_entry"][row[self.a["row_quality"][row] >= min_quality]], np.int64))
-            if self.delta_rows:
-                _, b, _ = brute_force_pairs(queries, self.delta_hashes, radius)
-                found.append(self.delta_entry[b[self.delta_quality[b] >= min_quality]])
+            rows = self.rows
+            found.append(np.asarray(rows.a["row_entry"][row[rows.a["row_quality"][row] >= min_quality]], np.int64))
+            if rows.delta_rows:
+                _, b, _ = brute_force_pairs(queries, rows.delta_hashes, radius)
+                found.append(rows.delta_entry[b[rows.delta_quality[b] >= min_quality]])
         if len(queries):
             if self.extra_index is not None:
                 _, x, _ = self.extra_index.search(queries, radius)
-                x = x[self.a["extra_quality"][x] >= min_quality]
-                offsets = self.a["extra_offsets"]
+                x = x[self.x["extra_quality"][x] >= min_quality]
+                offsets = self.x["extra_offsets"]
                 found.append(np.searchsorted(offsets, x, side="right") - 1)
             if self.xdelta_hashes.shape[0]:
                 _, b, _ = brute_force_pairs(queries, self.xdelta_hashes, radius)
@@ -277,22 +245,8 @@ class MappedBank:
         return index
 
     def _rows_of(self, e: int) -> tuple[np.ndarray, ...]:
-        """(hashes, frame numbers, timestamps, qualities) of entry ``e``'s frames, by frame number."""
-        parts = []
-        if e < self.num_entries:
-            lo, hi = self.a["entry_row_offsets"][e : e + 2]
-            rows = np.asarray(self.a["entry_rows"][lo:hi])
-            parts.append((np.asarray(self.index.hashes[rows]), self.a["row_frame"][rows], self.a["row_time"][rows],
-                          self.a["row_quality"][rows].astype(np.int32)))  # fmt: skip
-        if self.delta_rows:
-            d = np.flatnonzero(self.delta_entry == e)
-            if d.size:
-                parts.append((self.delta_hashes[d], self.delta_frame[d], self.delta_time[d], self.delta_quality[d].astype(np.int32)))
-        if not parts:
-            return np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32)
-        h, f, t, qu = (np.concatenate(c) for c in zip(*parts))
-        order = np.argsort(f, kind="stable")
-        return h[order], f[order], t[order], qu[order]
+        """(hashes, frame numbers, timestamps, qualities) of entry ``e``'s frames, by frame number (the row table's)."""
+        return self.rows.rows_of(e)
 
     def _entry_rows(self, e: int) -> tuple:
         """Entry ``e``'s frames (``_rows_of``) and extra rows (``_extras_of``) as arrays (frame numbers, preps,
@@ -317,10 +271,10 @@ class MappedBank:
         """(frame number, prep, quality, hash) of entry ``e``'s extra rows, in (frame number, prep) order."""
         out = []
         if self.extra_index is not None and e < self.num_entries:
-            lo, hi = (int(v) for v in self.a["extra_offsets"][e : e + 2])
+            lo, hi = (int(v) for v in self.x["extra_offsets"][e : e + 2])
             hashes = np.asarray(self.extra_index.hashes[lo:hi])
             # plain arrays, not memmap slices: the rows are walked one by one below (memmap's __getitem__ per row cost ~1 us each, issue #30)
-            frames, preps, quals = (np.asarray(self.a[k][lo:hi]) for k in ("extra_frame", "extra_prep", "extra_quality"))
+            frames, preps, quals = (np.asarray(self.x[k][lo:hi]) for k in ("extra_frame", "extra_prep", "extra_quality"))
             out += [(int(f), self.preps[p], int(qu), h) for f, p, qu, h in zip(frames, preps, quals, hashes)]
         for x in np.flatnonzero(self.xdelta_entry == e):
             out.append((int(self.xdelta_frame[x]), self.preps[self.xdelta_prep[x]], int(self.xdelta_quality[x]), self.xdelta_hashes[x]))

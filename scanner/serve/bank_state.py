@@ -101,14 +101,7 @@ class BankState:
         return found
 
     def _frames(self, rowids: np.ndarray) -> dict[int, tuple[str, int, float | None]]:
-        out = {}
-        ids = rowids.tolist()
-        for i in range(0, len(ids), 900):
-            chunk = ids[i : i + 900]
-            sql = f"SELECT rowid, entry_id, frame_number, timestamp_seconds FROM frame_hashes WHERE rowid IN ({','.join('?' * len(chunk))})"
-            for r, e, f, t in self.conn.execute(sql, chunk):
-                out[r] = (e, int(f), t)
-        return out
+        return self.lookup.table.where(rowids)  # the row table behind the index (vscan.bank.row_table)
 
     def _entries(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         from vscan.bank.entry_table import entry_fields  # the one reader of entry metadata, at match time
