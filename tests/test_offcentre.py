@@ -83,3 +83,34 @@ def test_offcentre_crops_match_under_default_sampling(tmp_path):
         assert min(abs(top - p) for p in GRID_STEPS) < 0.015 and min(abs(left - p) for p in GRID_STEPS) < 0.015, (box, oy, ox)
         assert abs(0.7 * (box["right"] - box["left"]) - GRID_SCALE) < 0.01
     assert not any(m["is_match"] for m in records[other.name]["matches"])
+
+
+def test_kept_shares_come_from_the_copys_pixel_size():
+    from vscan.runtime.offcentre import CROPS_KEPT, kept_shares, overhang_px
+
+    shares = kept_shares((416, 270))  # 65% x 75% of a 640 x 360 clip, pixels kept (ffmpeg's crop, AugLy's crop)
+    assert shares[: len(CROPS_KEPT)] == [(k, k) for k in CROPS_KEPT]
+    assert any(abs(w - 0.65) < 1e-3 and abs(h - 0.75) < 1e-3 for w, h in shares)
+    assert all(abs(w - h) >= 0.02 for w, h in shares[len(CROPS_KEPT) :])  # even shares: the 70% search's, or none
+    assert kept_shares(None) == [(k, k) for k in CROPS_KEPT]
+    assert overhang_px(0.75, 0.6, 256) == 0 and 0 < overhang_px(0.61, 0.6, 256) <= 21  # only a crop that may hold no window whole
+
+
+def test_uneven_offcentre_crop_is_found_by_a_scan(tmp_path):
+    """A copy keeping 65% of the width and 75% of the height (312 x 202 of 480 x 270), off-centre (ffmpeg's crop filter: pixels kept), is matched
+    through ``vscan scan``: its grid window is no square in the scan's frame; the 70% search alone missed it."""
+    import subprocess
+
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=12, seconds=6, size=(480, 270), scenes=2, crf=20)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    copy = inbox / "crop65x75.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", "crop=312:202:82:22", "-c:v", "libx264", "-crf", "20",
+                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
+    bank = tmp_path / "reported.bank"
+    Bank.build(bank, [src], label="reported")
+    records = scan_records(inbox, bank, tmp_path / "r.jsonl")
+    (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
+    assert match["bank_entry_id"] == "wide" and match["path"][0] == "off-centre", match
+    box = match["region"]  # the grid window's box in the copy: 0.6 / 0.65 of its width, 0.6 / 0.75 of its height
+    assert abs((box["right"] - box["left"]) - 0.6 / 0.65) < 0.02 and abs((box["bottom"] - box["top"]) - 0.6 / 0.75) < 0.02, box

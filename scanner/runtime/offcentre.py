@@ -40,9 +40,9 @@ import numpy as np
 from vscan.frames.luma import evenly_spaced
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
-from vscan.frames.windows import GRID_SCALE
+from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "kept_shares", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "UNEVEN", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
@@ -53,6 +53,14 @@ FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540)
                (320, 180), (1440, 1080), (1024, 768), (800, 600), (640, 480), (480, 360), (320, 240), (720, 576), (720, 480))  # fmt: skip
 #: Shares of a side an off-centre crop is searched for keeping (besides CROPS_KEPT), at most.
 KEPT_RANGE = (0.55, 0.85)
+#: Only uneven shares are searched for beyond CROPS_KEPT (each pair costs an unmatched file one more window search,
+#: and a file at a usual size gives a few even ones against the sizes above and below it): their difference, at least
+#: (tune split: a 306 x 180 copy of a 480 x 270 clip kept 0.6375 x 0.6667).
+UNEVEN = 0.02
+#: A crop keeping little more than a grid window's share may hold none whole (60-65% of a side against windows of 60%
+#: every 10%: up to 5% of the source, 8% of the copy, left out): a window may stick out of the copy by this share of
+#: its side, the missing strip mirrored in from the picture (the grid's step over the smallest share kept).
+OVERHANG = 0.08
 #: Search step (px of the scan's square frames) and frames searched.
 COARSE_STEP = 4
 LOCATE_FRAMES = 3
@@ -88,15 +96,16 @@ def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[i
 def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float, float]]:
     """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
     source: ``CROPS_KEPT`` on both sides, and its size over each of ``FRAME_SIZES`` (either way round) where both
-    shares lie within ``KEPT_RANGE`` and can hold a grid window (at least ``grid_scale``); no two within 1%."""
+    shares lie within ``KEPT_RANGE``, can hold most of a grid window (``OVERHANG``) and differ by ``UNEVEN`` at
+    least; no two within 1%."""
     out = [(k, k) for k in CROPS_KEPT]
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return out
     w, h = (float(v) for v in source_size)
-    low, high = max(KEPT_RANGE[0], grid_scale), KEPT_RANGE[1]
+    low, high = max(KEPT_RANGE[0], grid_scale * (1 - OVERHANG)), KEPT_RANGE[1]
     for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
         kw, kh = w / fw, h / fh
-        if low <= kw <= high and low <= kh <= high and not any(abs(kw - a) < 0.01 and abs(kh - b) < 0.01 for a, b in out):
+        if low <= kw <= high and low <= kh <= high and abs(kw - kh) >= UNEVEN and not any(abs(kw - a) < 0.01 and abs(kh - b) < 0.01 for a, b in out):
             out.append((round(kw, 4), round(kh, 4)))
     return out
 
@@ -126,7 +135,7 @@ def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np
 
 
 def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3,
-           grid_scale: float = GRID_SCALE, kept: list[tuple[float, float]] | None = None) -> list[np.ndarray]:  # fmt: skip
+           grid_scale: float = GRID_SCALE, kept: list[tuple[float, float]] | None = None, pad: int = 0) -> list[np.ndarray]:  # fmt: skip
     """Candidate boxes (top, bottom, left, right px) of a grid window in
     ``frames`` (the file's sampled square frames), best first: the ``REFINE``
     coarse places most searched frames agree on, each refined pixel by pixel
@@ -134,23 +143,30 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
     panning picture's look-alikes until refined), ranked again.
     ``hits_of(variants, rows)`` -> ``vscan.bank.robust.row_hits`` of the
     windows' hashes (as is and mirrored: variants 0 and 4) against grid rows. ``kept``: the (width, height)
-    shares the copy may keep (``kept_shares``; default ``CROPS_KEPT`` on both sides)."""
+    shares the copy may keep (``kept_shares``; default ``CROPS_KEPT`` on both sides). ``pad``: the frames
+    are the scan's with this many px mirrored on every side (``padded``): windows of shares other than
+    ``CROPS_KEPT`` may then stick out of the copy by up to ``OVERHANG`` of its side."""
     good = np.flatnonzero(qualities >= min_quality)
     if good.size == 0 or frames.shape[1] != frames.shape[2]:
         return []
     picks = good[evenly_spaced(good.size, LOCATE_FRAMES)]  # spread over the file: look-alikes do not last
-    s = frames.shape[1]
-    # (height, width) px: grid_scale is the bank's windows' (vscan.bank.query_side.grid_scale)
-    sizes = [(min(s, int(round(s * grid_scale / kh))), min(s, int(round(s * grid_scale / kw)))) for kw, kh in kept or [(k, k) for k in CROPS_KEPT]]
-    variants, rows, boxes = candidate_windows(frames, picks, [(zh, zw, _offsets(s - zh, COARSE_STEP), _offsets(s - zw, COARSE_STEP)) for zh, zw in sizes])
+    full, s = frames.shape[1], frames.shape[1] - 2 * pad
+    grids = []
+    for kw, kh in kept or [(k, k) for k in CROPS_KEPT]:
+        # px a window may stick out of the copy on each axis (none for CROPS_KEPT: they hold a grid window whole)
+        oh, ow = (0, 0) if (kw, kh) in [(k, k) for k in CROPS_KEPT] else (min(pad, overhang_px(kh, grid_scale, s)), min(pad, overhang_px(kw, grid_scale, s)))
+        # (height, width) px: grid_scale is the bank's windows' (vscan.bank.query_side.grid_scale)
+        zh, zw = min(s + 2 * oh, int(round(s * grid_scale / kh))), min(s + 2 * ow, int(round(s * grid_scale / kw)))
+        grids.append((zh, zw, pad - oh + _offsets(s + 2 * oh - zh, COARSE_STEP), pad - ow + _offsets(s + 2 * ow - zw, COARSE_STEP)))
+    variants, rows, boxes = candidate_windows(frames, picks, grids)
     coarse = _votes(hits_of(variants, rows), rows, len(boxes) // picks.size, times)[:REFINE]
     if not coarse:
         return []
-    grids, owners = [], []
+    grids, owners = [], []  # refined: +-_FINE px around each coarse place
     for _, entry, w in coarse:
         t, b, left, r = (int(v) for v in boxes[w])
         zh, zw = b - t, r - left
-        grids.append((zh, zw, np.arange(max(0, t - _FINE), min(s - zh, t + _FINE) + 1), np.arange(max(0, left - _FINE), min(s - zw, left + _FINE) + 1)))
+        grids.append((zh, zw, np.arange(max(0, t - _FINE), min(full - zh, t + _FINE) + 1), np.arange(max(0, left - _FINE), min(full - zw, left + _FINE) + 1)))
         owners.append(entry)
     fvars, frows, fboxes = candidate_windows(frames, picks, grids)
     starts = np.cumsum([0] + [len(t) * len(left) for _, _, t, left in grids])
@@ -160,6 +176,22 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
         if entry == owners[int(np.searchsorted(starts, place, side="right")) - 1] and not any(np.abs(box - f).max() <= 1 for f in found):
             found.append(np.asarray(box, np.int32))
     return found[:candidates]
+
+
+def overhang_px(kept: float, grid_scale: float, side: int) -> int:
+    """Px of a ``side`` px copy keeping ``kept`` of its source's side that the nearest grid window may stick out by:
+    none once it keeps a grid step more than the window, else half of what it lacks (``OVERHANG`` at most)."""
+    step = GRID_STEPS[1] - GRID_STEPS[0]
+    lack = max(0.0, step - (kept - grid_scale)) / 2.0
+    return int(np.ceil(min(OVERHANG, lack / kept) * side))
+
+
+def padded(frames: np.ndarray, pad: int) -> np.ndarray:
+    """uint8 [N, S + 2 pad, S + 2 pad, 3]: ``frames`` with ``pad`` px mirrored in on every side (a window sticking
+    out of the copy gets the picture's own edge, not a fill colour PDQ would see as an edge)."""
+    if pad <= 0:
+        return frames
+    return np.pad(frames, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
 def offcentre_version(frames: np.ndarray, qualities: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -204,10 +236,13 @@ def find_offcentre(matcher, query, frames: np.ndarray | None, source_size=None):
 
     scale = grid_scale(matcher.index)
     kept = kept_shares(source_size, scale)
-    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale, kept=kept):
+    pad = int(round(OVERHANG * s)) if len(kept) > len(CROPS_KEPT) else 0  # only uneven shares' windows may stick out
+    frames = padded(frames, pad)
+    for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale,
+                      kept=kept, pad=pad):  # fmt: skip
         wvars, quality = offcentre_version(frames, fh.qualities, box)
         window = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(wvars[:, 0]))
-        boxes = np.round(np.asarray(box, np.float64)[None] / float(s), 4).repeat(len(window), axis=0)
+        boxes = np.round(np.clip((np.asarray(box, np.float64)[None] - pad) / float(s), 0.0, 1.0), 4).repeat(len(window), axis=0)
         tried = query.with_version(QueryVersion("region", window, wvars, box=boxes, name="off-centre", min_frames=MIN_FRAMES))
         narrowed = matcher.for_file(tried)
         matches = narrowed.match(tried)
