@@ -45,7 +45,7 @@ from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.pyav_backend import PyAVDecoder
 from vscan.decode.sampling import FrameList
 from vscan.frames.borders import BorderBox, detect_borders
-from vscan.frames.windows import GRID_WINDOWS
+from vscan.frames.windows import GRID_WINDOWS, PANE_WINDOWS
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_decoder
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
@@ -78,8 +78,10 @@ BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
 #: And the re-post windows of vscan.frames.windows (9:16 centre strip, +-4 degree rotations).
 BANK_WINDOWS = ("strip916", "rot+4", "rot-4")
 #: And the 16 windows keeping 60% of each side on a 10% grid (vscan.frames.windows.GRID_WINDOWS), GRID_FPS
-#: frames a second: a crop keeping 70% of each side off-centre holds one whole (vscan.runtime.offcentre).
-BANK_GRID_WINDOWS = GRID_WINDOWS
+#: frames a second: a crop keeping 70% of each side off-centre holds one whole (vscan.runtime.offcentre);
+#: on the same clock the centre strips and bands a filled split-screen pane shows (PANE_WINDOWS: 4 rows,
+#: 16 a video-second, where every frame's would be ~100: issue #27).
+BANK_GRID_WINDOWS = GRID_WINDOWS + tuple(PANE_WINDOWS)
 #: Frames decoded and hashed at a time by a build: each frame of a batch is cut ~16 ways (crops,
 #: windows) before hashing, so 8 frames keep the build's peak memory near 0.6 GiB (64: ~1.4 GiB on a
 #: 4 s 720p clip, ~1.9 GiB on two clips) and no slower. Rows are streamed, so it does not grow with length.

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from vscan.frames.windows import PANE_WINDOWS
+
+#: Re-post windows a build keeps on the grid windows' clock, not every frame (vscan.bank.one_pass.BANK_GRID_WINDOWS).
+_CLOCK_WINDOWS = frozenset(PANE_WINDOWS)
+
 __all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs"]
 
 
 def row_kind(prep: str) -> str:
     """The kind of a bank row by its prep: 'frame' (the frame as decoded: prep ''), 'borders',
-    'crop', 'strip916', 'rotation', 'grid' (off-centre grid windows), or the prep itself."""
+    'crop', 'strip916', 'rotation', 'grid' (off-centre grid windows, and the split-screen pane windows kept on their
+    clock), or the prep itself."""
     prep = prep.removeprefix("borders+") if prep != "borders" else prep
     if not prep or prep == "borders":
         return prep or "frame"
@@ -19,8 +25,8 @@ def row_kind(prep: str) -> str:
         return "crop"
     if prep.startswith("window:rot"):
         return "rotation"
-    if prep.startswith("window:g"):
-        return "grid"
+    if prep.startswith("window:g") or prep.removeprefix("window:") in _CLOCK_WINDOWS:
+        return "grid"  # kept on the grid windows' clock (vscan.bank.one_pass.BANK_GRID_WINDOWS)
     return prep.removeprefix("window:")
 
 
