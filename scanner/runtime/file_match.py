@@ -188,7 +188,7 @@ def _rotation(matcher: Matcher, query: FileQuery, inputs: FileInputs):
 def _regions(matcher: Matcher, query: FileQuery, inputs: FileInputs):
     from vscan.runtime.region_search import find_regions
 
-    return find_regions(matcher, query, inputs.frames)
+    return find_regions(matcher, query, inputs.frames, inputs.source_size)
 
 
 def _offcentre(matcher: Matcher, query: FileQuery, inputs: FileInputs):

@@ -42,7 +42,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import _FLIP_SIGNS, _bits, _pack
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
-__all__ = ["GATE_RADIUS", "LOCATE_FRAMES", "MAX_PLACED", "REFINE_PX", "box_hashes", "closest_rows", "find_regions", "place_box", "region_candidates"]
+__all__ = ["GATE_RADIUS", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
 
 #: A candidate box goes on only when one of its frames lies this close to a bank row (bits).
 GATE_RADIUS = 64
@@ -51,6 +51,8 @@ GATE_RADIUS = 64
 LOCATE_FRAMES = 3
 REFINE_PX = 8
 MAX_PLACED = 3
+#: A box this share of the frame's height at least (and of its width at most) is a pane running the whole height.
+PANE_FULL = 0.9
 
 
 @functools.lru_cache(maxsize=512)
@@ -77,6 +79,12 @@ def closest_rows(matcher, hashes: np.ndarray) -> np.ndarray:
     return best
 
 
+#: How a box moves while it is placed, per px of a step: each side alone, then each axis's two sides apart and
+#: together (an inset a few px too small on both sides, or shifted: one side at a time cannot get there, since
+#: moving one side alone changes the box's aspect and the window lies no closer until the other side follows).
+_MOVES = ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1), (-1, 1, 0, 0), (0, 0, -1, 1), (1, 1, 0, 0), (0, 0, 1, 1))
+
+
 def _valid(box: list[int], h: int, w: int) -> bool:
     return 0 <= box[0] and box[1] <= h and 0 <= box[2] and box[3] <= w and box[1] - box[0] >= 16 and box[3] - box[2] >= 16
 
@@ -92,11 +100,10 @@ def place_box(matcher, lumas: np.ndarray, box, first: np.ndarray | None = None) 
         return None
     best = int(first.sum())
     for _ in range(2):
-        for k in range(4):
+        for move in _MOVES:
             trials = []
             for d in range(-REFINE_PX, REFINE_PX + 1):
-                trial = list(box)
-                trial[k] += d
+                trial = [v + d * m for v, m in zip(box, move)]
                 if d and _valid(trial, h, w):
                     trials.append(trial)
             if not trials:
@@ -108,21 +115,46 @@ def place_box(matcher, lumas: np.ndarray, box, first: np.ndarray | None = None) 
     return np.asarray(box, np.int32), best
 
 
-def region_candidates(query, frames: np.ndarray) -> list[np.ndarray]:
-    """The query's region box (if any) first, then ``candidate_boxes``' others (px of ``frames``)."""
+def strip_in_pane(box: np.ndarray, frame_hw: tuple[int, int], source_size) -> np.ndarray | None:
+    """The centre 9:16 strip (full height) of a pane running the frame's whole height, or None.
+
+    A split screen that fills its pane with the picture (crop to cover) shows the picture's full height and
+    its centre 1/2 or 1/3 of the width: no bank row holds that, but the bank's ``strip916`` row (the centre
+    9:16 strip, full height: ``vscan.frames.windows``) lies inside it, at the pane's centre and full height,
+    whatever the picture's aspect. ``source_size``: the file's (w, h) as decoded (the square frames' aspect)."""
+    if source_size is None:
+        return None
+    h, w = frame_hw
+    t, b, left, r = (int(v) for v in box)
+    if b - t < PANE_FULL * h or r - left > PANE_FULL * w:
+        return None  # not a pane running the whole height (the whole frame's strip is the plain match's)
+    px_w = float(source_size[0]) / w / (float(source_size[1]) / h)  # a frame px's width in source px over its height
+    strip = (b - t) * 9 / 16 / px_w  # frame px
+    if strip < 16 or strip > 0.95 * (r - left):
+        return None  # the pane is no wider than the strip: the strip is not inside it
+    x0 = int(round((left + r - strip) / 2))
+    return np.array([t, b, x0, x0 + int(round(strip))], np.int32)
+
+
+def region_candidates(query, frames: np.ndarray, source_size=None) -> list[np.ndarray]:
+    """The query's region box (if any) first, then ``candidate_boxes``' others (px of ``frames``), then the
+    9:16 strips inside full-height panes (``strip_in_pane``)."""
     known = []
     region = query.version("region")
     if region is not None and region.box is not None and len(region) == len(query.frames):
         s = np.array([frames.shape[1]] * 2 + [frames.shape[2]] * 2, np.float64)
         known = [np.round(np.asarray(region.box, np.float64).reshape(-1, 4)[0] * s).astype(np.int32)]
-    return known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES)
+    boxes = known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES)
+    strips = (strip_in_pane(b, frames.shape[1:3], source_size) for b in boxes)
+    return boxes + [s for s in strips if s is not None]
 
 
-def find_regions(matcher, query, frames: np.ndarray | None):
+def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     """(query with the best placed candidate as its region version, the
     matcher it was matched with, its matches) for a file a
     ``vscan.bank.matcher.Matcher`` found no match for, or None when no
-    candidate matched. ``frames``: the file's sampled frames (uint8 [N, H, W, 3])."""
+    candidate matched. ``frames``: the file's sampled frames (uint8 [N, H, W, 3]); ``source_size``: their (w, h)
+    as decoded (None: no 9:16 strips in panes)."""
     from vscan.bank.query import QueryVersion
     from vscan.hashing.vpdq import FrameHashes
 
@@ -132,7 +164,7 @@ def find_regions(matcher, query, frames: np.ndarray | None):
     h, w = frames.shape[1:3]
     lumas = luma(frames)
     picks = evenly_spaced(len(frames), LOCATE_FRAMES)
-    boxes = region_candidates(query, frames)
+    boxes = region_candidates(query, frames, source_size)
     if not boxes:
         return None
     near = lumas[picks]  # one bank lookup gates every candidate; the closest MAX_PLACED are placed
