@@ -10,10 +10,11 @@ a scan pays nothing for them.
 - ``strip916``: the centre 9:16 strip of a frame wider than 9:16 (full height);
 - ``rot+4`` / ``rot-4``: the frame rotated by +-4 degrees about its centre and
   cropped to the largest box of its aspect inside (no corner shows);
-- ``wstrip50`` / ``wstrip33`` / ``hband50`` / ``hband33`` (``PANE_WINDOWS``, kept by no plan by default): the centre
-  strip keeping 1/2 or 1/3 of the width (full height), or the band keeping 1/2 or 1/3 of the height (full width): what
-  a pane of a 2- or 3-pane split screen shows when it fills its pane with the picture (crop to cover), which no
-  query-side search can widen back (``docs/matching-quality.md``);
+- ``wstrip50`` / ``wstrip33`` / ``hband50`` / ``hband33`` (``PANE_WINDOWS``, kept on the grid windows' clock by the
+  full and compact plans: ``vscan.bank.one_pass.BANK_GRID_WINDOWS``): the centre strip keeping 1/2 or 1/3 of the width
+  (full height), or the band keeping 1/2 or 1/3 of the height (full width): what a pane of a 2- or 3-pane split screen
+  shows when it fills its pane with the picture (crop to cover), which no query-side search can widen back
+  (``docs/matching-quality.md``);
 - ``g60:TT,LL`` (``GRID_WINDOWS``): the window keeping 60% of each side with
   its top-left corner at TT% of the height and LL% of the width, on a 10%
   grid. A crop keeping 70% of each side at any position (0-30% off) holds
