@@ -33,7 +33,8 @@ the sample name before its first '-', or the synthetic seed).
 Scored (default ``vscan scan`` sampling, adaptive): against a media bank
 (``vscan bank build`` of the sources) and a list bank (the reference vPDQ's
 every-frame hashes of the sources written as vPDQ files, as exchanges share
-them, built into a bank: no media). Anchor: the reference vPDQ at 1 s/hash
+them, built into a bank: no media; ``--lists list,list1s,pdq`` adds banks of
+vPDQ at 1 s/hash and of PDQ per image, ``vscan.bench.list_banks``). Anchor: the reference vPDQ at 1 s/hash
 on both sides, pytx's rule (query% >= 80). A copy is recalled when its record
 holds a perceptual ``is_match`` with its source; a distractor with any match
 is a false positive. Results: a table on stdout, JSON in the work directory.
@@ -53,6 +54,7 @@ from pathlib import Path
 
 from vscan.bench import synth
 from vscan.bench.geometry_copies import GEOMETRY_KINDS, make_geometry
+from vscan.bench.list_banks import LIST_KINDS, list_bank
 
 SPLITS = {
     "tune": {"synth_seed": 4100, "copy_seed": 41_000, "real": ("chair-orig-22-sd-bar", "pattern-hd-no-bar")},
@@ -173,15 +175,12 @@ def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies:
 def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "", extend: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
     """The media bank (vscan bank build's rows, original rows at ``frame_side``) and a list bank (reference vPDQ,
     every frame, no media); with ``extend``, copies of those two banks with ``sources`` imported into them."""
-    import vpdq
-
     from vscan.bank import hashers
     from vscan.bank.store import build_bank
     from vscan.decode import EveryFrame
     from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
     from vscan.hashing.media import hash_media
     from vscan.hashing.pdq import PDQHasher
-    from vscan.hashing.vpdq import format_vpdq_line
 
     hasher = PDQHasher(device="cpu")
 
@@ -192,7 +191,6 @@ def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "",
         return r.frames, r.metadata.duration_seconds, r.extra
 
     media = work / (f"media{tag}.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media{tag}-{frame_side}.bank")
-    listed = work / f"list{tag}.bank"
     if not media.exists():
         if extend is not None:
             from vscan.bank.append import append_to_bank
@@ -201,22 +199,7 @@ def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "",
             append_to_bank(media, sources, label="reported", hash_media=rows)
         else:
             build_bank(media, sources, label="reported", hash_media=rows)
-    if not listed.exists():
-        lists = work / "lists"
-        lists.mkdir(exist_ok=True)
-        txts = []
-        for s in sources:
-            feats = vpdq.computeHash(input_video_filename=str(s), seconds_per_hash=0)
-            txt = lists / f"{s.stem}.txt"
-            txt.write_text("".join(format_vpdq_line(f.frame_number, f.quality, f.hex, f.timestamp) + "\n" for f in feats))
-            txts.append(txt)
-        if extend is not None:
-            from vscan.bank.append import append_to_bank
-
-            shutil.copyfile(extend[1], listed)
-            append_to_bank(listed, txts, label="reported")
-        else:
-            build_bank(listed, txts, label="reported")
+    listed = list_bank(work, sources, "list", tag, None if extend is None else extend[1])
     return media, listed
 
 
@@ -235,7 +218,7 @@ def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int, folder:
     return {Path(r["path"]).name: r for r in records if "path" in r and "status" in r}
 
 
-def unrelated_run(work: Path, sources: list[Path], side: int, count: int, workers: int) -> dict:
+def unrelated_run(work: Path, sources: list[Path], side: int, count: int, workers: int, lists: tuple[str, ...] = ("list",)) -> dict:
     """False positives per 1,000 unrelated files (vscan.bench.generalise_fp), media and list banks of the sources plus
     test-pattern entries, one adaptive scan each, and the reference vPDQ at 1 s/hash; JSON in ``work/bench-unrelated.json``."""
     from vscan.bench.bench_robustness import vpdq_anchor
@@ -251,7 +234,8 @@ def unrelated_run(work: Path, sources: list[Path], side: int, count: int, worker
     media, listed = build_banks(work, patterns, side, tag="-unrelated", extend=(media, listed))
     by_stem = {s.stem: s for s in bank_sources}
     result = {"files": len(files), "bank_entries": [s.stem for s in bank_sources], "seconds": {"generate": t_gen}}
-    for name, bank in (("media", media), ("list", listed)):
+    banks = {"media": media, "list": listed, **{k: list_bank(work, patterns, k, "-unrelated", list_bank(work, sources, k)) for k in lists if k != "list"}}
+    for name, bank in banks.items():
         t1 = time.perf_counter()
         result[name] = unrelated_fp(run_scan(work, bank, Adaptive(), f"unrelated-{name}", side, folder="unrelated"), files, by_stem)
         result["seconds"][name] = time.perf_counter() - t1
@@ -259,7 +243,7 @@ def unrelated_run(work: Path, sources: list[Path], side: int, count: int, worker
     anchor = vpdq_anchor(bank_sources, [], files)
     result["vpdq_false_positives"], result["seconds"]["vpdq"] = anchor.get("false_positives"), time.perf_counter() - t1
     (work / "bench-unrelated.json").write_text(json.dumps(result, indent=1, default=str))
-    for name in ("media", "list"):
+    for name in banks:
         r = result[name]
         print(f"unrelated ({name} bank): {r['files']} files, {r['scanned']} scanned, {len(r['false_positives'])} false positives "
               f"({r['per_1000']:.1f} per 1,000), {len(r['same_content'])} same content of other origin")  # fmt: skip
@@ -303,7 +287,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--geometry-copies", type=int, default=2, help="randomised copies per geometry kind and source")
     ap.add_argument("--distractors", type=int, default=6, help="unrelated synthetic clips (plus the real samples of other origins)")
     ap.add_argument("--no-augly", action="store_true", help="geometry kinds only")
-    ap.add_argument("--also-1fps", action="store_true", help="score a fixed 1 frame/s scan too")
+    ap.add_argument("--also-1fps", action="store_true", help="score a fixed 1 frame/s scan too (media and list banks)")
+    ap.add_argument("--lists", default="list", help=f"list banks scored beside the media bank, comma-separated of {','.join(LIST_KINDS)} "
+                    "(vscan.bench.list_banks: vPDQ every frame, vPDQ 1 s/hash, PDQ per image)")  # fmt: skip
     ap.add_argument("--workers", type=int, default=2, help="processes generating copies")
     ap.add_argument("--frame-size", type=int, default=None, help="the scan's square frame side (default: ScanConfig's); "
                     "the media bank's original rows follow it")  # fmt: skip
@@ -324,16 +310,21 @@ def main(argv: list[str] | None = None) -> dict:
         from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 
         side = args.frame_size or SCAN_FRAME_SIDE_PX
+        lists = tuple(k for k in args.lists.split(",") if k)
+        if set(lists) - set(LIST_KINDS):
+            raise SystemExit(f"Invalid --lists ({args.lists!r}). Supported values are {list(LIST_KINDS)}.")
         if args.unrelated:
-            unrelated = unrelated_run(work, sources, side, args.unrelated, args.workers)
+            unrelated = unrelated_run(work, sources, side, args.unrelated, args.workers, lists)
             if args.only_unrelated:
                 return unrelated
         media, listed = build_banks(work, sources, side)
         t_bank = time.perf_counter() - t0 - t_gen
-        runs = {"media": run_scan(work, media, Adaptive(), "scan-media", side), "list": run_scan(work, listed, Adaptive(), "scan-list", side)}
+        runs = {"media": run_scan(work, media, Adaptive(), "scan-media", side)}
+        runs.update({k: run_scan(work, listed if k == "list" else list_bank(work, sources, k), Adaptive(), f"scan-{k}", side) for k in lists})
         if args.also_1fps:
             runs["media_1fps"] = run_scan(work, media, FixedRate(1.0), "scan-media-1fps", side)
-            runs["list_1fps"] = run_scan(work, listed, FixedRate(1.0), "scan-list-1fps", side)
+            if "list" in lists:
+                runs["list_1fps"] = run_scan(work, listed, FixedRate(1.0), "scan-list-1fps", side)
         t_scan = time.perf_counter() - t0 - t_gen - t_bank
         anchor_copies = [{"path": Path(c["path"]), "source": c["source"]} for c in copies]
         anchor = vpdq_anchor(sources, anchor_copies, distractors)
