@@ -54,12 +54,6 @@ def _connect(bank_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows_after(conn: sqlite3.Connection, rowid: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rowids int64, hashes uint8 [n, 32]) of frame rows with rowid > ``rowid``, in rowid order."""
-    rowids, hashes, _ = rows_after(conn, rowid, fields=False)
-    return rowids, hashes
-
-
 def build_index(bank_path: str | os.PathLike) -> SplitIndex:
     """(Re)builds ``<bank>.vidx`` over every frame row of the bank."""
     bank_path = Path(bank_path)
@@ -67,7 +61,7 @@ def build_index(bank_path: str | os.PathLike) -> SplitIndex:
     try:
         with conn:  # one read transaction: the rows and the generation they are of
             conn.execute("BEGIN")
-            rowids, hashes = _rows_after(conn, 0)
+            rowids, hashes, _ = rows_after(conn, 0, fields=False)
             lineage, generation = bank_generation(conn)
     finally:
         conn.close()

@@ -43,7 +43,7 @@ from vscan.bank.lookup import BankLookup, _connect, bank_generation
 from vscan.bank.mapped_build import scan_dir
 from vscan.bank.prepared import unique_hashes
 from vscan.bank.query import FileQuery, MatchSettings
-from vscan.bank.store import BankIndex, ExtraRows
+from vscan.bank.store import BankIndex, file_extra_rows
 from vscan.bank.updates import disabled_ids, has_table
 from vscan.errors import BankError
 
@@ -307,15 +307,8 @@ class MappedBank:
         self.candidate_rows += int(numbers.size)
         ids = [f[0] for f in fields]
         extra = None
-        if extras:  # as Bank._load: each extra row's frame found by bisection; rows without a frame dropped
-            m = numbers.size
-            frame_key = (entry_rows.astype(np.int64) << 32) + numbers
-            x_row, x_frame, x_prep, x_quality, x_hash = (np.concatenate(c) for c in zip(*extras))
-            want = (x_row << 32) + x_frame
-            pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
-            ok = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
-            extra = ExtraRows(frame_rows=pos[ok].astype(np.int64), preps=tuple(x_prep[ok].tolist()), qualities=x_quality[ok],
-                              hashes=np.ascontiguousarray(x_hash[ok], np.uint8).reshape(-1, 32))  # fmt: skip
+        if extras:  # each extra row filed under its frame, as Bank.load_index does
+            extra = file_extra_rows(entry_rows, numbers, *(np.concatenate(c) for c in zip(*extras)))
         kept = set(ids)
         return BankIndex(
             entry_ids=ids,

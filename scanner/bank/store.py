@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
-__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan"]
+__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows"]
 
 Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes"]
 
@@ -114,6 +114,19 @@ class BankIndex:
 
     def __len__(self) -> int:
         return int(self.hashes.shape[0])
+
+
+def file_extra_rows(entry_rows: np.ndarray, frame_numbers: np.ndarray, x_entry, x_frame, x_prep, x_quality, x_hash) -> ExtraRows:
+    """Extra rows (entry row, frame number, prep, quality, hash each) filed under the frame they were
+    cut from: frames are sorted by (entry row, frame number), so each is found by bisection; rows whose
+    frame the index lacks are dropped. ``Bank.load_index`` and ``MappedBank.narrow`` both file them here."""
+    m = int(frame_numbers.size)
+    frame_key = (np.asarray(entry_rows, np.int64) << 32) + np.asarray(frame_numbers, np.int64)
+    want = (np.asarray(x_entry, np.int64) << 32) + np.asarray(x_frame, np.int64)
+    pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
+    ok = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
+    return ExtraRows(frame_rows=pos[ok].astype(np.int64), preps=tuple(np.asarray(x_prep, object)[ok].tolist()),
+                     qualities=np.asarray(x_quality, np.int32)[ok], hashes=np.asarray(x_hash, np.uint8).reshape(-1, 32)[ok])  # fmt: skip
 
 
 class Bank:
@@ -291,18 +304,9 @@ class Bank:
         extra = None
         extra_rows = [r for r in self.rows("extra_hashes") if r[0] in row_of]
         if extra_rows:
-            # Frames are sorted by (entry row, frame number): find each extra row's frame by bisection.
-            frame_key = (entry_rows[:m].astype(np.int64) << 32) + frame_numbers[:m]
-            want = (np.asarray([row_of[r[0]] for r in extra_rows], np.int64) << 32) + np.asarray([r[1] for r in extra_rows], np.int64)
-            pos = np.minimum(np.searchsorted(frame_key, want), max(m - 1, 0))
-            found = (frame_key[pos] == want) if m else np.zeros(want.size, bool)
-            known = [r for r, f in zip(extra_rows, found) if f]
-            extra = ExtraRows(
-                frame_rows=pos[found].astype(np.int64),
-                preps=tuple(r[2] for r in known),
-                qualities=np.asarray([100 if r[3] is None else r[3] for r in known], np.int32),
-                hashes=np.frombuffer(b"".join(r[4] for r in known), np.uint8).reshape(len(known), 32).copy(),
-            )
+            extra = file_extra_rows(entry_rows[:m], frame_numbers[:m], [row_of[r[0]] for r in extra_rows], [r[1] for r in extra_rows],
+                                    [r[2] for r in extra_rows], [100 if r[3] is None else r[3] for r in extra_rows],
+                                    np.frombuffer(b"".join(r[4] for r in extra_rows), np.uint8))  # fmt: skip
         return BankIndex(
             entry_ids=[e[0] for e in entries],
             labels=[e[1] for e in entries],
