@@ -13,6 +13,7 @@ frame 0 at 0.0 s and counts as a keyframe (decoding can start there).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
@@ -59,27 +60,33 @@ def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     return True, None
 
 
-_SCALERS = threading.local()
+#: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
+#: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
+_SCALERS: dict[tuple[int, int], list] = {}
+_SCALERS_LOCK = threading.Lock()
 
 
-def _scaler(size: tuple[int, int]):
-    """This thread's scaler to ``size``: one per output size, so libswscale's context (its filter
-    coefficients) is made once, not for every frame as ``VideoFrame.reformat`` does (same bits; the
-    area scaler's set-up was half the cost of scaling a 480x720 frame to the scan's square)."""
+@contextlib.contextmanager
+def _scaler(size: tuple[int, int]) -> Iterator:
+    """A scaler to ``size`` no other thread is using: libswscale's context (its filter coefficients)
+    is made once per size and input, not for every frame as ``VideoFrame.reformat`` does, nor for
+    every file (same bits; the area scaler's set-up was half the cost of scaling a 480x720 frame to
+    the scan's square). A thread abandoned mid-frame (a stalled decode) keeps its scaler to itself."""
     from av.video.reformatter import VideoReformatter
 
-    cache = getattr(_SCALERS, "by_size", None)
-    if cache is None:
-        cache = _SCALERS.by_size = {}
-    if size not in cache:
-        cache[size] = VideoReformatter()
-    return cache[size]
+    with _SCALERS_LOCK:
+        idle = _SCALERS.setdefault(size, [])
+        scaler = idle.pop() if idle else VideoReformatter()
+    yield scaler
+    with _SCALERS_LOCK:
+        idle.append(scaler)
 
 
 def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) -> np.ndarray:
     """A decoded frame as RGB at the stored output size (before it is turned)."""
     if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
-        return _scaler(stored).reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
+        with _scaler(stored) as scaler:
+            return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
     return frame.to_ndarray(format="rgb24")
 
 
@@ -123,14 +130,17 @@ class PyAVDecoder(Decoder):
         thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO",
         skip_nonref: bool = False,
         plain: bool = False,
+        threads: int = 0,
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
         skipped is replaced by the next decoded one, its real index and pts
         reported. Off by default: ``vscan hash`` must return exact frames.
         plain: one forward decode of every frame up to the last wanted one,
-        no seeking, no skipped frames (the last-resort fallback)."""
+        no seeking, no skipped frames (the last-resort fallback).
+        threads: the codec's threads (0: FFmpeg's choice, about one per core)."""
         self.thread_type = thread_type
+        self.threads = threads
         self.skip_nonref = skip_nonref
         self.plain = plain
         #: Frames the last iter_frames decoded but did not select (on the way
@@ -145,6 +155,12 @@ class PyAVDecoder(Decoder):
         #: derives the scan's square and its extra rows' 512 px frames from one decode (vscan.bank.one_pass).
         self.also_max_side: int | None = None
         self.also: dict[int, Callable[[], np.ndarray]] = {}
+
+    def _set_threads(self, stream) -> None:
+        """The codec's threading, before it opens (at its first packet)."""
+        stream.thread_type = self.thread_type
+        if self.threads:
+            stream.codec_context.thread_count = self.threads
 
     @staticmethod
     def _open_container(path: Path):
@@ -174,6 +190,7 @@ class PyAVDecoder(Decoder):
 
         with self._open_container(path) as container:
             stream = container.streams.video[0]
+            self._set_threads(stream)  # the first frame is decoded here (its display matrix)
             timestamps, keyflags = [], []
             matrix: bytes | None = None
             discarded = 0
@@ -277,7 +294,7 @@ class PyAVDecoder(Decoder):
         self.passing = {}
         with self._open_container(path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = self.thread_type
+            self._set_threads(stream)
             if keyframes_only:
                 stream.codec_context.skip_frame = "NONKEY"
             elif nonref:

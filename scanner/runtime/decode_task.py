@@ -48,9 +48,12 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
         decoder = PyAVDecoder(plain=True) if backend == "sequential" else open_decoder(path, backend)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
-        # Ray already runs one decode per core; frame threads would add ~26 ms
-        # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured).
+        # Ray (and an embedded scan) already runs one decode per core: frame threads would add ~26 ms
+        # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured), and slice threads cost
+        # CPU too (40 frames of the archive bench's copies: AV1 8.4 -> 6.2 ms, HEVC 17.8 -> 12.0, VP9
+        # 17.6 -> 15.8, H.264 11.1 -> 10.7 ms of CPU with one thread). The same pixels either way.
         decoder.thread_type = "SLICE"
+        decoder.threads = 1
     decoder.probe(path)
     return decoder
 
