@@ -138,14 +138,14 @@ class BankLookup:
         self.disabled = np.zeros(0, np.uint8)
         self.delta_disabled = np.zeros(self.delta_rowids.size, np.uint8)
         if has_table(self._conn, "disabled_entries"):
-            off = np.asarray([r for (r,) in self._conn.execute(
-                "SELECT f.rowid FROM frame_hashes f JOIN disabled_entries d ON f.entry_id = d.entry_id")], np.int64)  # fmt: skip
             self.disabled_entries = {e for (e,) in self._conn.execute("SELECT entry_id FROM disabled_entries")}
-            if off.size:  # the index holds every row up to max_rowid (checked by _fresh)
-                main = off <= int(index.meta.get("max_rowid", 0))
+            # their rows, from the row table (each entry's index rows; the delta's entries)
+            numbers = [e for e in (self.table.entry_of(i, add=False) for i in sorted(self.disabled_entries)) if e is not None]
+            main = [self.table.index_rows_of(e) for e in numbers]
+            if sum(r.size for r in main):
                 self.disabled = np.zeros(len(index), np.uint8)
-                self.disabled[np.searchsorted(self.rowids, off[main])] = 1
-                self.delta_disabled[np.isin(self.delta_rowids, off[~main])] = 1
+                self.disabled[np.concatenate(main)] = 1
+            self.delta_disabled[np.isin(self.table.delta_entry, numbers)] = 1
 
     @classmethod
     def open(cls, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu", upto: int | None = None) -> "BankLookup":

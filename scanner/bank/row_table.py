@@ -118,12 +118,18 @@ class RowTable:
         order = np.concatenate([rowids[main], rowids[~main]])
         return {r: (ids[e], f, None if t != t else t) for r, e, f, t in zip(order.tolist(), entries.tolist(), frames.tolist(), times.tolist())}
 
+    def index_rows_of(self, e: int) -> np.ndarray:
+        """The index rows of entry ``e``, by frame number (none for an entry added since the index was built)."""
+        if e >= self.num_entries:
+            return np.zeros(0, np.int64)
+        lo, hi = self.a["entry_row_offsets"][e : e + 2]
+        return np.asarray(self.a["entry_rows"][lo:hi])
+
     def rows_of(self, e: int) -> tuple[np.ndarray, ...]:
         """(hashes, frame numbers, timestamps, qualities) of entry ``e``'s frames, by frame number."""
         parts = []
         if e < self.num_entries:
-            lo, hi = self.a["entry_row_offsets"][e : e + 2]
-            rows = np.asarray(self.a["entry_rows"][lo:hi])
+            rows = self.index_rows_of(e)
             parts.append((np.asarray(self.index.hashes[rows]), self.a["row_frame"][rows], self.a["row_time"][rows],
                           self.a["row_quality"][rows].astype(np.int32)))  # fmt: skip
         if self.delta_rows:
