@@ -14,9 +14,14 @@ records disable their entries), ``updates`` disables and enables entries and
 keeps their history and the content digest, ``lookup.BankLookup`` searches a
 bank through its memory-mapped index (``disk_index``, kernel ``mih_kernel``)
 beside it in ``BANK.vidx``, ``hash_input`` reads query hashes. Scans open
-the same index memory-mapped (``mapped.MappedBank``, with the rows'
-metadata that ``mapped_build`` writes into ``BANK.vidx/scan``) instead of
+the same index memory-mapped (``mapped.MappedBank``) instead of
 ``load_index``: each file is matched against the entries it can match.
+One read path: the index holds row ids, ``row_table.RowTable`` (written by
+``mapped_build`` into ``BANK.vidx/scan``) says what each row is for lookups,
+``vscan serve`` and scans alike, and ``entry_table`` is the one reader of
+entries' labels, kinds and durations, at match time. A scan's matcher gets a
+``store.BankIndex`` of the entries a file can match (``MappedBank.narrow``),
+or of the whole bank where no index can be written (``load_index``).
 """
 
 from vscan.bank.exporters import EXPORTERS, export_entries
