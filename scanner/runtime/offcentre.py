@@ -61,8 +61,9 @@ UNEVEN = 0.02
 #: every 10%: up to 5% of the source, 8% of the copy, left out): a window may stick out of the copy by this share of
 #: its side, the missing strip mirrored in from the picture (the grid's step over the smallest share kept).
 OVERHANG = 0.08
-#: Search step (px of the scan's square frames) and frames searched.
+#: Search step (px of the scan's square frames) and frames searched; the coarse search's frames are this many times smaller.
 COARSE_STEP = 4
+COARSE_HALVE = 2
 LOCATE_FRAMES = 3
 #: A window this close to a bank row places the crop (not evidence: the matcher decides on every frame).
 LOCATE_RADIUS = 28
@@ -95,13 +96,16 @@ def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[i
 
 def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float, float]]:
     """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
-    source: ``CROPS_KEPT`` on both sides, and its size over each of ``FRAME_SIZES`` (either way round) where both
+    source: ``CROPS_KEPT`` on both sides, and, unless it is at a usual size itself, its size over each of
+    ``FRAME_SIZES`` (either way round) where both
     shares lie within ``KEPT_RANGE``, can hold most of a grid window (``OVERHANG``) and differ by ``UNEVEN`` at
     least; no two within 1%."""
     out = [(k, k) for k in CROPS_KEPT]
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return out
     w, h = (float(v) for v in source_size)
+    if (round(w), round(h)) in FRAME_SIZES or (round(h), round(w)) in FRAME_SIZES:
+        return out  # a file at a usual size was made at that size, not cut out of a bigger one
     low, high = max(KEPT_RANGE[0], grid_scale * (1 - OVERHANG)), KEPT_RANGE[1]
     for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
         kw, kh = w / fw, h / fh
@@ -151,14 +155,19 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
         return []
     picks = good[evenly_spaced(good.size, LOCATE_FRAMES)]  # spread over the file: look-alikes do not last
     full, s = frames.shape[1], frames.shape[1] - 2 * pad
+    # The coarse search runs on the frames at half size (a quarter of the pixels; PDQ keeps only a 64 px picture of
+    # a window of ~100-250 px), its places doubled back; the refinement runs at full size.
+    half, z = _halved(frames[picks]), COARSE_HALVE
     grids = []
     for kw, kh in kept or [(k, k) for k in CROPS_KEPT]:
         # px a window may stick out of the copy on each axis (none for CROPS_KEPT: they hold a grid window whole)
         oh, ow = (0, 0) if (kw, kh) in [(k, k) for k in CROPS_KEPT] else (min(pad, overhang_px(kh, grid_scale, s)), min(pad, overhang_px(kw, grid_scale, s)))
         # (height, width) px: grid_scale is the bank's windows' (vscan.bank.query_side.grid_scale)
         zh, zw = min(s + 2 * oh, int(round(s * grid_scale / kh))), min(s + 2 * ow, int(round(s * grid_scale / kw)))
-        grids.append((zh, zw, pad - oh + _offsets(s + 2 * oh - zh, COARSE_STEP), pad - ow + _offsets(s + 2 * ow - zw, COARSE_STEP)))
-    variants, rows, boxes = candidate_windows(frames, picks, grids)
+        tops, lefts = pad - oh + _offsets(s + 2 * oh - zh, COARSE_STEP), pad - ow + _offsets(s + 2 * ow - zw, COARSE_STEP)
+        grids.append((int(round(zh / z)), int(round(zw / z)), tops // z, lefts // z))
+    variants, at, boxes = candidate_windows(half, np.arange(len(picks)), grids)
+    rows, boxes = picks[at], boxes * z
     coarse = _votes(hits_of(variants, rows), rows, len(boxes) // picks.size, times)[:REFINE]
     if not coarse:
         return []
@@ -184,6 +193,13 @@ def overhang_px(kept: float, grid_scale: float, side: int) -> int:
     step = GRID_STEPS[1] - GRID_STEPS[0]
     lack = max(0.0, step - (kept - grid_scale)) / 2.0
     return int(np.ceil(min(OVERHANG, lack / kept) * side))
+
+
+def _halved(frames: np.ndarray) -> np.ndarray:
+    """uint8 [N, S // 2, S // 2, 3]: the mean of each 2 x 2 block."""
+    n, h, w, c = frames.shape
+    f = frames[:, : h // 2 * 2, : w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).astype(np.float32).mean(axis=(2, 4))
+    return np.ascontiguousarray(np.rint(f).astype(np.uint8))
 
 
 def padded(frames: np.ndarray, pad: int) -> np.ndarray:
