@@ -242,3 +242,35 @@ def test_a_cpu_scan_matches_without_importing_torch(folder):
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen == {"torch": False, "matched": 1}, seen
+
+
+_SLOW_MODEL = textwrap.dedent(
+    """
+    import json, sys, time
+    import vscan
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime import embedded
+
+    build = embedded._model
+    def slow_model(*args, **kwargs):  # a model that loads slowly (a loaded machine): every file is decoded before it answers
+        time.sleep(float(sys.argv[2]))
+        return build(*args, **kwargs)
+    embedded._model = slow_model
+    summary = vscan.scan(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
+    print(json.dumps(summary.pipeline))
+    """
+)
+
+
+def test_files_decoded_while_the_model_loads_go_to_it_in_one_call(folder):
+    """The model runs on a thread of its own (vscan.runtime.embedded_model): files decoded meanwhile wait
+    for it, and its call takes every one waiting, as a Ray model actor's call does; the records are the Ray path's."""
+    run = subprocess.run([sys.executable, "-c", _SLOW_MODEL, "slow.jsonl", "4"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    pipeline = json.loads(run.stdout.strip().splitlines()[-1])
+    assert pipeline["embedded"] is True
+    # copy.mp4, other.mp4 and still.png in the first call (broken.mp4 never reaches the model), copy.mp4's second pass in another
+    assert pipeline["calls"] < pipeline["files"] and pipeline["max_frames_per_call"] > 0, pipeline
+    records = {json.loads(line)["path"]: json.loads(line) for line in (folder / "slow.jsonl").read_text().splitlines()}
+    embedded, _ = _scan(folder, "embedded-again.jsonl")
+    _same_records(records, embedded)

@@ -12,8 +12,11 @@ address, runs here instead (:func:`embedded_files` decides):
   function on its files, so a decoder that aborts or hangs ends that
   process, never the scan;
 - the model stage's own ModelWorker (vscan.runtime.model_actor) in this
-  process, built while the first file decodes, with the threads a model
-  actor on this machine would get (vscan.runtime.model_pool.plan_actors);
+  process, on a thread of its own (vscan.runtime.embedded_model): built
+  while the first files decode, then each call takes every decoded file
+  waiting, as a Ray model actor's call does, while this loop goes on reading
+  the decode processes; with the threads a model actor on this machine would
+  get (vscan.runtime.model_pool.plan_actors);
 - each file's record made by vscan.runtime.outcome and written by the
   RecordStage, as on Ray: a record is the Ray path's, except ``timings`` and
   ``ran_on`` (no Ray node or actor: all null).
@@ -27,25 +30,23 @@ died at the limit gives the file the Ray path's timeout record.
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import subprocess
 import sys
 import time
 from collections import deque
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from vscan.config import ScanConfig
 from vscan.errors import ModelError
+from vscan.runtime.embedded_model import ModelThread
+from vscan.runtime.embedded_procs import _DecodeProcess, _Decoders  # noqa: F401 - (tests reach _DecodeProcess here)
 from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_decoded
 from vscan.runtime.placement import ran_on
 from vscan.runtime.ray_start import set_startup_phase
+from vscan.runtime.scheduler import CALL_BATCHES, QUEUE_BATCHES
 
 __all__ = ["embedded_files", "run_embedded", "may_use_a_gpu"]
 
-#: Seconds the driver waits past the per-file limit (x1.5) for a decode process whose own watchdog did not end it.
-_STUCK_MARGIN_SECONDS = 10.0
 #: Where an embedded scan's records say the model ran (no Ray node, no actor).
 _IN_PROCESS = {"model_node": None, "model_actor": None}
 
@@ -97,96 +98,6 @@ def may_use_a_gpu(config: ScanConfig) -> bool:
     return True
 
 
-class _DecodeProcess:
-    """vscan.runtime.embedded_decode, started at once: it imports the decoders while the model loads here."""
-
-    def __init__(self, known: Any, benign: Any) -> None:
-        command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
-        self.waiting: deque[Task] = deque()  # its files, in the order it answers
-        self.since = time.monotonic()  # when its current file started (as near as the driver knows)
-        self._send((known, benign))
-
-    def _send(self, message: Any) -> None:
-        data = memoryview(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-        while data:  # an unbuffered pipe: a big message (a --state run's known digests) may go in parts
-            data = data[self.proc.stdin.write(data) :]
-
-    def fileno(self) -> int:
-        return self.proc.stdout.fileno()
-
-    def decode(self, task: Task, config: ScanConfig) -> None:
-        if not self.waiting:
-            self.since = time.monotonic()
-        self._send((task.key, task.path, config))
-        self.waiting.append(task)
-
-    def answer(self) -> tuple | None:
-        """The next file's (key, FileSummary, DecodedFile | None), once select() says it is coming; None: the process died."""
-        try:
-            size = int.from_bytes(self._read(8), "little")
-            return pickle.loads(self._read(size))
-        except (EOFError, pickle.UnpicklingError, OSError):
-            return None
-
-    def _read(self, size: int) -> bytes:
-        parts, left = [], size
-        while left:
-            part = os.read(self.fileno(), min(left, 1 << 24))
-            if not part:
-                raise EOFError
-            parts.append(part)
-            left -= len(part)
-        return b"".join(parts)
-
-    def close(self) -> None:
-        """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
-
-
-class _Decoders:
-    """The decode processes: as many as a Ray node here would have decode slots, at most one per file."""
-
-    def __init__(self, count: int, known: Any, benign: Any) -> None:
-        self.procs = [_DecodeProcess(known, benign) for _ in range(count)]
-
-    def decode(self, task: Task, config: ScanConfig) -> None:
-        min(self.procs, key=lambda p: len(p.waiting)).decode(task, config)
-
-    @property
-    def pending(self) -> bool:
-        return any(p.waiting for p in self.procs)
-
-    def remaining(self) -> list[Task]:
-        return [t for p in self.procs for t in p.waiting]
-
-    def next(self, limit: float) -> tuple[Task, tuple | None, float]:
-        """The next file to come back: (its task, its answer or None, seconds it took). A
-        process past ``limit`` x1.5 whose own watchdog did not end it is killed (None)."""
-        busy = [p for p in self.procs if p.waiting]
-        cap = limit * 1.5 + _STUCK_MARGIN_SECONDS
-        first = min(busy, key=lambda p: p.since)
-        ready, _, _ = select.select(busy, [], [], max(0.0, first.since + cap - time.monotonic()))
-        proc = ready[0] if ready else first
-        answer = proc.answer() if ready else None
-        if not ready:
-            proc.proc.kill()
-        now = time.monotonic()
-        task, took, proc.since = proc.waiting.popleft(), now - proc.since, now
-        return task, answer, took
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.close()
-
-
 def _model(config: ScanConfig, plan: Any, bank_path: Any, inputs: list, generation: str | None) -> Any:
     """The model stage's worker, as a model actor on this machine would be built (vscan.runtime.model_pool)."""
     from vscan.runtime.bank_share import share_bank
@@ -232,15 +143,25 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
     plan = plan_actors([{"node_id": None, "cpus": cpus, "gpus": 0}], config)[0]
     slots = max(1, int(cpus - plan.num_cpus))  # the decode slots Ray would give this node (vscan.runtime.driver)
     decoder = _Decoders(min(len(tasks), slots), ledger.known_sha256() if ledger.state is not None else None, benign)
-    admit = _Admission(tasks, decoder, config, inflight=config.runtime.decode_inflight or slots + 2)
-    try:
-        admit()  # the first files decode while the model loads
-        worker = _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256"))
+    batch = config.runtime.batch_frames
+    model = ModelThread(lambda: _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256")), call_frames=CALL_BATCHES * batch)
+
+    def ready(worker: Any) -> None:
         manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),
                                              "threads": plan.threads, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
         set_startup_phase("first files here")
-        left = yield from _drive(admit, worker, config, records, outcomes, policy_text, ledger)
+
+    # Frames waiting for the model stay within the Ray path's queue (vscan.runtime.scheduler.FrameBudget).
+    admit = _Admission(tasks, decoder, config, inflight=config.runtime.decode_inflight or slots + 2,
+                       room=lambda: model.waiting_frames < QUEUE_BATCHES * batch)  # fmt: skip
+    try:
+        admit()  # the first files decode while the model loads, on its thread
+        left = yield from _drive(admit, model, ready, config, records, outcomes, policy_text, ledger)
+        worker = model.built()
+        if "model_actors" not in manifest_cluster:  # no file reached the model
+            ready(worker)
     finally:
+        model.close()
         decoder.close()
         set_startup_phase(None)
     ledger.retried_transient -= sum(counted[path] for path in left)  # counted again when the Ray path takes them
@@ -254,10 +175,10 @@ class _Admission:
     ahead while the switch says so (vscan.runtime.confirm_ahead.AheadSwitch), told by the model
     stage how first passes went."""
 
-    def __init__(self, tasks: list[Task], decoder: _Decoders, config: ScanConfig, *, inflight: int) -> None:
+    def __init__(self, tasks: list[Task], decoder: _Decoders, config: ScanConfig, *, inflight: int, room: Callable[[], bool]) -> None:
         from vscan.runtime.confirm_ahead import AheadSwitch
 
-        self.queued, self.decoder, self.config, self.inflight = deque(tasks), decoder, config, inflight
+        self.queued, self.decoder, self.config, self.inflight, self.room = deque(tasks), decoder, config, inflight, room
         self.ahead = AheadSwitch(config)
 
     @property
@@ -265,7 +186,7 @@ class _Admission:
         return bool(self.queued) or self.decoder.pending
 
     def __call__(self) -> None:
-        while self.queued and len(self.decoder.remaining()) < self.inflight:
+        while self.queued and len(self.decoder.remaining()) < self.inflight and self.room():
             task = self.queued.popleft()
             self.decoder.decode(task, self.ahead.ahead_config(self.config) if self.ahead.on else self.config)
             task.move(FileState.DECODING)
@@ -301,50 +222,82 @@ def _todo(files: list[str], config: ScanConfig, ledger: Any) -> tuple[list[Task]
     return tasks, counted
 
 
-def _drive(admit: _Admission, worker: Any, config: ScanConfig, records: Any, outcomes: Outcomes,
+def _drive(admit: _Admission, model: ModelThread, ready: Callable[[Any], None], config: ScanConfig, records: Any, outcomes: Outcomes,
            policy_text: str, ledger: Any) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """Each decoded file to its record (vscan.runtime.stages.DecodeStage.decoded and ModelStage.landed)."""
-    from vscan.runtime.payload import ModelResult
-    from vscan.verdict.record import known_benign_record
-
+    """Each decoded file to its record (vscan.runtime.stages.DecodeStage.decoded and ModelStage.landed),
+    the model on its thread (vscan.runtime.embedded_model). Returns the files left for the Ray path: where
+    a decode process died, every file not recorded once the model's calls in progress have come back."""
     limit = config.runtime.file_timeout_seconds
     firsts: dict[int, Any] = {}  # key -> a first pass's frames, kept for its second
-    while admit.pending:
-        task, answer, took = admit.decoder.next(limit)
-        if answer is None:
-            if took < limit:  # crashed: the Ray path decodes it again (a retry, PyAV after auto)
-                return [task.path, *admit.left()]
-            outcomes.timed_out(task)  # the decode process's watchdog ended it at the limit
+    announced, left = False, None
+    while left is None and (admit.pending or model.pending) or left is not None and model.pending:
+        ready_now, killed = admit.decoder.wait([model], limit) if left is None else ([model], False)
+        if model in ready_now:
+            if not announced and model.ready.is_set() and model.worker is not None:
+                ready(model.worker)
+                announced = True
+            for task, result in model.results():
+                _landed(task, result, admit, firsts, outcomes, ran_out=left is not None)
+                if task.state is FileState.REFINING and left is not None:
+                    left.append(task.path)  # its second pass: on Ray, with the file decoded again
             yield from records.commit()
-            return admit.left()
-        _, file_summary, payload = answer
-        task.summary = file_summary
-        task.move(FileState.DECODED)
-        facts = file_summary.as_dict()
-        if file_summary.unchanged:
-            records.emit({**ledger.unchanged_record(facts), "ran_on": ran_on(facts)})
-        elif file_summary.known_benign is not None:
-            records.emit({**known_benign_record(facts, policy_text), "ran_on": ran_on(facts)})
-        elif file_summary.error is not None:
-            outcomes.decode_failed(task, file_summary.error)
-        else:
-            passes = [payload] if task.first_pass is None else [firsts.pop(task.key), payload]
-            if task.first_pass is not None:
-                task.summary = second_pass_decoded(task)
-            task.move(FileState.AT_MODEL)
-            files = [(task.key, task.summary.sha256, task.summary.md5, len(passes))]
-            result = ModelResult.of(worker.run(files, *passes)[0])
-            if task.first_pass is None:
-                admit.first_pass_back(task, result)
-            if result.refine is not None:  # adaptive sampling: a second pass, the first pass's frames kept
-                task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
-                firsts[task.key] = payload
-                admit.again(task)
-                admit()
-                continue
-            outcomes.finish_passes(task, result)
-        let_go(task)
-        task.move(FileState.RECORDED)
-        yield from records.commit()
-        admit()
-    return []
+            model.raise_error()  # (the worker did not build, or a call failed: after the files before it)
+        for proc in (p for p in ready_now if p is not model):
+            task, answer, took = admit.decoder.take(proc, killed)
+            if answer is None:
+                if took < limit:  # crashed: the Ray path decodes it again (a retry, PyAV after auto)
+                    left = [task.path]
+                else:
+                    outcomes.timed_out(task)  # the decode process's watchdog ended it at the limit
+                    left = []
+                yield from records.commit()
+                break
+            _decoded(task, answer, admit, model, firsts, outcomes, records, ledger, policy_text)
+        if left is None:
+            yield from records.commit()
+            admit()
+    return [] if left is None else [*left, *admit.left()]
+
+
+def _decoded(task: Task, answer: tuple, admit: _Admission, model: ModelThread, firsts: dict[int, Any], outcomes: Outcomes,
+             records: Any, ledger: Any, policy_text: str) -> None:  # fmt: skip
+    """A file back from its decode process: recorded (unchanged, known benign, failed), or to the model."""
+    from vscan.verdict.record import known_benign_record
+
+    _, file_summary, payload = answer
+    task.summary = file_summary
+    task.move(FileState.DECODED)
+    facts = file_summary.as_dict()
+    if file_summary.unchanged:
+        records.emit({**ledger.unchanged_record(facts), "ran_on": ran_on(facts)})
+    elif file_summary.known_benign is not None:
+        records.emit({**known_benign_record(facts, policy_text), "ran_on": ran_on(facts)})
+    elif file_summary.error is not None:
+        outcomes.decode_failed(task, file_summary.error)
+    else:
+        passes = (payload,) if task.first_pass is None else (firsts.pop(task.key), payload)
+        if task.first_pass is not None:
+            task.summary = second_pass_decoded(task)
+        task.move(FileState.AT_MODEL)
+        model.submit(task, (task.key, task.summary.sha256, task.summary.md5, len(passes)), passes)
+        firsts[task.key] = payload if task.first_pass is None else None  # kept until its result says whether a second pass comes
+        return
+    let_go(task)
+    task.move(FileState.RECORDED)
+
+
+def _landed(task: Task, result: Any, admit: _Admission, firsts: dict[int, Any], outcomes: Outcomes, *, ran_out: bool) -> None:
+    """A file's model result: its record, or its second pass (not started where the scan ran out: ``ran_out``)."""
+    payload = firsts.pop(task.key, None)
+    if task.first_pass is None:
+        admit.first_pass_back(task, result)
+    if result.refine is not None:  # adaptive sampling: a second pass, the first pass's frames kept
+        task.first_pass, task.first_result, task.policy = task.summary, result, result.refine
+        firsts[task.key] = payload
+        task.move(FileState.REFINING)
+        if not ran_out:
+            admit.again(task)
+        return
+    outcomes.finish_passes(task, result)
+    let_go(task)
+    task.move(FileState.RECORDED)
