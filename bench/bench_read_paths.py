@@ -12,7 +12,7 @@ is a fresh process, old and new alternating, ``--rounds`` times:
   (1,000 bank rows with 4 bits flipped, 1,000 random), best of 5;
 - ``vscan serve``: ``BankState.search`` of the same hashes, best of 5;
 - a scan's bank: ``MappedBank`` opened, 40 robust files matched (30 copies of
-  8 frames of a bank entry with 4 bits flipped, 10 random), then the same 40 again
+  8 frames of a bank entry, from a random start, with 4 bits flipped, 10 random), then the same 40 again
   (the rows of the entries narrowed to are then cached);
 - the process's peak RSS (VmHWM) and, at the end, its private (RssAnon) and
   file-backed (RssFile: memory-mapped index and row table, shared page cache) memory.
@@ -64,10 +64,12 @@ def _queries(bank: str) -> tuple[np.ndarray, list[np.ndarray]]:
         return out
 
     hashes = np.concatenate([flip(known, 4), rng.integers(0, 256, (1000, 32), dtype=np.uint8)])
-    entries = [e for (e,) in conn.execute("SELECT entry_id FROM entries ORDER BY rowid")]
+    entries = conn.execute("SELECT entry_id, num_frames FROM entries WHERE num_frames >= 8 ORDER BY rowid").fetchall()
     files = []
-    for e in rng.choice(len(entries), 30, replace=False).tolist():
-        own = [h for (h,) in conn.execute("SELECT hash FROM frame_hashes WHERE entry_id = ? ORDER BY frame_number LIMIT 8", (entries[e],))]
+    for e in rng.integers(0, len(entries), 30).tolist():  # 8 frames of an entry, from a random start
+        entry_id, n = entries[e]
+        own = [h for (h,) in conn.execute("SELECT hash FROM frame_hashes WHERE entry_id = ? ORDER BY frame_number LIMIT 8 OFFSET ?",
+                                          (entry_id, int(rng.integers(0, n - 7))))]  # fmt: skip
         files.append(flip(np.frombuffer(b"".join(own), np.uint8).reshape(-1, 32), 4))
     files += [rng.integers(0, 256, (8, 32), dtype=np.uint8) for _ in range(10)]
     conn.close()
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", help="a folder holding the baseline's vscan package")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", default="/tmp/vscan-bench-read-paths")
+    parser.add_argument("--rebuild", action="store_true", help="remove BANK.vidx before every run: prepare builds it every round")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'round':>5} {'side':<4} " + " ".join(f"{k:>14}" for k in keys) + "  digests (lookup serve match)", flush=True)
     for r in range(args.rounds):
         for side in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            if args.rebuild:
+                shutil.rmtree(f"{banks[side]}.vidx", ignore_errors=True)
             res = _run(banks[side], sides[side])
             rows[side].append(res)
             print(f"{r:>5} {side:<4} " + " ".join(f"{res[k]:>14.3f}" for k in keys) +
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
                   flush=True)  # fmt: skip
     if "old" in rows:
         for k in keys:
-            if k == "prepare_s":  # the first round builds everything, later ones find it built
+            if k == "prepare_s" and not args.rebuild:  # the first round builds everything, later ones find it built
                 for name, pick in (("prepare_s, first (builds)", slice(0, 1)), ("prepare_s, later", slice(1, None))):
                     if rows["new"][pick]:
                         new, old = (min(x[k] for x in rows[s][pick]) for s in ("new", "old"))
