@@ -119,3 +119,51 @@ def test_a_copy_turned_eight_degrees_and_zoomed_is_found_by_the_coarse_angle_sea
     assert found is not None
     matched = [m for m in found[2] if m.is_match]
     assert matched and matched[0].bank_entry_id == "src" and any(p.startswith("turned+") for p in matched[0].path)
+
+
+def test_the_bits_the_lost_corners_could_flip_are_the_ones_painting_gets_wrong():
+    from vscan.frames.turns import unsure_bits
+    from vscan.runtime.region_search import box_hashes
+
+    src = np.stack([_square(_picture(s)) for s in range(4)])
+    copy = np.stack([_square(_turned(_picture(s), 12.0)) for s in range(4)])
+    painted = filled(turn_back(luma(copy), 320 / 240, 12.0), 12.0)
+    h, w = painted.shape[1:]
+    want = box_hashes(luma(src), (0, 256, 0, 256))[:, 0]
+    got = box_hashes(painted, (0, h, 0, w))[:, 0]
+    unsure = unsure_bits(painted, 12.0)
+    wrong, n_unsure = np.bitwise_count(want ^ got).sum(axis=1), np.bitwise_count(unsure).sum(axis=1)
+    wrong_sure = np.bitwise_count((want ^ got) & ~unsure).sum(axis=1)
+    assert np.all((n_unsure > 0) & (n_unsure < 64))  # a few bits, not the hash
+    # The unsure bits hold more than their share of the wrong ones: the sure bits lie closer, per bit.
+    assert (wrong_sure / (256 - n_unsure)).mean() < (wrong / 256).mean()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_a_copy_turned_twelve_degrees_matches_a_hash_list_bank(tmp_path):
+    """A bank of a hash list (plain frame rows, no crops or windows): the whole turned-back frame, its corners painted and
+    the bits they could flip taken from the nearest row when the sure bits lie within the threshold's share."""
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.hashing.media import hash_media
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.vpdq import format_vpdq_line
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    src = synth.make_clip(tmp_path / "src.mp4", seed=37, seconds=4.0, fps=8.0, size=(320, 180), scenes=1)
+    fh = hash_media(src, EveryFrame(), hasher=PDQHasher(device="cpu")).frames
+    listed = tmp_path / "src.txt"  # the source as an exchange shares it: vPDQ lines, every frame
+    listed.write_text("".join(format_vpdq_line(int(n), int(q), bytes(h).hex(), float(t)) + "\n"
+                              for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
+    build_bank(tmp_path / "list.bank", [listed], label="reported")
+    copy = tmp_path / "copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={-12 * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
+                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(tmp_path / "list.bank"))
+    _, payload = decode_for_scan(str(copy), config)
+    found = [m for m in worker.run([(0, None, None, 1)], payload)[0].matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TURN_ANGLES", "DARK_LUMA", "MASK_SIDE", "Turn", "inscribed", "turn_valid", "fit_turn", "turn_back", "filled"]
+__all__ = ["TURN_ANGLES", "DARK_LUMA", "MASK_SIDE", "FILL_SIDE", "UNSURE_SIGMAS", "Turn", "inscribed", "turn_valid", "fit_turn", "turn_back", "kept_pixels", "unsure_bits", "filled"]
 
 #: Angles searched (degrees, counter-clockwise to undo): beyond the bank's own +-4 degree rows, up to 16, in 0.25 steps
 #: (PDQ moves ~15 bits per degree of turn left over on a crop keeping ~80% of each side).
@@ -37,6 +37,9 @@ MASK_SIDE = 128
 MIN_DARK_SHARE, MIN_OVERLAP, MIN_CORNER_SHARE = 0.8, 0.6, 0.02
 #: The lost corners are painted on a square this small (px): PDQ keeps only the picture's lowest frequencies.
 FILL_SIDE = 64
+#: A hash bit of a painted frame is unsure when its coefficient lies within this many deviations (what the lost
+#: pixels could add) of the median (``unsure_bits``; tune split: ~20 of 256 bits unsure on copies turned 6-14 degrees).
+UNSURE_SIGMAS = 1.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,36 @@ def turn_back(lumas: np.ndarray, aspect: float, degrees: float) -> np.ndarray:
     return np.stack([cv2.warpAffine(cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR), turn, (w, h), flags=cv2.INTER_LINEAR) for f in lumas])
 
 
+def kept_pixels(h: int, w: int, degrees: float) -> np.ndarray:
+    """bool [h, w]: the pixels of a frame turned back by ``degrees`` that the copy kept (the rest it lost to its corners)."""
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    x, y = u - w / 2, v - h / 2
+    a = math.radians(degrees)
+    # Source pixel (x, y) was seen by the copy when the copy's turn of it (by -degrees) lies inside the frame.
+    xc, yc = math.cos(a) * x - math.sin(a) * y, math.sin(a) * x + math.cos(a) * y
+    return (np.abs(xc) <= w / 2 - 1.5) & (np.abs(yc) <= h / 2 - 1.5)
+
+
+def unsure_bits(filled_frames: np.ndarray, degrees: float, k: float = UNSURE_SIGMAS) -> np.ndarray:
+    """uint8 [N, 32] in PDQ's bit order: the bits of each whole-frame PDQ of ``filled_frames`` (``filled``'s [N, h, w])
+    that what the copy lost could flip. Bit (u, v) is its DCT coefficient against the median; the lost pixels add to
+    that coefficient ``sum over lost pixels of basis(u, v)^2`` times the picture's variance, so a coefficient closer to
+    the median than ``k`` such deviations is unsure (the painted guess may have it on the wrong side)."""
+    from vscan.frames.window_hash import _pack
+    from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
+
+    n, h, w = filled_frames.shape
+    lost = (~kept_pixels(h, w, degrees)).astype(np.float64)
+    rows, cols = dct_matrix_np() @ jarosz_operator_np(h), dct_matrix_np() @ jarosz_operator_np(w)  # [16, h], [16, w]
+    spread = np.sqrt((rows**2) @ lost @ (cols**2).T).ravel()  # [256]: each coefficient's deviation per unit of pixel spread
+    out = np.zeros((n, 256), bool)
+    for i, f in enumerate(filled_frames.astype(np.float64)):
+        coeffs = (rows @ f @ cols.T).ravel()
+        median = np.partition(coeffs, 127)[127]
+        out[i] = np.abs(coeffs - median) <= k * spread * f[lost == 0].std()
+    return _pack(out)
+
+
 def filled(turned: np.ndarray, degrees: float) -> np.ndarray:
     """``turned`` [N, h, w] (``turn_back``'s) with what the copy lost (outside the frame turned twice) painted from the
     picture nearby: a normalised blur of the kept pixels, coarse to fine, so a hash of the whole frame stays near
@@ -120,12 +153,7 @@ def filled(turned: np.ndarray, degrees: float) -> np.ndarray:
     import cv2
 
     _, h, w = turned.shape
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
-    x, y = u - w / 2, v - h / 2
-    a = math.radians(degrees)
-    # Source pixel (x, y) was seen by the copy when the copy's turn of it (by -degrees) lies inside the frame.
-    xc, yc = math.cos(a) * x - math.sin(a) * y, math.sin(a) * x + math.cos(a) * y
-    keep = ((np.abs(xc) <= w / 2 - 1.5) & (np.abs(yc) <= h / 2 - 1.5)).astype(np.float32)
+    keep = kept_pixels(h, w, degrees).astype(np.float32)
     small = (FILL_SIDE, FILL_SIDE)
     keep_small = cv2.resize(keep, small, interpolation=cv2.INTER_AREA)
     out = np.empty_like(turned)

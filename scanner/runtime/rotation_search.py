@@ -27,10 +27,10 @@ import numpy as np
 
 from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
-from vscan.frames.turns import fit_turn, filled, inscribed, turn_back
+from vscan.frames.turns import filled, fit_turn, inscribed, turn_back, unsure_bits
 from vscan.runtime.region_search import GATE_RADIUS, box_hashes, closest_rows
 
-__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "bank_cuts", "turned_cut", "find_rotation"]
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
@@ -45,6 +45,12 @@ COARSE_DEGREES = (-15.0, -12.0, -9.0, -6.0, 6.0, 9.0, 12.0, 15.0)
 FINE_DEGREES = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 #: A bank cut may reach this far past the kept box (share of the side): a sliver of fill moves PDQ little.
 CUT_SLACK = 0.01
+#: A painted frame's unsure bits are completed from rows within this many bits (sure and unsure together), of at most
+#: this many candidate rows (``completed``).
+COMPLETE_RADIUS = 64
+#: A bank of plain rows: turns tried around the gate's, every frame painted and completed (``_painted``).
+PAINTED_DEGREES = (-0.5, -0.25, 0.0, 0.25, 0.5)
+COMPLETE_MAX_ROWS = 200_000
 
 
 def bank_cuts(index) -> tuple[float, ...]:
@@ -81,6 +87,42 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     ch, cw = max(16, int(round(h * b))), max(16, int(round(w * b)))
     top, left = (h - ch) // 2, (w - cw) // 2
     return box_hashes(turned, (top, top + ch, left, left + cw)), c
+
+
+def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarray, int]:
+    """``hashes`` uint8 [N, 32] of painted frames with each frame's ``unsure`` bits ([N, 32], ``vscan.frames.turns.unsure_bits``)
+    taken from the bank frame row closest on the sure bits, where that row lies within ``distance_threshold`` scaled to
+    the sure bits' share (the same bar per bit as a whole hash); a frame without such a row is left as it is. The
+    matcher then sees the sure bits' distance alone. Also returns how many frames were completed."""
+    s = matcher.settings
+    index = matcher.index
+    if hasattr(index, "narrow"):  # a memory-mapped bank: the entries with a frame row within reach
+        index = index.narrow([hashes], COMPLETE_RADIUS, s.min_quality)
+    rows = np.asarray(index.hashes)[np.asarray(index.qualities) >= s.min_quality]
+    if not len(rows) or len(rows) > COMPLETE_MAX_ROWS:
+        return hashes, 0
+    out, done = hashes.copy(), 0
+    for i, (h, u) in enumerate(zip(hashes, unsure)):
+        sure = ~u
+        far = np.bitwise_count((rows ^ h) & sure).sum(axis=1)
+        j = int(np.argmin(far))
+        if far[j] <= s.distance_threshold * int(np.bitwise_count(sure).sum()) / 256:
+            out[i], done = (h & sure) | (rows[j] & u), done + 1
+    return out, done
+
+
+def _painted(matcher, lumas: np.ndarray, aspect: float, angles) -> tuple[float, np.ndarray] | None:
+    """For a bank of plain rows: of ``angles``, the one whose turned-back, painted and ``completed`` frames ``lumas``
+    [N, S, S] find the most rows (PDQ needs the turn within ~0.5 degrees, and the gate's small frames rank angles that
+    close about as often wrong as right): (degrees, PDQ uint8 [N, 2, 32] as is (completed) and mirrored), or None."""
+    best = None
+    for degrees in angles:
+        turned = filled(turn_back(lumas, aspect, degrees), degrees)
+        two = box_hashes(turned, (0, turned.shape[1], 0, turned.shape[2]))
+        two[:, 0], done = completed(matcher, two[:, 0], unsure_bits(turned, degrees))
+        if done and (best is None or done > best[0]):
+            best = (done, float(degrees), two)
+    return None if best is None else best[1:]
 
 
 def _small(frames: np.ndarray) -> np.ndarray:
@@ -133,7 +175,13 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed)
     if degrees is None:
         return None
-    two, cut = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed)  # type: ignore[misc]
+    if cuts:
+        two, cut = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed)  # type: ignore[misc]
+    else:  # plain rows: the whole frame, its lost corners painted, the bits they could flip not held against a row
+        painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES])
+        if painted is None:
+            return None
+        (degrees, two), cut = painted, 1.0
     fh = query.frames.hashes
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
