@@ -95,3 +95,45 @@ def test_scalers_are_kept_for_the_process_not_per_thread(clips, monkeypatch):
     with pyav_backend._scaler((202, 122)) as held:  # a thread mid-frame holds it: the next file's thread gets its own
         one_file()
     assert len(made) == 2 and held is made[0]
+
+
+def _scan(path: str) -> tuple:
+    """A scan's decode of ``path`` (confirmation decoded ahead): every frame set's bytes, and the frames decoded."""
+    from vscan.config import Sampling
+    from vscan.decode.adaptive import Adaptive
+    from vscan.runtime.decode_task import decode_for_scan
+
+    config = ScanConfig(sampling=Sampling(policy=Adaptive(confirm_ahead=True)))
+    summary, payload = decode_for_scan(path, config)
+    assert summary["error"] is None and payload is not None, summary["error"]
+    sets = [payload.to_dict()] + ([payload.ahead.to_dict()] if payload.ahead is not None else [])
+    pixels = [(k, np.asarray(v).tobytes()) for s in sets for k, v in sorted(s.items()) if isinstance(v, np.ndarray)]
+    return pixels, summary["frames_decoded"]
+
+
+def test_a_scan_opens_each_file_once_for_all_its_passes_with_the_same_frames(clips, tmp_path, monkeypatch):
+    """Index, first pass and the confirmation decoded ahead share one open container, rewound
+    between passes (vscan.decode.pyav_reuse) where that is exact: H.264, HEVC and VP9 in MP4 and
+    Matroska/WebM. AV1 (libdav1d fixes its frame skipping when it opens) and MPEG-TS open again.
+    Every frame set is byte for byte what a decoder opening the file for each pass gives."""
+    from vscan.runtime import decode_task
+
+    ts = tmp_path / "h264.ts"
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", clips["h264"], "-c", "copy", str(ts)], check=True)
+    media = {**clips, "h264-ts": str(ts)}
+    opens: list[str] = []
+    real_open = PyAVDecoder._open_container
+
+    def counted(path):
+        opens.append(str(path))
+        return real_open(path)
+
+    monkeypatch.setattr(PyAVDecoder, "_open_container", staticmethod(counted))
+    held = {name: (_scan(path)[:2], opens.count(path)) for name, path in media.items()}
+    assert [held[name][1] for name in ("h264", "hevc", "vp9") if name in held] == [1] * len({"h264", "hevc", "vp9"} & set(held))
+    monkeypatch.setattr(decode_task, "_PYAV", {**decode_task._PYAV, "hold_open": False})
+    fresh = {name: (_scan(path)[:2], opens.count(path) - held[name][1]) for name, path in media.items()}
+    for name in media:
+        assert held[name][0] == fresh[name][0], name  # the same frames, the same count decoded
+        assert fresh[name][1] >= 3, name  # opened for the index, the first pass, the confirmation
+        assert held[name][1] == (1 if name in ("h264", "hevc", "vp9") else fresh[name][1]), (name, held[name][1])

@@ -81,9 +81,10 @@ def choose_backend(policy: SamplingPolicy, backend: Literal["auto", "decord", "p
 
 
 def open_decoder(
-    path: str | os.PathLike, backend: Literal["auto", "decord", "pyav"] = "auto"
+    path: str | os.PathLike, backend: Literal["auto", "decord", "pyav"] = "auto", pyav: dict | None = None
 ) -> Decoder:
-    """The decoder for path, checked by probing it.
+    """The decoder for path, checked by probing it. ``pyav``: PyAVDecoder's
+    options (threads, hold_open...), set before its probe opens the file.
 
     Stills (by suffix, one frame) get ImageDecoder; animated WebP/APNG and
     several-image HEIF get AnimatedImageDecoder (animated GIF: FFmpeg's, below). "auto" tries decord, then PyAV when
@@ -102,7 +103,7 @@ def open_decoder(
         decoder.probe(p)
         return decoder
     if backend == "pyav":
-        decoder = PyAVDecoder()
+        decoder = PyAVDecoder(**(pyav or {}))
         decoder.probe(p)
         return decoder
     try:
@@ -113,7 +114,7 @@ def open_decoder(
         if backend == "decord":
             raise
         try:
-            decoder = PyAVDecoder()
+            decoder = PyAVDecoder(**(pyav or {}))
             decoder.probe(p)
         except UnsupportedMediaError as exc:
             raise UnsupportedMediaError(f"{exc} (decord also failed: {decord_error})") from exc

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -28,6 +27,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _NONKEY_IGNORED, _frames_from_keyframe, _keyframe_frames, _PacketIndex
+from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
 
@@ -58,41 +58,6 @@ def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
                 return False, bytes(side)
         return False, None
     return True, None
-
-
-#: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
-#: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
-_SCALERS: dict[tuple[int, int], list] = {}
-_SCALERS_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _scaler(size: tuple[int, int]) -> Iterator:
-    """A scaler to ``size`` no other thread is using: libswscale's context (its filter coefficients)
-    is made once per size and input, not for every frame as ``VideoFrame.reformat`` does, nor for
-    every file (same bits; the area scaler's set-up was half the cost of scaling a 480x720 frame to
-    the scan's square). A thread abandoned mid-frame (a stalled decode) keeps its scaler to itself."""
-    from av.video.reformatter import VideoReformatter
-
-    with _SCALERS_LOCK:
-        idle = _SCALERS.setdefault(size, [])
-        scaler = idle.pop() if idle else VideoReformatter()
-    yield scaler
-    with _SCALERS_LOCK:
-        idle.append(scaler)
-
-
-def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) -> np.ndarray:
-    """A decoded frame as RGB at the stored output size (before it is turned)."""
-    if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
-        with _scaler(stored) as scaler:
-            return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
-    return frame.to_ndarray(format="rgb24")
-
-
-def _turned_rgb(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
-    """``frame`` as RGB at ``stored``, turned as the file is displayed (``PyAVDecoder.also``)."""
-    return orientation.apply(_rgb(frame, stored, native, stored != native))
 
 
 def _declared_seconds(container, stream) -> float | None:
@@ -131,6 +96,7 @@ class PyAVDecoder(Decoder):
         skip_nonref: bool = False,
         plain: bool = False,
         threads: int = 0,
+        hold_open: bool = False,
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
@@ -138,7 +104,9 @@ class PyAVDecoder(Decoder):
         reported. Off by default: ``vscan hash`` must return exact frames.
         plain: one forward decode of every frame up to the last wanted one,
         no seeking, no skipped frames (the last-resort fallback).
-        threads: the codec's threads (0: FFmpeg's choice, about one per core)."""
+        threads: the codec's threads (0: FFmpeg's choice, about one per core).
+        hold_open: keep the file's container open between passes over it
+        (rewound: vscan.decode.pyav_reuse), until another file's or ``close()``."""
         self.thread_type = thread_type
         self.threads = threads
         self.skip_nonref = skip_nonref
@@ -155,12 +123,48 @@ class PyAVDecoder(Decoder):
         #: derives the scan's square and its extra rows' 512 px frames from one decode (vscan.bank.one_pass).
         self.also_max_side: int | None = None
         self.also: dict[int, Callable[[], np.ndarray]] = {}
+        self.hold_open = hold_open  # a scan's decode sets it: three passes a file
+        self._held: tuple[tuple, object] | None = None
+        self._first_packet: tuple | None = None  # of the last index pass: where ``rewound`` checks it landed
 
     def _set_threads(self, stream) -> None:
-        """The codec's threading, before it opens (at its first packet)."""
+        """The codec's threading, before it opens (at its first packet; a held container's is open)."""
+        if stream.codec_context.is_open:
+            return
         stream.thread_type = self.thread_type
         if self.threads:
             stream.codec_context.thread_count = self.threads
+
+    @contextlib.contextmanager
+    def _holding(self, path: Path, rewind: bool = False) -> Iterator:
+        """``path``'s container: the one held from this decoder's last pass over it when
+        ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse), else a new one; held
+        afterwards with ``hold_open``, else closed (and closed on any error)."""
+        held, self._held = self._held, None
+        key = _cache_key(path)
+        container = None
+        if held is not None:
+            if rewind and held[0] == key and rewound(held[1], self._first_packet):
+                container = held[1]
+            else:
+                held[1].close()
+        container = container or self._open_container(path)
+        try:
+            yield container
+        except BaseException:
+            container.close()
+            raise
+        if self.hold_open:
+            self.close()
+            self._held = (key, container)
+        else:
+            container.close()
+
+    def close(self) -> None:
+        """Close the container held open (``hold_open``), if any."""
+        held, self._held = self._held, None
+        if held is not None:
+            held[1].close()
 
     @staticmethod
     def _open_container(path: Path):
@@ -188,7 +192,8 @@ class PyAVDecoder(Decoder):
     def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         import av
 
-        with self._open_container(path) as container:
+        self._first_packet = None
+        with self._holding(path) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)  # the first frame is decoded here (its display matrix)
             timestamps, keyflags = [], []
@@ -199,6 +204,7 @@ class PyAVDecoder(Decoder):
                 for packet in container.demux(stream):
                     if packet.size == 0:  # flush packet
                         continue
+                    self._first_packet = self._first_packet or first_packet(packet)
                     if 0 <= fed < _PROBE_PACKETS:
                         probing, matrix = _first_frame_matrix(stream, packet)
                         fed = fed + 1 if probing else -1
@@ -292,13 +298,10 @@ class PyAVDecoder(Decoder):
         key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
         sought, last_delivered = 0, -1
         self.passing = {}
-        with self._open_container(path) as container:
+        with self._holding(path, rewind=True) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
-            if keyframes_only:
-                stream.codec_context.skip_frame = "NONKEY"
-            elif nonref:
-                stream.codec_context.skip_frame = "NONREF"
+            stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"  # a held codec keeps the last pass's
             try:
                 # A keyframe pass of a decoder that ignores skip_frame=NONKEY (VP9
                 # decoded all 660 frames of a file for its 6 keyframes) feeds it

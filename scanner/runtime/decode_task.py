@@ -40,20 +40,25 @@ __all__ = ["decode_for_scan", "decode_task", "merge_passes", "empty_payload", "P
 _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), "pyav": ("sequential", "decord")}
 
 
+#: The scan's PyAV decoders. One codec thread: Ray (and an embedded scan) already runs one decode per
+#: core; frame threads would add ~26 ms of start-up per file (35 vs 9.5 ms for a keyframe pass,
+#: measured), and slice threads cost CPU too (40 frames of the archive bench's copies: AV1 8.4 ->
+#: 6.2 ms, HEVC 17.8 -> 12.0, VP9 17.6 -> 15.8, H.264 11.1 -> 10.7 ms of CPU with one thread; the
+#: same pixels). The file opened once for its passes (index, first pass, probe, confirmation),
+#: closed at the end of _decode_frames.
+_PYAV = {"thread_type": "SLICE", "threads": 1, "hold_open": True}
+
+
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     from vscan.inputs.ranged_pyav import ranged_decoder
 
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     if decoder is None:
-        decoder = PyAVDecoder(plain=True) if backend == "sequential" else open_decoder(path, backend)
+        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=_PYAV)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
-        # Ray (and an embedded scan) already runs one decode per core: frame threads would add ~26 ms
-        # of start-up per file (35 vs 9.5 ms for a keyframe pass, measured), and slice threads cost
-        # CPU too (40 frames of the archive bench's copies: AV1 8.4 -> 6.2 ms, HEVC 17.8 -> 12.0, VP9
-        # 17.6 -> 15.8, H.264 11.1 -> 10.7 ms of CPU with one thread). The same pixels either way.
-        decoder.thread_type = "SLICE"
-        decoder.threads = 1
+        for name, value in _PYAV.items():  # a ranged decoder (an object) too
+            setattr(decoder, name, value)
     decoder.probe(path)
     return decoder
 
@@ -204,7 +209,11 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     file = DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
     file.regions_deferred = deferred
     # adaptive sampling's confirmation, decoded now by the same decoder when the scan asks (vscan.runtime.confirm_ahead)
-    return decode_ahead(path, config, summary, file, (decoder, meta, tap), fallback, _decode_frames)
+    try:
+        return decode_ahead(path, config, summary, file, (decoder, meta, tap), fallback, _decode_frames)
+    finally:
+        if first is None and isinstance(decoder, PyAVDecoder):
+            decoder.close()  # the container held open between the file's passes
 
 
 #: Payload keys with one row per sampled frame (the rest are per file; DecodedFile checks the rows).

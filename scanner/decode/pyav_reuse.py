@@ -1,0 +1,96 @@
+"""What a PyAV decoder reuses instead of making again: scalers, for the whole
+process; and one file's open container, between the passes of a scan's decode
+over that file (its index, first pass, region probe, confirmation decoded ahead).
+
+Opening a file again costs ~1.5-3 ms of CPU (the container's probe, the codec's
+set-up) on the archive bench's copies, three times a file; rewinding a held one
+~0.5 ms. A container is rewound only where that is known to be exact: formats
+whose seek to the start lands on the first packet (MP4/MOV, Matroska/WebM),
+decoders that take a new ``skip_frame`` at any frame (H.264, HEVC, VP9, VP8),
+checked against the first packet the index pass read (its timestamps, byte
+position and size), the codec flushed as after any seek; anything else opens
+the file again as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from vscan.decode.orient import Orientation
+
+__all__ = ["first_packet", "rewound"]
+
+#: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
+#: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
+_SCALERS: dict[tuple[int, int], list] = {}
+_SCALERS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _scaler(size: tuple[int, int]) -> Iterator:
+    """A scaler to ``size`` no other thread is using: libswscale's context (its filter coefficients)
+    is made once per size and input, not for every frame as ``VideoFrame.reformat`` does, nor for
+    every file (same bits; the area scaler's set-up was half the cost of scaling a 480x720 frame to
+    the scan's square). A thread abandoned mid-frame (a stalled decode) keeps its scaler to itself."""
+    from av.video.reformatter import VideoReformatter
+
+    with _SCALERS_LOCK:
+        idle = _SCALERS.setdefault(size, [])
+        scaler = idle.pop() if idle else VideoReformatter()
+    yield scaler
+    with _SCALERS_LOCK:
+        idle.append(scaler)
+
+
+def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) -> np.ndarray:
+    """A decoded frame as RGB at the stored output size (before it is turned)."""
+    if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
+        with _scaler(stored) as scaler:
+            return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
+    return frame.to_ndarray(format="rgb24")
+
+
+def _turned_rgb(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
+    """``frame`` as RGB at ``stored``, turned as the file is displayed (``PyAVDecoder.also``)."""
+    return orientation.apply(_rgb(frame, stored, native, stored != native))
+
+
+#: Formats (libavformat names) whose seek to time 0 lands on the first packet, as a fresh open reads it.
+_REWINDABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
+#: Decoders that read ``skip_frame`` at every frame (FFmpeg's own), so a held codec serves a pass that
+#: skips otherwise than the last. libdav1d reads it once, when it opens: a held AV1 codec kept the index
+#: pass's setting (8 of the archive bench's AV1 copies decoded every frame of a keyframe pass, and other
+#: frames); AV1 and anything else is opened again.
+_SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
+
+
+def first_packet(packet) -> tuple:
+    """What identifies the first packet an index pass demuxed (``rewound`` checks it)."""
+    return (packet.pts, packet.dts, packet.pos, packet.size)
+
+
+def rewound(container, first: tuple | None) -> bool:
+    """Whether ``container`` (held open after a pass) is back at its start as if
+    opened again: its format seeks exactly, its decoder takes each pass's
+    ``skip_frame`` (``_SKIP_PER_FRAME``), a seek to time 0 lands on the packet
+    ``first`` (``first_packet`` of the index pass), then the same seek again and
+    the codec flushed. False: the caller opens the file again."""
+    import av
+
+    stream = container.streams.video[0]
+    if first is None or container.format.name not in _REWINDABLE or stream.codec_context.name not in _SKIP_PER_FRAME:
+        return False
+    try:
+        container.seek(0, backward=True, any_frame=False)  # AV_TIME_BASE units, no stream: the file's start
+        packet = next((p for p in container.demux(stream) if p.size), None)
+        if packet is None or first_packet(packet) != first:
+            return False
+        container.seek(0, backward=True, any_frame=False)  # the same landing, nothing read yet
+        stream.codec_context.flush_buffers()
+    except av.FFmpegError:
+        return False
+    return True
