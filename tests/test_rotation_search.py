@@ -140,7 +140,7 @@ def test_the_bits_the_lost_corners_could_flip_are_the_ones_painting_gets_wrong()
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
-def test_a_copy_turned_twelve_degrees_matches_a_hash_list_bank(tmp_path):
+def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
     """A bank of a hash list (plain frame rows, no crops or windows): the whole turned-back frame, its corners painted and
     the bits they could flip taken from the nearest row when the sure bits lie within the threshold's share."""
     from vscan.bank.store import build_bank
@@ -160,7 +160,7 @@ def test_a_copy_turned_twelve_degrees_matches_a_hash_list_bank(tmp_path):
                               for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
     build_bank(tmp_path / "list.bank", [listed], label="reported")
     copy = tmp_path / "copy.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={-12 * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={-9 * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
                     "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
     config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
     worker = ModelWorker(config, str(tmp_path / "list.bank"))
