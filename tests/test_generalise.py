@@ -47,3 +47,22 @@ def test_same_origin_is_told_by_name():
 
     assert origin(Path("chair-19-sd-bar.mp4")) == origin(Path("chair-orig-22-sd-bar__augly_blur.mp4")) == "chair"
     assert origin(Path("syn5100__geo_pip0.mp4")) == "syn5100" != origin(Path("syn5101.mp4"))
+
+
+def test_list_banks_of_the_three_kinds_exchanges_share(tmp_path):
+    """vPDQ every frame, vPDQ 1 s/hash, and PDQ per image (no frame times) built into banks from lists alone."""
+    import pytest
+
+    pytest.importorskip("vpdq")
+    from vscan import Bank
+    from vscan.bench import synth
+    from vscan.bench.list_banks import LIST_KINDS, list_bank
+
+    src = synth.make_clip(tmp_path / "clip.mp4", seed=8, seconds=3.0, fps=10.0, size=(160, 90), scenes=1)
+    rows = {}
+    for kind in LIST_KINDS:
+        bank = list_bank(tmp_path, [src], kind)
+        assert list_bank(tmp_path, [src], kind) == bank  # kept and reused
+        rows[kind] = len(Bank(bank).load_index())  # frame rows
+    assert rows["list"] >= 25 and 2 <= rows["list1s"] <= 4 and rows["pdq"] == rows["list1s"]
+    assert "," in (tmp_path / "pdqlists" / "clip.pdq").read_text().splitlines()[0]  # hash,quality: no times
