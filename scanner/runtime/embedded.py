@@ -43,7 +43,6 @@ from vscan.runtime.embedded_procs import _DecodeProcess, _Decoders  # noqa: F401
 from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_decoded
 from vscan.runtime.placement import ran_on
 from vscan.runtime.ray_start import set_startup_phase
-from vscan.runtime.scheduler import CALL_BATCHES, QUEUE_BATCHES
 
 __all__ = ["embedded_files", "run_embedded", "may_use_a_gpu"]
 
@@ -144,16 +143,16 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
     slots = max(1, int(cpus - plan.num_cpus))  # the decode slots Ray would give this node (vscan.runtime.driver)
     decoder = _Decoders(min(len(tasks), slots), ledger.known_sha256() if ledger.state is not None else None, benign)
     batch = config.runtime.batch_frames
-    model = ModelThread(lambda: _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256")), call_frames=CALL_BATCHES * batch)
+    # A call of at most one batch of frames (~10 archive files; Ray's calls take 4): files decoded while the model loaded (40 and
+    # more on a loaded machine) then reach their records in several calls, not all after one call of several seconds.
+    model = ModelThread(lambda: _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256")), call_frames=batch)
 
     def ready(worker: Any) -> None:
         manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),
                                              "threads": plan.threads, "num_cpus": 0, "num_gpus": 0}]  # fmt: skip
         set_startup_phase("first files here")
 
-    # Frames waiting for the model stay within the Ray path's queue (vscan.runtime.scheduler.FrameBudget).
-    admit = _Admission(tasks, decoder, config, inflight=config.runtime.decode_inflight or slots + 2,
-                       room=lambda: model.waiting_frames < QUEUE_BATCHES * batch)  # fmt: skip
+    admit = _Admission(tasks, decoder, config, inflight=config.runtime.decode_inflight or slots + 2, waiting=lambda: model.waiting_frames)
     try:
         admit()  # the first files decode while the model loads, on its thread
         left = yield from _drive(admit, model, ready, config, records, outcomes, policy_text, ledger)
@@ -175,11 +174,22 @@ class _Admission:
     ahead while the switch says so (vscan.runtime.confirm_ahead.AheadSwitch), told by the model
     stage how first passes went."""
 
-    def __init__(self, tasks: list[Task], decoder: _Decoders, config: ScanConfig, *, inflight: int, room: Callable[[], bool]) -> None:
+    def __init__(self, tasks: list[Task], decoder: _Decoders, config: ScanConfig, *, inflight: int, waiting: Callable[[], int]) -> None:
         from vscan.runtime.confirm_ahead import AheadSwitch
 
-        self.queued, self.decoder, self.config, self.inflight, self.room = deque(tasks), decoder, config, inflight, room
+        self.queued, self.decoder, self.config, self.inflight, self.waiting = deque(tasks), decoder, config, inflight, waiting
         self.ahead = AheadSwitch(config)
+
+    def room(self) -> bool:
+        """Whether a file may start decoding beside ``inflight`` decoding: while frames waiting for the model are under
+        one call's worth (decoding further ahead gains nothing where the model is the slower stage), and none at all
+        before the confirm-ahead switch has its first answers (each first pass decoded before it decides needs a second
+        decode and call: with 8 calls' worth, 67 of the archive's 136 files did, as the first call warmed up)."""
+        from vscan.runtime.confirm_ahead import AHEAD_MIN_SEEN
+
+        if self.ahead.setting is None and len(self.ahead.recent) < AHEAD_MIN_SEEN:
+            return self.waiting() == 0
+        return self.waiting() < self.config.runtime.batch_frames
 
     @property
     def pending(self) -> bool:
