@@ -30,30 +30,37 @@ ROW_FILES = ("row_entry", "row_frame", "row_time", "row_quality", "entry_id_byte
 _PAGE = 1 << 16
 
 
-def rows_after(conn: sqlite3.Connection, rowid: int, upto: int | None = None, *, fields: bool = True) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
-    """(rowids int64, hashes uint8 [n, 32], (entry_id, frame, time, quality) per row, or none without
-    ``fields``) of the frame rows with ``rowid`` < rowid <= ``upto`` (no upper bound without one), in
-    rowid order, read in pages straight into arrays."""
+def rows_after(conn: sqlite3.Connection, rowid: int, upto: int | None = None, *, fields: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(rowids int64, hashes uint8 [n, 32], columns) of the frame rows with ``rowid`` < rowid <= ``upto``
+    (no upper bound without one), in rowid order, read in pages straight into arrays. ``columns`` (none
+    without ``fields``): ``entry_id`` (a list), ``frame`` int64, ``time`` float64 (NaN: unknown), ``quality`` int64."""
     upto = (1 << 62) if upto is None else int(upto)
     n = conn.execute("SELECT count(*) FROM frame_hashes WHERE rowid > ? AND rowid <= ?", (rowid, upto)).fetchone()[0]
-    rowids, hashes, out = np.empty(n, np.int64), np.empty((n, 32), np.uint8), []
+    rowids, hashes = np.empty(n, np.int64), np.empty((n, 32), np.uint8)
+    cols = {"entry_id": [], "frame": np.empty(n, np.int64), "time": np.empty(n, np.float64), "quality": np.empty(n, np.int64)} if fields else {}
     more = ", entry_id, frame_number, timestamp_seconds, coalesce(quality, 100)" if fields else ""
     cursor = conn.execute(f"SELECT rowid, hash{more} FROM frame_hashes WHERE rowid > ? AND rowid <= ? ORDER BY rowid", (rowid, upto))
     i = 0
     while rows := cursor.fetchmany(_PAGE):
+        k = len(rows)
         ids, blobs, *rest = zip(*rows)
-        rowids[i : i + len(rows)] = ids
-        hashes[i : i + len(rows)] = np.frombuffer(b"".join(blobs), np.uint8).reshape(len(rows), 32)
-        out += zip(*rest)
-        i += len(rows)
-    return rowids[:i], hashes[:i], out
+        rowids[i : i + k] = ids
+        hashes[i : i + k] = np.frombuffer(b"".join(blobs), np.uint8).reshape(k, 32)
+        if fields:
+            cols["entry_id"] += rest[0]
+            cols["frame"][i : i + k] = rest[1]
+            cols["time"][i : i + k] = np.array(rest[2], np.float64)  # NULL reads as NaN
+            cols["quality"][i : i + k] = rest[3]
+        i += k
+    return rowids[:i], hashes[:i], {k: v[:i] for k, v in cols.items()}
 
 
 class _EntryIds:
     """The sorted entry ids in ``entry_id_bytes``, as a sequence (bisect works on it)."""
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray):
-        self.blob, self.offsets = blob, offsets
+        # plain ndarray views of the memory maps: np.memmap's __getitem__ costs ~10 us a call (bisect makes many)
+        self.blob, self.offsets = blob.view(np.ndarray), offsets.view(np.ndarray)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0]) - 1
@@ -77,11 +84,10 @@ class RowTable:
         self._ids = _EntryIds(self.a["entry_id_bytes"], self.a["entry_id_offsets"])
         self.new_entries: list[str] = []  # ids of the entries the sorted ids lack
         self._new_index: dict[str, int] = {}
-        self.delta_rowids, self.delta_hashes, fields = rows_after(conn, int(index.meta.get("max_rowid", 0)), upto)
-        self.delta_entry = np.asarray([self.entry_of(f[0]) for f in fields], np.int64)
-        self.delta_frame = np.asarray([f[1] for f in fields], np.int64)
-        self.delta_time = np.asarray([np.nan if f[2] is None else f[2] for f in fields], np.float64)
-        self.delta_quality = np.asarray([f[3] for f in fields], np.int64)
+        self.delta_rowids, self.delta_hashes, cols = rows_after(conn, int(index.meta.get("max_rowid", 0)), upto)
+        number = {i: self.entry_of(i) for i in dict.fromkeys(cols["entry_id"])}  # once an entry, in rowid order
+        self.delta_entry = np.asarray([number[i] for i in cols["entry_id"]], np.int64)
+        self.delta_frame, self.delta_time, self.delta_quality = cols["frame"], cols["time"], cols["quality"]
 
     @property
     def delta_rows(self) -> int:
