@@ -95,7 +95,6 @@ class PyAVDecoder(Decoder):
         thread_type: Literal["AUTO", "FRAME", "SLICE", "NONE"] = "AUTO",
         skip_nonref: bool = False,
         plain: bool = False,
-        threads: int = 0,
         hold_open: bool = False,
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
@@ -104,11 +103,9 @@ class PyAVDecoder(Decoder):
         reported. Off by default: ``vscan hash`` must return exact frames.
         plain: one forward decode of every frame up to the last wanted one,
         no seeking, no skipped frames (the last-resort fallback).
-        threads: the codec's threads (0: FFmpeg's choice, about one per core).
         hold_open: keep the file's container open between passes over it
         (rewound: vscan.decode.pyav_reuse), until another file's or ``close()``."""
         self.thread_type = thread_type
-        self.threads = threads
         self.skip_nonref = skip_nonref
         self.plain = plain
         #: Frames the last iter_frames decoded but did not select (on the way
@@ -129,11 +126,8 @@ class PyAVDecoder(Decoder):
 
     def _set_threads(self, stream) -> None:
         """The codec's threading, before it opens (at its first packet; a held container's is open)."""
-        if stream.codec_context.is_open:
-            return
-        stream.thread_type = self.thread_type
-        if self.threads:
-            stream.codec_context.thread_count = self.threads
+        if not stream.codec_context.is_open:
+            stream.thread_type = self.thread_type
 
     @contextlib.contextmanager
     def _holding(self, path: Path, rewind: bool = False) -> Iterator:
@@ -195,7 +189,8 @@ class PyAVDecoder(Decoder):
         self._first_packet = None
         with self._holding(path) as container:
             stream = container.streams.video[0]
-            self._set_threads(stream)  # the first frame is decoded here (its display matrix)
+            if self.hold_open:  # its codec, opened here for the first frame's display matrix, serves the passes after
+                self._set_threads(stream)
             timestamps, keyflags = [], []
             matrix: bytes | None = None
             discarded = 0

@@ -40,13 +40,13 @@ __all__ = ["decode_for_scan", "decode_task", "merge_passes", "empty_payload", "P
 _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), "pyav": ("sequential", "decord")}
 
 
-#: The scan's PyAV decoders. One codec thread: Ray (and an embedded scan) already runs one decode per
-#: core; frame threads would add ~26 ms of start-up per file (35 vs 9.5 ms for a keyframe pass,
-#: measured), and slice threads cost CPU too (40 frames of the archive bench's copies: AV1 8.4 ->
-#: 6.2 ms, HEVC 17.8 -> 12.0, VP9 17.6 -> 15.8, H.264 11.1 -> 10.7 ms of CPU with one thread; the
-#: same pixels). The file opened once for its passes (index, first pass, probe, confirmation),
-#: closed at the end of _decode_frames.
-_PYAV = {"thread_type": "SLICE", "threads": 1, "hold_open": True}
+#: The scan's PyAV decoders. Slice threads, not frame threads: those would add ~26 ms of start-up per
+#: file (35 vs 9.5 ms for a keyframe pass, measured). One codec thread was measured too (issue 30):
+#: 5% less CPU on the archive bench's 145 files, but 23% more wall time a file at load 12-18 and a
+#: slower embedded archive scan (13.5/12.6 s against 8.2/8.7 s after the first record, two runs in
+#: either order): FFmpeg's thread count stays. The file opened once for its passes (index, first
+#: pass, probe, confirmation), closed at the end of _decode_frames.
+_PYAV = {"thread_type": "SLICE", "hold_open": True}
 
 
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
