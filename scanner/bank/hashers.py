@@ -49,7 +49,7 @@ class RowPlan:
     centre_bits: int | None = None
 
 
-#: Every frame, its extra rows, grid windows 4 times a second: ~415-485 rows per video-second.
+#: Every frame, its extra rows, grid windows (and the split-screen pane windows) 4 times a second: ~430-500 rows per video-second.
 FULL_ROWS = RowPlan("full")
 #: Runs of frames within 24 bits; extra rows on runs' first frames at least 2 s apart, grid windows
 #: every 2 s: ~19 rows per video-second on synthetic clips, ~36 on real footage (vscan.bench.bench_bank_build).
