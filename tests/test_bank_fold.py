@@ -115,3 +115,25 @@ def test_every_read_path_gets_rows_from_the_row_table_and_entries_from_one_reade
     index = narrow_for_query(bank, _query(added), MatchSettings())
     assert "late" in index.entry_ids and not [s for s in statements if "frame_hashes" in s]
     assert len([s for s in statements if "FROM entries" in s]) == 1
+
+
+def test_an_index_folder_written_before_the_fold_is_rebuilt_or_refused_with_a_clear_message(tmp_path):
+    """A ``BANK.vidx/scan`` of the previous layout (version 1, labels and kinds baked in) is not read:
+    opening without building says what to run; ``prepare`` (what a scan's driver runs) rebuilds it."""
+    import pytest
+
+    from vscan.bank.lookup import BankLookup
+    from vscan.errors import BankError
+
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(7))
+    prepare(path)
+    info = index_path(path) / "scan" / "scan.json"
+    old = {**json.loads(info.read_text()), "version": 1, "labels": ["label0", "label1", "label2"], "kinds": ["video"]}
+    info.write_text(json.dumps(old))
+    for opening in (lambda: MappedBank.open(path), lambda: BankLookup.open(path, build=False)):
+        with pytest.raises(BankError, match="vscan bank compact"):
+            opening()
+    prepare(path)
+    assert json.loads(info.read_text())["version"] == 2
+    assert narrow_for_query(MappedBank.open(path), _query(bases[0]), MatchSettings()).labels == ["label0"]
