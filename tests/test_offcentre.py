@@ -92,7 +92,8 @@ def test_kept_shares_come_from_the_copys_pixel_size():
     assert shares[: len(CROPS_KEPT)] == [(k, k) for k in CROPS_KEPT]
     assert any(abs(w - 0.65) < 1e-3 and abs(h - 0.75) < 1e-3 for w, h in shares)
     assert all(abs(w - h) >= 0.02 for w, h in shares[len(CROPS_KEPT) :])  # even shares: the 70% search's, or none
-    assert kept_shares(None) == [(k, k) for k in CROPS_KEPT] == kept_shares((640, 360)) == kept_shares((1080, 1920))  # usual sizes
+    # usual sizes and aspects (a 400 x 224 clip is 16:9 within 0.5%)
+    assert kept_shares(None) == [(k, k) for k in CROPS_KEPT] == kept_shares((640, 360)) == kept_shares((1080, 1920)) == kept_shares((400, 224))
     assert overhang_px(0.75, 0.6, 256) == 0 and 0 < overhang_px(0.61, 0.6, 256) <= 21  # only a crop that may hold no window whole
 
 

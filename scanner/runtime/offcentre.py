@@ -42,7 +42,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "UNEVEN", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "UNEVEN", "USUAL_ASPECT", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
@@ -51,6 +51,9 @@ CROPS_KEPT = (0.7,)
 #: source's size times the shares kept (``kept_shares``).
 FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540), (854, 480), (640, 360), (480, 270), (426, 240),
                (320, 180), (1440, 1080), (1024, 768), (800, 600), (640, 480), (480, 360), (320, 240), (720, 576), (720, 480))  # fmt: skip
+#: A file whose aspect lies this close to a usual frame's (relative) is not searched for uneven shares: an uneven crop
+#: of a usual frame lands on a usual aspect only by chance, and most unmatched files are at one.
+USUAL_ASPECT = 0.01
 #: Shares of a side an off-centre crop is searched for keeping (besides CROPS_KEPT), at most.
 KEPT_RANGE = (0.55, 0.85)
 #: Only uneven shares are searched for beyond CROPS_KEPT (each pair costs an unmatched file one more window search,
@@ -96,16 +99,16 @@ def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[i
 
 def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float, float]]:
     """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
-    source: ``CROPS_KEPT`` on both sides, and, unless it is at a usual size itself, its size over each of
-    ``FRAME_SIZES`` (either way round) where both
+    source: ``CROPS_KEPT`` on both sides, and, unless its own aspect is a usual one (within ``USUAL_ASPECT`` of
+    one of ``FRAME_SIZES``'), its size over each of ``FRAME_SIZES`` (either way round) where both
     shares lie within ``KEPT_RANGE``, can hold most of a grid window (``OVERHANG``) and differ by ``UNEVEN`` at
     least; no two within 1%."""
     out = [(k, k) for k in CROPS_KEPT]
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return out
     w, h = (float(v) for v in source_size)
-    if (round(w), round(h)) in FRAME_SIZES or (round(h), round(w)) in FRAME_SIZES:
-        return out  # a file at a usual size was made at that size, not cut out of a bigger one
+    if any(abs(w / h * fh / fw - 1.0) < USUAL_ASPECT for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES)):
+        return out  # a file at a usual aspect was made so, not cut unevenly out of another (which lands on one by chance)
     low, high = max(KEPT_RANGE[0], grid_scale * (1 - OVERHANG)), KEPT_RANGE[1]
     for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
         kw, kh = w / fw, h / fh
