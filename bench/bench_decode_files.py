@@ -89,14 +89,16 @@ def _run(code: Path | None, files: list[str], workdir: Path) -> list[dict]:
 
 
 def _files(directory: Path | None) -> list[str]:
-    if directory is None:
-        from vscan.bench.archive_corpus import default_root, make_archive
+    """``directory``'s media files; by default the archive bench's (made there first) and the real sample videos."""
+    if directory is not None:
+        return sorted(str(p) for p in directory.iterdir() if p.suffix in _MEDIA)
+    from vscan.bench.archive_corpus import default_root, make_archive, real_media_dir
 
-        root = default_root(6, 15, 10, 16.0, (640, 360), True)
-        directory = make_archive(root / "archive", 6, 15, 10, 16.0, (640, 360), real=True).files[0].parent
-    files = sorted(str(p) for p in directory.iterdir() if p.suffix in _MEDIA)
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vpdq"
-    return files + (sorted(str(p) for p in shared.glob("*.mp4")) if shared.is_dir() else [])
+    real = real_media_dir()
+    root = default_root(6, 15, 10, 16.0, (640, 360), real is not None)
+    archive = make_archive(root / "archive", 6, 15, 10, 16.0, (640, 360), real=real is not None)
+    files = sorted(str(p) for p in (root / "archive").iterdir() if p.suffix in _MEDIA)
+    return files + sorted({str(p) for p in archive.files if real is not None and p.parent == real})
 
 
 def _table(runs: dict[str, list[list[dict]]]) -> dict:
