@@ -99,19 +99,24 @@ def place_box(matcher, lumas: np.ndarray, box, first: np.ndarray | None = None) 
     if (first > GATE_RADIUS).all():
         return None
     best = int(first.sum())
+    seen: dict[tuple[int, ...], int] = {tuple(box): best}  # boxes already looked up (the second round repeats most)
     for _ in range(2):
         for k, move in enumerate(_MOVES):
             trials = []
-            for d in range(-REFINE_PX, REFINE_PX + 1, 1 if k < 4 else 2):  # a whole axis in 2 px steps: the sides refine after
+            reach = REFINE_PX if k < 4 else REFINE_PX // 2  # a whole axis 2 and 4 px either way: the sides refine after
+            for d in range(-reach, reach + 1, 1 if k < 4 else 2):
                 trial = [v + d * m for v, m in zip(box, move)]
                 if d and _valid(trial, h, w):
                     trials.append(trial)
+            new = [t for t in trials if tuple(t) not in seen]
+            if new:
+                dist = closest_rows(matcher, np.concatenate([box_hashes(lumas, t) for t in new])).reshape(len(new), -1).sum(axis=1)
+                seen.update((tuple(t), int(d)) for t, d in zip(new, dist))
             if not trials:
                 continue
-            dist = closest_rows(matcher, np.concatenate([box_hashes(lumas, t) for t in trials])).reshape(len(trials), -1).sum(axis=1)
-            i = int(np.argmin(dist))
-            if dist[i] < best:
-                box, best = trials[i], int(dist[i])
+            i = int(np.argmin([seen[tuple(t)] for t in trials]))
+            if seen[tuple(trials[i])] < best:
+                box, best = trials[i], seen[tuple(trials[i])]
     return np.asarray(box, np.int32), best
 
 
