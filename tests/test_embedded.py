@@ -274,3 +274,39 @@ def test_files_decoded_while_the_model_loads_go_to_it_in_one_call(folder):
     records = {json.loads(line)["path"]: json.loads(line) for line in (folder / "slow.jsonl").read_text().splitlines()}
     embedded, _ = _scan(folder, "embedded-again.jsonl")
     _same_records(records, embedded)
+
+
+_NATIVE = textwrap.dedent(
+    """
+    import json, os, subprocess, sys
+    from threadpoolctl import threadpool_info
+    import vscan
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime.model_pool import plan_actors
+
+    def blas():
+        return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+    before, during, children = blas(), None, []
+    for record in vscan.scan_iter(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu"))):
+        if during is None:
+            during = blas()
+            pids = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+            children = [dict(v.split("=", 1) for v in open(f"/proc/{p}/environ").read().split("\\0") if "=" in v).get("OPENBLAS_NUM_THREADS") for p in pids]
+    threads = plan_actors([{"node_id": None, "cpus": os.cpu_count(), "gpus": 0}], ScanConfig(runtime=Runtime(device="cpu")))[0].threads
+    print(json.dumps({"before": before, "during": during, "after": blas(), "threads": threads, "children": children}))
+    """
+)
+
+
+def test_a_scan_without_ray_keeps_native_thread_pools_to_its_threads(folder, monkeypatch):
+    """OpenBLAS's threads spin between the model's small products: on a busy 2-core machine the 256-clip
+    sweep took 3x the CPU with them. Ray's workers get OMP_NUM_THREADS from their CPUs; a scan without Ray
+    limits its own process to the model's threads for the scan, and its decode processes to one."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    run = subprocess.run([sys.executable, "-c", _NATIVE, "native.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["during"] == [seen["threads"]] and seen["after"] == seen["before"], seen
+    assert seen["children"] and set(seen["children"]) == {"1"}, seen

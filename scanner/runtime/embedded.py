@@ -145,7 +145,7 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
     batch = config.runtime.batch_frames
     # A call of at most one batch of frames (~10 archive files; Ray's calls take 4): files decoded while the model loaded (40 and
     # more on a loaded machine) then reach their records in several calls, not all after one call of several seconds.
-    model = ModelThread(lambda: _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256")), call_frames=batch)
+    model = ModelThread(lambda: _model(config, plan, bank_path, inputs, ledger.versions.get("bank_sha256")), call_frames=batch, threads=plan.threads)
 
     def ready(worker: Any) -> None:
         manifest_cluster["model_actors"] = [{**_IN_PROCESS, "in_process": True, "provider": worker.provider(),

@@ -22,6 +22,8 @@ from vscan.runtime.outcome import Task
 
 __all__ = ["_DecodeProcess", "_Decoders"]
 
+#: Native thread pools (OpenMP, numpy's OpenBLAS) of a decode process: one thread, as Ray gives a one-CPU task's worker.
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 #: Seconds the driver waits past the per-file limit (x1.5) for a decode process whose own watchdog did not end it.
 _STUCK_MARGIN_SECONDS = 10.0
 
@@ -43,7 +45,8 @@ class _DecodeProcess:
 
     def __init__(self, known: Any, benign: Any) -> None:
         command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        env = {**_ONE_THREAD, **os.environ}  # one decode slot each, as a Ray decode task's worker (unless the user says otherwise)
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
         _widen(self.proc.stdout.fileno())
         self.waiting: deque[Task] = deque()  # its files, in the order it answers
         self.since = time.monotonic()  # when its current file started (as near as the driver knows)
