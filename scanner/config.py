@@ -261,8 +261,8 @@ class Runtime(_Section):
     #: A scan of at most this many plain files (no archive, no object storage), together at most ``embedded_max_bytes``, started
     #: without a Ray address, runs without Ray: in the scanning process and its decode processes (vscan.runtime.embedded), the same
     #: records sooner, because starting Ray costs more than such files take (bench_startup --embedded-sweep on 2 cores at load
-    #: 4-5, 5 s clips, whole scan without Ray / on Ray: 0.28x at 32 files, 0.49x at 64, 0.69x at 128, 1.17x at 256). 0: always Ray.
-    embedded_max_files: int = _num(192, 0)
+    #: 1.5-1.7, 5 s clips, whole scan without Ray / on Ray: 0.62x at 256 files, 0.69x at 512). 0: always Ray.
+    embedded_max_files: int = _num(512, 0)
     #: Bytes of input, all files together, up to which a scan of ``embedded_max_files`` files runs without Ray.
     embedded_max_bytes: int = _num(2 << 30, 0)
     #: True: no Ray address, CPU, <= 7 CPUs: the model loads here while Ray starts, takes calls until an actor answers (runtime.local_model).
