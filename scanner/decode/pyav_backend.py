@@ -135,7 +135,8 @@ class PyAVDecoder(Decoder):
         ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse), else a new one; held
         afterwards with ``hold_open``, else closed (and closed on any error)."""
         held, self._held = self._held, None
-        key = _cache_key(path)
+        # only a local file is held (its identity from stat); an object read by range (RangedPyAV) is a URI
+        key = _cache_key(path) if isinstance(path, Path) and (self.hold_open or held is not None) else None
         container = None
         if held is not None:
             if rewind and held[0] == key and rewound(held[1], self._first_packet):
@@ -148,7 +149,7 @@ class PyAVDecoder(Decoder):
         except BaseException:
             container.close()
             raise
-        if self.hold_open:
+        if self.hold_open and key is not None:
             self.close()
             self._held = (key, container)
         else:
