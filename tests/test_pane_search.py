@@ -61,7 +61,19 @@ def test_the_strip_in_a_full_height_pane_is_the_bank_strip_at_the_picture_aspect
 def test_a_box_shifted_sideways_is_moved_back_onto_the_bank_rows(tmp_path):
     """Placing one side at a time, a box 7 px to the right of an inset (over a dimmed, turned copy of the
     clip) stayed where its window hashed ~46 bits a frame from the rows (each side alone changes the box's
-    aspect); both sides moving together take it within ~20."""
+    aspect); both sides moving together take it within ~20. Run in a fresh interpreter: once (of two clean
+    CI runs) it came out at 135 bits late in a full suite's process and never alone, so process-wide state
+    left by earlier tests is kept out of what this measures."""
+    out = subprocess.run([sys.executable, __file__, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found, before = (int(v) for v in out.stdout.split()[-2:])
+    # onto the inset or a centred crop of it (the bank's crop rows hold those too): half the distance at least
+    # (measured: 190 -> 54 bits over the 3 frames; one side at a time 190 -> 139)
+    assert 0 <= found <= before // 2, (found, before)
+
+
+def _shifted_box_distances(tmp_path) -> tuple[int, int]:
+    """(summed distance where ``place_box`` put the shifted box, -1 if nowhere; the distance it started at)."""
     from vscan import Bank
     from vscan.bank.matcher import Matcher
     from vscan.bank.query import MatchSettings
@@ -84,9 +96,7 @@ def test_a_box_shifted_sideways_is_moved_back_onto_the_bank_rows(tmp_path):
     start = np.add(truth, (0, 0, 7, 7))
     found = place_box(matcher, lumas, start)
     before = int(closest_rows(matcher, box_hashes(lumas, start)).sum())
-    # onto the inset or a centred crop of it (the bank's crop rows hold those too): half the distance at least
-    # (measured: 190 -> 54 bits over the 3 frames; one side at a time 190 -> 139)
-    assert found is not None and found[1] <= before // 2, (found, before)
+    return (-1 if found is None else int(found[1])), before
 
 
 def _bank_without_pane_rows(path, src):
@@ -144,3 +154,9 @@ def test_a_stacked_pane_filled_by_the_picture_matches_a_default_bank(tmp_path):
     records = scan_records(inbox, bank, tmp_path / "r.jsonl")
     (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
     assert match["bank_entry_id"] == "wide" and "region" in match["path"], match
+
+
+if __name__ == "__main__":  # test_a_box_shifted_sideways_is_moved_back_onto_the_bank_rows, in a fresh interpreter
+    from pathlib import Path
+
+    print(*_shifted_box_distances(Path(sys.argv[1])))
