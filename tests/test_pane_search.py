@@ -74,24 +74,12 @@ def test_a_box_shifted_sideways_is_moved_back_onto_the_bank_rows(tmp_path):
 
 def _shifted_box_distances(tmp_path) -> tuple[int, int]:
     """(summed distance where ``place_box`` put the shifted box, -1 if nowhere; the distance it started at)."""
-    from vscan import Bank
-    from vscan.bank.matcher import Matcher
-    from vscan.bank.query import MatchSettings
-    from vscan.bench import synth
-    from vscan.decode import EveryFrame
-    from vscan.frames.prepare import iter_prepared, prepared_decoder
-    from vscan.frames.resize import resize_bilinear
+    from _inset_scene import inset_scene
+
     from vscan.runtime.region_search import LOCATE_FRAMES, box_hashes, closest_rows, place_box
 
-    src = synth.make_clip(tmp_path / "src.mp4", seed=23, seconds=3, size=(320, 180), scenes=1, crf=20)
-    bank = tmp_path / "b.bank"
-    Bank.build(bank, [src], label="reported")
-    with Bank.open(bank) as opened:
-        matcher = Matcher(opened.load_index(), MatchSettings())
-    frames = np.concatenate([b.rgb for b in iter_prepared(prepared_decoder(src), src, EveryFrame())])[::30]
     truth = (60, 150, 70, 230)
-    canvas = (frames[:, ::-1] // 2 + 60).astype(np.uint8)
-    canvas[:, truth[0] : truth[1], truth[2] : truth[3]] = resize_bilinear(frames, truth[1] - truth[0], truth[3] - truth[2])
+    matcher, canvas = inset_scene(tmp_path, 23, truth, lambda frames: (frames[:, ::-1] // 2 + 60).astype(np.uint8))
     lumas = luma(canvas)[:LOCATE_FRAMES]
     start = np.add(truth, (0, 0, 7, 7))
     found = place_box(matcher, lumas, start)

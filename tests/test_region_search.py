@@ -88,24 +88,12 @@ def test_box_hashes_equal_window_hashes():
 @pytest.mark.parametrize("shift", [(3, -2, 2, 3), (-4, 0, 0, -3)])
 def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
     """A real bank and matcher: the inset's box, moved a few pixels, is moved back onto it (a few bits from the rows)."""
-    from vscan.bank.matcher import Matcher
-    from vscan.bank.query import MatchSettings
-    from vscan import Bank
-    from vscan.bench import synth
-    from vscan.decode import EveryFrame
-    from vscan.frames.prepare import iter_prepared, prepared_decoder
-    from vscan.frames.resize import resize_bilinear
-    from vscan.runtime.region_search import LOCATE_FRAMES, closest_rows, box_hashes, place_box
+    from _inset_scene import inset_scene
 
-    src = synth.make_clip(tmp_path / "src.mp4", seed=21, seconds=3, size=(320, 180), scenes=1, crf=20)
-    bank = tmp_path / "b.bank"
-    Bank.build(bank, [src], label="reported")
-    with Bank.open(bank) as opened:
-        matcher = Matcher(opened.load_index(), MatchSettings())
-    frames = np.concatenate([b.rgb for b in iter_prepared(prepared_decoder(src), src, EveryFrame())])[::30]
+    from vscan.runtime.region_search import LOCATE_FRAMES, box_hashes, closest_rows, place_box
+
     truth = (40, 190, 60, 220)
-    canvas = np.zeros_like(frames)
-    canvas[:, truth[0] : truth[1], truth[2] : truth[3]] = resize_bilinear(frames, truth[1] - truth[0], truth[3] - truth[2])
+    matcher, canvas = inset_scene(tmp_path, 21, truth, np.zeros_like)
     lumas = luma(canvas)[:LOCATE_FRAMES]
     found = place_box(matcher, lumas, np.add(truth, shift))
     before = int(closest_rows(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
