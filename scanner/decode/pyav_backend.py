@@ -136,7 +136,7 @@ class PyAVDecoder(Decoder):
         afterwards with ``hold_open``, else closed (and closed on any error)."""
         held, self._held = self._held, None
         # only a local file is held (its identity from stat); an object read by range (RangedPyAV) is a URI
-        key = _cache_key(path) if isinstance(path, Path) and (self.hold_open or held is not None) else None
+        key = _cache_key(path) if self.hold_open and isinstance(path, Path) else None  # held only when hold_open
         container = None
         if held is not None:
             if rewind and held[0] == key and rewound(held[1], self._first_packet):
