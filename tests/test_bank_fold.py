@@ -8,7 +8,10 @@ and nothing of an entry but its id is copied beside the index."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 
@@ -18,7 +21,7 @@ from vscan.bank.mapped import MappedBank, narrow_for_query, prepare
 from vscan.bank.matcher import Matcher
 from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
 from vscan.bank.store import Bank
-from vscan.bank.updates import bump_digest, connect_rw
+from vscan.bank.updates import history
 from vscan.bank.writer import BankWriter
 from vscan.hashing.vpdq import FrameHashes
 
@@ -40,12 +43,22 @@ def _query(base: np.ndarray) -> FileQuery:
     return FileQuery((QueryVersion("frames", fh, dihedral_variants(hashes)),), {})
 
 
+def _cli(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "VSCAN_USER": "tester"}
+    return subprocess.run([sys.executable, "-m", "vscan.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+
+
 def _relabel(path, entry_id: str, label: str) -> None:
-    conn = connect_rw(path)
-    with conn:
-        conn.execute("UPDATE entries SET label = ? WHERE entry_id = ?", (label, entry_id))
-        bump_digest(conn, {"relabel": entry_id, "label": label})
-    conn.close()
+    """``vscan bank relabel``: a new generation, the old label kept in the history."""
+    with Bank(path) as b:
+        before = b.generation
+    proc = _cli("bank", "relabel", path, entry_id, "--label", label, "--reason", "re-reviewed")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"relabelled": [entry_id], "already": []}
+    with Bank(path) as b:
+        assert b.generation != before
+    (event,) = [e for e in history(path, entry_id) if e.action == "relabel"]
+    assert (event.who, event.reason, event.detail["label"][1]) == ("tester", "re-reviewed", label)
 
 
 def test_a_label_changed_after_the_index_was_built_is_served_by_every_read_path(tmp_path):
@@ -70,6 +83,27 @@ def test_a_label_changed_after_the_index_was_built_is_served_by_every_read_path(
     state = BankState.open(path)
     hits = state.search(bases[1][None], 31)[0]
     assert [(h["bank_content_id"], h["label"]) for h in hits] == [("e1", "relabelled")]
+
+
+def test_relabel_changes_a_kind_refuses_unknown_entries_and_keeps_what_is_already_so(tmp_path):
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(6))
+    prepare(path)
+    proc = _cli("bank", "relabel", path, "e0", "e2", "--label", "label2", "--kind", "image")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"relabelled": ["e0", "e2"], "already": []}
+    narrowed = narrow_for_query(MappedBank.open(path), _query(bases[2]), MatchSettings())
+    assert (narrowed.entry_ids, narrowed.labels, narrowed.kinds) == (["e2"], ["label2"], ["image"])
+    with Bank(path) as b:
+        generation = b.generation
+    proc = _cli("bank", "relabel", path, "e2", "--label", "label2")  # nothing to change: no new generation
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"relabelled": [], "already": ["e2"]}
+    for bad in (["e9", "--label", "x"], ["e1"], ["e1", "--kind", "file_digest"]):
+        proc = _cli("bank", "relabel", path, *bad)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    with Bank(path) as b:
+        info = b.info()
+        assert b.generation == generation and (info.labels, info.kinds) == ({"label1": 1, "label2": 2}, {"image": 2, "video": 1})
 
 
 def _traced(*conns: sqlite3.Connection) -> list[str]:

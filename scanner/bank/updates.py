@@ -3,6 +3,7 @@ history of both, and the bank's running content digest.
 
     disable_entries("reported.bank", ["stopncii:ab12..."], reason="false positive", who="alice")
     enable_entries("reported.bank", ["stopncii:ab12..."], reason="reviewed again")
+    relabel_entries("reported.bank", ["vid-7"], label="category-2", reason="re-reviewed")
     record_feedback("reported.bank", "vid-7", "false_positive", path="/uploads/x.mp4")
     history("reported.bank", "vid-7")     # [Event(...), ...] oldest first
 
@@ -10,7 +11,7 @@ Tables (created on first change; banks without them have no disabled entries
 and no history)::
 
     entry_events(seq INTEGER PRIMARY KEY AUTOINCREMENT, entry_id, action, who, at, reason, detail)
-        action in disable | enable | false_positive | confirmed | withdrawn | relisted
+        action in disable | enable | false_positive | confirmed | withdrawn | relisted | relabel
     disabled_entries(entry_id TEXT PRIMARY KEY, since, who, reason)
 
 Nothing is rebuilt: a disabled entry's rows stay where they are; loading the
@@ -34,10 +35,12 @@ from typing import Iterable
 
 from vscan.errors import BankError
 
-__all__ = ["Event", "ACTIONS", "connect_rw", "disable_entries", "enable_entries", "record_feedback", "history",
-           "disabled_ids", "bump_digest", "current_user"]  # fmt: skip
+__all__ = ["Event", "ACTIONS", "connect_rw", "disable_entries", "enable_entries", "relabel_entries", "record_feedback",
+           "history", "disabled_ids", "bump_digest", "current_user"]  # fmt: skip
 
-ACTIONS = ("disable", "enable", "false_positive", "confirmed", "withdrawn", "relisted")
+ACTIONS = ("disable", "enable", "false_positive", "confirmed", "withdrawn", "relisted", "relabel")
+#: Kinds an entry with frame rows may be given (a file_digest entry has no rows, and rows need a frame kind).
+RELABEL_KINDS = ("video", "image", "pdq_list")
 UPDATES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS entry_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -181,6 +184,43 @@ def enable_entries(path: str | os.PathLike, entry_ids: Iterable[str], *, reason:
                    who: str | None = None) -> list[str]:  # fmt: skip
     """Enables disabled entries again; returns those that were disabled."""
     return _change(path, entry_ids, False, reason, who)
+
+
+def relabel_entries(path: str | os.PathLike, entry_ids: Iterable[str], *, label: str | None = None, kind: str | None = None,
+                    reason: str | None = None, who: str | None = None) -> list[str]:  # fmt: skip
+    """Sets the label (and/or the kind) of entries, logged with the old values; a new generation
+    (``meta.content_digest``) is written, so resume and --state rescan, while the index and the
+    scan arrays stay (labels and kinds are read from the bank at match time). Returns the ids
+    whose fields changed. BankError for an unknown id, nothing to set, or a kind that does not fit."""
+    if label is None and kind is None:
+        raise BankError("Nothing to change: give a label and/or a kind")
+    if kind is not None and kind not in RELABEL_KINDS:
+        raise BankError(f"Invalid kind ({kind!r}). Supported values are {', '.join(RELABEL_KINDS)}")
+    entry_ids = list(dict.fromkeys(entry_ids))
+    conn = connect_rw(path)
+    try:
+        with conn:
+            _known(conn, entry_ids)
+            return _relabel(conn, entry_ids, label, kind, reason, who or current_user())
+    finally:
+        conn.close()
+
+
+def _relabel(conn: sqlite3.Connection, entry_ids: list[str], label, kind, reason, who) -> list[str]:
+    at, changed = _now(), []
+    for entry_id in entry_ids:
+        old_label, old_kind = conn.execute("SELECT label, kind FROM entries WHERE entry_id = ?", (entry_id,)).fetchone()
+        if kind is not None and old_kind == "file_digest":
+            raise BankError(f"{entry_id} is a file_digest entry (no frame rows): its kind cannot be changed")
+        new_label = old_label if label is None else label
+        new_kind = old_kind if kind is None else kind
+        _log(conn, entry_id, "relabel", who, at, reason, {"label": [old_label, new_label], "kind": [old_kind, new_kind]})
+        if (new_label, new_kind) != (old_label, old_kind):
+            conn.execute("UPDATE entries SET label = ?, kind = ? WHERE entry_id = ?", (new_label, new_kind, entry_id))
+            changed.append(entry_id)
+    if changed:
+        bump_digest(conn, {"action": "relabel", "entries": sorted(changed), "label": label, "kind": kind})
+    return changed
 
 
 def record_feedback(path: str | os.PathLike, entry_id: str, verdict: str, *, file: str | None = None,

@@ -1,4 +1,4 @@
-"""``vscan hash``, ``vscan bank build|info`` and ``vscan models list|check``."""
+"""``vscan hash``, ``vscan bank build|info|relabel`` and ``vscan models list|check``."""
 
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ from vscan.cli.app import (
 )  # fmt: skip
 from vscan.errors import BankError, VscanError
 
-__all__ = ["hash_command", "bank_build", "bank_info", "models_list", "models_check"]
+__all__ = ["hash_command", "bank_build", "bank_info", "bank_relabel", "models_list", "models_check"]
 
 
 def _dense_policy(every_frame: bool, fps: Optional[float], keyframes: bool):
@@ -215,6 +215,30 @@ def bank_info(bank: Annotated[Path, typer.Argument(help="Bank file.", metavar="B
     except VscanError as exc:
         fail(exc)
     _print_bank_info(info)
+
+
+@bank_app.command("relabel")
+def bank_relabel(
+    bank: Annotated[Path, typer.Argument(help="Bank file.", metavar="BANK", show_default=False)],
+    entries: Annotated[list[str], typer.Argument(help="Entry ids.", metavar="ENTRY", show_default=False)],
+    label: Annotated[Optional[str], typer.Option("--label", help="The new label.")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="video|image|pdq_list", help="The new kind.")] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the bank's history).")] = None,
+    who: Annotated[Optional[str], typer.Option("--who", help="Who decided (default: $VSCAN_USER, else the login name).")] = None,
+) -> None:
+    """Change the label (and/or kind) of entries, in place: the next scan, lookup and
+    service report it, without a rebuild. A new bank generation is written (resume and
+    --state rescan); the old values are kept in 'vscan bank history'. Prints the ids
+    changed as JSON."""
+    import json
+
+    from vscan.bank.updates import relabel_entries
+
+    try:
+        changed = relabel_entries(bank, entries, label=label, kind=kind, reason=reason, who=who)
+    except VscanError as exc:
+        fail(exc)
+    sys.stdout.write(json.dumps({"relabelled": changed, "already": [e for e in entries if e not in changed]}, sort_keys=True) + "\n")
 
 
 def _info_value(value) -> str:
