@@ -52,6 +52,8 @@ __all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 
 #: Rows (frames and extra rows) of recently matched entries an open bank keeps as arrays (MappedBank._entry_rows): ~60 B each.
 _CACHED_ROWS = 1 << 19
+#: Candidate sets whose BankIndex (arrays and derived search structures) an open bank keeps (MappedBank._subset).
+_CACHED_SUBSETS = 8
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
 
 
@@ -137,6 +139,7 @@ class MappedBank:
         self._conn: sqlite3.Connection | None = None
         self._rows_cache: OrderedDict[int, tuple] = OrderedDict()  # entry -> its rows as arrays (_entry_rows), most recent last
         self._cached_rows = 0
+        self._subsets: OrderedDict[tuple, tuple] = OrderedDict()  # candidate entries -> their index's arrays and cache (_subset)
 
     @property
     def delta_rows(self) -> int:
@@ -295,6 +298,36 @@ class MappedBank:
         ids = [self.entry_id(int(e)) for e in entries]
         now = self._entry_rows_now(ids) if ids else {}
         fields = sorted(((*now.get(i, (i, None, "", None)), int(e)) for i, e in zip(ids, entries)), key=lambda f: f[0].encode())
+        durations = np.asarray([np.nan if f[3] is None else f[3] for f in fields], np.float64)
+        hashes, numbers, times, quals, entry_rows, extra, cache = self._subset_rows(fields, durations)
+        self.candidate_rows += int(numbers.size)
+        ids = [f[0] for f in fields]
+        kept = set(ids)
+        return BankIndex(
+            entry_ids=ids,
+            labels=[f[1] for f in fields],
+            kinds=[f[2] for f in fields],
+            durations_seconds=durations,
+            hashes=hashes,
+            entry_rows=entry_rows,
+            frame_numbers=numbers,
+            timestamps_seconds=times,
+            qualities=quals,
+            digests={k: [e for e in v if e in kept] for k, v in digests.items() if any(e in kept for e in v)},
+            cache=cache,
+            extra=extra,
+        )
+
+    def _subset_rows(self, fields: list[tuple], durations: np.ndarray) -> tuple:
+        """The rows of the entries of ``fields`` (in index order) as the index's arrays, their extra rows and the index's
+        ``cache`` (the matcher's derived structures: unique rows, their CSR, row ends), kept for the next file narrowed to
+        the same entries: an archive narrows to the same few sets file after file, and building them again cost ~5 ms a
+        file (issue #30). Labels and kinds are not kept (read at each narrowing); durations are checked (row ends use them)."""
+        key = tuple(f[-1] for f in fields)
+        kept = self._subsets.get(key)
+        if kept is not None and np.array_equal(kept[0], durations, equal_nan=True):
+            self._subsets.move_to_end(key)
+            return kept[1]
         frames, extras = [], []
         for row, (*_, e) in enumerate(fields):
             h, f, t, qu, x = self._entry_rows(e)
@@ -304,25 +337,14 @@ class MappedBank:
             hashes, numbers, times, quals, entry_rows = (np.concatenate(c) for c in zip(*frames))
         else:
             hashes, numbers, times, quals, entry_rows = np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32), np.zeros(0, np.int32)  # fmt: skip
-        self.candidate_rows += int(numbers.size)
-        ids = [f[0] for f in fields]
         extra = None
         if extras:  # each extra row filed under its frame, as Bank.load_index does
             extra = file_extra_rows(entry_rows, numbers, *(np.concatenate(c) for c in zip(*extras)))
-        kept = set(ids)
-        return BankIndex(
-            entry_ids=ids,
-            labels=[f[1] for f in fields],
-            kinds=[f[2] for f in fields],
-            durations_seconds=np.asarray([np.nan if f[3] is None else f[3] for f in fields], np.float64),
-            hashes=np.ascontiguousarray(hashes, np.uint8),
-            entry_rows=entry_rows,
-            frame_numbers=numbers.astype(np.int64),
-            timestamps_seconds=times.astype(np.float64),
-            qualities=quals.astype(np.int32),
-            digests={k: [e for e in v if e in kept] for k, v in digests.items() if any(e in kept for e in v)},
-            extra=extra,
-        )
+        rows = (np.ascontiguousarray(hashes, np.uint8), numbers.astype(np.int64), times.astype(np.float64), quals.astype(np.int32), entry_rows, extra, {})
+        self._subsets[key] = (durations, rows)
+        while len(self._subsets) > _CACHED_SUBSETS:
+            self._subsets.popitem(last=False)
+        return rows
 
     def close(self) -> None:
         if self._conn is not None:
