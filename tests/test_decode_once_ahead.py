@@ -57,7 +57,7 @@ def test_the_confirmation_is_decoded_ahead_by_the_same_task(known):
     for path in copies:
         summary, file = decode_for_scan(str(path), _config(True))
         assert file.ahead is not None and isinstance(file.ahead_policy, Confirm), path
-        assert file.ahead_policy == confirm_pass(file.timestamps, file.duration_seconds, 1)
+        assert file.ahead_policy == confirm_pass(file.timestamps, file.duration_seconds, 1, Adaptive().confirm_reach_seconds)
         alone, alone_file = decode_for_scan(str(path), replace(_config(None), sampling=Sampling(policy=file.ahead_policy)))
         assert np.array_equal(file.ahead.frame_numbers, alone_file.frame_numbers), path
         assert np.array_equal(file.ahead.frames, alone_file.frames), path

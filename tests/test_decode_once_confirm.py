@@ -15,6 +15,7 @@ import pytest
 from vscan.bank.prepared import Match
 from vscan.decode import Adaptive, Confirm, PyAVDecoder, Windows
 from vscan.decode.adaptive import confirm_pass, first_pass_decides
+from vscan.errors import ConfigError
 
 
 def _match(entry="a", *, pct=100.0, frames=3, span=(0.0, 20.0), is_match=True, decided_by="alignment", path=()) -> Match:
@@ -24,13 +25,27 @@ def _match(entry="a", *, pct=100.0, frames=3, span=(0.0, 20.0), is_match=True, d
 
 
 def test_a_deciding_first_pass_is_confirmed_not_densified():
-    policy = Adaptive()
+    policy = Adaptive(confirm_reach_seconds=None)
     second = policy.refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0])
     assert isinstance(second, Confirm) and len(second.seconds) == 1
     assert second.seconds == (24.0,)  # the middle of the widest gap (18 s to the end at 30 s)
     assert "sparse frames up to 10.0 s apart" in second.describe()
-    two = Adaptive(confirm_frames=2).refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0])
+    two = Adaptive(confirm_frames=2, confirm_reach_seconds=None).refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0])
     assert two.seconds == (5.0, 24.0) and two.max_gap_seconds == 8.0
+
+
+def test_the_confirming_frame_is_a_short_decode_from_its_gaps_keyframe():
+    """By default the confirming frame is 1 s after the first-pass frame that
+    opens the widest gap (a keyframe: 1 s of frames to decode, not half a
+    GOP), and the record's widest gap is measured on the frames chosen."""
+    second = Adaptive().refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0])
+    assert second.seconds == (19.0,) and second.max_gap_seconds == 11.0
+    assert "sparse frames up to 11.0 s apart" in second.describe()
+    assert Adaptive().refine([_match()], 30.0, sampled_seconds=[0.0, 1.5, 3.0]).seconds == (4.0,)  # 27 s tail: 1 s in
+    assert confirm_pass([0.0, 1.0], 1.6, 1, 1.0).seconds == (0.5,)  # a gap under 2 s: its middle, as before
+    assert Adaptive(confirm_reach_seconds=2.5).refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0]).seconds == (20.5,)
+    with pytest.raises(ConfigError):
+        Adaptive(confirm_reach_seconds=0.0)
 
 
 @pytest.mark.parametrize("why, matches", [

@@ -85,10 +85,15 @@ class Confirm(SamplingPolicy):
         return SamplingDecision(chosen, self.name, f"{len(chosen)} frames to confirm the first pass")
 
 
-def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int) -> "Confirm | None":
+def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int,
+                 reach_seconds: float | None = None) -> "Confirm | None":  # fmt: skip
     """The ``Confirm`` pass for a first pass sampled at ``sampled_seconds``:
-    the middles of its ``frames`` widest gaps (the stretch after the last frame
-    included), or None for ``frames`` 0 or nothing left between its frames."""
+    in each of its ``frames`` widest gaps (the stretch after the last frame
+    included), the middle, or ``reach_seconds`` after the gap's first frame
+    when that comes sooner (decoding forward from a keyframe reaches it in
+    that many seconds of frames, not half a GOP); None for ``frames`` 0 or
+    nothing left between its frames. ``max_gap_seconds`` is measured on the
+    frames chosen."""
     times = np.unique(np.clip(np.asarray(sampled_seconds, np.float64), 0.0, duration_seconds))
     edges = np.append(times, duration_seconds)
     gaps = np.diff(edges)
@@ -98,7 +103,8 @@ def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, fram
     order = order[gaps[order] > 2.0 / 25]  # a gap under two frames has nothing between
     if not len(order):
         return None
-    mids = np.sort(edges[order] + gaps[order] / 2)
+    into = gaps[order] / 2 if reach_seconds is None else np.minimum(gaps[order] / 2, reach_seconds)
+    mids = np.sort(edges[order] + into)
     widest = float(np.diff(np.unique(np.concatenate([edges, mids]))).max())
     return Confirm(tuple(float(t) for t in mids), widest)
 
@@ -138,6 +144,12 @@ class Adaptive(SamplingPolicy):
     #: decides as it goes (ahead while most first passes decide: an archive of
     #: known material; not on a sweep, where it would decode frames for nothing).
     confirm_ahead: bool | None = None
+    #: The confirming frame is at most this far after the first-pass frame
+    #: that opens its gap (a keyframe, mostly), not at the gap's middle: the
+    #: decoder reaches it in this many seconds of frames instead of half a GOP
+    #: (issue #30: half a GOP was 44% of an archive's decode). The record's
+    #: ``max_gap_seconds`` says how far apart the frames then are. None: the middle.
+    confirm_reach_seconds: float | None = 1.0
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -146,6 +158,8 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
         if self.confirm_ahead not in (None, True, False):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
+        if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
+            raise ConfigError(f"Invalid confirm_reach_seconds ({self.confirm_reach_seconds!r}). Supported values are None or seconds > 0.")
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
             raise ConfigError(
                 f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
@@ -194,7 +208,7 @@ class Adaptive(SamplingPolicy):
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
         if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
-            return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames)
+            return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames, self.confirm_reach_seconds)
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
             start, end = m.query_span_seconds

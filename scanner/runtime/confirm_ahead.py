@@ -14,7 +14,7 @@ have asked for (the same ``Confirm``, checked), its first-pass hashes reused.
 Where the first pass does not decide, the frames decoded ahead are dropped
 and the record counts them as decoded.
 
-Decoding ahead costs up to half a GOP of decoding per file, wasted on a file
+Decoding ahead costs up to ``Adaptive.confirm_reach_seconds`` of frames per file, wasted on a file
 that matches nothing, so the scan does it only while most first passes
 decide (``AheadSwitch``: an archive of known material, not a sweep), unless
 ``Adaptive.confirm_ahead`` says always (True) or never (False). Not before
@@ -50,7 +50,7 @@ def ahead_policy(policy: Any, timestamps: np.ndarray, duration_seconds: float) -
     ``timestamps``, or None: the one ``Adaptive.refine`` asks for if it decides."""
     if not isinstance(policy, Adaptive) or not policy.confirm_ahead or not policy.confirm_frames or not duration_seconds > 0:
         return None
-    return confirm_pass(np.asarray(timestamps, np.float64), float(duration_seconds), policy.confirm_frames)
+    return confirm_pass(np.asarray(timestamps, np.float64), float(duration_seconds), policy.confirm_frames, policy.confirm_reach_seconds)
 
 
 class AheadSwitch:
