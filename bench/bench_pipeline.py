@@ -59,6 +59,20 @@ def run_vpdq(inputs: list[Path], threads: int) -> dict | None:
     }
 
 
+def _sweep_rounds(args: argparse.Namespace, corpus: list[Path], bank: Path, root: Path) -> None:
+    from vscan.bench.sweep_rounds import print_rounds, sweep_rounds
+
+    threads = os.cpu_count() or 1
+    result = sweep_rounds(corpus, bank, root, rounds=args.sweep_rounds, device=args.device, ray=args.ray_address == "local",
+                          no_ray_too=args.no_ray_too, baseline=args.baseline_worktree.resolve() if args.baseline_worktree else None,
+                          vpdq_run=lambda files: run_vpdq(files, threads))  # fmt: skip
+    print_rounds(result)
+    if args.json:
+        meta = {"args": {k: str(v) for k, v in vars(args).items()}, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
+                "load_average": os.getloadavg()}  # fmt: skip
+        Path(args.json).write_text(json.dumps({"meta": meta, **result}, indent=2, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=12)
@@ -84,6 +98,12 @@ def main() -> None:
                         help="also run adaptive sampling with sampling.region_probe off (the probe's cost, same run)")
     parser.add_argument("--no-offcentre-too", action="store_true",
                         help="also run both samplings with matching.offcentre off (the off-centre search's cost, same run)")
+    parser.add_argument("--sweep-rounds", type=int, default=0,
+                        help="the sweep figure as a steady measurement: N rounds of vPDQ and vscan scans (each in a fresh "
+                             "subprocess, the order alternating), medians of the ratios (vscan.bench.sweep_rounds)")
+    parser.add_argument("--baseline-worktree", type=Path, default=None,
+                        help="with --sweep-rounds: also scan with the vscan code of this checkout in each round (git worktree add DIR REV)")
+    parser.add_argument("--no-ray-too", action="store_true", help="with --sweep-rounds and --ray-address local: also scan without Ray")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
@@ -107,6 +127,8 @@ def main() -> None:
                 corpus.append(target)
         print(f"corpus: {len(corpus)} files ({len(sources)} banked sources), {time.perf_counter() - t0:.0f} s to generate")
         bank = make_bank(root / "bank.db", sources, args.device)
+        if args.sweep_rounds:
+            return _sweep_rounds(args, corpus, bank, root)
         rows = []
         ray_address = args.ray_address
         if ray_address == "local":
