@@ -19,6 +19,11 @@ is a fresh process, old and new alternating, ``--rounds`` times:
 
 The answers of both sides are compared (a digest of every lookup hit, service
 hit and match, labels included).
+
+``--delta-rows N``: the bank's last N frame rows (and the entries that only they
+hold) are taken out, each side builds its index over the rest, and they are put
+back (a new generation): the rows a bank gained by import after its index was
+built, which every open reads from the bank (the delta).
 """
 
 from __future__ import annotations
@@ -131,12 +136,33 @@ def child(bank: str) -> dict:
     return out
 
 
-def _run(bank: Path, pythonpath: str | None) -> dict:
+def _with_delta(bank: Path, rows: int, pythonpath: str | None) -> None:
+    """The index of ``bank`` built (by the side's code) without its last ``rows`` frame rows, then those put back."""
+    conn = sqlite3.connect(bank)
+    with conn:
+        cut = conn.execute("SELECT max(rowid) FROM frame_hashes").fetchone()[0] - rows
+        conn.execute("CREATE TABLE held_rows AS SELECT * FROM frame_hashes WHERE rowid > ? ORDER BY rowid", (cut,))
+        conn.execute("CREATE TABLE held_entries AS SELECT * FROM entries WHERE entry_id NOT IN "
+                     "(SELECT entry_id FROM frame_hashes WHERE rowid <= ?) ORDER BY rowid", (cut,))  # fmt: skip
+        conn.execute("DELETE FROM frame_hashes WHERE rowid > ?", (cut,))
+        conn.execute("DELETE FROM entries WHERE entry_id IN (SELECT entry_id FROM held_entries)")
+    _run(bank, pythonpath, "--prepare-only")
+    with conn:  # back in rowid order (the same rowids), a new generation of the same lineage
+        conn.execute("INSERT INTO entries SELECT * FROM held_entries")
+        conn.execute("INSERT INTO frame_hashes SELECT * FROM held_rows")
+        conn.execute("DROP TABLE held_rows")
+        conn.execute("DROP TABLE held_entries")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('content_digest', ?)", (f"with-delta-{rows}",))
+    conn.execute("VACUUM")
+    conn.close()
+
+
+def _run(bank: Path, pythonpath: str | None, flag: str = "--child") -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     # this file by its path: its imports of vscan are the side's (PYTHONPATH), the harness is the same
-    run = subprocess.run([sys.executable, __file__, "--child", str(bank)], env=env, capture_output=True, text=True, cwd="/tmp")
+    run = subprocess.run([sys.executable, __file__, flag, str(bank)], env=env, capture_output=True, text=True, cwd="/tmp")
     if run.returncode:
         raise SystemExit(run.stderr[-3000:])
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -149,10 +175,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", default="/tmp/vscan-bench-read-paths")
     parser.add_argument("--rebuild", action="store_true", help="remove BANK.vidx before every run: prepare builds it every round")
+    parser.add_argument("--delta-rows", type=int, default=0, help="rows added after the index was built (module docstring)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare-only", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child)))
+        return
+    if args.prepare_only:
+        from vscan.bank.mapped import prepare
+
+        prepare(args.prepare_only)
+        print("{}")
         return
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -162,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         banks[side] = work / f"{side}.bank"
         shutil.rmtree(f"{banks[side]}.vidx", ignore_errors=True)
         shutil.copyfile(args.bank, banks[side])
+        if args.delta_rows:
+            _with_delta(banks[side], args.delta_rows, sides[side])
     keys = ("prepare_s", "lookup_open_s", "lookup_s", "serve_s", "mapped_open_s", "match_first_s", "match_again_s", "peak_rss_mb", "anon_mb", "file_mb")
     rows: dict[str, list[dict]] = {side: [] for side in sides}
     print(f"{'round':>5} {'side':<4} " + " ".join(f"{k:>14}" for k in keys) + "  digests (lookup serve match)", flush=True)

@@ -145,7 +145,8 @@ class BankLookup:
             if sum(r.size for r in main):
                 self.disabled = np.zeros(len(index), np.uint8)
                 self.disabled[np.concatenate(main)] = 1
-            self.delta_disabled[np.isin(self.table.delta_entry, numbers)] = 1
+            # the delta's rows of them: one indexed query (its entries are read only when asked for)
+            self.delta_disabled[self.table.delta_rows_of(sorted(self.disabled_entries), self._conn)] = 1
 
     @classmethod
     def open(cls, bank_path: str | os.PathLike, *, build: bool = True, device: str = "cpu", upto: int | None = None) -> "BankLookup":
@@ -168,6 +169,7 @@ class BankLookup:
         return dedupe_pairs(q, row, d, len(self.index))
 
     def close(self) -> None:
+        self.table.close()
         self._conn.close()
 
     def __enter__(self) -> "BankLookup":

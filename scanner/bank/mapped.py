@@ -119,6 +119,7 @@ class MappedBank:
             self.generation: str | None = self.snapshot["generation"]
             #: the frame rows behind the index, the delta up to the snapshot among them (vscan.bank.row_table)
             self.rows = lookup.table
+            self.rows.load_delta_columns(lookup._conn)  # a scan narrows by the delta's entries file after file: read once, here
             self.info = self.rows.info
             self.num_entries = self.rows.num_entries
             self.extra_index, self.x = None, {}

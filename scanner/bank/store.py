@@ -262,64 +262,59 @@ class Bank:
         return stored_content_digest(self._conn)
 
     def load_index(self) -> BankIndex:
-        """The bank in memory, ready for matching (``vscan.bank.match``).
+        """The bank in memory, ready for matching (``vscan.bank.match``): the fallback where no index
+        can be written beside the bank. Its frame rows are read once into the shared row table
+        (``vscan.bank.row_table.RowTable``, with no index: every row read from the bank), its
+        entries from the one entry reader (``vscan.bank.entry_table``).
 
         Disabled entries (``vscan.bank.updates``) are left out and kept apart
         in ``BankIndex.disabled``: nothing is rebuilt when one is disabled."""
+        from vscan.bank.row_table import RowTable
         from vscan.bank.updates import disabled_ids
 
         off = disabled_ids(self._conn)
-        index = self._load(lambda entry_id: entry_id not in off)
+        table = RowTable(None, self._conn)
+        table.close()  # everything is read: no later reads
+        entries = all_entry_fields(self._conn)
+        extra = self.rows("extra_hashes")
+        digests = self._conn.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id").fetchall()
+        index = _in_memory(table, [f for f in entries if f.entry_id not in off], extra, digests)
         if off:
-            index.disabled = self._load(lambda entry_id: entry_id in off)
+            index.disabled = _in_memory(table, [f for f in entries if f.entry_id in off], extra, digests)
         return index
 
-    def _load(self, keep) -> BankIndex:
-        c = self._conn
-        entries = [(f.entry_id, f.label, f.kind, f.duration_seconds) for f in all_entry_fields(c) if keep(f.entry_id)]
-        row_of = {e[0]: i for i, e in enumerate(entries)}
-        n = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]
-        hashes = np.empty((n, 32), np.uint8)
-        entry_rows, frame_numbers = np.empty(n, np.int32), np.empty(n, np.int64)
-        timestamps, qualities = np.empty(n, np.float64), np.empty(n, np.int32)
-        cursor = c.execute(
-            "SELECT entry_id, frame_number, timestamp_seconds, quality, hash FROM frame_hashes ORDER BY entry_id, frame_number"
-        )
-        m = 0
-        while page := cursor.fetchmany(1 << 16):  # rows go straight into arrays: no Python object per row kept
-            page = [f for f in page if f[0] in row_of]
-            k = len(page)
-            if not k:
-                continue
-            entry_rows[m : m + k] = [row_of[f[0]] for f in page]
-            frame_numbers[m : m + k] = [f[1] for f in page]
-            timestamps[m : m + k] = [np.nan if f[2] is None else f[2] for f in page]
-            qualities[m : m + k] = [100 if f[3] is None else f[3] for f in page]
-            hashes[m : m + k] = np.frombuffer(b"".join(f[4] for f in page), np.uint8).reshape(k, 32)
-            m += k
-        digests: dict[tuple[str, str], list[str]] = {}
-        for entry_id, algorithm, digest in c.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id"):
-            if entry_id in row_of:
-                digests.setdefault((algorithm, digest), []).append(entry_id)
-        extra = None
-        extra_rows = [r for r in self.rows("extra_hashes") if r[0] in row_of]
-        if extra_rows:
-            extra = file_extra_rows(entry_rows[:m], frame_numbers[:m], [row_of[r[0]] for r in extra_rows], [r[1] for r in extra_rows],
-                                    [r[2] for r in extra_rows], [100 if r[3] is None else r[3] for r in extra_rows],
-                                    np.frombuffer(b"".join(r[4] for r in extra_rows), np.uint8))  # fmt: skip
-        return BankIndex(
-            entry_ids=[e[0] for e in entries],
-            labels=[e[1] for e in entries],
-            kinds=[e[2] for e in entries],
-            durations_seconds=np.asarray([np.nan if e[3] is None else e[3] for e in entries], np.float64),
-            hashes=hashes[:m].copy() if m < n else hashes,
-            entry_rows=entry_rows[:m].copy() if m < n else entry_rows,
-            frame_numbers=frame_numbers[:m].copy() if m < n else frame_numbers,
-            timestamps_seconds=timestamps[:m].copy() if m < n else timestamps,
-            qualities=qualities[:m].copy() if m < n else qualities,
-            digests=digests,
-            extra=extra,
-        )
+
+def _in_memory(table, entries: list, extra_rows: list[tuple], digest_rows: list[tuple]) -> BankIndex:
+    """The BankIndex of ``entries`` (sorted by entry_id) from a row table holding every row: frames
+    sorted by (entry row, frame number), each extra row filed under its frame."""
+    row_of = {f.entry_id: i for i, f in enumerate(entries)}
+    # the table's entry numbers (in the order its rows met them) -> rows of ``entries`` (-1: not among them)
+    rows_of_numbers = np.asarray([row_of.get(table.entry_id(e), -1) for e in range(len(table.new_entries))] or [-1], np.int64)
+    entry_rows = rows_of_numbers[table.delta_entry] if table.delta_rows else np.zeros(0, np.int64)
+    pick = np.flatnonzero(entry_rows >= 0)
+    pick = pick[np.lexsort((table.delta_frame[pick], entry_rows[pick]))]
+    entry_rows, frame_numbers = entry_rows[pick].astype(np.int32), table.delta_frame[pick]
+    digests: dict[tuple[str, str], list[str]] = {}
+    for entry_id, algorithm, digest in digest_rows:
+        if entry_id in row_of:
+            digests.setdefault((algorithm, digest), []).append(entry_id)
+    extra = None
+    if rows := [r for r in extra_rows if r[0] in row_of]:
+        extra = file_extra_rows(entry_rows, frame_numbers, [row_of[r[0]] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                                [100 if r[3] is None else r[3] for r in rows], np.frombuffer(b"".join(r[4] for r in rows), np.uint8))  # fmt: skip
+    return BankIndex(
+        entry_ids=[f.entry_id for f in entries],
+        labels=[f.label for f in entries],
+        kinds=[f.kind for f in entries],
+        durations_seconds=np.asarray([np.nan if f.duration_seconds is None else f.duration_seconds for f in entries], np.float64),
+        hashes=table.delta_hashes[pick],
+        entry_rows=entry_rows,
+        frame_numbers=frame_numbers.astype(np.int64),
+        timestamps_seconds=table.delta_time[pick].astype(np.float64),
+        qualities=table.delta_quality[pick].astype(np.int32),
+        digests=digests,
+        extra=extra,
+    )
 
 
 def build_bank(
