@@ -79,6 +79,18 @@ class ModelWorker:
 
         self.index = open_bank(bank, config)  # a MappedBank (memory-mapped, vscan.bank.mapped) or a loaded BankIndex
         self.matcher = FileMatcher(config, self.index)  # vscan.runtime.file_match: each file against the bank
+        self._warm_bank_search()
+
+    def _warm_bank_search(self) -> None:
+        """The memory-mapped bank's search kernel loaded now, while the first files decode: its first search
+        imports numba (and the scipy BLAS numba checks for) and loads the compiled kernel from numba's cache,
+        0.6-1.3 s that the first model call, and so the scan's first record, waited for (issue #30). A search
+        for one hash at radius 0; its answer is not used."""
+        from vscan.bank.mapped import MappedBank
+
+        if isinstance(self.index, MappedBank):
+            _limit_kernel_threads(self._kernel_threads)
+            self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
 
     def provider(self) -> str:
         return self.hasher.provider

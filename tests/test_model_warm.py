@@ -1,0 +1,38 @@
+"""The model stage's worker loads the memory-mapped bank's search kernel when it is built
+(vscan.runtime.model_actor.ModelWorker._warm_bank_search), while the first files decode, not in
+its first call: numba's import and the kernel's load from numba's cache were 0.6-1.3 s that the
+scan's first record waited for (issue #30). Run in a fresh interpreter: numba loaded by another
+test would hide it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+_BUILD = """
+import json, sys
+import numpy as np
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from tests.test_narrow_cache import _bank
+from vscan.config import Runtime, ScanConfig
+from vscan.runtime.model_actor import ModelWorker
+path = Path(sys.argv[1])
+_bank(path, np.random.default_rng(1))
+before = "numba" in sys.modules
+worker = ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), str(path), threads=1)
+from vscan.bank import mih_numba
+print(json.dumps({"before": before, "kernels": len(mih_numba.kernel.signatures), "files": worker.index.files}))
+"""
+
+
+def test_the_bank_search_kernel_is_loaded_when_the_worker_is_built(tmp_path):
+    done = subprocess.run([sys.executable, "-c", _BUILD, str(tmp_path / "b.bank"), str(Path(__file__).parent.parent)],
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["before"] is False  # nothing had loaded numba before the worker
+    assert out["kernels"] >= 1  # the kernel compiled or loaded, before any file reached the worker
+    assert out["files"] == 0  # the warm-up search narrowed no file (the bank's counters untouched)
