@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _NONKEY_IGNORED, _frames_from_keyframe, _keyframe_frames, _PacketIndex
-from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
+from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
 
@@ -43,21 +44,8 @@ _PROBE_PACKETS = 32
 
 
 def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
-    """Feed one packet to the stream's decoder: (still probing, display
-    matrix of the first frame out, if any). Decode errors end probing: the
-    decode proper reports them."""
-    import av
-
-    try:
-        frames = stream.codec_context.decode(packet)
-    except av.FFmpegError:
-        return False, None
-    for frame in frames:
-        for side in frame.side_data:
-            if getattr(side.type, "name", "") == "DISPLAYMATRIX":
-                return False, bytes(side)
-        return False, None
-    return True, None
+    """(still probing, display matrix of the first frame out, if any): vscan.decode.pyav_reuse.first_frame's first two."""
+    return first_frame(stream, packet)[:2]
 
 
 def _declared_seconds(container, stream) -> float | None:
@@ -194,6 +182,7 @@ class PyAVDecoder(Decoder):
                 self._set_threads(stream)
             timestamps, keyflags = [], []
             matrix: bytes | None = None
+            shown = None  # the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate)
             discarded = 0
             fed = 0  # decode until the first frame shows its display matrix
             try:
@@ -202,7 +191,7 @@ class PyAVDecoder(Decoder):
                         continue
                     self._first_packet = self._first_packet or first_packet(packet)
                     if 0 <= fed < _PROBE_PACKETS:
-                        probing, matrix = _first_frame_matrix(stream, packet)
+                        probing, matrix, shown = first_frame(stream, packet)
                         fed = fed + 1 if probing else -1
                     if packet.is_discard:  # edit list: decoded for reference, never shown
                         discarded += 1
@@ -229,6 +218,7 @@ class PyAVDecoder(Decoder):
         index = _PacketIndex(timestamps, keyflags, start, time_base, fps)
         index.orientation = orientation_from_matrix(matrix)
         index.discarded = discarded
+        index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None
         width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])
@@ -294,6 +284,11 @@ class PyAVDecoder(Decoder):
         key_arr = np.asarray(keys if keys is not None else [0], dtype=np.int64)
         sought, last_delivered = 0, -1
         self.passing = {}
+        # Frame 0 as the index pass decoded it (for its display matrix): a keyframe pass takes it, decoding the others alone.
+        frame0, index.first_frame = getattr(index, "first_frame", None), None
+        reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts)
+        feed = wanted.copy() if reuse else wanted
+        feed[0] = feed[0] and not reuse
         with self._holding(path, rewind=True) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
@@ -303,7 +298,14 @@ class PyAVDecoder(Decoder):
                 # decoded all 660 frames of a file for its 6 keyframes) feeds it
                 # the wanted keyframes' packets alone; the others skip in C (faster).
                 by_packet = keyframes_only and (by_packet or stream.codec_context.name in _NONKEY_IGNORED)
-                frames = self._keyframe_feed(container, stream, index, wanted) if by_packet else container.decode(stream)
+                rest = np.flatnonzero(feed)
+                if by_packet:
+                    frames = self._keyframe_feed(container, stream, index, feed)
+                elif reuse:  # skip_frame=NONKEY from the next wanted keyframe on
+                    frames = _frames_from_keyframe(container, stream, index, int(rest[0])) if len(rest) else iter(())
+                else:
+                    frames = container.decode(stream)
+                frames = itertools.chain([frame0], frames) if reuse else frames
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:
@@ -363,8 +365,9 @@ class PyAVDecoder(Decoder):
                 # (HEVC CRA pictures in MKV, seen here) or show them out of order
                 # (open GOP): again by packet, each keyframe drained in order;
                 # a packet pass that still falls short decodes normally.
-                first_try = self.frames_decoded
                 again = dict(by_packet=True) if not by_packet else dict(allow_skip=False)
+                index.first_frame = frame0 if reuse and not by_packet else None  # a packet pass takes frame 0 again
+                first_try = self.frames_decoded - (index.first_frame is not None)  # counted there, decoded once
                 yield from self._generate(path, meta, index, selected, size, batch_size, **again)
                 self.frames_decoded += first_try
                 return

@@ -39,6 +39,7 @@ class _PacketIndex:
         # list, behind discarded packets): a keyframe for sampling.
         self.keyframe_indices = tuple(sorted({0, *self.true_keyframes})) if n else ()
         self.orientation: Orientation = IDENTITY
+        self.first_frame = None  # frame 0 as the index pass decoded it, until a keyframe pass takes it (PyAVDecoder._generate)
 
 
 #: Decoders that decode every frame under skip_frame=NONKEY (measured: VP9,

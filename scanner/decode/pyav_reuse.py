@@ -1,6 +1,8 @@
 """What a PyAV decoder reuses instead of making again: scalers, for the whole
 process; and one file's open container, between the passes of a scan's decode
-over that file (its index, first pass, region probe, confirmation decoded ahead).
+over that file (its index, first pass, region probe, confirmation decoded ahead);
+and the first frame the index pass decodes (for its display matrix), which a keyframe
+pass wanting frame 0 takes instead of decoding it again.
 
 Opening a file again costs ~1.5-3 ms of CPU (the container's probe, the codec's
 set-up) on the archive bench's copies, three times a file; rewinding a held one
@@ -22,7 +24,7 @@ import numpy as np
 
 from vscan.decode.orient import Orientation
 
-__all__ = ["first_packet", "rewound"]
+__all__ = ["first_frame", "first_packet", "rewound"]
 
 #: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
 #: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
@@ -94,3 +96,24 @@ def rewound(container, first: tuple | None) -> bool:
     except av.FFmpegError:
         return False
     return True
+
+
+def first_frame(stream, packet) -> tuple[bool, bytes | None, object | None]:
+    """Feed one packet to the stream's decoder: (still probing, the display
+    matrix of the first frame out, if any, that frame). Decode errors end
+    probing: the decode proper reports them. The frame is kept by the index
+    (``_PacketIndex.first_frame``, when it is frame 0) for a keyframe pass to
+    take instead of decoding it again: a keyframe decodes alone, so it is the
+    same picture, to the bit (tests/test_decode_first_frame.py)."""
+    import av
+
+    try:
+        frames = stream.codec_context.decode(packet)
+    except av.FFmpegError:
+        return False, None, None
+    for frame in frames:
+        for side in frame.side_data:
+            if getattr(side.type, "name", "") == "DISPLAYMATRIX":
+                return False, bytes(side), frame
+        return False, None, frame
+    return True, None, None
