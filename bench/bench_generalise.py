@@ -22,7 +22,10 @@ and different seeds for every copy's parameters. Copies per source:
   panes side by side or stacked, the clip in any pane, fitted or filled),
   ``fill`` (a 9:16 canvas, the clip at its width at any height, blur or a
   solid colour around it), ``captions`` (bands of any height, 5-30% of the
-  frame, top, bottom or both, the picture shrunk between them).
+  frame, top, bottom or both, the picture shrunk between them), ``excerpt``
+  (2-5 s of the clip at any place in 20-40 s of other video cut from synthetic
+  scenes and the real samples of other origins; frame size, rate and encoder
+  drawn too: ``vscan.bench.excerpts``; excerpts of distractors are distractors).
 
 Distractors: unrelated synthetic clips, real sample videos of other content,
 and AugLy edits of distractors. Same origin is not a false positive: the
@@ -53,7 +56,7 @@ from pathlib import Path
 
 
 from vscan.bench import synth
-from vscan.bench.geometry_copies import GEOMETRY_KINDS, make_geometry
+from vscan.bench.geometry_copies import GEOMETRY_KINDS, SEQUENCE_KINDS, make_geometry
 from vscan.bench.list_banks import LIST_KINDS, list_bank
 
 SPLITS = {
@@ -95,7 +98,7 @@ def make_real(name: str, dst: Path) -> Path:
 
 def _make_copy(job: tuple) -> dict:
     """One copy (run in a worker process): AugLy family or geometry kind."""
-    family, kind, src, dst, seed, other = job
+    family, kind, src, dst, seed, other, *hosts = job
     row = {"path": str(dst), "source": src.stem, "family": family, "kind": kind, "seed": seed}
     if Path(dst).exists() and family == "augly":  # a kept --workdir
         return row
@@ -105,7 +108,7 @@ def _make_copy(job: tuple) -> dict:
 
             row["applied"] = augment(kind, src, Path(dst), seed, other)
         else:
-            row["applied"] = make_geometry(src, Path(dst), kind, seed)
+            row["applied"] = make_geometry(src, Path(dst), kind, seed, *hosts)
     except Exception as exc:  # noqa: BLE001 - a generator failure is reported, not scored
         row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     return row
@@ -156,6 +159,15 @@ def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies:
         for fam in [f for f in ("hflip", "crop_offcentre", "pad", "blend", "overlay_text") if augly]:
             seed += 1
             jobs.append(("augly", fam, d, archive / f"{d.stem}__augly_{fam}.mp4", seed, other))
+    # Timeline kinds (excerpts in other video cut from synthetic scenes and the real samples of other origins), on
+    # seeds of their own so the kinds above keep theirs; the first distractors' excerpts are distractors.
+    hosts = tuple(d for d in distractors if not d.stem.startswith("syn"))
+    seed = plan["copy_seed"] + 500_000
+    for src in sources + distractors[: min(3, len(distractors))]:
+        for kind in SEQUENCE_KINDS:
+            for k in range(geometry_copies if src in sources else 1):
+                seed += 1
+                jobs.append(("geometry", kind, src, archive / f"{src.stem}__geo_{kind}{k}.mp4", seed, other, hosts))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(_make_copy, jobs))
     copies, failed = [], []

@@ -2,7 +2,8 @@
 ``pip`` (the clip at 25-75% of the frame width, any position, over moving video, a still or a
 blur of itself), ``split`` (2 or 3 panes side by side or stacked), ``fill`` (a 9:16 canvas, blur
 or a solid colour around the clip at any height) and ``captions`` (bands of 5-30% of the frame,
-top, bottom or both). Parameters are drawn per copy from its seed."""
+top, bottom or both); ``excerpt`` (``SEQUENCE_KINDS``: 2-5 s of the clip inside 20-40 s of other video,
+vscan.bench.excerpts). Parameters are drawn per copy from its seed."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["GEOMETRY_KINDS", "geometry_edit", "make_geometry"]
+__all__ = ["GEOMETRY_KINDS", "SEQUENCE_KINDS", "geometry_edit", "make_geometry"]
 
 GEOMETRY_KINDS = ("pip", "split", "fill", "captions")
+#: Kinds that change the file's timeline, not its frames (drawn from seeds of their own, so adding them
+#: leaves every other copy's seed, and a kept corpus, as it was).
+SEQUENCE_KINDS = ("excerpt",)
 
 
 def _fit(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -114,9 +118,15 @@ def geometry_edit(kind: str, w: int, h: int, duration: float, rng: np.random.Gen
     raise ValueError(f"Invalid kind ({kind!r}). Supported values are {list(GEOMETRY_KINDS)}.")
 
 
-def make_geometry(src: Path, dst: Path, kind: str, seed: int) -> str:
-    """Write the copy (unless ``dst`` exists: a kept --workdir); returns what was drawn for it."""
+def make_geometry(src: Path, dst: Path, kind: str, seed: int, hosts: tuple[Path, ...] = ()) -> str:
+    """Write the copy (unless ``dst`` exists: a kept --workdir); returns what was drawn for it.
+    ``hosts``: real videos the ``excerpt`` kind may cut its other video from."""
     from vscan.bench.edits import _read_clip
+
+    if kind == "excerpt":
+        from vscan.bench.excerpts import make_excerpt
+
+        return make_excerpt(src, dst, seed, hosts)
     from vscan.bench.encoding import _encode
 
     frames, pts, fps = _read_clip(src)

@@ -150,10 +150,22 @@ class Adaptive(SamplingPolicy):
     #: (issue #30: half a GOP was 44% of an archive's decode). The record's
     #: ``max_gap_seconds`` says how far apart the frames then are. None: the middle.
     confirm_reach_seconds: float | None = 1.0
+    #: Short evidence (a 2.5-5 s excerpt inside a longer file, issue #27): a
+    #: near-match (not decided) within ``short_max_distance`` bits on at most
+    #: two first-pass frames of a file longer than ``short_min_file_seconds``
+    #: is searched again at ``short_fps`` within ``short_window_seconds`` of it,
+    #: so the excerpt shows the frames a short run needs (vscan.bank.short:
+    #: 3 frames over 2.5 s); at ``dense_fps`` a 3 s excerpt shows 2-3. None: off.
+    short_fps: float | None = 5.0
+    short_window_seconds: float = 5.0
+    short_max_distance: int = 20
+    short_min_file_seconds: float = 12.0
     name = "adaptive"
 
     def __post_init__(self) -> None:
         FixedRate(self.dense_fps)
+        if self.short_fps is not None:
+            FixedRate(self.short_fps)
         if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
             raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
         if self.confirm_ahead not in (None, True, False):
@@ -209,14 +221,17 @@ class Adaptive(SamplingPolicy):
             return None
         if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
             return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames, self.confirm_reach_seconds)
+        short = self.short_fps is not None and any(self._short_hit(m, duration_seconds) for m in matches)
+        fps = max(self.dense_fps, self.short_fps) if short else self.dense_fps
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
         for m in matches:
             start, end = m.query_span_seconds
+            reach = self.short_window_seconds if short and self._short_hit(m, duration_seconds) else self.window_seconds
             if math.isfinite(start) and math.isfinite(end):
-                spans.append((max(0.0, start - self.window_seconds), min(duration_seconds, end + self.window_seconds)))
+                spans.append((max(0.0, start - reach), min(duration_seconds, end + reach)))
         if not spans:
             return None
-        budget_seconds = self.max_frames / self.dense_fps
+        budget_seconds = self.max_frames / fps
         kept, total = [], 0.0
         for a, b in _merge_spans(spans):
             if total >= budget_seconds:
@@ -224,7 +239,13 @@ class Adaptive(SamplingPolicy):
             b = min(b, a + budget_seconds - total)
             kept.append((a, b))
             total += b - a
-        return Windows(self.dense_fps, tuple(kept))
+        return Windows(fps, tuple(kept))
+
+    def _short_hit(self, m, duration_seconds: float) -> bool:
+        """A weak hit that may be short evidence (``short_fps``)."""
+        return (duration_seconds > self.short_min_file_seconds and not getattr(m, "is_match", False)
+                and int(getattr(m, "distance_min", 256)) <= self.short_max_distance
+                and int(getattr(m, "num_query_hashes_matched", 0)) <= 2)  # fmt: skip
 
 
 @dataclass(frozen=True)
