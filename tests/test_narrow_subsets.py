@@ -46,3 +46,22 @@ def test_a_label_changed_between_two_files_is_read_with_the_kept_structures(tmp_
     second = narrow_for_query(bank, _query(bases[0]), settings)
     assert first.labels == ["label0"] and second.labels == ["renamed"] and second.cache is first.cache
     assert Matcher(second, settings).match(_query(bases[0]))[0].label == "renamed"
+
+
+def test_hashes_searched_once_are_not_searched_again(tmp_path):
+    """A file confirmed in the call that matched its first pass is narrowed again with its first pass's
+    hashes: only the hashes not seen yet reach the bank's index, and the candidates are the same."""
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(8))
+    prepare(path)
+    bank = MappedBank.open(path)
+    searched: list[int] = []
+    search = bank.index.search
+    bank.index.search = lambda q, r, **kw: searched.append(len(q)) or search(q, r, **kw)
+    first = bank.candidates(np.stack([bases[1], bases[2]]), 16, 0)
+    again = bank.candidates(np.stack([bases[2], bases[1], bases[3]]), 16, 0)
+    assert searched == [2, 1]  # the second search: base 3 alone
+    fresh = MappedBank.open(path)
+    assert first.tolist() == fresh.candidates(np.stack([bases[1], bases[2]]), 16, 0).tolist() == [1, 2]
+    assert again.tolist() == fresh.candidates(np.stack([bases[2], bases[1], bases[3]]), 16, 0).tolist() == [1, 2, 3]
+    assert bank.candidates(bases[:1], 16, 0).tolist() == [0] and searched == [2, 1, 1]

@@ -54,6 +54,8 @@ __all__ = ["MappedBank", "prepare", "bank_snapshot", "narrow_for_query"]
 _CACHED_ROWS = 1 << 19
 #: Candidate sets whose BankIndex (arrays and derived search structures) an open bank keeps (MappedBank._subset).
 _CACHED_SUBSETS = 8
+#: Query hashes whose candidate entries an open bank keeps (MappedBank.candidates): ~100 B each.
+_KEPT_HASHES = 1 << 15
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
 
 
@@ -141,6 +143,7 @@ class MappedBank:
         self._rows_cache: OrderedDict[int, tuple] = OrderedDict()  # entry -> its rows as arrays (_entry_rows), most recent last
         self._cached_rows = 0
         self._subsets: OrderedDict[tuple, tuple] = OrderedDict()  # candidate entries -> their index's arrays and cache (_subset)
+        self._kept_candidates: dict[tuple, np.ndarray] = {}  # (radius, min quality, extra only, hash) -> entries (candidates)
 
     @property
     def delta_rows(self) -> int:
@@ -204,25 +207,52 @@ class MappedBank:
 
     def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False) -> np.ndarray:
         """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query
-        (``extra_only``: of the bank-side windows' own index alone)."""
-        found = []
+        (``extra_only``: of the bank-side windows' own index alone). Each hash's entries are kept for the next
+        search (up to _KEPT_HASHES hashes): a file confirmed in the model call that matched its first pass is
+        narrowed again with the first pass's hashes, and those searches were ~40% of its narrowing (issue #30)."""
+        queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
+        setting = (int(radius), int(min_quality), bool(extra_only))
+        keys = [(*setting, q) for q in map(bytes, queries)]
+        kept = self._kept_candidates
+        todo = [i for i, key in enumerate(keys) if key not in kept]
+        if todo:
+            if len(kept) + len(todo) > _KEPT_HASHES:
+                kept.clear()
+            q, entries = self._candidate_pairs(queries[todo], radius, min_quality, extra_only=extra_only)
+            base = int(entries.max()) + 1 if entries.size else 1
+            q, entries = np.divmod(np.unique(q * base + entries), base)  # by query, each query's entries once
+            for j, part in enumerate(np.split(entries, np.searchsorted(q, np.arange(1, len(todo))))):
+                kept[keys[todo[j]]] = part
+        found = [kept[key] for key in keys]
+        return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+    def _candidate_pairs(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, entry) of every row within ``radius`` of a query (``candidates``), with repeats."""
+        found, owner = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         if len(queries) and not extra_only:
-            _, row, _ = self.index.search(queries, radius)
+            q, row, _ = self.index.search(queries, radius)
             rows = self.rows
-            found.append(np.asarray(rows.a["row_entry"][row[rows.a["row_quality"][row] >= min_quality]], np.int64))
+            ok = rows.a["row_quality"][row] >= min_quality
+            found.append(np.asarray(rows.a["row_entry"][row[ok]], np.int64))
+            owner.append(np.asarray(q[ok], np.int64))
             if rows.delta_rows:
-                _, b, _ = brute_force_pairs(queries, rows.delta_hashes, radius)
-                found.append(rows.delta_entry[b[rows.delta_quality[b] >= min_quality]])
+                q, b, _ = brute_force_pairs(queries, rows.delta_hashes, radius)
+                ok = rows.delta_quality[b] >= min_quality
+                found.append(np.asarray(rows.delta_entry[b[ok]], np.int64))
+                owner.append(np.asarray(q[ok], np.int64))
         if len(queries):
             if self.extra_index is not None:
-                _, x, _ = self.extra_index.search(queries, radius)
-                x = x[self.x["extra_quality"][x] >= min_quality]
+                q, x, _ = self.extra_index.search(queries, radius)
+                ok = self.x["extra_quality"][x] >= min_quality
                 offsets = self.x["extra_offsets"]
-                found.append(np.searchsorted(offsets, x, side="right") - 1)
+                found.append(np.asarray(np.searchsorted(offsets, x[ok], side="right") - 1, np.int64))
+                owner.append(np.asarray(q[ok], np.int64))
             if self.xdelta_hashes.shape[0]:
-                _, b, _ = brute_force_pairs(queries, self.xdelta_hashes, radius)
-                found.append(self.xdelta_entry[b[self.xdelta_quality[b] >= min_quality]])
-        return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+                q, b, _ = brute_force_pairs(queries, self.xdelta_hashes, radius)
+                ok = self.xdelta_quality[b] >= min_quality
+                found.append(np.asarray(self.xdelta_entry[b[ok]], np.int64))
+                owner.append(np.asarray(q[ok], np.int64))
+        return np.concatenate(owner), np.concatenate(found)
 
     def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=(), extra_only: bool = False) -> BankIndex:
         """The BankIndex of this file's candidate entries (module docstring):
