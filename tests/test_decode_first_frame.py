@@ -3,9 +3,9 @@
 PyAV's index pass decodes the file's first frame for its display matrix. A
 keyframe pass that wants frame 0 (adaptive sampling's first pass) takes that
 very frame instead of decoding it a second time, and decodes the other
-keyframes alone: the same pictures, to the bit, as a plain forward decode, in
-the displayed orientation, in every path (skip_frame=NONKEY after a seek for
-H.264/HEVC, packet by packet for VP9, which ignores NONKEY).
+keyframes from their packets alone, in every codec (VP9's decoder ignores
+skip_frame=NONKEY; the others skip the packets given them slower): the same
+pictures, to the bit, as a plain forward decode, in the displayed orientation.
 """
 
 from __future__ import annotations
@@ -89,8 +89,17 @@ def test_a_keyframe_pass_takes_the_index_pass_first_frame(clips, name, monkeypat
         converted.append(frame)
         return real_rgb(frame, *args)
 
+    fed = []
+    real_feed = PyAVDecoder._keyframe_feed
+
+    def spy_feed(container, stream, index, wanted):
+        for frame in real_feed(container, stream, index, wanted):
+            fed.append(frame)
+            yield frame
+
     monkeypatch.setattr(pyav_backend, "first_frame", spy_first)
     monkeypatch.setattr(pyav_backend, "_rgb", spy_rgb)
+    monkeypatch.setattr(PyAVDecoder, "_keyframe_feed", staticmethod(spy_feed))
     decoder = PyAVDecoder(skip_nonref=True, hold_open=True)
     meta = decoder.probe(path)
     assert len(meta.keyframe_indices) >= 3, meta.keyframe_indices
@@ -98,6 +107,8 @@ def test_a_keyframe_pass_takes_the_index_pass_first_frame(clips, name, monkeypat
     decoder.close()
     assert len(probed) == 1 and converted[0] is probed[0]  # frame 0 as the index pass decoded it, not decoded again
     assert numbers.tolist() == list(meta.keyframe_indices)
+    # the other keyframes from their own packets alone, in every codec (no packet given to the decoder to skip)
+    assert len(fed) == len(numbers) - 1 and decoder.frames_decoded == len(numbers)
     # The same pictures, to the bit, as a plain forward decode (no seek, no skipped frame, nothing reused).
     plain_numbers, plain_rgb = _frames(PyAVDecoder(plain=True).iter_frames(path, FrameList(tuple(numbers.tolist())), size=(64, 64)))
     assert plain_numbers.tolist() == numbers.tolist()

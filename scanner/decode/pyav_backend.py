@@ -27,7 +27,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import _NONKEY_IGNORED, _frames_from_keyframe, _keyframe_frames, _PacketIndex
+from vscan.decode.pyav_packets import _frames_from_keyframe, _keyframe_frames, _PacketIndex
 from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
@@ -294,17 +294,11 @@ class PyAVDecoder(Decoder):
             self._set_threads(stream)
             stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"  # a held codec keeps the last pass's
             try:
-                # A keyframe pass of a decoder that ignores skip_frame=NONKEY (VP9
-                # decoded all 660 frames of a file for its 6 keyframes) feeds it
-                # the wanted keyframes' packets alone; the others skip in C (faster).
-                by_packet = keyframes_only and (by_packet or stream.codec_context.name in _NONKEY_IGNORED)
-                rest = np.flatnonzero(feed)
-                if by_packet:
-                    frames = self._keyframe_feed(container, stream, index, feed)
-                elif reuse:  # skip_frame=NONKEY from the next wanted keyframe on
-                    frames = _frames_from_keyframe(container, stream, index, int(rest[0])) if len(rest) else iter(())
-                else:
-                    frames = container.decode(stream)
+                # A keyframe pass feeds the decoder the wanted keyframes' packets alone, in every codec:
+                # VP9's ignores skip_frame=NONKEY (it decoded all 660 frames of a file for its 6 keyframes),
+                # and the others, given every packet to skip, cost ~1 ms a file more (same frames).
+                by_packet = keyframes_only
+                frames = self._keyframe_feed(container, stream, index, feed) if by_packet else container.decode(stream)
                 frames = itertools.chain([frame0], frames) if reuse else frames
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
@@ -361,14 +355,10 @@ class PyAVDecoder(Decoder):
                 yield _batch(idx_buf, pts_buf, rgb_buf)
         if keyframes_only:
             if failure is None and delivered < len(selected):
-                # skip_frame=NONKEY can drop frames the container flags as key
-                # (HEVC CRA pictures in MKV, seen here) or show them out of order
-                # (open GOP): again by packet, each keyframe drained in order;
-                # a packet pass that still falls short decodes normally.
-                again = dict(by_packet=True) if not by_packet else dict(allow_skip=False)
-                index.first_frame = frame0 if reuse and not by_packet else None  # a packet pass takes frame 0 again
-                first_try = self.frames_decoded - (index.first_frame is not None)  # counted there, decoded once
-                yield from self._generate(path, meta, index, selected, size, batch_size, **again)
+                # a keyframe that does not decode alone (or a packet the index did not
+                # place): decoded normally, from the file's start.
+                first_try = self.frames_decoded
+                yield from self._generate(path, meta, index, selected, size, batch_size, allow_skip=False)
                 self.frames_decoded += first_try
                 return
             yield from held  # keyframe passes are short: held back until known complete

@@ -1,6 +1,7 @@
 """PyAV's packets for vscan.decode.pyav_backend: the presentation-order packet index, and the
-two ways frames are fed from packets: the wanted keyframes' packets alone (for decoders that ignore
-skip_frame=NONKEY) and everything from one keyframe on after a seek, each frame decoded once."""
+two ways frames are fed from packets: the wanted keyframes' packets alone (a keyframe pass, in every
+codec: VP9's decoder ignores skip_frame=NONKEY, and the others skip packets slower) and everything
+from one keyframe on after a seek, each frame decoded once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from vscan.decode.orient import IDENTITY, Orientation
 
-__all__ = ["_PacketIndex", "_NONKEY_IGNORED", "_keyframe_frames", "_frames_from_keyframe"]
+__all__ = ["_PacketIndex", "_keyframe_frames", "_frames_from_keyframe"]
 
 
 class _PacketIndex:
@@ -40,11 +41,6 @@ class _PacketIndex:
         self.keyframe_indices = tuple(sorted({0, *self.true_keyframes})) if n else ()
         self.orientation: Orientation = IDENTITY
         self.first_frame = None  # frame 0 as the index pass decoded it, until a keyframe pass takes it (PyAVDecoder._generate)
-
-
-#: Decoders that decode every frame under skip_frame=NONKEY (measured: VP9,
-#: native and libvpx; VP8 shares the code path). H.264, HEVC and AV1 honour it.
-_NONKEY_IGNORED = frozenset({"vp9", "libvpx-vp9", "vp8", "libvpx"})
 
 
 def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray) -> Iterator:
