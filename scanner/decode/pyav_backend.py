@@ -118,7 +118,7 @@ class PyAVDecoder(Decoder):
             stream.thread_type = self.thread_type
 
     @contextlib.contextmanager
-    def _holding(self, path: Path, rewind: bool = False) -> Iterator:
+    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False) -> Iterator:
         """``path``'s container: the one held from this decoder's last pass over it when
         ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse), else a new one; held
         afterwards with ``hold_open``, else closed (and closed on any error)."""
@@ -127,7 +127,7 @@ class PyAVDecoder(Decoder):
         key = _cache_key(path) if self.hold_open and isinstance(path, Path) else None  # held only when hold_open
         container = None
         if held is not None:
-            if rewind and held[0] == key and rewound(held[1], self._first_packet):
+            if rewind and held[0] == key and rewound(held[1], self._first_packet, any_skip):
                 container = held[1]
             else:
                 held[1].close()
@@ -289,7 +289,7 @@ class PyAVDecoder(Decoder):
         reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts)
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
-        with self._holding(path, rewind=True) as container:
+        with self._holding(path, rewind=True, any_skip=keyframes_only) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
             stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"  # a held codec keeps the last pass's

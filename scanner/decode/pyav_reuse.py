@@ -66,7 +66,7 @@ _REWINDABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 #: Decoders that read ``skip_frame`` at every frame (FFmpeg's own), so a held codec serves a pass that
 #: skips otherwise than the last. libdav1d reads it once, when it opens: a held AV1 codec kept the index
 #: pass's setting (8 of the archive bench's AV1 copies decoded every frame of a keyframe pass, and other
-#: frames); AV1 and anything else is opened again.
+#: frames); AV1 and anything else is opened again, but for a keyframe pass (its packets alone: no skipping).
 _SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
 
 
@@ -75,16 +75,18 @@ def first_packet(packet) -> tuple:
     return (packet.pts, packet.dts, packet.pos, packet.size)
 
 
-def rewound(container, first: tuple | None) -> bool:
+def rewound(container, first: tuple | None, any_skip: bool = False) -> bool:
     """Whether ``container`` (held open after a pass) is back at its start as if
     opened again: its format seeks exactly, its decoder takes each pass's
-    ``skip_frame`` (``_SKIP_PER_FRAME``), a seek to time 0 lands on the packet
-    ``first`` (``first_packet`` of the index pass), then the same seek again and
-    the codec flushed. False: the caller opens the file again."""
+    ``skip_frame`` (``_SKIP_PER_FRAME``) or the pass needs none (``any_skip``: a
+    keyframe pass, fed the keyframes' packets alone), a seek to time 0 lands on the
+    packet ``first`` (``first_packet`` of the index pass), then the same seek again
+    and the codec flushed. False: the caller opens the file again."""
     import av
 
     stream = container.streams.video[0]
-    if first is None or container.format.name not in _REWINDABLE or stream.codec_context.name not in _SKIP_PER_FRAME:
+    takes_skip = any_skip or stream.codec_context.name in _SKIP_PER_FRAME
+    if first is None or container.format.name not in _REWINDABLE or not takes_skip:
         return False
     try:
         container.seek(0, backward=True, any_frame=False)  # AV_TIME_BASE units, no stream: the file's start
