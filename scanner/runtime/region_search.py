@@ -10,7 +10,7 @@ from the source where the right box hashed 4-16.
 So for a robust query that matched nothing as it is, ``find_regions`` takes
 the region box (if any) and the other places a re-framed picture may sit
 (``vscan.frames.candidates``: the moving box, the sharp box, the panes
-between full-length lines) and, for each:
+between full-length lines; and the frame's halves, ``HALVES``) and, for each:
 
 1. hashes the box on ``LOCATE_FRAMES`` frames spread over the file (as is
    and mirrored) and looks them up in the bank within ``GATE_RADIUS``, every
@@ -24,7 +24,9 @@ between full-length lines) and, for each:
    (the sum over the frames of each one's nearest row);
 3. hashes the placed box on every sampled frame and matches it as the
    query's region version under the matcher's usual rules (and at least
-   ``MIN_FRAMES`` frames when the file has them).
+   ``MIN_FRAMES`` frames when the file has them), with the box's own PDQ
+   quality: frames whose box is flat are left out of the query, as vPDQ
+   leaves out frames under its quality floor (``box_quality``).
 
 The best match is kept. Files that matched are never searched
 (``timings.match_regions`` says what the rest cost).
@@ -42,7 +44,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import _FLIP_SIGNS, _bits, _pack
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
-__all__ = ["GATE_RADIUS", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
+__all__ = ["GATE_RADIUS", "HALVES", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "box_quality", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
 
 #: A candidate box goes on only when one of its frames lies this close to a bank row (bits).
 GATE_RADIUS = 64
@@ -51,6 +53,12 @@ GATE_RADIUS = 64
 LOCATE_FRAMES = 3
 REFINE_PX = 8
 MAX_PLACED = 3
+#: The frame's halves (top, bottom, left, right as fractions) are candidates too: two videos stacked (AugLy's
+#: hstack and vstack) whose seam no cue of ``candidate_boxes`` found (tune split: a pattern clip's own bars held the
+#: only box found, 31 px tall, where its half matched at 6-24 bits on every frame). Each costs a box hash at the gate.
+HALVES = ((0.0, 0.5, 0.0, 1.0), (0.5, 1.0, 0.0, 1.0), (0.0, 1.0, 0.0, 0.5), (0.0, 1.0, 0.5, 1.0))
+#: A half this close (px, every side) to a box already found is that box.
+_SAME_PX = 4
 #: A box this share of the frame's height at least (and of its width at most) is a pane running the whole height.
 PANE_FULL = 0.9
 
@@ -67,6 +75,22 @@ def box_hashes(lumas: np.ndarray, box) -> np.ndarray:
     t, b, left, r = (int(v) for v in box)
     coeffs = _operator(b - t) @ lumas[:, t:b, left:r] @ _operator(r - left).T  # [N, 16, 16]
     return np.stack([_pack(_bits(coeffs)), _pack(_bits(coeffs * _FLIP_SIGNS))], axis=1)
+
+
+def box_quality(lumas: np.ndarray, box) -> np.ndarray:
+    """PDQ quality (0-100, the reference's gradient sum over the 64 x 64 picture) of the window ``box`` of each luma frame
+    [N, H, W]: int32 [N]. The region version is matched with it, not the whole frame's: a pane gone flat for a while (the
+    other pane still busy) keeps the whole frame's quality 100, and its frames then count against the match (issue #27)."""
+    t, b, left, r = (int(v) for v in box)
+    a64 = _jarosz(b - t) @ lumas[:, t:b, left:r] @ _jarosz(r - left).T  # [N, 64, 64]
+    scale = np.float32(100.0) / np.float32(255.0)
+    grad = np.floor(np.abs(np.diff(a64, axis=-2)) * scale).sum(axis=(-2, -1)) + np.floor(np.abs(np.diff(a64, axis=-1)) * scale).sum(axis=(-2, -1))
+    return np.minimum(np.floor(grad / np.float32(90.0)), 100).astype(np.int32)
+
+
+@functools.lru_cache(maxsize=512)
+def _jarosz(n: int) -> np.ndarray:
+    return jarosz_operator_np(n).astype(np.float32)
 
 
 def closest_rows(matcher, hashes: np.ndarray) -> np.ndarray:
@@ -151,7 +175,25 @@ def region_candidates(query, frames: np.ndarray, source_size=None) -> list[np.nd
         known = [np.round(np.asarray(region.box, np.float64).reshape(-1, 4)[0] * s).astype(np.int32)]
     boxes = known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES)
     strips = (strip_in_pane(b, frames.shape[1:3], source_size) for b in boxes)
-    return boxes + [s for s in strips if s is not None]
+    h, w = frames.shape[1:3]
+    halves = [np.round(np.array(f) * (h, h, w, w)).astype(np.int32) for f in HALVES]
+    halves = [b for b in halves if not any(np.abs(b - k).max() <= _SAME_PX for k in boxes)]
+    return boxes + [s for s in strips if s is not None] + halves
+
+
+def _flat_left_out(query, flat: np.ndarray):
+    """``query`` with the frames whose box is flat (``flat``: bool per frame) left out of every per-frame version, as
+    vPDQ leaves out frames under its quality floor: a pane or meme picture gone flat for a second (the rest of the frame
+    busy) holds no evidence either way, and counted as unmatched it pulled a held-out copy's query% under 80 (issue #27)."""
+    from dataclasses import replace
+
+    if not flat.any():
+        return query
+    def cap(v):
+        if len(v) != len(flat):
+            return v
+        return replace(v, hashes=replace(v.hashes, qualities=np.where(flat, 0, v.hashes.qualities).astype(v.hashes.qualities.dtype)))
+    return replace(query, versions=tuple(cap(v) for v in query.versions))
 
 
 def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
@@ -185,9 +227,12 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
         two = box_hashes(lumas, box)
         variants = np.repeat(two[:, :1], 8, axis=1)
         variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
-        hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, fh.qualities, np.ascontiguousarray(variants[:, 0]))
+        quality = np.minimum(fh.qualities, box_quality(lumas, box))  # the box's own detail (never above the frame's)
+        flat = quality < matcher.settings.min_quality
+        hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality, np.ascontiguousarray(variants[:, 0]))
         boxes = np.round(box.astype(np.float64)[None] / np.array([h, h, w, w]), 4).repeat(len(hashes), axis=0)
-        tried = query.with_version(QueryVersion("region", hashes, variants, box=boxes, min_frames=min(MIN_FRAMES, len(frames))))
+        least = min(MIN_FRAMES, max(2, int((~flat).sum())))  # frames a region match needs: of those with detail in the box
+        tried = _flat_left_out(query, flat).with_version(QueryVersion("region", hashes, variants, box=boxes, min_frames=least))
         narrowed = matcher.for_file(tried)
         matches = narrowed.match(tried)
         score = max(((m.is_match, m.query_pct) for m in matches if "region" in m.path), default=(False, 0.0))
