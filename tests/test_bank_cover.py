@@ -15,7 +15,7 @@ import pytest
 from vscan.bank.align import align, spread_ranges
 from vscan.bank.hashers import ROW_PLANS
 from vscan.bank.one_pass import RowChoice, centred_rows
-from vscan.bank.rows import row_end_seconds, run_starts
+from vscan.bank.rows import centre_runs, row_end_seconds, run_starts
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
 VSCAN = [sys.executable, "-m", "vscan.cli"]
@@ -113,3 +113,36 @@ def test_a_cover_bank_still_finds_a_trimmed_copy_and_a_frame_grab(built):
         assert any(m["is_match"] and m["bank_entry_id"] == "src" for m in records[name]["matches"]), (name, records[name]["matches"][:2])
     trimmed = next(m for m in records["trimmed.mp4"]["matches"] if m["bank_entry_id"] == "src")
     assert abs(trimmed["alignment"]["offset_seconds"] - 3.0) < 0.75  # the trim's start, found through the rows' ranges
+
+
+def test_sparse_rows_keep_cover_runs_on_slow_footage_and_a_scan_clock_on_fast_footage():
+    """``--rows sparse``: a run shorter than a tick (real footage changes 24-52 bits a frame: runs of 1-2 frames)
+    gives way to the frame a scan sampling twice a second takes at each tick, its own hash; longer runs stay."""
+    from vscan.bank.rows import clock_runs
+
+    rng = np.random.default_rng(11)
+    slow = [rng.integers(0, 256, 32, np.uint8)]
+    for _ in range(59):  # 2 s at 30 fps, 2 bits of drift a frame: one or two long runs
+        bits = np.unpackbits(slow[-1])
+        bits[rng.integers(0, 256, 2)] ^= 1
+        slow.append(np.packbits(bits))
+    fast = rng.integers(0, 256, (90, 32), np.uint8)  # 3 s of frames unrelated to each other
+    hashes = np.concatenate([np.stack(slow), fast])
+    times = np.arange(150) / 30.0
+    starts, centres = centre_runs(hashes, 26)
+    kept, own = clock_runs(times, starts, centres, 2.0)
+    fast_rows = kept[kept >= 60]
+    assert times[fast_rows].round(3).tolist() == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5] and (own[kept >= 60] == fast_rows).all()
+    assert kept[kept < 60].tolist() == starts[starts < 60].tolist() and 1 <= (kept < 60).sum() <= 2
+    assert starts.size > 80  # cover alone: a row for every frame or two of the fast part
+
+
+def test_a_sparse_bank_of_real_footage_holds_at_most_5_rows_a_video_second(tmp_path, vpdq_dir):
+    """The real sample video whose frames differ most (doorknob, 4 s: a median 50 bits frame to frame) held
+    29 rows a video-second in a cover bank."""
+    bank = tmp_path / "r.bank"
+    run = subprocess.run([*VSCAN, "bank", "build", str(bank), str(vpdq_dir / "doorknob-hd-no-bar.mp4"), "--rows", "sparse", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    info = dict(line.strip().split(None, 1) for line in run.stdout.splitlines()[1:])
+    assert info["row_plan"] == "sparse" and 0 < float(info["rows_per_video_second"]) <= 5.0

@@ -18,7 +18,7 @@ from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class RowPlan:
     grid_windows: tuple[str, ...] = BANK_GRID_WINDOWS
     rows_on_clock: bool = False
     centre_bits: int | None = None
+    #: (with ``centre_bits``) where runs are shorter than a tick, the frames a scan sampling this often takes instead
+    clock_frames_per_second: float | None = None
 
 
 #: Every frame, its extra rows, grid windows (and the split-screen pane windows) 4 times a second: ~430-500 rows per video-second.
@@ -67,7 +69,12 @@ LEAN_ROWS = RowPlan("lean", frame_bits=24, extra_per_second=0.5, grid_per_second
 #: fast real footage (docs/banks.md).
 COVER_ROWS = RowPlan("cover", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
                      grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26)  # fmt: skip
-ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS)}
+#: Cover's runs where footage is slow, and where runs are shorter than half a second (real footage: 1-2 frames),
+#: the frames a scan sampling twice a second takes instead: at most ~2 frame rows and ~4.6 rows in all a
+#: video-second on any footage, at a cost in recall on fast footage (docs/banks.md, "--rows sparse").
+SPARSE_ROWS = RowPlan("sparse", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
+                      grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26, clock_frames_per_second=2.0)  # fmt: skip
+ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS, SPARSE_ROWS)}
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None) -> MediaHashes:

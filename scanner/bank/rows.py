@@ -11,7 +11,7 @@ from vscan.frames.windows import PANE_WINDOWS
 #: Re-post windows a build keeps on the grid windows' clock, not every frame (vscan.bank.one_pass.BANK_GRID_WINDOWS).
 _CLOCK_WINDOWS = frozenset(PANE_WINDOWS)
 
-__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs"]
+__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs", "clock_runs"]
 
 
 def row_kind(prep: str) -> str:
@@ -123,3 +123,25 @@ def centre_runs(hashes: np.ndarray, max_bits: int) -> tuple[np.ndarray, np.ndarr
         starts.append(start)
         centres.append(start + int(np.argmin(farthest)))
     return np.asarray(starts, np.int64), np.asarray(centres, np.int64)
+
+
+def clock_runs(times_seconds: np.ndarray, starts: np.ndarray, centres: np.ndarray, per_second: float) -> tuple[np.ndarray, np.ndarray]:
+    """Runs (``centre_runs``: first and centre rows, frames in time order) where footage is slow, ticks of a
+    clock where it is not: a run lasting at least ``1 / per_second`` seconds keeps its row; a frame of a shorter
+    run that is the first of its tick (``k / per_second`` seconds, where a scan sampling that often takes a
+    frame) starts a run of its own, its own hash the row's. Real footage changing 24-52 bits a frame makes runs
+    of 1-2 frames, ~14 rows a second; a clock holds it to ``per_second``."""
+    t = np.asarray(times_seconds, np.float64)
+    n = t.size
+    last = t[-1] + (t[-1] - t[-2] if n > 1 else 1.0 / per_second) if n else 0.0  # the last frame lasts as the one before
+    ends = np.append(t[starts[1:]], last)
+    long_run = ends - t[starts] >= 1.0 / per_second - 1e-6
+    run_of = np.repeat(np.arange(starts.size), np.diff(np.append(starts, n)))
+    tick = np.floor(np.where(np.isfinite(t), t, 0.0) * per_second + 1e-4).astype(np.int64)
+    first_of_tick = np.ones(n, bool)
+    first_of_tick[1:] = tick[1:] != tick[:-1]
+    clock = np.flatnonzero(first_of_tick & ~long_run[run_of])
+    out_starts = np.concatenate([starts[long_run], clock])
+    out_centres = np.concatenate([centres[long_run], clock])
+    order = np.argsort(out_starts, kind="stable")
+    return out_starts[order], out_centres[order]
