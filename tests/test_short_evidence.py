@@ -48,39 +48,71 @@ def test_other_hits_keep_one_frame_a_second():
     assert Adaptive(short_fps=None).refine([_near(15.0, 10)], 30.0).fps == 1.0
 
 
-def _excerpt_file(tmp_path):
+def _excerpt_files(tmp_path):
     """A 2.7 s excerpt (of a 6 s clip, from 1.5 s) at 14.2 s of 27.7 s of other video, keyframes every 5 s and
-    none at the cuts (x264, scenecut off): the first pass's keyframe at 15.0 s is the excerpt's only frame."""
+    none at the cuts (x264, scenecut off): the first pass's keyframe at 15.0 s is the excerpt's only frame.
+    Once at the clip's 16:9, once in a 4:3 compilation (the excerpt letterboxed, the other video not)."""
     from vscan.bench import synth
     from vscan.bench.edits import _read_clip
     from vscan.bench.encoding import _encode
+    from vscan.bench.excerpts import _fitted
     from vscan.bench.reframe import _other
 
     src = synth.make_clip(tmp_path / "src" / "known.mp4", seed=61, seconds=6, size=(320, 180), scenes=2, crf=20)
     frames, pts, fps = _read_clip(src)
     keep = [f for f, t in zip(frames, pts) if 1.5 <= t < 4.2]
-    other = _other(977, 320, 180, 26.0)
-    before = [other(i / fps) for i in range(int(14.2 * fps))]
-    after = [other(14.2 + i / fps) for i in range(int(11.0 * fps))]
-    dst = tmp_path / "in" / "compilation.mp4"
-    dst.parent.mkdir(parents=True)
-    _encode(dst, before + keep + after, fps=fps, codec="libx264", gop=int(5 * fps), crf=23, bitrate=None)
-    plain = tmp_path / "in" / "other.mp4"  # the same other video without the excerpt: no match
-    _encode(plain, before + after, fps=fps, codec="libx264", gop=int(5 * fps), crf=23, bitrate=None)
-    return src, dst, plain
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    made = {}
+    for name, (w, h) in (("compilation", (320, 180)), ("compilation_4x3", (320, 240))):
+        other = _other(977, w, h, 26.0)
+        before = [other(i / fps) for i in range(int(14.2 * fps))]
+        after = [other(14.2 + i / fps) for i in range(int(11.0 * fps))]
+        made[name] = _encode(inbox / f"{name}.mp4", before + [_fitted(f, w, h) for f in keep] + after, fps=fps,
+                             codec="libx264", gop=int(5 * fps), crf=23, bitrate=None)  # fmt: skip
+        if name == "compilation":  # the same other video without the excerpt: no match
+            made["plain"] = _encode(inbox / "other.mp4", before + after, fps=fps, codec="libx264", gop=int(5 * fps), crf=23, bitrate=None)
+    return src, made
 
 
 def test_a_short_excerpt_inside_a_long_file_is_found_by_default_scan(tmp_path):
-    """End to end (CLI bank build, default ``vscan scan``): the excerpt is decided by a short run."""
+    """End to end (CLI bank build, default ``vscan scan``): each excerpt is decided by a short run, the
+    letterboxed one on its frames' own bars (vscan.frames.borders.frame_bars); the other video alone is not."""
     from _cli_scan import scan_records
 
-    src, copy, plain = _excerpt_file(tmp_path)
+    src, made = _excerpt_files(tmp_path)
     bank = tmp_path / "reported.bank"
     run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--label", "reported",
                           "--device", "cpu"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    records = scan_records(copy.parent, bank, tmp_path / "r.jsonl")
-    found = [m for m in records[copy.name]["matches"] if m["is_match"]]
-    assert [m["bank_entry_id"] for m in found] == ["known"], records[copy.name]["matches"]
-    assert found[0]["decided_by"] == "short-alignment" and 14.0 <= found[0]["query_span_seconds"][0] <= 15.0, found
-    assert not any(m["is_match"] for m in records[plain.name]["matches"])
+    records = scan_records(tmp_path / "in", bank, tmp_path / "r.jsonl")
+    for name in ("compilation", "compilation_4x3"):
+        found = [m for m in records[made[name].name]["matches"] if m["is_match"]]
+        assert [m["bank_entry_id"] for m in found] == ["known"], (name, records[made[name].name]["matches"])
+        assert found[0]["decided_by"] == "short-alignment" and 14.0 <= found[0]["query_span_seconds"][0] <= 15.0, found
+    assert not any(m["is_match"] for m in records[made["plain"].name]["matches"])
+
+
+def test_bars_of_some_frames_alone_are_cut_from_those_frames():
+    """A file without a border box whose frames 1 and 3 are letterboxed (a clip of another aspect cut in):
+    those rows come without their bars, the others as they are; a dark band on one side is not cut."""
+    from vscan.frames.borders import BorderTap, frame_bars
+    from vscan.frames.resize import to_square
+
+    rng = np.random.default_rng(5)
+    frames = rng.integers(60, 200, (4, 96, 96, 3), dtype=np.uint8)  # square, as the scan decodes them
+    frames[[1, 3], :12] = 3
+    frames[[1, 3], -12:] = 5
+    tap = BorderTap(lambda rgb: to_square(rgb, 96))
+    tap.push(frames)
+    payload = tap.add_to({"frames": frames})
+    out = payload["unbordered_frames"]
+    assert out.shape == frames.shape and list(payload["border_box"]) == [12, 12, 0, 0]
+    assert np.array_equal(out[0], frames[0]) and np.array_equal(out[2], frames[2])
+    assert np.array_equal(out[1], to_square(frames[1:2, 12:-12], 96)[0])
+    one_sided = frames[0].copy()
+    one_sided[:20] = 2  # a dark sky, no floor
+    assert frame_bars(one_sided).is_empty and frame_bars(frames[0]).is_empty
+    plain = BorderTap(lambda rgb: to_square(rgb, 96))
+    plain.push(frames[[0, 2]])
+    assert "unbordered_frames" not in plain.add_to({"frames": frames[[0, 2]]})  # no bars anywhere: nothing added

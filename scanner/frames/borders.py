@@ -27,7 +27,7 @@ import numpy as np
 
 from vscan.frames.luma import check_frames, evenly_spaced, luma
 
-__all__ = ["BorderBox", "BorderTap", "detect_borders", "box_kind"]
+__all__ = ["BorderBox", "BorderTap", "detect_borders", "frame_bars", "box_kind"]
 
 @dataclass(frozen=True)
 class BorderBox:
@@ -133,6 +133,7 @@ class BorderTap:
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._out: list[np.ndarray] = []
+        self.frame_box: BorderBox | None = None  # the first frame's own bars (``_own_bars``), where the file has no box
 
     def watch(self, batches: Iterable) -> Iterator:
         for batch in batches:
@@ -149,16 +150,31 @@ class BorderTap:
                 self._decide()
         elif not self.box.is_empty:
             self._out.append(self.transform(self.box.apply(rgb)))
+        else:
+            self._out.append(self._own_bars(rgb))
 
     def _decide(self) -> None:
         frames = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
         self.box = detect_borders(frames)
         if not self.box.is_empty:
             self._out = [self.transform(self.box.apply(rgb)) for rgb in self._buffer]
+        else:
+            self._out = [self._own_bars(rgb) for rgb in self._buffer]
         self._buffer, self._buffered = [], 0
 
+    def _own_bars(self, rgb: np.ndarray) -> list[np.ndarray | None]:
+        """Frames of a file without a border box, each cut to bars of its own (``frame_bars``; None where it
+        has none: ``add_to`` takes the frame as it is): a letterboxed clip cut into other video (issue #27: an
+        excerpt inside a compilation at another aspect) has bars on its frames alone, which no file box shows."""
+        out: list[np.ndarray | None] = []
+        for f in rgb:
+            bars = frame_bars(f)
+            self.frame_box = self.frame_box or (None if bars.is_empty else bars)
+            out.append(None if bars.is_empty else self.transform(bars.apply(f[None]))[0])
+        return out
+
     def unbordered(self, count: int | None = None) -> np.ndarray | None:
-        """The first ``count`` pushed frames without borders, or None when there are none."""
+        """The first ``count`` pushed frames without the file's borders, or None when it has none."""
         if self.box is None and self._buffer:
             self._decide()
         if self.box is None or self.box.is_empty or not self._out:
@@ -169,14 +185,42 @@ class BorderTap:
     def add_to(self, payload: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Add ``unbordered_frames`` (row i = ``payload["frames"][i]`` without
         borders) and ``border_box`` (top, bottom, left, right in decoded
-        pixels) to a scan payload when the file has borders."""
+        pixels) to a scan payload when the file has borders, or when some of
+        its frames have bars of their own (``_own_bars``: the other rows are
+        the frames as they are; ``border_box`` the first such frame's)."""
         n = len(payload["frames"])
         extra = self.unbordered(n) if n else None
-        if extra is not None and len(extra) == n and self.box is not None:
+        box = self.box
+        if extra is None and n and box is not None and box.is_empty and self.frame_box is not None:
+            own = [f for part in self._out for f in part][:n]
+            if len(own) == n:
+                extra = np.stack([payload["frames"][i] if f is None else f for i, f in enumerate(own)])
+                box = self.frame_box
+        if extra is not None and len(extra) == n and box is not None:
             payload["unbordered_frames"] = extra
-            box = self.box
             payload["border_box"] = np.array([box.top, box.bottom, box.left, box.right], np.int32)
         return payload
+
+
+def frame_bars(rgb: np.ndarray, *, spread_max: float = 6.0, level_max: float = 40.0, min_fraction: float = 0.03,
+               max_fraction: float = 0.4, skew_fraction: float = 0.02) -> BorderBox:
+    """One frame's own bars: dark flat lines (luma spread <= ``spread_max``, mean <= ``level_max``) as thick
+    on both opposite sides (within ``skew_fraction`` of the side, + 2 px), ``min_fraction`` to
+    ``max_fraction`` of it each, as fitting a picture of another aspect into a frame leaves them (9:16 in
+    16:9 leaves 34% a side; a dark sky or floor, on one side, is not cut)."""
+    h, w = rgb.shape[:2]
+    if h < 8 or w < 8:
+        return BorderBox(height=h, width=w)
+    y = luma(rgb[None])[0]
+    sides = {}
+    for axis, size, names in ((1, h, ("top", "bottom")), (0, w, ("left", "right"))):
+        ok = (y.std(axis=axis) <= spread_max) & (y.mean(axis=axis) <= level_max)
+        bad = np.flatnonzero(~ok)
+        lead, trail = (int(bad[0]), int(size - 1 - bad[-1])) if bad.size else (size, size)
+        both = min_fraction * size <= min(lead, trail) and max(lead, trail) <= max_fraction * size
+        even = abs(lead - trail) <= skew_fraction * size + 2
+        sides.update(zip(names, (lead, trail) if both and even else (0, 0)))
+    return BorderBox(height=h, width=w, **sides)
 
 
 def box_kind(box: np.ndarray | None) -> str | None:
