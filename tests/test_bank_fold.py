@@ -237,3 +237,18 @@ def test_an_index_folder_written_before_the_fold_is_rebuilt_or_refused_with_a_cl
     prepare(path)
     assert json.loads(info.read_text())["version"] == 2
     assert narrow_for_query(MappedBank.open(path), _query(bases[0]), MatchSettings()).labels == ["label0"]
+
+
+def test_a_scans_bank_searches_again_what_it_forgot_when_its_kept_candidates_overflow(tmp_path, monkeypatch):
+    """The candidates kept per query hash are dropped when too many: the hashes of the search that overflowed
+    them, kept from an earlier search, are searched again (a KeyError ended the file's match before)."""
+    import vscan.bank.mapped as mapped_module
+
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(10))
+    prepare(path)
+    bank = MappedBank.open(path)
+    monkeypatch.setattr(mapped_module, "_KEPT_HASHES", 2)
+    assert bank.candidates(bases[:2], 8, 50).tolist() == [0, 1]
+    assert bank.candidates(bases[[0, 2]], 8, 50).tolist() == [0, 2]  # b0 was kept; b2 overflows what is kept
+    assert bank.candidates(bases[[1, 2]], 8, 50).tolist() == [1, 2]

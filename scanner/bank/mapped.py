@@ -217,7 +217,8 @@ class MappedBank:
         todo = [i for i, key in enumerate(keys) if key not in kept]
         if todo:
             if len(kept) + len(todo) > _KEPT_HASHES:
-                kept.clear()
+                kept.clear()  # this search's own hashes that were kept go too: all are searched
+                todo = list(range(len(keys)))
             q, entries = self._candidate_pairs(queries[todo], radius, min_quality, extra_only=extra_only)
             base = int(entries.max()) + 1 if entries.size else 1
             q, entries = np.divmod(np.unique(q * base + entries), base)  # by query, each query's entries once
