@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.bank.align import align, spread_ranges
+from vscan.bank.aligned_frames import aligned_samples
 from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
@@ -234,21 +235,32 @@ class _Entries:
         # A short file is its own evidence: most of its frames close at one offset (vscan.bank.short).
         whole = not (vpdq_rule or aligned or short) and is_short_file(alignment, q_times, tr, near, considered_frames=self.n_q,
                                                                       duration_seconds=self.query.duration_seconds)  # fmt: skip
+        # Sparse rows: whole frames at the time the alignment predicts, within looser bits, count too (vscan.bank.aligned_frames).
+        by_alignment = (not (vpdq_rule or aligned or short or whole) and region is None
+                        and self._aligned_pct(e, v_best, alignment, matched) >= s.match_query_pct)  # fmt: skip
         samples = np.unique(self.p_sample[sel])
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
             query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
-            is_match=bool(vpdq_rule or aligned or short or whole) and not (region is not None and matched.size < region.min_frames),
+            is_match=bool(vpdq_rule or aligned or short or whole or by_alignment) and not (region is not None and matched.size < region.min_frames),
             num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
             num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
-            decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else None))),
+            decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else
+                        ("aligned-frames" if by_alignment else None)))),
             region=where,
             align_rate=alignment.rate if alignment else math.nan, align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
             aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
             aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
             aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
         )  # fmt: skip
+
+    def _aligned_pct(self, e: int, v_best: int, alignment, matched: np.ndarray) -> float:
+        """query% with the frames that meet the entry at the alignment's predicted time counted (``aligned_samples``)."""
+        more = aligned_samples(self.index, e, _row_ends(self.index), self.query, v_best, alignment, matched, self.settings.min_quality)
+        if not more.size:
+            return 0.0
+        return 100.0 * np.unique(self.sample_key[np.concatenate([matched, more])]).size / max(self.n_q, 1)
 
     def _path(self, best: np.ndarray, v_best: int) -> tuple[list[str], QueryVersion | None, tuple | None]:
         """How the entry was found: the edits and versions most matched frames' closest pairs went through;

@@ -59,8 +59,10 @@ DESCRIPTIONS: dict[str, str] = {
                       "`off-centre`, `grid-window`.",
     "matches[].dihedral": "Which of the 8 rotations/flips of the file's frames matched.",
     "matches[].decided_by": "`vpdq` (the percentage rule), `alignment` (an aligned run of >= 5 s), "
-                            "`short-alignment` (an aligned run of >= 2.5 s, every pair close) or `short-file` (a file of "
-                            "<= 6 s: at least 2 and half of its frames within 20 bits at one offset).",
+                            "`short-alignment` (an aligned run of >= 2.5 s, every pair close), `short-file` (a file of "
+                            "<= 6 s: at least 2 and half of its frames within 20 bits at one offset) or `aligned-frames` "
+                            "(query% >= 80 counting whole frames within 40 bits of the row at the time an aligned hit "
+                            "predicts: a bank of rows sparse in time, --rows sparse).",
     "matches[].region": "Where in the file's frame the known picture was found, as fractions of the frame.",
     "matches[].region.top": "Top edge, fraction of the height.",
     "matches[].region.bottom": "Bottom edge, fraction of the height.",
