@@ -197,7 +197,10 @@ def test_shell_completion_completes_commands_and_options(tmp_path):
     assert done.returncode == 0 and done.stdout.split() == ["--device"]
     env.update(COMP_WORDS="vscan ba", COMP_CWORD="1")
     assert subprocess.run([vscan_bin], capture_output=True, text=True, env=env, timeout=60).stdout.split() == ["bank"]
-    script = subprocess.run([vscan_bin, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # --show-completion names the shell it runs under (shellingham reads the parent processes): run it from bash,
+    # as a user does, not from a process whose parent is init (pytest started by `nohup ... &` found no shell).
+    from_bash = ["bash", "-c", '"$0" --show-completion; status=$?; exit $status', vscan_bin]
+    script = subprocess.run(from_bash, capture_output=True, text=True, timeout=60)
     assert script.returncode == 0 and "_VSCAN_COMPLETE" in script.stdout and "complete -o default" in script.stdout
 
 
