@@ -39,24 +39,30 @@ def aligned_samples(index: BankIndex, entry: int, row_ends: np.ndarray, query: F
     rows = np.flatnonzero((index.entry_rows == entry) & (index.qualities >= min_quality))
     if not rows.size:
         return np.zeros(0, np.int64)
+    rows = rows[np.isfinite(index.timestamps_seconds[rows])]
     rows = rows[np.argsort(index.timestamps_seconds[rows], kind="stable")]
-    t0, t1 = index.timestamps_seconds[rows], np.maximum(row_ends[rows], index.timestamps_seconds[rows])
-    bits = np.unpackbits(index.hashes[rows], axis=1).astype(bool)
+    t0 = index.timestamps_seconds[rows]
+    t1 = np.maximum.accumulate(np.maximum(np.nan_to_num(row_ends[rows], nan=-np.inf), t0))  # each row's range ends at the next's start
     times = query.frames.hashes.timestamps_seconds
-    found: set[int] = set()
+    samples, hashes, near = [], [], []  # (the sample, its hash, a row standing near its predicted time) pairs
     for version in query.versions:
         if version.kind not in _WHOLE_FRAME_KINDS or version.variants is None:
             continue
         keep = np.flatnonzero((version.hashes.qualities >= min_quality) & ~np.isin(version.rows, matched))
-        for k in keep.tolist():
-            sample = int(version.rows[k])
-            if sample in found or not np.isfinite(times[sample]):
-                continue
-            at = alignment.rate * times[sample] + alignment.offset_seconds
-            near = np.flatnonzero((t0 <= at + ALIGNED_TOLERANCE_SECONDS) & (t1 >= at - ALIGNED_TOLERANCE_SECONDS))
-            if not near.size:
-                continue
-            q = np.unpackbits(version.variants[k, variant])[None].astype(bool)
-            if int(np.count_nonzero(bits[near] != q, axis=1).min()) <= ALIGNED_MAX_DISTANCE:
-                found.add(sample)
-    return np.asarray(sorted(found), np.int64)
+        at = alignment.rate * times[version.rows[keep]] + alignment.offset_seconds
+        keep, at = keep[np.isfinite(at)], at[np.isfinite(at)]
+        # the rows whose range meets [at - tolerance, at + tolerance]: from the first ending after it to the last starting before it
+        lo = np.searchsorted(t1, at - ALIGNED_TOLERANCE_SECONDS, side="left")
+        hi = np.searchsorted(t0, at + ALIGNED_TOLERANCE_SECONDS, side="right")
+        count = np.maximum(hi - lo, 0)
+        owner = np.repeat(np.arange(keep.size), count)
+        pos = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count) + np.repeat(lo, count)
+        samples.append(version.rows[keep[owner]])
+        hashes.append(version.variants[keep[owner], variant])
+        near.append(rows[pos])
+    samples = np.concatenate(samples) if samples else np.zeros(0, np.int64)
+    if not samples.size:
+        return np.zeros(0, np.int64)
+    # only the pairs the alignment points at are compared: a handful of distances, no search
+    distance = np.unpackbits(np.concatenate(hashes) ^ index.hashes[np.concatenate(near)], axis=1).sum(axis=1)
+    return np.unique(samples[distance <= ALIGNED_MAX_DISTANCE]).astype(np.int64)
