@@ -111,6 +111,10 @@ def first_frame(stream, packet) -> tuple[bool, bytes | None, object | None]:
 
     try:
         frames = stream.codec_context.decode(packet)
+        if not frames and packet.is_keyframe and not packet.is_discard and stream.container.format.name in _REWINDABLE:
+            # A keyframe decodes alone: drained at once, not after the 2-3 packets a reordering decoder
+            # (H.264, HEVC) holds it back for (~1 ms a file). MP4/Matroska: a packet is a whole picture.
+            frames = stream.codec_context.decode(None)
     except av.FFmpegError:
         return False, None, None
     for frame in frames:
