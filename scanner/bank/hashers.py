@@ -70,7 +70,7 @@ LEAN_ROWS = RowPlan("lean", frame_bits=24, extra_per_second=0.5, grid_per_second
 COVER_ROWS = RowPlan("cover", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
                      grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26)  # fmt: skip
 #: Cover's runs where footage is slow, and where runs are shorter than half a second (real footage: 1-2 frames),
-#: the frames a scan sampling twice a second takes instead: at most ~2 frame rows and ~4.6 rows in all a
+#: the frames a scan sampling twice a second takes instead: about 2 frame rows and 4.5 rows in all a
 #: video-second on any footage, at a cost in recall on fast footage (docs/banks.md, "--rows sparse").
 SPARSE_ROWS = RowPlan("sparse", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
                       grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26, clock_frames_per_second=2.0)  # fmt: skip
