@@ -36,7 +36,8 @@ import numpy as np
 from vscan.decode.adaptive import Adaptive, Confirm, confirm_pass
 from vscan.runtime.payload import DecodedFile
 
-__all__ = ["AHEAD_SHARE", "AHEAD_WINDOW", "AheadSwitch", "ahead_attempt", "ahead_policy", "confirm_in_call", "decode_ahead", "merged_hashes"]
+__all__ = ["AHEAD_SHARE", "AHEAD_WINDOW", "AheadSwitch", "ahead_attempt", "ahead_policy", "confirm_in_call", "decisions_kept",
+           "decode_ahead", "merged_hashes"]
 
 #: First passes the switch looks back on, and the share of them that decided above which it decodes ahead.
 AHEAD_WINDOW = 8
@@ -165,6 +166,23 @@ def merged_hashes(first: DecodedFile, second: DecodedFile, both: DecodedFile, h1
     return out
 
 
+def decisions_kept(first: list, confirmed: list) -> list:
+    """The matches of a confirmed file: the two passes' (``confirmed``), except
+    that an entry the first pass decided (``is_match``) stays decided. A
+    ``Confirm`` pass measures a decision (spans, matched seconds); it does not
+    undo it: one confirming frame that misses (a flat or changed moment) turned
+    a first pass decided at 4 of 4 frames into 4 of 5, under the 80% rule, and
+    the copy was reported as no match. Such an entry keeps the first pass's
+    match, its figures measured on the first pass's frames."""
+    decided = {m.bank_entry_id: m for m in first if m.is_match}
+    still = {m.bank_entry_id for m in confirmed if m.is_match}
+    lost = [entry for entry in decided if entry not in still]
+    if not lost:
+        return confirmed
+    out = [m for m in confirmed if m.bank_entry_id not in lost] + [decided[entry] for entry in lost]
+    return [m for m in out if m.is_match] + [m for m in out if not m.is_match]
+
+
 def _summed(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return {k: a.get(k, 0.0) + b.get(k, 0.0) for k in {*a, *b}}
 
@@ -194,6 +212,7 @@ def confirm_in_call(files: list[DecodedFile], hashed: list[dict], results: list[
             again, n = hash_sets([both])
             sets, frames_hashed = again[0], frames_hashed + n
         result = match(i, both, sets)
+        result["matches"] = decisions_kept(results[i]["matches"], result["matches"])
         hash_seconds = share * sum(len(q) for _, q in ahead_hashed[j].values())
         result["timings"] = _summed(results[i]["timings"], {**result["timings"], "hash": hash_seconds})
         result["confirmed"] = results[i]["refine"].describe()
