@@ -18,10 +18,6 @@ class Teardown:
         out.with_suffix(".teardown").write_text("ran")
 keep = Teardown()
 atexit.register(lambda: out.with_suffix(".atexit").write_text("ran"))
-if "--with-thread" in sys.argv:  # a non-daemon thread still writing when the command returns: joined, as at a normal end
-    import threading, time
-    sys.argv.remove("--with-thread")
-    threading.Thread(target=lambda: (time.sleep(0.5), out.with_suffix(".thread").write_text("ran"))).start()
 sys.argv = ["vscan", *sys.argv[2:]]
 runpy.run_module("vscan.cli", run_name="__main__", alter_sys=True)
 """
@@ -43,8 +39,3 @@ def test_an_error_keeps_its_status_and_message(tmp_path):
     done, marks = _vscan(tmp_path, "scan", str(tmp_path / "missing"), "--bank", str(tmp_path / "b.bank"))
     assert done.returncode == 2 and "no such file or folder" in done.stderr
     assert ".atexit" in marks and ".teardown" not in marks
-
-
-def test_a_non_daemon_thread_still_writing_is_joined_first(tmp_path):
-    done, marks = _vscan(tmp_path, "--with-thread", "--version")
-    assert done.returncode == 0 and {".thread", ".atexit"} <= marks and ".teardown" not in marks

@@ -43,16 +43,14 @@ def _end(code: object) -> None:
     """The command's end, without the interpreter's teardown: after a one-file scan that was 0.9-1.7 s on a
     loaded 2-core machine (garbage collection over the ~2,000 modules numba, scipy and onnxruntime load, and
     the model session freed), a third of the whole run (issue #30). Everything the command writes is closed
-    by then (sinks, state, manifests: context managers); non-daemon threads are joined and atexit's handlers run
-    (logging, Ray's shutdown), the standard streams are flushed, then the process exits with the command's code."""
+    by then (sinks, state, manifests: context managers); atexit's handlers still run (logging, Ray's
+    shutdown), the standard streams are flushed, then the process exits with the command's code."""
     import atexit
-    import threading
 
     if isinstance(code, str):  # SystemExit("message"): printed, status 1, as the interpreter does
         print(code, file=sys.stderr)
         code = 1
     status = 0 if code is None else code if isinstance(code, int) else 1
-    threading._shutdown()  # as the interpreter's own end: non-daemon threads joined, executors' exit hooks run, then atexit
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
