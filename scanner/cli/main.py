@@ -43,14 +43,19 @@ def _end(code: object) -> None:
     """The command's end, without the interpreter's teardown: after a one-file scan that was 0.9-1.7 s on a
     loaded 2-core machine (garbage collection over the ~2,000 modules numba, scipy and onnxruntime load, and
     the model session freed), a third of the whole run (issue #30). Everything the command writes is closed
-    by then (sinks, state, manifests: context managers); atexit's handlers still run (logging, Ray's
-    shutdown), the standard streams are flushed, then the process exits with the command's code."""
+    by then (sinks, state, manifests: context managers). Non-daemon threads are joined and threading's exit
+    hooks run (executors finish their queued work) within a deadline (vscan.cli.ending: a thread nothing ends,
+    as Ray leaves after a lost node, is named and cut off), atexit's handlers run (logging, Ray's shutdown),
+    the standard streams are flushed, then the process exits with the command's code."""
     import atexit
+
+    from vscan.cli import ending
 
     if isinstance(code, str):  # SystemExit("message"): printed, status 1, as the interpreter does
         print(code, file=sys.stderr)
         code = 1
     status = 0 if code is None else code if isinstance(code, int) else 1
+    ending.join_threads()  # as the interpreter's own end, before atexit, but bounded
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
