@@ -180,7 +180,7 @@ class PyAVDecoder(Decoder):
             stream = container.streams.video[0]
             if self.hold_open:  # its codec, opened here for the first frame's display matrix, serves the passes after
                 self._set_threads(stream)
-            timestamps, keyflags = [], []
+            timestamps, keyflags, sizes = [], [], []
             matrix: bytes | None = None
             shown = None  # the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate)
             discarded = 0
@@ -198,6 +198,7 @@ class PyAVDecoder(Decoder):
                         continue
                     timestamps.append(packet.pts if packet.pts is not None else packet.dts)
                     keyflags.append(bool(packet.is_keyframe))
+                    sizes.append(packet.size)  # cuts coded without a keyframe show as large packets (vscan.decode.cuts)
             except av.FFmpegError as exc:
                 demux_error = _reason(exc)  # index what was read; the record says it is partial
             else:
@@ -215,7 +216,7 @@ class PyAVDecoder(Decoder):
             raise UnsupportedMediaError(f"{path}: video stream has no frame size")
         fps = float(rate) if rate else 0.0
         fps = fps if math.isfinite(fps) and fps > 0 else 25.0
-        index = _PacketIndex(timestamps, keyflags, start, time_base, fps)
+        index = _PacketIndex(timestamps, keyflags, start, time_base, fps, sizes)
         index.orientation = orientation_from_matrix(matrix)
         index.discarded = discarded
         index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None

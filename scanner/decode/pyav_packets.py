@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
 
 __all__ = ["_PacketIndex", "_keyframe_frames", "_frames_from_keyframe"]
@@ -18,7 +19,8 @@ __all__ = ["_PacketIndex", "_keyframe_frames", "_frames_from_keyframe"]
 class _PacketIndex:
     """Presentation-order index of a stream, from a demux pass (no decoding)."""
 
-    def __init__(self, timestamps: list[int | None], keyflags: list[bool], start: int | None, time_base, fps):
+    def __init__(self, timestamps: list[int | None], keyflags: list[bool], start: int | None, time_base, fps,
+                 sizes: list[int] | None = None):  # fmt: skip
         n = len(timestamps)
         self.time_base = time_base
         if all(t is not None for t in timestamps):
@@ -38,7 +40,10 @@ class _PacketIndex:
         self.true_keyframes = tuple(int(i) for i in np.flatnonzero(flags))
         # The first shown frame is where any decode starts (after an edit
         # list, behind discarded packets): a keyframe for sampling.
-        self.keyframe_indices = tuple(sorted({0, *self.true_keyframes})) if n else ()
+        keys = tuple(sorted({0, *self.true_keyframes})) if n else ()
+        # With the packets' sizes, the cuts coded without a keyframe ride along (vscan.decode.cuts).
+        sized = sizes is not None and len(sizes) == n
+        self.keyframe_indices = with_cuts(keys, self.pts_seconds, np.asarray(sizes)[order] if sized else None, flags)
         self.orientation: Orientation = IDENTITY
         self.first_frame = None  # frame 0 as the index pass decoded it, until a keyframe pass takes it (PyAVDecoder._generate)
 
