@@ -75,6 +75,10 @@ def brute_force_pairs(
         raise ValueError(f"Invalid chunk sizes ({chunk}, {query_chunk}). Supported values are >= 1")
     if radius < 0 or not len(query) or not len(bank):
         return _empty_pairs()
+    from vscan.hashing import hamming_numba
+
+    if hamming_numba.loaded() and len(query) * len(bank) >= hamming_numba.MIN_PAIRS:  # the same pairs, compiled (issue #30)
+        return hamming_numba.pairs_within(query, bank, radius)
     qw = query.view(np.uint64)  # [Q, 4]
     bw = np.ascontiguousarray(bank.view(np.uint64).T)  # [4, B]: one word of every bank row is contiguous
     qc, bc = min(query_chunk, len(query)), min(chunk, len(bank))

@@ -1,0 +1,49 @@
+"""Every (query, row) pair of 256-bit hashes within a radius, compiled (numba): ``vscan.bank.index.brute_force_pairs``'
+loop where numba is already loaded.
+
+The searches a file that matched nothing goes through look rows up at a gate of 64 bits
+(``vscan.runtime.region_search.GATE_RADIUS``, and the rotation search's), one bit past what the bank's multi-index
+search takes (``vscan.bank.disk_index.MAX_INDEX_RADIUS``), so each was a brute force over every bank row. numpy's
+brute force makes ~13 passes over a tile of pairs (XOR, popcount and add per 64-bit word, then the compare); here each
+pair is four XORs and popcounts in registers, ~5-10x fewer cycles (issue #30: ~25 ms of CPU a file where nothing matched).
+
+The pairs and their order are numpy's: sorted by (query, row), distances int16. Only used where the process
+has numba imported already (a scan's model worker loads it with the bank's kernel, ``ModelWorker._warm_bank_search``):
+opening a bank or a one-off lookup never pays numba's import (0.3-0.8 s on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["MIN_PAIRS", "loaded", "pairs_within"]
+
+#: Below this many (query, row) pairs numpy's brute force is as quick (a parallel launch costs ~20-50 us).
+MIN_PAIRS = 20_000
+
+
+def loaded() -> bool:
+    """Whether numba is imported in this process (the compiled loop is then used)."""
+    return "numba" in sys.modules
+
+
+def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q int64, b int64, d int16) of every pair of ``query`` [Q, 32] and ``bank`` [B, 32] (uint8, C-contiguous)
+    within ``radius``, sorted by (q, b): a count pass, then a fill pass over the queries with any hit."""
+    from vscan.hashing._hamming_kernel import count_within, fill_within
+
+    qw = np.ascontiguousarray(query).view(np.uint64)
+    bw = np.ascontiguousarray(bank).view(np.uint64)
+    counts = np.zeros(len(qw), np.int64)
+    count_within(qw, bw, np.int64(radius), counts)
+    hit = np.flatnonzero(counts)
+    if not hit.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int16)
+    starts = np.zeros(hit.size + 1, np.int64)
+    np.cumsum(counts[hit], out=starts[1:])
+    out_b = np.empty(int(starts[-1]), np.int64)
+    out_d = np.empty(int(starts[-1]), np.int16)
+    fill_within(np.ascontiguousarray(qw[hit]), bw, np.int64(radius), starts, out_b, out_d)
+    return np.repeat(hit.astype(np.int64), counts[hit]), out_b, out_d
