@@ -4,8 +4,10 @@ Banks keep rows of every frame turned by +-4 degrees (``vscan.frames.windows``' 
 lean bank's scan turns its frames back by as much (``vscan.bank.query_side``). A copy turned by 5-15 degrees
 (AugLy's ``rotate``: ffmpeg's filter, corners filled black) matched nothing. ``find_rotation``:
 
-1. fits the file's dark corners to a turn (``vscan.frames.turns.fit_turn``, on ``FIT_FRAMES`` frames): a file
-   without such corners stops here (a mask comparison, no bank lookup);
+1. fits the file's dark corners to a turn (``vscan.frames.turns.fit_turn``, on ``FIT_FRAMES`` frames); where that
+   fails or fits loosely (a source with dark bars of its own), the picture's straight edges
+   (``vscan.frames.framed_turn``), which also give the picture inside the bars, so the cut is the bank's crop of that
+   picture (``borders+crop``); a file without such corners stops here (a mask comparison, no bank lookup);
 2. turns ``LOCATE_FRAMES`` frames back by the fitted angle and its neighbours ``REFINE_DEGREES`` away, cuts
    the bank's largest centre crop inside what the copy kept (crop rows, or a grid bank's centre window), or for a
    bank of plain frame rows (a hash list) hashes the whole frame with the lost corners painted in
@@ -16,7 +18,9 @@ lean bank's scan turns its frames back by as much (``vscan.bank.query_side``). A
    3 frames: where unrelated files stop), then ``FINE_DEGREES`` around the closest; a bank of plain rows is not
    searched (the copy lost the source's rim);
 3. turns every sampled frame back by it and matches the cut as the query's region version (path ``turned``)
-   under the matcher's usual rules, with at least ``vscan.frames.regions.MIN_FRAMES`` frames where the file has them.
+   under the matcher's usual rules, with at least ``vscan.frames.regions.MIN_FRAMES`` frames where the file has them;
+   as region search does, a frame flat inside the cut (the cut's own PDQ quality) is left out and the rest must
+   hold at least 2 matched frames (a 4 s copy whose source sits on a bare door for 2 s, issue #27).
 
 The time is ``timings.match_rotation``.
 """
@@ -27,10 +31,11 @@ import numpy as np
 
 from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
-from vscan.frames.turns import filled, fit_turn, inscribed, turn_back, unsure_bits
-from vscan.runtime.region_search import GATE_RADIUS, box_hashes, closest_rows
+from vscan.frames.framed_turn import fit_framed, picture_box, picture_cut
+from vscan.frames.turns import MIN_CORNER_SHARE, _dark_mask, filled, fit_turn, inscribed, kept_pixels, turn_back, unsure_bits
+from vscan.runtime.region_search import GATE_RADIUS, _flat_left_out, box_hashes, box_quality, closest_rows
 
-__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
@@ -39,12 +44,20 @@ GATE_SIDE = 128
 #: Turns tried past the fitted one (degrees, away from zero): compressed corners' edges blur into the picture, so the fit
 #: falls short by 0.4-0.8 degrees on AugLy's copies (tune split), and PDQ needs the turn within ~0.5.
 REFINE_DEGREES = (0.0, 0.5, 1.0)
+#: A corner fit this loose may be a wrong turn (the source's own dark bars widen the dark area, and the steepest turn's
+#: corners fit best): the picture's straight edges are fitted instead (``vscan.frames.framed_turn``), which lands
+#: within ~0.7 degrees either side (tune split), so turns half a degree either side go on too.
+FRAMED_BELOW_OVERLAP = 0.8
+FRAMED_REFINE_DEGREES = (-0.5, 0.0, 0.5)
 #: Without corners (turned and zoomed to hide them): angles looked up first (a turn 1.5 degrees off still lies within
 #: GATE_RADIUS), then around the closest, every half degree (PDQ needs the turn within ~0.5).
 COARSE_DEGREES = (-15.0, -12.0, -9.0, -6.0, 6.0, 9.0, 12.0, 15.0)
 FINE_DEGREES = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)
 #: A bank cut may reach this far past the kept box (share of the side): a sliver of fill moves PDQ little.
 CUT_SLACK = 0.01
+#: A cut of a picture inside bars may hold this share of lost pixels (the turned picture's edge lies close to the
+#: copy's own: any fill inside moved PDQ 10-30 bits on the tune split's pillarboxed copies).
+PICTURE_SLACK = 0.001
 #: A painted frame's unsure bits are completed from rows within this many bits (sure and unsure together), of at most
 #: this many candidate rows (``completed``).
 COMPLETE_RADIUS = 64
@@ -67,26 +80,39 @@ def bank_cuts(index) -> tuple[float, ...]:
     return tuple(sorted(set(bank_crop_scales(index)) | centred, reverse=True))
 
 
-def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...], *, zoomed: bool = False) -> tuple[np.ndarray, float] | None:
+def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...], *, zoomed: bool = False,
+               picture: tuple[float, float, float, float] | None = None):
     """PDQ (uint8 [N, 2, 32], as is and mirrored) of ``lumas`` [N, S, S] turned back by ``degrees``: the largest
-    of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the cut (1.0: whole).
+    of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the box cut
+    (top, bottom, left, right shares of the turned-back frame; the whole frame when painted; centred, the source's
+    crop share ``c`` when zoomed), and the cut's PDQ quality per frame (int32 [N]; None when painted).
     ``zoomed``: the copy was cropped to hide its corners and scaled back up (``vscan.frames.windows.rotate_crop``),
     so its frame is the source's turned box ``k`` and the source's crop ``c`` is the box ``c / k`` of the turned-back
-    frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim)."""
+    frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim).
+    ``picture``: the source's picture inside bars of its own (``vscan.frames.framed_turn.picture_box``): the bank's
+    crops are of that picture (``borders+crop``), so the cut is centred in it; None when no cut fits inside."""
+    turned = turn_back(lumas, aspect, degrees)
+    _, h, w = turned.shape
+    if picture is not None and cuts:
+        found = picture_cut(kept_pixels(h, w, degrees), picture, cuts, PICTURE_SLACK)
+        if found is None:
+            return None
+        t, b, left, r = found[1]
+        return box_hashes(turned, found[1]), (t / h, b / h, left / w, r / w), box_quality(turned, found[1])
     k = inscribed(aspect, degrees)
     reach = k * k if zoomed else k
     inside = [c for c in cuts if c <= reach + CUT_SLACK]
     if zoomed and not inside:
         return None
-    turned = turn_back(lumas, aspect, degrees)
-    _, h, w = turned.shape
     if not inside:
-        return box_hashes(filled(turned, degrees), (0, h, 0, w)), 1.0
+        return box_hashes(filled(turned, degrees), (0, h, 0, w)), (0.0, 1.0, 0.0, 1.0), None
     c = max(inside)
     b = min(1.0, c / k) if zoomed else c
     ch, cw = max(16, int(round(h * b))), max(16, int(round(w * b)))
     top, left = (h - ch) // 2, (w - cw) // 2
-    return box_hashes(turned, (top, top + ch, left, left + cw)), c
+    margin = (1.0 - c) / 2  # the box reported: the source's crop share, as the bank's row names it
+    cut = (top, top + ch, left, left + cw)
+    return box_hashes(turned, cut), (margin, 1.0 - margin, margin, 1.0 - margin), box_quality(turned, cut)
 
 
 def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarray, int]:
@@ -135,16 +161,31 @@ def _small(frames: np.ndarray) -> np.ndarray:
     return luma(frames)
 
 
-def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool) -> float | None:
+def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool, picture=None) -> float | None:
     """Of ``angles``, the one whose turned-back cuts of ``near`` [K, S, S] lie closest to bank rows (summed over the
     frames), in one lookup; None when no frame of any is within ``GATE_RADIUS``."""
-    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed)) for a in angles]
+    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed, picture=picture)) for a in angles]
     tried = [(a, cut[0]) for a, cut in tried if cut is not None]
     if not tried:
         return None
     gate = closest_rows(matcher, np.concatenate([h for _, h in tried])).reshape(len(tried), -1)
     passing = [(int(g.sum()), a) for g, (a, _) in zip(gate, tried) if (g <= GATE_RADIUS).any()]
     return float(min(passing)[1]) if passing else None
+
+
+def fitted_turn(small: np.ndarray, aspect: float):
+    """The turn of a file's dark corners (``small``: a few frames' luma [K, S, S]) and the turns to try from it: the
+    corner fit, or where it fails or fits loosely, the picture's straight edges (a source with dark bars of its own,
+    whose picture box inside them comes too: ``vscan.frames.framed_turn.picture_box``); (None, (), None) when
+    neither fits."""
+    turn = fit_turn(small, aspect)
+    if turn is not None and turn.overlap >= FRAMED_BELOW_OVERLAP:
+        return turn, REFINE_DEGREES, None
+    dark = _dark_mask(small)
+    framed = fit_framed(dark, aspect) if dark.mean() >= MIN_CORNER_SHARE else None
+    if framed is not None:
+        return framed, FRAMED_REFINE_DEGREES, picture_box(dark, aspect, framed.degrees)
+    return (turn, REFINE_DEGREES, None) if turn is not None else (None, (), None)
 
 
 def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
@@ -160,7 +201,7 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
         return None
     aspect = float(source_size[0]) / float(source_size[1])
     cuts = bank_cuts(matcher.index)
-    turn = fit_turn(_small(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # dark corners: the angle, from them
+    turn, refine, picture = fitted_turn(_small(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # dark corners: the angle, from them
     if turn is None and not cuts:
         return None  # a bank of plain rows cannot meet a zoomed copy: its rim is gone
     near = _small(frames[evenly_spaced(len(frames), LOCATE_FRAMES)])
@@ -171,25 +212,28 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
             return None
         angles = [coarse + d for d in FINE_DEGREES]
     else:
-        angles = [turn.degrees + np.sign(turn.degrees) * d for d in REFINE_DEGREES]
-    degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed)
+        angles = [turn.degrees + np.sign(turn.degrees) * d for d in refine]
+    degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed, picture=picture)
     if degrees is None:
         return None
+    fh = query.frames.hashes
+    quality = fh.qualities
     if cuts:
-        two, cut = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed)  # type: ignore[misc]
+        two, cut, cut_quality = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed, picture=picture)  # type: ignore[misc]
+        quality = np.minimum(quality, cut_quality)  # the cut's own detail: a frame flat inside it holds no evidence
     else:  # plain rows: the whole frame, its lost corners painted, the bits they could flip not held against a row
         painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES])
         if painted is None:
             return None
-        (degrees, two), cut = painted, 1.0
-    fh = query.frames.hashes
+        (degrees, two), cut = painted, (0.0, 1.0, 0.0, 1.0)
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
-    hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, fh.qualities, np.ascontiguousarray(variants[:, 0]))
-    margin = round((1.0 - cut) / 2, 4)
-    box = np.array([[margin, 1.0 - margin, margin, 1.0 - margin]]).repeat(len(hashes), axis=0)
+    hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality.astype(fh.qualities.dtype), np.ascontiguousarray(variants[:, 0]))
+    flat = quality < matcher.settings.min_quality
+    box = np.array([[round(float(v), 4) for v in cut]]).repeat(len(hashes), axis=0)
     name = f"turned{degrees:+.2f}"
-    tried = query.with_version(QueryVersion("region", hashes, variants, box=box, name=name, min_frames=min(MIN_FRAMES, len(frames))))
+    least = min(MIN_FRAMES, len(frames), max(2, int((~flat).sum())))  # as region search: of the frames with detail in the cut
+    tried = _flat_left_out(query, flat).with_version(QueryVersion("region", hashes, variants, box=box, name=name, min_frames=least))
     narrowed = matcher.for_file(tried)
     matches = narrowed.match(tried)
     if any(m.is_match and name in m.path for m in matches):

@@ -1,0 +1,82 @@
+"""Turned copies of a source with dark bars of its own (issue #27): the corners alone fit no turn, or the wrong one;
+vscan.frames.framed_turn fits the picture's straight edges and finds the picture inside the bars, and the rotation
+search cuts the bank's crop of that picture (a bank's crops are of the picture without its bars)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from vscan.frames.luma import luma
+
+W, H, BAR = 240, 360, 24  # a portrait clip with 24 px dark bars left and right (10% a side), as the sample pattern-sd-grey-bar
+
+
+def _barred(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rgb = cv2.resize(rng.integers(40, 256, (H // 16, W // 16, 3), np.uint8), (W, H), interpolation=cv2.INTER_CUBIC)
+    rgb[:, :BAR] = 0
+    rgb[:, -BAR:] = 0
+    return rgb
+
+
+def _turned(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """ffmpeg's rotate: the same frame size, turned clockwise by ``degrees``, black corners."""
+    h, w = rgb.shape[:2]
+    return cv2.warpAffine(rgb, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), -degrees, 1.0), (w, h))
+
+
+def _square(rgb: np.ndarray) -> np.ndarray:
+    return cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("degrees", [8.0, 11.5, -9.25])
+def test_a_barred_copy_gets_its_turn_and_its_picture_from_the_straight_edges(degrees):
+    from vscan.runtime.rotation_search import _small, fitted_turn
+
+    frames = np.stack([_square(_turned(_barred(s), degrees)) for s in range(4)])
+    turn, refine, picture = fitted_turn(_small(frames), W / H)
+    assert turn is not None and abs(turn.degrees - degrees) <= 0.5
+    assert any(abs(turn.degrees + np.sign(turn.degrees) * d - degrees) <= 0.25 for d in refine)
+    top, bottom, left, right = picture
+    assert top <= 0.02 and bottom >= 0.98 and abs(left - BAR / W) <= 0.02 and abs(right - (1 - BAR / W)) <= 0.02
+
+
+def test_upright_and_barred_or_dark_sided_frames_fit_no_framed_turn():
+    from vscan.frames.framed_turn import fit_framed
+    from vscan.frames.turns import _dark_mask
+
+    barred = np.stack([_square(_barred(s)) for s in range(4)])
+    gradient = np.stack([_square(np.repeat(np.linspace(0, 255, W, dtype=np.float32)[None, :, None], H, 0).repeat(3, 2).astype(np.uint8))] * 2)
+    for frames in (barred, gradient):
+        assert fit_framed(_dark_mask(luma(frames)), W / H) is None
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_a_barred_clip_turned_by_ffmpeg_matches_through_the_picture_cut(tmp_path):
+    from vscan.bank.hashers import RowPlan, media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    plain = synth.make_clip(tmp_path / "plain.mp4", seed=37, seconds=3.0, fps=8.0, size=(192, 320), scenes=1)
+    src, copy = tmp_path / "src.mp4", tmp_path / "copy.mp4"
+    enc = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-vf", "pad=240:320:24:0:black", *enc, str(src)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={10 * np.pi / 180}", *enc, str(copy)], check=True)
+    plan = RowPlan("crops", extra_per_second=None, grid_per_second=1e-6, windows=())  # the full plan's crops alone
+    build_bank(tmp_path / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(tmp_path / "r.bank"))
+    summary, payload = decode_for_scan(str(copy), config)
+    assert payload is not None, summary["error"]
+    result = worker.run([(0, None, None, 1)], payload)[0]
+    found = [m for m in result.matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
