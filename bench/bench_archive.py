@@ -185,8 +185,21 @@ def summarise(row: dict, source_of: dict[str, str | None]) -> dict:
         "recall": sum(r["matched"] for r in known) / max(len(known), 1),
         "false_positives": sum(r["matched"] for r in others),
         "per_codec": per_codec,
+        "unmatched": _unmatched(recs),
         "second_passes": passes,
     }
+
+
+#: The searches a file that matched nothing goes through (vscan.runtime.file_match), and what they hash and match inside.
+_SEARCHES = ("match", "match_narrow", "match_centre_crops", "match_rotation", "match_regions", "match_offcentre", "regions")
+
+
+def _unmatched(recs: list[dict]) -> dict:
+    """Files that matched nothing (each went through every search): how many, and ms per file of the match and each search
+    (issue #30: ~25 ms of CPU a file; the records' timings are wall time in the model's slot)."""
+    rows = [r for r in recs if not r["matched"] and r["status"] == "ok"]
+    return {"files": len(rows), "ms_per_file": {k: 1000 * sum((r["timings"] or {}).get(k, 0.0) for r in rows) / max(len(rows), 1)
+                                                for k in _SEARCHES}}  # fmt: skip
 
 
 def _ratio(rate: float | None, base: float | None) -> str:
@@ -228,6 +241,9 @@ def _print_profile(r: dict) -> None:
         stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(c["stage_seconds_per_file"].items()) if v >= 0.0005)
         print(f"  {codec:<8} {c['files']:>3} files: {c['frames_decoded_per_video_second']:6.2f} frames decoded / video-s, "
               f"{c['frames_sampled'] / c['files']:.1f} sampled / file; ms per file: {stages}")  # fmt: skip
+    u = r["summary"].get("unmatched")
+    if u and u["files"]:
+        print(f"  matched nothing {u['files']:>3} files: ms per file: " + ", ".join(f"{k} {v:.1f}" for k, v in u["ms_per_file"].items()))
 
 
 def _parser() -> argparse.ArgumentParser:

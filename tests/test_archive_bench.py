@@ -1,0 +1,18 @@
+"""`vscan bench --archive` says what files that matched nothing cost, search by search (issue #30)."""
+
+from vscan.bench.bench_archive import summarise
+
+
+def _record(name: str, matched: bool, **timings: float) -> dict:
+    return {"path": f"/a/{name}", "status": "ok", "duration_seconds": 10.0, "frames_decoded": 5, "frames_sampled": 4, "codec": "h264",
+            "matched": matched, "second_pass": None, "timings": timings}  # fmt: skip
+
+
+def test_the_searches_are_measured_per_file_on_files_that_matched_nothing():
+    recs = [_record("copy.mp4", True, match=0.010),  # a match: no search ran
+            _record("other1.mp4", False, match=0.030, match_regions=0.010, match_rotation=0.008, match_offcentre=0.006),
+            _record("other2.mp4", False, match=0.020, match_regions=0.004, match_rotation=0.002, match_offcentre=0.010)]  # fmt: skip
+    s = summarise({"records": recs}, {"copy.mp4": "src", "other1.mp4": None, "other2.mp4": None})
+    u = s["unmatched"]
+    assert u["files"] == 2 and s["false_positives"] == 0 and s["recall"] == 1.0
+    assert [round(u["ms_per_file"][k], 3) for k in ("match", "match_regions", "match_rotation", "match_offcentre")] == [25.0, 7.0, 5.0, 8.0]
