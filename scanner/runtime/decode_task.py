@@ -47,17 +47,23 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: either order): FFmpeg's thread count stays. The file opened once for its passes (index, first
 #: pass, probe, confirmation), closed at the end of _decode_frames.
 _PYAV = {"thread_type": "SLICE", "hold_open": True}
+#: How far after its keyframe a pass's frames may be for it to skip H.264/HEVC in-loop filters: the
+#: confirming frame's 1 s reach and a frame or two that a skipped non-reference frame's stand-in adds.
+_SKIP_FILTERS_SECONDS = 1.05
 
 
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     from vscan.inputs.ranged_pyav import ranged_decoder
 
+    # H.264/HEVC passes near keyframes without in-loop filters (vscan.decode.pyav_reuse.SKIP_FILTER_CODECS):
+    # the keyframe pass, and a confirmation up to Adaptive.confirm_reach_seconds (1 s) after its keyframe.
+    pyav = {**_PYAV, "skip_filters_seconds": None if config.sampling.exact_frames else _SKIP_FILTERS_SECONDS}
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     if decoder is None:
-        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=_PYAV)
+        decoder = PyAVDecoder(plain=True, **pyav) if backend == "sequential" else open_decoder(path, backend, pyav=pyav)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
-        for name, value in _PYAV.items():  # a ranged decoder (an object) too
+        for name, value in pyav.items():  # a ranged decoder (an object) too
             setattr(decoder, name, value)
     decoder.probe(path)
     return decoder
