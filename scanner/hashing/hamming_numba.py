@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["MIN_PAIRS", "loaded", "pairs_within"]
 
-#: Below this many (query, row) pairs numpy's brute force is as quick (a parallel launch costs ~20-50 us).
+#: Below this many (query, row) pairs numpy's brute force is as quick.
 MIN_PAIRS = 20_000
 
 
