@@ -55,6 +55,8 @@ class Match:
     #: Where in the query frame the known content was found (path "region"):
     #: (top, bottom, left, right) as fractions of the frame; None = the whole frame.
     region: tuple[float, float, float, float] | None = None
+    #: A weak hit on a sparse entry: query times where a second look meets its rows (``vscan.bank.row_looks``).
+    look_seconds: tuple[float, ...] = ()
 
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from vscan.bank.align import align, spread_ranges
 from vscan.bank.aligned_frames import aligned_samples
+from vscan.bank.row_looks import look_seconds, tick_pct
 from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
@@ -237,8 +238,9 @@ class _Entries:
                                                                       duration_seconds=self.query.duration_seconds)  # fmt: skip
         # Sparse rows: whole frames at the time the alignment predicts, within looser bits, count too (vscan.bank.aligned_frames).
         by_alignment = (not (vpdq_rule or aligned or short or whole) and region is None
-                        and self._aligned_pct(e, v_best, alignment, matched) >= s.match_query_pct)  # fmt: skip
+                        and max(self._aligned_pct(e, v_best, alignment, matched), self._tick_pct(e, v_best, strict)) >= s.match_query_pct)  # fmt: skip
         samples = np.unique(self.p_sample[sel])
+        decided = bool(vpdq_rule or aligned or short or whole or by_alignment)
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
@@ -253,7 +255,25 @@ class _Entries:
             aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
             aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
             aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
+            look_seconds=() if decided or region is not None or not strict.size else self._looks(e, strict),
         )  # fmt: skip
+
+    def _tick_pct(self, e: int, v_best: int, strict: np.ndarray) -> float:
+        """query% over the frames that fall on a sparse entry's tick rows (``vscan.bank.row_looks.tick_pct``)."""
+        if not strict.size:
+            return 0.0
+        versions = []
+        for v in self.query.versions:
+            if v.kind in ("frames", "unbordered") and v.variants is not None:
+                keep = np.flatnonzero(v.hashes.qualities >= self.settings.min_quality)
+                versions.append((self.q_times[v.rows[keep]], v.variants[keep, v_best]))
+        pairs = (self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict])
+        return tick_pct(self.index, e, _row_ends(self.index), versions, pairs, self.settings.distance_threshold, self.settings.min_quality)
+
+    def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
+        """A weak hit: where a second look meets the entry's sparse rows, from its closest pair (``look_seconds``)."""
+        pairs = (self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict])
+        return look_seconds(self.index, e, _row_ends(self.index), pairs, self.query.duration_seconds, self.settings.min_quality)
 
     def _aligned_pct(self, e: int, v_best: int, alignment, matched: np.ndarray) -> float:
         """query% with the frames that meet the entry at the alignment's predicted time counted (``aligned_samples``)."""

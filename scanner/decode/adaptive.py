@@ -22,7 +22,7 @@ from vscan.decode.sampling import (
 )
 from vscan.errors import ConfigError
 
-__all__ = ["Adaptive", "Confirm", "WithTriage", "confirm_pass", "first_pass_decides"]
+__all__ = ["Adaptive", "Confirm", "LookWindows", "WithTriage", "confirm_pass", "first_pass_decides"]
 
 
 #: Paths of matches found on part of the frame (an inset, a window, an
@@ -83,6 +83,27 @@ class Confirm(SamplingPolicy):
             return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
         chosen = _frames_at(pts, np.asarray(self.seconds, np.float64))
         return SamplingDecision(chosen, self.name, f"{len(chosen)} frames to confirm the first pass")
+
+
+@dataclass(frozen=True)
+class LookWindows(Windows):
+    """A second pass's windows plus the frames on screen at ``look_seconds``: where a weak hit's
+    sparse bank entry has rows, its offset applied (``vscan.bank.row_looks``)."""
+
+    look_seconds: tuple[float, ...] = ()
+
+    def describe(self) -> str:
+        return f"{super().describe()} + {len(self.look_seconds)} frames at a sparse entry's rows"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
+        pts = np.asarray(pts_seconds, np.float64)
+        looks = np.asarray(self.look_seconds, np.float64)
+        looks = looks[(looks >= 0) & (looks < duration_seconds)]
+        if len(pts) == 0 or not len(looks):
+            return decision
+        chosen = np.union1d(decision.frame_indices, _frames_at(pts, looks)).astype(np.int64)
+        return SamplingDecision(chosen, self.name, f"{decision.reason} + {len(chosen) - len(decision.frame_indices)} at a sparse entry's rows")
 
 
 def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int,
@@ -239,7 +260,9 @@ class Adaptive(SamplingPolicy):
             b = min(b, a + budget_seconds - total)
             kept.append((a, b))
             total += b - a
-        return Windows(fps, tuple(kept))
+        # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame).
+        looks = tuple(sorted({float(t) for m in matches if not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}))
+        return LookWindows(fps, tuple(kept), looks[: self.max_frames]) if looks else Windows(fps, tuple(kept))
 
     def _short_hit(self, m, duration_seconds: float) -> bool:
         """A weak hit that may be short evidence (``short_fps``)."""

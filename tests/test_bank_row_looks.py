@@ -1,0 +1,166 @@
+"""A second look for sparse banks (``vscan.bank.row_looks``): a weak hit on an entry of ``--rows sparse`` (a row every
+half second where footage is fast) names the query times where the entry's rows stand, its offset taken from the
+pair met on a tick row; ``Adaptive.refine`` adds those frames to its second pass (``LookWindows``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vscan.bank.hash_input import dihedral_variants
+from vscan.bank.matcher import Matcher
+from vscan.bank.query import FileQuery, QueryVersion
+from vscan.bank.rows import centre_runs, clock_runs
+from vscan.bank.store import Bank
+from vscan.bank.writer import BankWriter
+from vscan.decode.adaptive import Adaptive, LookWindows
+from vscan.decode.sampling import Windows
+from vscan.hashing.vpdq import FrameHashes
+
+
+def _flip(h: np.ndarray, bits: int, rng) -> np.ndarray:
+    b = np.unpackbits(h)
+    b[rng.choice(256, bits, replace=False)] ^= 1
+    return np.packbits(b)
+
+
+def _index(path, times: np.ndarray, rows: np.ndarray, duration: float):
+    with BankWriter(path) as writer:
+        n = len(rows)
+        fh = FrameHashes(np.arange(n, dtype=np.int64) * 15, times, np.full(n, 90, np.int32), rows)
+        writer.add_frame_hashes("src", "reported", ("gen.txt", "vpdq_txt", "src"), "video", fh, duration)
+    with Bank(path) as b:
+        return b.load_index()
+
+
+def _match(index, times: np.ndarray, frames: np.ndarray, duration: float):
+    fh = FrameHashes(np.arange(len(frames), dtype=np.int64), times, np.full(len(frames), 90, np.int32), frames)
+    query = FileQuery((QueryVersion("frames", fh, dihedral_variants(frames)),), {}, duration)
+    return [m for m in Matcher(index).match(query) if m.bank_entry_id == "src"]
+
+
+def test_a_weak_hit_on_a_tick_row_names_the_query_times_of_the_entrys_rows_and_a_look_there_decides(tmp_path):
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 256, (40, 32), np.uint8)  # 20 s of fast footage: a tick row every 0.5 s
+    index = _index(tmp_path / "b.bank", np.arange(40) * 0.5, rows, 20.0)
+    # A copy trimmed 5.2 s in, 10 s long, scanned at 1 fps: its frame at 3.3 s is the source's 8.5 s tick, the rest
+    # fall between ticks (unrelated hashes here, 80-110 bits on real footage).
+    offset = 5.2
+    q = np.arange(10) + 0.3
+    first = rng.integers(0, 256, (10, 32), np.uint8)
+    first[3] = _flip(rows[17], 6, rng)
+    (weak,) = _match(index, q, first, 10.0)
+    assert not weak.is_match and weak.num_query_hashes_matched == 1
+    expected = [round(t - offset, 3) for t in np.arange(40) * 0.5 if 0 <= t - offset < 10.0 and abs(t - offset - 3.3) > 1e-3]
+    assert [round(t, 3) for t in weak.look_seconds] == expected
+    # The look's frames meet their rows; merged with the first pass they decide on the aligned run.
+    looks = np.asarray(weak.look_seconds)
+    seen = np.stack([_flip(rows[int(round((t + offset) / 0.5))], 8, rng) for t in looks])
+    times = np.concatenate([q, looks])
+    (m,) = _match(index, times[np.argsort(times)], np.concatenate([first, seen])[np.argsort(times)], 10.0)
+    assert m.is_match and m.decided_by == "alignment" and abs(m.align_offset_seconds - offset) < 0.1
+    # A decided match names no looks.
+    assert m.look_seconds == ()
+
+
+def test_a_weak_hit_met_only_on_a_long_run_looks_at_every_frame_around_it(tmp_path):
+    rng = np.random.default_rng(8)
+    rows = rng.integers(0, 256, (5, 32), np.uint8)
+    times = np.array([0.0, 0.5, 1.0, 3.0, 3.5])  # a 2 s run (slow footage: its hash a frame somewhere in it) among ticks
+    index = _index(tmp_path / "b.bank", times, rows, 4.0)
+    first = rng.integers(0, 256, (8, 32), np.uint8)
+    first[1] = _flip(rows[2], 4, rng)  # the query's 1.1 s frame met the long run
+    (weak,) = _match(index, np.arange(8) + 0.1, first, 8.0)
+    looks = np.asarray(weak.look_seconds)
+    frames = set(np.round((looks - 1.1) * 30).astype(int).tolist())  # every frame within 3 s of the hit but its own
+    assert not weak.is_match and frames == set(range(-33, 91)) - {0}
+
+
+def test_a_bank_of_every_frame_or_of_short_runs_names_no_looks(tmp_path):
+    rng = np.random.default_rng(9)
+    rows = rng.integers(0, 256, (120, 32), np.uint8)  # every frame of 4 s at 30 fps
+    index = _index(tmp_path / "b.bank", np.arange(120) / 30, rows, 4.0)
+    first = rng.integers(0, 256, (4, 32), np.uint8)
+    first[1] = _flip(rows[31], 4, rng)
+    (weak,) = _match(index, np.arange(4) + 0.1, first, 4.0)
+    assert not weak.is_match and weak.look_seconds == ()
+
+
+def test_adaptive_refine_adds_a_weak_hits_looks_to_its_second_pass():
+    class Weak:  # what refine reads of a Match
+        is_match, signal, decided_by, path, query_pct, num_query_hashes_matched, distance_min = False, "pdq", None, (), 10.0, 1, 6
+        query_span_seconds = (3.3, 3.3)
+        look_seconds = (0.3, 1.3, 2.7, 13.4)
+
+    policy = Adaptive().refine([Weak()], 20.0, sampled_seconds=np.arange(20.0))
+    assert isinstance(policy, LookWindows) and isinstance(policy, Windows) and policy.look_seconds == Weak.look_seconds
+    pts = np.arange(600) / 30
+    chosen = policy.decide(pts, [0], 20.0).frame_indices
+    plain = Windows(policy.fps, policy.spans).decide(pts, [0], 20.0).frame_indices
+    assert set(np.round(pts[np.setdiff1d(chosen, plain)], 3)) == {0.3, 1.3, 2.7, 13.4}
+    Weak.look_seconds = ()
+    assert type(Adaptive().refine([Weak()], 20.0, sampled_seconds=np.arange(20.0))) is Windows
+
+
+def test_a_sparse_tick_row_can_hold_the_best_frame_of_its_half_second():
+    """``clock_pick``: a tick whose first frame is under the quality floor holds a better frame of its half second."""
+    rng = np.random.default_rng(12)
+    hashes = rng.integers(0, 256, (60, 32), np.uint8)  # 2 s of fast footage at 30 fps: every run one frame
+    times = np.arange(60) / 30
+    quality = np.full(60, 30)
+    quality[[3, 20, 40, 50]] = [80, 90, 70, 95]
+    starts, centres = centre_runs(hashes, 26)
+    kept, first = clock_runs(times, starts, centres, 2.0)
+    assert kept.tolist() == [0, 15, 30, 45] and first.tolist() == kept.tolist()
+    assert clock_runs(times, starts, centres, 2.0, quality, "best")[1].tolist() == [3, 20, 40, 50]
+    quality[15] = 60
+    assert clock_runs(times, starts, centres, 2.0, quality, "floor")[1].tolist() == [3, 15, 40, 50]
+
+
+def test_every_frame_near_a_hit_decides_on_the_ticks_it_falls_on_and_not_on_the_frames_between(tmp_path):
+    """A second look of every frame (30 fps) over 4 s of a copy: 8 of its 120 frames fall on tick rows, the rest lie
+    between them (unrelated here, 80-110 bits on real footage). query% over all frames is ~7%, the aligned run under
+    5 s; over the frames that fall on ticks it is 100% (``tick_pct``). Where those frames do not meet their rows,
+    nothing is decided."""
+    rng = np.random.default_rng(10)
+    rows = rng.integers(0, 256, (40, 32), np.uint8)
+    index = _index(tmp_path / "b.bank", np.arange(40) * 0.5, rows, 20.0)
+    times = np.arange(120) / 30 + 0.1
+    offset = 6.4  # the copy's frame at 0.1 s is the source's 6.5 s tick
+    frames = rng.integers(0, 256, (120, 32), np.uint8)
+    on = np.flatnonzero(np.isclose(((times + offset) / 0.5) % 1, 0, atol=1e-6) | np.isclose(((times + offset) / 0.5) % 1, 1, atol=1e-6))
+    assert on.size == 8
+    copy = frames.copy()
+    for i in on:
+        copy[i] = _flip(rows[int(round((times[i] + offset) / 0.5))], 24, rng)  # re-encoded: past the short rule's 20 bits
+    (m,) = _match(index, times, copy, 4.0)
+    assert m.is_match and m.decided_by == "aligned-frames" and m.query_pct < 10 and m.aligned_seconds < 5
+    unrelated = frames.copy()
+    unrelated[on[0]] = copy[on[0]]  # one frame on a tick met, the other ticks' frames not
+    (m,) = _match(index, times, unrelated, 4.0)
+    assert not m.is_match
+
+
+def test_a_sparse_bank_finds_a_trimmed_copy_of_fast_real_footage_through_the_cli(tmp_path, vpdq_dir):
+    """The real sample whose trimmed copy a sparse bank missed: its 1 fps and keyframe frames fall between the ticks
+    (80-110 bits from every row), but for one that meets a slow stretch's run. The second look takes every frame
+    around that hit and decides on the ticks they fall on."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vscan.bench.edits import edit_clip
+
+    src = vpdq_dir / "chair-19-sd-bar.mp4"
+    copy = edit_clip(src, tmp_path / "inbox" / "trimmed.mp4", "trim", start=5.64, end=13.16, seed=7)  # the held-out bench's middle 40%
+    bank, out = tmp_path / "r.bank", tmp_path / "scan.jsonl"
+    vscan = [sys.executable, "-m", "vscan.cli"]
+    run = subprocess.run([*vscan, "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    run = subprocess.run([*vscan, "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"], capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
+    assert Path(record["path"]).name == "trimmed.mp4"
+    assert any(m["is_match"] and m["bank_entry_id"] == "chair-19-sd-bar" for m in record["matches"]), record["matches"][:2]
+    assert "at a sparse entry's rows" in record["sampling"]
