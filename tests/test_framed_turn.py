@@ -80,3 +80,44 @@ def test_a_barred_clip_turned_by_ffmpeg_matches_through_the_picture_cut(tmp_path
     result = worker.run([(0, None, None, 1)], payload)[0]
     found = [m for m in result.matches if m.is_match]
     assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+@pytest.mark.parametrize("rows", ["crops", "plain"])
+def test_a_turned_copy_whose_source_goes_flat_for_half_its_length_still_matches(tmp_path, rows):
+    """A 4 s copy whose source shows a bare wall for 2 s (the held-out doorknob clip): the flat frames hold no
+    evidence, so they are left out of the turned cut as region search leaves them out, and the 2 detailed frames
+    decide; on a media bank (crops) and a bank of plain rows (a hash list: the painted whole frame)."""
+    from vscan.bank.hashers import RowPlan, media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.hashing.media import hash_media
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.vpdq import format_vpdq_line
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    busy = synth.make_clip(tmp_path / "busy.mp4", seed=37, seconds=2.0, fps=8.0, size=(320, 180), scenes=1)
+    src, copy = tmp_path / "src.mp4", tmp_path / "copy.mp4"
+    enc = ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p"]
+    flat = "color=c=0x808080:s=320x180:r=8:d=2"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(busy), "-f", "lavfi", "-i", flat, "-filter_complex",
+                    "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1", *enc, str(src)], check=True)  # fmt: skip
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={9 * np.pi / 180}", *enc, str(copy)], check=True)
+    if rows == "crops":
+        plan = RowPlan("crops", extra_per_second=None, grid_per_second=1e-6, windows=())  # the full plan's crops alone
+        build_bank(tmp_path / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    else:  # the source as an exchange shares it: vPDQ lines, every frame
+        fh = hash_media(src, EveryFrame(), hasher=PDQHasher(device="cpu")).frames
+        (tmp_path / "src.txt").write_text("".join(format_vpdq_line(int(n), int(q), bytes(h).hex(), float(t)) + "\n"
+                                                  for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
+        build_bank(tmp_path / "r.bank", [tmp_path / "src.txt"], label="reported")
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(tmp_path / "r.bank"))
+    summary, payload = decode_for_scan(str(copy), config)
+    assert payload is not None, summary["error"]
+    result = worker.run([(0, None, None, 1)], payload)[0]
+    found = [m for m in result.matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)

@@ -137,17 +137,18 @@ def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarr
     return out, done
 
 
-def _painted(matcher, lumas: np.ndarray, aspect: float, angles) -> tuple[float, np.ndarray] | None:
+def _painted(matcher, lumas: np.ndarray, aspect: float, angles) -> tuple[float, np.ndarray, np.ndarray] | None:
     """For a bank of plain rows: of ``angles``, the one whose turned-back, painted and ``completed`` frames ``lumas``
     [N, S, S] find the most rows (PDQ needs the turn within ~0.5 degrees, and the gate's small frames rank angles that
-    close about as often wrong as right): (degrees, PDQ uint8 [N, 2, 32] as is (completed) and mirrored), or None."""
+    close about as often wrong as right): (degrees, PDQ uint8 [N, 2, 32] as is (completed) and mirrored, the painted
+    frames' PDQ quality int32 [N]: the black corners no longer lend a flat picture edges), or None."""
     best = None
     for degrees in angles:
         turned = filled(turn_back(lumas, aspect, degrees), degrees)
         two = box_hashes(turned, (0, turned.shape[1], 0, turned.shape[2]))
         two[:, 0], done = completed(matcher, two[:, 0], unsure_bits(turned, degrees))
         if done and (best is None or done > best[0]):
-            best = (done, float(degrees), two)
+            best = (done, float(degrees), two, box_quality(turned, (0, turned.shape[1], 0, turned.shape[2])))
     return None if best is None else best[1:]
 
 
@@ -225,7 +226,8 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
         painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES])
         if painted is None:
             return None
-        (degrees, two), cut = painted, (0.0, 1.0, 0.0, 1.0)
+        (degrees, two, painted_quality), cut = painted, (0.0, 1.0, 0.0, 1.0)
+        quality = np.minimum(quality, painted_quality)
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
     hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality.astype(fh.qualities.dtype), np.ascontiguousarray(variants[:, 0]))
