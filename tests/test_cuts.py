@@ -1,5 +1,5 @@
 """Cuts coded without a keyframe, marked from packet sizes (vscan.decode.cuts), and adaptive
-sampling's first pass sampling the frame at one that lies in a wide keyframe gap (issue #27:
+sampling's first pass sampling the frame at one that lies in a wide gap, near its keyframe (issue #27:
 a short excerpt between keyframes 10 s apart was never seen by the first pass)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vscan.bench.encoding import _encode
+from vscan.decode import Adaptive
 from vscan.decode.cuts import KeyframeIndices, cut_fills, mark_cuts
 from vscan.decode.pyav_backend import PyAVDecoder
 
@@ -43,6 +44,27 @@ def test_a_cut_without_a_keyframe_is_marked_and_nothing_else(tmp_path):
     assert len(cuts) == 1 and abs(cuts[0] / FPS - 4.2) <= 0.2, cuts
     plain = PyAVDecoder().probe(_fixed_gop_clip(tmp_path, ()))
     assert plain.keyframe_indices.cuts == ()
+
+
+def test_the_first_pass_samples_the_frame_at_a_cut_near_its_keyframe(tmp_path):
+    # 14 s, keyframes at 0 and 10 s: cuts 1.0 s and 1.2 s after a keyframe are sampled, one 5 s after is not
+    # (decoding reaches it through 5 s of frames: cut_reach_seconds), unless the reach is unbounded
+    path = _fixed_gop_clip(tmp_path, (1.0, 5.0, 11.2), seconds=14.0)
+    decoder = PyAVDecoder()
+    meta = decoder.probe(path)
+    cuts = sorted(meta.keyframe_indices.cuts)
+    assert [round(c / FPS) for c in cuts] == [1, 5, 11], cuts
+    pts = np.arange(meta.num_frames) / FPS
+    chosen = Adaptive().select(pts, meta.keyframe_indices, meta.duration_seconds)
+    assert {0, 250, cuts[0], cuts[2]} <= set(chosen.tolist()) and cuts[1] not in chosen
+    got = [f for batch in decoder.iter_frames(path, Adaptive(), max_side=64) for f in batch.frame_indices.tolist()]
+    assert got == chosen.tolist()
+    assert cuts[1] in Adaptive(cut_reach_seconds=None).select(pts, meta.keyframe_indices, meta.duration_seconds)
+    off = Adaptive(cut_frames=0).select(pts, meta.keyframe_indices, meta.duration_seconds)
+    assert not set(cuts) & set(off.tolist())
+    # a file no longer than short_min_file_seconds keeps its first pass
+    short = Adaptive(short_min_file_seconds=20.0).select(pts, meta.keyframe_indices, meta.duration_seconds)
+    assert short.tolist() == off.tolist()
 
 
 def test_cut_fills_bounds_and_gaps():

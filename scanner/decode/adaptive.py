@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vscan.decode.cuts import CUT_FRAMES_PER_FILE, cut_fills
 from vscan.decode.sampling import (
     FixedRate,
     SamplingDecision,
@@ -181,6 +182,16 @@ class Adaptive(SamplingPolicy):
     short_window_seconds: float = 5.0
     short_max_distance: int = 20
     short_min_file_seconds: float = 12.0
+    #: Cuts coded without a keyframe (vscan.decode.cuts: marked from packet sizes by the index
+    #: pass) in a gap over 2 s between first-pass frames: the first pass of a file longer than
+    #: ``short_min_file_seconds`` also decodes the frame at up to this many, strongest first (and
+    #: those its decode passes), so a short excerpt between keyframes 10 s apart is seen (issue
+    #: #27). Shorter files keep their first pass (a split screen's own cuts moved its frames). 0: off.
+    cut_frames: int = CUT_FRAMES_PER_FILE
+    #: ... and only cuts at most this far after the keyframe before them (decoded from it on; issue #30's
+    #: archive has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831).
+    #: None: any.
+    cut_reach_seconds: float | None = 1.5
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -189,6 +200,10 @@ class Adaptive(SamplingPolicy):
             FixedRate(self.short_fps)
         if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
             raise ConfigError(f"Invalid confirm_frames ({self.confirm_frames!r}). Supported values are None or integers >= 0.")
+        if isinstance(self.cut_frames, bool) or not isinstance(self.cut_frames, int) or self.cut_frames < 0:
+            raise ConfigError(f"Invalid cut_frames ({self.cut_frames!r}). Supported values are integers >= 0.")
+        if self.cut_reach_seconds is not None and not self.cut_reach_seconds > 0:
+            raise ConfigError(f"Invalid cut_reach_seconds ({self.cut_reach_seconds!r}). Supported values are None or seconds > 0.")
         if self.confirm_ahead not in (None, True, False):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
@@ -225,8 +240,16 @@ class Adaptive(SamplingPolicy):
         if len(chosen) < self.min_frames:
             spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
             chosen = np.union1d(chosen, _frames_at(pts, spread))
+        fills = len(chosen) - len(keys)
+        # added after the spread: a cut's frame never stands in for one of the first pass's own
+        cuts = cut_fills(pts, chosen, getattr(keyframe_indices, "cuts", ()), duration_seconds,
+                         self.cut_frames if duration_seconds > self.short_min_file_seconds else 0,
+                         keyframes=keys, reach_seconds=self.cut_reach_seconds)  # fmt: skip
+        chosen = np.union1d(chosen, cuts) if len(cuts) else chosen
+        at_cuts = len(chosen) - len(keys) - fills
         return SamplingDecision(
-            chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills"
+            chosen.astype(np.int64), self.name,
+            f"{len(keys)} keyframes + {fills} gap fills" + (f" + {at_cuts} at cuts" if at_cuts else ""),
         )
 
     def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
