@@ -38,3 +38,19 @@ def test_frames_both_passes_took_are_hashed_and_counted_once(tmp_path):
     config = ScanConfig(runtime=Runtime(device="cpu"))
     (result,) = ModelWorker(config).run([(0, None, None, 2)], first[1], second[1])
     assert result.frames_sampled == 10 and len(result.qualities) == 10
+
+
+def test_on_cpu_the_last_batch_is_not_padded_and_hashes_as_alone():
+    # A call of 40 frames on CPU: batches of 32 and 8 (the tail was padded to 32 for GPU memory's sake, and on CPU
+    # those 24 blank frames were hashed for nothing); each frame's hash is the one it gets hashed alone.
+    import numpy as np
+
+    worker = ModelWorker(ScanConfig(runtime=Runtime(device="cpu")))
+    frames = np.random.default_rng(3).integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    shapes = []
+    real = worker.hasher.hash_frames
+    worker.hasher.hash_frames = lambda chunk: shapes.append(len(chunk)) or real(chunk)
+    hashes, quality = worker._hash_all([frames[:25], frames[25:]])
+    assert shapes == [32, 8]
+    alone = real(frames[37:38])
+    assert np.array_equal(hashes[37], alone.hashes[0]) and quality[37] == alone.quality[0]

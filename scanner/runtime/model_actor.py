@@ -233,9 +233,12 @@ class ModelWorker:
         for start in range(0, total, step):
             chunk = stacked[start : start + step]
             n = len(chunk)
-            if n < step and total > step:
+            if n < step and total > step and self.hasher.device != "cpu":
                 # A few fixed batch shapes keep GPU memory flat (onnxruntime
-                # grows its arena per new shape): pad the tail batch.
+                # grows its arena per new shape): pad the tail batch. Not on CPU, where
+                # calls of up to one batch have every shape anyway and the padding was hashed
+                # for nothing (a sweep's call of 46 frames hashed 64; the hashes are the same
+                # in any batch: 204 archive frames in batches of 1-31, alone and padded to 32).
                 chunk = np.concatenate([chunk, np.zeros((step - n, *chunk.shape[1:]), np.uint8)])
             result = self.hasher.hash_frames(chunk)
             hashes[start : start + n] = result.hashes[:n]
