@@ -145,3 +145,28 @@ def test_a_fill_with_the_picture_at_the_edge_matches_through_a_placed_region(tmp
     assert match["bank_entry_id"] == "wide" and "region" in match["path"], match
     assert records[copy.name]["timings"]["match_regions"] > 0
     assert not any(m["is_match"] for m in records[unrelated.name]["matches"])
+
+
+def test_an_inset_clip_with_bars_of_its_own_is_a_candidate_with_its_bars():
+    # A pillarboxed clip (grey bars of its own: its bank rows have them) inset over a blur of itself:
+    # the detail cue stops at the bars; the box out to the bars' outer lines is tried too (held-out pip).
+    rng = np.random.default_rng(11)
+    pic = _texture(rng, 92, 80, 6)
+    back = np.stack([np.asarray(Image.fromarray(p).resize((8, 8)).resize((256, 256), Image.Resampling.BILINEAR)) for p in pic]) // 3
+    frames = back.copy()
+    frames[:, 85:177, 63:155] = 200  # the clip's own bars
+    frames[:, 85:177, 69:149] = pic
+    boxes = candidate_boxes(frames)
+    assert any(_near(b, (85, 177, 63, 155), 1) for b in boxes), boxes
+
+
+def test_a_fitted_pane_is_a_candidate_beside_bands_its_bars_draw():
+    # Three panes side by side; the third holds a clip fitted with black bars above and below, whose edges
+    # run across the frame as lines too: the columns' panes (the sharper seams) are tried, not crowded out.
+    rng = np.random.default_rng(12)
+    frames = np.concatenate([_texture(rng, 256, 85, 6), _texture(rng, 256, 86, 6), np.zeros((6, 256, 85, 3), np.uint8)], axis=2)
+    frames[:, 85:171, 171:256] = _texture(rng, 86, 85, 6)
+    # the other panes a little darker along the band: its edges are lines across the frame, weaker than the seams
+    frames[:, 85:171, :171] = (frames[:, 85:171, :171] * 0.9 + 10).astype(np.uint8)
+    boxes = candidate_boxes(frames)
+    assert any(_near(b, (85, 171, 171, 256)) or _near(b, (0, 256, 171, 256)) for b in boxes), boxes
