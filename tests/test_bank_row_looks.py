@@ -164,3 +164,37 @@ def test_a_sparse_bank_finds_a_trimmed_copy_of_fast_real_footage_through_the_cli
     assert Path(record["path"]).name == "trimmed.mp4"
     assert any(m["is_match"] and m["bank_entry_id"] == "chair-19-sd-bar" for m in record["matches"]), record["matches"][:2]
     assert "at a sparse entry's rows" in record["sampling"]
+
+
+def test_ticks_are_counted_between_the_first_and_last_met_so_an_excerpt_inside_other_video_decides(tmp_path):
+    """Every frame of 8 s around a hit, of which 3 s are the entry (a 3 s excerpt inside other video): the ticks the
+    look falls on outside the excerpt meet nothing and do not count; under 2.5 s of met ticks decides nothing."""
+    rng = np.random.default_rng(13)
+    rows = rng.integers(0, 256, (40, 32), np.uint8)
+    index = _index(tmp_path / "b.bank", np.arange(40) * 0.5, rows, 20.0)
+    times = np.arange(240) / 30 + 0.1
+    offset = 6.4
+    frames = rng.integers(0, 256, (240, 32), np.uint8)
+    predicted = times + offset
+    on = np.flatnonzero(np.isclose(np.round(predicted / 0.5) * 0.5, predicted, atol=1e-6))
+    for seconds, decides in ((3.0, True), (2.0, False)):
+        copy = frames.copy()
+        inside = on[(times[on] >= 3.0) & (times[on] < 3.0 + seconds)]
+        for i in inside:
+            copy[i] = _flip(rows[int(round(predicted[i] / 0.5))], 24, rng)
+        (m,) = _match(index, times, copy, 8.0)
+        assert m.is_match == decides and (m.decided_by == "aligned-frames") == decides, (seconds, m.decided_by, m.query_pct)
+
+
+def test_a_look_pass_decodes_the_very_frames_it_names(vpdq_dir):
+    """A scan's passes skip non-reference frames (a frame or two off target); a look needs its frames exactly."""
+    from dataclasses import replace
+
+    from vscan.config import ScanConfig
+    from vscan.runtime.decode_task import _open
+
+    path = str(vpdq_dir / "chair-19-sd-bar.mp4")
+    config = ScanConfig()
+    look = replace(config, sampling=replace(config.sampling, policy=LookWindows(1.0, ((0.0, 4.0),), (0.5, 1.5))))
+    plain = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, 4.0),))))
+    assert _open(path, "pyav", plain).skip_nonref and not _open(path, "pyav", look).skip_nonref

@@ -268,7 +268,8 @@ class _Entries:
                 keep = np.flatnonzero(v.hashes.qualities >= self.settings.min_quality)
                 versions.append((self.q_times[v.rows[keep]], v.variants[keep, v_best]))
         pairs = (self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict])
-        return tick_pct(self.index, e, _row_ends(self.index), versions, pairs, self.settings.distance_threshold, self.settings.min_quality)
+        s = self.settings
+        return tick_pct(self.index, e, _row_ends(self.index), versions, pairs, s.distance_threshold, s.min_quality, s.short_min_seconds)
 
     def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
         """A weak hit: where a second look meets the entry's sparse rows, from its closest pair (``look_seconds``)."""

@@ -36,9 +36,9 @@ TICK_MAX_RANGE_SECONDS = 0.55
 #: A hit met only on a longer run: every frame (up to this rate) this far either side of it.
 DENSE_REACH_SECONDS = 3.0
 DENSE_FPS = 30.0
-#: A query frame within this of a tick row's predicted time falls on it (half a frame at 30 fps).
-TICK_SAMPLE_SECONDS = 0.018
-#: Tick rows fallen on before ``tick_pct`` says anything (as ``MatchSettings.align_min_frames``).
+#: A query frame within this of a tick row's predicted time falls on it (half a frame at 24 fps).
+TICK_SAMPLE_SECONDS = 0.021
+#: Tick rows met before ``tick_pct`` says anything (as ``MatchSettings.align_min_frames``).
 TICK_MIN_FRAMES = 4
 
 
@@ -73,10 +73,12 @@ def look_seconds(index: BankIndex, entry: int, row_ends: np.ndarray, pairs: tupl
 
 
 def tick_pct(index: BankIndex, entry: int, row_ends: np.ndarray, versions: list[tuple[np.ndarray, np.ndarray]],
-             pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], max_bits: int, min_quality: int) -> float:  # fmt: skip
+             pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], max_bits: int, min_quality: int,
+             min_seconds: float) -> float:  # fmt: skip
     """query% over the frames that can meet a sparse entry: of its tick rows (``TICK_MAX_RANGE_SECONDS``: the row's
     hash is its first frame's) that a query frame falls on (within ``TICK_SAMPLE_SECONDS`` of the time the closest
-    tick pair predicts, rate 1), the share met within ``max_bits``; 0 with fewer than ``TICK_MIN_FRAMES`` fallen on.
+    tick pair predicts, rate 1) between the first and last met within ``max_bits``, the share met; 0 with fewer than
+    ``TICK_MIN_FRAMES`` met or the met ticks' rows standing for less than ``min_seconds`` (the short rule's 2.5 s).
     A second look samples every frame near a weak hit, most of them between ticks, 80-110 bits from every row: they
     could not meet the entry and would only dilute query%. ``versions``: (times, hashes [n, 32]) of the whole-frame
     query versions in the match's dihedral variant."""
@@ -102,7 +104,13 @@ def tick_pct(index: BankIndex, entry: int, row_ends: np.ndarray, versions: list[
             on = np.abs(times[cand] - predicted) <= TICK_SAMPLE_SECONDS
             d = np.unpackbits(hashes[cand] ^ index.hashes[ticks], axis=1).sum(axis=1)
             best = np.where(on, np.minimum(best, d), best)
-    looked = best < 256
-    if looked.sum() < TICK_MIN_FRAMES:
+    met = best <= max_bits
+    if met.sum() < TICK_MIN_FRAMES:
         return 0.0
-    return 100.0 * float((best[looked] <= max_bits).sum()) / float(looked.sum())
+    last = np.flatnonzero(met)[np.argmax(predicted[met])]
+    ranges = np.nan_to_num(row_ends[ticks], nan=0.0) - index.timestamps_seconds[ticks]
+    if predicted[last] + ranges[last] - predicted[met].min() < min_seconds - 1e-6:  # the met ticks' rows stand for that long
+        return 0.0
+    # over the stretch the met ticks span: an excerpt inside other video meets none outside it
+    inside = (best < 256) & (predicted >= predicted[met].min() - 1e-6) & (predicted <= predicted[met].max() + 1e-6)
+    return 100.0 * float(met.sum()) / float(inside.sum())

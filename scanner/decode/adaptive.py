@@ -92,6 +92,9 @@ class LookWindows(Windows):
     sparse bank entry has rows, its offset applied (``vscan.bank.row_looks``)."""
 
     look_seconds: tuple[float, ...] = ()
+    #: The looks need the very frames named (a neighbour of a fast shot lies 24-52 bits away): the decode task
+    #: neither skips non-reference frames nor in-loop filters for this pass (vscan.runtime.decode_task).
+    exact_frames = True
 
     def describe(self) -> str:
         return f"{super().describe()} + {len(self.look_seconds)} frames at a sparse entry's rows"

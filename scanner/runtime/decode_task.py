@@ -57,12 +57,14 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
 
     # H.264/HEVC passes near keyframes without in-loop filters (vscan.decode.pyav_reuse.SKIP_FILTER_CODECS):
     # the keyframe pass, and a confirmation up to Adaptive.confirm_reach_seconds (1 s) after its keyframe.
-    pyav = {**_PYAV, "skip_filters_seconds": None if config.sampling.exact_frames else _SKIP_FILTERS_SECONDS}
+    # A pass whose policy needs the very frames it names (a sparse bank's second look: vscan.decode.adaptive.LookWindows) decodes exactly too.
+    exact = config.sampling.exact_frames or bool(getattr(config.sampling.policy, "exact_frames", False))
+    pyav = {**_PYAV, "skip_filters_seconds": None if exact else _SKIP_FILTERS_SECONDS}
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     if decoder is None:
         decoder = PyAVDecoder(plain=True, **pyav) if backend == "sequential" else open_decoder(path, backend, pyav=pyav)
     if isinstance(decoder, PyAVDecoder):
-        decoder.skip_nonref = not config.sampling.exact_frames and not decoder.plain  # a frame or two off target, half the decoding
+        decoder.skip_nonref = not exact and not decoder.plain  # a frame or two off target, half the decoding
         for name, value in pyav.items():  # a ranged decoder (an object) too
             setattr(decoder, name, value)
     decoder.probe(path)
