@@ -45,8 +45,8 @@ GATE_SIDE = 128
 #: falls short by 0.4-0.8 degrees on AugLy's copies (tune split), and PDQ needs the turn within ~0.5.
 REFINE_DEGREES = (0.0, 0.5, 1.0)
 #: A corner fit this loose may be a wrong turn (the source's own dark bars widen the dark area, and the steepest turn's
-#: corners fit best): the picture's straight edges are fitted instead (``vscan.frames.framed_turn``), which lands
-#: within ~0.7 degrees either side (tune split), so turns half a degree either side go on too.
+#: corners fit best): the picture's straight edges are fitted instead (``vscan.frames.framed_turn``), which falls
+#: 0.05-0.73 degrees short of the true turn (tune split), so turns half a degree either side go on too.
 FRAMED_BELOW_OVERLAP = 0.8
 FRAMED_REFINE_DEGREES = (-0.5, 0.0, 0.5)
 #: Without corners (turned and zoomed to hide them): angles looked up first (a turn 1.5 degrees off still lies within
