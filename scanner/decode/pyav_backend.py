@@ -27,8 +27,8 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import _frames_from_keyframe, _keyframe_frames, _PacketIndex
-from vscan.decode.pyav_reuse import SKIP_FILTER_CODECS, near_keyframes, set_filters
+from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex
+from vscan.decode.pyav_reuse import _REWINDABLE, SKIP_FILTER_CODECS, near_keyframes, set_filters
 from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
@@ -131,7 +131,7 @@ class PyAVDecoder(Decoder):
             stream.thread_type = self.thread_type
 
     @contextlib.contextmanager
-    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, skip_filters: bool = False) -> Iterator:
+    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, skip_filters: bool = False, kept: bool = False) -> Iterator:
         """``path``'s container: the one held from this decoder's last pass over it when
         ``rewind``, its codec skips filters as ``skip_filters`` says, and it rewinds exactly
         (vscan.decode.pyav_reuse), else a new one; held afterwards with ``hold_open``, else
@@ -141,7 +141,7 @@ class PyAVDecoder(Decoder):
         key = _cache_key(path) if self.hold_open and isinstance(path, Path) else None  # held only when hold_open
         container = None
         if held is not None:
-            if rewind and held[0] == key and held[2] == skip_filters and rewound(held[1], self._first_packet, any_skip):
+            if rewind and held[0] == key and held[2] == skip_filters and rewound(held[1], self._first_packet, any_skip, kept):
                 container = held[1]
             else:
                 held[1].close()
@@ -200,8 +200,10 @@ class PyAVDecoder(Decoder):
             shown = None  # the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate)
             discarded = 0
             fed = 0  # decode until the first frame shows its display matrix
+            keeper = PacketKeeper(self.hold_open and container.format.name in _REWINDABLE)  # the passes after read them
             try:
                 for packet in container.demux(stream):
+                    keeper.add(packet)
                     if packet.size == 0:  # flush packet
                         continue
                     self._first_packet = self._first_packet or first_packet(packet)
@@ -233,6 +235,7 @@ class PyAVDecoder(Decoder):
         fps = fps if math.isfinite(fps) and fps > 0 else 25.0
         index = _PacketIndex(timestamps, keyflags, start, time_base, fps, sizes)
         index.orientation = orientation_from_matrix(matrix)
+        index.packets = keeper.packets(complete=demux_error is None)
         index.discarded = discarded
         index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None
         width, height = index.orientation.displayed_size(width, height)
@@ -308,7 +311,7 @@ class PyAVDecoder(Decoder):
         reach = self.skip_filters_seconds
         skip_filters = reach is not None and meta.codec in SKIP_FILTER_CODECS and not self.plain and (
             keyframes_only or near_keyframes(index.pts_seconds, index.true_keyframes, selected, reach))
-        with self._holding(path, rewind=True, any_skip=keyframes_only, skip_filters=skip_filters) as container:
+        with self._holding(path, rewind=True, any_skip=keyframes_only, skip_filters=skip_filters, kept=index.packets is not None) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
             self._set_filters(stream, skip_filters)
@@ -318,7 +321,7 @@ class PyAVDecoder(Decoder):
                 # VP9's ignores skip_frame=NONKEY (it decoded all 660 frames of a file for its 6 keyframes),
                 # and the others, given every packet to skip, cost ~1 ms a file more (same frames).
                 by_packet = keyframes_only
-                frames = self._keyframe_feed(container, stream, index, feed) if by_packet else container.decode(stream)
+                frames = self._keyframe_feed(container, stream, index, feed) if by_packet else _all_frames(container, stream, index)
                 frames = itertools.chain([frame0], frames) if reuse else frames
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)

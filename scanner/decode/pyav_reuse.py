@@ -101,19 +101,24 @@ def first_packet(packet) -> tuple:
     return (packet.pts, packet.dts, packet.pos, packet.size)
 
 
-def rewound(container, first: tuple | None, any_skip: bool = False) -> bool:
+def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool = False) -> bool:
     """Whether ``container`` (held open after a pass) is back at its start as if
     opened again: its format seeks exactly, its decoder takes each pass's
     ``skip_frame`` (``_SKIP_PER_FRAME``) or the pass needs none (``any_skip``: a
     keyframe pass, fed the keyframes' packets alone), a seek to time 0 lands on the
     packet ``first`` (``first_packet`` of the index pass), then the same seek again
-    and the codec flushed. False: the caller opens the file again."""
+    and the codec flushed; ``kept``: the pass reads the index pass's packets
+    (vscan.decode.pyav_packets.PacketKeeper), not the container's: the codec
+    flushed alone. False: the caller opens the file again."""
     import av
 
     stream = container.streams.video[0]
     takes_skip = any_skip or stream.codec_context.name in _SKIP_PER_FRAME
     if first is None or container.format.name not in _REWINDABLE or not takes_skip:
         return False
+    if kept:
+        stream.codec_context.flush_buffers()
+        return True
     try:
         container.seek(0, backward=True, any_frame=False)  # AV_TIME_BASE units, no stream: the file's start
         packet = next((p for p in container.demux(stream) if p.size), None)
