@@ -24,7 +24,11 @@ _bank(path, np.random.default_rng(1))
 before = "numba" in sys.modules
 worker = ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), str(path), threads=1)
 from vscan.bank import mih_numba
-print(json.dumps({"before": before, "kernels": len(mih_numba.kernel.signatures), "files": worker.index.files}))
+from vscan.hashing import _hamming_kernel
+blas = "scipy.linalg" in sys.modules or "scipy.linalg.cython_blas" in sys.modules
+import scipy.linalg.cython_blas  # a later import of it works as ever
+print(json.dumps({"before": before, "kernels": len(mih_numba.kernel.signatures), "files": worker.index.files,
+                  "brute": len(_hamming_kernel.count_within.signatures), "blas": blas}))
 """
 
 
@@ -36,3 +40,13 @@ def test_the_bank_search_kernel_is_loaded_when_the_worker_is_built(tmp_path):
     assert out["before"] is False  # nothing had loaded numba before the worker
     assert out["kernels"] >= 1  # the kernel compiled or loaded, before any file reached the worker
     assert out["files"] == 0  # the warm-up search narrowed no file (the bank's counters untouched)
+
+
+def test_the_kernels_load_without_scipy_linalg_and_the_brute_force_loop_with_them(tmp_path):
+    # numba's first kernel load imported scipy.linalg (~85 modules, ~0.2 CPU-s of the model's build) only to note
+    # whether np.dot may use BLAS; it is refused for that moment, and the brute force's loop is loaded too.
+    done = subprocess.run([sys.executable, "-c", _BUILD, str(tmp_path / "b.bank"), str(Path(__file__).parent.parent)],
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["blas"] is False and out["brute"] >= 1

@@ -9,7 +9,10 @@ first, so any actor (or a restarted one) can take any call.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,27 @@ from vscan.runtime.file_match import FileMatcher
 from vscan.runtime.payload import DecodedFile, ModelResult
 
 __all__ = ["ModelWorker"]
+
+#: What numba's first kernel load imports only to check that ``np.dot`` could call BLAS (vscan.runtime.model_actor._no_blas_check).
+_BLAS_CHECK = "scipy.linalg.cython_blas"
+
+
+@contextmanager
+def _no_blas_check() -> Iterator[None]:
+    """While the bank's kernels first load: numba's first cached-kernel load imports ``numba.np.arraymath``, which imports
+    scipy.linalg (~85 modules) only to note whether ``np.dot`` may use BLAS; vscan's kernels use none. Its import is
+    refused for that moment (numba then notes no BLAS: ``np.correlate`` compiled later in this process sums in a loop;
+    ``np.dot`` still imports scipy when compiled), which took the model's build from 0.65 to 0.44 CPU-s (issue #30:
+    start-up to the first record). Nothing is changed where numba's module or scipy.linalg is already loaded."""
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or _BLAS_CHECK in sys.modules:
+        yield
+        return
+    sys.modules[_BLAS_CHECK] = None  # type: ignore[assignment]  (import refused, before its packages load)
+    try:
+        yield
+    finally:
+        if sys.modules.get(_BLAS_CHECK, 0) is None:
+            del sys.modules[_BLAS_CHECK]
 
 
 def _limit_kernel_threads(threads: int) -> None:
@@ -90,10 +114,11 @@ class ModelWorker:
 
         if isinstance(self.index, MappedBank):
             _limit_kernel_threads(self._kernel_threads)
-            self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
-            from vscan.hashing.hamming_numba import pairs_within  # the brute force's compiled loop (gates at 64 bits): ~0.1 s more
+            with _no_blas_check():
+                self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
+                from vscan.hashing.hamming_numba import pairs_within  # the brute force's compiled loop (gates at 64 bits)
 
-            pairs_within(np.zeros((1, 32), np.uint8), np.zeros((1, 32), np.uint8), 0)
+                pairs_within(np.zeros((1, 32), np.uint8), np.zeros((1, 32), np.uint8), 0)
 
     def provider(self) -> str:
         return self.hasher.provider
