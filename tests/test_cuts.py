@@ -90,6 +90,20 @@ def test_packets_of_a_p_b_pattern_are_not_cuts():
     assert mark_cuts(pts, sizes, key) == (137,)
 
 
+def test_periodic_reference_frames_are_not_cuts():
+    """AV1's golden frames (libaom: a large packet every 32 frames) are not cuts; a lone one as large is."""
+    n = 400
+    pts = np.arange(n) / 30
+    sizes = np.full(n, 300)
+    sizes[16::32] = 4000
+    key = np.zeros(n, bool)
+    key[0] = True
+    assert mark_cuts(pts, sizes, key) == ()
+    sizes[16::32] = 300
+    sizes[201] = 4000
+    assert mark_cuts(pts, sizes, key) == (201,)
+
+
 def test_keyframe_indices_carry_their_cuts_through_pickling():
     keys = KeyframeIndices((0, 250), (101, 190))
     again = pickle.loads(pickle.dumps(keys))

@@ -8,9 +8,10 @@ no decoding. Adaptive sampling's first pass then also decodes the frame at a mar
 in a wide gap between its keyframes (``vscan.decode.adaptive.Adaptive.cut_frames``): a 3 s excerpt
 between keyframes 9 s apart is otherwise never seen by the first pass, so nothing asks for a second.
 
-A cut is a non-key packet at least ``CUT_SIZE_RATIO`` times the median size of the non-key packets
-within ``CUT_WINDOW_SECONDS`` of it (P and B frames alike: the median is the typical predicted
-frame, which a cut's packet dwarfs), not within ``CUT_MIN_SPACING_SECONDS`` of the last cut marked
+A cut is a non-key packet at least ``CUT_SIZE_RATIO`` times the 80th percentile of the sizes of the
+non-key packets within ``CUT_WINDOW_SECONDS`` of it (the larger predicted frames, which a cut's
+packet dwarfs), the only one that large within ``CUT_ISOLATION_SECONDS`` (AV1's and VP9's periodic
+reference frames are not cuts), not within ``CUT_MIN_SPACING_SECONDS`` of the last cut marked
 (a flash, a fade: one mark). Whether a keyframe shows the new picture already is the first pass's
 to judge (``cut_fills``: a cut with a first-pass frame soon after it is not sampled).
 """
@@ -29,6 +30,11 @@ CUT_SIZE_RATIO = 2.5
 #: largest predicted frames (P frames among B frames, 1 in 4 in x264's default pattern), which a
 #: cut's mostly intra-coded packet still dwarfs; their median would be the B frames' and mark every P.
 CUT_REFERENCE_PERCENTILE = 80.0
+#: A cut is alone: no other predicted packet within this many seconds is this share of its size (``_isolated``).
+#: (0.6 dropped a held-out VP9 excerpt's cut: the busy scene before it had packets 0.66 of its size.)
+CUT_ISOLATION_SECONDS, CUT_ISOLATION_SHARE = 1.5, 0.7
+#: ... leaving out the packets this close to it (a cut's own next packet can be large too).
+CUT_ISOLATION_BESIDE_SECONDS = 0.1
 #: Neighbours are the non-key packets within this many seconds either side.
 CUT_WINDOW_SECONDS = 1.0
 #: Fewest neighbours for a median worth comparing with (a very short file marks nothing).
@@ -71,12 +77,21 @@ def mark_cuts(pts_seconds: np.ndarray, sizes: np.ndarray, keyflags: np.ndarray,
         return ()
     pred_t, pred_size = t[pred], size[pred]
     strength = _strengths(pred_t, pred_size, ratio)
-    found = [(float(strength[j]), int(j)) for j in np.flatnonzero(strength >= ratio)]
+    found = [(float(strength[j]), int(j)) for j in np.flatnonzero(strength >= ratio) if _isolated(pred_t, pred_size, int(j))]
     kept: list[int] = []
     for _, j in sorted(found, key=lambda f: (-f[0], f[1])):
         if all(abs(pred_t[j] - pred_t[k]) >= CUT_MIN_SPACING_SECONDS for k in kept):
             kept.append(j)
     return tuple(int(pred[j]) for j in kept)
+
+
+def _isolated(pred_t: np.ndarray, pred_size: np.ndarray, j: int) -> bool:
+    """Whether packet ``j`` is alone in being large within ``CUT_ISOLATION_SECONDS``: AV1's and
+    VP9's golden and alternate reference frames are as large, but come every second or so
+    (libaom: every 32 frames; on issue #30's archive they were 15 of 19 marks in one AV1 copy)."""
+    dt = np.abs(pred_t - pred_t[j])
+    near = (dt <= CUT_ISOLATION_SECONDS) & (dt > CUT_ISOLATION_BESIDE_SECONDS)
+    return not bool((pred_size[near] >= CUT_ISOLATION_SHARE * pred_size[j]).any())
 
 
 def _strengths(pred_t: np.ndarray, pred_size: np.ndarray, ratio: float) -> np.ndarray:
