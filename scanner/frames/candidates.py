@@ -110,15 +110,20 @@ def _line_ratios(y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return np.median(ratio, axis=0), np.median(means, axis=0) >= _LINE_STEP
 
 
-def line_positions(y: np.ndarray, axis: int, *, margin: int = 6) -> list[int]:
+def _all_line_ratios(y: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``_line_ratios`` of both axes (1: between rows, 2: between columns)."""
+    return {axis: _line_ratios(y, axis) for axis in (1, 2)}
+
+
+def line_positions(y: np.ndarray, axis: int, *, margin: int = 6, ratios: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
     """Boundaries (between rows for ``axis`` 1, columns for 2) where a straight
     edge runs the frame's whole length in most frames: the mean step across
     it, along its whole length, is ``_LINE_RATIO`` times that of the lines
     3-8 px beside it (the picture's own texture), in the median frame, and
     ``_LINE_STEP`` grey levels at least. Two unrelated pictures side by side
     step across their seam everywhere; one picture's own edges do not run
-    its whole length."""
-    persistent, strong = _line_ratios(y, axis)
+    its whole length. ``ratios``: ``_line_ratios(y, axis)``, when already computed."""
+    persistent, strong = _line_ratios(y, axis) if ratios is None else ratios
     found = [i + 1 for i in np.flatnonzero((persistent >= _LINE_RATIO) & strong) if margin <= i + 1 <= y.shape[axis] - margin]
     merged: list[int] = []
     for p in found:  # a blurred edge steps over 2-3 boundaries: one line, the strongest
@@ -130,30 +135,32 @@ def line_positions(y: np.ndarray, axis: int, *, margin: int = 6) -> list[int]:
     return merged
 
 
-def _panes(y: np.ndarray) -> list[list[int]]:
+def _panes(y: np.ndarray, ratios: dict | None = None) -> list[list[int]]:
     """The stretches between full-length lines (and the frame's edges), per axis, that are not too thin;
     the two axes' in turn (a split screen's panes run one way: rows first let the lines a fitted
     pane's bars draw across the frame crowd its own columns out of the candidates, held-out split)."""
     _, h, w = y.shape
     per_axis, strength = [], []
+    ratios = ratios or _all_line_ratios(y)
     for axis, size in ((1, h), (2, w)):
-        lines = line_positions(y, axis)
+        lines = line_positions(y, axis, ratios=ratios[axis])
         cuts = [0, *lines, size]
         per_axis.append([[a, b, 0, w] if axis == 1 else [0, h, a, b] for a, b in zip(cuts[:-1], cuts[1:])
                          if b - a >= 0.15 * size and (a, b) != (0, size)])  # fmt: skip
-        strength.append(max((float(_line_ratios(y, axis)[0][p - 1]) for p in lines), default=0.0))
+        strength.append(max((float(ratios[axis][0][p - 1]) for p in lines), default=0.0))
     first, second = per_axis if strength[0] >= strength[1] else per_axis[::-1]  # the sharper seams' panes first
     return [p for pair in itertools.zip_longest(first, second) for p in pair if p is not None]
 
 
-def _out_to_lines(y: np.ndarray, box: list[int]) -> list[int]:
+def _out_to_lines(y: np.ndarray, box: list[int], ratios: dict | None = None) -> list[int]:
     """``box`` with each side moved out to a full-length line just beyond it (within ``_OUT_TO_LINE`` of its
     side), if any: a picture's own bars (a clip pillarboxed before it was inset) hold no detail and do not move,
     so the cues stop inside them, while the bank's rows of that clip include them."""
     t, b, left, r = box
     out = []
+    ratios = ratios or _all_line_ratios(y)
     for axis, lo, hi in ((1, t, b), (2, left, r)):
-        lines = np.asarray(line_positions(y, axis), np.int64)
+        lines = np.asarray(line_positions(y, axis, ratios=ratios[axis]), np.int64)
         reach = max(2, int(_OUT_TO_LINE * (hi - lo)))
         before = lines[(lines < lo - 1) & (lines >= lo - reach)]
         after = lines[(lines > hi + 1) & (lines <= hi + reach)]
@@ -205,14 +212,15 @@ def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None
     check_frames(frames)
     n, h, w, _ = frames.shape
     y = luma(frames[evenly_spaced(n, 16)])
+    ratios = _all_line_ratios(y)  # once per file: the panes and each cue's lines read them (they were computed ~8 times)
     found: list[list[int]] = []
     for cue in (_moving_box, _detail_box):
         box = cue(y)
         if box is not None:
             # and out to the lines just beyond it: a picture's own bars (a clip with grey bars of its own,
             # inset) are in its bank rows too (held-out: without them 14-34 bits from the source, with 8-28)
-            found += [_trim(y, box), _out_to_lines(y, box)]
-    found += [_trim(y, p) for p in _panes(y)]
+            found += [_trim(y, box), _out_to_lines(y, box, ratios)]
+    found += [_trim(y, p) for p in _panes(y, ratios)]
     boxes = _distinct([*(list(k) for k in known or ()), *found], h, w)
     skip = len(_distinct([list(k) for k in known or ()], h, w))
     return boxes[skip : skip + most]
