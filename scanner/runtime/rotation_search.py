@@ -202,10 +202,12 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
         return None
     aspect = float(source_size[0]) / float(source_size[1])
     cuts = bank_cuts(matcher.index)
-    turn, refine, picture = fitted_turn(_small(frames[evenly_spaced(len(frames), FIT_FRAMES)]), aspect)  # dark corners: the angle, from them
+    fit_picks, near_picks = evenly_spaced(len(frames), FIT_FRAMES), evenly_spaced(len(frames), LOCATE_FRAMES)
+    small = _small(frames[fit_picks])
+    turn, refine, picture = fitted_turn(small, aspect)  # dark corners: the angle, from them
     if turn is None and not cuts:
         return None  # a bank of plain rows cannot meet a zoomed copy: its rim is gone
-    near = _small(frames[evenly_spaced(len(frames), LOCATE_FRAMES)])
+    near = small if np.array_equal(fit_picks, near_picks) else _small(frames[near_picks])  # the same frames (<= 3 a file): once
     zoomed = turn is None
     if zoomed:  # no corners: a copy turned and zoomed to hide them; coarse angles first, one lookup
         coarse = _gated(matcher, near, aspect, COARSE_DEGREES, cuts, zoomed=True)
