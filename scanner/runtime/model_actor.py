@@ -119,6 +119,7 @@ class ModelWorker:
                 from vscan.hashing.hamming_numba import pairs_within  # the brute force's compiled loop (gates at 64 bits)
 
                 pairs_within(np.zeros((1, 32), np.uint8), np.zeros((1, 32), np.uint8), 0)
+            import cv2  # noqa: F401  (the rotation search's resize: ~40 ms of CPU a first model call waited for)
 
     def provider(self) -> str:
         return self.hasher.provider
