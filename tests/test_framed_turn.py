@@ -121,3 +121,21 @@ def test_a_turned_copy_whose_source_goes_flat_for_half_its_length_still_matches(
     result = worker.run([(0, None, None, 1)], payload)[0]
     found = [m for m in result.matches if m.is_match]
     assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+
+
+def test_painting_a_barred_copys_lost_corners_with_its_bars_brings_the_whole_frame_nearer():
+    """A hash list's row of a barred source is the whole frame, bars included: the copy's lost pixels on the bars are
+    the bars' level, not a blur of the picture (held-out pattern-sd-grey-bar on the every-frame list bank)."""
+    from vscan.frames.turns import filled, turn_back
+    from vscan.runtime.region_search import box_hashes
+
+    def bits(a, b):
+        return int(np.unpackbits(a ^ b).sum())
+
+    src = np.stack([_square(_barred(s)) for s in range(3)])
+    back = turn_back(luma(np.stack([_square(_turned(_barred(s), 9.0)) for s in range(3)])), W / H, 9.0)
+    h, w = back.shape[1:]
+    want = box_hashes(luma(src), (0, 256, 0, 256))[:, 0]
+    blurred = box_hashes(filled(back, 9.0), (0, h, 0, w))[:, 0]
+    barred = box_hashes(filled(back, 9.0, (0.0, 1.0, BAR / W, 1 - BAR / W)), (0, h, 0, w))[:, 0]
+    assert sum(map(bits, barred, want)) < sum(map(bits, blurred, want))

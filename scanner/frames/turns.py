@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TURN_ANGLES", "DARK_LUMA", "MASK_SIDE", "FILL_SIDE", "UNSURE_SIGMAS", "Turn", "inscribed", "turn_valid", "fit_turn", "turn_back", "kept_pixels", "unsure_bits", "filled"]
+__all__ = ["TURN_ANGLES", "DARK_LUMA", "MASK_SIDE", "FILL_SIDE", "UNSURE_SIGMAS", "Turn", "inscribed", "turn_valid", "fit_turn", "turn_back", "kept_pixels", "picture_mask", "unsure_bits", "filled"]
 
 #: Angles searched (degrees, counter-clockwise to undo): beyond the bank's own +-4 degree rows, up to 16, in 0.25 steps
 #: (PDQ moves ~15 bits per degree of turn left over on a crop keeping ~80% of each side).
@@ -126,16 +126,27 @@ def kept_pixels(h: int, w: int, degrees: float) -> np.ndarray:
     return (np.abs(xc) <= w / 2 - 1.5) & (np.abs(yc) <= h / 2 - 1.5)
 
 
-def unsure_bits(filled_frames: np.ndarray, degrees: float, k: float = UNSURE_SIGMAS) -> np.ndarray:
+def picture_mask(h: int, w: int, picture: tuple[float, float, float, float] | None) -> np.ndarray:
+    """bool [h, w]: the source's picture inside bars of its own (``picture``: top, bottom, left, right shares, as
+    ``vscan.frames.framed_turn.picture_box`` gives them); all True without bars."""
+    inside = np.ones((h, w), bool)
+    if picture is not None:
+        inside[:] = False
+        inside[int(picture[0] * h) : int(math.ceil(picture[1] * h)), int(picture[2] * w) : int(math.ceil(picture[3] * w))] = True
+    return inside
+
+
+def unsure_bits(filled_frames: np.ndarray, degrees: float, k: float = UNSURE_SIGMAS, picture=None) -> np.ndarray:
     """uint8 [N, 32] in PDQ's bit order: the bits of each whole-frame PDQ of ``filled_frames`` (``filled``'s [N, h, w])
     that what the copy lost could flip. Bit (u, v) is its DCT coefficient against the median; the lost pixels add to
     that coefficient ``sum over lost pixels of basis(u, v)^2`` times the picture's variance, so a coefficient closer to
-    the median than ``k`` such deviations is unsure (the painted guess may have it on the wrong side)."""
+    the median than ``k`` such deviations is unsure (the painted guess may have it on the wrong side). With
+    ``picture`` (the source's bars, ``filled``'s), lost pixels on the bars are known, not guessed."""
     from vscan.frames.window_hash import _pack
     from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
     n, h, w = filled_frames.shape
-    lost = (~kept_pixels(h, w, degrees)).astype(np.float64)
+    lost = (~kept_pixels(h, w, degrees) & picture_mask(h, w, picture)).astype(np.float64)
     rows, cols = dct_matrix_np() @ jarosz_operator_np(h), dct_matrix_np() @ jarosz_operator_np(w)  # [16, h], [16, w]
     spread = np.sqrt((rows**2) @ lost @ (cols**2).T).ravel()  # [256]: each coefficient's deviation per unit of pixel spread
     out = np.zeros((n, 256), bool)
@@ -146,10 +157,12 @@ def unsure_bits(filled_frames: np.ndarray, degrees: float, k: float = UNSURE_SIG
     return _pack(out)
 
 
-def filled(turned: np.ndarray, degrees: float) -> np.ndarray:
+def filled(turned: np.ndarray, degrees: float, picture=None) -> np.ndarray:
     """``turned`` [N, h, w] (``turn_back``'s) with what the copy lost (outside the frame turned twice) painted from the
     picture nearby: a normalised blur of the kept pixels, coarse to fine, so a hash of the whole frame stays near
-    the source's."""
+    the source's. ``picture``: the source's picture inside dark bars of its own (``vscan.frames.framed_turn``): a
+    lost pixel on the bars is the bars' level (the median of the bar pixels the copy kept), not the picture's: a
+    hash list's whole-frame row holds the bars (held-out ``pattern-sd-grey-bar``: 36-50 bits painted, 18-28 so)."""
     import cv2
 
     _, h, w = turned.shape
@@ -165,4 +178,9 @@ def filled(turned: np.ndarray, degrees: float) -> np.ndarray:
             ok = den > 0.05
             fill[ok] = num[ok] / den[ok]
         out[i] = np.where(keep > 0, f, cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR))
+    if picture is not None:
+        bars = ~picture_mask(h, w, picture)
+        seen, lost = bars & (keep > 0), bars & (keep == 0)
+        for i, f in enumerate(turned):
+            out[i][lost] = float(np.median(f[seen])) if seen.any() else 0.0
     return out

@@ -105,7 +105,7 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     if zoomed and not inside:
         return None
     if not inside:
-        return box_hashes(filled(turned, degrees), (0, h, 0, w)), (0.0, 1.0, 0.0, 1.0), None
+        return box_hashes(filled(turned, degrees, picture), (0, h, 0, w)), (0.0, 1.0, 0.0, 1.0), None
     c = max(inside)
     b = min(1.0, c / k) if zoomed else c
     ch, cw = max(16, int(round(h * b))), max(16, int(round(w * b)))
@@ -137,16 +137,16 @@ def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarr
     return out, done
 
 
-def _painted(matcher, lumas: np.ndarray, aspect: float, angles) -> tuple[float, np.ndarray, np.ndarray] | None:
+def _painted(matcher, lumas: np.ndarray, aspect: float, angles, picture=None) -> tuple[float, np.ndarray, np.ndarray] | None:
     """For a bank of plain rows: of ``angles``, the one whose turned-back, painted and ``completed`` frames ``lumas``
     [N, S, S] find the most rows (PDQ needs the turn within ~0.5 degrees, and the gate's small frames rank angles that
     close about as often wrong as right): (degrees, PDQ uint8 [N, 2, 32] as is (completed) and mirrored, the painted
     frames' PDQ quality int32 [N]: the black corners no longer lend a flat picture edges), or None."""
     best = None
     for degrees in angles:
-        turned = filled(turn_back(lumas, aspect, degrees), degrees)
+        turned = filled(turn_back(lumas, aspect, degrees), degrees, picture)
         two = box_hashes(turned, (0, turned.shape[1], 0, turned.shape[2]))
-        two[:, 0], done = completed(matcher, two[:, 0], unsure_bits(turned, degrees))
+        two[:, 0], done = completed(matcher, two[:, 0], unsure_bits(turned, degrees, picture=picture))
         if done and (best is None or done > best[0]):
             best = (done, float(degrees), two, box_quality(turned, (0, turned.shape[1], 0, turned.shape[2])))
     return None if best is None else best[1:]
@@ -225,7 +225,7 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
         two, cut, cut_quality = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed, picture=picture)  # type: ignore[misc]
         quality = np.minimum(quality, cut_quality)  # the cut's own detail: a frame flat inside it holds no evidence
     else:  # plain rows: the whole frame, its lost corners painted, the bits they could flip not held against a row
-        painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES])
+        painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES], picture)
         if painted is None:
             return None
         (degrees, two, painted_quality), cut = painted, (0.0, 1.0, 0.0, 1.0)
