@@ -6,7 +6,8 @@ against those ticks (a trim at any point) shows a 1 fps scan frames that lie 80-
 row, except the one or two that happen to fall on a tick. Those few give a weak hit, and the pair
 closest to its row gives the copy's offset against the entry to a frame. A second pass that takes the
 copy's frames at ``row time - offset`` then meets every tick row at a few bits, so the aligned run
-decides (``vscan.bank.align``) where denser sampling alone would lower query% (docs/banks.md).
+decides (``vscan.bank.align``), or query% over the frames that fall on ticks does (``tick_pct``), where denser
+sampling alone would lower query% (docs/banks.md).
 
 Only rows that stand for a quarter to one second (``LOOK_MIN_RANGE_SECONDS``,
 ``LOOK_MAX_RANGE_SECONDS``: a sparse bank's ticks and short runs) are looked at: a bank of every
@@ -42,6 +43,20 @@ TICK_SAMPLE_SECONDS = 0.021
 TICK_MIN_FRAMES = 4
 
 
+def _entry_rows(index: BankIndex, entry: int, min_quality: int) -> np.ndarray:
+    """The entry's frame rows of at least ``min_quality``: a slice where the index holds rows by entry (it does:
+    ``vscan.bank.rows.row_end_seconds``), not a scan of every row of a large bank for each weak hit."""
+    if "row_looks.sorted" not in index.cache:
+        e = np.asarray(index.entry_rows)
+        index.cache["row_looks.sorted"] = bool(e.size < 2 or (e[1:] >= e[:-1]).all())
+    if index.cache["row_looks.sorted"]:
+        lo, hi = np.searchsorted(index.entry_rows, [entry, entry + 1])
+        rows = np.arange(lo, hi)
+    else:
+        rows = np.flatnonzero(index.entry_rows == entry)
+    return rows[index.qualities[rows] >= min_quality]
+
+
 def look_seconds(index: BankIndex, entry: int, row_ends: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                  duration_seconds: float | None, min_quality: int) -> tuple[float, ...]:  # fmt: skip
     """The query times a second look takes for a weak hit on ``entry``: ``pairs`` (query seconds, row start, row end,
@@ -50,7 +65,7 @@ def look_seconds(index: BankIndex, entry: int, row_ends: np.ndarray, pairs: tupl
     frame somewhere in it), every frame within ``DENSE_REACH_SECONDS`` of the hit, so some fall on the ticks next to it.
     () when the entry has no sparse rows."""
     tq, t0, t1, bits = (np.asarray(a, np.float64) for a in pairs)
-    rows = np.flatnonzero((index.entry_rows == entry) & (index.qualities >= min_quality))
+    rows = _entry_rows(index, entry, min_quality)
     r0 = index.timestamps_seconds[rows]
     span = np.nan_to_num(row_ends[rows], nan=-np.inf) - r0
     sparse = np.isfinite(r0) & (span >= LOOK_MIN_RANGE_SECONDS - 1e-6) & (span <= LOOK_MAX_RANGE_SECONDS + 1e-6)
@@ -83,7 +98,7 @@ def tick_pct(index: BankIndex, entry: int, row_ends: np.ndarray, versions: list[
     could not meet the entry and would only dilute query%. ``versions``: (times, hashes [n, 32]) of the whole-frame
     query versions in the match's dihedral variant."""
     tq, t0, t1, bits = (np.asarray(a, np.float64) for a in pairs)
-    rows = np.flatnonzero((index.entry_rows == entry) & (index.qualities >= min_quality))
+    rows = _entry_rows(index, entry, min_quality)
     r0 = index.timestamps_seconds[rows]
     span = np.nan_to_num(row_ends[rows], nan=-np.inf) - r0
     if not ((span >= LOOK_MIN_RANGE_SECONDS - 1e-6) & (span <= LOOK_MAX_RANGE_SECONDS + 1e-6)).any():
