@@ -9,12 +9,10 @@
         runtime=Runtime(device="auto", batch_frames=128),
     )
 
-``sampling``, ``matching``, ``models`` and ``archives`` decide what a record
-says: they are part of the ``versions`` stamp on every record (resume and
-``--state`` rescan when they change). ``inputs`` and ``runtime`` only decide
-which files are tried, and where and how fast the scan runs: changing them
-never rescans a file. The same names are the TOML keys of ``vscan scan
---config FILE`` (``[sampling]``, ``[runtime]``, ...; see :meth:`ScanConfig.from_toml`).
+``sampling``, ``matching``, ``models`` and ``archives`` decide what a record says: they are part of the ``versions`` stamp
+on every record (resume and ``--state`` rescan when they change). ``inputs`` and ``runtime`` only decide which files are
+tried, and where and how fast the scan runs: changing them never rescans a file. The same names are the TOML keys of
+``vscan scan --config FILE`` (``[sampling]``, ``[runtime]``, ...; see :meth:`ScanConfig.from_toml`).
 """
 
 from __future__ import annotations
@@ -105,9 +103,8 @@ def _num(default: Any, lo: float | None = None, hi: float | None = None, *, lo_o
 
 @dataclass(frozen=True)
 class Sampling(_Section):
-    """Which frames are decoded. ``policy``: "adaptive" (keyframes first, then
-    ``fps`` frames/s around anything that matched), "fps" (``fps`` frames/s
-    everywhere), "every-frame" or "keyframes"; or a
+    """Which frames are decoded. ``policy``: "adaptive" (keyframes first, then ``fps`` frames/s around anything that
+    matched), "fps" (``fps`` frames/s everywhere), "every-frame" or "keyframes"; or a
     :class:`~vscan.decode.sampling.SamplingPolicy` object."""
 
     policy: Any = "adaptive"
@@ -220,10 +217,9 @@ class Inputs(_Section):
 
 @dataclass(frozen=True)
 class Archives(_Section):
-    """zip/tar members are refused, never inflated, past ``member_max_bytes``,
-    an uncompressed/compressed ratio of ``max_ratio``, or past
-    ``total_max_bytes`` of content in one archive; an archive is listed up to
-    ``max_entries`` entries (the rest gets an ArchiveError record)."""
+    """zip/tar members are refused, never inflated, past ``member_max_bytes``, an uncompressed/compressed ratio of
+    ``max_ratio``, or past ``total_max_bytes`` of content in one archive; an archive is listed up to ``max_entries``
+    entries (the rest gets an ArchiveError record)."""
 
     member_max_bytes: int = _num(1 << 30, 1)
     max_ratio: float = _num(100.0, 1)
