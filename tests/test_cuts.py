@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from vscan.bench.encoding import _encode
-from vscan.decode import Adaptive
-from vscan.decode.cuts import KeyframeIndices, cut_fills, mark_cuts
+from vscan.bank.prepared import Match
+from vscan.decode import Adaptive, Confirm
+from vscan.decode.cuts import AtCuts, KeyframeIndices, cut_fills, first_pass_cuts, mark_cuts
 from vscan.decode.pyav_backend import PyAVDecoder
 
 FPS = 25
@@ -46,25 +47,48 @@ def test_a_cut_without_a_keyframe_is_marked_and_nothing_else(tmp_path):
     assert plain.keyframe_indices.cuts == ()
 
 
-def test_the_first_pass_samples_the_frame_at_a_cut_near_its_keyframe(tmp_path):
-    # 14 s, keyframes at 0 and 10 s: cuts 1.0 s and 1.2 s after a keyframe are sampled, one 5 s after is not
-    # (decoding reaches it through 5 s of frames: cut_reach_seconds), unless the reach is unbounded
+def _match(*, is_match: bool = True, frames: int = 2, distance: int = 4, span=(0.0, 10.0)) -> Match:
+    pct = 100.0 if is_match else 50.0
+    return Match(bank_entry_id="a", label=None, query_pct=pct, compared_pct=pct, matched_seconds=span[1] - span[0],
+                 query_span_seconds=span, reference_span_seconds=span, distance_min=distance, is_match=is_match,
+                 num_query_hashes_matched=frames, decided_by="vpdq" if is_match else None)  # fmt: skip
+
+
+def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_path):
+    # 14 s, keyframes at 0 and 10 s, cuts at 1.0, 5.0 and 11.2 s. The first pass takes the keyframes alone;
+    # a first pass that decides (a known copy, issue #30) is confirmed and never decodes a cut; one that does
+    # not (nothing matched, or a weak hit) has a second pass from the cuts near their keyframe (1.0 s, 11.2 s;
+    # 5.0 s lies beyond cut_reach_seconds) on: cut_fps frames over cut_after_seconds (issue #27).
     path = _fixed_gop_clip(tmp_path, (1.0, 5.0, 11.2), seconds=14.0)
     decoder = PyAVDecoder()
     meta = decoder.probe(path)
     cuts = sorted(meta.keyframe_indices.cuts)
     assert [round(c / FPS) for c in cuts] == [1, 5, 11], cuts
     pts = np.arange(meta.num_frames) / FPS
-    chosen = Adaptive().select(pts, meta.keyframe_indices, meta.duration_seconds)
-    assert {0, 250, cuts[0], cuts[2]} <= set(chosen.tolist()) and cuts[1] not in chosen
-    got = [f for batch in decoder.iter_frames(path, Adaptive(), max_side=64) for f in batch.frame_indices.tolist()]
-    assert got == chosen.tolist()
-    assert cuts[1] in Adaptive(cut_reach_seconds=None).select(pts, meta.keyframe_indices, meta.duration_seconds)
-    off = Adaptive(cut_frames=0).select(pts, meta.keyframe_indices, meta.duration_seconds)
-    assert not set(cuts) & set(off.tolist())
-    # a file no longer than short_min_file_seconds keeps its first pass
-    short = Adaptive(short_min_file_seconds=20.0).select(pts, meta.keyframe_indices, meta.duration_seconds)
-    assert short.tolist() == off.tolist()
+    policy = Adaptive()
+    first = policy.select(pts, meta.keyframe_indices, meta.duration_seconds)
+    assert first.tolist() == [0, 250]
+    seconds = policy.cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)
+    assert seconds == (cuts[0] / FPS, cuts[2] / FPS)
+    sampled = pts[first]
+    decided = policy.refine([_match()], meta.duration_seconds, sampled_seconds=sampled, cut_seconds=seconds)
+    assert isinstance(decided, Confirm)
+    assert len(decided.select(pts, meta.keyframe_indices, meta.duration_seconds)) == 1  # its one confirming frame
+    for matches in ([], [_match(is_match=False, frames=1, span=(10.0, 10.0))]):
+        second = policy.refine(matches, meta.duration_seconds, sampled_seconds=sampled, cut_seconds=seconds)
+        assert isinstance(second, AtCuts), matches
+        wanted = second.select(pts, meta.keyframe_indices, meta.duration_seconds).tolist()
+        after_first = [cuts[0] + int(i * FPS / policy.cut_fps) for i in range(6)]  # 2 fps over 2.5 s
+        assert set(after_first) <= set(wanted) and cuts[2] in wanted and (cuts[1] not in wanted or matches)  # the weak hit's windows reach 5 s
+        got = [f for batch in decoder.iter_frames(path, second, max_side=64) for f in batch.frame_indices.tolist()]
+        assert got == wanted
+        assert first_pass_cuts(second, decoder, meta, str(path), np.asarray(got)) == ()  # a second pass looks after none
+    assert first_pass_cuts(policy, decoder, meta, str(path), first) == pytest.approx(seconds)  # as the decode task asks
+    assert policy.refine([], meta.duration_seconds, sampled_seconds=sampled) is None  # no cuts, no match: no second pass
+    assert Adaptive(cut_frames=0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
+    assert Adaptive(cut_reach_seconds=None).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)[1] == cuts[1] / FPS
+    # a file no longer than short_min_file_seconds: none
+    assert Adaptive(short_min_file_seconds=20.0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
 
 
 def test_cut_fills_bounds_and_gaps():

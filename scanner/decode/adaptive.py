@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vscan.decode.cuts import CUT_FRAMES_PER_FILE, cut_fills
+from vscan.decode.cuts import CUT_FRAMES_PER_FILE, AtCuts, cut_burst, cut_fills
 from vscan.decode.sampling import (
     FixedRate,
     SamplingDecision,
@@ -186,11 +186,15 @@ class Adaptive(SamplingPolicy):
     short_max_distance: int = 20
     short_min_file_seconds: float = 12.0
     #: Cuts coded without a keyframe (vscan.decode.cuts: marked from packet sizes by the index
-    #: pass) in a gap over 2 s between first-pass frames: the first pass of a file longer than
-    #: ``short_min_file_seconds`` also decodes the frame at up to this many, strongest first (and
-    #: those its decode passes), so a short excerpt between keyframes 10 s apart is seen (issue
-    #: #27). Shorter files keep their first pass (a split screen's own cuts moved its frames). 0: off.
+    #: pass) in a gap over 2 s between first-pass frames: a file longer than ``short_min_file_seconds``
+    #: whose first pass does not decide has a second pass (``AtCuts``) that also decodes ``cut_fps``
+    #: frames over ``cut_after_seconds`` from up to this many, strongest first (and those its decode
+    #: passes), so a short excerpt between keyframes 10 s apart is seen and decided (issue #27). A
+    #: first pass that decides is only confirmed (issue #30: a known copy needs no cut frames).
+    #: Shorter files: none (a split screen's own cuts moved its frames). 0: off.
     cut_frames: int = CUT_FRAMES_PER_FILE
+    cut_fps: float = 2.0
+    cut_after_seconds: float = 2.5
     #: ... and only cuts at most this far after the keyframe before them (decoded from it on; issue #30's
     #: archive has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831).
     #: None: any.
@@ -199,6 +203,9 @@ class Adaptive(SamplingPolicy):
 
     def __post_init__(self) -> None:
         FixedRate(self.dense_fps)
+        FixedRate(self.cut_fps)
+        if not self.cut_after_seconds >= 0:
+            raise ConfigError(f"Invalid cut_after_seconds ({self.cut_after_seconds!r}). Supported values are seconds >= 0.")
         if self.short_fps is not None:
             FixedRate(self.short_fps)
         if self.confirm_frames is not None and (isinstance(self.confirm_frames, bool) or not isinstance(self.confirm_frames, int) or self.confirm_frames < 0):
@@ -243,21 +250,23 @@ class Adaptive(SamplingPolicy):
         if len(chosen) < self.min_frames:
             spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
             chosen = np.union1d(chosen, _frames_at(pts, spread))
-        fills = len(chosen) - len(keys)
-        # added after the spread: a cut's frame never stands in for one of the first pass's own
-        cuts = cut_fills(pts, chosen, getattr(keyframe_indices, "cuts", ()), duration_seconds,
-                         self.cut_frames if duration_seconds > self.short_min_file_seconds else 0,
-                         keyframes=keys, reach_seconds=self.cut_reach_seconds)  # fmt: skip
-        chosen = np.union1d(chosen, cuts) if len(cuts) else chosen
-        at_cuts = len(chosen) - len(keys) - fills
-        return SamplingDecision(
-            chosen.astype(np.int64), self.name,
-            f"{len(keys)} keyframes + {fills} gap fills" + (f" + {at_cuts} at cuts" if at_cuts else ""),
-        )
+        return SamplingDecision(chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills")
+
+    def cut_seconds(self, pts_seconds, keyframe_indices, duration_seconds, sampled) -> tuple[float, ...]:
+        """Times of the marked cuts (``cut_frames``) in the wide gaps between the first pass's frames
+        ``sampled`` (indices): what ``refine`` looks after when the first pass does not decide."""
+        cuts = getattr(keyframe_indices, "cuts", ())
+        if not cuts or not self.cut_frames or not duration_seconds > self.short_min_file_seconds:
+            return ()
+        pts = np.asarray(pts_seconds, np.float64)
+        found = cut_fills(pts, np.asarray(sampled, np.int64), cuts, duration_seconds, self.cut_frames,
+                          keyframes=_indices(keyframe_indices), reach_seconds=self.cut_reach_seconds)  # fmt: skip
+        return tuple(float(t) for t in pts[found])
 
     def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
-               sampled_seconds: Sequence[float] | None = None) -> "SamplingPolicy | None":  # fmt: skip
+               sampled_seconds: Sequence[float] | None = None, cut_seconds: Sequence[float] = ()) -> "SamplingPolicy | None":  # fmt: skip
         """The second pass for a file with these first-pass matches, or None.
+        ``cut_seconds``: its cuts a first pass that does not decide looks after (``cut_seconds``; ``AtCuts``).
         ``moments``: (timestamp, score) of frames where a triage model
         (vscan.detect.triage) crossed its threshold: windows around them too.
         ``sampled_seconds``: the first pass's frame times; given, a first pass
@@ -266,8 +275,10 @@ class Adaptive(SamplingPolicy):
         A still (or a file of unknown duration, 0) has nothing more to decode."""
         if any(getattr(m, "signal", "pdq") != "pdq" for m in matches) or not duration_seconds > 0:
             return None
-        if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and first_pass_decides(matches):
+        decided = first_pass_decides(matches)
+        if self.confirm_frames is not None and sampled_seconds is not None and not len(moments) and decided:
             return confirm_pass(sampled_seconds, duration_seconds, self.confirm_frames, self.confirm_reach_seconds)
+        cuts = () if decided or not self.cut_frames else tuple(float(t) for t in cut_seconds)
         short = self.short_fps is not None and any(self._short_hit(m, duration_seconds) for m in matches)
         fps = max(self.dense_fps, self.short_fps) if short else self.dense_fps
         spans = [(max(0.0, t - self.window_seconds), min(duration_seconds, t + self.window_seconds)) for t, _ in moments]
@@ -276,7 +287,7 @@ class Adaptive(SamplingPolicy):
             reach = self.short_window_seconds if short and self._short_hit(m, duration_seconds) else self.window_seconds
             if math.isfinite(start) and math.isfinite(end):
                 spans.append((max(0.0, start - reach), min(duration_seconds, end + reach)))
-        if not spans:
+        if not spans and not cuts:
             return None
         budget_seconds = self.max_frames / fps
         kept, total = [], 0.0
@@ -288,7 +299,10 @@ class Adaptive(SamplingPolicy):
             total += b - a
         # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame).
         looks = tuple(sorted({float(t) for m in matches if not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}))
-        return LookWindows(fps, tuple(kept), looks[: self.max_frames]) if looks else Windows(fps, tuple(kept))
+        if looks:
+            looks = tuple(sorted({*looks[: self.max_frames], *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
+            return LookWindows(fps, tuple(kept), looks)
+        return AtCuts(fps, tuple(kept), cuts, self.cut_fps, self.cut_after_seconds) if cuts else Windows(fps, tuple(kept))
 
     def _short_hit(self, m, duration_seconds: float) -> bool:
         """A weak hit that may be short evidence (``short_fps``)."""
@@ -331,6 +345,7 @@ class WithTriage(SamplingPolicy):
         return SamplingDecision(chosen, decision.policy, f"{decision.reason}; + {added} for triage")
 
     def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),
-               sampled_seconds: Sequence[float] | None = None):  # fmt: skip
+               sampled_seconds: Sequence[float] | None = None, cut_seconds: Sequence[float] = ()):  # fmt: skip
         inner = getattr(self.inner, "refine", None)
-        return None if inner is None else inner(matches, duration_seconds, moments=moments, sampled_seconds=sampled_seconds)
+        cuts = {"cut_seconds": cut_seconds} if len(cut_seconds) else {}
+        return None if inner is None else inner(matches, duration_seconds, moments=moments, sampled_seconds=sampled_seconds, **cuts)

@@ -17,6 +17,7 @@ import numpy as np
 
 from vscan.config import ScanConfig
 from vscan.decode import Budgeted, Decoder, PyAVDecoder, check_readable, choose_backend, is_still, open_decoder
+from vscan.decode.cuts import first_pass_cuts
 from vscan.decode.guard import STALL_SECONDS, DecodeStallError, Watch, run_guarded
 from vscan.detect.frames_view import TRIAGE_KEY, triage_policy, triage_view
 from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
@@ -216,6 +217,8 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     summary["timings"] = {"digest": t1 - t0, "decode": t2 - t1, "regions": time.perf_counter() - t3}
     file = DecodedFile.from_dict(payload)  # typed, its rows checked, before it leaves this process
     file.regions_deferred = deferred
+    if count:  # the cuts a second pass looks after if this first pass does not decide (Adaptive.cut_frames)
+        file.cut_seconds = first_pass_cuts(config.sampling.policy, decoder, meta, path, file.frame_numbers)
     # adaptive sampling's confirmation, decoded now by the same decoder when the scan asks (vscan.runtime.confirm_ahead)
     try:
         return decode_ahead(path, config, summary, file, (decoder, meta, tap), fallback, _decode_frames)

@@ -52,7 +52,7 @@ def search_deferred(file: DecodedFile, matches: Sequence) -> DecodedFile | None:
     add_region(payload)
     if set(payload) == before:
         return None
-    return replace(DecodedFile.from_dict(payload), ahead=file.ahead, ahead_policy=file.ahead_policy)
+    return replace(DecodedFile.from_dict(payload), ahead=file.ahead, ahead_policy=file.ahead_policy, cut_seconds=file.cut_seconds)
 
 
 def new_sets(found: DecodedFile, hashed: dict[str, Any]) -> list[tuple[str, np.ndarray]]:

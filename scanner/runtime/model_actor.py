@@ -210,7 +210,8 @@ class ModelWorker:
             return
         moments = {"moments": result.pop("triage_moments")} if result.get("triage_moments") else {}
         # The first pass's frame times: a first pass that decides is confirmed, not densified (Adaptive.confirm_frames).
-        second = refine(result["matches"], file.duration_seconds, sampled_seconds=file.timestamps, **moments)
+        cuts = {"cut_seconds": file.cut_seconds} if file.cut_seconds else {}  # looked after if the first pass does not decide
+        second = refine(result["matches"], file.duration_seconds, sampled_seconds=file.timestamps, **moments, **cuts)
         if second is not None:
             result["refine"] = second
 

@@ -110,6 +110,8 @@ class DecodedFile(Mapping):
     ahead_policy: Any = None
     # Region search left to the model call, done only where the plain match does not decide (vscan.runtime.deferred_regions).
     regions_deferred: bool = False
+    # Cuts coded without a keyframe a second pass looks after if this first pass does not decide (vscan.decode.cuts.first_pass_cuts).
+    cut_seconds: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.frames)
