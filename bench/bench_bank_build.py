@@ -251,8 +251,9 @@ HELDOUT_SOURCES = ("doorknob-hd-no-bar", "pattern-sd-grey-bar", "chair-19-sd-bar
 HELDOUT_EDITS = ("reencode_lq", "crop_10", "crop_15", "hflip", "brightness", "text", "trim_middle", "letterbox")
 
 
-def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None) -> dict:
-    """Recall per edit of banks built with each plan (and the baseline's), one scan each, same run."""
+def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None, adaptive: bool = False) -> dict:
+    """Recall per edit of banks built with each plan (and the baseline's), one scan each (at 1 fps; ``adaptive``:
+    a default adaptive scan too, whose second pass looks again at a sparse bank's weak hits), same run."""
     from vscan.bench import bench_robustness as br, synth
     from vscan.decode import PyAVDecoder
 
@@ -278,10 +279,14 @@ def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None) -> d
         if not link.exists():
             link.symlink_to(d.resolve())
     out: dict = {"copies": len(copies), "banks": {}}
-    for name, rows, checkout in [(p, p, None) for p in plans] + [(f"baseline-{p}", p, baseline) for p in plans if baseline]:
-        bank = root / "banks" / f"{name}.bank"
-        run_build(bank, sources, rows, checkout)
-        records, _ = br.run_scan(root, bank, root / "archive", name=f"results-{name}")
+    from vscan.decode import Adaptive
+
+    built = [(p, p, None) for p in plans] + [(f"baseline-{p}", p, baseline) for p in plans if baseline]
+    for name, rows, checkout, policy in [(*b, None) for b in built] + ([(f"{b[0]}-adaptive", *b[1:], Adaptive()) for b in built] if adaptive else []):
+        bank = root / "banks" / f"{name.removesuffix('-adaptive')}.bank"
+        if policy is None:  # built once, scanned at 1 fps, then adaptively (below)
+            run_build(bank, sources, rows, checkout)
+        records, _ = br.run_scan(root, bank, root / "archive", policy=policy, name=f"results-{name}")
         per: dict[str, list[int]] = {}
         for file, source, edit in copies:
             hit = any(m["kind"] == "perceptual" and m["is_match"] and m["bank_entry_id"] == source for m in records[file]["matches"])
@@ -315,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
                     help="also build with the vscan package at this folder (a folder named vscan's parent, e.g. a worktree of an older commit), same run")
     ap.add_argument("--heldout", action="store_true",
                     help="recall per edit of the --plans banks (and --baseline's) on sources the compact rule was not tuned on")
+    ap.add_argument("--adaptive", action="store_true", help="with --heldout: each bank scanned adaptively (the default scan) too")
     ap.add_argument("--cluster", type=int, default=0, metavar="N",
                     help="also build N synthetic clips with --ray-address on a loopback cluster of 1, then 2 raylets (one CPU each)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-bank-build.json)")
@@ -328,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.cluster:
         result["cluster"] = cluster_part(work, args.cluster, args.plans.split(",")[-1])
     if args.heldout:
-        result["heldout"] = heldout_part(work, tuple(args.plans.split(",")), args.baseline)
+        result["heldout"] = heldout_part(work, tuple(args.plans.split(",")), args.baseline, args.adaptive)
     if args.compact:
         from vscan.bank.compact_rows import CompactRule
 
