@@ -55,17 +55,25 @@ def _match(*, is_match: bool = True, frames: int = 2, distance: int = 4, span=(0
 
 
 def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_path):
-    # 14 s, keyframes at 0 and 10 s, cuts at 1.0, 5.0 and 11.2 s. The first pass takes the keyframes alone;
-    # a first pass that decides (a known copy, issue #30) is confirmed and never decodes a cut; one that does
-    # not (nothing matched, or a weak hit) has a second pass from the cuts near their keyframe (1.0 s, 11.2 s;
-    # 5.0 s lies beyond cut_reach_seconds) on: cut_fps frames over cut_after_seconds (issue #27).
+    # 14 s, keyframes at 0 and 10 s, cuts at 1.0, 5.0 and 11.2 s. While a scan decodes confirmations ahead
+    # (most first passes decide: an archive) the first pass takes the keyframes alone; a first pass that
+    # decides (a known copy, issue #30) is confirmed and never decodes a cut; one that does not (nothing
+    # matched, or a weak hit) has a second pass from the cuts near their keyframe (1.0 s, 11.2 s; 5.0 s lies
+    # beyond cut_reach_seconds) on: cut_fps frames over cut_after_seconds (issue #27). Otherwise (a sweep)
+    # the first pass takes the frames at those cuts, and a hit there gets its second pass's windows.
     path = _fixed_gop_clip(tmp_path, (1.0, 5.0, 11.2), seconds=14.0)
     decoder = PyAVDecoder()
     meta = decoder.probe(path)
     cuts = sorted(meta.keyframe_indices.cuts)
     assert [round(c / FPS) for c in cuts] == [1, 5, 11], cuts
     pts = np.arange(meta.num_frames) / FPS
-    policy = Adaptive()
+    sweep = Adaptive()
+    taken = sweep.select(pts, meta.keyframe_indices, meta.duration_seconds).tolist()
+    assert taken == [0, cuts[0], 250, cuts[2]]
+    assert sweep.cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, taken) == ()
+    got = [f for batch in decoder.iter_frames(path, sweep, max_side=64) for f in batch.frame_indices.tolist()]
+    assert got == taken
+    policy = Adaptive(confirm_ahead=True)
     first = policy.select(pts, meta.keyframe_indices, meta.duration_seconds)
     assert first.tolist() == [0, 250]
     seconds = policy.cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)
@@ -85,10 +93,10 @@ def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_pa
         assert first_pass_cuts(second, decoder, meta, str(path), np.asarray(got)) == ()  # a second pass looks after none
     assert first_pass_cuts(policy, decoder, meta, str(path), first) == pytest.approx(seconds)  # as the decode task asks
     assert policy.refine([], meta.duration_seconds, sampled_seconds=sampled) is None  # no cuts, no match: no second pass
-    assert Adaptive(cut_frames=0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
-    assert Adaptive(cut_reach_seconds=None).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)[1] == cuts[1] / FPS
+    assert Adaptive(confirm_ahead=True, cut_frames=0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
+    assert Adaptive(confirm_ahead=True, cut_reach_seconds=None).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)[1] == cuts[1] / FPS
     # a file no longer than short_min_file_seconds: none
-    assert Adaptive(short_min_file_seconds=20.0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
+    assert Adaptive(confirm_ahead=True, short_min_file_seconds=20.0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
 
 
 def test_cut_fills_bounds_and_gaps():

@@ -186,11 +186,14 @@ class Adaptive(SamplingPolicy):
     short_max_distance: int = 20
     short_min_file_seconds: float = 12.0
     #: Cuts coded without a keyframe (vscan.decode.cuts: marked from packet sizes by the index
-    #: pass) in a gap over 2 s between first-pass frames: a file longer than ``short_min_file_seconds``
-    #: whose first pass does not decide has a second pass (``AtCuts``) that also decodes ``cut_fps``
-    #: frames over ``cut_after_seconds`` from up to this many, strongest first (and those its decode
-    #: passes), so a short excerpt between keyframes 10 s apart is seen and decided (issue #27). A
-    #: first pass that decides is only confirmed (issue #30: a known copy needs no cut frames).
+    #: pass) in a gap over 2 s between first-pass frames: the first pass of a file longer than
+    #: ``short_min_file_seconds`` also decodes the frame at up to this many, strongest first (and
+    #: those its decode passes), so a short excerpt between keyframes 10 s apart is seen (issue #27);
+    #: a hit there gets its second pass's windows. While the scan decodes confirmations ahead
+    #: (``confirm_ahead`` True: most first passes decide, an archive of known material) the first
+    #: pass takes none: a file whose first pass decides is only confirmed (issue #30), and one that
+    #: does not has a second pass (``AtCuts``) that decodes ``cut_fps`` frames over
+    #: ``cut_after_seconds`` from each, enough for a clip spliced in there to decide in that pass.
     #: Shorter files: none (a split screen's own cuts moved its frames). 0: off.
     cut_frames: int = CUT_FRAMES_PER_FILE
     cut_fps: float = 2.0
@@ -250,13 +253,24 @@ class Adaptive(SamplingPolicy):
         if len(chosen) < self.min_frames:
             spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
             chosen = np.union1d(chosen, _frames_at(pts, spread))
-        return SamplingDecision(chosen.astype(np.int64), self.name, f"{len(keys)} keyframes + {len(chosen) - len(keys)} gap fills")
+        fills = len(chosen) - len(keys)
+        if self.confirm_ahead is not True:  # added after the spread: a cut's frame never stands in for one of the first pass's own
+            cuts = cut_fills(pts, chosen, getattr(keyframe_indices, "cuts", ()), duration_seconds,
+                             self.cut_frames if duration_seconds > self.short_min_file_seconds else 0,
+                             keyframes=keys, reach_seconds=self.cut_reach_seconds)  # fmt: skip
+            chosen = np.union1d(chosen, cuts) if len(cuts) else chosen
+        at_cuts = len(chosen) - len(keys) - fills
+        return SamplingDecision(
+            chosen.astype(np.int64), self.name,
+            f"{len(keys)} keyframes + {fills} gap fills" + (f" + {at_cuts} at cuts" if at_cuts else ""),
+        )
 
     def cut_seconds(self, pts_seconds, keyframe_indices, duration_seconds, sampled) -> tuple[float, ...]:
         """Times of the marked cuts (``cut_frames``) in the wide gaps between the first pass's frames
-        ``sampled`` (indices): what ``refine`` looks after when the first pass does not decide."""
+        ``sampled`` (indices): what ``refine`` looks after when the first pass does not decide; none
+        unless ``confirm_ahead`` is True (else the first pass sampled them: ``decide``)."""
         cuts = getattr(keyframe_indices, "cuts", ())
-        if not cuts or not self.cut_frames or not duration_seconds > self.short_min_file_seconds:
+        if self.confirm_ahead is not True or not cuts or not self.cut_frames or not duration_seconds > self.short_min_file_seconds:
             return ()
         pts = np.asarray(pts_seconds, np.float64)
         found = cut_fills(pts, np.asarray(sampled, np.int64), cuts, duration_seconds, self.cut_frames,
