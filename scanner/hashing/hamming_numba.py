@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["MIN_PAIRS", "loaded", "pairs_within"]
+__all__ = ["MIN_PAIRS", "loaded", "pairs_within", "warm"]
 
 #: Below this many (query, row) pairs numpy's brute force is as quick.
 MIN_PAIRS = 20_000
@@ -47,3 +47,13 @@ def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int) -> tuple[np.n
     out_d = np.empty(int(starts[-1]), np.int16)
     fill_within(np.ascontiguousarray(qw[hit]), bw, np.int64(radius), starts, out_b, out_d)
     return np.repeat(hit.astype(np.int64), counts[hit]), out_b, out_d
+
+
+def warm() -> None:
+    """Load (or, on a first run, compile) the loop for the arrays a scan hands it: a bank's rows in memory and, read-only,
+    memory-mapped (numba keeps one compiled version per kind: the read-only one was loaded in the first model call)."""
+    rows = np.zeros((1, 32), np.uint8)
+    mapped = rows.copy()
+    mapped.flags.writeable = False
+    for bank in (rows, mapped):
+        pairs_within(rows, bank, 0)

@@ -116,9 +116,9 @@ class ModelWorker:
             _limit_kernel_threads(self._kernel_threads)
             with _no_blas_check():
                 self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
-                from vscan.hashing.hamming_numba import pairs_within  # the brute force's compiled loop (gates at 64 bits)
+                from vscan.hashing import hamming_numba  # the brute force's compiled loop (gates at 64 bits)
 
-                pairs_within(np.zeros((1, 32), np.uint8), np.zeros((1, 32), np.uint8), 0)
+                hamming_numba.warm()
             import cv2  # noqa: F401  (the rotation search's resize: ~40 ms of CPU a first model call waited for)
 
     def provider(self) -> str:
