@@ -4,11 +4,13 @@ An encoder with a fixed GOP and no scene-cut keyframes (x264 ``scenecut=0``, ``k
 seconds, VP9's fixed keyframe interval) still spends a large packet on the first frame after a cut:
 nothing of the new picture can be predicted from the old one, so that frame is coded mostly intra.
 The index pass already reads every packet's size, flag and timestamp, so marking those packets costs
-no decoding. A file whose adaptive first pass does not decide then has a second pass that also
-decodes the frames just after each marked cut lying in a wide gap between its first-pass frames
-(``vscan.decode.adaptive.Adaptive.cut_frames``, ``AtCuts``): a 3 s excerpt between keyframes 9 s
-apart is otherwise never seen. A first pass that decides (a known copy) is only confirmed: its cuts
-cost nothing (issue #30: in the first pass they were 583 of 3,368 frames decoded on its archive).
+no decoding. Adaptive sampling's first pass then also decodes the frame at a marked cut that lies
+in a wide gap between its keyframes (``vscan.decode.adaptive.Adaptive.cut_frames``): a 3 s excerpt
+between keyframes 9 s apart is otherwise never seen. While a scan decodes confirmations ahead (most
+first passes decide: an archive) only a file whose first pass does not decide decodes them, in its
+second pass, with frames enough after each to decide there (``AtCuts``): a known copy is only
+confirmed (issue #30: cut frames were 583 of the 4,013 frames decoded on its archive, all in files
+whose first pass decided).
 
 A cut is a non-key packet at least ``CUT_SIZE_RATIO`` times the 80th percentile of the sizes of the
 non-key packets within ``CUT_WINDOW_SECONDS`` of it (the larger predicted frames, which a cut's
@@ -195,7 +197,7 @@ class AtCuts(Windows):
 
     cut_seconds: tuple[float, ...] = ()
     cut_fps: float = 2.0
-    after_seconds: float = 2.5
+    after_seconds: float = 4.0
 
     def describe(self) -> str:
         return f"{super().describe()} + {len(self.cut_seconds)} cuts ({self.cut_fps:g} fps for {self.after_seconds:g} s)"
