@@ -115,10 +115,8 @@ class Sampling(_Section):
     frame_size: int = _num(256, 16)
     max_frames_per_file: int = _num(4096, 1)
     #: False lets sparse sampling take the next reference frame instead of a
-    #: skipped B-frame (PyAV skip_frame=NONREF): about half the decoding; and
-    #: lets a scan decode H.264/HEVC keyframe passes and confirmations (frames
-    #: at most 1.05 s after their keyframe) without the in-loop filters: a few
-    #: PDQ bits off the coded picture. vscan hash and bank builds decode as coded.
+    #: skipped B-frame (PyAV skip_frame=NONREF): about half the decoding.
+    #: vscan hash and bank builds decode every frame they name as coded.
     exact_frames: bool = False
     #: Adaptive sampling: at least this many frames per file in the first
     #: pass (evenly spread where the keyframes are fewer, as in short files).

@@ -48,9 +48,11 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: either order): FFmpeg's thread count stays. The file opened once for its passes (index, first
 #: pass, probe, confirmation), closed at the end of _decode_frames.
 _PYAV = {"thread_type": "SLICE", "hold_open": True}
-#: How far after its keyframe a pass's frames may be for it to skip H.264/HEVC in-loop filters: the
-#: confirming frame's 1 s reach and a frame or two that a skipped non-reference frame's stand-in adds.
-_SKIP_FILTERS_SECONDS = 1.05
+#: How far after its keyframe a pass's frames may skip H.264/HEVC in-loop filters (PyAVDecoder.skip_filters_seconds):
+#: None, the scan decodes as coded. Skipping them (1.05 s: keyframe passes and confirmations) saved ~5% of an
+#: H.264/HEVC file's decode CPU (~2% of the process) but lost a heavily compressed copy (crf 40, 96x64:
+#: tests/test_cli_output.py), where deblocking is most of the picture: messenger re-encodes look like that.
+_SKIP_FILTERS_SECONDS: float | None = None
 
 
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
