@@ -85,6 +85,7 @@ def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_pa
     for matches in ([], [_match(is_match=False, frames=1, span=(10.0, 10.0))]):
         second = policy.refine(matches, meta.duration_seconds, sampled_seconds=sampled, cut_seconds=seconds)
         assert isinstance(second, AtCuts), matches
+        assert ("matched nothing" in second.describe()) == (not matches), second.describe()
         wanted = second.select(pts, meta.keyframe_indices, meta.duration_seconds).tolist()
         after_first = [cuts[0] + int(i * FPS / policy.cut_fps) for i in range(9)]  # 2 fps over 4 s
         assert set(after_first) <= set(wanted) and cuts[2] in wanted

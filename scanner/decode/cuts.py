@@ -200,7 +200,8 @@ class AtCuts(Windows):
     after_seconds: float = 4.0
 
     def describe(self) -> str:
-        return f"{super().describe()} + {len(self.cut_seconds)} cuts ({self.cut_fps:g} fps for {self.after_seconds:g} s)"
+        cuts = f"{len(self.cut_seconds)} cuts ({self.cut_fps:g} fps for {self.after_seconds:g} s after each)"
+        return f"{super().describe()} + {cuts}" if self.spans else f"AtCuts({cuts}: the first pass matched nothing)"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
