@@ -93,7 +93,7 @@ class LookWindows(Windows):
 
     look_seconds: tuple[float, ...] = ()
     #: The looks need the very frames named (a neighbour of a fast shot lies 24-52 bits away): the decode task
-    #: neither skips non-reference frames nor in-loop filters for this pass (vscan.runtime.decode_task).
+    #: skips no non-reference frames for this pass (vscan.runtime.decode_task).
     exact_frames = True
 
     def describe(self) -> str:

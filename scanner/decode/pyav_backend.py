@@ -28,7 +28,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex
-from vscan.decode.pyav_reuse import _REWINDABLE, SKIP_FILTER_CODECS, near_keyframes, set_filters
+from vscan.decode.pyav_reuse import _REWINDABLE
 from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
@@ -85,7 +85,6 @@ class PyAVDecoder(Decoder):
         skip_nonref: bool = False,
         plain: bool = False,
         hold_open: bool = False,
-        skip_filters_seconds: float | None = None,
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
@@ -111,19 +110,8 @@ class PyAVDecoder(Decoder):
         self.also_max_side: int | None = None
         self.also: dict[int, Callable[[], np.ndarray]] = {}
         self.hold_open = hold_open  # a scan's decode sets it: three passes a file
-        #: The scan's decode (not ``vscan hash``, nor a bank build): an H.264/HEVC pass whose every frame is at
-        #: most this many seconds after its keyframe (keyframe passes, confirmations) skips the in-loop
-        #: filters, ~35% of its decoding; errors measured in vscan.decode.pyav_reuse.SKIP_FILTER_CODECS.
-        self.skip_filters_seconds = skip_filters_seconds
-        self._held: tuple[tuple, object, bool] | None = None  # (file, container, its codec skips filters)
-        self._skips = False  # whether the codec of the container in use was opened skipping filters
+        self._held: tuple[tuple, object] | None = None
         self._first_packet: tuple | None = None  # of the last index pass: where ``rewound`` checks it landed
-
-    def _set_filters(self, stream, skip: bool) -> None:
-        """The codec's in-loop filters skipped or not, before it opens (a held container's is open)."""
-        if not stream.codec_context.is_open:
-            set_filters(stream, skip)
-            self._skips = skip
 
     def _set_threads(self, stream) -> None:
         """The codec's threading, before it opens (at its first packet; a held container's is open)."""
@@ -131,17 +119,16 @@ class PyAVDecoder(Decoder):
             stream.thread_type = self.thread_type
 
     @contextlib.contextmanager
-    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, skip_filters: bool = False, kept: bool = False) -> Iterator:
+    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, kept: bool = False) -> Iterator:
         """``path``'s container: the one held from this decoder's last pass over it when
-        ``rewind``, its codec skips filters as ``skip_filters`` says, and it rewinds exactly
-        (vscan.decode.pyav_reuse), else a new one; held afterwards with ``hold_open``, else
-        closed (and closed on any error)."""
+        ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse), else a new one; held
+        afterwards with ``hold_open``, else closed (and closed on any error)."""
         held, self._held = self._held, None
         # only a local file is held (its identity from stat); an object read by range (RangedPyAV) is a URI
         key = _cache_key(path) if self.hold_open and isinstance(path, Path) else None  # held only when hold_open
         container = None
         if held is not None:
-            if rewind and held[0] == key and held[2] == skip_filters and rewound(held[1], self._first_packet, any_skip, kept):
+            if rewind and held[0] == key and rewound(held[1], self._first_packet, any_skip, kept):
                 container = held[1]
             else:
                 held[1].close()
@@ -153,7 +140,7 @@ class PyAVDecoder(Decoder):
             raise
         if self.hold_open and key is not None:
             self.close()
-            self._held = (key, container, self._skips)
+            self._held = (key, container)
         else:
             container.close()
 
@@ -191,8 +178,7 @@ class PyAVDecoder(Decoder):
 
         self._first_packet = None
         with self._holding(path) as container:
-            stream = container.streams.video[0]  # frame 0 (a keyframe) decoded as a keyframe pass decodes it:
-            self._set_filters(stream, self.skip_filters_seconds is not None and not self.plain and stream.codec_context.name in SKIP_FILTER_CODECS)
+            stream = container.streams.video[0]
             if self.hold_open:  # its codec, opened here for the first frame's display matrix, serves the passes after
                 self._set_threads(stream)
             timestamps, keyflags, sizes = [], [], []
@@ -308,13 +294,9 @@ class PyAVDecoder(Decoder):
         reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts)
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
-        reach = self.skip_filters_seconds
-        skip_filters = reach is not None and meta.codec in SKIP_FILTER_CODECS and not self.plain and (
-            keyframes_only or near_keyframes(index.pts_seconds, index.true_keyframes, selected, reach))
-        with self._holding(path, rewind=True, any_skip=keyframes_only, skip_filters=skip_filters, kept=index.packets is not None) as container:
+        with self._holding(path, rewind=True, any_skip=keyframes_only, kept=index.packets is not None) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
-            self._set_filters(stream, skip_filters)
             stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"  # a held codec keeps the last pass's
             try:
                 # A keyframe pass feeds the decoder the wanted keyframes' packets alone, in every codec:

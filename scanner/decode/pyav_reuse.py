@@ -24,7 +24,7 @@ import numpy as np
 
 from vscan.decode.orient import Orientation
 
-__all__ = ["SKIP_FILTER_CODECS", "first_frame", "first_packet", "near_keyframes", "rewound", "set_filters"]
+__all__ = ["first_frame", "first_packet", "rewound"]
 
 #: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
 #: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
@@ -68,32 +68,6 @@ _REWINDABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 #: pass's setting (8 of the archive bench's AV1 copies decoded every frame of a keyframe pass, and other
 #: frames); AV1 and anything else is opened again, but for a keyframe pass (its packets alone: no skipping).
 _SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
-
-
-#: Decoders whose in-loop filters a scan's sparse passes skip (``PyAVDecoder.skip_filters_seconds``):
-#: FFmpeg's H.264 and HEVC read ``skip_loop_filter`` (deblocking; HEVC's SAO too). Measured on the
-#: archive bench's H.264/HEVC copies and the real samples (PDQ of the scan's 256 px square, bits
-#: against the same frame decoded as coded): keyframes mean 0.5-1.0, max 6 (560 frames); P frames up
-#: to 1.05 s after their keyframe, non-reference frames skipped as the scan does, mean 2.0-2.6, p95
-#: 6-8, max 18 (7,469 frames); the decode ~35% less CPU. Further from the keyframe the error grows
-#: (mean 4.1, max 30 past 2 s): those passes decode as coded. VP9's and libdav1d's decoders ignore it.
-SKIP_FILTER_CODECS = frozenset({"h264", "hevc"})
-
-
-def set_filters(stream, skip: bool) -> None:
-    """Before the stream's codec opens (its options are read then): its in-loop filters skipped, or as coded."""
-    ctx = stream.codec_context
-    options = {k: v for k, v in dict(ctx.options).items() if k != "skip_loop_filter"}
-    ctx.options = {**options, "skip_loop_filter": "all"} if skip else options
-
-
-def near_keyframes(pts_seconds: np.ndarray, true_keyframes: tuple[int, ...], selected: np.ndarray, reach_seconds: float) -> bool:
-    """Whether every ``selected`` frame is at most ``reach_seconds`` after the keyframe before it
-    (frame 0 counts as one): decoded from there, an error in a reference frame carries no further."""
-    keys = np.asarray(sorted({0, *true_keyframes}), np.int64)
-    sel = np.asarray(selected, np.int64)
-    before = keys[np.searchsorted(keys, sel, side="right") - 1]
-    return bool((np.asarray(pts_seconds)[sel] - np.asarray(pts_seconds)[before] <= reach_seconds).all())
 
 
 def first_packet(packet) -> tuple:

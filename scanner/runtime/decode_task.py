@@ -48,27 +48,24 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: either order): FFmpeg's thread count stays. The file opened once for its passes (index, first
 #: pass, probe, confirmation), closed at the end of _decode_frames.
 _PYAV = {"thread_type": "SLICE", "hold_open": True}
-#: How far after its keyframe a pass's frames may skip H.264/HEVC in-loop filters (PyAVDecoder.skip_filters_seconds):
-#: None, the scan decodes as coded. Skipping them (1.05 s: keyframe passes and confirmations) saved ~5% of an
-#: H.264/HEVC file's decode CPU (~2% of the process) but lost a heavily compressed copy (crf 40, 96x64:
-#: tests/test_cli_output.py), where deblocking is most of the picture: messenger re-encodes look like that.
-_SKIP_FILTERS_SECONDS: float | None = None
+#: The scan decodes every frame as coded. Skipping H.264/HEVC's in-loop filters on keyframe passes and
+#: confirmations (FFmpeg's skip_loop_filter, e323615) saved ~5% of such a file's decode CPU (~2% of the
+#: process) but lost a heavily compressed copy (crf 40, 96x64: tests/test_cli_output.py), where deblocking is
+#: most of the picture, as in messenger re-encodes; it was removed (117d887, then the option itself).
 
 
 def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     from vscan.inputs.ranged_pyav import ranged_decoder
 
-    # H.264/HEVC passes near keyframes without in-loop filters (vscan.decode.pyav_reuse.SKIP_FILTER_CODECS):
-    # the keyframe pass, and a confirmation up to Adaptive.confirm_reach_seconds (1 s) after its keyframe.
-    # A pass whose policy needs the very frames it names (a sparse bank's second look: vscan.decode.adaptive.LookWindows) decodes exactly too.
+    # A pass whose policy needs the very frames it names (a sparse bank's second look: vscan.decode.adaptive.LookWindows)
+    # skips no non-reference frames either.
     exact = config.sampling.exact_frames or bool(getattr(config.sampling.policy, "exact_frames", False))
-    pyav = {**_PYAV, "skip_filters_seconds": None if exact else _SKIP_FILTERS_SECONDS}
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     if decoder is None:
-        decoder = PyAVDecoder(plain=True, **pyav) if backend == "sequential" else open_decoder(path, backend, pyav=pyav)
+        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=_PYAV)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not exact and not decoder.plain  # a frame or two off target, half the decoding
-        for name, value in pyav.items():  # a ranged decoder (an object) too
+        for name, value in _PYAV.items():  # a ranged decoder (an object) too
             setattr(decoder, name, value)
     decoder.probe(path)
     return decoder
