@@ -9,21 +9,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange, types
-from numba.extending import intrinsic
+from numba import prange
+
+from vscan.hashing._hamming_kernel import popcount as _popcount
 
 __all__ = ["kernel"]
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    """The CPU's popcount on a uint64 (LLVM ctpop)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

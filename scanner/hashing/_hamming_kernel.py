@@ -10,12 +10,12 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["count_within", "fill_within"]
+__all__ = ["count_within", "fill_within", "popcount"]
 
 
 @intrinsic
-def _popcount(typingctx, x):
-    """The CPU's popcount on a uint64 (LLVM ctpop)."""
+def popcount(typingctx, x):
+    """The CPU's popcount on a uint64 (LLVM ctpop); the bank's multi-index kernel (vscan.bank.mih_numba) uses it too."""
     sig = types.uint64(types.uint64)
 
     def codegen(context, builder, signature, args):
@@ -26,7 +26,7 @@ def _popcount(typingctx, x):
 
 @numba.njit(inline="always")
 def _distance(q0, q1, q2, q3, bw, j):
-    return np.int64(_popcount(bw[j, 0] ^ q0) + _popcount(bw[j, 1] ^ q1) + _popcount(bw[j, 2] ^ q2) + _popcount(bw[j, 3] ^ q3))
+    return np.int64(popcount(bw[j, 0] ^ q0) + popcount(bw[j, 1] ^ q1) + popcount(bw[j, 2] ^ q2) + popcount(bw[j, 3] ^ q3))
 
 
 @numba.njit(cache=True, nogil=True)
