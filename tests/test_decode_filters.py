@@ -11,6 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from _codec_clips import ffmpeg_encoders
 from vscan.config import Sampling, ScanConfig
 from vscan.decode import Keyframes, PyAVDecoder
 
@@ -22,15 +23,10 @@ CODECS = {
 }
 
 
-def _encoders() -> set[str]:
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, str]:
     """6 s at 25 fps, a keyframe every 3 s (frames 0, 75), 640x360."""
-    root, have, out = tmp_path_factory.mktemp("filters"), _encoders(), {}
+    root, have, out = tmp_path_factory.mktemp("filters"), ffmpeg_encoders(), {}
     for codec, args in CODECS.items():
         if args[1] in have:
             path = root / f"{codec}.mkv"

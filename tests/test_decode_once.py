@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from _codec_clips import ffmpeg_encoders
 from vscan.bench import realworld
 from vscan.config import Matching, Sampling, ScanConfig
 from vscan.decode import Adaptive, Confirm, EveryFrame, FixedRate, Keyframes, PyAVDecoder, Windows
@@ -36,16 +37,11 @@ ENCODED = {
 }  # fmt: skip
 
 
-def _encoders() -> set[str]:
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, shared_dir) -> dict[str, Path]:
     """name -> video: encoded here, the conformance corpus's videos, the vPDQ samples."""
     root = tmp_path_factory.mktemp("decode_once")
-    have = _encoders()
+    have = ffmpeg_encoders()
     out = {}
     for name, (encoder, args, suffix) in ENCODED.items():
         if encoder in have:

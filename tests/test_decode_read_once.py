@@ -7,39 +7,18 @@ for byte those of a decoder that opens and demuxes the file for each pass."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
+from _codec_clips import four_codec_clips
 from vscan.config import Sampling, ScanConfig
 from vscan.decode import PyAVDecoder
 from vscan.decode import pyav_packets
 
-#: codec -> (ffmpeg encoder arguments, suffix), 4 s, a keyframe every 1.2 s, B-frames where the codec has them.
-CODECS = {
-    "h264": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "2"], ".mp4"),
-    "hevc": (["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"], ".mkv"),
-    "vp9": (["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"], ".webm"),
-    "av1": (["-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime"], ".mp4"),
-}
-
-
-def _encoders() -> set[str]:
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
-
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, str]:
-    root, have, out = tmp_path_factory.mktemp("read-once"), _encoders(), {}
-    for codec, (args, suffix) in CODECS.items():
-        if args[1] in have:
-            path = root / f"{codec}{suffix}"
-            subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                            "testsrc2=size=320x180:rate=25:duration=4", "-g", "30", "-pix_fmt", "yuv420p", *args, str(path)],
-                           check=True, timeout=120)  # fmt: skip
-            out[codec] = str(path)
+    out = four_codec_clips(tmp_path_factory.mktemp("read-once"), seconds=4)
     if "h264" not in out:
         pytest.skip("ffmpeg lacks libx264")
     return out

@@ -12,34 +12,15 @@ import av
 import numpy as np
 import pytest
 
+from _codec_clips import four_codec_clips
 from vscan.config import ScanConfig
 from vscan.decode import PyAVDecoder
 from vscan.decode import pyav_backend
 
-#: codec -> (ffmpeg encoder arguments, suffix): the archive bench's four codecs, 3 s, GOP 30, B-frames where the codec has them.
-CODECS = {
-    "h264": (["-c:v", "libx264", "-preset", "veryfast", "-bf", "2"], ".mp4"),
-    "hevc": (["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"], ".mkv"),
-    "vp9": (["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"], ".webm"),
-    "av1": (["-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime"], ".mp4"),
-}
-
-
-def _encoders() -> set[str]:
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
-
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, str]:
-    root, have, out = tmp_path_factory.mktemp("threads"), _encoders(), {}
-    for codec, (args, suffix) in CODECS.items():
-        if args[1] in have:
-            path = root / f"{codec}{suffix}"
-            subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                            "testsrc2=size=320x180:rate=25:duration=3", "-g", "30", "-pix_fmt", "yuv420p", *args, str(path)],
-                           check=True, timeout=120)  # fmt: skip
-            out[codec] = str(path)
+    out = four_codec_clips(tmp_path_factory.mktemp("threads"), seconds=3)
     if len(out) < 2:
         pytest.skip("ffmpeg lacks the encoders")
     return out
