@@ -267,14 +267,17 @@ class _Entries:
             if v.kind in ("frames", "unbordered") and v.variants is not None:
                 keep = np.flatnonzero(v.hashes.qualities >= self.settings.min_quality)
                 versions.append((self.q_times[v.rows[keep]], v.variants[keep, v_best]))
-        pairs = (self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict])
         s = self.settings
-        return tick_pct(self.index, e, _row_ends(self.index), versions, pairs, s.distance_threshold, s.min_quality, s.short_min_seconds)
+        return tick_pct(self.index, e, _row_ends(self.index), versions, self._timed_pairs(strict), s.distance_threshold, s.min_quality,
+                        s.short_min_seconds)  # fmt: skip
 
     def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
         """A weak hit: where a second look meets the entry's sparse rows, from its closest pair (``look_seconds``)."""
-        pairs = (self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict])
-        return look_seconds(self.index, e, _row_ends(self.index), pairs, self.query.duration_seconds, self.settings.min_quality)
+        return look_seconds(self.index, e, _row_ends(self.index), self._timed_pairs(strict), self.query.duration_seconds, self.settings.min_quality)
+
+    def _timed_pairs(self, strict: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The strict pairs as (query seconds, row start, row end, bits), as ``vscan.bank.row_looks`` reads them."""
+        return self.q_times[self.p_sample[strict]], self.p_tr[strict], self.p_tr_end[strict], self.dist[strict]
 
     def _aligned_pct(self, e: int, v_best: int, alignment, matched: np.ndarray) -> float:
         """query% with the frames that meet the entry at the alignment's predicted time counted (``aligned_samples``)."""

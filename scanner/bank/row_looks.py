@@ -57,6 +57,16 @@ def _entry_rows(index: BankIndex, entry: int, min_quality: int) -> np.ndarray:
     return rows[index.qualities[rows] >= min_quality]
 
 
+def _sparse_rows(index: BankIndex, entry: int, row_ends: np.ndarray, min_quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The entry's rows (``_entry_rows``), their start times and the seconds each stands for, and which of them are
+    sparse rows (standing for ``LOOK_MIN_RANGE_SECONDS`` to ``LOOK_MAX_RANGE_SECONDS``: a tick or a short run)."""
+    rows = _entry_rows(index, entry, min_quality)
+    r0 = index.timestamps_seconds[rows]
+    span = np.nan_to_num(row_ends[rows], nan=-np.inf) - r0
+    sparse = (span >= LOOK_MIN_RANGE_SECONDS - 1e-6) & (span <= LOOK_MAX_RANGE_SECONDS + 1e-6)
+    return rows, r0, span, sparse
+
+
 def look_seconds(index: BankIndex, entry: int, row_ends: np.ndarray, pairs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                  duration_seconds: float | None, min_quality: int) -> tuple[float, ...]:  # fmt: skip
     """The query times a second look takes for a weak hit on ``entry``: ``pairs`` (query seconds, row start, row end,
@@ -65,10 +75,8 @@ def look_seconds(index: BankIndex, entry: int, row_ends: np.ndarray, pairs: tupl
     frame somewhere in it), every frame within ``DENSE_REACH_SECONDS`` of the hit, so some fall on the ticks next to it.
     () when the entry has no sparse rows."""
     tq, t0, t1, bits = (np.asarray(a, np.float64) for a in pairs)
-    rows = _entry_rows(index, entry, min_quality)
-    r0 = index.timestamps_seconds[rows]
-    span = np.nan_to_num(row_ends[rows], nan=-np.inf) - r0
-    sparse = np.isfinite(r0) & (span >= LOOK_MIN_RANGE_SECONDS - 1e-6) & (span <= LOOK_MAX_RANGE_SECONDS + 1e-6)
+    _, r0, _, sparse = _sparse_rows(index, entry, row_ends, min_quality)
+    sparse &= np.isfinite(r0)
     ok = np.isfinite(tq) & np.isfinite(t0)
     if not sparse.any() or not ok.any():
         return ()
@@ -98,10 +106,8 @@ def tick_pct(index: BankIndex, entry: int, row_ends: np.ndarray, versions: list[
     could not meet the entry and would only dilute query%. ``versions``: (times, hashes [n, 32]) of the whole-frame
     query versions in the match's dihedral variant."""
     tq, t0, t1, bits = (np.asarray(a, np.float64) for a in pairs)
-    rows = _entry_rows(index, entry, min_quality)
-    r0 = index.timestamps_seconds[rows]
-    span = np.nan_to_num(row_ends[rows], nan=-np.inf) - r0
-    if not ((span >= LOOK_MIN_RANGE_SECONDS - 1e-6) & (span <= LOOK_MAX_RANGE_SECONDS + 1e-6)).any():
+    rows, r0, span, sparse = _sparse_rows(index, entry, row_ends, min_quality)
+    if not sparse.any():
         return 0.0  # not a sparse entry
     tick = np.isfinite(tq) & np.isfinite(t0) & (t1 - t0 <= TICK_MAX_RANGE_SECONDS)
     if not tick.any():
