@@ -18,6 +18,7 @@ from vscan.decode.sampling import (
     SamplingPolicy,
     Windows,
     _frames_at,
+    _plus_frames_at,
     _indices,
     _merge_spans,
 )
@@ -101,13 +102,7 @@ class LookWindows(Windows):
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
-        pts = np.asarray(pts_seconds, np.float64)
-        looks = np.asarray(self.look_seconds, np.float64)
-        looks = looks[(looks >= 0) & (looks < duration_seconds)]
-        if len(pts) == 0 or not len(looks):
-            return decision
-        chosen = np.union1d(decision.frame_indices, _frames_at(pts, looks)).astype(np.int64)
-        return SamplingDecision(chosen, self.name, f"{decision.reason} + {len(chosen) - len(decision.frame_indices)} at a sparse entry's rows")
+        return _plus_frames_at(decision, pts_seconds, self.look_seconds, duration_seconds, "at a sparse entry's rows")
 
 
 def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vscan.decode.sampling import SamplingDecision, Windows, _frames_at
+from vscan.decode.sampling import SamplingDecision, Windows, _plus_frames_at
 
 __all__ = ["CUT_SIZE_RATIO", "AtCuts", "KeyframeIndices", "cut_fills", "first_pass_cuts", "mark_cuts", "with_cuts"]
 
@@ -205,11 +205,5 @@ class AtCuts(Windows):
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
-        pts = np.asarray(pts_seconds, np.float64)
         targets = cut_burst(self.cut_seconds, self.cut_fps, self.after_seconds)
-        targets = targets[(targets >= 0) & (targets < duration_seconds)]
-        if len(pts) == 0 or not len(targets):
-            return decision
-        chosen = np.union1d(decision.frame_indices, _frames_at(pts, targets)).astype(np.int64)
-        added = len(chosen) - len(decision.frame_indices)
-        return SamplingDecision(chosen, self.name, f"{decision.reason} + {added} after {len(self.cut_seconds)} cuts")
+        return _plus_frames_at(decision, pts_seconds, targets, duration_seconds, f"after {len(self.cut_seconds)} cuts")

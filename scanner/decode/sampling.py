@@ -86,6 +86,18 @@ def _frames_at(pts: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return _indices(order[np.clip(pos, 0, len(pts) - 1)])
 
 
+def _plus_frames_at(decision: "SamplingDecision", pts_seconds, times, duration_seconds: float, what: str) -> "SamplingDecision":
+    """``decision`` and the frames on screen at ``times`` (those inside the file), its reason saying how
+    many it added and ``what`` they are (a second pass's extra frames: a sparse entry's rows, cuts)."""
+    pts = np.asarray(pts_seconds, np.float64)
+    times = np.asarray(times, np.float64)
+    times = times[(times >= 0) & (times < duration_seconds)]
+    if len(pts) == 0 or not len(times):
+        return decision
+    chosen = np.union1d(decision.frame_indices, _frames_at(pts, times)).astype(np.int64)
+    return SamplingDecision(chosen, decision.policy, f"{decision.reason} + {len(chosen) - len(decision.frame_indices)} {what}")
+
+
 @dataclass(frozen=True)
 class EveryFrame(SamplingPolicy):
     """Every frame of the stream."""
