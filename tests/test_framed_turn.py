@@ -56,15 +56,28 @@ def test_upright_and_barred_or_dark_sided_frames_fit_no_framed_turn():
         assert fit_framed(_dark_mask(luma(frames)), W / H) is None
 
 
+def _assert_found_turned(bank, copy, fps: float) -> None:
+    """``copy`` scanned at ``fps`` against ``bank`` by a model worker: matched to entry "src" through a turned cut."""
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(fps)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(bank))
+    summary, payload = decode_for_scan(str(copy), config)
+    assert payload is not None, summary["error"]
+    result = worker.run([(0, None, None, 1)], payload)[0]
+    found = [m for m in result.matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 def test_a_barred_clip_turned_by_ffmpeg_matches_through_the_picture_cut(tmp_path):
     from vscan.bank.hashers import RowPlan, media_hasher
     from vscan.bank.store import build_bank
     from vscan.bench import synth
-    from vscan.config import Runtime, Sampling, ScanConfig
-    from vscan.decode import EveryFrame, FixedRate
-    from vscan.runtime.decode_task import decode_for_scan
-    from vscan.runtime.model_actor import ModelWorker
+    from vscan.decode import EveryFrame
 
     plain = synth.make_clip(tmp_path / "plain.mp4", seed=37, seconds=3.0, fps=8.0, size=(192, 320), scenes=1)
     src, copy = tmp_path / "src.mp4", tmp_path / "copy.mp4"
@@ -73,13 +86,7 @@ def test_a_barred_clip_turned_by_ffmpeg_matches_through_the_picture_cut(tmp_path
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={10 * np.pi / 180}", *enc, str(copy)], check=True)
     plan = RowPlan("crops", extra_per_second=None, grid_per_second=1e-6, windows=())  # the full plan's crops alone
     build_bank(tmp_path / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
-    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
-    worker = ModelWorker(config, str(tmp_path / "r.bank"))
-    summary, payload = decode_for_scan(str(copy), config)
-    assert payload is not None, summary["error"]
-    result = worker.run([(0, None, None, 1)], payload)[0]
-    found = [m for m in result.matches if m.is_match]
-    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+    _assert_found_turned(tmp_path / "r.bank", copy, fps=2.0)
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
@@ -91,13 +98,10 @@ def test_a_turned_copy_whose_source_goes_flat_for_half_its_length_still_matches(
     from vscan.bank.hashers import RowPlan, media_hasher
     from vscan.bank.store import build_bank
     from vscan.bench import synth
-    from vscan.config import Runtime, Sampling, ScanConfig
-    from vscan.decode import EveryFrame, FixedRate
+    from vscan.decode import EveryFrame
     from vscan.hashing.media import hash_media
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.vpdq import format_vpdq_line
-    from vscan.runtime.decode_task import decode_for_scan
-    from vscan.runtime.model_actor import ModelWorker
 
     busy = synth.make_clip(tmp_path / "busy.mp4", seed=37, seconds=2.0, fps=8.0, size=(320, 180), scenes=1)
     src, copy = tmp_path / "src.mp4", tmp_path / "copy.mp4"
@@ -114,13 +118,7 @@ def test_a_turned_copy_whose_source_goes_flat_for_half_its_length_still_matches(
         (tmp_path / "src.txt").write_text("".join(format_vpdq_line(int(n), int(q), bytes(h).hex(), float(t)) + "\n"
                                                   for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
         build_bank(tmp_path / "r.bank", [tmp_path / "src.txt"], label="reported")
-    config = ScanConfig(sampling=Sampling(policy=FixedRate(1.0)), runtime=Runtime(device="cpu"))
-    worker = ModelWorker(config, str(tmp_path / "r.bank"))
-    summary, payload = decode_for_scan(str(copy), config)
-    assert payload is not None, summary["error"]
-    result = worker.run([(0, None, None, 1)], payload)[0]
-    found = [m for m in result.matches if m.is_match]
-    assert found and found[0].bank_entry_id == "src" and any(p.startswith("turned") for p in found[0].path)
+    _assert_found_turned(tmp_path / "r.bank", copy, fps=1.0)
 
 
 def test_painting_a_barred_copys_lost_corners_with_its_bars_brings_the_whole_frame_nearer():
