@@ -101,19 +101,14 @@ def test_adaptive_refine_adds_a_weak_hits_looks_to_its_second_pass():
     assert type(Adaptive().refine([Weak()], 20.0, sampled_seconds=np.arange(20.0))) is Windows
 
 
-def test_a_sparse_tick_row_can_hold_the_best_frame_of_its_half_second():
-    """``clock_pick``: a tick whose first frame is under the quality floor holds a better frame of its half second."""
+def test_a_sparse_tick_row_holds_its_first_frame():
+    """A tick's row is its first frame (number, time and hash): a second look takes the copy's offset to a frame from it."""
     rng = np.random.default_rng(12)
     hashes = rng.integers(0, 256, (60, 32), np.uint8)  # 2 s of fast footage at 30 fps: every run one frame
     times = np.arange(60) / 30
-    quality = np.full(60, 30)
-    quality[[3, 20, 40, 50]] = [80, 90, 70, 95]
     starts, centres = centre_runs(hashes, 26)
     kept, first = clock_runs(times, starts, centres, 2.0)
     assert kept.tolist() == [0, 15, 30, 45] and first.tolist() == kept.tolist()
-    assert clock_runs(times, starts, centres, 2.0, quality, "best")[1].tolist() == [3, 20, 40, 50]
-    quality[15] = 60
-    assert clock_runs(times, starts, centres, 2.0, quality, "floor")[1].tolist() == [3, 15, 40, 50]
 
 
 def test_every_frame_near_a_hit_decides_on_the_ticks_it_falls_on_and_not_on_the_frames_between(tmp_path):

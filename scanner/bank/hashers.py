@@ -49,8 +49,6 @@ class RowPlan:
     centre_bits: int | None = None
     #: (with ``centre_bits``) where runs are shorter than a tick, the frames a scan sampling this often takes instead
     clock_frames_per_second: float | None = None
-    #: (with ``clock_frames_per_second``) which frame of a tick its row holds: "first", "best" or "floor" (``vscan.bank.rows.clock_runs``)
-    clock_pick: str = "first"
 
 
 #: Every frame, its extra rows, grid windows (and the split-screen pane windows) 4 times a second: ~430-500 rows per video-second.

@@ -66,7 +66,6 @@ class RowPlan(Protocol):
     rows_on_clock: bool
     centre_bits: int | None
     clock_frames_per_second: float | None
-    clock_pick: str
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -263,23 +262,22 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         variants, frames = np.zeros((0, 8, 32), np.uint8), FrameHashes.empty()
     extra = _merged(extras.result(), grids.result())
     if getattr(plan, "centre_bits", None) is not None:  # every frame was kept: the runs' centres now
-        frames, extra, centres = centred_rows(frames, extra, plan.centre_bits, getattr(plan, "clock_frames_per_second", None),
-                                              getattr(plan, "clock_pick", "first"))  # fmt: skip
+        frames, extra, centres = centred_rows(frames, extra, plan.centre_bits, getattr(plan, "clock_frames_per_second", None))
         variants = variants[centres]
     return MediaHashes(metadata=meta, frames=frames, variants=variants, extra=extra, border_box=box)
 
 
 def centred_rows(frames: FrameHashes, extra: ExtraHashes | None, max_bits: int,
-                 clock_per_second: float | None = None, pick: str = "first") -> tuple[FrameHashes, ExtraHashes | None, np.ndarray]:  # fmt: skip
+                 clock_per_second: float | None = None) -> tuple[FrameHashes, ExtraHashes | None, np.ndarray]:  # fmt: skip
     """A video's frame rows as runs within ``max_bits`` of a centre (``vscan.bank.rows.centre_runs``): each run's
     row has its first frame's number and time (it stands for the frames up to the next row) and its centre's hash
     and quality; extra rows are filed under the row of their frame's run, each prep once a run. Also the centres'
     positions in ``frames``. ``clock_per_second``: where runs are shorter than a tick, the frames a scan
-    sampling that often takes stand instead (``vscan.bank.rows.clock_runs``; ``pick``: which frame's hash a tick's row holds)."""
+    sampling that often takes stand instead (``vscan.bank.rows.clock_runs``)."""
     order = np.argsort(frames.frame_numbers, kind="stable")
     starts, centres = centre_runs(frames.hashes[order], max_bits)
     if clock_per_second:
-        starts, centres = clock_runs(frames.timestamps_seconds[order], starts, centres, clock_per_second, frames.qualities[order], pick)
+        starts, centres = clock_runs(frames.timestamps_seconds[order], starts, centres, clock_per_second)
     s, c = order[starts], order[centres]
     rows = FrameHashes(frames.frame_numbers[s], frames.timestamps_seconds[s], frames.qualities[c], frames.hashes[c])
     if extra is None or not len(extra.hashes):

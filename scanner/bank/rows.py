@@ -11,7 +11,7 @@ from vscan.frames.windows import PANE_WINDOWS
 #: Re-post windows a build keeps on the grid windows' clock, not every frame (vscan.bank.one_pass.BANK_GRID_WINDOWS).
 _CLOCK_WINDOWS = frozenset(PANE_WINDOWS)
 
-__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs", "clock_runs", "tick_picks"]
+__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs", "clock_runs"]
 
 
 def row_kind(prep: str) -> str:
@@ -125,15 +125,13 @@ def centre_runs(hashes: np.ndarray, max_bits: int) -> tuple[np.ndarray, np.ndarr
     return np.asarray(starts, np.int64), np.asarray(centres, np.int64)
 
 
-def clock_runs(times_seconds: np.ndarray, starts: np.ndarray, centres: np.ndarray, per_second: float,
-               qualities: np.ndarray | None = None, pick: str = "first", min_quality: int = 50) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def clock_runs(times_seconds: np.ndarray, starts: np.ndarray, centres: np.ndarray, per_second: float) -> tuple[np.ndarray, np.ndarray]:
     """Runs (``centre_runs``: first and centre rows, frames in time order) where footage is slow, ticks of a
     clock where it is not: a run lasting at least ``1 / per_second`` seconds keeps its row; a frame of a shorter
     run that is the first of its tick (``k / per_second`` seconds, where a scan sampling that often takes a
     frame) starts a run of its own. Real footage changing 24-52 bits a frame makes runs of 1-2 frames, ~14 rows
-    a second; a clock holds it to ``per_second``. The tick's row holds the hash of (``pick``, with ``qualities``):
-    "first", its first frame; "best", its frame of highest PDQ quality; "floor", its first frame unless that is
-    under ``min_quality`` (a scan and a match drop such rows), then its best (``tick_picks``)."""
+    a second; a clock holds it to ``per_second``. The tick's row holds its first frame's hash: a second look
+    (``vscan.bank.row_looks``) takes a copy's offset to a frame from it."""
     t = np.asarray(times_seconds, np.float64)
     n = t.size
     last = t[-1] + (t[-1] - t[-2] if n > 1 else 1.0 / per_second) if n else 0.0  # the last frame lasts as the one before
@@ -144,25 +142,8 @@ def clock_runs(times_seconds: np.ndarray, starts: np.ndarray, centres: np.ndarra
     first_of_tick = np.ones(n, bool)
     first_of_tick[1:] = tick[1:] != tick[:-1]
     clock = np.flatnonzero(first_of_tick & ~long_run[run_of])
-    picked = clock if qualities is None or pick == "first" else tick_picks(clock, tick, ~long_run[run_of], np.asarray(qualities), pick, min_quality)
     out_starts = np.concatenate([starts[long_run], clock])
-    out_centres = np.concatenate([centres[long_run], picked])
+    out_centres = np.concatenate([centres[long_run], clock])
     order = np.argsort(out_starts, kind="stable")
     return out_starts[order], out_centres[order]
 
-
-def tick_picks(firsts: np.ndarray, tick: np.ndarray, short: np.ndarray, qualities: np.ndarray, pick: str, min_quality: int) -> np.ndarray:
-    """Per tick row (its first frame in ``firsts``), the frame whose hash it holds: of the tick's frames in short runs
-    (``short``) that follow its first, the one of highest quality ("best"; the first of equals), or the first unless
-    its quality is under ``min_quality`` ("floor"). Most frames of a dim or flat shot score under 50, so a tick row
-    holding its first frame alone is dropped by the quality floor while a frame of the same half second would do."""
-    out = np.asarray(firsts, np.int64).copy()
-    n = tick.size
-    for k, i in enumerate(out.tolist()):
-        if pick == "floor" and qualities[i] >= min_quality:
-            continue
-        j = i + 1
-        while j < n and tick[j] == tick[i] and short[j]:
-            j += 1
-        out[k] = i + int(np.argmax(qualities[i:j]))
-    return out
