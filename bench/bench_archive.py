@@ -262,6 +262,7 @@ def _print_profile(r: dict) -> None:
           f"CPU {r.get('tree_cpu_seconds', float('nan')):.1f} s (process tree)")  # fmt: skip
     if p.get("embedded"):
         print(f"  run without Ray (vscan.runtime.embedded: runtime.embedded_max_files); model: {p.get('calls', 0)} calls, busy {p.get('busy_seconds', 0):.1f} s")
+        _print_cpu(r)
     elif p:
         print(f"  decode: {p.get('decode_tasks', 0)} tasks ({p.get('decode_tasks', 0) / files:.2f} per file), {p.get('decode_slot_seconds', 0):.1f} slot-s "
               f"({p.get('decode_steady_slot_seconds', 0):.1f} after the first file); model: {p.get('model_calls', 0)} calls "
@@ -277,6 +278,26 @@ def _print_profile(r: dict) -> None:
     u = r["summary"].get("unmatched")
     if u and u["files"]:
         print(f"  matched nothing {u['files']:>3} files: ms per file: " + ", ".join(f"{k} {v:.1f}" for k, v in u["ms_per_file"].items()))
+
+
+def cpu_account(r: dict) -> dict[str, float] | None:
+    """An embedded run's CPU-seconds by where they went (issue #30): the decode processes, the model thread's build and
+    calls, the rest of the scanning process (its driver loop: unpickling decoded files, records, the sink), and what
+    the tree's sampled total holds beyond those (processes it lost between samples: 0.25 s each at most)."""
+    p, own = r.get("pipeline") or {}, r.get("process_cpu_seconds")
+    decode, build, calls = (p.get(k) for k in ("decode_processes_cpu_seconds", "model_build_cpu_seconds", "model_calls_cpu_seconds"))
+    if None in (own, decode, build, calls):
+        return None
+    return {"decode_processes": decode, "model_build": build, "model_calls": calls, "driver": own - build - calls,
+            "tree": r.get("tree_cpu_seconds", float("nan"))}  # fmt: skip
+
+
+def _print_cpu(r: dict) -> None:
+    a = cpu_account(r)
+    if a is not None:
+        print(f"  CPU s: decode processes {a['decode_processes']:.2f} ({(r.get('pipeline') or {}).get('decode_processes')} of them), "
+              f"model build {a['model_build']:.2f}, model calls {a['model_calls']:.2f}, driver (loop, unpickling, records) "
+              f"{a['driver']:.2f}; process tree {a['tree']:.2f}")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:

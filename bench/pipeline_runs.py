@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -212,8 +213,10 @@ def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfi
         stamps.append(time.perf_counter() - t0)
         driver_cpu.append(time.thread_time())
 
+    own0 = resource.getrusage(resource.RUSAGE_SELF)
     with Sampler() as sampler, JsonlSink(out, fsync=True) as sink:
         summary = scan_files(inputs, sink=sink, bank_path=bank, config=config, ray_address=ray_address, on_record=on_record)
+    own1 = resource.getrusage(resource.RUSAGE_SELF)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     actors = json.loads(Path(f"{out}.manifest.json").read_text())["runs"][-1]["cluster"]["model_actors"]
     rates = stage_rates(records, summary.pipeline, driver_cpu_seconds=driver_cpu[-1] - driver_cpu[0] if driver_cpu else 0.0,
@@ -249,6 +252,8 @@ def run_scan(name: str, inputs: list[Path], bank: Path | None, config: ScanConfi
         "stage_frames_per_second": {s: (frames_decoded if s == "decode" else frames_sampled) / t for s, t in stages.items() if t > 0 and s != "digest"},
         "cpu_utilisation": sampler.cpu_utilisation,
         "tree_cpu_seconds": sampler.tree_cpu_seconds,
+        # the scanning process's own CPU (driver, sink; an embedded scan's model thread too), not its children's
+        "process_cpu_seconds": own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime,
         "gpu": sampler.gpu,
         "peak_rss_mib": sampler.peak_rss / 2**20,
         # Queue depths and stage utilisation (vscan.runtime.driver._QueueStats).

@@ -310,3 +310,33 @@ def test_a_scan_without_ray_keeps_native_thread_pools_to_its_threads(folder, mon
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["during"] == [seen["threads"]] and seen["after"] == seen["before"], seen
     assert seen["children"] and set(seen["children"]) == {"1"}, seen
+
+
+_CPU = textwrap.dedent(
+    """
+    import json, resource, sys
+    import vscan
+    from vscan.config import Runtime, ScanConfig
+
+    def used(who):
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+
+    own, children = used(resource.RUSAGE_SELF), used(resource.RUSAGE_CHILDREN)
+    summary = vscan.scan(["in"], bank="b.bank", out=sys.argv[1], config=ScanConfig(runtime=Runtime(device="cpu")))
+    print(json.dumps({**summary.pipeline, "own": used(resource.RUSAGE_SELF) - own, "children": used(resource.RUSAGE_CHILDREN) - children}))
+    """
+)
+
+
+def test_a_scan_without_ray_says_where_its_cpu_went(folder):
+    """Issue #30: the profile splits the scan's CPU into its decode processes, the model's build and calls
+    (this process's model thread) and the rest of this process (the driver), so the archive bench accounts for it."""
+    run = subprocess.run([sys.executable, "-c", _CPU, "cpu.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["decode_processes"] >= 1 and seen["model_build_cpu_seconds"] > 0 and seen["model_calls_cpu_seconds"] > 0, seen
+    assert seen["model_build_cpu_seconds"] + seen["model_calls_cpu_seconds"] <= seen["own"], seen
+    # read just before each process was ended, idle: all but the clock tick under way (and its exit) of what the OS counted
+    assert 0 < seen["decode_processes_cpu_seconds"] <= seen["children"] + 0.02, seen
+    assert seen["children"] - seen["decode_processes_cpu_seconds"] < 0.05 * seen["decode_processes"] + 0.1, seen

@@ -164,8 +164,15 @@ def run_embedded(files: list[str], inputs: list, *, config: ScanConfig, bank_pat
         decoder.close()
         set_startup_phase(None)
     ledger.retried_transient -= sum(counted[path] for path in left)  # counted again when the Ray path takes them
-    summary.pipeline = {"embedded": True, **worker.stats()}
+    summary.pipeline = {"embedded": True, **worker.stats(), **_cpu(model, decoder)}
     return left
+
+
+def _cpu(model: ModelThread, decoder: _Decoders) -> dict[str, float | int | None]:
+    """Where the scan's CPU went (issue #30): the model thread's build and calls, the decode processes (the rest of this
+    process, its driver loop, records and unpickling, is this process's CPU less the model thread's)."""
+    return {"model_build_cpu_seconds": model.build_cpu_seconds, "model_calls_cpu_seconds": model.calls_cpu_seconds,
+            "decode_processes": len(decoder.procs), "decode_processes_cpu_seconds": decoder.cpu_seconds}  # fmt: skip
 
 
 class _Admission:

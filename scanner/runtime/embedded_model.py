@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -58,6 +59,8 @@ class ModelThread:
         self.ready = threading.Event()  # the worker was built (or failed to be)
         self.waiting_frames = 0  # frames of files submitted and not yet taken into a call
         self.calls = 0
+        #: CPU-seconds of this thread building the worker and in its calls (issue #30: where the scan's CPU goes)
+        self.build_cpu_seconds = self.calls_cpu_seconds = 0.0
         self._build = build
         self._lock = threading.Condition()
         self._inbox: deque[tuple[Any, tuple, tuple, int]] = deque()  # (task, file tuple, passes, frames)
@@ -130,12 +133,14 @@ class ModelThread:
 
     def _run(self) -> None:
         self._limit_native()
+        cpu = time.thread_time()
         try:
             self.worker = self._build()
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, which raises it
             self._finish([], exc)
             return
         finally:
+            self.build_cpu_seconds = time.thread_time() - cpu
             self.ready.set()
         self._wake()
         while True:
@@ -145,7 +150,9 @@ class ModelThread:
                 if self._closing:
                     return
                 batch = self._take()
+            cpu = time.thread_time()
             results, error = self._call(batch)
+            self.calls_cpu_seconds += time.thread_time() - cpu
             if self.calls == 1:
                 self._limit_native()
             self._finish(list(zip((task for task, *_ in batch), results)), error)

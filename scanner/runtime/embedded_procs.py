@@ -84,6 +84,15 @@ class _DecodeProcess:
             done += got
         return data
 
+    def cpu_seconds(self) -> float | None:
+        """CPU-seconds the process has used so far (Linux's /proc; None elsewhere or once it has ended)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError, AttributeError):
+            return None
+
     def close(self) -> None:
         """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted."""
         try:
@@ -101,6 +110,7 @@ class _Decoders:
 
     def __init__(self, count: int, known: Any, benign: Any) -> None:
         self.procs = [_DecodeProcess(known, benign) for _ in range(count)]
+        self.cpu_seconds: float | None = None  # all of theirs, once closed
 
     def decode(self, task: Task, config: ScanConfig) -> None:
         min(self.procs, key=lambda p: len(p.waiting)).decode(task, config)
@@ -135,5 +145,8 @@ class _Decoders:
         return task, answer, took
 
     def close(self) -> None:
+        """Every process ended; the CPU-seconds they used kept (``cpu_seconds``: None where unknown)."""
+        used = [proc.cpu_seconds() for proc in self.procs]
+        self.cpu_seconds = None if None in used else sum(used)
         for proc in self.procs:
             proc.close()
