@@ -16,16 +16,24 @@ matched one scale at a time as the query's region version (path ``centre-crop``)
 the plain match did not decide, only for the scales with a frame near a bank crop row (one lookup
 of every scale's 8 variants first), and only against a bank whose crop rows are sparser than PDQ's
 tolerance (``needs_centre_crops``): a full bank already holds every step.
+
+A bank built from hash lists alone (``list_only_bank``: vPDQ or PDQ lists, no media entry) holds the
+reference's hashes of each frame at its own size; the scan meets them closer at a 320 px square than at
+256 (PDQ's filter window lines up: docs/matching-quality.md), so ``scan_config_for_bank`` scans such a
+bank at ``sampling.list_frame_size``. A bank with any media entry keeps ``sampling.frame_size``: its
+rows were prepared as the scan prepares frames at that size.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from vscan.bank.rows import crop_scale
 from vscan.frames.turns import inscribed
 
-__all__ = ["QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+__all__ = ["list_only_bank", "scan_config_for_bank", "QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
 #: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
 QUERY_CROPS = (0.975, 0.95, 0.925)
@@ -36,6 +44,36 @@ QUERY_TURNS = (4.0, -4.0)
 TURN_SLACK = 0.01
 #: A bank whose crop scales (with the frame itself, 1.0) are further apart than this needs the query's crops.
 CROP_STEP = 0.026
+
+
+#: Entries whose rows vscan hashed from media (``api``: rows handed in by code, origin unknown).
+_MEDIA_SOURCES = ("media", "api")
+
+
+def list_only_bank(bank_path) -> bool:
+    """Whether the bank at ``bank_path`` holds frame hashes and every entry with frame hashes came from a
+    hash list (none from media); False for a file that is not a readable bank (the scan says what is wrong)."""
+    import sqlite3
+    from contextlib import closing
+
+    sql = "SELECT 1 FROM entries WHERE kind != 'file_digest' AND source_type {} (?, ?) LIMIT 1"
+    try:
+        with closing(sqlite3.connect(f"file:{Path(bank_path)}?mode=ro", uri=True)) as conn:
+            listed, media = (conn.execute(sql.format(op), _MEDIA_SOURCES).fetchone() is not None for op in ("NOT IN", "IN"))
+    except sqlite3.Error:
+        return False
+    return listed and not media
+
+
+def scan_config_for_bank(config, bank_path):
+    """``config`` (a ``ScanConfig``) with frames decoded at ``sampling.list_frame_size`` when the bank
+    was built from hash lists alone (module docstring), else ``config`` itself."""
+    from dataclasses import replace
+
+    size = config.sampling.list_frame_size
+    if bank_path is None or size == config.sampling.frame_size or not list_only_bank(bank_path):
+        return config
+    return replace(config, sampling=replace(config.sampling, frame_size=size))
 
 
 def _preps(index) -> tuple[str, ...]:

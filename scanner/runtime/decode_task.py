@@ -22,6 +22,7 @@ from vscan.decode.guard import STALL_SECONDS, DecodeStallError, Watch, run_guard
 from vscan.detect.frames_view import TRIAGE_KEY, triage_policy, triage_view
 from vscan.errors import DecodeError, DecodeTimeoutError, UnsupportedMediaError, error_info
 from vscan.frames.borders import BorderTap
+from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.overlays import add_unoverlaid
 from vscan.frames.regions import add_region, add_region_box
 from vscan.frames.resize import to_square
@@ -197,6 +198,8 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     payload["duration_seconds"] = np.float64(meta.duration_seconds)
     payload["sha1"] = np.array(summary["sha1"])  # for SHA-1-only bank entries
     summary["sampling"] = triage_policy(config).describe()  # names the triage frames when --triage adds them
+    if config.sampling.frame_size != SCAN_FRAME_SIDE_PX:  # a hash-list bank's list_frame_size, or the user's frame_size
+        summary["sampling"] += f"; {config.sampling.frame_size} px frames"
     if more is not None:
         summary["sampling"] += f"; looks re-framed: {more.sampling.first_pass_frames} first-pass frames"
     t3 = time.perf_counter()  # borders, overlays and region search: timed apart (issue #30: per-file costs in proportion)

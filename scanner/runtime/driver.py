@@ -30,6 +30,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
+from vscan.bank.query_side import scan_config_for_bank
 from vscan.config import ScanConfig
 from vscan.output.resume import RunLedger
 from vscan.output.sinks import Sink
@@ -94,7 +95,7 @@ def stream_scan(
     config) are skipped: a killed scan resumes. ``state_path``: skip unchanged
     content across runs (vscan.output.resume). ``hash_store``: a folder that
     keeps every hashed frame (vscan.output.hash_store). The run's manifest goes to the sink."""
-    config = config or ScanConfig()
+    config = scan_config_for_bank(config or ScanConfig(), bank_path)  # a hash-list bank: sampling.list_frame_size
     risk_policy = risk_policy or DefaultRiskPolicy()
     t_start = time.perf_counter()
     paths = list(paths)
