@@ -7,7 +7,9 @@ longer one) with the reference vPDQ at 1 s/hash, with this checkout, and with
 ``--baseline-worktree`` another checkout, each vscan scan in a fresh
 subprocess (its own imports; with ``--ray-address local`` its own local Ray,
 started before the scan's clock, as a long-lived service has it; with
-``--no-ray-too`` also the scan without Ray, ``vscan.runtime.embedded``). The
+``--no-ray-too`` also the scan without Ray, ``vscan.runtime.embedded``),
+each run first warmed by an untimed scan of 2 files by the same code (its
+kernels compiled and cached, its modules' bytecode written). The
 order of the runs alternates between rounds, so load that drifts weighs on
 both versions alike. Reported per run: the median over rounds of the ratio to
 that round's vPDQ, whole run and after the first record, with the spread.
@@ -79,6 +81,7 @@ def sweep_rounds(corpus: list[Path], bank: Path, out_dir: Path, *, rounds: int, 
         base_pkg = package_checkout(baseline, out_dir / "sweep-baseline-pkg", bench_files=tuple(here / f for f in _BENCH_FILES))
     modes = ([True] if ray else []) + ([False] if no_ray_too or not ray else [])
     runs = [(f"{who} {'Ray' if r else 'no Ray'}", code, r) for r in modes for who, code in (("main", None), ("baseline", base_pkg)) if who == "main" or code]
+    _warm(runs, corpus, bank, out_dir, device)
     out: list[dict] = []
     for k in range(rounds):
         row: dict = {"vpdq": vpdq_run(corpus)}
@@ -87,6 +90,14 @@ def sweep_rounds(corpus: list[Path], bank: Path, out_dir: Path, *, rounds: int, 
         out.append(row)
         print(f"round {k + 1}/{rounds}: " + ", ".join(f"{n} {_ratios(row, n)}" for n, *_ in runs), flush=True)
     return {"rounds": out, "summary": {name: _summary(out, name) for name, *_ in runs}}
+
+
+def _warm(runs: list[tuple], corpus: list[Path], bank: Path, out_dir: Path, device: str, *, files: int = 2) -> None:
+    """Each run once over ``files`` files first, untimed, as bench_archive does: a freshly packaged baseline compiled its
+    numba kernels (and wrote its modules' bytecode) inside its first timed round, and this checkout's were already
+    cached, so round 1 measured the baseline's compilation too."""
+    for name, code, with_ray in runs:
+        _scan_in_subprocess(code, f"sweep-warm-{name.replace(' ', '_')}", corpus[:files], bank, out_dir, device, with_ray)
 
 
 def _ratios(row: dict, name: str) -> str:
