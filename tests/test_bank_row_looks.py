@@ -1,10 +1,11 @@
 """A second look for sparse banks (``vscan.bank.row_looks``): a weak hit on an entry of ``--rows sparse`` (a row every
 half second where footage is fast) names the query times where the entry's rows stand, its offset taken from the
-pair met on a tick row; ``Adaptive.refine`` adds those frames to its second pass (``LookWindows``)."""
+pair met on a tick row; ``Adaptive.refine`` and ``FixedRate.refine`` add those frames to a second pass (``LookWindows``)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vscan.bank.hash_input import dihedral_variants
 from vscan.bank.matcher import Matcher
@@ -13,7 +14,7 @@ from vscan.bank.rows import centre_runs, clock_runs
 from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.decode.adaptive import Adaptive, LookWindows
-from vscan.decode.sampling import Windows
+from vscan.decode.sampling import FixedRate, Windows
 from vscan.hashing.vpdq import FrameHashes
 
 
@@ -135,30 +136,72 @@ def test_every_frame_near_a_hit_decides_on_the_ticks_it_falls_on_and_not_on_the_
     assert not m.is_match
 
 
-def test_a_sparse_bank_finds_a_trimmed_copy_of_fast_real_footage_through_the_cli(tmp_path, vpdq_dir):
-    """The real sample whose trimmed copy a sparse bank missed: its 1 fps and keyframe frames fall between the ticks
-    (80-110 bits from every row), but for one that meets a slow stretch's run. The second look takes every frame
-    around that hit and decides on the ticks they fall on."""
+@pytest.fixture(scope="module")
+def sparse_chair(tmp_path_factory, vpdq_dir):
+    """A ``--rows sparse`` bank of the real ``chair`` video (built through the CLI) and a copy trimmed to its middle 40%."""
+    import subprocess
+    import sys
+
+    from vscan.bench.edits import edit_clip
+
+    work = tmp_path_factory.mktemp("sparse-chair")
+    src = vpdq_dir / "chair-19-sd-bar.mp4"
+    copy = edit_clip(src, work / "inbox" / "trimmed.mp4", "trim", start=5.64, end=13.16, seed=7)  # the held-out bench's middle 40%
+    bank = work / "r.bank"
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return bank, copy
+
+
+def _scan_trimmed(bank, copy, out, *flags: str) -> dict:
+    """``vscan scan`` of the trimmed copy against the bank: its record, after checking the match and the look."""
     import json
     import subprocess
     import sys
     from pathlib import Path
 
-    from vscan.bench.edits import edit_clip
-
-    src = vpdq_dir / "chair-19-sd-bar.mp4"
-    copy = edit_clip(src, tmp_path / "inbox" / "trimmed.mp4", "trim", start=5.64, end=13.16, seed=7)  # the held-out bench's middle 40%
-    bank, out = tmp_path / "r.bank", tmp_path / "scan.jsonl"
-    vscan = [sys.executable, "-m", "vscan.cli"]
-    run = subprocess.run([*vscan, "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    run = subprocess.run([*vscan, "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"], capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q", *flags],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr
     (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
     assert Path(record["path"]).name == "trimmed.mp4"
     assert any(m["is_match"] and m["bank_entry_id"] == "chair-19-sd-bar" for m in record["matches"]), record["matches"][:2]
     assert "at a sparse entry's rows" in record["sampling"]
+    return record
+
+
+def test_a_sparse_bank_finds_a_trimmed_copy_of_fast_real_footage_through_the_cli(sparse_chair, tmp_path):
+    """The real sample whose trimmed copy a sparse bank missed: its 1 fps and keyframe frames fall between the ticks
+    (80-110 bits from every row), but for one that meets a slow stretch's run. The second look takes every frame
+    around that hit and decides on the ticks they fall on."""
+    _scan_trimmed(*sparse_chair, tmp_path / "scan.jsonl")
+
+
+def test_a_fixed_rate_scan_looks_at_a_sparse_entrys_rows_too(sparse_chair, tmp_path):
+    """``--fps 1`` had no second pass, so the trimmed copy's weak hit (2 of 8 frames) was all it had: a fixed clock's
+    frames fall between a sparse entry's ticks. It now looks where the weak hit's entry has rows, as an adaptive scan does."""
+    record = _scan_trimmed(*sparse_chair, tmp_path / "scan.jsonl", "--fps", "1")
+    assert record["sampling"].startswith("FixedRate(1 fps) + ")
+
+
+def test_fixed_rate_refine_asks_only_a_weak_hits_looks():
+    """A fixed-rate pass is refined only for a weak hit's looks: the frames at those times, decoded exactly; nothing
+    for a decided match or a hit with no looks."""
+
+    class Weak:
+        is_match, look_seconds = False, (0.3, 2.7, 1.3)
+
+    class Decided:
+        is_match, look_seconds = True, (5.0,)
+
+    policy = FixedRate(1.0).refine([Weak(), Decided()], 20.0, sampled_seconds=np.arange(20.0))
+    assert isinstance(policy, LookWindows) and policy.look_seconds == (0.3, 1.3, 2.7) and policy.exact_frames
+    pts = np.arange(600) / 30
+    assert np.round(pts[policy.decide(pts, [0], 20.0).frame_indices], 3).tolist() == [0.3, 1.3, 2.7]
+    assert FixedRate(1.0).refine([Decided()], 20.0) is None
+    Weak.look_seconds = ()
+    assert FixedRate(1.0).refine([Weak()], 20.0) is None
 
 
 def test_ticks_are_counted_between_the_first_and_last_met_so_an_excerpt_inside_other_video_decides(tmp_path):

@@ -14,13 +14,14 @@ import numpy as np
 from vscan.decode.cuts import CUT_FRAMES_PER_FILE, AtCuts, cut_burst, cut_fills
 from vscan.decode.sampling import (
     FixedRate,
+    LookWindows,
     SamplingDecision,
     SamplingPolicy,
     Windows,
     _frames_at,
-    _plus_frames_at,
     _indices,
     _merge_spans,
+    sparse_looks,
 )
 from vscan.errors import ConfigError
 
@@ -85,24 +86,6 @@ class Confirm(SamplingPolicy):
             return SamplingDecision(np.zeros(0, np.int64), self.name, "no frames")
         chosen = _frames_at(pts, np.asarray(self.seconds, np.float64))
         return SamplingDecision(chosen, self.name, f"{len(chosen)} frames to confirm the first pass")
-
-
-@dataclass(frozen=True)
-class LookWindows(Windows):
-    """A second pass's windows plus the frames on screen at ``look_seconds``: where a weak hit's
-    sparse bank entry has rows, its offset applied (``vscan.bank.row_looks``)."""
-
-    look_seconds: tuple[float, ...] = ()
-    #: The looks need the very frames named (a neighbour of a fast shot lies 24-52 bits away): the decode task
-    #: skips no non-reference frames for this pass (vscan.runtime.decode_task).
-    exact_frames = True
-
-    def describe(self) -> str:
-        return f"{super().describe()} + {len(self.look_seconds)} frames at a sparse entry's rows"
-
-    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
-        decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
-        return _plus_frames_at(decision, pts_seconds, self.look_seconds, duration_seconds, "at a sparse entry's rows")
 
 
 def confirm_pass(sampled_seconds: Sequence[float], duration_seconds: float, frames: int,
@@ -308,9 +291,9 @@ class Adaptive(SamplingPolicy):
             kept.append((a, b))
             total += b - a
         # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame).
-        looks = tuple(sorted({float(t) for m in matches if not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}))
+        looks = sparse_looks(matches, self.max_frames)
         if looks:
-            looks = tuple(sorted({*looks[: self.max_frames], *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
+            looks = tuple(sorted({*looks, *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
             return LookWindows(fps, tuple(kept), looks)
         return AtCuts(fps, tuple(kept), cuts, self.cut_fps, self.cut_after_seconds) if cuts else Windows(fps, tuple(kept))
 

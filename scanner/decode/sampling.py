@@ -22,9 +22,11 @@ __all__ = [
     "FixedRate",
     "FrameList",
     "Keyframes",
+    "LookWindows",
     "SamplingDecision",
     "SamplingPolicy",
     "parse_policy",
+    "sparse_looks",
 ]
 
 
@@ -148,6 +150,14 @@ class FixedRate(SamplingPolicy):
             chosen, self.name, f"{len(chosen)} frames for {num_targets} targets at {self.fps:g} fps"
         )
 
+    def refine(self, matches: Sequence, duration_seconds: float, **_) -> "SamplingPolicy | None":
+        """No second pass, but for a weak hit on a sparse bank entry: the frames on its rows
+        (``LookWindows``, ``vscan.bank.row_looks``). A copy shifted against the entry (a trim) shows a
+        fixed clock frames that fall between the entry's ticks, 80-110 bits from every row on fast footage;
+        only the frames at the ticks, the hit's offset applied, can meet them."""
+        looks = sparse_looks(matches, LOOK_MAX_FRAMES)
+        return LookWindows(self.fps, (), looks) if looks and duration_seconds > 0 else None
+
 
 @dataclass(frozen=True)
 class Keyframes(SamplingPolicy):
@@ -243,6 +253,36 @@ class Windows(SamplingPolicy):
             return SamplingDecision(np.zeros(0, np.int64), self.name, "spans outside the video")
         chosen = _frames_at(pts, targets)
         return SamplingDecision(chosen, self.name, f"{len(chosen)} frames at {self.fps:g} fps in {len(self.spans)} spans")
+
+
+@dataclass(frozen=True)
+class LookWindows(Windows):
+    """A second pass's windows plus the frames on screen at ``look_seconds``: where a weak hit's
+    sparse bank entry has rows, its offset applied (``vscan.bank.row_looks``)."""
+
+    look_seconds: tuple[float, ...] = ()
+    #: The looks need the very frames named (a neighbour of a fast shot lies 24-52 bits away): the decode task
+    #: skips no non-reference frames for this pass (vscan.runtime.decode_task).
+    exact_frames = True
+
+    def describe(self) -> str:
+        looks = f"{len(self.look_seconds)} frames at a sparse entry's rows"
+        return f"{super().describe()} + {looks}" if self.spans else looks  # a fixed rate's look has no windows
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
+        return _plus_frames_at(decision, pts_seconds, self.look_seconds, duration_seconds, "at a sparse entry's rows")
+
+
+#: Frames a second look takes at most per file (``Adaptive.max_frames``'s default).
+LOOK_MAX_FRAMES = 600
+
+
+def sparse_looks(matches: Sequence, max_frames: int) -> tuple[float, ...]:
+    """The times weak hits (matches that did not decide) on sparse bank entries ask a second look at
+    (``Match.look_seconds``, ``vscan.bank.row_looks``), sorted, the first ``max_frames``."""
+    looks = {float(t) for m in matches if not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}
+    return tuple(sorted(looks))[:max_frames]
 
 
 class Budgeted(SamplingPolicy):
