@@ -10,7 +10,8 @@ a file's summary and frames are what a Ray worker would have produced.
 Protocol, pickles on two pipes: the driver sends ``(known_sha256, benign)``
 once, then ``(key, path, config)`` per file (None: exit); this process
 answers ``(key, FileSummary, DecodedFile | None)`` per file, in order, each
-pickle after its length (8 bytes, little-endian).
+a message of vscan.runtime.framed (its arrays out of band: never copied into
+or out of a pickle).
 Anything a decoder prints to stdout goes to /dev/null, not into the pipe.
 """
 
@@ -31,6 +32,7 @@ def main() -> None:
     os.dup2(devnull, sys.stdout.fileno())  # a decoder's C-level prints never reach the pipe
     requests = sys.stdin.buffer
     from vscan.runtime.decode_task import decode_task
+    from vscan.runtime.framed import write_message
 
     known, benign = pickle.load(requests)
     while True:
@@ -42,9 +44,7 @@ def main() -> None:
             return
         key, path, config = request
         summaries, payload = decode_task([path], config, known, benign)
-        data = pickle.dumps((key, summaries[0], payload), protocol=pickle.HIGHEST_PROTOCOL)
-        answers.write(len(data).to_bytes(8, "little") + data)  # framed: the driver waits on the pipe with select()
-        answers.flush()
+        write_message(answers, (key, summaries[0], payload))  # framed, frames out of band (vscan.runtime.framed)
 
 
 if __name__ == "__main__":

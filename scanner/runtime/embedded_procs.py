@@ -1,7 +1,8 @@
 """The decode processes of a scan without Ray (vscan.runtime.embedded), seen from the scanning process.
 
 Each runs vscan.runtime.embedded_decode: files go in on its stdin, each
-decoded file comes back on its stdout as a length and a pickle. The
+decoded file comes back on its stdout as a message of vscan.runtime.framed
+(a pickle, its arrays' buffers beside it). The
 scanning process waits on them with select(), beside its model thread
 (vscan.runtime.embedded_model).
 """
@@ -18,6 +19,7 @@ from collections import deque
 from typing import Any
 
 from vscan.config import ScanConfig
+from vscan.runtime.framed import read_message
 from vscan.runtime.outcome import Task
 
 __all__ = ["_DecodeProcess", "_Decoders"]
@@ -69,20 +71,9 @@ class _DecodeProcess:
     def answer(self) -> tuple | None:
         """The next file's (key, FileSummary, DecodedFile | None), once select() says it is coming; None: the process died."""
         try:
-            size = int.from_bytes(self._read(8), "little")
-            return pickle.loads(self._read(size))
+            return read_message(self.fileno())
         except (EOFError, pickle.UnpicklingError, OSError):
             return None
-
-    def _read(self, size: int) -> bytes | bytearray:
-        data, done = bytearray(size), 0
-        view = memoryview(data)
-        while done < size:
-            got = os.readv(self.fileno(), [view[done:]])
-            if not got:
-                raise EOFError
-            done += got
-        return data
 
     def cpu_seconds(self) -> float | None:
         """CPU-seconds the process has used so far (Linux's /proc; None elsewhere or once it has ended)."""
