@@ -50,3 +50,46 @@ def test_the_kernels_load_without_scipy_linalg_and_the_brute_force_loop_with_the
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["blas"] is False and out["brute"] >= 2  # the loop for in-memory and read-only (memory-mapped) rows
+
+
+def test_the_installed_numba_is_one_the_blas_refusal_was_checked_on():
+    # The refusal leans on how numba imports (vscan.runtime.blas_check): outside the releases it was checked on it is not
+    # made (0.2 CPU-s more in the model's build). A newer numba fails here: check test_the_kernels_load_without_scipy_linalg...
+    # with it, then widen CHECKED_NUMBA.
+    from vscan.runtime import blas_check
+
+    release = blas_check._numba_release()
+    assert release is not None and blas_check.CHECKED_NUMBA[0] <= release <= blas_check.CHECKED_NUMBA[1], release
+
+
+def test_outside_the_checked_releases_nothing_is_refused(monkeypatch):
+    from vscan.runtime import blas_check
+
+    monkeypatch.setattr(blas_check, "_numba_release", lambda: (0, 99))
+    monkeypatch.delitem(sys.modules, "scipy.linalg", raising=False)
+    monkeypatch.delitem(sys.modules, "numba.np.arraymath", raising=False)
+    monkeypatch.delitem(sys.modules, blas_check.BLAS_MODULE, raising=False)
+    seen = []
+    assert blas_check.load_without_blas_check(lambda: seen.append(blas_check.BLAS_MODULE in sys.modules)) is False
+    assert seen == [False]  # nothing put in the way of the import
+
+
+_NEEDS_BLAS = """
+import json, sys
+from vscan.runtime.blas_check import load_without_blas_check, refused_here
+tries = []
+def load():  # a kernel load that needs scipy's BLAS (as a numba that no longer treats it as optional would)
+    tries.append(1)
+    import scipy.linalg.cython_blas  # noqa: F401
+applies = refused_here()
+went = load_without_blas_check(load)
+print(json.dumps({"applies": applies, "refused_load_went": went, "tries": len(tries), "loaded": "scipy.linalg.cython_blas" in sys.modules}))
+"""
+
+
+def test_a_load_that_needs_blas_is_made_again_without_the_refusal():
+    """The refusal can cost at most its own saving, never the model's build."""
+    done = subprocess.run([sys.executable, "-c", _NEEDS_BLAS], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"applies": True, "refused_load_went": False, "tries": 2, "loaded": True}, out

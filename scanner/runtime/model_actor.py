@@ -9,16 +9,14 @@ first, so any actor (or a restarted one) can take any call.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from vscan.config import ScanConfig
 from vscan.detect.triage_io import add_triage, run_triage
+from vscan.runtime.blas_check import load_without_blas_check
 from vscan.runtime.confirm_ahead import confirm_in_call
 from vscan.runtime.decode_task import merge_passes
 from vscan.runtime.deferred_regions import new_sets, search_deferred
@@ -26,28 +24,6 @@ from vscan.runtime.file_match import FileMatcher
 from vscan.runtime.payload import DecodedFile, ModelResult
 
 __all__ = ["ModelWorker"]
-
-#: What numba's first kernel load imports only to check that ``np.dot`` could call BLAS (vscan.runtime.model_actor._no_blas_check).
-_BLAS_CHECK = "scipy.linalg.cython_blas"
-
-
-@contextmanager
-def _no_blas_check() -> Iterator[None]:
-    """While the bank's kernels first load: numba's first cached-kernel load imports ``numba.np.arraymath``, which imports
-    scipy.linalg (~85 modules) only to note whether ``np.dot`` may use BLAS; vscan's kernels use none. Its import is
-    refused for that moment (numba then notes no BLAS: ``np.correlate`` compiled later in this process sums in a loop;
-    ``np.dot`` still imports scipy when compiled), which took the model's build from 0.65 to 0.44 CPU-s (issue #30:
-    start-up to the first record). Nothing is changed where numba's module or scipy.linalg is already loaded."""
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or _BLAS_CHECK in sys.modules:
-        yield
-        return
-    sys.modules[_BLAS_CHECK] = None  # type: ignore[assignment]  (import refused, before its packages load)
-    try:
-        yield
-    finally:
-        if sys.modules.get(_BLAS_CHECK, 0) is None:
-            del sys.modules[_BLAS_CHECK]
-
 
 def _limit_kernel_threads(threads: int) -> None:
     """Run the bank's multi-index kernel (vscan.bank.mih_kernel: numba,
@@ -114,12 +90,14 @@ class ModelWorker:
 
         if isinstance(self.index, MappedBank):
             _limit_kernel_threads(self._kernel_threads)
-            with _no_blas_check():
-                self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
-                from vscan.hashing import hamming_numba  # the brute force's compiled loop (gates at 64 bits)
-
-                hamming_numba.warm()
+            load_without_blas_check(self._load_kernels)  # (vscan.runtime.blas_check: numba's scipy.linalg not imported)
             import cv2  # noqa: F401  (the rotation search's resize: ~40 ms of CPU a first model call waited for)
+
+    def _load_kernels(self) -> None:
+        self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
+        from vscan.hashing import hamming_numba  # the brute force's compiled loop (gates at 64 bits)
+
+        hamming_numba.warm()
 
     def provider(self) -> str:
         return self.hasher.provider
