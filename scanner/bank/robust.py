@@ -227,15 +227,16 @@ class _Entries:
         path, region, where = self._path(best, v_best)
         # A row standing for a run of frames (its time range) meets the query frame anywhere in the run.
         spread, tr = spread_ranges(self.p_tr[sel], self.p_tr_end[sel])
-        q_times, near = self.q_times[self.p_sample[sel]][spread], dist[sel][spread]
+        q_times, near, row_start = self.q_times[self.p_sample[sel]][spread], dist[sel][spread], self.p_tr[sel][spread]
         alignment = align(q_times, tr, weights=32.0 - near)
         vpdq_rule = query_pct >= s.match_query_pct or compared_pct >= s.match_compared_pct
         aligned = alignment is not None and alignment.seconds >= s.align_min_seconds and alignment.num_frames >= s.align_min_frames
         # A short excerpt: fewer seconds suffice when every aligned frame is close (vscan.bank.short).
-        short = not aligned and is_strong_short(alignment, q_times, tr, near, min_seconds=s.short_min_seconds, max_distance=s.short_max_distance)
+        short = not aligned and is_strong_short(alignment, q_times, tr, near, min_seconds=s.short_min_seconds, max_distance=s.short_max_distance,
+                                                row_start=row_start)
         # A short file is its own evidence: most of its frames close at one offset (vscan.bank.short).
         whole = not (vpdq_rule or aligned or short) and is_short_file(alignment, q_times, tr, near, considered_frames=self.n_q,
-                                                                      duration_seconds=self.query.duration_seconds)  # fmt: skip
+                                                                      duration_seconds=self.query.duration_seconds, row_start=row_start)  # fmt: skip
         # Sparse rows: whole frames at the time the alignment predicts, within looser bits, count too (vscan.bank.aligned_frames).
         by_alignment = (not (vpdq_rule or aligned or short or whole) and region is None
                         and max(self._aligned_pct(e, v_best, alignment, matched), self._tick_pct(e, v_best, strict)) >= s.match_query_pct)  # fmt: skip

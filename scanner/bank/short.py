@@ -25,6 +25,13 @@ considered (quality-filtered, distinct) frames, sit within ``max_distance``
 bits of the reference at one rate and offset. The defaults were chosen on
 ``vscan.bench.bench_short`` (a tune split of 3-5.5 s sources, seeds other
 than ``bench_generalise``'s held-out split).
+
+Sparse rows seen by dense frames: a bank row may stand for a second of video (a vPDQ list at one hash
+a second) while a second look samples every frame near it (``vscan.bank.row_looks``). Only the frame
+at the row's own time can meet it; the frames between rows sit 20-30 bits off and would fail both
+rules. Given ``row_start`` (each pair's row's start time), when the aligned pairs hold more distinct
+query frames than rows, both rules judge one best distance per row instead of per query frame, and
+``is_short_file`` counts its share over the rows the aligned span holds.
 """
 
 from __future__ import annotations
@@ -50,11 +57,12 @@ def is_strong_short(
     median_distance: int = 16,
     min_frames: int = 3,
     tolerance_seconds: float = 0.5,
+    row_start: np.ndarray | None = None,
 ) -> bool:
     """True when ``alignment``'s run is short but strong (module docstring)."""
     if alignment is None or alignment.seconds < min_seconds or alignment.num_frames < min_frames:
         return False
-    best = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds)
+    best, _ = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
     return bool(best.size >= min_frames and best.max() <= max_distance and np.median(best) <= median_distance)
 
 
@@ -71,23 +79,35 @@ def is_short_file(
     min_share: float = 0.5,
     max_distance: int = 20,
     tolerance_seconds: float = 0.5,
+    row_start: np.ndarray | None = None,
 ) -> bool:
     """True when a file of at most ``max_file_seconds`` is covered by ``alignment`` (module docstring)."""
     if alignment is None or not duration_seconds or duration_seconds > max_file_seconds:
         return False
-    best = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds)
+    best, rows_in_span = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
     close = int((best <= max_distance).sum())
-    return close >= min_frames and close >= min_share * considered_frames
+    return close >= min_frames and close >= min_share * (considered_frames if rows_in_span is None else rows_in_span)
 
 
-def _aligned_best(alignment: Alignment, t_query, t_reference, distances, tolerance_seconds: float) -> np.ndarray:
-    """The closest pair's distance of each distinct query frame on ``alignment``'s line, within its query span."""
+def _aligned_best(alignment: Alignment, t_query, t_reference, distances, tolerance_seconds: float,
+                  row_start: np.ndarray | None = None) -> tuple[np.ndarray, int | None]:
+    """(the closest pair's distance of each distinct query frame on ``alignment``'s line within its query span,
+    None); with ``row_start`` and more such query frames than rows: (each row's closest pair's distance, the
+    rows the aligned reference span holds at their median spacing) instead (module docstring)."""
     tq, tr = np.asarray(t_query, np.float64), np.asarray(t_reference, np.float64)
     lo, hi = alignment.query_span_seconds
     inlier = (np.abs(tr - alignment.rate * tq - alignment.offset_seconds) <= tolerance_seconds) & (tq >= lo) & (tq <= hi)
     if not inlier.any():
-        return np.zeros(0, np.int64)
-    times, inverse = np.unique(tq[inlier], return_inverse=True)
+        return np.zeros(0, np.int64), None
+    key, rows_in_span = tq[inlier], None
+    if row_start is not None:
+        starts = np.unique(np.asarray(row_start, np.float64)[inlier])
+        if starts.size < np.unique(key).size:  # dense frames on sparse rows: one best per row
+            key = np.asarray(row_start, np.float64)[inlier]
+            gap = float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
+            r0, r1 = alignment.reference_span_seconds
+            rows_in_span = max(starts.size, int(np.floor((r1 - r0) / gap + 1e-6)) + 1) if gap > 0 else starts.size
+    times, inverse = np.unique(key, return_inverse=True)
     best = np.full(times.size, np.iinfo(np.int64).max)
     np.minimum.at(best, inverse, np.asarray(distances)[inlier].astype(np.int64))
-    return best
+    return best, rows_in_span
