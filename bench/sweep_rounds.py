@@ -36,7 +36,9 @@ def _scan_in_subprocess(code: Path | None, name: str, corpus: list[Path], bank: 
     spec = out_dir / f"{name}-spec.json"
     spec.write_text(json.dumps({"name": name, "files": [str(f) for f in corpus], "bank": str(bank), "out_dir": str(out_dir),
                                 "device": device, "ray": ray}))  # fmt: skip
-    env = dict(os.environ)
+    from vscan.bench.bench_archive import as_installed
+
+    env = as_installed(dict(os.environ), out_dir)  # its modules' bytecode cached by the warm-up, as installed
     if code is not None:
         env["PYTHONPATH"] = f"{code}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     subprocess.run([sys.executable, "-m", "vscan.bench.sweep_rounds", str(spec)], env=env, check=True, cwd=str(out_dir))

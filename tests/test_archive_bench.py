@@ -16,3 +16,19 @@ def test_the_searches_are_measured_per_file_on_files_that_matched_nothing():
     u = s["unmatched"]
     assert u["files"] == 2 and s["false_positives"] == 0 and s["recall"] == 1.0
     assert [round(u["ms_per_file"][k], 3) for k in ("match", "match_regions", "match_rotation", "match_offcentre")] == [25.0, 7.0, 5.0, 8.0]
+
+
+def test_timed_vscan_processes_run_with_their_bytecode_cached_as_installed(tmp_path):
+    """With PYTHONDONTWRITEBYTECODE set (a shared checkout) each timed process compiled vscan from source every run,
+    which an installed vscan never does: the bench's processes cache it under its own folder, not beside the sources."""
+    import os
+    import subprocess
+    import sys
+
+    from vscan.bench.bench_archive import as_installed
+
+    env = as_installed({**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, tmp_path)
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    subprocess.run([sys.executable, "-c", "import vscan.runtime.framed"], env=env, check=True, timeout=120)
+    cached = [p.name for p in (tmp_path / "pycache").rglob("*.pyc")]
+    assert any(name.startswith("framed.") for name in cached), cached
