@@ -27,8 +27,8 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex
-from vscan.decode.pyav_reuse import _REWINDABLE
+from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
+from vscan.decode.pyav_reuse import _REWINDABLE, _SKIP_PER_FRAME
 from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
 
 __all__ = ["PyAVDecoder"]
@@ -103,6 +103,12 @@ class PyAVDecoder(Decoder):
         #: (vscan.runtime.region_probe) takes them instead of decoding again.
         self.keep_passing = 0
         self.passing: dict[int, np.ndarray] = {}
+        #: The frames a later pass over the file will want, given this pass's selected frame indices
+        #: (a scan's confirmation decoded ahead: vscan.runtime.confirm_ahead): a keyframe pass reads on
+        #: from the keyframe before each to it (``read_on_plan``), that keyframe decoded once, not again
+        #: in the later pass; ``read_ahead``: {wanted frame: (index, RGB) of the frame a decode of it gives}.
+        self.read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None  # (meta, pts, selected)
+        self.read_ahead: dict[int, tuple[int, np.ndarray]] = {}
         #: A second picture of the same decoded frames, at ``also_max_side`` (scaled as ``max_side``
         #: scales): for each selected frame, by index in ``also``, a call that makes it (only the
         #: frames the caller then wants are converted; it clears ``also`` as it goes). A bank build
@@ -254,6 +260,14 @@ class PyAVDecoder(Decoder):
         size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
+    def _read_on_plan(self, index, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:
+        """(``read_on_plan``, how many frames the later pass wants) for this pass, ``read_on`` used up: a keyframe pass
+        fed by this class's own feed, in a codec that takes a new ``skip_frame`` at any frame; else none."""
+        read_on, self.read_on, self.read_ahead = self.read_on, None, {}
+        own = keyframes_only and self._keyframe_feed is _keyframe_frames and meta.codec in _SKIP_PER_FRAME and bool(index.raw_pts)
+        later = {int(i) for i in read_on(meta, index.pts_seconds, selected)} if own and read_on is not None else set()
+        return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later else ({}, 0)
+
     def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True, by_packet=False) -> Iterator[SampledFrames]:
         import av
 
@@ -266,13 +280,15 @@ class PyAVDecoder(Decoder):
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
         nonref = self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected)
+        (through, later), reached = self._read_on_plan(index, meta, selected, keyframes_only), {}
+        nonref_on = self.skip_nonref and n > 4 * later  # as the later pass's own decode of them would skip (or not)
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
         native = orientation.stored_size(meta.width, meta.height)
         resize = stored != native
         also = None if self.also_max_side is None else orientation.stored_size(*output_size(meta.width, meta.height, self.also_max_side))
         max_decoded = _LOOP_FACTOR * n + 64
-        last_wanted = int(selected[-1])
+        last_wanted = max([int(selected[-1]), *(v[-1] for v in through.values())])
         idx_buf: list[int] = []
         pts_buf: list[float] = []
         rgb_buf: list[np.ndarray] = []
@@ -291,19 +307,21 @@ class PyAVDecoder(Decoder):
         self.passing = {}
         # Frame 0 as the index pass decoded it (for its display matrix): a keyframe pass takes it, decoding the others alone.
         frame0, index.first_frame = getattr(index, "first_frame", None), None
-        reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts)
+        reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts) and 0 not in through
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
         with self._holding(path, rewind=True, any_skip=keyframes_only, kept=index.packets is not None) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
-            stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"  # a held codec keeps the last pass's
+            skip = ("NONREF" if nonref_on else "DEFAULT") if through else "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"
+            stream.codec_context.skip_frame = skip  # a held codec keeps the last pass's
             try:
                 # A keyframe pass feeds the decoder the wanted keyframes' packets alone, in every codec:
                 # VP9's ignores skip_frame=NONKEY (it decoded all 660 frames of a file for its 6 keyframes),
                 # and the others, given every packet to skip, cost ~1 ms a file more (same frames).
                 by_packet = keyframes_only
-                frames = self._keyframe_feed(container, stream, index, feed) if by_packet else _all_frames(container, stream, index)
+                feed_args = (through, reached) if through else ()
+                frames = self._keyframe_feed(container, stream, index, feed, *feed_args) if by_packet else _all_frames(container, stream, index)
                 frames = itertools.chain([frame0], frames) if reuse else frames
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
@@ -327,10 +345,12 @@ class PyAVDecoder(Decoder):
                     if index_i <= last_delivered:
                         continue  # a seek that landed early: frames already delivered
                     stand_in = nonref and next_wanted is not None and next_wanted <= index_i < n
+                    for target in [t for t, j in reached.items() if j == index_i and t not in self.read_ahead]:  # read on to: kept
+                        self.read_ahead[target] = (index_i, orientation.apply(_rgb(frame, stored, native, resize)))
                     if index_i >= n or not (wanted[index_i] or stand_in):
                         if index_i >= last_wanted:
                             break
-                        if len(self.passing) < self.keep_passing and index_i < n:  # decoded anyway: kept for a later pass (region probe)
+                        if len(self.passing) < self.keep_passing and index_i < n and not through:  # decoded anyway: kept (region probe)
                             self.passing[index_i] = orientation.apply(_rgb(frame, stored, native, resize))
                         continue
                     while next_wanted is not None and next_wanted <= index_i:

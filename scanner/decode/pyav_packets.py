@@ -13,7 +13,7 @@ import numpy as np
 from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
 
-__all__ = ["KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames"]
+__all__ = ["KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "read_on_plan"]
 
 #: A file's packets the index pass keeps for the passes after it, at most (bytes of packet data): a
 #: scan's decode then reads the file once, not again for its keyframe pass and its confirmation
@@ -98,20 +98,54 @@ def _all_frames(container, stream, index: _PacketIndex) -> Iterator:
     return (frame for packet in index.packets for frame in ctx.decode(packet))
 
 
-def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray) -> Iterator:
+def read_on_plan(later, index: _PacketIndex, keyframes) -> dict[int, list[int]]:
+    """{keyframe: the frames of ``later`` it opens}: the frames a later pass over the file will want
+    (not keyframes: those decode alone), by the keyframe a decode of them starts from (the last of
+    ``keyframes`` at or before each, as PyAVDecoder's seeks choose it; 0: the stream's start)."""
+    plan: dict[int, list[int]] = {}
+    keyframes = np.asarray(keyframes or (0,), np.int64)
+    for i in sorted({int(i) for i in later if 0 <= int(i) < len(index.pts_seconds)} - set(index.true_keyframes)):
+        key = int(keyframes[max(0, np.searchsorted(keyframes, i, side="right") - 1)])
+        plan.setdefault(key, []).append(int(i))
+    return plan
+
+
+def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray, through: dict[int, list[int]] | None = None,
+                     reached: dict[int, int] | None = None) -> Iterator:  # fmt: skip
     """Frames decoded from the wanted keyframes' packets only (each is
     intra-coded: it decodes alone), in presentation order: the decoder is
     drained after each (a reordering decoder would hold a keyframe back
     until later ones came, and show them out of order) and reset. A
-    keyframe packet without a timestamp is fed too (its place is unknown)."""
+    keyframe packet without a timestamp is fed too (its place is unknown).
+    ``through`` (``read_on_plan``): after such a keyframe's packet, every packet after it is fed
+    too, as a decode from that keyframe feeds them (``_frames_from_keyframe``; from the stream's
+    start for 0, as ``_all_frames``), until a frame at or past each of its frames has come out
+    (``reached``: frame -> index of that first frame out, the one a decode of it from the keyframe
+    gives), the decoder then reset: a later pass's frames decoded in this one, the keyframe once."""
     ctx = stream.codec_context
+    through, reached = through or {}, reached if reached is not None else {}
+    targets = list(through.get(0, ()))  # frames still to reach from the keyframe being read on from
     for packet in container.demux(stream) if index.packets is None else index.packets:
+        if targets:
+            for frame in ctx.decode(packet):
+                i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
+                while targets and i is not None and i >= targets[0]:
+                    reached[targets.pop(0)] = i
+                yield frame
+                if not targets:
+                    break
+            if not targets:
+                ctx.flush_buffers()  # the frames after it are not wanted: dropped, as a decode that stops there leaves them
+            continue
         if packet.size == 0 or packet.is_discard or not packet.is_keyframe:
             continue
         i = index.index_of_pts.get(packet.pts) if packet.pts is not None else None
-        if i is not None and not wanted[i]:
+        if i is not None and not wanted[i] and i not in through:
             continue
         yield from ctx.decode(packet)
+        if i is not None and i in through:
+            targets = list(through[i])
+            continue
         yield from ctx.decode(None)
         ctx.flush_buffers()
 

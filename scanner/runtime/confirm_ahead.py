@@ -36,7 +36,7 @@ import numpy as np
 from vscan.decode.adaptive import Adaptive, Confirm, confirm_pass
 from vscan.runtime.payload import DecodedFile
 
-__all__ = ["AHEAD_SHARE", "AHEAD_WINDOW", "AheadSwitch", "ahead_attempt", "ahead_policy", "confirm_in_call", "decisions_kept",
+__all__ = ["AHEAD_SHARE", "AHEAD_WINDOW", "AheadSwitch", "ahead_attempt", "ahead_policy", "confirm_in_call", "confirm_read_on", "decisions_kept",
            "decode_ahead", "merged_hashes"]
 
 #: First passes the switch looks back on, and the share of them that decided above which it decodes ahead.
@@ -84,9 +84,26 @@ class AheadSwitch:
         return len(self.recent) >= AHEAD_MIN_SEEN and sum(self.recent) >= AHEAD_SHARE * len(self.recent)
 
 
+def confirm_read_on(config: Any) -> Callable | None:
+    """For the first pass's ``PyAVDecoder.read_on``: the frames of the ``Confirm`` pass that
+    ``decode_ahead`` will decode after a first pass of the frames ``selected`` (``ahead_policy``),
+    so that a keyframe pass decodes on from their keyframe to them (its keyframe decoded once);
+    None when the scan decodes no confirmation ahead."""
+    policy = config.sampling.policy
+    if not isinstance(policy, Adaptive) or not policy.confirm_ahead or not policy.confirm_frames:
+        return None
+
+    def later(meta: Any, pts_seconds: np.ndarray, selected: np.ndarray) -> tuple[int, ...]:
+        confirm = ahead_policy(policy, pts_seconds[selected], meta.duration_seconds)
+        return () if confirm is None else tuple(confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist())
+
+    return later
+
+
 def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) -> tuple[int, tuple]:
     """The confirmation's frames from the first pass's PyAV decoder (still
-    holding the file's packet index): those it passed on the way and kept,
+    holding the file's packet index): those it decoded on the way and kept
+    (``passing``), or on from their keyframe (``read_ahead``: ``confirm_read_on``),
     the rest decoded now. Returns (frames decoded now, an attempt tuple as
     vscan.runtime.decode_task's ``_attempt`` makes, with a border tap over them)."""
     from vscan.decode.sampling import FrameList
@@ -97,8 +114,10 @@ def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) 
     _, index = decoder._index(Path(path))
     wanted = confirm.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist()
     kept, decoder.passing, decoder.keep_passing = dict(decoder.passing), {}, 0
+    read, decoder.read_ahead, decoder.read_on = dict(getattr(decoder, "read_ahead", {})), {}, None
     have = {i: kept[i] for i in wanted if i in kept}
-    missing = tuple(i for i in wanted if i not in have)
+    have.update(read[i] for i in wanted if i not in have and i in read)  # (index, frame) of the frame a decode of i gives
+    missing = tuple(i for i in wanted if i not in have and i not in read)
     decoder.frames_decoded = 0
     if missing:
         for batch in decoder.iter_frames(path, FrameList(missing), batch_size=64, size=(frame_size, frame_size)):

@@ -29,7 +29,7 @@ from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
 from vscan.inputs.digests import file_digests
-from vscan.runtime.confirm_ahead import decode_ahead
+from vscan.runtime.confirm_ahead import confirm_read_on, decode_ahead
 from vscan.runtime.deferred_regions import add_region_or_defer
 from vscan.runtime.payload import DecodedFile, FileSummary
 from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
@@ -77,6 +77,8 @@ def _attempt(path: str, config: ScanConfig, backend: str, watch: Watch):
     decoder = watch.use(_open(path, backend, config))
     if isinstance(decoder, PyAVDecoder) and may_escalate(config):
         decoder.keep_passing = KEEP_PASSING  # frames decoded on the way, for the region probe's escalated pass (no second decode)
+    if isinstance(decoder, PyAVDecoder):
+        decoder.read_on = confirm_read_on(config)  # a confirmation to decode ahead: read on to it from its keyframe in this pass
     meta = decoder.probe(path)
     frames, numbers, times = [], [], []
     tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")
