@@ -49,6 +49,7 @@ def test_the_frame_size_follows_the_bank_unless_the_config_says_otherwise(banks)
     _, listed, media, mixed = banks
     default = ScanConfig()
     assert scan_config_for_bank(default, listed).sampling.frame_size == 320
+    assert scan_config_for_bank(default, listed).sampling.policy.whole_seconds and not default.sampling.policy.whole_seconds
     assert scan_config_for_bank(default, media) is default and scan_config_for_bank(default, mixed) is default
     assert scan_config_for_bank(default, None) is default
     own = ScanConfig.from_dict({"sampling": {"list_frame_size": 256}})  # the user's config keeps 256 for lists too
@@ -69,8 +70,8 @@ def test_a_scan_against_a_list_bank_decodes_at_320_and_its_record_says_so(banks,
         with JsonlSink(out) as sink:
             run_scan([clip], sink=sink, bank_path=bank, config=config)
         records[name] = [json.loads(line) for line in out.read_text().splitlines() if '"path"' in line][0]
-    assert "; 320 px frames" in records["list"]["sampling"], records["list"]["sampling"]
-    assert "px frames" not in records["media"]["sampling"], records["media"]["sampling"]
+    assert "whole seconds); 320 px frames" in records["list"]["sampling"], records["list"]["sampling"]
+    assert "px frames" not in records["media"]["sampling"] and "whole" not in records["media"]["sampling"], records["media"]["sampling"]
     for record in records.values():
         assert any(m["is_match"] and m["bank_entry_id"] == "clip" for m in record["matches"]), record["matches"]
 
@@ -95,3 +96,20 @@ def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(banks):
         bits = np.unpackbits(np.bitwise_xor(hashed[0]["frames"][0][:, 0, None, :], rows[None, :, :]), axis=2).sum(axis=2)
         median[side] = float(np.median(bits.min(axis=1)))
     assert median[320] <= median[256] - 2, median  # 6 against 9 bits here (real HD samples: ~7 against ~25)
+
+
+def test_whole_seconds_put_the_first_pass_where_a_one_hash_a_second_list_has_its_frames():
+    """vPDQ at one hash a second hashes the frame at each whole second; the first pass's spread frames sit
+    half-way between them unless ``whole_seconds`` (set for list banks) puts them on whole seconds."""
+    import numpy as np
+
+    from vscan.decode import Adaptive
+
+    pts = np.arange(180) / 30.0  # 6 s at 30 fps, one keyframe
+    spread = Adaptive(min_frames=6).decide(pts, np.array([0]), 6.0).frame_indices
+    assert np.allclose(pts[spread], [0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    whole = Adaptive(min_frames=6, whole_seconds=True).decide(pts, np.array([0]), 6.0).frame_indices
+    assert np.allclose(pts[whole], [0, 1, 2, 3, 4, 5])
+    pts = np.arange(625) / 25.0  # 25 s, keyframes at 0 and 4.12 s: the 10 s gap fills land on whole seconds too
+    fills = Adaptive(whole_seconds=True).decide(pts, np.array([0, 103]), 25.0).frame_indices
+    assert np.allclose(pts[fills], [0, 4.12, 14, 24])

@@ -181,6 +181,11 @@ class Adaptive(SamplingPolicy):
     #: archive has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831).
     #: None: any.
     cut_reach_seconds: float | None = 1.5
+    #: The first pass's spread frames and gap fills on whole seconds: a hash list at one hash a
+    #: second (the reference vPDQ's rate, PDQ per image grabs) holds the frames at whole seconds, and
+    #: a frame half a second off meets none of them (issue #27; set for banks built from lists alone
+    #: by vscan.bank.query_side.scan_config_for_bank).
+    whole_seconds: bool = False
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -207,7 +212,7 @@ class Adaptive(SamplingPolicy):
             )
 
     def describe(self) -> str:
-        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals)"
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{', whole seconds' if self.whole_seconds else ''})"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         pts = np.asarray(pts_seconds, np.float64)
@@ -228,9 +233,11 @@ class Adaptive(SamplingPolicy):
         times = np.append(pts[keys], duration_seconds)
         fill = [np.arange(a + self.max_gap_seconds, b - 1e-6, self.max_gap_seconds) for a, b in zip(times[:-1], times[1:])]
         fill_targets = np.concatenate(fill) if fill else np.zeros(0)
+        fill_targets = np.unique(np.floor(fill_targets + 0.5)) if self.whole_seconds else fill_targets
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
         if len(chosen) < self.min_frames:
             spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
+            spread = np.unique(np.floor(spread)) if self.whole_seconds else spread
             chosen = np.union1d(chosen, _frames_at(pts, spread))
         fills = len(chosen) - len(keys)
         if self.confirm_ahead is not True:  # added after the spread: a cut's frame never stands in for one of the first pass's own
