@@ -35,13 +35,13 @@ def test_a_deciding_first_pass_is_confirmed_not_densified():
 
 
 def test_the_confirming_frame_is_a_short_decode_from_its_gaps_keyframe():
-    """By default the confirming frame is 1 s after the first-pass frame that
-    opens the widest gap (a keyframe: 1 s of frames to decode, not half a
+    """By default the confirming frame is a quarter second after the first-pass frame
+    that opens the widest gap (a keyframe: a few frames to decode, not half a
     GOP), and the record's widest gap is measured on the frames chosen."""
     second = Adaptive().refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0])
-    assert second.seconds == (19.0,) and second.max_gap_seconds == 11.0
-    assert "sparse frames up to 11.0 s apart" in second.describe()
-    assert Adaptive().refine([_match()], 30.0, sampled_seconds=[0.0, 1.5, 3.0]).seconds == (4.0,)  # 27 s tail: 1 s in
+    assert second.seconds == (18.25,) and second.max_gap_seconds == 11.75
+    assert "sparse frames up to 11.8 s apart" in second.describe()
+    assert Adaptive().refine([_match()], 30.0, sampled_seconds=[0.0, 1.5, 3.0]).seconds == (3.25,)  # 27 s tail: 0.25 s in
     assert confirm_pass([0.0, 1.0], 1.6, 1, 1.0).seconds == (0.5,)  # a gap under 2 s: its middle, as before
     assert Adaptive(confirm_reach_seconds=2.5).refine([_match()], 30.0, sampled_seconds=[0.0, 10.0, 18.0]).seconds == (20.5,)
     with pytest.raises(ConfigError):
