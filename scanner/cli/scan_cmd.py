@@ -35,7 +35,8 @@ def scan_command(
 
     Sampling is adaptive by default (the ScanConfig default): keyframes
     first, then 1 frame/s (or --fps R) only around stretches that matched.
-    --fps R alone samples at a fixed rate everywhere; --every-frame and
+    --fps R alone samples at a fixed rate everywhere (and, after a weak hit
+    on a sparse bank entry, the frames at its rows); --every-frame and
     --keyframes as named.
 
     Options can come from a TOML file (--config; vscan config show prints
