@@ -29,27 +29,34 @@ def banks(tmp_path_factory):
     listed = root / "clip.txt"
     hashed = subprocess.run([sys.executable, "-m", "vscan.cli", "hash", str(clip), "--device", "cpu"], capture_output=True, text=True, check=True)
     listed.write_text(hashed.stdout)
+    sparse = root / "clip1s.txt"  # one hash a second, as exchanges share vPDQ
+    hashed = subprocess.run([sys.executable, "-m", "vscan.cli", "hash", str(clip), "--fps", "1", "--device", "cpu"], capture_output=True, text=True, check=True)
+    sparse.write_text(hashed.stdout)
+    build_bank(root / "list1s.bank", [sparse], label="reported")
     hasher = media_hasher(EveryFrame(), "cpu")
     build_bank(root / "list.bank", [listed], label="reported")
     build_bank(root / "media.bank", [clip], label="reported", hash_media=hasher)
     other = synth.make_clip(root / "other.mp4", seed=48, seconds=2.0, fps=5.0, size=(320, 240), scenes=1)
     build_bank(root / "mixed.bank", [listed, other], label="reported", hash_media=hasher)
-    return clip, root / "list.bank", root / "media.bank", root / "mixed.bank"
+    return clip, root / "list.bank", root / "media.bank", root / "mixed.bank", root / "list1s.bank"
 
 
 def test_only_a_bank_without_media_entries_is_a_list_bank(banks, tmp_path):
-    _, listed, media, mixed = banks
-    assert list_only_bank(listed)
+    _, listed, media, mixed, sparse = banks
+    assert list_only_bank(listed) and list_only_bank(sparse)
     assert not list_only_bank(media) and not list_only_bank(mixed)
     (tmp_path / "not.bank").write_text("not a bank")
     assert not list_only_bank(tmp_path / "not.bank") and not list_only_bank(tmp_path / "missing.bank")
 
 
 def test_the_frame_size_follows_the_bank_unless_the_config_says_otherwise(banks):
-    _, listed, media, mixed = banks
+    _, listed, media, mixed, sparse = banks
     default = ScanConfig()
     assert scan_config_for_bank(default, listed).sampling.frame_size == 320
-    assert scan_config_for_bank(default, listed).sampling.policy.whole_seconds and not default.sampling.policy.whole_seconds
+    assert scan_config_for_bank(default, sparse).sampling.frame_size == 320
+    # A list at one hash a second holds whole seconds: the first pass samples there; an every-frame list holds every phase.
+    assert scan_config_for_bank(default, sparse).sampling.policy.whole_seconds and not default.sampling.policy.whole_seconds
+    assert not scan_config_for_bank(default, listed).sampling.policy.whole_seconds
     assert scan_config_for_bank(default, media) is default and scan_config_for_bank(default, mixed) is default
     assert scan_config_for_bank(default, None) is default
     own = ScanConfig.from_dict({"sampling": {"list_frame_size": 256}})  # the user's config keeps 256 for lists too
@@ -62,18 +69,19 @@ def test_a_scan_against_a_list_bank_decodes_at_320_and_its_record_says_so(banks,
     from vscan.output.sinks import JsonlSink
     from vscan.runtime.driver import run_scan
 
-    clip, listed, media, _ = banks
+    clip, listed, media, _, sparse = banks
     config = ScanConfig(runtime=Runtime(device="cpu"))
     records = {}
-    for name, bank in (("list", listed), ("media", media)):
+    for name, bank in (("list", listed), ("list1s", sparse), ("media", media)):
         out = tmp_path / f"{name}.jsonl"
         with JsonlSink(out) as sink:
             run_scan([clip], sink=sink, bank_path=bank, config=config)
         records[name] = [json.loads(line) for line in out.read_text().splitlines() if '"path"' in line][0]
-    assert "whole seconds); 320 px frames" in records["list"]["sampling"], records["list"]["sampling"]
+    assert "near signals); 320 px frames" in records["list"]["sampling"], records["list"]["sampling"]
+    assert "near signals, whole seconds); 320 px frames" in records["list1s"]["sampling"], records["list1s"]["sampling"]
     assert "px frames" not in records["media"]["sampling"] and "whole" not in records["media"]["sampling"], records["media"]["sampling"]
     for record in records.values():
-        assert any(m["is_match"] and m["bank_entry_id"] == "clip" for m in record["matches"]), record["matches"]
+        assert any(m["is_match"] and m["bank_entry_id"] in ("clip", "clip1s") for m in record["matches"]), record["matches"]
 
 
 def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(banks):
@@ -85,7 +93,7 @@ def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(banks):
     from vscan.runtime.decode_task import decode_for_scan
     from vscan.runtime.model_actor import ModelWorker
 
-    clip, listed, _, _ = banks
+    clip, listed, _, _, _ = banks
     with Bank(listed) as bank:
         rows = np.array([np.frombuffer(r[4], np.uint8) for r in bank.rows("frame_hashes")])
     median = {}

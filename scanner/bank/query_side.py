@@ -20,9 +20,10 @@ tolerance (``needs_centre_crops``): a full bank already holds every step.
 A bank built from hash lists alone (``list_only_bank``: vPDQ or PDQ lists, no media entry) holds the
 reference's hashes of each frame at its own size; the scan meets them closer at a 320 px square than at
 256 (PDQ's filter window lines up: docs/matching-quality.md), so ``scan_config_for_bank`` scans such a
-bank at ``sampling.list_frame_size``, and with adaptive sampling's first-pass frames on whole seconds
-(``Adaptive.whole_seconds``: a list at one hash a second holds the frames there; stacks and meme
-formats on a held-out 1 s/hash list: 4 -> 12 of 18, same frames decoded). A bank with any media entry
+bank at ``sampling.list_frame_size``; a sparse list (vPDQ at one hash a second, PDQ per image) also with
+adaptive sampling's first-pass frames on whole seconds (``Adaptive.whole_seconds``: the list holds the
+frames there; stacks and meme formats on a held-out 1 s/hash list: 4 -> 12 of 18, same frames decoded;
+an every-frame list holds every phase and keeps the spread). A bank with any media entry
 keeps ``sampling.frame_size`` and the policy: its rows were prepared at that size from every frame.
 """
 
@@ -55,30 +56,47 @@ _MEDIA_SOURCES = ("media", "api")
 def list_only_bank(bank_path) -> bool:
     """Whether the bank at ``bank_path`` holds frame hashes and every entry with frame hashes came from a
     hash list (none from media); False for a file that is not a readable bank (the scan says what is wrong)."""
+    return _list_rows_per_second(bank_path) is not None
+
+
+#: A list bank with fewer rows a listed second than this (vPDQ at one hash a second: 1; every frame: 25-30)
+#: or without frame times (PDQ per image) holds frames at whole seconds.
+SPARSE_ROWS_PER_SECOND = 2.0
+
+
+def _list_rows_per_second(bank_path) -> float | None:
+    """A list-only bank's frame rows per second of its timed entries (0 when none has a duration: PDQ lists),
+    None for any other bank or a file that is not a readable bank."""
     import sqlite3
     from contextlib import closing
 
     sql = "SELECT 1 FROM entries WHERE kind != 'file_digest' AND source_type {} (?, ?) LIMIT 1"
+    timed = "SELECT SUM(num_frames), SUM(duration_seconds) FROM entries WHERE duration_seconds > 0 AND kind != 'file_digest'"
     try:
         with closing(sqlite3.connect(f"file:{Path(bank_path)}?mode=ro", uri=True)) as conn:
             listed, media = (conn.execute(sql.format(op), _MEDIA_SOURCES).fetchone() is not None for op in ("NOT IN", "IN"))
+            rows, seconds = conn.execute(timed).fetchone() if listed and not media else (None, None)
     except sqlite3.Error:
-        return False
-    return listed and not media
+        return None
+    if not listed or media:
+        return None
+    return float(rows) / float(seconds) if rows and seconds else 0.0
 
 
 def scan_config_for_bank(config, bank_path):
     """``config`` (a ``ScanConfig``) for a bank built from hash lists alone (module docstring): frames
-    decoded at ``sampling.list_frame_size``, and adaptive sampling's first pass on whole seconds, where
-    a list at one hash a second holds its frames; ``config`` itself for any other bank."""
+    decoded at ``sampling.list_frame_size``, and for a sparse list (``SPARSE_ROWS_PER_SECOND``) adaptive
+    sampling's first pass on whole seconds, where it holds its frames; ``config`` itself for any other bank."""
     from dataclasses import replace
 
     from vscan.decode import Adaptive
 
-    if bank_path is None or not list_only_bank(bank_path):
+    rate = None if bank_path is None else _list_rows_per_second(bank_path)
+    if rate is None:
         return config
     policy = config.sampling.policy
-    policy = replace(policy, whole_seconds=True) if isinstance(policy, Adaptive) else policy
+    if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
+        policy = replace(policy, whole_seconds=True)
     return replace(config, sampling=replace(config.sampling, frame_size=config.sampling.list_frame_size, policy=policy))
 
 
