@@ -149,3 +149,20 @@ def test_keyframe_indices_carry_their_cuts_through_pickling():
 def test_mismatched_lengths_are_refused(bad):
     with pytest.raises(ValueError):
         mark_cuts(*bad)
+
+
+def test_first_pass_cuts_reads_the_decoders_public_frame_times(tmp_path):
+    """``first_pass_cuts`` asks the decoder for its frames' times through ``frame_times`` (the index
+    pass's, cached), not its private index: a decoder that has it (an object read by range too) serves."""
+    path = _fixed_gop_clip(tmp_path, (1.0,), seconds=14.0)
+    decoder = PyAVDecoder()
+    meta = decoder.probe(path)
+    times = decoder.frame_times(path)
+    assert len(times) == meta.num_frames and times[0] == 0.0 and np.all(np.diff(times) > 0)
+
+    class TimesOnly:  # the accessor alone, no _index
+        frame_times = staticmethod(decoder.frame_times)
+
+    policy = Adaptive(confirm_ahead=True)
+    first = policy.select(times, meta.keyframe_indices, meta.duration_seconds)
+    assert first_pass_cuts(policy, TimesOnly(), meta, str(path), first) == pytest.approx((sorted(meta.keyframe_indices.cuts)[0] / FPS,))

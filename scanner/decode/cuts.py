@@ -174,10 +174,9 @@ def first_pass_cuts(policy: Any, decoder: Any, meta: Any, path: str, sampled: np
     ``sampled``) does not decide (``Adaptive.cut_seconds``); () where the policy takes none (a second
     pass: ``AtCuts.cut_seconds`` is its cuts' times, ``Confirm``) or the decoder marked none (PyAV's index pass marks them)."""
     pick = getattr(getattr(policy, "inner", policy), "cut_seconds", None)
-    if not callable(pick) or not getattr(meta.keyframe_indices, "cuts", ()) or not hasattr(decoder, "_index") or not len(sampled):
+    if not callable(pick) or not getattr(meta.keyframe_indices, "cuts", ()) or not hasattr(decoder, "frame_times") or not len(sampled):
         return ()
-    _, index = decoder._index(Path(path))  # cached by the first pass: no second demux
-    return pick(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds, sampled)
+    return pick(decoder.frame_times(Path(path)), meta.keyframe_indices, meta.duration_seconds, sampled)  # cached: no second demux
 
 
 def cut_burst(cut_seconds: Sequence[float], fps: float, after_seconds: float) -> np.ndarray:

@@ -28,8 +28,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
-from vscan.decode.pyav_reuse import _REWINDABLE, _SKIP_PER_FRAME
-from vscan.decode.pyav_reuse import _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests reach it here
+from vscan.decode.pyav_reuse import _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
 
@@ -103,10 +102,9 @@ class PyAVDecoder(Decoder):
         #: (vscan.runtime.region_probe) takes them instead of decoding again.
         self.keep_passing = 0
         self.passing: dict[int, np.ndarray] = {}
-        #: The frames a later pass over the file will want, given this pass's selected frame indices
-        #: (a scan's confirmation decoded ahead: vscan.runtime.confirm_ahead): a keyframe pass reads on
-        #: from the keyframe before each to it (``read_on_plan``), that keyframe decoded once, not again
-        #: in the later pass; ``read_ahead``: {wanted frame: (index, RGB) of the frame a decode of it gives}.
+        #: The frames a later pass over the file will want, given this pass's (a confirmation decoded ahead:
+        #: vscan.runtime.confirm_ahead): a keyframe pass reads on from the keyframe before each to it (``read_on_plan``),
+        #: that keyframe decoded once; ``read_ahead``: {wanted frame: (index, RGB) of the frame a decode of it gives}.
         self.read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None  # (meta, pts, selected)
         self.read_ahead: dict[int, tuple[int, np.ndarray]] = {}
         #: A second picture of the same decoded frames, at ``also_max_side`` (scaled as ``max_side``
@@ -249,6 +247,10 @@ class PyAVDecoder(Decoder):
     def probe(self, path):
         path = check_readable(path)
         return self._index(path)[0]
+
+    def frame_times(self, path) -> np.ndarray:
+        """Every frame's presentation time (seconds), in order: the index pass's, cached (no second demux)."""
+        return self._index(check_readable(path))[1].pts_seconds
 
     def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)

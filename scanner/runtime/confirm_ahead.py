@@ -111,8 +111,8 @@ def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) 
     from vscan.frames.resize import to_square
 
     decoder, meta, tap = attempt[0], attempt[1], attempt[2]
-    _, index = decoder._index(Path(path))
-    wanted = confirm.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist()
+    pts_seconds = decoder.frame_times(Path(path))
+    wanted = confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist()
     kept, decoder.passing, decoder.keep_passing = dict(decoder.passing), {}, 0
     read, decoder.read_ahead, decoder.read_on = dict(getattr(decoder, "read_ahead", {})), {}, None
     have = {i: kept[i] for i in wanted if i in kept}
@@ -128,7 +128,7 @@ def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) 
     frames = np.stack([have[i] for i in order.tolist()])
     ahead_tap = BorderTap(lambda rgb: to_square(rgb, frame_size), enabled=tap.enabled)
     ahead_tap.push(frames)
-    return decoded, (decoder, meta, ahead_tap, [frames], [order], [index.pts_seconds[order]], None, None)
+    return decoded, (decoder, meta, ahead_tap, [frames], [order], [pts_seconds[order]], None, None)
 
 
 def decode_ahead(path: str, config: Any, summary: dict[str, Any], file: DecodedFile, attempt: tuple, fallback: Any,
