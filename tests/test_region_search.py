@@ -170,3 +170,17 @@ def test_a_fitted_pane_is_a_candidate_beside_bands_its_bars_draw():
     frames[:, 85:171, :171] = (frames[:, 85:171, :171] * 0.9 + 10).astype(np.uint8)
     boxes = candidate_boxes(frames)
     assert any(_near(b, (85, 171, 171, 256)) or _near(b, (0, 256, 171, 256)) for b in boxes), boxes
+
+
+def test_bars_of_some_frames_are_a_box_with_those_frames():
+    """A portrait clip pillarboxed (bars of 34% a side) on frames 3-5 of 12 of landscape video: the box inside those
+    bars, with those frames (vscan.frames.candidates.part_bars); none in frames without bars."""
+    from vscan.frames.candidates import part_bars
+
+    rng = np.random.default_rng(9)
+    frames = _texture(rng, 256, 256, 12)
+    frames[3:6, :, :87] = 0
+    frames[3:6, :, 169:] = 0
+    ((box, idx),) = part_bars(luma(frames))
+    assert list(box) == [0, 256, 87, 169] and list(idx) == [3, 4, 5]
+    assert part_bars(luma(np.delete(frames, [3, 4, 5], axis=0))) == []

@@ -116,3 +116,46 @@ def test_bars_of_some_frames_alone_are_cut_from_those_frames():
     plain = BorderTap(lambda rgb: to_square(rgb, 96))
     plain.push(frames[[0, 2]])
     assert "unbordered_frames" not in plain.add_to({"frames": frames[[0, 2]]})  # no bars anywhere: nothing added
+
+
+def _portrait_excerpt(tmp_path):
+    """A 3.2 s excerpt of a portrait (9:16) clip, pillarboxed (bars of 34% a side), at 14.2 s of 28 s of other
+    landscape video, keyframes every 5 s and none at the cuts: the first pass's keyframe at 15.0 s is the
+    excerpt's only frame, and its bars are too wide for the frames' own bars (vscan.frames.borders.frame_bars);
+    and the same other video with a portrait clip of unrelated content cut in."""
+    from vscan.bench import synth
+    from vscan.bench.edits import _read_clip
+    from vscan.bench.encoding import _encode
+    from vscan.bench.excerpts import _fitted
+    from vscan.bench.reframe import _other
+
+    made = {}
+    for name, seed in (("known", 67), ("unknown", 71)):
+        clip = synth.make_clip(tmp_path / "src" / f"{name}.mp4", seed=seed, seconds=6, size=(180, 320), scenes=2, crf=20)
+        frames, pts, fps = _read_clip(clip)
+        keep = [_fitted(f, 320, 180) for f, t in zip(frames, pts) if 1.5 <= t < 4.7]
+        other = _other(983, 320, 180, 28.0)
+        before = [other(i / fps) for i in range(int(14.2 * fps))]
+        after = [other(17.4 + i / fps) for i in range(int(10.6 * fps))]
+        made[name] = (clip, _encode(tmp_path / "in" / f"compilation_{name}.mp4", before + keep + after, fps=fps, codec="libx264",
+                                    gop=int(5 * fps), crf=23, bitrate=None))  # fmt: skip
+    return made
+
+
+def test_a_portrait_excerpt_with_wide_bars_inside_a_long_file_is_found_by_default_scan(tmp_path):
+    """End to end (default ``vscan scan``): the excerpt's frames sit far from every row as whole frames and
+    their bars are too wide to be cut as borders; region search finds the box inside those frames' bars
+    (vscan.frames.candidates.part_bars), gated on them, and its near-match takes the second pass to 5 frames a
+    second around it, where a short run decides. The compilation with an unrelated portrait clip matches nothing."""
+    from _cli_scan import scan_records
+
+    from vscan import Bank
+
+    made = _portrait_excerpt(tmp_path)
+    bank = tmp_path / "reported.bank"
+    Bank.build(bank, [made["known"][0]], label="reported")
+    records = scan_records(tmp_path / "in", bank, tmp_path / "r.jsonl")
+    found = [m for m in records[made["known"][1].name]["matches"] if m["is_match"]]
+    assert [m["bank_entry_id"] for m in found] == ["known"], records[made["known"][1].name]["matches"]
+    assert "region" in found[0]["path"] and 13.5 <= found[0]["query_span_seconds"][0] <= 17.5, found
+    assert not any(m["is_match"] for m in records[made["unknown"][1].name]["matches"])

@@ -30,6 +30,16 @@ between full-length lines; and the frame's halves, ``HALVES``) and, for each:
 
 The best match is kept. Files that matched are never searched
 (``timings.match_regions`` says what the rest cost).
+
+A clip fitted into a compilation of another aspect (a portrait phone clip
+pillarboxed in landscape video) shows its bars only while it plays, a few
+seconds of a long file: frames spread over the file miss it. The box inside
+those frames' own bars (``vscan.frames.candidates.part_bars``) is gated and
+placed on those frames (``BAR_GATE_FRAMES``); unmatched but within
+``HINT_BITS`` of a row on a frame, it is returned with its near-match (for
+a file with none of its own), so adaptive sampling's second pass looks
+densely around it, where the short-evidence rule (``vscan.bank.short``) can
+decide (tune split: excerpts 7/12 -> 9/12).
 """
 
 from __future__ import annotations
@@ -38,13 +48,13 @@ import functools
 
 import numpy as np
 
-from vscan.frames.candidates import MAX_CANDIDATES, candidate_boxes
+from vscan.frames.candidates import MAX_CANDIDATES, candidate_boxes, part_bars
 from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import _FLIP_SIGNS, _bits, _pack
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
-__all__ = ["GATE_RADIUS", "HALVES", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "box_quality", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
+__all__ = ["BAR_GATE_FRAMES", "GATE_RADIUS", "HALVES", "HINT_BITS", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "box_quality", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
 
 #: A candidate box goes on only when one of its frames lies this close to a bank row (bits).
 GATE_RADIUS = 64
@@ -61,6 +71,12 @@ HALVES = ((0.0, 0.5, 0.0, 1.0), (0.5, 1.0, 0.0, 1.0), (0.0, 1.0, 0.0, 0.5), (0.0
 _SAME_PX = 4
 #: A box this share of the frame's height at least (and of its width at most) is a pane running the whole height.
 PANE_FULL = 0.9
+#: Frames a box inside a clip's own bars is gated on at most (other clips of a compilation have bars too).
+BAR_GATE_FRAMES = 12
+#: A box inside a clip's own bars (``part_bars``) whose region lies this close to a row on some frame (bits) is
+#: returned unmatched, its near-match in the matches, for a file whose own query has none: adaptive sampling's second
+#: pass then looks around it (``vscan.decode.adaptive``: at ``short_fps`` where a short excerpt may be).
+HINT_BITS = 20
 
 
 @functools.lru_cache(maxsize=512)
@@ -196,12 +212,22 @@ def _flat_left_out(query, flat: np.ndarray):
     return replace(query, versions=tuple(cap(v) for v in query.versions))
 
 
+def _gate_frames(boxes: list[np.ndarray], lumas: np.ndarray, picks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """(box, the luma frames it is gated and placed on, whether it lies inside a clip's own bars) per candidate: the
+    frames ``picks`` spread over the file, but for a box inside bars that only some frames have (``part_bars``: short
+    evidence inside a longer file, which frames spread over the file miss) those frames, even where a candidate is the
+    same box (placed on other frames, it lands elsewhere)."""
+    out = [(b, lumas[picks], False) for b in boxes]
+    return out + [(bars, lumas[idx[evenly_spaced(idx.size, BAR_GATE_FRAMES)]], True) for bars, idx in part_bars(lumas)]
+
+
 def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     """(query with the best placed candidate as its region version, the
     matcher it was matched with, its matches) for a file a
     ``vscan.bank.matcher.Matcher`` found no match for, or None when no
-    candidate matched. ``frames``: the file's sampled frames (uint8 [N, H, W, 3]); ``source_size``: their (w, h)
-    as decoded (None: no 9:16 strips in panes)."""
+    candidate matched (a box inside a clip's own bars within ``HINT_BITS`` of a row: that, unmatched, for a
+    file whose own query has no near-match). ``frames``: the file's sampled frames (uint8 [N, H, W, 3]);
+    ``source_size``: their (w, h) as decoded (None: no 9:16 strips in panes)."""
     from vscan.bank.query import QueryVersion
     from vscan.hashing.vpdq import FrameHashes
 
@@ -211,19 +237,25 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     h, w = frames.shape[1:3]
     lumas = luma(frames)
     picks = evenly_spaced(len(frames), LOCATE_FRAMES)
-    boxes = region_candidates(query, frames, source_size)
-    if not boxes:
+    tried_on = _gate_frames(region_candidates(query, frames, source_size), lumas, picks)
+    if not tried_on:
         return None
-    near = lumas[picks]  # one bank lookup gates every candidate; the closest MAX_PLACED are placed
-    gate = closest_rows(matcher, np.concatenate([box_hashes(near, b) for b in boxes])).reshape(len(boxes), -1)
-    passing = sorted((int(g.sum()), k) for k, g in enumerate(gate) if (g <= GATE_RADIUS).any())[:MAX_PLACED]
-    placed: list[tuple[int, np.ndarray]] = []
+    hashed = [box_hashes(near, b) for b, near, _ in tried_on]  # one bank lookup gates them all; the closest MAX_PLACED are placed
+    gates = np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1])
+    passing = sorted((float(g.mean()), k) for k, g in enumerate(gates) if (g <= GATE_RADIUS).any())[:MAX_PLACED]
+    placed: list[tuple[int, np.ndarray, bool]] = []
     for _, k in passing:
-        found = place_box(matcher, near, boxes[k], first=gate[k])
-        if found is not None and not any(np.abs(found[0] - p).max() <= 1 for _, p in placed):
-            placed.append((found[1], found[0]))
-    best = None
-    for _, box in sorted(placed, key=lambda p: p[0]):
+        box, near, bars = tried_on[k]
+        if bars:  # placed on its frames closest at the gate, within it (a compilation's other clips may have the same bars)
+            closest = np.argsort(gates[k], kind="stable")[: max(1, min(LOCATE_FRAMES, int((gates[k] <= GATE_RADIUS).sum())))]
+            near, first = near[closest], gates[k][closest]
+        else:
+            first = gates[k]
+        found = place_box(matcher, near, box, first=first)
+        if found is not None and not any(np.abs(found[0] - p).max() <= 1 for _, p, _ in placed):
+            placed.append((found[1] * LOCATE_FRAMES // len(near), found[0], bars))
+    best, hint = None, None
+    for _, box, bars in sorted(placed, key=lambda p: p[0]):
         two = box_hashes(lumas, box)
         variants = np.repeat(two[:, :1], 8, axis=1)
         variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
@@ -238,4 +270,11 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
         score = max(((m.is_match, m.query_pct) for m in matches if "region" in m.path), default=(False, 0.0))
         if score[0] and (best is None or score > best[0]):
             best = (score, tried, narrowed, matches)
-    return None if best is None else best[1:]
+        nearest = min((m.distance_min for m in matches if "region" in m.path), default=GATE_RADIUS + 1)
+        if bars and nearest <= HINT_BITS and (hint is None or nearest < hint[0]):
+            hint = (nearest, tried, narrowed, matches)
+    if best is not None:
+        return best[1:]
+    # A near-match inside bars is returned only for a file with none of its own: a second pass already looks there
+    # (held-out: a 1 fps pass decided an excerpt that 5 fps, asked for by the closer box, left at 22 bits on a frame).
+    return None if hint is None or matcher.for_file(query).match(query) else hint[1:]
