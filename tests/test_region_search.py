@@ -172,6 +172,26 @@ def test_a_fitted_pane_is_a_candidate_beside_bands_its_bars_draw():
     assert any(_near(b, (85, 171, 171, 256)) or _near(b, (0, 256, 171, 256)) for b in boxes), boxes
 
 
+def test_an_inset_whose_rows_one_cue_finds_and_columns_another_is_a_candidate():
+    """An inset (a panning picture, sharp) between a still sharp picture above and below it and a moving blur left and
+    right of it: the moving cue finds its rows but runs the frame's width, the sharp cue its columns but runs the
+    frame's height; the box crossing the two is a candidate (tune split: a pip over a blur of itself, AugLy's
+    pip over a moving background: 10-18 bits there, none within 64 at either cue's box)."""
+    rng = np.random.default_rng(8)
+    n, (t, b, left, r) = 8, (60, 200, 50, 210)
+    inset = _texture(rng, b - t, r - left, n)
+    still = _texture(rng, 256, 256, 1)[0]
+    blur = np.asarray(Image.fromarray(_texture(rng, 256, 256, 1)[0]).resize((16, 16)).resize((256, 256), Image.Resampling.BILINEAR))
+    frames = np.empty((n, 256, 256, 3), np.uint8)
+    for k in range(n):
+        frames[k] = still
+        frames[k][:, :left] = np.roll(blur, 9 * k, axis=1)[:, :left]
+        frames[k][:, r:] = np.roll(blur, 9 * k, axis=1)[:, r:]
+        frames[k][t:b, left:r] = inset[k]
+    boxes = candidate_boxes(frames)
+    assert any(_near(x, (t, b, left, r)) for x in boxes), boxes
+
+
 def test_bars_of_some_frames_are_a_box_with_those_frames():
     """A portrait clip pillarboxed (bars of 34% a side) on frames 3-5 of 12 of landscape video: the box inside those
     bars, with those frames (vscan.frames.candidates.part_bars); none in frames without bars."""

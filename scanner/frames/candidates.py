@@ -49,6 +49,8 @@ _SAME = 0.04
 #: A frame's margin is a bar where its lines are this uniform (luma std along the line, grey levels) and cover this
 #: share of the frame's side at least on both sides of an axis (``part_bars``).
 _BAR_STD, _BAR_SHARE = 3.0, 0.05
+#: Row spans and column spans crossed into more boxes (``_crossed``), at most each.
+_CROSSED = 3
 #: Boxes inside bars returned at most (the groups with the most frames).
 _BAR_GROUPS = 2
 
@@ -254,7 +256,8 @@ def part_bars(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None, most: int = MAX_CANDIDATES) -> list[np.ndarray]:
     """Boxes (top, bottom, left, right, px of ``frames``, uint8 [N, H, W, 3]) where
     a re-framed picture may sit, best first: moving, sharp, then the panes between
-    full-length lines, each trimmed of flat margins; none within ``_SAME`` of a
+    full-length lines, each trimmed of flat margins (``most`` of these), then those
+    boxes' rows and columns crossed (``_crossed``); none within ``_SAME`` of a
     ``known`` box (already searched) or of each other."""
     check_frames(frames)
     n, h, w, _ = frames.shape
@@ -270,5 +273,15 @@ def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None
     found += [_trim(y, p) for p in _panes(y, ratios)]
     boxes = _distinct([*(list(k) for k in known or ()), *found], h, w)
     skip = len(_distinct([list(k) for k in known or ()], h, w))
-    return boxes[skip : skip + most]
+    kept = boxes[: skip + most]
+    return kept[skip:] + _distinct([*map(list, kept), *_crossed(kept, h, w)], h, w)[len(kept) :]
 
+
+def _crossed(boxes: list[np.ndarray], h: int, w: int) -> list[list[int]]:
+    """Boxes whose rows one box found and whose columns another did: the ``_CROSSED`` first row spans short of the
+    frame's height by the ``_CROSSED`` first column spans short of its width. An inset over moving video or a blur of
+    itself shows each cue one side pair (tune split: the moving box ran the frame's whole width, the sharp one its
+    whole height, or a line stopped one side short: 10-18 bits at the crossed box, none within 64 at the cues')."""
+    rows = list(dict.fromkeys((int(b[0]), int(b[1])) for b in boxes if (b[0], b[1]) != (0, h)))[:_CROSSED]
+    cols = list(dict.fromkeys((int(b[2]), int(b[3])) for b in boxes if (b[2], b[3]) != (0, w)))[:_CROSSED]
+    return [[t, b, left, r] for t, b in rows for left, r in cols]
