@@ -21,7 +21,7 @@ from vscan.runtime.decode_task import decode_for_scan
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 #: Codecs whose decoder takes a new skip_frame at any frame (vscan.decode.pyav_reuse._SKIP_PER_FRAME): read on to.
-_READ_ON = ("h264", "hevc", "vp9")
+_READ_ON = ("h264", "hevc", "vp9", "av1")
 
 
 @pytest.fixture(scope="module")

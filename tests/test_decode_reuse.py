@@ -74,9 +74,9 @@ def _scan(path: str) -> tuple:
 def test_a_scan_opens_each_file_once_for_all_its_passes_with_the_same_frames(clips, tmp_path, monkeypatch):
     """Index, first pass and the confirmation decoded ahead share one open container, rewound
     between passes (vscan.decode.pyav_reuse) where that is exact: H.264, HEVC and VP9 in MP4 and
-    Matroska/WebM. AV1 (libdav1d fixes its frame skipping when it opens) shares it between the index
-    and the keyframe pass (fed the keyframes' packets alone: no skipping), and opens again for the
-    confirmation; MPEG-TS opens again for each.
+    Matroska/WebM. AV1 (libdav1d fixes its frame skipping when it opens: the index pass opens it skipping
+    as the scan's passes do) shares it between the index and the keyframe pass (fed the keyframes'
+    packets alone), which reads on to the confirmation (PyAVDecoder.read_on); MPEG-TS opens again for each.
     Every frame set is byte for byte what a decoder opening the file for each pass gives."""
     from vscan.runtime import decode_task
 

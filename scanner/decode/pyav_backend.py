@@ -28,6 +28,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
+from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
 from vscan.decode.pyav_reuse import _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
@@ -46,28 +47,6 @@ _PROBE_PACKETS = 32
 def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     """(still probing, display matrix of the first frame out, if any): vscan.decode.pyav_reuse.first_frame's first two."""
     return first_frame(stream, packet)[:2]
-
-
-def _declared_seconds(container, stream) -> float | None:
-    """The video's duration as the container declares it (the stream's own, else the container's)."""
-    try:
-        if stream.duration is not None and stream.time_base:
-            return float(stream.duration * stream.time_base)
-        if container.duration is not None:
-            return float(container.duration) / 1_000_000  # AV_TIME_BASE
-    except (TypeError, ValueError, ZeroDivisionError):
-        pass
-    return None
-
-
-def _partial(demux_error: str | None, declared: float | None, demuxed: float) -> str | None:
-    """Why the file's frames stop short: a demux error, or content missing past
-    the demuxed end (more than 1 s and 10% of what is declared: a cut-off file)."""
-    if demux_error is not None:
-        return f"demux error after {demuxed:.3f} s: {demux_error}"
-    if declared is not None and math.isfinite(declared) and declared - demuxed > max(1.0, 0.1 * declared):
-        return f"the file ends after {demuxed:.3f} s of the {declared:.3f} s it declares (cut off)"
-    return None
 
 
 class PyAVDecoder(Decoder):
@@ -117,10 +96,17 @@ class PyAVDecoder(Decoder):
         self._held: tuple[tuple, object] | None = None
         self._first_packet: tuple | None = None  # of the last index pass: where ``rewound`` checks it landed
 
-    def _set_threads(self, stream) -> None:
-        """The codec's threading, before it opens (at its first packet; a held container's is open)."""
-        if not stream.codec_context.is_open:
+    def _set_threads(self, stream, held: bool = False) -> None:
+        """The codec's threading, before it opens (at its first packet; a held container's is open). ``held``: an index pass's
+        codec, kept for the passes after; one that reads ``skip_frame`` only as it opens (AV1's libdav1d) opens skipping
+        non-reference frames where a scan's passes skip them: its keyframe passes' keyframes are references, and a
+        confirmation read on to (``read_on``) then skips as its own decode would (``_nonref_open``)."""
+        ctx = stream.codec_context
+        if not ctx.is_open:
             stream.thread_type = self.thread_type
+            self._nonref_open = held and self.skip_nonref and not self.plain and ctx.name not in _SKIP_PER_FRAME
+            if self._nonref_open:
+                ctx.skip_frame = "NONREF"
 
     @contextlib.contextmanager
     def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, kept: bool = False) -> Iterator:
@@ -184,7 +170,7 @@ class PyAVDecoder(Decoder):
         with self._holding(path) as container:
             stream = container.streams.video[0]
             if self.hold_open:  # its codec, opened here for the first frame's display matrix, serves the passes after
-                self._set_threads(stream)
+                self._set_threads(stream, held=True)
             timestamps, keyflags, sizes = [], [], []
             matrix: bytes | None = None
             shown = None  # the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate)
@@ -266,9 +252,11 @@ class PyAVDecoder(Decoder):
         """(``read_on_plan``, how many frames the later pass wants) for this pass, ``read_on`` used up: a keyframe pass
         fed by this class's own feed, in a codec that takes a new ``skip_frame`` at any frame; else none."""
         read_on, self.read_on, self.read_ahead = self.read_on, None, {}
-        own = keyframes_only and self._keyframe_feed is _keyframe_frames and meta.codec in _SKIP_PER_FRAME and bool(index.raw_pts)
+        own = keyframes_only and self._keyframe_feed is _keyframe_frames and bool(index.raw_pts)
         later = {int(i) for i in read_on(meta, index.pts_seconds, selected)} if own and read_on is not None else set()
-        return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later else ({}, 0)
+        # the codec takes this pass's skip_frame: at any frame, or as it opens (not held), or held, opened skipping as this pass does
+        takes = meta.codec in _SKIP_PER_FRAME or not self.hold_open or (getattr(self, "_nonref_open", False) and meta.num_frames > 4 * len(later))
+        return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later and takes else ({}, 0)
 
     def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True, by_packet=False) -> Iterator[SampledFrames]:
         import av

@@ -6,6 +6,7 @@ from one keyframe on after a seek, each frame decoded once."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,6 +20,28 @@ __all__ = ["KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_fram
 #: scan's decode then reads the file once, not again for its keyframe pass and its confirmation
 #: (~1 ms of demuxing each a file on the archive bench's 15 s copies). A larger file is demuxed again.
 KEEP_PACKETS_BYTES = 32 << 20
+
+
+def _declared_seconds(container, stream) -> float | None:
+    """The video's duration as the container declares it (the stream's own, else the container's)."""
+    try:
+        if stream.duration is not None and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            return float(container.duration) / 1_000_000  # AV_TIME_BASE
+    except (TypeError, ValueError, ZeroDivisionError):
+        pass
+    return None
+
+
+def _partial(demux_error: str | None, declared: float | None, demuxed: float) -> str | None:
+    """Why the file's frames stop short: a demux error, or content missing past
+    the demuxed end (more than 1 s and 10% of what is declared: a cut-off file)."""
+    if demux_error is not None:
+        return f"demux error after {demuxed:.3f} s: {demux_error}"
+    if declared is not None and math.isfinite(declared) and declared - demuxed > max(1.0, 0.1 * declared):
+        return f"the file ends after {demuxed:.3f} s of the {declared:.3f} s it declares (cut off)"
+    return None
 
 
 class PacketKeeper:

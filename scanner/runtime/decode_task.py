@@ -63,7 +63,8 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     exact = config.sampling.exact_frames or bool(getattr(config.sampling.policy, "exact_frames", False))
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     if decoder is None:
-        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=_PYAV)
+        # skip_nonref before the probe: an AV1 codec held from the index pass opens skipping as the passes after (PyAVDecoder._set_threads)
+        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav={**_PYAV, "skip_nonref": not exact})
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not exact and not decoder.plain  # a frame or two off target, half the decoding
         for name, value in _PYAV.items():  # a ranged decoder (an object) too
