@@ -236,9 +236,9 @@ class Runtime(_Section):
     hash_backend: Literal["onnx", "torch"] = "onnx"
     #: Frames the driver gathers (across files) before a model call.
     batch_frames: int = _num(128, 1)
-    #: Frames per hash-model run inside a call; None: on CPU 4 per model thread,
-    #: at most 32 (one thread: 0.28 ms a frame in runs of 4, 0.40 in runs of 32;
-    #: the frames stay in the core's cache), ``batch_frames`` on CUDA.
+    #: Frames per hash-model run inside a call; None: on CPU 4 with one model
+    #: thread (0.28 ms a frame in runs of 4, 0.40 in runs of 32: the frames stay
+    #: in the core's cache), else 32; ``batch_frames`` on CUDA.
     hash_batch_frames: int | None = _num(None, 1)
     #: Decode tasks in flight; None: decode slots + 2.
     decode_inflight: int | None = _num(None, 1)

@@ -252,13 +252,14 @@ class ModelWorker:
         return hashes, quality
 
     def _auto_hash_batch(self) -> int:
-        """Frames per hash-model run where ``hash_batch_frames`` is None: on CUDA ``batch_frames``; on CPU 4 per model
-        thread (at most 32; 32 with onnxruntime's own thread count). One thread hashed real archive frames at 0.28 ms a
-        frame in runs of 4 against 0.40 in runs of 32 (AMD EPYC, 1 MiB L2 a core, 3 passes each, load 22): a run's
-        frames and its float intermediates stay in the core's cache; the hashes are the same in any run."""
+        """Frames per hash-model run where ``hash_batch_frames`` is None: on CUDA ``batch_frames``; on CPU 4 with one
+        model thread (a 2- or 3-core node's model), else 32. One thread hashed real archive frames at 0.28 ms a frame
+        in runs of 4 against 0.40 in runs of 32 (AMD EPYC, 1 MiB L2 a core, 3 passes each, load 22): a run's frames
+        and its float intermediates stay in the core's cache; the hashes are the same in any run. More threads were
+        not measured (a 2-core machine), so they keep 32."""
         if self.hasher.device != "cpu":
             return self.config.runtime.batch_frames
-        return min(32, 4 * self._hash_threads) if self._hash_threads > 0 else 32
+        return 4 if self._hash_threads == 1 else 32
 
     def _detect_all(self, decoded: list[DecodedFile]) -> list[tuple[list, dict[str, Any] | None]]:
         """Every classifier/detector over all files' frames in shared batches:
