@@ -86,6 +86,52 @@ def test_the_scans_centre_crops_find_a_copy_between_a_lean_banks_crops(cropped):
     assert result.timings["match_centre_crops"] > 0
 
 
+@pytest.fixture(scope="module")
+def cropped_inside(tmp_path_factory):
+    """A 4 s reported clip, a bank of it keeping only the 0.8 centre crop, and a 12 s copy: the clip 6 s into other
+    footage, the whole cropped to 85% of each side (adaptive sampling's first pass: 3 frames, one inside the clip)."""
+    from vscan.bank.hashers import media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.bench.edits import edit_clip
+    from vscan.decode import EveryFrame
+
+    root = tmp_path_factory.mktemp("lean-inside")
+    src = synth.make_clip(root / "src.mp4", seed=31, seconds=4.0, fps=10.0, size=(320, 240), scenes=1)
+    inside = edit_clip(src, root / "inside.mp4", "compile", other_seed=131, at=6.0, seconds=12.0)
+    copy = edit_clip(inside, root / "copy.mp4", "crop", fraction=0.15)
+    plan = RowPlan("t", extra_per_second=None, grid_per_second=1e-6, crops=(0.8,), windows=())
+    build_bank(root / "r.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", plan))
+    return root / "r.bank", copy
+
+
+def test_a_weak_centre_crop_hit_is_handed_on_to_the_second_pass_and_the_other_searches_still_run(cropped_inside, tmp_path):
+    import json
+
+    import vscan
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import Adaptive
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    bank, copy = cropped_inside
+    config = ScanConfig(sampling=Sampling(policy=Adaptive()), runtime=Runtime(device="cpu"))
+    _, payload = decode_for_scan(str(copy), config)
+    first = ModelWorker(config, str(bank)).run([(0, None, None, 1)], payload)[0]
+    # The first pass's one frame inside the clip meets the crop rows through its own centre crop: a weak hit, not a match ...
+    (weak,) = [m for m in first.matches if m.bank_entry_id == "src"]
+    assert not weak.is_match and any(p.startswith("centre-crop") for p in weak.path) and weak.num_query_hashes_matched == 1
+    # ... handed on while the off-centre search still ran (it skips a query with a region version) ...
+    assert first.timings["match_centre_crops"] > 0 and first.timings["match_offcentre"] > 0
+    # ... so the second pass samples densely around it, and the scan decides there.
+    assert Adaptive().refine(first.matches, 12.0) is not None
+    vscan.scan([copy], bank=bank, out=tmp_path / "r.jsonl", config=config)
+    (record,) = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    found = [m for m in record["matches"] if m["is_match"]]
+    assert [m["bank_entry_id"] for m in found] == ["src"] and any(p.startswith("centre-crop") for p in found[0]["path"])
+    assert record["frames_sampled"] > len(payload.timestamps)
+
+
 def test_the_off_centre_search_looks_for_the_banks_own_grid_window_size():
     from types import SimpleNamespace
 

@@ -17,6 +17,12 @@ the plain match did not decide, only for the scales with a frame near a bank cro
 of every scale's 8 variants first), and only against a bank whose crop rows are sparser than PDQ's
 tolerance (``needs_centre_crops``): a full bank already holds every step.
 
+A hit on the crop rows that does not decide (adaptive sampling's first pass shows a short file 2-3 frames,
+and the crop may meet one) is handed back all the same, its matches deciding nothing:
+``vscan.runtime.file_match`` keeps it aside while the file's other searches go on with the query as it
+stood (the off-centre search skips a query that has a region version) and reports it only where none of
+them found anything, so the second pass samples densely around its span and the search decides on more frames.
+
 A bank built from hash lists alone (``list_only_bank``: vPDQ or PDQ lists, no media entry) holds the
 reference's hashes of each frame at its own size; the scan meets them closer at a 320 px square than at
 256 (PDQ's filter window lines up: docs/matching-quality.md), so ``scan_config_for_bank`` scans such a
@@ -192,8 +198,10 @@ def find_centre_crops(matcher, query, frames: np.ndarray | None, source_size=Non
     """For a file (its robust ``FileQuery``, sampled square ``frames`` and ``source_size`` (w, h) as
     decoded) that ``matcher`` found no match for: (the query with a query-side version as its region
     version, the matcher it was matched with (narrowed for a memory-mapped bank), its matches) for
-    the first of them (``QUERY_CROPS``, then ``QUERY_TURNS``) that matches, or None (none matches,
-    no pixels, or a bank that needs none)."""
+    the first of them (``QUERY_CROPS``, then ``QUERY_TURNS``) that matches; where none matches but some
+    met the entry's crop rows, the same for the closest such weak hit (its matches decide nothing: the caller
+    hands it on to adaptive sampling's second pass: module docstring); None (no hit, no pixels, or a bank that
+    needs none)."""
     from vscan.bank.query import QueryVersion
     from vscan.hashing.vpdq import FrameHashes
 
@@ -207,6 +215,7 @@ def find_centre_crops(matcher, query, frames: np.ndarray | None, source_size=Non
     hits = matcher.row_hits(np.concatenate([v.reshape(-1, 32) for v in ok]), matcher.settings.distance_threshold, prep_prefix="crop")
     owner = np.repeat(np.arange(len(ok)), [v.shape[0] * 8 for v in ok])
     found = set(owner[hits["query"]].tolist())
+    weak = None  # the closest hit that did not decide: ((query%, -bits), (query, matcher, matches))
     for k, (name, variants, quality, scale) in enumerate(candidates):
         if k not in found:
             continue
@@ -219,4 +228,7 @@ def find_centre_crops(matcher, query, frames: np.ndarray | None, source_size=Non
         matches = narrowed.match(tried)
         if any(m.is_match and name in m.path for m in matches):
             return tried, narrowed, matches
-    return None
+        near = max(((m.query_pct, -m.distance_min) for m in matches if name in m.path), default=None)
+        if near is not None and (weak is None or near > weak[0]):
+            weak = (near, (tried, narrowed, matches))
+    return None if weak is None else weak[1]

@@ -136,6 +136,7 @@ class FileMatcher:
         narrowed = self.matcher.for_file(query)
         matches = narrowed.match(query)
         spent = {}  # seconds per search (0.0: skipped: something matched already, or it does not apply)
+        weak = None  # a centre-crop hit that decided nothing (vscan.bank.query_side): reported where no later search finds anything
         for key, applies, search in self._searches(inputs):
             spent[key] = 0.0
             if any(m.is_match for m in matches) or not applies(query):
@@ -143,8 +144,13 @@ class FileMatcher:
             t_search = time.perf_counter()
             found = search(query)
             spent[key] = time.perf_counter() - t_search
-            if found is not None:
+            if found is not None and key == "match_centre_crops" and not any(m.is_match for m in found[2]):
+                weak = found  # the other searches go on with the query as it stood (the off-centre one skips a region)
+            elif found is not None:
                 query, narrowed, matches = found
+                weak = None
+        if weak is not None:  # its span in the matches: adaptive sampling's second pass looks there
+            query, narrowed, matches = weak
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
         timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before,
                    **{key: spent[key] for key in ("match_offcentre", "match_centre_crops", "match_regions", "match_rotation")}}
