@@ -50,7 +50,7 @@ _SAME = 0.04
 #: share of the frame's side at least on both sides of an axis (``part_bars``).
 _BAR_STD, _BAR_SHARE = 3.0, 0.05
 #: Row spans and column spans crossed into more boxes (``_crossed``), at most each.
-_CROSSED = 3
+_CROSSED = 4
 #: Boxes inside bars returned at most (the groups with the most frames).
 _BAR_GROUPS = 2
 
