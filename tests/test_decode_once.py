@@ -125,3 +125,31 @@ def test_scan_decode_with_region_probe_stays_within_the_file(media):
         again = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, summary["duration_seconds"]),))))
         second, _ = decode_for_scan(str(path), again)
         assert second["frames_decoded"] <= n, (name, second["frames_decoded"], n)
+
+
+def test_the_confirmation_read_on_to_stays_within_the_file_and_exact(media):
+    """With the confirmation decoded ahead (an archive scan), the first pass reads on from the keyframe
+    before the confirming frame to it (PyAVDecoder.read_on) over every real-world kind: the file's frames
+    decoded at most once in all, that keyframe not again, and the confirming frames those the Confirm
+    pass alone decodes, byte for byte."""
+    import numpy as np
+
+    config = ScanConfig(sampling=Sampling(policy=Adaptive(confirm_ahead=True)), matching=Matching(mode="robust"))
+    read_on = 0
+    for name, path in media.items():
+        summary, payload = decode_for_scan(str(path), config)
+        assert summary["error"] is None, (name, summary["error"])
+        if payload.ahead is None:
+            continue
+        ahead = summary["ahead"].frames_decoded
+        assert summary["frames_decoded"] + ahead <= _coded_frames(path), (name, summary["frames_decoded"], ahead)
+        alone, alone_file = decode_for_scan(str(path), replace(config, sampling=Sampling(policy=payload.ahead_policy)))
+        assert np.array_equal(payload.ahead.frame_numbers, alone_file.frame_numbers), name
+        assert np.array_equal(payload.ahead.frames, alone_file.frames), name
+        keyframes = set(PyAVDecoder()._index(path)[1].true_keyframes)
+        # a first pass the region probe could take again (under 4 frames: vscan.runtime.region_probe) reads on to nothing
+        first = len(payload.frame_numbers) >= 4 and "looks re-framed" not in summary["sampling"]
+        if first and not set(payload.ahead.frame_numbers.tolist()) <= keyframes:
+            assert ahead == 0, (name, ahead, summary["sampling"])  # read on to in the first pass: no decode of its own
+            read_on += 1
+    assert read_on, "no file read on to its confirmation"

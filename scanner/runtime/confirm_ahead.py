@@ -89,11 +89,16 @@ def confirm_read_on(config: Any) -> Callable | None:
     ``decode_ahead`` will decode after a first pass of the frames ``selected`` (``ahead_policy``),
     so that a keyframe pass decodes on from their keyframe to them (its keyframe decoded once);
     None when the scan decodes no confirmation ahead."""
+    from vscan.runtime.region_probe import REGION_MIN_FRAMES, may_escalate
+
     policy = config.sampling.policy
     if not isinstance(policy, Adaptive) or not policy.confirm_ahead or not policy.confirm_frames:
         return None
+    escalates = may_escalate(config)
 
     def later(meta: Any, pts_seconds: np.ndarray, selected: np.ndarray) -> tuple[int, ...]:
+        if escalates and len(selected) < REGION_MIN_FRAMES:
+            return ()  # the region probe may decode it again with more frames, from the keyframes (frames read on to: twice)
         confirm = ahead_policy(policy, pts_seconds[selected], meta.duration_seconds)
         return () if confirm is None else tuple(confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist())
 
