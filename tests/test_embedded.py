@@ -188,7 +188,15 @@ def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_pr
                             cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 1):
+
+    def on_disk() -> int:
+        return out.read_text().count("\n") if out.exists() else 0
+
+    # Records are committed in groups, each written then handed out: a second commit on disk means the first was
+    # handed out (Ctrl-C right after the first commit may find none handed out yet: under load the run said 0).
+    first = 0
+    while proc.poll() is None and time.monotonic() < deadline and not (first and on_disk() > first):
+        first = first or on_disk()
         time.sleep(0.02)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert proc.poll() is None and children, "the scan ended before it could be interrupted"
