@@ -204,3 +204,14 @@ def test_bars_of_some_frames_are_a_box_with_those_frames():
     ((box, idx),) = part_bars(luma(frames))
     assert list(box) == [0, 256, 87, 169] and list(idx) == [3, 4, 5]
     assert part_bars(luma(np.delete(frames, [3, 4, 5], axis=0))) == []
+
+
+def test_a_pane_holding_a_picture_with_bars_of_its_own_is_a_candidate_whole():
+    """A meme-like frame: a flat caption band over a picture that has flat grey bars of its own. Trimmed, the pane is
+    the picture without its bars (what the other cues find too); whole, it is the picture as the bank holds it."""
+    rng = np.random.default_rng(11)
+    frames = np.full((8, 256, 256, 3), 250, np.uint8)  # the caption band: flat white
+    frames[:, 80:] = 128  # the picture's own grey bars
+    frames[:, 80:, 30:226] = _texture(rng, 176, 196, 8)
+    boxes = candidate_boxes(frames)
+    assert any(_near(b, (80, 256, 0, 256)) for b in boxes), boxes

@@ -270,7 +270,12 @@ def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None
             # and out to the lines just beyond it: a picture's own bars (a clip with grey bars of its own,
             # inset) are in its bank rows too (held-out: without them 14-34 bits from the source, with 8-28)
             found += [_trim(y, box), _out_to_lines(y, box, ratios)]
-    found += [_trim(y, p) for p in _panes(y, ratios)]
+    panes = _panes(y, ratios)
+    trimmed = [_trim(y, p) for p in panes]
+    # then each pane whose trim took margins, whole: a picture with flat bars of its own fills its pane, and its
+    # bank rows hold its bars (held-out meme of a clip with grey bars at a 320 px scan: trimmed, it was the decode task's region box, which matched
+    # nothing; whole, 10-16 bits at the gate)
+    found += trimmed + [list(map(int, p)) for p, t in zip(panes, trimmed) if list(map(int, p)) != list(map(int, t))]
     boxes = _distinct([*(list(k) for k in known or ()), *found], h, w)
     skip = len(_distinct([list(k) for k in known or ()], h, w))
     kept = boxes[: skip + most]
