@@ -121,3 +121,23 @@ def test_whole_seconds_put_the_first_pass_where_a_one_hash_a_second_list_has_its
     pts = np.arange(625) / 25.0  # 25 s, keyframes at 0 and 4.12 s: the 10 s gap fills land on whole seconds too
     fills = Adaptive(whole_seconds=True).decide(pts, np.array([0, 103]), 25.0).frame_indices
     assert np.allclose(pts[fills], [0, 4.12, 14, 24])
+
+
+def test_the_http_service_scans_a_list_bank_at_its_size_too(banks, tmp_path):
+    """``vscan serve``'s POST /v/scan has its own scan path (vscan.serve.scan_one): the same bank, the same size."""
+    from vscan.serve.app import ServeSettings
+    from vscan.serve.bank_state import BankState
+    from vscan.serve.scan_one import scan_upload
+
+    clip, listed, media, _, _ = banks
+    settings = ServeSettings(bank=str(listed))
+    sampled = {}
+    for name, bank in (("list", listed), ("media", media)):
+        state = BankState.open(bank)
+        try:
+            record = scan_upload(str(clip), state, settings)
+        finally:
+            state.conn.close()
+        assert record["status"] == "ok" and any(m["is_match"] for m in record["matches"]), record
+        sampled[name] = record["sampling"]
+    assert "; 320 px frames" in sampled["list"] and "320 px" not in sampled["media"], sampled

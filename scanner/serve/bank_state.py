@@ -64,6 +64,7 @@ class BankState:
     entries: int
     versions: dict[str, Any] | None = None  # the versions stamp of POST /v/scan records (vscan.serve.scan_one)
     _scanner: Any = None
+    _scan_config: tuple[Any, Any] | None = None  # (the service's config, as this bank is scanned with it)
     _scan_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -117,6 +118,15 @@ class BankState:
 
             self._scanner = ModelWorker(config, str(self.path), threads=1)
         return self._scanner
+
+    def scan_config(self, config) -> Any:
+        """``config`` as a scan against this bank uses it (a bank of hash lists alone: ``sampling.list_frame_size``,
+        vscan.bank.query_side.scan_config_for_bank, as ``vscan scan`` does), worked out once a generation."""
+        if self._scan_config is None or self._scan_config[0] != config:
+            from vscan.bank.query_side import scan_config_for_bank
+
+            self._scan_config = (config, scan_config_for_bank(config, self.path))
+        return self._scan_config[1]
 
     @property
     def scan_lock(self) -> threading.Lock:

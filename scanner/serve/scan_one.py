@@ -59,7 +59,7 @@ def scan_upload(path: str, state, settings) -> dict[str, Any]:
     from vscan.runtime.payload import FileSummary, ModelResult
     from vscan.verdict.risk import DefaultRiskPolicy
 
-    config = serve_config(settings)
+    config = state.scan_config(serve_config(settings))  # a hash-list bank: its frame size, as vscan scan
     policy = DefaultRiskPolicy()
     records: list[dict[str, Any]] = []
     outcomes = Outcomes(records.append, policy_text=config.sampling.policy.describe(), risk_policy=policy,
