@@ -74,9 +74,8 @@ def _scan(path: str) -> tuple:
 def test_a_scan_opens_each_file_once_for_all_its_passes_with_the_same_frames(clips, tmp_path, monkeypatch):
     """Index, first pass and the confirmation decoded ahead share one open container, rewound
     between passes (vscan.decode.pyav_reuse) where that is exact: H.264, HEVC and VP9 in MP4 and
-    Matroska/WebM. AV1 (libdav1d fixes its frame skipping when it opens: the index pass opens it skipping
-    as the scan's passes do) shares it between the index and the keyframe pass (fed the keyframes'
-    packets alone), which reads on to the confirmation (PyAVDecoder.read_on); MPEG-TS opens again for each.
+    Matroska/WebM, and AV1 (libdav1d fixes its frame skipping when it opens: the scan's index pass opens
+    it skipping non-reference frames as the scan's passes after it do); MPEG-TS opens again for each.
     Every frame set is byte for byte what a decoder opening the file for each pass gives."""
     from vscan.runtime import decode_task
 
@@ -92,11 +91,11 @@ def test_a_scan_opens_each_file_once_for_all_its_passes_with_the_same_frames(cli
 
     monkeypatch.setattr(PyAVDecoder, "_open_container", staticmethod(counted))
     held = {name: (_scan(path)[:2], opens.count(path)) for name, path in media.items()}
-    assert [held[name][1] for name in ("h264", "hevc", "vp9") if name in held] == [1] * len({"h264", "hevc", "vp9"} & set(held))
+    assert [held[name][1] for name in ("h264", "hevc", "vp9", "av1") if name in held] == [1] * len({"h264", "hevc", "vp9", "av1"} & set(held))
     monkeypatch.setattr(decode_task, "_PYAV", {**decode_task._PYAV, "hold_open": False})
     fresh = {name: (_scan(path)[:2], opens.count(path) - held[name][1]) for name, path in media.items()}
     for name in media:
         assert held[name][0] == fresh[name][0], name  # the same frames, the same count decoded
         assert fresh[name][1] >= 3, name  # opened for the index, the first pass, the confirmation
-        shared = {"h264": 1, "hevc": 1, "vp9": 1, "av1": fresh[name][1] - 1}  # AV1: the first pass shares the index's
+        shared = {"h264": 1, "hevc": 1, "vp9": 1, "av1": 1}
         assert held[name][1] == shared.get(name, fresh[name][1]), (name, held[name][1])

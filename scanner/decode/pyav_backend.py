@@ -300,7 +300,8 @@ class PyAVDecoder(Decoder):
         reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts) and 0 not in through
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
-        with self._holding(path, rewind=True, any_skip=keyframes_only, kept=index.packets is not None) as container:
+        same_skip = keyframes_only or (nonref and getattr(self, "_nonref_open", False))  # a held AV1 codec opened skipping so
+        with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)
             skip = ("NONREF" if nonref_on else "DEFAULT") if through else "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"
