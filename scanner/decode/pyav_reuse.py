@@ -66,7 +66,9 @@ _REWINDABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 #: Decoders that read ``skip_frame`` at every frame (FFmpeg's own), so a held codec serves a pass that
 #: skips otherwise than the last. libdav1d reads it once, when it opens: a held AV1 codec kept the index
 #: pass's setting (8 of the archive bench's AV1 copies decoded every frame of a keyframe pass, and other
-#: frames); AV1 and anything else is opened again, but for a keyframe pass (its packets alone: no skipping).
+#: frames); AV1 and anything else is opened again, but for a keyframe pass (its packets alone: no skipping)
+#: and, where the scan's index pass opened it skipping non-reference frames, a pass that skips so
+#: (vscan.decode.pyav_backend.PyAVDecoder._set_threads).
 _SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
 
 
