@@ -181,7 +181,7 @@ def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_pr
     import time
 
     many = folder / "many"
-    for i in range(8):
+    for i in range(12):  # a model call's files are committed together: enough files for several commits
         synth.make_clip(many / f"c{i}.mp4", seed=50 + i, seconds=5)
     out = folder / "ctrl-c.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "vscan.cli", "scan", "many", "--bank", "b.bank", "--out", out.name, "--device", "cpu", "-q"],
@@ -204,7 +204,7 @@ def test_ctrl_c_in_a_scan_without_ray_saves_what_is_done_and_leaves_no_decode_pr
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     saved = out.read_text().count("\n")
-    assert saved < 8 and "Interrupted: " in err, err
+    assert saved < 12 and "Interrupted: " in err, err
     said = int(err.split("Interrupted: ")[1].split()[0])  # handed out; one more may be on disk, written as Ctrl-C came
     assert 1 <= said <= saved, err
     time.sleep(0.5)
