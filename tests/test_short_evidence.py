@@ -138,7 +138,7 @@ def _portrait_excerpt(tmp_path):
         before = [other(i / fps) for i in range(int(14.2 * fps))]
         after = [other(17.4 + i / fps) for i in range(int(10.6 * fps))]
         made[name] = (clip, _encode(tmp_path / "in" / f"compilation_{name}.mp4", before + keep + after, fps=fps, codec="libx264",
-                                    gop=int(5 * fps), crf=23, bitrate=None))  # fmt: skip
+                                    gop=int(5 * fps), crf=18, bitrate=None))  # fmt: skip
     return made
 
 
