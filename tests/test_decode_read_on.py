@@ -71,3 +71,15 @@ def test_real_samples_read_on_exactly():
         assert np.array_equal(file.ahead.frame_numbers, alone.frame_numbers), path.name
         assert np.array_equal(file.ahead.frames, alone.frames), path.name
         assert summary["ahead"].frames_decoded == 0, path.name
+
+
+def test_an_object_read_by_ranges_gives_its_frame_times_as_the_file_does(clips):
+    """The confirmation decoded ahead, the cut marks and the region probe take frame times from the decoder
+    (``frame_times``): an object read by range reads (an s3:// URI, no local file behind it) gives them too."""
+    from vscan.inputs.ranged import RangeFile
+    from vscan.inputs.ranged_pyav import RangedPyAV
+
+    data = Path(clips["h264"]).read_bytes()
+    ranged = RangedPyAV(RangeFile(lambda start, stop: data[start:stop], len(data)), "s3://media/h264.mp4")
+    times = ranged.frame_times("s3://media/h264.mp4")
+    assert len(times) > 100 and np.array_equal(times, PyAVDecoder().frame_times(clips["h264"]))

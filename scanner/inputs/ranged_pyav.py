@@ -66,6 +66,9 @@ class RangedPyAV(PyAVDecoder):
     def orientation(self, path):
         return self._index(path)[1].orientation
 
+    def frame_times(self, path):
+        return self._index(path)[1].pts_seconds  # the object's, by range reads (no local file to check)
+
     def iter_frames(self, path, policy, *, batch_size=64, max_side=None, size=None):
         _check_options(batch_size, max_side)
         meta, index = self._index(path)

@@ -117,8 +117,8 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
 
     (decoder, meta, tap, frames, numbers, times, truncation, view), fallback = first
     first_decoded = int(decoder.frames_decoded)
-    _, index = decoder._index(Path(path))
-    wanted = more.sampling.policy.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds)
+    pts_seconds = decoder.frame_times(Path(path))  # the index pass's, cached
+    wanted = more.sampling.policy.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds)
     have = {int(i): f for batch_numbers, batch in zip(numbers, frames) for i, f in zip(batch_numbers.tolist(), batch)}
     kept = dict(decoder.passing)
     decoder.passing = {}
@@ -149,5 +149,5 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
     merged_tap = BorderTap(lambda rgb: to_square(rgb, more.sampling.frame_size), enabled=tap.enabled)
     merged_tap.push(merged)
     decoder.frames_decoded = first_decoded + decoded
-    attempt = (decoder, meta, merged_tap, [merged], [order], [index.pts_seconds[order]], truncation, view)
+    attempt = (decoder, meta, merged_tap, [merged], [order], [pts_seconds[order]], truncation, view)
     return first_decoded + decoded, (attempt, fallback)
