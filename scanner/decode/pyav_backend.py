@@ -94,6 +94,7 @@ class PyAVDecoder(Decoder):
         self.also: dict[int, Callable[[], np.ndarray]] = {}
         self.hold_open = hold_open  # a scan's decode sets it: three passes a file
         self._held: tuple[tuple, object] | None = None
+        self._nonref_open = False  # the codec in use was opened skipping non-reference frames (``_set_threads``)
         self._first_packet: tuple | None = None  # of the last index pass: where ``rewound`` checks it landed
 
     def _set_threads(self, stream, held: bool = False) -> None:
@@ -255,7 +256,7 @@ class PyAVDecoder(Decoder):
         own = keyframes_only and self._keyframe_feed is _keyframe_frames and bool(index.raw_pts)
         later = {int(i) for i in read_on(meta, index.pts_seconds, selected)} if own and read_on is not None else set()
         # the codec takes this pass's skip_frame: at any frame, or as it opens (not held), or held, opened skipping as this pass does
-        takes = meta.codec in _SKIP_PER_FRAME or not self.hold_open or (getattr(self, "_nonref_open", False) and meta.num_frames > 4 * len(later))
+        takes = meta.codec in _SKIP_PER_FRAME or not self.hold_open or (self._nonref_open and meta.num_frames > 4 * len(later))
         return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later and takes else ({}, 0)
 
     def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True, by_packet=False) -> Iterator[SampledFrames]:
@@ -300,7 +301,7 @@ class PyAVDecoder(Decoder):
         reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts) and 0 not in through
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
-        same_skip = keyframes_only or (nonref and getattr(self, "_nonref_open", False))  # a held AV1 codec opened skipping so
+        same_skip = keyframes_only or (nonref and self._nonref_open)  # a held AV1 codec opened skipping so
         with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None) as container:
             stream = container.streams.video[0]
             self._set_threads(stream)

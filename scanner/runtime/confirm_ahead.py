@@ -119,7 +119,7 @@ def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) 
     pts_seconds = decoder.frame_times(Path(path))
     wanted = confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist()
     kept, decoder.passing, decoder.keep_passing = dict(decoder.passing), {}, 0
-    read, decoder.read_ahead, decoder.read_on = dict(getattr(decoder, "read_ahead", {})), {}, None
+    read, decoder.read_ahead, decoder.read_on = dict(decoder.read_ahead), {}, None
     have = {i: kept[i] for i in wanted if i in kept}
     have.update(read[i] for i in wanted if i not in have and i in read)  # (index, frame) of the frame a decode of i gives
     missing = tuple(i for i in wanted if i not in have and i not in read)
