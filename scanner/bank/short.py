@@ -101,9 +101,10 @@ def _aligned_best(alignment: Alignment, t_query, t_reference, distances, toleran
         return np.zeros(0, np.int64), None
     key, rows_in_span = tq[inlier], None
     if row_start is not None:
-        starts = np.unique(np.asarray(row_start, np.float64)[inlier])
+        rows = np.asarray(row_start, np.float64)[inlier]
+        starts = np.unique(rows)
         if starts.size < np.unique(key).size:  # dense frames on sparse rows: one best per row
-            key = np.asarray(row_start, np.float64)[inlier]
+            key = rows
             gap = float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
             r0, r1 = alignment.reference_span_seconds
             rows_in_span = max(starts.size, int(np.floor((r1 - r0) / gap + 1e-6)) + 1) if gap > 0 else starts.size
