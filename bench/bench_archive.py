@@ -46,6 +46,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -167,17 +168,18 @@ def as_installed(env: dict[str, str], out_dir: Path) -> dict[str, str]:
 
 
 def run_subprocess(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, *, pythonpath: Path | None = None,
-                   warm_files: int = 2) -> dict:  # fmt: skip
+                   warm_files: int = 2, **options: Any) -> dict:  # fmt: skip
     """The scan in a fresh process (its own imports and Ray), after a warm-up scan of ``warm_files``
     files by the same code (numba's kernel caches written, files in the page cache), so that
-    each version is timed the same way: a fresh process, warm caches."""
+    each version and variant is timed the same way: a fresh process, warm caches. ``options``: ``run_vscan``'s."""
     env = as_installed(dict(os.environ), out_dir)
     if pythonpath is not None:
         env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     runs = ([(f"{name}-warm", files[:warm_files])] if warm_files else []) + [(name, files)]
     for run_name, run_files in runs:
         spec = out_dir / f"{run_name}-spec.json"
-        spec.write_text(json.dumps({"name": run_name, "files": [str(f) for f in run_files], "bank": str(bank), "out_dir": str(out_dir), "device": device}))
+        spec.write_text(json.dumps({"name": run_name, "files": [str(f) for f in run_files], "bank": str(bank), "out_dir": str(out_dir), "device": device,
+                                    "options": options}))  # fmt: skip
         subprocess.run([sys.executable, "-m", "vscan.bench.bench_archive", "--scan-only", str(spec)], env=env, check=True, cwd=str(out_dir))
     return json.loads((out_dir / f"{name}-row.json").read_text())
 
@@ -194,7 +196,7 @@ def _scan_only(spec_path: Path) -> None:
 
     spec = json.loads(spec_path.read_text())
     out_dir, name = Path(spec["out_dir"]), spec.get("name", "baseline")
-    row = run_vscan(name, [Path(f) for f in spec["files"]], Path(spec["bank"]), out_dir, spec["device"])
+    row = run_vscan(name, [Path(f) for f in spec["files"]], Path(spec["bank"]), out_dir, spec["device"], **spec.get("options", {}))
     row["code"] = str(Path(vscan.__file__).parent)
     (out_dir / f"{name}-row.json").write_text(json.dumps(row, default=str))
 
@@ -370,15 +372,11 @@ def main(argv: list[str] | None = None) -> dict | None:
         reference["recall"] = sum(reference["matched"][n] for n in known_names) / max(len(known_names), 1)
         reference["false_positives"] = sum(reference["matched"][p.name] for p in archive.unrelated)
     rows = [run_subprocess("vscan", files, bank, root, args.device)]  # a fresh process after a warm-up, as the baseline
-    for n in args.confirm_frames:
-        rows.append(run_vscan(f"vscan_confirm_{n}", files, bank, root, args.device, n))
-        rows[-1]["name"] = f"vscan confirm {n}"
-    for when in args.confirm_ahead:
-        rows.append(run_vscan(f"vscan_ahead_{when}", files, bank, root, args.device, confirm_ahead=when))
-        rows[-1]["name"] = f"vscan ahead {when}"
-    if args.local_model:
-        rows.append(run_vscan("vscan_local_model", files, bank, root, args.device, local_model=True))
-        rows[-1]["name"] = "vscan local model"
+    variants = ([(f"vscan confirm {n}", {"confirm_frames": n}) for n in args.confirm_frames] + [(f"vscan ahead {when}", {"confirm_ahead": when})
+                for when in args.confirm_ahead] + ([("vscan local model", {"local_model": True})] if args.local_model else []))  # fmt: skip
+    for shown, options in variants:  # each timed as the main run is: a fresh process after its warm-up
+        rows.append(run_subprocess(shown.replace(" ", "_"), files, bank, root, args.device, **options))
+        rows[-1]["name"] = shown
     if args.baseline_worktree:
         rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
         rows[-1]["name"] = "vscan baseline"
