@@ -141,3 +141,47 @@ def test_the_http_service_scans_a_list_bank_at_its_size_too(banks, tmp_path):
         assert record["status"] == "ok" and any(m["is_match"] for m in record["matches"]), record
         sampled[name] = record["sampling"]
     assert "; 320 px frames" in sampled["list"] and "320 px" not in sampled["media"], sampled
+
+
+def _entries_only_bank(path, entries):
+    """A bank file holding ``entries`` (entry_id, source_type, kind, duration_seconds, num_frames) and no rows:
+    what ``list_only_bank`` reads (the entries table), at a size no test build could make."""
+    import sqlite3
+    from contextlib import closing
+
+    from vscan.bank.schema import SCHEMA
+
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(SCHEMA)
+        conn.executemany("INSERT INTO entries (entry_id, label, source_path, source_type, kind, duration_seconds, num_frames) "
+                         "VALUES (?, 'reported', ?, ?, ?, ?, ?)", [(e[0], e[0], *e[1:]) for e in entries])  # fmt: skip
+        conn.commit()
+    return path
+
+
+def test_a_media_bank_is_told_from_a_list_bank_without_reading_its_whole_entry_table(tmp_path, monkeypatch):
+    """``scan_config_for_bank`` runs once per scan: on a media bank of 20,000 entries it reads one entry
+    (``vscan.bank.entry_table.list_rows_per_second``), not the table (its ``NOT IN ... LIMIT 1`` read all 20,000)."""
+    import sqlite3
+
+    media = _entries_only_bank(tmp_path / "media.bank", [(f"m{i:05d}", "media", "video", 6.0, 150) for i in range(20_000)])
+    listed = _entries_only_bank(tmp_path / "list.bank", [(f"l{i}", "vpdq_txt", "video", 10.0, 10) for i in range(3)]
+                                + [("p", "pdq_list", "pdq_list", None, 4), ("d", "digest_list", "file_digest", None, 0)])  # fmt: skip
+    digests = _entries_only_bank(tmp_path / "digests.bank", [("d", "digest_list", "file_digest", None, 0)])
+    steps = []
+    connect = sqlite3.connect
+
+    def counted(*args, **kwargs):  # every SQLite virtual-machine step of the reader's queries
+        conn = connect(*args, **kwargs)
+        conn.set_progress_handler(lambda: steps.append(1), 1)  # None: go on
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    assert not list_only_bank(media)
+    assert len(steps) < 1_000, len(steps)  # one entry's read; the whole table is ~200,000 steps
+    assert list_only_bank(listed) and not list_only_bank(digests)
+    monkeypatch.undo()
+    sparse = scan_config_for_bank(ScanConfig(), listed)  # 30 rows over 30 timed seconds (the PDQ list untimed): 1 a second
+    assert sparse.sampling.frame_size == 320 and sparse.sampling.policy.whole_seconds
+    default = ScanConfig()
+    assert scan_config_for_bank(default, media) is default

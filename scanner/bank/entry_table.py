@@ -13,11 +13,13 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["EntryFields", "entry_fields", "all_entry_fields"]
+__all__ = ["EntryFields", "entry_fields", "all_entry_fields", "MEDIA_SOURCES", "list_rows_per_second"]
 
 _COLUMNS = "entry_id, label, kind, duration_seconds, source_type, source_ref, num_frames"
 #: Ids per query: under SQLite's default limit of 999 bound parameters.
 _CHUNK = 900
+#: ``source_type`` of entries whose rows vscan hashed from media (``api``: rows handed in by code, origin unknown).
+MEDIA_SOURCES = ("media", "api")
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,23 @@ def entry_fields(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, Entr
 def all_entry_fields(conn: sqlite3.Connection) -> list[EntryFields]:
     """Every entry's fields, sorted by entry_id (SQLite's binary order: the order of the ids' UTF-8 bytes)."""
     return [EntryFields(*r) for r in conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY entry_id")]
+
+
+def list_rows_per_second(conn: sqlite3.Connection) -> float | None:
+    """For a bank whose entries with frame hashes all came from hash lists (no ``MEDIA_SOURCES`` entry): its frame
+    rows per second of its timed entries (0.0 when none has a duration: PDQ lists); None for a bank with any media
+    entry or none with frame hashes.
+
+    A media entry is looked for first, one row at most (``LIMIT 1``): a media bank is answered from its first
+    entries, not by reading the whole table (the entries table has no index on ``source_type``); only a bank
+    without one is read through, once, for the list rows' count and sums."""
+    marks = ",".join("?" * len(MEDIA_SOURCES))
+    media = f"SELECT 1 FROM entries WHERE kind != 'file_digest' AND source_type IN ({marks}) LIMIT 1"
+    if conn.execute(media, MEDIA_SOURCES).fetchone() is not None:
+        return None
+    timed = ("SELECT COUNT(*), SUM(CASE WHEN duration_seconds > 0 THEN num_frames END), "
+             "SUM(CASE WHEN duration_seconds > 0 THEN duration_seconds END) FROM entries WHERE kind != 'file_digest'")  # fmt: skip
+    listed, rows, seconds = conn.execute(timed).fetchone()
+    if not listed:
+        return None
+    return float(rows) / float(seconds) if rows and seconds else 0.0

@@ -55,10 +55,6 @@ TURN_SLACK = 0.01
 CROP_STEP = 0.026
 
 
-#: Entries whose rows vscan hashed from media (``api``: rows handed in by code, origin unknown).
-_MEDIA_SOURCES = ("media", "api")
-
-
 def list_only_bank(bank_path) -> bool:
     """Whether the bank at ``bank_path`` holds frame hashes and every entry with frame hashes came from a
     hash list (none from media); False for a file that is not a readable bank (the scan says what is wrong)."""
@@ -76,17 +72,13 @@ def _list_rows_per_second(bank_path) -> float | None:
     import sqlite3
     from contextlib import closing
 
-    sql = "SELECT 1 FROM entries WHERE kind != 'file_digest' AND source_type {} (?, ?) LIMIT 1"
-    timed = "SELECT SUM(num_frames), SUM(duration_seconds) FROM entries WHERE duration_seconds > 0 AND kind != 'file_digest'"
+    from vscan.bank.entry_table import list_rows_per_second
+
     try:
         with closing(sqlite3.connect(f"file:{Path(bank_path)}?mode=ro", uri=True)) as conn:
-            listed, media = (conn.execute(sql.format(op), _MEDIA_SOURCES).fetchone() is not None for op in ("NOT IN", "IN"))
-            rows, seconds = conn.execute(timed).fetchone() if listed and not media else (None, None)
+            return list_rows_per_second(conn)
     except sqlite3.Error:
         return None
-    if not listed or media:
-        return None
-    return float(rows) / float(seconds) if rows and seconds else 0.0
 
 
 def scan_config_for_bank(config, bank_path):
