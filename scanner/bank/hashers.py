@@ -49,6 +49,10 @@ class RowPlan:
     centre_bits: int | None = None
     #: (with ``centre_bits``) where runs are shorter than a tick, the frames a scan sampling this often takes instead
     clock_frames_per_second: float | None = None
+    #: (with ``rows_on_clock`` and ``centre_bits``) the extra rows on detailed frames: hashed on a clock twice
+    #: ``extra_per_second``, kept on as many ticks as that clock keeps, where they pass the matcher's quality filter
+    #: (``vscan.bank.rows.detail_ticks``): a flat frame's rows are never met, so a flat stretch's go elsewhere
+    extra_on_detail: bool = False
 
 
 #: Every frame, its extra rows, grid windows (and the split-screen pane windows) 4 times a second: ~430-500 rows per video-second.
@@ -73,7 +77,7 @@ COVER_ROWS = RowPlan("cover", frame_bits=None, extra_per_second=0.5, grid_per_se
 #: the frames a scan sampling twice a second takes instead: about 2 frame rows and 4.5 rows in all a
 #: video-second on any footage, at a cost in recall on fast footage (docs/banks.md, "--rows sparse").
 SPARSE_ROWS = RowPlan("sparse", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
-                      grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26, clock_frames_per_second=2.0)  # fmt: skip
+                      grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26, clock_frames_per_second=2.0, extra_on_detail=True)  # fmt: skip
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS, SPARSE_ROWS)}
 
 

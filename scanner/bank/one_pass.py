@@ -50,7 +50,7 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_dec
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
-from vscan.bank.rows import centre_runs, clock_runs
+from vscan.bank.rows import centre_runs, clock_runs, detail_ticks
 
 
 class RowPlan(Protocol):
@@ -66,6 +66,7 @@ class RowPlan(Protocol):
     rows_on_clock: bool
     centre_bits: int | None
     clock_frames_per_second: float | None
+    extra_on_detail: bool
 
 
 #: Frames are downscaled to at most this side before hashing when building
@@ -90,8 +91,11 @@ BANK_BATCH_FRAMES = 8
 
 
 
-__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows"]
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows", "detail_extra", "DETAIL_MIN_QUALITY"]
 
+#: A tick's extra rows are kept on detail (``RowPlan.extra_on_detail``) where its frame and a row reach this
+#: quality: ``MatchSettings.min_quality``'s default (a scan drops rows of a frame below it).
+DETAIL_MIN_QUALITY = 50
 #: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
 BORDER_PROBE_FRAMES = 48
 #: Fewer keyframes than this: the box is found on frames of the pass itself (``_defers``); a box
@@ -129,7 +133,8 @@ class RowChoice:
         self._last_extra = -math.inf
         self._grid = Ticks(plan.grid_per_second)
         self._clock = getattr(plan, "rows_on_clock", False)
-        self._extra_ticks = Ticks(plan.extra_per_second)
+        # on detail: candidates twice as often, thinned after the pass (``detail_extra``)
+        self._extra_ticks = Ticks(plan.extra_per_second * (2 if _on_detail(plan) else 1) if plan.extra_per_second else plan.extra_per_second)
 
     def __call__(self, hash_bytes: np.ndarray, seconds: float) -> tuple[bool, bool, bool]:
         """(keep the frame row, add its extra rows, add its grid windows) for one frame (uint8 [32], its time)."""
@@ -260,11 +265,38 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         frames = FrameHashes(numbers.astype(np.int64), times.astype(np.float64), qualities.astype(np.int32), np.ascontiguousarray(variants[:, 0]))
     else:
         variants, frames = np.zeros((0, 8, 32), np.uint8), FrameHashes.empty()
-    extra = _merged(extras.result(), grids.result())
+    extra = extras.result()
+    if _on_detail(plan) and len(extra.hashes):
+        extra = detail_extra(frames, extra, plan.extra_per_second)
+    extra = _merged(extra, grids.result())
     if getattr(plan, "centre_bits", None) is not None:  # every frame was kept: the runs' centres now
         frames, extra, centres = centred_rows(frames, extra, plan.centre_bits, getattr(plan, "clock_frames_per_second", None))
         variants = variants[centres]
     return MediaHashes(metadata=meta, frames=frames, variants=variants, extra=extra, border_box=box)
+
+
+def _on_detail(plan: "RowPlan") -> bool:
+    """Whether a plan places its clock's extra rows on detailed frames (``RowPlan.extra_on_detail``): with extra rows on
+    a clock and every frame kept during the pass (``centre_bits``), so each candidate's frame and time are known."""
+    return bool(getattr(plan, "extra_on_detail", False) and plan.rows_on_clock and plan.centre_bits is not None and plan.extra_per_second)
+
+
+def detail_extra(frames: FrameHashes, extra: ExtraHashes, per_second: float, min_quality: int = DETAIL_MIN_QUALITY) -> ExtraHashes:
+    """The extra rows of the candidate ticks ``vscan.bank.rows.detail_ticks`` keeps: ``extra`` holds them on a clock twice
+    ``per_second``, filed under the tick's own frame (every frame of ``frames`` kept during the pass); a tick is detailed
+    when its frame and one of its rows reach ``min_quality`` (the matcher drops rows whose frame does not)."""
+    ticks = np.unique(extra.frame_numbers)
+    at = {int(n): i for i, n in enumerate(frames.frame_numbers.tolist())}
+    pos = np.asarray([at.get(int(n), -1) for n in ticks], np.int64)
+    times = np.where(pos >= 0, frames.timestamps_seconds[np.maximum(pos, 0)], np.nan)
+    frame_ok = (pos >= 0) & (frames.qualities[np.maximum(pos, 0)] >= min_quality)
+    best = np.zeros(ticks.size, np.int64)
+    np.maximum.at(best, np.searchsorted(ticks, extra.frame_numbers), extra.qualities.astype(np.int64))
+    order = np.argsort(np.where(np.isfinite(times), times, np.inf), kind="stable")
+    keep_tick = np.zeros(ticks.size, bool)
+    keep_tick[order] = detail_ticks(times[order], (frame_ok & (best >= min_quality))[order], per_second)
+    keep = keep_tick[np.searchsorted(ticks, extra.frame_numbers)]
+    return ExtraHashes(extra.frame_numbers[keep], tuple(p for p, k in zip(extra.preps, keep) if k), extra.qualities[keep], extra.hashes[keep])
 
 
 def centred_rows(frames: FrameHashes, extra: ExtraHashes | None, max_bits: int,

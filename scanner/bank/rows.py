@@ -11,7 +11,7 @@ from vscan.frames.windows import PANE_WINDOWS
 #: Re-post windows a build keeps on the grid windows' clock, not every frame (vscan.bank.one_pass.BANK_GRID_WINDOWS).
 _CLOCK_WINDOWS = frozenset(PANE_WINDOWS)
 
-__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs", "clock_runs"]
+__all__ = ["row_kind", "run_starts", "spaced", "plan_keeps_prep", "crop_scale", "row_end_seconds", "centre_runs", "clock_runs", "detail_ticks"]
 
 
 def row_kind(prep: str) -> str:
@@ -147,3 +147,29 @@ def clock_runs(times_seconds: np.ndarray, starts: np.ndarray, centres: np.ndarra
     order = np.argsort(out_starts, kind="stable")
     return out_starts[order], out_centres[order]
 
+
+
+def detail_ticks(times_seconds: np.ndarray, detailed: np.ndarray, per_second: float) -> np.ndarray:
+    """Which candidate ticks (times in order, on a clock twice ``per_second``) keep their extra rows: as many as a
+    clock of ``per_second`` would keep (one a bucket of ``1 / per_second`` seconds), on ``detailed`` frames only (bool,
+    their rows pass the matcher's quality filter). The clock's own pick of each bucket first where it is detailed; the
+    rows a flat bucket (a fade, a blank wall) would have spent go to the detailed ticks farthest from any kept one. On
+    footage detailed throughout: the clock's picks exactly. bool [N]."""
+    t = np.asarray(times_seconds, np.float64)
+    good = np.asarray(detailed, bool)
+    keep = np.zeros(t.size, bool)
+    if not t.size:
+        return keep
+    bucket = np.floor(np.where(np.isfinite(t), t, 0.0) * per_second + 1e-4).astype(np.int64)
+    first = np.ones(t.size, bool)
+    first[1:] = bucket[1:] != bucket[:-1]
+    keep = first & good
+    spare = int(first.sum() - keep.sum())
+    cand = good & ~keep
+    while spare > 0 and cand.any():
+        at = np.flatnonzero(cand)
+        gap = np.min(np.abs(t[at][:, None] - t[keep][None, :]), axis=1) if keep.any() else np.zeros(at.size)
+        pick = at[int(np.argmax(gap))]
+        keep[pick], cand[pick] = True, False
+        spare -= 1
+    return keep
