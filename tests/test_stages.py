@@ -148,3 +148,66 @@ def test_the_budget_reserves_frames_for_decodes_in_flight_and_keeps_slots_busy()
     big.landed(500)  # files bigger than the whole budget: one per slot while nothing waits, none while one waits
     assert big.may_decode(0, 1, 1) and not big.may_decode(500, 0, 0)
     assert budget.describe()["frame_budget_bytes"] == 300
+
+
+def test_a_model_call_waiting_on_a_node_that_went_is_given_up_and_its_files_decoded_again(ray_local, monkeypatch):
+    """Ray may neither answer nor fail a call whose frames were decoded on a node that died (or
+    whose actor is restarting): past NODE_LOSS_GRACE the model stage gives it up, frees its load
+    and sends its files to be decoded again, a node fault (not the file's); calls that touch no
+    lost node, or lost it only just now, wait on."""
+    import time
+
+    import ray
+
+    import vscan.runtime.faults as faults_mod
+    from vscan.runtime.faults import InfraFaults
+    from vscan.runtime.outcome import Outcomes, Task
+    from vscan.runtime.payload import FileSummary
+    from vscan.runtime.stages import ModelStage
+    from vscan.runtime.summary import ScanSummary
+    from vscan.verdict.risk import DefaultRiskPolicy
+
+    @ray.remote(num_cpus=0)
+    class Stuck:  # a call that never comes back, as one blocked on frames that went with their node
+        def run(self) -> None:
+            time.sleep(3600)
+
+    stuck = Stuck.remote()
+    records, decoded_again = [], []
+    outcomes = Outcomes(records.append, policy_text="", risk_policy=DefaultRiskPolicy(), timeout_seconds=60)
+    here = ray.get_runtime_context().get_node_id()
+
+    class Pool:  # where calls run, and what giving one up frees (the real pool's bookkeeping is ModelPool's)
+        def __init__(self) -> None:
+            self.abandoned: list = []
+
+        def node_of(self, ref):
+            return here
+
+        def abandon(self, ref) -> None:
+            self.abandoned.append(ref)
+            ray.cancel(ref)
+
+    pool = Pool()
+    stage = ModelStage(pool=pool, outcomes=outcomes, queues=None, batch_frames=4, refine=lambda task: None)
+    stage.faults = InfraFaults(outcomes, ScanSummary(), to_model=stage.enqueue, resubmit_alone=decoded_again.append,
+                               file_timeout_seconds=60, dead_nodes=set())  # fmt: skip
+    monkeypatch.setattr(faults_mod, "NODE_POLL_SECONDS", 3600.0)  # no second look at the (live) local cluster
+    stage.faults._polled = time.monotonic()
+
+    def call(key: int, node: str) -> Task:
+        task = Task(key=key, path=f"/in/{key}.mp4", attempt_decoder="pyav", submitted=time.monotonic(),
+                    summary=FileSummary(path=f"/in/{key}.mp4", node=node))  # fmt: skip
+        ref = stuck.run.remote()
+        stage.calls[ref], stage.sent[ref] = [task], time.monotonic() - 100
+        return task
+
+    gone, recent = "f" * 56, "e" * 56  # nodes that died: long enough ago, and just now
+    lost_files, recent_files, live_files = call(1, gone), call(2, recent), call(3, here)
+    stage.faults.lost_at.update({gone: time.monotonic() - faults_mod.NODE_LOSS_GRACE - 1, recent: time.monotonic()})
+    stage.reap_lost()
+    assert decoded_again == [lost_files] and len(pool.abandoned) == 1
+    assert lost_files.node_faults == 1 and lost_files.infra_failures == 0 and lost_files.summary is None
+    assert sorted(t.key for batch in stage.calls.values() for t in batch) == [recent_files.key, live_files.key]
+    assert records == []  # no record: the file is not at fault
+    ray.kill(stuck)

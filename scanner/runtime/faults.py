@@ -27,12 +27,22 @@ from vscan.runtime.outcome import Outcomes, Task, let_go
 from vscan.runtime.ray_start import dead_node_ids
 from vscan.runtime.summary import ScanSummary
 
-__all__ = ["InfraFaults", "INFRA_RETRIES", "NODE_FAULT_LIMIT", "QUARANTINE_DEATHS"]
+__all__ = ["InfraFaults", "CallAbandoned", "INFRA_RETRIES", "NODE_FAULT_LIMIT", "NODE_LOSS_GRACE", "QUARANTINE_DEATHS"]
+
+
+class CallAbandoned(RuntimeError):
+    """A model call given up on: it waited NODE_LOSS_GRACE seconds on a node that went away."""
 
 #: Times one file is sent again after its model actor died on a live node, or its model call raised.
 INFRA_RETRIES = 3
 #: Times one file is sent again after its node, or its model actor's node, went away.
 NODE_FAULT_LIMIT = 20
+#: Seconds a model call may go on waiting on a node that went away (its actor's node, or the node
+#: its frames were decoded on) before its files are decoded again elsewhere: Ray may neither
+#: answer nor fail such a call (its frames gone with their node, its actor restarting).
+NODE_LOSS_GRACE = 30.0
+#: Seconds between the driver's looks at which nodes are dead.
+NODE_POLL_SECONDS = 2.0
 #: Nodes that died while decoding one file (the last time alone) before it is
 #: quarantined: recorded (QuarantinedError), not sent on to kill more of the cluster.
 QUARANTINE_DEATHS = 2
@@ -51,6 +61,8 @@ class InfraFaults:
     file_timeout_seconds: float
     dead_nodes: set[str]
     decode_deaths: dict[int, int] = field(default_factory=dict)  # task key -> nodes that died while decoding it
+    lost_at: dict[str, float] = field(default_factory=dict)  # node that died during the scan -> when the driver noticed
+    _polled: float = field(default=0.0, repr=False)
 
     def retry(self, task: Task, exc: BaseException, *, decode_again: bool, node_fault: bool, decoding: bool = False) -> None:
         """Send the file again: its frames (to another actor), or from the
@@ -98,8 +110,22 @@ class InfraFaults:
         now_dead = dead_node_ids()
         went = node_error or bool(now_dead - self.dead_nodes)
         if went:
-            self.dead_nodes = now_dead
+            self._noted(now_dead)
         return went
+
+    def _noted(self, now_dead: set[str]) -> None:
+        now = time.monotonic()
+        for node in now_dead - self.dead_nodes:
+            self.lost_at.setdefault(node, now)
+        self.dead_nodes = now_dead
+
+    def lost_nodes(self) -> dict[str, float]:
+        """Nodes that died during the scan, and when the driver noticed (looked up every NODE_POLL_SECONDS)."""
+        now = time.monotonic()
+        if now - self._polled >= NODE_POLL_SECONDS:
+            self._polled = now
+            self._noted(dead_node_ids() | self.dead_nodes)
+        return self.lost_at
 
     def model_call_failed(self, batch: list[Task], exc: BaseException) -> None:
         """A model call raised: the actor went away (its batch goes to

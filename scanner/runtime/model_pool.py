@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -286,6 +287,8 @@ class ModelPool:
                 continue
             if info["error"]:
                 self._retire(i, f"restarted, but could not build its model: {info['error']}")
+            else:
+                self.info[i] = info  # where the restart runs (node_of)
 
     def answered(self) -> bool:
         return any(info is not None for info in self.info)
@@ -342,6 +345,20 @@ class ModelPool:
             self.failures[i] += 1  # it died (Ray restarts it, up to max_restarts)
         if isinstance(error, RayActorError) and self.failures[i] <= MAX_RESTARTS:
             self._probe(i)  # died or unreachable (restarting, or its node went): no files until it answers again
+
+    def node_of(self, ref: Any) -> str | None:
+        """The node whose actor runs call ``ref`` (as last answered: a restart's own node once it answered)."""
+        i, _ = self._calls.get(ref, (-1, 0))
+        return (self.info[i] or {}).get("model_node") if i >= 0 else None
+
+    def abandon(self, ref: Any) -> None:
+        """Give up on call ``ref`` (it waits on a node that went away): its load freed, Ray asked to cancel
+        it. Not the actor's failure: where its own node went, its other calls' failures left it out."""
+        import ray
+
+        self.finished(ref)
+        with suppress(Exception):  # best effort: one that already ran, or on a dead actor, is not cancelled
+            ray.cancel(ref)
 
     def cluster(self) -> list[dict[str, Any]]:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""

@@ -191,5 +191,7 @@ def dead_node_ids(nodes: list[dict[str, Any]] | None = None) -> set[str]:
     """Ids of the nodes Ray knows that are not alive (alive: ``nodes`` when given, else now)."""
     import ray
 
-    alive = {n["node_id"] for n in (nodes if nodes is not None else cluster_nodes())}
+    if nodes is None:
+        return {n["NodeID"] for n in ray.nodes() if not n.get("Alive")}
+    alive = {n["node_id"] for n in nodes}
     return {n["NodeID"] for n in ray.nodes()} - alive

@@ -122,3 +122,4 @@ class Scheduler:
                     if not self.model.landed(ref):
                         self.decode.landed(ref)
             self.decode.reap_stuck()
+            self.model.reap_lost()

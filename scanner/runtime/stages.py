@@ -216,6 +216,7 @@ class ModelStage:
         self.ahead: Any = None  # the decode stage's AheadSwitch (vscan.runtime.confirm_ahead), told how first passes went
         self.ready: list[Task] = []
         self.calls: dict[Any, list[Task]] = {}
+        self.sent: dict[Any, float] = {}  # call ref -> when it was sent
         self.waiting_frames = 0  # frames of the files in ``ready``
 
     @property
@@ -252,6 +253,7 @@ class ModelStage:
             self.waiting_frames += frames
             return
         self.calls[ref] = batch
+        self.sent[ref] = time.monotonic()
         for task in batch:
             task.move(FileState.AT_MODEL)
         self.queues.calls.append((len(batch), frames))
@@ -264,6 +266,7 @@ class ModelStage:
         batch = self.calls.pop(ref, None)
         if batch is None:
             return False
+        self.sent.pop(ref, None)
         try:
             results = ray.get(ref)
         except RayError as exc:
@@ -283,6 +286,27 @@ class ModelStage:
                 self.outcomes.finish_passes(task, result)
         return True
 
+    def reap_lost(self) -> None:
+        """Calls that wait on a node that went away (their actor's, or the one their frames were
+        decoded on) for NODE_LOSS_GRACE seconds: Ray may neither answer nor fail them (frames lost
+        with their node, an actor restarting). Their files are decoded again elsewhere, a node
+        fault; should such a call still come back, nothing waits for it."""
+        from vscan.runtime.faults import NODE_LOSS_GRACE, CallAbandoned
+
+        lost = self.faults.lost_nodes() if self.calls and self.faults is not None else None
+        if not lost:
+            return
+        now = time.monotonic()
+        for ref, batch in list(self.calls.items()):
+            nodes = {self.pool.node_of(ref)} | {p.node for t in batch for p in (t.summary, t.first_pass) if p is not None}
+            gone = [n for n in nodes if n in lost]
+            if not gone or now - max(self.sent[ref], *(lost[n] for n in gone)) < NODE_LOSS_GRACE:
+                continue
+            del self.calls[ref], self.sent[ref]
+            self.pool.abandon(ref)
+            exc = CallAbandoned(f"a model call waited {NODE_LOSS_GRACE:g} s on node {gone[0][:12]}, which went away")
+            for task in batch:
+                self.faults.retry(task, exc, decode_again=True, node_fault=True)
 
     def _first_pass_back(self, task: Task, result: ModelResult) -> None:
         """A first pass's result: whether it decided (for the switch and the
