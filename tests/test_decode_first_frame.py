@@ -79,8 +79,8 @@ def test_a_keyframe_pass_takes_the_index_pass_first_frame(clips, name, monkeypat
     probed, converted = [], []
     real_first, real_rgb = pyav_backend.first_frame, pyav_backend._rgb
 
-    def spy_first(stream, packet):
-        out = real_first(stream, packet)
+    def spy_first(stream, packet, **kw):
+        out = real_first(stream, packet, **kw)
         if out[2] is not None:
             probed.append(out[2])
         return out

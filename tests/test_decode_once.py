@@ -147,7 +147,8 @@ def test_the_confirmation_read_on_to_stays_within_the_file_and_exact(media):
         assert np.array_equal(payload.ahead.frame_numbers, alone_file.frame_numbers), name
         assert np.array_equal(payload.ahead.frames, alone_file.frames), name
         keyframes = set(PyAVDecoder()._index(path)[1].true_keyframes)
-        # a first pass the region probe could take again (under 4 frames: vscan.runtime.region_probe) reads on to nothing
+        # a first pass the region probe could take again (under 4 frames: vscan.runtime.region_probe) reads on only where
+        # the probe's decode too would stay within the file's frames (checked above, whether it did or not)
         first = len(payload.frame_numbers) >= 4 and "looks re-framed" not in summary["sampling"]
         if first and not set(payload.ahead.frame_numbers.tolist()) <= keyframes:
             assert ahead == 0, (name, ahead, summary["sampling"])  # read on to in the first pass: no decode of its own

@@ -63,6 +63,7 @@ class PyAVDecoder(Decoder):
         skip_nonref: bool = False,
         plain: bool = False,
         hold_open: bool = False,
+        read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None,
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
@@ -71,7 +72,9 @@ class PyAVDecoder(Decoder):
         plain: one forward decode of every frame up to the last wanted one,
         no seeking, no skipped frames (the last-resort fallback).
         hold_open: keep the file's container open between passes over it
-        (rewound: vscan.decode.pyav_reuse), until another file's or ``close()``."""
+        (rewound: vscan.decode.pyav_reuse), until another file's or ``close()``.
+        read_on: ``self.read_on`` (below), given before the probe: its index pass then leaves
+        the decoder where a keyframe pass reading on from frame 0 goes on from (``_PacketIndex.parked``)."""
         self.thread_type = thread_type
         self.skip_nonref = skip_nonref
         self.plain = plain
@@ -84,7 +87,7 @@ class PyAVDecoder(Decoder):
         #: The frames a later pass over the file will want, given this pass's (a confirmation decoded ahead:
         #: vscan.runtime.confirm_ahead): a keyframe pass reads on from the keyframe before each to it (``read_on_plan``),
         #: that keyframe decoded once; ``read_ahead``: {wanted frame: (index, RGB) of the frame a decode of it gives}.
-        self.read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None  # (meta, pts, selected)
+        self.read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = read_on  # (meta, pts, selected)
         self.read_ahead: dict[int, tuple[int, np.ndarray]] = {}
         #: A second picture of the same decoded frames, at ``also_max_side`` (scaled as ``max_side``
         #: scales): for each selected frame, by index in ``also``, a call that makes it (only the
@@ -110,17 +113,20 @@ class PyAVDecoder(Decoder):
                 ctx.skip_frame = "NONREF"
 
     @contextlib.contextmanager
-    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, kept: bool = False) -> Iterator:
+    def _holding(self, path: Path, rewind: bool = False, any_skip: bool = False, kept: bool = False, flush: bool = True) -> Iterator:
         """``path``'s container: the one held from this decoder's last pass over it when
-        ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse), else a new one; held
-        afterwards with ``hold_open``, else closed (and closed on any error)."""
+        ``rewind`` and it rewinds exactly (vscan.decode.pyav_reuse; its codec not flushed
+        without ``flush``: ``self._went_on`` then says so), else a new one; held afterwards
+        with ``hold_open``, else closed (and closed on any error)."""
         held, self._held = self._held, None
+        self._went_on = False
         # only a local file is held (its identity from stat); an object read by range (RangedPyAV) is a URI
         key = _cache_key(path) if self.hold_open and isinstance(path, Path) else None  # held only when hold_open
         container = None
         if held is not None:
-            if rewind and held[0] == key and rewound(held[1], self._first_packet, any_skip, kept):
+            if rewind and held[0] == key and rewound(held[1], self._first_packet, any_skip, kept, flush):
                 container = held[1]
+                self._went_on = not flush
             else:
                 held[1].close()
         container = container or self._open_container(path)
@@ -178,6 +184,11 @@ class PyAVDecoder(Decoder):
             discarded = 0
             fed = 0  # decode until the first frame shows its display matrix
             keeper = PacketKeeper(self.hold_open and container.format.name in _REWINDABLE)  # the passes after read them
+            # A confirmation read on to (``read_on``), mostly from keyframe 0: the probe's decoder is not drained for frame 0,
+            # so the keyframe pass goes on from it (``_PacketIndex.parked``), frame 0 decoded once. Else drained (~1 ms less).
+            park = self.read_on is not None and keeper.kept is not None
+            fed_pts: list = []  # the probe's packets (their timestamps)
+            parked_at = None
             try:
                 for packet in container.demux(stream):
                     keeper.add(packet)
@@ -185,8 +196,10 @@ class PyAVDecoder(Decoder):
                         continue
                     self._first_packet = self._first_packet or first_packet(packet)
                     if 0 <= fed < _PROBE_PACKETS:
-                        probing, matrix, shown = first_frame(stream, packet)
+                        probing, matrix, shown = first_frame(stream, packet, drain=not park)
+                        fed_pts.append(packet.pts)
                         fed = fed + 1 if probing else -1
+                        parked_at = len(keeper.kept) if park and not probing and shown is not None and keeper.kept is not None else None
                     if packet.is_discard:  # edit list: decoded for reference, never shown
                         discarded += 1
                         continue
@@ -215,6 +228,10 @@ class PyAVDecoder(Decoder):
         index.packets = keeper.packets(complete=demux_error is None)
         index.discarded = discarded
         index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None
+        index.fed = list(fed_pts)
+        fed_at = [index.index_of_pts.get(t) for t in fed_pts]
+        if parked_at is not None and index.first_frame is not None and index.packets is not None and None not in fed_at:
+            index.parked = (parked_at, max(fed_at))
         width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])
@@ -299,10 +316,16 @@ class PyAVDecoder(Decoder):
         # Frame 0 as the index pass decoded it (for its display matrix): a keyframe pass takes it, decoding the others alone.
         frame0, index.first_frame = getattr(index, "first_frame", None), None
         reuse = frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts) and 0 not in through
+        # ... or read on from it (a confirmation's frames after keyframe 0): the held codec goes on from the index pass's
+        # probe (``_PacketIndex.parked``: frame 0 out, the decoder not drained), when that fed only frames before them.
+        parked, index.parked = index.parked, None
+        go_on = (frame0 is not None and keyframes_only and bool(wanted[0]) and bool(index.raw_pts) and 0 in through
+                 and parked is not None and parked[1] < min(through[0]))  # fmt: skip
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
         same_skip = keyframes_only or (nonref and self._nonref_open)  # a held AV1 codec opened skipping so
-        with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None) as container:
+        with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None, flush=not go_on) as container:
+            go_on = go_on and self._went_on  # not the held codec (opened again): decoded from frame 0
             stream = container.streams.video[0]
             self._set_threads(stream)
             skip = ("NONREF" if nonref_on else "DEFAULT") if through else "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"
@@ -312,9 +335,9 @@ class PyAVDecoder(Decoder):
                 # VP9's ignores skip_frame=NONKEY (it decoded all 660 frames of a file for its 6 keyframes),
                 # and the others, given every packet to skip, cost ~1 ms a file more (same frames).
                 by_packet = keyframes_only
-                feed_args = (through, reached) if through else ()
+                feed_args = (through, reached, parked[0] if go_on else None) if through else ()
                 frames = self._keyframe_feed(container, stream, index, feed, *feed_args) if by_packet else _all_frames(container, stream, index)
-                frames = itertools.chain([frame0], frames) if reuse else frames
+                frames = itertools.chain([frame0], frames) if reuse or go_on else frames
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:

@@ -99,6 +99,11 @@ class _PacketIndex:
         #: The index pass's packets in demux order (PacketKeeper), for the passes after it; None: they demux the file.
         self.packets: list | None = None
         self._packet_at: dict[int, int] | None = None
+        #: (position in ``packets`` after the index pass's probe, the last frame it fed) where that probe's decoder was left
+        #: undrained, frame 0 out: a keyframe pass reading on from frame 0 goes on from there (PyAVDecoder._generate); None.
+        self.parked: tuple[int, int] | None = None
+        #: Timestamps of the packets fed to the decoder by the index pass's probe and keyframe passes (``_keyframe_frames``).
+        self.fed: list = []
 
     def packets_from(self, pts: int) -> list | None:
         """The kept packets from the one of timestamp ``pts`` on (demux order), None when not kept."""
@@ -134,7 +139,7 @@ def read_on_plan(later, index: _PacketIndex, keyframes) -> dict[int, list[int]]:
 
 
 def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray, through: dict[int, list[int]] | None = None,
-                     reached: dict[int, int] | None = None) -> Iterator:  # fmt: skip
+                     reached: dict[int, int] | None = None, parked_at: int | None = None) -> Iterator:  # fmt: skip
     """Frames decoded from the wanted keyframes' packets only (each is
     intra-coded: it decodes alone), in presentation order: the decoder is
     drained after each (a reordering decoder would hold a keyframe back
@@ -144,12 +149,19 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
     too, as a decode from that keyframe feeds them (``_frames_from_keyframe``; from the stream's
     start for 0, as ``_all_frames``), until a frame at or past each of its frames has come out
     (``reached``: frame -> index of that first frame out, the one a decode of it from the keyframe
-    gives), the decoder then reset: a later pass's frames decoded in this one, the keyframe once."""
+    gives), the decoder then reset: a later pass's frames decoded in this one, the keyframe once.
+    ``parked_at``: the codec is where the index pass's probe left it (``_PacketIndex.parked``), frame 0
+    out: reading on from frame 0 goes on from the kept packet there, frame 0 not decoded again."""
     ctx = stream.codec_context
     through, reached = through or {}, reached if reached is not None else {}
     targets = list(through.get(0, ()))  # frames still to reach from the keyframe being read on from
-    for packet in container.demux(stream) if index.packets is None else index.packets:
+    packets = container.demux(stream) if index.packets is None else index.packets
+    if parked_at is not None and targets and index.packets is not None:
+        packets = index.packets[parked_at:]
+    for packet in packets:
         if targets:
+            if packet.size:
+                index.fed.append(packet.pts)
             for frame in ctx.decode(packet):
                 i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                 while targets and i is not None and i >= targets[0]:
@@ -165,6 +177,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         i = index.index_of_pts.get(packet.pts) if packet.pts is not None else None
         if i is not None and not wanted[i] and i not in through:
             continue
+        index.fed.append(packet.pts)
         yield from ctx.decode(packet)
         if i is not None and i in through:
             targets = list(through[i])

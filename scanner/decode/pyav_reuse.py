@@ -77,7 +77,7 @@ def first_packet(packet) -> tuple:
     return (packet.pts, packet.dts, packet.pos, packet.size)
 
 
-def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool = False) -> bool:
+def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool = False, flush: bool = True) -> bool:
     """Whether ``container`` (held open after a pass) is back at its start as if
     opened again: its format seeks exactly, its decoder takes each pass's
     ``skip_frame`` (``_SKIP_PER_FRAME``) or the pass needs none (``any_skip``: a
@@ -85,7 +85,8 @@ def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool =
     packet ``first`` (``first_packet`` of the index pass), then the same seek again
     and the codec flushed; ``kept``: the pass reads the index pass's packets
     (vscan.decode.pyav_packets.PacketKeeper), not the container's: the codec
-    flushed alone. False: the caller opens the file again."""
+    flushed alone, unless not ``flush`` (the pass goes on from where the index pass's
+    probe left it: ``_PacketIndex.parked``). False: the caller opens the file again."""
     import av
 
     stream = container.streams.video[0]
@@ -93,7 +94,8 @@ def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool =
     if first is None or container.format.name not in _REWINDABLE or not takes_skip:
         return False
     if kept:
-        stream.codec_context.flush_buffers()
+        if flush:
+            stream.codec_context.flush_buffers()
         return True
     try:
         container.seek(0, backward=True, any_frame=False)  # AV_TIME_BASE units, no stream: the file's start
@@ -107,26 +109,30 @@ def rewound(container, first: tuple | None, any_skip: bool = False, kept: bool =
     return True
 
 
-def first_frame(stream, packet) -> tuple[bool, bytes | None, object | None]:
+def first_frame(stream, packet, drain: bool = True) -> tuple[bool, bytes | None, object | None]:
     """Feed one packet to the stream's decoder: (still probing, the display
     matrix of the first frame out, if any, that frame). Decode errors end
     probing: the decode proper reports them. The frame is kept by the index
     (``_PacketIndex.first_frame``, when it is frame 0) for a keyframe pass to
     take instead of decoding it again: a keyframe decodes alone, so it is the
-    same picture, to the bit (tests/test_decode_first_frame.py)."""
+    same picture, to the bit (tests/test_decode_first_frame.py). ``drain``
+    False: the decoder is not drained for it (it waits for the packets after,
+    as a decode from the start does), so a pass can go on from it
+    (``_PacketIndex.parked``); a frame that came out with it is then not kept."""
     import av
 
     try:
         frames = stream.codec_context.decode(packet)
-        if not frames and packet.is_keyframe and not packet.is_discard and stream.container.format.name in _REWINDABLE:
+        if drain and not frames and packet.is_keyframe and not packet.is_discard and stream.container.format.name in _REWINDABLE:
             # A keyframe decodes alone: drained at once, not after the 2-3 packets a reordering decoder
             # (H.264, HEVC) holds it back for (~1 ms a file). MP4/Matroska: a packet is a whole picture.
             frames = stream.codec_context.decode(None)
     except av.FFmpegError:
         return False, None, None
     for frame in frames:
+        alone = drain or len(frames) == 1  # else a frame after it came out too: it is not kept, nor gone on from
         for side in frame.side_data:
             if getattr(side.type, "name", "") == "DISPLAYMATRIX":
-                return False, bytes(side), frame
-        return False, None, frame
+                return False, bytes(side), frame if alone else None
+        return False, None, frame if alone else None
     return True, None, None

@@ -89,7 +89,7 @@ def confirm_read_on(config: Any) -> Callable | None:
     ``decode_ahead`` will decode after a first pass of the frames ``selected`` (``ahead_policy``),
     so that a keyframe pass decodes on from their keyframe to them (its keyframe decoded once);
     None when the scan decodes no confirmation ahead."""
-    from vscan.runtime.region_probe import REGION_MIN_FRAMES, may_escalate
+    from vscan.runtime.region_probe import REGION_MIN_FRAMES, escalated_cost, may_escalate
 
     policy = config.sampling.policy
     if not isinstance(policy, Adaptive) or not policy.confirm_ahead or not policy.confirm_frames:
@@ -97,12 +97,31 @@ def confirm_read_on(config: Any) -> Callable | None:
     escalates = may_escalate(config)
 
     def later(meta: Any, pts_seconds: np.ndarray, selected: np.ndarray) -> tuple[int, ...]:
-        if escalates and len(selected) < REGION_MIN_FRAMES:
-            return ()  # the region probe may decode it again with more frames, from the keyframes (frames read on to: twice)
         confirm = ahead_policy(policy, pts_seconds[selected], meta.duration_seconds)
-        return () if confirm is None else tuple(confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist())
+        if confirm is None:
+            return ()
+        frames = tuple(confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist())
+        if escalates and len(selected) < REGION_MIN_FRAMES:
+            # The region probe may decode this first pass again with more frames, from the keyframes, and confirm that
+            # pass with a decode of its own: the frames read on to are then decoded twice. Read on only where even that
+            # stays within the file's frames (a 75-frame WebM read on to and taken again decoded 79). Most such first
+            # passes (a long GOP's 2-3 keyframes) are never taken again; without reading on, each opened a confirmation
+            # pass of its own (issue #30).
+            keys = meta.keyframe_indices
+            again, escalated = escalated_cost(policy, pts_seconds, keys, meta.duration_seconds, selected)
+            confirm_again = ahead_policy(policy, pts_seconds[escalated], meta.duration_seconds)
+            after = 0 if confirm_again is None else _read_on_cost(tuple(confirm_again.select(pts_seconds, keys, meta.duration_seconds).tolist()), keys)
+            if len(selected) + _read_on_cost(frames, keys) + again + after > meta.num_frames:
+                return ()
+        return frames
 
     return later
+
+
+def _read_on_cost(frames: tuple[int, ...], keyframes) -> int:
+    """Frames a keyframe pass decodes to read on to ``frames`` from the keyframe before each, at most."""
+    keys = np.asarray(keyframes or (0,), np.int64)
+    return sum(i - int(keys[max(0, np.searchsorted(keys, i, side="right") - 1)]) + 1 for i in frames)
 
 
 def ahead_attempt(path: str, frame_size: int, attempt: tuple, confirm: Confirm) -> tuple[int, tuple]:

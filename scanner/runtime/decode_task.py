@@ -62,13 +62,18 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     # skips no non-reference frames either.
     exact = config.sampling.exact_frames or bool(getattr(config.sampling.policy, "exact_frames", False))
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
+    # a confirmation to decode ahead: read on to it from its keyframe in the first pass; given before the index pass
+    # (the probe), whose decoder that pass then goes on from where it reads on from frame 0 (PyAVDecoder._build_index)
+    read_on = confirm_read_on(config)
     if decoder is None:
         # skip_nonref before the probe: an AV1 codec held from the index pass opens skipping as the passes after (PyAVDecoder._set_threads)
-        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav={**_PYAV, "skip_nonref": not exact})
+        pyav = {**_PYAV, "skip_nonref": not exact, "read_on": read_on}
+        decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=pyav)
     if isinstance(decoder, PyAVDecoder):
         decoder.skip_nonref = not exact and not decoder.plain  # a frame or two off target, half the decoding
         for name, value in _PYAV.items():  # a ranged decoder (an object) too
             setattr(decoder, name, value)
+        decoder.read_on = read_on
     decoder.probe(path)
     return decoder
 
@@ -78,8 +83,6 @@ def _attempt(path: str, config: ScanConfig, backend: str, watch: Watch):
     decoder = watch.use(_open(path, backend, config))
     if isinstance(decoder, PyAVDecoder) and may_escalate(config):
         decoder.keep_passing = KEEP_PASSING  # frames decoded on the way, for the region probe's escalated pass (no second decode)
-    if isinstance(decoder, PyAVDecoder):
-        decoder.read_on = confirm_read_on(config)  # a confirmation to decode ahead: read on to it from its keyframe in this pass
     meta = decoder.probe(path)
     frames, numbers, times = [], [], []
     tap = BorderTap(lambda rgb: to_square(rgb, config.sampling.frame_size), enabled=config.matching.mode == "robust")

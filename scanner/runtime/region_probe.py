@@ -25,7 +25,8 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed
 
-__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "may_escalate", "share_decode"]
+__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "escalated_cost", "may_escalate",
+           "share_decode"]
 
 #: First-pass frames of a file that looks re-framed: on bench_robustness's
 #: re-framed kinds, adaptive recall was 0.90 with 4 and 0.93 with 6 for every
@@ -101,6 +102,14 @@ def _decode_cost(frames: list[int], keyframes) -> int:
         cost += i - max(key - 1, reached)
         reached = i
     return cost
+
+
+def escalated_cost(policy: Adaptive, pts_seconds: np.ndarray, keyframes, duration_seconds: float, selected: np.ndarray) -> tuple[int, np.ndarray]:
+    """(frames ``share_decode`` decodes at most, the frames it gives) if the region probe takes an adaptive
+    first pass of the frames ``selected`` again (``escalated_config``: ``ESCALATED_FRAMES`` spread over the file)."""
+    more = replace(policy, min_frames=ESCALATED_FRAMES).select(pts_seconds, keyframes, duration_seconds)
+    missing = sorted(set(np.asarray(more).tolist()) - set(np.asarray(selected).tolist()))
+    return (_decode_cost(missing, keyframes) if missing else 0), np.union1d(more, selected).astype(np.int64)
 
 
 def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
