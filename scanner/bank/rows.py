@@ -165,11 +165,18 @@ def detail_ticks(times_seconds: np.ndarray, detailed: np.ndarray, per_second: fl
     first[1:] = bucket[1:] != bucket[:-1]
     keep = first & good
     spare = int(first.sum() - keep.sum())
-    cand = good & ~keep
-    while spare > 0 and cand.any():
-        at = np.flatnonzero(cand)
-        gap = np.min(np.abs(t[at][:, None] - t[keep][None, :]), axis=1) if keep.any() else np.zeros(at.size)
-        pick = at[int(np.argmax(gap))]
-        keep[pick], cand[pick] = True, False
+    at = np.flatnonzero(good & ~keep)
+    # each candidate's distance to the nearest kept tick, updated as ticks are kept: O(spare x candidates)
+    kept_t = t[keep]
+    gap = np.zeros(at.size)
+    if kept_t.size:
+        kept_t = np.sort(kept_t)
+        i = np.searchsorted(kept_t, t[at])
+        gap = np.minimum(np.abs(t[at] - kept_t[np.maximum(i - 1, 0)]), np.abs(kept_t[np.minimum(i, kept_t.size - 1)] - t[at]))
+    open_ = np.ones(at.size, bool)
+    while spare > 0 and open_.any():
+        k = int(np.argmax(np.where(open_, gap, -np.inf)))
+        keep[at[k]], open_[k] = True, False
+        gap = np.minimum(gap, np.abs(t[at] - t[at[k]]))
         spare -= 1
     return keep
