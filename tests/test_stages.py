@@ -195,18 +195,19 @@ def test_a_model_call_waiting_on_a_node_that_went_is_given_up_and_its_files_deco
     monkeypatch.setattr(faults_mod, "NODE_POLL_SECONDS", 3600.0)  # no second look at the (live) local cluster
     stage.faults._polled = time.monotonic()
 
-    def call(key: int, node: str) -> Task:
+    def call(key: int, node: str, actor_node: str = here) -> Task:
         task = Task(key=key, path=f"/in/{key}.mp4", attempt_decoder="pyav", submitted=time.monotonic(),
                     summary=FileSummary(path=f"/in/{key}.mp4", node=node))  # fmt: skip
         ref = stuck.run.remote()
-        stage.calls[ref], stage.sent[ref] = [task], time.monotonic() - 100
+        stage.calls[ref], stage.sent[ref] = [task], (time.monotonic() - 100, actor_node)
         return task
 
     gone, recent = "f" * 56, "e" * 56  # nodes that died: long enough ago, and just now
     lost_files, recent_files, live_files = call(1, gone), call(2, recent), call(3, here)
+    lost_actor = call(4, here, actor_node=gone)  # sent to an actor on the node that went (restarted elsewhere since)
     stage.faults.lost_at.update({gone: time.monotonic() - faults_mod.NODE_LOSS_GRACE - 1, recent: time.monotonic()})
     stage.reap_lost()
-    assert decoded_again == [lost_files] and len(pool.abandoned) == 1
+    assert decoded_again == [lost_files, lost_actor] and len(pool.abandoned) == 2
     assert lost_files.node_faults == 1 and lost_files.infra_failures == 0 and lost_files.summary is None
     assert sorted(t.key for batch in stage.calls.values() for t in batch) == [recent_files.key, live_files.key]
     assert records == []  # no record: the file is not at fault

@@ -347,7 +347,7 @@ class ModelPool:
             self._probe(i)  # died or unreachable (restarting, or its node went): no files until it answers again
 
     def node_of(self, ref: Any) -> str | None:
-        """The node whose actor runs call ``ref`` (as last answered: a restart's own node once it answered)."""
+        """The node of the actor call ``ref`` went to, as it last answered (a restart: its own node once it answered)."""
         i, _ = self._calls.get(ref, (-1, 0))
         return (self.info[i] or {}).get("model_node") if i >= 0 else None
 

@@ -216,7 +216,7 @@ class ModelStage:
         self.ahead: Any = None  # the decode stage's AheadSwitch (vscan.runtime.confirm_ahead), told how first passes went
         self.ready: list[Task] = []
         self.calls: dict[Any, list[Task]] = {}
-        self.sent: dict[Any, float] = {}  # call ref -> when it was sent
+        self.sent: dict[Any, tuple[float, str | None]] = {}  # call ref -> when it was sent, and its actor's node then
         self.waiting_frames = 0  # frames of the files in ``ready``
 
     @property
@@ -253,7 +253,7 @@ class ModelStage:
             self.waiting_frames += frames
             return
         self.calls[ref] = batch
-        self.sent[ref] = time.monotonic()
+        self.sent[ref] = time.monotonic(), self.pool.node_of(ref)
         for task in batch:
             task.move(FileState.AT_MODEL)
         self.queues.calls.append((len(batch), frames))
@@ -298,9 +298,10 @@ class ModelStage:
             return
         now = time.monotonic()
         for ref, batch in list(self.calls.items()):
-            nodes = {self.pool.node_of(ref)} | {p.node for t in batch for p in (t.summary, t.first_pass) if p is not None}
+            sent, actor_node = self.sent[ref]
+            nodes = {actor_node} | {p.node for t in batch for p in (t.summary, t.first_pass) if p is not None}
             gone = [n for n in nodes if n in lost]
-            if not gone or now - max(self.sent[ref], *(lost[n] for n in gone)) < NODE_LOSS_GRACE:
+            if not gone or now - max(sent, *(lost[n] for n in gone)) < NODE_LOSS_GRACE:
                 continue
             del self.calls[ref], self.sent[ref]
             self.pool.abandon(ref)
