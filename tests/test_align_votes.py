@@ -38,3 +38,49 @@ def test_ties_go_to_the_rate_nearest_one_then_the_first() -> None:
     rate, offset = densest_cell(tq, tr, None, DEFAULT_RATES, 1.0)
     assert (rate, offset) == _densest_cell(tq, tr, None, DEFAULT_RATES, 1.0)
     assert rate == 1.0 and offset == 5.0
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The candidates (rate, phase) whose cells were counted, appended per call of align_votes._chunk_scores."""
+    seen: list[int] = []
+    real = align_votes._chunk_scores
+
+    def counting(*args, **kwargs):
+        seen.append(len(args[-1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(align_votes, "_chunk_scores", counting)
+    return seen
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_copy_at_its_own_speed_is_counted_at_the_rates_nearest_one_alone(weighted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #30: 247 of the archive's 251 alignments are a known copy at rate 1 (every query frame, with its
+    heaviest pair, in one cell): no other rate can beat that cell, so only the rates nearest 1 are counted."""
+    seen = _counted(monkeypatch)
+    rng = np.random.default_rng(5)
+    tq = np.repeat(np.arange(40) * 0.5, 5)  # 40 frames, 5 pairs each: the aligned one heaviest, 4 elsewhere in the reference
+    tr = np.where(np.arange(tq.size) % 5 == 0, tq + 12.0, rng.uniform(0, 400, tq.size))
+    weights = np.where(np.arange(tq.size) % 5 == 0, 30.0, rng.integers(1, 30, tq.size).astype(np.float64)) if weighted else None
+    assert densest_cell(tq, tr, weights, DEFAULT_RATES, 1.0) == _densest_cell(tq, tr, weights, DEFAULT_RATES, 1.0) == (1.0, 12.0)
+    nearest = sum(abs(np.log(DEFAULT_RATES)) == abs(np.log(DEFAULT_RATES)).min()) * len(align_votes.PHASES)
+    assert sum(seen) == nearest < 2 * len(DEFAULT_RATES), seen
+
+
+def test_every_rate_is_counted_where_the_nearest_cell_misses_a_frame_or_its_heaviest_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortcut holds only where nothing can beat it: a frame outside the cell, or a frame whose heaviest pair lies
+    outside it (another rate's cell may then weigh more), and every candidate is counted, as before."""
+    seen = _counted(monkeypatch)
+    tq = np.repeat(np.arange(20) * 0.5, 2)
+    tr = np.where(np.arange(tq.size) % 2 == 0, tq + 12.0, tq * 1.25 + 3.0)  # each frame at rate 1 and at rate 1.25
+    light = np.where(np.arange(tq.size) % 2 == 0, 10.0, 20.0)  # the rate-1.25 pairs heavier
+    found = densest_cell(tq, tr, light, DEFAULT_RATES, 1.0)
+    assert found == _densest_cell(tq, tr, light, DEFAULT_RATES, 1.0) and found[0] > 1.1  # near 1.25: the heavier cell, not rate 1's
+    assert sum(seen) > 2 * len(DEFAULT_RATES), seen  # the nearest candidates, then all of them
+    seen.clear()  # unweighted, rate 1 holds every frame: rate 1.25 can only tie it, and is farther from 1
+    assert densest_cell(tq, tr, None, DEFAULT_RATES, 1.0) == _densest_cell(tq, tr, None, DEFAULT_RATES, 1.0) == (1.0, 12.0)
+    assert sum(seen) < 2 * len(DEFAULT_RATES), seen
+    seen.clear()
+    lone = np.r_[tq, 30.0]  # a frame with one pair, far from the cell
+    assert densest_cell(lone, np.r_[tr, 900.0], None, DEFAULT_RATES, 1.0) == _densest_cell(lone, np.r_[tr, 900.0], None, DEFAULT_RATES, 1.0)
+    assert sum(seen) > 2 * len(DEFAULT_RATES), seen
