@@ -118,3 +118,58 @@ def test_dense_frames_on_one_hash_a_second_are_judged_per_row(tmp_path):
     query = FrameHashes(np.arange(n), np.arange(n) / 30.0, np.full(n, 100), q)
     [m] = match_frames(query, index, variants=np.repeat(q[:, None], 8, axis=1), duration_seconds=3.4)
     assert not m.is_match, m
+
+
+def test_a_run_under_the_short_span_decides_only_on_twice_the_frames(tmp_path):
+    """A 2.2 s excerpt inside 30 s of other video, seen by a second pass at 5 frames/s: its run (11 frames over
+    2.2 s) is under the short rule's 2.5 s, and every frame sits 6-14 bits from the reference at one offset
+    (``vscan.bank.short.SHORTER_MIN_FRAMES``). The same excerpt seen on 4 frames is not enough, nor is a run
+    of 1.9 s under ``SHORTER_BY_SECONDS`` less, nor 11 frames of which one is 22 bits off."""
+    from vscan.bank.short import SHORTER_BY_SECONDS, SHORTER_MIN_FRAMES
+
+    rng = np.random.default_rng(272)
+    ref = rng.integers(0, 256, (150, 32), dtype=np.uint8)  # a 6 s clip, every frame at 25 frames/s
+    path = tmp_path / "b.db"
+    with BankWriter(path) as w:
+        w.add_frame_hashes("ref", "reported", "api", "video", FrameHashes(np.arange(150), np.arange(150) / 25.0, np.full(150, 100), ref), 6.0)
+    with Bank(path) as bank:
+        index = bank.load_index()
+
+    def scan(run_s: float, fps: float, bits=lambda k: 6 + k % 9) -> bool:
+        first = np.arange(0.0, 30.0, 1.0)  # a first pass at 1 frame/s of other content
+        inside = 14.1 + np.arange(int(round(run_s * fps))) / fps  # the excerpt: clip seconds 1.0-3.2 at file 14.1 s
+        times = np.unique(np.concatenate([first[(first < 14.1) | (first > 14.1 + run_s)], inside]))
+        hashes = rng.integers(0, 256, (times.size, 32), dtype=np.uint8)
+        for k, i in enumerate(np.flatnonzero(np.isin(times, inside))):
+            hashes[i] = _flip(rng, ref[int(round((times[i] - 13.1) * 25))], bits(k))
+        query = FrameHashes(np.arange(times.size), times, np.full(times.size, 100), hashes)
+        [m] = match_frames(query, index, variants=np.repeat(hashes[:, None], 8, axis=1), duration_seconds=30.0) or [None]
+        return bool(m is not None and m.is_match)
+
+    assert SHORTER_MIN_FRAMES >= 6 and SHORTER_BY_SECONDS <= 0.5
+    assert scan(2.2, 5.0)  # 11 frames over 2.2 s
+    assert scan(3.0, 5.0)  # over 2.5 s: as before
+    assert not scan(2.2, 2.0)  # 4 frames over 2.0 s: too few for a run under 2.5 s
+    assert not scan(1.8, 5.0)  # 9 frames over 1.8 s: too short
+    assert not scan(2.2, 5.0, bits=lambda k: 22 if k == 5 else 8)  # one frame past 20 bits
+
+
+def test_an_end_row_past_the_excerpt_is_left_out_per_row():
+    """Dense frames on 1 s rows (per-row judgement): rows 2-4 s meet the excerpt at 2 bits, its last frame meets row
+    5 s (which stands for the other video after it) at 28. Rows 2-4 stand for 3 s: strong. The same 28 bits on a middle
+    row, or end rows that leave two rows (2 s), are not."""
+    from vscan.bank.align import align
+    from vscan.bank.short import is_strong_short
+
+    tq = np.array([4.88, 5.28, 5.88, 6.28, 6.88, 7.28, 7.60])
+    rows = np.array([2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0])  # each frame's pair meets the row it lies in
+    a = align(tq, rows)
+    assert a is not None and a.seconds >= 2.5
+
+    def strong(bits) -> bool:
+        return is_strong_short(a, tq, rows, np.asarray(bits), row_start=rows)
+
+    assert strong([2, 24, 2, 24, 2, 24, 28])
+    assert not strong([2, 24, 28, 28, 2, 24, 2])  # the far row in the middle: not strong
+    assert not strong([2, 24, 2, 24, 28, 28, 28])  # rows 2-3 kept: 2 s, under 2.5
+    assert strong([2, 24, 2, 24, 2, 24, 12])  # no row over the limit: as before

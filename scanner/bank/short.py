@@ -26,12 +26,22 @@ bits of the reference at one rate and offset. The defaults were chosen on
 ``vscan.bench.bench_short`` (a tune split of 3-5.5 s sources, seeds other
 than ``bench_generalise``'s held-out split).
 
+A shorter run needs more frames: an excerpt of 2.0-2.5 s (the bench's excerpts are 2-5 s long) shows a run
+of 1.8-2.3 s however densely it is sampled, under ``min_seconds`` at any rate. A run up to
+``SHORTER_BY_SECONDS`` under ``min_seconds`` is strong too when it holds ``SHORTER_MIN_FRAMES`` distinct
+frames (twice ``min_frames``: a second pass at 5 frames/s shows 9-12 on such an excerpt), all under the
+same distance limits. Sparse rows judged per row (below) hold 2-3 rows over such a run, so they never
+take it.
+
 Sparse rows seen by dense frames: a bank row may stand for a second of video (a vPDQ list at one hash
 a second) while a second look samples every frame near it (``vscan.bank.row_looks``). Only the frame
 at the row's own time can meet it; the frames between rows sit 20-30 bits off and would fail both
 rules. Given ``row_start`` (each pair's row's start time), when the aligned pairs hold more distinct
 query frames than rows, both rules judge one best distance per row instead of per query frame, and
-``is_short_file`` counts its share over the rows the aligned span holds.
+``is_short_file`` counts its share over the rows the aligned span holds. A row stands for the time up to the next, so an
+excerpt's last frame may meet the row after the excerpt's last (its content other video, 28 bits off,
+where the rows before met at 2: lists' tune excerpt on a 1 s/hash list): ``is_strong_short`` leaves
+out end rows over ``max_distance``, when the rows kept still stand for ``min_seconds``.
 """
 
 from __future__ import annotations
@@ -40,10 +50,13 @@ import numpy as np
 
 from vscan.bank.align import Alignment
 
-__all__ = ["SHORT_FILE_SECONDS", "is_short_file", "is_strong_short"]
+__all__ = ["SHORTER_BY_SECONDS", "SHORTER_MIN_FRAMES", "SHORT_FILE_SECONDS", "is_short_file", "is_strong_short"]
 
 #: Files up to this long are decided as a whole by ``is_short_file``.
 SHORT_FILE_SECONDS = 6.0
+#: A run this much under ``is_strong_short``'s ``min_seconds`` is strong with ``SHORTER_MIN_FRAMES`` distinct frames (module docstring).
+SHORTER_BY_SECONDS = 0.5
+SHORTER_MIN_FRAMES = 6
 
 
 def is_strong_short(
@@ -59,11 +72,21 @@ def is_strong_short(
     tolerance_seconds: float = 0.5,
     row_start: np.ndarray | None = None,
 ) -> bool:
-    """True when ``alignment``'s run is short but strong (module docstring)."""
-    if alignment is None or alignment.seconds < min_seconds or alignment.num_frames < min_frames:
+    """True when ``alignment``'s run is short but strong (module docstring): ``min_frames`` over ``min_seconds``,
+    or ``SHORTER_MIN_FRAMES`` (at least ``2 * min_frames``) over ``SHORTER_BY_SECONDS`` less."""
+    if alignment is None or alignment.seconds < min_seconds - SHORTER_BY_SECONDS:
         return False
-    best, _ = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
-    return bool(best.size >= min_frames and best.max() <= max_distance and np.median(best) <= median_distance)
+    need = min_frames if alignment.seconds >= min_seconds else max(SHORTER_MIN_FRAMES, 2 * min_frames)
+    if alignment.num_frames < need:
+        return False
+    best, rows_in_span = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
+    if rows_in_span is not None and best.size:  # per row: end rows over the limit are the excerpt's edges (module docstring)
+        close = np.flatnonzero(best <= max_distance)
+        kept = best[close[0] : close[-1] + 1] if close.size else best[:0]
+        if kept.size < best.size and kept.size * _row_gap(row_start, alignment, t_query, t_reference, tolerance_seconds) < min_seconds:
+            return False
+        best = kept
+    return bool(best.size >= need and best.max() <= max_distance and np.median(best) <= median_distance)
 
 
 def is_short_file(
@@ -87,6 +110,15 @@ def is_short_file(
     best, rows_in_span = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
     close = int((best <= max_distance).sum())
     return close >= min_frames and close >= min_share * (considered_frames if rows_in_span is None else rows_in_span)
+
+
+def _row_gap(row_start, alignment: Alignment, t_query, t_reference, tolerance_seconds: float) -> float:
+    """The median spacing (s) of the rows ``alignment``'s pairs meet (per-row judgement, ``_aligned_best``)."""
+    tq, tr = np.asarray(t_query, np.float64), np.asarray(t_reference, np.float64)
+    lo, hi = alignment.query_span_seconds
+    inlier = (np.abs(tr - alignment.rate * tq - alignment.offset_seconds) <= tolerance_seconds) & (tq >= lo) & (tq <= hi)
+    starts = np.unique(np.asarray(row_start, np.float64)[inlier])
+    return float(np.median(np.diff(starts))) if starts.size > 1 else 0.0
 
 
 def _aligned_best(alignment: Alignment, t_query, t_reference, distances, tolerance_seconds: float,
