@@ -184,7 +184,7 @@ def test_a_model_call_waiting_on_a_node_that_went_is_given_up_and_its_files_deco
         def node_of(self, ref):
             return here
 
-        def abandon(self, ref) -> None:
+        def abandon(self, ref, sent) -> None:
             self.abandoned.append(ref)
             ray.cancel(ref)
 
@@ -212,3 +212,54 @@ def test_a_model_call_waiting_on_a_node_that_went_is_given_up_and_its_files_deco
     assert sorted(t.key for batch in stage.calls.values() for t in batch) == [recent_files.key, live_files.key]
     assert records == []  # no record: the file is not at fault
     ray.kill(stuck)
+
+
+WEDGED = textwrap.dedent(
+    """
+    import sys, time, ray
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_pool import ModelPool
+    from vscan.runtime.ray_start import cluster_nodes
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    _, payload = decode_for_scan(sys.argv[1], config)
+    frames, ref = len(payload["frames"]), ray.put(payload)
+    pool = ModelPool(config, None, cluster_nodes())
+    while not pool.started(timeout=1.0):
+        pass
+    assert len(pool.actors) == 1
+    never = ray.remote(num_cpus=0)(lambda: time.sleep(3600)).remote()  # frames that never come, as ones lost with their node
+    sent = time.monotonic()
+    stuck = pool.submit([(0, None, None, 1)], [never], frames)
+    behind = pool.submit([(1, None, None, 1)], [ref], frames)  # queued behind it on the same actor
+    done, _ = ray.wait([behind], timeout=8)
+    print("BEHIND BEFORE", bool(done))
+    pool.abandon(stuck, sent)  # the actor answered nothing since: restarted, so the call behind fails and goes elsewhere
+    try:
+        ray.get(behind, timeout=120)
+        print("BEHIND ANSWERED")
+    except ray.exceptions.RayActorError as exc:
+        print("BEHIND FAILED", type(exc).__name__)
+        pool.finished(behind, exc)
+    deadline = time.monotonic() + 120
+    while (call := pool.submit([(2, None, None, 1)], [ref], frames)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    answered = ray.get(call, timeout=120)
+    pool.finished(call)
+    print("AFTER", len(answered), pool.load, pool.retired)
+    """
+)
+
+
+def test_an_actor_wedged_behind_a_given_up_call_is_restarted_and_takes_files_again(tmp_path):
+    """Ray runs an actor's calls in order: one blocked on frames lost with their node blocks every
+    call behind it. Giving it up restarts the actor (it answered nothing since), so those calls
+    fail at once (and go elsewhere) and the restarted actor takes files again."""
+    clip = synth.make_clip(tmp_path / "c.mp4", seed=5, seconds=2, size=(128, 96))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run = subprocess.run([sys.executable, "-c", WEDGED, str(clip)], env=env, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "BEHIND BEFORE False" in run.stdout, run.stdout  # wedged
+    assert "BEHIND FAILED" in run.stdout, run.stdout  # released by the restart, not left waiting
+    assert "AFTER 1 [0] {}" in run.stdout, run.stdout  # the restart answers, takes a call, and holds no load

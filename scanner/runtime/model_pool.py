@@ -39,17 +39,16 @@ from __future__ import annotations
 import re
 import time
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from vscan.config import Runtime, ScanConfig
 from vscan.errors import ModelError
+from vscan.runtime.placement import ActorPlan, plan_actors
 from vscan.runtime.ray_start import set_startup_phase
 
 __all__ = ["ActorPlan", "plan_actors", "ModelPool", "describe_ray_error", "put_bank_index", "prepare_bank_index"]
 
-#: Ray CPUs per model thread on CPU nodes, and the smallest node that gives the model a core.
-CPUS_PER_MODEL_THREAD = 4
 #: Restarts of one model actor before the pool stops using it.
 MAX_RESTARTS = 3
 #: Seconds the pool may take to place and start its actors, or be without a usable one.
@@ -87,40 +86,6 @@ def prepare_bank_index(bank_path: Any, config: ScanConfig, inputs: list | tuple 
     from vscan.runtime.bank_share import prepare_early
 
     prepare_early(bank_path, config, inputs, generation)
-
-
-@dataclass(frozen=True)
-class ActorPlan:
-    """Where one model actor goes and what it holds."""
-
-    node_id: str | None  # None: let Ray place it (GPU actors)
-    num_cpus: float
-    num_gpus: float
-    threads: int  # onnxruntime threads per model; 0 = onnxruntime's default
-    device: str
-
-
-def plan_actors(nodes: list[dict[str, Any]], config: ScanConfig) -> list[ActorPlan]:
-    """The pool for these nodes (``vscan.runtime.ray_start.cluster_nodes``)."""
-    device = config.runtime.device
-    gpus = sum(n["gpus"] for n in nodes)
-    if gpus and device != "cpu":
-        # device "auto" stays auto in the actor: CUDA when onnxruntime has it,
-        # else CPU (a cpu install on a GPU host still scans, on CPU).
-        return [ActorPlan(None, 0, 1, 0, device) for _ in range(gpus)]
-    if device == "cuda":
-        raise ModelError("--device cuda, but no node of the Ray cluster reports a GPU: use --device cpu or auto, "
-                         "or start the nodes with their GPUs (ray start --num-gpus N)")  # fmt: skip
-    plans = []
-    for node in nodes:
-        if node["cpus"] <= 0:
-            continue
-        threads = max(1, node["cpus"] // CPUS_PER_MODEL_THREAD)
-        reserve = threads if node["cpus"] >= CPUS_PER_MODEL_THREAD else 0
-        plans.append(ActorPlan(node["node_id"], reserve, 0, threads, "cpu" if device == "auto" else device))
-    if not plans:
-        raise ModelError("the Ray cluster has no node with CPUs or GPUs for the model stage")
-    return plans
 
 
 class ActorBroken(ModelError):
@@ -185,6 +150,7 @@ class ModelPool:
                            max_task_retries=0, scheduling_strategy=strategy)  # fmt: skip
             self.actors.append(remote.options(**options).remote(actor_config, bank_index_ref, plan.threads))
         self.load = [0] * len(self.actors)  # frames outstanding per actor
+        self.answered_at = [0.0] * len(self.actors)  # when each last answered a call (or failed it)
         self.failures = [0] * len(self.actors)  # deaths (retired past MAX_RESTARTS)
         self.suspensions = [0] * len(self.actors)  # failed calls, counted once per suspension
         self.suspended_until = [0.0] * len(self.actors)
@@ -327,6 +293,7 @@ class ModelPool:
         if i < 0:  # the local model's call: answered before its ref existed
             return
         self.load[i] -= frames
+        self.answered_at[i] = time.monotonic()
         if error is None:
             return
         if isinstance(error, RayTaskError) and isinstance(error.cause, ActorBroken) and self.info[i] is not None:
@@ -351,14 +318,22 @@ class ModelPool:
         i, _ = self._calls.get(ref, (-1, 0))
         return (self.info[i] or {}).get("model_node") if i >= 0 else None
 
-    def abandon(self, ref: Any) -> None:
-        """Give up on call ``ref`` (it waits on a node that went away): its load freed, Ray asked to cancel
-        it. Not the actor's failure: where its own node went, its other calls' failures left it out."""
+    def abandon(self, ref: Any, sent: float) -> None:
+        """Give up on call ``ref``, sent at ``sent`` (it waits on a node that went away): its load is freed and
+        Ray asked to cancel it. An actor that answered nothing since is wedged (Ray blocks it on the lost
+        frames, and the calls queued behind them): it is restarted, those calls fail and go elsewhere."""
         import ray
 
+        i = self._calls[ref][0]
+        wedged = i >= 0 and self.answered_at[i] <= sent and i not in self.retired
         self.finished(ref)
         with suppress(Exception):  # best effort: one that already ran, or on a dead actor, is not cancelled
             ray.cancel(ref)
+        if wedged:
+            with suppress(Exception):
+                ray.kill(self.actors[i], no_restart=False)
+            self.suspended_until[i] = time.monotonic() + SUSPEND_SECONDS[0]
+            self._probe(i)  # no files until its restart answers
 
     def cluster(self) -> list[dict[str, Any]]:
         """The actors for the manifest: node, actor id, provider, threads, reserved CPUs/GPUs."""
