@@ -187,6 +187,9 @@ class PyAVDecoder(Decoder):
             # A confirmation read on to (``read_on``), mostly from keyframe 0: the probe's decoder is not drained for frame 0,
             # so the keyframe pass goes on from it (``_PacketIndex.parked``), frame 0 decoded once. Else drained (~1 ms less).
             park = self.read_on is not None and keeper.kept is not None
+            if park and self.skip_nonref and not self.plain and stream.codec_context.name in _SKIP_PER_FRAME and not stream.codec_context.is_open:
+                # as the reading on skips them (``nonref_on``): the probe's packets after frame 0 decode as they would there
+                stream.codec_context.skip_frame = "NONREF"
             fed_pts: list = []  # the probe's packets (their timestamps)
             parked_at = None
             try:
