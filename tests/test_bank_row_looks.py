@@ -236,3 +236,32 @@ def test_a_look_pass_decodes_the_very_frames_it_names(vpdq_dir):
     look = replace(config, sampling=replace(config.sampling, policy=LookWindows(1.0, ((0.0, 4.0),), (0.5, 1.5))))
     plain = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, 4.0),))))
     assert _open(path, "pyav", plain).skip_nonref and not _open(path, "pyav", look).skip_nonref
+
+
+def test_a_weak_centre_crop_hit_on_a_sparse_entry_looks_at_its_rows_and_decides_there(vpdq_dir, tmp_path):
+    """The held-out copy of the real ``doorknob`` clip keeping 85% (between a sparse bank's 0.9 and 0.8 crops, 4 s of
+    fast HD footage, flat after 2 s): at 1 fps its frame near 1 s is 1.033 s, over 31 bits from the 1 s crop row, so
+    only the 0 s frame meets a crop row, through the scan's own 95% crop (a region version: ``vscan.bank.query_side``).
+    That weak hit now names its name (half the matched frames' closest pairs are the crop's: a tie goes to the
+    query-side version, so it is handed on) and a look at the entry's rows; the look's frame at 1.0 s meets the 1 s
+    crop row and the copy is found. On 0fcd60e it was no match (a region hit asked no look)."""
+    import json
+    import subprocess
+    import sys
+
+    from vscan.bench.edits import edit_clip
+
+    src = vpdq_dir / "doorknob-hd-no-bar.mp4"
+    copy = edit_clip(src, tmp_path / "inbox" / "cropped.mp4", "crop", fraction=0.15, seed=7)  # the held-out bench's crop_15
+    bank = tmp_path / "r.bank"
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "scan.jsonl"
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q", "--fps", "1"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
+    found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "doorknob-hd-no-bar"]
+    assert found and any(p.startswith("centre-crop") for p in found[0]["path"]), record["matches"][:2]
+    assert "at a sparse entry's rows" in record["sampling"]

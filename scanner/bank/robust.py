@@ -14,7 +14,7 @@ import numpy as np
 
 from vscan.bank.align import align, spread_ranges
 from vscan.bank.aligned_frames import aligned_samples
-from vscan.bank.row_looks import look_seconds, tick_pct
+from vscan.bank.row_looks import LOOK_MIN_RANGE_SECONDS, look_seconds, tick_pct
 from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
@@ -240,23 +240,26 @@ class _Entries:
         # Sparse rows: whole frames at the time the alignment predicts, within looser bits, count too (vscan.bank.aligned_frames).
         by_alignment = (not (vpdq_rule or aligned or short or whole) and region is None
                         and max(self._aligned_pct(e, v_best, alignment, matched), self._tick_pct(e, v_best, strict)) >= s.match_query_pct)  # fmt: skip
+        # A query-side crop (a weak hit on it takes a sparse look too) decides on the sparse entry's crop rows it meets (crop_rows_met).
+        side = region is not None and _query_side(region)
+        by_crop_rows = not (vpdq_rule or aligned or short or whole or by_alignment) and side and self._crop_rows_pct(e, strict) >= s.match_compared_pct
         samples = np.unique(self.p_sample[sel])
-        decided = bool(vpdq_rule or aligned or short or whole or by_alignment)
+        decided = bool(vpdq_rule or aligned or short or whole or by_alignment or by_crop_rows)
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
             query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
-            is_match=bool(vpdq_rule or aligned or short or whole or by_alignment) and not (region is not None and matched.size < region.min_frames),
+            is_match=decided and not (region is not None and matched.size < region.min_frames),
             num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
             num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
             decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else
-                        ("aligned-frames" if by_alignment else None)))),
+                        ("aligned-frames" if by_alignment else ("crop-rows" if by_crop_rows else None))))),
             region=where,
             align_rate=alignment.rate if alignment else math.nan, align_offset_seconds=alignment.offset_seconds if alignment else math.nan,
             aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
             aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
             aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
-            look_seconds=() if decided or region is not None or not strict.size else self._looks(e, strict),
+            look_seconds=() if decided or (region is not None and not side) or not strict.size else self._looks(e, strict),
         )  # fmt: skip
 
     def _tick_pct(self, e: int, v_best: int, strict: np.ndarray) -> float:
@@ -271,6 +274,15 @@ class _Entries:
         s = self.settings
         return tick_pct(self.index, e, _row_ends(self.index), versions, self._timed_pairs(strict), s.distance_threshold, s.min_quality,
                         s.short_min_seconds)  # fmt: skip
+
+    def _crop_rows_pct(self, e: int, strict: np.ndarray) -> float:
+        """compared% over a sparse entry's crop rows of one scale (``crop_rows_met``), from the strict pairs on crop rows."""
+        crop = np.array(["crop" in name for name in self.bank.prep_names], bool)[self.b_prep[strict]]
+        k = strict[crop]
+        if k.size < CROP_ROWS_MIN:
+            return 0.0
+        return crop_rows_met(self.index, self.bank, e, self.b_prep[k], self.p_tr[k], self.q_times[self.p_sample[k]], self.dist[k],
+                             self.settings.short_max_distance, self.settings.min_quality)  # fmt: skip
 
     def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
         """A weak hit: where a second look meets the entry's sparse rows, from its closest pair (``look_seconds``)."""
@@ -296,9 +308,12 @@ class _Entries:
             path.append(f"{self.query.version('unbordered').border_kind or 'border'}-removed")
         if np.mean(prep == _PREP_UNOVERLAID) > 0.5:
             path.append("overlay-removed")
-        region, where = None, None
-        if np.mean(prep == _PREP_REGION) > 0.5:
-            region = self.query.version("region")
+        region, where = self.query.version("region"), None
+        # a query-side crop takes a tie: it was cut because the frames as they stood decided nothing (vscan.bank.query_side)
+        share = np.mean(prep == _PREP_REGION)
+        if not (share > 0.5 or (region is not None and share == 0.5 and _query_side(region))):
+            region = None
+        else:
             path.append(region.name or ("window" if _is_windows(region, len(self.query.frames)) else "region"))
             if region.box is not None:  # the box of the closest region row
                 boxes = np.asarray(region.box, np.float64).reshape(-1, 4)
@@ -314,6 +329,52 @@ class _Entries:
         if np.mean(["borders" in r for r in ref_preps]) > 0.5:
             path.append("reference-borders-removed")
         return path, region, where
+
+
+def _query_side(region: QueryVersion) -> bool:
+    """A version the scan cut from its own frames, one row per frame (``vscan.bank.query_side``: centre crops, turned back)."""
+    return bool(region.name) and region.name.startswith(("centre-crop", "turned"))
+
+
+#: Crop rows a query-side crop meets (within ``short_max_distance``, at one offset) before ``crop_rows_met`` counts them.
+CROP_ROWS_MIN = 2
+#: Met crop rows' offsets (query time - row time) within this of the closest pair's (a frame at 30 fps is 0.033 s).
+CROP_ROWS_OFFSET_SECONDS = 0.02
+
+
+def _rows_by_entry(index: BankIndex, bank: _RobustBank, min_quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of the robust bank's rows by entry (offsets [E + 1], rows), once per index."""
+    key = ("robust.rows_by_entry", min_quality)
+    if key not in index.cache:
+        entry = np.asarray(index.entry_rows[_prepare(index, min_quality).frames[bank.row_pos]], np.int64)
+        index.cache[key] = _csr(entry, len(index.entry_ids))
+    return index.cache[key]
+
+
+def crop_rows_met(index: BankIndex, bank: _RobustBank, entry: int, prep: np.ndarray, row_time: np.ndarray, query_time: np.ndarray,
+                  bits: np.ndarray, max_bits: int, min_quality: int) -> float:  # fmt: skip
+    """compared% over one crop scale's rows of a sparse entry, from pairs on crop rows (``prep``: codes into
+    ``bank.prep_names``; the rows' frame times, the query frames' times, bits): of the entry's frames holding a row
+    of the scale the closest pair met, the share met within ``max_bits`` at the closest pair's offset
+    (``CROP_ROWS_OFFSET_SECONDS``, rate 1); 0 under ``CROP_ROWS_MIN`` met, or where the scale's rows are under
+    ``row_looks.LOOK_MIN_RANGE_SECONDS`` apart (a full bank's rows of every frame: query% judges those).
+    A sparse bank keeps crop rows on a few detailed ticks (``vscan.bank.rows.detail_ticks``: ``doorknob``, 4 s and
+    flat after 2 s, at 0 and 1 s); a copy cropped between two bank scales meets them only through the scan's own
+    crops (``vscan.bank.query_side``), and its other frames, between those rows, count against query%."""
+    ok = bits <= max_bits
+    if ok.sum() < CROP_ROWS_MIN:
+        return 0.0
+    k = np.flatnonzero(ok)[np.argmin(bits[ok])]
+    offsets, rows = _rows_by_entry(index, bank, min_quality)
+    mine = rows[offsets[entry] : offsets[entry + 1]]
+    times = np.unique(index.timestamps_seconds[_prepare(index, min_quality).frames[bank.row_pos[mine[bank.row_prep[mine] == prep[k]]]]])
+    if times.size < CROP_ROWS_MIN or np.median(np.diff(times)) < LOOK_MIN_RANGE_SECONDS:
+        return 0.0
+    on = ok & (prep == prep[k]) & (np.abs((query_time - row_time) - (query_time[k] - row_time[k])) <= CROP_ROWS_OFFSET_SECONDS)
+    met = np.unique(row_time[on])
+    if met.size < CROP_ROWS_MIN:
+        return 0.0
+    return 100.0 * float(met.size) / float(times.size)
 
 
 def _row_ends(index: BankIndex) -> np.ndarray:
