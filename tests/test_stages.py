@@ -184,7 +184,7 @@ def test_a_model_call_waiting_on_a_node_that_went_is_given_up_and_its_files_deco
         def node_of(self, ref):
             return here
 
-        def abandon(self, ref, sent) -> None:
+        def abandon(self, ref) -> None:
             self.abandoned.append(ref)
             ray.cancel(ref)
 
@@ -230,12 +230,14 @@ WEDGED = textwrap.dedent(
         pass
     assert len(pool.actors) == 1
     never = ray.remote(num_cpus=0)(lambda: time.sleep(3600)).remote()  # frames that never come, as ones lost with their node
-    sent = time.monotonic()
+    before = pool.submit([(9, None, None, 1)], [ref], frames)  # sent before it: answered after it was sent
     stuck = pool.submit([(0, None, None, 1)], [never], frames)
     behind = pool.submit([(1, None, None, 1)], [ref], frames)  # queued behind it on the same actor
+    ray.get(before, timeout=120)
+    pool.finished(before)
     done, _ = ray.wait([behind], timeout=8)
     print("BEHIND BEFORE", bool(done))
-    pool.abandon(stuck, sent)  # the actor answered nothing since: restarted, so the call behind fails and goes elsewhere
+    pool.abandon(stuck)  # the actor answered no call sent after it: restarted, so the call behind fails and goes elsewhere
     try:
         ray.get(behind, timeout=120)
         print("BEHIND ANSWERED")

@@ -150,7 +150,7 @@ class ModelPool:
                            max_task_retries=0, scheduling_strategy=strategy)  # fmt: skip
             self.actors.append(remote.options(**options).remote(actor_config, bank_index_ref, plan.threads))
         self.load = [0] * len(self.actors)  # frames outstanding per actor
-        self.answered_at = [0.0] * len(self.actors)  # when each last answered a call (or failed it)
+        self.answered_upto = [0] * len(self.actors)  # the latest-sent call each answered (or failed): its number
         self.failures = [0] * len(self.actors)  # deaths (retired past MAX_RESTARTS)
         self.suspensions = [0] * len(self.actors)  # failed calls, counted once per suspension
         self.suspended_until = [0.0] * len(self.actors)
@@ -158,6 +158,8 @@ class ModelPool:
         self.info: list[dict[str, Any] | None] = [None] * len(self.actors)
         self._starting = {actor.ready.remote(): i for i, actor in enumerate(self.actors)}
         self._calls: dict[Any, tuple[int, int]] = {}  # call ref -> (actor, frames)
+        self._number: dict[Any, int] = {}  # call ref -> its number, in the order calls were sent
+        self._sent = 0
         self._t0 = time.monotonic()
         #: Actors retired, and why (for the manifest): never placed while others answered, or broken on restart.
         self.retired: dict[int, str] = {}
@@ -281,6 +283,8 @@ class ModelPool:
         i = min(usable, key=lambda k: (self.load[k], self.suspensions[k]))
         ref = self.actors[i].run.remote(files, *payload_refs)
         self._calls[ref] = (i, frames)
+        self._sent += 1
+        self._number[ref] = self._sent  # Ray runs an actor's calls in this order
         self.load[i] += frames
         return ref
 
@@ -293,7 +297,7 @@ class ModelPool:
         if i < 0:  # the local model's call: answered before its ref existed
             return
         self.load[i] -= frames
-        self.answered_at[i] = time.monotonic()
+        self.answered_upto[i] = max(self.answered_upto[i], self._number.pop(ref, 0))
         if error is None:
             return
         if isinstance(error, RayTaskError) and isinstance(error.cause, ActorBroken) and self.info[i] is not None:
@@ -318,14 +322,15 @@ class ModelPool:
         i, _ = self._calls.get(ref, (-1, 0))
         return (self.info[i] or {}).get("model_node") if i >= 0 else None
 
-    def abandon(self, ref: Any, sent: float) -> None:
-        """Give up on call ``ref``, sent at ``sent`` (it waits on a node that went away): its load is freed and
-        Ray asked to cancel it. An actor that answered nothing since is wedged (Ray blocks it on the lost
-        frames, and the calls queued behind them): it is restarted, those calls fail and go elsewhere."""
+    def abandon(self, ref: Any) -> None:
+        """Give up on call ``ref`` (it waits on a node that went away): its load is freed and Ray asked to
+        cancel it. Where its actor answered no call sent after it, Ray keeps that actor blocked on it (calls run
+        in order, on frames lost with their node): the actor is restarted, and the calls queued behind it fail
+        and go elsewhere."""
         import ray
 
-        i = self._calls[ref][0]
-        wedged = i >= 0 and self.answered_at[i] <= sent and i not in self.retired
+        i, number = self._calls[ref][0], self._number.get(ref, 0)
+        wedged = i >= 0 and self.answered_upto[i] < number and i not in self.retired
         self.finished(ref)
         with suppress(Exception):  # best effort: one that already ran, or on a dead actor, is not cancelled
             ray.cancel(ref)

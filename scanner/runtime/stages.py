@@ -291,7 +291,7 @@ class ModelStage:
         decoded on) for NODE_LOSS_GRACE seconds: Ray may neither answer nor fail them (frames lost
         with their node, an actor restarting). Their files are decoded again elsewhere, a node
         fault; should such a call still come back, nothing waits for it. Its actor, where it
-        answered nothing since, is restarted (ModelPool.abandon)."""
+        answered no call sent after it, is restarted (ModelPool.abandon)."""
         from vscan.runtime.faults import NODE_LOSS_GRACE, CallAbandoned
 
         lost = self.faults.lost_nodes() if self.calls and self.faults is not None else None
@@ -305,7 +305,7 @@ class ModelStage:
             if not gone or now - max(sent, *(lost[n] for n in gone)) < NODE_LOSS_GRACE:
                 continue
             del self.calls[ref], self.sent[ref]
-            self.pool.abandon(ref, sent)
+            self.pool.abandon(ref)
             exc = CallAbandoned(f"a model call waited {NODE_LOSS_GRACE:g} s on node {gone[0][:12]}, which went away")
             for task in batch:
                 self.faults.retry(task, exc, decode_again=True, node_fault=True)
