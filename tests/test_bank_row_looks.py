@@ -4,6 +4,7 @@ pair met on a tick row; ``Adaptive.refine`` and ``FixedRate.refine`` add those f
 
 from __future__ import annotations
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from vscan.bank.writer import BankWriter
 from vscan.decode.adaptive import Adaptive, LookWindows
 from vscan.decode.sampling import FixedRate, Windows
 from vscan.hashing.vpdq import FrameHashes
+from vscan.verdict.record import result_schema
 
 
 def _flip(h: np.ndarray, bits: int, rng) -> np.ndarray:
@@ -265,3 +267,30 @@ def test_a_weak_centre_crop_hit_on_a_sparse_entry_looks_at_its_rows_and_decides_
     found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "doorknob-hd-no-bar"]
     assert found and any(p.startswith("centre-crop") for p in found[0]["path"]), record["matches"][:2]
     assert "at a sparse entry's rows" in record["sampling"]
+    jsonschema.validate(record, result_schema())  # decided_by "crop-rows" (or "short-file", as x264's output varies) is in the schema
+
+
+def test_a_query_side_crop_decides_on_a_sparse_entrys_crop_rows_met_at_one_offset(monkeypatch):
+    """``crop_rows_met``: the share of the entry's frames holding a row of the closest pair's scale met within the bits at
+    its offset; fewer than 2 met, rows a frame apart (a full bank's), or pairs off the offset count nothing."""
+    from types import SimpleNamespace
+
+    from vscan.bank.robust import crop_rows_met
+
+    # an entry of 4 frames (0, 0.5, 1, 1.5 s), crop rows (prep 1) on 0 and 1 s, a 0.9 crop (prep 2) on 0.5 s
+    index = SimpleNamespace(entry_rows=np.zeros(4, np.int64), entry_ids=("e",), timestamps_seconds=np.array([0.0, 0.5, 1.0, 1.5]),
+                            qualities=np.full(4, 90), cache={})  # fmt: skip
+    bank = SimpleNamespace(row_pos=np.array([0, 1, 2, 3, 0, 2, 1]), row_prep=np.array([0, 0, 0, 0, 1, 1, 2]))
+    import vscan.bank.robust as robust
+
+    monkeypatch.setattr(robust, "_prepare", lambda index, min_quality: SimpleNamespace(frames=np.arange(4)))  # every frame row passes quality
+    met = lambda prep, rows, q, bits: crop_rows_met(index, bank, 0, np.array(prep), np.array(rows), np.array(q), np.array(bits), 20, 50)
+    assert met([1, 1], [0.0, 1.0], [2.3, 3.3], [16, 18]) == 100.0  # both rows of the scale, at one offset
+    assert met([1, 1], [0.0, 1.0], [2.3, 3.4], [16, 18]) == 0.0  # off the offset: one met
+    assert met([1, 1], [0.0, 1.0], [2.3, 3.3], [16, 24]) == 0.0  # over 20 bits
+    assert met([1], [0.0], [2.3], [10]) == 0.0  # one row
+    assert met([1, 2], [0.0, 0.5], [2.3, 2.8], [16, 16]) == 0.0  # the other scale's row is not this scale's
+    bank.row_pos, bank.row_prep = np.array([0, 1, 2, 3, 0, 1, 2, 3]), np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    index.timestamps_seconds = np.array([0.0, 1 / 30, 2 / 30, 3 / 30])
+    index.cache.clear()
+    assert met([1, 1], [0.0, 1 / 30], [2.3, 2.3 + 1 / 30], [16, 16]) == 0.0  # rows of every frame: query% judges them

@@ -60,9 +60,11 @@ DESCRIPTIONS: dict[str, str] = {
     "matches[].dihedral": "Which of the 8 rotations/flips of the file's frames matched.",
     "matches[].decided_by": "`vpdq` (the percentage rule), `alignment` (an aligned run of >= 5 s), "
                             "`short-alignment` (an aligned run of >= 2.5 s, every pair close), `short-file` (a file of "
-                            "<= 6 s: at least 2 and half of its frames within 20 bits at one offset) or `aligned-frames` "
+                            "<= 6 s: at least 2 and half of its frames within 20 bits at one offset), `aligned-frames` "
                             "(query% >= 80 counting whole frames within 40 bits of the row at the time an aligned hit "
-                            "predicts: a bank of rows sparse in time, --rows sparse).",
+                            "predicts: a bank of rows sparse in time, --rows sparse) or `crop-rows` (the scan's own "
+                            "centre crop met >= 80% of a sparse entry's rows of one crop scale, at least 2, within 20 "
+                            "bits at one offset).",
     "matches[].region": "Where in the file's frame the known picture was found, as fractions of the frame.",
     "matches[].region.top": "Top edge, fraction of the height.",
     "matches[].region.bottom": "Bottom edge, fraction of the height.",
