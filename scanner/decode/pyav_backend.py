@@ -27,26 +27,12 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
+from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
-from vscan.decode.pyav_reuse import _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
 
-
-#: Decoded frames allowed per shown frame before a decode is declared
-#: looping (seeks re-decode at most a GOP per wanted frame).
-_LOOP_FACTOR = 4
-
-
-#: Packets fed to the decoder during indexing to get a first frame (codecs
-#: with frame reordering output it a few packets late).
-_PROBE_PACKETS = 32
-
-
-def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
-    """(still probing, display matrix of the first frame out, if any): vscan.decode.pyav_reuse.first_frame's first two."""
-    return first_frame(stream, packet)[:2]
 
 
 class PyAVDecoder(Decoder):
@@ -231,10 +217,7 @@ class PyAVDecoder(Decoder):
         index.packets = keeper.packets(complete=demux_error is None)
         index.discarded = discarded
         index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None
-        index.fed = list(fed_pts)
-        fed_at = [index.index_of_pts.get(t) for t in fed_pts]
-        if parked_at is not None and index.first_frame is not None and index.packets is not None and None not in fed_at:
-            index.parked = (parked_at, max(fed_at))
+        index.probed(fed_pts, parked_at)
         width, height = index.orientation.displayed_size(width, height)
         if rate is None and n > 1 and index.pts_seconds[-1] > 0:
             fps = (n - 1) / float(index.pts_seconds[-1])

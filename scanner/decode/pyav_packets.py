@@ -14,7 +14,11 @@ import numpy as np
 from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
 
-__all__ = ["KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "read_on_plan"]
+__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "read_on_plan"]
+
+#: Decoded frames allowed per shown frame before a decode is declared
+#: looping (seeks re-decode at most a GOP per wanted frame).
+_LOOP_FACTOR = 4
 
 #: A file's packets the index pass keeps for the passes after it, at most (bytes of packet data): a
 #: scan's decode then reads the file once, not again for its keyframe pass and its confirmation
@@ -104,6 +108,14 @@ class _PacketIndex:
         self.parked: tuple[int, int] | None = None
         #: Timestamps of the packets fed to the decoder by the index pass's probe and keyframe passes (``_keyframe_frames``).
         self.fed: list = []
+
+    def probed(self, fed_pts: list, parked_at: int | None) -> None:
+        """The index pass's probe fed the packets of timestamps ``fed_pts``; ``parked_at``: where in ``packets`` it left
+        its decoder undrained, frame 0 out (None: drained). ``parked`` is set where a keyframe pass can go on from there."""
+        self.fed = list(fed_pts)
+        fed_at = [self.index_of_pts.get(t) for t in fed_pts]
+        if parked_at is not None and self.first_frame is not None and self.packets is not None and None not in fed_at:
+            self.parked = (parked_at, max(fed_at))
 
     def packets_from(self, pts: int) -> list | None:
         """The kept packets from the one of timestamp ``pts`` on (demux order), None when not kept."""

@@ -26,6 +26,10 @@ from vscan.decode.orient import Orientation
 
 __all__ = ["first_frame", "first_packet", "rewound"]
 
+#: Packets fed to the decoder during indexing to get a first frame (codecs
+#: with frame reordering output it a few packets late).
+_PROBE_PACKETS = 32
+
 #: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
 #: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
 _SCALERS: dict[tuple[int, int], list] = {}
@@ -136,3 +140,8 @@ def first_frame(stream, packet, drain: bool = True) -> tuple[bool, bytes | None,
                 return False, bytes(side), frame if alone else None
         return False, None, frame if alone else None
     return True, None, None
+
+
+def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
+    """(still probing, display matrix of the first frame out, if any): ``first_frame``'s first two."""
+    return first_frame(stream, packet)[:2]

@@ -20,7 +20,8 @@ import numpy as np
 from vscan.decode.base import _check_options, _reason, output_size
 from vscan.decode.metadata import VideoMetadata
 from vscan.decode.orient import orientation_from_matrix
-from vscan.decode.pyav_backend import _PROBE_PACKETS, PyAVDecoder, _declared_seconds, _first_frame_matrix, _partial
+from vscan.decode.pyav_backend import PyAVDecoder, _declared_seconds, _partial
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _first_frame_matrix
 from vscan.decode.pyav_packets import _PacketIndex
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.inputs.ranged import RangeFile, source_for
