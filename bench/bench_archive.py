@@ -184,11 +184,23 @@ def run_subprocess(name: str, files: list[Path], bank: Path, out_dir: Path, devi
     return json.loads((out_dir / f"{name}-row.json").read_text())
 
 
-def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str) -> dict:
-    """The same scan by the code of ``worktree``, in a subprocess (its own Ray), timed as this code's is."""
+def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str, **options: Any) -> dict:
+    """The same scan by the code of ``worktree``, in a subprocess (its own Ray), timed as this code's is
+    (``options``: ``run_vscan``'s, as the run it is compared with was given them: ``--fixed-ahead``)."""
     here = Path(__file__).parent  # this checkout's measurement (the bench, its corpus and its sampler) runs the other code
-    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=tuple(here / f for f in ("bench_archive.py", "archive_corpus.py", "pipeline_runs.py")))
-    return run_subprocess("baseline", files, bank, out_dir, device, pythonpath=path)
+    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=tuple(here / f for f in ("bench_archive.py", "archive_report.py", "archive_corpus.py", "pipeline_runs.py")))
+    return run_subprocess("baseline", files, bank, out_dir, device, pythonpath=path, **options)
+
+
+def fixed_options(fixed_ahead: str | None) -> dict[str, str]:
+    """``run_vscan``'s options for the main run and the baseline alike under ``--fixed-ahead``: the confirmation
+    always (or never) decoded ahead, in both. By default the scan decodes it ahead once most first passes came back
+    decided (vscan.runtime.confirm_ahead.AheadSwitch), which turns on after a number of files that depends on how
+    fast the model answered: the frames two runs of the same code decode differed by ~230 on this archive (files that
+    decide nothing take the cut frames in their first pass before the switch, in a second pass after it). With the
+    switch fixed, every file is sampled the same way in every run, so the frames decoded and the time they took
+    compare between the two versions (issue #30)."""
+    return {} if fixed_ahead is None else {"confirm_ahead": fixed_ahead}
 
 
 def _scan_only(spec_path: Path) -> None:
@@ -246,71 +258,6 @@ def _unmatched(recs: list[dict]) -> dict:
                                                 for k in _SEARCHES}}  # fmt: skip
 
 
-def _ratio(rate: float | None, base: float | None) -> str:
-    return f"{rate / base:.1f}x" if base and rate else "-"
-
-
-def _print(rows: list[dict], reference: dict | None, video_seconds: float, files: int) -> None:
-    base = video_seconds / reference["wall_seconds"] if reference else None
-    print(f"\n{'run':<16} {'files':>5} {'video s':>8} {'wall s':>7} {'video-s/s':>9} {'vs vPDQ':>7} {'steady':>7} {'CPU s':>6} {'recall':>6} {'FP':>3} {'decoded':>8} {'sampled':>7}")
-    if reference:
-        print(f"{reference['name']:<16} {files:>5} {video_seconds:>8.0f} {reference['wall_seconds']:>7.1f} {base:>9.1f} {'1.0x':>7} {'':>7} "
-              f"{reference['tree_cpu_seconds']:>6.1f} {reference['recall']:>6.2f} {reference['false_positives']:>3} {'all':>8} {reference['frames_sampled']:>7}")  # fmt: skip
-    for r in rows:
-        s = r["summary"]
-        print(f"{r['name']:<16} {r['files']:>5} {r['video_seconds']:>8.0f} {r['wall_seconds']:>7.1f} {r['video_seconds_per_second']:>9.1f} "
-              f"{_ratio(r['video_seconds_per_second'], base):>7} {_ratio(r.get('steady_video_seconds_per_second'), base):>7} "
-              f"{r.get('tree_cpu_seconds', float('nan')):>6.1f} {s['recall']:>6.2f} {s['false_positives']:>3} {r['frames_decoded']:>8} {r['frames_sampled']:>7}")  # fmt: skip
-    for r in rows:
-        _print_profile(r)
-
-
-def _print_profile(r: dict) -> None:
-    """Where the run's seconds went: start-up, decode slots, the model, per file and per codec."""
-    p, files = r.get("pipeline") or {}, max(r["files"], 1)
-    first = r["first_record_seconds"] or 0.0
-    print(f"\n{r['name']}: start-up (Ray, model actor; to the first record) {first:.1f} s, then {r['wall_seconds'] - first:.1f} s for the rest; "
-          f"CPU {r.get('tree_cpu_seconds', float('nan')):.1f} s (process tree)")  # fmt: skip
-    if p.get("embedded"):
-        print(f"  run without Ray (vscan.runtime.embedded: runtime.embedded_max_files); model: {p.get('calls', 0)} calls, busy {p.get('busy_seconds', 0):.1f} s")
-        _print_cpu(r)
-    elif p:
-        print(f"  decode: {p.get('decode_tasks', 0)} tasks ({p.get('decode_tasks', 0) / files:.2f} per file), {p.get('decode_slot_seconds', 0):.1f} slot-s "
-              f"({p.get('decode_steady_slot_seconds', 0):.1f} after the first file); model: {p.get('model_calls', 0)} calls "
-              f"({p.get('mean_files_per_call', 0):.1f} files, {p.get('mean_frames_per_call', 0):.0f} frames each), busy {p.get('model_busy_seconds', 0):.1f} s")  # fmt: skip
-        if "first_passes" in p:
-            print(f"  first passes: {p['first_passes']}, decided {p['first_passes_decided']}; confirmations decoded ahead "
-                  f"{p['confirmations_decoded_ahead']}, matched in the first call {p['confirmations_matched_ahead']}")  # fmt: skip
-    print(f"  second passes: {r['summary']['second_passes']}")
-    for codec, c in sorted(r["summary"]["per_codec"].items()):
-        stages = ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(c["stage_seconds_per_file"].items()) if v >= 0.0005)
-        print(f"  {codec:<8} {c['files']:>3} files: {c['frames_decoded_per_video_second']:6.2f} frames decoded / video-s, "
-              f"{c['frames_sampled'] / c['files']:.1f} sampled / file; ms per file: {stages}")  # fmt: skip
-    u = r["summary"].get("unmatched")
-    if u and u["files"]:
-        print(f"  matched nothing {u['files']:>3} files: ms per file: " + ", ".join(f"{k} {v:.1f}" for k, v in u["ms_per_file"].items()))
-
-
-def cpu_account(r: dict) -> dict[str, float] | None:
-    """An embedded run's CPU-seconds by where they went (issue #30): the decode processes, the model thread's build and
-    calls, the rest of the scanning process (its driver loop: unpickling decoded files, records, the sink), and what
-    the tree's sampled total holds beyond those (processes it lost between samples: 0.25 s each at most)."""
-    p, own = r.get("pipeline") or {}, r.get("process_cpu_seconds")
-    decode, build, calls = (p.get(k) for k in ("decode_processes_cpu_seconds", "model_build_cpu_seconds", "model_calls_cpu_seconds"))
-    if None in (own, decode, build, calls):
-        return None
-    return {"decode_processes": decode, "model_build": build, "model_calls": calls, "driver": own - build - calls,
-            "tree": r.get("tree_cpu_seconds", float("nan"))}  # fmt: skip
-
-
-def _print_cpu(r: dict) -> None:
-    a = cpu_account(r)
-    if a is not None:
-        print(f"  CPU s: decode processes {a['decode_processes']:.2f} ({(r.get('pipeline') or {}).get('decode_processes')} of them), "
-              f"model build {a['model_build']:.2f}, model calls {a['model_calls']:.2f}, driver (loop, unpickling, records) "
-              f"{a['driver']:.2f}; process tree {a['tree']:.2f}")  # fmt: skip
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vscan bench --archive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archive", action="store_true", help=argparse.SUPPRESS)  # how `vscan bench --archive` arrives here
@@ -328,6 +275,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="also scan with adaptive sampling's confirm_frames=N (none: dense windows where the first pass decides)")
     parser.add_argument("--confirm-ahead", nargs="*", default=[], choices=["always", "never"],
                         help="also scan with the confirmation always / never decoded ahead (default: while most first passes decide)")
+    parser.add_argument("--fixed-ahead", default=None, choices=["always", "never"],
+                        help="the main run and the baseline both with the confirmation always / never decoded ahead: the same "
+                             "frames sampled every run, for a readable before/after (default: as the scan's switch decides)")
     parser.add_argument("--local-model", action="store_true",
                         help="also scan with runtime.local_model_at_start on (the model in this process until Ray's actor answers)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
@@ -348,6 +298,8 @@ def _corpus_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
+    from vscan.bench.archive_report import print_rows
+
     args = _parser().parse_args(argv)
     if args.scan_only:
         return _scan_only(args.scan_only)
@@ -371,18 +323,22 @@ def main(argv: list[str] | None = None) -> dict | None:
         known_names = [k["path"].name for k in archive.known]
         reference["recall"] = sum(reference["matched"][n] for n in known_names) / max(len(known_names), 1)
         reference["false_positives"] = sum(reference["matched"][p.name] for p in archive.unrelated)
-    rows = [run_subprocess("vscan", files, bank, root, args.device)]  # a fresh process after a warm-up, as the baseline
+    fixed = fixed_options(args.fixed_ahead)  # the main run and the baseline alike
+    rows = [run_subprocess("vscan", files, bank, root, args.device, **fixed)]  # a fresh process after a warm-up, as the baseline
     variants = ([(f"vscan confirm {n}", {"confirm_frames": n}) for n in args.confirm_frames] + [(f"vscan ahead {when}", {"confirm_ahead": when})
                 for when in args.confirm_ahead] + ([("vscan local model", {"local_model": True})] if args.local_model else []))  # fmt: skip
     for shown, options in variants:  # each timed as the main run is: a fresh process after its warm-up
         rows.append(run_subprocess(shown.replace(" ", "_"), files, bank, root, args.device, **options))
         rows[-1]["name"] = shown
     if args.baseline_worktree:
-        rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device))
+        rows.append(run_baseline(args.baseline_worktree.resolve(), files, bank, root, args.device, **fixed))
         rows[-1]["name"] = "vscan baseline"
     for r in rows:
         r["summary"] = summarise(r, source_of)
-    _print(rows, reference, video_seconds, len(files))
+    if fixed:
+        print(f"\n(--fixed-ahead {args.fixed_ahead}: the main run and the baseline decode every confirmation ahead"
+              f"{'' if args.fixed_ahead == 'always' else ' never'}, not as the switch decides)".replace("ahead never", "never ahead"))
+    print_rows(rows, reference, video_seconds, len(files))
     if reference is None and not args.no_vpdq:
         print("(reference vPDQ not installed: pip install vpdq==0.2.5 after apt-get install cmake pkg-config libav*-dev)")
     result = {"meta": {"args": {k: str(v) for k, v in vars(args).items()}, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),

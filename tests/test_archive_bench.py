@@ -32,3 +32,21 @@ def test_timed_vscan_processes_run_with_their_bytecode_cached_as_installed(tmp_p
     subprocess.run([sys.executable, "-c", "import vscan.runtime.framed"], env=env, check=True, timeout=120)
     cached = [p.name for p in (tmp_path / "pycache").rglob("*.pyc")]
     assert any(name.startswith("framed.") for name in cached), cached
+
+
+def test_fixed_ahead_gives_the_baseline_the_same_sampling_as_the_main_run(monkeypatch, tmp_path):
+    """--fixed-ahead: the switch that decides when confirmations are decoded ahead turns on after a number of files that
+    depends on timing, so two runs of the same code decoded ~230 frames apart; fixed, both versions sample alike."""
+    from vscan.bench import bench_archive
+
+    calls = []
+    monkeypatch.setattr(bench_archive, "run_subprocess", lambda name, *a, **options: calls.append((name, options)) or {})
+    monkeypatch.setattr(bench_archive, "package_checkout", lambda worktree, into, **kw: into)
+    for fixed in ("always", "never", None):
+        options = bench_archive.fixed_options(fixed)
+        bench_archive.run_baseline(tmp_path, [], tmp_path / "bank.db", tmp_path, "cpu", **options)
+    assert calls[0] == ("baseline", {"pythonpath": tmp_path / "baseline-pkg", "confirm_ahead": "always"})
+    assert calls[1][1]["confirm_ahead"] == "never" and "confirm_ahead" not in calls[2][1]
+    args = bench_archive._parser().parse_args(["--fixed-ahead", "always"])
+    assert bench_archive.fixed_options(args.fixed_ahead) == {"confirm_ahead": "always"}
+    assert bench_archive._parser().parse_args([]).fixed_ahead is None
