@@ -1,20 +1,17 @@
 """The CPU path runs without torch (``pip install 'vscan[cpu]'`` does not
-install it): a scan with a bank and detector models through real Ray, the
-``vscan hash`` / ``vscan bank build`` commands and ``vscan demo``, each in a
-subprocess where torch cannot be imported.
+install it): a scan with a bank and detector models through real Ray and the
+``vscan hash`` / ``vscan bank build`` commands, each in a subprocess where
+torch cannot be imported (tests/_no_torch.py). ``vscan demo`` and the rest of
+the README's walk-through run under the same block in tests/test_readme.py.
 
-The block is a ``sitecustomize`` on PYTHONPATH that refuses ``torch``; Ray's
-workers inherit the driver's environment, so it reaches them too. Every
-process that loads it writes its pid, command line and each refused import
-(with the importing module) under ``VSCAN_TEST_NO_TORCH_LOG``: the tests
-check that the block was in force in the driver and in Ray's workers. With
+Ray's workers inherit the driver's environment, so the block reaches them too;
+the tests check that it was in force in the driver and in Ray's workers. With
 torch refused at import, no process can have imported it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,42 +20,10 @@ import numpy as np
 import pytest
 
 import _onnx_models as tm
+from _no_torch import logs, no_torch_env
 import vscan
 from vscan.bench import synth
 from vscan.decode import FixedRate
-
-BLOCKER = '''
-import os, sys
-
-_LOG = os.environ.get("VSCAN_TEST_NO_TORCH_LOG")
-
-
-def _note(line):
-    if _LOG:
-        with open(os.path.join(_LOG, f"{os.getpid()}.log"), "a") as fh:
-            fh.write(line + "\\n")
-
-
-class _RefuseTorch:
-    """Meta-path finder: ``import torch`` (and torch.*) fails as if not installed."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            frame, importer = sys._getframe(1), "?"
-            while frame is not None:  # the first frame outside the import machinery
-                module = frame.f_globals.get("__name__", "")
-                if not module.startswith(("importlib", "_frozen_importlib", "sitecustomize")):
-                    importer = module
-                    break
-                frame = frame.f_back
-            _note(f"refused {name} from {importer}")
-            raise ModuleNotFoundError(f"No module named {name!r} (refused: vscan's CPU path runs without torch)", name=name)
-        return None
-
-
-sys.meta_path.insert(0, _RefuseTorch())
-_note("loaded " + " ".join(sys.argv[:2]))
-'''
 
 SCAN = '''
 import json, sys
@@ -87,19 +52,7 @@ print(json.dumps({"errors": summary.errors, "files": summary.files}))
 @pytest.fixture()
 def no_torch(tmp_path) -> tuple[dict[str, str], Path]:
     """(environment with torch refused, folder of the blocker's per-process logs)."""
-    site = tmp_path / "no-torch-site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(BLOCKER)
-    log = tmp_path / "no-torch-log"
-    log.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a Ray of its own, not the session's
-    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env["VSCAN_TEST_NO_TORCH_LOG"] = str(log)
-    return env, log
-
-
-def _logs(log: Path) -> dict[int, list[str]]:
-    return {int(p.stem): p.read_text().splitlines() for p in log.glob("*.log")}
+    return no_torch_env(tmp_path)
 
 
 def _run(cmd: list[str], env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
@@ -113,7 +66,7 @@ def test_the_block_refuses_torch(no_torch):
     out = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "refused: vscan's CPU path runs without torch" in out.stderr
     _run([sys.executable, "-c", "import numpy, onnxruntime, vscan.runtime.driver, vscan.bank.match, vscan.detect.adapters"], env)
-    (lines,) = [v for v in _logs(log).values() if "refused torch from __main__" in v]
+    (lines,) = [v for v in logs(log).values() if "refused torch from __main__" in v]
     assert lines[0].startswith("loaded ")
 
 
@@ -156,11 +109,11 @@ def test_scan_with_bank_and_detectors_without_torch(tmp_path, no_torch):
     np.testing.assert_allclose(square["strongest"][0]["box"], [200, 40, 240, 80], atol=6)
 
     # The block was in force in the driver and in Ray's worker processes.
-    logs = _logs(log)
-    loaded = [lines[0] for lines in logs.values() if lines and lines[0].startswith("loaded ")]
+    per_process = logs(log)
+    loaded = [lines[0] for lines in per_process.values() if lines and lines[0].startswith("loaded ")]
     assert any(str(script) in line for line in loaded), loaded
     assert any("default_worker.py" in line for line in loaded), loaded
-    refused = sorted({line for lines in logs.values() for line in lines if line.startswith("refused")})
+    refused = sorted({line for lines in per_process.values() for line in lines if line.startswith("refused")})
     print("\nimports of torch refused:", refused or "none")
 
 
@@ -178,18 +131,3 @@ def test_cli_hash_and_bank_build_without_torch(tmp_path, no_torch):
     bank = tmp_path / "b.db"
     _run([*cli, "bank", "build", str(bank), str(clip), "--label", "x", "--fps", "5", "--device", "cpu"], env)
     assert bank.stat().st_size > 0
-
-
-def test_demo_without_torch(tmp_path, no_torch):
-    """``vscan demo``: every edited re-upload (crop, flip, pad, ...) matches, no unrelated clip does."""
-    env, log = no_torch
-    _run([sys.executable, "-m", "vscan.cli", "demo", "--dir", str(tmp_path / "demo"), "--device", "cpu"], env, timeout=500)
-    records = [json.loads(line) for line in (tmp_path / "demo" / "results.jsonl").read_text().splitlines()]
-    matched = {Path(r["path"]).name: any(m["is_match"] for m in r["matches"]) for r in records if r.get("status") == "ok"}
-    uploads = [name for name in matched if name.startswith("upload-")]
-    assert len(uploads) >= 10 and all(matched[name] for name in uploads), matched
-    assert not any(matched[name] for name in matched if name not in uploads), matched
-    # The block was in force in the processes that decoded: the demo's few files run without Ray (vscan.runtime.embedded),
-    # in decode processes of its own (Ray's workers are checked by test_scan_with_bank_and_detectors_without_torch).
-    firsts = [lines[0] for lines in _logs(log).values() if lines and lines[0].startswith("loaded ")]
-    assert len(firsts) >= 2, firsts  # the command ("-m demo") and its decode processes ("-m": python -P -m vscan.runtime.embedded_decode)

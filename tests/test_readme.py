@@ -1,7 +1,9 @@
 """Every command block of the README, run as a newcomer would run it, in order, in one empty folder.
 
-The commands run in the environment the tests run in (vscan installed),
-not in a fresh virtual environment: the lines that create the venv and pip
+The commands run in the environment the tests run in (vscan installed) with
+``import torch`` refused (tests/_no_torch.py), as after the README's
+``pip install -e '.[cpu]'``, which does not install torch; not in a fresh
+virtual environment: the lines that create the venv and pip
 install into it are checked for what they say but not run (a fresh install
 downloads from PyPI, ~1 minute and a network), and the test-suite command
 is not run from inside the test suite. Everything else runs: the demo, the
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _no_torch import logs, no_torch_env
 
 from vscan.verdict.record import result_schema
 
@@ -57,10 +60,11 @@ def test_readme_blocks_are_shell_or_python_and_setup_lines_are_known():
 
 @pytest.fixture(scope="module")
 def walkthrough(tmp_path_factory) -> tuple[Path, list[tuple[str, subprocess.CompletedProcess]]]:
-    """Run every README command, in order, in one empty folder (the user's clone)."""
+    """Run every README command, in order, in one empty folder (the user's clone), torch refused."""
     folder = tmp_path_factory.mktemp("readme")
+    env, log = no_torch_env(tmp_path_factory.mktemp("no-torch"))
     bindir = Path(sys.executable).parent
-    env = {**os.environ, "COLUMNS": "80", "PYTHONUNBUFFERED": "1", "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.update({"COLUMNS": "80", "PYTHONUNBUFFERED": "1", "PATH": f"{bindir}{os.pathsep}{env.get('PATH', '')}"})
     ran: list[tuple[str, subprocess.CompletedProcess]] = []
     for lang, text in readme_blocks():
         if lang == "python":
@@ -73,6 +77,7 @@ def walkthrough(tmp_path_factory) -> tuple[Path, list[tuple[str, subprocess.Comp
                 continue
             run = subprocess.run(["bash", "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=900)
             ran.append((code, run))
+    (folder / ".no-torch-log").symlink_to(log)
     return folder, ran
 
 
@@ -88,11 +93,28 @@ def test_every_readme_command_exits_0(walkthrough):
 
 
 def test_the_demo_says_what_matched_and_how_to_read_it(walkthrough):
-    _, ran = walkthrough
+    folder, ran = walkthrough
     demo = _output(ran, "vscan demo")
     assert "Matched or flagged: 12 files" in demo
     assert "Could not be scanned: 2" in demo and "Not matched:" in demo
     assert "report:  vscan report" in demo
+    # Every edited re-upload (crop, flip, pad, ...) matches, no unrelated clip does.
+    records = [json.loads(line) for line in (folder / "vscan-demo" / "results.jsonl").read_text().splitlines()]
+    matched = {Path(r["path"]).name: any(m["is_match"] for m in r["matches"]) for r in records if r.get("status") == "ok"}
+    uploads = [name for name in matched if name.startswith("upload-")]
+    assert len(uploads) >= 10 and all(matched[name] for name in uploads), matched
+    assert not any(matched[name] for name in matched if name not in uploads), matched
+
+
+def test_the_walkthrough_ran_without_torch(walkthrough):
+    """The block was in force in every ``vscan`` command and in the demo's decode processes (the
+    demo's few files run without Ray, vscan.runtime.embedded, in decode processes of their own:
+    ``python -P -m vscan.runtime.embedded_decode``, "-m" when the block loads)."""
+    folder, ran = walkthrough
+    firsts = [lines[0] for lines in logs(folder / ".no-torch-log").values() if lines and lines[0].startswith("loaded ")]
+    commands = [line for line in firsts if line.split()[1].endswith(f"{os.sep}vscan")]
+    assert len(commands) >= len([code for code, _ in ran if code.startswith("vscan ")]), firsts
+    assert len([line for line in firsts if line.split()[1] == "-m"]) >= 2, firsts
 
 
 def test_the_walkthrough_resumes_and_reports(walkthrough):
