@@ -199,7 +199,7 @@ def _connection(port: int) -> str:
 
 def _scan(store, media, uri: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     # 3 attempts: exactly what an object's throttled read, then its 500, then its read take (the checks below);
-    # each attempt more is a longer backoff (Azure's policy: 2.5 s, 4.5 s, 8.5 s) on the object that never recovers.
+    # each attempt more is a longer backoff (0.5 s doubling, test_azure_backoff_doubles) on the object that never recovers.
     env = {**os.environ, **store["env"], "VSCAN_OBJECT_MAX_ATTEMPTS": "3", "VSCAN_OBJECT_RETRY_SECONDS": "3"}
     return subprocess.run([*VSCAN, "scan", uri, "--bank", str(media[0] / "reported.bank"), "--out", str(out), "--device", "cpu",
                            "-q", "--fps", "1", *extra], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
@@ -255,6 +255,20 @@ def test_scan_of_an_azure_prefix_through_throttling_and_errors(azure, media, tmp
         return props.etag.strip('"'), props.version_id, props.size
 
     _check_scan(azure, media, "az", tmp_path, identity)
+
+
+def test_azure_backoff_doubles(monkeypatch):
+    """The Azure client waits 0.5, 1, 2, 4 s (+-25%) between attempts, as the S3 and GCS paths do; Azure's own
+    ExponentialRetry would wait 0.5, 2.5, 4.5, 8.5 s (initial + 2**n) and doubled this file's scan times."""
+    from vscan.inputs import objectstore_azure
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", _connection(1))
+    monkeypatch.setenv("VSCAN_OBJECT_MAX_ATTEMPTS", "5")
+    policy = objectstore_azure._new_service()._config.retry_policy
+    assert policy.total_retries == 4
+    for n, wait in enumerate((0.5, 1.0, 2.0, 4.0)):
+        waits = [policy.get_backoff_time({"count": n}) for _ in range(200)]
+        assert wait * 0.75 <= min(waits) and max(waits) <= wait * 1.25 and abs(sum(waits) / len(waits) - wait) < 0.1 * wait
 
 
 def test_azure_listing_is_paged_and_streamed(azure, monkeypatch):

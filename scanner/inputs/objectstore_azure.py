@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,13 +28,25 @@ from vscan.inputs.objectstore_base import ObjectStoreError, OnePerProcess, bucke
 
 __all__ = ["list_uri", "head", "read_range", "fetch"]
 
+def _doubling_retry(exponential: type) -> type:
+    """Azure's ``ExponentialRetry`` with waits of ``initial_backoff * increment_base ** n`` (0.5, 1, 2, 4 s ..., each
+    +- ``random_jitter_range`` of itself), the backoff of the S3 and GCS paths. Azure's own adds ``increment_base ** n``
+    to the initial wait (0.5, 2.5, 4.5, 8.5 s ...); its default policy waits 15 s before its first retry."""
+
+    class DoublingRetry(exponential):
+        def get_backoff_time(self, settings: dict) -> float:
+            wait = self.initial_backoff * self.increment_base ** settings["count"]
+            return random.uniform(wait * (1 - self.random_jitter_range), wait * (1 + self.random_jitter_range))
+
+    return DoublingRetry
+
+
 def _new_service():
     try:
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
     except ImportError as exc:
         raise InputError("az:// inputs need azure-storage-blob: pip install 'vscan[azure]'") from exc
-    # Azure's default policy waits 15 s before its first retry; this one starts at 0.5 s and doubles.
-    retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=max_attempts() - 1, random_jitter_range=0.5)
+    retry = _doubling_retry(ExponentialRetry)(initial_backoff=0.5, increment_base=2, retry_total=max_attempts() - 1, random_jitter_range=0.25)
     options = {"retry_policy": retry, "connection_timeout": 10, "read_timeout": 60}
     text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if text:
