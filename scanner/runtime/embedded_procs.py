@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,10 @@ __all__ = ["_DecodeProcess", "_Decoders"]
 
 #: Native thread pools (OpenMP, numpy's OpenBLAS) of a decode process: one thread, as Ray gives a one-CPU task's worker.
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+#: Whether the decode processes after the first are forked from it (Linux: ``_Forked`` reads their state in /proc).
+_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
+#: Seconds the first decode process has to reap the ones forked from it, once idle, before it is killed.
+_REAP_SECONDS = 2.0
 #: Seconds the driver waits past the per-file limit (x1.5) for a decode process whose own watchdog did not end it.
 _STUCK_MARGIN_SECONDS = 10.0
 
@@ -42,16 +47,95 @@ def _widen(fd: int) -> None:
         pass  # not Linux: the default pipe
 
 
-class _DecodeProcess:
-    """vscan.runtime.embedded_decode, started at once: it imports the decoders while the model loads here."""
+class _Forked:
+    """A decode process forked by the first one (vscan.runtime.embedded_decode), as much of subprocess.Popen as
+    ``_DecodeProcess`` uses: its pipes, and its id (read when first asked: the first process writes it once forked).
+    It is not this process's child: the first one reaps it; here it has ended once it is gone or a zombie."""
 
-    def __init__(self, known: Any, benign: Any) -> None:
-        command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
-        env = {**_ONE_THREAD, **os.environ}  # one decode slot each, as a Ray decode task's worker (unless the user says otherwise)
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
-        _widen(self.proc.stdout.fileno())
+    def __init__(self, ids: "_ForkedIds", index: int, requests: int, answers: int) -> None:
+        self._ids, self._index = ids, index
+        self.stdin = os.fdopen(requests, "wb", buffering=0)
+        self.stdout = os.fdopen(answers, "rb", buffering=0)
+
+    @property
+    def pid(self) -> int | None:
+        return self._ids.get(self._index)
+
+    def poll(self) -> int | None:
+        pid = self.pid
+        if pid is None:
+            return -signal.SIGKILL  # the first process ended before it forked this one
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return None if f.read().rsplit(")", 1)[1].split()[0] != "Z" else 0
+        except (OSError, IndexError):
+            return 0
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("forked decode process", timeout)
+            time.sleep(0.005)
+        return code
+
+
+class _ForkedIds:
+    """The forked decode processes' ids, from the pipe the first one writes them to (read once, when first needed)."""
+
+    def __init__(self, fd: int, count: int) -> None:
+        self._fd, self._count, self._ids = fd, count, None
+
+    def get(self, index: int) -> int | None:
+        if self._ids is None:
+            data = b""
+            while len(data) < 8 * self._count and (part := os.read(self._fd, 8 * self._count - len(data))):
+                data += part
+            os.close(self._fd)
+            self._ids = [int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data) - 7, 8)]
+        return self._ids[index] if index < len(self._ids) else None
+
+
+class _DecodeProcess:
+    """vscan.runtime.embedded_decode, started at once: it imports the decoders while the model loads here;
+    with ``forks``, that many more forked from it once it has (``forked``: theirs, as _DecodeProcess too)."""
+
+    def __init__(self, known: Any, benign: Any, forks: int = 0, *, proc: Any = None) -> None:
+        self.forked: list[_DecodeProcess] = []
         self.waiting: deque[Task] = deque()  # its files, in the order it answers
         self.since = time.monotonic()  # when its current file started (as near as the driver knows)
+        if proc is not None:  # one forked from the first (its known digests and lists inherited)
+            self.proc = proc
+            _widen(self.proc.stdout.fileno())
+            return
+        command = [sys.executable, "-P", "-m", "vscan.runtime.embedded_decode"]  # -P: the working folder is not on its path
+        env = {**_ONE_THREAD, **os.environ}  # one decode slot each, as a Ray decode task's worker (unless the user says otherwise)
+        theirs, ours = [], []  # the forked processes' pipe ends: theirs go to the first process, ours stay here
+        if forks:
+            ids_read, ids_write = os.pipe()
+            theirs.append(ids_write)
+            for _ in range(forks):
+                (req_read, req_write), (ans_read, ans_write) = os.pipe(), os.pipe()
+                theirs += [req_read, ans_write]
+                ours.append((req_write, ans_read))
+            command += [str(fd) for fd in theirs]
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env,
+                                         pass_fds=theirs)  # fmt: skip
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        _widen(self.proc.stdout.fileno())
+        if forks:
+            ids = _ForkedIds(ids_read, forks)
+            self.forked = [_DecodeProcess(None, None, proc=_Forked(ids, i, *fds)) for i, fds in enumerate(ours)]
         self._send((known, benign))
 
     def _send(self, message: Any) -> None:
@@ -85,11 +169,18 @@ class _DecodeProcess:
             return None
 
     def close(self) -> None:
-        """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted."""
+        """Ended at once: whatever it still decodes (a scan stopped by Ctrl-C or an error) is not wanted. The first
+        process, idle, with forked ones (ended before it): ended by its stdin's end, once it has reaped them, so that
+        their CPU counts among this process's children's as theirs did when each was started here."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+        if self.forked and not self.waiting:
+            try:
+                self.proc.wait(timeout=_REAP_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -100,7 +191,9 @@ class _Decoders:
     """The decode processes: as many as a Ray node here would have decode slots, at most one per file."""
 
     def __init__(self, count: int, known: Any, benign: Any) -> None:
-        self.procs = [_DecodeProcess(known, benign) for _ in range(count)]
+        # the others forked from the first (vscan.runtime.embedded_decode) where /proc tells a forked one's state, else started here
+        first = _DecodeProcess(known, benign, forks=count - 1 if _FORK else 0)
+        self.procs = [first, *first.forked] + [_DecodeProcess(known, benign) for _ in range(count - 1 - len(first.forked))]
         self.cpu_seconds: float | None = None  # all of theirs, once closed
 
     def decode(self, task: Task, config: ScanConfig) -> None:
@@ -136,8 +229,9 @@ class _Decoders:
         return task, answer, took
 
     def close(self) -> None:
-        """Every process ended; the CPU-seconds they used kept (``cpu_seconds``: None where unknown)."""
+        """Every process ended, the forked ones first (the first one reaps them as its stdin ends); the CPU-seconds
+        they used kept (``cpu_seconds``: None where unknown)."""
         used = [proc.cpu_seconds() for proc in self.procs]
         self.cpu_seconds = None if None in used else sum(used)
-        for proc in self.procs:
+        for proc in self.procs[::-1]:
             proc.close()
