@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vscan.bank.list_banks import decide_on_rows
 from vscan.bank.plain import digest_matches, vpdq_matches
 from vscan.bank.prepared import Match
 from vscan.bank.query import FileQuery, MatchSettings
@@ -49,7 +50,11 @@ class Matcher:
                 seen.add(hit.bank_entry_id)
                 matches.append(hit)
         if len(query.frames):
-            matches += robust_matches(self.index, query, self.settings) if query.robust else vpdq_matches(self.index, query, self.settings)
+            if query.robust:
+                # A sparse hash list's rows met in order decide a short run too (vscan.bank.list_banks).
+                matches += decide_on_rows(self.index, query, robust_matches(self.index, query, self.settings), self.settings)
+            else:
+                matches += vpdq_matches(self.index, query, self.settings)
         return matches
 
     def for_file(self, query: FileQuery) -> "Matcher":

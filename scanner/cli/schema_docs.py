@@ -62,9 +62,11 @@ DESCRIPTIONS: dict[str, str] = {
                             "`short-alignment` (an aligned run of >= 2.5 s, every pair close), `short-file` (a file of "
                             "<= 6 s: at least 2 and half of its frames within 20 bits at one offset), `aligned-frames` "
                             "(query% >= 80 counting whole frames within 40 bits of the row at the time an aligned hit "
-                            "predicts: a bank of rows sparse in time, --rows sparse) or `crop-rows` (the scan's own "
+                            "predicts: a bank of rows sparse in time, --rows sparse), `crop-rows` (the scan's own "
                             "centre crop met >= 80% of a sparse entry's rows of one crop scale, at least 2, within 20 "
-                            "bits at one offset).",
+                            "bits at one offset) or `list-rows` (a sparse hash list's entry, vPDQ at about a hash a "
+                            "second or PDQ per image: at least 3 of its rows met in its order, each by its own frame "
+                            "within 20 bits, median 16).",
     "matches[].region": "Where in the file's frame the known picture was found, as fractions of the frame.",
     "matches[].region.top": "Top edge, fraction of the height.",
     "matches[].region.bottom": "Bottom edge, fraction of the height.",

@@ -1,0 +1,209 @@
+"""Rows in order: short evidence against a sparse hash list (issue #27 item 4).
+
+A bank built from hash lists alone may hold one hash a second of each video (the reference vPDQ at
+``seconds_per_hash=1``) or one PDQ hash per grabbed image with no frame times at all (a ``.pdq``
+list). A 2-2.5 s excerpt of such a video shows 2-3 of its rows however densely it is sampled: the
+short rule's run of 2.5 s (``vscan.bank.short``) judges such rows one best distance each and asks for
+six (a run under 2.5 s), and a PDQ list, with no times, can never be aligned at all. The rows are
+still strong evidence when several of them are met closely, each by its own query frame, in the
+list's own order:
+
+``rows_in_order`` accepts a match with an entry of a sparse list (``sparse_list_entries``: its frame
+rows >= 0.5 s apart or without times, no extra rows: lists carry none, media entries do) when at
+least ``MIN_ROWS`` distinct rows of it (distinct hashes, quality >= the settings') are each met
+within ``MAX_DISTANCE`` bits (their median within ``MEDIAN_DISTANCE``) by distinct query frames of
+the file's whole-frame versions (as decoded, borders removed; one dihedral variant for all), and
+
+- timed rows: all at one time offset (``reference - query`` within ``TOLERANCE_SECONDS`` of each
+  other: the copy plays at the list's speed) - a run of 3 rows of a 1 s/hash list is 2 s of it;
+- untimed rows (PDQ per image): rows and query frames rise together, each step of the list taking
+  ``STEP_SECONDS`` of the query (grabs a fraction of a second to a few seconds apart).
+
+The limits are the short rule's (3 frames, every one within 20 bits, median within 16: no
+false positive among ``bench_distractors``' unrelated clips and 1,000 unrelated files), with two
+rows a second of reference fewer. A match it decides says ``decided_by: "list-rows"`` and asks for no
+more looks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "sparse_list_entries", "rows_in_order", "decide_on_rows"]
+
+#: Distinct rows met, each by its own query frame.
+MIN_ROWS = 3
+#: Every met row within this many bits, their median within ``MEDIAN_DISTANCE`` (``vscan.bank.short``'s limits).
+MAX_DISTANCE = 20
+MEDIAN_DISTANCE = 16
+#: Timed rows: the met rows' (reference - query) offsets all within this many seconds of one another's middle.
+TOLERANCE_SECONDS = 0.35
+#: Untimed rows: query seconds per step of the list's order.
+STEP_SECONDS = (0.2, 5.0)
+#: A timed entry's frame rows at least this far apart (median) are sparse (a vPDQ list every frame: 0.03-0.04 s).
+SPARSE_GAP_SECONDS = 0.5
+#: Query versions searched: whole frames (a region's few frames decide through its own rules).
+_VERSIONS = ("frames", "unbordered")
+
+
+def sparse_list_entries(index) -> np.ndarray:
+    """bool [entries]: entries of ``index`` (a ``BankIndex``) whose frame rows are a sparse list (module
+    docstring): at least ``MIN_ROWS`` rows, sparse or untimed, and no extra rows filed under them."""
+    key = "list_banks.sparse"
+    if key in index.cache:
+        return index.cache[key]
+    n = index.num_entries
+    out = np.zeros(n, bool)
+    if n and len(index):
+        rows = np.asarray(index.entry_rows, np.int64)
+        counts = np.bincount(rows, minlength=n)
+        extra = np.zeros(n, bool)
+        if index.extra is not None and len(index.extra.hashes):
+            extra[np.unique(rows[index.extra.frame_rows])] = True
+        t = np.asarray(index.timestamps_seconds, np.float64)
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        for e in np.flatnonzero((counts >= MIN_ROWS) & ~extra).tolist():
+            te = t[bounds[e] : bounds[e + 1]]
+            if np.isnan(te).all():
+                out[e] = True
+            elif np.isfinite(te).all():
+                out[e] = float(np.median(np.diff(np.sort(te)))) >= SPARSE_GAP_SECONDS
+    index.cache[key] = out
+    return out
+
+
+def _entry_rows(index, e: int, min_quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes [k, 32], order key [k]: seconds, or the list's order where untimed) of entry ``e``'s
+    distinct rows of quality >= ``min_quality``."""
+    sel = np.flatnonzero(np.asarray(index.entry_rows) == e)
+    sel = sel[np.asarray(index.qualities)[sel] >= min_quality]
+    t = np.asarray(index.timestamps_seconds, np.float64)[sel]
+    key = np.asarray(index.frame_numbers, np.float64)[sel] if np.isnan(t).all() else t
+    hashes = np.asarray(index.hashes, np.uint8)[sel]
+    _, first = np.unique(hashes, axis=0, return_index=True)
+    first = np.sort(first)
+    return hashes[first], key[first]
+
+
+def _query_variants(query, min_quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(variants [r, 8, 32], sample [r], seconds [r]) of the query's whole-frame versions' rows of quality >= ``min_quality``."""
+    parts, samples = [], []
+    for v in query.versions:
+        if v.kind in _VERSIONS and v.variants is not None:
+            keep = np.flatnonzero(np.asarray(v.hashes.qualities) >= min_quality)
+            parts.append(v.variants[keep])
+            samples.append(np.asarray(v.rows)[keep])
+    if not parts:
+        return np.zeros((0, 8, 32), np.uint8), np.zeros(0, np.int64), np.zeros(0)
+    sample = np.concatenate(samples)
+    return np.concatenate(parts), sample, np.asarray(query.frames.hashes.timestamps_seconds, np.float64)[sample]
+
+
+def _judge(best: np.ndarray) -> bool:
+    return best.size >= MIN_ROWS and int(best.max()) <= MAX_DISTANCE and float(np.median(best)) <= MEDIAN_DISTANCE
+
+
+def _timed(d: np.ndarray, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+    """Rows met at one offset (module docstring), each by its own query frame."""
+    qi, ri = np.nonzero(d <= MAX_DISTANCE)
+    if qi.size < MIN_ROWS:
+        return False
+    offsets = key[ri] - tq[qi]
+    for o in np.unique(np.round(offsets, 3)):
+        near = np.abs(offsets - o) <= TOLERANCE_SECONDS
+        if np.unique(ri[near]).size < MIN_ROWS:
+            continue
+        for centre in np.unique(np.round(offsets[near], 3)):  # the window's middle: within the tolerance of each other
+            ok = near & (np.abs(offsets - centre) <= TOLERANCE_SECONDS / 2)
+            if _best_per_row(d, qi[ok], ri[ok], sample):
+                return True
+    return False
+
+
+def _best_per_row(d: np.ndarray, qi: np.ndarray, ri: np.ndarray, sample: np.ndarray) -> bool:
+    """Each met row's closest pair, distinct query samples (a frame meets one row), judged."""
+    rows = np.unique(ri)
+    if rows.size < MIN_ROWS:
+        return False
+    best, used = [], set()
+    for r in rows.tolist():
+        k = np.flatnonzero(ri == r)
+        order = k[np.argsort(d[qi[k], r], kind="stable")]
+        for j in order.tolist():
+            s = int(sample[qi[j]])
+            if s not in used:
+                used.add(s)
+                best.append(int(d[qi[j], r]))
+                break
+    return _judge(np.asarray(best))
+
+
+def _untimed(d: np.ndarray, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+    """The longest chain of (frame, row) pairs rising together, each list step ``STEP_SECONDS`` of the query."""
+    qi, ri = np.nonzero(d <= MAX_DISTANCE)
+    if qi.size < MIN_ROWS:
+        return False
+    order = np.lexsort((key[ri], tq[qi]))
+    qi, ri = qi[order], ri[order]
+    n = qi.size
+    length = np.ones(n, np.int64)
+    prev = np.full(n, -1)
+    dist = d[qi, ri].astype(np.int64)
+    for j in range(n):
+        for i in range(j):
+            dt, dk = tq[qi[j]] - tq[qi[i]], key[ri[j]] - key[ri[i]]
+            if dk > 0 and dt > 0 and sample[qi[j]] != sample[qi[i]] and STEP_SECONDS[0] * dk <= dt <= STEP_SECONDS[1] * dk:
+                if length[i] + 1 > length[j] or (length[i] + 1 == length[j] and dist[i] < dist[prev[j]]):
+                    length[j], prev[j] = length[i] + 1, i
+    for end in np.argsort(-length, kind="stable").tolist():
+        if length[end] < MIN_ROWS:
+            return False
+        chain, k = [], end
+        while k >= 0:
+            chain.append(int(dist[k]))
+            k = int(prev[k])
+        if _judge(np.asarray(chain)):
+            return True
+    return False
+
+
+def rows_in_order(index, e: int, query, min_quality: int) -> bool:
+    """Whether ``query`` (a ``FileQuery`` with variants) meets entry ``e`` of ``index`` on ``MIN_ROWS``
+    rows in order (module docstring)."""
+    hashes, key = _entry_rows(index, e, min_quality)
+    if hashes.shape[0] < MIN_ROWS:
+        return False
+    variants, sample, tq = _query_variants(query, min_quality)
+    if variants.shape[0] < MIN_ROWS:
+        return False
+    timed = not np.isnan(np.asarray(index.timestamps_seconds, np.float64)[np.asarray(index.entry_rows) == e]).all()
+    bits = np.unpackbits(variants[:, :, None, :] ^ hashes[None, None], axis=3).sum(3)  # [r, 8, k]
+    for v in range(8):
+        d = bits[:, v, :]
+        if (d <= MAX_DISTANCE).sum() < MIN_ROWS:
+            continue
+        if (_timed if timed else _untimed)(d, sample, tq, key):
+            return True
+    return False
+
+
+def decide_on_rows(index, query, matches: list, settings) -> list:
+    """``matches`` with each undecided whole-frame perceptual match on a sparse list entry that ``rows_in_order``
+    accepts decided (``decided_by`` "list-rows", no looks); the others as they were."""
+    if not any(m.signal == "pdq" and not m.is_match and m.distance_min <= MAX_DISTANCE for m in matches):
+        return matches
+    sparse = sparse_list_entries(index)
+    if not sparse.any():
+        return matches
+    where = {entry_id: e for e, entry_id in enumerate(index.entry_ids)}
+    out = []
+    for m in matches:
+        e = where.get(m.bank_entry_id)
+        if (m.signal == "pdq" and not m.is_match and m.distance_min <= MAX_DISTANCE and e is not None and sparse[e]
+                and rows_in_order(index, e, query, settings.min_quality)):  # fmt: skip
+            m = dataclasses.replace(m, is_match=True, decided_by="list-rows", look_seconds=())
+        out.append(m)
+    out.sort(key=lambda m: (m.signal == "pdq", not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
+    return out

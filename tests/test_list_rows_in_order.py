@@ -1,0 +1,137 @@
+"""Short evidence against sparse hash lists (vscan.bank.list_banks): a 2.2 s excerpt inside 40 s of other
+video meets three rows of a vPDQ list at one hash a second, or of a PDQ list per image (no frame times), and
+is decided through the matcher; out of order, at two rows, or on an every-frame list it is not.
+
+The lists are the real sample's vPDQ hashes (../shared/data/vpdq/chair-orig-22-sd-bar.txt): its frames at whole
+seconds, as the reference vPDQ writes at ``seconds_per_hash=1``. The excerpt is seen at 5 frames/s, as a second
+look samples it: its frame on a row's second is that row with 4 bits flipped (a re-encode), the frames between
+rows the row before with 24 bits flipped (they sit 20-30 bits off: vscan.bank.short), the other video random
+hashes. Such a dense run holds 2.2 s, under the short rule's 2.5 s, and its three rows are under the six a
+shorter run needs: before vscan.bank.list_banks nothing decided it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vscan.bank import Bank, build_bank
+from vscan.bank.hash_input import dihedral_variants
+from vscan.bank.matcher import Matcher
+from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
+from vscan.hashing.vpdq import FrameHashes, format_vpdq_line, read_vpdq
+
+SOURCE = "chair-orig-22-sd-bar"
+
+
+@pytest.fixture(scope="module")
+def every(vpdq_dir) -> FrameHashes:
+    return read_vpdq(vpdq_dir / f"{SOURCE}.txt")
+
+
+@pytest.fixture(scope="module")
+def banks(tmp_path_factory, vpdq_dir, every):
+    """(1 s/hash vPDQ list bank, PDQ list bank, every-frame list bank), loaded."""
+    root = tmp_path_factory.mktemp("listrows")
+    t = every.timestamps_seconds
+    whole = sorted({int(np.abs(t - s).argmin()) for s in range(int(t[-1]) + 1)})
+    hexes = [every.hashes[i].tobytes().hex() for i in whole]
+    (root / "one").mkdir(), (root / "pdq").mkdir()
+    (root / "one" / f"{SOURCE}.txt").write_text("".join(
+        format_vpdq_line(int(every.frame_numbers[i]), int(every.qualities[i]), h, float(t[i])) + "\n" for i, h in zip(whole, hexes)))
+    (root / "pdq" / f"{SOURCE}.pdq").write_text("".join(f"{h},{int(every.qualities[i])}\n" for i, h in zip(whole, hexes)))
+    out = []
+    for name, src in (("one", root / "one" / f"{SOURCE}.txt"), ("pdq", root / "pdq" / f"{SOURCE}.pdq"), ("every", vpdq_dir / f"{SOURCE}.txt")):
+        build_bank(root / f"{name}.bank", [src], label="x")
+        with Bank(root / f"{name}.bank") as b:
+            out.append(b.load_index())
+    return out
+
+
+def _query(every: FrameHashes, start_s: float, length_s: float, *, at_s: float = 20.3, reverse: bool = False) -> FileQuery:
+    """40 s of random frames at 1 frame/s with the source's ``start_s``..+``length_s`` at 5 frames/s from ``at_s``."""
+    rng = np.random.default_rng(7)
+    t_src = np.round(np.arange(start_s, start_s + length_s + 1e-9, 0.2), 3)
+    on_row = np.abs(t_src - np.round(t_src)) < 1e-6
+    copy = every.hashes[[int(np.abs(every.timestamps_seconds - np.floor(s)).argmin()) for s in t_src]].copy()
+    for row, flips in zip(copy, np.where(on_row, 4, 24)):
+        bits = np.unpackbits(row)
+        bits[rng.choice(256, flips, replace=False)] ^= 1
+        row[:] = np.packbits(bits)
+    if reverse:
+        copy = copy[::-1]
+    other_t = np.array([s + 0.5 for s in range(40) if not at_s - 1 <= s + 0.5 <= at_s + length_s + 1])
+    times = np.concatenate([other_t, at_s + (t_src - start_s)])
+    hashes = np.concatenate([rng.integers(0, 256, (other_t.size, 32), dtype=np.uint8), copy])
+    order = np.argsort(times)
+    fh = FrameHashes(np.arange(times.size), times[order], np.full(times.size, 100), np.ascontiguousarray(hashes[order]))
+    return FileQuery((QueryVersion("frames", fh, dihedral_variants(fh.hashes)),), {}, 40.0)
+
+
+def _entry_match(index, query):
+    return next((m for m in Matcher(index, MatchSettings()).match(query) if m.bank_entry_id == SOURCE), None)
+
+
+@pytest.mark.parametrize("bank", [0, 1], ids=["vpdq-1s", "pdq-per-image"])
+def test_an_excerpt_meeting_three_rows_in_order_is_decided(banks, every, bank):
+    m = _entry_match(banks[bank], _query(every, 5.0, 2.2))
+    assert m is not None and m.is_match and m.decided_by == "list-rows"
+    assert m.look_seconds == ()
+
+
+@pytest.mark.parametrize("bank", [0, 1], ids=["vpdq-1s", "pdq-per-image"])
+def test_two_rows_or_rows_out_of_order_decide_nothing(banks, every, bank):
+    two = _entry_match(banks[bank], _query(every, 5.0, 1.4))  # rows 5 and 6 only
+    assert two is not None and not two.is_match
+    backwards = _entry_match(banks[bank], _query(every, 5.0, 2.2, reverse=True))
+    assert backwards is not None and not backwards.is_match
+
+
+def test_only_sparse_list_entries_take_the_rule(banks):
+    from vscan.bank.list_banks import sparse_list_entries
+
+    one, pdq, every_frame = banks
+    assert sparse_list_entries(one).tolist() == [True]
+    assert sparse_list_entries(pdq).tolist() == [True]
+    assert sparse_list_entries(every_frame).tolist() == [False]  # every frame: the short rule's own per-frame run
+
+
+def test_rows_beyond_the_distance_limits_decide_nothing(banks, every):
+    """The same excerpt with 22 bits flipped in each frame: its rows are over ``MAX_DISTANCE``."""
+    from vscan.bank.list_banks import MAX_DISTANCE, rows_in_order
+
+    q = _query(every, 5.0, 2.2)
+    rng = np.random.default_rng(3)
+    v = q.frames
+    hashes = v.hashes.hashes.copy()
+    for row in hashes:
+        bits = np.unpackbits(row)
+        bits[rng.choice(256, MAX_DISTANCE + 2, replace=False)] ^= 1
+        row[:] = np.packbits(bits)
+    fh = FrameHashes(v.hashes.frame_numbers, v.hashes.timestamps_seconds, v.hashes.qualities, hashes)
+    far = FileQuery((QueryVersion("frames", fh, dihedral_variants(hashes)),), {}, 40.0)
+    assert rows_in_order(banks[0], 0, q, 50) and rows_in_order(banks[1], 0, q, 50)
+    assert not rows_in_order(banks[0], 0, far, 50) and not rows_in_order(banks[1], 0, far, 50)
+
+
+def test_the_result_schema_names_the_rule():
+    """A record's ``decided_by`` "list-rows" is in the result schema's enum (vscan.verdict.schema)."""
+    import json
+    from pathlib import Path
+
+    import vscan
+
+    schema = json.loads((Path(vscan.__file__).parent / "verdict" / "schema" / "result.v1.json").read_text())
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "decided_by" in node and isinstance(node["decided_by"], dict):
+                found.append(node["decided_by"].get("enum", []))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    assert found and all("list-rows" in enum for enum in found)
