@@ -91,7 +91,10 @@ def test_kept_shares_come_from_the_copys_pixel_size():
     shares = kept_shares((416, 270))  # 65% x 75% of a 640 x 360 clip, pixels kept (ffmpeg's crop, AugLy's crop)
     assert shares[: len(CROPS_KEPT)] == [(k, k) for k in CROPS_KEPT]
     assert any(abs(w - 0.65) < 1e-3 and abs(h - 0.75) < 1e-3 for w, h in shares)
-    assert all(abs(w - h) >= 0.02 for w, h in shares[len(CROPS_KEPT) :])  # even shares: the 70% search's, or none
+    # nearly even shares too (74.6% x 72.6% of 480 x 270: the 70% window is 4-6% too wide there), no two within 1%
+    near_even = kept_shares((358, 196))
+    assert any(abs(w - 0.7458) < 1e-3 and abs(h - 0.7259) < 1e-3 for w, h in near_even), near_even
+    assert all(abs(a[0] - b[0]) >= 0.01 or abs(a[1] - b[1]) >= 0.01 for pairs in (shares, near_even) for i, a in enumerate(pairs) for b in pairs[:i])
     # usual sizes and aspects (a 400 x 224 clip is 16:9 within 0.5%)
     assert kept_shares(None) == [(k, k) for k in CROPS_KEPT] == kept_shares((640, 360)) == kept_shares((1080, 1920)) == kept_shares((400, 224))
     assert overhang_px(0.75, 0.6, 256) == 0 and 0 < overhang_px(0.61, 0.6, 256) <= 21  # only a crop that may hold no window whole

@@ -42,7 +42,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "UNEVEN", "USUAL_ASPECT", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
@@ -56,10 +56,11 @@ FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540)
 USUAL_ASPECT = 0.01
 #: Shares of a side an off-centre crop is searched for keeping (besides CROPS_KEPT), at most.
 KEPT_RANGE = (0.55, 0.85)
-#: Only uneven shares are searched for beyond CROPS_KEPT (each pair costs an unmatched file one more window search,
-#: and a file at a usual size gives a few even ones against the sizes above and below it): their difference, at least
-#: (tune split: a 306 x 180 copy of a 480 x 270 clip kept 0.6375 x 0.6667).
-UNEVEN = 0.02
+#: Shares within this of a pair already searched (both sides) are that pair: its window is within ~1% of the size.
+#: Any other pair of a file at no usual aspect is searched, nearly even ones too (a 358 x 196 copy of a 480 x 270 clip
+#: kept 0.7458 x 0.7259, 2% apart: the 70% search's window is 4-6% too wide, as far from its row as unrelated
+#: content; tune split). The file's aspect (``USUAL_ASPECT``) is what keeps files made at a usual size out.
+SAME_SHARES = 0.01
 #: A crop keeping little more than a grid window's share may hold none whole (60-65% of a side against windows of 60%
 #: every 10%: up to 5% of the source, 8% of the copy, left out): a window may stick out of the copy by this share of
 #: its side, the missing strip mirrored in from the picture (the grid's step over the smallest share kept).
@@ -104,8 +105,8 @@ def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float
     """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
     source: ``CROPS_KEPT`` on both sides, and, unless its own aspect is a usual one (within ``USUAL_ASPECT`` of
     one of ``FRAME_SIZES``'), its size over each of ``FRAME_SIZES`` (either way round) where both
-    shares lie within ``KEPT_RANGE``, can hold most of a grid window (``OVERHANG``) and differ by ``UNEVEN`` at
-    least; no two within 1%."""
+    shares lie within ``KEPT_RANGE`` and can hold most of a grid window (``OVERHANG``); no two within ``SAME_SHARES``
+    (both sides)."""
     out = [(k, k) for k in CROPS_KEPT]
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return out
@@ -115,7 +116,7 @@ def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float
     low, high = max(KEPT_RANGE[0], grid_scale * (1 - OVERHANG)), KEPT_RANGE[1]
     for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
         kw, kh = w / fw, h / fh
-        if low <= kw <= high and low <= kh <= high and abs(kw - kh) >= UNEVEN and not any(abs(kw - a) < 0.01 and abs(kh - b) < 0.01 for a, b in out):
+        if low <= kw <= high and low <= kh <= high and not any(abs(kw - a) < SAME_SHARES and abs(kh - b) < SAME_SHARES for a, b in out):
             out.append((round(kw, 4), round(kh, 4)))
     return out
 
