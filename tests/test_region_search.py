@@ -58,6 +58,17 @@ def test_a_video_inside_a_still_screenshot_template_is_found_by_its_motion():
     assert any(_near(b, (120, 230, 45, 205)) for b in candidate_boxes(frames)), candidate_boxes(frames)
 
 
+def test_a_portrait_clip_narrower_than_half_a_still_template_is_found_by_its_motion():
+    # The same template with a portrait clip (tune split: 36 x 99 px of the 256 px square, 5.4% of the frame): no row
+    # has half the frame's width moving, and the box is smaller than an inset keeping 25% of each side.
+    rng = np.random.default_rng(10)
+    page = _texture(rng, 256, 256, 1)[0] // 2 + 100
+    frames = np.repeat(page[None], 6, axis=0)
+    frames[:, 148:247, 54:167] = 0  # the player's black area, wider than the clip
+    frames[:, 148:247, 93:129] = _texture(rng, 99, 160, 6)[:, :, 60:96]
+    assert any(_near(b, (148, 247, 93, 129)) for b in candidate_boxes(frames)), candidate_boxes(frames)
+
+
 def test_each_pane_of_a_split_screen_is_a_candidate():
     rng = np.random.default_rng(7)
     frames = np.concatenate([_texture(rng, 256, 85, 6), _texture(rng, 256, 86, 6), _texture(rng, 256, 85, 6)], axis=2)

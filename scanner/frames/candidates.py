@@ -36,8 +36,10 @@ __all__ = ["MAX_CANDIDATES", "candidate_boxes", "line_positions", "part_bars", "
 
 #: Boxes tried per file at most (each costs a window hash per sampled frame and one match).
 MAX_CANDIDATES = 6
-#: A box keeps this share of the frame at least and at most (the whole frame is the plain match).
-MIN_SHARE, MAX_SHARE = 0.06, 0.92
+#: A box keeps this share of the frame at least and at most (the whole frame is the plain match). The least: a
+#: portrait clip in a landscape screenshot template (AugLy's overlay_onto_screenshot, tune split: 36 x 99 px of the
+#: 256 px scan square, 5.4%, 18-22 bits from its rows at the exact box) is smaller than an inset of 25% of each side.
+MIN_SHARE, MAX_SHARE = 0.04, 0.92
 #: Luma std over time (grey levels) above which a pixel moves.
 _MOVING_STD = 4.0
 #: A line runs across when its mean step is this many times that of the lines beside it, and this many grey levels.
@@ -75,13 +77,16 @@ def span(profile: np.ndarray, level: float, gap: int = 2) -> tuple[int, int] | N
 
 
 def _moving_box(y: np.ndarray) -> list[int] | None:
-    """The box of the rows and columns where most pixels move over time."""
+    """The box of the rows and columns where most pixels move over time. Rows where half the frame's width moves;
+    where none does (a picture narrower than half the frame, on a still canvas), rows where half as many pixels move
+    as in the row where most do (tune split: a screenshot template's clip is 14% of the frame's width)."""
     if y.shape[0] < 2:
         return None
     moving = y.std(axis=0) > _MOVING_STD
     if moving.mean() > 0.9 or moving.mean() < 0.03:
         return None  # all moves (nothing to find) or nothing does
-    rows = span(moving.mean(axis=1), 0.5)
+    profile = moving.mean(axis=1)
+    rows = span(profile, 0.5) or span(profile, 0.5 * float(profile.max()))
     if rows is None:
         return None
     cols = span(moving[rows[0] : rows[1]].mean(axis=0), 0.5)  # columns within those rows
