@@ -5,7 +5,7 @@ README's walk-through must run without it. The block is a ``sitecustomize``
 on PYTHONPATH that refuses ``torch``; Ray's workers and vscan's decode
 processes inherit the environment, so it reaches them too. Every process that
 loads it writes its pid, command line and each refused import (with the
-importing module) under ``VSCAN_TEST_NO_TORCH_LOG``, so a test can check that
+importing module) under ``VSCAN_TEST_NO_TORCH_LOG`` (a forked child: ``loaded (forked) ...``), so a test can check that
 the block was in force in the processes it cares about.
 """
 
@@ -44,7 +44,10 @@ class _RefuseTorch:
 
 
 sys.meta_path.insert(0, _RefuseTorch())
-_note("loaded " + " ".join(sys.argv[:2]))
+# sys.orig_argv: at site time sys.argv of "python -P -m module" is only ["-m"]; a process forked from
+# one that loaded the block inherits it without loading this file again, so it says so itself.
+_note("loaded " + " ".join(sys.orig_argv[1:4]))
+os.register_at_fork(after_in_child=lambda: _note("loaded (forked) " + " ".join(sys.orig_argv[1:4])))
 '''
 
 

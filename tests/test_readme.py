@@ -108,13 +108,12 @@ def test_the_demo_says_what_matched_and_how_to_read_it(walkthrough):
 
 def test_the_walkthrough_ran_without_torch(walkthrough):
     """The block was in force in every ``vscan`` command and in the demo's decode processes (the
-    demo's few files run without Ray, vscan.runtime.embedded, in decode processes of their own:
-    ``python -P -m vscan.runtime.embedded_decode``, "-m" when the block loads)."""
+    demo's few files run without Ray, vscan.runtime.embedded, in decode processes of their own)."""
     folder, ran = walkthrough
     firsts = [lines[0] for lines in logs(folder / ".no-torch-log").values() if lines and lines[0].startswith("loaded ")]
-    commands = [line for line in firsts if line.split()[1].endswith(f"{os.sep}vscan")]
+    commands = [line for line in firsts if any(word.endswith(f"{os.sep}vscan") for word in line.split())]
     assert len(commands) >= len([code for code, _ in ran if code.startswith("vscan ")]), firsts
-    assert len([line for line in firsts if line.split()[1] == "-m"]) >= 2, firsts
+    assert len([line for line in firsts if "vscan.runtime.embedded_decode" in line]) >= 2, firsts
 
 
 def test_the_walkthrough_resumes_and_reports(walkthrough):
