@@ -221,7 +221,8 @@ def compact_part(work: Path, rules: list, plans: tuple[str, ...] = ("compact",))
             from vscan.bank.store import build_bank
             from vscan.decode import EveryFrame
 
-            build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", ROW_PLANS[plan]))
+            # row_plan recorded as ``vscan bank build --rows`` does: a scan reads it (query_side.scan_config_for_bank)
+            build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", ROW_PLANS[plan]), row_plan=plan)
         banks[f"built-{plan}"] = built
     for rule in rules:
         path = robust / f"{rule.name}.bank"

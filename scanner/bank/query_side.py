@@ -84,15 +84,19 @@ def _list_rows_per_second(bank_path) -> float | None:
 def scan_config_for_bank(config, bank_path):
     """``config`` (a ``ScanConfig``) for a bank built from hash lists alone (module docstring): frames
     decoded at ``sampling.list_frame_size``, and for a sparse list (``SPARSE_ROWS_PER_SECOND``) adaptive
-    sampling's first pass on whole seconds, where it holds its frames; ``config`` itself for any other bank."""
+    sampling's first pass on whole seconds, where it holds its frames; for a ``--rows sparse`` media bank,
+    adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``); else ``config`` itself."""
     from dataclasses import replace
 
+    from vscan.bank.store import frames_on_ticks
     from vscan.decode import Adaptive
+    from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS
 
     rate = None if bank_path is None else _list_rows_per_second(bank_path)
-    if rate is None:
-        return config
     policy = config.sampling.policy
+    if rate is None:  # a media bank: a sparse one's short files take a burst of frames (Adaptive.burst_max_file_seconds)
+        burst = bank_path is not None and isinstance(policy, Adaptive) and policy.burst_max_file_seconds is None and frames_on_ticks(bank_path)
+        return replace(config, sampling=replace(config.sampling, policy=replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS))) if burst else config
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)
     return replace(config, sampling=replace(config.sampling, frame_size=config.sampling.list_frame_size, policy=policy))

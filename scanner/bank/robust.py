@@ -245,6 +245,7 @@ class _Entries:
         by_crop_rows = not (vpdq_rule or aligned or short or whole or by_alignment) and side and self._crop_rows_pct(e, strict) >= s.match_compared_pct
         samples = np.unique(self.p_sample[sel])
         decided = bool(vpdq_rule or aligned or short or whole or by_alignment or by_crop_rows)
+        thin = decided and side and np.unique(self.sample_key[matched]).size < THIN_MATCH_FRAMES  # it names a look too
         return Match(
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
@@ -259,7 +260,7 @@ class _Entries:
             aligned_seconds=alignment.seconds if alignment else 0.0, aligned_frames=alignment.num_frames if alignment else 0,
             aligned_query_span_seconds=alignment.query_span_seconds if alignment else _NAN_SPAN,
             aligned_reference_span_seconds=alignment.reference_span_seconds if alignment else _NAN_SPAN,
-            look_seconds=() if decided or (region is not None and not side) or not strict.size else self._looks(e, strict),
+            look_seconds=() if (decided and not thin) or (region is not None and not side) or not strict.size else self._looks(e, strict),
         )  # fmt: skip
 
     def _tick_pct(self, e: int, v_best: int, strict: np.ndarray) -> float:
@@ -336,6 +337,9 @@ def _query_side(region: QueryVersion) -> bool:
     return bool(region.name) and region.name.startswith(("centre-crop", "turned"))
 
 
+#: A match through the scan's own crop on fewer query frames (``vscan.decode.adaptive.DECIDES_MIN_FRAMES``) names a sparse look
+#: too: adaptive's denser second pass often undoes it (query% halves); ``Adaptive.refine`` takes the look in that pass.
+THIN_MATCH_FRAMES = 2
 #: Crop rows a query-side crop meets (within ``short_max_distance``, at one offset) before ``crop_rows_met`` counts them.
 CROP_ROWS_MIN = 2
 #: Met crop rows' offsets (query time - row time) within this of the closest pair's (a frame at 30 fps is 0.033 s).

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
-__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows"]
+__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "frames_on_ticks"]
 
 Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes"]
 
@@ -348,3 +348,19 @@ def bank_row_plan(bank_path: "str | Path") -> "RowPlan":
 
     with Bank(bank_path) as bank:
         return ROW_PLANS.get(bank.meta.get("row_plan", "full"), FULL_ROWS)
+
+
+def frames_on_ticks(bank_path: "str | Path") -> bool:
+    """Whether a bank keeps media frame rows on a clock where footage is fast (``RowPlan.clock_frames_per_second``:
+    ``--rows sparse``), read-only from ``meta.row_plan``; False for any other bank or a file that is not a readable bank."""
+    from contextlib import closing
+
+    from vscan.bank.hashers import ROW_PLANS
+
+    try:
+        with closing(sqlite3.connect(f"file:{Path(bank_path)}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'row_plan'").fetchone()
+    except sqlite3.Error:
+        return False
+    plan = ROW_PLANS.get(row[0]) if row else None
+    return plan is not None and plan.clock_frames_per_second is not None

@@ -36,6 +36,8 @@ _PART_PATHS = ("region", "window", "off-centre", "grid-window", "window-916", "r
 DECIDES_QUERY_PCT = 80.0
 #: Distinct first-pass frames a deciding match holds (at one consistent time lag when aligned).
 DECIDES_MIN_FRAMES = 2
+#: A scan against a ``--rows sparse`` bank: files up to this long take ``Adaptive``'s burst (``burst_max_file_seconds``).
+SPARSE_BURST_MAX_FILE_SECONDS = 6.0
 
 
 def first_pass_decides(matches: Sequence) -> bool:
@@ -190,6 +192,13 @@ class Adaptive(SamplingPolicy):
     #: a frame half a second off meets none of them (issue #27; set for banks built from lists alone
     #: by vscan.bank.query_side.scan_config_for_bank).
     whole_seconds: bool = False
+    #: A sparse bank (``vscan bank build --rows sparse``, issue 24) holds a fast shot's frames only at its ticks (one row every
+    #: half second, ``vscan.bank.rows``): a copy trimmed at any other frame shows a first pass frames 80-110 bits from every row,
+    #: and a file this short has too few frames for any to fall on a tick. Files up to ``burst_max_file_seconds`` long then also
+    #: decode every frame of ``burst_seconds`` in their middle (one tick's worth), whose closest to a row gives the weak hit whose
+    #: look (``LookWindows``) meets every tick. None: off (set for sparse banks by vscan.bank.query_side.scan_config_for_bank).
+    burst_max_file_seconds: float | None = None
+    burst_seconds: float = 0.5
     name = "adaptive"
 
     def __post_init__(self) -> None:
@@ -209,6 +218,8 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
             raise ConfigError(f"Invalid confirm_reach_seconds ({self.confirm_reach_seconds!r}). Supported values are None or seconds > 0.")
+        if self.burst_max_file_seconds is not None and not (self.burst_max_file_seconds > 0 and self.burst_seconds > 0):
+            raise ConfigError(f"Invalid burst ({self.burst_max_file_seconds!r}, {self.burst_seconds!r}). Supported values are None or seconds > 0.")
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
             raise ConfigError(
                 f"Invalid Adaptive({self.window_seconds}, {self.max_gap_seconds}, {self.max_frames}). "
@@ -216,7 +227,8 @@ class Adaptive(SamplingPolicy):
             )
 
     def describe(self) -> str:
-        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{', whole seconds' if self.whole_seconds else ''})"
+        burst = f", a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s" if self.burst_max_file_seconds is not None else ""
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{', whole seconds' if self.whole_seconds else ''}{burst})"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         pts = np.asarray(pts_seconds, np.float64)
@@ -244,16 +256,27 @@ class Adaptive(SamplingPolicy):
             spread = np.unique(np.floor(spread)) if self.whole_seconds else spread
             chosen = np.union1d(chosen, _frames_at(pts, spread))
         fills = len(chosen) - len(keys)
+        burst = self._burst(pts, duration_seconds)
+        chosen = np.union1d(chosen, burst) if len(burst) else chosen
+        bursted = len(chosen) - len(keys) - fills
         if self.confirm_ahead is not True:  # added after the spread: a cut's frame never stands in for one of the first pass's own
             cuts = cut_fills(pts, chosen, getattr(keyframe_indices, "cuts", ()), duration_seconds,
                              self.cut_frames if duration_seconds > self.short_min_file_seconds else 0,
                              keyframes=keys, reach_seconds=self.cut_reach_seconds)  # fmt: skip
             chosen = np.union1d(chosen, cuts) if len(cuts) else chosen
-        at_cuts = len(chosen) - len(keys) - fills
+        at_cuts = len(chosen) - len(keys) - fills - bursted
         return SamplingDecision(
             chosen.astype(np.int64), self.name,
-            f"{len(keys)} keyframes + {fills} gap fills" + (f" + {at_cuts} at cuts" if at_cuts else ""),
+            f"{len(keys)} keyframes + {fills} gap fills" + (f" + {bursted} in a {self.burst_seconds:g} s burst" if bursted else "")
+            + (f" + {at_cuts} at cuts" if at_cuts else ""),
         )
+
+    def _burst(self, pts: np.ndarray, duration_seconds: float) -> np.ndarray:
+        """Every frame of ``burst_seconds`` in the middle of a file up to ``burst_max_file_seconds`` long (none else)."""
+        if self.burst_max_file_seconds is None or not 0 < duration_seconds <= self.burst_max_file_seconds:
+            return np.zeros(0, np.int64)
+        start = max(0.0, (duration_seconds - self.burst_seconds) / 2)
+        return np.flatnonzero((pts >= start - 1e-6) & (pts < start + self.burst_seconds - 1e-6))
 
     def cut_seconds(self, pts_seconds, keyframe_indices, duration_seconds, sampled) -> tuple[float, ...]:
         """Times of the marked cuts (``cut_frames``) in the wide gaps between the first pass's frames
@@ -301,8 +324,11 @@ class Adaptive(SamplingPolicy):
             b = min(b, a + budget_seconds - total)
             kept.append((a, b))
             total += b - a
-        # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame).
-        looks = sparse_looks(matches, self.max_frames)
+        # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame); and a match
+        # that named a look although it decided (one frame through the scan's own crop, vscan.bank.robust.THIN_MATCH_FRAMES): this
+        # denser pass may undo it, and no pass after it would take the look.
+        looks = tuple(sorted({*sparse_looks(matches, self.max_frames), *(float(t) for m in matches for t in getattr(m, "look_seconds", ()))}))
+        looks = looks[: self.max_frames]
         if looks:
             looks = tuple(sorted({*looks, *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
             return LookWindows(fps, tuple(kept), looks)
