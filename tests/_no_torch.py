@@ -46,8 +46,8 @@ class _RefuseTorch:
 sys.meta_path.insert(0, _RefuseTorch())
 # sys.orig_argv: at site time sys.argv of "python -P -m module" is only ["-m"]; a process forked from
 # one that loaded the block inherits it without loading this file again, so it says so itself.
-_note("loaded " + " ".join(sys.orig_argv[1:4]))
-os.register_at_fork(after_in_child=lambda: _note("loaded (forked) " + " ".join(sys.orig_argv[1:4])))
+_note("loaded " + " ".join(sys.orig_argv[1:6]))
+os.register_at_fork(after_in_child=lambda: _note("loaded (forked) " + " ".join(sys.orig_argv[1:6])))
 '''
 
 
