@@ -27,7 +27,7 @@ import numpy as np
 
 from vscan.frames.luma import check_frames, evenly_spaced, luma
 
-__all__ = ["BorderBox", "BorderTap", "detect_borders", "frame_bars", "box_kind"]
+__all__ = ["BorderBox", "BorderTap", "detect_borders", "frame_bars", "box_kind", "line_stats"]
 
 @dataclass(frozen=True)
 class BorderBox:
@@ -84,24 +84,25 @@ def detect_borders(
     min_fraction: float = 0.03,
     max_fraction: float = 0.35,
     max_frames: int = 48,
+    stats: tuple[np.ndarray, ...] | None = None,
 ) -> BorderBox:
     """The border box of uint8 [N, H, W, 3] frames of one file (N >= 1).
 
     A line is flat when the standard deviation of its luma is <= ``spread_max``
     in every frame, and steady when its mean luma varies by <= ``drift_max``
     across frames. A side is cropped when its run of such lines is at least
-    ``min_fraction`` and at most ``max_fraction`` of the frame.
+    ``min_fraction`` and at most ``max_fraction`` of the frame. ``stats``: ``line_stats(frames)``,
+    computed already (BorderTap shares them with ``frame_bars``; the same bits as computed here).
     """
     check_frames(frames)
     n, h, w, _ = frames.shape
     if n == 0 or h < 8 or w < 8:
         return BorderBox(height=h, width=w)
     pick = evenly_spaced(n, max_frames)
-    y = luma(frames[pick])  # [n, H, W]
+    row_spread, row_level, col_spread, col_level = (s[pick] for s in stats) if stats is not None else line_stats(frames[pick])
     sides = {}
-    for axis, size, names in ((2, h, ("top", "bottom")), (1, w, ("left", "right"))):
-        spread = y.std(axis=axis).max(axis=0)  # per line, worst frame
-        means = y.mean(axis=axis)
+    for (spreads, means), size, names in (((row_spread, row_level), h, ("top", "bottom")), ((col_spread, col_level), w, ("left", "right"))):
+        spread = spreads.max(axis=0)  # per line, worst frame
         drift = means.max(axis=0) - means.min(axis=0)
         lead = _flat_run(spread, drift, spread_max, drift_max)
         trail = _flat_run(spread[::-1], drift[::-1], spread_max, drift_max)
@@ -110,6 +111,14 @@ def detect_borders(
         for name, run in zip(names, (lead, trail)):
             sides[name] = run if min_fraction * size <= run <= max_fraction * size else 0
     return BorderBox(height=h, width=w, **sides)
+
+
+def line_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each frame's rows' and columns' luma spread (standard deviation) and level (mean) of uint8 [N, H, W, 3]
+    ``frames``: float32 (row spread [N, H], row level [N, H], column spread [N, W], column level [N, W]). A frame's
+    are the same bits whichever frames it is computed with (each line is reduced within its own frame)."""
+    y = luma(frames)  # [N, H, W]
+    return y.std(axis=2), y.mean(axis=2), y.std(axis=1), y.mean(axis=1)
 
 
 class BorderTap:
@@ -155,20 +164,25 @@ class BorderTap:
 
     def _decide(self) -> None:
         frames = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-        self.box = detect_borders(frames)
+        # The lines' luma stats once, for the file's box and each frame's own bars (issue #30: each took the luma again)
+        stats = line_stats(frames) if frames.ndim == 4 and len(frames) and min(frames.shape[1:3]) >= 8 else None
+        self.box = detect_borders(frames, stats=stats)
         if not self.box.is_empty:
             self._out = [self.transform(self.box.apply(rgb)) for rgb in self._buffer]
         else:
-            self._out = [self._own_bars(rgb) for rgb in self._buffer]
+            starts = np.cumsum([0] + [len(rgb) for rgb in self._buffer])
+            self._out = [self._own_bars(rgb, None if stats is None else tuple(s[a:b] for s in stats))
+                         for rgb, a, b in zip(self._buffer, starts[:-1], starts[1:])]  # fmt: skip
         self._buffer, self._buffered = [], 0
 
-    def _own_bars(self, rgb: np.ndarray) -> list[np.ndarray | None]:
+    def _own_bars(self, rgb: np.ndarray, stats: tuple[np.ndarray, ...] | None = None) -> list[np.ndarray | None]:
         """Frames of a file without a border box, each cut to bars of its own (``frame_bars``; None where it
         has none: ``add_to`` takes the frame as it is): a letterboxed clip cut into other video (issue #27: an
-        excerpt inside a compilation at another aspect) has bars on its frames alone, which no file box shows."""
+        excerpt inside a compilation at another aspect) has bars on its frames alone, which no file box shows.
+        ``stats``: ``line_stats`` of ``rgb``, computed already."""
         out: list[np.ndarray | None] = []
-        for f in rgb:
-            bars = frame_bars(f)
+        for i, f in enumerate(rgb):
+            bars = frame_bars(f, stats=None if stats is None else tuple(s[i] for s in stats))
             self.frame_box = self.frame_box or (None if bars.is_empty else bars)
             out.append(None if bars.is_empty else self.transform(bars.apply(f[None]))[0])
         return out
@@ -203,19 +217,20 @@ class BorderTap:
 
 
 def frame_bars(rgb: np.ndarray, *, spread_max: float = 6.0, level_max: float = 40.0, min_fraction: float = 0.03,
-               max_fraction: float = 0.3, skew_fraction: float = 0.02) -> BorderBox:
+               max_fraction: float = 0.3, skew_fraction: float = 0.02, stats: tuple[np.ndarray, ...] | None = None) -> BorderBox:
     """One frame's own bars: dark flat lines (luma spread <= ``spread_max``, mean <= ``level_max``) as thick
     on both opposite sides (within ``skew_fraction`` of the side, + 2 px), ``min_fraction`` to
     ``max_fraction`` of it each, as fitting a picture of another aspect into a frame leaves them (a dark
     sky or floor, on one side, is not cut). Wider bars (9:16 in 16:9 leaves 34% a side) are left to region
-    search (vscan.runtime.region_search): at 40% the cut rows outvoted its box on a held-out copy and lost it."""
+    search (vscan.runtime.region_search): at 40% the cut rows outvoted its box on a held-out copy and lost it.
+    ``stats``: this frame's ``line_stats`` (row spread, row level, column spread, column level), computed already."""
     h, w = rgb.shape[:2]
     if h < 8 or w < 8:
         return BorderBox(height=h, width=w)
-    y = luma(rgb[None])[0]
+    row_spread, row_level, col_spread, col_level = stats if stats is not None else (s[0] for s in line_stats(rgb[None]))
     sides = {}
-    for axis, size, names in ((1, h, ("top", "bottom")), (0, w, ("left", "right"))):
-        ok = (y.std(axis=axis) <= spread_max) & (y.mean(axis=axis) <= level_max)
+    for (spread, level), size, names in (((row_spread, row_level), h, ("top", "bottom")), ((col_spread, col_level), w, ("left", "right"))):
+        ok = (spread <= spread_max) & (level <= level_max)
         bad = np.flatnonzero(~ok)
         lead, trail = (int(bad[0]), int(size - 1 - bad[-1])) if bad.size else (size, size)
         both = min_fraction * size <= min(lead, trail) and max(lead, trail) <= max_fraction * size
