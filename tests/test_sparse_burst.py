@@ -1,7 +1,7 @@
 """Short files against a ``--rows sparse`` bank (issue 24): a copy trimmed at any frame shows a fixed clock frames that fall
 between the entry's ticks; adaptive sampling's first pass then also decodes every frame of half a second in the middle of
 a file up to ``SPARSE_BURST_MAX_FILE_SECONDS`` long (``Adaptive.burst_max_file_seconds``), set for sparse banks alone by
-``scan_config_for_bank``. And a match the first pass decided on one frame through the scan's own crop names a look, which
+``scan_config_for_bank`` (a ``--fps`` scan's ``FixedRate`` becomes ``FixedRateBurst``). And a match the first pass decided on one frame through the scan's own crop names a look, which
 the second pass takes (``Adaptive.refine``)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from vscan.bank.query_side import scan_config_for_bank
 from vscan.bank.store import frames_on_ticks
 from vscan.bank.writer import BankWriter
 from vscan.config import ScanConfig
-from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, Adaptive, LookWindows
+from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, Adaptive, FixedRateBurst, LookWindows
 from vscan.decode.sampling import FixedRate, Windows
 from vscan.errors import ConfigError
 from vscan.hashing.vpdq import FrameHashes
@@ -36,6 +36,13 @@ def test_a_short_file_takes_every_frame_of_half_a_second_in_its_middle():
     assert Adaptive(burst_max_file_seconds=6.0).decide(long_pts, [0], 10.0).frame_indices.tolist() == Adaptive().decide(long_pts, [0], 10.0).frame_indices.tolist()
     with pytest.raises(ConfigError):
         Adaptive(burst_max_file_seconds=0.0)
+    # a fixed rate's frames, and the same burst
+    fixed = FixedRateBurst(1.0).decide(pts, [0], 83 / 30)
+    assert set(fixed.frame_indices.tolist()) == set(FixedRate(1.0).decide(pts, [0], 83 / 30).frame_indices.tolist()) | set(added)
+    assert FixedRateBurst(1.0).describe().startswith("FixedRate(1 fps) + ")
+    assert FixedRateBurst(1.0).decide(long_pts, [0], 10.0).frame_indices.tolist() == FixedRate(1.0).decide(long_pts, [0], 10.0).frame_indices.tolist()
+    with pytest.raises(ConfigError):
+        FixedRateBurst(1.0, burst_seconds=0.0)
 
 
 def _bank(path, row_plan: str | None):
@@ -56,7 +63,8 @@ def test_only_a_sparse_banks_scans_take_the_burst(tmp_path, plan, burst):
     assert isinstance(policy, Adaptive) and policy.burst_max_file_seconds == (SPARSE_BURST_MAX_FILE_SECONDS if burst else None)
     config = ScanConfig()
     fixed = replace(config, sampling=replace(config.sampling, policy=FixedRate(1.0)))
-    assert scan_config_for_bank(fixed, bank).sampling.policy == FixedRate(1.0)  # a fixed rate is left as it is
+    fixed_policy = scan_config_for_bank(fixed, bank).sampling.policy  # a --fps scan takes the burst too
+    assert type(fixed_policy) is (FixedRateBurst if burst else FixedRate) and fixed_policy.fps == 1.0
     assert not frames_on_ticks(tmp_path / "missing.bank")
 
 

@@ -89,14 +89,18 @@ def scan_config_for_bank(config, bank_path):
     from dataclasses import replace
 
     from vscan.bank.store import frames_on_ticks
-    from vscan.decode import Adaptive
-    from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS
+    from vscan.decode import Adaptive, FixedRate
+    from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, FixedRateBurst
 
     rate = None if bank_path is None else _list_rows_per_second(bank_path)
     policy = config.sampling.policy
     if rate is None:  # a media bank: a sparse one's short files take a burst of frames (Adaptive.burst_max_file_seconds)
-        burst = bank_path is not None and isinstance(policy, Adaptive) and policy.burst_max_file_seconds is None and frames_on_ticks(bank_path)
-        return replace(config, sampling=replace(config.sampling, policy=replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS))) if burst else config
+        if bank_path is None or not ((isinstance(policy, Adaptive) and policy.burst_max_file_seconds is None) or type(policy) is FixedRate):
+            return config
+        if not frames_on_ticks(bank_path):
+            return config
+        burst = FixedRateBurst(policy.fps) if type(policy) is FixedRate else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS)
+        return replace(config, sampling=replace(config.sampling, policy=burst))
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)
     return replace(config, sampling=replace(config.sampling, frame_size=config.sampling.list_frame_size, policy=policy))

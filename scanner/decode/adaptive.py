@@ -25,7 +25,7 @@ from vscan.decode.sampling import (
 )
 from vscan.errors import ConfigError
 
-__all__ = ["Adaptive", "Confirm", "LookWindows", "WithTriage", "confirm_pass", "first_pass_decides"]
+__all__ = ["Adaptive", "Confirm", "FixedRateBurst", "LookWindows", "WithTriage", "confirm_pass", "first_pass_decides", "short_burst"]
 
 
 #: Paths of matches found on part of the frame (an inset, a window, an
@@ -192,11 +192,9 @@ class Adaptive(SamplingPolicy):
     #: a frame half a second off meets none of them (issue #27; set for banks built from lists alone
     #: by vscan.bank.query_side.scan_config_for_bank).
     whole_seconds: bool = False
-    #: A sparse bank (``vscan bank build --rows sparse``, issue 24) holds a fast shot's frames only at its ticks (one row every
-    #: half second, ``vscan.bank.rows``): a copy trimmed at any other frame shows a first pass frames 80-110 bits from every row,
-    #: and a file this short has too few frames for any to fall on a tick. Files up to ``burst_max_file_seconds`` long then also
-    #: decode every frame of ``burst_seconds`` in their middle (one tick's worth), whose closest to a row gives the weak hit whose
-    #: look (``LookWindows``) meets every tick. None: off (set for sparse banks by vscan.bank.query_side.scan_config_for_bank).
+    #: A ``--rows sparse`` bank holds fast footage only at its ticks (a row every 0.5 s): a short copy trimmed off them shows no
+    #: frame within 80 bits of a row. Files up to this long also decode every frame of ``burst_seconds`` in their middle, one on
+    #: a tick, whose weak hit names the look (``LookWindows``). None: off (vscan.bank.query_side.scan_config_for_bank sets it).
     burst_max_file_seconds: float | None = None
     burst_seconds: float = 0.5
     name = "adaptive"
@@ -256,8 +254,7 @@ class Adaptive(SamplingPolicy):
             spread = np.unique(np.floor(spread)) if self.whole_seconds else spread
             chosen = np.union1d(chosen, _frames_at(pts, spread))
         fills = len(chosen) - len(keys)
-        burst = self._burst(pts, duration_seconds)
-        chosen = np.union1d(chosen, burst) if len(burst) else chosen
+        chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills
         if self.confirm_ahead is not True:  # added after the spread: a cut's frame never stands in for one of the first pass's own
             cuts = cut_fills(pts, chosen, getattr(keyframe_indices, "cuts", ()), duration_seconds,
@@ -270,13 +267,6 @@ class Adaptive(SamplingPolicy):
             f"{len(keys)} keyframes + {fills} gap fills" + (f" + {bursted} in a {self.burst_seconds:g} s burst" if bursted else "")
             + (f" + {at_cuts} at cuts" if at_cuts else ""),
         )
-
-    def _burst(self, pts: np.ndarray, duration_seconds: float) -> np.ndarray:
-        """Every frame of ``burst_seconds`` in the middle of a file up to ``burst_max_file_seconds`` long (none else)."""
-        if self.burst_max_file_seconds is None or not 0 < duration_seconds <= self.burst_max_file_seconds:
-            return np.zeros(0, np.int64)
-        start = max(0.0, (duration_seconds - self.burst_seconds) / 2)
-        return np.flatnonzero((pts >= start - 1e-6) & (pts < start + self.burst_seconds - 1e-6))
 
     def cut_seconds(self, pts_seconds, keyframe_indices, duration_seconds, sampled) -> tuple[float, ...]:
         """Times of the marked cuts (``cut_frames``) in the wide gaps between the first pass's frames
@@ -324,11 +314,8 @@ class Adaptive(SamplingPolicy):
             b = min(b, a + budget_seconds - total)
             kept.append((a, b))
             total += b - a
-        # A weak hit on a sparse bank entry: its rows' times too (vscan.bank.row_looks: the hit's offset to a frame); and a match
-        # that named a look although it decided (one frame through the scan's own crop, vscan.bank.robust.THIN_MATCH_FRAMES): this
-        # denser pass may undo it, and no pass after it would take the look.
-        looks = tuple(sorted({*sparse_looks(matches, self.max_frames), *(float(t) for m in matches for t in getattr(m, "look_seconds", ()))}))
-        looks = looks[: self.max_frames]
+        # Weak hits' looks at a sparse entry's rows (vscan.bank.row_looks), and a match's on one cropped frame (robust.THIN_MATCH_FRAMES)
+        looks = tuple(sorted({*sparse_looks(matches, self.max_frames), *(float(t) for m in matches for t in getattr(m, "look_seconds", ()))}))[: self.max_frames]
         if looks:
             looks = tuple(sorted({*looks, *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
             return LookWindows(fps, tuple(kept), looks)
@@ -339,6 +326,36 @@ class Adaptive(SamplingPolicy):
         return (duration_seconds > self.short_min_file_seconds and not getattr(m, "is_match", False)
                 and int(getattr(m, "distance_min", 256)) <= self.short_max_distance
                 and int(getattr(m, "num_query_hashes_matched", 0)) <= 2)  # fmt: skip
+
+
+def short_burst(pts: np.ndarray, duration_seconds: float, max_file_seconds: float | None, seconds: float) -> np.ndarray:
+    """Every frame of ``seconds`` in the middle of a file up to ``max_file_seconds`` long (none else, or with None)."""
+    if max_file_seconds is None or not 0 < duration_seconds <= max_file_seconds:
+        return np.zeros(0, np.int64)
+    start = max(0.0, (duration_seconds - seconds) / 2)
+    return np.flatnonzero((pts >= start - 1e-6) & (pts < start + seconds - 1e-6))
+
+
+@dataclass(frozen=True)
+class FixedRateBurst(FixedRate):
+    """``FixedRate`` plus ``Adaptive``'s short-file burst: a ``--fps`` scan against a ``--rows sparse`` bank (scan_config_for_bank)."""
+
+    burst_max_file_seconds: float = SPARSE_BURST_MAX_FILE_SECONDS
+    burst_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        Adaptive(burst_max_file_seconds=self.burst_max_file_seconds, burst_seconds=self.burst_seconds)  # validates them
+
+    def describe(self) -> str:
+        return f"{super().describe()} + a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s"
+
+    def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
+        decision = super().decide(pts_seconds, keyframe_indices, duration_seconds)
+        burst = short_burst(np.asarray(pts_seconds, np.float64), duration_seconds, self.burst_max_file_seconds, self.burst_seconds)
+        chosen = np.union1d(decision.frame_indices, burst).astype(np.int64)
+        added = len(chosen) - len(decision.frame_indices)
+        return SamplingDecision(chosen, decision.policy, decision.reason + (f" + {added} in a {self.burst_seconds:g} s burst" if added else ""))
 
 
 @dataclass(frozen=True)
