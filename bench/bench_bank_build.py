@@ -296,11 +296,12 @@ def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None, adap
             per[edit][1] += 1
         fps = [d.name for d in distractors if any(m["is_match"] for m in records[d.name]["matches"])]
         out["banks"][name] = {"rows": bank_rows(bank), "recall_by_kind": per, "found": sum(v[0] for v in per.values()), "false_positives": fps,
-                              "query_side": query_side_cost(records)}  # fmt: skip
+                              "query_side": query_side_cost(records), **{k: sum(r.get(k) or 0 for r in records.values()) for k in ("frames_sampled", "frames_decoded")}}  # fmt: skip
         b = out["banks"][name]
         print(f"held-out {name}: {b['found']}/{len(copies)}, false positives {len(fps)}, {b['rows']['rows_per_video_second']:.2f} rows per video-second ("
               + ", ".join(f"{k} {v:.2f}" for k, v in b["rows"]["rows_per_video_second_by_kind"].items()) + "); "
               + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in per.items())
+              + f"; frames sampled {b['frames_sampled']}, decoded {b['frames_decoded']}"
               + f"; centre crops searched on {b['query_side']['files_searched']}/{b['query_side']['files']} files, "
               f"{b['query_side']['ms_per_searched_file']:.0f} ms each", flush=True)
     return out
