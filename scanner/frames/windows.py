@@ -26,6 +26,7 @@ a scan pays nothing for them.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -55,9 +56,10 @@ def grid_window(name: str) -> tuple[float, float, float] | None:
         return None
 
 
-def rotate_crop(rgb: np.ndarray, degrees: float) -> np.ndarray:
-    """uint8 [N, H, W, C] rotated by ``degrees`` (counter-clockwise, bilinear) and cropped to the inscribed box."""
-    n, h, w, c = rgb.shape
+@functools.lru_cache(maxsize=64)
+def _rotation_map(h: int, w: int, degrees: float) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(crop height, crop width, each output pixel's top-left source pixel as ``y * w + x``, its weights across
+    and down) for ``rotate_crop`` of an h x w frame: the same for every frame of a video, so made once."""
     a = math.radians(abs(degrees))
     scale = 1.0 / (math.cos(a) + max(w / h, h / w) * math.sin(a))
     ch, cw = max(1, int(h * scale)), max(1, int(w * scale))
@@ -68,11 +70,23 @@ def rotate_crop(rgb: np.ndarray, degrees: float) -> np.ndarray:
     sx = math.cos(t) * xs - math.sin(t) * ys + (w - 1) / 2
     sy = math.sin(t) * xs + math.cos(t) * ys + (h - 1) / 2
     x0, y0 = np.clip(np.floor(sx).astype(np.int64), 0, w - 2), np.clip(np.floor(sy).astype(np.int64), 0, h - 2)
-    fx, fy = (sx - x0)[None, ..., None], (sy - y0)[None, ..., None]
-    src = rgb.astype(np.float32)
-    top = src[:, y0, x0] * (1 - fx) + src[:, y0, x0 + 1] * fx
-    bottom = src[:, y0 + 1, x0] * (1 - fx) + src[:, y0 + 1, x0 + 1] * fx
-    return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
+    maps = (y0 * w + x0).ravel(), (sx - x0).ravel(), (sy - y0).ravel()  # float32 - int64: float64 weights
+    for m in maps:
+        m.flags.writeable = False  # shared by every call of the same size
+    return (ch, cw, *maps)
+
+
+def rotate_crop(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """uint8 [N, H, W, C] rotated by ``degrees`` (counter-clockwise, bilinear) and cropped to the inscribed box.
+
+    The blend is vscan.kernels.rotate_crop's (numba, float64, rounded half to even)."""
+    from vscan.kernels.rotate_crop import bilinear_gather
+
+    n, h, w, c = rgb.shape
+    ch, cw, at, fx, fy = _rotation_map(h, w, float(degrees))
+    out = np.empty((n, ch * cw, c), np.uint8)
+    bilinear_gather(np.ascontiguousarray(rgb).reshape(n, h * w, c), at, fx, fy, w, out)
+    return out.reshape(n, ch, cw, c)
 
 
 def window(rgb: np.ndarray, name: str) -> np.ndarray | None:
