@@ -135,3 +135,28 @@ def test_the_result_schema_names_the_rule():
 
     walk(schema)
     assert found and all("list-rows" in enum for enum in found)
+
+
+@pytest.mark.parametrize("timed", [True, False], ids=["vpdq-1s", "pdq-per-image"])
+def test_a_still_scene_over_the_median_limit_decides_nothing(timed):
+    """A long list of one still picture meets every frame on every row: all pairs at 17-19 bits (over the median
+    limit) are searched within the pair caps and decide nothing."""
+    from types import SimpleNamespace
+
+    from vscan.bank.list_banks import MEDIAN_DISTANCE, rows_in_order
+
+    rng = np.random.default_rng(5)
+    still = rng.integers(0, 256, 32, dtype=np.uint8)
+
+    def flipped(n: int) -> np.ndarray:
+        bits = np.unpackbits(still)
+        bits[rng.choice(256, n, replace=False)] ^= 1
+        return np.packbits(bits)
+
+    k, n = 1800, 300
+    rows = np.stack([flipped(1) for _ in range(k)])
+    index = SimpleNamespace(entry_rows=np.zeros(k, np.int32), qualities=np.full(k, 100), frame_numbers=np.arange(k), hashes=rows,
+                            timestamps_seconds=np.arange(k, dtype=np.float64) if timed else np.full(k, np.nan))  # fmt: skip
+    frames = np.stack([flipped(MEDIAN_DISTANCE + 2) for _ in range(n)])
+    fh = FrameHashes(np.arange(n), np.arange(n) * 0.2, np.full(n, 100), frames)
+    assert not rows_in_order(index, 0, FileQuery((QueryVersion("frames", fh, dihedral_variants(frames)),), {}, n * 0.2), 50)

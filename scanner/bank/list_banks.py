@@ -38,12 +38,15 @@ MIN_ROWS = 3
 #: Every met row within this many bits, their median within ``MEDIAN_DISTANCE`` (``vscan.bank.short``'s limits).
 MAX_DISTANCE = 20
 MEDIAN_DISTANCE = 16
-#: Timed rows: the met rows' (reference - query) offsets all within this many seconds of one another's middle.
+#: Timed rows: the met rows' (reference - query) offsets all within this many seconds of one another.
 TOLERANCE_SECONDS = 0.35
 #: Untimed rows: query seconds per step of the list's order.
 STEP_SECONDS = (0.2, 5.0)
 #: A timed entry's frame rows at least this far apart (median) are sparse (a vPDQ list every frame: 0.03-0.04 s).
 SPARSE_GAP_SECONDS = 0.5
+#: Pairs within ``MAX_DISTANCE`` a search looks at (the closest): timed rows' windows, untimed rows' chains.
+MAX_PAIRS = 4096
+MAX_CHAIN_PAIRS = 256
 #: Query versions searched: whole frames (a region's few frames decide through its own rules).
 _VERSIONS = ("frames", "unbordered")
 
@@ -105,65 +108,69 @@ def _judge(best: np.ndarray) -> bool:
     return best.size >= MIN_ROWS and int(best.max()) <= MAX_DISTANCE and float(np.median(best)) <= MEDIAN_DISTANCE
 
 
-def _timed(d: np.ndarray, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
-    """Rows met at one offset (module docstring), each by its own query frame."""
-    qi, ri = np.nonzero(d <= MAX_DISTANCE)
-    if qi.size < MIN_ROWS:
-        return False
+def _closest(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``limit`` of the pairs (query row, entry row, bits), the closest: a long list of a still scene
+    meets every frame on every row, and the searches below grow with the pairs."""
+    if qi.size > limit:
+        keep = np.sort(np.argpartition(dist, limit - 1)[:limit])
+        qi, ri, dist = qi[keep], ri[keep], dist[keep]
+    return qi, ri, dist
+
+
+def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+    """Rows met at one offset (module docstring: every pair's offset within ``TOLERANCE_SECONDS`` of the
+    others'), each by its own query frame: each window of sorted offsets that wide, from each pair on."""
+    qi, ri, dist = _closest(qi, ri, dist, MAX_PAIRS)
     offsets = key[ri] - tq[qi]
-    for o in np.unique(np.round(offsets, 3)):
-        near = np.abs(offsets - o) <= TOLERANCE_SECONDS
-        if np.unique(ri[near]).size < MIN_ROWS:
+    order = np.argsort(offsets, kind="stable")
+    qi, ri, dist, offsets = qi[order], ri[order], dist[order], offsets[order]
+    ends = np.searchsorted(offsets, offsets + TOLERANCE_SECONDS + 1e-9, side="right")
+    last = -1
+    for a, b in zip(range(offsets.size), ends.tolist()):
+        if b == last or b - a < MIN_ROWS:  # a window inside the one before holds nothing new
             continue
-        for centre in np.unique(np.round(offsets[near], 3)):  # the window's middle: within the tolerance of each other
-            ok = near & (np.abs(offsets - centre) <= TOLERANCE_SECONDS / 2)
-            if _best_per_row(d, qi[ok], ri[ok], sample):
-                return True
+        last = b
+        if np.unique(ri[a:b]).size >= MIN_ROWS and _best_per_row(qi[a:b], ri[a:b], dist[a:b], sample):
+            return True
     return False
 
 
-def _best_per_row(d: np.ndarray, qi: np.ndarray, ri: np.ndarray, sample: np.ndarray) -> bool:
+def _best_per_row(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, sample: np.ndarray) -> bool:
     """Each met row's closest pair, distinct query samples (a frame meets one row), judged."""
-    rows = np.unique(ri)
-    if rows.size < MIN_ROWS:
-        return False
     best, used = [], set()
-    for r in rows.tolist():
-        k = np.flatnonzero(ri == r)
-        order = k[np.argsort(d[qi[k], r], kind="stable")]
-        for j in order.tolist():
+    order = np.lexsort((dist, ri))
+    for r in np.unique(ri).tolist():
+        for j in order[ri[order] == r].tolist():
             s = int(sample[qi[j]])
             if s not in used:
                 used.add(s)
-                best.append(int(d[qi[j], r]))
+                best.append(int(dist[j]))
                 break
-    return _judge(np.asarray(best))
+    return _judge(np.asarray(best, np.int64))
 
 
-def _untimed(d: np.ndarray, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
-    """The longest chain of (frame, row) pairs rising together, each list step ``STEP_SECONDS`` of the query."""
-    qi, ri = np.nonzero(d <= MAX_DISTANCE)
-    if qi.size < MIN_ROWS:
-        return False
+def _untimed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+    """The longest chain of (frame, row) pairs rising together, each list step ``STEP_SECONDS`` of the query
+    (quadratic in the pairs: at most ``MAX_CHAIN_PAIRS``, the closest)."""
+    qi, ri, dist = _closest(qi, ri, dist, MAX_CHAIN_PAIRS)
     order = np.lexsort((key[ri], tq[qi]))
-    qi, ri = qi[order], ri[order]
-    n = qi.size
+    t, k, smp, dist = tq[qi[order]], key[ri[order]], sample[qi[order]], dist[order].astype(np.int64)
+    n = t.size
     length = np.ones(n, np.int64)
     prev = np.full(n, -1)
-    dist = d[qi, ri].astype(np.int64)
     for j in range(n):
-        for i in range(j):
-            dt, dk = tq[qi[j]] - tq[qi[i]], key[ri[j]] - key[ri[i]]
-            if dk > 0 and dt > 0 and sample[qi[j]] != sample[qi[i]] and STEP_SECONDS[0] * dk <= dt <= STEP_SECONDS[1] * dk:
-                if length[i] + 1 > length[j] or (length[i] + 1 == length[j] and dist[i] < dist[prev[j]]):
-                    length[j], prev[j] = length[i] + 1, i
+        dt, dk = t[j] - t[:j], k[j] - k[:j]
+        ok = np.flatnonzero((dk > 0) & (dt > 0) & (smp[:j] != smp[j]) & (dt >= STEP_SECONDS[0] * dk) & (dt <= STEP_SECONDS[1] * dk))
+        if ok.size:
+            i = ok[np.lexsort((dist[ok], -length[ok]))[0]]  # the longest chain before, the closest pair among them
+            length[j], prev[j] = length[i] + 1, i
     for end in np.argsort(-length, kind="stable").tolist():
         if length[end] < MIN_ROWS:
             return False
-        chain, k = [], end
-        while k >= 0:
-            chain.append(int(dist[k]))
-            k = int(prev[k])
+        chain, j = [], end
+        while j >= 0:
+            chain.append(int(dist[j]))
+            j = int(prev[j])
         if _judge(np.asarray(chain)):
             return True
     return False
@@ -172,6 +179,8 @@ def _untimed(d: np.ndarray, sample: np.ndarray, tq: np.ndarray, key: np.ndarray)
 def rows_in_order(index, e: int, query, min_quality: int) -> bool:
     """Whether ``query`` (a ``FileQuery`` with variants) meets entry ``e`` of ``index`` on ``MIN_ROWS``
     rows in order (module docstring)."""
+    from vscan.bank.index import brute_force_pairs
+
     hashes, key = _entry_rows(index, e, min_quality)
     if hashes.shape[0] < MIN_ROWS:
         return False
@@ -179,12 +188,10 @@ def rows_in_order(index, e: int, query, min_quality: int) -> bool:
     if variants.shape[0] < MIN_ROWS:
         return False
     timed = not np.isnan(np.asarray(index.timestamps_seconds, np.float64)[np.asarray(index.entry_rows) == e]).all()
-    bits = np.unpackbits(variants[:, :, None, :] ^ hashes[None, None], axis=3).sum(3)  # [r, 8, k]
+    q, r, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, MAX_DISTANCE)  # query row * 8 + variant
     for v in range(8):
-        d = bits[:, v, :]
-        if (d <= MAX_DISTANCE).sum() < MIN_ROWS:
-            continue
-        if (_timed if timed else _untimed)(d, sample, tq, key):
+        sel = q % 8 == v
+        if np.unique(r[sel]).size >= MIN_ROWS and (_timed if timed else _untimed)(q[sel] // 8, r[sel], dist[sel], sample, tq, key):
             return True
     return False
 
