@@ -160,3 +160,23 @@ def test_a_still_scene_over_the_median_limit_decides_nothing(timed):
     frames = np.stack([flipped(MEDIAN_DISTANCE + 2) for _ in range(n)])
     fh = FrameHashes(np.arange(n), np.arange(n) * 0.2, np.full(n, 100), frames)
     assert not rows_in_order(index, 0, FileQuery((QueryVersion("frames", fh, dihedral_variants(frames)),), {}, n * 0.2), 50)
+
+
+@pytest.mark.parametrize("bank", [0, 1], ids=["vpdq-1s", "pdq-per-image"])
+def test_a_region_meeting_three_rows_is_decided_when_a_region_match_needs_three_frames(banks, every, bank):
+    """The excerpt seen only in a placed box (a pane, an inset: the region version, one row per frame), the whole
+    frames other video: decided through the region path, unless the region match needs more frames than rows met."""
+    q = _query(every, 5.0, 2.2)
+    fh = q.frames.hashes
+    rng = np.random.default_rng(11)
+    other = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, fh.qualities, rng.integers(0, 256, (len(fh), 32), dtype=np.uint8))
+    box = np.tile([0.25, 0.75, 0.25, 0.75], (len(fh), 1))
+
+    def with_region(min_frames: int) -> FileQuery:
+        return FileQuery((QueryVersion("frames", other, dihedral_variants(other.hashes)),
+                          QueryVersion("region", fh, q.frames.variants, box=box, min_frames=min_frames)), {}, 40.0)  # fmt: skip
+
+    m = _entry_match(banks[bank], with_region(3))
+    assert m is not None and m.path == ("region",) and m.is_match and m.decided_by == "list-rows"
+    four = _entry_match(banks[bank], with_region(4))
+    assert four is not None and not four.is_match

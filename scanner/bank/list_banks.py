@@ -12,7 +12,10 @@ list's own order:
 rows >= 0.5 s apart or without times, no extra rows: lists carry none, media entries do) when at
 least ``MIN_ROWS`` distinct rows of it (distinct hashes, quality >= the settings') are each met
 within ``MAX_DISTANCE`` bits (their median within ``MEDIAN_DISTANCE``) by distinct query frames of
-the file's whole-frame versions (as decoded, borders removed; one dihedral variant for all), and
+the file's whole-frame versions (as decoded, borders removed; one dihedral variant for all) - or, for a
+match through the region version (an inset, a pane, a picture in a blurred fill, placed by
+``vscan.runtime.region_search``), of that version, with at least as many rows as a region match needs
+frames - and
 
 - timed rows: all at one time offset (``reference - query`` within ``TOLERANCE_SECONDS`` of each
   other: the copy plays at the list's speed) - a run of 3 rows of a 1 s/hash list is 2 s of it;
@@ -47,7 +50,8 @@ SPARSE_GAP_SECONDS = 0.5
 #: Pairs within ``MAX_DISTANCE`` a search looks at (the closest): timed rows' windows, untimed rows' chains.
 MAX_PAIRS = 4096
 MAX_CHAIN_PAIRS = 256
-#: Query versions searched: whole frames (a region's few frames decide through its own rules).
+#: Query versions searched for a whole-frame match; a match through the region version (an inset, a pane, a filled
+#: picture: ``vscan.runtime.region_search``) is judged on that version alone, its rows one per sampled frame.
 _VERSIONS = ("frames", "unbordered")
 
 
@@ -90,11 +94,11 @@ def _entry_rows(index, e: int, min_quality: int) -> tuple[np.ndarray, np.ndarray
     return hashes[first], key[first]
 
 
-def _query_variants(query, min_quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(variants [r, 8, 32], sample [r], seconds [r]) of the query's whole-frame versions' rows of quality >= ``min_quality``."""
+def _query_variants(query, min_quality: int, kinds=_VERSIONS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(variants [r, 8, 32], sample [r], seconds [r]) of the rows of quality >= ``min_quality`` of the query's versions of ``kinds``."""
     parts, samples = [], []
     for v in query.versions:
-        if v.kind in _VERSIONS and v.variants is not None:
+        if v.kind in kinds and v.variants is not None:
             keep = np.flatnonzero(np.asarray(v.hashes.qualities) >= min_quality)
             parts.append(v.variants[keep])
             samples.append(np.asarray(v.rows)[keep])
@@ -104,8 +108,8 @@ def _query_variants(query, min_quality: int) -> tuple[np.ndarray, np.ndarray, np
     return np.concatenate(parts), sample, np.asarray(query.frames.hashes.timestamps_seconds, np.float64)[sample]
 
 
-def _judge(best: np.ndarray) -> bool:
-    return best.size >= MIN_ROWS and int(best.max()) <= MAX_DISTANCE and float(np.median(best)) <= MEDIAN_DISTANCE
+def _judge(best: np.ndarray, need: int) -> bool:
+    return best.size >= need and int(best.max()) <= MAX_DISTANCE and float(np.median(best)) <= MEDIAN_DISTANCE
 
 
 def _closest(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,7 +121,7 @@ def _closest(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, limit: int) -> tu
     return qi, ri, dist
 
 
-def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int) -> bool:
     """Rows met at one offset (module docstring: every pair's offset within ``TOLERANCE_SECONDS`` of the
     others'), each by its own query frame: each window of sorted offsets that wide, from each pair on."""
     qi, ri, dist = _closest(qi, ri, dist, MAX_PAIRS)
@@ -127,15 +131,15 @@ def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) ->
     ends = np.searchsorted(offsets, offsets + TOLERANCE_SECONDS + 1e-9, side="right")
     last = -1
     for a, b in zip(range(offsets.size), ends.tolist()):
-        if b == last or b - a < MIN_ROWS:  # a window inside the one before holds nothing new
+        if b == last or b - a < need:  # a window inside the one before holds nothing new
             continue
         last = b
-        if np.unique(ri[a:b]).size >= MIN_ROWS and _best_per_row(qi[a:b], ri[a:b], dist[a:b], sample):
+        if np.unique(ri[a:b]).size >= need and _best_per_row(qi[a:b], ri[a:b], dist[a:b], sample, need):
             return True
     return False
 
 
-def _best_per_row(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, sample: np.ndarray) -> bool:
+def _best_per_row(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, sample: np.ndarray, need: int) -> bool:
     """Each met row's closest pair, distinct query samples (a frame meets one row), judged."""
     best, used = [], set()
     order = np.lexsort((dist, ri))
@@ -146,10 +150,10 @@ def _best_per_row(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, sample: np.n
                 used.add(s)
                 best.append(int(dist[j]))
                 break
-    return _judge(np.asarray(best, np.int64))
+    return _judge(np.asarray(best, np.int64), need)
 
 
-def _untimed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) -> bool:
+def _untimed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int) -> bool:
     """The longest chain of (frame, row) pairs rising together, each list step ``STEP_SECONDS`` of the query
     (quadratic in the pairs: at most ``MAX_CHAIN_PAIRS``, the closest)."""
     qi, ri, dist = _closest(qi, ri, dist, MAX_CHAIN_PAIRS)
@@ -165,33 +169,38 @@ def _untimed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray) 
             i = ok[np.lexsort((dist[ok], -length[ok]))[0]]  # the longest chain before, the closest pair among them
             length[j], prev[j] = length[i] + 1, i
     for end in np.argsort(-length, kind="stable").tolist():
-        if length[end] < MIN_ROWS:
+        if length[end] < need:
             return False
         chain, j = [], end
         while j >= 0:
             chain.append(int(dist[j]))
             j = int(prev[j])
-        if _judge(np.asarray(chain)):
+        if _judge(np.asarray(chain), need):
             return True
     return False
 
 
-def rows_in_order(index, e: int, query, min_quality: int) -> bool:
+def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = False) -> bool:
     """Whether ``query`` (a ``FileQuery`` with variants) meets entry ``e`` of ``index`` on ``MIN_ROWS``
-    rows in order (module docstring)."""
+    rows in order (module docstring); ``region``: through its region version (one row per sampled frame, and at
+    least as many rows as a region match needs frames, ``QueryVersion.min_frames``), else its whole frames."""
     from vscan.bank.index import brute_force_pairs
 
     hashes, key = _entry_rows(index, e, min_quality)
     if hashes.shape[0] < MIN_ROWS:
         return False
-    variants, sample, tq = _query_variants(query, min_quality)
+    box = query.version("region")
+    if region and (box is None or len(box) != len(query.frames)):
+        return False
+    need = max(MIN_ROWS, box.min_frames) if region else MIN_ROWS
+    variants, sample, tq = _query_variants(query, min_quality, ("region",) if region else _VERSIONS)
     if variants.shape[0] < MIN_ROWS:
         return False
     timed = not np.isnan(np.asarray(index.timestamps_seconds, np.float64)[np.asarray(index.entry_rows) == e]).all()
     q, r, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, MAX_DISTANCE)  # query row * 8 + variant
     for v in range(8):
         sel = q % 8 == v
-        if np.unique(r[sel]).size >= MIN_ROWS and (_timed if timed else _untimed)(q[sel] // 8, r[sel], dist[sel], sample, tq, key):
+        if np.unique(r[sel]).size >= need and (_timed if timed else _untimed)(q[sel] // 8, r[sel], dist[sel], sample, tq, key, need):
             return True
     return False
 
@@ -209,7 +218,7 @@ def decide_on_rows(index, query, matches: list, settings) -> list:
     for m in matches:
         e = where.get(m.bank_entry_id)
         if (m.signal == "pdq" and not m.is_match and m.distance_min <= MAX_DISTANCE and e is not None and sparse[e]
-                and rows_in_order(index, e, query, settings.min_quality)):  # fmt: skip
+                and rows_in_order(index, e, query, settings.min_quality, region="region" in m.path)):  # fmt: skip
             m = dataclasses.replace(m, is_match=True, decided_by="list-rows", look_seconds=())
         out.append(m)
     out.sort(key=lambda m: (m.signal == "pdq", not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
