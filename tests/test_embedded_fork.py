@@ -68,3 +68,22 @@ def test_a_forked_decode_process_that_dies_reads_as_ended_and_its_answer_pipe_en
     assert select.select([second], [], [], 30)[0] and second.answer() is None  # as a crash of a started one reads
     decoders.close()
 
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc (Linux)")
+def test_a_forked_id_taken_by_another_process_is_never_signalled():
+    """A forked process outlived by the first is reaped by init and its id may go to another process: the driver
+    knows its own by the start time it had when its id was read, and signals nothing else."""
+    decoders = _Decoders(2, None, ())
+    forked = decoders.procs[1].proc
+    pid = forked.pid
+    assert forked.poll() is None  # alive, the same process
+    forked._ids._started[forked._index] -= 1  # as if another process held the id now
+    assert forked.poll() == 0
+    forked.kill()  # nothing sent
+    time.sleep(0.2)
+    with open(f"/proc/{pid}/stat") as f:
+        assert f.read().rsplit(")", 1)[1].split()[0] != "Z"  # still running
+    forked._ids._started[forked._index] += 1
+    decoders.close()
+    assert not os.path.exists(f"/proc/{pid}")

@@ -50,7 +50,9 @@ def _widen(fd: int) -> None:
 class _Forked:
     """A decode process forked by the first one (vscan.runtime.embedded_decode), as much of subprocess.Popen as
     ``_DecodeProcess`` uses: its pipes, and its id (read when first asked: the first process writes it once forked).
-    It is not this process's child: the first one reaps it; here it has ended once it is gone or a zombie."""
+    It is not this process's child: the first one reaps it; here it has ended once it is gone or a zombie, or once
+    its id names a process started at another time (a forked one outlived by its first is reaped by init, and its id
+    may be given to another process: that one is never signalled)."""
 
     def __init__(self, ids: "_ForkedIds", index: int, requests: int, answers: int) -> None:
         self._ids, self._index = ids, index
@@ -65,11 +67,9 @@ class _Forked:
         pid = self.pid
         if pid is None:
             return -signal.SIGKILL  # the first process ended before it forked this one
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return None if f.read().rsplit(")", 1)[1].split()[0] != "Z" else 0
-        except (OSError, IndexError):
-            return 0
+        state = _proc_state(pid)
+        # Gone, a zombie, or its id taken by another process since (reaped by init once the first one ended): ended.
+        return None if state is not None and state[0] != "Z" and state[1] == self._ids.started(self._index) else 0
 
     def kill(self) -> None:
         if self.poll() is None:
@@ -92,6 +92,7 @@ class _ForkedIds:
 
     def __init__(self, fd: int, count: int) -> None:
         self._fd, self._count, self._ids = fd, count, None
+        self._started: list[int | None] = []
 
     def get(self, index: int) -> int | None:
         if self._ids is None:
@@ -100,7 +101,24 @@ class _ForkedIds:
                 data += part
             os.close(self._fd)
             self._ids = [int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data) - 7, 8)]
+            # Each one's start time (in clock ticks after boot), so that a later look knows the same process by it.
+            self._started = [(_proc_state(pid) or ("", None))[1] for pid in self._ids]
         return self._ids[index] if index < len(self._ids) else None
+
+    def started(self, index: int) -> int | None:
+        """The start time ``get(index)``'s process had when its id was read (None: it was gone already)."""
+        self.get(index)
+        return self._started[index] if index < len(self._started) else None
+
+
+def _proc_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks after boot) of process ``pid`` from /proc, or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])  # fields 3 and 22 of proc(5)'s stat
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class _DecodeProcess:
