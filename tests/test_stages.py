@@ -235,7 +235,7 @@ WEDGED = textwrap.dedent(
     behind = pool.submit([(1, None, None, 1)], [ref], frames)  # queued behind it on the same actor
     ray.get(before, timeout=120)
     pool.finished(before)
-    done, _ = ray.wait([behind], timeout=8)
+    done, _ = ray.wait([behind], timeout=3)  # an idle actor answers one in ~0.1 s
     print("BEHIND BEFORE", bool(done))
     pool.abandon(stuck)  # the actor answered no call sent after it: restarted, so the call behind fails and goes elsewhere
     try:
