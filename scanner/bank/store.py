@@ -352,15 +352,8 @@ def bank_row_plan(bank_path: "str | Path") -> "RowPlan":
 
 def frames_on_ticks(bank_path: "str | Path") -> bool:
     """Whether a bank keeps media frame rows on a clock where footage is fast (``RowPlan.clock_frames_per_second``:
-    ``--rows sparse``), read-only from ``meta.row_plan``; False for any other bank or a file that is not a readable bank."""
-    from contextlib import closing
-
-    from vscan.bank.hashers import ROW_PLANS
-
+    ``--rows sparse``), from ``bank_row_plan``; False for any other bank or a file that is not a readable bank."""
     try:
-        with closing(sqlite3.connect(f"file:{Path(bank_path)}?mode=ro", uri=True)) as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'row_plan'").fetchone()
-    except sqlite3.Error:
+        return bank_row_plan(bank_path).clock_frames_per_second is not None
+    except BankError:
         return False
-    plan = ROW_PLANS.get(row[0]) if row else None
-    return plan is not None and plan.clock_frames_per_second is not None
