@@ -81,17 +81,18 @@ def sparse_list_entries(index) -> np.ndarray:
     return out
 
 
-def _entry_rows(index, e: int, min_quality: int) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes [k, 32], order key [k]: seconds, or the list's order where untimed) of entry ``e``'s
-    distinct rows of quality >= ``min_quality``."""
+def _entry_rows(index, e: int, min_quality: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(hashes [k, 32], order key [k]: seconds, or the list's order where untimed, whether any of the entry's
+    rows has a time) of entry ``e``'s distinct rows of quality >= ``min_quality``."""
     sel = np.flatnonzero(np.asarray(index.entry_rows) == e)
+    timed = not np.isnan(np.asarray(index.timestamps_seconds, np.float64)[sel]).all()
     sel = sel[np.asarray(index.qualities)[sel] >= min_quality]
     t = np.asarray(index.timestamps_seconds, np.float64)[sel]
     key = np.asarray(index.frame_numbers, np.float64)[sel] if np.isnan(t).all() else t
     hashes = np.asarray(index.hashes, np.uint8)[sel]
     _, first = np.unique(hashes, axis=0, return_index=True)
     first = np.sort(first)
-    return hashes[first], key[first]
+    return hashes[first], key[first], timed
 
 
 def _query_variants(query, min_quality: int, kinds=_VERSIONS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,7 +187,7 @@ def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = Fals
     least as many rows as a region match needs frames, ``QueryVersion.min_frames``), else its whole frames."""
     from vscan.bank.index import brute_force_pairs
 
-    hashes, key = _entry_rows(index, e, min_quality)
+    hashes, key, timed = _entry_rows(index, e, min_quality)
     if hashes.shape[0] < MIN_ROWS:
         return False
     box = query.version("region")
@@ -196,7 +197,6 @@ def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = Fals
     variants, sample, tq = _query_variants(query, min_quality, ("region",) if region else _VERSIONS)
     if variants.shape[0] < MIN_ROWS:
         return False
-    timed = not np.isnan(np.asarray(index.timestamps_seconds, np.float64)[np.asarray(index.entry_rows) == e]).all()
     q, r, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, MAX_DISTANCE)  # query row * 8 + variant
     for v in range(8):
         sel = q % 8 == v
