@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     for r in rows:
         r["summary"] = summarise(r, source_of)
     if fixed:
-        print(f"\n(--fixed-ahead {args.fixed_ahead}: the main run and the baseline decode every confirmation ahead"
-              f"{'' if args.fixed_ahead == 'always' else ' never'}, not as the switch decides)".replace("ahead never", "never ahead"))
+        how = "decode every confirmation ahead" if args.fixed_ahead == "always" else "never decode a confirmation ahead"
+        print(f"\n(--fixed-ahead {args.fixed_ahead}: the main run and the baseline {how}, not as the switch decides)")
     print_rows(rows, reference, video_seconds, len(files))
     if reference is None and not args.no_vpdq:
         print("(reference vPDQ not installed: pip install vpdq==0.2.5 after apt-get install cmake pkg-config libav*-dev)")
