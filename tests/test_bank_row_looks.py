@@ -141,19 +141,23 @@ def test_every_frame_near_a_hit_decides_on_the_ticks_it_falls_on_and_not_on_the_
 @pytest.fixture(scope="module")
 def sparse_chair(tmp_path_factory, vpdq_dir):
     """A ``--rows sparse`` bank of the real ``chair`` video (built through the CLI) and a copy trimmed to its middle 40%."""
-    import subprocess
-    import sys
-
     from vscan.bench.edits import edit_clip
 
     work = tmp_path_factory.mktemp("sparse-chair")
     src = vpdq_dir / "chair-19-sd-bar.mp4"
     copy = edit_clip(src, work / "inbox" / "trimmed.mp4", "trim", start=5.64, end=13.16, seed=7)  # the held-out bench's middle 40%
-    bank = work / "r.bank"
+    return _sparse_bank(src, work / "r.bank"), copy
+
+
+def _sparse_bank(src, bank):
+    """``vscan bank build bank src --rows sparse`` on the CPU, as a user runs it: ``bank``."""
+    import subprocess
+    import sys
+
     run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    return bank, copy
+    return bank
 
 
 def _scan_trimmed(bank, copy, out, *flags: str) -> dict:
@@ -243,19 +247,12 @@ def test_a_look_pass_decodes_the_very_frames_it_names(vpdq_dir):
 @pytest.fixture(scope="module")
 def sparse_doorknob(tmp_path_factory, vpdq_dir):
     """A ``--rows sparse`` bank of the real ``doorknob`` clip (built through the CLI) and its held-out copy keeping 85%."""
-    import subprocess
-    import sys
-
     from vscan.bench.edits import edit_clip
 
     work = tmp_path_factory.mktemp("sparse-doorknob")
     src = vpdq_dir / "doorknob-hd-no-bar.mp4"
     copy = edit_clip(src, work / "inbox" / "cropped.mp4", "crop", fraction=0.15, seed=7)  # the held-out bench's crop_15
-    bank = work / "r.bank"
-    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    return bank, copy
+    return _sparse_bank(src, work / "r.bank"), copy
 
 
 def _scan_cropped(bank, copy, out, *flags: str) -> dict:
