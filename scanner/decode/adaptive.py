@@ -315,7 +315,7 @@ class Adaptive(SamplingPolicy):
             kept.append((a, b))
             total += b - a
         # Weak hits' looks at a sparse entry's rows (vscan.bank.row_looks), and a match's on one cropped frame (robust.THIN_MATCH_FRAMES)
-        looks = tuple(sorted({*sparse_looks(matches, self.max_frames), *(float(t) for m in matches for t in getattr(m, "look_seconds", ()))}))[: self.max_frames]
+        looks = sparse_looks(matches, self.max_frames, decided=True)
         if looks:
             looks = tuple(sorted({*looks, *cut_burst(cuts, self.cut_fps, self.cut_after_seconds).tolist()}))
             return LookWindows(fps, tuple(kept), looks)

@@ -278,10 +278,11 @@ class LookWindows(Windows):
 LOOK_MAX_FRAMES = 600
 
 
-def sparse_looks(matches: Sequence, max_frames: int) -> tuple[float, ...]:
+def sparse_looks(matches: Sequence, max_frames: int, *, decided: bool = False) -> tuple[float, ...]:
     """The times weak hits (matches that did not decide) on sparse bank entries ask a second look at
-    (``Match.look_seconds``, ``vscan.bank.row_looks``), sorted, the first ``max_frames``."""
-    looks = {float(t) for m in matches if not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}
+    (``Match.look_seconds``, ``vscan.bank.row_looks``), sorted, the first ``max_frames``; with ``decided``, those
+    decided matches name too (one decided on a single cropped frame: ``vscan.bank.robust.THIN_MATCH_FRAMES``)."""
+    looks = {float(t) for m in matches if decided or not getattr(m, "is_match", False) for t in getattr(m, "look_seconds", ())}
     return tuple(sorted(looks))[:max_frames]
 
 
