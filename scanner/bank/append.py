@@ -101,6 +101,10 @@ class BankAppender(BankWriter):
         if entry_id in self._ids:
             super().add_extra_hashes(entry_id, extra)
 
+    def add_geometry(self, entry_id, geometry) -> None:
+        if entry_id in self._ids:  # an entry this import added (one the bank held keeps what it has)
+            super().add_geometry(entry_id, geometry)
+
     def add_digest(self, entry_id, algorithm, digest) -> None:
         if entry_id in self._ids:
             super().add_digest(entry_id, algorithm, digest)

@@ -115,7 +115,7 @@ def compact_bank_rows(src: str | os.PathLike, dst: str | os.PathLike, rule: Comp
 
 
 def _rewrite(src, dst, keep: Callable, created_by: str) -> None:
-    """``src``'s entries and digests into ``dst``, each entry's rows through ``keep(frames, extra)``."""
+    """``src``'s entries, digests and geometry into ``dst``, each entry's rows through ``keep(frames, extra)``."""
     with Bank(src) as bank, BankWriter(Path(dst), created_by=created_by) as writer:
         conn = bank._conn
         digests: dict[str, list[tuple[str, str]]] = {}
@@ -145,5 +145,7 @@ def _rewrite(src, dst, keep: Callable, created_by: str) -> None:
             writer.add_frame_hashes(entry_id, label, source, kind, frames, duration, qualities_given=given)
             if extra is not None and len(extra.hashes):
                 writer.add_extra_hashes(entry_id, extra)
+            if (geometry := bank.entry_geometry(entry_id)) is not None:
+                writer.add_geometry(entry_id, geometry)
             for algorithm, digest in digests.pop(entry_id, []):
                 writer.add_digest(entry_id, algorithm, digest)

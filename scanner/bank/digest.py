@@ -21,17 +21,18 @@ def _rows(conn: sqlite3.Connection, table: str):
 
 def full_content_sha256(conn: sqlite3.Connection) -> str:
     """sha256 over every row of entries, frame_hashes, file_digests (and
-    extra_hashes when the bank has any), in key order."""
+    extra_hashes, entry_geometry when the bank has any), in key order."""
     content = hashlib.sha256()
     for table in ("entries", "frame_hashes", "file_digests"):
         content.update(table.encode())
         for row in _rows(conn, table):
             content.update(repr(row).encode())
-    has_extra = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'extra_hashes'").fetchone()
-    if has_extra and conn.execute("SELECT 1 FROM extra_hashes LIMIT 1").fetchone():
-        content.update(b"extra_hashes")  # banks without extra rows keep the checksum they always had
-        for row in _rows(conn, "extra_hashes"):
-            content.update(repr(row).encode())
+    for table in ("extra_hashes", "entry_geometry"):  # optional tables, added later in v1
+        has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        if has and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
+            content.update(table.encode())  # banks without such rows keep the checksum they always had
+            for row in _rows(conn, table):
+                content.update(repr(row).encode())
     return content.hexdigest()
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
-__all__ = ["EntryFields", "entry_fields", "all_entry_fields", "MEDIA_SOURCES", "list_rows_per_second"]
+import numpy as np
+
+__all__ = ["EntryFields", "entry_fields", "all_entry_fields", "MEDIA_SOURCES", "list_rows_per_second", "EntryGeometry",
+           "entry_geometries", "geometry_array", "geometry_of_row", "NO_GEOMETRY"]
 
 _COLUMNS = "entry_id, label, kind, duration_seconds, source_type, source_ref, num_frames"
 #: Ids per query: under SQLite's default limit of 999 bound parameters.
@@ -69,3 +72,49 @@ def list_rows_per_second(conn: sqlite3.Connection) -> float | None:
     if not listed:
         return None
     return float(rows) / float(seconds) if rows and seconds else 0.0
+
+
+class EntryGeometry(NamedTuple):
+    """A media entry's decoded frame size (px, as displayed: ``VideoMetadata.width``/``height``, the scan's
+    ``source_size``) and the box of its picture inside its bars in those pixels: (x0, y0, x1, y1), x0 and y0
+    inclusive, x1 and y1 exclusive; a frame without bars has the whole frame (0, 0, width, height).
+    ``width, height, box = geometry``; table ``entry_geometry`` (``vscan.bank.schema``)."""
+
+    width: int
+    height: int
+    box: tuple[int, int, int, int]
+
+    @property
+    def box_shares(self) -> tuple[float, float]:
+        """(width, height) of the box as shares of the frame's."""
+        x0, y0, x1, y1 = self.box
+        return (x1 - x0) / self.width, (y1 - y0) / self.height
+
+
+#: ``geometry_array``'s row for an entry without geometry (a hash list's, or a bank's built before it was kept).
+NO_GEOMETRY = (-1, -1, -1, -1, -1, -1)
+
+
+def entry_geometries(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, EntryGeometry]:
+    """entry_id -> its geometry, for the entries that have one (none in a bank without the table)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is None:
+        return {}
+    wanted = list(dict.fromkeys(ids))
+    out: dict[str, EntryGeometry] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        sql = f"SELECT entry_id, width, height, x0, y0, x1, y1 FROM entry_geometry WHERE entry_id IN ({','.join('?' * len(chunk))})"
+        out.update({r[0]: EntryGeometry(r[1], r[2], (r[3], r[4], r[5], r[6])) for r in conn.execute(sql, chunk)})
+    return out
+
+
+def geometry_array(geometries: "Iterable[EntryGeometry | None]") -> np.ndarray:
+    """int32 [E, 6]: (width, height, x0, y0, x1, y1) per entry, ``NO_GEOMETRY`` (-1s) for None."""
+    rows = [NO_GEOMETRY if g is None else (g.width, g.height, *g.box) for g in geometries]
+    return np.asarray(rows, np.int32).reshape(len(rows), 6)
+
+
+def geometry_of_row(row) -> EntryGeometry | None:
+    """The EntryGeometry of one ``geometry_array`` row (None for ``NO_GEOMETRY``)."""
+    w, h, x0, y0, x1, y1 = (int(v) for v in row)
+    return None if w <= 0 else EntryGeometry(w, h, (x0, y0, x1, y1))

@@ -14,11 +14,12 @@ import numpy as np
 from vscan.decode import SamplingPolicy
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
 from vscan.frames.windows import GRID_FPS
+from vscan.bank.entry_table import EntryGeometry
 from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS, one_pass_rows
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher", "media_geometry"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,27 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
                       batch_size=BANK_BATCH_FRAMES)  # fmt: skip
 
 
+def media_geometry(result: MediaHashes) -> EntryGeometry | None:
+    """The entry geometry of a hashed file (``vscan.bank.entry_table.EntryGeometry``): its decoded size (``metadata``,
+    as displayed) and its border box (found on the build's 512 px frames) in those pixels; no box found or no bars:
+    the whole frame. None when the size is unknown."""
+    width, height = int(result.metadata.width or 0), int(result.metadata.height or 0)
+    if width <= 0 or height <= 0:
+        return None
+    box = result.border_box
+    if box is None or box.is_empty or box.width <= 0 or box.height <= 0:
+        return EntryGeometry(width, height, (0, 0, width, height))
+    sx, sy = width / box.width, height / box.height
+    x0, y0 = min(round(box.left * sx), width - 1), min(round(box.top * sy), height - 1)
+    x1, y1 = max(width - round(box.right * sx), x0 + 1), max(height - round(box.bottom * sy), y0 + 1)
+    return EntryGeometry(width, height, (x0, y0, x1, y1))
+
+
+def _rows_of(result: MediaHashes) -> tuple:
+    """What a build's ``hash_media`` gives ``vscan.bank.importers.import_media``: frames, duration, extra rows, geometry."""
+    return result.frames, result.metadata.duration_seconds, result.extra, media_geometry(result)
+
+
 def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = FULL_ROWS) -> Callable[[Path], tuple]:
     """How ``vscan bank build`` and ``vscan.Bank.build`` hash media: densely, borders removed, plus
     centre crops (BANK_CROPS) and windows as extra rows, so scans need none of that; ``rows``: which are kept."""
@@ -102,7 +124,7 @@ def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = F
         nonlocal hasher
         hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
         result = bank_hash_media(path, policy, hasher, rows)
-        return result.frames, result.metadata.duration_seconds, result.extra
+        return _rows_of(result)
 
     return hash_file
 
@@ -135,7 +157,7 @@ class LocalMediaHasher:
         hasher = getattr(self._local, "hasher", None) or PDQHasher(device=self._device, threads=1)  # type: ignore[arg-type]
         self._local.hasher = hasher
         result = bank_hash_media(Path(path), self._policy, hasher, self._rows, self._stop)
-        return result.frames, result.metadata.duration_seconds, result.extra
+        return _rows_of(result)
 
     def __call__(self, path: Path) -> tuple:
         key = str(path)
@@ -164,7 +186,7 @@ def _hash_on_worker(path: str, policy: SamplingPolicy, device: str, rows: RowPla
     """One source's rows, in a Ray worker (its hasher kept for the worker's next sources)."""
     hasher = _WORKER_HASHERS.get(device) or _WORKER_HASHERS.setdefault(device, PDQHasher(device=device, threads=1))  # type: ignore[arg-type]  # one CPU a task
     result = bank_hash_media(Path(path), policy, hasher, rows)
-    return result.frames, result.metadata.duration_seconds, result.extra
+    return _rows_of(result)
 
 
 class RayMediaHasher:

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 InputType = Literal["vpdq_txt", "pdq_list", "digest_list", "pytx_csv", "vics_json", "ncmec_xml", "stopncii_json", "media"]
-HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHashes, float | None, ExtraHashes | None]"]
+HashMedia = Callable[[Path], "tuple[FrameHashes, float | None] | tuple[FrameHashes, float | None, ExtraHashes | None] | tuple[FrameHashes, float | None, ExtraHashes | None, tuple | None]"]  # the 4th: vscan.bank.entry_table.EntryGeometry
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
@@ -272,7 +272,7 @@ def import_pytx_csv(writer: EntryWriter, path: Path, rel: str, label: str | None
 
 
 def import_media(writer: EntryWriter, path: Path, rel: str, label: str | None, hash_media: HashMedia | None) -> list[str]:
-    """One 'video' or 'image' entry, id = stem: the frames ``hash_media`` gives, its extra rows, the file's digests."""
+    """One 'video' or 'image' entry, id = stem: the frames ``hash_media`` gives, its extra rows and geometry, the file's digests."""
     if hash_media is None:
         raise BankError(f"{path}: media file given but no media hasher (hash_media) was supplied")
     fh, duration, *rest = hash_media(path)
@@ -280,6 +280,8 @@ def import_media(writer: EntryWriter, path: Path, rel: str, label: str | None, h
     entry_id = writer.add_frame_hashes(path.stem, label, (rel, "media", None), kind, fh, duration)
     if rest and rest[0] is not None and len(rest[0]):
         writer.add_extra_hashes(entry_id, rest[0])
+    if len(rest) > 1 and rest[1] is not None:  # its decoded size and border box (vscan.bank.hashers.media_geometry)
+        writer.add_geometry(entry_id, rest[1])
     # The file's own digests too, so a byte-identical re-upload is an exact hit.
     sha256, md5, _, _ = file_digests(path)
     for algorithm, digest in (("md5", md5), ("sha256", sha256)):

@@ -21,6 +21,12 @@ Schema (format version 1; full description in ``docs/bank-format.md``)::
         more hashes of a frame of frame_hashes, prepared differently: prep 'borders' (borders
         removed), 'crop0.900' (centre crop keeping 90% of each side), 'borders+crop0.900'; banks
         without the table read as having no extra rows, and readers that ignore it still work
+    entry_geometry(entry_id TEXT PRIMARY KEY, width INTEGER, height INTEGER,
+                   x0 INTEGER, y0 INTEGER, x1 INTEGER, y1 INTEGER)   -- optional (added later in v1)
+        a media entry's decoded frame size (width x height px, as displayed) and the box of the
+        picture inside its bars in those pixels (x0, y0 inclusive, x1, y1 exclusive; no bars: the
+        whole frame); written by builds and imports of media, created with its first row: banks
+        without it, and entries from hash lists, have no geometry (``vscan.bank.entry_table``)
 
 Changed in place (``vscan.bank.updates``, ``vscan.bank.append``; created on the first change)::
 
@@ -37,7 +43,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-__all__ = ["FORMAT_VERSION", "SCHEMA", "KINDS", "Kind", "ALGORITHMS", "TABLE_ORDER", "HEX"]
+__all__ = ["FORMAT_VERSION", "SCHEMA", "GEOMETRY_SCHEMA", "KINDS", "Kind", "ALGORITHMS", "TABLE_ORDER", "HEX"]
 
 FORMAT_VERSION = 1
 Kind = Literal["video", "image", "pdq_list", "file_digest"]
@@ -50,6 +56,7 @@ TABLE_ORDER = {
     "frame_hashes": "entry_id, frame_number",
     "file_digests": "algorithm, digest, entry_id",
     "extra_hashes": "entry_id, frame_number, prep",
+    "entry_geometry": "entry_id",
 }
 HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -86,5 +93,16 @@ CREATE TABLE file_digests (
     algorithm TEXT NOT NULL CHECK (algorithm IN ('md5', 'sha1', 'sha256')),
     digest TEXT NOT NULL,
     PRIMARY KEY (algorithm, digest, entry_id)
+);
+"""
+
+#: Created with a bank's first geometry row (``BankWriter.add_geometry``): older banks open without it.
+GEOMETRY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entry_geometry (
+    entry_id TEXT PRIMARY KEY REFERENCES entries(entry_id),
+    width INTEGER NOT NULL CHECK (width > 0),
+    height INTEGER NOT NULL CHECK (height > 0),
+    x0 INTEGER NOT NULL, y0 INTEGER NOT NULL, x1 INTEGER NOT NULL, y1 INTEGER NOT NULL,
+    CHECK (0 <= x0 AND x0 < x1 AND x1 <= width AND 0 <= y0 AND y0 < y1 AND y1 <= height)
 );
 """

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 import numpy as np
 
 from vscan.bank.digest import stored_content_digest
-from vscan.bank.entry_table import all_entry_fields
+from vscan.bank.entry_table import EntryGeometry, all_entry_fields, entry_geometries, geometry_array, geometry_of_row
 from vscan.bank.importers import HashMedia
 from vscan.bank.rows import row_kind
 from vscan.bank.schema import FORMAT_VERSION, TABLE_ORDER
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "frames_on_ticks"]
 
-Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes"]
+Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes", "entry_geometry"]
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,20 @@ class BankIndex:
     #: The disabled entries (``vscan.bank.updates``), left out of the arrays above and
     #: held here, so a scan can say which of them it would have matched; None when none.
     disabled: "BankIndex | None" = None
+    #: int32 [E, 6]: each entry's (width, height, x0, y0, x1, y1) (``vscan.bank.entry_table.EntryGeometry``),
+    #: -1s where it has none (hash lists, banks built before it was kept); None: no entry has one.
+    geometry: np.ndarray | None = None
 
     @property
     def num_entries(self) -> int:
         return len(self.entry_ids)
+
+    def entry_geometry(self, entry: "int | str") -> EntryGeometry | None:
+        """Entry ``entry``'s (width, height, (x0, y0, x1, y1)) (row into ``entry_ids``, or its id), None when it has none."""
+        row = self.entry_ids.index(entry) if isinstance(entry, str) else int(entry)
+        if not 0 <= row < self.num_entries:
+            raise IndexError(f"No entry {entry!r} in this index ({self.num_entries} entries)")
+        return None if self.geometry is None else geometry_of_row(self.geometry[row])
 
     def __len__(self) -> int:
         return int(self.hashes.shape[0])
@@ -195,6 +205,10 @@ class Bank:
     def has_extra_hashes(self) -> bool:
         return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'extra_hashes'").fetchone() is not None
 
+    def entry_geometry(self, entry_id: str) -> EntryGeometry | None:
+        """The entry's decoded frame size and picture box (``vscan.bank.entry_table.EntryGeometry``), None when it has none."""
+        return entry_geometries(self._conn, [entry_id]).get(entry_id)
+
     @property
     def has_digest_only_entries(self) -> bool:
         """Entries known by their file digests alone (an imported MD5/SHA list): only a content digest matches them."""
@@ -204,7 +218,8 @@ class Bank:
         """All rows of ``table`` in key order (``extra_hashes``: none when the bank has no such table)."""
         if table not in TABLE_ORDER:
             raise BankError(f"Invalid table ({table!r}). Supported values are {', '.join(TABLE_ORDER)}")
-        if table == "extra_hashes" and not self.has_extra_hashes:
+        if table in ("extra_hashes", "entry_geometry") and not self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():  # fmt: skip
             return []
         return self._conn.execute(f"SELECT * FROM {table} ORDER BY {TABLE_ORDER[table]}").fetchall()
 
@@ -278,13 +293,14 @@ class Bank:
         entries = all_entry_fields(self._conn)
         extra = self.rows("extra_hashes")
         digests = self._conn.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id").fetchall()
-        index = _in_memory(table, [f for f in entries if f.entry_id not in off], extra, digests)
+        geometry = {r[0]: EntryGeometry(r[1], r[2], tuple(r[3:7])) for r in self.rows("entry_geometry")}
+        index = _in_memory(table, [f for f in entries if f.entry_id not in off], extra, digests, geometry)
         if off:
-            index.disabled = _in_memory(table, [f for f in entries if f.entry_id in off], extra, digests)
+            index.disabled = _in_memory(table, [f for f in entries if f.entry_id in off], extra, digests, geometry)
         return index
 
 
-def _in_memory(table, entries: list, extra_rows: list[tuple], digest_rows: list[tuple]) -> BankIndex:
+def _in_memory(table, entries: list, extra_rows: list[tuple], digest_rows: list[tuple], geometry: dict) -> BankIndex:
     """The BankIndex of ``entries`` (sorted by entry_id) from a row table holding every row: frames
     sorted by (entry row, frame number), each extra row filed under its frame."""
     row_of = {f.entry_id: i for i, f in enumerate(entries)}
@@ -314,6 +330,7 @@ def _in_memory(table, entries: list, extra_rows: list[tuple], digest_rows: list[
         qualities=table.delta_quality[pick].astype(np.int32),
         digests=digests,
         extra=extra,
+        geometry=geometry_array(geometry.get(f.entry_id) for f in entries) if geometry else None,
     )
 
 

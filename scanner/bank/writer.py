@@ -22,7 +22,8 @@ import numpy as np
 
 from vscan.bank.digest import full_content_sha256
 from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, InputType, NotAHashList, detect_input_type, import_file
-from vscan.bank.schema import ALGORITHMS, FORMAT_VERSION, HEX, KINDS, SCHEMA, Kind
+from vscan.bank.entry_table import EntryGeometry
+from vscan.bank.schema import ALGORITHMS, FORMAT_VERSION, GEOMETRY_SCHEMA, HEX, KINDS, SCHEMA, Kind
 from vscan.errors import BankError
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
@@ -202,6 +203,19 @@ class BankWriter:
         except sqlite3.IntegrityError as exc:
             raise BankError(f"Entry {entry_id!r}: duplicate extra hashes or bad quality ({exc})") from exc
 
+    def add_geometry(self, entry_id: str, geometry: "EntryGeometry | tuple") -> None:
+        """A media entry's decoded frame size and the box of its picture inside its bars
+        (``vscan.bank.entry_table.EntryGeometry``; table ``entry_geometry``, created with its first row)."""
+        if entry_id not in self._ids:
+            raise BankError(f"Entry {entry_id!r} not added yet: add its frames first")
+        width, height, box = geometry
+        values = (int(width), int(height), *(int(v) for v in box))
+        self.conn.execute(GEOMETRY_SCHEMA)
+        try:
+            self.conn.execute("INSERT INTO entry_geometry VALUES (?, ?, ?, ?, ?, ?, ?)", (entry_id, *values))
+        except sqlite3.IntegrityError as exc:
+            raise BankError(f"Entry {entry_id!r}: invalid or repeated geometry {values} ({exc})") from exc
+
     def add_file_digest(
         self,
         entry_id: str,
@@ -220,7 +234,9 @@ class BankWriter:
         """Removes an entry added earlier (a later withdrawal or replacement); False when there is none."""
         if entry_id not in self._ids:
             return False
-        for table in ("extra_hashes", "frame_hashes", "file_digests", "entries"):
+        tables = ("entry_geometry", "extra_hashes", "frame_hashes", "file_digests", "entries")
+        have = {n for (n,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in (t for t in tables if t in have):
             self.conn.execute(f"DELETE FROM {table} WHERE entry_id = ?", (entry_id,))
         self._ids.discard(entry_id)
         return True
