@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -96,12 +97,15 @@ def test_hostile_names_get_one_honest_record_each_in_every_sink_and_resume(evide
             assert base64.b64decode(r["path_bytes"]) == raw_path(folder, case)
     assert by_raw[raw_path(folder, cases[0])]["path"].endswith("caf\\xe9-latin1.mp4")
 
-    again = _scan(folder, bank, out, ray_address)  # resume: every file has its record
+    # Two scans at once, each its own driver on the session's Ray (independent outputs; the state is only read):
+    fresh = _target(kind, tmp_path, "fresh", pg_database)
+    with ThreadPoolExecutor(2) as pool:
+        resumed = pool.submit(_scan, folder, bank, out, ray_address)  # resume: every file has its record
+        stated = pool.submit(_scan, folder, bank, fresh, ray_address, "--state", str(state))  # unchanged content is not decoded again
+        again, third = resumed.result(), stated.result()
     assert again.returncode == 0, again.stderr
     assert len(read_records(out)) == len(cases) and len(_all_rows(out)) == len(cases)
 
-    fresh = _target(kind, tmp_path, "fresh", pg_database)  # --state: unchanged content is not decoded again
-    third = _scan(folder, bank, fresh, ray_address, "--state", str(state))
     assert third.returncode == 0, third.stderr
     unchanged = {record_key(r): r.get("skipped") for r in read_records(fresh)}
     assert len(unchanged) == len(cases)
