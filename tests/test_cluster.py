@@ -46,7 +46,13 @@ def corpus(tmp_path_factory):
     src = synth.make_clip(root / "reported.mp4", seed=5, seconds=6, size=(160, 120))
     clips = root / "in"
     files = [synth.edit_clip(src, clips / "reencoded.mp4", "reencode"), synth.edit_clip(src, clips / "mirrored.mp4", "hflip")]
-    files += [synth.make_clip(clips / f"clip{i:02d}.mp4", seed=100 + i, seconds=8, size=(160, 120)) for i in range(38)]
+    # Four encoded clips, each muxed again ten times with its own tag (other bytes, the same frames to decode): the
+    # scan's work of 38 clips for the encoding of four.
+    sources = [synth.make_clip(root / f"source{i}.mp4", seed=100 + i, seconds=8, size=(160, 120)) for i in range(4)]
+    for i in range(38):
+        files.append(clips / f"clip{i:02d}.mp4")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(sources[i % 4]), "-c", "copy",
+                        "-metadata", f"comment=clip {i}", str(files[-1])], check=True)  # fmt: skip
     bank = root / "bank.db"
     Bank.build(bank, [src], label="reported")
     return clips, files, bank
