@@ -50,6 +50,7 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_dec
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+from vscan.bank.banded_hash import BandedHasher
 from vscan.bank.rows import centre_runs, clock_runs, detail_ticks
 
 
@@ -198,7 +199,7 @@ class _Held:
     def box(self) -> BorderBox | None:
         return detect_borders(np.stack(self.probe)) if self.probe else None
 
-    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: PDQHasher, batch_size: int) -> None:
+    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: "PDQHasher | BandedHasher", batch_size: int) -> None:
         for name, rows in (("extra", extras), ("grid", grids)):
             held = self.rows[name]
             for i in range(0, len(held), batch_size):
@@ -221,6 +222,9 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     choose = RowChoice(plan)
     run = -1  # the frame number of the run's row, across batches
     decoder.also_max_side, decoder.also = BANK_MAX_SIDE, {}
+    # Every frame's extra rows (``--rows full``): hashed from the model's operators' runs, its bits at ~1/8 of the CPU
+    # (vscan.bank.banded_hash); the sparser plans' few keep the model (no numba start-up for them: ~1.5 s a process).
+    extra_hasher = BandedHasher(hasher) if plan.extra_per_second is None else hasher
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
     try:
@@ -245,7 +249,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
-                        rows.add(SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), hasher)
+                        rows.add(SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), extra_hasher)
             for n in batch.frame_indices.tolist():  # this batch's only: a keyframe pass hands its batches over at its end
                 decoder.also.pop(int(n), None)
             keep = choice[:, 0]
@@ -257,7 +261,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         box = held.box()
         extras = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
         grids = _ExtraRows(box, (), (), plan.grid_windows, 1e9)
-        held.flush(extras, grids, hasher, BANK_BATCH_FRAMES)
+        held.flush(extras, grids, extra_hasher, BANK_BATCH_FRAMES)
     if extras is None or grids is None:
         extras, grids = (_ExtraRows(box, (), (), (), 1.0),) * 2
     if kept:

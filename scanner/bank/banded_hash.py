@@ -1,0 +1,104 @@
+"""The hash model's PDQ bits and quality for a build's extra rows, without its dense products.
+
+A ``--rows full`` build hashes ~16 extra rows of every frame (borders removed, 10 centre crops, the
+9:16 strip, turned copies, grid windows), each from its own 512 px pixels: 56% of the build's CPU
+(stop 40). The hash model (``vscan.kernels.pdq``, its ONNX export) downsamples a frame to 64 x 64 as
+``row_op @ (luma @ col_op.T)`` with dense Jarosz operators, ``col_op`` [64, W] and ``row_op`` [64, H];
+each of their rows holds 3-7 non-zero weights in one run (the filter is a few pixels wide), so ~95%
+of the model's multiply-adds are by zero. ``banded_hash`` does the same two products over each row's
+run only, in the model's order (the column pass first, each sum taken in increasing index, float32,
+nothing fused), then the model's quality, DCT and dihedral variants (``vscan.frames.window_hash``).
+Adding a product by zero leaves a float32 sum as it is, so the bits and quality are the model's
+(``tests/test_banded_hash.py`` compares them on real frames and on every row of a build).
+
+``BandedHasher`` wraps a build's ``PDQHasher``: on the CPU its ``hash_frames`` is ``banded_hash``; on CUDA
+the model runs as before. ``nogil``: the build hashes sources in threads.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+
+from vscan.hashing.pdq import HashBatch, PDQHasher
+from vscan.hashing.pdq_ops import LUMA, PDQ_MIN_SIDE, dct_matrix_np, jarosz_operator_np
+
+__all__ = ["banded_hash", "BandedHasher"]
+
+
+@functools.lru_cache(maxsize=64)
+def _band(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Jarosz operator of length ``n`` (float32 [64, n], the model's) as runs: (values [64, width], first index,
+    run length) of each row; a run holds every index from the row's first non-zero weight to its last."""
+    op = jarosz_operator_np(n).astype(np.float32)
+    first = np.argmax(op != 0, axis=1)
+    last = n - 1 - np.argmax(op[:, ::-1] != 0, axis=1)
+    count = (last - first + 1).astype(np.int64)
+    values = np.zeros((64, int(count.max())), np.float32)
+    for i in range(64):
+        values[i, : count[i]] = op[i, first[i] : last[i] + 1]
+    for a in (values, first, count):
+        a.flags.writeable = False
+    return values, first.astype(np.int64), count
+
+
+@numba.njit(cache=True, nogil=True)
+def _downsample(rgb, l0, l1, l2, rv, rs, rn, cv, cs, cn, luma, half, out):  # pragma: no cover - compiled
+    """``out[i]`` (float32 [64, 64]) = row_op @ (luma(rgb[i]) @ col_op.T) over the operators' runs, in the model's order.
+    ``luma`` [H, W] and ``half`` [H, 64]: float32 scratch."""
+    n, h, w, _ = rgb.shape
+    for f in range(n):
+        for r in range(h):
+            for k in range(w):
+                luma[r, k] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
+        for r in range(h):
+            for j in range(64):
+                acc = np.float32(0.0)
+                for m in range(cn[j]):
+                    acc = acc + luma[r, cs[j] + m] * cv[j, m]
+                half[r, j] = acc
+        for i in range(64):
+            for j in range(64):
+                acc = np.float32(0.0)
+                for m in range(rn[i]):
+                    acc = acc + rv[i, m] * half[rs[i] + m, j]
+                out[f, i, j] = acc
+
+
+def banded_hash(frames: np.ndarray) -> HashBatch:
+    """``PDQHasher.hash_frames``' answer (uint8 [N, 8, 32] in ``DIHEDRAL_NAMES`` order, quality int32 [N]) for
+    uint8 [N, H, W, 3] RGB frames of one size, from the operators' runs (module docstring)."""
+    from vscan.frames.window_hash import _bits, _dihedral, _pack
+
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {frames.shape}")
+    n, h, w, _ = frames.shape
+    if n == 0:
+        return HashBatch(np.zeros((0, 8, 32), np.uint8), np.zeros((0,), np.int32))
+    if h < PDQ_MIN_SIDE or w < PDQ_MIN_SIDE:
+        return HashBatch(np.zeros((n, 8, 32), np.uint8), np.zeros((n,), np.int32))
+    a64 = np.empty((n, 64, 64), np.float32)
+    l0, l1, l2 = (np.float32(v) for v in LUMA)
+    _downsample(np.ascontiguousarray(frames), l0, l1, l2, *_band(h), *_band(w), np.empty((h, w), np.float32), np.empty((h, 64), np.float32), a64)
+    scale = np.float32(100.0)  # the model's quality (vscan.kernels.pdq.pdq_quality), as vscan.frames.window_hash.window_pdq
+    dv = np.floor(np.abs(a64[:, 1:, :] - a64[:, :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
+    dh = np.floor(np.abs(a64[:, :, 1:] - a64[:, :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
+    quality = np.minimum(np.floor((dv + dh) / np.float32(90.0)), 100).astype(np.int32)
+    dct = dct_matrix_np().astype(np.float32)
+    return HashBatch(_pack(_bits(_dihedral(dct @ a64 @ dct.T))), quality)
+
+
+class BandedHasher:
+    """A build's ``PDQHasher`` whose ``hash_frames`` is ``banded_hash`` on the CPU (the model's bits, ~8x less CPU
+    on 512 px crops); on CUDA the model itself."""
+
+    def __init__(self, hasher: PDQHasher) -> None:
+        self.hasher = hasher
+        self.device = hasher.device
+
+    def hash_frames(self, frames: np.ndarray) -> HashBatch:
+        if self.device != "cpu":
+            return self.hasher.hash_frames(frames)
+        return banded_hash(frames)

@@ -1,0 +1,75 @@
+"""A full build's extra rows hashed from the Jarosz operators' runs (``vscan.bank.banded_hash``) carry the hash
+model's bits and quality: on the crops and windows of real decoded frames, and on every row of a build."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vscan.bank.banded_hash import BandedHasher, banded_hash
+from vscan.hashing.pdq import PDQHasher
+
+
+@pytest.fixture(scope="module")
+def model() -> PDQHasher:
+    return PDQHasher(backend="onnx", device="cpu", threads=1)
+
+
+def _same(a, b) -> None:
+    """The model's answer ``a`` and ``b``: equal quality everywhere, equal bits (all 8 variants) wherever the picture has
+    any detail; a flat picture's (quality 0: a black bar's window) coefficients are rounding noise, never matched."""
+    np.testing.assert_array_equal(a.quality, b.quality)
+    detail = a.quality > 0
+    np.testing.assert_array_equal(a.hashes[detail], b.hashes[detail])
+
+
+def test_the_crops_and_windows_of_real_frames_get_the_models_bits(vpdq_dir, model):
+    from vscan.bank.one_pass import BANK_CROPS, BANK_MAX_SIDE
+    from vscan.decode import FixedRate, PyAVDecoder
+    from vscan.frames.windows import GRID_WINDOWS, PANE_WINDOWS, window
+
+    frames = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "chair-19-sd-bar.mp4", FixedRate(2.0), batch_size=3, max_side=BANK_MAX_SIDE))).rgb
+    h, w = frames.shape[1:3]
+    parts = [frames, frames[:, 3:-5, 7:-2]]  # the frame, and an uneven cut (odd sides, off-centre)
+    for scale in BANK_CROPS:
+        dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
+        parts.append(frames[:, dy : h - dy, dx : w - dx])
+    parts += [window(frames, name) for name in ("strip916", "rot+4", *GRID_WINDOWS[:3], *PANE_WINDOWS)]
+    detailed = 0
+    for part in (p for p in parts if p is not None):
+        part = np.ascontiguousarray(part)
+        a = model.hash_frames(part)
+        _same(a, banded_hash(part))
+        detailed += int((a.quality > 0).sum())
+    assert detailed >= 40
+
+
+def test_small_and_empty_batches_answer_as_the_model(model):
+    rng = np.random.default_rng(4)
+    for shape in ((3, 64, 64, 3), (2, 70, 130, 3), (1, 200, 90, 3), (0, 50, 50, 3), (2, 10, 40, 3)):
+        frames = rng.integers(0, 256, shape, dtype=np.uint8)
+        a, b = model.hash_frames(frames), banded_hash(frames)
+        assert b.hashes.shape == a.hashes.shape and b.quality.shape == a.quality.shape
+        _same(a, b)
+    with pytest.raises(ValueError, match="Expected uint8 frames"):
+        banded_hash(np.zeros((1, 64, 64), np.uint8))
+
+
+def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
+    """``one_pass_rows`` with every row (``--rows full``) of a short clip with bars: the same rows, prep by prep, as
+    when the model hashes them (the frame rows are the model's either way)."""
+    from vscan.bank.hashers import FULL_ROWS
+    from vscan.bank.one_pass import one_pass_rows
+    from vscan.bench import synth
+    from vscan.decode import EveryFrame
+
+    clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=5)
+    new = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
+    monkeypatch.setattr(BandedHasher, "hash_frames", lambda self, frames: self.hasher.hash_frames(frames))
+    old = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
+    assert new.extra.preps == old.extra.preps and len(new.extra.preps) >= 25 * 16
+    np.testing.assert_array_equal(new.extra.frame_numbers, old.extra.frame_numbers)
+    np.testing.assert_array_equal(new.extra.qualities, old.extra.qualities)
+    detail = old.extra.qualities > 0
+    np.testing.assert_array_equal(new.extra.hashes[detail], old.extra.hashes[detail])
+    np.testing.assert_array_equal(new.frames.hashes, old.frames.hashes)
