@@ -250,6 +250,10 @@ def compact_part(work: Path, rules: list, plans: tuple[str, ...] = ("compact",))
 #: clip of seed 102, and these edits of bench_robustness (its distractors beside them).
 HELDOUT_SOURCES = ("doorknob-hd-no-bar", "pattern-sd-grey-bar", "chair-19-sd-bar")
 HELDOUT_EDITS = ("reencode_lq", "crop_10", "crop_15", "hflip", "brightness", "text", "trim_middle", "letterbox")
+#: Stills of each held-out source (``vscan.bench.reframe``: a frame grab, a mirrored 90% off-centre screenshot), these seeds
+#: each: a still shows one frame, so a bank finds it only through rows near that frame (stop 41: full 10/24, sparse 5/24).
+HELDOUT_STILLS = ("framegrab_jpg", "screenshot_png")
+HELDOUT_STILL_SEEDS = (41001, 41002, 41003)
 
 
 def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None, adaptive: bool = False) -> dict:
@@ -274,6 +278,14 @@ def heldout_part(work: Path, plans: tuple[str, ...], baseline: Path | None, adap
             if not dst.exists():
                 synth.edit_clip(src, dst, transform, codec=codec, seed=7, **params)
             copies.append((dst.name, src.stem, edit))
+        for kind in HELDOUT_STILLS:
+            from vscan.bench.reframe import extension, reframe_clip
+
+            for seed in HELDOUT_STILL_SEEDS:
+                dst = root / "archive" / f"{src.stem}__{kind}{seed}{extension(kind)}"
+                if not dst.exists():
+                    reframe_clip(src, dst, kind, seed=seed)
+                copies.append((dst.name, src.stem, kind))
     _, _, distractors = br.generate(work / "robust", True)
     for d in distractors:
         link = root / "archive" / d.name
