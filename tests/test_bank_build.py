@@ -188,5 +188,6 @@ def test_a_build_on_a_ray_cluster_writes_the_bank_a_local_build_writes(tmp_path,
     assert run.returncode == 0, run.stderr
     local = build_bank(tmp_path / "local.bank", [clips], hash_media=media_hasher(FixedRate(10.0), "cpu"))
     with Bank(tmp_path / "ray.bank") as b:
-        assert b.info().content_sha256 == local.content_sha256
+        assert b.info().content_sha256 == local.content_sha256  # the entries' geometry included (vscan.bank.digest)
+        assert [r[:3] for r in b.rows("entry_geometry")] == [(f"c{i}", 96, 64) for i in range(3)]  # each clip's decoded size
         assert sorted(r[2] for r in b.rows("entries")) == ["clips/c0.mp4", "clips/c1.mp4", "clips/c2.mp4", "clips/list.txt"]
