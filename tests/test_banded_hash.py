@@ -26,22 +26,22 @@ def _same(a, b) -> None:
 def test_the_crops_and_windows_of_real_frames_get_the_models_bits(vpdq_dir, model):
     from vscan.bank.one_pass import BANK_CROPS, BANK_MAX_SIDE
     from vscan.decode import FixedRate, PyAVDecoder
-    from vscan.frames.windows import GRID_WINDOWS, PANE_WINDOWS, window
+    from vscan.frames.windows import GRID_WINDOWS, window
 
-    frames = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "chair-19-sd-bar.mp4", FixedRate(2.0), batch_size=3, max_side=BANK_MAX_SIDE))).rgb
+    frames = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "chair-19-sd-bar.mp4", FixedRate(2.0), batch_size=2, max_side=BANK_MAX_SIDE))).rgb
     h, w = frames.shape[1:3]
     parts = [frames, frames[:, 3:-5, 7:-2]]  # the frame, and an uneven cut (odd sides, off-centre)
-    for scale in BANK_CROPS:
+    for scale in BANK_CROPS[::3]:  # 0.975, 0.9, 0.825, 0.75
         dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
         parts.append(frames[:, dy : h - dy, dx : w - dx])
-    parts += [window(frames, name) for name in ("strip916", "rot+4", *GRID_WINDOWS[:3], *PANE_WINDOWS)]
+    parts += [window(frames, name) for name in ("strip916", "rot+4", GRID_WINDOWS[0], GRID_WINDOWS[-1], "wstrip33", "hband50")]
     detailed = 0
     for part in (p for p in parts if p is not None):
         part = np.ascontiguousarray(part)
         a = model.hash_frames(part)
         _same(a, banded_hash(part))
         detailed += int((a.quality > 0).sum())
-    assert detailed >= 40
+    assert detailed >= 20
 
 
 def test_small_and_empty_batches_answer_as_the_model(model):
