@@ -1,4 +1,4 @@
-"""Off-centre crops (issue #16): a copy keeping 70% of each side at an
+"""Off-centre crops (issue #16): a copy keeping 60-75% of each side at an
 arbitrary position is found through the bank's grid windows
 (``vscan.frames.windows.GRID_WINDOWS``) and the scan's search for them
 (``vscan.runtime.offcentre``, ``vscan.frames.window_hash``)."""
@@ -13,7 +13,7 @@ from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import crop70_offset, reframe_clip
 from vscan.frames.window_hash import window_hashes
-from vscan.frames.windows import GRID_FPS, GRID_SCALE, GRID_STEPS, GRID_WINDOWS, grid_window, window
+from vscan.frames.windows import CENTRE_WINDOW, GRID_FPS, GRID_SCALE, GRID_STEPS, GRID_WINDOWS, grid_window, window
 from vscan.hashing.pdq import PDQHasher
 
 def _bits(a: np.ndarray, b: np.ndarray) -> int:
@@ -39,13 +39,19 @@ def test_window_hashes_equal_the_hash_model_on_cut_windows():
         window_hashes(frame, 200, 230, np.array([41]), lefts)
 
 
-def test_grid_windows_cover_every_70_percent_crop():
-    names = {grid_window(n) for n in GRID_WINDOWS}
-    assert len(names) == 16 and all(s == GRID_SCALE for s, _, _ in names)
-    for off in np.linspace(0.0, 0.3, 31):  # a crop keeping 70% at `off` holds a grid window whole, on each axis
-        assert any(off - 1e-9 <= p and p + GRID_SCALE <= off + 0.7 + 1e-9 for p in GRID_STEPS)
+def test_grid_windows_cover_every_65_percent_crop():
+    names = {grid_window(n) for n in GRID_WINDOWS if n != CENTRE_WINDOW}
+    assert len(names) == 25 and all(s == GRID_SCALE == 0.55 for s, _, _ in names)
+    for kept in (0.65, 0.7, 0.75):  # a crop keeping 65-75% at any offset holds a grid window whole, on each axis
+        for off in np.linspace(0.0, 1.0 - kept, 41):
+            assert any(off - 1e-9 <= p and p + GRID_SCALE <= off + kept + 1e-9 for p in GRID_STEPS), (kept, off)
+    for off in np.linspace(0.0, 0.4, 41):  # one keeping 60% (AugLy's narrowest) lacks at most 2.5% of the source
+        assert min(max(0.0, off - p, p + GRID_SCALE - off - 0.6) for p in GRID_STEPS) <= 0.025 + 1e-9, off
+    # and the centred 60% window (the rotation search's smallest centre cut: vscan.runtime.rotation_search.bank_cuts)
+    assert CENTRE_WINDOW in GRID_WINDOWS and grid_window(CENTRE_WINDOW) == (0.6, 0.2, 0.2)
     rgb = np.zeros((2, 100, 200, 3), np.uint8)
-    assert window(rgb, "g60:30,10").shape == (2, 60, 120, 3)
+    assert window(rgb, "g60:30,10").shape == (2, 60, 120, 3)  # banks built before keep these names
+    assert window(rgb, "g55:22.5,42.5").shape == (2, 55, 110, 3) and grid_window("g55:22.5,42.5") == (0.55, 0.225, 0.425)
     assert grid_window("strip916") is None
 
 
@@ -100,6 +106,54 @@ def test_kept_shares_come_from_the_copys_pixel_size():
     assert overhang_px(0.75, 0.6, 256) == 0 and 0 < overhang_px(0.61, 0.6, 256) <= 21  # only a crop that may hold no window whole
 
 
+def test_kept_shares_divide_by_the_banked_pictures_inside_their_bars(tmp_path):
+    """A copy cut inside a source's own bars (held-out pattern-sd-grey-bar: 480 x 720 with 32 px side bars, 344 x 530
+    kept) kept 344/416 of the picture the grid windows were cut from, not 344/480 (that window is 15% too wide); a
+    source at no usual size (640 x 1138) gives its shares only through the bank's sizes."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from vscan.bank.entry_table import EntryGeometry, geometry_array
+    from vscan.runtime.offcentre import kept_shares, picture_sizes
+
+    def has(pairs, w, h):
+        return any(abs(a - w) < 1e-3 and abs(b - h) < 1e-3 for a, b in pairs)
+
+    assert has(kept_shares((344, 530), 0.55, ((416, 720),)), 0.8269, 0.7361) and not has(kept_shares((344, 530), 0.55), 0.8269, 0.7361)
+    assert has(kept_shares((418, 854), 0.55, ((640, 1138),)), 0.6531, 0.7504) and not has(kept_shares((418, 854), 0.55), 0.6531, 0.7504)
+    # a copy at a usual aspect (2:3 within 1%: tune chair, 348 x 520 inside 31 px bars of 480 x 720) against the picture
+    assert has(kept_shares((348, 520), 0.55, ((418, 720),)), 0.8325, 0.7222) and kept_shares((348, 520), 0.55) == kept_shares(None)
+    assert kept_shares((348, 520), 0.55, ((480, 720), (640, 360))) == kept_shares(None)  # banked pictures at usual sizes: no pairs
+    # an in-memory index: its geometry array (-1s: a hash list's entry), sizes most entries share first
+    rows = [EntryGeometry(480, 720, (32, 0, 448, 720)), None, EntryGeometry(640, 1138, (0, 0, 640, 1138)), EntryGeometry(480, 720, (32, 0, 448, 720))]
+    index = SimpleNamespace(cache={}, geometry=geometry_array(rows))
+    assert picture_sizes(index) == ((416, 720), (640, 1138)) and index.cache["offcentre.pictures"] == ((416, 720), (640, 1138))
+    assert picture_sizes(SimpleNamespace(cache={}, geometry=None)) == ()
+    # a memory-mapped bank: one grouped read of its entry_geometry table (none in a bank built before it was kept)
+    path = tmp_path / "b.bank"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE entry_geometry (entry_id TEXT, width INT, height INT, x0 INT, y0 INT, x1 INT, y1 INT)")
+        conn.executemany("INSERT INTO entry_geometry VALUES (?, ?, ?, ?, ?, ?, ?)", [("a", 480, 720, 32, 0, 448, 720), ("b", 640, 360, 0, 0, 640, 360),
+                                                                                     ("c", 480, 720, 32, 0, 448, 720)])  # fmt: skip
+    assert picture_sizes(SimpleNamespace(bank_path=path)) == ((416, 720), (640, 360))
+    old = tmp_path / "old.bank"
+    sqlite3.connect(old).close()
+    assert picture_sizes(SimpleNamespace(bank_path=old)) == ()
+
+
+def test_the_searched_windows_are_sized_from_the_scale_most_grid_windows_keep():
+    from types import SimpleNamespace
+
+    from vscan.runtime.offcentre import grid_share
+
+    def bank(names):
+        return SimpleNamespace(preps=[f"window:{n}" for n in names] + ["crop0.900", "borders+window:strip916"])
+
+    assert grid_share(bank(GRID_WINDOWS)) == GRID_SCALE == 0.55  # 25 windows of 55% beside the centred 60% one
+    assert grid_share(bank([f"g60:{t},{left}" for t in (0, 10, 20, 30) for left in (0, 10, 20, 30)])) == 0.6  # built before
+    assert grid_share(bank(["g40:30,30"])) == 0.4 and grid_share(bank([])) == GRID_SCALE
+
+
 def test_uneven_offcentre_crop_is_found_by_a_scan(tmp_path):
     """A copy keeping 65% of the width and 75% of the height (312 x 202 of 480 x 270), off-centre (ffmpeg's crop filter: pixels kept), is matched
     through ``vscan scan``: its grid window is no square in the scan's frame; the 70% search alone missed it."""
@@ -116,5 +170,5 @@ def test_uneven_offcentre_crop_is_found_by_a_scan(tmp_path):
     records = scan_records(inbox, bank, tmp_path / "r.jsonl")
     (match,) = [m for m in records[copy.name]["matches"] if m["is_match"]]
     assert match["bank_entry_id"] == "wide" and match["path"][0] == "off-centre", match
-    box = match["region"]  # the grid window's box in the copy: 0.6 / 0.65 of its width, 0.6 / 0.75 of its height
-    assert abs((box["right"] - box["left"]) - 0.6 / 0.65) < 0.02 and abs((box["bottom"] - box["top"]) - 0.6 / 0.75) < 0.02, box
+    box = match["region"]  # the grid window's box in the copy: GRID_SCALE / 0.65 of its width, GRID_SCALE / 0.75 of its height
+    assert abs((box["right"] - box["left"]) - GRID_SCALE / 0.65) < 0.02 and abs((box["bottom"] - box["top"]) - GRID_SCALE / 0.75) < 0.02, box

@@ -15,13 +15,19 @@ a scan pays nothing for them.
   (full height), or the band keeping 1/2 or 1/3 of the height (full width): what a pane of a 2- or 3-pane split screen
   shows when it fills its pane with the picture (crop to cover), which no query-side search can widen back
   (``docs/matching-quality.md``);
-- ``g60:TT,LL`` (``GRID_WINDOWS``): the window keeping 60% of each side with
+- ``g55:TT,LL`` (``GRID_WINDOWS``): the window keeping 55% of each side with
   its top-left corner at TT% of the height and LL% of the width, on a 10%
-  grid. A crop keeping 70% of each side at any position (0-30% off) holds
-  one of them whole, and a scan finds where (``vscan.runtime.offcentre``):
-  no scale or position can be undone on the query side, so the bank keeps
-  windows the query can search for. They are kept for frames ``GRID_FPS``
-  times a second, not every frame (16 rows each).
+  grid from 2.5% (the middle one centred). A crop keeping 65% of a side at any
+  position holds one of them whole on that axis, one keeping 60% (AugLy's
+  narrowest) lacks at most 2.5% of the source, which the scan mirrors in
+  (``vscan.runtime.offcentre.OVERHANG``); a scan finds where: no scale or
+  position can be undone on the query side, so the bank keeps windows the
+  query can search for. With them the centre window keeping 60%
+  (``CENTRE_WINDOW``, ``g60:20,20``: the rotation search's smallest cut).
+  They are kept for frames ``GRID_FPS`` times a second, not every frame (26
+  rows each). Banks built before keep ``g60:TT,LL`` (60% on a 10% grid from
+  0, 16 rows: a crop keeping 60-65% of a side held none whole at most
+  positions); the scan reads the grid's scale from the bank.
 """
 
 from __future__ import annotations
@@ -31,27 +37,31 @@ import math
 
 import numpy as np
 
-__all__ = ["WINDOWS", "PANE_WINDOWS", "GRID_SCALE", "GRID_STEPS", "GRID_WINDOWS", "GRID_FPS", "window", "rotate_crop", "grid_window"]
+__all__ = ["WINDOWS", "PANE_WINDOWS", "GRID_SCALE", "GRID_STEPS", "CENTRE_WINDOW", "GRID_WINDOWS", "GRID_FPS", "window", "rotate_crop", "grid_window"]
 
 WINDOWS = ("strip916", "rot+4", "rot-4")
 #: Centre strips / bands a filled split-screen pane shows (module docstring): name -> (share of width, share of height).
 PANE_WINDOWS = {"wstrip50": (0.5, 1.0), "wstrip33": (1 / 3, 1.0), "hband50": (1.0, 0.5), "hband33": (1.0, 1 / 3)}
-#: Share of each side the grid windows keep, and their top / left positions (shares of the side).
-GRID_SCALE = 0.6
-GRID_STEPS = (0.0, 0.1, 0.2, 0.3)
-GRID_WINDOWS = tuple(f"g{round(GRID_SCALE * 100)}:{round(t * 100):02d},{round(left * 100):02d}" for t in GRID_STEPS for left in GRID_STEPS)
+#: Share of each side the grid windows keep, and their top / left positions (shares of the side; names keep them in %).
+GRID_SCALE = 0.55
+GRID_STEPS = (0.025, 0.125, 0.225, 0.325, 0.425)
+#: The window keeping 60% of each side in the centre, kept beside the grid: the rotation search's smallest centre cut
+#: (``vscan.runtime.rotation_search.bank_cuts``; a copy turned 8 degrees and zoomed keeps 0.65 of its source, and
+#: 55% of an even side centres only to half a pixel, ~20 bits at that size) and the window of banks built before.
+CENTRE_WINDOW = "g60:20,20"
+GRID_WINDOWS = tuple(f"g{round(GRID_SCALE * 100)}:{t * 100:g},{left * 100:g}" for t in GRID_STEPS for left in GRID_STEPS) + (CENTRE_WINDOW,)
 #: Grid windows are hashed for this many frames a second (at most) of a bank's video.
 GRID_FPS = 4.0
 
 
 def grid_window(name: str) -> tuple[float, float, float] | None:
-    """(scale, top, left) as shares of the side for a grid window's name (``g60:10,20``), else None."""
+    """(scale, top, left) as shares of the side for a grid window's name (``g55:12.5,22.5``, ``g60:10,20``), else None."""
     if not name.startswith("g") or ":" not in name:
         return None
     try:
         scale, rest = name[1:].split(":")
         top, left = rest.split(",")
-        return int(scale) / 100.0, int(top) / 100.0, int(left) / 100.0
+        return float(scale) / 100.0, float(top) / 100.0, float(left) / 100.0
     except ValueError:
         return None
 

@@ -3,10 +3,10 @@
 A crop keeping 70% of each side at an arbitrary position cannot be undone
 on the query side, and PDQ moves ~20 bits when a window is misplaced by 0.5%
 of the side (``vscan.bench.bench_window_shift``), so a bank cannot store
-every position either. Banks store instead windows keeping 60% of each side
+every position either. Banks store instead windows keeping 55% of each side
 on a 10% grid (``vscan.frames.windows.GRID_WINDOWS``, a few frames a
-second): a 70% crop at any position holds one of them whole, at a place in
-the copy that a scan can search for.
+second; banks built before: 60%): a crop keeping 65% or more at any position holds one of them
+whole, at a place in the copy that a scan can search for.
 
 For a file that matched nothing as it is (``find_offcentre``, through the
 bank's ``vscan.bank.matcher.Matcher``), ``locate``
@@ -30,7 +30,10 @@ unrelated picture. A crop in an editor or ffmpeg keeps its pixels, so the
 copy's own size against the usual frame sizes (``FRAME_SIZES``) gives the
 shares it kept: ``kept_shares`` adds every such pair within ``KEPT_RANGE``
 (a 304 x 208 copy: 304/480 x 208/270 of a 480 x 270 source) to the
-searched sizes, all in the same single lookup.
+searched sizes, all in the same single lookup, and so does its size against
+the pictures inside their bars the bank's entries hold (``picture_sizes``:
+a copy cut inside a source's own bars kept a larger share of the picture
+the grid windows were cut from than of its frame; a source at no usual size).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "kept_shares", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
-           "find_offcentre", "has_grid_rows"]  # fmt: skip
+__all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+           "find_offcentre", "grid_share", "has_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
 CROPS_KEPT = (0.7,)
@@ -51,19 +54,23 @@ CROPS_KEPT = (0.7,)
 #: source's size times the shares kept (``kept_shares``).
 FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540), (854, 480), (640, 360), (480, 270), (426, 240),
                (320, 180), (1440, 1080), (1024, 768), (800, 600), (640, 480), (480, 360), (320, 240), (720, 576), (720, 480))  # fmt: skip
-#: A file whose aspect lies this close to a usual frame's (relative) is not searched for uneven shares: an uneven crop
-#: of a usual frame lands on a usual aspect only by chance, and most unmatched files are at one.
-USUAL_ASPECT = 0.01
 #: Shares of a side an off-centre crop is searched for keeping (besides CROPS_KEPT), at most.
 KEPT_RANGE = (0.55, 0.85)
 #: Shares within this of a pair already searched (both sides) are that pair: its window is within ~1% of the size.
-#: Any other pair of a file at no usual aspect is searched, nearly even ones too (a 358 x 196 copy of a 480 x 270 clip
+#: Any other pair is searched, nearly even ones too (a 358 x 196 copy of a 480 x 270 clip
 #: kept 0.7458 x 0.7259, 2% apart: the 70% search's window is 4-6% too wide, as far from its row as unrelated
 #: content; tune split). The file's aspect (``USUAL_ASPECT``) is what keeps files made at a usual size out.
 SAME_SHARES = 0.01
-#: A crop keeping little more than a grid window's share may hold none whole (60-65% of a side against windows of 60%
-#: every 10%: up to 5% of the source, 8% of the copy, left out): a window may stick out of the copy by this share of
-#: its side, the missing strip mirrored in from the picture (the grid's step over the smallest share kept).
+#: A file whose aspect lies this close to a usual frame's (relative) is not searched for uneven shares: an uneven crop
+#: of a usual frame lands on a usual aspect only by chance, and most unmatched files are at one. (Searching the shares
+#: of files at a usual aspect but no usual size too, 400 x 224 or 256 x 192, found the tune split's even crops keeping
+#: 65% x 65% and 60% x 71% (310 x 176, 288 x 192) but cost ~10x the off-centre search's time on the 275 of the 1,000
+#: unrelated files at such sizes: 5.7 -> 54 s in one pair of runs at load 15-30, session 41.)
+USUAL_ASPECT = 0.01
+#: A crop keeping little more than a grid window's share may hold none whole (60% of a side against windows of 55%
+#: every 10%: up to 2.5% of the source left out; a bank built before, 60-65% against 60%: up to 5%, 8% of the copy): a
+#: window may stick out of the copy by this share of its side, the missing strip mirrored in from the picture (the
+#: grid's step over the smallest share kept; ``overhang_px`` sizes it from the bank's scale).
 OVERHANG = 0.08
 #: Search step (px of the scan's square frames) and frames searched.
 COARSE_STEP = 4
@@ -72,6 +79,9 @@ COARSE_STEP = 4
 #: search on 190 unrelated files, same process against 2584661's: 33-49 ms a file against 36-50; with a 4 px step 40 vs 40).
 UNEVEN_STEP = 6
 LOCATE_FRAMES = 3
+#: Picture sizes of the banked entries ``kept_shares`` divides a copy's size by (besides ``FRAME_SIZES``), those most
+#: entries share first: a bank of many sizes would otherwise search a window size per entry on every unmatched file.
+BANK_PICTURES = 32
 #: A window this close to a bank row places the crop (not evidence: the matcher decides on every frame).
 LOCATE_RADIUS = 28
 _FINE = 3  # refine +-3 px around the coarse place
@@ -101,24 +111,66 @@ def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[i
     return variants, np.asarray(rows, np.int64), np.asarray(where, np.int32).reshape(-1, 4)
 
 
-def kept_shares(source_size, grid_scale: float = GRID_SCALE) -> list[tuple[float, float]]:
+def kept_shares(source_size, grid_scale: float = GRID_SCALE, pictures: tuple[tuple[int, int], ...] = ()) -> list[tuple[float, float]]:
     """(width, height) shares a copy of ``source_size`` (w, h px as decoded; None: unknown) may have kept of its
-    source: ``CROPS_KEPT`` on both sides, and, unless its own aspect is a usual one (within ``USUAL_ASPECT`` of
-    one of ``FRAME_SIZES``'), its size over each of ``FRAME_SIZES`` (either way round) where both
-    shares lie within ``KEPT_RANGE`` and can hold most of a grid window (``OVERHANG``); no two within ``SAME_SHARES``
-    (both sides)."""
+    source: ``CROPS_KEPT`` on both sides, its size over each of ``pictures`` at no usual size (the banked entries'
+    pictures inside their bars, w x h px: ``picture_sizes``; the grid windows are cut from them) and, unless its own
+    aspect is a usual one (within ``USUAL_ASPECT`` of one of ``FRAME_SIZES``', either way round), over each of
+    ``FRAME_SIZES``, where both shares lie within ``KEPT_RANGE`` and can hold most of a grid window (``OVERHANG``);
+    no two within ``SAME_SHARES`` (both sides)."""
     out = [(k, k) for k in CROPS_KEPT]
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return out
     w, h = (float(v) for v in source_size)
-    if any(abs(w / h * fh / fw - 1.0) < USUAL_ASPECT for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES)):
-        return out  # a file at a usual aspect was made so, not cut unevenly out of another (which lands on one by chance)
+    usual = FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES)
+    sizes = tuple(p for p in dict.fromkeys(tuple(int(v) for v in p) for p in pictures) if p not in usual)  # bars, odd sizes
+    if not any(abs(w / h * fh / fw - 1.0) < USUAL_ASPECT for fw, fh in usual):
+        sizes += usual  # a file at a usual aspect was made so, not cut unevenly out of a usual frame (lands on one by chance)
     low, high = max(KEPT_RANGE[0], grid_scale * (1 - OVERHANG)), KEPT_RANGE[1]
-    for fw, fh in FRAME_SIZES + tuple((b, a) for a, b in FRAME_SIZES):
+    for fw, fh in sizes:
         kw, kh = w / fw, h / fh
         if low <= kw <= high and low <= kh <= high and not any(abs(kw - a) < SAME_SHARES and abs(kh - b) < SAME_SHARES for a, b in out):
             out.append((round(kw, 4), round(kh, 4)))
     return out
+
+
+def picture_sizes(index) -> tuple[tuple[int, int], ...]:
+    """(w, h) px of the pictures inside their bars of a bank's media entries (``vscan.bank.entry_table.EntryGeometry``:
+    the box; a frame without bars is its whole size), those most entries share first, at most ``BANK_PICTURES``;
+    () for a bank without geometry (hash lists, banks built before it was kept). Read once per bank."""
+    path = getattr(index, "bank_path", None)
+    if path is not None:  # a MappedBank: one grouped read of its table
+        found = getattr(index, "_offcentre_pictures", None)
+        if found is None:
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is None:
+                    found = ()
+                else:
+                    found = tuple((int(w), int(h)) for w, h, _ in conn.execute(
+                        "SELECT x1 - x0 AS w, y1 - y0 AS h, COUNT(*) AS n FROM entry_geometry WHERE x1 > x0 AND y1 > y0 "
+                        "GROUP BY w, h ORDER BY n DESC, w, h LIMIT ?", (BANK_PICTURES,)))  # fmt: skip
+            finally:
+                conn.close()
+            index._offcentre_pictures = found
+        return found
+    cache = getattr(index, "cache", None)
+    if cache is None:
+        return ()
+    if "offcentre.pictures" not in cache:
+        geometry = getattr(index, "geometry", None)
+        found: tuple[tuple[int, int], ...] = ()
+        if geometry is not None and len(geometry):
+            g = np.asarray(geometry)
+            g = g[(g[:, 0] > 0) & (g[:, 4] > g[:, 2]) & (g[:, 5] > g[:, 3])]
+            if len(g):
+                sizes, counts = np.unique(np.stack([g[:, 4] - g[:, 2], g[:, 5] - g[:, 3]], axis=1), axis=0, return_counts=True)
+                order = np.lexsort((sizes[:, 1], sizes[:, 0], -counts))[:BANK_PICTURES]
+                found = tuple((int(sizes[i, 0]), int(sizes[i, 1])) for i in order)
+        cache["offcentre.pictures"] = found
+    return cache["offcentre.pictures"]
 
 
 def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np.ndarray) -> list[tuple[tuple[int, float], int, int]]:
@@ -216,6 +268,20 @@ def offcentre_version(frames: np.ndarray, qualities: np.ndarray, box: np.ndarray
     return variants, qualities
 
 
+def grid_share(index) -> float:
+    """The share of each side most of a bank's grid windows keep (a full bank's 25 ``g55`` windows beside its one
+    centred ``g60``; a bank built before, 16 ``g60``; a lean plan's one ``g40``), the larger on a tie; ``GRID_SCALE``
+    for a bank without any: the windows ``locate`` searches are sized from it."""
+    from collections import Counter
+
+    from vscan.bank.query_side import _preps
+    from vscan.frames.windows import grid_window
+
+    names = {p.removeprefix("borders+").removeprefix("window:") for p in _preps(index) if "window:g" in p}
+    scales = Counter(g[0] for g in map(grid_window, names) if g)
+    return max(scales, key=lambda k: (scales[k], k)) if scales else GRID_SCALE
+
+
 def has_grid_rows(index) -> bool:
     """Whether a bank (``MappedBank`` or ``BankIndex``) holds grid windows: without them there is nothing to find."""
     preps = getattr(index, "preps", None)  # a MappedBank's prep names
@@ -245,10 +311,8 @@ def find_offcentre(matcher, query, frames: np.ndarray | None, source_size=None):
         return matcher.row_hits(hashes, LOCATE_RADIUS, prep_prefix="window:g")  # a MappedBank: narrowed to the entries whose grid windows hold a hit
 
     best = None
-    from vscan.bank.query_side import grid_scale
-
-    scale = grid_scale(matcher.index)
-    kept = kept_shares(source_size, scale)
+    scale = grid_share(matcher.index)
+    kept = kept_shares(source_size, scale, picture_sizes(matcher.index))
     pad = int(round(OVERHANG * s)) if len(kept) > len(CROPS_KEPT) else 0  # only uneven shares' windows may stick out
     frames = padded(frames, pad)
     for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale,

@@ -68,7 +68,7 @@ COMPLETE_MAX_ROWS = 200_000
 
 def bank_cuts(index) -> tuple[float, ...]:
     """Centre boxes (share of each side) a bank holds rows of: its crop rows and its grid windows that sit
-    in the centre (``g60:20,20``, a lean plan's ``g40:30,30``), largest first; () for plain rows only."""
+    in the centre (``g60:20,20``, ``vscan.frames.windows.CENTRE_WINDOW``; a lean plan's ``g40:30,30``), largest first; () for plain rows only."""
     from vscan.bank.query_side import _preps, bank_crop_scales
     from vscan.frames.windows import grid_window
 
