@@ -63,7 +63,7 @@ FULL_ROWS = RowPlan("full")
 COMPACT_ROWS = RowPlan("compact", frame_bits=24, extra_per_second=0.5, grid_per_second=0.5)
 #: Compact's runs and extra-row spacing with 3 centre crops instead of 10 and no turned rows (the scan
 #: crops and turns back its own frames to meet them: vscan.bank.query_side), one centre window keeping
-#: 40% a second instead of 16 grid windows every 2 s (the off-centre search looks for it): ~8 rows per
+#: 40% a second instead of the grid windows every 2 s (the off-centre search looks for it): ~8 rows per
 #: video-second on synthetic clips, ~18 on real footage (docs/banks.md).
 LEAN_ROWS = RowPlan("lean", frame_bits=24, extra_per_second=0.5, grid_per_second=1.0, crops=(0.95, 0.9, 0.8), windows=("strip916",),
                     grid_windows=("g40:30,30",))  # fmt: skip

@@ -80,8 +80,8 @@ BANK_MAX_SIDE = 512
 BANK_CROPS = (0.975, 0.95, 0.925, 0.9, 0.875, 0.85, 0.825, 0.8, 0.775, 0.75)
 #: And the re-post windows of vscan.frames.windows (9:16 centre strip, +-4 degree rotations).
 BANK_WINDOWS = ("strip916", "rot+4", "rot-4")
-#: And the 16 windows keeping 60% of each side on a 10% grid (vscan.frames.windows.GRID_WINDOWS), GRID_FPS
-#: frames a second: a crop keeping 70% of each side off-centre holds one whole (vscan.runtime.offcentre);
+#: And the grid windows of vscan.frames.windows.GRID_WINDOWS (each keeping most of each side, on a grid of positions),
+#: GRID_FPS frames a second: an off-centre crop holds one whole (vscan.runtime.offcentre);
 #: on the same clock the centre strips and bands a filled split-screen pane shows (PANE_WINDOWS: 4 rows,
 #: 16 a video-second, where every frame's would be ~100: issue #27).
 BANK_GRID_WINDOWS = GRID_WINDOWS + tuple(PANE_WINDOWS)
