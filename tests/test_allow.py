@@ -46,10 +46,19 @@ def _scan(root, out, ray_address, *extra):
     return {r["path"].rsplit("/", 1)[1]: r for r in map(json.loads, out.read_text().splitlines())}
 
 
-def test_allow_entry_suppresses_the_positive_and_says_so(corpus, ray_address, tmp_path):
-    plain = _scan(corpus, tmp_path / "plain.jsonl", ray_address)
+@pytest.fixture(scope="module")
+def scans(corpus, ray_address, tmp_path_factory):
+    """(records without --allow, records with it, the hash store the --allow scan kept): one scan each, shared by the
+    tests below (the store is what ``vscan rematch`` reads)."""
+    root = tmp_path_factory.mktemp("allow-scans")
+    plain = _scan(corpus, root / "plain.jsonl", ray_address)
+    allowed = _scan(corpus, root / "allowed.jsonl", ray_address, "--allow", str(corpus / "allow.bank"), "--hash-store", str(root / "store"))
+    return plain, allowed, root / "store"
+
+
+def test_allow_entry_suppresses_the_positive_and_says_so(scans):
+    plain, allowed, _ = scans
     assert any(m["is_match"] and m["bank_entry_id"] == "b" for m in plain["copy-b.mp4"]["matches"])  # without --allow: a hit
-    allowed = _scan(corpus, tmp_path / "allowed.jsonl", ray_address, "--allow", str(corpus / "allow.bank"))
     b = allowed["copy-b.mp4"]
     assert b["risk"] == 0.0 and not any(m["is_match"] for m in b["matches"])
     (match,) = [m for m in b["matches"] if m["bank_entry_id"] == "b"]
@@ -94,9 +103,8 @@ def test_an_entry_matching_many_files_is_flagged_in_the_manifest(corpus, ray_add
     assert page.count("<li class='flood'>a is a match flood: it matched 3 files (75.0%)") == 3
 
 
-def test_rematch_applies_the_runs_allow_banks(corpus, ray_address, tmp_path):
-    store = tmp_path / "store"
-    _scan(corpus, tmp_path / "first.jsonl", ray_address, "--allow", str(corpus / "allow.bank"), "--hash-store", str(store))
+def test_rematch_applies_the_runs_allow_banks(corpus, scans, tmp_path):
+    store = scans[2]  # the --allow scan's
     run = subprocess.run([*VSCAN, "rematch", str(store), "--bank", str(corpus / "reported.bank"), "--out", str(tmp_path / "re.jsonl")],
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr
