@@ -46,13 +46,16 @@ def test_the_crops_and_windows_of_real_frames_get_the_models_bits(vpdq_dir, mode
 
 def test_small_and_empty_batches_answer_as_the_model(model):
     rng = np.random.default_rng(4)
+    hasher = BandedHasher(model)
     for shape in ((3, 64, 64, 3), (2, 70, 130, 3), (1, 200, 90, 3), (0, 50, 50, 3), (2, 10, 40, 3)):
         frames = rng.integers(0, 256, shape, dtype=np.uint8)
-        a, b = model.hash_frames(frames), banded_hash(frames)
+        a, b = model.hash_frames(frames), hasher.hash_frames(frames)
         assert b.hashes.shape == a.hashes.shape and b.quality.shape == a.quality.shape
         _same(a, b)
     with pytest.raises(ValueError, match="Expected uint8 frames"):
-        banded_hash(np.zeros((1, 64, 64), np.uint8))
+        hasher.hash_frames(np.zeros((1, 64, 64), np.uint8))  # the model's own check
+    with pytest.raises(ValueError, match="Expected uint8 frames"):
+        banded_hash(np.zeros((1, 64, 64, 3), np.float32))
 
 
 def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):

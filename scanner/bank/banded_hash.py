@@ -67,18 +67,20 @@ def _downsample(rgb, l0, l1, l2, rv, rs, rn, cv, cs, cn, luma, half, out):  # pr
                 out[f, i, j] = acc
 
 
+def _hashable(frames: np.ndarray) -> bool:
+    """Frames the model hashes (uint8 [N >= 1, H, W, 3], both sides >= PDQ_MIN_SIDE); it answers the others itself."""
+    return frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8 and len(frames) > 0 and min(frames.shape[1:3]) >= PDQ_MIN_SIDE
+
+
 def banded_hash(frames: np.ndarray) -> HashBatch:
     """``PDQHasher.hash_frames``' answer (uint8 [N, 8, 32] in ``DIHEDRAL_NAMES`` order, quality int32 [N]) for
-    uint8 [N, H, W, 3] RGB frames of one size, from the operators' runs (module docstring)."""
+    uint8 [N, H, W, 3] RGB frames of one size, N >= 1, both sides >= ``PDQ_MIN_SIDE`` (``BandedHasher`` hands
+    the model anything else), from the operators' runs (module docstring)."""
     from vscan.frames.window_hash import _bits, _dihedral, _pack
 
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 frames [N, H, W, 3], got {frames.dtype} {frames.shape}")
+    if not _hashable(frames):
+        raise ValueError(f"Expected uint8 frames [N >= 1, H, W, 3] of sides >= {PDQ_MIN_SIDE}, got {frames.dtype} {frames.shape}")
     n, h, w, _ = frames.shape
-    if n == 0:
-        return HashBatch(np.zeros((0, 8, 32), np.uint8), np.zeros((0,), np.int32))
-    if h < PDQ_MIN_SIDE or w < PDQ_MIN_SIDE:
-        return HashBatch(np.zeros((n, 8, 32), np.uint8), np.zeros((n,), np.int32))
     a64 = np.empty((n, 64, 64), np.float32)
     l0, l1, l2 = (np.float32(v) for v in LUMA)
     _downsample(np.ascontiguousarray(frames), l0, l1, l2, *_band(h), *_band(w), np.empty((h, w), np.float32), np.empty((h, 64), np.float32), a64)
@@ -99,6 +101,6 @@ class BandedHasher:
         self.device = hasher.device
 
     def hash_frames(self, frames: np.ndarray) -> HashBatch:
-        if self.device != "cpu":
+        if self.device != "cpu" or not _hashable(frames):  # CUDA, or what the model checks and answers itself
             return self.hasher.hash_frames(frames)
         return banded_hash(frames)
