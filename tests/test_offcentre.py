@@ -71,11 +71,11 @@ def test_banks_keep_grid_windows_a_few_frames_a_second(tmp_path):
 
 
 def test_offcentre_crops_match_under_default_sampling(tmp_path):
-    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=11, seconds=12, size=(640, 360), scenes=2, crf=20)
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=11, seconds=8, size=(640, 360), scenes=2, crf=20)
     inbox = tmp_path / "in"
     seeds = (3, 8)
     copies = [reframe_clip(src, inbox / f"crop70_{s}.mp4", "crop70_offcentre", seed=s) for s in seeds]
-    other = synth.make_clip(inbox / "unrelated.mp4", seed=93, seconds=12, size=(640, 360), scenes=2, crf=23)
+    other = synth.make_clip(inbox / "unrelated.mp4", seed=93, seconds=8, size=(640, 360), scenes=2, crf=23)
     bank = tmp_path / "reported.bank"
     Bank.build(bank, [src], label="reported")
     records = scan_records(inbox, bank, tmp_path / "r.jsonl")
