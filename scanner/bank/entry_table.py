@@ -16,7 +16,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 __all__ = ["EntryFields", "entry_fields", "all_entry_fields", "MEDIA_SOURCES", "list_rows_per_second", "EntryGeometry",
-           "entry_geometries", "geometry_array", "geometry_of_row", "NO_GEOMETRY"]
+           "entry_geometries", "geometry_array", "geometry_of_row", "NO_GEOMETRY", "KeptGeometry"]
 
 _COLUMNS = "entry_id, label, kind, duration_seconds, source_type, source_ref, num_frames"
 #: Ids per query: under SQLite's default limit of 999 bound parameters.
@@ -118,3 +118,23 @@ def geometry_of_row(row) -> EntryGeometry | None:
     """The EntryGeometry of one ``geometry_array`` row (None for ``NO_GEOMETRY``)."""
     w, h, x0, y0, x1, y1 = (int(v) for v in row)
     return None if w <= 0 else EntryGeometry(w, h, (x0, y0, x1, y1))
+
+
+class KeptGeometry:
+    """Entries' geometry read from a bank once per entry and kept (an entry's row never changes while it is in the
+    bank): ``MappedBank``'s, for each index it narrows to."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, EntryGeometry | None] = {}
+        self._has_table: bool | None = None
+
+    def read(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, EntryGeometry | None]:
+        """entry id -> its geometry (None: it has none), in the order of ``ids``."""
+        if self._has_table is None:
+            self._has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is not None
+        if not self._has_table:
+            return dict.fromkeys(ids)
+        if todo := [i for i in ids if i not in self._kept]:
+            found = entry_geometries(conn, todo)
+            self._kept.update({i: found.get(i) for i in todo})
+        return {i: self._kept[i] for i in ids}

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from vscan.bank.disk_index import SplitIndex
-from vscan.bank.entry_table import EntryGeometry, entry_fields, entry_geometries, geometry_array
+from vscan.bank.entry_table import EntryGeometry, KeptGeometry, entry_fields, geometry_array
 from vscan.bank.index import brute_force_pairs
 from vscan.bank.lookup import BankLookup, _connect, bank_generation
 from vscan.bank.mapped_build import scan_dir
@@ -144,8 +144,7 @@ class MappedBank:
         self._cached_rows = 0
         self._subsets: OrderedDict[tuple, tuple] = OrderedDict()  # candidate entries -> their index's arrays and cache (_subset)
         self._kept_candidates: dict[tuple, np.ndarray] = {}  # (radius, min quality, extra only, hash) -> entries (candidates)
-        self._geometry: dict[str, EntryGeometry | None] = {}  # entry id -> its geometry (fixed once written: kept)
-        self._has_geometry: bool | None = None  # whether the bank has the table (asked once)
+        self._geometry = KeptGeometry()  # entry id -> its geometry, read once per entry
 
     @property
     def delta_rows(self) -> int:
@@ -336,19 +335,7 @@ class MappedBank:
         """Entry ``entry``'s (width, height, (x0, y0, x1, y1)) (``vscan.bank.entry_table.EntryGeometry``; its number in this
         bank or its id), None when it has none (a hash list's entry, a bank built before geometry was kept)."""
         entry_id = self.entry_id(int(entry)) if not isinstance(entry, str) else entry
-        return self._geometries([entry_id])[entry_id]
-
-    def _geometries(self, ids: list[str]) -> dict[str, EntryGeometry | None]:
-        """entry id -> geometry, read from the bank once per entry (rows an entry has never change while it is in the bank)."""
-        if self._has_geometry is None:
-            self._has_geometry = has_table(self._db(), "entry_geometry")
-        if not self._has_geometry:
-            return dict.fromkeys(ids)
-        todo = [i for i in ids if i not in self._geometry]
-        if todo:
-            found = entry_geometries(self._db(), todo)
-            self._geometry.update({i: found.get(i) for i in todo})
-        return {i: self._geometry[i] for i in ids}
+        return self._geometry.read(self._db(), [entry_id])[entry_id]
 
     def _subset(self, entries: np.ndarray, digests: dict) -> BankIndex:
         ids = [self.entry_id(int(e)) for e in entries]
@@ -372,7 +359,7 @@ class MappedBank:
             digests={k: [e for e in v if e in kept] for k, v in digests.items() if any(e in kept for e in v)},
             cache=cache,
             extra=extra,
-            geometry=geometry_array(geometry.values()) if any((geometry := self._geometries(ids)).values()) else None,
+            geometry=geometry_array(geometry.values()) if any((geometry := self._geometry.read(self._db(), ids)).values()) else None,
         )
 
     def _subset_rows(self, fields: list[tuple], durations: np.ndarray) -> tuple:
