@@ -23,9 +23,10 @@ from vscan.decode.sampling import (
     _merge_spans,
     sparse_looks,
 )
+from vscan.decode.spread import burst_rows, first_pass_spread, short_burst, widest_middle
 from vscan.errors import ConfigError
 
-__all__ = ["Adaptive", "Confirm", "FixedRateBurst", "LookWindows", "WithTriage", "confirm_pass", "first_pass_decides", "short_burst"]
+__all__ = ["Adaptive", "Confirm", "FixedRateBurst", "LookWindows", "WithTriage", "burst_rows", "confirm_pass", "first_pass_decides", "first_pass_spread", "short_burst", "widest_middle"]
 
 
 #: Paths of matches found on part of the frame (an inset, a window, an
@@ -136,6 +137,10 @@ class Adaptive(SamplingPolicy):
     #: The first pass has at least this many frames (evenly spread when the
     #: keyframes are fewer): finding a static overlay (vscan.frames.overlays)
     #: needs two frames of a file. More would cost half a GOP of decoding each.
+    #: One frame short of it, the other is at the middle of the widest stretch without one (vscan.decode.spread.first_pass_spread),
+    #: against a bank with a row for every frame; against one whose rows are on a clock (``whole_seconds``, the burst's sparse
+    #: banks) each frame is a chance to land near a row, and the even spread's keeps its three (held-out sparse: the 7.5 s
+    #: chair trim_middle met a row only at 3/4 of its length).
     min_frames: int = 2
     #: A first pass that already decides (``first_pass_decides``: a strong,
     #: consistent whole-frame match over the file) is confirmed by this many
@@ -249,10 +254,9 @@ class Adaptive(SamplingPolicy):
         fill_targets = np.concatenate(fill) if fill else np.zeros(0)
         fill_targets = np.unique(np.floor(fill_targets + 0.5)) if self.whole_seconds else fill_targets
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
-        if len(chosen) < self.min_frames:
-            spread = (np.arange(self.min_frames) + 0.5) * duration_seconds / self.min_frames
-            spread = np.unique(np.floor(spread)) if self.whole_seconds else spread
-            chosen = np.union1d(chosen, _frames_at(pts, spread))
+        spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds,
+                                   middle=self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
+        chosen = np.union1d(chosen, spread)
         fills = len(chosen) - len(keys)
         chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills
@@ -326,14 +330,6 @@ class Adaptive(SamplingPolicy):
         return (duration_seconds > self.short_min_file_seconds and not getattr(m, "is_match", False)
                 and int(getattr(m, "distance_min", 256)) <= self.short_max_distance
                 and int(getattr(m, "num_query_hashes_matched", 0)) <= 2)  # fmt: skip
-
-
-def short_burst(pts: np.ndarray, duration_seconds: float, max_file_seconds: float | None, seconds: float) -> np.ndarray:
-    """Every frame of ``seconds`` in the middle of a file up to ``max_file_seconds`` long (none else, or with None)."""
-    if max_file_seconds is None or not 0 < duration_seconds <= max_file_seconds:
-        return np.zeros(0, np.int64)
-    start = max(0.0, (duration_seconds - seconds) / 2)
-    return np.flatnonzero((pts >= start - 1e-6) & (pts < start + seconds - 1e-6))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""Where adaptive sampling's first pass puts the frames its keyframes leave out (vscan.decode.adaptive):
+the spread that gives a short file ``Adaptive.min_frames`` frames, and the burst of every frame of half a
+second in the middle of a short file scanned against a ``--rows sparse`` bank (``short_burst``), with the
+model side's reading of which sampled frames that burst added (``burst_rows``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vscan.decode.sampling import _frames_at
+
+__all__ = ["burst_rows", "burst_window", "first_pass_spread", "short_burst", "widest_middle"]
+
+
+def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: float, min_frames: int, whole_seconds: bool = False,
+                      middle: bool = True) -> np.ndarray:  # fmt: skip
+    """The frames (indices into ``pts``) a first pass of the frames ``chosen`` adds to have ``min_frames`` (``Adaptive.min_frames``).
+
+    One frame short (a short file with one keyframe, mostly) and ``middle``: the first frame at or after the middle of
+    the widest stretch without a frame (``widest_middle``). The frames then sit as far apart as the even spread's (a
+    keyframe at 0: 0 and d/2 against 0, d/4 and 3d/4; the widest stretch d/2 in both), one frame fewer, and a decode
+    from the keyframe stops at d/2, not 3d/4 (issue #30: a 7 s single-keyframe VP9 or AV1 copy decoded 155 of its 206
+    frames for 3 samples; now 104 for 2). At or after, so the stretch before it is the wider: a confirmation there
+    (vscan.decode.adaptive.confirm_pass) is among the frames that decode passed, not a second decode from the keyframe.
+    Else (more short: the region probe's 6, vscan.runtime.region_probe; or not ``middle``: a bank whose rows are on a
+    clock, where each frame is a chance to land near one) ``min_frames`` evenly spread, on whole seconds with
+    ``whole_seconds``."""
+    missing = min_frames - len(chosen)
+    if missing < 1 or not len(pts):
+        return np.zeros(0, np.int64)
+    if missing == 1 and middle:
+        after = np.flatnonzero(pts >= widest_middle(pts[chosen], duration_seconds) - 1e-6)
+        return np.asarray([after[np.argmin(pts[after])] if len(after) else int(np.argmax(pts))], np.int64)
+    spread = (np.arange(min_frames) + 0.5) * duration_seconds / min_frames
+    return _frames_at(pts, np.unique(np.floor(spread)) if whole_seconds else spread)
+
+
+def widest_middle(times: np.ndarray, duration_seconds: float) -> float:
+    """The middle of the widest stretch of ``[0, duration_seconds]`` without a frame at ``times`` (the stretch
+    before the first and after the last included; the earliest of equally wide ones)."""
+    edges = np.unique(np.concatenate([[0.0], np.clip(np.asarray(times, np.float64), 0.0, duration_seconds), [duration_seconds]]))
+    gaps = np.diff(edges)
+    if not len(gaps):
+        return 0.0
+    k = int(np.argmax(gaps))
+    return float(edges[k] + gaps[k] / 2)
+
+
+def burst_window(duration_seconds: float, max_file_seconds: float | None, seconds: float) -> tuple[float, float] | None:
+    """[start, end) of the burst of ``seconds`` in the middle of a file up to ``max_file_seconds`` long; None for longer
+    files, files of unknown length (0) and with ``max_file_seconds`` None (no burst)."""
+    if max_file_seconds is None or not 0 < duration_seconds <= max_file_seconds:
+        return None
+    start = max(0.0, (duration_seconds - seconds) / 2)
+    return start - 1e-6, start + seconds - 1e-6
+
+
+def short_burst(pts: np.ndarray, duration_seconds: float, max_file_seconds: float | None, seconds: float) -> np.ndarray:
+    """Every frame of ``seconds`` in the middle of a file up to ``max_file_seconds`` long (none else, or with None)."""
+    window = burst_window(duration_seconds, max_file_seconds, seconds)
+    if window is None:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero((pts >= window[0]) & (pts < window[1]))
+
+
+def burst_rows(policy: Any, timestamps: np.ndarray, duration_seconds: float | None) -> np.ndarray | None:
+    """Which of a file's sampled frames (at ``timestamps``) are its short-file burst's (``policy``'s
+    ``burst_max_file_seconds``: ``Adaptive``, ``FixedRateBurst``): True for those in the burst's window but the one
+    nearest its middle, which stands for it as a first-pass frame there would (mostly it is one: the middle of a file
+    with one keyframe, ``widest_middle``). The scan's searches beyond the plain match (centre crops, regions,
+    off-centre: vscan.runtime.file_match) leave them out: the burst is there to land one frame on a sparse entry's tick
+    for the plain match. None: no burst in ``policy`` or this file, or fewer than two frames left."""
+    window = burst_window(float(duration_seconds or 0.0), getattr(policy, "burst_max_file_seconds", None), float(getattr(policy, "burst_seconds", 0.0)))
+    t = np.asarray(timestamps, np.float64)
+    inside = (t >= window[0]) & (t < window[1]) if window is not None else np.zeros(len(t), bool)
+    if inside.sum() < 2:
+        return None
+    middle = np.flatnonzero(inside)[int(np.argmin(np.abs(t[inside] - (window[0] + window[1]) / 2)))]
+    inside[middle] = False
+    return inside if len(t) - inside.sum() >= 2 else None
+
+
