@@ -114,12 +114,12 @@ def test_merging_passes_keeps_overlay_rows_aligned():
 def test_watermarked_copy_matches_end_to_end(tmp_path, ray_local):
     from vscan.hashing.media import hash_media
 
-    src = synth.make_clip(tmp_path / "src" / "source.mp4", seed=31, seconds=12, size=(480, 360), scenes=2)
+    src = synth.make_clip(tmp_path / "src" / "source.mp4", seed=31, seconds=8, size=(480, 360), scenes=2)
     archive = tmp_path / "archive"
     synth.edit_clip(src, archive / "watermarked.mp4", "watermark", fraction=0.1)
-    other = synth.make_clip(tmp_path / "other.mp4", seed=32, seconds=12, size=(480, 360), scenes=2)
+    other = synth.make_clip(tmp_path / "other.mp4", seed=32, seconds=8, size=(480, 360), scenes=2)
     synth.edit_clip(other, archive / "unrelated_watermarked.mp4", "watermark", fraction=0.1)
-    synth.make_clip(archive / "unrelated.mp4", seed=33, seconds=10, size=(480, 360))
+    synth.make_clip(archive / "unrelated.mp4", seed=33, seconds=8, size=(480, 360))
     hasher = PDQHasher(device="cpu")
 
     def hash_file(path):
