@@ -17,8 +17,9 @@ match through the region version (an inset, a pane, a picture in a blurred fill,
 ``vscan.runtime.region_search``), of that version, with at least as many rows as a region match needs
 frames - and
 
-- timed rows: all at one time offset (``reference - query`` within ``TOLERANCE_SECONDS`` of each
-  other: the copy plays at the list's speed) - a run of 3 rows of a 1 s/hash list is 2 s of it;
+- timed rows: all at one time offset (``reference - rate * query`` within ``TOLERANCE_SECONDS`` of each
+  other) at one of ``RATES``: the copy plays at the list's speed, or sped up or slowed down by up to 2x (a re-post at
+  1.25x; each rate's offsets hold a 3-row run of a rate up to 15% from it) - a run of 3 rows of a 1 s/hash list is 2 s of it;
 - untimed rows (PDQ per image): rows and query frames rise together, each step of the list taking
   ``STEP_SECONDS`` of the query (grabs a fraction of a second to a few seconds apart).
 
@@ -26,6 +27,11 @@ The limits are the short rule's (3 frames, every one within 20 bits, median with
 false positive among ``bench_distractors``' unrelated clips and 1,000 unrelated files), with two
 rows a second of reference fewer. A match it decides says ``decided_by: "list-rows"`` and asks for no
 more looks.
+
+A weak hit it does not decide on an untimed list (``dense_looks``) asks adaptive sampling's second pass for every
+frame within ``row_looks.DENSE_REACH_SECONDS`` of its closest query frame, as a timed list's 1 s rows already do
+(``vscan.bank.row_looks``): a copy trimmed at any frame shows a whole-second first pass frames between the grabs, and
+the frames next to its weak hit meet the grabs themselves.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "sparse_list_entries", "rows_in_order", "decide_on_rows"]
+__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "RATES", "sparse_list_entries", "rows_in_order", "dense_looks", "decide_on_rows"]
 
 #: Distinct rows met, each by its own query frame.
 MIN_ROWS = 3
@@ -43,6 +49,8 @@ MAX_DISTANCE = 20
 MEDIAN_DISTANCE = 16
 #: Timed rows: the met rows' (reference - query) offsets all within this many seconds of one another.
 TOLERANCE_SECONDS = 0.35
+#: Timed rows: reference seconds per query second a copy may play at (the list's own speed first; 15% apart, 0.5-2x).
+RATES = tuple(sorted((1.15**k for k in range(-5, 6)), key=lambda r: abs(np.log(r))))
 #: Untimed rows: query seconds per step of the list's order.
 STEP_SECONDS = (0.2, 5.0)
 #: A timed entry's frame rows at least this far apart (median) are sparse (a vPDQ list every frame: 0.03-0.04 s).
@@ -123,18 +131,24 @@ def _closest(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, limit: int) -> tu
 
 
 def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int) -> bool:
-    """Rows met at one offset (module docstring: every pair's offset within ``TOLERANCE_SECONDS`` of the
-    others'), each by its own query frame: each window of sorted offsets that wide, from each pair on."""
+    """Rows met at one offset at one of ``RATES`` (module docstring: every pair's offset within ``TOLERANCE_SECONDS``
+    of the others'), each by its own query frame."""
     qi, ri, dist = _closest(qi, ri, dist, MAX_PAIRS)
-    offsets = key[ri] - tq[qi]
+    return any(_at_rate(qi, ri, dist, sample, tq, key, need, rate) for rate in RATES)
+
+
+def _at_rate(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int, rate: float) -> bool:
+    """``_timed`` at one rate: each window of sorted offsets ``TOLERANCE_SECONDS`` wide, from each pair on."""
+    offsets = key[ri] - rate * tq[qi]
     order = np.argsort(offsets, kind="stable")
     qi, ri, dist, offsets = qi[order], ri[order], dist[order], offsets[order]
     ends = np.searchsorted(offsets, offsets + TOLERANCE_SECONDS + 1e-9, side="right")
-    last = -1
-    for a, b in zip(range(offsets.size), ends.tolist()):
-        if b == last or b - a < need:  # a window inside the one before holds nothing new
-            continue
-        last = b
+    # a window ending where the one before it ends lies inside it and holds nothing new; one with fewer pairs within
+    # MEDIAN_DISTANCE than half the rows it needs cannot have their median there
+    close = np.r_[0, np.cumsum(dist <= MEDIAN_DISTANCE)]
+    starts = np.flatnonzero((ends - np.arange(ends.size) >= need) & np.r_[True, ends[1:] != ends[:-1]]
+                            & (close[ends] - close[:-1] >= (need + 1) // 2))  # fmt: skip
+    for a, b in zip(starts.tolist(), ends[starts].tolist()):
         if np.unique(ri[a:b]).size >= need and _best_per_row(qi[a:b], ri[a:b], dist[a:b], sample, need):
             return True
     return False
@@ -205,10 +219,33 @@ def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = Fals
     return False
 
 
+def dense_looks(index, e: int, query, min_quality: int, max_distance: int) -> tuple[float, ...]:
+    """Where a second look at ``query`` takes its frames for a weak hit on entry ``e``, an untimed list (PDQ per image:
+    no time to place its other grabs by): every frame (up to ``row_looks.DENSE_FPS``) within
+    ``row_looks.DENSE_REACH_SECONDS`` of the query frame of its closest pair within ``max_distance`` (the first of
+    equals), inside the file; () for a timed entry (``vscan.bank.row_looks`` places its looks) or without such a pair."""
+    from vscan.bank.index import brute_force_pairs
+    from vscan.bank.row_looks import DENSE_FPS, DENSE_REACH_SECONDS
+
+    hashes, _, timed = _entry_rows(index, e, min_quality)
+    variants, _, tq = _query_variants(query, min_quality)
+    if timed or not hashes.shape[0] or not variants.shape[0]:
+        return ()
+    q, _, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, max_distance)
+    if not q.size:
+        return ()
+    at_q = float(tq[q[np.argmin(dist)] // 8])
+    end = float(query.duration_seconds) if query.duration_seconds and query.duration_seconds > 0 else np.inf
+    at = at_q + np.arange(-DENSE_REACH_SECONDS, DENSE_REACH_SECONDS + 1e-9, 1.0 / DENSE_FPS)
+    at = at[(at >= -1e-6) & (at < end) & (np.abs(at - at_q) > 1e-3)]
+    return tuple(float(t) for t in np.maximum(at, 0.0))
+
+
 def decide_on_rows(index, query, matches: list, settings) -> list:
     """``matches`` with each undecided whole-frame perceptual match on a sparse list entry that ``rows_in_order``
-    accepts decided (``decided_by`` "list-rows", no looks); the others as they were."""
-    if not any(m.signal == "pdq" and not m.is_match and m.distance_min <= MAX_DISTANCE for m in matches):
+    accepts decided (``decided_by`` "list-rows", no looks), and one it does not accept on an untimed list entry
+    given ``dense_looks`` where it names none; the others as they were."""
+    if not any(m.signal == "pdq" and not m.is_match for m in matches):
         return matches
     sparse = sparse_list_entries(index)
     if not sparse.any():
@@ -217,9 +254,11 @@ def decide_on_rows(index, query, matches: list, settings) -> list:
     out = []
     for m in matches:
         e = where.get(m.bank_entry_id)
-        if (m.signal == "pdq" and not m.is_match and m.distance_min <= MAX_DISTANCE and e is not None and sparse[e]
-                and rows_in_order(index, e, query, settings.min_quality, region="region" in m.path)):  # fmt: skip
+        weak = m.signal == "pdq" and not m.is_match and e is not None and sparse[e]
+        if weak and m.distance_min <= MAX_DISTANCE and rows_in_order(index, e, query, settings.min_quality, region="region" in m.path):
             m = dataclasses.replace(m, is_match=True, decided_by="list-rows", look_seconds=())
+        elif weak and not m.look_seconds and "region" not in m.path:
+            m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold))
         out.append(m)
     out.sort(key=lambda m: (m.signal == "pdq", not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
     return out
