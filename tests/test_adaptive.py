@@ -40,22 +40,24 @@ def test_first_pass_is_keyframes_plus_gap_fills():
 
 
 def test_first_pass_has_at_least_two_frames():
-    # one keyframe: the other frame at the middle of the file (the widest stretch without a frame), not at 1/4 and 3/4
-    assert Adaptive().select(PTS[:250], [0], 10.0).tolist() == [0, 125]
-    assert Adaptive().select(PTS[:250], [100], 10.0).tolist() == [100, 175]  # a lone keyframe at 4 s: the middle of 4-10 s
-    assert Adaptive().select(PTS[:173], [0], 173 / 25).tolist() == [0, 87]  # 3.46 s: the first frame at or after it
+    assert Adaptive().select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]  # the even spread (spread_middle off)
+    # spread_middle: one keyframe, the other frame at the middle of the file (the widest stretch without a frame)
+    middle = Adaptive(spread_middle=True)
+    assert middle.select(PTS[:250], [0], 10.0).tolist() == [0, 125]
+    assert middle.select(PTS[:250], [100], 10.0).tolist() == [100, 175]  # a lone keyframe at 4 s: the middle of 4-10 s
+    assert middle.select(PTS[:173], [0], 173 / 25).tolist() == [0, 87]  # 3.46 s: the first frame at or after it
     # a bank whose rows are on a clock (a list's whole seconds, a sparse bank's burst): the even spread's three chances
-    assert Adaptive(whole_seconds=True).select(PTS[:250], [0], 9.0).tolist() == [0, 50, 150]
-    assert Adaptive(burst_max_file_seconds=6.0).select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]
+    assert Adaptive(spread_middle=True, whole_seconds=True).select(PTS[:250], [0], 9.0).tolist() == [0, 50, 150]
+    assert Adaptive(spread_middle=True, burst_max_file_seconds=6.0).select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]
 
 
 def test_a_single_keyframe_first_pass_decodes_less_and_leaves_no_wider_stretch_unseen():
-    """Issue #30: in a file with one keyframe every first-pass frame is decoded from it; the even spread's last
-    frame sat at 3/4 of the file. The frame at the middle leaves its widest unseen stretch as wide (half the file),
-    one frame fewer, and the decode forward from the keyframe stops at half the file."""
+    """Issue #30 (Adaptive.spread_middle): in a file with one keyframe every first-pass frame is decoded from it; the
+    even spread's last frame sits at 3/4 of the file. The frame at the middle leaves its widest unseen stretch as wide
+    (half the file), one frame fewer, and the decode forward from the keyframe stops at half the file."""
     for n in (120, 172, 206, 240):  # 4.8-9.6 s at 25 fps, one keyframe (no gap fill under 10 s)
         pts, duration = PTS[:n], n / 25.0
-        new = Adaptive().select(pts, [0], duration)
+        new = Adaptive(spread_middle=True).select(pts, [0], duration)
         old = np.union1d([0], [int((k + 0.5) * n / 2) for k in range(2)])  # the even spread's frames (d/4, 3d/4)
 
         def widest(chosen):
