@@ -47,9 +47,8 @@ def banks(tmp_path_factory, vpdq_dir, every):
     return out
 
 
-def _query(every: FrameHashes, start_s: float, length_s: float, *, at_s: float = 20.3, reverse: bool = False, speed: float = 1.0) -> FileQuery:
-    """40 s of random frames at 1 frame/s with the source's ``start_s``..+``length_s`` at 5 frames/s from ``at_s``
-    (played ``speed`` times as fast: ``length_s / speed`` of the file, its frames as many)."""
+def _query(every: FrameHashes, start_s: float, length_s: float, *, at_s: float = 20.3, reverse: bool = False) -> FileQuery:
+    """40 s of random frames at 1 frame/s with the source's ``start_s``..+``length_s`` at 5 frames/s from ``at_s``."""
     rng = np.random.default_rng(7)
     t_src = np.round(np.arange(start_s, start_s + length_s + 1e-9, 0.2), 3)
     on_row = np.abs(t_src - np.round(t_src)) < 1e-6
@@ -61,7 +60,7 @@ def _query(every: FrameHashes, start_s: float, length_s: float, *, at_s: float =
     if reverse:
         copy = copy[::-1]
     other_t = np.array([s + 0.5 for s in range(40) if not at_s - 1 <= s + 0.5 <= at_s + length_s + 1])
-    times = np.concatenate([other_t, at_s + (t_src - start_s) / speed])
+    times = np.concatenate([other_t, at_s + (t_src - start_s)])
     hashes = np.concatenate([rng.integers(0, 256, (other_t.size, 32), dtype=np.uint8), copy])
     order = np.argsort(times)
     fh = FrameHashes(np.arange(times.size), times[order], np.full(times.size, 100), np.ascontiguousarray(hashes[order]))
@@ -201,19 +200,3 @@ def test_a_weak_hit_on_an_untimed_list_looks_at_every_frame_near_its_closest_fra
     assert timed is not None and not timed.is_match and timed.look_seconds and dense_looks(banks[0], 0, q, 50, 31) == ()
     decided = _entry_match(banks[1], _query(every, 5.0, 2.2))
     assert decided.is_match and decided.look_seconds == ()
-
-
-@pytest.mark.parametrize("speed", [0.7, 1.3, 1.5])
-def test_an_excerpt_played_faster_or_slower_meets_the_rows_at_its_own_rate(banks, every, speed, monkeypatch):
-    """The 2.2 s excerpt re-posted sped up or slowed down (AugLy's change_video_speed factors): its three rows sit
-    at offsets 0.5-0.9 s apart at the list's speed; at the copy's own rate (``RATES``) they line up and decide. The
-    PDQ list (no times) takes them at any speed; the every-frame list is not a sparse list."""
-    from vscan.bank.list_banks import RATES, rows_in_order
-
-    q = _query(every, 5.0, 2.2, speed=speed)
-    for bank in (0, 1):
-        m = _entry_match(banks[bank], q)
-        assert m is not None and m.is_match and m.decided_by == "list-rows", (bank, speed)
-    assert RATES[0] == 1.0 and min(RATES) <= 0.5 and max(RATES) >= 2.0
-    monkeypatch.setattr("vscan.bank.list_banks.RATES", (1.0,))  # the list's own speed alone: the rows do not line up
-    assert not rows_in_order(banks[0], 0, q, 50)

@@ -17,9 +17,8 @@ match through the region version (an inset, a pane, a picture in a blurred fill,
 ``vscan.runtime.region_search``), of that version, with at least as many rows as a region match needs
 frames - and
 
-- timed rows: all at one time offset (``reference - rate * query`` within ``TOLERANCE_SECONDS`` of each
-  other) at one of ``RATES``: the copy plays at the list's speed, or sped up or slowed down by up to 2x (a re-post at
-  1.25x; each rate's offsets hold a 3-row run of a rate up to 15% from it) - a run of 3 rows of a 1 s/hash list is 2 s of it;
+- timed rows: all at one time offset (``reference - query`` within ``TOLERANCE_SECONDS`` of each
+  other: the copy plays at the list's speed) - a run of 3 rows of a 1 s/hash list is 2 s of it;
 - untimed rows (PDQ per image): rows and query frames rise together, each step of the list taking
   ``STEP_SECONDS`` of the query (grabs a fraction of a second to a few seconds apart).
 
@@ -40,7 +39,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "RATES", "sparse_list_entries", "rows_in_order", "dense_looks", "decide_on_rows"]
+__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "sparse_list_entries", "rows_in_order", "dense_looks", "decide_on_rows"]
 
 #: Distinct rows met, each by its own query frame.
 MIN_ROWS = 3
@@ -49,8 +48,6 @@ MAX_DISTANCE = 20
 MEDIAN_DISTANCE = 16
 #: Timed rows: the met rows' (reference - query) offsets all within this many seconds of one another.
 TOLERANCE_SECONDS = 0.35
-#: Timed rows: reference seconds per query second a copy may play at (the list's own speed first; 15% apart, 0.5-2x).
-RATES = tuple(sorted((1.15**k for k in range(-5, 6)), key=lambda r: abs(np.log(r))))
 #: Untimed rows: query seconds per step of the list's order.
 STEP_SECONDS = (0.2, 5.0)
 #: A timed entry's frame rows at least this far apart (median) are sparse (a vPDQ list every frame: 0.03-0.04 s).
@@ -131,15 +128,10 @@ def _closest(qi: np.ndarray, ri: np.ndarray, dist: np.ndarray, limit: int) -> tu
 
 
 def _timed(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int) -> bool:
-    """Rows met at one offset at one of ``RATES`` (module docstring: every pair's offset within ``TOLERANCE_SECONDS``
-    of the others'), each by its own query frame."""
+    """Rows met at one offset (module docstring: every pair's offset within ``TOLERANCE_SECONDS`` of the
+    others'), each by its own query frame: each window of sorted offsets that wide, from each pair on."""
     qi, ri, dist = _closest(qi, ri, dist, MAX_PAIRS)
-    return any(_at_rate(qi, ri, dist, sample, tq, key, need, rate) for rate in RATES)
-
-
-def _at_rate(qi, ri, dist, sample: np.ndarray, tq: np.ndarray, key: np.ndarray, need: int, rate: float) -> bool:
-    """``_timed`` at one rate: each window of sorted offsets ``TOLERANCE_SECONDS`` wide, from each pair on."""
-    offsets = key[ri] - rate * tq[qi]
+    offsets = key[ri] - tq[qi]
     order = np.argsort(offsets, kind="stable")
     qi, ri, dist, offsets = qi[order], ri[order], dist[order], offsets[order]
     ends = np.searchsorted(offsets, offsets + TOLERANCE_SECONDS + 1e-9, side="right")
