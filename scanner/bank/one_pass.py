@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -50,8 +50,10 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_dec
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
-from vscan.bank.banded_hash import BandedHasher
 from vscan.bank.rows import centre_runs, clock_runs, detail_ticks
+
+if TYPE_CHECKING:
+    from vscan.bank.banded_hash import BandedHasher
 
 
 class RowPlan(Protocol):
@@ -224,7 +226,12 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     decoder.also_max_side, decoder.also = BANK_MAX_SIDE, {}
     # Every frame's extra rows (``--rows full``): hashed from the model's operators' runs, its bits at ~1/8 of the CPU
     # (vscan.bank.banded_hash); the sparser plans' few keep the model (no numba start-up for them: ~1.5 s a process).
-    extra_hasher = BandedHasher(hasher) if plan.extra_per_second is None else hasher
+    if plan.extra_per_second is None:
+        from vscan.bank.banded_hash import BandedHasher  # here: numba only for the builds that use it, never a scan's import
+
+        extra_hasher = BandedHasher(hasher)
+    else:
+        extra_hasher = hasher
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
     try:
