@@ -179,3 +179,32 @@ def test_the_writer_refuses_a_box_outside_its_frame(tmp_path):
             writer.add_frame_hashes("a", None, "api", "image", FrameHashes([0], [np.nan], [100], np.zeros((1, 32), np.uint8)))
             writer.add_geometry("a", EntryGeometry(100, 50, (0, 0, 120, 50)))
     assert not (tmp_path / "w.bank").exists()
+
+
+def test_one_reader_gives_the_picture_sizes_of_a_bank_its_index_and_the_scans_mapped_bank(built, tmp_path):
+    """``vscan.bank.entry_table.picture_sizes``: the same (w, h) of the pictures inside their bars, most shared first,
+    from the bank file, an open ``Bank``, its in-memory index (kept in its cache) and a scan's ``MappedBank``."""
+    from vscan.bank.entry_table import entry_geometries, has_geometry, picture_sizes
+
+    bank_path = tmp_path / "r.bank"
+    shutil.copy(built, bank_path)
+    with sqlite3.connect(bank_path) as conn:  # one more pillarboxed entry: its 128 x 96 picture is shared by two
+        conn.execute("INSERT INTO entry_geometry VALUES ('twin', 256, 96, 64, 0, 192, 96)")
+    prepare(bank_path)
+    both = ((128, 96), (160, 96))
+    with Bank(bank_path) as bank:
+        index = bank.load_index()
+        assert picture_sizes(bank) == both and picture_sizes(bank, 1) == ((128, 96),)
+        assert has_geometry(bank._conn) and set(entry_geometries(bank._conn)) == {"barred", "still", "twin"}
+        assert entry_geometries(bank._conn, ["still", "listed"]) == {"still": STILL}
+    # the in-memory index holds only its own entries' geometry ('twin' has no rows, so no entry there)
+    assert picture_sizes(index) == ((128, 96), (160, 96)) and index.cache["entry_table.pictures.None"] == both
+    mapped = MappedBank.open(bank_path)
+    try:
+        assert picture_sizes(mapped, 8) == both and picture_sizes(mapped, 8) is picture_sizes(mapped, 8)  # read once
+    finally:
+        mapped.close()
+    with sqlite3.connect(bank_path) as conn:
+        assert picture_sizes(conn) == both
+        conn.execute("DROP TABLE entry_geometry")
+        assert picture_sizes(conn) == () and entry_geometries(conn) == {} and not has_geometry(conn)

@@ -16,7 +16,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 __all__ = ["EntryFields", "entry_fields", "all_entry_fields", "MEDIA_SOURCES", "list_rows_per_second", "EntryGeometry",
-           "entry_geometries", "geometry_array", "geometry_of_row", "NO_GEOMETRY", "KeptGeometry"]
+           "has_geometry", "entry_geometries", "picture_sizes", "geometry_array", "geometry_of_row", "NO_GEOMETRY", "KeptGeometry"]
 
 _COLUMNS = "entry_id, label, kind, duration_seconds, source_type, source_ref, num_frames"
 #: Ids per query: under SQLite's default limit of 999 bound parameters.
@@ -95,17 +95,74 @@ class EntryGeometry(NamedTuple):
 NO_GEOMETRY = (-1, -1, -1, -1, -1, -1)
 
 
-def entry_geometries(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, EntryGeometry]:
-    """entry_id -> its geometry, for the entries that have one (none in a bank without the table)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is None:
+def has_geometry(conn: sqlite3.Connection) -> bool:
+    """Whether the bank has the optional ``entry_geometry`` table (banks built before it was kept have none)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is not None
+
+
+def entry_geometries(conn: sqlite3.Connection, ids: "Iterable[str] | None" = None) -> dict[str, EntryGeometry]:
+    """entry_id -> its geometry, for the entries that have one (none in a bank without the table); ``ids`` None:
+    every entry's. The one reader of table ``entry_geometry``'s rows (``picture_sizes`` reads its sizes)."""
+    if not has_geometry(conn):
         return {}
+    sql = "SELECT entry_id, width, height, x0, y0, x1, y1 FROM entry_geometry"
+    if ids is None:
+        return {r[0]: EntryGeometry(r[1], r[2], (r[3], r[4], r[5], r[6])) for r in conn.execute(sql + " ORDER BY entry_id")}
     wanted = list(dict.fromkeys(ids))
     out: dict[str, EntryGeometry] = {}
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
-        sql = f"SELECT entry_id, width, height, x0, y0, x1, y1 FROM entry_geometry WHERE entry_id IN ({','.join('?' * len(chunk))})"
-        out.update({r[0]: EntryGeometry(r[1], r[2], (r[3], r[4], r[5], r[6])) for r in conn.execute(sql, chunk)})
+        rows = conn.execute(f"{sql} WHERE entry_id IN ({','.join('?' * len(chunk))})", chunk)
+        out.update({r[0]: EntryGeometry(r[1], r[2], (r[3], r[4], r[5], r[6])) for r in rows})
     return out
+
+
+def _sizes_of_array(geometry, limit: int | None) -> tuple[tuple[int, int], ...]:
+    if geometry is None or not len(geometry):
+        return ()
+    g = np.asarray(geometry)
+    g = g[(g[:, 0] > 0) & (g[:, 4] > g[:, 2]) & (g[:, 5] > g[:, 3])]
+    if not len(g):
+        return ()
+    sizes, counts = np.unique(np.stack([g[:, 4] - g[:, 2], g[:, 5] - g[:, 3]], axis=1), axis=0, return_counts=True)
+    order = np.lexsort((sizes[:, 1], sizes[:, 0], -counts))[:limit]
+    return tuple((int(sizes[i, 0]), int(sizes[i, 1])) for i in order)
+
+
+def _sizes_of_table(conn: sqlite3.Connection, limit: int | None) -> tuple[tuple[int, int], ...]:
+    if not has_geometry(conn):
+        return ()
+    sql = ("SELECT x1 - x0 AS w, y1 - y0 AS h, COUNT(*) AS n FROM entry_geometry WHERE x1 > x0 AND y1 > y0 "
+           "GROUP BY w, h ORDER BY n DESC, w, h LIMIT ?")  # fmt: skip
+    return tuple((int(w), int(h)) for w, h, _ in conn.execute(sql, (-1 if limit is None else int(limit),)))
+
+
+def picture_sizes(source, limit: int | None = None) -> tuple[tuple[int, int], ...]:
+    """(w, h) px of the pictures inside their bars (``EntryGeometry.box``; a frame without bars: its whole size) of
+    the entries of ``source``, those most entries share first (then by w, h), at most ``limit``; () when none has a
+    geometry (hash lists, banks built before it was kept). ``source``: an open bank connection, ``vscan.bank.store.Bank``,
+    an in-memory ``BankIndex`` (its entries: a narrowed or enabled-only index counts only those; from its
+    ``geometry`` array, kept in its ``cache``) or a scan's ``MappedBank`` (anything with a ``bank_path``: every
+    entry of the bank file, one grouped read, kept on the object). The one reader of the sizes every caller uses."""
+    if isinstance(source, sqlite3.Connection):
+        return _sizes_of_table(source, limit)
+    if isinstance(getattr(source, "_conn", None), sqlite3.Connection) and getattr(source, "bank_path", None) is None:
+        return _sizes_of_table(source._conn, limit)  # a Bank, open
+    key = f"entry_table.pictures.{limit}"
+    path = getattr(source, "bank_path", None)
+    kept = getattr(source, "cache", None) if path is None else source.__dict__.setdefault("_entry_pictures", {})
+    if kept is None:
+        return _sizes_of_array(getattr(source, "geometry", None), limit)
+    if key not in kept:
+        if path is None:
+            kept[key] = _sizes_of_array(getattr(source, "geometry", None), limit)
+        else:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                kept[key] = _sizes_of_table(conn, limit)
+            finally:
+                conn.close()
+    return kept[key]
 
 
 def geometry_array(geometries: "Iterable[EntryGeometry | None]") -> np.ndarray:
@@ -131,7 +188,7 @@ class KeptGeometry:
     def read(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, EntryGeometry | None]:
         """entry id -> its geometry (None: it has none), in the order of ``ids``."""
         if self._has_table is None:
-            self._has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is not None
+            self._has_table = has_geometry(conn)
         if not self._has_table:
             return dict.fromkeys(ids)
         if todo := [i for i in ids if i not in self._kept]:

@@ -293,7 +293,7 @@ class Bank:
         entries = all_entry_fields(self._conn)
         extra = self.rows("extra_hashes")
         digests = self._conn.execute("SELECT * FROM file_digests ORDER BY algorithm, digest, entry_id").fetchall()
-        geometry = {r[0]: EntryGeometry(r[1], r[2], tuple(r[3:7])) for r in self.rows("entry_geometry")}
+        geometry = entry_geometries(self._conn)
         index = _in_memory(table, [f for f in entries if f.entry_id not in off], extra, digests, geometry)
         if off:
             index.disabled = _in_memory(table, [f for f in entries if f.entry_id in off], extra, digests, geometry)
