@@ -105,6 +105,9 @@ def make_bad_inputs(folder: str | os.PathLike, *, seed: int = 0) -> list[BadInpu
             moov = data.find(b"moov")
             in_index = cut < data.find(b"mdat") + 8 if label == "front" else cut < moov + 8
             put(f"trunc-{label}-{int(frac * 1000):03d}.mp4", data[:cut], "truncated", "error" if in_index else "any")
+    # Cut after the track says "video" (hdlr) but before it names its codec (stsd): PyAV opens a video stream with no
+    # codec context; a cut a few bytes either side of the 10% one above lands there when the clip's bytes differ.
+    put("trunc-no-codec.mp4", front[: front.find(b"minf")], "truncated before the codec", types={"UnsupportedMediaError"})
     # Bit flips in the container header (ftyp/moov) and in the payload.
     mdat = front.find(b"mdat")
     for i in range(6):

@@ -29,7 +29,7 @@ from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
-from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, rewound  # noqa: F401 - _scaler: tests
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
 
@@ -141,9 +141,7 @@ class PyAVDecoder(Decoder):
             container = av.open(str(path), mode="r")
         except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds
             raise UnsupportedMediaError(f"{path}: PyAV cannot open it: {_reason(exc)}") from exc
-        if not container.streams.video:
-            container.close()
-            raise UnsupportedMediaError(f"{path}: no video stream")
+        refuse_unusable(container, path)
         return container
 
     def _index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from vscan.decode.orient import Orientation
+from vscan.errors import UnsupportedMediaError
 
-__all__ = ["first_frame", "first_packet", "rewound"]
+__all__ = ["first_frame", "first_packet", "refuse_unusable", "rewound"]
 
 #: Packets fed to the decoder during indexing to get a first frame (codecs
 #: with frame reordering output it a few packets late).
@@ -145,3 +146,12 @@ def first_frame(stream, packet, drain: bool = True) -> tuple[bool, bytes | None,
 def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     """(still probing, display matrix of the first frame out, if any): ``first_frame``'s first two."""
     return first_frame(stream, packet)[:2]
+
+
+def refuse_unusable(container, name) -> None:
+    """Close ``container`` and raise UnsupportedMediaError unless its first video stream can decode: a header cut short
+    can leave a video stream with no codec (PyAV's ``codec_context`` None), which would fail later as an internal error."""
+    streams = container.streams.video
+    if not streams or streams[0].codec_context is None:
+        container.close()
+        raise UnsupportedMediaError(f"{name}: no video stream" if not streams else f"{name}: its video stream names no codec that can decode it (a damaged or cut header)")

@@ -21,7 +21,7 @@ from vscan.decode.base import _check_options, _reason, output_size
 from vscan.decode.metadata import VideoMetadata
 from vscan.decode.orient import orientation_from_matrix
 from vscan.decode.pyav_backend import PyAVDecoder, _declared_seconds, _partial
-from vscan.decode.pyav_reuse import _PROBE_PACKETS, _first_frame_matrix
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _first_frame_matrix, refuse_unusable
 from vscan.decode.pyav_packets import _PacketIndex
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.inputs.ranged import RangeFile, source_for
@@ -51,9 +51,7 @@ class RangedPyAV(PyAVDecoder):
             container = av.open(self.source.view(), mode="r")  # its own position: a stalled decoder may still be reading
         except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds; a store failure is named by the caller
             raise UnsupportedMediaError(f"{self.uri}: PyAV cannot open it: {_reason(exc)}") from exc
-        if not container.streams.video:
-            container.close()
-            raise UnsupportedMediaError(f"{self.uri}: no video stream")
+        refuse_unusable(container, self.uri)
         return container
 
     def _index(self, path):
