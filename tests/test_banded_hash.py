@@ -76,3 +76,46 @@ def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
     detail = old.extra.qualities > 0
     np.testing.assert_array_equal(new.extra.hashes[detail], old.extra.hashes[detail])
     np.testing.assert_array_equal(new.frames.hashes, old.frames.hashes)
+
+
+def test_every_extra_row_of_a_real_barred_frame_is_hashed_from_one_luma_with_the_same_bits(vpdq_dir, model, monkeypatch):
+    """``_ExtraRows.add`` (borders removed, the 10 centre crops, strip, turned copies, grid windows) through
+    ``BandedHasher.hash_boxes``: each batch's luma computed once for all its windows, and every row, flat ones
+    included, bit for bit the row that ``banded_hash`` gives each window's own pixels (38b0dbe's full build)."""
+    from vscan.bank import banded_hash as bh
+    from vscan.bank.one_pass import BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS
+    from vscan.decode import FixedRate, PyAVDecoder
+    from vscan.frames.borders import detect_borders
+    from vscan.hashing.media import _ExtraRows
+
+    batch = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "pattern-sd-grey-bar.mp4", FixedRate(4.0), batch_size=3, max_side=BANK_MAX_SIDE)))
+    box = detect_borders(batch.rgb)
+    assert box is not None and not box.is_empty  # its grey bars: every window sits off the frame's origin
+
+    class PerWindow:  # the hasher 38b0dbe's build used: each window's pixels hashed on their own
+        device = "cpu"
+
+        def hash_frames(self, frames):
+            return BandedHasher(model).hash_frames(frames)
+
+    def rows(hasher):
+        extra = _ExtraRows(box, BANK_CROPS, BANK_WINDOWS, BANK_GRID_WINDOWS, 4.0)
+        extra.add(batch, hasher)
+        return extra.result()
+
+    lumas = []
+    monkeypatch.setattr(bh, "frame_luma", lambda frames, f=bh.frame_luma: lumas.append(len(frames)) or f(frames))
+    new = rows(BandedHasher(model))
+    gridded = {int(n) for n, p in zip(new.frame_numbers, new.preps) if p.split("window:")[-1] in BANK_GRID_WINDOWS}
+    # the batch's 3 frames' cut windows from one luma, its grid frames' from one more, the 2 turned copies each their own
+    assert lumas == [3, len(gridded), 3, 3] and 1 <= len(gridded) < 3
+    lumas.clear()
+    old = rows(PerWindow())
+    assert len(lumas) == len(set(old.preps)) > 30  # the per-window path: a luma per window
+    assert new.preps == old.preps
+    assert new.preps[0] == "borders" and all(p == "borders" or p.startswith("borders+") for p in new.preps)
+    for name in ("frame_numbers", "qualities", "hashes"):
+        np.testing.assert_array_equal(getattr(new, name), getattr(old, name))
+    assert int((new.qualities > 0).sum()) >= 20
+    with pytest.raises(ValueError, match="is not inside frames"):
+        bh.banded_boxes(bh.frame_luma(batch.rgb), [(0, 0, batch.rgb.shape[1] + 1, 64)])

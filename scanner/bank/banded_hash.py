@@ -25,7 +25,7 @@ import numpy as np
 from vscan.hashing.pdq import HashBatch, PDQHasher
 from vscan.hashing.pdq_ops import LUMA, PDQ_MIN_SIDE, dct_matrix_np, jarosz_operator_np
 
-__all__ = ["banded_hash", "BandedHasher"]
+__all__ = ["banded_hash", "banded_boxes", "frame_luma", "BandedHasher"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -45,19 +45,27 @@ def _band(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _downsample(rgb, l0, l1, l2, rv, rs, rn, cv, cs, cn, luma, half, out):  # pragma: no cover - compiled
-    """``out[i]`` (float32 [64, 64]) = row_op @ (luma(rgb[i]) @ col_op.T) over the operators' runs, in the model's order.
-    ``luma`` [H, W] and ``half`` [H, 64]: float32 scratch."""
+def _luma(rgb, l0, l1, l2, out):  # pragma: no cover - compiled
+    """``out`` (float32 [N, H, W]) = the model's luma of uint8 ``rgb`` [N, H, W, 3], pixel by pixel (r*l0 + g*l1 + b*l2)."""
     n, h, w, _ = rgb.shape
     for f in range(n):
         for r in range(h):
             for k in range(w):
-                luma[r, k] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
+                out[f, r, k] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
+
+
+@numba.njit(cache=True, nogil=True)
+def _downsample(luma, y0, x0, rv, rs, rn, cv, cs, cn, half, out):  # pragma: no cover - compiled
+    """``out[i]`` (float32 [64, 64]) = row_op @ (box @ col_op.T) over the operators' runs, in the model's order, where
+    box is ``luma[i]``'s [h, w] window at (``y0``, ``x0``) (h = ``half``'s rows, w = ``col_op``'s length);
+    ``half`` [h, 64]: float32 scratch. A window's luma is its frame's luma cut there: one luma serves every window."""
+    n, h = luma.shape[0], half.shape[0]
+    for f in range(n):
         for r in range(h):
             for j in range(64):
                 acc = np.float32(0.0)
                 for m in range(cn[j]):
-                    acc = acc + luma[r, cs[j] + m] * cv[j, m]
+                    acc = acc + luma[f, y0 + r, x0 + cs[j] + m] * cv[j, m]
                 half[r, j] = acc
         for i in range(64):
             for j in range(64):
@@ -72,24 +80,48 @@ def _hashable(frames: np.ndarray) -> bool:
     return frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8 and len(frames) > 0 and min(frames.shape[1:3]) >= PDQ_MIN_SIDE
 
 
-def banded_hash(frames: np.ndarray) -> HashBatch:
-    """``PDQHasher.hash_frames``' answer (uint8 [N, 8, 32] in ``DIHEDRAL_NAMES`` order, quality int32 [N]) for
-    uint8 [N, H, W, 3] RGB frames of one size, N >= 1, both sides >= ``PDQ_MIN_SIDE`` (``BandedHasher`` hands
-    the model anything else), from the operators' runs (module docstring)."""
+def frame_luma(frames: np.ndarray) -> np.ndarray:
+    """float32 [N, H, W]: the model's luma of uint8 [N, H, W, 3] RGB frames (``banded_boxes`` cuts every window from it)."""
+    out = np.empty(frames.shape[:3], np.float32)
+    _luma(np.ascontiguousarray(frames), *(np.float32(v) for v in LUMA), out)
+    return out
+
+
+def _finish(a64: np.ndarray) -> HashBatch:
+    """The model's quality (``vscan.kernels.pdq.pdq_quality``, as ``vscan.frames.window_hash.window_pdq``), DCT and
+    dihedral variants of float32 [N, 64, 64] downsampled lumas."""
     from vscan.frames.window_hash import _bits, _dihedral, _pack
 
-    if not _hashable(frames):
-        raise ValueError(f"Expected uint8 frames [N >= 1, H, W, 3] of sides >= {PDQ_MIN_SIDE}, got {frames.dtype} {frames.shape}")
-    n, h, w, _ = frames.shape
-    a64 = np.empty((n, 64, 64), np.float32)
-    l0, l1, l2 = (np.float32(v) for v in LUMA)
-    _downsample(np.ascontiguousarray(frames), l0, l1, l2, *_band(h), *_band(w), np.empty((h, w), np.float32), np.empty((h, 64), np.float32), a64)
-    scale = np.float32(100.0)  # the model's quality (vscan.kernels.pdq.pdq_quality), as vscan.frames.window_hash.window_pdq
+    scale = np.float32(100.0)
     dv = np.floor(np.abs(a64[:, 1:, :] - a64[:, :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
     dh = np.floor(np.abs(a64[:, :, 1:] - a64[:, :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
     quality = np.minimum(np.floor((dv + dh) / np.float32(90.0)), 100).astype(np.int32)
     dct = dct_matrix_np().astype(np.float32)
     return HashBatch(_pack(_bits(_dihedral(dct @ a64 @ dct.T))), quality)
+
+
+def banded_boxes(luma: np.ndarray, boxes: "list[tuple[int, int, int, int]]") -> list[HashBatch]:
+    """``banded_hash`` of each box (y0, x0, h, w) of the frames whose luma is ``luma`` (``frame_luma``): the same bits
+    and quality as ``banded_hash(frames[:, y0 : y0 + h, x0 : x0 + w])``, each window's luma never computed again."""
+    n, fh, fw = luma.shape
+    out = []
+    for y0, x0, h, w in boxes:
+        if not (0 <= y0 and 0 <= x0 and min(h, w) >= PDQ_MIN_SIDE and y0 + h <= fh and x0 + w <= fw):
+            raise ValueError(f"Box {(y0, x0, h, w)} is not inside frames of {fh} x {fw} or has a side under {PDQ_MIN_SIDE}")
+        a64 = np.empty((n, 64, 64), np.float32)
+        _downsample(luma, int(y0), int(x0), *_band(int(h)), *_band(int(w)), np.empty((int(h), 64), np.float32), a64)
+        out.append(_finish(a64))
+    return out
+
+
+def banded_hash(frames: np.ndarray) -> HashBatch:
+    """``PDQHasher.hash_frames``' answer (uint8 [N, 8, 32] in ``DIHEDRAL_NAMES`` order, quality int32 [N]) for
+    uint8 [N, H, W, 3] RGB frames of one size, N >= 1, both sides >= ``PDQ_MIN_SIDE`` (``BandedHasher`` hands
+    the model anything else), from the operators' runs (module docstring)."""
+    if not _hashable(frames):
+        raise ValueError(f"Expected uint8 frames [N >= 1, H, W, 3] of sides >= {PDQ_MIN_SIDE}, got {frames.dtype} {frames.shape}")
+    n, h, w, _ = frames.shape
+    return banded_boxes(frame_luma(frames), [(0, 0, h, w)])[0]
 
 
 class BandedHasher:
@@ -104,3 +136,10 @@ class BandedHasher:
         if self.device != "cpu" or not _hashable(frames):  # CUDA, or what the model checks and answers itself
             return self.hasher.hash_frames(frames)
         return banded_hash(frames)
+
+    def hash_boxes(self, frames: np.ndarray, boxes: "list[tuple[int, int, int, int]]") -> "list[HashBatch] | None":
+        """``hash_frames`` of each box (y0, x0, h, w) of ``frames``, the frames' luma computed once for all (``banded_boxes``);
+        None where ``hash_frames`` would not be ``banded_hash`` (CUDA, frames the model answers itself)."""
+        if self.device != "cpu" or not _hashable(frames) or any(min(b[2], b[3]) < PDQ_MIN_SIDE for b in boxes):
+            return None
+        return banded_boxes(frame_luma(frames), boxes)

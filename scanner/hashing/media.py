@@ -7,6 +7,7 @@ workers (decode) and the model actor (hash).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -132,36 +133,33 @@ class _ExtraRows:
         self.last_bucket = -np.inf
 
     def add(self, batch, hasher: PDQHasher) -> None:
-        box = self.box
-        base, prefix = batch.rgb, ""
-        if box is not None and not box.is_empty and batch.rgb.shape[1:3] == (box.height, box.width):
-            base, prefix = box.apply(batch.rgb), "borders+"
-            preps = [("borders", base)]
-        else:
-            preps = []
+        rgb, box = batch.rgb, self.box
+        y, x, prefix = 0, 0, ""
+        h, w = rgb.shape[1:3]
+        # (prep, frames: None every frame of the batch or the grid's, where its pixels are: (y0, x0, h, w) of the batch's
+        # frames, or None: its own pixels (a turned copy), cut from ``base``)
+        preps: list[tuple[str, "np.ndarray | None", "tuple[int, int, int, int] | None"]] = []
+        if box is not None and not box.is_empty and rgb.shape[1:3] == (box.height, box.width):
+            y, x, h, w, prefix = box.top, box.left, h - box.top - box.bottom, w - box.left - box.right, "borders+"
+            preps.append(("borders", None, (y, x, h, w)))
         for scale in self.crops:
-            h, w = base.shape[1:3]
             dy, dx = int(round(h * (1 - scale) / 2)), int(round(w * (1 - scale) / 2))
-            preps.append((f"{prefix}crop{scale:.3f}", np.ascontiguousarray(base[:, dy : h - dy, dx : w - dx])))
+            preps.append((f"{prefix}crop{scale:.3f}", None, (y + dy, x + dx, h - 2 * dy, w - 2 * dx)))
         for name in self.windows:
-            part = window(base, name)
-            if part is not None:
-                preps.append((f"{prefix}window:{name}", part))
-        rows = [np.arange(len(batch.rgb))] * len(preps)
+            if (at := _window_at(h, w, name)) is not False:
+                preps.append((f"{prefix}window:{name}", None, at and (y + at[0], x + at[1], at[2], at[3])))
         if self.grid_windows:
             buckets = np.floor(np.asarray(batch.pts_seconds, np.float64) * self.grid_fps)
             first = buckets > np.maximum.accumulate(np.concatenate(([self.last_bucket], buckets[:-1])))
             self.last_bucket = max(self.last_bucket, float(buckets.max())) if buckets.size else self.last_bucket
             if first.any():
+                picked = np.flatnonzero(first)
                 for name in self.grid_windows:
-                    part = window(base[first], name)
-                    if part is not None:
-                        preps.append((f"{prefix}window:{name}", part))
-                        rows.append(np.flatnonzero(first))
-        for (name, rgb), picked in zip(preps, rows):
-            extra = hasher.hash_frames(rgb)
-            self.numbers.append(batch.frame_indices[picked])
-            self.preps += [name] * len(rgb)
+                    if (at := _window_at(h, w, name)) is not False:
+                        preps.append((f"{prefix}window:{name}", picked, at and (y + at[0], x + at[1], at[2], at[3])))
+        for (name, picked, _), extra in zip(preps, _hash_preps(rgb, preps, hasher, (y, x, h, w))):
+            self.numbers.append(batch.frame_indices[slice(None) if picked is None else picked])
+            self.preps += [name] * len(extra.quality)
             self.qualities.append(extra.quality)
             self.hashes.append(extra.hashes[:, 0])
 
@@ -172,3 +170,49 @@ class _ExtraRows:
             qualities=np.concatenate(self.qualities).astype(np.int32) if self.qualities else np.zeros(0, np.int32),
             hashes=np.concatenate(self.hashes) if self.hashes else np.zeros((0, 32), np.uint8),
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _window_at(h: int, w: int, name: str) -> "tuple[int, int, int, int] | None | bool":
+    """Where ``vscan.frames.windows.window(frames, name)`` cuts h x w frames: (y0, x0, h, w); None where it makes its own
+    pixels (a turned copy); False where it does not apply. Read off the window of a grid of the pixels' own places."""
+    if name.startswith("rot"):  # vscan.frames.windows.rotate_crop: always a window, of its own pixels
+        return None
+    places = np.stack(np.mgrid[0:h, 0:w], axis=-1).astype(np.int32)[None]
+    part = window(places, name)
+    if part is None:
+        return False
+    y0, x0 = (int(v) for v in part[0, 0, 0])
+    ph, pw = part.shape[1:3]
+    if not np.array_equal(part[0], places[0, y0 : y0 + ph, x0 : x0 + pw]):
+        return None
+    return y0, x0, ph, pw
+
+
+def _hash_preps(rgb: np.ndarray, preps: list, hasher, at: tuple[int, int, int, int]) -> list:
+    """Each prep's ``HashBatch`` (``_ExtraRows.add``): the windows of the batch's frames through the hasher's
+    ``hash_boxes`` (``vscan.bank.banded_hash``: each frame's luma once for all its windows) where it has one, else each
+    window's pixels through ``hash_frames``, as the turned copies (cut from the picture inside the borders, ``at``)."""
+    out: list = [None] * len(preps)
+    hash_boxes = getattr(hasher, "hash_boxes", None)
+    if hash_boxes is not None:
+        for grid in (False, True):
+            todo = [i for i, (_, picked, box) in enumerate(preps) if box is not None and (picked is not None) == grid]
+            if todo:
+                picked = preps[todo[0]][1]
+                got = hash_boxes(rgb if picked is None else rgb[picked], [preps[i][2] for i in todo])
+                for i, result in zip(todo, got or ()):
+                    out[i] = result
+    y, x, h, w = at
+    base = None
+    for i, (name, picked, box) in enumerate(preps):
+        if out[i] is not None:
+            continue
+        frames = rgb if picked is None else rgb[picked]
+        if box is not None:
+            out[i] = hasher.hash_frames(np.ascontiguousarray(frames[:, box[0] : box[0] + box[2], box[1] : box[1] + box[3]]))
+        else:
+            if base is None:
+                base = np.ascontiguousarray(rgb[:, y : y + h, x : x + w])
+            out[i] = hasher.hash_frames(window(base if picked is None else base[picked], name.split("window:", 1)[1]))
+    return out
