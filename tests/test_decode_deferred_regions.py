@@ -66,3 +66,21 @@ def test_a_decided_file_skips_it_and_an_inset_copy_is_still_found(clips):
     (result,) = worker.run([(0, summary["sha256"], summary["md5"], 1)], file)
     (match,) = [m for m in result.matches if m.is_match]
     assert "region" in match.path and result.timings["regions"] > 0, (match, result.timings)
+
+
+def test_a_file_matched_through_a_part_of_its_frames_is_not_searched_again(clips):
+    """An off-centre crop found by the off-centre search (a match through a region version) does not decide the
+    file (its span comes from part of the frame), but a region search then would put its own region in that
+    version's place and the rematch loses the match (session 42: both tune pattern crops). Only a weak hit, or a
+    match of the whole frame that does not decide, leaves the search to run."""
+    import dataclasses
+
+    from vscan.bank.prepared import Match
+
+    _, _, pip = clips
+    summary, file = decode_for_scan(str(pip), ScanConfig(runtime=Runtime(device="cpu")))
+    found = Match("e1", "reported", 88.9, 50.0, 6.0, (0.0, 6.0), (0.0, 6.0), 12, True, num_query_hashes_matched=8,
+                  path=("off-centre", "grid-window"), decided_by="vpdq", region=(0.1, 0.8, 0.1, 0.8))  # fmt: skip
+    assert search_deferred(file, [found]) is None
+    assert search_deferred(file, [dataclasses.replace(found, is_match=False, decided_by=None)]) is not None  # a weak hit: searched
+    assert search_deferred(file, [dataclasses.replace(found, path=(), region=None, query_pct=50.0)]) is not None  # whole frame, undecided
