@@ -135,42 +135,13 @@ def kept_shares(source_size, grid_scale: float = GRID_SCALE, pictures: tuple[tup
 
 
 def picture_sizes(index) -> tuple[tuple[int, int], ...]:
-    """(w, h) px of the pictures inside their bars of a bank's media entries (``vscan.bank.entry_table.EntryGeometry``:
-    the box; a frame without bars is its whole size), those most entries share first, at most ``BANK_PICTURES``;
-    () for a bank without geometry (hash lists, banks built before it was kept). Read once per bank."""
-    path = getattr(index, "bank_path", None)
-    if path is not None:  # a MappedBank: one grouped read of its table
-        found = getattr(index, "_offcentre_pictures", None)
-        if found is None:
-            import sqlite3
+    """(w, h) px of the pictures inside their bars of a bank's media entries, those most entries share first, at most
+    ``BANK_PICTURES``; () for a bank without geometry (hash lists, banks built before it was kept). Read once per bank
+    through the bank's one reader of its geometry (``vscan.bank.entry_table.picture_sizes``: a ``MappedBank``'s file, an
+    in-memory index's geometry array)."""
+    from vscan.bank.entry_table import picture_sizes as bank_pictures
 
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_geometry'").fetchone() is None:
-                    found = ()
-                else:
-                    found = tuple((int(w), int(h)) for w, h, _ in conn.execute(
-                        "SELECT x1 - x0 AS w, y1 - y0 AS h, COUNT(*) AS n FROM entry_geometry WHERE x1 > x0 AND y1 > y0 "
-                        "GROUP BY w, h ORDER BY n DESC, w, h LIMIT ?", (BANK_PICTURES,)))  # fmt: skip
-            finally:
-                conn.close()
-            index._offcentre_pictures = found
-        return found
-    cache = getattr(index, "cache", None)
-    if cache is None:
-        return ()
-    if "offcentre.pictures" not in cache:
-        geometry = getattr(index, "geometry", None)
-        found: tuple[tuple[int, int], ...] = ()
-        if geometry is not None and len(geometry):
-            g = np.asarray(geometry)
-            g = g[(g[:, 0] > 0) & (g[:, 4] > g[:, 2]) & (g[:, 5] > g[:, 3])]
-            if len(g):
-                sizes, counts = np.unique(np.stack([g[:, 4] - g[:, 2], g[:, 5] - g[:, 3]], axis=1), axis=0, return_counts=True)
-                order = np.lexsort((sizes[:, 1], sizes[:, 0], -counts))[:BANK_PICTURES]
-                found = tuple((int(sizes[i, 0]), int(sizes[i, 1])) for i in order)
-        cache["offcentre.pictures"] = found
-    return cache["offcentre.pictures"]
+    return bank_pictures(index, BANK_PICTURES)
 
 
 def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np.ndarray) -> list[tuple[tuple[int, float], int, int]]:
