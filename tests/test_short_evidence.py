@@ -11,6 +11,7 @@ import sys
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 
 def _near(at_s: float, distance: int, frames: int = 1, is_match: bool = False):
@@ -75,17 +76,28 @@ def _excerpt_files(tmp_path):
     return src, made
 
 
-def test_a_short_excerpt_inside_a_long_file_is_found_by_default_scan(tmp_path):
-    """End to end (CLI bank build, default ``vscan scan``): each excerpt is decided by a short run, the
-    letterboxed one on its frames' own bars (vscan.frames.borders.frame_bars); the other video alone is not."""
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory):
+    """One bank (``vscan bank build``, the CLI) of the landscape and the portrait known clip and one default
+    ``vscan scan`` of every compilation (``_excerpt_files``, ``_portrait_excerpt``): (records by file name, the
+    landscape files by name, the portrait ones). One bank and one scan for both end-to-end tests (each was a
+    bank and a CLI scan)."""
     from _cli_scan import scan_records
 
-    src, made = _excerpt_files(tmp_path)
-    bank = tmp_path / "reported.bank"
-    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), "--label", "reported",
-                          "--device", "cpu"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    d = tmp_path_factory.mktemp("short")
+    src, made = _excerpt_files(d)
+    portrait = _portrait_excerpt(d)
+    bank = d / "reported.bank"
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "bank", "build", str(bank), str(src), str(portrait["portrait"][0]), "--label",
+                          "reported", "--device", "cpu"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    records = scan_records(tmp_path / "in", bank, tmp_path / "r.jsonl")
+    return scan_records(d / "in", bank, d / "r.jsonl"), made, portrait
+
+
+def test_a_short_excerpt_inside_a_long_file_is_found_by_default_scan(scanned):
+    """End to end (CLI bank build, default ``vscan scan``): each excerpt is decided by a short run, the
+    letterboxed one on its frames' own bars (vscan.frames.borders.frame_bars); the other video alone is not."""
+    records, made, _ = scanned
     for name in ("compilation", "compilation_4x3"):
         found = [m for m in records[made[name].name]["matches"] if m["is_match"]]
         assert [m["bank_entry_id"] for m in found] == ["known"], (name, records[made[name].name]["matches"])
@@ -130,7 +142,7 @@ def _portrait_excerpt(tmp_path):
     from vscan.bench.reframe import _other
 
     made = {}
-    for name, seed in (("known", 67), ("unknown", 71)):
+    for name, seed in (("portrait", 67), ("unknown", 71)):
         clip = synth.make_clip(tmp_path / "src" / f"{name}.mp4", seed=seed, seconds=6, size=(180, 320), scenes=2, crf=20)
         frames, pts, fps = _read_clip(clip)
         keep = [_fitted(f, 320, 180) for f, t in zip(frames, pts) if 1.5 <= t < 4.7]
@@ -142,20 +154,13 @@ def _portrait_excerpt(tmp_path):
     return made
 
 
-def test_a_portrait_excerpt_with_wide_bars_inside_a_long_file_is_found_by_default_scan(tmp_path):
+def test_a_portrait_excerpt_with_wide_bars_inside_a_long_file_is_found_by_default_scan(scanned):
     """End to end (default ``vscan scan``): the excerpt's frames sit far from every row as whole frames and
     their bars are too wide to be cut as borders; region search finds the box inside those frames' bars
     (vscan.frames.candidates.part_bars), gated on them, and its near-match takes the second pass to 5 frames a
     second around it, where a short run decides. The compilation with an unrelated portrait clip matches nothing."""
-    from _cli_scan import scan_records
-
-    from vscan import Bank
-
-    made = _portrait_excerpt(tmp_path)
-    bank = tmp_path / "reported.bank"
-    Bank.build(bank, [made["known"][0]], label="reported")
-    records = scan_records(tmp_path / "in", bank, tmp_path / "r.jsonl")
-    found = [m for m in records[made["known"][1].name]["matches"] if m["is_match"]]
-    assert [m["bank_entry_id"] for m in found] == ["known"], records[made["known"][1].name]["matches"]
+    records, _, made = scanned
+    found = [m for m in records[made["portrait"][1].name]["matches"] if m["is_match"]]
+    assert [m["bank_entry_id"] for m in found] == ["portrait"], records[made["portrait"][1].name]["matches"]
     assert "region" in found[0]["path"] and 13.5 <= found[0]["query_span_seconds"][0] <= 17.5, found
     assert not any(m["is_match"] for m in records[made["unknown"][1].name]["matches"])
