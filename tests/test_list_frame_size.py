@@ -7,8 +7,6 @@ closer than its 256 px square (docs/matching-quality.md), while a media bank's r
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -18,20 +16,29 @@ from vscan.config import Runtime, Sampling, ScanConfig
 
 @pytest.fixture(scope="module")
 def banks(tmp_path_factory):
-    """(clip, its list-only bank (`vscan hash`: vPDQ lines at each frame's own size, as the reference), its media bank, a bank of both)."""
+    """(clip, its list-only bank (vPDQ lines at each frame's own size, as the reference and `vscan hash` write them:
+    its hash_media and format_vpdq_line, in this process), its media bank, a bank of both)."""
     from vscan.bank.hashers import media_hasher
     from vscan.bank.store import build_bank
     from vscan.bench import synth
-    from vscan.decode import EveryFrame
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.hashing.media import hash_media
+    from vscan.hashing.pdq import PDQHasher
+    from vscan.hashing.vpdq import format_vpdq_line
 
     root = tmp_path_factory.mktemp("listsize")
     clip = synth.make_clip(root / "clip.mp4", seed=47, seconds=5.0, fps=8.0, size=(480, 270), scenes=2)
+    pdq = PDQHasher(device="cpu")
+
+    def vpdq_lines(policy) -> str:  # `vscan hash` (vscan.cli.bank_cmd.hash_command) without a CLI process of its own
+        f = hash_media(clip, policy, hasher=pdq, backend="pyav").frames
+        return "".join(format_vpdq_line(int(n), int(q), h, float(t)) + "\n"
+                       for n, q, h, t in zip(f.frame_numbers, f.qualities, f.hex(), f.timestamps_seconds))  # fmt: skip
+
     listed = root / "clip.txt"
-    hashed = subprocess.run([sys.executable, "-m", "vscan.cli", "hash", str(clip), "--device", "cpu"], capture_output=True, text=True, check=True)
-    listed.write_text(hashed.stdout)
+    listed.write_text(vpdq_lines(EveryFrame()))
     sparse = root / "clip1s.txt"  # one hash a second, as exchanges share vPDQ
-    hashed = subprocess.run([sys.executable, "-m", "vscan.cli", "hash", str(clip), "--fps", "1", "--device", "cpu"], capture_output=True, text=True, check=True)
-    sparse.write_text(hashed.stdout)
+    sparse.write_text(vpdq_lines(FixedRate(1.0)))
     build_bank(root / "list1s.bank", [sparse], label="reported")
     hasher = media_hasher(EveryFrame(), "cpu")
     build_bank(root / "list.bank", [listed], label="reported")
