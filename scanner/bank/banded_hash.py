@@ -104,14 +104,14 @@ def banded_boxes(luma: np.ndarray, boxes: "list[tuple[int, int, int, int]]") -> 
     """``banded_hash`` of each box (y0, x0, h, w) of the frames whose luma is ``luma`` (``frame_luma``): the same bits
     and quality as ``banded_hash(frames[:, y0 : y0 + h, x0 : x0 + w])``, each window's luma never computed again."""
     n, fh, fw = luma.shape
-    out = []
-    for y0, x0, h, w in boxes:
+    a64 = np.empty((len(boxes), n, 64, 64), np.float32)
+    for k, (y0, x0, h, w) in enumerate(boxes):
         if not (0 <= y0 and 0 <= x0 and min(h, w) >= PDQ_MIN_SIDE and y0 + h <= fh and x0 + w <= fw):
             raise ValueError(f"Box {(y0, x0, h, w)} is not inside frames of {fh} x {fw} or has a side under {PDQ_MIN_SIDE}")
-        a64 = np.empty((n, 64, 64), np.float32)
-        _downsample(luma, int(y0), int(x0), *_band(int(h)), *_band(int(w)), np.empty((int(h), 64), np.float32), a64)
-        out.append(_finish(a64))
-    return out
+        _downsample(luma, int(y0), int(x0), *_band(int(h)), *_band(int(w)), np.empty((int(h), 64), np.float32), a64[k])
+    # one quality, DCT and variants pass for every box (each frame's own arithmetic: its bits as when hashed alone)
+    done = _finish(a64.reshape(-1, 64, 64))
+    return [HashBatch(done.hashes[k * n : (k + 1) * n], done.quality[k * n : (k + 1) * n]) for k in range(len(boxes))]
 
 
 def banded_hash(frames: np.ndarray) -> HashBatch:
