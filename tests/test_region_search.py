@@ -96,15 +96,25 @@ def test_box_hashes_equal_window_hashes():
             assert np.unpackbits(g ^ want).sum() == 0
 
 
-@pytest.mark.parametrize("shift", [(3, -2, 2, 3), (-4, 0, 0, -3)])
-def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(tmp_path, shift):
-    """A real bank and matcher: the inset's box, moved a few pixels, is moved back onto it (a few bits from the rows)."""
+_TRUTH = (40, 190, 60, 220)
+
+
+@pytest.fixture(scope="module")
+def inset_on_black(tmp_path_factory):
+    """(matcher, canvases) of ``_inset_scene.inset_scene``: a real bank, its clip inset at ``_TRUTH`` over black; made
+    once for both shifts (the matcher is only read)."""
     from _inset_scene import inset_scene
 
+    return inset_scene(tmp_path_factory.mktemp("inset"), 21, _TRUTH, np.zeros_like)
+
+
+@pytest.mark.parametrize("shift", [(3, -2, 2, 3), (-4, 0, 0, -3)])
+def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(inset_on_black, shift):
+    """A real bank and matcher: the inset's box, moved a few pixels, is moved back onto it (a few bits from the rows)."""
     from vscan.runtime.region_search import LOCATE_FRAMES, box_hashes, closest_rows, place_box
 
-    truth = (40, 190, 60, 220)
-    matcher, canvas = inset_scene(tmp_path, 21, truth, np.zeros_like)
+    truth = _TRUTH
+    matcher, canvas = inset_on_black
     lumas = luma(canvas)[:LOCATE_FRAMES]
     found = place_box(matcher, lumas, np.add(truth, shift))
     before = int(closest_rows(matcher, box_hashes(lumas, np.add(truth, shift))).sum())
