@@ -103,7 +103,10 @@ def test_a_failed_second_pass_finishes_on_the_first(banked_clip, ray_local, tmp_
     victim, bank = banked_clip
     # second pass: every frame, the whole file (confirm_frames=None: dense even though the first pass decides)
     policy = Adaptive(dense_fps=50.0, window_seconds=40.0, max_frames=4000, confirm_frames=None)
-    timeout = 4.0 if sig == signal.SIGSTOP else 120.0  # frozen: the driver's backstop ends it after 1.5 x 4 + 10 s
+    # frozen: the driver's backstop ends it after 1.5 x 8 + 10 s. The limit also bounds the first pass (its own task):
+    # at 4 s, a loaded machine (load 20 on 2 cores; two pytest-xdist workers) timed out the first pass's 40 keyframes
+    # of 720p, and the file never reached a second pass to freeze.
+    timeout = 8.0 if sig == signal.SIGSTOP else 120.0
     config = ScanConfig(sampling=Sampling(policy=policy, decoder="pyav"), runtime=Runtime(device="cpu", file_timeout_seconds=timeout))
     held_at_record = []
     signaller = HoldSignaller(victim, sig)
