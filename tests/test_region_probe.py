@@ -17,7 +17,7 @@ from vscan import Bank
 from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
 from vscan.config import Models, Runtime, Sampling, ScanConfig
-from vscan.decode import FixedRate, Windows
+from vscan.decode import Adaptive, FixedRate, Windows
 from vscan.frames.straight_edges import MIN_BLOCKS, looks_reframed, persistent_lines
 from vscan.runtime.decode_task import decode_for_scan, merge_passes
 from vscan.runtime.region_probe import ESCALATED_FRAMES, escalated_config
@@ -135,3 +135,46 @@ def test_merged_passes_keep_a_region_only_one_pass_found(reframed):
     assert len(merged["region_frames"]) == len(merged["frames"]) == len(first["frames"]) + 2
     assert np.abs(merged["region_box"] - _inset("pip", 317)).max() <= 3
     assert "region_frames" not in merge_passes(second, second)
+
+
+def test_a_short_files_burst_counts_for_no_first_pass_frame():
+    # A short file scanned against a --rows sparse bank (or a sparse hash list) also decodes every frame of 0.5-1 s in its
+    # middle (Adaptive.burst_max_file_seconds). Its frames show one moment, so the probe counts the frames spread over
+    # the file (vscan.decode.spread.spread_rows): here 3, not 18, and the file escalates; a keyframe in the burst counts.
+    from vscan.decode.spread import spread_count, spread_rows
+
+    rng = np.random.default_rng(5)
+    plain = np.stack([_texture(rng, 256, 256) for _ in range(3)])
+    inset = plain.copy()
+    inset[:, 120:248, 8:136] = np.stack([_texture(rng, 128, 128) for _ in range(3)])
+    frames = np.concatenate([inset[:2], np.repeat(inset[2:], 15, axis=0)])  # 0 and 1 s, then 15 burst frames around 2 s
+    times = np.concatenate([[0.0, 1.0], 1.76 + np.arange(15) / 30])
+    policy = Adaptive(burst_max_file_seconds=6.0)
+    config = ScanConfig(sampling=Sampling(policy=policy))
+    spread = spread_rows(policy, times, 4.0)
+    assert spread.tolist() == [True, True] + [False] * 15 and spread_count(policy, times, 4.0) == 2
+    keys = np.zeros(17, bool)
+    keys[7] = True  # a keyframe at 1.99 s: a first pass's own frame, in the burst's window
+    assert spread_count(policy, times, 4.0, keys) == 3
+    no_bars = lambda: None  # noqa: E731
+    assert escalated_config(config, [frames], no_bars) is None  # every frame counted: 17, "enough for region search"
+    more = escalated_config(config, [frames], no_bars, spread)
+    assert more is not None and more.sampling.policy.min_frames == ESCALATED_FRAMES
+    assert spread_count(Adaptive(), times, 4.0) == 17  # no burst in the policy: every frame counts
+
+
+def test_a_short_reframed_copy_with_a_burst_escalates_and_places_its_inset(reframed, tmp_path):
+    # The first 5 s of a picture-in-picture copy (keyframes every 2 s), its first pass with the burst: 3 keyframes and the
+    # burst's frames around 2.5 s. Counted as frames they blocked the escalation; the box is found on the frames spread over the
+    # file (the burst's alone misplace it) and cut from every frame, the burst's too (they meet a sparse bank's ticks).
+    import subprocess
+
+    short = tmp_path / "short_pip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(reframed["pip", 302]), "-t", "5", "-c", "copy", str(short)], check=True)
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    burst = replace(config, sampling=replace(config.sampling, policy=replace(config.sampling.policy, burst_max_file_seconds=6.0)))
+    summary, payload = decode_for_scan(str(short), burst)
+    assert "burst" in summary["sampling"] and "looks re-framed" in summary["sampling"], summary["sampling"]
+    assert np.abs(payload["region_box"] - _inset("pip", 302)).max() <= 3, payload["region_box"]
+    assert len(payload["region_frames"]) == len(payload["frames"]) > 8  # every frame's region, the burst's included
+    assert summary["frames_decoded"] <= 125  # never more than the file's frames

@@ -11,7 +11,7 @@ import numpy as np
 
 from vscan.decode.sampling import _frames_at
 
-__all__ = ["burst_rows", "burst_window", "first_pass_spread", "short_burst", "widest_middle"]
+__all__ = ["burst_mask", "burst_rows", "burst_window", "first_pass_spread", "short_burst", "spread_count", "spread_rows", "widest_middle"]
 
 
 def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: float, min_frames: int, whole_seconds: bool = False,
@@ -65,6 +65,32 @@ def short_burst(pts: np.ndarray, duration_seconds: float, max_file_seconds: floa
     return np.flatnonzero((pts >= window[0]) & (pts < window[1]))
 
 
+def burst_mask(policy: Any, timestamps: np.ndarray, duration_seconds: float | None) -> np.ndarray:
+    """True for a file's sampled frames (at ``timestamps``) inside its short-file burst's window (``burst_window`` of
+    ``policy``'s ``burst_max_file_seconds`` and ``burst_seconds``: ``Adaptive``, ``FixedRateBurst``); all False without one."""
+    window = burst_window(float(duration_seconds or 0.0), getattr(policy, "burst_max_file_seconds", None), float(getattr(policy, "burst_seconds", 0.0)))
+    t = np.asarray(timestamps, np.float64)
+    return (t >= window[0]) & (t < window[1]) if window is not None else np.zeros(len(t), bool)
+
+
+def spread_rows(policy: Any, timestamps: np.ndarray, duration_seconds: float | None, keyframes: np.ndarray | None = None) -> np.ndarray:
+    """True for a file's sampled frames (at ``timestamps``) spread over it: all but its short-file burst's (``burst_mask``),
+    where a keyframe (``keyframes``: True for those) stays, a first pass's own frame that the burst's window holds. What
+    region search and the region probe (vscan.runtime.region_probe) count and look at: the burst's 15-30 frames within
+    half a second to a second show one moment, not the frames over the file that a box's edges are found from."""
+    inside = burst_mask(policy, timestamps, duration_seconds)
+    if keyframes is not None and len(keyframes) == len(inside):
+        inside &= ~np.asarray(keyframes, bool)
+    return ~inside
+
+
+def spread_count(policy: Any, timestamps: np.ndarray, duration_seconds: float | None, keyframes: np.ndarray | None = None) -> int:
+    """Distinct sample times among ``spread_rows``: a 3-frame first pass of a short copy with a 15-frame burst has 3
+    frames over its length, not 18 (issue #27: counting the burst blocked the region probe's escalation)."""
+    t = np.asarray(timestamps, np.float64)
+    return int(len(np.unique(t[spread_rows(policy, t, duration_seconds, keyframes)])))
+
+
 def burst_rows(policy: Any, timestamps: np.ndarray, duration_seconds: float | None) -> np.ndarray | None:
     """Which of a file's sampled frames (at ``timestamps``) are its short-file burst's (``policy``'s
     ``burst_max_file_seconds``: ``Adaptive``, ``FixedRateBurst``): True for those in the burst's window but the one
@@ -72,13 +98,11 @@ def burst_rows(policy: Any, timestamps: np.ndarray, duration_seconds: float | No
     with one keyframe, ``widest_middle``). The scan's searches beyond the plain match (centre crops, regions,
     off-centre: vscan.runtime.file_match) leave them out: the burst is there to land one frame on a sparse entry's tick
     for the plain match. None: no burst in ``policy`` or this file, or fewer than two frames left."""
-    window = burst_window(float(duration_seconds or 0.0), getattr(policy, "burst_max_file_seconds", None), float(getattr(policy, "burst_seconds", 0.0)))
     t = np.asarray(timestamps, np.float64)
-    inside = (t >= window[0]) & (t < window[1]) if window is not None else np.zeros(len(t), bool)
+    inside = burst_mask(policy, t, duration_seconds)
     if inside.sum() < 2:
         return None
+    window = burst_window(float(duration_seconds or 0.0), getattr(policy, "burst_max_file_seconds", None), float(getattr(policy, "burst_seconds", 0.0)))
     middle = np.flatnonzero(inside)[int(np.argmin(np.abs(t[inside] - (window[0] + window[1]) / 2)))]
     inside[middle] = False
     return inside if len(t) - inside.sum() >= 2 else None
-
-

@@ -197,7 +197,8 @@ def still_window_hashes(frame: np.ndarray, size: int = _STILL_SIZE) -> tuple[np.
     return np.concatenate(hashes), np.concatenate(quality), np.array(boxes, np.int32)
 
 
-def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = MIN_FRAMES) -> dict[str, np.ndarray]:
+def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_frames: int = MIN_FRAMES,
+               detect_rows: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """Add ``region_frames`` (row i = ``payload["frames"][i]``'s region, resized
     to the frame's square size, static overlays in it filled) and
     ``region_box`` (top, bottom, left, right in frame pixels) when the file's
@@ -210,6 +211,10 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     (``still_window_hashes``: 50 windows cost ~3 ms here against ~10x that through the hash
     model): ``region_hashes`` [K, 8, 32], ``region_quality`` [K], ``region_box`` [K, 4] and
     ``region_rows`` (the sample of each row, 0).
+    ``detect_rows`` (bool per frame): the frames the box and the translucent blend are found on
+    (a short file's frames spread over it, not its burst of consecutive frames:
+    vscan.runtime.region_probe), the crops still made of every frame; None, or fewer than
+    ``min_frames`` of them: every frame.
     """
     frames = payload.get("frames")
     if not enabled or frames is None or not len(frames):
@@ -220,22 +225,32 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
         return payload
     if len(frames) < min_frames:
         return payload
+    seen = _detected_on(frames, detect_rows, min_frames)
     if "unoverlaid_frames" not in payload:  # a translucent box: undone as the overlay-removed version
-        blend = detect_translucent(frames, min_frames=min_frames)
+        blend = detect_translucent(frames if seen is None else frames[seen], min_frames=min_frames)
         if blend is not None:
             payload["unoverlaid_frames"] = undo_translucent(frames, *blend)
             payload["overlay_box"] = np.array([blend[0]], np.int32)
-    return add_region_box(payload, min_frames=min_frames)
+    return add_region_box(payload, min_frames=min_frames, detect_rows=seen)
 
 
-def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAMES) -> dict[str, np.ndarray]:
+def _detected_on(frames: np.ndarray, detect_rows: np.ndarray | None, min_frames: int) -> np.ndarray | None:
+    """``add_region``'s frames to detect on, as a bool mask over ``frames``; None: every frame."""
+    rows = np.asarray(detect_rows, bool) if detect_rows is not None else None
+    if rows is None or len(rows) != len(frames) or rows.sum() < min_frames or rows.all():
+        return None
+    return rows
+
+
+def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAMES, detect_rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """``add_region``'s inset picture alone (no translucent box, no still
     windows): ``region_frames`` and ``region_box`` from ``detect_region`` on
-    ``payload["frames"]``, unless it is the picture inside the flat bars.
+    ``payload["frames"]`` (those of ``detect_rows``: ``add_region``), unless it is the picture inside the flat bars.
     ``vscan.runtime.decode_task.merge_passes`` calls it on both adaptive
     passes' frames together when only one pass found a region."""
     frames = payload["frames"]
-    box = detect_region(frames, min_frames=min_frames)
+    seen = _detected_on(frames, detect_rows, min_frames)
+    box = detect_region(frames if seen is None else frames[seen], min_frames=min_frames)
     if box is None:
         return payload
     h, w = frames.shape[1:3]
@@ -246,7 +261,7 @@ def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAM
             return payload  # the picture inside flat bars: border removal already hashes it
     crop = np.ascontiguousarray(frames[:, box.top : box.bottom, box.left : box.right])
     region = resize_bilinear(crop, h, w)
-    boxes = detect_overlays(region, min_frames=min_frames)
+    boxes = detect_overlays(region if seen is None else region[seen], min_frames=min_frames)
     if boxes:
         region = fill_overlays(region, boxes)
     payload["region_frames"] = region

@@ -89,6 +89,7 @@ def confirm_read_on(config: Any) -> Callable | None:
     ``decode_ahead`` will decode after a first pass of the frames ``selected`` (``ahead_policy``),
     so that a keyframe pass decodes on from their keyframe to them (its keyframe decoded once);
     None when the scan decodes no confirmation ahead."""
+    from vscan.decode.spread import spread_count
     from vscan.runtime.region_probe import REGION_MIN_FRAMES, escalated_cost, may_escalate
 
     policy = config.sampling.policy
@@ -101,7 +102,8 @@ def confirm_read_on(config: Any) -> Callable | None:
         if confirm is None:
             return ()
         frames = tuple(confirm.select(pts_seconds, meta.keyframe_indices, meta.duration_seconds).tolist())
-        if escalates and len(selected) < REGION_MIN_FRAMES:
+        if escalates and spread_count(policy, pts_seconds[selected], meta.duration_seconds,
+                                      np.isin(selected, np.asarray(meta.keyframe_indices or (), np.int64))) < REGION_MIN_FRAMES:  # a burst counts for none
             # The region probe may decode this first pass again with more frames, from the keyframes, and confirm that
             # pass with a decode of its own: the frames read on to are then decoded twice. Read on only where even that
             # stays within the file's frames (a 75-frame WebM read on to and taken again decoded 79). Most such first

@@ -32,7 +32,7 @@ from vscan.inputs.digests import file_digests
 from vscan.runtime.confirm_ahead import confirm_read_on, decode_ahead
 from vscan.runtime.deferred_regions import add_region_or_defer
 from vscan.runtime.payload import DecodedFile, FileSummary
-from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, may_escalate
+from vscan.runtime.region_probe import KEEP_PASSING, decode_again_if_reframed, first_pass_spread_rows, may_escalate
 
 __all__ = ["decode_for_scan", "decode_task", "merge_passes", "empty_payload", "PER_FRAME_KEYS"]
 
@@ -218,7 +218,12 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     # (keyframes) often have just two or three frames.
     add_unoverlaid(payload, enabled=config.matching.mode == "robust", min_frames=2)
     # vscan.frames.regions: an inset picture; searched in the model call, only if the plain match does not decide, unless it looks re-framed
-    deferred = add_region_or_defer(payload, enabled=config.matching.mode == "robust", reframed=more is not None)
+    spread = first_pass_spread_rows(config.sampling.policy, numbers, times, meta) if more is not None and count else None
+    if spread is not None and not spread.all():  # a short file's burst: the box found on the frames spread over it, cut from all
+        add_region(payload, enabled=config.matching.mode == "robust", detect_rows=spread)
+        deferred = False
+    else:
+        deferred = add_region_or_defer(payload, enabled=config.matching.mode == "robust", reframed=more is not None)
     payload["source_size"] = np.array([meta.width, meta.height], np.int64)  # (w, h): detectors letterbox with it
     # decord counts the frames it was asked for (a lower bound); an escalated pass counts both passes' decoding
     summary["frames_decoded"] = decoded if decoded is not None else max(int(decoder.frames_decoded), count)

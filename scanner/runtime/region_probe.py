@@ -25,7 +25,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed
 
-__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "escalated_cost", "may_escalate",
+__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "escalated_cost", "first_pass_spread_rows", "may_escalate",
            "share_decode"]
 
 #: First-pass frames of a file that looks re-framed: on bench_robustness's
@@ -38,22 +38,40 @@ __all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_agai
 ESCALATED_FRAMES = 6
 
 
-def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: Callable[[], np.ndarray | None]) -> ScanConfig | None:
+def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: Callable[[], np.ndarray | None],
+                     spread: np.ndarray | None = None) -> ScanConfig | None:  # fmt: skip
     """The config to decode the file again with, or None (keep the first decode).
 
     Only an adaptive first pass in robust mode with too few frames for region
     search (``frames``: its decoded batches), where ``looks_reframed`` holds
     (``border_box()``: the file's flat bars, ``vscan.frames.borders``, asked only then).
+    ``spread`` (bool per frame, ``spread_rows``): the frames spread over the file, which are
+    counted and looked at; a short file's burst (``Adaptive.burst_max_file_seconds``: every
+    frame of 0.5-1 s in its middle) counts for none, so it never blocks the escalation of a
+    short picture-in-picture copy. None: every frame.
     """
     policy = config.sampling.policy
     if not config.sampling.region_probe or not isinstance(policy, Adaptive) or config.matching.mode != "robust" or config.models.triage:
         return None  # a second pass (Windows), other policies, triage (>= 8 frames anyway)
-    count = sum(len(f) for f in frames)
+    every = np.concatenate(frames) if len(frames) > 1 else frames[0]
+    spread = np.asarray(spread, bool) if spread is not None and len(spread) == len(every) else np.ones(len(every), bool)
+    count = int(spread.sum())
     if not 2 <= count < REGION_MIN_FRAMES or policy.min_frames >= ESCALATED_FRAMES:
         return None
-    if not looks_reframed(np.concatenate(frames) if len(frames) > 1 else frames[0], border_box()):
+    if not looks_reframed(every if spread.all() else every[spread], border_box()):
         return None
     return replace(config, sampling=replace(config.sampling, policy=replace(policy, min_frames=ESCALATED_FRAMES)))
+
+
+def first_pass_spread_rows(policy, numbers: list[np.ndarray], times: list[np.ndarray], meta) -> np.ndarray | None:
+    """``spread_rows`` of a pass's frames (batches of frame ``numbers`` at ``times``), its keyframes kept; None: no burst."""
+    if getattr(policy, "burst_max_file_seconds", None) is None or not len(times):
+        return None
+    from vscan.decode.spread import spread_rows
+
+    n = np.concatenate(numbers) if len(numbers) > 1 else np.asarray(numbers[0])
+    keys = np.isin(n, np.asarray(meta.keyframe_indices or (), np.int64))
+    return spread_rows(policy, np.concatenate(times) if len(times) > 1 else times[0], meta.duration_seconds, keys)
 
 
 #: Frames a PyAV first pass keeps that it decoded on the way to its own
@@ -78,10 +96,11 @@ def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tu
     decoder that keeps nothing (decord) decodes the file again with
     ``decode(path, more)``. A failure of the escalated pass keeps the first
     (a file whose keyframes decoded is never lost to the longer decode)."""
-    (decoder, _meta, tap, frames, *_), _fallback = first
+    (decoder, meta, tap, frames, numbers, times, *_), _fallback = first
     if not frames:
         return None, None, first
-    more = escalated_config(config, frames, lambda: tap.add_to({"frames": frames[0]}).get("border_box"))
+    spread = first_pass_spread_rows(config.sampling.policy, numbers, times, meta)
+    more = escalated_config(config, frames, lambda: tap.add_to({"frames": frames[0]}).get("border_box"), spread)
     if more is None:
         return None, None, first
     try:
@@ -93,10 +112,11 @@ def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tu
     return more, int(decoder.frames_decoded) + int(again[0][0].frames_decoded), again
 
 
-def _decode_cost(frames: list[int], keyframes) -> int:
-    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound."""
+def _decode_cost(frames: list[int], keyframes, stopped: int | None = None) -> int:
+    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound; ``stopped``: the
+    decoder goes on from that frame where ``frames`` all come after it (``PyAVDecoder.stopped_at``)."""
     keys = np.asarray(keyframes or (0,), np.int64)
-    cost, reached = 0, -1
+    cost, reached = 0, stopped if stopped is not None and frames and frames[0] > stopped else -1
     for i in frames:
         key = int(keys[max(0, np.searchsorted(keys, i, side="right") - 1)])
         cost += i - max(key - 1, reached)
@@ -133,9 +153,12 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
     decoder.passing = {}
     stand_in = sorted(kept) if decoder.skip_nonref else []
     missing = []
+    from vscan.decode.spread import burst_mask
+
+    burst = burst_mask(more.sampling.policy, pts_seconds, meta.duration_seconds)
     for i in wanted.tolist():
-        if i in have:
-            continue
+        if i in have or (burst[i] and decoder.skip_nonref and any(j in have for j in range(i + 1, i + 5))):
+            continue  # (a burst frame the first pass's decoder skipped, standing in the next one, as the first pass did)
         if i in kept:
             have[i] = kept[i]
             continue
@@ -145,8 +168,12 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
         else:
             missing.append(i)
     decoded = 0
-    if missing and len(have) >= REGION_MIN_FRAMES and first_decoded + _decode_cost(missing, meta.keyframe_indices) > meta.num_frames:
-        missing = []  # enough frames for region search, and decoding the rest would decode frames twice
+    stopped = decoder.stopped_at(path) if hasattr(decoder, "stopped_at") else None  # the decode goes on from the first pass's last frame
+    cost = lambda frames: first_decoded + _decode_cost(frames, meta.keyframe_indices, stopped)  # noqa: E731
+    if missing and _spread(more, pts_seconds, have, meta) >= REGION_MIN_FRAMES and cost(missing) > meta.num_frames:
+        # enough frames for region search, and decoding the rest would decode frames twice: the first of them that fit in
+        # the file's frames (a short copy's burst decoded to its middle: a box found on its first half alone was misplaced)
+        missing = missing[: next(k for k in range(len(missing), -1, -1) if cost(missing[:k]) <= meta.num_frames)]
     if missing:
         square = (more.sampling.frame_size, more.sampling.frame_size)
         for batch in decoder.iter_frames(path, FrameList(tuple(missing)), batch_size=64, size=square):
@@ -160,3 +187,11 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
     decoder.frames_decoded = first_decoded + decoded
     attempt = (decoder, meta, merged_tap, [merged], [order], [pts_seconds[order]], truncation, view)
     return first_decoded + decoded, (attempt, fallback)
+
+
+def _spread(more: ScanConfig, pts_seconds: np.ndarray, have: dict, meta) -> int:
+    """Frames of ``have`` (index: frame) spread over the file: a short file's burst counts for none (``spread_count``)."""
+    from vscan.decode.spread import spread_count
+
+    order = np.asarray(sorted(have), np.int64)
+    return spread_count(more.sampling.policy, pts_seconds[order], meta.duration_seconds, np.isin(order, np.asarray(meta.keyframe_indices or (), np.int64)))
