@@ -21,12 +21,22 @@ from vscan.hashing.pdq import PDQHasher
 VSCAN = [sys.executable, "-m", "vscan.cli"]
 
 
-def _bank(out: Path, *sources: Path) -> Path:
-    def hash_file(path):
-        result = hash_media(path, EveryFrame(), hasher=PDQHasher(device="cpu"), max_side=512)
-        return result.frames, result.metadata.duration_seconds
+class _EveryFrame(dict):
+    """``hash_media`` for ``build_bank``: every frame, path -> (frames, duration) kept, so one model hashes each source
+    once for both banks."""
 
-    build_bank(out, list(sources), hash_media=hash_file)
+    model: PDQHasher | None = None
+
+    def __call__(self, path):
+        if path not in self:
+            self.model = self.model or PDQHasher(device="cpu")
+            result = hash_media(path, EveryFrame(), hasher=self.model, max_side=512)
+            self[path] = (result.frames, result.metadata.duration_seconds)
+        return self[path]
+
+
+def _bank(out: Path, *sources: Path, hashed: _EveryFrame) -> Path:
+    build_bank(out, list(sources), hash_media=hashed)
     return out
 
 
@@ -43,8 +53,9 @@ def archive(tmp_path_factory):
     for i in range(3):
         synth.make_clip(inbox / f"other-{i}.mp4", seed=40 + i, seconds=4.0, size=(160, 120))
     synth.make_corrupt(inbox / "broken.mp4", "random")
-    old = _bank(root / "old.bank", reported / "a.mp4")
-    new = _bank(root / "new.bank", reported / "a.mp4", reported / "b.mp4")
+    hashed = _EveryFrame()
+    old = _bank(root / "old.bank", reported / "a.mp4", hashed=hashed)
+    new = _bank(root / "new.bank", reported / "a.mp4", reported / "b.mp4", hashed=hashed)
     return root, inbox, old, new
 
 
