@@ -62,7 +62,10 @@ def part_tests(plan: Plan, rec: Recorder, deadline: float, work: Path) -> None:
         env["VSCAN_SHARED_DIR"] = str(carried)  # the PDQ sample images carried in .whl/ (tests/conftest.py)
     rec["require_cuda"] = env.get("VSCAN_REQUIRE_CUDA") == "1"
     junit = work / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "needs_cuda", "-p", "no:cacheprovider", "-p", "vscan.bench.gpu_check_pytest",
+    # One process, whatever the suite's own run uses (pytest-xdist's workers and their environment).
+    for name in [k for k in env if k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))]:
+        env.pop(name)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "needs_cuda", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "vscan.bench.gpu_check_pytest",
            f"--junitxml={junit}", *files]  # fmt: skip
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(deadline - time.monotonic() - 2, 1))
     rec["left_out_needing_ray"] = json.loads(left_out.read_text()) if left_out.exists() else None
