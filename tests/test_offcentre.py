@@ -176,3 +176,43 @@ def test_uneven_offcentre_crop_is_found_by_a_scan(scanned):
     assert match["bank_entry_id"] == "uneven" and match["path"][0] == "off-centre", match
     box = match["region"]  # the grid window's box in the copy: GRID_SCALE / 0.65 of its width, GRID_SCALE / 0.75 of its height
     assert abs((box["right"] - box["left"]) - GRID_SCALE / 0.65) < 0.02 and abs((box["bottom"] - box["top"]) - GRID_SCALE / 0.75) < 0.02, box
+
+
+def test_a_weak_offcentre_hit_looks_at_the_copys_frames_on_its_entrys_grid_clock():
+    """``grid_looks``: the closest pair of the copy's sampled windows (as is or mirrored) and an entry's grid rows gives
+    the copy's offset; each grid row's time less it is a look (inside the file, near the pair, low-quality windows left
+    out). A copy starting 1 s into its source, its 0.5 s frame meeting the row at 1.5 s: looks at 0, 0.25, ... 5.75 s."""
+    from vscan.runtime.offcentre import LOOK_MAX_FRAMES, grid_looks
+
+    rng = np.random.default_rng(3)
+    row_times = np.arange(40) / GRID_FPS  # 10 s of an entry's grid rows, 4 a second
+    rows = rng.integers(0, 256, (40, 32), dtype=np.uint8)
+    windows = rng.integers(0, 256, (3, 8, 32), dtype=np.uint8)  # unrelated windows at 0.5, 2.2 and 4.9 s ...
+    times, quality = np.array([0.5, 2.2, 4.9]), np.array([80, 80, 80])
+    windows[0, 0] = rows[6]  # ... but the first: the row at 1.5 s
+    want = tuple(float(t) for t in np.arange(24) / GRID_FPS)
+    assert grid_looks(row_times, rows, times, windows, quality, 6.0) == want
+    mirrored = windows.copy()
+    mirrored[0, 0], mirrored[0, 4] = windows[1, 0], rows[6]  # the copy mirrored: its window's variant 4 meets the row
+    assert grid_looks(row_times, rows, times, mirrored, quality, 6.0) == want
+    assert grid_looks(row_times, rows, times, windows, np.array([10, 80, 80]), 6.0, min_quality=50) != want  # the pair's frame is flat
+    long = grid_looks(row_times, rows, times, windows, quality, 60.0)
+    assert len(long) == LOOK_MAX_FRAMES and long[0] == 0.0 and long[-1] <= 0.5 + 8.0  # inside the file, near the pair, at most 32
+    assert grid_looks(row_times[:0], rows[:0], times, windows, quality, 6.0) == ()
+
+
+def test_an_entrys_grid_rows_are_read_from_the_narrowed_index():
+    from vscan.bank.store import BankIndex, ExtraRows
+    from vscan.runtime.offcentre import entry_grid_rows
+
+    hashes = np.arange(4 * 32, dtype=np.uint8).reshape(4, 32)
+    index = BankIndex(["a", "b"], ["r", "r"], ["video", "video"], np.array([1.0, 1.0]), hashes, np.array([0, 0, 1, 1], np.int32),
+                      np.array([0, 8, 0, 8]), np.array([0.0, 0.25, 0.0, 0.25]), np.full(4, 100, np.int32), {},
+                      extra=ExtraRows(np.array([0, 1, 1, 2, 3]), ("window:g55:2.5,2.5", "crop0.900", "borders+window:g55:12.5,2.5",
+                                                                  "window:g55:2.5,2.5", "window:g60:20,20"),
+                                      np.full(5, 100, np.int32), hashes[[0, 1, 2, 2, 3]] ^ 1))  # fmt: skip
+    times, rows = entry_grid_rows(index, "b")
+    assert times.tolist() == [0.0, 0.25] and np.array_equal(rows, hashes[[2, 3]] ^ 1)
+    times, rows = entry_grid_rows(index, "a")
+    assert times.tolist() == [0.0, 0.25] and np.array_equal(rows, hashes[[0, 2]] ^ 1)  # the crop row left out
+    assert entry_grid_rows(index, "c")[0].size == 0

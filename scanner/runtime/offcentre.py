@@ -46,7 +46,7 @@ from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
 __all__ = ["CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
-           "find_offcentre", "grid_share", "has_grid_rows"]  # fmt: skip
+           "find_offcentre", "grid_share", "has_grid_rows", "LOOK_REACH_SECONDS", "LOOK_MAX_FRAMES", "grid_looks", "entry_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
 CROPS_KEPT = (0.7,)
@@ -87,6 +87,12 @@ LOCATE_RADIUS = 28
 _FINE = 3  # refine +-3 px around the coarse place
 REFINE = 8  # coarse places refined
 _LAG = 0.6  # s: hits of one place agree in time within this (bank grid rows are 1 / GRID_FPS s apart)
+#: A weak off-centre hit (placed, matched on too few frames) asks the second pass for the copy's frames at its entry's
+#: grid rows (``grid_looks``: ``Match.look_seconds``, adaptive sampling's ``LookWindows``), this far either side of
+#: its closest pair and at most this many: fast footage moves 40-130 bits a frame inside a window, so only frames on
+#: the bank's grid clock meet its rows, and a flat span leaves too few detailed frames at 1 a second.
+LOOK_REACH_SECONDS = 8.0
+LOOK_MAX_FRAMES = 32
 
 
 def _offsets(room: int, step: int) -> np.ndarray:
@@ -297,4 +303,56 @@ def find_offcentre(matcher, query, frames: np.ndarray | None, source_size=None):
         score = max(((m.is_match, m.query_pct) for m in matches if "off-centre" in m.path), default=(False, 0.0))
         if best is None or score > best[0]:
             best = (score, tried, narrowed, matches)
-    return None if best is None else best[1:]
+    if best is None or best[0][0]:
+        return None if best is None else best[1:]
+    _, tried, narrowed, matches = best
+    return tried, narrowed, [_with_looks(m, narrowed, tried) for m in matches]
+
+
+def _with_looks(m, matcher, query):
+    """``m`` with ``look_seconds`` at its entry's grid rows (``grid_looks``) where it is the off-centre version's weak
+    hit: rows within ``LOOK_REACH_SECONDS`` of its reference span, the windows within it of its query span."""
+    from dataclasses import replace
+
+    if m.is_match or "off-centre" not in m.path or m.look_seconds or not all(np.isfinite(m.reference_span_seconds + m.query_span_seconds)):
+        return m
+    times, hashes = entry_grid_rows(matcher.index, m.bank_entry_id)
+    near = np.abs(times - np.clip(times, *m.reference_span_seconds)) <= LOOK_REACH_SECONDS
+    region = query.version("region")
+    t = region.hashes.timestamps_seconds
+    mine = np.abs(t - np.clip(t, *m.query_span_seconds)) <= LOOK_REACH_SECONDS
+    looks = grid_looks(times[near], hashes[near], t[mine], region.variants[mine], region.hashes.qualities[mine], query.duration_seconds,
+                       matcher.settings.min_quality)  # fmt: skip
+    return replace(m, look_seconds=looks) if looks else m
+
+
+def entry_grid_rows(index, entry_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """(times float64 [K], hashes uint8 [K, 32]) of the grid-window rows (``window:g``) of entry ``entry_id`` in an
+    in-memory ``BankIndex`` (a scan's narrowed index); empty for none."""
+    extra = getattr(index, "extra", None)
+    if extra is None or entry_id not in index.entry_ids or not len(extra.hashes):
+        return np.zeros(0), np.zeros((0, 32), np.uint8)
+    e = index.entry_ids.index(entry_id)
+    grid = np.fromiter(("window:g" in p for p in extra.preps), bool, len(extra.preps))
+    rows = np.flatnonzero(grid & (np.asarray(index.entry_rows)[extra.frame_rows] == e))
+    return np.asarray(index.timestamps_seconds, np.float64)[extra.frame_rows[rows]], np.asarray(extra.hashes[rows], np.uint8)
+
+
+def grid_looks(row_times: np.ndarray, row_hashes: np.ndarray, times: np.ndarray, variants: np.ndarray, qualities: np.ndarray,
+               duration_seconds: float | None, min_quality: int = 1) -> tuple[float, ...]:  # fmt: skip
+    """The copy's times at which it shows the frames an entry's grid rows hold (``row_times``, ``row_hashes``): the
+    copy's sampled windows (``variants`` [N, 8, 32], as is and mirrored: 0 and 4, at ``times``) give its offset against
+    the entry from their closest pair (both exact frame times), and each grid row's time less it is a look, within
+    ``LOOK_REACH_SECONDS`` of that pair and inside the file, the ``LOOK_MAX_FRAMES`` nearest, sorted; () without rows."""
+    ok = np.flatnonzero(np.asarray(qualities) >= min_quality)
+    if not len(row_times) or not ok.size:
+        return ()
+    q = np.asarray(variants, np.uint8)[ok][:, [0, 4]].reshape(-1, 32)
+    bits = np.bitwise_count(q[:, None, :] ^ np.asarray(row_hashes, np.uint8)[None]).sum(-1, dtype=np.int64)
+    k, r = np.unravel_index(int(np.argmin(bits)), bits.shape)
+    tq = float(np.asarray(times, np.float64)[ok][k // 2])
+    at = np.unique(np.asarray(row_times, np.float64)) - (float(row_times[r]) - tq)
+    end = float(duration_seconds) if duration_seconds and duration_seconds > 0 else np.inf
+    at = at[(at >= -1e-6) & (at < end) & (np.abs(at - tq) <= LOOK_REACH_SECONDS + 1e-9)]
+    at = at[np.argsort(np.abs(at - tq), kind="stable")[:LOOK_MAX_FRAMES]]
+    return tuple(float(t) for t in np.sort(np.maximum(at, 0.0)))
