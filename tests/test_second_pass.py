@@ -134,3 +134,43 @@ def test_a_failed_second_pass_finishes_on_the_first(banked_clip, ray_local, tmp_
     assert held_at_record == [0]  # no frames of either pass left in the object store by the driver
     if sig == signal.SIGSTOP:
         assert time.monotonic() - t0 < 60
+
+
+def test_a_second_pass_that_stalled_is_decoded_once_more_on_both_paths():
+    """A second pass that failed for the run's circumstances (kind transient: a stalled decoder on a loaded machine;
+    stop 42 saw an AugLy loop copy and a speed copy lose their match that way at load 26) is decoded once more before
+    the file finishes on its first pass; an input error, or a second failure, finishes it as before. The Ray stages
+    and the embedded path take the same decision (vscan.runtime.outcome.second_pass_again)."""
+    from types import SimpleNamespace
+
+    from vscan.runtime.embedded import _decoded
+    from vscan.runtime.outcome import Task, second_pass_again
+    from vscan.runtime.payload import FileSummary
+    from vscan.runtime.stages import DecodeStage
+
+    stall = {"type": "DecodeTimeoutError", "message": "pyav decoder delivered no frame for 8 s", "kind": "transient"}
+    broken = {"type": "DecodeError", "message": "invalid data", "kind": "input"}
+    assert not second_pass_again(Task(key=0, path="/in/a.mp4", attempt_decoder="pyav", submitted=0.0), stall)  # a first pass
+
+    def refining() -> Task:
+        return Task(key=1, path="/in/a.mp4", attempt_decoder="pyav", submitted=0.0, first_pass=FileSummary(path="/in/a.mp4"),
+                    first_result=SimpleNamespace(matches=[]), policy="second pass")  # fmt: skip
+
+    def ray_path(task: Task, error: dict) -> str:
+        again, failed = [], []
+        stage = SimpleNamespace(resubmit_alone=again.append, outcomes=SimpleNamespace(decode_failed=lambda t, e: failed.append(e)))
+        DecodeStage.decoded(stage, task, FileSummary(path=task.path, error=error))
+        return "again" if again == [task] and not failed else "finished" if failed == [error] and not again else "?"
+
+    def embedded_path(task: Task, error: dict) -> str:
+        again, failed = [], []
+        admit = SimpleNamespace(again=again.append)
+        outcomes = SimpleNamespace(decode_failed=lambda t, e: failed.append(e))
+        _decoded(task, (None, FileSummary(path=task.path, error=error), None), admit, None, {}, outcomes, None, None, "")
+        return "again" if again == [task] and not failed else "finished" if failed == [error] and not again else "?"
+
+    for path in (ray_path, embedded_path):
+        task = refining()
+        assert [path(task, stall), path(task, stall)] == ["again", "finished"], path.__name__
+        assert task.first_pass is None or task.policy == "second pass"  # finished: let go; again: its pass kept
+        assert path(refining(), broken) == "finished", path.__name__

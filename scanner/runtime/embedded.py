@@ -40,7 +40,7 @@ from vscan.config import ScanConfig
 from vscan.errors import ModelError
 from vscan.runtime.embedded_model import ModelThread
 from vscan.runtime.embedded_procs import _DecodeProcess, _Decoders  # noqa: F401 - (tests reach _DecodeProcess here)
-from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_decoded
+from vscan.runtime.outcome import FileState, Outcomes, Task, let_go, second_pass_again, second_pass_decoded
 from vscan.runtime.placement import ran_on
 from vscan.runtime.ray_start import set_startup_phase
 
@@ -289,6 +289,9 @@ def _decoded(task: Task, answer: tuple, admit: _Admission, model: ModelThread, f
         records.emit({**ledger.unchanged_record(facts), "ran_on": ran_on(facts)})
     elif file_summary.known_benign is not None:
         records.emit({**known_benign_record(facts, policy_text), "ran_on": ran_on(facts)})
+    elif file_summary.error is not None and second_pass_again(task, file_summary.error):
+        admit.again(task)  # decoded once more; its first pass's frames stay in ``firsts``
+        return
     elif file_summary.error is not None:
         outcomes.decode_failed(task, file_summary.error)
     else:

@@ -25,7 +25,7 @@ from vscan.runtime.placement import ran_on
 from vscan.verdict.record import build_record
 from vscan.verdict.risk import RiskPolicy
 
-__all__ = ["FileState", "Task", "Outcomes", "ahead_settled", "checked", "let_go", "second_pass_decoded"]
+__all__ = ["FileState", "Task", "Outcomes", "ahead_settled", "checked", "let_go", "second_pass_again", "second_pass_decoded"]
 
 
 class FileState(enum.Enum):
@@ -57,10 +57,25 @@ class Task:
     infra_failures: int = 0  # model-stage faults that may be the file's (retried up to INFRA_RETRIES)
     node_faults: int = 0  # its node or model actor's node went away (never the file's fault)
     group_size: int = 1  # files in the decode task that carries this file
+    second_pass_tries: int = 0  # second-pass decodes that failed for the run's circumstances (``second_pass_again``)
     state: FileState = FileState.QUEUED
 
     def move(self, state: FileState) -> None:
         self.state = state
+
+
+#: Decodes of one file's second pass when they fail for the run's circumstances (kind "transient": a decoder that
+#: stalled on a loaded machine): a second pass that decides a match is not given up on its first stall.
+SECOND_PASS_TRIES = 2
+
+
+def second_pass_again(task: Task, error: dict[str, Any]) -> bool:
+    """Whether ``task``'s failed second pass (its decode's ``error``) is decoded once more, rather than the file
+    finishing on its first pass (``Outcomes.decode_failed``); counted on the task. An input error is final."""
+    if task.first_result is None or error.get("kind") != "transient" or task.second_pass_tries + 1 >= SECOND_PASS_TRIES:
+        return False
+    task.second_pass_tries += 1
+    return True
 
 
 def let_go(task: Task) -> None:

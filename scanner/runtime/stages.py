@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 from vscan.inputs.discover import Refused, is_small
 from vscan.runtime.confirm_ahead import AheadSwitch
 from vscan.runtime.metrics import watch
-from vscan.runtime.outcome import FileState, Outcomes, Task, ahead_settled, let_go, second_pass_decoded
+from vscan.runtime.outcome import FileState, Outcomes, Task, ahead_settled, let_go, second_pass_again, second_pass_decoded
 from vscan.runtime.payload import ModelResult
 from vscan.runtime.placement import decode_on_node, ran_on
 from vscan.verdict.record import known_benign_record
@@ -181,6 +181,8 @@ class DecodeStage:
             self.records.emit({**known_benign_record(file_summary.as_dict(), self.policy_text), "ran_on": ran_on(file_summary.as_dict())})
             let_go(task)
             task.move(FileState.RECORDED)
+        elif file_summary.error is not None and second_pass_again(task, file_summary.error):
+            self.resubmit_alone(task)  # its first pass's frames and result kept
         elif file_summary.error is not None:
             self.outcomes.decode_failed(task, file_summary.error)
         else:
