@@ -201,9 +201,9 @@ def test_a_weak_offcentre_hit_looks_at_the_copys_frames_on_its_entrys_grid_clock
     assert grid_looks(row_times[:0], rows[:0], times, windows, quality, 6.0) == ()
 
 
-def test_an_entrys_grid_rows_are_read_from_the_narrowed_index():
+def _tiny_index():
+    """A hand-made in-memory index: entries a and b, two frames each, extra rows of grid windows and one crop."""
     from vscan.bank.store import BankIndex, ExtraRows
-    from vscan.runtime.offcentre import entry_grid_rows
 
     hashes = np.arange(4 * 32, dtype=np.uint8).reshape(4, 32)
     index = BankIndex(["a", "b"], ["r", "r"], ["video", "video"], np.array([1.0, 1.0]), hashes, np.array([0, 0, 1, 1], np.int32),
@@ -211,8 +211,35 @@ def test_an_entrys_grid_rows_are_read_from_the_narrowed_index():
                       extra=ExtraRows(np.array([0, 1, 1, 2, 3]), ("window:g55:2.5,2.5", "crop0.900", "borders+window:g55:12.5,2.5",
                                                                   "window:g55:2.5,2.5", "window:g60:20,20"),
                                       np.full(5, 100, np.int32), hashes[[0, 1, 2, 2, 3]] ^ 1))  # fmt: skip
+    return index, hashes
+
+
+def test_an_entrys_grid_rows_are_read_from_the_narrowed_index():
+    from vscan.runtime.offcentre import entry_grid_rows
+
+    index, hashes = _tiny_index()
     times, rows = entry_grid_rows(index, "b")
     assert times.tolist() == [0.0, 0.25] and np.array_equal(rows, hashes[[2, 3]] ^ 1)
     times, rows = entry_grid_rows(index, "a")
     assert times.tolist() == [0.0, 0.25] and np.array_equal(rows, hashes[[0, 2]] ^ 1)  # the crop row left out
     assert entry_grid_rows(index, "c")[0].size == 0
+
+
+def test_the_offcentre_search_also_runs_where_a_region_matched_nothing():
+    """A test pattern's own boxes make region search find a region in an off-centre crop of it (tune and held-out
+    pattern crops, session 42); nothing matched through it, so the off-centre search runs as for any unmatched file
+    (its window takes the region version's place): it used to be skipped wherever a region version stood."""
+    from types import SimpleNamespace
+
+    from vscan.bank.query import FileQuery, QueryVersion
+    from vscan.config import ScanConfig
+    from vscan.hashing.vpdq import FrameHashes
+    from vscan.runtime.file_match import FileMatcher
+
+    index, hashes = _tiny_index()
+    frames = FrameHashes(np.arange(3), np.arange(3) / 2.0, np.full(3, 80, np.int32), hashes[:3])
+    plain = FileQuery((QueryVersion("frames", frames),), {}, 1.5)
+    with_region = plain.with_version(QueryVersion("region", frames, box=np.array([[0.1, 0.9, 0.1, 0.9]])))
+    searches = {key: applies for key, applies, _ in FileMatcher(ScanConfig(), index)._searches(SimpleNamespace(frames=np.zeros((3, 8, 8, 3))))}
+    assert searches["match_offcentre"](plain) and searches["match_offcentre"](with_region)
+    assert not FileMatcher(ScanConfig(), index, offcentre=False)._searches(SimpleNamespace(frames=None))[-1][1](with_region)  # hash stores

@@ -150,7 +150,7 @@ class FileMatcher:
                 found = found if found is None else search(query, inputs)
             spent[key] = time.perf_counter() - t_search
             if found is not None and key == "match_centre_crops" and not any(m.is_match for m in found[2]):
-                weak = found  # the other searches go on with the query as it stood (the off-centre one skips a region)
+                weak = found  # the other searches go on with the query as it stood
             elif found is not None:
                 query, narrowed, matches = found
                 weak = None
@@ -178,8 +178,9 @@ class FileMatcher:
             ("match_rotation", lambda q: q.robust and pixels, lambda q, inputs: _rotation(self.matcher, q, inputs)),
             # candidate regions placed against the bank (vscan.runtime.region_search)
             ("match_regions", lambda q: q.robust and pixels, lambda q, inputs: _regions(self.matcher, q, inputs)),
-            # a crop keeping 70% of each side, off-centre (vscan.runtime.offcentre); not where there is a region or no grid rows
-            ("match_offcentre", lambda q: q.version("region") is None and self._searches_offcentre() and len(q.frames) >= 2,
+            # a crop keeping 70% of each side, off-centre (vscan.runtime.offcentre), where the bank has grid rows; also where
+            # region search found a region that matched nothing (a test pattern's own boxes): the window takes its place
+            ("match_offcentre", lambda q: self._searches_offcentre() and len(q.frames) >= 2,
              lambda q, inputs: _offcentre(self.matcher, q, inputs)),
         )  # fmt: skip
 
