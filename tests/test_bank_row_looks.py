@@ -1,10 +1,11 @@
 """A second look for sparse banks (``vscan.bank.row_looks``): a weak hit on an entry of ``--rows sparse`` (a row every
 half second where footage is fast) names the query times where the entry's rows stand, its offset taken from the
-pair met on a tick row; ``Adaptive.refine`` and ``FixedRate.refine`` add those frames to a second pass (``LookWindows``)."""
+pair met on a tick row; ``Adaptive.refine`` and ``FixedRate.refine`` add those frames to a second pass (``LookWindows``).
+The looks of a weak centre-crop hit on the real ``doorknob`` clip's sparse bank are tested beside its other scans
+(``test_bank_detail_ticks``: one CLI build of that bank for both)."""
 
 from __future__ import annotations
 
-import jsonschema
 import numpy as np
 import pytest
 
@@ -17,7 +18,6 @@ from vscan.bank.writer import BankWriter
 from vscan.decode.adaptive import Adaptive, LookWindows
 from vscan.decode.sampling import FixedRate, Windows
 from vscan.hashing.vpdq import FrameHashes
-from vscan.verdict.record import result_schema
 
 
 def _flip(h: np.ndarray, bits: int, rng) -> np.ndarray:
@@ -242,64 +242,6 @@ def test_a_look_pass_decodes_the_very_frames_it_names(vpdq_dir):
     look = replace(config, sampling=replace(config.sampling, policy=LookWindows(1.0, ((0.0, 4.0),), (0.5, 1.5))))
     plain = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, 4.0),))))
     assert _open(path, "pyav", plain).skip_nonref and not _open(path, "pyav", look).skip_nonref
-
-
-@pytest.fixture(scope="module")
-def sparse_doorknob(tmp_path_factory, vpdq_dir):
-    """A ``--rows sparse`` bank of the real ``doorknob`` clip (built through the CLI) and its held-out copy keeping 85%."""
-    from vscan.bench.edits import edit_clip
-
-    work = tmp_path_factory.mktemp("sparse-doorknob")
-    src = vpdq_dir / "doorknob-hd-no-bar.mp4"
-    copy = edit_clip(src, work / "inbox" / "cropped.mp4", "crop", fraction=0.15, seed=7)  # the held-out bench's crop_15
-    return _sparse_bank(src, work / "r.bank"), copy
-
-
-def _scan_cropped(bank, copy, out, *flags: str) -> dict:
-    """``vscan scan`` of the cropped copy against the bank: its record, after checking it was found through the scan's
-    own crop with a look at the entry's rows."""
-    import json
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q", *flags],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
-    found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "doorknob-hd-no-bar"]
-    assert found and any(p.startswith("centre-crop") for p in found[0]["path"]), record["matches"][:2]
-    assert "at a sparse entry's rows" in record["sampling"]
-    jsonschema.validate(record, result_schema())  # decided_by "crop-rows" (or "short-file", as x264's output varies) is in the schema
-    return record
-
-
-def test_a_weak_centre_crop_hit_on_a_sparse_entry_looks_at_its_rows_and_decides_there(sparse_doorknob, tmp_path):
-    """The held-out copy of the real ``doorknob`` clip keeping 85% (between a sparse bank's 0.9 and 0.8 crops, 4 s of
-    fast HD footage, flat after 2 s): at 1 fps its frame near 1 s is 1.033 s, over 31 bits from the 1 s crop row, so
-    only the 0 s frame meets a crop row, through the scan's own 95% crop (a region version: ``vscan.bank.query_side``).
-    That weak hit now names its name (half the matched frames' closest pairs are the crop's: a tie goes to the
-    query-side version, so it is handed on) and a look at the entry's rows; the look's frame at 1.0 s meets the 1 s
-    crop row and the copy is found. On 0fcd60e it was no match (a region hit asked no look)."""
-    _scan_cropped(*sparse_doorknob, tmp_path / "scan.jsonl", "--fps", "1")
-
-
-def test_a_first_pass_match_on_one_cropped_frame_looks_in_the_second_pass(sparse_doorknob, tmp_path):
-    """The same copy scanned adaptively (the default): its first pass (0 and 1.83 s) matched through the scan's 97.5% crop
-    on one frame, which decides nothing (``first_pass_decides``); the second pass's 1 fps windows undid it (query% 100
-    -> 50) and the look that weak hit then named was taken by no pass. The one-frame match now names its look
-    (``vscan.bank.robust.THIN_MATCH_FRAMES``) and the second pass takes it (``Adaptive.refine``). On 20adc6c: no match."""
-    import json
-
-    from vscan.api import scan
-    from vscan.config import Runtime, ScanConfig
-
-    bank, copy = sparse_doorknob
-    out = tmp_path / "scan.jsonl"
-    scan([copy], bank=bank, out=out, config=ScanConfig(runtime=Runtime(device="cpu")))  # in-process: the default sampling
-    (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
-    found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "doorknob-hd-no-bar"]
-    assert found and any(p.startswith("centre-crop") for p in found[0]["path"]), record["matches"][:2]
-    assert record["sampling"].startswith("Adaptive(") and "at a sparse entry's rows" in record["sampling"]
 
 
 def test_a_query_side_crop_decides_on_a_sparse_entrys_crop_rows_met_at_one_offset(monkeypatch):
