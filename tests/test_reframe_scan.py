@@ -13,10 +13,10 @@ from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
 
 def test_reframed_copies_match_through_their_region_under_adaptive_sampling(tmp_path):
-    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=7, seconds=8, size=(640, 360), scenes=2, crf=20)
+    src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=7, seconds=6, size=(640, 360), scenes=2, crf=20)
     inbox = tmp_path / "in"
     copies = [reframe_clip(src, inbox / f"copy_{kind}.mp4", kind, seed=7) for kind in ("blurfill_vertical", "pip")]
-    other = synth.make_clip(inbox / "unrelated.mp4", seed=91, seconds=8, size=(640, 360), scenes=2, crf=23)
+    other = synth.make_clip(inbox / "unrelated.mp4", seed=91, seconds=6, size=(640, 360), scenes=2, crf=23)
     bank = tmp_path / "reported.bank"
     Bank.build(bank, [src], label="reported")
     records = scan_records(inbox, bank, tmp_path / "r.jsonl", "--first-pass-frames", "6")
