@@ -27,7 +27,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, read_on_plan
+from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
 from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
 
@@ -85,6 +85,7 @@ class PyAVDecoder(Decoder):
         self._held: tuple[tuple, object] | None = None
         self._nonref_open = False  # the codec in use was opened skipping non-reference frames (``_set_threads``)
         self._first_packet: tuple | None = None  # of the last index pass: where ``rewound`` checks it landed
+        self._stopped: tuple | None = None  # (container, frames, index): where the last pass stopped, not drained (``stopped_at``)
 
     def _set_threads(self, stream, held: bool = False) -> None:
         """The codec's threading, before it opens (at its first packet; a held container's is open). ``held``: an index pass's
@@ -250,15 +251,10 @@ class PyAVDecoder(Decoder):
         size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
-    def _read_on_plan(self, index, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:
-        """(``read_on_plan``, how many frames the later pass wants) for this pass, ``read_on`` used up: a keyframe pass
-        fed by this class's own feed, in a codec that takes a new ``skip_frame`` at any frame; else none."""
-        read_on, self.read_on, self.read_ahead = self.read_on, None, {}
-        own = keyframes_only and self._keyframe_feed is _keyframe_frames and bool(index.raw_pts)
-        later = {int(i) for i in read_on(meta, index.pts_seconds, selected)} if own and read_on is not None else set()
-        # the codec takes this pass's skip_frame: at any frame, or as it opens (not held), or held, opened skipping as this pass does
-        takes = meta.codec in _SKIP_PER_FRAME or not self.hold_open or (self._nonref_open and meta.num_frames > 4 * len(later))
-        return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later and takes else ({}, 0)
+    def stopped_at(self, path) -> int | None:
+        """The frame the last pass over ``path`` stopped at, where the next one decodes on from (``_stopped``); None: none."""
+        held, stopped = self._held, self._stopped
+        return stopped[2] if stopped is not None and held is not None and held[1] is stopped[0] and held[0] == _cache_key(Path(path)) else None
 
     def _generate(self, path, meta, index, selected, size, batch_size, allow_skip=True, by_packet=False) -> Iterator[SampledFrames]:
         import av
@@ -272,7 +268,7 @@ class PyAVDecoder(Decoder):
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
         nonref = self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected)
-        (through, later), reached = self._read_on_plan(index, meta, selected, keyframes_only), {}
+        (through, later), reached = pass_read_on(self, index, meta, selected, keyframes_only), {}
         nonref_on = self.skip_nonref and n > 4 * later  # as the later pass's own decode of them would skip (or not)
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
@@ -308,8 +304,12 @@ class PyAVDecoder(Decoder):
         feed = wanted.copy() if reuse else wanted
         feed[0] = feed[0] and not reuse
         same_skip = keyframes_only or (nonref and self._nonref_open)  # a held AV1 codec opened skipping so
-        with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None, flush=not go_on) as container:
+        # ... or on from where the last pass stopped (``stopped_at``), when every frame wanted comes later and none is past a keyframe after it
+        stopped, on, self._stopped = self._stopped, self.stopped_at(path), None
+        on = on is not None and not (keyframes_only or through or go_on) and index.packets is not None and int(key_arr[np.searchsorted(key_arr, selected[0], side="right") - 1]) <= on + 1 < int(selected[0]) + 1
+        with self._holding(path, rewind=True, any_skip=same_skip, kept=index.packets is not None, flush=not (go_on or on)) as container:
             go_on = go_on and self._went_on  # not the held codec (opened again): decoded from frame 0
+            on = on and self._went_on and container is stopped[0]
             stream = container.streams.video[0]
             self._set_threads(stream)
             skip = ("NONREF" if nonref_on else "DEFAULT") if through else "NONKEY" if keyframes_only else "NONREF" if nonref else "DEFAULT"
@@ -321,7 +321,7 @@ class PyAVDecoder(Decoder):
                 by_packet = keyframes_only
                 feed_args = (through, reached, parked[0] if go_on else None) if through else ()
                 frames = self._keyframe_feed(container, stream, index, feed, *feed_args) if by_packet else _all_frames(container, stream, index)
-                frames = itertools.chain([frame0], frames) if reuse or go_on else frames
+                frames, index_i = (stopped[1], stopped[2]) if on else (itertools.chain([frame0], frames) if reuse or go_on else frames, index_i)
                 pending = iter(selected.tolist())
                 next_wanted = next(pending, None)
                 while True:
@@ -372,6 +372,8 @@ class PyAVDecoder(Decoder):
                         break
             except av.FFmpegError as exc:
                 failure = exc
+            if failure is None and index_i >= last_wanted and not (keyframes_only or through) and index.packets is not None:
+                self._stopped = (container, frames, index_i)  # at its last frame, the codec not drained: ``stopped_at``
         if idx_buf:
             if keyframes_only:
                 held.append(_batch(idx_buf, pts_buf, rgb_buf))

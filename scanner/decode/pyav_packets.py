@@ -13,8 +13,9 @@ import numpy as np
 
 from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
+from vscan.decode.pyav_reuse import _SKIP_PER_FRAME
 
-__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "read_on_plan"]
+__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "pass_read_on", "read_on_plan"]
 
 #: Decoded frames allowed per shown frame before a decode is declared
 #: looping (seeks re-decode at most a GOP per wanted frame).
@@ -226,3 +227,14 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
             continue
         dropping = False
         yield from packet.decode()
+
+
+def pass_read_on(decoder, index: _PacketIndex, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:
+    """(``read_on_plan``, how many frames the later pass wants) for a PyAVDecoder's pass, ``read_on`` used up: a keyframe pass
+    fed by its class's own feed, in a codec that takes a new ``skip_frame`` at any frame; else none."""
+    read_on, decoder.read_on, decoder.read_ahead = decoder.read_on, None, {}
+    own = keyframes_only and decoder._keyframe_feed is _keyframe_frames and bool(index.raw_pts)
+    later = {int(i) for i in read_on(meta, index.pts_seconds, selected)} if own and read_on is not None else set()
+    # the codec takes this pass's skip_frame: at any frame, or as it opens (not held), or held, opened skipping as this pass does
+    takes = meta.codec in _SKIP_PER_FRAME or not decoder.hold_open or (decoder._nonref_open and meta.num_frames > 4 * len(later))
+    return (read_on_plan(later, index, meta.keyframe_indices), len(later)) if later and takes else ({}, 0)

@@ -112,11 +112,12 @@ def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tu
     return more, int(decoder.frames_decoded) + int(again[0][0].frames_decoded), again
 
 
-def _decode_cost(frames: list[int], keyframes, stopped: int | None = None) -> int:
-    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound; ``stopped``: the
-    decoder goes on from that frame where ``frames`` all come after it (``PyAVDecoder.stopped_at``)."""
+def _decode_cost(frames: list[int], keyframes) -> int:
+    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound. (A PyAV decoder
+    goes on from where the first pass stopped where it can, ``PyAVDecoder.stopped_at``, and decodes fewer; counting that
+    here would give the probe other frames than it takes now: left until measured on held-out media.)"""
     keys = np.asarray(keyframes or (0,), np.int64)
-    cost, reached = 0, stopped if stopped is not None and frames and frames[0] > stopped else -1
+    cost, reached = 0, -1
     for i in frames:
         key = int(keys[max(0, np.searchsorted(keys, i, side="right") - 1)])
         cost += i - max(key - 1, reached)
@@ -168,8 +169,7 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
         else:
             missing.append(i)
     decoded = 0
-    stopped = decoder.stopped_at(path) if hasattr(decoder, "stopped_at") else None  # the decode goes on from the first pass's last frame
-    cost = lambda frames: first_decoded + _decode_cost(frames, meta.keyframe_indices, stopped)  # noqa: E731
+    cost = lambda frames: first_decoded + _decode_cost(frames, meta.keyframe_indices)  # noqa: E731
     if missing and _spread(more, pts_seconds, have, meta) >= REGION_MIN_FRAMES and cost(missing) > meta.num_frames:
         # enough frames for region search, and decoding the rest would decode frames twice: the first of them that fit in
         # the file's frames (a short copy's burst decoded to its middle: a box found on its first half alone was misplaced)
