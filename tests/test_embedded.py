@@ -34,6 +34,18 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def embedded_scan(folder) -> tuple[dict[str, dict], dict]:
+    """The folder scanned without Ray (records, manifest run): the records other runs are held to."""
+    return _scan(folder, "embedded.jsonl")
+
+
+@pytest.fixture(scope="module")
+def ray_scan(folder) -> tuple[dict[str, dict], dict]:
+    """The folder scanned on Ray (``embedded_max_files = 0``): one scan for every test that compares with it."""
+    return _scan(folder, "ray.jsonl", "--config", "ray.toml")
+
+
 def _scan(root: Path, out: str, *extra: str) -> tuple[dict[str, dict], dict]:
     run = subprocess.run([sys.executable, "-m", "vscan.cli", "scan", "in", "--bank", "b.bank", "--out", out, "--device", "cpu",
                           "-q", *extra], cwd=root, capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -63,9 +75,8 @@ def _comparable(record: dict) -> dict:
     return out
 
 
-def test_a_small_scan_runs_without_ray_and_writes_the_records_ray_writes(folder):
-    embedded, manifest = _scan(folder, "embedded.jsonl")
-    on_ray, ray_manifest = _scan(folder, "ray.jsonl", "--config", "ray.toml")
+def test_a_small_scan_runs_without_ray_and_writes_the_records_ray_writes(embedded_scan, ray_scan):
+    (embedded, manifest), (on_ray, ray_manifest) = embedded_scan, ray_scan
     _same_records(embedded, on_ray)
     statuses = {Path(p).name: r["status"] for p, r in embedded.items()}
     assert statuses == {"copy.mp4": "ok", "other.mp4": "ok", "broken.mp4": "error", "still.png": "ok"}
@@ -78,10 +89,21 @@ def test_a_small_scan_runs_without_ray_and_writes_the_records_ray_writes(folder)
     assert ray_manifest["cluster"]["nodes"]
 
 
-def test_more_files_than_the_limit_go_to_ray(folder):
-    (folder / "three.toml").write_text("[runtime]\nembedded_max_files = 3\n")
-    records, manifest = _scan(folder, "limit.jsonl", "--config", "three.toml")
-    assert len(records) == 4 and manifest["cluster"]["nodes"]  # 4 files > 3: Ray
+def test_more_files_than_the_limit_go_to_ray(folder, monkeypatch):
+    # the scan's choice (vscan.runtime.embedded.embedded_files, as the driver asks it): the folder's 4 files against
+    # limits around them; that a scan the choice sends to Ray runs there is the Ray scans' check (ray_scan's manifest)
+    from dataclasses import replace
+
+    from vscan.config import Runtime, ScanConfig
+    from vscan.runtime.embedded import embedded_files
+
+    if "ray" in sys.modules:  # an earlier test's Ray in this process would send the scan to Ray anyway
+        monkeypatch.setattr(sys.modules["ray"], "is_initialized", lambda: False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    limit = lambda n: replace(config, runtime=replace(config.runtime, embedded_max_files=n))  # noqa: E731
+    assert embedded_files([folder / "in"], limit(3), None) is None  # 4 files > 3: Ray
+    assert len(embedded_files([folder / "in"], limit(4), None)) == 4 and embedded_files([folder / "in"], limit(0), None) is None
 
 
 _CRASH = textwrap.dedent(
@@ -105,13 +127,12 @@ _CRASH = textwrap.dedent(
 )
 
 
-def test_a_decode_process_that_crashes_hands_its_files_to_ray(folder):
+def test_a_decode_process_that_crashes_hands_its_files_to_ray(folder, ray_scan):
     run = subprocess.run([sys.executable, "-c", _CRASH, "crash.jsonl"], cwd=folder, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1]) is True
     crashed = {json.loads(line)["path"]: json.loads(line) for line in (folder / "crash.jsonl").read_text().splitlines()}
-    on_ray, _ = _scan(folder, "ray2.jsonl", "--config", "ray.toml")
-    _same_records(crashed, on_ray)  # every file once, none recorded as the crash's fault
+    _same_records(crashed, ray_scan[0])  # every file once, none recorded as the crash's fault
     manifest = _last_run(folder / "crash.jsonl.manifest.json")
     assert manifest["cluster"]["nodes"]  # the files left went to Ray
 
@@ -270,7 +291,7 @@ _SLOW_MODEL = textwrap.dedent(
 )
 
 
-def test_files_decoded_while_the_model_loads_go_to_it_in_one_call(folder):
+def test_files_decoded_while_the_model_loads_go_to_it_in_one_call(folder, embedded_scan):
     """The model runs on a thread of its own (vscan.runtime.embedded_model): files decoded meanwhile wait
     for it, and its call takes every one waiting, as a Ray model actor's call does; the records are the Ray path's."""
     run = subprocess.run([sys.executable, "-c", _SLOW_MODEL, "slow.jsonl", "4"], cwd=folder, capture_output=True, text=True, timeout=600)
@@ -280,8 +301,7 @@ def test_files_decoded_while_the_model_loads_go_to_it_in_one_call(folder):
     # copy.mp4, other.mp4 and still.png in the first call (broken.mp4 never reaches the model), copy.mp4's second pass in another
     assert pipeline["calls"] < pipeline["files"] and pipeline["max_frames_per_call"] > 0, pipeline
     records = {json.loads(line)["path"]: json.loads(line) for line in (folder / "slow.jsonl").read_text().splitlines()}
-    embedded, _ = _scan(folder, "embedded-again.jsonl")
-    _same_records(records, embedded)
+    _same_records(records, embedded_scan[0])
 
 
 _NATIVE = textwrap.dedent(
