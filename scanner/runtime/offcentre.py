@@ -22,6 +22,10 @@ window at each of the 3 best, cut from every sampled frame, is matched as one
 more query version (path ``off-centre``) under the matcher's usual rules,
 plus at least ``vscan.frames.regions.MIN_FRAMES`` frames matched (the frames
 that found the place do not decide alone); the best of them is kept.
+Where that best is only a weak hit, it asks adaptive sampling's second pass
+for the copy's frames on its entry's grid clock (``grid_looks``): fast
+footage meets grid rows only there, and a flat span leaves too few frames
+with detail at one a second.
 
 Crops keep uneven shares too (AugLy's ``crop``: 60-75% of the width and
 65-80% of the height), and then the grid window is no square in the scan's
