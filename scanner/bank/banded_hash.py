@@ -46,32 +46,36 @@ def _band(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True, nogil=True)
 def _luma(rgb, l0, l1, l2, out):  # pragma: no cover - compiled
-    """``out`` (float32 [N, H, W]) = the model's luma of uint8 ``rgb`` [N, H, W, 3], pixel by pixel (r*l0 + g*l1 + b*l2)."""
+    """``out`` (float32 [N, W, H]: transposed, a column of pixels contiguous) = the model's luma of uint8 ``rgb``
+    [N, H, W, 3], pixel by pixel (r*l0 + g*l1 + b*l2)."""
     n, h, w, _ = rgb.shape
     for f in range(n):
         for r in range(h):
             for k in range(w):
-                out[f, r, k] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
+                out[f, k, r] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
 
 
 @numba.njit(cache=True, nogil=True)
 def _downsample(luma, y0, x0, rv, rs, rn, cv, cs, cn, half, out):  # pragma: no cover - compiled
     """``out[i]`` (float32 [64, 64]) = row_op @ (box @ col_op.T) over the operators' runs, in the model's order, where
-    box is ``luma[i]``'s [h, w] window at (``y0``, ``x0``) (h = ``half``'s rows, w = ``col_op``'s length);
-    ``half`` [h, 64]: float32 scratch. A window's luma is its frame's luma cut there: one luma serves every window."""
-    n, h = luma.shape[0], half.shape[0]
+    box is frame i's [h, w] window at (``y0``, ``x0``) of ``luma`` (transposed: [N, W, H]; h = ``half``'s columns,
+    w = ``col_op``'s length); ``half`` [64, h]: float32 scratch, the column pass transposed. A window's luma is its
+    frame's luma cut there: one luma serves every window. Each sum is taken as the model's (from 0, in increasing
+    index, one product added at a time); the column pass runs over a column's pixels at once (contiguous: SIMD)."""
+    n, h = luma.shape[0], half.shape[1]
     for f in range(n):
-        for r in range(h):
-            for j in range(64):
-                acc = np.float32(0.0)
-                for m in range(cn[j]):
-                    acc = acc + luma[f, y0 + r, x0 + cs[j] + m] * cv[j, m]
-                half[r, j] = acc
+        for j in range(64):
+            for r in range(h):
+                half[j, r] = np.float32(0.0)
+            for m in range(cn[j]):
+                col, weight = x0 + cs[j] + m, cv[j, m]
+                for r in range(h):
+                    half[j, r] = half[j, r] + luma[f, col, y0 + r] * weight
         for i in range(64):
             for j in range(64):
                 acc = np.float32(0.0)
                 for m in range(rn[i]):
-                    acc = acc + rv[i, m] * half[rs[i] + m, j]
+                    acc = acc + rv[i, m] * half[j, rs[i] + m]
                 out[f, i, j] = acc
 
 
@@ -81,8 +85,10 @@ def _hashable(frames: np.ndarray) -> bool:
 
 
 def frame_luma(frames: np.ndarray) -> np.ndarray:
-    """float32 [N, H, W]: the model's luma of uint8 [N, H, W, 3] RGB frames (``banded_boxes`` cuts every window from it)."""
-    out = np.empty(frames.shape[:3], np.float32)
+    """float32 [N, W, H] (transposed): the model's luma of uint8 [N, H, W, 3] RGB frames (``banded_boxes`` cuts every
+    window from it)."""
+    n, h, w = frames.shape[:3]
+    out = np.empty((n, w, h), np.float32)
     _luma(np.ascontiguousarray(frames), *(np.float32(v) for v in LUMA), out)
     return out
 
@@ -103,12 +109,12 @@ def _finish(a64: np.ndarray) -> HashBatch:
 def banded_boxes(luma: np.ndarray, boxes: "list[tuple[int, int, int, int]]") -> list[HashBatch]:
     """``banded_hash`` of each box (y0, x0, h, w) of the frames whose luma is ``luma`` (``frame_luma``): the same bits
     and quality as ``banded_hash(frames[:, y0 : y0 + h, x0 : x0 + w])``, each window's luma never computed again."""
-    n, fh, fw = luma.shape
+    n, fw, fh = luma.shape
     a64 = np.empty((len(boxes), n, 64, 64), np.float32)
     for k, (y0, x0, h, w) in enumerate(boxes):
         if not (0 <= y0 and 0 <= x0 and min(h, w) >= PDQ_MIN_SIDE and y0 + h <= fh and x0 + w <= fw):
             raise ValueError(f"Box {(y0, x0, h, w)} is not inside frames of {fh} x {fw} or has a side under {PDQ_MIN_SIDE}")
-        _downsample(luma, int(y0), int(x0), *_band(int(h)), *_band(int(w)), np.empty((int(h), 64), np.float32), a64[k])
+        _downsample(luma, int(y0), int(x0), *_band(int(h)), *_band(int(w)), np.empty((64, int(h)), np.float32), a64[k])
     # one quality, DCT and variants pass for every box (each frame's own arithmetic: its bits as when hashed alone)
     done = _finish(a64.reshape(-1, 64, 64))
     return [HashBatch(done.hashes[k * n : (k + 1) * n], done.quality[k * n : (k + 1) * n]) for k in range(len(boxes))]
