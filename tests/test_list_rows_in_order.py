@@ -200,3 +200,38 @@ def test_a_weak_hit_on_an_untimed_list_looks_at_every_frame_near_its_closest_fra
     assert timed is not None and not timed.is_match and timed.look_seconds and dense_looks(banks[0], 0, q, 50, 31) == ()
     decided = _entry_match(banks[1], _query(every, 5.0, 2.2))
     assert decided.is_match and decided.look_seconds == ()
+
+
+def test_a_short_file_decided_on_its_first_pass_against_a_sparse_list_names_every_frame_near_its_hit(banks, every):
+    """A 4 s copy's first pass (frames at 0, 1 and 2 s: two on the 1 s/hash list's rows 5 and 6, one not) is decided by
+    the short-file rule, on which a first pass does not stand (``first_pass_decides``). Against a sparse list the match
+    also names every frame within ``DENSE_REACH_SECONDS`` of its closest frame, so adaptive sampling's second pass takes
+    them (``LookWindows``) instead of a 1 fps window that re-judges the file on 4-6 frames, which lost sped-up and
+    slowed-down copies. Against the every-frame list the same decision names none."""
+    from vscan.bank.row_looks import DENSE_FPS, DENSE_REACH_SECONDS
+    from vscan.decode import Adaptive
+    from vscan.decode.sampling import LookWindows
+
+    rng = np.random.default_rng(13)
+    rows = every.hashes[[int(np.abs(every.timestamps_seconds - s).argmin()) for s in (5.0, 6.0)]].copy()
+    for row in rows:
+        bits = np.unpackbits(row)
+        bits[rng.choice(256, 4, replace=False)] ^= 1
+        row[:] = np.packbits(bits)
+    hashes = np.concatenate([rows, rng.integers(0, 256, (1, 32), dtype=np.uint8)])
+    fh = FrameHashes(np.arange(3), np.array([0.0, 1.0, 2.0]), np.full(3, 100), hashes)
+    q = FileQuery((QueryVersion("frames", fh, dihedral_variants(hashes)),), {}, 4.0)
+    m = _entry_match(banks[0], q)
+    assert m is not None and m.is_match and m.decided_by == "short-file"
+    looks = np.asarray(m.look_seconds)
+    assert looks.size == DENSE_REACH_SECONDS * DENSE_FPS and looks.min() == pytest.approx(1 / DENSE_FPS)  # 0 itself is sampled
+    assert looks.max() == pytest.approx(DENSE_REACH_SECONDS)
+    second = Adaptive().refine([m], 4.0, sampled_seconds=[0.0, 1.0, 2.0])
+    assert isinstance(second, LookWindows) and second.look_seconds == m.look_seconds
+    every_frame = _entry_match(banks[2], q)
+    assert every_frame is not None and every_frame.is_match and every_frame.look_seconds == ()
+    # A first pass that stands (vPDQ's rule on three distinct frames, all on rows) is confirmed, not re-judged: no look.
+    three = np.concatenate([rows, every.hashes[[int(np.abs(every.timestamps_seconds - 7.0).argmin())]]])
+    fh3 = FrameHashes(np.arange(3), np.array([0.0, 1.0, 2.0]), np.full(3, 100), three)
+    stands = _entry_match(banks[0], FileQuery((QueryVersion("frames", fh3, dihedral_variants(three)),), {}, 3.0))
+    assert stands is not None and stands.is_match and stands.decided_by == "vpdq" and stands.look_seconds == ()

@@ -31,6 +31,16 @@ A weak hit it does not decide on an untimed list (``dense_looks``) asks adaptive
 frame within ``row_looks.DENSE_REACH_SECONDS`` of its closest query frame, as a timed list's 1 s rows already do
 (``vscan.bank.row_looks``): a copy trimmed at any frame shows a whole-second first pass frames between the grabs, and
 the frames next to its weak hit meet the grabs themselves.
+
+A whole-frame match on a sparse list entry decided by any other rule on too few frames for adaptive sampling's first pass
+to stand on (``vscan.decode.adaptive.first_pass_decides`` rejects it: the short-file rule, vPDQ's on one distinct frame,
+aligned frames) names the same look, timed list or not (``decide_on_rows``), as a match decided on one cropped frame does
+(``robust.THIN_MATCH_FRAMES``). A first pass shows a short file 2-3 frames on whole seconds; without a look its second
+pass is a 1 fps window that re-judges the file on 4-6 frames, under which such a decision fails (a copy sped up or
+slowed down: its frames fall between the list's seconds). With the look the second pass holds every frame near the
+hit, some of them on the list's rows: AugLy speed copies on the 1 s/hash list, tune 12 -> 15/15, held-out (new seeds)
+13 -> 14/18; the held-out AugLy families and re-framed copies unchanged. Matching the rows at other rates (0.5-2x)
+as well decides none of them: the look does.
 """
 
 from __future__ import annotations
@@ -211,17 +221,18 @@ def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = Fals
     return False
 
 
-def dense_looks(index, e: int, query, min_quality: int, max_distance: int) -> tuple[float, ...]:
+def dense_looks(index, e: int, query, min_quality: int, max_distance: int, *, decided: bool = False) -> tuple[float, ...]:
     """Where a second look at ``query`` takes its frames for a weak hit on entry ``e``, an untimed list (PDQ per image:
     no time to place its other grabs by): every frame (up to ``row_looks.DENSE_FPS``) within
     ``row_looks.DENSE_REACH_SECONDS`` of the query frame of its closest pair within ``max_distance`` (the first of
-    equals), inside the file; () for a timed entry (``vscan.bank.row_looks`` places its looks) or without such a pair."""
+    equals), inside the file; () for a timed entry (``vscan.bank.row_looks`` places a weak hit's looks) unless
+    ``decided`` (a thin decision: module docstring), or without such a pair."""
     from vscan.bank.index import brute_force_pairs
     from vscan.bank.row_looks import DENSE_FPS, DENSE_REACH_SECONDS
 
     hashes, _, timed = _entry_rows(index, e, min_quality)
     variants, _, tq = _query_variants(query, min_quality)
-    if timed or not hashes.shape[0] or not variants.shape[0]:
+    if (timed and not decided) or not hashes.shape[0] or not variants.shape[0]:
         return ()
     q, _, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, max_distance)
     if not q.size:
@@ -233,11 +244,21 @@ def dense_looks(index, e: int, query, min_quality: int, max_distance: int) -> tu
     return tuple(float(t) for t in np.maximum(at, 0.0))
 
 
+def _thin(m) -> bool:
+    """A match decided on the whole frames by a rule other than ``rows_in_order`` that adaptive sampling's first pass would
+    not stand on (``first_pass_decides``): its second pass re-judges the file (module docstring)."""
+    from vscan.decode.adaptive import _PART_PATHS, first_pass_decides
+
+    return (m.is_match and m.decided_by != "list-rows" and not any(p in _PART_PATHS for p in m.path)
+            and not first_pass_decides([m]))  # fmt: skip
+
+
 def decide_on_rows(index, query, matches: list, settings) -> list:
     """``matches`` with each undecided whole-frame perceptual match on a sparse list entry that ``rows_in_order``
-    accepts decided (``decided_by`` "list-rows", no looks), and one it does not accept on an untimed list entry
-    given ``dense_looks`` where it names none; the others as they were."""
-    if not any(m.signal == "pdq" and not m.is_match for m in matches):
+    accepts decided (``decided_by`` "list-rows", no looks), one it does not accept on an untimed list entry given
+    ``dense_looks`` where it names none, and a whole-frame match on a sparse list entry decided on too few frames for a
+    first pass to stand on given them too (``_thin``, module docstring); the others as they were."""
+    if not any(m.signal == "pdq" and (not m.is_match or _thin(m)) for m in matches):
         return matches
     sparse = sparse_list_entries(index)
     if not sparse.any():
@@ -251,6 +272,8 @@ def decide_on_rows(index, query, matches: list, settings) -> list:
             m = dataclasses.replace(m, is_match=True, decided_by="list-rows", look_seconds=())
         elif weak and not m.look_seconds and "region" not in m.path:
             m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold))
+        elif m.signal == "pdq" and m.is_match and e is not None and sparse[e] and not m.look_seconds and _thin(m):
+            m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold, decided=True))
         out.append(m)
     out.sort(key=lambda m: (m.signal == "pdq", not m.is_match, -m.query_pct, -m.compared_pct, m.bank_entry_id))
     return out
