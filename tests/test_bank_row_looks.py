@@ -17,7 +17,7 @@ from vscan.bank.store import Bank
 from vscan.bank.writer import BankWriter
 from vscan.decode.adaptive import Adaptive, LookWindows
 from vscan.decode.sampling import FixedRate, Windows
-from vscan.hashing.vpdq import FrameHashes
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
 
 def _flip(h: np.ndarray, bits: int, rng) -> np.ndarray:
@@ -27,10 +27,14 @@ def _flip(h: np.ndarray, bits: int, rng) -> np.ndarray:
 
 
 def _index(path, times: np.ndarray, rows: np.ndarray, duration: float):
+    """A ``--rows sparse`` media entry: its frame rows and, as a build files under its first row, a crop row (an
+    entry of frame rows alone is a hash list's: ``vscan.bank.list_banks`` looks at those its own way)."""
     with BankWriter(path) as writer:
         n = len(rows)
         fh = FrameHashes(np.arange(n, dtype=np.int64) * 15, times, np.full(n, 90, np.int32), rows)
-        writer.add_frame_hashes("src", "reported", ("gen.txt", "vpdq_txt", "src"), "video", fh, duration)
+        used = writer.add_frame_hashes("src", "reported", ("src.mp4", "media", "src"), "video", fh, duration)
+        crop = np.random.default_rng(99).integers(0, 256, (1, 32), np.uint8)  # unrelated to every query here
+        writer.add_extra_hashes(used, ExtraHashes(np.zeros(1, np.int64), ("crop0.900",), np.full(1, 90, np.int32), crop))
     with Bank(path) as b:
         return b.load_index()
 
