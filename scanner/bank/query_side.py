@@ -64,11 +64,6 @@ def list_only_bank(bank_path) -> bool:
 #: A list bank with fewer rows a listed second than this (vPDQ at one hash a second: 1; every frame: 25-30)
 #: or without frame times (PDQ per image) holds frames at whole seconds.
 SPARSE_ROWS_PER_SECOND = 2.0
-#: ... and a short file scanned against it (up to ``Adaptive.burst_max_file_seconds``, as against a ``--rows sparse``
-#: bank) decodes every frame of this long in its middle: one of them falls within half a frame of a row one second
-#: from the next, and its weak hit names the look at every frame near it (``vscan.bank.row_looks``; a PDQ list's,
-#: ``vscan.bank.list_banks.dense_looks``) that meets the rows at their own frames.
-LIST_BURST_SECONDS = 1.0
 
 
 def _list_rows_per_second(bank_path) -> float | None:
@@ -89,8 +84,7 @@ def _list_rows_per_second(bank_path) -> float | None:
 def scan_config_for_bank(config, bank_path):
     """``config`` (a ``ScanConfig``) for a bank built from hash lists alone (module docstring): frames
     decoded at ``sampling.list_frame_size``, and for a sparse list (``SPARSE_ROWS_PER_SECOND``) adaptive
-    sampling's first pass on whole seconds, where it holds its frames, and a burst of ``LIST_BURST_SECONDS`` on files
-    up to ``SPARSE_BURST_MAX_FILE_SECONDS``; for a ``--rows sparse`` media bank,
+    sampling's first pass on whole seconds, where it holds its frames; for a ``--rows sparse`` media bank,
     adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``); else ``config`` itself."""
     from dataclasses import replace
 
@@ -109,8 +103,6 @@ def scan_config_for_bank(config, bank_path):
         return replace(config, sampling=replace(config.sampling, policy=burst))
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)
-        if policy.burst_max_file_seconds is None:  # a short copy trimmed off the list's seconds: one burst frame meets a row
-            policy = replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS, burst_seconds=LIST_BURST_SECONDS)
     return replace(config, sampling=replace(config.sampling, frame_size=config.sampling.list_frame_size, policy=policy))
 
 
