@@ -1,10 +1,18 @@
-"""The bilinear gather of ``vscan.frames.windows.rotate_crop``, one pass per output pixel.
+"""The bilinear gather of ``vscan.frames.windows.rotate_crop``, one pass per output pixel, and the bank build's
+turned copies' luma straight from the same blend.
 
 The numpy version gathered four float copies of every frame's cropped area
 and combined them in float64 temporaries: 62% of a ``--rows full`` bank
 build's CPU (py-spy, a 12 s 640x360 clip), whose every frame is turned
-both ways. This kernel does the same float64 operations in the same order
-per pixel (no fast-math, so nothing is fused or reordered): the same bytes.
+both ways. ``bilinear_gather`` does the same float64 operations in the same
+order per pixel (no fast-math, so nothing is fused or reordered): the same bytes.
+
+A build hashes each turned copy's luma only (``vscan.bank.banded_hash``), and a frame's pixel, scalar,
+took ~35 instructions for its three values. ``frames_last`` lays a batch's frames side by side per pixel
+(``lanes[p, j * N + i]``: frame i's channel j at pixel p), so ``turned_luma`` blends each output pixel of
+every frame and channel in one contiguous SIMD loop (the same float64 operations per value, then the
+model's luma in float32, as ``banded_hash.frame_luma``'s on the turned uint8 pixels), and ``frames_first``
+puts the lumas back frame by frame, transposed: ~2.7x less CPU for both turns of a batch of 8, the same bits.
 ``nogil``: the bank build hashes in threads.
 """
 
@@ -13,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bilinear_gather"]
+__all__ = ["bilinear_gather", "frames_last", "turned_luma", "frames_first"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -31,3 +39,52 @@ def bilinear_gather(flat: np.ndarray, at: np.ndarray, fx: np.ndarray, fy: np.nda
                 bottom = np.float64(flat[i, p + width, j]) * (1.0 - x) + np.float64(flat[i, p + width + 1, j]) * x
                 v = np.rint(top * (1.0 - y) + bottom * y)
                 out[i, k, j] = np.uint8(min(max(v, 0.0), 255.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def frames_last(rgb: np.ndarray, lanes: np.ndarray) -> None:
+    """``lanes[y * W + x, j * N + i]`` = ``rgb[i, y, x, j]``; ``rgb``: uint8 [N, H, W, C], any strides (a view
+    inside borders); ``lanes``: uint8 [H*W, C*N]."""
+    n, h, w, c = rgb.shape
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                p = y * w + x
+                for j in range(c):
+                    lanes[p, j * n + i] = rgb[i, y, x, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def turned_luma(lanes: np.ndarray, n: int, at: np.ndarray, fx: np.ndarray, fy: np.ndarray, width: int,
+                l0: np.float32, l1: np.float32, l2: np.float32, out: np.ndarray) -> None:  # fmt: skip
+    """``out[k, i]`` (float32 [M, N]) = ``r * l0 + g * l1 + b * l2`` in float32 of frame i's output pixel k as
+    ``bilinear_gather`` turns it (each channel's float64 blend, rounded half to even, clipped to uint8);
+    ``lanes``: ``frames_last`` of N RGB frames, [H*W, 3*N]."""
+    m, c3 = at.shape[0], lanes.shape[1]
+    v8 = np.empty(c3, np.uint8)
+    for k in range(m):
+        p = at[k]
+        x, y = fx[k], fy[k]
+        x1, y1 = 1.0 - x, 1.0 - y
+        a, b, c, d = lanes[p], lanes[p + 1], lanes[p + width], lanes[p + width + 1]
+        for e in range(c3):  # every frame and channel of the pixel: contiguous, SIMD
+            top = np.float64(a[e]) * x1 + np.float64(b[e]) * x
+            bottom = np.float64(c[e]) * x1 + np.float64(d[e]) * x
+            v = np.rint(top * y1 + bottom * y)
+            v8[e] = np.uint8(min(max(v, 0.0), 255.0))
+        row = out[k]
+        for i in range(n):
+            row[i] = np.float32(v8[i]) * l0 + np.float32(v8[n + i]) * l1 + np.float32(v8[2 * n + i]) * l2
+
+
+@numba.njit(cache=True, nogil=True)
+def frames_first(pixels: np.ndarray, ch: int, cw: int, out: np.ndarray) -> None:
+    """``out[i, x, y]`` = ``pixels[y * cw + x, i]``: float32 [M = ch * cw, N] to [N, cw, ch] (the transposed
+    luma ``vscan.bank.banded_hash`` cuts its boxes from), in bands of 16 rows (a cache line of ``out``)."""
+    n = out.shape[0]
+    for y0 in range(0, ch, 16):
+        y1 = min(ch, y0 + 16)
+        for x in range(cw):
+            for i in range(n):
+                for y in range(y0, y1):
+                    out[i, x, y] = pixels[y * cw + x, i]

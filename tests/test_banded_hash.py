@@ -69,6 +69,7 @@ def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
     clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=5)
     new = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
     monkeypatch.setattr(BandedHasher, "hash_frames", lambda self, frames: self.hasher.hash_frames(frames))
+    monkeypatch.setattr(BandedHasher, "hash_turned", lambda self, frames, degrees: None)  # the turned copies too
     old = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
     assert new.extra.preps == old.extra.preps and len(new.extra.preps) >= 25 * 16
     np.testing.assert_array_equal(new.extra.frame_numbers, old.extra.frame_numbers)
@@ -81,7 +82,8 @@ def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
 def test_every_extra_row_of_a_real_barred_frame_is_hashed_from_one_luma_with_the_same_bits(vpdq_dir, model, monkeypatch):
     """``_ExtraRows.add`` (borders removed, the 10 centre crops, strip, turned copies, grid windows) through
     ``BandedHasher.hash_boxes``: each batch's luma computed once for all its windows, and every row, flat ones
-    included, bit for bit the row that ``banded_hash`` gives each window's own pixels (38b0dbe's full build)."""
+    included, bit for bit the row that ``banded_hash`` gives each window's own pixels (38b0dbe's full build); the turned
+    copies through ``BandedHasher.hash_turned`` (17ba414 turned the uint8 pixels, then took their luma)."""
     from vscan.bank import banded_hash as bh
     from vscan.bank.one_pass import BANK_CROPS, BANK_GRID_WINDOWS, BANK_MAX_SIDE, BANK_WINDOWS
     from vscan.decode import FixedRate, PyAVDecoder
@@ -107,8 +109,9 @@ def test_every_extra_row_of_a_real_barred_frame_is_hashed_from_one_luma_with_the
     monkeypatch.setattr(bh, "frame_luma", lambda frames, f=bh.frame_luma: lumas.append(len(frames)) or f(frames))
     new = rows(BandedHasher(model))
     gridded = {int(n) for n, p in zip(new.frame_numbers, new.preps) if p.split("window:")[-1] in BANK_GRID_WINDOWS}
-    # the batch's 3 frames' cut windows from one luma, its grid frames' from one more, the 2 turned copies each their own
-    assert lumas == [3, len(gridded), 3, 3] and 1 <= len(gridded) < 3
+    # the batch's 3 frames' cut windows from one luma, its grid frames' from one more; the 2 turned copies' lumas
+    # straight from their blend (``turned_hashes``: the frames laid side by side once for both)
+    assert lumas == [3, len(gridded)] and 1 <= len(gridded) < 3
     lumas.clear()
     old = rows(PerWindow())
     assert len(lumas) == len(set(old.preps)) > 30  # the per-window path: a luma per window

@@ -55,3 +55,64 @@ def test_a_real_frame_and_a_strided_batch(tmp_path):
     strided = frames[:, :, ::2]  # not C-contiguous
     for batch in (frames, strided):
         np.testing.assert_array_equal(rotate_crop(batch, 4.0), numpy_rotate_crop(batch, 4.0))
+
+
+def _turned_luma(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """float32 [N, cw, ch]: the turned copy's luma through the kernels ``turned_hashes`` uses (frames side by side)."""
+    from vscan.frames.windows import _rotation_map
+    from vscan.hashing.pdq_ops import LUMA
+    from vscan.kernels.rotate_crop import frames_first, frames_last, turned_luma
+
+    n, h, w, c = rgb.shape
+    ch, cw, at, fx, fy = _rotation_map(h, w, degrees)
+    lanes = np.empty((h * w, c * n), np.uint8)
+    frames_last(rgb, lanes)
+    pixels = np.empty((ch * cw, n), np.float32)
+    turned_luma(lanes, n, at, fx, fy, w, *(np.float32(v) for v in LUMA), pixels)
+    out = np.empty((n, cw, ch), np.float32)
+    frames_first(pixels, ch, cw, out)
+    return out
+
+
+@pytest.mark.parametrize("shape", [(8, 90, 160, 3), (3, 160, 90, 3), (1, 5, 7, 3), (5, 271, 481, 3)])
+@pytest.mark.parametrize("degrees", [4.0, -4.0, 12.0, -0.5])
+def test_the_turned_luma_is_the_luma_of_the_turned_bytes(shape, degrees):
+    """The bank build's turned copies (``vscan.bank.banded_hash.turned_hashes``) take their luma from the blend itself:
+    byte for byte ``frame_luma(rotate_crop(...))``, on noise and ramps, for any batch size, and on a view inside borders."""
+    from vscan.bank.banded_hash import frame_luma
+
+    rng = np.random.default_rng(abs(hash((shape, degrees, 1))) % 2**32)
+    noise = rng.integers(0, 256, shape, dtype=np.uint8)
+    ramp = (np.add.outer(np.arange(shape[1]) * 3, np.arange(shape[2]) * 5) % 256).astype(np.uint8)
+    ramp = np.broadcast_to(ramp[None, ..., None] + np.arange(3, dtype=np.uint8) * 40, shape).copy()
+    for frames in (noise, ramp, noise[:, 1:-1, 2:]):
+        want = frame_luma(rotate_crop(frames, degrees))
+        got = _turned_luma(frames, degrees)
+        assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
+def test_turned_hashes_of_a_real_batch_are_the_hashes_of_the_turned_frames(tmp_path):
+    import av
+
+    from vscan.bank.banded_hash import BandedHasher, banded_hash, turned_hashes
+    from vscan.bench import synth
+
+    clip = synth.make_clip(tmp_path / "c.mp4", seed=7, seconds=1.0, size=(320, 180))
+    with av.open(str(clip)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for _, f in zip(range(8), container.decode(video=0))])
+    inside = frames[:, 10:-12, 6:-4]  # a view inside borders, as a build hands it
+    for batch in (inside, inside[:3]):
+        got = turned_hashes(batch, [4.0, -4.0])
+        assert got is not None and len(got) == 2
+        for degrees, result in zip((4.0, -4.0), got):
+            want = banded_hash(rotate_crop(batch, degrees))
+            np.testing.assert_array_equal(result.hashes, want.hashes)
+            np.testing.assert_array_equal(result.quality, want.quality)
+        assert int((got[0].quality > 0).sum()) >= 2
+    assert turned_hashes(frames[:, :5, :7], [4.0]) is None  # turned (4 x 6), under the model's smallest side: the caller's
+    assert turned_hashes(frames[..., :1], [4.0]) is None  # not RGB
+
+    class Cuda:
+        device = "cuda"
+
+    assert BandedHasher(Cuda()).hash_turned(inside, [4.0]) is None  # CUDA: the model hashes the turned pixels

@@ -25,7 +25,7 @@ import numpy as np
 from vscan.hashing.pdq import HashBatch, PDQHasher
 from vscan.hashing.pdq_ops import LUMA, PDQ_MIN_SIDE, dct_matrix_np, jarosz_operator_np
 
-__all__ = ["banded_hash", "banded_boxes", "frame_luma", "BandedHasher"]
+__all__ = ["banded_hash", "banded_boxes", "frame_luma", "turned_hashes", "BandedHasher"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,6 +130,32 @@ def banded_hash(frames: np.ndarray) -> HashBatch:
     return banded_boxes(frame_luma(frames), [(0, 0, h, w)])[0]
 
 
+def turned_hashes(frames: np.ndarray, degrees: "list[float]") -> "list[HashBatch] | None":
+    """``banded_hash(vscan.frames.windows.rotate_crop(frames, d))`` for each ``d`` of ``degrees``, the same bits and
+    quality, from the turned pixels' luma itself (``vscan.kernels.rotate_crop.turned_luma``: the frames laid side by
+    side once for every turn); None where ``banded_hash`` would not take the turned frames (the caller hashes them)."""
+    from vscan.frames.windows import _rotation_map  # the turn's map, as rotate_crop's
+    from vscan.kernels.rotate_crop import frames_first, frames_last, turned_luma
+
+    if not _hashable(frames):
+        return None
+    n, h, w, c = frames.shape
+    maps = [_rotation_map(h, w, float(d)) for d in degrees]
+    if any(min(m[0], m[1]) < PDQ_MIN_SIDE for m in maps):
+        return None
+    lanes = np.empty((h * w, c * n), np.uint8)
+    frames_last(frames, lanes)
+    out = []
+    for ch, cw, at, fx, fy in maps:
+        pixels = np.empty((ch * cw, n), np.float32)
+        turned_luma(lanes, n, at, fx, fy, w, *(np.float32(v) for v in LUMA), pixels)
+        luma = np.empty((n, cw, ch), np.float32)
+        frames_first(pixels, ch, cw, luma)
+        del pixels
+        out.append(banded_boxes(luma, [(0, 0, ch, cw)])[0])
+    return out
+
+
 class BandedHasher:
     """A build's ``PDQHasher`` whose ``hash_frames`` is ``banded_hash`` on the CPU (the model's bits, ~8x less CPU
     on 512 px crops); on CUDA the model itself."""
@@ -149,3 +175,8 @@ class BandedHasher:
         if self.device != "cpu" or not _hashable(frames) or any(min(b[2], b[3]) < PDQ_MIN_SIDE for b in boxes):
             return None
         return banded_boxes(frame_luma(frames), boxes)
+
+    def hash_turned(self, frames: np.ndarray, degrees: "list[float]") -> "list[HashBatch] | None":
+        """``hash_frames`` of each turned copy of ``frames`` (``rotate_crop(frames, d)`` for ``d`` in ``degrees``) from its
+        luma (``turned_hashes``); None on CUDA and where ``hash_frames`` would not be ``banded_hash``."""
+        return turned_hashes(frames, degrees) if self.device == "cpu" else None

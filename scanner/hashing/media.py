@@ -205,6 +205,11 @@ def _hash_preps(rgb: np.ndarray, preps: list, hasher, at: tuple[int, int, int, i
                     out[i] = result
     y, x, h, w = at
     base = None
+    turned = [i for i, (name, picked, box) in enumerate(preps) if out[i] is None and box is None and picked is None and "window:rot" in name]
+    if turned and getattr(hasher, "hash_turned", None) is not None:  # vscan.bank.banded_hash: their luma, every turn at once
+        got = hasher.hash_turned(rgb[:, y : y + h, x : x + w], [float(preps[i][0].split("window:rot", 1)[1]) for i in turned])
+        for i, result in zip(turned, got or ()):
+            out[i] = result
     for i, (name, picked, box) in enumerate(preps):
         if out[i] is not None:
             continue
