@@ -101,6 +101,43 @@ def test_a_file_with_one_keyframe_is_decoded_once_with_the_rows_of_the_old_passe
     assert a == b and len(a) >= 30
 
 
+def test_a_thread_done_with_a_short_source_goes_on_with_a_later_one_while_a_long_one_hashes(monkeypatch):
+    """``LocalMediaHasher`` queues sources beyond the next ``workers``: while the build waits for a long first source,
+    the other thread hashes the ones after it (17ba414 queued only the next ``workers``: that core idled until the
+    long one was taken, 19 of a 51 s build of 4 sources). Rows are still taken in the build's order."""
+    import threading
+    from pathlib import Path
+
+    from vscan.bank import hashers as hs
+
+    release, started = threading.Event(), []
+    all_short_started = threading.Event()
+
+    def work(path, policy, hasher, rows, stop):  # each source's hashing (the decoder and model: other tests)
+        started.append(path.name)
+        if path.name == "long.mp4":
+            assert release.wait(10)
+        elif len(started) == 4:
+            all_short_started.set()
+        return path.name
+
+    monkeypatch.setattr(hs, "bank_hash_media", work)
+    monkeypatch.setattr(hs, "_rows_of", lambda result: (result,))
+    monkeypatch.setattr(hs, "PDQHasher", lambda **kw: object())
+    paths = [Path(f"/nonexistent/{n}.mp4") for n in ("long", "a", "b", "c")]
+    hasher = hs.LocalMediaHasher(paths, EveryFrame(), "cpu", workers=2)
+    taken: list = []
+    build = threading.Thread(target=lambda: taken.extend(hasher(p) for p in paths))
+    build.start()
+    try:
+        assert all_short_started.wait(5), f"started while the long source hashes: {started}"  # 17ba414: ['long', 'a']
+    finally:
+        release.set()
+        build.join(10)
+        hasher.cancel()
+    assert taken == [("long.mp4",), ("a.mp4",), ("b.mp4",), ("c.mp4",)]
+
+
 def test_a_local_build_hashes_the_next_sources_in_threads_and_writes_the_same_bank(tmp_path, clip, one_key_clip):
     """vscan bank build hashes the next sources at once (one thread a core), rows taken in the build's order:
     the bank equals one built source by source."""
