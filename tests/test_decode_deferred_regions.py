@@ -16,7 +16,7 @@ from vscan.bench import synth
 from vscan.bench.reframe import reframe_clip
 from vscan.config import Runtime, ScanConfig
 from vscan.runtime.decode_task import decode_for_scan
-from vscan.runtime.deferred_regions import search_deferred
+from vscan.runtime.deferred_regions import closer_weak_hits, search_deferred
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
@@ -84,3 +84,22 @@ def test_a_file_matched_through_a_part_of_its_frames_is_not_searched_again(clips
     assert search_deferred(file, [found]) is None
     assert search_deferred(file, [dataclasses.replace(found, is_match=False, decided_by=None)]) is not None  # a weak hit: searched
     assert search_deferred(file, [dataclasses.replace(found, path=(), region=None, query_pct=50.0)]) is not None  # whole frame, undecided
+
+
+def test_the_rematch_keeps_the_closer_weak_hit_for_the_second_pass():
+    """The plain match's weak hit at 18 bits, the region rematch's at 22 (held-out pattern excerpt, session 42):
+    the closer one stays, so the second pass is short evidence's 5 frames/s, not 1."""
+    from vscan.bank.prepared import Match
+    from vscan.decode import Adaptive
+
+    def hit(entry, distance, decided=False, span=(34.8, 35.8)):
+        return Match(entry, "reported", 10.0, 5.0, 1.0, span, (1.0, 2.0), distance, decided, num_query_hashes_matched=1)
+
+    plain = [hit("a", 18), hit("b", 30)]
+    region = [hit("a", 22, span=(34.8, 36.8)), hit("b", 24)]
+    kept = closer_weak_hits(plain, region)
+    assert [(m.bank_entry_id, m.distance_min) for m in kept] == [("a", 18), ("b", 24)]
+    policy = Adaptive()
+    assert policy.refine(region, 40.0).fps == 1.0 and policy.refine(kept, 40.0).fps == 5.0
+    decided = [hit("a", 22, decided=True)]
+    assert closer_weak_hits(plain, decided)[0] is decided[0]  # a decision stands

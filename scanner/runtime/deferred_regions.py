@@ -26,7 +26,7 @@ from vscan.decode.adaptive import first_pass_decides
 from vscan.frames.regions import MIN_FRAMES, add_region
 from vscan.runtime.payload import DecodedFile
 
-__all__ = ["add_region_or_defer", "found_in_part", "new_sets", "search_deferred"]
+__all__ = ["add_region_or_defer", "closer_weak_hits", "found_in_part", "new_sets", "search_deferred"]
 
 
 def add_region_or_defer(payload: dict[str, Any], *, enabled: bool, reframed: bool) -> bool:
@@ -72,3 +72,17 @@ def new_sets(found: DecodedFile, hashed: dict[str, Any]) -> list[tuple[str, np.n
     sets = [("unoverlaid_frames", found.unoverlaid.frames if found.unoverlaid is not None else None),
             ("region_frames", found.region.frames if found.region is not None and found.region.rows is None else None)]  # fmt: skip
     return [(name, frames) for name, frames in sets if frames is not None and name not in hashed]
+
+
+def closer_weak_hits(before: Sequence, after: Sequence) -> list:
+    """``after`` (the matches of the rematch with the search's region), but an entry's weak hit from ``before``
+    (the plain match) where neither decides and the plain one was closer: the second pass is chosen on
+    ``distance_min`` (Adaptive.short_fps: 5 frames/s near a hit within 20 bits), and a region version of the
+    same frames can sit further off (held-out pattern excerpt, session 42: 18 bits plain, 22 through the
+    region, so its second pass went from 5 frames/s to 1)."""
+    plain = {m.bank_entry_id: m for m in before if not m.is_match}
+    kept = []
+    for m in after:
+        b = plain.pop(m.bank_entry_id, None)
+        kept.append(b if b is not None and not m.is_match and b.distance_min < m.distance_min else m)
+    return kept + list(plain.values())

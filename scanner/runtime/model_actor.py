@@ -19,7 +19,7 @@ from vscan.detect.triage_io import add_triage, run_triage
 from vscan.runtime.blas_check import load_without_blas_check
 from vscan.runtime.confirm_ahead import confirm_in_call
 from vscan.runtime.decode_task import merge_passes
-from vscan.runtime.deferred_regions import new_sets, search_deferred
+from vscan.runtime.deferred_regions import closer_weak_hits, new_sets, search_deferred
 from vscan.runtime.file_match import FileMatcher
 from vscan.runtime.payload import DecodedFile, ModelResult
 
@@ -180,6 +180,7 @@ class ModelWorker:
         again = self._matched(result["key"], found, hashed, sha256, md5, first_numbers)
         again["timings"] = {k: result["timings"].get(k, 0.0) + again["timings"].get(k, 0.0) for k in {*result["timings"], *again["timings"]}}
         again["timings"]["regions"] = again["timings"].get("regions", 0.0) + searched
+        again["matches"] = closer_weak_hits(result["matches"], again["matches"])
         return again, found
 
     def _refine(self, result: dict[str, Any], file: DecodedFile) -> None:
