@@ -120,6 +120,21 @@ def test_short_run_needs_close_frames():
     assert not is_strong_short(None, tq, tr, np.array([0, 0, 0]))
 
 
+def test_a_dense_short_run_keeps_a_few_frames_past_the_limit():
+    tq = 24.0 + 0.2 * np.arange(13)  # a 5 fps second pass over 2.4 s
+    tr = tq - 20.0
+    a = align(tq, tr)
+    assert a is not None and a.num_frames == 13
+    close = np.array([24, 8, 10, 12, 14, 26, 12, 10, 14, 12, 10, 12, 28])  # 10 of 13 within 20 bits, median 12
+    assert is_strong_short(a, tq, tr, close)
+    tq6 = 24.0 + 0.45 * np.arange(6)  # a run of 6 frames over 2.25 s, under DENSE_MIN_FRAMES: every frame must be close
+    six = align(tq6, tq6 - 20.0)
+    assert not is_strong_short(six, tq6, tq6 - 20.0, np.array([24, 8, 10, 12, 14, 12]))
+    assert is_strong_short(six, tq6, tq6 - 20.0, np.array([8, 10, 12, 14, 12, 10]))
+    assert not is_strong_short(a, tq, tr, np.array([24, 8, 26, 12, 10, 26, 12, 28, 14, 24, 10, 26, 14]))  # 7 of 13 close, median 14
+    assert not is_strong_short(a, tq, tr, np.array([18, 19, 18, 26, 19, 18, 19, 18, 19, 18, 19, 18, 28]))  # median 18 > 16
+
+
 def test_still_gets_windows_that_find_an_offcentre_crop():
     from vscan.bank.match import match_frames
     from vscan.bank.store import BankIndex  # noqa: F401 - the index type match_frames takes
