@@ -101,6 +101,34 @@ def test_a_file_with_one_keyframe_is_decoded_once_with_the_rows_of_the_old_passe
     assert a == b and len(a) >= 30
 
 
+def test_a_full_builds_extra_rows_hashed_behind_the_decode_are_the_same_rows(tmp_path, hasher, monkeypatch):
+    """``behind`` (a local build): ``--rows full``'s extra rows hashed in a thread of their own while the source's own
+    thread decodes on (a source hashed alone keeps a second core busy), the same rows in the same order; other plans
+    hash them at once."""
+    import threading
+
+    from vscan.bank.one_pass import one_pass_rows
+    from vscan.bench import synth
+    from vscan.hashing import media
+
+    clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=5)  # 4 batches of 8 frames
+    where: list[str] = []
+    add = media._ExtraRows.add
+    monkeypatch.setattr(media._ExtraRows, "add", lambda self, frames, h: where.append(threading.current_thread().name) or add(self, frames, h))
+    inline = one_pass_rows(clip, EveryFrame(), hasher, FULL_ROWS)
+    assert where and set(where) == {threading.current_thread().name}
+    where.clear()
+    behind = one_pass_rows(clip, EveryFrame(), hasher, FULL_ROWS, behind=True)
+    assert where and all(name.startswith("bank-extra") for name in where)
+    assert behind.extra.preps == inline.extra.preps and len(inline.extra.preps) > 25 * 16
+    for name in ("frame_numbers", "qualities", "hashes"):
+        np.testing.assert_array_equal(getattr(behind.extra, name), getattr(inline.extra, name))
+        np.testing.assert_array_equal(getattr(behind.frames, name), getattr(inline.frames, name))
+    where.clear()
+    one_pass_rows(clip, EveryFrame(), hasher, COMPACT_ROWS, behind=True)
+    assert not any(name.startswith("bank-extra") for name in where)
+
+
 def test_a_thread_done_with_a_short_source_goes_on_with_a_later_one_while_a_long_one_hashes(monkeypatch):
     """``LocalMediaHasher`` queues sources beyond the next ``workers``: while the build waits for a long first source,
     the other thread hashes the ones after it (17ba414 queued only the next ``workers``: that core idled until the
@@ -113,7 +141,7 @@ def test_a_thread_done_with_a_short_source_goes_on_with_a_later_one_while_a_long
     release, started = threading.Event(), []
     all_short_started = threading.Event()
 
-    def work(path, policy, hasher, rows, stop):  # each source's hashing (the decoder and model: other tests)
+    def work(path, policy, hasher, rows, stop, behind):  # each source's hashing (the decoder and model: other tests)
         started.append(path.name)
         if path.name == "long.mp4":
             assert release.wait(10)

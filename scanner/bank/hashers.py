@@ -82,11 +82,12 @@ SPARSE_ROWS = RowPlan("sparse", frame_bits=None, extra_per_second=0.5, grid_per_
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS, SPARSE_ROWS)}
 
 
-def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None) -> MediaHashes:
+def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None,
+                    behind: bool = False) -> MediaHashes:  # fmt: skip
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
     ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row."""
-    video = one_pass_rows(path, policy, hasher, rows, stop)
+    video = one_pass_rows(path, policy, hasher, rows, stop, behind)
     if video is not None:
         return video
     return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=rows.crops, windows=rows.windows,
@@ -163,7 +164,7 @@ class LocalMediaHasher:
         # pool on top spun for nothing: 5.1-6.8 against 3.8-4.2 CPU-s for the same 4 files, 2 cores).
         hasher = getattr(self._local, "hasher", None) or PDQHasher(device=self._device, threads=1)  # type: ignore[arg-type]
         self._local.hasher = hasher
-        result = bank_hash_media(Path(path), self._policy, hasher, self._rows, self._stop)
+        result = bank_hash_media(Path(path), self._policy, hasher, self._rows, self._stop, behind=True)  # a second core for a source alone
         return _rows_of(result)
 
     def __call__(self, path: Path) -> tuple:

@@ -91,6 +91,8 @@ BANK_GRID_WINDOWS = GRID_WINDOWS + tuple(PANE_WINDOWS)
 #: windows) before hashing, so 8 frames keep the build's peak memory near 0.6 GiB (64: ~1.4 GiB on a
 #: 4 s 720p clip, ~1.9 GiB on two clips) and no slower. Rows are streamed, so it does not grow with length.
 BANK_BATCH_FRAMES = 8
+#: Batches of extra rows waiting for a full build's extra-row thread (``_Behind``): 8 frames of 512 px each.
+BEHIND_BATCHES = 2
 
 
 
@@ -210,11 +212,40 @@ class _Held:
             held.clear()
 
 
+class _Behind:
+    """A full build's extra rows hashed in a thread behind the decode, batch after batch in order (at most
+    ``BEHIND_BATCHES`` waiting): the extra rows are ~70% of a source's CPU (numba, GIL released), so a source
+    hashed alone (a one-file build, a build's last source) keeps a second core busy. ``on`` False: at once."""
+
+    def __init__(self, on: bool) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="bank-extra") if on else None
+        self.waiting: "deque" = deque()
+
+    def add(self, rows: _ExtraRows, frames: SampledFrames, hasher) -> None:
+        if self.pool is None:
+            return rows.add(frames, hasher)
+        self.waiting.append(self.pool.submit(rows.add, frames, hasher))
+        while len(self.waiting) > BEHIND_BATCHES:
+            self.waiting.popleft().result()
+
+    def close(self, finish: bool) -> None:
+        """``finish``: waits for every batch (raising a batch's error); else drops those not started."""
+        while finish and self.waiting:
+            self.waiting.popleft().result()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHasher, plan: "RowPlan",
-                  stop: "threading.Event | None" = None) -> MediaHashes | None:  # fmt: skip
+                  stop: "threading.Event | None" = None, behind: bool = False) -> MediaHashes | None:  # fmt: skip
     """The plan's rows of a video from one decode; None when ``path`` is not decoded by PyAV (a still:
     ``hash_media`` does it). ``variants`` hold the kept frames' dihedral variants. ``stop`` set: raises
-    KeyboardInterrupt at the next batch (an interrupted build hashing sources ahead in threads)."""
+    KeyboardInterrupt at the next batch (an interrupted build hashing sources ahead in threads).
+    ``behind`` (a local build's threads; not a Ray task's one CPU): ``--rows full``'s extra rows in a thread of
+    their own (``_Behind``), the same rows in the same order."""
     decoder = prepared_decoder(path)
     if not isinstance(decoder, PyAVDecoder):
         return None
@@ -234,6 +265,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         extra_hasher = hasher
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
+    later, finished = _Behind(behind and plan.extra_per_second is None), False
     try:
         for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
             if stop is not None and stop.is_set():
@@ -256,14 +288,18 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
-                        rows.add(SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), extra_hasher)
+                        later.add(rows, SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), extra_hasher)
             for n in batch.frame_indices.tolist():  # this batch's only: a keyframe pass hands its batches over at its end
                 decoder.also.pop(int(n), None)
             keep = choice[:, 0]
             if keep.any():
                 kept.append((batch.frame_indices[keep], batch.pts_seconds[keep], result.quality[keep], result.hashes[keep]))
+        later.close(finish=True)
+        finished = True
     finally:
         decoder.also_max_side, decoder.also = None, {}
+        if not finished:
+            later.close(finish=False)
     if held is not None:
         box = held.box()
         extras = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
