@@ -11,8 +11,8 @@ A build hashes each turned copy's luma only (``vscan.bank.banded_hash``), and a 
 took ~35 instructions for its three values. ``frames_last`` lays a batch's frames side by side per pixel
 (``lanes[p, j * N + i]``: frame i's channel j at pixel p), so ``turned_luma`` blends each output pixel of
 every frame and channel in one contiguous SIMD loop (the same float64 operations per value, then the
-model's luma in float32, as ``banded_hash.frame_luma``'s on the turned uint8 pixels), and ``frames_first``
-puts the lumas back frame by frame, transposed: ~2.7x less CPU for both turns of a batch of 8, the same bits.
+model's luma in float32, as ``banded_hash.frame_luma``'s on the turned uint8 pixels), which
+``banded_hash._downsample_lanes`` downsamples as they lie: ~2.7x less CPU for both turns of a batch of 8, the same bits.
 ``nogil``: the bank build hashes in threads.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bilinear_gather", "frames_last", "turned_luma", "frames_first"]
+__all__ = ["bilinear_gather", "frames_last", "turned_luma"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -75,16 +75,3 @@ def turned_luma(lanes: np.ndarray, n: int, at: np.ndarray, fx: np.ndarray, fy: n
         row = out[k]
         for i in range(n):
             row[i] = np.float32(v8[i]) * l0 + np.float32(v8[n + i]) * l1 + np.float32(v8[2 * n + i]) * l2
-
-
-@numba.njit(cache=True, nogil=True)
-def frames_first(pixels: np.ndarray, ch: int, cw: int, out: np.ndarray) -> None:
-    """``out[i, x, y]`` = ``pixels[y * cw + x, i]``: float32 [M = ch * cw, N] to [N, cw, ch] (the transposed
-    luma ``vscan.bank.banded_hash`` cuts its boxes from), in bands of 16 rows (a cache line of ``out``)."""
-    n = out.shape[0]
-    for y0 in range(0, ch, 16):
-        y1 = min(ch, y0 + 16)
-        for x in range(cw):
-            for i in range(n):
-                for y in range(y0, y1):
-                    out[i, x, y] = pixels[y * cw + x, i]

@@ -61,7 +61,7 @@ def _turned_luma(rgb: np.ndarray, degrees: float) -> np.ndarray:
     """float32 [N, cw, ch]: the turned copy's luma through the kernels ``turned_hashes`` uses (frames side by side)."""
     from vscan.frames.windows import _rotation_map
     from vscan.hashing.pdq_ops import LUMA
-    from vscan.kernels.rotate_crop import frames_first, frames_last, turned_luma
+    from vscan.kernels.rotate_crop import frames_last, turned_luma
 
     n, h, w, c = rgb.shape
     ch, cw, at, fx, fy = _rotation_map(h, w, degrees)
@@ -69,17 +69,16 @@ def _turned_luma(rgb: np.ndarray, degrees: float) -> np.ndarray:
     frames_last(rgb, lanes)
     pixels = np.empty((ch * cw, n), np.float32)
     turned_luma(lanes, n, at, fx, fy, w, *(np.float32(v) for v in LUMA), pixels)
-    out = np.empty((n, cw, ch), np.float32)
-    frames_first(pixels, ch, cw, out)
-    return out
+    return np.ascontiguousarray(pixels.reshape(ch, cw, n).transpose(2, 1, 0))
 
 
 @pytest.mark.parametrize("shape", [(8, 90, 160, 3), (3, 160, 90, 3), (1, 5, 7, 3), (5, 271, 481, 3)])
 @pytest.mark.parametrize("degrees", [4.0, -4.0, 12.0, -0.5])
 def test_the_turned_luma_is_the_luma_of_the_turned_bytes(shape, degrees):
     """The bank build's turned copies (``vscan.bank.banded_hash.turned_hashes``) take their luma from the blend itself:
-    byte for byte ``frame_luma(rotate_crop(...))``, on noise and ramps, for any batch size, and on a view inside borders."""
-    from vscan.bank.banded_hash import frame_luma
+    byte for byte ``frame_luma(rotate_crop(...))``, and the same hash and quality, on noise and ramps, for any batch size,
+    and on a view inside borders."""
+    from vscan.bank.banded_hash import banded_hash, frame_luma, turned_hashes
 
     rng = np.random.default_rng(abs(hash((shape, degrees, 1))) % 2**32)
     noise = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -89,6 +88,10 @@ def test_the_turned_luma_is_the_luma_of_the_turned_bytes(shape, degrees):
         want = frame_luma(rotate_crop(frames, degrees))
         got = _turned_luma(frames, degrees)
         assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+        if min(want.shape[1:]) >= 5:  # and its hash, downsampled as the frames lie side by side (_downsample_lanes)
+            turned, plain = turned_hashes(frames, [degrees])[0], banded_hash(rotate_crop(frames, degrees))
+            np.testing.assert_array_equal(turned.hashes, plain.hashes)
+            np.testing.assert_array_equal(turned.quality, plain.quality)
 
 
 def test_turned_hashes_of_a_real_batch_are_the_hashes_of_the_turned_frames(tmp_path):
