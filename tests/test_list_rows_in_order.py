@@ -235,3 +235,40 @@ def test_a_short_file_decided_on_its_first_pass_against_a_sparse_list_names_ever
     fh3 = FrameHashes(np.arange(3), np.array([0.0, 1.0, 2.0]), np.full(3, 100), three)
     stands = _entry_match(banks[0], FileQuery((QueryVersion("frames", fh3, dihedral_variants(three)),), {}, 3.0))
     assert stands is not None and stands.is_match and stands.decided_by == "vpdq" and stands.look_seconds == ()
+
+
+@pytest.mark.parametrize("bank", [0, 1], ids=["vpdq-1s", "pdq-per-image"])
+def test_a_short_files_region_weak_hit_on_a_sparse_list_names_every_frame_near_it(banks, every, bank):
+    """A 4 s re-framed copy whose first pass (5 frames at 0-4 s) met one row in its placed box (the region version: row 5
+    with 4 bits flipped, at 1 s; its whole frames other video) is a weak hit. Against a sparse list it names every frame
+    within ``DENSE_REACH_SECONDS`` of that frame inside the file, so the second pass meets the rows at their own frames
+    (the list burst only where the first pass found something); the same hit in a 40 s file names none (a long file's
+    1 fps second pass meets a row a second), and neither does a hit on the every-frame list."""
+    from vscan.bank.row_looks import DENSE_FPS, DENSE_REACH_SECONDS
+
+    rng = np.random.default_rng(17)
+    n = 5
+    times = np.arange(n, dtype=np.float64)
+    other = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    region = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    bits = np.unpackbits(every.hashes[int(np.abs(every.timestamps_seconds - 5.0).argmin())])
+    bits[rng.choice(256, 4, replace=False)] ^= 1
+    region[1] = np.packbits(bits)
+    fo = FrameHashes(np.arange(n), times, np.full(n, 100), other)
+    fr = FrameHashes(np.arange(n), times, np.full(n, 100), region)
+    box = np.tile([0.25, 0.75, 0.25, 0.75], (n, 1))
+
+    def copy(duration: float) -> FileQuery:
+        return FileQuery((QueryVersion("frames", fo, dihedral_variants(other)),
+                          QueryVersion("region", fr, dihedral_variants(region), box=box, min_frames=3)), {}, duration)  # fmt: skip
+
+    short = _entry_match(banks[bank], copy(4.0))
+    assert short is not None and short.path == ("region",) and not short.is_match
+    looks = np.asarray(short.look_seconds)
+    assert looks.size > DENSE_FPS * 3  # every frame of 0-4 s but 1.0 itself (sampled already)
+    assert looks.min() == pytest.approx(0.0) and looks.max() < 4.0 and np.abs(looks - 1.0).max() <= DENSE_REACH_SECONDS + 1e-6
+    assert np.median(np.diff(looks)) == pytest.approx(1 / DENSE_FPS, abs=1e-6)
+    long = _entry_match(banks[bank], copy(40.0))
+    assert long is not None and not long.is_match and long.look_seconds == ()
+    every_frame = _entry_match(banks[2], copy(4.0))
+    assert every_frame is None or len(every_frame.look_seconds) < DENSE_FPS

@@ -41,6 +41,13 @@ slowed down: its frames fall between the list's seconds). With the look the seco
 hit, some of them on the list's rows: AugLy speed copies on the 1 s/hash list, tune 12 -> 15/15, held-out (new seeds)
 13 -> 14/18; the held-out AugLy families and re-framed copies unchanged. Matching the rows at other rates (0.5-2x)
 as well decides none of them: the look does.
+
+A weak hit through the region version (an inset, a pane, a picture between caption bands or in a fill, placed by
+``vscan.runtime.region_search``) on a sparse list entry, in a file of at most ``SPARSE_BURST_MAX_FILE_SECONDS``
+(``short_file``), names the same look around the region version's closest frame, timed list or not: a short re-framed
+copy's first pass shows the box on 4-6 frames, and its 1 fps second pass re-judges it on as few, between the list's
+seconds. This is the list burst (all frames of 1 s in every short file's middle, measured and taken out at stop 42 for
+its cost on unrelated files) only where the first pass found something: no unrelated file has such a hit.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "sparse_list_entries", "rows_in_order", "dense_looks", "decide_on_rows"]
+__all__ = ["MIN_ROWS", "MAX_DISTANCE", "MEDIAN_DISTANCE", "sparse_list_entries", "rows_in_order", "dense_looks", "decide_on_rows",
+           "short_file"]
 
 #: Distinct rows met, each by its own query frame.
 MIN_ROWS = 3
@@ -221,17 +229,18 @@ def rows_in_order(index, e: int, query, min_quality: int, *, region: bool = Fals
     return False
 
 
-def dense_looks(index, e: int, query, min_quality: int, max_distance: int, *, decided: bool = False) -> tuple[float, ...]:
+def dense_looks(index, e: int, query, min_quality: int, max_distance: int, *, decided: bool = False, kinds=_VERSIONS) -> tuple[float, ...]:
     """Where a second look at ``query`` takes its frames for a weak hit on entry ``e``, an untimed list (PDQ per image:
     no time to place its other grabs by): every frame (up to ``row_looks.DENSE_FPS``) within
     ``row_looks.DENSE_REACH_SECONDS`` of the query frame of its closest pair within ``max_distance`` (the first of
-    equals), inside the file; () for a timed entry (``vscan.bank.row_looks`` places a weak hit's looks) unless
-    ``decided`` (a thin decision: module docstring), or without such a pair."""
+    equals), inside the file, among the query versions of ``kinds``; () for a timed entry (``vscan.bank.row_looks``
+    places a weak hit's looks) unless ``decided`` (a thin decision, or a short file's region hit: module docstring), or
+    without such a pair."""
     from vscan.bank.index import brute_force_pairs
     from vscan.bank.row_looks import DENSE_FPS, DENSE_REACH_SECONDS
 
     hashes, _, timed = _entry_rows(index, e, min_quality)
-    variants, _, tq = _query_variants(query, min_quality)
+    variants, _, tq = _query_variants(query, min_quality, kinds)
     if (timed and not decided) or not hashes.shape[0] or not variants.shape[0]:
         return ()
     q, _, dist = brute_force_pairs(variants.reshape(-1, 32), hashes, max_distance)
@@ -242,6 +251,14 @@ def dense_looks(index, e: int, query, min_quality: int, max_distance: int, *, de
     at = at_q + np.arange(-DENSE_REACH_SECONDS, DENSE_REACH_SECONDS + 1e-9, 1.0 / DENSE_FPS)
     at = at[(at >= -1e-6) & (at < end) & (np.abs(at - at_q) > 1e-3)]
     return tuple(float(t) for t in np.maximum(at, 0.0))
+
+
+def short_file(query) -> bool:
+    """Whether ``query`` is a file short enough for adaptive sampling's burst (``SPARSE_BURST_MAX_FILE_SECONDS``)."""
+    from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS
+
+    d = query.duration_seconds
+    return d is not None and 0 < d <= SPARSE_BURST_MAX_FILE_SECONDS
 
 
 def _thin(m) -> bool:
@@ -256,7 +273,8 @@ def _thin(m) -> bool:
 def decide_on_rows(index, query, matches: list, settings) -> list:
     """``matches`` with each undecided whole-frame perceptual match on a sparse list entry that ``rows_in_order``
     accepts decided (``decided_by`` "list-rows", no looks), one it does not accept on an untimed list entry given
-    ``dense_looks`` where it names none, and a whole-frame match on a sparse list entry decided on too few frames for a
+    ``dense_looks`` where it names none, as is one through the region version in a short file (``short_file``) on any
+    sparse list entry, and a whole-frame match on a sparse list entry decided on too few frames for a
     first pass to stand on given them too (``_thin``, module docstring); the others as they were."""
     if not any(m.signal == "pdq" and (not m.is_match or _thin(m)) for m in matches):
         return matches
@@ -272,6 +290,9 @@ def decide_on_rows(index, query, matches: list, settings) -> list:
             m = dataclasses.replace(m, is_match=True, decided_by="list-rows", look_seconds=())
         elif weak and not m.look_seconds and "region" not in m.path:
             m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold))
+        elif weak and not m.look_seconds and "region" in m.path and short_file(query):
+            m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold,
+                                                                decided=True, kinds=("region",)))
         elif m.signal == "pdq" and m.is_match and e is not None and sparse[e] and not m.look_seconds and _thin(m):
             m = dataclasses.replace(m, look_seconds=dense_looks(index, e, query, settings.min_quality, settings.distance_threshold, decided=True))
         out.append(m)
