@@ -126,6 +126,35 @@ def test_a_box_a_few_pixels_off_is_placed_on_the_bank_rows(inset_on_black, shift
     assert place_box(matcher, luma(canvas[:, ::-1, ::-1][:, :, :, ::-1].copy() // 3), truth) is None
 
 
+def test_a_region_match_needs_as_many_distinct_pictures_as_frames(inset_on_black):
+    """A region version decides with ``min_frames`` matched frames, counted as distinct pictures: a still
+    pattern (1,000 unrelated files: ffmpeg's pal75bars, one picture for 5 s) met a colour-bar window of a
+    test-pattern entry at 0 bits on every frame, one picture that the frames which found the place repeat."""
+    from vscan.bank.query import FileQuery, QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+    from vscan.runtime.region_search import box_hashes
+
+    matcher, canvas = inset_on_black
+
+    def region_match(lumas):
+        n = len(lumas)
+        whole, two = box_hashes(lumas, (0, lumas.shape[1], 0, lumas.shape[2])), box_hashes(lumas, _TRUTH)
+        vw, vr = np.repeat(whole[:, :1], 8, axis=1), np.repeat(two[:, :1], 8, axis=1)
+        vr[:, 4] = two[:, 1]
+        rows = (np.arange(n), np.arange(n) * 1.0, np.full(n, 100, np.int32))
+        query = FileQuery((QueryVersion("frames", FrameHashes(*rows, np.ascontiguousarray(vw[:, 0])), vw),), {}, float(n))
+        boxes = np.tile(np.asarray(_TRUTH, np.float64) / lumas.shape[1], (n, 1))
+        query = query.with_version(QueryVersion("region", FrameHashes(*rows, np.ascontiguousarray(vr[:, 0])), vr, box=boxes, min_frames=n))
+        return [m for m in matcher.for_file(query).match(query) if "region" in m.path]
+
+    lumas = luma(canvas)
+    assert len(lumas) >= 3 and len({bytes(x) for x in box_hashes(lumas, _TRUTH)[:, 0]}) == len(lumas)
+    moving = region_match(lumas)
+    assert moving and moving[0].is_match, moving
+    still = region_match(np.repeat(lumas[:1], len(lumas), axis=0))  # the first picture on every frame
+    assert still and still[0].distance_min <= 20 and not still[0].is_match, still
+
+
 def _fill_copy(src, dst, top: int, fill=(30, 160, 90)):
     """A 9:16 re-post: the clip at the canvas's width, ``top`` px from its top edge, over a solid fill."""
     from vscan.bench.edits import _read_clip

@@ -184,7 +184,7 @@ class _Entries:
         prepared = _prepare(index, settings.min_quality)
         self.index, self.query, self.settings, self.bank, self.qrow = index, query, settings, bank, qrow
         self.p_sample, self.p_variant, self.p_prep = rows.sample[qrow], rows.variant[qrow], rows.prep[qrow]
-        self.version_row = rows.version_row
+        self.version_row, self.p_hash = rows.version_row, rows.inverse[qrow]  # p_hash: each pair's distinct query hash
         b_pos = bank.row_pos[brow]
         self.b_prep = bank.row_prep[brow]
         b_frame = prepared.frames[b_pos]
@@ -250,7 +250,7 @@ class _Entries:
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
             query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
-            is_match=decided and not (region is not None and matched.size < region.min_frames),
+            is_match=decided and not (region is not None and min(matched.size, np.unique(self.p_hash[strict]).size) < region.min_frames),  # distinct pictures
             num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
             num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
             decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else
