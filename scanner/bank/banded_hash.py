@@ -47,12 +47,15 @@ def _band(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @numba.njit(cache=True, nogil=True)
 def _luma(rgb, l0, l1, l2, out):  # pragma: no cover - compiled
     """``out`` (float32 [N, W, H]: transposed, a column of pixels contiguous) = the model's luma of uint8 ``rgb``
-    [N, H, W, 3], pixel by pixel (r*l0 + g*l1 + b*l2)."""
+    [N, H, W, 3], pixel by pixel (r*l0 + g*l1 + b*l2), in bands of 16 rows (16 contiguous floats of ``out`` a column:
+    0.53 -> 0.35 ms a 512 x 341 frame against row by row)."""
     n, h, w, _ = rgb.shape
     for f in range(n):
-        for r in range(h):
+        for r0 in range(0, h, 16):
+            r1 = min(h, r0 + 16)
             for k in range(w):
-                out[f, k, r] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
+                for r in range(r0, r1):
+                    out[f, k, r] = np.float32(rgb[f, r, k, 0]) * l0 + np.float32(rgb[f, r, k, 1]) * l1 + np.float32(rgb[f, r, k, 2]) * l2
 
 
 @numba.njit(cache=True, nogil=True)
