@@ -198,6 +198,7 @@ class PyAVDecoder(Decoder):
                 demux_error = _reason(exc)  # index what was read; the record says it is partial
             else:
                 demux_error = None
+            keeper.leave_out_cut_short(timestamps, keyflags, sizes)  # a file cut inside its last packet
             declared = _declared_seconds(container, stream)
             ctx = stream.codec_context
             width, height = int(ctx.width or stream.width or 0), int(ctx.height or stream.height or 0)

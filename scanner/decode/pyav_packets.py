@@ -15,7 +15,7 @@ from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
 from vscan.decode.pyav_reuse import _SKIP_PER_FRAME
 
-__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "pass_read_on", "read_on_plan"]
+__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "decoded", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "pass_read_on", "read_on_plan"]
 
 #: Decoded frames allowed per shown frame before a decode is declared
 #: looping (seeks re-decode at most a GOP per wanted frame).
@@ -56,8 +56,11 @@ class PacketKeeper:
     def __init__(self, enabled: bool) -> None:
         self.kept: list | None = [] if enabled else None
         self.size = 0
+        self.cut_short = None  # the last packet with data, where the demuxer flagged it corrupt
 
     def add(self, packet) -> None:
+        if packet.size:
+            self.cut_short = packet if packet.is_corrupt and not packet.is_discard else None
         if self.kept is None:
             return
         self.size += packet.size
@@ -65,6 +68,17 @@ class PacketKeeper:
             self.kept = None  # past the limit: the passes after demux the file again
         else:
             self.kept.append(packet)
+
+    def leave_out_cut_short(self, timestamps: list, keyflags: list, sizes: list) -> None:
+        """The last packet is cut short (the file ends inside it: the demuxer read fewer bytes than its index
+        declares, and flags it corrupt): its frame is not in the file. Its entry, the last of the index pass's
+        lists, and its kept packet are left out, so no pass selects it; a pass that demuxes it again skips it
+        where the decoder refuses it (``decoded``)."""
+        if self.cut_short is None or len(timestamps) < 2:
+            return
+        del timestamps[-1], keyflags[-1], sizes[-1]
+        if self.kept is not None:
+            self.kept = [p for p in self.kept if p is not self.cut_short]
 
     def packets(self, complete: bool) -> list | None:
         """The packets kept, when the demux pass read to the end (``complete``): else None."""
@@ -131,12 +145,25 @@ class _PacketIndex:
         return None if at is None else self.packets[at:]
 
 
+def decoded(ctx, packet) -> list:
+    """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
+    fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
+    before it are the file's, not the decode's failure (tests/test_hostile_partial.py)."""
+    import av
+
+    try:
+        return ctx.decode(packet)
+    except av.InvalidDataError:
+        if packet is not None and packet.is_corrupt:
+            return []
+        raise
+
+
 def _all_frames(container, stream, index: _PacketIndex) -> Iterator:
-    """Every frame from the stream's start: its kept packets decoded, else ``container.decode``."""
-    if index.packets is None:
-        return container.decode(stream)
+    """Every frame from the stream's start: its kept packets decoded, else every packet demuxed."""
     ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
-    return (frame for packet in index.packets for frame in ctx.decode(packet))
+    packets = container.demux(stream) if index.packets is None else index.packets
+    return (frame for packet in packets for frame in decoded(ctx, packet))
 
 
 def read_on_plan(later, index: _PacketIndex, keyframes) -> dict[int, list[int]]:
@@ -175,7 +202,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if targets:
             if packet.size:
                 index.fed.append(packet.pts)
-            for frame in ctx.decode(packet):
+            for frame in decoded(ctx, packet):
                 i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                 while targets and i is not None and i >= targets[0]:
                     reached[targets.pop(0)] = i
@@ -191,7 +218,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if i is not None and not wanted[i] and i not in through:
             continue
         index.fed.append(packet.pts)
-        yield from ctx.decode(packet)
+        yield from decoded(ctx, packet)
         if i is not None and i in through:
             targets = list(through[i])
             continue
@@ -211,7 +238,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
     if kept is not None:
         stream.codec_context.flush_buffers()  # as a seek flushes it: nothing of the frames before carries over
         ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
-        yield from (frame for packet in kept for frame in ctx.decode(packet))
+        yield from (frame for packet in kept for frame in decoded(ctx, packet))
         return
     container.seek(target, stream=stream, backward=True, any_frame=False)
     packets = container.demux(stream)
@@ -226,7 +253,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
         if dropping and packet.size and packet.pts is not None and packet.pts < target:
             continue
         dropping = False
-        yield from packet.decode()
+        yield from decoded(stream.codec_context, packet)
 
 
 def pass_read_on(decoder, index: _PacketIndex, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:
