@@ -182,7 +182,7 @@ def test_a_hanging_decoder_is_stopped_by_the_per_file_timeout(crash_set, ray_add
     assert saboteur.hits and time.monotonic() - t0 < 60
     assert records["victim.mp4"]["status"] == "error" and records["victim.mp4"]["error"]["type"] == "DecodeTimeoutError"
     for p in others:
-        assert records[p.name]["status"] == "ok"
+        assert records[p.name]["status"] == "ok", records[p.name]  # what went wrong, when it does
     for pid in saboteur.hits:  # the stopped worker was killed, not left behind
         deadline = time.monotonic() + 10
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
