@@ -99,7 +99,8 @@ def _photo(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))[None]
 
 
-def _rgb(a) -> np.ndarray:
+def as_rgb(a) -> np.ndarray:
+    """A scikit-image picture (grey, float or RGBA) as uint8 RGB."""
     a = np.asarray(a)
     if a.dtype != np.uint8:
         a = a.astype(np.float64)
@@ -160,7 +161,7 @@ def groups(seed: int = 1) -> dict[str, tuple[bool, list[tuple[str, np.ndarray]]]
     edited = []
     for name in OBJECTS:
         for edit in AUGLY_EDITS:
-            edited.append((f"{name}-{edit}", _augly(_rgb(getattr(skdata, name)()), edit, rng)[None]))
+            edited.append((f"{name}-{edit}", _augly(as_rgb(getattr(skdata, name)()), edit, rng)[None]))
     out["object pictures edited by AugLy"] = (False, edited)
     faces = []
     for k, crop in enumerate(skdata.lfw_subset()[:100]):
@@ -176,7 +177,7 @@ def groups(seed: int = 1) -> dict[str, tuple[bool, list[tuple[str, np.ndarray]]]
     photo_faces = []
     for name in ("astronaut", "camera"):
         for edit in ("color_jitter", "pixelization", "rotate", "overlay_text", "overlay_onto_screenshot"):
-            photo_faces.append((f"{name}-{edit}", _augly(_rgb(getattr(skdata, name)()), edit, rng)[None]))
+            photo_faces.append((f"{name}-{edit}", _augly(as_rgb(getattr(skdata, name)()), edit, rng)[None]))
     if shared is not None:
         photo_faces.append(("q0291 (street, three people)", _photo(shared / "data" / "pdq" / "reg-test-input" / "labelme-subset" / "q0291.jpg")))
     out["face photos, AugLy edits"] = (True, photo_faces)

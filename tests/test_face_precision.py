@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vscan.bench.bench_face_holdout import as_rgb
 from vscan.config import Models
 from vscan.detect import blazeface as bf
 from vscan.detect.registry import triage_manifests
@@ -21,16 +22,8 @@ OBJECTS = ["coffee", "chelsea", "rocket", "retina", "hubble_deep_field", "horse"
 FACES = ["astronaut", "camera"]
 
 
-def _rgb(a) -> np.ndarray:
-    a = np.asarray(a)
-    if a.dtype != np.uint8:
-        a = a.astype(np.float64)
-        a = (255 * (a - a.min()) / max(1e-9, float(a.max() - a.min()))).astype(np.uint8)
-    return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a[..., :3])
-
-
 def _image(name: str) -> np.ndarray:
-    return _rgb(getattr(skdata, name)())
+    return as_rgb(getattr(skdata, name)())
 
 
 def _procedural(seed: int) -> np.ndarray:
