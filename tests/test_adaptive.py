@@ -40,9 +40,9 @@ def test_first_pass_is_keyframes_plus_gap_fills():
 
 
 def test_first_pass_has_at_least_two_frames():
-    assert Adaptive(spread_middle=False).select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]  # the even spread
-    # spread_middle (the default): one keyframe, the other frame at the middle of the file (the widest stretch without one)
-    middle = Adaptive()
+    assert Adaptive().select(PTS[:250], [0], 10.0).tolist() == [0, 62, 187]  # the even spread (spread_middle off)
+    # spread_middle: one keyframe, the other frame at the middle of the file (the widest stretch without a frame)
+    middle = Adaptive(spread_middle=True)
     assert middle.select(PTS[:250], [0], 10.0).tolist() == [0, 125]
     assert middle.select(PTS[:250], [100], 10.0).tolist() == [100, 175]  # a lone keyframe at 4 s: the middle of 4-10 s
     assert middle.select(PTS[:173], [0], 173 / 25).tolist() == [0, 87]  # 3.46 s: the first frame at or after it

@@ -141,10 +141,10 @@ class Adaptive(SamplingPolicy):
     #: One frame short of ``min_frames`` (a short file with one keyframe), True: the other at the middle of the widest
     #: stretch without one (vscan.decode.spread.first_pass_spread: the decode stops at half the file, not 3/4), against a
     #: bank with a row for every frame (not ``whole_seconds`` nor a burst: rows on a clock, where each frame is a chance to
-    #: land near one). The region probe decodes on from the middle (region_probe._decode_cost). Against off (same code):
-    #: archive bench 2,481 -> 2,386 frames decoded, the same matches; held-out media bank (94 files) every file's hits the
-    #: same, 13,011 -> 12,506 decoded; 1,000 unrelated 0 FP, 11,093 -> 9,179 decoded (there against 17ba414).
-    spread_middle: bool = True
+    #: land near one). Off: on the archive bench it cut frames decoded 2,538 -> 2,387 with the same records, but the
+    #: held-out media bank lost pattern overlay_onto_screenshot (a 6.9 s single-keyframe copy that looks re-framed: the
+    #: region probe then takes only the frames the first pass passed, its first half, as decoding more would exceed the file).
+    spread_middle: bool = False
     #: A first pass that already decides (``first_pass_decides``: a strong,
     #: consistent whole-frame match over the file) is confirmed by this many
     #: more frames (``Confirm``: the middles of its widest sampling gaps)
