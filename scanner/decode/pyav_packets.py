@@ -149,12 +149,12 @@ def decoded(ctx, packet) -> list:
     """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
     fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
     before it are the file's, not the decode's failure (tests/test_hostile_partial.py)."""
-    import av
-
     try:
         return ctx.decode(packet)
-    except av.InvalidDataError:
-        if packet is not None and packet.is_corrupt:
+    except Exception as exc:
+        import av  # here, not on every packet's way
+
+        if isinstance(exc, av.InvalidDataError) and packet.is_corrupt:
             return []
         raise
 
