@@ -66,7 +66,7 @@ def shared_dir() -> Path | None:
     return shared if (shared / "data").is_dir() else None
 
 
-def _lavfi_frames(name: str, spec: str, seconds: tuple[float, ...] = (1, 3)) -> np.ndarray | None:
+def _lavfi_frames(spec: str, seconds: tuple[float, ...] = (1, 3)) -> np.ndarray | None:
     from PIL import Image
 
     ffmpeg = shutil.which("ffmpeg")
@@ -141,7 +141,7 @@ def groups(seed: int = 1) -> dict[str, tuple[bool, list[tuple[str, np.ndarray]]]
 
     rng = np.random.default_rng(seed)
     out: dict[str, tuple[bool, list[tuple[str, np.ndarray]]]] = {}
-    lavfi = [(name, f) for name, spec in LAVFI.items() if (f := _lavfi_frames(name, spec)) is not None]
+    lavfi = [(name, f) for name, spec in LAVFI.items() if (f := _lavfi_frames(spec)) is not None]
     out["ffmpeg test sources"] = (False, lavfi)
     shared = shared_dir()
     if shared is not None:
@@ -184,19 +184,16 @@ def groups(seed: int = 1) -> dict[str, tuple[bool, list[tuple[str, np.ndarray]]]
     return out
 
 
-def face_scores(files: list[np.ndarray]) -> tuple[list[float], float]:
-    """Each file's highest face score through triage, and the threshold triage counts a face at."""
-    from vscan.config import Models
-    from vscan.detect.registry import triage_manifests
-    from vscan.detect.triage import Triage
-
-    triage = Triage(triage_manifests(Models()), device="cpu")
+def face_scores(triage, files: list[np.ndarray]) -> list[float]:
+    """Each file's highest face score through ``triage`` (vscan.detect.triage.Triage); a file is frames
+    [n, h, w, 3] or one frame [h, w, 3]."""
+    files = [f if f.ndim == 4 else f[None] for f in files]
     runs = [(f, np.arange(len(f), dtype=np.float64), (f.shape[2], f.shape[1])) for f in files]
     scores = []
     for result in triage.run(runs):
         ev = {(e.model, e.label): e for e in result.evidence}
         scores.append(float(ev[("blazeface", "face")].max_score))
-    return scores, float(triage.models["blazeface"].manifest.risk.threshold)
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     made = groups(args.seed)
     names = [(g, n) for g, (_, files) in made.items() for n, _ in files]
-    scores, threshold = face_scores([f for _, files in made.values() for _, f in files])
+    from vscan.config import Models
+    from vscan.detect.registry import triage_manifests
+    from vscan.detect.triage import Triage
+
+    triage = Triage(triage_manifests(Models()), device="cpu")
+    scores = face_scores(triage, [f for _, files in made.values() for _, f in files])
+    threshold = float(triage.models["blazeface"].manifest.risk.threshold)
     by_group: dict[str, list[tuple[str, float]]] = {}
     for (g, n), s in zip(names, scores):
         by_group.setdefault(g, []).append((n, s))

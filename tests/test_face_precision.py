@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vscan.bench.bench_face_holdout import as_rgb
+from vscan.bench.bench_face_holdout import as_rgb, face_scores
 from vscan.config import Models
 from vscan.detect import blazeface as bf
 from vscan.detect.registry import triage_manifests
@@ -38,18 +38,9 @@ def triage() -> Triage:
     return Triage(triage_manifests(Models()), device="cpu")
 
 
-def _face_scores(triage: Triage, files: list[np.ndarray]) -> list[float]:
-    runs = [(f if f.ndim == 4 else f[None], np.arange(len(f) if f.ndim == 4 else 1, dtype=np.float64), (f.shape[-2], f.shape[-3])) for f in files]
-    out = []
-    for result in triage.run(runs):
-        ev = {(e.model, e.label): e for e in result.evidence}
-        out.append(ev[("blazeface", "face")].max_score)
-    return out
-
-
 def test_objects_and_procedural_clips_rarely_score_a_face(triage):
     files = [_image(n) for n in OBJECTS] + [_procedural(seed) for seed in range(16)]
-    scores = _face_scores(triage, files)
+    scores = face_scores(triage, files)
     threshold = triage.models["blazeface"].manifest.risk.threshold
     above = [name for name, s in zip(OBJECTS + [f"procedural{i}" for i in range(16)], scores) if s >= threshold]
     assert len(above) < len(files) / 20, above  # at the reference decoding: coffee 0.68, chelsea 0.79, cell, horse, logo, ...
@@ -59,7 +50,7 @@ def test_faces_in_real_photos_keep_their_score(triage, pdq_dir):
     from PIL import Image
 
     street = np.asarray(Image.open(pdq_dir / "reg-test-input" / "labelme-subset" / "q0291.jpg").convert("RGB"))
-    scores = _face_scores(triage, [_image(n) for n in FACES] + [street])
+    scores = face_scores(triage, [_image(n) for n in FACES] + [street])
     assert min(scores) >= 0.5, dict(zip(FACES + ["q0291"], scores))
 
 
