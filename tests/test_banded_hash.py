@@ -178,3 +178,28 @@ def test_the_operators_of_four_sources_hashed_at_once_stay_cached(vpdq_dir, mode
     for n in lengths:  # each source's next batch, in the same order
         band(n)
     assert band.cache_info().misses == built
+
+
+def test_a_full_builds_frame_rows_are_the_models_the_model_asked_only_for_flat_frames(vpdq_dir, model):
+    """``BandedHasher.hash_detailed`` (a full build's frame rows): every frame's bits, all 8 variants, and quality are
+    the model's; only the flat frames (quality 0, whose bits are rounding noise) go to the model."""
+    from vscan.decode import FixedRate, PyAVDecoder
+    from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+
+    frames = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "pattern-sd-grey-bar.mp4", FixedRate(2.0), batch_size=4, max_side=SCAN_FRAME_SIDE_PX))).rgb
+    flat = np.zeros((2, *frames.shape[1:]), np.uint8)
+    flat[1] = 117
+    frames = np.ascontiguousarray(np.concatenate([frames[:2], flat[:1], frames[2:], flat[1:]]))
+    asked = []
+
+    class Counting:
+        device = "cpu"
+
+        def hash_frames(self, part):
+            asked.append(len(part))
+            return model.hash_frames(part)
+
+    got, want = BandedHasher(Counting()).hash_detailed(frames), model.hash_frames(frames)
+    np.testing.assert_array_equal(got.quality, want.quality)
+    np.testing.assert_array_equal(got.hashes, want.hashes)
+    assert asked == [2] and (want.quality[[0, 1, 3, 4]] > 0).all() and (want.quality[[2, 5]] == 0).all()

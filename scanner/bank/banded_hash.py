@@ -264,6 +264,20 @@ class BandedHasher:
             return self.hasher.hash_frames(frames)
         return banded_hash(frames)
 
+    def hash_detailed(self, frames: np.ndarray) -> HashBatch:
+        """``hash_frames`` as the model answers it, bit for bit: ``banded_hash``'s bits and quality for the frames with
+        any detail (quality > 0: the same as the model's, tested), the model's own for flat ones (quality 0: their
+        coefficients are rounding noise, where the two may differ). A full build's frame rows: 0.55 -> 0.10 ms a
+        256 px frame on the CPU (stop 44), each row the one a scan's model gives the same frame."""
+        if self.device != "cpu" or not _hashable(frames):
+            return self.hasher.hash_frames(frames)
+        got = banded_hash(frames)
+        flat = np.flatnonzero(got.quality <= 0)
+        if flat.size:
+            model = self.hasher.hash_frames(np.ascontiguousarray(frames[flat]))
+            got.hashes[flat], got.quality[flat] = model.hashes, model.quality
+        return got
+
     def hash_boxes(self, frames: np.ndarray, boxes: "list[tuple[int, int, int, int]]") -> "list[HashBatch] | None":
         """``hash_frames`` of each box (y0, x0, h, w) of ``frames``, the frames' luma computed once for all (``banded_boxes``);
         None where ``hash_frames`` would not be ``banded_hash`` (CUDA, frames the model answers itself)."""

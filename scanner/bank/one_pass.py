@@ -270,7 +270,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
-            result = hasher.hash_frames(batch.rgb)
+            result = extra_hasher.hash_detailed(batch.rgb) if extra_hasher is not hasher else hasher.hash_frames(batch.rgb)
             choice = np.array([choose(result.hashes[i, 0], float(t)) for i, t in enumerate(batch.pts_seconds)], bool).reshape(-1, 3)
             owners, run = run_owners(batch.frame_indices, choice[:, 0], run)
             pictures: dict[int, np.ndarray] = {}
