@@ -49,7 +49,11 @@ def test_a_file_cut_inside_its_last_packet_keeps_the_frames_before_it(tmp_path):
         cut.write_bytes(data[: len(data) * percent // 100])
         decoder = PyAVDecoder()
         meta = decoder.probe(cut)
-        frames = sum(len(b.frame_indices) for b in decoder.iter_frames(cut, FixedRate(1.0), batch_size=8))
-        assert frames >= 1 and meta.demux_partial and "cut off" in meta.demux_partial, (percent, meta)
+        times = [float(t) for b in decoder.iter_frames(cut, FixedRate(1.0), batch_size=8) for t in b.pts_seconds]
+        # every whole second up to the cut's last frame, the one just before the cut included
+        last = meta.duration_seconds - 1.0 / meta.fps
+        assert times == [float(s) for s in range(int(last + 1e-6) + 1)], (percent, times, last)
+        if meta.duration_seconds < 6.0 - 1.05:  # over a second short of what the index declares: said so
+            assert meta.demux_partial and "cut off" in meta.demux_partial, (percent, meta)
         short.append(meta.duration_seconds)
     assert short == sorted(short) and short[-1] < 6.0, short  # each cut reads as far as its bytes go

@@ -34,7 +34,6 @@ from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME
 __all__ = ["PyAVDecoder"]
 
 
-
 class PyAVDecoder(Decoder):
     """PyAV (libav*) sequential decoding; converts only the selected frames to RGB."""
 
@@ -215,6 +214,7 @@ class PyAVDecoder(Decoder):
         index = _PacketIndex(timestamps, keyflags, start, time_base, fps, sizes)
         index.orientation = orientation_from_matrix(matrix)
         index.packets = keeper.packets(complete=demux_error is None)
+        index.cut_pts = keeper.cut_pts
         index.discarded = discarded
         index.first_frame = shown if shown is not None and shown.pts is not None and index.index_of_pts.get(shown.pts) == 0 else None
         index.probed(fed_pts, parked_at)

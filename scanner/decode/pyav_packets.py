@@ -57,6 +57,7 @@ class PacketKeeper:
         self.kept: list | None = [] if enabled else None
         self.size = 0
         self.cut_short = None  # the last packet with data, where the demuxer flagged it corrupt
+        self.cut_pts = None  # its timestamp, once left out (``leave_out_cut_short``)
 
     def add(self, packet) -> None:
         if packet.size:
@@ -77,6 +78,7 @@ class PacketKeeper:
         if self.cut_short is None or len(timestamps) < 2:
             return
         del timestamps[-1], keyflags[-1], sizes[-1]
+        self.cut_pts = self.cut_short.pts if self.cut_short.pts is not None else self.cut_short.dts
         if self.kept is not None:
             self.kept = [p for p in self.kept if p is not self.cut_short]
 
@@ -123,6 +125,8 @@ class _PacketIndex:
         self.parked: tuple[int, int] | None = None
         #: Timestamps of the packets fed to the decoder by the index pass's probe and keyframe passes (``_keyframe_frames``).
         self.fed: list = []
+        #: The timestamp of a cut-short last packet left out of the index (``PacketKeeper.cut_pts``): never fed.
+        self.cut_pts = None
 
     def probed(self, fed_pts: list, parked_at: int | None) -> None:
         """The index pass's probe fed the packets of timestamps ``fed_pts``; ``parked_at``: where in ``packets`` it left
@@ -145,10 +149,15 @@ class _PacketIndex:
         return None if at is None else self.packets[at:]
 
 
-def decoded(ctx, packet) -> list:
+def decoded(ctx, packet, cut_pts=None) -> list:
     """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
     fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
-    before it are the file's, not the decode's failure (tests/test_hostile_partial.py)."""
+    before it are the file's, not the decode's failure (tests/test_hostile_partial.py). The index
+    pass's cut-short packet (``cut_pts``: ``PacketKeeper.leave_out_cut_short``) is not fed at all:
+    with frame threads, H.264's decoder refusing it loses the frames still in its threads (the
+    two before it in presentation order, of a 320x240 clip cut at 90%)."""
+    if cut_pts is not None and packet.is_corrupt and packet.size and (packet.pts if packet.pts is not None else packet.dts) == cut_pts:
+        return []
     try:
         return ctx.decode(packet)
     except Exception as exc:
@@ -163,7 +172,7 @@ def _all_frames(container, stream, index: _PacketIndex) -> Iterator:
     """Every frame from the stream's start: its kept packets decoded, else every packet demuxed."""
     ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
     packets = container.demux(stream) if index.packets is None else index.packets
-    return (frame for packet in packets for frame in decoded(ctx, packet))
+    return (frame for packet in packets for frame in decoded(ctx, packet, index.cut_pts))
 
 
 def read_on_plan(later, index: _PacketIndex, keyframes) -> dict[int, list[int]]:
@@ -202,7 +211,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if targets:
             if packet.size:
                 index.fed.append(packet.pts)
-            for frame in decoded(ctx, packet):
+            for frame in decoded(ctx, packet, index.cut_pts):
                 i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                 while targets and i is not None and i >= targets[0]:
                     reached[targets.pop(0)] = i
@@ -218,7 +227,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if i is not None and not wanted[i] and i not in through:
             continue
         index.fed.append(packet.pts)
-        yield from decoded(ctx, packet)
+        yield from decoded(ctx, packet, index.cut_pts)
         if i is not None and i in through:
             targets = list(through[i])
             continue
@@ -238,7 +247,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
     if kept is not None:
         stream.codec_context.flush_buffers()  # as a seek flushes it: nothing of the frames before carries over
         ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
-        yield from (frame for packet in kept for frame in decoded(ctx, packet))
+        yield from (frame for packet in kept for frame in decoded(ctx, packet, index.cut_pts))
         return
     container.seek(target, stream=stream, backward=True, any_frame=False)
     packets = container.demux(stream)
@@ -253,7 +262,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
         if dropping and packet.size and packet.pts is not None and packet.pts < target:
             continue
         dropping = False
-        yield from decoded(stream.codec_context, packet)
+        yield from decoded(stream.codec_context, packet, index.cut_pts)
 
 
 def pass_read_on(decoder, index: _PacketIndex, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:
