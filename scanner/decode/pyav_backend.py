@@ -28,6 +28,7 @@ from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reas
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
+from vscan.decode.pyav_entries import entries_probe
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
 from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
 
@@ -162,9 +163,6 @@ class PyAVDecoder(Decoder):
             stream = container.streams.video[0]
             if self.hold_open:  # its codec, opened here for the first frame's display matrix, serves the passes after
                 self._set_threads(stream, held=True)
-            timestamps, keyflags, sizes = [], [], []
-            matrix: bytes | None = None
-            shown = None  # the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate)
             discarded = 0
             fed = 0  # decode until the first frame shows its display matrix
             keeper = PacketKeeper(self.hold_open and container.format.name in _REWINDABLE)  # the passes after read them
@@ -174,10 +172,11 @@ class PyAVDecoder(Decoder):
             if park and self.skip_nonref and not self.plain and stream.codec_context.name in _SKIP_PER_FRAME and not stream.codec_context.is_open:
                 # as the reading on skips them (``nonref_on``): the probe's packets after frame 0 decode as they would there
                 stream.codec_context.skip_frame = "NONREF"
-            fed_pts: list = []  # the probe's packets (their timestamps)
-            parked_at = None
+            quick = entries_probe(self, container, stream, path, keeper, park, first_frame)  # MP4: the container's own index, no demux pass
+            # shown: the first frame decoded (frame 0, mostly): a keyframe pass takes it (_generate); fed_pts: the probe's packets
+            timestamps, keyflags, sizes, matrix, shown, fed_pts, parked_at = quick or ([], [], [], None, None, [], None)
             try:
-                for packet in container.demux(stream):
+                for packet in () if quick else container.demux(stream):
                     keeper.add(packet)
                     if packet.size == 0:  # flush packet
                         continue

@@ -140,6 +140,8 @@ class _PacketIndex:
         """The kept packets from the one of timestamp ``pts`` on (demux order), None when not kept."""
         if self.packets is None:
             return None
+        if hasattr(self.packets, "from_pts"):  # vscan.decode.pyav_entries.LazyPackets: demuxed as wanted
+            return self.packets.from_pts(pts)
         if self._packet_at is None:
             self._packet_at = {}
             for i, packet in enumerate(self.packets):
@@ -147,6 +149,13 @@ class _PacketIndex:
                     self._packet_at.setdefault(int(packet.pts), i)
         at = self._packet_at.get(int(pts))
         return None if at is None else self.packets[at:]
+
+
+def _attached(packets, container):
+    """The kept packets, those demuxed as wanted (``LazyPackets``) read through ``container`` (the pass's)."""
+    if hasattr(packets, "attach"):
+        packets.attach(container)
+    return packets
 
 
 def decoded(ctx, packet, cut_pts=None) -> list:
@@ -171,7 +180,7 @@ def decoded(ctx, packet, cut_pts=None) -> list:
 def _all_frames(container, stream, index: _PacketIndex) -> Iterator:
     """Every frame from the stream's start: its kept packets decoded, else every packet demuxed."""
     ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
-    packets = container.demux(stream) if index.packets is None else index.packets
+    packets = container.demux(stream) if index.packets is None else _attached(index.packets, container)
     return (frame for packet in packets for frame in decoded(ctx, packet, index.cut_pts))
 
 
@@ -204,9 +213,13 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
     ctx = stream.codec_context
     through, reached = through or {}, reached if reached is not None else {}
     targets = list(through.get(0, ()))  # frames still to reach from the keyframe being read on from
-    packets = container.demux(stream) if index.packets is None else index.packets
-    if parked_at is not None and targets and index.packets is not None:
-        packets = index.packets[parked_at:]
+    packets = container.demux(stream) if index.packets is None else _attached(index.packets, container)
+    start = parked_at if parked_at is not None and targets and index.packets is not None else None
+    if hasattr(packets, "keyframes"):  # demuxed as wanted (LazyPackets): the wanted keyframes' packets sought, not read to
+        wants = lambda t: (i := index.index_of_pts.get(t)) is None or bool(wanted[i]) or i in through  # noqa: E731
+        packets = packets.keyframes(start or 0, lambda: bool(targets), wants, lambda t: index.index_of_pts.get(t) in through, start is not None)
+    elif start is not None:
+        packets = index.packets[start:]
     for packet in packets:
         if targets:
             if packet.size:
@@ -243,6 +256,8 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
     frames up to the next one would not decode) seeks again to the stream's
     start, and the packets up to the keyframe are dropped unfed likewise."""
     target = index.raw_pts[key]
+    if index.packets is not None:
+        _attached(index.packets, container)
     kept = index.packets_from(target)  # the index pass's packets, from the keyframe's on: no seek, no demux
     if kept is not None:
         stream.codec_context.flush_buffers()  # as a seek flushes it: nothing of the frames before carries over
