@@ -41,17 +41,14 @@ def bilinear_gather(flat: np.ndarray, at: np.ndarray, fx: np.ndarray, fy: np.nda
                 out[i, k, j] = np.uint8(min(max(v, 0.0), 255.0))
 
 
-@numba.njit(cache=True, nogil=True)
 def frames_last(rgb: np.ndarray, lanes: np.ndarray) -> None:
     """``lanes[y * W + x, j * N + i]`` = ``rgb[i, y, x, j]``; ``rgb``: uint8 [N, H, W, C], any strides (a view
-    inside borders); ``lanes``: uint8 [H*W, C*N]."""
+    inside borders); ``lanes``: uint8 [H*W, C*N]. numpy's strided copy (GIL released): 0.35 -> 0.21 ms a 432 x 341
+    frame of a batch of 8 against a compiled loop over the pixels (stop 44)."""
     n, h, w, c = rgb.shape
-    for i in range(n):
-        for y in range(h):
-            for x in range(w):
-                p = y * w + x
-                for j in range(c):
-                    lanes[p, j * n + i] = rgb[i, y, x, j]
+    if lanes.shape != (h * w, c * n) or not lanes.flags.c_contiguous:
+        raise ValueError(f"Expected C-contiguous lanes [{h * w}, {c * n}], got {lanes.shape}")
+    np.copyto(lanes.reshape(h, w, c, n), rgb.transpose(1, 2, 3, 0))
 
 
 @numba.njit(cache=True, nogil=True)

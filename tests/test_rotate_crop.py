@@ -119,3 +119,20 @@ def test_turned_hashes_of_a_real_batch_are_the_hashes_of_the_turned_frames(tmp_p
         device = "cuda"
 
     assert BandedHasher(Cuda()).hash_turned(inside, [4.0]) is None  # CUDA: the model hashes the turned pixels
+
+
+def test_frames_last_lays_a_view_inside_borders_side_by_side():
+    """``frames_last`` (numpy's strided copy): ``lanes[y * W + x, j * N + i]`` is ``rgb[i, y, x, j]`` for a batch's
+    view inside its borders (not contiguous); lanes of another shape are refused, not written past."""
+    from vscan.kernels.rotate_crop import frames_last
+
+    rgb = np.random.default_rng(7).integers(0, 256, (3, 21, 30, 3), dtype=np.uint8)
+    inside = rgb[:, 2:-3, 4:-1]
+    n, h, w, c = inside.shape
+    lanes = np.zeros((h * w, c * n), np.uint8)
+    frames_last(inside, lanes)
+    for i, y, x, j in [(0, 0, 0, 0), (2, h - 1, w - 1, 2), (1, 7, 11, 1), (2, 3, 0, 0), (0, h - 1, 5, 2)]:
+        assert lanes[y * w + x, j * n + i] == inside[i, y, x, j]
+    np.testing.assert_array_equal(lanes.reshape(h, w, c, n), np.moveaxis(inside, 0, -1))
+    with pytest.raises(ValueError, match="Expected C-contiguous lanes"):
+        frames_last(inside, np.zeros((h * w, c * n + 1), np.uint8))
