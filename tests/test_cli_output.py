@@ -59,8 +59,9 @@ def test_scan_ends_with_the_matched_files_counts_and_report_command(first_and_ag
     out = first_and_again[0].stdout
     assert "Matched or flagged: 1 file" in out, out
     line = next(x for x in out.splitlines() if "copy-of-known.mp4" in x)
-    # risk, the path as given (relative), the entry and label, where in the file
-    assert line.split()[0] == "1.00" and "inbox/copy-of-known.mp4" in line and "known (reported)" in line
+    # risk (1.00 where every frame decides, 0.90 through the short-file rule: which depends on the encode's bytes),
+    # the path as given (relative), the entry and label, where in the file
+    assert float(line.split()[0]) >= 0.9 and "inbox/copy-of-known.mp4" in line and "known (reported)" in line
     assert " s of 3.0 s" in line and "s matched" in line
     assert "unrelated.mp4" not in out.split("Could not be scanned")[0].split("Matched or flagged")[1]
     assert "Could not be scanned: 1" in out and "inbox/broken.mp4" in out
