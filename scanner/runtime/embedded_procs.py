@@ -158,8 +158,11 @@ class _DecodeProcess:
 
     def _send(self, message: Any) -> None:
         data = memoryview(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-        while data:  # an unbuffered pipe: a big message (a --state run's known digests) may go in parts
-            data = data[self.proc.stdin.write(data) :]
+        try:
+            while data:  # an unbuffered pipe: a big message (a --state run's known digests) may go in parts
+                data = data[self.proc.stdin.write(data) :]
+        except OSError:  # the process died (a decoder's abort) before this file went: its answer() says so (EOF), as for the files it held
+            pass
 
     def fileno(self) -> int:
         return self.proc.stdout.fileno()
