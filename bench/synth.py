@@ -68,14 +68,16 @@ CORRUPT_KINDS = ("truncated", "random", "text", "empty")
 def make_corrupt(path: str | os.PathLike, kind: str, *, seed: int = 0) -> Path:
     """Write a broken media file.
 
-    truncated: the first 30% of a valid mp4 whose index (moov) is at the
-    front, so it opens and then runs out of data midway.
+    truncated: the first 30% of a valid mp4 whose index (moov) comes last, as
+    cameras write it (a recording interrupted, a half-copied file): no decoder
+    opens it. (Cut with its index first, an mp4 opens and its frames before
+    the cut are scanned: a partial record, not an error.)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "truncated":
         tmp = path.with_name(path.name + ".full.mp4")
-        make_clip(tmp, seed=seed, seconds=3.0, size=(160, 120), faststart=True)
+        make_clip(tmp, seed=seed, seconds=3.0, size=(160, 120))
         data = tmp.read_bytes()
         tmp.unlink()
         path.write_bytes(data[: int(len(data) * 0.3)])

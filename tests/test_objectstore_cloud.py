@@ -298,6 +298,8 @@ def test_a_keyframe_first_pass_reads_an_object_by_ranges(gcs, media, tmp_path):
     folder = tmp_path / "local"
     synth.make_clip(folder / "long.mp4", seed=40, seconds=24.0, size=(480, 360), gop=50, bitrate=1_500_000)
     synth.make_clip(folder / "copy.mp4", seed=11, seconds=6.0, size=(160, 120), gop=25, crf=34)
+    whole_clip = synth.make_clip(tmp_path / "camera.mp4", seed=12, seconds=2.0, size=(96, 64)).read_bytes()  # its index (moov) last
+    (folder / "cut-before-index.mp4").write_bytes(whole_clip[: len(whole_clip) // 2])  # a recording interrupted: no index
     for path in folder.iterdir():
         gcs["bucket"].blob(f"ranged/{path.name}").upload_from_filename(str(path))
     bank = str(media[0] / "reported.bank")
@@ -325,6 +327,10 @@ def test_a_keyframe_first_pass_reads_an_object_by_ranges(gcs, media, tmp_path):
         passes = 2 if whole.get("second_pass") and "ahead" not in whole["second_pass"].get("sampling", "") else 1
         assert whole["object"]["read"] == "whole" and whole["object"]["bytes_read"] == passes * size, (whole["second_pass"], size)
         assert whole["sha256"] == local["sha256"] == hashlib.sha256((folder / file).read_bytes()).hexdigest()
+    for name, run in runs.items():  # read from disk, by ranges, whole: the error says the index is missing
+        cut = run["cut-before-index.mp4"]
+        assert cut["status"] == "error" and cut["error"]["kind"] == "input", (name, cut)
+        assert "no index (moov box)" in cut["error"]["message"] and "bytes its mdat box declares" in cut["error"]["message"], (name, cut["error"])
     assert any(m["is_match"] for m in runs["ranges"]["copy.mp4"]["matches"])
     long = runs["ranges"]["long.mp4"]
     assert "keyframes" in long["sampling"] and long["object"]["bytes_read"] < 0.5 * long["object"]["size_bytes"], long["object"]

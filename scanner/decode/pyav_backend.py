@@ -30,7 +30,7 @@ from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
 from vscan.decode.pyav_entries import entries_probe
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
-from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, open_container, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
 
@@ -136,14 +136,7 @@ class PyAVDecoder(Decoder):
 
     @staticmethod
     def _open_container(path: Path):
-        import av
-
-        try:
-            container = av.open(str(path), mode="r")
-        except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds
-            raise UnsupportedMediaError(f"{path}: PyAV cannot open it: {_reason(exc)}") from exc
-        refuse_unusable(container, path)
-        return container
+        return open_container(path)  # an MP4 cut off before its index says so (vscan.inputs.truncated)
 
     def _index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         # probe() then iter_frames() on one file (the usual pair) demux it once.

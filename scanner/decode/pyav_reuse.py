@@ -22,10 +22,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vscan.decode.base import _reason
 from vscan.decode.orient import Orientation
 from vscan.errors import UnsupportedMediaError
+from vscan.inputs.truncated import why_unopenable
 
-__all__ = ["first_frame", "first_packet", "refuse_unusable", "rewound"]
+__all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "rewound"]
 
 #: Packets fed to the decoder during indexing to get a first frame (codecs
 #: with frame reordering output it a few packets late).
@@ -146,6 +148,22 @@ def first_frame(stream, packet, drain: bool = True) -> tuple[bool, bytes | None,
 def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
     """(still probing, display matrix of the first frame out, if any): ``first_frame``'s first two."""
     return first_frame(stream, packet)[:2]
+
+
+def open_container(source, name=None):
+    """``av.open(source)`` for reading, its first video stream checked (``refuse_unusable``). Where PyAV cannot open
+    it: UnsupportedMediaError, with why where the file's boxes tell (vscan.inputs.truncated: an MP4 cut off before
+    its index). ``source``: a path, or a file object (an object read by ranges), named ``name``."""
+    import av
+
+    name = source if name is None else name
+    try:
+        container = av.open(source if hasattr(source, "read") else str(source), mode="r")
+    except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds; a store failure is named by the caller
+        why = why_unopenable(source)  # None: its boxes do not say
+        raise UnsupportedMediaError(f"{name}: PyAV cannot open it: {_reason(exc)}{f'; {why}' if why else ''}") from exc
+    refuse_unusable(container, name)
+    return container
 
 
 def refuse_unusable(container, name) -> None:

@@ -21,7 +21,7 @@ from vscan.decode.base import _check_options, _reason, output_size
 from vscan.decode.metadata import VideoMetadata
 from vscan.decode.orient import orientation_from_matrix
 from vscan.decode.pyav_backend import PyAVDecoder, _declared_seconds, _partial
-from vscan.decode.pyav_reuse import _PROBE_PACKETS, _first_frame_matrix, refuse_unusable
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _first_frame_matrix, open_container
 from vscan.decode.pyav_packets import _PacketIndex
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.inputs.ranged import RangeFile, source_for
@@ -45,14 +45,7 @@ class RangedPyAV(PyAVDecoder):
         self._spans: dict[int, tuple[int, int]] = {}  # keyframe pts -> (byte position, size) of its packet
 
     def _open_container(self, path):
-        import av
-
-        try:
-            container = av.open(self.source.view(), mode="r")  # its own position: a stalled decoder may still be reading
-        except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds; a store failure is named by the caller
-            raise UnsupportedMediaError(f"{self.uri}: PyAV cannot open it: {_reason(exc)}") from exc
-        refuse_unusable(container, self.uri)
-        return container
+        return open_container(self.source.view(), self.uri)  # its own position: a stalled decoder may still be reading
 
     def _index(self, path):
         if self._built is None:
