@@ -91,26 +91,27 @@ def test_a_scan_against_a_list_bank_decodes_at_320_and_its_record_says_so(banks,
         assert any(m["is_match"] and m["bank_entry_id"] in ("clip", "clip1s") for m in record["matches"]), record["matches"]
 
 
-def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(banks):
-    """Why lists get their own size: the clip's own frames lie fewer bits from its reference vPDQ list."""
+def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(vpdq_dir):
+    """Why lists get their own size: a real HD sample's own frames lie fewer bits from its reference vPDQ list (the
+    upstream .txt, hashed by the reference at full size) at 320 than at 256 (docs/matching-quality.md: 6.9 against 24.6
+    mean). (A synthetic 480x270 clip's gap sits at 1-3 bits, by its encode's bytes: too near to assert.)"""
     import numpy as np
 
-    from vscan.bank.store import Bank
     from vscan.decode import FixedRate
+    from vscan.hashing.vpdq import read_vpdq
     from vscan.runtime.decode_task import decode_for_scan
     from vscan.runtime.model_actor import ModelWorker
 
-    clip, listed, _, _, _ = banks
-    with Bank(listed) as bank:
-        rows = np.array([np.frombuffer(r[4], np.uint8) for r in bank.rows("frame_hashes")])
+    reference = read_vpdq(vpdq_dir / "doorknob-hd-no-bar.txt")
+    rows = np.asarray(reference.hashes, np.uint8)[np.asarray(reference.qualities) >= 50]
     median = {}
     for side in (256, 320):
         config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0), frame_size=side), runtime=Runtime(device="cpu"))
-        _, payload = decode_for_scan(str(clip), config)
-        hashed, _ = ModelWorker(config, str(listed))._hash_sets([payload])
+        _, payload = decode_for_scan(str(vpdq_dir / "doorknob-hd-no-bar.mp4"), config)
+        hashed, _ = ModelWorker(config, None)._hash_sets([payload])
         bits = np.unpackbits(np.bitwise_xor(hashed[0]["frames"][0][:, 0, None, :], rows[None, :, :]), axis=2).sum(axis=2)
         median[side] = float(np.median(bits.min(axis=1)))
-    assert median[320] <= median[256] - 2, median  # 6 against 9 bits here (real HD samples: ~7 against ~25)
+    assert median[320] <= median[256] - 8, median
 
 
 def test_whole_seconds_put_the_first_pass_where_a_one_hash_a_second_list_has_its_frames():
