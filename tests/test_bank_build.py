@@ -145,17 +145,23 @@ def _committed_sources(partial: Path) -> int:
         return 0
 
 
+#: The kill test's clip lengths: c2 long, so the build is still hashing it for ~1 s after c0 and c1 are committed (the
+#: sources are hashed ahead in threads; four 1.2 s clips went from 1 committed source to a finished bank in ~40 ms,
+#: between two looks of the test: "the build ended before it could be killed").
+KILL_CLIP_SECONDS = (1.2, 1.2, 20.0, 1.2)
+
+
 def test_kill_9_mid_build_then_the_same_command_gives_each_source_once(tmp_path):
     clips = tmp_path / "clips"
-    for seed in range(4):
-        synth.make_clip(clips / f"c{seed}.mp4", seed=seed, seconds=1.2, size=(96, 64))
+    for seed, seconds in enumerate(KILL_CLIP_SECONDS):
+        synth.make_clip(clips / f"c{seed}.mp4", seed=seed, seconds=seconds, size=(96, 64))
     bank = tmp_path / "r.bank"
     args = [*VSCAN, "bank", "build", str(bank), str(clips), "--device", "cpu", "--fps", "10"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     partial = partial_path(bank)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None and _committed_sources(partial) < 2:
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "the build ended before it could be killed: " + proc.stderr.read()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -166,13 +172,16 @@ def test_kill_9_mid_build_then_the_same_command_gives_each_source_once(tmp_path)
     # The second run hashed only what the first had not committed.
     assert "c0.mp4" not in again.stderr and "c3.mp4" in again.stderr
     with Bank(bank) as b:
-        sources = [r[2] for r in b.rows("entries")]
+        entries = b.rows("entries")
         frames = b.rows("frame_hashes")
-    assert sorted(sources) == [f"clips/c{s}.mp4" for s in range(4)]
+    source = {r[0]: r[2] for r in entries}
+    assert sorted(source.values()) == [f"clips/c{s}.mp4" for s in range(4)]
     per_entry = {}
     for entry_id, frame_number, *_ in frames:
-        per_entry.setdefault(entry_id, []).append(frame_number)
-    assert len(per_entry) == 4 and all(len(v) == len(set(v)) == 12 for v in per_entry.values())
+        per_entry.setdefault(source[entry_id], []).append(frame_number)
+    # each source once: its frames at 10 a second, none twice
+    assert {name: len(set(v)) for name, v in per_entry.items()} == {f"clips/c{s}.mp4": round(10 * t) for s, t in enumerate(KILL_CLIP_SECONDS)}
+    assert all(len(v) == len(set(v)) for v in per_entry.values())
     assert not partial.exists()
 
 
