@@ -148,6 +148,11 @@ class PyAVDecoder(Decoder):
         self._last_index = (key, result)
         return result
 
+    def damaged_seconds(self) -> list[float]:
+        """When the packets the decoder refused as damaged lie in the last file indexed (vscan.decode.pyav_packets.decoded)."""
+        cached = getattr(self, "_last_index", None)
+        return [] if cached is None else sorted(cached[1][1].damaged.values())
+
     def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         import av
 

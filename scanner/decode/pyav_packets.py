@@ -127,6 +127,8 @@ class _PacketIndex:
         self.fed: list = []
         #: The timestamp of a cut-short last packet left out of the index (``PacketKeeper.cut_pts``): never fed.
         self.cut_pts = None
+        #: Packets the decoder refused as damaged (``decoded``): their timestamp -> seconds (NaN: not in the index).
+        self.damaged: dict = {}
 
     def probed(self, fed_pts: list, parked_at: int | None) -> None:
         """The index pass's probe fed the packets of timestamps ``fed_pts``; ``parked_at``: where in ``packets`` it left
@@ -158,14 +160,22 @@ def _attached(packets, container):
     return packets
 
 
-def decoded(ctx, packet, cut_pts=None) -> list:
+#: Packets the decoder may refuse as damaged in one file (a share of its packets) before the file counts as undecodable.
+DAMAGED_MAX_SHARE = 0.5
+
+
+def decoded(ctx, packet, index=None) -> list:
     """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
     fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
     before it are the file's, not the decode's failure (tests/test_hostile_partial.py). The index
-    pass's cut-short packet (``cut_pts``: ``PacketKeeper.leave_out_cut_short``) is not fed at all:
+    pass's cut-short packet (``index.cut_pts``: ``PacketKeeper.leave_out_cut_short``) is not fed at all:
     with frame threads, H.264's decoder refusing it loses the frames still in its threads (the
-    two before it in presentation order, of a 320x240 clip cut at 90%)."""
-    if cut_pts is not None and packet.is_corrupt and packet.size and (packet.pts if packet.pts is not None else packet.dts) == cut_pts:
+    two before it in presentation order, of a 320x240 clip cut at 90%). A packet the decoder refuses
+    inside the file (damaged data: a run of zeroed or overwritten bytes, as bad sectors and carving
+    leave; the demuxer cannot tell) gives no frame either and is counted (``index.damaged``), the
+    decode going on past it, up to ``DAMAGED_MAX_SHARE`` of the file's packets (tests/test_hostile_damaged.py)."""
+    pts = packet.pts if packet.pts is not None else packet.dts
+    if index is not None and index.cut_pts is not None and packet.is_corrupt and packet.size and pts == index.cut_pts:
         return []
     try:
         return ctx.decode(packet)
@@ -174,6 +184,11 @@ def decoded(ctx, packet, cut_pts=None) -> list:
 
         if isinstance(exc, av.InvalidDataError) and packet.is_corrupt:
             return []
+        if isinstance(exc, av.InvalidDataError) and index is not None and packet.size:
+            i = index.index_of_pts.get(pts) if pts is not None else None
+            index.damaged[pts] = float(index.pts_seconds[i]) if i is not None else float("nan")
+            if len(index.damaged) <= max(2.0, DAMAGED_MAX_SHARE * len(index.pts_seconds)):
+                return []
         raise
 
 
@@ -181,7 +196,7 @@ def _all_frames(container, stream, index: _PacketIndex) -> Iterator:
     """Every frame from the stream's start: its kept packets decoded, else every packet demuxed."""
     ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
     packets = container.demux(stream) if index.packets is None else _attached(index.packets, container)
-    return (frame for packet in packets for frame in decoded(ctx, packet, index.cut_pts))
+    return (frame for packet in packets for frame in decoded(ctx, packet, index))
 
 
 def read_on_plan(later, index: _PacketIndex, keyframes) -> dict[int, list[int]]:
@@ -224,7 +239,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if targets:
             if packet.size:
                 index.fed.append(packet.pts)
-            for frame in decoded(ctx, packet, index.cut_pts):
+            for frame in decoded(ctx, packet, index):
                 i = index.index_of_pts.get(frame.pts) if frame.pts is not None else None
                 while targets and i is not None and i >= targets[0]:
                     reached[targets.pop(0)] = i
@@ -240,7 +255,7 @@ def _keyframe_frames(container, stream, index: _PacketIndex, wanted: np.ndarray,
         if i is not None and not wanted[i] and i not in through:
             continue
         index.fed.append(packet.pts)
-        yield from decoded(ctx, packet, index.cut_pts)
+        yield from decoded(ctx, packet, index)
         if i is not None and i in through:
             targets = list(through[i])
             continue
@@ -262,7 +277,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
     if kept is not None:
         stream.codec_context.flush_buffers()  # as a seek flushes it: nothing of the frames before carries over
         ctx = stream.codec_context  # this container's: the packets may be from an earlier one over the file
-        yield from (frame for packet in kept for frame in decoded(ctx, packet, index.cut_pts))
+        yield from (frame for packet in kept for frame in decoded(ctx, packet, index))
         return
     container.seek(target, stream=stream, backward=True, any_frame=False)
     packets = container.demux(stream)
@@ -277,7 +292,7 @@ def _frames_from_keyframe(container, stream, index: _PacketIndex, key: int) -> I
         if dropping and packet.size and packet.pts is not None and packet.pts < target:
             continue
         dropping = False
-        yield from decoded(stream.codec_context, packet, index.cut_pts)
+        yield from decoded(stream.codec_context, packet, index)
 
 
 def pass_read_on(decoder, index: _PacketIndex, meta, selected, keyframes_only: bool) -> tuple[dict[int, list[int]], int]:

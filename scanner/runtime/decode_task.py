@@ -189,6 +189,9 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     summary["media"] = {"kind": "image" if meta.is_still_image else "video", "decoder": meta.backend, "codec": meta.codec,
                         "width": meta.width, "height": meta.height, "fps": meta.fps, "fallback": fallback}  # fmt: skip
     summary["duration_seconds"] = float(meta.duration_seconds)
+    damaged = decoder.damaged_seconds() if hasattr(decoder, "damaged_seconds") else []
+    if damaged:  # packets refused as damaged inside the file: decoded past, and said (vscan.decode.pyav_packets.decoded)
+        summary["media"]["damaged"] = {"packets": len(damaged), "first_at_seconds": round(damaged[0], 3) if damaged[0] == damaged[0] else None}
     if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
         summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
                               "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
