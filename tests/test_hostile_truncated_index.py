@@ -82,3 +82,12 @@ def test_the_scan_record_of_a_file_cut_before_its_index_carries_the_reason(clips
     assert payload is None and summary["error"]["kind"] == "input" and summary["error"]["type"] == "UnsupportedMediaError"
     assert "no index (moov box)" in summary["error"]["message"], summary["error"]
     assert cut.read_bytes() == before  # evidence untouched
+
+
+def test_an_index_overwritten_after_whole_media_data_is_told_apart_from_a_cut(clips, tmp_path):
+    _, tail, _ = clips
+    data = tail.read_bytes()
+    (moov_at, moov_len) = next((o, n) for k, o, n in _top_boxes(data) if k == b"moov")
+    (tmp_path / "zeroed-index.mp4").write_bytes(data[:moov_at] + bytes(moov_len))  # a bad sector over the index
+    why = why_unopenable(tmp_path / "zeroed-index.mp4")
+    assert why is not None and f"the {moov_len:,} bytes after it are not an index" in why and "mdat box) is whole" in why, why

@@ -86,6 +86,10 @@ def why_unopenable(source: str | os.PathLike | BinaryIO) -> str | None:
         told = "its media data (mdat box) was never closed (declared size 0)"
     elif end > size:
         told = f"it ends inside its media data: {size - start:,} of the {end - start:,} bytes its mdat box declares are in the file"
+    elif end < size:
+        return (f"an MP4/MOV with no index (moov box): its media data (mdat box) is whole, and the {size - end:,} bytes after it "
+                "are not an index (overwritten or damaged); without it the frames cannot be located (a repair tool with a "
+                "reference file from the same device may rebuild it)")
     else:
         told = "its media data (mdat box) is whole"
     return (f"an MP4/MOV with no index (moov box): {told}; the index is written last, so the recording was interrupted or "
