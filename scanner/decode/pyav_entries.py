@@ -24,6 +24,7 @@ import numpy as np
 from vscan.decode import pyav_packets
 from vscan.decode.pyav_reuse import _PROBE_PACKETS, first_packet
 from vscan.errors import DecodeError
+from vscan.inputs.truncated import top_boxes
 
 __all__ = ["LazyPackets", "entries_probe", "mp4_offsets"]
 
@@ -61,26 +62,15 @@ def _moov(path: Path) -> bytes | None:
     try:
         with open(path, "rb") as f:
             total = f.seek(0, 2)
-            at = 0
-            while at + 8 <= total:
-                f.seek(at)
-                head = f.read(16)
-                if len(head) < 8:
-                    return None
-                size, kind = struct.unpack_from(">I4s", head)
-                skip = 8
-                if size == 1 and len(head) == 16:
-                    size, skip = struct.unpack_from(">Q", head, 8)[0], 16
-                elif size == 0:
-                    size = total - at
-                if size < skip or at + size > total:
+            for kind, at, payload, end in top_boxes(f, total, limit=None):
+                end = total if end is None else end
+                if end > total:
                     return None
                 if kind == b"moov":
-                    if size > _MAX_MOOV:
+                    if end - at > _MAX_MOOV:
                         return None
-                    f.seek(at + skip)
-                    return f.read(size - skip)
-                at += size
+                    f.seek(payload)
+                    return f.read(end - payload)
     except OSError:
         return None
     return None

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from vscan.decode.base import _check_options, _reason, output_size
+from vscan.decode.base import _check_options, output_size
 from vscan.decode.metadata import VideoMetadata
 from vscan.decode.orient import orientation_from_matrix
 from vscan.decode.pyav_backend import PyAVDecoder, _declared_seconds, _partial

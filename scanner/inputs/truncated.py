@@ -12,11 +12,12 @@ Opened read-only; at most ``MAX_BOXES`` box headers are read.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 from typing import BinaryIO
 
-__all__ = ["MAX_BOXES", "why_unopenable"]
+__all__ = ["MAX_BOXES", "top_boxes", "why_unopenable"]
 
 #: Top-level box headers read, at most (a well-formed file has a handful).
 MAX_BOXES = 4096
@@ -24,10 +25,12 @@ MAX_BOXES = 4096
 _FIRST = {b"ftyp", b"wide", b"free", b"skip", b"mdat", b"moov", b"pnot"}
 
 
-def _boxes(f: BinaryIO, size: int):
-    """(type, start, declared end) of each top-level box; the last may end past ``size`` (declared 0: to the end)."""
+def top_boxes(f: BinaryIO, size: int, limit: int | None = MAX_BOXES):
+    """(type, start, payload start, declared end) of each top-level box of the file ``f`` of ``size`` bytes, from its
+    headers, at most ``limit`` (None: any); the last may end past ``size``, or be None (declared 0: to the end of the
+    file). The walk ends at a size that is not a box's. vscan.decode.pyav_entries finds the ``moov`` with it too."""
     offset = 0
-    for _ in range(MAX_BOXES):
+    for _ in range(limit) if limit is not None else itertools.count():
         if offset + 8 > size:
             return
         f.seek(offset)
@@ -35,16 +38,17 @@ def _boxes(f: BinaryIO, size: int):
         if len(head) < 8:
             return
         length, kind = struct.unpack(">I4s", head[:8])
+        header = 8
         if length == 1:
             if len(head) < 16:
                 return
-            length = struct.unpack(">Q", head[8:16])[0]
+            length, header = struct.unpack(">Q", head[8:16])[0], 16
         elif length == 0:  # "to the end of the file": an mdat whose recording never closed it
-            yield kind, offset, None
+            yield kind, offset, offset + header, None
             return
-        if length < 8:
+        if length < header:
             return  # not a box: the walk ends (damage past what this explains)
-        yield kind, offset, offset + length
+        yield kind, offset, offset + header, offset + length
         offset += length
 
 
@@ -63,7 +67,7 @@ def why_unopenable(source: str | os.PathLike | BinaryIO) -> str | None:
         try:
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
-            boxes = list(_boxes(f, size))
+            boxes = [(kind, start, end) for kind, start, _, end in top_boxes(f, size)]
         finally:
             f.seek(was)
     except Exception:  # noqa: BLE001 - an explanation only: a source that cannot say gives none
