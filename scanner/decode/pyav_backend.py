@@ -151,7 +151,7 @@ class PyAVDecoder(Decoder):
     def damaged_seconds(self) -> list[float]:
         """When the packets the decoder refused as damaged lie in the last file indexed (vscan.decode.pyav_packets.decoded)."""
         cached = getattr(self, "_last_index", None)
-        return [] if cached is None else sorted(cached[1][1].damaged.values())
+        return [] if cached is None else sorted(cached[1][1].damaged.values(), key=lambda t: (t != t, t))  # NaN (not placed) last
 
     def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         import av

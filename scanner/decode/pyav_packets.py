@@ -164,6 +164,10 @@ def _attached(packets, container):
 DAMAGED_MAX_SHARE = 0.5
 
 
+def _pts(packet):
+    return packet.pts if packet.pts is not None else packet.dts
+
+
 def decoded(ctx, packet, index=None) -> list:
     """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
     fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
@@ -174,8 +178,7 @@ def decoded(ctx, packet, index=None) -> list:
     inside the file (damaged data: a run of zeroed or overwritten bytes, as bad sectors and carving
     leave; the demuxer cannot tell) gives no frame either and is counted (``index.damaged``), the
     decode going on past it, up to ``DAMAGED_MAX_SHARE`` of the file's packets (tests/test_hostile_damaged.py)."""
-    pts = packet.pts if packet.pts is not None else packet.dts
-    if index is not None and index.cut_pts is not None and packet.is_corrupt and packet.size and pts == index.cut_pts:
+    if index is not None and index.cut_pts is not None and packet.is_corrupt and packet.size and _pts(packet) == index.cut_pts:
         return []
     try:
         return ctx.decode(packet)
@@ -185,6 +188,7 @@ def decoded(ctx, packet, index=None) -> list:
         if isinstance(exc, av.InvalidDataError) and packet.is_corrupt:
             return []
         if isinstance(exc, av.InvalidDataError) and index is not None and packet.size:
+            pts = _pts(packet)
             i = index.index_of_pts.get(pts) if pts is not None else None
             index.damaged[pts] = float(index.pts_seconds[i]) if i is not None else float("nan")
             if len(index.damaged) <= max(2.0, DAMAGED_MAX_SHARE * len(index.pts_seconds)):
