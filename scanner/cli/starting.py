@@ -23,7 +23,14 @@ MESSAGE = ("Interrupted: 0 records from this run are saved: vscan was still star
 def _exit_130(signum, frame) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # one message, however often Ctrl-C is pressed
     print(MESSAGE, file=sys.stderr, flush=True)
-    raise SystemExit(130)
+    if is_the_command():
+        # Nothing is written and nothing started yet (Ray and the model stage start after started()), so leave at once.
+        # SystemExit from inside an import unwound into the interpreter's teardown with a native library half-loaded
+        # and its threads running: once, under load, that ended by SIGABRT ("terminate called without an active
+        # exception") instead of 130.
+        sys.stdout.flush()
+        os._exit(130)
+    raise SystemExit(130)  # a program or test that imports the CLI: its own end
 
 
 def install() -> None:
