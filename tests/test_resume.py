@@ -168,3 +168,31 @@ def test_manifest_and_evidence_untouched(clips, ray_address, tmp_path):
     assert manifest["models"]["pdq/pdq.onnx"] == PDQHasher(device="cpu").manifest.sha256
     assert manifest["counts"]["files"] == summary.files == len(inputs_of(clips))
     assert manifest["counts"]["ok"] == summary.ok and manifest["counts"]["errors"] == summary.errors == 2
+
+
+def test_the_resume_index_leaves_no_file_behind_however_the_process_ends(tmp_path, monkeypatch):
+    """The index of what a run may skip holds the output's paths. A Ctrl-C leaves by os._exit (no clean-up code runs):
+    a named folder in the temp folder (the old code's vscan-resume-*) was left there, one per interrupted run. SQLite's
+    own temporary database has no name in the temp folder while it is open, so an exit at any moment leaves nothing."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from vscan.output.resume import _ResumeIndex
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setenv("SQLITE_TMPDIR", str(temp))
+    versions = {"config_sha256": "c"}
+    rows = [SimpleNamespace(versions=versions, path=f"/evidence/{i}.mp4", key=f"/evidence/{i}.mp4".encode(),
+                            status="error" if i % 3 == 0 else "ok", error_type="TimeoutError" if i % 3 == 0 else None,
+                            error_kind="transient" if i % 3 == 0 else None) for i in range(20_000)]  # fmt: skip
+    index = _ResumeIndex(iter(rows), versions)
+    try:
+        assert os.listdir(temp) == []  # while open: nothing an os._exit could leave
+        assert index.get("/evidence/1.mp4") == (0, 0) and index.get("/evidence/3.mp4") == (1, 1)
+        assert index.get("/evidence/missing.mp4") is None
+    finally:
+        index.close()
+    assert os.listdir(temp) == []

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -56,11 +55,14 @@ def _retried(status: str | None, error_type: str | None, kind: str | None) -> bo
 
 class _ResumeIndex:
     """path -> (last record transient?, transient failures) for one versions
-    stamp, in a temporary SQLite file (deleted on close): bounded memory."""
+    stamp, in SQLite's own temporary database (an empty file name): its pages
+    spill to an unnamed file in the temp folder (SQLite removes its name when
+    it opens it), so memory stays bounded and nothing is left behind however
+    the process ends (a Ctrl-C leaves by os._exit; a named folder was left in
+    /tmp then, holding the output's paths)."""
 
     def __init__(self, rows, versions: dict[str, Any]) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="vscan-resume-")
-        self._db = sqlite3.connect(os.path.join(self._dir.name, "index.sqlite"), isolation_level=None)
+        self._db = sqlite3.connect("", isolation_level=None)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE done (path BLOB PRIMARY KEY, transient INTEGER NOT NULL, failures INTEGER NOT NULL)")
@@ -90,7 +92,6 @@ class _ResumeIndex:
 
     def close(self) -> None:
         self._db.close()
-        self._dir.cleanup()
 
 
 class StateDB:
