@@ -56,7 +56,7 @@ def turned_luma(lanes: np.ndarray, n: int, at: np.ndarray, fx: np.ndarray, fy: n
                 l0: np.float32, l1: np.float32, l2: np.float32, out: np.ndarray) -> None:  # fmt: skip
     """``out[k, i]`` (float32 [M, N]) = ``r * l0 + g * l1 + b * l2`` in float32 of frame i's output pixel k as
     ``bilinear_gather`` turns it (each channel's float64 blend, rounded half to even, clipped to uint8);
-    ``lanes``: ``frames_last`` of N RGB frames, [H*W, 3*N]."""
+    ``lanes``: ``frames_last`` of N RGB frames, [H*W, 3*N]; or of N luma pictures ([H*W, N]: the turned value as grey RGB)."""
     m, c3 = at.shape[0], lanes.shape[1]
     v8 = np.empty(c3, np.uint8)
     for k in range(m):
@@ -70,5 +70,10 @@ def turned_luma(lanes: np.ndarray, n: int, at: np.ndarray, fx: np.ndarray, fy: n
             v = np.rint(top * y1 + bottom * y)
             v8[e] = np.uint8(min(max(v, 0.0), 255.0))
         row = out[k]
-        for i in range(n):
-            row[i] = np.float32(v8[i]) * l0 + np.float32(v8[n + i]) * l1 + np.float32(v8[2 * n + i]) * l2
+        if c3 == n:  # luma pictures: the luma of the turned value as grey RGB (``banded_hash.frame_luma``'s)
+            for i in range(n):
+                v = np.float32(v8[i])
+                row[i] = v * l0 + v * l1 + v * l2
+        else:
+            for i in range(n):
+                row[i] = np.float32(v8[i]) * l0 + np.float32(v8[n + i]) * l1 + np.float32(v8[2 * n + i]) * l2

@@ -60,7 +60,8 @@ def test_small_and_empty_batches_answer_as_the_model(model):
 
 def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
     """``one_pass_rows`` with every row (``--rows full``) of a short clip with bars: the same rows, prep by prep, as
-    when the model hashes them (the frame rows are the model's either way)."""
+    when the model hashes them (the frame rows are the model's either way; the extra rows' luma pictures as grey RGB)."""
+    from vscan.bank.banded_hash import _model_input
     from vscan.bank.hashers import FULL_ROWS
     from vscan.bank.one_pass import one_pass_rows
     from vscan.bench import synth
@@ -68,7 +69,7 @@ def test_a_full_builds_extra_rows_are_the_models(tmp_path, model, monkeypatch):
 
     clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=5)
     new = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
-    monkeypatch.setattr(BandedHasher, "hash_frames", lambda self, frames: self.hasher.hash_frames(frames))
+    monkeypatch.setattr(BandedHasher, "hash_frames", lambda self, frames: self.hasher.hash_frames(_model_input(frames)))
     monkeypatch.setattr(BandedHasher, "hash_turned", lambda self, frames, degrees: None)  # the turned copies too
     old = one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
     assert new.extra.preps == old.extra.preps and len(new.extra.preps) >= 25 * 16
@@ -203,3 +204,65 @@ def test_a_full_builds_frame_rows_are_the_models_the_model_asked_only_for_flat_f
     np.testing.assert_array_equal(got.quality, want.quality)
     np.testing.assert_array_equal(got.hashes, want.hashes)
     assert asked == [2] and (want.quality[[0, 1, 3, 4]] > 0).all() and (want.quality[[2, 5]] == 0).all()
+
+
+def test_luma_pictures_are_near_the_rgb_luma_and_get_the_models_bits_of_their_grey_rgb(vpdq_dir, model):
+    """A full build's extra rows take each frame's 512 px luma from the decoder's own plane (``_turned_luma``: no
+    colour conversion): within a few levels of the model's luma of the RGB picture, and hashed (cut windows, turned
+    copies) with the model's bits of that picture as grey RGB."""
+    import av
+
+    from vscan.bank.banded_hash import _model_input, banded_boxes, frame_luma, turned_hashes
+    from vscan.decode.orient import IDENTITY
+    from vscan.decode.pyav_reuse import _turned_luma, _turned_rgb
+
+    with av.open(str(vpdq_dir / "pattern-sd-grey-bar.mp4")) as container:
+        decoded = [f for _, f in zip(range(4), container.decode(video=0))][::3]
+    native = (decoded[0].width, decoded[0].height)
+    stored = (342, 512) if native[1] > native[0] else (512, 288)
+    grey = np.stack([_turned_luma(f, stored, native, IDENTITY) for f in decoded])
+    rgb = np.stack([_turned_rgb(f, stored, native, IDENTITY) for f in decoded])
+    assert grey.shape == rgb.shape[:3] + (1,) and grey.dtype == np.uint8
+    assert float(np.abs(frame_luma(grey) - frame_luma(rgb)).mean()) < 3.0
+    as_rgb = _model_input(grey)
+    assert as_rgb.shape == rgb.shape and (as_rgb == grey).all()
+    hasher = BandedHasher(model)
+    _same(model.hash_frames(as_rgb), hasher.hash_frames(grey))
+    h, w = grey.shape[1:3]
+    boxes = [(0, 0, h, w), (40, 8, h - 90, w - 20), (h // 3, 0, h // 2, w // 2)]
+    for box, got in zip(boxes, banded_boxes(frame_luma(grey), boxes)):
+        y, x, bh_, bw = box
+        _same(model.hash_frames(np.ascontiguousarray(as_rgb[:, y : y + bh_, x : x + bw])), got)
+    from vscan.frames.windows import rotate_crop
+
+    for degrees, got in zip((4.0, -4.0), turned_hashes(grey[:, 20:-30], [4.0, -4.0])):
+        _same(model.hash_frames(rotate_crop(np.ascontiguousarray(as_rgb[:, 20:-30]), degrees)), got)
+    assert int((hasher.hash_frames(grey).quality > 0).sum()) == len(grey)
+
+
+def test_a_full_builds_extra_rows_are_hashed_from_luma_pictures_within_a_few_bits_of_the_rgb_ones(tmp_path, model, monkeypatch):
+    """``one_pass_rows`` (``--rows full``, the compiled hash on the CPU) hands ``_ExtraRows`` luma pictures
+    ([N, H, W, 1]): the same rows, frame by frame and prep by prep, as from RGB pictures, most of them the same bits and
+    none far off (the luma differs by rounding and the colour matrix); its frame rows are the scan's, unchanged."""
+    from vscan.bank import one_pass
+    from vscan.bank.hashers import FULL_ROWS
+    from vscan.bench import synth
+    from vscan.decode import EveryFrame
+    from vscan.hashing import media
+
+    clip = synth.make_clip(tmp_path / "b.mp4", seed=23, seconds=1.0, size=(320, 180), scenes=1, gop=10)
+    channels = []
+    add = media._ExtraRows.add
+    monkeypatch.setattr(media._ExtraRows, "add", lambda self, batch, hasher: channels.append(batch.rgb.shape[-1]) or add(self, batch, hasher))
+    new = one_pass.one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
+    assert channels and set(channels) == {1}
+    channels.clear()
+    monkeypatch.setattr(one_pass, "extra_picture", lambda made, luma: made())  # RGB pictures, as before
+    old = one_pass.one_pass_rows(clip, EveryFrame(), model, FULL_ROWS)
+    assert channels and set(channels) == {3}
+    assert new.extra.preps == old.extra.preps and len(new.extra.preps) >= 25 * 16
+    np.testing.assert_array_equal(new.extra.frame_numbers, old.extra.frame_numbers)
+    np.testing.assert_array_equal(new.frames.hashes, old.frames.hashes)
+    detail = (old.extra.qualities >= 50) & (new.extra.qualities >= 50)
+    bits = np.unpackbits(new.extra.hashes[detail] ^ old.extra.hashes[detail], axis=-1).sum(-1)
+    assert detail.sum() >= 200 and np.median(bits) <= 6 and np.percentile(bits, 99) <= 24

@@ -76,9 +76,17 @@ def test_one_pass_rows_have_the_bits_of_two_decodes(clip, hasher, monkeypatch):
     assert one.border_box == two.border_box
     np.testing.assert_array_equal(one.frames.hashes, two.frames.hashes)
     np.testing.assert_array_equal(one.frames.frame_numbers, two.frames.frame_numbers)
-    a = {(int(f), p): h.tobytes() for f, p, h in zip(one.extra.frame_numbers, one.extra.preps, one.extra.hashes)}
-    b = {(int(f), p): h.tobytes() for f, p, h in zip(two.extra.frame_numbers, two.extra.preps, two.extra.hashes)}
-    assert a == b and len(a) > 100
+    a = {(int(f), p): h for f, p, h in zip(one.extra.frame_numbers, one.extra.preps, one.extra.hashes)}
+    b = {(int(f), p): h for f, p, h in zip(two.extra.frame_numbers, two.extra.preps, two.extra.hashes)}
+    assert a.keys() == b.keys() and len(a) > 100
+    # a full build's extra rows come from luma pictures (vscan.bank.pictures): a few bits off the RGB ones at most
+    bits = np.array([int(np.unpackbits(a[k] ^ b[k]).sum()) for k in a])
+    assert np.median(bits) <= 6 and np.percentile(bits, 99) <= 32
+    from vscan.bank import one_pass
+
+    monkeypatch.setattr(one_pass, "extra_picture", lambda made, luma: made())  # RGB pictures: the bits of the separate decode
+    rgb = bank_hash_media(clip, EveryFrame(), hasher, FULL_ROWS)
+    assert {(int(f), p): h.tobytes() for f, p, h in zip(rgb.extra.frame_numbers, rgb.extra.preps, rgb.extra.hashes)} == {k: h.tobytes() for k, h in b.items()}
 
 
 def test_a_file_with_one_keyframe_is_decoded_once_with_the_rows_of_the_old_passes(one_key_clip, hasher, monkeypatch):

@@ -69,6 +69,25 @@ def _luma(rgb, l0, l1, l2, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _grey_luma(grey, l0, l1, l2, out):  # pragma: no cover - compiled
+    """``_luma`` of uint8 ``grey`` [N, H, W, 1] as grey RGB (r = g = b = the value), in the same bands."""
+    n, h, w, _ = grey.shape
+    band = np.empty((16, w), np.float32)
+    for f in range(n):
+        for r0 in range(0, h, 16):
+            r1 = min(h, r0 + 16)
+            for r in range(r0, r1):
+                src, dst = grey[f, r].reshape(w), band[r - r0]
+                for k in range(w):
+                    v = np.float32(src[k])
+                    dst[k] = v * l0 + v * l1 + v * l2
+            for k in range(w):
+                col = out[f, k, r0:r1]
+                for r in range(r1 - r0):
+                    col[r] = band[r, k]
+
+
+@numba.njit(cache=True, nogil=True)
 def _downsample(luma, y0, x0, rv, rs, rn, cv, cs, cn, half, out):  # pragma: no cover - compiled
     """``out[i]`` (float32 [64, 64]) = row_op @ (box @ col_op.T) over the operators' runs, in the model's order, where
     box is frame i's [h, w] window at (``y0``, ``x0``) of ``luma`` (transposed: [N, W, H]; h = ``half``'s columns,
@@ -128,16 +147,25 @@ def _downsample_lanes(pixels, cw, rv, rs, rn, cv, cs, cn, half, out):  # pragma:
 
 
 def _hashable(frames: np.ndarray) -> bool:
-    """Frames the model hashes (uint8 [N >= 1, H, W, 3], both sides >= PDQ_MIN_SIDE); it answers the others itself."""
-    return frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8 and len(frames) > 0 and min(frames.shape[1:3]) >= PDQ_MIN_SIDE
+    """Frames the model hashes (uint8 [N >= 1, H, W, 3], both sides >= PDQ_MIN_SIDE), or their luma as a build's extra
+    rows take it ([N, H, W, 1]: ``vscan.decode.pyav_reuse._turned_luma``); the model answers the others itself."""
+    return frames.ndim == 4 and frames.shape[-1] in (1, 3) and frames.dtype == np.uint8 and len(frames) > 0 and min(frames.shape[1:3]) >= PDQ_MIN_SIDE
+
+
+def _model_input(frames: np.ndarray) -> np.ndarray:
+    """``frames`` as the model takes them: luma pictures ([N, H, W, 1]) as grey RGB (each channel the luma: the
+    model's luma of it is the luma itself), RGB as they are."""
+    return np.repeat(frames, 3, axis=-1) if frames.ndim == 4 and frames.shape[-1] == 1 else frames
 
 
 def frame_luma(frames: np.ndarray) -> np.ndarray:
     """float32 [N, W, H] (transposed): the model's luma of uint8 [N, H, W, 3] RGB frames (``banded_boxes`` cuts every
-    window from it)."""
+    window from it); of [N, H, W, 1] luma pictures, that of their grey RGB (each channel the value: v*l0 + v*l1 + v*l2,
+    as the model takes ``_model_input``), so a luma picture gets the model's bits of its grey RGB."""
     n, h, w = frames.shape[:3]
     out = np.empty((n, w, h), np.float32)
-    _luma(np.ascontiguousarray(frames), *(np.float32(v) for v in LUMA), out)
+    kernel = _grey_luma if frames.shape[-1] == 1 else _luma  # luma pictures (``_hashable``): as their grey RGB
+    kernel(np.ascontiguousarray(frames), *(np.float32(v) for v in LUMA), out)
     return out
 
 
@@ -261,7 +289,7 @@ class BandedHasher:
 
     def hash_frames(self, frames: np.ndarray) -> HashBatch:
         if self.device != "cpu" or not _hashable(frames):  # CUDA, or what the model checks and answers itself
-            return self.hasher.hash_frames(frames)
+            return self.hasher.hash_frames(_model_input(frames))
         return banded_hash(frames)
 
     def hash_detailed(self, frames: np.ndarray) -> HashBatch:
@@ -270,11 +298,11 @@ class BandedHasher:
         coefficients are rounding noise, where the two may differ). A full build's frame rows: 0.55 -> 0.10 ms a
         256 px frame on the CPU (stop 44), each row the one a scan's model gives the same frame."""
         if self.device != "cpu" or not _hashable(frames):
-            return self.hasher.hash_frames(frames)
+            return self.hasher.hash_frames(_model_input(frames))
         got = banded_hash(frames)
         flat = np.flatnonzero(got.quality <= 0)
         if flat.size:
-            model = self.hasher.hash_frames(np.ascontiguousarray(frames[flat]))
+            model = self.hasher.hash_frames(np.ascontiguousarray(_model_input(frames[flat])))
             got.hashes[flat], got.quality[flat] = model.hashes, model.quality
         return got
 

@@ -50,6 +50,7 @@ from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_dec
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+from vscan.bank.pictures import Pictures, picture as extra_picture
 from vscan.bank.rows import centre_runs, clock_runs, detail_ticks
 
 if TYPE_CHECKING:
@@ -263,6 +264,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         extra_hasher = BandedHasher(hasher)
     else:
         extra_hasher = hasher
+    # ... from the 512 px frames' luma alone where the compiled hash takes them (vscan.bank.pictures)
+    luma = extra_hasher is not hasher and extra_hasher.device == "cpu"
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
     later, finished = _Behind(behind and plan.extra_per_second is None), False
@@ -277,7 +280,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
 
             def picture(i: int) -> np.ndarray:
                 n = int(batch.frame_indices[i])
-                return pictures[n] if n in pictures else pictures.setdefault(n, decoder.also[n]())
+                return pictures[n] if n in pictures else pictures.setdefault(n, extra_picture(decoder.also[n], luma))
 
             if held is not None:
                 held.probe += [picture(i) for i, t in enumerate(batch.pts_seconds) if held.probe_tick(float(t))]
@@ -288,7 +291,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
                 for rows, at in ((extras, np.flatnonzero(choice[:, 1])), (grids, np.flatnonzero(choice[:, 2]))):
                     if at.size:
-                        later.add(rows, SampledFrames(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), extra_hasher)
+                        later.add(rows, Pictures(owners[at], batch.pts_seconds[at], np.stack([picture(i) for i in at])), extra_hasher)
             for n in batch.frame_indices.tolist():  # this batch's only: a keyframe pass hands its batches over at its end
                 decoder.also.pop(int(n), None)
             keep = choice[:, 0]

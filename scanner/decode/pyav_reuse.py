@@ -33,14 +33,14 @@ __all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "
 #: with frame reordering output it a few packets late).
 _PROBE_PACKETS = 32
 
-#: Idle scalers by output size, for the whole process: a scan's decode runs each file in a thread of
+#: Idle scalers by output size (and format, where not RGB), for the whole process: a scan's decode runs each file in a thread of
 #: its own (vscan.decode.guard), so scalers kept per thread were made again for every file and pass.
-_SCALERS: dict[tuple[int, int], list] = {}
+_SCALERS: dict[tuple, list] = {}
 _SCALERS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _scaler(size: tuple[int, int]) -> Iterator:
+def _scaler(size: tuple) -> Iterator:
     """A scaler to ``size`` no other thread is using: libswscale's context (its filter coefficients)
     is made once per size and input, not for every frame as ``VideoFrame.reformat`` does, nor for
     every file (same bits; the area scaler's set-up was half the cost of scaling a 480x720 frame to
@@ -66,6 +66,16 @@ def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) 
 def _turned_rgb(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
     """``frame`` as RGB at ``stored``, turned as the file is displayed (``PyAVDecoder.also``)."""
     return orientation.apply(_rgb(frame, stored, native, stored != native))
+
+
+def _turned_luma(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
+    """``_turned_rgb``'s picture as its luma alone, uint8 [H, W, 1]: libswscale's grey (the decoder's Y plane scaled by
+    the same area scaler, in full range), no colour conversion: ~1/5 of the RGB's CPU. A ``--rows full`` build's extra
+    rows take it (vscan.bank.one_pass: they hash luma only); it differs from the luma of the RGB by rounding and the
+    colour matrix (a mean of 0.3-1.5 levels on the real samples), so a row moves by a few bits at most."""
+    with _scaler((stored[0], stored[1], "gray")) as scaler:
+        grey = scaler.reformat(frame, width=stored[0], height=stored[1], format="gray", interpolation="AREA").to_ndarray()
+    return orientation.apply(grey.reshape(stored[1], stored[0], 1))
 
 
 #: Formats (libavformat names) whose seek to time 0 lands on the first packet, as a fresh open reads it.
