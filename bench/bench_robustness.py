@@ -75,11 +75,13 @@ TRANSFORMS: dict[str, tuple[str, dict, str]] = {
 SIZE = (480, 360)
 
 
-def _plan(quick: bool) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(seed, seconds) of sources and of distractors."""
+def _plan(quick: bool, offset: int = 0) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(seed, seconds) of sources and of distractors; ``offset`` added to every seed (``--seed-offset``: a held-out set)."""
     if quick:
-        return [(101, 10.0)], [(901, 12.0), (902, 10.0)]
-    return [(101, 16.0), (102, 24.0)], [(901, 20.0), (902, 30.0), (903, 15.0), (904, 16.0)]
+        sources, distractors = [(101, 10.0)], [(901, 12.0), (902, 10.0)]
+    else:
+        sources, distractors = [(101, 16.0), (102, 24.0)], [(901, 20.0), (902, 30.0), (903, 15.0), (904, 16.0)]
+    return [(s + offset, t) for s, t in sources], [(s + offset, t) for s, t in distractors]
 
 
 #: Issue #16's re-framed kinds (vscan.bench.reframe) on 16:9 sources of their own: seeds, seconds, size.
@@ -102,18 +104,18 @@ def _reframe_one(args: tuple) -> list[dict]:
     return out
 
 
-def generate_reframed(work: Path, count: int, seconds: float = 12.0, workers: int = 2) -> tuple[list[Path], list[dict]]:
-    """``count`` 16:9 sources and every re-framed kind of each (in ``workers`` processes)."""
+def generate_reframed(work: Path, count: int, seconds: float = 12.0, workers: int = 2, offset: int = 0) -> tuple[list[Path], list[dict]]:
+    """``count`` 16:9 sources and every re-framed kind of each (in ``workers`` processes); seeds from 301 + ``offset``."""
     from concurrent.futures import ProcessPoolExecutor
 
-    jobs = [(work / "reported", work / "archive", 301 + i, seconds) for i in range(count)]
+    jobs = [(work / "reported", work / "archive", 301 + offset + i, seconds) for i in range(count)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         copies = [c for part in pool.map(_reframe_one, jobs) for c in part]
     return [work / "reported" / f"wide{j[2]}.mp4" for j in jobs], copies
 
 
-def generate(work: Path, quick: bool) -> tuple[list[Path], list[dict], list[Path]]:
-    sources_plan, distractor_plan = _plan(quick)
+def generate(work: Path, quick: bool, offset: int = 0) -> tuple[list[Path], list[dict], list[Path]]:
+    sources_plan, distractor_plan = _plan(quick, offset)
     src_dir, archive = work / "reported", work / "archive"
     sources, copies, distractors = [], [], []
     codecs = set(synth.available_codecs())
@@ -264,14 +266,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reframe-sources", type=int, default=8, help="16:9 sources for the re-framed kinds (0: none)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep generated media here (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-robustness.json)")
+    ap.add_argument("--seed-offset", type=int, default=0, help="added to every seed: a held-out set of sources, copies and distractors")
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vscan-robust-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        sources, copies, distractors = generate(work, args.quick)
+        sources, copies, distractors = generate(work, args.quick, args.seed_offset)
         if args.reframe_sources:
-            wide, reframed = generate_reframed(work, 1 if args.quick else args.reframe_sources)
+            wide, reframed = generate_reframed(work, 1 if args.quick else args.reframe_sources, offset=args.seed_offset)
             sources, copies = sources + wide, copies + reframed
         t_gen = time.perf_counter() - t0
         bank, plain_bank, t_bank = build_banks(work, sources)
@@ -306,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
         n = len(copies)
         result = {
             "quick": args.quick,
+            "seed_offset": args.seed_offset,
             "sources": len(sources),
             "copies": n,
             "distractors": len(distractors),
