@@ -130,7 +130,7 @@ def test_the_end_lists_files_by_path_and_marks_a_cut_error_message():
     outcomes = ScanOutcomes(show_unmatched=True)
     for name in ("holiday-1.mp4", "holiday-3.mp4", "holiday-2.mp4"):  # in the order they finished
         outcomes.add({"path": f"/a/{name}", "status": "ok", "risk": 0.0, "matches": [], "reasons": []})
-    long = "PyAV failed after 0 of 1 selected frames: InvalidDataError: [Errno 1094995529] Invalid data found when processing input: 'x' and more"
+    long = "PyAV failed after 0 of 1 selected frames: InvalidDataError: [Errno 1094995529] Invalid data found when processing input: 'x' and more, and more, and more"
     for name in ("z.mp4", "b.mp4"):
         outcomes.add({"path": f"/a/{name}", "status": "error", "error": {"type": "DecodeError", "message": f"/a/{name}: {long}"}})
     lines = outcomes.lines()
@@ -282,3 +282,25 @@ def test_preflight_gives_up_past_its_file_limit_and_leaves_the_counts(work, firs
         ledger.close()
     finally:
         sink.close()
+
+
+def test_the_error_line_says_why_a_file_cut_before_its_index_cannot_be_opened(tmp_path):
+    # The record keeps the whole message; the console's line (120 characters) showed only FFmpeg's generic words, its
+    # errno and its copy of the path, and cut the reason vscan found (vscan.inputs.truncated) off the end.
+    from vscan.cli.progress import console_error
+    from vscan.decode.pyav_reuse import open_container
+    from vscan.errors import UnsupportedMediaError
+
+    cut = synth.make_corrupt(tmp_path / "cut.mp4", "truncated")
+    with pytest.raises(UnsupportedMediaError) as raised:
+        open_container(cut)
+    message = str(raised.value)
+    assert "Errno" in message and f"'{cut}'" in message and "no index (moov box)" in message  # what the record keeps
+    outcomes = ScanOutcomes()
+    outcomes.add({"path": str(cut), "status": "error", "error": {"type": "UnsupportedMediaError", "message": message}})
+    line = outcomes.errors[0].where
+    assert line.startswith("cannot be opened: an MP4/MOV with no index (moov box): it ends inside its media data"), line
+    assert "Errno" not in line and str(cut) not in line and len(line) <= 120
+    plain = console_error(f"{cut}: PyAV cannot open it: InvalidDataError: [Errno 1094995529] Invalid data found when "
+                          f"processing input: '{cut}'", str(cut))  # fmt: skip
+    assert plain == "PyAV cannot open it: InvalidDataError: Invalid data found when processing input"

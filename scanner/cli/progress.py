@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import Any, Iterable
 from rich.console import Console
 
 __all__ = ["ScanProgress", "ScanOutcomes", "print_summary", "summary_lines", "counts_line", "best_match",
-           "interrupted_message"]
+           "interrupted_message", "console_error"]
 
 
 #: The bar's words before the first record arrives, by what the scan waits for.
@@ -203,8 +204,7 @@ class ScanOutcomes:
             self.errors_total += 1
             if len(self.errors) < self.keep:
                 error = record.get("error") or {}
-                message = _first_line(error.get("message", ""))
-                message = message.removeprefix(f"{record['path']}: ")  # the path is shown already
+                message = console_error(_first_line(error.get("message", "")), record["path"])
                 shown = message if len(message) <= 120 else message[:117].rstrip() + "..."  # cut: says so
                 self.errors.append(FileLine(0.0, path, error.get("type", "error"), shown))
             return
@@ -246,9 +246,28 @@ class ScanOutcomes:
         return out
 
 
+#: "PyAV cannot open it: InvalidDataError: [Errno 1094995529] Invalid data found when processing input: '/the/path'"
+_CANNOT_OPEN = re.compile(r"^(PyAV|decord|PIL) cannot open it: (?P<ffmpeg>.*?); (?P<why>.+)$")
+
+
+def console_error(message: str, path: str) -> str:
+    """An error message as the console's error lines show it (the record keeps it whole): without the path the line
+    shows already, FFmpeg's errno and its own copy of the path, and where vscan found why a file cannot be opened (an
+    MP4 cut off before its index: vscan.inputs.truncated), that first, before the decoder's generic words."""
+    message = message.removeprefix(f"{path}: ")
+    message = _ERRNO.sub("", message).replace(f": '{path}'", "")
+    opened = _CANNOT_OPEN.match(message)
+    if opened:
+        message = f"cannot be opened: {opened['why']} ({opened[1]}: {opened['ffmpeg']})"
+    return message
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
 def _first_line(text: str) -> str:
     """An error message's first line, without decoders' own log lines."""
-    return (text.strip().splitlines() or [""])[0][:200]
+    return (text.strip().splitlines() or [""])[0]
 
 
 def _rate_line(summary) -> str:
