@@ -116,3 +116,47 @@ def test_a_model_that_does_not_build_raises_its_error_in_the_scan(decoded):
             model.built()
     finally:
         model.close()
+
+
+class _SeesThreads(ModelWorker):
+    """A real worker that notes, in each call, the thread count of every OpenBLAS the process has loaded."""
+
+    seen: list = []
+
+    def run(self, files, *payloads):
+        from threadpoolctl import threadpool_info
+
+        self.seen.append(tuple(i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"))
+        return super().run(files, *payloads)
+
+
+def test_a_second_scan_in_the_process_runs_its_calls_with_the_native_threads_limited_too(decoded):
+    # Issue #30: the limits were restored from the closing thread, not the model thread that set them; OpenBLAS then kept
+    # its own count and the next scan's model thread could not limit it (its calls ran with 2 spinning threads).
+    from threadpoolctl import threadpool_limits
+
+    def in_thread(work):
+        done = []
+        helper = threading.Thread(target=lambda: done.append(work()))
+        helper.start()
+        helper.join(60)
+        return done[0]
+
+    payloads, bank = decoded
+    # A process whose BLAS would use 2 threads (a 2-core machine's default), set aside the main thread as a fresh process's is.
+    before = in_thread(lambda: threadpool_limits(limits=2, user_api="blas"))
+    try:
+        for _ in range(2):  # two scans, one after the other
+            _SeesThreads.seen = []
+            model = ModelThread(lambda: _SeesThreads(_CONFIG, bank), call_frames=10_000, threads=1)
+            try:
+                model.built()
+                for i, payload in enumerate(payloads):
+                    model.submit(f"task{i}", (i, None, None, 1), (payload,))
+                assert len(_collect(model)) == len(payloads)
+            finally:
+                model.close()
+        # The second scan's calls (the first's may load a library of its own, limited after it: ModelThread._serve)
+        assert _SeesThreads.seen and all(set(seen) == {1} for seen in _SeesThreads.seen), _SeesThreads.seen
+    finally:
+        in_thread(before.restore_original_limits)

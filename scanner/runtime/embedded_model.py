@@ -120,8 +120,8 @@ class ModelThread:
             self._closing = True
             self._lock.notify()
         self._thread.join(_CLOSE_WAIT_SECONDS)
-        for native in reversed(self._native):
-            native.restore_original_limits()
+        if self._thread.is_alive():  # still in its call: restored from here (the thread restores them as it ends, _run)
+            self._restore_native()
         if not self._thread.is_alive():  # (a thread still in its call may yet write to its end)
             for fd in (self._wake_read, self._wake_write):
                 os.close(fd)
@@ -129,9 +129,28 @@ class ModelThread:
     def _limit_native(self) -> None:
         native = native_threads(self._threads) if self._threads is not None else None
         if native is not None:
-            self._native.append(native)
+            with self._lock:
+                self._native.append(native)
+
+    def _restore_native(self) -> None:
+        """The native thread pools as they were, in the thread that limited them (``_run``'s end): restored from another
+        thread, OpenBLAS kept its own count, and the next scan's model thread could no longer limit it: the second and
+        later scans in one process (``vscan serve``, a library, a bench's runs) hashed and matched with OpenBLAS's 2
+        threads spinning (threadpoolctl said 2 inside their calls, 1 in the first scan's)."""
+        while True:
+            with self._lock:
+                if not self._native:
+                    return
+                native = self._native.pop()
+            native.restore_original_limits()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._restore_native()
+
+    def _serve(self) -> None:
         self._limit_native()
         cpu = time.thread_time()
         try:
