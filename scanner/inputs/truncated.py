@@ -17,6 +17,8 @@ import os
 import struct
 from typing import BinaryIO
 
+from vscan.inputs.sniff import HEAD_BYTES, what_it_is
+
 __all__ = ["MAX_BOXES", "top_boxes", "why_unopenable"]
 
 #: Top-level box headers read, at most (a well-formed file has a handful).
@@ -67,13 +69,15 @@ def why_unopenable(source: str | os.PathLike | BinaryIO) -> str | None:
         try:
             size = f.seek(0, os.SEEK_END)
             f.seek(0)
+            head = f.read(HEAD_BYTES)
+            f.seek(0)
             boxes = [(kind, start, end) for kind, start, _, end in top_boxes(f, size)]
         finally:
             f.seek(was)
     except Exception:  # noqa: BLE001 - an explanation only: a source that cannot say gives none
         return None
     if not boxes or boxes[0][0] not in _FIRST:
-        return None
+        return what_it_is(head)  # not an MP4/MOV: encrypted, zeros, text, a picture or document renamed (vscan.inputs.sniff)
     kinds = {kind for kind, _, _ in boxes}
     moov = next(((start, end) for kind, start, end in boxes if kind == b"moov"), None)
     mdat = next(((start, end) for kind, start, end in boxes if kind == b"mdat"), None)
