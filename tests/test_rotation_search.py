@@ -167,3 +167,31 @@ def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
     _, payload = decode_for_scan(str(copy), config)
     found = [m for m in worker.run([(0, None, None, 1)], payload)[0].matches if m.is_match]
     assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found
+
+
+def test_the_angle_gate_ranks_the_turns_hashes_without_their_quality(monkeypatch):
+    # Issue #30: the gate (one lookup for every angle tried) used only the turned cuts' hashes; each cut's PDQ quality
+    # was computed and dropped (8 coarse angles a file that matched nothing: a sweep's every file). The match's own cut
+    # (turned_cut with quality) is unchanged: the same hashes and box, its quality as before.
+    from vscan.runtime import rotation_search
+    from vscan.runtime.region_search import box_hashes
+
+    frames = luma(np.stack([_square(_turned(_picture(seed), 8.0)) for seed in (3, 4, 5)]))
+    cuts = (0.9, 0.8, 0.7)
+    with_quality = rotation_search.turned_cut(frames, 4 / 3, 8.0, cuts)
+    without = rotation_search.turned_cut(frames, 4 / 3, 8.0, cuts, quality=False)
+    assert np.array_equal(with_quality[0], without[0]) and with_quality[1] == without[1] and without[2] is None
+    assert with_quality[2] is not None and with_quality[2].shape == (3,)
+
+    class Nothing:  # a bank with no row near any cut: the gate says no angle
+        def row_hits(self, hashes, radius):
+            return {"query": np.zeros(0, np.int64), "distance": np.zeros(0, np.int64)}
+
+    def no_quality(*_):
+        raise AssertionError("the gate computed a cut's quality")
+
+    monkeypatch.setattr(rotation_search, "box_quality", no_quality)
+    tried = []
+    monkeypatch.setattr(rotation_search, "box_hashes", lambda *a: tried.append(1) or box_hashes(*a))
+    assert rotation_search._gated(Nothing(), frames, 4 / 3, [7.5, 8.0, 8.5], cuts, zoomed=False) is None
+    assert len(tried) == 3  # each angle's cut hashed for the lookup

@@ -81,11 +81,12 @@ def bank_cuts(index) -> tuple[float, ...]:
 
 
 def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...], *, zoomed: bool = False,
-               picture: tuple[float, float, float, float] | None = None):
+               picture: tuple[float, float, float, float] | None = None, quality: bool = True):
     """PDQ (uint8 [N, 2, 32], as is and mirrored) of ``lumas`` [N, S, S] turned back by ``degrees``: the largest
     of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the box cut
     (top, bottom, left, right shares of the turned-back frame; the whole frame when painted; centred, the source's
-    crop share ``c`` when zoomed), and the cut's PDQ quality per frame (int32 [N]; None when painted).
+    crop share ``c`` when zoomed), and the cut's PDQ quality per frame (int32 [N]; None when painted, or not asked for:
+    ``quality`` False, as the gate that only ranks the turns' hashes asks, ``_gated``).
     ``zoomed``: the copy was cropped to hide its corners and scaled back up (``vscan.frames.windows.rotate_crop``),
     so its frame is the source's turned box ``k`` and the source's crop ``c`` is the box ``c / k`` of the turned-back
     frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim).
@@ -98,7 +99,7 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
         if found is None:
             return None
         t, b, left, r = found[1]
-        return box_hashes(turned, found[1]), (t / h, b / h, left / w, r / w), box_quality(turned, found[1])
+        return box_hashes(turned, found[1]), (t / h, b / h, left / w, r / w), box_quality(turned, found[1]) if quality else None
     k = inscribed(aspect, degrees)
     reach = k * k if zoomed else k
     inside = [c for c in cuts if c <= reach + CUT_SLACK]
@@ -112,7 +113,7 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     top, left = (h - ch) // 2, (w - cw) // 2
     margin = (1.0 - c) / 2  # the box reported: the source's crop share, as the bank's row names it
     cut = (top, top + ch, left, left + cw)
-    return box_hashes(turned, cut), (margin, 1.0 - margin, margin, 1.0 - margin), box_quality(turned, cut)
+    return box_hashes(turned, cut), (margin, 1.0 - margin, margin, 1.0 - margin), box_quality(turned, cut) if quality else None
 
 
 def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarray, int]:
@@ -165,7 +166,7 @@ def _small(frames: np.ndarray) -> np.ndarray:
 def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool, picture=None) -> float | None:
     """Of ``angles``, the one whose turned-back cuts of ``near`` [K, S, S] lie closest to bank rows (summed over the
     frames), in one lookup; None when no frame of any is within ``GATE_RADIUS``."""
-    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed, picture=picture)) for a in angles]
+    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed, picture=picture, quality=False)) for a in angles]
     tried = [(a, cut[0]) for a, cut in tried if cut is not None]
     if not tried:
         return None
