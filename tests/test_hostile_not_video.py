@@ -54,3 +54,31 @@ def test_short_and_compressible_heads_are_not_called_random():
     assert what_it_is(bytes(range(256)) * 64) is None  # every byte value as often, yet no cipher: zlib shortens it
     assert what_it_is(_NOISE[:1000]) is None  # too little to judge
     assert what_it_is(b"\x00\x01\x02\x03" * 4096) is None  # a repeating pattern: low entropy, no signature
+
+
+def test_a_list_of_other_files_named_like_a_video_is_refused_not_read_as_them(tmp_path, monkeypatch):
+    # FFmpeg's probe opens an ffconcat list as a video made of the files it names: a 39-byte text file got the record
+    # (and would get the matches) of the clip it names, and one naming a pipe held a decoder for its 8 s timeout.
+    import io
+    import os
+
+    from vscan.bench import synth
+    from vscan.decode import FixedRate, PyAVDecoder
+    from vscan.decode import pyav_reuse
+
+    clip = synth.make_clip(tmp_path / "sub" / "clip.mp4", seed=1, seconds=1.0, size=(96, 64))
+    os.mkfifo(tmp_path / "sub" / "pipe.mp4")
+    lists = {"concat.mp4": b"ffconcat version 1.0\nfile sub/clip.mp4\n", "pipe.mp4": b"ffconcat version 1.0\nfile sub/pipe.mp4\n",
+             "hls.mkv": b"\xef\xbb\xbf#EXTM3U\n#EXTINF:10,\nsub/clip.mp4\n#EXT-X-ENDLIST\n",
+             "dash.mov": b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>\n'}  # fmt: skip
+    for name, data in lists.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UnsupportedMediaError, match="naming other files or addresses, not a video"):
+            next(iter(PyAVDecoder().iter_frames(tmp_path / name, FixedRate(1.0))))
+        with pytest.raises(UnsupportedMediaError, match="naming other files"):  # an object read by ranges: a file object
+            pyav_reuse.open_container(io.BytesIO(data), f"s3://b/{name}")
+    assert len(list(PyAVDecoder().iter_frames(clip, FixedRate(1.0)))) >= 1  # the clip itself is scanned as itself
+    # Were a list to get past the start's check, FFmpeg's own name for what it opened refuses it too.
+    monkeypatch.setattr(pyav_reuse, "refers_elsewhere", lambda head: None)
+    with pytest.raises(UnsupportedMediaError, match="FFmpeg reads it as 'concat'"):
+        pyav_reuse.open_container(tmp_path / "concat.mp4")

@@ -26,6 +26,7 @@ import numpy as np
 from vscan.errors import ConfigError, DecodeError, FileAccessError, UnsupportedMediaError
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.sampling import SamplingPolicy
+from vscan.inputs.sniff import refers_elsewhere
 
 __all__ = ["Decoder", "check_readable", "output_size"]
 
@@ -58,11 +59,14 @@ def check_readable(path: str | os.PathLike) -> Path:
         raise FileAccessError(f"{p}: not a regular file")
     try:
         with open(p, "rb") as f:  # read-only: evidence is never modified
-            f.read(1)
+            head = f.read(4096)
     except OSError as exc:
         raise FileAccessError(f"{p}: cannot read: {_reason(exc)}") from exc
     if st.st_size == 0:
         raise UnsupportedMediaError(f"{p}: empty file (0 bytes)")
+    listed = refers_elsewhere(head)  # an ffconcat/HLS/DASH list: FFmpeg would read the files it names as its video
+    if listed:
+        raise UnsupportedMediaError(f"{p}: {listed}")
     return p
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from vscan.decode.base import _reason
 from vscan.decode.orient import Orientation
 from vscan.errors import UnsupportedMediaError
+from vscan.inputs.sniff import refers_elsewhere
 from vscan.inputs.truncated import why_unopenable
 
 __all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "rewound"]
@@ -167,13 +168,26 @@ def open_container(source, name=None):
     import av
 
     name = source if name is None else name
+    if hasattr(source, "read"):  # an object read by ranges (a local path was checked by check_readable)
+        listed = refers_elsewhere(source.read(4096))
+        source.seek(0)
+        if listed:
+            raise UnsupportedMediaError(f"{name}: {listed}")
     try:
         container = av.open(source if hasattr(source, "read") else str(source), mode="r")
     except Exception as exc:  # noqa: BLE001 - av raises many FFmpegError kinds; a store failure is named by the caller
         why = why_unopenable(source)  # None: its boxes do not say
         raise UnsupportedMediaError(f"{name}: PyAV cannot open it: {_reason(exc)}{f'; {why}' if why else ''}") from exc
+    if container.format.name in _LIST_FORMATS:  # a list of other files (vscan.inputs.sniff.refers_elsewhere): never their video
+        container.close()
+        raise UnsupportedMediaError(f"{name}: FFmpeg reads it as {container.format.name!r}, a list of other files or "
+                                    "addresses, not a video; not opened (a file it names gets its own record where it is scanned)")  # fmt: skip
     refuse_unusable(container, name)
     return container
+
+
+#: FFmpeg demuxers whose input names other files or addresses to read as its video.
+_LIST_FORMATS = frozenset({"concat", "hls", "dash", "applehttp"})
 
 
 def refuse_unusable(container, name) -> None:

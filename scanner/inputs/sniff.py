@@ -16,7 +16,26 @@ import math
 import zlib
 from collections import Counter
 
-__all__ = ["HEAD_BYTES", "what_it_is"]
+__all__ = ["HEAD_BYTES", "refers_elsewhere", "what_it_is"]
+
+#: Lists FFmpeg reads as a video made of other files or addresses, told by their start (bytes after a BOM and blanks).
+_LISTS = ((b"ffconcat version", "an FFmpeg concat list (ffconcat)"), (b"#EXTM3U", "an HLS playlist (#EXTM3U)"))
+
+
+def refers_elsewhere(head: bytes) -> str | None:
+    """Why a file whose first bytes are ``head`` is refused before any decoder opens it, or None. An ffconcat list, an
+    HLS playlist or a DASH manifest is a few lines of text naming other files (or addresses): FFmpeg's probe opens it
+    as a video made of them, so a 39-byte text file got the record (and the matches) of the clip it names, and one
+    naming a pipe held a decoder until its timeout. A file it names gets its own record, under its own path, where it is
+    among the inputs."""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    for signature, kind in _LISTS:
+        if start.startswith(signature):
+            return f"{kind}: a text file naming other files or addresses, not a video; not opened (a file it names gets its own record where it is scanned)"
+    if start.startswith(b"<") and b"<MPD" in start[:4096]:
+        return "a DASH manifest (MPD): a text file naming other files or addresses, not a video; not opened (a file it names gets its own record where it is scanned)"
+    return None
+
 
 #: How much of the start is read to tell.
 HEAD_BYTES = 64 << 10
