@@ -34,7 +34,7 @@ def check_inputs(paths: Iterable[PathLike], *, bank: PathLike | None, config: Sc
         if not os.path.lexists(path) and "!/" not in str(path):
             raise InputError(f"{raw}: no such file or folder" + _url_hint(str(raw)))
         # Containers are not listed here (a worker lists them): an archive alone counts as something to scan.
-        if path.is_dir() and next(iter(discover([path], all_files=config.inputs.all_files, list_containers=False)), None) is None:
+        if path.is_dir() and next(iter(discover([path], all_files=config.inputs.all_files, list_containers=False, follow_links=config.inputs.follow_links)), None) is None:
             which = "files" if config.inputs.all_files else "media files (use --all-files to try every file)"
             raise InputError(f"{raw}: folder holds no {which}")
         out.append(os.path.abspath(path))

@@ -110,8 +110,7 @@ class Sampling(_Section):
     policy: Any = "adaptive"
     fps: float = _num(1.0, 0, lo_open=True)
     decoder: Literal["auto", "decord", "pyav"] = "auto"
-    #: Frames are decoded straight to ``frame_size`` x ``frame_size``: PDQ maps
-    #: any frame to 64x64, and one size lets batches mix files.
+    #: Frames are decoded straight to ``frame_size`` x ``frame_size``: PDQ maps any frame to 64x64, and one size lets batches mix files.
     frame_size: int = _num(256, 16)
     #: frame_size when the bank was built from hash lists alone (no media): 320 meets the reference vPDQ ~15 bits closer than 256.
     list_frame_size: int = _num(320, 16)
@@ -210,9 +209,10 @@ class Models(_Section):
 
 @dataclass(frozen=True)
 class Inputs(_Section):
-    """Which files are tried: in folders, media suffixes only unless ``all_files``."""
+    """Which files are tried (in folders, media suffixes unless ``all_files``; links out of the inputs: ``follow_links``)."""
 
     all_files: bool = False
+    follow_links: bool = False
 
 
 @dataclass(frozen=True)

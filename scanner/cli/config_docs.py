@@ -44,6 +44,8 @@ DESCRIPTIONS: dict[str, str] = {
     "models.triage_min_frames": "With triage the first pass takes at least this many frames per file.",
     "models.triage_refine_threshold": "A triage score at or above this asks for a denser second pass around it.",
     "inputs.all_files": "In folders, try every file, not only media suffixes.",
+    "inputs.follow_links": "In folders, follow a symbolic link to a file outside the folder given (on a mounted "
+                           "disk image an absolute link names this machine's files: by default it gets an error record).",
     "archives.member_max_bytes": "A zip/tar member (or a file inside a disk image) larger than this is refused, "
                                  "never read (`ArchiveMemberError`).",
     "archives.max_ratio": "A member whose uncompressed/compressed ratio passes this is refused (members under "
@@ -70,6 +72,7 @@ FLAGS: dict[str, str] = {
     "models.triage": "`--triage`",
     "models.triage_models": "`--triage-model MANIFEST` (repeatable)",
     "inputs.all_files": "`--all-files`",
+    "inputs.follow_links": "`--follow-links`",
     "archives.member_max_bytes": "`--archive-member-max-mb MIB`",
     "archives.max_ratio": "`--archive-max-ratio X`",
     "archives.total_max_bytes": "`--archive-total-max-mb MIB`",

@@ -66,6 +66,9 @@ CONFIG_OPTIONS: list[tuple[str, Any, Any]] = [
     ("small_file_mb", Annotated[Optional[float], _opt("--small-file-mb", metavar="MIB", help=(
         f"Size under which a file counts as small, MiB. [default: {_D.runtime.small_file_bytes / MIB:g}]"))], None),
     ("all_files", Annotated[bool, _opt("--all-files", help="In folders, try every file, not only media suffixes.")], False),
+    ("follow_links", Annotated[bool, _opt("--follow-links", help=(
+        "In folders, follow a symbolic link to a file outside the folder given (by default such a link gets an error "
+        "record: on a mounted disk image an absolute link names this machine's files)."))], False),
     ("ignore", Annotated[Optional[list[str]], _opt("--ignore", metavar="LIST", help=(
         "Known-benign digest list (NSRL RDSv3 SQLite, or MD5/SHA-1/SHA-256 lines): a listed file is not decoded "
         "and gets a known-benign record; repeatable."))], None),
@@ -120,6 +123,7 @@ def flag_overrides(
     small_file_group: Optional[int] = None,
     small_file_mb: Optional[float] = None,
     all_files: bool = False,
+    follow_links: bool = False,
     ignore: Optional[list[str]] = None,
     allow: Optional[list[str]] = None,
     archive_member_max_mb: Optional[float] = None,
@@ -161,7 +165,7 @@ def flag_overrides(
                      "allow": [os.path.abspath(p) for p in allow] if allow else None},
         "models": {"detectors": detectors, "triage": True if triage or triage_model else None,
                    "triage_models": [os.path.abspath(p) for p in triage_model] if triage_model else None},
-        "inputs": {"all_files": True if all_files else None},
+        "inputs": {"all_files": True if all_files else None, "follow_links": True if follow_links else None},
         "archives": archives,
         "runtime": runtime,
     }

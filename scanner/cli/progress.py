@@ -109,7 +109,8 @@ class ScanProgress:
             # decompress them in this process, which the scan leaves to workers.
             # Their member count is unknown, so a scan with any gets no total.
             count = 0
-            for path in discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False):
+            for path in discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False,
+                                          follow_links=config.inputs.follow_links):
                 if is_container(path):
                     return
                 count += 1

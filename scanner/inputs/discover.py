@@ -25,7 +25,8 @@ def real_path(path: str) -> str:
     return os.path.realpath(path)
 
 
-def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, archive_limits=None, list_containers: bool = True) -> Iterator[str]:
+def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, archive_limits=None, list_containers: bool = True,
+             follow_links: bool = False) -> Iterator[str]:  # fmt: skip
     """Stream input files, each real file once: named files always, folders
     walked in sorted order (media suffixes only unless ``all_files``). A
     file reached twice (a folder given twice, a file inside a folder also
@@ -35,7 +36,11 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
     ``archive.zip!/member``, disk images (E01, dd) their media files as
     ``disk.E01!/p1/path`` (vscan.inputs.archives, vscan.inputs.disk_images);
     with ``list_containers=False`` they are yielded themselves, for the
-    caller to list (the scan lists them in Ray tasks: vscan.runtime.listing)."""
+    caller to list (the scan lists them in Ray tasks: vscan.runtime.listing).
+    A symbolic link in a folder to a file outside every input given (the folders and files of
+    ``paths``) is a :class:`Refused` path unless ``follow_links``: on a mounted disk image an absolute
+    link names this machine's own files, which would be scanned (and matched) under the evidence's
+    path. A file named on the command line is always read, wherever its links lead."""
     seen: set[str] = set()
     limits = archive_limits or ArchiveLimits()
 
@@ -44,11 +49,11 @@ def discover(paths: Iterable[str | os.PathLike], *, all_files: bool = False, arc
             return iter((path,))
         return expand(path, all_files=all_files, limits=limits)
 
-    for path in _walk(paths, all_files=all_files, expand=listed):
+    for path in _walk(paths, all_files=all_files, expand=listed, follow_links=follow_links):
         if is_uri(path):  # an object key: unique in its listing, not remembered (a bucket may hold millions)
             yield path
             continue
-        real = real_path(path)
+        real = path if isinstance(path, Refused) else real_path(path)  # a refused path: its own record, never folded
         if real not in seen:
             seen.add(real)
             yield path
@@ -68,10 +73,11 @@ def refused(path: str, exc: BaseException) -> Refused:
     return found
 
 
-def _entries(folder: str) -> tuple[list[str], list[str], list[str]]:
-    """(files, folders, folders to walk) in ``folder``, sorted by name:
-    as os.walk sees them (a link to a folder is a folder, never walked)."""
-    files, dirs, walk = [], [], []
+def _entries(folder: str) -> tuple[list[str], list[str], list[str], set[str]]:
+    """(files, folders, folders to walk, links) in ``folder``, sorted by name:
+    as os.walk sees them (a link to a folder is a folder, never walked); links: the
+    names that are symbolic links."""
+    files, dirs, walk, links = [], [], [], set()
     with os.scandir(folder) as it:
         for entry in it:
             try:
@@ -79,17 +85,30 @@ def _entries(folder: str) -> tuple[list[str], list[str], list[str]]:
             except OSError:
                 is_dir = False
             (dirs if is_dir else files).append(entry.name)
-            if is_dir and not entry.is_symlink():
+            if entry.is_symlink():
+                links.add(entry.name)
+            elif is_dir:
                 walk.append(entry.name)
-    return sorted(files), sorted(dirs), sorted(walk)
+    return sorted(files), sorted(dirs), sorted(walk), links
 
 
-def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Iterator[str]:
+def _outside(path: str, roots: list[str]) -> FileAccessError | None:
+    """The error for a link to a file outside every one of ``roots`` (the inputs' real paths), or None."""
+    target = os.path.realpath(path)
+    if any(target == root or target.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        return None
+    return FileAccessError(f"{path}: a symbolic link to {target}, outside the inputs given: not followed (on a mounted "
+                           "disk image an absolute link names this machine's own files; --follow-links reads it)")  # fmt: skip
+
+
+def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand, follow_links: bool = False) -> Iterator[str]:
     """Each folder's files in name order, then its sub-folders, depth first,
     with a stack of our own (no recursion: a tree of any depth is walked
     within MAX_DIR_DEPTH levels). A folder that cannot be listed, or lies
     deeper, is yielded as a :class:`Refused` path: its own FileAccessError
     record, and the walk goes on."""
+    paths = list(paths)
+    roots = [] if follow_links else [os.path.realpath(p) for p in paths if not is_uri(p) and split_member(os.fspath(p)) is None]
     for root in paths:
         if is_uri(root):  # s3://bucket/prefix: listed page by page (vscan.inputs.objectstore)
             yield from list_uri(normalize(root), all_files=all_files)
@@ -102,7 +121,7 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Ite
         while stack:
             folder, depth = stack.pop()
             try:
-                filenames, dirnames, walk = _entries(folder)
+                filenames, dirnames, walk, links = _entries(folder)
             except OSError as exc:
                 yield refused(folder, FileAccessError(f"{folder}: folder cannot be listed: {exc.strerror or exc}: its files were not scanned"))
                 continue
@@ -111,6 +130,10 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand) -> Ite
             media_dirs = [d for d in dirnames if Path(d).suffix.lower() in MEDIA_SUFFIXES]
             for name in sorted(filenames + media_dirs):
                 if all_files or Path(name).suffix.lower() in MEDIA_SUFFIXES or is_container(name):
+                    away = None if follow_links or name not in links else _outside(os.path.join(folder, name), roots)
+                    if away is not None:
+                        yield refused(os.path.join(folder, name), away)
+                        continue
                     yield from _named_once(os.path.join(folder, name), expand)
             for name in reversed(walk):
                 sub = os.path.join(folder, name)

@@ -42,7 +42,8 @@ class ListedInputs:
         import ray
 
         self._all_files, self._limits = config.inputs.all_files, ArchiveLimits.from_config(config.archives)
-        self._found = discover(paths, all_files=self._all_files, archive_limits=self._limits, list_containers=False)
+        self._found = discover(paths, all_files=self._all_files, archive_limits=self._limits, list_containers=False,
+                               follow_links=config.inputs.follow_links)
         self._list = ray.remote(num_cpus=1, max_retries=1)(list_container)  # a dead worker: once more, then decode records it
         self._ahead: deque[tuple[str, Any]] = deque()  # discovered paths, with their listing's ref (containers)
         self._members: deque[str] = deque()  # the listed archive's paths, not yet taken

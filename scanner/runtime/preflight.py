@@ -63,7 +63,8 @@ def plain_files(paths, config: ScanConfig) -> Iterator[str]:
     """The inputs' files as discovery lists them, containers unopened; raises ``HasContainer`` at
     an archive or disk image (its members need the scan proper) or past ``PREFLIGHT_MAX_FILES``."""
     limits = ArchiveLimits.from_config(config.archives)
-    for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False)):
+    for n, path in enumerate(discover(paths, all_files=config.inputs.all_files, archive_limits=limits, list_containers=False,
+                                          follow_links=config.inputs.follow_links)):
         if n >= PREFLIGHT_MAX_FILES or (is_container(path) and split_member(path) is None):
             raise HasContainer
         yield path
