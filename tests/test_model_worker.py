@@ -75,16 +75,21 @@ def test_on_cpu_one_model_thread_hashes_in_runs_of_four_with_the_same_hashes():
     assert ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), threads=3)._auto_hash_batch() == 32  # (not measured: as before)
 
 
-def test_on_cpu_frames_are_hashed_by_the_banded_products_with_the_models_bits(vpdq_dir):
-    # Issue #30: the scan's frames on the CPU through vscan.bank.banded_hash (0.60 -> 0.16 ms a 256 px frame), the
-    # model asked only for flat frames: every variant's bits and the quality are the model's, frame for frame.
+def test_on_cpu_frames_are_hashed_by_the_banded_products_with_the_models_bits(vpdq_dir, tmp_path):
+    # Issue #30: with a memory-mapped bank (numba up for its search anyway), the scan's frames on the CPU through
+    # vscan.bank.banded_hash (0.60 -> 0.16 ms a 256 px frame), the model asked only for flat frames: every variant's
+    # bits and the quality are the model's, frame for frame. Without a bank, the model as before (no numba start-up).
     import numpy as np
 
     from vscan.decode import PyAVDecoder
     from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
     from vscan.frames.resize import to_square
 
-    worker = ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), threads=1)
+    clip = synth.make_clip(tmp_path / "clip.mp4", seed=9, seconds=2.0, size=(160, 120))
+    build_bank(tmp_path / "bank.db", [clip], hash_media=media_hasher(FixedRate(1.0), "cpu"))
+    config = ScanConfig(runtime=Runtime(device="cpu"))
+    assert ModelWorker(config, threads=1)._banded is None
+    worker = ModelWorker(config, tmp_path / "bank.db", threads=1)
     assert worker._banded is not None
     batch = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "pattern-sd-grey-bar.mp4", FixedRate(2.0), batch_size=6,
                                                 max_side=SCAN_FRAME_SIDE_PX)))  # fmt: skip

@@ -38,12 +38,16 @@ def _limit_kernel_threads(threads: int) -> None:
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
-def _banded_hasher(hasher: Any) -> Any:
+def _banded_hasher(hasher: Any, index: Any) -> Any:
     """What hashes the scan's frames on the CPU: ``vscan.bank.banded_hash.BandedHasher.hash_detailed`` over the ONNX
     model (the model's bits and quality, bit for bit: its products over the Jarosz operators' non-zero runs; the model
     itself for flat frames), or None (CUDA, the torch backend: the model as it is). Archive frames, 256 px, one thread:
-    0.60 -> 0.16 ms a frame; all 1,266 frames a scan of the archive bench hashed (every set) came out the same (issue #30)."""
-    if hasher.device != "cpu" or hasher.backend != "onnx":
+    0.60 -> 0.16 ms a frame; all 1,266 frames a scan of the archive bench hashed (every set) came out the same (issue #30).
+    Only with a memory-mapped bank (``index``), whose search kernels start numba anyway: a scan without one (hashes
+    kept, triage) would pay numba's import and first compiled call (~0.6 CPU-s) for ~0.44 ms a frame."""
+    from vscan.bank.mapped import MappedBank
+
+    if hasher.device != "cpu" or hasher.backend != "onnx" or not isinstance(index, MappedBank):
         return None
     from vscan.bank.banded_hash import BandedHasher
 
@@ -78,7 +82,6 @@ class ModelWorker:
         self._hash_threads = int(threads)  # the hash model's onnxruntime threads (0: its own default)
         self._stats = {"calls": 0, "files": 0, "frames": 0, "max_frames_per_call": 0, "busy_seconds": 0.0}
         self.hasher = PDQHasher(backend=config.runtime.hash_backend, device=config.runtime.device, threads=threads)
-        self._banded = _banded_hasher(self.hasher)
         self.index = None
         self.detectors = []
         if config.models.detectors:
@@ -92,6 +95,7 @@ class ModelWorker:
         from vscan.runtime.bank_share import open_bank
 
         self.index = open_bank(bank, config)  # a MappedBank (memory-mapped, vscan.bank.mapped) or a loaded BankIndex
+        self._banded = _banded_hasher(self.hasher, self.index)
         self.matcher = FileMatcher(config, self.index)  # vscan.runtime.file_match: each file against the bank
         self._warm_bank_search()
 
