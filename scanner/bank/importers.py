@@ -25,7 +25,7 @@ from vscan.bank.formats_stopncii import import_stopncii_json, is_stopncii
 from vscan.bank.formats_vics import import_vics_json, is_vics
 from vscan.bank.schema import ALGORITHMS, HEX, Kind
 from vscan.bank.sources import EntryWriter, load_json, read_text
-from vscan.errors import BankError
+from vscan.errors import BankError, VscanError, error_info, is_permanent
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes, hex_to_hashes, parse_vpdq_line
 from vscan.inputs.digests import file_digests
 
@@ -42,6 +42,8 @@ __all__ = [
     "NotAHashList",
     "detect_input_type",
     "import_file",
+    "NOT_ADDED",
+    "not_added",
     "import_vpdq_txt",
     "import_pdq_list",
     "import_digest_list",
@@ -321,3 +323,17 @@ def import_file(
     if input_type not in IMPORTERS:
         raise BankError(f"Invalid input type ({input_type!r}). Supported values are {', '.join([*IMPORTERS, 'media'])}")
     return IMPORTERS[input_type](writer, path, rel, label)
+
+
+#: How a reported file a build could not add is noted in ``meta.import_notes`` (``vscan bank info``; the CLI counts them).
+NOT_ADDED = "not added: "
+
+
+def not_added(exc: VscanError, path: Path, walked_media: bool) -> str | None:
+    """The note for a media file found in a folder that cannot be read (cut off, damaged, encrypted, a list of other
+    files: the file's own fault, ``vscan.errors.is_permanent``), or None to let the build fail: a file named directly,
+    a hash list (it fails naming file and line), or a fault of the machine (a decoder crash, a worker lost)."""
+    if not walked_media or not is_permanent(error_info(exc)):
+        return None
+    message = str(exc).removeprefix(f"{path}: ")
+    return f"{NOT_ADDED}{type(exc).__name__}: {message}"

@@ -21,10 +21,10 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 
 from vscan.bank.digest import full_content_sha256
-from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, InputType, NotAHashList, detect_input_type, import_file
+from vscan.bank.importers import MEDIA_EXTENSIONS, TEXT_EXTENSIONS, HashMedia, InputType, NotAHashList, detect_input_type, import_file, not_added
 from vscan.bank.entry_table import EntryGeometry
 from vscan.bank.schema import ALGORITHMS, FORMAT_VERSION, GEOMETRY_SCHEMA, HEX, KINDS, SCHEMA, Kind
-from vscan.errors import BankError
+from vscan.errors import BankError, VscanError
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
 
 __all__ = ["BankWriter", "BuildStep", "partial_path", "walk_inputs", "write_bank"]
@@ -347,7 +347,10 @@ def write_bank(
     (a README.txt, notes, another program's JSON) are skipped and listed in
     ``meta.skipped_inputs`` (and noted in ``meta.import_notes`` when their
     content was looked at); such a file named directly is an error, and so is
-    a recognised hash list with a bad line (naming file and line).
+    a recognised hash list with a bad line (naming file and line). A media file
+    in a directory that cannot be read (cut off, damaged, encrypted, a list of
+    other files: an input error) is skipped the same way, its note saying why
+    (``NOT_ADDED``); named directly it is an error.
     ``replace=False``: BankError when ``out_path`` exists (``vscan bank build``
     without ``--replace``; appending is ``vscan bank import``).
     ``resume_key``: resumable (``BankWriter``): each source is committed on its
@@ -378,7 +381,14 @@ def write_bank(
                 if kind is not None:
                     writer.note(rel, kind)
             else:
-                import_file(writer, path, rel=rel, label=label, hash_media=hash_media, input_type=kind)  # type: ignore[arg-type]
+                try:
+                    import_file(writer, path, rel=rel, label=label, hash_media=hash_media, input_type=kind)  # type: ignore[arg-type]
+                except VscanError as exc:
+                    why = not_added(exc, path, walked and kind == "media")
+                    if why is None:
+                        raise
+                    writer.skipped_inputs.append(rel)
+                    writer.note(rel, why)
             writer.source_done(rel)
 
 

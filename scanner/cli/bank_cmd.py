@@ -56,6 +56,17 @@ def hash_command(
         sys.stdout.write(format_vpdq_line(int(number), int(quality), hex64, float(ts)) + "\n")
 
 
+def _say_not_added(out: Path, info) -> None:
+    """One line on stderr when reported files in the folders could not be added (vscan.bank.importers.NOT_ADDED)."""
+    from vscan.bank.importers import NOT_ADDED
+
+    missing = sorted(source for source, notes in info.import_notes.items() if any(w.startswith(NOT_ADDED) for w in notes))
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        typer.echo(f"vscan bank build: {len(missing)} file(s) could not be read and were not added ({shown}): "
+                   f"'vscan bank info {out}' says why", err=True)  # fmt: skip
+
+
 @bank_app.command("build")
 def bank_build(
     out: Annotated[Path, typer.Argument(help="Bank file to write (SQLite).", metavar="BANK", show_default=False)],
@@ -74,7 +85,8 @@ def bank_build(
     Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
     lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
     (every frame by default) so sparse scans line up with it at any phase.
-    Files in a folder that are neither media nor a hash list (a README.txt) are
+    Files in a folder that are neither media nor a hash list (a README.txt), and
+    videos in a folder that cannot be read (cut off, damaged, encrypted), are
     skipped and listed by 'vscan bank info'. Resumable: a build that was
     interrupted or killed continues when the same command is run again (each
     source is added once). The bank's index for scans and lookups (BANK.vidx)
@@ -100,6 +112,7 @@ def bank_build(
             info = build_bank(out, inputs, label=label, hash_media=hash_media, replace=replace,
                               resume_key=key, progress=progress.step, row_plan=rows)  # fmt: skip
         prepare(out)
+        _say_not_added(out, info)
     except VscanError as exc:
         fail(exc)
     except KeyboardInterrupt:
