@@ -82,3 +82,23 @@ def test_a_list_of_other_files_named_like_a_video_is_refused_not_read_as_them(tm
     monkeypatch.setattr(pyav_reuse, "refers_elsewhere", lambda head: None)
     with pytest.raises(UnsupportedMediaError, match="FFmpeg reads it as 'concat'"):
         pyav_reuse.open_container(tmp_path / "concat.mp4")
+
+
+def test_a_file_named_like_a_picture_that_is_none_says_what_it_holds(tmp_path):
+    # Vault apps keep their encrypted copies under picture names; a failed download saves an error page as .jpg.
+    from vscan.decode.images import ImageDecoder
+
+    cases = {"vault.jpg": (_NOISE, "look random and have no container's signature: encrypted"),
+             "page.jpg": (b"<html><body>404 Not Found</body></html>\n", "an HTML page (a download that saved an error or login page), not a picture"),
+             "report.png": (b"%PDF-1.4\n" + _NOISE[:2000], "those of a PDF document, not of a picture")}  # fmt: skip
+    for name, (data, said) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(UnsupportedMediaError, match="PIL cannot open it") as raised:
+            ImageDecoder().probe(tmp_path / name)
+        assert said in str(raised.value), str(raised.value)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + _NOISE[:5000])  # a damaged JPEG: the decoder's words alone
+    with pytest.raises(UnsupportedMediaError) as raised:
+        ImageDecoder().probe(tmp_path / "broken.jpg")
+    assert "random" not in str(raised.value) and "not a picture" not in str(raised.value)
+    assert what_it_is(b"\xff\xd8\xff\xe0" + _NOISE[:5000], still=True) is None
+    assert "not of a video" in what_it_is(b"\xff\xd8\xff\xe0" + _NOISE[:5000])  # a JPEG named .mp4 that FFmpeg refused

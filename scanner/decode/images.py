@@ -42,6 +42,17 @@ def to_rgb(img):
     return img.convert("RGB")
 
 
+def _what_it_is(path) -> str | None:
+    """What a file PIL cannot identify holds instead of a picture (vscan.inputs.sniff), or None."""
+    from vscan.inputs.sniff import HEAD_BYTES, what_it_is
+
+    try:
+        with open(path, "rb") as f:  # read-only: evidence is never modified
+            return what_it_is(f.read(HEAD_BYTES), still=True)
+    except OSError:
+        return None
+
+
 class ImageDecoder(Decoder):
     """PIL decoder for .jpg .jpeg .png .webp .bmp .heic .heif .avif stills (one
     frame; animated ones are videos: vscan.decode.animated, GIF through FFmpeg)."""
@@ -57,7 +68,8 @@ class ImageDecoder(Decoder):
             return Image.open(path)  # lazy: reads the header only
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
             # DecompressionBombError: a header claiming absurd dimensions.
-            raise UnsupportedMediaError(f"{path}: PIL cannot open it: {_reason(exc)}") from exc
+            why = _what_it_is(path) if isinstance(exc, UnidentifiedImageError) else None  # encrypted, HTML, text ...
+            raise UnsupportedMediaError(f"{path}: PIL cannot open it: {_reason(exc)}{f'; {why}' if why else ''}") from exc
 
     def probe(self, path):
         path = check_readable(path)

@@ -59,24 +59,30 @@ _NOT_VIDEO = (
 _MEDIA = (b"\x1a\x45\xdf\xa3", b"RIFF", b"OggS", b"FLV", b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3", b"\x00\x00\x00\x01",
           b"\x00\x00\x01", b"\x30\x26\xb2\x75", b"DKIF", b".RMF", b"FWS", b"CWS", b"ID3", b"fLaC")
 _ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"moof", b"styp", b"sidx", b"jP  "}
+#: Starts of pictures (JPEG, PNG, GIF, BMP, TIFF; WebP, HEIF and AVIF start as RIFF and ISO boxes, above).
+_PICTURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 #: Bits of entropy per byte over the head above which bytes with no known signature look random (and zlib cannot
 #: shorten them: a counting pattern has every byte value as often, and is no cipher's output).
 _RANDOM_BITS = 7.9
 
 
-def what_it_is(head: bytes) -> str | None:
-    """A phrase naming what ``head`` (a file's first bytes, up to HEAD_BYTES) holds where it is not a video, or None
-    when it does not tell (a video container's signature, or bytes that fit none of these)."""
+def what_it_is(head: bytes, *, still: bool = False) -> str | None:
+    """A phrase naming what ``head`` (a file's first bytes, up to HEAD_BYTES) holds where it is not a video (``still``:
+    not a picture, whose own signatures are then the decoder's to explain), or None when it does not tell (a media
+    signature, or bytes that fit none of these)."""
+    noun = "a picture" if still else "a video"
     if not head:
         return "the file is empty"
     if not head.strip(b"\x00"):
         return f"its first {len(head):,} bytes are all zero (a file wiped, never written, or a hole in a carved image)"
     if head.startswith(_MEDIA) or head[4:8] in _ISO_BOXES or head[:1] == b"\x47" and head[188:189] in (b"", b"\x47"):
         return None  # a video container or stream (MPEG-TS: a sync byte every 188): damaged, not something else
+    if still and head.startswith(_PICTURES):
+        return None  # a damaged picture
     for signature, kind in _NOT_VIDEO:
         if head.startswith(signature):
-            return f"its first bytes are those of {kind}, not of a video"
-    text = _text(head)
+            return f"its first bytes are those of {kind}, not of {noun}"
+    text = _text(head, noun)
     if text is not None:
         return text
     if len(head) >= 4096 and _entropy(head) >= _RANDOM_BITS and len(zlib.compress(head, 1)) >= len(head):
@@ -85,7 +91,7 @@ def what_it_is(head: bytes) -> str | None:
     return None
 
 
-def _text(head: bytes) -> str | None:
+def _text(head: bytes, noun: str) -> str | None:
     try:
         decoded = head.decode("utf-8")
     except UnicodeDecodeError as exc:  # a multi-byte character cut by the head's end is still text
@@ -97,10 +103,10 @@ def _text(head: bytes) -> str | None:
         return None
     lowered = decoded.lstrip("\ufeff \t\r\n").lower()
     if lowered.startswith(("<!doctype html", "<html")) or "<html" in lowered[:1024]:
-        return "it is an HTML page (a download that saved an error or login page), not a video"
+        return f"it is an HTML page (a download that saved an error or login page), not {noun}"
     if lowered.startswith("<?xml"):
-        return "it is an XML document, not a video"
-    return f"it is text, not a video: {decoded.strip()[:40]!r}"
+        return f"it is an XML document, not {noun}"
+    return f"it is text, not {noun}: {decoded.strip()[:40]!r}"
 
 
 def _entropy(head: bytes) -> float:
