@@ -249,6 +249,7 @@ class ScanOutcomes:
 
 #: "PyAV cannot open it: InvalidDataError: [Errno 1094995529] Invalid data found when processing input: '/the/path'"
 _CANNOT_OPEN = re.compile(r"^(PyAV|decord|PIL) cannot open it: (?P<ffmpeg>.*?); (?P<why>.+)$")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
 
 
 def console_error(message: str, path: str) -> str:
@@ -261,9 +262,6 @@ def console_error(message: str, path: str) -> str:
     if opened:
         message = f"cannot be opened: {opened['why']} ({opened[1]}: {opened['ffmpeg']})"
     return message
-
-
-_ERRNO = re.compile(r"\[Errno -?\d+\] ")
 
 
 def _first_line(text: str) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from vscan.decode.base import _reason
 from vscan.decode.orient import Orientation
 from vscan.errors import UnsupportedMediaError
-from vscan.inputs.sniff import refers_elsewhere
+from vscan.inputs.sniff import LIST_REFUSED, refers_elsewhere
 from vscan.inputs.truncated import why_unopenable
 
 __all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "rewound"]
@@ -180,8 +180,7 @@ def open_container(source, name=None):
         raise UnsupportedMediaError(f"{name}: PyAV cannot open it: {_reason(exc)}{f'; {why}' if why else ''}") from exc
     if container.format.name in _LIST_FORMATS:  # a list of other files (vscan.inputs.sniff.refers_elsewhere): never their video
         container.close()
-        raise UnsupportedMediaError(f"{name}: FFmpeg reads it as {container.format.name!r}, a list of other files or "
-                                    "addresses, not a video; not opened (a file it names gets its own record where it is scanned)")  # fmt: skip
+        raise UnsupportedMediaError(f"{name}: FFmpeg reads it as {container.format.name!r}: {LIST_REFUSED}")
     refuse_unusable(container, name)
     return container
 

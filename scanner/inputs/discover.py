@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from vscan.errors import FileAccessError, error_info
 from vscan.inputs.archives import ArchiveLimits, expand, handles, is_container, split_member
@@ -92,10 +93,10 @@ def _entries(folder: str) -> tuple[list[str], list[str], list[str], set[str]]:
     return sorted(files), sorted(dirs), sorted(walk), links
 
 
-def _outside(path: str, roots: list[str]) -> FileAccessError | None:
-    """The error for a link to a file outside every one of ``roots`` (the inputs' real paths), or None."""
+def _outside(path: str, roots: Callable[[], list[str]]) -> FileAccessError | None:
+    """The error for a link to a file outside every one of ``roots()`` (the inputs' real paths), or None."""
     target = os.path.realpath(path)
-    if any(target == root or target.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+    if any(target == root or target.startswith(root.rstrip(os.sep) + os.sep) for root in roots()):
         return None
     return FileAccessError(f"{path}: a symbolic link to {target}, outside the inputs given: not followed (on a mounted "
                            "disk image an absolute link names this machine's own files; --follow-links reads it)")  # fmt: skip
@@ -108,7 +109,11 @@ def _walk(paths: Iterable[str | os.PathLike], *, all_files: bool, expand, follow
     deeper, is yielded as a :class:`Refused` path: its own FileAccessError
     record, and the walk goes on."""
     paths = list(paths)
-    roots = [] if follow_links else [os.path.realpath(p) for p in paths if not is_uri(p) and split_member(os.fspath(p)) is None]
+
+    @functools.cache
+    def roots() -> list[str]:  # the inputs' real paths, resolved once the walk meets a link (none: never)
+        return [os.path.realpath(p) for p in paths if not is_uri(p) and split_member(os.fspath(p)) is None]
+
     for root in paths:
         if is_uri(root):  # s3://bucket/prefix: listed page by page (vscan.inputs.objectstore)
             yield from list_uri(normalize(root), all_files=all_files)

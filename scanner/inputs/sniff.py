@@ -1,13 +1,17 @@
-"""What a file that no decoder opens holds instead of a video, from its first bytes.
+"""What a file named like media holds instead, from its first bytes.
 
-A seized disk holds files named like videos that are none: a vault app's
-encrypted copies (random bytes, no header), a download that saved an error
-page (HTML), a file wiped or never written (zeros), a picture, a document or
-an archive under a video's name, a text note. The decoder says only
-"Invalid data found when processing input" for all of them; the record says
-which it is, so an operator can tell an encrypted file (a lead) from a wiped
-one. Called only after the decoders refused the file (vscan.decode.pyav_reuse
-through vscan.inputs.truncated.why_unopenable), never to choose a decoder.
+A seized disk holds files named like videos or pictures that are none: a vault
+app's encrypted copies (random bytes, no header), a download that saved an
+error page (HTML), a file wiped or never written (zeros), a document or an
+archive under a media name, a text note. The decoder says only "Invalid data
+found when processing input" for all of them; ``what_it_is`` says which it is,
+so an operator can tell an encrypted file (a lead) from a wiped one. It runs
+only after the decoders refused the file (vscan.inputs.truncated.why_unopenable
+for PyAV, vscan.decode.images for PIL), never to choose a decoder.
+
+``refers_elsewhere`` runs before any decoder opens a file
+(vscan.decode.base.check_readable, and vscan.decode.pyav_reuse.open_container for
+objects read by ranges): a list of other files is refused, never opened.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ import math
 import zlib
 from collections import Counter
 
-__all__ = ["HEAD_BYTES", "refers_elsewhere", "what_it_is"]
+__all__ = ["HEAD_BYTES", "LIST_REFUSED", "refers_elsewhere", "what_it_is"]
 
 #: Lists FFmpeg reads as a video made of other files or addresses, told by their start (bytes after a BOM and blanks).
 _LISTS = ((b"ffconcat version", "an FFmpeg concat list (ffconcat)"), (b"#EXTM3U", "an HLS playlist (#EXTM3U)"))
+
+
+#: Why such a list is refused, after what it is.
+LIST_REFUSED = ("a text file naming other files or addresses, not a video; not opened (a file it names gets its own record "
+                "where it is scanned)")
 
 
 def refers_elsewhere(head: bytes) -> str | None:
@@ -31,9 +40,9 @@ def refers_elsewhere(head: bytes) -> str | None:
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     for signature, kind in _LISTS:
         if start.startswith(signature):
-            return f"{kind}: a text file naming other files or addresses, not a video; not opened (a file it names gets its own record where it is scanned)"
+            return f"{kind}: {LIST_REFUSED}"
     if start.startswith(b"<") and b"<MPD" in start[:4096]:
-        return "a DASH manifest (MPD): a text file naming other files or addresses, not a video; not opened (a file it names gets its own record where it is scanned)"
+        return f"a DASH manifest (MPD): {LIST_REFUSED}"
     return None
 
 
