@@ -28,7 +28,7 @@ from vscan.frames.regions import add_region, add_region_box
 from vscan.frames.resize import to_square
 from vscan.inputs import archives
 from vscan.inputs.archives import ArchiveLimits
-from vscan.inputs.digests import file_digests
+from vscan.inputs.digests import record_digests
 from vscan.runtime.confirm_ahead import confirm_read_on, decode_ahead
 from vscan.runtime.deferred_regions import add_region_or_defer
 from vscan.runtime.payload import DecodedFile, FileSummary
@@ -164,7 +164,7 @@ def _skipped_by_digest(path: str, config: ScanConfig, known_sha256, benign, summ
         # driver keeps them (FileSummary.merged); reading the whole file again would cost more than its frame.
         summary["sha1"] = None
         return False
-    summary["sha256"], summary["md5"], summary["size_bytes"], summary["sha1"] = file_digests(path)
+    summary.update(record_digests(path))  # a sparse file's digests are skipped, saying why (digest_skipped)
     for digest_list in benign if summary["sha256"] is not None else ():
         hit = digest_list.lookup(sha256=summary["sha256"], sha1=summary["sha1"], md5=summary["md5"])
         if hit is not None:

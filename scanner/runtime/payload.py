@@ -233,6 +233,7 @@ class FileSummary(_SetsFields):
     md5: str | None = None
     sha1: str | None = None
     size_bytes: int | None = None
+    digest_skipped: str | None = None  # why the digests are null (vscan.inputs.digests.sparse_note)
     error: dict[str, Any] | None = None  # vscan.errors.error_info: the file's record is an error
     media: dict[str, Any] | None = None
     duration_seconds: float | None = None

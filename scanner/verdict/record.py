@@ -86,6 +86,7 @@ def _file_identity(summary: dict[str, Any]) -> dict[str, Any]:
     raw bytes when they differ: vscan.inputs.paths), digests, size."""
     return {"schema_version": SCHEMA_VERSION, **path_fields(summary["path"]), "sha256": summary.get("sha256"), "md5": summary.get("md5"),
             "sha1": summary.get("sha1"), "size_bytes": summary.get("size_bytes"),
+            **({"digest_skipped": summary["digest_skipped"]} if summary.get("digest_skipped") else {}),
             **({"object": summary["object"]} if summary.get("object") else {})}  # fmt: skip  (object storage: URI, ETag, version)
 
 
