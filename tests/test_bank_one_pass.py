@@ -119,7 +119,8 @@ def test_a_full_builds_extra_rows_hashed_behind_the_decode_are_the_same_rows(tmp
     from vscan.bench import synth
     from vscan.hashing import media
 
-    clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=5)  # 4 batches of 8 frames
+    # 4 batches of 8 frames, 9 keyframes: a keyframe probe (fewer: the pictures are held, hashed at the pass's end)
+    clip = synth.make_clip(tmp_path / "a.mp4", seed=21, seconds=1.0, size=(192, 112), scenes=1, gop=3)
     where: list[str] = []
     add = media._ExtraRows.add
     monkeypatch.setattr(media._ExtraRows, "add", lambda self, frames, h: where.append(threading.current_thread().name) or add(self, frames, h))
@@ -135,6 +136,34 @@ def test_a_full_builds_extra_rows_hashed_behind_the_decode_are_the_same_rows(tmp
     where.clear()
     one_pass_rows(clip, EveryFrame(), hasher, COMPACT_ROWS, behind=True)
     assert not any(name.startswith("bank-extra") for name in where)
+
+
+def test_a_full_build_of_a_short_file_with_few_keyframes_decodes_it_once_to_the_same_rows(tmp_path, hasher, monkeypatch):
+    """``--rows full`` on a file with too few keyframes for a keyframe probe, whose every 512 px luma picture fits
+    ``FULL_DEFER_MAX_BYTES``: the border box comes from frames of the pass (the probe's rate, its RGB), the pictures held
+    till its end, and no second decode for the probe; the box and every row, in order, as the build with that probe."""
+    from vscan.bank import border_probe
+    from vscan.bench.edits import edit_clip
+    from vscan.decode.base import output_size
+
+    # 100 frames, one keyframe, a letterbox (the box is not empty)
+    boxed = edit_clip(synth_clip(tmp_path / "b.mp4", gop=250), tmp_path / "boxed.mp4", "pad", mode="letterbox", fraction=0.125)
+    meta = PyAVDecoder().probe(boxed)
+    assert len(meta.keyframe_indices) < border_probe.MIN_PROBE_KEYFRAMES and meta.num_frames == 100
+    decoded = _count_decoded(monkeypatch)
+    held = bank_hash_media(boxed, EveryFrame(), hasher, FULL_ROWS, behind=True)
+    assert sum(decoded) == 100, decoded  # before: 100 more for the probe (one keyframe: every frame decoded at its rate)
+    decoded.clear()
+    side = output_size(meta.width, meta.height, BANK_MAX_SIDE)
+    monkeypatch.setattr(border_probe, "FULL_DEFER_MAX_BYTES", side[0] * side[1] * 99)  # a picture fewer than the file has: the probe decode
+    probed = bank_hash_media(boxed, EveryFrame(), hasher, FULL_ROWS, behind=True)
+    assert sum(decoded) > 100, decoded
+    assert held.border_box == probed.border_box and not held.border_box.is_empty
+    assert held.extra.preps == probed.extra.preps and len(held.extra.preps) > 100 * 16
+    for name in ("frame_numbers", "qualities", "hashes"):
+        np.testing.assert_array_equal(getattr(held.extra, name), getattr(probed.extra, name))
+        np.testing.assert_array_equal(getattr(held.frames, name), getattr(probed.frames, name))
+    np.testing.assert_array_equal(held.variants, probed.variants)
 
 
 def test_a_thread_done_with_a_short_source_goes_on_with_a_later_one_while_a_long_one_hashes(monkeypatch):

@@ -40,16 +40,16 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from vscan.decode import FixedRate, SamplingPolicy
-from vscan.decode.metadata import SampledFrames, VideoMetadata
+from vscan.decode import SamplingPolicy
+from vscan.decode.metadata import SampledFrames
 from vscan.decode.pyav_backend import PyAVDecoder
-from vscan.decode.sampling import FrameList
-from vscan.frames.borders import BorderBox, detect_borders
 from vscan.frames.windows import GRID_WINDOWS, PANE_WINDOWS
 from vscan.frames.prepare import SCAN_FRAME_SIDE_PX, iter_prepared, prepared_decoder
 from vscan.hashing.media import MediaHashes, _ExtraRows
 from vscan.hashing.pdq import PDQHasher
 from vscan.hashing.vpdq import ExtraHashes, FrameHashes
+# the border box (re-exported here, where they were defined before)
+from vscan.bank.border_probe import BORDER_PROBE_FRAMES, DEFER_MAX_SECONDS, FULL_DEFER_MAX_BYTES, MIN_PROBE_KEYFRAMES, Held, Ticks, defers, keyframe_box  # noqa: F401
 from vscan.bank.pictures import Pictures, picture as extra_picture
 from vscan.bank.rows import centre_runs, clock_runs, detail_ticks
 
@@ -97,36 +97,11 @@ BEHIND_BATCHES = 2
 
 
 
-__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows", "detail_extra", "DETAIL_MIN_QUALITY"]
+__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "FULL_DEFER_MAX_BYTES", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows", "detail_extra", "DETAIL_MIN_QUALITY"]
 
 #: A tick's extra rows are kept on detail (``RowPlan.extra_on_detail``) where its frame and a row reach this
 #: quality: ``MatchSettings.min_quality``'s default (a scan drops rows of a frame below it).
 DETAIL_MIN_QUALITY = 50
-#: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
-BORDER_PROBE_FRAMES = 48
-#: Fewer keyframes than this: the box is found on frames of the pass itself (``_defers``); a box
-#: found on 2 keyframes of a 4 s sample video took its dark sides for borders.
-MIN_PROBE_KEYFRAMES = 8
-#: ... for files up to this long (their extra rows' 512 px frames are held until the pass ends:
-#: ~120 frames of ~0.45 MiB at one extra-row frame and one grid frame every 2 s).
-DEFER_MAX_SECONDS = 120.0
-
-
-class Ticks:
-    """The first frame of every ``1 / per_second`` seconds, frames given in order (``None``: every frame)."""
-
-    def __init__(self, per_second: float | None) -> None:
-        self.per_second = per_second
-        self._last = -math.inf
-
-    def __call__(self, seconds: float) -> bool:
-        if self.per_second is None:
-            return True
-        bucket = math.floor(seconds * self.per_second) if math.isfinite(seconds) else self._last + 1
-        if bucket > self._last:
-            self._last = bucket
-            return True
-        return False
 
 
 class RowChoice:
@@ -167,52 +142,6 @@ class RowChoice:
         return new_run or (not self._clock and (extra or grid)), extra, grid
 
 
-def _probe_rate(meta: VideoMetadata) -> float:
-    """Frames a second the border box is found on when keyframes are too few (as ``hash_media``'s probe)."""
-    return min(2.0, BORDER_PROBE_FRAMES / max(float(meta.duration_seconds or 0.0), 1.0))
-
-
-def _keyframe_box(decoder: PyAVDecoder, path: str | os.PathLike, meta: VideoMetadata, max_side: int, batch_size: int) -> BorderBox | None:
-    """The file's border box on at most BORDER_PROBE_FRAMES keyframes spread over it (they decode
-    alone), or, with fewer than MIN_PROBE_KEYFRAMES, on frames at ``_probe_rate`` (a second decode)."""
-    keys = np.asarray(meta.keyframe_indices if meta.keyframe_indices is not None else [], np.int64)
-    if keys.size >= MIN_PROBE_KEYFRAMES:
-        pick = keys[np.unique(np.linspace(0, keys.size - 1, min(BORDER_PROBE_FRAMES, keys.size)).round().astype(np.int64))]
-        policy: SamplingPolicy = FrameList(tuple(int(k) for k in pick))
-    else:
-        policy = FixedRate(_probe_rate(meta))
-    probe = [b.rgb for b in decoder.iter_frames(path, policy, batch_size=batch_size, max_side=max_side)]
-    return detect_borders(np.concatenate(probe)) if probe and sum(map(len, probe)) else None
-
-
-def _defers(meta: VideoMetadata, plan: "RowPlan") -> bool:
-    """Whether the border box is found during the pass, the 512 px frames of the extra rows held
-    until its end: files with few keyframes (a keyframe probe would see too few frames) and sparse
-    extra rows (a plan's ``extra_per_second``), up to DEFER_MAX_SECONDS (held memory stays bounded)."""
-    keys = meta.keyframe_indices if meta.keyframe_indices is not None else []
-    return len(keys) < MIN_PROBE_KEYFRAMES and plan.extra_per_second is not None and float(meta.duration_seconds or 0.0) <= DEFER_MAX_SECONDS
-
-
-class _Held:
-    """512 px frames held until the border box is known (``_defers``): the probe's and the extra rows'."""
-
-    def __init__(self, meta: VideoMetadata) -> None:
-        self.probe_tick = Ticks(_probe_rate(meta))
-        self.probe: list[np.ndarray] = []
-        self.rows: dict[str, list[tuple[int, float, np.ndarray]]] = {"extra": [], "grid": []}
-
-    def box(self) -> BorderBox | None:
-        return detect_borders(np.stack(self.probe)) if self.probe else None
-
-    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: "PDQHasher | BandedHasher", batch_size: int) -> None:
-        for name, rows in (("extra", extras), ("grid", grids)):
-            held = self.rows[name]
-            for i in range(0, len(held), batch_size):
-                part = held[i : i + batch_size]
-                rows.add(SampledFrames(np.array([h[0] for h in part], np.int64), np.array([h[1] for h in part]), np.stack([h[2] for h in part])), hasher)
-            held.clear()
-
-
 class _Behind:
     """A full build's extra rows hashed in a thread behind the decode, batch after batch in order (at most
     ``BEHIND_BATCHES`` waiting): the extra rows are ~70% of a source's CPU (numba, GIL released), so a source
@@ -251,8 +180,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     if not isinstance(decoder, PyAVDecoder):
         return None
     meta = decoder.probe(path)
-    held = _Held(meta) if _defers(meta, plan) else None
-    box = None if held else _keyframe_box(decoder, path, meta, BANK_MAX_SIDE, BANK_BATCH_FRAMES)
+    held = Held(meta, by_batch=plan.extra_per_second is None) if defers(meta, plan.extra_per_second, BANK_MAX_SIDE) else None
+    box = None if held else keyframe_box(decoder, path, meta, BANK_MAX_SIDE, BANK_BATCH_FRAMES)
     choose = RowChoice(plan)
     run = -1  # the frame number of the run's row, across batches
     decoder.also_max_side, decoder.also = BANK_MAX_SIDE, {}
@@ -268,7 +197,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     luma = extra_hasher is not hasher and extra_hasher.device == "cpu"
     kept: list[tuple[np.ndarray, ...]] = []
     extras = grids = None
-    later, finished = _Behind(behind and plan.extra_per_second is None), False
+    later, finished = _Behind(behind and plan.extra_per_second is None and held is None), False
     try:
         for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
             if stop is not None and stop.is_set():
@@ -282,10 +211,11 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
                 n = int(batch.frame_indices[i])
                 return pictures[n] if n in pictures else pictures.setdefault(n, extra_picture(decoder.also[n], luma))
 
-            if held is not None:
-                held.probe += [picture(i) for i, t in enumerate(batch.pts_seconds) if held.probe_tick(float(t))]
+            if held is not None:  # the probe takes the RGB a keyframe probe decodes (a full build's pictures are luma)
+                held.probe += [extra_picture(decoder.also[int(batch.frame_indices[i])], False) if luma else picture(i)
+                               for i, t in enumerate(batch.pts_seconds) if held.probe_tick(float(t))]  # fmt: skip
                 for name, col in (("extra", 1), ("grid", 2)):
-                    held.rows[name] += [(int(owners[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])]
+                    held.add(name, [(int(owners[i]), float(batch.pts_seconds[i]), picture(i)) for i in np.flatnonzero(choice[:, col])])
             else:
                 extras = extras or _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
                 grids = grids or _ExtraRows(box, (), (), plan.grid_windows, 1e9)  # every frame given gets them (RowChoice's ticks)
