@@ -4,6 +4,7 @@
     python -m vscan.bench.bench_robustness --quick    # CI-sized smoke test
     python -m vscan.bench.bench_robustness --no-vpdq  # without the reference anchor
     python -m vscan.bench.bench_robustness --workdir W --reframe-sources 8  # keep (and reuse) media and banks
+    python -m vscan.bench.bench_robustness --workdir W --rows sparse  # the bank built with another row plan (--rows)
 
 Issue #16's re-framed kinds (``vscan.bench.reframe``: vertical blur-fill
 re-posts, 9:16 crops, picture-in-picture, split screens, captions with a
@@ -151,10 +152,11 @@ def generate(work: Path, quick: bool, offset: int = 0) -> tuple[list[Path], list
     return sources, copies, distractors
 
 
-def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
-    """The shipped bank (cli defaults) and a plain one (frames only) for the cost baseline."""
+def build_banks(work: Path, sources: list[Path], rows: str = "full") -> tuple[Path, Path, float]:
+    """The shipped bank (cli defaults; ``rows``: the row plan, ``vscan bank build --rows``) and a plain one (frames
+    only) for the cost baseline. A plan other than full is kept as ``reported-<plan>.bank``, beside full's."""
     from vscan.bank.store import build_bank
-    from vscan.bank.hashers import BANK_MAX_SIDE, bank_hash_media
+    from vscan.bank.hashers import BANK_MAX_SIDE, ROW_PLANS, bank_hash_media
     from vscan.decode import EveryFrame
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.media import hash_media
@@ -162,7 +164,7 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
     hasher = PDQHasher(device="cpu")
 
     def shipped(path):
-        r = bank_hash_media(path, EveryFrame(), hasher)
+        r = bank_hash_media(path, EveryFrame(), hasher, ROW_PLANS[rows])
         return r.frames, r.metadata.duration_seconds, r.extra
 
     def plain(path):
@@ -170,13 +172,14 @@ def build_banks(work: Path, sources: list[Path]) -> tuple[Path, Path, float]:
         return r.frames, r.metadata.duration_seconds
 
     t0 = time.perf_counter()
-    bank = work / "reported.bank"
-    if bank.exists() and (work / "reported-plain.bank").exists():  # a kept --workdir: banks reused
-        return bank, work / "reported-plain.bank", 0.0
-    build_bank(bank, sources, label="reported", hash_media=shipped)
-    seconds = time.perf_counter() - t0
+    bank = work / ("reported.bank" if rows == "full" else f"reported-{rows}.bank")
     plain_bank = work / "reported-plain.bank"
-    build_bank(plain_bank, sources, label="reported", hash_media=plain)
+    if bank.exists() and plain_bank.exists():  # a kept --workdir: banks reused
+        return bank, plain_bank, 0.0
+    build_bank(bank, sources, label="reported", hash_media=shipped, row_plan=rows)
+    seconds = time.perf_counter() - t0
+    if not plain_bank.exists():
+        build_bank(plain_bank, sources, label="reported", hash_media=plain)
     return bank, plain_bank, seconds
 
 
@@ -267,6 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workdir", type=Path, default=None, help="keep generated media here (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: <workdir>/bench-robustness.json)")
     ap.add_argument("--seed-offset", type=int, default=0, help="added to every seed: a held-out set of sources, copies and distractors")
+    ap.add_argument("--rows", default="full", help="the bank's row plan (vscan bank build --rows: full, sparse, ...)")
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vscan-robust-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
             wide, reframed = generate_reframed(work, 1 if args.quick else args.reframe_sources, offset=args.seed_offset)
             sources, copies = sources + wide, copies + reframed
         t_gen = time.perf_counter() - t0
-        bank, plain_bank, t_bank = build_banks(work, sources)
+        bank, plain_bank, t_bank = build_banks(work, sources, args.rows)
         records, t_scan = run_scan(work, bank, work / "archive")
         from vscan.decode import Adaptive
 
@@ -310,6 +314,8 @@ def main(argv: list[str] | None = None) -> dict:
         result = {
             "quick": args.quick,
             "seed_offset": args.seed_offset,
+            "rows": args.rows,
+            "bank_rows": _bank_rows(bank),
             "sources": len(sources),
             "copies": n,
             "distractors": len(distractors),
@@ -345,6 +351,16 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _bank_rows(bank: Path) -> dict:
+    """The bank's rows in total, per kind and per video-second (``vscan bank info``)."""
+    from vscan.bank.store import Bank
+
+    with Bank(bank) as b:
+        info = b.info()
+    return {"rows_total": info.rows_total, "rows_per_video_second": info.rows_per_video_second,
+            "rows_per_video_second_by_kind": info.rows_per_video_second_by_kind}  # fmt: skip
+
+
 def _print(result: dict, out: Path) -> None:
     print(f"{'transform':<20} {'n':>3} {'1 fps':>6} {'adapt':>6} {'vPDQ':>6}  path / decided by (1 fps)")
     for name, row in result["per_transform"].items():
@@ -362,6 +378,9 @@ def _print(result: dict, out: Path) -> None:
     c = result["cost"]
     print(f"cost per video-second (decode+hash+match, in-process): plain PDQ {c['vpdq']['seconds_per_video_second_median']:.4f} s, "
           f"robust {c['robust']['seconds_per_video_second_median']:.4f} s, ratio {c['ratio_robust_over_plain']:.2f}x")  # fmt: skip
+    r = result["bank_rows"]
+    print(f"bank (--rows {result['rows']}): {r['rows_per_video_second']:.2f} rows per video-second ("
+          + ", ".join(f"{k} {v:.2f}" for k, v in r["rows_per_video_second_by_kind"].items()) + ")")
     print(f"seconds: {json.dumps({k: round(v, 1) for k, v in result['seconds'].items()})}; JSON: {out}")
 
 
