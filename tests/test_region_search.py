@@ -93,7 +93,24 @@ def test_box_hashes_equal_window_hashes():
         got = box_hashes(luma(frames), box)
         for f, g in zip(frames, got):
             want = window_hashes(f, box[1] - box[0], box[3] - box[2], np.array([box[0]]), np.array([box[2]]))[0, 0]
-            assert np.unpackbits(g ^ want).sum() == 0
+            assert np.unpackbits(g[0] ^ want[0]).sum() == 0  # as is (mirrored: the window turned, the next test)
+
+
+def test_box_hashes_mirrored_is_the_mirrored_window_s_own_hash():
+    """The mirrored hash is the PDQ of the window's pixels turned left-right, bit for bit, not the hash's own mirror
+    (the DCT's odd columns negated), which lies 20-40 bits from it (issue #30: a mirrored copy's region or turned cut)."""
+    from vscan.frames.window_hash import _FLIP_SIGNS, _bits, _pack
+    from vscan.runtime.region_search import _operator, box_hashes
+
+    rng = np.random.default_rng(3)
+    lumas = luma(_texture(rng, 256, 256, 3))
+    turned = np.ascontiguousarray(lumas[:, :, ::-1])
+    for t, b, left, r in ((10, 150, 20, 230), (0, 256, 0, 256), (33, 97, 5, 250)):
+        got = box_hashes(lumas, (t, b, left, r))
+        assert np.array_equal(got[:, 1], box_hashes(turned, (t, b, 256 - r, 256 - left))[:, 0])
+        coeffs = _operator(b - t) @ lumas[:, t:b, left:r] @ _operator(r - left).T
+        own = _pack(_bits(coeffs * _FLIP_SIGNS))  # what it was
+        assert np.bitwise_count(own ^ got[:, 1]).sum(axis=1).min() >= 10
 
 
 _TRUTH = (40, 190, 60, 220)

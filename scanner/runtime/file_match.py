@@ -247,7 +247,7 @@ def _mirrored(matcher: Matcher, query: FileQuery, inputs: FileInputs):
     frames = query.version("frames")
     h, w = inputs.frames.shape[1:3]
     variants = frames.variants.copy()
-    variants[:, 4] = box_hashes(np.ascontiguousarray(luma(inputs.frames)[:, :, ::-1]), (0, h, 0, w))[:, 0]
+    variants[:, 4] = box_hashes(luma(inputs.frames), (0, h, 0, w))[:, 1]
     tried = query.with_version(replace(frames, variants=variants))
     narrowed = matcher.for_file(tried)
     matches = narrowed.match(tried)
