@@ -141,7 +141,7 @@ def test_a_full_builds_extra_rows_hashed_behind_the_decode_are_the_same_rows(tmp
 def test_a_full_build_of_a_short_file_with_few_keyframes_decodes_it_once_to_the_same_rows(tmp_path, hasher, monkeypatch):
     """``--rows full`` on a file with too few keyframes for a keyframe probe, whose every 512 px luma picture fits
     ``FULL_DEFER_MAX_BYTES``: the border box comes from frames of the pass (the probe's rate, its RGB), the pictures held
-    till its end, and no second decode for the probe; the box and every row, in order, as the build with that probe."""
+    till its end and hashed there (a share in a second thread), and no second decode for the probe; the box and every row, in order, as the build with that probe."""
     from vscan.bank import border_probe
     from vscan.bench.edits import edit_clip
     from vscan.decode.base import output_size
@@ -150,9 +150,16 @@ def test_a_full_build_of_a_short_file_with_few_keyframes_decodes_it_once_to_the_
     boxed = edit_clip(synth_clip(tmp_path / "b.mp4", gop=250), tmp_path / "boxed.mp4", "pad", mode="letterbox", fraction=0.125)
     meta = PyAVDecoder().probe(boxed)
     assert len(meta.keyframe_indices) < border_probe.MIN_PROBE_KEYFRAMES and meta.num_frames == 100
-    decoded = _count_decoded(monkeypatch)
+    import threading
+
+    from vscan.hashing import media
+
+    decoded, where, add = _count_decoded(monkeypatch), [], media._ExtraRows.add
+    monkeypatch.setattr(media._ExtraRows, "add", lambda self, frames, h: where.append(threading.current_thread().name) or add(self, frames, h))
     held = bank_hash_media(boxed, EveryFrame(), hasher, FULL_ROWS, behind=True)
     assert sum(decoded) == 100, decoded  # before: 100 more for the probe (one keyframe: every frame decoded at its rate)
+    # hashed at the pass's end, a share of the extra rows' batches in a second thread (a local build's second core)
+    assert any(n.startswith("bank-extra") for n in where) and threading.current_thread().name in where
     decoded.clear()
     side = output_size(meta.width, meta.height, BANK_MAX_SIDE)
     monkeypatch.setattr(border_probe, "FULL_DEFER_MAX_BYTES", side[0] * side[1] * 99)  # a picture fewer than the file has: the probe decode

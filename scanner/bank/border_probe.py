@@ -17,7 +17,7 @@ from vscan.decode.sampling import FrameList
 from vscan.frames.borders import BorderBox, detect_borders
 from vscan.bank.pictures import Pictures
 
-__all__ = ["BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "FULL_DEFER_MAX_BYTES", "Ticks", "Held", "defers", "keyframe_box"]
+__all__ = ["BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "FULL_DEFER_MAX_BYTES", "TAIL_SHARE", "Ticks", "Held", "defers", "keyframe_box"]
 
 #: Frames the border box is found on (as ``hash_media``'s probe: at most 48, spread over the file).
 BORDER_PROBE_FRAMES = 48
@@ -33,6 +33,9 @@ DEFER_MAX_SECONDS = 120.0
 #: (``tests/test_bank_one_pass.py``); the second decode was ~10% of a full build's CPU on the bench's
 #: files (3 of its 4 have under 8 keyframes: the real samples of 4-7 s and the 12 s synthetic clip).
 FULL_DEFER_MAX_BYTES = 64 << 20
+#: Of such a file's extra rows (borders, crops, strip, turns: ~3/4 of its held pictures' hashing, the grid windows
+#: the rest), the share hashed in a second thread at the pass's end (``Held.flush``): about half of the work each.
+TAIL_SHARE = 0.6
 
 
 class Ticks:
@@ -107,10 +110,26 @@ class Held:
     def box(self) -> BorderBox | None:
         return detect_borders(np.stack(self.probe)) if self.probe else None
 
-    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: "PDQHasher | BandedHasher", batch_size: int) -> None:
-        for name, rows in (("extra", extras), ("grid", grids)):
-            held = self.rows[name]
-            parts = held if self.by_batch else [held[i : i + batch_size] for i in range(0, len(held), batch_size)]
-            for part in parts:
-                rows.add(Pictures(np.array([h[0] for h in part], np.int64), np.array([h[1] for h in part]), np.stack([h[2] for h in part])), hasher)
+    def flush(self, extras: "_ExtraRows", grids: "_ExtraRows", hasher: "PDQHasher | BandedHasher", batch_size: int,
+              tail: "_ExtraRows | None" = None) -> None:  # fmt: skip
+        """Hashes the held pictures into ``extras`` and ``grids``; ``tail`` (an empty ``_ExtraRows`` like ``extras``): the
+        later ``TAIL_SHARE`` of the extra rows' batches go into it instead, in a thread of their own meanwhile (a local
+        build's second core, as ``vscan.bank.one_pass._Behind`` keeps it busy during a pass), ``extras`` then ``tail``
+        holding the rows in their order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def add(rows: "_ExtraRows", part: list) -> None:
+            rows.add(Pictures(np.array([h[0] for h in part], np.int64), np.array([h[1] for h in part]), np.stack([h[2] for h in part])), hasher)
+
+        parts = {name: held if self.by_batch else [held[i : i + batch_size] for i in range(0, len(held), batch_size)] for name, held in self.rows.items()}
+        cut = len(parts["extra"]) - (int(round(TAIL_SHARE * len(parts["extra"]))) if tail is not None else 0)
+        with ThreadPoolExecutor(1, thread_name_prefix="bank-extra") as pool:
+            later = pool.submit(lambda: [add(tail, part) for part in parts["extra"][cut:]]) if cut < len(parts["extra"]) else None
+            for part in parts["extra"][:cut]:
+                add(extras, part)
+            for part in parts["grid"]:
+                add(grids, part)
+            if later is not None:
+                later.result()
+        for held in self.rows.values():
             held.clear()

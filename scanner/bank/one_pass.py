@@ -196,7 +196,7 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     # ... from the 512 px frames' luma alone where the compiled hash takes them (vscan.bank.pictures)
     luma = extra_hasher is not hasher and extra_hasher.device == "cpu"
     kept: list[tuple[np.ndarray, ...]] = []
-    extras = grids = None
+    extras = grids = tail = None
     later, finished = _Behind(behind and plan.extra_per_second is None and held is None), False
     try:
         for batch in iter_prepared(decoder, path, policy, side_px=SCAN_FRAME_SIDE_PX, batch_size=BANK_BATCH_FRAMES):
@@ -237,7 +237,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
         box = held.box()
         extras = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second)
         grids = _ExtraRows(box, (), (), plan.grid_windows, 1e9)
-        held.flush(extras, grids, extra_hasher, BANK_BATCH_FRAMES)
+        tail = _ExtraRows(box, plan.crops, plan.windows, (), plan.grid_per_second) if behind and held.by_batch else None
+        held.flush(extras, grids, extra_hasher, BANK_BATCH_FRAMES, tail)
     if extras is None or grids is None:
         extras, grids = (_ExtraRows(box, (), (), (), 1.0),) * 2
     if kept:
@@ -246,6 +247,8 @@ def one_pass_rows(path: str | os.PathLike, policy: SamplingPolicy, hasher: PDQHa
     else:
         variants, frames = np.zeros((0, 8, 32), np.uint8), FrameHashes.empty()
     extra = extras.result()
+    if tail is not None:  # the later batches' rows, hashed beside (``Held.flush``)
+        extra = _joined(extra, tail.result())
     if _on_detail(plan) and len(extra.hashes):
         extra = detail_extra(frames, extra, plan.extra_per_second)
     extra = _merged(extra, grids.result())
@@ -318,6 +321,12 @@ def first_per_prep(extra: ExtraHashes) -> ExtraHashes:
     if keep.all():
         return extra
     return ExtraHashes(extra.frame_numbers[keep], tuple(p for p, k in zip(extra.preps, keep) if k), extra.qualities[keep], extra.hashes[keep])
+
+
+def _joined(first: ExtraHashes, then: ExtraHashes) -> ExtraHashes:
+    """``first``'s rows, then ``then``'s."""
+    return ExtraHashes(np.concatenate([first.frame_numbers, then.frame_numbers]), first.preps + then.preps,
+                       np.concatenate([first.qualities, then.qualities]), np.concatenate([first.hashes, then.hashes]))  # fmt: skip
 
 
 def _merged(extra: ExtraHashes, grid: ExtraHashes) -> ExtraHashes:
