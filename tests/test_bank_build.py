@@ -203,9 +203,10 @@ def test_a_build_on_a_ray_cluster_writes_the_bank_a_local_build_writes(tmp_path,
 
 
 def test_a_build_hashes_with_numpys_blas_on_one_thread_and_restores_it(tmp_path):
-    """``build_bank`` runs numpy's BLAS on one thread while it hashes (the hashing threads fill the cores; OpenBLAS's own
+    """``build_bank`` (and ``append_to_bank``: ``vscan bank import``) runs numpy's BLAS on one thread while it hashes (the hashing threads fill the cores; OpenBLAS's own
     threads spun between a build's small products), as a scan does, and gives the process its own limit back after."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    from vscan.bank.append import append_to_bank
     from vscan.bank.hashers import SPARSE_ROWS, media_hasher
     from vscan.decode import EveryFrame
 
@@ -214,7 +215,7 @@ def test_a_build_hashes_with_numpys_blas_on_one_thread_and_restores_it(tmp_path)
 
     if not blas_threads():
         pytest.skip("numpy has no BLAS threadpoolctl can limit")
-    clip = synth.make_clip(tmp_path / "a.mp4", seed=3, seconds=1.0, size=(128, 80), scenes=1)
+    clip = synth.make_clip(tmp_path / "a.mp4", seed=3, seconds=0.5, size=(128, 80), scenes=1)
     hash_file, seen = media_hasher(EveryFrame(), "cpu", SPARSE_ROWS), []
 
     def hashing(path):
@@ -224,4 +225,7 @@ def test_a_build_hashes_with_numpys_blas_on_one_thread_and_restores_it(tmp_path)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         build_bank(tmp_path / "a.bank", [clip], hash_media=hashing, row_plan="sparse")
         assert blas_threads() == {2}
-    assert seen == [{1}]
+        (tmp_path / "more").mkdir()
+        append_to_bank(tmp_path / "a.bank", [clip.rename(tmp_path / "more" / "b.mp4")], hash_media=hashing)  # vscan bank import
+        assert blas_threads() == {2}
+    assert seen == [{1}, {1}]

@@ -352,20 +352,14 @@ def build_bank(
     ``resume_key``, ``progress``: as ``write_bank`` (``vscan bank build`` passes
     ``replace=False`` unless ``--replace``, and a key that makes it resumable).
 
-    numpy's BLAS runs on one thread meanwhile, as a scan's (``vscan.runtime.embedded_model.native_threads``): the
-    hashing threads fill the cores, and OpenBLAS's own threads spun between a build's small products (the Jarosz
-    operators, the border probe's luma: 14 against 0.9 ms an operator). ``vscan bank build --rows full`` of
-    bench_bank_build's 4 files: 7.7 -> 6.4 CPU-s (least of 3 each, load 16-22).
+    numpy's BLAS runs on one thread meanwhile (``vscan.bank.hashers.one_blas_thread``): ``vscan bank build --rows
+    full`` of bench_bank_build's 4 files, 7.7 -> 6.4 CPU-s (least of 3 each, load 16-22).
     """
-    from vscan.runtime.embedded_model import native_threads
+    from vscan.bank.hashers import one_blas_thread
 
-    limits = native_threads(1)
-    try:
+    with one_blas_thread():
         write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress,
                    row_plan=row_plan)  # fmt: skip
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
     with Bank(out_path) as bank:
         return bank.info()
 
