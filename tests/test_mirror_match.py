@@ -88,3 +88,18 @@ def test_the_step_is_taken_only_for_a_match_through_flip_h(setup):
     assert plain["timings"]["match_mirror"] == 0.0
     other = _result(setup, _pictures(7, (16,) * N))  # unrelated frames: no near-match, no step
     assert not other["matches"] and other["timings"]["match_mirror"] == 0.0
+
+
+def test_the_mirrored_frames_replace_a_decision_only_where_they_decide_more():
+    from vscan.bank.prepared import Match
+    from vscan.runtime.file_match import closer_decision
+
+    def match(pct: float, bits: int, decided: bool = True) -> Match:
+        return Match(bank_entry_id="src", label=None, query_pct=pct, compared_pct=pct, matched_seconds=8.0, query_span_seconds=(0.0, 7.0),
+                     reference_span_seconds=(0.0, 7.0), distance_min=bits, is_match=decided, path=("flip_h",))  # fmt: skip
+
+    assert closer_decision([match(100.0, 0)], [match(55.6, 6)])  # more of the frames
+    assert closer_decision([match(100.0, 0)], [match(100.0, 16)])  # as many, closer
+    assert closer_decision([match(60.0, 20)], [match(100.0, 2, decided=False)])  # a decision where there was none
+    assert not closer_decision([match(100.0, 4)], [match(100.0, 4)])  # no better: the first measurement stays
+    assert not closer_decision([match(80.0, 0)], [match(100.0, 12)])

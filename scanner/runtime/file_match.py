@@ -21,7 +21,7 @@ from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
 from vscan.config import ScanConfig
 from vscan.runtime.payload import DecodedFile
 
-__all__ = ["CPU_BLOCKING_MIN_HASHES", "FileInputs", "FileMatcher", "file_inputs"]
+__all__ = ["CPU_BLOCKING_MIN_HASHES", "FileInputs", "FileMatcher", "closer_decision", "file_inputs"]
 
 #: Unique bank rows from which a CPU scan's matcher searches them through the split index, not by brute force (issue #30).
 CPU_BLOCKING_MIN_HASHES = 4096
@@ -140,7 +140,7 @@ class FileMatcher:
             t_search = time.perf_counter()
             found = _mirrored(self.matcher, query, inputs)
             spent["match_mirror"] = time.perf_counter() - t_search
-            if found is not None:
+            if found is not None and closer_decision(found[2], matches):
                 query, narrowed, matches = found
         weak = None  # a centre-crop hit that decided nothing (vscan.bank.query_side): reported where no later search finds anything
         for key, applies, search in self._searches(inputs):
@@ -233,6 +233,17 @@ def _rows_kept(query: FileQuery, keep: np.ndarray) -> FileQuery:
                        variants=None if v.variants is None else v.variants[keep], rows=None, box=box)  # fmt: skip
 
     return FileQuery(tuple(kept(v) for v in query.versions), query.digests, query.duration_seconds)
+
+
+def closer_decision(new: list, old: list) -> bool:
+    """Whether ``new`` matches decide more than ``old``: a decided match where ``old`` has none, or over a larger share
+    of the frames, or as large a share at fewer bits. A match the mirrored frames (``_mirrored``) meet no better keeps
+    its first measurement (a synthetic hflip copy: 100% at 4 bits either way, its alignment fitted at rate 1.018 one
+    way and 0.965 the other, on a clip of two still scenes)."""
+    def best(matches: list) -> tuple[float, int]:
+        return max(((float(m.query_pct), -int(m.distance_min)) for m in matches if m.is_match), default=(-1.0, 0))
+
+    return best(new) > best(old)
 
 
 def _mirrored(matcher: Matcher, query: FileQuery, inputs: FileInputs):
