@@ -200,32 +200,3 @@ def test_a_build_on_a_ray_cluster_writes_the_bank_a_local_build_writes(tmp_path,
         assert b.info().content_sha256 == local.content_sha256  # the entries' geometry included (vscan.bank.digest)
         assert [r[:3] for r in b.rows("entry_geometry")] == [(f"c{i}", 96, 64) for i in range(3)]  # each clip's decoded size
         assert sorted(r[2] for r in b.rows("entries")) == ["clips/c0.mp4", "clips/c1.mp4", "clips/c2.mp4", "clips/list.txt"]
-
-
-def test_a_build_hashes_with_numpys_blas_on_one_thread_and_restores_it(tmp_path):
-    """``build_bank`` (and ``append_to_bank``: ``vscan bank import``) runs numpy's BLAS on one thread while it hashes (the hashing threads fill the cores; OpenBLAS's own
-    threads spun between a build's small products), as a scan does, and gives the process its own limit back after."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    from vscan.bank.append import append_to_bank
-    from vscan.bank.hashers import SPARSE_ROWS, media_hasher
-    from vscan.decode import EveryFrame
-
-    def blas_threads() -> set[int]:
-        return {pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"}
-
-    if not blas_threads():
-        pytest.skip("numpy has no BLAS threadpoolctl can limit")
-    clip = synth.make_clip(tmp_path / "a.mp4", seed=3, seconds=0.5, size=(128, 80), scenes=1)
-    hash_file, seen = media_hasher(EveryFrame(), "cpu", SPARSE_ROWS), []
-
-    def hashing(path):
-        seen.append(blas_threads())
-        return hash_file(path)
-
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        build_bank(tmp_path / "a.bank", [clip], hash_media=hashing, row_plan="sparse")
-        assert blas_threads() == {2}
-        (tmp_path / "more").mkdir()
-        append_to_bank(tmp_path / "a.bank", [clip.rename(tmp_path / "more" / "b.mp4")], hash_media=hashing)  # vscan bank import
-        assert blas_threads() == {2}
-    assert seen == [{1}, {1}]

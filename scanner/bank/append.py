@@ -125,13 +125,10 @@ def append_to_bank(
     who: str = "import",
 ) -> dict[str, int]:
     """Imports ``inputs`` into the bank in place; returns counts: added,
-    already_in_bank, withdrawn (disabled now), relisted (enabled again). numpy's BLAS on one thread meanwhile,
-    as a build's (``vscan.bank.hashers.one_blas_thread``)."""
-    from vscan.bank.hashers import one_blas_thread
-
+    already_in_bank, withdrawn (disabled now), relisted (enabled again)."""
     if not Path(bank_path).is_file():
         raise BankError(f"Bank file not found: {bank_path}")
-    with BankAppender(bank_path, who=who) as appender, one_blas_thread():
+    with BankAppender(bank_path, who=who) as appender:
         for path, rel, walked in walk_inputs(inputs):
             kind = _classify(path, walked)
             if kind is None or kind.startswith("skipped"):

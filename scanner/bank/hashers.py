@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from concurrent.futures import Future
@@ -20,7 +19,7 @@ from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "one_blas_thread", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher", "media_geometry"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher", "media_geometry"]
 
 
 @dataclass(frozen=True)
@@ -81,22 +80,6 @@ COVER_ROWS = RowPlan("cover", frame_bits=None, extra_per_second=0.5, grid_per_se
 SPARSE_ROWS = RowPlan("sparse", frame_bits=None, extra_per_second=0.5, grid_per_second=1.0, crops=(0.9, 0.8), windows=("strip916",),
                       grid_windows=("g40:30,30",), rows_on_clock=True, centre_bits=26, clock_frames_per_second=2.0, extra_on_detail=True)  # fmt: skip
 ROW_PLANS = {plan.name: plan for plan in (FULL_ROWS, COMPACT_ROWS, LEAN_ROWS, COVER_ROWS, SPARSE_ROWS)}
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """numpy's BLAS on one thread while a build or an import hashes media (``vscan.bank.store.build_bank``,
-    ``vscan.bank.append.append_to_bank``), as a scan keeps it (``vscan.runtime.embedded_model.native_threads``), the
-    process's own limit restored after: the hashing threads fill the cores, and OpenBLAS's own threads spun between
-    a build's small products (a Jarosz operator: 14 against 0.9 ms of CPU; the border probe's luma)."""
-    from vscan.runtime.embedded_model import native_threads
-
-    limits = native_threads(1)
-    try:
-        yield
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows: RowPlan = FULL_ROWS, stop: "threading.Event | None" = None,

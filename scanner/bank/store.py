@@ -351,15 +351,9 @@ def build_bank(
     ``vscan bank build`` does; ``Bank.build`` passes it for you). ``replace``,
     ``resume_key``, ``progress``: as ``write_bank`` (``vscan bank build`` passes
     ``replace=False`` unless ``--replace``, and a key that makes it resumable).
-
-    numpy's BLAS runs on one thread meanwhile (``vscan.bank.hashers.one_blas_thread``): ``vscan bank build --rows
-    full`` of bench_bank_build's 4 files, 7.7 -> 6.4 CPU-s (least of 3 each, load 16-22).
     """
-    from vscan.bank.hashers import one_blas_thread
-
-    with one_blas_thread():
-        write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress,
-                   row_plan=row_plan)  # fmt: skip
+    write_bank(out_path, inputs, label=label, hash_media=hash_media, replace=replace, resume_key=resume_key, progress=progress,
+               row_plan=row_plan)  # fmt: skip
     with Bank(out_path) as bank:
         return bank.info()
 
