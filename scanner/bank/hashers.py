@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import Future
@@ -86,13 +87,15 @@ def bank_hash_media(path: Path, policy: SamplingPolicy, hasher: PDQHasher, rows:
                     behind: bool = False) -> MediaHashes:  # fmt: skip
     """``hash_media`` with every bank row: borders removed, centre crops, re-post windows, grid windows.
     The ``original`` rows are the frames as a scan prepares them (vscan.frames.prepare): an identical copy meets them at 0.
-    ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row."""
-    video = one_pass_rows(path, policy, hasher, rows, stop, behind)
-    if video is not None:
-        return video
-    return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=rows.crops, windows=rows.windows,
-                      grid_windows=rows.grid_windows, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
-                      batch_size=BANK_BATCH_FRAMES)  # fmt: skip
+    ``rows``: which of them are kept (``RowPlan``). Videos: one decode (``vscan.bank.one_pass``); stills: every row.
+    ``behind`` (a local build's threads): numpy's BLAS on one thread meanwhile (``_one_blas_thread``)."""
+    with _one_blas_thread() if behind else contextlib.nullcontext():
+        video = one_pass_rows(path, policy, hasher, rows, stop, behind)
+        if video is not None:
+            return video
+        return hash_media(path, policy, hasher=hasher, max_side=BANK_MAX_SIDE, borders=True, crops=rows.crops, windows=rows.windows,
+                          grid_windows=rows.grid_windows, grid_fps=rows.grid_per_second, frame_side=SCAN_FRAME_SIDE_PX,
+                          batch_size=BANK_BATCH_FRAMES)  # fmt: skip
 
 
 def media_geometry(result: MediaHashes) -> EntryGeometry | None:
@@ -185,6 +188,27 @@ class LocalMediaHasher:
             future.cancel()
         self._futures.clear()
         self._pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """numpy's BLAS on one thread in this hashing thread, restored after: OpenBLAS's own threads spun between a build's
+    small products (the Jarosz operators, the border probe's luma; bench_bank_build's 4 files, --rows full: 7.8 -> 7.3
+    CPU-s, 6.9 with OPENBLAS_NUM_THREADS=1). Never from the main thread: OpenBLAS 0.3.31 then ignores a limit a later
+    thread sets (a scan's ``ModelThread``: 77635ef reverted a limit set there)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    limits = threadpool_limits(limits=1, user_api="blas")
+    try:
+        yield
+    finally:
+        limits.restore_original_limits()
 
 
 _WORKER_HASHERS: dict[str, PDQHasher] = {}
