@@ -45,22 +45,22 @@ def _stored_bytes(fd: int, size: int, limit: int) -> int:
 def sparse_note(path: str | os.PathLike) -> str | None:
     """Why ``path`` is not digested, or None: a sparse file of at least ``SPARSE_MIN_BYTES`` with under
     ``SPARSE_STORED_SHARE`` of it stored (a hostile or preallocated file: a torrent client's unfinished
-    download, a carved image's hole). Judged by the file system's block count, confirmed by its data
-    extents where the system tells them; never by reading it."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        blocks = getattr(st, "st_blocks", None)
-        limit = int(st.st_size * SPARSE_STORED_SHARE)
-        if st.st_size < SPARSE_MIN_BYTES or blocks is None or blocks * 512 >= limit:
-            return None
-        stored = blocks * 512
-        if hasattr(os, "SEEK_DATA"):
+    download, a carved image's hole). Judged by the file system's block count (one ``stat``: every other
+    file is left unopened here), confirmed by its data extents where the system tells them; never by reading it."""
+    st = os.stat(path)
+    blocks = getattr(st, "st_blocks", None)
+    limit = int(st.st_size * SPARSE_STORED_SHARE)
+    if st.st_size < SPARSE_MIN_BYTES or blocks is None or blocks * 512 >= limit:
+        return None
+    stored = blocks * 512
+    if hasattr(os, "SEEK_DATA"):
+        with open(path, "rb") as fh:
             try:
                 stored = _stored_bytes(fh.fileno(), st.st_size, limit)
             except OSError:  # the file system cannot say: the block count stands
                 pass
-        if stored >= limit:
-            return None
+    if stored >= limit:
+        return None
     return (f"not digested: a sparse file, {st.st_size:,} bytes long with {stored:,} of them stored (the rest "
             f"reads as zeros); hashing it would hold a decode slot for minutes. Its frames are still read")
 
