@@ -19,10 +19,18 @@ hash into a handful of batched matmuls, which is what GPUs (and ONNX
 runtimes) do best, and lets one graph serve every resolution: the operators
 are inputs, cached per frame size.
 
-The 8 dihedral variants (rotations and flips of the frame) come straight
-from the DCT: mirroring an axis multiplies the coefficient of frequency
-``u`` along that axis by ``(-1)**u``; transposing the frame transposes the
-coefficients. Each variant is thresholded at its own median.
+The 8 dihedral variants (rotations and flips of the frame) are each the
+PDQ of the frame turned or mirrored: the 64x64 pictures of the frame as is,
+mirrored left-right, upside down and both (the luma's columns or the column
+pass's rows reversed before the same products), and their transposes (PDQ of
+a transposed picture is its transposed 64x64 picture, exactly). Not the
+hash's own variants (the reference's, from the DCT: mirroring an axis
+multiplies the coefficient of frequency ``u`` along it by ``(-1)**u``): PDQ's
+Jarosz filter and cell centres are not symmetric, so those lie 20-40 bits
+(60-80 on fine detail) from the mirrored picture's own hash, and a mirrored
+copy met its source at the match threshold's edge. Variant 0 is the
+reference's hash, unchanged; the mirrored pictures cost one more product
+over the frame's pixels. Each variant is thresholded at its own median.
 
 Hash bytes: [..., 32] uint8 in the order of the upstream hex string, i.e.
 ``bytes.fromhex(hex64)``; bit ``k = 16 i + j`` (DCT row i, column j) lives
@@ -51,6 +59,7 @@ __all__ = [
     "pdq_quality",
     "pdq_dct",
     "dihedral_coefficients",
+    "turned_coefficients",
     "threshold_bits",
     "pdq_hash",
     "PDQModule",
@@ -127,6 +136,14 @@ def dihedral_coefficients(coeffs: torch.Tensor) -> torch.Tensor:
     return torch.stack(variants, dim=1)
 
 
+def turned_coefficients(coeffs: torch.Tensor, flip_h: torch.Tensor, flip_v: torch.Tensor, rot180: torch.Tensor) -> torch.Tensor:
+    """[N, 16, 16] DCTs of the frame as is, mirrored left-right, upside down and both -> [N, 8, 16, 16] in
+    ``DIHEDRAL_NAMES`` order, each the PDQ coefficients of the frame under that edit (a quarter turn or a transpose
+    is the transpose of one of them), where ``dihedral_coefficients`` takes the hash's own signs."""
+    t = lambda x: x.transpose(1, 2)  # noqa: E731
+    return torch.stack([coeffs, t(flip_h), rot180, t(flip_v), flip_h, flip_v, t(coeffs), t(rot180)], dim=1)
+
+
 def threshold_bits(coeffs: torch.Tensor) -> torch.Tensor:
     """[..., 16, 16] -> [..., 256] bool, bit = coefficient > (lower) median."""
     flat = coeffs.reshape(*coeffs.shape[:-2], 256)
@@ -167,9 +184,14 @@ class PDQModule(torch.nn.Module):
         self, frames: torch.Tensor, row_op: torch.Tensor, col_op: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         luma = luminance(frames)
-        a64 = pdq_downsample(luma, row_op, col_op)
+        half = luma @ col_op.transpose(0, 1)  # [N, H, 64]: pdq_downsample's column pass
+        a64 = row_op @ half
         quality = pdq_quality(a64)
-        coeffs = dihedral_coefficients(pdq_dct(a64, self.dct))
+        # The frame mirrored left-right: its luma's columns reversed, the same products (its own hash, bit for bit);
+        # upside down: the column pass's rows reversed (each of its sums as the turned frame's).
+        half_h = luma.flip(-1) @ col_op.transpose(0, 1)
+        turned = [a64, row_op @ half_h, row_op @ half.flip(-2), row_op @ half_h.flip(-2)]
+        coeffs = turned_coefficients(*(pdq_dct(a, self.dct) for a in turned))
         return pack_bits(threshold_bits(coeffs)), quality
 
 

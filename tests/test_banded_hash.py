@@ -132,17 +132,22 @@ def test_the_compiled_luma_quality_and_bits_are_the_numpy_arithmetic(vpdq_dir):
     of 16 rows cut short), on a picture of few grey levels (ties at the median) and on flat ones (quality 0)."""
     from vscan.bank import banded_hash as bh
     from vscan.decode import FixedRate, PyAVDecoder
-    from vscan.frames.window_hash import _bits, _dihedral, _model_luma, _pack
+    from vscan.frames.window_hash import _bits, _model_luma, _pack, _turned
     from vscan.hashing.pdq_ops import dct_matrix_np
 
     frames = next(iter(PyAVDecoder().iter_frames(vpdq_dir / "chair-19-sd-bar.mp4", FixedRate(2.0), batch_size=3, max_side=300))).rgb
     frames = np.ascontiguousarray(frames[:, 1:, 2:])  # 299 x 198: neither side a multiple of 16
     luma = bh.frame_luma(frames)
     assert luma.tobytes() == np.ascontiguousarray(_model_luma(frames).transpose(0, 2, 1)).tobytes()
-    a64 = np.empty((len(frames), 64, 64), np.float32)
-    bh._downsample(luma, 3, 5, *bh._band(280), *bh._band(190), np.empty((64, 280), np.float32), a64)
-    a64 = np.concatenate([a64, np.round(a64 / 48) * 48, np.zeros((1, 64, 64), np.float32), np.full((1, 64, 64), 7.5, np.float32)])
-    got = bh._finish(np.ascontiguousarray(a64, np.float32))
+    four = np.empty((4, len(frames), 64, 64), np.float32)  # as is, mirrored, upside down, both
+    bh._downsample_turned(luma, 3, 5, 190, *bh._band(280), *bh._band(190), np.empty((280, 64), np.float32), np.empty((280, 64), np.float32), four)
+    alone = np.empty((len(frames), 64, 64), np.float32)
+    bh._downsample(luma, 3, 5, *bh._band(280), *bh._band(190), np.empty((64, 280), np.float32), alone)
+    assert alone.tobytes() == four[0].tobytes()  # the same sums, bit for bit
+    pictures = np.moveaxis(four, 0, 1)  # [N, 4, 64, 64]
+    pictures = np.concatenate([pictures, np.round(pictures / 48) * 48, np.zeros((1, 4, 64, 64), np.float32), np.full((1, 4, 64, 64), 7.5, np.float32)])
+    got = bh._finish(np.ascontiguousarray(pictures, np.float32))
+    a64 = pictures[:, 0]
     scale, div = np.float32(100.0), np.float32(255.0)
     dv = np.floor(np.abs(a64[:, 1:, :] - a64[:, :-1, :]) * scale / div).sum(axis=(-2, -1))
     dh = np.floor(np.abs(a64[:, :, 1:] - a64[:, :, :-1]) * scale / div).sum(axis=(-2, -1))
@@ -152,7 +157,7 @@ def test_the_compiled_luma_quality_and_bits_are_the_numpy_arithmetic(vpdq_dir):
     alone = np.empty(len(a64), np.int32)
     bh._quality(np.ascontiguousarray(a64, np.float32), alone)  # the compiled gradients on their own
     np.testing.assert_array_equal(alone, quality)
-    np.testing.assert_array_equal(got.hashes, _pack(_bits(_dihedral(dct @ a64 @ dct.T))))
+    np.testing.assert_array_equal(got.hashes, _pack(_bits(_turned(*np.moveaxis(dct @ pictures @ dct.T, 1, 0)))))
     assert (quality[:3] > 20).all() and (quality[-2:] == 0).all()
 
 

@@ -148,7 +148,7 @@ def test_small_images_hash_to_zero_quality_zero():
     assert not batch.hashes.any() and not batch.quality.any()
 
 
-# --- dihedral variants straight from the DCT --------------------------------
+# --- dihedral variants: each the hash of the turned frame ---------------------
 
 DIH_FILES = {
     "original": "bridge-1-original.jpg",
@@ -201,8 +201,9 @@ def test_dihedral_variants_of_synthetic_frames(device):
         query = pdq_hash(edit(frames).contiguous(), dihedral=False)[0].cpu().numpy()
         for k in range(len(frames)):
             distances = [hamming(query[k], v) for v in variants[k]]
-            # Within the match threshold, and far from every other variant.
-            assert distances[DIHEDRAL_NAMES.index(name)] <= 31, (name, distances)
+            # The turned frame's own hash, bit for bit (the hash's own variant, from the DCT's signs, lay 20-40 bits
+            # off: PDQ's Jarosz filter and cell centres are not symmetric), and far from every other variant.
+            assert distances[DIHEDRAL_NAMES.index(name)] == 0, (name, distances)
             assert sorted(distances)[1] > 64, (name, distances)
 
 

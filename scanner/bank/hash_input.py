@@ -1,14 +1,16 @@
 """Query hashes for ``vscan bank lookup``: reading them (PDQ hex lines, vPDQ
 lines, pytx CSV) and their 8 dihedral variants computed from the hash alone.
 
-A PDQ bit is "DCT coefficient (i, j) > the median". Mirroring the frame
-negates the coefficients of odd frequency along that axis and rotating
-transposes them, so a variant's bits are the hash's bits inverted there and
-transposed: exact except for the few coefficients that sit next to the
-median (negation moves the median), so a hash's computed variant lies a few
-bits from the variant hashed from the edited frame. Scans hash the 8 variants
-from the frames themselves (``vscan.hashing.pdq``); this is for hashes that
-were computed elsewhere.
+A PDQ bit is "DCT coefficient (i, j) > the median". Mirroring a picture
+whose 64 x 64 cells were symmetric would negate the coefficients of odd
+frequency along that axis, and transposing transposes them, so a variant's
+bits are the hash's bits inverted there and transposed (the reference PDQ's
+own dihedral hashes). PDQ's Jarosz filter and cell centres are not symmetric:
+the transposes are exact, but a mirrored or quarter-turned variant lies 6-46
+bits (a median of 30 on real frames of 256 px; 6 at 320 px wide) from the
+hash of the edited frame itself. Scans hash the 8 variants from the frames
+themselves, each the turned frame's own hash (``vscan.kernels.pdq``); this
+is for hashes that were computed elsewhere, with no picture to turn.
 """
 
 from __future__ import annotations

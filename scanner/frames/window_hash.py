@@ -13,8 +13,13 @@ equal the hash model's for the same window cut out (tested).
 callers use the frame's. ``window_pdq`` does, with the same trick one step
 earlier: the Jarosz operators placed at each top / left give every window's
 64 x 64 picture ``R_h Y[y:y+h, x:x+w] R_w^T`` (two matrix products), whose
-gradients give the quality and whose DCT gives all 8 dihedral variants, as
-the hash model does (``vscan.kernels.pdq``; bits and quality tested equal).
+gradients give the quality and whose DCT gives all 8 dihedral variants. Each
+variant is the PDQ of the window turned or mirrored (its operators reversed:
+the Jarosz filter and PDQ's cell centres are not symmetric, so the hash's own
+mirror, its DCT's odd columns negated, lies 20-60 bits from the mirrored
+picture's hash): a mirrored or turned copy meets its source's rows as closely as
+a plain one. ``original`` and ``transpose`` are the hash model's bits, the others
+the model's bits of the turned window cut out (tested).
 Windows up to 128 px a side (a still's 50 windows, ``vscan.frames.regions``)
 need no product: PDQ's filter is then 1 px wide and the 64 x 64 picture is
 the window's luma at the cell centres, ~1 ms for 25 windows with 8 variants.
@@ -76,10 +81,30 @@ def _banded(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndar
 
 
 def _dihedral(c: np.ndarray) -> np.ndarray:
-    """[..., 16, 16] -> [..., 8, 16, 16] in ``DIHEDRAL_NAMES`` order (mirroring an axis: signs; a quarter turn: transpose)."""
+    """[..., 16, 16] -> [..., 8, 16, 16] in ``DIHEDRAL_NAMES`` order, the hash's own variants as the hash model and
+    ``vscan.bank.banded_hash`` compute them (mirroring an axis: signs; a quarter turn: transpose): 20-60 bits from
+    the turned picture's own PDQ, where ``_turned`` is exact."""
     sh, sv = _FLIP_SIGNS, _FLIP_SIGNS[:, None]
     t = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
     return np.stack([c, t(c * sh), c * sh * sv, t(c * sv), c * sh, c * sv, t(c), t(c * sh * sv)], axis=-3)
+
+
+def _turned(c: np.ndarray, ch: np.ndarray, cv: np.ndarray, chv: np.ndarray) -> np.ndarray:
+    """[..., 8, 16, 16] in ``DIHEDRAL_NAMES`` order from the DCT of the window as is (``c``), mirrored left-right
+    (``ch``), upside down (``cv``) and both (``chv``): a quarter turn or a transpose is a transpose of one of them
+    (PDQ of a transposed picture is the transposed 64 x 64 picture's, exactly)."""
+    t = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
+    return np.stack([c, t(ch), chv, t(cv), ch, cv, t(c), t(chv)], axis=-3)
+
+
+def _picture64(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
+    """[len(tops), len(lefts), 64, 64]: PDQ's 64 x 64 picture of each window (``rows`` [64, height], ``cols`` [64, width]
+    Jarosz operators, reversed for a mirrored window)."""
+    if np.count_nonzero(rows, axis=1).max() == 1 and np.count_nonzero(cols, axis=1).max() == 1:
+        # Up to 128 px a side the filter is 1 px wide: the 64 x 64 picture is the window's luma at the cell centres (no product at all).
+        down, across = tops[:, None] + rows.argmax(axis=1), lefts[:, None] + cols.argmax(axis=1)  # [ny, 64], [nx, 64]
+        return _model_luma(frame)[down[:, None, :, None], across[None, :, None, :]]
+    return _banded(frame, rows, cols, tops, lefts, exact=True)
 
 
 def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,29 +114,27 @@ def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lef
     variants (``DIHEDRAL_NAMES`` order) and PDQ quality."""
     tops, lefts = _check(frame, height, width, tops, lefts)
     rows, cols = jarosz_operator_np(height).astype(np.float32), jarosz_operator_np(width).astype(np.float32)
-    if np.count_nonzero(rows, axis=1).max() == 1 and np.count_nonzero(cols, axis=1).max() == 1:
-        # Up to 128 px a side the filter is 1 px wide: the 64 x 64 picture is the window's luma at the cell centres (no product at all).
-        down, across = tops[:, None] + rows.argmax(axis=1), lefts[:, None] + cols.argmax(axis=1)  # [ny, 64], [nx, 64]
-        a64 = _model_luma(frame)[down[:, None, :, None], across[None, :, None, :]]
-    else:
-        a64 = _banded(frame, rows, cols, tops, lefts, exact=True)
+    a64 = _picture64(frame, rows, cols, tops, lefts)
     scale = np.float32(100.0)
     dv = np.floor(np.abs(a64[..., 1:, :] - a64[..., :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
     dh = np.floor(np.abs(a64[..., :, 1:] - a64[..., :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
     quality = np.minimum(np.floor((dv + dh) / np.float32(90.0)), 100).astype(np.int32)  # the reference's integer arithmetic
     dct = dct_matrix_np().astype(np.float32)
-    coeffs = dct @ a64 @ dct.T  # [ny, nx, 16, 16]
-    return _pack(_bits(_dihedral(coeffs))), quality
+    flipped = [_picture64(frame, r, c, tops, lefts) for r, c in ((rows, cols[:, ::-1]), (rows[:, ::-1], cols), (rows[:, ::-1], cols[:, ::-1]))]
+    coeffs = [dct @ a @ dct.T for a in (a64, *flipped)]  # [ny, nx, 16, 16] each: as is, mirrored, upside down, both
+    return _pack(_bits(_turned(*coeffs))), quality
 
 
 def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
     """uint8 [len(tops), len(lefts), 1 or 2, 32]: PDQ of ``frame``'s (uint8
     [H, W, 3]) ``height`` x ``width`` window at each (top, left), as is and
-    (``mirrored``) mirrored left-right."""
+    (``mirrored``) of the window mirrored left-right (its column operator
+    reversed, in the same product: not the hash's own mirror, 20-40 bits off)."""
     tops, lefts = _check(frame, height, width, tops, lefts)
     dct = dct_matrix_np().astype(np.float32)
     rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
     cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
-    coeffs = _banded(frame, rows, cols, tops, lefts)
-    versions = [coeffs, coeffs * _FLIP_SIGNS] if mirrored else [coeffs]
-    return np.stack([_pack(_bits(c)) for c in versions], axis=2)
+    if not mirrored:
+        return _pack(_bits(_banded(frame, rows, cols, tops, lefts)))[:, :, None]
+    both = _banded(frame, rows, np.concatenate([cols, cols[:, ::-1]]), tops, lefts)  # [.., 16, 32]: as is | mirrored
+    return np.stack([_pack(_bits(np.ascontiguousarray(both[..., :16]))), _pack(_bits(np.ascontiguousarray(both[..., 16:])))], axis=2)

@@ -21,7 +21,7 @@ from vscan.bank.query import FileQuery, MatchSettings, QueryVersion
 from vscan.config import ScanConfig
 from vscan.runtime.payload import DecodedFile
 
-__all__ = ["CPU_BLOCKING_MIN_HASHES", "FileInputs", "FileMatcher", "closer_decision", "file_inputs"]
+__all__ = ["CPU_BLOCKING_MIN_HASHES", "FileInputs", "FileMatcher", "file_inputs"]
 
 #: Unique bank rows from which a CPU scan's matcher searches them through the split index, not by brute force (issue #30).
 CPU_BLOCKING_MIN_HASHES = 4096
@@ -135,13 +135,7 @@ class FileMatcher:
         narrowed_before = self.matcher.narrow_seconds  # seconds narrowing a memory-mapped bank to the file's candidates (each version tried)
         narrowed = self.matcher.for_file(query)
         matches = narrowed.match(query)
-        spent = {"match_mirror": 0.0}  # seconds per search (0.0: skipped: something matched already, or it does not apply)
-        if self._mirror_applies(query, inputs, matches):
-            t_search = time.perf_counter()
-            found = _mirrored(self.matcher, query, inputs)
-            spent["match_mirror"] = time.perf_counter() - t_search
-            if found is not None and closer_decision(found[2], matches):
-                query, narrowed, matches = found
+        spent: dict[str, float] = {}  # seconds per search (0.0: skipped: something matched already, or it does not apply)
         weak = None  # a centre-crop hit that decided nothing (vscan.bank.query_side): reported where no later search finds anything
         for key, applies, search in self._searches(inputs):
             spent[key] = 0.0
@@ -164,7 +158,7 @@ class FileMatcher:
             query, narrowed, matches = weak
         # match: the whole of it; its parts (issue #30: per-file model-side costs, vscan.bench.bench_pipeline)
         timings = {"match": time.perf_counter() - t0, "match_narrow": self.matcher.narrow_seconds - narrowed_before,
-                   **{key: spent[key] for key in ("match_mirror", "match_offcentre", "match_centre_crops", "match_regions", "match_rotation")}}
+                   **{key: spent[key] for key in ("match_offcentre", "match_centre_crops", "match_regions", "match_rotation")}}
         result = {"qualities": query.frames.hashes.qualities, "matches": matches, "timings": timings}
         skipped = narrowed.skipped_disabled(query)
         if skipped is not None:  # entries disabled in the bank (vscan.bank.updates)
@@ -189,17 +183,6 @@ class FileMatcher:
             ("match_offcentre", lambda q: self._searches_offcentre() and len(q.frames) >= 2,
              lambda q, inputs: _offcentre(self.matcher, q, inputs)),
         )  # fmt: skip
-
-    def _mirror_applies(self, query: FileQuery, inputs: FileInputs, matches: list) -> bool:
-        """Whether the frames' mirrored variant is hashed from mirrored pixels (``_mirrored``): a robust query with its
-        pixels at hand, a whole-frame match or near-match through ``flip_h`` (a mirrored copy, mostly), and nothing
-        decided another way. A match decided through the hash's own mirror is measured again: it was decided on the
-        frames that came within the threshold that way (a mirrored copy's confirmed passes: 5 of 9 frames, 10 s of 16)."""
-        frames = query.version("frames")
-        mirrored = [m for m in matches if tuple(getattr(m, "path", ())) == ("flip_h",)]
-        return (bool(mirrored) and query.robust and self.index is not None and inputs.frames is not None and frames is not None
-                and frames.variants is not None and len(frames) == len(inputs.frames)
-                and not any(m.is_match for m in matches if all(m is not f for f in mirrored)))  # fmt: skip
 
     def _burst_rows(self, inputs: FileInputs, query: FileQuery) -> np.ndarray | None:
         """The query's rows that a short file's burst added against a ``--rows sparse`` bank (vscan.decode.spread.burst_rows:
@@ -233,36 +216,6 @@ def _rows_kept(query: FileQuery, keep: np.ndarray) -> FileQuery:
                        variants=None if v.variants is None else v.variants[keep], rows=None, box=box)  # fmt: skip
 
     return FileQuery(tuple(kept(v) for v in query.versions), query.digests, query.duration_seconds)
-
-
-def closer_decision(new: list, old: list) -> bool:
-    """Whether ``new`` matches decide more than ``old``: a decided match where ``old`` has none, or over a larger share
-    of the frames, or as large a share at fewer bits. A match the mirrored frames (``_mirrored``) meet no better keeps
-    its first measurement (a synthetic hflip copy: 100% at 4 bits either way, its alignment fitted at rate 1.018 one
-    way and 0.965 the other, on a clip of two still scenes)."""
-    def best(matches: list) -> tuple[float, int]:
-        return max(((float(m.query_pct), -int(m.distance_min)) for m in matches if m.is_match), default=(-1.0, 0))
-
-    return best(new) > best(old)
-
-
-def _mirrored(matcher: Matcher, query: FileQuery, inputs: FileInputs):
-    """(query, narrowed, matches) with the frames' ``flip_h`` variant the PDQ of each frame mirrored (its pixels turned
-    left-right, then hashed), where that decides a match; else None. The model's ``flip_h`` variant is the hash's own
-    mirror (its DCT's odd columns negated), which PDQ's Jarosz filter does not keep: archive copies mirrored by
-    ffmpeg's hflip met their source's rows at 20-36 bits that way, at 0-6 mirrored (issue #30: their first pass did
-    not decide, and each was decoded again at 1 fps over its whole length)."""
-    from vscan.frames.luma import luma
-    from vscan.runtime.region_search import box_hashes
-
-    frames = query.version("frames")
-    h, w = inputs.frames.shape[1:3]
-    variants = frames.variants.copy()
-    variants[:, 4] = box_hashes(luma(inputs.frames), (0, h, 0, w))[:, 1]
-    tried = query.with_version(replace(frames, variants=variants))
-    narrowed = matcher.for_file(tried)
-    matches = narrowed.match(tried)
-    return (tried, narrowed, matches) if any(m.is_match for m in matches) else None
 
 
 def _centre_crops(matcher: Matcher, query: FileQuery, inputs: FileInputs):
