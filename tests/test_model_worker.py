@@ -75,6 +75,27 @@ def test_on_cpu_one_model_thread_hashes_in_runs_of_four_with_the_same_hashes():
     assert ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), threads=3)._auto_hash_batch() == 32  # (not measured: as before)
 
 
+def test_a_calls_runs_are_its_files_frames_not_a_copy_of_them_all():
+    # Issue #30: _hash_all concatenated every set of every file of a call before cutting it into runs (a fresh array of
+    # ~3 MB an archive file); the runs are now views of the files' own arrays, read-only, but for a run across two
+    # arrays (copied), with the same hashes.
+    import numpy as np
+
+    worker = ModelWorker(ScanConfig(runtime=Runtime(device="cpu")), threads=1)
+    worker._banded = None
+    frames = np.random.default_rng(5).integers(0, 256, (11, 64, 64, 3), dtype=np.uint8)
+    parts = [frames[:5].copy(), frames[5:].copy()]
+    runs = []
+    real = worker.hasher.hash_frames
+    worker.hasher.hash_frames = lambda chunk: runs.append(chunk) or real(chunk)
+    hashes, quality = worker._hash_all(parts)
+    assert [len(r) for r in runs] == [4, 4, 3]
+    assert np.shares_memory(runs[0], parts[0]) and np.shares_memory(runs[2], parts[1]) and not runs[0].flags.writeable
+    assert np.array_equal(runs[1], frames[4:8]) and all(r.flags.c_contiguous for r in runs)
+    whole = real(frames)
+    assert np.array_equal(hashes, whole.hashes) and np.array_equal(quality, whole.quality)
+
+
 def test_on_cpu_frames_are_hashed_by_the_banded_products_with_the_models_bits(vpdq_dir, tmp_path):
     # Issue #30: with a memory-mapped bank (numba up for its search anyway), the scan's frames on the CPU through
     # vscan.bank.banded_hash (0.60 -> 0.16 ms a 256 px frame), the model asked only for flat frames: every variant's
