@@ -35,7 +35,7 @@ from vscan.frames.framed_turn import fit_framed, picture_box, picture_cut
 from vscan.frames.turns import MIN_CORNER_SHARE, _dark_mask, filled, fit_turn, inscribed, kept_pixels, turn_back, unsure_bits
 from vscan.runtime.region_search import GATE_RADIUS, _flat_left_out, box_hashes, box_quality, closest_rows
 
-__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "MAX_TURN_ASPECT", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
@@ -64,6 +64,10 @@ COMPLETE_RADIUS = 64
 #: A bank of plain rows: turns tried around the gate's, every frame painted and completed (``_painted``).
 PAINTED_DEGREES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 COMPLETE_MAX_ROWS = 200_000
+#: Files wider or taller than this (displayed, long side over short) are not searched for a turn: the turn's canvases
+#: grow with the aspect (``vscan.frames.framed_turn``, ``turns.turn_back``: a 4096x8 file asked for a 32,770 px
+#: square per angle, 4+ GB), and no video shown on a screen (32:9 is 3.6) is that narrow.
+MAX_TURN_ASPECT = 8.0
 
 
 def bank_cuts(index) -> tuple[float, ...]:
@@ -202,6 +206,8 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
         return None
     aspect = float(source_size[0]) / float(source_size[1])
+    if max(aspect, 1.0 / aspect) > MAX_TURN_ASPECT:
+        return None  # a sliver of a picture (hostile or broken): no turn to fit, and its canvases would not fit memory
     cuts = bank_cuts(matcher.index)
     fit_picks, near_picks = evenly_spaced(len(frames), FIT_FRAMES), evenly_spaced(len(frames), LOCATE_FRAMES)
     small = _small(frames[fit_picks])
