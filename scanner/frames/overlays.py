@@ -79,6 +79,14 @@ def _edge_runs(line_static: np.ndarray) -> tuple[int, int]:
     return int(bad[0]), int(line_static.size - 1 - bad[-1])
 
 
+def _channel_span(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Each pixel's widest channel span, uint8 [H, W]: ``(hi - lo).max(axis=-1)`` (``hi >= lo``), the same values by
+    two ``np.maximum`` of the channel planes: numpy's reduction over a 3-long last axis took ~1.4 ms a 256 px frame,
+    most of ``detect_overlays`` on a sweep file's two frames (issue #30); this, ~0.05 ms."""
+    span = hi - lo
+    return np.maximum(np.maximum(span[..., 0], span[..., 1]), span[..., 2])
+
+
 def detect_overlays(
     frames: np.ndarray,
     *,
@@ -106,7 +114,7 @@ def detect_overlays(
     for k in pick:  # running min/max: no [n, H, W, 3] stack
         lo = frames[k] if lo is None else np.minimum(lo, frames[k])
         hi = frames[k] if hi is None else np.maximum(hi, frames[k])
-    static = (hi - lo).max(axis=-1) <= max_range  # every channel: a luma coincidence is not an overlay
+    static = _channel_span(hi, lo) <= max_range  # every channel: a luma coincidence is not an overlay
     # Edges are drawn from luma alone: chroma subsampling smears colour edges by a pixel or two.
     static_luma = (luma(hi) - luma(lo)) <= max_range
     # Runs of lines static end to end from an edge are borders (vscan.frames.borders), not overlays.
