@@ -244,3 +244,51 @@ def test_the_offcentre_search_also_runs_where_a_region_matched_nothing():
     searches = {key: applies for key, applies, _ in FileMatcher(ScanConfig(), index)._searches(SimpleNamespace(frames=np.zeros((3, 8, 8, 3))))}
     assert searches["match_offcentre"](plain) and searches["match_offcentre"](with_region)
     assert not FileMatcher(ScanConfig(), index, offcentre=False)._searches(SimpleNamespace(frames=None))[-1][1](with_region)  # hash stores
+
+
+def test_a_copy_with_part_of_its_picture_covered_is_found_through_the_grid_windows_it_leaves_clean(scanned, monkeypatch):
+    """A copy that kept its source's whole picture but had its lower right covered (a sticker of other footage, as
+    AugLy's overlay_emoji or big overlay_text) misses as a whole frame. The off-centre search looks at the bank's grid
+    windows at their own places too (``offcentre.same_place_grids``), and the windows above the sticker meet their
+    rows; without them (``SAME_PLACE`` False, or before it) it found nothing. (A scan also finds this copy through a
+    region, ``vscan.runtime.region_search``, which comes first; AugLy's copies of the tune split it does not.)"""
+    from pathlib import Path
+
+    from vscan.config import Runtime, ScanConfig
+    from vscan.decode import FixedRate, PyAVDecoder
+    from vscan.frames.prepare import SCAN_FRAME_SIDE_PX
+    from vscan.runtime import offcentre
+    from vscan.runtime.file_match import FileMatcher, file_inputs
+
+    import subprocess
+
+    other = Path(scanned[0][scanned[3].name]["path"])  # the fixture's files: d/in/unrelated.mp4, d/src/uneven.mp4, d/reported.bank
+    d = other.parent.parent
+    # The whole picture, its lower right covered by a sticker of other footage: 60-95% of the height, 30-90% of the
+    # width; of the grid windows only those above 60% stay clean. (A flat box is filled in: vscan.frames.overlays.)
+    covered = d / "covered.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "src" / "uneven.mp4"), "-i", str(other), "-filter_complex",
+                    "[1:v]scale=288:94[s];[0:v][s]overlay=x=144:y=162:shortest=1", "-c:v", "libx264", "-crf", "20", "-pix_fmt", "yuv420p",
+                    str(covered)], check=True)  # fmt: skip
+    with Bank(d / "reported.bank") as bank:
+        index = bank.load_index()
+    s = SCAN_FRAME_SIDE_PX
+    frames = np.concatenate([b.rgb for b in PyAVDecoder().iter_frames(covered, FixedRate(2.0), batch_size=16, size=(s, s))])
+    batch = PDQHasher(device="cpu").hash_frames(frames)
+    payload = {"frame_numbers": np.arange(len(frames)), "timestamps": np.arange(len(frames)) / 2.0, "frames": frames, "duration_seconds": len(frames) / 2.0}
+    matcher = FileMatcher(ScanConfig(runtime=Runtime(device="cpu")), index)
+    inputs = file_inputs(payload, {"frames": (batch.hashes, batch.quality)})
+    query = matcher.file_query(inputs, None, None)
+    assert not any(m.is_match for m in matcher.matcher.for_file(query).match(query))  # as a whole frame: nothing
+    found = offcentre.find_offcentre(matcher.matcher, query, frames, (480, 270))
+    (match,) = [m for m in found[2] if m.is_match]
+    assert match.bank_entry_id == "uneven" and match.path[:2] == ("off-centre", "grid-window"), match
+    box = found[0].version("region").box[0]  # top, bottom, left, right: a grid window at its own place, above the sticker
+    assert box[1] <= 0.61 and abs((box[1] - box[0]) - GRID_SCALE) < 0.01
+    assert min(abs(box[0] - p) for p in GRID_STEPS) < 0.01 and min(abs(box[2] - p) for p in GRID_STEPS) < 0.01
+    monkeypatch.setattr(offcentre, "SAME_PLACE", False)
+    before = offcentre.find_offcentre(matcher.matcher, query, frames, (480, 270))
+    assert before is None or not any(m.is_match for m in before[2])
+    [(zh, zw, tops, lefts)] = offcentre.same_place_grids(256, GRID_SCALE, box=(16, 240, 0, 256), pad=5)  # inside bars, padded
+    assert (zh, zw) == (123, 141) and tops.tolist() == [27, 49, 71, 94, 116] and lefts.tolist() == [11, 37, 63, 88, 114]
+    assert offcentre.same_place_grids(256, GRID_SCALE, box=(0, 10, 0, 256)) == []  # no picture to speak of

@@ -42,6 +42,7 @@ class FileInputs:
     frames: np.ndarray | None
     frames_sampled: int
     source_size: Any = None  # (w, h) as decoded, where known: the query side turns frames back at the file's aspect
+    border_box: Any = None  # the picture inside bars (top, bottom, left, right px of the square frames), where found
 
 
 def file_inputs(payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]]) -> FileInputs:
@@ -57,6 +58,7 @@ def file_inputs(payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[n
                          region=(f.region.box, f.region.rows) if f.region is not None else None, frames=f.frames,
                          duration_seconds=f.duration_seconds, sha1=f.sha1)  # fmt: skip
         inputs.source_size = f.source_size
+        inputs.border_box = f.unbordered.box if f.unbordered is not None else None
         return inputs
     region = (payload["region_box"], payload.get("region_rows")) if "region_box" in payload else None
     return _inputs(hashed, payload["frame_numbers"], payload["timestamps"], border_box=payload.get("border_box"), region=region,
@@ -239,4 +241,4 @@ def _regions(matcher: Matcher, query: FileQuery, inputs: FileInputs):
 def _offcentre(matcher: Matcher, query: FileQuery, inputs: FileInputs):
     from vscan.runtime.offcentre import find_offcentre
 
-    return find_offcentre(matcher, query, inputs.frames, inputs.source_size)
+    return find_offcentre(matcher, query, inputs.frames, inputs.source_size, inputs.border_box)
