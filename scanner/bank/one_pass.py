@@ -76,6 +76,10 @@ class RowPlan(Protocol):
 #: Frames are downscaled to at most this side before hashing when building
 #: banks and scanning: PDQ works on 64x64 anyway, and this keeps decode cheap.
 BANK_MAX_SIDE = 512
+#: A build's default sampling: every frame, at most this many a second (``EveryFrame(max_fps=...)``). A 240 fps
+#: slow-motion report keeps every 4th frame (its neighbours lie a few bits apart); a 1000 fps file of 2 minutes
+#: (120,000 frames, 1.6M rows, 257 s to build) keeps 7,200. ``--every-frame`` keeps them all.
+BANK_MAX_FPS = 60.0
 #: Banks also store each frame without its borders and these centre crops
 #: (share of each side kept), so cropped re-uploads match at no scan cost.
 #: Centre crops hashed into banks, in 2.5% steps: PDQ moves ~25-35 bits per
@@ -97,7 +101,7 @@ BEHIND_BATCHES = 2
 
 
 
-__all__ = ["BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "FULL_DEFER_MAX_BYTES", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows", "detail_extra", "DETAIL_MIN_QUALITY"]
+__all__ = ["BANK_MAX_SIDE", "BANK_MAX_FPS", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "BANK_BATCH_FRAMES", "BORDER_PROBE_FRAMES", "MIN_PROBE_KEYFRAMES", "DEFER_MAX_SECONDS", "FULL_DEFER_MAX_BYTES", "RowChoice", "Ticks", "one_pass_rows", "run_owners", "first_per_prep", "centred_rows", "detail_extra", "DETAIL_MIN_QUALITY"]
 
 #: A tick's extra rows are kept on detail (``RowPlan.extra_on_detail``) where its frame and a row reach this
 #: quality: ``MatchSettings.min_quality``'s default (a scan drops rows of a frame below it).

@@ -182,14 +182,15 @@ class Bank:
         ``inputs``: files and folders (walked recursively, in sorted order) of
         vPDQ files, PDQ lists, digest lists, pytx CSV, videos and images. Media
         is hashed by ``vscan.bank.hashers.media_hasher``: with ``policy``
-        (default every frame, so sparse scans line up at any phase), borders
+        (default every frame, at most ``BANK_MAX_FPS`` a second, so sparse scans line up at any phase), borders
         removed and centre crops stored as extra rows, on ``device``. ``label``
         is every entry's label. The file is replaced only when the build succeeds.
         """
         from vscan.bank.hashers import media_hasher
+        from vscan.bank.one_pass import BANK_MAX_FPS
         from vscan.decode import EveryFrame
 
-        write_bank(path, inputs, label=label, hash_media=media_hasher(policy or EveryFrame(), device))
+        write_bank(path, inputs, label=label, hash_media=media_hasher(policy or EveryFrame(max_fps=BANK_MAX_FPS), device))
         return cls(path)
 
     def close(self) -> None:

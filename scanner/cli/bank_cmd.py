@@ -15,11 +15,12 @@ __all__ = ["hash_command", "bank_build", "bank_info", "bank_relabel", "models_li
 
 
 def _dense_policy(every_frame: bool, fps: Optional[float], keyframes: bool):
-    """The policy the options name; every frame when none is given."""
+    """The policy the options name; every frame (at most ``BANK_MAX_FPS`` a second) when none is given."""
+    from vscan.bank.one_pass import BANK_MAX_FPS
     from vscan.decode import EveryFrame, parse_policy
 
     if not (every_frame or fps is not None or keyframes):
-        return EveryFrame()
+        return EveryFrame(max_fps=BANK_MAX_FPS)
     return parse_policy(every_frame=every_frame, fps=fps, keyframes=keyframes)
 
 
@@ -84,7 +85,8 @@ def bank_build(
 
     Hash lists: upstream vPDQ .txt files, plain PDQ hex lists, MD5/SHA-1/SHA-256
     lists and pytx CSV (signal_type,signal_str,...). Media is hashed densely
-    (every frame by default) so sparse scans line up with it at any phase.
+    (by default every frame, at most 60 a second; --every-frame: all) so sparse
+    scans line up with it at any phase.
     Files in a folder that are neither media nor a hash list (a README.txt), and
     videos in a folder that cannot be read (cut off, damaged, encrypted), are
     skipped and listed by 'vscan bank info'. Resumable: a build that was

@@ -102,16 +102,34 @@ def _plus_frames_at(decision: "SamplingDecision", pts_seconds, times, duration_s
 
 @dataclass(frozen=True)
 class EveryFrame(SamplingPolicy):
-    """Every frame of the stream."""
+    """Every frame of the stream; with ``max_fps``, every frame at most that many a second (a frame less than
+    1/``max_fps`` after the last one kept is passed over: a 240 fps slow-motion clip keeps every 4th at 60)."""
 
+    max_fps: float | None = None
     name = "every_frame"
 
+    def __post_init__(self) -> None:
+        if self.max_fps is not None and (isinstance(self.max_fps, bool) or not (math.isfinite(self.max_fps) and self.max_fps > 0)):
+            raise ConfigError(f"Invalid max_fps ({self.max_fps!r}). Supported values are finite numbers > 0, or None.")
+
     def describe(self) -> str:
-        return "EveryFrame()"
+        return "EveryFrame()" if self.max_fps is None else f"EveryFrame(max_fps={self.max_fps:g})"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         n = len(pts_seconds)
-        return SamplingDecision(np.arange(n, dtype=np.int64), self.name, f"all {n} frames")
+        if self.max_fps is None or n < 2:
+            return SamplingDecision(np.arange(n, dtype=np.int64), self.name, f"all {n} frames")
+        pts = np.asarray(pts_seconds, np.float64)
+        order = np.argsort(pts, kind="stable")
+        step, kept, last = 1.0 / self.max_fps, [], -math.inf
+        for i, t in zip(order.tolist(), pts[order].tolist()):
+            if t >= last + step - 1e-3 * step - _tolerance(t):
+                kept.append(i)
+                last = t
+        chosen = _indices(kept)
+        if len(chosen) == n:
+            return SamplingDecision(chosen, self.name, f"all {n} frames")
+        return SamplingDecision(chosen, self.name, f"{len(chosen)} of {n} frames (at most {self.max_fps:g} a second)")
 
 
 @dataclass(frozen=True)
