@@ -292,3 +292,9 @@ def test_a_copy_with_part_of_its_picture_covered_is_found_through_the_grid_windo
     [(zh, zw, tops, lefts)] = offcentre.same_place_grids(256, GRID_SCALE, box=(16, 240, 0, 256), pad=5)  # inside bars, padded
     assert (zh, zw) == (123, 141) and tops.tolist() == [27, 49, 71, 94, 116] and lefts.tolist() == [11, 37, 63, 88, 114]
     assert offcentre.same_place_grids(256, GRID_SCALE, box=(0, 10, 0, 256)) == []  # no picture to speak of
+    assert offcentre.grid_places(index, GRID_SCALE) == (GRID_STEPS, GRID_STEPS)  # the bank's own places
+    # A bank built before keeps g60 windows from 0 every 10%: its own places fit; GRID_STEPS' would stick out (not searched).
+    [(z, _, tops, _)] = offcentre.same_place_grids(256, 0.6, places=((0.0, 0.1, 0.2, 0.3), (0.0, 0.1, 0.2, 0.3)))
+    assert z == 154 and tops.tolist() == [0, 26, 51, 77]
+    [(z, _, tops, lefts)] = offcentre.same_place_grids(256, 0.6)
+    assert tops.max() + z <= 256 and lefts.tolist() == [6, 32, 58, 83]

@@ -49,7 +49,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["SAME_PLACE", "same_place_grids", "CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["SAME_PLACE", "same_place_grids", "grid_places", "CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "grid_share", "has_grid_rows", "LOOK_REACH_SECONDS", "LOOK_MAX_FRAMES", "grid_looks", "entry_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
@@ -182,18 +182,32 @@ def _votes(hits: dict[str, np.ndarray], rows: np.ndarray, places: int, times: np
     return out
 
 
-def same_place_grids(side: int, grid_scale: float = GRID_SCALE, box=None, pad: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+def same_place_grids(side: int, grid_scale: float = GRID_SCALE, box=None, pad: int = 0, places=None) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
     """``locate``'s grid (height, width, tops, lefts) of the bank's grid windows themselves in a copy that kept its
     source's whole picture (``box``: top, bottom, left, right px of the ``side`` px square frame inside its bars; None:
     all of it), ``pad`` px in: an overlay (text, an emoji, a logo) leaves some of them clean where it spoils the frame's
-    hash (``SAME_PLACE``)."""
+    hash (``SAME_PLACE``). ``places``: (tops, lefts) of the bank's windows as shares of the side (``grid_places``;
+    default ``GRID_STEPS`` both); a window that would not fit inside the picture is left out."""
     t, b, left, r = (0, side, 0, side) if box is None else (int(v) for v in box)
+    tops_at, lefts_at = places if places is not None else (GRID_STEPS, GRID_STEPS)
     if min(b - t, r - left) < 16:
         return []
     zh, zw = int(round((b - t) * grid_scale)), int(round((r - left) * grid_scale))
-    tops = pad + t + np.unique(np.round(np.asarray(GRID_STEPS) * (b - t)).astype(np.int64))
-    lefts = pad + left + np.unique(np.round(np.asarray(GRID_STEPS) * (r - left)).astype(np.int64))
-    return [(zh, zw, tops, lefts)]
+    tops = np.unique(np.round(np.asarray(tops_at, np.float64) * (b - t)).astype(np.int64))
+    lefts = np.unique(np.round(np.asarray(lefts_at, np.float64) * (r - left)).astype(np.int64))
+    tops, lefts = tops[(tops >= 0) & (tops + zh <= b - t)], lefts[(lefts >= 0) & (lefts + zw <= r - left)]
+    return [(zh, zw, pad + t + tops, pad + left + lefts)] if tops.size and lefts.size and min(zh, zw) >= 5 else []
+
+
+def grid_places(index, grid_scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(tops, lefts) as shares of the side of a bank's grid windows keeping ``grid_scale`` (``grid_share``): a full
+    bank's ``g55`` on ``GRID_STEPS``, a bank built before ``g60`` from 0 every 10%, a lean plan's one window."""
+    from vscan.bank.query_side import _preps
+    from vscan.frames.windows import grid_window
+
+    names = {p.removeprefix("borders+").removeprefix("window:") for p in _preps(index) if "window:g" in p}
+    found = [g for g in map(grid_window, names) if g and abs(g[0] - grid_scale) < 1e-6]
+    return tuple(sorted({g[1] for g in found})), tuple(sorted({g[2] for g in found}))
 
 
 def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3,
@@ -317,7 +331,7 @@ def find_offcentre(matcher, query, frames: np.ndarray | None, source_size=None, 
     kept = kept_shares(source_size, scale, picture_sizes(matcher.index))
     pad = int(round(OVERHANG * s)) if len(kept) > len(CROPS_KEPT) else 0  # only uneven shares' windows may stick out
     frames = padded(frames, pad)
-    same = same_place_grids(s, scale, border_box, pad) if SAME_PLACE else []
+    same = same_place_grids(s, scale, border_box, pad, grid_places(matcher.index, scale)) if SAME_PLACE else []
     for box in locate(frames, fh.qualities, fh.timestamps_seconds, hits_of, min_quality=matcher.settings.min_quality, grid_scale=scale,
                       kept=kept, pad=pad, same=same):  # fmt: skip
         wvars, quality = offcentre_version(frames, fh.qualities, box)
