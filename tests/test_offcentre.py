@@ -36,6 +36,11 @@ def test_window_hashes_equal_the_hash_model_on_cut_windows():
             assert _bits(got[i, j, 0], ref[0]) == 0  # as is
             assert _bits(got[i, j, 1], turned[0]) == 0  # the window mirrored left-right, hashed (not the hash's own flip_h)
     assert _bits(got[0, 0, 0], got[2, 2, 0]) > 40  # different windows, different hashes
+    # A search's coarse pass (exact=False): the same as-is bits, the mirror the hash's own (DCT signs: 20-40 bits off)
+    cheap = window_hashes(frame, 200, 230, tops, lefts, exact=False)
+    assert np.array_equal(cheap[:, :, 0], got[:, :, 0])
+    own = np.array([[_bits(cheap[i, j, 1], got[i, j, 1]) for j in range(3)] for i in range(3)])
+    assert own.min() > 0 and own.max() <= 64, own
     with pytest.raises(ValueError, match="Invalid windows"):
         window_hashes(frame, 200, 230, np.array([41]), lefts)
 

@@ -125,16 +125,20 @@ def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lef
     return _pack(_bits(_turned(*coeffs))), quality
 
 
-def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True) -> np.ndarray:
+def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True,
+                  exact: bool = True) -> np.ndarray:  # fmt: skip
     """uint8 [len(tops), len(lefts), 1 or 2, 32]: PDQ of ``frame``'s (uint8
     [H, W, 3]) ``height`` x ``width`` window at each (top, left), as is and
     (``mirrored``) of the window mirrored left-right (its column operator
-    reversed, in the same product: not the hash's own mirror, 20-40 bits off)."""
+    reversed, in the same product: not the hash's own mirror, 20-40 bits off).
+    ``exact`` False: the mirrored one is the hash's own mirror (its DCT's odd
+    columns negated: no second product, half the time; a search's coarse pass)."""
     tops, lefts = _check(frame, height, width, tops, lefts)
     dct = dct_matrix_np().astype(np.float32)
     rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
     cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
-    if not mirrored:
-        return _pack(_bits(_banded(frame, rows, cols, tops, lefts)))[:, :, None]
+    if not mirrored or not exact:
+        coeffs = _banded(frame, rows, cols, tops, lefts)
+        return np.stack([_pack(_bits(c)) for c in ([coeffs, coeffs * _FLIP_SIGNS] if mirrored else [coeffs])], axis=2)
     both = _banded(frame, rows, np.concatenate([cols, cols[:, ::-1]]), tops, lefts)  # [.., 16, 32]: as is | mirrored
     return np.stack([_pack(_bits(np.ascontiguousarray(both[..., :16]))), _pack(_bits(np.ascontiguousarray(both[..., 16:])))], axis=2)

@@ -107,16 +107,16 @@ def _offsets(room: int, step: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, room + 1, step), room))
 
 
-def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[int, np.ndarray, np.ndarray]]):
+def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[int, np.ndarray, np.ndarray]], exact: bool = True):
     """Hashes of windows of ``frames[picks]`` (uint8 [N, S, S, 3]), each
     grid (height, width, tops, lefts) giving every (top, left) pair. Returns (variants
     uint8 [M, 8, 32] with variant 4 the mirrored window, rows [M] (the frame
     of each), boxes [M, 4] top, bottom, left, right), frame by frame, every
-    frame's windows in the same order."""
+    frame's windows in the same order. ``exact`` False: the mirrored window is the hash's own mirror (``window_hashes``)."""
     out, rows, where = [], [], []
     for k in picks:
         for height, width, tops, lefts in grids:
-            out.append(window_hashes(frames[k], height, width, tops, lefts).reshape(-1, 2, 32))
+            out.append(window_hashes(frames[k], height, width, tops, lefts, exact=exact).reshape(-1, 2, 32))
             rows += [k] * (len(tops) * len(lefts))
             where += [(t, t + height, left, left + width) for t in tops for left in lefts]
     two = np.concatenate(out) if out else np.zeros((0, 2, 32), np.uint8)
@@ -238,7 +238,9 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
         step = COARSE_STEP if (kw, kh) in [(k, k) for k in CROPS_KEPT] else UNEVEN_STEP
         tops, lefts = pad - oh + _offsets(s + 2 * oh - zh, step), pad - ow + _offsets(s + 2 * ow - zw, step)
         grids.append((zh, zw, tops, lefts))
-    variants, rows, boxes = candidate_windows(frames, picks, grids + list(same))
+    # The coarse pass mirrors windows by the hash's own signs (half the products; a mirrored copy's place still comes
+    # within LOCATE_RADIUS on some frame, as before stop 47), the refined places the turned windows' own hashes.
+    variants, rows, boxes = candidate_windows(frames, picks, grids + list(same), exact=False)
     coarse = _votes(hits_of(variants, rows), rows, len(boxes) // picks.size, times)[:REFINE]
     if not coarse:
         return []
