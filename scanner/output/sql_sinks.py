@@ -234,6 +234,16 @@ class PostgresSink(Sink):
 
     def close(self) -> None:
         if self._db is not None and not self._db.closed:
+            if self._held:
+                # Released here, not when the server notices the closed connection: its backend ends
+                # asynchronously, and a scan started right after this one (a script's next command)
+                # found the lock still held and was refused (seen under load).
+                try:
+                    self._db.rollback()  # out of a failed transaction, if one was left
+                    self._db.execute("SELECT pg_advisory_unlock(%s)", (_PG_SCAN_LOCK,))
+                    self._db.commit()
+                except Exception:  # a lost connection: the server ends its session and the lock with it
+                    pass
             self._db.close()
 
 
