@@ -201,9 +201,11 @@ def test_dihedral_variants_of_synthetic_frames(device):
         query = pdq_hash(edit(frames).contiguous(), dihedral=False)[0].cpu().numpy()
         for k in range(len(frames)):
             distances = [hamming(query[k], v) for v in variants[k]]
-            # The turned frame's own hash, bit for bit (the hash's own variant, from the DCT's signs, lay 20-40 bits
-            # off: PDQ's Jarosz filter and cell centres are not symmetric), and far from every other variant.
-            assert distances[DIHEDRAL_NAMES.index(name)] == 0, (name, distances)
+            # The turned frame's own hash, bit for bit on the CPU (the hash's own variant, from the DCT's signs, lay
+            # 20-40 bits off: PDQ's Jarosz filter and cell centres are not symmetric), and far from every other variant.
+            # On CUDA an upside-down frame's column pass is the frame's with its rows reversed, which a GPU's matmul
+            # tiles need not sum alike to the last bit: a median tie may flip (not measured here: no GPU this stop).
+            assert distances[DIHEDRAL_NAMES.index(name)] <= (0 if device == "cpu" else 6), (name, distances)
             assert sorted(distances)[1] > 64, (name, distances)
 
 
