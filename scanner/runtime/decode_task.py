@@ -176,6 +176,21 @@ def _skipped_by_digest(path: str, config: ScanConfig, known_sha256, benign, summ
     return False
 
 
+def _joined(parts: list) -> np.ndarray:
+    """``np.concatenate(parts)``, each part dropped from ``parts`` once copied: the decode's peak is the joined frames
+    and one batch, not the frames twice (a 1-hour file with a keyframe a second: 3,600 first-pass frames, 675 MB, took
+    1.5 GB here). ``parts`` is left empty."""
+    out = np.empty((sum(len(p) for p in parts), *parts[0].shape[1:]), parts[0].dtype)
+    at = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        out[at : at + len(part)] = part
+        at += len(part)
+        del part
+    return out
+
+
 def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: float, first: tuple | None = None) -> DecodedFile:
     """Decode and sample the file, its facts into ``summary``; its frame sets
     (borders removed, overlays filled, regions). ``first``: the frames as
@@ -200,7 +215,7 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     if count == 0:
         payload = empty_payload(config)
     else:
-        payload = {"frames": np.concatenate(frames), "frame_numbers": np.concatenate(numbers).astype(np.int64),
+        payload = {"frames": _joined(frames), "frame_numbers": np.concatenate(numbers).astype(np.int64),
                    "timestamps": np.concatenate(times).astype(np.float64)}  # fmt: skip
     summary["frames_sampled"] = count
     summary["truncated"] = truncation  # the frame budget was spread thinner over the file

@@ -53,11 +53,12 @@ def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: C
     policy = config.sampling.policy
     if not config.sampling.region_probe or not isinstance(policy, Adaptive) or config.matching.mode != "robust" or config.models.triage:
         return None  # a second pass (Windows), other policies, triage (>= 8 frames anyway)
-    every = np.concatenate(frames) if len(frames) > 1 else frames[0]
-    spread = np.asarray(spread, bool) if spread is not None and len(spread) == len(every) else np.ones(len(every), bool)
+    total = sum(len(f) for f in frames)
+    spread = np.asarray(spread, bool) if spread is not None and len(spread) == total else np.ones(total, bool)
     count = int(spread.sum())
     if not 2 <= count < REGION_MIN_FRAMES or policy.min_frames >= ESCALATED_FRAMES:
-        return None
+        return None  # counted before the frames are joined: a long file's first pass is not copied whole to be counted
+    every = np.concatenate(frames) if len(frames) > 1 else frames[0]
     if not looks_reframed(every if spread.all() else every[spread], border_box()):
         return None
     return replace(config, sampling=replace(config.sampling, policy=replace(policy, min_frames=ESCALATED_FRAMES)))
