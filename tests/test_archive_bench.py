@@ -50,3 +50,21 @@ def test_fixed_ahead_gives_the_baseline_the_same_sampling_as_the_main_run(monkey
     args = bench_archive._parser().parse_args(["--fixed-ahead", "always"])
     assert bench_archive.fixed_options(args.fixed_ahead) == {"confirm_ahead": "always"}
     assert bench_archive._parser().parse_args([]).fixed_ahead is None
+
+
+def test_baseline_first_times_the_baseline_before_this_code_and_keeps_the_rows_order(monkeypatch, tmp_path):
+    """Issue #30: the same code timed twice in one run was 10-25% faster in the first position on a 2-core machine;
+    --baseline-first times the baseline first (the rows stay main, variants, baseline), so a before/after can be read
+    from both orders."""
+    from vscan.bench import bench_archive
+
+    order = []
+    monkeypatch.setattr(bench_archive, "run_subprocess", lambda name, *a, **options: order.append(name) or {"name": name})
+    monkeypatch.setattr(bench_archive, "run_baseline", lambda *a, **options: order.append("baseline") or {"name": "baseline"})
+    for argv, want in ((["--baseline-worktree", str(tmp_path), "--local-model"], ["vscan", "vscan_local_model", "baseline"]),
+                       (["--baseline-worktree", str(tmp_path), "--local-model", "--baseline-first"], ["baseline", "vscan", "vscan_local_model"]),
+                       (["--baseline-first"], ["vscan"])):  # fmt: skip
+        order.clear()
+        rows = bench_archive.scan_runs(bench_archive._parser().parse_args(argv), [], tmp_path / "bank.db", tmp_path, {})
+        assert order == want
+        assert [r["name"] for r in rows] == ["vscan", "vscan local model", "vscan baseline"][: len(want)]
