@@ -339,3 +339,19 @@ def test_export_refuses_unknown_format_and_unsafe_ids(tmp_path):
     with pytest.raises(BankError, match="cannot be a file name"):
         export_entries(tmp_path / "api.bank", "vpdq_txt", tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_vpdq_list_with_spaces_after_its_commas_imports_as_the_plain_one(tmp_path):
+    """A list tidied by hand or saved by a spreadsheet (``0, 100, e271..., 0.000``): the same rows, not a refusal."""
+    plain = tmp_path / "plain" / "clip.txt"
+    spaced = tmp_path / "spaced" / "clip.txt"
+    for path in (plain, spaced):
+        path.parent.mkdir()
+    plain.write_text(f"0,100,{H1},0.000\n1,90,{H2},0.033\n", encoding="utf-8")
+    spaced.write_text(f"0, 100, {H1}, 0.000\n1 ,90 , {H2.upper()} ,0.033\n", encoding="utf-8")
+    rows = []
+    for path in (plain, spaced):
+        build_bank(path.parent / "b.bank", [path])
+        index = Bank(path.parent / "b.bank").load_index()
+        rows.append((index.hashes.tobytes(), index.qualities.tolist(), index.frame_numbers.tolist()))
+    assert rows[0] == rows[1]

@@ -168,8 +168,9 @@ def format_vpdq_line(frame_number: int, quality: int, hex64: str, timestamp_seco
 
 
 def parse_vpdq_line(line: str, *, source: str = "<text>", line_number: int = 0) -> tuple[int, int, str, float]:
-    """``frame,quality,hex[,ts]`` -> (frame, quality, hex, ts or NaN); BankError names the line."""
-    fields = line.strip().split(",")
+    """``frame,quality,hex[,ts]`` -> (frame, quality, hex, ts or NaN); BankError names the line. Spaces around a
+    field are allowed (``0, 100, e271...``: a list tidied by hand or a spreadsheet's CSV)."""
+    fields = [f.strip() for f in line.strip().split(",")]
     where = f"{source}:{line_number}"
     if len(fields) not in (3, 4):
         raise BankError(f"{where}: expected 3 or 4 comma-separated fields, got {len(fields)}: {line.strip()!r}")
