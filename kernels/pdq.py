@@ -115,25 +115,12 @@ def _axis_signs(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
 
 
 def dihedral_coefficients(coeffs: torch.Tensor) -> torch.Tensor:
-    """[N, 16, 16] -> [N, 8, 16, 16] in ``DIHEDRAL_NAMES`` order."""
+    """[N, 16, 16] -> [N, 8, 16, 16] in ``DIHEDRAL_NAMES`` order: the hash's own variants (the reference's, from the
+    DCT's signs), 20-40 bits from the turned frame's own PDQ that ``turned_coefficients`` gives."""
     s = _axis_signs(coeffs.device, coeffs.dtype)
     sh = s[None, None, :]  # mirrors columns (left-right)
     sv = s[None, :, None]  # mirrors rows (top-bottom)
-    flip_h = coeffs * sh
-    flip_v = coeffs * sv
-    rot180 = coeffs * sh * sv
-    t = lambda x: x.transpose(1, 2)  # noqa: E731
-    variants = [
-        coeffs,  # original
-        t(flip_h),  # rot90 (counter-clockwise)
-        rot180,
-        t(flip_v),  # rot270
-        flip_h,
-        flip_v,
-        t(coeffs),  # transpose
-        t(rot180),  # transverse
-    ]
-    return torch.stack(variants, dim=1)
+    return turned_coefficients(coeffs, coeffs * sh, coeffs * sv, coeffs * sh * sv)
 
 
 def turned_coefficients(coeffs: torch.Tensor, flip_h: torch.Tensor, flip_v: torch.Tensor, rot180: torch.Tensor) -> torch.Tensor:
@@ -141,6 +128,7 @@ def turned_coefficients(coeffs: torch.Tensor, flip_h: torch.Tensor, flip_v: torc
     ``DIHEDRAL_NAMES`` order, each the PDQ coefficients of the frame under that edit (a quarter turn or a transpose
     is the transpose of one of them), where ``dihedral_coefficients`` takes the hash's own signs."""
     t = lambda x: x.transpose(1, 2)  # noqa: E731
+    # original, rot90 (counter-clockwise), rot180, rot270, flip_h, flip_v, transpose, transverse
     return torch.stack([coeffs, t(flip_h), rot180, t(flip_v), flip_h, flip_v, t(coeffs), t(rot180)], dim=1)
 
 

@@ -85,8 +85,7 @@ def _dihedral(c: np.ndarray) -> np.ndarray:
     ``vscan.bank.banded_hash`` compute them (mirroring an axis: signs; a quarter turn: transpose): 20-60 bits from
     the turned picture's own PDQ, where ``_turned`` is exact."""
     sh, sv = _FLIP_SIGNS, _FLIP_SIGNS[:, None]
-    t = lambda x: np.swapaxes(x, -1, -2)  # noqa: E731
-    return np.stack([c, t(c * sh), c * sh * sv, t(c * sv), c * sh, c * sv, t(c), t(c * sh * sv)], axis=-3)
+    return _turned(c, c * sh, c * sv, c * sh * sv)
 
 
 def _turned(c: np.ndarray, ch: np.ndarray, cv: np.ndarray, chv: np.ndarray) -> np.ndarray:
