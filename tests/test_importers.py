@@ -355,3 +355,47 @@ def test_a_vpdq_list_with_spaces_after_its_commas_imports_as_the_plain_one(tmp_p
         index = Bank(path.parent / "b.bank").load_index()
         rows.append((index.hashes.tobytes(), index.qualities.tolist(), index.frame_numbers.tolist()))
     assert rows[0] == rows[1]
+
+
+@pytest.mark.parametrize(
+    "name, header",
+    [
+        ("clip.txt", "frame_number,quality,hash,timestamp"),
+        ("clip.csv", '"Frame_Number","Quality","Hash","Timestamp"'),
+        ("clip.vpdq", "frame, quality, pdq_hash"),
+    ],
+)
+def test_a_vpdq_list_with_a_header_line_imports_as_the_plain_one(tmp_path, name, header):
+    """A list a spreadsheet or a database exported opens with its column names: the same rows as without."""
+    plain = tmp_path / "plain" / "clip.txt"
+    headed = tmp_path / "headed" / name
+    for path in (plain, headed):
+        path.parent.mkdir()
+    body = f"0,100,{H1},0.000\n1,90,{H2},0.033\n" if header.count(",") == 3 else f"0,100,{H1}\n1,90,{H2}\n"
+    plain.write_text(body, encoding="utf-8")
+    headed.write_text(f"{header}\n{body}", encoding="utf-8")
+    rows = []
+    for path in (plain, headed):
+        assert detect_input_type(path) == "vpdq_txt"
+        build_bank(path.parent / "b.bank", [path])
+        index = Bank(path.parent / "b.bank").load_index()
+        rows.append((index.hashes.tobytes(), index.qualities.tolist(), index.frame_numbers.tolist()))
+    assert rows[0] == rows[1]
+    from vscan.hashing.vpdq import read_vpdq
+
+    assert read_vpdq(headed).frame_numbers.tolist() == [0, 1]
+
+
+def test_a_vpdq_header_in_another_order_is_refused_naming_file_and_line(tmp_path):
+    """Read as vPDQ's order, ``hash,frame_number,quality`` would put names on the wrong columns: refused."""
+    path = _write(tmp_path / "src", "clip.vpdq", f"# exported 2026-12-06\nhash,frame_number,quality,timestamp\n0,100,{H1},0.000\n")
+    with pytest.raises(BankError, match=r"clip\.vpdq:2: header .* expected frame_number,quality,hash"):
+        build_bank(tmp_path / "b.bank", [path])
+    from vscan.hashing.vpdq import read_vpdq
+
+    with pytest.raises(BankError, match=r"clip\.vpdq:2: header"):
+        read_vpdq(path)
+    # a header is the first line only: the same names further down are a bad data line
+    late = _write(tmp_path / "late", "clip.txt", f"0,100,{H1},0.000\nframe_number,quality,hash,timestamp\n")
+    with pytest.raises(BankError, match=r"clip\.txt:2: invalid number"):
+        build_bank(tmp_path / "late.bank", [late])

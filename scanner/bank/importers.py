@@ -26,7 +26,7 @@ from vscan.bank.formats_vics import import_vics_json, is_vics
 from vscan.bank.schema import ALGORITHMS, HEX, Kind
 from vscan.bank.sources import EntryWriter, load_json, read_text
 from vscan.errors import BankError, VscanError, error_info, is_permanent
-from vscan.hashing.vpdq import ExtraHashes, FrameHashes, hex_to_hashes, parse_vpdq_line
+from vscan.hashing.vpdq import ExtraHashes, FrameHashes, hex_to_hashes, is_vpdq_header, parse_vpdq_line
 from vscan.inputs.digests import file_digests
 
 __all__ = [
@@ -123,6 +123,10 @@ def detect_input_type(path: Path) -> InputType | None:
         raise (NotAHashList if generic else BankError)(f"{path}: empty hash list")
     _, line = first
     fields = [f.strip() for f in line.split(",")]
+    # A header naming vPDQ's fields; in a file named as a hash list (.vpdq, .lst, ...), a header in another
+    # order is refused by name rather than as an unrecognised line.
+    if is_vpdq_header(line, source=str(path), line_number=first[0], strict=not generic and suffix != ".csv"):
+        return "vpdq_txt"
     if suffix == ".csv" or fields[0].lower() in PYTX_TYPES or fields[0].lower() == "signal_type":
         return "pytx_csv"
     if len(fields) in (3, 4) and fields[0].lstrip("-").isdigit():
@@ -155,7 +159,9 @@ def import_vpdq_txt(writer: EntryWriter, path: Path, rel: str, label: str | None
     """One video entry per file, id = file stem; duration = last timestamp (None without timestamps)."""
     frames, quals, hexes, stamps = [], [], [], []
     line_of: dict[int, int] = {}
-    for number, line in _lines(path):
+    for index, (number, line) in enumerate(_lines(path)):
+        if index == 0 and is_vpdq_header(line, source=str(path), line_number=number):
+            continue
         f, q, h, t = parse_vpdq_line(line, source=str(path), line_number=number)
         if f in line_of:
             raise BankError(f"{path}:{number}: duplicate frame number {f} (first on line {line_of[f]})")

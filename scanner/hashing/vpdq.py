@@ -7,6 +7,9 @@ vPDQ hash files (facebook/ThreatExchange ``vpdq/``) hold one line per frame,
 ``frame_number,quality,hex,timestamp_seconds`` with 3 decimals and a newline
 after every line, the last one included. Older files have no timestamp field;
 they read with ``NaN`` timestamps and write back without the field.
+A list exported from a spreadsheet or a database may open with a header line
+(``frame_number,quality,hash,timestamp``); it is read past when it names the
+fields in vPDQ's order, and refused, naming the line, otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ __all__ = [
     "hashes_to_hex",
     "read_vpdq",
     "parse_vpdq_line",
+    "is_vpdq_header",
     "write_vpdq",
     "vpdq_text",
     "format_vpdq_line",
@@ -167,6 +171,37 @@ def format_vpdq_line(frame_number: int, quality: int, hex64: str, timestamp_seco
     return f"{int(frame_number)},{int(quality)},{hex64},{timestamp_seconds:.3f}"
 
 
+#: Names a header line may give each field, lower-case, in vPDQ's order (frame, quality, hash, timestamp).
+VPDQ_HEADER_NAMES = (
+    {"frame", "frame_number", "frame_num", "frame_no", "frameno", "frame_index", "frame number", "index", "idx", "#"},
+    {"quality", "q", "pdq_quality", "quality_score"},
+    {"hash", "pdq", "pdq_hash", "pdq_hex", "hex", "hash_hex", "signal", "signal_value"},
+    {"timestamp", "timestamp_seconds", "timestamp_sec", "timestamp_s", "seconds", "sec", "secs", "ts", "time", "time_s",
+     "pts_time"},
+)
+_WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_ #()./-]*")
+
+
+def is_vpdq_header(line: str, *, source: str = "<text>", line_number: int = 0, strict: bool = True) -> bool:
+    """True for a header line naming vPDQ's fields in its order (``frame_number,quality,hash[,timestamp]``,
+    any case, optionally quoted); False for a line that holds data. With ``strict``, a line of 3 or 4 words
+    that is neither raises BankError naming the line and the order it expects (a header in another order);
+    without, it is False (a format sniffer asking "is this a vPDQ header?" of any text)."""
+    fields = [f.strip().strip('"').strip("'").strip() for f in line.strip().split(",")]
+    if len(fields) not in (3, 4) or not all(_WORD.fullmatch(f) for f in fields):
+        return False
+    if _HEX64.fullmatch(fields[2].lower()):  # a hash in the hash column: data (a bad number is parse's to name)
+        return False
+    if all(f.lower() in names for f, names in zip(fields, VPDQ_HEADER_NAMES)):
+        return True
+    if not strict:
+        return False
+    raise BankError(
+        f"{source}:{line_number}: header {line.strip()!r} does not name vPDQ's fields in order; "
+        "expected frame_number,quality,hash[,timestamp]"
+    )
+
+
 def parse_vpdq_line(line: str, *, source: str = "<text>", line_number: int = 0) -> tuple[int, int, str, float]:
     """``frame,quality,hex[,ts]`` -> (frame, quality, hex, ts or NaN); BankError names the line. Spaces around a
     field are allowed (``0, 100, e271...``: a list tidied by hand or a spreadsheet's CSV)."""
@@ -205,12 +240,18 @@ def _read_text(path_or_text: PathOrText) -> tuple[str, str]:
 
 
 def read_vpdq(path_or_text: PathOrText) -> FrameHashes:
-    """Read a vPDQ hash file (a path, an open text file, or the text itself)."""
+    """Read a vPDQ hash file (a path, an open text file, or the text itself). Blank and ``#`` lines are skipped,
+    a first line naming the fields too (``is_vpdq_header``)."""
     text, source = _read_text(path_or_text)
     frames, qualities, hexes, timestamps = [], [], [], []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    first = True
+    for i, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):  # blank and comment lines, as the bank importer
             continue
+        if first:
+            first = False
+            if is_vpdq_header(line, source=source, line_number=i):
+                continue
         f, q, h, t = parse_vpdq_line(line, source=source, line_number=i)
         frames.append(f)
         qualities.append(q)
