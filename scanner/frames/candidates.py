@@ -36,6 +36,8 @@ __all__ = ["MAX_CANDIDATES", "candidate_boxes", "line_positions", "part_bars", "
 
 #: Boxes tried per file at most (each costs a window hash per sampled frame and one match).
 MAX_CANDIDATES = 6
+#: Frames the cues look at, spread over the file.
+_CUE_FRAMES = 16
 #: A box keeps this share of the frame at least and at most (the whole frame is the plain match). The least: a
 #: portrait clip in a landscape screenshot template (AugLy's overlay_onto_screenshot, tune split: 36 x 99 px of the
 #: 256 px scan square, 5.4%, 18-22 bits from its rows at the exact box) is smaller than an inset of 25% of each side.
@@ -258,15 +260,20 @@ def part_bars(y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return out[:_BAR_GROUPS]
 
 
-def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None, most: int = MAX_CANDIDATES) -> list[np.ndarray]:
+def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None, most: int = MAX_CANDIDATES,
+                    lumas: np.ndarray | None = None) -> list[np.ndarray]:
     """Boxes (top, bottom, left, right, px of ``frames``, uint8 [N, H, W, 3]) where
     a re-framed picture may sit, best first: moving, sharp, then the panes between
     full-length lines, each trimmed of flat margins (``most`` of these), then those
     boxes' rows and columns crossed (``_crossed``); none within ``_SAME`` of a
-    ``known`` box (already searched) or of each other."""
+    ``known`` box (already searched) or of each other. ``lumas``: ``luma(frames)``, where the caller has it
+    (region search): a file of at most ``_CUE_FRAMES`` frames then reads it, not a luma of its own."""
     check_frames(frames)
     n, h, w, _ = frames.shape
-    y = luma(frames[evenly_spaced(n, 16)])
+    pick = evenly_spaced(n, _CUE_FRAMES)
+    # Every frame: the caller's luma is the luma of these same frames, computed alike (issue #30: region search took
+    # the luma of a sweep file's frames twice). Of more frames, the 16 picked take their own, as before.
+    y = lumas if lumas is not None and len(pick) == n and lumas.shape == (n, h, w) else luma(frames[pick])
     ratios = _all_line_ratios(y)  # once per file: the panes and each cue's lines read them (they were computed ~8 times)
     found: list[list[int]] = []
     for cue in (_moving_box, _detail_box):

@@ -184,15 +184,15 @@ def strip_in_pane(box: np.ndarray, frame_hw: tuple[int, int], source_size) -> np
     return np.array([t, b, x0, x0 + int(round(strip))], np.int32)
 
 
-def region_candidates(query, frames: np.ndarray, source_size=None) -> list[np.ndarray]:
+def region_candidates(query, frames: np.ndarray, source_size=None, lumas: np.ndarray | None = None) -> list[np.ndarray]:
     """The query's region box (if any) first, then ``candidate_boxes``' others (px of ``frames``), then the
-    9:16 strips inside full-height panes (``strip_in_pane``)."""
+    9:16 strips inside full-height panes (``strip_in_pane``). ``lumas``: ``luma(frames)``, where computed already."""
     known = []
     region = query.version("region")
     if region is not None and region.box is not None and len(region) == len(query.frames):
         s = np.array([frames.shape[1]] * 2 + [frames.shape[2]] * 2, np.float64)
         known = [np.round(np.asarray(region.box, np.float64).reshape(-1, 4)[0] * s).astype(np.int32)]
-    boxes = known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES)
+    boxes = known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES, lumas=lumas)
     strips = (strip_in_pane(b, frames.shape[1:3], source_size) for b in boxes)
     h, w = frames.shape[1:3]
     halves = [np.round(np.array(f) * (h, h, w, w)).astype(np.int32) for f in HALVES]
@@ -242,7 +242,7 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     h, w = frames.shape[1:3]
     lumas = luma(frames)
     picks = evenly_spaced(len(frames), LOCATE_FRAMES)
-    tried_on = _gate_frames(region_candidates(query, frames, source_size), lumas, picks)
+    tried_on = _gate_frames(region_candidates(query, frames, source_size, lumas), lumas, picks)
     if not tried_on:
         return None
     hashed = [box_hashes(near, b) for b, near, _ in tried_on]  # one bank lookup gates them all; the closest MAX_PLACED are placed
