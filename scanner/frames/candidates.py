@@ -95,10 +95,17 @@ def _moving_box(y: np.ndarray) -> list[int] | None:
     return None if cols is None else [rows[0], rows[1], cols[0], cols[1]]
 
 
-def _detail_box(y: np.ndarray) -> list[int] | None:
-    """The box of the sharp rows and columns (a blurred fill holds little detail)."""
-    gx = np.abs(np.diff(y, axis=2)).mean(axis=0)  # [H, W-1]
-    gy = np.abs(np.diff(y, axis=1)).mean(axis=0)  # [H-1, W]
+def _steps(y: np.ndarray) -> dict[int, np.ndarray]:
+    """Each frame's absolute luma steps between rows (1: [N, H-1, W]) and between columns (2: [N, H, W-1]): what the
+    sharp box and the line ratios both read (issue #30: each took them from the frames itself)."""
+    return {axis: np.abs(np.diff(y, axis=axis)) for axis in (1, 2)}
+
+
+def _detail_box(y: np.ndarray, steps: dict[int, np.ndarray] | None = None) -> list[int] | None:
+    """The box of the sharp rows and columns (a blurred fill holds little detail). ``steps``: ``_steps(y)``."""
+    steps = steps or _steps(y)
+    gx = steps[2].mean(axis=0)  # [H, W-1]
+    gy = steps[1].mean(axis=0)  # [H-1, W]
     rows, cols = gx.mean(axis=1), gy.mean(axis=0)
 
     def level(p: np.ndarray) -> float | None:
@@ -113,10 +120,11 @@ def _detail_box(y: np.ndarray) -> list[int] | None:
     return [r[0], r[1], c[0], c[1] + (c[1] < y.shape[2] - 1)]
 
 
-def _line_ratios(y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per boundary: the median over frames of its mean step over that of the lines beside it, and whether its step is strong."""
+def _line_ratios(y: np.ndarray, axis: int, steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per boundary: the median over frames of its mean step over that of the lines beside it, and whether its step
+    is strong. ``steps``: ``_steps(y)[axis]``, when taken already."""
     along = 2 if axis == 1 else 1
-    means = np.abs(np.diff(y, axis=axis)).mean(axis=along)  # [N, boundaries]
+    means = (np.abs(np.diff(y, axis=axis)) if steps is None else steps).mean(axis=along)  # [N, boundaries]
     size = means.shape[1]
     idx = np.arange(size)
     beside = np.stack([means[:, np.clip(idx + d, 0, size - 1)] for d in (-8, -6, -4, -3, 3, 4, 6, 8)], axis=0)
@@ -124,9 +132,9 @@ def _line_ratios(y: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return np.median(ratio, axis=0), np.median(means, axis=0) >= _LINE_STEP
 
 
-def _all_line_ratios(y: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``_line_ratios`` of both axes (1: between rows, 2: between columns)."""
-    return {axis: _line_ratios(y, axis) for axis in (1, 2)}
+def _all_line_ratios(y: np.ndarray, steps: dict[int, np.ndarray] | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``_line_ratios`` of both axes (1: between rows, 2: between columns); ``steps``: ``_steps(y)``, when taken."""
+    return {axis: _line_ratios(y, axis, None if steps is None else steps[axis]) for axis in (1, 2)}
 
 
 def line_positions(y: np.ndarray, axis: int, *, margin: int = 6, ratios: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
@@ -186,8 +194,10 @@ def _trim(y: np.ndarray, box: list[int], flat_std: float = 3.0) -> list[int]:
     """``box`` without its flat margins: rows / columns at its edges uniform in space and still in time (bars, a fitted pane's padding)."""
     t, b, left, r = box
     sub = y[:, t:b, left:r]
-    flat_rows = (sub.std(axis=2).max(axis=0) < flat_std) & (sub.mean(axis=2).std(axis=0) < flat_std)
-    flat_cols = (sub.std(axis=1).max(axis=0) < flat_std) & (sub.mean(axis=1).std(axis=0) < flat_std)
+    # Each line's mean once, for its spread (np.std's own mean, the same sum and division) and for its drift.
+    row_mean, col_mean = sub.mean(axis=2, keepdims=True), sub.mean(axis=1, keepdims=True)
+    flat_rows = (sub.std(axis=2, mean=row_mean).max(axis=0) < flat_std) & (row_mean[:, :, 0].std(axis=0) < flat_std)
+    flat_cols = (sub.std(axis=1, mean=col_mean).max(axis=0) < flat_std) & (col_mean[:, 0, :].std(axis=0) < flat_std)
 
     def inner(flat: np.ndarray) -> tuple[int, int]:
         keep = np.flatnonzero(~flat)
@@ -274,9 +284,10 @@ def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None
     # Every frame: the caller's luma is the luma of these same frames, computed alike (issue #30: region search took
     # the luma of a sweep file's frames twice). Of more frames, the 16 picked take their own, as before.
     y = lumas if lumas is not None and len(pick) == n and lumas.shape == (n, h, w) else luma(frames[pick])
-    ratios = _all_line_ratios(y)  # once per file: the panes and each cue's lines read them (they were computed ~8 times)
+    steps = _steps(y)  # once per file: the line ratios and the sharp box read them
+    ratios = _all_line_ratios(y, steps)  # once per file: the panes and each cue's lines read them (they were computed ~8 times)
     found: list[list[int]] = []
-    for cue in (_moving_box, _detail_box):
+    for cue in (_moving_box, lambda y: _detail_box(y, steps)):
         box = cue(y)
         if box is not None:
             # and out to the lines just beyond it: a picture's own bars (a clip with grey bars of its own,
