@@ -1,7 +1,7 @@
 """Hostile media for the reliability tests: a known clip hidden after the first frame of an animated still.
 
-Animated WebP, APNG and GIF (and HEIF files holding several images) are
-clips; a scan that reads their first frame only sees an innocent title card
+Animated WebP, APNG and GIF (and HEIF files holding several images, and
+multi-page TIFFs) are clips; a scan that reads their first frame only sees an innocent title card
 and calls the file clear. ``animated_copies(clip, folder)`` writes the
 frames of ``clip`` behind a one-second title card in each of those formats,
 with Pillow (and pillow-heif), from the clip's own frames: nothing is
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ANIMATED_KINDS", "animated_copies", "clip_frames"]
+__all__ = ["ANIMATED_KINDS", "HEIF_NAME", "TIFF_NAME", "animated_copies", "clip_frames"]
 
 #: File name -> Pillow save arguments of each animated copy.
 ANIMATED_KINDS = {
@@ -26,6 +26,8 @@ ANIMATED_KINDS = {
 _TITLE_MS = 1000
 #: The HEIF copy's images (a HEIF collection has no timing): title card first, then these of the clip's frames.
 HEIF_NAME = "hidden.heic"
+#: The multi-page TIFF copy: the same pages as the HEIF's (a TIFF's pages have no timing either).
+TIFF_NAME = "hidden.tif"
 
 
 def clip_frames(clip: str | os.PathLike) -> tuple[list[np.ndarray], float]:
@@ -66,4 +68,6 @@ def animated_copies(clip: str | os.PathLike, folder: str | os.PathLike) -> dict[
     picks = [pictures[0]] + [pictures[1 + i] for i in np.linspace(0, len(frames) - 1, 3).round().astype(int)]
     picks[0].save(root / HEIF_NAME, save_all=True, append_images=picks[1:], quality=95)
     written[HEIF_NAME] = root / HEIF_NAME
+    picks[0].save(root / TIFF_NAME, save_all=True, append_images=picks[1:], compression="tiff_deflate")
+    written[TIFF_NAME] = root / TIFF_NAME
     return written

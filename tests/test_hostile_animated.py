@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from vscan.bench import synth
-from vscan.bench.hostile_media import HEIF_NAME, animated_copies, clip_frames
+from vscan.bench.hostile_media import HEIF_NAME, TIFF_NAME, animated_copies, clip_frames
 from vscan.bank.hashers import media_hasher
 from vscan.bank.store import build_bank
 from vscan.decode import EveryFrame, FixedRate, ImageDecoder, is_still, open_decoder
@@ -55,11 +55,14 @@ def test_lossless_animations_decode_every_frame_at_its_time(copies, name):
     assert indices[0] == 0 and decoder.frames_decoded == indices[-1] + 1
 
 
-def test_a_heif_with_several_images_is_read_image_by_image(copies):
+@pytest.mark.parametrize("name", [HEIF_NAME, TIFF_NAME])
+def test_a_heif_with_several_images_or_a_multi_page_tiff_is_read_image_by_image(copies, name):
+    """A TIFF's later pages are pictures too (a fax, a scan, or what an innocuous first page hides). Before,
+    a TIFF went to FFmpeg, whose frames PyAV could not list (an InternalError for every TIFF)."""
     _, _, written = copies
     from vscan.decode.animated import AnimatedImageDecoder
 
-    path = written[HEIF_NAME]
+    path = written[name]
     decoder = open_decoder(path)
     meta = decoder.probe(path)
     assert isinstance(decoder, AnimatedImageDecoder) and meta.num_frames == 4 and meta.duration_seconds == 4.0
@@ -71,11 +74,11 @@ def test_one_frame_images_and_camera_jpegs_stay_stills(tmp_path):
     from PIL import Image
 
     picture = Image.fromarray(synth.render_frame(seed=3, t=0.0, size=(64, 48)))
-    for name in ("one.webp", "one.png", "one.gif"):
+    for name in ("one.webp", "one.png", "one.gif", "one.tif"):
         picture.save(tmp_path / name)
     picture.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[picture.resize((32, 24))])  # a preview inside
     assert Image.open(tmp_path / "camera.jpg").format == "MPO"
-    for name in ("one.webp", "one.png", "one.gif", "camera.jpg"):
+    for name in ("one.webp", "one.png", "one.gif", "one.tif", "camera.jpg"):
         assert is_still(tmp_path / name), name
         assert isinstance(open_decoder(tmp_path / name), ImageDecoder), name
 
@@ -97,3 +100,44 @@ def test_a_scan_finds_the_clip_behind_the_title_card(copies, tmp_path):
         assert hit["query_span_seconds"][0] >= 1.0, (name, hit)  # behind the title card
         if name != "hidden.gif":  # GIF's 256 colours keep it a partial match (FFmpeg's decoder, as before)
             assert r["media"]["decoder"] == "animated-image" and hit["is_match"] and r["risk"] > 0.5, (name, r["reasons"])
+
+
+def test_frames_whose_side_data_pyav_cannot_list_still_decode(tmp_path):
+    """FFmpeg newer than PyAV's list of side-data types attaches ones PyAV cannot name (FFmpeg 8's EXIF on a
+    TIFF page; MV-HEVC's view id on a phone's spatial video): listing a frame's side data raises ValueError,
+    which ended such a file as an InternalError. The display matrix is then taken from the frame's rotation."""
+    from PIL import Image
+
+    from vscan.decode.pyav_backend import PyAVDecoder
+
+    path = tmp_path / "page.tif"
+    Image.fromarray(synth.render_frame(seed=3, t=0.0, size=(64, 48))).save(path)
+    decoder = PyAVDecoder()  # FFmpeg's TIFF decoder, as a TIFF named otherwise (or any such frame) reaches it
+    meta = decoder.probe(path)
+    assert (meta.width, meta.height) == (64, 48)
+    batch = next(decoder.iter_frames(path, EveryFrame()))
+    assert batch.rgb.shape == (1, 48, 64, 3)
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_a_turn_rebuilt_from_the_frames_rotation_is_the_containers_matrix(tmp_path, degrees):
+    """The fallback above: the matrix rebuilt from ``VideoFrame.rotation`` gives the orientation that the
+    container's own display matrix gives (ffmpeg writes the turn into the MP4's track header)."""
+    import shutil
+
+    import av
+
+    from vscan.decode.orient import orientation_from_matrix
+    from vscan.decode.pyav_reuse import _rotation_matrix, display_matrix
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg command (Debian's ffmpeg; .ci/run installs it)")
+    plain = synth.make_clip(tmp_path / "plain.mp4", seed=3, seconds=0.5, size=(64, 48))
+    turned = tmp_path / f"turned{degrees}.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v", f"rotate={degrees}", str(turned)],
+                   check=True, timeout=60)  # fmt: skip
+    with av.open(str(turned)) as container:
+        frame = next(container.decode(video=0))
+        real = display_matrix(frame)
+        assert real is not None
+        assert orientation_from_matrix(_rotation_matrix(frame.rotation)) == orientation_from_matrix(real)

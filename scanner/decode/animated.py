@@ -1,4 +1,4 @@
-"""Animated stills (WebP, APNG, several-image HEIF/AVIF) decoded as videos, through Pillow.
+"""Animated stills (WebP, APNG, several-image HEIF/AVIF, multi-page TIFF) decoded as videos, through Pillow.
 
 A file named like a still image that holds more than one frame is a clip,
 not a picture: every frame is composited by Pillow as a viewer shows it,
@@ -11,6 +11,8 @@ Durations: a frame with none, or under 20 ms, shows for 100 ms (what
 browsers do with GIF/APNG/WebP delays that small). The images of a HEIF/AVIF
 file with several top-level images (a burst, a collection) have no timing at
 all: each is its own picture, placed 1 s apart so that every one is sampled.
+Nor have the pages of a multi-page TIFF (a scanned document, a fax, or
+pictures hidden behind an innocuous first page): the same, 1 s apart.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from vscan.errors import DecodeError
 __all__ = ["ANIMATED_FORMATS", "AnimatedImageDecoder", "FrameTiming", "frame_timing"]
 
 #: Pillow formats read here when they hold more than one frame (GIF: FFmpeg).
-ANIMATED_FORMATS = frozenset({"WEBP", "PNG", "HEIF", "AVIF"})
+ANIMATED_FORMATS = frozenset({"WEBP", "PNG", "HEIF", "AVIF", "TIFF"})
 #: Formats whose frames carry no duration: their images are placed this far apart.
-_UNTIMED = frozenset({"HEIF", "AVIF"})
+_UNTIMED = frozenset({"HEIF", "AVIF", "TIFF"})
 _UNTIMED_SPACING_MS = 1000.0
 _MIN_DELAY_MS = 20.0
 _DEFAULT_DELAY_MS = 100.0
@@ -86,7 +88,7 @@ def frame_timing(path: str | os.PathLike) -> FrameTiming | None:
 
 
 class AnimatedImageDecoder(Decoder):
-    """Pillow decoder for animated WebP/APNG and several-image HEIF/AVIF, read as a video."""
+    """Pillow decoder for animated WebP/APNG, several-image HEIF/AVIF and multi-page TIFF, read as a video."""
 
     name = "animated-image"
 

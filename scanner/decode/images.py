@@ -17,7 +17,7 @@ from vscan.decode.metadata import SampledFrames, VideoMetadata
 __all__ = ["IMAGE_SUFFIXES", "ImageDecoder", "register_heif", "to_rgb"]
 
 #: Suffixes that open_decoder reads as stills (ImageDecoder).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".heic", ".heif", ".avif"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"})
 
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I")
 
@@ -54,8 +54,8 @@ def _what_it_is(path) -> str | None:
 
 
 class ImageDecoder(Decoder):
-    """PIL decoder for .jpg .jpeg .png .webp .bmp .heic .heif .avif stills (one
-    frame; animated ones are videos: vscan.decode.animated, GIF through FFmpeg)."""
+    """PIL decoder for .jpg .jpeg .png .webp .bmp .tif .tiff .heic .heif .avif stills (one
+    frame; animated ones and multi-page TIFFs are videos: vscan.decode.animated, GIF through FFmpeg)."""
 
     name = "image"
 

@@ -149,11 +149,36 @@ def first_frame(stream, packet, drain: bool = True) -> tuple[bool, bytes | None,
         return False, None, None
     for frame in frames:
         alone = drain or len(frames) == 1  # else a frame after it came out too: it is not kept, nor gone on from
-        for side in frame.side_data:
-            if getattr(side.type, "name", "") == "DISPLAYMATRIX":
-                return False, bytes(side), frame if alone else None
-        return False, None, frame if alone else None
+        return False, display_matrix(frame), frame if alone else None
     return True, None, None
+
+
+def display_matrix(frame) -> bytes | None:
+    """The frame's display matrix (36 bytes), or None. PyAV lists a frame's side data through an enum of the
+    types it knows; FFmpeg newer than that enum attaches others (FFmpeg 8's EXIF on every TIFF page, MV-HEVC's
+    view id, LCEVC), and listing them raises ValueError ("31 is not a valid Type"). The matrix is then rebuilt
+    from the frame's rotation, which PyAV reads without the list: a mirror in it is lost, a turn is kept."""
+    try:
+        sides = list(frame.side_data)
+    except ValueError:
+        return _rotation_matrix(int(getattr(frame, "rotation", 0) or 0))
+    for side in sides:
+        if getattr(side.type, "name", "") == "DISPLAYMATRIX":
+            return bytes(side)
+    return None
+
+
+def _rotation_matrix(degrees: int) -> bytes | None:
+    """FFmpeg's display matrix of a turn (``av_display_rotation_set``, in PyAV's ``VideoFrame.rotation`` sign);
+    None for no turn."""
+    import math
+    import struct
+
+    if degrees % 360 == 0:
+        return None
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    fixed = lambda x: int(round(x * 65536))  # noqa: E731 - 16.16
+    return struct.pack("=9i", fixed(c), fixed(-s), 0, fixed(s), fixed(c), 0, 0, 0, 1 << 30)
 
 
 def _first_frame_matrix(stream, packet) -> tuple[bool, bytes | None]:
