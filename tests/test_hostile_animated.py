@@ -141,3 +141,25 @@ def test_a_turn_rebuilt_from_the_frames_rotation_is_the_containers_matrix(tmp_pa
         real = display_matrix(frame)
         assert real is not None
         assert orientation_from_matrix(_rotation_matrix(frame.rotation)) == orientation_from_matrix(real)
+
+
+def test_pages_of_different_sizes_are_letterboxed_into_the_first_pages_size(tmp_path):
+    """A TIFF's pages (a HEIF collection's images) need not share a size, a clip's frames must: a bank build of
+    such a TIFF stopped on ``np.stack`` ("all input arrays must have the same shape"). Each later page is
+    scaled whole into the first page's size, centred on black, and hashed like any frame."""
+    from PIL import Image
+
+    from vscan.bank import Bank
+
+    sizes = [(96, 64), (40, 80), (64, 64)]  # (w, h): landscape, then portrait, then square
+    pages = [Image.fromarray(synth.render_frame(seed=20 + i, t=0.0, size=size)) for i, size in enumerate(sizes)]
+    path = tmp_path / "pages.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    decoder = open_decoder(path)
+    frames = np.concatenate([b.rgb for b in decoder.iter_frames(path, EveryFrame(), max_side=48)])
+    assert frames.shape == (3, 32, 48, 3)
+    portrait = frames[1]  # 40x80 into 48x32: 16x32 in the middle, black either side
+    assert portrait[:, :15].max() == 0 and portrait[:, 33:].max() == 0 and portrait[:, 17:31].max() > 0
+    bank = tmp_path / "b.bank"
+    build_bank(bank, [path], hash_media=media_hasher(EveryFrame(), "cpu"))
+    assert len(Bank(bank).load_index().hashes) >= 3

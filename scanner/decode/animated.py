@@ -122,6 +122,7 @@ class AnimatedImageDecoder(Decoder):
         indices: list[int] = []
         frames: list[np.ndarray] = []
         times: list[float] = []
+        canvas: tuple[int, int] | None = None  # every frame's (w, h): the first frame's output size
         with ImageDecoder._open(meta.path) as image:
             for index in selected:
                 self.check_cancelled(meta.path)
@@ -134,7 +135,10 @@ class AnimatedImageDecoder(Decoder):
                     raise DecodeError(f"{meta.path}: PIL failed decoding frame {index}: {_reason(exc)}") from exc
                 self.frames_decoded = index + 1
                 wanted = output_size(*rgb_image.size, max_side, size)  # after EXIF turns it, as for a still
-                if rgb_image.size != wanted:
+                canvas = canvas or wanted
+                if wanted != canvas:  # a page or image of another size than the first (TIFF, HEIF): letterboxed into it
+                    rgb_image = _fitted(rgb_image, canvas)
+                elif rgb_image.size != wanted:
                     rgb_image = rgb_image.resize(wanted, Image.Resampling.BOX)
                 indices.append(index)
                 times.append(float(pts[index]))
@@ -145,3 +149,16 @@ class AnimatedImageDecoder(Decoder):
         if frames:
             yield _batch(indices, times, frames)
 
+
+def _fitted(rgb_image, canvas: tuple[int, int]):
+    """The picture scaled to fit ``canvas`` (w, h) whole, centred on black: a frame of the file's size whose
+    bars the scan's border removal takes off again. The pages of a TIFF, or the images of a HEIF collection,
+    need not share a size; a clip's frames must."""
+    from PIL import Image
+
+    w, h = rgb_image.size
+    scale = min(canvas[0] / w, canvas[1] / h)
+    inner = (max(1, min(canvas[0], round(w * scale))), max(1, min(canvas[1], round(h * scale))))
+    out = Image.new("RGB", canvas)
+    out.paste(rgb_image.resize(inner, Image.Resampling.BOX), ((canvas[0] - inner[0]) // 2, (canvas[1] - inner[1]) // 2))
+    return out
