@@ -96,14 +96,28 @@ def _turned(c: np.ndarray, ch: np.ndarray, cv: np.ndarray, chv: np.ndarray) -> n
     return np.stack([c, t(ch), chv, t(cv), ch, cv, t(c), t(chv)], axis=-3)
 
 
-def _picture64(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
+def _picture64(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray,
+               y: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """[len(tops), len(lefts), 64, 64]: PDQ's 64 x 64 picture of each window (``rows`` [64, height], ``cols`` [64, width]
-    Jarosz operators, reversed for a mirrored window)."""
+    Jarosz operators, reversed for a mirrored window); ``y``: the frame's ``_model_luma``, when the caller has it."""
     if np.count_nonzero(rows, axis=1).max() == 1 and np.count_nonzero(cols, axis=1).max() == 1:
         # Up to 128 px a side the filter is 1 px wide: the 64 x 64 picture is the window's luma at the cell centres (no product at all).
         down, across = tops[:, None] + rows.argmax(axis=1), lefts[:, None] + cols.argmax(axis=1)  # [ny, 64], [nx, 64]
-        return _model_luma(frame)[down[:, None, :, None], across[None, :, None, :]]
+        y = _model_luma(frame) if y is None else y
+        # The rows first, then the columns of those ([ny, 64, nx, 64]): ~5x faster than one 4-D fancy index (0.3 ms, not 1.5, for 49 windows).
+        return np.ascontiguousarray(y[down][:, :, across].transpose(0, 2, 1, 3))
     return _banded(frame, rows, cols, tops, lefts, exact=True)
+
+
+def _floored_steps(a: np.ndarray, axis: int) -> np.ndarray:
+    """The reference quality's sum of floor(|step| * 100 / 255) along ``axis`` (-2: down, -1: across) of [..., 64, 64]
+    pictures, in place on one temporary (the same float32 operations in the same order: the same values)."""
+    d = np.diff(a, axis=axis)
+    np.abs(d, out=d)
+    d *= np.float32(100.0)
+    d /= np.float32(255.0)
+    np.floor(d, out=d)
+    return d.sum(axis=(-2, -1))
 
 
 def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,13 +127,12 @@ def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lef
     variants (``DIHEDRAL_NAMES`` order) and PDQ quality."""
     tops, lefts = _check(frame, height, width, tops, lefts)
     rows, cols = jarosz_operator_np(height).astype(np.float32), jarosz_operator_np(width).astype(np.float32)
-    a64 = _picture64(frame, rows, cols, tops, lefts)
-    scale = np.float32(100.0)
-    dv = np.floor(np.abs(a64[..., 1:, :] - a64[..., :-1, :]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
-    dh = np.floor(np.abs(a64[..., :, 1:] - a64[..., :, :-1]) * scale / np.float32(255.0)).sum(axis=(-2, -1))
+    y = _model_luma(frame) if height <= 128 and width <= 128 else None  # the cell-centre pictures below share it
+    a64 = _picture64(frame, rows, cols, tops, lefts, y)
+    dv, dh = _floored_steps(a64, -2), _floored_steps(a64, -1)
     quality = np.minimum(np.floor((dv + dh) / np.float32(90.0)), 100).astype(np.int32)  # the reference's integer arithmetic
     dct = dct_matrix_np().astype(np.float32)
-    flipped = [_picture64(frame, r, c, tops, lefts) for r, c in ((rows, cols[:, ::-1]), (rows[:, ::-1], cols), (rows[:, ::-1], cols[:, ::-1]))]
+    flipped = [_picture64(frame, r, c, tops, lefts, y) for r, c in ((rows, cols[:, ::-1]), (rows[:, ::-1], cols), (rows[:, ::-1], cols[:, ::-1]))]
     coeffs = [dct @ a @ dct.T for a in (a64, *flipped)]  # [ny, nx, 16, 16] each: as is, mirrored, upside down, both
     return _pack(_bits(_turned(*coeffs))), quality
 
