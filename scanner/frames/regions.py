@@ -145,12 +145,20 @@ def detect_region(
 #: sub-windows keeping these shares of each side, on a grid of positions
 #: across the slack (``_STILL_STEPS`` per axis). A screenshot crops the known
 #: frame off-centre; one of these windows lines up with a bank centre crop.
+#: 7 steps (98 windows; was 5, 50): the 90% windows of a 90% screenshot stand
+#: about 1.5% of the frame apart, not 2.25% (the 80% ones 3%, not 4.5%), so the
+#: nearest one is about 0.75% of the frame off a bank crop's place, not 1.1%.
+#: With exact mirrors (a9fe847) a mirrored screenshot halfway between two of 5
+#: places lay 18-34 bits from every row of its source (bench_robustness's
+#: wide3308, wide6306); the hash's own sign-flip mirror, off by a sub-cell
+#: shift of its own, had found some of those and lost others.
 _STILL_SCALES = (0.9, 0.8)
-_STILL_STEPS = 5
+_STILL_STEPS = 7
 #: Windows are hashed at this side (PDQ works at 64x64 anyway). The still is
 #: resized once per scale (to 142 and 160 pixels: every grid position within
-#: half a pixel) and the windows are cut from it: ~1 ms for 50 windows, where
-#: resizing each window cost ~10 ms.
+#: half a pixel) and the windows are cut from it: 98 windows took 17 ms on one
+#: loaded thread (load 3; 50 took 14 ms there before e8472cc), where resizing each
+#: window cost ~10 ms.
 _STILL_SIZE = 128
 
 
@@ -208,7 +216,7 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     A translucent box over moving content (``vscan.frames.translucent``) is
     undone into ``unoverlaid_frames`` / ``overlay_box`` when no static
     overlay was found. A still (one frame) gets its ``still_windows`` instead, already hashed
-    (``still_window_hashes``: 50 windows cost ~3 ms here against ~10x that through the hash
+    (``still_window_hashes``: 98 windows, ~10x cheaper here than through the hash
     model): ``region_hashes`` [K, 8, 32], ``region_quality`` [K], ``region_box`` [K, 4] and
     ``region_rows`` (the sample of each row, 0).
     ``detect_rows`` (bool per frame): the frames the box and the translucent blend are found on
