@@ -142,23 +142,25 @@ def detect_region(
 
 
 #: Still images (one frame: a frame grab, a screenshot) get windows instead:
-#: sub-windows keeping these shares of each side, on a grid of positions
-#: across the slack (``_STILL_STEPS`` per axis). A screenshot crops the known
-#: frame off-centre; one of these windows lines up with a bank centre crop.
-#: 7 steps (98 windows; was 5, 50): the 90% windows of a 90% screenshot stand
-#: about 1.5% of the frame apart, not 2.25% (the 80% ones 3%, not 4.5%), so the
-#: nearest one is about 0.75% of the frame off a bank crop's place, not 1.1%.
-#: With exact mirrors (a9fe847) a mirrored screenshot halfway between two of 5
-#: places lay 18-34 bits from every row of its source (bench_robustness's
-#: wide3308, wide6306); the hash's own sign-flip mirror, off by a sub-cell
-#: shift of its own, had found some of those and lost others.
-_STILL_SCALES = (0.9, 0.8)
-_STILL_STEPS = 7
+#: sub-windows keeping these shares of each side, each on a grid of positions
+#: across the slack (that many per axis). A screenshot crops the known frame
+#: off-centre; one of these windows lines up with a bank centre crop.
+#: The 90% windows on 7 places a side (74 windows; was 5 for both scales, 50):
+#: the 90% windows of a 90% screenshot stand about 1.5% of the frame apart, not
+#: 2.25%, so the nearest one is about 0.75% of the frame off a bank crop's
+#: place, not 1.1%. With exact mirrors (a9fe847) a mirrored screenshot halfway
+#: between two of 5 places lay 18-34 bits from every row of its source
+#: (bench_robustness's wide3308, wide6306); the hash's own sign-flip mirror,
+#: off by a sub-cell shift of its own, had found some of those and lost others.
+#: Every screenshot the denser grid found again was found through a 90% window
+#: (16 of 16 in bench_quality_stills with both scales on 7 places; 9 of its 120
+#: window matches were 80% ones), so the 80% windows keep their 5 places.
+_STILL_GRID = ((0.9, 7), (0.8, 5))
 #: Windows are hashed at this side (PDQ works at 64x64 anyway). The still is
 #: resized once per scale (to 142 and 160 pixels: every grid position within
-#: half a pixel) and the windows are cut from it: 98 windows took 17 ms on one
-#: loaded thread (load 3; 50 took 14 ms there before e8472cc), where resizing each
-#: window cost ~10 ms.
+#: half a pixel) and the windows are cut from it: ~11-13 ms for the 74 windows
+#: of a still on a loaded 2-core machine (the 50 of before: ~6-9 ms), where
+#: resizing each window cost ~10 ms.
 _STILL_SIZE = 128
 
 
@@ -169,11 +171,11 @@ def _still_grid(frame: np.ndarray, size: int):
 
     h, w = frame.shape[1:3]
     image = Image.fromarray(np.ascontiguousarray(frame[0]))
-    for scale in _STILL_SCALES:
+    for scale, places in _STILL_GRID:
         side = int(round(size / scale))  # the still at this side: each window is `size` of it
         small = np.asarray(image.resize((side, side), Image.Resampling.BILINEAR))
         ch, cw = int(round(h * scale)), int(round(w * scale))
-        steps = np.linspace(0, side - size, _STILL_STEPS).round().astype(int)
+        steps = np.linspace(0, side - size, places).round().astype(int)
         boxes = []
         for y in steps:
             for x in steps:
@@ -216,7 +218,7 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     A translucent box over moving content (``vscan.frames.translucent``) is
     undone into ``unoverlaid_frames`` / ``overlay_box`` when no static
     overlay was found. A still (one frame) gets its ``still_windows`` instead, already hashed
-    (``still_window_hashes``: 98 windows, ~10x cheaper here than through the hash
+    (``still_window_hashes``: 74 windows, ~10x cheaper here than through the hash
     model): ``region_hashes`` [K, 8, 32], ``region_quality`` [K], ``region_box`` [K, 4] and
     ``region_rows`` (the sample of each row, 0).
     ``detect_rows`` (bool per frame): the frames the box and the translucent blend are found on

@@ -20,7 +20,7 @@ mirror, its DCT's odd columns negated, lies 20-60 bits from the mirrored
 picture's hash): a mirrored or turned copy meets its source's rows as closely as
 a plain one. ``original`` and ``transpose`` are the hash model's bits, the others
 the model's bits of the turned window cut out (tested).
-Windows up to 128 px a side (a still's 98 windows, ``vscan.frames.regions``)
+Windows up to 128 px a side (a still's 74 windows, ``vscan.frames.regions``)
 need no product: PDQ's filter is then 1 px wide and the 64 x 64 picture is
 the window's luma at the cell centres, ~1 ms for 25 windows with 8 variants.
 """
