@@ -163,3 +163,26 @@ def test_pages_of_different_sizes_are_letterboxed_into_the_first_pages_size(tmp_
     bank = tmp_path / "b.bank"
     build_bank(bank, [path], hash_media=media_hasher(EveryFrame(), "cpu"))
     assert len(Bank(bank).load_index().hashes) >= 3
+
+
+def test_a_tiff_of_more_pages_than_the_cap_reads_the_first_and_says_so(tmp_path, monkeypatch):
+    """Pillow counts a TIFF's pages in time quadratic in them (an 8 MB TIFF of 200,000 one-pixel pages: 326 s
+    before a frame was read); the first ``MAX_TIFF_PAGES`` are read and the record's ``partial`` says why."""
+    from PIL import Image
+
+    from vscan.decode import animated
+
+    monkeypatch.setattr(animated, "MAX_TIFF_PAGES", 3)
+    pages = [Image.fromarray(synth.render_frame(seed=30 + i, t=0.0, size=(32, 24))) for i in range(5)]
+    path = tmp_path / "many.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    assert not is_still(path)
+    decoder = open_decoder(path)
+    meta = decoder.probe(path)
+    assert meta.num_frames == 3 and meta.duration_seconds == 3.0
+    assert meta.demux_partial == "a TIFF of more than 3 pages: its first 3 were read"
+    batch = next(decoder.iter_frames(path, EveryFrame()))
+    assert batch.frame_indices.tolist() == [0, 1, 2]
+    short = tmp_path / "three.tif"
+    pages[0].save(short, save_all=True, append_images=pages[1:3])
+    assert open_decoder(short).probe(short).demux_partial is None  # exactly the cap: whole

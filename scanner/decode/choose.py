@@ -42,8 +42,15 @@ def _several_frames(path: str | os.PathLike) -> bool:
     register_heif()
     try:
         with Image.open(path) as image:
-            moving = (image.format or "").upper() in ANIMATED_FORMATS | {"GIF"}
-            return moving and int(getattr(image, "n_frames", 1) or 1) > 1
+            if (image.format or "").upper() not in ANIMATED_FORMATS | {"GIF"}:
+                return False
+            if image.format == "TIFF":  # a second page (n_frames would walk every page header: quadratic in TIFF)
+                try:
+                    image.seek(1)
+                except EOFError:
+                    return False
+                return True
+            return int(getattr(image, "n_frames", 1) or 1) > 1
     except Exception:  # noqa: BLE001 - unreadable: the image decoder reports it
         return False
 
