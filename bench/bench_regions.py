@@ -6,7 +6,7 @@ In-process and sequential, the same files in the same run, alternating: this
 tree as shipped, and this tree with ``vscan.runtime.decode_task.add_region``
 replaced by a no-op (no region search, no region frames to hash). Files are
 split into re-framed (a ``__`` kind of ``vscan.bench.reframe`` in the name)
-stills (which get 50 windows each, hashed where they are cut:
+stills (which get 74 windows each, hashed where they are cut:
 ``vscan.frames.regions.still_window_hashes``, timed on its own too) and the
 rest; the ratio that must stay <= 1.3 is the rest's (and the stills' is reported beside it). Also reported:
 the region search's own time per file and the share of files given a region.
