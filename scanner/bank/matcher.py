@@ -37,13 +37,15 @@ class Matcher:
         self.settings = settings or MatchSettings()
         self.narrow_seconds = 0.0
 
-    def match(self, query: FileQuery) -> list[Match]:
-        """Digest hits, then perceptual matches, best first (``vscan.bank.match`` for the rules)."""
+    def match(self, query: FileQuery, *, kept: dict | None = None) -> list[Match]:
+        """Digest hits, then perceptual matches, best first (``vscan.bank.match`` for the rules). ``kept``: a dict
+        held between two matches of one file (a first pass and its confirmation), where the robust matcher keeps
+        each query hash's search (``vscan.bank.robust.robust_matches``): the same matches."""
         if self.index is None:
             return []
-        narrowed = self.for_file(query)
+        narrowed = self.for_file(query, kept=kept)
         if narrowed is not self:
-            return narrowed.match(query)
+            return narrowed.match(query, kept=kept)
         matches, seen = [], set()
         for hit in digest_matches(self.index, query.digests):
             if hit.bank_entry_id not in seen:
@@ -52,21 +54,33 @@ class Matcher:
         if len(query.frames):
             if query.robust:
                 # A sparse hash list's rows met in order decide a short run too (vscan.bank.list_banks).
-                matches += decide_on_rows(self.index, query, robust_matches(self.index, query, self.settings), self.settings)
+                matches += decide_on_rows(self.index, query, robust_matches(self.index, query, self.settings, kept=kept), self.settings)
             else:
                 matches += vpdq_matches(self.index, query, self.settings)
         return matches
 
-    def for_file(self, query: FileQuery) -> "Matcher":
+    def for_file(self, query: FileQuery, *, kept: dict | None = None) -> "Matcher":
         """This matcher, or for a memory-mapped bank one over only the entries ``query`` can
         match (those with a row within reach of any of its versions, or one of its digests):
-        per entry its matches are the same."""
+        per entry its matches are the same. ``kept``: a dict held between a first pass's match
+        and its confirmation's, where the narrowed bank is kept: a query reaching the same
+        entries with the same digests (a confirmation: the first pass's frames and one more)
+        takes it again, not narrowed anew (its rows, labels and kinds as read for the first)."""
         from vscan.bank.mapped import MappedBank, narrow_for_query
 
         if not isinstance(self.index, MappedBank):
             return self
         t0 = time.perf_counter()
-        index = narrow_for_query(self.index, query, self.settings)
+        index = None
+        if kept is not None:
+            reach = _reach(self.index, query, self.settings)
+            prior = kept.get("matcher.narrowed")
+            if prior is not None and prior[0] is self.index and prior[1] == reach:
+                index = prior[2]
+        if index is None:
+            index = narrow_for_query(self.index, query, self.settings)
+            if kept is not None:
+                kept["matcher.narrowed"] = (self.index, reach, index)
         self.narrow_seconds += time.perf_counter() - t0
         return Matcher(index, self.settings)
 
@@ -93,6 +107,20 @@ class Matcher:
                         device=s.device, prep_prefix=prep_prefix)  # fmt: skip
         hits["entry_id"] = np.asarray(index.entry_ids, object)[hits["entry"]] if hits["entry"].size else np.zeros(0, object)
         return hits
+
+
+def _reach(bank: Any, query: FileQuery, settings: MatchSettings) -> tuple:
+    """What ``narrow_for_query`` narrows ``query`` to, short of the narrowing: the entries holding a row within
+    reach of its hashes searched (``MappedBank.candidates``, each hash's kept there) and its digests."""
+    mq = settings.min_quality
+    if query.robust:
+        sets = [(v.variants[v.hashes.qualities >= mq], settings.radius(v)) for v in query.versions if v.variants is not None]
+    else:
+        fh = query.frames.hashes
+        sets = [(fh.hashes[fh.qualities >= mq], settings.distance_threshold)]
+    entries = [bank.candidates(np.ascontiguousarray(h, np.uint8).reshape(-1, 32), int(r), mq) for h, r in sets]
+    digests = tuple((k, query.digests.get(k)) for k in ("sha256", "md5", "sha1"))
+    return np.unique(np.concatenate(entries)).tobytes(), digests
 
 
 def robust_lookup(bank_path, queries: np.ndarray, radius: int = 31, *, lines: np.ndarray | None = None, device: str | None = None) -> list[dict]:

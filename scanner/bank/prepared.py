@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from vscan.bank.index import MultiIndexHashing, brute_force_pairs, resolve_devic
 from vscan.bank.store import BankIndex
 from vscan.errors import ConfigError
 
-__all__ = ["Match", "SearchMethod", "unique_hashes", "display_durations"]
+__all__ = ["Match", "SearchMethod", "unique_hashes", "display_durations", "kept_search"]
 
 SearchMethod = Literal["auto", "brute", "blocking"]
 _NAN_SPAN = (math.nan, math.nan)
@@ -162,6 +162,33 @@ def _search(query_uniq, prepared, radius, method, blocking_min_hashes, device):
     return brute_force_pairs(query_uniq, prepared.uniq, radius)
 
 
+def kept_search(q_uniq: np.ndarray, bank: Any, radius: int, method: SearchMethod, blocking_min_hashes: int, device: str | None,
+                kept: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``_search``'s pairs (sorted by query, then bank hash); with ``kept`` (a dict the caller holds: one file's
+    first pass and its confirmation, ``ModelWorker.run``) each query hash's pairs are kept there and searched only
+    where not kept for this same bank and search. Every search sorts its pairs by (query, bank hash) and finds a
+    query's pairs whatever the other queries are, so the pairs are the same, in the same order: a confirmation
+    (the first pass's frames and one more) searched the first pass's hashes again (issue #30)."""
+    if kept is None:
+        return _search(q_uniq, bank, radius, method, blocking_min_hashes, device)
+    setting = (radius, method, blocking_min_hashes, device)
+    slot = kept.get("robust.pairs")
+    if slot is None or slot[0] is not bank or slot[1] != setting:  # another narrowed bank: nothing kept applies
+        slot = kept["robust.pairs"] = (bank, setting, {})
+    memo = slot[2]
+    keys = list(map(bytes, q_uniq))
+    todo = [i for i, key in enumerate(keys) if key not in memo]
+    if todo:
+        uq, ub, dist = _search(q_uniq[todo], bank, radius, method, blocking_min_hashes, device)
+        bounds = np.searchsorted(uq, np.arange(len(todo) + 1)).tolist()
+        for j, i in enumerate(todo):
+            memo[keys[i]] = (ub[bounds[j] : bounds[j + 1]], dist[bounds[j] : bounds[j + 1]])
+        if len(todo) == len(keys):
+            return uq, ub, dist  # searched whole: the search's own pairs (query j of todo is query j)
+    parts = [memo[key] for key in keys]
+    lengths = np.fromiter((p[0].size for p in parts), np.int64, len(parts))
+    uq = np.repeat(np.arange(len(parts), dtype=np.int64), lengths)
+    return uq, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _span(times: np.ndarray) -> tuple[float, float]:

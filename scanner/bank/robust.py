@@ -18,7 +18,7 @@ from vscan.bank.row_looks import LOOK_MIN_RANGE_SECONDS, look_seconds, tick_pct
 from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
-from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _search, _span, display_durations, unique_hashes
+from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _span, display_durations, kept_search, unique_hashes
 from vscan.bank.query import VERSION_ORDER, FileQuery, MatchSettings, QueryVersion
 from vscan.bank.store import BankIndex
 
@@ -88,10 +88,10 @@ def _prepare_robust(index: BankIndex, min_quality: int) -> _RobustBank:
 
 
 def _row_pairs(q_uniq: np.ndarray, q_inverse: np.ndarray, bank: _RobustBank, radius: int, method: SearchMethod,
-               blocking_min_hashes: int, device: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               blocking_min_hashes: int, device: str | None, kept: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query row, bank row, distance) of every pair within ``radius``: the unique query hashes
-    ``q_uniq`` (query row r is ``q_uniq[q_inverse[r]]``) searched against ``bank``'s unique hashes."""
-    uq, ub, dist = _search(q_uniq, bank, radius, method, blocking_min_hashes, device)
+    ``q_uniq`` (query row r is ``q_uniq[q_inverse[r]]``) searched against ``bank``'s unique hashes (``kept``: ``kept_search``)."""
+    uq, ub, dist = kept_search(q_uniq, bank, radius, method, blocking_min_hashes, device, kept)
     owner_b, brow = _expand(ub, bank.offsets, bank.rows)
     q_offsets, q_rows = _csr(q_inverse, q_uniq.shape[0])
     owner_q, qrow = _expand(uq[owner_b], q_offsets, q_rows)
@@ -167,11 +167,11 @@ def _query_rows(query: FileQuery, settings: MatchSettings) -> _QueryRows:
                       np.concatenate(radius), q_uniq, q_inverse, considered)  # fmt: skip
 
 
-def _pairs(query: FileQuery, rows: _QueryRows, bank: _RobustBank, settings: MatchSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(query: FileQuery, rows: _QueryRows, bank: _RobustBank, settings: MatchSettings, kept: dict | None) -> tuple[np.ndarray, ...]:
     """(query row, bank row, distance): every pair within its query row's radius, searched
     at the loosest version's radius (the pairs' order is the search's at that radius)."""
     radius = max(settings.radius(v) for v in query.versions if v.variants is not None)
-    qrow, brow, dist = _row_pairs(rows.uniq, rows.inverse, bank, radius, settings.method, settings.blocking_min_hashes, settings.device)
+    qrow, brow, dist = _row_pairs(rows.uniq, rows.inverse, bank, radius, settings.method, settings.blocking_min_hashes, settings.device, kept)
     ok = dist <= rows.radius[qrow]
     return qrow[ok], brow[ok], dist[ok]
 
@@ -388,13 +388,13 @@ def _row_ends(index: BankIndex) -> np.ndarray:
     return index.cache["match.row_ends"]
 
 
-def robust_matches(index: BankIndex, query: FileQuery, settings: MatchSettings) -> list[Match]:
-    """Entries sharing a matched frame with any version of ``query`` (which has dihedral variants), best first."""
+def robust_matches(index: BankIndex, query: FileQuery, settings: MatchSettings, *, kept: dict | None = None) -> list[Match]:
+    """Entries sharing a matched frame with any version of ``query`` (which has dihedral variants), best first (``kept``: ``kept_search``)."""
     rows = _query_rows(query, settings)
     bank = _prepare_robust(index, settings.min_quality)
     if rows.uniq.shape[0] == 0 or bank.uniq.shape[0] == 0:
         return []
-    pairs = _pairs(query, rows, bank, settings)
+    pairs = _pairs(query, rows, bank, settings, kept)
     if pairs[0].size == 0:
         return []
     return _Entries(index, query, settings, rows, bank, pairs).matches()

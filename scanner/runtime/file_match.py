@@ -126,17 +126,20 @@ class FileMatcher:
         return FileQuery(inputs.versions, digests, inputs.duration_seconds)
 
     def file_result(
-        self, payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None
+        self, payload: DecodedFile | dict[str, Any], hashed: dict[str, tuple[np.ndarray, np.ndarray]], sha256: str | None, md5: str | None,
+        *, kept: dict | None = None,
     ) -> dict[str, Any]:
         """One file's matches from its hashed frame sets: ``qualities``,
         ``matches``, ``timings``, ``frames_sampled`` and, for a bank with
-        disabled entries, ``skipped_disabled``."""
+        disabled entries, ``skipped_disabled``. ``kept``: a dict held between
+        a first pass's match and its confirmation's (``Matcher.match``): the
+        plain match's searches kept for the next."""
         t0 = time.perf_counter()
         inputs = file_inputs(payload, hashed)
         query = self.file_query(inputs, sha256, md5)
         narrowed_before = self.matcher.narrow_seconds  # seconds narrowing a memory-mapped bank to the file's candidates (each version tried)
-        narrowed = self.matcher.for_file(query)
-        matches = narrowed.match(query)
+        narrowed = self.matcher.for_file(query, kept=kept)
+        matches = narrowed.match(query, kept=kept)
         spent: dict[str, float] = {}  # seconds per search (0.0: skipped: something matched already, or it does not apply)
         weak = None  # a centre-crop hit that decided nothing (vscan.bank.query_side): reported where no later search finds anything
         for key, applies, search in self._searches(inputs):

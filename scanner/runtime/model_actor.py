@@ -178,8 +178,11 @@ class ModelWorker:
         triaged = run_triage(self.triage, decoded) if self.triage is not None else None
         detect_share = (time.perf_counter() - t1) / max(sum(len(f.frames) for f in decoded), 1)
         out = []
+        # A first pass with its confirmation decoded ahead keeps its plain match's searches for the confirmation's (the same
+        # frames and one more: only the new frame's hashes are searched where the bank it narrows to is the same).
+        kept = [{} if f.ahead is not None else None for f in decoded]
         for i, ((key, sha256, md5, passes), file) in enumerate(zip(files, decoded)):
-            result = self._matched(key, file, hashed[i], sha256, md5, firsts[i])
+            result = self._matched(key, file, hashed[i], sha256, md5, firsts[i], kept=kept[i])
             result, decoded[i] = self._deferred_regions(result, file, hashed[i], sha256, md5, firsts[i])
             file = decoded[i]
             decode_hashed = file.region is not None and file.region.hashes is not None  # a still's windows, hashed where they were made
@@ -194,7 +197,7 @@ class ModelWorker:
                 self._refine(result, file)
             out.append(result)
         # A first pass that decides, with its confirmation decoded ahead: matched again with it here (no second decode or call).
-        match = lambda i, both, sets: self._matched(files[i][0], both, sets, files[i][1], files[i][2], firsts[i])  # noqa: E731
+        match = lambda i, both, sets: self._matched(files[i][0], both, sets, files[i][1], files[i][2], firsts[i], kept=kept[i])  # noqa: E731
         frames_hashed += confirm_in_call(decoded, hashed, out, self._hash_sets, match)[1]
         out = [ModelResult.from_dict(r) for r in out]
         for name, value in (("calls", 1), ("files", len(files)), ("frames", frames_hashed), ("busy_seconds", time.perf_counter() - t0)):
@@ -202,9 +205,11 @@ class ModelWorker:
         self._stats["max_frames_per_call"] = max(self._stats["max_frames_per_call"], frames_hashed)
         return out
 
-    def _matched(self, key: int, file: DecodedFile, hashed: dict, sha256: str | None, md5: str | None, first_numbers: np.ndarray) -> dict[str, Any]:
-        """One file's match result (vscan.runtime.file_match), keyed, with its frame hashes where kept."""
-        result = self.matcher.file_result(file, hashed, sha256, md5)
+    def _matched(self, key: int, file: DecodedFile, hashed: dict, sha256: str | None, md5: str | None, first_numbers: np.ndarray,
+                 *, kept: dict | None = None) -> dict[str, Any]:  # fmt: skip
+        """One file's match result (vscan.runtime.file_match), keyed, with its frame hashes where kept (``kept``:
+        the plain match's searches kept between a first pass and its confirmation, ``FileMatcher.file_result``)."""
+        result = self.matcher.file_result(file, hashed, sha256, md5, kept=kept)
         result["key"] = key
         if self.config.runtime.keep_frame_hashes:  # vscan scan --hash-store: the driver stores them, the record never carries them
             from vscan.output.hash_store import kept_hashes
