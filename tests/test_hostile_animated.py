@@ -186,3 +186,24 @@ def test_a_tiff_of_more_pages_than_the_cap_reads_the_first_and_says_so(tmp_path,
     short = tmp_path / "three.tif"
     pages[0].save(short, save_all=True, append_images=pages[1:3])
     assert open_decoder(short).probe(short).demux_partial is None  # exactly the cap: whole
+
+
+def test_a_first_pass_holding_every_page_is_not_decoded_again():
+    """A 3-page TIFF's first pass reads all 3 pages; the region probe's escalated pass (more frames for a file
+    that looks re-framed) read them all again: frames_decoded 6 of a 3-frame file (issue #30: never decode
+    more than the file has)."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    import vscan
+    from vscan.runtime.decode_task import decode_for_scan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pages.tif"
+        pages = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 48, 3), np.uint8)) for i in range(3)]
+        pages[0].save(path, save_all=True, append_images=pages[1:])
+        summary, payload = decode_for_scan(str(path), vscan.ScanConfig(runtime=vscan.Runtime(device="cpu")))
+    assert summary["error"] is None
+    assert summary["frames_sampled"] == 3 and summary["frames_decoded"] == 3, summary

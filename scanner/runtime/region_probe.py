@@ -100,6 +100,8 @@ def decode_again_if_reframed(path: str, config: ScanConfig, first, decode) -> tu
     (decoder, meta, tap, frames, numbers, times, *_), _fallback = first
     if not frames:
         return None, None, first
+    if meta.num_frames and sum(len(n) for n in numbers) >= meta.num_frames:
+        return None, None, first  # the first pass holds every frame of the file (a few-page TIFF, a 3-frame clip): none to add
     spread = first_pass_spread_rows(config.sampling.policy, numbers, times, meta)
     more = escalated_config(config, frames, lambda: tap.add_to({"frames": frames[0]}).get("border_box"), spread)
     if more is None:
