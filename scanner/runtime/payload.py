@@ -186,9 +186,17 @@ class DecodedFile(Mapping):
         numbers = np.concatenate([self.frame_numbers, second.frame_numbers])
         _, keep = np.unique(numbers, return_index=True)  # sorted by frame number, first pass wins ties
         second = _overlay_filled(second, self.unoverlaid)
+        # Runs of one pass's consecutive rows, each taken as a slice: the rows copied once (joining the passes,
+        # then picking rows, copied the frames twice, and a 4-D fancy index is slow: ~3x the time, issue #30).
+        n, cut = self.frame_numbers.size, np.flatnonzero((np.diff(keep) != 1) | (keep[1:] == self.frame_numbers.size)) + 1
+        spans = list(zip(keep[np.r_[0, cut]].tolist(), (keep[np.r_[cut, keep.size] - 1] + 1).tolist())) if keep.size else []
 
         def rows(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None or b is None else np.concatenate([a, b])[keep]
+            if a is None or b is None:
+                return None
+            if not spans or len(a) != n or len(b) != numbers.size - n:
+                return np.concatenate([a, b])[keep]
+            return np.concatenate([a[lo:hi] if lo < n else b[lo - n : hi - n] for lo, hi in spans])
 
         def version(a: FrameSet | None, b: FrameSet | None) -> FrameSet | None:
             return None if a is None or b is None else FrameSet(rows(a.frames, b.frames), a.box)  # the first pass's box
