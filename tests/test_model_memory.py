@@ -66,3 +66,19 @@ def test_a_translucent_box_over_a_long_file_is_found_with_its_rings_alone():
     (t, b, l, r), gain, _ = found
     assert abs(t - 24) <= 4 and abs(b - 72) <= 4 and abs(l - 32) <= 4 and abs(r - 96) <= 4
     assert np.allclose(gain, 0.5, atol=0.1)
+
+
+def test_a_long_files_region_search_reads_luma_where_needed_with_the_same_values():
+    """``find_regions`` held the luma of every frame of a long file (1 GiB for 4,096 frames of 256 px); a file
+    of more than ``HELD_LUMA_FRAMES`` reads it where needed (``_Lumas``), each read the whole product's bits."""
+    from vscan.runtime.region_search import HELD_LUMA_FRAMES, _Lumas
+
+    frames = _frames(HELD_LUMA_FRAMES + 88, 90, 160, seed=4)
+    whole = frames.astype(np.float32) @ _WEIGHTS
+    lumas = _Lumas(frames)
+    assert lumas.shape == whole.shape and len(lumas) == len(whole) and lumas.ndim == 3
+    assert all(np.array_equal(a, b) for a, b in zip(lumas, whole))
+    for key in (np.array([0, 5, 599]), (slice(None), slice(3, 20), slice(7, 44)), 3, (np.array([1, 2]), slice(5, 9), slice(3, 4)),
+                (slice(None), 4, slice(3, 30))):  # fmt: skip
+        assert np.array_equal(lumas[key], whole[key]), key
+    assert set(vars(lumas)) == {"frames", "shape"} and lumas.frames is frames  # holds the frames, no luma

@@ -19,8 +19,10 @@ _CHUNK_PIXELS = 1 << 22
 
 
 def luma(frames: np.ndarray) -> np.ndarray:
-    """float32 luma of uint8 RGB ``frames`` [..., 3] -> [...], frame by frame in pieces of ``_CHUNK_PIXELS``
-    (the same values as one product: each pixel's is its own three-term sum)."""
+    """float32 luma of uint8 RGB ``frames`` [..., 3] -> [...]; a large array in pieces of whole frames, about
+    ``_CHUNK_PIXELS`` each. Each pixel's luma is its own three-term product, but NumPy takes a stack of rows a
+    row at a time down a path that depends on the row's length (a last bit apart in ~20% of pixels); pieces of
+    whole frames keep every row whole, so the values are the whole product's, to the bit."""
     pixels = frames.size // 3
     if frames.ndim < 4 or pixels <= _CHUNK_PIXELS or len(frames) < 2:
         return frames.astype(np.float32) @ _WEIGHTS

@@ -77,6 +77,33 @@ BAR_GATE_FRAMES = 12
 #: returned unmatched, its near-match in the matches, for a file whose own query has none: adaptive sampling's second
 #: pass then looks around it (``vscan.decode.adaptive``: at ``short_fps`` where a short excerpt may be).
 HINT_BITS = 20
+#: Files of more sampled frames than this have their luma taken where it is read (``_Lumas``), not held whole:
+#: 4,096 frames of 256 px were 1 GiB of float32 for the whole region search.
+HELD_LUMA_FRAMES = 512
+
+
+class _Lumas:
+    """``luma(frames)`` read as an array ([N, H, W]: indexing, slicing, iterating, ``shape``), each read taken
+    from the frames it selects: the same values (luma is a pixel's own three-term sum), none held."""
+
+    ndim = 3
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+        self.shape = frames.shape[:3]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self):
+        return (luma(frame) for frame in self.frames)
+
+    def __getitem__(self, key) -> np.ndarray:
+        # Whole rows, then the columns: NumPy takes a stack of rows a row at a time, down a path that depends on
+        # the row's length, so a pixel's luma is the whole file's (to the bit) only when taken in its whole row.
+        if isinstance(key, tuple) and len(key) > 2:
+            return luma(self.frames[key[:2]])[(slice(None),) * (2 - sum(isinstance(k, (int, np.integer)) for k in key[:2])) + key[2:]]
+        return luma(self.frames[key])
 
 
 @functools.lru_cache(maxsize=512)
@@ -240,7 +267,7 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
         return None
     fh = query.frames.hashes
     h, w = frames.shape[1:3]
-    lumas = luma(frames)
+    lumas = luma(frames) if len(frames) <= HELD_LUMA_FRAMES else _Lumas(frames)  # a long file's: read where needed
     picks = evenly_spaced(len(frames), LOCATE_FRAMES)
     tried_on = _gate_frames(region_candidates(query, frames, source_size, lumas), lumas, picks)
     if not tried_on:
