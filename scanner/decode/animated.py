@@ -28,7 +28,7 @@ from vscan.decode.images import ImageDecoder, to_rgb
 from vscan.decode.metadata import VideoMetadata
 from vscan.errors import DecodeError
 
-__all__ = ["ANIMATED_FORMATS", "AnimatedImageDecoder", "FrameTiming", "frame_timing"]
+__all__ = ["ANIMATED_FORMATS", "AnimatedImageDecoder", "FrameTiming", "frame_timing", "tiff_pages"]
 
 #: Pillow formats read here when they hold more than one frame (GIF: FFmpeg).
 ANIMATED_FORMATS = frozenset({"WEBP", "PNG", "HEIF", "AVIF", "TIFF"})
@@ -79,7 +79,7 @@ def frame_timing(path: str | os.PathLike) -> FrameTiming | None:
         format_name = (image.format or "").upper()
         partial = None
         if format_name == "TIFF":
-            frames = _tiff_pages(image, MAX_TIFF_PAGES + 1)
+            frames = tiff_pages(image, MAX_TIFF_PAGES + 1)
             if frames > MAX_TIFF_PAGES:
                 frames, partial = MAX_TIFF_PAGES, f"a TIFF of more than {MAX_TIFF_PAGES:,} pages: its first {MAX_TIFF_PAGES:,} were read"
         else:
@@ -99,7 +99,7 @@ def frame_timing(path: str | os.PathLike) -> FrameTiming | None:
     return timing
 
 
-def _tiff_pages(image, most: int) -> int:
+def tiff_pages(image, most: int) -> int:
     """The TIFF's pages, counted up to ``most`` (Pillow's ``n_frames`` walks every page header, quadratically)."""
     pages = 1
     try:

@@ -36,7 +36,7 @@ def _several_frames(path: str | os.PathLike) -> bool:
     """Whether an image file is an animation or image sequence (False when it cannot be read: its decoder says why)."""
     from PIL import Image
 
-    from vscan.decode.animated import ANIMATED_FORMATS
+    from vscan.decode.animated import ANIMATED_FORMATS, tiff_pages
     from vscan.decode.images import register_heif
 
     register_heif()
@@ -45,11 +45,7 @@ def _several_frames(path: str | os.PathLike) -> bool:
             if (image.format or "").upper() not in ANIMATED_FORMATS | {"GIF"}:
                 return False
             if image.format == "TIFF":  # a second page (n_frames would walk every page header: quadratic in TIFF)
-                try:
-                    image.seek(1)
-                except EOFError:
-                    return False
-                return True
+                return tiff_pages(image, 2) > 1
             return int(getattr(image, "n_frames", 1) or 1) > 1
     except Exception:  # noqa: BLE001 - unreadable: the image decoder reports it
         return False
