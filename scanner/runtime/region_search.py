@@ -101,8 +101,8 @@ class _Lumas:
     def __getitem__(self, key) -> np.ndarray:
         # Whole rows, then the columns: NumPy takes a stack of rows a row at a time, down a path that depends on
         # the row's length, so a pixel's luma is the whole file's (to the bit) only when taken in its whole row.
-        if isinstance(key, tuple) and len(key) > 2:
-            return luma(self.frames[key[:2]])[(slice(None),) * (2 - sum(isinstance(k, (int, np.integer)) for k in key[:2])) + key[2:]]
+        if isinstance(key, tuple) and len(key) == 3:
+            return luma(self.frames[key[:2]])[..., key[2]]
         return luma(self.frames[key])
 
 
