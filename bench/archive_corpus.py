@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,12 @@ def _encoders() -> set[str]:
 
 def _transcode(src: Path, out: Path, variant: Variant) -> Path:
     if not out.exists():
-        tmp = out.with_name(f".{out.name}")
+        # A name of this process and thread's own: two benches making the same corpus at once (a bench and a helper's
+        # A/B both reading ~/.cache) wrote one temporary file, and the second rename found it gone.
+        tmp = out.with_name(f".{os.getpid()}-{threading.get_ident()}-{out.name}")
         subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-an", *variant.args, str(tmp)],
                        check=True, capture_output=True, timeout=600)  # fmt: skip
-        tmp.rename(out)
+        os.replace(tmp, out)
     return out
 
 
@@ -118,7 +121,11 @@ def _synthetic(root: Path, prefix: str, seeds: range, seconds: float, size: tupl
     out = []
     for seed in seeds:
         path = root / f"{prefix}-{seed}.mp4"
-        out.append(path if path.exists() else synth.make_clip(path, seed=seed, seconds=seconds, size=size, scenes=3, gop=250))
+        if not path.exists():  # written aside, then renamed: a bench started meanwhile never reads half a clip
+            tmp = path.with_name(f".{os.getpid()}-{threading.get_ident()}-{path.name}")
+            synth.make_clip(tmp, seed=seed, seconds=seconds, size=size, scenes=3, gop=250)
+            os.replace(tmp, path)
+        out.append(path)
     return out
 
 
