@@ -207,3 +207,17 @@ def test_a_first_pass_holding_every_page_is_not_decoded_again():
         summary, payload = decode_for_scan(str(path), vscan.ScanConfig(runtime=vscan.Runtime(device="cpu")))
     assert summary["error"] is None
     assert summary["frames_sampled"] == 3 and summary["frames_decoded"] == 3, summary
+
+
+def test_vscan_hash_prints_a_line_per_page_of_a_multi_page_tiff(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    pages = [Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)) for _ in range(3)]
+    path = tmp_path / "pages.tif"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    run = subprocess.run([sys.executable, "-m", "vscan.cli", "hash", str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = [line.split(",") for line in run.stdout.splitlines()]
+    assert [(n, t) for n, _, _, t in lines] == [("0", "0.000"), ("1", "1.000"), ("2", "2.000")]
+    assert len({h for _, _, h, _ in lines}) == 3

@@ -26,7 +26,7 @@ def _dense_policy(every_frame: bool, fps: Optional[float], keyframes: bool):
 
 @app.command("hash")
 def hash_command(
-    file: Annotated[Path, typer.Argument(help="Video or still image (jpg, png, webp).", metavar="FILE", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="Video or picture (jpg, png, webp, bmp, gif, tif, heic, avif; a multi-page or animated one gives a line per page or frame).", metavar="FILE", show_default=False)],
     every_frame: EveryFrameOpt = False,
     fps: FpsOpt = None,
     keyframes: KeyframesOpt = False,
