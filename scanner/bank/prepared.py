@@ -72,10 +72,19 @@ def unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return hashes.reshape(0, 32), np.zeros(0, np.int64)
     words = hashes.view(np.uint64)
-    order = np.lexsort(words.T[::-1])
+    # Sorted on the first word alone (stable) first: that is the four words' lexsort order wherever rows with the same
+    # first word are the same row (distinct hashes nearly always differ in their first 64 bits; a repeated row keeps
+    # its input order either way); only where two different rows share their first word is the full lexsort taken.
+    # A searched file's ~1,000 window hashes: ~3x less time (issue #30; the same output, tests/test_unique_hashes.py).
+    order = np.argsort(words[:, 0], kind="stable")
     sorted_words = words[order]
+    same = sorted_words[1:] == sorted_words[:-1]
+    if (same[:, 0] & ~same.all(axis=1)).any():
+        order = np.lexsort(words.T[::-1])
+        sorted_words = words[order]
+        same = sorted_words[1:] == sorted_words[:-1]
     new = np.ones(n, bool)
-    new[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+    new[1:] = ~same.all(axis=1)
     inverse = np.empty(n, np.int64)
     inverse[order] = np.cumsum(new) - 1
     return hashes[order[new]], inverse
