@@ -9,6 +9,7 @@ first, so any actor (or a restarted one) can take any call.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Iterator
 
@@ -30,7 +31,12 @@ def _limit_kernel_threads(threads: int) -> None:
     parallel) on this call's thread with at most ``threads`` threads, as the
     hash model runs (Ray already runs a decode per core): with numba's default
     (every core) each file's bank narrowing took 50-75 ms on a loaded 2-core
-    machine, 4 ms on one thread (issue #30). numba's setting is per thread."""
+    machine, 4 ms on one thread (issue #30). numba's setting is per thread.
+    OpenCV's pool too, where it is loaded (the rotation search's resizes and turns: its default, every core, took
+    2x the CPU of one thread on 2 cores for the same pixels, issue #30); its setting is the process's."""
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and cv2.getNumThreads() != max(1, threads):
+        cv2.setNumThreads(max(1, threads))
     try:
         import numba
     except ImportError:
@@ -145,6 +151,8 @@ class ModelWorker:
             _limit_kernel_threads(self._kernel_threads)
             load_without_blas_check(self._load_kernels)  # (vscan.runtime.blas_check: numba's scipy.linalg not imported)
             import cv2  # noqa: F401  (the rotation search's resize: ~40 ms of CPU a first model call waited for)
+
+            _limit_kernel_threads(self._kernel_threads)  # cv2's pool, now that it is loaded
 
     def _load_kernels(self) -> None:
         self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
