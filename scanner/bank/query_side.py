@@ -35,6 +35,7 @@ keeps ``sampling.frame_size`` and the policy: its rows were prepared at that siz
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ import numpy as np
 from vscan.bank.rows import crop_scale
 from vscan.frames.turns import inscribed
 
-__all__ = ["list_only_bank", "scan_config_for_bank", "QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+__all__ = ["list_only_bank", "scan_config_for_bank", "QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "grid_share_of", "grid_places_of", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
 #: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
 QUERY_CROPS = (0.975, 0.95, 0.925)
@@ -119,17 +120,50 @@ def _preps(index) -> tuple[str, ...]:
 
 def bank_crop_scales(index) -> tuple[float, ...]:
     """The centre-crop scales a bank (``MappedBank`` or ``BankIndex``) holds rows of, largest first."""
-    return tuple(sorted({s for s in (crop_scale(p) for p in _preps(index)) if s is not None}, reverse=True))
+    return _crop_scales(_preps(index))
+
+
+@functools.lru_cache(maxsize=64)
+def _crop_scales(preps: tuple[str, ...]) -> tuple[float, ...]:
+    """``bank_crop_scales`` of a bank's prep names: once per bank, not once per search of every unmatched file (issue #30)."""
+    return tuple(sorted({s for s in (crop_scale(p) for p in preps) if s is not None}, reverse=True))
 
 
 def grid_scale(index) -> float:
     """The share of each side a bank's grid windows keep (``g60:..``: 0.6 on a 10% grid; a lean plan's
     one centre window ``g40:30,30``: 0.4, which a crop keeping 70% at any position holds whole), the
     largest when several; ``GRID_SCALE`` for a bank without any."""
+    return _grid_scale(_preps(index))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_scale(preps: tuple[str, ...]) -> float:
     from vscan.frames.windows import GRID_SCALE, grid_window
 
-    scales = [g[0] for g in (grid_window(p.removeprefix("borders+").removeprefix("window:")) for p in _preps(index) if "window:g" in p) if g]
+    scales = [g[0] for g in (grid_window(p.removeprefix("borders+").removeprefix("window:")) for p in preps if "window:g" in p) if g]
     return max(scales, default=GRID_SCALE)
+
+
+@functools.lru_cache(maxsize=64)
+def grid_share_of(preps: tuple[str, ...]) -> float:
+    """``vscan.runtime.offcentre.grid_share`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
+    from collections import Counter
+
+    from vscan.frames.windows import GRID_SCALE, grid_window
+
+    names = {p.removeprefix("borders+").removeprefix("window:") for p in preps if "window:g" in p}
+    scales = Counter(g[0] for g in map(grid_window, names) if g)
+    return max(scales, key=lambda k: (scales[k], k)) if scales else GRID_SCALE
+
+
+@functools.lru_cache(maxsize=64)
+def grid_places_of(preps: tuple[str, ...], grid_scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``vscan.runtime.offcentre.grid_places`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
+    from vscan.frames.windows import grid_window
+
+    names = {p.removeprefix("borders+").removeprefix("window:") for p in preps if "window:g" in p}
+    found = [g for g in map(grid_window, names) if g and abs(g[0] - grid_scale) < 1e-6]
+    return tuple(sorted({g[1] for g in found})), tuple(sorted({g[2] for g in found}))
 
 
 def needs_centre_crops(index) -> bool:

@@ -106,14 +106,25 @@ def _valid_cached(aspect: float, degrees: float) -> np.ndarray:
     return _VALID[key]
 
 
-def turn_back(lumas: np.ndarray, aspect: float, degrees: float) -> np.ndarray:
-    """``lumas`` [N, S, S] (squeezed squares) unsqueezed to the file's aspect and turned by ``degrees``: float32 [N, h, w]."""
+def unsqueezed(lumas: np.ndarray, aspect: float) -> list[np.ndarray]:
+    """``lumas`` [N, S, S] (squeezed squares) resized to the file's aspect, frame by frame: what ``turn_back`` turns
+    (a search that turns the same frames by several angles resizes them once, issue #30)."""
     import cv2
 
     side = lumas.shape[1]
     h, w = (side, int(round(side * aspect))) if aspect >= 1 else (int(round(side / aspect)), side)
+    return [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in lumas]
+
+
+def turn_back(lumas: np.ndarray, aspect: float, degrees: float, *, wide: list[np.ndarray] | None = None) -> np.ndarray:
+    """``lumas`` [N, S, S] (squeezed squares) unsqueezed to the file's aspect and turned by ``degrees``: float32 [N, h, w].
+    ``wide``: ``unsqueezed(lumas, aspect)``, where the caller has it."""
+    import cv2
+
+    wide = unsqueezed(lumas, aspect) if wide is None else wide
+    h, w = wide[0].shape[:2] if len(wide) else (0, 0)
     turn = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
-    return np.stack([cv2.warpAffine(cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR), turn, (w, h), flags=cv2.INTER_LINEAR) for f in lumas])
+    return np.stack([cv2.warpAffine(f, turn, (w, h), flags=cv2.INTER_LINEAR) for f in wide])
 
 
 def kept_pixels(h: int, w: int, degrees: float) -> np.ndarray:

@@ -202,12 +202,9 @@ def same_place_grids(side: int, grid_scale: float = GRID_SCALE, box=None, pad: i
 def grid_places(index, grid_scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(tops, lefts) as shares of the side of a bank's grid windows keeping ``grid_scale`` (``grid_share``): a full
     bank's ``g55`` on ``GRID_STEPS``, a bank built before ``g60`` from 0 every 10%, a lean plan's one window."""
-    from vscan.bank.query_side import _preps
-    from vscan.frames.windows import grid_window
+    from vscan.bank.query_side import _preps, grid_places_of
 
-    names = {p.removeprefix("borders+").removeprefix("window:") for p in _preps(index) if "window:g" in p}
-    found = [g for g in map(grid_window, names) if g and abs(g[0] - grid_scale) < 1e-6]
-    return tuple(sorted({g[1] for g in found})), tuple(sorted({g[2] for g in found}))
+    return grid_places_of(_preps(index), float(grid_scale))
 
 
 def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of, *, min_quality: int, candidates: int = 3,
@@ -289,14 +286,9 @@ def grid_share(index) -> float:
     """The share of each side most of a bank's grid windows keep (a full bank's 25 ``g55`` windows beside its one
     centred ``g60``; a bank built before, 16 ``g60``; a lean plan's one ``g40``), the larger on a tie; ``GRID_SCALE``
     for a bank without any: the windows ``locate`` searches are sized from it."""
-    from collections import Counter
+    from vscan.bank.query_side import _preps, grid_share_of
 
-    from vscan.bank.query_side import _preps
-    from vscan.frames.windows import grid_window
-
-    names = {p.removeprefix("borders+").removeprefix("window:") for p in _preps(index) if "window:g" in p}
-    scales = Counter(g[0] for g in map(grid_window, names) if g)
-    return max(scales, key=lambda k: (scales[k], k)) if scales else GRID_SCALE
+    return grid_share_of(_preps(index))
 
 
 def has_grid_rows(index) -> bool:

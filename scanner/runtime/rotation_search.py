@@ -27,12 +27,14 @@ The time is ``timings.match_rotation``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.framed_turn import fit_framed, picture_box, picture_cut
-from vscan.frames.turns import MIN_CORNER_SHARE, _dark_mask, filled, fit_turn, inscribed, kept_pixels, turn_back, unsure_bits
+from vscan.frames.turns import MIN_CORNER_SHARE, _dark_mask, filled, fit_turn, inscribed, kept_pixels, turn_back, unsqueezed, unsure_bits
 from vscan.runtime.region_search import GATE_RADIUS, _flat_left_out, box_hashes, box_quality, closest_rows
 
 __all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "MAX_TURN_ASPECT", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
@@ -73,19 +75,27 @@ MAX_TURN_ASPECT = 8.0
 def bank_cuts(index) -> tuple[float, ...]:
     """Centre boxes (share of each side) a bank holds rows of: its crop rows and its grid windows that sit
     in the centre (``g60:20,20``, ``vscan.frames.windows.CENTRE_WINDOW``; a lean plan's ``g40:30,30``), largest first; () for plain rows only."""
-    from vscan.bank.query_side import _preps, bank_crop_scales
+    from vscan.bank.query_side import _preps
+
+    return _bank_cuts(_preps(index))
+
+
+@functools.lru_cache(maxsize=64)
+def _bank_cuts(preps: tuple[str, ...]) -> tuple[float, ...]:
+    """``bank_cuts`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
+    from vscan.bank.query_side import _crop_scales
     from vscan.frames.windows import grid_window
 
     centred = set()
-    for p in _preps(index):
+    for p in preps:
         g = grid_window(p.removeprefix("borders+").removeprefix("window:")) if "window:g" in p else None
         if g and abs(g[1] - (1 - g[0]) / 2) < 0.011 and abs(g[2] - (1 - g[0]) / 2) < 0.011:
             centred.add(g[0])
-    return tuple(sorted(set(bank_crop_scales(index)) | centred, reverse=True))
+    return tuple(sorted(set(_crop_scales(preps)) | centred, reverse=True))
 
 
 def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[float, ...], *, zoomed: bool = False,
-               picture: tuple[float, float, float, float] | None = None, quality: bool = True):
+               picture: tuple[float, float, float, float] | None = None, quality: bool = True, wide: list[np.ndarray] | None = None):
     """PDQ (uint8 [N, 2, 32], as is and mirrored) of ``lumas`` [N, S, S] turned back by ``degrees``: the largest
     of ``cuts`` inside what the copy kept, else the whole frame with the corners painted in; and the box cut
     (top, bottom, left, right shares of the turned-back frame; the whole frame when painted; centred, the source's
@@ -95,8 +105,9 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     so its frame is the source's turned box ``k`` and the source's crop ``c`` is the box ``c / k`` of the turned-back
     frame, for ``c`` up to ``k * k``; None when no cut fits (nothing to paint: the copy lost the source's rim).
     ``picture``: the source's picture inside bars of its own (``vscan.frames.framed_turn.picture_box``): the bank's
-    crops are of that picture (``borders+crop``), so the cut is centred in it; None when no cut fits inside."""
-    turned = turn_back(lumas, aspect, degrees)
+    crops are of that picture (``borders+crop``), so the cut is centred in it; None when no cut fits inside.
+    ``wide``: ``vscan.frames.turns.unsqueezed(lumas, aspect)``, where the caller has it (the gate turns them by several angles)."""
+    turned = turn_back(lumas, aspect, degrees, wide=wide)
     _, h, w = turned.shape
     if picture is not None and cuts:
         found = picture_cut(kept_pixels(h, w, degrees), picture, cuts, PICTURE_SLACK)
@@ -167,10 +178,12 @@ def _small(frames: np.ndarray) -> np.ndarray:
     return luma(frames)
 
 
-def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool, picture=None) -> float | None:
+def _gated(matcher, near: np.ndarray, aspect: float, angles, cuts: tuple[float, ...], *, zoomed: bool, picture=None,
+           wide: list[np.ndarray] | None = None) -> float | None:  # fmt: skip
     """Of ``angles``, the one whose turned-back cuts of ``near`` [K, S, S] lie closest to bank rows (summed over the
-    frames), in one lookup; None when no frame of any is within ``GATE_RADIUS``."""
-    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed, picture=picture, quality=False)) for a in angles]
+    frames), in one lookup; None when no frame of any is within ``GATE_RADIUS``. ``wide``: ``unsqueezed(near, aspect)``."""
+    wide = unsqueezed(near, aspect) if wide is None else wide  # resized once for every angle (issue #30)
+    tried = [(a, turned_cut(near, aspect, a, cuts, zoomed=zoomed, picture=picture, quality=False, wide=wide)) for a in angles]
     tried = [(a, cut[0]) for a, cut in tried if cut is not None]
     if not tried:
         return None
@@ -215,15 +228,16 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     if turn is None and not cuts:
         return None  # a bank of plain rows cannot meet a zoomed copy: its rim is gone
     near = small if np.array_equal(fit_picks, near_picks) else _small(frames[near_picks])  # the same frames (<= 3 a file): once
+    wide = unsqueezed(near, aspect)  # at the file's aspect, for every angle the gates turn them by
     zoomed = turn is None
     if zoomed:  # no corners: a copy turned and zoomed to hide them; coarse angles first, one lookup
-        coarse = _gated(matcher, near, aspect, COARSE_DEGREES, cuts, zoomed=True)
+        coarse = _gated(matcher, near, aspect, COARSE_DEGREES, cuts, zoomed=True, wide=wide)
         if coarse is None:
             return None
         angles = [coarse + d for d in FINE_DEGREES]
     else:
         angles = [turn.degrees + np.sign(turn.degrees) * d for d in refine]
-    degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed, picture=picture)
+    degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed, picture=picture, wide=wide)
     if degrees is None:
         return None
     fh = query.frames.hashes
