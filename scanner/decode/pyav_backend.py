@@ -50,6 +50,7 @@ class PyAVDecoder(Decoder):
         plain: bool = False,
         hold_open: bool = False,
         read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None,
+        one_thread: frozenset[str] = frozenset(),
     ):
         """skip_nonref: for sparse samples, do not decode non-reference frames
         (about half of an H.264 stream with B-frames); a wanted frame that is
@@ -60,8 +61,9 @@ class PyAVDecoder(Decoder):
         hold_open: keep the file's container open between passes over it
         (rewound: vscan.decode.pyav_reuse), until another file's or ``close()``.
         read_on: ``self.read_on`` (below), given before the probe: its index pass then leaves
-        the decoder where a keyframe pass reading on from frame 0 goes on from (``_PacketIndex.parked``)."""
-        self.thread_type = thread_type
+        the decoder where a keyframe pass reading on from frame 0 goes on from (``_PacketIndex.parked``).
+        one_thread: decoders (libavcodec names: ``hevc``, ``libdav1d``) opened with one thread, ``thread_type`` aside."""
+        self.thread_type, self.one_thread = thread_type, one_thread
         self.skip_nonref = skip_nonref
         self.plain = plain
         #: Frames the last iter_frames decoded but did not select (on the way
@@ -95,6 +97,7 @@ class PyAVDecoder(Decoder):
         ctx = stream.codec_context
         if not ctx.is_open:
             stream.thread_type = self.thread_type
+            ctx.thread_count = 1 if ctx.name in self.one_thread else ctx.thread_count  # vscan.runtime.decode_task._PYAV
             self._nonref_open = held and self.skip_nonref and not self.plain and ctx.name not in _SKIP_PER_FRAME
             if self._nonref_open:
                 ctx.skip_frame = "NONREF"

@@ -46,9 +46,14 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: file (35 vs 9.5 ms for a keyframe pass, measured). One codec thread was measured too (issue 30):
 #: 5% less CPU on the archive bench's 145 files, but 23% more wall time a file at load 12-18 and a
 #: slower embedded archive scan (13.5/12.6 s against 8.2/8.7 s after the first record, two runs in
-#: either order): FFmpeg's thread count stays. The file opened once for its passes (index, first
-#: pass, probe, confirmation), closed at the end of _decode_frames.
-_PYAV = {"thread_type": "SLICE", "hold_open": True}
+#: either order): FFmpeg's thread count stays, but for HEVC and AV1 (libdav1d), opened with one thread:
+#: their threads cost CPU and gave no wall time on the short decodes of a scan's passes (HEVC's wavefront
+#: rows, libdav1d's worker threads and frame contexts made at every open): the archive's AV1 copies 42.9
+#: -> 37.5 CPU-ms a file, HEVC 29.1 -> 25.4, walls level or lower; 1080p/2160p copies 8-39% less CPU
+#: (docs/archive-speed.md, "One thread for HEVC and AV1"). H.264 (one slice a frame) and VP9 (tiles: ~6%
+#: CPU for ~17% wall at 1080p) keep theirs. The file opened once for its passes (index, first pass,
+#: probe, confirmation), closed at the end of _decode_frames.
+_PYAV = {"thread_type": "SLICE", "hold_open": True, "one_thread": frozenset({"hevc", "libdav1d"})}
 #: The scan decodes every frame as coded. Skipping H.264/HEVC's in-loop filters on keyframe passes and
 #: confirmations (FFmpeg's skip_loop_filter, e323615) saved ~5% of such a file's decode CPU (~2% of the
 #: process) but lost a heavily compressed copy (crf 40, 96x64: tests/test_cli_output.py), where deblocking is
