@@ -206,12 +206,15 @@ class MappedBank:
         entries = [self._entry_of(e) for ids in found.values() for e in ids]
         return found, [e for e in entries if e is not None]
 
-    def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False) -> np.ndarray:
+    def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False, keep: bool = True) -> np.ndarray:
         """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query
         (``extra_only``: of the bank-side windows' own index alone). Each hash's entries are kept for the next
         search (up to _KEPT_HASHES hashes): a file confirmed in the model call that matched its first pass is
-        narrowed again with the first pass's hashes, and those searches were ~40% of its narrowing (issue #30)."""
+        narrowed again with the first pass's hashes, and those searches were ~40% of its narrowing (issue #30). ``keep``
+        False: hashes searched once (a search's gate boxes and windows) neither looked up nor kept: the same entries."""
         queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
+        if not keep:
+            return np.unique(self._candidate_pairs(queries, radius, min_quality, extra_only=extra_only)[1])
         setting = (int(radius), int(min_quality), bool(extra_only))
         keys = [(*setting, q) for q in map(bytes, queries)]
         kept = self._kept_candidates
@@ -260,18 +263,19 @@ class MappedBank:
                 owner.append(np.asarray(q[ok], np.int64))
         return np.concatenate(owner), np.concatenate(found)
 
-    def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=(), extra_only: bool = False) -> BankIndex:
+    def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=(), extra_only: bool = False,
+               keep: bool = True) -> BankIndex:  # fmt: skip
         """The BankIndex of this file's candidate entries (module docstring):
         ``queries``: every hash the matcher searches (uint8 [.., 32] each);
         ``radius``: the loosest it searches them at (one, or one per array);
         ``digests``: (algorithm, hex) of the file; ``extra_only``: entries
-        whose bank-side windows (not frames) hold a hit, not counted as a file."""
+        whose bank-side windows (not frames) hold a hit, not counted as a file; ``keep``: ``candidates``'."""
         radii = list(radius) if isinstance(radius, (list, tuple)) else [radius] * len(queries)
         found_entries = [np.zeros(0, np.int64)]
         for r in sorted(set(radii)):
             parts = [np.ascontiguousarray(q, np.uint8).reshape(-1, 32) for q, rq in zip(queries, radii) if rq == r]
             q = unique_hashes(np.concatenate(parts))[0]
-            found_entries.append(self.candidates(q, int(r), min_quality, extra_only=extra_only))
+            found_entries.append(self.candidates(q, int(r), min_quality, extra_only=extra_only, keep=keep))
         entries = np.unique(np.concatenate(found_entries))
         found, by_digest = self._digest_entries(digests)
         entries = np.unique(np.concatenate([entries, np.asarray(by_digest, np.int64)]))

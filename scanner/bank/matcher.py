@@ -102,7 +102,8 @@ class Matcher:
         in their extra rows, the only rows with a preparation)."""
         s, index = self.settings, self.index
         if hasattr(index, "narrow"):
-            index = index.narrow([hashes], radius, s.min_quality, extra_only=prep_prefix is not None)
+            # a search's own hashes (gate boxes, windows), searched once: not kept among the file's (MappedBank.candidates)
+            index = index.narrow([hashes], radius, s.min_quality, extra_only=prep_prefix is not None, keep=False)
         hits = row_hits(index, hashes, radius, min_quality=s.min_quality, method=s.method, blocking_min_hashes=s.blocking_min_hashes,
                         device=s.device, prep_prefix=prep_prefix)  # fmt: skip
         hits["entry_id"] = np.asarray(index.entry_ids, object)[hits["entry"]] if hits["entry"].size else np.zeros(0, object)
