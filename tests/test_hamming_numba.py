@@ -39,7 +39,7 @@ def test_brute_force_pairs_uses_it_once_numba_is_loaded(monkeypatch):
 
     calls = []
     real = hamming_numba.pairs_within
-    monkeypatch.setattr(hamming_numba, "pairs_within", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(hamming_numba, "pairs_within", lambda *a, **k: calls.append(a) or real(*a, **k))
     rng = np.random.default_rng(1)
     bank, query = rng.integers(0, 256, (5000, 32), dtype=np.uint8), rng.integers(0, 256, (8, 32), dtype=np.uint8)
     query[2] = bank[7]

@@ -102,9 +102,21 @@ class SplitIndex:
         self.offsets = arrays["offsets"]
         self._words = self.hashes.view(np.uint64) if len(self.hashes) else np.zeros((0, 4), np.uint64)
         self._fallback: MultiIndexHashing | None = None
+        self._columns: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.hashes.shape[0])
+
+    def _bank_columns(self) -> np.ndarray | None:
+        """The rows' words as columns (``vscan.hashing.hamming_numba.columns``), made on the first brute force where the
+        compiled loop runs it, then kept (the index is fixed once open); None where numpy's loop runs."""
+        from vscan.hashing import hamming_numba
+
+        if not hamming_numba.loaded():
+            return None
+        if self._columns is None:
+            self._columns = hamming_numba.columns(np.asarray(self.hashes))
+        return self._columns
 
     @classmethod
     def build(cls, hashes: np.ndarray, path: str | os.PathLike, *, meta: dict | None = None) -> "SplitIndex":
@@ -206,8 +218,8 @@ class SplitIndex:
             if self._fallback is None:
                 self._fallback = MultiIndexHashing(np.asarray(self.hashes))
             q, row, d = self._fallback.search(queries, radius)
-        else:
-            q, row, d = brute_force_pairs(queries, np.asarray(self.hashes), radius)
+        else:  # the gates' 64 bits: every row, through its words as columns where numba runs it (kept: 8 B a word)
+            q, row, d = brute_force_pairs(queries, np.asarray(self.hashes), radius, bank_columns=self._bank_columns())
         if dis.size and q.size:
             keep = dis[row] == 0
             q, row, d = q[keep], row[keep], d[keep]

@@ -62,13 +62,14 @@ def _empty_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def brute_force_pairs(
-    query: np.ndarray, bank: np.ndarray, radius: int, *, chunk: int = 4096, query_chunk: int = 32
+    query: np.ndarray, bank: np.ndarray, radius: int, *, chunk: int = 4096, query_chunk: int = 32, bank_columns: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs with distance <= radius: (q_idx int64, b_idx int64, dist int16), sorted by (q, b).
 
     Tiles of ``query_chunk`` x ``chunk`` pairs (32 x 4,096 by default: the
     fastest of the tiles measured on 2,000 x 50,000); memory is a few buffers
-    of one tile, whatever the sizes.
+    of one tile, whatever the sizes. ``bank_columns``: ``vscan.hashing.hamming_numba.columns(bank)``, where the
+    caller keeps it (the compiled loop reads it).
     """
     query, bank = _check("query", query), _check("bank", bank)
     if chunk < 1 or query_chunk < 1:
@@ -78,7 +79,7 @@ def brute_force_pairs(
     from vscan.hashing import hamming_numba
 
     if hamming_numba.loaded() and len(query) * len(bank) >= hamming_numba.MIN_PAIRS:  # the same pairs, compiled (issue #30)
-        return hamming_numba.pairs_within(query, bank, radius)
+        return hamming_numba.pairs_within(query, bank, radius, bank_columns=bank_columns)
     qw = query.view(np.uint64)  # [Q, 4]
     bw = np.ascontiguousarray(bank.view(np.uint64).T)  # [4, B]: one word of every bank row is contiguous
     qc, bc = min(query_chunk, len(query)), min(chunk, len(bank))

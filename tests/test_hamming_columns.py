@@ -1,0 +1,51 @@
+"""The compiled brute force over a bank's words laid out as columns (``vscan.hashing.hamming_numba``: the gates'
+64-bit lookups over every bank row, issue #30) finds the same pairs, in the same order, as the row layout and numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from vscan.bank.disk_index import SplitIndex  # noqa: E402
+from vscan.hashing import hamming_numba  # noqa: E402
+
+
+def _numpy_pairs(query, bank, radius):
+    d = np.bitwise_count(query[:, None, :] ^ bank[None, :, :]).sum(axis=-1)
+    q, b = np.nonzero(d <= radius)
+    return q.astype(np.int64), b.astype(np.int64), d[q, b].astype(np.int16)
+
+
+def test_columns_find_the_rows_pairs():
+    rng = np.random.default_rng(21)
+    bank = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    near = bank[rng.integers(0, 3000, 40)] ^ (rng.random((40, 32)) < 0.12).astype(np.uint8) * rng.integers(1, 256, (40, 32), dtype=np.uint8)
+    query = np.concatenate([near, rng.integers(0, 256, (30, 32), dtype=np.uint8), bank[:3]])
+    readonly = bank.copy()
+    readonly.flags.writeable = False
+    for radius in (0, 31, 64, 100):
+        cases = ((query, bank, hamming_numba.columns(bank)),  # columns kept by the caller
+                 (query, readonly, None),  # made here: >= COLUMNS_FROM_QUERIES queries
+                 (query[:2], bank, None))  # fmt: skip  (rows: too few queries to lay the bank out again)
+        for q, b, cols in cases:
+            got, want = hamming_numba.pairs_within(q, b, radius, bank_columns=cols), _numpy_pairs(q, bank, radius)
+            for a, w in zip(got, want):
+                assert a.dtype == w.dtype and np.array_equal(a, w)
+        assert _numpy_pairs(near, bank, radius)[0].size or radius == 0  # the near queries find rows
+
+
+def test_a_split_index_keeps_its_columns_for_the_64_bit_lookups(tmp_path):
+    rng = np.random.default_rng(4)
+    hashes = rng.integers(0, 256, (2500, 32), dtype=np.uint8)
+    index = SplitIndex.build(hashes, tmp_path / "idx")
+    query = hashes[:12] ^ (rng.random((12, 32)) < 0.1).astype(np.uint8)
+    first = index.search(query, 64)
+    kept = index._columns
+    assert kept is not None and kept.shape == (4, 2500)
+    second = index.search(query, 64)
+    assert index._columns is kept  # made once
+    want = _numpy_pairs(query, hashes, 64)
+    for a, b, c in zip(first, second, want):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
