@@ -41,8 +41,8 @@ def probe_masks(bits: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def search_kernel(q16, qw, offsets, ids, partner, hw, radius: int, disabled: np.ndarray, cap: int = 64):
-    """Raw hits (with repeats: a neighbour may be found through several
-    tables): (query index int64, row int64, distance int16), unsorted."""
+    """Raw hits, each (query, row) pair once (reported through the first table that finds it):
+    (query index int64, row int64, distance int16), unsorted."""
     from vscan.bank.mih_numba import kernel as _kernel
 
     sub = radius // 8
