@@ -9,7 +9,8 @@ as a scan's decode process runs it -- digests, first pass, region probe,
 borders, overlays, the confirmation decoded ahead (``confirm_ahead=True``, as
 the scan does once most first passes decide) -- in a subprocess per code and
 round, the rounds alternating between the two checkouts (``--baseline-worktree``,
-e.g. ``git worktree add /tmp/old 2584661``) so that machine load falls on both.
+e.g. ``git worktree add /tmp/old 2584661``) so that machine load falls on both; each
+with one OpenMP/OpenBLAS thread, as a scan's decode processes run.
 Reported per codec: CPU milliseconds per file (the decode process's, all
 threads; the median over rounds of each file), wall milliseconds, frames
 decoded per video-second; and whether both checkouts gave every file the same
@@ -80,7 +81,9 @@ def _run(code: Path | None, files: list[str], workdir: Path) -> list[dict]:
     """measure_files in a subprocess running ``code`` (a package dir for PYTHONPATH; None: this checkout)."""
     spec, out = workdir / "files.json", workdir / f"rows-{time.monotonic_ns()}.json"
     spec.write_text(json.dumps(files))
-    env = dict(os.environ)
+    from vscan.runtime.embedded_procs import _ONE_THREAD
+
+    env = {**os.environ, **_ONE_THREAD}  # native pools as a scan's decode process has them (OpenBLAS's threads spin)
     if code is not None:
         env["PYTHONPATH"] = f"{code}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     here = Path(__file__).resolve()

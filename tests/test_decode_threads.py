@@ -58,3 +58,51 @@ def test_one_thread_gives_the_same_frames_as_the_codecs_threads(clips, monkeypat
     threaded = {name: _scan(path) for name, path in clips.items()}
     for name in clips:
         assert one[name] == threaded[name], name
+
+
+def _frames(clips) -> list:
+    import av
+
+    out = []
+    for path in clips.values():
+        with av.open(path) as container:
+            out += [f for _, f in zip(range(3), container.decode(video=0))]
+    return out
+
+
+def test_frames_are_scaled_on_one_swscale_thread(clips, monkeypatch):
+    """libswscale's default (PyAV's threads=0: a thread per core) slices each frame over a pool: more CPU, same bytes."""
+    import av.video.reformatter as reformatter
+
+    from vscan.decode import pyav_reuse
+
+    real, asked = reformatter.VideoReformatter, []
+
+    class Recording:
+        def __init__(self):
+            self.inner = real()
+
+        def reformat(self, frame, **kwargs):
+            asked.append(kwargs.get("threads"))
+            return self.inner.reformat(frame, **kwargs)
+
+    monkeypatch.setattr(reformatter, "VideoReformatter", Recording)
+    frame = _frames(clips)[0]
+    pyav_reuse._rgb(frame, (203, 121), (frame.width, frame.height), True)  # a size no other test uses: a new scaler
+    pyav_reuse._turned_luma(frame, (203, 121), (frame.width, frame.height), pyav_reuse.Orientation())
+    assert asked == [1, 1]
+
+
+@pytest.mark.parametrize("size", [(256, 256), (198, 118), (512, 288), (640, 360)])
+def test_one_swscale_thread_gives_the_same_bytes_as_its_pool(clips, size):
+    from av.video.reformatter import VideoReformatter
+
+    from vscan.decode import pyav_reuse
+
+    pool = VideoReformatter()
+    for frame in _frames(clips):
+        ours = pyav_reuse._rgb(frame, size, (frame.width, frame.height), True)
+        theirs = pool.reformat(frame, width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
+        assert ours.tobytes() == theirs.tobytes()
+        grey = pyav_reuse._turned_luma(frame, size, (frame.width, frame.height), pyav_reuse.Orientation())
+        assert grey.tobytes() == pool.reformat(frame, width=size[0], height=size[1], format="gray", interpolation="AREA").to_ndarray().tobytes()

@@ -56,11 +56,17 @@ def _scaler(size: tuple) -> Iterator:
         idle.append(scaler)
 
 
+#: libswscale's threads for one frame: one. PyAV's default (0: as many as the cores) splits each frame's scaling
+#: into slices on a pool of threads, the same bytes for more CPU: the archive bench's frames to the scan's 256 px
+#: square 0.64 -> 0.53 CPU-ms a frame (docs/archive-speed.md, "libswscale on one thread").
+SWS_THREADS = 1
+
+
 def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) -> np.ndarray:
     """A decoded frame as RGB at the stored output size (before it is turned)."""
     if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
         with _scaler(stored) as scaler:
-            return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
+            return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA", threads=SWS_THREADS).to_ndarray()
     return frame.to_ndarray(format="rgb24")
 
 
@@ -75,7 +81,7 @@ def _turned_luma(frame, stored: tuple[int, int], native: tuple[int, int], orient
     rows take it (vscan.bank.one_pass: they hash luma only); it differs from the luma of the RGB by rounding and the
     colour matrix (a mean of 0.3-1.5 levels on the real samples), so a row moves by a few bits at most."""
     with _scaler((stored[0], stored[1], "gray")) as scaler:
-        grey = scaler.reformat(frame, width=stored[0], height=stored[1], format="gray", interpolation="AREA").to_ndarray()
+        grey = scaler.reformat(frame, width=stored[0], height=stored[1], format="gray", interpolation="AREA", threads=SWS_THREADS).to_ndarray()
     return orientation.apply(grey.reshape(stored[1], stored[0], 1))
 
 
