@@ -36,3 +36,16 @@ def test_each_pair_once_and_every_pair(tmp_path):
         sq, sr, _ = index.search(query, radius, disabled=disabled)
         keep = disabled[wr] == 0
         assert np.array_equal(sq, wq[keep]) and np.array_equal(sr, wr[keep])
+
+
+def test_the_search_probes_int32_offsets_in_memory(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    index = SplitIndex.open(SplitIndex.build(rows, tmp_path / "idx").path)
+    query = rows[:20] ^ (rng.random((20, 32)) < 0.05).astype(np.uint8)
+    got = index.search(query, 31)
+    probe = index._probe_offsets()
+    assert probe.dtype == np.int32 and np.array_equal(probe, index.offsets) and index._probe_offsets() is probe  # made once
+    want = np.bitwise_count(query[:, None] ^ rows[None]).sum(-1)
+    wq, wr = np.nonzero(want <= 31)
+    assert np.array_equal(got[0], wq) and np.array_equal(got[1], wr) and np.array_equal(got[2], want[wq, wr])
