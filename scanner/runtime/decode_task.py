@@ -50,10 +50,12 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: their threads cost CPU and gave no wall time on the short decodes of a scan's passes (HEVC's wavefront
 #: rows, libdav1d's worker threads and frame contexts made at every open): the archive's AV1 copies 42.9
 #: -> 37.5 CPU-ms a file, HEVC 29.1 -> 25.4, walls level or lower; 1080p/2160p copies 8-39% less CPU
-#: (docs/archive-speed.md, "One thread for HEVC and AV1"). H.264 (one slice a frame) and VP9 (tiles: ~6%
-#: CPU for ~17% wall at 1080p) keep theirs. The file opened once for its passes (index, first pass,
-#: probe, confirmation), closed at the end of _decode_frames.
-_PYAV = {"thread_type": "SLICE", "hold_open": True, "one_thread": frozenset({"hevc", "libdav1d"})}
+#: (docs/archive-speed.md, "One thread for HEVC and AV1"); VP9 too (its tiles: the archive's copies 41.9
+#: -> 38.3 CPU-ms, walls 44.8 -> 41.6; a 1080p copy 241 -> 228 CPU-ms, its wall 196 -> 235 ms: a scan
+#: runs a decode process per core, so CPU is what its decodes share). H.264 (one slice a frame: the same
+#: CPU) keeps FFmpeg's count. The file opened once for its passes (index, first pass, probe,
+#: confirmation), closed at the end of _decode_frames.
+_PYAV = {"thread_type": "SLICE", "hold_open": True, "one_thread": frozenset({"hevc", "libdav1d", "vp9"})}
 #: The scan decodes every frame as coded. Skipping H.264/HEVC's in-loop filters on keyframe passes and
 #: confirmations (FFmpeg's skip_loop_filter, e323615) saved ~5% of such a file's decode CPU (~2% of the
 #: process) but lost a heavily compressed copy (crf 40, 96x64: tests/test_cli_output.py), where deblocking is
@@ -215,6 +217,8 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
         summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
                               "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
+    if getattr(decoder, "cut_short", None):  # a picture whose data ends early, read as far as it goes (vscan.decode.images)
+        summary["partial"] = {"reason": decoder.cut_short, "declared_duration_seconds": None, "demuxed_duration_seconds": 0.0}
     count = int(sum(len(n) for n in numbers))
     t2 = time.perf_counter()
     if count == 0:

@@ -1,0 +1,68 @@
+"""A PNG is decoded once per scan, its EXIF orientation still honoured (vscan.decode.images._orientation): Pillow's
+``getexif`` decodes a whole PNG whose header chunks hold no EXIF, and each probe of a scan's decode task asked it, so a
+PNG was decoded 5 times."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from vscan.config import ScanConfig
+from vscan.decode import FixedRate
+from vscan.decode.images import ImageDecoder
+from vscan.runtime.decode_task import decode_for_scan
+
+#: A 40x24 picture, its left half bright: turned by EXIF orientation 6 (90 degrees clockwise) it is 24x40, top bright.
+PIXELS = np.zeros((24, 40, 3), np.uint8)
+PIXELS[:, :20] = 230
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    out, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        out.append(data[at : at + 12 + length])
+        at += 12 + length
+    return out
+
+
+def _png(path, *, exif_after_pixels: bool | None) -> None:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(PIXELS).save(buffer, "PNG", **({} if exif_after_pixels is None else {"exif": exif.tobytes()}))
+    data = buffer.getvalue()
+    if exif_after_pixels:  # the eXIf chunk moved behind the pixels (IDAT), as the PNG specification allows
+        chunks = _chunks(data)
+        moved = [c for c in chunks if c[4:8] == b"eXIf"]
+        rest = [c for c in chunks if c[4:8] != b"eXIf"]
+        data = data[:8] + b"".join(rest[:-1] + moved + rest[-1:])
+        assert [c[4:8] for c in _chunks(data)][-2:] == [b"eXIf", b"IEND"]
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("where", [False, True], ids=["exif-before-pixels", "exif-after-pixels"])
+def test_a_png_turned_by_exif_is_probed_and_decoded_turned(tmp_path, where):
+    path = tmp_path / "turned.png"
+    _png(path, exif_after_pixels=where)
+    decoder = ImageDecoder()
+    meta = decoder.probe(path)
+    assert (meta.width, meta.height) == (24, 40)
+    (batch,) = list(decoder.iter_frames(path, FixedRate(1.0)))
+    frame = batch.rgb[0]
+    assert frame.shape == (40, 24, 3) and frame[:18].mean() > 200 and frame[22:].mean() < 30
+
+
+def test_a_png_is_decoded_once_by_a_scans_decode_task(tmp_path, monkeypatch):
+    path = tmp_path / "plain.png"
+    _png(path, exif_after_pixels=None)
+    loads = []
+    end = PngImagePlugin.PngImageFile.load_end
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load_end", lambda self: (loads.append(1), end(self))[1])
+    summary, payload = decode_for_scan(str(path), ScanConfig())
+    assert summary["error"] is None and payload is not None
+    assert len(loads) == 1  # was 5: every probe decoded the pixels to look for EXIF behind them
