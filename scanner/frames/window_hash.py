@@ -67,19 +67,52 @@ def _model_luma(frame: np.ndarray) -> np.ndarray:
     return x[..., 0] * np.float32(LUMA[0]) + x[..., 1] * np.float32(LUMA[1]) + x[..., 2] * np.float32(LUMA[2])
 
 
-def _banded(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray, *, exact: bool = False) -> np.ndarray:
-    """[len(tops), len(lefts), r, c]: ``rows`` [r, height] @ window @ ``cols``.T [width, c] at each (top, left)."""
-    h, w = frame.shape[:2]
-    # Banded operators: block i of ``down`` is ``rows`` placed at tops[i]; block j of ``across``, ``cols`` at lefts[j].
+def _banded_ops(rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Banded operators ([len(tops) * r, h], [w, len(lefts) * c]): block i of ``down`` is ``rows`` placed at tops[i];
+    block j of ``across``, ``cols`` at lefts[j]."""
     down = np.zeros((tops.size, rows.shape[0], h), np.float32)
     across = np.zeros((w, lefts.size, cols.shape[0]), np.float32)
     for i, t in enumerate(tops):
         down[i, :, t : t + rows.shape[1]] = rows
     for j, left in enumerate(lefts):
         across[left : left + cols.shape[1], j] = cols.T
-    y = _model_luma(frame) if exact else luma(frame)
-    out = down.reshape(-1, h) @ (y @ across.reshape(w, -1))
+    return down.reshape(-1, h), across.reshape(w, -1)
+
+
+def _banded(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray, tops: np.ndarray, lefts: np.ndarray, *, exact: bool = False,
+            y: np.ndarray | None = None, ops: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+    """[len(tops), len(lefts), r, c]: ``rows`` [r, height] @ window @ ``cols``.T [width, c] at each (top, left).
+    ``y``: the frame's luma as ``exact`` takes it, where the caller has it; ``ops``: ``_banded_ops``', where kept."""
+    h, w = frame.shape[:2]
+    down, across = _banded_ops(rows, cols, tops, lefts, h, w) if ops is None else ops
+    y = (_model_luma(frame) if exact else luma(frame)) if y is None else y
+    out = down @ (y @ across)
     return out.reshape(tops.size, rows.shape[0], lefts.size, cols.shape[0]).transpose(0, 2, 1, 3)
+
+
+#: ``window_hashes``' banded operators of the last few window grids (a search's coarse grids are the same for every
+#: file of a frame size: ~0.1 ms a grid and a frame to build, with the DCT products, issue #30); ~0.5 MB each.
+_KEPT_OPS: dict[tuple, tuple[np.ndarray, np.ndarray, int]] = {}
+_KEPT_OPS_MAX = 8
+
+
+def _window_ops(h: int, w: int, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, both: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """(down, across, columns a window) of ``window_hashes``' product: its DCT-Jarosz operators (``both``: the columns' as
+    is and reversed side by side) placed at ``tops`` and ``lefts`` of an ``h`` x ``w`` frame; the last few kept."""
+    key = (h, w, height, width, both, tops.tobytes(), lefts.tobytes())
+    found = _KEPT_OPS.pop(key, None)
+    if found is None:
+        dct = dct_matrix_np().astype(np.float32)
+        rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
+        cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
+        cols = np.concatenate([cols, cols[:, ::-1]]) if both else cols  # [32, width]: as is | mirrored
+        found = (*_banded_ops(rows, cols, tops, lefts, h, w), cols.shape[0])
+        for a in found[:2]:
+            a.flags.writeable = False
+        while len(_KEPT_OPS) >= _KEPT_OPS_MAX:
+            _KEPT_OPS.pop(next(iter(_KEPT_OPS)))
+    _KEPT_OPS[key] = found  # most recent last
+    return found
 
 
 def _dihedral(c: np.ndarray) -> np.ndarray:
@@ -140,19 +173,20 @@ def window_pdq(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lef
 
 
 def window_hashes(frame: np.ndarray, height: int, width: int, tops: np.ndarray, lefts: np.ndarray, *, mirrored: bool = True,
-                  exact: bool = True) -> np.ndarray:  # fmt: skip
+                  exact: bool = True, y: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """uint8 [len(tops), len(lefts), 1 or 2, 32]: PDQ of ``frame``'s (uint8
     [H, W, 3]) ``height`` x ``width`` window at each (top, left), as is and
     (``mirrored``) of the window mirrored left-right (its column operator
     reversed, in the same product: not the hash's own mirror, 20-40 bits off).
     ``exact`` False: the mirrored one is the hash's own mirror (its DCT's odd
-    columns negated: no second product, half the time; a search's coarse pass)."""
+    columns negated: no second product, half the time; a search's coarse pass).
+    ``y``: ``vscan.frames.luma.luma(frame)``, where the caller has it (several grids of one frame)."""
     tops, lefts = _check(frame, height, width, tops, lefts)
-    dct = dct_matrix_np().astype(np.float32)
-    rows = dct @ jarosz_operator_np(height).astype(np.float32)  # [16, height]
-    cols = dct @ jarosz_operator_np(width).astype(np.float32)  # [16, width]
-    if not mirrored or not exact:
-        coeffs = _banded(frame, rows, cols, tops, lefts)
-        return np.stack([_pack(_bits(c)) for c in ([coeffs, coeffs * _FLIP_SIGNS] if mirrored else [coeffs])], axis=2)
-    both = _banded(frame, rows, np.concatenate([cols, cols[:, ::-1]]), tops, lefts)  # [.., 16, 32]: as is | mirrored
-    return np.stack([_pack(_bits(np.ascontiguousarray(both[..., :16]))), _pack(_bits(np.ascontiguousarray(both[..., 16:])))], axis=2)
+    h, w = frame.shape[:2]
+    both = mirrored and exact
+    down, across, n_cols = _window_ops(h, w, height, width, tops, lefts, both)
+    y = luma(frame) if y is None else y
+    out = (down @ (y @ across)).reshape(tops.size, 16, lefts.size, n_cols).transpose(0, 2, 1, 3)  # _banded's product
+    if not both:
+        return np.stack([_pack(_bits(c)) for c in ([out, out * _FLIP_SIGNS] if mirrored else [out])], axis=2)
+    return np.stack([_pack(_bits(np.ascontiguousarray(out[..., :16]))), _pack(_bits(np.ascontiguousarray(out[..., 16:])))], axis=2)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vscan.frames.luma import evenly_spaced
+from vscan.frames.luma import evenly_spaced, luma
 from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
@@ -115,8 +115,9 @@ def candidate_windows(frames: np.ndarray, picks: np.ndarray, grids: list[tuple[i
     frame's windows in the same order. ``exact`` False: the mirrored window is the hash's own mirror (``window_hashes``)."""
     out, rows, where = [], [], []
     for k in picks:
+        y = luma(frames[k])  # once for the frame's grids
         for height, width, tops, lefts in grids:
-            out.append(window_hashes(frames[k], height, width, tops, lefts, exact=exact).reshape(-1, 2, 32))
+            out.append(window_hashes(frames[k], height, width, tops, lefts, exact=exact, y=y).reshape(-1, 2, 32))
             rows += [k] * (len(tops) * len(lefts))
             where += [(t, t + height, left, left + width) for t in tops for left in lefts]
     two = np.concatenate(out) if out else np.zeros((0, 2, 32), np.uint8)
