@@ -50,12 +50,11 @@ _FALLBACKS = {"auto": ("pyav", "sequential"), "decord": ("pyav", "sequential"), 
 #: their threads cost CPU and gave no wall time on the short decodes of a scan's passes (HEVC's wavefront
 #: rows, libdav1d's worker threads and frame contexts made at every open): the archive's AV1 copies 42.9
 #: -> 37.5 CPU-ms a file, HEVC 29.1 -> 25.4, walls level or lower; 1080p/2160p copies 8-39% less CPU
-#: (docs/archive-speed.md, "One thread for HEVC and AV1"); VP9 too (its tiles: the archive's copies 41.9
-#: -> 38.3 CPU-ms, walls 44.8 -> 41.6; a 1080p copy 241 -> 228 CPU-ms, its wall 196 -> 235 ms: a scan
-#: runs a decode process per core, so CPU is what its decodes share). H.264 (one slice a frame: the same
-#: CPU) keeps FFmpeg's count. The file opened once for its passes (index, first pass, probe,
-#: confirmation), closed at the end of _decode_frames.
-_PYAV = {"thread_type": "SLICE", "hold_open": True, "one_thread": frozenset({"hevc", "libdav1d", "vp9"})}
+#: (docs/archive-speed.md, "One thread for HEVC and AV1"). H.264 (one slice a frame: the same CPU) and VP9
+#: keep FFmpeg's count: VP9's tiles cost ~4% of its archive copies' CPU (1.04x in 8 rounds, 0.99x in 5) and
+#: bought a 1080p copy's wall (196 against 235 ms, 241 against 228 CPU-ms). The file opened once for its
+#: passes (index, first pass, probe, confirmation), closed at the end of _decode_frames.
+_PYAV = {"thread_type": "SLICE", "hold_open": True, "one_thread": frozenset({"hevc", "libdav1d"})}
 #: The scan decodes every frame as coded. Skipping H.264/HEVC's in-loop filters on keyframe passes and
 #: confirmations (FFmpeg's skip_loop_filter, e323615) saved ~5% of such a file's decode CPU (~2% of the
 #: process) but lost a heavily compressed copy (crf 40, 96x64: tests/test_cli_output.py), where deblocking is
