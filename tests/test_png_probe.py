@@ -66,3 +66,17 @@ def test_a_png_is_decoded_once_by_a_scans_decode_task(tmp_path, monkeypatch):
     summary, payload = decode_for_scan(str(path), ScanConfig())
     assert summary["error"] is None and payload is not None
     assert len(loads) == 1  # was 5: every probe decoded the pixels to look for EXIF behind them
+
+
+def test_a_pictures_metadata_is_read_once_by_a_scans_decode_task(tmp_path, monkeypatch):
+    """Opening a WebP decodes it (Pillow's WebP reader): the decode task's 4 probes opened it 4 times, as many decodes."""
+    from PIL import WebPImagePlugin
+
+    path = tmp_path / "still.webp"
+    Image.fromarray(PIXELS).save(path, "WEBP")
+    opens = []
+    real = WebPImagePlugin.WebPImageFile._open
+    monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "_open", lambda self: (opens.append(1), real(self))[1])
+    summary, payload = decode_for_scan(str(path), ScanConfig())
+    assert summary["error"] is None and payload is not None
+    assert len(opens) <= 4  # is_still twice (the decode task, open_decoder), one probe, the decode (was 7)
