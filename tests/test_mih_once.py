@@ -49,3 +49,11 @@ def test_the_search_probes_int32_offsets_in_memory(tmp_path):
     want = np.bitwise_count(query[:, None] ^ rows[None]).sum(-1)
     wq, wr = np.nonzero(want <= 31)
     assert np.array_equal(got[0], wq) and np.array_equal(got[1], wr) and np.array_equal(got[2], want[wq, wr])
+
+
+def test_probe_masks_are_made_once_a_weight():
+    from vscan.bank.mih_kernel import probe_masks
+
+    masks, weights = probe_masks(1)
+    assert probe_masks(1)[0] is masks and not masks.flags.writeable and masks.tolist()[:3] == [0, 1, 2] and weights.max() == 1
+    assert len(probe_masks(2)[0]) == 1 + 16 + 120

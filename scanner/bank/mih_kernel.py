@@ -17,6 +17,7 @@ back to numpy (``vscan.bank.index.MultiIndexHashing``).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 
@@ -30,14 +31,19 @@ __all__ = ["AVAILABLE", "probe_masks", "search_kernel"]
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
 
+@functools.lru_cache(maxsize=17)
 def probe_masks(bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """All 16-bit masks of weight <= ``bits``, by weight: (masks int64, weights int64)."""
+    """All 16-bit masks of weight <= ``bits``, by weight: (masks int64, weights int64), read-only (made once a weight:
+    every search asked again, ~20 us of Python a call)."""
     masks, weights = [0], [0]
     for k in range(1, bits + 1):
         for combo in itertools.combinations(range(16), k):
             masks.append(sum(1 << i for i in combo))
             weights.append(k)
-    return np.asarray(masks, np.int64), np.asarray(weights, np.int64)
+    out = np.asarray(masks, np.int64), np.asarray(weights, np.int64)
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def search_kernel(q16, qw, offsets, ids, partner, hw, radius: int, disabled: np.ndarray, cap: int = 64):
@@ -53,7 +59,7 @@ def search_kernel(q16, qw, offsets, ids, partner, hw, radius: int, disabled: np.
     counts = np.zeros(nq, np.int64)
     _kernel(q16, qw, offsets, ids, partner, hw, radius, sub, masks, weights, disabled, cap, out_row, out_dist, counts)
     qs, rows, dists = [], [], []
-    small = np.flatnonzero(counts <= cap)
+    small = np.flatnonzero((counts > 0) & (counts <= cap))  # the queries with hits (a window lookup's 1,000 have few): only their rows read
     lens = counts[small]
     mask = np.arange(cap)[None, :] < lens[:, None]
     qs.append(np.repeat(small, lens))
