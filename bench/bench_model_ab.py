@@ -1,7 +1,7 @@
 """The model stage's CPU a file, this code against another checkout, in one process, file by file (issue #30).
 
     python -m vscan.bench.bench_model_ab --baseline-worktree DIR [--rounds 6] [--files unrelated|all] [--first-only]
-                                         [--fresh-hashes] [--quick] [--payloads FILE] [--json out.json]
+                                         [--kept-hashes] [--quick] [--payloads FILE] [--json out.json]
 
 Whole scans of two versions timed one after the other moved by 10-25% with
 their order on this 2-core machine (bench_archive --baseline-first), more
@@ -18,6 +18,10 @@ pass asked for, the confirmation, qualities, frames sampled) are the same.
 
 ``--files unrelated``: the files in no bank (every search runs: a sweep's
 cost); ``--first-only``: first passes alone (a sweep file's 2 frames).
+Each file's runs start without the bank's per-hash candidates kept from its
+earlier rounds (``MappedBank.candidates``): with them (``--kept-hashes``, the
+only way before stop 44) every search lookup of an unmatched file hit them from
+the second round, ~20 ms a file a scan pays that the bench did not time.
 Payloads are decoded once and kept (``--payloads``, default beside the corpus).
 """
 
@@ -107,8 +111,8 @@ def _described(result: Any) -> Any:
                                   "qualities": None if result.qualities is None else np.asarray(result.qualities).tolist()}, default=str))  # fmt: skip
 
 
-#: ``--fresh-hashes``: each file's runs start with no query hash's candidates kept from other files' runs.
-FRESH = {"hashes": False}
+#: Each file's runs start with no query hash's candidates kept from earlier runs (``--kept-hashes``: kept).
+FRESH = {"hashes": True}
 
 
 def _one(worker: Any, k: int, item: tuple) -> tuple[float, list]:
@@ -168,12 +172,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--first-only", action="store_true", help="first passes alone (a sweep file's frames)")
     parser.add_argument("--quick", action="store_true", help="the quick archive (2 clips, 2 copies each, 1 unrelated)")
     parser.add_argument("--payloads", type=Path, default=None, help="the decoded payloads' pickle (made where missing)")
-    parser.add_argument("--fresh-hashes", action="store_true",
-                        help="each file's runs start without the query hashes' bank candidates kept from its earlier rounds "
-                             "(a scan sees each file once; its first pass and second pass still share them)")
+    parser.add_argument("--kept-hashes", action="store_true",
+                        help="keep the query hashes' bank candidates from a file's earlier rounds (before stop 44 the only "
+                             "way: every search hash of an unmatched file then hit them from its second round, which a "
+                             "scan, seeing each file once, never has; by default each file's runs start without them, "
+                             "its first and second pass still sharing them)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    FRESH["hashes"] = args.fresh_hashes
+    FRESH["hashes"] = not args.kept_hashes
     one = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
     if any(os.environ.get(name) != "1" for name in one):  # BLAS and numba size their pools at import: run again with one thread
         env = {**os.environ, **dict.fromkeys(one, "1")}
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     ms = out["ms_per_file"]
     print(f"model CPU a file, {out['files']} files ({args.files}{', first passes' if args.first_only else ''}), {args.rounds} rounds, "
           f"one thread: this code {ms['this']:.2f} ms, {args.baseline_worktree} {ms['baseline']:.2f} ms, ratio {out['ratio']:.3f} "
-          f"(per round {out['per_round_ratio']}){'; fresh hashes' if args.fresh_hashes else ''}; results differ: {len(out['results_differ'])} {out['results_differ'][:5]}; "
+          f"(per round {out['per_round_ratio']}){'; hashes kept between rounds' if args.kept_hashes else ''}; results differ: {len(out['results_differ'])} {out['results_differ'][:5]}; "
           f"load {out['load_average'][0]:.1f}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
