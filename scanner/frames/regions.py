@@ -77,15 +77,20 @@ def break_maps(frames: np.ndarray, *, gap: int = 3, static_std: float = 2.5, max
     return _maps(frames, gap, static_std, max_frames)[:2]
 
 
-def _maps(frames: np.ndarray, gap: int = 3, static_std: float = 2.5, max_frames: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _maps(frames: np.ndarray, gap: int = 3, static_std: float = 2.5, max_frames: int = 48,
+          spread: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """``break_maps`` and the static pixels they took (bool [H, W]: luma std over the picked frames under
     ``static_std``), which ``detect_region`` took again from the same frames (issue #30: a second luma and std of up
-    to 48 frames, ~30% of a region search left to the model)."""
+    to 48 frames, ~30% of a region search left to the model). ``spread``: (``luma(frames)``, its std over the
+    frames), where ``add_region`` took them already (``_spread``: files of at most ``max_frames`` frames, all picked)."""
     n = frames.shape[0]
     pick = evenly_spaced(n, max_frames)
-    y = luma(frames[pick])  # [n, H, W]
+    if spread is not None and len(pick) == n == len(spread[0]):
+        y, std = spread
+    else:
+        y = luma(frames[pick])  # [n, H, W]
+        std = y.std(axis=0)
     mean = y.mean(axis=0)
-    std = y.std(axis=0)
     static = std < static_std
     z = (y - mean) / np.maximum(std, 1e-3)
     z[:, static] = 0.0
@@ -117,8 +122,9 @@ def detect_region(
     max_fraction: float = 0.9,
     min_frames: int = MIN_FRAMES,
     step: int = 16,
+    spread: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RegionBox | None:
-    """The moving rectangle of uint8 [N, H, W, 3] frames of one file, or None.
+    """The moving rectangle of uint8 [N, H, W, 3] frames of one file, or None. ``spread``: ``_maps``'.
 
     ``max_fraction`` 0.9 (was 0.8): a caption band of 8% under the picture, the
     picture shrunk between it and the frame's sides, leaves a region of 0.85 of
@@ -127,7 +133,7 @@ def detect_region(
     n, h, w, _ = frames.shape
     if n < min_frames or h < 8 * step or w < 8 * step:
         return None
-    vert, horiz, static = _maps(frames)  # the static pixels from the maps' own luma of the same frames
+    vert, horiz, static = _maps(frames, spread=spread)  # the static pixels from the maps' own luma of the same frames
     background = float(np.median(np.concatenate([vert[:, 1:-1].ravel(), horiz[1:-1].ravel()])))
     if background > max_background:
         return None  # pixels barely correlate anywhere (noise, flashes): no edges to trust
@@ -237,12 +243,23 @@ def add_region(payload: dict[str, np.ndarray], *, enabled: bool = True, min_fram
     if len(frames) < min_frames:
         return payload
     seen = _detected_on(frames, detect_rows, min_frames)
+    spread = _spread(frames if seen is None else frames[seen])
     if "unoverlaid_frames" not in payload:  # a translucent box: undone as the overlay-removed version
-        blend = detect_translucent(frames if seen is None else frames[seen], min_frames=min_frames)
+        blend = detect_translucent(frames if seen is None else frames[seen], min_frames=min_frames, spread=None if spread is None else spread[1])
         if blend is not None:
             payload["unoverlaid_frames"] = undo_translucent(frames, *blend)
             payload["overlay_box"] = np.array([blend[0]], np.int32)
-    return add_region_box(payload, min_frames=min_frames, detect_rows=seen)
+    return add_region_box(payload, min_frames=min_frames, detect_rows=seen, spread=spread)
+
+
+def _spread(frames: np.ndarray, most: int = 48) -> tuple[np.ndarray, np.ndarray] | None:
+    """(``luma(frames)``, its std over the frames) for the translucent box and the region's break maps, which each
+    took them from the same frames (issue #30: ~4 ms of a 30-frame file's region search); None past ``most`` frames
+    (the maps pick ``most``, the translucent box reads every frame)."""
+    if len(frames) > most or len(frames) < MIN_FRAMES or min(frames.shape[1:3]) < 8 * 16:
+        return None  # (detect_region looks at frames of 8 of its 16 px steps a side at least)
+    y = luma(frames)
+    return y, y.std(axis=0)
 
 
 def _detected_on(frames: np.ndarray, detect_rows: np.ndarray | None, min_frames: int) -> np.ndarray | None:
@@ -253,7 +270,8 @@ def _detected_on(frames: np.ndarray, detect_rows: np.ndarray | None, min_frames:
     return rows
 
 
-def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAMES, detect_rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAMES, detect_rows: np.ndarray | None = None,
+                   spread: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """``add_region``'s inset picture alone (no translucent box, no still
     windows): ``region_frames`` and ``region_box`` from ``detect_region`` on
     ``payload["frames"]`` (those of ``detect_rows``: ``add_region``), unless it is the picture inside the flat bars.
@@ -261,7 +279,7 @@ def add_region_box(payload: dict[str, np.ndarray], *, min_frames: int = MIN_FRAM
     passes' frames together when only one pass found a region."""
     frames = payload["frames"]
     seen = _detected_on(frames, detect_rows, min_frames)
-    box = detect_region(frames if seen is None else frames[seen], min_frames=min_frames)
+    box = detect_region(frames if seen is None else frames[seen], min_frames=min_frames, spread=spread)
     if box is None:
         return payload
     h, w = frames.shape[1:3]

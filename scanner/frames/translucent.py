@@ -23,10 +23,11 @@ from vscan.frames.luma import luma
 
 __all__ = ["contrast_maps", "detect_translucent", "undo_translucent"]
 
-def contrast_maps(frames: np.ndarray, *, gap: int = 3, scale: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def contrast_maps(frames: np.ndarray, *, gap: int = 3, scale: float = 0.5, spread: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(vertical [H, W+1], horizontal [H+1, W]) maps of ``min(1, |log spread ratio| / scale)``
-    across each boundary (pixels ``gap`` apart), spread = temporal std of luma."""
-    log_std = np.log(_temporal_std(frames) + 2.0)
+    across each boundary (pixels ``gap`` apart), spread = temporal std of luma (``spread``: ``_temporal_std(frames)``,
+    where the caller took it)."""
+    log_std = np.log((_temporal_std(frames) if spread is None else spread) + 2.0)
 
     def one(axis: int) -> np.ndarray:
         size = log_std.shape[axis]
@@ -74,12 +75,14 @@ def _rings(h: int, w: int, box: list[int], inner: tuple[int, int] = (3, 9)) -> t
     return ring_in, ring_out
 
 
-def detect_translucent(frames: np.ndarray, *, min_score: float = 0.8, min_frames: int = 4) -> tuple[list[int], np.ndarray, np.ndarray] | None:
-    """(box [top, bottom, left, right], gain [3], offset [3]) of a translucent box in uint8 [N, H, W, 3] frames, or None."""
+def detect_translucent(frames: np.ndarray, *, min_score: float = 0.8, min_frames: int = 4,
+                       spread: np.ndarray | None = None) -> tuple[list[int], np.ndarray, np.ndarray] | None:  # fmt: skip
+    """(box [top, bottom, left, right], gain [3], offset [3]) of a translucent box in uint8 [N, H, W, 3] frames, or None.
+    ``spread``: ``_temporal_std(frames)``, where the caller took it (``vscan.frames.regions.add_region``)."""
     n, h, w, _ = frames.shape
     if n < min_frames or h < 64 or w < 64:
         return None
-    vert, horiz = contrast_maps(frames)
+    vert, horiz = contrast_maps(frames, spread=spread)
     box = best_box(vert, horiz, np.ones((h, w), bool), min_score=min_score, min_fraction=0.05, max_fraction=0.6)
     if box is None:
         return None
