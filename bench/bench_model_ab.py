@@ -117,10 +117,12 @@ FRESH = {"hashes": True}
 
 def _one(worker: Any, k: int, item: tuple) -> tuple[float, list]:
     _, sha, md5, first, second = item
-    if FRESH["hashes"] and hasattr(worker.index, "_kept_candidates"):
-        # The bench runs each file many times: a memory-mapped bank's per-hash candidates (MappedBank.candidates) kept
-        # from a file's last round hit every search hash this round, which a scan, seeing each file once, never has.
-        worker.index._kept_candidates.clear()
+    if FRESH["hashes"]:
+        # The bench runs each file many times: a memory-mapped bank's per-hash candidates (MappedBank.candidates) and
+        # whole search lookups kept from a file's last round hit every search hash this round, which a scan, seeing
+        # each file once, never has.
+        for kept in ("_kept_candidates", "_kept_lookups"):
+            getattr(worker.index, kept, {}).clear()
     t0 = time.process_time()
     results = [worker.run([(k, sha, md5, 1)], first)[0]]
     if second is not None:

@@ -35,3 +35,22 @@ def test_search_lookups_are_not_kept_and_find_the_same(tmp_path):
     for mine, theirs in ((hits, again.row_hits(near, 64)), (windows, again.row_hits(near, 28, prep_prefix="crop"))):
         assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
     assert hits["query"].size and windows["query"].size
+
+
+def test_a_repeated_search_lookup_is_answered_again(tmp_path, monkeypatch):
+    """A duplicate file's searches repeat their lookups whole: the bank keeps the last lookups (one entry each) and
+    answers a repeat without searching, the same entries."""
+    path = tmp_path / "b.bank"
+    bases = _bank(path, np.random.default_rng(6))
+    prepare(path)
+    bank = MappedBank.open(path)
+    searched = []
+    pairs = MappedBank._candidate_pairs
+    monkeypatch.setattr(MappedBank, "_candidate_pairs", lambda self, *a, **k: searched.append(1) or pairs(self, *a, **k))
+    near = bases ^ np.uint8(3)
+    first = bank.candidates(near, 64, 50, keep=False)
+    again = bank.candidates(near.copy(), 64, 50, keep=False)
+    assert len(searched) == 1 and again is first and not first.flags.writeable and first.size
+    other = bank.candidates(near[:2], 64, 50, keep=False)  # another lookup: searched
+    assert len(searched) == 2 and np.array_equal(other, MappedBank.open(path).candidates(near[:2], 64, 50))
+    assert not bank._kept_candidates

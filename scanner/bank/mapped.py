@@ -41,7 +41,7 @@ from vscan.bank.entry_table import EntryGeometry, KeptGeometry, entry_fields, ge
 from vscan.bank.index import brute_force_pairs
 from vscan.bank.lookup import BankLookup, _connect, bank_generation
 from vscan.bank.mapped_build import scan_dir
-from vscan.bank.prepared import unique_hashes
+from vscan.bank.prepared import recent, unique_hashes
 from vscan.bank.query import FileQuery, MatchSettings
 from vscan.bank.store import BankIndex, file_extra_rows
 from vscan.bank.updates import disabled_ids, has_table
@@ -56,6 +56,7 @@ _CACHED_ROWS = 1 << 19
 _CACHED_SUBSETS = 8
 #: Query hashes whose candidate entries an open bank keeps (MappedBank.candidates): ~100 B each.
 _KEPT_HASHES = 1 << 15
+_KEPT_LOOKUPS = 128  # whole lookups of searches (candidates(keep=False)) kept, the last ones: ~5 an unmatched file
 _EXTRA_FILES = ("extra_frame", "extra_prep", "extra_quality", "extra_offsets")
 
 
@@ -144,6 +145,7 @@ class MappedBank:
         self._cached_rows = 0
         self._subsets: OrderedDict[tuple, tuple] = OrderedDict()  # candidate entries -> their index's arrays and cache (_subset)
         self._kept_candidates: dict[tuple, np.ndarray] = {}  # (radius, min quality, extra only, hash) -> entries (candidates)
+        self._kept_lookups: dict[tuple, np.ndarray] = {}  # (radius, min quality, extra only, all the hashes) -> entries
         self._geometry = KeptGeometry()  # entry id -> its geometry, read once per entry
 
     @property
@@ -207,14 +209,14 @@ class MappedBank:
         return found, [e for e in entries if e is not None]
 
     def candidates(self, queries: np.ndarray, radius: int, min_quality: int, *, extra_only: bool = False, keep: bool = True) -> np.ndarray:
-        """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query
-        (``extra_only``: of the bank-side windows' own index alone). Each hash's entries are kept for the next
-        search (up to _KEPT_HASHES hashes): a file confirmed in the model call that matched its first pass is
-        narrowed again with the first pass's hashes, and those searches were ~40% of its narrowing (issue #30). ``keep``
-        False: hashes searched once (a search's gate boxes and windows) neither looked up nor kept: the same entries."""
+        """Entries holding a row (frame or extra row, quality >= ``min_quality``) within ``radius`` of a query (``extra_only``:
+        of the bank-side windows' own index alone). Each hash's entries are kept for the next search (up to _KEPT_HASHES
+        hashes): a confirmation is narrowed again with its first pass's hashes (~40% of its narrowing, issue #30).
+        ``keep`` False: a search's own hashes (gate boxes, windows) not kept one by one, the whole lookup kept instead."""
         queries = np.ascontiguousarray(queries, np.uint8).reshape(-1, 32)
-        if not keep:
-            return np.unique(self._candidate_pairs(queries, radius, min_quality, extra_only=extra_only)[1])
+        if not keep:  # a whole lookup repeated (a duplicate file's searches) is answered again: one entry a lookup
+            make = lambda: np.unique(self._candidate_pairs(queries, radius, min_quality, extra_only=extra_only)[1])  # noqa: E731
+            return recent(self._kept_lookups, (int(radius), int(min_quality), bool(extra_only), queries.tobytes()), make, _KEPT_LOOKUPS)
         setting = (int(radius), int(min_quality), bool(extra_only))
         keys = [(*setting, q) for q in map(bytes, queries)]
         kept = self._kept_candidates
@@ -226,8 +228,7 @@ class MappedBank:
             q, entries = self._candidate_pairs(queries[todo], radius, min_quality, extra_only=extra_only)
             base = int(entries.max()) + 1 if entries.size else 1
             q, entries = np.divmod(np.unique(q * base + entries), base)  # by query, each query's entries once
-            # Each query's slice; most have none (a gate's hundreds of windows): one shared empty array, not np.split's
-            # hundreds of pieces (~1 ms a lookup of the searches where nothing matched, issue #30).
+            # Each query's slice; most have none: one shared empty array, not np.split's hundreds of pieces (issue #30).
             bounds = np.searchsorted(q, np.arange(len(todo) + 1)).tolist()
             none = entries[:0]
             for j, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -265,11 +266,10 @@ class MappedBank:
 
     def narrow(self, queries: list[np.ndarray], radius: int | list[int], min_quality: int, *, digests=(), extra_only: bool = False,
                keep: bool = True) -> BankIndex:  # fmt: skip
-        """The BankIndex of this file's candidate entries (module docstring):
-        ``queries``: every hash the matcher searches (uint8 [.., 32] each);
-        ``radius``: the loosest it searches them at (one, or one per array);
-        ``digests``: (algorithm, hex) of the file; ``extra_only``: entries
-        whose bank-side windows (not frames) hold a hit, not counted as a file; ``keep``: ``candidates``'."""
+        """The BankIndex of this file's candidate entries (module docstring): ``queries``: every hash the matcher
+        searches (uint8 [.., 32] each); ``radius``: the loosest it searches them at (one, or one per array); ``digests``:
+        (algorithm, hex) of the file; ``extra_only``: entries whose bank-side windows (not frames) hold a hit, not
+        counted as a file; ``keep``: ``candidates``'."""
         radii = list(radius) if isinstance(radius, (list, tuple)) else [radius] * len(queries)
         found_entries = [np.zeros(0, np.int64)]
         for r in sorted(set(radii)):

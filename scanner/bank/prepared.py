@@ -22,7 +22,7 @@ from vscan.bank.index import MultiIndexHashing, brute_force_pairs, resolve_devic
 from vscan.bank.store import BankIndex
 from vscan.errors import ConfigError
 
-__all__ = ["Match", "SearchMethod", "unique_hashes", "display_durations", "kept_search"]
+__all__ = ["Match", "SearchMethod", "unique_hashes", "display_durations", "kept_search", "recent"]
 
 SearchMethod = Literal["auto", "brute", "blocking"]
 _NAN_SPAN = (math.nan, math.nan)
@@ -88,6 +88,19 @@ def unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inverse = np.empty(n, np.int64)
     inverse[order] = np.cumsum(new) - 1
     return hashes[order[new]], inverse
+
+
+def recent(kept: dict, key, make, most: int):
+    """``kept[key]``, made by ``make()`` (read-only) where missing, the dict holding the ``most`` last used (least recent
+    first out): ``vscan.bank.mapped.MappedBank.candidates``' whole lookups."""
+    found = kept.pop(key, None)
+    if found is None:
+        found = make()
+        found.flags.writeable = False
+        while len(kept) >= most:
+            kept.pop(next(iter(kept)))
+    kept[key] = found  # the most recent last
+    return found
 
 
 def _unique_int(values: np.ndarray) -> np.ndarray:
