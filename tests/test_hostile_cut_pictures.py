@@ -65,3 +65,22 @@ def test_a_real_photo_cut_to_95_percent_still_hashes_near_the_whole(pdq_dir, tmp
     _, short = _frame(_cut(photo, tmp_path / "cut.jpg", 0.95), size=whole.shape[1::-1])
     a, b = (np.asarray(hasher.hash_frames(x[None]).hashes).reshape(-1)[:32] for x in (whole, short))
     assert int(np.unpackbits(a ^ b).sum()) <= 31  # PDQ's match threshold: a bank of the photo finds its cut copy
+
+
+def test_the_console_and_the_report_count_files_read_in_part():
+    from vscan.cli.progress import _where, counts_line
+    from vscan.output.report import record_counts
+    from vscan.runtime.summary import ScanSummary
+
+    match = {"kind": "pdq", "is_match": True}
+    whole = {"status": "ok", "media": {"kind": "image"}, "matches": [match]}
+    cut = {**whole, "partial": {"reason": "the picture's data ends early", "declared_duration_seconds": None,
+                                "demuxed_duration_seconds": 0.0}}  # fmt: skip
+    assert _where(whole, match) == "still image" and _where(cut, match) == "still image, read in part"
+    summary = ScanSummary()
+    for record in (whole, cut):
+        summary.add(record)
+    assert summary.read_in_part == 1 and summary.counts()["read_in_part"] == 1
+    assert counts_line(summary).startswith("scanned 2 (1 read in part), skipped 0")
+    assert record_counts([whole, cut]).startswith("scanned 2 (1 read in part), skipped 0")
+    assert record_counts([whole]).startswith("scanned 1, skipped 0")

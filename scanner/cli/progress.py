@@ -156,13 +156,14 @@ def _where(record: dict[str, Any], match: dict[str, Any]) -> str:
     """Where in the file a match is: its span and matched seconds; a still has no time."""
     if match.get("kind") == "exact":
         return "the whole file (exact digest)"
+    part = ", read in part" if record.get("partial") else ""  # cut off or damaged: the record's partial says how
     if (record.get("media") or {}).get("kind") == "image":
-        return "still image"
+        return "still image" + part
     from vscan.output.report import matched_stretch  # the report shades the same stretch
 
     stretch = matched_stretch(match, record.get("duration_seconds"))
     spans = f"{stretch[0]:.1f}-{stretch[1]:.1f} s" if stretch else "?"
-    return f"{spans} of {record.get('duration_seconds') or 0:.1f} s, {match.get('matched_seconds', 0):.1f} s matched"
+    return f"{spans} of {record.get('duration_seconds') or 0:.1f} s, {match.get('matched_seconds', 0):.1f} s matched{part}"
 
 
 def best_match(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -293,7 +294,8 @@ def counts_line(summary) -> str:
                                          (summary.skipped_unchanged, "unchanged"),
                                          (summary.skipped_known_benign, "known-benign")) if n]  # fmt: skip
     errors = ", ".join(f"{k} {v}" for k, v in sorted(summary.errors_by_type.items()))
-    return (f"scanned {summary.scanned}, skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
+    return (f"scanned {summary.scanned}" + (f" ({summary.read_in_part} read in part)" if summary.read_in_part else "")
+            + f", skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
             + f", errors {summary.errors}" + (f" ({errors})" if errors else "") + f", matched {summary.matched}")
 
 

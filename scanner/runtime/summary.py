@@ -36,6 +36,8 @@ class ScanSummary:
     skipped_known_benign: int = 0
     #: Files sent again after an infrastructure fault (a node or model actor died, frames lost).
     infra_retries: int = 0
+    #: Files scanned as far as they could be read (a video cut off or damaged, a picture cut short: the record's ``partial``).
+    read_in_part: int = 0
     #: Queue depths and stage utilisation (_QueueStats.report), for profiling.
     pipeline: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +62,8 @@ class ScanSummary:
             kind = record["error"]["type"]
             self.errors_by_type[kind] = self.errors_by_type.get(kind, 0) + 1
             return
+        if record.get("partial"):
+            self.read_in_part += 1
         self.video_seconds += record.get("duration_seconds") or 0.0
         self.frames_sampled += record.get("frames_sampled") or 0
 
@@ -92,4 +96,4 @@ class ScanSummary:
                 "errors_by_type": dict(self.errors_by_type), "skipped": self.skipped,
                 "skipped_already_recorded": self.skipped_already_recorded, "skipped_unchanged": self.skipped_unchanged,
                 "skipped_known_benign": self.skipped_known_benign, "video_seconds": self.video_seconds,
-                "frames_sampled": self.frames_sampled, "infra_retries": self.infra_retries}  # fmt: skip
+                "frames_sampled": self.frames_sampled, "infra_retries": self.infra_retries, "read_in_part": self.read_in_part}  # fmt: skip
