@@ -49,3 +49,22 @@ def test_a_split_index_keeps_its_columns_for_the_64_bit_lookups(tmp_path):
     want = _numpy_pairs(query, hashes, 64)
     for a, b, c in zip(first, second, want):
         assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_a_bank_past_the_row_cap_is_searched_in_rows_and_no_copy_is_kept(tmp_path, monkeypatch):
+    """The columns are a copy as large as the bank's rows, kept for the process's life by a bank index: a bank of more
+    than ``COLUMNS_MAX_ROWS`` rows (10M rows: 320 MB in every model worker) is searched in its own row layout."""
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 256, (2500, 32), dtype=np.uint8)
+    index = SplitIndex.build(hashes, tmp_path / "idx")
+    query = hashes[:12] ^ (rng.random((12, 32)) < 0.1).astype(np.uint8)
+    monkeypatch.setattr(hamming_numba, "COLUMNS_MAX_ROWS", 2000)
+    made = []
+    real = hamming_numba.columns
+    monkeypatch.setattr(hamming_numba, "columns", lambda bank: made.append(len(bank)) or real(bank))
+    got = index.search(query, 64)
+    assert index._columns is None and made == []
+    for a, w in zip(got, _numpy_pairs(query, hashes, 64)):
+        assert np.array_equal(a, w)
+    assert all(np.array_equal(a, w) for a, w in zip(hamming_numba.pairs_within(query, hashes, 64), _numpy_pairs(query, hashes, 64)))
+    assert made == []

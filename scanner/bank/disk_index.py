@@ -122,7 +122,7 @@ class SplitIndex:
         compiled loop runs it, then kept (the index is fixed once open); None where numpy's loop runs."""
         from vscan.hashing import hamming_numba
 
-        if not hamming_numba.loaded():
+        if not hamming_numba.loaded() or len(self) > hamming_numba.COLUMNS_MAX_ROWS:  # a copy as large as the rows: not kept
             return None
         if self._columns is None:
             self._columns = hamming_numba.columns(np.asarray(self.hashes))

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["COLUMNS_FROM_QUERIES", "MIN_PAIRS", "columns", "loaded", "pairs_within", "warm"]
+__all__ = ["COLUMNS_FROM_QUERIES", "COLUMNS_MAX_ROWS", "MIN_PAIRS", "columns", "loaded", "pairs_within", "warm"]
 
 #: Below this many (query, row) pairs numpy's brute force is as quick.
 MIN_PAIRS = 20_000
@@ -32,6 +32,13 @@ def loaded() -> bool:
 #: From this many queries the bank's words are laid out as columns for the search (``columns``), where not given:
 #: the transposed copy costs about one query's pass in the row layout, and each query's pass is then ~3.5x cheaper.
 COLUMNS_FROM_QUERIES = 4
+
+
+#: Banks of more rows are searched in their own row layout, never copied as columns: the copy is as large as the bank's
+#: rows (32 B a row: 128 MiB here), and a bank index keeps it for the process's life (``SplitIndex._bank_columns``),
+#: beside the memory-mapped rows every process shares. A bank of 10M rows (issue #24's sizes) would hold 320 MB more in
+#: every model worker. Over this, its brute force costs ~3.5x the CPU a query instead (the row layout's).
+COLUMNS_MAX_ROWS = 1 << 22
 
 
 def columns(bank: np.ndarray) -> np.ndarray:
@@ -48,7 +55,7 @@ def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int, *, bank_colum
     from vscan.hashing import _hamming_kernel as kernel
 
     qw = np.ascontiguousarray(query).view(np.uint64)
-    if bank_columns is None and len(qw) >= COLUMNS_FROM_QUERIES:
+    if bank_columns is None and len(qw) >= COLUMNS_FROM_QUERIES and len(bank) <= COLUMNS_MAX_ROWS:
         bank_columns = columns(bank)
     if bank_columns is not None:
         count, fill, bw = kernel.count_within_columns, kernel.fill_within_columns, bank_columns
