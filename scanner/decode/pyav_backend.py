@@ -27,7 +27,7 @@ from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.decode.base import Decoder, _batch, _cache_key, _check_options, _reason, check_readable, output_size
 from vscan.decode.metadata import SampledFrames, VideoMetadata
 from vscan.decode.orient import Orientation, orientation_from_matrix
-from vscan.decode.pyav_packets import _LOOP_FACTOR, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
+from vscan.decode.pyav_packets import _LOOP_FACTOR, DamagedFrom, damaged_from, kept_before_damage, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
 from vscan.decode.pyav_entries import entries_probe
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
 from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, open_container, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
@@ -156,6 +156,10 @@ class PyAVDecoder(Decoder):
         cached = getattr(self, "_last_index", None)
         return [] if cached is None else sorted(cached[1][1].damaged.values(), key=lambda t: (t != t, t))  # NaN (not placed) last
 
+    def damaged_from(self) -> tuple[float, int, int] | None:
+        """Where the damage became dominant in the last file indexed (vscan.decode.pyav_packets.damaged_from)."""
+        return None if getattr(self, "_last_index", None) is None else damaged_from(self._last_index[1][1])
+
     def _build_index(self, path: Path) -> tuple[VideoMetadata, _PacketIndex]:
         import av
 
@@ -249,6 +253,8 @@ class PyAVDecoder(Decoder):
         selected = policy.select(index.pts_seconds, meta.keyframe_indices, meta.duration_seconds)
         if len(selected) == 0:
             raise DecodeError(f"{path}: policy {policy.describe()} selected no frames")
+        if index.damaged_cut is not None and not len(selected := selected[selected < index.damaged_cut]):
+            return iter(())  # an earlier pass found the rest dominated by damage: only the frames before it, here none
         size = output_size(meta.width, meta.height, max_side, size)
         return self._generate(path, meta, index, selected, size, batch_size)
 
@@ -364,37 +370,29 @@ class PyAVDecoder(Decoder):
                     delivered += 1
                     last_delivered = index_i
                     if len(idx_buf) == batch_size:
-                        if keyframes_only:
+                        if keyframes_only or index.damaged:  # damaged: held until known before any dominant damage
                             held.append(_batch(idx_buf, pts_buf, rgb_buf))
                         else:
                             yield _batch(idx_buf, pts_buf, rgb_buf)
                         idx_buf, pts_buf, rgb_buf = [], [], []
                     if index_i >= last_wanted:
                         break
-            except av.FFmpegError as exc:
-                failure = exc
+            except (av.FFmpegError, DamagedFrom) as exc:  # DamagedFrom: the rest mostly refused: it stops, the frames before kept
+                failure = None if isinstance(exc, DamagedFrom) else exc
             if failure is None and index_i >= last_wanted and not (keyframes_only or through) and index.packets is not None:
                 self._stopped = (container, frames, index_i)  # at its last frame, the codec not drained: ``stopped_at``
-        if idx_buf:
-            if keyframes_only:
-                held.append(_batch(idx_buf, pts_buf, rgb_buf))
-            else:
-                yield _batch(idx_buf, pts_buf, rgb_buf)
+        held += [_batch(idx_buf, pts_buf, rgb_buf)] if idx_buf else []
+        held, delivered, wanted_n = kept_before_damage(self, path, index, held, selected, delivered)
         if keyframes_only:
-            if failure is None and delivered < len(selected):
+            if failure is None and delivered < wanted_n:
                 # a keyframe that does not decode alone (or a packet the index did not
                 # place): decoded normally, from the file's start.
                 first_try = self.frames_decoded
                 yield from self._generate(path, meta, index, selected, size, batch_size, allow_skip=False)
                 self.frames_decoded += first_try
                 return
-            yield from held  # keyframe passes are short: held back until known complete
+        yield from held  # keyframe passes are short: held back until known complete (and a damaged file's frames)
         if failure is not None:
-            raise DecodeError(
-                f"{path}: PyAV failed after {delivered} of {len(selected)} selected frames: {_reason(failure)}"
-            ) from failure
-        if delivered < len(selected) and not (nonref and delivered > 0):
-            raise DecodeError(
-                f"{path}: PyAV decoded only {delivered} of {len(selected)} selected frames "
-                f"(stream ended early)"
-            )
+            raise DecodeError(f"{path}: PyAV failed after {delivered} of {len(selected)} selected frames: {_reason(failure)}") from failure
+        if delivered < wanted_n and not (nonref and delivered > 0):
+            raise DecodeError(f"{path}: PyAV decoded only {delivered} of {wanted_n} selected frames (stream ended early)")

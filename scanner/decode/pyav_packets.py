@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from vscan.decode.base import _batch
 from vscan.decode.cuts import with_cuts
 from vscan.decode.orient import IDENTITY, Orientation
 from vscan.decode.pyav_reuse import _SKIP_PER_FRAME
 
-__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "decoded", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "pass_read_on", "read_on_plan"]
+__all__ = ["_LOOP_FACTOR", "KEEP_PACKETS_BYTES", "PacketKeeper", "DamagedFrom", "damaged_from", "kept_before_damage", "decoded", "_PacketIndex", "_keyframe_frames", "_frames_from_keyframe", "_all_frames", "pass_read_on", "read_on_plan"]
 
 #: Decoded frames allowed per shown frame before a decode is declared
 #: looping (seeks re-decode at most a GOP per wanted frame).
@@ -129,6 +130,8 @@ class _PacketIndex:
         self.cut_pts = None
         #: Packets the decoder refused as damaged (``decoded``): their timestamp -> seconds (NaN: not in the index).
         self.damaged: dict = {}
+        #: Where the damage became dominant (``DamagedFrom``): the first frame index no pass keeps or decodes; None: nowhere.
+        self.damaged_cut: int | None = None
 
     def probed(self, fed_pts: list, parked_at: int | None) -> None:
         """The index pass's probe fed the packets of timestamps ``fed_pts``; ``parked_at``: where in ``packets`` it left
@@ -168,6 +171,70 @@ def _pts(packet):
     return packet.pts if packet.pts is not None else packet.dts
 
 
+#: The share of the packets from the start of the damaged stretch to where the decode stopped that the decoder refused:
+#: the frames from there on are the decoder's concealment of what it could not read, not the file's (``damage_cut``).
+DAMAGED_RUN_SHARE = 0.8
+
+
+class DamagedFrom(Exception):
+    """The decoder refused more than ``DAMAGED_MAX_SHARE`` of the file's packets: the decode stops at ``index.damaged_cut``
+    (``damage_cut``) and keeps the frames before it (vscan.decode.pyav_backend.PyAVDecoder._generate)."""
+
+
+def damage_cut(index) -> int:
+    """The frame where the damage became dominant, from ``index.damaged`` (the refused packets so far): the start of
+    the latest stretch, up to the last refused packet, of which the decoder refused at least ``DAMAGED_RUN_SHARE`` of
+    the index's packets (a piece swapped, repeated or zeroed, an index that stops pointing at its packets: every packet
+    after is refused). Scattered refusals before it (a bad sector) leave the frames between them decoded, as before."""
+    times = np.sort(np.asarray([t for t in index.damaged.values() if t == t], dtype=np.float64))
+    pts = index.pts_seconds
+    if len(times) == 0:
+        return 0
+    stop = int(np.searchsorted(pts, times[-1], side="right"))  # index packets up to the last refused one
+    cut = len(pts)
+    for k, t in enumerate(times):
+        start = int(np.searchsorted(pts, t, side="left"))
+        if (len(times) - k) >= DAMAGED_RUN_SHARE * max(1, stop - start):
+            cut = start
+            break
+    return min(cut, int(np.searchsorted(pts, times[-1], side="left")))
+
+
+def damaged_from(index) -> tuple[float, int, int] | None:
+    """Where the damage became dominant (``index.damaged_cut``): (its time in seconds, the packets the decoder refused,
+    the file's packets); the passes keep only the frames before it. None: nowhere."""
+    cut = index.damaged_cut
+    if cut is None:
+        return None
+    at = float(index.pts_seconds[min(cut, len(index.pts_seconds) - 1)])
+    return at, len(index.damaged), len(index.pts_seconds)
+
+
+def kept_before_damage(decoder, path, index, held: list, selected: np.ndarray, delivered: int) -> tuple[list, int, int]:
+    """A pass's batches ``held``, those of its frames before ``index.damaged_cut`` (the frames after are the decoder's
+    concealment), how many, and how many of ``selected`` lie before it; the decoder's frames kept for later passes (``passing``,
+    ``also``, ``read_ahead``) likewise. No cut: all as they are. A cut at frame 0 (nothing decodes) is a DecodeError."""
+    cut = index.damaged_cut
+    if cut is None:
+        return held, delivered, len(selected)
+    if cut == 0:
+        from vscan.errors import DecodeError
+
+        raise DecodeError(f"{path}: nothing decodes: the decoder refused {len(index.damaged)} of the file's "
+                          f"{len(index.pts_seconds)} packets (damaged data) from its first frame on")  # fmt: skip
+    kept = []
+    for batch in held:
+        keep = np.asarray(batch.frame_indices) < cut
+        if keep.all():
+            kept.append(batch)
+        elif keep.any():
+            kept.append(_batch(list(batch.frame_indices[keep]), list(batch.pts_seconds[keep]), list(batch.rgb[keep])))
+    decoder.passing = {i: f for i, f in decoder.passing.items() if i < cut}
+    decoder.also = {i: f for i, f in decoder.also.items() if i < cut}
+    decoder.read_ahead = {t: v for t, v in decoder.read_ahead.items() if v[0] < cut}
+    return kept, sum(len(b.frame_indices) for b in kept), int(np.count_nonzero(selected < cut))
+
+
 def decoded(ctx, packet, index=None) -> list:
     """``ctx.decode(packet)``; a packet the demuxer flagged corrupt (a file cut off inside it:
     fewer bytes than its index declares) that the decoder refuses gives no frame, as the frames
@@ -177,7 +244,8 @@ def decoded(ctx, packet, index=None) -> list:
     two before it in presentation order, of a 320x240 clip cut at 90%). A packet the decoder refuses
     inside the file (damaged data: a run of zeroed or overwritten bytes, as bad sectors and carving
     leave; the demuxer cannot tell) gives no frame either and is counted (``index.damaged``), the
-    decode going on past it, up to ``DAMAGED_MAX_SHARE`` of the file's packets (tests/test_hostile_damaged.py)."""
+    decode going on past it, up to ``DAMAGED_MAX_SHARE`` of the file's packets; past that, ``DamagedFrom``: the pass
+    stops, keeping its frames before ``damage_cut`` (tests/test_hostile_damaged.py)."""
     if index is not None and index.cut_pts is not None and packet.is_corrupt and packet.size and _pts(packet) == index.cut_pts:
         return []
     try:
@@ -193,6 +261,9 @@ def decoded(ctx, packet, index=None) -> list:
             index.damaged[pts] = float(index.pts_seconds[i]) if i is not None else float("nan")
             if len(index.damaged) <= max(2.0, DAMAGED_MAX_SHARE * len(index.pts_seconds)):
                 return []
+            if index.damaged_cut is None:
+                index.damaged_cut = damage_cut(index)
+            raise DamagedFrom(f"the decoder refused {len(index.damaged)} of the file's {len(index.pts_seconds)} packets") from exc
         raise
 
 

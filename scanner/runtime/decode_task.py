@@ -216,6 +216,14 @@ def _decode_frames(path: str, config: ScanConfig, summary: dict[str, Any], t0: f
     if getattr(meta, "demux_partial", None):  # frames stop short of what the file declares: the record says so
         summary["partial"] = {"reason": meta.demux_partial, "declared_duration_seconds": meta.declared_duration_seconds,
                               "demuxed_duration_seconds": float(meta.duration_seconds)}  # fmt: skip
+    dominant = decoder.damaged_from() if hasattr(decoder, "damaged_from") else None
+    if dominant is not None:  # the rest of the file mostly refused: its frames before the damage scanned (pyav_packets.DamagedFrom)
+        at, refused, packets = dominant
+        summary["partial"] = {"reason": f"damaged data: from {at:.3f} s on the decoder refused {refused} of the file's {packets} packets "
+                                        f"(more than half of them): the frames before {at:.3f} s were scanned, none after",
+                              "declared_duration_seconds": (meta.declared_duration_seconds if meta.declared_duration_seconds is not None
+                                                            else float(meta.duration_seconds)),
+                              "demuxed_duration_seconds": round(at, 3)}  # fmt: skip
     if getattr(decoder, "cut_short", None):  # a picture whose data ends early, read as far as it goes (vscan.decode.images)
         summary["partial"] = {"reason": decoder.cut_short, "declared_duration_seconds": None, "demuxed_duration_seconds": 0.0}
     count = int(sum(len(n) for n in numbers))
