@@ -148,9 +148,13 @@ def package_checkout(worktree: Path, into: Path, *, bench_files: tuple[Path, ...
         return into
     if pkg.exists():
         shutil.rmtree(pkg)
-    shutil.copytree(worktree / "scanner", pkg)
+    # Not the checkout's own __pycache__: numba's caches there may come from the same code imported under another name
+    # (a renamed copy, a file loaded by path), whose index the copy's stamps still match: the package's first model
+    # build then raised "No module named '<dynamic>'" (a stale cache of mih_numba's kernel).
+    fresh = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(worktree / "scanner", pkg, ignore=fresh)
     for sub in ("kernels", "bench"):
-        shutil.copytree(worktree / sub, pkg / sub)
+        shutil.copytree(worktree / sub, pkg / sub, ignore=fresh)
     (pkg / "models").symlink_to((worktree / "models").resolve())
     for f in bench_files:
         shutil.copyfile(f, pkg / "bench" / f.name)

@@ -33,3 +33,19 @@ def test_two_transcodes_of_one_copy_at_once_both_finish(tmp_path):
     assert errors == []  # one shared temporary file: the second rename found it gone
     assert out.stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_packaged_checkout_leaves_its_caches_behind(tmp_path):
+    """numba's caches in a checkout's __pycache__ can come from its code imported under another name; a package copy
+    that took them raised "No module named '<dynamic>'" at its first model build."""
+    from vscan.bench.bench_archive import package_checkout
+
+    tree = tmp_path / "tree"
+    for sub in ("scanner/bank", "kernels", "bench", "models"):
+        (tree / sub).mkdir(parents=True)
+    (tree / "scanner" / "bank" / "mih_numba.py").write_text("X = 1\n")
+    (tree / "scanner" / "bank" / "__pycache__").mkdir()
+    (tree / "scanner" / "bank" / "__pycache__" / "mih_numba.kernel-19.py311.nbi").write_bytes(b"stale")
+    pkg = package_checkout(tree, tmp_path / "pkg") / "vscan"
+    assert (pkg / "bank" / "mih_numba.py").exists()
+    assert not (pkg / "bank" / "__pycache__").exists()
