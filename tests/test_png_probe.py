@@ -79,4 +79,16 @@ def test_a_pictures_metadata_is_read_once_by_a_scans_decode_task(tmp_path, monke
     monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "_open", lambda self: (opens.append(1), real(self))[1])
     summary, payload = decode_for_scan(str(path), ScanConfig())
     assert summary["error"] is None and payload is not None
-    assert len(opens) <= 4  # is_still twice (the decode task, open_decoder), one probe, the decode (was 7)
+    assert len(opens) <= 3  # is_still once (its answer kept for open_decoder), one probe, the decode (was 7)
+
+
+def test_a_kept_answer_is_for_the_same_file_only(tmp_path):
+    """is_still's answer is kept by path, size and modification time: a file written again is looked at again."""
+    from vscan.decode.choose import is_still
+
+    path = tmp_path / "picture.png"
+    Image.fromarray(PIXELS).save(path)
+    assert is_still(path) and is_still(path)
+    frames = [Image.fromarray(np.roll(PIXELS, 7 * i, axis=1)) for i in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=200)  # now an animated PNG, 3 frames
+    assert not is_still(path)
