@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -34,32 +33,23 @@ def is_still(path: str | os.PathLike) -> bool:
     return suffix in IMAGE_SUFFIXES and not _several_frames(path)
 
 
-#: ``_several_frames``' answers for the last files asked, by (path, size, modification time): a scan's decode task asks
-#: twice for each picture (its fallback chain, then ``open_decoder``), and Pillow's WebP reader decodes a picture to
-#: open it (a 1080p WebP: ~26 ms each time).
-_SEVERAL: OrderedDict = OrderedDict()
-_SEVERAL_LOCK = threading.Lock()
-
-
 def _several_frames(path: str | os.PathLike) -> bool:
-    """Whether an image file is an animation or image sequence (False when it cannot be read: its decoder says why)."""
-    key = None
+    """Whether an image file is an animation or image sequence (False when it cannot be read: its decoder says why).
+    The answer is kept for the last files asked, by path, size and modification time: a scan's decode task asks twice
+    for each picture (its fallback chain, then ``open_decoder``), and Pillow's WebP reader decodes a picture to open it
+    (a 1080p WebP: ~26 ms each time)."""
     if isinstance(path, (str, os.PathLike)):
         try:
             st = os.stat(path)
-            key = (os.fspath(path), st.st_size, st.st_mtime_ns)
         except OSError:
-            pass
-    with _SEVERAL_LOCK:
-        if key is not None and key in _SEVERAL:
-            return _SEVERAL[key]
-    several = _read_several_frames(path)
-    if key is not None:
-        with _SEVERAL_LOCK:
-            _SEVERAL[key] = several
-            while len(_SEVERAL) > 64:
-                _SEVERAL.popitem(last=False)
-    return several
+            return _read_several_frames(path)
+        return _kept_several_frames(os.fspath(path), st.st_size, st.st_mtime_ns)
+    return _read_several_frames(path)  # an in-memory archive member
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_several_frames(path: str, size: int, mtime_ns: int) -> bool:
+    return _read_several_frames(path)
 
 
 def _read_several_frames(path: str | os.PathLike) -> bool:
