@@ -43,7 +43,7 @@ import numpy as np
 from vscan.bank.rows import crop_scale
 from vscan.frames.turns import inscribed
 
-__all__ = ["list_only_bank", "scan_config_for_bank", "QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "grid_share_of", "grid_places_of", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
+__all__ = ["list_only_bank", "scan_config_for_bank", "QUERY_CROPS", "QUERY_TURNS", "CROP_STEP", "turned_version", "bank_crop_scales", "grid_scale", "grid_share_of", "grid_places_of", "grid_windows_of", "needs_centre_crops", "centre_crop_version", "find_centre_crops"]
 
 #: Shares of each side the scan keeps of its frames when a lean bank did not decide (module docstring).
 QUERY_CROPS = (0.975, 0.95, 0.925)
@@ -137,11 +137,19 @@ def grid_scale(index) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def _grid_scale(preps: tuple[str, ...]) -> float:
-    from vscan.frames.windows import GRID_SCALE, grid_window
+def grid_windows_of(preps: tuple[str, ...]) -> tuple[tuple[float, float, float], ...]:
+    """The grid windows (scale, top, left: ``vscan.frames.windows.grid_window``) a bank's prep names hold, each once:
+    parsed once per bank for the searches of every unmatched file (issue #30)."""
+    from vscan.frames.windows import grid_window
 
-    scales = [g[0] for g in (grid_window(p.removeprefix("borders+").removeprefix("window:")) for p in preps if "window:g" in p) if g]
-    return max(scales, default=GRID_SCALE)
+    names = {p.removeprefix("borders+").removeprefix("window:") for p in preps if "window:g" in p}
+    return tuple(g for g in map(grid_window, sorted(names)) if g)
+
+
+def _grid_scale(preps: tuple[str, ...]) -> float:
+    from vscan.frames.windows import GRID_SCALE
+
+    return max((g[0] for g in grid_windows_of(preps)), default=GRID_SCALE)
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,20 +157,16 @@ def grid_share_of(preps: tuple[str, ...]) -> float:
     """``vscan.runtime.offcentre.grid_share`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
     from collections import Counter
 
-    from vscan.frames.windows import GRID_SCALE, grid_window
+    from vscan.frames.windows import GRID_SCALE
 
-    names = {p.removeprefix("borders+").removeprefix("window:") for p in preps if "window:g" in p}
-    scales = Counter(g[0] for g in map(grid_window, names) if g)
+    scales = Counter(g[0] for g in grid_windows_of(preps))
     return max(scales, key=lambda k: (scales[k], k)) if scales else GRID_SCALE
 
 
 @functools.lru_cache(maxsize=64)
 def grid_places_of(preps: tuple[str, ...], grid_scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``vscan.runtime.offcentre.grid_places`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
-    from vscan.frames.windows import grid_window
-
-    names = {p.removeprefix("borders+").removeprefix("window:") for p in preps if "window:g" in p}
-    found = [g for g in map(grid_window, names) if g and abs(g[0] - grid_scale) < 1e-6]
+    found = [g for g in grid_windows_of(preps) if abs(g[0] - grid_scale) < 1e-6]
     return tuple(sorted({g[1] for g in found})), tuple(sorted({g[2] for g in found}))
 
 

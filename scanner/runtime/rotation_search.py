@@ -83,14 +83,9 @@ def bank_cuts(index) -> tuple[float, ...]:
 @functools.lru_cache(maxsize=64)
 def _bank_cuts(preps: tuple[str, ...]) -> tuple[float, ...]:
     """``bank_cuts`` of a bank's prep names: once per bank, not per unmatched file (issue #30)."""
-    from vscan.bank.query_side import _crop_scales
-    from vscan.frames.windows import grid_window
+    from vscan.bank.query_side import _crop_scales, grid_windows_of
 
-    centred = set()
-    for p in preps:
-        g = grid_window(p.removeprefix("borders+").removeprefix("window:")) if "window:g" in p else None
-        if g and abs(g[1] - (1 - g[0]) / 2) < 0.011 and abs(g[2] - (1 - g[0]) / 2) < 0.011:
-            centred.add(g[0])
+    centred = {g[0] for g in grid_windows_of(preps) if abs(g[1] - (1 - g[0]) / 2) < 0.011 and abs(g[2] - (1 - g[0]) / 2) < 0.011}
     return tuple(sorted(set(_crop_scales(preps)) | centred, reverse=True))
 
 
