@@ -289,14 +289,8 @@ def _pipeline_line(summary) -> str | None:
 
 
 def counts_line(summary) -> str:
-    """scanned / skipped (why) / errors / matched, each counted apart."""
-    why = [f"{n} {what}" for n, what in ((summary.skipped_already_recorded, "already recorded"),
-                                         (summary.skipped_unchanged, "unchanged"),
-                                         (summary.skipped_known_benign, "known-benign")) if n]  # fmt: skip
-    errors = ", ".join(f"{k} {v}" for k, v in sorted(summary.errors_by_type.items()))
-    return (f"scanned {summary.scanned}" + (f" ({summary.read_in_part} read in part)" if summary.read_in_part else "")
-            + f", skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
-            + f", errors {summary.errors}" + (f" ({errors})" if errors else "") + f", matched {summary.matched}")
+    """scanned / skipped (why) / errors / matched, each counted apart (``ScanSummary.counts_text``)."""
+    return summary.counts_text()
 
 
 def summary_lines(summary, out: str, outcomes: ScanOutcomes | None = None) -> list[str]:

@@ -191,10 +191,7 @@ def record_counts(records: list[dict[str, Any]]) -> str:
     summary = ScanSummary()
     for record in records:
         summary.add(record)
-    why = [f"{n} {what}" for n, what in ((summary.skipped_unchanged, "unchanged"), (summary.skipped_known_benign, "known-benign")) if n]
-    return (f"scanned {summary.scanned}" + (f" ({summary.read_in_part} read in part)" if summary.read_in_part else "")
-            + f", skipped {summary.skipped}" + (f" ({', '.join(why)})" if why else "")
-            + f", errors {summary.errors}, matched {summary.matched}")
+    return summary.counts_text(error_kinds=False)  # (records hold no file an earlier run recorded: no "already recorded")
 
 
 def _floods(floods: list[dict[str, Any]]) -> str:

@@ -90,6 +90,16 @@ class ScanSummary:
     def files_per_second(self) -> float:
         return self.files / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    def counts_text(self, *, error_kinds: bool = True) -> str:
+        """scanned (read in part) / skipped (why) / errors (by kind, with ``error_kinds``) / matched, each counted apart:
+        the console's last counts line and the report's header."""
+        why = [f"{n} {what}" for n, what in ((self.skipped_already_recorded, "already recorded"), (self.skipped_unchanged, "unchanged"),
+                                             (self.skipped_known_benign, "known-benign")) if n]  # fmt: skip
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors_by_type.items())) if error_kinds else ""
+        return (f"scanned {self.scanned}" + (f" ({self.read_in_part} read in part)" if self.read_in_part else "")
+                + f", skipped {self.skipped}" + (f" ({', '.join(why)})" if why else "")
+                + f", errors {self.errors}" + (f" ({errors})" if errors else "") + f", matched {self.matched}")
+
     def counts(self) -> dict[str, Any]:
         """The counts as a plain dict (the run manifest's ``counts`` and the report's header)."""
         return {"files": self.files, "scanned": self.scanned, "ok": self.ok, "matched": self.matched, "errors": self.errors,
