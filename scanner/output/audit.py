@@ -47,12 +47,13 @@ def model_digests(detectors: tuple[str, ...] = (), models_dir: Path = MODELS_DIR
     and, for each detector manifest of ``config.models.detectors``, of the
     manifest and of the model file it names (computed, not read from the
     manifest), keyed ``detector:<name>/<file>``."""
+    from vscan.inputs.kept_digests import kept_sha256
     from vscan.models.manifest import load_manifest
 
     digests = {str(p.relative_to(models_dir)): sha256_file(p) for p in sorted(models_dir.glob("*/*.onnx"))}
     for path in detectors:
         manifest = load_manifest(path)
-        digests[f"detector:{manifest.name}/{manifest.model_path.name}"] = sha256_file(manifest.model_path)
+        digests[f"detector:{manifest.name}/{manifest.model_path.name}"] = kept_sha256(manifest.model_path)  # a model of 100s of MB
         digests[f"detector:{manifest.name}/{manifest.manifest_path.name}"] = sha256_file(manifest.manifest_path)
     return digests
 
@@ -68,11 +69,12 @@ def bank_digests(bank_path: str | os.PathLike | None) -> dict[str, Any] | None:
     if bank_path is None:
         return None
     from vscan.bank.store import Bank
-    from vscan.inputs.digests import sha256_file
+    from vscan.inputs.kept_digests import kept_sha256
 
     with Bank(bank_path) as bank:  # the stored content digest: one row, not a pass over every row (vscan.bank.digest)
         content = bank.content_digest()
-    return {"path": str(bank_path), "content_sha256": content, "file_sha256": sha256_file(bank_path)}
+    # the file's own digest kept between scans while the file is unchanged: not a read of the whole bank at every start
+    return {"path": str(bank_path), "content_sha256": content, "file_sha256": kept_sha256(bank_path)}
 
 
 def config_dict(config) -> dict[str, Any]:
@@ -119,8 +121,10 @@ def _result_config(config) -> dict[str, Any]:
 
 
 def _file_digest(path: str) -> str | None:
+    from vscan.inputs.kept_digests import kept_sha256
+
     try:
-        return sha256_file(path)
+        return kept_sha256(path)  # kept between scans while the list is unchanged (an NSRL list is tens of GB)
     except OSError:
         return None  # loading the list reports it
 
