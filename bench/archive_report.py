@@ -3,7 +3,9 @@ where each run's seconds went (start-up, decode, the model; per file and per cod
 
 from __future__ import annotations
 
-__all__ = ["print_rows", "cpu_account"]
+from pathlib import Path
+
+__all__ = ["print_rows", "cpu_account", "summarise"]
 
 
 def _ratio(rate: float | None, base: float | None) -> str:
@@ -21,8 +23,12 @@ def print_rows(rows: list[dict], reference: dict | None, video_seconds: float, f
         print(f"{r['name']:<16} {r['files']:>5} {r['video_seconds']:>8.0f} {r['wall_seconds']:>7.1f} {r['video_seconds_per_second']:>9.1f} "
               f"{_ratio(r['video_seconds_per_second'], base):>7} {_ratio(r.get('steady_video_seconds_per_second'), base):>7} "
               f"{r.get('tree_cpu_seconds', float('nan')):>6.1f} {s['recall']:>6.2f} {s['false_positives']:>3} {r['frames_decoded']:>8} {r['frames_sampled']:>7}")  # fmt: skip
+    if any(r.get("command") for r in rows):
+        print("(command: `vscan scan FILES --bank BANK` from its interpreter's start to its exit, its default sampling; "
+              "CPU s of it and every process under it)")
     for r in rows:
-        _print_profile(r)
+        if not r.get("command"):
+            _print_profile(r)
 
 
 def _print_profile(r: dict) -> None:
@@ -69,3 +75,45 @@ def _print_cpu(r: dict) -> None:
         print(f"  CPU s: decode processes {a['decode_processes']:.2f} ({(r.get('pipeline') or {}).get('decode_processes')} of them), "
               f"model build {a['model_build']:.2f}, model calls {a['model_calls']:.2f}, driver (loop, unpickling, records) "
               f"{a['driver']:.2f}; process tree {a['tree']:.2f}")  # fmt: skip
+
+
+def summarise(row: dict, source_of: dict[str, str | None]) -> dict:
+    """Recall, false positives, and per codec: frames decoded per video-second and stage-seconds per file."""
+    recs = row["records"]
+    known = [r for r in recs if source_of.get(Path(r["path"]).name)]
+    others = [r for r in recs if not source_of.get(Path(r["path"]).name)]
+    per_codec: dict[str, dict] = {}
+    for r in recs:
+        c = per_codec.setdefault(r["codec"] or "?", {"files": 0, "video_seconds": 0.0, "frames_decoded": 0, "frames_sampled": 0, "stages": {}})
+        c["files"] += 1
+        c["video_seconds"] += r["duration_seconds"] or 0.0
+        c["frames_decoded"] += r["frames_decoded"] or 0
+        c["frames_sampled"] += r["frames_sampled"] or 0
+        for stage, seconds in (r["timings"] or {}).items():
+            c["stages"][stage] = c["stages"].get(stage, 0.0) + seconds
+    for c in per_codec.values():
+        c["frames_decoded_per_video_second"] = c["frames_decoded"] / max(c["video_seconds"], 1e-9)
+        c["stage_seconds_per_file"] = {s: t / c["files"] for s, t in c["stages"].items()}
+    passes: dict[str, int] = {}
+    for r in recs:
+        kind = (r["second_pass"] or "none").split("(")[0]
+        passes[kind] = passes.get(kind, 0) + 1
+    return {
+        "recall": sum(r["matched"] for r in known) / max(len(known), 1),
+        "false_positives": sum(r["matched"] for r in others),
+        "per_codec": per_codec,
+        "unmatched": _unmatched(recs),
+        "second_passes": passes,
+    }
+
+
+#: The searches a file that matched nothing goes through (vscan.runtime.file_match), and what they hash and match inside.
+_SEARCHES = ("match", "match_narrow", "match_centre_crops", "match_rotation", "match_regions", "match_offcentre", "regions")
+
+
+def _unmatched(recs: list[dict]) -> dict:
+    """Files that matched nothing (each went through every search): how many, and ms per file of the match and each search
+    (issue #30: ~25 ms of CPU a file; the records' timings are wall time in the model's slot)."""
+    rows = [r for r in recs if not r["matched"] and r["status"] == "ok"]
+    return {"files": len(rows), "ms_per_file": {k: 1000 * sum((r["timings"] or {}).get(k, 0.0) for r in rows) / max(len(rows), 1)
+                                                for k in _SEARCHES}}  # fmt: skip

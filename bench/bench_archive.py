@@ -31,7 +31,9 @@ first record), the process tree's CPU-seconds, recall and false positives
 of each; where the time goes (start-up, decode slot-seconds, model busy
 seconds, decode tasks and model calls per file); frames decoded per
 video-second and stage-milliseconds per file, per codec (the records'
-``timings``).
+``timings``). And ``vscan scan`` itself, the command a user types (``run_command``): timed from its interpreter's
+start to its exit (imports, the scan, the end), its default sampling (not ``--fixed-ahead``), once for this code and
+once for the baseline: the ratio a user sees, which the in-process figures above leave ~0.4 s out of.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from vscan.bench.archive_corpus import VARIANTS, Variant, default_root, make_archive
+from vscan.bench.archive_report import summarise
 
 __all__ = ["VARIANTS", "Variant", "make_archive", "run_vscan", "run_vpdq", "summarise", "main"]
 
@@ -188,12 +191,46 @@ def run_subprocess(name: str, files: list[Path], bank: Path, out_dir: Path, devi
     return json.loads((out_dir / f"{name}-row.json").read_text())
 
 
+def run_command(name: str, files: list[Path], bank: Path, out_dir: Path, device: str, *, pythonpath: Path | None = None) -> dict:
+    """``vscan scan FILES --bank BANK`` as a user runs it, in a fresh interpreter (after the warm-up scans of
+    ``run_subprocess``: kernels compiled, bytecode cached, files in the page cache): wall seconds from its start to its
+    exit, CPU-seconds of it and every process under it (``RUSAGE_CHILDREN``: the decode processes forked by the first
+    are reaped by it, so counted), its records read back. ``pythonpath``: another checkout's package (the baseline)."""
+    import resource
+
+    env = as_installed(dict(os.environ), out_dir)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    out = out_dir / f"{name}.jsonl"
+    for stale in (out, Path(f"{out}.manifest.json"), Path(f"{out}.lock")):
+        stale.unlink(missing_ok=True)  # a fresh scan, not a resume
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vscan.cli", "scan", *map(str, files), "--bank", str(bank), "-o", str(out), "--device", device],
+                   env=env, check=True, cwd=str(out_dir), stdout=subprocess.DEVNULL)  # fmt: skip
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    video_seconds = sum(r.get("duration_seconds") or 0.0 for r in records)
+    return {"name": name, "command": True, "files": len(records), "wall_seconds": wall, "video_seconds": video_seconds,
+            "video_seconds_per_second": video_seconds / wall, "first_record_seconds": None, "steady_video_seconds_per_second": None,
+            "tree_cpu_seconds": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
+            "frames_decoded": sum(r.get("frames_decoded") or 0 for r in records), "frames_sampled": sum(r.get("frames_sampled") or 0 for r in records),
+            "records": [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
+                        | {"codec": (r.get("media") or {}).get("codec"), "matched": any(m.get("is_match") for m in r.get("matches") or []),
+                           "second_pass": (r.get("second_pass") or {}).get("sampling")} for r in records]}  # fmt: skip
+
+
 def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str, **options: Any) -> dict:
     """The same scan by the code of ``worktree``, in a subprocess (its own Ray), timed as this code's is
     (``options``: ``run_vscan``'s, as the run it is compared with was given them: ``--fixed-ahead``)."""
-    here = Path(__file__).parent  # this checkout's measurement (the bench, its corpus and its sampler) runs the other code
-    path = package_checkout(worktree, out_dir / "baseline-pkg", bench_files=tuple(here / f for f in ("bench_archive.py", "archive_report.py", "archive_corpus.py", "pipeline_runs.py")))
-    return run_subprocess("baseline", files, bank, out_dir, device, pythonpath=path, **options)
+    return run_subprocess("baseline", files, bank, out_dir, device, pythonpath=baseline_package(worktree, out_dir), **options)
+
+
+def baseline_package(worktree: Path, out_dir: Path) -> Path:
+    """``worktree``'s code packaged for PYTHONPATH, with this checkout's measurement (the bench, its corpus and its sampler)."""
+    here = Path(__file__).parent
+    return package_checkout(worktree, out_dir / "baseline-pkg", bench_files=tuple(here / f for f in ("bench_archive.py", "archive_report.py", "archive_corpus.py", "pipeline_runs.py")))
 
 
 def fixed_options(fixed_ahead: str | None) -> dict[str, str]:
@@ -217,49 +254,7 @@ def _scan_only(spec_path: Path) -> None:
     (out_dir / f"{name}-row.json").write_text(json.dumps(row, default=str))
 
 
-# -- report ---------------------------------------------------------------------------
-
-
-def summarise(row: dict, source_of: dict[str, str | None]) -> dict:
-    """Recall, false positives, and per codec: frames decoded per video-second and stage-seconds per file."""
-    recs = row["records"]
-    known = [r for r in recs if source_of.get(Path(r["path"]).name)]
-    others = [r for r in recs if not source_of.get(Path(r["path"]).name)]
-    per_codec: dict[str, dict] = {}
-    for r in recs:
-        c = per_codec.setdefault(r["codec"] or "?", {"files": 0, "video_seconds": 0.0, "frames_decoded": 0, "frames_sampled": 0, "stages": {}})
-        c["files"] += 1
-        c["video_seconds"] += r["duration_seconds"] or 0.0
-        c["frames_decoded"] += r["frames_decoded"] or 0
-        c["frames_sampled"] += r["frames_sampled"] or 0
-        for stage, seconds in (r["timings"] or {}).items():
-            c["stages"][stage] = c["stages"].get(stage, 0.0) + seconds
-    for c in per_codec.values():
-        c["frames_decoded_per_video_second"] = c["frames_decoded"] / max(c["video_seconds"], 1e-9)
-        c["stage_seconds_per_file"] = {s: t / c["files"] for s, t in c["stages"].items()}
-    passes: dict[str, int] = {}
-    for r in recs:
-        kind = (r["second_pass"] or "none").split("(")[0]
-        passes[kind] = passes.get(kind, 0) + 1
-    return {
-        "recall": sum(r["matched"] for r in known) / max(len(known), 1),
-        "false_positives": sum(r["matched"] for r in others),
-        "per_codec": per_codec,
-        "unmatched": _unmatched(recs),
-        "second_passes": passes,
-    }
-
-
-#: The searches a file that matched nothing goes through (vscan.runtime.file_match), and what they hash and match inside.
-_SEARCHES = ("match", "match_narrow", "match_centre_crops", "match_rotation", "match_regions", "match_offcentre", "regions")
-
-
-def _unmatched(recs: list[dict]) -> dict:
-    """Files that matched nothing (each went through every search): how many, and ms per file of the match and each search
-    (issue #30: ~25 ms of CPU a file; the records' timings are wall time in the model's slot)."""
-    rows = [r for r in recs if not r["matched"] and r["status"] == "ok"]
-    return {"files": len(rows), "ms_per_file": {k: 1000 * sum((r["timings"] or {}).get(k, 0.0) for r in rows) / max(len(rows), 1)
-                                                for k in _SEARCHES}}  # fmt: skip
+# -- report: vscan.bench.archive_report (summarise, print_rows) -------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,6 +280,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--local-model", action="store_true",
                         help="also scan with runtime.local_model_at_start on (the model in this process until Ray's actor answers)")
     parser.add_argument("--no-vpdq", action="store_true", help="skip the reference vPDQ")
+    parser.add_argument("--no-command", action="store_true",
+                        help="skip timing `vscan scan` itself (the command from its interpreter's start to its exit, default sampling)")
     parser.add_argument("--baseline-first", action="store_true",
                         help="time the baseline before this code (the first position ran 10-25%% faster here: read both orders)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the corpus, bank and records here (default: a cache directory)")
@@ -324,6 +321,10 @@ def scan_runs(args: argparse.Namespace, files: list[Path], bank: Path, root: Pat
         rows[-1]["name"] = shown
     if args.baseline_worktree:
         rows.append(first if first is not None else baseline())
+    if not args.no_command:  # the command a user types, start to exit: this code's, then the baseline's (warm from its runs above)
+        rows.append(run_command("vscan command", files, bank, root, args.device))
+        if args.baseline_worktree:
+            rows.append(run_command("baseline command", files, bank, root, args.device, pythonpath=baseline_package(args.baseline_worktree.resolve(), root)))
     return rows
 
 

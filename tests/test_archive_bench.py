@@ -65,6 +65,36 @@ def test_baseline_first_times_the_baseline_before_this_code_and_keeps_the_rows_o
                        (["--baseline-worktree", str(tmp_path), "--local-model", "--baseline-first"], ["baseline", "vscan", "vscan_local_model"]),
                        (["--baseline-first"], ["vscan"])):  # fmt: skip
         order.clear()
-        rows = bench_archive.scan_runs(bench_archive._parser().parse_args(argv), [], tmp_path / "bank.db", tmp_path, {})
+        rows = bench_archive.scan_runs(bench_archive._parser().parse_args([*argv, "--no-command"]), [], tmp_path / "bank.db", tmp_path, {})
         assert order == want
         assert [r["name"] for r in rows] == ["vscan", "vscan local model", "vscan baseline"][: len(want)]
+
+
+def test_the_command_a_user_types_is_timed_last_for_this_code_and_the_baseline(monkeypatch, tmp_path):
+    """The in-process runs leave out the interpreter's start, the CLI's imports and its end (~0.4 s of a 5 s archive
+    scan here): the command itself is timed after them, this code's and then the baseline's (its package)."""
+    from vscan.bench import bench_archive
+
+    order = []
+    monkeypatch.setattr(bench_archive, "run_subprocess", lambda name, *a, **options: order.append(name) or {"name": name})
+    monkeypatch.setattr(bench_archive, "run_baseline", lambda *a, **options: order.append("baseline") or {"name": "baseline"})
+    monkeypatch.setattr(bench_archive, "package_checkout", lambda worktree, into, **kw: into)
+    monkeypatch.setattr(bench_archive, "run_command", lambda name, *a, pythonpath=None: order.append((name, pythonpath)) or {"name": name})
+    bench_archive.scan_runs(bench_archive._parser().parse_args(["--baseline-worktree", str(tmp_path)]), [], tmp_path / "bank.db", tmp_path, {})
+    assert order == ["vscan", "baseline", ("vscan command", None), ("baseline command", tmp_path / "baseline-pkg")]
+
+
+def test_the_command_run_reads_back_what_vscan_scan_wrote(tmp_path):
+    """A real `vscan scan` in a fresh interpreter: its records, their matches, and its wall and CPU (the process tree's)."""
+    from vscan.bench import synth
+    from vscan.bench.bench_archive import run_command, summarise
+    from vscan.bench.pipeline_runs import make_bank
+
+    clips = [synth.make_clip(tmp_path / f"c{i}.mp4", seed=60 + i, seconds=2, size=(96, 64), scenes=1) for i in range(2)]
+    bank = make_bank(tmp_path / "bank.db", clips[:1], "cpu")
+    (tmp_path / "vscan command.jsonl").write_text('{"stale": true}\n')  # a run before: never resumed from
+    row = run_command("vscan command", clips, bank, tmp_path, "cpu")
+    assert row["files"] == 2 and row["command"] and row["video_seconds"] > 3.5
+    assert row["wall_seconds"] > 0 and row["tree_cpu_seconds"] > 0.5  # an interpreter, its imports and a decode process at least
+    s = summarise(row, {"c0.mp4": "c0", "c1.mp4": None})
+    assert s["recall"] == 1.0 and s["false_positives"] == 0
