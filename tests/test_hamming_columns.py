@@ -36,6 +36,28 @@ def test_columns_find_the_rows_pairs():
         assert _numpy_pairs(near, bank, radius)[0].size or radius == 0  # the near queries find rows
 
 
+def test_banks_of_several_tiles_give_every_pair_in_row_order_in_both_layouts():
+    """The loops pass over the bank a tile at a time (``_hamming_kernel.TILE_ROWS``) with every query, not query by query
+    over the whole bank (which streamed a 10M-row bank from memory once a query): pairs in every tile and in the last,
+    short one, each query's rows still in row order."""
+    from vscan.hashing._hamming_kernel import TILE_ROWS
+
+    rng = np.random.default_rng(5)
+    bank = rng.integers(0, 256, (2 * TILE_ROWS + 123, 32), dtype=np.uint8)
+    at = np.array([0, TILE_ROWS - 1, TILE_ROWS, 2 * TILE_ROWS + 122, 5, TILE_ROWS + 7])
+    bank[at[3:]] = bank[at[0]]  # one query meets rows in all three tiles
+    near = bank[at] ^ (rng.random((len(at), 32)) < 0.1).astype(np.uint8) * rng.integers(1, 256, (len(at), 32), dtype=np.uint8)
+    query = np.concatenate([near, rng.integers(0, 256, (9, 32), dtype=np.uint8)])
+    for radius in (31, 64):
+        want = _numpy_pairs(query, bank, radius)
+        assert len(set(want[1].tolist()) & set(at.tolist())) >= 5
+        for cols in (hamming_numba.columns(bank), None):
+            for q in (query, query[:1], query[:3]):  # and one query, the row layout's tiles laid out again for it
+                got = hamming_numba.pairs_within(q, bank, radius, bank_columns=cols)
+                w = _numpy_pairs(q, bank, radius)
+                assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(got, w))
+
+
 def test_a_split_index_keeps_its_columns_for_the_64_bit_lookups(tmp_path):
     rng = np.random.default_rng(4)
     hashes = rng.integers(0, 256, (2500, 32), dtype=np.uint8)
