@@ -104,6 +104,10 @@ def main() -> None:
     parser.add_argument("--baseline-worktree", type=Path, default=None,
                         help="with --sweep-rounds: also scan with the vscan code of this checkout in each round (git worktree add DIR REV)")
     parser.add_argument("--no-ray-too", action="store_true", help="with --sweep-rounds and --ray-address local: also scan without Ray")
+    parser.add_argument("--bank", type=Path, default=None,
+                        help="scan against this bank, not one of the corpus's banked clips: a platform's hash list of millions "
+                             "(vscan.bench.bench_scan_bank writes 1M- and 10M-row ones), where every search of a file that "
+                             "matches nothing looks at every row")
     parser.add_argument("--json", default=None)
     parser.add_argument("--workdir", default=None, help="keep the corpus here (default: a temp dir)")
     args = parser.parse_args()
@@ -126,7 +130,7 @@ def main() -> None:
                     shutil.copyfile(p, target)
                 corpus.append(target)
         print(f"corpus: {len(corpus)} files ({len(sources)} banked sources), {time.perf_counter() - t0:.0f} s to generate")
-        bank = make_bank(root / "bank.db", sources, args.device)
+        bank = args.bank.resolve() if args.bank else make_bank(root / "bank.db", sources, args.device)
         if args.sweep_rounds:
             return _sweep_rounds(args, corpus, bank, root)
         rows = []
