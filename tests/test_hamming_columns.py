@@ -90,3 +90,33 @@ def test_a_bank_past_the_row_cap_is_searched_in_rows_and_no_copy_is_kept(tmp_pat
         assert np.array_equal(a, w)
     assert all(np.array_equal(a, w) for a, w in zip(hamming_numba.pairs_within(query, hashes, 64), _numpy_pairs(query, hashes, 64)))
     assert made == []
+
+
+def test_a_large_search_on_several_threads_gives_the_same_pairs_in_the_same_order(monkeypatch):
+    """A search of many pairs (a 10M-row bank's gates) counts tile by tile, writes from the tiles that hold pairs, and
+    spreads its tiles over the calling thread's numba threads: each query's pairs are still in row order, in both
+    layouts, query chunk by query chunk, on one thread or two."""
+    import numba
+
+    from vscan.hashing._hamming_kernel import TILE_ROWS
+
+    rng = np.random.default_rng(8)
+    bank = rng.integers(0, 256, (3 * TILE_ROWS + 77, 32), dtype=np.uint8)
+    at = rng.integers(0, len(bank), 12)
+    bank[at[6:]] = bank[at[0]]  # one query meets rows in several tiles
+    near = bank[at] ^ (rng.random((len(at), 32)) < 0.1).astype(np.uint8) * rng.integers(1, 256, (len(at), 32), dtype=np.uint8)
+    query = np.concatenate([rng.integers(0, 256, (5, 32), dtype=np.uint8), near, rng.integers(0, 256, (4, 32), dtype=np.uint8)])
+    monkeypatch.setattr(hamming_numba, "PARALLEL_MIN_PAIRS", 1)
+    monkeypatch.setattr(hamming_numba, "_PARALLEL_QUERIES", 7)  # several query chunks, some with no pair
+    before = numba.get_num_threads()
+    try:
+        for threads, radius in [(t, r) for t in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}) for r in (31, 64)]:
+            numba.set_num_threads(threads)
+            want = _numpy_pairs(query, bank, radius)
+            assert want[0].size >= 12
+            for q, cols in ((query, hamming_numba.columns(bank)), (query, None), (query[5:8], None)):  # the last: rows layout
+                got, w = hamming_numba.pairs_within(q, bank, radius, bank_columns=cols), _numpy_pairs(q, bank, radius)
+                assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(got, w))
+            assert all(a.size == 0 for a in hamming_numba.pairs_within(query[:5], bank, 20))
+    finally:
+        numba.set_num_threads(before)

@@ -1,7 +1,9 @@
 """The numba loops of ``vscan.hashing.hamming_numba`` (imported on first use only: numba's import is not free).
 
-One thread: the lookups are small (a gate's few hundred hashes), and a parallel loop on a loaded machine waited for
-its descheduled threads (16 hashes x 17,200 rows: 5 ms against numpy's 1.5 ms at load 28)."""
+One thread for the lookups of a usual bank: they are small (a gate's few hundred hashes), and a parallel loop on a
+loaded machine waited for its descheduled threads (16 hashes x 17,200 rows: 5 ms against numpy's 1.5 ms at load 28).
+The tiles of a search of a large bank (``count_tiles``, ``fill_tiles``: 10^8 pairs and more, a hash list of millions)
+go on the calling thread's numba threads, where it has more than one (a model actor's ``threads``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["TILE_ROWS", "count_within", "count_within_columns", "fill_within", "fill_within_columns", "popcount"]
+__all__ = ["TILE_ROWS", "count_tiles", "count_within", "count_within_columns", "fill_tiles", "fill_within", "fill_within_columns", "popcount"]
 
 
 @intrinsic
@@ -104,3 +106,38 @@ def fill_within_columns(qw, bt, radius, starts, out_b, out_d):
         w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
         for i in range(qw.shape[0]):
             at[i] = _fill_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius, j0, out_b, out_d, at[i])
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def count_tiles(qw, bt, radius, rows_layout, per_tile):
+    """``per_tile[t, i]``: rows of tile ``t`` within ``radius`` of query ``i``, the tiles on numba's threads (a search of
+    ~10^9 pairs: a 10M-row bank's gates). ``bt``: the bank as columns [4, B], or its rows [B, 4] (``rows_layout``)."""
+    n = bt.shape[0] if rows_layout else bt.shape[1]
+    for t in numba.prange(per_tile.shape[0]):
+        j0 = t * TILE_ROWS
+        j1 = min(n, j0 + TILE_ROWS)
+        if rows_layout:
+            buf = np.empty((4, TILE_ROWS), np.uint64)
+            w0, w1, w2, w3 = _tile(bt, j0, j1, buf)
+        else:
+            w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
+        for i in range(qw.shape[0]):
+            per_tile[t, i] = _count_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def fill_tiles(qw, bt, radius, rows_layout, at, out_b, out_d):
+    """``count_tiles``' pairs written where ``at[t, i]`` says (query ``i``'s first slot in tile ``t``: its pairs in the
+    tiles before it counted), so each query's rows come out in row order whichever thread fills which tile."""
+    n = bt.shape[0] if rows_layout else bt.shape[1]
+    for t in numba.prange(at.shape[0]):
+        j0 = t * TILE_ROWS
+        j1 = min(n, j0 + TILE_ROWS)
+        if rows_layout:
+            buf = np.empty((4, TILE_ROWS), np.uint64)
+            w0, w1, w2, w3 = _tile(bt, j0, j1, buf)
+        else:
+            w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
+        for i in range(qw.shape[0]):
+            if at[t, i] >= 0:
+                _fill_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius, j0, out_b, out_d, at[t, i])
