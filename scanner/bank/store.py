@@ -29,7 +29,7 @@ from vscan.bank.rows import row_kind
 from vscan.bank.schema import FORMAT_VERSION, TABLE_ORDER
 from vscan.bank.writer import write_bank
 from vscan.errors import BankError
-from vscan.inputs.digests import sha256_file
+from vscan.inputs.kept_digests import kept_sha256
 
 if TYPE_CHECKING:
     from vscan.bank.hashers import RowPlan
@@ -227,7 +227,7 @@ class Bank:
     def info(self) -> BankInfo:
         """Counts, labels, kinds and checksums of this bank."""
         c = self._conn
-        file_hash = sha256_file(self.path)
+        file_hash = kept_sha256(self.path)  # kept for the scans after it (vscan.inputs.kept_digests)
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
         kinds = Counter(kind for (kind,) in c.execute("SELECT kind FROM entries"))
         num_frames = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]
