@@ -108,19 +108,26 @@ def fill_within_columns(qw, bt, radius, starts, out_b, out_d):
             at[i] = _fill_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius, j0, out_b, out_d, at[i])
 
 
+@numba.njit(nogil=True)
+def _tile_at(bt, t, rows_layout):
+    """(its first row, its four columns) of tile ``t`` of the bank ``bt``: columns [4, B], or rows [B, 4] (``rows_layout``:
+    laid out as columns in a buffer of its own)."""
+    n = bt.shape[0] if rows_layout else bt.shape[1]
+    j0 = t * TILE_ROWS
+    j1 = min(n, j0 + TILE_ROWS)
+    if rows_layout:
+        w0, w1, w2, w3 = _tile(bt, j0, j1, np.empty((4, TILE_ROWS), np.uint64))
+    else:
+        w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
+    return j0, w0, w1, w2, w3
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def count_tiles(qw, bt, radius, rows_layout, per_tile):
     """``per_tile[t, i]``: rows of tile ``t`` within ``radius`` of query ``i``, the tiles on numba's threads (a search of
     ~10^9 pairs: a 10M-row bank's gates). ``bt``: the bank as columns [4, B], or its rows [B, 4] (``rows_layout``)."""
-    n = bt.shape[0] if rows_layout else bt.shape[1]
     for t in numba.prange(per_tile.shape[0]):
-        j0 = t * TILE_ROWS
-        j1 = min(n, j0 + TILE_ROWS)
-        if rows_layout:
-            buf = np.empty((4, TILE_ROWS), np.uint64)
-            w0, w1, w2, w3 = _tile(bt, j0, j1, buf)
-        else:
-            w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
+        _, w0, w1, w2, w3 = _tile_at(bt, t, rows_layout)
         for i in range(qw.shape[0]):
             per_tile[t, i] = _count_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius)
 
@@ -128,16 +135,10 @@ def count_tiles(qw, bt, radius, rows_layout, per_tile):
 @numba.njit(parallel=True, cache=True, nogil=True)
 def fill_tiles(qw, bt, radius, rows_layout, at, out_b, out_d):
     """``count_tiles``' pairs written where ``at[t, i]`` says (query ``i``'s first slot in tile ``t``: its pairs in the
-    tiles before it counted), so each query's rows come out in row order whichever thread fills which tile."""
-    n = bt.shape[0] if rows_layout else bt.shape[1]
+    tiles before it counted; -1: none in this tile), so each query's rows come out in row order whichever thread fills
+    which tile."""
     for t in numba.prange(at.shape[0]):
-        j0 = t * TILE_ROWS
-        j1 = min(n, j0 + TILE_ROWS)
-        if rows_layout:
-            buf = np.empty((4, TILE_ROWS), np.uint64)
-            w0, w1, w2, w3 = _tile(bt, j0, j1, buf)
-        else:
-            w0, w1, w2, w3 = bt[0, j0:j1], bt[1, j0:j1], bt[2, j0:j1], bt[3, j0:j1]
+        j0, w0, w1, w2, w3 = _tile_at(bt, t, rows_layout)
         for i in range(qw.shape[0]):
             if at[t, i] >= 0:
                 _fill_span(w0, w1, w2, w3, qw[i, 0], qw[i, 1], qw[i, 2], qw[i, 3], radius, j0, out_b, out_d, at[t, i])
