@@ -25,9 +25,17 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _settled(path, seconds: float = 100.0):
+    """``path`` as if last written ``seconds`` ago (a digest is kept only for a file written a while before its read)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
+    return path
+
+
 def test_an_unchanged_file_is_read_once_then_its_digest_is_kept(counted, tmp_path):
     f = tmp_path / "bank.db"
     f.write_bytes(os.urandom(100_000))
+    _settled(f)
     assert kept_sha256(f) == _sha(f)
     assert kept_sha256(f) == _sha(f) and kept_sha256(str(f)) == _sha(f)
     assert len(counted) == 1
@@ -36,7 +44,7 @@ def test_an_unchanged_file_is_read_once_then_its_digest_is_kept(counted, tmp_pat
 def test_a_file_written_in_place_with_its_times_set_back_is_read_again(counted, tmp_path):
     f = tmp_path / "bank.db"
     f.write_bytes(b"a" * 50_000)
-    st = f.stat()
+    st = _settled(f).stat()
     first = kept_sha256(f)
     with open(f, "r+b") as fh:  # same size, same inode: one byte changed ...
         fh.write(b"b")
@@ -49,7 +57,7 @@ def test_a_file_written_in_place_with_its_times_set_back_is_read_again(counted, 
 def test_a_file_put_in_its_place_is_read_again(counted, tmp_path):
     f, other = tmp_path / "bank.db", tmp_path / "new.db"
     f.write_bytes(b"x" * 4096)
-    first = kept_sha256(f)
+    first = kept_sha256(_settled(f))
     other.write_bytes(b"y" * 4096)
     os.utime(other, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns))
     os.replace(other, f)  # a rebuild renamed over the bank: the same size and times, another inode
@@ -89,10 +97,22 @@ def test_the_scan_manifest_names_a_rebuilt_bank_by_its_new_bytes(counted, tmp_pa
     for i, hashes in enumerate(lists):  # plain PDQ hex lists (vscan bank build reads them as hash lists)
         hashes.parent.mkdir()
         hashes.write_text("".join(f"{os.urandom(32).hex()}\n" for _ in range(3 + i)))
-    build_bank(bank, [lists[0]])
-    first = bank_digests(bank)
+    build_bank(bank, [lists[0]])  # its info() reads the fresh file (written just now: not kept yet)
+    first = bank_digests(_settled(bank))
     assert first["file_sha256"] == _sha(bank) and bank_digests(bank)["file_sha256"] == first["file_sha256"]
     build_bank(bank, [lists[1]])  # rebuilt at the same path (replace)
     again = bank_digests(bank)
     assert again["file_sha256"] == _sha(bank) != first["file_sha256"]
+    assert len(counted) == 4  # each build's info() and the scans' first look: the fresh file read, then the settled one
+
+
+def test_a_file_written_just_before_it_is_read_is_not_kept(counted, tmp_path):
+    """A file system with coarse times (FAT: 2 s) could take a write right after the read within the same tick, the
+    stat unchanged: a file written less than SETTLED_SECONDS before it was read is read again next time."""
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"q" * 10_000)
+    assert kept_sha256(f) == kept_sha256(f) == _sha(f)
     assert len(counted) == 2
+    _settled(f, 2 * kept_digests.SETTLED_SECONDS)
+    assert kept_sha256(f) == kept_sha256(f) == _sha(f)
+    assert len(counted) == 3

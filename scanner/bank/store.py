@@ -227,7 +227,7 @@ class Bank:
     def info(self) -> BankInfo:
         """Counts, labels, kinds and checksums of this bank."""
         c = self._conn
-        file_hash = kept_sha256(self.path)  # kept for the scans after it (vscan.inputs.kept_digests)
+        file_hash = kept_sha256(self.path)  # kept once the file has settled (vscan.inputs.kept_digests)
         labels = Counter(label or "" for (label,) in c.execute("SELECT label FROM entries"))
         kinds = Counter(kind for (kind,) in c.execute("SELECT kind FROM entries"))
         num_frames = c.execute("SELECT count(*) FROM frame_hashes").fetchone()[0]

@@ -10,7 +10,9 @@ The digest is kept in a small SQLite table in the user's cache folder (``$VSCAN_
 ``$XDG_CACHE_HOME/vscan``, else ``~/.cache/vscan``), under the file's real path and its ``stat``: device, inode, size,
 and modification and change times to the nanosecond. Any write to the file changes its modification and change
 times (the change time cannot be set back from user space), and a file put in its place (a rebuild, a rename over
-it) has another inode: then it is read again. A cache folder that cannot be made, opened or written is passed by:
+it) has another inode: then it is read again. A digest is kept only for a file last written ``SETTLED_SECONDS`` or
+more before it was read (as git's index treats a file as racy): a file system whose times are coarse (FAT's 2 s)
+could otherwise see a write just after the read within the same tick, and the stat would not move. A cache folder that cannot be made, opened or written is passed by:
 the digest is computed, as before. The file itself is only ever opened read-only.
 """
 
@@ -18,16 +20,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from vscan.inputs.digests import sha256_file
 
-__all__ = ["cache_dir", "kept_sha256"]
+__all__ = ["MIN_KEPT_BYTES", "SETTLED_SECONDS", "cache_dir", "kept_sha256"]
 
 #: The table's file in ``cache_dir()``.
 _DB_NAME = "file-digests.sqlite"
 #: Files smaller than this are read every time: the read costs less than the cache's own look-up.
 MIN_KEPT_BYTES = 16 << 20
+#: A file written less than this many seconds before it is read is read again next time (module docstring).
+SETTLED_SECONDS = 3.0
 
 
 def cache_dir() -> Path:
@@ -38,11 +43,13 @@ def cache_dir() -> Path:
     return Path(base) / "vscan"
 
 
-def _stamp(path: str | os.PathLike) -> tuple[str, str, int]:
-    """(real path, stat key, size) of ``path``: the key must be unchanged for a kept digest to stand."""
+def _stamp(path: str | os.PathLike) -> tuple[str, str, int, float]:
+    """(real path, stat key, size, seconds since its last write) of ``path``: the key must be unchanged for a kept digest
+    to stand."""
     real = os.path.realpath(path)
     st = os.stat(real)
-    return real, f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}", st.st_size
+    age = time.time() - st.st_mtime  # a write after the read moves the mtime past this one's tick once it is this old
+    return real, f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}", st.st_size, age
 
 
 def _open() -> sqlite3.Connection | None:
@@ -59,7 +66,7 @@ def _open() -> sqlite3.Connection | None:
 def kept_sha256(path: str | os.PathLike) -> str:
     """SHA-256 hex of ``path``'s bytes: the digest kept for it when its stat is what it was then, else read and kept.
     Raises OSError as reading it would (a missing or unreadable file)."""
-    real, stamp, size = _stamp(path)
+    real, stamp, size, age = _stamp(path)
     if size < MIN_KEPT_BYTES:
         return sha256_file(real)
     db = _open()
@@ -73,7 +80,7 @@ def kept_sha256(path: str | os.PathLike) -> str:
         if row is not None:
             return str(row[0])
         digest = sha256_file(real)
-        if _stamp(real)[1] == stamp:  # not changed while it was read: kept
+        if _stamp(real)[1] == stamp and age >= SETTLED_SECONDS:  # settled, and not changed while it was read: kept
             try:
                 with db:
                     db.execute("INSERT OR REPLACE INTO sha256 (path, stamp, digest) VALUES (?, ?, ?)", (real, stamp, digest))
