@@ -120,10 +120,16 @@ def run_vscan(name: str, files: list[Path], bank: Path, out_dir: Path, device: s
         config = ScanConfig(sampling=Sampling(policy=Adaptive(**frames, **ahead)), runtime=runtime)
     row = run_scan(name, files, bank, config, out_dir)
     records = [json.loads(line) for line in (out_dir / f"{name}.jsonl").read_text().splitlines()]
-    row["records"] = [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
-                      | {"codec": (r.get("media") or {}).get("codec"), "matched": any(m.get("is_match") for m in r.get("matches") or []),
-                         "second_pass": (r.get("second_pass") or {}).get("sampling")} for r in records]  # fmt: skip
+    row["records"] = record_rows(records)
     return row
+
+
+def record_rows(records: list[dict]) -> list[dict]:
+    """What the report reads of each record (``archive_report.summarise``): its path, status, frames, timings and
+    sampling, codec, whether it matched, and its second pass."""
+    return [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
+            | {"codec": (r.get("media") or {}).get("codec"), "matched": any(m.get("is_match") for m in r.get("matches") or []),
+               "second_pass": (r.get("second_pass") or {}).get("sampling")} for r in records]  # fmt: skip
 
 
 def _tree_stamp(worktree: Path, bench_files: tuple[Path, ...]) -> str:
@@ -216,9 +222,7 @@ def run_command(name: str, files: list[Path], bank: Path, out_dir: Path, device:
             "video_seconds_per_second": video_seconds / wall, "first_record_seconds": None, "steady_video_seconds_per_second": None,
             "tree_cpu_seconds": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
             "frames_decoded": sum(r.get("frames_decoded") or 0 for r in records), "frames_sampled": sum(r.get("frames_sampled") or 0 for r in records),
-            "records": [{k: r.get(k) for k in ("path", "status", "duration_seconds", "frames_decoded", "frames_sampled", "timings", "sampling")}
-                        | {"codec": (r.get("media") or {}).get("codec"), "matched": any(m.get("is_match") for m in r.get("matches") or []),
-                           "second_pass": (r.get("second_pass") or {}).get("sampling")} for r in records]}  # fmt: skip
+            "records": record_rows(records)}  # fmt: skip
 
 
 def run_baseline(worktree: Path, files: list[Path], bank: Path, out_dir: Path, device: str, **options: Any) -> dict:
