@@ -171,12 +171,15 @@ def package_checkout(worktree: Path, into: Path, *, bench_files: tuple[Path, ...
     return into
 
 
-def as_installed(env: dict[str, str], out_dir: Path) -> dict[str, str]:
+def as_installed(env: dict[str, str], out_dir: Path, pythonpath: Path | None = None) -> dict[str, str]:
     """``env`` for a timed vscan process, as an installed vscan runs: its modules' bytecode cached (by the warm-up scan)
     under ``out_dir``/pycache. With PYTHONDONTWRITEBYTECODE set (a shared checkout), each process compiled vscan from
-    source every run, which pip's bytecode never does: ~0.15 CPU-s in the scanning process, ~0.045 in each decode one."""
+    source every run, which pip's bytecode never does: ~0.15 CPU-s in the scanning process, ~0.045 in each decode one.
+    ``pythonpath``: another checkout's package, first on PYTHONPATH (the baseline)."""
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(out_dir / "pycache")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
     return env
 
 
@@ -185,9 +188,7 @@ def run_subprocess(name: str, files: list[Path], bank: Path, out_dir: Path, devi
     """The scan in a fresh process (its own imports and Ray), after a warm-up scan of ``warm_files``
     files by the same code (numba's kernel caches written, files in the page cache), so that
     each version and variant is timed the same way: a fresh process, warm caches. ``options``: ``run_vscan``'s."""
-    env = as_installed(dict(os.environ), out_dir)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    env = as_installed(dict(os.environ), out_dir, pythonpath)
     runs = ([(f"{name}-warm", files[:warm_files])] if warm_files else []) + [(name, files)]
     for run_name, run_files in runs:
         spec = out_dir / f"{run_name}-spec.json"
@@ -204,9 +205,7 @@ def run_command(name: str, files: list[Path], bank: Path, out_dir: Path, device:
     are reaped by it, so counted), its records read back. ``pythonpath``: another checkout's package (the baseline)."""
     import resource
 
-    env = as_installed(dict(os.environ), out_dir)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    env = as_installed(dict(os.environ), out_dir, pythonpath)
     out = out_dir / f"{name}.jsonl"
     for stale in (out, Path(f"{out}.manifest.json"), Path(f"{out}.lock")):
         stale.unlink(missing_ok=True)  # a fresh scan, not a resume

@@ -38,9 +38,7 @@ def _scan_in_subprocess(code: Path | None, name: str, corpus: list[Path], bank: 
                                 "device": device, "ray": ray}))  # fmt: skip
     from vscan.bench.bench_archive import as_installed
 
-    env = as_installed(dict(os.environ), out_dir)  # its modules' bytecode cached by the warm-up, as installed
-    if code is not None:
-        env["PYTHONPATH"] = f"{code}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep)
+    env = as_installed(dict(os.environ), out_dir, code)  # its modules' bytecode cached by the warm-up, as installed
     subprocess.run([sys.executable, "-m", "vscan.bench.sweep_rounds", str(spec)], env=env, check=True, cwd=str(out_dir))
     return json.loads((out_dir / f"{name}-row.json").read_text())
 
