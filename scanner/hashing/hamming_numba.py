@@ -67,14 +67,12 @@ def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int, *, bank_colum
     qw = np.ascontiguousarray(query).view(np.uint64)
     if bank_columns is None and len(qw) >= COLUMNS_FROM_QUERIES and len(bank) <= COLUMNS_MAX_ROWS:
         bank_columns = columns(bank)
-    if bank_columns is not None:
-        count, fill, bw = kernel.count_within_columns, kernel.fill_within_columns, bank_columns
-    else:
-        count, fill, bw = kernel.count_within, kernel.fill_within, np.ascontiguousarray(bank).view(np.uint64)
+    rows_layout = bank_columns is None
+    bw = np.ascontiguousarray(bank).view(np.uint64) if rows_layout else bank_columns
     if len(qw) * len(bank) >= PARALLEL_MIN_PAIRS:
-        return _pairs_on_threads(kernel, qw, bw, bank_columns is None, np.int64(radius))
+        return _pairs_on_threads(kernel, qw, bw, rows_layout, np.int64(radius))
     counts = np.zeros(len(qw), np.int64)
-    count(qw, bw, np.int64(radius), counts)
+    kernel.count_within(qw, bw, np.int64(radius), rows_layout, counts)
     hit = np.flatnonzero(counts)
     if not hit.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int16)
@@ -82,7 +80,7 @@ def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int, *, bank_colum
     np.cumsum(counts[hit], out=starts[1:])
     out_b = np.empty(int(starts[-1]), np.int64)
     out_d = np.empty(int(starts[-1]), np.int16)
-    fill(np.ascontiguousarray(qw[hit]), bw, np.int64(radius), starts, out_b, out_d)
+    kernel.fill_within(np.ascontiguousarray(qw[hit]), bw, np.int64(radius), rows_layout, starts, out_b, out_d)
     return np.repeat(hit.astype(np.int64), counts[hit]), out_b, out_d
 
 
