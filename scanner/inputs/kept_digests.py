@@ -12,8 +12,9 @@ and modification and change times to the nanosecond. Any write to the file chang
 times (the change time cannot be set back from user space), and a file put in its place (a rebuild, a rename over
 it) has another inode: then it is read again. A digest is kept only for a file last written ``SETTLED_SECONDS`` or
 more before it was read (as git's index treats a file as racy): a file system whose times are coarse (FAT's 2 s)
-could otherwise see a write just after the read within the same tick, and the stat would not move. A cache folder that cannot be made, opened or written is passed by:
-the digest is computed, as before. The file itself is only ever opened read-only.
+could otherwise see a write just after the read within the same tick, and the stat would not move. A cache folder
+that cannot be made, opened or written is passed by: the digest is computed, as before. The file itself is only ever
+opened read-only.
 """
 
 from __future__ import annotations

@@ -158,7 +158,8 @@ class ModelWorker:
         self.index.candidates(np.zeros((1, 32), np.uint8), 0, self.config.matching.min_quality)
         from vscan.hashing import hamming_numba  # the brute force's compiled loop (gates at 64 bits)
 
-        hamming_numba.warm(large=len(self.index.index) * 32 >= hamming_numba.PARALLEL_MIN_PAIRS)  # a bank whose gates take the tiles' loops
+        # the tiles' threaded loops too where a gate lookup of 32 hashes (a file's fewest, about) reaches them
+        hamming_numba.warm(large=len(self.index.index) * 32 >= hamming_numba.PARALLEL_MIN_PAIRS)
         if self._banded is not None:  # its compiled loops from numba's cache (~30 ms once numba is up), not in the first call
             self._banded.hash_detailed(np.full((1, 16, 16, 3), 128, np.uint8) + np.arange(16, dtype=np.uint8)[:, None, None])
 
