@@ -37,7 +37,9 @@ Scored (default ``vscan scan`` sampling, adaptive): against a media bank
 (``vscan bank build`` of the sources) and a list bank (the reference vPDQ's
 every-frame hashes of the sources written as vPDQ files, as exchanges share
 them, built into a bank: no media; ``--lists list,list1s,pdq`` adds banks of
-vPDQ at 1 s/hash and of PDQ per image, ``vscan.bench.list_banks``). Anchor: the reference vPDQ at 1 s/hash
+vPDQ at 1 s/hash and of PDQ per image, ``vscan.bench.list_banks``; ``--rows full,sparse``
+adds a media bank of each other row plan, built as ``vscan bank build --rows`` builds it, with its rows per
+video-second, issue #24). Anchor: the reference vPDQ at 1 s/hash
 on both sides, pytx's rule (query% >= 80). A copy is recalled when its record
 holds a perceptual ``is_match`` with its source; a distractor with any match
 is a false positive. Results: a table on stdout, JSON in the work directory.
@@ -58,6 +60,7 @@ from pathlib import Path
 from vscan.bench import synth
 from vscan.bench.geometry_copies import GEOMETRY_KINDS, SEQUENCE_KINDS, make_geometry
 from vscan.bench.list_banks import LIST_KINDS, list_bank
+from vscan.bench.plan_banks import plan_bank, rows_per_second
 
 SPLITS = {
     "tune": {"synth_seed": 4100, "copy_seed": 41_000, "real": ("chair-orig-22-sd-bar", "pattern-hd-no-bar")},
@@ -305,6 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--workers", type=int, default=2, help="processes generating copies")
     ap.add_argument("--frame-size", type=int, default=None, help="the scan's square frame side (default: ScanConfig's); "
                     "the media bank's original rows follow it")  # fmt: skip
+    ap.add_argument("--rows", default="full", help="media banks scored, comma-separated row plans (vscan bank build --rows): "
+                    "full is the media bank above; each other plan's is built as the command builds it (issue #24)")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None, help="keep media and results here (default: a temp dir, removed)")
     ap.add_argument("--unrelated", type=int, default=0, help="false positives per 1,000 on this many unrelated files "
                     "(vscan.bench.generalise_fp; generated and real media, look-alike test patterns)")
@@ -329,12 +334,19 @@ def main(argv: list[str] | None = None) -> dict:
             unrelated = unrelated_run(work, sources, side, args.unrelated, args.workers, lists)
             if args.only_unrelated:
                 return unrelated
+        from vscan.bank.hashers import ROW_PLANS
+
+        plans = [p for p in args.rows.split(",") if p]
+        if set(plans) - set(ROW_PLANS) or (args.frame_size and plans != ["full"]):
+            raise SystemExit(f"Invalid --rows ({args.rows!r}). Supported values are {list(ROW_PLANS)}, other than full only at the default --frame-size.")
         media, listed = build_banks(work, sources, side)
+        banks = {p: media if p == "full" else plan_bank(work, sources, p) for p in plans}
         t_bank = time.perf_counter() - t0 - t_gen
-        runs = {"media": run_scan(work, media, Adaptive(), "scan-media", side)}
+        runs = {("media" if p == "full" else f"media_{p}"): run_scan(work, bank, Adaptive(), f"scan-media-{p}", side) for p, bank in banks.items()}
         runs.update({k: run_scan(work, listed if k == "list" else list_bank(work, sources, k), Adaptive(), f"scan-{k}", side) for k in lists})
         if args.also_1fps:
-            runs["media_1fps"] = run_scan(work, media, FixedRate(1.0), "scan-media-1fps", side)
+            runs.update({("media" if p == "full" else f"media_{p}") + "_1fps": run_scan(work, bank, FixedRate(1.0), f"scan-media-{p}-1fps", side)
+                         for p, bank in banks.items()})  # fmt: skip
             if "list" in lists:
                 runs["list_1fps"] = run_scan(work, listed, FixedRate(1.0), "scan-list-1fps", side)
         t_scan = time.perf_counter() - t0 - t_gen - t_bank
@@ -345,6 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
             **score(copies, distractors, runs, anchor),
             "left_out": {**AUGLY_LEFT_OUT, **{f"{r['family']}:{r['kind']}": r["error"]
                                               for r in json.loads((work / "generation-failures.json").read_text())}},
+            "rows_per_video_second": {p: rows_per_second(bank) for p, bank in banks.items()},
             "seconds": {"generate": t_gen, "banks": t_bank, "scans": t_scan},
             "copies_detail": copies,
         }  # fmt: skip
@@ -367,6 +380,7 @@ def _print(result: dict, runs: list[str], out: Path) -> None:
     fps = result["false_positives"]
     print("false positives: " + ", ".join(f"{r} {len(fps[r])}" for r in runs) + f", vpdq {result['vpdq_false_positives']} "
           f"of {result['distractors']} distractors")  # fmt: skip
+    print("rows per video-second: " + ", ".join(f"{p} {r:.2f}" for p, r in result.get("rows_per_video_second", {}).items()))
     for name, why in result["left_out"].items():
         print(f"left out: {name}: {why}")
     print(f"seconds: {json.dumps({k: round(v, 1) for k, v in result['seconds'].items()})}; JSON: {out}")

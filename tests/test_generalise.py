@@ -66,3 +66,17 @@ def test_list_banks_of_the_three_kinds_exchanges_share(tmp_path):
         rows[kind] = len(Bank(bank).load_index())  # frame rows
     assert rows["list"] >= 25 and 2 <= rows["list1s"] <= 4 and rows["pdq"] == rows["list1s"]
     assert "," in (tmp_path / "pdqlists" / "clip.pdq").read_text().splitlines()[0]  # hash,quality: no times
+
+
+def test_a_plan_bank_is_built_as_the_command_builds_it(tmp_path):
+    """``--rows sparse``: the bench scores a bank of that plan beside the media bank, its rows per video-second told."""
+    from vscan import Bank
+    from vscan.bench import synth
+    from vscan.bench.plan_banks import plan_bank, rows_per_second
+
+    src = synth.make_clip(tmp_path / "clip.mp4", seed=9, seconds=4.0, fps=10.0, size=(160, 90), scenes=2)
+    sparse, full = plan_bank(tmp_path, [src], "sparse"), plan_bank(tmp_path, [src], "full")
+    assert plan_bank(tmp_path, [src], "sparse") == sparse  # kept and reused
+    with Bank(sparse) as bank:
+        assert bank.meta.get("row_plan") == "sparse"
+    assert 0 < rows_per_second(sparse) <= 5.0 < rows_per_second(full)
