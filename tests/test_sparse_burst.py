@@ -64,6 +64,7 @@ def test_only_a_sparse_banks_scans_take_the_burst(tmp_path, plan, burst):
     assert frames_on_ticks(bank) == burst
     policy = scan_config_for_bank(ScanConfig(), bank).sampling.policy
     assert isinstance(policy, Adaptive) and policy.burst_max_file_seconds == (SPARSE_BURST_MAX_FILE_SECONDS if burst else None)
+    assert policy.spread_on_seconds_too == burst and not policy.whole_seconds  # a sparse bank's rows stand on ticks: the spread meets them too
     config = ScanConfig()
     fixed = replace(config, sampling=replace(config.sampling, policy=FixedRate(1.0)))
     fixed_policy = scan_config_for_bank(fixed, bank).sampling.policy  # a --fps scan takes the burst too
@@ -84,3 +85,16 @@ def test_a_match_decided_on_one_frame_that_names_a_look_gets_it_in_the_second_pa
     assert isinstance(policy, LookWindows) and policy.look_seconds == Thin.look_seconds and policy.exact_frames
     Thin.look_seconds = ()
     assert type(Adaptive().refine([Thin()], 4.0, sampled_seconds=[0.0, 1.833])) is Windows
+
+
+def test_the_spread_also_on_whole_seconds_reaches_no_further():
+    """Against a sparse bank a short single-keyframe file's spread frames are taken where they fall and on whole
+    seconds (the bank's ticks); the decode from the keyframe stops where it did."""
+    pts = np.arange(225) / 30.0  # 7.5 s at 30 fps, one keyframe: longer than the burst's files
+    plain = Adaptive().decide(pts, [0], 7.5).frame_indices
+    both = Adaptive(spread_on_seconds_too=True).decide(pts, [0], 7.5)
+    assert set(plain.tolist()) < set(both.frame_indices.tolist())
+    added = sorted(set(both.frame_indices.tolist()) - set(plain.tolist()))
+    assert added and all(np.isclose(pts[i] % 1.0, 0.0) for i in added), added
+    assert both.frame_indices.max() == plain.max()
+    assert "spread on whole seconds too" in Adaptive(spread_on_seconds_too=True).describe()

@@ -86,7 +86,8 @@ def scan_config_for_bank(config, bank_path):
     """``config`` (a ``ScanConfig``) for a bank built from hash lists alone (module docstring): frames
     decoded at ``sampling.list_frame_size``, and for a sparse list (``SPARSE_ROWS_PER_SECOND``) adaptive
     sampling's first pass on whole seconds, where it holds its frames; for a ``--rows sparse`` media bank,
-    adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``); else ``config`` itself."""
+    adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``) and its first pass's spread frames on
+    whole seconds (the bank's ticks) too (``Adaptive.spread_on_seconds_too``); else ``config`` itself."""
     from dataclasses import replace
 
     from vscan.bank.store import frames_on_ticks
@@ -100,7 +101,8 @@ def scan_config_for_bank(config, bank_path):
             return config
         if not frames_on_ticks(bank_path):
             return config
-        burst = FixedRateBurst(policy.fps) if type(policy) is FixedRate else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS)
+        burst = (FixedRateBurst(policy.fps) if type(policy) is FixedRate
+                 else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS, spread_on_seconds_too=True))  # fmt: skip
         return replace(config, sampling=replace(config.sampling, policy=burst))
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)

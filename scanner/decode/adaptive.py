@@ -191,15 +191,16 @@ class Adaptive(SamplingPolicy):
     cut_fps: float = 2.0
     #: (2.5 s, the short rule's least: a held-out insert whose frames after 2 s are flat went unseen)
     cut_after_seconds: float = 4.0
-    #: ... and only cuts at most this far after the keyframe before them (decoded from it on; issue #30's
-    #: archive has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831).
-    #: None: any.
+    #: ... and only cuts at most this far after the keyframe before them (decoded from it on; issue #30's archive
+    #: has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831). None: any.
     cut_reach_seconds: float | None = 1.5
-    #: The first pass's spread frames and gap fills on whole seconds: a hash list at one hash a
-    #: second (the reference vPDQ's rate, PDQ per image grabs) holds the frames at whole seconds, and
-    #: a frame half a second off meets none of them (issue #27; set for banks built from lists alone
-    #: by vscan.bank.query_side.scan_config_for_bank).
+    #: The first pass's spread frames and gap fills on whole seconds: a hash list at one hash a second (the reference
+    #: vPDQ's rate, PDQ per image grabs) holds the frames at whole seconds, and a frame half a second off meets none of
+    #: them (issue #27; set for banks built from lists alone by vscan.bank.query_side.scan_config_for_bank).
     whole_seconds: bool = False
+    #: The spread frames also on whole seconds (a ``--rows sparse`` bank's ticks), beside where they fall (a trimmed copy's
+    #: chance): no decode reaches further (set by vscan.bank.query_side; docs/banks.md, "Held-out copies by AugLy").
+    spread_on_seconds_too: bool = False
     #: A ``--rows sparse`` bank holds fast footage only at its ticks (a row every 0.5 s): a short copy trimmed off them shows no
     #: frame within 80 bits of a row. Files up to this long also decode every frame of ``burst_seconds`` in their middle, one on
     #: a tick, whose weak hit names the look (``LookWindows``). None: off (vscan.bank.query_side.scan_config_for_bank sets it).
@@ -234,7 +235,8 @@ class Adaptive(SamplingPolicy):
 
     def describe(self) -> str:
         burst = f", a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s" if self.burst_max_file_seconds is not None else ""
-        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{', whole seconds' if self.whole_seconds else ''}{burst})"
+        seconds = ", whole seconds" if self.whole_seconds else ", spread on whole seconds too" if self.spread_on_seconds_too else ""
+        return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{seconds}{burst})"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
         pts = np.asarray(pts_seconds, np.float64)
@@ -259,7 +261,8 @@ class Adaptive(SamplingPolicy):
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
         spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds,
                                    middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
-        chosen = np.union1d(chosen, spread)
+        also = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, True, middle=False) if self.spread_on_seconds_too else spread
+        chosen = np.union1d(chosen, np.union1d(spread, also))
         fills = len(chosen) - len(keys)
         chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills
