@@ -204,6 +204,7 @@ def query_side_cost(records: dict[str, dict]) -> dict:
 def compact_part(work: Path, rules: list, plans: tuple[str, ...] = ("compact",)) -> dict:
     from vscan.bank.compact_rows import compact_bank_rows
     from vscan.bench import bench_robustness as br
+    from vscan.bench.plan_banks import plan_bank
 
     robust = work / "robust"
     robust.mkdir(parents=True, exist_ok=True)
@@ -215,15 +216,7 @@ def compact_part(work: Path, rules: list, plans: tuple[str, ...] = ("compact",))
         br.build_banks(robust, sources)
     banks = {"full": full}
     for plan in [p for p in plans if p != "full"]:
-        built = robust / f"built-{plan}.bank"  # the build path itself: vscan bank build --rows PLAN
-        if not built.exists():
-            from vscan.bank.hashers import ROW_PLANS, media_hasher
-            from vscan.bank.store import build_bank
-            from vscan.decode import EveryFrame
-
-            # row_plan recorded as ``vscan bank build --rows`` does: a scan reads it (query_side.scan_config_for_bank)
-            build_bank(built, sources, label="reported", hash_media=media_hasher(EveryFrame(), "cpu", ROW_PLANS[plan]), row_plan=plan)
-        banks[f"built-{plan}"] = built
+        banks[f"built-{plan}"] = plan_bank(robust / f"built-{plan}.bank", sources, plan)  # the build path itself: vscan bank build --rows PLAN
     for rule in rules:
         path = robust / f"{rule.name}.bank"
         if not path.exists():

@@ -340,13 +340,13 @@ def main(argv: list[str] | None = None) -> dict:
         if set(plans) - set(ROW_PLANS) or (args.frame_size and plans != ["full"]):
             raise SystemExit(f"Invalid --rows ({args.rows!r}). Supported values are {list(ROW_PLANS)}, other than full only at the default --frame-size.")
         media, listed = build_banks(work, sources, side)
-        banks = {p: media if p == "full" else plan_bank(work, sources, p) for p in plans}
+        banks = {p: media if p == "full" else plan_bank(work / f"media-{p}.bank", sources, p) for p in plans}
+        column = {p: "media" if p == "full" else f"media_{p}" for p in plans}  # each bank's column in the table
         t_bank = time.perf_counter() - t0 - t_gen
-        runs = {("media" if p == "full" else f"media_{p}"): run_scan(work, bank, Adaptive(), f"scan-media-{p}", side) for p, bank in banks.items()}
+        runs = {column[p]: run_scan(work, bank, Adaptive(), f"scan-media-{p}", side) for p, bank in banks.items()}
         runs.update({k: run_scan(work, listed if k == "list" else list_bank(work, sources, k), Adaptive(), f"scan-{k}", side) for k in lists})
         if args.also_1fps:
-            runs.update({("media" if p == "full" else f"media_{p}") + "_1fps": run_scan(work, bank, FixedRate(1.0), f"scan-media-{p}-1fps", side)
-                         for p, bank in banks.items()})  # fmt: skip
+            runs.update({column[p] + "_1fps": run_scan(work, bank, FixedRate(1.0), f"scan-media-{p}-1fps", side) for p, bank in banks.items()})
             if "list" in lists:
                 runs["list_1fps"] = run_scan(work, listed, FixedRate(1.0), "scan-list-1fps", side)
         t_scan = time.perf_counter() - t0 - t_gen - t_bank

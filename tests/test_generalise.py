@@ -75,8 +75,9 @@ def test_a_plan_bank_is_built_as_the_command_builds_it(tmp_path):
     from vscan.bench.plan_banks import plan_bank, rows_per_second
 
     src = synth.make_clip(tmp_path / "clip.mp4", seed=9, seconds=4.0, fps=10.0, size=(160, 90), scenes=2)
-    sparse, full = plan_bank(tmp_path, [src], "sparse"), plan_bank(tmp_path, [src], "full")
-    assert plan_bank(tmp_path, [src], "sparse") == sparse  # kept and reused
+    sparse, full = plan_bank(tmp_path / "media-sparse.bank", [src], "sparse"), plan_bank(tmp_path / "media-full.bank", [src], "full")
+    stamp = sparse.stat().st_mtime_ns
+    assert plan_bank(sparse, [src], "sparse") == sparse and sparse.stat().st_mtime_ns == stamp  # kept and reused
     with Bank(sparse) as bank:
         assert bank.meta.get("row_plan") == "sparse"
     assert 0 < rows_per_second(sparse) <= 5.0 < rows_per_second(full)
