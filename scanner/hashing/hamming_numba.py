@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["COLUMNS_FROM_QUERIES", "COLUMNS_MAX_ROWS", "MIN_PAIRS", "PARALLEL_MIN_PAIRS", "columns", "loaded", "pairs_within", "warm"]
+__all__ = ["COLUMNS_FROM_QUERIES", "COLUMNS_MAX_ROWS", "MIN_PAIRS", "PARALLEL_MIN_PAIRS", "columns", "loaded", "on_threads", "pairs_within", "warm"]
 
 #: Below this many (query, row) pairs numpy's brute force is as quick.
 MIN_PAIRS = 20_000
@@ -51,6 +51,11 @@ PARALLEL_MIN_PAIRS = 50_000_000
 _PARALLEL_QUERIES = 256
 
 
+def on_threads(queries: int, rows: int) -> bool:
+    """Whether a search of ``queries`` hashes against ``rows`` bank rows spreads its tiles over threads (``PARALLEL_MIN_PAIRS``)."""
+    return queries * rows >= PARALLEL_MIN_PAIRS
+
+
 def columns(bank: np.ndarray) -> np.ndarray:
     """uint64 [4, B]: word k of every row of ``bank`` [B, 32] contiguous (``pairs_within``' ``columns``)."""
     return np.ascontiguousarray(np.ascontiguousarray(bank, np.uint8).view(np.uint64).T)
@@ -69,7 +74,7 @@ def pairs_within(query: np.ndarray, bank: np.ndarray, radius: int, *, bank_colum
         bank_columns = columns(bank)
     rows_layout = bank_columns is None
     bw = np.ascontiguousarray(bank).view(np.uint64) if rows_layout else bank_columns
-    if len(qw) * len(bank) >= PARALLEL_MIN_PAIRS:
+    if on_threads(len(qw), len(bank)):
         return _pairs_on_threads(kernel, qw, bw, rows_layout, np.int64(radius))
     counts = np.zeros(len(qw), np.int64)
     kernel.count_within(qw, bw, np.int64(radius), rows_layout, counts)

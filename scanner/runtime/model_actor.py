@@ -159,7 +159,7 @@ class ModelWorker:
         from vscan.hashing import hamming_numba  # the brute force's compiled loop (gates at 64 bits)
 
         # the tiles' threaded loops too where a gate lookup of 32 hashes (a file's fewest, about) reaches them
-        hamming_numba.warm(large=len(self.index.index) * 32 >= hamming_numba.PARALLEL_MIN_PAIRS)
+        hamming_numba.warm(large=hamming_numba.on_threads(32, len(self.index.index)))
         if self._banded is not None:  # its compiled loops from numba's cache (~30 ms once numba is up), not in the first call
             self._banded.hash_detailed(np.full((1, 16, 16, 3), 128, np.uint8) + np.arange(16, dtype=np.uint8)[:, None, None])
 
