@@ -199,7 +199,7 @@ class Adaptive(SamplingPolicy):
     #: them (issue #27; set for banks built from lists alone by vscan.bank.query_side.scan_config_for_bank).
     whole_seconds: bool = False
     #: The spread frames also on whole seconds (a ``--rows sparse`` bank's ticks), beside where they fall (a trimmed copy's
-    #: chance): no decode reaches further (set by vscan.bank.query_side; docs/banks.md, "Held-out copies by AugLy").
+    #: chance): ``vscan.decode.spread.first_pass_spread``'s ``seconds_too`` (set by vscan.bank.query_side; docs/banks.md).
     spread_on_seconds_too: bool = False
     #: A ``--rows sparse`` bank holds fast footage only at its ticks (a row every 0.5 s): a short copy trimmed off them shows no
     #: frame within 80 bits of a row. Files up to this long also decode every frame of ``burst_seconds`` in their middle, one on
@@ -259,10 +259,9 @@ class Adaptive(SamplingPolicy):
         fill_targets = np.concatenate(fill) if fill else np.zeros(0)
         fill_targets = np.unique(np.floor(fill_targets + 0.5)) if self.whole_seconds else fill_targets
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
-        spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds,
+        spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds, seconds_too=self.spread_on_seconds_too,
                                    middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
-        also = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, True, middle=False) if self.spread_on_seconds_too else spread
-        chosen = np.union1d(chosen, np.union1d(spread, also))
+        chosen = np.union1d(chosen, spread)
         fills = len(chosen) - len(keys)
         chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills

@@ -15,7 +15,7 @@ __all__ = ["burst_mask", "burst_rows", "burst_window", "first_pass_spread", "sho
 
 
 def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: float, min_frames: int, whole_seconds: bool = False,
-                      middle: bool = True) -> np.ndarray:  # fmt: skip
+                      middle: bool = True, seconds_too: bool = False) -> np.ndarray:  # fmt: skip
     """The frames (indices into ``pts``) a first pass of the frames ``chosen`` adds to have ``min_frames`` (``Adaptive.min_frames``).
 
     One frame short (a short file with one keyframe, mostly) and ``middle``: the first frame at or after the middle of
@@ -26,7 +26,12 @@ def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: flo
     (vscan.decode.adaptive.confirm_pass) is among the frames that decode passed, not a second decode from the keyframe.
     Else (more short: the region probe's 6, vscan.runtime.region_probe; or not ``middle``: a bank whose rows are on a
     clock, where each frame is a chance to land near one) ``min_frames`` evenly spread, on whole seconds with
-    ``whole_seconds``."""
+    ``whole_seconds``. ``seconds_too``: those frames and the even spread's on whole seconds besides
+    (``Adaptive.spread_on_seconds_too``: a ``--rows sparse`` bank's ticks); each whole second is at or before its even
+    spread frame, so a decode from the keyframe reaches no further than the even spread's."""
+    if seconds_too and not whole_seconds:
+        return np.union1d(first_pass_spread(pts, chosen, duration_seconds, min_frames, False, middle),
+                          first_pass_spread(pts, chosen, duration_seconds, min_frames, True, middle=False))  # fmt: skip
     missing = min_frames - len(chosen)
     if missing < 1 or not len(pts):
         return np.zeros(0, np.int64)
