@@ -65,6 +65,7 @@ def test_only_a_sparse_banks_scans_take_the_burst(tmp_path, plan, burst):
     policy = scan_config_for_bank(ScanConfig(), bank).sampling.policy
     assert isinstance(policy, Adaptive) and policy.burst_max_file_seconds == (SPARSE_BURST_MAX_FILE_SECONDS if burst else None)
     assert policy.spread_on_seconds_too == burst and not policy.whole_seconds  # a sparse bank's rows stand on ticks: the spread meets them too
+    assert policy.ticks_passed_seconds == (0.5 if burst else None)  # and the frames on its ticks (2 a second) the decode passes
     config = ScanConfig()
     fixed = replace(config, sampling=replace(config.sampling, policy=FixedRate(1.0)))
     fixed_policy = scan_config_for_bank(fixed, bank).sampling.policy  # a --fps scan takes the burst too

@@ -86,11 +86,12 @@ def scan_config_for_bank(config, bank_path):
     """``config`` (a ``ScanConfig``) for a bank built from hash lists alone (module docstring): frames
     decoded at ``sampling.list_frame_size``, and for a sparse list (``SPARSE_ROWS_PER_SECOND``) adaptive
     sampling's first pass on whole seconds, where it holds its frames; for a ``--rows sparse`` media bank,
-    adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``) and its first pass's spread frames on
-    whole seconds (the bank's ticks) too (``Adaptive.spread_on_seconds_too``); else ``config`` itself."""
+    adaptive sampling's burst on short files (``SPARSE_BURST_MAX_FILE_SECONDS``), its first pass's spread frames on
+    whole seconds (the bank's ticks) too (``Adaptive.spread_on_seconds_too``) and the frames on the bank's clock its
+    decode passes (``Adaptive.ticks_passed_seconds``); else ``config`` itself."""
     from dataclasses import replace
 
-    from vscan.bank.store import frames_on_ticks
+    from vscan.bank.store import bank_row_plan, frames_on_ticks
     from vscan.decode import Adaptive, FixedRate
     from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, FixedRateBurst
 
@@ -102,7 +103,8 @@ def scan_config_for_bank(config, bank_path):
         if not frames_on_ticks(bank_path):
             return config
         burst = (FixedRateBurst(policy.fps) if type(policy) is FixedRate
-                 else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS, spread_on_seconds_too=True))  # fmt: skip
+                 else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS, spread_on_seconds_too=True,
+                              ticks_passed_seconds=1.0 / bank_row_plan(bank_path).clock_frames_per_second))  # fmt: skip
         return replace(config, sampling=replace(config.sampling, policy=burst))
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)

@@ -23,7 +23,7 @@ from vscan.decode.sampling import (
     _merge_spans,
     sparse_looks,
 )
-from vscan.decode.spread import burst_rows, first_pass_spread, short_burst, widest_middle
+from vscan.decode.spread import burst_rows, first_pass_spread, short_burst, ticks_passed, widest_middle
 from vscan.decode.triage_sampling import WithTriage
 from vscan.errors import ConfigError
 
@@ -202,6 +202,10 @@ class Adaptive(SamplingPolicy):
     #: The spread frames also on whole seconds (a ``--rows sparse`` bank's ticks), beside where they fall (a trimmed copy's
     #: chance): ``vscan.decode.spread.first_pass_spread``'s ``seconds_too`` (set by vscan.bank.query_side; docs/banks.md).
     spread_on_seconds_too: bool = False
+    #: The first pass also hashes the frames on multiples of this many seconds that its decode passes anyway (from each chosen
+    #: frame's keyframe on: ``vscan.decode.spread.ticks_passed``): hashing, not decoding. A ``--rows sparse`` bank's frame rows are
+    #: on such a clock where footage is fast, and its searches' cuts (turned, off-centre) meet its rows there only. None: off.
+    ticks_passed_seconds: float | None = None
     #: A ``--rows sparse`` bank holds fast footage only at its ticks (a row every 0.5 s): a short copy trimmed off them shows no
     #: frame within 80 bits of a row. Files up to this long also decode every frame of ``burst_seconds`` in their middle, one on
     #: a tick, whose weak hit names the look (``LookWindows``). None: off (vscan.bank.query_side.scan_config_for_bank sets it).
@@ -226,6 +230,8 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
             raise ConfigError(f"Invalid confirm_reach_seconds ({self.confirm_reach_seconds!r}). Supported values are None or seconds > 0.")
+        if self.ticks_passed_seconds is not None and not self.ticks_passed_seconds > 0:
+            raise ConfigError(f"Invalid ticks_passed_seconds ({self.ticks_passed_seconds!r}). Supported values are None or seconds > 0.")
         if self.burst_max_file_seconds is not None and not (self.burst_max_file_seconds > 0 and self.burst_seconds > 0):
             raise ConfigError(f"Invalid burst ({self.burst_max_file_seconds!r}, {self.burst_seconds!r}). Supported values are None or seconds > 0.")
         if not (self.window_seconds >= 0 and self.max_gap_seconds > 0 and self.max_frames >= 1):
@@ -237,6 +243,7 @@ class Adaptive(SamplingPolicy):
     def describe(self) -> str:
         burst = f", a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s" if self.burst_max_file_seconds is not None else ""
         seconds = ", whole seconds" if self.whole_seconds else ", spread on whole seconds too" if self.spread_on_seconds_too else ""
+        seconds += f", frames passed on {self.ticks_passed_seconds:g} s ticks" if self.ticks_passed_seconds is not None else ""
         return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{seconds}{burst})"
 
     def decide(self, pts_seconds, keyframe_indices, duration_seconds) -> SamplingDecision:
@@ -263,6 +270,8 @@ class Adaptive(SamplingPolicy):
         spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds, seconds_too=self.spread_on_seconds_too,
                                    middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
         chosen = np.union1d(chosen, spread)
+        if self.ticks_passed_seconds is not None:
+            chosen = np.union1d(chosen, ticks_passed(pts, chosen, _indices(keyframe_indices if keyframe_indices is not None else [0]), self.ticks_passed_seconds))
         fills = len(chosen) - len(keys)
         chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills

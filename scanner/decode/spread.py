@@ -111,3 +111,30 @@ def burst_rows(policy: Any, timestamps: np.ndarray, duration_seconds: float | No
     middle = np.flatnonzero(inside)[int(np.argmin(np.abs(t[inside] - (window[0] + window[1]) / 2)))]
     inside[middle] = False
     return inside if len(t) - inside.sum() >= 2 else None
+
+
+#: ``ticks_passed`` takes at most this many frames a file (evenly over its ticks): a long file of one keyframe, decoded
+#: to 3/4 of its length by the even spread, is not hashed twice a second all through.
+TICKS_MAX_FRAMES = 24
+
+
+def ticks_passed(pts: np.ndarray, chosen: np.ndarray, keyframes: np.ndarray, tick_seconds: float) -> np.ndarray:
+    """The frames (indices into ``pts``) on multiples of ``tick_seconds`` that a decode of the frames ``chosen`` passes anyway:
+    each chosen frame is decoded from the keyframe at or before it (``keyframes``: indices), so every frame between the two is
+    decoded; those on a tick are hashed too (``Adaptive.ticks_passed_seconds``: a ``--rows sparse`` bank holds fast footage
+    only at its ticks). At most ``TICKS_MAX_FRAMES``, evenly over the ticks; frames already chosen are among those returned."""
+    pts = np.asarray(pts, np.float64)
+    chosen = np.asarray(chosen, np.int64)
+    if not len(chosen) or not len(pts) or not tick_seconds > 0:
+        return np.zeros(0, np.int64)
+    key_times = np.sort(pts[np.asarray(keyframes, np.int64)]) if len(keyframes) else pts[:1]
+    ends = np.sort(pts[chosen])  # each chosen frame ends a decoded stretch that starts at its keyframe
+    starts = key_times[np.clip(np.searchsorted(key_times, ends + 1e-9, side="right") - 1, 0, None)]
+    starts = np.minimum(starts, ends)
+    ticks = np.arange(0.0, ends[-1] + 1e-9, tick_seconds)
+    # a tick is passed when the first stretch ending at or after it starts at or before it
+    k = np.searchsorted(ends, ticks - 1e-9, side="left")
+    ticks = ticks[starts[np.minimum(k, len(ends) - 1)] <= ticks + 1e-9]
+    if len(ticks) > TICKS_MAX_FRAMES:
+        ticks = ticks[np.unique(np.linspace(0, len(ticks) - 1, TICKS_MAX_FRAMES).round().astype(np.int64))]
+    return _frames_at(pts, ticks) if len(ticks) else np.zeros(0, np.int64)
