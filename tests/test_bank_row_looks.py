@@ -253,22 +253,27 @@ def test_a_query_side_crop_decides_on_a_sparse_entrys_crop_rows_met_at_one_offse
     its offset; fewer than 2 met, rows a frame apart (a full bank's), or pairs off the offset count nothing."""
     from types import SimpleNamespace
 
-    from vscan.bank.robust import crop_rows_met
+    from vscan.bank.crop_rows import crop_rows_held, crop_rows_met
 
     # an entry of 4 frames (0, 0.5, 1, 1.5 s), crop rows (prep 1) on 0 and 1 s, a 0.9 crop (prep 2) on 0.5 s
     index = SimpleNamespace(entry_rows=np.zeros(4, np.int64), entry_ids=("e",), timestamps_seconds=np.array([0.0, 0.5, 1.0, 1.5]),
                             qualities=np.full(4, 90), cache={})  # fmt: skip
     bank = SimpleNamespace(row_pos=np.array([0, 1, 2, 3, 0, 2, 1]), row_prep=np.array([0, 0, 0, 0, 1, 1, 2]))
-    import vscan.bank.robust as robust
+    import vscan.bank.crop_rows as crop_rows
 
-    monkeypatch.setattr(robust, "_prepare", lambda index, min_quality: SimpleNamespace(frames=np.arange(4)))  # every frame row passes quality
+    monkeypatch.setattr(crop_rows, "_prepare", lambda index, min_quality: SimpleNamespace(frames=np.arange(4)))  # every frame row passes quality
     met = lambda prep, rows, q, bits: crop_rows_met(index, bank, 0, np.array(prep), np.array(rows), np.array(q), np.array(bits), 20, 50)
     assert met([1, 1], [0.0, 1.0], [2.3, 3.3], [16, 18]) == 100.0  # both rows of the scale, at one offset
     assert met([1, 1], [0.0, 1.0], [2.3, 3.4], [16, 18]) == 0.0  # off the offset: one met
     assert met([1, 1], [0.0, 1.0], [2.3, 3.3], [16, 24]) == 0.0  # over 20 bits
     assert met([1], [0.0], [2.3], [10]) == 0.0  # one row
     assert met([1, 2], [0.0, 0.5], [2.3, 2.8], [16, 16]) == 0.0  # the other scale's row is not this scale's
+    held = lambda prep, bits: crop_rows_held(index, bank, 0, np.array(prep), np.array(bits), 20, 50)
+    assert held([1, 2], [16, 12]) is None  # the closest pair's scale (prep 2) has one row: no clock to speak of
+    assert held([1, 2], [16, 24]) == 2 and held([2, 1], [30, 3]) == 2  # prep 1's rows on 0 and 1 s: all a copy can meet
+    assert held([1], [21]) is None  # no pair within the bits
     bank.row_pos, bank.row_prep = np.array([0, 1, 2, 3, 0, 1, 2, 3]), np.array([0, 0, 0, 0, 1, 1, 1, 1])
     index.timestamps_seconds = np.array([0.0, 1 / 30, 2 / 30, 3 / 30])
     index.cache.clear()
     assert met([1, 1], [0.0, 1 / 30], [2.3, 2.3 + 1 / 30], [16, 16]) == 0.0  # rows of every frame: query% judges them
+    assert held([1, 1], [16, 16]) is None  # and min_frames

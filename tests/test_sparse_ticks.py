@@ -1,7 +1,12 @@
 """A ``--rows sparse`` bank's ticks (docs/banks.md): the first pass hashes the frames on the bank's clock that its decode
-passes anyway (``Adaptive.ticks_passed_seconds``, ``vscan.decode.spread.ticks_passed``)."""
+passes anyway (``Adaptive.ticks_passed_seconds``, ``vscan.decode.spread.ticks_passed``), and a turned-back or centre-cropped
+copy matches a sparse entry on as many frames as the entry keeps crop rows (``vscan.bank.crop_rows.crop_rows_held``)."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +15,7 @@ from vscan.decode.adaptive import Adaptive
 from vscan.decode.spread import TICKS_MAX_FRAMES, ticks_passed
 from vscan.errors import ConfigError
 
+VSCAN = [sys.executable, "-m", "vscan.cli"]
 PTS = np.arange(0, 8, 1 / 30)  # an 8 s file at 30 fps
 
 
@@ -43,3 +49,43 @@ def test_the_first_pass_takes_them_and_decodes_no_further():
     assert "frames passed on 0.5 s ticks" in ticked.describe() and "ticks" not in plain.describe()
     with pytest.raises(ConfigError, match="ticks_passed_seconds"):
         Adaptive(ticks_passed_seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def turned_copy(tmp_path_factory):
+    """A ``--rows sparse`` bank of a synthetic 6 s clip (crop rows on 3 detailed ticks) and a copy of it turned by 7 degrees,
+    its corners black, encoded as AugLy's ``rotate`` encodes (x264 ultrafast: one keyframe)."""
+    from vscan.bench import synth
+
+    work = tmp_path_factory.mktemp("sparse-turned")
+    src = synth.make_clip(work / "reported" / "clip6100.mp4", seed=6100, seconds=6, size=(480, 270), scenes=2, crf=20)
+    copy = work / "inbox" / "turned.mp4"
+    copy.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", "rotate=7*PI/180", "-c:v", "libx264", "-crf", "23", "-preset", "ultrafast",
+                    str(copy)], check=True)  # fmt: skip
+    bank = work / "r.bank"
+    run = subprocess.run([*VSCAN, "bank", "build", str(bank), str(src), "--rows", "sparse", "--device", "cpu"], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    return bank, copy
+
+
+def test_a_turned_copy_matches_a_sparse_entry_on_the_crop_rows_it_keeps(turned_copy, tmp_path):
+    """The entry keeps crop rows on 3 ticks; the copy's turned-back cuts meet them within a few bits, at one offset. Before,
+    a turned cut needed 4 matched frames (``vscan.frames.regions.MIN_FRAMES``), more than the entry holds, and the first pass
+    hashed 3 frames near the ticks' times; the scan found nothing."""
+    from vscan.bank.store import Bank
+
+    bank, copy = turned_copy
+    with Bank(bank) as opened:
+        index = opened.load_index()
+    crops = {index.timestamps_seconds[f] for f, p in zip(index.extra.frame_rows, index.extra.preps) if p == "crop0.800"}
+    assert len(crops) == 3  # what the match can show at most
+    out = tmp_path / "scan.jsonl"
+    run = subprocess.run([*VSCAN, "scan", str(copy), "--bank", str(bank), "--out", str(out), "--device", "cpu", "-q"], capture_output=True,
+                         text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (record,) = [r for r in map(json.loads, out.read_text().splitlines()) if "path" in r]
+    assert "frames passed on 0.5 s ticks" in record["sampling"]
+    found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "clip6100"]
+    assert found and found[0]["path"][0].startswith("turned+") and "crop" in found[0]["path"], json.dumps(record["matches"])[:600]

@@ -103,6 +103,13 @@ def recent(kept: dict, key, make, most: int):
     return found
 
 
+def _csr(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compressed rows of ``inverse`` (a group id per item, ids < ``n``): (offsets [n + 1], the items sorted by group)."""
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(inverse, minlength=n), out=offsets[1:])
+    return offsets, np.argsort(inverse, kind="stable")
+
+
 def _unique_int(values: np.ndarray) -> np.ndarray:
     """Sorted unique int64 values (sort-based, see unique_hashes)."""
     values = np.sort(values)

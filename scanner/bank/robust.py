@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.bank.align import align, spread_ranges
+from vscan.bank.crop_rows import CROP_ROWS_MIN, CROP_ROWS_OFFSET_SECONDS, crop_rows_held, crop_rows_met
 from vscan.bank.aligned_frames import aligned_samples
-from vscan.bank.row_looks import LOOK_MIN_RANGE_SECONDS, look_seconds, tick_pct
+from vscan.bank.row_looks import look_seconds, tick_pct
 from vscan.bank.rows import row_end_seconds
 from vscan.bank.short import is_short_file, is_strong_short
 from vscan.bank.index import MultiIndexHashing
-from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _prepare, _span, display_durations, kept_search, unique_hashes
+from vscan.bank.prepared import _NAN_SPAN, Match, SearchMethod, _csr, _prepare, _span, display_durations, kept_search, unique_hashes
 from vscan.bank.query import VERSION_ORDER, FileQuery, MatchSettings, QueryVersion
 from vscan.bank.store import BankIndex
 
@@ -43,12 +44,6 @@ class _RobustBank:
     row_prep: np.ndarray  # [R] index into prep_names
     prep_names: tuple[str, ...]
     mih: MultiIndexHashing | None = None
-
-
-def _csr(inverse: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(inverse, minlength=n), out=offsets[1:])
-    return offsets, np.argsort(inverse, kind="stable")
 
 
 def _expand(ids: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +245,7 @@ class _Entries:
             bank_entry_id=self.index.entry_ids[e], label=self.index.labels[e], query_pct=float(query_pct),
             compared_pct=float(min(compared_pct, 100.0)), matched_seconds=float(self.durations[samples].sum()),
             query_span_seconds=_span(self.q_times[samples]), reference_span_seconds=_span(self.p_tr[sel]), distance_min=int(dist[sel].min()),
-            is_match=decided and not (region is not None and min(matched.size, np.unique(self.p_hash[strict]).size) < region.min_frames),  # distinct pictures
+            is_match=decided and not (region is not None and min(matched.size, np.unique(self.p_hash[strict]).size) < self._least(e, strict, region, side)),  # distinct pictures
             num_query_hashes_matched=int(np.unique(self.sample_key[matched]).size),
             num_reference_hashes_matched=int(np.unique(self.p_buid[strict]).size), path=tuple(path), dihedral=_EDIT_OF_VARIANT[v_best],
             decided_by="vpdq" if vpdq_rule else ("alignment" if aligned else ("short-alignment" if short else ("short-file" if whole else
@@ -284,6 +279,16 @@ class _Entries:
             return 0.0
         return crop_rows_met(self.index, self.bank, e, self.b_prep[k], self.p_tr[k], self.q_times[self.p_sample[k]], self.dist[k],
                              self.settings.short_max_distance, self.settings.min_quality)  # fmt: skip
+
+    def _least(self, e: int, strict: np.ndarray, region: QueryVersion, side: bool) -> int:
+        """Matched frames a region version needs: its ``min_frames``; a query-side crop of a sparse entry (``side``) no more than the
+        entry's crop rows of the scale it met (``crop_rows_held``; at least ``SPARSE_CROP_MIN_FRAMES``): a 6 s source keeps 3."""
+        if not side or region.min_frames <= SPARSE_CROP_MIN_FRAMES:
+            return region.min_frames
+        crop = np.array(["crop" in name for name in self.bank.prep_names], bool)[self.b_prep[strict]]
+        held = crop_rows_held(self.index, self.bank, e, self.b_prep[strict[crop]], self.dist[strict[crop]], self.settings.short_max_distance,
+                              self.settings.min_quality)  # fmt: skip
+        return region.min_frames if held is None else min(region.min_frames, max(SPARSE_CROP_MIN_FRAMES, held))
 
     def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
         """A weak hit: where a second look meets the entry's sparse rows, from its closest pair (``look_seconds``)."""
@@ -332,6 +337,10 @@ class _Entries:
         return path, region, where
 
 
+#: A query-side crop's match on a sparse entry needs at least this many frames, however few crop rows the entry keeps (``_least``).
+SPARSE_CROP_MIN_FRAMES = 3
+
+
 def _query_side(region: QueryVersion) -> bool:
     """A version the scan cut from its own frames, one row per frame (``vscan.bank.query_side``: centre crops, turned back)."""
     return bool(region.name) and region.name.startswith(("centre-crop", "turned"))
@@ -340,47 +349,6 @@ def _query_side(region: QueryVersion) -> bool:
 #: A match through the scan's own crop on fewer query frames (``vscan.decode.adaptive.DECIDES_MIN_FRAMES``) names a sparse look
 #: too: adaptive's denser second pass often undoes it (query% halves); ``Adaptive.refine`` takes the look in that pass.
 THIN_MATCH_FRAMES = 2
-#: Crop rows a query-side crop meets (within ``short_max_distance``, at one offset) before ``crop_rows_met`` counts them.
-CROP_ROWS_MIN = 2
-#: Met crop rows' offsets (query time - row time) within this of the closest pair's (a frame at 30 fps is 0.033 s).
-CROP_ROWS_OFFSET_SECONDS = 0.02
-
-
-def _rows_by_entry(index: BankIndex, bank: _RobustBank, min_quality: int) -> tuple[np.ndarray, np.ndarray]:
-    """CSR of the robust bank's rows by entry (offsets [E + 1], rows), once per index."""
-    key = ("robust.rows_by_entry", min_quality)
-    if key not in index.cache:
-        entry = np.asarray(index.entry_rows[_prepare(index, min_quality).frames[bank.row_pos]], np.int64)
-        index.cache[key] = _csr(entry, len(index.entry_ids))
-    return index.cache[key]
-
-
-def crop_rows_met(index: BankIndex, bank: _RobustBank, entry: int, prep: np.ndarray, row_time: np.ndarray, query_time: np.ndarray,
-                  bits: np.ndarray, max_bits: int, min_quality: int) -> float:  # fmt: skip
-    """compared% over one crop scale's rows of a sparse entry, from pairs on crop rows (``prep``: codes into
-    ``bank.prep_names``; the rows' frame times, the query frames' times, bits): of the entry's frames holding a row
-    of the scale the closest pair met, the share met within ``max_bits`` at the closest pair's offset
-    (``CROP_ROWS_OFFSET_SECONDS``, rate 1); 0 under ``CROP_ROWS_MIN`` met, or where the scale's rows are under
-    ``row_looks.LOOK_MIN_RANGE_SECONDS`` apart (a full bank's rows of every frame: query% judges those).
-    A sparse bank keeps crop rows on a few detailed ticks (``vscan.bank.rows.detail_ticks``: ``doorknob``, 4 s and
-    flat after 2 s, at 0 and 1 s); a copy cropped between two bank scales meets them only through the scan's own
-    crops (``vscan.bank.query_side``), and its other frames, between those rows, count against query%."""
-    ok = bits <= max_bits
-    if ok.sum() < CROP_ROWS_MIN:
-        return 0.0
-    k = np.flatnonzero(ok)[np.argmin(bits[ok])]
-    offsets, rows = _rows_by_entry(index, bank, min_quality)
-    mine = rows[offsets[entry] : offsets[entry + 1]]
-    times = np.unique(index.timestamps_seconds[_prepare(index, min_quality).frames[bank.row_pos[mine[bank.row_prep[mine] == prep[k]]]]])
-    if times.size < CROP_ROWS_MIN or np.median(np.diff(times)) < LOOK_MIN_RANGE_SECONDS:
-        return 0.0
-    on = ok & (prep == prep[k]) & (np.abs((query_time - row_time) - (query_time[k] - row_time[k])) <= CROP_ROWS_OFFSET_SECONDS)
-    met = np.unique(row_time[on])
-    if met.size < CROP_ROWS_MIN:
-        return 0.0
-    return 100.0 * float(met.size) / float(times.size)
-
-
 def _row_ends(index: BankIndex) -> np.ndarray:
     """Where each frame row's time range ends (``vscan.bank.rows.row_end_seconds``), once per index."""
     if "match.row_ends" not in index.cache:
