@@ -337,8 +337,9 @@ class _Entries:
         return path, region, where
 
 
-#: A query-side crop's match on a sparse entry needs at least this many frames, however few crop rows the entry keeps (``_least``).
-SPARSE_CROP_MIN_FRAMES = 3
+#: A query-side crop's match on a sparse entry needs at least this many frames, however few crop rows the entry keeps (``_least``):
+#: ``crop_rows_met``'s least (CROP_ROWS_MIN), and the least a turned cut of a file with 2 detailed frames already needs.
+SPARSE_CROP_MIN_FRAMES = CROP_ROWS_MIN
 
 
 def _query_side(region: QueryVersion) -> bool:
