@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vscan.bank.align import align, spread_ranges
-from vscan.bank.crop_rows import CROP_ROWS_MIN, CROP_ROWS_OFFSET_SECONDS, crop_rows_held, crop_rows_met
+from vscan.bank.crop_rows import CROP_ROWS_MIN, crop_rows_held, crop_rows_met
 from vscan.bank.aligned_frames import aligned_samples
 from vscan.bank.row_looks import look_seconds, tick_pct
 from vscan.bank.rows import row_end_seconds
