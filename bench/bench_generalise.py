@@ -65,6 +65,8 @@ from vscan.bench.plan_banks import plan_bank, rows_per_second
 SPLITS = {
     "tune": {"synth_seed": 4100, "copy_seed": 41_000, "real": ("chair-orig-22-sd-bar", "pattern-hd-no-bar")},
     "heldout": {"synth_seed": 5100, "copy_seed": 51_000, "real": ("doorknob-hd-no-bar", "pattern-sd-grey-bar")},
+    #: a third set, for a change whose files were looked at on both others (stop 52): other seeds, other encodes of the samples
+    "check": {"synth_seed": 6200, "copy_seed": 62_000, "real": ("chair-20-sd-bar", "pattern-sd-with-small-logo-bar")},
 }
 #: AugLy families that fail in this environment (say so in the report, do not score).
 AUGLY_LEFT_OUT = {"perspective_shake": "AugLy 1.0 uses np.float, removed in numpy >= 1.24"}
