@@ -89,19 +89,3 @@ def test_a_turned_copy_matches_a_sparse_entry_on_the_crop_rows_it_keeps(turned_c
     assert "frames passed on 0.5 s ticks" in record["sampling"]
     found = [m for m in record["matches"] if m["is_match"] and m["bank_entry_id"] == "clip6100"]
     assert found and found[0]["path"][0].startswith("turned+") and "crop" in found[0]["path"], json.dumps(record["matches"])[:600]
-
-
-def test_a_first_pass_on_ticks_decodes_every_frame_it_passes(tmp_path):
-    """A pass that skips non-reference frames stands a skipped frame in with its neighbour, a frame off the tick (30-45 bits
-    on fast footage: held-out geometry copies, x264 with B-frames); with ticks passed the decode keeps them all."""
-    from dataclasses import replace
-
-    from vscan.bench import synth
-    from vscan.config import ScanConfig
-    from vscan.runtime.decode_task import _open
-
-    path = str(synth.make_clip(tmp_path / "clip.mp4", seed=6101, seconds=2, size=(160, 90)))
-    config = ScanConfig()
-    ticked = replace(config, sampling=replace(config.sampling, policy=Adaptive(ticks_passed_seconds=0.5)))
-    assert Adaptive(ticks_passed_seconds=0.5).exact_frames and not Adaptive().exact_frames
-    assert _open(path, "pyav", config).skip_nonref and not _open(path, "pyav", ticked).skip_nonref

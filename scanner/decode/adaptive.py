@@ -240,12 +240,6 @@ class Adaptive(SamplingPolicy):
                 "Supported values are window_seconds >= 0, max_gap_seconds > 0, max_frames >= 1."
             )
 
-    @property
-    def exact_frames(self) -> bool:
-        """Whether the decode task keeps every non-reference frame (``vscan.runtime.decode_task``): with ticks passed, yes (a
-        skipped B-frame on a tick is stood in for by its neighbour, a frame off the bank's row: 30-45 bits on fast footage)."""
-        return self.ticks_passed_seconds is not None
-
     def describe(self) -> str:
         burst = f", a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s" if self.burst_max_file_seconds is not None else ""
         seconds = ", whole seconds" if self.whole_seconds else ", spread on whole seconds too" if self.spread_on_seconds_too else ""
