@@ -1,7 +1,9 @@
 """A confirmation measures a first pass's decision; it does not undo it
 (vscan.runtime.confirm_ahead.decisions_kept). Held-out, an hflip copy decided
 on its first pass at 100% was reported as no match once its one confirming
-frame missed (the merged passes at 75%, under the 80% rule)."""
+frame missed (the merged passes at 75%, under the 80% rule). Nor does a second
+pass's windows: a split-screen copy decided on its first pass's region found
+nothing when the region search ran again over the merged passes' frames."""
 
 from __future__ import annotations
 
@@ -56,3 +58,26 @@ def test_a_confirming_frame_that_misses_keeps_the_first_pass_match():
     assert seen == [4] and merged[0] is not None and hashed == 1
     assert results[0]["confirmed"] == confirm.describe()
     assert [(m.bank_entry_id, m.is_match, m.query_pct) for m in results[0]["matches"]] == [("a", True, 100.0)]
+
+
+def test_a_second_pass_of_windows_that_finds_nothing_keeps_the_first_pass_match():
+    """``Outcomes.finish_passes`` of a file whose first pass decided on a region (a part path: windows follow) and whose
+    second pass's search found nothing: the record holds the first pass's match; an undecided entry is the second pass's."""
+    from vscan.decode.sampling import Windows
+    from vscan.runtime.outcome import Outcomes, Task
+    from vscan.runtime.payload import FileSummary, ModelResult
+    from vscan.verdict.risk import DefaultRiskPolicy
+
+    records: list[dict] = []
+    outcomes = Outcomes(records.append, policy_text="", risk_policy=DefaultRiskPolicy(), timeout_seconds=60)
+    first = FileSummary(path="/in/split.mp4", duration_seconds=12.0, frames_sampled=3, frames_decoded=40, sampling="Adaptive(...)")
+    merged = FileSummary(path="/in/split.mp4", duration_seconds=12.0, frames_sampled=15, frames_decoded=200, sampling="Adaptive(...) + Windows")
+    region = _match("a")
+    task = Task(key=1, path="/in/split.mp4", attempt_decoder="pyav", submitted=0.0, summary=merged, policy=Windows(1.0, ((0.0, 12.0),)),
+                first_pass=first, first_result=ModelResult(key=1, matches=[region, _match("b", pct=20.0, frames=1, is_match=False)],
+                                                           timings={}, frames_sampled=3))  # fmt: skip
+    outcomes.finish_passes(task, ModelResult(key=1, matches=[_match("b", pct=40.0, frames=2, is_match=False)], timings={}, frames_sampled=15))
+    (record,) = records
+    assert [(m["bank_entry_id"], m["is_match"], m["query_pct"]) for m in record["matches"]] == [("a", True, 100.0), ("b", False, 40.0)]
+    assert record["risk"] > 0
+

@@ -212,12 +212,16 @@ def merged_hashes(first: DecodedFile, second: DecodedFile, both: DecodedFile, h1
 
 
 def decisions_kept(first: list, confirmed: list) -> list:
-    """The matches of a confirmed file: the two passes' (``confirmed``), except
-    that an entry the first pass decided (``is_match``) stays decided. A
+    """The matches of a file after its second pass: the two passes' (``confirmed``),
+    except that an entry the first pass decided (``is_match``) stays decided. A
     ``Confirm`` pass measures a decision (spans, matched seconds); it does not
     undo it: one confirming frame that misses (a flat or changed moment) turned
     a first pass decided at 4 of 4 frames into 4 of 5, under the 80% rule, and
-    the copy was reported as no match. Such an entry keeps the first pass's
+    the copy was reported as no match. Nor do a second pass's windows or looks
+    (``vscan.runtime.outcome``): their frames between the ones that
+    decided lower query% (a picture-in-picture or split-screen copy decided on
+    its first pass's region, then 1 fps over the file, on a bank of 4 rows a
+    second or of every frame alike). Such an entry keeps the first pass's
     match, its figures measured on the first pass's frames."""
     decided = {m.bank_entry_id: m for m in first if m.is_match}
     still = {m.bank_entry_id for m in confirmed if m.is_match}

@@ -120,10 +120,9 @@ class Outcomes:
     def finish_passes(self, task: Task, result: ModelResult) -> None:
         """:meth:`finish` after the model call; two passes' frames both took count once."""
         if task.first_pass is not None:
-            from vscan.decode.adaptive import Confirm
             from vscan.runtime.confirm_ahead import decisions_kept
 
-            if isinstance(task.policy, Confirm) and task.first_result is not None:  # a confirmation does not undo a decision
+            if task.first_result is not None:  # a second pass (a confirmation, windows, looks) does not undo a decision
                 result = replace(result, matches=decisions_kept(task.first_result.matches, result.matches))
             twice = task.summary.frames_sampled - result.frames_sampled
             task.summary = replace(task.summary, frames_sampled=task.summary.frames_sampled - twice,
