@@ -30,6 +30,9 @@ def test_the_ticks_between_each_chosen_frame_and_its_keyframe_are_taken():
     assert _seconds(ticks_passed(PTS, chosen, np.array([0, 150]), 0.5)) == [0.0, 0.5, 1.0, 1.5, 2.0, 5.0, 5.5, 6.0]
     assert _seconds(ticks_passed(PTS, chosen, np.array([0, 150]), 1.0)) == [0.0, 1.0, 2.0, 5.0, 6.0]
     assert ticks_passed(PTS, np.zeros(0, np.int64), np.array([0]), 0.5).size == 0
+    # keyframes the frames do not have (a damaged file's index) are left out, not an IndexError
+    assert _seconds(ticks_passed(PTS, chosen, np.array([-3, 0, 150, 10_000]), 1.0)) == [0.0, 1.0, 2.0, 5.0, 6.0]
+    assert _seconds(ticks_passed(PTS, chosen, np.array([10_000]), 1.0)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_a_long_file_of_one_keyframe_takes_at_most_the_cap_spread_over_its_ticks():

@@ -127,7 +127,9 @@ def ticks_passed(pts: np.ndarray, chosen: np.ndarray, keyframes: np.ndarray, tic
     chosen = np.asarray(chosen, np.int64)
     if not len(chosen) or not len(pts) or not tick_seconds > 0:
         return np.zeros(0, np.int64)
-    key_times = np.sort(pts[np.asarray(keyframes, np.int64)]) if len(keyframes) else pts[:1]
+    keys = np.asarray(keyframes, np.int64)
+    keys = keys[(keys >= 0) & (keys < len(pts))]  # an index pass of a damaged file may name frames it does not have
+    key_times = np.sort(pts[keys]) if len(keys) else pts[:1]
     ends = np.sort(pts[chosen])  # each chosen frame ends a decoded stretch that starts at its keyframe
     starts = key_times[np.clip(np.searchsorted(key_times, ends + 1e-9, side="right") - 1, 0, None)]
     starts = np.minimum(starts, ends)
