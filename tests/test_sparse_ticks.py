@@ -33,6 +33,10 @@ def test_the_ticks_between_each_chosen_frame_and_its_keyframe_are_taken():
     # keyframes the frames do not have (a damaged file's index) are left out, not an IndexError
     assert _seconds(ticks_passed(PTS, chosen, np.array([-3, 0, 150, 10_000]), 1.0)) == [0.0, 1.0, 2.0, 5.0, 6.0]
     assert _seconds(ticks_passed(PTS, chosen, np.array([10_000]), 1.0)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    broken = PTS.copy()
+    broken[[60, 75]] = np.nan  # times the index could not read
+    got = broken[ticks_passed(broken, chosen, np.array([0, 75]), 1.0)]  # the 2 s tick: the frame on screen then (1.967 s)
+    assert np.round(got, 3).tolist() == [0.0, 1.0, 1.967, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_a_long_file_of_one_keyframe_takes_at_most_the_cap_spread_over_its_ticks():

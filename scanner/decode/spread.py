@@ -130,7 +130,11 @@ def ticks_passed(pts: np.ndarray, chosen: np.ndarray, keyframes: np.ndarray, tic
     keys = np.asarray(keyframes, np.int64)
     keys = keys[(keys >= 0) & (keys < len(pts))]  # an index pass of a damaged file may name frames it does not have
     key_times = np.sort(pts[keys]) if len(keys) else pts[:1]
+    key_times = key_times[np.isfinite(key_times)] if np.isfinite(key_times).any() else np.zeros(1)
     ends = np.sort(pts[chosen])  # each chosen frame ends a decoded stretch that starts at its keyframe
+    ends = ends[np.isfinite(ends)]
+    if not len(ends):
+        return np.zeros(0, np.int64)
     starts = key_times[np.clip(np.searchsorted(key_times, ends + 1e-9, side="right") - 1, 0, None)]
     starts = np.minimum(starts, ends)
     ticks = np.arange(0.0, ends[-1] + 1e-9, tick_seconds)
