@@ -255,6 +255,7 @@ class Adaptive(SamplingPolicy):
         keys = keys[(keys >= 0) & (keys < n)]
         if len(keys) == 0:
             keys = np.zeros(1, np.int64)
+        every_key = keys  # where a decode starts; the spacing below keeps some for the first pass's frames
         kept, last = [], -math.inf
         for k in keys.tolist():
             if pts[k] - last >= self.min_keyframe_spacing_seconds - 1e-9:
@@ -271,7 +272,7 @@ class Adaptive(SamplingPolicy):
                                    middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
         chosen = np.union1d(chosen, spread)
         if self.ticks_passed_seconds is not None:
-            chosen = np.union1d(chosen, ticks_passed(pts, chosen, _indices(keyframe_indices if keyframe_indices is not None else [0]), self.ticks_passed_seconds))
+            chosen = np.union1d(chosen, ticks_passed(pts, chosen, every_key, self.ticks_passed_seconds))
         fills = len(chosen) - len(keys)
         chosen = np.union1d(chosen, short_burst(pts, duration_seconds, self.burst_max_file_seconds, self.burst_seconds))
         bursted = len(chosen) - len(keys) - fills
