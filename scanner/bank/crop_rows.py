@@ -47,17 +47,30 @@ def crop_rows_met(index: BankIndex, bank: _RobustBank, entry: int, prep: np.ndar
     flat after 2 s, at 0 and 1 s); a copy cropped between two bank scales meets them only through the scan's own
     crops (``vscan.bank.query_side``), and its other frames, between those rows, count against query%."""
     ok = bits <= max_bits
-    if ok.sum() < CROP_ROWS_MIN:
+    found = _closest_scale(index, bank, entry, prep, bits, max_bits, min_quality) if ok.sum() >= CROP_ROWS_MIN else None
+    if found is None:
         return 0.0
-    k = np.flatnonzero(ok)[np.argmin(bits[ok])]
-    times = _scale_times(index, bank, entry, int(prep[k]), min_quality)
-    if times.size < CROP_ROWS_MIN or np.median(np.diff(times)) < LOOK_MIN_RANGE_SECONDS:
-        return 0.0
+    k, times = found
     on = ok & (prep == prep[k]) & (np.abs((query_time - row_time) - (query_time[k] - row_time[k])) <= CROP_ROWS_OFFSET_SECONDS)
     met = np.unique(row_time[on])
     if met.size < CROP_ROWS_MIN:
         return 0.0
     return 100.0 * float(met.size) / float(times.size)
+
+
+def _closest_scale(index: BankIndex, bank: _RobustBank, entry: int, prep: np.ndarray, bits: np.ndarray, max_bits: int,
+                   min_quality: int) -> tuple[int, np.ndarray] | None:  # fmt: skip
+    """(the closest pair within ``max_bits``, the times of ``entry``'s frames holding a row of its crop scale), or None where
+    no pair is that close, or the scale has under ``CROP_ROWS_MIN`` rows or rows under ``row_looks.LOOK_MIN_RANGE_SECONDS``
+    apart (a full bank's rows of every frame)."""
+    ok = bits <= max_bits
+    if not ok.any():
+        return None
+    k = int(np.flatnonzero(ok)[np.argmin(bits[ok])])
+    times = _scale_times(index, bank, entry, int(prep[k]), min_quality)
+    if times.size < CROP_ROWS_MIN or np.median(np.diff(times)) < LOOK_MIN_RANGE_SECONDS:
+        return None
+    return k, times
 
 
 def _scale_times(index: BankIndex, bank: _RobustBank, entry: int, prep: int, min_quality: int) -> np.ndarray:
@@ -72,10 +85,5 @@ def crop_rows_held(index: BankIndex, bank: _RobustBank, entry: int, prep: np.nda
     crop rows: ``prep`` codes, ``bits``): all a query-side crop of a copy can meet there, however many frames it samples.
     None where no pair is that close or the scale's rows are under ``row_looks.LOOK_MIN_RANGE_SECONDS`` apart (a
     full bank's: a row of every frame)."""
-    ok = bits <= max_bits
-    if not ok.any():
-        return None
-    times = _scale_times(index, bank, entry, int(prep[np.flatnonzero(ok)[np.argmin(bits[ok])]]), min_quality)
-    if times.size < 2 or np.median(np.diff(times)) < LOOK_MIN_RANGE_SECONDS:
-        return None
-    return int(times.size)
+    found = _closest_scale(index, bank, entry, prep, bits, max_bits, min_quality)
+    return None if found is None else int(found[1].size)

@@ -271,10 +271,13 @@ class _Entries:
         return tick_pct(self.index, e, _row_ends(self.index), versions, self._timed_pairs(strict), s.distance_threshold, s.min_quality,
                         s.short_min_seconds)  # fmt: skip
 
+    def _crop_pairs(self, strict: np.ndarray) -> np.ndarray:
+        """The strict pairs whose bank row is a crop row (any scale, borders removed or not)."""
+        return strict[np.array(["crop" in name for name in self.bank.prep_names], bool)[self.b_prep[strict]]]
+
     def _crop_rows_pct(self, e: int, strict: np.ndarray) -> float:
         """compared% over a sparse entry's crop rows of one scale (``crop_rows_met``), from the strict pairs on crop rows."""
-        crop = np.array(["crop" in name for name in self.bank.prep_names], bool)[self.b_prep[strict]]
-        k = strict[crop]
+        k = self._crop_pairs(strict)
         if k.size < CROP_ROWS_MIN:
             return 0.0
         return crop_rows_met(self.index, self.bank, e, self.b_prep[k], self.p_tr[k], self.q_times[self.p_sample[k]], self.dist[k],
@@ -285,9 +288,8 @@ class _Entries:
         entry's crop rows of the scale it met (``crop_rows_held``; at least ``SPARSE_CROP_MIN_FRAMES``): a 6 s source keeps 3."""
         if not side or region.min_frames <= SPARSE_CROP_MIN_FRAMES:
             return region.min_frames
-        crop = np.array(["crop" in name for name in self.bank.prep_names], bool)[self.b_prep[strict]]
-        held = crop_rows_held(self.index, self.bank, e, self.b_prep[strict[crop]], self.dist[strict[crop]], self.settings.short_max_distance,
-                              self.settings.min_quality)  # fmt: skip
+        k = self._crop_pairs(strict)
+        held = crop_rows_held(self.index, self.bank, e, self.b_prep[k], self.dist[k], self.settings.short_max_distance, self.settings.min_quality)
         return region.min_frames if held is None else min(region.min_frames, max(SPARSE_CROP_MIN_FRAMES, held))
 
     def _looks(self, e: int, strict: np.ndarray) -> tuple[float, ...]:
