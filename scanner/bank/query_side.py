@@ -91,7 +91,7 @@ def scan_config_for_bank(config, bank_path):
     decode passes (``Adaptive.ticks_passed_seconds``); else ``config`` itself."""
     from dataclasses import replace
 
-    from vscan.bank.store import bank_row_plan, frames_on_ticks
+    from vscan.bank.store import tick_seconds
     from vscan.decode import Adaptive, FixedRate
     from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, FixedRateBurst
 
@@ -100,11 +100,12 @@ def scan_config_for_bank(config, bank_path):
     if rate is None:  # a media bank: a sparse one's short files take a burst of frames (Adaptive.burst_max_file_seconds)
         if bank_path is None or not ((isinstance(policy, Adaptive) and policy.burst_max_file_seconds is None) or type(policy) is FixedRate):
             return config
-        if not frames_on_ticks(bank_path):
+        tick = tick_seconds(bank_path)
+        if tick is None:
             return config
         burst = (FixedRateBurst(policy.fps) if type(policy) is FixedRate
                  else replace(policy, burst_max_file_seconds=SPARSE_BURST_MAX_FILE_SECONDS, spread_on_seconds_too=True,
-                              ticks_passed_seconds=1.0 / bank_row_plan(bank_path).clock_frames_per_second))  # fmt: skip
+                              ticks_passed_seconds=tick))  # fmt: skip
         return replace(config, sampling=replace(config.sampling, policy=burst))
     if isinstance(policy, Adaptive) and rate < SPARSE_ROWS_PER_SECOND:
         policy = replace(policy, whole_seconds=True)

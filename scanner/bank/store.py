@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
-__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "frames_on_ticks"]
+__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "frames_on_ticks", "tick_seconds"]
 
 Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes", "entry_geometry"]
 
@@ -368,10 +368,17 @@ def bank_row_plan(bank_path: "str | Path") -> "RowPlan":
         return ROW_PLANS.get(bank.meta.get("row_plan", "full"), FULL_ROWS)
 
 
-def frames_on_ticks(bank_path: "str | Path") -> bool:
-    """Whether a bank keeps media frame rows on a clock where footage is fast (``RowPlan.clock_frames_per_second``:
-    ``--rows sparse``), from ``bank_row_plan``; False for any other bank or a file that is not a readable bank."""
+def tick_seconds(bank_path: "str | Path") -> float | None:
+    """Seconds between a bank's ticks where it keeps media frame rows on a clock where footage is fast
+    (1 / ``RowPlan.clock_frames_per_second``: ``--rows sparse``), from ``bank_row_plan``; None for any other bank or a file
+    that is not a readable bank."""
     try:
-        return bank_row_plan(bank_path).clock_frames_per_second is not None
+        clock = bank_row_plan(bank_path).clock_frames_per_second
     except BankError:
-        return False
+        return None
+    return None if clock is None else 1.0 / clock
+
+
+def frames_on_ticks(bank_path: "str | Path") -> bool:
+    """Whether a bank keeps media frame rows on a clock (``tick_seconds``)."""
+    return tick_seconds(bank_path) is not None
