@@ -104,14 +104,17 @@ def test_a_scan_at_320_meets_the_reference_list_closer_than_at_256(vpdq_dir):
 
     reference = read_vpdq(vpdq_dir / "doorknob-hd-no-bar.txt")
     rows = np.asarray(reference.hashes, np.uint8)[np.asarray(reference.qualities) >= 50]
-    median = {}
+    closest, detailed = {}, True
     for side in (256, 320):
         config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0), frame_size=side), runtime=Runtime(device="cpu"))
         _, payload = decode_for_scan(str(vpdq_dir / "doorknob-hd-no-bar.mp4"), config)
         hashed, _ = ModelWorker(config, None)._hash_sets([payload])
-        bits = np.unpackbits(np.bitwise_xor(hashed[0]["frames"][0][:, 0, None, :], rows[None, :, :]), axis=2).sum(axis=2)
-        median[side] = float(np.median(bits.min(axis=1)))
-    assert median[320] <= median[256] - 8, median
+        (hashes, qualities) = hashed[0]["frames"]
+        bits = np.unpackbits(np.bitwise_xor(hashes[:, 0, None, :], rows[None, :, :]), axis=2).sum(axis=2)
+        closest[side], detailed = bits.min(axis=1), detailed & (np.asarray(qualities) >= 50)
+    # the frames the matcher compares (PDQ quality 50 at both sizes; the clip is flat after ~1.5 s, 94-118 bits from any row)
+    median = {side: float(np.median(d[detailed])) for side, d in closest.items()}
+    assert detailed.sum() >= 3 and median[320] <= median[256] - 8, (median, closest)
 
 
 def test_whole_seconds_put_the_first_pass_where_a_one_hash_a_second_list_has_its_frames():

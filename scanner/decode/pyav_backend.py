@@ -30,7 +30,7 @@ from vscan.decode.orient import Orientation, orientation_from_matrix
 from vscan.decode.pyav_packets import _LOOP_FACTOR, DamagedFrom, damaged_from, kept_before_damage, PacketKeeper, _all_frames, _frames_from_keyframe, _keyframe_frames, _PacketIndex, pass_read_on
 from vscan.decode.pyav_entries import entries_probe
 from vscan.decode.pyav_packets import _declared_seconds, _partial  # noqa: F401 - vscan.inputs.ranged_pyav reaches them here
-from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, open_container, refuse_unusable, rewound  # noqa: F401 - _scaler: tests
+from vscan.decode.pyav_reuse import _PROBE_PACKETS, _REWINDABLE, _SKIP_PER_FRAME, _rgb, _scaler, _turned_rgb, first_frame, first_packet, open_container, refuse_unusable, rewound, whole_frames  # noqa: F401 - _scaler: tests
 
 __all__ = ["PyAVDecoder"]
 
@@ -274,9 +274,11 @@ class PyAVDecoder(Decoder):
         keyframes_only = allow_skip and not self.plain and bool(np.isin(selected, index.true_keyframes).all())
         # Replacing a skipped frame by the next decoded one is only sound when
         # wanted frames are far apart (more than 4 frames on average).
-        nonref = self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected)
+        # (or, where each packet takes its own ``skip_frame``, always: the wanted ones decoded whole: ``whole_frames``).
         (through, later), reached = pass_read_on(self, index, meta, selected, keyframes_only), {}
-        nonref_on = self.skip_nonref and n > 4 * later  # as the later pass's own decode of them would skip (or not)
+        whole = index.whole = whole_frames(self, meta, index, selected, through, keyframes_only)
+        nonref = whole is not None or (self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected))
+        nonref_on = whole is not None or (self.skip_nonref and n > 4 * later)  # as the later pass's own decode would skip
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
         native = orientation.stored_size(meta.width, meta.height)

@@ -132,6 +132,9 @@ class _PacketIndex:
         self.damaged: dict = {}
         #: Where the damage became dominant (``DamagedFrom``): the first frame index no pass keeps or decodes; None: nowhere.
         self.damaged_cut: int | None = None
+        #: The timestamps of the packets the pass under way decodes whole, skipping the other non-reference frames
+        #: (``vscan.decode.pyav_reuse.whole_frames``); None: the pass's own ``skip_frame`` for every packet.
+        self.whole: frozenset | None = None
 
     def probed(self, fed_pts: list, parked_at: int | None) -> None:
         """The index pass's probe fed the packets of timestamps ``fed_pts``; ``parked_at``: where in ``packets`` it left
@@ -248,6 +251,8 @@ def decoded(ctx, packet, index=None) -> list:
     stops, keeping its frames before ``damage_cut`` (tests/test_hostile_damaged.py)."""
     if index is not None and index.cut_pts is not None and packet.is_corrupt and packet.size and _pts(packet) == index.cut_pts:
         return []
+    if index is not None and index.whole is not None:  # its wanted frames whole, the other non-reference ones skipped
+        ctx.skip_frame = "DEFAULT" if packet.pts in index.whole else "NONREF"
     try:
         return ctx.decode(packet)
     except Exception as exc:

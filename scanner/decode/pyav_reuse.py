@@ -28,7 +28,7 @@ from vscan.errors import UnsupportedMediaError
 from vscan.inputs.sniff import LIST_REFUSED, refers_elsewhere
 from vscan.inputs.truncated import why_unopenable
 
-__all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "rewound"]
+__all__ = ["first_frame", "first_packet", "open_container", "refuse_unusable", "rewound", "whole_frames"]
 
 #: Packets fed to the decoder during indexing to get a first frame (codecs
 #: with frame reordering output it a few packets late).
@@ -95,6 +95,18 @@ _REWINDABLE = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 #: (vscan.decode.pyav_backend.PyAVDecoder._set_threads).
 _SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
 
+
+def whole_frames(decoder, meta, index, selected, through: dict, keyframes_only: bool) -> frozenset | None:
+    """The timestamps of the packets a pass decodes whole while it skips every other non-reference frame: the frames
+    it wants (or, a keyframe pass reading on, the frames read on to), in a codec that takes a new ``skip_frame`` at any
+    packet (``_SKIP_PER_FRAME``; ``vscan.decode.pyav_packets.decoded`` sets it per packet). A wanted B-frame then comes
+    back itself, not the next reference frame standing in for it (a frame late: 32-44 bits from a bank row on its
+    tick), and a dense pass decodes no unwanted non-reference frame. None: the pass's one ``skip_frame`` for every packet
+    (no skipping, a keyframe pass, a codec that reads ``skip_frame`` only as it opens, no timestamps)."""
+    if not decoder.skip_nonref or decoder.plain or meta.codec not in _SKIP_PER_FRAME or not index.raw_pts or (keyframes_only and not through):
+        return None
+    frames = [i for v in through.values() for i in v] if keyframes_only else selected
+    return frozenset(index.raw_pts[int(i)] for i in frames if 0 <= int(i) < len(index.raw_pts))
 
 def first_packet(packet) -> tuple:
     """What identifies the first packet an index pass demuxed (``rewound`` checks it)."""
