@@ -245,7 +245,8 @@ def test_a_look_pass_decodes_the_very_frames_it_names(vpdq_dir):
     config = ScanConfig()
     look = replace(config, sampling=replace(config.sampling, policy=LookWindows(1.0, ((0.0, 4.0),), (0.5, 1.5))))
     plain = replace(config, sampling=replace(config.sampling, policy=Windows(1.0, ((0.0, 4.0),))))
-    assert _open(path, "pyav", plain).skip_nonref and not _open(path, "pyav", look).skip_nonref
+    assert _open(path, "pyav", plain).stand_in and not _open(path, "pyav", look).stand_in  # the look: its very frames
+    assert _open(path, "pyav", look).skip_nonref  # ... decoded whole, the other non-reference frames skipped (whole_frames)
 
 
 def test_a_query_side_crop_decides_on_a_sparse_entrys_crop_rows_met_at_one_offset(monkeypatch):

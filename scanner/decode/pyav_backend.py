@@ -52,10 +52,9 @@ class PyAVDecoder(Decoder):
         read_on: Callable[[VideoMetadata, np.ndarray, np.ndarray], tuple[int, ...]] | None = None,
         one_thread: frozenset[str] = frozenset(),
     ):
-        """skip_nonref: for sparse samples, do not decode non-reference frames
-        (about half of an H.264 stream with B-frames); a wanted frame that is
-        skipped is replaced by the next decoded one, its real index and pts
-        reported. Off by default: ``vscan hash`` must return exact frames.
+        """skip_nonref: do not decode the unwanted non-reference frames (about half of an H.264
+        stream with B-frames; per packet in H.264/HEVC/VP9/VP8); elsewhere, for sparse samples, a skipped
+        wanted frame is replaced by the next decoded one, its real index and pts reported (``stand_in``).
         plain: one forward decode of every frame up to the last wanted one,
         no seeking, no skipped frames (the last-resort fallback).
         hold_open: keep the file's container open between passes over it
@@ -65,6 +64,7 @@ class PyAVDecoder(Decoder):
         one_thread: decoders (libavcodec names: ``hevc``, ``libdav1d``) opened with one thread, ``thread_type`` aside."""
         self.thread_type, self.one_thread = thread_type, one_thread
         self.skip_nonref = skip_nonref
+        self.stand_in = True  # a skipped wanted frame may be stood in for (False: skip only per packet, ``whole_frames``)
         self.plain = plain
         #: Frames the last iter_frames decoded but did not select (on the way
         #: to selected ones), kept as RGB at the output size up to
@@ -98,7 +98,7 @@ class PyAVDecoder(Decoder):
         if not ctx.is_open:
             stream.thread_type = self.thread_type
             ctx.thread_count = 1 if ctx.name in self.one_thread else ctx.thread_count  # vscan.runtime.decode_task._PYAV
-            self._nonref_open = held and self.skip_nonref and not self.plain and ctx.name not in _SKIP_PER_FRAME
+            self._nonref_open = held and self.skip_nonref and self.stand_in and not self.plain and ctx.name not in _SKIP_PER_FRAME
             if self._nonref_open:
                 ctx.skip_frame = "NONREF"
 
@@ -272,13 +272,12 @@ class PyAVDecoder(Decoder):
         keys = meta.keyframe_indices
         # Any policy whose choice is all keyframes lets the decoder skip the rest.
         keyframes_only = allow_skip and not self.plain and bool(np.isin(selected, index.true_keyframes).all())
-        # Replacing a skipped frame by the next decoded one is only sound when
-        # wanted frames are far apart (more than 4 frames on average).
-        # (or, where each packet takes its own ``skip_frame``, always: the wanted ones decoded whole: ``whole_frames``).
+        # Skipped: every unwanted non-reference frame where each packet takes its own skip_frame (``whole_frames``); else, a
+        # skipped wanted frame replaced by the next decoded one, sound only when wanted frames are over 4 apart on average.
         (through, later), reached = pass_read_on(self, index, meta, selected, keyframes_only), {}
-        whole = index.whole = whole_frames(self, meta, index, selected, through, keyframes_only)
-        nonref = whole is not None or (self.skip_nonref and not self.plain and not keyframes_only and n > 4 * len(selected))
-        nonref_on = whole is not None or (self.skip_nonref and n > 4 * later)  # as the later pass's own decode would skip
+        whole, legacy = whole_frames(self, meta, index, selected, through, keyframes_only), self.skip_nonref and self.stand_in
+        index.whole, nonref = whole, whole is not None or (legacy and not self.plain and not keyframes_only and n > 4 * len(selected))
+        nonref_on = whole is not None or (legacy and n > 4 * later)  # as the later pass's own decode would skip
         orientation = index.orientation
         stored = orientation.stored_size(*size)  # frames are scaled before they are turned
         native = orientation.stored_size(meta.width, meta.height)

@@ -65,7 +65,7 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     from vscan.inputs.ranged_pyav import ranged_decoder
 
     # A pass whose policy needs the very frames it names (a sparse bank's second look: vscan.decode.adaptive.LookWindows)
-    # skips no non-reference frames either.
+    # skips only where each packet takes its own skip_frame, its wanted frames decoded (PyAVDecoder.stand_in False).
     exact = config.sampling.exact_frames or bool(getattr(config.sampling.policy, "exact_frames", False))
     decoder = ranged_decoder(path, plain=backend == "sequential")  # an object read by range requests (vscan.inputs.ranged)
     # a confirmation to decode ahead: read on to it from its keyframe in the first pass; given before the index pass
@@ -73,10 +73,11 @@ def _open(path: str, backend: str, config: ScanConfig) -> Decoder:
     read_on = confirm_read_on(config)
     if decoder is None:
         # skip_nonref before the probe: an AV1 codec held from the index pass opens skipping as the passes after (PyAVDecoder._set_threads)
-        pyav = {**_PYAV, "skip_nonref": not exact, "read_on": read_on}
+        pyav = {**_PYAV, "skip_nonref": True, "read_on": read_on}
         decoder = PyAVDecoder(plain=True, **_PYAV) if backend == "sequential" else open_decoder(path, backend, pyav=pyav)
     if isinstance(decoder, PyAVDecoder):
-        decoder.skip_nonref = not exact and not decoder.plain  # a frame or two off target, half the decoding
+        decoder.skip_nonref = not decoder.plain  # about half the decoding (and, stand_in, a frame or two off target)
+        decoder.stand_in = not exact
         for name, value in _PYAV.items():  # a ranged decoder (an object) too
             setattr(decoder, name, value)
         decoder.read_on = read_on

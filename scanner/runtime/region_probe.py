@@ -165,13 +165,14 @@ def share_decode(path: str, more: ScanConfig, first) -> tuple[int, tuple]:
     have = {int(i): f for batch_numbers, batch in zip(numbers, frames) for i, f in zip(batch_numbers.tolist(), batch)}
     kept = dict(decoder.passing)
     decoder.passing = {}
-    stand_in = sorted(kept) if decoder.skip_nonref else []
+    skips = decoder.skip_nonref and getattr(decoder, "stand_in", True)
+    stand_in = sorted(kept) if skips else []
     missing = []
     from vscan.decode.spread import burst_mask
 
     burst = burst_mask(more.sampling.policy, pts_seconds, meta.duration_seconds)
     for i in wanted.tolist():
-        if i in have or (burst[i] and decoder.skip_nonref and any(j in have for j in range(i + 1, i + 5))):
+        if i in have or (burst[i] and skips and any(j in have for j in range(i + 1, i + 5))):
             continue  # (a burst frame the first pass's decoder skipped, standing in the next one, as the first pass did)
         if i in kept:
             have[i] = kept[i]
