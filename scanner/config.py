@@ -115,9 +115,9 @@ class Sampling(_Section):
     #: frame_size when the bank was built from hash lists alone (no media): 320 meets the reference vPDQ ~15 bits closer than 256.
     list_frame_size: int = _num(320, 16)
     max_frames_per_file: int = _num(4096, 1)
-    #: False lets a scan skip the non-reference frames it does not want (PyAV skip_frame=NONREF, set per packet in
-    #: H.264, HEVC, VP9 and VP8: each wanted frame decoded itself; AV1: the next reference frame for a skipped one,
-    #: where wanted frames are over 4 apart). vscan hash and bank builds decode every frame they name as coded.
+    #: A scan skips the non-reference frames it does not want (PyAV skip_frame=NONREF, per packet in H.264, HEVC, VP9, VP8:
+    #: each wanted frame itself). False lets AV1 passes take the next reference frame for a skipped wanted one (frames
+    #: over 4 apart); True decodes AV1 whole. vscan hash and bank builds decode every frame they name as coded.
     exact_frames: bool = False
     #: Adaptive sampling: at least this many frames per file in the first
     #: pass (evenly spread where the keyframes are fewer, as in short files).
