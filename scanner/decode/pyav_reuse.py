@@ -98,15 +98,16 @@ _SKIP_PER_FRAME = frozenset({"h264", "hevc", "vp9", "vp8"})
 
 def whole_frames(decoder, meta, index, selected, through: dict, keyframes_only: bool) -> frozenset | None:
     """The timestamps of the packets a pass decodes whole while it skips every other non-reference frame: the frames
-    it wants (or, a keyframe pass reading on, the frames read on to), in a codec that takes a new ``skip_frame`` at any
+    it wants (and, a keyframe pass reading on, the frames read on to), in a codec that takes a new ``skip_frame`` at any
     packet (``_SKIP_PER_FRAME``; ``vscan.decode.pyav_packets.decoded`` sets it per packet). A wanted B-frame then comes
     back itself, not the next reference frame standing in for it (a frame late: 32-44 bits from a bank row on its
     tick), and a dense pass decodes no unwanted non-reference frame. None: the pass's one ``skip_frame`` for every packet
     (no skipping, a keyframe pass, a codec that reads ``skip_frame`` only as it opens, no timestamps)."""
     if not decoder.skip_nonref or decoder.plain or meta.codec not in _SKIP_PER_FRAME or not index.raw_pts or (keyframes_only and not through):
         return None
-    frames = [i for v in through.values() for i in v] if keyframes_only else selected
+    frames = [*np.asarray(selected).tolist(), *(i for v in through.values() for i in v)]  # a keyframe pass's own too
     return frozenset(index.raw_pts[int(i)] for i in frames if 0 <= int(i) < len(index.raw_pts))
+
 
 def first_packet(packet) -> tuple:
     """What identifies the first packet an index pass demuxed (``rewound`` checks it)."""
