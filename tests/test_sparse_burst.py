@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vscan.bank.query_side import scan_config_for_bank
-from vscan.bank.store import frames_on_ticks
+from vscan.bank.store import tick_seconds
 from vscan.bank.writer import BankWriter
 from vscan.config import ScanConfig
 from vscan.decode.adaptive import SPARSE_BURST_MAX_FILE_SECONDS, Adaptive, FixedRateBurst, LookWindows
@@ -61,7 +61,7 @@ def _bank(path, row_plan: str | None):
 @pytest.mark.parametrize(("plan", "burst"), [("sparse", True), ("full", False), ("lean", False), (None, False)])
 def test_only_a_sparse_banks_scans_take_the_burst(tmp_path, plan, burst):
     bank = _bank(tmp_path / "b.bank", plan)
-    assert frames_on_ticks(bank) == burst
+    assert (tick_seconds(bank) is not None) == burst
     policy = scan_config_for_bank(ScanConfig(), bank).sampling.policy
     assert isinstance(policy, Adaptive) and policy.burst_max_file_seconds == (SPARSE_BURST_MAX_FILE_SECONDS if burst else None)
     assert policy.spread_on_seconds_too == burst and not policy.whole_seconds  # a sparse bank's rows stand on ticks: the spread meets them too
@@ -70,7 +70,7 @@ def test_only_a_sparse_banks_scans_take_the_burst(tmp_path, plan, burst):
     fixed = replace(config, sampling=replace(config.sampling, policy=FixedRate(1.0)))
     fixed_policy = scan_config_for_bank(fixed, bank).sampling.policy  # a --fps scan takes the burst too
     assert type(fixed_policy) is (FixedRateBurst if burst else FixedRate) and fixed_policy.fps == 1.0
-    assert not frames_on_ticks(tmp_path / "missing.bank")
+    assert tick_seconds(tmp_path / "missing.bank") is None
 
 
 def test_a_match_decided_on_one_frame_that_names_a_look_gets_it_in_the_second_pass():

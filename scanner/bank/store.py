@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from vscan.bank.writer import BuildStep
     from vscan.decode import SamplingPolicy
 
-__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "frames_on_ticks", "tick_seconds"]
+__all__ = ["FORMAT_VERSION", "Bank", "BankInfo", "BankIndex", "ExtraRows", "build_bank", "bank_row_plan", "file_extra_rows", "tick_seconds"]
 
 Table = Literal["entries", "frame_hashes", "file_digests", "extra_hashes", "entry_geometry"]
 
@@ -377,8 +377,3 @@ def tick_seconds(bank_path: "str | Path") -> float | None:
     except BankError:
         return None
     return None if clock is None else 1.0 / clock
-
-
-def frames_on_ticks(bank_path: "str | Path") -> bool:
-    """Whether a bank keeps media frame rows on a clock (``tick_seconds``)."""
-    return tick_seconds(bank_path) is not None
