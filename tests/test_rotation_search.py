@@ -195,3 +195,31 @@ def test_the_angle_gate_ranks_the_turns_hashes_without_their_quality(monkeypatch
     monkeypatch.setattr(rotation_search, "box_hashes", lambda *a: tried.append(1) or box_hashes(*a))
     assert rotation_search._gated(Nothing(), frames, 4 / 3, [7.5, 8.0, 8.5], cuts, zoomed=False) is None
     assert len(tried) == 3  # each angle's cut hashed for the lookup
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+@pytest.mark.parametrize("degrees", [10.5, -12.0, 14.5])
+def test_a_turned_copy_meets_a_sparse_banks_frame_rows_where_its_crop_rows_are_too_few(tmp_path, degrees):
+    """A sparse bank (``--rows sparse``) keeps crop rows 0.9 and 0.8 on detailed frames every 2 s, its 40% centre window
+    every second, and frame rows that cover all time. A copy turned 10.5-14.5 degrees shows the source's 0.72-0.77
+    crop: no crop row fits inside what it kept, and the 40% window (~100 px of the scan's frame) is too flat and too rare
+    to decide (23% of the frames). The whole turned-back frame, its corners painted and completed from the nearest frame
+    row (as for a hash list), meets the frame rows on most sampled frames. Before: no match."""
+    from vscan.bank.hashers import SPARSE_ROWS, media_hasher
+    from vscan.bank.store import build_bank
+    from vscan.bench import synth
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import EveryFrame, FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    src = synth.make_clip(tmp_path / "src.mp4", seed=41, seconds=8.0, fps=12.0, size=(480, 270), scenes=2)
+    build_bank(tmp_path / "sparse.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", SPARSE_ROWS))
+    copy = tmp_path / "copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={degrees * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
+                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(4.0)), runtime=Runtime(device="cpu"))
+    worker = ModelWorker(config, str(tmp_path / "sparse.bank"))
+    _, payload = decode_for_scan(str(copy), config)
+    found = [m for m in worker.run([(0, None, None, 1)], payload)[0].matches if m.is_match]
+    assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found

@@ -20,7 +20,11 @@ lean bank's scan turns its frames back by as much (``vscan.bank.query_side``). A
 3. turns every sampled frame back by it and matches the cut as the query's region version (path ``turned``)
    under the matcher's usual rules, with at least ``vscan.frames.regions.MIN_FRAMES`` frames where the file has them;
    as region search does, a frame flat inside the cut (the cut's own PDQ quality) is left out and the rest must
-   hold at least 2 matched frames (a 4 s copy whose source sits on a bare door for 2 s, issue #27).
+   hold at least 2 matched frames (a 4 s copy whose source sits on a bare door for 2 s, issue #27);
+4. where the cut matched nothing and the copy kept its corners, the whole turned-back frame, corners painted and completed
+   from the nearest frame row, as for a bank of plain rows: a sparse bank (``--rows sparse``) keeps crop rows every 2 s
+   and none below 0.8, so a copy turned 6-15 degrees (the source's 0.71-0.84 crop) met too few of them to decide, while
+   its frame rows cover all time (sparse, adaptive: `rotate` 3 -> 4/4 on the tune split, 1 -> 3/4 check, 3 -> 4/4 held-out).
 
 The time is ``timings.match_rotation``.
 """
@@ -206,9 +210,6 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     """For a file a ``vscan.bank.matcher.Matcher`` found no match for (its robust ``FileQuery``, sampled square
     ``frames`` uint8 [N, S, S, 3], ``source_size`` (w, h) as decoded): (the query with the turned-back cut as its
     region version, the matcher it was matched with, its matches), or None (no turn fits, or it does not match)."""
-    from vscan.bank.query import QueryVersion
-    from vscan.hashing.vpdq import FrameHashes
-
     if frames is None or len(frames) < 2 or frames.shape[1] != frames.shape[2]:
         return None
     if source_size is None or len(source_size) != 2 or min(source_size) <= 0:
@@ -235,24 +236,36 @@ def find_rotation(matcher, query, frames: np.ndarray | None, source_size=None):
     degrees = _gated(matcher, near, aspect, angles, cuts, zoomed=zoomed, picture=picture, wide=wide)
     if degrees is None:
         return None
-    fh = query.frames.hashes
-    quality = fh.qualities
+    lumas = luma(frames)
     if cuts:
-        two, cut, cut_quality = turned_cut(luma(frames), aspect, degrees, cuts, zoomed=zoomed, picture=picture)  # type: ignore[misc]
-        quality = np.minimum(quality, cut_quality)  # the cut's own detail: a frame flat inside it holds no evidence
-    else:  # plain rows: the whole frame, its lost corners painted, the bits they could flip not held against a row
-        painted = _painted(matcher, luma(frames), aspect, [degrees + d for d in PAINTED_DEGREES], picture)
-        if painted is None:
-            return None
-        (degrees, two, painted_quality), cut = painted, (0.0, 1.0, 0.0, 1.0)
-        quality = np.minimum(quality, painted_quality)
+        two, cut, cut_quality = turned_cut(lumas, aspect, degrees, cuts, zoomed=zoomed, picture=picture)  # type: ignore[misc]
+        found = _turned_match(matcher, query, degrees, two, cut, cut_quality)  # the cut's own detail: a frame flat inside it holds no evidence
+        if found is not None or zoomed:
+            return found
+    # plain rows, or a bank whose crop rows are too sparse to meet (a sparse bank's, every 2 s): the whole frame, its lost
+    # corners painted, the bits they could flip not held against a row; frame rows are the densest a bank keeps
+    painted = _painted(matcher, lumas, aspect, [degrees + d for d in PAINTED_DEGREES], picture)
+    if painted is None:
+        return None
+    degrees, two, painted_quality = painted
+    return _turned_match(matcher, query, degrees, two, (0.0, 1.0, 0.0, 1.0), painted_quality)
+
+
+def _turned_match(matcher, query, degrees: float, two: np.ndarray, cut, cut_quality: np.ndarray):
+    """``find_rotation``'s answer for the turned-back frames' PDQ ``two`` [N, 2, 32] (as is, mirrored) of the box ``cut``
+    with its PDQ quality ``cut_quality`` [N]: the query with them as its region version, the matcher and its matches, or None."""
+    from vscan.bank.query import QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+
+    fh = query.frames.hashes
+    quality = np.minimum(fh.qualities, cut_quality)
     variants = np.repeat(two[:, :1], 8, axis=1)
     variants[:, 4] = two[:, 1]  # flip_h: the copy mirrored
     hashes = FrameHashes(fh.frame_numbers, fh.timestamps_seconds, quality.astype(fh.qualities.dtype), np.ascontiguousarray(variants[:, 0]))
     flat = quality < matcher.settings.min_quality
     box = np.array([[round(float(v), 4) for v in cut]]).repeat(len(hashes), axis=0)
     name = f"turned{degrees:+.2f}"
-    least = min(MIN_FRAMES, len(frames), max(2, int((~flat).sum())))  # as region search: of the frames with detail in the cut
+    least = min(MIN_FRAMES, len(hashes), max(2, int((~flat).sum())))  # as region search: of the frames with detail in the cut
     tried = _flat_left_out(query, flat).with_version(QueryVersion("region", hashes, variants, box=box, name=name, min_frames=least))
     narrowed = matcher.for_file(tried)
     matches = narrowed.match(tried)
