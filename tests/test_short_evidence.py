@@ -94,6 +94,20 @@ def scanned(tmp_path_factory):
     return scan_records(d / "in", bank, d / "r.jsonl"), made, portrait
 
 
+def test_a_weak_hit_in_a_file_of_six_seconds_or_less_is_searched_at_five_frames_a_second():
+    from vscan.decode import Adaptive
+
+    # A 4 s copy (the held-out doorknob's 4 s edits: fast footage, shapes or text over it) whose first pass came
+    # 12 bits from a row: 1 fps showed 4 frames, two of them past the bar; the whole file is decided as one
+    # (vscan.bank.short.is_short_file), so it is sampled at short_fps over its length.
+    second = Adaptive().refine([_near(1.0, 12, frames=2)], 4.0, sampled_seconds=[0.0, 2.0])
+    assert second.fps == 5.0 and len(_times(second, 4.0)) >= 18
+    assert Adaptive(short_file_seconds=None).refine([_near(1.0, 12, frames=2)], 4.0).fps == 1.0
+    for matches, duration in (([_near(1.0, 26)], 4.0), ([_near(1.0, 12)], 8.0), ([_near(1.0, 12, is_match=True)], 4.0)):
+        second = Adaptive().refine(matches, duration)  # far, longer than 6 s, or already a match: as before
+        assert second is None or second.fps == 1.0, (matches, duration)
+
+
 def test_a_short_excerpt_inside_a_long_file_is_found_by_default_scan(scanned):
     """End to end (CLI bank build, default ``vscan scan``): each excerpt is decided by a short run, the
     letterboxed one on its frames' own bars (vscan.frames.borders.frame_bars); the other video alone is not."""
