@@ -120,6 +120,22 @@ def test_short_run_needs_close_frames():
     assert not is_strong_short(None, tq, tr, np.array([0, 0, 0]))
 
 
+def test_a_short_run_s_end_frames_past_the_limit_are_its_edges():
+    # An archive scan's second pass after a cut: 2 frames a second over 4 s from the cut; the cut's own frame 22 bits
+    # off, the 8 after it within 10 (check split's pillarboxed portrait excerpt): strong without its edge frame.
+    tq = 4.75 + 0.5 * np.arange(9)
+    tr = tq - 2.65
+    a = align(tq, tr)
+    assert a is not None and a.num_frames == 9
+    assert is_strong_short(a, tq, tr, np.array([22, 6, 6, 8, 10, 10, 6, 10, 2]))
+    assert is_strong_short(a, tq, tr, np.array([6, 6, 8, 10, 10, 6, 10, 2, 24]))  # the last frame: the same
+    assert not is_strong_short(a, tq, tr, np.array([6, 6, 8, 10, 30, 6, 10, 2, 8]))  # one inside: not an edge
+    # What is left must hold on its own: 3 close frames over 1.5 s between far ends are not a run.
+    assert not is_strong_short(a, tq, tr, np.array([22, 24, 26, 28, 6, 8, 10, 30, 40]))
+    tq3 = np.array([10.0, 11.0, 12.0])
+    assert not is_strong_short(align(tq3, tq3 + 40.0), tq3, tq3 + 40.0, np.array([4, 6, 22]))  # 2 s left: too short
+
+
 def test_a_dense_short_run_keeps_a_few_frames_past_the_limit():
     tq = 24.0 + 0.2 * np.arange(13)  # a 5 fps second pass over 2.4 s
     tr = tq - 20.0
