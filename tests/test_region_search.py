@@ -90,32 +90,10 @@ def test_box_hashes_equal_window_hashes():
     rng = np.random.default_rng(1)
     frames = (rng.random((2, 256, 256, 3)) * 255).astype(np.uint8)
     for box in ((10, 150, 20, 230), (0, 256, 0, 100), (33, 97, 5, 250)):
-        got = box_hashes(luma(frames), box, 0)  # the box as it is (side 0), not resized to the scan's size
+        got = box_hashes(luma(frames), box)
         for f, g in zip(frames, got):
             want = window_hashes(f, box[1] - box[0], box[3] - box[2], np.array([box[0]]), np.array([box[2]]))[0, 0]
             assert np.unpackbits(g[0] ^ want[0]).sum() == 0  # as is (mirrored: the window turned, the next test)
-
-
-def test_a_narrow_box_is_hashed_as_if_resized_to_the_scan_s_size():
-    """A portrait picture pillarboxed in a landscape compilation is 83 px wide in the scan's 256 px square: PDQ's Jarosz
-    filter is 1 px (none) on an axis up to 128 px, so the box hashed as it is was unfiltered, where the bank hashed the
-    picture filtered at 512 px. Hashed as if resized to ``BOX_SIDE`` (the region version's own path: the box resized
-    back to the square), it lies much closer to the picture's own hash (measured: 27.5 -> 11.5 bits, mean of 8)."""
-    import cv2
-
-    from vscan.hashing.pdq import PDQHasher
-    from vscan.frames.resize import resize_bilinear
-    from vscan.runtime.region_search import BOX_SIDE, box_hashes
-
-    rng = np.random.default_rng(3)
-    pics = np.stack([cv2.resize(rng.integers(0, 256, (64, 64, 3), np.uint8), (512, 512), interpolation=cv2.INTER_CUBIC) for _ in range(8)])
-    own = PDQHasher(device="cpu").hash_frames(pics).hashes
-    own = own[:, 0] if own.ndim == 3 else own
-    canvas = np.full((len(pics), 256, 256, 3), 40, np.uint8)
-    canvas[:, :, 86:169] = resize_bilinear(pics, 256, 83)
-    as_is = np.bitwise_count(box_hashes(luma(canvas), (0, 256, 86, 169), 0)[:, 0] ^ own).sum(axis=1)
-    resized = np.bitwise_count(box_hashes(luma(canvas), (0, 256, 86, 169))[:, 0] ^ own).sum(axis=1)
-    assert BOX_SIDE == 256 and resized.mean() < 0.6 * as_is.mean() and resized.max() <= 20, (as_is, resized)
 
 
 def test_box_hashes_mirrored_is_the_mirrored_window_s_own_hash():

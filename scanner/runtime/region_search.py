@@ -31,16 +31,6 @@ between full-length lines; and the frame's halves, ``HALVES``) and, for each:
 The best match is kept. Files that matched are never searched
 (``timings.match_regions`` says what the rest cost).
 
-Boxes hashed at the scan's size: a box under ``BOX_SIDE`` px a side is hashed as if resized to it (its operators
-compose the resize; the same cost), as the decode task's region is resized back to the square, at the gate, while
-placing and for the match alike (only the match's: recall fell, -7 over the six runs below; the gate and the match's:
--1). A box 7 px off an inset now lies 65 bits from the rows on every frame, outside the gate, where it lay 62-65. PDQ's Jarosz filter
-is 1 px wide (none) on an axis up to 128 px, so an 83 px wide pillarboxed portrait clip was hashed unfiltered where the
-bank's rows of the same picture are filtered: 16-28 bits from them where the box resized lay 4-20. Same session,
-adaptive, before/after: full banks tune 146 -> 148, check 149 -> 151, held-out 149 -> 150 of 158; sparse tune
-137 -> 136, check 136 -> 139, held-out 133 -> 134 (`pip`, `excerpt`, `overlay_onto_screenshot` gained; 0 false
-positives among 600 unrelated files against either bank).
-
 A clip fitted into a compilation of another aspect (a portrait phone clip
 pillarboxed in landscape video) shows its bars only while it plays, a few
 seconds of a long file: frames spread over the file miss it. The box inside
@@ -116,45 +106,20 @@ class _Lumas:
         return luma(self.frames[key])
 
 
-#: A box narrower or shorter than this (px) is hashed as if resized to it first, as ``vscan.frames.regions`` resizes an
-#: inset back to the scan's square (``sampling.frame_size``'s default) before the hash model sees it. PDQ's Jarosz
-#: filter is as wide as the axis over 128 px (1 px, no filtering, up to 128), so a small box was hashed unfiltered where
-#: the bank's row of the same picture was filtered: a portrait clip pillarboxed in a compilation (83 x 256 px) lay
-#: 16-28 bits from its rows, 4-20 resized (module docstring, "Boxes hashed at the scan's size").
-BOX_SIDE = 256
-
-
 @functools.lru_cache(maxsize=512)
-def _operator(n: int, side: int = 0) -> np.ndarray:
-    """PDQ's DCT rows times its Jarosz filter for an axis of ``n`` px: float32 [16, n]; where ``n`` is under ``side``, of the
-    axis resized to ``side`` (bilinear, as ``vscan.frames.resize.resize_bilinear``): one matrix, the same cost."""
-    if n < side:
-        return (dct_matrix_np() @ jarosz_operator_np(side) @ _upsample(n, side)).astype(np.float32)
+def _operator(n: int) -> np.ndarray:
+    """PDQ's DCT rows times its Jarosz filter for an axis of ``n`` px: float32 [16, n]."""
     return (dct_matrix_np() @ jarosz_operator_np(n)).astype(np.float32)
 
 
-def _upsample(n: int, m: int) -> np.ndarray:
-    """float64 [m, n]: bilinear resizing of an axis of ``n`` px to ``m`` (pixel centres aligned, edges clamped)."""
-    u = np.zeros((m, n))
-    src = np.clip((np.arange(m) + 0.5) * n / m - 0.5, 0, n - 1)
-    i0 = np.floor(src).astype(np.int64)
-    i1 = np.minimum(i0 + 1, n - 1)
-    f = src - i0
-    np.add.at(u, (np.arange(m), i0), 1 - f)
-    np.add.at(u, (np.arange(m), i1), f)
-    return u
-
-
-def box_hashes(lumas: np.ndarray, box, side: int = BOX_SIDE) -> np.ndarray:
+def box_hashes(lumas: np.ndarray, box) -> np.ndarray:
     """PDQ of the window ``box`` (top, bottom, left, right) of each luma frame [N, H, W]: uint8 [N, 2, 32], as is
     (``vscan.frames.window_hash.window_hashes``' bits, without building its banded operators) and mirrored: the PDQ of
     the window's pixels turned left-right (its columns' operator reversed), not the hash's own mirror (the DCT's odd
-    columns negated), which PDQ's Jarosz filter does not keep: 20-40 bits off on every picture measured (issue #30).
-    ``side``: an axis of the box under it is hashed as if resized to it (``BOX_SIDE``: the gate, the placing, the match and
-    the rotation search's cuts alike); 0: the box as it is, the bits of ``window_hashes``."""
+    columns negated), which PDQ's Jarosz filter does not keep: 20-40 bits off on every picture measured (issue #30)."""
     t, b, left, r = (int(v) for v in box)
-    rows = _operator(b - t, side) @ lumas[:, t:b, left:r]  # [N, 16, w]
-    cols = _operator(r - left, side)
+    rows = _operator(b - t) @ lumas[:, t:b, left:r]  # [N, 16, w]
+    cols = _operator(r - left)
     return np.stack([_pack(_bits(rows @ cols.T)), _pack(_bits(rows @ cols[:, ::-1].T))], axis=1)
 
 
