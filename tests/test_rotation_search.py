@@ -145,13 +145,10 @@ def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
     the bits they could flip taken from the nearest row when the sure bits lie within the threshold's share."""
     from vscan.bank.store import build_bank
     from vscan.bench import synth
-    from vscan.config import Runtime, Sampling, ScanConfig
-    from vscan.decode import EveryFrame, FixedRate
+    from vscan.decode import EveryFrame
     from vscan.hashing.media import hash_media
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.vpdq import format_vpdq_line
-    from vscan.runtime.decode_task import decode_for_scan
-    from vscan.runtime.model_actor import ModelWorker
 
     src = synth.make_clip(tmp_path / "src.mp4", seed=37, seconds=4.0, fps=8.0, size=(320, 180), scenes=1)
     fh = hash_media(src, EveryFrame(), hasher=PDQHasher(device="cpu")).frames
@@ -159,14 +156,24 @@ def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
     listed.write_text("".join(format_vpdq_line(int(n), int(q), bytes(h).hex(), float(t)) + "\n"
                               for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
     build_bank(tmp_path / "list.bank", [listed], label="reported")
-    copy = tmp_path / "copy.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={-9 * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
-                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
-    config = ScanConfig(sampling=Sampling(policy=FixedRate(2.0)), runtime=Runtime(device="cpu"))
-    worker = ModelWorker(config, str(tmp_path / "list.bank"))
-    _, payload = decode_for_scan(str(copy), config)
-    found = [m for m in worker.run([(0, None, None, 1)], payload)[0].matches if m.is_match]
+    found = _turned_copy_matches(tmp_path, src, tmp_path / "list.bank", -9.0, 2.0)
     assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found
+
+
+def _turned_copy_matches(tmp_path, src, bank, degrees: float, fps: float) -> list:
+    """The matches of ``src`` turned by ``degrees`` (ffmpeg's rotate, as AugLy's: black corners), re-encoded and
+    scanned at ``fps`` against ``bank`` in one model call."""
+    from vscan.config import Runtime, Sampling, ScanConfig
+    from vscan.decode import FixedRate
+    from vscan.runtime.decode_task import decode_for_scan
+    from vscan.runtime.model_actor import ModelWorker
+
+    copy = tmp_path / "copy.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={degrees * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
+                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(fps)), runtime=Runtime(device="cpu"))
+    _, payload = decode_for_scan(str(copy), config)
+    return [m for m in ModelWorker(config, str(bank)).run([(0, None, None, 1)], payload)[0].matches if m.is_match]
 
 
 def test_the_angle_gate_ranks_the_turns_hashes_without_their_quality(monkeypatch):
@@ -208,18 +215,9 @@ def test_a_turned_copy_meets_a_sparse_banks_frame_rows_where_its_crop_rows_are_t
     from vscan.bank.hashers import SPARSE_ROWS, media_hasher
     from vscan.bank.store import build_bank
     from vscan.bench import synth
-    from vscan.config import Runtime, Sampling, ScanConfig
-    from vscan.decode import EveryFrame, FixedRate
-    from vscan.runtime.decode_task import decode_for_scan
-    from vscan.runtime.model_actor import ModelWorker
+    from vscan.decode import EveryFrame
 
     src = synth.make_clip(tmp_path / "src.mp4", seed=41, seconds=8.0, fps=12.0, size=(480, 270), scenes=2)
     build_bank(tmp_path / "sparse.bank", [src], label="reported", hash_media=media_hasher(EveryFrame(), "cpu", SPARSE_ROWS))
-    copy = tmp_path / "copy.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={degrees * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
-                    "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
-    config = ScanConfig(sampling=Sampling(policy=FixedRate(4.0)), runtime=Runtime(device="cpu"))
-    worker = ModelWorker(config, str(tmp_path / "sparse.bank"))
-    _, payload = decode_for_scan(str(copy), config)
-    found = [m for m in worker.run([(0, None, None, 1)], payload)[0].matches if m.is_match]
+    found = _turned_copy_matches(tmp_path, src, tmp_path / "sparse.bank", degrees, 4.0)
     assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found
