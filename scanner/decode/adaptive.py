@@ -181,8 +181,8 @@ class Adaptive(SamplingPolicy):
     #: A file of at most this long (``vscan.bank.short.SHORT_FILE_SECONDS``, decided as a whole) with a weak hit within
     #: ``short_max_distance`` is searched again at ``short_fps`` too, not ``dense_fps``: a 4 s copy at 1 fps shows 4
     #: frames, and one or two edited past the bar (shapes, text over fast footage) leave it short of half. Same session,
-    #: adaptive, on bench_generalise's splits (full / sparse bank): tune +0 / +1, check +1 / +2, held-out -1 / +1
-    #: (`overlay_text`, `crop_offcentre`); 600 unrelated files: the same frames sampled, 0 false positives. None: off.
+    #: adaptive, on bench_generalise's splits (full / sparse bank): tune +0 / +1, check +1 / +2, held-out +0 / +1
+    #: (`overlay_text`, `crop_offcentre`; docs/banks.md); 600 unrelated files: the same frames sampled, 0 false positives. None: off.
     short_file_seconds: float | None = 6.0
     #: Cuts coded without a keyframe (vscan.decode.cuts: marked from packet sizes by the index
     #: pass) in a gap over 2 s between first-pass frames: the first pass of a file longer than
