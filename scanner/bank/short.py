@@ -95,10 +95,8 @@ def is_strong_short(
     """True when ``alignment``'s run is short but strong (module docstring): ``min_frames`` over ``min_seconds``,
     or ``SHORTER_MIN_FRAMES`` (at least ``2 * min_frames``) over ``SHORTER_BY_SECONDS`` less; a run of
     ``DENSE_MIN_FRAMES`` or more needs ``DENSE_CLOSE_SHARE`` of its frames within ``max_distance``, not all."""
-    if alignment is None or alignment.seconds < min_seconds - SHORTER_BY_SECONDS:
-        return False
-    need = min_frames if alignment.seconds >= min_seconds else max(SHORTER_MIN_FRAMES, 2 * min_frames)
-    if alignment.num_frames < need:
+    need = None if alignment is None else _frames_needed(alignment.seconds, min_seconds, min_frames)
+    if need is None or alignment.num_frames < need:
         return False
     best, rows_in_span, times = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
     if rows_in_span is not None and best.size:  # per row: end rows over the limit are the excerpt's edges (module docstring)
@@ -117,11 +115,15 @@ def is_strong_short(
     if not close.size:
         return False
     pad = alignment.seconds - (alignment.query_span_seconds[1] - alignment.query_span_seconds[0])  # one frame's time, as the run counts it
-    seconds = float(times[close[-1]] - times[close[0]]) + max(0.0, pad)
+    need = _frames_needed(float(times[close[-1]] - times[close[0]]) + max(0.0, pad), min_seconds, min_frames)
+    return need is not None and _strong(best[close[0] : close[-1] + 1], need, max_distance, median_distance)
+
+
+def _frames_needed(seconds: float, min_seconds: float, min_frames: int) -> int | None:
+    """The distinct frames a run of ``seconds`` needs to be strong (module docstring), None when it is too short at any count."""
     if seconds < min_seconds - SHORTER_BY_SECONDS:
-        return False
-    need = min_frames if seconds >= min_seconds else max(SHORTER_MIN_FRAMES, 2 * min_frames)
-    return _strong(best[close[0] : close[-1] + 1], need, max_distance, median_distance)
+        return None
+    return min_frames if seconds >= min_seconds else max(SHORTER_MIN_FRAMES, 2 * min_frames)
 
 
 def _strong(best: np.ndarray, need: int, max_distance: int, median_distance: int) -> bool:

@@ -347,15 +347,17 @@ class Adaptive(SamplingPolicy):
             return LookWindows(fps, tuple(kept), looks)
         return AtCuts(fps, tuple(kept), cuts, self.cut_fps, self.cut_after_seconds) if cuts else Windows(fps, tuple(kept))
 
+    def _weak_close(self, m) -> bool:
+        """A hit that is not a match, within ``short_max_distance`` bits of a row."""
+        return not getattr(m, "is_match", False) and int(getattr(m, "distance_min", 256)) <= self.short_max_distance
+
     def _short_file_hit(self, m, duration_seconds: float) -> bool:
         """A weak hit in a file of at most ``short_file_seconds`` (``short_fps`` over the whole file)."""
-        return (self.short_file_seconds is not None and duration_seconds <= self.short_file_seconds
-                and not getattr(m, "is_match", False) and int(getattr(m, "distance_min", 256)) <= self.short_max_distance)  # fmt: skip
+        return self.short_file_seconds is not None and duration_seconds <= self.short_file_seconds and self._weak_close(m)
 
     def _short_hit(self, m, duration_seconds: float) -> bool:
         """A weak hit that may be short evidence (``short_fps``)."""
-        return (duration_seconds > self.short_min_file_seconds and not getattr(m, "is_match", False)
-                and int(getattr(m, "distance_min", 256)) <= self.short_max_distance
+        return (duration_seconds > self.short_min_file_seconds and self._weak_close(m)
                 and int(getattr(m, "num_query_hashes_matched", 0)) <= 2)  # fmt: skip
 
 
