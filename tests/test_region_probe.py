@@ -67,6 +67,44 @@ def test_escalation_only_for_a_short_adaptive_first_pass_that_looks_reframed():
     assert escalated_config(ScanConfig.from_dict({"matching": {"mode": "vpdq"}}), [inset], no_bars) is None
 
 
+def _grid_tick_frames(pts: np.ndarray) -> set[int]:
+    """The frames a full bank keeps its grid and pane windows for (vscan.hashing.media: the first frame of each
+    1 / GRID_FPS s of the picture's time)."""
+    from vscan.frames.windows import GRID_FPS
+
+    buckets = np.floor(pts * GRID_FPS)
+    return {0, *np.flatnonzero(np.diff(buckets) > 0) + 1}
+
+
+@pytest.mark.parametrize("fps", [30.0, 25.0, 24.0, 30000 / 1001])
+@pytest.mark.parametrize("seconds", [8.0, 6.9, 9.5, 3.0])
+def test_the_escalated_spread_lands_on_the_frames_a_full_bank_keeps_grid_rows_for(fps, seconds):
+    """The region probe's 6 frames meet a full bank's grid and pane windows (4 a second) on their ticks only where
+    footage moves fast (tune split: a split screen's chair pane 8-30 bits on ticks, 30-100 between): spread evenly
+    (8 s: 0.67, 2.0, 3.33 ... s) all but two fell between them; each now takes the frame the bank's clock took."""
+    rng = np.random.default_rng(5)
+    inset = np.stack([_texture(rng, 256, 256) for _ in range(2)])
+    inset[:, 120:248, 8:136] = np.stack([_texture(rng, 128, 128) for _ in range(2)])
+    more = escalated_config(ScanConfig(), [inset], lambda: None)
+    pts = np.arange(int(seconds * fps)) / fps
+    chosen = more.sampling.policy.decide(pts, [0], seconds).frame_indices
+    assert len(chosen) == ESCALATED_FRAMES + 1  # the keyframe and the 6: none lost to the clock
+    assert set(chosen.tolist()) <= _grid_tick_frames(pts), pts[chosen]
+    # Each frame is at most a tick before where the even spread put it, never a frame after it: no further to decode.
+    even = (np.arange(ESCALATED_FRAMES) + 0.5) * seconds / ESCALATED_FRAMES
+    assert (pts[chosen[1:]] <= even + 1 / fps).all() and (even - pts[chosen[1:]]).max() <= 0.25 + 1.5 / fps
+
+
+def test_a_spread_closer_than_the_clock_stays_where_it_falls():
+    from vscan.decode.spread import on_clock
+
+    assert on_clock(np.array([0.2, 0.3, 0.5]), 0.25, 1.0) is None  # 0.25 twice: frames would be lost
+    assert on_clock(np.array([0.2, 0.6]), 0.25, 0.8) is None  # the first on the file's first frame (the keyframe)
+    assert on_clock(np.array([0.67, 2.0, 3.33]), 0.25, 4.0).tolist() == [0.5, 2.0, 3.25]
+    short = Adaptive(min_frames=6, spread_clock_seconds=0.25).decide(np.arange(30) / 30, [0], 1.0).frame_indices
+    assert short.tolist() == Adaptive(min_frames=6).decide(np.arange(30) / 30, [0], 1.0).frame_indices.tolist()
+
+
 def test_reframed_copy_is_found_through_its_region_under_default_sampling(tmp_path):
     src = synth.make_clip(tmp_path / "src" / "wide.mp4", seed=7, seconds=8, size=(640, 360), scenes=2, crf=20)
     inbox = tmp_path / "in"
@@ -180,10 +218,11 @@ def test_a_short_reframed_copy_with_a_burst_escalates_and_places_its_inset(refra
     assert "burst" in summary["sampling"] and "looks re-framed" in summary["sampling"], summary["sampling"]
     spread = spread_rows(burst.sampling.policy, payload["timestamps"], summary["duration_seconds"])
     # the probe's frames spread over the whole file: it decodes on from the burst (region_probe._decode_cost counts from where
-    # the first pass stopped), where counting from the keyframe stopped it at 3/4 of the file (96 of 127 frames)
+    # the first pass stopped), where counting from the keyframe stopped it at 3/4 of the file (96 of 127 frames); its last
+    # frame, 4.73 s evenly spread, moved back to the bank's clock's tick at 4.5 s (113)
     from vscan.decode import PyAVDecoder
 
-    assert 6 <= spread.sum() < len(spread) and payload["frame_numbers"].max() >= 0.9 * PyAVDecoder().probe(short).num_frames
+    assert 6 <= spread.sum() < len(spread) and payload["frame_numbers"].max() >= 0.85 * PyAVDecoder().probe(short).num_frames
     box, inset = payload["region_box"], _inset("pip", 302)
     assert np.array_equal(box, detect_region(payload["frames"][spread]).as_array()), box
     # Top, bottom and right within 3 px. The left side: region search over 6-22 frames spread over this 5 s clip takes a

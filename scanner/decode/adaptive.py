@@ -208,6 +208,11 @@ class Adaptive(SamplingPolicy):
     #: The spread frames also on whole seconds (a ``--rows sparse`` bank's ticks), beside where they fall (a trimmed copy's
     #: chance): ``vscan.decode.spread.first_pass_spread``'s ``seconds_too`` (set by vscan.bank.query_side; docs/banks.md).
     spread_on_seconds_too: bool = False
+    #: The even spread's frames (``min_frames`` over the file) moved back to the ticks of a clock of this many seconds
+    #: where that keeps them apart (``vscan.decode.spread.on_clock``). The region probe's 6 frames take a full bank's grid
+    #: clock (``vscan.runtime.region_probe.SPREAD_CLOCK_SECONDS``): its boxes meet the grid and pane windows on their ticks.
+    #: None: where they fall.
+    spread_clock_seconds: float | None = None
     #: The first pass also hashes the frames on multiples of this many seconds that its decode passes anyway (from each chosen
     #: frame's keyframe on: ``vscan.decode.spread.ticks_passed``): hashing, not decoding. A ``--rows sparse`` bank's frame rows are
     #: on such a clock where footage is fast, and its searches' cuts (turned, off-centre) meet its rows there only. None: off.
@@ -236,6 +241,8 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
             raise ConfigError(f"Invalid confirm_reach_seconds ({self.confirm_reach_seconds!r}). Supported values are None or seconds > 0.")
+        if self.spread_clock_seconds is not None and not self.spread_clock_seconds > 0:
+            raise ConfigError(f"Invalid spread_clock_seconds ({self.spread_clock_seconds!r}). Supported values are None or seconds > 0.")
         if self.ticks_passed_seconds is not None and not self.ticks_passed_seconds > 0:
             raise ConfigError(f"Invalid ticks_passed_seconds ({self.ticks_passed_seconds!r}). Supported values are None or seconds > 0.")
         if self.burst_max_file_seconds is not None and not (self.burst_max_file_seconds > 0 and self.burst_seconds > 0):
@@ -249,6 +256,7 @@ class Adaptive(SamplingPolicy):
     def describe(self) -> str:
         burst = f", a {self.burst_seconds:g} s burst in files up to {self.burst_max_file_seconds:g} s" if self.burst_max_file_seconds is not None else ""
         seconds = ", whole seconds" if self.whole_seconds else ", spread on whole seconds too" if self.spread_on_seconds_too else ""
+        seconds += f", spread on {self.spread_clock_seconds:g} s ticks" if self.spread_clock_seconds is not None else ""
         seconds += f", frames passed on {self.ticks_passed_seconds:g} s ticks" if self.ticks_passed_seconds is not None else ""
         return f"Adaptive(keyframes, then {self.dense_fps:g} fps near signals{seconds}{burst})"
 
@@ -275,7 +283,8 @@ class Adaptive(SamplingPolicy):
         fill_targets = np.unique(np.floor(fill_targets + 0.5)) if self.whole_seconds else fill_targets
         chosen = np.union1d(keys, _frames_at(pts, fill_targets)) if len(fill_targets) else keys
         spread = first_pass_spread(pts, chosen, duration_seconds, self.min_frames, self.whole_seconds, seconds_too=self.spread_on_seconds_too,
-                                   middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds)  # fmt: skip
+                                   middle=self.spread_middle and self.burst_max_file_seconds is None and not self.whole_seconds,
+                                   clock=self.spread_clock_seconds)  # fmt: skip
         chosen = np.union1d(chosen, spread)
         if self.ticks_passed_seconds is not None:
             chosen = np.union1d(chosen, ticks_passed(pts, chosen, every_key, self.ticks_passed_seconds))

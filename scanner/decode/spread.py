@@ -11,11 +11,11 @@ import numpy as np
 
 from vscan.decode.sampling import _frames_at
 
-__all__ = ["burst_mask", "burst_rows", "burst_window", "first_pass_spread", "short_burst", "spread_count", "spread_rows", "widest_middle"]
+__all__ = ["burst_mask", "burst_rows", "burst_window", "first_pass_spread", "on_clock", "short_burst", "spread_count", "spread_rows", "widest_middle"]
 
 
 def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: float, min_frames: int, whole_seconds: bool = False,
-                      middle: bool = True, seconds_too: bool = False) -> np.ndarray:  # fmt: skip
+                      middle: bool = True, seconds_too: bool = False, clock: float | None = None) -> np.ndarray:  # fmt: skip
     """The frames (indices into ``pts``) a first pass of the frames ``chosen`` adds to have ``min_frames`` (``Adaptive.min_frames``).
 
     One frame short (a short file with one keyframe, mostly) and ``middle``: the first frame at or after the middle of
@@ -28,9 +28,10 @@ def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: flo
     clock, where each frame is a chance to land near one) ``min_frames`` evenly spread, on whole seconds with
     ``whole_seconds``. ``seconds_too``: those frames and the even spread's on whole seconds besides
     (``Adaptive.spread_on_seconds_too``: a ``--rows sparse`` bank's ticks); each whole second is at or before its even
-    spread frame, so a decode from the keyframe reaches no further than the even spread's."""
+    spread frame, so a decode from the keyframe reaches no further than the even spread's. ``clock`` (seconds, not with
+    ``whole_seconds``): the even spread moved back to the ticks of that clock where that keeps them apart (``on_clock``)."""
     if seconds_too and not whole_seconds:
-        return np.union1d(first_pass_spread(pts, chosen, duration_seconds, min_frames, False, middle),
+        return np.union1d(first_pass_spread(pts, chosen, duration_seconds, min_frames, False, middle, clock=clock),
                           first_pass_spread(pts, chosen, duration_seconds, min_frames, True, middle=False))  # fmt: skip
     missing = min_frames - len(chosen)
     if missing < 1 or not len(pts):
@@ -39,7 +40,35 @@ def first_pass_spread(pts: np.ndarray, chosen: np.ndarray, duration_seconds: flo
         after = np.flatnonzero(pts >= widest_middle(pts[chosen], duration_seconds) - 1e-6)
         return np.asarray([after[np.argmin(pts[after])] if len(after) else int(np.argmax(pts))], np.int64)
     spread = (np.arange(min_frames) + 0.5) * duration_seconds / min_frames
-    return _frames_at(pts, np.unique(np.floor(spread)) if whole_seconds else spread)
+    if whole_seconds:
+        return _frames_at(pts, np.unique(np.floor(spread)))
+    ticks = None if clock is None else on_clock(spread, clock, duration_seconds)
+    return _frames_at(pts, spread) if ticks is None else _first_frames_from(pts, ticks)
+
+
+def on_clock(times: np.ndarray, clock: float, duration_seconds: float) -> np.ndarray | None:
+    """``times`` (sorted, evenly spaced, inside the file) each moved back to the tick of ``clock`` seconds (multiples
+    of it from the file's start) at or before it, so a decode from the keyframe reaches no further; None where two
+    would meet on one tick or the first on the file's first frame (frames closer than the clock, a file under 3 s for
+    6 frames of a 1/4 s clock: leave them where they fall).
+
+    A full bank keeps its grid and pane windows on a clock of 4 a second from the picture's start (``GRID_FPS``: the
+    first frame at or after each tick), and footage that moves fast lies 50-100 bits from those rows between ticks
+    (tune split's chair clip in a split screen: 8-30 bits on whole seconds, 30-100 a third of a second off): a frame
+    on a tick meets them where a copy kept the picture's time (a pane, an inset, a fill composed frame for frame);
+    where it did not, the frame is as good as any other."""
+    moved = np.floor(np.asarray(times, np.float64) / clock + 1e-9) * clock
+    if len(np.unique(moved)) < len(moved) or (len(moved) and moved[0] <= 0):
+        return None
+    return moved
+
+
+def _first_frames_from(pts: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+    """The first frame at or after each tick (as a bank's clock takes them: ``vscan.hashing.media``), the last frame
+    for a tick after it, as sorted unique indices into ``pts``."""
+    order = np.argsort(pts, kind="stable")
+    pos = np.searchsorted(pts[order], ticks - 1e-6, side="left")
+    return np.unique(order[np.clip(pos, 0, len(pts) - 1)]).astype(np.int64)
 
 
 def widest_middle(times: np.ndarray, duration_seconds: float) -> float:

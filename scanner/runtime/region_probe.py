@@ -24,8 +24,9 @@ from vscan.decode.adaptive import Adaptive
 from vscan.errors import DecodeError, UnsupportedMediaError
 from vscan.frames.regions import MIN_FRAMES as REGION_MIN_FRAMES
 from vscan.frames.straight_edges import looks_reframed
+from vscan.frames.windows import GRID_FPS
 
-__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_again_if_reframed", "escalated_config", "escalated_cost", "first_pass_spread_rows", "may_escalate",
+__all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "SPREAD_CLOCK_SECONDS", "decode_again_if_reframed", "escalated_config", "escalated_cost", "first_pass_spread_rows", "may_escalate",
            "share_decode"]
 
 #: First-pass frames of a file that looks re-framed: on bench_robustness's
@@ -36,6 +37,13 @@ __all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "decode_agai
 #: 22/24 and 24/24 on seeds 301-324; 8 gave 7/8 picture-in-picture there
 #: (one first-pass match was not decided again on both passes' frames).
 ESCALATED_FRAMES = 6
+#: ... each moved back to a tick of a full bank's grid and pane windows (``GRID_FPS`` a second, from the picture's
+#: start: ``Adaptive.spread_clock_seconds``), where region search's boxes meet those rows on fast footage. Same session,
+#: adaptive, bench_generalise (full / sparse bank): tune 147 -> 150 / 138 -> 138 (split 5 -> 7 of 8, chain3 +1), check
+#: 150 / 138 both, held-out 149 / 134 -> 133 (a 4 s fill at 5 fps); 600 unrelated files: 0 false positives, 1,570 ->
+#: 1,608 frames sampled. On whole seconds instead (a 1 s clock) tune gained 2 and check and held-out each lost a copy:
+#: its frames fell on the second pass's 1 fps windows, 12 frames down to 9.
+SPREAD_CLOCK_SECONDS = 1 / GRID_FPS
 
 
 def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: Callable[[], np.ndarray | None],
@@ -61,7 +69,7 @@ def escalated_config(config: ScanConfig, frames: list[np.ndarray], border_box: C
     every = np.concatenate(frames) if len(frames) > 1 else frames[0]
     if not looks_reframed(every if spread.all() else every[spread], border_box()):
         return None
-    return replace(config, sampling=replace(config.sampling, policy=replace(policy, min_frames=ESCALATED_FRAMES)))
+    return replace(config, sampling=replace(config.sampling, policy=replace(policy, min_frames=ESCALATED_FRAMES, spread_clock_seconds=policy.ticks_passed_seconds or SPREAD_CLOCK_SECONDS)))
 
 
 def first_pass_spread_rows(policy, numbers: list[np.ndarray], times: list[np.ndarray], meta) -> np.ndarray | None:
