@@ -143,6 +143,31 @@ def test_the_bits_the_lost_corners_could_flip_are_the_ones_painting_gets_wrong()
 def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
     """A bank of a hash list (plain frame rows, no crops or windows): the whole turned-back frame, its corners painted and
     the bits they could flip taken from the nearest row when the sure bits lie within the threshold's share."""
+    src, _ = _listed_bank(tmp_path)
+    found = _turned_copy_matches(tmp_path, src, tmp_path / "list.bank", -9.0, 2.0)
+    assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found
+
+
+def test_an_in_memory_index_too_large_to_complete_from_paints_nothing(tmp_path, monkeypatch):
+    """The painted frames' unsure bits are completed from at most COMPLETE_MAX_ROWS frame rows. A bank loaded into
+    memory (``runtime.bank_in_memory``) over that had each sampled frame turned back and painted at 5 angles, then
+    found it could complete nothing; now it paints nothing. A memory-mapped bank narrows to the entries near every
+    angle's painted frames once (``completion_rows``), not once an angle."""
+    from vscan.runtime import rotation_search
+
+    src, bank = _listed_bank(tmp_path)
+    painted = []
+    real = rotation_search.unsure_bits  # taken of each painted frame set, once an angle
+    monkeypatch.setattr(rotation_search, "unsure_bits", lambda *a, **k: painted.append(1) or real(*a, **k))
+    found = _turned_copy_matches(tmp_path, src, bank, -9.0, 2.0, in_memory=True)
+    assert found and found[0].path[0].startswith("turned") and len(painted) == len(rotation_search.PAINTED_DEGREES), painted
+    painted.clear()
+    monkeypatch.setattr(rotation_search, "COMPLETE_MAX_ROWS", 10)  # the list bank holds 32 frame rows
+    assert not _turned_copy_matches(tmp_path, src, bank, -9.0, 2.0, in_memory=True) and not painted
+
+
+def _listed_bank(tmp_path):
+    """(a 4 s clip, a bank of its vPDQ lines alone: every frame, as an exchange shares it)."""
     from vscan.bank.store import build_bank
     from vscan.bench import synth
     from vscan.decode import EveryFrame
@@ -152,17 +177,16 @@ def test_a_copy_turned_nine_degrees_matches_a_hash_list_bank(tmp_path):
 
     src = synth.make_clip(tmp_path / "src.mp4", seed=37, seconds=4.0, fps=8.0, size=(320, 180), scenes=1)
     fh = hash_media(src, EveryFrame(), hasher=PDQHasher(device="cpu")).frames
-    listed = tmp_path / "src.txt"  # the source as an exchange shares it: vPDQ lines, every frame
+    listed = tmp_path / "src.txt"
     listed.write_text("".join(format_vpdq_line(int(n), int(q), bytes(h).hex(), float(t)) + "\n"
                               for n, q, h, t in zip(fh.frame_numbers, fh.qualities, fh.hashes, fh.timestamps_seconds)))  # fmt: skip
     build_bank(tmp_path / "list.bank", [listed], label="reported")
-    found = _turned_copy_matches(tmp_path, src, tmp_path / "list.bank", -9.0, 2.0)
-    assert found and found[0].bank_entry_id == "src" and found[0].path[0].startswith("turned"), found
+    return src, tmp_path / "list.bank"
 
 
-def _turned_copy_matches(tmp_path, src, bank, degrees: float, fps: float) -> list:
+def _turned_copy_matches(tmp_path, src, bank, degrees: float, fps: float, in_memory: bool = False) -> list:
     """The matches of ``src`` turned by ``degrees`` (ffmpeg's rotate, as AugLy's: black corners), re-encoded and
-    scanned at ``fps`` against ``bank`` in one model call."""
+    scanned at ``fps`` against ``bank`` (memory-mapped, or loaded into memory) in one model call."""
     from vscan.config import Runtime, Sampling, ScanConfig
     from vscan.decode import FixedRate
     from vscan.runtime.decode_task import decode_for_scan
@@ -171,7 +195,7 @@ def _turned_copy_matches(tmp_path, src, bank, degrees: float, fps: float) -> lis
     copy = tmp_path / "copy.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", f"rotate={degrees * np.pi / 180}", "-c:v", "libx264", "-crf", "20",
                     "-pix_fmt", "yuv420p", str(copy)], check=True)  # fmt: skip
-    config = ScanConfig(sampling=Sampling(policy=FixedRate(fps)), runtime=Runtime(device="cpu"))
+    config = ScanConfig(sampling=Sampling(policy=FixedRate(fps)), runtime=Runtime(device="cpu", bank_in_memory=in_memory))
     _, payload = decode_for_scan(str(copy), config)
     return [m for m in ModelWorker(config, str(bank)).run([(0, None, None, 1)], payload)[0].matches if m.is_match]
 

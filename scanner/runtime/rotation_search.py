@@ -41,7 +41,7 @@ from vscan.frames.framed_turn import fit_framed, picture_box, picture_cut
 from vscan.frames.turns import MIN_CORNER_SHARE, _dark_mask, filled, fit_turn, inscribed, kept_pixels, turn_back, unsqueezed, unsure_bits
 from vscan.runtime.region_search import GATE_RADIUS, _flat_left_out, box_hashes, box_quality, closest_rows
 
-__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "MAX_TURN_ASPECT", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "turned_cut", "find_rotation"]
+__all__ = ["FIT_FRAMES", "LOCATE_FRAMES", "GATE_RADIUS", "GATE_SIDE", "COARSE_DEGREES", "FINE_DEGREES", "REFINE_DEGREES", "FRAMED_BELOW_OVERLAP", "MAX_TURN_ASPECT", "fitted_turn", "COMPLETE_RADIUS", "bank_cuts", "completed", "completion_rows", "turned_cut", "find_rotation"]
 
 FIT_FRAMES = 8
 LOCATE_FRAMES = 3
@@ -130,24 +130,37 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     return box_hashes(turned, cut), (margin, 1.0 - margin, margin, 1.0 - margin), box_quality(turned, cut) if quality else None
 
 
-def completed(matcher, hashes: np.ndarray, unsure: np.ndarray) -> tuple[np.ndarray, int]:
-    """``hashes`` uint8 [N, 32] of painted frames with each frame's ``unsure`` bits ([N, 32], ``vscan.frames.turns.unsure_bits``)
-    taken from the bank frame row closest on the sure bits, where that row lies within ``distance_threshold`` scaled to
-    the sure bits' share (the same bar per bit as a whole hash); a frame without such a row is left as it is. The
-    matcher then sees the sure bits' distance alone. Also returns how many frames were completed."""
+def completion_rows(matcher, hashes: list[np.ndarray]) -> np.ndarray | None:
+    """The bank frame rows ``completed`` takes unsure bits from, for painted frames' PDQ ``hashes`` (uint8 [N, 32] per
+    angle tried): a memory-mapped bank's rows of the entries with a frame row within ``COMPLETE_RADIUS`` of any of
+    them (narrowed once for every angle), an in-memory index's rows; of at least the matcher's quality floor. None
+    when there are none or more than ``COMPLETE_MAX_ROWS``."""
     s = matcher.settings
     index = matcher.index
     if hasattr(index, "narrow"):  # a memory-mapped bank: the entries with a frame row within reach
-        index = index.narrow([hashes], COMPLETE_RADIUS, s.min_quality)
+        index = index.narrow(hashes, COMPLETE_RADIUS, s.min_quality)
+    elif len(index.hashes) > COMPLETE_MAX_ROWS:
+        return None  # an in-memory index too large to compare every painted frame with (before its quality filter)
     rows = np.asarray(index.hashes)[np.asarray(index.qualities) >= s.min_quality]
-    if not len(rows) or len(rows) > COMPLETE_MAX_ROWS:
+    return rows if 0 < len(rows) <= COMPLETE_MAX_ROWS else None
+
+
+def completed(matcher, hashes: np.ndarray, unsure: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """``hashes`` uint8 [N, 32] of painted frames with each frame's ``unsure`` bits ([N, 32], ``vscan.frames.turns.unsure_bits``)
+    taken from the bank frame row closest on the sure bits, where that row lies within ``distance_threshold`` scaled to
+    the sure bits' share (the same bar per bit as a whole hash); a frame without such a row is left as it is. The
+    matcher then sees the sure bits' distance alone. Also returns how many frames were completed. ``rows``: those
+    ``completion_rows`` gave (None: found for ``hashes`` alone)."""
+    rows = completion_rows(matcher, [hashes]) if rows is None else rows
+    if rows is None:
         return hashes, 0
+    threshold = matcher.settings.distance_threshold
     out, done = hashes.copy(), 0
     for i, (h, u) in enumerate(zip(hashes, unsure)):
         sure = ~u
         far = np.bitwise_count((rows ^ h) & sure).sum(axis=1)
         j = int(np.argmin(far))
-        if far[j] <= s.distance_threshold * int(np.bitwise_count(sure).sum()) / 256:
+        if far[j] <= threshold * int(np.bitwise_count(sure).sum()) / 256:
             out[i], done = (h & sure) | (rows[j] & u), done + 1
     return out, done
 
@@ -156,14 +169,25 @@ def _painted(matcher, lumas: np.ndarray, aspect: float, angles, picture=None) ->
     """For a bank of plain rows: of ``angles``, the one whose turned-back, painted and ``completed`` frames ``lumas``
     [N, S, S] find the most rows (PDQ needs the turn within ~0.5 degrees, and the gate's small frames rank angles that
     close about as often wrong as right): (degrees, PDQ uint8 [N, 2, 32] as is (completed) and mirrored, the painted
-    frames' PDQ quality int32 [N]: the black corners no longer lend a flat picture edges), or None."""
-    best = None
+    frames' PDQ quality int32 [N]: the black corners no longer lend a flat picture edges), or None. The rows to
+    complete from are found once for every angle's frames (``completion_rows``); an in-memory index of more than
+    ``COMPLETE_MAX_ROWS`` paints nothing."""
+    index = matcher.index
+    if not hasattr(index, "narrow") and len(index.hashes) > COMPLETE_MAX_ROWS:
+        return None
+    painted = []
     for degrees in angles:
         turned = filled(turn_back(lumas, aspect, degrees), degrees, picture)
-        two = box_hashes(turned, (0, turned.shape[1], 0, turned.shape[2]))
-        two[:, 0], done = completed(matcher, two[:, 0], unsure_bits(turned, degrees, picture=picture))
+        whole = (0, turned.shape[1], 0, turned.shape[2])
+        painted.append((float(degrees), box_hashes(turned, whole), unsure_bits(turned, degrees, picture=picture), box_quality(turned, whole)))
+    rows = completion_rows(matcher, [two[:, 0] for _, two, _, _ in painted])
+    if rows is None:
+        return None
+    best = None
+    for degrees, two, unsure, quality in painted:
+        two[:, 0], done = completed(matcher, two[:, 0], unsure, rows)
         if done and (best is None or done > best[0]):
-            best = (done, float(degrees), two, box_quality(turned, (0, turned.shape[1], 0, turned.shape[2])))
+            best = (done, degrees, two, quality)
     return None if best is None else best[1:]
 
 
