@@ -63,9 +63,10 @@ def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_pa
     # 14 s, keyframes at 0 and 10 s, cuts at 1.0, 5.0 and 11.2 s. While a scan decodes confirmations ahead
     # (most first passes decide: an archive) the first pass takes the keyframes alone; a first pass that
     # decides (a known copy, issue #30) is confirmed and never decodes a cut; one that does not (nothing
-    # matched, or a weak hit) has a second pass from the cuts near their keyframe (1.0 s, 11.2 s; 5.0 s lies
-    # beyond cut_reach_seconds) on: cut_fps frames over cut_after_seconds (issue #27). Otherwise (a sweep)
-    # the first pass takes the frames at those cuts, and a hit there gets its second pass's windows.
+    # matched, or a weak hit) has a second pass from the cuts near their keyframe (1.0 s, 11.2 s) and up to
+    # at_cuts_far_frames further (5.0 s, beyond cut_reach_seconds) on: cut_fps frames over cut_after_seconds
+    # (issue #27). Otherwise (a sweep) the first pass takes the frames at the near cuts, and a hit there gets
+    # its second pass's windows.
     path = _fixed_gop_clip(tmp_path, (1.0, 5.0, 11.2), seconds=14.0)
     decoder = PyAVDecoder()
     meta = decoder.probe(path)
@@ -82,7 +83,9 @@ def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_pa
     first = policy.select(pts, meta.keyframe_indices, meta.duration_seconds)
     assert first.tolist() == [0, 250]
     seconds = policy.cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)
-    assert seconds == (cuts[0] / FPS, cuts[2] / FPS)
+    assert seconds == tuple(c / FPS for c in cuts)
+    near = Adaptive(confirm_ahead=True, at_cuts_far_frames=0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)
+    assert near == (cuts[0] / FPS, cuts[2] / FPS)
     sampled = pts[first]
     decided = policy.refine([_match()], meta.duration_seconds, sampled_seconds=sampled, cut_seconds=seconds)
     assert isinstance(decided, Confirm)
@@ -93,16 +96,14 @@ def test_cut_frames_are_decoded_only_where_the_first_pass_does_not_decide(tmp_pa
         assert ("matched nothing" in second.describe()) == (not matches), second.describe()
         wanted = second.select(pts, meta.keyframe_indices, meta.duration_seconds).tolist()
         after_first = [cuts[0] + int(i * FPS / policy.cut_fps) for i in range(9)]  # 2 fps over 4 s
-        assert set(after_first) <= set(wanted) and cuts[2] in wanted
-        if not matches:  # the cut at 5 s (beyond cut_reach_seconds) has no frames of its own after it
-            assert max(f for f in wanted if f < 250) <= cuts[0] + policy.cut_after_seconds * FPS
+        after_far = [cuts[1] + int(i * FPS / policy.cut_fps) for i in range(8)]  # the far cut's own, to 250
+        assert set(after_first) <= set(wanted) and set(after_far) <= set(wanted) and cuts[2] in wanted
         got = [f for batch in decoder.iter_frames(path, second, max_side=64) for f in batch.frame_indices.tolist()]
         assert got == wanted
         assert first_pass_cuts(second, decoder, meta, str(path), np.asarray(got)) == ()  # a second pass looks after none
     assert first_pass_cuts(policy, decoder, meta, str(path), first) == pytest.approx(seconds)  # as the decode task asks
     assert policy.refine([], meta.duration_seconds, sampled_seconds=sampled) is None  # no cuts, no match: no second pass
     assert Adaptive(confirm_ahead=True, cut_frames=0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
-    assert Adaptive(confirm_ahead=True, cut_reach_seconds=None).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first)[1] == cuts[1] / FPS
     # a file no longer than short_min_file_seconds: none
     assert Adaptive(confirm_ahead=True, short_min_file_seconds=20.0).cut_seconds(pts, meta.keyframe_indices, meta.duration_seconds, first) == ()
 
@@ -116,6 +117,13 @@ def test_cut_fills_bounds_and_gaps():
     assert 235 not in cut_fills(pts, chosen, cuts, 20.0).tolist()
     # a gap of 2 s or less is not filled
     assert cut_fills(pts, np.array([0, 50]), (25,), 2.0).tolist() == []
+    # within 1.5 s of the keyframe before them (0 and 10 s here): 30 (1.2 s); 100 and 160 (4 and 6.4 s) only as far
+    # frames, strongest first, and 235 (0.6 s before a sampled frame) never
+    keys = np.array([0, 250])
+    assert cut_fills(pts, chosen, cuts, 20.0, keyframes=keys, reach_seconds=1.5).tolist() == []
+    assert cut_fills(pts, chosen, (30, 100, 160), 20.0, keyframes=keys, reach_seconds=1.5).tolist() == [30]
+    assert cut_fills(pts, chosen, (30, 160, 100), 20.0, keyframes=keys, reach_seconds=1.5, far_frames=1).tolist() == [30, 160]
+    assert cut_fills(pts, chosen, (30, 160, 100), 20.0, keyframes=keys, reach_seconds=1.5, far_frames=2).tolist() == [30, 100, 160]
 
 
 def test_packets_of_a_p_b_pattern_are_not_cuts():

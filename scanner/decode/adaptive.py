@@ -201,6 +201,10 @@ class Adaptive(SamplingPolicy):
     #: ... and only cuts at most this far after the keyframe before them (decoded from it on; issue #30's archive
     #: has a cut 5.4 s into every 10 s GOP: unbounded, its frames decoded went 3,368 -> 8,831). None: any.
     cut_reach_seconds: float | None = 1.5
+    #: ... but an archive scan's ``AtCuts`` pass (its first pass decided nothing) also takes this many further, strongest
+    #: first: a clip spliced far from a keyframe (full bank: tune, check, held-out +1 each; the archive bench's CPU +10%:
+    #: docs/matching-quality.md, "Far cuts in an archive's second pass"). 0: none.
+    at_cuts_far_frames: int = 2
     #: The first pass's spread frames and gap fills on whole seconds: a hash list at one hash a second (the reference
     #: vPDQ's rate, PDQ per image grabs) holds the frames at whole seconds, and a frame half a second off meets none of
     #: them (issue #27; set for banks built from lists alone by vscan.bank.query_side.scan_config_for_bank).
@@ -237,6 +241,8 @@ class Adaptive(SamplingPolicy):
             raise ConfigError(f"Invalid cut_frames ({self.cut_frames!r}). Supported values are integers >= 0.")
         if self.cut_reach_seconds is not None and not self.cut_reach_seconds > 0:
             raise ConfigError(f"Invalid cut_reach_seconds ({self.cut_reach_seconds!r}). Supported values are None or seconds > 0.")
+        if not (isinstance(self.at_cuts_far_frames, int) and self.at_cuts_far_frames >= 0):
+            raise ConfigError(f"Invalid at_cuts_far_frames ({self.at_cuts_far_frames!r}). Supported values are integers >= 0.")
         if self.confirm_ahead not in (None, True, False):
             raise ConfigError(f"Invalid confirm_ahead ({self.confirm_ahead!r}). Supported values are None, True and False.")
         if self.confirm_reach_seconds is not None and not self.confirm_reach_seconds > 0:
@@ -312,7 +318,8 @@ class Adaptive(SamplingPolicy):
             return ()
         pts = np.asarray(pts_seconds, np.float64)
         found = cut_fills(pts, np.asarray(sampled, np.int64), cuts, duration_seconds, self.cut_frames,
-                          keyframes=_indices(keyframe_indices), reach_seconds=self.cut_reach_seconds)  # fmt: skip
+                          keyframes=_indices(keyframe_indices), reach_seconds=self.cut_reach_seconds,
+                          far_frames=self.at_cuts_far_frames)  # fmt: skip
         return tuple(float(t) for t in pts[found])
 
     def refine(self, matches: Sequence, duration_seconds: float, moments: Sequence[tuple[float, float]] = (),

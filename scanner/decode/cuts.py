@@ -138,13 +138,14 @@ CUT_MIN_GAP_SECONDS = 2.0
 
 def cut_fills(pts_seconds: np.ndarray, chosen: np.ndarray, cuts: Sequence[int], duration_seconds: float,
               max_frames: int = CUT_FRAMES_PER_FILE, min_gap_seconds: float = CUT_MIN_GAP_SECONDS,
-              keyframes: Sequence[int] | None = None, reach_seconds: float | None = None) -> np.ndarray:  # fmt: skip
+              keyframes: Sequence[int] | None = None, reach_seconds: float | None = None, far_frames: int = 0) -> np.ndarray:  # fmt: skip
     """The marked ``cuts`` a first pass that samples ``chosen`` should add: those in a gap between
     chosen frames (the file's end closes the last) wider than ``min_gap_seconds`` whose next chosen
     frame is over ``CUT_MIN_SPACING_SECONDS`` away (else that frame shows the new picture): at most
     ``max_frames`` in the order given (``mark_cuts``: strongest first), and with each, the cuts
     before it in its gap (decoding forward to it passes them: no more frames decoded), up to
-    twice ``max_frames`` in all; sorted frame indices."""
+    twice ``max_frames`` in all; sorted frame indices. ``reach_seconds``: only cuts at most this far after the keyframe
+    before them, but for the first ``far_frames`` of those further (strongest first)."""
     pts = np.asarray(pts_seconds, np.float64)
     cuts = np.asarray([c for c in cuts if 0 <= c < len(pts)], np.int64)
     if not len(cuts) or max_frames < 1:
@@ -160,7 +161,10 @@ def cut_fills(pts_seconds: np.ndarray, chosen: np.ndarray, cuts: Sequence[int], 
     if reach_seconds is not None and keyframes is not None and len(keyframes):
         key_t = np.sort(pts[np.asarray(keyframes, np.int64)])
         before = key_t[np.clip(np.searchsorted(key_t, at, side="right") - 1, 0, len(key_t) - 1)]
-        keep &= at - before <= reach_seconds  # decoded from that keyframe on: at most this many seconds of frames
+        near = at - before <= reach_seconds  # decoded from that keyframe on: at most this many seconds of frames
+        far = np.flatnonzero(keep & ~near)[:far_frames]
+        keep &= near
+        keep[far] = True
     cuts, at, slot = cuts[keep], at[keep], slot[keep]
     taken: list[int] = []
     for c, t, g in zip(cuts[:max_frames].tolist(), at[:max_frames], slot[:max_frames]):
