@@ -38,11 +38,11 @@ __all__ = ["ESCALATED_FRAMES", "KEEP_PASSING", "REGION_MIN_FRAMES", "SPREAD_CLOC
 #: (one first-pass match was not decided again on both passes' frames).
 ESCALATED_FRAMES = 6
 #: ... each moved back to a tick of a full bank's grid and pane windows (``GRID_FPS`` a second, from the picture's
-#: start: ``Adaptive.spread_clock_seconds``), where region search's boxes meet those rows on fast footage. Same session,
-#: adaptive, bench_generalise (full / sparse bank): tune 147 -> 150 / 138 -> 138 (split 5 -> 7 of 8, chain3 +1), check
-#: 150 / 138 both, held-out 149 / 134 -> 133 (a 4 s fill at 5 fps); 600 unrelated files: 0 false positives, 1,570 ->
-#: 1,608 frames sampled. On whole seconds instead (a 1 s clock) tune gained 2 and check and held-out each lost a copy:
-#: its frames fell on the second pass's 1 fps windows, 12 frames down to 9.
+#: start: ``Adaptive.spread_clock_seconds``; a ``--rows sparse`` bank's own tick, ``ticks_passed_seconds``, for it),
+#: where region search's boxes meet those rows on fast footage. Same session, adaptive, bench_generalise (full / sparse
+#: bank): tune 147 -> 150 / 138 (split 5 -> 7 of 8, chain3 +1), check 150 / 138 and held-out 149 / 134 unchanged; 600
+#: unrelated files: 0 false positives, 1,570 -> 1,608 frames sampled. On whole seconds instead (a 1 s clock) tune gained
+#: 2 and check and held-out each lost a copy: its frames fell on the second pass's 1 fps windows, 12 frames down to 9.
 SPREAD_CLOCK_SECONDS = 1 / GRID_FPS
 
 
