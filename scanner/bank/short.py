@@ -100,8 +100,7 @@ def is_strong_short(
         return False
     best, rows_in_span, times = _aligned_best(alignment, t_query, t_reference, distances, tolerance_seconds, row_start)
     if rows_in_span is not None and best.size:  # per row: end rows over the limit are the excerpt's edges (module docstring)
-        close = np.flatnonzero(best <= max_distance)
-        kept = best[close[0] : close[-1] + 1] if close.size else best[:0]
+        kept = best[_inner(best, max_distance)]
         if kept.size < best.size and kept.size * _row_gap(row_start, alignment, t_query, t_reference, tolerance_seconds) < min_seconds:
             return False
         best = kept
@@ -111,12 +110,19 @@ def is_strong_short(
         return False
     # per frame: end frames over the limit are the excerpt's edges (a cut's own frame, a transition); the frames
     # between must make a strong run on their own (module docstring)
-    close = np.flatnonzero(best <= max_distance)
-    if not close.size:
+    inner = _inner(best, max_distance)
+    if inner.stop == 0:
         return False
     pad = alignment.seconds - (alignment.query_span_seconds[1] - alignment.query_span_seconds[0])  # one frame's time, as the run counts it
-    need = _frames_needed(float(times[close[-1]] - times[close[0]]) + max(0.0, pad), min_seconds, min_frames)
-    return need is not None and _strong(best[close[0] : close[-1] + 1], need, max_distance, median_distance)
+    need = _frames_needed(float(times[inner.stop - 1] - times[inner.start]) + max(0.0, pad), min_seconds, min_frames)
+    return need is not None and _strong(best[inner], need, max_distance, median_distance)
+
+
+def _inner(best: np.ndarray, max_distance: int) -> slice:
+    """The stretch of ``best`` (closest distances in time order) from its first entry within ``max_distance`` to its last:
+    the run without its end entries past the limit (an empty slice where none is within it)."""
+    close = np.flatnonzero(best <= max_distance)
+    return slice(int(close[0]), int(close[-1]) + 1) if close.size else slice(0, 0)
 
 
 def _frames_needed(seconds: float, min_seconds: float, min_frames: int) -> int | None:

@@ -130,6 +130,12 @@ def turned_cut(lumas: np.ndarray, aspect: float, degrees: float, cuts: tuple[flo
     return box_hashes(turned, cut), (margin, 1.0 - margin, margin, 1.0 - margin), box_quality(turned, cut) if quality else None
 
 
+def _too_large_in_memory(index) -> bool:
+    """An in-memory index (not narrowed per file) with more than ``COMPLETE_MAX_ROWS`` frame rows: too large to compare
+    every painted frame with (counted before its quality filter)."""
+    return not hasattr(index, "narrow") and len(index.hashes) > COMPLETE_MAX_ROWS
+
+
 def completion_rows(matcher, hashes: list[np.ndarray]) -> np.ndarray | None:
     """The bank frame rows ``completed`` takes unsure bits from, for painted frames' PDQ ``hashes`` (uint8 [N, 32] per
     angle tried): a memory-mapped bank's rows of the entries with a frame row within ``COMPLETE_RADIUS`` of any of
@@ -137,23 +143,20 @@ def completion_rows(matcher, hashes: list[np.ndarray]) -> np.ndarray | None:
     when there are none or more than ``COMPLETE_MAX_ROWS``."""
     s = matcher.settings
     index = matcher.index
+    if _too_large_in_memory(index):
+        return None
     if hasattr(index, "narrow"):  # a memory-mapped bank: the entries with a frame row within reach
         index = index.narrow(hashes, COMPLETE_RADIUS, s.min_quality)
-    elif len(index.hashes) > COMPLETE_MAX_ROWS:
-        return None  # an in-memory index too large to compare every painted frame with (before its quality filter)
     rows = np.asarray(index.hashes)[np.asarray(index.qualities) >= s.min_quality]
     return rows if 0 < len(rows) <= COMPLETE_MAX_ROWS else None
 
 
-def completed(matcher, hashes: np.ndarray, unsure: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def completed(matcher, hashes: np.ndarray, unsure: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, int]:
     """``hashes`` uint8 [N, 32] of painted frames with each frame's ``unsure`` bits ([N, 32], ``vscan.frames.turns.unsure_bits``)
     taken from the bank frame row closest on the sure bits, where that row lies within ``distance_threshold`` scaled to
     the sure bits' share (the same bar per bit as a whole hash); a frame without such a row is left as it is. The
-    matcher then sees the sure bits' distance alone. Also returns how many frames were completed. ``rows``: those
-    ``completion_rows`` gave (None: found for ``hashes`` alone)."""
-    rows = completion_rows(matcher, [hashes]) if rows is None else rows
-    if rows is None:
-        return hashes, 0
+    matcher then sees the sure bits' distance alone. Also returns how many frames were completed. ``rows``: the
+    frame rows ``completion_rows`` gave."""
     threshold = matcher.settings.distance_threshold
     out, done = hashes.copy(), 0
     for i, (h, u) in enumerate(zip(hashes, unsure)):
@@ -172,8 +175,7 @@ def _painted(matcher, lumas: np.ndarray, aspect: float, angles, picture=None) ->
     frames' PDQ quality int32 [N]: the black corners no longer lend a flat picture edges), or None. The rows to
     complete from are found once for every angle's frames (``completion_rows``); an in-memory index of more than
     ``COMPLETE_MAX_ROWS`` paints nothing."""
-    index = matcher.index
-    if not hasattr(index, "narrow") and len(index.hashes) > COMPLETE_MAX_ROWS:
+    if _too_large_in_memory(matcher.index):
         return None
     painted = []
     for degrees in angles:
