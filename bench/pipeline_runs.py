@@ -190,11 +190,11 @@ def make_small_files(root: Path, n: int) -> list[Path]:
 
 def make_bank(path: Path, sources: list[Path], device: str) -> Path:
     """A bank of ``sources``, hashed at every frame with every extra row (as ``vscan bank build``)."""
-    from vscan.bank.hashers import bank_hash_media
+    from vscan.bank.hashers import bank_hash_media, media_geometry
 
     hasher = PDQHasher(device=device)
     path.unlink(missing_ok=True)
-    build_bank(path, sources, hash_media=lambda p: (lambda r: (r.frames, r.metadata.duration_seconds, r.extra))(
+    build_bank(path, sources, hash_media=lambda p: (lambda r: (r.frames, r.metadata.duration_seconds, r.extra, media_geometry(r)))(
         bank_hash_media(p, EveryFrame(), hasher)))  # fmt: skip
     return path
 
