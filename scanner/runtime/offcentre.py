@@ -49,14 +49,14 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import window_hashes
 from vscan.frames.windows import GRID_SCALE, GRID_STEPS
 
-__all__ = ["SAME_PLACE", "same_place_grids", "grid_places", "CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LARGER_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
+__all__ = ["SAME_PLACE", "same_place_grids", "grid_places", "CROPS_KEPT", "FRAME_SIZES", "KEPT_RANGE", "OVERHANG", "SAME_SHARES", "USUAL_ASPECT", "BANK_PICTURES", "kept_shares", "picture_sizes", "overhang_px", "padded", "COARSE_STEP", "UNEVEN_STEP", "LOCATE_FRAMES", "LOCATE_RADIUS", "REFINE", "candidate_windows", "locate", "offcentre_version",
            "find_offcentre", "grid_share", "has_grid_rows", "LOOK_REACH_SECONDS", "LOOK_MAX_FRAMES", "grid_looks", "entry_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
 #: 0.8 too (stop 56): an editor's zoom exports at a usual size, so a copy's size tells nothing of the share it kept, and
 #: the 70% search's window is 14% too large for a zoom keeping 80%: ffmpeg zooms into the top-left 80% of tune's four
-#: sources, scaled back to 720p, 0/4 -> 3/4 found. Its windows (``LARGER_STEP``) cost ~3 ms a file that matched nothing
-#: (600 unrelated files: off-centre 3.5-4.3 -> 5.7 s of model time in all; no false positive there or on bench_distractors).
+#: sources, scaled back to 720p, 0/4 -> 3/4 found. It doubles the search's windows (600 unrelated files: off-centre
+#: 3.5-4.3 -> 7.8-8.1 s of model time in all, ~6 ms a file; no false positive there or on bench_distractors).
 CROPS_KEPT = (0.7, 0.8)
 #: Usual frame sizes (w, h) of video, landscape (portrait: the same turned): a crop that kept its pixels is its
 #: source's size times the shares kept (``kept_shares``).
@@ -86,9 +86,6 @@ COARSE_STEP = 4
 #: still lies within LOCATE_RADIUS on the tune split, at (4/6)^2 of the windows a 4 px step hashes (CPU time of the
 #: search on 190 unrelated files, same process against 2584661's: 33-49 ms a file against 36-50; with a 4 px step 40 vs 40).
 UNEVEN_STEP = 6
-#: The coarse step for CROPS_KEPT's larger shares (80%: a 176 px window, 2.3% a side at 4 px): 5 px found the same ffmpeg
-#: zooms as 4 (3/4; 6 px: 2/4) at ~(80/5)^2 against (80/4)^2 windows (600 unrelated files: 6.4 -> 5.7 s off-centre in all).
-LARGER_STEP = 5
 LOCATE_FRAMES = 3
 #: Search the bank's grid windows at their own places too (``same_place_grids``): a copy that kept its source's picture
 #: but had part of it covered (overlaid text, an emoji, shapes) meets its source's rows only in the windows the overlay
@@ -240,7 +237,7 @@ def locate(frames: np.ndarray, qualities: np.ndarray, times: np.ndarray, hits_of
         oh, ow = (0, 0) if (kw, kh) in [(k, k) for k in CROPS_KEPT] else (min(pad, overhang_px(kh, grid_scale, s)), min(pad, overhang_px(kw, grid_scale, s)))
         # (height, width) px: grid_scale is the bank's windows' (vscan.bank.query_side.grid_scale)
         zh, zw = min(s + 2 * oh, int(round(s * grid_scale / kh))), min(s + 2 * ow, int(round(s * grid_scale / kw)))
-        step = (COARSE_STEP if kw == CROPS_KEPT[0] else LARGER_STEP) if (kw, kh) in [(k, k) for k in CROPS_KEPT] else UNEVEN_STEP
+        step = COARSE_STEP if (kw, kh) in [(k, k) for k in CROPS_KEPT] else UNEVEN_STEP
         tops, lefts = pad - oh + _offsets(s + 2 * oh - zh, step), pad - ow + _offsets(s + 2 * ow - zw, step)
         grids.append((zh, zw, tops, lefts))
     # The coarse pass mirrors windows by the hash's own signs (half the products; a mirrored copy's place still comes
