@@ -174,7 +174,7 @@ class Matching(_Section):
     min_quality: int = _num(50, 0, 100)
     distance_threshold: int = _num(31, 0, 256)
     #: Robust mode: a file that matches nothing as it is gets searched for the
-    #: bank's grid windows (a crop keeping 70% or 80% of each side, off-centre:
+    #: bank's grid windows (a crop keeping 70% of each side, off-centre:
     #: vscan.runtime.offcentre). False: never.
     offcentre: bool = True
     #: Known-benign digest lists (NSRL RDSv3 SQLite, or plain MD5/SHA-1/SHA-256

@@ -91,9 +91,6 @@ def scanned(tmp_path_factory):
     uneven = inbox / "crop65x75.mp4"  # 312 x 202 of 480 x 270 at (82, 22): ffmpeg's crop filter, pixels kept
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(uneven_src), "-vf", "crop=312:202:82:22", "-c:v", "libx264", "-crf", "20",
                     "-pix_fmt", "yuv420p", str(uneven)], check=True)  # fmt: skip
-    zoomed = inbox / "zoom80tl.mp4"  # the top-left 80% of each side, scaled back to 640 x 360 (an editor's zoom: a usual size)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", "crop=512:288:0:0,scale=640:360", "-c:v", "libx264", "-crf", "20",
-                    "-pix_fmt", "yuv420p", str(zoomed)], check=True)  # fmt: skip
     other = synth.make_clip(inbox / "unrelated.mp4", seed=93, seconds=8, size=(640, 360), scenes=2, crf=23)
     bank = d / "reported.bank"
     Bank.build(bank, [src, uneven_src], label="reported")
@@ -185,17 +182,6 @@ def test_uneven_offcentre_crop_is_found_by_a_scan(scanned):
     assert match["bank_entry_id"] == "uneven" and match["path"][0] == "off-centre", match
     box = match["region"]  # the grid window's box in the copy: GRID_SCALE / 0.65 of its width, GRID_SCALE / 0.75 of its height
     assert abs((box["right"] - box["left"]) - GRID_SCALE / 0.65) < 0.02 and abs((box["bottom"] - box["top"]) - GRID_SCALE / 0.75) < 0.02, box
-
-
-def test_an_offcentre_zoom_rescaled_to_a_usual_size_is_found_by_a_scan(scanned):
-    """A copy of the top-left 80% of each side, scaled back to 640 x 360 (an editor's zoom exports at a usual size, so the
-    copy's size tells nothing of the share kept): the 80% search (``CROPS_KEPT``) finds its grid window; the 70% search
-    alone missed it (ffmpeg-made zooms of tune's sources: 0/4 -> 3/4)."""
-    records = scanned[0]
-    (match,) = [m for m in records["zoom80tl.mp4"]["matches"] if m["is_match"]]
-    assert match["bank_entry_id"] == "wide" and match["path"][0] == "off-centre", match
-    box = match["region"]  # a grid window of 55% of the source is 55/80 of the copy's side
-    assert abs((box["right"] - box["left"]) - GRID_SCALE / 0.8) < 0.02 and abs((box["bottom"] - box["top"]) - GRID_SCALE / 0.8) < 0.02, box
 
 
 def test_a_weak_offcentre_hit_looks_at_the_copys_frames_on_its_entrys_grid_clock():

@@ -53,11 +53,7 @@ __all__ = ["SAME_PLACE", "same_place_grids", "grid_places", "CROPS_KEPT", "FRAME
            "find_offcentre", "grid_share", "has_grid_rows", "LOOK_REACH_SECONDS", "LOOK_MAX_FRAMES", "grid_looks", "entry_grid_rows"]  # fmt: skip
 
 #: Shares of each side a copy may keep (an off-centre crop): the window searched for is GRID_SCALE / kept of the copy.
-#: 0.8 too (stop 56): an editor's zoom exports at a usual size, so a copy's size tells nothing of the share it kept, and
-#: the 70% search's window is 14% too large for a zoom keeping 80%: ffmpeg zooms into the top-left 80% of tune's four
-#: sources, scaled back to 720p, 0/4 -> 3/4 found. It doubles the search's windows (600 unrelated files: off-centre
-#: 3.5-4.3 -> 7.8-8.1 s of model time in all, ~6 ms a file; no false positive there or on bench_distractors).
-CROPS_KEPT = (0.7, 0.8)
+CROPS_KEPT = (0.7,)
 #: Usual frame sizes (w, h) of video, landscape (portrait: the same turned): a crop that kept its pixels is its
 #: source's size times the shares kept (``kept_shares``).
 FRAME_SIZES = ((3840, 2160), (2560, 1440), (1920, 1080), (1280, 720), (960, 540), (854, 480), (640, 360), (480, 270), (426, 240),
