@@ -192,6 +192,12 @@ def generate(work: Path, split: str, n_synth: int, n_real: int, geometry_copies:
 def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "", extend: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
     """The media bank (vscan bank build's rows, original rows at ``frame_side``) and a list bank (reference vPDQ,
     every frame, no media); with ``extend``, copies of those two banks with ``sources`` imported into them."""
+    media = media_bank(work, sources, frame_side, tag, None if extend is None else extend[0])
+    return media, list_bank(work, sources, "list", tag, None if extend is None else extend[1])
+
+
+def media_bank(work: Path, sources: list[Path], frame_side: int, tag: str = "", extend: Path | None = None) -> Path:
+    """``build_banks``' media bank: vscan bank build's rows and entry geometry, original rows at ``frame_side``."""
     from vscan.bank import hashers
     from vscan.bank.store import build_bank
     from vscan.decode import EveryFrame
@@ -212,12 +218,11 @@ def build_banks(work: Path, sources: list[Path], frame_side: int, tag: str = "",
         if extend is not None:
             from vscan.bank.append import append_to_bank
 
-            shutil.copyfile(extend[0], media)
+            shutil.copyfile(extend, media)
             append_to_bank(media, sources, label="reported", hash_media=rows)
         else:
             build_bank(media, sources, label="reported", hash_media=rows)
-    listed = list_bank(work, sources, "list", tag, None if extend is None else extend[1])
-    return media, listed
+    return media
 
 
 def run_scan(work: Path, bank: Path, policy, name: str, frame_size: int, folder: str = "archive") -> dict[str, dict]:

@@ -84,14 +84,14 @@ def test_a_plan_bank_is_built_as_the_command_builds_it(tmp_path):
 
 
 def test_the_benches_media_banks_keep_the_entry_geometry_the_command_keeps(tmp_path):
-    """bench_generalise's and the pipeline benches' media banks hold each entry's size and picture inside its bars, as
+    """bench_generalise's (``build_banks``') and the pipeline benches' media banks hold each entry's size and picture inside its bars, as
     ``vscan bank build`` does: the off-centre search sizes a crop of a barred source from it (without it, tune's
     crop_offcentre copies of the two barred real clips were missed, 2/4 against 4/4 with it)."""
     import subprocess
 
     from vscan import Bank
     from vscan.bench import synth
-    from vscan.bench.bench_generalise import build_banks
+    from vscan.bench.bench_generalise import media_bank
     from vscan.bench.pipeline_runs import make_bank
 
     clip = synth.make_clip(tmp_path / "clip.mp4", seed=11, seconds=1.0, fps=10.0, size=(128, 96), scenes=1)
@@ -102,8 +102,7 @@ def test_the_benches_media_banks_keep_the_entry_geometry_the_command_keeps(tmp_p
     with Bank.build(tmp_path / "command.bank", [barred]) as bank:
         want = bank.entry_geometry("barred")
     assert want is not None and want.width == 192 and 28 <= want.box[0] <= 36 and 156 <= want.box[2] <= 164  # the bars found
-    media, _ = build_banks(tmp_path, [barred], 256)
-    with Bank(media) as bank:
+    with Bank(media_bank(tmp_path, [barred], 256)) as bank:
         assert bank.entry_geometry("barred") == want
     with Bank(make_bank(tmp_path / "pipeline.bank", [barred], "cpu")) as bank:
         assert bank.entry_geometry("barred") == want
