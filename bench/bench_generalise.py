@@ -208,10 +208,9 @@ def media_bank(work: Path, sources: list[Path], frame_side: int, tag: str = "", 
     hasher = PDQHasher(device="cpu")
 
     def rows(path):  # bank_hash_media's rows and entry geometry (as vscan bank build keeps them), the original rows prepared at frame_side
-        r = hash_media(path, EveryFrame(), hasher=hasher, max_side=hashers.BANK_MAX_SIDE, borders=True, crops=hashers.BANK_CROPS,
-                       windows=hashers.BANK_WINDOWS, grid_windows=hashers.BANK_GRID_WINDOWS, grid_fps=hashers.GRID_FPS,
-                       frame_side=frame_side)  # fmt: skip
-        return r.frames, r.metadata.duration_seconds, r.extra, hashers.media_geometry(r)
+        return hashers.rows_of(hash_media(path, EveryFrame(), hasher=hasher, max_side=hashers.BANK_MAX_SIDE, borders=True, crops=hashers.BANK_CROPS,
+                                          windows=hashers.BANK_WINDOWS, grid_windows=hashers.BANK_GRID_WINDOWS, grid_fps=hashers.GRID_FPS,
+                                          frame_side=frame_side))  # fmt: skip
 
     media = work / (f"media{tag}.bank" if frame_side == SCAN_FRAME_SIDE_PX else f"media{tag}-{frame_side}.bank")
     if not media.exists():

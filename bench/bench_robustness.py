@@ -156,16 +156,14 @@ def build_banks(work: Path, sources: list[Path], rows: str = "full") -> tuple[Pa
     """The shipped bank (cli defaults; ``rows``: the row plan, ``vscan bank build --rows``) and a plain one (frames
     only) for the cost baseline. A plan other than full is kept as ``reported-<plan>.bank``, beside full's."""
     from vscan.bank.store import build_bank
-    from vscan.bank.hashers import BANK_MAX_SIDE, ROW_PLANS, bank_hash_media, media_geometry
+    from vscan.bank.hashers import BANK_MAX_SIDE, ROW_PLANS, media_hasher
     from vscan.decode import EveryFrame
     from vscan.hashing.pdq import PDQHasher
     from vscan.hashing.media import hash_media
 
     hasher = PDQHasher(device="cpu")
 
-    def shipped(path):
-        r = bank_hash_media(path, EveryFrame(), hasher, ROW_PLANS[rows])
-        return r.frames, r.metadata.duration_seconds, r.extra, media_geometry(r)  # as vscan bank build keeps them
+    shipped = media_hasher(EveryFrame(), "cpu", ROW_PLANS[rows])  # rows and entry geometry, as vscan bank build keeps them
 
     def plain(path):
         r = hash_media(path, EveryFrame(), hasher=hasher, max_side=BANK_MAX_SIDE)

@@ -18,7 +18,6 @@ from vscan.bench import synth
 from vscan.bench.capacity import stage_rates
 from vscan.bank.store import build_bank
 from vscan.decode import EveryFrame
-from vscan.hashing.pdq import PDQHasher
 from vscan.config import ScanConfig
 from vscan.runtime.driver import run_scan as scan_files
 from vscan.output.sinks import JsonlSink
@@ -190,12 +189,10 @@ def make_small_files(root: Path, n: int) -> list[Path]:
 
 def make_bank(path: Path, sources: list[Path], device: str) -> Path:
     """A bank of ``sources``, hashed at every frame with every extra row (as ``vscan bank build``)."""
-    from vscan.bank.hashers import bank_hash_media, media_geometry
+    from vscan.bank.hashers import media_hasher
 
-    hasher = PDQHasher(device=device)
     path.unlink(missing_ok=True)
-    build_bank(path, sources, hash_media=lambda p: (lambda r: (r.frames, r.metadata.duration_seconds, r.extra, media_geometry(r)))(
-        bank_hash_media(p, EveryFrame(), hasher)))  # fmt: skip
+    build_bank(path, sources, hash_media=media_hasher(EveryFrame(), device))  # rows and entry geometry, as the command hashes them
     return path
 
 

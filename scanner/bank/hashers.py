@@ -20,7 +20,7 @@ from vscan.bank.one_pass import BANK_BATCH_FRAMES, BANK_CROPS, BANK_GRID_WINDOWS
 from vscan.hashing.media import MediaHashes, hash_media
 from vscan.hashing.pdq import PDQHasher
 
-__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher", "media_geometry"]
+__all__ = ["RowPlan", "FULL_ROWS", "COMPACT_ROWS", "LEAN_ROWS", "COVER_ROWS", "SPARSE_ROWS", "ROW_PLANS", "RayMediaHasher", "LocalMediaHasher", "BANK_BATCH_FRAMES", "BANK_MAX_SIDE", "BANK_CROPS", "BANK_WINDOWS", "BANK_GRID_WINDOWS", "bank_hash_media", "media_hasher", "media_geometry", "rows_of"]
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def media_geometry(result: MediaHashes) -> EntryGeometry | None:
     return EntryGeometry(width, height, (x0, y0, x1, y1))
 
 
-def _rows_of(result: MediaHashes) -> tuple:
+def rows_of(result: MediaHashes) -> tuple:
     """What a build's ``hash_media`` gives ``vscan.bank.importers.import_media``: frames, duration, extra rows, geometry."""
     return result.frames, result.metadata.duration_seconds, result.extra, media_geometry(result)
 
@@ -128,7 +128,7 @@ def media_hasher(policy: SamplingPolicy, device: str = "auto", rows: RowPlan = F
         nonlocal hasher
         hasher = hasher or PDQHasher(device=device)  # type: ignore[arg-type]
         result = bank_hash_media(path, policy, hasher, rows)
-        return _rows_of(result)
+        return rows_of(result)
 
     return hash_file
 
@@ -168,7 +168,7 @@ class LocalMediaHasher:
         hasher = getattr(self._local, "hasher", None) or PDQHasher(device=self._device, threads=1)  # type: ignore[arg-type]
         self._local.hasher = hasher
         result = bank_hash_media(Path(path), self._policy, hasher, self._rows, self._stop, behind=True)  # a second core for a source alone
-        return _rows_of(result)
+        return rows_of(result)
 
     def __call__(self, path: Path) -> tuple:
         key = str(path)
@@ -218,7 +218,7 @@ def _hash_on_worker(path: str, policy: SamplingPolicy, device: str, rows: RowPla
     """One source's rows, in a Ray worker (its hasher kept for the worker's next sources)."""
     hasher = _WORKER_HASHERS.get(device) or _WORKER_HASHERS.setdefault(device, PDQHasher(device=device, threads=1))  # type: ignore[arg-type]  # one CPU a task
     result = bank_hash_media(Path(path), policy, hasher, rows)
-    return _rows_of(result)
+    return rows_of(result)
 
 
 class RayMediaHasher:
