@@ -194,7 +194,7 @@ def test_a_thread_done_with_a_short_source_goes_on_with_a_later_one_while_a_long
         return path.name
 
     monkeypatch.setattr(hs, "bank_hash_media", work)
-    monkeypatch.setattr(hs, "_rows_of", lambda result: (result,))
+    monkeypatch.setattr(hs, "rows_of", lambda result: (result,))
     monkeypatch.setattr(hs, "PDQHasher", lambda **kw: object())
     paths = [Path(f"/nonexistent/{n}.mp4") for n in ("long", "a", "b", "c")]
     hasher = hs.LocalMediaHasher(paths, EveryFrame(), "cpu", workers=2)
