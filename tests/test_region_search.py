@@ -294,3 +294,36 @@ def test_a_pane_holding_a_picture_with_bars_of_its_own_is_a_candidate_whole():
     frames[:, 80:, 30:226] = _texture(rng, 176, 196, 8)
     boxes = candidate_boxes(frames)
     assert any(_near(b, (80, 256, 0, 256)) for b in boxes), boxes
+
+
+def test_a_region_box_short_of_one_side_is_placed_through_its_side_move(inset_on_black):
+    """A real bank and matcher: the decode task's region box with its bottom at a line inside the picture, 22 px
+    short of the inset's edge, lies beyond the gate on every frame; of its side moves (``side_moves``) one lies
+    within it and is placed on the inset, and ``find_regions`` matches the file through it."""
+    from vscan.bank.query import FileQuery, QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+    from vscan.runtime.region_search import GATE_RADIUS, LOCATE_FRAMES, box_hashes, closest_rows, find_regions, place_box, side_moves
+
+    matcher, canvas = inset_on_black
+    lumas = luma(canvas)
+    short = np.array([_TRUTH[0], _TRUTH[1] - 22, _TRUTH[2], _TRUTH[3]], np.int32)
+    assert (closest_rows(matcher, box_hashes(lumas[:LOCATE_FRAMES], short)) > GATE_RADIUS).all()  # as handed over
+    moved = side_moves(short, *lumas.shape[1:])
+    assert len(moved) == 16 and all(np.count_nonzero(m != short) == 1 for m in moved)
+    gates = [closest_rows(matcher, box_hashes(lumas[:LOCATE_FRAMES], m)) for m in moved]
+    best = moved[int(np.argmin([g.mean() for g in gates]))]
+    assert best[1] > short[1] and (gates[int(np.argmin([g.mean() for g in gates]))] <= GATE_RADIUS).any()
+    placed = place_box(matcher, lumas[:LOCATE_FRAMES], best)
+    assert placed is not None and _near(placed[0], _TRUTH, 5), placed
+
+    # The whole search, the short box as the query's region version: matched on a box at the inset.
+    n = len(lumas)
+    whole, two = box_hashes(lumas, (0, lumas.shape[1], 0, lumas.shape[2])), box_hashes(lumas, short)
+    vw, vr = np.repeat(whole[:, :1], 8, axis=1), np.repeat(two[:, :1], 8, axis=1)
+    vr[:, 4] = two[:, 1]
+    rows = (np.arange(n), np.arange(n) * 1.0, np.full(n, 100, np.int32))
+    query = FileQuery((QueryVersion("frames", FrameHashes(*rows, np.ascontiguousarray(vw[:, 0])), vw),), {}, float(n))
+    boxes = np.tile(short.astype(np.float64) / lumas.shape[1], (n, 1))
+    query = query.with_version(QueryVersion("region", FrameHashes(*rows, np.ascontiguousarray(vr[:, 0])), vr, box=boxes, min_frames=n))
+    found = find_regions(matcher, query, canvas)
+    assert found is not None and any(m.is_match and "region" in m.path for m in found[2]), found

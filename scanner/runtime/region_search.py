@@ -18,7 +18,10 @@ between full-length lines; and the frame's halves, ``HALVES``) and, for each:
    (unrelated content sits ~128 bits from every row: this is where almost
    every file stops), and of the rest the ``MAX_PLACED`` closest go on
    (a held-out copy whose 7 boxes all passed took 5.3 s here on a loaded
-   machine);
+   machine). A region box that stops there is tried again with one side
+   moved 4 or 8% in or out (``side_moves``: a side can stop at a line inside
+   the picture as strong as the inset's edge), and the closest move within
+   the gate goes on too;
 2. moves each side ``REFINE_PX`` px in and out, one side at a time, twice
    round, keeping the position whose frames lie closest to bank rows
    (the sum over the frames of each one's nearest row);
@@ -54,7 +57,7 @@ from vscan.frames.regions import MIN_FRAMES
 from vscan.frames.window_hash import _bits, _pack
 from vscan.hashing.pdq_ops import dct_matrix_np, jarosz_operator_np
 
-__all__ = ["BAR_GATE_FRAMES", "GATE_RADIUS", "HALVES", "HINT_BITS", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "box_quality", "closest_rows", "find_regions", "place_box", "region_candidates", "strip_in_pane"]
+__all__ = ["BAR_GATE_FRAMES", "GATE_RADIUS", "HALVES", "HINT_BITS", "LOCATE_FRAMES", "MAX_PLACED", "PANE_FULL", "REFINE_PX", "box_hashes", "box_quality", "closest_rows", "find_regions", "place_box", "region_candidates", "SIDE_MOVES", "side_moves", "strip_in_pane"]
 
 #: A candidate box goes on only when one of its frames lies this close to a bank row (bits).
 GATE_RADIUS = 64
@@ -214,17 +217,43 @@ def strip_in_pane(box: np.ndarray, frame_hw: tuple[int, int], source_size) -> np
 def region_candidates(query, frames: np.ndarray, source_size=None, lumas: np.ndarray | None = None) -> list[np.ndarray]:
     """The query's region box (if any) first, then ``candidate_boxes``' others (px of ``frames``), then the
     9:16 strips inside full-height panes (``strip_in_pane``). ``lumas``: ``luma(frames)``, where computed already."""
-    known = []
-    region = query.version("region")
-    if region is not None and region.box is not None and len(region) == len(query.frames):
-        s = np.array([frames.shape[1]] * 2 + [frames.shape[2]] * 2, np.float64)
-        known = [np.round(np.asarray(region.box, np.float64).reshape(-1, 4)[0] * s).astype(np.int32)]
+    known = _region_box(query, frames.shape[1:3])
     boxes = known + candidate_boxes(frames, known=known, most=MAX_CANDIDATES, lumas=lumas)
     strips = (strip_in_pane(b, frames.shape[1:3], source_size) for b in boxes)
     h, w = frames.shape[1:3]
     halves = [np.round(np.array(f) * (h, h, w, w)).astype(np.int32) for f in HALVES]
     halves = [b for b in halves if not any(np.abs(b - k).max() <= _SAME_PX for k in boxes)]
     return boxes + [s for s in strips if s is not None] + halves
+
+
+def _region_box(query, frame_hw: tuple[int, int]) -> list[np.ndarray]:
+    """[the query's region box (the decode task's ``detect_region``) in px of frames ``frame_hw``], or []."""
+    region = query.version("region")
+    if region is None or region.box is None or len(region) != len(query.frames):
+        return []
+    s = np.array([frame_hw[0]] * 2 + [frame_hw[1]] * 2, np.float64)
+    return [np.round(np.asarray(region.box, np.float64).reshape(-1, 4)[0] * s).astype(np.int32)]
+
+
+#: The region box's sides moved by these shares of its extent, one side at a time (``side_moves``).
+SIDE_MOVES = (-0.08, -0.04, 0.04, 0.08)
+
+
+def side_moves(box: np.ndarray, h: int, w: int) -> list[np.ndarray]:
+    """``box`` (top, bottom, left, right px of ``h`` x ``w`` frames) with one side moved by each of ``SIDE_MOVES`` of
+    its extent (positive: outwards), inside the frame. The decode task's region box can stop at a line inside the
+    picture as strong as the inset's own edge (tune split: AugLy's ``pip_onto_background`` of the ``pattern`` clip,
+    its bottom 9 px, 7%, short): such a box lies 70-90 bits from every row and stops at the gate, where one of these
+    lies within it and is placed (``find_regions``)."""
+    t, b, left, r = (int(v) for v in box)
+    out = []
+    for k, extent, limit in ((0, b - t, h), (1, b - t, h), (2, r - left, w), (3, r - left, w)):
+        for share in SIDE_MOVES:
+            moved = [t, b, left, r]
+            moved[k] = int(np.clip(moved[k] + (1 if k % 2 else -1) * round(share * extent), 0, limit))
+            if moved[1] - moved[0] >= 16 and moved[3] - moved[2] >= 16 and moved != [t, b, left, r]:
+                out.append(np.array(moved, np.int32))
+    return out
 
 
 def _flat_left_out(query, flat: np.ndarray):
@@ -275,6 +304,16 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     hashed = [box_hashes(near, b) for b, near, _ in tried_on]  # one bank lookup gates them all; the closest MAX_PLACED are placed
     gates = np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1])
     passing = sorted((float(g.mean()), k) for k, g in enumerate(gates) if (g <= GATE_RADIUS).any())[:MAX_PLACED]
+    known = _region_box(query, (h, w))  # candidate 0, where the decode task found a region
+    if known and not (gates[0] <= GATE_RADIUS).any():  # it stopped at the gate: its side moves, and the closest of them
+        moved = side_moves(known[0], h, w)
+        near = tried_on[0][1]
+        hashed = [box_hashes(near, b) for b in moved]
+        found = np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1]) if moved else []
+        ranked = sorted((float(g.mean()), k) for k, g in enumerate(found) if (g <= GATE_RADIUS).any())[:1]
+        passing += [(mean, len(tried_on) + k) for mean, k in ranked]
+        tried_on += [(b, near, False) for b in moved]
+        gates += found
     placed: list[tuple[int, np.ndarray, bool]] = []
     for _, k in passing:
         box, near, bars = tried_on[k]
