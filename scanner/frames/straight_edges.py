@@ -23,15 +23,6 @@ run of consecutive blocks, in blocks. Lines at the frame's outer margin and
 at flat bars already found (``border_box``, removed as borders) are ignored.
 About 1.5 ms for three 256 x 256 frames on one core (3.7 ms when the
 background median was taken at every block, not only where a line can persist).
-
-An inset over moving texture (bench_generalise's ``pip`` over other video)
-has no ridge in any one frame: the texture beside its sides steps as hard as
-they do. The weakest step of each block over the frames keeps the sides and
-drops a texture that moves (``_steady_lines``), so horizontal boundaries also
-count such steady lines, from ``STEADY_MIN_FRAMES`` frames (with two, slow
-axis-aligned shapes of synthetic sweep clips made vertical ones of 9-11 blocks,
-and each escalated file decoded 6 frames spread over a 10 s GOP: the sweep
-bench fell from 15x to 6x vPDQ).
 """
 
 from __future__ import annotations
@@ -40,7 +31,7 @@ import numpy as np
 
 from vscan.frames.luma import check_frames, luma
 
-__all__ = ["MIN_BLOCKS", "MIN_BLOCKS_VERTICAL", "STEADY_MIN_FRAMES", "persistent_lines", "looks_reframed"]
+__all__ = ["MIN_BLOCKS", "MIN_BLOCKS_VERTICAL", "persistent_lines", "looks_reframed"]
 
 #: Blocks of this many pixels along a boundary (256-pixel frames: 16 blocks).
 _BLOCK = 16
@@ -67,45 +58,18 @@ _BAR_SLACK = 3
 #: 5 plain or re-encoded clips a 6-block one).
 MIN_BLOCKS = 5
 MIN_BLOCKS_VERTICAL = 7
-#: Steady lines (``_steady_lines``) count on horizontal boundaries, from this many frames.
-STEADY_MIN_FRAMES = 3
 
 
-def _blocks(y: np.ndarray) -> np.ndarray:
-    """float [N, H - 2, W // _BLOCK]: each block's mean luma step across the boundary between rows i and i + 1 (one
-    row of slack each side)."""
-    step = np.abs(y[:, 2:, :] - y[:, :-2, :])
-    n, h, w = step.shape
-    return step[:, :, : w // _BLOCK * _BLOCK].reshape(n, h, w // _BLOCK, _BLOCK).mean(axis=3)
-
-
-def _steady_lines(blocks: np.ndarray) -> np.ndarray:
-    """bool [H - 2, B]: line blocks of the step every frame keeps (``_blocks``; its weakest over the frames, within a
-    pixel), a ridge against the rows around it kept alike. An inset over a moving texture: each frame's texture
-    steps as hard as the inset's edge (no ridge in any one frame), but moves, so its weakest step over the frames
-    falls away while the edge's stays (tune split: a 35% inset over panning noise, 1-3 blocks a frame, 5-6 here)."""
-    near = blocks.copy()
-    near[:, 1:] = np.maximum(near[:, 1:], blocks[:, :-1])
-    near[:, :-1] = np.maximum(near[:, :-1], blocks[:, 1:])
-    kept = near.min(axis=0)
-    lines = kept >= _MIN_STEP
-    row, block = np.nonzero(lines)  # the background median only where a line can be (as ``_lines``)
-    if len(row):
-        padded = np.pad(kept, ((_AROUND, _AROUND), (0, 0)), mode="edge")
-        around = np.r_[0 : _AROUND - _NEAR, _AROUND + _NEAR + 1 : 2 * _AROUND + 1]
-        background = np.median(padded[row[:, None] + around, block[:, None]], axis=-1)
-        lines[row, block] = kept[row, block] >= _RIDGE * np.maximum(background, 1.0)
-    return lines
-
-
-def _lines(y: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
+def _lines(y: np.ndarray) -> np.ndarray:
     """bool [N, H - 2, W // _BLOCK]: line blocks on the boundaries between rows
     of luma [N, H, W] -- where they can count. A line counts only where every
     frame has a step of ``_MIN_STEP`` within a pixel of it (``_score``), so the
     background median (the costly part: 14 values for each block of each
     frame) is taken at those blocks alone; elsewhere no line is reported, and
     the score is the same as with every block's (tests/test_straight_edges.py)."""
-    blocks = _blocks(y) if blocks is None else blocks
+    step = np.abs(y[:, 2:, :] - y[:, :-2, :])  # boundary between rows i and i + 1, one row of slack each side
+    n, h, w = step.shape
+    blocks = step[:, :, : w // _BLOCK * _BLOCK].reshape(n, h, w // _BLOCK, _BLOCK).mean(axis=3)
     strong = blocks >= _MIN_STEP
     persists = np.logical_and.reduce(_within_a_pixel(strong), axis=0)  # [H - 2, B]: a strong step near here in every frame
     wanted = strong & _within_a_pixel(persists[None])  # the blocks a persisting line can be made of
@@ -137,10 +101,8 @@ def _longest_run(mask: np.ndarray) -> np.ndarray:
     return best
 
 
-def _score(y: np.ndarray, bars: tuple[int, int], steady: bool = False) -> int:
-    blocks = _blocks(y)
-    lines = np.logical_and.reduce(_within_a_pixel(_lines(y, blocks)), axis=0)
-    runs = _longest_run(lines | _steady_lines(blocks) if steady and len(y) >= STEADY_MIN_FRAMES else lines)
+def _score(y: np.ndarray, bars: tuple[int, int]) -> int:
+    runs = _longest_run(np.logical_and.reduce(_within_a_pixel(_lines(y)), axis=0))
     size = y.shape[1]
     position = np.arange(len(runs)) + 1  # boundary index i lies between rows i and i + 1 of the frame
     inner = (position >= _MARGIN) & (position <= size - _MARGIN)
@@ -160,7 +122,7 @@ def persistent_lines(frames: np.ndarray, border_box: np.ndarray | None = None) -
         return 0, 0
     y = luma(frames)
     top, bottom, left, right = (int(v) for v in border_box) if border_box is not None else (0, 0, 0, 0)
-    return _score(y, (top, bottom), steady=True), _score(np.ascontiguousarray(y.transpose(0, 2, 1)), (left, right))
+    return _score(y, (top, bottom)), _score(np.ascontiguousarray(y.transpose(0, 2, 1)), (left, right))
 
 
 def looks_reframed(frames: np.ndarray, border_box: np.ndarray | None = None, *, min_blocks: int = MIN_BLOCKS,
