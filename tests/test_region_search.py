@@ -128,6 +128,23 @@ def test_box_hashes_mirrored_is_the_mirrored_window_s_own_hash():
 _TRUTH = (40, 190, 60, 220)
 
 
+def _region_query(lumas: np.ndarray, box):
+    """A file's query from its luma frames [N, H, W]: the whole frames, and the window at ``box`` (px) as its region
+    version (as is and mirrored), deciding on every frame, as the decode task hands a region box on."""
+    from vscan.bank.query import FileQuery, QueryVersion
+    from vscan.hashing.vpdq import FrameHashes
+    from vscan.runtime.region_search import box_hashes
+
+    n = len(lumas)
+    whole, two = box_hashes(lumas, (0, lumas.shape[1], 0, lumas.shape[2])), box_hashes(lumas, box)
+    vw, vr = np.repeat(whole[:, :1], 8, axis=1), np.repeat(two[:, :1], 8, axis=1)
+    vr[:, 4] = two[:, 1]
+    rows = (np.arange(n), np.arange(n) * 1.0, np.full(n, 100, np.int32))
+    query = FileQuery((QueryVersion("frames", FrameHashes(*rows, np.ascontiguousarray(vw[:, 0])), vw),), {}, float(n))
+    boxes = np.tile(np.asarray(box, np.float64) / lumas.shape[1], (n, 1))
+    return query.with_version(QueryVersion("region", FrameHashes(*rows, np.ascontiguousarray(vr[:, 0])), vr, box=boxes, min_frames=n))
+
+
 @pytest.fixture(scope="module")
 def inset_on_black(tmp_path_factory):
     """(matcher, canvases) of ``_inset_scene.inset_scene``: a real bank, its clip inset at ``_TRUTH`` over black; made
@@ -159,21 +176,12 @@ def test_a_region_match_needs_as_many_distinct_pictures_as_frames(inset_on_black
     """A region version decides with ``min_frames`` matched frames, counted as distinct pictures: a still
     pattern (1,000 unrelated files: ffmpeg's pal75bars, one picture for 5 s) met a colour-bar window of a
     test-pattern entry at 0 bits on every frame, one picture that the frames which found the place repeat."""
-    from vscan.bank.query import FileQuery, QueryVersion
-    from vscan.hashing.vpdq import FrameHashes
     from vscan.runtime.region_search import box_hashes
 
     matcher, canvas = inset_on_black
 
     def region_match(lumas):
-        n = len(lumas)
-        whole, two = box_hashes(lumas, (0, lumas.shape[1], 0, lumas.shape[2])), box_hashes(lumas, _TRUTH)
-        vw, vr = np.repeat(whole[:, :1], 8, axis=1), np.repeat(two[:, :1], 8, axis=1)
-        vr[:, 4] = two[:, 1]
-        rows = (np.arange(n), np.arange(n) * 1.0, np.full(n, 100, np.int32))
-        query = FileQuery((QueryVersion("frames", FrameHashes(*rows, np.ascontiguousarray(vw[:, 0])), vw),), {}, float(n))
-        boxes = np.tile(np.asarray(_TRUTH, np.float64) / lumas.shape[1], (n, 1))
-        query = query.with_version(QueryVersion("region", FrameHashes(*rows, np.ascontiguousarray(vr[:, 0])), vr, box=boxes, min_frames=n))
+        query = _region_query(lumas, _TRUTH)
         return [m for m in matcher.for_file(query).match(query) if "region" in m.path]
 
     lumas = luma(canvas)
@@ -299,9 +307,7 @@ def test_a_pane_holding_a_picture_with_bars_of_its_own_is_a_candidate_whole():
 def test_a_region_box_short_of_one_side_is_placed_through_its_side_move(inset_on_black):
     """A real bank and matcher: the decode task's region box with its bottom at a line inside the picture, 22 px
     short of the inset's edge, lies beyond the gate on every frame; of its side moves (``side_moves``) one lies
-    within it and is placed on the inset, and ``find_regions`` matches the file through it."""
-    from vscan.bank.query import FileQuery, QueryVersion
-    from vscan.hashing.vpdq import FrameHashes
+    within it and is placed on the inset, and ``find_regions`` matches the file through a placed region."""
     from vscan.runtime.region_search import GATE_RADIUS, LOCATE_FRAMES, box_hashes, closest_rows, find_regions, place_box, side_moves
 
     matcher, canvas = inset_on_black
@@ -316,14 +322,6 @@ def test_a_region_box_short_of_one_side_is_placed_through_its_side_move(inset_on
     placed = place_box(matcher, lumas[:LOCATE_FRAMES], best)
     assert placed is not None and _near(placed[0], _TRUTH, 5), placed
 
-    # The whole search, the short box as the query's region version: matched on a box at the inset.
-    n = len(lumas)
-    whole, two = box_hashes(lumas, (0, lumas.shape[1], 0, lumas.shape[2])), box_hashes(lumas, short)
-    vw, vr = np.repeat(whole[:, :1], 8, axis=1), np.repeat(two[:, :1], 8, axis=1)
-    vr[:, 4] = two[:, 1]
-    rows = (np.arange(n), np.arange(n) * 1.0, np.full(n, 100, np.int32))
-    query = FileQuery((QueryVersion("frames", FrameHashes(*rows, np.ascontiguousarray(vw[:, 0])), vw),), {}, float(n))
-    boxes = np.tile(short.astype(np.float64) / lumas.shape[1], (n, 1))
-    query = query.with_version(QueryVersion("region", FrameHashes(*rows, np.ascontiguousarray(vr[:, 0])), vr, box=boxes, min_frames=n))
-    found = find_regions(matcher, query, canvas)
+    # The whole search, the short box as the query's region version: matched through a placed region.
+    found = find_regions(matcher, _region_query(lumas, short), canvas)
     assert found is not None and any(m.is_match and "region" in m.path for m in found[2]), found
