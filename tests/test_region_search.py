@@ -325,3 +325,21 @@ def test_a_region_box_short_of_one_side_is_placed_through_its_side_move(inset_on
     # The whole search, the short box as the query's region version: matched through a placed region.
     found = find_regions(matcher, _region_query(lumas, short), canvas)
     assert found is not None and any(m.is_match and "region" in m.path for m in found[2]), found
+
+
+def test_the_caller_s_luma_serves_the_cues_of_a_file_of_more_frames_than_they_read():
+    """Of a file with more frames than the cues look at (an archive scan's second pass: 20), ``candidate_boxes`` reads
+    the caller's luma at the frames it picks, not a luma of its own: the same boxes to the pixel."""
+    from vscan.frames.candidates import _CUE_FRAMES
+
+    frames = np.concatenate([_texture(np.random.default_rng(7 + k), 256, 256, 10) for k in range(2)])  # 20 frames
+    inset = np.concatenate([_texture(np.random.default_rng(30 + k), 110, 140, 10) for k in range(2)])
+    frames[:, 40:150, 60:200] = inset  # an inset over other moving texture
+    assert len(frames) > _CUE_FRAMES
+    lumas = luma(frames)
+    own = candidate_boxes(frames)
+    read = candidate_boxes(frames, lumas=lumas)
+    assert own and [list(b) for b in own] == [list(b) for b in read]
+    poisoned = lumas.copy()
+    poisoned[:] = 0  # a flat picture: what the cues see is what they were handed
+    assert [list(b) for b in candidate_boxes(frames, lumas=poisoned)] != [list(b) for b in own]

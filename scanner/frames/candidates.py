@@ -307,9 +307,11 @@ def candidate_boxes(frames: np.ndarray, *, known: list[np.ndarray] | None = None
     check_frames(frames)
     n, h, w, _ = frames.shape
     pick = evenly_spaced(n, _CUE_FRAMES)
-    # Every frame: the caller's luma is the luma of these same frames, computed alike (issue #30: region search took
-    # the luma of a sweep file's frames twice). Of more frames, the 16 picked take their own, as before.
-    y = lumas if lumas is not None and len(pick) == n and lumas.shape == (n, h, w) else luma(frames[pick])
+    # The caller's luma is the luma of these same frames, computed alike (issue #30: region search took the luma of a
+    # sweep file's frames twice); of more frames, its rows at the 16 picked, the same values to the bit (a pixel's luma
+    # is its own product: ``vscan.frames.luma``), where they took a luma of their own (~4 ms of an archive file's
+    # 20-frame search that matched nothing).
+    y = (lumas if len(pick) == n else lumas[pick]) if lumas is not None and lumas.shape == (n, h, w) else luma(frames[pick])
     steps = _steps(y)  # once per file: the line ratios and the sharp box read them
     ratios = _all_line_ratios(y, steps)  # once per file: the panes and each cue's lines read them (they were computed ~8 times)
     found: list[list[int]] = []
