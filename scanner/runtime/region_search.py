@@ -256,6 +256,15 @@ def side_moves(box: np.ndarray, h: int, w: int) -> list[np.ndarray]:
     return out
 
 
+def _gates(matcher, boxes: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Per (box, luma frames [K, H, W]): each frame's nearest-row distance at the box (``closest_rows``), every box in
+    one bank lookup."""
+    hashed = [box_hashes(near, b) for b, near in boxes]
+    if not hashed:
+        return []
+    return np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1])
+
+
 def _flat_left_out(query, flat: np.ndarray):
     """``query`` with the frames whose box is flat (``flat``: bool per frame) left out of every per-frame version, as
     vPDQ leaves out frames under its quality floor: a pane or meme picture gone flat for a second (the rest of the frame
@@ -301,15 +310,13 @@ def find_regions(matcher, query, frames: np.ndarray | None, source_size=None):
     tried_on = _gate_frames(region_candidates(query, frames, source_size, lumas), lumas, picks)
     if not tried_on:
         return None
-    hashed = [box_hashes(near, b) for b, near, _ in tried_on]  # one bank lookup gates them all; the closest MAX_PLACED are placed
-    gates = np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1])
+    gates = _gates(matcher, [(b, near) for b, near, _ in tried_on])  # the closest MAX_PLACED are placed
     passing = sorted((float(g.mean()), k) for k, g in enumerate(gates) if (g <= GATE_RADIUS).any())[:MAX_PLACED]
     known = _region_box(query, (h, w))  # candidate 0, where the decode task found a region
     if known and not (gates[0] <= GATE_RADIUS).any():  # it stopped at the gate: its side moves, and the closest of them
         moved = side_moves(known[0], h, w)
         near = tried_on[0][1]
-        hashed = [box_hashes(near, b) for b in moved]
-        found = np.split(closest_rows(matcher, np.concatenate(hashed)), np.cumsum([len(x) for x in hashed])[:-1]) if moved else []
+        found = _gates(matcher, [(b, near) for b in moved])
         ranked = sorted((float(g.mean()), k) for k, g in enumerate(found) if (g <= GATE_RADIUS).any())[:1]
         passing += [(mean, len(tried_on) + k) for mean, k in ranked]
         tried_on += [(b, near, False) for b in moved]
