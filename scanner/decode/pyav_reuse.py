@@ -181,9 +181,10 @@ def display_matrix(frame) -> bytes | None:
         sides = list(frame.side_data)
     except ValueError:
         return _rotation_matrix(int(getattr(frame, "rotation", 0) or 0))
-    for side in sides:
-        if getattr(side.type, "name", "") == "DISPLAYMATRIX":
-            return bytes(side)
+    for side in sides:  # PyAV before 18: SideData objects; 18: a mapping, its keys the types
+        kind = getattr(side, "type", side)
+        if getattr(kind, "name", "") == "DISPLAYMATRIX":
+            return bytes(side if kind is not side else frame.side_data[kind])
     return None
 
 
