@@ -89,7 +89,7 @@ def _video_frames(path: Path, count: int = 4) -> np.ndarray:
         stream = c.streams.video[0]
         total = stream.frames or 100
         want = set(np.linspace(0, total - 1, count).astype(int).tolist())
-        out = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(stream)) if i in want]
+        out = [f.to_ndarray(format="rgb24", threads=1) for i, f in enumerate(c.decode(stream)) if i in want]
     return np.stack(out[:count])
 
 

@@ -33,7 +33,7 @@ def _read_clip(path: Path) -> tuple[list[np.ndarray], np.ndarray, float]:
         fps = float(stream.average_rate or 25)
         frames, pts = [], []
         for i, frame in enumerate(container.decode(stream)):
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(frame.to_ndarray(format="rgb24", threads=1))  # one thread: a pool forked after it would hang (PyAV 17+)
             pts.append(float(frame.pts * frame.time_base) if frame.pts is not None else i / fps)
     if not frames:
         raise ValueError(f"{path}: no frames decoded")

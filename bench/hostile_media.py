@@ -36,7 +36,7 @@ def clip_frames(clip: str | os.PathLike) -> tuple[list[np.ndarray], float]:
 
     with av.open(os.fspath(clip)) as container:
         stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        frames = [frame.to_ndarray(format="rgb24", threads=1) for frame in container.decode(stream)]
         rate = float(stream.average_rate or 25)
     return frames, 1000.0 / rate
 

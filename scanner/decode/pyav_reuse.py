@@ -67,7 +67,7 @@ def _rgb(frame, stored: tuple[int, int], native: tuple[int, int], resize: bool) 
     if resize or (frame.width, frame.height) != native:  # mid-stream size changes too
         with _scaler(stored) as scaler:
             return scaler.reformat(frame, width=stored[0], height=stored[1], format="rgb24", interpolation="AREA", threads=SWS_THREADS).to_ndarray()
-    return frame.to_ndarray(format="rgb24")
+    return frame.to_ndarray(format="rgb24", threads=SWS_THREADS)
 
 
 def _turned_rgb(frame, stored: tuple[int, int], native: tuple[int, int], orientation: Orientation) -> np.ndarray:
