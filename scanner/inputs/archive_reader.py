@@ -47,10 +47,30 @@ RATIO_FLOOR_BYTES = 1 << 20
 _CHUNK = 1 << 20
 #: Decompressors by the archive's first bytes (gzip, bzip2, xz).
 _OPENERS = (
-    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
-    (b"BZh", bz2.BZ2File),
-    (b"\xfd7zXZ", lzma.LZMAFile),
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=_ShortReads(raw), mode="rb")),
+    (b"BZh", lambda raw: bz2.BZ2File(_ShortReads(raw))),
+    (b"\xfd7zXZ", lambda raw: lzma.LZMAFile(_ShortReads(raw))),
 )
+#: The most compressed bytes a decompressor is handed at a time, so the file's position follows what it has consumed
+#: to within this: Python 3.12's gzip reads 128 KiB ahead, which at a bomb's ratio of ~1000 is 128 MB of content
+#: already counted before the member that inflates it starts (its ratio measured against 0 compressed bytes).
+_RAW_READ = 8 << 10
+
+
+class _ShortReads:
+    """A compressed file handed to a decompressor ``_RAW_READ`` bytes at most per read (module docstring)."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(_RAW_READ if size is None or size < 0 else min(size, _RAW_READ))
+
+    def readable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str):  # tell, seek, close, name, mode: the file's own
+        return getattr(self._raw, name)
 
 
 @dataclass
