@@ -84,12 +84,13 @@ def _lavfi_frames(spec: str, seconds: tuple[float, ...] = (1, 3)) -> np.ndarray 
 
 def _video_frames(path: Path, count: int = 4) -> np.ndarray:
     import av
+    from vscan.decode.pyav_reuse import SWS_THREADS
 
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         total = stream.frames or 100
         want = set(np.linspace(0, total - 1, count).astype(int).tolist())
-        out = [f.to_ndarray(format="rgb24", threads=1) for i, f in enumerate(c.decode(stream)) if i in want]
+        out = [f.to_ndarray(format="rgb24", threads=SWS_THREADS) for i, f in enumerate(c.decode(stream)) if i in want]
     return np.stack(out[:count])
 
 

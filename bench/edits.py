@@ -27,13 +27,14 @@ TRANSFORMS = (
 def _read_clip(path: Path) -> tuple[list[np.ndarray], np.ndarray, float]:
     """All frames as RGB, their pts in seconds (from 0) and the average fps."""
     import av
+    from vscan.decode.pyav_reuse import SWS_THREADS
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
         frames, pts = [], []
         for i, frame in enumerate(container.decode(stream)):
-            frames.append(frame.to_ndarray(format="rgb24", threads=1))  # one thread: a pool forked after it would hang (PyAV 17+)
+            frames.append(frame.to_ndarray(format="rgb24", threads=SWS_THREADS))  # a pool forked after a threaded one would hang
             pts.append(float(frame.pts * frame.time_base) if frame.pts is not None else i / fps)
     if not frames:
         raise ValueError(f"{path}: no frames decoded")

@@ -33,10 +33,11 @@ TIFF_NAME = "hidden.tif"
 def clip_frames(clip: str | os.PathLike) -> tuple[list[np.ndarray], float]:
     """Every frame of ``clip`` as RGB, and its frame duration in ms."""
     import av
+    from vscan.decode.pyav_reuse import SWS_THREADS
 
     with av.open(os.fspath(clip)) as container:
         stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24", threads=1) for frame in container.decode(stream)]
+        frames = [frame.to_ndarray(format="rgb24", threads=SWS_THREADS) for frame in container.decode(stream)]
         rate = float(stream.average_rate or 25)
     return frames, 1000.0 / rate
 
